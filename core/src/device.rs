@@ -1,0 +1,262 @@
+//! This device: its identity, its store and its spaces, and the few workflows that span
+//! them (init, join, edit, invite, sync). Front ends (the CLI) call these.
+
+use std::path::Path;
+
+use automerge::Change;
+
+use crate::crypto::SpaceKey;
+use crate::doc::{DocError, SpaceDoc};
+use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use crate::identity::{Identity, keypair_from_seed};
+use crate::ids::{now_ms, random_bytes};
+use crate::invite::InviteCode;
+use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
+use crate::sync::{SyncError, SyncReport, Transport, sync_space};
+
+/// Why a device workflow failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Document failure.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// Sync failure.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The name is empty.
+    #[error("a name is required (--name NAME)")]
+    EmptyName,
+    /// The invite has expired already.
+    #[error("this invite code expired; ask your partner for a new one (`duet invite`)")]
+    InviteExpired,
+}
+
+/// An opened device.
+#[derive(Debug)]
+pub struct Device {
+    /// The local store.
+    pub store: Store,
+    /// This device's identity.
+    pub me: Identity,
+}
+
+fn person_bytes(person_id: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(b) = hex::decode(person_id) {
+        let n = b.len().min(16);
+        out[..n].copy_from_slice(&b[..n]);
+    }
+    out
+}
+
+fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
+    let op = MembershipOp::Genesis {
+        person: person_bytes(&me.person_id),
+        personal,
+    };
+    Event::membership(
+        Header {
+            kind: Kind::Genesis,
+            space,
+            author: me.device_key(),
+            seq: 1,
+            prev: [0; 32],
+            time: now_ms(),
+        },
+        &op.encode(),
+        me,
+    )
+}
+
+fn new_space(
+    me: &Identity,
+    kind: SpaceKind,
+    relay: Option<&str>,
+    now: i64,
+) -> Result<(SpaceRecord, Vec<Event>, Vec<Change>), DocError> {
+    let id = SpaceId::generate();
+    let (mut doc, first) = SpaceDoc::create(me.actor(), now)?;
+    let mut changes = vec![first];
+    changes.extend(doc.set_person(&me.person_id, &me.name, now)?);
+    let rec = SpaceRecord {
+        id,
+        kind,
+        key: SpaceKey::generate(),
+        relay: relay.map(str::to_string),
+        cursor: 0,
+    };
+    Ok((rec, vec![genesis(me, id, kind == SpaceKind::Personal)], changes))
+}
+
+impl Device {
+    /// Creates this device's identity, its shared space and its personal space.
+    pub fn init(home: &Path, name: &str, relay: Option<&str>) -> Result<Device, DeviceError> {
+        if name.trim().is_empty() {
+            return Err(DeviceError::EmptyName);
+        }
+        let mut store = Store::open(home, true)?;
+        if let Some(existing) = store.identity()? {
+            return Err(StoreError::AlreadyInitialised(existing.name).into());
+        }
+        let me = Identity::generate(name.trim());
+        let now = now_ms();
+        let shared = new_space(&me, SpaceKind::Shared, relay, now)?;
+        let personal = new_space(&me, SpaceKind::Personal, relay, now)?;
+        store.initialise(&me, &[shared, personal])?;
+        Ok(Device { store, me })
+    }
+
+    /// Creates this device's identity and personal space, and prepares the join of the
+    /// partner's shared space from an invite code. The join completes on the next sync.
+    pub fn join(home: &Path, code: &InviteCode, name: &str) -> Result<Device, DeviceError> {
+        if name.trim().is_empty() {
+            return Err(DeviceError::EmptyName);
+        }
+        if code.expires_at < now_ms() {
+            return Err(DeviceError::InviteExpired);
+        }
+        let mut store = Store::open(home, true)?;
+        if let Some(existing) = store.identity()? {
+            return Err(StoreError::AlreadyInitialised(existing.name).into());
+        }
+        let me = Identity::generate(name.trim());
+        let now = now_ms();
+        let personal = new_space(&me, SpaceKind::Personal, Some(&code.relay), now)?;
+        let person = person_bytes(&me.person_id);
+        let (invite_key, invite_pub) = keypair_from_seed(code.secret);
+        let msg = MembershipOp::join_message(&code.space, &me.device_key(), &person);
+        let invite_sig = {
+            use ed25519_dalek::Signer;
+            invite_key.sign(&msg).to_bytes()
+        };
+        let join = Event::membership(
+            Header {
+                kind: Kind::Join,
+                space: code.space,
+                author: me.device_key(),
+                seq: 1,
+                prev: [0; 32],
+                time: now,
+            },
+            &MembershipOp::Join {
+                invite_key: invite_pub,
+                person,
+                invite_sig,
+            }
+            .encode(),
+            &me,
+        );
+        store.initialise(&me, &[personal])?;
+        let shared = SpaceRecord {
+            id: code.space,
+            kind: SpaceKind::Shared,
+            key: code.key.clone(),
+            relay: Some(code.relay.clone()),
+            cursor: 0,
+        };
+        store.add_space(&shared, &[join], &[])?;
+        Ok(Device { store, me })
+    }
+
+    /// Opens an initialised device.
+    pub fn open(home: &Path) -> Result<Device, DeviceError> {
+        let store = Store::open(home, false)?;
+        let me = store.require_identity()?;
+        Ok(Device { store, me })
+    }
+
+    /// A space's record.
+    pub fn space(&self, kind: SpaceKind) -> Result<SpaceRecord, DeviceError> {
+        Ok(self.store.space(kind)?)
+    }
+
+    /// Loads a space's document.
+    pub fn load(&self, kind: SpaceKind) -> Result<(SpaceRecord, SpaceDoc, OpenStats), DeviceError> {
+        let rec = self.store.space(kind)?;
+        let (doc, stats) = self.store.load_doc(&rec.id, &self.me)?;
+        Ok((rec, doc, stats))
+    }
+
+    /// Runs one or more document operations and stores their changes in one transaction.
+    pub fn edit<T>(
+        &mut self,
+        kind: SpaceKind,
+        f: impl FnOnce(&mut SpaceDoc, &Identity) -> Result<(T, Vec<Change>), DocError>,
+    ) -> Result<T, DeviceError> {
+        let (rec, mut doc, _) = self.load(kind)?;
+        if !doc.is_initialised() {
+            return Err(DocError::Malformed("goals").into());
+        }
+        let (out, changes) = f(&mut doc, &self.me)?;
+        self.store.commit_local(&rec.id, &changes, &doc)?;
+        Ok(out)
+    }
+
+    /// Authorises a one-time invite to the shared space, valid for `ttl_ms`. The invite
+    /// event is stored now and pushed by the next sync.
+    pub fn invite(&mut self, ttl_ms: i64) -> Result<InviteCode, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
+        let secret: [u8; 32] = random_bytes();
+        let (_, invite_pub) = keypair_from_seed(secret);
+        let now = now_ms();
+        let expires_at = now.saturating_add(ttl_ms);
+        let (seq, prev) = self
+            .store
+            .own_head(&rec.id, &self.me.device_key())?
+            .unwrap_or((0, [0; 32]));
+        let ev = Event::membership(
+            Header {
+                kind: Kind::Invite,
+                space: rec.id,
+                author: self.me.device_key(),
+                seq: seq + 1,
+                prev,
+                time: now,
+            },
+            &MembershipOp::Invite {
+                invite_key: invite_pub,
+                expires_at,
+            }
+            .encode(),
+            &self.me,
+        );
+        self.store.record_own_events(&rec.id, &[ev], &[])?;
+        Ok(InviteCode {
+            relay,
+            space: rec.id,
+            key: rec.key.clone(),
+            secret,
+            expires_at,
+        })
+    }
+
+    /// Syncs every space; adds this person's name to a newly joined shared document.
+    pub fn sync(
+        &mut self,
+        transport: &dyn Transport,
+    ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
+        let mut out = Vec::new();
+        for rec in self.store.spaces()? {
+            let mut report = sync_space(&mut self.store, &self.me, &rec, transport)?;
+            let (_, mut doc, _) = self.load(rec.kind)?;
+            if doc.is_initialised() && !doc.people()?.contains_key(&self.me.person_id) {
+                let changes: Vec<Change> = doc
+                    .set_person(&self.me.person_id, &self.me.name, now_ms())?
+                    .into_iter()
+                    .collect();
+                self.store.commit_local(&rec.id, &changes, &doc)?;
+                let rec = self.store.space(rec.kind)?;
+                let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
+                report.pushed_events += again.pushed_events;
+                report.pushed_changes += again.pushed_changes;
+                report.cursor = again.cursor;
+            }
+            out.push((rec.kind, report));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,472 @@
+//! One space's Automerge document and the operations on it.
+//!
+//! Every operation is one Automerge transaction, so it becomes exactly one change with
+//! the device's actor id, a message naming the operation and a timestamp (ms since the
+//! Unix epoch). Operations reconcile only the properties they touch (via `autosurgeon`'s
+//! `reconcile_prop`), so concurrent edits of different fields never overwrite each other.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
+use autosurgeon::{Text, hydrate_prop, reconcile_prop};
+
+use crate::ids::new_id;
+use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION, Step};
+use crate::vocab::{Area, Level, Status};
+
+/// What went wrong with a document operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// No goal with this id.
+    #[error("no goal with id {0}")]
+    NoSuchGoal(String),
+    /// No step with this id in the goal.
+    #[error("no step with id {0} in this goal")]
+    NoSuchStep(String),
+    /// The document lacks one of its root collections.
+    #[error("the document has no `{0}` collection; it was not created by duet or is damaged")]
+    Malformed(&'static str),
+    /// A text argument was empty.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    /// An invalid date.
+    #[error("due date must be YYYY-MM-DD (got {0:?})")]
+    BadDate(String),
+    /// Automerge refused the operation or the data.
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// The data did not have the expected shape.
+    #[error("document data has an unexpected shape: {0}")]
+    Hydrate(#[from] autosurgeon::HydrateError),
+    /// Writing typed data failed.
+    #[error("could not write to the document: {0}")]
+    Reconcile(#[from] autosurgeon::ReconcileError),
+}
+
+/// The fields of a new goal.
+#[derive(Debug, Clone, Default)]
+pub struct NewGoal {
+    /// Title.
+    pub title: String,
+    /// Area.
+    pub area: Option<Area>,
+    /// Why it matters.
+    pub why: String,
+    /// Level descriptions, indexed by level.
+    pub levels: BTreeMap<i8, String>,
+    /// `None` for shared, or the owning person id.
+    pub owner: Option<String>,
+    /// Due date `YYYY-MM-DD`.
+    pub due: Option<String>,
+}
+
+/// Changes to a goal's fields; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct GoalEdit {
+    /// New title.
+    pub title: Option<String>,
+    /// New area.
+    pub area: Option<Area>,
+    /// New why.
+    pub why: Option<String>,
+    /// New level descriptions.
+    pub levels: BTreeMap<i8, String>,
+    /// New due date; `Some(None)` clears it.
+    pub due: Option<Option<String>>,
+    /// New weight for a person id.
+    pub weight: Option<(String, f64)>,
+}
+
+/// Checks a `YYYY-MM-DD` date.
+pub fn validate_date(s: &str) -> Result<String, DocError> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| DocError::BadDate(s.to_string()))
+}
+
+/// A space's document with this device as the author of new changes.
+#[derive(Debug, Clone)]
+pub struct SpaceDoc {
+    doc: Automerge,
+}
+
+impl SpaceDoc {
+    /// An empty document authored by `actor` (for a device joining an existing space).
+    pub fn empty(actor: ActorId) -> Self {
+        SpaceDoc {
+            doc: Automerge::new().with_actor(actor),
+        }
+    }
+
+    /// A fresh space document with its root collections, created by `actor`.
+    pub fn create(actor: ActorId, now: i64) -> Result<(Self, Change), DocError> {
+        let mut doc = SpaceDoc::empty(actor);
+        let change = doc.commit("create space", now, |tx| {
+            tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+            for coll in ["people", "goals", "ratings", "reflections"] {
+                tx.put_object(ROOT, coll, ObjType::Map)?;
+            }
+            Ok(())
+        })?;
+        // `create` always writes, so there is always a change.
+        let change = change.ok_or(DocError::Malformed("schema"))?;
+        Ok((doc, change))
+    }
+
+    /// Rebuilds a document from a saved snapshot plus the changes made after it.
+    pub fn load(
+        actor: ActorId,
+        snapshot: Option<&[u8]>,
+        tail: Vec<Change>,
+    ) -> Result<Self, DocError> {
+        let doc = match snapshot {
+            Some(bytes) => Automerge::load(bytes)?.with_actor(actor),
+            None => Automerge::new().with_actor(actor),
+        };
+        let mut doc = SpaceDoc { doc };
+        doc.apply(tail)?;
+        Ok(doc)
+    }
+
+    /// Applies changes received from elsewhere, in one batch.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
+        if !changes.is_empty() {
+            self.doc.apply_changes(changes)?;
+        }
+        Ok(())
+    }
+
+    /// The underlying Automerge document.
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+
+    /// The compressed whole-document form, used as the store's snapshot.
+    pub fn save(&self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The current heads.
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Whether the document has been initialised (has its root collections).
+    pub fn is_initialised(&self) -> bool {
+        self.collection("goals").is_ok()
+    }
+
+    fn commit<F>(&mut self, message: &str, now: i64, f: F) -> Result<Option<Change>, DocError>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    {
+        let msg = message.to_string();
+        let outcome = self
+            .doc
+            .transact_with(|_| CommitOptions::default().with_message(msg).with_time(now), f)
+            .map_err(|failure| failure.error)?;
+        Ok(outcome
+            .hash
+            .and_then(|hash| self.doc.get_change_by_hash(&hash)))
+    }
+
+    fn collection(&self, name: &'static str) -> Result<ObjId, DocError> {
+        match self.doc.get(ROOT, name)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::Malformed(name)),
+        }
+    }
+
+    fn goal_obj(&self, goal_id: &str) -> Result<ObjId, DocError> {
+        let goals = self.collection("goals")?;
+        match self.doc.get(&goals, goal_id)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::NoSuchGoal(goal_id.to_string())),
+        }
+    }
+
+    /// Records or renames a person (a partner) in the space.
+    pub fn set_person(
+        &mut self,
+        person_id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        if name.trim().is_empty() {
+            return Err(DocError::Empty("name"));
+        }
+        let people = self.collection("people")?;
+        let person = Person {
+            name: name.trim().to_string(),
+        };
+        self.commit("set person", now, |tx| {
+            reconcile_prop(tx, &people, person_id, &person)?;
+            Ok(())
+        })
+    }
+
+    /// Adds a goal; returns its id and the change.
+    pub fn add_goal(
+        &mut self,
+        author: &str,
+        new: NewGoal,
+        now: i64,
+    ) -> Result<(String, Option<Change>), DocError> {
+        if new.title.trim().is_empty() {
+            return Err(DocError::Empty("title"));
+        }
+        let due = new.due.as_deref().map(validate_date).transpose()?;
+        let goals = self.collection("goals")?;
+        let mut levels = Levels::default();
+        for (level, text) in &new.levels {
+            if let Some(slot) = levels.get_mut(*level) {
+                *slot = Text::with_value(text);
+            }
+        }
+        let goal = Goal {
+            id: new_id(),
+            area: new.area.unwrap_or(Area::Other).as_str().to_string(),
+            title: Text::with_value(new.title.trim()),
+            why: Text::with_value(&new.why),
+            levels,
+            owner: new.owner.unwrap_or_else(|| "shared".to_string()),
+            status: Status::Active.as_str().to_string(),
+            due,
+            created_by: author.to_string(),
+            created_at: now,
+            weights: BTreeMap::new(),
+            steps: BTreeMap::new(),
+        };
+        let id = goal.id.clone();
+        let change = self.commit("add goal", now, |tx| {
+            reconcile_prop(tx, &goals, id.as_str(), &goal)?;
+            Ok(())
+        })?;
+        Ok((id, change))
+    }
+
+    /// Edits a goal's fields. Text fields are updated by diff so concurrent edits merge.
+    pub fn edit_goal(
+        &mut self,
+        goal_id: &str,
+        edit: GoalEdit,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        let obj = self.goal_obj(goal_id)?;
+        let mut goal: Goal = hydrate_prop(&self.doc, &self.collection("goals")?, goal_id)?;
+        if let Some(title) = &edit.title {
+            if title.trim().is_empty() {
+                return Err(DocError::Empty("title"));
+            }
+        }
+        let due = match &edit.due {
+            Some(Some(d)) => Some(Some(validate_date(d)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        self.commit("edit goal", now, |tx| {
+            if let Some(title) = &edit.title {
+                goal.title.update(title.trim());
+                reconcile_prop(tx, &obj, "title", &goal.title)?;
+            }
+            if let Some(why) = &edit.why {
+                goal.why.update(why);
+                reconcile_prop(tx, &obj, "why", &goal.why)?;
+            }
+            if let Some(area) = edit.area {
+                reconcile_prop(tx, &obj, "area", area.as_str())?;
+            }
+            if !edit.levels.is_empty() {
+                for (level, text) in &edit.levels {
+                    if let Some(slot) = goal.levels.get_mut(*level) {
+                        slot.update(text);
+                    }
+                }
+                reconcile_prop(tx, &obj, "levels", &goal.levels)?;
+            }
+            if let Some(due) = &due {
+                reconcile_prop(tx, &obj, "due", due)?;
+            }
+            if let Some((person, weight)) = &edit.weight {
+                goal.weights.insert(person.clone(), *weight);
+                reconcile_prop(tx, &obj, "weights", &goal.weights)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets a goal's status.
+    pub fn set_status(
+        &mut self,
+        goal_id: &str,
+        status: Status,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        let obj = self.goal_obj(goal_id)?;
+        self.commit("set status", now, |tx| {
+            reconcile_prop(tx, &obj, "status", status.as_str())?;
+            Ok(())
+        })
+    }
+
+    /// Adds a step to a goal; returns the step id.
+    pub fn add_step(
+        &mut self,
+        goal_id: &str,
+        author: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<(String, Option<Change>), DocError> {
+        if text.trim().is_empty() {
+            return Err(DocError::Empty("step text"));
+        }
+        let goal = self.goal_obj(goal_id)?;
+        let steps = match self.doc.get(&goal, "steps")? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(DocError::Malformed("steps")),
+        };
+        let step = Step {
+            id: new_id(),
+            text: Text::with_value(text.trim()),
+            assignee: None,
+            created_by: author.to_string(),
+            created_at: now,
+            done_by: None,
+            done_at: None,
+        };
+        let id = step.id.clone();
+        let change = self.commit("add step", now, |tx| {
+            reconcile_prop(tx, &steps, id.as_str(), &step)?;
+            Ok(())
+        })?;
+        Ok((id, change))
+    }
+
+    /// Marks a step done by `author`.
+    pub fn complete_step(
+        &mut self,
+        goal_id: &str,
+        step_id: &str,
+        author: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        let goal = self.goal_obj(goal_id)?;
+        let steps = match self.doc.get(&goal, "steps")? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(DocError::Malformed("steps")),
+        };
+        let step = match self.doc.get(&steps, step_id)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(DocError::NoSuchStep(step_id.to_string())),
+        };
+        self.commit("complete step", now, |tx| {
+            reconcile_prop(tx, &step, "done_by", Some(author))?;
+            reconcile_prop(tx, &step, "done_at", Some(now))?;
+            Ok(())
+        })
+    }
+
+    /// Records `rater`'s GAS rating of a goal; returns the rating id.
+    pub fn rate(
+        &mut self,
+        goal_id: &str,
+        rater: &str,
+        level: Level,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<(String, Option<Change>), DocError> {
+        self.goal_obj(goal_id)?;
+        let ratings = self.collection("ratings")?;
+        let rating = Rating {
+            id: new_id(),
+            goal: goal_id.to_string(),
+            rater: rater.to_string(),
+            at: now,
+            level: i64::from(level.value()),
+            note: note.map(str::to_string).filter(|n| !n.trim().is_empty()),
+        };
+        let id = rating.id.clone();
+        let change = self.commit("rate", now, |tx| {
+            reconcile_prop(tx, &ratings, id.as_str(), &rating)?;
+            Ok(())
+        })?;
+        Ok((id, change))
+    }
+
+    /// Records a reflection; returns its id.
+    pub fn reflect(
+        &mut self,
+        author: &str,
+        goal_id: Option<&str>,
+        prompt: Option<&str>,
+        text: &str,
+        now: i64,
+    ) -> Result<(String, Option<Change>), DocError> {
+        if text.trim().is_empty() {
+            return Err(DocError::Empty("reflection text"));
+        }
+        let reflections = self.collection("reflections")?;
+        let reflection = Reflection {
+            id: new_id(),
+            author: author.to_string(),
+            at: now,
+            goal: goal_id.map(str::to_string),
+            prompt: prompt.map(str::to_string),
+            text: Text::with_value(text),
+        };
+        let id = reflection.id.clone();
+        let change = self.commit("reflect", now, |tx| {
+            reconcile_prop(tx, &reflections, id.as_str(), &reflection)?;
+            Ok(())
+        })?;
+        Ok((id, change))
+    }
+
+    /// Every person of the space by person id.
+    pub fn people(&self) -> Result<BTreeMap<String, Person>, DocError> {
+        if !self.is_initialised() {
+            return Ok(BTreeMap::new());
+        }
+        Ok(hydrate_prop(&self.doc, ROOT, "people")?)
+    }
+
+    /// Every goal, sorted by creation time.
+    pub fn goals(&self) -> Result<Vec<Goal>, DocError> {
+        if !self.is_initialised() {
+            return Ok(Vec::new());
+        }
+        let map: BTreeMap<String, Goal> = hydrate_prop(&self.doc, ROOT, "goals")?;
+        let mut goals: Vec<Goal> = map.into_values().collect();
+        goals.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(goals)
+    }
+
+    /// One goal.
+    pub fn goal(&self, goal_id: &str) -> Result<Goal, DocError> {
+        self.goal_obj(goal_id)?;
+        Ok(hydrate_prop(&self.doc, self.collection("goals")?, goal_id)?)
+    }
+
+    /// Every rating, oldest first.
+    pub fn ratings(&self) -> Result<Vec<Rating>, DocError> {
+        if !self.is_initialised() {
+            return Ok(Vec::new());
+        }
+        let map: BTreeMap<String, Rating> = hydrate_prop(&self.doc, ROOT, "ratings")?;
+        let mut v: Vec<Rating> = map.into_values().collect();
+        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(v)
+    }
+
+    /// Every reflection, oldest first.
+    pub fn reflections(&self) -> Result<Vec<Reflection>, DocError> {
+        if !self.is_initialised() {
+            return Ok(Vec::new());
+        }
+        let map: BTreeMap<String, Reflection> = hydrate_prop(&self.doc, ROOT, "reflections")?;
+        let mut v: Vec<Reflection> = map.into_values().collect();
+        v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(v)
+    }
+}

@@ -1,0 +1,94 @@
+//! A device's identity: its ed25519 signing key and the person it belongs to.
+//!
+//! The Automerge actor id of every change a device makes is its 32-byte public key, so
+//! anyone holding an event can check that the changes inside were authored by the
+//! event's signer.
+
+use automerge::ActorId;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+use crate::ids::random_bytes;
+
+/// A device's 32-byte ed25519 public key.
+pub type DeviceKey = [u8; 32];
+
+/// This device's secret identity.
+#[derive(Clone)]
+pub struct Identity {
+    signing: SigningKey,
+    /// Random id of the person who owns this device (hex, 32 chars).
+    pub person_id: String,
+    /// The person's display name.
+    pub name: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("device", &hex::encode(self.device_key()))
+            .field("person_id", &self.person_id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Identity {
+    /// A new device key for a new person.
+    pub fn generate(name: &str) -> Self {
+        Identity {
+            signing: SigningKey::from_bytes(&random_bytes()),
+            person_id: hex::encode(random_bytes::<16>()),
+            name: name.to_string(),
+        }
+    }
+
+    /// Restores an identity from the stored secret key.
+    pub fn from_parts(secret: [u8; 32], person_id: String, name: String) -> Self {
+        Identity {
+            signing: SigningKey::from_bytes(&secret),
+            person_id,
+            name,
+        }
+    }
+
+    /// The secret key bytes, for the local store only.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The device's public key.
+    pub fn device_key(&self) -> DeviceKey {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The Automerge actor id of this device's changes.
+    pub fn actor(&self) -> ActorId {
+        actor_for(&self.device_key())
+    }
+
+    /// Signs `message` (already domain-separated by the caller).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+}
+
+/// The actor id a device's changes must carry.
+pub fn actor_for(device: &DeviceKey) -> ActorId {
+    ActorId::from(&device[..])
+}
+
+/// Verifies an ed25519 signature strictly (rejecting malleable and small-order forms).
+pub fn verify(device: &DeviceKey, message: &[u8], signature: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(device) else {
+        return false;
+    };
+    let sig = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(message, &sig).is_ok()
+}
+
+/// A throwaway signing key (for invites: the invite secret is its seed).
+pub fn keypair_from_seed(seed: [u8; 32]) -> (SigningKey, DeviceKey) {
+    let sk = SigningKey::from_bytes(&seed);
+    let pk = sk.verifying_key().to_bytes();
+    (sk, pk)
+}

@@ -1,0 +1,24 @@
+//! duet-core: the engine of Duet.
+//!
+//! It holds the shared goals document ([`doc`], [`model`]), the device identity and
+//! crypto ([`identity`], [`crypto`]), the signed event envelope ([`event`]), the
+//! membership state machine shared with the relay ([`membership`]), the relay wire
+//! protocol ([`protocol`]), the local SQLite store ([`store`]), and the sync algorithm
+//! over an abstract transport ([`sync`]). It knows nothing of HTTP servers or terminals.
+
+pub mod crypto;
+pub mod device;
+pub mod doc;
+pub mod event;
+pub mod identity;
+pub mod ids;
+pub mod invite;
+pub mod membership;
+pub mod model;
+pub mod protocol;
+pub mod resolve;
+pub mod store;
+pub mod sync;
+pub mod vocab;
+
+pub use vocab::{Area, Level, Status};

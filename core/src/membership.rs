@@ -1,0 +1,300 @@
+//! Who may write and read a space, and each author's hash chain: the state machine that
+//! the relay and every client fold over a space's events in the same order.
+//!
+//! Rules (docs/protocol.md has the full text):
+//! - genesis must be the space's first event; its author becomes the first member;
+//! - invite: a member authorises a one-time invite key until it expires;
+//! - join: a non-member device, carrying the invite key's signature over the space, its
+//!   own key and its person id, is admitted once; the invite is then spent;
+//! - remove: a member ends a member device's right to write and read;
+//! - changes: only members may author them;
+//! - every author's events form a chain: seq = previous seq + 1 and prev = hash of the
+//!   previous event. Another event with a seq already used is a fork.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::{Event, EventError, Kind, MembershipOp, SpaceId};
+use crate::identity::{DeviceKey, verify};
+
+/// Why an event is not admissible at this point of the space's history.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AdmitError {
+    /// The payload is malformed.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// An event for a space that has no genesis yet.
+    #[error("no such space (it has no genesis event)")]
+    NoSuchSpace,
+    /// A second genesis.
+    #[error("the space already exists")]
+    SpaceExists,
+    /// The event belongs to another space.
+    #[error("event is for another space")]
+    WrongSpace,
+    /// The author is not (or no longer) a member.
+    #[error("the author is not a member of this space")]
+    NotMember,
+    /// The device was removed from the space.
+    #[error("the author was removed from this space")]
+    Removed,
+    /// Join without a known invite.
+    #[error("unknown invite")]
+    UnknownInvite,
+    /// Someone else's device tries to join a personal space.
+    #[error("only the owner's devices may join a personal space")]
+    NotOwner,
+    /// Join with a spent invite.
+    #[error("this invite was already used")]
+    InviteUsed,
+    /// Join after the invite expired.
+    #[error("this invite has expired")]
+    InviteExpired,
+    /// The invite key's signature in a join does not verify.
+    #[error("the invite signature does not verify")]
+    BadInviteSignature,
+    /// A device that is already a member tries to join again.
+    #[error("the device is already a member")]
+    AlreadyMember,
+    /// Removing a device that is not a member.
+    #[error("the device to remove is not a member")]
+    NotAMemberToRemove,
+    /// The invite key was already authorised.
+    #[error("this invite key already exists")]
+    DuplicateInvite,
+    /// seq is not last + 1.
+    #[error("sequence gap: expected seq {expected}, got {got}")]
+    Gap {
+        /// Next seq the author should use.
+        expected: u64,
+        /// seq the event carries.
+        got: u64,
+    },
+    /// seq already used by another event of the author.
+    #[error("fork: the author already has an event with seq {0}")]
+    Fork(u64),
+    /// prev is not the hash of the author's previous event.
+    #[error("chain broken: prev does not match the author's previous event")]
+    BrokenChain,
+}
+
+/// A member device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The person the device belongs to.
+    pub person: [u8; 16],
+    /// Author time of the event that admitted it.
+    pub joined_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Invite {
+    expires_at: i64,
+    used: bool,
+}
+
+/// The verified state of one space.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpaceState {
+    space: Option<SpaceId>,
+    personal: bool,
+    owner: [u8; 16],
+    members: BTreeMap<DeviceKey, Member>,
+    removed: BTreeSet<DeviceKey>,
+    invites: BTreeMap<DeviceKey, Invite>,
+    heads: BTreeMap<DeviceKey, (u64, [u8; 32])>,
+}
+
+impl SpaceState {
+    /// Whether the space has its genesis.
+    pub fn exists(&self) -> bool {
+        self.space.is_some()
+    }
+
+    /// Whether the space is a personal space.
+    pub fn is_personal(&self) -> bool {
+        self.personal
+    }
+
+    /// Current member devices.
+    pub fn members(&self) -> &BTreeMap<DeviceKey, Member> {
+        &self.members
+    }
+
+    /// Whether `device` may currently write and read.
+    pub fn is_member(&self, device: &DeviceKey) -> bool {
+        self.members.contains_key(device)
+    }
+
+    /// Whether `device` was removed.
+    pub fn is_removed(&self, device: &DeviceKey) -> bool {
+        self.removed.contains(device)
+    }
+
+    /// The author's last accepted seq and event hash.
+    pub fn head(&self, author: &DeviceKey) -> Option<(u64, [u8; 32])> {
+        self.heads.get(author).copied()
+    }
+
+    /// Every author's chain head.
+    pub fn heads(&self) -> &BTreeMap<DeviceKey, (u64, [u8; 32])> {
+        &self.heads
+    }
+
+    /// Checks that `event` may come next. `now` (ms) is the checker's clock, used for
+    /// invite expiry by the relay at acceptance time; clients replaying history pass
+    /// `None` and check expiry against the join event's own time.
+    pub fn check(&self, event: &Event, now: Option<i64>) -> Result<Option<MembershipOp>, AdmitError> {
+        let h = event.header();
+        if let Some(space) = self.space {
+            if space != h.space {
+                return Err(AdmitError::WrongSpace);
+            }
+        }
+        // Chain first: a replayed old seq is a fork or duplicate, whatever its kind.
+        match self.heads.get(&h.author) {
+            Some((seq, hash)) => {
+                if h.seq <= *seq {
+                    return Err(AdmitError::Fork(h.seq));
+                }
+                if h.seq != seq + 1 {
+                    return Err(AdmitError::Gap {
+                        expected: seq + 1,
+                        got: h.seq,
+                    });
+                }
+                if h.prev != *hash {
+                    return Err(AdmitError::BrokenChain);
+                }
+            }
+            None => {
+                if h.seq != 1 {
+                    return Err(AdmitError::Gap {
+                        expected: 1,
+                        got: h.seq,
+                    });
+                }
+            }
+        }
+        let op = if event.kind().is_membership() {
+            Some(MembershipOp::decode(event)?)
+        } else {
+            None
+        };
+        if !self.exists() {
+            return match op {
+                Some(MembershipOp::Genesis { .. }) => Ok(op),
+                _ => Err(AdmitError::NoSuchSpace),
+            };
+        }
+        if self.removed.contains(&h.author) {
+            return Err(AdmitError::Removed);
+        }
+        match &op {
+            Some(MembershipOp::Genesis { .. }) => return Err(AdmitError::SpaceExists),
+            Some(MembershipOp::Join {
+                invite_key,
+                person,
+                invite_sig,
+            }) => {
+                if self.members.contains_key(&h.author) {
+                    return Err(AdmitError::AlreadyMember);
+                }
+                if self.personal && *person != self.owner {
+                    return Err(AdmitError::NotOwner);
+                }
+                let invite = self.invites.get(invite_key).ok_or(AdmitError::UnknownInvite)?;
+                if invite.used {
+                    return Err(AdmitError::InviteUsed);
+                }
+                if h.time > invite.expires_at || now.is_some_and(|now| now > invite.expires_at) {
+                    return Err(AdmitError::InviteExpired);
+                }
+                let msg = MembershipOp::join_message(&h.space, &h.author, person);
+                if !verify(invite_key, &msg, invite_sig) {
+                    return Err(AdmitError::BadInviteSignature);
+                }
+                return Ok(op);
+            }
+            _ => {}
+        }
+        if !self.members.contains_key(&h.author) {
+            return Err(AdmitError::NotMember);
+        }
+        match &op {
+            Some(MembershipOp::Invite { invite_key, .. }) => {
+                if self.invites.contains_key(invite_key) {
+                    return Err(AdmitError::DuplicateInvite);
+                }
+            }
+            Some(MembershipOp::Remove { device }) => {
+                if !self.members.contains_key(device) {
+                    return Err(AdmitError::NotAMemberToRemove);
+                }
+            }
+            _ => {}
+        }
+        Ok(op)
+    }
+
+    /// Checks and then applies `event`.
+    pub fn admit(&mut self, event: &Event, now: Option<i64>) -> Result<Option<MembershipOp>, AdmitError> {
+        let op = self.check(event, now)?;
+        self.apply_checked(event, op.as_ref());
+        Ok(op)
+    }
+
+    fn apply_checked(&mut self, event: &Event, op: Option<&MembershipOp>) {
+        let h = event.header();
+        self.heads.insert(h.author, (h.seq, event.hash()));
+        match op {
+            Some(MembershipOp::Genesis { person, personal }) => {
+                self.space = Some(h.space);
+                self.personal = *personal;
+                self.owner = *person;
+                self.members.insert(
+                    h.author,
+                    Member {
+                        person: *person,
+                        joined_at: h.time,
+                    },
+                );
+            }
+            Some(MembershipOp::Invite {
+                invite_key,
+                expires_at,
+            }) => {
+                self.invites.insert(
+                    *invite_key,
+                    Invite {
+                        expires_at: *expires_at,
+                        used: false,
+                    },
+                );
+            }
+            Some(MembershipOp::Join {
+                invite_key, person, ..
+            }) => {
+                if let Some(inv) = self.invites.get_mut(invite_key) {
+                    inv.used = true;
+                }
+                self.members.insert(
+                    h.author,
+                    Member {
+                        person: *person,
+                        joined_at: h.time,
+                    },
+                );
+            }
+            Some(MembershipOp::Remove { device }) => {
+                self.members.remove(device);
+                self.removed.insert(*device);
+            }
+            None => {}
+        }
+    }
+
+    /// Whether `kind` events change membership (for callers that keep them apart).
+    pub fn is_membership_kind(kind: Kind) -> bool {
+        kind.is_membership()
+    }
+}

@@ -1,0 +1,222 @@
+//! The relay's wire protocol, shared by the relay and every client.
+//!
+//! - `POST /v1/spaces/{space}/events`: body is a batch: repeated `u32 length || event`.
+//!   Answer: JSON [`PushResponse`].
+//! - `GET /v1/spaces/{space}/events?after=C&limit=N`, signed with the read headers below.
+//!   Answer body: repeated `u64 cursor || u32 length || event`; header `duet-more: 1` when
+//!   more events are waiting.
+//! - Errors: JSON [`ErrorBody`] with a stable `error` code.
+//!
+//! A read request is signed by a member device over
+//! `READ_DOMAIN || method \n path \n query \n timestamp \n nonce`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{DeviceKey, Identity, verify};
+
+/// Largest request body the relay accepts (a few maximal events).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Default and maximum events per read.
+pub const MAX_READ_LIMIT: u32 = 1000;
+/// How far a read's timestamp may be from the relay's clock, in seconds.
+pub const READ_WINDOW_SECS: i64 = 300;
+/// Domain separation prefix of read signatures.
+pub const READ_DOMAIN: &[u8] = b"duet/read/v1\0";
+/// Header: hex device key of the reader.
+pub const H_DEVICE: &str = "duet-device";
+/// Header: Unix seconds when the request was signed.
+pub const H_TIME: &str = "duet-time";
+/// Header: random hex nonce, never reused.
+pub const H_NONCE: &str = "duet-nonce";
+/// Header: hex ed25519 signature.
+pub const H_SIGNATURE: &str = "duet-signature";
+/// Response header on reads: `1` when more events wait after this page.
+pub const H_MORE: &str = "duet-more";
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `bad_signature`.
+    pub error: String,
+    /// What was wrong and what to do.
+    pub message: String,
+    /// Per-event results, when the error concerns a pushed batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<EventResult>,
+}
+
+/// What happened to one pushed event.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Stored now.
+    Accepted,
+    /// Already stored before (harmless).
+    Duplicate,
+    /// Refused; see the reason.
+    Rejected,
+    /// Not stored because another event of the batch was rejected.
+    NotStored,
+}
+
+/// One pushed event's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventResult {
+    /// Hex SHA-256 of the event.
+    pub hash: String,
+    /// Outcome.
+    pub status: EventStatus,
+    /// Why it was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its cursor in the space, when stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<u64>,
+}
+
+/// The answer to a successful push.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushResponse {
+    /// Per event, in request order.
+    pub results: Vec<EventResult>,
+    /// The space's newest cursor after the push.
+    pub cursor: u64,
+}
+
+/// A framing error in a batch or page.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("malformed batch framing: {0}")]
+pub struct FramingError(pub &'static str);
+
+/// Frames events for a push body.
+pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in events {
+        out.extend_from_slice(&(e.len() as u32).to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// Splits a push body into event byte strings.
+pub fn decode_batch(mut body: &[u8]) -> Result<Vec<Vec<u8>>, FramingError> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        if body.len() < 4 {
+            return Err(FramingError("truncated length prefix"));
+        }
+        let (len, rest) = body.split_at(4);
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if rest.len() < len {
+            return Err(FramingError("event shorter than its length prefix"));
+        }
+        let (ev, rest) = rest.split_at(len);
+        out.push(ev.to_vec());
+        body = rest;
+    }
+    if out.is_empty() {
+        return Err(FramingError("empty batch"));
+    }
+    Ok(out)
+}
+
+/// Frames a page of `(cursor, event)` for a read response.
+pub fn encode_page(events: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (cursor, e) in events {
+        out.extend_from_slice(&cursor.to_be_bytes());
+        out.extend_from_slice(&(e.len() as u32).to_be_bytes());
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// Parses a read response body.
+pub fn decode_page(mut body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, FramingError> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        if body.len() < 12 {
+            return Err(FramingError("truncated page entry"));
+        }
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&body[..8]);
+        let len = u32::from_be_bytes([body[8], body[9], body[10], body[11]]) as usize;
+        let rest = &body[12..];
+        if rest.len() < len {
+            return Err(FramingError("event shorter than its length prefix"));
+        }
+        out.push((u64::from_be_bytes(c), rest[..len].to_vec()));
+        body = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// The bytes a reader signs.
+pub fn read_message(method: &str, path: &str, query: &str, time: i64, nonce: &str) -> Vec<u8> {
+    let mut m = READ_DOMAIN.to_vec();
+    m.extend_from_slice(format!("{method}\n{path}\n{query}\n{time}\n{nonce}").as_bytes());
+    m
+}
+
+/// The four header values of a signed read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadAuth {
+    /// Hex device key.
+    pub device: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// Random hex nonce.
+    pub nonce: String,
+    /// Hex signature.
+    pub signature: String,
+}
+
+impl ReadAuth {
+    /// Signs a read request now.
+    pub fn sign(id: &Identity, method: &str, path: &str, query: &str) -> ReadAuth {
+        let time = chrono::Utc::now().timestamp();
+        let nonce = hex::encode(crate::ids::random_bytes::<16>());
+        let sig = id.sign(&read_message(method, path, query, time, &nonce));
+        ReadAuth {
+            device: hex::encode(id.device_key()),
+            time,
+            nonce,
+            signature: hex::encode(sig),
+        }
+    }
+
+    /// Verifies the signature; returns the device key when it holds.
+    pub fn verify(&self, method: &str, path: &str, query: &str) -> Option<DeviceKey> {
+        let device: DeviceKey = hex::decode(&self.device).ok()?.try_into().ok()?;
+        let sig: [u8; 64] = hex::decode(&self.signature).ok()?.try_into().ok()?;
+        if self.nonce.is_empty() || self.nonce.len() > 64 {
+            return None;
+        }
+        let msg = read_message(method, path, query, self.time, &self.nonce);
+        verify(&device, &msg, &sig).then_some(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_and_pages_round_trip_and_truncation_is_an_error() {
+        let evs = [b"one".to_vec(), b"three".to_vec()];
+        let body = encode_batch(evs.iter().map(Vec::as_slice));
+        assert_eq!(decode_batch(&body).as_deref(), Ok(&evs[..]));
+        assert!(decode_batch(&body[..body.len() - 1]).is_err());
+        let page = vec![(3, b"a".to_vec()), (9, b"bc".to_vec())];
+        assert_eq!(decode_page(&encode_page(&page)), Ok(page));
+    }
+
+    #[test]
+    fn a_read_signature_binds_path_and_query() {
+        let id = Identity::generate("A");
+        let auth = ReadAuth::sign(&id, "GET", "/v1/spaces/x/events", "after=0");
+        assert_eq!(auth.verify("GET", "/v1/spaces/x/events", "after=0"), Some(id.device_key()));
+        assert_eq!(auth.verify("GET", "/v1/spaces/x/events", "after=5"), None);
+        assert_eq!(auth.verify("GET", "/v1/spaces/y/events", "after=0"), None);
+    }
+}

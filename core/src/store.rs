@@ -1,0 +1,762 @@
+//! The device's local store: one SQLite database holding the identity, the spaces
+//! (key, relay, cursor), every document change, a document snapshot per space, and every
+//! event verbatim.
+//!
+//! Every method that changes state runs in one SQLite transaction, so a crash leaves the
+//! previous state or the new one. Opening a space loads its snapshot and applies only the
+//! changes stored after it. The database file is created readable by its owner only,
+//! because it holds the device's secret key and the space keys.
+
+use std::path::{Path, PathBuf};
+
+use automerge::Change;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::crypto::SpaceKey;
+use crate::doc::{DocError, SpaceDoc};
+use crate::event::{Event, SpaceId};
+use crate::identity::Identity;
+
+/// File name of the store inside the home directory.
+pub const DB_FILE: &str = "duet.db";
+/// A new snapshot is written once this many changes follow the last one.
+pub const SNAPSHOT_EVERY: i64 = 500;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BLOB NOT NULL,
+    person_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE spaces (
+    space TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('shared', 'personal')),
+    key BLOB NOT NULL,
+    relay TEXT,
+    cursor INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    bytes BLOB NOT NULL,
+    local INTEGER NOT NULL,
+    pushed INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (space, hash)
+);
+CREATE INDEX changes_pending ON changes (space, local, pushed);
+CREATE TABLE snapshots (
+    space TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    upto INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    author BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0,
+    relay_cursor INTEGER,
+    UNIQUE (space, hash),
+    UNIQUE (space, author, seq)
+);
+CREATE TABLE rejected (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    at INTEGER NOT NULL
+);
+"#];
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No identity yet.
+    #[error("this device has no duet identity yet; run `duet init --name NAME` or `duet join CODE --name NAME` first")]
+    NotInitialised,
+    /// Identity already present.
+    #[error("this home already has a duet identity ({0}); use another --home to start over")]
+    AlreadyInitialised(String),
+    /// The file is not a SQLite database or is damaged.
+    #[error("the store {path} is damaged or not a duet database ({source}); restore it from a backup or move it away")]
+    Corrupt {
+        /// Database path.
+        path: PathBuf,
+        /// SQLite's words.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer duet.
+    #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
+    TooNew(i64),
+    /// The home directory cannot be created or written.
+    #[error("cannot write to {path}: {source}; check the permissions of --home / DUET_HOME")]
+    Io {
+        /// Path concerned.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The space is not in this store.
+    #[error("no {0} space on this device")]
+    NoSpace(String),
+    /// A stored blob is damaged.
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The document failed.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+}
+
+/// Whether a space is shared by the couple or personal to one person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpaceKind {
+    /// Both partners' devices.
+    Shared,
+    /// Only the owner's devices.
+    Personal,
+}
+
+impl SpaceKind {
+    /// Stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceKind::Shared => "shared",
+            SpaceKind::Personal => "personal",
+        }
+    }
+}
+
+/// A space as recorded on this device.
+#[derive(Debug, Clone)]
+pub struct SpaceRecord {
+    /// Id.
+    pub id: SpaceId,
+    /// Shared or personal.
+    pub kind: SpaceKind,
+    /// Symmetric key.
+    pub key: SpaceKey,
+    /// Relay base URL.
+    pub relay: Option<String>,
+    /// Last relay cursor pulled.
+    pub cursor: u64,
+}
+
+/// How a document was opened (for tests and `duet status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenStats {
+    /// Whether a snapshot was loaded.
+    pub from_snapshot: bool,
+    /// Changes covered by the snapshot.
+    pub snapshot_changes: i64,
+    /// Changes applied after the snapshot.
+    pub replayed_changes: usize,
+}
+
+/// A pulled event accepted by the client, ready to store.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The event.
+    pub event: Event,
+    /// Relay cursor it came with.
+    pub cursor: u64,
+    /// Changes it carried (already applied to the document).
+    pub changes: Vec<Change>,
+}
+
+/// A pulled event refused by the client, kept as evidence.
+#[derive(Debug)]
+pub struct Refused {
+    /// Hash of the bytes.
+    pub hash: [u8; 32],
+    /// Why.
+    pub reason: String,
+    /// The bytes as served.
+    pub bytes: Vec<u8>,
+}
+
+/// The device's database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| match &source {
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+            ) =>
+        {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, source.to_string()),
+            }
+        }
+        _ => StoreError::Sqlite(source),
+    }
+}
+
+fn space_id(s: &str) -> Result<SpaceId, StoreError> {
+    SpaceId::parse(s).ok_or_else(|| StoreError::Damaged(format!("space id {s:?}")))
+}
+
+impl Store {
+    /// Opens the store in `home`, creating the directory and database if `create`.
+    pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
+        let path = home.join(DB_FILE);
+        if !path.exists() {
+            if !create {
+                return Err(StoreError::NotInitialised);
+            }
+            std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+                path: home.to_path_buf(),
+                source,
+            })?;
+            create_private_file(&path)?;
+        }
+        let conn = Connection::open(&path).map_err(corrupt(&path))?;
+        let mut store = Store { conn, path };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(corrupt(&path))?;
+        // WAL gives readers a stable view while a sync writes; FULL makes commits durable.
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(corrupt(&path))?;
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(corrupt(&path))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt(&path))?;
+        let target = MIGRATIONS.len() as i64;
+        if version > target {
+            return Err(StoreError::TooNew(version));
+        }
+        if version == target {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(corrupt(&path))?;
+        for m in &MIGRATIONS[version as usize..] {
+            tx.execute_batch(m).map_err(corrupt(&path))?;
+        }
+        tx.pragma_update(None, "user_version", target)
+            .map_err(corrupt(&path))?;
+        tx.commit().map_err(corrupt(&path))?;
+        Ok(())
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// The device identity, if initialised.
+    pub fn identity(&self) -> Result<Option<Identity>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT secret, person_id, name FROM identity WHERE id = 1",
+                [],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            )
+            .optional()
+            .map_err(corrupt(&self.path))?;
+        match row {
+            None => Ok(None),
+            Some((secret, person, name)) => {
+                let secret: [u8; 32] = secret
+                    .try_into()
+                    .map_err(|_| StoreError::Damaged("device secret key".into()))?;
+                Ok(Some(Identity::from_parts(secret, person, name)))
+            }
+        }
+    }
+
+    /// The identity, or [`StoreError::NotInitialised`].
+    pub fn require_identity(&self) -> Result<Identity, StoreError> {
+        self.identity()?.ok_or(StoreError::NotInitialised)
+    }
+
+    /// Creates the identity and its first spaces, each with its genesis-time events and
+    /// first document change, in one transaction.
+    pub fn initialise(
+        &mut self,
+        identity: &Identity,
+        spaces: &[(SpaceRecord, Vec<Event>, Vec<Change>)],
+    ) -> Result<(), StoreError> {
+        if let Some(existing) = self.identity()? {
+            return Err(StoreError::AlreadyInitialised(existing.name));
+        }
+        let now = crate::ids::now_ms();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO identity (id, secret, person_id, name, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![identity.secret_bytes().to_vec(), identity.person_id, identity.name, now],
+        )?;
+        for (rec, events, changes) in spaces {
+            insert_space(&tx, rec, now)?;
+            for ev in events {
+                insert_event(&tx, &rec.id, ev, false, None)?;
+            }
+            for c in changes {
+                insert_change(&tx, &rec.id, c, true)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds a space (joined later), with events and changes, in one transaction.
+    pub fn add_space(
+        &mut self,
+        rec: &SpaceRecord,
+        events: &[Event],
+        changes: &[Change],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        insert_space(&tx, rec, crate::ids::now_ms())?;
+        for ev in events {
+            insert_event(&tx, &rec.id, ev, false, None)?;
+        }
+        for c in changes {
+            insert_change(&tx, &rec.id, c, true)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every space on this device.
+    pub fn spaces(&self) -> Result<Vec<SpaceRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT space, kind, key, relay, cursor FROM spaces ORDER BY kind DESC")
+            .map_err(corrupt(&self.path))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, key, relay, cursor) = row?;
+            let key: [u8; 32] = key
+                .try_into()
+                .map_err(|_| StoreError::Damaged("space key".into()))?;
+            out.push(SpaceRecord {
+                id: space_id(&id)?,
+                kind: if kind == "personal" {
+                    SpaceKind::Personal
+                } else {
+                    SpaceKind::Shared
+                },
+                key: SpaceKey::from_bytes(key),
+                relay,
+                cursor: cursor as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The space of a kind.
+    pub fn space(&self, kind: SpaceKind) -> Result<SpaceRecord, StoreError> {
+        self.spaces()?
+            .into_iter()
+            .find(|s| s.kind == kind)
+            .ok_or_else(|| StoreError::NoSpace(kind.as_str().to_string()))
+    }
+
+    /// Sets the relay URL of every space.
+    pub fn set_relay(&mut self, url: &str) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE spaces SET relay = ?1", params![url])?;
+        Ok(())
+    }
+
+    /// Loads a space's document: latest snapshot plus the changes stored after it.
+    pub fn load_doc(&self, space: &SpaceId, identity: &Identity) -> Result<(SpaceDoc, OpenStats), StoreError> {
+        let sid = space.to_string();
+        let snap: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT bytes, upto FROM snapshots WHERE space = ?1",
+                params![sid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(corrupt(&self.path))?;
+        let upto = snap.as_ref().map_or(0, |s| s.1);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND id > ?2 ORDER BY id")?;
+        let mut tail = Vec::new();
+        for b in stmt.query_map(params![sid, upto], |r| r.get::<_, Vec<u8>>(0))? {
+            tail.push(Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?);
+        }
+        let snapshot_changes = if snap.is_some() {
+            self.conn.query_row(
+                "SELECT COUNT(*) FROM changes WHERE space = ?1 AND id <= ?2",
+                params![sid, upto],
+                |r| r.get(0),
+            )?
+        } else {
+            0
+        };
+        let stats = OpenStats {
+            from_snapshot: snap.is_some(),
+            snapshot_changes,
+            replayed_changes: tail.len(),
+        };
+        let doc = SpaceDoc::load(identity.actor(), snap.as_ref().map(|s| s.0.as_slice()), tail)?;
+        Ok((doc, stats))
+    }
+
+    /// Stores new local changes (and a fresh snapshot when due) in one transaction.
+    pub fn commit_local(
+        &mut self,
+        space: &SpaceId,
+        changes: &[Change],
+        doc: &SpaceDoc,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for c in changes {
+            insert_change(&tx, space, c, true)?;
+        }
+        maybe_snapshot(&tx, space, doc, false)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a snapshot of `doc` now, covering every stored change.
+    pub fn snapshot_now(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        maybe_snapshot(&tx, space, doc, true)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Local changes not yet sent in an event, oldest first: (row id, change).
+    pub fn pending_changes(&self, space: &SpaceId) -> Result<Vec<(i64, Change)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, bytes FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0 ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        for row in stmt.query_map(params![space.to_string()], |r| Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?)))? {
+            let (id, b) = row?;
+            out.push((id, Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?));
+        }
+        Ok(out)
+    }
+
+    /// Number of local changes not yet in an event.
+    pub fn pending_count(&self, space: &SpaceId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0",
+            params![space.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records this device's new events and marks the changes they carry as sent.
+    pub fn record_own_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[Event],
+        change_ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for ev in events {
+            insert_event(&tx, space, ev, false, None)?;
+        }
+        {
+            let mut stmt = tx.prepare_cached("UPDATE changes SET pushed = 1 WHERE id = ?1")?;
+            for id in change_ids {
+                stmt.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every event of a space in the order this device accepted them.
+    pub fn events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT bytes FROM events WHERE space = ?1
+                 ORDER BY relay_cursor IS NULL, relay_cursor, id",
+            )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// This device's events the relay has not acknowledged, oldest first.
+    pub fn unacked_events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1 AND acked = 0 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks events as acknowledged (durably stored by the relay).
+    pub fn mark_acked(&mut self, space: &SpaceId, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE events SET acked = 1 WHERE space = ?1 AND hash = ?2")?;
+            for h in hashes {
+                stmt.execute(params![space.to_string(), h.to_vec()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// This device's last event in a space: (seq, hash).
+    pub fn own_head(
+        &self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM events WHERE space = ?1 AND author = ?2 ORDER BY seq DESC LIMIT 1",
+                params![space.to_string(), author.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((seq, hash)) => Ok(Some((
+                seq as u64,
+                hash.try_into()
+                    .map_err(|_| StoreError::Damaged("event hash".into()))?,
+            ))),
+        }
+    }
+
+    /// Whether an event with this hash is stored.
+    pub fn has_event(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM events WHERE space = ?1 AND hash = ?2",
+                params![space.to_string(), hash.to_vec()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Stores a pulled page in one transaction: accepted events and their changes,
+    /// refused events as evidence, and the new cursor. `doc` already has the changes.
+    pub fn store_pulled(
+        &mut self,
+        space: &SpaceId,
+        accepted: &[Accepted],
+        refused: &[Refused],
+        own_acked: &[([u8; 32], u64)],
+        cursor: u64,
+        doc: &SpaceDoc,
+    ) -> Result<(), StoreError> {
+        let now = crate::ids::now_ms();
+        let tx = self.conn.transaction()?;
+        for a in accepted {
+            insert_event(&tx, space, &a.event, true, Some(a.cursor))?;
+            for c in &a.changes {
+                insert_change(&tx, space, c, false)?;
+            }
+        }
+        for r in refused {
+            tx.execute(
+                "INSERT INTO rejected (space, hash, reason, bytes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![space.to_string(), r.hash.to_vec(), r.reason, r.bytes, now],
+            )?;
+        }
+        for (hash, c) in own_acked {
+            tx.execute(
+                "UPDATE events SET acked = 1, relay_cursor = ?3 WHERE space = ?1 AND hash = ?2",
+                params![space.to_string(), hash.to_vec(), *c as i64],
+            )?;
+        }
+        tx.execute(
+            "UPDATE spaces SET cursor = ?2 WHERE space = ?1",
+            params![space.to_string(), cursor as i64],
+        )?;
+        maybe_snapshot(&tx, space, doc, false)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Refused events recorded for a space: (hex hash, reason).
+    pub fn refused(&self, space: &SpaceId) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, reason FROM rejected WHERE space = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((hex::encode(r.get::<_, Vec<u8>>(0)?), r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(|_| ()).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn insert_space(tx: &rusqlite::Transaction<'_>, rec: &SpaceRecord, now: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO spaces (space, kind, key, relay, cursor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            rec.id.to_string(),
+            rec.kind.as_str(),
+            rec.key.as_bytes().to_vec(),
+            rec.relay,
+            rec.cursor as i64,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    ev: &Event,
+    acked: bool,
+    cursor: Option<u64>,
+) -> Result<(), StoreError> {
+    let h = ev.header();
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO events (space, hash, author, seq, kind, bytes, acked, relay_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        space.to_string(),
+        ev.hash().to_vec(),
+        h.author.to_vec(),
+        h.seq as i64,
+        h.kind.as_str(),
+        ev.bytes(),
+        acked,
+        cursor.map(|c| c as i64)
+    ])?;
+    Ok(())
+}
+
+fn insert_change(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    c: &Change,
+    local: bool,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO changes (space, hash, bytes, local, pushed) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        space.to_string(),
+        c.hash().0.to_vec(),
+        c.raw_bytes(),
+        local,
+        !local
+    ])?;
+    Ok(())
+}
+
+/// Writes a snapshot when enough changes follow the last one (or when forced). Skipped
+/// while the document waits for missing dependencies, because a snapshot would not
+/// contain the queued changes it claims to cover.
+fn maybe_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+    force: bool,
+) -> Result<(), StoreError> {
+    use automerge::ReadDoc;
+    let sid = space.to_string();
+    let upto: i64 = tx
+        .query_row("SELECT upto FROM snapshots WHERE space = ?1", params![sid], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let (count, max): (i64, Option<i64>) = tx.query_row(
+        "SELECT COUNT(*), MAX(id) FROM changes WHERE space = ?1 AND id > ?2",
+        params![sid, upto],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some(max) = max else { return Ok(()) };
+    if !force && count < SNAPSHOT_EVERY {
+        return Ok(());
+    }
+    if !doc.automerge().get_missing_deps(&[]).is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO snapshots (space, bytes, upto) VALUES (?1, ?2, ?3)
+         ON CONFLICT (space) DO UPDATE SET bytes = excluded.bytes, upto = excluded.upto",
+        params![sid, doc.save(), max],
+    )?;
+    Ok(())
+}

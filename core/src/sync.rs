@@ -1,0 +1,354 @@
+//! The sync algorithm, over an abstract [`Transport`] (the CLI supplies HTTP).
+//!
+//! One sync of a space: package every local change not yet sent into `changes` events
+//! (one event unless the backlog exceeds the event size limit), push every event the
+//! relay has not acknowledged, then pull everything after the cursor and verify each
+//! event here, trusting nothing the relay says: signature, space, membership, the
+//! author's hash chain, decryption, and that every Automerge change inside is authored
+//! by the signer's actor. Refused events are kept as evidence and reported; everything
+//! else is merged. Own events are stored before they are sent, so a sync interrupted at
+//! any point resends the same events and the relay treats them as duplicates.
+
+use std::collections::BTreeMap;
+
+use automerge::Change;
+
+use crate::doc::SpaceDoc;
+use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, decode_changes, encode_changes};
+use crate::identity::{Identity, actor_for};
+use crate::membership::SpaceState;
+use crate::protocol::{ErrorBody, EventStatus, MAX_BODY_BYTES, MAX_READ_LIMIT, PushResponse, encode_batch};
+use crate::store::{Accepted, Refused, SpaceRecord, Store, StoreError};
+use crate::event::SpaceId;
+
+/// Why talking to the relay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// No answer.
+    #[error("cannot reach the relay at {relay}: {detail}; check that it is running and the URL is right (`duet status`), then run `duet sync` again")]
+    Unreachable {
+        /// URL.
+        relay: String,
+        /// What the network layer said.
+        detail: String,
+    },
+    /// The relay answered with an error.
+    #[error("the relay refused ({status} {}): {}", body.error, body.message)]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// The relay's answer made no sense.
+    #[error("the relay sent an invalid answer: {0}")]
+    BadResponse(String),
+}
+
+/// How a client reaches a relay.
+pub trait Transport {
+    /// Pushes a framed batch of events.
+    fn push(&self, relay: &str, space: &SpaceId, body: Vec<u8>) -> Result<PushResponse, TransportError>;
+    /// Pulls a page of `(cursor, event)` after `after`; the flag says whether more wait.
+    fn pull(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        reader: &Identity,
+    ) -> Result<(Vec<(u64, Vec<u8>)>, bool), TransportError>;
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No relay configured.
+    #[error("no relay is set for this space; run `duet relay set URL` first")]
+    NoRelay,
+    /// Transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The document failed.
+    #[error(transparent)]
+    Doc(#[from] crate::doc::DocError),
+    /// Building an event failed.
+    #[error("cannot package local changes: {0}")]
+    Package(String),
+}
+
+/// What arrived from one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Arrivals {
+    /// Display name (or a short device key).
+    pub from: String,
+    /// Count per kind of change ("rating", "reflection", ...).
+    pub counts: BTreeMap<String, usize>,
+}
+
+impl Arrivals {
+    /// "2 ratings and 1 reflection from Sam".
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", if *n == 1 { k.clone() } else { plural(k) }))
+            .collect();
+        let list = match parts.len() {
+            0 => "nothing".to_string(),
+            1 => parts[0].clone(),
+            n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+        };
+        format!("{list} from {}", self.from)
+    }
+}
+
+fn plural(k: &str) -> String {
+    match k {
+        "status change" => "status changes".into(),
+        k => format!("{k}s"),
+    }
+}
+
+/// The outcome of syncing one space.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    /// Events pushed (new or resent).
+    pub pushed_events: usize,
+    /// Local changes packaged into new events.
+    pub pushed_changes: usize,
+    /// Events pulled and accepted.
+    pub received_events: usize,
+    /// What arrived, per person.
+    pub arrivals: Vec<Arrivals>,
+    /// Events refused, with reasons.
+    pub warnings: Vec<String>,
+    /// The cursor after the pull.
+    pub cursor: u64,
+}
+
+/// Rebuilds a space's verified state from the events stored on this device.
+pub fn fold_state(store: &Store, space: &SpaceId) -> Result<SpaceState, StoreError> {
+    let mut state = SpaceState::default();
+    for bytes in store.events(space)? {
+        if let Ok(ev) = Event::decode(bytes) {
+            // Own events not yet placed by the relay may not fit yet; they are admitted
+            // when they come back from the relay in its order.
+            let _ = state.admit(&ev, None);
+        }
+    }
+    Ok(state)
+}
+
+fn label(message: Option<&str>) -> &'static str {
+    match message {
+        Some("add goal") => "goal",
+        Some("rate") => "rating",
+        Some("reflect") => "reflection",
+        Some("add step") => "step",
+        Some("complete step") => "completed step",
+        Some("edit goal") => "edit",
+        Some("set status") => "status change",
+        _ => "other change",
+    }
+}
+
+/// Splits changes into plaintexts under the event size limit (halving on overflow).
+fn package(doc: &SpaceDoc, changes: &[Change]) -> Result<Vec<(Vec<u8>, usize)>, SyncError> {
+    let plain =
+        encode_changes(doc.automerge(), changes).map_err(|e| SyncError::Package(e.to_string()))?;
+    // Leave room for the header, nonce, tag and signature.
+    if plain.len() + 1024 <= MAX_EVENT_BYTES || changes.len() == 1 {
+        return Ok(vec![(plain, changes.len())]);
+    }
+    let (a, b) = changes.split_at(changes.len() / 2);
+    let mut out = package(doc, a)?;
+    out.extend(package(doc, b)?);
+    Ok(out)
+}
+
+/// Syncs one space with its relay.
+pub fn sync_space(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    transport: &dyn Transport,
+) -> Result<SyncReport, SyncError> {
+    let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
+    let mut report = SyncReport::default();
+    let (mut doc, _) = store.load_doc(&rec.id, me)?;
+
+    // 1. Package local changes into signed, encrypted events, stored before sending.
+    let pending = store.pending_changes(&rec.id)?;
+    if !pending.is_empty() {
+        let (mut seq, mut prev) = store.own_head(&rec.id, &me.device_key())?.unwrap_or((0, [0; 32]));
+        let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
+        let mut events = Vec::new();
+        for (plain, _) in package(&doc, &changes)? {
+            seq += 1;
+            let header = Header {
+                kind: Kind::Changes,
+                space: rec.id,
+                author: me.device_key(),
+                seq,
+                prev,
+                time: crate::ids::now_ms(),
+            };
+            let ev = Event::changes(header, &plain, &rec.key, me);
+            prev = ev.hash();
+            events.push(ev);
+        }
+        let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+        store.record_own_events(&rec.id, &events, &ids)?;
+        report.pushed_changes = changes.len();
+    }
+
+    // 2. Push everything not yet acknowledged, in batches under the body limit.
+    let unacked = store.unacked_events(&rec.id)?;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    let mut batches = Vec::new();
+    for ev in unacked {
+        if !batch.is_empty() && size + ev.len() + 4 > MAX_BODY_BYTES {
+            batches.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += ev.len() + 4;
+        batch.push(ev);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    for batch in batches {
+        let resp = transport.push(&relay, &rec.id, encode_batch(batch.iter().map(Vec::as_slice)))?;
+        let mut acked = Vec::new();
+        for (r, ev) in resp.results.iter().zip(&batch) {
+            if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
+                acked.push(crate::crypto::sha256(ev));
+            }
+        }
+        report.pushed_events += acked.len();
+        store.mark_acked(&rec.id, &acked)?;
+    }
+
+    // 3. Pull and verify everything after the cursor.
+    let mut state = fold_state(store, &rec.id)?;
+    let mut cursor = rec.cursor;
+    let mut arrivals: BTreeMap<String, Arrivals> = BTreeMap::new();
+    loop {
+        let (page, more) = transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me)?;
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        let mut own = Vec::new();
+        for (c, bytes) in page {
+            if c <= cursor {
+                report
+                    .warnings
+                    .push(format!("relay served cursor {c} again after {cursor}; ignored"));
+                continue;
+            }
+            cursor = c;
+            let hash = crate::crypto::sha256(&bytes);
+            if store.has_event(&rec.id, &hash)? {
+                if let Ok(ev) = Event::decode(bytes) {
+                    let _ = state.admit(&ev, None);
+                }
+                own.push((hash, c));
+                continue;
+            }
+            match verify_event(&state, rec, bytes.clone()) {
+                Ok((ev, changes)) => {
+                    // `verify_event` checked admissibility; admit cannot fail now.
+                    let _ = state.admit(&ev, None);
+                    if !changes.is_empty() {
+                        let from = person_name(&doc, &state, &ev);
+                        let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
+                            from,
+                            ..Default::default()
+                        });
+                        for ch in &changes {
+                            *entry.counts.entry(label(ch.message()).to_string()).or_default() += 1;
+                        }
+                        doc.apply(changes.clone())?;
+                    }
+                    report.received_events += 1;
+                    accepted.push(Accepted {
+                        event: ev,
+                        cursor: c,
+                        changes,
+                    });
+                }
+                Err(reason) => {
+                    report.warnings.push(format!(
+                        "refused event {} served by the relay: {reason}",
+                        &hex::encode(hash)[..12]
+                    ));
+                    refused.push(Refused {
+                        hash,
+                        reason,
+                        bytes,
+                    });
+                }
+            }
+        }
+        store.store_pulled(&rec.id, &accepted, &refused, &own, cursor, &doc)?;
+        if !more {
+            break;
+        }
+    }
+    // Names can only be resolved once the people map has arrived.
+    for a in arrivals.values_mut() {
+        if a.from.len() == 12 {
+            if let Some(name) = doc.people()?.iter().find(|(p, _)| p.starts_with(&a.from)).map(|(_, p)| p.name.clone()) {
+                a.from = name;
+            }
+        }
+    }
+    report.arrivals = arrivals.into_values().collect();
+    report.cursor = cursor;
+    Ok(report)
+}
+
+fn person_name(doc: &SpaceDoc, state: &SpaceState, ev: &Event) -> String {
+    let person = state
+        .members()
+        .get(&ev.header().author)
+        .map(|m| hex::encode(m.person));
+    match person {
+        Some(p) => doc
+            .people()
+            .ok()
+            .and_then(|people| people.get(&p).map(|x| x.name.clone()))
+            .unwrap_or_else(|| p[..12].to_string()),
+        None => hex::encode(&ev.header().author[..6]),
+    }
+}
+
+/// Verifies one pulled event against the space's state; returns it with its changes.
+fn verify_event(
+    state: &SpaceState,
+    rec: &SpaceRecord,
+    bytes: Vec<u8>,
+) -> Result<(Event, Vec<Change>), String> {
+    let ev = Event::decode(bytes).map_err(|e| e.to_string())?;
+    if ev.header().space != rec.id {
+        return Err("event belongs to another space".into());
+    }
+    state.check(&ev, None).map_err(|e| e.to_string())?;
+    if ev.kind() != Kind::Changes {
+        return Ok((ev, Vec::new()));
+    }
+    let plain = ev.open(&rec.key).map_err(|e| e.to_string())?;
+    let changes = decode_changes(&plain).map_err(|e| e.to_string())?;
+    let actor = actor_for(&ev.header().author);
+    if let Some(bad) = changes.iter().find(|c| c.actor_id() != &actor) {
+        return Err(format!(
+            "it carries a change by actor {} that is not its signer's (forged authorship)",
+            bad.actor_id()
+        ));
+    }
+    Ok((ev, changes))
+}

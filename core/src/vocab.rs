@@ -1,0 +1,184 @@
+//! The small closed vocabularies of the domain: goal areas, goal statuses and GAS levels.
+//!
+//! Each parses from the words a user types and prints the same word back, which is also
+//! the string stored in the document.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a word was not one of the vocabulary's words.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{what} must be one of: {allowed} (got {got:?})")]
+pub struct VocabError {
+    what: &'static str,
+    allowed: String,
+    got: String,
+}
+
+macro_rules! vocab {
+    ($(#[$doc:meta])* $name:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every value, in display order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and displayed word.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = VocabError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let lower = s.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+                match lower.as_str() {
+                    $($word => Ok($name::$variant),)+
+                    _ => Err(VocabError {
+                        what: $what,
+                        allowed: [$($word),+].join(", "),
+                        got: s.to_string(),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+vocab!(
+    /// The area of the relationship a goal belongs to.
+    Area, "area", {
+    /// Talking and listening.
+    Communication => "communication",
+    /// Reliability and honesty.
+    Trust => "trust",
+    /// Being there for each other.
+    EmotionalSupport => "emotional-support",
+    /// Understanding the other's feelings.
+    Empathy => "empathy",
+    /// Handling disagreement.
+    ConflictResolution => "conflict-resolution",
+    /// Closeness.
+    Intimacy => "intimacy",
+    /// Time together.
+    QualityTime => "quality-time",
+    /// Setting goals together.
+    SharedVision => "shared-vision",
+    /// Anything else.
+    Other => "other",
+});
+
+vocab!(
+    /// Where a goal stands. Goals are never deleted, only archived.
+    Status, "status", {
+    /// Being worked on.
+    Active => "active",
+    /// On hold for now.
+    Paused => "paused",
+    /// Reached.
+    Achieved => "achieved",
+    /// Put away (kept in history).
+    Archived => "archived",
+});
+
+/// A GAS level: -2 much less than expected .. +2 much more than expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Level(i8);
+
+/// A level outside -2..=2.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("GAS level must be -2, -1, 0, 1 or 2 (got {0:?})")]
+pub struct LevelError(pub String);
+
+impl Level {
+    /// -2: much less than expected.
+    pub const MUCH_LESS: Level = Level(-2);
+    /// -1: less than expected.
+    pub const LESS: Level = Level(-1);
+    /// 0: the expected outcome.
+    pub const EXPECTED: Level = Level(0);
+    /// +1: more than expected.
+    pub const MORE: Level = Level(1);
+    /// +2: much more than expected.
+    pub const MUCH_MORE: Level = Level(2);
+
+    /// The level's value, -2..=2.
+    pub fn value(self) -> i8 {
+        self.0
+    }
+
+    /// The plain-words meaning of the level.
+    pub fn meaning(self) -> &'static str {
+        match self.0 {
+            -2 => "much less than expected",
+            -1 => "less than expected",
+            0 => "expected outcome",
+            1 => "more than expected",
+            _ => "much more than expected",
+        }
+    }
+}
+
+impl TryFrom<i64> for Level {
+    type Error = LevelError;
+    fn try_from(v: i64) -> Result<Self, Self::Error> {
+        if (-2..=2).contains(&v) {
+            Ok(Level(v as i8))
+        } else {
+            Err(LevelError(v.to_string()))
+        }
+    }
+}
+
+impl FromStr for Level {
+    type Err = LevelError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v: i64 = s
+            .trim()
+            .trim_start_matches('+')
+            .parse()
+            .map_err(|_| LevelError(s.to_string()))?;
+        Level::try_from(v).map_err(|_| LevelError(s.to_string()))
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 > 0 {
+            write!(f, "+{}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_and_unknown_words_list_the_choices() {
+        for a in Area::ALL {
+            assert_eq!(a.as_str().parse::<Area>(), Ok(*a));
+        }
+        assert_eq!("Quality time".parse::<Area>(), Ok(Area::QualityTime));
+        let err = "romance".parse::<Area>().unwrap_err().to_string();
+        assert!(err.contains("communication") && err.contains("romance"), "{err}");
+    }
+
+    #[test]
+    fn levels_outside_minus_two_to_two_are_refused() {
+        assert_eq!("-1".parse::<Level>().map(Level::value), Ok(-1));
+        assert_eq!("+2".parse::<Level>().map(Level::value), Ok(2));
+        assert!("3".parse::<Level>().is_err());
+        assert!("-3".parse::<Level>().is_err());
+        assert!("one".parse::<Level>().is_err());
+    }
+}
