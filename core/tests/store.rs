@@ -1,0 +1,75 @@
+//! The local store: atomic commits and fast opening from a snapshot.
+
+use duet_core::device::Device;
+use duet_core::ids::now_ms;
+use duet_core::store::{SNAPSHOT_EVERY, SpaceKind, Store};
+use duet_core::{Area, Level};
+
+#[test]
+fn a_store_with_20000_ratings_opens_from_its_snapshot_without_replaying_history() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut dev = Device::init(home.path(), "Alex", None).expect("init");
+    let goal = dev
+        .edit(SpaceKind::Shared, |doc, me| {
+            let (id, c) = doc.add_goal(
+                &me.person_id,
+                duet_core::doc::NewGoal {
+                    title: "Daily appreciation".into(),
+                    area: Some(Area::EmotionalSupport),
+                    ..Default::default()
+                },
+                now_ms(),
+            )?;
+            Ok((id, c.into_iter().collect()))
+        })
+        .expect("goal");
+    // 20,000 ratings, committed in batches of 1,000 (one transaction each).
+    for batch in 0..20 {
+        dev.edit(SpaceKind::Shared, |doc, me| {
+            let mut changes = Vec::new();
+            for i in 0..1000 {
+                let level = Level::try_from(((batch * 1000 + i) % 5) as i64 - 2).expect("level");
+                let (_, c) = doc.rate(&goal, &me.person_id, level, None, now_ms())?;
+                changes.extend(c);
+            }
+            Ok(((), changes))
+        })
+        .expect("ratings");
+    }
+    drop(dev);
+
+    let dev = Device::open(home.path()).expect("reopen");
+    let (_, doc, stats) = dev.load(SpaceKind::Shared).expect("load");
+    assert!(stats.from_snapshot, "opening used the snapshot");
+    assert!(
+        (stats.replayed_changes as i64) < SNAPSHOT_EVERY,
+        "only the tail after the snapshot is replayed, not all history: {stats:?}"
+    );
+    assert!(stats.snapshot_changes >= 20_000 - SNAPSHOT_EVERY, "{stats:?}");
+    assert_eq!(doc.goals().expect("goals").len(), 1);
+    assert_eq!(doc.ratings().expect("ratings").len(), 20_000);
+}
+
+#[test]
+fn a_corrupt_database_file_is_reported_and_left_untouched() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let path = home.path().join(duet_core::store::DB_FILE);
+    std::fs::write(&path, b"this is not a database, but it is someone's data").expect("write");
+    let before = std::fs::read(&path).expect("read");
+    let err = Store::open(home.path(), true).expect_err("corrupt store must not open");
+    assert!(err.to_string().contains("damaged or not a duet database"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), before, "the file is unchanged");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_holding_keys_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().expect("tempdir");
+    Device::init(home.path(), "Alex", None).expect("init");
+    let mode = std::fs::metadata(home.path().join(duet_core::store::DB_FILE))
+        .expect("db")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
