@@ -152,6 +152,7 @@ fn label(message: Option<&str>) -> &'static str {
         Some("complete step") => "completed step",
         Some("edit goal") => "edit",
         Some("set status") => "status change",
+        Some("set person") => "name update",
         _ => "other change",
     }
 }
@@ -260,9 +261,27 @@ pub fn sync_space(
                 continue;
             }
             match verify_event(&state, rec, bytes.clone()) {
-                Ok((ev, changes)) => {
-                    // `verify_event` checked admissibility; admit cannot fail now.
+                Ok((ev, content)) => {
+                    // `verify_event` checked admissibility; admit cannot fail now. The
+                    // chain advances even when the content is refused, so the author's
+                    // later events still fit.
                     let _ = state.admit(&ev, None);
+                    let changes = match content {
+                        Ok(changes) => changes,
+                        Err(reason) => {
+                            report.warnings.push(format!(
+                                "refused the content of event {} by device {}: {reason}",
+                                &hex::encode(hash)[..12],
+                                &hex::encode(ev.header().author)[..12]
+                            ));
+                            refused.push(Refused {
+                                hash,
+                                reason,
+                                bytes: bytes.clone(),
+                            });
+                            Vec::new()
+                        }
+                    };
                     if !changes.is_empty() {
                         let from = person_name(&doc, &state, &ev);
                         let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
@@ -327,20 +346,25 @@ fn person_name(doc: &SpaceDoc, state: &SpaceState, ev: &Event) -> String {
     }
 }
 
-/// Verifies one pulled event against the space's state; returns it with its changes.
-fn verify_event(
-    state: &SpaceState,
-    rec: &SpaceRecord,
-    bytes: Vec<u8>,
-) -> Result<(Event, Vec<Change>), String> {
+/// Verifies one pulled event against the space's state. The outer error refuses the
+/// event entirely (not authentic, or not admissible here); the inner one refuses only its
+/// content (authentic and in sequence, but undecryptable or carrying forged authorship).
+type Verified = (Event, Result<Vec<Change>, String>);
+
+fn verify_event(state: &SpaceState, rec: &SpaceRecord, bytes: Vec<u8>) -> Result<Verified, String> {
     let ev = Event::decode(bytes).map_err(|e| e.to_string())?;
     if ev.header().space != rec.id {
         return Err("event belongs to another space".into());
     }
     state.check(&ev, None).map_err(|e| e.to_string())?;
     if ev.kind() != Kind::Changes {
-        return Ok((ev, Vec::new()));
+        return Ok((ev, Ok(Vec::new())));
     }
+    let content = open_changes(&ev, rec);
+    Ok((ev, content))
+}
+
+fn open_changes(ev: &Event, rec: &SpaceRecord) -> Result<Vec<Change>, String> {
     let plain = ev.open(&rec.key).map_err(|e| e.to_string())?;
     let changes = decode_changes(&plain).map_err(|e| e.to_string())?;
     let actor = actor_for(&ev.header().author);
@@ -350,5 +374,5 @@ fn verify_event(
             bad.actor_id()
         ));
     }
-    Ok((ev, changes))
+    Ok(changes)
 }

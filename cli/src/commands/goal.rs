@@ -1,0 +1,276 @@
+//! `duet goal`: add, list, show, edit goals and set their status.
+
+use std::collections::BTreeMap;
+
+use duet_core::doc::{GoalEdit, NewGoal};
+use duet_core::ids::{now_ms, short};
+use duet_core::model::Goal;
+use duet_core::store::SpaceKind;
+use duet_core::{Area, Level, Status};
+use serde_json::json;
+
+use super::{Ctx, resolve_goal};
+use crate::output::{goal_json, name_of, rating_json, when};
+
+/// Parses `LEVEL=TEXT`, e.g. `-2=We did not talk at all`.
+fn level_text(s: &str) -> Result<(i8, String), String> {
+    let (l, t) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected LEVEL=TEXT, e.g. -2=\"We did not talk\" (got {s:?})"))?;
+    let level: Level = l.parse().map_err(|e: duet_core::vocab::LevelError| e.to_string())?;
+    Ok((level.value(), t.to_string()))
+}
+
+/// Goal subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum GoalCmd {
+    /// Add a goal.
+    #[command(after_help = "Example:\n  duet goal add \"Weekly check-in\" --area communication \\\n    --expected \"We talk 30 minutes every Sunday\" --level -2=\"We do not talk\" --level 2=\"We talk twice a week\"")]
+    Add {
+        /// The goal's title.
+        title: String,
+        /// communication, trust, emotional-support, empathy, conflict-resolution,
+        /// intimacy, quality-time, shared-vision or other.
+        #[arg(long)]
+        area: Area,
+        /// Why this goal matters to you both.
+        #[arg(long)]
+        why: Option<String>,
+        /// The expected outcome (GAS level 0), ideally a SMART statement.
+        #[arg(long)]
+        expected: Option<String>,
+        /// Another GAS level's description, as LEVEL=TEXT (repeatable).
+        #[arg(long = "level", value_parser = level_text, allow_hyphen_values = true, value_name = "LEVEL=TEXT")]
+        levels: Vec<(i8, String)>,
+        /// Due date, YYYY-MM-DD.
+        #[arg(long)]
+        due: Option<String>,
+    },
+    /// List active goals (all with --all).
+    List {
+        /// Include paused, achieved and archived goals.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one goal with its levels, steps and ratings.
+    Show {
+        /// Goal id prefix or exact title.
+        goal: String,
+    },
+    /// Edit a goal's fields.
+    Edit {
+        /// Goal id prefix or exact title.
+        goal: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New area.
+        #[arg(long)]
+        area: Option<Area>,
+        /// New why.
+        #[arg(long)]
+        why: Option<String>,
+        /// New expected outcome (level 0).
+        #[arg(long)]
+        expected: Option<String>,
+        /// New level description, LEVEL=TEXT (repeatable).
+        #[arg(long = "level", value_parser = level_text, allow_hyphen_values = true, value_name = "LEVEL=TEXT")]
+        levels: Vec<(i8, String)>,
+        /// New due date, YYYY-MM-DD, or "none" to clear it.
+        #[arg(long)]
+        due: Option<String>,
+        /// Your GAS weight for this goal (default 1).
+        #[arg(long)]
+        weight: Option<f64>,
+    },
+    /// Set a goal's status: active, paused, achieved or archived.
+    Status {
+        /// Goal id prefix or exact title.
+        goal: String,
+        /// The new status.
+        status: Status,
+    },
+}
+
+/// Runs a goal subcommand.
+pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
+    match cmd {
+        GoalCmd::Add {
+            title,
+            area,
+            why,
+            expected,
+            levels,
+            due,
+        } => {
+            let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
+            if let Some(e) = expected {
+                lv.insert(0, e);
+            }
+            let new = NewGoal {
+                title,
+                area: Some(area),
+                why: why.unwrap_or_default(),
+                levels: lv,
+                owner: None,
+                due,
+            };
+            let mut dev = ctx.device()?;
+            let id = dev.edit(SpaceKind::Shared, |doc, me| {
+                let (id, c) = doc.add_goal(&me.person_id, new, now_ms())?;
+                Ok((id, c.into_iter().collect()))
+            })?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": id }));
+            }
+            ctx.out.line(format!("Added goal {}.", short(&id)));
+            Ok(())
+        }
+        GoalCmd::List { all } => list(ctx, all),
+        GoalCmd::Show { goal } => show(ctx, &goal),
+        GoalCmd::Edit {
+            goal,
+            title,
+            area,
+            why,
+            expected,
+            levels,
+            due,
+            weight,
+        } => {
+            let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
+            if let Some(e) = expected {
+                lv.insert(0, e);
+            }
+            let mut dev = ctx.device()?;
+            let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+            let id = resolve_goal(&doc, &goal)?;
+            let person = dev.me.person_id.clone();
+            let edit = GoalEdit {
+                title,
+                area,
+                why,
+                levels: lv,
+                due: due.map(|d| if d.eq_ignore_ascii_case("none") { None } else { Some(d) }),
+                weight: weight.map(|w| (person, w)),
+            };
+            if let Some((_, w)) = &edit.weight {
+                if !w.is_finite() || *w < 0.0 {
+                    return Err(crate::UsageError(format!("--weight must be a number of 0 or more (got {w})")).into());
+                }
+            }
+            let changed = dev.edit(SpaceKind::Shared, |doc, _| {
+                let c = doc.edit_goal(&id, edit, now_ms())?;
+                Ok((c.is_some(), c.into_iter().collect()))
+            })?;
+            ctx.out.line(if changed {
+                format!("Edited goal {}.", short(&id))
+            } else {
+                "Nothing to change.".to_string()
+            });
+            Ok(())
+        }
+        GoalCmd::Status { goal, status } => {
+            let mut dev = ctx.device()?;
+            let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+            let id = resolve_goal(&doc, &goal)?;
+            dev.edit(SpaceKind::Shared, |doc, _| {
+                let c = doc.set_status(&id, status, now_ms())?;
+                Ok(((), c.into_iter().collect()))
+            })?;
+            ctx.out.line(format!("Goal {} is now {status}.", short(&id)));
+            Ok(())
+        }
+    }
+}
+
+fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
+    let dev = ctx.device()?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    let goals: Vec<Goal> = doc
+        .goals()?
+        .into_iter()
+        .filter(|g| all || g.status == Status::Active.as_str())
+        .collect();
+    if ctx.out.json {
+        return ctx
+            .out
+            .json(&goals.iter().map(goal_json).collect::<Vec<_>>());
+    }
+    if goals.is_empty() {
+        ctx.out.line(if all {
+            "No goals yet. Add one with `duet goal add TITLE --area AREA`."
+        } else {
+            "No active goals. `duet goal list --all` shows the others; `duet goal add` adds one."
+        });
+        return Ok(());
+    }
+    for g in &goals {
+        let done = g.steps.values().filter(|s| s.done_at.is_some()).count();
+        ctx.out.line(format!(
+            "{}  {:<9} {:<20} {}  ({}/{} steps)",
+            short(&g.id),
+            g.status,
+            g.area,
+            g.title.as_str(),
+            done,
+            g.steps.len()
+        ));
+    }
+    Ok(())
+}
+
+fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
+    let dev = ctx.device()?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    let id = resolve_goal(&doc, query)?;
+    let g = doc.goal(&id)?;
+    let ratings: Vec<_> = doc.ratings()?.into_iter().filter(|r| r.goal == id).collect();
+    if ctx.out.json {
+        let mut v = goal_json(&g);
+        v["ratings"] = ratings.iter().map(rating_json).collect();
+        return ctx.out.json(&v);
+    }
+    let people: BTreeMap<String, String> = doc
+        .people()?
+        .into_iter()
+        .map(|(k, p)| (k, p.name))
+        .collect();
+    ctx.out.line(format!("{}  {}", short(&g.id), g.title.as_str()));
+    ctx.out.line(format!("  area: {}   status: {}   due: {}", g.area, g.status, g.due.as_deref().unwrap_or("-")));
+    if !g.why.as_str().is_empty() {
+        ctx.out.line(format!("  why: {}", g.why.as_str()));
+    }
+    ctx.out.line("  levels:");
+    for l in (-2i8..=2).rev() {
+        let text = g.levels.get(l).map(|t| t.as_str().to_string()).unwrap_or_default();
+        ctx.out.line(format!("    {:>2}  {}", format!("{}", Level::try_from(i64::from(l)).map(|x| x.to_string()).unwrap_or_default()), if text.is_empty() { "-".to_string() } else { text }));
+    }
+    if !g.steps.is_empty() {
+        ctx.out.line("  steps:");
+        let mut steps: Vec<_> = g.steps.values().collect();
+        steps.sort_by_key(|s| (s.created_at, s.id.clone()));
+        for s in steps {
+            ctx.out.line(format!(
+                "    [{}] {}  {}",
+                if s.done_at.is_some() { "x" } else { " " },
+                short(&s.id),
+                s.text.as_str()
+            ));
+        }
+    }
+    if !ratings.is_empty() {
+        ctx.out.line("  ratings:");
+        for r in &ratings {
+            let level = Level::try_from(r.level).map(|l| l.to_string()).unwrap_or_else(|_| r.level.to_string());
+            ctx.out.line(format!(
+                "    {}  {:<10} {:>2}{}",
+                when(r.at),
+                name_of(&people, &r.rater),
+                level,
+                r.note.as_deref().map(|n| format!("  {n}")).unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `duet init`: create this device's identity and its two spaces.
+
+use anyhow::Context;
+use duet_core::device::Device;
+use serde_json::json;
+
+use super::Ctx;
+
+/// Create this device's identity, your shared space and your personal space.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Your name, as your partner will see it.
+    #[arg(long)]
+    name: String,
+    /// The relay to sync through (you can set it later with `duet relay set URL`).
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+}
+
+/// Runs `duet init`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    if let Some(r) = &a.relay {
+        super::sync::check_relay_url(r)?;
+    }
+    let dev = Device::init(&ctx.home, &a.name, a.relay.as_deref())
+        .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({
+            "name": dev.me.name,
+            "person": dev.me.person_id,
+            "device": hex::encode(dev.me.device_key()),
+            "home": ctx.home,
+        }));
+    }
+    ctx.out.line(format!(
+        "Welcome, {}. Your goals live in {}.",
+        dev.me.name,
+        ctx.home.display()
+    ));
+    ctx.out.line("Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner.");
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The command line: global options, the subcommand tree, and dispatch.
+
+mod demo;
+mod export;
+mod goal;
+mod init;
+mod rate;
+mod reflect;
+mod step;
+mod sync;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use duet_core::device::Device;
+
+use crate::output::Out;
+
+const EXAMPLES: &str = "\
+Examples:
+  duet init --name Alex --relay http://127.0.0.1:8787
+  duet goal add \"Weekly check-in\" --area communication --expected \"We talk for 30 minutes every Sunday\"
+  duet rate weekly -1 --note \"Skipped one week\"
+  duet reflect --private \"I felt heard this time\"
+  duet invite                 # then, on your partner's device:
+  duet join duet1-... --name Sam
+  duet sync
+  cargo run --release --bin duet -- demo   # see everything at once";
+
+/// Shared relationship goals, offline first, end-to-end encrypted.
+#[derive(Debug, Parser)]
+#[command(name = "duet", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Where this device keeps its data (default: the platform data directory).
+    #[arg(long, global = true, env = "DUET_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create this device's identity, your shared space and your personal space.
+    Init(init::Args),
+    /// Create, list, show and edit goals.
+    #[command(subcommand)]
+    Goal(goal::GoalCmd),
+    /// Add and complete a goal's actionable steps.
+    #[command(subcommand)]
+    Step(step::StepCmd),
+    /// Rate a goal on the GAS scale, -2..2 (`duet rate GOAL -1`).
+    Rate(rate::Args),
+    /// Write a reflection (shared, or private with --private).
+    Reflect(reflect::Args),
+    /// Export everything of the shared and personal space.
+    Export(export::Args),
+    /// Print a single-use invite code for your partner's device.
+    Invite(sync::InviteArgs),
+    /// Join your partner's shared space with an invite code.
+    Join(sync::JoinArgs),
+    /// Push local changes and pull your partner's, verifying everything.
+    Sync(sync::SyncArgs),
+    /// Show relay, spaces, cursor, pending changes and members.
+    Status(sync::StatusArgs),
+    /// Configure the relay.
+    #[command(subcommand)]
+    Relay(sync::RelayCmd),
+    /// Run a two-partner demo with an embedded relay in temporary folders.
+    Demo(demo::Args),
+}
+
+/// Global context every command gets.
+pub struct Ctx {
+    /// The home directory.
+    pub home: PathBuf,
+    /// Output settings.
+    pub out: Out,
+}
+
+impl Ctx {
+    /// Opens the initialised device in the home directory.
+    pub fn device(&self) -> anyhow::Result<Device> {
+        Device::open(&self.home).with_context(|| format!("cannot open duet in {}", self.home.display()))
+    }
+}
+
+fn default_home() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "duet")
+        .map(|d| d.data_dir().to_path_buf())
+        .context("cannot find a data directory for this user; pass --home DIR or set DUET_HOME")
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = match cli.home {
+        Some(h) => h,
+        None => default_home()?,
+    };
+    let ctx = Ctx {
+        home,
+        out: Out {
+            json: cli.json,
+            quiet: cli.quiet,
+        },
+    };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Goal(c) => goal::run(&ctx, c),
+        Command::Step(c) => step::run(&ctx, c),
+        Command::Rate(a) => rate::run(&ctx, a),
+        Command::Reflect(a) => reflect::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Invite(a) => sync::invite(&ctx, a),
+        Command::Join(a) => sync::join(&ctx, a),
+        Command::Sync(a) => sync::sync(&ctx, a),
+        Command::Status(a) => sync::status(&ctx, a),
+        Command::Relay(c) => sync::relay(&ctx, c),
+        Command::Demo(a) => demo::run(&ctx, a),
+    }
+}
+
+/// Resolves a goal reference in the shared space.
+pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Result<String> {
+    let goals = doc.goals()?;
+    Ok(duet_core::resolve::resolve(
+        "goal",
+        query,
+        goals.iter().map(|g| (g.id.as_str(), g.title.as_str().to_string())),
+    )?)
+}

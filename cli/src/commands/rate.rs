@@ -1,0 +1,44 @@
+//! `duet rate`: one partner's GAS rating of a goal.
+
+use duet_core::Level;
+use duet_core::ids::{now_ms, short};
+use duet_core::store::SpaceKind;
+use serde_json::json;
+
+use super::{Ctx, resolve_goal};
+
+/// Rate a goal on the GAS scale: -2 much less than expected, -1 less, 0 as expected,
+/// 1 more, 2 much more.
+#[derive(Debug, clap::Args)]
+#[command(allow_negative_numbers = true, after_help = "Example:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"")]
+pub struct Args {
+    /// Goal id prefix or exact title.
+    goal: String,
+    /// GAS level: -2, -1, 0, 1 or 2.
+    #[arg(allow_hyphen_values = true)]
+    level: Level,
+    /// A note about this rating.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+/// Runs `duet rate`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    let gid = resolve_goal(&doc, &a.goal)?;
+    let id = dev.edit(SpaceKind::Shared, |doc, me| {
+        let (id, c) = doc.rate(&gid, &me.person_id, a.level, a.note.as_deref(), now_ms())?;
+        Ok((id, c.into_iter().collect()))
+    })?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({ "id": id, "goal": gid, "level": a.level.value() }));
+    }
+    ctx.out.line(format!(
+        "Rated goal {} at {} ({}).",
+        short(&gid),
+        a.level,
+        a.level.meaning()
+    ));
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `duet step`: add actionable steps to a goal and mark them done.
+
+use duet_core::ids::{now_ms, short};
+use duet_core::store::SpaceKind;
+use serde_json::json;
+
+use super::{Ctx, resolve_goal};
+
+/// Step subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum StepCmd {
+    /// Add a step to a goal.
+    Add {
+        /// Goal id prefix or exact title.
+        goal: String,
+        /// What to do.
+        text: String,
+    },
+    /// Mark a step done.
+    Done {
+        /// Goal id prefix or exact title.
+        goal: String,
+        /// Step id prefix.
+        step: String,
+    },
+}
+
+/// Runs a step subcommand.
+pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    match cmd {
+        StepCmd::Add { goal, text } => {
+            let gid = resolve_goal(&doc, &goal)?;
+            let sid = dev.edit(SpaceKind::Shared, |doc, me| {
+                let (id, c) = doc.add_step(&gid, &me.person_id, &text, now_ms())?;
+                Ok((id, c.into_iter().collect()))
+            })?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "goal": gid, "id": sid }));
+            }
+            ctx.out.line(format!("Added step {} to goal {}.", short(&sid), short(&gid)));
+        }
+        StepCmd::Done { goal, step } => {
+            let gid = resolve_goal(&doc, &goal)?;
+            let g = doc.goal(&gid)?;
+            let sid = duet_core::resolve::resolve(
+                "step",
+                &step,
+                g.steps.values().map(|s| (s.id.as_str(), s.text.as_str().to_string())),
+            )?;
+            dev.edit(SpaceKind::Shared, |doc, me| {
+                let c = doc.complete_step(&gid, &sid, &me.person_id, now_ms())?;
+                Ok(((), c.into_iter().collect()))
+            })?;
+            ctx.out.line(format!("Step {} done. Well done.", short(&sid)));
+        }
+    }
+    Ok(())
+}

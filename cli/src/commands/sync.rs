@@ -1,0 +1,244 @@
+//! `duet invite`, `duet join`, `duet sync`, `duet status` and `duet relay set`: pairing
+//! and syncing through a relay.
+
+use anyhow::Context;
+use duet_core::device::Device;
+use duet_core::invite::InviteCode;
+use duet_core::store::SpaceKind;
+use duet_core::sync::fold_state;
+use serde_json::json;
+
+use super::Ctx;
+use crate::UsageError;
+use crate::transport::Http;
+
+/// Checks that a relay URL is http(s)://host[:port].
+pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.contains(' '));
+    if !ok {
+        return Err(UsageError(format!(
+            "relay URL must look like https://relay.example.org or http://127.0.0.1:8787 (got {url:?})"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Parses a duration like `24h`, `30m`, `7d`.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 30m, 24h or 7d (got {s:?})"))?;
+    let ms = match unit {
+        "m" => 60_000,
+        "h" | "" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("unknown duration unit {unit:?}: use m, h or d")),
+    };
+    if n <= 0 || n > 30 * 24 {
+        return Err("the invite lifetime must be between 1 minute and 30 days".into());
+    }
+    Ok(n * ms)
+}
+
+/// Print a single-use invite code for your partner's device.
+#[derive(Debug, clap::Args)]
+pub struct InviteArgs {
+    /// How long the code stays valid: 30m, 24h, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    expires: i64,
+}
+
+/// Runs `duet invite`.
+pub fn invite(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let code = dev.invite(a.expires)?;
+    // The relay must know the invite before the partner can use it.
+    dev.sync(&Http::new()?)
+        .context("the invite was created but could not reach the relay; run `duet sync` before your partner joins")?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({
+            "code": code.encode(),
+            "expires_at": crate::output::iso(code.expires_at),
+        }));
+    }
+    if !ctx.out.quiet {
+        eprintln!("Give this code to your partner in person or over a channel you both trust.");
+        eprintln!("Anyone who has it can join your shared space until it is used or expires ({}).", crate::output::when(code.expires_at));
+    }
+    println!("{}", code.encode());
+    Ok(())
+}
+
+/// Join your partner's shared space with an invite code.
+#[derive(Debug, clap::Args)]
+pub struct JoinArgs {
+    /// The code from `duet invite` on your partner's device.
+    code: String,
+    /// Your name, as your partner will see it.
+    #[arg(long)]
+    name: String,
+}
+
+/// Runs `duet join`.
+pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
+    let code = InviteCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+    let mut dev = Device::join(&ctx.home, &code, &a.name)
+        .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
+    let reports = dev
+        .sync(&Http::new()?)
+        .context("joined locally, but the first sync failed; run `duet sync` to finish joining")?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    let partners: Vec<String> = doc
+        .people()?
+        .into_iter()
+        .filter(|(id, _)| *id != dev.me.person_id)
+        .map(|(_, p)| p.name)
+        .collect();
+    if ctx.out.json {
+        return ctx.out.json(&json!({ "joined": code.space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
+    }
+    ctx.out.line(format!(
+        "Joined the shared space with {}. {} goals synced.",
+        if partners.is_empty() { "your partner".to_string() } else { partners.join(", ") },
+        doc.goals()?.len()
+    ));
+    Ok(())
+}
+
+/// Push local changes and pull your partner's, verifying everything.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {}
+
+/// Runs `duet sync`.
+pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let reports = dev.sync(&Http::new()?).context("sync did not finish; nothing was lost, run `duet sync` again")?;
+    if ctx.out.json {
+        return ctx.out.json(
+            &reports
+                .iter()
+                .map(|(k, r)| json!({ "space": k.as_str(), "report": r }))
+                .collect::<Vec<_>>(),
+        );
+    }
+    for (kind, r) in &reports {
+        for w in &r.warnings {
+            eprintln!("warning ({} space): {w}", kind.as_str());
+        }
+        for a in &r.arrivals {
+            ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
+        }
+        if r.pushed_changes > 0 {
+            ctx.out.line(format!(
+                "{}: sent {} change{}",
+                kind.as_str(),
+                r.pushed_changes,
+                if r.pushed_changes == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if reports.iter().all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0) {
+        ctx.out.line("Up to date.");
+    }
+    Ok(())
+}
+
+/// Show relay, spaces, cursor, pending changes and members.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {}
+
+/// Runs `duet status`.
+pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
+    let dev = ctx.device()?;
+    let mut spaces = Vec::new();
+    for rec in dev.store.spaces()? {
+        let state = fold_state(&dev.store, &rec.id)?;
+        let (doc, stats) = dev.store.load_doc(&rec.id, &dev.me)?;
+        let people = doc.people()?;
+        let members: Vec<_> = state
+            .members()
+            .iter()
+            .map(|(k, m)| {
+                let person = hex::encode(m.person);
+                json!({
+                    "device": hex::encode(k),
+                    "person": person,
+                    "name": people.get(&person).map(|p| p.name.clone()),
+                    "this_device": *k == dev.me.device_key(),
+                })
+            })
+            .collect();
+        spaces.push(json!({
+            "kind": rec.kind.as_str(),
+            "space": rec.id.to_string(),
+            "relay": rec.relay,
+            "cursor": rec.cursor,
+            "pending_changes": dev.store.pending_count(&rec.id)?,
+            "unsent_events": dev.store.unacked_events(&rec.id)?.len(),
+            "refused_events": dev.store.refused(&rec.id)?.len(),
+            "members": members,
+            "snapshot": stats.from_snapshot,
+            "changes_after_snapshot": stats.replayed_changes,
+        }));
+    }
+    let v = json!({
+        "name": dev.me.name,
+        "device": hex::encode(dev.me.device_key()),
+        "home": ctx.home,
+        "spaces": spaces,
+    });
+    if ctx.out.json {
+        return ctx.out.json(&v);
+    }
+    ctx.out.line(format!("{} (device {})", dev.me.name, &hex::encode(dev.me.device_key())[..12]));
+    for s in &spaces {
+        ctx.out.line(format!(
+            "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
+            s["kind"].as_str().unwrap_or(""),
+            s["space"].as_str().unwrap_or(""),
+            s["relay"].as_str().unwrap_or("(none: `duet relay set URL`)"),
+            s["cursor"],
+            s["pending_changes"],
+            s["unsent_events"],
+            s["refused_events"],
+        ));
+        if let Some(ms) = s["members"].as_array() {
+            for m in ms {
+                ctx.out.line(format!(
+                    "  member {} device {}{}",
+                    m["name"].as_str().unwrap_or("(name not synced yet)"),
+                    &m["device"].as_str().unwrap_or("")[..12.min(m["device"].as_str().unwrap_or("").len())],
+                    if m["this_device"].as_bool() == Some(true) { " (this device)" } else { "" }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Relay subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RelayCmd {
+    /// Set the relay URL for every space on this device.
+    Set {
+        /// e.g. https://relay.example.org or http://127.0.0.1:8787
+        url: String,
+    },
+}
+
+/// Runs `duet relay`.
+pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
+    match cmd {
+        RelayCmd::Set { url } => {
+            check_relay_url(&url)?;
+            let mut dev = ctx.device()?;
+            dev.store.set_relay(url.trim_end_matches('/'))?;
+            ctx.out.line(format!("Relay set to {url}. Run `duet sync` to send your changes."));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The HTTP transport of sync: `duet_core::sync::Transport` over blocking reqwest.
+
+use std::time::Duration;
+
+use duet_core::event::SpaceId;
+use duet_core::identity::Identity;
+use duet_core::protocol::{
+    ErrorBody, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, decode_page,
+};
+use duet_core::sync::{Transport, TransportError};
+
+/// Talks to a relay over HTTP(S).
+pub struct Http {
+    client: reqwest::blocking::Client,
+}
+
+impl Http {
+    /// A client with sane timeouts.
+    pub fn new() -> anyhow::Result<Http> {
+        // reqwest is built without a bundled crypto provider (aws-lc needs cmake); use ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        Ok(Http { client })
+    }
+}
+
+fn unreachable(relay: &str, e: reqwest::Error) -> TransportError {
+    TransportError::Unreachable {
+        relay: relay.to_string(),
+        detail: e.without_url().to_string(),
+    }
+}
+
+fn refused(resp: reqwest::blocking::Response) -> TransportError {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
+        error: "http_error".into(),
+        message: text.chars().take(200).collect(),
+        results: Vec::new(),
+    });
+    TransportError::Refused { status, body }
+}
+
+impl Transport for Http {
+    fn push(&self, relay: &str, space: &SpaceId, body: Vec<u8>) -> Result<PushResponse, TransportError> {
+        let url = format!("{}/v1/spaces/{space}/events", relay.trim_end_matches('/'));
+        let resp = self
+            .client
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .map_err(|e| unreachable(relay, e))?;
+        if !resp.status().is_success() {
+            return Err(refused(resp));
+        }
+        resp.json::<PushResponse>()
+            .map_err(|e| TransportError::BadResponse(e.to_string()))
+    }
+
+    fn pull(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        reader: &Identity,
+    ) -> Result<(Vec<(u64, Vec<u8>)>, bool), TransportError> {
+        let path = format!("/v1/spaces/{space}/events");
+        let query = format!("after={after}&limit={limit}");
+        let auth = ReadAuth::sign(reader, "GET", &path, &query);
+        let url = format!("{}{path}?{query}", relay.trim_end_matches('/'));
+        let resp = self
+            .client
+            .get(url)
+            .header(H_DEVICE, auth.device)
+            .header(H_TIME, auth.time.to_string())
+            .header(H_NONCE, auth.nonce)
+            .header(H_SIGNATURE, auth.signature)
+            .send()
+            .map_err(|e| unreachable(relay, e))?;
+        if !resp.status().is_success() {
+            return Err(refused(resp));
+        }
+        let more = resp
+            .headers()
+            .get(H_MORE)
+            .is_some_and(|v| v.as_bytes() == b"1");
+        let body = resp.bytes().map_err(|e| unreachable(relay, e))?;
+        let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
+        Ok((page, more))
+    }
+}

@@ -1,0 +1,297 @@
+//! Helpers for Duet's cross-crate tests: the real `duet` and `duet-relay` binaries, each
+//! device in its own temporary home, and a relay process on 127.0.0.1 with port 0.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The directory holding the built binaries (target/debug or target/release), building
+/// `duet` and `duet-relay` first so the tests always run the current code.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "duet", "-p", "duet-relay"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building duet and duet-relay failed");
+        dir
+    })
+}
+
+/// Path of a built binary.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// One device: the `duet` CLI with its own home.
+pub struct Device {
+    /// The home directory (kept alive by `_dir`).
+    pub home: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Device {
+    /// A device with a fresh temporary home.
+    pub fn new() -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Device {
+            home: dir.path().join("home"),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A device whose home is `home` (not cleaned up).
+    pub fn at(home: PathBuf) -> Device {
+        Device { home, _dir: None }
+    }
+
+    /// Runs `duet` with these arguments.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Runs `duet` with these arguments and standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(bin("duet"));
+        cmd.args(args)
+            .env("DUET_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("duet starts");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        Run::from(child.wait_with_output().expect("duet runs"))
+    }
+
+    /// Runs `duet` and asserts success; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        r.ok().to_string()
+    }
+
+    /// Runs `duet ... --json` and parses the output.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        self.run(&a).json()
+    }
+
+    /// The path of the device's database.
+    pub fn db(&self) -> PathBuf {
+        self.home.join("duet.db")
+    }
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device::new()
+    }
+}
+
+/// A `duet-relay` process on 127.0.0.1 with a port chosen by the OS.
+pub struct Relay {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+    /// Database file.
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Relay {
+    /// Starts a relay with a fresh database.
+    pub fn start() -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let mut r = Relay::start_at(&db, "127.0.0.1:0");
+        r._dir = Some(dir);
+        r
+    }
+
+    /// Starts a relay on `listen` with the database at `db`.
+    pub fn start_at(db: &Path, listen: &str) -> Relay {
+        let mut child = Command::new(bin("duet-relay"))
+            .args(["--listen", listen, "--db"])
+            .arg(db)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("duet-relay starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        // The relay prints its address as soon as it listens; read_line returns at once
+        // if the process dies, so this cannot hang.
+        BufReader::new(stdout).read_line(&mut line).expect("relay output");
+        let url = line
+            .trim()
+            .strip_prefix("duet-relay listening on ")
+            .unwrap_or_else(|| panic!("unexpected relay output: {line:?}"))
+            .to_string();
+        Relay {
+            child,
+            url,
+            db: db.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    /// The `host:port` the relay listens on.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// Kills the process (no graceful shutdown) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Restarts on the same address and database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addr = self.addr();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let fresh = Relay::start_at_checked(&self.db, &addr);
+            match fresh {
+                Some(mut r) => {
+                    std::mem::swap(&mut self.child, &mut r.child);
+                    r._dir = None;
+                    std::mem::forget(r);
+                    return;
+                }
+                None if Instant::now() < deadline => std::thread::yield_now(),
+                None => panic!("relay could not restart on {addr}"),
+            }
+        }
+    }
+
+    fn start_at_checked(db: &Path, listen: &str) -> Option<Relay> {
+        let mut child = Command::new(bin("duet-relay"))
+            .args(["--listen", listen, "--db"])
+            .arg(db)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take()?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok()?;
+        let url = line.trim().strip_prefix("duet-relay listening on ")?.to_string();
+        Some(Relay {
+            child,
+            url,
+            db: db.to_path_buf(),
+            _dir: None,
+        })
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether `needle` occurs anywhere in the file (or its SQLite WAL).
+pub fn file_contains(path: &Path, needle: &str) -> bool {
+    let mut hay = std::fs::read(path).unwrap_or_default();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    hay.extend(std::fs::read(PathBuf::from(wal)).unwrap_or_default());
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Every row of every table of a SQLite database, as text, tables in name order.
+pub fn dump_sqlite(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open database read-only");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .expect("tables")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut row = format!("{t}:");
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    row.push_str(&format!(" {v:?}"));
+                }
+                Ok(row)
+            })
+            .expect("rows");
+        for row in rows {
+            out.push(row.expect("row"));
+        }
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! One partner using `duet` fully offline on one device, through the real binary.
+
+use duet_tests::Device;
+
+#[test]
+fn one_partner_walks_through_goals_steps_ratings_reflections_and_exports_everything() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let added = d.json(&[
+        "goal",
+        "add",
+        "Weekly check-in",
+        "--area",
+        "communication",
+        "--why",
+        "We drift apart when busy",
+        "--expected",
+        "30 minutes every Sunday",
+        "--level",
+        "-2=We do not talk",
+        "--level",
+        "-1=Less than 30 minutes",
+        "--level",
+        "1=Sunday and midweek",
+        "--level",
+        "+2=Twice a week and we plan together",
+        "--due",
+        "2027-03-01",
+    ]);
+    let goal = added["id"].as_str().expect("goal id").to_string();
+    let prefix = &goal[..6];
+    let step = d.json(&["step", "add", prefix, "Put a reminder in both calendars"]);
+    let step = step["id"].as_str().expect("step id").to_string();
+    d.ok(&["step", "done", "Weekly check-in", &step[..5]]);
+    d.ok(&["rate", prefix, "-1", "--note", "We skipped one Sunday"]);
+    d.ok(&["rate", "weekly check-in", "2"]);
+    d.ok(&["reflect", "--goal", prefix, "Sunday felt good"]);
+    d.run_with_stdin(&["reflect", "--private", "-"], Some("Only for me: I was scared\n"))
+        .ok();
+
+    let list = d.ok(&["goal", "list"]);
+    assert!(list.contains("Weekly check-in") && list.contains("1/1 steps"), "{list}");
+    let show = d.ok(&["goal", "show", prefix]);
+    assert!(show.contains("Twice a week") && show.contains("We skipped one Sunday"), "{show}");
+
+    let export = d.json(&["export"]);
+    let shared = &export["shared"];
+    let g = &shared["goals"][0];
+    assert_eq!(g["title"], "Weekly check-in");
+    assert_eq!(g["area"], "communication");
+    assert_eq!(g["why"], "We drift apart when busy");
+    assert_eq!(g["due"], "2027-03-01");
+    assert_eq!(g["status"], "active");
+    assert_eq!(g["levels"]["-2"], "We do not talk");
+    assert_eq!(g["levels"]["-1"], "Less than 30 minutes");
+    assert_eq!(g["levels"]["0"], "30 minutes every Sunday");
+    assert_eq!(g["levels"]["1"], "Sunday and midweek");
+    assert_eq!(g["levels"]["2"], "Twice a week and we plan together");
+    assert_eq!(g["steps"][0]["text"], "Put a reminder in both calendars");
+    assert_eq!(g["steps"][0]["done"], true);
+    let levels: Vec<i64> = shared["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .map(|r| r["level"].as_i64().expect("level"))
+        .collect();
+    assert_eq!(levels, vec![-1, 2]);
+    assert_eq!(shared["ratings"][0]["note"], "We skipped one Sunday");
+    assert_eq!(shared["reflections"][0]["text"], "Sunday felt good");
+    assert_eq!(shared["reflections"][0]["goal"], goal.as_str());
+    // The private reflection lives only in the personal space.
+    let text = export.to_string();
+    assert_eq!(text.matches("Only for me: I was scared").count(), 1);
+    assert_eq!(export["personal"]["reflections"][0]["text"], "Only for me: I was scared");
+    assert_eq!(shared["reflections"].as_array().expect("array").len(), 1);
+
+    d.ok(&["goal", "status", prefix, "archived"]);
+    assert!(!d.ok(&["goal", "list"]).contains("Weekly check-in"));
+    assert!(d.ok(&["goal", "list", "--all"]).contains("archived"));
+}
+
+/// Every row of every table, to prove a failed command changed nothing.
+fn snapshot(d: &Device) -> Vec<String> {
+    duet_tests::dump_sqlite(&d.db())
+}
+
+fn assert_one_line_error_with_hint(r: &duet_tests::Run, code: i32, needle: &str) {
+    assert_eq!(r.code, code, "exit code for {needle:?}: {r:?}");
+    assert!(r.stderr.contains(needle), "stderr lacks {needle:?}: {}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
+}
+
+#[test]
+fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
+    let d = Device::new();
+    // Missing init.
+    let r = d.run(&["goal", "list"]);
+    assert_one_line_error_with_hint(&r, 1, "duet init --name NAME");
+
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    d.ok(&["goal", "add", "Weekend walk", "--area", "quality-time"]);
+    let before = snapshot(&d);
+
+    let r = d.run(&["rate", "Gardening", "1"]);
+    assert_one_line_error_with_hint(&r, 1, "no goal matches \"Gardening\"");
+    assert!(r.stderr.contains("Weekly check-in"), "lists the known goals: {}", r.stderr);
+
+    let r = d.run(&["rate", "", "1"]);
+    assert_eq!(r.code, 1, "{r:?}");
+
+    // Two goals with the same title: the title alone is ambiguous.
+    let r = d.run(&["goal", "add", "Weekend walk", "--area", "trust"]);
+    r.ok();
+    let before = snapshot(&d);
+    let r = d.run(&["rate", "Weekend walk", "1"]);
+    assert_one_line_error_with_hint(&r, 1, "matches several goals");
+    assert_eq!(r.stderr.matches("Weekend walk").count(), 3, "both candidates listed: {}", r.stderr);
+    let export = d.json(&["export"]);
+    let ids: Vec<String> = export["shared"]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .map(|g| g["id"].as_str().expect("id").to_string())
+        .collect();
+
+    let r = d.run(&["rate", &ids[0][..8], "3"]);
+    assert_eq!(r.code, 2, "level 3 is a usage error: {r:?}");
+    assert!(r.stderr.contains("-2, -1, 0, 1 or 2"), "{}", r.stderr);
+
+    let r = d.run(&["goal", "add", "X", "--area", "romance"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("communication"), "lists the areas: {}", r.stderr);
+
+    let r = d.run(&["goal", "add", "X", "--area", "trust", "--due", "next week"]);
+    assert_one_line_error_with_hint(&r, 1, "YYYY-MM-DD");
+
+    let r = d.run(&["init", "--name", "Alex again"]);
+    assert_one_line_error_with_hint(&r, 1, "already has a duet identity");
+
+    assert_eq!(snapshot(&d), before, "failed commands changed nothing");
+}
+
+#[test]
+fn a_corrupt_database_gives_a_clear_error_and_is_not_overwritten() {
+    let d = Device::new();
+    std::fs::create_dir_all(&d.home).expect("home");
+    std::fs::write(d.db(), b"definitely not sqlite, but precious").expect("write");
+    let r = d.run(&["goal", "list"]);
+    assert_one_line_error_with_hint(&r, 1, "damaged or not a duet database");
+    let r = d.run(&["init", "--name", "Alex"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(std::fs::read(d.db()).expect("db"), b"definitely not sqlite, but precious");
+}
+
+#[test]
+fn a_home_that_cannot_be_written_gives_a_clear_error() {
+    let d = Device::new();
+    // A home path below a regular file can never be created, whoever runs the test
+    // (permission bits do not stop root, a file in the way does).
+    let parent = d.home.parent().expect("parent").join("not-a-dir");
+    std::fs::create_dir_all(parent.parent().expect("p")).expect("dir");
+    std::fs::write(&parent, b"x").expect("file");
+    let blocked = Device::at(parent.join("home"));
+    let r = blocked.run(&["init", "--name", "Alex"]);
+    assert_one_line_error_with_hint(&r, 1, "check the permissions of --home / DUET_HOME");
+    assert_eq!(std::fs::read(&parent).expect("file"), b"x");
+}
+
+#[test]
+fn help_and_version_work_and_show_examples() {
+    let d = Device::new();
+    let help = d.ok(&["--help"]);
+    assert!(help.contains("Examples:") && help.contains("duet rate"), "{help}");
+    assert!(d.ok(&["--version"]).starts_with("duet "));
+    let r = d.run(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+}

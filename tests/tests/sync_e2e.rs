@@ -1,0 +1,124 @@
+//! Two partners, each with the real `duet` binary and their own home, syncing through
+//! the real `duet-relay` process.
+
+use duet_tests::{Device, Relay, file_contains};
+use serde_json::Value;
+
+/// Pairs two devices through `relay`: Alex inits and invites, Sam joins.
+fn pair(relay: &Relay) -> (Device, Device) {
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.json(&["invite"])["code"].as_str().expect("code").to_string();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    (a, b)
+}
+
+fn shared(d: &Device) -> Value {
+    d.json(&["export"])["shared"].clone()
+}
+
+#[test]
+fn partners_edit_offline_and_converge_while_the_relay_and_partner_see_no_private_plaintext() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Canary-goal-7f3a weekly walk", "--area", "quality-time", "--expected", "Canary-expected-19c2"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(b.json(&["goal", "list"])[0]["title"], "Canary-goal-7f3a weekly walk");
+
+    // Both edit while apart, including the same goal.
+    a.ok(&["rate", "Canary-goal-7f3a weekly walk", "1", "--note", "Canary-note-a-5be1"]);
+    a.ok(&["goal", "edit", "Canary-goal-7f3a weekly walk", "--title", "Canary-goal-7f3a weekly walk on Sundays"]);
+    a.ok(&["reflect", "--private", "Canary-private-0d9e I am not sure about this"]);
+    let gid = b.json(&["goal", "list"])[0]["id"].as_str().expect("id").to_string();
+    b.ok(&["rate", &gid[..8], "-1", "--note", "Canary-note-b-77aa"]);
+    b.ok(&["goal", "edit", &gid[..8], "--title", "Our Canary-goal-7f3a weekly walk"]);
+    b.ok(&["goal", "add", "Canary-goal-b-2c44 phone-free dinners", "--area", "communication"]);
+    b.ok(&["reflect", "--goal", &gid[..8], "Canary-reflection-b-e8f0"]);
+
+    // Sync in both orders, and twice.
+    let out = a.ok(&["sync"]);
+    assert!(out.contains("sent"), "{out}");
+    let out = b.ok(&["sync"]);
+    assert!(out.contains("from Alex"), "B is told what arrived: {out}");
+    let out = a.ok(&["sync"]);
+    assert!(out.contains("from Sam") && out.contains("rating"), "A is told what arrived: {out}");
+    b.ok(&["sync"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+
+    let sa = shared(&a);
+    let sb = shared(&b);
+    assert_eq!(sa, sb, "the shared space is identical on both devices");
+    assert_eq!(sa["ratings"].as_array().expect("ratings").len(), 2, "both ratings survive");
+    assert_eq!(sa["goals"].as_array().expect("goals").len(), 2);
+    let title = sa["goals"][0]["title"].as_str().expect("title");
+    assert!(title.contains("Our") && title.contains("on Sundays"), "title merged: {title}");
+
+    // The private reflection stays with Alex.
+    let private = "Canary-private-0d9e";
+    assert!(a.json(&["export"])["personal"].to_string().contains(private));
+    assert!(!b.json(&["export"]).to_string().contains(private));
+    assert!(!file_contains(&b.db(), private), "absent from B's store");
+    assert!(!file_contains(&relay.db, private), "absent from the relay");
+    // The grep is able to see plaintext in a store: A's own store has it.
+    assert!(file_contains(&a.db(), private), "control: the canary is visible in A's store");
+
+    // The relay's database holds no plaintext of goals, ratings or reflections.
+    for canary in [
+        "Canary-goal-7f3a",
+        "Canary-expected-19c2",
+        "Canary-note-a-5be1",
+        "Canary-note-b-77aa",
+        "Canary-goal-b-2c44",
+        "Canary-reflection-b-e8f0",
+    ] {
+        assert!(!file_contains(&relay.db, canary), "relay database contains {canary:?}");
+    }
+
+    let status = a.json(&["status"]);
+    let shared_status = &status["spaces"][0];
+    assert_eq!(shared_status["kind"], "shared");
+    assert_eq!(shared_status["pending_changes"], 0);
+    assert_eq!(shared_status["members"].as_array().expect("members").len(), 2);
+}
+
+#[test]
+fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
+    let mut relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Listen first", "--area", "empathy"]);
+    a.ok(&["sync"]);
+
+    // Killed between syncs: a clear error, nothing lost, a retry completes.
+    a.ok(&["rate", "Listen first", "0"]);
+    relay.kill();
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("cannot reach the relay"), "{}", r.stderr);
+    assert!(r.stderr.contains("run `duet sync` again"), "{}", r.stderr);
+    relay.restart();
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(shared(&b)["ratings"].as_array().expect("ratings").len(), 1);
+
+    // Killed during a sync: whatever the relay acknowledged survives; a retry completes.
+    for i in 0..30 {
+        a.ok(&["rate", "Listen first", if i % 2 == 0 { "1" } else { "-1" }]);
+    }
+    let child = std::process::Command::new(duet_tests::bin("duet"))
+        .args(["sync"])
+        .env("DUET_HOME", &a.home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sync starts");
+    relay.kill();
+    let _ = child.wait_with_output();
+    relay.restart();
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(shared(&a), shared(&b));
+    assert_eq!(shared(&b)["ratings"].as_array().expect("ratings").len(), 31);
+}
