@@ -62,7 +62,11 @@ pub fn name_of(people: &BTreeMap<String, String>, person: &str) -> String {
 pub fn goal_json(g: &Goal) -> Value {
     let mut levels = serde_json::Map::new();
     for l in -2i8..=2 {
-        let text = g.levels.get(l).map(|t| t.as_str().to_string()).unwrap_or_default();
+        let text = g
+            .levels
+            .get(l)
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
         levels.insert(format!("{l}"), Value::String(text));
     }
     let steps: Vec<Value> = {

@@ -7,7 +7,7 @@ use duet_core::identity::Identity;
 use duet_core::protocol::{
     ErrorBody, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, decode_page,
 };
-use duet_core::sync::{Transport, TransportError};
+use duet_core::sync::{Page, Transport, TransportError};
 
 /// Talks to a relay over HTTP(S).
 pub struct Http {
@@ -46,7 +46,12 @@ fn refused(resp: reqwest::blocking::Response) -> TransportError {
 }
 
 impl Transport for Http {
-    fn push(&self, relay: &str, space: &SpaceId, body: Vec<u8>) -> Result<PushResponse, TransportError> {
+    fn push(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        body: Vec<u8>,
+    ) -> Result<PushResponse, TransportError> {
         let url = format!("{}/v1/spaces/{space}/events", relay.trim_end_matches('/'));
         let resp = self
             .client
@@ -69,7 +74,7 @@ impl Transport for Http {
         after: u64,
         limit: u32,
         reader: &Identity,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, bool), TransportError> {
+    ) -> Result<Page, TransportError> {
         let path = format!("/v1/spaces/{space}/events");
         let query = format!("after={after}&limit={limit}");
         let auth = ReadAuth::sign(reader, "GET", &path, &query);
@@ -92,6 +97,6 @@ impl Transport for Http {
             .is_some_and(|v| v.as_bytes() == b"1");
         let body = resp.bytes().map_err(|e| unreachable(relay, e))?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
-        Ok((page, more))
+        Ok(Page { events: page, more })
     }
 }

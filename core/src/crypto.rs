@@ -101,9 +101,15 @@ mod tests {
     fn sealed_payload_opens_only_with_the_same_key_and_header() {
         let key = SpaceKey::generate();
         let sealed = key.seal(b"header", b"secret goal");
-        assert_eq!(key.open(b"header", &sealed).as_deref(), Ok(&b"secret goal"[..]));
+        assert_eq!(
+            key.open(b"header", &sealed).as_deref(),
+            Ok(&b"secret goal"[..])
+        );
         assert_eq!(key.open(b"headex", &sealed), Err(OpenError));
-        assert_eq!(SpaceKey::generate().open(b"header", &sealed), Err(OpenError));
+        assert_eq!(
+            SpaceKey::generate().open(b"header", &sealed),
+            Err(OpenError)
+        );
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

@@ -66,7 +66,7 @@ fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
             prev: [0; 32],
             time: now_ms(),
         },
-        &op.encode(),
+        &op,
         me,
     )
 }
@@ -88,7 +88,11 @@ fn new_space(
         relay: relay.map(str::to_string),
         cursor: 0,
     };
-    Ok((rec, vec![genesis(me, id, kind == SpaceKind::Personal)], changes))
+    Ok((
+        rec,
+        vec![genesis(me, id, kind == SpaceKind::Personal)],
+        changes,
+    ))
 }
 
 impl Device {
@@ -145,8 +149,7 @@ impl Device {
                 invite_key: invite_pub,
                 person,
                 invite_sig,
-            }
-            .encode(),
+            },
             &me,
         );
         store.initialise(&me, &[personal])?;
@@ -220,8 +223,7 @@ impl Device {
             &MembershipOp::Invite {
                 invite_key: invite_pub,
                 expires_at,
-            }
-            .encode(),
+            },
             &self.me,
         );
         self.store.record_own_events(&rec.id, &[ev], &[])?;

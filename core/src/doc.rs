@@ -35,13 +35,32 @@ pub enum DocError {
     BadDate(String),
     /// Automerge refused the operation or the data.
     #[error("document error: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// The data did not have the expected shape.
     #[error("document data has an unexpected shape: {0}")]
-    Hydrate(#[from] autosurgeon::HydrateError),
+    Hydrate(Box<autosurgeon::HydrateError>),
     /// Writing typed data failed.
     #[error("could not write to the document: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
+}
+
+// The library errors are large; boxing keeps every `Result` in the engine small.
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DocError::Automerge(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::HydrateError> for DocError {
+    fn from(e: autosurgeon::HydrateError) -> Self {
+        DocError::Hydrate(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DocError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        DocError::Reconcile(Box::new(e))
+    }
 }
 
 /// The fields of a new goal.
@@ -164,7 +183,10 @@ impl SpaceDoc {
         let msg = message.to_string();
         let outcome = self
             .doc
-            .transact_with(|_| CommitOptions::default().with_message(msg).with_time(now), f)
+            .transact_with(
+                |_| CommitOptions::default().with_message(msg).with_time(now),
+                f,
+            )
             .map_err(|failure| failure.error)?;
         Ok(outcome
             .hash
@@ -255,10 +277,8 @@ impl SpaceDoc {
     ) -> Result<Option<Change>, DocError> {
         let obj = self.goal_obj(goal_id)?;
         let mut goal: Goal = hydrate_prop(&self.doc, &self.collection("goals")?, goal_id)?;
-        if let Some(title) = &edit.title {
-            if title.trim().is_empty() {
-                return Err(DocError::Empty("title"));
-            }
+        if edit.title.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(DocError::Empty("title"));
         }
         let due = match &edit.due {
             Some(Some(d)) => Some(Some(validate_date(d)?)),

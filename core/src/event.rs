@@ -225,14 +225,21 @@ impl Event {
         }
     }
 
-    /// A signed membership event with a clear payload.
-    pub fn membership(header: Header, payload: &[u8], signer: &Identity) -> Event {
-        debug_assert!(header.kind.is_membership());
-        Event::sign_raw(header, payload, signer)
+    /// A signed membership event with its payload in the clear. The kind is the op's,
+    /// whatever `header.kind` says, so a membership payload can never travel unencrypted
+    /// under the `changes` kind.
+    pub fn membership(mut header: Header, op: &MembershipOp, signer: &Identity) -> Event {
+        header.kind = op.kind();
+        Event::sign_raw(header, &op.encode(), signer)
     }
 
     /// A signed `changes` event whose plaintext is sealed with the space key.
-    pub fn changes(mut header: Header, plaintext: &[u8], key: &SpaceKey, signer: &Identity) -> Event {
+    pub fn changes(
+        mut header: Header,
+        plaintext: &[u8],
+        key: &SpaceKey,
+        signer: &Identity,
+    ) -> Event {
         header.kind = Kind::Changes;
         let aad = header_bytes(&header, 0);
         let sealed = key.seal(&aad, plaintext);
@@ -263,12 +270,22 @@ impl Event {
         let mut space = [0u8; 16];
         space.copy_from_slice(&bytes[6..22]);
         let author = arr(22..54);
-        let seq = u64::from_be_bytes(bytes[54..62].try_into().map_err(|_| EventError::Truncated(len))?);
+        let seq = u64::from_be_bytes(
+            bytes[54..62]
+                .try_into()
+                .map_err(|_| EventError::Truncated(len))?,
+        );
         let prev = arr(62..94);
-        let time = i64::from_be_bytes(bytes[94..102].try_into().map_err(|_| EventError::Truncated(len))?);
-        let declared =
-            u32::from_be_bytes(bytes[102..106].try_into().map_err(|_| EventError::Truncated(len))?)
-                as usize;
+        let time = i64::from_be_bytes(
+            bytes[94..102]
+                .try_into()
+                .map_err(|_| EventError::Truncated(len))?,
+        );
+        let declared = u32::from_be_bytes(
+            bytes[102..106]
+                .try_into()
+                .map_err(|_| EventError::Truncated(len))?,
+        ) as usize;
         let actual = len - HEADER_LEN - SIG_LEN;
         if declared != actual {
             return Err(EventError::LengthMismatch { declared, actual });
@@ -277,7 +294,9 @@ impl Event {
             return Err(EventError::BadSequence("seq starts at 1"));
         }
         if seq == 1 && prev != [0u8; 32] {
-            return Err(EventError::BadSequence("the first event of an author has no prev"));
+            return Err(EventError::BadSequence(
+                "the first event of an author has no prev",
+            ));
         }
         if seq > 1 && prev == [0u8; 32] {
             return Err(EventError::BadSequence("a later event must name its prev"));
@@ -590,21 +609,17 @@ mod tests {
         for i in 0..ev.bytes().len() {
             let mut bytes = ev.bytes().to_vec();
             bytes[i] ^= 0x01;
-            assert!(Event::decode(bytes).is_err(), "byte {i} flipped was accepted");
+            assert!(
+                Event::decode(bytes).is_err(),
+                "byte {i} flipped was accepted"
+            );
         }
     }
 
     #[test]
     fn truncated_and_wrong_version_events_are_refused_with_a_reason() {
         let id = Identity::generate("Alex");
-        let ev = Event::membership(
-            Header {
-                kind: Kind::Genesis,
-                ..header(&id)
-            },
-            b"x",
-            &id,
-        );
+        let ev = Event::membership(header(&id), &MembershipOp::Remove { device: [3; 32] }, &id);
         assert!(matches!(
             Event::decode(ev.bytes()[..50].to_vec()),
             Err(EventError::Truncated(50))

@@ -31,7 +31,9 @@ pub struct InviteCode {
 
 /// Why a string is not an invite code.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("this is not a valid duet invite code ({0}); ask your partner to run `duet invite` again and copy the whole code")]
+#[error(
+    "this is not a valid duet invite code ({0}); ask your partner to run `duet invite` again and copy the whole code"
+)]
 pub struct InviteCodeError(&'static str);
 
 impl InviteCode {

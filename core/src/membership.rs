@@ -143,14 +143,19 @@ impl SpaceState {
     /// Checks that `event` may come next. `now` (ms) is the checker's clock, used for
     /// invite expiry by the relay at acceptance time; clients replaying history pass
     /// `None` and check expiry against the join event's own time.
-    pub fn check(&self, event: &Event, now: Option<i64>) -> Result<Option<MembershipOp>, AdmitError> {
+    pub fn check(
+        &self,
+        event: &Event,
+        now: Option<i64>,
+    ) -> Result<Option<MembershipOp>, AdmitError> {
         let h = event.header();
-        if let Some(space) = self.space {
-            if space != h.space {
-                return Err(AdmitError::WrongSpace);
-            }
+        if self.space.is_some_and(|space| space != h.space) {
+            return Err(AdmitError::WrongSpace);
         }
-        // Chain first: a replayed old seq is a fork or duplicate, whatever its kind.
+        if !self.exists() && event.kind() != Kind::Genesis {
+            return Err(AdmitError::NoSuchSpace);
+        }
+        // Chain next: a replayed old seq is a fork or duplicate, whatever its kind.
         match self.heads.get(&h.author) {
             Some((seq, hash)) => {
                 if h.seq <= *seq {
@@ -202,7 +207,10 @@ impl SpaceState {
                 if self.personal && *person != self.owner {
                     return Err(AdmitError::NotOwner);
                 }
-                let invite = self.invites.get(invite_key).ok_or(AdmitError::UnknownInvite)?;
+                let invite = self
+                    .invites
+                    .get(invite_key)
+                    .ok_or(AdmitError::UnknownInvite)?;
                 if invite.used {
                     return Err(AdmitError::InviteUsed);
                 }
@@ -221,23 +229,24 @@ impl SpaceState {
             return Err(AdmitError::NotMember);
         }
         match &op {
-            Some(MembershipOp::Invite { invite_key, .. }) => {
-                if self.invites.contains_key(invite_key) {
-                    return Err(AdmitError::DuplicateInvite);
-                }
+            Some(MembershipOp::Invite { invite_key, .. })
+                if self.invites.contains_key(invite_key) =>
+            {
+                Err(AdmitError::DuplicateInvite)
             }
-            Some(MembershipOp::Remove { device }) => {
-                if !self.members.contains_key(device) {
-                    return Err(AdmitError::NotAMemberToRemove);
-                }
+            Some(MembershipOp::Remove { device }) if !self.members.contains_key(device) => {
+                Err(AdmitError::NotAMemberToRemove)
             }
-            _ => {}
+            _ => Ok(op),
         }
-        Ok(op)
     }
 
     /// Checks and then applies `event`.
-    pub fn admit(&mut self, event: &Event, now: Option<i64>) -> Result<Option<MembershipOp>, AdmitError> {
+    pub fn admit(
+        &mut self,
+        event: &Event,
+        now: Option<i64>,
+    ) -> Result<Option<MembershipOp>, AdmitError> {
         let op = self.check(event, now)?;
         self.apply_checked(event, op.as_ref());
         Ok(op)

@@ -215,7 +215,10 @@ mod tests {
     fn a_read_signature_binds_path_and_query() {
         let id = Identity::generate("A");
         let auth = ReadAuth::sign(&id, "GET", "/v1/spaces/x/events", "after=0");
-        assert_eq!(auth.verify("GET", "/v1/spaces/x/events", "after=0"), Some(id.device_key()));
+        assert_eq!(
+            auth.verify("GET", "/v1/spaces/x/events", "after=0"),
+            Some(id.device_key())
+        );
         assert_eq!(auth.verify("GET", "/v1/spaces/x/events", "after=5"), None);
         assert_eq!(auth.verify("GET", "/v1/spaces/y/events", "after=0"), None);
     }

@@ -40,7 +40,10 @@ pub fn resolve<'a>(
     let mut matches: Vec<&(&str, String)> = if q.is_empty() {
         Vec::new()
     } else {
-        items.iter().filter(|(id, _)| id.starts_with(&q.to_ascii_lowercase())).collect()
+        items
+            .iter()
+            .filter(|(id, _)| id.starts_with(&q.to_ascii_lowercase()))
+            .collect()
     };
     if matches.is_empty() {
         matches = items

@@ -81,13 +81,17 @@ CREATE TABLE rejected (
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No identity yet.
-    #[error("this device has no duet identity yet; run `duet init --name NAME` or `duet join CODE --name NAME` first")]
+    #[error(
+        "this device has no duet identity yet; run `duet init --name NAME` or `duet join CODE --name NAME` first"
+    )]
     NotInitialised,
     /// Identity already present.
     #[error("this home already has a duet identity ({0}); use another --home to start over")]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
-    #[error("the store {path} is damaged or not a duet database ({source}); restore it from a backup or move it away")]
+    #[error(
+        "the store {path} is damaged or not a duet database ({source}); restore it from a backup or move it away"
+    )]
     Corrupt {
         /// Database path.
         path: PathBuf,
@@ -216,7 +220,10 @@ fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         {
             StoreError::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, source.to_string()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    source.to_string(),
+                ),
             }
         }
         _ => StoreError::Sqlite(source),
@@ -306,7 +313,13 @@ impl Store {
             .query_row(
                 "SELECT secret, person_id, name FROM identity WHERE id = 1",
                 [],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
             )
             .optional()
             .map_err(corrupt(&self.path))?;
@@ -420,12 +433,17 @@ impl Store {
 
     /// Sets the relay URL of every space.
     pub fn set_relay(&mut self, url: &str) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE spaces SET relay = ?1", params![url])?;
+        self.conn
+            .execute("UPDATE spaces SET relay = ?1", params![url])?;
         Ok(())
     }
 
     /// Loads a space's document: latest snapshot plus the changes stored after it.
-    pub fn load_doc(&self, space: &SpaceId, identity: &Identity) -> Result<(SpaceDoc, OpenStats), StoreError> {
+    pub fn load_doc(
+        &self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<(SpaceDoc, OpenStats), StoreError> {
         let sid = space.to_string();
         let snap: Option<(Vec<u8>, i64)> = self
             .conn
@@ -442,7 +460,9 @@ impl Store {
             .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND id > ?2 ORDER BY id")?;
         let mut tail = Vec::new();
         for b in stmt.query_map(params![sid, upto], |r| r.get::<_, Vec<u8>>(0))? {
-            tail.push(Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?);
+            tail.push(
+                Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+            );
         }
         let snapshot_changes = if snap.is_some() {
             self.conn.query_row(
@@ -458,7 +478,11 @@ impl Store {
             snapshot_changes,
             replayed_changes: tail.len(),
         };
-        let doc = SpaceDoc::load(identity.actor(), snap.as_ref().map(|s| s.0.as_slice()), tail)?;
+        let doc = SpaceDoc::load(
+            identity.actor(),
+            snap.as_ref().map(|s| s.0.as_slice()),
+            tail,
+        )?;
         Ok((doc, stats))
     }
 
@@ -492,9 +516,14 @@ impl Store {
             "SELECT id, bytes FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0 ORDER BY id",
         )?;
         let mut out = Vec::new();
-        for row in stmt.query_map(params![space.to_string()], |r| Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?)))? {
+        for row in stmt.query_map(params![space.to_string()], |r| {
+            Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?))
+        })? {
             let (id, b) = row?;
-            out.push((id, Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?));
+            out.push((
+                id,
+                Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+            ));
         }
         Ok(out)
     }
@@ -531,12 +560,10 @@ impl Store {
 
     /// Every event of a space in the order this device accepted them.
     pub fn events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT bytes FROM events WHERE space = ?1
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1
                  ORDER BY relay_cursor IS NULL, relay_cursor, id",
-            )?;
+        )?;
         let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -661,13 +688,19 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path).map(|_| ()).map_err(|source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    opts.open(path)
+        .map(|_| ())
+        .map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
-fn insert_space(tx: &rusqlite::Transaction<'_>, rec: &SpaceRecord, now: i64) -> Result<(), StoreError> {
+fn insert_space(
+    tx: &rusqlite::Transaction<'_>,
+    rec: &SpaceRecord,
+    now: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO spaces (space, kind, key, relay, cursor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -738,7 +771,11 @@ fn maybe_snapshot(
     use automerge::ReadDoc;
     let sid = space.to_string();
     let upto: i64 = tx
-        .query_row("SELECT upto FROM snapshots WHERE space = ?1", params![sid], |r| r.get(0))
+        .query_row(
+            "SELECT upto FROM snapshots WHERE space = ?1",
+            params![sid],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0);
     let (count, max): (i64, Option<i64>) = tx.query_row(

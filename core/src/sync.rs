@@ -14,18 +14,22 @@ use std::collections::BTreeMap;
 use automerge::Change;
 
 use crate::doc::SpaceDoc;
+use crate::event::SpaceId;
 use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, decode_changes, encode_changes};
 use crate::identity::{Identity, actor_for};
 use crate::membership::SpaceState;
-use crate::protocol::{ErrorBody, EventStatus, MAX_BODY_BYTES, MAX_READ_LIMIT, PushResponse, encode_batch};
+use crate::protocol::{
+    ErrorBody, EventStatus, MAX_BODY_BYTES, MAX_READ_LIMIT, PushResponse, encode_batch,
+};
 use crate::store::{Accepted, Refused, SpaceRecord, Store, StoreError};
-use crate::event::SpaceId;
 
 /// Why talking to the relay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// No answer.
-    #[error("cannot reach the relay at {relay}: {detail}; check that it is running and the URL is right (`duet status`), then run `duet sync` again")]
+    #[error(
+        "cannot reach the relay at {relay}: {detail}; check that it is running and the URL is right (`duet status`), then run `duet sync` again"
+    )]
     Unreachable {
         /// URL.
         relay: String,
@@ -45,10 +49,24 @@ pub enum TransportError {
     BadResponse(String),
 }
 
+/// One page of a read: `(cursor, event bytes)` in cursor order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<(u64, Vec<u8>)>,
+    /// Whether more events wait after this page.
+    pub more: bool,
+}
+
 /// How a client reaches a relay.
 pub trait Transport {
     /// Pushes a framed batch of events.
-    fn push(&self, relay: &str, space: &SpaceId, body: Vec<u8>) -> Result<PushResponse, TransportError>;
+    fn push(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        body: Vec<u8>,
+    ) -> Result<PushResponse, TransportError>;
     /// Pulls a page of `(cursor, event)` after `after`; the flag says whether more wait.
     fn pull(
         &self,
@@ -57,7 +75,7 @@ pub trait Transport {
         after: u64,
         limit: u32,
         reader: &Identity,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, bool), TransportError>;
+    ) -> Result<Page, TransportError>;
 }
 
 /// Why a sync failed.
@@ -185,7 +203,9 @@ pub fn sync_space(
     // 1. Package local changes into signed, encrypted events, stored before sending.
     let pending = store.pending_changes(&rec.id)?;
     if !pending.is_empty() {
-        let (mut seq, mut prev) = store.own_head(&rec.id, &me.device_key())?.unwrap_or((0, [0; 32]));
+        let (mut seq, mut prev) = store
+            .own_head(&rec.id, &me.device_key())?
+            .unwrap_or((0, [0; 32]));
         let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
         let mut events = Vec::new();
         for (plain, _) in package(&doc, &changes)? {
@@ -224,7 +244,11 @@ pub fn sync_space(
         batches.push(batch);
     }
     for batch in batches {
-        let resp = transport.push(&relay, &rec.id, encode_batch(batch.iter().map(Vec::as_slice)))?;
+        let resp = transport.push(
+            &relay,
+            &rec.id,
+            encode_batch(batch.iter().map(Vec::as_slice)),
+        )?;
         let mut acked = Vec::new();
         for (r, ev) in resp.results.iter().zip(&batch) {
             if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
@@ -240,15 +264,16 @@ pub fn sync_space(
     let mut cursor = rec.cursor;
     let mut arrivals: BTreeMap<String, Arrivals> = BTreeMap::new();
     loop {
-        let (page, more) = transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me)?;
+        let Page { events: page, more } =
+            transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me)?;
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
         let mut own = Vec::new();
         for (c, bytes) in page {
             if c <= cursor {
-                report
-                    .warnings
-                    .push(format!("relay served cursor {c} again after {cursor}; ignored"));
+                report.warnings.push(format!(
+                    "relay served cursor {c} again after {cursor}; ignored"
+                ));
                 continue;
             }
             cursor = c;
@@ -283,13 +308,16 @@ pub fn sync_space(
                         }
                     };
                     if !changes.is_empty() {
-                        let from = person_name(&doc, &state, &ev);
+                        let from = person_key(&state, &ev);
                         let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
                             from,
                             ..Default::default()
                         });
                         for ch in &changes {
-                            *entry.counts.entry(label(ch.message()).to_string()).or_default() += 1;
+                            *entry
+                                .counts
+                                .entry(label(ch.message()).to_string())
+                                .or_default() += 1;
                         }
                         doc.apply(changes.clone())?;
                     }
@@ -318,12 +346,12 @@ pub fn sync_space(
             break;
         }
     }
-    // Names can only be resolved once the people map has arrived.
+    // Names can only be resolved once the people map has arrived (it may come in the
+    // same pull), so arrivals are keyed by person id until here.
+    let people = doc.people()?;
     for a in arrivals.values_mut() {
-        if a.from.len() == 12 {
-            if let Some(name) = doc.people()?.iter().find(|(p, _)| p.starts_with(&a.from)).map(|(_, p)| p.name.clone()) {
-                a.from = name;
-            }
+        if let Some(p) = people.get(&a.from) {
+            a.from = p.name.clone();
         }
     }
     report.arrivals = arrivals.into_values().collect();
@@ -331,19 +359,13 @@ pub fn sync_space(
     Ok(report)
 }
 
-fn person_name(doc: &SpaceDoc, state: &SpaceState, ev: &Event) -> String {
-    let person = state
+/// The person id (hex) of the device that signed `ev`, or a short device key.
+fn person_key(state: &SpaceState, ev: &Event) -> String {
+    state
         .members()
         .get(&ev.header().author)
-        .map(|m| hex::encode(m.person));
-    match person {
-        Some(p) => doc
-            .people()
-            .ok()
-            .and_then(|people| people.get(&p).map(|x| x.name.clone()))
-            .unwrap_or_else(|| p[..12].to_string()),
-        None => hex::encode(&ev.header().author[..6]),
-    }
+        .map(|m| hex::encode(m.person))
+        .unwrap_or_else(|| format!("device {}", hex::encode(&ev.header().author[..6])))
 }
 
 /// Verifies one pulled event against the space's state. The outer error refuses the

@@ -170,7 +170,10 @@ mod tests {
         }
         assert_eq!("Quality time".parse::<Area>(), Ok(Area::QualityTime));
         let err = "romance".parse::<Area>().unwrap_err().to_string();
-        assert!(err.contains("communication") && err.contains("romance"), "{err}");
+        assert!(
+            err.contains("communication") && err.contains("romance"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,10 +28,15 @@ fn concurrent_ratings_title_edits_archive_and_step_all_survive_and_converge() {
     // Sam's device starts from Alex's document, then both go offline.
     let mut b = SpaceDoc::empty(sam.actor());
     apply_all(&mut b, &a);
-    assert_eq!(b.goal(&goal).expect("goal synced").title.as_str(), "Weekly check-in");
+    assert_eq!(
+        b.goal(&goal).expect("goal synced").title.as_str(),
+        "Weekly check-in"
+    );
 
-    a.rate(&goal, &alex.person_id, Level::EXPECTED, Some("good"), 3_000).expect("rate a");
-    b.rate(&goal, &sam.person_id, Level::LESS, None, 3_001).expect("rate b");
+    a.rate(&goal, &alex.person_id, Level::EXPECTED, Some("good"), 3_000)
+        .expect("rate a");
+    b.rate(&goal, &sam.person_id, Level::LESS, None, 3_001)
+        .expect("rate b");
     a.edit_goal(
         &goal,
         GoalEdit {
@@ -50,8 +55,11 @@ fn concurrent_ratings_title_edits_archive_and_step_all_survive_and_converge() {
         3_003,
     )
     .expect("edit b");
-    a.set_status(&goal, Status::Archived, 3_004).expect("archive");
-    let (step, _) = b.add_step(&goal, &sam.person_id, "Set a reminder", 3_005).expect("step");
+    a.set_status(&goal, Status::Archived, 3_004)
+        .expect("archive");
+    let (step, _) = b
+        .add_step(&goal, &sam.person_id, "Set a reminder", 3_005)
+        .expect("step");
 
     let a_before = a.clone();
     apply_all(&mut a, &b);
@@ -63,9 +71,15 @@ fn concurrent_ratings_title_edits_archive_and_step_all_survive_and_converge() {
         let g = doc.goal(&goal).expect("goal");
         let title = g.title.as_str().to_string();
         // Character-level merge: both insertions are kept around the shared text.
-        assert!(title.contains("on Sunday") && title.contains("Our"), "title merged: {title}");
+        assert!(
+            title.contains("on Sunday") && title.contains("Our"),
+            "title merged: {title}"
+        );
         assert_eq!(g.status, "archived");
-        assert!(g.steps.contains_key(&step), "the step added while archiving survives");
+        assert!(
+            g.steps.contains_key(&step),
+            "the step added while archiving survives"
+        );
     }
     // Identical: the same set of changes (heads) and the same materialised content.
     let mut ha = a.heads();

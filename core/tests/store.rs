@@ -45,7 +45,10 @@ fn a_store_with_20000_ratings_opens_from_its_snapshot_without_replaying_history(
         (stats.replayed_changes as i64) < SNAPSHOT_EVERY,
         "only the tail after the snapshot is replayed, not all history: {stats:?}"
     );
-    assert!(stats.snapshot_changes >= 20_000 - SNAPSHOT_EVERY, "{stats:?}");
+    assert!(
+        stats.snapshot_changes >= 20_000 - SNAPSHOT_EVERY,
+        "{stats:?}"
+    );
     assert_eq!(doc.goals().expect("goals").len(), 1);
     assert_eq!(doc.ratings().expect("ratings").len(), 20_000);
 }
@@ -57,8 +60,15 @@ fn a_corrupt_database_file_is_reported_and_left_untouched() {
     std::fs::write(&path, b"this is not a database, but it is someone's data").expect("write");
     let before = std::fs::read(&path).expect("read");
     let err = Store::open(home.path(), true).expect_err("corrupt store must not open");
-    assert!(err.to_string().contains("damaged or not a duet database"), "{err}");
-    assert_eq!(std::fs::read(&path).expect("read"), before, "the file is unchanged");
+    assert!(
+        err.to_string().contains("damaged or not a duet database"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "the file is unchanged"
+    );
 }
 
 #[cfg(unix)]

@@ -68,14 +68,19 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         &self.stdout
     }
 
     /// Parses stdout as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -105,7 +110,11 @@ impl Device {
         cmd.args(args)
             .env("DUET_HOME", &self.home)
             .env("NO_COLOR", "1")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("duet starts");
@@ -182,7 +191,9 @@ impl Relay {
         let mut line = String::new();
         // The relay prints its address as soon as it listens; read_line returns at once
         // if the process dies, so this cannot hang.
-        BufReader::new(stdout).read_line(&mut line).expect("relay output");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("relay output");
         let url = line
             .trim()
             .strip_prefix("duet-relay listening on ")
@@ -239,7 +250,10 @@ impl Relay {
         let stdout = child.stdout.take()?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).ok()?;
-        let url = line.trim().strip_prefix("duet-relay listening on ")?.to_string();
+        let url = line
+            .trim()
+            .strip_prefix("duet-relay listening on ")?
+            .to_string();
         Some(Relay {
             child,
             url,
@@ -266,8 +280,9 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
 
 /// Every row of every table of a SQLite database, as text, tables in name order.
 pub fn dump_sqlite(path: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open database read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open database read-only");
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .expect("tables")
@@ -277,7 +292,9 @@ pub fn dump_sqlite(path: &Path) -> Vec<String> {
         .expect("names");
     let mut out = Vec::new();
     for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{t}\""))
+            .expect("select");
         let n = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {

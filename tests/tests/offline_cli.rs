@@ -35,13 +35,22 @@ fn one_partner_walks_through_goals_steps_ratings_reflections_and_exports_everyth
     d.ok(&["rate", prefix, "-1", "--note", "We skipped one Sunday"]);
     d.ok(&["rate", "weekly check-in", "2"]);
     d.ok(&["reflect", "--goal", prefix, "Sunday felt good"]);
-    d.run_with_stdin(&["reflect", "--private", "-"], Some("Only for me: I was scared\n"))
-        .ok();
+    d.run_with_stdin(
+        &["reflect", "--private", "-"],
+        Some("Only for me: I was scared\n"),
+    )
+    .ok();
 
     let list = d.ok(&["goal", "list"]);
-    assert!(list.contains("Weekly check-in") && list.contains("1/1 steps"), "{list}");
+    assert!(
+        list.contains("Weekly check-in") && list.contains("1/1 steps"),
+        "{list}"
+    );
     let show = d.ok(&["goal", "show", prefix]);
-    assert!(show.contains("Twice a week") && show.contains("We skipped one Sunday"), "{show}");
+    assert!(
+        show.contains("Twice a week") && show.contains("We skipped one Sunday"),
+        "{show}"
+    );
 
     let export = d.json(&["export"]);
     let shared = &export["shared"];
@@ -71,7 +80,10 @@ fn one_partner_walks_through_goals_steps_ratings_reflections_and_exports_everyth
     // The private reflection lives only in the personal space.
     let text = export.to_string();
     assert_eq!(text.matches("Only for me: I was scared").count(), 1);
-    assert_eq!(export["personal"]["reflections"][0]["text"], "Only for me: I was scared");
+    assert_eq!(
+        export["personal"]["reflections"][0]["text"],
+        "Only for me: I was scared"
+    );
     assert_eq!(shared["reflections"].as_array().expect("array").len(), 1);
 
     d.ok(&["goal", "status", prefix, "archived"]);
@@ -86,7 +98,11 @@ fn snapshot(d: &Device) -> Vec<String> {
 
 fn assert_one_line_error_with_hint(r: &duet_tests::Run, code: i32, needle: &str) {
     assert_eq!(r.code, code, "exit code for {needle:?}: {r:?}");
-    assert!(r.stderr.contains(needle), "stderr lacks {needle:?}: {}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "stderr lacks {needle:?}: {}",
+        r.stderr
+    );
     assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
     assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
 }
@@ -101,22 +117,29 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     d.ok(&["init", "--name", "Alex"]);
     d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
     d.ok(&["goal", "add", "Weekend walk", "--area", "quality-time"]);
+    // A second goal with the same title makes the title alone ambiguous.
+    d.ok(&["goal", "add", "Weekend walk", "--area", "trust"]);
     let before = snapshot(&d);
 
     let r = d.run(&["rate", "Gardening", "1"]);
     assert_one_line_error_with_hint(&r, 1, "no goal matches \"Gardening\"");
-    assert!(r.stderr.contains("Weekly check-in"), "lists the known goals: {}", r.stderr);
+    assert!(
+        r.stderr.contains("Weekly check-in"),
+        "lists the known goals: {}",
+        r.stderr
+    );
 
     let r = d.run(&["rate", "", "1"]);
     assert_eq!(r.code, 1, "{r:?}");
 
-    // Two goals with the same title: the title alone is ambiguous.
-    let r = d.run(&["goal", "add", "Weekend walk", "--area", "trust"]);
-    r.ok();
-    let before = snapshot(&d);
     let r = d.run(&["rate", "Weekend walk", "1"]);
     assert_one_line_error_with_hint(&r, 1, "matches several goals");
-    assert_eq!(r.stderr.matches("Weekend walk").count(), 3, "both candidates listed: {}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("Weekend walk").count(),
+        3,
+        "both candidates listed: {}",
+        r.stderr
+    );
     let export = d.json(&["export"]);
     let ids: Vec<String> = export["shared"]["goals"]
         .as_array()
@@ -131,7 +154,11 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
 
     let r = d.run(&["goal", "add", "X", "--area", "romance"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("communication"), "lists the areas: {}", r.stderr);
+    assert!(
+        r.stderr.contains("communication"),
+        "lists the areas: {}",
+        r.stderr
+    );
 
     let r = d.run(&["goal", "add", "X", "--area", "trust", "--due", "next week"]);
     assert_one_line_error_with_hint(&r, 1, "YYYY-MM-DD");
@@ -151,7 +178,10 @@ fn a_corrupt_database_gives_a_clear_error_and_is_not_overwritten() {
     assert_one_line_error_with_hint(&r, 1, "damaged or not a duet database");
     let r = d.run(&["init", "--name", "Alex"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(std::fs::read(d.db()).expect("db"), b"definitely not sqlite, but precious");
+    assert_eq!(
+        std::fs::read(d.db()).expect("db"),
+        b"definitely not sqlite, but precious"
+    );
 }
 
 #[test]
@@ -172,7 +202,10 @@ fn a_home_that_cannot_be_written_gives_a_clear_error() {
 fn help_and_version_work_and_show_examples() {
     let d = Device::new();
     let help = d.ok(&["--help"]);
-    assert!(help.contains("Examples:") && help.contains("duet rate"), "{help}");
+    assert!(
+        help.contains("Examples:") && help.contains("duet rate"),
+        "{help}"
+    );
     assert!(d.ok(&["--version"]).starts_with("duet "));
     let r = d.run(&["frobnicate"]);
     assert_eq!(r.code, 2);

@@ -9,7 +9,10 @@ fn pair(relay: &Relay) -> (Device, Device) {
     let a = Device::new();
     let b = Device::new();
     a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"].as_str().expect("code").to_string();
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
     b.ok(&["join", &code, "--name", "Sam"]);
     (a, b)
 }
@@ -22,19 +25,61 @@ fn shared(d: &Device) -> Value {
 fn partners_edit_offline_and_converge_while_the_relay_and_partner_see_no_private_plaintext() {
     let relay = Relay::start();
     let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Canary-goal-7f3a weekly walk", "--area", "quality-time", "--expected", "Canary-expected-19c2"]);
+    a.ok(&[
+        "goal",
+        "add",
+        "Canary-goal-7f3a weekly walk",
+        "--area",
+        "quality-time",
+        "--expected",
+        "Canary-expected-19c2",
+    ]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
-    assert_eq!(b.json(&["goal", "list"])[0]["title"], "Canary-goal-7f3a weekly walk");
+    assert_eq!(
+        b.json(&["goal", "list"])[0]["title"],
+        "Canary-goal-7f3a weekly walk"
+    );
 
     // Both edit while apart, including the same goal.
-    a.ok(&["rate", "Canary-goal-7f3a weekly walk", "1", "--note", "Canary-note-a-5be1"]);
-    a.ok(&["goal", "edit", "Canary-goal-7f3a weekly walk", "--title", "Canary-goal-7f3a weekly walk on Sundays"]);
-    a.ok(&["reflect", "--private", "Canary-private-0d9e I am not sure about this"]);
-    let gid = b.json(&["goal", "list"])[0]["id"].as_str().expect("id").to_string();
+    a.ok(&[
+        "rate",
+        "Canary-goal-7f3a weekly walk",
+        "1",
+        "--note",
+        "Canary-note-a-5be1",
+    ]);
+    a.ok(&[
+        "goal",
+        "edit",
+        "Canary-goal-7f3a weekly walk",
+        "--title",
+        "Canary-goal-7f3a weekly walk on Sundays",
+    ]);
+    a.ok(&[
+        "reflect",
+        "--private",
+        "Canary-private-0d9e I am not sure about this",
+    ]);
+    let gid = b.json(&["goal", "list"])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     b.ok(&["rate", &gid[..8], "-1", "--note", "Canary-note-b-77aa"]);
-    b.ok(&["goal", "edit", &gid[..8], "--title", "Our Canary-goal-7f3a weekly walk"]);
-    b.ok(&["goal", "add", "Canary-goal-b-2c44 phone-free dinners", "--area", "communication"]);
+    b.ok(&[
+        "goal",
+        "edit",
+        &gid[..8],
+        "--title",
+        "Our Canary-goal-7f3a weekly walk",
+    ]);
+    b.ok(&[
+        "goal",
+        "add",
+        "Canary-goal-b-2c44 phone-free dinners",
+        "--area",
+        "communication",
+    ]);
     b.ok(&["reflect", "--goal", &gid[..8], "Canary-reflection-b-e8f0"]);
 
     // Sync in both orders, and twice.
@@ -43,7 +88,10 @@ fn partners_edit_offline_and_converge_while_the_relay_and_partner_see_no_private
     let out = b.ok(&["sync"]);
     assert!(out.contains("from Alex"), "B is told what arrived: {out}");
     let out = a.ok(&["sync"]);
-    assert!(out.contains("from Sam") && out.contains("rating"), "A is told what arrived: {out}");
+    assert!(
+        out.contains("from Sam") && out.contains("rating"),
+        "A is told what arrived: {out}"
+    );
     b.ok(&["sync"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
@@ -51,19 +99,33 @@ fn partners_edit_offline_and_converge_while_the_relay_and_partner_see_no_private
     let sa = shared(&a);
     let sb = shared(&b);
     assert_eq!(sa, sb, "the shared space is identical on both devices");
-    assert_eq!(sa["ratings"].as_array().expect("ratings").len(), 2, "both ratings survive");
+    assert_eq!(
+        sa["ratings"].as_array().expect("ratings").len(),
+        2,
+        "both ratings survive"
+    );
     assert_eq!(sa["goals"].as_array().expect("goals").len(), 2);
     let title = sa["goals"][0]["title"].as_str().expect("title");
-    assert!(title.contains("Our") && title.contains("on Sundays"), "title merged: {title}");
+    assert!(
+        title.contains("Our") && title.contains("on Sundays"),
+        "title merged: {title}"
+    );
 
     // The private reflection stays with Alex.
     let private = "Canary-private-0d9e";
-    assert!(a.json(&["export"])["personal"].to_string().contains(private));
+    assert!(
+        a.json(&["export"])["personal"]
+            .to_string()
+            .contains(private)
+    );
     assert!(!b.json(&["export"]).to_string().contains(private));
     assert!(!file_contains(&b.db(), private), "absent from B's store");
     assert!(!file_contains(&relay.db, private), "absent from the relay");
     // The grep is able to see plaintext in a store: A's own store has it.
-    assert!(file_contains(&a.db(), private), "control: the canary is visible in A's store");
+    assert!(
+        file_contains(&a.db(), private),
+        "control: the canary is visible in A's store"
+    );
 
     // The relay's database holds no plaintext of goals, ratings or reflections.
     for canary in [
@@ -74,14 +136,20 @@ fn partners_edit_offline_and_converge_while_the_relay_and_partner_see_no_private
         "Canary-goal-b-2c44",
         "Canary-reflection-b-e8f0",
     ] {
-        assert!(!file_contains(&relay.db, canary), "relay database contains {canary:?}");
+        assert!(
+            !file_contains(&relay.db, canary),
+            "relay database contains {canary:?}"
+        );
     }
 
     let status = a.json(&["status"]);
     let shared_status = &status["spaces"][0];
     assert_eq!(shared_status["kind"], "shared");
     assert_eq!(shared_status["pending_changes"], 0);
-    assert_eq!(shared_status["members"].as_array().expect("members").len(), 2);
+    assert_eq!(
+        shared_status["members"].as_array().expect("members").len(),
+        2
+    );
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Large offline backlogs, and events the relay altered or a member forged.
 
+use duet_core::Level;
 use duet_core::device::Device as CoreDevice;
 use duet_core::event::{Event, Header, Kind, encode_raw_changes};
 use duet_core::ids::now_ms;
 use duet_core::store::{SpaceKind, Store};
-use duet_core::Level;
 use duet_tests::{Device, Relay};
 use serde_json::Value;
 
@@ -12,22 +12,33 @@ fn pair(relay: &Relay) -> (Device, Device) {
     let a = Device::new();
     let b = Device::new();
     a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"].as_str().expect("code").to_string();
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
     b.ok(&["join", &code, "--name", "Sam"]);
     (a, b)
 }
 
 fn relay_events(relay: &Relay, kind: &str) -> i64 {
     let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
-    conn.query_row("SELECT COUNT(*) FROM events WHERE kind = ?1", [kind], |r| r.get(0))
-        .expect("count")
+    conn.query_row("SELECT COUNT(*) FROM events WHERE kind = ?1", [kind], |r| {
+        r.get(0)
+    })
+    .expect("count")
 }
 
 #[test]
 fn ten_thousand_offline_ratings_travel_in_one_event_and_one_sync_each() {
     let relay = Relay::start();
     let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Daily appreciation", "--area", "emotional-support"]);
+    a.ok(&[
+        "goal",
+        "add",
+        "Daily appreciation",
+        "--area",
+        "emotional-support",
+    ]);
     let before = relay_events(&relay, "changes");
     {
         // Ten thousand ratings made offline through the engine the CLI uses.
@@ -52,7 +63,10 @@ fn ten_thousand_offline_ratings_travel_in_one_event_and_one_sync_each() {
     );
     let out = b.ok(&["sync"]);
     assert!(out.contains("10000 ratings"), "{out}");
-    let ratings = b.json(&["export"])["shared"]["ratings"].as_array().expect("ratings").len();
+    let ratings = b.json(&["export"])["shared"]["ratings"]
+        .as_array()
+        .expect("ratings")
+        .len();
     assert_eq!(ratings, 10_000);
 }
 
@@ -81,20 +95,37 @@ fn the_client_refuses_ciphertext_the_relay_altered_keeps_the_rest_and_stays_usab
             .expect("latest event");
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x40;
-        conn.execute("UPDATE events SET bytes = ?1 WHERE cursor = ?2", rusqlite::params![bytes, cursor])
-            .expect("tamper");
+        conn.execute(
+            "UPDATE events SET bytes = ?1 WHERE cursor = ?2",
+            rusqlite::params![bytes, cursor],
+        )
+        .expect("tamper");
     }
     let r = a.run(&["sync"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("warning") && r.stderr.contains("refused"), "clear warning: {}", r.stderr);
+    assert!(
+        r.stderr.contains("warning") && r.stderr.contains("refused"),
+        "clear warning: {}",
+        r.stderr
+    );
     let s = shared_of(&a);
-    assert_eq!(s["goals"].as_array().expect("goals").len(), 1, "everything else is kept");
-    assert!(s["ratings"].as_array().expect("ratings").is_empty(), "the altered rating is not applied");
+    assert_eq!(
+        s["goals"].as_array().expect("goals").len(),
+        1,
+        "everything else is kept"
+    );
+    assert!(
+        s["ratings"].as_array().expect("ratings").is_empty(),
+        "the altered rating is not applied"
+    );
     // Still usable: A edits and syncs, B receives it.
     a.ok(&["rate", "Trust exercise", "0"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
-    assert_eq!(shared_of(&b)["ratings"].as_array().expect("ratings").len(), 2);
+    assert_eq!(
+        shared_of(&b)["ratings"].as_array().expect("ratings").len(),
+        2
+    );
     assert_eq!(a.json(&["status"])["spaces"][0]["refused_events"], 1);
 }
 
@@ -108,17 +139,29 @@ fn the_client_refuses_a_change_authored_by_someone_other_than_the_signer() {
     // Sam's device (a member, so the relay accepts it) signs an event carrying a change
     // made under Alex's actor id: history forged in Alex's name.
     {
-        let alex = Store::open(&a.home, false).expect("A store").require_identity().expect("A id");
+        let alex = Store::open(&a.home, false)
+            .expect("A store")
+            .require_identity()
+            .expect("A id");
         let mut store = Store::open(&b.home, false).expect("B store");
         let sam = store.require_identity().expect("B id");
         let rec = store.space(SpaceKind::Shared).expect("shared");
         let (mut doc, _) = store.load_doc(&rec.id, &alex).expect("doc as Alex");
         let goal = doc.goals().expect("goals")[0].id.clone();
         let (_, forged) = doc
-            .rate(&goal, &alex.person_id, Level::MUCH_LESS, Some("forged in Alex's name"), now_ms())
+            .rate(
+                &goal,
+                &alex.person_id,
+                Level::MUCH_LESS,
+                Some("forged in Alex's name"),
+                now_ms(),
+            )
             .expect("forged change");
         let forged = forged.expect("a change");
-        let (seq, prev) = store.own_head(&rec.id, &sam.device_key()).expect("head").expect("has events");
+        let (seq, prev) = store
+            .own_head(&rec.id, &sam.device_key())
+            .expect("head")
+            .expect("has events");
         let ev = Event::changes(
             Header {
                 kind: Kind::Changes,
@@ -132,13 +175,19 @@ fn the_client_refuses_a_change_authored_by_someone_other_than_the_signer() {
             &rec.key,
             &sam,
         );
-        store.record_own_events(&rec.id, &[ev], &[]).expect("store forged event");
+        store
+            .record_own_events(&rec.id, &[ev], &[])
+            .expect("store forged event");
     }
     b.ok(&["sync"]);
     let r = a.run(&["sync"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("forged authorship"), "{}", r.stderr);
-    assert!(!a.json(&["export"]).to_string().contains("forged in Alex's name"));
+    assert!(
+        !a.json(&["export"])
+            .to_string()
+            .contains("forged in Alex's name")
+    );
     // Sam's later honest events still arrive.
     b.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
     b.ok(&["sync"]);

@@ -47,9 +47,15 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
             "personal": space_json(&personal_rec.id.to_string(), &personal)?,
         }));
     }
-    for (title, doc) in [("Shared space", &shared), ("Personal space (only you)", &personal)] {
-        let people: BTreeMap<String, String> =
-            doc.people()?.into_iter().map(|(k, p)| (k, p.name)).collect();
+    for (title, doc) in [
+        ("Shared space", &shared),
+        ("Personal space (only you)", &personal),
+    ] {
+        let people: BTreeMap<String, String> = doc
+            .people()?
+            .into_iter()
+            .map(|(k, p)| (k, p.name))
+            .collect();
         println!("# {title}");
         for g in doc.goals()? {
             println!("\n## {} [{}; {}]", g.title.as_str(), g.area, g.status);
@@ -62,17 +68,35 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
                 }
             }
             for s in g.steps.values() {
-                println!("  [{}] {}", if s.done_at.is_some() { "x" } else { " " }, s.text.as_str());
+                println!(
+                    "  [{}] {}",
+                    if s.done_at.is_some() { "x" } else { " " },
+                    s.text.as_str()
+                );
             }
             for r in doc.ratings()?.iter().filter(|r| r.goal == g.id) {
-                println!("  {} {} rated {:+}{}", when(r.at), name_of(&people, &r.rater), r.level, r.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default());
+                println!(
+                    "  {} {} rated {:+}{}",
+                    when(r.at),
+                    name_of(&people, &r.rater),
+                    r.level,
+                    r.note
+                        .as_deref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                );
             }
         }
         let reflections = doc.reflections()?;
         if !reflections.is_empty() {
             println!("\n## Reflections");
             for r in reflections {
-                println!("  {} {}: {}", when(r.at), name_of(&people, &r.author), r.text.as_str());
+                println!(
+                    "  {} {}: {}",
+                    when(r.at),
+                    name_of(&people, &r.author),
+                    r.text.as_str()
+                );
             }
         }
         println!();

@@ -17,7 +17,9 @@ fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
         .split_once('=')
         .ok_or_else(|| format!("expected LEVEL=TEXT, e.g. -2=\"We did not talk\" (got {s:?})"))?;
-    let level: Level = l.parse().map_err(|e: duet_core::vocab::LevelError| e.to_string())?;
+    let level: Level = l
+        .parse()
+        .map_err(|e: duet_core::vocab::LevelError| e.to_string())?;
     Ok((level.value(), t.to_string()))
 }
 
@@ -25,7 +27,9 @@ fn level_text(s: &str) -> Result<(i8, String), String> {
 #[derive(Debug, clap::Subcommand)]
 pub enum GoalCmd {
     /// Add a goal.
-    #[command(after_help = "Example:\n  duet goal add \"Weekly check-in\" --area communication \\\n    --expected \"We talk 30 minutes every Sunday\" --level -2=\"We do not talk\" --level 2=\"We talk twice a week\"")]
+    #[command(
+        after_help = "Example:\n  duet goal add \"Weekly check-in\" --area communication \\\n    --expected \"We talk 30 minutes every Sunday\" --level -2=\"We do not talk\" --level 2=\"We talk twice a week\""
+    )]
     Add {
         /// The goal's title.
         title: String,
@@ -151,12 +155,23 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 area,
                 why,
                 levels: lv,
-                due: due.map(|d| if d.eq_ignore_ascii_case("none") { None } else { Some(d) }),
+                due: due.map(|d| {
+                    if d.eq_ignore_ascii_case("none") {
+                        None
+                    } else {
+                        Some(d)
+                    }
+                }),
                 weight: weight.map(|w| (person, w)),
             };
-            if let Some((_, w)) = &edit.weight {
-                if !w.is_finite() || *w < 0.0 {
-                    return Err(crate::UsageError(format!("--weight must be a number of 0 or more (got {w})")).into());
+            if let Some((_, w)) = &edit.weight
+                && (!w.is_finite() || *w < 0.0)
+            {
+                {
+                    return Err(crate::UsageError(format!(
+                        "--weight must be a number of 0 or more (got {w})"
+                    ))
+                    .into());
                 }
             }
             let changed = dev.edit(SpaceKind::Shared, |doc, _| {
@@ -178,7 +193,8 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 let c = doc.set_status(&id, status, now_ms())?;
                 Ok(((), c.into_iter().collect()))
             })?;
-            ctx.out.line(format!("Goal {} is now {status}.", short(&id)));
+            ctx.out
+                .line(format!("Goal {} is now {status}.", short(&id)));
             Ok(())
         }
     }
@@ -225,7 +241,11 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
     let id = resolve_goal(&doc, query)?;
     let g = doc.goal(&id)?;
-    let ratings: Vec<_> = doc.ratings()?.into_iter().filter(|r| r.goal == id).collect();
+    let ratings: Vec<_> = doc
+        .ratings()?
+        .into_iter()
+        .filter(|r| r.goal == id)
+        .collect();
     if ctx.out.json {
         let mut v = goal_json(&g);
         v["ratings"] = ratings.iter().map(rating_json).collect();
@@ -236,15 +256,38 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .into_iter()
         .map(|(k, p)| (k, p.name))
         .collect();
-    ctx.out.line(format!("{}  {}", short(&g.id), g.title.as_str()));
-    ctx.out.line(format!("  area: {}   status: {}   due: {}", g.area, g.status, g.due.as_deref().unwrap_or("-")));
+    ctx.out
+        .line(format!("{}  {}", short(&g.id), g.title.as_str()));
+    ctx.out.line(format!(
+        "  area: {}   status: {}   due: {}",
+        g.area,
+        g.status,
+        g.due.as_deref().unwrap_or("-")
+    ));
     if !g.why.as_str().is_empty() {
         ctx.out.line(format!("  why: {}", g.why.as_str()));
     }
     ctx.out.line("  levels:");
     for l in (-2i8..=2).rev() {
-        let text = g.levels.get(l).map(|t| t.as_str().to_string()).unwrap_or_default();
-        ctx.out.line(format!("    {:>2}  {}", format!("{}", Level::try_from(i64::from(l)).map(|x| x.to_string()).unwrap_or_default()), if text.is_empty() { "-".to_string() } else { text }));
+        let text = g
+            .levels
+            .get(l)
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
+        ctx.out.line(format!(
+            "    {:>2}  {}",
+            format!(
+                "{}",
+                Level::try_from(i64::from(l))
+                    .map(|x| x.to_string())
+                    .unwrap_or_default()
+            ),
+            if text.is_empty() {
+                "-".to_string()
+            } else {
+                text
+            }
+        ));
     }
     if !g.steps.is_empty() {
         ctx.out.line("  steps:");
@@ -262,13 +305,18 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     if !ratings.is_empty() {
         ctx.out.line("  ratings:");
         for r in &ratings {
-            let level = Level::try_from(r.level).map(|l| l.to_string()).unwrap_or_else(|_| r.level.to_string());
+            let level = Level::try_from(r.level)
+                .map(|l| l.to_string())
+                .unwrap_or_else(|_| r.level.to_string());
             ctx.out.line(format!(
                 "    {}  {:<10} {:>2}{}",
                 when(r.at),
                 name_of(&people, &r.rater),
                 level,
-                r.note.as_deref().map(|n| format!("  {n}")).unwrap_or_default()
+                r.note
+                    .as_deref()
+                    .map(|n| format!("  {n}"))
+                    .unwrap_or_default()
             ));
         }
     }

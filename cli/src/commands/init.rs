@@ -37,6 +37,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         dev.me.name,
         ctx.home.display()
     ));
-    ctx.out.line("Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner.");
+    ctx.out.line(
+        "Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner.",
+    );
     Ok(())
 }

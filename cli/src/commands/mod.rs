@@ -87,7 +87,8 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the initialised device in the home directory.
     pub fn device(&self) -> anyhow::Result<Device> {
-        Device::open(&self.home).with_context(|| format!("cannot open duet in {}", self.home.display()))
+        Device::open(&self.home)
+            .with_context(|| format!("cannot open duet in {}", self.home.display()))
     }
 }
 
@@ -132,6 +133,8 @@ pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Resu
     Ok(duet_core::resolve::resolve(
         "goal",
         query,
-        goals.iter().map(|g| (g.id.as_str(), g.title.as_str().to_string())),
+        goals
+            .iter()
+            .map(|g| (g.id.as_str(), g.title.as_str().to_string())),
     )?)
 }

@@ -10,7 +10,10 @@ use super::{Ctx, resolve_goal};
 /// Rate a goal on the GAS scale: -2 much less than expected, -1 less, 0 as expected,
 /// 1 more, 2 much more.
 #[derive(Debug, clap::Args)]
-#[command(allow_negative_numbers = true, after_help = "Example:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"")]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Example:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\""
+)]
 pub struct Args {
     /// Goal id prefix or exact title.
     goal: String,
@@ -32,7 +35,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         Ok((id, c.into_iter().collect()))
     })?;
     if ctx.out.json {
-        return ctx.out.json(&json!({ "id": id, "goal": gid, "level": a.level.value() }));
+        return ctx
+            .out
+            .json(&json!({ "id": id, "goal": gid, "level": a.level.value() }));
     }
     ctx.out.line(format!(
         "Rated goal {} at {} ({}).",

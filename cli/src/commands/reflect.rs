@@ -11,7 +11,9 @@ use super::{Ctx, resolve_goal};
 
 /// Write a reflection. Private ones stay in your personal space (your devices only).
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  duet reflect --goal weekly \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -")]
+#[command(
+    after_help = "Examples:\n  duet reflect --goal weekly \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -"
+)]
 pub struct Args {
     /// The goal it is about (id prefix or exact title).
     #[arg(long)]
@@ -51,7 +53,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         SpaceKind::Shared
     };
     let id = dev.edit(kind, |doc, me| {
-        let (id, c) = doc.reflect(&me.person_id, goal.as_deref(), a.prompt.as_deref(), &text, now_ms())?;
+        let (id, c) = doc.reflect(
+            &me.person_id,
+            goal.as_deref(),
+            a.prompt.as_deref(),
+            &text,
+            now_ms(),
+        )?;
         Ok((id, c.into_iter().collect()))
     })?;
     if ctx.out.json {

@@ -39,7 +39,11 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             if ctx.out.json {
                 return ctx.out.json(&json!({ "goal": gid, "id": sid }));
             }
-            ctx.out.line(format!("Added step {} to goal {}.", short(&sid), short(&gid)));
+            ctx.out.line(format!(
+                "Added step {} to goal {}.",
+                short(&sid),
+                short(&gid)
+            ));
         }
         StepCmd::Done { goal, step } => {
             let gid = resolve_goal(&doc, &goal)?;
@@ -47,13 +51,16 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             let sid = duet_core::resolve::resolve(
                 "step",
                 &step,
-                g.steps.values().map(|s| (s.id.as_str(), s.text.as_str().to_string())),
+                g.steps
+                    .values()
+                    .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
             )?;
             dev.edit(SpaceKind::Shared, |doc, me| {
                 let c = doc.complete_step(&gid, &sid, &me.person_id, now_ms())?;
                 Ok(((), c.into_iter().collect()))
             })?;
-            ctx.out.line(format!("Step {} done. Well done.", short(&sid)));
+            ctx.out
+                .line(format!("Step {} done. Well done.", short(&sid)));
         }
     }
     Ok(())

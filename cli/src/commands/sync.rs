@@ -15,7 +15,10 @@ use crate::transport::Http;
 /// Checks that a relay URL is http(s)://host[:port].
 pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
     let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.contains(' '));
+        && url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains(' '));
     if !ok {
         return Err(UsageError(format!(
             "relay URL must look like https://relay.example.org or http://127.0.0.1:8787 (got {url:?})"
@@ -67,7 +70,10 @@ pub fn invite(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     }
     if !ctx.out.quiet {
         eprintln!("Give this code to your partner in person or over a channel you both trust.");
-        eprintln!("Anyone who has it can join your shared space until it is used or expires ({}).", crate::output::when(code.expires_at));
+        eprintln!(
+            "Anyone who has it can join your shared space until it is used or expires ({}).",
+            crate::output::when(code.expires_at)
+        );
     }
     println!("{}", code.encode());
     Ok(())
@@ -103,7 +109,11 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
     }
     ctx.out.line(format!(
         "Joined the shared space with {}. {} goals synced.",
-        if partners.is_empty() { "your partner".to_string() } else { partners.join(", ") },
+        if partners.is_empty() {
+            "your partner".to_string()
+        } else {
+            partners.join(", ")
+        },
         doc.goals()?.len()
     ));
     Ok(())
@@ -116,7 +126,9 @@ pub struct SyncArgs {}
 /// Runs `duet sync`.
 pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let reports = dev.sync(&Http::new()?).context("sync did not finish; nothing was lost, run `duet sync` again")?;
+    let reports = dev
+        .sync(&Http::new()?)
+        .context("sync did not finish; nothing was lost, run `duet sync` again")?;
     if ctx.out.json {
         return ctx.out.json(
             &reports
@@ -141,7 +153,10 @@ pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    if reports.iter().all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0) {
+    if reports
+        .iter()
+        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
+    {
         ctx.out.line("Up to date.");
     }
     Ok(())
@@ -194,7 +209,11 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         return ctx.out.json(&v);
     }
-    ctx.out.line(format!("{} (device {})", dev.me.name, &hex::encode(dev.me.device_key())[..12]));
+    ctx.out.line(format!(
+        "{} (device {})",
+        dev.me.name,
+        &hex::encode(dev.me.device_key())[..12]
+    ));
     for s in &spaces {
         ctx.out.line(format!(
             "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
@@ -211,8 +230,13 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
                 ctx.out.line(format!(
                     "  member {} device {}{}",
                     m["name"].as_str().unwrap_or("(name not synced yet)"),
-                    &m["device"].as_str().unwrap_or("")[..12.min(m["device"].as_str().unwrap_or("").len())],
-                    if m["this_device"].as_bool() == Some(true) { " (this device)" } else { "" }
+                    &m["device"].as_str().unwrap_or("")
+                        [..12.min(m["device"].as_str().unwrap_or("").len())],
+                    if m["this_device"].as_bool() == Some(true) {
+                        " (this device)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
@@ -237,7 +261,9 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
             check_relay_url(&url)?;
             let mut dev = ctx.device()?;
             dev.store.set_relay(url.trim_end_matches('/'))?;
-            ctx.out.line(format!("Relay set to {url}. Run `duet sync` to send your changes."));
+            ctx.out.line(format!(
+                "Relay set to {url}. Run `duet sync` to send your changes."
+            ));
             Ok(())
         }
     }

@@ -1,0 +1,271 @@
+//! The relay's error answers: each failure has a stable machine-readable code, an HTTP
+//! status and a message saying what was wrong and what to do, sent as the JSON
+//! [`ErrorBody`] of the wire protocol.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use duet_core::event::EventError;
+use duet_core::membership::AdmitError;
+use duet_core::protocol::{ErrorBody, EventResult};
+
+use crate::store::StoreError;
+
+/// Every way a request can fail. The message of each variant is sent to the client.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `malformed`: framing, decoding, version, payload, or an event for another space.
+    #[error("{0}")]
+    Malformed(String),
+    /// 400 `bad_space_id`: the space in the path is not 32 lower-case hex characters.
+    #[error("{0}")]
+    BadSpaceId(String),
+    /// 400 `bad_query`: the read query is not `after=CURSOR&limit=N`.
+    #[error("{0}")]
+    BadQuery(String),
+    /// 401 `bad_signature`: an event's or a read's signature does not verify.
+    #[error("{0}")]
+    BadSignature(String),
+    /// 401 `unauthenticated`: a read without the signed headers.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 401 `stale_request`: a read signed too far from the relay's clock.
+    #[error("{0}")]
+    StaleRequest(String),
+    /// 401 `replayed_request`: a read nonce already used.
+    #[error("{0}")]
+    ReplayedRequest(String),
+    /// 401 `bad_invite_signature`: a join's invite signature does not verify.
+    #[error("{0}")]
+    BadInviteSignature(String),
+    /// 403 `not_a_member`: the author or reader is not (or no longer) a member.
+    #[error("{0}")]
+    NotAMember(String),
+    /// 403 `invite_used`: the invite was already spent.
+    #[error("{0}")]
+    InviteUsed(String),
+    /// 403 `invite_expired`: the invite expired.
+    #[error("{0}")]
+    InviteExpired(String),
+    /// 403 `unknown_invite`: no such invite in the space.
+    #[error("{0}")]
+    UnknownInvite(String),
+    /// 404 `no_such_space`: the space has no genesis on this relay.
+    #[error("{0}")]
+    NoSuchSpace(String),
+    /// 404 `not_found`: no such route.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405 `method_not_allowed`: the route exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 409 `fork`: the author already has another event with this seq.
+    #[error("{0}")]
+    Fork(String),
+    /// 409 `broken_chain`: a gap in the author's seq, or prev does not match.
+    #[error("{0}")]
+    BrokenChain(String),
+    /// 409 `conflict`: the space exists, the device is already a member, and the like.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413 `too_large`: the body or an event exceeds its limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 500 `internal`: the detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A pushed batch was refused: `error` is the first rejection, `results` has one
+    /// entry per event of the batch.
+    #[error("{error}")]
+    Batch {
+        /// The first rejection.
+        error: Box<ApiError>,
+        /// Per event: duplicate, rejected (with reason) or not stored.
+        results: Vec<EventResult>,
+    },
+}
+
+impl ApiError {
+    /// The stable code sent as `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed",
+            ApiError::BadSpaceId(_) => "bad_space_id",
+            ApiError::BadQuery(_) => "bad_query",
+            ApiError::BadSignature(_) => "bad_signature",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::StaleRequest(_) => "stale_request",
+            ApiError::ReplayedRequest(_) => "replayed_request",
+            ApiError::BadInviteSignature(_) => "bad_invite_signature",
+            ApiError::NotAMember(_) => "not_a_member",
+            ApiError::InviteUsed(_) => "invite_used",
+            ApiError::InviteExpired(_) => "invite_expired",
+            ApiError::UnknownInvite(_) => "unknown_invite",
+            ApiError::NoSuchSpace(_) => "no_such_space",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Fork(_) => "fork",
+            ApiError::BrokenChain(_) => "broken_chain",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Internal(_) => "internal",
+            ApiError::Batch { error, .. } => error.code(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) | ApiError::BadSpaceId(_) | ApiError::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::BadSignature(_)
+            | ApiError::Unauthenticated(_)
+            | ApiError::StaleRequest(_)
+            | ApiError::ReplayedRequest(_)
+            | ApiError::BadInviteSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotAMember(_)
+            | ApiError::InviteUsed(_)
+            | ApiError::InviteExpired(_)
+            | ApiError::UnknownInvite(_) => StatusCode::FORBIDDEN,
+            ApiError::NoSuchSpace(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Fork(_) | ApiError::BrokenChain(_) | ApiError::Conflict(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Batch { error, .. } => error.status(),
+        }
+    }
+
+    /// The message sent to the client (internal details are withheld).
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => {
+                "the relay failed to handle the request; nothing was stored. Try again later, \
+                 and if it persists ask the relay's operator to check its log"
+                    .to_string()
+            }
+            ApiError::Batch { error, .. } => error.message(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code().to_string(),
+            message: self.message(),
+            results: match self {
+                ApiError::Batch { results, .. } => results.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The answer to a body over the size limit.
+    pub fn too_large_body() -> ApiError {
+        ApiError::TooLarge(format!(
+            "the request body exceeds the relay's {}-byte limit; push fewer events per request",
+            duet_core::protocol::MAX_BODY_BYTES
+        ))
+    }
+
+    /// Maps an event that does not decode.
+    pub fn from_event_error(e: EventError) -> ApiError {
+        match e {
+            EventError::BadSignature => ApiError::BadSignature(
+                "an event's signature does not verify: it was altered or not signed by its \
+                 author device; nothing was stored. Do not resend it"
+                    .to_string(),
+            ),
+            EventError::TooLarge(_) => ApiError::TooLarge(format!(
+                "{e}; split the changes into smaller events and push again"
+            )),
+            EventError::UnsupportedVersion(_) => ApiError::Malformed(format!(
+                "{e}; this relay reads event format {}: upgrade the relay or the client",
+                duet_core::event::VERSION
+            )),
+            other => ApiError::Malformed(format!(
+                "an event is malformed: {other}; nothing was stored. Fix the client and push again"
+            )),
+        }
+    }
+
+    /// Maps an event that is authentic but not admissible now.
+    pub fn from_admit_error(e: AdmitError) -> ApiError {
+        match e {
+            AdmitError::Event(ev) => ApiError::from_event_error(ev),
+            AdmitError::NoSuchSpace => ApiError::NoSuchSpace(
+                "the space does not exist on this relay: push its genesis event first, \
+                 or check the space id and relay URL"
+                    .to_string(),
+            ),
+            AdmitError::SpaceExists => ApiError::Conflict(
+                "the space already exists: a genesis event can only be its first event; \
+                 create a new space id instead"
+                    .to_string(),
+            ),
+            AdmitError::WrongSpace => {
+                ApiError::Malformed("the event is for another space than the URL's".to_string())
+            }
+            AdmitError::NotMember | AdmitError::Removed | AdmitError::NotOwner => {
+                ApiError::NotAMember(format!(
+                    "{e}; only member devices may write. Ask a member for a new invite"
+                ))
+            }
+            AdmitError::UnknownInvite => ApiError::UnknownInvite(
+                "this space has no such invite: check the invite code, or ask for a new one"
+                    .to_string(),
+            ),
+            AdmitError::InviteUsed => ApiError::InviteUsed(
+                "this invite was already used (invites admit one device once): ask for a new one"
+                    .to_string(),
+            ),
+            AdmitError::InviteExpired => ApiError::InviteExpired(
+                "this invite has expired: ask the person who invited you for a new one".to_string(),
+            ),
+            AdmitError::BadInviteSignature => ApiError::BadInviteSignature(
+                "the invite signature in the join does not verify: the invite code is wrong \
+                 or was altered; ask for a new invite"
+                    .to_string(),
+            ),
+            AdmitError::AlreadyMember
+            | AdmitError::NotAMemberToRemove
+            | AdmitError::DuplicateInvite => ApiError::Conflict(format!(
+                "{e}; refresh the space (`duet sync`) and try again"
+            )),
+            AdmitError::Gap { .. } | AdmitError::BrokenChain => ApiError::BrokenChain(format!(
+                "{e}; push the author's earlier events first, in order"
+            )),
+            AdmitError::Fork(_) => ApiError::Fork(format!(
+                "{e}; the relay keeps the first event it received. An author must never \
+                 sign two events with the same seq: sync before writing again"
+            )),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::info!(
+                code = self.code(),
+                status = status.as_u16(),
+                "request refused: {}",
+                self.message()
+            );
+        }
+        (status, Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,224 @@
+//! The HTTP handlers: push a batch of events, read a page of events, health check, and
+//! JSON answers for unknown routes and oversized bodies.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use duet_core::event::SpaceId;
+use duet_core::protocol::{
+    self, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT, PushResponse, ReadAuth,
+};
+
+use crate::error::ApiError;
+use crate::state::{AppState, ReadRequest};
+
+/// Validates the `{space}` path segment before anything else uses it.
+fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, ApiError> {
+    let bad = || {
+        ApiError::BadSpaceId(
+            "the space id in the URL must be exactly 32 lower-case hex characters".to_string(),
+        )
+    };
+    let Path(space) = space.map_err(|_| bad())?;
+    SpaceId::parse(&space).ok_or_else(bad)
+}
+
+/// Runs blocking work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker task failed: {e}")))?
+}
+
+/// `POST /v1/spaces/{space}/events`: stores a batch of events, all or nothing.
+pub async fn push_events(
+    State(state): State<AppState>,
+    space: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Result<Json<PushResponse>, ApiError> {
+    let space = parse_space(space)?;
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(body_rejection)?;
+    let now = duet_core::ids::now_ms();
+    let resp = blocking(move || state.push(space, &body, now)).await?;
+    Ok(Json(resp))
+}
+
+fn body_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large_body()
+    } else {
+        ApiError::Malformed(format!("cannot read the request body: {e}; send it again"))
+    }
+}
+
+/// Parses `after=CURSOR&limit=N` (both optional; a limit above the maximum is lowered).
+pub fn parse_query(query: &str) -> Result<(u64, u32), ApiError> {
+    let bad = |what: String| {
+        ApiError::BadQuery(format!(
+            "{what}; the query is `after=CURSOR&limit=N` with a decimal cursor and \
+             1 <= N (at most {MAX_READ_LIMIT} are served)"
+        ))
+    };
+    let number = |v: &str| -> Option<u64> {
+        if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        v.parse().ok()
+    };
+    let mut after = None;
+    let mut limit = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("`{}` has no value", pair.escape_debug())))?;
+        let slot = match key {
+            "after" => &mut after,
+            "limit" => &mut limit,
+            other => return Err(bad(format!("unknown parameter `{}`", other.escape_debug()))),
+        };
+        if slot.is_some() {
+            return Err(bad(format!("`{key}` is given twice")));
+        }
+        *slot = Some(number(value).ok_or_else(|| {
+            bad(format!(
+                "`{key}` is not a number: `{}`",
+                value.escape_debug()
+            ))
+        })?);
+    }
+    let limit = match limit {
+        None => MAX_READ_LIMIT,
+        Some(0) => return Err(bad("`limit` is 0".to_string())),
+        Some(n) => u32::try_from(n)
+            .unwrap_or(MAX_READ_LIMIT)
+            .min(MAX_READ_LIMIT),
+    };
+    Ok((after.unwrap_or(0), limit))
+}
+
+/// Reads the four signed-read headers.
+fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(device), Some(time), Some(nonce), Some(signature)) =
+        (get(H_DEVICE), get(H_TIME), get(H_NONCE), get(H_SIGNATURE))
+    else {
+        return Err(ApiError::Unauthenticated(format!(
+            "reads must be signed by a member device: send the headers {H_DEVICE}, {H_TIME}, \
+             {H_NONCE} and {H_SIGNATURE}"
+        )));
+    };
+    let time = time.parse::<i64>().map_err(|_| {
+        ApiError::Unauthenticated(format!(
+            "{H_TIME} must be the signing time in Unix seconds (a decimal integer)"
+        ))
+    })?;
+    Ok(ReadAuth {
+        device: device.to_string(),
+        time,
+        nonce: nonce.to_string(),
+        signature: signature.to_string(),
+    })
+}
+
+/// `GET /v1/spaces/{space}/events?after=C&limit=N`: a page of events for a member.
+pub async fn read_events(
+    State(state): State<AppState>,
+    space: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let space = parse_space(space)?;
+    let query = uri.query().unwrap_or("").to_string();
+    let (after, limit) = parse_query(&query)?;
+    let req = ReadRequest {
+        auth: read_auth(&headers)?,
+        path: uri.path().to_string(),
+        query,
+        after,
+        limit,
+    };
+    let now = duet_core::ids::now_ms().div_euclid(1000);
+    let (page, more) = blocking(move || state.read(space, &req, now)).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::HeaderName::from_static(H_MORE),
+                HeaderValue::from_static(if more { "1" } else { "0" }),
+            ),
+        ],
+        protocol::encode_page(&page),
+    )
+        .into_response())
+}
+
+/// `GET /healthz`.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Any unknown route.
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no such endpoint `{}`; the relay serves /v1/spaces/SPACE/events and /healthz",
+        uri.path().escape_debug()
+    ))
+}
+
+/// A known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed(
+        "this method is not allowed here: POST pushes events, GET reads them".to_string(),
+    )
+}
+
+/// Turns the plain 413 of the body limit layer into the JSON error body.
+pub async fn json_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::too_large_body().into_response();
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_is_after_and_limit_with_defaults_and_a_cap() {
+        assert_eq!(parse_query(""), Ok((0, MAX_READ_LIMIT)));
+        assert_eq!(parse_query("after=7"), Ok((7, MAX_READ_LIMIT)));
+        assert_eq!(parse_query("limit=5&after=9"), Ok((9, 5)));
+        assert_eq!(parse_query("limit=99999999999"), Ok((0, MAX_READ_LIMIT)));
+        for bad in [
+            "limit=0",
+            "after=",
+            "after=+1",
+            "after=1e3",
+            "x=1",
+            "after=1&after=1",
+            "after",
+        ] {
+            assert!(
+                matches!(parse_query(bad), Err(ApiError::BadQuery(_))),
+                "{bad}"
+            );
+        }
+    }
+}

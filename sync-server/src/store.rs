@@ -1,0 +1,367 @@
+//! The relay's SQLite storage: every accepted event verbatim, with its cursor, and the
+//! evidence of forks (an author signing two different events with the same seq).
+//!
+//! The database runs in WAL mode with `synchronous=FULL`, so a committed transaction is
+//! on disk before the relay answers. The schema is versioned with `PRAGMA user_version`
+//! and migrated forward on open. One process should own a database file: the relay
+//! keeps each space's membership state cached in memory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use duet_core::event::{Event, SpaceId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Migrations, in order: entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    //
+    // `cursor` is the global AUTOINCREMENT row id. It is never reused and always grows,
+    // so it is also strictly increasing within every space: a space's cursors are an
+    // increasing (gapped) sequence, which is all a reader needs to resume after the last
+    // cursor it saw. Hashes and keys are raw bytes; `space` is its 32-char hex form.
+    "CREATE TABLE events (
+        cursor      INTEGER PRIMARY KEY AUTOINCREMENT,
+        space       TEXT    NOT NULL,
+        hash        BLOB    NOT NULL,
+        author      BLOB    NOT NULL,
+        seq         INTEGER NOT NULL,
+        kind        TEXT    NOT NULL,
+        bytes       BLOB    NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (space, hash),
+        UNIQUE (space, author, seq)
+    );
+    CREATE INDEX events_space_cursor ON events (space, cursor);
+    -- Evidence of equivocation: an event whose author already has another event stored
+    -- with the same seq. `existing_hash` names the stored one; `bytes` is the signed
+    -- conflicting event. Never served to readers.
+    CREATE TABLE forks (
+        id            INTEGER PRIMARY KEY,
+        space         TEXT    NOT NULL,
+        author        BLOB    NOT NULL,
+        seq           INTEGER NOT NULL,
+        existing_hash BLOB    NOT NULL,
+        hash          BLOB    NOT NULL,
+        bytes         BLOB    NOT NULL,
+        received_at   INTEGER NOT NULL,
+        UNIQUE (space, hash)
+    );",
+];
+
+/// A storage failure. Its details are logged, never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer relay.
+    #[error(
+        "the database has schema version {found}, newer than this relay's {SCHEMA_VERSION}; \
+         run a newer duet-relay or point --db at another file"
+    )]
+    TooNew {
+        /// The version found in the file.
+        found: i64,
+    },
+    /// A stored value is out of range (a corrupted or foreign database).
+    #[error("the database holds an invalid value: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A page of `(cursor, event bytes)` and whether more events wait after it.
+pub type Page = (Vec<(u64, Vec<u8>)>, bool);
+
+/// One connection to the relay database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn to_u64(v: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn to_hash(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // journal_mode returns the resulting mode as a row.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { found: version });
+        }
+        let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("user_version"))?;
+        for sql in MIGRATIONS.iter().skip(start) {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The cursor of the stored event of `space` with this hash, if any.
+    pub fn cursor_of(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        let c: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
+            .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
+            .optional()?;
+        c.map(|c| to_u64(c, "cursor")).transpose()
+    }
+
+    /// The hash of the stored event of `author` with `seq` in `space`, if any.
+    pub fn hash_at(
+        &self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
+        let h: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3",
+            )?
+            .query_row(
+                params![space.to_string(), &author[..], to_i64(seq, "seq")?],
+                |r| r.get(0),
+            )
+            .optional()?;
+        h.map(to_hash).transpose()
+    }
+
+    /// The newest cursor of `space` (0 when it has no events).
+    pub fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
+        let c: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MAX(cursor) FROM events WHERE space = ?1")?
+            .query_row(params![space.to_string()], |r| r.get(0))?;
+        to_u64(c.unwrap_or(0), "cursor")
+    }
+
+    /// Calls `f` with every stored event of `space`, in cursor order.
+    pub fn for_each_event(
+        &self,
+        space: &SpaceId,
+        mut f: impl FnMut(u64, Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT cursor, bytes FROM events WHERE space = ?1 ORDER BY cursor")?;
+        let mut rows = stmt.query(params![space.to_string()])?;
+        while let Some(row) = rows.next()? {
+            f(to_u64(row.get(0)?, "cursor")?, row.get(1)?);
+        }
+        Ok(())
+    }
+
+    /// Stores `events` (all of `space`) in one durable transaction; returns their cursors
+    /// in order and the space's newest cursor. Nothing is stored if any insert fails.
+    pub fn insert_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[&Event],
+        received_at: i64,
+    ) -> Result<(Vec<u64>, u64), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut cursors = Vec::with_capacity(events.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let space_hex = space.to_string();
+            for ev in events {
+                let h = ev.header();
+                stmt.execute(params![
+                    space_hex,
+                    &ev.hash()[..],
+                    &h.author[..],
+                    to_i64(h.seq, "seq")?,
+                    h.kind.as_str(),
+                    ev.bytes(),
+                    received_at,
+                ])?;
+                cursors.push(to_u64(tx.last_insert_rowid(), "cursor")?);
+            }
+        }
+        let newest: Option<i64> = tx.query_row(
+            "SELECT MAX(cursor) FROM events WHERE space = ?1",
+            params![space.to_string()],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok((cursors, to_u64(newest.unwrap_or(0), "cursor")?))
+    }
+
+    /// Records `event` as evidence that its author forked their chain at `event`'s seq,
+    /// where `existing_hash` is already stored. Commits on its own. Returns whether a new
+    /// row was written (the same evidence is kept once).
+    pub fn insert_fork(
+        &mut self,
+        event: &Event,
+        existing_hash: &[u8; 32],
+        received_at: i64,
+    ) -> Result<bool, StoreError> {
+        let h = event.header();
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO forks (space, author, seq, existing_hash, hash, bytes, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                h.space.to_string(),
+                &h.author[..],
+                to_i64(h.seq, "seq")?,
+                &existing_hash[..],
+                &event.hash()[..],
+                event.bytes(),
+                received_at,
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Up to `limit` events of `space` after `after`, in cursor order, stopping once the
+    /// page holds `max_bytes` of events (it always holds at least one when any wait).
+    /// The flag says whether more events wait after the page.
+    pub fn page(
+        &self,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Page, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT cursor, bytes FROM events WHERE space = ?1 AND cursor > ?2
+             ORDER BY cursor LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![
+            space.to_string(),
+            // Cursors never exceed i64::MAX, so a larger `after` means "after everything".
+            i64::try_from(after).unwrap_or(i64::MAX),
+            i64::from(limit) + 1
+        ])?;
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(1)?;
+            if out.len() >= limit as usize
+                || (!out.is_empty() && size + bytes.len() + 12 > max_bytes)
+            {
+                return Ok((out, true));
+            }
+            size += bytes.len() + 12;
+            out.push((to_u64(row.get(0)?, "cursor")?, bytes));
+        }
+        Ok((out, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_core::event::{Header, Kind};
+    use duet_core::identity::Identity;
+
+    fn events(n: u64, payload: usize) -> (SpaceId, Vec<Event>) {
+        let id = Identity::generate("A");
+        let key = duet_core::crypto::SpaceKey::generate();
+        let space = SpaceId::generate();
+        let mut prev = [0u8; 32];
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let h = Header {
+                kind: Kind::Changes,
+                space,
+                author: id.device_key(),
+                seq,
+                prev,
+                time: 0,
+            };
+            let ev = Event::changes(h, &vec![0u8; payload], &key, &id);
+            prev = ev.hash();
+            out.push(ev);
+        }
+        (space, out)
+    }
+
+    #[test]
+    fn pages_stop_at_the_limit_or_the_byte_cap_and_say_when_more_wait() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let mut store = Store::open(&dir.path().join("t.db"))?;
+        let (space, evs) = events(5, 100);
+        let refs: Vec<&Event> = evs.iter().collect();
+        let (cursors, newest) = store.insert_events(&space, &refs, 1)?;
+        assert_eq!(newest, cursors[4]);
+        assert_eq!(store.newest_cursor(&space)?, newest);
+        assert_eq!(store.newest_cursor(&SpaceId::generate())?, 0);
+
+        let (page, more) = store.page(&space, 0, 2, usize::MAX)?;
+        assert_eq!((page.len(), more), (2, true));
+        let (page, more) = store.page(&space, cursors[2], 2, usize::MAX)?;
+        assert_eq!((page.len(), more), (2, false));
+        let (page, more) = store.page(&space, 0, 1000, usize::MAX)?;
+        assert_eq!((page.len(), more), (5, false));
+        // Each entry is 12 bytes of framing plus the event.
+        let one = evs[0].bytes().len() + 12;
+        let (page, more) = store.page(&space, 0, 1000, 2 * one + 1)?;
+        assert_eq!((page.len(), more), (2, true));
+        // An event larger than the cap is still served, alone.
+        let (page, more) = store.page(&space, 0, 1000, 1)?;
+        assert_eq!((page.len(), more), (1, true));
+        let (page, more) = store.page(&space, u64::MAX, 1000, 1)?;
+        assert_eq!((page.len(), more), (0, false));
+        Ok(())
+    }
+
+    #[test]
+    fn reopening_keeps_events_and_a_newer_schema_is_refused() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let path = dir.path().join("t.db");
+        let (space, evs) = events(1, 10);
+        let mut store = Store::open(&path)?;
+        store.insert_events(&space, &[&evs[0]], 1)?;
+        drop(store);
+        let store = Store::open(&path)?;
+        assert_eq!(store.cursor_of(&space, &evs[0].hash())?, Some(1));
+        assert_eq!(
+            store.hash_at(&space, &evs[0].header().author, 1)?,
+            Some(evs[0].hash())
+        );
+        store
+            .conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)?;
+        drop(store);
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+        Ok(())
+    }
+}

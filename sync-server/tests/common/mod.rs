@@ -1,0 +1,356 @@
+//! Helpers shared by the relay's tests: devices that sign events, and a relay over a
+//! real SQLite file driven through the real router.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use duet_core::crypto::SpaceKey;
+use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use duet_core::identity::{DeviceKey, Identity, keypair_from_seed};
+use duet_core::protocol::{
+    ErrorBody, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, encode_batch,
+};
+use duet_relay::{AppState, app};
+use ed25519_dalek::Signer;
+use tower::ServiceExt;
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    duet_core::ids::now_ms()
+}
+
+/// A device signing its own hash chain in one space.
+pub struct Device {
+    pub id: Identity,
+    pub seq: u64,
+    pub prev: [u8; 32],
+}
+
+impl Device {
+    pub fn new(name: &str) -> Device {
+        Device {
+            id: Identity::generate(name),
+            seq: 0,
+            prev: [0; 32],
+        }
+    }
+
+    /// Another device of the same person.
+    pub fn sibling(&self, name: &str) -> Device {
+        let mut d = Device::new(name);
+        d.id.person_id = self.id.person_id.clone();
+        d
+    }
+
+    pub fn key(&self) -> DeviceKey {
+        self.id.device_key()
+    }
+
+    pub fn person(&self) -> [u8; 16] {
+        let v = hex::decode(&self.id.person_id).expect("person id is hex");
+        v.try_into().expect("person id is 16 bytes")
+    }
+
+    /// The header of this device's next event.
+    pub fn header(&self, kind: Kind, space: SpaceId) -> Header {
+        Header {
+            kind,
+            space,
+            author: self.key(),
+            seq: self.seq + 1,
+            prev: self.prev,
+            time: now_ms(),
+        }
+    }
+
+    pub fn advance(&mut self, ev: &Event) {
+        self.seq = ev.header().seq;
+        self.prev = ev.hash();
+    }
+
+    pub fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
+        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
+        self.advance(&ev);
+        ev
+    }
+
+    pub fn membership_at(&mut self, space: SpaceId, op: &MembershipOp, time: i64) -> Event {
+        let mut h = self.header(op.kind(), space);
+        h.time = time;
+        let ev = Event::membership(h, op, &self.id);
+        self.advance(&ev);
+        ev
+    }
+
+    pub fn genesis(&mut self, space: SpaceId, personal: bool) -> Event {
+        let op = MembershipOp::Genesis {
+            person: self.person(),
+            personal,
+        };
+        self.membership(space, &op)
+    }
+
+    /// An invite with this seed, valid for `valid_ms` from now.
+    pub fn invite(&mut self, space: SpaceId, seed: [u8; 32], expires_at: i64) -> Event {
+        let (_, invite_key) = keypair_from_seed(seed);
+        self.membership(
+            space,
+            &MembershipOp::Invite {
+                invite_key,
+                expires_at,
+            },
+        )
+    }
+
+    /// A join with the invite of this seed.
+    pub fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> Event {
+        let op = self.join_op(space, seed);
+        self.membership(space, &op)
+    }
+
+    pub fn join_op(&self, space: SpaceId, seed: [u8; 32]) -> MembershipOp {
+        let (sk, invite_key) = keypair_from_seed(seed);
+        let person = self.person();
+        let msg = MembershipOp::join_message(&space, &self.key(), &person);
+        MembershipOp::Join {
+            invite_key,
+            person,
+            invite_sig: sk.sign(&msg).to_bytes(),
+        }
+    }
+
+    pub fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
+        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
+        self.advance(&ev);
+        ev
+    }
+
+    /// Signed read headers for `GET path?query`.
+    pub fn read_auth(&self, path: &str, query: &str) -> ReadAuth {
+        ReadAuth::sign(&self.id, "GET", path, query)
+    }
+}
+
+/// The path of a space's events.
+pub fn events_path(space: &SpaceId) -> String {
+    format!("/v1/spaces/{space}/events")
+}
+
+/// One row of fork evidence.
+pub struct ForkRow {
+    pub author: Vec<u8>,
+    pub seq: i64,
+    pub existing_hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+}
+
+/// A relay over a SQLite file in a temporary directory.
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub state: AppState,
+}
+
+/// An answer: status, headers, body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn error(&self) -> ErrorBody {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not an error body ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn push(&self) -> PushResponse {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "push failed: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        serde_json::from_slice(&self.body).expect("a push response")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Relay {
+    pub fn new() -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let state = AppState::open(&db).expect("open relay db");
+        Relay { dir, db, state }
+    }
+
+    /// A new relay state over the same database (as after a restart).
+    pub fn restart(&mut self) {
+        self.state = AppState::open(&self.db).expect("reopen relay db");
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Answer {
+        let resp = app(self.state.clone())
+            .oneshot(req)
+            .await
+            .expect("the router never fails");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn push_raw(&self, path: &str, body: Vec<u8>) -> Answer {
+        let req = Request::post(path)
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn push(&self, space: &SpaceId, events: &[&Event]) -> Answer {
+        let body = encode_batch(events.iter().map(|e| e.bytes()));
+        self.push_raw(&events_path(space), body).await
+    }
+
+    pub async fn read_with(&self, path: &str, query: &str, auth: Option<&ReadAuth>) -> Answer {
+        let uri = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut req = Request::get(uri);
+        if let Some(a) = auth {
+            req = req
+                .header(H_DEVICE, &a.device)
+                .header(H_TIME, a.time.to_string())
+                .header(H_NONCE, &a.nonce)
+                .header(H_SIGNATURE, &a.signature);
+        }
+        self.send(req.body(Body::empty()).expect("request")).await
+    }
+
+    /// A signed read by `reader`.
+    pub async fn read(&self, reader: &Device, space: &SpaceId, query: &str) -> Answer {
+        let path = events_path(space);
+        let auth = reader.read_auth(&path, query);
+        self.read_with(&path, query, Some(&auth)).await
+    }
+
+    /// A signed read, decoded into `(cursor, event bytes)` and the more flag.
+    pub async fn read_page(
+        &self,
+        reader: &Device,
+        space: &SpaceId,
+        query: &str,
+    ) -> (Vec<(u64, Vec<u8>)>, bool) {
+        let a = self.read(reader, space, query).await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "read failed: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+        let more = match a.header(duet_core::protocol::H_MORE) {
+            Some("1") => true,
+            Some("0") => false,
+            other => panic!("bad duet-more header {other:?}"),
+        };
+        (
+            duet_core::protocol::decode_page(&a.body).expect("a page"),
+            more,
+        )
+    }
+
+    fn conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.db).expect("open db")
+    }
+
+    /// Events stored, in all spaces.
+    pub fn event_count(&self) -> i64 {
+        self.conn()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    /// Fork evidence rows.
+    pub fn forks(&self) -> Vec<ForkRow> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT author, seq, existing_hash, bytes FROM forks ORDER BY id")
+            .expect("prepare");
+        stmt.query_map([], |r| {
+            Ok(ForkRow {
+                author: r.get(0)?,
+                seq: r.get(1)?,
+                existing_hash: r.get(2)?,
+                bytes: r.get(3)?,
+            })
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    /// Stored hashes of a space in cursor order.
+    pub fn stored_hashes(&self, space: &SpaceId) -> Vec<Vec<u8>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT hash FROM events WHERE space = ?1 ORDER BY cursor")
+            .expect("prepare");
+        stmt.query_map([space.to_string()], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+}
+
+/// A space with an owner who pushed its genesis, and a partner admitted by invite+join.
+pub struct Couple {
+    pub relay: Relay,
+    pub space: SpaceId,
+    pub key: SpaceKey,
+    pub alex: Device,
+    pub sam: Device,
+}
+
+impl Couple {
+    pub async fn new() -> Couple {
+        let relay = Relay::new();
+        let space = SpaceId::generate();
+        let mut alex = Device::new("Alex");
+        let mut sam = Device::new("Sam");
+        let seed = [7u8; 32];
+        let g = alex.genesis(space, false);
+        let i = alex.invite(space, seed, now_ms() + 3_600_000);
+        relay.push(&space, &[&g, &i]).await.push();
+        let j = sam.join(space, seed);
+        relay.push(&space, &[&j]).await.push();
+        Couple {
+            relay,
+            space,
+            key: SpaceKey::generate(),
+            alex,
+            sam,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The relay over real TCP: the embedded relay and the `duet-relay` binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_relay::Embedded;
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn the_embedded_relay_serves_healthz_over_tcp_and_stops_on_drop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Embedded::start(&dir.path().join("relay.db")).expect("start");
+    let url = relay.url();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let addr = relay.addr();
+    let (status, body) = http_get(addr, "/healthz").expect("healthz");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"{"status":"ok"}"#), "{body}");
+    let (status, body) = http_get(addr, "/v1/spaces/..%2F../events").expect("junk");
+    assert_eq!(status, 400);
+    assert!(body.contains("bad_space_id"), "{body}");
+
+    let started = Instant::now();
+    drop(relay);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopping took too long"
+    );
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bin.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn duet-relay");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read line");
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("duet-relay listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+    assert_ne!(addr.port(), 0);
+    let (status, _) = http_get(addr, "/healthz").expect("healthz");
+    assert_eq!(status, 200);
+    assert!(db.exists());
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("duet-relay did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn the_binary_explains_an_address_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", &addr.to_string(), "--db"])
+        .arg(dir.path().join("x.db"))
+        .output()
+        .expect("run duet-relay");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("choose another --listen"), "{err}");
+    assert!(out.stdout.is_empty());
+}
