@@ -3,6 +3,7 @@
 //! `main` only parses arguments and dispatches; each subcommand lives in its own module
 //! under `commands/`. Exit codes: 0 success, 1 failure, 2 usage error.
 
+mod clock;
 mod commands;
 mod output;
 mod transport;

@@ -126,3 +126,67 @@ pub fn reflection_json(r: &Reflection) -> Value {
         "text": r.text.as_str(),
     })
 }
+
+/// ANSI colour, on only when wanted: `--color always`, or `auto` on a terminal without
+/// `NO_COLOR` set.
+#[derive(Debug, Clone, Copy)]
+pub struct Colour {
+    /// Whether to emit escape codes.
+    pub enabled: bool,
+}
+
+impl Colour {
+    /// Decides from the flag, the environment and the terminal.
+    pub fn decide(choice: ColorChoice) -> Colour {
+        use std::io::IsTerminal;
+        let enabled = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
+        Colour { enabled }
+    }
+
+    fn wrap(&self, code: &str, s: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(&self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+
+    /// Dim text.
+    pub fn dim(&self, s: &str) -> String {
+        self.wrap("2", s)
+    }
+
+    /// A level coloured by direction: below expected, expected, above.
+    pub fn level(&self, level: Option<i64>, s: &str) -> String {
+        match level {
+            Some(l) if l < 0 => self.wrap("33", s),
+            Some(l) if l > 0 => self.wrap("32", s),
+            Some(_) => self.wrap("36", s),
+            None => s.to_string(),
+        }
+    }
+}
+
+/// The `--color` choices.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Default)]
+pub enum ColorChoice {
+    /// Colour on a terminal unless NO_COLOR is set.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}

@@ -99,6 +99,7 @@ pub struct SpaceState {
     personal: bool,
     owner: [u8; 16],
     members: BTreeMap<DeviceKey, Member>,
+    ever: BTreeMap<DeviceKey, Member>,
     removed: BTreeSet<DeviceKey>,
     invites: BTreeMap<DeviceKey, Invite>,
     heads: BTreeMap<DeviceKey, (u64, [u8; 32])>,
@@ -118,6 +119,12 @@ impl SpaceState {
     /// Current member devices.
     pub fn members(&self) -> &BTreeMap<DeviceKey, Member> {
         &self.members
+    }
+
+    /// Every device that was ever a member, removed ones included (for attributing
+    /// history to the person who made it).
+    pub fn all_devices(&self) -> &BTreeMap<DeviceKey, Member> {
+        &self.ever
     }
 
     /// Whether `device` may currently write and read.
@@ -260,13 +267,12 @@ impl SpaceState {
                 self.space = Some(h.space);
                 self.personal = *personal;
                 self.owner = *person;
-                self.members.insert(
-                    h.author,
-                    Member {
-                        person: *person,
-                        joined_at: h.time,
-                    },
-                );
+                let member = Member {
+                    person: *person,
+                    joined_at: h.time,
+                };
+                self.ever.insert(h.author, member.clone());
+                self.members.insert(h.author, member);
             }
             Some(MembershipOp::Invite {
                 invite_key,
@@ -286,13 +292,12 @@ impl SpaceState {
                 if let Some(inv) = self.invites.get_mut(invite_key) {
                     inv.used = true;
                 }
-                self.members.insert(
-                    h.author,
-                    Member {
-                        person: *person,
-                        joined_at: h.time,
-                    },
-                );
+                let member = Member {
+                    person: *person,
+                    joined_at: h.time,
+                };
+                self.ever.insert(h.author, member.clone());
+                self.members.insert(h.author, member);
             }
             Some(MembershipOp::Remove { device }) => {
                 self.members.remove(device);

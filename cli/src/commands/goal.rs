@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use duet_core::doc::{GoalEdit, NewGoal};
-use duet_core::ids::{now_ms, short};
+use duet_core::ids::short;
 use duet_core::model::Goal;
 use duet_core::store::SpaceKind;
 use duet_core::{Area, Level, Status};
@@ -121,7 +121,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             };
             let mut dev = ctx.device()?;
             let id = dev.edit(SpaceKind::Shared, |doc, me| {
-                let (id, c) = doc.add_goal(&me.person_id, new, now_ms())?;
+                let (id, c) = doc.add_goal(&me.person_id, new, crate::clock::now())?;
                 Ok((id, c.into_iter().collect()))
             })?;
             if ctx.out.json {
@@ -175,7 +175,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 }
             }
             let changed = dev.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.edit_goal(&id, edit, now_ms())?;
+                let c = doc.edit_goal(&id, edit, crate::clock::now())?;
                 Ok((c.is_some(), c.into_iter().collect()))
             })?;
             ctx.out.line(if changed {
@@ -190,7 +190,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             let (_, doc, _) = dev.load(SpaceKind::Shared)?;
             let id = resolve_goal(&doc, &goal)?;
             dev.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.set_status(&id, status, now_ms())?;
+                let c = doc.set_status(&id, status, crate::clock::now())?;
                 Ok(((), c.into_iter().collect()))
             })?;
             ctx.out

@@ -3,9 +3,12 @@
 mod demo;
 mod export;
 mod goal;
+mod history;
 mod init;
+mod progress;
 mod rate;
 mod reflect;
+mod report;
 mod step;
 mod sync;
 
@@ -15,7 +18,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use duet_core::device::Device;
 
-use crate::output::Out;
+use crate::output::{ColorChoice, Colour, Out};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +44,9 @@ pub struct Cli {
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Colour: auto (terminal and no NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +65,12 @@ enum Command {
     Rate(rate::Args),
     /// Write a reflection (shared, or private with --private).
     Reflect(reflect::Args),
+    /// The joint history of the shared space, newest last.
+    History(history::Args),
+    /// Both partners' GAS progress side by side, with T-scores.
+    Progress(progress::Args),
+    /// Write a self-contained HTML report to hand a therapist.
+    Report(report::Args),
     /// Export everything of the shared and personal space.
     Export(export::Args),
     /// Print a single-use invite code for your partner's device.
@@ -82,6 +94,8 @@ pub struct Ctx {
     pub home: PathBuf,
     /// Output settings.
     pub out: Out,
+    /// Colour settings.
+    pub colour: Colour,
 }
 
 impl Ctx {
@@ -104,7 +118,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(h) => h,
         None => default_home()?,
     };
+    crate::clock::init()?;
     let ctx = Ctx {
+        colour: Colour::decide(cli.color),
         home,
         out: Out {
             json: cli.json,
@@ -118,6 +134,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rate(a) => rate::run(&ctx, a),
         Command::Reflect(a) => reflect::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
+        Command::Progress(a) => progress::run(&ctx, a),
+        Command::Report(a) => report::run(&ctx, a),
         Command::Invite(a) => sync::invite(&ctx, a),
         Command::Join(a) => sync::join(&ctx, a),
         Command::Sync(a) => sync::sync(&ctx, a),
@@ -137,4 +156,13 @@ pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Resu
             .iter()
             .map(|g| (g.id.as_str(), g.title.as_str().to_string())),
     )?)
+}
+
+/// Parses a `YYYY-MM-DD` day into the ms timestamp of its start (UTC).
+pub fn parse_day(s: &str) -> Result<i64, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| format!("expected a day as YYYY-MM-DD (got {s:?})"))
 }

@@ -1,7 +1,7 @@
 //! `duet rate`: one partner's GAS rating of a goal.
 
 use duet_core::Level;
-use duet_core::ids::{now_ms, short};
+use duet_core::ids::short;
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
     let gid = resolve_goal(&doc, &a.goal)?;
     let id = dev.edit(SpaceKind::Shared, |doc, me| {
-        let (id, c) = doc.rate(&gid, &me.person_id, a.level, a.note.as_deref(), now_ms())?;
+        let (id, c) = doc.rate(&gid, &me.person_id, a.level, a.note.as_deref(), crate::clock::now())?;
         Ok((id, c.into_iter().collect()))
     })?;
     if ctx.out.json {

@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use anyhow::Context;
-use duet_core::ids::{now_ms, short};
+use duet_core::ids::short;
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             goal.as_deref(),
             a.prompt.as_deref(),
             &text,
-            now_ms(),
+            crate::clock::now(),
         )?;
         Ok((id, c.into_iter().collect()))
     })?;

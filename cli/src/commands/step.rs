@@ -1,6 +1,6 @@
 //! `duet step`: add actionable steps to a goal and mark them done.
 
-use duet_core::ids::{now_ms, short};
+use duet_core::ids::short;
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
         StepCmd::Add { goal, text } => {
             let gid = resolve_goal(&doc, &goal)?;
             let sid = dev.edit(SpaceKind::Shared, |doc, me| {
-                let (id, c) = doc.add_step(&gid, &me.person_id, &text, now_ms())?;
+                let (id, c) = doc.add_step(&gid, &me.person_id, &text, crate::clock::now())?;
                 Ok((id, c.into_iter().collect()))
             })?;
             if ctx.out.json {
@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
                     .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
             )?;
             dev.edit(SpaceKind::Shared, |doc, me| {
-                let c = doc.complete_step(&gid, &sid, &me.person_id, now_ms())?;
+                let c = doc.complete_step(&gid, &sid, &me.person_id, crate::clock::now())?;
                 Ok(((), c.into_iter().collect()))
             })?;
             ctx.out

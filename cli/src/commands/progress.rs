@@ -1,0 +1,95 @@
+//! `duet progress`: each partner's GAS ratings side by side, with sparklines and T-scores.
+
+use std::io::Write;
+
+use duet_core::progress::progress;
+use duet_core::store::SpaceKind;
+use serde_json::json;
+
+use super::{Ctx, resolve_goal};
+
+/// Show progress on active goals: both partners' latest levels, their ratings over time
+/// and the GAS T-scores (50 = goals met as expected).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this goal (id prefix or exact title).
+    #[arg(long)]
+    goal: Option<String>,
+}
+
+/// A sparkline of levels -2..2.
+pub fn sparkline(levels: &[i64]) -> String {
+    const BARS: [char; 5] = ['▁', '▂', '▄', '▆', '█'];
+    levels
+        .iter()
+        .map(|l| BARS[(l.clamp(&-2, &2) + 2) as usize])
+        .collect()
+}
+
+fn level(l: Option<i64>) -> String {
+    match l {
+        Some(l) if l > 0 => format!("+{l}"),
+        Some(l) => l.to_string(),
+        None => "·".to_string(),
+    }
+}
+
+/// Runs `duet progress`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let dev = ctx.device()?;
+    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    let only = a.goal.as_deref().map(|q| resolve_goal(&doc, q)).transpose()?.map(|g| vec![g]);
+    let p = progress(&doc, only.as_deref())?;
+    if ctx.out.json {
+        let t: serde_json::Map<String, serde_json::Value> = p
+            .people
+            .iter()
+            .map(|(id, name)| (name.clone(), json!(p.current(id))))
+            .collect();
+        return ctx.out.json(&json!({
+            "goals": p.goals,
+            "t_score": { "by_person": t, "joint": p.current_joint() },
+            "t_series": { "by_person": p.t_by_person, "joint": p.t_joint },
+            "people": p.people,
+        }));
+    }
+    if ctx.out.quiet {
+        return Ok(());
+    }
+    let c = ctx.colour;
+    let mut out = std::io::stdout().lock();
+    if p.goals.is_empty() {
+        writeln!(out, "No active goals to show. `duet goal list --all` shows the others.")?;
+        return Ok(());
+    }
+    for g in &p.goals {
+        writeln!(out, "{}  {}", c.bold(&g.goal[..8.min(g.goal.len())]), c.bold(&g.title))?;
+        for s in &g.partners {
+            let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
+            writeln!(
+                out,
+                "    {:<12} latest {:>2}   {}",
+                s.name,
+                c.level(s.latest, &level(s.latest)),
+                sparkline(&levels)
+            )?;
+        }
+        match g.gap {
+            Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
+            Some(n) => writeln!(out, "    {}", c.dim(&format!("{n} level{} apart: worth talking about", if n == 1 { "" } else { "s" })))?,
+            None => {}
+        }
+    }
+    writeln!(out)?;
+    write!(out, "GAS T-score (50 = as expected):")?;
+    for (id, name) in &p.people {
+        if let Some(t) = p.current(id) {
+            write!(out, "  {name} {t:.1}")?;
+        }
+    }
+    if let Some(t) = p.current_joint() {
+        write!(out, "  together {t:.1}")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! The joint history: what each change of a space's document did, as domain events.
+//!
+//! Events are derived from the operations inside the changes (which object and property
+//! each one touched, resolved to a path like `goals/<id>/status`), never from commit
+//! messages, which are only labels. Changes are ordered causally (a change never comes
+//! before one it depends on) and, among changes that are free to go next, by the
+//! author's timestamp and then by hash. So device clocks influence only the order of
+//! concurrent changes, a wrong clock can never put an effect before its cause, and every
+//! device holding the same changes computes the same history.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::Serialize;
+
+use crate::doc::{DocError, SpaceDoc};
+use crate::identity::DeviceKey;
+use crate::membership::Member;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// A goal was created.
+    GoalCreated,
+    /// A goal's field changed.
+    FieldEdited,
+    /// A goal's status changed.
+    StatusChanged,
+    /// A step was added.
+    StepAdded,
+    /// A step was marked done.
+    StepDone,
+    /// A partner rated a goal.
+    RatingGiven,
+    /// A reflection was written.
+    ReflectionWritten,
+    /// A person joined or changed their name.
+    PersonNamed,
+}
+
+/// One domain event of the history. Field names are stable (JSON Lines output).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEvent {
+    /// Kind of event.
+    pub kind: HistoryKind,
+    /// Author's clock, ms since epoch.
+    pub at: i64,
+    /// Person id of the author (via the device that made the change).
+    pub author: Option<String>,
+    /// Author's display name.
+    pub author_name: String,
+    /// Hex device key that made the change.
+    pub device: String,
+    /// Hex hash of the Automerge change.
+    pub change: String,
+    /// Goal concerned.
+    pub goal: Option<String>,
+    /// The goal's current title.
+    pub goal_title: Option<String>,
+    /// Which field (for edits): title, why, area, due, owner, weight, level:-2..level:2.
+    pub field: Option<String>,
+    /// Value before (short fields, as the author saw it).
+    pub before: Option<String>,
+    /// Value after.
+    pub after: Option<String>,
+    /// GAS level, for ratings.
+    pub level: Option<i64>,
+    /// Id of the step, rating or reflection concerned.
+    pub item: Option<String>,
+    /// One readable line.
+    pub summary: String,
+}
+
+/// Orders changes causally; ties (changes free to go next) by time, then hash.
+pub fn causal_order(changes: Vec<Change>) -> Vec<Change> {
+    let mut by_hash: HashMap<ChangeHash, Change> = HashMap::new();
+    let mut waiting: HashMap<ChangeHash, usize> = HashMap::new();
+    let mut dependents: HashMap<ChangeHash, Vec<ChangeHash>> = HashMap::new();
+    for c in &changes {
+        by_hash.insert(c.hash(), c.clone());
+    }
+    let mut ready = BinaryHeap::new();
+    for c in &changes {
+        let missing: Vec<ChangeHash> = c.deps().iter().copied().filter(|d| by_hash.contains_key(d)).collect();
+        if missing.is_empty() {
+            ready.push(Reverse((c.timestamp(), c.hash())));
+        } else {
+            waiting.insert(c.hash(), missing.len());
+            for d in missing {
+                dependents.entry(d).or_default().push(c.hash());
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    while let Some(Reverse((_, h))) = ready.pop() {
+        if let Some(c) = by_hash.remove(&h) {
+            for d in dependents.remove(&h).unwrap_or_default() {
+                if let Some(n) = waiting.get_mut(&d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        waiting.remove(&d);
+                        if let Some(dc) = by_hash.get(&d) {
+                            ready.push(Reverse((dc.timestamp(), d)));
+                        }
+                    }
+                }
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn short_text(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+fn scalar_text(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        ScalarValue::Int(i) => Some(i.to_string()),
+        ScalarValue::Uint(i) => Some(i.to_string()),
+        ScalarValue::F64(f) => Some(f.to_string()),
+        ScalarValue::Boolean(b) => Some(b.to_string()),
+        ScalarValue::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+struct Resolver<'a> {
+    doc: &'a automerge::Automerge,
+    goals: Option<ObjId>,
+}
+
+impl Resolver<'_> {
+    fn map_child(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
+        match self.doc.get(obj, key).ok()? {
+            Some((Value::Object(_), id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn goal(&self, goal: &str) -> Option<ObjId> {
+        self.map_child(self.goals.as_ref()?, goal)
+    }
+
+    /// The object at a path below a goal (e.g. ["title"], ["levels", "expected"]).
+    fn goal_path(&self, goal: &str, path: &[&str]) -> Option<ObjId> {
+        let mut obj = self.goal(goal)?;
+        for p in path {
+            obj = self.map_child(&obj, p)?;
+        }
+        Some(obj)
+    }
+
+    fn text_at(&self, obj: &ObjId, heads: &[ChangeHash]) -> Option<String> {
+        self.doc.text_at(obj, heads).ok()
+    }
+
+    fn title(&self, goal: &str) -> Option<String> {
+        let t = self.goal_path(goal, &["title"])?;
+        self.doc.text(&t).ok()
+    }
+
+    fn scalar_at(&self, obj: &ObjId, key: &str, heads: &[ChangeHash]) -> Option<String> {
+        match self.doc.get_at(obj, key, heads).ok()? {
+            Some((Value::Scalar(v), _)) => scalar_text(&v),
+            _ => None,
+        }
+    }
+}
+
+fn level_field(name: &str) -> &str {
+    match name {
+        "much_less" => "level:-2",
+        "less" => "level:-1",
+        "expected" => "level:0",
+        "more" => "level:+1",
+        "much_more" => "level:+2",
+        other => other,
+    }
+}
+
+/// Derives the history of a space's document. `devices` maps every device that was ever
+/// a member to its person (from the membership events).
+pub fn history(
+    doc: &SpaceDoc,
+    devices: &BTreeMap<DeviceKey, Member>,
+) -> Result<Vec<HistoryEvent>, DocError> {
+    let am = doc.automerge();
+    let people: BTreeMap<String, String> = doc
+        .people()?
+        .into_iter()
+        .map(|(k, p)| (k, p.name))
+        .collect();
+    let goals = match am.get(ROOT, "goals")? {
+        Some((Value::Object(ObjType::Map), id)) => Some(id),
+        _ => None,
+    };
+    let r = Resolver { doc: am, goals };
+    // Make-object op id -> (parent object, key): enough to turn any op into a path.
+    let mut objects: HashMap<OpId, (ObjectId, Key)> = HashMap::new();
+    let mut out = Vec::new();
+    for change in causal_order(am.get_changes(&[])) {
+        let ex = change.decode();
+        let actor = ex.actor_id.clone();
+        let device: Option<DeviceKey> = actor.to_bytes().try_into().ok();
+        let person = device
+            .as_ref()
+            .and_then(|d| devices.get(d))
+            .map(|m| hex::encode(m.person));
+        let author_name = person
+            .as_ref()
+            .and_then(|p| people.get(p).cloned())
+            .unwrap_or_else(|| format!("device {}", &actor.to_hex_string()[..8.min(actor.to_hex_string().len())]));
+        let hash = change.hash();
+        let deps = change.deps().to_vec();
+        let after_heads = [hash];
+        let base = HistoryEvent {
+            kind: HistoryKind::GoalCreated,
+            at: change.timestamp(),
+            author: person.clone(),
+            author_name: author_name.clone(),
+            device: actor.to_hex_string(),
+            change: hex::encode(hash.0),
+            goal: None,
+            goal_title: None,
+            field: None,
+            before: None,
+            after: None,
+            level: None,
+            item: None,
+            summary: String::new(),
+        };
+        // Events of this change, keyed to merge many ops into one event.
+        let mut events: BTreeMap<(HistoryKind, String, String), HistoryEvent> = BTreeMap::new();
+        // Objects created in this change -> the event key they belong to.
+        let mut created_here: HashMap<OpId, (HistoryKind, String, String)> = HashMap::new();
+        let mut goals_created: Vec<String> = Vec::new();
+        let start = ex.start_op.get();
+        for (i, op) in ex.operations.iter().enumerate() {
+            let id = OpId(start + i as u64, actor.clone());
+            if let OpType::Make(_) = op.action {
+                objects.insert(id.clone(), (op.obj.clone(), op.key.clone()));
+            }
+            // Path of the object the op acts on.
+            let mut path: Vec<String> = Vec::new();
+            let mut cur = op.obj.clone();
+            let mut guard = 0;
+            while let ObjectId::Id(oid) = cur {
+                guard += 1;
+                let Some((parent, key)) = objects.get(&oid) else { break };
+                path.push(match key {
+                    Key::Map(s) => s.to_string(),
+                    Key::Seq(_) => "#".to_string(),
+                });
+                cur = parent.clone();
+                if guard > 64 {
+                    break;
+                }
+            }
+            path.reverse();
+            let key = match &op.key {
+                Key::Map(s) => s.to_string(),
+                Key::Seq(_) => "#".to_string(),
+            };
+            let p: Vec<&str> = path.iter().map(String::as_str).collect();
+            let make = matches!(op.action, OpType::Make(_));
+            let value = match &op.action {
+                OpType::Put(v) => scalar_text(v),
+                _ => None,
+            };
+            // Parent-object fill-ins (fields of a rating/reflection/step/person created here).
+            if let ObjectId::Id(parent) = &op.obj {
+                if let Some(k) = created_here.get(parent).cloned() {
+                    if let Some(ev) = events.get_mut(&k) {
+                        match (ev.kind, key.as_str()) {
+                            (HistoryKind::RatingGiven, "goal") | (HistoryKind::ReflectionWritten, "goal") => ev.goal = value.clone(),
+                            (HistoryKind::RatingGiven, "level") => ev.level = value.as_deref().and_then(|v| v.parse().ok()),
+                            (HistoryKind::RatingGiven, "note") => ev.after = value.clone(),
+                            (HistoryKind::PersonNamed, "name") => ev.after = value.clone(),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+            }
+            let mut push = |kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<String>| {
+                let k = (kind, goal.unwrap_or("").to_string(), format!("{item}|{}", field.clone().unwrap_or_default()));
+                events.entry(k.clone()).or_insert_with(|| HistoryEvent {
+                    kind,
+                    goal: goal.map(str::to_string),
+                    field,
+                    item: (!item.is_empty()).then(|| item.to_string()),
+                    ..base.clone()
+                });
+                k
+            };
+            match p.as_slice() {
+                ["goals"] if make => {
+                    goals_created.push(key.clone());
+                    let k = push(HistoryKind::GoalCreated, Some(&key), "", None);
+                    created_here.insert(id, k);
+                }
+                ["goals", g] if !goals_created.iter().any(|c| c == g) => match key.as_str() {
+                    "status" => {
+                        let k = push(HistoryKind::StatusChanged, Some(g), "", Some("status".into()));
+                        if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
+                            ev.before = r.scalar_at(&obj, "status", &deps);
+                            ev.after = value.clone();
+                        }
+                    }
+                    "area" | "due" | "owner" => {
+                        let k = push(HistoryKind::FieldEdited, Some(g), "", Some(key.clone()));
+                        if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
+                            ev.before = r.scalar_at(&obj, &key, &deps);
+                            ev.after = value.clone();
+                        }
+                    }
+                    _ => {}
+                },
+                ["goals", g, field @ ("title" | "why")] | ["goals", g, field @ ("title" | "why"), ..]
+                    if !goals_created.iter().any(|c| c == g) =>
+                {
+                    let field = field.to_string();
+                    let k = push(HistoryKind::FieldEdited, Some(g), "", Some(field.clone()));
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &[&field])) {
+                        ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
+                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                    }
+                }
+                ["goals", g, "levels", lv, ..] if !goals_created.iter().any(|c| c == g) => {
+                    let lv = lv.to_string();
+                    let k = push(HistoryKind::FieldEdited, Some(g), "", Some(level_field(&lv).to_string()));
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["levels", &lv])) {
+                        ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
+                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                    }
+                }
+                ["goals", g, "weights"] if !goals_created.iter().any(|c| c == g) => {
+                    let k = push(HistoryKind::FieldEdited, Some(g), &key, Some("weight".into()));
+                    if let Some(ev) = events.get_mut(&k) {
+                        ev.after = value.clone();
+                    }
+                }
+                ["goals", g, "steps"] if make && !goals_created.iter().any(|c| c == g) => {
+                    let k = push(HistoryKind::StepAdded, Some(g), &key, None);
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["steps", &key, "text"])) {
+                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                    }
+                    created_here.insert(id, k);
+                }
+                ["goals", g, "steps", s] if key == "done_at" && value.is_some() => {
+                    let k = push(HistoryKind::StepDone, Some(g), s, None);
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["steps", s, "text"])) {
+                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                    }
+                }
+                ["ratings"] if make => {
+                    let k = push(HistoryKind::RatingGiven, None, &key, None);
+                    created_here.insert(id, k);
+                }
+                ["reflections"] if make => {
+                    let k = push(HistoryKind::ReflectionWritten, None, &key, None);
+                    created_here.insert(id, k);
+                }
+                ["people"] if make => {
+                    let k = push(HistoryKind::PersonNamed, None, &key, None);
+                    created_here.insert(id, k);
+                }
+                ["people", who] if key == "name" => {
+                    let k = push(HistoryKind::PersonNamed, None, who, None);
+                    if let Some(ev) = events.get_mut(&k) {
+                        ev.after = value.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Finish: titles, and a readable summary, in a stable order within the change.
+        let mut evs: Vec<HistoryEvent> = events.into_values().collect();
+        evs.sort_by_key(|e| (e.kind, e.goal.clone(), e.item.clone()));
+        for mut ev in evs {
+            if let Some(g) = &ev.goal {
+                ev.goal_title = r.title(g);
+            }
+            if ev.kind == HistoryKind::GoalCreated {
+                if let Some(obj) = ev.goal.as_deref().and_then(|g| r.goal_path(g, &["title"])) {
+                    ev.after = r.text_at(&obj, &after_heads);
+                }
+            }
+            ev.summary = summary(&ev, &people);
+            out.push(ev);
+        }
+    }
+    Ok(out)
+}
+
+fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
+    let who = &ev.author_name;
+    let goal = ev
+        .goal_title
+        .clone()
+        .map(|t| format!("\"{t}\""))
+        .unwrap_or_else(|| "a goal".into());
+    let q = |s: &Option<String>| s.clone().map(|s| format!("\"{s}\"")).unwrap_or_else(|| "(none)".into());
+    match ev.kind {
+        HistoryKind::GoalCreated => format!("{who} created goal {}", q(&ev.after)),
+        HistoryKind::FieldEdited => format!(
+            "{who} changed the {} of {goal}: {} -> {}",
+            ev.field.as_deref().unwrap_or("field"),
+            q(&ev.before),
+            q(&ev.after)
+        ),
+        HistoryKind::StatusChanged => format!(
+            "{who} set {goal} from {} to {}",
+            ev.before.as_deref().unwrap_or("?"),
+            ev.after.as_deref().unwrap_or("?")
+        ),
+        HistoryKind::StepAdded => format!("{who} added step {} to {goal}", q(&ev.after)),
+        HistoryKind::StepDone => format!("{who} completed step {} of {goal}", q(&ev.after)),
+        HistoryKind::RatingGiven => {
+            let level = ev
+                .level
+                .and_then(|l| crate::Level::try_from(l).ok())
+                .map(|l| format!("{l} ({})", l.meaning()))
+                .unwrap_or_else(|| "?".into());
+            let note = ev.after.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
+            format!("{who} rated {goal} {level}{note}")
+        }
+        HistoryKind::ReflectionWritten => match &ev.goal {
+            Some(_) => format!("{who} wrote a reflection on {goal}"),
+            None => format!("{who} wrote a reflection"),
+        },
+        HistoryKind::PersonNamed => {
+            let name = ev
+                .after
+                .clone()
+                .or_else(|| ev.item.as_ref().and_then(|p| people.get(p).cloned()))
+                .unwrap_or_default();
+            format!("{name} joined the space")
+        }
+    }
+}

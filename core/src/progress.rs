@@ -1,0 +1,251 @@
+//! Progress on the GAS scale: each partner's rating series per goal, their latest levels
+//! side by side, the gap between them, and GAS T-scores over time.
+//!
+//! The T-score over items i with levels x_i and weights w_i (default 1) is
+//!
+//! ```text
+//! T = 50 + 10 * Σ(w_i * x_i) / sqrt(0.7 * Σ w_i² + 0.3 * (Σ w_i)²)
+//! ```
+//!
+//! A partner's T-score uses their latest rating of each goal in scope, weighted by their
+//! weight for the goal. The joint T-score treats each partner's latest rating of each goal
+//! as one item with that partner's weight: both partners' views count, neither is averaged
+//! away, and the per-partner scores are always shown beside it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::doc::{DocError, SpaceDoc};
+use crate::model::Goal;
+use crate::vocab::Status;
+
+/// The GAS T-score of `(weight, level)` items; `None` when there are none (or all
+/// weights are zero).
+pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
+    let sum_w: f64 = items.iter().map(|(w, _)| w).sum();
+    let sum_w2: f64 = items.iter().map(|(w, _)| w * w).sum();
+    let sum_wx: f64 = items.iter().map(|(w, x)| w * x).sum();
+    let denom = (0.7 * sum_w2 + 0.3 * sum_w * sum_w).sqrt();
+    if items.is_empty() || denom == 0.0 || !denom.is_finite() {
+        return None;
+    }
+    Some(50.0 + 10.0 * sum_wx / denom)
+}
+
+/// One rating in a series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    /// When (ms since epoch, rater's clock).
+    pub at: i64,
+    /// GAS level -2..2.
+    pub level: i64,
+}
+
+/// One partner's ratings of one goal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartnerSeries {
+    /// Person id.
+    pub person: String,
+    /// Display name.
+    pub name: String,
+    /// Ratings, oldest first.
+    pub ratings: Vec<Point>,
+    /// Latest level, if rated.
+    pub latest: Option<i64>,
+    /// Weight for this goal (default 1).
+    pub weight: f64,
+}
+
+/// Progress on one goal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoalProgress {
+    /// Goal id.
+    pub goal: String,
+    /// Title.
+    pub title: String,
+    /// Status.
+    pub status: String,
+    /// The expected outcome (level 0).
+    pub expected: String,
+    /// One series per partner, in people order.
+    pub partners: Vec<PartnerSeries>,
+    /// |a - b| between the two partners' latest levels, when both rated.
+    pub gap: Option<i64>,
+}
+
+/// A T-score at a moment (after a rating).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TPoint {
+    /// When.
+    pub at: i64,
+    /// The T-score then.
+    pub t: f64,
+}
+
+/// Progress of a space.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// Per goal in scope.
+    pub goals: Vec<GoalProgress>,
+    /// Per person id: T-score after each of their ratings.
+    pub t_by_person: BTreeMap<String, Vec<TPoint>>,
+    /// Joint T-score after each rating.
+    pub t_joint: Vec<TPoint>,
+    /// Person id -> name.
+    pub people: BTreeMap<String, String>,
+}
+
+impl Progress {
+    /// A person's current T-score.
+    pub fn current(&self, person: &str) -> Option<f64> {
+        self.t_by_person.get(person).and_then(|v| v.last()).map(|p| p.t)
+    }
+
+    /// The current joint T-score.
+    pub fn current_joint(&self) -> Option<f64> {
+        self.t_joint.last().map(|p| p.t)
+    }
+}
+
+/// Whether a goal counts towards T-scores: active and achieved goals do; paused and
+/// archived goals do not (unless asked for by id).
+pub fn in_scope(goal: &Goal) -> bool {
+    goal.status == Status::Active.as_str() || goal.status == Status::Achieved.as_str()
+}
+
+/// Computes progress over the goals `only` (ids) or, when `None`, all goals in scope.
+pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, DocError> {
+    let people: BTreeMap<String, String> = doc
+        .people()?
+        .into_iter()
+        .map(|(k, p)| (k, p.name))
+        .collect();
+    let goals: Vec<Goal> = doc
+        .goals()?
+        .into_iter()
+        .filter(|g| match only {
+            Some(ids) => ids.contains(&g.id),
+            None => in_scope(g),
+        })
+        .collect();
+    let weights: BTreeMap<(String, String), f64> = goals
+        .iter()
+        .flat_map(|g| g.weights.iter().map(|(p, w)| ((g.id.clone(), p.clone()), *w)))
+        .collect();
+    let weight = |g: &str, p: &str| weights.get(&(g.to_string(), p.to_string())).copied().unwrap_or(1.0);
+    let mut ratings = doc.ratings()?;
+    ratings.retain(|r| goals.iter().any(|g| g.id == r.goal));
+    ratings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+
+    let mut raters: Vec<String> = people.keys().cloned().collect();
+    for r in &ratings {
+        if !raters.contains(&r.rater) {
+            raters.push(r.rater.clone());
+        }
+    }
+    let mut out_goals = Vec::new();
+    for g in &goals {
+        let partners: Vec<PartnerSeries> = raters
+            .iter()
+            .map(|p| {
+                let pts: Vec<Point> = ratings
+                    .iter()
+                    .filter(|r| r.goal == g.id && &r.rater == p)
+                    .map(|r| Point { at: r.at, level: r.level })
+                    .collect();
+                PartnerSeries {
+                    person: p.clone(),
+                    name: people.get(p).cloned().unwrap_or_else(|| crate::ids::short(p).to_string()),
+                    latest: pts.last().map(|x| x.level),
+                    ratings: pts,
+                    weight: weight(&g.id, p),
+                }
+            })
+            .collect();
+        let latest: Vec<i64> = partners.iter().filter_map(|p| p.latest).collect();
+        let gap = (latest.len() >= 2).then(|| {
+            let max = latest.iter().max().copied().unwrap_or(0);
+            let min = latest.iter().min().copied().unwrap_or(0);
+            max - min
+        });
+        out_goals.push(GoalProgress {
+            goal: g.id.clone(),
+            title: g.title.as_str().to_string(),
+            status: g.status.clone(),
+            expected: g.levels.expected.as_str().to_string(),
+            partners,
+            gap,
+        });
+    }
+
+    // T-scores over time: replay ratings in time order, keeping each partner's latest
+    // level per goal.
+    let mut latest: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut t_by_person: BTreeMap<String, Vec<TPoint>> = BTreeMap::new();
+    let mut t_joint = Vec::new();
+    for r in &ratings {
+        latest.insert((r.goal.clone(), r.rater.clone()), r.level);
+        let mine: Vec<(f64, f64)> = latest
+            .iter()
+            .filter(|((_, p), _)| p == &r.rater)
+            .map(|((g, p), x)| (weight(g, p), *x as f64))
+            .collect();
+        if let Some(t) = t_score(&mine) {
+            t_by_person.entry(r.rater.clone()).or_default().push(TPoint { at: r.at, t });
+        }
+        let all: Vec<(f64, f64)> = latest
+            .iter()
+            .map(|((g, p), x)| (weight(g, p), *x as f64))
+            .collect();
+        if let Some(t) = t_score(&all) {
+            t_joint.push(TPoint { at: r.at, t });
+        }
+    }
+    Ok(Progress {
+        goals: out_goals,
+        t_by_person,
+        t_joint,
+        people,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: Option<f64>, b: f64) {
+        let a = a.expect("a score");
+        assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    #[test]
+    fn all_goals_at_the_expected_level_give_fifty() {
+        close(t_score(&[(1.0, 0.0)]), 50.0);
+        close(t_score(&[(1.0, 0.0), (2.0, 0.0), (3.0, 0.0)]), 50.0);
+    }
+
+    #[test]
+    fn one_goal_moves_ten_points_per_level() {
+        // 50 + 10 * w x / sqrt(0.7 w² + 0.3 w²) = 50 + 10 x.
+        close(t_score(&[(1.0, 1.0)]), 60.0);
+        close(t_score(&[(1.0, -2.0)]), 30.0);
+        close(t_score(&[(3.0, 2.0)]), 70.0);
+    }
+
+    #[test]
+    fn three_weighted_goals_match_the_hand_computed_value() {
+        // w = (1, 2, 3), x = (1, -1, 2): Σwx = 1 - 2 + 6 = 5; Σw² = 14; (Σw)² = 36;
+        // sqrt(0.7*14 + 0.3*36) = sqrt(9.8 + 10.8) = sqrt(20.6) = 4.538722...
+        // T = 50 + 50 / 4.538722 = 61.016...
+        close(t_score(&[(1.0, 1.0), (2.0, -1.0), (3.0, 2.0)]), 50.0 + 50.0 / 20.6f64.sqrt());
+        // Three unweighted goals at +1: 50 + 10*3/sqrt(0.7*3 + 0.3*9) = 50 + 30/sqrt(4.8).
+        close(t_score(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)]), 50.0 + 30.0 / 4.8f64.sqrt());
+    }
+
+    #[test]
+    fn no_items_or_zero_weights_have_no_score() {
+        assert_eq!(t_score(&[]), None);
+        assert_eq!(t_score(&[(0.0, 1.0)]), None);
+    }
+}
