@@ -84,7 +84,12 @@ pub fn causal_order(changes: Vec<Change>) -> Vec<Change> {
     }
     let mut ready = BinaryHeap::new();
     for c in &changes {
-        let missing: Vec<ChangeHash> = c.deps().iter().copied().filter(|d| by_hash.contains_key(d)).collect();
+        let missing: Vec<ChangeHash> = c
+            .deps()
+            .iter()
+            .copied()
+            .filter(|d| by_hash.contains_key(d))
+            .collect();
         if missing.is_empty() {
             ready.push(Reverse((c.timestamp(), c.hash())));
         } else {
@@ -221,7 +226,12 @@ pub fn history(
         let author_name = person
             .as_ref()
             .and_then(|p| people.get(p).cloned())
-            .unwrap_or_else(|| format!("device {}", &actor.to_hex_string()[..8.min(actor.to_hex_string().len())]));
+            .unwrap_or_else(|| {
+                format!(
+                    "device {}",
+                    &actor.to_hex_string()[..8.min(actor.to_hex_string().len())]
+                )
+            });
         let hash = change.hash();
         let deps = change.deps().to_vec();
         let after_heads = [hash];
@@ -258,7 +268,9 @@ pub fn history(
             let mut guard = 0;
             while let ObjectId::Id(oid) = cur {
                 guard += 1;
-                let Some((parent, key)) = objects.get(&oid) else { break };
+                let Some((parent, key)) = objects.get(&oid) else {
+                    break;
+                };
                 path.push(match key {
                     Key::Map(s) => s.to_string(),
                     Key::Seq(_) => "#".to_string(),
@@ -280,12 +292,17 @@ pub fn history(
                 _ => None,
             };
             // Parent-object fill-ins (fields of a rating/reflection/step/person created here).
-            if let ObjectId::Id(parent) = &op.obj {
-                if let Some(k) = created_here.get(parent).cloned() {
+            if let ObjectId::Id(parent) = &op.obj
+                && let Some(k) = created_here.get(parent).cloned()
+            {
+                {
                     if let Some(ev) = events.get_mut(&k) {
                         match (ev.kind, key.as_str()) {
-                            (HistoryKind::RatingGiven, "goal") | (HistoryKind::ReflectionWritten, "goal") => ev.goal = value.clone(),
-                            (HistoryKind::RatingGiven, "level") => ev.level = value.as_deref().and_then(|v| v.parse().ok()),
+                            (HistoryKind::RatingGiven, "goal")
+                            | (HistoryKind::ReflectionWritten, "goal") => ev.goal = value.clone(),
+                            (HistoryKind::RatingGiven, "level") => {
+                                ev.level = value.as_deref().and_then(|v| v.parse().ok())
+                            }
                             (HistoryKind::RatingGiven, "note") => ev.after = value.clone(),
                             (HistoryKind::PersonNamed, "name") => ev.after = value.clone(),
                             _ => {}
@@ -294,17 +311,22 @@ pub fn history(
                     continue;
                 }
             }
-            let mut push = |kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<String>| {
-                let k = (kind, goal.unwrap_or("").to_string(), format!("{item}|{}", field.clone().unwrap_or_default()));
-                events.entry(k.clone()).or_insert_with(|| HistoryEvent {
-                    kind,
-                    goal: goal.map(str::to_string),
-                    field,
-                    item: (!item.is_empty()).then(|| item.to_string()),
-                    ..base.clone()
-                });
-                k
-            };
+            let mut push =
+                |kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<String>| {
+                    let k = (
+                        kind,
+                        goal.unwrap_or("").to_string(),
+                        format!("{item}|{}", field.clone().unwrap_or_default()),
+                    );
+                    events.entry(k.clone()).or_insert_with(|| HistoryEvent {
+                        kind,
+                        goal: goal.map(str::to_string),
+                        field,
+                        item: (!item.is_empty()).then(|| item.to_string()),
+                        ..base.clone()
+                    });
+                    k
+                };
             match p.as_slice() {
                 ["goals"] if make => {
                     goals_created.push(key.clone());
@@ -313,7 +335,12 @@ pub fn history(
                 }
                 ["goals", g] if !goals_created.iter().any(|c| c == g) => match key.as_str() {
                     "status" => {
-                        let k = push(HistoryKind::StatusChanged, Some(g), "", Some("status".into()));
+                        let k = push(
+                            HistoryKind::StatusChanged,
+                            Some(g),
+                            "",
+                            Some("status".into()),
+                        );
                         if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
                             ev.before = r.scalar_at(&obj, "status", &deps);
                             ev.after = value.clone();
@@ -328,7 +355,8 @@ pub fn history(
                     }
                     _ => {}
                 },
-                ["goals", g, field @ ("title" | "why")] | ["goals", g, field @ ("title" | "why"), ..]
+                ["goals", g, field @ ("title" | "why")]
+                | ["goals", g, field @ ("title" | "why"), ..]
                     if !goals_created.iter().any(|c| c == g) =>
                 {
                     let field = field.to_string();
@@ -340,28 +368,44 @@ pub fn history(
                 }
                 ["goals", g, "levels", lv, ..] if !goals_created.iter().any(|c| c == g) => {
                     let lv = lv.to_string();
-                    let k = push(HistoryKind::FieldEdited, Some(g), "", Some(level_field(&lv).to_string()));
-                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["levels", &lv])) {
+                    let k = push(
+                        HistoryKind::FieldEdited,
+                        Some(g),
+                        "",
+                        Some(level_field(&lv).to_string()),
+                    );
+                    if let (Some(ev), Some(obj)) =
+                        (events.get_mut(&k), r.goal_path(g, &["levels", &lv]))
+                    {
                         ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
                         ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
                     }
                 }
                 ["goals", g, "weights"] if !goals_created.iter().any(|c| c == g) => {
-                    let k = push(HistoryKind::FieldEdited, Some(g), &key, Some("weight".into()));
+                    let k = push(
+                        HistoryKind::FieldEdited,
+                        Some(g),
+                        &key,
+                        Some("weight".into()),
+                    );
                     if let Some(ev) = events.get_mut(&k) {
                         ev.after = value.clone();
                     }
                 }
                 ["goals", g, "steps"] if make && !goals_created.iter().any(|c| c == g) => {
                     let k = push(HistoryKind::StepAdded, Some(g), &key, None);
-                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["steps", &key, "text"])) {
+                    if let (Some(ev), Some(obj)) =
+                        (events.get_mut(&k), r.goal_path(g, &["steps", &key, "text"]))
+                    {
                         ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
                     }
                     created_here.insert(id, k);
                 }
                 ["goals", g, "steps", s] if key == "done_at" && value.is_some() => {
                     let k = push(HistoryKind::StepDone, Some(g), s, None);
-                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &["steps", s, "text"])) {
+                    if let (Some(ev), Some(obj)) =
+                        (events.get_mut(&k), r.goal_path(g, &["steps", s, "text"]))
+                    {
                         ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
                     }
                 }
@@ -393,10 +437,10 @@ pub fn history(
             if let Some(g) = &ev.goal {
                 ev.goal_title = r.title(g);
             }
-            if ev.kind == HistoryKind::GoalCreated {
-                if let Some(obj) = ev.goal.as_deref().and_then(|g| r.goal_path(g, &["title"])) {
-                    ev.after = r.text_at(&obj, &after_heads);
-                }
+            if ev.kind == HistoryKind::GoalCreated
+                && let Some(obj) = ev.goal.as_deref().and_then(|g| r.goal_path(g, &["title"]))
+            {
+                ev.after = r.text_at(&obj, &after_heads);
             }
             ev.summary = summary(&ev, &people);
             out.push(ev);
@@ -412,7 +456,11 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         .clone()
         .map(|t| format!("\"{t}\""))
         .unwrap_or_else(|| "a goal".into());
-    let q = |s: &Option<String>| s.clone().map(|s| format!("\"{s}\"")).unwrap_or_else(|| "(none)".into());
+    let q = |s: &Option<String>| {
+        s.clone()
+            .map(|s| format!("\"{s}\""))
+            .unwrap_or_else(|| "(none)".into())
+    };
     match ev.kind {
         HistoryKind::GoalCreated => format!("{who} created goal {}", q(&ev.after)),
         HistoryKind::FieldEdited => format!(
@@ -434,7 +482,11 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
                 .and_then(|l| crate::Level::try_from(l).ok())
                 .map(|l| format!("{l} ({})", l.meaning()))
                 .unwrap_or_else(|| "?".into());
-            let note = ev.after.as_ref().map(|n| format!(": {n}")).unwrap_or_default();
+            let note = ev
+                .after
+                .as_ref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
             format!("{who} rated {goal} {level}{note}")
         }
         HistoryKind::ReflectionWritten => match &ev.goal {

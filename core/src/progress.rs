@@ -99,7 +99,10 @@ pub struct Progress {
 impl Progress {
     /// A person's current T-score.
     pub fn current(&self, person: &str) -> Option<f64> {
-        self.t_by_person.get(person).and_then(|v| v.last()).map(|p| p.t)
+        self.t_by_person
+            .get(person)
+            .and_then(|v| v.last())
+            .map(|p| p.t)
     }
 
     /// The current joint T-score.
@@ -131,9 +134,18 @@ pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, Doc
         .collect();
     let weights: BTreeMap<(String, String), f64> = goals
         .iter()
-        .flat_map(|g| g.weights.iter().map(|(p, w)| ((g.id.clone(), p.clone()), *w)))
+        .flat_map(|g| {
+            g.weights
+                .iter()
+                .map(|(p, w)| ((g.id.clone(), p.clone()), *w))
+        })
         .collect();
-    let weight = |g: &str, p: &str| weights.get(&(g.to_string(), p.to_string())).copied().unwrap_or(1.0);
+    let weight = |g: &str, p: &str| {
+        weights
+            .get(&(g.to_string(), p.to_string()))
+            .copied()
+            .unwrap_or(1.0)
+    };
     let mut ratings = doc.ratings()?;
     ratings.retain(|r| goals.iter().any(|g| g.id == r.goal));
     ratings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
@@ -152,11 +164,17 @@ pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, Doc
                 let pts: Vec<Point> = ratings
                     .iter()
                     .filter(|r| r.goal == g.id && &r.rater == p)
-                    .map(|r| Point { at: r.at, level: r.level })
+                    .map(|r| Point {
+                        at: r.at,
+                        level: r.level,
+                    })
                     .collect();
                 PartnerSeries {
                     person: p.clone(),
-                    name: people.get(p).cloned().unwrap_or_else(|| crate::ids::short(p).to_string()),
+                    name: people
+                        .get(p)
+                        .cloned()
+                        .unwrap_or_else(|| crate::ids::short(p).to_string()),
                     latest: pts.last().map(|x| x.level),
                     ratings: pts,
                     weight: weight(&g.id, p),
@@ -192,7 +210,10 @@ pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, Doc
             .map(|((g, p), x)| (weight(g, p), *x as f64))
             .collect();
         if let Some(t) = t_score(&mine) {
-            t_by_person.entry(r.rater.clone()).or_default().push(TPoint { at: r.at, t });
+            t_by_person
+                .entry(r.rater.clone())
+                .or_default()
+                .push(TPoint { at: r.at, t });
         }
         let all: Vec<(f64, f64)> = latest
             .iter()
@@ -238,9 +259,15 @@ mod tests {
         // w = (1, 2, 3), x = (1, -1, 2): Σwx = 1 - 2 + 6 = 5; Σw² = 14; (Σw)² = 36;
         // sqrt(0.7*14 + 0.3*36) = sqrt(9.8 + 10.8) = sqrt(20.6) = 4.538722...
         // T = 50 + 50 / 4.538722 = 61.016...
-        close(t_score(&[(1.0, 1.0), (2.0, -1.0), (3.0, 2.0)]), 50.0 + 50.0 / 20.6f64.sqrt());
+        close(
+            t_score(&[(1.0, 1.0), (2.0, -1.0), (3.0, 2.0)]),
+            50.0 + 50.0 / 20.6f64.sqrt(),
+        );
         // Three unweighted goals at +1: 50 + 10*3/sqrt(0.7*3 + 0.3*9) = 50 + 30/sqrt(4.8).
-        close(t_score(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)]), 50.0 + 30.0 / 4.8f64.sqrt());
+        close(
+            t_score(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)]),
+            50.0 + 30.0 / 4.8f64.sqrt(),
+        );
     }
 
     #[test]

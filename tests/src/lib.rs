@@ -106,7 +106,19 @@ impl Device {
 
     /// Runs `duet` with these arguments and standard input.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        self.run_full(args, stdin, &[])
+    }
+
+    /// Runs `duet` with extra environment variables (e.g. `DUET_NOW`), asserting success.
+    #[track_caller]
+    pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        self.run_full(args, None, env).ok().to_string()
+    }
+
+    /// Runs `duet` with arguments, optional standard input and extra environment.
+    pub fn run_full(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(bin("duet"));
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .env("DUET_HOME", &self.home)
             .env("NO_COLOR", "1")
@@ -143,6 +155,14 @@ impl Device {
         let mut a = args.to_vec();
         a.push("--json");
         self.run(&a).json()
+    }
+
+    /// `duet history --json` parsed (JSON Lines).
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&["history", "--json"]);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line ({e}): {l}")))
+            .collect()
     }
 
     /// The path of the device's database.

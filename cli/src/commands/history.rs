@@ -9,7 +9,9 @@ use crate::output::when;
 
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  duet history --goal \"Weekly check-in\" --since 2026-01-01\n  duet history --by Sam --limit 20 --json")]
+#[command(
+    after_help = "Examples:\n  duet history --goal \"Weekly check-in\" --since 2026-01-01\n  duet history --by Sam --limit 20 --json"
+)]
 pub struct Args {
     /// Only events about this goal (id prefix or exact title).
     #[arg(long)]
@@ -32,14 +34,20 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let (rec, doc, _) = dev.load(SpaceKind::Shared)?;
-    let goal = a.goal.as_deref().map(|q| resolve_goal(&doc, q)).transpose()?;
+    let goal = a
+        .goal
+        .as_deref()
+        .map(|q| resolve_goal(&doc, q))
+        .transpose()?;
     let state = fold_state(&dev.store, &rec.id)?;
     let mut events = history(&doc, state.all_devices())?;
     events.retain(|e| {
         goal.as_ref().is_none_or(|g| e.goal.as_ref() == Some(g))
             && a.since.is_none_or(|s| e.at >= s)
             && a.until.is_none_or(|u| e.at < u + 86_400_000)
-            && a.by.as_ref().is_none_or(|b| e.author_name.eq_ignore_ascii_case(b))
+            && a.by
+                .as_ref()
+                .is_none_or(|b| e.author_name.eq_ignore_ascii_case(b))
     });
     if let Some(n) = a.limit {
         let skip = events.len().saturating_sub(n);

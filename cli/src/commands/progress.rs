@@ -38,7 +38,12 @@ fn level(l: Option<i64>) -> String {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = a.goal.as_deref().map(|q| resolve_goal(&doc, q)).transpose()?.map(|g| vec![g]);
+    let only = a
+        .goal
+        .as_deref()
+        .map(|q| resolve_goal(&doc, q))
+        .transpose()?
+        .map(|g| vec![g]);
     let p = progress(&doc, only.as_deref())?;
     if ctx.out.json {
         let t: serde_json::Map<String, serde_json::Value> = p
@@ -59,11 +64,19 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let c = ctx.colour;
     let mut out = std::io::stdout().lock();
     if p.goals.is_empty() {
-        writeln!(out, "No active goals to show. `duet goal list --all` shows the others.")?;
+        writeln!(
+            out,
+            "No active goals to show. `duet goal list --all` shows the others."
+        )?;
         return Ok(());
     }
     for g in &p.goals {
-        writeln!(out, "{}  {}", c.bold(&g.goal[..8.min(g.goal.len())]), c.bold(&g.title))?;
+        writeln!(
+            out,
+            "{}  {}",
+            c.bold(&g.goal[..8.min(g.goal.len())]),
+            c.bold(&g.title)
+        )?;
         for s in &g.partners {
             let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
             writeln!(
@@ -76,7 +89,14 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
-            Some(n) => writeln!(out, "    {}", c.dim(&format!("{n} level{} apart: worth talking about", if n == 1 { "" } else { "s" })))?,
+            Some(n) => writeln!(
+                out,
+                "    {}",
+                c.dim(&format!(
+                    "{n} level{} apart: worth talking about",
+                    if n == 1 { "" } else { "s" }
+                ))
+            )?,
             None => {}
         }
     }

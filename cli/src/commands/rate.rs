@@ -31,7 +31,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
     let gid = resolve_goal(&doc, &a.goal)?;
     let id = dev.edit(SpaceKind::Shared, |doc, me| {
-        let (id, c) = doc.rate(&gid, &me.person_id, a.level, a.note.as_deref(), crate::clock::now())?;
+        let (id, c) = doc.rate(
+            &gid,
+            &me.person_id,
+            a.level,
+            a.note.as_deref(),
+            crate::clock::now(),
+        )?;
         Ok((id, c.into_iter().collect()))
     })?;
     if ctx.out.json {

@@ -86,7 +86,18 @@ fn day(ms: i64) -> String {
 
 /// Both partners' ratings of one goal over time on the -2..+2 scale.
 fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> String {
-    let f = Frame { t0, t1, w: 640.0, h: 220.0, left: 120.0, right: 16.0, top: 12.0, bottom: 24.0, y0: -2.4, y1: 2.4 };
+    let f = Frame {
+        t0,
+        t1,
+        w: 640.0,
+        h: 220.0,
+        left: 120.0,
+        right: 16.0,
+        top: 12.0,
+        bottom: 24.0,
+        y0: -2.4,
+        y1: 2.4,
+    };
     let mut svg = format!(
         r##"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Ratings of {} over time">"##,
         f.w,
@@ -117,12 +128,26 @@ fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> String {
             continue;
         }
         let colour = PALETTE[i % PALETTE.len()];
-        let pts: Vec<String> = s.ratings.iter().map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.level as f64))).collect();
-        let _ = write!(svg, r##"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"><title>{}</title></polyline>"##, pts.join(" "), esc(&s.name));
+        let pts: Vec<String> = s
+            .ratings
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.level as f64)))
+            .collect();
+        let _ = write!(
+            svg,
+            r##"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"><title>{}</title></polyline>"##,
+            pts.join(" "),
+            esc(&s.name)
+        );
         // Markers only while they stay readable (and the file small).
         if s.ratings.len() <= 120 {
             for p in &s.ratings {
-                let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"##, f.x(p.at), f.y(p.level as f64));
+                let _ = write!(
+                    svg,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"##,
+                    f.x(p.at),
+                    f.y(p.level as f64)
+                );
             }
         }
     }
@@ -133,7 +158,12 @@ fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> String {
 
 /// T-scores over time: each partner and together.
 fn t_chart(p: &Progress, t0: i64, t1: i64, since: Option<i64>) -> String {
-    let keep = |v: &Vec<TPoint>| -> Vec<TPoint> { v.iter().filter(|x| since.is_none_or(|s| x.at >= s)).cloned().collect() };
+    let keep = |v: &Vec<TPoint>| -> Vec<TPoint> {
+        v.iter()
+            .filter(|x| since.is_none_or(|s| x.at >= s))
+            .cloned()
+            .collect()
+    };
     let mut series: Vec<(String, &str, Vec<TPoint>)> = Vec::new();
     for (i, (id, name)) in p.people.iter().enumerate() {
         if let Some(v) = p.t_by_person.get(id) {
@@ -145,22 +175,59 @@ fn t_chart(p: &Progress, t0: i64, t1: i64, since: Option<i64>) -> String {
         .iter()
         .flat_map(|(_, _, v)| v.iter().map(|x| x.t))
         .fold((30.0f64, 70.0f64), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let f = Frame { t0, t1, w: 640.0, h: 220.0, left: 120.0, right: 16.0, top: 12.0, bottom: 24.0, y0: lo - 2.0, y1: hi + 2.0 };
-    let mut svg = format!(r##"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="GAS T-score over time">"##, f.w, f.h);
+    let f = Frame {
+        t0,
+        t1,
+        w: 640.0,
+        h: 220.0,
+        left: 120.0,
+        right: 16.0,
+        top: 12.0,
+        bottom: 24.0,
+        y0: lo - 2.0,
+        y1: hi + 2.0,
+    };
+    let mut svg = format!(
+        r##"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="GAS T-score over time">"##,
+        f.w, f.h
+    );
     let mut t = (lo / 10.0).ceil() * 10.0;
     while t <= hi {
         let y = f.y(t);
-        let class = if (t - 50.0).abs() < 1e-9 { "expected" } else { "grid" };
-        let _ = write!(svg, r##"<line x1="{:.0}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" class="{class}"/><text x="{:.0}" y="{:.1}" class="ax" text-anchor="end">{t:.0}</text>"##, f.left, f.w - f.right, f.left - 6.0, y + 4.0);
+        let class = if (t - 50.0).abs() < 1e-9 {
+            "expected"
+        } else {
+            "grid"
+        };
+        let _ = write!(
+            svg,
+            r##"<line x1="{:.0}" y1="{y:.1}" x2="{:.0}" y2="{y:.1}" class="{class}"/><text x="{:.0}" y="{:.1}" class="ax" text-anchor="end">{t:.0}</text>"##,
+            f.left,
+            f.w - f.right,
+            f.left - 6.0,
+            y + 4.0
+        );
         t += 10.0;
     }
     for (name, colour, v) in &series {
         if v.is_empty() {
             continue;
         }
-        let pts: Vec<String> = v.iter().map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.t))).collect();
-        let dash = if *colour == JOINT { r#" stroke-dasharray="5 3""# } else { "" };
-        let _ = write!(svg, r##"<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"><title>{}</title></polyline>"##, pts.join(" "), esc(name));
+        let pts: Vec<String> = v
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.t)))
+            .collect();
+        let dash = if *colour == JOINT {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            svg,
+            r##"<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"><title>{}</title></polyline>"##,
+            pts.join(" "),
+            esc(name)
+        );
     }
     axis_dates(&mut svg, &f);
     svg.push_str("</svg>");
@@ -170,9 +237,17 @@ fn t_chart(p: &Progress, t0: i64, t1: i64, since: Option<i64>) -> String {
 fn legend(p: &Progress) -> String {
     let mut s = String::from(r#"<p class="legend">"#);
     for (i, name) in p.people.values().enumerate() {
-        let _ = write!(s, r#"<span style="color:{}">&#9632;</span> {} &nbsp; "#, PALETTE[i % PALETTE.len()], esc(name));
+        let _ = write!(
+            s,
+            r#"<span style="color:{}">&#9632;</span> {} &nbsp; "#,
+            PALETTE[i % PALETTE.len()],
+            esc(name)
+        );
     }
-    let _ = write!(s, r#"<span style="color:{JOINT}">&#9632;</span> together (T-score only)</p>"#);
+    let _ = write!(
+        s,
+        r#"<span style="color:{JOINT}">&#9632;</span> together (T-score only)</p>"#
+    );
     s
 }
 
@@ -188,7 +263,12 @@ blockquote{margin:.5rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = a.goal.as_deref().map(|q| resolve_goal(&doc, q)).transpose()?.map(|g| vec![g]);
+    let only = a
+        .goal
+        .as_deref()
+        .map(|q| resolve_goal(&doc, q))
+        .transpose()?
+        .map(|g| vec![g]);
     let mut p = progress(&doc, only.as_deref())?;
     if let Some(s) = a.since {
         for g in &mut p.goals {
@@ -197,7 +277,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             }
         }
     }
-    let mut reflections: Vec<(Reflection, bool)> = doc.reflections()?.into_iter().map(|r| (r, false)).collect();
+    let mut reflections: Vec<(Reflection, bool)> =
+        doc.reflections()?.into_iter().map(|r| (r, false)).collect();
     if a.include_private {
         let (_, personal, _) = dev.load(SpaceKind::Personal)?;
         reflections.extend(
@@ -208,14 +289,30 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .map(|r| (r, true)),
         );
     }
-    reflections.retain(|(r, _)| a.since.is_none_or(|s| r.at >= s) && only.as_ref().is_none_or(|g| r.goal.as_ref() == g.first()));
+    reflections.retain(|(r, _)| {
+        a.since.is_none_or(|s| r.at >= s)
+            && only.as_ref().is_none_or(|g| r.goal.as_ref() == g.first())
+    });
     reflections.sort_by_key(|(r, _)| std::cmp::Reverse(r.at));
     reflections.truncate(20);
 
-    let times: Vec<i64> = p.goals.iter().flat_map(|g| g.partners.iter().flat_map(|s| s.ratings.iter().map(|r| r.at))).collect();
+    let times: Vec<i64> = p
+        .goals
+        .iter()
+        .flat_map(|g| {
+            g.partners
+                .iter()
+                .flat_map(|s| s.ratings.iter().map(|r| r.at))
+        })
+        .collect();
     let now = crate::clock::now();
     let t0 = times.iter().min().copied().unwrap_or(now - 86_400_000);
-    let t1 = times.iter().max().copied().unwrap_or(now).max(t0 + 86_400_000);
+    let t1 = times
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(now)
+        .max(t0 + 86_400_000);
 
     let mut html = String::new();
     let _ = write!(
@@ -225,29 +322,66 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let names: Vec<String> = p.people.values().cloned().collect();
     let names: Vec<String> = names.iter().map(|n| esc(n)).collect();
     let _ = write!(html, "<h1>Progress report: {}</h1>", names.join(" &amp; "));
-    let _ = write!(html, r#"<p class="muted">Made {} with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected.</p>"#, esc(&when(now)));
+    let _ = write!(
+        html,
+        r#"<p class="muted">Made {} with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected.</p>"#,
+        esc(&when(now))
+    );
     html.push_str(&legend(&p));
     html.push_str("<h2>GAS T-score over time</h2>");
     let mut summary = String::from("<table><tr><th>Who</th><th>T-score now</th></tr>");
     for (id, name) in &p.people {
-        let t = p.current(id).map(|t| format!("{t:.1}")).unwrap_or_else(|| "–".into());
+        let t = p
+            .current(id)
+            .map(|t| format!("{t:.1}"))
+            .unwrap_or_else(|| "–".into());
         let _ = write!(summary, "<tr><td>{}</td><td>{t}</td></tr>", esc(name));
     }
-    let joint = p.current_joint().map(|t| format!("{t:.1}")).unwrap_or_else(|| "–".into());
-    let _ = write!(summary, "<tr><td>together</td><td>{joint}</td></tr></table>");
+    let joint = p
+        .current_joint()
+        .map(|t| format!("{t:.1}"))
+        .unwrap_or_else(|| "–".into());
+    let _ = write!(
+        summary,
+        "<tr><td>together</td><td>{joint}</td></tr></table>"
+    );
     html.push_str(&summary);
     html.push_str(&t_chart(&p, t0, t1, a.since));
     for g in &p.goals {
         let _ = write!(html, "<h2>{}</h2>", esc(&g.title));
         if !g.expected.is_empty() {
-            let _ = write!(html, "<p><strong>Expected outcome:</strong> {}</p>", esc(&g.expected));
+            let _ = write!(
+                html,
+                "<p><strong>Expected outcome:</strong> {}</p>",
+                esc(&g.expected)
+            );
         }
         let latest: Vec<String> = g
             .partners
             .iter()
-            .map(|s| format!("{}: {}", esc(&s.name), s.latest.map(|l| format!("{l:+}")).unwrap_or_else(|| "not rated".into())))
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    esc(&s.name),
+                    s.latest
+                        .and_then(|l| duet_core::Level::try_from(l).ok())
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "not rated".into())
+                )
+            })
             .collect();
-        let _ = write!(html, "<p>Latest — {}{}</p>", latest.join(" · "), g.gap.map(|d| if d == 0 { " · in agreement".to_string() } else { format!(" · {d} level(s) apart") }).unwrap_or_default());
+        let _ = write!(
+            html,
+            "<p>Latest — {}{}</p>",
+            latest.join(" · "),
+            g.gap
+                .map(|d| if d == 0 {
+                    " · in agreement".to_string()
+                } else {
+                    format!(" · {d} level(s) apart")
+                })
+                .unwrap_or_default()
+        );
         html.push_str(&goal_chart(g, t0, t1));
     }
     html.push_str("<h2>Recent reflections</h2>");
@@ -255,7 +389,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         html.push_str(r#"<p class="muted">None in this period.</p>"#);
     }
     for (r, private) in &reflections {
-        let author = p.people.get(&r.author).cloned().unwrap_or_else(|| "someone".into());
+        let author = p
+            .people
+            .get(&r.author)
+            .cloned()
+            .unwrap_or_else(|| "someone".into());
         let _ = write!(
             html,
             r#"<blockquote><p>{}</p><p class="muted">{} · {}{}</p></blockquote>"#,
@@ -266,7 +404,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     html.push_str("</body></html>\n");
-    std::fs::write(&a.html, &html).with_context(|| format!("cannot write the report to {}; choose a writable path", a.html.display()))?;
-    ctx.out.line(format!("Wrote {} ({} goals, {} KB).", a.html.display(), p.goals.len(), html.len().div_ceil(1024)));
+    std::fs::write(&a.html, &html).with_context(|| {
+        format!(
+            "cannot write the report to {}; choose a writable path",
+            a.html.display()
+        )
+    })?;
+    ctx.out.line(format!(
+        "Wrote {} ({} goals, {} KB).",
+        a.html.display(),
+        p.goals.len(),
+        html.len().div_ceil(1024)
+    ));
     Ok(())
 }
