@@ -146,6 +146,9 @@ pub struct SyncReport {
     pub warnings: Vec<String>,
     /// The cursor after the pull.
     pub cursor: u64,
+    /// Why the relay refused this device's own events, if it did (they stay stored
+    /// locally and are offered again on the next sync).
+    pub push_refused: Option<String>,
 }
 
 /// Rebuilds a space's verified state from the events stored on this device.
@@ -243,12 +246,23 @@ pub fn sync_space(
     if !batch.is_empty() {
         batches.push(batch);
     }
+    let mut push_refusal = None;
     for batch in batches {
-        let resp = transport.push(
+        // A refusal of this device's own events must not keep the partner's events out:
+        // remember it, stop pushing, and still pull.
+        let resp = match transport.push(
             &relay,
             &rec.id,
             encode_batch(batch.iter().map(Vec::as_slice)),
-        )?;
+        ) {
+            Ok(resp) => resp,
+            Err(TransportError::Refused { status, body }) => {
+                report.push_refused = Some(format!("{status} {}: {}", body.error, body.message));
+                push_refusal = Some(TransportError::Refused { status, body });
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut acked = Vec::new();
         for (r, ev) in resp.results.iter().zip(&batch) {
             if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
@@ -264,8 +278,13 @@ pub fn sync_space(
     let mut cursor = rec.cursor;
     let mut arrivals: BTreeMap<String, Arrivals> = BTreeMap::new();
     loop {
+        // If the pull fails after a refused push, the push's reason is the real one
+        // (e.g. a join the relay refused leaves the device unable to read).
         let Page { events: page, more } =
-            transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me)?;
+            match transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me) {
+                Ok(page) => page,
+                Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
+            };
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
         let mut own = Vec::new();

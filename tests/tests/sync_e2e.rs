@@ -190,3 +190,50 @@ fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
     assert_eq!(shared(&a), shared(&b));
     assert_eq!(shared(&b)["ratings"].as_array().expect("ratings").len(), 31);
 }
+
+#[test]
+fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
+    let relay = Relay::start();
+    let a = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    let b = Device::new();
+    b.ok(&["join", &code, "--name", "Sam"]);
+
+    let c = Device::new();
+    let r = c.run(&["join", &code, "--name", "Eve"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("invite_used") && r.stderr.contains("duet invite"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !c.db().exists(),
+        "the refused join left no half-made device behind"
+    );
+
+    let fresh = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    c.ok(&["join", &fresh, "--name", "Eve"]);
+    assert_eq!(
+        c.json(&["status"])["spaces"][0]["members"]
+            .as_array()
+            .expect("members")
+            .len(),
+        3
+    );
+
+    let r = c.run(&["join", "duet1-garbage", "--name", "Eve"]);
+    assert_eq!(r.code, 2, "a malformed code is a usage error: {r:?}");
+    assert!(
+        r.stderr.contains("not a valid duet invite code"),
+        "{}",
+        r.stderr
+    );
+}

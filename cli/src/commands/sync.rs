@@ -2,10 +2,11 @@
 //! and syncing through a relay.
 
 use anyhow::Context;
-use duet_core::device::Device;
+use duet_core::device::{Device, DeviceError};
 use duet_core::invite::InviteCode;
 use duet_core::store::SpaceKind;
 use duet_core::sync::fold_state;
+use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
 
 use super::Ctx;
@@ -92,11 +93,36 @@ pub struct JoinArgs {
 /// Runs `duet join`.
 pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
     let code = InviteCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+    let home_existed = ctx.home.exists();
     let mut dev = Device::join(&ctx.home, &code, &a.name)
         .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
-    let reports = dev
-        .sync(&Http::new()?)
-        .context("joined locally, but the first sync failed; run `duet sync` to finish joining")?;
+    let reports = match dev.sync(&Http::new()?) {
+        Ok(r) => r,
+        Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused { status, body }))) => {
+            // The relay said no (used, expired or unknown invite): undo the half-made
+            // device so the same home can join with a new code.
+            let db = dev.store.path().to_path_buf();
+            drop(dev);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = db.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+            }
+            if !home_existed {
+                let _ = std::fs::remove_dir(&ctx.home);
+            }
+            anyhow::bail!(
+                "the relay refused to let this device join ({status} {}: {}); ask your partner for a new code with `duet invite`",
+                body.error,
+                body.message
+            );
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(
+                "joined locally, but the first sync failed; run `duet sync` to finish joining",
+            ));
+        }
+    };
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
     let partners: Vec<String> = doc
         .people()?
