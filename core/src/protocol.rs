@@ -32,6 +32,9 @@ pub const H_NONCE: &str = "duet-nonce";
 pub const H_SIGNATURE: &str = "duet-signature";
 /// Response header on reads: `1` when more events wait after this page.
 pub const H_MORE: &str = "duet-more";
+/// Response header on reads: the space's newest cursor. A client whose own cursor is
+/// beyond it is talking to a relay that lost (or hides) events it already served.
+pub const H_CURSOR: &str = "duet-cursor";
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
