@@ -23,7 +23,8 @@ pub const DB_FILE: &str = "duet.db";
 pub const SNAPSHOT_EVERY: i64 = 500;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE identity (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     secret BLOB NOT NULL,
@@ -75,7 +76,19 @@ CREATE TABLE rejected (
     bytes BLOB NOT NULL,
     at INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE held (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    cursor INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    UNIQUE (space, hash)
+);
+ALTER TABLE spaces ADD COLUMN alert TEXT;
+"#,
+];
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +201,21 @@ pub struct Refused {
     pub reason: String,
     /// The bytes as served.
     pub bytes: Vec<u8>,
+}
+
+/// One pulled page, as [`Store::store_pulled`] stores it.
+#[derive(Debug)]
+pub struct Pulled<'a> {
+    /// Accepted events with their changes.
+    pub accepted: &'a [Accepted],
+    /// Refused events (evidence).
+    pub refused: &'a [Refused],
+    /// Own events the relay served back: (hash, cursor).
+    pub own_acked: &'a [([u8; 32], u64)],
+    /// Events waiting for a predecessor: (cursor, bytes).
+    pub held: &'a [(u64, Vec<u8>)],
+    /// Hashes of held events that were accepted or refused now.
+    pub released: &'a [[u8; 32]],
 }
 
 /// The device's database.
@@ -629,43 +657,91 @@ impl Store {
     }
 
     /// Stores a pulled page in one transaction: accepted events and their changes,
-    /// refused events as evidence, and the new cursor. `doc` already has the changes.
+    /// refused events as evidence, held events (waiting for a predecessor), released
+    /// held events, acknowledgements of own events, and the new cursor. `doc` already has
+    /// the changes.
     pub fn store_pulled(
         &mut self,
         space: &SpaceId,
-        accepted: &[Accepted],
-        refused: &[Refused],
-        own_acked: &[([u8; 32], u64)],
+        page: &Pulled<'_>,
         cursor: u64,
         doc: &SpaceDoc,
     ) -> Result<(), StoreError> {
         let now = crate::ids::now_ms();
+        let sid = space.to_string();
         let tx = self.conn.transaction()?;
-        for a in accepted {
+        for a in page.accepted {
             insert_event(&tx, space, &a.event, true, Some(a.cursor))?;
             for c in &a.changes {
                 insert_change(&tx, space, c, false)?;
             }
         }
-        for r in refused {
+        for r in page.refused {
             tx.execute(
                 "INSERT INTO rejected (space, hash, reason, bytes, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![space.to_string(), r.hash.to_vec(), r.reason, r.bytes, now],
+                params![sid, r.hash.to_vec(), r.reason, r.bytes, now],
             )?;
         }
-        for (hash, c) in own_acked {
+        for h in page.released {
+            tx.execute(
+                "DELETE FROM held WHERE space = ?1 AND hash = ?2",
+                params![sid, h.to_vec()],
+            )?;
+        }
+        for (c, bytes) in page.held {
+            tx.execute(
+                "INSERT OR IGNORE INTO held (space, hash, cursor, bytes) VALUES (?1, ?2, ?3, ?4)",
+                params![sid, crate::crypto::sha256(bytes).to_vec(), *c as i64, bytes],
+            )?;
+        }
+        for (hash, c) in page.own_acked {
             tx.execute(
                 "UPDATE events SET acked = 1, relay_cursor = ?3 WHERE space = ?1 AND hash = ?2",
-                params![space.to_string(), hash.to_vec(), *c as i64],
+                params![sid, hash.to_vec(), *c as i64],
             )?;
         }
         tx.execute(
             "UPDATE spaces SET cursor = ?2 WHERE space = ?1",
-            params![space.to_string(), cursor as i64],
+            params![sid, cursor as i64],
         )?;
         maybe_snapshot(&tx, space, doc, false)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records (or clears) the integrity alert of a space's last sync, shown by
+    /// `duet status` until a sync no longer finds a problem.
+    pub fn set_alert(&mut self, space: &SpaceId, alert: Option<&str>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE spaces SET alert = ?2 WHERE space = ?1",
+            params![space.to_string(), alert],
+        )?;
+        Ok(())
+    }
+
+    /// The integrity alert of a space's last sync, if any.
+    pub fn alert(&self, space: &SpaceId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT alert FROM spaces WHERE space = ?1",
+                params![space.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Events waiting for an earlier event of their author: (cursor, bytes), in cursor
+    /// order.
+    pub fn held(&self, space: &SpaceId) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT cursor, bytes FROM held WHERE space = ?1 ORDER BY cursor")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Refused events recorded for a space: (hex hash, reason).

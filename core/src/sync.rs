@@ -17,7 +17,7 @@ use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, decode_changes, encode_changes};
 use crate::identity::{Identity, actor_for};
-use crate::membership::SpaceState;
+use crate::membership::{AdmitError, SpaceState};
 use crate::protocol::{
     ErrorBody, EventStatus, MAX_BODY_BYTES, MAX_READ_LIMIT, PushResponse, encode_batch,
 };
@@ -56,6 +56,8 @@ pub struct Page {
     pub events: Vec<(u64, Vec<u8>)>,
     /// Whether more events wait after this page.
     pub more: bool,
+    /// The space's newest cursor at the relay, when it says.
+    pub newest: Option<u64>,
 }
 
 /// How a client reaches a relay.
@@ -149,6 +151,10 @@ pub struct SyncReport {
     /// Why the relay refused this device's own events, if it did (they stay stored
     /// locally and are offered again on the next sync).
     pub push_refused: Option<String>,
+    /// The relay serves less than this device already received (rolled back).
+    pub rollback: bool,
+    /// Authentic events waiting for an earlier event of their author.
+    pub waiting: usize,
 }
 
 /// Rebuilds a space's verified state from the events stored on this device.
@@ -276,21 +282,33 @@ pub fn sync_space(
     // 3. Pull and verify everything after the cursor.
     let mut state = fold_state(store, &rec.id)?;
     let mut cursor = rec.cursor;
-    let mut arrivals: BTreeMap<String, Arrivals> = BTreeMap::new();
+    let mut pull = Pull {
+        rec,
+        arrivals: BTreeMap::new(),
+        report: &mut report,
+    };
     loop {
         // If the pull fails after a refused push, the push's reason is the real one
         // (e.g. a join the relay refused leaves the device unable to read).
-        let Page { events: page, more } =
-            match transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me) {
-                Ok(page) => page,
-                Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
-            };
-        let mut accepted = Vec::new();
-        let mut refused = Vec::new();
-        let mut own = Vec::new();
+        let Page {
+            events: page,
+            more,
+            newest,
+        } = match transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me) {
+            Ok(page) => page,
+            Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
+        };
+        if let Some(newest) = newest.filter(|n| *n < cursor) {
+            pull.report.rollback = true;
+            pull.report.warnings.push(format!(
+                "the relay now ends at cursor {newest} but this device already received events up to {cursor}: \
+                 it lost or hides events (restored from an old backup, or tampered with); nothing here was changed"
+            ));
+        }
+        let mut batch = Batch::default();
         for (c, bytes) in page {
             if c <= cursor {
-                report.warnings.push(format!(
+                pull.report.warnings.push(format!(
                     "relay served cursor {c} again after {cursor}; ignored"
                 ));
                 continue;
@@ -301,73 +319,61 @@ pub fn sync_space(
                 if let Ok(ev) = Event::decode(bytes) {
                     let _ = state.admit(&ev, None);
                 }
-                own.push((hash, c));
+                batch.own.push((hash, c));
                 continue;
             }
-            match verify_event(&state, rec, bytes.clone()) {
-                Ok((ev, content)) => {
-                    // `verify_event` checked admissibility; admit cannot fail now. The
-                    // chain advances even when the content is refused, so the author's
-                    // later events still fit.
-                    let _ = state.admit(&ev, None);
-                    let changes = match content {
-                        Ok(changes) => changes,
-                        Err(reason) => {
-                            report.warnings.push(format!(
-                                "refused the content of event {} by device {}: {reason}",
-                                &hex::encode(hash)[..12],
-                                &hex::encode(ev.header().author)[..12]
-                            ));
-                            refused.push(Refused {
-                                hash,
-                                reason,
-                                bytes: bytes.clone(),
-                            });
-                            Vec::new()
-                        }
-                    };
-                    if !changes.is_empty() {
-                        let from = person_key(&state, &ev);
-                        let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
-                            from,
-                            ..Default::default()
-                        });
-                        for ch in &changes {
-                            *entry
-                                .counts
-                                .entry(label(ch.message()).to_string())
-                                .or_default() += 1;
-                        }
-                        doc.apply(changes.clone())?;
-                    }
-                    report.received_events += 1;
-                    accepted.push(Accepted {
-                        event: ev,
-                        cursor: c,
-                        changes,
-                    });
-                }
-                Err(reason) => {
-                    report.warnings.push(format!(
-                        "refused event {} served by the relay: {reason}",
-                        &hex::encode(hash)[..12]
-                    ));
-                    refused.push(Refused {
-                        hash,
-                        reason,
-                        bytes,
-                    });
+            pull.process(&mut state, &mut doc, &mut batch, c, bytes)?;
+        }
+        // Events that were waiting for a predecessor may fit now.
+        let mut waiting: Vec<(u64, Vec<u8>)> = store.held(&rec.id)?;
+        waiting.extend(batch.held.drain(..));
+        loop {
+            let mut progressed = false;
+            let mut still = Vec::new();
+            for (c, bytes) in waiting {
+                let before = batch.accepted.len() + batch.refused.len();
+                pull.process(&mut state, &mut doc, &mut batch, c, bytes.clone())?;
+                if batch.accepted.len() + batch.refused.len() > before {
+                    progressed = true;
+                    batch.released.push(crate::crypto::sha256(&bytes));
+                } else {
+                    batch.held.pop();
+                    still.push((c, bytes));
                 }
             }
+            waiting = still;
+            if !progressed || waiting.is_empty() {
+                break;
+            }
         }
-        store.store_pulled(&rec.id, &accepted, &refused, &own, cursor, &doc)?;
+        batch.held = waiting;
+        store.store_pulled(&rec.id, &batch.as_pulled(), cursor, &doc)?;
         if !more {
             break;
         }
     }
+    let held = store.held(&rec.id)?;
+    if !held.is_empty() {
+        let mut authors: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, bytes) in &held {
+            if let Ok(ev) = Event::decode(bytes.clone()) {
+                *authors
+                    .entry(hex::encode(&ev.header().author[..6]))
+                    .or_default() += 1;
+            }
+        }
+        for (author, n) in authors {
+            pull.report.warnings.push(format!(
+                "{n} event(s) from device {author} wait for an earlier event the relay has not served \
+                 (withheld or lost); they will be applied when it arrives"
+            ));
+        }
+        pull.report.waiting = held.len();
+    }
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
     let people = doc.people()?;
+    let mut arrivals = std::mem::take(&mut pull.arrivals);
     for a in arrivals.values_mut() {
         if let Some(p) = people.get(&a.from) {
             a.from = p.name.clone();
@@ -375,7 +381,115 @@ pub fn sync_space(
     }
     report.arrivals = arrivals.into_values().collect();
     report.cursor = cursor;
+    let alert = report.rollback.then(|| {
+        format!("the relay served less than this device already had (cursor {cursor}); it may have lost or be hiding events")
+    });
+    store.set_alert(&rec.id, alert.as_deref())?;
     Ok(report)
+}
+
+/// What one page of a pull produced, stored in one transaction.
+#[derive(Default)]
+struct Batch {
+    accepted: Vec<Accepted>,
+    refused: Vec<Refused>,
+    own: Vec<([u8; 32], u64)>,
+    held: Vec<(u64, Vec<u8>)>,
+    released: Vec<[u8; 32]>,
+}
+
+impl Batch {
+    fn as_pulled(&self) -> crate::store::Pulled<'_> {
+        crate::store::Pulled {
+            accepted: &self.accepted,
+            refused: &self.refused,
+            own_acked: &self.own,
+            held: &self.held,
+            released: &self.released,
+        }
+    }
+}
+
+/// The per-event part of a pull.
+struct Pull<'a> {
+    rec: &'a SpaceRecord,
+    arrivals: BTreeMap<String, Arrivals>,
+    report: &'a mut SyncReport,
+}
+
+impl Pull<'_> {
+    /// Verifies one served event and files it as accepted, refused or held (waiting for
+    /// an earlier event of its author).
+    fn process(
+        &mut self,
+        state: &mut SpaceState,
+        doc: &mut SpaceDoc,
+        batch: &mut Batch,
+        c: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), SyncError> {
+        let hash = crate::crypto::sha256(&bytes);
+        match verify_event(state, self.rec, bytes.clone()) {
+            Ok((ev, content)) => {
+                // `verify_event` checked admissibility; admit cannot fail now. The chain
+                // advances even when the content is refused, so the author's later
+                // events still fit.
+                let _ = state.admit(&ev, None);
+                let changes = match content {
+                    Ok(changes) => changes,
+                    Err(reason) => {
+                        self.report.warnings.push(format!(
+                            "refused the content of event {} by device {}: {reason}",
+                            &hex::encode(hash)[..12],
+                            &hex::encode(ev.header().author)[..12]
+                        ));
+                        batch.refused.push(Refused {
+                            hash,
+                            reason,
+                            bytes: bytes.clone(),
+                        });
+                        Vec::new()
+                    }
+                };
+                if !changes.is_empty() {
+                    let from = person_key(state, &ev);
+                    let entry = self
+                        .arrivals
+                        .entry(from.clone())
+                        .or_insert_with(|| Arrivals {
+                            from,
+                            ..Default::default()
+                        });
+                    for ch in &changes {
+                        *entry
+                            .counts
+                            .entry(label(ch.message()).to_string())
+                            .or_default() += 1;
+                    }
+                    doc.apply(changes.clone())?;
+                }
+                self.report.received_events += 1;
+                batch.accepted.push(Accepted {
+                    event: ev,
+                    cursor: c,
+                    changes,
+                });
+            }
+            Err(Rejection::Wait) => batch.held.push((c, bytes)),
+            Err(Rejection::Refuse(reason)) => {
+                self.report.warnings.push(format!(
+                    "refused event {} served by the relay: {reason}",
+                    &hex::encode(hash)[..12]
+                ));
+                batch.refused.push(Refused {
+                    hash,
+                    reason,
+                    bytes,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The person id (hex) of the device that signed `ev`, or a short device key.
@@ -392,12 +506,36 @@ fn person_key(state: &SpaceState, ev: &Event) -> String {
 /// content (authentic and in sequence, but undecryptable or carrying forged authorship).
 type Verified = (Event, Result<Vec<Change>, String>);
 
-fn verify_event(state: &SpaceState, rec: &SpaceRecord, bytes: Vec<u8>) -> Result<Verified, String> {
-    let ev = Event::decode(bytes).map_err(|e| e.to_string())?;
+/// Why a served event is not taken now.
+enum Rejection {
+    /// Authentic, but an earlier event of its author is missing: keep it until then.
+    Wait,
+    /// Not acceptable, with the reason.
+    Refuse(String),
+}
+
+fn verify_event(
+    state: &SpaceState,
+    rec: &SpaceRecord,
+    bytes: Vec<u8>,
+) -> Result<Verified, Rejection> {
+    let ev = Event::decode(bytes).map_err(|e| Rejection::Refuse(e.to_string()))?;
     if ev.header().space != rec.id {
-        return Err("event belongs to another space".into());
+        return Err(Rejection::Refuse("event belongs to another space".into()));
     }
-    state.check(&ev, None).map_err(|e| e.to_string())?;
+    match state.check(&ev, None) {
+        Ok(_) => {}
+        Err(AdmitError::Gap { .. }) => return Err(Rejection::Wait),
+        // Without the genesis nothing can be checked yet; it may still arrive.
+        Err(AdmitError::NoSuchSpace) => return Err(Rejection::Wait),
+        Err(AdmitError::Fork(seq)) => {
+            return Err(Rejection::Refuse(format!(
+                "equivocation: device {} signed two different events with seq {seq}; the first one is kept",
+                &hex::encode(ev.header().author)[..12]
+            )));
+        }
+        Err(e) => return Err(Rejection::Refuse(e.to_string())),
+    }
     if ev.kind() != Kind::Changes {
         return Ok((ev, Ok(Vec::new())));
     }

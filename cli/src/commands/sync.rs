@@ -221,6 +221,8 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             "pending_changes": dev.store.pending_count(&rec.id)?,
             "unsent_events": dev.store.unacked_events(&rec.id)?.len(),
             "refused_events": dev.store.refused(&rec.id)?.len(),
+            "waiting_events": dev.store.held(&rec.id)?.len(),
+            "alert": dev.store.alert(&rec.id)?,
             "members": members,
             "snapshot": stats.from_snapshot,
             "changes_after_snapshot": stats.replayed_changes,
@@ -251,6 +253,15 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             s["unsent_events"],
             s["refused_events"],
         ));
+        if let Some(alert) = s["alert"].as_str() {
+            ctx.out.line(format!("  WARNING: {alert}"));
+        }
+        if s["waiting_events"].as_u64().unwrap_or(0) > 0 {
+            ctx.out.line(format!(
+                "  {} event(s) wait for an earlier event the relay has not served",
+                s["waiting_events"]
+            ));
+        }
         if let Some(ms) = s["members"].as_array() {
             for m in ms {
                 ctx.out.line(format!(
