@@ -1,0 +1,401 @@
+//! The relay's protective limits: its [`Config`], token-bucket [`RateLimiter`]s with a
+//! bounded memory, and the [`guard`] middleware that every request passes first.
+//!
+//! The guard, outermost after tracing, does in order:
+//!
+//! 1. the per-client-address rate limit (not for `/healthz`), answering 429
+//!    `rate_limited` with `Retry-After`;
+//! 2. the global limit on requests in flight, shedding the excess at once with 503
+//!    `overloaded` and `Retry-After: 1` (no queue builds up behind a flood);
+//! 3. the request timeout around everything after it, body upload included, answering
+//!    408 `timeout`.
+//!
+//! The per-device limit is applied where the device is known and authenticated: after a
+//! read's signature verifies, and after a push's events are decoded (their signatures
+//! verified), in [`crate::state`]. A header naming someone else's device therefore
+//! cannot spend that device's allowance.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How many keys (addresses or devices) a rate limiter tracks at most. Past it, buckets
+/// that are full again (idle keys) are dropped, then the least recently used ones.
+pub const MAX_TRACKED_KEYS: usize = 65_536;
+
+/// How often (at most) a limiter logs how many requests it refused.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// A token-bucket rate: `per_sec` requests per second on average, up to `burst` at once.
+/// A `per_sec` of 0 turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Tokens added per second; 0 = no limit.
+    pub per_sec: u32,
+    /// Bucket size: requests allowed at once after an idle period (at least 1).
+    pub burst: u32,
+}
+
+impl Rate {
+    /// No limit.
+    pub const OFF: Rate = Rate {
+        per_sec: 0,
+        burst: 0,
+    };
+}
+
+/// Everything an operator can tune. [`Config::default`] is what the binary uses when no
+/// flag is given; every limit has an "off" value (0, or `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// A client must send a request's complete headers within this time (also the idle
+    /// time allowed on a kept-alive connection); `None` = no limit.
+    pub header_timeout: Option<Duration>,
+    /// A request, body upload included, must be answered within this time; `None` = no
+    /// limit.
+    pub request_timeout: Option<Duration>,
+    /// Requests handled at once; more are refused with 503 `overloaded`. 0 = no limit.
+    pub max_in_flight: usize,
+    /// Open connections at once; more wait in the listen backlog. 0 = no limit.
+    pub max_connections: usize,
+    /// Per client address.
+    pub rate_per_ip: Rate,
+    /// Per device (readers and authors of pushed events).
+    pub rate_per_device: Rate,
+    /// When set, the client address is taken from this request header (the last address
+    /// in it) instead of the TCP peer. Only for a relay behind a proxy that sets it.
+    pub client_ip_header: Option<HeaderName>,
+    /// Events stored per space (fork evidence included); 0 = no limit.
+    pub space_max_events: u64,
+    /// Bytes of events stored per space (fork evidence included); 0 = no limit.
+    pub space_max_bytes: u64,
+    /// Size cap of the database file, enforced by SQLite (`PRAGMA max_page_count`);
+    /// 0 = no limit.
+    pub max_db_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            header_timeout: Some(Duration::from_secs(10)),
+            request_timeout: Some(Duration::from_secs(60)),
+            max_in_flight: 256,
+            max_connections: 512,
+            rate_per_ip: Rate {
+                per_sec: 50,
+                burst: 100,
+            },
+            rate_per_device: Rate {
+                per_sec: 20,
+                burst: 40,
+            },
+            client_ip_header: None,
+            space_max_events: 1_000_000,
+            space_max_bytes: 1024 * 1024 * 1024,
+            max_db_bytes: 0,
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| {
+        m.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, Bucket>,
+    refused: u64,
+    last_report: Option<Instant>,
+}
+
+/// Token buckets per key, in bounded memory: at most `max_keys` keys are tracked.
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    name: &'static str,
+    per_sec: f64,
+    burst: f64,
+    max_keys: usize,
+    buckets: Mutex<Buckets<K>>,
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    /// A limiter at `rate`, or `None` when the rate is off. `name` appears in the log.
+    pub fn new(name: &'static str, rate: Rate, max_keys: usize) -> Option<RateLimiter<K>> {
+        if rate.per_sec == 0 {
+            return None;
+        }
+        Some(RateLimiter {
+            name,
+            per_sec: f64::from(rate.per_sec),
+            burst: f64::from(rate.burst.max(1)),
+            max_keys: max_keys.max(1),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                refused: 0,
+                last_report: None,
+            }),
+        })
+    }
+
+    /// Takes one token for `key` now; `Err(seconds)` says when to retry.
+    pub fn check(&self, key: &K) -> Result<(), u64> {
+        self.check_all_at(std::slice::from_ref(key), Instant::now())
+    }
+
+    /// Takes one token for each of `keys` at `now`, or none at all if any of them has no
+    /// token left; `Err(seconds)` is the wait until all of them would have one.
+    pub fn check_all_at(&self, keys: &[K], now: Instant) -> Result<(), u64> {
+        let mut b = lock(&self.buckets);
+        let mut wait = 0.0f64;
+        for key in keys {
+            let tokens = b.map.get(key).map_or(self.burst, |x| self.refill(x, now));
+            if tokens < 1.0 {
+                wait = wait.max((1.0 - tokens) / self.per_sec);
+            }
+        }
+        if wait > 0.0 {
+            b.refused += 1;
+            let due = b
+                .last_report
+                .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
+            if due {
+                tracing::warn!(
+                    limit = self.name,
+                    refused = b.refused,
+                    "requests refused by a rate limit since the last report"
+                );
+                b.refused = 0;
+                b.last_report = Some(now);
+            }
+            // Whole seconds, rounded up (Retry-After has no fractions).
+            return Err((wait.ceil() as u64).max(1));
+        }
+        for key in keys {
+            if !b.map.contains_key(key) && b.map.len() >= self.max_keys {
+                self.make_room(&mut b.map, now);
+            }
+            let tokens = b.map.get(key).map_or(self.burst, |x| self.refill(x, now));
+            b.map.insert(
+                key.clone(),
+                Bucket {
+                    tokens: tokens - 1.0,
+                    last: now,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn refill(&self, b: &Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        (b.tokens + elapsed * self.per_sec).min(self.burst)
+    }
+
+    /// Drops buckets that are full again (forgetting them changes nothing); if that is
+    /// not enough, the least recently used, down to three quarters of the cap, so the
+    /// cost of a sweep is spread over many insertions.
+    fn make_room(&self, map: &mut HashMap<K, Bucket>, now: Instant) {
+        map.retain(|_, b| self.refill(b, now) < self.burst);
+        let target = self.max_keys - self.max_keys / 4;
+        if map.len() < self.max_keys {
+            return;
+        }
+        let mut by_age: Vec<(Instant, K)> = map.iter().map(|(k, b)| (b.last, k.clone())).collect();
+        by_age.sort_unstable_by_key(|(last, _)| *last);
+        let excess = map.len().saturating_sub(target);
+        for (_, key) in by_age.into_iter().take(excess) {
+            map.remove(&key);
+        }
+    }
+
+    /// How many keys are tracked now.
+    pub fn tracked(&self) -> usize {
+        lock(&self.buckets).map.len()
+    }
+}
+
+/// The client address of a request: the configured header's last address when set and
+/// valid, else the TCP peer; `None` for a request that did not come over TCP (in-process).
+pub fn client_ip(
+    header: Option<&HeaderName>,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Option<IpAddr> {
+    let from_header = header.and_then(|name| {
+        let value = headers.get_all(name).iter().last()?.to_str().ok()?;
+        let last = value.rsplit(',').next()?.trim();
+        last.parse::<IpAddr>()
+            .ok()
+            .or_else(|| last.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    });
+    from_header.or(peer.map(|p| p.ip()))
+}
+
+/// The limits shared by all requests.
+#[derive(Debug)]
+pub struct Guards {
+    ip: Option<RateLimiter<IpAddr>>,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Guards {
+    /// The guards for `config`.
+    pub fn new(config: &Config) -> Guards {
+        Guards {
+            ip: RateLimiter::new("per-address", config.rate_per_ip, MAX_TRACKED_KEYS),
+            in_flight: (config.max_in_flight > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_in_flight))),
+        }
+    }
+}
+
+/// The middleware in front of every route: per-address rate limit, in-flight limit,
+/// request timeout.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let config = state.config();
+    let guards = state.guards();
+    if let Some(limiter) = &guards.ip
+        && request.uri().path() != "/healthz"
+    {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let ip = client_ip(
+            config.client_ip_header.as_ref(),
+            request.headers(),
+            peer,
+        );
+        if let Some(ip) = ip
+            && let Err(retry_after) = limiter.check(&ip)
+        {
+            return ApiError::rate_limited("this address", retry_after).into_response();
+        }
+    }
+    let _permit = match &guards.in_flight {
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => return ApiError::overloaded().into_response(),
+        },
+        None => None,
+    };
+    match config.request_timeout {
+        Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::timeout(limit).into_response(),
+        },
+        None => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(per_sec: u32, burst: u32, max_keys: usize) -> RateLimiter<u32> {
+        RateLimiter::new("test", Rate { per_sec, burst }, max_keys).expect("a limit")
+    }
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let l = limiter(2, 3, 10);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(l.check_all_at(&[1], t0), Ok(()));
+        }
+        assert_eq!(l.check_all_at(&[1], t0), Err(1));
+        // Another key has its own bucket.
+        assert_eq!(l.check_all_at(&[2], t0), Ok(()));
+        // Half a second later one token is back (2 per second).
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(l.check_all_at(&[1], t1), Ok(()));
+        assert_eq!(l.check_all_at(&[1], t1), Err(1));
+        // A slow rate asks for a longer wait, in whole seconds rounded up.
+        let slow = RateLimiter::new("slow", Rate { per_sec: 1, burst: 1 }, 10)
+            .expect("a limit");
+        assert_eq!(slow.check_all_at(&[7], t0), Ok(()));
+        assert_eq!(slow.check_all_at(&[7], t0), Err(1));
+        let l = RateLimiter::new("tiny", Rate { per_sec: 1, burst: 0 }, 10).expect("a limit");
+        assert_eq!(l.check_all_at(&[1], t0), Ok(()), "a burst of 0 counts as 1");
+        assert!(RateLimiter::<u32>::new("off", Rate::OFF, 10).is_none());
+    }
+
+    #[test]
+    fn several_keys_are_charged_together_or_not_at_all() {
+        let l = limiter(1, 1, 10);
+        let t0 = Instant::now();
+        assert_eq!(l.check_all_at(&[1], t0), Ok(()));
+        // Key 1 is empty: key 2 is not charged either.
+        assert_eq!(l.check_all_at(&[1, 2], t0), Err(1));
+        assert_eq!(l.check_all_at(&[2], t0), Ok(()));
+    }
+
+    #[test]
+    fn the_number_of_tracked_keys_stays_under_the_cap_under_a_flood_of_keys() {
+        let cap = 100;
+        let l = limiter(1, 5, cap);
+        let t0 = Instant::now();
+        // Every key is busy (not full again): eviction has to drop the oldest.
+        for key in 0..10_000u32 {
+            let now = t0 + Duration::from_micros(u64::from(key));
+            assert_eq!(l.check_all_at(&[key], now), Ok(()));
+            assert!(l.tracked() <= cap, "{} keys after {key}", l.tracked());
+        }
+        // The newest keys are still tracked and still limited.
+        let now = t0 + Duration::from_micros(10_000);
+        for _ in 0..4 {
+            assert_eq!(l.check_all_at(&[9_999], now), Ok(()));
+        }
+        assert_eq!(l.check_all_at(&[9_999], now), Err(1));
+        // Idle keys (full buckets again) are dropped first, all at once.
+        let later = now + Duration::from_secs(60);
+        assert_eq!(l.check_all_at(&[20_000], later), Ok(()));
+        assert_eq!(l.tracked(), 1);
+    }
+
+    #[test]
+    fn the_client_address_comes_from_the_configured_header_or_the_peer() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let name = HeaderName::from_static("x-forwarded-for");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            &name,
+            "198.51.100.1, 203.0.113.9".parse().expect("header value"),
+        );
+        assert_eq!(
+            client_ip(Some(&name), &headers, Some(peer)),
+            "203.0.113.9".parse().ok()
+        );
+        // Without the option the header is ignored.
+        assert_eq!(client_ip(None, &headers, Some(peer)), Some(peer.ip()));
+        // A junk header falls back to the peer.
+        headers.insert(&name, "not an address".parse().expect("header value"));
+        assert_eq!(client_ip(Some(&name), &headers, Some(peer)), Some(peer.ip()));
+        headers.insert(&name, "[2001:db8::1]:443".parse().expect("header value"));
+        assert_eq!(
+            client_ip(Some(&name), &headers, None),
+            "2001:db8::1".parse().ok()
+        );
+        assert_eq!(client_ip(None, &HeaderMap::new(), None), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Crashes: `kill -9` of the relay during pushes and of the CLI during a sync or a local
+//! write. Whatever was acknowledged or committed survives; the next sync converges.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_tests::{Device, Relay, bin};
+
+fn pair(relay: &Relay) -> (Device, Device) {
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.json(&["invite"])["code"].as_str().expect("code").to_string();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    (a, b)
+}
+
+/// Hashes of the events a device holds as acknowledged by the relay.
+fn acked(d: &Device) -> BTreeSet<Vec<u8>> {
+    let conn = rusqlite::Connection::open_with_flags(d.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("db");
+    let mut stmt = conn.prepare("SELECT hash FROM events WHERE acked = 1").expect("query");
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).expect("rows").map(|r| r.expect("row")).collect()
+}
+
+fn relay_hashes(relay: &Relay) -> BTreeSet<Vec<u8>> {
+    let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
+    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity");
+    assert_eq!(ok, "ok", "relay database integrity after kill -9");
+    let mut stmt = conn.prepare("SELECT hash FROM events").expect("query");
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).expect("rows").map(|r| r.expect("row")).collect()
+}
+
+fn spawn_sync(d: &Device) -> std::process::Child {
+    Command::new(bin("duet"))
+        .arg("sync")
+        .env("DUET_HOME", &d.home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("duet sync starts")
+}
+
+#[test]
+fn the_relay_killed_at_any_moment_of_twenty_push_rounds_keeps_every_acknowledged_event() {
+    let mut relay = Relay::start();
+    let (a, _b) = pair(&relay);
+    a.ok(&["goal", "add", "Listen first", "--area", "empathy"]);
+    a.ok(&["sync"]);
+    for round in 0..20u32 {
+        for i in 0..=(round % 4) {
+            a.ok(&["rate", "Listen first", if (round + i) % 2 == 0 { "1" } else { "0" }]);
+        }
+        let mut sync = spawn_sync(&a);
+        // Vary the moment of the kill: at once, once the sync is under way (its
+        // database shows activity), or after it finished.
+        match round % 3 {
+            0 => {}
+            1 => {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline && sync.try_wait().expect("wait").is_none() {
+                    if a.home.join("duet.db-wal").exists() {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+            _ => {
+                let _ = sync.wait();
+            }
+        }
+        relay.kill();
+        let _ = sync.wait();
+        relay.restart();
+        let stored = relay_hashes(&relay);
+        let missing: Vec<_> = acked(&a).difference(&stored).cloned().collect();
+        assert!(missing.is_empty(), "round {round}: {} acknowledged event(s) lost", missing.len());
+    }
+    a.ok(&["sync"]);
+}
+
+#[test]
+fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    for round in 0..10u32 {
+        // A local write killed at some point: before, during or after its commit.
+        let mut write = Command::new(bin("duet"))
+            .args(["rate", "Evening walk", "1"])
+            .env("DUET_HOME", &a.home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("duet rate starts");
+        if round % 2 == 0 {
+            let _ = write.kill();
+        }
+        let _ = write.wait();
+        let before = a.json(&["export"])["shared"]["ratings"].as_array().expect("ratings").len();
+        // A sync killed mid-way.
+        let mut sync = spawn_sync(&a);
+        if round % 3 != 2 {
+            let _ = sync.kill();
+        }
+        let _ = sync.wait();
+        // The store opens and keeps everything committed.
+        let after = a.json(&["export"])["shared"]["ratings"].as_array().expect("ratings").len();
+        assert_eq!(before, after, "round {round}: committed ratings survive a killed sync");
+    }
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
+    let status = a.json(&["status"]);
+    assert_eq!(status["spaces"][0]["pending_changes"], 0);
+    assert_eq!(status["spaces"][0]["unsent_events"], 0);
+}
