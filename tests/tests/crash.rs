@@ -11,24 +11,39 @@ fn pair(relay: &Relay) -> (Device, Device) {
     let a = Device::new();
     let b = Device::new();
     a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"].as_str().expect("code").to_string();
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
     b.ok(&["join", &code, "--name", "Sam"]);
     (a, b)
 }
 
 /// Hashes of the events a device holds as acknowledged by the relay.
 fn acked(d: &Device) -> BTreeSet<Vec<u8>> {
-    let conn = rusqlite::Connection::open_with_flags(d.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("db");
-    let mut stmt = conn.prepare("SELECT hash FROM events WHERE acked = 1").expect("query");
-    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).expect("rows").map(|r| r.expect("row")).collect()
+    let conn =
+        rusqlite::Connection::open_with_flags(d.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("db");
+    let mut stmt = conn
+        .prepare("SELECT hash FROM events WHERE acked = 1")
+        .expect("query");
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 fn relay_hashes(relay: &Relay) -> BTreeSet<Vec<u8>> {
     let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity");
     assert_eq!(ok, "ok", "relay database integrity after kill -9");
     let mut stmt = conn.prepare("SELECT hash FROM events").expect("query");
-    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).expect("rows").map(|r| r.expect("row")).collect()
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
 }
 
 fn spawn_sync(d: &Device) -> std::process::Child {
@@ -49,7 +64,11 @@ fn the_relay_killed_at_any_moment_of_twenty_push_rounds_keeps_every_acknowledged
     a.ok(&["sync"]);
     for round in 0..20u32 {
         for i in 0..=(round % 4) {
-            a.ok(&["rate", "Listen first", if (round + i) % 2 == 0 { "1" } else { "0" }]);
+            a.ok(&[
+                "rate",
+                "Listen first",
+                if (round + i) % 2 == 0 { "1" } else { "0" },
+            ]);
         }
         let mut sync = spawn_sync(&a);
         // Vary the moment of the kill: at once, once the sync is under way (its
@@ -74,7 +93,11 @@ fn the_relay_killed_at_any_moment_of_twenty_push_rounds_keeps_every_acknowledged
         relay.restart();
         let stored = relay_hashes(&relay);
         let missing: Vec<_> = acked(&a).difference(&stored).cloned().collect();
-        assert!(missing.is_empty(), "round {round}: {} acknowledged event(s) lost", missing.len());
+        assert!(
+            missing.is_empty(),
+            "round {round}: {} acknowledged event(s) lost",
+            missing.len()
+        );
     }
     a.ok(&["sync"]);
 }
@@ -99,7 +122,10 @@ fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges()
             let _ = write.kill();
         }
         let _ = write.wait();
-        let before = a.json(&["export"])["shared"]["ratings"].as_array().expect("ratings").len();
+        let before = a.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .len();
         // A sync killed mid-way.
         let mut sync = spawn_sync(&a);
         if round % 3 != 2 {
@@ -107,8 +133,14 @@ fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges()
         }
         let _ = sync.wait();
         // The store opens and keeps everything committed.
-        let after = a.json(&["export"])["shared"]["ratings"].as_array().expect("ratings").len();
-        assert_eq!(before, after, "round {round}: committed ratings survive a killed sync");
+        let after = a.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .len();
+        assert_eq!(
+            before, after,
+            "round {round}: committed ratings survive a killed sync"
+        );
     }
     a.ok(&["sync"]);
     b.ok(&["sync"]);

@@ -86,6 +86,15 @@ fn one_partner_walks_through_goals_steps_ratings_reflections_and_exports_everyth
     );
     assert_eq!(shared["reflections"].as_array().expect("array").len(), 1);
 
+    // SQL metacharacters are just text.
+    let sql = "Robert'); DROP TABLE changes; -- \" OR 1=1";
+    d.ok(&["goal", "add", sql, "--area", "other", "--why", sql]);
+    d.ok(&["reflect", sql]);
+    let export = d.json(&["export"]);
+    assert_eq!(export["shared"]["goals"][1]["title"], sql);
+    assert_eq!(export["shared"]["goals"][1]["why"], sql);
+    assert!(d.ok(&["goal", "show", sql]).contains("DROP TABLE"));
+
     d.ok(&["goal", "status", prefix, "archived"]);
     assert!(!d.ok(&["goal", "list"]).contains("Weekly check-in"));
     assert!(d.ok(&["goal", "list", "--all"]).contains("archived"));
@@ -209,4 +218,34 @@ fn help_and_version_work_and_show_examples() {
     assert!(d.ok(&["--version"]).starts_with("duet "));
     let r = d.run(&["frobnicate"]);
     assert_eq!(r.code, 2);
+}
+
+#[test]
+fn progress_shows_both_levels_sparklines_and_t_scores_with_colour_only_when_wanted() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    for level in ["-2", "0", "2"] {
+        d.ok(&["rate", "Weekly check-in", level]);
+    }
+    let plain = d.ok(&["progress", "--color", "never"]);
+    assert!(plain.contains("Alex") && plain.contains("▁▄█"), "{plain}");
+    assert!(
+        plain.contains("GAS T-score") && plain.contains("Alex 70.0"),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains('\u{1b}'),
+        "no escape codes with --color never"
+    );
+    let coloured = d.ok(&["progress", "--color", "always"]);
+    assert!(
+        coloured.contains("\u{1b}["),
+        "escape codes with --color always"
+    );
+    // Not a terminal (the test captures stdout) and NO_COLOR set by the helper: plain.
+    assert!(!d.ok(&["progress"]).contains('\u{1b}'));
+    let json = d.json(&["progress"]);
+    assert_eq!(json["t_score"]["by_person"]["Alex"], 70.0);
+    assert_eq!(json["goals"][0]["partners"][0]["latest"], 2);
 }

@@ -1,0 +1,192 @@
+//! A relay that withholds, reorders, truncates or rolls back what it serves. The relay
+//! here is the real process; the tampering is done to its database underneath it, as a
+//! malicious operator (or a restore from an old backup) would.
+
+use duet_tests::{Device, Relay};
+use rusqlite::{Connection, params};
+
+fn pair(relay: &Relay) -> (Device, Device) {
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    (a, b)
+}
+
+/// One stored relay row, enough to put it back.
+struct Row {
+    space: String,
+    hash: Vec<u8>,
+    author: Vec<u8>,
+    seq: i64,
+    kind: String,
+    bytes: Vec<u8>,
+    received_at: i64,
+}
+
+/// Removes the newest `n` changes events from the relay's database; returns them oldest
+/// first.
+fn take_newest(relay: &Relay, n: usize) -> Vec<Row> {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    let mut stmt = conn
+        .prepare(
+            "SELECT cursor, space, hash, author, seq, kind, bytes, received_at FROM events
+             WHERE kind = 'changes' ORDER BY cursor DESC LIMIT ?1",
+        )
+        .expect("select");
+    let rows: Vec<(i64, Row)> = stmt
+        .query_map([n as i64], |r| {
+            Ok((
+                r.get(0)?,
+                Row {
+                    space: r.get(1)?,
+                    hash: r.get(2)?,
+                    author: r.get(3)?,
+                    seq: r.get(4)?,
+                    kind: r.get(5)?,
+                    bytes: r.get(6)?,
+                    received_at: r.get(7)?,
+                },
+            ))
+        })
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    for (cursor, _) in &rows {
+        conn.execute("DELETE FROM events WHERE cursor = ?1", [cursor])
+            .expect("delete");
+    }
+    let mut rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+    rows.reverse();
+    rows
+}
+
+/// Puts rows back (they get new, higher cursors), in the given order.
+fn put_back(relay: &Relay, rows: &[Row]) {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    for r in rows {
+        conn.execute(
+            "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![r.space, r.hash, r.author, r.seq, r.kind, r.bytes, r.received_at],
+        )
+        .expect("insert");
+    }
+}
+
+fn ratings(d: &Device) -> usize {
+    d.json(&["export"])["shared"]["ratings"]
+        .as_array()
+        .expect("ratings")
+        .len()
+}
+
+/// Sam makes `n` ratings, each synced as its own event.
+fn sam_rates(b: &Device, n: usize) {
+    for i in 0..n {
+        b.ok(&[
+            "rate",
+            "Weekly check-in",
+            if i % 2 == 0 { "1" } else { "-1" },
+        ]);
+        b.ok(&["sync"]);
+    }
+}
+
+fn setup() -> (Relay, Device, Device) {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    (relay, a, b)
+}
+
+#[test]
+fn a_withheld_event_makes_later_ones_wait_until_it_is_served_and_nothing_is_lost() {
+    let (relay, a, b) = setup();
+    sam_rates(&b, 3);
+    // The relay withholds the first of Sam's three rating events: it serves the later
+    // two, then the withheld one only afterwards.
+    let rows = take_newest(&relay, 3);
+    put_back(&relay, &rows[1..]);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("wait for an earlier event"),
+        "the wait is reported: {}",
+        r.stderr
+    );
+    assert_eq!(ratings(&a), 0, "nothing out of order is applied");
+    let status = a.json(&["status"]);
+    assert_eq!(status["spaces"][0]["waiting_events"], 2);
+    assert!(a.ok(&["status"]).contains("wait for an earlier event"));
+
+    put_back(&relay, &rows[..1]);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        ratings(&a),
+        3,
+        "once served, the withheld event and those waiting apply"
+    );
+    assert_eq!(a.json(&["status"])["spaces"][0]["waiting_events"], 0);
+    assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
+}
+
+#[test]
+fn events_served_in_reverse_order_are_all_applied() {
+    let (relay, a, b) = setup();
+    sam_rates(&b, 4);
+    let mut rows = take_newest(&relay, 4);
+    rows.reverse();
+    put_back(&relay, &rows);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 4);
+    assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
+}
+
+#[test]
+fn a_relay_that_rolls_back_is_detected_and_the_store_is_left_intact() {
+    let (relay, a, b) = setup();
+    sam_rates(&b, 3);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 3);
+    let before = a.json(&["export"])["shared"].clone();
+    // The operator restores an older copy: the newest events disappear.
+    let _lost = take_newest(&relay, 2);
+    let r = a.run(&["sync"]);
+    assert!(
+        r.stderr.contains("lost or hides events"),
+        "rollback reported by sync: {}",
+        r.stderr
+    );
+    let status = a.ok(&["status"]);
+    assert!(
+        status.contains("WARNING") && status.contains("lost or be hiding events"),
+        "{status}"
+    );
+    assert_eq!(
+        a.json(&["export"])["shared"],
+        before,
+        "nothing already received is dropped"
+    );
+}
+
+#[test]
+fn a_truncated_read_is_completed_by_the_next_sync() {
+    let (relay, a, b) = setup();
+    sam_rates(&b, 3);
+    // The relay serves only the first of three new events (the tail is cut off)...
+    let rows = take_newest(&relay, 2);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 1);
+    // ...and serves the rest later.
+    put_back(&relay, &rows);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 3);
+    assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
+}
