@@ -276,7 +276,6 @@ impl SpaceDoc {
         now: i64,
     ) -> Result<Option<Change>, DocError> {
         let obj = self.goal_obj(goal_id)?;
-        let mut goal: Goal = hydrate_prop(&self.doc, &self.collection("goals")?, goal_id)?;
         if edit.title.as_ref().is_some_and(|t| t.trim().is_empty()) {
             return Err(DocError::Empty("title"));
         }
@@ -286,31 +285,38 @@ impl SpaceDoc {
             None => None,
         };
         self.commit("edit goal", now, |tx| {
+            // Text is hydrated inside the transaction, so the heads it was read at are
+            // the heads it is written at (a document with several heads after a merge
+            // would otherwise make autosurgeon report stale heads).
             if let Some(title) = &edit.title {
-                goal.title.update(title.trim());
-                reconcile_prop(tx, &obj, "title", &goal.title)?;
+                let mut text: Text = hydrate_prop(&*tx, &obj, "title")?;
+                text.update(title.trim());
+                reconcile_prop(tx, &obj, "title", &text)?;
             }
             if let Some(why) = &edit.why {
-                goal.why.update(why);
-                reconcile_prop(tx, &obj, "why", &goal.why)?;
+                let mut text: Text = hydrate_prop(&*tx, &obj, "why")?;
+                text.update(why);
+                reconcile_prop(tx, &obj, "why", &text)?;
             }
             if let Some(area) = edit.area {
                 reconcile_prop(tx, &obj, "area", area.as_str())?;
             }
             if !edit.levels.is_empty() {
+                let mut levels: Levels = hydrate_prop(&*tx, &obj, "levels")?;
                 for (level, text) in &edit.levels {
-                    if let Some(slot) = goal.levels.get_mut(*level) {
+                    if let Some(slot) = levels.get_mut(*level) {
                         slot.update(text);
                     }
                 }
-                reconcile_prop(tx, &obj, "levels", &goal.levels)?;
+                reconcile_prop(tx, &obj, "levels", &levels)?;
             }
             if let Some(due) = &due {
                 reconcile_prop(tx, &obj, "due", due)?;
             }
             if let Some((person, weight)) = &edit.weight {
-                goal.weights.insert(person.clone(), *weight);
-                reconcile_prop(tx, &obj, "weights", &goal.weights)?;
+                let mut weights: BTreeMap<String, f64> = hydrate_prop(&*tx, &obj, "weights")?;
+                weights.insert(person.clone(), *weight);
+                reconcile_prop(tx, &obj, "weights", &weights)?;
             }
             Ok(())
         })

@@ -306,15 +306,18 @@ pub fn sync_space(
             ));
         }
         let mut batch = Batch::default();
+        let mut seen = std::collections::HashSet::new();
+        // The relay's order is the cursor order; a page served shuffled is put back.
+        let mut page = page;
+        page.sort_by_key(|(c, _)| *c);
         for (c, bytes) in page {
-            if c <= cursor {
-                pull.report.warnings.push(format!(
-                    "relay served cursor {c} again after {cursor}; ignored"
-                ));
-                continue;
-            }
-            cursor = c;
+            // Entries are processed whatever order the relay served them in (the hash
+            // chain, not the cursor, decides what fits); the cursor only moves forward.
+            cursor = cursor.max(c);
             let hash = crate::crypto::sha256(&bytes);
+            if !seen.insert(hash) {
+                continue; // served twice in one page
+            }
             if store.has_event(&rec.id, &hash)? {
                 if let Ok(ev) = Event::decode(bytes) {
                     let _ = state.admit(&ev, None);
@@ -326,7 +329,7 @@ pub fn sync_space(
         }
         // Events that were waiting for a predecessor may fit now.
         let mut waiting: Vec<(u64, Vec<u8>)> = store.held(&rec.id)?;
-        waiting.extend(batch.held.drain(..));
+        waiting.append(&mut batch.held);
         loop {
             let mut progressed = false;
             let mut still = Vec::new();
@@ -525,9 +528,17 @@ fn verify_event(
     }
     match state.check(&ev, None) {
         Ok(_) => {}
-        Err(AdmitError::Gap { .. }) => return Err(Rejection::Wait),
-        // Without the genesis nothing can be checked yet; it may still arrive.
-        Err(AdmitError::NoSuchSpace) => return Err(Rejection::Wait),
+        // An earlier event of the author, the genesis, the invite a join uses, or the
+        // join of a device never seen yet may still arrive: wait for it.
+        Err(AdmitError::Gap { .. } | AdmitError::NoSuchSpace | AdmitError::UnknownInvite) => {
+            return Err(Rejection::Wait);
+        }
+        Err(AdmitError::NotMember)
+            if !state.all_devices().contains_key(&ev.header().author)
+                && !state.is_removed(&ev.header().author) =>
+        {
+            return Err(Rejection::Wait);
+        }
         Err(AdmitError::Fork(seq)) => {
             return Err(Rejection::Refuse(format!(
                 "equivocation: device {} signed two different events with seq {seq}; the first one is kept",

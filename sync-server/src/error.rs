@@ -3,7 +3,7 @@
 //! [`ErrorBody`] of the wire protocol.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::EventError;
 use duet_core::membership::AdmitError;
@@ -68,9 +68,31 @@ pub enum ApiError {
     /// 409 `conflict`: the space exists, the device is already a member, and the like.
     #[error("{0}")]
     Conflict(String),
+    /// 408 `timeout`: the request (body upload included) took longer than allowed.
+    #[error("{0}")]
+    Timeout(String),
     /// 413 `too_large`: the body or an event exceeds its limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 429 `rate_limited`: too many requests from this address or device; sent with
+    /// `Retry-After`.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited and what to do.
+        message: String,
+        /// Seconds to wait before retrying (the `Retry-After` header).
+        retry_after: u64,
+    },
+    /// 503 `overloaded`: the relay is handling as many requests as it allows; sent with
+    /// `Retry-After: 1`.
+    #[error("{0}")]
+    Overloaded(String),
+    /// 507 `quota_exceeded`: the push would take the space over its quota.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// 507 `storage_full`: the relay's storage is full (SQLite reported SQLITE_FULL).
+    #[error("{0}")]
+    StorageFull(String),
     /// 500 `internal`: the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,7 +129,12 @@ impl ApiError {
             ApiError::Fork(_) => "fork",
             ApiError::BrokenChain(_) => "broken_chain",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Timeout(_) => "timeout",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::QuotaExceeded(_) => "quota_exceeded",
+            ApiError::StorageFull(_) => "storage_full",
             ApiError::Internal(_) => "internal",
             ApiError::Batch { error, .. } => error.code(),
         }
@@ -133,7 +160,13 @@ impl ApiError {
             ApiError::Fork(_) | ApiError::BrokenChain(_) | ApiError::Conflict(_) => {
                 StatusCode::CONFLICT
             }
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QuotaExceeded(_) | ApiError::StorageFull(_) => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Batch { error, .. } => error.status(),
         }
@@ -170,6 +203,46 @@ impl ApiError {
             "the request body exceeds the relay's {}-byte limit; push fewer events per request",
             duet_core::protocol::MAX_BODY_BYTES
         ))
+    }
+
+    /// The answer to a client over a rate limit; `who` is "this address" or "this
+    /// device".
+    pub fn rate_limited(who: &str, retry_after: u64) -> ApiError {
+        ApiError::RateLimited {
+            message: format!(
+                "too many requests from {who}: the relay limits how often each address and \
+                 device may call it; nothing was done. Retry after {retry_after} s"
+            ),
+            retry_after,
+        }
+    }
+
+    /// The answer when the relay already handles as many requests as it allows.
+    pub fn overloaded() -> ApiError {
+        ApiError::Overloaded(
+            "the relay is busy handling as many requests as it allows; nothing was done. \
+             Retry in a moment"
+                .to_string(),
+        )
+    }
+
+    /// The answer to a request that took longer than `limit`.
+    pub fn timeout(limit: std::time::Duration) -> ApiError {
+        ApiError::Timeout(format!(
+            "the request was not completed within {} s (sending its body, or the relay \
+             handling it) and was abandoned. A push may or may not have been stored: push \
+             again, the relay answers `duplicate` for events it already has",
+            limit.as_secs_f64()
+        ))
+    }
+
+    /// The answer when SQLite reports that the database cannot grow.
+    pub fn storage_full() -> ApiError {
+        ApiError::StorageFull(
+            "the relay's storage is full; nothing was stored. Try again later; the relay's \
+             operator must free disk space or raise --max-db-bytes"
+                .to_string(),
+        )
     }
 
     /// Maps an event that does not decode.
@@ -249,6 +322,9 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_full() {
+            return ApiError::storage_full();
+        }
         ApiError::Internal(e.to_string())
     }
 }
@@ -256,7 +332,20 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Overloaded(_) => Some(1),
+            _ => None,
+        };
+        if retry_after.is_some() {
+            // A flood must not flood the log too: the limiters log summaries instead.
+            tracing::debug!(code = self.code(), "request refused for load");
+        } else if matches!(self, ApiError::StorageFull(_)) {
+            tracing::error!(
+                "a push was refused: SQLite reports the database full (the disk, or \
+                 --max-db-bytes)"
+            );
+        } else if status.is_server_error() && !matches!(self, ApiError::QuotaExceeded(_)) {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::info!(
@@ -266,6 +355,12 @@ impl IntoResponse for ApiError {
                 self.message()
             );
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }

@@ -6,35 +6,47 @@
 //! cursors, and serves pages of events to member devices that sign their reads. The
 //! wire protocol is [`duet_core::protocol`].
 //!
-//! - [`app`] builds the router over an [`AppState`];
-//! - [`serve`] / [`serve_state`] run it on a listener until a shutdown signal;
-//! - [`Embedded`] runs a relay on its own thread (for `duet demo` and tests).
+//! - [`app`] builds the router over an [`AppState`], behind the [`limits::guard`]
+//!   middleware (rate limits, in-flight limit, request timeout);
+//! - [`serve`] / [`serve_state`] run it on a listener (HTTP/1.1, with a header-read
+//!   timeout and a cap on open connections) until a shutdown signal;
+//! - [`Embedded`] runs a relay on its own thread (for `duet demo` and tests);
+//! - [`Config`] holds every limit an operator can tune.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::routing::get;
 use duet_core::protocol::MAX_BODY_BYTES;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod error;
+pub mod limits;
 pub mod routes;
 pub mod state;
 pub mod store;
 
 pub use error::ApiError;
+pub use limits::{Config, Rate};
 pub use state::AppState;
 
 /// How long open connections may finish their requests after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// The relay's router.
+/// The relay's router, with the limits of the state's [`Config`].
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route(
@@ -44,15 +56,23 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(routes::json_too_large))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(state, limits::guard))
+        // Failures are logged by the handlers and limiters themselves, at a level that
+        // suits each (a flood of 429s or 503s must not flood the log).
+        .layer(
+            TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
 }
 
-/// Opens the database at `db` and serves the relay on `listener` until `shutdown`
-/// completes; requests in flight then get [`SHUTDOWN_GRACE`] to finish.
+/// Opens the database at `db` and serves the relay on `listener` with the default
+/// [`Config`] until `shutdown` completes; requests in flight then get
+/// [`SHUTDOWN_GRACE`] to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     db: &Path,
@@ -65,9 +85,15 @@ pub async fn serve(
     serve_state(listener, state, shutdown).await
 }
 
-/// Opens the relay database with an error that says what to do.
+/// Opens the relay database with the default [`Config`] and an error that says what to
+/// do.
 pub fn open_state(db: &Path) -> anyhow::Result<AppState> {
-    AppState::open(db).with_context(|| {
+    open_state_with(db, Config::default())
+}
+
+/// Opens the relay database with `config` and an error that says what to do.
+pub fn open_state_with(db: &Path, config: Config) -> anyhow::Result<AppState> {
+    AppState::open_with(db, config).with_context(|| {
         format!(
             "cannot open the relay database {}; check that its directory exists and is \
              writable, or choose another file with --db (DUET_RELAY_DB)",
@@ -76,31 +102,99 @@ pub fn open_state(db: &Path) -> anyhow::Result<AppState> {
     })
 }
 
-/// Serves the relay over an already opened state until `shutdown` completes.
+/// Whether an accept error concerns only the one connection (the listener is fine).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves the relay over an already opened state until `shutdown` completes, with the
+/// state's [`Config`]: HTTP/1.1 only, each connection closed if a request's headers do
+/// not arrive within the header timeout, at most `max_connections` open at once (more
+/// wait in the listen backlog).
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let config = state.config().clone();
+    let router = app(state);
+    let (tx, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let mut graceful_rx = rx.clone();
-    let mut deadline_rx = rx;
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        // An error means the sender is gone: shut down as well.
-        let _ = graceful_rx.wait_for(|stop| *stop).await;
-        tracing::info!("shutting down: finishing requests in flight");
-    });
-    let deadline = async move {
-        let _ = deadline_rx.wait_for(|stop| *stop).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
+    let connections =
+        (config.max_connections > 0).then(|| Arc::new(limits::semaphore(config.max_connections)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // Capped at a year: hyper adds it to the current time, which must not overflow.
+        .header_read_timeout(
+            config
+                .header_timeout
+                .map(|d| d.min(Duration::from_secs(365 * 24 * 3600))),
+        );
+
+    loop {
+        // A free connection slot first, then a connection; stop whenever asked.
+        let permit = match &connections {
+            Some(slots) => tokio::select! {
+                p = slots.clone().acquire_owned() => p.ok(),
+                // An error means the sender is gone: shut down as well.
+                _ = stop.wait_for(|s| *s) => break,
+            },
+            None => None,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // E.g. out of file descriptors: wait for connections to close.
+                tracing::error!("cannot accept a connection: {e}");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let service = router
+            .clone()
+            .map_request(move |req: axum::http::Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
     tokio::select! {
-        r = server => r.context("the relay's server failed")?,
-        () = deadline => tracing::warn!("connections still open after the grace period were dropped"),
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("connections still open after the grace period were dropped");
+        }
     }
     Ok(())
 }
@@ -115,9 +209,15 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Opens the database at `db_path` and starts serving; returns once the port is bound.
+    /// Opens the database at `db_path` and starts serving with the default [`Config`];
+    /// returns once the port is bound.
     pub fn start(db_path: &Path) -> anyhow::Result<Embedded> {
-        let state = open_state(db_path)?;
+        Embedded::start_with(db_path, Config::default())
+    }
+
+    /// [`Embedded::start`] with `config`.
+    pub fn start_with(db_path: &Path, config: Config) -> anyhow::Result<Embedded> {
+        let state = open_state_with(db_path, config)?;
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
             .context("cannot bind a local port for the embedded relay")?;
         std_listener

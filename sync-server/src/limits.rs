@@ -3,8 +3,8 @@
 //!
 //! The guard, outermost after tracing, does in order:
 //!
-//! 1. the per-client-address rate limit (not for `/healthz`), answering 429
-//!    `rate_limited` with `Retry-After`;
+//! 1. the per-client-address rate limit (IPv6 addresses per /64; not for `/healthz`),
+//!    answering 429 `rate_limited` with `Retry-After`;
 //! 2. the global limit on requests in flight, shedding the excess at once with 503
 //!    `overloaded` and `Retry-After: 1` (no queue builds up behind a flood);
 //! 3. the request timeout around everything after it, body upload included, answering
@@ -37,11 +37,11 @@ pub const MAX_TRACKED_KEYS: usize = 65_536;
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// A token-bucket rate: `per_sec` requests per second on average, up to `burst` at once.
-/// A `per_sec` of 0 turns the limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A `per_sec` of 0 (or less, or not a number) turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
-    /// Tokens added per second; 0 = no limit.
-    pub per_sec: u32,
+    /// Tokens added per second (fractions allowed); 0 = no limit.
+    pub per_sec: f64,
     /// Bucket size: requests allowed at once after an idle period (at least 1).
     pub burst: u32,
 }
@@ -49,7 +49,7 @@ pub struct Rate {
 impl Rate {
     /// No limit.
     pub const OFF: Rate = Rate {
-        per_sec: 0,
+        per_sec: 0.0,
         burst: 0,
     };
 }
@@ -92,11 +92,11 @@ impl Default for Config {
             max_in_flight: 256,
             max_connections: 512,
             rate_per_ip: Rate {
-                per_sec: 50,
+                per_sec: 50.0,
                 burst: 100,
             },
             rate_per_device: Rate {
-                per_sec: 20,
+                per_sec: 20.0,
                 burst: 40,
             },
             client_ip_header: None,
@@ -115,6 +115,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     })
 }
 
+/// Counts refusals and logs a summary at most every [`REPORT_EVERY`], so that a flood
+/// does not flood the log too.
+#[derive(Debug, Default)]
+struct Tally {
+    refused: u64,
+    last_report: Option<Instant>,
+}
+
+impl Tally {
+    fn note(&mut self, what: &'static str, now: Instant) {
+        self.refused += 1;
+        let due = self
+            .last_report
+            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
+        if due {
+            tracing::warn!(
+                limit = what,
+                refused = self.refused,
+                "requests refused by a limit since the last report"
+            );
+            self.refused = 0;
+            self.last_report = Some(now);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -124,8 +150,7 @@ struct Bucket {
 #[derive(Debug)]
 struct Buckets<K> {
     map: HashMap<K, Bucket>,
-    refused: u64,
-    last_report: Option<Instant>,
+    tally: Tally,
 }
 
 /// Token buckets per key, in bounded memory: at most `max_keys` keys are tracked.
@@ -141,18 +166,18 @@ pub struct RateLimiter<K> {
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// A limiter at `rate`, or `None` when the rate is off. `name` appears in the log.
     pub fn new(name: &'static str, rate: Rate, max_keys: usize) -> Option<RateLimiter<K>> {
-        if rate.per_sec == 0 {
+        // `!(x > 0)` is also true for NaN.
+        if !(rate.per_sec > 0.0 && rate.per_sec.is_finite()) {
             return None;
         }
         Some(RateLimiter {
             name,
-            per_sec: f64::from(rate.per_sec),
+            per_sec: rate.per_sec,
             burst: f64::from(rate.burst.max(1)),
             max_keys: max_keys.max(1),
             buckets: Mutex::new(Buckets {
                 map: HashMap::new(),
-                refused: 0,
-                last_report: None,
+                tally: Tally::default(),
             }),
         })
     }
@@ -174,19 +199,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             }
         }
         if wait > 0.0 {
-            b.refused += 1;
-            let due = b
-                .last_report
-                .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
-            if due {
-                tracing::warn!(
-                    limit = self.name,
-                    refused = b.refused,
-                    "requests refused by a rate limit since the last report"
-                );
-                b.refused = 0;
-                b.last_report = Some(now);
-            }
+            b.tally.note(self.name, now);
             // Whole seconds, rounded up (Retry-After has no fractions).
             return Err((wait.ceil() as u64).max(1));
         }
@@ -242,7 +255,7 @@ pub fn client_ip(
     peer: Option<SocketAddr>,
 ) -> Option<IpAddr> {
     let from_header = header.and_then(|name| {
-        let value = headers.get_all(name).iter().last()?.to_str().ok()?;
+        let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
         let last = value.rsplit(',').next()?.trim();
         last.parse::<IpAddr>()
             .ok()
@@ -251,11 +264,31 @@ pub fn client_ip(
     from_header.or(peer.map(|p| p.ip()))
 }
 
+/// The key of an address's bucket: an IPv4 address as is (also when IPv4-mapped), an
+/// IPv6 address by its /64 prefix, since one IPv6 client usually holds a whole /64.
+pub fn bucket_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+    }
+}
+
+/// A semaphore of `n` permits (at most Tokio's maximum, so a huge flag cannot panic).
+pub fn semaphore(n: usize) -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(n.min(tokio::sync::Semaphore::MAX_PERMITS))
+}
+
 /// The limits shared by all requests.
 #[derive(Debug)]
 pub struct Guards {
     ip: Option<RateLimiter<IpAddr>>,
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    overloaded: Mutex<Tally>,
 }
 
 impl Guards {
@@ -264,7 +297,8 @@ impl Guards {
         Guards {
             ip: RateLimiter::new("per-address", config.rate_per_ip, MAX_TRACKED_KEYS),
             in_flight: (config.max_in_flight > 0)
-                .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_in_flight))),
+                .then(|| Arc::new(semaphore(config.max_in_flight))),
+            overloaded: Mutex::new(Tally::default()),
         }
     }
 }
@@ -281,13 +315,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let ip = client_ip(
-            config.client_ip_header.as_ref(),
-            request.headers(),
-            peer,
-        );
+        let ip = client_ip(config.client_ip_header.as_ref(), request.headers(), peer);
         if let Some(ip) = ip
-            && let Err(retry_after) = limiter.check(&ip)
+            && let Err(retry_after) = limiter.check(&bucket_key(ip))
         {
             return ApiError::rate_limited("this address", retry_after).into_response();
         }
@@ -295,7 +325,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let _permit = match &guards.in_flight {
         Some(sem) => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
-            Err(_) => return ApiError::overloaded().into_response(),
+            Err(_) => {
+                lock(&guards.overloaded).note("in-flight", Instant::now());
+                return ApiError::overloaded().into_response();
+            }
         },
         None => None,
     };
@@ -312,13 +345,13 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 mod tests {
     use super::*;
 
-    fn limiter(per_sec: u32, burst: u32, max_keys: usize) -> RateLimiter<u32> {
+    fn limiter(per_sec: f64, burst: u32, max_keys: usize) -> RateLimiter<u32> {
         RateLimiter::new("test", Rate { per_sec, burst }, max_keys).expect("a limit")
     }
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
-        let l = limiter(2, 3, 10);
+        let l = limiter(2.0, 3, 10);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert_eq!(l.check_all_at(&[1], t0), Ok(()));
@@ -331,18 +364,27 @@ mod tests {
         assert_eq!(l.check_all_at(&[1], t1), Ok(()));
         assert_eq!(l.check_all_at(&[1], t1), Err(1));
         // A slow rate asks for a longer wait, in whole seconds rounded up.
-        let slow = RateLimiter::new("slow", Rate { per_sec: 1, burst: 1 }, 10)
-            .expect("a limit");
+        let slow = limiter(0.1, 1, 10);
         assert_eq!(slow.check_all_at(&[7], t0), Ok(()));
-        assert_eq!(slow.check_all_at(&[7], t0), Err(1));
-        let l = RateLimiter::new("tiny", Rate { per_sec: 1, burst: 0 }, 10).expect("a limit");
+        assert_eq!(slow.check_all_at(&[7], t0), Err(10));
+        let t2 = t0 + Duration::from_secs(4);
+        assert_eq!(slow.check_all_at(&[7], t2), Err(6));
+        let l = limiter(1.0, 0, 10);
         assert_eq!(l.check_all_at(&[1], t0), Ok(()), "a burst of 0 counts as 1");
+        assert_eq!(l.check_all_at(&[1], t0), Err(1));
+        for off in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let rate = Rate {
+                per_sec: off,
+                burst: 5,
+            };
+            assert!(RateLimiter::<u32>::new("off", rate, 10).is_none(), "{off}");
+        }
         assert!(RateLimiter::<u32>::new("off", Rate::OFF, 10).is_none());
     }
 
     #[test]
     fn several_keys_are_charged_together_or_not_at_all() {
-        let l = limiter(1, 1, 10);
+        let l = limiter(1.0, 1, 10);
         let t0 = Instant::now();
         assert_eq!(l.check_all_at(&[1], t0), Ok(()));
         // Key 1 is empty: key 2 is not charged either.
@@ -353,7 +395,7 @@ mod tests {
     #[test]
     fn the_number_of_tracked_keys_stays_under_the_cap_under_a_flood_of_keys() {
         let cap = 100;
-        let l = limiter(1, 5, cap);
+        let l = limiter(1.0, 5, cap);
         let t0 = Instant::now();
         // Every key is busy (not full again): eviction has to drop the oldest.
         for key in 0..10_000u32 {
@@ -390,12 +432,25 @@ mod tests {
         assert_eq!(client_ip(None, &headers, Some(peer)), Some(peer.ip()));
         // A junk header falls back to the peer.
         headers.insert(&name, "not an address".parse().expect("header value"));
-        assert_eq!(client_ip(Some(&name), &headers, Some(peer)), Some(peer.ip()));
+        assert_eq!(
+            client_ip(Some(&name), &headers, Some(peer)),
+            Some(peer.ip())
+        );
         headers.insert(&name, "[2001:db8::1]:443".parse().expect("header value"));
         assert_eq!(
             client_ip(Some(&name), &headers, None),
             "2001:db8::1".parse().ok()
         );
         assert_eq!(client_ip(None, &HeaderMap::new(), None), None);
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_64_and_mapped_ipv4_is_ipv4() {
+        let key = |s: &str| bucket_key(s.parse().expect("an address"));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2::"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
     }
 }

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::SpaceId;
 use duet_core::protocol::{
-    self, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT, PushResponse, ReadAuth,
+    self, H_CURSOR, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT, PushResponse,
+    ReadAuth,
 };
 
 use crate::error::ApiError;
@@ -145,7 +146,7 @@ pub async fn read_events(
         limit,
     };
     let now = duet_core::ids::now_ms().div_euclid(1000);
-    let (page, more) = blocking(move || state.read(space, &req, now)).await?;
+    let answer = blocking(move || state.read(space, &req, now)).await?;
     Ok((
         [
             (
@@ -155,10 +156,14 @@ pub async fn read_events(
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (
                 header::HeaderName::from_static(H_MORE),
-                HeaderValue::from_static(if more { "1" } else { "0" }),
+                HeaderValue::from_static(if answer.more { "1" } else { "0" }),
+            ),
+            (
+                header::HeaderName::from_static(H_CURSOR),
+                HeaderValue::from(answer.newest),
             ),
         ],
-        protocol::encode_page(&page),
+        protocol::encode_page(&answer.events),
     )
         .into_response())
 }

@@ -7,6 +7,9 @@
 //!   on first use by folding the space's stored events in cursor order, and replaced
 //!   only after a push has committed. It is only changed while the writer is held.
 //! - A replay cache of read nonces, pruned once their timestamp leaves the window.
+//! - Each space's [`Usage`] (events and bytes stored), cached with its state, against
+//!   which the per-space quotas of the [`Config`] are checked before anything is stored.
+//! - The per-device rate limiter, charged once a device is authenticated.
 //!
 //! Every method here blocks (SQLite, signature checks): call them from
 //! `tokio::task::spawn_blocking`.
@@ -25,7 +28,8 @@ use duet_core::protocol::{
 };
 
 use crate::error::ApiError;
-use crate::store::{Page, Store, StoreError};
+use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter};
+use crate::store::{Store, StoreError, Usage};
 
 /// How often (seconds) the replay cache drops nonces whose timestamp left the window.
 const PRUNE_EVERY_SECS: i64 = 10;
@@ -45,8 +49,18 @@ impl std::fmt::Debug for AppState {
 struct Shared {
     writer: Mutex<Store>,
     reader: Mutex<Store>,
-    spaces: Mutex<HashMap<SpaceId, SpaceState>>,
+    spaces: Mutex<HashMap<SpaceId, Cached>>,
     nonces: Mutex<ReplayCache>,
+    config: Config,
+    guards: Guards,
+    devices: Option<RateLimiter<DeviceKey>>,
+}
+
+/// A space's state and what it stores, as of the last commit.
+#[derive(Clone, Default)]
+struct Cached {
+    state: SpaceState,
+    usage: Usage,
 }
 
 /// Read nonces seen recently, per device, with the request's timestamp.
@@ -93,6 +107,17 @@ enum Slot {
     Again(usize),
 }
 
+/// A page served to a reader.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadAnswer {
+    /// `(cursor, event bytes)` in cursor order.
+    pub events: Vec<(u64, Vec<u8>)>,
+    /// Whether more events wait after the page.
+    pub more: bool,
+    /// The space's newest cursor (0 if none), from the same snapshot as the page.
+    pub newest: u64,
+}
+
 /// A verified read request.
 #[derive(Debug, Clone)]
 pub struct ReadRequest {
@@ -109,9 +134,23 @@ pub struct ReadRequest {
 }
 
 impl AppState {
-    /// Opens the relay database at `db` (created and migrated as needed).
+    /// Opens the relay database at `db` (created and migrated as needed) with the
+    /// default [`Config`].
     pub fn open(db: &Path) -> Result<AppState, StoreError> {
+        AppState::open_with(db, Config::default())
+    }
+
+    /// Opens the relay database at `db` with `config`.
+    pub fn open_with(db: &Path, config: Config) -> Result<AppState, StoreError> {
         let writer = Store::open(db)?;
+        if config.max_db_bytes > 0 {
+            let pages = writer.set_max_bytes(config.max_db_bytes)?;
+            tracing::info!(
+                max_db_bytes = config.max_db_bytes,
+                pages,
+                "database size capped"
+            );
+        }
         let reader = Store::open(db)?;
         Ok(AppState {
             inner: Arc::new(Shared {
@@ -119,8 +158,31 @@ impl AppState {
                 reader: Mutex::new(reader),
                 spaces: Mutex::new(HashMap::new()),
                 nonces: Mutex::new(ReplayCache::default()),
+                guards: Guards::new(&config),
+                devices: RateLimiter::new("per-device", config.rate_per_device, MAX_TRACKED_KEYS),
+                config,
             }),
         })
+    }
+
+    /// The configuration this state was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The limits applied to every request.
+    pub(crate) fn guards(&self) -> &Guards {
+        &self.inner.guards
+    }
+
+    /// Charges one request to each of `devices` (distinct); 429 when one is over its rate.
+    fn charge_devices(&self, devices: &[DeviceKey]) -> Result<(), ApiError> {
+        match &self.inner.devices {
+            Some(limiter) => limiter
+                .check_all_at(devices, std::time::Instant::now())
+                .map_err(|retry_after| ApiError::rate_limited("this device", retry_after)),
+            None => Ok(()),
+        }
     }
 
     /// Locks the writer. If a previous holder panicked, the cache may be out of step with
@@ -136,15 +198,17 @@ impl AppState {
         }
     }
 
-    /// The space's state: cached, or folded from its stored events. Call with the writer
-    /// held (it is the only one that changes the cache).
-    fn state_locked(&self, writer: &Store, space: SpaceId) -> Result<SpaceState, StoreError> {
+    /// The space's state and usage: cached, or folded from its stored events. Call with
+    /// the writer held (it is the only one that changes the cache).
+    fn state_locked(&self, writer: &Store, space: SpaceId) -> Result<Cached, StoreError> {
         if let Some(s) = lock(&self.inner.spaces).get(&space) {
             return Ok(s.clone());
         }
         let mut state = SpaceState::default();
+        let mut usage = writer.fork_usage(&space)?;
         let mut bad = 0usize;
         writer.for_each_event(&space, |cursor, bytes| {
+            usage = usage.plus(1, bytes.len() as u64);
             let admitted = Event::decode(bytes)
                 .map_err(AdmitError::from)
                 .and_then(|ev| state.admit(&ev, None));
@@ -156,10 +220,11 @@ impl AppState {
         if bad > 0 {
             tracing::error!(%space, bad, "stored events were skipped while rebuilding the space's state");
         }
-        if state.exists() {
-            lock(&self.inner.spaces).insert(space, state.clone());
+        let cached = Cached { state, usage };
+        if cached.state.exists() {
+            lock(&self.inner.spaces).insert(space, cached.clone());
         }
-        Ok(state)
+        Ok(cached)
     }
 
     /// Calls `f` with the space's current state.
@@ -169,11 +234,11 @@ impl AppState {
         f: impl FnOnce(&SpaceState) -> R,
     ) -> Result<R, StoreError> {
         if let Some(s) = lock(&self.inner.spaces).get(&space) {
-            return Ok(f(s));
+            return Ok(f(&s.state));
         }
         let writer = self.writer();
-        let state = self.state_locked(&writer, space)?;
-        Ok(f(&state))
+        let cached = self.state_locked(&writer, space)?;
+        Ok(f(&cached.state))
     }
 
     /// Checks and stores a pushed batch (all or nothing). `now_ms` is the relay's clock.
@@ -195,9 +260,20 @@ impl AppState {
                 break;
             }
         }
+        // Authors are authenticated now: charge each one request.
+        let mut authors: Vec<DeviceKey> = decoded
+            .iter()
+            .filter_map(|ev| ev.as_ref().ok().map(|ev| ev.header().author))
+            .collect();
+        authors.sort_unstable();
+        authors.dedup();
+        self.charge_devices(&authors)?;
 
         let mut writer = self.writer();
-        let mut work = self.state_locked(&writer, space)?;
+        let Cached {
+            state: mut work,
+            usage,
+        } = self.state_locked(&writer, space)?;
         let mut slots: Vec<Slot> = Vec::with_capacity(hashes.len());
         let mut new_in_batch: HashMap<[u8; 32], usize> = HashMap::new();
         let mut rejection = None;
@@ -256,6 +332,9 @@ impl AppState {
                 _ => None,
             })
             .collect();
+        let new_bytes: u64 = new.iter().map(|ev| ev.bytes().len() as u64).sum();
+        let after = usage.plus(new.len() as u64, new_bytes);
+        self.check_quota(space, usage, after)?;
         let (cursors, newest) = if new.is_empty() {
             (Vec::new(), writer.newest_cursor(&space)?)
         } else {
@@ -263,7 +342,13 @@ impl AppState {
         };
         // Committed: now the cache may move on.
         if !new.is_empty() && work.exists() {
-            lock(&self.inner.spaces).insert(space, work);
+            lock(&self.inner.spaces).insert(
+                space,
+                Cached {
+                    state: work,
+                    usage: after,
+                },
+            );
         }
         drop(writer);
 
@@ -302,6 +387,76 @@ impl AppState {
         })
     }
 
+    /// Refuses a push that would take the space from `before` to `after`, over a quota.
+    fn check_quota(&self, space: SpaceId, before: Usage, after: Usage) -> Result<(), ApiError> {
+        let c = &self.inner.config;
+        let over_events = c.space_max_events > 0 && after.events > c.space_max_events;
+        let over_bytes = c.space_max_bytes > 0 && after.bytes > c.space_max_bytes;
+        if !over_events && !over_bytes {
+            return Ok(());
+        }
+        tracing::warn!(
+            %space,
+            events = before.events,
+            bytes = before.bytes,
+            "push refused: over the space's quota"
+        );
+        Err(ApiError::QuotaExceeded(format!(
+            "this push would bring the space to {} events and {} bytes, over this relay's \
+             quota of {} events and {} bytes per space (0 = no limit); nothing was stored. \
+             The space already holds {} events and {} bytes; ask the relay's operator to \
+             raise --space-max-events / --space-max-bytes",
+            after.events,
+            after.bytes,
+            c.space_max_events,
+            c.space_max_bytes,
+            before.events,
+            before.bytes
+        )))
+    }
+
+    /// Records fork evidence if it fits the space's quota, and counts it; false when it
+    /// was not recorded (it would not fit, or SQLite failed).
+    fn record_fork(
+        &self,
+        writer: &mut Store,
+        space: SpaceId,
+        ev: &Event,
+        existing: &[u8; 32],
+        now_ms: i64,
+    ) -> bool {
+        let c = &self.inner.config;
+        let usage = lock(&self.inner.spaces)
+            .get(&space)
+            .map(|s| s.usage)
+            .unwrap_or_default();
+        let after = usage.plus(1, ev.bytes().len() as u64);
+        if (c.space_max_events > 0 && after.events > c.space_max_events)
+            || (c.space_max_bytes > 0 && after.bytes > c.space_max_bytes)
+        {
+            tracing::warn!(%space, "fork evidence not recorded: the space is at its quota");
+            return false;
+        }
+        match writer.insert_fork(ev, existing, now_ms) {
+            Ok(new) => {
+                if new && let Some(s) = lock(&self.inner.spaces).get_mut(&space) {
+                    s.usage = after;
+                }
+                tracing::warn!(
+                    %space,
+                    author = %hex::encode(ev.header().author),
+                    seq = ev.header().seq,
+                    "fork: evidence recorded"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(%space, "cannot record fork evidence: {e}");
+                false
+            }
+        }
+    }
+
     /// Admits one new, authentic event into the working state.
     fn check_one(
         &self,
@@ -328,22 +483,18 @@ impl AppState {
                 let author = h.author;
                 match writer.hash_at(&space, &author, seq)? {
                     Some(existing) if existing != ev.hash() => {
-                        match writer.insert_fork(&ev, &existing, now_ms) {
-                            Ok(_) => tracing::warn!(
-                                %space,
-                                author = %hex::encode(author),
-                                seq,
-                                "fork: evidence recorded"
-                            ),
-                            Err(e) => tracing::error!(%space, "cannot record fork evidence: {e}"),
-                        }
+                        let recorded = self.record_fork(writer, space, &ev, &existing, now_ms);
                         Err(ApiError::Fork(format!(
                             "fork: device {} already has event {} with seq {seq} in this \
-                             space; the relay keeps that one and has recorded this \
-                             conflicting event as evidence. A device must never sign two \
+                             space; the relay keeps that one{}. A device must never sign two \
                              events with the same seq: sync before writing again",
                             hex::encode(author),
-                            hex::encode(existing)
+                            hex::encode(existing),
+                            if recorded {
+                                " and has recorded this conflicting event as evidence"
+                            } else {
+                                ""
+                            }
                         )))
                     }
                     _ => Err(ApiError::from_admit_error(AdmitError::Fork(seq))),
@@ -354,7 +505,12 @@ impl AppState {
     }
 
     /// Serves a page of a space to a member device. `now_secs` is the relay's clock.
-    pub fn read(&self, space: SpaceId, req: &ReadRequest, now_secs: i64) -> Result<Page, ApiError> {
+    pub fn read(
+        &self,
+        space: SpaceId,
+        req: &ReadRequest,
+        now_secs: i64,
+    ) -> Result<ReadAnswer, ApiError> {
         let device = req
             .auth
             .verify("GET", &req.path, &req.query)
@@ -365,6 +521,7 @@ impl AppState {
                         .to_string(),
                 )
             })?;
+        self.charge_devices(&[device])?;
         if (now_secs - req.auth.time).abs() > READ_WINDOW_SECS {
             return Err(ApiError::StaleRequest(format!(
                 "the read was signed at {} but the relay's clock says {now_secs}; the \
@@ -391,8 +548,17 @@ impl AppState {
                     .to_string(),
             ));
         }
-        let page = lock(&self.inner.reader).page(&space, req.after, req.limit, MAX_BODY_BYTES)?;
-        Ok(page)
+        let ((events, more), newest) = lock(&self.inner.reader).page_and_newest(
+            &space,
+            req.after,
+            req.limit,
+            MAX_BODY_BYTES,
+        )?;
+        Ok(ReadAnswer {
+            events,
+            more,
+            newest,
+        })
     }
 }
 

@@ -75,8 +75,40 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl StoreError {
+    /// Whether SQLite refused to grow the database (SQLITE_FULL: the disk is full, or
+    /// the file reached `--max-db-bytes`).
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => {
+                e.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::DiskFull)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A page of `(cursor, event bytes)` and whether more events wait after it.
 pub type Page = (Vec<(u64, Vec<u8>)>, bool);
+
+/// How much a space stores: events (fork evidence included) and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Stored events and fork evidence rows.
+    pub events: u64,
+    /// Their total size in bytes (the event bytes only, not SQLite's overhead).
+    pub bytes: u64,
+}
+
+impl Usage {
+    /// This usage plus `events` events of `bytes` bytes.
+    pub fn plus(self, events: u64, bytes: u64) -> Usage {
+        Usage {
+            events: self.events.saturating_add(events),
+            bytes: self.bytes.saturating_add(bytes),
+        }
+    }
+}
 
 /// One connection to the relay database.
 #[derive(Debug)]
@@ -109,6 +141,22 @@ impl Store {
         let mut store = Store { conn };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Caps the database file at about `bytes` (rounded down to whole pages) with
+    /// `PRAGMA max_page_count`: SQLite then answers SQLITE_FULL to a write that would grow
+    /// the file beyond it. A cap below the current size keeps the current size.
+    /// Returns the cap in pages.
+    pub fn set_max_bytes(&self, bytes: u64) -> Result<u64, StoreError> {
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page_size = to_u64(page_size, "page_size")?.max(1);
+        let pages = i64::try_from((bytes / page_size).max(1)).unwrap_or(i64::MAX);
+        let set: i64 =
+            self.conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })?;
+        to_u64(set, "max_page_count")
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -160,11 +208,21 @@ impl Store {
 
     /// The newest cursor of `space` (0 when it has no events).
     pub fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
-        let c: Option<i64> = self
+        newest_in(&self.conn, space)
+    }
+
+    /// The fork evidence stored for `space`: rows and bytes.
+    pub fn fork_usage(&self, space: &SpaceId) -> Result<Usage, StoreError> {
+        let (n, bytes): (i64, i64) = self
             .conn
-            .prepare_cached("SELECT MAX(cursor) FROM events WHERE space = ?1")?
-            .query_row(params![space.to_string()], |r| r.get(0))?;
-        to_u64(c.unwrap_or(0), "cursor")
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
+            )?
+            .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Usage {
+            events: to_u64(n, "fork count")?,
+            bytes: to_u64(bytes, "fork bytes")?,
+        })
     }
 
     /// Calls `f` with every stored event of `space`, in cursor order.
@@ -260,30 +318,61 @@ impl Store {
         limit: u32,
         max_bytes: usize,
     ) -> Result<Page, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT cursor, bytes FROM events WHERE space = ?1 AND cursor > ?2
-             ORDER BY cursor LIMIT ?3",
-        )?;
-        let mut rows = stmt.query(params![
-            space.to_string(),
-            // Cursors never exceed i64::MAX, so a larger `after` means "after everything".
-            i64::try_from(after).unwrap_or(i64::MAX),
-            i64::from(limit) + 1
-        ])?;
-        let mut out = Vec::new();
-        let mut size = 0usize;
-        while let Some(row) = rows.next()? {
-            let bytes: Vec<u8> = row.get(1)?;
-            if out.len() >= limit as usize
-                || (!out.is_empty() && size + bytes.len() + 12 > max_bytes)
-            {
-                return Ok((out, true));
-            }
-            size += bytes.len() + 12;
-            out.push((to_u64(row.get(0)?, "cursor")?, bytes));
-        }
-        Ok((out, false))
+        page_in(&self.conn, space, after, limit, max_bytes)
     }
+
+    /// [`Store::page`] and the space's newest cursor, read from one snapshot: the newest
+    /// cursor is never below a cursor of the page.
+    pub fn page_and_newest(
+        &mut self,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<(Page, u64), StoreError> {
+        let tx = self.conn.transaction()?;
+        let page = page_in(&tx, space, after, limit, max_bytes)?;
+        let newest = newest_in(&tx, space)?;
+        tx.commit()?;
+        Ok((page, newest))
+    }
+}
+
+fn newest_in(conn: &Connection, space: &SpaceId) -> Result<u64, StoreError> {
+    let c: Option<i64> = conn
+        .prepare_cached("SELECT MAX(cursor) FROM events WHERE space = ?1")?
+        .query_row(params![space.to_string()], |r| r.get(0))?;
+    to_u64(c.unwrap_or(0), "cursor")
+}
+
+fn page_in(
+    conn: &Connection,
+    space: &SpaceId,
+    after: u64,
+    limit: u32,
+    max_bytes: usize,
+) -> Result<Page, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT cursor, bytes FROM events WHERE space = ?1 AND cursor > ?2
+         ORDER BY cursor LIMIT ?3",
+    )?;
+    let mut rows = stmt.query(params![
+        space.to_string(),
+        // Cursors never exceed i64::MAX, so a larger `after` means "after everything".
+        i64::try_from(after).unwrap_or(i64::MAX),
+        i64::from(limit) + 1
+    ])?;
+    let mut out = Vec::new();
+    let mut size = 0usize;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(1)?;
+        if out.len() >= limit as usize || (!out.is_empty() && size + bytes.len() + 12 > max_bytes) {
+            return Ok((out, true));
+        }
+        size += bytes.len() + 12;
+        out.push((to_u64(row.get(0)?, "cursor")?, bytes));
+    }
+    Ok((out, false))
 }
 
 #[cfg(test)]
@@ -340,6 +429,38 @@ mod tests {
         assert_eq!((page.len(), more), (1, true));
         let (page, more) = store.page(&space, u64::MAX, 1000, 1)?;
         assert_eq!((page.len(), more), (0, false));
+        Ok(())
+    }
+
+    #[test]
+    fn a_capped_database_answers_sqlite_full_and_keeps_what_it_had() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let mut store = Store::open(&dir.path().join("t.db"))?;
+        let pages = store.set_max_bytes(64 * 1024)?;
+        assert_eq!(pages, 16);
+        let (space, evs) = events(3, 50_000);
+        store
+            .insert_events(&space, &[&evs[0]], 1)
+            .err()
+            .map_or_else(
+                || panic!("a 50 KB event should not fit in 64 KiB next to the schema"),
+                |e| assert!(e.is_full(), "{e}"),
+            );
+        let (small_space, small) = events(1, 10);
+        store.insert_events(&small_space, &[&small[0]], 1)?;
+        let refs: Vec<&Event> = evs.iter().collect();
+        let e = store.insert_events(&space, &refs, 1).err();
+        assert!(e.is_some_and(|e| e.is_full()));
+        // Rolled back: no transaction left open, nothing of the batch stored.
+        assert!(store.conn.is_autocommit());
+        assert_eq!(store.newest_cursor(&space)?, 0);
+        assert_eq!(store.newest_cursor(&small_space)?, 1);
+        let ok: String = store
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!(ok, "ok");
+        // Not every error is "full".
+        assert!(!StoreError::Corrupt("x").is_full());
         Ok(())
     }
 

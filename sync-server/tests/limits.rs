@@ -128,3 +128,98 @@ async fn unknown_routes_and_methods_get_json_errors_and_healthz_is_ok() {
     let v: serde_json::Value = serde_json::from_slice(&a.body).expect("json");
     assert_eq!(v, serde_json::json!({"status": "ok"}));
 }
+
+/// Polls `f` until it returns true, or panics after `within`.
+async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !f().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_limit_are_shed_with_503_json_and_retry_after() {
+    use duet_relay::Config;
+    use tower::ServiceExt;
+    let relay = Relay::with_config(Config {
+        max_in_flight: 1,
+        ..Config::default()
+    });
+    // A push whose body never ends holds the only slot.
+    let stuck = Request::post(format!(
+        "/v1/spaces/{}/events",
+        duet_core::event::SpaceId::generate()
+    ))
+    .body(Body::from_stream(futures_util::stream::pending::<
+        Result<Bytes, std::io::Error>,
+    >()))
+    .expect("request");
+    let holder = tokio::spawn(duet_relay::app(relay.state.clone()).oneshot(stuck));
+    let health = || {
+        Request::get("/healthz")
+            .body(Body::empty())
+            .expect("request")
+    };
+    let mut shed = None;
+    eventually(std::time::Duration::from_secs(10), async || {
+        let a = relay.send(health()).await;
+        if a.status == StatusCode::SERVICE_UNAVAILABLE {
+            shed = Some(a);
+            return true;
+        }
+        false
+    })
+    .await;
+    let shed = shed.expect("a 503");
+    assert_eq!(shed.error().error, "overloaded");
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    // Once the slow request is gone, requests are served again.
+    holder.abort();
+    eventually(std::time::Duration::from_secs(10), async || {
+        relay.send(health()).await.status == StatusCode::OK
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_per_address_limit_keys_on_the_peer_address_of_each_connection() {
+    use axum::extract::ConnectInfo;
+    use duet_relay::{Config, Rate};
+    let relay = Relay::with_config(Config {
+        rate_per_ip: Rate {
+            per_sec: 0.01,
+            burst: 2,
+        },
+        ..Config::default()
+    });
+    let from = |ip: &str| {
+        let mut req = Request::get("/v2/nothing")
+            .body(Body::empty())
+            .expect("request");
+        let peer = std::net::SocketAddr::new(ip.parse().expect("an address"), 40000);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            relay.send(from("192.0.2.1")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let a = relay.send(from("192.0.2.1")).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.error().error, "rate_limited");
+    assert!(a.header("retry-after").is_some());
+    assert_eq!(
+        relay.send(from("192.0.2.2")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        relay.send(from("2001:db8::7")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

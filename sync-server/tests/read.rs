@@ -170,3 +170,34 @@ async fn a_bad_query_is_400_bad_query() {
         assert_eq!(a.error().error, "bad_query", "query {q}");
     }
 }
+
+#[tokio::test]
+async fn every_read_says_the_spaces_newest_cursor_in_duet_cursor() {
+    let mut c = Couple::new().await;
+    let mut newest = 0;
+    for n in 0..3u8 {
+        let ev = c.alex.changes(c.space, &c.key, &[n]);
+        newest = c.relay.push(&c.space, &[&ev]).await.push().cursor;
+    }
+    // Another space's events do not count.
+    let other = Couple::new().await;
+    assert!(other.relay.event_count() > 0);
+    for query in [
+        "",
+        "after=0&limit=1",
+        &format!("after={newest}"),
+        "after=99999",
+    ] {
+        let a = c.relay.read(&c.sam, &c.space, query).await;
+        assert_eq!(a.status, StatusCode::OK, "{query}");
+        assert_eq!(
+            a.header(duet_core::protocol::H_CURSOR),
+            Some(newest.to_string().as_str()),
+            "{query}"
+        );
+    }
+    // Errors do not carry it.
+    let a = c.relay.read(&Device::new("Eve"), &c.space, "").await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.header(duet_core::protocol::H_CURSOR).is_none());
+}

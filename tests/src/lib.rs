@@ -13,12 +13,14 @@ pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> -> target/<profile>
-        let dir = exe
+        // target/<profile>/deps/<test> (tests) or target/<profile>/<bin> (duet-bench).
+        let mut dir = exe
             .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps")
+            .expect("executable has a directory")
             .to_path_buf();
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.pop();
+        }
         let release = dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 
 use axum::body::Body;
@@ -13,7 +15,7 @@ use duet_core::identity::{DeviceKey, Identity, keypair_from_seed};
 use duet_core::protocol::{
     ErrorBody, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, encode_batch,
 };
-use duet_relay::{AppState, app};
+use duet_relay::{AppState, Config, app};
 use ed25519_dalek::Signer;
 use tower::ServiceExt;
 
@@ -195,6 +197,14 @@ impl Relay {
         Relay { dir, db, state }
     }
 
+    /// A relay with these limits.
+    pub fn with_config(config: Config) -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let state = AppState::open_with(&db, config).expect("open relay db");
+        Relay { dir, db, state }
+    }
+
     /// A new relay state over the same database (as after a restart).
     pub fn restart(&mut self) {
         self.state = AppState::open(&self.db).expect("reopen relay db");
@@ -335,7 +345,11 @@ pub struct Couple {
 
 impl Couple {
     pub async fn new() -> Couple {
-        let relay = Relay::new();
+        Couple::on(Relay::new()).await
+    }
+
+    /// The couple's space on `relay` (3 events: genesis, invite, join).
+    pub async fn on(relay: Relay) -> Couple {
         let space = SpaceId::generate();
         let mut alex = Device::new("Alex");
         let mut sam = Device::new("Sam");

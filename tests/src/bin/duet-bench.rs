@@ -110,15 +110,20 @@ fn main() {
     drop(dev);
 
     // 3. A pushes everything.
+    let relay_changes = || -> (i64, i64) {
+        rusqlite::Connection::open(&relay.db)
+            .expect("relay db")
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM events WHERE kind = 'changes'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("sizes")
+    };
+    let (events_before, bytes_before) = relay_changes();
     let push = run(&a, &["sync"]);
-    let (events, wire): (i64, i64) = rusqlite::Connection::open(&relay.db)
-        .expect("relay db")
-        .query_row(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM events WHERE kind = 'changes'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .expect("sizes");
+    let (events_after, bytes_after) = relay_changes();
+    let (events, wire) = (events_after - events_before, bytes_after - bytes_before);
 
     // 4. B joins fresh and pulls everything.
     let join = run(&b, &["join", &code, "--name", "Sam"]);

@@ -1,0 +1,163 @@
+//! Running out of room: per-space quotas (507 `quota_exceeded`) and a database that
+//! cannot grow (507 `storage_full`, from SQLITE_FULL), against the real process, and the
+//! byte and fork-evidence quotas in process.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::process::{Proc, Space};
+use common::{Couple, Relay};
+use duet_core::event::SpaceId;
+use duet_core::protocol::{EventStatus, H_CURSOR};
+use duet_relay::Config;
+
+/// Random (incompressible) plaintext.
+fn noise(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        out.extend_from_slice(&duet_core::ids::random_bytes::<32>());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn a_push_that_does_not_fit_the_database_cap_gets_507_storage_full_and_changes_nothing() {
+    // A fresh database takes a handful of 4 KiB pages; 64 KiB leaves room for small
+    // events only.
+    let p = Proc::start(&["--max-db-bytes", "65536"]);
+    let mut s = Space::create(&p);
+    let small = s.alex.changes(s.id, &s.key, b"fits");
+    p.push(&s.id, &[&small]).ok();
+    let before = p.events();
+    assert_eq!(before.len(), 4);
+
+    let (seq, prev) = (s.alex.seq, s.alex.prev);
+    let big = s.alex.changes(s.id, &s.key, &noise(200_000));
+    let r = p.push(&s.id, &[&big]);
+    assert_eq!(r.status, 507, "{}", String::from_utf8_lossy(&r.body));
+    let e = r.error();
+    assert_eq!(e.error, "storage_full");
+    assert!(e.message.contains("nothing was stored"), "{}", e.message);
+    // A batch that starts with a small event: all or nothing.
+    s.alex.seq = seq;
+    s.alex.prev = prev;
+    let one = s.alex.changes(s.id, &s.key, b"small first");
+    let two = s.alex.changes(s.id, &s.key, &noise(200_000));
+    let r = p.push(&s.id, &[&one, &two]);
+    assert_eq!(r.status, 507);
+    assert_eq!(r.error().error, "storage_full");
+
+    // Nothing was half-written, the file is sound, and reads are still served.
+    assert_eq!(p.events(), before);
+    let (_, integrity) = p.tables_and_integrity();
+    assert_eq!(integrity, "ok");
+    let r = p.read(&s.sam, &s.id, "after=0");
+    r.ok();
+    let page = duet_core::protocol::decode_page(&r.body).expect("a page");
+    let stored: Vec<Vec<u8>> = before.iter().map(|e| e.3.clone()).collect();
+    let served: Vec<Vec<u8>> = page.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(served, stored);
+    assert_eq!(
+        r.header(H_CURSOR),
+        Some(before[3].0.to_string().as_str()),
+        "duet-cursor is the newest cursor"
+    );
+    // The device's chain is unchanged on the relay: the small event alone still fits.
+    let r = p.push(&s.id, &[&one]);
+    r.ok();
+    assert_eq!(p.events().len(), 5);
+    assert_eq!(p.healthz().ok().status, 200);
+    let file = std::fs::metadata(&p.db).expect("db metadata").len();
+    assert!(file <= 65536, "the database file grew to {file} bytes");
+}
+
+#[test]
+fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accept() {
+    let p = Proc::start(&["--space-max-events", "5"]);
+    let mut s = Space::create(&p); // 3 events
+    let a = s.alex.changes(s.id, &s.key, b"4");
+    let b = s.sam.changes(s.id, &s.key, b"5");
+    p.push(&s.id, &[&a, &b]).ok();
+    let before = p.events();
+
+    let c = s.alex.changes(s.id, &s.key, b"6");
+    let r = p.push(&s.id, &[&c]);
+    assert_eq!(r.status, 507);
+    let e = r.error();
+    assert_eq!(e.error, "quota_exceeded");
+    assert!(e.message.contains("nothing was stored"), "{}", e.message);
+    assert_eq!(p.events(), before);
+    // Duplicates store nothing, so they are still acknowledged.
+    let r = p.push(&s.id, &[&a, &b]);
+    let resp: duet_core::protocol::PushResponse =
+        serde_json::from_slice(&r.ok().body).expect("a push response");
+    assert!(
+        resp.results
+            .iter()
+            .all(|x| x.status == EventStatus::Duplicate)
+    );
+    // Reads go on.
+    assert_eq!(p.read(&s.sam, &s.id, "").ok().status, 200);
+
+    // Another space has its own quota.
+    let mut t = Space::create(&p);
+    let x = t.alex.changes(t.id, &t.key, b"4");
+    p.push(&t.id, &[&x]).ok();
+    let y = t.alex.changes(t.id, &t.key, b"5");
+    let z = t.alex.changes(t.id, &t.key, b"6");
+    // A batch crossing the quota is refused whole.
+    let r = p.push(&t.id, &[&y, &z]);
+    assert_eq!(r.status, 507);
+    assert_eq!(r.error().error, "quota_exceeded");
+    assert_eq!(p.events().len(), before.len() + 4);
+    p.push(&t.id, &[&y]).ok();
+    assert_eq!(p.events().len(), before.len() + 5);
+}
+
+#[tokio::test]
+async fn a_push_over_the_byte_quota_is_refused_whole_and_counted_after_a_restart() {
+    let config = Config {
+        space_max_bytes: 20_000,
+        ..Config::default()
+    };
+    let mut c = Couple::on(Relay::with_config(config.clone())).await;
+    let ev = c.alex.changes(c.space, &c.key, &noise(10_000));
+    c.relay.push(&c.space, &[&ev]).await.push();
+    let before = c.relay.event_count();
+    let big = c.sam.changes(c.space, &c.key, &noise(10_000));
+    let a = c.relay.push(&c.space, &[&big]).await;
+    assert_eq!(a.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(a.error().error, "quota_exceeded");
+    assert_eq!(c.relay.event_count(), before);
+
+    // After a restart the usage is counted again from the database.
+    c.relay.state = duet_relay::AppState::open_with(&c.relay.db, config).expect("reopen");
+    let a = c.relay.push(&c.space, &[&big]).await;
+    assert_eq!(a.error().error, "quota_exceeded");
+    assert_eq!(c.relay.event_count(), before);
+    // Other spaces are not affected.
+    let other = SpaceId::generate();
+    let mut kim = common::Device::new("Kim");
+    let g = kim.genesis(other, true);
+    c.relay.push(&other, &[&g]).await.push();
+}
+
+#[tokio::test]
+async fn fork_evidence_counts_toward_the_quota_and_is_not_recorded_past_it() {
+    let config = Config {
+        space_max_events: 4,
+        ..Config::default()
+    };
+    let mut c = Couple::on(Relay::with_config(config)).await; // 3 events
+    let (seq, prev) = (c.alex.seq, c.alex.prev);
+    let first = c.alex.changes(c.space, &c.key, b"first");
+    c.relay.push(&c.space, &[&first]).await.push(); // 4: the space is full
+    c.alex.seq = seq;
+    c.alex.prev = prev;
+    let fork = c.alex.changes(c.space, &c.key, b"second");
+    let a = c.relay.push(&c.space, &[&fork]).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert_eq!(a.error().error, "fork");
+    assert!(c.relay.forks().is_empty(), "no room for evidence");
+}

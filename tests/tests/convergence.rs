@@ -1,0 +1,390 @@
+//! Convergence under a hostile network: 2 or 3 devices make random edits and sync on
+//! random schedules while the network drops requests, loses acknowledgements, delivers
+//! twice, reorders and duplicates what it serves, and the relay restarts. Afterwards every
+//! device has the same document and the same history.
+//!
+//! The relay is the real relay code (`duet_relay::AppState` over SQLite in a temporary
+//! directory), called in-process so that hundreds of cases fit in the test run; only the
+//! network between device and relay is simulated, because faults are what it injects.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use duet_core::device::Device;
+use duet_core::doc::{GoalEdit, NewGoal};
+use duet_core::event::SpaceId;
+use duet_core::history::history;
+use duet_core::identity::Identity;
+use duet_core::protocol::{PushResponse, ReadAuth};
+use duet_core::store::SpaceKind;
+use duet_core::sync::{Page, Transport, TransportError, fold_state};
+use duet_core::{Area, Level, Status};
+use duet_relay::AppState;
+use duet_relay::state::ReadRequest;
+use proptest::prelude::*;
+
+/// What the network does to the next request.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Deliver,
+    DropRequest,
+    DropResponse,
+    DeliverTwice,
+    ReversePage,
+    DuplicateEntries,
+    RestartRelay,
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        6 => Just(Fault::Deliver),
+        1 => Just(Fault::DropRequest),
+        1 => Just(Fault::DropResponse),
+        1 => Just(Fault::DeliverTwice),
+        1 => Just(Fault::ReversePage),
+        1 => Just(Fault::DuplicateEntries),
+        1 => Just(Fault::RestartRelay),
+    ]
+}
+
+struct Net {
+    relay: RefCell<AppState>,
+    db: PathBuf,
+    faults: RefCell<VecDeque<Fault>>,
+}
+
+fn lost(what: &str) -> TransportError {
+    TransportError::Unreachable {
+        relay: "in-process".into(),
+        detail: format!("{what} lost by the network"),
+    }
+}
+
+impl Net {
+    fn next(&self) -> Fault {
+        let f = self
+            .faults
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or(Fault::Deliver);
+        if let Fault::RestartRelay = f {
+            let fresh = AppState::open(&self.db).expect("relay reopens");
+            *self.relay.borrow_mut() = fresh;
+        }
+        f
+    }
+}
+
+fn refused(e: duet_relay::ApiError) -> TransportError {
+    TransportError::Refused {
+        status: e.status().as_u16(),
+        body: e.body(),
+    }
+}
+
+impl Transport for Net {
+    fn push(
+        &self,
+        _relay: &str,
+        space: &SpaceId,
+        body: Vec<u8>,
+    ) -> Result<PushResponse, TransportError> {
+        let now = duet_core::ids::now_ms();
+        match self.next() {
+            Fault::DropRequest => Err(lost("request")),
+            Fault::DropResponse => {
+                let _ = self.relay.borrow().push(*space, &body, now);
+                Err(lost("acknowledgement"))
+            }
+            Fault::DeliverTwice => {
+                let _ = self.relay.borrow().push(*space, &body, now);
+                self.relay
+                    .borrow()
+                    .push(*space, &body, now)
+                    .map_err(refused)
+            }
+            _ => self
+                .relay
+                .borrow()
+                .push(*space, &body, now)
+                .map_err(refused),
+        }
+    }
+
+    fn pull(
+        &self,
+        _relay: &str,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        reader: &Identity,
+    ) -> Result<Page, TransportError> {
+        let fault = self.next();
+        if let Fault::DropRequest = fault {
+            return Err(lost("request"));
+        }
+        let path = format!("/v1/spaces/{space}/events");
+        let query = format!("after={after}&limit={limit}");
+        let req = ReadRequest {
+            auth: ReadAuth::sign(reader, "GET", &path, &query),
+            path,
+            query,
+            after,
+            limit,
+        };
+        let now = chrono_now_secs();
+        let answer = self
+            .relay
+            .borrow()
+            .read(*space, &req, now)
+            .map_err(refused)?;
+        let mut events = answer.events;
+        match fault {
+            Fault::DropResponse => return Err(lost("response")),
+            Fault::ReversePage => events.reverse(),
+            Fault::DuplicateEntries => {
+                let copy = events.clone();
+                events.extend(copy);
+            }
+            _ => {}
+        }
+        Ok(Page {
+            events,
+            more: answer.more,
+            newest: Some(answer.newest),
+        })
+    }
+}
+
+fn chrono_now_secs() -> i64 {
+    duet_core::ids::now_ms() / 1000
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    AddGoal(u8),
+    Rate(usize, i8),
+    EditTitle(usize, String),
+    SetStatus(usize, u8),
+    AddStep(usize),
+    Reflect(bool),
+    Sync,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => any::<u8>().prop_map(Op::AddGoal),
+        4 => (any::<usize>(), -2i8..=2).prop_map(|(g, l)| Op::Rate(g, l)),
+        2 => (any::<usize>(), "[a-z ]{0,6}").prop_map(|(g, t)| Op::EditTitle(g, t)),
+        1 => (any::<usize>(), 0u8..4).prop_map(|(g, s)| Op::SetStatus(g, s)),
+        1 => any::<usize>().prop_map(Op::AddStep),
+        1 => any::<bool>().prop_map(Op::Reflect),
+        4 => Just(Op::Sync),
+    ]
+}
+
+fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
+    let goals = dev
+        .load(SpaceKind::Shared)
+        .map(|(_, d, _)| d.goals().unwrap_or_default())
+        .unwrap_or_default();
+    let pick = |i: usize| (!goals.is_empty()).then(|| goals[i % goals.len()].id.clone());
+    match op {
+        Op::AddGoal(n) => {
+            let _ = dev.edit(SpaceKind::Shared, |doc, me| {
+                let (_, c) = doc.add_goal(
+                    &me.person_id,
+                    NewGoal {
+                        title: format!("goal {n}"),
+                        area: Some(Area::Other),
+                        ..Default::default()
+                    },
+                    t,
+                )?;
+                Ok(((), c.into_iter().collect()))
+            });
+        }
+        Op::Rate(g, l) => {
+            if let Some(id) = pick(*g) {
+                let level = Level::try_from(i64::from(*l)).expect("level in range");
+                dev.edit(SpaceKind::Shared, |doc, me| {
+                    Ok((
+                        (),
+                        doc.rate(&id, &me.person_id, level, None, t)?
+                            .1
+                            .into_iter()
+                            .collect(),
+                    ))
+                })
+                .expect("rate");
+            }
+        }
+        Op::EditTitle(g, text) => {
+            if let Some(id) = pick(*g) {
+                let title = format!("t {text}");
+                dev.edit(SpaceKind::Shared, |doc, _| {
+                    Ok((
+                        (),
+                        doc.edit_goal(
+                            &id,
+                            GoalEdit {
+                                title: Some(title),
+                                ..Default::default()
+                            },
+                            t,
+                        )?
+                        .into_iter()
+                        .collect(),
+                    ))
+                })
+                .expect("edit");
+            }
+        }
+        Op::SetStatus(g, s) => {
+            if let Some(id) = pick(*g) {
+                let status = Status::ALL[*s as usize % Status::ALL.len()];
+                dev.edit(SpaceKind::Shared, |doc, _| {
+                    Ok(((), doc.set_status(&id, status, t)?.into_iter().collect()))
+                })
+                .expect("status");
+            }
+        }
+        Op::AddStep(g) => {
+            if let Some(id) = pick(*g) {
+                dev.edit(SpaceKind::Shared, |doc, me| {
+                    Ok((
+                        (),
+                        doc.add_step(&id, &me.person_id, "step", t)?
+                            .1
+                            .into_iter()
+                            .collect(),
+                    ))
+                })
+                .expect("step");
+            }
+        }
+        Op::Reflect(private) => {
+            let kind = if *private {
+                SpaceKind::Personal
+            } else {
+                SpaceKind::Shared
+            };
+            dev.edit(kind, |doc, me| {
+                Ok((
+                    (),
+                    doc.reflect(&me.person_id, None, None, "thoughts", t)?
+                        .1
+                        .into_iter()
+                        .collect(),
+                ))
+            })
+            .expect("reflect");
+        }
+        Op::Sync => {
+            // Faults make syncs fail; a failed sync must never corrupt anything.
+            let _ = dev.sync(net);
+        }
+    }
+}
+
+/// Everything a partner can see of the shared space, and its history.
+fn fingerprint(dev: &Device) -> (String, String) {
+    let (rec, doc, _) = dev.load(SpaceKind::Shared).expect("load");
+    let goals: Vec<_> = doc
+        .goals()
+        .expect("goals")
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} {} {} steps={}",
+                g.id,
+                g.title.as_str(),
+                g.status,
+                g.area,
+                g.steps.len()
+            )
+        })
+        .collect();
+    let ratings: Vec<_> = doc
+        .ratings()
+        .expect("ratings")
+        .iter()
+        .map(|r| format!("{} {} {}", r.id, r.rater, r.level))
+        .collect();
+    let reflections: Vec<_> = doc
+        .reflections()
+        .expect("reflections")
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    let people: Vec<_> = doc
+        .people()
+        .expect("people")
+        .into_iter()
+        .map(|(k, p)| format!("{k}={}", p.name))
+        .collect();
+    let state = fold_state(&dev.store, &rec.id).expect("state");
+    let h = history(&doc, state.all_devices()).expect("history");
+    let h: Vec<String> = h
+        .iter()
+        .map(|e| format!("{:?} {} {} {:?}", e.kind, e.change, e.author_name, e.goal))
+        .collect();
+    (
+        format!("{goals:?}\n{ratings:?}\n{reflections:?}\n{people:?}"),
+        h.join("\n"),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn devices_converge_whatever_the_network_and_relay_do(
+        third in any::<bool>(),
+        steps in proptest::collection::vec((0usize..3, op()), 1..25),
+        faults in proptest::collection::vec(fault(), 0..40),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let net = Net {
+            relay: RefCell::new(AppState::open(&db).expect("relay")),
+            db: db.clone(),
+            faults: RefCell::new(VecDeque::new()),
+        };
+        let relay_url = "http://in-process";
+        let mut devices = vec![Device::init(&dir.path().join("a"), "Alex", Some(relay_url)).expect("init")];
+        let partners = if third { 2 } else { 1 };
+        for i in 0..partners {
+            let code = devices[0].invite(3_600_000).expect("invite");
+            devices[0].sync(&net).expect("invite reaches the relay");
+            let mut d = Device::join(&dir.path().join(format!("p{i}")), &code, &format!("Partner{i}")).expect("join");
+            d.sync(&net).expect("join");
+            devices.push(d);
+        }
+        // The random phase, with the network misbehaving.
+        *net.faults.borrow_mut() = faults.into_iter().collect();
+        for (t, (who, op)) in steps.iter().enumerate() {
+            let i = who % devices.len();
+            apply(&mut devices[i], op, &net, 1_000_000 + t as i64);
+        }
+        // The network heals; everyone syncs until quiet.
+        net.faults.borrow_mut().clear();
+        for _ in 0..2 {
+            for d in devices.iter_mut() {
+                d.sync(&net).expect("a sync on a healthy network succeeds");
+            }
+        }
+        let first = fingerprint(&devices[0]);
+        for d in &devices[1..] {
+            let other = fingerprint(d);
+            prop_assert_eq!(&first.0, &other.0, "documents differ");
+            prop_assert_eq!(&first.1, &other.1, "histories differ");
+        }
+        for d in &devices {
+            let rec = d.space(SpaceKind::Shared).expect("space");
+            prop_assert_eq!(d.store.pending_count(&rec.id).expect("pending"), 0);
+            prop_assert!(d.store.unacked_events(&rec.id).expect("unacked").is_empty());
+        }
+    }
+}
