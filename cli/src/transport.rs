@@ -5,8 +5,8 @@ use std::time::Duration;
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::protocol::{
-    ErrorBody, H_CURSOR, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth,
-    decode_page,
+    ErrorBody, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse,
+    ReadAuth, decode_page,
 };
 use duet_core::sync::{Page, Transport, TransportError};
 
@@ -96,17 +96,21 @@ impl Transport for Http {
             .headers()
             .get(H_MORE)
             .is_some_and(|v| v.as_bytes() == b"1");
-        let newest = resp
-            .headers()
-            .get(H_CURSOR)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let newest = header(H_CURSOR);
+        let forks = header(H_FORKS);
         let body = resp.bytes().map_err(|e| unreachable(relay, e))?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
         Ok(Page {
             events: page,
             more,
             newest,
+            forks,
         })
     }
 }

@@ -35,6 +35,9 @@ pub const H_MORE: &str = "duet-more";
 /// Response header on reads: the space's newest cursor. A client whose own cursor is
 /// beyond it is talking to a relay that lost (or hides) events it already served.
 pub const H_CURSOR: &str = "duet-cursor";
+/// Response header on reads: how many fork (equivocation) attempts the relay refused in
+/// this space and keeps as evidence. Clients warn their users when it is not zero.
+pub const H_FORKS: &str = "duet-forks";
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

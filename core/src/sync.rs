@@ -58,6 +58,8 @@ pub struct Page {
     pub more: bool,
     /// The space's newest cursor at the relay, when it says.
     pub newest: Option<u64>,
+    /// Fork attempts the relay refused in this space, when it says.
+    pub forks: Option<u64>,
 }
 
 /// How a client reaches a relay.
@@ -155,6 +157,8 @@ pub struct SyncReport {
     pub rollback: bool,
     /// Authentic events waiting for an earlier event of their author.
     pub waiting: usize,
+    /// Fork (equivocation) attempts the relay reports for this space.
+    pub forks: u64,
 }
 
 /// Rebuilds a space's verified state from the events stored on this device.
@@ -294,6 +298,7 @@ pub fn sync_space(
             events: page,
             more,
             newest,
+            forks,
         } = match transport.pull(&relay, &rec.id, cursor, MAX_READ_LIMIT, me) {
             Ok(page) => page,
             Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
@@ -304,6 +309,9 @@ pub fn sync_space(
                 "the relay now ends at cursor {newest} but this device already received events up to {cursor}: \
                  it lost or hides events (restored from an old backup, or tampered with); nothing here was changed"
             ));
+        }
+        if let Some(n) = forks.filter(|n| *n > 0) {
+            pull.report.forks = n;
         }
         let mut batch = Batch::default();
         let mut seen = std::collections::HashSet::new();
@@ -384,9 +392,24 @@ pub fn sync_space(
     }
     report.arrivals = arrivals.into_values().collect();
     report.cursor = cursor;
-    let alert = report.rollback.then(|| {
-        format!("the relay served less than this device already had (cursor {cursor}); it may have lost or be hiding events")
-    });
+    if report.forks > 0 {
+        report.warnings.push(format!(
+            "the relay refused {} attempt(s) by a device to sign two different events with the same \
+             sequence number (equivocation); it kept the first and holds the other as evidence",
+            report.forks
+        ));
+    }
+    let mut alerts = Vec::new();
+    if report.rollback {
+        alerts.push(format!("the relay served less than this device already had (cursor {cursor}); it may have lost or be hiding events"));
+    }
+    if report.forks > 0 {
+        alerts.push(format!(
+            "{} equivocation attempt(s) by a device of this space, refused by the relay",
+            report.forks
+        ));
+    }
+    let alert = (!alerts.is_empty()).then(|| alerts.join("; "));
     store.set_alert(&rec.id, alert.as_deref())?;
     Ok(report)
 }

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::SpaceId;
 use duet_core::protocol::{
-    self, H_CURSOR, H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT, PushResponse,
-    ReadAuth,
+    self, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT,
+    PushResponse, ReadAuth,
 };
 
 use crate::error::ApiError;
@@ -161,6 +161,10 @@ pub async fn read_events(
             (
                 header::HeaderName::from_static(H_CURSOR),
                 HeaderValue::from(answer.newest),
+            ),
+            (
+                header::HeaderName::from_static(H_FORKS),
+                HeaderValue::from(answer.forks),
             ),
         ],
         protocol::encode_page(&answer.events),

@@ -116,6 +116,8 @@ pub struct ReadAnswer {
     pub more: bool,
     /// The space's newest cursor (0 if none), from the same snapshot as the page.
     pub newest: u64,
+    /// Fork attempts refused in this space (evidence kept).
+    pub forks: u64,
 }
 
 /// A verified read request.
@@ -548,7 +550,7 @@ impl AppState {
                     .to_string(),
             ));
         }
-        let ((events, more), newest) = lock(&self.inner.reader).page_and_newest(
+        let ((events, more), newest, forks) = lock(&self.inner.reader).page_and_newest(
             &space,
             req.after,
             req.limit,
@@ -558,6 +560,7 @@ impl AppState {
             events,
             more,
             newest,
+            forks,
         })
     }
 }

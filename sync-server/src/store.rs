@@ -321,20 +321,23 @@ impl Store {
         page_in(&self.conn, space, after, limit, max_bytes)
     }
 
-    /// [`Store::page`] and the space's newest cursor, read from one snapshot: the newest
-    /// cursor is never below a cursor of the page.
+    /// [`Store::page`], the space's newest cursor and its number of fork records, read
+    /// from one snapshot: the newest cursor is never below a cursor of the page.
     pub fn page_and_newest(
         &mut self,
         space: &SpaceId,
         after: u64,
         limit: u32,
         max_bytes: usize,
-    ) -> Result<(Page, u64), StoreError> {
+    ) -> Result<(Page, u64, u64), StoreError> {
         let tx = self.conn.transaction()?;
         let page = page_in(&tx, space, after, limit, max_bytes)?;
         let newest = newest_in(&tx, space)?;
+        let forks: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM forks WHERE space = ?1")?
+            .query_row(params![space.to_string()], |r| r.get(0))?;
         tx.commit()?;
-        Ok((page, newest))
+        Ok((page, newest, to_u64(forks, "fork count")?))
     }
 }
 

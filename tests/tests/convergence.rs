@@ -153,6 +153,7 @@ impl Transport for Net {
             events,
             more: answer.more,
             newest: Some(answer.newest),
+            forks: Some(answer.forks),
         })
     }
 }

@@ -190,3 +190,51 @@ fn a_truncated_read_is_completed_by_the_next_sync() {
     assert_eq!(ratings(&a), 3);
     assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
 }
+
+#[test]
+fn an_equivocating_device_is_refused_and_both_partners_are_warned() {
+    use duet_core::event::{Event, Header, Kind};
+    use duet_core::store::{SpaceKind, Store};
+    let (relay, a, b) = setup();
+    // Sam's device signs a second, different event with a sequence number it already used.
+    let (space, forged) = {
+        let store = Store::open(&b.home, false).expect("B store");
+        let sam = store.require_identity().expect("identity");
+        let rec = store.space(SpaceKind::Shared).expect("shared");
+        let ev = Event::changes(
+            Header {
+                kind: Kind::Changes,
+                space: rec.id,
+                author: sam.device_key(),
+                seq: 1,
+                prev: [0; 32],
+                time: 0,
+            },
+            b"\x02",
+            &rec.key,
+            &sam,
+        );
+        (rec.id, ev)
+    };
+    let body = duet_core::protocol::encode_batch([forged.bytes()]);
+    let (status, answer) =
+        duet_tests::http_post(&relay.url, &format!("/v1/spaces/{space}/events"), &body);
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.contains("\"fork\""), "{answer}");
+    let before = a.json(&["export"])["shared"].clone();
+    for d in [&a, &b] {
+        let r = d.run(&["sync"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.stderr.contains("equivocation"),
+            "warned on sync: {}",
+            r.stderr
+        );
+        assert!(d.ok(&["status"]).contains("equivocation"), "and in status");
+    }
+    assert_eq!(
+        a.json(&["export"])["shared"],
+        before,
+        "the first event is kept, nothing changes"
+    );
+}
