@@ -10,7 +10,7 @@ use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{Identity, keypair_from_seed};
 use crate::ids::{now_ms, random_bytes};
-use crate::invite::InviteCode;
+use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::{SyncError, SyncReport, Transport, sync_space};
 
@@ -95,6 +95,32 @@ fn new_space(
     ))
 }
 
+fn join_event(me: &Identity, space: SpaceId, secret: [u8; 32], now: i64) -> Event {
+    let person = person_bytes(&me.person_id);
+    let (invite_key, invite_pub) = keypair_from_seed(secret);
+    let msg = MembershipOp::join_message(&space, &me.device_key(), &person);
+    let invite_sig = {
+        use ed25519_dalek::Signer;
+        invite_key.sign(&msg).to_bytes()
+    };
+    Event::membership(
+        Header {
+            kind: Kind::Join,
+            space,
+            author: me.device_key(),
+            seq: 1,
+            prev: [0; 32],
+            time: now,
+        },
+        &MembershipOp::Join {
+            invite_key: invite_pub,
+            person,
+            invite_sig,
+        },
+        me,
+    )
+}
+
 impl Device {
     /// Creates this device's identity, its shared space and its personal space.
     pub fn init(home: &Path, name: &str, relay: Option<&str>) -> Result<Device, DeviceError> {
@@ -129,29 +155,7 @@ impl Device {
         let me = Identity::generate(name.trim());
         let now = now_ms();
         let personal = new_space(&me, SpaceKind::Personal, Some(&code.relay), now)?;
-        let person = person_bytes(&me.person_id);
-        let (invite_key, invite_pub) = keypair_from_seed(code.secret);
-        let msg = MembershipOp::join_message(&code.space, &me.device_key(), &person);
-        let invite_sig = {
-            use ed25519_dalek::Signer;
-            invite_key.sign(&msg).to_bytes()
-        };
-        let join = Event::membership(
-            Header {
-                kind: Kind::Join,
-                space: code.space,
-                author: me.device_key(),
-                seq: 1,
-                prev: [0; 32],
-                time: now,
-            },
-            &MembershipOp::Join {
-                invite_key: invite_pub,
-                person,
-                invite_sig,
-            },
-            &me,
-        );
+        let join = join_event(&me, code.space, code.secret, now);
         store.initialise(&me, &[personal])?;
         let shared = SpaceRecord {
             id: code.space,
@@ -162,6 +166,110 @@ impl Device {
         };
         store.add_space(&shared, &[join], &[])?;
         Ok(Device { store, me })
+    }
+
+    /// Prepares a new device of an existing person from a `duet device add` code: the
+    /// same person id and name, a new device key, and joins of both the shared and the
+    /// personal space. The joins complete on the next sync.
+    pub fn join_own(home: &Path, code: &DeviceCode) -> Result<Device, DeviceError> {
+        if code.expires_at < now_ms() {
+            return Err(DeviceError::InviteExpired);
+        }
+        let mut store = Store::open(home, true)?;
+        if let Some(existing) = store.identity()? {
+            return Err(StoreError::AlreadyInitialised(existing.name).into());
+        }
+        let fresh = Identity::generate(&code.name);
+        let me = Identity::from_parts(
+            fresh.secret_bytes(),
+            code.person_id.clone(),
+            code.name.clone(),
+        );
+        let now = now_ms();
+        store.initialise(&me, &[])?;
+        for (grant, kind) in [
+            (&code.shared, SpaceKind::Shared),
+            (&code.personal, SpaceKind::Personal),
+        ] {
+            let rec = SpaceRecord {
+                id: grant.space,
+                kind,
+                key: grant.key.clone(),
+                relay: Some(code.relay.clone()),
+                cursor: 0,
+            };
+            store.add_space(
+                &rec,
+                &[join_event(&me, grant.space, grant.secret, now)],
+                &[],
+            )?;
+        }
+        Ok(Device { store, me })
+    }
+
+    /// Authorises one more device of this person in both spaces, valid for `ttl_ms`. The
+    /// invite events are stored now and pushed by the next sync.
+    pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
+        let shared = self.invite_in(SpaceKind::Shared, ttl_ms)?;
+        let personal = self.invite_in(SpaceKind::Personal, ttl_ms)?;
+        let relay = self
+            .space(SpaceKind::Shared)?
+            .relay
+            .ok_or(SyncError::NoRelay)?;
+        Ok(DeviceCode {
+            relay,
+            person_id: self.me.person_id.clone(),
+            name: self.me.name.clone(),
+            expires_at: shared.1,
+            shared: shared.0,
+            personal: personal.0,
+        })
+    }
+
+    /// Removes a device from a space: a signed `remove` event, pushed by the next sync.
+    /// Returns false when the device is not a member of that space.
+    pub fn remove_device(
+        &mut self,
+        kind: SpaceKind,
+        device: &crate::identity::DeviceKey,
+    ) -> Result<bool, DeviceError> {
+        let rec = self.store.space(kind)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        if !state.is_member(device) {
+            return Ok(false);
+        }
+        let (seq, prev) = self
+            .store
+            .own_head(&rec.id, &self.me.device_key())?
+            .unwrap_or((0, [0; 32]));
+        let ev = Event::membership(
+            Header {
+                kind: Kind::Remove,
+                space: rec.id,
+                author: self.me.device_key(),
+                seq: seq + 1,
+                prev,
+                time: now_ms(),
+            },
+            &MembershipOp::Remove { device: *device },
+            &self.me,
+        );
+        self.store.record_own_events(&rec.id, &[ev], &[])?;
+        Ok(true)
+    }
+
+    /// Members of the shared space the user has not verified yet (other than this
+    /// device): (device key, person id).
+    pub fn unverified(&self) -> Result<Vec<(crate::identity::DeviceKey, String)>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let verified = self.store.verified(&rec.id)?;
+        Ok(state
+            .members()
+            .iter()
+            .filter(|(k, _)| **k != self.me.device_key() && !verified.contains(k))
+            .map(|(k, m)| (*k, hex::encode(m.person)))
+            .collect())
     }
 
     /// Opens an initialised device.
@@ -203,6 +311,23 @@ impl Device {
     pub fn invite(&mut self, ttl_ms: i64) -> Result<InviteCode, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
+        let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms)?;
+        Ok(InviteCode {
+            relay,
+            space: grant.space,
+            key: grant.key,
+            secret: grant.secret,
+            expires_at,
+        })
+    }
+
+    fn invite_in(
+        &mut self,
+        kind: SpaceKind,
+        ttl_ms: i64,
+    ) -> Result<(SpaceGrant, i64), DeviceError> {
+        let rec = self.store.space(kind)?;
+        rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
         let (_, invite_pub) = keypair_from_seed(secret);
         let now = now_ms();
@@ -227,13 +352,14 @@ impl Device {
             &self.me,
         );
         self.store.record_own_events(&rec.id, &[ev], &[])?;
-        Ok(InviteCode {
-            relay,
-            space: rec.id,
-            key: rec.key.clone(),
-            secret,
+        Ok((
+            SpaceGrant {
+                space: rec.id,
+                key: rec.key.clone(),
+                secret,
+            },
             expires_at,
-        })
+        ))
     }
 
     /// Syncs every space; adds this person's name to a newly joined shared document.

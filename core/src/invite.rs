@@ -98,3 +98,131 @@ mod tests {
         assert!(InviteCode::decode("hello").is_err());
     }
 }
+
+/// Prefix of a code that adds another device of the same person.
+pub const DEVICE_PREFIX: &str = "duet1d-";
+
+/// One space's part of a code: id, key and one-time invite secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceGrant {
+    /// Space id.
+    pub space: SpaceId,
+    /// Space key.
+    pub key: SpaceKey,
+    /// Seed of the one-time invite key for this space.
+    pub secret: [u8; 32],
+}
+
+/// A code from `duet device add`: everything another device of the same person needs to
+/// join both the shared and the personal space, as that person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceCode {
+    /// Relay base URL.
+    pub relay: String,
+    /// The person the new device belongs to (hex, 32 chars).
+    pub person_id: String,
+    /// The person's name.
+    pub name: String,
+    /// The shared space.
+    pub shared: SpaceGrant,
+    /// The personal space.
+    pub personal: SpaceGrant,
+    /// Expiry, ms since epoch.
+    pub expires_at: i64,
+}
+
+impl DeviceCode {
+    /// The printable code.
+    pub fn encode(&self) -> String {
+        let mut b = Vec::new();
+        for g in [&self.shared, &self.personal] {
+            b.extend_from_slice(&g.space.0);
+            b.extend_from_slice(g.key.as_bytes());
+            b.extend_from_slice(&g.secret);
+        }
+        let mut person = [0u8; 16];
+        if let Ok(p) = hex::decode(&self.person_id) {
+            let n = p.len().min(16);
+            person[..n].copy_from_slice(&p[..n]);
+        }
+        b.extend_from_slice(&person);
+        b.extend_from_slice(&self.expires_at.to_be_bytes());
+        let name = self.name.as_bytes();
+        let n = name.len().min(255);
+        b.push(n as u8);
+        b.extend_from_slice(&name[..n]);
+        b.extend_from_slice(self.relay.as_bytes());
+        format!("{DEVICE_PREFIX}{}", URL_SAFE_NO_PAD.encode(b))
+    }
+
+    /// Parses a code.
+    pub fn decode(s: &str) -> Result<DeviceCode, InviteCodeError> {
+        let body = s
+            .trim()
+            .strip_prefix(DEVICE_PREFIX)
+            .ok_or(InviteCodeError("it does not start with duet1d-"))?;
+        let b = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| InviteCodeError("it is not base64url"))?;
+        const FIXED: usize = 2 * 80 + 16 + 8 + 1;
+        if b.len() < FIXED + 1 {
+            return Err(InviteCodeError("it is too short"));
+        }
+        let grant = |at: usize| {
+            let mut space = [0u8; 16];
+            space.copy_from_slice(&b[at..at + 16]);
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&b[at + 16..at + 48]);
+            let mut secret = [0u8; 32];
+            secret.copy_from_slice(&b[at + 48..at + 80]);
+            SpaceGrant {
+                space: SpaceId(space),
+                key: SpaceKey::from_bytes(key),
+                secret,
+            }
+        };
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&b[176..184]);
+        let name_len = b[184] as usize;
+        if b.len() < FIXED + name_len + 1 {
+            return Err(InviteCodeError("it is too short"));
+        }
+        let name = String::from_utf8(b[185..185 + name_len].to_vec())
+            .map_err(|_| InviteCodeError("the name is not text"))?;
+        let relay = String::from_utf8(b[185 + name_len..].to_vec())
+            .map_err(|_| InviteCodeError("the relay URL is not text"))?;
+        Ok(DeviceCode {
+            relay,
+            person_id: hex::encode(&b[160..176]),
+            name,
+            shared: grant(0),
+            personal: grant(80),
+            expires_at: i64::from_be_bytes(t),
+        })
+    }
+}
+
+#[cfg(test)]
+mod device_code_tests {
+    use super::*;
+
+    #[test]
+    fn a_device_code_round_trips_and_junk_is_refused() {
+        let g = || SpaceGrant {
+            space: SpaceId::generate(),
+            key: SpaceKey::generate(),
+            secret: [7; 32],
+        };
+        let code = DeviceCode {
+            relay: "https://relay.example".into(),
+            person_id: "00112233445566778899aabbccddeeff".into(),
+            name: "Alex".into(),
+            shared: g(),
+            personal: g(),
+            expires_at: 1234,
+        };
+        assert_eq!(DeviceCode::decode(&code.encode()), Ok(code));
+        assert!(DeviceCode::decode("duet1d-AAAA").is_err());
+        assert!(DeviceCode::decode("duet1-AAAA").is_err());
+    }
+}

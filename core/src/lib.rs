@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod resolve;
 pub mod store;
 pub mod sync;
+pub mod verify;
 pub mod vocab;
 
 pub use vocab::{Area, Level, Status};

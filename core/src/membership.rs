@@ -96,6 +96,7 @@ struct Invite {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpaceState {
     space: Option<SpaceId>,
+    genesis: Option<[u8; 32]>,
     personal: bool,
     owner: [u8; 16],
     members: BTreeMap<DeviceKey, Member>,
@@ -109,6 +110,11 @@ impl SpaceState {
     /// Whether the space has its genesis.
     pub fn exists(&self) -> bool {
         self.space.is_some()
+    }
+
+    /// Hash of the space's genesis event.
+    pub fn genesis(&self) -> Option<[u8; 32]> {
+        self.genesis
     }
 
     /// Whether the space is a personal space.
@@ -265,6 +271,7 @@ impl SpaceState {
         match op {
             Some(MembershipOp::Genesis { person, personal }) => {
                 self.space = Some(h.space);
+                self.genesis = Some(event.hash());
                 self.personal = *personal;
                 self.owner = *person;
                 let member = Member {

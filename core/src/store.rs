@@ -88,6 +88,15 @@ CREATE TABLE held (
 );
 ALTER TABLE spaces ADD COLUMN alert TEXT;
 "#,
+    r#"
+CREATE TABLE verified (
+    space TEXT NOT NULL,
+    device BLOB NOT NULL,
+    code TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (space, device)
+);
+"#,
 ];
 
 /// What went wrong in the store.
@@ -707,6 +716,56 @@ impl Store {
         maybe_snapshot(&tx, space, doc, false)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records that the user compared `code` in person and confirmed these devices.
+    pub fn confirm_verified(
+        &mut self,
+        space: &SpaceId,
+        code: &str,
+        devices: &[crate::identity::DeviceKey],
+    ) -> Result<(), StoreError> {
+        let now = crate::ids::now_ms();
+        let tx = self.conn.transaction()?;
+        for d in devices {
+            tx.execute(
+                "INSERT INTO verified (space, device, code, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (space, device) DO UPDATE SET code = excluded.code, at = excluded.at",
+                params![space.to_string(), d.to_vec(), code, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Devices the user has verified in a space.
+    pub fn verified(&self, space: &SpaceId) -> Result<Vec<crate::identity::DeviceKey>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT device FROM verified WHERE space = ?1")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(k) = r?.try_into() {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When each author's newest event stored here was written (author's clock, ms).
+    pub fn last_event_times(
+        &self,
+        space: &SpaceId,
+    ) -> Result<std::collections::BTreeMap<crate::identity::DeviceKey, i64>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for bytes in self.events(space)? {
+            if let Ok(ev) = Event::decode(bytes) {
+                let t = out.entry(ev.header().author).or_insert(i64::MIN);
+                *t = (*t).max(ev.header().time);
+            }
+        }
+        Ok(out)
     }
 
     /// Records (or clears) the integrity alert of a space's last sync, shown by

@@ -1,6 +1,7 @@
 //! The command line: global options, the subcommand tree, and dispatch.
 
 mod demo;
+mod device;
 mod export;
 mod goal;
 mod history;
@@ -84,6 +85,11 @@ enum Command {
     /// Configure the relay.
     #[command(subcommand)]
     Relay(sync::RelayCmd),
+    /// Add, list and remove devices.
+    #[command(subcommand)]
+    Device(device::DeviceCmd),
+    /// Show the safety code to compare in person; `--confirm` records a match.
+    Verify(device::VerifyArgs),
     /// Run a two-partner demo with an embedded relay in temporary folders.
     Demo(demo::Args),
 }
@@ -143,6 +149,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(a) => sync::status(&ctx, a),
         Command::Relay(c) => sync::relay(&ctx, c),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Device(c) => device::run(&ctx, c),
+        Command::Verify(a) => device::verify(&ctx, a),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use duet_core::device::{Device, DeviceError};
-use duet_core::invite::InviteCode;
+use duet_core::invite::{DeviceCode, InviteCode};
 use duet_core::store::SpaceKind;
 use duet_core::sync::fold_state;
 use duet_core::sync::{SyncError, TransportError};
@@ -30,7 +30,7 @@ pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
 }
 
 /// Parses a duration like `24h`, `30m`, `7d`.
-fn parse_duration(s: &str) -> Result<i64, String> {
+pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
@@ -80,22 +80,34 @@ pub fn invite(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Join your partner's shared space with an invite code.
+/// Join your partner's shared space with an invite code, or add this device to your own
+/// spaces with a code from `duet device add`.
 #[derive(Debug, clap::Args)]
 pub struct JoinArgs {
-    /// The code from `duet invite` on your partner's device.
+    /// The code from `duet invite` (partner) or `duet device add` (your other device).
     code: String,
-    /// Your name, as your partner will see it.
+    /// Your name, as your partner will see it (not needed with a device code).
     #[arg(long)]
-    name: String,
+    name: Option<String>,
 }
 
 /// Runs `duet join`.
 pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
-    let code = InviteCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
     let home_existed = ctx.home.exists();
-    let mut dev = Device::join(&ctx.home, &code, &a.name)
-        .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
+    let (mut dev, space) = if a.code.trim().starts_with(duet_core::invite::DEVICE_PREFIX) {
+        let code = DeviceCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+        let dev = Device::join_own(&ctx.home, &code)
+            .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
+        (dev, code.shared.space)
+    } else {
+        let code = InviteCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+        let name = a.name.ok_or_else(|| {
+            UsageError("a name is required with a partner's invite code: --name NAME".into())
+        })?;
+        let dev = Device::join(&ctx.home, &code, &name)
+            .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
+        (dev, code.space)
+    };
     let reports = match dev.sync(&Http::new()?) {
         Ok(r) => r,
         Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused { status, body }))) => {
@@ -131,7 +143,7 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
         .map(|(_, p)| p.name)
         .collect();
     if ctx.out.json {
-        return ctx.out.json(&json!({ "joined": code.space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
+        return ctx.out.json(&json!({ "joined": space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
     }
     ctx.out.line(format!(
         "Joined the shared space with {}. {} goals synced.",
@@ -228,7 +240,9 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             "changes_after_snapshot": stats.replayed_changes,
         }));
     }
+    let unverified = super::device::unverified_note(&dev)?;
     let v = json!({
+        "unverified": unverified,
         "name": dev.me.name,
         "device": hex::encode(dev.me.device_key()),
         "home": ctx.home,

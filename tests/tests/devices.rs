@@ -1,0 +1,160 @@
+//! Several devices per person, removal, and verifying each other in person.
+
+use duet_tests::{Device, Relay};
+
+fn code_of(d: &Device, args: &[&str]) -> String {
+    d.json(args)["code"].as_str().expect("code").to_string()
+}
+
+fn verify_code(d: &Device) -> String {
+    d.json(&["verify"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string()
+}
+
+#[test]
+fn a_second_device_of_one_person_gets_the_private_space_and_the_partner_never_does() {
+    let relay = Relay::start();
+    let a1 = Device::new();
+    let b = Device::new();
+    let a2 = Device::new();
+    a1.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
+    a1.ok(&["reflect", "--private", "Private-canary-41c7 only for Alex"]);
+    a1.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a1.ok(&["sync"]);
+
+    a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    let export = a2.json(&["export"]);
+    assert_eq!(export["me"]["name"], "Alex", "the new device is Alex's");
+    assert_eq!(
+        export["me"]["person"],
+        a1.json(&["export"])["me"]["person"],
+        "same person"
+    );
+    assert!(
+        export["personal"]
+            .to_string()
+            .contains("Private-canary-41c7"),
+        "A2 sees A1's private reflections"
+    );
+    assert_eq!(export["shared"]["goals"][0]["title"], "Weekly check-in");
+
+    // A2 writes privately too; A1 receives it, B never does.
+    a2.ok(&[
+        "reflect",
+        "--private",
+        "Private-canary-9d02 from the laptop",
+    ]);
+    a2.ok(&["sync"]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(
+        a1.json(&["export"])["personal"]
+            .to_string()
+            .contains("Private-canary-9d02")
+    );
+    let b_export = b.json(&["export"]).to_string();
+    assert!(!b_export.contains("Private-canary-41c7") && !b_export.contains("Private-canary-9d02"));
+    assert!(!duet_tests::file_contains(&b.db(), "Private-canary"));
+
+    let devices = a1.json(&["device", "list"]);
+    let devices = devices.as_array().expect("devices");
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert_eq!(devices.iter().filter(|d| d["name"] == "Alex").count(), 2);
+    assert!(devices.iter().all(|d| d["joined_at"].is_string()));
+}
+
+#[test]
+fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
+    let relay = Relay::start();
+    let a1 = Device::new();
+    let b = Device::new();
+    let a2 = Device::new();
+    a1.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
+    a1.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a1.ok(&["sync"]);
+    a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+
+    let out = a1.ok(&["device", "remove", &a2_key[..10]]);
+    assert!(out.contains("Removed device"), "{out}");
+    // The removed device: its pushes and its reads are refused.
+    a2.ok(&["rate", "Weekly check-in", "1"]);
+    let r = a2.run(&["sync"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("403") && r.stderr.contains("not_a_member"),
+        "{}",
+        r.stderr
+    );
+    // The others carry on and converge.
+    b.ok(&["rate", "Weekly check-in", "-1"]);
+    b.ok(&["sync"]);
+    a1.ok(&["rate", "Weekly check-in", "0"]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(
+        a1.json(&["export"])["shared"],
+        b.json(&["export"])["shared"]
+    );
+    assert_eq!(
+        b.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .len(),
+        2
+    );
+    let list = b.json(&["device", "list"]);
+    let removed: Vec<_> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["removed"] == true)
+        .collect();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["device"], a2_key.as_str());
+    let r = a1.run(&["device", "remove", "ffffffffffff"]);
+    assert_eq!(r.code, 2, "an unknown device is a usage error: {r:?}");
+}
+
+#[test]
+fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confirming() {
+    let relay = Relay::start();
+    let a1 = Device::new();
+    let b = Device::new();
+    a1.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
+    a1.ok(&["sync"]);
+    let code = verify_code(&a1);
+    assert_eq!(code.len(), 14, "{code}");
+    assert_eq!(code, verify_code(&b), "same code on both partners' devices");
+
+    let r = a1.run(&["sync"]);
+    assert!(
+        r.stderr.contains("not verified"),
+        "the partner's new device is flagged: {}",
+        r.stderr
+    );
+    assert!(a1.ok(&["status"]).contains("not verified"));
+    a1.ok(&["verify", "--confirm"]);
+    let r = a1.run(&["sync"]);
+    assert!(!r.stderr.contains("not verified"), "{}", r.stderr);
+    assert!(!a1.ok(&["status"]).contains("not verified"));
+
+    // Another device joins: the code changes everywhere, and the note comes back.
+    let a2 = Device::new();
+    a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    b.ok(&["sync"]);
+    let new_code = verify_code(&a1);
+    assert_ne!(new_code, code, "a new device changes the code");
+    assert_eq!(new_code, verify_code(&b));
+    assert_eq!(new_code, verify_code(&a2));
+    let r = a1.run(&["sync"]);
+    assert!(r.stderr.contains("not verified"), "{}", r.stderr);
+}
