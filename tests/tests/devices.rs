@@ -76,6 +76,7 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
     a1.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
     a1.ok(&["sync"]);
+    b.ok(&["sync"]);
     a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
     let a2_key = a2.json(&["status"])["device"]
         .as_str()

@@ -120,6 +120,10 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
 
 fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
+    // Learn about devices that joined since the last sync; offline, work from what is known.
+    if let Err(e) = dev.sync(&Http::new()?) {
+        eprintln!("note: could not sync first ({e}); using the devices known on this device");
+    }
     let rec = dev.space(SpaceKind::Shared)?;
     let state = fold_state(&dev.store, &rec.id)?;
     let q = query.trim().to_ascii_lowercase();
@@ -179,6 +183,10 @@ pub struct VerifyArgs {
 /// Runs `duet verify`.
 pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
+    // The code is about the current membership: learn of devices that joined meanwhile.
+    if let Err(e) = dev.sync(&Http::new()?) {
+        eprintln!("note: could not sync first ({e}); the code reflects the devices known here");
+    }
     let rec = dev.space(SpaceKind::Shared)?;
     let state = fold_state(&dev.store, &rec.id)?;
     let code = safety_code(&state)

@@ -191,6 +191,23 @@ pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
             ));
         }
     }
+    if let Some(note) = super::device::unverified_note(&dev)? {
+        eprintln!("note: {note}");
+    }
+    let refused: Vec<String> = reports
+        .iter()
+        .filter_map(|(k, r)| {
+            r.push_refused
+                .as_ref()
+                .map(|m| format!("{} space: {m}", k.as_str()))
+        })
+        .collect();
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "the relay refused this device's changes ({}); they are kept on this device. If the relay was restored from an old backup, see docs/self-hosting.md",
+            refused.join("; ")
+        );
+    }
     if reports
         .iter()
         .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
@@ -256,6 +273,9 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
         dev.me.name,
         &hex::encode(dev.me.device_key())[..12]
     ));
+    if let Some(note) = &unverified {
+        ctx.out.line(format!("  NOTE: {note}"));
+    }
     for s in &spaces {
         ctx.out.line(format!(
             "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
