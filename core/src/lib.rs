@@ -14,6 +14,7 @@ pub mod history;
 pub mod identity;
 pub mod ids;
 pub mod invite;
+pub mod keywrap;
 pub mod membership;
 pub mod model;
 pub mod progress;
