@@ -11,7 +11,10 @@
 //! - [`serve`] / [`serve_state`] run it on a listener (HTTP/1.1, with a header-read
 //!   timeout and a cap on open connections) until a shutdown signal;
 //! - [`Embedded`] runs a relay on its own thread (for `duet demo` and tests);
-//! - [`Config`] holds every limit an operator can tune.
+//! - [`Config`] holds every limit an operator can tune;
+//! - [`writer`] is the single writer thread that commits concurrent pushes in groups
+//!   (one durable transaction per group; each push is answered after its group's commit),
+//!   counted by [`WriterStats`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,10 +41,12 @@ pub mod limits;
 pub mod routes;
 pub mod state;
 pub mod store;
+pub mod writer;
 
 pub use error::ApiError;
 pub use limits::{Config, Rate};
 pub use state::AppState;
+pub use writer::WriterStats;
 
 /// How long open connections may finish their requests after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -36,7 +36,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("worker task failed: {e}")))?
 }
 
-/// `POST /v1/spaces/{space}/events`: stores a batch of events, all or nothing.
+/// `POST /v1/spaces/{space}/events`: stores a batch of events, all or nothing, and
+/// answers once they are durable.
 pub async fn push_events(
     State(state): State<AppState>,
     space: Result<Path<String>, PathRejection>,
@@ -47,7 +48,13 @@ pub async fn push_events(
         .await
         .map_err(body_rejection)?;
     let now = duet_core::ids::now_ms();
-    let resp = blocking(move || state.push(space, &body, now)).await?;
+    // Signatures are verified on the blocking pool; the commit is awaited without
+    // holding a thread (the writer answers once the push's group is durable).
+    let prepared = {
+        let state = state.clone();
+        blocking(move || state.prepare_push(space, &body, now)).await?
+    };
+    let resp = state.submit(prepared).await?;
     Ok(Json(resp))
 }
 

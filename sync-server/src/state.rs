@@ -1,40 +1,45 @@
 //! The relay's shared state and its two operations, push and read, independent of HTTP.
 //!
-//! - One writer connection, held for the whole of a push, so that checking a batch
-//!   against a space's state and inserting it are one atomic step.
+//! - Pushes are decoded (signatures verified) by the caller's thread, charged to their
+//!   authors' rate limits, then handed to the single writer thread ([`crate::writer`]),
+//!   which owns the write connection and commits concurrent pushes in groups, one
+//!   durable transaction per group, and answers each push once its group is on disk.
 //! - One reader connection for pages (WAL lets it read while the writer commits).
-//! - Each space's [`SpaceState`] (members, invites, chain heads) cached in memory, built
-//!   on first use by folding the space's stored events in cursor order, and replaced
-//!   only after a push has committed. It is only changed while the writer is held.
+//! - Each space's [`SpaceState`] (members, invites, chain heads) and usage (events and
+//!   bytes stored, against the per-space quotas of the [`Config`]) cached in memory,
+//!   built on first use by folding the space's stored events in cursor order, and
+//!   replaced only after a group has committed. Only the writer thread changes it.
 //! - A replay cache of read nonces, pruned once their timestamp leaves the window.
-//! - Each space's [`Usage`] (events and bytes stored), cached with its state, against
-//!   which the per-space quotas of the [`Config`] are checked before anything is stored.
 //! - The per-device rate limiter, charged once a device is authenticated.
 //!
-//! Every method here blocks (SQLite, signature checks): call them from
-//! `tokio::task::spawn_blocking`.
+//! [`AppState::push`] and [`AppState::read`] block (SQLite, signature checks, waiting
+//! for the writer): call them from `tokio::task::spawn_blocking` or a plain thread. The
+//! HTTP handler instead verifies with [`AppState::prepare_push`] on the blocking pool and
+//! awaits the writer with [`AppState::submit`], so no thread waits on a commit.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use duet_core::crypto::sha256;
-use duet_core::event::{Event, Kind, SpaceId};
+use duet_core::event::{Event, SpaceId};
 use duet_core::identity::DeviceKey;
 use duet_core::membership::{AdmitError, SpaceState};
-use duet_core::protocol::{
-    EventResult, EventStatus, MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth,
-    decode_batch,
-};
+use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth, decode_batch};
+use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter};
-use crate::store::{Store, StoreError, Usage};
+use crate::store::{Store, StoreError};
+use crate::writer::{Job, SpaceCache, Writer, lock, writer_gone};
+
+pub use crate::writer::{PreparedPush, WriterStats};
 
 /// How often (seconds) the replay cache drops nonces whose timestamp left the window.
 const PRUNE_EVERY_SECS: i64 = 10;
 
-/// The relay's state, shared by every request handler. Cheap to clone.
+/// The relay's state, shared by every request handler. Cheap to clone. When the last
+/// clone is dropped, the writer thread finishes the pushes already queued and stops.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Shared>,
@@ -47,20 +52,13 @@ impl std::fmt::Debug for AppState {
 }
 
 struct Shared {
-    writer: Mutex<Store>,
+    writer: Writer,
     reader: Mutex<Store>,
-    spaces: Mutex<HashMap<SpaceId, Cached>>,
+    spaces: SpaceCache,
     nonces: Mutex<ReplayCache>,
     config: Config,
     guards: Guards,
     devices: Option<RateLimiter<DeviceKey>>,
-}
-
-/// A space's state and what it stores, as of the last commit.
-#[derive(Clone, Default)]
-struct Cached {
-    state: SpaceState,
-    usage: Usage,
 }
 
 /// Read nonces seen recently, per device, with the request's timestamp.
@@ -87,24 +85,6 @@ impl ReplayCache {
             }
         }
     }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| {
-        m.clear_poison();
-        poisoned.into_inner()
-    })
-}
-
-/// What one pushed event turned out to be while checking the batch.
-enum Slot {
-    /// Already stored, at this cursor.
-    Stored(u64),
-    /// New and admissible.
-    New(Event),
-    /// A second copy of the new event at this index of the batch.
-    Again(usize),
 }
 
 /// A page served to a reader.
@@ -142,7 +122,7 @@ impl AppState {
         AppState::open_with(db, Config::default())
     }
 
-    /// Opens the relay database at `db` with `config`.
+    /// Opens the relay database at `db` with `config`, and starts its writer thread.
     pub fn open_with(db: &Path, config: Config) -> Result<AppState, StoreError> {
         let writer = Store::open(db)?;
         if config.max_db_bytes > 0 {
@@ -154,11 +134,13 @@ impl AppState {
             );
         }
         let reader = Store::open(db)?;
+        let spaces = SpaceCache::default();
+        let writer = Writer::start(writer, spaces.clone(), config.clone())?;
         Ok(AppState {
             inner: Arc::new(Shared {
-                writer: Mutex::new(writer),
+                writer,
                 reader: Mutex::new(reader),
-                spaces: Mutex::new(HashMap::new()),
+                spaces,
                 nonces: Mutex::new(ReplayCache::default()),
                 guards: Guards::new(&config),
                 devices: RateLimiter::new("per-device", config.rate_per_device, MAX_TRACKED_KEYS),
@@ -170,6 +152,11 @@ impl AppState {
     /// The configuration this state was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// What the writer has done so far: requests answered, commits, events stored.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer.stats()
     }
 
     /// The limits applied to every request.
@@ -187,72 +174,48 @@ impl AppState {
         }
     }
 
-    /// Locks the writer. If a previous holder panicked, the cache may be out of step with
-    /// the database, so it is dropped and rebuilt on demand.
-    fn writer(&self) -> MutexGuard<'_, Store> {
-        match self.inner.writer.lock() {
-            Ok(g) => g,
-            Err(poisoned) => {
-                self.inner.writer.clear_poison();
-                lock(&self.inner.spaces).clear();
-                poisoned.into_inner()
-            }
-        }
-    }
-
-    /// The space's state and usage: cached, or folded from its stored events. Call with
-    /// the writer held (it is the only one that changes the cache).
-    fn state_locked(&self, writer: &Store, space: SpaceId) -> Result<Cached, StoreError> {
-        if let Some(s) = lock(&self.inner.spaces).get(&space) {
-            return Ok(s.clone());
-        }
-        let mut state = SpaceState::default();
-        let mut usage = writer.fork_usage(&space)?;
-        let mut bad = 0usize;
-        writer.for_each_event(&space, |cursor, bytes| {
-            usage = usage.plus(1, bytes.len() as u64);
-            let admitted = Event::decode(bytes)
-                .map_err(AdmitError::from)
-                .and_then(|ev| state.admit(&ev, None));
-            if let Err(e) = admitted {
-                bad += 1;
-                tracing::warn!(%space, cursor, "stored event does not fold: {e}");
-            }
-        })?;
-        if bad > 0 {
-            tracing::error!(%space, bad, "stored events were skipped while rebuilding the space's state");
-        }
-        let cached = Cached { state, usage };
-        if cached.state.exists() {
-            lock(&self.inner.spaces).insert(space, cached.clone());
-        }
-        Ok(cached)
-    }
-
-    /// Calls `f` with the space's current state.
+    /// Calls `f` with the space's committed state (asking the writer to fold it when it
+    /// is not cached yet). Blocks.
     fn with_state<R>(
         &self,
         space: SpaceId,
         f: impl FnOnce(&SpaceState) -> R,
-    ) -> Result<R, StoreError> {
+    ) -> Result<R, ApiError> {
         if let Some(s) = lock(&self.inner.spaces).get(&space) {
             return Ok(f(&s.state));
         }
-        let writer = self.writer();
-        let cached = self.state_locked(&writer, space)?;
+        let (reply, answer) = oneshot::channel();
+        self.inner.writer.send(Job::Load(space, reply))?;
+        let cached = answer.blocking_recv().map_err(|_| writer_gone())??;
         Ok(f(&cached.state))
     }
 
-    /// Checks and stores a pushed batch (all or nothing). `now_ms` is the relay's clock.
+    /// Checks and stores a pushed batch (all or nothing), and returns once it is durable
+    /// (or refused). `now_ms` is the relay's clock. Blocks: call it off the async threads.
     pub fn push(&self, space: SpaceId, body: &[u8], now_ms: i64) -> Result<PushResponse, ApiError> {
+        let prepared = self.prepare_push(space, body, now_ms)?;
+        let (reply, answer) = oneshot::channel();
+        self.inner.writer.send(Job::Push(prepared, reply))?;
+        answer.blocking_recv().map_err(|_| writer_gone())?
+    }
+
+    /// The first half of a push, run on the caller's thread (it verifies signatures:
+    /// call it off the async threads): decodes the batch, verifies every event's
+    /// signature, and charges each author one request of its rate limit.
+    pub fn prepare_push(
+        &self,
+        space: SpaceId,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<PreparedPush, ApiError> {
         let raws = decode_batch(body).map_err(|e| {
             ApiError::Malformed(format!(
                 "{e}; a push body is one or more `u32 big-endian length || event`"
             ))
         })?;
         let hashes: Vec<[u8; 32]> = raws.iter().map(|r| sha256(r)).collect();
-        // Signatures are verified before taking the writer, so pushes verify in parallel.
-        // Events after the first undecodable one are never examined.
+        // Signatures are verified before the writer sees the push, so pushes verify in
+        // parallel. Events after the first undecodable one are never examined.
         let mut decoded = Vec::with_capacity(raws.len());
         for raw in raws {
             let ev = Event::decode(raw).map_err(ApiError::from_event_error);
@@ -270,239 +233,26 @@ impl AppState {
         authors.sort_unstable();
         authors.dedup();
         self.charge_devices(&authors)?;
-
-        let mut writer = self.writer();
-        let Cached {
-            state: mut work,
-            usage,
-        } = self.state_locked(&writer, space)?;
-        let mut slots: Vec<Slot> = Vec::with_capacity(hashes.len());
-        let mut new_in_batch: HashMap<[u8; 32], usize> = HashMap::new();
-        let mut rejection = None;
-
-        for (i, ev) in decoded.into_iter().enumerate() {
-            let hash = hashes[i];
-            if let Some(cursor) = writer.cursor_of(&space, &hash)? {
-                slots.push(Slot::Stored(cursor));
-                continue;
-            }
-            if let Some(&first) = new_in_batch.get(&hash) {
-                slots.push(Slot::Again(first));
-                continue;
-            }
-            match ev.and_then(|ev| self.check_one(&mut writer, &mut work, space, ev, now_ms)) {
-                Ok(ev) => {
-                    new_in_batch.insert(hash, i);
-                    slots.push(Slot::New(ev));
-                }
-                Err(e) => {
-                    rejection = Some((i, e));
-                    break;
-                }
-            }
-        }
-
-        if let Some((bad, error)) = rejection {
-            let mut results = Vec::with_capacity(hashes.len());
-            for (i, hash) in hashes.iter().enumerate() {
-                let (status, cursor, reason) = match slots.get(i) {
-                    Some(Slot::Stored(c)) => (EventStatus::Duplicate, Some(*c), None),
-                    Some(_) => (EventStatus::NotStored, None, None),
-                    None if i == bad => (EventStatus::Rejected, None, Some(error.message())),
-                    None => match writer.cursor_of(&space, hash)? {
-                        Some(c) => (EventStatus::Duplicate, Some(c), None),
-                        None => (EventStatus::NotStored, None, None),
-                    },
-                };
-                results.push(EventResult {
-                    hash: hex::encode(hash),
-                    status,
-                    reason,
-                    cursor,
-                });
-            }
-            return Err(ApiError::Batch {
-                error: Box::new(error),
-                results,
-            });
-        }
-
-        let new: Vec<&Event> = slots
-            .iter()
-            .filter_map(|s| match s {
-                Slot::New(ev) => Some(ev),
-                _ => None,
-            })
-            .collect();
-        let new_bytes: u64 = new.iter().map(|ev| ev.bytes().len() as u64).sum();
-        let after = usage.plus(new.len() as u64, new_bytes);
-        self.check_quota(space, usage, after)?;
-        let (cursors, newest) = if new.is_empty() {
-            (Vec::new(), writer.newest_cursor(&space)?)
-        } else {
-            writer.insert_events(&space, &new, now_ms)?
-        };
-        // Committed: now the cache may move on.
-        if !new.is_empty() && work.exists() {
-            lock(&self.inner.spaces).insert(
-                space,
-                Cached {
-                    state: work,
-                    usage: after,
-                },
-            );
-        }
-        drop(writer);
-
-        let mut cursor_at: HashMap<usize, u64> = HashMap::new();
-        let mut next = cursors.iter();
-        let mut results = Vec::with_capacity(slots.len());
-        for (i, slot) in slots.iter().enumerate() {
-            let (status, cursor) = match slot {
-                Slot::Stored(c) => (EventStatus::Duplicate, Some(*c)),
-                Slot::New(_) => {
-                    let c = next.next().copied();
-                    if let Some(c) = c {
-                        cursor_at.insert(i, c);
-                    }
-                    (EventStatus::Accepted, c)
-                }
-                Slot::Again(first) => (EventStatus::Duplicate, cursor_at.get(first).copied()),
-            };
-            results.push(EventResult {
-                hash: hex::encode(hashes[i]),
-                status,
-                reason: None,
-                cursor,
-            });
-        }
-        tracing::info!(
-            %space,
-            accepted = cursors.len(),
-            duplicates = slots.len() - cursors.len(),
-            cursor = newest,
-            "push stored"
-        );
-        Ok(PushResponse {
-            results,
-            cursor: newest,
+        Ok(PreparedPush {
+            space,
+            hashes,
+            decoded,
+            now_ms,
         })
     }
 
-    /// Refuses a push that would take the space from `before` to `after`, over a quota.
-    fn check_quota(&self, space: SpaceId, before: Usage, after: Usage) -> Result<(), ApiError> {
-        let c = &self.inner.config;
-        let over_events = c.space_max_events > 0 && after.events > c.space_max_events;
-        let over_bytes = c.space_max_bytes > 0 && after.bytes > c.space_max_bytes;
-        if !over_events && !over_bytes {
-            return Ok(());
-        }
-        tracing::warn!(
-            %space,
-            events = before.events,
-            bytes = before.bytes,
-            "push refused: over the space's quota"
-        );
-        Err(ApiError::QuotaExceeded(format!(
-            "this push would bring the space to {} events and {} bytes, over this relay's \
-             quota of {} events and {} bytes per space (0 = no limit); nothing was stored. \
-             The space already holds {} events and {} bytes; ask the relay's operator to \
-             raise --space-max-events / --space-max-bytes",
-            after.events,
-            after.bytes,
-            c.space_max_events,
-            c.space_max_bytes,
-            before.events,
-            before.bytes
-        )))
-    }
-
-    /// Records fork evidence if it fits the space's quota, and counts it; false when it
-    /// was not recorded (it would not fit, or SQLite failed).
-    fn record_fork(
+    /// The second half of a push: queues it for the writer at once (pushes queued
+    /// together share a commit), and returns a future that resolves, without blocking a
+    /// thread, when its group is committed (or it is refused).
+    pub fn submit(
         &self,
-        writer: &mut Store,
-        space: SpaceId,
-        ev: &Event,
-        existing: &[u8; 32],
-        now_ms: i64,
-    ) -> bool {
-        let c = &self.inner.config;
-        let usage = lock(&self.inner.spaces)
-            .get(&space)
-            .map(|s| s.usage)
-            .unwrap_or_default();
-        let after = usage.plus(1, ev.bytes().len() as u64);
-        if (c.space_max_events > 0 && after.events > c.space_max_events)
-            || (c.space_max_bytes > 0 && after.bytes > c.space_max_bytes)
-        {
-            tracing::warn!(%space, "fork evidence not recorded: the space is at its quota");
-            return false;
-        }
-        match writer.insert_fork(ev, existing, now_ms) {
-            Ok(new) => {
-                if new && let Some(s) = lock(&self.inner.spaces).get_mut(&space) {
-                    s.usage = after;
-                }
-                tracing::warn!(
-                    %space,
-                    author = %hex::encode(ev.header().author),
-                    seq = ev.header().seq,
-                    "fork: evidence recorded"
-                );
-                true
-            }
-            Err(e) => {
-                tracing::error!(%space, "cannot record fork evidence: {e}");
-                false
-            }
-        }
-    }
-
-    /// Admits one new, authentic event into the working state.
-    fn check_one(
-        &self,
-        writer: &mut Store,
-        work: &mut SpaceState,
-        space: SpaceId,
-        ev: Event,
-        now_ms: i64,
-    ) -> Result<Event, ApiError> {
-        let h = ev.header();
-        if h.space != space {
-            return Err(ApiError::Malformed(format!(
-                "an event is for space {} but was pushed to space {space}; push each event \
-                 to its own space's URL",
-                h.space
-            )));
-        }
-        if !work.exists() && ev.kind() != Kind::Genesis {
-            return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
-        }
-        match work.admit(&ev, Some(now_ms)) {
-            Ok(_) => Ok(ev),
-            Err(AdmitError::Fork(seq)) => {
-                let author = h.author;
-                match writer.hash_at(&space, &author, seq)? {
-                    Some(existing) if existing != ev.hash() => {
-                        let recorded = self.record_fork(writer, space, &ev, &existing, now_ms);
-                        Err(ApiError::Fork(format!(
-                            "fork: device {} already has event {} with seq {seq} in this \
-                             space; the relay keeps that one{}. A device must never sign two \
-                             events with the same seq: sync before writing again",
-                            hex::encode(author),
-                            hex::encode(existing),
-                            if recorded {
-                                " and has recorded this conflicting event as evidence"
-                            } else {
-                                ""
-                            }
-                        )))
-                    }
-                    _ => Err(ApiError::from_admit_error(AdmitError::Fork(seq))),
-                }
-            }
-            Err(e) => Err(ApiError::from_admit_error(e)),
+        prepared: PreparedPush,
+    ) -> impl Future<Output = Result<PushResponse, ApiError>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.inner.writer.send(Job::Push(prepared, reply));
+        async move {
+            queued?;
+            answer.await.map_err(|_| writer_gone())?
         }
     }
 

@@ -5,12 +5,17 @@
 //! on disk before the relay answers. The schema is versioned with `PRAGMA user_version`
 //! and migrated forward on open. One process should own a database file: the relay
 //! keeps each space's membership state cached in memory.
+//!
+//! Reads that both a plain connection ([`Store`]) and the writer's group transaction
+//! ([`Txn`]) answer are the methods of the [`Query`] trait. A [`Txn`] is one durable
+//! transaction shared by many pushes (group commit, see [`crate::writer`]); each push's
+//! rows go in under their own savepoint, so one push's failure leaves the others'.
 
 use std::path::Path;
 use std::time::Duration;
 
 use duet_core::event::{Event, SpaceId};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -73,6 +78,9 @@ pub enum StoreError {
     /// A stored value is out of range (a corrupted or foreign database).
     #[error("the database holds an invalid value: {0}")]
     Corrupt(&'static str),
+    /// The writer thread could not be started.
+    #[error("cannot start the relay's writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 impl StoreError {
@@ -176,71 +184,6 @@ impl Store {
         Ok(())
     }
 
-    /// The cursor of the stored event of `space` with this hash, if any.
-    pub fn cursor_of(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
-        let c: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
-            .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
-            .optional()?;
-        c.map(|c| to_u64(c, "cursor")).transpose()
-    }
-
-    /// The hash of the stored event of `author` with `seq` in `space`, if any.
-    pub fn hash_at(
-        &self,
-        space: &SpaceId,
-        author: &[u8; 32],
-        seq: u64,
-    ) -> Result<Option<[u8; 32]>, StoreError> {
-        let h: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached(
-                "SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3",
-            )?
-            .query_row(
-                params![space.to_string(), &author[..], to_i64(seq, "seq")?],
-                |r| r.get(0),
-            )
-            .optional()?;
-        h.map(to_hash).transpose()
-    }
-
-    /// The newest cursor of `space` (0 when it has no events).
-    pub fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
-        newest_in(&self.conn, space)
-    }
-
-    /// The fork evidence stored for `space`: rows and bytes.
-    pub fn fork_usage(&self, space: &SpaceId) -> Result<Usage, StoreError> {
-        let (n, bytes): (i64, i64) = self
-            .conn
-            .prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
-            )?
-            .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(Usage {
-            events: to_u64(n, "fork count")?,
-            bytes: to_u64(bytes, "fork bytes")?,
-        })
-    }
-
-    /// Calls `f` with every stored event of `space`, in cursor order.
-    pub fn for_each_event(
-        &self,
-        space: &SpaceId,
-        mut f: impl FnMut(u64, Vec<u8>),
-    ) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT cursor, bytes FROM events WHERE space = ?1 ORDER BY cursor")?;
-        let mut rows = stmt.query(params![space.to_string()])?;
-        while let Some(row) = rows.next()? {
-            f(to_u64(row.get(0)?, "cursor")?, row.get(1)?);
-        }
-        Ok(())
-    }
-
     /// Stores `events` (all of `space`) in one durable transaction; returns their cursors
     /// in order and the space's newest cursor. Nothing is stored if any insert fails.
     pub fn insert_events(
@@ -251,35 +194,20 @@ impl Store {
     ) -> Result<(Vec<u64>, u64), StoreError> {
         let tx = self
             .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut cursors = Vec::with_capacity(events.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let space_hex = space.to_string();
-            for ev in events {
-                let h = ev.header();
-                stmt.execute(params![
-                    space_hex,
-                    &ev.hash()[..],
-                    &h.author[..],
-                    to_i64(h.seq, "seq")?,
-                    h.kind.as_str(),
-                    ev.bytes(),
-                    received_at,
-                ])?;
-                cursors.push(to_u64(tx.last_insert_rowid(), "cursor")?);
-            }
-        }
-        let newest: Option<i64> = tx.query_row(
-            "SELECT MAX(cursor) FROM events WHERE space = ?1",
-            params![space.to_string()],
-            |r| r.get(0),
-        )?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let cursors = insert_rows(&tx, space, events, received_at)?;
+        let newest = newest_in(&tx, space)?;
         tx.commit()?;
-        Ok((cursors, to_u64(newest.unwrap_or(0), "cursor")?))
+        Ok((cursors, newest))
+    }
+
+    /// Starts the writer's group transaction (`BEGIN IMMEDIATE`).
+    pub fn begin(&mut self) -> Result<Txn<'_>, StoreError> {
+        Ok(Txn {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        })
     }
 
     /// Records `event` as evidence that its author forked their chain at `event`'s seq,
@@ -291,21 +219,7 @@ impl Store {
         existing_hash: &[u8; 32],
         received_at: i64,
     ) -> Result<bool, StoreError> {
-        let h = event.header();
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO forks (space, author, seq, existing_hash, hash, bytes, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                h.space.to_string(),
-                &h.author[..],
-                to_i64(h.seq, "seq")?,
-                &existing_hash[..],
-                &event.hash()[..],
-                event.bytes(),
-                received_at,
-            ],
-        )?;
-        Ok(n > 0)
+        insert_fork_in(&self.conn, event, existing_hash, received_at)
     }
 
     /// Up to `limit` events of `space` after `after`, in cursor order, stopping once the
@@ -339,6 +253,190 @@ impl Store {
         tx.commit()?;
         Ok((page, newest, to_u64(forks, "fork count")?))
     }
+}
+
+/// The reads of the relay's storage, on a plain connection or inside the writer's
+/// transaction (which also sees the rows it has written but not yet committed).
+pub trait Query {
+    /// The connection (or transaction) to read through.
+    fn connection(&self) -> &Connection;
+
+    /// The cursor of the stored event of `space` with this hash, if any.
+    fn cursor_of(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        let c: Option<i64> = self
+            .connection()
+            .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
+            .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
+            .optional()?;
+        c.map(|c| to_u64(c, "cursor")).transpose()
+    }
+
+    /// The hash of the stored event of `author` with `seq` in `space`, if any.
+    fn hash_at(
+        &self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
+        let h: Option<Vec<u8>> = self
+            .connection()
+            .prepare_cached(
+                "SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3",
+            )?
+            .query_row(
+                params![space.to_string(), &author[..], to_i64(seq, "seq")?],
+                |r| r.get(0),
+            )
+            .optional()?;
+        h.map(to_hash).transpose()
+    }
+
+    /// The newest cursor of `space` (0 when it has no events).
+    fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
+        newest_in(self.connection(), space)
+    }
+
+    /// The fork evidence stored for `space`: rows and bytes.
+    fn fork_usage(&self, space: &SpaceId) -> Result<Usage, StoreError> {
+        let (n, bytes): (i64, i64) = self
+            .connection()
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
+            )?
+            .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Usage {
+            events: to_u64(n, "fork count")?,
+            bytes: to_u64(bytes, "fork bytes")?,
+        })
+    }
+
+    /// Calls `f` with every stored event of `space`, in cursor order.
+    fn for_each_event(
+        &self,
+        space: &SpaceId,
+        mut f: impl FnMut(u64, Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .connection()
+            .prepare_cached("SELECT cursor, bytes FROM events WHERE space = ?1 ORDER BY cursor")?;
+        let mut rows = stmt.query(params![space.to_string()])?;
+        while let Some(row) = rows.next()? {
+            f(to_u64(row.get(0)?, "cursor")?, row.get(1)?);
+        }
+        Ok(())
+    }
+}
+
+impl Query for Store {
+    fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// The writer's open transaction: the rows of many pushes, committed (made durable)
+/// together by [`Txn::commit`], or rolled back together when dropped.
+#[derive(Debug)]
+pub struct Txn<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Query for Txn<'_> {
+    fn connection(&self) -> &Connection {
+        &self.tx
+    }
+}
+
+impl Txn<'_> {
+    /// Stores `events` (all of `space`) under a savepoint: all of them, or none when an
+    /// insert fails (the rows of earlier pushes in the transaction stay). Returns their
+    /// cursors in order.
+    pub fn insert_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[&Event],
+        received_at: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let sp = self.tx.savepoint()?;
+        // On error the savepoint is rolled back when dropped.
+        let cursors = insert_rows(&sp, space, events, received_at)?;
+        sp.commit()?;
+        Ok(cursors)
+    }
+
+    /// [`Store::insert_fork`] inside the transaction.
+    pub fn insert_fork(
+        &mut self,
+        event: &Event,
+        existing_hash: &[u8; 32],
+        received_at: i64,
+    ) -> Result<bool, StoreError> {
+        insert_fork_in(&self.tx, event, existing_hash, received_at)
+    }
+
+    /// Whether the transaction is still open. SQLite may roll back a whole transaction
+    /// by itself after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM); everything
+    /// written in it is then gone.
+    pub fn is_open(&self) -> bool {
+        !self.tx.is_autocommit()
+    }
+
+    /// Commits: with `synchronous=FULL`, the rows are on disk when this returns `Ok`.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+fn insert_rows(
+    conn: &Connection,
+    space: &SpaceId,
+    events: &[&Event],
+    received_at: i64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut cursors = Vec::with_capacity(events.len());
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let space_hex = space.to_string();
+    for ev in events {
+        let h = ev.header();
+        stmt.execute(params![
+            space_hex,
+            &ev.hash()[..],
+            &h.author[..],
+            to_i64(h.seq, "seq")?,
+            h.kind.as_str(),
+            ev.bytes(),
+            received_at,
+        ])?;
+        cursors.push(to_u64(conn.last_insert_rowid(), "cursor")?);
+    }
+    Ok(cursors)
+}
+
+fn insert_fork_in(
+    conn: &Connection,
+    event: &Event,
+    existing_hash: &[u8; 32],
+    received_at: i64,
+) -> Result<bool, StoreError> {
+    let h = event.header();
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO forks (space, author, seq, existing_hash, hash, bytes, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            h.space.to_string(),
+            &h.author[..],
+            to_i64(h.seq, "seq")?,
+            &existing_hash[..],
+            &event.hash()[..],
+            event.bytes(),
+            received_at,
+        ])?;
+    Ok(n > 0)
 }
 
 fn newest_in(conn: &Connection, space: &SpaceId) -> Result<u64, StoreError> {
@@ -464,6 +562,39 @@ mod tests {
         assert_eq!(ok, "ok");
         // Not every error is "full".
         assert!(!StoreError::Corrupt("x").is_full());
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_insert_in_a_group_transaction_leaves_the_earlier_rows() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let mut store = Store::open(&dir.path().join("t.db"))?;
+        let (space, evs) = events(3, 10);
+        let mut txn = store.begin()?;
+        assert_eq!(txn.insert_events(&space, &[&evs[0]], 1)?, [1]);
+        // The second row of this batch repeats a stored hash: the batch is undone whole.
+        let e = txn.insert_events(&space, &[&evs[1], &evs[0]], 1);
+        assert!(e.is_err());
+        assert!(
+            txn.is_open(),
+            "a constraint error leaves the transaction open"
+        );
+        assert_eq!(txn.cursor_of(&space, &evs[1].hash())?, None);
+        assert_eq!(txn.insert_events(&space, &[&evs[1], &evs[2]], 1)?.len(), 2);
+        // The undone batch gave back its cursor (AUTOINCREMENT rolls back too).
+        assert_eq!(txn.newest_cursor(&space)?, 3);
+        txn.commit()?;
+        let stored: Vec<u64> = [0, 1, 2]
+            .iter()
+            .filter_map(|&i| store.cursor_of(&space, &evs[i].hash()).ok().flatten())
+            .collect();
+        assert_eq!(stored.len(), 3);
+        // An uncommitted transaction leaves nothing.
+        let (other, more) = events(1, 10);
+        let mut txn = store.begin()?;
+        txn.insert_events(&other, &[&more[0]], 1)?;
+        drop(txn);
+        assert_eq!(store.newest_cursor(&other)?, 0);
         Ok(())
     }
 

@@ -1,0 +1,507 @@
+//! Relay push throughput: how many small signed `changes` events per second the relay
+//! stores durably when C clients push at once, one event per request, and how many
+//! requests share each commit (group commit). It prints figures and never asserts them.
+//!
+//!     cargo run --release -p duet-relay --example relay_bench
+//!     cargo run --release -p duet-relay --example relay_bench -- --events 6400 \
+//!         --spaces 8 --clients 1,4,16,64 --payload 100
+//!
+//! The same run first measures two limits of this machine, so the relay's figure can be
+//! read as a ratio of them: one fsync'd SQLite transaction per event (the naive relay's
+//! ceiling, through the relay's own `Store::insert_events`), and ed25519 `verify_strict`
+//! per second on one core (the relay verifies every event it stores).
+//!
+//! For each C a fresh relay (temporary database, rate limits and quotas off) is served
+//! in process on 127.0.0.1:0 by `serve_state` on its own two-thread runtime. K spaces are
+//! created; client i writes to space i mod K with its own device (joined by invite), over
+//! one kept-alive HTTP/1.1 connection with a minimal client on `tokio::net::TcpStream`.
+//! Events are signed before the clock starts.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use duet_core::crypto::SpaceKey;
+use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use duet_core::identity::{Identity, keypair_from_seed};
+use duet_core::protocol::encode_batch;
+use duet_relay::store::Store;
+use duet_relay::{AppState, Config, Rate};
+use ed25519_dalek::{Signer, SigningKey};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Command-line options.
+struct Options {
+    /// Events pushed per value of C (split evenly between the clients).
+    events: usize,
+    /// Spaces on the relay.
+    spaces: usize,
+    /// Values of C.
+    clients: Vec<usize>,
+    /// Plaintext bytes per event.
+    payload: usize,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        events: 6400,
+        spaces: 8,
+        clients: vec![1, 4, 16, 64],
+        payload: 100,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| -> anyhow::Result<usize> {
+            v.parse()
+                .with_context(|| format!("{flag}: `{v}` is not a number"))
+        };
+        match flag.as_str() {
+            "--events" => o.events = number(&value)?,
+            "--spaces" => o.spaces = number(&value)?.max(1),
+            "--payload" => o.payload = number(&value)?,
+            "--clients" => {
+                o.clients = value
+                    .split(',')
+                    .map(number)
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            other => bail!(
+                "unknown option {other}; options: --events N --spaces K --clients 1,4,16,64 \
+                 --payload BYTES"
+            ),
+        }
+    }
+    if o.clients.contains(&0) {
+        bail!("--clients: every value must be at least 1");
+    }
+    Ok(o)
+}
+
+/// A device signing its own chain in one space.
+struct Dev {
+    id: Identity,
+    seq: u64,
+    prev: [u8; 32],
+}
+
+impl Dev {
+    fn new(name: &str) -> Dev {
+        Dev {
+            id: Identity::generate(name),
+            seq: 0,
+            prev: [0; 32],
+        }
+    }
+
+    fn person(&self) -> anyhow::Result<[u8; 16]> {
+        hex::decode(&self.id.person_id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .context("a person id is 16 hex bytes")
+    }
+
+    fn header(&self, kind: Kind, space: SpaceId) -> Header {
+        Header {
+            kind,
+            space,
+            author: self.id.device_key(),
+            seq: self.seq + 1,
+            prev: self.prev,
+            time: duet_core::ids::now_ms(),
+        }
+    }
+
+    fn keep(&mut self, ev: Event) -> Event {
+        self.seq = ev.header().seq;
+        self.prev = ev.hash();
+        ev
+    }
+
+    fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
+        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
+        self.keep(ev)
+    }
+
+    fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
+        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
+        self.keep(ev)
+    }
+
+    fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> anyhow::Result<Event> {
+        let (sk, invite_key) = keypair_from_seed(seed);
+        let person = self.person()?;
+        let msg = MembershipOp::join_message(&space, &self.id.device_key(), &person);
+        let op = MembershipOp::Join {
+            invite_key,
+            person,
+            invite_sig: sk.sign(&msg).to_bytes(),
+        };
+        Ok(self.membership(space, &op))
+    }
+}
+
+/// One kept-alive HTTP/1.1 connection.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(8192),
+        })
+    }
+
+    /// POSTs `body` to `path`; returns the status and the response body.
+    async fn post(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        self.stream.write_all(&req).await?;
+        // Headers.
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill().await?;
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).context("response headers")?;
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("a status line")?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .context("the relay's answers have a Content-Length")?;
+        while self.buf.len() < head_end + length {
+            self.fill().await?;
+        }
+        let body = self.buf[head_end..head_end + length].to_vec();
+        self.buf.drain(..head_end + length);
+        Ok((status, body))
+    }
+
+    async fn fill(&mut self) -> anyhow::Result<()> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("the relay closed the connection");
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    async fn push(&mut self, space: &SpaceId, events: &[&Event]) -> anyhow::Result<()> {
+        let body = encode_batch(events.iter().map(|e| e.bytes()));
+        let (status, answer) = self
+            .post(&format!("/v1/spaces/{space}/events"), &body)
+            .await?;
+        if status != 200 {
+            bail!(
+                "push refused: {status} {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One fsync'd SQLite transaction per event, through the relay's own store.
+fn fsync_baseline(n: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut store = Store::open(&dir.path().join("baseline.db"))?;
+    let space = SpaceId::generate();
+    let key = SpaceKey::generate();
+    let mut dev = Dev::new("baseline");
+    let events: Vec<Event> = (0..n)
+        .map(|i| dev.changes(space, &key, format!("{i:0>100}").as_bytes()))
+        .collect();
+    let start = Instant::now();
+    for ev in &events {
+        store.insert_events(&space, &[ev], 0)?;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// ed25519 `verify_strict` per second on this thread, and `Event::decode` (which also
+/// parses and hashes) per second.
+fn verify_baseline(n: usize, payload: usize) -> anyhow::Result<(f64, f64)> {
+    let sk = SigningKey::from_bytes(&duet_core::ids::random_bytes::<32>());
+    let vk = sk.verifying_key();
+    let msg = vec![7u8; 106 + 40 + payload];
+    let sig = sk.sign(&msg);
+    let start = Instant::now();
+    for _ in 0..n {
+        vk.verify_strict(std::hint::black_box(&msg), &sig)
+            .context("the signature verifies")?;
+    }
+    let verify = n as f64 / start.elapsed().as_secs_f64();
+
+    let mut dev = Dev::new("decode");
+    let ev = dev.changes(
+        SpaceId::generate(),
+        &SpaceKey::generate(),
+        &vec![1; payload],
+    );
+    let bytes = ev.bytes().to_vec();
+    let start = Instant::now();
+    for _ in 0..n {
+        Event::decode(std::hint::black_box(bytes.clone())).context("the event decodes")?;
+    }
+    let decode = n as f64 / start.elapsed().as_secs_f64();
+    Ok((verify, decode))
+}
+
+/// What one run with C clients measured.
+struct Run {
+    clients: usize,
+    requests: usize,
+    seconds: f64,
+    commits: u64,
+    writer_requests: u64,
+    largest_group: u64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// A relay on its own runtime and thread, serving until dropped.
+struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let config = Config {
+            header_timeout: Some(Duration::from_secs(30)),
+            request_timeout: None,
+            max_in_flight: 0,
+            max_connections: 0,
+            rate_per_ip: Rate::OFF,
+            rate_per_device: Rate::OFF,
+            client_ip_header: None,
+            space_max_events: 0,
+            space_max_bytes: 0,
+            max_db_bytes: 0,
+        };
+        let state = duet_relay::open_state_with(&dir.path().join("relay.db"), config)?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = state.clone();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("relay_bench: cannot use the socket: {e}");
+                        return;
+                    }
+                };
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = duet_relay::serve_state(listener, serving, shutdown).await {
+                    eprintln!("relay_bench: the relay stopped: {e:#}");
+                }
+            });
+        });
+        Ok(Server {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Creates the spaces and the clients' devices, then times C clients pushing.
+async fn run(opts: &Options, clients: usize) -> anyhow::Result<Run> {
+    let server = Server::start()?;
+    let mut setup = Conn::open(server.addr).await?;
+    let mut spaces = Vec::new();
+    for _ in 0..opts.spaces {
+        let space = SpaceId::generate();
+        let mut owner = Dev::new("owner");
+        let op = MembershipOp::Genesis {
+            person: owner.person()?,
+            personal: false,
+        };
+        let g = owner.membership(space, &op);
+        setup.push(&space, &[&g]).await?;
+        spaces.push((space, SpaceKey::generate(), owner));
+    }
+    let per_client = (opts.events / clients).max(1);
+    let mut work = Vec::new();
+    for i in 0..clients {
+        let (space, key, owner) = &mut spaces[i % opts.spaces];
+        let seed = duet_core::ids::random_bytes::<32>();
+        let (_, invite_key) = keypair_from_seed(seed);
+        let expires_at = duet_core::ids::now_ms() + 3_600_000;
+        let inv = owner.membership(
+            *space,
+            &MembershipOp::Invite {
+                invite_key,
+                expires_at,
+            },
+        );
+        let mut dev = Dev::new(&format!("client {i}"));
+        let join = dev.join(*space, seed)?;
+        setup.push(space, &[&inv, &join]).await?;
+        let payload = vec![b'x'; opts.payload];
+        let events: Vec<Event> = (0..per_client)
+            .map(|_| dev.changes(*space, key, &payload))
+            .collect();
+        work.push((*space, events));
+    }
+    drop(setup);
+    let before = server.state.writer_stats();
+
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (space, events) in work {
+        let addr = server.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr).await?;
+            let mut latencies = Vec::with_capacity(events.len());
+            for ev in &events {
+                let t = Instant::now();
+                conn.push(&space, &[ev]).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let after = server.state.writer_stats();
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    Ok(Run {
+        clients,
+        requests: latencies.len(),
+        seconds,
+        commits: after.commits - before.commits,
+        writer_requests: after.requests - before.requests,
+        largest_group: after.largest_group,
+        p50: at(0.5),
+        p99: at(0.99),
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let opts = options()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "relay push throughput: {} cores, {} spaces, {} events per run, {} B plaintext \
+         per event, one event per request",
+        cores, opts.spaces, opts.events, opts.payload
+    )?;
+
+    let fsync = fsync_baseline(2000)?;
+    let (verify, decode) = verify_baseline(20_000, opts.payload)?;
+    writeln!(out)?;
+    writeln!(out, "machine baselines (same run):")?;
+    writeln!(
+        out,
+        "  SQLite, one fsync'd transaction per event (WAL, synchronous=FULL): {fsync:>8.0} events/s"
+    )?;
+    writeln!(
+        out,
+        "  ed25519 verify_strict, one core:                                 {verify:>8.0} /s"
+    )?;
+    writeln!(
+        out,
+        "  Event::decode (verify_strict + parse + SHA-256), one core:       {decode:>8.0} /s"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "|   C | requests | seconds | events/s | requests/s | commits | requests/commit | largest group | p50 ms | p99 ms | x fsync baseline | / verify on 1 core |"
+    )?;
+    writeln!(
+        out,
+        "| --: | -------: | ------: | -------: | ---------: | ------: | --------------: | ------------: | -----: | -----: | ---------------: | -----------------: |"
+    )?;
+    out.flush()?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    for &c in &opts.clients {
+        let r = runtime.block_on(run(&opts, c))?;
+        // One event per request: events/s and requests/s are the same figure.
+        let rate = r.requests as f64 / r.seconds;
+        let per_commit = r.writer_requests as f64 / r.commits.max(1) as f64;
+        writeln!(
+            out,
+            "| {:>3} | {:>8} | {:>7.2} | {:>8.0} | {:>10.0} | {:>7} | {:>15.1} | {:>13} | {:>6.2} | {:>6.2} | {:>15.1}x | {:>17.0}% |",
+            r.clients,
+            r.requests,
+            r.seconds,
+            rate,
+            rate,
+            r.commits,
+            per_commit,
+            r.largest_group,
+            ms(r.p50),
+            ms(r.p99),
+            rate / fsync,
+            100.0 * rate / verify,
+        )?;
+        out.flush()?;
+    }
+    Ok(())
+}
