@@ -56,6 +56,7 @@ fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
     let op = MembershipOp::Genesis {
         person: person_bytes(&me.person_id),
         personal,
+        x25519: crate::keywrap::x25519_public(me),
     };
     Event::membership(
         Header {
@@ -115,6 +116,7 @@ fn join_event(me: &Identity, space: SpaceId, secret: [u8; 32], now: i64) -> Even
         &MembershipOp::Join {
             invite_key: invite_pub,
             person,
+            x25519: crate::keywrap::x25519_public(me),
             invite_sig,
         },
         me,
@@ -165,6 +167,9 @@ impl Device {
             cursor: 0,
         };
         store.add_space(&shared, &[join], &[])?;
+        for (i, k) in code.later_keys.iter().enumerate() {
+            store.add_epoch_key(&code.space, i as u32 + 1, k)?;
+        }
         Ok(Device { store, me })
     }
 
@@ -203,6 +208,9 @@ impl Device {
                 &[join_event(&me, grant.space, grant.secret, now)],
                 &[],
             )?;
+            for (i, k) in grant.later_keys.iter().enumerate() {
+                store.add_epoch_key(&grant.space, i as u32 + 1, k)?;
+            }
         }
         Ok(Device { store, me })
     }
@@ -242,6 +250,17 @@ impl Device {
             .store
             .own_head(&rec.id, &self.me.device_key())?
             .unwrap_or((0, [0; 32]));
+        // A new space key for the next epoch, wrapped for every remaining device: the
+        // removed one cannot read anything written from now on.
+        let epoch = state.epoch() + 1;
+        let key = SpaceKey::generate();
+        let remaining: Vec<(crate::identity::DeviceKey, [u8; 32])> = state
+            .members()
+            .iter()
+            .filter(|(k, _)| *k != device)
+            .map(|(k, m)| (*k, m.x25519))
+            .collect();
+        let (eph, keys) = crate::keywrap::wrap(&key, &remaining, &rec.id, epoch);
         let ev = Event::membership(
             Header {
                 kind: Kind::Remove,
@@ -251,9 +270,15 @@ impl Device {
                 prev,
                 time: now_ms(),
             },
-            &MembershipOp::Remove { device: *device },
+            &MembershipOp::Remove {
+                device: *device,
+                epoch,
+                eph,
+                keys,
+            },
             &self.me,
         );
+        self.store.add_epoch_key(&rec.id, epoch, &key)?;
         self.store.record_own_events(&rec.id, &[ev], &[])?;
         Ok(true)
     }
@@ -316,6 +341,7 @@ impl Device {
             relay,
             space: grant.space,
             key: grant.key,
+            later_keys: grant.later_keys,
             secret: grant.secret,
             expires_at,
         })
@@ -356,6 +382,13 @@ impl Device {
             SpaceGrant {
                 space: rec.id,
                 key: rec.key.clone(),
+                later_keys: self
+                    .store
+                    .epoch_keys(&rec.id)?
+                    .into_iter()
+                    .filter(|(e, _)| *e > 0)
+                    .map(|(_, k)| k)
+                    .collect(),
                 secret,
             },
             expires_at,

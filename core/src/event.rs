@@ -18,8 +18,9 @@
 //! ```
 //!
 //! The event's hash (its id) is SHA-256 of all bytes including the signature. A
-//! `changes` payload is sealed with the space key with bytes[0..102] (the header without
-//! the length) as associated data. Decoding always verifies the signature (strictly), so
+//! `changes` payload is the key epoch (u32) followed by the plaintext sealed with that
+//! epoch's space key, with bytes[0..102] (the header without the length) and the epoch as
+//! associated data. Decoding always verifies the signature (strictly), so
 //! an [`Event`] value is always authentic as far as its signer goes.
 
 use crate::crypto::{OpenError, SpaceKey, sha256};
@@ -233,17 +234,27 @@ impl Event {
         Event::sign_raw(header, &op.encode(), signer)
     }
 
-    /// A signed `changes` event whose plaintext is sealed with the space key.
-    pub fn changes(
+    /// A signed `changes` event of epoch 0 (the space's first key).
+    pub fn changes(header: Header, plaintext: &[u8], key: &SpaceKey, signer: &Identity) -> Event {
+        Event::changes_at(header, 0, plaintext, key, signer)
+    }
+
+    /// A signed `changes` event whose plaintext is sealed with the key of `epoch`. The
+    /// payload is epoch (u32) || sealed; the associated data is the header without the
+    /// length, followed by the epoch.
+    pub fn changes_at(
         mut header: Header,
+        epoch: u32,
         plaintext: &[u8],
         key: &SpaceKey,
         signer: &Identity,
     ) -> Event {
         header.kind = Kind::Changes;
-        let aad = header_bytes(&header, 0);
-        let sealed = key.seal(&aad, plaintext);
-        Event::sign_raw(header, &sealed, signer)
+        let mut aad = header_bytes(&header, 0);
+        aad.extend_from_slice(&epoch.to_be_bytes());
+        let mut payload = epoch.to_be_bytes().to_vec();
+        payload.extend(key.seal(&aad, plaintext));
+        Event::sign_raw(header, &payload, signer)
     }
 
     /// Decodes bytes and verifies the signature. Nothing else is trusted yet.
@@ -352,9 +363,24 @@ impl Event {
         &self.bytes[HEADER_LEN..self.bytes.len() - SIG_LEN]
     }
 
-    /// Decrypts a `changes` payload with the space key.
+    /// The key epoch a `changes` event is sealed under.
+    pub fn epoch(&self) -> Option<u32> {
+        if self.kind() != Kind::Changes {
+            return None;
+        }
+        let p = self.payload();
+        (p.len() >= 4).then(|| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
+    }
+
+    /// Decrypts a `changes` payload with the key of its epoch.
     pub fn open(&self, key: &SpaceKey) -> Result<Vec<u8>, EventError> {
-        Ok(key.open(&self.bytes[..AAD_LEN], self.payload())?)
+        let p = self.payload();
+        if p.len() < 4 {
+            return Err(EventError::BadPayload("changes"));
+        }
+        let mut aad = self.bytes[..AAD_LEN].to_vec();
+        aad.extend_from_slice(&p[..4]);
+        Ok(key.open(&aad, &p[4..])?)
     }
 }
 
@@ -364,12 +390,14 @@ pub const JOIN_DOMAIN: &[u8] = b"duet/join/v1\0";
 /// A membership event's payload, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MembershipOp {
-    /// Payload: person id (16) || personal flag (1).
+    /// Payload: person id (16) || personal flag (1) || X25519 public key (32).
     Genesis {
         /// The creator's person id.
         person: [u8; 16],
         /// Whether this is a personal space (only its owner's devices may join).
         personal: bool,
+        /// The creator device's X25519 key (new space keys are wrapped to it).
+        x25519: [u8; 32],
     },
     /// Payload: invite public key (32) || expires at, ms since epoch (8).
     Invite {
@@ -378,20 +406,30 @@ pub enum MembershipOp {
         /// After this instant the invite admits no one.
         expires_at: i64,
     },
-    /// Payload: invite public key (32) || person id (16) || invite signature (64) over
-    /// JOIN_DOMAIN || space id || joining device key || person id.
+    /// Payload: invite public key (32) || person id (16) || X25519 public key (32) ||
+    /// invite signature (64) over JOIN_DOMAIN || space id || joining device key || person id.
     Join {
         /// The invite key being used.
         invite_key: DeviceKey,
         /// The joining person's id.
         person: [u8; 16],
+        /// The joining device's X25519 key.
+        x25519: [u8; 32],
         /// The invite key's signature binding the joiner.
         invite_sig: [u8; 64],
     },
-    /// Payload: the removed device key (32).
+    /// Payload: removed device key (32) || new epoch (u32) || ephemeral X25519 public key
+    /// (32) || recipient count (u16) || per recipient: device key (32) || wrapped new
+    /// space key (72). Every remaining member is a recipient; the removed device is not.
     Remove {
         /// The device that loses membership.
         device: DeviceKey,
+        /// The epoch the new space key starts.
+        epoch: u32,
+        /// Ephemeral X25519 public key of the key wrapping.
+        eph: [u8; 32],
+        /// The new space key wrapped for each remaining member device.
+        keys: Vec<(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])>,
     },
 }
 
@@ -410,9 +448,14 @@ impl MembershipOp {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            MembershipOp::Genesis { person, personal } => {
+            MembershipOp::Genesis {
+                person,
+                personal,
+                x25519,
+            } => {
                 out.extend_from_slice(person);
                 out.push(u8::from(*personal));
+                out.extend_from_slice(x25519);
             }
             MembershipOp::Invite {
                 invite_key,
@@ -424,13 +467,29 @@ impl MembershipOp {
             MembershipOp::Join {
                 invite_key,
                 person,
+                x25519,
                 invite_sig,
             } => {
                 out.extend_from_slice(invite_key);
                 out.extend_from_slice(person);
+                out.extend_from_slice(x25519);
                 out.extend_from_slice(invite_sig);
             }
-            MembershipOp::Remove { device } => out.extend_from_slice(device),
+            MembershipOp::Remove {
+                device,
+                epoch,
+                eph,
+                keys,
+            } => {
+                out.extend_from_slice(device);
+                out.extend_from_slice(&epoch.to_be_bytes());
+                out.extend_from_slice(eph);
+                out.extend_from_slice(&(keys.len().min(u16::MAX as usize) as u16).to_be_bytes());
+                for (d, w) in keys.iter().take(u16::MAX as usize) {
+                    out.extend_from_slice(d);
+                    out.extend_from_slice(w);
+                }
+            }
         }
         out
     }
@@ -445,7 +504,7 @@ impl MembershipOp {
         };
         match event.kind() {
             Kind::Genesis => {
-                if p.len() != 17 || p[16] > 1 {
+                if p.len() != 49 || p[16] > 1 {
                     return Err(EventError::BadPayload("genesis"));
                 }
                 let mut person = [0u8; 16];
@@ -453,6 +512,7 @@ impl MembershipOp {
                 Ok(MembershipOp::Genesis {
                     person,
                     personal: p[16] == 1,
+                    x25519: take32(17..49),
                 })
             }
             Kind::Invite => {
@@ -467,25 +527,41 @@ impl MembershipOp {
                 })
             }
             Kind::Join => {
-                if p.len() != 112 {
+                if p.len() != 144 {
                     return Err(EventError::BadPayload("join"));
                 }
                 let mut person = [0u8; 16];
                 person.copy_from_slice(&p[32..48]);
                 let mut invite_sig = [0u8; 64];
-                invite_sig.copy_from_slice(&p[48..112]);
+                invite_sig.copy_from_slice(&p[80..144]);
                 Ok(MembershipOp::Join {
                     invite_key: take32(0..32),
                     person,
+                    x25519: take32(48..80),
                     invite_sig,
                 })
             }
             Kind::Remove => {
-                if p.len() != 32 {
+                const ENTRY: usize = 32 + crate::keywrap::WRAPPED_LEN;
+                if p.len() < 70 {
                     return Err(EventError::BadPayload("remove"));
+                }
+                let n = u16::from_be_bytes([p[68], p[69]]) as usize;
+                if p.len() != 70 + n * ENTRY {
+                    return Err(EventError::BadPayload("remove"));
+                }
+                let mut keys = Vec::with_capacity(n);
+                for i in 0..n {
+                    let at = 70 + i * ENTRY;
+                    let mut w = [0u8; crate::keywrap::WRAPPED_LEN];
+                    w.copy_from_slice(&p[at + 32..at + ENTRY]);
+                    keys.push((take32(at..at + 32), w));
                 }
                 Ok(MembershipOp::Remove {
                     device: take32(0..32),
+                    epoch: u32::from_be_bytes([p[32], p[33], p[34], p[35]]),
+                    eph: take32(36..68),
+                    keys,
                 })
             }
             Kind::Changes => Err(EventError::BadPayload("changes (not a membership event)")),
@@ -642,7 +718,14 @@ mod tests {
     #[test]
     fn truncated_and_wrong_version_events_are_refused_with_a_reason() {
         let id = Identity::generate("Alex");
-        let ev = Event::membership(header(&id), &MembershipOp::Remove { device: [3; 32] }, &id);
+        let ev = Event::membership(
+            header(&id),
+            &MembershipOp::Invite {
+                invite_key: [3; 32],
+                expires_at: 1,
+            },
+            &id,
+        );
         assert!(matches!(
             Event::decode(ev.bytes()[..50].to_vec()),
             Err(EventError::Truncated(50))

@@ -21,12 +21,39 @@ pub struct InviteCode {
     pub relay: String,
     /// Shared space id.
     pub space: SpaceId,
-    /// Shared space key.
+    /// Shared space key of epoch 0.
     pub key: SpaceKey,
+    /// Keys of the later epochs (1, 2, ...), so the new device can read all history.
+    pub later_keys: Vec<SpaceKey>,
     /// Seed of the one-time invite key.
     pub secret: [u8; 32],
     /// Expiry, ms since epoch.
     pub expires_at: i64,
+}
+
+fn push_keys(b: &mut Vec<u8>, keys: &[SpaceKey]) {
+    let n = keys.len().min(255);
+    b.push(n as u8);
+    for k in &keys[..n] {
+        b.extend_from_slice(k.as_bytes());
+    }
+}
+
+/// Reads `n u8 || n × key` at `at`; returns the keys and the offset after them.
+fn read_keys(b: &[u8], at: usize) -> Result<(Vec<SpaceKey>, usize), InviteCodeError> {
+    let n = *b.get(at).ok_or(InviteCodeError("it is too short"))? as usize;
+    let end = at + 1 + n * 32;
+    if b.len() < end {
+        return Err(InviteCodeError("it is too short"));
+    }
+    let keys = (0..n)
+        .map(|i| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&b[at + 1 + i * 32..at + 33 + i * 32]);
+            SpaceKey::from_bytes(k)
+        })
+        .collect();
+    Ok((keys, end))
 }
 
 /// Why a string is not an invite code.
@@ -44,6 +71,7 @@ impl InviteCode {
         b.extend_from_slice(self.key.as_bytes());
         b.extend_from_slice(&self.secret);
         b.extend_from_slice(&self.expires_at.to_be_bytes());
+        push_keys(&mut b, &self.later_keys);
         b.extend_from_slice(self.relay.as_bytes());
         format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(b))
     }
@@ -57,7 +85,7 @@ impl InviteCode {
         let b = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| InviteCodeError("it is not base64url"))?;
-        if b.len() < 16 + 32 + 32 + 8 + 1 {
+        if b.len() < 16 + 32 + 32 + 8 + 1 + 1 {
             return Err(InviteCodeError("it is too short"));
         }
         let mut space = [0u8; 16];
@@ -68,12 +96,17 @@ impl InviteCode {
         secret.copy_from_slice(&b[48..80]);
         let mut t = [0u8; 8];
         t.copy_from_slice(&b[80..88]);
-        let relay = String::from_utf8(b[88..].to_vec())
+        let (later_keys, at) = read_keys(&b, 88)?;
+        if b.len() <= at {
+            return Err(InviteCodeError("it has no relay URL"));
+        }
+        let relay = String::from_utf8(b[at..].to_vec())
             .map_err(|_| InviteCodeError("the relay URL is not text"))?;
         Ok(InviteCode {
             relay,
             space: SpaceId(space),
             key: SpaceKey::from_bytes(key),
+            later_keys,
             secret,
             expires_at: i64::from_be_bytes(t),
         })
@@ -90,6 +123,7 @@ mod tests {
             relay: "http://127.0.0.1:8787".into(),
             space: SpaceId::generate(),
             key: SpaceKey::generate(),
+            later_keys: vec![SpaceKey::generate()],
             secret: [9; 32],
             expires_at: 42,
         };
@@ -107,8 +141,10 @@ pub const DEVICE_PREFIX: &str = "duet1d-";
 pub struct SpaceGrant {
     /// Space id.
     pub space: SpaceId,
-    /// Space key.
+    /// Space key of epoch 0.
     pub key: SpaceKey,
+    /// Keys of the later epochs.
+    pub later_keys: Vec<SpaceKey>,
     /// Seed of the one-time invite key for this space.
     pub secret: [u8; 32],
 }
@@ -151,6 +187,8 @@ impl DeviceCode {
         let n = name.len().min(255);
         b.push(n as u8);
         b.extend_from_slice(&name[..n]);
+        push_keys(&mut b, &self.shared.later_keys);
+        push_keys(&mut b, &self.personal.later_keys);
         b.extend_from_slice(self.relay.as_bytes());
         format!("{DEVICE_PREFIX}{}", URL_SAFE_NO_PAD.encode(b))
     }
@@ -178,6 +216,7 @@ impl DeviceCode {
             SpaceGrant {
                 space: SpaceId(space),
                 key: SpaceKey::from_bytes(key),
+                later_keys: Vec::new(),
                 secret,
             }
         };
@@ -189,14 +228,23 @@ impl DeviceCode {
         }
         let name = String::from_utf8(b[185..185 + name_len].to_vec())
             .map_err(|_| InviteCodeError("the name is not text"))?;
-        let relay = String::from_utf8(b[185 + name_len..].to_vec())
+        let (shared_keys, at) = read_keys(&b, 185 + name_len)?;
+        let (personal_keys, at) = read_keys(&b, at)?;
+        if b.len() <= at {
+            return Err(InviteCodeError("it has no relay URL"));
+        }
+        let relay = String::from_utf8(b[at..].to_vec())
             .map_err(|_| InviteCodeError("the relay URL is not text"))?;
+        let mut shared = grant(0);
+        shared.later_keys = shared_keys;
+        let mut personal = grant(80);
+        personal.later_keys = personal_keys;
         Ok(DeviceCode {
             relay,
             person_id: hex::encode(&b[160..176]),
             name,
-            shared: grant(0),
-            personal: grant(80),
+            shared,
+            personal,
             expires_at: i64::from_be_bytes(t),
         })
     }
@@ -211,6 +259,7 @@ mod device_code_tests {
         let g = || SpaceGrant {
             space: SpaceId::generate(),
             key: SpaceKey::generate(),
+            later_keys: vec![SpaceKey::generate(), SpaceKey::generate()],
             secret: [7; 32],
         };
         let code = DeviceCode {

@@ -58,6 +58,25 @@ pub enum AdmitError {
     /// Removing a device that is not a member.
     #[error("the device to remove is not a member")]
     NotAMemberToRemove,
+    /// A removal names an epoch other than the next one (a concurrent removal won).
+    #[error("stale key epoch: the next epoch is {expected}, the event names {got}")]
+    StaleEpoch {
+        /// The next epoch.
+        expected: u32,
+        /// The event's.
+        got: u32,
+    },
+    /// A removal does not hand the new key to exactly the remaining members.
+    #[error("the new space key must be wrapped for exactly the remaining member devices")]
+    BadRecipients,
+    /// A changes event under an epoch that does not exist yet.
+    #[error("the event is encrypted under key epoch {got}, but the space is at epoch {current}")]
+    FutureEpoch {
+        /// Current epoch.
+        current: u32,
+        /// The event's.
+        got: u32,
+    },
     /// The invite key was already authorised.
     #[error("this invite key already exists")]
     DuplicateInvite,
@@ -84,6 +103,8 @@ pub struct Member {
     pub person: [u8; 16],
     /// Author time of the event that admitted it.
     pub joined_at: i64,
+    /// The device's X25519 key, to which new space keys are wrapped.
+    pub x25519: [u8; 32],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,12 +125,18 @@ pub struct SpaceState {
     removed: BTreeSet<DeviceKey>,
     invites: BTreeMap<DeviceKey, Invite>,
     heads: BTreeMap<DeviceKey, (u64, [u8; 32])>,
+    epoch: u32,
 }
 
 impl SpaceState {
     /// Whether the space has its genesis.
     pub fn exists(&self) -> bool {
         self.space.is_some()
+    }
+
+    /// The current key epoch: 0 at genesis, one more after each removal.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     /// Hash of the space's genesis event.
@@ -213,6 +240,7 @@ impl SpaceState {
                 invite_key,
                 person,
                 invite_sig,
+                ..
             }) => {
                 if self.members.contains_key(&h.author) {
                     return Err(AdmitError::AlreadyMember);
@@ -247,9 +275,43 @@ impl SpaceState {
             {
                 Err(AdmitError::DuplicateInvite)
             }
-            Some(MembershipOp::Remove { device }) if !self.members.contains_key(device) => {
+            Some(MembershipOp::Remove { device, .. }) if !self.members.contains_key(device) => {
                 Err(AdmitError::NotAMemberToRemove)
             }
+            Some(MembershipOp::Remove {
+                device,
+                epoch,
+                keys,
+                ..
+            }) => {
+                if *epoch != self.epoch + 1 {
+                    return Err(AdmitError::StaleEpoch {
+                        expected: self.epoch + 1,
+                        got: *epoch,
+                    });
+                }
+                // The new key must reach exactly the remaining members.
+                let mut recipients: Vec<DeviceKey> = keys.iter().map(|(d, _)| *d).collect();
+                recipients.sort_unstable();
+                let expected: Vec<DeviceKey> = self
+                    .members
+                    .keys()
+                    .filter(|k| *k != device)
+                    .copied()
+                    .collect();
+                if recipients != expected {
+                    return Err(AdmitError::BadRecipients);
+                }
+                Ok(op)
+            }
+            None => match event.epoch() {
+                Some(e) if e > self.epoch => Err(AdmitError::FutureEpoch {
+                    current: self.epoch,
+                    got: e,
+                }),
+                None => Err(AdmitError::Event(EventError::BadPayload("changes"))),
+                _ => Ok(op),
+            },
             _ => Ok(op),
         }
     }
@@ -269,7 +331,11 @@ impl SpaceState {
         let h = event.header();
         self.heads.insert(h.author, (h.seq, event.hash()));
         match op {
-            Some(MembershipOp::Genesis { person, personal }) => {
+            Some(MembershipOp::Genesis {
+                person,
+                personal,
+                x25519,
+            }) => {
                 self.space = Some(h.space);
                 self.genesis = Some(event.hash());
                 self.personal = *personal;
@@ -277,6 +343,7 @@ impl SpaceState {
                 let member = Member {
                     person: *person,
                     joined_at: h.time,
+                    x25519: *x25519,
                 };
                 self.ever.insert(h.author, member.clone());
                 self.members.insert(h.author, member);
@@ -294,7 +361,10 @@ impl SpaceState {
                 );
             }
             Some(MembershipOp::Join {
-                invite_key, person, ..
+                invite_key,
+                person,
+                x25519,
+                ..
             }) => {
                 if let Some(inv) = self.invites.get_mut(invite_key) {
                     inv.used = true;
@@ -302,13 +372,15 @@ impl SpaceState {
                 let member = Member {
                     person: *person,
                     joined_at: h.time,
+                    x25519: *x25519,
                 };
                 self.ever.insert(h.author, member.clone());
                 self.members.insert(h.author, member);
             }
-            Some(MembershipOp::Remove { device }) => {
+            Some(MembershipOp::Remove { device, epoch, .. }) => {
                 self.members.remove(device);
                 self.removed.insert(*device);
+                self.epoch = *epoch;
             }
             None => {}
         }

@@ -97,6 +97,14 @@ CREATE TABLE verified (
     PRIMARY KEY (space, device)
 );
 "#,
+    r#"
+CREATE TABLE epoch_keys (
+    space TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (space, epoch)
+);
+"#,
 ];
 
 /// What went wrong in the store.
@@ -225,6 +233,8 @@ pub struct Pulled<'a> {
     pub held: &'a [(u64, Vec<u8>)],
     /// Hashes of held events that were accepted or refused now.
     pub released: &'a [[u8; 32]],
+    /// Space keys of new epochs received in removal events.
+    pub new_keys: &'a [(u32, SpaceKey)],
 }
 
 /// The device's database.
@@ -703,6 +713,9 @@ impl Store {
                 params![sid, crate::crypto::sha256(bytes).to_vec(), *c as i64, bytes],
             )?;
         }
+        for (epoch, key) in page.new_keys {
+            insert_epoch_key(&tx, space, *epoch, key)?;
+        }
         for (hash, c) in page.own_acked {
             tx.execute(
                 "UPDATE events SET acked = 1, relay_cursor = ?3 WHERE space = ?1 AND hash = ?2",
@@ -716,6 +729,46 @@ impl Store {
         maybe_snapshot(&tx, space, doc, false)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Every key of a space by epoch (epoch 0 is the space's first key).
+    pub fn epoch_keys(
+        &self,
+        space: &SpaceId,
+    ) -> Result<std::collections::BTreeMap<u32, SpaceKey>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        out.insert(0, self.space_by_id(space)?.key);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT epoch, key FROM epoch_keys WHERE space = ?1")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (epoch, key) = row?;
+            let key: [u8; 32] = key
+                .try_into()
+                .map_err(|_| StoreError::Damaged("epoch key".into()))?;
+            out.insert(epoch as u32, SpaceKey::from_bytes(key));
+        }
+        Ok(out)
+    }
+
+    /// Stores the key of an epoch.
+    pub fn add_epoch_key(
+        &mut self,
+        space: &SpaceId,
+        epoch: u32,
+        key: &SpaceKey,
+    ) -> Result<(), StoreError> {
+        insert_epoch_key(&self.conn, space, epoch, key)
+    }
+
+    fn space_by_id(&self, space: &SpaceId) -> Result<SpaceRecord, StoreError> {
+        self.spaces()?
+            .into_iter()
+            .find(|s| s.id == *space)
+            .ok_or_else(|| StoreError::NoSpace(space.to_string()))
     }
 
     /// Records that the user compared `code` in person and confirmed these devices.
@@ -813,6 +866,19 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+fn insert_epoch_key(
+    conn: &Connection,
+    space: &SpaceId,
+    epoch: u32,
+    key: &SpaceKey,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO epoch_keys (space, epoch, key) VALUES (?1, ?2, ?3)",
+        params![space.to_string(), i64::from(epoch), key.as_bytes().to_vec()],
+    )?;
+    Ok(())
 }
 
 fn create_private_file(path: &Path) -> Result<(), StoreError> {

@@ -15,7 +15,9 @@ use automerge::Change;
 
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
-use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, decode_changes, encode_changes};
+use crate::event::{
+    Event, Header, Kind, MAX_EVENT_BYTES, MembershipOp, decode_changes, encode_changes,
+};
 use crate::identity::{Identity, actor_for};
 use crate::membership::{AdmitError, SpaceState};
 use crate::protocol::{
@@ -213,81 +215,16 @@ pub fn sync_space(
     let mut report = SyncReport::default();
     let (mut doc, _) = store.load_doc(&rec.id, me)?;
 
-    // 1. Package local changes into signed, encrypted events, stored before sending.
-    let pending = store.pending_changes(&rec.id)?;
-    if !pending.is_empty() {
-        let (mut seq, mut prev) = store
-            .own_head(&rec.id, &me.device_key())?
-            .unwrap_or((0, [0; 32]));
-        let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
-        let mut events = Vec::new();
-        for (plain, _) in package(&doc, &changes)? {
-            seq += 1;
-            let header = Header {
-                kind: Kind::Changes,
-                space: rec.id,
-                author: me.device_key(),
-                seq,
-                prev,
-                time: crate::ids::now_ms(),
-            };
-            let ev = Event::changes(header, &plain, &rec.key, me);
-            prev = ev.hash();
-            events.push(ev);
-        }
-        let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
-        store.record_own_events(&rec.id, &events, &ids)?;
-        report.pushed_changes = changes.len();
-    }
-
-    // 2. Push everything not yet acknowledged, in batches under the body limit.
-    let unacked = store.unacked_events(&rec.id)?;
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut size = 0;
-    let mut batches = Vec::new();
-    for ev in unacked {
-        if !batch.is_empty() && size + ev.len() + 4 > MAX_BODY_BYTES {
-            batches.push(std::mem::take(&mut batch));
-            size = 0;
-        }
-        size += ev.len() + 4;
-        batch.push(ev);
-    }
-    if !batch.is_empty() {
-        batches.push(batch);
-    }
-    let mut push_refusal = None;
-    for batch in batches {
-        // A refusal of this device's own events must not keep the partner's events out:
-        // remember it, stop pushing, and still pull.
-        let resp = match transport.push(
-            &relay,
-            &rec.id,
-            encode_batch(batch.iter().map(Vec::as_slice)),
-        ) {
-            Ok(resp) => resp,
-            Err(TransportError::Refused { status, body }) => {
-                report.push_refused = Some(format!("{status} {}: {}", body.error, body.message));
-                push_refusal = Some(TransportError::Refused { status, body });
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut acked = Vec::new();
-        for (r, ev) in resp.results.iter().zip(&batch) {
-            if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
-                acked.push(crate::crypto::sha256(ev));
-            }
-        }
-        report.pushed_events += acked.len();
-        store.mark_acked(&rec.id, &acked)?;
-    }
+    // 1. Push what is already packaged but not acknowledged (a join first of all).
+    let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
 
     // 3. Pull and verify everything after the cursor.
     let mut state = fold_state(store, &rec.id)?;
     let mut cursor = rec.cursor;
     let mut pull = Pull {
         rec,
+        me,
+        keys: store.epoch_keys(&rec.id)?,
         arrivals: BTreeMap::new(),
         report: &mut report,
     };
@@ -363,6 +300,24 @@ pub fn sync_space(
             break;
         }
     }
+    // 3. Package local changes under the newest key epoch this device knows (after the
+    // pull, so edits made offline during a removal go out under the new key), then push.
+    if push_refusal.is_none() {
+        let epoch = state.epoch();
+        match pull.keys.get(&epoch).cloned() {
+            Some(key) => {
+                let packaged = package_pending(store, me, rec, &doc, epoch, &key)?;
+                if packaged > 0 {
+                    pull.report.pushed_changes = packaged;
+                    push_refusal = push_unacked(store, rec, &relay, transport, pull.report)?;
+                }
+            }
+            None => pull.report.warnings.push(format!(
+                "the space is at key epoch {epoch} but this device has no key for it (a rotation event may be withheld); local changes wait"
+            )),
+        }
+    }
+    let _ = push_refusal;
     let held = store.held(&rec.id)?;
     if !held.is_empty() {
         let mut authors: BTreeMap<String, usize> = BTreeMap::new();
@@ -414,6 +369,94 @@ pub fn sync_space(
     Ok(report)
 }
 
+/// Packages every pending local change into signed events sealed under `epoch`'s key,
+/// stored (and the changes marked sent) in one transaction. Returns the change count.
+fn package_pending(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    doc: &SpaceDoc,
+    epoch: u32,
+    key: &crate::crypto::SpaceKey,
+) -> Result<usize, SyncError> {
+    let pending = store.pending_changes(&rec.id)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (mut seq, mut prev) = store
+        .own_head(&rec.id, &me.device_key())?
+        .unwrap_or((0, [0; 32]));
+    let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
+    let mut events = Vec::new();
+    for (plain, _) in package(doc, &changes)? {
+        seq += 1;
+        let header = Header {
+            kind: Kind::Changes,
+            space: rec.id,
+            author: me.device_key(),
+            seq,
+            prev,
+            time: crate::ids::now_ms(),
+        };
+        let ev = Event::changes_at(header, epoch, &plain, key, me);
+        prev = ev.hash();
+        events.push(ev);
+    }
+    let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+    store.record_own_events(&rec.id, &events, &ids)?;
+    Ok(changes.len())
+}
+
+/// Pushes every event of this device the relay has not acknowledged, in batches under
+/// the body limit. A refusal is remembered (and returned) rather than failing the sync,
+/// so the partner's events can still be pulled.
+fn push_unacked(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    relay: &str,
+    transport: &dyn Transport,
+    report: &mut SyncReport,
+) -> Result<Option<TransportError>, SyncError> {
+    let unacked = store.unacked_events(&rec.id)?;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    let mut batches = Vec::new();
+    for ev in unacked {
+        if !batch.is_empty() && size + ev.len() + 4 > MAX_BODY_BYTES {
+            batches.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += ev.len() + 4;
+        batch.push(ev);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    for batch in batches {
+        let resp = match transport.push(
+            relay,
+            &rec.id,
+            encode_batch(batch.iter().map(Vec::as_slice)),
+        ) {
+            Ok(resp) => resp,
+            Err(TransportError::Refused { status, body }) => {
+                report.push_refused = Some(format!("{status} {}: {}", body.error, body.message));
+                return Ok(Some(TransportError::Refused { status, body }));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut acked = Vec::new();
+        for (r, ev) in resp.results.iter().zip(&batch) {
+            if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
+                acked.push(crate::crypto::sha256(ev));
+            }
+        }
+        report.pushed_events += acked.len();
+        store.mark_acked(&rec.id, &acked)?;
+    }
+    Ok(None)
+}
+
 /// What one page of a pull produced, stored in one transaction.
 #[derive(Default)]
 struct Batch {
@@ -422,6 +465,7 @@ struct Batch {
     own: Vec<([u8; 32], u64)>,
     held: Vec<(u64, Vec<u8>)>,
     released: Vec<[u8; 32]>,
+    new_keys: Vec<(u32, crate::crypto::SpaceKey)>,
 }
 
 impl Batch {
@@ -432,6 +476,7 @@ impl Batch {
             own_acked: &self.own,
             held: &self.held,
             released: &self.released,
+            new_keys: &self.new_keys,
         }
     }
 }
@@ -439,6 +484,9 @@ impl Batch {
 /// The per-event part of a pull.
 struct Pull<'a> {
     rec: &'a SpaceRecord,
+    me: &'a Identity,
+    /// Space keys by epoch, including those received during this pull.
+    keys: BTreeMap<u32, crate::crypto::SpaceKey>,
     arrivals: BTreeMap<String, Arrivals>,
     report: &'a mut SyncReport,
 }
@@ -455,8 +503,25 @@ impl Pull<'_> {
         bytes: Vec<u8>,
     ) -> Result<(), SyncError> {
         let hash = crate::crypto::sha256(&bytes);
-        match verify_event(state, self.rec, bytes.clone()) {
+        match verify_event(state, self.rec, &self.keys, bytes.clone()) {
             Ok((ev, content)) => {
+                // A removal hands this device the next epoch's key, if it remains.
+                if let Ok(MembershipOp::Remove {
+                    epoch, eph, keys, ..
+                }) = MembershipOp::decode(&ev)
+                    && let Some((_, wrapped)) =
+                        keys.iter().find(|(d, _)| *d == self.me.device_key())
+                {
+                    match crate::keywrap::unwrap(self.me, &eph, wrapped, &self.rec.id, epoch) {
+                        Some(key) => {
+                            self.keys.insert(epoch, key.clone());
+                            batch.new_keys.push((epoch, key));
+                        }
+                        None => self.report.warnings.push(format!(
+                            "the key of epoch {epoch} wrapped for this device does not open; ask your partner to remove and re-add this device"
+                        )),
+                    }
+                }
                 // `verify_event` checked admissibility; admit cannot fail now. The chain
                 // advances even when the content is refused, so the author's later
                 // events still fit.
@@ -502,6 +567,15 @@ impl Pull<'_> {
                 });
             }
             Err(Rejection::Wait) => batch.held.push((c, bytes)),
+            Err(Rejection::NoKey(epoch)) => {
+                let w = format!(
+                    "events are encrypted under key epoch {epoch}, which this device has no key for: a removal (key rotation) event has not been served to it; they wait"
+                );
+                if !self.report.warnings.contains(&w) {
+                    self.report.warnings.push(w);
+                }
+                batch.held.push((c, bytes));
+            }
             Err(Rejection::Refuse(reason)) => {
                 self.report.warnings.push(format!(
                     "refused event {} served by the relay: {reason}",
@@ -538,11 +612,14 @@ enum Rejection {
     Wait,
     /// Not acceptable, with the reason.
     Refuse(String),
+    /// Authentic and in sequence, but sealed under a key epoch this device lacks.
+    NoKey(u32),
 }
 
 fn verify_event(
     state: &SpaceState,
     rec: &SpaceRecord,
+    keys: &BTreeMap<u32, crate::crypto::SpaceKey>,
     bytes: Vec<u8>,
 ) -> Result<Verified, Rejection> {
     let ev = Event::decode(bytes).map_err(|e| Rejection::Refuse(e.to_string()))?;
@@ -573,12 +650,14 @@ fn verify_event(
     if ev.kind() != Kind::Changes {
         return Ok((ev, Ok(Vec::new())));
     }
-    let content = open_changes(&ev, rec);
+    let epoch = ev.epoch().unwrap_or(0);
+    let key = keys.get(&epoch).ok_or(Rejection::NoKey(epoch))?;
+    let content = open_changes(&ev, key);
     Ok((ev, content))
 }
 
-fn open_changes(ev: &Event, rec: &SpaceRecord) -> Result<Vec<Change>, String> {
-    let plain = ev.open(&rec.key).map_err(|e| e.to_string())?;
+fn open_changes(ev: &Event, key: &crate::crypto::SpaceKey) -> Result<Vec<Change>, String> {
+    let plain = ev.open(key).map_err(|e| e.to_string())?;
     let changes = decode_changes(&plain).map_err(|e| e.to_string())?;
     let actor = actor_for(&ev.header().author);
     if let Some(bad) = changes.iter().find(|c| c.actor_id() != &actor) {

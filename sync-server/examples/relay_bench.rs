@@ -139,6 +139,7 @@ impl Dev {
         let op = MembershipOp::Join {
             invite_key,
             person,
+            x25519: duet_core::keywrap::x25519_public(&self.id),
             invite_sig: sk.sign(&msg).to_bytes(),
         };
         Ok(self.membership(space, &op))
@@ -366,6 +367,7 @@ async fn run(opts: &Options, clients: usize) -> anyhow::Result<Run> {
         let op = MembershipOp::Genesis {
             person: owner.person()?,
             personal: false,
+            x25519: duet_core::keywrap::x25519_public(&owner.id),
         };
         let g = owner.membership(space, &op);
         setup.push(&space, &[&g]).await?;

@@ -304,9 +304,14 @@ impl ApiError {
                  or was altered; ask for a new invite"
                     .to_string(),
             ),
+            AdmitError::BadRecipients => ApiError::Malformed(format!(
+                "{e}: wrap the new key for every remaining member and no one else"
+            )),
             AdmitError::AlreadyMember
             | AdmitError::NotAMemberToRemove
-            | AdmitError::DuplicateInvite => ApiError::Conflict(format!(
+            | AdmitError::DuplicateInvite
+            | AdmitError::StaleEpoch { .. }
+            | AdmitError::FutureEpoch { .. } => ApiError::Conflict(format!(
                 "{e}; refresh the space (`duet sync`) and try again"
             )),
             AdmitError::Gap { .. } | AdmitError::BrokenChain => ApiError::BrokenChain(format!(

@@ -781,6 +781,7 @@ mod tests {
             let op = MembershipOp::Genesis {
                 person,
                 personal: false,
+                x25519: duet_core::keywrap::x25519_public(&self.id),
             };
             let ev = Event::membership(self.header(op.kind(), space), &op, &self.id);
             self.keep(ev)

@@ -137,12 +137,8 @@ async fn a_validly_signed_event_by_a_non_member_is_refused_with_403() {
 #[tokio::test]
 async fn a_removed_member_can_no_longer_push() {
     let mut c = Couple::new().await;
-    let remove = c.alex.membership(
-        c.space,
-        &MembershipOp::Remove {
-            device: c.sam.key(),
-        },
-    );
+    let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
+    let remove = c.alex.membership(c.space, &op);
     c.relay.push(&c.space, &[&remove]).await.push();
     let ev = c.sam.changes(c.space, &c.key, b"still here?");
     let a = c.relay.push(&c.space, &[&ev]).await;
@@ -259,6 +255,7 @@ async fn join_failures_have_their_own_codes() {
         } => MembershipOp::Join {
             invite_key,
             person: lee.person(),
+            x25519: lee.x25519(),
             invite_sig,
         },
         _ => unreachable!("join_op builds a join"),

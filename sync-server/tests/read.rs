@@ -94,12 +94,8 @@ async fn a_read_by_a_non_member_is_403_and_of_an_unknown_space_404() {
     assert_eq!(a.error().error, "no_such_space");
 
     // A removed member loses read access.
-    let remove = c.alex.membership(
-        c.space,
-        &MembershipOp::Remove {
-            device: c.sam.key(),
-        },
-    );
+    let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
+    let remove = c.alex.membership(c.space, &op);
     c.relay.push(&c.space, &[&remove]).await.push();
     let a = c.relay.read(&c.sam, &c.space, "").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);

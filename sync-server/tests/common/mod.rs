@@ -68,6 +68,11 @@ impl Device {
         }
     }
 
+    /// This device's X25519 key (published at genesis and join).
+    pub fn x25519(&self) -> [u8; 32] {
+        duet_core::keywrap::x25519_public(&self.id)
+    }
+
     pub fn advance(&mut self, ev: &Event) {
         self.seq = ev.header().seq;
         self.prev = ev.hash();
@@ -91,6 +96,7 @@ impl Device {
         let op = MembershipOp::Genesis {
             person: self.person(),
             personal,
+            x25519: self.x25519(),
         };
         self.membership(space, &op)
     }
@@ -120,6 +126,7 @@ impl Device {
         MembershipOp::Join {
             invite_key,
             person,
+            x25519: self.x25519(),
             invite_sig: sk.sign(&msg).to_bytes(),
         }
     }
@@ -366,5 +373,24 @@ impl Couple {
             alex,
             sam,
         }
+    }
+}
+
+/// A valid removal of `device` for `epoch`, the new key wrapped for `remaining` (device
+/// key, X25519 key) members.
+#[allow(dead_code)]
+pub fn remove_op(
+    space: SpaceId,
+    device: [u8; 32],
+    epoch: u32,
+    remaining: &[([u8; 32], [u8; 32])],
+) -> MembershipOp {
+    let key = SpaceKey::generate();
+    let (eph, keys) = duet_core::keywrap::wrap(&key, remaining, &space, epoch);
+    MembershipOp::Remove {
+        device,
+        epoch,
+        eph,
+        keys,
     }
 }
