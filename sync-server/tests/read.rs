@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Couple, Device, events_path};
-use duet_core::event::{MembershipOp, SpaceId};
+use duet_core::event::SpaceId;
 use duet_core::protocol::{MAX_READ_LIMIT, ReadAuth, read_message};
 
 #[tokio::test]
