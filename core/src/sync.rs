@@ -639,6 +639,8 @@ fn verify_event(
         {
             return Err(Rejection::Wait);
         }
+        // Sealed under a key epoch whose rotation event has not been served here yet.
+        Err(AdmitError::FutureEpoch { got, .. }) => return Err(Rejection::NoKey(got)),
         Err(AdmitError::Fork(seq)) => {
             return Err(Rejection::Refuse(format!(
                 "equivocation: device {} signed two different events with seq {seq}; the first one is kept",

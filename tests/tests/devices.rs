@@ -159,3 +159,173 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
     let r = a1.run(&["sync"]);
     assert!(r.stderr.contains("not verified"), "{}", r.stderr);
 }
+
+/// The newest `changes` event in the relay's database.
+fn newest_changes_event(relay: &Relay) -> duet_core::event::Event {
+    let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
+    let bytes: Vec<u8> = conn
+        .query_row(
+            "SELECT bytes FROM events WHERE kind = 'changes' ORDER BY cursor DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an event");
+    duet_core::event::Event::decode(bytes).expect("decodes")
+}
+
+fn three_devices(relay: &Relay) -> (Device, Device, Device) {
+    let a1 = Device::new();
+    let b = Device::new();
+    let a2 = Device::new();
+    a1.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
+    a1.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    b.ok(&["sync"]);
+    (a1, b, a2)
+}
+
+#[test]
+fn after_a_removal_new_events_cannot_be_decrypted_with_anything_the_removed_device_holds() {
+    let relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    a1.ok(&["device", "remove", &a2_key[..10]]);
+    a1.ok(&[
+        "rate",
+        "Weekly check-in",
+        "2",
+        "--note",
+        "after the removal",
+    ]);
+    a1.ok(&["sync"]);
+    let ev = newest_changes_event(&relay);
+    assert_eq!(ev.epoch(), Some(1), "written under the new epoch");
+    // Every key the removed device holds fails.
+    let store = duet_core::store::Store::open(&a2.home, false).expect("A2 store");
+    let space = store
+        .space(duet_core::store::SpaceKind::Shared)
+        .expect("space")
+        .id;
+    let keys = store.epoch_keys(&space).expect("keys");
+    assert!(!keys.is_empty());
+    for (epoch, key) in &keys {
+        assert!(
+            ev.open(key).is_err(),
+            "A2's key of epoch {epoch} opened a post-removal event"
+        );
+    }
+    // The remaining devices read it and converge.
+    b.ok(&["sync"]);
+    assert_eq!(
+        a1.json(&["export"])["shared"],
+        b.json(&["export"])["shared"]
+    );
+    assert!(
+        b.json(&["export"])
+            .to_string()
+            .contains("after the removal")
+    );
+}
+
+#[test]
+fn a_partner_offline_during_the_removal_converges_and_then_writes_under_the_new_epoch() {
+    let relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    // Sam is offline: edits locally while Alex removes the laptop.
+    b.ok(&["rate", "Weekly check-in", "-1", "--note", "offline edit"]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    a1.ok(&["device", "remove", &a2_key[..10]]);
+    a1.ok(&["rate", "Weekly check-in", "1"]);
+    a1.ok(&["sync"]);
+    // Sam comes back.
+    b.ok(&["sync"]);
+    assert_eq!(
+        newest_changes_event(&relay).epoch(),
+        Some(1),
+        "Sam's offline edits go out under the new key"
+    );
+    a1.ok(&["sync"]);
+    assert_eq!(
+        a1.json(&["export"])["shared"],
+        b.json(&["export"])["shared"]
+    );
+    assert_eq!(
+        b.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .len(),
+        2
+    );
+    assert!(
+        !a2.json(&["export"]).to_string().contains("offline edit"),
+        "the removed device never gets it"
+    );
+}
+
+#[test]
+fn a_rotation_withheld_by_the_relay_is_reported_and_recovered() {
+    let relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    // Sam's second device, which will learn of the rotation.
+    let b2 = Device::new();
+    b2.ok(&["join", &code_of(&b, &["device", "add"])]);
+    a1.ok(&["sync"]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    a1.ok(&["device", "remove", &a2_key[..10]]);
+    b2.ok(&["sync"]);
+    b2.ok(&["rate", "Weekly check-in", "2", "--note", "from the desktop"]);
+    b2.ok(&["sync"]);
+    // The relay hides the removal (and its new key) from Sam's phone.
+    let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
+    let (cursor, row): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT cursor, bytes FROM events WHERE kind = 'remove' LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the removal");
+    let (space, hash, author, seq, received): (String, Vec<u8>, Vec<u8>, i64, i64) = conn
+        .query_row(
+            "SELECT space, hash, author, seq, received_at FROM events WHERE cursor = ?1",
+            [cursor],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("row");
+    conn.execute("DELETE FROM events WHERE cursor = ?1", [cursor])
+        .expect("hide");
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("no key for"),
+        "the missing epoch is reported: {}",
+        r.stderr
+    );
+    assert!(!b.json(&["export"]).to_string().contains("from the desktop"));
+    assert!(
+        b.json(&["status"])["spaces"][0]["waiting_events"]
+            .as_u64()
+            .expect("n")
+            > 0
+    );
+    // Served later, everything applies.
+    conn.execute(
+        "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at) VALUES (?1, ?2, ?3, ?4, 'remove', ?5, ?6)",
+        rusqlite::params![space, hash, author, seq, row, received],
+    )
+    .expect("unhide");
+    b.ok(&["sync"]);
+    assert!(b.json(&["export"]).to_string().contains("from the desktop"));
+    assert_eq!(b.json(&["status"])["spaces"][0]["waiting_events"], 0);
+}
