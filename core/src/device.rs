@@ -403,6 +403,22 @@ impl Device {
         let mut out = Vec::new();
         for rec in self.store.spaces()? {
             let mut report = sync_space(&mut self.store, &self.me, &rec, transport)?;
+            // Removals withdrawn after a concurrent membership change: redo those whose
+            // device is still a member, against the membership as it now stands.
+            let redo = std::mem::take(&mut report.redo_removals);
+            if !redo.is_empty() {
+                let mut again = false;
+                for device in redo {
+                    again |= self.remove_device(rec.kind, &device)?;
+                }
+                let rec = self.store.space(rec.kind)?;
+                let more = sync_space(&mut self.store, &self.me, &rec, transport)?;
+                let _ = again;
+                report.pushed_events += more.pushed_events;
+                report.pushed_changes += more.pushed_changes;
+                report.warnings.extend(more.warnings);
+                report.cursor = more.cursor;
+            }
             let (_, mut doc, _) = self.load(rec.kind)?;
             if doc.is_initialised() && !doc.people()?.contains_key(&self.me.person_id) {
                 let changes: Vec<Change> = doc

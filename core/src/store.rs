@@ -771,6 +771,76 @@ impl Store {
             .ok_or_else(|| StoreError::NoSpace(space.to_string()))
     }
 
+    /// Withdraws this device's unacknowledged events from the one with hash `from` on
+    /// (the relay refused it because a concurrent membership change won): deletes them,
+    /// marks the changes they carried as not sent (they are packaged again), and forgets
+    /// the key of any epoch a withdrawn removal had started. One transaction. Returns the
+    /// devices whose withdrawn removal may need doing again.
+    pub fn withdraw_unacked(
+        &mut self,
+        space: &SpaceId,
+        from: &[u8; 32],
+        keys: &std::collections::BTreeMap<u32, SpaceKey>,
+    ) -> Result<Option<Vec<crate::identity::DeviceKey>>, StoreError> {
+        let sid = space.to_string();
+        let tx = self.conn.transaction()?;
+        let seq: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE space = ?1 AND hash = ?2 AND acked = 0",
+                params![sid, from.to_vec()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(seq) = seq else { return Ok(None) };
+        let rows: Vec<Vec<u8>> = {
+            let mut stmt = tx.prepare(
+                "SELECT bytes FROM events WHERE space = ?1 AND acked = 0 AND seq >= ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![sid, seq], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut redo = Vec::new();
+        for bytes in rows {
+            let Ok(ev) = Event::decode(bytes) else {
+                continue;
+            };
+            match ev.kind() {
+                crate::event::Kind::Changes => {
+                    let changes = ev
+                        .epoch()
+                        .and_then(|e| keys.get(&e))
+                        .and_then(|k| ev.open(k).ok())
+                        .and_then(|p| crate::event::decode_changes(&p).ok())
+                        .unwrap_or_default();
+                    for c in changes {
+                        tx.execute(
+                            "UPDATE changes SET pushed = 0 WHERE space = ?1 AND hash = ?2",
+                            params![sid, c.hash().0.to_vec()],
+                        )?;
+                    }
+                }
+                crate::event::Kind::Remove => {
+                    if let Ok(crate::event::MembershipOp::Remove { device, epoch, .. }) =
+                        crate::event::MembershipOp::decode(&ev)
+                    {
+                        tx.execute(
+                            "DELETE FROM epoch_keys WHERE space = ?1 AND epoch = ?2",
+                            params![sid, i64::from(epoch)],
+                        )?;
+                        redo.push(device);
+                    }
+                }
+                _ => {}
+            }
+            tx.execute(
+                "DELETE FROM events WHERE space = ?1 AND hash = ?2",
+                params![sid, ev.hash().to_vec()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Some(redo))
+    }
+
     /// Records that the user compared `code` in person and confirmed these devices.
     pub fn confirm_verified(
         &mut self,

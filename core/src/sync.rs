@@ -161,6 +161,9 @@ pub struct SyncReport {
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.
     pub forks: u64,
+    /// Devices whose removal by this device was withdrawn after a conflict.
+    #[serde(skip)]
+    pub redo_removals: Vec<crate::identity::DeviceKey>,
 }
 
 /// Rebuilds a space's verified state from the events stored on this device.
@@ -440,6 +443,28 @@ fn push_unacked(
         ) {
             Ok(resp) => resp,
             Err(TransportError::Refused { status, body }) => {
+                // A membership change of ours lost a race with a concurrent one (stale
+                // epoch, already removed...): withdraw it and what followed it; the changes
+                // are packaged again and the removal redone if still needed.
+                if status == 409
+                    && body.error == "conflict"
+                    && let Some(first) = body
+                        .results
+                        .iter()
+                        .find(|r| r.status == EventStatus::Rejected)
+                        .and_then(|r| hex::decode(&r.hash).ok())
+                        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                {
+                    let keys = store.epoch_keys(&rec.id)?;
+                    if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
+                        report.warnings.push(format!(
+                            "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
+                            body.message
+                        ));
+                        report.redo_removals.extend(redo);
+                        return Ok(None);
+                    }
+                }
                 report.push_refused = Some(format!("{status} {}: {}", body.error, body.message));
                 return Ok(Some(TransportError::Refused { status, body }));
             }

@@ -304,10 +304,8 @@ impl ApiError {
                  or was altered; ask for a new invite"
                     .to_string(),
             ),
-            AdmitError::BadRecipients => ApiError::Malformed(format!(
-                "{e}: wrap the new key for every remaining member and no one else"
-            )),
             AdmitError::AlreadyMember
+            | AdmitError::BadRecipients
             | AdmitError::NotAMemberToRemove
             | AdmitError::DuplicateInvite
             | AdmitError::StaleEpoch { .. }

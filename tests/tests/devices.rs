@@ -329,3 +329,126 @@ fn a_rotation_withheld_by_the_relay_is_reported_and_recovered() {
     assert!(b.json(&["export"]).to_string().contains("from the desktop"));
     assert_eq!(b.json(&["status"])["spaces"][0]["waiting_events"], 0);
 }
+
+fn removed_set(d: &Device) -> Vec<String> {
+    let mut v: Vec<String> = d
+        .json(&["device", "list"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|x| x["removed"] == true)
+        .map(|x| x["device"].as_str().expect("key").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn concurrent_membership_changes_while_apart_reach_the_same_membership_everywhere() {
+    let mut relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    let b2 = Device::new();
+    b2.ok(&["join", &code_of(&b, &["device", "add"])]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let b2_key = b2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+
+    // Apart (the relay is unreachable): both remove the laptop, and Sam also removes
+    // his own second device.
+    relay.kill();
+    assert_eq!(a1.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    assert_eq!(b.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    assert_eq!(b.run(&["device", "remove", &b2_key[..10]]).code, 1);
+    a1.ok(&["rate", "Weekly check-in", "1"]);
+    b.ok(&["rate", "Weekly check-in", "-1"]);
+    relay.restart();
+
+    a1.ok(&["sync"]);
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("conflicted"),
+        "the lost race is explained: {}",
+        r.stderr
+    );
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+
+    let expected = {
+        let mut v = vec![a2_key.clone(), b2_key.clone()];
+        v.sort();
+        v
+    };
+    assert_eq!(removed_set(&a1), expected);
+    assert_eq!(removed_set(&b), expected);
+    assert_eq!(
+        verify_code(&a1),
+        verify_code(&b),
+        "same membership, same safety code"
+    );
+    assert_eq!(
+        a1.json(&["export"])["shared"],
+        b.json(&["export"])["shared"]
+    );
+    assert_eq!(
+        b.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .len(),
+        2
+    );
+    // Both removed devices are locked out.
+    assert_eq!(a2.run(&["sync"]).code, 1);
+    assert_eq!(b2.run(&["sync"]).code, 1);
+}
+
+#[test]
+fn one_partner_adding_a_device_while_the_other_removes_one_converges() {
+    let mut relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    a1.ok(&["sync"]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    // Sam removes the laptop while offline...
+    relay.kill();
+    assert_eq!(b.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    relay.restart();
+    // ...while Alex adds a third device of his own.
+    let a3 = Device::new();
+    a3.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    a1.ok(&["sync"]);
+    a3.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(removed_set(&a1), vec![a2_key.clone()]);
+    assert_eq!(removed_set(&b), vec![a2_key.clone()]);
+    assert_eq!(removed_set(&a3), vec![a2_key]);
+    let code = verify_code(&a1);
+    assert_eq!(code, verify_code(&b));
+    assert_eq!(code, verify_code(&a3));
+    // The new device got the new key and can write and be read.
+    a3.ok(&[
+        "rate",
+        "Weekly check-in",
+        "2",
+        "--note",
+        "from the new device",
+    ]);
+    a3.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(
+        b.json(&["export"])
+            .to_string()
+            .contains("from the new device")
+    );
+}
