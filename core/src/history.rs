@@ -39,6 +39,10 @@ pub enum HistoryKind {
     ReflectionWritten,
     /// A person joined or changed their name.
     PersonNamed,
+    /// A device joined a space (membership event).
+    DeviceJoined,
+    /// A member removed a device (membership event).
+    DeviceRemoved,
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).
@@ -493,6 +497,22 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             Some(_) => format!("{who} wrote a reflection on {goal}"),
             None => format!("{who} wrote a reflection"),
         },
+        HistoryKind::DeviceJoined => format!(
+            "a device of {} joined ({})",
+            ev.before.as_deref().unwrap_or("someone"),
+            ev.item
+                .as_deref()
+                .map(|d| &d[..12.min(d.len())])
+                .unwrap_or("?")
+        ),
+        HistoryKind::DeviceRemoved => format!(
+            "{who} removed device {} of {}",
+            ev.item
+                .as_deref()
+                .map(|d| &d[..12.min(d.len())])
+                .unwrap_or("?"),
+            ev.before.as_deref().unwrap_or("someone")
+        ),
         HistoryKind::PersonNamed => {
             let name = ev
                 .after
@@ -502,4 +522,68 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             format!("{name} joined the space")
         }
     }
+}
+
+/// Membership events of a space as history: devices joining and being removed (who
+/// removed whom, and when). `events` are the space's events in the relay's order.
+pub fn membership_history(
+    events: &[crate::event::Event],
+    people: &BTreeMap<String, String>,
+) -> Vec<HistoryEvent> {
+    use crate::event::MembershipOp;
+    let mut state = crate::membership::SpaceState::default();
+    let mut out = Vec::new();
+    for ev in events {
+        let before = state.clone();
+        if state.admit(ev, None).is_err() {
+            continue;
+        }
+        let name_of = |device: &DeviceKey| -> (Option<String>, String) {
+            let person = state
+                .all_devices()
+                .get(device)
+                .or_else(|| before.all_devices().get(device))
+                .map(|m| hex::encode(m.person));
+            let name = person
+                .as_ref()
+                .and_then(|p| people.get(p).cloned())
+                .unwrap_or_else(|| "someone".into());
+            (person, name)
+        };
+        let h = ev.header();
+        let (author, author_name) = name_of(&h.author);
+        let base = HistoryEvent {
+            kind: HistoryKind::DeviceJoined,
+            at: h.time,
+            author,
+            author_name,
+            device: hex::encode(h.author),
+            change: hex::encode(ev.hash()),
+            goal: None,
+            goal_title: None,
+            field: None,
+            before: None,
+            after: None,
+            level: None,
+            item: None,
+            summary: String::new(),
+        };
+        let mut e = match MembershipOp::decode(ev) {
+            Ok(MembershipOp::Join { .. }) | Ok(MembershipOp::Genesis { .. }) => HistoryEvent {
+                item: Some(hex::encode(h.author)),
+                before: Some(base.author_name.clone()),
+                ..base
+            },
+            Ok(MembershipOp::Remove { device, .. }) => HistoryEvent {
+                kind: HistoryKind::DeviceRemoved,
+                item: Some(hex::encode(device)),
+                before: Some(name_of(&device).1),
+                ..base
+            },
+            _ => continue,
+        };
+        e.summary = summary(&e, people);
+        out.push(e);
+    }
+    out
 }

@@ -120,6 +120,16 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
         .collect();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0]["device"], a2_key.as_str());
+    // The history shows who removed whom, and when.
+    let history = b.history();
+    let removal = history
+        .iter()
+        .find(|e| e["kind"] == "device_removed")
+        .expect("the removal is in the history");
+    assert_eq!(removal["author_name"], "Alex");
+    assert_eq!(removal["item"], a2_key.as_str());
+    assert!(removal["at"].as_i64().is_some());
+    assert!(b.ok(&["history"]).contains("Alex removed device"));
     let r = a1.run(&["device", "remove", "ffffffffffff"]);
     assert_eq!(r.code, 2, "an unknown device is a usage error: {r:?}");
 }

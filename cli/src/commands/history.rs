@@ -1,6 +1,6 @@
 //! `duet history`: the couple's joint timeline, newest last.
 
-use duet_core::history::history;
+use duet_core::history::{history, membership_history};
 use duet_core::store::SpaceKind;
 use duet_core::sync::fold_state;
 
@@ -41,6 +41,25 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .transpose()?;
     let state = fold_state(&dev.store, &rec.id)?;
     let mut events = history(&doc, state.all_devices())?;
+    // Devices joining and being removed, placed by time among the document's events.
+    let people: std::collections::BTreeMap<String, String> = doc
+        .people()?
+        .into_iter()
+        .map(|(k, p)| (k, p.name))
+        .collect();
+    let stored: Vec<duet_core::event::Event> = dev
+        .store
+        .events(&rec.id)?
+        .into_iter()
+        .filter_map(|b| duet_core::event::Event::decode(b).ok())
+        .collect();
+    for m in membership_history(&stored, &people) {
+        let at = events
+            .iter()
+            .position(|e| e.at > m.at)
+            .unwrap_or(events.len());
+        events.insert(at, m);
+    }
     events.retain(|e| {
         goal.as_ref().is_none_or(|g| e.goal.as_ref() == Some(g))
             && a.since.is_none_or(|s| e.at >= s)
