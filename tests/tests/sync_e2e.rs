@@ -237,3 +237,23 @@ fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
         r.stderr
     );
 }
+
+#[test]
+fn the_demo_shows_two_partners_converging_through_an_embedded_relay() {
+    let d = Device::new();
+    let out = d.ok(&["demo"]);
+    assert!(out.contains("Relay running at http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("shared documents are identical: true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Alex's private reflections: 1 on Alex's device, 0 on Sam's."),
+        "{out}"
+    );
+    assert!(out.contains("GAS T-scores"), "{out}");
+    assert!(
+        !d.home.exists(),
+        "the demo leaves the user's own home alone"
+    );
+}

@@ -245,6 +245,21 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             say(ctx, format!("      step: {}", s.text.as_str()));
         }
     }
+    let p = duet_core::progress::progress(&a_doc, None)?;
+    let mut line = String::from("\nGAS T-scores (50 = as expected):");
+    for (id, name) in &p.people {
+        if let Some(t) = p.current(id) {
+            line.push_str(&format!("  {name} {t:.1}"));
+        }
+    }
+    if let Some(t) = p.current_joint() {
+        line.push_str(&format!("  together {t:.1}"));
+    }
+    say(ctx, line);
+    say(
+        ctx,
+        "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
+    );
     let same = super::export::space_json("", &a_doc)? == super::export::space_json("", &s_doc)?;
     say(
         ctx,
