@@ -364,3 +364,16 @@ pub fn http_post(base_url: &str, path: &str, body: &[u8]) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Pairs two devices through `relay`: Alex inits and invites, Sam joins.
+pub fn pair(relay: &Relay) -> (Device, Device) {
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    (a, b)
+}

@@ -5,19 +5,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use duet_tests::{Device, Relay, bin};
-
-fn pair(relay: &Relay) -> (Device, Device) {
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
-    (a, b)
-}
+use duet_tests::{Device, Relay, bin, pair};
 
 /// Hashes of the events a device holds as acknowledged by the relay.
 fn acked(d: &Device) -> BTreeSet<Vec<u8>> {

@@ -1,20 +1,8 @@
 //! The couple's joint history through the real CLI and relay: the same on both devices,
 //! every change once with its true author, in causal order even with a wrong clock.
 
-use duet_tests::{Device, Relay};
+use duet_tests::{Relay, pair};
 use serde_json::Value;
-
-fn pair(relay: &Relay) -> (Device, Device) {
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
-    (a, b)
-}
 
 fn position(h: &[Value], pred: impl Fn(&Value) -> bool) -> usize {
     h.iter()

@@ -1,21 +1,8 @@
 //! Two partners, each with the real `duet` binary and their own home, syncing through
 //! the real `duet-relay` process.
 
-use duet_tests::{Device, Relay, file_contains};
+use duet_tests::{Device, Relay, file_contains, pair};
 use serde_json::Value;
-
-/// Pairs two devices through `relay`: Alex inits and invites, Sam joins.
-fn pair(relay: &Relay) -> (Device, Device) {
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
-    (a, b)
-}
 
 fn shared(d: &Device) -> Value {
     d.json(&["export"])["shared"].clone()

@@ -5,20 +5,8 @@ use duet_core::device::Device as CoreDevice;
 use duet_core::event::{Event, Header, Kind, encode_raw_changes};
 use duet_core::ids::now_ms;
 use duet_core::store::{SpaceKind, Store};
-use duet_tests::{Device, Relay};
+use duet_tests::{Device, Relay, pair};
 use serde_json::Value;
-
-fn pair(relay: &Relay) -> (Device, Device) {
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
-    (a, b)
-}
 
 fn relay_events(relay: &Relay, kind: &str) -> i64 {
     let conn = rusqlite::Connection::open(&relay.db).expect("relay db");

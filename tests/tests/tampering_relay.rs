@@ -2,20 +2,8 @@
 //! here is the real process; the tampering is done to its database underneath it, as a
 //! malicious operator (or a restore from an old backup) would.
 
-use duet_tests::{Device, Relay};
+use duet_tests::{Device, Relay, pair};
 use rusqlite::{Connection, params};
-
-fn pair(relay: &Relay) -> (Device, Device) {
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
-    (a, b)
-}
 
 /// One stored relay row, enough to put it back.
 struct Row {

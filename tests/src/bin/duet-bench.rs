@@ -134,14 +134,23 @@ fn main() {
     let list = run(&b, &["goal", "list"]);
 
     // Machine-readable lines: `bench: NAME VALUE UNIT`.
-    println!("bench: offline_edit_per_change {:.1} us", edit * 1e6 / n as f64);
+    println!(
+        "bench: offline_edit_per_change {:.1} us",
+        edit * 1e6 / n as f64
+    );
     println!("bench: reopen_store {:.1} ms", reopen * 1e3);
     println!("bench: push_backlog {:.3} s", push);
     println!("bench: backlog_events {events} events");
     println!("bench: wire_bytes {wire} bytes");
-    println!("bench: wire_bytes_per_change {:.1} bytes", wire as f64 / n as f64);
+    println!(
+        "bench: wire_bytes_per_change {:.1} bytes",
+        wire as f64 / n as f64
+    );
     println!("bench: automerge_save_bytes {save_bytes} bytes");
-    println!("bench: wire_over_save {:.3} ratio", wire as f64 / save_bytes as f64);
+    println!(
+        "bench: wire_over_save {:.3} ratio",
+        wire as f64 / save_bytes as f64
+    );
     println!("bench: fresh_join {join:.3} s");
     println!("bench: history_json {history:.3} s");
     println!("bench: progress_json {progress:.3} s");
