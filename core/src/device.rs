@@ -278,8 +278,7 @@ impl Device {
             },
             &self.me,
         );
-        self.store.add_epoch_key(&rec.id, epoch, &key)?;
-        self.store.record_own_events(&rec.id, &[ev], &[])?;
+        self.store.record_removal(&rec.id, &ev, epoch, &key)?;
         Ok(true)
     }
 
@@ -405,20 +404,34 @@ impl Device {
             let mut report = sync_space(&mut self.store, &self.me, &rec, transport)?;
             // Removals withdrawn after a concurrent membership change: redo those whose
             // device is still a member, against the membership as it now stands.
-            let redo = std::mem::take(&mut report.redo_removals);
-            if !redo.is_empty() {
-                let mut again = false;
-                for device in redo {
-                    again |= self.remove_device(rec.kind, &device)?;
+            let mut redo = std::mem::take(&mut report.redo_removals);
+            // A redone removal can lose another race; try a few rounds, then say so.
+            for _ in 0..3 {
+                if redo.is_empty() {
+                    break;
+                }
+                let mut redone = false;
+                for device in redo.drain(..) {
+                    redone |= self.remove_device(rec.kind, &device)?;
+                }
+                if !redone {
+                    break;
                 }
                 let rec = self.store.space(rec.kind)?;
                 let more = sync_space(&mut self.store, &self.me, &rec, transport)?;
-                let _ = again;
                 report.pushed_events += more.pushed_events;
                 report.pushed_changes += more.pushed_changes;
                 report.warnings.extend(more.warnings);
                 report.cursor = more.cursor;
+                redo = more.redo_removals;
             }
+            if !redo.is_empty() {
+                report.warnings.push(
+                    "a device removal kept conflicting with concurrent membership changes; run `duet sync` again"
+                        .into(),
+                );
+            }
+            // A freshly joined space does not list this person yet: add the name.
             let (_, mut doc, _) = self.load(rec.kind)?;
             if doc.is_initialised() && !doc.people()?.contains_key(&self.me.person_id) {
                 let changes: Vec<Change> = doc

@@ -605,6 +605,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records this device's removal event together with the key of the epoch it starts,
+    /// in one transaction (a crash leaves neither or both).
+    pub fn record_removal(
+        &mut self,
+        space: &SpaceId,
+        event: &Event,
+        epoch: u32,
+        key: &SpaceKey,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        insert_epoch_key(&tx, space, epoch, key)?;
+        insert_event(&tx, space, event, false, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every event of a space in the order this device accepted them.
     pub fn events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -945,7 +961,7 @@ fn insert_epoch_key(
     key: &SpaceKey,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT OR IGNORE INTO epoch_keys (space, epoch, key) VALUES (?1, ?2, ?3)",
+        "INSERT OR REPLACE INTO epoch_keys (space, epoch, key) VALUES (?1, ?2, ?3)",
         params![space.to_string(), i64::from(epoch), key.as_bytes().to_vec()],
     )?;
     Ok(())

@@ -1,13 +1,15 @@
 //! The sync algorithm, over an abstract [`Transport`] (the CLI supplies HTTP).
 //!
-//! One sync of a space: package every local change not yet sent into `changes` events
-//! (one event unless the backlog exceeds the event size limit), push every event the
-//! relay has not acknowledged, then pull everything after the cursor and verify each
-//! event here, trusting nothing the relay says: signature, space, membership, the
-//! author's hash chain, decryption, and that every Automerge change inside is authored
-//! by the signer's actor. Refused events are kept as evidence and reported; everything
-//! else is merged. Own events are stored before they are sent, so a sync interrupted at
-//! any point resends the same events and the relay treats them as duplicates.
+//! One sync of a space: (1) push every event of this device the relay has not
+//! acknowledged (a join first of all); (2) pull everything after the cursor and verify
+//! each event here, trusting nothing the relay says: signature, space, membership, the
+//! author's hash chain, the key epoch, decryption, and that every Automerge change inside
+//! is authored by the signer's actor; events whose predecessor, invite or key has not
+//! arrived wait; refused events are kept as evidence and reported; (3) package local
+//! changes into `changes` events under the newest key epoch (one event unless the backlog
+//! exceeds the event size limit) and push them. Own events are stored before they are
+//! sent, so a sync interrupted at any point resends the same events and the relay treats
+//! them as duplicates.
 
 use std::collections::BTreeMap;
 
@@ -221,7 +223,7 @@ pub fn sync_space(
     // 1. Push what is already packaged but not acknowledged (a join first of all).
     let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
 
-    // 3. Pull and verify everything after the cursor.
+    // 2. Pull and verify everything after the cursor.
     let mut state = fold_state(store, &rec.id)?;
     let mut cursor = rec.cursor;
     let mut pull = Pull {
@@ -333,7 +335,7 @@ pub fn sync_space(
         }
         for (author, n) in authors {
             pull.report.warnings.push(format!(
-                "{n} event(s) from device {author} wait for an earlier event the relay has not served \
+                "{n} event(s) from device {author} wait for an earlier event or a key the relay has not served \
                  (withheld or lost); they will be applied when it arrives"
             ));
         }
