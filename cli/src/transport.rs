@@ -35,6 +35,35 @@ fn unreachable(relay: &str, e: reqwest::Error) -> TransportError {
     }
 }
 
+/// Sends a request, waiting and retrying (a few times) when the relay says it is busy
+/// (429 or 503 with a short `Retry-After`); any other answer is returned as it is.
+fn send_with_backoff(
+    relay: &str,
+    build: impl Fn() -> reqwest::blocking::RequestBuilder,
+) -> Result<reqwest::blocking::Response, TransportError> {
+    const ATTEMPTS: usize = 4;
+    const MAX_WAIT_SECS: u64 = 30;
+    let mut attempt = 1;
+    loop {
+        let resp = build().send().map_err(|e| unreachable(relay, e))?;
+        let busy = matches!(resp.status().as_u16(), 429 | 503);
+        let wait = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s <= MAX_WAIT_SECS);
+        match wait {
+            Some(secs) if busy && attempt < ATTEMPTS => {
+                eprintln!("note: the relay is busy; retrying in {secs} s");
+                std::thread::sleep(Duration::from_secs(secs.max(1)));
+                attempt += 1;
+            }
+            _ => return Ok(resp),
+        }
+    }
+}
+
 fn refused(resp: reqwest::blocking::Response) -> TransportError {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
@@ -54,13 +83,12 @@ impl Transport for Http {
         body: Vec<u8>,
     ) -> Result<PushResponse, TransportError> {
         let url = format!("{}/v1/spaces/{space}/events", relay.trim_end_matches('/'));
-        let resp = self
-            .client
-            .post(url)
-            .header("content-type", "application/octet-stream")
-            .body(body)
-            .send()
-            .map_err(|e| unreachable(relay, e))?;
+        let resp = send_with_backoff(relay, || {
+            self.client
+                .post(&url)
+                .header("content-type", "application/octet-stream")
+                .body(body.clone())
+        })?;
         if !resp.status().is_success() {
             return Err(refused(resp));
         }
@@ -78,17 +106,17 @@ impl Transport for Http {
     ) -> Result<Page, TransportError> {
         let path = format!("/v1/spaces/{space}/events");
         let query = format!("after={after}&limit={limit}");
-        let auth = ReadAuth::sign(reader, "GET", &path, &query);
         let url = format!("{}{path}?{query}", relay.trim_end_matches('/'));
-        let resp = self
-            .client
-            .get(url)
-            .header(H_DEVICE, auth.device)
-            .header(H_TIME, auth.time.to_string())
-            .header(H_NONCE, auth.nonce)
-            .header(H_SIGNATURE, auth.signature)
-            .send()
-            .map_err(|e| unreachable(relay, e))?;
+        // Every attempt is signed afresh: the relay refuses a reused nonce.
+        let resp = send_with_backoff(relay, || {
+            let auth = ReadAuth::sign(reader, "GET", &path, &query);
+            self.client
+                .get(&url)
+                .header(H_DEVICE, auth.device)
+                .header(H_TIME, auth.time.to_string())
+                .header(H_NONCE, auth.nonce)
+                .header(H_SIGNATURE, auth.signature)
+        })?;
         if !resp.status().is_success() {
             return Err(refused(resp));
         }

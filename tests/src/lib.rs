@@ -199,9 +199,23 @@ impl Relay {
         r
     }
 
+    /// Starts a relay with a fresh database and extra command-line options.
+    pub fn start_with(extra: &[&str]) -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let mut r = Relay::spawn(&db, "127.0.0.1:0", extra);
+        r._dir = Some(dir);
+        r
+    }
+
     /// Starts a relay on `listen` with the database at `db`.
     pub fn start_at(db: &Path, listen: &str) -> Relay {
+        Relay::spawn(db, listen, &[])
+    }
+
+    fn spawn(db: &Path, listen: &str, extra: &[&str]) -> Relay {
         let mut child = Command::new(bin("duet-relay"))
+            .args(extra)
             .args(["--listen", listen, "--db"])
             .arg(db)
             .env("RUST_LOG", "warn")

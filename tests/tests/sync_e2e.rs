@@ -244,3 +244,16 @@ fn the_demo_shows_two_partners_converging_through_an_embedded_relay() {
         "the demo leaves the user's own home alone"
     );
 }
+
+#[test]
+fn a_busy_relay_answering_429_is_retried_after_its_retry_after() {
+    // One request per second per device: a sync needs several, so it meets 429s.
+    let relay = Relay::start_with(&["--rate-per-device", "1", "--burst-per-device", "1"]);
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Patience", "--area", "empathy"]);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("relay is busy; retrying"), "the 429 path ran: {}", r.stderr);
+    b.ok(&["sync"]);
+    assert_eq!(b.json(&["goal", "list"])[0]["title"], "Patience");
+}
