@@ -253,7 +253,11 @@ fn a_busy_relay_answering_429_is_retried_after_its_retry_after() {
     a.ok(&["goal", "add", "Patience", "--area", "empathy"]);
     let r = a.run(&["sync"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("relay is busy; retrying"), "the 429 path ran: {}", r.stderr);
+    assert!(
+        r.stderr.contains("relay is busy; retrying"),
+        "the 429 path ran: {}",
+        r.stderr
+    );
     b.ok(&["sync"]);
     assert_eq!(b.json(&["goal", "list"])[0]["title"], "Patience");
 }
