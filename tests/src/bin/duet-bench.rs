@@ -79,6 +79,7 @@ fn main() {
     // 1. N offline edits, one Automerge change each, committed in batches of 1,000.
     let t = Instant::now();
     let save_bytes;
+    let am_load;
     {
         let mut dev = CoreDevice::open(&a.home).expect("open");
         let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
@@ -98,7 +99,11 @@ fn main() {
             done += batch;
         }
         let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
-        save_bytes = doc.save().len();
+        let saved = doc.save();
+        save_bytes = saved.len();
+        let t = Instant::now();
+        let _ = automerge::Automerge::load(&saved).expect("loads");
+        am_load = secs(t);
     }
     let edit = secs(t);
 
@@ -132,6 +137,8 @@ fn main() {
     let history = run(&b, &["history", "--json"]);
     let progress = run(&b, &["progress", "--json"]);
     let list = run(&b, &["goal", "list"]);
+    let history50 = run(&b, &["history", "--limit", "50"]);
+    let rate = run(&b, &["rate", "Daily appreciation", "1"]);
 
     // Machine-readable lines: `bench: NAME VALUE UNIT`.
     println!(
@@ -155,6 +162,9 @@ fn main() {
     println!("bench: history_json {history:.3} s");
     println!("bench: progress_json {progress:.3} s");
     println!("bench: goal_list {list:.3} s");
+    println!("bench: history_limit_50 {history50:.3} s");
+    println!("bench: rate {rate:.3} s");
+    println!("bench: automerge_load {am_load:.3} s");
     println!();
     println!("| measure | value |");
     println!("| --- | --- |");
@@ -182,4 +192,7 @@ fn main() {
     println!("| B `duet history --json` | {history:.2} s |");
     println!("| B `duet progress --json` | {progress:.2} s |");
     println!("| B `duet goal list` | {list:.2} s |");
+    println!("| B `duet history --limit 50` | {history50:.2} s |");
+    println!("| B `duet rate` | {rate:.2} s |");
+    println!("| Automerge `load()` of the same document (in process) | {am_load:.2} s |");
 }
