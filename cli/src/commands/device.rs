@@ -124,15 +124,18 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     if let Err(e) = dev.sync(&Http::new()?) {
         eprintln!("note: could not sync first ({e}); using the devices known on this device");
     }
-    let rec = dev.space(SpaceKind::Shared)?;
-    let state = fold_state(&dev.store, &rec.id)?;
+    // Devices of both spaces: a device may have joined only the personal space.
     let q = query.trim().to_ascii_lowercase();
-    let matches: Vec<_> = state
-        .members()
-        .keys()
-        .filter(|k| !q.is_empty() && hex::encode(k).starts_with(&q))
-        .copied()
-        .collect();
+    let mut matches: Vec<[u8; 32]> = Vec::new();
+    for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+        let rec = dev.space(kind)?;
+        let state = fold_state(&dev.store, &rec.id)?;
+        for k in state.members().keys() {
+            if !q.is_empty() && hex::encode(k).starts_with(&q) && !matches.contains(k) {
+                matches.push(*k);
+            }
+        }
+    }
     let device = match matches.as_slice() {
         [one] => *one,
         [] => {
