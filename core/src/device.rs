@@ -8,7 +8,7 @@ use automerge::Change;
 use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
-use crate::identity::{Identity, keypair_from_seed};
+use crate::identity::{Identity, keypair_from_seed, person_bytes};
 use crate::ids::{now_ms, random_bytes};
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
@@ -41,15 +41,6 @@ pub struct Device {
     pub store: Store,
     /// This device's identity.
     pub me: Identity,
-}
-
-fn person_bytes(person_id: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    if let Ok(b) = hex::decode(person_id) {
-        let n = b.len().min(16);
-        out[..n].copy_from_slice(&b[..n]);
-    }
-    out
 }
 
 fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
@@ -432,8 +423,8 @@ impl Device {
                 );
             }
             // A freshly joined space does not list this person yet: add the name.
-            let (_, mut doc, _) = self.load(rec.kind)?;
-            if doc.is_initialised() && !doc.people()?.contains_key(&self.me.person_id) {
+            if report.unnamed {
+                let (_, mut doc, _) = self.load(rec.kind)?;
                 let changes: Vec<Change> = doc
                     .set_person(&self.me.person_id, &self.me.name, now_ms())?
                     .into_iter()

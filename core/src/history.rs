@@ -78,6 +78,35 @@ pub struct HistoryEvent {
     pub summary: String,
 }
 
+impl HistoryEvent {
+    /// An event of `kind` by an author, with every optional field empty and no summary.
+    fn by(
+        kind: HistoryKind,
+        at: i64,
+        author: Option<String>,
+        author_name: String,
+        device: String,
+        change: String,
+    ) -> HistoryEvent {
+        HistoryEvent {
+            kind,
+            at,
+            author,
+            author_name,
+            device,
+            change,
+            goal: None,
+            goal_title: None,
+            field: None,
+            before: None,
+            after: None,
+            level: None,
+            item: None,
+            summary: String::new(),
+        }
+    }
+}
+
 /// Orders changes causally; ties (changes free to go next) by time, then hash.
 pub fn causal_order(changes: Vec<Change>) -> Vec<Change> {
     let mut by_hash: HashMap<ChangeHash, Change> = HashMap::new();
@@ -239,22 +268,14 @@ pub fn history(
         let hash = change.hash();
         let deps = change.deps().to_vec();
         let after_heads = [hash];
-        let base = HistoryEvent {
-            kind: HistoryKind::GoalCreated,
-            at: change.timestamp(),
-            author: person.clone(),
-            author_name: author_name.clone(),
-            device: actor.to_hex_string(),
-            change: hex::encode(hash.0),
-            goal: None,
-            goal_title: None,
-            field: None,
-            before: None,
-            after: None,
-            level: None,
-            item: None,
-            summary: String::new(),
-        };
+        let base = HistoryEvent::by(
+            HistoryKind::GoalCreated,
+            change.timestamp(),
+            person.clone(),
+            author_name.clone(),
+            actor.to_hex_string(),
+            hex::encode(hash.0),
+        );
         // Events of this change, keyed to merge many ops into one event.
         let mut events: BTreeMap<(HistoryKind, String, String), HistoryEvent> = BTreeMap::new();
         // Objects created in this change -> the event key they belong to.
@@ -552,22 +573,14 @@ pub fn membership_history(
         };
         let h = ev.header();
         let (author, author_name) = name_of(&h.author);
-        let base = HistoryEvent {
-            kind: HistoryKind::DeviceJoined,
-            at: h.time,
+        let base = HistoryEvent::by(
+            HistoryKind::DeviceJoined,
+            h.time,
             author,
             author_name,
-            device: hex::encode(h.author),
-            change: hex::encode(ev.hash()),
-            goal: None,
-            goal_title: None,
-            field: None,
-            before: None,
-            after: None,
-            level: None,
-            item: None,
-            summary: String::new(),
-        };
+            hex::encode(h.author),
+            hex::encode(ev.hash()),
+        );
         let mut e = match MembershipOp::decode(ev) {
             Ok(MembershipOp::Join { .. }) | Ok(MembershipOp::Genesis { .. }) => HistoryEvent {
                 item: Some(hex::encode(h.author)),

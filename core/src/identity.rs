@@ -72,6 +72,16 @@ impl Identity {
     }
 }
 
+/// A person id (32 hex characters) as the 16 bytes membership events carry.
+pub fn person_bytes(person_id: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(b) = hex::decode(person_id) {
+        let n = b.len().min(16);
+        out[..n].copy_from_slice(&b[..n]);
+    }
+    out
+}
+
 /// The actor id a device's changes must carry.
 pub fn actor_for(device: &DeviceKey) -> ActorId {
     ActorId::from(&device[..])

@@ -176,12 +176,7 @@ impl DeviceCode {
             b.extend_from_slice(g.key.as_bytes());
             b.extend_from_slice(&g.secret);
         }
-        let mut person = [0u8; 16];
-        if let Ok(p) = hex::decode(&self.person_id) {
-            let n = p.len().min(16);
-            person[..n].copy_from_slice(&p[..n]);
-        }
-        b.extend_from_slice(&person);
+        b.extend_from_slice(&crate::identity::person_bytes(&self.person_id));
         b.extend_from_slice(&self.expires_at.to_be_bytes());
         let name = self.name.as_bytes();
         let n = name.len().min(255);

@@ -125,6 +125,7 @@ pub struct SpaceState {
     removed: BTreeSet<DeviceKey>,
     invites: BTreeMap<DeviceKey, Invite>,
     heads: BTreeMap<DeviceKey, (u64, [u8; 32])>,
+    last_time: BTreeMap<DeviceKey, i64>,
     epoch: u32,
 }
 
@@ -173,6 +174,11 @@ impl SpaceState {
     /// The author's last accepted seq and event hash.
     pub fn head(&self, author: &DeviceKey) -> Option<(u64, [u8; 32])> {
         self.heads.get(author).copied()
+    }
+
+    /// When each author's newest admitted event was written (author's clock, ms).
+    pub fn last_times(&self) -> &BTreeMap<DeviceKey, i64> {
+        &self.last_time
     }
 
     /// Every author's chain head.
@@ -330,6 +336,8 @@ impl SpaceState {
     fn apply_checked(&mut self, event: &Event, op: Option<&MembershipOp>) {
         let h = event.header();
         self.heads.insert(h.author, (h.seq, event.hash()));
+        let t = self.last_time.entry(h.author).or_insert(i64::MIN);
+        *t = (*t).max(h.time);
         match op {
             Some(MembershipOp::Genesis {
                 person,

@@ -892,21 +892,6 @@ impl Store {
         Ok(out)
     }
 
-    /// When each author's newest event stored here was written (author's clock, ms).
-    pub fn last_event_times(
-        &self,
-        space: &SpaceId,
-    ) -> Result<std::collections::BTreeMap<crate::identity::DeviceKey, i64>, StoreError> {
-        let mut out = std::collections::BTreeMap::new();
-        for bytes in self.events(space)? {
-            if let Ok(ev) = Event::decode(bytes) {
-                let t = out.entry(ev.header().author).or_insert(i64::MIN);
-                *t = (*t).max(ev.header().time);
-            }
-        }
-        Ok(out)
-    }
-
     /// Records (or clears) the integrity alert of a space's last sync, shown by
     /// `duet status` until a sync no longer finds a problem.
     pub fn set_alert(&mut self, space: &SpaceId, alert: Option<&str>) -> Result<(), StoreError> {

@@ -163,6 +163,10 @@ pub struct SyncReport {
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.
     pub forks: u64,
+    /// The space's document is there but does not list this person yet (a freshly
+    /// joined space): the caller adds the name.
+    #[serde(skip)]
+    pub unnamed: bool,
     /// Devices whose removal by this device was withdrawn after a conflict.
     #[serde(skip)]
     pub redo_removals: Vec<crate::identity::DeviceKey>,
@@ -344,6 +348,7 @@ pub fn sync_space(
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
     let people = doc.people()?;
+    pull.report.unnamed = doc.is_initialised() && !people.contains_key(&me.person_id);
     let mut arrivals = std::mem::take(&mut pull.arrivals);
     for a in arrivals.values_mut() {
         if let Some(p) = people.get(&a.from) {

@@ -71,7 +71,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
         .map(|(k, p)| (k, p.name))
         .collect();
     let verified = dev.store.verified(&rec.id)?;
-    let last = dev.store.last_event_times(&rec.id)?;
+    let last = state.last_times();
     let mut rows = Vec::new();
     for (key, m) in state.all_devices() {
         let person = hex::encode(m.person);

@@ -166,6 +166,17 @@ pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Resu
     )?)
 }
 
+/// The goals `--goal` restricts a view to: `None` for all, or the one goal named.
+pub fn goal_filter(
+    doc: &duet_core::doc::SpaceDoc,
+    query: Option<&str>,
+) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(query
+        .map(|q| resolve_goal(doc, q))
+        .transpose()?
+        .map(|g| vec![g]))
+}
+
 /// Parses a `YYYY-MM-DD` day into the ms timestamp of its start (UTC).
 pub fn parse_day(s: &str) -> Result<i64, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")

@@ -6,7 +6,7 @@ use duet_core::progress::progress;
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
-use super::{Ctx, resolve_goal};
+use super::{Ctx, goal_filter};
 
 /// Show progress on active goals: both partners' latest levels, their ratings over time
 /// and the GAS T-scores (50 = goals met as expected).
@@ -38,12 +38,7 @@ fn level(l: Option<i64>) -> String {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = a
-        .goal
-        .as_deref()
-        .map(|q| resolve_goal(&doc, q))
-        .transpose()?
-        .map(|g| vec![g]);
+    let only = goal_filter(&doc, a.goal.as_deref())?;
     let p = progress(&doc, only.as_deref())?;
     if ctx.out.json {
         let t: serde_json::Map<String, serde_json::Value> = p

@@ -11,7 +11,7 @@ use duet_core::model::Reflection;
 use duet_core::progress::{GoalProgress, Progress, TPoint, progress};
 use duet_core::store::SpaceKind;
 
-use super::{Ctx, parse_day, resolve_goal};
+use super::{Ctx, goal_filter, parse_day};
 use crate::output::when;
 
 /// Write a self-contained HTML report (charts, T-scores, recent shared reflections).
@@ -57,6 +57,22 @@ struct Frame {
 }
 
 impl Frame {
+    /// The report's chart size and margins, for a time span and a value range.
+    fn chart(t0: i64, t1: i64, y0: f64, y1: f64) -> Frame {
+        Frame {
+            t0,
+            t1,
+            w: 640.0,
+            h: 220.0,
+            left: 120.0,
+            right: 16.0,
+            top: 12.0,
+            bottom: 24.0,
+            y0,
+            y1,
+        }
+    }
+
     fn x(&self, t: i64) -> f64 {
         let span = (self.t1 - self.t0).max(1) as f64;
         self.left + (t - self.t0) as f64 / span * (self.w - self.left - self.right)
@@ -86,18 +102,7 @@ fn day(ms: i64) -> String {
 
 /// Both partners' ratings of one goal over time on the -2..+2 scale.
 fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> String {
-    let f = Frame {
-        t0,
-        t1,
-        w: 640.0,
-        h: 220.0,
-        left: 120.0,
-        right: 16.0,
-        top: 12.0,
-        bottom: 24.0,
-        y0: -2.4,
-        y1: 2.4,
-    };
+    let f = Frame::chart(t0, t1, -2.4, 2.4);
     let mut svg = format!(
         r##"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="Ratings of {} over time">"##,
         f.w,
@@ -175,18 +180,7 @@ fn t_chart(p: &Progress, t0: i64, t1: i64, since: Option<i64>) -> String {
         .iter()
         .flat_map(|(_, _, v)| v.iter().map(|x| x.t))
         .fold((30.0f64, 70.0f64), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let f = Frame {
-        t0,
-        t1,
-        w: 640.0,
-        h: 220.0,
-        left: 120.0,
-        right: 16.0,
-        top: 12.0,
-        bottom: 24.0,
-        y0: lo - 2.0,
-        y1: hi + 2.0,
-    };
+    let f = Frame::chart(t0, t1, lo - 2.0, hi + 2.0);
     let mut svg = format!(
         r##"<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="GAS T-score over time">"##,
         f.w, f.h
@@ -263,12 +257,7 @@ blockquote{margin:.5rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = a
-        .goal
-        .as_deref()
-        .map(|q| resolve_goal(&doc, q))
-        .transpose()?
-        .map(|g| vec![g]);
+    let only = goal_filter(&doc, a.goal.as_deref())?;
     let mut p = progress(&doc, only.as_deref())?;
     if let Some(s) = a.since {
         for g in &mut p.goals {
