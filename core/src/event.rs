@@ -619,40 +619,11 @@ pub fn encode_raw_changes(changes: &[automerge::Change]) -> Vec<u8> {
     out
 }
 
-/// Parses an Automerge bundle. Automerge 0.12's bundle parser (marked experimental) can
-/// panic on malformed input (found by `core/tests/decoders.rs`), so the parse runs
-/// under `catch_unwind` and a panic becomes an ordinary error; the panic message is kept
-/// off the terminal while it runs.
-fn decode_bundle(data: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
-    use std::panic::{AssertUnwindSafe, catch_unwind, set_hook, take_hook};
-    use std::sync::Mutex;
-    // Serialises swapping the process-wide panic hook.
-    static HOOK: Mutex<()> = Mutex::new(());
-    let parse = || -> Result<Vec<automerge::Change>, PayloadError> {
-        let bundle = automerge::Bundle::try_from(data)
-            .map_err(|e| PayloadError::Malformed(e.to_string()))?;
-        bundle
-            .to_changes()
-            .map_err(|e| PayloadError::Malformed(e.to_string()))
-    };
-    let guard = HOOK.lock().unwrap_or_else(|p| p.into_inner());
-    let previous = take_hook();
-    set_hook(Box::new(|_| {}));
-    let result = catch_unwind(AssertUnwindSafe(parse));
-    set_hook(previous);
-    drop(guard);
-    result.unwrap_or_else(|_| {
-        Err(PayloadError::Malformed(
-            "the Automerge bundle is malformed (its parser failed)".into(),
-        ))
-    })
-}
-
 /// Decodes a changes plaintext into Automerge changes (not yet applied).
 pub fn decode_changes(plain: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
     let (&codec, data) = plain.split_first().ok_or(PayloadError::Empty)?;
     match codec {
-        CODEC_BUNDLE => decode_bundle(data),
+        CODEC_BUNDLE => crate::bundle::parse(data),
         CODEC_RAW => {
             let mut out = Vec::new();
             let mut rest = data;
