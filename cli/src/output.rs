@@ -25,6 +25,11 @@ impl Out {
         }
     }
 
+    /// Prints a warning on stderr (even when quiet: it is about the user's data).
+    pub fn warn(&self, s: impl AsRef<str>) {
+        eprintln!("warning: {}", s.as_ref());
+    }
+
     /// Prints a JSON value (pretty).
     pub fn json(&self, v: &impl Serialize) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);

@@ -11,6 +11,7 @@ use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{Identity, keypair_from_seed, person_bytes};
 use crate::ids::{now_ms, random_bytes};
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
+use crate::readmodel::View;
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::{SyncError, SyncReport, Transport, sync_space};
 
@@ -304,6 +305,12 @@ impl Device {
         let rec = self.store.space(kind)?;
         let (doc, stats) = self.store.load_doc(&rec.id, &self.me)?;
         Ok((rec, doc, stats))
+    }
+
+    /// The typed content of a space, from the read models (no document load).
+    pub fn view(&mut self, kind: SpaceKind) -> Result<View, DeviceError> {
+        let rec = self.store.space(kind)?;
+        Ok(self.store.view(&rec.id, &self.me)?)
     }
 
     /// Runs one or more document operations and stores their changes in one transaction.

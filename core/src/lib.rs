@@ -20,6 +20,7 @@ pub mod membership;
 pub mod model;
 pub mod progress;
 pub mod protocol;
+pub mod readmodel;
 pub mod resolve;
 pub mod store;
 pub mod sync;

@@ -10,29 +10,35 @@
 use std::collections::BTreeMap;
 
 use autosurgeon::{Hydrate, Reconcile, Text};
+use serde::{Deserialize, Serialize};
 
 /// The current document schema version, stored at the root as `schema`.
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// A person known to the space: one partner (the devices they own sign as them).
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Person {
     /// Display name chosen at `duet init` / `duet join`.
     pub name: String,
 }
 
 /// The five Goal Attainment Scaling level descriptions of a goal.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Default)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize, Default)]
 pub struct Levels {
     /// -2: much less than expected.
+    #[serde(with = "text_serde")]
     pub much_less: Text,
     /// -1: less than expected.
+    #[serde(with = "text_serde")]
     pub less: Text,
     /// 0: the expected outcome, written as a SMART statement.
+    #[serde(with = "text_serde")]
     pub expected: Text,
     /// +1: more than expected.
+    #[serde(with = "text_serde")]
     pub more: Text,
     /// +2: much more than expected.
+    #[serde(with = "text_serde")]
     pub much_more: Text,
 }
 
@@ -63,12 +69,13 @@ impl Levels {
 }
 
 /// An actionable step of a goal.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Step {
     /// Random id, unique within the goal.
     #[key]
     pub id: String,
     /// What to do (co-edited text).
+    #[serde(with = "text_serde")]
     pub text: Text,
     /// Person id of the partner who takes it on, if any.
     pub assignee: Option<String>,
@@ -83,7 +90,7 @@ pub struct Step {
 }
 
 /// A shared relationship goal.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Goal {
     /// Random id (32 hex chars); users type any unique prefix.
     #[key]
@@ -91,8 +98,10 @@ pub struct Goal {
     /// One of [`crate::Area`], as a string.
     pub area: String,
     /// Short title (co-edited text).
+    #[serde(with = "text_serde")]
     pub title: Text,
     /// Why this goal matters (co-edited text).
+    #[serde(with = "text_serde")]
     pub why: Text,
     /// The five GAS level descriptions.
     pub levels: Levels,
@@ -113,7 +122,7 @@ pub struct Goal {
 }
 
 /// One partner's GAS rating of a goal at a moment. Append-only.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Rating {
     /// Random id.
     #[key]
@@ -131,7 +140,7 @@ pub struct Rating {
 }
 
 /// A written reflection, optionally about a goal.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Reflection {
     /// Random id.
     #[key]
@@ -145,5 +154,21 @@ pub struct Reflection {
     /// The prompt it answers, if any.
     pub prompt: Option<String>,
     /// The reflection itself.
+    #[serde(with = "text_serde")]
     pub text: Text,
+}
+
+/// Serde for co-edited text: its current value as a plain string. Used by the read
+/// models, which keep values, not CRDT state.
+mod text_serde {
+    use autosurgeon::Text;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Text, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        Ok(Text::with_value(String::deserialize(d)?))
+    }
 }

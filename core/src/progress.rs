@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::doc::{DocError, SpaceDoc};
-use crate::model::Goal;
+use crate::model::{Goal, Rating};
+use crate::readmodel::View;
 use crate::vocab::Status;
 
 /// The GAS T-score of `(weight, level)` items; `None` when there are none (or all
@@ -118,15 +118,15 @@ pub fn in_scope(goal: &Goal) -> bool {
 }
 
 /// Computes progress over the goals `only` (ids) or, when `None`, all goals in scope.
-pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, DocError> {
-    let people: BTreeMap<String, String> = doc
-        .people()?
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
+pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
+    let people: BTreeMap<String, String> = view
+        .people
+        .iter()
+        .map(|(k, p)| (k.clone(), p.name.clone()))
         .collect();
-    let goals: Vec<Goal> = doc
-        .goals()?
-        .into_iter()
+    let goals: Vec<&Goal> = view
+        .goals
+        .iter()
         .filter(|g| match only {
             Some(ids) => ids.contains(&g.id),
             None => in_scope(g),
@@ -146,8 +146,12 @@ pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, Doc
             .copied()
             .unwrap_or(1.0)
     };
-    let mut ratings = doc.ratings()?;
-    ratings.retain(|r| goals.iter().any(|g| g.id == r.goal));
+    let goal_ids: std::collections::BTreeSet<&str> = goals.iter().map(|g| g.id.as_str()).collect();
+    let mut ratings: Vec<&Rating> = view
+        .ratings
+        .iter()
+        .filter(|r| goal_ids.contains(r.goal.as_str()))
+        .collect();
     ratings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
 
     let mut raters: Vec<String> = people.keys().cloned().collect();
@@ -223,12 +227,12 @@ pub fn progress(doc: &SpaceDoc, only: Option<&[String]>) -> Result<Progress, Doc
             t_joint.push(TPoint { at: r.at, t });
         }
     }
-    Ok(Progress {
+    Progress {
         goals: out_goals,
         t_by_person,
         t_joint,
         people,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, SpaceId};
 use crate::identity::Identity;
+use crate::readmodel::View;
 
 /// File name of the store inside the home directory.
 pub const DB_FILE: &str = "duet.db";
@@ -105,6 +106,7 @@ CREATE TABLE epoch_keys (
     PRIMARY KEY (space, epoch)
 );
 "#,
+    crate::readmodel::SCHEMA,
 ];
 
 /// What went wrong in the store.
@@ -545,6 +547,32 @@ impl Store {
             insert_change(&tx, space, c, true)?;
         }
         maybe_snapshot(&tx, space, doc, false)?;
+        crate::readmodel::refresh(&tx, space, doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The typed content of a space from its read-model tables, rebuilding them from
+    /// the document first if they are missing or of an older version.
+    pub fn view(&mut self, space: &SpaceId, identity: &Identity) -> Result<View, StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            self.rebuild_view(space, identity)?;
+        }
+        let c = &self.conn;
+        Ok(View {
+            people: crate::readmodel::people(c, space)?,
+            goals: crate::readmodel::goals(c, space)?,
+            ratings: crate::readmodel::ratings(c, space)?,
+            reflections: crate::readmodel::reflections(c, space)?,
+            problems: crate::readmodel::problems(c, space)?,
+        })
+    }
+
+    /// Rewrites a space's read-model tables from its document.
+    pub fn rebuild_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
+        let (doc, _) = self.load_doc(space, identity)?;
+        let tx = self.conn.transaction()?;
+        crate::readmodel::rebuild(&tx, space, &doc)?;
         tx.commit()?;
         Ok(())
     }
@@ -743,6 +771,7 @@ impl Store {
             params![sid, cursor as i64],
         )?;
         maybe_snapshot(&tx, space, doc, false)?;
+        crate::readmodel::refresh(&tx, space, doc)?;
         tx.commit()?;
         Ok(())
     }

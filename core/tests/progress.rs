@@ -52,7 +52,7 @@ fn partners_who_disagree_are_shown_side_by_side_never_averaged() {
     )
     .expect("weight");
 
-    let p = progress(&doc, None).expect("progress");
+    let p = progress(&duet_core::readmodel::View::of(&doc), None);
     assert_eq!(p.goals.len(), 2, "paused goals do not count");
     let t = &p.goals.iter().find(|g| g.goal == talk).expect("talk");
     let latest: Vec<(String, Option<i64>)> = t

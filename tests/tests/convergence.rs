@@ -1,7 +1,8 @@
 //! Convergence under a hostile network: 2 or 3 devices make random edits and sync on
 //! random schedules while the network drops requests, loses acknowledgements, delivers
 //! twice, reorders and duplicates what it serves, and the relay restarts. Afterwards every
-//! device has the same document and the same history.
+//! device has the same document and the same history, and every device's read models
+//! (kept incrementally) equal the document and the tables rebuilt from it.
 //!
 //! The relay is the real relay code (`duet_relay::AppState` over SQLite in a temporary
 //! directory), called in-process so that hundreds of cases fit in the test run; only the
@@ -17,6 +18,7 @@ use duet_core::event::SpaceId;
 use duet_core::history::history;
 use duet_core::identity::Identity;
 use duet_core::protocol::{PushResponse, ReadAuth};
+use duet_core::readmodel::View;
 use duet_core::store::SpaceKind;
 use duet_core::sync::{Page, Transport, TransportError, fold_state};
 use duet_core::{Area, Level, Status};
@@ -289,6 +291,34 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
     }
 }
 
+/// The read models a device keeps incrementally equal both the document itself and
+/// the tables rebuilt from it, in both spaces.
+fn assert_read_models_match(dev: &mut Device) {
+    for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+        let (rec, doc, _) = dev.load(kind).expect("load");
+        let incremental = dev.view(kind).expect("view");
+        let from_doc = View::of(&doc);
+        assert_eq!(
+            incremental, from_doc,
+            "read models differ from the document ({kind:?})"
+        );
+        assert_eq!(from_doc.goals, doc.goals().expect("goals"));
+        assert_eq!(from_doc.ratings, doc.ratings().expect("ratings"));
+        assert_eq!(
+            from_doc.reflections,
+            doc.reflections().expect("reflections")
+        );
+        assert_eq!(from_doc.people, doc.people().expect("people"));
+        let me = dev.me.clone();
+        dev.store.rebuild_view(&rec.id, &me).expect("rebuild");
+        assert_eq!(
+            dev.view(kind).expect("view"),
+            from_doc,
+            "rebuilt tables differ ({kind:?})"
+        );
+    }
+}
+
 /// Everything a partner can see of the shared space, and its history.
 fn fingerprint(dev: &Device) -> (String, String) {
     let (rec, doc, _) = dev.load(SpaceKind::Shared).expect("load");
@@ -368,6 +398,9 @@ proptest! {
         for (t, (who, op)) in steps.iter().enumerate() {
             let i = who % devices.len();
             apply(&mut devices[i], op, &net, 1_000_000 + t as i64);
+            if t % 4 == 3 {
+                assert_read_models_match(&mut devices[i]);
+            }
         }
         // The network heals; everyone syncs until quiet.
         net.faults.borrow_mut().clear();
@@ -375,6 +408,9 @@ proptest! {
             for d in devices.iter_mut() {
                 d.sync(&net).expect("a sync on a healthy network succeeds");
             }
+        }
+        for d in devices.iter_mut() {
+            assert_read_models_match(d);
         }
         let first = fingerprint(&devices[0]);
         for d in &devices[1..] {

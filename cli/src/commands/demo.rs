@@ -245,7 +245,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             say(ctx, format!("      step: {}", s.text.as_str()));
         }
     }
-    let p = duet_core::progress::progress(&a_doc, None)?;
+    let p = duet_core::progress::progress(&duet_core::readmodel::View::of(&a_doc), None);
     let mut line = String::from("\nGAS T-scores (50 = as expected):");
     for (id, name) in &p.people {
         if let Some(t) = p.current(id) {

@@ -1,5 +1,6 @@
 //! `duet goal`: add, list, show, edit goals and set their status.
 
+use anyhow::Context;
 use std::collections::BTreeMap;
 
 use duet_core::doc::{GoalEdit, NewGoal};
@@ -148,7 +149,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             }
             let mut dev = ctx.device()?;
             let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            let id = resolve_goal(&doc, &goal)?;
+            let id = resolve_goal(&doc.goals()?, &goal)?;
             let person = dev.me.person_id.clone();
             let edit = GoalEdit {
                 title,
@@ -188,7 +189,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
         GoalCmd::Status { goal, status } => {
             let mut dev = ctx.device()?;
             let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            let id = resolve_goal(&doc, &goal)?;
+            let id = resolve_goal(&doc.goals()?, &goal)?;
             dev.edit(SpaceKind::Shared, |doc, _| {
                 let c = doc.set_status(&id, status, crate::clock::now())?;
                 Ok(((), c.into_iter().collect()))
@@ -201,10 +202,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
 }
 
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let goals: Vec<Goal> = doc
-        .goals()?
+    let mut dev = ctx.device()?;
+    let view = dev.view(SpaceKind::Shared)?;
+    warn_problems(ctx, &view);
+    let goals: Vec<Goal> = view
+        .goals
         .into_iter()
         .filter(|g| all || g.status == Status::Active.as_str())
         .collect();
@@ -237,24 +239,23 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 }
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let id = resolve_goal(&doc, query)?;
-    let g = doc.goal(&id)?;
-    let ratings: Vec<_> = doc
-        .ratings()?
-        .into_iter()
-        .filter(|r| r.goal == id)
-        .collect();
+    let mut dev = ctx.device()?;
+    let view = dev.view(SpaceKind::Shared)?;
+    let id = resolve_goal(&view.goals, query)?;
+    let g = view
+        .goal(&id)
+        .cloned()
+        .with_context(|| format!("goal {id} is not in the shared space; run `duet goal list`"))?;
+    let ratings: Vec<_> = view.ratings.iter().filter(|r| r.goal == id).collect();
     if ctx.out.json {
         let mut v = goal_json(&g);
-        v["ratings"] = ratings.iter().map(rating_json).collect();
+        v["ratings"] = ratings.iter().map(|r| rating_json(r)).collect();
         return ctx.out.json(&v);
     }
-    let people: BTreeMap<String, String> = doc
-        .people()?
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
+    let people: BTreeMap<String, String> = view
+        .people
+        .iter()
+        .map(|(k, p)| (k.clone(), p.name.clone()))
         .collect();
     ctx.out
         .line(format!("{}  {}", short(&g.id), g.title.as_str()));
@@ -321,4 +322,13 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Says on stderr which parts of the document this version could not read.
+fn warn_problems(ctx: &Ctx, view: &duet_core::readmodel::View) {
+    for p in &view.problems {
+        ctx.out.warn(format!(
+            "cannot read {p}; it is kept, and shown once it is fixed or duet is upgraded"
+        ));
+    }
 }

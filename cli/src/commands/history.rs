@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let goal = a
         .goal
         .as_deref()
-        .map(|q| resolve_goal(&doc, q))
+        .map(|q| resolve_goal(&doc.goals()?, q))
         .transpose()?;
     let state = fold_state(&dev.store, &rec.id)?;
     let mut events = history(&doc, state.all_devices())?;

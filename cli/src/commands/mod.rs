@@ -155,8 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Resolves a goal reference in the shared space.
-pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Result<String> {
-    let goals = doc.goals()?;
+pub fn resolve_goal(goals: &[duet_core::model::Goal], query: &str) -> anyhow::Result<String> {
     Ok(duet_core::resolve::resolve(
         "goal",
         query,
@@ -168,11 +167,11 @@ pub fn resolve_goal(doc: &duet_core::doc::SpaceDoc, query: &str) -> anyhow::Resu
 
 /// The goals `--goal` restricts a view to: `None` for all, or the one goal named.
 pub fn goal_filter(
-    doc: &duet_core::doc::SpaceDoc,
+    goals: &[duet_core::model::Goal],
     query: Option<&str>,
 ) -> anyhow::Result<Option<Vec<String>>> {
     Ok(query
-        .map(|q| resolve_goal(doc, q))
+        .map(|q| resolve_goal(goals, q))
         .transpose()?
         .map(|g| vec![g]))
 }

@@ -36,10 +36,10 @@ fn level(l: Option<i64>) -> String {
 
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = goal_filter(&doc, a.goal.as_deref())?;
-    let p = progress(&doc, only.as_deref())?;
+    let mut dev = ctx.device()?;
+    let view = dev.view(SpaceKind::Shared)?;
+    let only = goal_filter(&view.goals, a.goal.as_deref())?;
+    let p = progress(&view, only.as_deref());
     if ctx.out.json {
         let t: serde_json::Map<String, serde_json::Value> = p
             .people

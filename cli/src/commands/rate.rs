@@ -29,7 +29,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let gid = resolve_goal(&doc, &a.goal)?;
+    let gid = resolve_goal(&doc.goals()?, &a.goal)?;
     let id = dev.edit(SpaceKind::Shared, |doc, me| {
         let (id, c) = doc.rate(
             &gid,

@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let goal = match &a.goal {
         Some(q) => {
             let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            Some(resolve_goal(&doc, q)?)
+            Some(resolve_goal(&doc.goals()?, q)?)
         }
         None => None,
     };

@@ -255,10 +255,10 @@ blockquote{margin:.5rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
 
 /// Runs `duet report`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let only = goal_filter(&doc, a.goal.as_deref())?;
-    let mut p = progress(&doc, only.as_deref())?;
+    let mut dev = ctx.device()?;
+    let view = dev.view(SpaceKind::Shared)?;
+    let only = goal_filter(&view.goals, a.goal.as_deref())?;
+    let mut p = progress(&view, only.as_deref());
     if let Some(s) = a.since {
         for g in &mut p.goals {
             for partner in &mut g.partners {
@@ -267,12 +267,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
     }
     let mut reflections: Vec<(Reflection, bool)> =
-        doc.reflections()?.into_iter().map(|r| (r, false)).collect();
+        view.reflections.into_iter().map(|r| (r, false)).collect();
     if a.include_private {
-        let (_, personal, _) = dev.load(SpaceKind::Personal)?;
+        let personal = dev.view(SpaceKind::Personal)?;
         reflections.extend(
             personal
-                .reflections()?
+                .reflections
                 .into_iter()
                 .filter(|r| r.author == dev.me.person_id)
                 .map(|r| (r, true)),

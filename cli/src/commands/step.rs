@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
     let (_, doc, _) = dev.load(SpaceKind::Shared)?;
     match cmd {
         StepCmd::Add { goal, text } => {
-            let gid = resolve_goal(&doc, &goal)?;
+            let gid = resolve_goal(&doc.goals()?, &goal)?;
             let sid = dev.edit(SpaceKind::Shared, |doc, me| {
                 let (id, c) = doc.add_step(&gid, &me.person_id, &text, crate::clock::now())?;
                 Ok((id, c.into_iter().collect()))
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ));
         }
         StepCmd::Done { goal, step } => {
-            let gid = resolve_goal(&doc, &goal)?;
+            let gid = resolve_goal(&doc.goals()?, &goal)?;
             let g = doc.goal(&gid)?;
             let sid = duet_core::resolve::resolve(
                 "step",

@@ -1,0 +1,591 @@
+//! Read models: the typed content of each space's document (people, goals, steps,
+//! ratings, reflections) kept as SQLite tables beside the changes.
+//!
+//! They are an event-sourcing projection. Every store method that adds changes to a
+//! space refreshes them in the same transaction, from the document the command already
+//! holds, so reading commands (`goal list`, `progress`, `report`) never load the
+//! Automerge document. A refresh touches only the entities the new changes touched: the
+//! changes since the heads the tables were last brought to are decoded, each operation's
+//! object is resolved to its path in the document, and the entity at the head of that
+//! path (a goal, a rating, ...) is hydrated again and rewritten. An entity that does not
+//! hydrate (a member wrote data this version cannot read) is left out and listed as a
+//! problem instead of failing the transaction. When [`VERSION`] changes, or the tables
+//! are missing for a space, they are rebuilt from the document on next use.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::legacy::{Key, ObjectId};
+use automerge::{ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
+use autosurgeon::hydrate_prop;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::doc::{DocError, SpaceDoc};
+use crate::event::SpaceId;
+use crate::model::{Goal, Person, Rating, Reflection, Step};
+
+/// Version of the read-model tables' content. Bump it when what they hold changes: every
+/// space's tables are then rebuilt from its document.
+pub const VERSION: i64 = 1;
+
+/// The tables (a store migration creates them).
+pub(crate) const SCHEMA: &str = r#"
+CREATE TABLE rm_state (
+    space TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    heads BLOB NOT NULL
+);
+CREATE TABLE rm_people (
+    space TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE rm_goals (
+    space TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE rm_steps (
+    space TEXT NOT NULL, goal TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, goal, id)
+);
+CREATE TABLE rm_ratings (
+    space TEXT NOT NULL, id TEXT NOT NULL, goal TEXT NOT NULL, rater TEXT NOT NULL,
+    at INTEGER NOT NULL, level INTEGER NOT NULL, note TEXT,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE rm_reflections (
+    space TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE rm_problems (
+    space TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, error TEXT NOT NULL,
+    PRIMARY KEY (space, collection, id)
+);
+"#;
+
+/// The typed content of a space, as the reading commands use it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    /// Every person by person id.
+    pub people: BTreeMap<String, Person>,
+    /// Every goal, by creation time.
+    pub goals: Vec<Goal>,
+    /// Every rating, oldest first.
+    pub ratings: Vec<Rating>,
+    /// Every reflection, oldest first.
+    pub reflections: Vec<Reflection>,
+    /// Entities that did not hydrate: "collection id: error".
+    pub problems: Vec<String>,
+}
+
+impl View {
+    /// Reads the view straight from a document (what the tables must always equal).
+    pub fn of(doc: &SpaceDoc) -> View {
+        let mut view = View::default();
+        let am = doc.automerge();
+        for coll in Collection::ALL {
+            let Some(obj) = collection_obj(am, coll) else {
+                continue;
+            };
+            for id in am.keys(&obj) {
+                match Entity::hydrate(am, &obj, coll, &id) {
+                    Ok(Some(e)) => view.add(e),
+                    Ok(None) => {}
+                    Err(e) => view.problems.push(format!("{} {id}: {e}", coll.name())),
+                }
+            }
+        }
+        view.sort();
+        view
+    }
+
+    /// One goal by id.
+    pub fn goal(&self, id: &str) -> Option<&Goal> {
+        self.goals.iter().find(|g| g.id == id)
+    }
+
+    fn add(&mut self, e: Entity) {
+        match e {
+            Entity::Person(id, p) => {
+                self.people.insert(id, p);
+            }
+            Entity::Goal(g) => self.goals.push(*g),
+            Entity::Rating(r) => self.ratings.push(r),
+            Entity::Reflection(r) => self.reflections.push(r),
+        }
+    }
+
+    fn sort(&mut self) {
+        self.goals
+            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        self.ratings
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.reflections
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.problems.sort();
+    }
+}
+
+/// A top-level collection of the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Collection {
+    People,
+    Goals,
+    Ratings,
+    Reflections,
+}
+
+impl Collection {
+    const ALL: [Collection; 4] = [
+        Collection::People,
+        Collection::Goals,
+        Collection::Ratings,
+        Collection::Reflections,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Collection::People => "people",
+            Collection::Goals => "goals",
+            Collection::Ratings => "ratings",
+            Collection::Reflections => "reflections",
+        }
+    }
+
+    fn named(name: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// One hydrated entity.
+enum Entity {
+    Person(String, Person),
+    Goal(Box<Goal>),
+    Rating(Rating),
+    Reflection(Reflection),
+}
+
+impl Entity {
+    /// Hydrates the entity `id` of a collection; `None` when it is not there.
+    fn hydrate(
+        am: &automerge::Automerge,
+        obj: &ObjId,
+        coll: Collection,
+        id: &str,
+    ) -> Result<Option<Entity>, DocError> {
+        if am.get(obj, id)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(match coll {
+            Collection::People => Entity::Person(id.to_string(), hydrate_prop(am, obj, id)?),
+            Collection::Goals => Entity::Goal(Box::new(hydrate_prop(am, obj, id)?)),
+            Collection::Ratings => Entity::Rating(hydrate_prop(am, obj, id)?),
+            Collection::Reflections => Entity::Reflection(hydrate_prop(am, obj, id)?),
+        }))
+    }
+}
+
+fn collection_obj(am: &automerge::Automerge, coll: Collection) -> Option<ObjId> {
+    match am.get(ROOT, coll.name()).ok()? {
+        Some((Value::Object(ObjType::Map), id)) => Some(id),
+        _ => None,
+    }
+}
+
+/// What a set of changes touched: whole collections, or single entities.
+#[derive(Default)]
+struct Touched {
+    everything: bool,
+    collections: BTreeSet<Collection>,
+    entities: BTreeSet<(Collection, String)>,
+}
+
+/// Works out which entities `changes` touched, resolving each operation's object to its
+/// path in the current document.
+fn touched(am: &automerge::Automerge, changes: &[automerge::Change]) -> Touched {
+    let mut t = Touched::default();
+    for change in changes {
+        let ex = change.decode();
+        for op in &ex.operations {
+            let key = match &op.key {
+                Key::Map(s) => Some(s.to_string()),
+                Key::Seq(_) => None,
+            };
+            let path = match &op.obj {
+                ObjectId::Root => Vec::new(),
+                ObjectId::Id(id) => {
+                    // `import_obj` is the way Automerge offers to turn an op id into an
+                    // object id of this document; anything it cannot place means a rebuild.
+                    let s = format!("{}@{}", id.0, id.1.to_hex_string());
+                    match am
+                        .import_obj(&s)
+                        .and_then(|o| am.parents(o).map(|p| p.path()))
+                    {
+                        Ok(p) => p.into_iter().map(|(_, prop)| prop).collect(),
+                        Err(_) => {
+                            t.everything = true;
+                            return t;
+                        }
+                    }
+                }
+            };
+            match path.as_slice() {
+                // A put at the root: a collection itself was (re)created.
+                [] => {
+                    if let Some(c) = key.as_deref().and_then(Collection::named) {
+                        t.collections.insert(c);
+                    }
+                }
+                // A put into a collection: the entity under that key.
+                [Prop::Map(c)] => {
+                    if let (Some(c), Some(k)) = (Collection::named(c), key) {
+                        t.entities.insert((c, k));
+                    }
+                }
+                // Anything deeper belongs to the entity at the second level.
+                [Prop::Map(c), Prop::Map(id), ..] => {
+                    if let Some(c) = Collection::named(c) {
+                        t.entities.insert((c, id.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    t
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| c.try_into().ok().map(ChangeHash))
+        .collect()
+}
+
+/// Brings a space's tables up to `doc` (called inside the transaction that stores the
+/// changes). Only what changed since the tables' heads is rewritten.
+pub(crate) fn refresh(
+    conn: &Connection,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+) -> Result<(), rusqlite::Error> {
+    let sid = space.to_string();
+    let am = doc.automerge();
+    let heads = doc.heads();
+    let state: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, heads FROM rm_state WHERE space = ?1",
+            params![sid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let since = match state {
+        Some((VERSION, h)) => {
+            decode_heads(&h).filter(|old| old.iter().all(|h| am.get_change_by_hash(h).is_some()))
+        }
+        _ => None,
+    };
+    let t = match since {
+        Some(old) if old == heads => return Ok(()),
+        Some(old) => touched(am, &am.get_changes(&old)),
+        None => Touched {
+            everything: true,
+            ..Touched::default()
+        },
+    };
+    if t.everything {
+        rebuild(conn, space, doc)?;
+    } else {
+        for c in &t.collections {
+            clear(conn, &sid, Some(*c))?;
+            if let Some(obj) = collection_obj(am, *c) {
+                for id in am.keys(&obj) {
+                    write_entity(conn, &sid, am, &obj, *c, &id)?;
+                }
+            }
+        }
+        for (c, id) in &t.entities {
+            if t.collections.contains(c) {
+                continue;
+            }
+            delete_entity(conn, &sid, *c, id)?;
+            if let Some(obj) = collection_obj(am, *c) {
+                write_entity(conn, &sid, am, &obj, *c, id)?;
+            }
+        }
+    }
+    conn.execute(
+        "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
+         ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
+        params![sid, VERSION, encode_heads(&heads)],
+    )?;
+    Ok(())
+}
+
+/// Rewrites a space's tables from the whole document.
+pub(crate) fn rebuild(
+    conn: &Connection,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+) -> Result<(), rusqlite::Error> {
+    let sid = space.to_string();
+    let am = doc.automerge();
+    clear(conn, &sid, None)?;
+    for c in Collection::ALL {
+        if let Some(obj) = collection_obj(am, c) {
+            for id in am.keys(&obj) {
+                write_entity(conn, &sid, am, &obj, c, &id)?;
+            }
+        }
+    }
+    conn.execute(
+        "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
+         ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
+        params![sid, VERSION, encode_heads(&doc.heads())],
+    )?;
+    Ok(())
+}
+
+/// Whether the tables of a space are current for this version.
+pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rusqlite::Error> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM rm_state WHERE space = ?1 AND version = ?2",
+            params![space.to_string(), VERSION],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+const TABLES: [(&str, Collection); 5] = [
+    ("rm_people", Collection::People),
+    ("rm_goals", Collection::Goals),
+    ("rm_steps", Collection::Goals),
+    ("rm_ratings", Collection::Ratings),
+    ("rm_reflections", Collection::Reflections),
+];
+
+fn clear(conn: &Connection, sid: &str, only: Option<Collection>) -> Result<(), rusqlite::Error> {
+    for (table, c) in TABLES {
+        if only.is_none_or(|o| o == c) {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE space = ?1"),
+                params![sid],
+            )?;
+        }
+    }
+    match only {
+        None => conn.execute("DELETE FROM rm_problems WHERE space = ?1", params![sid])?,
+        Some(c) => conn.execute(
+            "DELETE FROM rm_problems WHERE space = ?1 AND collection = ?2",
+            params![sid, c.name()],
+        )?,
+    };
+    Ok(())
+}
+
+fn delete_entity(
+    conn: &Connection,
+    sid: &str,
+    c: Collection,
+    id: &str,
+) -> Result<(), rusqlite::Error> {
+    match c {
+        Collection::People => conn.execute(
+            "DELETE FROM rm_people WHERE space = ?1 AND id = ?2",
+            params![sid, id],
+        )?,
+        Collection::Goals => {
+            conn.execute(
+                "DELETE FROM rm_steps WHERE space = ?1 AND goal = ?2",
+                params![sid, id],
+            )?;
+            conn.execute(
+                "DELETE FROM rm_goals WHERE space = ?1 AND id = ?2",
+                params![sid, id],
+            )?
+        }
+        Collection::Ratings => conn.execute(
+            "DELETE FROM rm_ratings WHERE space = ?1 AND id = ?2",
+            params![sid, id],
+        )?,
+        Collection::Reflections => conn.execute(
+            "DELETE FROM rm_reflections WHERE space = ?1 AND id = ?2",
+            params![sid, id],
+        )?,
+    };
+    conn.execute(
+        "DELETE FROM rm_problems WHERE space = ?1 AND collection = ?2 AND id = ?3",
+        params![sid, c.name(), id],
+    )?;
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, rusqlite::Error> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn write_entity(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    obj: &ObjId,
+    c: Collection,
+    id: &str,
+) -> Result<(), rusqlite::Error> {
+    let entity = match Entity::hydrate(am, obj, c, id) {
+        Ok(Some(e)) => e,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO rm_problems (space, collection, id, error)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![sid, c.name(), id, e.to_string()],
+            )?;
+            return Ok(());
+        }
+    };
+    match entity {
+        Entity::Person(id, p) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO rm_people (space, id, json) VALUES (?1, ?2, ?3)",
+                params![sid, id, json(&p)?],
+            )?;
+        }
+        Entity::Goal(mut g) => {
+            let steps = std::mem::take(&mut g.steps);
+            conn.execute(
+                "INSERT OR REPLACE INTO rm_goals (space, id, created_at, json) VALUES (?1, ?2, ?3, ?4)",
+                params![sid, g.id, g.created_at, json(&g)?],
+            )?;
+            for (sid_key, s) in steps {
+                conn.execute(
+                    "INSERT OR REPLACE INTO rm_steps (space, goal, id, json) VALUES (?1, ?2, ?3, ?4)",
+                    params![sid, g.id, sid_key, json(&s)?],
+                )?;
+            }
+        }
+        Entity::Rating(r) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![sid, r.id, r.goal, r.rater, r.at, r.level, r.note],
+            )?;
+        }
+        Entity::Reflection(r) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO rm_reflections (space, id, at, json) VALUES (?1, ?2, ?3, ?4)",
+                params![sid, r.id, r.at, json(&r)?],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, rusqlite::Error> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Every person of a space.
+pub(crate) fn people(
+    conn: &Connection,
+    space: &SpaceId,
+) -> Result<BTreeMap<String, Person>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached("SELECT id, json FROM rm_people WHERE space = ?1")?;
+    let rows = stmt.query_map(params![space.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (id, j) = row?;
+        out.insert(id, parse(&j)?);
+    }
+    Ok(out)
+}
+
+/// Every goal of a space with its steps, by creation time.
+pub(crate) fn goals(conn: &Connection, space: &SpaceId) -> Result<Vec<Goal>, rusqlite::Error> {
+    let sid = space.to_string();
+    let mut steps: BTreeMap<String, BTreeMap<String, Step>> = BTreeMap::new();
+    let mut stmt = conn.prepare_cached("SELECT goal, id, json FROM rm_steps WHERE space = ?1")?;
+    let rows = stmt.query_map(params![sid], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (goal, id, j) = row?;
+        steps.entry(goal).or_default().insert(id, parse(&j)?);
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT json FROM rm_goals WHERE space = ?1 ORDER BY created_at, id")?;
+    let rows = stmt.query_map(params![sid], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let mut g: Goal = parse(&row?)?;
+        g.steps = steps.remove(&g.id).unwrap_or_default();
+        out.push(g);
+    }
+    Ok(out)
+}
+
+/// Every rating of a space, oldest first.
+pub(crate) fn ratings(conn: &Connection, space: &SpaceId) -> Result<Vec<Rating>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, goal, rater, at, level, note FROM rm_ratings WHERE space = ?1 ORDER BY at, id",
+    )?;
+    let rows = stmt.query_map(params![space.to_string()], |r| {
+        Ok(Rating {
+            id: r.get(0)?,
+            goal: r.get(1)?,
+            rater: r.get(2)?,
+            at: r.get(3)?,
+            level: r.get(4)?,
+            note: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Every reflection of a space, oldest first.
+pub(crate) fn reflections(
+    conn: &Connection,
+    space: &SpaceId,
+) -> Result<Vec<Reflection>, rusqlite::Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT json FROM rm_reflections WHERE space = ?1 ORDER BY at, id")?;
+    let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(parse(&row?)?);
+    }
+    Ok(out)
+}
+
+/// The problems recorded for a space.
+pub(crate) fn problems(conn: &Connection, space: &SpaceId) -> Result<Vec<String>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT collection, id, error FROM rm_problems WHERE space = ?1 ORDER BY collection, id",
+    )?;
+    let rows = stmt.query_map(params![space.to_string()], |r| {
+        Ok(format!(
+            "{} {}: {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    let mut out: Vec<String> = rows.collect::<Result<_, _>>()?;
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,117 @@
+//! The read models: reading commands use them instead of the document, they are rebuilt
+//! when their version changes, and content this version cannot read is reported, not
+//! lost. (Their consistency under random edits and syncs is checked by
+//! `tests/tests/convergence.rs`.)
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+use duet_core::device::Device;
+use duet_core::doc::NewGoal;
+use duet_core::readmodel::{VERSION, View};
+use duet_core::store::{DB_FILE, SpaceKind};
+use duet_core::{Area, Level};
+use rusqlite::Connection;
+
+fn device_with_a_rated_goal(home: &std::path::Path) -> (Device, String) {
+    let mut dev = Device::init(home, "Alex", None).expect("init");
+    let goal = dev
+        .edit(SpaceKind::Shared, |doc, me| {
+            let (id, c) = doc.add_goal(
+                &me.person_id,
+                NewGoal {
+                    title: "Weekly check-in".into(),
+                    area: Some(Area::Communication),
+                    ..Default::default()
+                },
+                1_000,
+            )?;
+            Ok((id, c.into_iter().collect()))
+        })
+        .expect("goal");
+    dev.edit(SpaceKind::Shared, |doc, me| {
+        let (_, c) = doc.rate(&goal, &me.person_id, Level::EXPECTED, None, 2_000)?;
+        let (_, s) = doc.add_step(&goal, &me.person_id, "Pick a time", 3_000)?;
+        Ok(((), c.into_iter().chain(s).collect()))
+    })
+    .expect("rate");
+    (dev, goal)
+}
+
+#[test]
+fn reading_a_space_uses_the_tables_not_the_document() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mut dev, goal) = device_with_a_rated_goal(home.path());
+    let before = dev.view(SpaceKind::Shared).expect("view");
+    assert_eq!(before.goals.len(), 1);
+    assert_eq!(before.goals[0].steps.len(), 1);
+    assert_eq!(before.ratings.len(), 1);
+    // Take the document away: what is read must come from the read-model tables.
+    let db = Connection::open(home.path().join(DB_FILE)).expect("db");
+    db.execute_batch("DELETE FROM changes; DELETE FROM snapshots;")
+        .expect("delete");
+    let after = dev.view(SpaceKind::Shared).expect("view");
+    assert_eq!(after, before);
+    assert_eq!(
+        after.goal(&goal).expect("goal").title.as_str(),
+        "Weekly check-in"
+    );
+}
+
+#[test]
+fn read_models_of_an_older_version_are_rebuilt_from_the_document() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mut dev, _) = device_with_a_rated_goal(home.path());
+    let db = Connection::open(home.path().join(DB_FILE)).expect("db");
+    db.execute_batch(
+        "UPDATE rm_state SET version = 0; DELETE FROM rm_goals; DELETE FROM rm_ratings;",
+    )
+    .expect("age the tables");
+    let view = dev.view(SpaceKind::Shared).expect("view");
+    let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
+    assert_eq!(view, View::of(&doc));
+    assert_eq!(view.goals.len(), 1);
+    assert_eq!(view.ratings.len(), 1);
+    let versions: Vec<i64> = db
+        .prepare("SELECT DISTINCT version FROM rm_state")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(versions, vec![VERSION]);
+}
+
+#[test]
+fn a_goal_this_version_cannot_read_is_reported_and_the_others_still_show() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mut dev, goal) = device_with_a_rated_goal(home.path());
+    // A member (say, a newer version) writes a goal whose title is not text.
+    let (rec, mut doc, _) = dev.load(SpaceKind::Shared).expect("load");
+    let mut am = doc.automerge().fork();
+    let goals = match am.get(ROOT, "goals").expect("get") {
+        Some((_, id)) => id,
+        None => panic!("no goals map"),
+    };
+    let mut tx = am.transaction();
+    let odd = tx
+        .put_object(&goals, "odd-goal", automerge::ObjType::Map)
+        .expect("put");
+    tx.put(&odd, "title", 42).expect("put");
+    tx.commit();
+    let change = am.get_last_local_change().expect("change").clone();
+    doc.apply(vec![change.clone()]).expect("apply");
+    dev.store
+        .commit_local(&rec.id, &[change], &doc)
+        .expect("stored");
+
+    let view = dev.view(SpaceKind::Shared).expect("view");
+    assert_eq!(view.goals.len(), 1, "the readable goal still shows");
+    assert_eq!(view.goals[0].id, goal);
+    assert_eq!(view.problems.len(), 1, "{:?}", view.problems);
+    assert!(
+        view.problems[0].starts_with("goals odd-goal:"),
+        "{:?}",
+        view.problems
+    );
+    assert_eq!(view, View::of(&doc));
+}
