@@ -11,7 +11,7 @@ use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{Identity, keypair_from_seed, person_bytes};
 use crate::ids::{now_ms, random_bytes};
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
-use crate::readmodel::View;
+use crate::readmodel::{Parts, View};
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::{SyncError, SyncReport, Transport, sync_space};
 
@@ -309,8 +309,13 @@ impl Device {
 
     /// The typed content of a space, from the read models (no document load).
     pub fn view(&mut self, kind: SpaceKind) -> Result<View, DeviceError> {
+        self.view_parts(kind, Parts::All)
+    }
+
+    /// Some of the typed content of a space, from the read models.
+    pub fn view_parts(&mut self, kind: SpaceKind, parts: Parts) -> Result<View, DeviceError> {
         let rec = self.store.space(kind)?;
-        Ok(self.store.view(&rec.id, &self.me)?)
+        Ok(self.store.view(&rec.id, &self.me, parts)?)
     }
 
     /// Runs one or more document operations and stores their changes in one transaction.

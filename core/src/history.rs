@@ -174,12 +174,21 @@ fn scalar_text(v: &ScalarValue) -> Option<String> {
     }
 }
 
-struct Resolver<'a> {
+/// Reads goals and their fields from the document, at its current state or at given heads.
+pub(crate) struct Resolver<'a> {
     doc: &'a automerge::Automerge,
     goals: Option<ObjId>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(doc: &'a automerge::Automerge) -> Resolver<'a> {
+        let goals = match doc.get(ROOT, "goals") {
+            Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+            _ => None,
+        };
+        Resolver { doc, goals }
+    }
+
     fn map_child(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
         match self.doc.get(obj, key).ok()? {
             Some((Value::Object(_), id)) => Some(id),
@@ -204,7 +213,7 @@ impl Resolver<'_> {
         self.doc.text_at(obj, heads).ok()
     }
 
-    fn title(&self, goal: &str) -> Option<String> {
+    pub(crate) fn title(&self, goal: &str) -> Option<String> {
         let t = self.goal_path(goal, &["title"])?;
         self.doc.text(&t).ok()
     }
@@ -235,243 +244,278 @@ pub fn history(
     devices: &BTreeMap<DeviceKey, Member>,
 ) -> Result<Vec<HistoryEvent>, DocError> {
     let am = doc.automerge();
-    let people: BTreeMap<String, String> = doc
-        .people()?
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
-        .collect();
-    let goals = match am.get(ROOT, "goals")? {
-        Some((Value::Object(ObjType::Map), id)) => Some(id),
-        _ => None,
-    };
-    let r = Resolver { doc: am, goals };
-    // Make-object op id -> (parent object, key): enough to turn any op into a path.
-    let mut objects: HashMap<OpId, (ObjectId, Key)> = HashMap::new();
+    let people = names(&doc.people()?);
+    let r = Resolver::new(am);
+    let mut paths = Paths::default();
     let mut out = Vec::new();
     for change in causal_order(am.get_changes(&[])) {
-        let ex = change.decode();
-        let actor = ex.actor_id.clone();
-        let device: Option<DeviceKey> = actor.to_bytes().try_into().ok();
-        let person = device
+        out.extend(change_events(&r, &mut paths, &change));
+    }
+    name_events(&mut out, devices, &people, &|g| r.title(g));
+    Ok(out)
+}
+
+/// Person id -> display name.
+pub fn names(people: &BTreeMap<String, crate::model::Person>) -> BTreeMap<String, String> {
+    people
+        .iter()
+        .map(|(k, p)| (k.clone(), p.name.clone()))
+        .collect()
+}
+
+/// Fills in what an event shows but its change does not fix: the author's person and
+/// current name, the goal's current title, and the summary line.
+pub fn name_events(
+    events: &mut [HistoryEvent],
+    devices: &BTreeMap<DeviceKey, Member>,
+    people: &BTreeMap<String, String>,
+    title: &dyn Fn(&str) -> Option<String>,
+) {
+    let mut titles: HashMap<String, Option<String>> = HashMap::new();
+    for ev in events {
+        let device: Option<DeviceKey> =
+            hex::decode(&ev.device).ok().and_then(|b| b.try_into().ok());
+        ev.author = device
             .as_ref()
             .and_then(|d| devices.get(d))
             .map(|m| hex::encode(m.person));
-        let author_name = person
+        ev.author_name = ev
+            .author
             .as_ref()
             .and_then(|p| people.get(p).cloned())
-            .unwrap_or_else(|| {
-                format!(
-                    "device {}",
-                    &actor.to_hex_string()[..8.min(actor.to_hex_string().len())]
+            .unwrap_or_else(|| format!("device {}", &ev.device[..8.min(ev.device.len())]));
+        if let Some(g) = &ev.goal {
+            ev.goal_title = titles.entry(g.clone()).or_insert_with(|| title(g)).clone();
+        }
+        ev.summary = summary(ev, people);
+    }
+}
+
+/// Paths of the document's objects (`goals/<id>/title`), looked up in the document
+/// and remembered.
+#[derive(Default)]
+pub(crate) struct Paths {
+    known: HashMap<OpId, Option<Vec<String>>>,
+}
+
+impl Paths {
+    fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<Vec<String>> {
+        let ObjectId::Id(id) = obj else {
+            return Some(Vec::new());
+        };
+        self.known
+            .entry(id.clone())
+            .or_insert_with(|| {
+                // `import_obj` is how Automerge turns an operation id into an object id
+                // of this document.
+                let exid = am
+                    .import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
+                    .ok()?;
+                let path = am.parents(exid).ok()?.path();
+                Some(
+                    path.into_iter()
+                        .map(|(_, prop)| match prop {
+                            automerge::Prop::Map(s) => s,
+                            automerge::Prop::Seq(_) => "#".to_string(),
+                        })
+                        .collect(),
                 )
-            });
-        let hash = change.hash();
-        let deps = change.deps().to_vec();
-        let after_heads = [hash];
-        let base = HistoryEvent::by(
-            HistoryKind::GoalCreated,
-            change.timestamp(),
-            person.clone(),
-            author_name.clone(),
-            actor.to_hex_string(),
-            hex::encode(hash.0),
-        );
-        // Events of this change, keyed to merge many ops into one event.
-        let mut events: BTreeMap<(HistoryKind, String, String), HistoryEvent> = BTreeMap::new();
-        // Objects created in this change -> the event key they belong to.
-        let mut created_here: HashMap<OpId, (HistoryKind, String, String)> = HashMap::new();
-        let mut goals_created: Vec<String> = Vec::new();
-        let start = ex.start_op.get();
-        for (i, op) in ex.operations.iter().enumerate() {
-            let id = OpId(start + i as u64, actor.clone());
-            if let OpType::Make(_) = op.action {
-                objects.insert(id.clone(), (op.obj.clone(), op.key.clone()));
-            }
-            // Path of the object the op acts on.
-            let mut path: Vec<String> = Vec::new();
-            let mut cur = op.obj.clone();
-            let mut guard = 0;
-            while let ObjectId::Id(oid) = cur {
-                guard += 1;
-                let Some((parent, key)) = objects.get(&oid) else {
-                    break;
-                };
-                path.push(match key {
-                    Key::Map(s) => s.to_string(),
-                    Key::Seq(_) => "#".to_string(),
-                });
-                cur = parent.clone();
-                if guard > 64 {
-                    break;
-                }
-            }
-            path.reverse();
-            let key = match &op.key {
-                Key::Map(s) => s.to_string(),
-                Key::Seq(_) => "#".to_string(),
-            };
-            let p: Vec<&str> = path.iter().map(String::as_str).collect();
-            let make = matches!(op.action, OpType::Make(_));
-            let value = match &op.action {
-                OpType::Put(v) => scalar_text(v),
-                _ => None,
-            };
-            // Parent-object fill-ins (fields of a rating/reflection/step/person created here).
-            if let ObjectId::Id(parent) = &op.obj
-                && let Some(k) = created_here.get(parent).cloned()
+            })
+            .clone()
+    }
+}
+
+/// The events one change made, in a stable order, before names, titles and summaries
+/// are filled in ([`name_events`]). They depend only on the change and the document
+/// state it was made on, so a read model can keep them.
+pub(crate) fn change_events(
+    r: &Resolver<'_>,
+    paths: &mut Paths,
+    change: &Change,
+) -> Vec<HistoryEvent> {
+    let ex = change.decode();
+    let actor = ex.actor_id.clone();
+    let hash = change.hash();
+    let deps = change.deps().to_vec();
+    let after_heads = [hash];
+    let base = HistoryEvent::by(
+        HistoryKind::GoalCreated,
+        change.timestamp(),
+        None,
+        String::new(),
+        actor.to_hex_string(),
+        hex::encode(hash.0),
+    );
+    // Events of this change, keyed to merge many ops into one event.
+    let mut events: BTreeMap<(HistoryKind, String, String), HistoryEvent> = BTreeMap::new();
+    // Objects created in this change -> the event key they belong to.
+    let mut created_here: HashMap<OpId, (HistoryKind, String, String)> = HashMap::new();
+    let mut goals_created: Vec<String> = Vec::new();
+    let start = ex.start_op.get();
+    for (i, op) in ex.operations.iter().enumerate() {
+        let id = OpId(start + i as u64, actor.clone());
+        // Path of the object the op acts on (empty if the document cannot place it).
+        let path = paths.of(r.doc, &op.obj).unwrap_or_default();
+        let key = match &op.key {
+            Key::Map(s) => s.to_string(),
+            Key::Seq(_) => "#".to_string(),
+        };
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        let make = matches!(op.action, OpType::Make(_));
+        let value = match &op.action {
+            OpType::Put(v) => scalar_text(v),
+            _ => None,
+        };
+        // Parent-object fill-ins (fields of a rating/reflection/step/person created here).
+        if let ObjectId::Id(parent) = &op.obj
+            && let Some(k) = created_here.get(parent).cloned()
+        {
             {
-                {
-                    if let Some(ev) = events.get_mut(&k) {
-                        match (ev.kind, key.as_str()) {
-                            (HistoryKind::RatingGiven, "goal")
-                            | (HistoryKind::ReflectionWritten, "goal") => ev.goal = value.clone(),
-                            (HistoryKind::RatingGiven, "level") => {
-                                ev.level = value.as_deref().and_then(|v| v.parse().ok())
-                            }
-                            (HistoryKind::RatingGiven, "note") => ev.after = value.clone(),
-                            (HistoryKind::PersonNamed, "name") => ev.after = value.clone(),
-                            _ => {}
+                if let Some(ev) = events.get_mut(&k) {
+                    match (ev.kind, key.as_str()) {
+                        (HistoryKind::RatingGiven, "goal")
+                        | (HistoryKind::ReflectionWritten, "goal") => ev.goal = value.clone(),
+                        (HistoryKind::RatingGiven, "level") => {
+                            ev.level = value.as_deref().and_then(|v| v.parse().ok())
                         }
+                        (HistoryKind::RatingGiven, "note") => ev.after = value.clone(),
+                        (HistoryKind::PersonNamed, "name") => ev.after = value.clone(),
+                        _ => {}
                     }
-                    continue;
                 }
+                continue;
             }
-            let mut push =
-                |kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<String>| {
-                    let k = (
-                        kind,
-                        goal.unwrap_or("").to_string(),
-                        format!("{item}|{}", field.clone().unwrap_or_default()),
-                    );
-                    events.entry(k.clone()).or_insert_with(|| HistoryEvent {
-                        kind,
-                        goal: goal.map(str::to_string),
-                        field,
-                        item: (!item.is_empty()).then(|| item.to_string()),
-                        ..base.clone()
-                    });
-                    k
-                };
-            match p.as_slice() {
-                ["goals"] if make => {
-                    goals_created.push(key.clone());
-                    let k = push(HistoryKind::GoalCreated, Some(&key), "", None);
-                    created_here.insert(id, k);
-                }
-                ["goals", g] if !goals_created.iter().any(|c| c == g) => match key.as_str() {
-                    "status" => {
-                        let k = push(
-                            HistoryKind::StatusChanged,
-                            Some(g),
-                            "",
-                            Some("status".into()),
-                        );
-                        if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
-                            ev.before = r.scalar_at(&obj, "status", &deps);
-                            ev.after = value.clone();
-                        }
-                    }
-                    "area" | "due" | "owner" => {
-                        let k = push(HistoryKind::FieldEdited, Some(g), "", Some(key.clone()));
-                        if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
-                            ev.before = r.scalar_at(&obj, &key, &deps);
-                            ev.after = value.clone();
-                        }
-                    }
-                    _ => {}
-                },
-                ["goals", g, field @ ("title" | "why")]
-                | ["goals", g, field @ ("title" | "why"), ..]
-                    if !goals_created.iter().any(|c| c == g) =>
-                {
-                    let field = field.to_string();
-                    let k = push(HistoryKind::FieldEdited, Some(g), "", Some(field.clone()));
-                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &[&field])) {
-                        ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
-                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
-                    }
-                }
-                ["goals", g, "levels", lv, ..] if !goals_created.iter().any(|c| c == g) => {
-                    let lv = lv.to_string();
+        }
+        let mut push =
+            |kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<String>| {
+                let k = (
+                    kind,
+                    goal.unwrap_or("").to_string(),
+                    format!("{item}|{}", field.clone().unwrap_or_default()),
+                );
+                events.entry(k.clone()).or_insert_with(|| HistoryEvent {
+                    kind,
+                    goal: goal.map(str::to_string),
+                    field,
+                    item: (!item.is_empty()).then(|| item.to_string()),
+                    ..base.clone()
+                });
+                k
+            };
+        match p.as_slice() {
+            ["goals"] if make => {
+                goals_created.push(key.clone());
+                let k = push(HistoryKind::GoalCreated, Some(&key), "", None);
+                created_here.insert(id, k);
+            }
+            ["goals", g] if !goals_created.iter().any(|c| c == g) => match key.as_str() {
+                "status" => {
                     let k = push(
-                        HistoryKind::FieldEdited,
+                        HistoryKind::StatusChanged,
                         Some(g),
                         "",
-                        Some(level_field(&lv).to_string()),
+                        Some("status".into()),
                     );
-                    if let (Some(ev), Some(obj)) =
-                        (events.get_mut(&k), r.goal_path(g, &["levels", &lv]))
-                    {
-                        ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
-                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
-                    }
-                }
-                ["goals", g, "weights"] if !goals_created.iter().any(|c| c == g) => {
-                    let k = push(
-                        HistoryKind::FieldEdited,
-                        Some(g),
-                        &key,
-                        Some("weight".into()),
-                    );
-                    if let Some(ev) = events.get_mut(&k) {
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
+                        ev.before = r.scalar_at(&obj, "status", &deps);
                         ev.after = value.clone();
                     }
                 }
-                ["goals", g, "steps"] if make && !goals_created.iter().any(|c| c == g) => {
-                    let k = push(HistoryKind::StepAdded, Some(g), &key, None);
-                    if let (Some(ev), Some(obj)) =
-                        (events.get_mut(&k), r.goal_path(g, &["steps", &key, "text"]))
-                    {
-                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
-                    }
-                    created_here.insert(id, k);
-                }
-                ["goals", g, "steps", s] if key == "done_at" && value.is_some() => {
-                    let k = push(HistoryKind::StepDone, Some(g), s, None);
-                    if let (Some(ev), Some(obj)) =
-                        (events.get_mut(&k), r.goal_path(g, &["steps", s, "text"]))
-                    {
-                        ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
-                    }
-                }
-                ["ratings"] if make => {
-                    let k = push(HistoryKind::RatingGiven, None, &key, None);
-                    created_here.insert(id, k);
-                }
-                ["reflections"] if make => {
-                    let k = push(HistoryKind::ReflectionWritten, None, &key, None);
-                    created_here.insert(id, k);
-                }
-                ["people"] if make => {
-                    let k = push(HistoryKind::PersonNamed, None, &key, None);
-                    created_here.insert(id, k);
-                }
-                ["people", who] if key == "name" => {
-                    let k = push(HistoryKind::PersonNamed, None, who, None);
-                    if let Some(ev) = events.get_mut(&k) {
+                "area" | "due" | "owner" => {
+                    let k = push(HistoryKind::FieldEdited, Some(g), "", Some(key.clone()));
+                    if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal(g)) {
+                        ev.before = r.scalar_at(&obj, &key, &deps);
                         ev.after = value.clone();
                     }
                 }
                 _ => {}
-            }
-        }
-        // Finish: titles, and a readable summary, in a stable order within the change.
-        let mut evs: Vec<HistoryEvent> = events.into_values().collect();
-        evs.sort_by_key(|e| (e.kind, e.goal.clone(), e.item.clone()));
-        for mut ev in evs {
-            if let Some(g) = &ev.goal {
-                ev.goal_title = r.title(g);
-            }
-            if ev.kind == HistoryKind::GoalCreated
-                && let Some(obj) = ev.goal.as_deref().and_then(|g| r.goal_path(g, &["title"]))
+            },
+            ["goals", g, field @ ("title" | "why")]
+            | ["goals", g, field @ ("title" | "why"), ..]
+                if !goals_created.iter().any(|c| c == g) =>
             {
-                ev.after = r.text_at(&obj, &after_heads);
+                let field = field.to_string();
+                let k = push(HistoryKind::FieldEdited, Some(g), "", Some(field.clone()));
+                if let (Some(ev), Some(obj)) = (events.get_mut(&k), r.goal_path(g, &[&field])) {
+                    ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
+                    ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                }
             }
-            ev.summary = summary(&ev, &people);
-            out.push(ev);
+            ["goals", g, "levels", lv, ..] if !goals_created.iter().any(|c| c == g) => {
+                let lv = lv.to_string();
+                let k = push(
+                    HistoryKind::FieldEdited,
+                    Some(g),
+                    "",
+                    Some(level_field(&lv).to_string()),
+                );
+                if let (Some(ev), Some(obj)) =
+                    (events.get_mut(&k), r.goal_path(g, &["levels", &lv]))
+                {
+                    ev.before = r.text_at(&obj, &deps).map(|t| short_text(&t));
+                    ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                }
+            }
+            ["goals", g, "weights"] if !goals_created.iter().any(|c| c == g) => {
+                let k = push(
+                    HistoryKind::FieldEdited,
+                    Some(g),
+                    &key,
+                    Some("weight".into()),
+                );
+                if let Some(ev) = events.get_mut(&k) {
+                    ev.after = value.clone();
+                }
+            }
+            ["goals", g, "steps"] if make && !goals_created.iter().any(|c| c == g) => {
+                let k = push(HistoryKind::StepAdded, Some(g), &key, None);
+                if let (Some(ev), Some(obj)) =
+                    (events.get_mut(&k), r.goal_path(g, &["steps", &key, "text"]))
+                {
+                    ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                }
+                created_here.insert(id, k);
+            }
+            ["goals", g, "steps", s] if key == "done_at" && value.is_some() => {
+                let k = push(HistoryKind::StepDone, Some(g), s, None);
+                if let (Some(ev), Some(obj)) =
+                    (events.get_mut(&k), r.goal_path(g, &["steps", s, "text"]))
+                {
+                    ev.after = r.text_at(&obj, &after_heads).map(|t| short_text(&t));
+                }
+            }
+            ["ratings"] if make => {
+                let k = push(HistoryKind::RatingGiven, None, &key, None);
+                created_here.insert(id, k);
+            }
+            ["reflections"] if make => {
+                let k = push(HistoryKind::ReflectionWritten, None, &key, None);
+                created_here.insert(id, k);
+            }
+            ["people"] if make => {
+                let k = push(HistoryKind::PersonNamed, None, &key, None);
+                created_here.insert(id, k);
+            }
+            ["people", who] if key == "name" => {
+                let k = push(HistoryKind::PersonNamed, None, who, None);
+                if let Some(ev) = events.get_mut(&k) {
+                    ev.after = value.clone();
+                }
+            }
+            _ => {}
         }
     }
-    Ok(out)
+    // Finish: the title a new goal was given, in a stable order within the change.
+    let mut evs: Vec<HistoryEvent> = events.into_values().collect();
+    evs.sort_by_key(|e| (e.kind, e.goal.clone(), e.item.clone()));
+    for ev in &mut evs {
+        if ev.kind == HistoryKind::GoalCreated
+            && let Some(obj) = ev.goal.as_deref().and_then(|g| r.goal_path(g, &["title"]))
+        {
+            ev.after = r.text_at(&obj, &after_heads);
+        }
+    }
+    evs
 }
 
 fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {

@@ -85,6 +85,10 @@ impl View {
             let Some(obj) = collection_obj(am, coll) else {
                 continue;
             };
+            if let Ok(all) = Entity::hydrate_all(am, coll) {
+                all.into_iter().for_each(|e| view.add(e));
+                continue;
+            }
             for id in am.keys(&obj) {
                 match Entity::hydrate(am, &obj, coll, &id) {
                     Ok(Some(e)) => view.add(e),
@@ -122,6 +126,15 @@ impl View {
             .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         self.problems.sort();
     }
+}
+
+/// Which parts of a [`View`] to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// Everything.
+    All,
+    /// People and goals (with steps) only: what `goal list` needs.
+    Goals,
 }
 
 /// A top-level collection of the document.
@@ -180,6 +193,36 @@ impl Entity {
             Collection::Ratings => Entity::Rating(hydrate_prop(am, obj, id)?),
             Collection::Reflections => Entity::Reflection(hydrate_prop(am, obj, id)?),
         }))
+    }
+}
+
+impl Entity {
+    /// Hydrates a whole collection in one pass.
+    fn hydrate_all(am: &automerge::Automerge, c: Collection) -> Result<Vec<Entity>, DocError> {
+        fn all<T: autosurgeon::Hydrate>(
+            am: &automerge::Automerge,
+            c: Collection,
+        ) -> Result<BTreeMap<String, T>, DocError> {
+            Ok(hydrate_prop(am, ROOT, c.name())?)
+        }
+        Ok(match c {
+            Collection::People => all::<Person>(am, c)?
+                .into_iter()
+                .map(|(id, p)| Entity::Person(id, p))
+                .collect(),
+            Collection::Goals => all::<Goal>(am, c)?
+                .into_values()
+                .map(|g| Entity::Goal(Box::new(g)))
+                .collect(),
+            Collection::Ratings => all::<Rating>(am, c)?
+                .into_values()
+                .map(Entity::Rating)
+                .collect(),
+            Collection::Reflections => all::<Reflection>(am, c)?
+                .into_values()
+                .map(Entity::Reflection)
+                .collect(),
+        })
     }
 }
 
@@ -268,7 +311,8 @@ fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
 }
 
 /// Brings a space's tables up to `doc` (called inside the transaction that stores the
-/// changes). Only what changed since the tables' heads is rewritten.
+/// changes). Only what changed since the tables' heads is rewritten; tables that do not
+/// exist yet for the space are left for a rebuild.
 pub(crate) fn refresh(
     conn: &Connection,
     space: &SpaceId,
@@ -284,16 +328,18 @@ pub(crate) fn refresh(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let since = match state {
-        Some((VERSION, h)) => {
-            decode_heads(&h).filter(|old| old.iter().all(|h| am.get_change_by_hash(h).is_some()))
-        }
-        _ => None,
+    let old = match state {
+        Some((VERSION, h)) => decode_heads(&h),
+        // Missing (a new or just-joined space) or another version: the tables are
+        // rebuilt once, on next use (`Store::view`, or the end of a sync).
+        _ => return Ok(()),
     };
-    let t = match since {
+    let t = match old {
         Some(old) if old == heads => return Ok(()),
-        Some(old) => touched(am, &am.get_changes(&old)),
-        None => Touched {
+        Some(old) if old.iter().all(|h| am.get_change_by_hash(h).is_some()) => {
+            touched(am, &am.get_changes(&old))
+        }
+        _ => Touched {
             everything: true,
             ..Touched::default()
         },
@@ -303,11 +349,7 @@ pub(crate) fn refresh(
     } else {
         for c in &t.collections {
             clear(conn, &sid, Some(*c))?;
-            if let Some(obj) = collection_obj(am, *c) {
-                for id in am.keys(&obj) {
-                    write_entity(conn, &sid, am, &obj, *c, &id)?;
-                }
-            }
+            write_collection(conn, &sid, am, *c)?;
         }
         for (c, id) in &t.entities {
             if t.collections.contains(c) {
@@ -319,7 +361,8 @@ pub(crate) fn refresh(
             }
         }
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
          ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
         params![sid, VERSION, encode_heads(&heads)],
@@ -337,13 +380,10 @@ pub(crate) fn rebuild(
     let am = doc.automerge();
     clear(conn, &sid, None)?;
     for c in Collection::ALL {
-        if let Some(obj) = collection_obj(am, c) {
-            for id in am.keys(&obj) {
-                write_entity(conn, &sid, am, &obj, c, &id)?;
-            }
-        }
+        write_collection(conn, &sid, am, c)?;
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
          ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
         params![sid, VERSION, encode_heads(&doc.heads())],
@@ -381,8 +421,13 @@ fn clear(conn: &Connection, sid: &str, only: Option<Collection>) -> Result<(), r
         }
     }
     match only {
-        None => conn.execute("DELETE FROM rm_problems WHERE space = ?1", params![sid])?,
-        Some(c) => conn.execute(
+        None => exec(
+            conn,
+            "DELETE FROM rm_problems WHERE space = ?1",
+            params![sid],
+        )?,
+        Some(c) => exec(
+            conn,
             "DELETE FROM rm_problems WHERE space = ?1 AND collection = ?2",
             params![sid, c.name()],
         )?,
@@ -397,34 +442,46 @@ fn delete_entity(
     id: &str,
 ) -> Result<(), rusqlite::Error> {
     match c {
-        Collection::People => conn.execute(
+        Collection::People => exec(
+            conn,
             "DELETE FROM rm_people WHERE space = ?1 AND id = ?2",
             params![sid, id],
         )?,
         Collection::Goals => {
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM rm_steps WHERE space = ?1 AND goal = ?2",
                 params![sid, id],
             )?;
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM rm_goals WHERE space = ?1 AND id = ?2",
                 params![sid, id],
             )?
         }
-        Collection::Ratings => conn.execute(
+        Collection::Ratings => exec(
+            conn,
             "DELETE FROM rm_ratings WHERE space = ?1 AND id = ?2",
             params![sid, id],
         )?,
-        Collection::Reflections => conn.execute(
+        Collection::Reflections => exec(
+            conn,
             "DELETE FROM rm_reflections WHERE space = ?1 AND id = ?2",
             params![sid, id],
         )?,
     };
-    conn.execute(
+    exec(
+        conn,
         "DELETE FROM rm_problems WHERE space = ?1 AND collection = ?2 AND id = ?3",
         params![sid, c.name(), id],
     )?;
     Ok(())
+}
+
+/// Runs one statement through the connection's statement cache (refreshes run the same
+/// few statements many times).
+fn exec(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<usize, rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute(p)
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, rusqlite::Error> {
@@ -439,47 +496,82 @@ fn write_entity(
     c: Collection,
     id: &str,
 ) -> Result<(), rusqlite::Error> {
-    let entity = match Entity::hydrate(am, obj, c, id) {
-        Ok(Some(e)) => e,
-        Ok(None) => return Ok(()),
+    match Entity::hydrate(am, obj, c, id) {
+        Ok(Some(e)) => store_entity(conn, sid, e),
+        Ok(None) => Ok(()),
         Err(e) => {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO rm_problems (space, collection, id, error)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![sid, c.name(), id, e.to_string()],
             )?;
-            return Ok(());
+            Ok(())
         }
+    }
+}
+
+/// Writes every entity of a collection: hydrated in one pass, or one by one (recording
+/// problems) when the collection as a whole does not hydrate.
+fn write_collection(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    c: Collection,
+) -> Result<(), rusqlite::Error> {
+    let Some(obj) = collection_obj(am, c) else {
+        return Ok(());
     };
+    match Entity::hydrate_all(am, c) {
+        Ok(all) => {
+            for e in all {
+                store_entity(conn, sid, e)?;
+            }
+        }
+        Err(_) => {
+            for id in am.keys(&obj) {
+                write_entity(conn, sid, am, &obj, c, &id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusqlite::Error> {
     match entity {
         Entity::Person(id, p) => {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO rm_people (space, id, json) VALUES (?1, ?2, ?3)",
                 params![sid, id, json(&p)?],
             )?;
         }
         Entity::Goal(mut g) => {
             let steps = std::mem::take(&mut g.steps);
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO rm_goals (space, id, created_at, json) VALUES (?1, ?2, ?3, ?4)",
                 params![sid, g.id, g.created_at, json(&g)?],
             )?;
             for (sid_key, s) in steps {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR REPLACE INTO rm_steps (space, goal, id, json) VALUES (?1, ?2, ?3, ?4)",
                     params![sid, g.id, sid_key, json(&s)?],
                 )?;
             }
         }
         Entity::Rating(r) => {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![sid, r.id, r.goal, r.rater, r.at, r.level, r.note],
             )?;
         }
         Entity::Reflection(r) => {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR REPLACE INTO rm_reflections (space, id, at, json) VALUES (?1, ?2, ?3, ?4)",
                 params![sid, r.id, r.at, json(&r)?],
             )?;

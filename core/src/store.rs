@@ -16,7 +16,7 @@ use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, SpaceId};
 use crate::identity::Identity;
-use crate::readmodel::View;
+use crate::readmodel::{Parts, View};
 
 /// File name of the store inside the home directory.
 pub const DB_FILE: &str = "duet.db";
@@ -553,19 +553,44 @@ impl Store {
     }
 
     /// The typed content of a space from its read-model tables, rebuilding them from
-    /// the document first if they are missing or of an older version.
-    pub fn view(&mut self, space: &SpaceId, identity: &Identity) -> Result<View, StoreError> {
+    /// the document first if they are missing or of an older version. With
+    /// [`Parts::Goals`], ratings and reflections are left empty (not read).
+    pub fn view(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        parts: Parts,
+    ) -> Result<View, StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
             self.rebuild_view(space, identity)?;
         }
         let c = &self.conn;
+        let all = parts == Parts::All;
         Ok(View {
             people: crate::readmodel::people(c, space)?,
             goals: crate::readmodel::goals(c, space)?,
-            ratings: crate::readmodel::ratings(c, space)?,
-            reflections: crate::readmodel::reflections(c, space)?,
+            ratings: if all {
+                crate::readmodel::ratings(c, space)?
+            } else {
+                Vec::new()
+            },
+            reflections: if all {
+                crate::readmodel::reflections(c, space)?
+            } else {
+                Vec::new()
+            },
             problems: crate::readmodel::problems(c, space)?,
         })
+    }
+
+    /// Builds a space's read-model tables from `doc` unless they are current.
+    pub fn ensure_view(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            let tx = self.conn.transaction()?;
+            crate::readmodel::rebuild(&tx, space, doc)?;
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// Rewrites a space's read-model tables from its document.

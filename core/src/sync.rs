@@ -376,6 +376,9 @@ pub fn sync_space(
     }
     let alert = (!alerts.is_empty()).then(|| alerts.join("; "));
     store.set_alert(&rec.id, alert.as_deref())?;
+    // A space just joined has no read models yet: build them once, from the document
+    // in hand, rather than entity by entity while its whole history arrives.
+    store.ensure_view(&rec.id, &doc)?;
     Ok(report)
 }
 

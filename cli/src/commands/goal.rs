@@ -203,7 +203,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
 
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let view = dev.view(SpaceKind::Shared)?;
+    let view = dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?;
     warn_problems(ctx, &view);
     let goals: Vec<Goal> = view
         .goals
