@@ -13,14 +13,18 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::doc::{DocError, SpaceDoc};
+use crate::event::{Event, SpaceId};
 use crate::identity::DeviceKey;
+use crate::identity::Identity;
 use crate::membership::Member;
+use crate::readmodel::{HistoryFilter, Parts};
+use crate::store::{Store, StoreError};
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryKind {
     /// A goal was created.
@@ -46,7 +50,7 @@ pub enum HistoryKind {
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEvent {
     /// Kind of event.
     pub kind: HistoryKind,
@@ -109,45 +113,58 @@ impl HistoryEvent {
 
 /// Orders changes causally; ties (changes free to go next) by time, then hash.
 pub fn causal_order(changes: Vec<Change>) -> Vec<Change> {
-    let mut by_hash: HashMap<ChangeHash, Change> = HashMap::new();
+    let meta: Vec<(ChangeHash, i64, Vec<ChangeHash>)> = changes
+        .iter()
+        .map(|c| (c.hash(), c.timestamp(), c.deps().to_vec()))
+        .collect();
+    let mut by_hash: HashMap<ChangeHash, Change> =
+        changes.into_iter().map(|c| (c.hash(), c)).collect();
+    causal_order_of(&meta)
+        .into_iter()
+        .filter_map(|h| by_hash.remove(&h))
+        .collect()
+}
+
+/// [`causal_order`] over change metadata: (hash, timestamp, deps). Deps outside the set
+/// are ignored.
+pub fn causal_order_of(changes: &[(ChangeHash, i64, Vec<ChangeHash>)]) -> Vec<ChangeHash> {
+    let time: HashMap<ChangeHash, i64> = changes.iter().map(|(h, t, _)| (*h, *t)).collect();
     let mut waiting: HashMap<ChangeHash, usize> = HashMap::new();
     let mut dependents: HashMap<ChangeHash, Vec<ChangeHash>> = HashMap::new();
-    for c in &changes {
-        by_hash.insert(c.hash(), c.clone());
-    }
     let mut ready = BinaryHeap::new();
-    for c in &changes {
-        let missing: Vec<ChangeHash> = c
-            .deps()
+    for (hash, at, deps) in changes {
+        let missing: Vec<ChangeHash> = deps
             .iter()
             .copied()
-            .filter(|d| by_hash.contains_key(d))
+            .filter(|d| time.contains_key(d))
             .collect();
         if missing.is_empty() {
-            ready.push(Reverse((c.timestamp(), c.hash())));
+            ready.push(Reverse((*at, *hash)));
         } else {
-            waiting.insert(c.hash(), missing.len());
+            waiting.insert(*hash, missing.len());
             for d in missing {
-                dependents.entry(d).or_default().push(c.hash());
+                dependents.entry(d).or_default().push(*hash);
             }
         }
     }
     let mut out = Vec::with_capacity(changes.len());
+    let mut done: std::collections::HashSet<ChangeHash> = std::collections::HashSet::new();
     while let Some(Reverse((_, h))) = ready.pop() {
-        if let Some(c) = by_hash.remove(&h) {
-            for d in dependents.remove(&h).unwrap_or_default() {
-                if let Some(n) = waiting.get_mut(&d) {
-                    *n -= 1;
-                    if *n == 0 {
-                        waiting.remove(&d);
-                        if let Some(dc) = by_hash.get(&d) {
-                            ready.push(Reverse((dc.timestamp(), d)));
-                        }
+        if !done.insert(h) {
+            continue;
+        }
+        for d in dependents.remove(&h).unwrap_or_default() {
+            if let Some(n) = waiting.get_mut(&d) {
+                *n -= 1;
+                if *n == 0 {
+                    waiting.remove(&d);
+                    if let Some(t) = time.get(&d) {
+                        ready.push(Reverse((*t, d)));
                     }
                 }
             }
-            out.push(c);
         }
+        out.push(h);
     }
     out
 }
@@ -252,6 +269,86 @@ pub fn history(
         out.extend(change_events(&r, &mut paths, &change));
     }
     name_events(&mut out, devices, &people, &|g| r.title(g));
+    Ok(out)
+}
+
+/// What `duet history` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Only events about this goal id.
+    pub goal: Option<String>,
+    /// Only events at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only events before this time (ms).
+    pub until: Option<i64>,
+    /// Only events by the person of this name (case-insensitive).
+    pub by: Option<String>,
+    /// Only the last N events.
+    pub last: Option<usize>,
+}
+
+/// The joint history of a space as `duet history` shows it, from the read models
+/// (never loading the document): the document's events in history order, each device
+/// joining or being removed placed before the first event later than it, filtered, with
+/// names and titles as they are now.
+pub fn timeline(
+    store: &mut Store,
+    space: &SpaceId,
+    me: &Identity,
+    q: &HistoryQuery,
+) -> Result<Vec<HistoryEvent>, StoreError> {
+    let filter = HistoryFilter {
+        goal: q.goal.clone(),
+        since: q.since,
+        until: q.until,
+        // A name filter needs the names, which are resolved after the query.
+        last: if q.by.is_some() { None } else { q.last },
+    };
+    let rows = store.history_rows(space, me, &filter)?;
+    let view = store.view(space, me, Parts::Goals)?;
+    let people = names(&view.people);
+    let titles: HashMap<&str, String> = view
+        .goals
+        .iter()
+        .map(|g| (g.id.as_str(), g.title.as_str().to_string()))
+        .collect();
+    let stored: Vec<Event> = store
+        .events(space)?
+        .into_iter()
+        .filter_map(|b| Event::decode(b).ok())
+        .collect();
+    let devices = crate::sync::fold_state(store, space)?;
+    let (keys, mut events): (Vec<(i64, i64)>, Vec<HistoryEvent>) = rows.into_iter().unzip();
+    name_events(&mut events, devices.all_devices(), &people, &|g| {
+        titles.get(g).cloned()
+    });
+    // Merge by (position, 0 = membership first, order among equals).
+    let mut merged: Vec<((i64, i64), u8, usize, HistoryEvent)> = keys
+        .into_iter()
+        .zip(events)
+        .enumerate()
+        .map(|(i, (k, e))| (k, 1, i, e))
+        .collect();
+    for (i, m) in membership_history(&stored, &people).into_iter().enumerate() {
+        let keep = q.goal.is_none()
+            && q.since.is_none_or(|s| m.at >= s)
+            && q.until.is_none_or(|u| m.at < u);
+        if keep {
+            let at = store
+                .history_first_after(space, m.at)?
+                .unwrap_or((i64::MAX, i64::MAX));
+            merged.push((at, 0, i, m));
+        }
+    }
+    merged.sort_by_key(|(k, kind, i, _)| (*k, *kind, *i));
+    let mut out: Vec<HistoryEvent> = merged.into_iter().map(|(_, _, _, e)| e).collect();
+    if let Some(b) = &q.by {
+        out.retain(|e| e.author_name.eq_ignore_ascii_case(b));
+    }
+    if let Some(n) = q.last {
+        let skip = out.len().saturating_sub(n);
+        out.drain(..skip);
+    }
     Ok(out)
 }
 

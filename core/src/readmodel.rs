@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::SpaceId;
+use crate::history::{HistoryEvent, Paths, Resolver, causal_order, causal_order_of, change_events};
 use crate::model::{Goal, Person, Rating, Reflection, Step};
 
 /// Version of the read-model tables' content. Bump it when what they hold changes: every
@@ -55,6 +56,17 @@ CREATE TABLE rm_reflections (
     space TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, json TEXT NOT NULL,
     PRIMARY KEY (space, id)
 );
+CREATE TABLE rm_changes (
+    space TEXT NOT NULL, hash BLOB NOT NULL, at INTEGER NOT NULL, deps BLOB NOT NULL,
+    pos INTEGER NOT NULL,
+    PRIMARY KEY (space, hash)
+);
+CREATE TABLE rm_history (
+    space TEXT NOT NULL, change BLOB NOT NULL, idx INTEGER NOT NULL, pos INTEGER NOT NULL,
+    at INTEGER NOT NULL, goal TEXT, json TEXT NOT NULL,
+    PRIMARY KEY (space, change, idx)
+);
+CREATE INDEX rm_history_order ON rm_history (space, pos, idx);
 CREATE TABLE rm_problems (
     space TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, error TEXT NOT NULL,
     PRIMARY KEY (space, collection, id)
@@ -334,19 +346,25 @@ pub(crate) fn refresh(
         // rebuilt once, on next use (`Store::view`, or the end of a sync).
         _ => return Ok(()),
     };
-    let t = match old {
+    let (t, old_heads, new_changes) = match old {
         Some(old) if old == heads => return Ok(()),
         Some(old) if old.iter().all(|h| am.get_change_by_hash(h).is_some()) => {
-            touched(am, &am.get_changes(&old))
+            let new = am.get_changes(&old);
+            (touched(am, &new), old, new)
         }
-        _ => Touched {
-            everything: true,
-            ..Touched::default()
-        },
+        _ => (
+            Touched {
+                everything: true,
+                ..Touched::default()
+            },
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     if t.everything {
         rebuild(conn, space, doc)?;
     } else {
+        add_history(conn, &sid, am, &old_heads, new_changes)?;
         for c in &t.collections {
             clear(conn, &sid, Some(*c))?;
             write_collection(conn, &sid, am, *c)?;
@@ -382,6 +400,13 @@ pub(crate) fn rebuild(
     for c in Collection::ALL {
         write_collection(conn, &sid, am, c)?;
     }
+    for table in ["rm_changes", "rm_history"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE space = ?1"),
+            params![sid],
+        )?;
+    }
+    write_history(conn, &sid, am, causal_order(am.get_changes(&[])), 0)?;
     exec(
         conn,
         "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
@@ -401,6 +426,168 @@ pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rus
         )
         .optional()?
         .is_some())
+}
+
+/// Keeps the history tables up to date with `new` changes (all in `am`). When every new
+/// change comes after all the old ones (a local edit, or a partner's edits made on top of
+/// everything seen here), their events are appended; otherwise the causal order of every
+/// change is computed again from the stored metadata and the positions that moved are
+/// rewritten.
+fn add_history(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    old_heads: &[ChangeHash],
+    new: Vec<automerge::Change>,
+) -> Result<(), rusqlite::Error> {
+    let new_hashes: BTreeSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
+    let old: BTreeSet<ChangeHash> = old_heads.iter().copied().collect();
+    let appends = new.iter().all(|c| {
+        let outside: BTreeSet<ChangeHash> = c
+            .deps()
+            .iter()
+            .copied()
+            .filter(|d| !new_hashes.contains(d))
+            .collect();
+        outside.is_empty() || outside == old
+    });
+    let next: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(pos), -1) + 1 FROM rm_changes WHERE space = ?1")?
+        .query_row(params![sid], |r| r.get(0))?;
+    write_history(conn, sid, am, causal_order(new), next)?;
+    if !appends {
+        reorder_history(conn, sid)?;
+    }
+    Ok(())
+}
+
+/// Writes the events of `changes` (in causal order) from position `first` on.
+fn write_history(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    changes: Vec<automerge::Change>,
+    first: i64,
+) -> Result<(), rusqlite::Error> {
+    let r = Resolver::new(am);
+    let mut paths = Paths::default();
+    for (i, c) in changes.iter().enumerate() {
+        let pos = first + i as i64;
+        let hash = c.hash().0.to_vec();
+        exec(
+            conn,
+            "INSERT OR REPLACE INTO rm_changes (space, hash, at, deps, pos) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![sid, hash, c.timestamp(), encode_heads(c.deps()), pos],
+        )?;
+        for (idx, ev) in change_events(&r, &mut paths, c).into_iter().enumerate() {
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO rm_history (space, change, idx, pos, at, goal, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![sid, hash, idx as i64, pos, ev.at, ev.goal, json(&ev)?],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Computes the causal order of every stored change again and rewrites moved positions.
+fn reorder_history(conn: &Connection, sid: &str) -> Result<(), rusqlite::Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT hash, at, deps, pos FROM rm_changes WHERE space = ?1")?;
+    let rows = stmt.query_map(params![sid], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut meta = Vec::new();
+    let mut was: BTreeMap<ChangeHash, i64> = BTreeMap::new();
+    for row in rows {
+        let (hash, at, deps, pos) = row?;
+        let (Ok(hash), Some(deps)) = (<[u8; 32]>::try_from(hash), decode_heads(&deps)) else {
+            continue;
+        };
+        was.insert(ChangeHash(hash), pos);
+        meta.push((ChangeHash(hash), at, deps));
+    }
+    for (pos, hash) in causal_order_of(&meta).into_iter().enumerate() {
+        let pos = pos as i64;
+        if was.get(&hash) != Some(&pos) {
+            exec(
+                conn,
+                "UPDATE rm_changes SET pos = ?3 WHERE space = ?1 AND hash = ?2",
+                params![sid, hash.0.to_vec(), pos],
+            )?;
+            exec(
+                conn,
+                "UPDATE rm_history SET pos = ?3 WHERE space = ?1 AND change = ?2",
+                params![sid, hash.0.to_vec(), pos],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored history events matching the filters, in history order, with their
+/// position; `last` keeps only the last N.
+pub(crate) fn history_rows(
+    conn: &Connection,
+    space: &SpaceId,
+    f: &HistoryFilter,
+) -> Result<Vec<((i64, i64), HistoryEvent)>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pos, idx, json FROM rm_history WHERE space = ?1
+           AND (?2 IS NULL OR goal = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+         ORDER BY pos DESC, idx DESC LIMIT ?5",
+    )?;
+    let limit = f.last.map_or(-1, |n| n as i64);
+    let rows = stmt.query_map(
+        params![space.to_string(), f.goal, f.since, f.until, limit],
+        |r| {
+            Ok((
+                (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
+                r.get::<_, String>(2)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, j) = row?;
+        out.push((key, parse(&j)?));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The position of the first history event (in history order) later than `at`.
+pub(crate) fn history_first_after(
+    conn: &Connection,
+    space: &SpaceId,
+    at: i64,
+) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT pos, idx FROM rm_history WHERE space = ?1 AND at > ?2 ORDER BY pos, idx LIMIT 1",
+    )?
+    .query_row(params![space.to_string(), at], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()
+}
+
+/// Filters of the stored history (`duet history --goal --since --until --limit`).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Only events about this goal id.
+    pub goal: Option<String>,
+    /// Only events at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only events before this time (ms).
+    pub until: Option<i64>,
+    /// Only the last N.
+    pub last: Option<usize>,
 }
 
 const TABLES: [(&str, Collection); 5] = [

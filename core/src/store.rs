@@ -583,6 +583,31 @@ impl Store {
         })
     }
 
+    /// The stored history events of a space matching `f`, in history order, each with
+    /// its position (see [`crate::history::timeline`]). Rebuilds stale read models first.
+    pub fn history_rows(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        f: &crate::readmodel::HistoryFilter,
+    ) -> Result<Vec<((i64, i64), crate::history::HistoryEvent)>, StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            self.rebuild_view(space, identity)?;
+        }
+        Ok(crate::readmodel::history_rows(&self.conn, space, f)?)
+    }
+
+    /// The position of the first stored history event later than `at`.
+    pub fn history_first_after(
+        &self,
+        space: &SpaceId,
+        at: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(crate::readmodel::history_first_after(
+            &self.conn, space, at,
+        )?)
+    }
+
     /// Builds a space's read-model tables from `doc` unless they are current.
     pub fn ensure_view(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use duet_core::device::Device;
 use duet_core::doc::{GoalEdit, NewGoal};
 use duet_core::event::SpaceId;
-use duet_core::history::history;
+use duet_core::history::{HistoryEvent, HistoryKind, HistoryQuery, history, timeline};
 use duet_core::identity::Identity;
 use duet_core::protocol::{PushResponse, ReadAuth};
 use duet_core::readmodel::View;
@@ -310,11 +310,35 @@ fn assert_read_models_match(dev: &mut Device) {
         );
         assert_eq!(from_doc.people, doc.people().expect("people"));
         let me = dev.me.clone();
+        let state = fold_state(&dev.store, &rec.id).expect("state");
+        let from_doc_history = history(&doc, state.all_devices()).expect("history");
+        let doc_events = |dev: &mut Device| -> Vec<HistoryEvent> {
+            timeline(&mut dev.store, &rec.id, &me, &HistoryQuery::default())
+                .expect("timeline")
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        HistoryKind::DeviceJoined | HistoryKind::DeviceRemoved
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            doc_events(dev),
+            from_doc_history,
+            "history tables differ ({kind:?})"
+        );
         dev.store.rebuild_view(&rec.id, &me).expect("rebuild");
         assert_eq!(
             dev.view(kind).expect("view"),
             from_doc,
             "rebuilt tables differ ({kind:?})"
+        );
+        assert_eq!(
+            doc_events(dev),
+            from_doc_history,
+            "rebuilt history differs ({kind:?})"
         );
     }
 }

@@ -1,8 +1,8 @@
 //! `duet history`: the couple's joint timeline, newest last.
 
-use duet_core::history::{history, membership_history};
+use duet_core::history::{HistoryQuery, timeline};
+use duet_core::readmodel::Parts;
 use duet_core::store::SpaceKind;
-use duet_core::sync::fold_state;
 
 use super::{Ctx, parse_day, resolve_goal};
 use crate::output::when;
@@ -32,46 +32,25 @@ pub struct Args {
 
 /// Runs `duet history`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (rec, doc, _) = dev.load(SpaceKind::Shared)?;
-    let goal = a
-        .goal
-        .as_deref()
-        .map(|q| resolve_goal(&doc.goals()?, q))
-        .transpose()?;
-    let state = fold_state(&dev.store, &rec.id)?;
-    let mut events = history(&doc, state.all_devices())?;
-    // Devices joining and being removed, placed by time among the document's events.
-    let people: std::collections::BTreeMap<String, String> = doc
-        .people()?
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
-        .collect();
-    let stored: Vec<duet_core::event::Event> = dev
-        .store
-        .events(&rec.id)?
-        .into_iter()
-        .filter_map(|b| duet_core::event::Event::decode(b).ok())
-        .collect();
-    for m in membership_history(&stored, &people) {
-        let at = events
-            .iter()
-            .position(|e| e.at > m.at)
-            .unwrap_or(events.len());
-        events.insert(at, m);
-    }
-    events.retain(|e| {
-        goal.as_ref().is_none_or(|g| e.goal.as_ref() == Some(g))
-            && a.since.is_none_or(|s| e.at >= s)
-            && a.until.is_none_or(|u| e.at < u + 86_400_000)
-            && a.by
-                .as_ref()
-                .is_none_or(|b| e.author_name.eq_ignore_ascii_case(b))
-    });
-    if let Some(n) = a.limit {
-        let skip = events.len().saturating_sub(n);
-        events.drain(..skip);
-    }
+    let mut dev = ctx.device()?;
+    let rec = dev.space(SpaceKind::Shared)?;
+    let goal = match a.goal.as_deref() {
+        Some(q) => {
+            let view = dev.view_parts(SpaceKind::Shared, Parts::Goals)?;
+            Some(resolve_goal(&view.goals, q)?)
+        }
+        None => None,
+    };
+    let query = HistoryQuery {
+        goal,
+        since: a.since,
+        // `--until DAY` includes that whole day.
+        until: a.until.map(|u| u + 86_400_000),
+        by: a.by,
+        last: a.limit,
+    };
+    let me = dev.me.clone();
+    let events = timeline(&mut dev.store, &rec.id, &me, &query)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     if ctx.out.json {
