@@ -537,7 +537,7 @@ pub(crate) fn history_rows(
     conn: &Connection,
     space: &SpaceId,
     f: &HistoryFilter,
-) -> Result<Vec<((i64, i64), HistoryEvent)>, rusqlite::Error> {
+) -> Result<Vec<HistoryRow>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT pos, idx, json FROM rm_history WHERE space = ?1
            AND (?2 IS NULL OR goal = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
@@ -567,7 +567,7 @@ pub(crate) fn history_first_after(
     conn: &Connection,
     space: &SpaceId,
     at: i64,
-) -> Result<Option<(i64, i64)>, rusqlite::Error> {
+) -> Result<Option<HistoryPos>, rusqlite::Error> {
     conn.prepare_cached(
         "SELECT pos, idx FROM rm_history WHERE space = ?1 AND at > ?2 ORDER BY pos, idx LIMIT 1",
     )?
@@ -576,6 +576,12 @@ pub(crate) fn history_first_after(
     })
     .optional()
 }
+
+/// Where a stored history event stands: (position of its change, index in the change).
+pub type HistoryPos = (i64, i64);
+
+/// A stored history event with its position.
+pub type HistoryRow = (HistoryPos, HistoryEvent);
 
 /// Filters of the stored history (`duet history --goal --since --until --limit`).
 #[derive(Debug, Clone, Default)]

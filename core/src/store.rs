@@ -590,7 +590,7 @@ impl Store {
         space: &SpaceId,
         identity: &Identity,
         f: &crate::readmodel::HistoryFilter,
-    ) -> Result<Vec<((i64, i64), crate::history::HistoryEvent)>, StoreError> {
+    ) -> Result<Vec<crate::readmodel::HistoryRow>, StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
             self.rebuild_view(space, identity)?;
         }
@@ -602,7 +602,7 @@ impl Store {
         &self,
         space: &SpaceId,
         at: i64,
-    ) -> Result<Option<(i64, i64)>, StoreError> {
+    ) -> Result<Option<crate::readmodel::HistoryPos>, StoreError> {
         Ok(crate::readmodel::history_first_after(
             &self.conn, space, at,
         )?)
