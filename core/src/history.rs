@@ -388,15 +388,34 @@ pub fn name_events(
     }
 }
 
-/// Paths of the document's objects (`goals/<id>/title`), looked up in the document
-/// and remembered.
+/// Paths of the document's objects (`goals/<id>/title`). Objects made by the changes
+/// walked so far are placed from their make operation; any other is looked up in the
+/// document (which costs a search of its operations, so results are remembered).
 #[derive(Default)]
 pub(crate) struct Paths {
     known: HashMap<OpId, Option<Vec<String>>>,
 }
 
 impl Paths {
-    fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<Vec<String>> {
+    /// Records that operation `id` made an object at `key` of `parent`.
+    pub(crate) fn made(
+        &mut self,
+        am: &automerge::Automerge,
+        id: OpId,
+        parent: &ObjectId,
+        key: &Key,
+    ) {
+        let path = self.of(am, parent).map(|mut p| {
+            p.push(match key {
+                Key::Map(s) => s.to_string(),
+                Key::Seq(_) => "#".to_string(),
+            });
+            p
+        });
+        self.known.insert(id, path);
+    }
+
+    pub(crate) fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<Vec<String>> {
         let ObjectId::Id(id) = obj else {
             return Some(Vec::new());
         };
@@ -453,6 +472,9 @@ pub(crate) fn change_events(
         let id = OpId(start + i as u64, actor.clone());
         // Path of the object the op acts on (empty if the document cannot place it).
         let path = paths.of(r.doc, &op.obj).unwrap_or_default();
+        if let OpType::Make(_) = op.action {
+            paths.made(r.doc, id.clone(), &op.obj, &op.key);
+        }
         let key = match &op.key {
             Key::Map(s) => s.to_string(),
             Key::Seq(_) => "#".to_string(),

@@ -14,8 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::legacy::{Key, ObjectId};
-use automerge::{ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
+use automerge::legacy::{Key, OpType};
+use automerge::{ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::hydrate_prop;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -257,31 +257,24 @@ struct Touched {
 /// path in the current document.
 fn touched(am: &automerge::Automerge, changes: &[automerge::Change]) -> Touched {
     let mut t = Touched::default();
+    let mut paths = Paths::default();
     for change in changes {
         let ex = change.decode();
-        for op in &ex.operations {
+        let start = ex.start_op.get();
+        for (i, op) in ex.operations.iter().enumerate() {
             let key = match &op.key {
                 Key::Map(s) => Some(s.to_string()),
                 Key::Seq(_) => None,
             };
-            let path = match &op.obj {
-                ObjectId::Root => Vec::new(),
-                ObjectId::Id(id) => {
-                    // `import_obj` is the way Automerge offers to turn an op id into an
-                    // object id of this document; anything it cannot place means a rebuild.
-                    let s = format!("{}@{}", id.0, id.1.to_hex_string());
-                    match am
-                        .import_obj(&s)
-                        .and_then(|o| am.parents(o).map(|p| p.path()))
-                    {
-                        Ok(p) => p.into_iter().map(|(_, prop)| prop).collect(),
-                        Err(_) => {
-                            t.everything = true;
-                            return t;
-                        }
-                    }
-                }
+            let Some(path) = paths.of(am, &op.obj) else {
+                // An object the document cannot place: rebuild everything.
+                t.everything = true;
+                return t;
             };
+            if let OpType::Make(_) = op.action {
+                let id = automerge::legacy::OpId(start + i as u64, ex.actor_id.clone());
+                paths.made(am, id, &op.obj, &op.key);
+            }
             match path.as_slice() {
                 // A put at the root: a collection itself was (re)created.
                 [] => {
@@ -290,18 +283,17 @@ fn touched(am: &automerge::Automerge, changes: &[automerge::Change]) -> Touched 
                     }
                 }
                 // A put into a collection: the entity under that key.
-                [Prop::Map(c)] => {
+                [c] => {
                     if let (Some(c), Some(k)) = (Collection::named(c), key) {
                         t.entities.insert((c, k));
                     }
                 }
                 // Anything deeper belongs to the entity at the second level.
-                [Prop::Map(c), Prop::Map(id), ..] => {
+                [c, id, ..] => {
                     if let Some(c) = Collection::named(c) {
                         t.entities.insert((c, id.clone()));
                     }
                 }
-                _ => {}
             }
         }
     }
