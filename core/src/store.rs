@@ -412,6 +412,7 @@ impl Store {
             for c in changes {
                 insert_change(&tx, &rec.id, c, true)?;
             }
+            build_view(&tx, &rec.id, changes)?;
         }
         tx.commit()?;
         Ok(())
@@ -432,6 +433,7 @@ impl Store {
         for c in changes {
             insert_change(&tx, &rec.id, c, true)?;
         }
+        // No read models yet: the first sync builds them once, from the whole history.
         tx.commit()?;
         Ok(())
     }
@@ -1088,6 +1090,18 @@ fn insert_event(
         acked,
         cursor.map(|c| c as i64)
     ])?;
+    Ok(())
+}
+
+/// Builds the read models of a new space from its first changes, so that reading it
+/// never has to write.
+fn build_view(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    changes: &[Change],
+) -> Result<(), StoreError> {
+    let doc = SpaceDoc::load(automerge::ActorId::random(), None, changes.to_vec())?;
+    crate::readmodel::rebuild(tx, space, &doc)?;
     Ok(())
 }
 

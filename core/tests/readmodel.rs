@@ -69,6 +69,8 @@ fn read_models_of_an_older_version_are_rebuilt_from_the_document() {
     let view = dev.view(SpaceKind::Shared).expect("view");
     let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
     assert_eq!(view, View::of(&doc));
+    dev.view(SpaceKind::Personal)
+        .expect("the personal space too");
     assert_eq!(view.goals.len(), 1);
     assert_eq!(view.ratings.len(), 1);
     let versions: Vec<i64> = db

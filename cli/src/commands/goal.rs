@@ -148,8 +148,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 lv.insert(0, e);
             }
             let mut dev = ctx.device()?;
-            let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            let id = resolve_goal(&doc.goals()?, &goal)?;
+            let id = resolve_goal(
+                &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+                    .goals,
+                &goal,
+            )?;
             let person = dev.me.person_id.clone();
             let edit = GoalEdit {
                 title,
@@ -188,8 +191,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
         }
         GoalCmd::Status { goal, status } => {
             let mut dev = ctx.device()?;
-            let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            let id = resolve_goal(&doc.goals()?, &goal)?;
+            let id = resolve_goal(
+                &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+                    .goals,
+                &goal,
+            )?;
             dev.edit(SpaceKind::Shared, |doc, _| {
                 let c = doc.set_status(&id, status, crate::clock::now())?;
                 Ok(((), c.into_iter().collect()))

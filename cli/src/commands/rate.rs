@@ -28,8 +28,12 @@ pub struct Args {
 /// Runs `duet rate`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let gid = resolve_goal(&doc.goals()?, &a.goal)?;
+    // The goal is resolved from the read model; the edit loads the document once.
+    let gid = resolve_goal(
+        &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+            .goals,
+        &a.goal,
+    )?;
     let id = dev.edit(SpaceKind::Shared, |doc, me| {
         let (id, c) = doc.rate(
             &gid,

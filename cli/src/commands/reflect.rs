@@ -41,10 +41,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let mut dev = ctx.device()?;
     let goal = match &a.goal {
-        Some(q) => {
-            let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-            Some(resolve_goal(&doc.goals()?, q)?)
-        }
+        Some(q) => Some(resolve_goal(
+            &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+                .goals,
+            q,
+        )?),
         None => None,
     };
     let kind = if a.private {

@@ -1,5 +1,6 @@
 //! `duet step`: add actionable steps to a goal and mark them done.
 
+use anyhow::Context;
 use duet_core::ids::short;
 use duet_core::store::SpaceKind;
 use serde_json::json;
@@ -28,10 +29,13 @@ pub enum StepCmd {
 /// Runs a step subcommand.
 pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
+    // Goals and steps are resolved from the read model; the edit loads the document once.
+    let goals = dev
+        .view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+        .goals;
     match cmd {
         StepCmd::Add { goal, text } => {
-            let gid = resolve_goal(&doc.goals()?, &goal)?;
+            let gid = resolve_goal(&goals, &goal)?;
             let sid = dev.edit(SpaceKind::Shared, |doc, me| {
                 let (id, c) = doc.add_step(&gid, &me.person_id, &text, crate::clock::now())?;
                 Ok((id, c.into_iter().collect()))
@@ -46,8 +50,11 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ));
         }
         StepCmd::Done { goal, step } => {
-            let gid = resolve_goal(&doc.goals()?, &goal)?;
-            let g = doc.goal(&gid)?;
+            let gid = resolve_goal(&goals, &goal)?;
+            let g = goals
+                .iter()
+                .find(|g| g.id == gid)
+                .context("the goal just resolved is gone; run `duet goal list`")?;
             let sid = duet_core::resolve::resolve(
                 "step",
                 &step,
