@@ -16,6 +16,10 @@
 //! created; client i writes to space i mod K with its own device (joined by invite), over
 //! one kept-alive HTTP/1.1 connection with a minimal client on `tokio::net::TcpStream`.
 //! Events are signed before the clock starts.
+//!
+//! A second table pushes the same events in batches (`--batch B` events per request,
+//! default 100) from 1 and 4 clients: the ceiling then is the relay's verification and
+//! the disk, not the round trip per event.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -42,6 +46,8 @@ struct Options {
     clients: Vec<usize>,
     /// Plaintext bytes per event.
     payload: usize,
+    /// Events per request in the batched runs.
+    batch: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -50,6 +56,7 @@ fn options() -> anyhow::Result<Options> {
         spaces: 8,
         clients: vec![1, 4, 16, 64],
         payload: 100,
+        batch: 100,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -64,6 +71,7 @@ fn options() -> anyhow::Result<Options> {
             "--events" => o.events = number(&value)?,
             "--spaces" => o.spaces = number(&value)?.max(1),
             "--payload" => o.payload = number(&value)?,
+            "--batch" => o.batch = number(&value)?.max(1),
             "--clients" => {
                 o.clients = value
                     .split(',')
@@ -72,7 +80,7 @@ fn options() -> anyhow::Result<Options> {
             }
             other => bail!(
                 "unknown option {other}; options: --events N --spaces K --clients 1,4,16,64 \
-                 --payload BYTES"
+                 --payload BYTES --batch B"
             ),
         }
     }
@@ -275,6 +283,7 @@ fn verify_baseline(n: usize, payload: usize) -> anyhow::Result<(f64, f64)> {
 /// What one run with C clients measured.
 struct Run {
     clients: usize,
+    events: usize,
     requests: usize,
     seconds: f64,
     commits: u64,
@@ -357,7 +366,7 @@ impl Drop for Server {
 }
 
 /// Creates the spaces and the clients' devices, then times C clients pushing.
-async fn run(opts: &Options, clients: usize) -> anyhow::Result<Run> {
+async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run> {
     let server = Server::start()?;
     let mut setup = Conn::open(server.addr).await?;
     let mut spaces = Vec::new();
@@ -406,9 +415,10 @@ async fn run(opts: &Options, clients: usize) -> anyhow::Result<Run> {
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
             let mut latencies = Vec::with_capacity(events.len());
-            for ev in &events {
+            for chunk in events.chunks(batch) {
+                let refs: Vec<&Event> = chunk.iter().collect();
                 let t = Instant::now();
-                conn.push(&space, &[ev]).await?;
+                conn.push(&space, &refs).await?;
                 latencies.push(t.elapsed());
             }
             anyhow::Ok(latencies)
@@ -427,6 +437,7 @@ async fn run(opts: &Options, clients: usize) -> anyhow::Result<Run> {
     };
     Ok(Run {
         clients,
+        events: per_client * clients,
         requests: latencies.len(),
         seconds,
         commits: after.commits - before.commits,
@@ -479,11 +490,12 @@ fn main() -> anyhow::Result<()> {
     )?;
     out.flush()?;
 
+    let mut bench = Vec::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     for &c in &opts.clients {
-        let r = runtime.block_on(run(&opts, c))?;
+        let r = runtime.block_on(run(&opts, c, 1))?;
         // One event per request: events/s and requests/s are the same figure.
         let rate = r.requests as f64 / r.seconds;
         let per_commit = r.writer_requests as f64 / r.commits.max(1) as f64;
@@ -503,7 +515,54 @@ fn main() -> anyhow::Result<()> {
             rate / fsync,
             100.0 * rate / verify,
         )?;
+        bench.push(format!(
+            "bench: relay_ingest_c{} {rate:.0} events/s",
+            r.clients
+        ));
         out.flush()?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "batched pushes, {} events per request:", opts.batch)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "|   C | events | requests | seconds | events/s | commits | p50 ms | p99 ms | / verify on 1 core |"
+    )?;
+    writeln!(
+        out,
+        "| --: | -----: | -------: | ------: | -------: | ------: | -----: | -----: | -----------------: |"
+    )?;
+    for c in [1, 4] {
+        let r = runtime.block_on(run(&opts, c, opts.batch))?;
+        let rate = r.events as f64 / r.seconds;
+        writeln!(
+            out,
+            "| {:>3} | {:>6} | {:>8} | {:>7.2} | {:>8.0} | {:>7} | {:>6.2} | {:>6.2} | {:>17.0}% |",
+            r.clients,
+            r.events,
+            r.requests,
+            r.seconds,
+            rate,
+            r.commits,
+            ms(r.p50),
+            ms(r.p99),
+            100.0 * rate / verify,
+        )?;
+        writeln!(
+            out,
+            "bench: relay_batched_ingest_c{} {rate:.0} events/s",
+            r.clients
+        )?;
+        out.flush()?;
+    }
+    bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
+    bench.push(format!(
+        "bench: fsync_per_event_baseline {fsync:.0} events/s"
+    ));
+    writeln!(out)?;
+    for line in bench {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
