@@ -549,11 +549,10 @@ fn main() -> anyhow::Result<()> {
             ms(r.p99),
             100.0 * rate / verify,
         )?;
-        writeln!(
-            out,
+        bench.push(format!(
             "bench: relay_batched_ingest_c{} {rate:.0} events/s",
             r.clients
-        )?;
+        ));
         out.flush()?;
     }
     bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
