@@ -30,9 +30,13 @@ impl Out {
         eprintln!("warning: {}", s.as_ref());
     }
 
-    /// Prints a JSON value (pretty).
+    /// Prints a JSON value (pretty), streamed to stdout.
     pub fn json(&self, v: &impl Serialize) -> anyhow::Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, v)?;
+        writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ CREATE TABLE rm_history (
     at INTEGER NOT NULL, goal TEXT, json TEXT NOT NULL,
     PRIMARY KEY (space, change, idx)
 );
-CREATE INDEX rm_history_order ON rm_history (space, pos, idx);
+CREATE INDEX rm_history_order ON rm_history (space, pos, idx, at);
 CREATE TABLE rm_problems (
     space TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, error TEXT NOT NULL,
     PRIMARY KEY (space, collection, id)

@@ -34,6 +34,21 @@ fn level(l: Option<i64>) -> String {
     }
 }
 
+/// `duet progress --json`.
+#[derive(serde::Serialize)]
+struct ProgressJson<'a> {
+    goals: &'a [duet_core::progress::GoalProgress],
+    t_score: serde_json::Value,
+    t_series: Series<'a>,
+    people: &'a std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize)]
+struct Series<'a> {
+    by_person: &'a std::collections::BTreeMap<String, Vec<duet_core::progress::TPoint>>,
+    joint: &'a [duet_core::progress::TPoint],
+}
+
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
@@ -41,17 +56,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let only = goal_filter(&view.goals, a.goal.as_deref())?;
     let p = progress(&view, only.as_deref());
     if ctx.out.json {
+        // Serialised straight from the computed figures (no intermediate JSON tree: a
+        // long history has hundreds of thousands of points).
         let t: serde_json::Map<String, serde_json::Value> = p
             .people
             .iter()
             .map(|(id, name)| (name.clone(), json!(p.current(id))))
             .collect();
-        return ctx.out.json(&json!({
-            "goals": p.goals,
-            "t_score": { "by_person": t, "joint": p.current_joint() },
-            "t_series": { "by_person": p.t_by_person, "joint": p.t_joint },
-            "people": p.people,
-        }));
+        return ctx.out.json(&ProgressJson {
+            goals: &p.goals,
+            t_score: json!({ "by_person": t, "joint": p.current_joint() }),
+            t_series: Series {
+                by_person: &p.t_by_person,
+                joint: &p.t_joint,
+            },
+            people: &p.people,
+        });
     }
     if ctx.out.quiet {
         return Ok(());
