@@ -20,7 +20,7 @@ use crate::event::{Event, SpaceId};
 use crate::identity::DeviceKey;
 use crate::identity::Identity;
 use crate::membership::Member;
-use crate::readmodel::{HistoryFilter, Parts};
+use crate::readmodel::Parts;
 use crate::store::{Store, StoreError};
 
 /// What happened.
@@ -297,14 +297,9 @@ pub fn timeline(
     me: &Identity,
     q: &HistoryQuery,
 ) -> Result<Vec<HistoryEvent>, StoreError> {
-    let filter = HistoryFilter {
-        goal: q.goal.clone(),
-        since: q.since,
-        until: q.until,
-        // A name filter needs the names, which are resolved after the query.
-        last: if q.by.is_some() { None } else { q.last },
-    };
-    let rows = store.history_rows(space, me, &filter)?;
+    // A name filter needs the names, which are resolved after the query.
+    let last = if q.by.is_some() { None } else { q.last };
+    let rows = store.history_rows(space, me, q, last)?;
     let view = store.view(space, me, Parts::Goals)?;
     let people = names(&view.people);
     let titles: HashMap<&str, String> = view

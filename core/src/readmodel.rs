@@ -21,7 +21,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::SpaceId;
-use crate::history::{HistoryEvent, Paths, Resolver, causal_order, causal_order_of, change_events};
+use crate::history::{
+    HistoryEvent, HistoryQuery, Paths, Resolver, causal_order, causal_order_of, change_events,
+};
 use crate::model::{Goal, Person, Rating, Reflection, Step};
 
 /// Version of the read-model tables' content. Bump it when what they hold changes: every
@@ -523,21 +525,23 @@ fn reorder_history(conn: &Connection, sid: &str) -> Result<(), rusqlite::Error> 
     Ok(())
 }
 
-/// The stored history events matching the filters, in history order, with their
-/// position; `last` keeps only the last N.
+/// The stored history events matching the goal and time filters of `q` (not the name,
+/// which is resolved later), in history order, with their position; `last` keeps only
+/// the last N.
 pub(crate) fn history_rows(
     conn: &Connection,
     space: &SpaceId,
-    f: &HistoryFilter,
+    q: &HistoryQuery,
+    last: Option<usize>,
 ) -> Result<Vec<HistoryRow>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT pos, idx, json FROM rm_history WHERE space = ?1
            AND (?2 IS NULL OR goal = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
          ORDER BY pos DESC, idx DESC LIMIT ?5",
     )?;
-    let limit = f.last.map_or(-1, |n| n as i64);
+    let limit = last.map_or(-1, |n| n as i64);
     let rows = stmt.query_map(
-        params![space.to_string(), f.goal, f.since, f.until, limit],
+        params![space.to_string(), q.goal, q.since, q.until, limit],
         |r| {
             Ok((
                 (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
@@ -574,19 +578,6 @@ pub type HistoryPos = (i64, i64);
 
 /// A stored history event with its position.
 pub type HistoryRow = (HistoryPos, HistoryEvent);
-
-/// Filters of the stored history (`duet history --goal --since --until --limit`).
-#[derive(Debug, Clone, Default)]
-pub struct HistoryFilter {
-    /// Only events about this goal id.
-    pub goal: Option<String>,
-    /// Only events at or after this time (ms).
-    pub since: Option<i64>,
-    /// Only events before this time (ms).
-    pub until: Option<i64>,
-    /// Only the last N.
-    pub last: Option<usize>,
-}
 
 const TABLES: [(&str, Collection); 5] = [
     ("rm_people", Collection::People),
@@ -804,14 +795,28 @@ pub(crate) fn goals(conn: &Connection, space: &SpaceId) -> Result<Vec<Goal>, rus
         let (goal, id, j) = row?;
         steps.entry(goal).or_default().insert(id, parse(&j)?);
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT json FROM rm_goals WHERE space = ?1 ORDER BY created_at, id")?;
-    let rows = stmt.query_map(params![sid], |r| r.get::<_, String>(0))?;
+    let mut out: Vec<Goal> = json_rows(
+        conn,
+        "SELECT json FROM rm_goals WHERE space = ?1 ORDER BY created_at, id",
+        space,
+    )?;
+    for g in &mut out {
+        g.steps = steps.remove(&g.id).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// The values of a query's one JSON column, for one space.
+fn json_rows<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    space: &SpaceId,
+) -> Result<Vec<T>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for row in rows {
-        let mut g: Goal = parse(&row?)?;
-        g.steps = steps.remove(&g.id).unwrap_or_default();
-        out.push(g);
+        out.push(parse(&row?)?);
     }
     Ok(out)
 }
@@ -839,14 +844,11 @@ pub(crate) fn reflections(
     conn: &Connection,
     space: &SpaceId,
 ) -> Result<Vec<Reflection>, rusqlite::Error> {
-    let mut stmt =
-        conn.prepare_cached("SELECT json FROM rm_reflections WHERE space = ?1 ORDER BY at, id")?;
-    let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(parse(&row?)?);
-    }
-    Ok(out)
+    json_rows(
+        conn,
+        "SELECT json FROM rm_reflections WHERE space = ?1 ORDER BY at, id",
+        space,
+    )
 }
 
 /// The problems recorded for a space.

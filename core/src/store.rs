@@ -320,7 +320,11 @@ impl Store {
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(corrupt(&path))?;
         self.conn
-            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .execute_batch(
+                // A 32 MiB page cache: rebuilding the read models of a long history
+                // writes large tables and their indexes in one transaction.
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+            )
             .map_err(corrupt(&path))?;
         Ok(())
     }
@@ -585,18 +589,19 @@ impl Store {
         })
     }
 
-    /// The stored history events of a space matching `f`, in history order, each with
+    /// The stored history events of a space matching `q`, in history order, each with
     /// its position (see [`crate::history::timeline`]). Rebuilds stale read models first.
     pub fn history_rows(
         &mut self,
         space: &SpaceId,
         identity: &Identity,
-        f: &crate::readmodel::HistoryFilter,
+        q: &crate::history::HistoryQuery,
+        last: Option<usize>,
     ) -> Result<Vec<crate::readmodel::HistoryRow>, StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
             self.rebuild_view(space, identity)?;
         }
-        Ok(crate::readmodel::history_rows(&self.conn, space, f)?)
+        Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
     }
 
     /// The position of the first stored history event later than `at`.

@@ -21,20 +21,20 @@
 //! default 100) from 1 and 4 clients: the ceiling then is the relay's verification and
 //! the disk, not the round trip per event.
 
+mod common;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use common::{Conn, Dev, next_flag, unlimited_config};
 use duet_core::crypto::SpaceKey;
-use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
-use duet_core::identity::{Identity, keypair_from_seed};
-use duet_core::protocol::encode_batch;
+use duet_core::event::{Event, MembershipOp, SpaceId};
+use duet_core::identity::keypair_from_seed;
+use duet_relay::AppState;
 use duet_relay::store::Store;
-use duet_relay::{AppState, Config, Rate};
 use ed25519_dalek::{Signer, SigningKey};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Command-line options.
 struct Options {
@@ -59,14 +59,8 @@ fn options() -> anyhow::Result<Options> {
         batch: 100,
     };
     let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| -> anyhow::Result<usize> {
-            v.parse()
-                .with_context(|| format!("{flag}: `{v}` is not a number"))
-        };
+    while let Some((flag, value)) = next_flag(&mut args)? {
+        let number = |v: &str| common::number(&flag, v);
         match flag.as_str() {
             "--events" => o.events = number(&value)?,
             "--spaces" => o.spaces = number(&value)?.max(1),
@@ -90,56 +84,8 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-/// A device signing its own chain in one space.
-struct Dev {
-    id: Identity,
-    seq: u64,
-    prev: [u8; 32],
-}
-
 impl Dev {
-    fn new(name: &str) -> Dev {
-        Dev {
-            id: Identity::generate(name),
-            seq: 0,
-            prev: [0; 32],
-        }
-    }
-
-    fn person(&self) -> anyhow::Result<[u8; 16]> {
-        hex::decode(&self.id.person_id)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .context("a person id is 16 hex bytes")
-    }
-
-    fn header(&self, kind: Kind, space: SpaceId) -> Header {
-        Header {
-            kind,
-            space,
-            author: self.id.device_key(),
-            seq: self.seq + 1,
-            prev: self.prev,
-            time: duet_core::ids::now_ms(),
-        }
-    }
-
-    fn keep(&mut self, ev: Event) -> Event {
-        self.seq = ev.header().seq;
-        self.prev = ev.hash();
-        ev
-    }
-
-    fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
-        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
-        self.keep(ev)
-    }
-
-    fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
-        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
-        self.keep(ev)
-    }
-
+    /// Signs the device's join to `space` with the invite key made from `seed`.
     fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> anyhow::Result<Event> {
         let (sk, invite_key) = keypair_from_seed(seed);
         let person = self.person()?;
@@ -151,86 +97,6 @@ impl Dev {
             invite_sig: sk.sign(&msg).to_bytes(),
         };
         Ok(self.membership(space, &op))
-    }
-}
-
-/// One kept-alive HTTP/1.1 connection.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream,
-            buf: Vec::with_capacity(8192),
-        })
-    }
-
-    /// POSTs `body` to `path`; returns the status and the response body.
-    async fn post(&mut self, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-        let mut req = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-             Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        req.extend_from_slice(body);
-        self.stream.write_all(&req).await?;
-        // Headers.
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill().await?;
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end]).context("response headers")?;
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("a status line")?;
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .context("the relay's answers have a Content-Length")?;
-        while self.buf.len() < head_end + length {
-            self.fill().await?;
-        }
-        let body = self.buf[head_end..head_end + length].to_vec();
-        self.buf.drain(..head_end + length);
-        Ok((status, body))
-    }
-
-    async fn fill(&mut self) -> anyhow::Result<()> {
-        let mut chunk = [0u8; 8192];
-        let n = self.stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("the relay closed the connection");
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
-    async fn push(&mut self, space: &SpaceId, events: &[&Event]) -> anyhow::Result<()> {
-        let body = encode_batch(events.iter().map(|e| e.bytes()));
-        let (status, answer) = self
-            .post(&format!("/v1/spaces/{space}/events"), &body)
-            .await?;
-        if status != 200 {
-            bail!(
-                "push refused: {status} {}",
-                String::from_utf8_lossy(&answer)
-            );
-        }
-        Ok(())
     }
 }
 
@@ -305,19 +171,7 @@ struct Server {
 impl Server {
     fn start() -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
-        let config = Config {
-            header_timeout: Some(Duration::from_secs(30)),
-            request_timeout: None,
-            max_in_flight: 0,
-            max_connections: 0,
-            rate_per_ip: Rate::OFF,
-            rate_per_device: Rate::OFF,
-            client_ip_header: None,
-            space_max_events: 0,
-            space_max_bytes: 0,
-            max_db_bytes: 0,
-        };
-        let state = duet_relay::open_state_with(&dir.path().join("relay.db"), config)?;
+        let state = duet_relay::open_state_with(&dir.path().join("relay.db"), unlimited_config())?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -373,12 +227,7 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
     for _ in 0..opts.spaces {
         let space = SpaceId::generate();
         let mut owner = Dev::new("owner");
-        let op = MembershipOp::Genesis {
-            person: owner.person()?,
-            personal: false,
-            x25519: duet_core::keywrap::x25519_public(&owner.id),
-        };
-        let g = owner.membership(space, &op);
+        let g = owner.genesis(space)?;
         setup.push(&space, &[&g]).await?;
         spaces.push((space, SpaceKey::generate(), owner));
     }

@@ -20,6 +20,8 @@
 //! cursor while `duet-more: 1`. Memory is the child's `VmHWM` (peak) and `VmRSS`
 //! (current) from `/proc/PID/status` (Linux), in MB of 2^20 bytes.
 
+mod common;
+
 use std::io::{BufRead as _, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,16 +31,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use common::{Conn, Dev, next_flag, unlimited_config};
 use duet_core::crypto::SpaceKey;
-use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use duet_core::event::{Event, SpaceId};
 use duet_core::identity::Identity;
 use duet_core::protocol::{
     H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES, ReadAuth, decode_page,
-    encode_batch,
 };
-use duet_relay::{Config, Rate};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The internal flag that makes this program the relay.
 const SERVE_FLAG: &str = "--serve-relay";
@@ -66,14 +65,8 @@ fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
         clients: 4,
     };
     let mut args = args;
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| -> anyhow::Result<usize> {
-            v.parse()
-                .with_context(|| format!("{flag}: `{v}` is not a number"))
-        };
+    while let Some((flag, value)) = next_flag(&mut args)? {
+        let number = |v: &str| common::number(&flag, v);
         match flag.as_str() {
             "--spaces" => o.spaces = number(&value)?,
             "--events" => o.events = number(&value)?,
@@ -89,20 +82,7 @@ fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
 
 /// The relay, run in the child process: serves until stdin closes.
 fn serve_relay(db: &Path) -> anyhow::Result<()> {
-    // The same permissive configuration as relay_bench: nothing is refused for load.
-    let config = Config {
-        header_timeout: Some(Duration::from_secs(30)),
-        request_timeout: None,
-        max_in_flight: 0,
-        max_connections: 0,
-        rate_per_ip: Rate::OFF,
-        rate_per_device: Rate::OFF,
-        client_ip_header: None,
-        space_max_events: 0,
-        space_max_bytes: 0,
-        max_db_bytes: 0,
-    };
-    let state = duet_relay::open_state_with(db, config)?;
+    let state = duet_relay::open_state_with(db, unlimited_config())?;
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     listener.set_nonblocking(true)?;
     let port = listener.local_addr()?.port();
@@ -216,174 +196,7 @@ impl Drop for Relay {
     }
 }
 
-/// A device signing its own chain in one space.
-struct Dev {
-    id: Identity,
-    seq: u64,
-    prev: [u8; 32],
-}
-
-impl Dev {
-    fn new(name: &str) -> Dev {
-        Dev {
-            id: Identity::generate(name),
-            seq: 0,
-            prev: [0; 32],
-        }
-    }
-
-    fn person(&self) -> anyhow::Result<[u8; 16]> {
-        hex::decode(&self.id.person_id)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .context("a person id is 16 hex bytes")
-    }
-
-    fn header(&self, kind: Kind, space: SpaceId) -> Header {
-        Header {
-            kind,
-            space,
-            author: self.id.device_key(),
-            seq: self.seq + 1,
-            prev: self.prev,
-            time: duet_core::ids::now_ms(),
-        }
-    }
-
-    fn keep(&mut self, ev: Event) -> Event {
-        self.seq = ev.header().seq;
-        self.prev = ev.hash();
-        ev
-    }
-
-    fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
-        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
-        self.keep(ev)
-    }
-
-    fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
-        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
-        self.keep(ev)
-    }
-}
-
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// One kept-alive HTTP/1.1 connection.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
 impl Conn {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream,
-            buf: Vec::with_capacity(8192),
-        })
-    }
-
-    /// Sends one request (with a body when `body` is `Some`) and reads the answer.
-    async fn send(
-        &mut self,
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> anyhow::Result<Answer> {
-        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        for (name, value) in headers {
-            req.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if let Some(body) = body {
-            req.push_str(&format!(
-                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        let mut req = req.into_bytes();
-        if let Some(body) = body {
-            req.extend_from_slice(body);
-        }
-        self.stream.write_all(&req).await?;
-        // Headers.
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            self.fill().await?;
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end])
-            .context("response headers")?
-            .to_string();
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("a status line")?;
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .context("the relay's answers have a Content-Length")?;
-        while self.buf.len() < head_end + length {
-            self.fill().await?;
-        }
-        let body = self.buf[head_end..head_end + length].to_vec();
-        self.buf.drain(..head_end + length);
-        Ok(Answer { status, head, body })
-    }
-
-    async fn fill(&mut self) -> anyhow::Result<()> {
-        let mut chunk = [0u8; 8192];
-        let n = self.stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("the relay closed the connection");
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
-    async fn push(&mut self, space: &SpaceId, events: &[Event]) -> anyhow::Result<()> {
-        let body = encode_batch(events.iter().map(|e| e.bytes()));
-        let answer = self
-            .send(
-                "POST",
-                &format!("/v1/spaces/{space}/events"),
-                &[],
-                Some(&body),
-            )
-            .await?;
-        if answer.status != 200 {
-            bail!(
-                "push refused: {} {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            );
-        }
-        Ok(())
-    }
-
     /// Reads all of a space's events as `reader`, page by page; returns (requests, events).
     async fn read_all(&mut self, space: &SpaceId, reader: &Identity) -> anyhow::Result<(u64, u64)> {
         let path = format!("/v1/spaces/{space}/events");
@@ -462,13 +275,8 @@ async fn ingest(
         let space = SpaceId::generate();
         let key = SpaceKey::generate();
         let mut owner = Dev::new(&format!("owner {i}"));
-        let genesis = MembershipOp::Genesis {
-            person: owner.person()?,
-            personal: false,
-            x25519: duet_core::keywrap::x25519_public(&owner.id),
-        };
         let mut events = Vec::with_capacity(opts.events);
-        events.push(owner.membership(space, &genesis));
+        events.push(owner.genesis(space)?);
         for _ in 1..opts.events {
             events.push(owner.changes(space, &key, &payload));
         }

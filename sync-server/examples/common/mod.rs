@@ -1,0 +1,251 @@
+//! What the relay benchmarks (`relay_bench`, `relay_rss`) share: the relay's
+//! configuration with every limit off, command-line flag parsing, a device that signs
+//! its own chain of events, and a minimal HTTP/1.1 keep-alive client on
+//! `tokio::net::TcpStream`.
+
+use std::borrow::Borrow;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use duet_core::crypto::SpaceKey;
+use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use duet_core::identity::Identity;
+use duet_core::protocol::encode_batch;
+use duet_relay::{Config, Rate};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The relay's configuration with rate limits and quotas off: nothing is refused for load.
+pub fn unlimited_config() -> Config {
+    Config {
+        header_timeout: Some(Duration::from_secs(30)),
+        request_timeout: None,
+        max_in_flight: 0,
+        max_connections: 0,
+        rate_per_ip: Rate::OFF,
+        rate_per_device: Rate::OFF,
+        client_ip_header: None,
+        space_max_events: 0,
+        space_max_bytes: 0,
+        max_db_bytes: 0,
+    }
+}
+
+/// The next `--flag value` pair of the command line, if any; a flag without a value is
+/// an error.
+pub fn next_flag(
+    args: &mut impl Iterator<Item = String>,
+) -> anyhow::Result<Option<(String, String)>> {
+    let Some(flag) = args.next() else {
+        return Ok(None);
+    };
+    let value = args
+        .next()
+        .with_context(|| format!("{flag} needs a value"))?;
+    Ok(Some((flag, value)))
+}
+
+/// `v`, the value of `flag`, as a number.
+pub fn number(flag: &str, v: &str) -> anyhow::Result<usize> {
+    v.parse()
+        .with_context(|| format!("{flag}: `{v}` is not a number"))
+}
+
+/// A device signing its own chain in one space.
+pub struct Dev {
+    /// The device's identity (its keys and person).
+    pub id: Identity,
+    seq: u64,
+    prev: [u8; 32],
+}
+
+impl Dev {
+    /// A fresh device with a new identity and an empty chain.
+    pub fn new(name: &str) -> Dev {
+        Dev {
+            id: Identity::generate(name),
+            seq: 0,
+            prev: [0; 32],
+        }
+    }
+
+    /// The device's person id as bytes.
+    pub fn person(&self) -> anyhow::Result<[u8; 16]> {
+        hex::decode(&self.id.person_id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .context("a person id is 16 hex bytes")
+    }
+
+    /// The header of the chain's next event.
+    fn header(&self, kind: Kind, space: SpaceId) -> Header {
+        Header {
+            kind,
+            space,
+            author: self.id.device_key(),
+            seq: self.seq + 1,
+            prev: self.prev,
+            time: duet_core::ids::now_ms(),
+        }
+    }
+
+    /// Makes `ev` the chain's last event.
+    fn keep(&mut self, ev: Event) -> Event {
+        self.seq = ev.header().seq;
+        self.prev = ev.hash();
+        ev
+    }
+
+    /// Signs the next event: a membership operation.
+    pub fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
+        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
+        self.keep(ev)
+    }
+
+    /// Signs the genesis of a new shared (not personal) space owned by this device.
+    pub fn genesis(&mut self, space: SpaceId) -> anyhow::Result<Event> {
+        let op = MembershipOp::Genesis {
+            person: self.person()?,
+            personal: false,
+            x25519: duet_core::keywrap::x25519_public(&self.id),
+        };
+        Ok(self.membership(space, &op))
+    }
+
+    /// Signs the next event: `plain` encrypted with `key` as a `changes` event.
+    pub fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
+        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
+        self.keep(ev)
+    }
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The status line and headers, up to and with the blank line.
+    pub head: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The value of the header `name` (any case), if the answer has one.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// One kept-alive HTTP/1.1 connection.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// Connects to `addr` (with Nagle's algorithm off).
+    pub async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(8192),
+        })
+    }
+
+    /// Sends one request (with a body when `body` is `Some`) and reads the answer.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> anyhow::Result<Answer> {
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = body {
+            req.push_str(&format!(
+                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        let mut req = req.into_bytes();
+        if let Some(body) = body {
+            req.extend_from_slice(body);
+        }
+        self.stream.write_all(&req).await?;
+        // Headers.
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill().await?;
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end])
+            .context("response headers")?
+            .to_string();
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("a status line")?;
+        let mut answer = Answer {
+            status,
+            head,
+            body: Vec::new(),
+        };
+        let length: usize = answer
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .context("the relay's answers have a Content-Length")?;
+        while self.buf.len() < head_end + length {
+            self.fill().await?;
+        }
+        answer.body = self.buf[head_end..head_end + length].to_vec();
+        self.buf.drain(..head_end + length);
+        Ok(answer)
+    }
+
+    /// Reads more of the answer into the buffer.
+    async fn fill(&mut self) -> anyhow::Result<()> {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("the relay closed the connection");
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Pushes `events` to `space` in one request; an answer other than 200 is an error.
+    pub async fn push<E: Borrow<Event>>(
+        &mut self,
+        space: &SpaceId,
+        events: &[E],
+    ) -> anyhow::Result<()> {
+        let body = encode_batch(events.iter().map(|e| e.borrow().bytes()));
+        let answer = self
+            .send(
+                "POST",
+                &format!("/v1/spaces/{space}/events"),
+                &[],
+                Some(&body),
+            )
+            .await?;
+        if answer.status != 200 {
+            bail!(
+                "push refused: {} {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            );
+        }
+        Ok(())
+    }
+}
