@@ -373,13 +373,7 @@ pub(crate) fn refresh(
             }
         }
     }
-    exec(
-        conn,
-        "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
-         ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
-        params![sid, VERSION, encode_heads(&heads)],
-    )?;
-    Ok(())
+    set_state(conn, &sid, &heads)
 }
 
 /// Rewrites a space's tables from the whole document.
@@ -401,11 +395,16 @@ pub(crate) fn rebuild(
         )?;
     }
     write_history(conn, &sid, am, causal_order(am.get_changes(&[])), 0)?;
+    set_state(conn, &sid, &doc.heads())
+}
+
+/// Records that a space's tables are of this version and reflect `heads`.
+fn set_state(conn: &Connection, sid: &str, heads: &[ChangeHash]) -> Result<(), rusqlite::Error> {
     exec(
         conn,
         "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
          ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
-        params![sid, VERSION, encode_heads(&doc.heads())],
+        params![sid, VERSION, encode_heads(heads)],
     )?;
     Ok(())
 }
