@@ -84,7 +84,7 @@ pub struct HistoryEvent {
 
 impl HistoryEvent {
     /// An event of `kind` by an author, with every optional field empty and no summary.
-    fn by(
+    pub(crate) fn by(
         kind: HistoryKind,
         at: i64,
         author: Option<String>,

@@ -22,13 +22,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::SpaceId;
 use crate::history::{
-    HistoryEvent, HistoryQuery, Paths, Resolver, causal_order, causal_order_of, change_events,
+    HistoryEvent, HistoryKind, HistoryQuery, Paths, Resolver, causal_order, causal_order_of,
+    change_events,
 };
 use crate::model::{Goal, Person, Rating, Reflection, Step};
 
 /// Version of the read-model tables' content. Bump it when what they hold changes: every
 /// space's tables are then rebuilt from its document.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// The tables (a store migration creates them).
 pub(crate) const SCHEMA: &str = r#"
@@ -477,7 +478,15 @@ fn write_history(
                 conn,
                 "INSERT OR REPLACE INTO rm_history (space, change, idx, pos, at, goal, json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![sid, hash, idx as i64, pos, ev.at, ev.goal, json(&ev)?],
+                params![
+                    sid,
+                    hash,
+                    idx as i64,
+                    pos,
+                    ev.at,
+                    ev.goal,
+                    json(&StoredEvent::of(&ev))?
+                ],
             )?;
         }
     }
@@ -534,7 +543,7 @@ pub(crate) fn history_rows(
     last: Option<usize>,
 ) -> Result<Vec<HistoryRow>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT pos, idx, json FROM rm_history WHERE space = ?1
+        "SELECT pos, idx, change, json FROM rm_history WHERE space = ?1
            AND (?2 IS NULL OR goal = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
          ORDER BY pos DESC, idx DESC LIMIT ?5",
     )?;
@@ -544,14 +553,15 @@ pub(crate) fn history_rows(
         |r| {
             Ok((
                 (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
-                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
             ))
         },
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (key, j) = row?;
-        out.push((key, parse(&j)?));
+        let (key, change, j) = row?;
+        out.push((key, parse::<StoredEvent>(&j)?.event(&change)));
     }
     out.reverse();
     Ok(out)
@@ -570,6 +580,63 @@ pub(crate) fn history_first_after(
         Ok((r.get(0)?, r.get(1)?))
     })
     .optional()
+}
+
+/// A history event as `rm_history` keeps it: only what its change fixed, without empty
+/// fields (a long history has one row per change); the change hash is the row's
+/// `change` column, and names, titles and the summary are filled in when read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredEvent {
+    kind: HistoryKind,
+    at: i64,
+    device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    goal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    item: Option<String>,
+}
+
+impl StoredEvent {
+    fn of(e: &HistoryEvent) -> StoredEvent {
+        StoredEvent {
+            kind: e.kind,
+            at: e.at,
+            device: e.device.clone(),
+            goal: e.goal.clone(),
+            field: e.field.clone(),
+            before: e.before.clone(),
+            after: e.after.clone(),
+            level: e.level,
+            item: e.item.clone(),
+        }
+    }
+
+    fn event(self, change: &[u8]) -> HistoryEvent {
+        HistoryEvent {
+            goal: self.goal,
+            field: self.field,
+            before: self.before,
+            after: self.after,
+            level: self.level,
+            item: self.item,
+            ..HistoryEvent::by(
+                self.kind,
+                self.at,
+                None,
+                String::new(),
+                self.device,
+                hex::encode(change),
+            )
+        }
+    }
 }
 
 /// Where a stored history event stands: (position of its change, index in the change).
