@@ -11,14 +11,27 @@
 //!
 //! What runs, all in one process on one tokio runtime, over real TCP on 127.0.0.1:
 //! 1. A's samod repo (in-memory storage) creates the document with no connection and makes
-//!    the N edits, one transaction each (`samod_offline_edits_seconds`).
+//!    the N edits, one transaction each (`samod_offline_edits_seconds`). samod persists each
+//!    change asynchronously, so A's document actor is then left with a queue of storage
+//!    completions; `samod_offline_settle_seconds` is the wait until it has worked that off
+//!    (as a real partner would have long before coming back online).
 //! 2. A samod server repo (in-memory storage) serves WebSocket via axum on 127.0.0.1:0.
 //! 3. A dials the server; `samod_push_seconds` runs from the start of the dial until the
-//!    server's copy of the document has exactly A's heads (polled every few ms).
+//!    server's copy of the document has exactly A's heads (polled every 2 ms).
 //! 4. A's dialer is closed. B (fresh repo, in-memory storage) dials the server and `find`s
 //!    the document id; `samod_fresh_sync_seconds` runs from the start of B's dial until B's
 //!    heads equal A's heads (B's copy is then checked to hold all N ratings).
 //! 5. `samod_automerge_save_bytes` is `Automerge::save()` of A's document, for reference.
+//!
+//! `--connect-immediately` skips the wait in step 1. Then the push time varies wildly with
+//! samod 0.16 / automerge 0.12 (0.2 s to over 200 s at N = 10,000 on a 2-core machine): while
+//! a peer is connected, every queued storage completion makes the document actor call
+//! automerge's `generate_sync_message`, which, for a peer that has nothing yet, builds a
+//! whole-document `save()` before deciding whether there is anything to send.
+//!
+//! Also seen with these versions: the server usually sends B the whole-document sync message
+//! twice (it answers both of B's first two messages before B's acknowledgement arrives), so
+//! the fresh sync moves about twice the bytes of the push; `--trace-messages` shows it.
 //!
 //! Bytes are counted on the client side of each connection (A's for the push, B's for the
 //! fresh sync) after the traffic has gone quiet for a moment, so trailing acknowledgements
@@ -33,7 +46,8 @@
 //! ```
 //!
 //! Options: `--changes N` (default 10000), `--timeout-secs S` (default 600, per phase),
-//! `--trace-messages` (each protocol message's direction, size and head on stderr).
+//! `--connect-immediately` (above), `--trace-messages` (each protocol message's direction,
+//! size and head, the server's sync timings and A's repo activity, on stderr).
 //! `RUST_LOG=samod=debug` shows samod's own logging.
 //! The package is standalone (its own `[workspace]`), so it does not affect Duet's build.
 
@@ -78,6 +92,7 @@ struct Args {
     changes: usize,
     timeout: Duration,
     trace: bool,
+    connect_immediately: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -85,6 +100,7 @@ fn parse_args() -> Result<Args> {
         changes: 10_000,
         timeout: Duration::from_secs(600),
         trace: false,
+        connect_immediately: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -96,9 +112,11 @@ fn parse_args() -> Result<Args> {
                     Duration::from_secs(value("--timeout-secs")?.parse().context("--timeout-secs")?)
             }
             "--trace-messages" => args.trace = true,
+            "--connect-immediately" => args.connect_immediately = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: duet-bench-peer [--changes N] [--timeout-secs S] [--trace-messages]"
+                    "usage: duet-bench-peer [--changes N] [--timeout-secs S] [--trace-messages] \
+                     [--connect-immediately]"
                 );
                 std::process::exit(0);
             }
@@ -400,6 +418,25 @@ impl RepoObserver for Activity {
 }
 
 impl Activity {
+    /// Waits until the document's actor has worked off its queue (the storage completions of
+    /// the offline edits) and no further storage operation starts.
+    async fn wait_idle(&self, handle: &DocHandle, deadline: Instant) -> Result<()> {
+        let mut last = u64::MAX;
+        loop {
+            // Tasks run in submission order, so this returns once the queue ahead of it is done.
+            handle.with_document_async(|_| ()).await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = self.storage_ops.load(Ordering::Relaxed);
+            if now == last {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("A's repo did not go idle after the offline edits");
+            }
+            last = now;
+        }
+    }
+
     fn snapshot(&self) -> String {
         format!(
             "storage ops {} ({:?}), hub events {} ({:?})",
@@ -600,6 +637,15 @@ async fn main() -> Result<()> {
         });
     }
     seconds("samod_offline_edits_seconds", offline);
+    // samod persists each change asynchronously: the document actor still has a queue of
+    // storage completions (and compactions) to work off. Wait for that, as a real partner
+    // would have long done by the time they come back online. With --connect-immediately
+    // the push starts with that queue pending instead (see the module doc).
+    let settle = Instant::now();
+    if !args.connect_immediately {
+        a_activity.wait_idle(&a_doc, settle + args.timeout).await?;
+        seconds("samod_offline_settle_seconds", settle.elapsed());
+    }
     let a_heads = heads(&a_doc);
     let (save_bytes, a_changes) =
         a_doc.with_document(|d| (d.save().len(), d.get_changes(&[]).len()));
