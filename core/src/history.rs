@@ -16,7 +16,7 @@ use automerge::{Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, 
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{DocError, SpaceDoc};
-use crate::event::{Event, SpaceId};
+use crate::event::SpaceId;
 use crate::identity::DeviceKey;
 use crate::identity::Identity;
 use crate::membership::Member;
@@ -307,12 +307,9 @@ pub fn timeline(
         .iter()
         .map(|g| (g.id.as_str(), g.title.as_str().to_string()))
         .collect();
-    let stored: Vec<Event> = store
-        .events(space)?
-        .into_iter()
-        .filter_map(|b| Event::decode(b).ok())
-        .collect();
-    let devices = crate::sync::fold_state(store, space)?;
+    // Decoded (and verified) once, for both the authors' persons and the membership events.
+    let stored = store.stored_events(space)?;
+    let devices = crate::membership::SpaceState::fold(&stored);
     let (keys, mut events): (Vec<(i64, i64)>, Vec<HistoryEvent>) = rows.into_iter().unzip();
     name_events(&mut events, devices.all_devices(), &people, &|g| {
         titles.get(g).cloned()
@@ -383,6 +380,14 @@ pub fn name_events(
     }
 }
 
+/// A property key as a path segment: the map key, or `#` for a list position.
+pub(crate) fn key_text(key: &Key) -> String {
+    match key {
+        Key::Map(s) => s.to_string(),
+        Key::Seq(_) => "#".to_string(),
+    }
+}
+
 /// Paths of the document's objects (`goals/<id>/title`). Objects made by the changes
 /// walked so far are placed from their make operation; any other is looked up in the
 /// document (which costs a search of its operations, so results are remembered).
@@ -401,10 +406,7 @@ impl Paths {
         key: &Key,
     ) {
         let path = self.of(am, parent).map(|mut p| {
-            p.push(match key {
-                Key::Map(s) => s.to_string(),
-                Key::Seq(_) => "#".to_string(),
-            });
+            p.push(key_text(key));
             p
         });
         self.known.insert(id, path);
@@ -470,10 +472,7 @@ pub(crate) fn change_events(
         if let OpType::Make(_) = op.action {
             paths.made(r.doc, id.clone(), &op.obj, &op.key);
         }
-        let key = match &op.key {
-            Key::Map(s) => s.to_string(),
-            Key::Seq(_) => "#".to_string(),
-        };
+        let key = key_text(&op.key);
         let p: Vec<&str> = path.iter().map(String::as_str).collect();
         let make = matches!(op.action, OpType::Make(_));
         let value = match &op.action {

@@ -130,6 +130,17 @@ pub struct SpaceState {
 }
 
 impl SpaceState {
+    /// The state after admitting `events` in order; events that do not fit are skipped
+    /// (own events not yet placed by the relay are admitted when they come back in its
+    /// order).
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> SpaceState {
+        let mut state = SpaceState::default();
+        for ev in events {
+            let _ = state.admit(ev, None);
+        }
+        state
+    }
+
     /// Whether the space has its genesis.
     pub fn exists(&self) -> bool {
         self.space.is_some()

@@ -97,18 +97,10 @@ impl View {
         let mut view = View::default();
         let am = doc.automerge();
         for coll in Collection::ALL {
-            let Some(obj) = collection_obj(am, coll) else {
-                continue;
-            };
-            if let Ok(all) = Entity::hydrate_all(am, coll) {
-                all.into_iter().for_each(|e| view.add(e));
-                continue;
-            }
-            for id in am.keys(&obj) {
-                match Entity::hydrate(am, &obj, coll, &id) {
-                    Ok(Some(e)) => view.add(e),
-                    Ok(None) => {}
-                    Err(e) => view.problems.push(format!("{} {id}: {e}", coll.name())),
+            for entity in collection_entities(am, coll) {
+                match entity {
+                    Ok(e) => view.add(e),
+                    Err((id, e)) => view.problems.push(format!("{} {id}: {e}", coll.name())),
                 }
             }
         }
@@ -239,6 +231,27 @@ impl Entity {
                 .collect(),
         })
     }
+}
+
+/// Every entity of a collection: hydrated in one pass, or one by one when the collection
+/// as a whole does not hydrate, each that fails given as (id, error).
+fn collection_entities(
+    am: &automerge::Automerge,
+    c: Collection,
+) -> Vec<Result<Entity, (String, DocError)>> {
+    let Some(obj) = collection_obj(am, c) else {
+        return Vec::new();
+    };
+    if let Ok(all) = Entity::hydrate_all(am, c) {
+        return all.into_iter().map(Ok).collect();
+    }
+    am.keys(&obj)
+        .filter_map(|id| match Entity::hydrate(am, &obj, c, &id) {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => Some(Err((id, e))),
+        })
+        .collect()
 }
 
 fn collection_obj(am: &automerge::Automerge, coll: Collection) -> Option<ObjId> {
@@ -741,41 +754,39 @@ fn write_entity(
     match Entity::hydrate(am, obj, c, id) {
         Ok(Some(e)) => store_entity(conn, sid, e),
         Ok(None) => Ok(()),
-        Err(e) => {
-            exec(
-                conn,
-                "INSERT OR REPLACE INTO rm_problems (space, collection, id, error)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![sid, c.name(), id, e.to_string()],
-            )?;
-            Ok(())
-        }
+        Err(e) => record_problem(conn, sid, c, id, &e),
     }
 }
 
-/// Writes every entity of a collection: hydrated in one pass, or one by one (recording
-/// problems) when the collection as a whole does not hydrate.
+/// Writes every entity of a collection, recording those that do not hydrate.
 fn write_collection(
     conn: &Connection,
     sid: &str,
     am: &automerge::Automerge,
     c: Collection,
 ) -> Result<(), rusqlite::Error> {
-    let Some(obj) = collection_obj(am, c) else {
-        return Ok(());
-    };
-    match Entity::hydrate_all(am, c) {
-        Ok(all) => {
-            for e in all {
-                store_entity(conn, sid, e)?;
-            }
-        }
-        Err(_) => {
-            for id in am.keys(&obj) {
-                write_entity(conn, sid, am, &obj, c, &id)?;
-            }
+    for entity in collection_entities(am, c) {
+        match entity {
+            Ok(e) => store_entity(conn, sid, e)?,
+            Err((id, e)) => record_problem(conn, sid, c, &id, &e)?,
         }
     }
+    Ok(())
+}
+
+fn record_problem(
+    conn: &Connection,
+    sid: &str,
+    c: Collection,
+    id: &str,
+    e: &DocError,
+) -> Result<(), rusqlite::Error> {
+    exec(
+        conn,
+        "INSERT OR REPLACE INTO rm_problems (space, collection, id, error)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![sid, c.name(), id, e.to_string()],
+    )?;
     Ok(())
 }
 

@@ -567,9 +567,7 @@ impl Store {
         identity: &Identity,
         parts: Parts,
     ) -> Result<View, StoreError> {
-        if !crate::readmodel::is_current(&self.conn, space)? {
-            self.rebuild_view(space, identity)?;
-        }
+        self.current_view(space, identity)?;
         let c = &self.conn;
         let all = parts == Parts::All;
         Ok(View {
@@ -598,9 +596,7 @@ impl Store {
         q: &crate::history::HistoryQuery,
         last: Option<usize>,
     ) -> Result<Vec<crate::readmodel::HistoryRow>, StoreError> {
-        if !crate::readmodel::is_current(&self.conn, space)? {
-            self.rebuild_view(space, identity)?;
-        }
+        self.current_view(space, identity)?;
         Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
     }
 
@@ -618,9 +614,16 @@ impl Store {
     /// Builds a space's read-model tables from `doc` unless they are current.
     pub fn ensure_view(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
-            let tx = self.conn.transaction()?;
-            crate::readmodel::rebuild(&tx, space, doc)?;
-            tx.commit()?;
+            self.rebuild_from(space, doc)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a space's read-model tables current, loading the document only if they
+    /// are missing or of an older version.
+    fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            self.rebuild_view(space, identity)?;
         }
         Ok(())
     }
@@ -628,8 +631,12 @@ impl Store {
     /// Rewrites a space's read-model tables from its document.
     pub fn rebuild_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
         let (doc, _) = self.load_doc(space, identity)?;
+        self.rebuild_from(space, &doc)
+    }
+
+    fn rebuild_from(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        crate::readmodel::rebuild(&tx, space, &doc)?;
+        crate::readmodel::rebuild(&tx, space, doc)?;
         tx.commit()?;
         Ok(())
     }
@@ -831,6 +838,15 @@ impl Store {
         crate::readmodel::refresh(&tx, space, doc)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Every stored event of a space that decodes, in stored order.
+    pub fn stored_events(&self, space: &SpaceId) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .events(space)?
+            .into_iter()
+            .filter_map(|b| Event::decode(b).ok())
+            .collect())
     }
 
     /// Every key of a space by epoch (epoch 0 is the space's first key).

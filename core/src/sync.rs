@@ -174,15 +174,7 @@ pub struct SyncReport {
 
 /// Rebuilds a space's verified state from the events stored on this device.
 pub fn fold_state(store: &Store, space: &SpaceId) -> Result<SpaceState, StoreError> {
-    let mut state = SpaceState::default();
-    for bytes in store.events(space)? {
-        if let Ok(ev) = Event::decode(bytes) {
-            // Own events not yet placed by the relay may not fit yet; they are admitted
-            // when they come back from the relay in its order.
-            let _ = state.admit(&ev, None);
-        }
-    }
-    Ok(state)
+    Ok(SpaceState::fold(&store.stored_events(space)?))
 }
 
 fn label(message: Option<&str>) -> &'static str {
