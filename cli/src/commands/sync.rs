@@ -135,9 +135,10 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
             ));
         }
     };
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let partners: Vec<String> = doc
-        .people()?
+    // The sync just built the read models; no need to load the whole document again.
+    let view = dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?;
+    let partners: Vec<String> = view
+        .people
         .into_iter()
         .filter(|(id, _)| *id != dev.me.person_id)
         .map(|(_, p)| p.name)
@@ -152,7 +153,7 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
         } else {
             partners.join(", ")
         },
-        doc.goals()?.len()
+        view.goals.len()
     ));
     Ok(())
 }
