@@ -9,7 +9,8 @@
 //! The same run first measures two limits of this machine, so the relay's figure can be
 //! read as a ratio of them: one fsync'd SQLite transaction per event (the naive relay's
 //! ceiling, through the relay's own `Store::insert_events`), and ed25519 `verify_strict`
-//! per second on one core (the relay verifies every event it stores).
+//! per second on one core (the relay verifies every event it stores), and ed25519 batch
+//! verification on one core (the ceiling for batched pushes).
 //!
 //! For each C a fresh relay (temporary database, rate limits and quotas off) is served
 //! in process on 127.0.0.1:0 by `serve_state` on its own two-thread runtime. K spaces are
@@ -144,6 +145,29 @@ fn verify_baseline(n: usize, payload: usize) -> anyhow::Result<(f64, f64)> {
     }
     let decode = n as f64 / start.elapsed().as_secs_f64();
     Ok((verify, decode))
+}
+
+/// ed25519 batch verification (`verify_batch`, 100 signatures by 100 keys per call) per
+/// signature per second on this thread: the ceiling for batched pushes. The
+/// relay does not use it (it is not strict, see docs/benchmarks.md).
+fn batch_verify_baseline(n: usize, payload: usize) -> anyhow::Result<f64> {
+    const BATCH: usize = 100;
+    let keys: Vec<SigningKey> = (0..BATCH)
+        .map(|_| SigningKey::from_bytes(&duet_core::ids::random_bytes::<32>()))
+        .collect();
+    let msgs: Vec<Vec<u8>> = (0..BATCH)
+        .map(|i| vec![i as u8; 106 + 40 + payload])
+        .collect();
+    let sigs: Vec<_> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+    let vks: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+    let rounds = n.div_ceil(BATCH);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        ed25519_dalek::verify_batch(std::hint::black_box(&refs), &sigs, &vks)
+            .context("the batch verifies")?;
+    }
+    Ok((rounds * BATCH) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// What one run with C clients measured.
@@ -314,6 +338,7 @@ fn main() -> anyhow::Result<()> {
 
     let fsync = fsync_baseline(2000)?;
     let (verify, decode) = verify_baseline(20_000, opts.payload)?;
+    let batch_verify = batch_verify_baseline(20_000, opts.payload)?;
     writeln!(out)?;
     writeln!(out, "machine baselines (same run):")?;
     writeln!(
@@ -323,6 +348,10 @@ fn main() -> anyhow::Result<()> {
     writeln!(
         out,
         "  ed25519 verify_strict, one core:                                 {verify:>8.0} /s"
+    )?;
+    writeln!(
+        out,
+        "  ed25519 batch verification (100 per batch), one core:            {batch_verify:>8.0} /s"
     )?;
     writeln!(
         out,
@@ -405,6 +434,8 @@ fn main() -> anyhow::Result<()> {
         out.flush()?;
     }
     bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
+    bench.push(format!("bench: batch_verify_one_core {batch_verify:.0} /s"));
+    bench.push(format!("bench: event_decode_one_core {decode:.0} /s"));
     bench.push(format!(
         "bench: fsync_per_event_baseline {fsync:.0} events/s"
     ));

@@ -1,9 +1,7 @@
-//! Benchmarks with figures, not assertions: `cargo run --release -p duet-tests --bin duet-bench`.
-//!
-//! Scenario (DESIGN.md): partner A makes N small edits offline (GAS ratings), then syncs
-//! through a real relay process; partner B, on a fresh device, joins and syncs. Prints
-//! timings, bytes on the wire against Automerge's own compressed size, and how long the
-//! read commands take on the resulting history.
+//! The CLI scenario (DESIGN.md): partner A makes N small edits offline (GAS ratings),
+//! then syncs through a real relay process; partner B, on a fresh device, joins. Then the
+//! read commands and one `rate` run on B's store, beside Automerge's own load time and
+//! compressed size of the same document.
 
 use std::process::Command;
 use std::time::Instant;
@@ -13,6 +11,8 @@ use duet_core::device::Device as CoreDevice;
 use duet_core::ids::now_ms;
 use duet_core::store::SpaceKind;
 use duet_tests::{Device, Relay, bin};
+
+use crate::figures::Figures;
 
 fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
@@ -33,24 +33,9 @@ fn run(d: &Device, args: &[&str]) -> f64 {
     secs(t)
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .skip_while(|a| a != "--changes")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let profile = if bin("duet").to_string_lossy().contains("/release/") {
-        "release"
-    } else {
-        "debug"
-    };
-    println!(
-        "duet-bench: {n} offline ratings, {profile} binaries, {} cores",
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
-    );
-
+/// Runs the scenario with `n` offline ratings; figures are named `cli_{n}_...`.
+pub fn run_scenario(n: usize, figs: &mut Figures) {
+    println!("== CLI scenario: {n} offline ratings ==");
     let relay = Relay::start();
     let a = Device::new();
     let b = Device::new();
@@ -130,8 +115,18 @@ fn main() {
     let (events_after, bytes_after) = relay_changes();
     let (events, wire) = (events_after - events_before, bytes_after - bytes_before);
 
-    // 4. B joins fresh and pulls everything.
+    // 4. B joins fresh and pulls everything: every event of the space, membership too.
     let join = run(&b, &["join", &code, "--name", "Sam"]);
+    let join_bytes: i64 = rusqlite::Connection::open(&relay.db)
+        .expect("relay db")
+        .query_row(
+            "SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM events WHERE space =
+               (SELECT space FROM events WHERE kind = 'changes'
+                GROUP BY space ORDER BY SUM(LENGTH(bytes)) DESC LIMIT 1)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sizes");
 
     // 5. Read commands on B's store.
     let history = run(&b, &["history", "--json"]);
@@ -140,59 +135,40 @@ fn main() {
     let history50 = run(&b, &["history", "--limit", "50"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
 
-    // Machine-readable lines: `bench: NAME VALUE UNIT`.
-    println!(
-        "bench: offline_edit_per_change {:.1} us",
-        edit * 1e6 / n as f64
+    let f = |m: &str| format!("cli_{n}_{m}");
+    figs.add(&f("offline_edit_per_change"), edit * 1e6 / n as f64, "us");
+    figs.add(&f("reopen_store"), reopen, "s");
+    figs.add(
+        &f("reopen_replayed_changes"),
+        stats.replayed_changes as f64,
+        "changes",
     );
-    println!("bench: reopen_store {:.1} ms", reopen * 1e3);
-    println!("bench: push_backlog {:.3} s", push);
-    println!("bench: backlog_events {events} events");
-    println!("bench: wire_bytes {wire} bytes");
-    println!(
-        "bench: wire_bytes_per_change {:.1} bytes",
-        wire as f64 / n as f64
-    );
-    println!("bench: automerge_save_bytes {save_bytes} bytes");
-    println!(
-        "bench: wire_over_save {:.3} ratio",
-        wire as f64 / save_bytes as f64
-    );
-    println!("bench: fresh_join {join:.3} s");
-    println!("bench: history_json {history:.3} s");
-    println!("bench: progress_json {progress:.3} s");
-    println!("bench: goal_list {list:.3} s");
-    println!("bench: history_limit_50 {history50:.3} s");
-    println!("bench: rate {rate:.3} s");
-    println!("bench: automerge_load {am_load:.3} s");
-    println!();
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    println!(
-        "| {n} offline ratings (engine, 1,000 per transaction) | {edit:.2} s ({:.0} us per change) |",
-        edit * 1e6 / n as f64
-    );
-    println!(
-        "| reopen A's store | {:.0} ms (snapshot: {}, replayed after it: {}) |",
-        reopen * 1e3,
-        stats.from_snapshot,
-        stats.replayed_changes
-    );
-    println!("| A `duet sync` (push) | {push:.2} s |");
-    println!("| events on the wire for the backlog | {events} |");
-    println!(
-        "| bytes on the wire (encrypted events) | {wire} ({:.1} B per change) |",
-        wire as f64 / n as f64
-    );
-    println!(
-        "| Automerge `save()` of the whole document | {save_bytes} ({:.2}x the wire) |",
-        wire as f64 / save_bytes as f64
-    );
-    println!("| B `duet join` (fresh device, pull everything) | {join:.2} s |");
-    println!("| B `duet history --json` | {history:.2} s |");
-    println!("| B `duet progress --json` | {progress:.2} s |");
-    println!("| B `duet goal list` | {list:.2} s |");
-    println!("| B `duet history --limit 50` | {history50:.2} s |");
-    println!("| B `duet rate` | {rate:.2} s |");
-    println!("| Automerge `load()` of the same document (in process) | {am_load:.2} s |");
+    figs.add(&f("push"), push, "s");
+    figs.add(&f("backlog_events"), events as f64, "events");
+    figs.add(&f("wire_bytes"), wire as f64, "bytes");
+    figs.add(&f("wire_bytes_per_change"), wire as f64 / n as f64, "bytes");
+    figs.add(&f("automerge_save_bytes"), save_bytes as f64, "bytes");
+    figs.add(&f("join"), join, "s");
+    figs.add(&f("join_bytes"), join_bytes as f64, "bytes");
+    figs.add(&f("history_json"), history, "s");
+    figs.add(&f("progress_json"), progress, "s");
+    figs.add(&f("goal_list"), list, "s");
+    figs.add(&f("history_limit_50"), history50, "s");
+    figs.add(&f("rate"), rate, "s");
+    figs.add(&f("automerge_load"), am_load, "s");
+    for (m, v) in [
+        ("wire_bytes", wire as f64 / save_bytes as f64),
+        ("join", join / am_load),
+        ("goal_list", list / am_load),
+        ("progress_json", progress / am_load),
+        ("history_limit_50", history50 / am_load),
+        ("rate", rate / am_load),
+    ] {
+        let over = if m == "wire_bytes" {
+            "automerge_save_bytes"
+        } else {
+            "automerge_load"
+        };
+        figs.add(&f(&format!("{m}_over_{over}")), v, "ratio");
+    }
 }

@@ -1,0 +1,128 @@
+//! Duet's benchmark harness: figures, not assertions. One command runs every scenario of
+//! issue 6 and prints each figure as `bench: NAME VALUE UNIT`, then the targets as
+//! ratios of figures measured in the same run, and writes both into docs/benchmarks.md:
+//!
+//!     cargo run --release -p duet-tests --bin duet-bench
+//!
+//! Scenarios: the CLI scenario (offline edits, push, fresh join, read commands, `rate`)
+//! at 10,000 and 100,000 changes; relay ingest with 1-64 single-event pushers and batched
+//! pushes beside the machine's fsync and signature-verification rates; relay memory with
+//! 1,000 and 10,000 spaces of 100 events; the samod peer on the same two-partner
+//! scenario at 10,000 and 30,000 edits. `--quick` runs small sizes (for trying the
+//! harness, never written to the docs); `--no-docs` leaves docs/benchmarks.md alone;
+//! `--no-peer` skips samod (its first build takes minutes).
+
+mod cli_scenario;
+mod figures;
+mod programs;
+mod report;
+mod targets;
+
+use std::time::Instant;
+
+use figures::Figures;
+
+struct Options {
+    quick: bool,
+    docs: bool,
+    peer: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        docs: true,
+        peer: true,
+    };
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--no-docs" => o.docs = false,
+            "--no-peer" => o.peer = false,
+            other => {
+                return Err(format!(
+                    "unknown option {other:?}; the options are --quick, --no-docs and --no-peer"
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("duet-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let started = Instant::now();
+    let opts = options()?;
+    let release = duet_tests::bin_dir().ends_with("release");
+    let cores = std::thread::available_parallelism().map_or(1, |p| p.get());
+    if !release {
+        return Err(
+            "run it as a release build: cargo run --release -p duet-tests --bin duet-bench".into(),
+        );
+    }
+    let (cli_sizes, ingest_events, rss_spaces, peer_sizes): (&[usize], usize, &[usize], &[usize]) =
+        if opts.quick {
+            (&[2_000, 10_000], 1_600, &[200], &[2_000])
+        } else {
+            (
+                &[10_000, 100_000],
+                6_400,
+                &[1_000, 10_000],
+                &[10_000, 30_000],
+            )
+        };
+    println!("duet-bench: {cores} cores, release build; building the other programs first");
+    programs::build(opts.peer)?;
+
+    let mut figs = Figures::default();
+    for &n in cli_sizes {
+        cli_scenario::run_scenario(n, &mut figs);
+    }
+    programs::relay_ingest(ingest_events, &mut figs)?;
+    for &s in rss_spaces {
+        programs::relay_memory(s, &mut figs)?;
+    }
+    if opts.peer {
+        for &n in peer_sizes {
+            programs::samod_peer(n, &mut figs)?;
+        }
+    }
+
+    let largest = cli_sizes.iter().copied().max().unwrap_or(0);
+    println!("== targets (ratios of figures from this run) ==");
+    let outcomes = targets::evaluate(&mut figs, largest);
+    for o in &outcomes {
+        println!(
+            "target: {} = {} {} ({}): {}",
+            o.what,
+            figures::show(o.ratio),
+            o.bound,
+            o.figure,
+            if o.met { "met" } else { "NOT met" }
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("duet-bench: done in {:.1} minutes", seconds / 60.0);
+    if opts.docs && !opts.quick && opts.peer {
+        let header = format!(
+            "Latest full run: {}, {cores} cores, release build",
+            report::today()
+        );
+        let section = report::section(
+            "cargo run --release -p duet-tests --bin duet-bench",
+            &header,
+            &figs,
+            &outcomes,
+            seconds,
+        );
+        let p = report::write(&section)?;
+        println!("duet-bench: wrote the figures into {}", p.display());
+    }
+    Ok(())
+}
