@@ -78,7 +78,9 @@ fn run() -> Result<(), String> {
             )
         };
     println!("duet-bench: {cores} cores, release build; building the other programs first");
+    let build = Instant::now();
     programs::build(opts.peer)?;
+    let build_seconds = build.elapsed().as_secs_f64();
 
     let mut figs = Figures::default();
     for &n in cli_sizes {
@@ -119,7 +121,7 @@ fn run() -> Result<(), String> {
             &header,
             &figs,
             &outcomes,
-            seconds,
+            (seconds, build_seconds),
         );
         let p = report::write(&section)?;
         println!("duet-bench: wrote the figures into {}", p.display());

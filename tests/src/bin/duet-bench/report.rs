@@ -23,7 +23,7 @@ pub fn section(
     header: &str,
     figs: &Figures,
     outcomes: &[Outcome],
-    seconds: f64,
+    (seconds, build_seconds): (f64, f64),
 ) -> String {
     let mut s = String::new();
     s.push_str(BEGIN);
@@ -31,8 +31,10 @@ pub fn section(
     s.push_str(command);
     s.push_str("\n\n");
     s.push_str(&format!(
-        "{header}; the whole run took {:.1} minutes, building the relay examples and the samod peer included.\n\n",
-        seconds / 60.0
+        "{header}. The run took {:.1} minutes, of which {:.0} s building the relay examples \
+         and the samod peer (after `cargo run` built the harness itself).\n\n",
+        seconds / 60.0,
+        build_seconds
     ));
     s.push_str("| target | figures | ratio | bound | met? |\n| --- | --- | --: | --- | --- |\n");
     for o in outcomes {

@@ -156,14 +156,14 @@ pub fn evaluate(figs: &mut Figures, n: usize) -> Vec<Outcome> {
                 let Some(den) = figs.get(d).filter(|v| *v > 0.0) else {
                     continue;
                 };
-                let scaled = if t.scale == 1.0 {
-                    String::new()
+                let den_shown = if t.scale == 1.0 {
+                    show(den)
                 } else {
-                    format!("{} x ", show(t.scale))
+                    format!("({} x {})", show(t.scale), show(den))
                 };
                 (
                     num / (t.scale * den),
-                    format!("{} / ({scaled}{})", show(num), show(den)),
+                    format!("{} / {den_shown}", show(num)),
                 )
             }
             None => (num, show(num)),
