@@ -5,6 +5,7 @@
 
 mod clock;
 mod commands;
+mod live;
 mod output;
 mod transport;
 

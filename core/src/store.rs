@@ -309,6 +309,15 @@ impl Store {
         &self.path
     }
 
+    /// SQLite's `data_version`: it changes when another connection (another `duet`
+    /// process) commits to this store, so a long-running command can notice local edits
+    /// made meanwhile without reading any table.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     fn configure(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         self.conn

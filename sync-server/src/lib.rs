@@ -14,7 +14,8 @@
 //! - [`Config`] holds every limit an operator can tune;
 //! - [`writer`] is the single writer thread that commits concurrent pushes in groups
 //!   (one durable transaction per group; each push is answered after its group's commit),
-//!   counted by [`WriterStats`].
+//!   counted by [`WriterStats`];
+//! - [`live`] is the WebSocket on which member devices hear of new commits at once.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,7 +31,6 @@ use axum::routing::get;
 use duet_core::protocol::MAX_BODY_BYTES;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -38,6 +38,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod error;
 pub mod limits;
+pub mod live;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/spaces/{space}/events",
             get(routes::read_events).post(routes::push_events),
         )
+        .route("/v1/spaces/{space}/live", get(live::live_events))
         .route("/healthz", get(routes::healthz))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -135,7 +137,8 @@ pub async fn serve_state(
     });
     let connections =
         (config.max_connections > 0).then(|| Arc::new(limits::semaphore(config.max_connections)));
-    let graceful = GracefulShutdown::new();
+    // Each connection task holds a clone of `open`; when all are gone, `all_closed` ends.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -182,21 +185,39 @@ pub async fn serve_state(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+        // With upgrades, for the live WebSocket; an upgraded connection leaves hyper (and
+        // this connection slot): live sockets have caps of their own (`state::MAX_LIVE_*`).
+        let mut conn = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut stop = stop.clone();
+        let open = open.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // On shutdown, finish the request in flight and close (hyper's graceful close).
+            let ended = tokio::select! {
+                r = &mut conn => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!("connection ended with an error: {e}");
             }
             drop(permit);
+            drop(open);
         });
     }
 
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
+    drop(open);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = all_closed.recv() => {}
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("connections still open after the grace period were dropped");
         }

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::state::{AppState, ReadRequest};
 
 /// Validates the `{space}` path segment before anything else uses it.
-fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, ApiError> {
+pub(crate) fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, ApiError> {
     let bad = || {
         ApiError::BadSpaceId(
             "the space id in the URL must be exactly 32 lower-case hex characters".to_string(),
@@ -28,7 +28,7 @@ fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, Ap
 }
 
 /// Runs blocking work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -112,7 +112,7 @@ pub fn parse_query(query: &str) -> Result<(u64, u32), ApiError> {
 }
 
 /// Reads the four signed-read headers.
-fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
+pub(crate) fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(device), Some(time), Some(nonce), Some(signature)) =
         (get(H_DEVICE), get(H_TIME), get(H_NONCE), get(H_SIGNATURE))
@@ -187,7 +187,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// Any unknown route.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no such endpoint `{}`; the relay serves /v1/spaces/SPACE/events and /healthz",
+        "no such endpoint `{}`; the relay serves /v1/spaces/SPACE/events, /v1/spaces/SPACE/live and /healthz",
         uri.path().escape_debug()
     ))
 }

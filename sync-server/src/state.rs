@@ -30,10 +30,35 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter};
-use crate::store::{Store, StoreError};
+use crate::live::Live;
+use crate::store::{Query, Store, StoreError};
 use crate::writer::{Job, SpaceCache, Writer, lock, writer_gone};
 
 pub use crate::writer::{PreparedPush, WriterStats};
+
+/// Live sockets one device may hold open at once (a device watches each of its spaces).
+pub const MAX_LIVE_PER_DEVICE: usize = 8;
+
+/// Live sockets the relay holds open at once.
+pub const MAX_LIVE_SOCKETS: usize = 10_000;
+
+/// One open live socket, counted against the caps until dropped.
+pub(crate) struct LiveSlot {
+    state: AppState,
+    device: DeviceKey,
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.state.inner.live_sockets);
+        if let Some(n) = open.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
+}
 
 /// How often (seconds) the replay cache drops nonces whose timestamp left the window.
 const PRUNE_EVERY_SECS: i64 = 10;
@@ -53,6 +78,8 @@ impl std::fmt::Debug for AppState {
 
 struct Shared {
     writer: Writer,
+    live: Live,
+    live_sockets: Mutex<HashMap<DeviceKey, usize>>,
     reader: Mutex<Store>,
     spaces: SpaceCache,
     nonces: Mutex<ReplayCache>,
@@ -135,10 +162,13 @@ impl AppState {
         }
         let reader = Store::open(db)?;
         let spaces = SpaceCache::default();
-        let writer = Writer::start(writer, spaces.clone(), config.clone())?;
+        let live = Live::default();
+        let writer = Writer::start(writer, spaces.clone(), config.clone(), live.clone())?;
         Ok(AppState {
             inner: Arc::new(Shared {
                 writer,
+                live,
+                live_sockets: Mutex::new(HashMap::new()),
                 reader: Mutex::new(reader),
                 spaces,
                 nonces: Mutex::new(ReplayCache::default()),
@@ -188,6 +218,92 @@ impl AppState {
         self.inner.writer.send(Job::Load(space, reply))?;
         let cached = answer.blocking_recv().map_err(|_| writer_gone())??;
         Ok(f(&cached.state))
+    }
+
+    /// Checks a signed read (or live) request: the signature, the clock window, that the
+    /// device is a member of the existing space, and that the nonce is fresh. Returns the
+    /// device. Blocks.
+    pub fn authorize_read(
+        &self,
+        space: SpaceId,
+        auth: &ReadAuth,
+        path: &str,
+        query: &str,
+        now_secs: i64,
+    ) -> Result<DeviceKey, ApiError> {
+        let device = auth.verify("GET", path, query).ok_or_else(|| {
+            ApiError::BadSignature(
+                "the read signature does not verify: sign `GET`, the path, the query, the \
+                 time and the nonce with the device key named in duet-device"
+                    .to_string(),
+            )
+        })?;
+        self.charge_devices(&[device])?;
+        if (now_secs - auth.time).abs() > READ_WINDOW_SECS {
+            return Err(ApiError::StaleRequest(format!(
+                "the read was signed at {} but the relay's clock says {now_secs}; the \
+                 difference exceeds {READ_WINDOW_SECS} s. Check this device's clock and retry",
+                auth.time
+            )));
+        }
+        let (exists, member) = self.with_state(space, |s| (s.exists(), s.is_member(&device)))?;
+        if !exists {
+            return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
+        }
+        if !member {
+            return Err(ApiError::NotAMember(format!(
+                "device {} is not a member of this space (or was removed); only member \
+                 devices may read. Join with an invite first",
+                hex::encode(device)
+            )));
+        }
+        // Nonces are only remembered for members, which bounds the cache.
+        if !lock(&self.inner.nonces).insert(device, &auth.nonce, auth.time, now_secs) {
+            return Err(ApiError::ReplayedRequest(
+                "this read's nonce was already used: sign every request afresh with a new \
+                 random nonce"
+                    .to_string(),
+            ));
+        }
+        Ok(device)
+    }
+
+    /// Whether `device` is a current member of `space`. Blocks.
+    pub fn is_member(&self, space: SpaceId, device: DeviceKey) -> Result<bool, ApiError> {
+        self.with_state(space, |s| s.is_member(&device))
+    }
+
+    /// The space's newest cursor (0 when it has no events). Blocks.
+    pub fn newest_cursor(&self, space: SpaceId) -> Result<u64, ApiError> {
+        Ok(lock(&self.inner.reader).newest_cursor(&space)?)
+    }
+
+    /// The channel of commits that live sockets listen to.
+    pub fn live(&self) -> &Live {
+        &self.inner.live
+    }
+
+    /// Counts one more live socket for `device`, refusing past the per-device and total
+    /// caps; the slot is given back when the returned guard is dropped.
+    pub(crate) fn live_slot(&self, device: DeviceKey) -> Result<LiveSlot, ApiError> {
+        let mut open = lock(&self.inner.live_sockets);
+        let total: usize = open.values().sum();
+        let mine = open.get(&device).copied().unwrap_or(0);
+        if mine >= MAX_LIVE_PER_DEVICE || total >= MAX_LIVE_SOCKETS {
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "too many live connections ({mine} open for this device, at most \
+                     {MAX_LIVE_PER_DEVICE}; {total} in all, at most {MAX_LIVE_SOCKETS}); \
+                     close one or retry later"
+                ),
+                retry_after: 30,
+            });
+        }
+        *open.entry(device).or_default() += 1;
+        Ok(LiveSlot {
+            state: self.clone(),
+            device,
+        })
     }
 
     /// Checks and stores a pushed batch (all or nothing), and returns once it is durable
@@ -263,43 +379,7 @@ impl AppState {
         req: &ReadRequest,
         now_secs: i64,
     ) -> Result<ReadAnswer, ApiError> {
-        let device = req
-            .auth
-            .verify("GET", &req.path, &req.query)
-            .ok_or_else(|| {
-                ApiError::BadSignature(
-                    "the read signature does not verify: sign `GET`, the path, the query, the \
-                 time and the nonce with the device key named in duet-device"
-                        .to_string(),
-                )
-            })?;
-        self.charge_devices(&[device])?;
-        if (now_secs - req.auth.time).abs() > READ_WINDOW_SECS {
-            return Err(ApiError::StaleRequest(format!(
-                "the read was signed at {} but the relay's clock says {now_secs}; the \
-                 difference exceeds {READ_WINDOW_SECS} s. Check this device's clock and retry",
-                req.auth.time
-            )));
-        }
-        let (exists, member) = self.with_state(space, |s| (s.exists(), s.is_member(&device)))?;
-        if !exists {
-            return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
-        }
-        if !member {
-            return Err(ApiError::NotAMember(format!(
-                "device {} is not a member of this space (or was removed); only member \
-                 devices may read. Join with an invite first",
-                hex::encode(device)
-            )));
-        }
-        // Nonces are only remembered for members, which bounds the cache.
-        if !lock(&self.inner.nonces).insert(device, &req.auth.nonce, req.auth.time, now_secs) {
-            return Err(ApiError::ReplayedRequest(
-                "this read's nonce was already used: sign every request afresh with a new \
-                 random nonce"
-                    .to_string(),
-            ));
-        }
+        self.authorize_read(space, &req.auth, &req.path, &req.query, now_secs)?;
         let ((events, more), newest, forks) = lock(&self.inner.reader).page_and_newest(
             &space,
             req.after,

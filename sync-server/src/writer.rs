@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::limits::Config;
+use crate::live::{Committed, Live};
 use crate::store::{Query, Store, StoreError, Txn, Usage};
 
 /// At most this many push requests share one transaction.
@@ -134,6 +135,7 @@ impl Writer {
         store: Store,
         cache: SpaceCache,
         config: Config,
+        live: Live,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
@@ -147,6 +149,7 @@ impl Writer {
                         cache,
                         config,
                         counters,
+                        live,
                         fail_commits: 0,
                     };
                     w.run(&queue);
@@ -205,6 +208,8 @@ struct Worker {
     cache: SpaceCache,
     config: Config,
     counters: Arc<Counters>,
+    /// Where committed cursors are announced to live sockets.
+    live: Live,
     /// This many next commits fail as if the disk were full (0 outside tests).
     fail_commits: usize,
 }
@@ -287,6 +292,7 @@ impl Worker {
             cache,
             config,
             counters,
+            live,
             fail_commits,
         } = self;
         let mut txn = match store.begin() {
@@ -378,6 +384,19 @@ impl Worker {
             }
         }
         tracing::debug!(requests = done.len(), wrote = group.wrote, "group handled");
+        if group.wrote {
+            // Durable now: tell the live sockets, one message per space written.
+            let mut newest: HashMap<SpaceId, u64> = HashMap::new();
+            for (push, _, result) in &done {
+                if let Ok(r) = result {
+                    let c = newest.entry(push.space).or_default();
+                    *c = (*c).max(r.cursor);
+                }
+            }
+            for (space, cursor) in newest {
+                live.notify(Committed { space, cursor });
+            }
+        }
         for (_, reply, result) in done {
             counters.requests.fetch_add(1, Ordering::Relaxed);
             let _ = reply.send(result);
@@ -812,6 +831,7 @@ mod tests {
             cache: SpaceCache::default(),
             config: Config::default(),
             counters: Arc::default(),
+            live: Live::default(),
             fail_commits: 0,
         }
     }

@@ -160,10 +160,18 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
 
 /// Push local changes and pull your partner's, verifying everything.
 #[derive(Debug, clap::Args)]
-pub struct SyncArgs {}
+pub struct SyncArgs {
+    /// Keep syncing until interrupted (Ctrl-C): your partner's changes arrive as soon as
+    /// the relay has them, and changes made on this device are sent within a second.
+    #[arg(long)]
+    watch: bool,
+}
 
 /// Runs `duet sync`.
-pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
+pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
+    if a.watch {
+        return watch(ctx);
+    }
     let mut dev = ctx.device()?;
     let reports = dev
         .sync(&Http::new()?)
@@ -216,6 +224,131 @@ pub fn sync(ctx: &Ctx, _a: SyncArgs) -> anyhow::Result<()> {
         ctx.out.line("Up to date.");
     }
     Ok(())
+}
+
+/// How often `duet sync --watch` looks for changes other `duet` commands made on this
+/// device (one `PRAGMA data_version`, no table read).
+const LOCAL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs `duet sync --watch`: one live socket per space (`crate::live`), a sync whenever
+/// the relay says a space moved or this device has unsent changes, until interrupted.
+fn watch(ctx: &Ctx) -> anyhow::Result<()> {
+    use crate::live::{self, Signal};
+    use std::sync::mpsc::RecvTimeoutError;
+
+    let mut dev = ctx.device()?;
+    let http = Http::new()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut listening = 0;
+    for rec in dev.store.spaces()? {
+        let Some(relay) = rec.relay.clone() else {
+            continue;
+        };
+        live::spawn(relay, rec.id, rec.kind, dev.me.clone(), tx.clone());
+        listening += 1;
+    }
+    drop(tx);
+    if listening == 0 {
+        return Err(SyncError::NoRelay.into());
+    }
+    ctx.out.line(
+        "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
+    );
+    let mut seen = dev.store.data_version()?;
+    let mut lost = false;
+    loop {
+        let due = match rx.recv_timeout(LOCAL_CHECK) {
+            Ok(Signal::Moved) => true,
+            Ok(Signal::Connected(kind)) => {
+                if lost {
+                    ctx.out
+                        .line(format!("{}: connected to the relay again", kind.as_str()));
+                    lost = false;
+                }
+                false
+            }
+            Ok(Signal::Lost {
+                space,
+                error,
+                retry_in,
+            }) => {
+                if !lost {
+                    eprintln!(
+                        "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
+                         changes made meanwhile are kept and sent then",
+                        space.as_str(),
+                        retry_in.as_secs_f64()
+                    );
+                }
+                lost = true;
+                false
+            }
+            Ok(Signal::Refused(kind, msg)) => {
+                eprintln!("warning ({} space): stopped watching: {msg}", kind.as_str());
+                listening -= 1;
+                if listening == 0 {
+                    anyhow::bail!(
+                        "the relay refused every live connection; check `duet status` and the relay URL"
+                    );
+                }
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = dev.store.data_version()?;
+                let changed = now != seen;
+                seen = now;
+                changed && pending_here(&dev)?
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
+            }
+        };
+        if !due {
+            continue;
+        }
+        // Several signals may be queued: one sync covers them all.
+        match dev.sync(&http) {
+            Ok(reports) => {
+                for (kind, r) in &reports {
+                    for w in &r.warnings {
+                        eprintln!("warning ({} space): {w}", kind.as_str());
+                    }
+                    for a in &r.arrivals {
+                        ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
+                    }
+                    if r.pushed_changes > 0 {
+                        ctx.out.line(format!(
+                            "{}: sent {} change{}",
+                            kind.as_str(),
+                            r.pushed_changes,
+                            if r.pushed_changes == 1 { "" } else { "s" }
+                        ));
+                    }
+                    if let Some(m) = &r.push_refused {
+                        eprintln!(
+                            "warning ({} space): the relay refused this device's changes ({m}); they are kept here",
+                            kind.as_str()
+                        );
+                    }
+                }
+            }
+            // The live thread reconnects and a sync follows; nothing is lost meanwhile.
+            Err(e) => {
+                eprintln!("warning: sync did not finish ({e}); retrying when the relay answers")
+            }
+        }
+        seen = dev.store.data_version()?;
+    }
+}
+
+/// Whether any space of this device has changes not yet sent.
+fn pending_here(dev: &Device) -> anyhow::Result<bool> {
+    for rec in dev.store.spaces()? {
+        if dev.store.pending_count(&rec.id)? > 0 || !dev.store.unacked_events(&rec.id)?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Show relay, spaces, cursor, pending changes and members.

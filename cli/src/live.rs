@@ -1,0 +1,184 @@
+//! Listening to a relay's live socket (`GET /v1/spaces/{space}/live`, docs/protocol.md)
+//! for one space, on a thread of its own. The thread reconnects with backoff when the
+//! socket is lost and tells the watcher (`duet sync --watch`) when to sync; the relay's
+//! first message after every (re)connection carries the space's cursor, so a sync follows
+//! each reconnection and nothing committed meanwhile is missed.
+
+use std::net::TcpStream;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use duet_core::event::SpaceId;
+use duet_core::identity::Identity;
+use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth};
+use duet_core::store::SpaceKind;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::HeaderValue;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// The relay pings every 20 s; three missed pings mean the connection is dead.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first wait after a lost connection; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a listening thread tells the watcher.
+#[derive(Debug)]
+pub enum Signal {
+    /// The socket is open (again).
+    Connected(SpaceKind),
+    /// The relay says the space's newest cursor moved (or the socket just opened): sync.
+    Moved,
+    /// The socket was lost or could not open; the thread retries after the wait.
+    Lost {
+        space: SpaceKind,
+        error: String,
+        retry_in: Duration,
+    },
+    /// The relay refused the socket for good (not a member, no such space); the thread
+    /// has stopped.
+    Refused(SpaceKind, String),
+}
+
+/// Why one connection ended.
+enum Ended {
+    Retry(String),
+    Refused(String),
+}
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Starts the listening thread of one space. It ends when the watcher stops listening
+/// (its receiver is dropped) or the relay refuses the socket for good.
+pub fn spawn(relay: String, space: SpaceId, kind: SpaceKind, me: Identity, tx: Sender<Signal>) {
+    let _ = std::thread::Builder::new()
+        .name(format!("duet-live-{}", kind.as_str()))
+        .spawn(move || listen(&relay, space, kind, &me, &tx));
+}
+
+fn listen(relay: &str, space: SpaceId, kind: SpaceKind, me: &Identity, tx: &Sender<Signal>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let ended = match connect(relay, space, me) {
+            Ok(mut ws) => {
+                backoff = FIRST_BACKOFF;
+                if tx.send(Signal::Connected(kind)).is_err() {
+                    return;
+                }
+                read_until_lost(&mut ws, tx)
+            }
+            Err(e) => e,
+        };
+        let error = match ended {
+            Ended::Refused(msg) => {
+                let _ = tx.send(Signal::Refused(kind, msg));
+                return;
+            }
+            Ended::Retry(msg) => msg,
+        };
+        let lost = Signal::Lost {
+            space: kind,
+            error,
+            retry_in: backoff,
+        };
+        if tx.send(lost).is_err() {
+            return;
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Opens the socket with a signed request, like a read.
+fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> {
+    let base = relay.trim_end_matches('/');
+    let ws_base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err(Ended::Refused(format!(
+            "the relay URL {relay:?} is not http(s)://; set it with `duet relay set URL`"
+        )));
+    };
+    let path = format!("/v1/spaces/{space}/live");
+    let mut req = format!("{ws_base}{path}")
+        .into_client_request()
+        .map_err(|e| Ended::Refused(format!("bad relay URL {relay:?}: {e}")))?;
+    let auth = ReadAuth::sign(me, "GET", &path, "");
+    for (name, value) in [
+        (H_DEVICE, auth.device),
+        (H_TIME, auth.time.to_string()),
+        (H_NONCE, auth.nonce),
+        (H_SIGNATURE, auth.signature),
+    ] {
+        let value = HeaderValue::from_str(&value)
+            .map_err(|e| Ended::Retry(format!("cannot sign the request: {e}")))?;
+        req.headers_mut().insert(name, value);
+    }
+    let (ws, _) = tungstenite::connect(req).map_err(|e| match e {
+        tungstenite::Error::Http(resp) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            let msg = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            let msg = format!("the relay answered {status}: {msg}");
+            // Not a member, no such space, no such endpoint: retrying will not help.
+            if matches!(status, 403 | 404) {
+                Ended::Refused(msg)
+            } else {
+                Ended::Retry(msg)
+            }
+        }
+        e => Ended::Retry(format!("cannot reach the relay at {relay}: {e}")),
+    })?;
+    let tcp = match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => Some(s),
+        MaybeTlsStream::Rustls(s) => Some(s.get_ref()),
+        _ => None,
+    };
+    if let Some(tcp) = tcp {
+        let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
+    }
+    Ok(ws)
+}
+
+/// Reads cursor messages until the socket ends.
+fn read_until_lost(ws: &mut Socket, tx: &Sender<Signal>) -> Ended {
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => {
+                let cursor = serde_json::from_str::<serde_json::Value>(text.as_str())
+                    .ok()
+                    .and_then(|v| v["cursor"].as_u64());
+                match cursor {
+                    Some(_) => {
+                        if tx.send(Signal::Moved).is_err() {
+                            let _ = ws.close(None);
+                            return Ended::Retry("the watcher stopped".into());
+                        }
+                    }
+                    None => {
+                        return Ended::Retry(format!(
+                            "the relay sent an unexpected live message: {:?}",
+                            text.as_str().chars().take(100).collect::<String>()
+                        ));
+                    }
+                }
+            }
+            Ok(Message::Close(_)) => {
+                return Ended::Retry("the relay closed the live connection".into());
+            }
+            // Pings are answered by tungstenite on the next read.
+            Ok(_) => {}
+            Err(e) => return Ended::Retry(format!("the live connection was lost: {e}")),
+        }
+    }
+}

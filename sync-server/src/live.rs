@@ -1,0 +1,162 @@
+//! Live push: `GET /v1/spaces/{space}/live`, a WebSocket on which a member device hears
+//! of new events the moment they are committed, so that it pulls them at once instead of
+//! polling.
+//!
+//! The socket carries no event content, only the space's newest cursor as a text message
+//! `{"cursor":N}`: first the cursor when the socket opens (so a device that reconnects
+//! pulls what it missed), then one message per commit that moved the cursor. The device
+//! then pulls with an ordinary signed read. Commits reach the sockets through
+//! [`Live`], a broadcast channel the writer feeds after each durable commit; with several
+//! relay instances, each instance's channel is also fed by the other instances' commits
+//! (see docs/self-hosting.md). The socket is opened with the same signed headers as a
+//! read, by a member device; membership is checked again before each message, so a
+//! removed device stops hearing anything. The relay pings every [`PING_EVERY`] so that
+//! both ends notice a dead connection.
+
+use std::time::Duration;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use duet_core::event::SpaceId;
+use duet_core::identity::DeviceKey;
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::routes::{blocking, parse_space, read_auth};
+use crate::state::AppState;
+
+/// How often the relay pings an open live socket.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+
+/// Commits not yet sent to a slow socket before it is told the newest cursor instead.
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// A commit that moved a space's newest cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The space written.
+    pub space: SpaceId,
+    /// Its newest cursor after the commit.
+    pub cursor: u64,
+}
+
+/// The broadcast channel of commits, shared by the writer and every live socket.
+#[derive(Clone)]
+pub struct Live {
+    tx: broadcast::Sender<Committed>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+        }
+    }
+}
+
+impl Live {
+    /// Tells every live socket of the space that its cursor moved. Never blocks; with
+    /// no socket open it does nothing.
+    pub fn notify(&self, c: Committed) {
+        let _ = self.tx.send(c);
+    }
+
+    /// A receiver of every commit from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.tx.subscribe()
+    }
+}
+
+/// `GET /v1/spaces/{space}/live`: upgrades a member's signed request to a live socket.
+pub async fn live_events(
+    State(state): State<AppState>,
+    space: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let space = parse_space(space)?;
+    let auth = read_auth(&headers)?;
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let now = duet_core::ids::now_ms().div_euclid(1000);
+    let device = {
+        let state = state.clone();
+        blocking(move || state.authorize_read(space, &auth, &path, &query, now)).await?
+    };
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::BadQuery(format!(
+            "this endpoint is a WebSocket: send a WebSocket upgrade request ({e})"
+        ))
+    })?;
+    let slot = state.live_slot(device)?;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        serve_socket(socket, state, space, device).await;
+        drop(slot);
+    }))
+}
+
+fn cursor_message(cursor: u64) -> Message {
+    Message::Text(format!("{{\"cursor\":{cursor}}}").into())
+}
+
+/// The socket's life: the current cursor, then one message per commit of the space.
+async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, device: DeviceKey) {
+    // Subscribe before reading the cursor, so no commit falls between the two.
+    let mut commits = state.live().subscribe();
+    let Some(mut last) = newest(&state, space).await else {
+        return;
+    };
+    if socket.send(cursor_message(last)).await.is_err() {
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        let moved_to = tokio::select! {
+            c = commits.recv() => match c {
+                Ok(c) if c.space == space && c.cursor > last => Some(c.cursor),
+                Ok(_) => None,
+                // Too slow to keep up: send the newest cursor, which covers what was lost.
+                Err(broadcast::error::RecvError::Lagged(_)) => newest(&state, space).await.filter(|c| *c > last),
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => None,
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+                None
+            }
+        };
+        let Some(cursor) = moved_to else {
+            continue;
+        };
+        if !still_member(&state, space, device).await {
+            let _ = socket.send(Message::Close(None)).await;
+            break;
+        }
+        last = cursor;
+        if socket.send(cursor_message(cursor)).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn newest(state: &AppState, space: SpaceId) -> Option<u64> {
+    let state = state.clone();
+    blocking(move || state.newest_cursor(space)).await.ok()
+}
+
+async fn still_member(state: &AppState, space: SpaceId, device: DeviceKey) -> bool {
+    let state = state.clone();
+    blocking(move || state.is_member(space, device))
+        .await
+        .unwrap_or(false)
+}

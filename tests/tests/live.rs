@@ -1,0 +1,221 @@
+//! Live sync: `duet sync --watch` on both partners' devices, through the real relay's
+//! live socket (`GET /v1/spaces/{space}/live`). Waits poll the watcher's output with a
+//! deadline; nothing sleeps.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use duet_core::identity::Identity;
+use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth};
+use duet_tests::{Device, Relay, bin, pair};
+use tungstenite::client::IntoClientRequest;
+
+/// Generous: the watcher reacts in milliseconds; a loaded CI machine may be slow.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A `duet sync --watch` process whose output lines (stdout and stderr) are collected.
+struct Watcher {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watcher {
+    fn start(d: &Device) -> Watcher {
+        let mut child = Command::new(bin("duet"))
+            .args(["sync", "--watch"])
+            .env("DUET_HOME", &d.home)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("duet sync --watch starts");
+        let (tx, lines) = channel();
+        fn forward(r: impl Read + Send + 'static, tx: std::sync::mpsc::Sender<String>) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        forward(child.stdout.take().expect("stdout"), tx.clone());
+        forward(child.stderr.take().expect("stderr"), tx);
+        let mut w = Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        w.wait_for("Watching for changes");
+        w
+    }
+
+    /// Waits until a line containing `text` is printed (after those already seen).
+    #[track_caller]
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line with {text:?} within {DEADLINE:?}; saw {:#?}",
+                        self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the watcher ended before printing {text:?}; saw {:#?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many ratings the device holds for its first goal, both partners together.
+fn ratings(d: &Device) -> usize {
+    d.json(&["progress"])["goals"][0]["partners"]
+        .as_array()
+        .map_or(0, |ps| {
+            ps.iter()
+                .map(|p| p["ratings"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+}
+
+#[test]
+fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sync() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+
+    let mut wa = Watcher::start(&a);
+    let mut wb = Watcher::start(&b);
+    // A rates with an ordinary command: A's watcher notices the local change and sends
+    // it; B's watcher hears of it from the relay and pulls it.
+    a.ok(&["rate", "Evening walk", "1", "--note", "lovely"]);
+    wa.wait_for("shared: sent 1 change");
+    wb.wait_for("shared: 1 rating from Alex");
+    assert_eq!(ratings(&b), 1);
+
+    // And the other way round.
+    b.ok(&["rate", "Evening walk", "2"]);
+    wa.wait_for("shared: 1 rating from Sam");
+    assert_eq!(ratings(&a), 2);
+}
+
+#[test]
+fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
+    let mut relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let mut wb = Watcher::start(&b);
+
+    // The relay dies; B's watcher says so and keeps trying.
+    relay.kill();
+    wb.wait_for("reconnecting");
+    // A rates and syncs once the relay is back: B's watcher reconnects on its own and
+    // pulls what was committed while it was away.
+    relay.restart();
+    a.ok(&["rate", "Evening walk", "-1"]);
+    a.ok(&["sync"]);
+    wb.wait_for("connected to the relay again");
+    wb.wait_for("shared: 1 rating from Alex");
+    assert_eq!(ratings(&b), 1);
+}
+
+#[test]
+fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns() {
+    let mut relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let mut wa = Watcher::start(&a);
+    let mut wb = Watcher::start(&b);
+
+    relay.kill();
+    wa.wait_for("reconnecting");
+    a.ok(&["rate", "Evening walk", "2"]);
+    wa.wait_for("sync did not finish");
+    relay.restart();
+    wa.wait_for("shared: sent 1 change");
+    wb.wait_for("shared: 1 rating from Alex");
+    assert_eq!(ratings(&b), 1);
+}
+
+fn shared_space(d: &Device) -> String {
+    d.json(&["status"])["spaces"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["kind"] == "shared"))
+        .and_then(|s| s["space"].as_str())
+        .expect("a shared space")
+        .to_string()
+}
+
+/// Opens a live socket signed by `id` (or unsigned); the relay's status and body on refusal.
+fn open_live(relay: &Relay, space: &str, id: Option<&Identity>) -> Result<(), (u16, String)> {
+    let path = format!("/v1/spaces/{space}/live");
+    let mut req = format!("ws://{}{path}", relay.addr())
+        .into_client_request()
+        .expect("request");
+    if let Some(id) = id {
+        let auth = ReadAuth::sign(id, "GET", &path, "");
+        for (name, value) in [
+            (H_DEVICE, auth.device),
+            (H_TIME, auth.time.to_string()),
+            (H_NONCE, auth.nonce),
+            (H_SIGNATURE, auth.signature),
+        ] {
+            req.headers_mut()
+                .insert(name, value.parse().expect("header value"));
+        }
+    }
+    match tungstenite::connect(req) {
+        Ok(_) => Ok(()),
+        Err(tungstenite::Error::Http(resp)) => Err((
+            resp.status().as_u16(),
+            String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        Err(e) => panic!("the relay did not answer the upgrade: {e}"),
+    }
+}
+
+#[test]
+fn a_live_socket_is_refused_unsigned_or_to_a_non_member() {
+    let relay = Relay::start();
+    let (a, _b) = pair(&relay);
+    let space = shared_space(&a);
+    let (status, body) = open_live(&relay, &space, None).expect_err("unsigned is refused");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("signed by a member device"), "{body}");
+    let outsider = Identity::generate("Eve");
+    let (status, body) =
+        open_live(&relay, &space, Some(&outsider)).expect_err("a non-member is refused");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not a member"), "{body}");
+}
