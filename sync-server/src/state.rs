@@ -31,7 +31,8 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter};
 use crate::live::Live;
-use crate::store::{Query, Store, StoreError};
+use crate::store::postgres::PgStore;
+use crate::store::{Location, Reader, Store, StoreError};
 use crate::writer::{Job, SpaceCache, Writer, lock, writer_gone};
 
 pub use crate::writer::{PreparedPush, WriterStats};
@@ -78,9 +79,11 @@ impl std::fmt::Debug for AppState {
 
 struct Shared {
     writer: Writer,
+    /// With PostgreSQL: the thread hearing other instances' commits (stops when dropped).
+    _listener: Option<crate::store::postgres::ListenerGuard>,
     live: Live,
     live_sockets: Mutex<HashMap<DeviceKey, usize>>,
-    reader: Mutex<Store>,
+    reader: Mutex<Box<dyn Reader>>,
     spaces: SpaceCache,
     nonces: Mutex<ReplayCache>,
     config: Config,
@@ -151,22 +154,44 @@ impl AppState {
 
     /// Opens the relay database at `db` with `config`, and starts its writer thread.
     pub fn open_with(db: &Path, config: Config) -> Result<AppState, StoreError> {
-        let writer = Store::open(db)?;
-        if config.max_db_bytes > 0 {
-            let pages = writer.set_max_bytes(config.max_db_bytes)?;
-            tracing::info!(
-                max_db_bytes = config.max_db_bytes,
-                pages,
-                "database size capped"
-            );
-        }
-        let reader = Store::open(db)?;
-        let spaces = SpaceCache::default();
+        AppState::open_at(&Location::Sqlite(db.to_path_buf()), config)
+    }
+
+    /// Opens the relay database at `db` (a SQLite file, or a PostgreSQL URL) with
+    /// `config`, and starts its writer thread (and, with PostgreSQL, the thread that
+    /// hears other instances' commits).
+    pub fn open_at(db: &Location, config: Config) -> Result<AppState, StoreError> {
         let live = Live::default();
-        let writer = Writer::start(writer, spaces.clone(), config.clone(), live.clone())?;
+        let (writer, reader, listener): (Writer, Box<dyn Reader>, _) = match db {
+            Location::Sqlite(path) => {
+                let store = Store::open(path)?;
+                if config.max_db_bytes > 0 {
+                    let pages = store.set_max_bytes(config.max_db_bytes)?;
+                    tracing::info!(
+                        max_db_bytes = config.max_db_bytes,
+                        pages,
+                        "database size capped"
+                    );
+                }
+                let reader = Box::new(Store::open(path)?);
+                let writer =
+                    Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
+                (writer, reader, None)
+            }
+            Location::Postgres(url) => {
+                let store = PgStore::open(url)?;
+                let reader = Box::new(PgStore::open(url)?);
+                let listener = crate::store::postgres::listen(url, live.clone())?;
+                let writer =
+                    Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
+                (writer, reader, Some(listener))
+            }
+        };
+        let spaces = writer.cache();
         Ok(AppState {
             inner: Arc::new(Shared {
                 writer,
+                _listener: listener,
                 live,
                 live_sockets: Mutex::new(HashMap::new()),
                 reader: Mutex::new(reader),
@@ -211,7 +236,12 @@ impl AppState {
         space: SpaceId,
         f: impl FnOnce(&SpaceState) -> R,
     ) -> Result<R, ApiError> {
-        if let Some(s) = lock(&self.inner.spaces).get(&space) {
+        // The cached state is current unless a commit (of this writer, or of another
+        // relay instance) moved the space since: then the writer catches it up.
+        let newest = lock(&self.inner.reader).newest(&space)?;
+        if let Some(s) = lock(&self.inner.spaces).get(&space)
+            && s.cursor == newest
+        {
             return Ok(f(&s.state));
         }
         let (reply, answer) = oneshot::channel();
@@ -275,7 +305,7 @@ impl AppState {
 
     /// The space's newest cursor (0 when it has no events). Blocks.
     pub fn newest_cursor(&self, space: SpaceId) -> Result<u64, ApiError> {
-        Ok(lock(&self.inner.reader).newest_cursor(&space)?)
+        Ok(lock(&self.inner.reader).newest(&space)?)
     }
 
     /// The channel of commits that live sockets listen to.

@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::limits::Config;
 use crate::live::{Committed, Live};
-use crate::store::{Query, Store, StoreError, Txn, Usage};
+use crate::store::{Backend, Reads, StoreError, Usage, WriteTxn};
 
 /// At most this many push requests share one transaction.
 pub const MAX_GROUP_REQUESTS: usize = 512;
@@ -54,6 +54,12 @@ pub const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) struct Cached {
     pub(crate) state: SpaceState,
     pub(crate) usage: Usage,
+    /// The space's newest cursor this state was folded up to. Another relay instance
+    /// may have committed after it: the writer checks it against the database before
+    /// using the state, and folds in what it missed.
+    pub(crate) cursor: u64,
+    /// The part of `usage` that is fork evidence (recounted when catching up).
+    pub(crate) forks: Usage,
 }
 
 /// The cache of space states, shared with readers; written only by the writer thread.
@@ -125,20 +131,22 @@ struct Counters {
 /// queued, then waits for it.
 pub(crate) struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
+    cache: SpaceCache,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
 }
 
 impl Writer {
     /// Starts the writer thread over `store` (the write connection).
-    pub(crate) fn start(
-        store: Store,
+    pub(crate) fn start<B: Backend>(
+        store: B,
         cache: SpaceCache,
         config: Config,
         live: Live,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let shared_cache = cache.clone();
         let thread = {
             let counters = counters.clone();
             std::thread::Builder::new()
@@ -158,9 +166,15 @@ impl Writer {
         };
         Ok(Writer {
             jobs: Some(jobs),
+            cache: shared_cache,
             thread: Some(thread),
             counters,
         })
+    }
+
+    /// The cache of committed space states this writer keeps.
+    pub(crate) fn cache(&self) -> SpaceCache {
+        self.cache.clone()
     }
 
     /// Queues a job; an internal error if the thread is gone.
@@ -203,8 +217,8 @@ pub(crate) fn writer_gone() -> ApiError {
 }
 
 /// The state owned by the writer thread.
-struct Worker {
-    store: Store,
+struct Worker<B: Backend> {
+    store: B,
     cache: SpaceCache,
     config: Config,
     counters: Arc<Counters>,
@@ -223,7 +237,7 @@ enum Step {
     Lost(ApiError),
 }
 
-impl Worker {
+impl<B: Backend> Worker<B> {
     fn run(&mut self, queue: &mpsc::Receiver<Job>) {
         let mut pending: VecDeque<Job> = VecDeque::new();
         loop {
@@ -270,11 +284,9 @@ impl Worker {
 
     /// The committed state of `space`: cached, or folded from the database and cached
     /// (when the space exists). Only called outside a group's transaction.
-    fn cached(&self, space: SpaceId) -> Result<Cached, StoreError> {
-        if let Some(c) = lock(&self.cache).get(&space) {
-            return Ok(c.clone());
-        }
-        let folded = fold(&self.store, space)?;
+    fn cached(&mut self, space: SpaceId) -> Result<Cached, StoreError> {
+        let cached = lock(&self.cache).get(&space).cloned();
+        let folded = current(&mut self.store, space, cached)?;
         if folded.state.exists() {
             lock(&self.cache).insert(space, folded.clone());
         }
@@ -307,6 +319,19 @@ impl Worker {
                 return;
             }
         };
+        // Writers of these spaces (on other relay instances) wait until this commit.
+        let mut spaces: Vec<SpaceId> = pushes.iter().map(|(p, _)| p.space).collect();
+        spaces.sort_unstable_by_key(|s| s.0);
+        spaces.dedup();
+        if let Err(e) = txn.lock_spaces(&spaces) {
+            tracing::error!("cannot lock the spaces of a group: {e}");
+            let e = ApiError::from(e);
+            for (_, reply) in pushes {
+                counters.requests.fetch_add(1, Ordering::Relaxed);
+                let _ = reply.send(Err(e.clone()));
+            }
+            return;
+        }
         let mut group = Group {
             cache,
             config,
@@ -343,6 +368,16 @@ impl Worker {
         }
 
         if group.wrote {
+            // Other instances hear of the new cursors when (and only if) this commits.
+            let mut announced = Ok(());
+            for (space, c) in &group.work {
+                if announced.is_ok() && c.cursor > 0 {
+                    announced = txn.announce(space, c.cursor);
+                }
+            }
+            if let Err(e) = announced {
+                tracing::warn!("cannot announce a group's commit to other instances: {e}");
+            }
             let committed = if *fail_commits > 0 {
                 *fail_commits -= 1;
                 drop(txn);
@@ -404,12 +439,40 @@ impl Worker {
     }
 }
 
-/// The space's state and usage folded from its stored events, in cursor order.
-fn fold(q: &impl Query, space: SpaceId) -> Result<Cached, StoreError> {
-    let mut state = SpaceState::default();
-    let mut usage = q.fork_usage(&space)?;
+/// The committed state of `space`: `cached` if the database has nothing newer, else
+/// `cached` (or an empty state) with the events after its cursor folded in.
+fn current(
+    q: &mut impl Reads,
+    space: SpaceId,
+    cached: Option<Cached>,
+) -> Result<Cached, StoreError> {
+    let newest = q.newest_cursor(&space)?;
+    match cached {
+        Some(c) if c.cursor == newest => Ok(c),
+        Some(c) => fold_after(q, space, c),
+        None => fold_after(q, space, Cached::default()),
+    }
+}
+
+/// `from` with the stored events of `space` after its cursor folded in, in cursor order,
+/// and the fork evidence counted again.
+fn fold_after(q: &mut impl Reads, space: SpaceId, from: Cached) -> Result<Cached, StoreError> {
+    let Cached {
+        mut state,
+        usage,
+        mut cursor,
+        forks: forks_before,
+    } = from;
+    let forks = q.fork_usage(&space)?;
+    // The events counted so far, then the fork evidence as it is now.
+    let events_before = Usage {
+        events: usage.events.saturating_sub(forks_before.events),
+        bytes: usage.bytes.saturating_sub(forks_before.bytes),
+    };
+    let mut usage = events_before.plus(forks.events, forks.bytes);
     let mut bad = 0usize;
-    q.for_each_event(&space, |cursor, bytes| {
+    q.for_each_event(&space, cursor, &mut |at, bytes| {
+        cursor = at;
         usage = usage.plus(1, bytes.len() as u64);
         let admitted = Event::decode(bytes)
             .map_err(AdmitError::from)
@@ -422,7 +485,12 @@ fn fold(q: &impl Query, space: SpaceId) -> Result<Cached, StoreError> {
     if bad > 0 {
         tracing::error!(%space, bad, "stored events were skipped while rebuilding the space's state");
     }
-    Ok(Cached { state, usage })
+    Ok(Cached {
+        state,
+        usage,
+        cursor,
+        forks,
+    })
 }
 
 /// Takes the next group off the queue: at least one job, then while it stays under
@@ -473,7 +541,7 @@ struct Group<'a> {
 
 impl Group<'_> {
     /// Handles one push inside the group's transaction.
-    fn handle(&mut self, txn: &mut Txn<'_>, push: &PreparedPush) -> Step {
+    fn handle<T: WriteTxn>(&mut self, txn: &mut T, push: &PreparedPush) -> Step {
         let result = self.push(txn, push);
         if txn.is_open() {
             return Step::Handled(result);
@@ -485,19 +553,18 @@ impl Group<'_> {
 
     /// The working state of `space`: from this group, the cache, or folded from the
     /// database (the space is untouched by this group, so that is its committed state).
-    fn space(&mut self, txn: &Txn<'_>, space: SpaceId) -> Result<&mut Cached, StoreError> {
+    fn space<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        space: SpaceId,
+    ) -> Result<&mut Cached, StoreError> {
         if !self.work.contains_key(&space) {
+            // The group holds the space's lock: what the database has now is final.
             let cached = lock(self.cache).get(&space).cloned();
-            let c = match cached {
-                Some(c) => c,
-                None => {
-                    let folded = fold(txn, space)?;
-                    if folded.state.exists() {
-                        lock(self.cache).insert(space, folded.clone());
-                    }
-                    folded
-                }
-            };
+            let c = current(txn, space, cached)?;
+            if c.state.exists() {
+                lock(self.cache).insert(space, c.clone());
+            }
             self.work.insert(space, c);
         }
         self.work
@@ -506,13 +573,19 @@ impl Group<'_> {
     }
 
     /// Checks and stores one push (all or nothing), exactly as a lone push.
-    fn push(&mut self, txn: &mut Txn<'_>, push: &PreparedPush) -> Result<PushResponse, ApiError> {
+    fn push<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        push: &PreparedPush,
+    ) -> Result<PushResponse, ApiError> {
         let space = push.space;
         let now_ms = push.now_ms;
         let hashes = &push.hashes;
         let Cached {
             state: mut work,
             usage,
+            forks,
+            ..
         } = self.space(txn, space)?.clone();
         let mut slots: Vec<Slot<'_>> = Vec::with_capacity(hashes.len());
         let mut new_in_batch: HashMap<[u8; 32], usize> = HashMap::new();
@@ -593,9 +666,12 @@ impl Group<'_> {
             (cursors, newest)
         };
         if !new.is_empty() {
+            let forks = self.work.get(&space).map_or(forks, |c| c.forks);
             *self.space(txn, space)? = Cached {
                 state: work,
                 usage: after,
+                cursor: newest,
+                forks,
             };
         }
 
@@ -664,9 +740,9 @@ impl Group<'_> {
 
     /// Records fork evidence if it fits the space's quota, and counts it; false when it
     /// was not recorded (it would not fit, or SQLite failed).
-    fn record_fork(
+    fn record_fork<T: WriteTxn>(
         &mut self,
-        txn: &mut Txn<'_>,
+        txn: &mut T,
         space: SpaceId,
         ev: &Event,
         existing: &[u8; 32],
@@ -687,6 +763,7 @@ impl Group<'_> {
                     self.wrote = true;
                     if let Some(s) = self.work.get_mut(&space) {
                         s.usage = after;
+                        s.forks = s.forks.plus(1, ev.bytes().len() as u64);
                     }
                 }
                 tracing::warn!(
@@ -705,9 +782,9 @@ impl Group<'_> {
     }
 
     /// Admits one new, authentic event into the working state.
-    fn check_one<'e>(
+    fn check_one<'e, T: WriteTxn>(
         &mut self,
-        txn: &mut Txn<'_>,
+        txn: &mut T,
         work: &mut SpaceState,
         space: SpaceId,
         ev: &'e Event,
@@ -755,6 +832,7 @@ impl Group<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
     use duet_core::crypto::SpaceKey;
     use duet_core::event::{Header, MembershipOp};
     use duet_core::identity::Identity;
@@ -821,7 +899,7 @@ mod tests {
         }
     }
 
-    fn worker(dir: &tempfile::TempDir, max_db_bytes: u64) -> Worker {
+    fn worker(dir: &tempfile::TempDir, max_db_bytes: u64) -> Worker<Store> {
         let store = Store::open(&dir.path().join("relay.db")).expect("open");
         if max_db_bytes > 0 {
             store.set_max_bytes(max_db_bytes).expect("cap");
@@ -838,7 +916,10 @@ mod tests {
 
     /// Hands `pushes` to the worker as one queue (the first group holds them all) and
     /// runs groups until the queue is empty; returns the answers in order.
-    fn run(w: &mut Worker, pushes: Vec<PreparedPush>) -> Vec<Result<PushResponse, ApiError>> {
+    fn run(
+        w: &mut Worker<Store>,
+        pushes: Vec<PreparedPush>,
+    ) -> Vec<Result<PushResponse, ApiError>> {
         let mut answers = Vec::new();
         let mut pending = VecDeque::new();
         for p in pushes {
@@ -867,10 +948,10 @@ mod tests {
         r.as_ref().err().map_or("ok", ApiError::code)
     }
 
-    fn stored(w: &Worker, space: SpaceId) -> Vec<[u8; 32]> {
+    fn stored(w: &mut Worker<Store>, space: SpaceId) -> Vec<[u8; 32]> {
         let mut out = Vec::new();
         w.store
-            .for_each_event(&space, |_, bytes| {
+            .for_each_event(&space, 0, &mut |_, bytes: Vec<u8>| {
                 out.push(duet_core::crypto::sha256(&bytes))
             })
             .expect("read");
@@ -967,8 +1048,11 @@ mod tests {
             10,
             "refusals are answered with their group"
         );
-        assert_eq!(stored(&w, s1), [g1.hash(), a2.hash(), a3.hash(), a4.hash()]);
-        assert_eq!(stored(&w, s2), [g2.hash(), b2.hash()]);
+        assert_eq!(
+            stored(&mut w, s1),
+            [g1.hash(), a2.hash(), a3.hash(), a4.hash()]
+        );
+        assert_eq!(stored(&mut w, s2), [g2.hash(), b2.hash()]);
         let cache = lock(&w.cache);
         assert_eq!(
             cache
@@ -1005,8 +1089,8 @@ mod tests {
             assert_eq!(code(a), "storage_full");
             assert_eq!(a.as_ref().err().map(|e| e.status().as_u16()), Some(507));
         }
-        assert_eq!(stored(&w, s1), [g1.hash()]);
-        assert!(stored(&w, s2).is_empty());
+        assert_eq!(stored(&mut w, s1), [g1.hash()]);
+        assert!(stored(&mut w, s2).is_empty());
         assert_eq!(w.counters.commits.load(Ordering::Relaxed), 1);
         // The cache did not take the refused group in: the same pushes go through now.
         assert_eq!(
@@ -1047,8 +1131,8 @@ mod tests {
         );
         let codes: Vec<_> = answers.iter().map(code).collect();
         assert_eq!(codes, ["ok", "storage_full", "ok", "ok"]);
-        assert_eq!(stored(&w, s1), [g1.hash(), small.hash()]);
-        assert_eq!(stored(&w, s2), [g2.hash()]);
+        assert_eq!(stored(&mut w, s1), [g1.hash(), small.hash()]);
+        assert_eq!(stored(&mut w, s2), [g2.hash()]);
         // The first transaction was lost; the three others were committed together.
         assert_eq!(w.counters.commits.load(Ordering::Relaxed), 1);
         assert_eq!(w.counters.requests.load(Ordering::Relaxed), 4);

@@ -1,21 +1,24 @@
-//! The relay's SQLite storage: every accepted event verbatim, with its cursor, and the
+//! The relay's SQLite backend: every accepted event verbatim, with its cursor, and the
 //! evidence of forks (an author signing two different events with the same seq).
 //!
 //! The database runs in WAL mode with `synchronous=FULL`, so a committed transaction is
 //! on disk before the relay answers. The schema is versioned with `PRAGMA user_version`
-//! and migrated forward on open. One process should own a database file: the relay
-//! keeps each space's membership state cached in memory.
+//! and migrated forward on open. One relay process should own a database file (SQLite
+//! has no way to tell other processes about commits; several relay instances need the
+//! PostgreSQL backend).
 //!
-//! Reads that both a plain connection ([`Store`]) and the writer's group transaction
-//! ([`Txn`]) answer are the methods of the [`Query`] trait. A [`Txn`] is one durable
-//! transaction shared by many pushes (group commit, see [`crate::writer`]); each push's
-//! rows go in under their own savepoint, so one push's failure leaves the others'.
+//! A [`Txn`] is one durable transaction shared by many pushes (group commit, see
+//! [`crate::writer`]); each push's rows go in under their own savepoint, so one push's
+//! failure leaves the others'. `BEGIN IMMEDIATE` already excludes every other writer,
+//! so [`WriteTxn::lock_spaces`] has nothing to do.
 
 use std::path::Path;
 use std::time::Duration;
 
 use duet_core::event::{Event, SpaceId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, to_hash, to_i64, to_u64};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -60,81 +63,10 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-/// A storage failure. Its details are logged, never sent to clients.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite failed.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The database was written by a newer relay.
-    #[error(
-        "the database has schema version {found}, newer than this relay's {SCHEMA_VERSION}; \
-         run a newer duet-relay or point --db at another file"
-    )]
-    TooNew {
-        /// The version found in the file.
-        found: i64,
-    },
-    /// A stored value is out of range (a corrupted or foreign database).
-    #[error("the database holds an invalid value: {0}")]
-    Corrupt(&'static str),
-    /// The writer thread could not be started.
-    #[error("cannot start the relay's writer thread: {0}")]
-    Thread(std::io::Error),
-}
-
-impl StoreError {
-    /// Whether SQLite refused to grow the database (SQLITE_FULL: the disk is full, or
-    /// the file reached `--max-db-bytes`).
-    pub fn is_full(&self) -> bool {
-        match self {
-            StoreError::Sqlite(e) => {
-                e.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::DiskFull)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// A page of `(cursor, event bytes)` and whether more events wait after it.
-pub type Page = (Vec<(u64, Vec<u8>)>, bool);
-
-/// How much a space stores: events (fork evidence included) and their bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Stored events and fork evidence rows.
-    pub events: u64,
-    /// Their total size in bytes (the event bytes only, not SQLite's overhead).
-    pub bytes: u64,
-}
-
-impl Usage {
-    /// This usage plus `events` events of `bytes` bytes.
-    pub fn plus(self, events: u64, bytes: u64) -> Usage {
-        Usage {
-            events: self.events.saturating_add(events),
-            bytes: self.bytes.saturating_add(bytes),
-        }
-    }
-}
-
 /// One connection to the relay database.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
-}
-
-fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-fn to_u64(v: i64, what: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
-fn to_hash(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    v.try_into()
-        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
 }
 
 impl Store {
@@ -173,7 +105,10 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew { found: version });
+            return Err(StoreError::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
         }
         let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("user_version"))?;
         for sql in MIGRATIONS.iter().skip(start) {
@@ -255,102 +190,165 @@ impl Store {
     }
 }
 
-/// The reads of the relay's storage, on a plain connection or inside the writer's
-/// transaction (which also sees the rows it has written but not yet committed).
-pub trait Query {
-    /// The connection (or transaction) to read through.
-    fn connection(&self) -> &Connection;
-
-    /// The cursor of the stored event of `space` with this hash, if any.
-    fn cursor_of(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
-        let c: Option<i64> = self
-            .connection()
-            .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
-            .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
-            .optional()?;
-        c.map(|c| to_u64(c, "cursor")).transpose()
-    }
-
-    /// The hash of the stored event of `author` with `seq` in `space`, if any.
-    fn hash_at(
-        &self,
-        space: &SpaceId,
-        author: &[u8; 32],
-        seq: u64,
-    ) -> Result<Option<[u8; 32]>, StoreError> {
-        let h: Option<Vec<u8>> = self
-            .connection()
-            .prepare_cached(
-                "SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3",
-            )?
-            .query_row(
-                params![space.to_string(), &author[..], to_i64(seq, "seq")?],
-                |r| r.get(0),
-            )
-            .optional()?;
-        h.map(to_hash).transpose()
-    }
-
-    /// The newest cursor of `space` (0 when it has no events).
-    fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
-        newest_in(self.connection(), space)
-    }
-
-    /// The fork evidence stored for `space`: rows and bytes.
-    fn fork_usage(&self, space: &SpaceId) -> Result<Usage, StoreError> {
-        let (n, bytes): (i64, i64) = self
-            .connection()
-            .prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
-            )?
-            .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(Usage {
-            events: to_u64(n, "fork count")?,
-            bytes: to_u64(bytes, "fork bytes")?,
-        })
-    }
-
-    /// Calls `f` with every stored event of `space`, in cursor order.
-    fn for_each_event(
-        &self,
-        space: &SpaceId,
-        mut f: impl FnMut(u64, Vec<u8>),
-    ) -> Result<(), StoreError> {
-        let mut stmt = self
-            .connection()
-            .prepare_cached("SELECT cursor, bytes FROM events WHERE space = ?1 ORDER BY cursor")?;
-        let mut rows = stmt.query(params![space.to_string()])?;
-        while let Some(row) = rows.next()? {
-            f(to_u64(row.get(0)?, "cursor")?, row.get(1)?);
-        }
-        Ok(())
-    }
+/// The reads, on any connection or transaction.
+fn cursor_of_in(
+    conn: &Connection,
+    space: &SpaceId,
+    hash: &[u8; 32],
+) -> Result<Option<u64>, StoreError> {
+    let c: Option<i64> = conn
+        .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
+        .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
+        .optional()?;
+    c.map(|c| to_u64(c, "cursor")).transpose()
 }
 
-impl Query for Store {
-    fn connection(&self) -> &Connection {
+fn hash_at_in(
+    conn: &Connection,
+    space: &SpaceId,
+    author: &[u8; 32],
+    seq: u64,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    let h: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3")?
+        .query_row(
+            params![space.to_string(), &author[..], to_i64(seq, "seq")?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    h.map(to_hash).transpose()
+}
+
+fn fork_usage_in(conn: &Connection, space: &SpaceId) -> Result<Usage, StoreError> {
+    let (n, bytes): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
+        )?
+        .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Usage {
+        events: to_u64(n, "fork count")?,
+        bytes: to_u64(bytes, "fork bytes")?,
+    })
+}
+
+fn for_each_event_in(
+    conn: &Connection,
+    space: &SpaceId,
+    after: u64,
+    f: &mut dyn FnMut(u64, Vec<u8>),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT cursor, bytes FROM events WHERE space = ?1 AND cursor > ?2 ORDER BY cursor",
+    )?;
+    let mut rows = stmt.query(params![
+        space.to_string(),
+        i64::try_from(after).unwrap_or(i64::MAX)
+    ])?;
+    while let Some(row) = rows.next()? {
+        f(to_u64(row.get(0)?, "cursor")?, row.get(1)?);
+    }
+    Ok(())
+}
+
+/// [`Reads`] for anything that derefs to a connection.
+macro_rules! reads_over_connection {
+    ($ty:ty, $conn:ident => $get:expr) => {
+        impl Reads for $ty {
+            fn cursor_of(
+                &mut self,
+                space: &SpaceId,
+                hash: &[u8; 32],
+            ) -> Result<Option<u64>, StoreError> {
+                let $conn = &*self;
+                cursor_of_in($get, space, hash)
+            }
+
+            fn hash_at(
+                &mut self,
+                space: &SpaceId,
+                author: &[u8; 32],
+                seq: u64,
+            ) -> Result<Option<[u8; 32]>, StoreError> {
+                let $conn = &*self;
+                hash_at_in($get, space, author, seq)
+            }
+
+            fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
+                let $conn = &*self;
+                newest_in($get, space)
+            }
+
+            fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError> {
+                let $conn = &*self;
+                fork_usage_in($get, space)
+            }
+
+            fn for_each_event(
+                &mut self,
+                space: &SpaceId,
+                after: u64,
+                f: &mut dyn FnMut(u64, Vec<u8>),
+            ) -> Result<(), StoreError> {
+                let $conn = &*self;
+                for_each_event_in($get, space, after, f)
+            }
+        }
+    };
+}
+
+reads_over_connection!(Store, s => &s.conn);
+reads_over_connection!(Txn<'_>, t => &t.tx);
+
+impl Store {
+    /// The newest cursor of `space` (0 when it has no events).
+    pub fn newest_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
+        newest_in(&self.conn, space)
+    }
+
+    /// The underlying connection (tests and tools).
+    pub fn connection(&self) -> &Connection {
         &self.conn
     }
 }
 
+impl Backend for Store {
+    type Txn<'a> = Txn<'a>;
+
+    fn begin(&mut self) -> Result<Txn<'_>, StoreError> {
+        Store::begin(self)
+    }
+}
+
+impl Reader for Store {
+    fn page_and_newest(
+        &mut self,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<(Page, u64, u64), StoreError> {
+        Store::page_and_newest(self, space, after, limit, max_bytes)
+    }
+
+    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
+        newest_in(&self.conn, space)
+    }
+}
+
 /// The writer's open transaction: the rows of many pushes, committed (made durable)
-/// together by [`Txn::commit`], or rolled back together when dropped.
+/// together by [`WriteTxn::commit`], or rolled back together when dropped.
 #[derive(Debug)]
 pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
 }
 
-impl Query for Txn<'_> {
-    fn connection(&self) -> &Connection {
-        &self.tx
+impl WriteTxn for Txn<'_> {
+    fn lock_spaces(&mut self, _spaces: &[SpaceId]) -> Result<(), StoreError> {
+        // BEGIN IMMEDIATE holds SQLite's write lock already.
+        Ok(())
     }
-}
 
-impl Txn<'_> {
-    /// Stores `events` (all of `space`) under a savepoint: all of them, or none when an
-    /// insert fails (the rows of earlier pushes in the transaction stay). Returns their
-    /// cursors in order.
-    pub fn insert_events(
+    fn insert_events(
         &mut self,
         space: &SpaceId,
         events: &[&Event],
@@ -363,8 +361,7 @@ impl Txn<'_> {
         Ok(cursors)
     }
 
-    /// [`Store::insert_fork`] inside the transaction.
-    pub fn insert_fork(
+    fn insert_fork(
         &mut self,
         event: &Event,
         existing_hash: &[u8; 32],
@@ -373,15 +370,17 @@ impl Txn<'_> {
         insert_fork_in(&self.tx, event, existing_hash, received_at)
     }
 
-    /// Whether the transaction is still open. SQLite may roll back a whole transaction
-    /// by itself after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM); everything
-    /// written in it is then gone.
-    pub fn is_open(&self) -> bool {
+    fn announce(&mut self, _space: &SpaceId, _cursor: u64) -> Result<(), StoreError> {
+        // One process owns a SQLite database: the writer tells its own live sockets.
+        Ok(())
+    }
+
+    fn is_open(&self) -> bool {
         !self.tx.is_autocommit()
     }
 
-    /// Commits: with `synchronous=FULL`, the rows are on disk when this returns `Ok`.
-    pub fn commit(self) -> Result<(), StoreError> {
+    /// With `synchronous=FULL`, the rows are on disk when this returns `Ok`.
+    fn commit(self) -> Result<(), StoreError> {
         self.tx.commit()?;
         Ok(())
     }
@@ -606,7 +605,7 @@ mod tests {
         let mut store = Store::open(&path)?;
         store.insert_events(&space, &[&evs[0]], 1)?;
         drop(store);
-        let store = Store::open(&path)?;
+        let mut store = Store::open(&path)?;
         assert_eq!(store.cursor_of(&space, &evs[0].hash())?, Some(1));
         assert_eq!(
             store.hash_at(&space, &evs[0].header().author, 1)?,

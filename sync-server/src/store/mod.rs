@@ -1,0 +1,239 @@
+//! The relay's storage, behind one set of traits with two backends (the shape atuin
+//! uses for its server database): SQLite ([`sqlite`], the default: embedded, one file)
+//! and PostgreSQL ([`postgres`], for several relay instances over one database).
+//!
+//! - [`Reads`]: the reads the writer needs, on a connection or inside its transaction;
+//! - [`WriteTxn`]: the writer's group transaction (savepoint per push, fork evidence,
+//!   a per-space lock that serializes writers of a space across instances, the
+//!   announcement of new cursors to other instances, and the durable commit);
+//! - [`Backend`]: the writer's connection, which opens those transactions;
+//! - [`Reader`]: the connection that serves pages to readers.
+//!
+//! Every promise of the relay (durable acknowledgement, idempotence, one order per
+//! space, chain and membership checks under concurrency) rests on these: cursors grow
+//! within a space in commit order, a space's writers are serialized by
+//! [`WriteTxn::lock_spaces`] until commit, and `(space, hash)` and `(space, author,
+//! seq)` are unique in the database itself.
+
+pub mod postgres;
+pub mod sqlite;
+
+use duet_core::event::{Event, SpaceId};
+
+pub use sqlite::Store;
+
+/// A storage failure. Its details are logged, never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database was written by a newer relay.
+    #[error(
+        "the database has schema version {found}, newer than this relay's {supported}; \
+         run a newer duet-relay or point --db at another database"
+    )]
+    TooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this relay knows.
+        supported: i64,
+    },
+    /// A stored value is out of range (a corrupted or foreign database).
+    #[error("the database holds an invalid value: {0}")]
+    Corrupt(&'static str),
+    /// The writer thread could not be started.
+    #[error("cannot start the relay's writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the database refused to grow (SQLITE_FULL: the disk is full, or the file
+    /// reached `--max-db-bytes`; PostgreSQL's disk_full).
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => {
+                e.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::DiskFull)
+            }
+            StoreError::Postgres(e) => e.code() == Some(&::postgres::error::SqlState::DISK_FULL),
+            _ => false,
+        }
+    }
+}
+
+/// A page of `(cursor, event bytes)` and whether more events wait after it.
+pub type Page = (Vec<(u64, Vec<u8>)>, bool);
+
+/// How much a space stores: events (fork evidence included) and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Stored events and fork evidence rows.
+    pub events: u64,
+    /// Their total size in bytes (the event bytes only, not the database's overhead).
+    pub bytes: u64,
+}
+
+impl Usage {
+    /// This usage plus `events` events of `bytes` bytes.
+    pub fn plus(self, events: u64, bytes: u64) -> Usage {
+        Usage {
+            events: self.events.saturating_add(events),
+            bytes: self.bytes.saturating_add(bytes),
+        }
+    }
+}
+
+/// The reads of the relay's storage, on a plain connection or inside the writer's
+/// transaction (which also sees the rows it has written but not yet committed).
+pub trait Reads {
+    /// The cursor of the stored event of `space` with this hash, if any.
+    fn cursor_of(&mut self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError>;
+
+    /// The hash of the stored event of `author` with `seq` in `space`, if any.
+    fn hash_at(
+        &mut self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// The newest cursor of `space` (0 when it has no events).
+    fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError>;
+
+    /// The fork evidence stored for `space`: rows and bytes.
+    fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError>;
+
+    /// Calls `f` with every stored event of `space` after cursor `after`, in cursor order.
+    fn for_each_event(
+        &mut self,
+        space: &SpaceId,
+        after: u64,
+        f: &mut dyn FnMut(u64, Vec<u8>),
+    ) -> Result<(), StoreError>;
+}
+
+/// The writer's open transaction: the rows of many pushes, committed (made durable)
+/// together by [`WriteTxn::commit`], or rolled back together when dropped.
+pub trait WriteTxn: Reads {
+    /// Makes every other writer of these spaces (in this process or another relay
+    /// instance) wait until this transaction ends. Called once per group, before
+    /// anything of these spaces is read, with the spaces in ascending order (so two
+    /// instances never wait on each other).
+    fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<(), StoreError>;
+
+    /// Stores `events` (all of `space`) under a savepoint: all of them, or none when an
+    /// insert fails (the rows of earlier pushes in the transaction stay). Returns their
+    /// cursors in order.
+    fn insert_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[&Event],
+        received_at: i64,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Records `event` as evidence that its author forked their chain at its seq, where
+    /// `existing_hash` is already stored. Returns whether a new row was written.
+    fn insert_fork(
+        &mut self,
+        event: &Event,
+        existing_hash: &[u8; 32],
+        received_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Tells the other relay instances, once this transaction commits, that `space`'s
+    /// newest cursor is `cursor` (their live sockets then hear of it). Nothing to do
+    /// where one process owns the database.
+    fn announce(&mut self, space: &SpaceId, cursor: u64) -> Result<(), StoreError>;
+
+    /// Whether the transaction is still open (SQLite may roll a whole transaction back
+    /// by itself after some errors; PostgreSQL aborts it on any error).
+    fn is_open(&self) -> bool;
+
+    /// Commits: the rows are durable when this returns `Ok`.
+    fn commit(self) -> Result<(), StoreError>;
+}
+
+/// The writer's connection.
+pub trait Backend: Reads + Send + 'static {
+    /// Its group transaction.
+    type Txn<'a>: WriteTxn
+    where
+        Self: 'a;
+
+    /// Starts a group transaction.
+    fn begin(&mut self) -> Result<Self::Txn<'_>, StoreError>;
+}
+
+/// The connection that serves reads.
+pub trait Reader: Send {
+    /// Up to `limit` events of `space` after `after` (stopping once the page holds
+    /// `max_bytes`, with at least one event when any wait), the space's newest cursor
+    /// and its number of fork records, all from one snapshot: the newest cursor is never
+    /// below a cursor of the page.
+    fn page_and_newest(
+        &mut self,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<(Page, u64, u64), StoreError>;
+
+    /// The newest cursor of `space` (0 when it has no events).
+    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError>;
+}
+
+/// Where the relay's database is: a SQLite file, or a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://...` and `postgresql://...` are PostgreSQL; anything else is a path.
+    pub fn parse(db: &str) -> Location {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            Location::Postgres(db.to_string())
+        } else {
+            Location::Sqlite(db.into())
+        }
+    }
+
+    /// For messages: the path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(url) => postgres::redact(url),
+        }
+    }
+}
+
+impl From<&std::path::Path> for Location {
+    fn from(p: &std::path::Path) -> Self {
+        Location::Sqlite(p.to_path_buf())
+    }
+}
+
+impl From<&std::path::PathBuf> for Location {
+    fn from(p: &std::path::PathBuf) -> Self {
+        Location::Sqlite(p.clone())
+    }
+}
+
+pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+pub(crate) fn to_u64(v: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+pub(crate) fn to_hash(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
+}

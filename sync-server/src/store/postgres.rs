@@ -1,0 +1,608 @@
+//! The relay's PostgreSQL backend, for several relay instances over one database.
+//!
+//! The same tables as the SQLite backend (`events` with a `BIGSERIAL` cursor, `forks`),
+//! migrated forward on open under an advisory lock (two instances starting at once do
+//! not both migrate). PostgreSQL's default `synchronous_commit = on` makes a commit
+//! durable before the relay answers.
+//!
+//! What keeps one order per space across instances: a writer takes
+//! `pg_advisory_xact_lock` on each space of its group (in ascending order, so two
+//! instances never deadlock) before reading anything of them, and holds it until its
+//! commit. Writers of a space are therefore serialized, so its cursors grow in commit
+//! order and a reader never sees a cursor appear below one it has already read; the
+//! unique constraints on `(space, hash)` and `(space, author, seq)` refuse a second copy
+//! or a fork even if a bug let two writers through. New cursors are announced with
+//! `pg_notify` inside the transaction, so every instance hears of a commit exactly when
+//! it becomes visible ([`listen`]).
+//!
+//! The `postgres` crate is synchronous (it runs its own small runtime), like rusqlite:
+//! it is only called from plain threads (the writer, the listener) and the blocking
+//! pool, never from an async task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use duet_core::event::{Event, SpaceId};
+use postgres::{Client, NoTls, Transaction};
+
+use super::{Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, to_hash, to_i64, to_u64};
+use crate::live::{Committed, Live};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The channel of `pg_notify` on which commits are announced.
+pub const CHANNEL: &str = "duet_live";
+
+/// The advisory lock that serializes migrations (an arbitrary constant: "duet" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6475_6574;
+
+/// Migrations, in order: entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: as SQLite's version 1. `cursor` comes from one sequence for all spaces;
+    // within a space it grows in commit order because writers of a space are serialized.
+    "CREATE TABLE events (
+        cursor      BIGSERIAL PRIMARY KEY,
+        space       TEXT   NOT NULL,
+        hash        BYTEA  NOT NULL,
+        author      BYTEA  NOT NULL,
+        seq         BIGINT NOT NULL,
+        kind        TEXT   NOT NULL,
+        bytes       BYTEA  NOT NULL,
+        received_at BIGINT NOT NULL,
+        UNIQUE (space, hash),
+        UNIQUE (space, author, seq)
+    );
+    CREATE INDEX events_space_cursor ON events (space, cursor);
+    CREATE TABLE forks (
+        id            BIGSERIAL PRIMARY KEY,
+        space         TEXT   NOT NULL,
+        author        BYTEA  NOT NULL,
+        seq           BIGINT NOT NULL,
+        existing_hash BYTEA  NOT NULL,
+        hash          BYTEA  NOT NULL,
+        bytes         BYTEA  NOT NULL,
+        received_at   BIGINT NOT NULL,
+        UNIQUE (space, hash)
+    );",
+];
+
+/// A URL with its password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Runs `f` on a thread of its own: the `postgres` crate must not be called from a
+/// thread that drives async tasks (it blocks on its own runtime).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+fn connect(url: &str) -> Result<Client, StoreError> {
+    let url = url.to_string();
+    Ok(off_runtime(move || Client::connect(&url, NoTls))?)
+}
+
+/// The lock key of a space: its first 8 bytes (ids are random).
+fn lock_key(space: &SpaceId) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&space.0[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// One connection to the relay's PostgreSQL database.
+pub struct PgStore {
+    client: Client,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates the schema (creating it on an empty database).
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let mut store = PgStore {
+            client: connect(url)?,
+        };
+        off_runtime(|| store.migrate())?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS duet_schema (version BIGINT NOT NULL)")?;
+        let version: i64 = match tx.query_opt("SELECT version FROM duet_schema", &[])? {
+            Some(row) => row.get(0),
+            None => {
+                tx.execute("INSERT INTO duet_schema (version) VALUES (0)", &[])?;
+                0
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("schema version"))?;
+        for sql in MIGRATIONS.iter().skip(start) {
+            tx.batch_execute(sql)?;
+        }
+        tx.execute("UPDATE duet_schema SET version = $1", &[&SCHEMA_VERSION])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores `events` (all of `space`) in one durable transaction; returns their cursors
+    /// and the space's newest cursor (the benchmarks' one-commit-per-event baseline).
+    pub fn insert_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[&Event],
+        received_at: i64,
+    ) -> Result<(Vec<u64>, u64), StoreError> {
+        let mut tx = self.client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(space)])?;
+        let cursors = insert_rows(&mut tx, space, events, received_at)?;
+        let newest = newest_in(&mut tx, space)?;
+        tx.commit()?;
+        Ok((cursors, newest))
+    }
+}
+
+/// Reads over anything that runs queries (a client or a transaction).
+trait Queries {
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, postgres::Error>;
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<postgres::Row, postgres::Error>;
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, postgres::Error>;
+}
+
+macro_rules! queries {
+    ($ty:ty) => {
+        impl Queries for $ty {
+            fn query_opt(
+                &mut self,
+                sql: &str,
+                params: &[&(dyn postgres::types::ToSql + Sync)],
+            ) -> Result<Option<postgres::Row>, postgres::Error> {
+                <$ty>::query_opt(self, sql, params)
+            }
+            fn query_one(
+                &mut self,
+                sql: &str,
+                params: &[&(dyn postgres::types::ToSql + Sync)],
+            ) -> Result<postgres::Row, postgres::Error> {
+                <$ty>::query_one(self, sql, params)
+            }
+            fn query(
+                &mut self,
+                sql: &str,
+                params: &[&(dyn postgres::types::ToSql + Sync)],
+            ) -> Result<Vec<postgres::Row>, postgres::Error> {
+                <$ty>::query(self, sql, params)
+            }
+        }
+    };
+}
+
+queries!(Client);
+queries!(Transaction<'_>);
+
+fn newest_in(q: &mut impl Queries, space: &SpaceId) -> Result<u64, StoreError> {
+    let row = q.query_one(
+        "SELECT COALESCE(MAX(cursor), 0) FROM events WHERE space = $1",
+        &[&space.to_string()],
+    )?;
+    to_u64(row.get(0), "cursor")
+}
+
+fn cursor_of_in(
+    q: &mut impl Queries,
+    space: &SpaceId,
+    hash: &[u8; 32],
+) -> Result<Option<u64>, StoreError> {
+    q.query_opt(
+        "SELECT cursor FROM events WHERE space = $1 AND hash = $2",
+        &[&space.to_string(), &&hash[..]],
+    )?
+    .map(|r| to_u64(r.get(0), "cursor"))
+    .transpose()
+}
+
+fn hash_at_in(
+    q: &mut impl Queries,
+    space: &SpaceId,
+    author: &[u8; 32],
+    seq: u64,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    q.query_opt(
+        "SELECT hash FROM events WHERE space = $1 AND author = $2 AND seq = $3",
+        &[&space.to_string(), &&author[..], &to_i64(seq, "seq")?],
+    )?
+    .map(|r| to_hash(r.get(0)))
+    .transpose()
+}
+
+fn fork_usage_in(q: &mut impl Queries, space: &SpaceId) -> Result<Usage, StoreError> {
+    let row = q.query_one(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0)::BIGINT FROM forks WHERE space = $1",
+        &[&space.to_string()],
+    )?;
+    Ok(Usage {
+        events: to_u64(row.get(0), "fork count")?,
+        bytes: to_u64(row.get(1), "fork bytes")?,
+    })
+}
+
+fn for_each_event_in(
+    q: &mut impl Queries,
+    space: &SpaceId,
+    after: u64,
+    f: &mut dyn FnMut(u64, Vec<u8>),
+) -> Result<(), StoreError> {
+    // In slices, so that a large space is never held in memory at once.
+    const SLICE: i64 = 1000;
+    let mut after = i64::try_from(after).unwrap_or(i64::MAX);
+    loop {
+        let rows = q.query(
+            "SELECT cursor, bytes FROM events WHERE space = $1 AND cursor > $2
+             ORDER BY cursor LIMIT $3",
+            &[&space.to_string(), &after, &SLICE],
+        )?;
+        let n = rows.len();
+        for row in rows {
+            let cursor: i64 = row.get(0);
+            after = cursor;
+            f(to_u64(cursor, "cursor")?, row.get(1));
+        }
+        if (n as i64) < SLICE {
+            return Ok(());
+        }
+    }
+}
+
+fn insert_rows(
+    tx: &mut Transaction<'_>,
+    space: &SpaceId,
+    events: &[&Event],
+    received_at: i64,
+) -> Result<Vec<u64>, StoreError> {
+    let stmt = tx.prepare(
+        "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING cursor",
+    )?;
+    let space_hex = space.to_string();
+    let mut cursors = Vec::with_capacity(events.len());
+    for ev in events {
+        let h = ev.header();
+        let row = tx.query_one(
+            &stmt,
+            &[
+                &space_hex,
+                &&ev.hash()[..],
+                &&h.author[..],
+                &to_i64(h.seq, "seq")?,
+                &h.kind.as_str(),
+                &ev.bytes(),
+                &received_at,
+            ],
+        )?;
+        cursors.push(to_u64(row.get(0), "cursor")?);
+    }
+    Ok(cursors)
+}
+
+macro_rules! reads_over {
+    ($ty:ty, $this:ident => $q:expr) => {
+        impl Reads for $ty {
+            fn cursor_of(
+                &mut self,
+                space: &SpaceId,
+                hash: &[u8; 32],
+            ) -> Result<Option<u64>, StoreError> {
+                let $this = self;
+                $this.guard(|q| cursor_of_in(q, space, hash))
+            }
+
+            fn hash_at(
+                &mut self,
+                space: &SpaceId,
+                author: &[u8; 32],
+                seq: u64,
+            ) -> Result<Option<[u8; 32]>, StoreError> {
+                let $this = self;
+                $this.guard(|q| hash_at_in(q, space, author, seq))
+            }
+
+            fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
+                let $this = self;
+                $this.guard(|q| newest_in(q, space))
+            }
+
+            fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError> {
+                let $this = self;
+                $this.guard(|q| fork_usage_in(q, space))
+            }
+
+            fn for_each_event(
+                &mut self,
+                space: &SpaceId,
+                after: u64,
+                f: &mut dyn FnMut(u64, Vec<u8>),
+            ) -> Result<(), StoreError> {
+                let $this = self;
+                $this.guard(|q| for_each_event_in(q, space, after, f))
+            }
+        }
+    };
+}
+
+impl PgStore {
+    fn guard<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&mut self.client)
+    }
+}
+
+reads_over!(PgStore, s => s);
+reads_over!(PgTxn<'_>, t => t);
+
+impl Backend for PgStore {
+    type Txn<'a> = PgTxn<'a>;
+
+    fn begin(&mut self) -> Result<PgTxn<'_>, StoreError> {
+        Ok(PgTxn {
+            tx: self.client.transaction()?,
+            aborted: false,
+        })
+    }
+}
+
+impl Reader for PgStore {
+    fn page_and_newest(
+        &mut self,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<(Page, u64, u64), StoreError> {
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let rows = tx.query(
+            "SELECT cursor, bytes FROM events WHERE space = $1 AND cursor > $2
+             ORDER BY cursor LIMIT $3",
+            &[
+                &space.to_string(),
+                &i64::try_from(after).unwrap_or(i64::MAX),
+                &(i64::from(limit) + 1),
+            ],
+        )?;
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        let mut more = false;
+        for row in rows {
+            let bytes: Vec<u8> = row.get(1);
+            if out.len() >= limit as usize
+                || (!out.is_empty() && size + bytes.len() + 12 > max_bytes)
+            {
+                more = true;
+                break;
+            }
+            size += bytes.len() + 12;
+            out.push((to_u64(row.get(0), "cursor")?, bytes));
+        }
+        let newest = newest_in(&mut tx, space)?;
+        let forks: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM forks WHERE space = $1",
+                &[&space.to_string()],
+            )?
+            .get(0);
+        tx.commit()?;
+        Ok(((out, more), newest, to_u64(forks, "fork count")?))
+    }
+
+    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
+        newest_in(&mut self.client, space)
+    }
+}
+
+/// The writer's open transaction on PostgreSQL.
+pub struct PgTxn<'a> {
+    tx: Transaction<'a>,
+    /// PostgreSQL aborts a transaction on any error outside a savepoint.
+    aborted: bool,
+}
+
+impl PgTxn<'_> {
+    fn guard<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let r = f(&mut self.tx);
+        if r.is_err() {
+            self.aborted = true;
+        }
+        r
+    }
+}
+
+impl WriteTxn for PgTxn<'_> {
+    fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<(), StoreError> {
+        let mut keys: Vec<i64> = spaces.iter().map(lock_key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.guard(|tx| {
+            for k in keys {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&k])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn insert_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[&Event],
+        received_at: i64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut sp = match self.tx.savepoint("push") {
+            Ok(sp) => sp,
+            Err(e) => {
+                self.aborted = true;
+                return Err(e.into());
+            }
+        };
+        // On error the savepoint is rolled back when dropped; the transaction goes on.
+        let cursors = insert_rows(&mut sp, space, events, received_at)?;
+        if let Err(e) = sp.commit() {
+            self.aborted = true;
+            return Err(e.into());
+        }
+        Ok(cursors)
+    }
+
+    fn insert_fork(
+        &mut self,
+        event: &Event,
+        existing_hash: &[u8; 32],
+        received_at: i64,
+    ) -> Result<bool, StoreError> {
+        let h = event.header();
+        let seq = to_i64(h.seq, "seq")?;
+        self.guard(|tx| {
+            let n = tx.execute(
+                "INSERT INTO forks (space, author, seq, existing_hash, hash, bytes, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                &[
+                    &h.space.to_string(),
+                    &&h.author[..],
+                    &seq,
+                    &&existing_hash[..],
+                    &&event.hash()[..],
+                    &event.bytes(),
+                    &received_at,
+                ],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn announce(&mut self, space: &SpaceId, cursor: u64) -> Result<(), StoreError> {
+        let payload = format!("{space}:{cursor}");
+        self.guard(|tx| {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+            Ok(())
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        !self.aborted
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Parses a `pg_notify` payload `SPACEHEX:CURSOR`.
+pub fn parse_announcement(payload: &str) -> Option<Committed> {
+    let (space, cursor) = payload.split_once(':')?;
+    Some(Committed {
+        space: SpaceId::parse(space)?,
+        cursor: cursor.parse().ok()?,
+    })
+}
+
+/// Stops the listener thread when dropped.
+#[derive(Debug)]
+pub struct ListenerGuard {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts a thread that LISTENs on [`CHANNEL`] and feeds every commit announced by any
+/// instance (this one included) to `live`. It reconnects with backoff when the
+/// connection is lost, and ends when the returned guard is dropped.
+pub fn listen(url: &str, live: Live) -> Result<ListenerGuard, StoreError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let guard = ListenerGuard { stop: stop.clone() };
+    let url = url.to_string();
+    std::thread::Builder::new()
+        .name("duet-relay-listen".into())
+        .spawn(move || {
+            let mut backoff = Duration::from_millis(250);
+            while !stop.load(Ordering::Relaxed) {
+                match listen_once(&url, &live, &stop) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(
+                            "lost the PostgreSQL connection that hears other instances' commits: \
+                             {e}; reconnecting in {:.1} s",
+                            backoff.as_secs_f64()
+                        );
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+        .map_err(StoreError::Thread)?;
+    Ok(guard)
+}
+
+fn listen_once(url: &str, live: &Live, stop: &AtomicBool) -> Result<(), StoreError> {
+    let mut client = Client::connect(url, NoTls)?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        let mut notes = client.notifications();
+        let mut iter = notes.timeout_iter(Duration::from_millis(250));
+        while let Some(note) = postgres::fallible_iterator::FallibleIterator::next(&mut iter)? {
+            if let Some(c) = parse_announcement(note.payload()) {
+                live.notify(c);
+            }
+        }
+    }
+    Ok(())
+}
