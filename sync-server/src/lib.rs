@@ -100,12 +100,24 @@ pub fn open_state(db: &Path) -> anyhow::Result<AppState> {
 
 /// Opens the relay database with `config` and an error that says what to do.
 pub fn open_state_with(db: &Path, config: Config) -> anyhow::Result<AppState> {
-    AppState::open_with(db, config).with_context(|| {
-        format!(
+    open_state_at(&store::Location::Sqlite(db.to_path_buf()), config)
+}
+
+/// Opens the relay database (a SQLite file or a PostgreSQL URL) with `config` and an
+/// error that says what to do.
+pub fn open_state_at(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
+    AppState::open_at(db, config).with_context(|| match db {
+        store::Location::Sqlite(path) => format!(
             "cannot open the relay database {}; check that its directory exists and is \
              writable, or choose another file with --db (DUET_RELAY_DB)",
+            path.display()
+        ),
+        store::Location::Postgres(_) => format!(
+            "cannot open the PostgreSQL database {}; check that the server answers, that \
+             the database exists and that the user may create tables in it (--db / \
+             DUET_RELAY_DB, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)",
             db.display()
-        )
+        ),
     })
 }
 

@@ -6,7 +6,6 @@
 //! environment variable (see `--help` and docs/self-hosting.md).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 use std::time::Duration;
 
@@ -22,9 +21,10 @@ struct Args {
     /// Address to listen on (use port 0 for any free port).
     #[arg(long, env = "DUET_RELAY_LISTEN", default_value = "127.0.0.1:8787")]
     listen: String,
-    /// The SQLite database file (created if missing).
+    /// The database: a SQLite file (created if missing), or a PostgreSQL URL
+    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) for several relay instances.
     #[arg(long, env = "DUET_RELAY_DB", default_value = "duet-relay.db")]
-    db: PathBuf,
+    db: String,
     /// Seconds a client has to send a request's headers (also the idle time allowed on a
     /// kept-alive connection); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
@@ -136,9 +136,10 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let db = args.db.clone();
+    let db = duet_relay::store::Location::parse(&args.db);
+    let shown = db.display();
     let config = args.config();
-    let state = tokio::task::spawn_blocking(move || duet_relay::open_state_with(&db, config))
+    let state = tokio::task::spawn_blocking(move || duet_relay::open_state_at(&db, config))
         .await
         .context("the task opening the relay database failed")??;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -164,7 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .and_then(|()| out.flush())
             .context("cannot write to stdout")?;
     }
-    tracing::info!(%addr, db = %args.db.display(), "relay started");
+    tracing::info!(%addr, db = %shown, "relay started");
     tracing::info!(config = ?args.config(), "limits");
     duet_relay::serve_state(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");

@@ -7,128 +7,6 @@ use axum::http::{Request, StatusCode};
 use common::{Couple, Relay};
 use duet_core::protocol::MAX_BODY_BYTES;
 
-#[tokio::test]
-async fn an_oversized_body_with_content_length_is_413_json() {
-    let c = Couple::new().await;
-    let before = c.relay.event_count();
-    let body = vec![0u8; MAX_BODY_BYTES + 1];
-    let req = Request::post(common::events_path(&c.space))
-        .header("content-length", body.len().to_string())
-        .body(Body::from(body))
-        .expect("request");
-    let a = c.relay.send(req).await;
-    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(a.header("content-type"), Some("application/json"));
-    assert_eq!(a.error().error, "too_large");
-    assert_eq!(c.relay.event_count(), before);
-}
-
-#[tokio::test]
-async fn an_oversized_chunked_body_without_content_length_is_413_json() {
-    let c = Couple::new().await;
-    let chunk = Bytes::from(vec![0u8; 1024 * 1024]);
-    let chunks =
-        (0..=MAX_BODY_BYTES / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
-    let req = Request::post(common::events_path(&c.space))
-        .body(Body::from_stream(futures_util::stream::iter(chunks)))
-        .expect("request");
-    assert!(req.headers().get("content-length").is_none());
-    let a = c.relay.send(req).await;
-    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(a.error().error, "too_large");
-}
-
-#[tokio::test]
-async fn an_event_over_the_event_limit_is_413() {
-    let c = Couple::new().await;
-    let big = vec![0u8; duet_core::event::MAX_EVENT_BYTES + 1];
-    let a = c
-        .relay
-        .push_raw(
-            &common::events_path(&c.space),
-            duet_core::protocol::encode_batch([big.as_slice()]),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(a.error().error, "too_large");
-}
-
-#[tokio::test]
-async fn junk_space_ids_are_refused_without_touching_the_database() {
-    let c = Couple::new().await;
-    let before = c.relay.event_count();
-    let valid = c.space.to_string();
-    let junk = [
-        "..%2F..".to_string(),
-        "%2e%2e".to_string(),
-        "..".to_string(),
-        format!("{valid}0"),
-        valid.to_uppercase(),
-        format!("{}%00", &valid[..31]),
-        "%00".to_string(),
-        "%FF%FE".to_string(),
-        format!("{}g", &valid[..31]),
-        format!(" {}", &valid[..31]).replace(' ', "%20"),
-    ];
-    for id in junk {
-        let path = format!("/v1/spaces/{id}/events");
-        let push = c.relay.push_raw(&path, b"\0\0\0\x01x".to_vec()).await;
-        assert!(
-            matches!(push.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
-            "push to {path}: {}",
-            push.status
-        );
-        let auth = c.alex.read_auth(&path, "");
-        let read = c.relay.read_with(&path, "", Some(&auth)).await;
-        assert!(
-            matches!(read.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
-            "read of {path}: {}",
-            read.status
-        );
-        for a in [push, read] {
-            let code = a.error().error;
-            assert!(
-                code == "bad_space_id" || code == "not_found",
-                "{path}: {code}"
-            );
-        }
-    }
-    assert_eq!(c.relay.event_count(), before);
-}
-
-#[tokio::test]
-async fn unknown_routes_and_methods_get_json_errors_and_healthz_is_ok() {
-    let relay = Relay::new();
-    let a = relay
-        .send(
-            Request::get("/v2/nothing")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    assert_eq!(a.error().error, "not_found");
-    let a = relay
-        .send(
-            Request::delete("/healthz")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(a.error().error, "method_not_allowed");
-    let a = relay
-        .send(
-            Request::get("/healthz")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::OK);
-    let v: serde_json::Value = serde_json::from_slice(&a.body).expect("json");
-    assert_eq!(v, serde_json::json!({"status": "ok"}));
-}
-
 /// Polls `f` until it returns true, or panics after `within`.
 async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + within;
@@ -141,93 +19,217 @@ async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> boo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_beyond_the_in_flight_limit_are_shed_with_503_json_and_retry_after() {
-    use duet_relay::Config;
-    use tower::ServiceExt;
-    let relay = Relay::with_config(Config {
-        max_in_flight: 1,
-        ..Config::default()
-    });
-    // A push whose body never ends holds the only slot.
-    let hold = || {
-        let stuck = Request::post(format!(
-            "/v1/spaces/{}/events",
-            duet_core::event::SpaceId::generate()
-        ))
-        .body(Body::from_stream(futures_util::stream::pending::<
-            Result<Bytes, std::io::Error>,
-        >()))
-        .expect("request");
-        tokio::spawn(duet_relay::app(relay.state.clone()).oneshot(stuck))
-    };
-    let mut holder = hold();
-    let health = || {
-        Request::get("/healthz")
-            .body(Body::empty())
-            .expect("request")
-    };
-    let mut shed = None;
-    eventually(std::time::Duration::from_secs(10), async || {
-        // The holder finishes only if it was shed itself, having arrived while a health
-        // check held the slot: send it again.
-        if holder.is_finished() {
-            holder = hold();
-        }
-        let a = relay.send(health()).await;
-        if a.status == StatusCode::SERVICE_UNAVAILABLE {
-            shed = Some(a);
-            return true;
-        }
-        false
-    })
-    .await;
-    let shed = shed.expect("a 503");
-    assert_eq!(shed.error().error, "overloaded");
-    assert_eq!(shed.header("retry-after"), Some("1"));
-    // Once the slow request is gone, requests are served again.
-    holder.abort();
-    eventually(std::time::Duration::from_secs(10), async || {
-        relay.send(health()).await.status == StatusCode::OK
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_per_address_limit_keys_on_the_peer_address_of_each_connection() {
-    use axum::extract::ConnectInfo;
-    use duet_relay::{Config, Rate};
-    let relay = Relay::with_config(Config {
-        rate_per_ip: Rate {
-            per_sec: 0.01,
-            burst: 2,
-        },
-        ..Config::default()
-    });
-    let from = |ip: &str| {
-        let mut req = Request::get("/v2/nothing")
-            .body(Body::empty())
+crate::conformance! {
+    #[tokio::test]
+    async fn an_oversized_body_with_content_length_is_413_json() {
+        let c = Couple::new().await;
+        let before = c.relay.event_count();
+        let body = vec![0u8; MAX_BODY_BYTES + 1];
+        let req = Request::post(common::events_path(&c.space))
+            .header("content-length", body.len().to_string())
+            .body(Body::from(body))
             .expect("request");
-        let peer = std::net::SocketAddr::new(ip.parse().expect("an address"), 40000);
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req
-    };
-    for _ in 0..2 {
+        let a = c.relay.send(req).await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        assert_eq!(a.error().error, "too_large");
+        assert_eq!(c.relay.event_count(), before);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_chunked_body_without_content_length_is_413_json() {
+        let c = Couple::new().await;
+        let chunk = Bytes::from(vec![0u8; 1024 * 1024]);
+        let chunks =
+            (0..=MAX_BODY_BYTES / chunk.len()).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        let req = Request::post(common::events_path(&c.space))
+            .body(Body::from_stream(futures_util::stream::iter(chunks)))
+            .expect("request");
+        assert!(req.headers().get("content-length").is_none());
+        let a = c.relay.send(req).await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(a.error().error, "too_large");
+    }
+
+    #[tokio::test]
+    async fn an_event_over_the_event_limit_is_413() {
+        let c = Couple::new().await;
+        let big = vec![0u8; duet_core::event::MAX_EVENT_BYTES + 1];
+        let a = c
+            .relay
+            .push_raw(
+                &common::events_path(&c.space),
+                duet_core::protocol::encode_batch([big.as_slice()]),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(a.error().error, "too_large");
+    }
+
+    #[tokio::test]
+    async fn junk_space_ids_are_refused_without_touching_the_database() {
+        let c = Couple::new().await;
+        let before = c.relay.event_count();
+        let valid = c.space.to_string();
+        let junk = [
+            "..%2F..".to_string(),
+            "%2e%2e".to_string(),
+            "..".to_string(),
+            format!("{valid}0"),
+            valid.to_uppercase(),
+            format!("{}%00", &valid[..31]),
+            "%00".to_string(),
+            "%FF%FE".to_string(),
+            format!("{}g", &valid[..31]),
+            format!(" {}", &valid[..31]).replace(' ', "%20"),
+        ];
+        for id in junk {
+            let path = format!("/v1/spaces/{id}/events");
+            let push = c.relay.push_raw(&path, b"\0\0\0\x01x".to_vec()).await;
+            assert!(
+                matches!(push.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
+                "push to {path}: {}",
+                push.status
+            );
+            let auth = c.alex.read_auth(&path, "");
+            let read = c.relay.read_with(&path, "", Some(&auth)).await;
+            assert!(
+                matches!(read.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
+                "read of {path}: {}",
+                read.status
+            );
+            for a in [push, read] {
+                let code = a.error().error;
+                assert!(
+                    code == "bad_space_id" || code == "not_found",
+                    "{path}: {code}"
+                );
+            }
+        }
+        assert_eq!(c.relay.event_count(), before);
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_json_errors_and_healthz_is_ok() {
+        let relay = Relay::new();
+        let a = relay
+            .send(
+                Request::get("/v2/nothing")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        assert_eq!(a.error().error, "not_found");
+        let a = relay
+            .send(
+                Request::delete("/healthz")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(a.error().error, "method_not_allowed");
+        let a = relay
+            .send(
+                Request::get("/healthz")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&a.body).expect("json");
+        assert_eq!(v, serde_json::json!({"status": "ok"}));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_beyond_the_in_flight_limit_are_shed_with_503_json_and_retry_after() {
+        use duet_relay::Config;
+        use tower::ServiceExt;
+        let relay = Relay::with_config(Config {
+            max_in_flight: 1,
+            ..Config::default()
+        });
+        // A push whose body never ends holds the only slot.
+        let hold = || {
+            let stuck = Request::post(format!(
+                "/v1/spaces/{}/events",
+                duet_core::event::SpaceId::generate()
+            ))
+            .body(Body::from_stream(futures_util::stream::pending::<
+                Result<Bytes, std::io::Error>,
+            >()))
+            .expect("request");
+            tokio::spawn(duet_relay::app(relay.state.clone()).oneshot(stuck))
+        };
+        let mut holder = hold();
+        let health = || {
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let mut shed = None;
+        eventually(std::time::Duration::from_secs(10), async || {
+            // The holder finishes only if it was shed itself, having arrived while a health
+            // check held the slot: send it again.
+            if holder.is_finished() {
+                holder = hold();
+            }
+            let a = relay.send(health()).await;
+            if a.status == StatusCode::SERVICE_UNAVAILABLE {
+                shed = Some(a);
+                return true;
+            }
+            false
+        })
+        .await;
+        let shed = shed.expect("a 503");
+        assert_eq!(shed.error().error, "overloaded");
+        assert_eq!(shed.header("retry-after"), Some("1"));
+        // Once the slow request is gone, requests are served again.
+        holder.abort();
+        eventually(std::time::Duration::from_secs(10), async || {
+            relay.send(health()).await.status == StatusCode::OK
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_per_address_limit_keys_on_the_peer_address_of_each_connection() {
+        use axum::extract::ConnectInfo;
+        use duet_relay::{Config, Rate};
+        let relay = Relay::with_config(Config {
+            rate_per_ip: Rate {
+                per_sec: 0.01,
+                burst: 2,
+            },
+            ..Config::default()
+        });
+        let from = |ip: &str| {
+            let mut req = Request::get("/v2/nothing")
+                .body(Body::empty())
+                .expect("request");
+            let peer = std::net::SocketAddr::new(ip.parse().expect("an address"), 40000);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                relay.send(from("192.0.2.1")).await.status,
+                StatusCode::NOT_FOUND
+            );
+        }
+        let a = relay.send(from("192.0.2.1")).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(a.error().error, "rate_limited");
+        assert!(a.header("retry-after").is_some());
         assert_eq!(
-            relay.send(from("192.0.2.1")).await.status,
+            relay.send(from("192.0.2.2")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            relay.send(from("2001:db8::7")).await.status,
             StatusCode::NOT_FOUND
         );
     }
-    let a = relay.send(from("192.0.2.1")).await;
-    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(a.error().error, "rate_limited");
-    assert!(a.header("retry-after").is_some());
-    assert_eq!(
-        relay.send(from("192.0.2.2")).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        relay.send(from("2001:db8::7")).await.status,
-        StatusCode::NOT_FOUND
-    );
 }

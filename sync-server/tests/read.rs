@@ -7,31 +7,6 @@ use common::{Couple, Device, events_path};
 use duet_core::event::SpaceId;
 use duet_core::protocol::{MAX_READ_LIMIT, ReadAuth, read_message};
 
-#[tokio::test]
-async fn a_read_without_the_signed_headers_is_401_unauthenticated() {
-    let c = Couple::new().await;
-    let a = c.relay.read_with(&events_path(&c.space), "", None).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(a.error().error, "unauthenticated");
-}
-
-#[tokio::test]
-async fn a_replayed_read_is_401_replayed_request() {
-    let c = Couple::new().await;
-    let path = events_path(&c.space);
-    let auth = c.alex.read_auth(&path, "after=0");
-    let first = c.relay.read_with(&path, "after=0", Some(&auth)).await;
-    assert_eq!(first.status, StatusCode::OK);
-    let again = c.relay.read_with(&path, "after=0", Some(&auth)).await;
-    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(again.error().error, "replayed_request");
-    // A freshly signed read works.
-    assert_eq!(
-        c.relay.read(&c.alex, &c.space, "after=0").await.status,
-        StatusCode::OK
-    );
-}
-
 fn signed_at(dev: &Device, path: &str, query: &str, time: i64) -> ReadAuth {
     let nonce = hex::encode(duet_core::ids::random_bytes::<16>());
     let sig = dev.id.sign(&read_message("GET", path, query, time, &nonce));
@@ -43,157 +18,184 @@ fn signed_at(dev: &Device, path: &str, query: &str, time: i64) -> ReadAuth {
     }
 }
 
-#[tokio::test]
-async fn a_stale_or_future_read_is_401_stale_request() {
-    let c = Couple::new().await;
-    let path = events_path(&c.space);
-    let now = duet_core::ids::now_ms() / 1000;
-    for time in [now - 3600, now + 3600] {
-        let auth = signed_at(&c.alex, &path, "", time);
+crate::conformance! {
+    #[tokio::test]
+    async fn a_read_without_the_signed_headers_is_401_unauthenticated() {
+        let c = Couple::new().await;
+        let a = c.relay.read_with(&events_path(&c.space), "", None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.error().error, "unauthenticated");
+    }
+
+    #[tokio::test]
+    async fn a_replayed_read_is_401_replayed_request() {
+        let c = Couple::new().await;
+        let path = events_path(&c.space);
+        let auth = c.alex.read_auth(&path, "after=0");
+        let first = c.relay.read_with(&path, "after=0", Some(&auth)).await;
+        assert_eq!(first.status, StatusCode::OK);
+        let again = c.relay.read_with(&path, "after=0", Some(&auth)).await;
+        assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(again.error().error, "replayed_request");
+        // A freshly signed read works.
+        assert_eq!(
+            c.relay.read(&c.alex, &c.space, "after=0").await.status,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_or_future_read_is_401_stale_request() {
+        let c = Couple::new().await;
+        let path = events_path(&c.space);
+        let now = duet_core::ids::now_ms() / 1000;
+        for time in [now - 3600, now + 3600] {
+            let auth = signed_at(&c.alex, &path, "", time);
+            let a = c.relay.read_with(&path, "", Some(&auth)).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(a.error().error, "stale_request");
+        }
+        let auth = signed_at(&c.alex, &path, "", now - 60);
+        assert_eq!(
+            c.relay.read_with(&path, "", Some(&auth)).await.status,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_signature_for_another_query_or_by_another_key_is_401_bad_signature() {
+        let c = Couple::new().await;
+        let path = events_path(&c.space);
+        let auth = c.alex.read_auth(&path, "after=0");
+        let a = c.relay.read_with(&path, "after=1", Some(&auth)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.error().error, "bad_signature");
+        // Claiming to be Sam with Alex's signature.
+        let mut auth = c.alex.read_auth(&path, "");
+        auth.device = hex::encode(c.sam.key());
+        let a = c.relay.read_with(&path, "", Some(&auth)).await;
+        assert_eq!(a.error().error, "bad_signature");
+        // Garbage in the headers.
+        let mut auth = c.alex.read_auth(&path, "");
+        auth.signature = "zz".into();
         let a = c.relay.read_with(&path, "", Some(&auth)).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(a.error().error, "stale_request");
     }
-    let auth = signed_at(&c.alex, &path, "", now - 60);
-    assert_eq!(
-        c.relay.read_with(&path, "", Some(&auth)).await.status,
-        StatusCode::OK
-    );
-}
 
-#[tokio::test]
-async fn a_read_signature_for_another_query_or_by_another_key_is_401_bad_signature() {
-    let c = Couple::new().await;
-    let path = events_path(&c.space);
-    let auth = c.alex.read_auth(&path, "after=0");
-    let a = c.relay.read_with(&path, "after=1", Some(&auth)).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(a.error().error, "bad_signature");
-    // Claiming to be Sam with Alex's signature.
-    let mut auth = c.alex.read_auth(&path, "");
-    auth.device = hex::encode(c.sam.key());
-    let a = c.relay.read_with(&path, "", Some(&auth)).await;
-    assert_eq!(a.error().error, "bad_signature");
-    // Garbage in the headers.
-    let mut auth = c.alex.read_auth(&path, "");
-    auth.signature = "zz".into();
-    let a = c.relay.read_with(&path, "", Some(&auth)).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-}
+    #[tokio::test]
+    async fn a_read_by_a_non_member_is_403_and_of_an_unknown_space_404() {
+        let mut c = Couple::new().await;
+        let eve = Device::new("Eve");
+        let a = c.relay.read(&eve, &c.space, "").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert_eq!(a.error().error, "not_a_member");
 
-#[tokio::test]
-async fn a_read_by_a_non_member_is_403_and_of_an_unknown_space_404() {
-    let mut c = Couple::new().await;
-    let eve = Device::new("Eve");
-    let a = c.relay.read(&eve, &c.space, "").await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert_eq!(a.error().error, "not_a_member");
+        let a = c.relay.read(&c.alex, &SpaceId::generate(), "").await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        assert_eq!(a.error().error, "no_such_space");
 
-    let a = c.relay.read(&c.alex, &SpaceId::generate(), "").await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    assert_eq!(a.error().error, "no_such_space");
-
-    // A removed member loses read access.
-    let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
-    let remove = c.alex.membership(c.space, &op);
-    c.relay.push(&c.space, &[&remove]).await.push();
-    let a = c.relay.read(&c.sam, &c.space, "").await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert_eq!(a.error().error, "not_a_member");
-}
-
-#[tokio::test]
-async fn reads_come_in_pages_with_duet_more() {
-    let mut c = Couple::new().await;
-    for n in 0..5u8 {
-        let ev = c.alex.changes(c.space, &c.key, &[n]);
-        c.relay.push(&c.space, &[&ev]).await.push();
+        // A removed member loses read access.
+        let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
+        let remove = c.alex.membership(c.space, &op);
+        c.relay.push(&c.space, &[&remove]).await.push();
+        let a = c.relay.read(&c.sam, &c.space, "").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert_eq!(a.error().error, "not_a_member");
     }
-    // 3 membership events + 5 changes.
-    let mut cursor = 0;
-    let mut seen = Vec::new();
-    let mut pages = 0;
-    loop {
+
+    #[tokio::test]
+    async fn reads_come_in_pages_with_duet_more() {
+        let mut c = Couple::new().await;
+        for n in 0..5u8 {
+            let ev = c.alex.changes(c.space, &c.key, &[n]);
+            c.relay.push(&c.space, &[&ev]).await.push();
+        }
+        // 3 membership events + 5 changes.
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let (page, more) = c
+                .relay
+                .read_page(&c.sam, &c.space, &format!("after={cursor}&limit=3"))
+                .await;
+            pages += 1;
+            assert!(page.len() <= 3);
+            assert_eq!(
+                more,
+                seen.len() + page.len() < 8,
+                "more flag after {cursor}"
+            );
+            for (cur, bytes) in page {
+                assert!(cur > cursor);
+                cursor = cur;
+                seen.push(bytes);
+            }
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen.len(), 8);
+        // Past the end: an empty page.
         let (page, more) = c
             .relay
-            .read_page(&c.sam, &c.space, &format!("after={cursor}&limit=3"))
+            .read_page(&c.sam, &c.space, &format!("after={cursor}"))
             .await;
-        pages += 1;
-        assert!(page.len() <= 3);
-        assert_eq!(
-            more,
-            seen.len() + page.len() < 8,
-            "more flag after {cursor}"
-        );
-        for (cur, bytes) in page {
-            assert!(cur > cursor);
-            cursor = cur;
-            seen.push(bytes);
-        }
-        if !more {
-            break;
-        }
+        assert!(page.is_empty() && !more);
+        // A limit above the maximum is lowered to it.
+        let q = format!("limit={}", MAX_READ_LIMIT + 1);
+        let (page, more) = c.relay.read_page(&c.sam, &c.space, &q).await;
+        assert_eq!((page.len(), more), (8, false));
     }
-    assert_eq!(pages, 3);
-    assert_eq!(seen.len(), 8);
-    // Past the end: an empty page.
-    let (page, more) = c
-        .relay
-        .read_page(&c.sam, &c.space, &format!("after={cursor}"))
-        .await;
-    assert!(page.is_empty() && !more);
-    // A limit above the maximum is lowered to it.
-    let q = format!("limit={}", MAX_READ_LIMIT + 1);
-    let (page, more) = c.relay.read_page(&c.sam, &c.space, &q).await;
-    assert_eq!((page.len(), more), (8, false));
-}
 
-#[tokio::test]
-async fn a_bad_query_is_400_bad_query() {
-    let c = Couple::new().await;
-    for q in [
-        "limit=0",
-        "after=x",
-        "after=-1",
-        "limit=",
-        "after",
-        "after=1&after=2",
-        "offset=3",
-        "after=99999999999999999999999",
-    ] {
-        let a = c.relay.read(&c.alex, &c.space, q).await;
-        assert_eq!(a.status, StatusCode::BAD_REQUEST, "query {q}");
-        assert_eq!(a.error().error, "bad_query", "query {q}");
+    #[tokio::test]
+    async fn a_bad_query_is_400_bad_query() {
+        let c = Couple::new().await;
+        for q in [
+            "limit=0",
+            "after=x",
+            "after=-1",
+            "limit=",
+            "after",
+            "after=1&after=2",
+            "offset=3",
+            "after=99999999999999999999999",
+        ] {
+            let a = c.relay.read(&c.alex, &c.space, q).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "query {q}");
+            assert_eq!(a.error().error, "bad_query", "query {q}");
+        }
     }
-}
 
-#[tokio::test]
-async fn every_read_says_the_spaces_newest_cursor_in_duet_cursor() {
-    let mut c = Couple::new().await;
-    let mut newest = 0;
-    for n in 0..3u8 {
-        let ev = c.alex.changes(c.space, &c.key, &[n]);
-        newest = c.relay.push(&c.space, &[&ev]).await.push().cursor;
+    #[tokio::test]
+    async fn every_read_says_the_spaces_newest_cursor_in_duet_cursor() {
+        let mut c = Couple::new().await;
+        let mut newest = 0;
+        for n in 0..3u8 {
+            let ev = c.alex.changes(c.space, &c.key, &[n]);
+            newest = c.relay.push(&c.space, &[&ev]).await.push().cursor;
+        }
+        // Another space's events do not count.
+        let other = Couple::new().await;
+        assert!(other.relay.event_count() > 0);
+        for query in [
+            "",
+            "after=0&limit=1",
+            &format!("after={newest}"),
+            "after=99999",
+        ] {
+            let a = c.relay.read(&c.sam, &c.space, query).await;
+            assert_eq!(a.status, StatusCode::OK, "{query}");
+            assert_eq!(
+                a.header(duet_core::protocol::H_CURSOR),
+                Some(newest.to_string().as_str()),
+                "{query}"
+            );
+        }
+        // Errors do not carry it.
+        let a = c.relay.read(&Device::new("Eve"), &c.space, "").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        assert!(a.header(duet_core::protocol::H_CURSOR).is_none());
     }
-    // Another space's events do not count.
-    let other = Couple::new().await;
-    assert!(other.relay.event_count() > 0);
-    for query in [
-        "",
-        "after=0&limit=1",
-        &format!("after={newest}"),
-        "after=99999",
-    ] {
-        let a = c.relay.read(&c.sam, &c.space, query).await;
-        assert_eq!(a.status, StatusCode::OK, "{query}");
-        assert_eq!(
-            a.header(duet_core::protocol::H_CURSOR),
-            Some(newest.to_string().as_str()),
-            "{query}"
-        );
-    }
-    // Errors do not carry it.
-    let a = c.relay.read(&Device::new("Eve"), &c.space, "").await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
-    assert!(a.header(duet_core::protocol::H_CURSOR).is_none());
 }

@@ -115,49 +115,51 @@ fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accep
     assert_eq!(p.events().len(), before.len() + 5);
 }
 
-#[tokio::test]
-async fn a_push_over_the_byte_quota_is_refused_whole_and_counted_after_a_restart() {
-    let config = Config {
-        space_max_bytes: 20_000,
-        ..Config::default()
-    };
-    let mut c = Couple::on(Relay::with_config(config.clone())).await;
-    let ev = c.alex.changes(c.space, &c.key, &noise(10_000));
-    c.relay.push(&c.space, &[&ev]).await.push();
-    let before = c.relay.event_count();
-    let big = c.sam.changes(c.space, &c.key, &noise(10_000));
-    let a = c.relay.push(&c.space, &[&big]).await;
-    assert_eq!(a.status, StatusCode::INSUFFICIENT_STORAGE);
-    assert_eq!(a.error().error, "quota_exceeded");
-    assert_eq!(c.relay.event_count(), before);
+crate::conformance! {
+    #[tokio::test]
+    async fn fork_evidence_counts_toward_the_quota_and_is_not_recorded_past_it() {
+        let config = Config {
+            space_max_events: 4,
+            ..Config::default()
+        };
+        let mut c = Couple::on(Relay::with_config(config)).await; // 3 events
+        let (seq, prev) = (c.alex.seq, c.alex.prev);
+        let first = c.alex.changes(c.space, &c.key, b"first");
+        c.relay.push(&c.space, &[&first]).await.push(); // 4: the space is full
+        c.alex.seq = seq;
+        c.alex.prev = prev;
+        let fork = c.alex.changes(c.space, &c.key, b"second");
+        let a = c.relay.push(&c.space, &[&fork]).await;
+        assert_eq!(a.status, StatusCode::CONFLICT);
+        assert_eq!(a.error().error, "fork");
+        assert!(c.relay.forks().is_empty(), "no room for evidence");
+    }
 
-    // After a restart the usage is counted again from the database.
-    c.relay.state = duet_relay::AppState::open_with(&c.relay.db, config).expect("reopen");
-    let a = c.relay.push(&c.space, &[&big]).await;
-    assert_eq!(a.error().error, "quota_exceeded");
-    assert_eq!(c.relay.event_count(), before);
-    // Other spaces are not affected.
-    let other = SpaceId::generate();
-    let mut kim = common::Device::new("Kim");
-    let g = kim.genesis(other, true);
-    c.relay.push(&other, &[&g]).await.push();
-}
+    #[tokio::test]
+    async fn a_push_over_the_byte_quota_is_refused_whole_and_counted_after_a_restart() {
+        let config = Config {
+            space_max_bytes: 20_000,
+            ..Config::default()
+        };
+        let mut c = Couple::on(Relay::with_config(config.clone())).await;
+        let ev = c.alex.changes(c.space, &c.key, &noise(10_000));
+        c.relay.push(&c.space, &[&ev]).await.push();
+        let before = c.relay.event_count();
+        let big = c.sam.changes(c.space, &c.key, &noise(10_000));
+        let a = c.relay.push(&c.space, &[&big]).await;
+        assert_eq!(a.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(c.relay.event_count(), before);
 
-#[tokio::test]
-async fn fork_evidence_counts_toward_the_quota_and_is_not_recorded_past_it() {
-    let config = Config {
-        space_max_events: 4,
-        ..Config::default()
-    };
-    let mut c = Couple::on(Relay::with_config(config)).await; // 3 events
-    let (seq, prev) = (c.alex.seq, c.alex.prev);
-    let first = c.alex.changes(c.space, &c.key, b"first");
-    c.relay.push(&c.space, &[&first]).await.push(); // 4: the space is full
-    c.alex.seq = seq;
-    c.alex.prev = prev;
-    let fork = c.alex.changes(c.space, &c.key, b"second");
-    let a = c.relay.push(&c.space, &[&fork]).await;
-    assert_eq!(a.status, StatusCode::CONFLICT);
-    assert_eq!(a.error().error, "fork");
-    assert!(c.relay.forks().is_empty(), "no room for evidence");
+        // After a restart the usage is counted again from the database.
+        c.relay.restart_with(config);
+        let a = c.relay.push(&c.space, &[&big]).await;
+        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(c.relay.event_count(), before);
+        // Other spaces are not affected.
+        let other = SpaceId::generate();
+        let mut kim = common::Device::new("Kim");
+        let g = kim.genesis(other, true);
+        c.relay.push(&other, &[&g]).await.push();
+    }
 }

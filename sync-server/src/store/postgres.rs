@@ -105,7 +105,18 @@ fn lock_key(space: &SpaceId) -> i64 {
 
 /// One connection to the relay's PostgreSQL database.
 pub struct PgStore {
-    client: Client,
+    /// Always `Some` until dropped (taken to be closed off the async threads).
+    client: Option<Client>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing blocks on the crate's own runtime, which must not happen on a thread
+        // that drives async tasks (an `AppState` may be dropped there).
+        if let Some(client) = self.client.take() {
+            off_runtime(move || drop(client));
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -118,14 +129,20 @@ impl PgStore {
     /// Connects to `url` and migrates the schema (creating it on an empty database).
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let mut store = PgStore {
-            client: connect(url)?,
+            client: Some(connect(url)?),
         };
         off_runtime(|| store.migrate())?;
         Ok(store)
     }
 
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.client
+            .as_mut()
+            .ok_or(StoreError::Corrupt("the PostgreSQL connection is closed"))
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS duet_schema (version BIGINT NOT NULL)")?;
         let version: i64 = match tx.query_opt("SELECT version FROM duet_schema", &[])? {
@@ -158,7 +175,7 @@ impl PgStore {
         events: &[&Event],
         received_at: i64,
     ) -> Result<(Vec<u64>, u64), StoreError> {
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(space)])?;
         let cursors = insert_rows(&mut tx, space, events, received_at)?;
         let newest = newest_in(&mut tx, space)?;
@@ -371,7 +388,7 @@ impl PgStore {
         &mut self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&mut self.client)
+        f(self.client()?)
     }
 }
 
@@ -383,7 +400,7 @@ impl Backend for PgStore {
 
     fn begin(&mut self) -> Result<PgTxn<'_>, StoreError> {
         Ok(PgTxn {
-            tx: self.client.transaction()?,
+            tx: self.client()?.transaction()?,
             aborted: false,
         })
     }
@@ -398,7 +415,7 @@ impl Reader for PgStore {
         max_bytes: usize,
     ) -> Result<(Page, u64, u64), StoreError> {
         let mut tx = self
-            .client
+            .client()?
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
@@ -438,7 +455,7 @@ impl Reader for PgStore {
     }
 
     fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
-        newest_in(&mut self.client, space)
+        newest_in(self.client()?, space)
     }
 }
 

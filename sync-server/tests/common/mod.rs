@@ -1,5 +1,11 @@
 //! Helpers shared by the relay's tests: devices that sign events, and a relay over a
-//! real SQLite file driven through the real router.
+//! real database (a SQLite file, or a fresh schema of a real PostgreSQL server) driven
+//! through the real router.
+//!
+//! The conformance suite: tests written once inside [`conformance!`] run twice, on
+//! SQLite and on PostgreSQL. The PostgreSQL half needs a server named by the
+//! `DUET_TEST_POSTGRES` URL (`.ci/run` starts one with `.ci/postgres`); without it each
+//! PostgreSQL test prints that it was skipped and passes.
 
 #![allow(dead_code)]
 
@@ -15,6 +21,7 @@ use duet_core::identity::{DeviceKey, Identity, keypair_from_seed};
 use duet_core::protocol::{
     ErrorBody, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, encode_batch,
 };
+use duet_relay::store::Location;
 use duet_relay::{AppState, Config, app};
 use ed25519_dalek::Signer;
 use tower::ServiceExt;
@@ -156,10 +163,59 @@ pub struct ForkRow {
     pub bytes: Vec<u8>,
 }
 
-/// A relay over a SQLite file in a temporary directory.
+/// The backend the current conformance test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+}
+
+/// The env var naming the PostgreSQL server of the conformance suite.
+pub const PG_ENV: &str = "DUET_TEST_POSTGRES";
+
+/// Runs the rest of this test on `backend`. For PostgreSQL, false (with a note) when no
+/// server is configured: the test is then skipped.
+pub fn use_backend(backend: Backend) -> bool {
+    BACKEND.with(|b| b.set(backend));
+    if backend == Backend::Postgres && std::env::var(PG_ENV).is_err() {
+        eprintln!(
+            "skipped: the PostgreSQL half of the conformance suite needs {PG_ENV} \
+             (e.g. {PG_ENV}=\"$(.ci/postgres)\", as .ci/run does)"
+        );
+        return false;
+    }
+    true
+}
+
+/// Runs `f` on a plain thread (the `postgres` crate must not run on an async thread).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("the helper thread panicked"))
+}
+
+/// A fresh schema on the test server, as a URL whose connections use it.
+pub fn fresh_postgres() -> String {
+    let base = std::env::var(PG_ENV).expect("DUET_TEST_POSTGRES is set");
+    let schema = format!("t_{}", hex::encode(duet_core::ids::random_bytes::<8>()));
+    off_runtime(|| {
+        let mut c = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {PG_ENV}: {e}"));
+        c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+    });
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// A relay over a fresh database of the current test's backend.
 pub struct Relay {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (unused on PostgreSQL).
     pub db: PathBuf,
+    pub location: Location,
     pub state: AppState,
 }
 
@@ -198,23 +254,40 @@ impl Answer {
 
 impl Relay {
     pub fn new() -> Relay {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("relay.db");
-        let state = AppState::open(&db).expect("open relay db");
-        Relay { dir, db, state }
+        Relay::with_config(Config::default())
     }
 
     /// A relay with these limits.
     pub fn with_config(config: Config) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
-        let state = AppState::open_with(&db, config).expect("open relay db");
-        Relay { dir, db, state }
+        let location = match BACKEND.with(|b| b.get()) {
+            Backend::Sqlite => Location::Sqlite(db.clone()),
+            Backend::Postgres => Location::Postgres(fresh_postgres()),
+        };
+        let state = open(&location, config);
+        Relay {
+            dir,
+            db,
+            location,
+            state,
+        }
+    }
+
+    /// A second relay instance over the same database (another process would be the
+    /// same: nothing is shared but the database).
+    pub fn another_instance(&self) -> AppState {
+        open(&self.location, Config::default())
     }
 
     /// A new relay state over the same database (as after a restart).
     pub fn restart(&mut self) {
-        self.state = AppState::open(&self.db).expect("reopen relay db");
+        self.restart_with(Config::default());
+    }
+
+    /// A restart with these limits.
+    pub fn restart_with(&mut self, config: Config) {
+        self.state = open(&self.location, config);
     }
 
     pub async fn send(&self, req: Request<Body>) -> Answer {
@@ -298,47 +371,145 @@ impl Relay {
         )
     }
 
-    fn conn(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(&self.db).expect("open db")
+    /// Runs a query returning rows of byte strings and integers, on either backend.
+    fn rows(&self, sql: &str, space: Option<&SpaceId>) -> Vec<Vec<Cell>> {
+        match &self.location {
+            Location::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open db");
+                let mut stmt = conn.prepare(sql).expect("prepare");
+                let n = stmt.column_count();
+                let params: Vec<String> = space.map(|s| s.to_string()).into_iter().collect();
+                stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Integer(v) => Cell::Int(v),
+                                rusqlite::types::ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+                                other => panic!("unexpected column {other:?}"),
+                            })
+                        })
+                        .collect()
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+            }
+            Location::Postgres(url) => off_runtime(|| {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+                let sql = sql.replace("?1", "$1");
+                let space = space.map(|s| s.to_string());
+                let rows = match &space {
+                    Some(s) => c.query(sql.as_str(), &[s]),
+                    None => c.query(sql.as_str(), &[]),
+                }
+                .expect("query");
+                rows.iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| match r.try_get::<_, i64>(i) {
+                                Ok(v) => Cell::Int(v),
+                                Err(_) => Cell::Bytes(r.get(i)),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }),
+        }
     }
 
     /// Events stored, in all spaces.
     pub fn event_count(&self) -> i64 {
-        self.conn()
-            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-            .expect("count")
+        self.rows("SELECT COUNT(*) FROM events", None)[0][0].int()
     }
 
     /// Fork evidence rows.
     pub fn forks(&self) -> Vec<ForkRow> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT author, seq, existing_hash, bytes FROM forks ORDER BY id")
-            .expect("prepare");
-        stmt.query_map([], |r| {
-            Ok(ForkRow {
-                author: r.get(0)?,
-                seq: r.get(1)?,
-                existing_hash: r.get(2)?,
-                bytes: r.get(3)?,
-            })
+        self.rows(
+            "SELECT author, seq, existing_hash, bytes FROM forks ORDER BY id",
+            None,
+        )
+        .into_iter()
+        .map(|r| ForkRow {
+            author: r[0].bytes(),
+            seq: r[1].int(),
+            existing_hash: r[2].bytes(),
+            bytes: r[3].bytes(),
         })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+        .collect()
     }
 
     /// Stored hashes of a space in cursor order.
     pub fn stored_hashes(&self, space: &SpaceId) -> Vec<Vec<u8>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT hash FROM events WHERE space = ?1 ORDER BY cursor")
-            .expect("prepare");
-        stmt.query_map([space.to_string()], |r| r.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+        self.rows(
+            "SELECT hash FROM events WHERE space = ?1 ORDER BY cursor",
+            Some(space),
+        )
+        .into_iter()
+        .map(|r| r[0].bytes())
+        .collect()
     }
+}
+
+/// One value of a helper query.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl Cell {
+    pub fn int(&self) -> i64 {
+        match self {
+            Cell::Int(v) => *v,
+            other => panic!("not an integer: {other:?}"),
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Cell::Bytes(b) => b.clone(),
+            other => panic!("not bytes: {other:?}"),
+        }
+    }
+}
+
+/// Opens a relay state (off the async thread: PostgreSQL connects synchronously).
+fn open(location: &Location, config: Config) -> AppState {
+    off_runtime(|| AppState::open_at(location, config)).expect("open relay db")
+}
+
+/// Tests written once and run on both backends: each `#[tokio::test] async fn` inside
+/// becomes `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! conformance {
+    ($( $(#[$attr:meta])* async fn $name:ident() $body:block )*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$attr])*
+                async fn $name() {
+                    async fn body() $body
+                    if $crate::common::use_backend($crate::common::Backend::Sqlite) {
+                        body().await
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$attr])*
+                async fn $name() {
+                    async fn body() $body
+                    if $crate::common::use_backend($crate::common::Backend::Postgres) {
+                        body().await
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// A space with an owner who pushed its genesis, and a partner admitted by invite+join.
