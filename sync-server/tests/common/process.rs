@@ -30,9 +30,21 @@ impl Proc {
     pub fn start(args: &[&str]) -> Proc {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
+        let arg = db.to_string_lossy().into_owned();
+        Proc::spawn(dir, db, &arg, args)
+    }
+
+    /// Starts the binary over the database `db` (a PostgreSQL URL, shared by several
+    /// processes).
+    pub fn start_on(db: &str, args: &[&str]) -> Proc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("unused.db");
+        Proc::spawn(dir, path, db, args)
+    }
+
+    fn spawn(dir: tempfile::TempDir, db: PathBuf, db_arg: &str, args: &[&str]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
+            .args(["--listen", "127.0.0.1:0", "--db", db_arg])
             .args(args)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
