@@ -1,10 +1,12 @@
 //! Helpers for Duet's cross-crate tests: the real `duet` and `duet-relay` binaries, each
 //! device in its own temporary home, and a relay process on 127.0.0.1 with port 0.
 
+use std::io::Read;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 /// The directory holding the built binaries (target/debug or target/release), building
@@ -33,6 +35,32 @@ pub fn bin_dir() -> &'static Path {
         assert!(status.success(), "building duet and duet-relay failed");
         dir
     })
+}
+
+/// The env var naming the PostgreSQL server of the tests.
+pub const PG_ENV: &str = "DUET_TEST_POSTGRES";
+
+/// A fresh schema on the `DUET_TEST_POSTGRES` server, as a URL; `None` with a note that
+/// the test is skipped when the variable is not set.
+pub fn postgres_schema() -> Option<String> {
+    let Ok(base) = std::env::var(PG_ENV) else {
+        eprintln!(
+            "skipped: this test needs PostgreSQL; set {PG_ENV} (e.g. {PG_ENV}=\"$(.ci/postgres)\", as .ci/run does)"
+        );
+        return None;
+    };
+    let schema = format!("t_{}", hex_id());
+    Some(
+        duet_relay::store::postgres::create_schema(&base, &schema)
+            .unwrap_or_else(|e| panic!("cannot create a schema on {PG_ENV}: {e}")),
+    )
+}
+
+fn hex_id() -> String {
+    duet_core::ids::random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Path of a built binary.
@@ -206,6 +234,19 @@ impl Relay {
         let mut r = Relay::spawn(&db, "127.0.0.1:0", extra);
         r._dir = Some(dir);
         r
+    }
+
+    /// Starts a relay over a fresh schema of the PostgreSQL server named by
+    /// `DUET_TEST_POSTGRES`, or `None` (with a note that the test is skipped) without one.
+    pub fn start_postgres() -> Option<Relay> {
+        let url = postgres_schema()?;
+        Some(Relay::start_database(&url))
+    }
+
+    /// Starts a relay over the database `db` (a SQLite path or a PostgreSQL URL, which
+    /// several relays may share).
+    pub fn start_database(db: &str) -> Relay {
+        Relay::spawn(Path::new(db), "127.0.0.1:0", &[])
     }
 
     /// Starts a relay on `listen` with the database at `db`.
@@ -390,4 +431,97 @@ pub fn pair(relay: &Relay) -> (Device, Device) {
         .to_string();
     b.ok(&["join", &code, "--name", "Sam"]);
     (a, b)
+}
+
+/// Generous: the watcher reacts in milliseconds; a loaded CI machine may be slow.
+pub const WATCH_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A `duet sync --watch` process whose output lines (stdout and stderr) are collected;
+/// waits poll them with a deadline.
+pub struct Watcher {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watcher {
+    /// Starts `duet sync --watch` on `d` and waits until it says it is watching.
+    pub fn start(d: &Device) -> Watcher {
+        let mut child = Command::new(bin("duet"))
+            .args(["sync", "--watch"])
+            .env("DUET_HOME", &d.home)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("duet sync --watch starts");
+        let (tx, lines) = channel();
+        fn forward(r: impl Read + Send + 'static, tx: std::sync::mpsc::Sender<String>) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        forward(child.stdout.take().expect("stdout"), tx.clone());
+        forward(child.stderr.take().expect("stderr"), tx);
+        let mut w = Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        w.wait_for("Watching for changes");
+        w
+    }
+
+    /// Waits until a line containing `text` is printed (after those already seen).
+    #[track_caller]
+    pub fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + WATCH_DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line with {text:?} within {WATCH_DEADLINE:?}; saw {:#?}",
+                        self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the watcher ended before printing {text:?}; saw {:#?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many ratings the device holds for its first goal, both partners together.
+pub fn ratings(d: &Device) -> usize {
+    d.json(&["progress"])["goals"][0]["partners"]
+        .as_array()
+        .map_or(0, |ps| {
+            ps.iter()
+                .map(|p| p["ratings"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
 }

@@ -2,106 +2,10 @@
 //! live socket (`GET /v1/spaces/{space}/live`). Waits poll the watcher's output with a
 //! deadline; nothing sleeps.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
-
 use duet_core::identity::Identity;
 use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth};
-use duet_tests::{Device, Relay, bin, pair};
+use duet_tests::{Device, Relay, Watcher, pair};
 use tungstenite::client::IntoClientRequest;
-
-/// Generous: the watcher reacts in milliseconds; a loaded CI machine may be slow.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A `duet sync --watch` process whose output lines (stdout and stderr) are collected.
-struct Watcher {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Watcher {
-    fn start(d: &Device) -> Watcher {
-        let mut child = Command::new(bin("duet"))
-            .args(["sync", "--watch"])
-            .env("DUET_HOME", &d.home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("duet sync --watch starts");
-        let (tx, lines) = channel();
-        fn forward(r: impl Read + Send + 'static, tx: std::sync::mpsc::Sender<String>) {
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines() {
-                    let Ok(line) = line else { return };
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        forward(child.stdout.take().expect("stdout"), tx.clone());
-        forward(child.stderr.take().expect("stderr"), tx);
-        let mut w = Watcher {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        w.wait_for("Watching for changes");
-        w
-    }
-
-    /// Waits until a line containing `text` is printed (after those already seen).
-    #[track_caller]
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no line with {text:?} within {DEADLINE:?}; saw {:#?}",
-                        self.seen
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "the watcher ended before printing {text:?}; saw {:#?}",
-                        self.seen
-                    )
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How many ratings the device holds for its first goal, both partners together.
-fn ratings(d: &Device) -> usize {
-    d.json(&["progress"])["goals"][0]["partners"]
-        .as_array()
-        .map_or(0, |ps| {
-            ps.iter()
-                .map(|p| p["ratings"].as_array().map_or(0, Vec::len))
-                .sum()
-        })
-}
 
 #[test]
 fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sync() {
@@ -118,12 +22,12 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
     a.ok(&["rate", "Evening walk", "1", "--note", "lovely"]);
     wa.wait_for("shared: sent 1 change");
     wb.wait_for("shared: 1 rating from Alex");
-    assert_eq!(ratings(&b), 1);
+    assert_eq!(duet_tests::ratings(&b), 1);
 
     // And the other way round.
     b.ok(&["rate", "Evening walk", "2"]);
     wa.wait_for("shared: 1 rating from Sam");
-    assert_eq!(ratings(&a), 2);
+    assert_eq!(duet_tests::ratings(&a), 2);
 }
 
 #[test]
@@ -145,7 +49,7 @@ fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
     a.ok(&["sync"]);
     wb.wait_for("connected to the relay again");
     wb.wait_for("shared: 1 rating from Alex");
-    assert_eq!(ratings(&b), 1);
+    assert_eq!(duet_tests::ratings(&b), 1);
 }
 
 #[test]
@@ -165,7 +69,7 @@ fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns(
     relay.restart();
     wa.wait_for("shared: sent 1 change");
     wb.wait_for("shared: 1 rating from Alex");
-    assert_eq!(ratings(&b), 1);
+    assert_eq!(duet_tests::ratings(&b), 1);
 }
 
 fn shared_space(d: &Device) -> String {

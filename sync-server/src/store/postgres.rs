@@ -82,6 +82,29 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Creates the schema `schema` (letters, digits and `_` only) on the server at
+/// `base_url` and returns a URL whose connections use it (PostgreSQL's `search_path`):
+/// one server can then hold several independent relay databases, as the tests do.
+pub fn create_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
+    if schema.is_empty()
+        || !schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(StoreError::Corrupt(
+            "a schema name is letters, digits and _",
+        ));
+    }
+    let base = base_url.to_string();
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+    off_runtime(move || -> Result<(), StoreError> {
+        Client::connect(&base, NoTls)?.batch_execute(&sql)?;
+        Ok(())
+    })?;
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    Ok(format!("{base_url}{sep}options=-csearch_path%3D{schema}"))
+}
+
 /// Runs `f` on a thread of its own: the `postgres` crate must not be called from a
 /// thread that drives async tasks (it blocks on its own runtime).
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {

@@ -200,14 +200,8 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 pub fn fresh_postgres() -> String {
     let base = std::env::var(PG_ENV).expect("DUET_TEST_POSTGRES is set");
     let schema = format!("t_{}", hex::encode(duet_core::ids::random_bytes::<8>()));
-    off_runtime(|| {
-        let mut c = postgres::Client::connect(&base, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {PG_ENV}: {e}"));
-        c.batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .expect("create schema");
-    });
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
+    duet_relay::store::postgres::create_schema(&base, &schema)
+        .unwrap_or_else(|e| panic!("cannot create a schema on {PG_ENV}: {e}"))
 }
 
 /// A relay over a fresh database of the current test's backend.

@@ -1,0 +1,73 @@
+//! Two `duet-relay` processes over one PostgreSQL database, each partner's device on its
+//! own instance: they converge, a watcher hears of its partner's rating committed on the
+//! other instance, and a watcher whose instance is killed reconnects after the restart
+//! and misses nothing. Needs `DUET_TEST_POSTGRES` (`.ci/run` provides it); without it
+//! each test says it was skipped.
+
+use duet_tests::{Device, Relay, Watcher, pair, postgres_schema, ratings};
+
+/// Two instances over one fresh database, and a couple: Alex on the first, Sam on the
+/// second.
+fn couple_on_two_instances() -> Option<(Relay, Relay, Device, Device)> {
+    let url = postgres_schema()?;
+    let one = Relay::start_database(&url);
+    let two = Relay::start_database(&url);
+    let (a, b) = pair(&one);
+    b.ok(&["relay", "set", &two.url]);
+    Some((one, two, a, b))
+}
+
+fn shared_export(d: &Device) -> serde_json::Value {
+    let mut v = d.json(&["export"])["shared"].clone();
+    // The document is the same; only the device that exported it differs.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("exported_by");
+    }
+    v
+}
+
+#[test]
+fn partners_on_different_instances_converge() {
+    let Some((_one, _two, a, b)) = couple_on_two_instances() else {
+        return;
+    };
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    // Both edit offline, then sync through their own instances.
+    a.ok(&["rate", "Evening walk", "1"]);
+    a.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    b.ok(&["rate", "Evening walk", "-1", "--note", "rainy week"]);
+    b.ok(&["reflect", "We walked twice"]);
+    for d in [&a, &b, &a] {
+        d.ok(&["sync"]);
+    }
+    assert_eq!(shared_export(&a), shared_export(&b));
+    assert_eq!(ratings(&a), 2);
+}
+
+#[test]
+fn a_watcher_hears_of_a_commit_on_the_other_instance_and_survives_a_restart_of_its_own() {
+    let Some((_one, mut two, a, b)) = couple_on_two_instances() else {
+        return;
+    };
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let mut wb = Watcher::start(&b);
+
+    // Committed on instance one; B listens on instance two.
+    a.ok(&["rate", "Evening walk", "1"]);
+    a.ok(&["sync"]);
+    wb.wait_for("shared: 1 rating from Alex");
+
+    // B's instance dies; A goes on writing through the other one.
+    two.kill();
+    wb.wait_for("reconnecting");
+    a.ok(&["rate", "Evening walk", "2"]);
+    a.ok(&["sync"]);
+    two.restart();
+    wb.wait_for("connected to the relay again");
+    wb.wait_for("shared: 1 rating from Alex");
+    assert_eq!(ratings(&b), 2);
+}
