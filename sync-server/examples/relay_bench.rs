@@ -34,10 +34,12 @@ use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, MembershipOp, SpaceId};
 use duet_core::identity::keypair_from_seed;
 use duet_relay::AppState;
-use duet_relay::store::Store;
+use duet_relay::store::postgres::PgStore;
+use duet_relay::store::{Location, Store};
 use ed25519_dalek::{Signer, SigningKey};
 
 /// Command-line options.
+#[derive(Clone)]
 struct Options {
     /// Events pushed per value of C (split evenly between the clients).
     events: usize,
@@ -49,6 +51,10 @@ struct Options {
     payload: usize,
     /// Events per request in the batched runs.
     batch: usize,
+    /// Run on PostgreSQL (a fresh schema of this server per relay) instead of SQLite.
+    postgres: Option<String>,
+    /// Pushes timed for the live-push latency.
+    live: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -58,6 +64,8 @@ fn options() -> anyhow::Result<Options> {
         clients: vec![1, 4, 16, 64],
         payload: 100,
         batch: 100,
+        postgres: None,
+        live: 200,
     };
     let mut args = std::env::args().skip(1);
     while let Some((flag, value)) = next_flag(&mut args)? {
@@ -67,6 +75,8 @@ fn options() -> anyhow::Result<Options> {
             "--spaces" => o.spaces = number(&value)?.max(1),
             "--payload" => o.payload = number(&value)?,
             "--batch" => o.batch = number(&value)?.max(1),
+            "--live" => o.live = number(&value)?.max(1),
+            "--postgres" => o.postgres = Some(value),
             "--clients" => {
                 o.clients = value
                     .split(',')
@@ -75,7 +85,7 @@ fn options() -> anyhow::Result<Options> {
             }
             other => bail!(
                 "unknown option {other}; options: --events N --spaces K --clients 1,4,16,64 \
-                 --payload BYTES --batch B"
+                 --payload BYTES --batch B --live N --postgres URL"
             ),
         }
     }
@@ -101,21 +111,49 @@ impl Dev {
     }
 }
 
-/// One fsync'd SQLite transaction per event, through the relay's own store.
-fn fsync_baseline(n: usize) -> anyhow::Result<f64> {
+/// One durable transaction per event, through the relay's own store (SQLite with
+/// `synchronous=FULL`, or PostgreSQL with its default `synchronous_commit`).
+fn fsync_baseline(n: usize, postgres: Option<&str>) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let mut store = Store::open(&dir.path().join("baseline.db"))?;
     let space = SpaceId::generate();
     let key = SpaceKey::generate();
     let mut dev = Dev::new("baseline");
     let events: Vec<Event> = (0..n)
         .map(|i| dev.changes(space, &key, format!("{i:0>100}").as_bytes()))
         .collect();
-    let start = Instant::now();
-    for ev in &events {
-        store.insert_events(&space, &[ev], 0)?;
+    let start;
+    match postgres {
+        None => {
+            let mut store = Store::open(&dir.path().join("baseline.db"))?;
+            start = Instant::now();
+            for ev in &events {
+                store.insert_events(&space, &[ev], 0)?;
+            }
+        }
+        Some(base) => {
+            let url = fresh_schema(base)?;
+            let mut store = PgStore::open(&url)?;
+            start = Instant::now();
+            for ev in &events {
+                store.insert_events(&space, &[ev], 0)?;
+            }
+        }
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A fresh schema on the PostgreSQL server at `base`, as a URL.
+fn fresh_schema(base: &str) -> anyhow::Result<String> {
+    let schema = format!("bench_{}", hex::encode(duet_core::ids::random_bytes::<6>()));
+    Ok(duet_relay::store::postgres::create_schema(base, &schema)?)
+}
+
+/// Where each relay of the run keeps its data: a fresh SQLite file, or a fresh schema.
+fn fresh_location(opts: &Options, dir: &tempfile::TempDir) -> anyhow::Result<Location> {
+    Ok(match &opts.postgres {
+        None => Location::Sqlite(dir.path().join("relay.db")),
+        Some(base) => Location::Postgres(fresh_schema(base)?),
+    })
 }
 
 /// ed25519 `verify_strict` per second on this thread, and `Event::decode` (which also
@@ -193,9 +231,15 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> anyhow::Result<Server> {
+    fn start(opts: &Options) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
-        let state = duet_relay::open_state_with(&dir.path().join("relay.db"), unlimited_config())?;
+        let location = fresh_location(opts, &dir)?;
+        Server::start_at(&location, dir)
+    }
+
+    /// A relay over `location` (another `Server` may share it: a second instance).
+    fn start_at(location: &Location, dir: tempfile::TempDir) -> anyhow::Result<Server> {
+        let state = duet_relay::open_state_at(location, unlimited_config())?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -245,7 +289,10 @@ impl Drop for Server {
 
 /// Creates the spaces and the clients' devices, then times C clients pushing.
 async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run> {
-    let server = Server::start()?;
+    let server = {
+        let location_opts = opts.clone();
+        tokio::task::spawn_blocking(move || Server::start(&location_opts)).await??
+    };
     let mut setup = Conn::open(server.addr).await?;
     let mut spaces = Vec::new();
     for _ in 0..opts.spaces {
@@ -336,14 +383,20 @@ fn main() -> anyhow::Result<()> {
         cores, opts.spaces, opts.events, opts.payload
     )?;
 
-    let fsync = fsync_baseline(2000)?;
+    let backend = if opts.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    writeln!(out, "backend: {backend}")?;
+    let fsync = fsync_baseline(2000, opts.postgres.as_deref())?;
     let (verify, decode) = verify_baseline(20_000, opts.payload)?;
     let batch_verify = batch_verify_baseline(20_000, opts.payload)?;
     writeln!(out)?;
     writeln!(out, "machine baselines (same run):")?;
     writeln!(
         out,
-        "  SQLite, one fsync'd transaction per event (WAL, synchronous=FULL): {fsync:>8.0} events/s"
+        "  {backend}, one durable transaction per event:                    {fsync:>8.0} events/s"
     )?;
     writeln!(
         out,
@@ -433,6 +486,23 @@ fn main() -> anyhow::Result<()> {
         ));
         out.flush()?;
     }
+    let live = live_latency(&opts)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "live push ({}, {} pushes one after another): push sent -> the other client's live \
+         socket hears of it: p50 {:.2} ms, p99 {:.2} ms",
+        if opts.postgres.is_some() {
+            "two relay instances on one database: pushed to one, heard on the other"
+        } else {
+            "one relay"
+        },
+        opts.live,
+        ms(live.0),
+        ms(live.1)
+    )?;
+    bench.push(format!("bench: live_push_p50 {:.3} ms", ms(live.0)));
+    bench.push(format!("bench: live_push_p99 {:.3} ms", ms(live.1)));
     bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
     bench.push(format!("bench: batch_verify_one_core {batch_verify:.0} /s"));
     bench.push(format!("bench: event_decode_one_core {decode:.0} /s"));
@@ -444,4 +514,90 @@ fn main() -> anyhow::Result<()> {
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// Live-push latency: a member's live socket is open on one relay (with PostgreSQL, a
+/// second instance over the same database); `opts.live` events are pushed one after
+/// another to the first, and each is timed from the moment its push is sent to the
+/// moment the socket says the space's cursor reached it. Returns (p50, p99).
+fn live_latency(opts: &Options) -> anyhow::Result<(Duration, Duration)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let dir = tempfile::tempdir()?;
+    let location = fresh_location(opts, &dir)?;
+    let pusher = Server::start_at(&location, tempfile::tempdir()?)?;
+    let listener = if opts.postgres.is_some() {
+        Some(Server::start_at(&location, tempfile::tempdir()?)?)
+    } else {
+        None
+    };
+    let hear_at = listener.as_ref().map_or(pusher.addr, |l| l.addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut latencies = runtime.block_on(async {
+        let space = SpaceId::generate();
+        let key = SpaceKey::generate();
+        let mut owner = Dev::new("owner");
+        let mut conn = Conn::open(pusher.addr).await?;
+        conn.push(&space, &[owner.genesis(space)?]).await?;
+
+        let path = format!("/v1/spaces/{space}/live");
+        let auth = duet_core::protocol::ReadAuth::sign(&owner.id, "GET", &path, "");
+        let mut req = format!("ws://{hear_at}{path}").into_client_request()?;
+        for (name, value) in [
+            (duet_core::protocol::H_DEVICE, auth.device),
+            (duet_core::protocol::H_TIME, auth.time.to_string()),
+            (duet_core::protocol::H_NONCE, auth.nonce),
+            (duet_core::protocol::H_SIGNATURE, auth.signature),
+        ] {
+            req.headers_mut().insert(name, value.parse()?);
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+        let cursor_of = |m: Message| -> Option<u64> {
+            let text = m.into_text().ok()?;
+            serde_json::from_str::<serde_json::Value>(text.as_str())
+                .ok()?
+                .get("cursor")?
+                .as_u64()
+        };
+        // The first message is the cursor when the socket opened.
+        let mut heard = match ws.next().await {
+            Some(m) => cursor_of(m?).unwrap_or(0),
+            None => bail!("the live socket closed at once"),
+        };
+        let payload = vec![b'x'; opts.payload];
+        let mut latencies = Vec::with_capacity(opts.live);
+        for _ in 0..opts.live {
+            let ev = owner.changes(space, &key, &payload);
+            let t = Instant::now();
+            conn.push(&space, &[&ev]).await?;
+            let target = heard + 1;
+            while heard < target {
+                let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the live socket said nothing for 10 s"))?;
+                match m {
+                    Some(m) => {
+                        if let Some(c) = cursor_of(m?) {
+                            heard = heard.max(c);
+                        }
+                    }
+                    None => bail!("the live socket closed"),
+                }
+            }
+            latencies.push(t.elapsed());
+        }
+        anyhow::Ok(latencies)
+    })?;
+    drop(listener);
+    drop(pusher);
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    Ok((at(0.5), at(0.99)))
 }

@@ -8,9 +8,11 @@
 //! at 10,000 and 100,000 changes; relay ingest with 1-64 single-event pushers and batched
 //! pushes beside the machine's fsync and signature-verification rates; relay memory with
 //! 1,000 and 10,000 spaces of 100 events; the samod peer on the same two-partner
-//! scenario at 10,000 and 30,000 edits. `--quick` runs small sizes (for trying the
-//! harness, never written to the docs); `--no-docs` leaves docs/benchmarks.md alone;
-//! `--no-peer` skips samod (its first build takes minutes).
+//! scenario at 10,000 and 30,000 edits; relay ingest and live-push latency again on
+//! PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
+//! `--quick` runs small sizes (for trying the harness, never written to the docs);
+//! `--no-docs` leaves docs/benchmarks.md alone; `--no-peer` skips samod (its first build
+//! takes minutes); `--no-postgres` skips the PostgreSQL figures.
 
 mod cli_scenario;
 mod figures;
@@ -26,6 +28,7 @@ struct Options {
     quick: bool,
     docs: bool,
     peer: bool,
+    postgres: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -33,15 +36,17 @@ fn options() -> Result<Options, String> {
         quick: false,
         docs: true,
         peer: true,
+        postgres: true,
     };
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-docs" => o.docs = false,
             "--no-peer" => o.peer = false,
+            "--no-postgres" => o.postgres = false,
             other => {
                 return Err(format!(
-                    "unknown option {other:?}; the options are --quick, --no-docs and --no-peer"
+                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer and --no-postgres"
                 ));
             }
         }
@@ -86,7 +91,11 @@ fn run() -> Result<(), String> {
     for &n in cli_sizes {
         cli_scenario::run_scenario(n, &mut figs);
     }
-    programs::relay_ingest(ingest_events, &mut figs)?;
+    programs::relay_ingest(ingest_events, None, &mut figs)?;
+    if opts.postgres {
+        let url = programs::postgres_server()?;
+        programs::relay_ingest(ingest_events, Some(&url), &mut figs)?;
+    }
     for &s in rss_spaces {
         programs::relay_memory(s, &mut figs)?;
     }
@@ -111,7 +120,7 @@ fn run() -> Result<(), String> {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!("duet-bench: done in {:.1} minutes", seconds / 60.0);
-    if opts.docs && !opts.quick && opts.peer {
+    if opts.docs && !opts.quick && opts.peer && opts.postgres {
         let header = format!(
             "Latest full run: {}, {cores} cores, release build",
             report::today()

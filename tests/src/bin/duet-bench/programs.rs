@@ -89,11 +89,44 @@ fn example(name: &str) -> PathBuf {
     target_dir().join("release").join("examples").join(name)
 }
 
-/// Relay ingest: single-event pushers at several concurrencies, batched pushes, and the
-/// machine baselines (fsync per event, verify_strict, batch verification).
-pub fn relay_ingest(events: usize, figs: &mut Figures) -> Result<(), String> {
-    let args = vec!["--events".to_string(), events.to_string()];
-    run(example("relay_bench"), &args, "", figs)
+/// Relay ingest: single-event pushers at several concurrencies, batched pushes, live-push
+/// latency and the machine baselines (a durable commit per event, verify_strict, batch
+/// verification), on SQLite, or on PostgreSQL (figures prefixed `pg_`) when `postgres`
+/// names a server.
+pub fn relay_ingest(
+    events: usize,
+    postgres: Option<&str>,
+    figs: &mut Figures,
+) -> Result<(), String> {
+    let mut args = vec!["--events".to_string(), events.to_string()];
+    let prefix = match postgres {
+        Some(url) => {
+            args.extend(["--postgres".to_string(), url.to_string()]);
+            "pg_"
+        }
+        None => "",
+    };
+    run(example("relay_bench"), &args, prefix, figs)
+}
+
+/// A PostgreSQL server for the relay's PostgreSQL figures: `DUET_TEST_POSTGRES` if set,
+/// else the throwaway server `.ci/postgres` starts (installing Debian's package if
+/// needed).
+pub fn postgres_server() -> Result<String, String> {
+    if let Ok(url) = std::env::var("DUET_TEST_POSTGRES") {
+        return Ok(url);
+    }
+    println!("== starting a throwaway PostgreSQL with .ci/postgres ==");
+    let out = Command::new(root().join(".ci").join("postgres"))
+        .output()
+        .map_err(|e| format!("cannot run .ci/postgres: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            ".ci/postgres failed: {}; set DUET_TEST_POSTGRES to a server, or pass --no-postgres",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Relay memory with `spaces` spaces of 100 events each.
