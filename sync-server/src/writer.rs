@@ -590,10 +590,12 @@ impl Group<'_> {
         let mut slots: Vec<Slot<'_>> = Vec::with_capacity(hashes.len());
         let mut new_in_batch: HashMap<[u8; 32], usize> = HashMap::new();
         let mut rejection = None;
+        // Which of the batch are stored already (earlier pushes of this group included).
+        let stored = txn.cursors_of(&space, hashes)?;
 
         for (i, ev) in push.decoded.iter().enumerate() {
             let hash = hashes[i];
-            if let Some(cursor) = txn.cursor_of(&space, &hash)? {
+            if let Some(&cursor) = stored.get(&hash) {
                 slots.push(Slot::Stored(cursor));
                 continue;
             }
@@ -624,8 +626,8 @@ impl Group<'_> {
                     Some(Slot::Stored(c)) => (EventStatus::Duplicate, Some(*c), None),
                     Some(_) => (EventStatus::NotStored, None, None),
                     None if i == bad => (EventStatus::Rejected, None, Some(error.message())),
-                    None => match txn.cursor_of(&space, hash)? {
-                        Some(c) => (EventStatus::Duplicate, Some(c), None),
+                    None => match stored.get(hash) {
+                        Some(c) => (EventStatus::Duplicate, Some(*c), None),
                         None => (EventStatus::NotStored, None, None),
                     },
                 };

@@ -18,6 +18,8 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use duet_core::event::{Event, SpaceId};
 
 pub use sqlite::Store;
@@ -91,6 +93,22 @@ impl Usage {
 pub trait Reads {
     /// The cursor of the stored event of `space` with this hash, if any.
     fn cursor_of(&mut self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError>;
+
+    /// The cursors of those of `hashes` that are stored in `space` (one query where a
+    /// query is a round trip to a server).
+    fn cursors_of(
+        &mut self,
+        space: &SpaceId,
+        hashes: &[[u8; 32]],
+    ) -> Result<HashMap<[u8; 32], u64>, StoreError> {
+        let mut out = HashMap::new();
+        for h in hashes {
+            if let Some(c) = self.cursor_of(space, h)? {
+                out.insert(*h, c);
+            }
+        }
+        Ok(out)
+    }
 
     /// The hash of the stored event of `author` with `seq` in `space`, if any.
     fn hash_at(

@@ -330,35 +330,76 @@ fn for_each_event_in(
     }
 }
 
+/// Inserts `events` with one statement (one round trip), in their order: the cursors
+/// come from the sequence row by row in that order, which is checked.
 fn insert_rows(
     tx: &mut Transaction<'_>,
     space: &SpaceId,
     events: &[&Event],
     received_at: i64,
 ) -> Result<Vec<u64>, StoreError> {
-    let stmt = tx.prepare(
+    let hashes: Vec<[u8; 32]> = events.iter().map(|e| e.hash()).collect();
+    let hash_refs: Vec<&[u8]> = hashes.iter().map(|h| &h[..]).collect();
+    let authors: Vec<&[u8]> = events.iter().map(|e| &e.header().author[..]).collect();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| to_i64(e.header().seq, "seq"))
+        .collect::<Result<_, _>>()?;
+    let kinds: Vec<&str> = events.iter().map(|e| e.header().kind.as_str()).collect();
+    let bytes: Vec<&[u8]> = events.iter().map(|e| e.bytes()).collect();
+    let rows = tx.query(
         "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING cursor",
+         SELECT $1, t.h, t.a, t.s, t.k, t.b, $7
+         FROM UNNEST($2::bytea[], $3::bytea[], $4::int8[], $5::text[], $6::bytea[])
+              WITH ORDINALITY AS t(h, a, s, k, b, n)
+         ORDER BY t.n
+         RETURNING hash, cursor",
+        &[
+            &space.to_string(),
+            &hash_refs,
+            &authors,
+            &seqs,
+            &kinds,
+            &bytes,
+            &received_at,
+        ],
     )?;
-    let space_hex = space.to_string();
-    let mut cursors = Vec::with_capacity(events.len());
-    for ev in events {
-        let h = ev.header();
-        let row = tx.query_one(
-            &stmt,
-            &[
-                &space_hex,
-                &&ev.hash()[..],
-                &&h.author[..],
-                &to_i64(h.seq, "seq")?,
-                &h.kind.as_str(),
-                &ev.bytes(),
-                &received_at,
-            ],
-        )?;
-        cursors.push(to_u64(row.get(0), "cursor")?);
+    let mut at: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    for row in rows {
+        at.insert(row.get(0), to_u64(row.get(1), "cursor")?);
+    }
+    let cursors: Vec<u64> = hash_refs
+        .iter()
+        .map(|h| {
+            at.get(*h)
+                .copied()
+                .ok_or(StoreError::Corrupt("an inserted event has no cursor"))
+        })
+        .collect::<Result<_, _>>()?;
+    // The order of a batch is its chain order: it must be the cursors' order too.
+    if !cursors.windows(2).all(|w| w[0] < w[1]) {
+        return Err(StoreError::Corrupt(
+            "PostgreSQL numbered a batch out of order",
+        ));
     }
     Ok(cursors)
+}
+
+fn cursors_of_in(
+    q: &mut impl Queries,
+    space: &SpaceId,
+    hashes: &[[u8; 32]],
+) -> Result<std::collections::HashMap<[u8; 32], u64>, StoreError> {
+    let refs: Vec<&[u8]> = hashes.iter().map(|h| &h[..]).collect();
+    let rows = q.query(
+        "SELECT hash, cursor FROM events WHERE space = $1 AND hash = ANY($2)",
+        &[&space.to_string(), &refs],
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        out.insert(to_hash(row.get(0))?, to_u64(row.get(1), "cursor")?);
+    }
+    Ok(out)
 }
 
 macro_rules! reads_over {
@@ -371,6 +412,15 @@ macro_rules! reads_over {
             ) -> Result<Option<u64>, StoreError> {
                 let $this = self;
                 $this.guard(|q| cursor_of_in(q, space, hash))
+            }
+
+            fn cursors_of(
+                &mut self,
+                space: &SpaceId,
+                hashes: &[[u8; 32]],
+            ) -> Result<std::collections::HashMap<[u8; 32], u64>, StoreError> {
+                let $this = self;
+                $this.guard(|q| cursors_of_in(q, space, hashes))
             }
 
             fn hash_at(
