@@ -30,6 +30,44 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
     assert_eq!(duet_tests::ratings(&a), 2);
 }
 
+/// Polls `f` until it holds, or fails after the watch deadline.
+#[track_caller]
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + duet_tests::WATCH_DEADLINE;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {:?}",
+            duet_tests::WATCH_DEADLINE
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn ratings_made_in_a_quick_row_while_watching_are_all_sent_even_during_a_sync() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let _wa = Watcher::start(&a);
+    let _wb = Watcher::start(&b);
+    // No waiting between them: most land while A's watcher is syncing the one before.
+    for level in ["-1", "0", "1", "2", "1", "0"] {
+        a.ok(&["rate", "Evening walk", level]);
+    }
+    eventually("A's watcher sends every rating", || {
+        a.json(&["status"])["spaces"].as_array().is_some_and(|s| {
+            s.iter()
+                .all(|s| s["pending_changes"] == 0 && s["unsent_events"] == 0)
+        })
+    });
+    eventually("B's watcher pulls every rating", || {
+        duet_tests::ratings(&b) == 6
+    });
+}
+
 #[test]
 fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
     let mut relay = Relay::start();

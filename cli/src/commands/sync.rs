@@ -337,7 +337,9 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
                 eprintln!("warning: sync did not finish ({e}); retrying when the relay answers")
             }
         }
-        seen = dev.store.data_version()?;
+        // `seen` is not read again here: this device's own commits do not move its
+        // data_version, and a `duet` command that commits during the sync must still be
+        // noticed at the next check.
     }
 }
 

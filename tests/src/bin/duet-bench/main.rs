@@ -8,14 +8,16 @@
 //! at 10,000 and 100,000 changes; relay ingest with 1-64 single-event pushers and batched
 //! pushes beside the machine's fsync and signature-verification rates; relay memory with
 //! 1,000 and 10,000 spaces of 100 events; the samod peer on the same two-partner
-//! scenario at 10,000 and 30,000 edits; relay ingest and live-push latency again on
-//! PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
+//! scenario at 10,000 and 30,000 edits; live sync end to end (a rating on one watching
+//! device until the partner's watcher prints it); relay ingest, live-push latency and
+//! live sync again on PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
 //! `--quick` runs small sizes (for trying the harness, never written to the docs);
 //! `--no-docs` leaves docs/benchmarks.md alone; `--no-peer` skips samod (its first build
 //! takes minutes); `--no-postgres` skips the PostgreSQL figures.
 
 mod cli_scenario;
 mod figures;
+mod live_scenario;
 mod programs;
 mod report;
 mod targets;
@@ -91,9 +93,11 @@ fn run() -> Result<(), String> {
     for &n in cli_sizes {
         cli_scenario::run_scenario(n, &mut figs);
     }
+    live_scenario::on_sqlite(&mut figs);
     programs::relay_ingest(ingest_events, None, &mut figs)?;
     if opts.postgres {
         let url = programs::postgres_server()?;
+        live_scenario::on_postgres(&url, &mut figs)?;
         programs::relay_ingest(ingest_events, Some(&url), &mut figs)?;
     }
     for &s in rss_spaces {

@@ -135,6 +135,20 @@ pub fn targets(n: usize) -> Vec<Target> {
             Bound::Below(1.0),
         ),
         Target {
+            what: "issue 8: a rating on one watching device, until the partner's watcher prints it, slowest of 20, one SQLite relay (s)",
+            numerator: "live_rating_to_partner_max".into(),
+            denominator: None,
+            scale: 1.0,
+            bound: Bound::Below(1.0),
+        },
+        Target {
+            what: "issue 8: the same across two relay instances on PostgreSQL (s)",
+            numerator: "pg_live_rating_to_partner_max".into(),
+            denominator: None,
+            scale: 1.0,
+            bound: Bound::Below(1.0),
+        },
+        Target {
             what: "relay peak RSS, 10,000 spaces x 100 events (MB)",
             numerator: "rss_10000_relay_peak_rss_after_reads".into(),
             denominator: None,
