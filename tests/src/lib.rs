@@ -2,6 +2,8 @@
 //! device in its own temporary home, and a relay process on 127.0.0.1 with port 0.
 
 use std::io::Read;
+pub mod relay_client;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -47,27 +47,32 @@ fn partners_on_different_instances_converge() {
 }
 
 #[test]
-fn a_watcher_hears_of_a_commit_on_the_other_instance_and_survives_a_restart_of_its_own() {
+fn watchers_on_two_instances_see_each_others_ratings_and_one_survives_a_restart_of_its_instance() {
     let Some((_one, mut two, a, b)) = couple_on_two_instances() else {
         return;
     };
     a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
+    let mut wa = Watcher::start(&a);
     let mut wb = Watcher::start(&b);
 
-    // Committed on instance one; B listens on instance two.
+    // A rates (A's watcher sends it to instance one); B listens on instance two.
     a.ok(&["rate", "Evening walk", "1"]);
-    a.ok(&["sync"]);
+    wa.wait_for("shared: sent 1 change");
     wb.wait_for("shared: 1 rating from Alex");
+    // And back: B's watcher sends to instance two, A hears of it on instance one.
+    b.ok(&["rate", "Evening walk", "0"]);
+    wa.wait_for("shared: 1 rating from Sam");
 
-    // B's instance dies; A goes on writing through the other one.
+    // B's instance dies; A goes on rating through the other one.
     two.kill();
     wb.wait_for("reconnecting");
     a.ok(&["rate", "Evening walk", "2"]);
-    a.ok(&["sync"]);
+    wa.wait_for("shared: sent 1 change");
     two.restart();
     wb.wait_for("connected to the relay again");
     wb.wait_for("shared: 1 rating from Alex");
-    assert_eq!(ratings(&b), 2);
+    assert_eq!(ratings(&b), 3);
+    assert_eq!(ratings(&a), 3);
 }

@@ -31,7 +31,7 @@ pub fn section(
     s.push_str(command);
     s.push_str("\n\n");
     s.push_str(&format!(
-        "{header}. The run took {:.1} minutes, of which {:.0} s building the relay examples \
+        "{header}. The run took {:.1} minutes, of which {:.0} s building the relay benchmarks \
          and the samod peer (after `cargo run` built the harness itself).\n\n",
         seconds / 60.0,
         build_seconds

@@ -2,8 +2,8 @@
 //! stores durably when C clients push at once, one event per request, and how many
 //! requests share each commit (group commit). It prints figures and never asserts them.
 //!
-//!     cargo run --release -p duet-relay --example relay_bench
-//!     cargo run --release -p duet-relay --example relay_bench -- --events 6400 \
+//!     cargo run --release -p duet-tests --bin relay_bench
+//!     cargo run --release -p duet-tests --bin relay_bench -- --events 6400 \
 //!         --spaces 8 --clients 1,4,16,64 --payload 100
 //!
 //! The same run first measures two limits of this machine, so the relay's figure can be
@@ -22,20 +22,18 @@
 //! default 100) from 1 and 4 clients: the ceiling then is the relay's verification and
 //! the disk, not the round trip per event.
 
-mod common;
-
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use common::{Conn, Dev, next_flag, unlimited_config};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, MembershipOp, SpaceId};
 use duet_core::identity::keypair_from_seed;
 use duet_relay::AppState;
 use duet_relay::store::postgres::PgStore;
 use duet_relay::store::{Location, Store};
+use duet_tests::relay_client::{Conn, Dev, next_flag, unlimited_config};
 use ed25519_dalek::{Signer, SigningKey};
 
 /// Command-line options.
@@ -69,7 +67,7 @@ fn options() -> anyhow::Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some((flag, value)) = next_flag(&mut args)? {
-        let number = |v: &str| common::number(&flag, v);
+        let number = |v: &str| duet_tests::relay_client::number(&flag, v);
         match flag.as_str() {
             "--events" => o.events = number(&value)?,
             "--spaces" => o.spaces = number(&value)?.max(1),
@@ -93,22 +91,6 @@ fn options() -> anyhow::Result<Options> {
         bail!("--clients: every value must be at least 1");
     }
     Ok(o)
-}
-
-impl Dev {
-    /// Signs the device's join to `space` with the invite key made from `seed`.
-    fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> anyhow::Result<Event> {
-        let (sk, invite_key) = keypair_from_seed(seed);
-        let person = self.person()?;
-        let msg = MembershipOp::join_message(&space, &self.id.device_key(), &person);
-        let op = MembershipOp::Join {
-            invite_key,
-            person,
-            x25519: duet_core::keywrap::x25519_public(&self.id),
-            invite_sig: sk.sign(&msg).to_bytes(),
-        };
-        Ok(self.membership(space, &op))
-    }
 }
 
 /// One durable transaction per event, through the relay's own store (SQLite with

@@ -3,8 +3,8 @@
 //! relay keeps events on disk, not in memory (the target is a peak RSS under 100 MB
 //! with 10,000 spaces of 100 events). It prints figures and never asserts them.
 //!
-//!     cargo run --release -p duet-relay --example relay_rss
-//!     cargo run --release -p duet-relay --example relay_rss -- --spaces 1000 --events 100
+//!     cargo run --release -p duet-tests --bin relay_rss
+//!     cargo run --release -p duet-tests --bin relay_rss -- --spaces 1000 --events 100
 //!
 //! Options: `--spaces S` (default 10000), `--events E` per space, the genesis included
 //! (default 100), `--clients C` concurrent connections (default 4).
@@ -20,8 +20,6 @@
 //! cursor while `duet-more: 1`. Memory is the child's `VmHWM` (peak) and `VmRSS`
 //! (current) from `/proc/PID/status` (Linux), in MB of 2^20 bytes.
 
-mod common;
-
 use std::io::{BufRead as _, Write as _};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,13 +29,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use common::{Conn, Dev, next_flag, unlimited_config};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, SpaceId};
 use duet_core::identity::Identity;
-use duet_core::protocol::{
-    H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES, ReadAuth, decode_page,
-};
+use duet_core::protocol::MAX_BODY_BYTES;
+use duet_tests::relay_client::{Conn, Dev, next_flag, unlimited_config};
 
 /// The internal flag that makes this program the relay.
 const SERVE_FLAG: &str = "--serve-relay";
@@ -66,7 +62,7 @@ fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
     };
     let mut args = args;
     while let Some((flag, value)) = next_flag(&mut args)? {
-        let number = |v: &str| common::number(&flag, v);
+        let number = |v: &str| duet_tests::relay_client::number(&flag, v);
         match flag.as_str() {
             "--spaces" => o.spaces = number(&value)?,
             "--events" => o.events = number(&value)?,
@@ -192,47 +188,6 @@ impl Drop for Relay {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
-        }
-    }
-}
-
-impl Conn {
-    /// Reads all of a space's events as `reader`, page by page; returns (requests, events).
-    async fn read_all(&mut self, space: &SpaceId, reader: &Identity) -> anyhow::Result<(u64, u64)> {
-        let path = format!("/v1/spaces/{space}/events");
-        let (mut after, mut requests, mut events) = (0u64, 0u64, 0u64);
-        loop {
-            let query = format!("after={after}");
-            let auth = ReadAuth::sign(reader, "GET", &path, &query);
-            let time = auth.time.to_string();
-            let headers = [
-                (H_DEVICE, auth.device.as_str()),
-                (H_TIME, time.as_str()),
-                (H_NONCE, auth.nonce.as_str()),
-                (H_SIGNATURE, auth.signature.as_str()),
-            ];
-            let answer = self
-                .send("GET", &format!("{path}?{query}"), &headers, None)
-                .await?;
-            requests += 1;
-            if answer.status != 200 {
-                bail!(
-                    "read refused: {} {}",
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body)
-                );
-            }
-            let page = decode_page(&answer.body).context("a read answer's page")?;
-            events += page.len() as u64;
-            let more = answer.header(H_MORE) == Some("1");
-            match page.last() {
-                Some((cursor, _)) => after = *cursor,
-                None if more => bail!("the relay answered an empty page with {H_MORE}: 1"),
-                None => {}
-            }
-            if !more {
-                return Ok((requests, events));
-            }
         }
     }
 }

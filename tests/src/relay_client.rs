@@ -11,8 +11,12 @@ use anyhow::{Context, bail};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use duet_core::identity::Identity;
-use duet_core::protocol::encode_batch;
+use duet_core::identity::keypair_from_seed;
+use duet_core::protocol::{
+    H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth, decode_page, encode_batch,
+};
 use duet_relay::{Config, Rate};
+use ed25519_dalek::Signer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -247,5 +251,66 @@ impl Conn {
             );
         }
         Ok(())
+    }
+}
+
+impl Dev {
+    /// Signs the device's join to `space` with the invite key made from `seed`.
+    pub fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> anyhow::Result<Event> {
+        let (sk, invite_key) = keypair_from_seed(seed);
+        let person = self.person()?;
+        let msg = MembershipOp::join_message(&space, &self.id.device_key(), &person);
+        let op = MembershipOp::Join {
+            invite_key,
+            person,
+            x25519: duet_core::keywrap::x25519_public(&self.id),
+            invite_sig: sk.sign(&msg).to_bytes(),
+        };
+        Ok(self.membership(space, &op))
+    }
+}
+
+impl Conn {
+    /// Reads all of a space's events as `reader`, page by page; returns (requests, events).
+    pub async fn read_all(
+        &mut self,
+        space: &SpaceId,
+        reader: &Identity,
+    ) -> anyhow::Result<(u64, u64)> {
+        let path = format!("/v1/spaces/{space}/events");
+        let (mut after, mut requests, mut events) = (0u64, 0u64, 0u64);
+        loop {
+            let query = format!("after={after}");
+            let auth = ReadAuth::sign(reader, "GET", &path, &query);
+            let time = auth.time.to_string();
+            let headers = [
+                (H_DEVICE, auth.device.as_str()),
+                (H_TIME, time.as_str()),
+                (H_NONCE, auth.nonce.as_str()),
+                (H_SIGNATURE, auth.signature.as_str()),
+            ];
+            let answer = self
+                .send("GET", &format!("{path}?{query}"), &headers, None)
+                .await?;
+            requests += 1;
+            if answer.status != 200 {
+                bail!(
+                    "read refused: {} {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                );
+            }
+            let page = decode_page(&answer.body).context("a read answer's page")?;
+            events += page.len() as u64;
+            let more = answer.header(H_MORE) == Some("1");
+            match page.last() {
+                Some((cursor, _)) => after = *cursor,
+                None if more => bail!("the relay answered an empty page with {H_MORE}: 1"),
+                None => {}
+            }
+            if !more {
+                return Ok((requests, events));
+            }
+        }
     }
 }
