@@ -10,10 +10,7 @@ use tungstenite::client::IntoClientRequest;
 #[test]
 fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sync() {
     let relay = Relay::start();
-    let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
-    a.ok(&["sync"]);
-    b.ok(&["sync"]);
+    let (a, b) = couple_with_a_goal(&relay);
 
     let mut wa = Watcher::start(&a);
     let mut wb = Watcher::start(&b);
@@ -28,6 +25,15 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
     b.ok(&["rate", "Evening walk", "2"]);
     wa.wait_for("shared: 1 rating from Sam");
     assert_eq!(duet_tests::ratings(&a), 2);
+}
+
+/// A paired couple who both have the goal "Evening walk".
+fn couple_with_a_goal(relay: &Relay) -> (Device, Device) {
+    let (a, b) = pair(relay);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    (a, b)
 }
 
 /// Polls `f` until it holds, or fails after the watch deadline.
@@ -47,10 +53,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 #[test]
 fn ratings_made_in_a_quick_row_while_watching_are_all_sent_even_during_a_sync() {
     let relay = Relay::start();
-    let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
-    a.ok(&["sync"]);
-    b.ok(&["sync"]);
+    let (a, b) = couple_with_a_goal(&relay);
     let _wa = Watcher::start(&a);
     let _wb = Watcher::start(&b);
     // No waiting between them: most land while A's watcher is syncing the one before.
@@ -71,10 +74,7 @@ fn ratings_made_in_a_quick_row_while_watching_are_all_sent_even_during_a_sync() 
 #[test]
 fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
     let mut relay = Relay::start();
-    let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
-    a.ok(&["sync"]);
-    b.ok(&["sync"]);
+    let (a, b) = couple_with_a_goal(&relay);
     let mut wb = Watcher::start(&b);
 
     // The relay dies; B's watcher says so and keeps trying.
@@ -93,10 +93,7 @@ fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
 #[test]
 fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns() {
     let mut relay = Relay::start();
-    let (a, b) = pair(&relay);
-    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
-    a.ok(&["sync"]);
-    b.ok(&["sync"]);
+    let (a, b) = couple_with_a_goal(&relay);
     let mut wa = Watcher::start(&a);
     let mut wb = Watcher::start(&b);
 

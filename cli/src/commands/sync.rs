@@ -184,22 +184,7 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         );
     }
-    for (kind, r) in &reports {
-        for w in &r.warnings {
-            eprintln!("warning ({} space): {w}", kind.as_str());
-        }
-        for a in &r.arrivals {
-            ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
-        }
-        if r.pushed_changes > 0 {
-            ctx.out.line(format!(
-                "{}: sent {} change{}",
-                kind.as_str(),
-                r.pushed_changes,
-                if r.pushed_changes == 1 { "" } else { "s" }
-            ));
-        }
-    }
+    print_reports(ctx, &reports);
     if let Some(note) = super::device::unverified_note(&dev)? {
         eprintln!("note: {note}");
     }
@@ -224,6 +209,26 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         ctx.out.line("Up to date.");
     }
     Ok(())
+}
+
+/// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
+fn print_reports(ctx: &Ctx, reports: &[(SpaceKind, duet_core::sync::SyncReport)]) {
+    for (kind, r) in reports {
+        for w in &r.warnings {
+            eprintln!("warning ({} space): {w}", kind.as_str());
+        }
+        for a in &r.arrivals {
+            ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
+        }
+        if r.pushed_changes > 0 {
+            ctx.out.line(format!(
+                "{}: sent {} change{}",
+                kind.as_str(),
+                r.pushed_changes,
+                if r.pushed_changes == 1 { "" } else { "s" }
+            ));
+        }
+    }
 }
 
 /// How often `duet sync --watch` looks for changes other `duet` commands made on this
@@ -309,21 +314,8 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
         // Several signals may be queued: one sync covers them all.
         match dev.sync(&http) {
             Ok(reports) => {
+                print_reports(ctx, &reports);
                 for (kind, r) in &reports {
-                    for w in &r.warnings {
-                        eprintln!("warning ({} space): {w}", kind.as_str());
-                    }
-                    for a in &r.arrivals {
-                        ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
-                    }
-                    if r.pushed_changes > 0 {
-                        ctx.out.line(format!(
-                            "{}: sent {} change{}",
-                            kind.as_str(),
-                            r.pushed_changes,
-                            if r.pushed_changes == 1 { "" } else { "s" }
-                        ));
-                    }
                     if let Some(m) = &r.push_refused {
                         eprintln!(
                             "warning ({} space): the relay refused this device's changes ({m}); they are kept here",

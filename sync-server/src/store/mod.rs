@@ -243,6 +243,28 @@ impl From<&std::path::PathBuf> for Location {
     }
 }
 
+/// Fills a page from `(cursor, bytes)` rows in cursor order (at most `limit + 1` of
+/// them): at most `limit` events and `max_bytes` of framed events, but at least one;
+/// the flag says whether more wait.
+pub(crate) fn fill_page(
+    rows: impl IntoIterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+    limit: u32,
+    max_bytes: usize,
+) -> Result<Page, StoreError> {
+    let mut out = Vec::new();
+    let mut size = 0usize;
+    for row in rows {
+        let (cursor, bytes) = row?;
+        // 12 bytes of framing per event on the wire (cursor and length).
+        if out.len() >= limit as usize || (!out.is_empty() && size + bytes.len() + 12 > max_bytes) {
+            return Ok((out, true));
+        }
+        size += bytes.len() + 12;
+        out.push((cursor, bytes));
+    }
+    Ok((out, false))
+}
+
 pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }

@@ -26,7 +26,9 @@ use std::time::Duration;
 use duet_core::event::{Event, SpaceId};
 use postgres::{Client, NoTls, Transaction};
 
-use super::{Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, to_hash, to_i64, to_u64};
+use super::{
+    Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, fill_page, to_hash, to_i64, to_u64,
+};
 use crate::live::{Committed, Live};
 
 /// The schema version this build writes.
@@ -502,20 +504,12 @@ impl Reader for PgStore {
                 &(i64::from(limit) + 1),
             ],
         )?;
-        let mut out = Vec::new();
-        let mut size = 0usize;
-        let mut more = false;
-        for row in rows {
-            let bytes: Vec<u8> = row.get(1);
-            if out.len() >= limit as usize
-                || (!out.is_empty() && size + bytes.len() + 12 > max_bytes)
-            {
-                more = true;
-                break;
-            }
-            size += bytes.len() + 12;
-            out.push((to_u64(row.get(0), "cursor")?, bytes));
-        }
+        let (out, more) = fill_page(
+            rows.iter()
+                .map(|r| Ok((to_u64(r.get(0), "cursor")?, r.get(1)))),
+            limit,
+            max_bytes,
+        )?;
         let newest = newest_in(&mut tx, space)?;
         let forks: i64 = tx
             .query_one(

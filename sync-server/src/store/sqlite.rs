@@ -18,7 +18,9 @@ use std::time::Duration;
 use duet_core::event::{Event, SpaceId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, to_hash, to_i64, to_u64};
+use super::{
+    Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, fill_page, to_hash, to_i64, to_u64,
+};
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -456,23 +458,23 @@ fn page_in(
         "SELECT cursor, bytes FROM events WHERE space = ?1 AND cursor > ?2
          ORDER BY cursor LIMIT ?3",
     )?;
-    let mut rows = stmt.query(params![
-        space.to_string(),
-        // Cursors never exceed i64::MAX, so a larger `after` means "after everything".
-        i64::try_from(after).unwrap_or(i64::MAX),
-        i64::from(limit) + 1
-    ])?;
-    let mut out = Vec::new();
-    let mut size = 0usize;
-    while let Some(row) = rows.next()? {
-        let bytes: Vec<u8> = row.get(1)?;
-        if out.len() >= limit as usize || (!out.is_empty() && size + bytes.len() + 12 > max_bytes) {
-            return Ok((out, true));
-        }
-        size += bytes.len() + 12;
-        out.push((to_u64(row.get(0)?, "cursor")?, bytes));
-    }
-    Ok((out, false))
+    let rows = stmt.query_map(
+        params![
+            space.to_string(),
+            // Cursors never exceed i64::MAX, so a larger `after` means "after everything".
+            i64::try_from(after).unwrap_or(i64::MAX),
+            i64::from(limit) + 1
+        ],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+    )?;
+    fill_page(
+        rows.map(|r| {
+            let (cursor, bytes) = r?;
+            Ok((to_u64(cursor, "cursor")?, bytes))
+        }),
+        limit,
+        max_bytes,
+    )
 }
 
 #[cfg(test)]

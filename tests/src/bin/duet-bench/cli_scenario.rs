@@ -33,9 +33,29 @@ fn run(d: &Device, args: &[&str]) -> f64 {
     secs(t)
 }
 
+/// A store with `n` offline ratings on partner A's device, ready to be measured.
+pub struct Prepared {
+    n: usize,
+    relay: Relay,
+    a: Device,
+    b: Device,
+    code: String,
+    /// Seconds the offline edits took.
+    edit: f64,
+    /// Automerge's compressed `save()` of A's document.
+    saved: Vec<u8>,
+}
+
 /// Runs the scenario with `n` offline ratings; figures are named `cli_{n}_...`.
 pub fn run_scenario(n: usize, figs: &mut Figures) {
-    println!("== CLI scenario: {n} offline ratings ==");
+    let p = prepare(n);
+    measure(p, figs, true);
+}
+
+/// Makes partner A's `n` offline ratings (one Automerge change each, committed through
+/// the engine in batches of 1,000) and B's empty device.
+pub fn prepare(n: usize) -> Prepared {
+    println!("== CLI scenario: preparing {n} offline ratings ==");
     let relay = Relay::start();
     let a = Device::new();
     let b = Device::new();
@@ -63,8 +83,8 @@ pub fn run_scenario(n: usize, figs: &mut Figures) {
 
     // 1. N offline edits, one Automerge change each, committed in batches of 1,000.
     let t = Instant::now();
-    let save_bytes;
-    let am_load;
+    let edit;
+    let saved;
     {
         let mut dev = CoreDevice::open(&a.home).expect("open");
         let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
@@ -83,14 +103,39 @@ pub fn run_scenario(n: usize, figs: &mut Figures) {
             .expect("ratings");
             done += batch;
         }
+        edit = secs(t);
         let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
-        let saved = doc.save();
-        save_bytes = saved.len();
-        let t = Instant::now();
-        let _ = automerge::Automerge::load(&saved).expect("loads");
-        am_load = secs(t);
+        saved = doc.save();
     }
-    let edit = secs(t);
+    Prepared {
+        n,
+        relay,
+        a,
+        b,
+        code,
+        edit,
+        saved,
+    }
+}
+
+/// Measures a prepared store: Automerge's own load and size, reopening A's store, A's
+/// push, B's join, B's read commands and one `rate`. The offline-edit time is reported
+/// only with `report_edits` (not when the store was prepared while something else ran).
+pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
+    let Prepared {
+        n,
+        relay,
+        a,
+        b,
+        code,
+        edit,
+        saved,
+    } = p;
+    println!("== CLI scenario: {n} offline ratings ==");
+    let save_bytes = saved.len();
+    let t = Instant::now();
+    let _ = automerge::Automerge::load(&saved).expect("loads");
+    let am_load = secs(t);
 
     // 2. Reopening A's store (snapshot + tail).
     let t = Instant::now();
@@ -136,7 +181,9 @@ pub fn run_scenario(n: usize, figs: &mut Figures) {
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
 
     let f = |m: &str| format!("cli_{n}_{m}");
-    figs.add(&f("offline_edit_per_change"), edit * 1e6 / n as f64, "us");
+    if report_edits {
+        figs.add(&f("offline_edit_per_change"), edit * 1e6 / n as f64, "us");
+    }
     figs.add(&f("reopen_store"), reopen, "s");
     figs.add(
         &f("reopen_replayed_changes"),

@@ -32,9 +32,9 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// Builds the relay benchmarks and the samod peer (release). The peer shares this
-/// workspace's target directory, so the crates both use are built once.
-pub fn build(peer: bool) -> Result<(), String> {
+/// Builds the relay benchmarks (release; they share the harness's dependencies, so
+/// this takes seconds).
+pub fn build_benches() -> Result<(), String> {
     let status = cargo()
         .args(["build", "--release", "-p", "duet-tests", "--bins"])
         .status()
@@ -42,21 +42,24 @@ pub fn build(peer: bool) -> Result<(), String> {
     if !status.success() {
         return Err("building the relay benchmarks failed".into());
     }
-    if peer {
-        let status = cargo()
-            .args([
-                "build",
-                "--release",
-                "--manifest-path",
-                "bench-peer/Cargo.toml",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir())
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err("building the samod peer (bench-peer/) failed".into());
-        }
+    Ok(())
+}
+
+/// Builds the samod peer (release), into this workspace's target directory.
+pub fn build_peer() -> Result<(), String> {
+    let status = cargo()
+        .args([
+            "build",
+            "--release",
+            "--manifest-path",
+            "bench-peer/Cargo.toml",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the samod peer (bench-peer/) failed".into());
     }
     Ok(())
 }

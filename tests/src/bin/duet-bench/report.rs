@@ -32,7 +32,8 @@ pub fn section(
     s.push_str("\n\n");
     s.push_str(&format!(
         "{header}. The run took {:.1} minutes, of which {:.0} s building the relay benchmarks \
-         and the samod peer (after `cargo run` built the harness itself).\n\n",
+         and the samod peer while the largest store was prepared (after `cargo run` built \
+         the harness itself).\n\n",
         seconds / 60.0,
         build_seconds
     ));
