@@ -11,7 +11,7 @@ use duet_tests::{Relay, Watcher, pair};
 use crate::figures::Figures;
 
 /// Ratings timed one after another.
-const ROUNDS: usize = 20;
+const ROUNDS: usize = 12;
 
 /// Runs the scenario on `relays` (A uses the first, B the last); figures are prefixed
 /// with `prefix`.

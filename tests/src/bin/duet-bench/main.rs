@@ -8,7 +8,7 @@
 //! at 10,000 and 100,000 changes; relay ingest with 1-64 single-event pushers and batched
 //! pushes beside the machine's fsync and signature-verification rates; relay memory with
 //! 1,000 and 10,000 spaces of 100 events; the samod peer on the same two-partner
-//! scenario at 10,000 and 30,000 edits; live sync end to end (a rating on one watching
+//! scenario at 10,000 and 20,000 edits; live sync end to end (a rating on one watching
 //! device until the partner's watcher prints it); relay ingest, live-push latency and
 //! live sync again on PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
 //! `--quick` runs small sizes (for trying the harness, never written to the docs);

@@ -135,7 +135,7 @@ pub fn targets(n: usize) -> Vec<Target> {
             Bound::Below(1.0),
         ),
         Target {
-            what: "issue 8: a rating on one watching device, until the partner's watcher prints it, slowest of 20, one SQLite relay (s)",
+            what: "issue 8: a rating on one watching device, until the partner's watcher prints it, slowest of 12, one SQLite relay (s)",
             numerator: "live_rating_to_partner_max".into(),
             denominator: None,
             scale: 1.0,
