@@ -277,3 +277,54 @@ pub(crate) fn to_hash(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
     v.try_into()
         .map_err(|_| StoreError::Corrupt("hash is not 32 bytes"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_selects_postgresql_and_anything_else_is_a_sqlite_path() {
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db"] {
+            assert_eq!(Location::parse(url), Location::Postgres(url.to_string()));
+        }
+        assert_eq!(
+            Location::parse("relay.db"),
+            Location::Sqlite("relay.db".into())
+        );
+        assert_eq!(
+            Location::parse("postgres.db"),
+            Location::Sqlite("postgres.db".into())
+        );
+    }
+
+    #[test]
+    fn a_page_holds_at_most_the_limit_and_the_byte_cap_but_always_one_event() {
+        let rows = |n: u64, size: usize| (1..=n).map(move |c| Ok((c, vec![0u8; size])));
+        assert_eq!(
+            fill_page(rows(3, 10), 2, usize::MAX)
+                .map(|(p, m)| (p.len(), m))
+                .ok(),
+            Some((2, true))
+        );
+        assert_eq!(
+            fill_page(rows(2, 10), 2, usize::MAX)
+                .map(|(p, m)| (p.len(), m))
+                .ok(),
+            Some((2, false))
+        );
+        // Each event costs its bytes plus 12 of framing: 100 bytes hold one of 60.
+        assert_eq!(
+            fill_page(rows(3, 60), 10, 100)
+                .map(|(p, m)| (p.len(), m))
+                .ok(),
+            Some((1, true))
+        );
+        // A single event larger than the cap is still served.
+        assert_eq!(
+            fill_page(rows(1, 500), 10, 100)
+                .map(|(p, m)| (p.len(), m))
+                .ok(),
+            Some((1, false))
+        );
+    }
+}

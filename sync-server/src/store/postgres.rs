@@ -690,3 +690,46 @@ fn listen_once(url: &str, live: &Live, stop: &AtomicBool) -> Result<(), StoreErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_is_a_space_and_a_cursor_and_anything_else_is_ignored() {
+        let space = SpaceId::generate();
+        assert_eq!(
+            parse_announcement(&format!("{space}:42")),
+            Some(Committed { space, cursor: 42 })
+        );
+        for bad in [
+            "",
+            "42",
+            "nothex:1",
+            &format!("{space}:"),
+            &format!("{space}:-1"),
+        ] {
+            assert_eq!(parse_announcement(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_url_shown_in_messages_hides_its_password_only() {
+        assert_eq!(
+            redact("postgres://duet:s3cret@db.internal:5432/duet"),
+            "postgres://duet:***@db.internal:5432/duet"
+        );
+        assert_eq!(redact("postgres://duet@db/duet"), "postgres://duet@db/duet");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
+    fn a_schema_name_must_be_plain() {
+        for bad in ["", "a;DROP TABLE events", "a b", "x-y"] {
+            assert!(
+                create_schema("postgres://127.0.0.1:1/none", bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
