@@ -238,7 +238,7 @@ impl AppState {
     ) -> Result<R, ApiError> {
         // The cached state is current unless a commit (of this writer, or of another
         // relay instance) moved the space since: then the writer catches it up.
-        let newest = lock(&self.inner.reader).newest(&space)?;
+        let newest = lock(&self.inner.reader).newest_cursor(&space)?;
         if let Some(s) = lock(&self.inner.spaces).get(&space)
             && s.cursor == newest
         {
@@ -305,7 +305,7 @@ impl AppState {
 
     /// The space's newest cursor (0 when it has no events). Blocks.
     pub fn newest_cursor(&self, space: SpaceId) -> Result<u64, ApiError> {
-        Ok(lock(&self.inner.reader).newest(&space)?)
+        Ok(lock(&self.inner.reader).newest_cursor(&space)?)
     }
 
     /// The channel of commits that live sockets listen to.

@@ -367,14 +367,19 @@ impl<B: Backend> Worker<B> {
             }
         }
 
+        // The newest cursor of each space the group's pushes reached, for the live sockets.
+        let mut moved: HashMap<SpaceId, u64> = HashMap::new();
+        for (push, _, result) in &done {
+            if let Ok(r) = result {
+                let c = moved.entry(push.space).or_default();
+                *c = (*c).max(r.cursor);
+            }
+        }
         if group.wrote {
             // Other instances hear of the new cursors when (and only if) this commits.
-            let mut announced = Ok(());
-            for (space, c) in &group.work {
-                if announced.is_ok() && c.cursor > 0 {
-                    announced = txn.announce(space, c.cursor);
-                }
-            }
+            let announced = moved
+                .iter()
+                .try_for_each(|(space, cursor)| txn.announce(space, *cursor));
             if let Err(e) = announced {
                 tracing::warn!("cannot announce a group's commit to other instances: {e}");
             }
@@ -420,15 +425,8 @@ impl<B: Backend> Worker<B> {
         }
         tracing::debug!(requests = done.len(), wrote = group.wrote, "group handled");
         if group.wrote {
-            // Durable now: tell the live sockets, one message per space written.
-            let mut newest: HashMap<SpaceId, u64> = HashMap::new();
-            for (push, _, result) in &done {
-                if let Ok(r) = result {
-                    let c = newest.entry(push.space).or_default();
-                    *c = (*c).max(r.cursor);
-                }
-            }
-            for (space, cursor) in newest {
+            // Durable now: tell this instance's live sockets.
+            for (space, cursor) in moved {
                 live.notify(Committed { space, cursor });
             }
         }

@@ -51,11 +51,14 @@ pub fn postgres_schema() -> Option<String> {
         );
         return None;
     };
+    Some(schema_on(&base))
+}
+
+/// A fresh schema on the PostgreSQL server at `base`, as a URL whose connections use it.
+pub fn schema_on(base: &str) -> String {
     let schema = format!("t_{}", hex_id());
-    Some(
-        duet_relay::store::postgres::create_schema(&base, &schema)
-            .unwrap_or_else(|e| panic!("cannot create a schema on {PG_ENV}: {e}")),
-    )
+    duet_relay::store::postgres::create_schema(base, &schema)
+        .unwrap_or_else(|e| panic!("cannot create a schema on {base}: {e}"))
 }
 
 fn hex_id() -> String {

@@ -186,7 +186,7 @@ pub trait Backend: Reads + Send + 'static {
 }
 
 /// The connection that serves reads.
-pub trait Reader: Send {
+pub trait Reader: Reads + Send {
     /// Up to `limit` events of `space` after `after` (stopping once the page holds
     /// `max_bytes`, with at least one event when any wait), the space's newest cursor
     /// and its number of fork records, all from one snapshot: the newest cursor is never
@@ -198,9 +198,6 @@ pub trait Reader: Send {
         limit: u32,
         max_bytes: usize,
     ) -> Result<(Page, u64, u64), StoreError>;
-
-    /// The newest cursor of `space` (0 when it has no events).
-    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError>;
 }
 
 /// Where the relay's database is: a SQLite file, or a PostgreSQL URL.

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use duet_core::event::{Event, SpaceId};
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, GenericClient, NoTls, Transaction};
 
 use super::{
     Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, fill_page, to_hash, to_i64, to_u64,
@@ -209,57 +209,7 @@ impl PgStore {
     }
 }
 
-/// Reads over anything that runs queries (a client or a transaction).
-trait Queries {
-    fn query_opt(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Option<postgres::Row>, postgres::Error>;
-    fn query_one(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<postgres::Row, postgres::Error>;
-    fn query(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<postgres::Row>, postgres::Error>;
-}
-
-macro_rules! queries {
-    ($ty:ty) => {
-        impl Queries for $ty {
-            fn query_opt(
-                &mut self,
-                sql: &str,
-                params: &[&(dyn postgres::types::ToSql + Sync)],
-            ) -> Result<Option<postgres::Row>, postgres::Error> {
-                <$ty>::query_opt(self, sql, params)
-            }
-            fn query_one(
-                &mut self,
-                sql: &str,
-                params: &[&(dyn postgres::types::ToSql + Sync)],
-            ) -> Result<postgres::Row, postgres::Error> {
-                <$ty>::query_one(self, sql, params)
-            }
-            fn query(
-                &mut self,
-                sql: &str,
-                params: &[&(dyn postgres::types::ToSql + Sync)],
-            ) -> Result<Vec<postgres::Row>, postgres::Error> {
-                <$ty>::query(self, sql, params)
-            }
-        }
-    };
-}
-
-queries!(Client);
-queries!(Transaction<'_>);
-
-fn newest_in(q: &mut impl Queries, space: &SpaceId) -> Result<u64, StoreError> {
+fn newest_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<u64, StoreError> {
     let row = q.query_one(
         "SELECT COALESCE(MAX(cursor), 0) FROM events WHERE space = $1",
         &[&space.to_string()],
@@ -268,7 +218,7 @@ fn newest_in(q: &mut impl Queries, space: &SpaceId) -> Result<u64, StoreError> {
 }
 
 fn cursor_of_in(
-    q: &mut impl Queries,
+    q: &mut impl GenericClient,
     space: &SpaceId,
     hash: &[u8; 32],
 ) -> Result<Option<u64>, StoreError> {
@@ -281,7 +231,7 @@ fn cursor_of_in(
 }
 
 fn hash_at_in(
-    q: &mut impl Queries,
+    q: &mut impl GenericClient,
     space: &SpaceId,
     author: &[u8; 32],
     seq: u64,
@@ -294,7 +244,7 @@ fn hash_at_in(
     .transpose()
 }
 
-fn fork_usage_in(q: &mut impl Queries, space: &SpaceId) -> Result<Usage, StoreError> {
+fn fork_usage_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<Usage, StoreError> {
     let row = q.query_one(
         "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0)::BIGINT FROM forks WHERE space = $1",
         &[&space.to_string()],
@@ -306,7 +256,7 @@ fn fork_usage_in(q: &mut impl Queries, space: &SpaceId) -> Result<Usage, StoreEr
 }
 
 fn for_each_event_in(
-    q: &mut impl Queries,
+    q: &mut impl GenericClient,
     space: &SpaceId,
     after: u64,
     f: &mut dyn FnMut(u64, Vec<u8>),
@@ -388,7 +338,7 @@ fn insert_rows(
 }
 
 fn cursors_of_in(
-    q: &mut impl Queries,
+    q: &mut impl GenericClient,
     space: &SpaceId,
     hashes: &[[u8; 32]],
 ) -> Result<std::collections::HashMap<[u8; 32], u64>, StoreError> {
@@ -405,7 +355,7 @@ fn cursors_of_in(
 }
 
 macro_rules! reads_over {
-    ($ty:ty, $this:ident => $q:expr) => {
+    ($ty:ty, $this:ident) => {
         impl Reads for $ty {
             fn cursor_of(
                 &mut self,
@@ -467,8 +417,8 @@ impl PgStore {
     }
 }
 
-reads_over!(PgStore, s => s);
-reads_over!(PgTxn<'_>, t => t);
+reads_over!(PgStore, s);
+reads_over!(PgTxn<'_>, t);
 
 impl Backend for PgStore {
     type Txn<'a> = PgTxn<'a>;
@@ -519,10 +469,6 @@ impl Reader for PgStore {
             .get(0);
         tx.commit()?;
         Ok(((out, more), newest, to_u64(forks, "fork count")?))
-    }
-
-    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
-        newest_in(self.client()?, space)
     }
 }
 

@@ -147,18 +147,6 @@ impl Store {
         })
     }
 
-    /// Records `event` as evidence that its author forked their chain at `event`'s seq,
-    /// where `existing_hash` is already stored. Commits on its own. Returns whether a new
-    /// row was written (the same evidence is kept once).
-    pub fn insert_fork(
-        &mut self,
-        event: &Event,
-        existing_hash: &[u8; 32],
-        received_at: i64,
-    ) -> Result<bool, StoreError> {
-        insert_fork_in(&self.conn, event, existing_hash, received_at)
-    }
-
     /// Up to `limit` events of `space` after `after`, in cursor order, stopping once the
     /// page holds `max_bytes` of events (it always holds at least one when any wait).
     /// The flag says whether more events wait after the page.
@@ -330,10 +318,6 @@ impl Reader for Store {
         max_bytes: usize,
     ) -> Result<(Page, u64, u64), StoreError> {
         Store::page_and_newest(self, space, after, limit, max_bytes)
-    }
-
-    fn newest(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
-        newest_in(&self.conn, space)
     }
 }
 

@@ -55,19 +55,10 @@ pub fn on_sqlite(figs: &mut Figures) {
 }
 
 /// On two instances over one PostgreSQL database (a fresh schema of `server`).
-pub fn on_postgres(server: &str, figs: &mut Figures) -> Result<(), String> {
+pub fn on_postgres(server: &str, figs: &mut Figures) {
     println!("== live sync end to end: two relay instances on PostgreSQL ==");
-    let schema = format!(
-        "bench_live_{}",
-        duet_core::ids::random_bytes::<6>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let url = duet_relay::store::postgres::create_schema(server, &schema)
-        .map_err(|e| format!("cannot create a schema on {server}: {e}"))?;
+    let url = duet_tests::schema_on(server);
     let one = Relay::start_database(&url);
     let two = Relay::start_database(&url);
     measure("pg_", &one, &two, figs);
-    Ok(())
 }

@@ -108,7 +108,7 @@ fn run() -> Result<(), String> {
     programs::relay_ingest(ingest_events, None, &mut figs)?;
     if opts.postgres {
         let url = programs::postgres_server()?;
-        live_scenario::on_postgres(&url, &mut figs)?;
+        live_scenario::on_postgres(&url, &mut figs);
         programs::relay_ingest(ingest_events, Some(&url), &mut figs)?;
     }
     for &s in rss_spaces {
