@@ -122,6 +122,7 @@ impl Device {
             return Err(DeviceError::EmptyName);
         }
         let mut store = Store::open(home, true)?;
+        let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
         }
@@ -143,6 +144,7 @@ impl Device {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
+        let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
         }
@@ -173,6 +175,7 @@ impl Device {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
+        let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
         }
@@ -210,6 +213,7 @@ impl Device {
     /// Authorises one more device of this person in both spaces, valid for `ttl_ms`. The
     /// invite events are stored now and pushed by the next sync.
     pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
+        let _lock = self.store.write_lock()?;
         let shared = self.invite_in(SpaceKind::Shared, ttl_ms)?;
         let personal = self.invite_in(SpaceKind::Personal, ttl_ms)?;
         let relay = self
@@ -233,6 +237,7 @@ impl Device {
         kind: SpaceKind,
         device: &crate::identity::DeviceKey,
     ) -> Result<bool, DeviceError> {
+        let _lock = self.store.write_lock()?;
         let rec = self.store.space(kind)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         if !state.is_member(device) {
@@ -288,6 +293,12 @@ impl Device {
             .collect())
     }
 
+    /// Says what to do when a write waits for another `duet` process on this home
+    /// (called once per wait, after about a second).
+    pub fn on_wait(&self, notice: crate::lock::WaitNotice) {
+        self.store.home_lock().on_wait(notice);
+    }
+
     /// Opens an initialised device.
     pub fn open(home: &Path) -> Result<Device, DeviceError> {
         let store = Store::open(home, false)?;
@@ -324,6 +335,9 @@ impl Device {
         kind: SpaceKind,
         f: impl FnOnce(&mut SpaceDoc, &Identity) -> Result<(T, Vec<Change>), DocError>,
     ) -> Result<T, DeviceError> {
+        // From the load to the commit: another process's change in between would give
+        // this one the same actor sequence number.
+        let _lock = self.store.write_lock()?;
         let (rec, mut doc, _) = self.load(kind)?;
         if !doc.is_initialised() {
             return Err(DocError::Malformed("goals").into());
@@ -336,6 +350,7 @@ impl Device {
     /// Authorises a one-time invite to the shared space, valid for `ttl_ms`. The invite
     /// event is stored now and pushed by the next sync.
     pub fn invite(&mut self, ttl_ms: i64) -> Result<InviteCode, DeviceError> {
+        let _lock = self.store.write_lock()?;
         let rec = self.store.space(SpaceKind::Shared)?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
         let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms)?;
@@ -354,6 +369,7 @@ impl Device {
         kind: SpaceKind,
         ttl_ms: i64,
     ) -> Result<(SpaceGrant, i64), DeviceError> {
+        let _lock = self.store.write_lock()?;
         let rec = self.store.space(kind)?;
         rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
@@ -436,12 +452,18 @@ impl Device {
             }
             // A freshly joined space does not list this person yet: add the name.
             if report.unnamed {
+                let lock = self.store.write_lock()?;
                 let (_, mut doc, _) = self.load(rec.kind)?;
-                let changes: Vec<Change> = doc
-                    .set_person(&self.me.person_id, &self.me.name, now_ms())?
-                    .into_iter()
-                    .collect();
+                let named = doc.people()?.contains_key(&self.me.person_id);
+                let changes: Vec<Change> = if named {
+                    Vec::new() // another process on this home added it meanwhile
+                } else {
+                    doc.set_person(&self.me.person_id, &self.me.name, now_ms())?
+                        .into_iter()
+                        .collect()
+                };
                 self.store.commit_local(&rec.id, &changes, &doc)?;
+                drop(lock);
                 let rec = self.store.space(rec.kind)?;
                 let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
                 report.pushed_events += again.pushed_events;

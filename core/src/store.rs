@@ -16,6 +16,7 @@ use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, SpaceId};
 use crate::identity::Identity;
+use crate::lock::{HomeLock, LockError, WriteGuard};
 use crate::readmodel::{Parts, View};
 
 /// File name of the store inside the home directory.
@@ -153,6 +154,9 @@ pub enum StoreError {
     /// The document failed.
     #[error(transparent)]
     Doc(#[from] DocError),
+    /// The home's write lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// Whether a space is shared by the couple or personal to one person.
@@ -244,6 +248,11 @@ pub struct Pulled<'a> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The home's cross-process write lock; every method that writes takes it.
+    lock: HomeLock,
+    /// A read-only home, read through an in-memory copy: derived tables may be built
+    /// in memory, nothing reaches the files.
+    read_only: bool,
 }
 
 fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -297,11 +306,112 @@ impl Store {
             })?;
             create_private_file(&path)?;
         }
+        let lock = match HomeLock::open(home) {
+            Ok(lock) if writable(&path) => lock,
+            Ok(_) => return Self::open_read_only(home, path),
+            Err(LockError::Io { source, .. }) if !create && is_read_only(&source) => {
+                return Self::open_read_only(home, path);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let conn = Connection::open(&path).map_err(corrupt(&path))?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            lock,
+            read_only: false,
+        };
         store.configure()?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Opens a home this user may read but not write (a backup copy, another user's
+    /// disk): the database is copied into memory through a read-only connection, so
+    /// that reading (which may build missing read models) never touches the files.
+    /// Every write fails with [`LockError::ReadOnly`].
+    fn open_read_only(home: &Path, path: PathBuf) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let probe = |c: &Connection| {
+            c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        };
+        let uri = |extra: &str| {
+            format!(
+                "file:{}?mode=ro{extra}",
+                path.to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            )
+        };
+        let source = match Connection::open_with_flags(uri(""), flags) {
+            Ok(c) if probe(&c).is_ok() => c,
+            // WAL needs a shared-memory file beside the database; in a directory this
+            // user cannot write it cannot be created. Without a `-wal` file every
+            // committed transaction is in the database file, and reading it as
+            // immutable is exact.
+            _ => {
+                let wal = home.join(format!("{DB_FILE}-wal"));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::Io {
+                        path: wal,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            "the store has a write-ahead log that this user cannot open; \
+                             open the home once as its owner (any duet command) so it is folded into the database",
+                        ),
+                    });
+                }
+                let c = Connection::open_with_flags(uri("&immutable=1"), flags)
+                    .map_err(corrupt(&path))?;
+                probe(&c).map_err(corrupt(&path))?;
+                c
+            }
+        };
+        let mut conn = Connection::open_in_memory().map_err(corrupt(&path))?;
+        {
+            let backup = rusqlite::backup::Backup::new(&source, &mut conn)?;
+            backup
+                .run_to_completion(-1, std::time::Duration::ZERO, None)
+                .map_err(corrupt(&path))?;
+        }
+        let mut store = Store {
+            conn,
+            path,
+            lock: HomeLock::read_only(home),
+            read_only: true,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Takes the home's write lock (re-entrant): hold it from reading what decides a
+    /// write to committing it.
+    pub fn write_lock(&self) -> Result<WriteGuard, StoreError> {
+        Ok(self.lock.acquire()?)
+    }
+
+    /// The home's write lock, to configure how writers wait.
+    pub fn home_lock(&self) -> &HomeLock {
+        &self.lock
+    }
+
+    /// Whether this home is read-only for this user.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The lock for writing derived tables (read models): none is needed in a read-only
+    /// home, whose tables live in memory only.
+    fn derived_lock(&self) -> Result<Option<WriteGuard>, StoreError> {
+        if self.read_only {
+            Ok(None)
+        } else {
+            self.write_lock().map(Some)
+        }
     }
 
     /// The database file path.
@@ -349,6 +459,15 @@ impl Store {
             return Err(StoreError::TooNew(version));
         }
         if version == target {
+            return Ok(());
+        }
+        let _lock = self.derived_lock()?;
+        // Another process may have migrated while this one waited for the lock.
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt(&path))?;
+        if version >= target {
             return Ok(());
         }
         let tx = self.conn.transaction().map_err(corrupt(&path))?;
@@ -408,6 +527,7 @@ impl Store {
         identity: &Identity,
         spaces: &[(SpaceRecord, Vec<Event>, Vec<Change>)],
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         if let Some(existing) = self.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name));
         }
@@ -438,6 +558,7 @@ impl Store {
         events: &[Event],
         changes: &[Change],
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         insert_space(&tx, rec, crate::ids::now_ms())?;
         for ev in events {
@@ -497,6 +618,7 @@ impl Store {
 
     /// Sets the relay URL of every space.
     pub fn set_relay(&mut self, url: &str) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         self.conn
             .execute("UPDATE spaces SET relay = ?1", params![url])?;
         Ok(())
@@ -557,6 +679,7 @@ impl Store {
         changes: &[Change],
         doc: &SpaceDoc,
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         for c in changes {
             insert_change(&tx, space, c, true)?;
@@ -639,11 +762,15 @@ impl Store {
 
     /// Rewrites a space's read-model tables from its document.
     pub fn rebuild_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
+        // Held from the load to the commit, so a write committed meanwhile is not lost
+        // from the tables.
+        let _lock = self.derived_lock()?;
         let (doc, _) = self.load_doc(space, identity)?;
         self.rebuild_from(space, &doc)
     }
 
     fn rebuild_from(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        let _lock = self.derived_lock()?;
         let tx = self.conn.transaction()?;
         crate::readmodel::rebuild(&tx, space, doc)?;
         tx.commit()?;
@@ -652,6 +779,7 @@ impl Store {
 
     /// Writes a snapshot of `doc` now, covering every stored change.
     pub fn snapshot_now(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         maybe_snapshot(&tx, space, doc, true)?;
         tx.commit()?;
@@ -692,6 +820,7 @@ impl Store {
         events: &[Event],
         change_ids: &[i64],
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         for ev in events {
             insert_event(&tx, space, ev, false, None)?;
@@ -715,6 +844,7 @@ impl Store {
         epoch: u32,
         key: &SpaceKey,
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         insert_epoch_key(&tx, space, epoch, key)?;
         insert_event(&tx, space, event, false, None)?;
@@ -743,6 +873,7 @@ impl Store {
 
     /// Marks events as acknowledged (durably stored by the relay).
     pub fn mark_acked(&mut self, space: &SpaceId, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         {
             let mut stmt =
@@ -803,6 +934,7 @@ impl Store {
         cursor: u64,
         doc: &SpaceDoc,
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let now = crate::ids::now_ms();
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
@@ -840,7 +972,7 @@ impl Store {
             )?;
         }
         tx.execute(
-            "UPDATE spaces SET cursor = ?2 WHERE space = ?1",
+            "UPDATE spaces SET cursor = MAX(cursor, ?2) WHERE space = ?1",
             params![sid, cursor as i64],
         )?;
         maybe_snapshot(&tx, space, doc, false)?;
@@ -888,6 +1020,7 @@ impl Store {
         epoch: u32,
         key: &SpaceKey,
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         insert_epoch_key(&self.conn, space, epoch, key)
     }
 
@@ -909,6 +1042,7 @@ impl Store {
         from: &[u8; 32],
         keys: &std::collections::BTreeMap<u32, SpaceKey>,
     ) -> Result<Option<Vec<crate::identity::DeviceKey>>, StoreError> {
+        let _lock = self.write_lock()?;
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
         let seq: Option<i64> = tx
@@ -975,6 +1109,7 @@ impl Store {
         code: &str,
         devices: &[crate::identity::DeviceKey],
     ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         let now = crate::ids::now_ms();
         let tx = self.conn.transaction()?;
         for d in devices {
@@ -1006,6 +1141,7 @@ impl Store {
     /// Records (or clears) the integrity alert of a space's last sync, shown by
     /// `duet status` until a sync no longer finds a problem.
     pub fn set_alert(&mut self, space: &SpaceId, alert: Option<&str>) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
         self.conn.execute(
             "UPDATE spaces SET alert = ?2 WHERE space = ?1",
             params![space.to_string(), alert],
@@ -1061,6 +1197,18 @@ fn insert_epoch_key(
         params![space.to_string(), i64::from(epoch), key.as_bytes().to_vec()],
     )?;
     Ok(())
+}
+
+/// Whether this user can open the database for writing (opening changes nothing).
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
+}
+
+fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 fn create_private_file(path: &Path) -> Result<(), StoreError> {

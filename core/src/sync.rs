@@ -214,18 +214,22 @@ pub fn sync_space(
 ) -> Result<SyncReport, SyncError> {
     let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
     let mut report = SyncReport::default();
-    let (mut doc, _) = store.load_doc(&rec.id, me)?;
 
     // 1. Push what is already packaged but not acknowledged (a join first of all).
     let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
 
-    // 2. Pull and verify everything after the cursor.
-    let mut state = fold_state(store, &rec.id)?;
+    // 2. Pull and verify everything after the cursor. The home's write lock is held
+    // while a page is verified, applied and stored, never while waiting for the relay;
+    // what another process committed in between is loaded again first.
+    let mut local = {
+        let _lock = store.write_lock()?;
+        Local::load(store, me, rec)?
+    };
     let mut cursor = rec.cursor;
     let mut pull = Pull {
         rec,
         me,
-        keys: store.epoch_keys(&rec.id)?,
+        keys: local.keys.clone(),
         arrivals: BTreeMap::new(),
         report: &mut report,
     };
@@ -251,6 +255,16 @@ pub fn sync_space(
         if let Some(n) = forks.filter(|n| *n > 0) {
             pull.report.forks = n;
         }
+        let lock = store.write_lock()?;
+        if local.refresh(store, me, rec)? {
+            pull.keys = local.keys.clone();
+        }
+        let Local {
+            doc,
+            state,
+            seen: version,
+            ..
+        } = &mut local;
         let mut batch = Batch::default();
         let mut seen = std::collections::HashSet::new();
         // The relay's order is the cursor order; a page served shuffled is put back.
@@ -271,7 +285,7 @@ pub fn sync_space(
                 batch.own.push((hash, c));
                 continue;
             }
-            pull.process(&mut state, &mut doc, &mut batch, c, bytes)?;
+            pull.process(state, doc, &mut batch, c, bytes)?;
         }
         // Events that were waiting for a predecessor may fit now.
         let mut waiting: Vec<(u64, Vec<u8>)> = store.held(&rec.id)?;
@@ -281,7 +295,7 @@ pub fn sync_space(
             let mut still = Vec::new();
             for (c, bytes) in waiting {
                 let before = batch.accepted.len() + batch.refused.len();
-                pull.process(&mut state, &mut doc, &mut batch, c, bytes.clone())?;
+                pull.process(state, doc, &mut batch, c, bytes.clone())?;
                 if batch.accepted.len() + batch.refused.len() > before {
                     progressed = true;
                     batch.released.push(crate::crypto::sha256(&bytes));
@@ -296,7 +310,9 @@ pub fn sync_space(
             }
         }
         batch.held = waiting;
-        store.store_pulled(&rec.id, &batch.as_pulled(), cursor, &doc)?;
+        store.store_pulled(&rec.id, &batch.as_pulled(), cursor, doc)?;
+        *version = store.data_version()?;
+        drop(lock);
         if !more {
             break;
         }
@@ -304,10 +320,15 @@ pub fn sync_space(
     // 3. Package local changes under the newest key epoch this device knows (after the
     // pull, so edits made offline during a removal go out under the new key), then push.
     if push_refusal.is_none() {
-        let epoch = state.epoch();
+        let lock = store.write_lock()?;
+        if local.refresh(store, me, rec)? {
+            pull.keys = local.keys.clone();
+        }
+        let epoch = local.state.epoch();
         match pull.keys.get(&epoch).cloned() {
             Some(key) => {
-                let packaged = package_pending(store, me, rec, &doc, epoch, &key)?;
+                let packaged = package_pending(store, me, rec, &local.doc, epoch, &key)?;
+                drop(lock);
                 if packaged > 0 {
                     pull.report.pushed_changes = packaged;
                     push_refusal = push_unacked(store, rec, &relay, transport, pull.report)?;
@@ -337,6 +358,9 @@ pub fn sync_space(
         }
         pull.report.waiting = held.len();
     }
+    let _lock = store.write_lock()?;
+    local.refresh(store, me, rec)?;
+    let doc = &local.doc;
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
     let people = doc.people()?;
@@ -370,8 +394,46 @@ pub fn sync_space(
     store.set_alert(&rec.id, alert.as_deref())?;
     // A space just joined has no read models yet: build them once, from the document
     // in hand, rather than entity by entity while its whole history arrives.
-    store.ensure_view(&rec.id, &doc)?;
+    store.ensure_view(&rec.id, doc)?;
     Ok(report)
+}
+
+/// What a sync holds of the store: the document, the verified membership state and the
+/// space keys, as of SQLite's `data_version` `seen`.
+struct Local {
+    doc: SpaceDoc,
+    state: SpaceState,
+    keys: BTreeMap<u32, crate::crypto::SpaceKey>,
+    seen: i64,
+}
+
+impl Local {
+    /// Loads them; call with the home's write lock held.
+    fn load(store: &Store, me: &Identity, rec: &SpaceRecord) -> Result<Local, SyncError> {
+        let seen = store.data_version()?;
+        let (doc, _) = store.load_doc(&rec.id, me)?;
+        Ok(Local {
+            doc,
+            state: fold_state(store, &rec.id)?,
+            keys: store.epoch_keys(&rec.id)?,
+            seen,
+        })
+    }
+
+    /// Loads them again if another process committed since; call with the lock held.
+    /// Returns whether it did.
+    fn refresh(
+        &mut self,
+        store: &Store,
+        me: &Identity,
+        rec: &SpaceRecord,
+    ) -> Result<bool, SyncError> {
+        if store.data_version()? == self.seen {
+            return Ok(false);
+        }
+        *self = Local::load(store, me, rec)?;
+        Ok(true)
+    }
 }
 
 /// Packages every pending local change into signed events sealed under `epoch`'s key,

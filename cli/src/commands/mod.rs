@@ -107,8 +107,14 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the initialised device in the home directory.
     pub fn device(&self) -> anyhow::Result<Device> {
-        Device::open(&self.home)
-            .with_context(|| format!("cannot open duet in {}", self.home.display()))
+        let dev = Device::open(&self.home)
+            .with_context(|| format!("cannot open duet in {}", self.home.display()))?;
+        if !self.out.quiet {
+            dev.on_wait(std::sync::Arc::new(|| {
+                eprintln!("another duet command is writing to this home; waiting");
+            }));
+        }
+        Ok(dev)
     }
 }
 
