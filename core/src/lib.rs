@@ -16,6 +16,7 @@ pub mod identity;
 pub mod ids;
 pub mod invite;
 pub mod keywrap;
+pub mod lock;
 pub mod membership;
 pub mod model;
 pub mod progress;
