@@ -22,6 +22,7 @@ pub mod model;
 pub mod progress;
 pub mod protocol;
 pub mod readmodel;
+pub mod repair;
 pub mod resolve;
 pub mod store;
 pub mod sync;
