@@ -375,7 +375,7 @@ impl Store {
         {
             let backup = rusqlite::backup::Backup::new(&source, &mut conn)?;
             backup
-                .run_to_completion(-1, std::time::Duration::ZERO, None)
+                .run_to_completion(i32::MAX, std::time::Duration::ZERO, None)
                 .map_err(corrupt(&path))?;
         }
         let mut store = Store {
