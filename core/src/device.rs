@@ -299,6 +299,11 @@ impl Device {
         self.store.home_lock().on_wait(notice);
     }
 
+    /// What opening this device's store repaired, if anything (told to the user once).
+    pub fn repairs(&self) -> &[String] {
+        self.store.repairs()
+    }
+
     /// Opens an initialised device.
     pub fn open(home: &Path) -> Result<Device, DeviceError> {
         let store = Store::open(home, false)?;

@@ -108,7 +108,21 @@ CREATE TABLE epoch_keys (
 );
 "#,
     crate::readmodel::SCHEMA,
+    // Opening a store of an older version after this one runs the duplicate-seq repair
+    // once (`repair_duplicate_seqs`); what it did is kept here.
+    r#"
+CREATE TABLE repairs (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+"#,
 ];
+
+/// The schema version from which stores can no longer hold two local changes with one
+/// sequence number (the home's write lock came with it); older stores are checked once.
+const REPAIRED_FROM: i64 = 6;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +267,9 @@ pub struct Store {
     /// A read-only home, read through an in-memory copy: derived tables may be built
     /// in memory, nothing reaches the files.
     read_only: bool,
+    /// What opening the store repaired, to tell the user (once: the repair runs with
+    /// the schema upgrade).
+    repairs: Vec<String>,
 }
 
 fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -320,6 +337,7 @@ impl Store {
             path,
             lock,
             read_only: false,
+            repairs: Vec::new(),
         };
         store.configure()?;
         store.migrate()?;
@@ -383,6 +401,7 @@ impl Store {
             path,
             lock: HomeLock::read_only(home),
             read_only: true,
+            repairs: Vec::new(),
         };
         store.migrate()?;
         Ok(store)
@@ -474,10 +493,18 @@ impl Store {
         for m in &MIGRATIONS[version as usize..] {
             tx.execute_batch(m).map_err(corrupt(&path))?;
         }
+        if version > 0 && version < REPAIRED_FROM {
+            self.repairs = repair_duplicate_seqs(&tx)?;
+        }
         tx.pragma_update(None, "user_version", target)
             .map_err(corrupt(&path))?;
         tx.commit().map_err(corrupt(&path))?;
         Ok(())
+    }
+
+    /// What opening this store repaired (empty almost always), for the user to be told.
+    pub fn repairs(&self) -> &[String] {
+        &self.repairs
     }
 
     /// The schema version.
@@ -1197,6 +1224,84 @@ fn insert_epoch_key(
         params![space.to_string(), i64::from(epoch), key.as_bytes().to_vec()],
     )?;
     Ok(())
+}
+
+/// Finds, in every space, local changes that repeat a sequence number of this device
+/// (two processes committed at once before the home had a write lock), re-makes them as
+/// new changes with the same content (see [`crate::repair`]), and drops the snapshot and
+/// read models built without them. Returns a line per repaired space. A space that
+/// cannot be repaired is left as it was, and the reason is returned instead.
+fn repair_duplicate_seqs(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let Some(actor) = tx
+        .query_row("SELECT secret FROM identity WHERE id = 1", [], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+        .and_then(|s| <[u8; 32]>::try_from(s).ok())
+        .map(|s| Identity::from_parts(s, String::new(), String::new()).actor())
+    else {
+        return Ok(out);
+    };
+    let spaces: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT space, kind FROM spaces ORDER BY kind DESC")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (sid, kind) in spaces {
+        let mut changes = Vec::new();
+        let mut pushed = std::collections::HashMap::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT id, bytes, local AND pushed FROM changes WHERE space = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![sid], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, bytes, sent) = row?;
+                let change = Change::from_bytes(bytes)
+                    .map_err(|e| StoreError::Damaged(format!("change: {e}")))?;
+                pushed.insert(id, sent);
+                changes.push((id, change));
+            }
+        }
+        let repair = match crate::repair::repair_duplicates(changes, &actor) {
+            Ok(r) if r.is_empty() => continue,
+            Ok(r) => r,
+            Err(e) => {
+                out.push(format!("the {kind} space could not be repaired: {e}"));
+                continue;
+            }
+        };
+        if repair.delete.iter().any(|id| pushed.get(id) == Some(&true)) {
+            out.push(format!(
+                "the {kind} space holds two changes of this device with one sequence number, \
+                 one of them already sent; it cannot be repaired here"
+            ));
+            continue;
+        }
+        let space = space_id(&sid)?;
+        for id in &repair.delete {
+            tx.execute("DELETE FROM changes WHERE id = ?1", params![id])?;
+        }
+        for r in &repair.remade {
+            insert_change(tx, &space, &r.change, true)?;
+        }
+        tx.execute("DELETE FROM snapshots WHERE space = ?1", params![sid])?;
+        tx.execute("DELETE FROM rm_state WHERE space = ?1", params![sid])?;
+        let summary = format!("{kind} space: {}", repair.summary());
+        tx.execute(
+            "INSERT INTO repairs (space, summary, at) VALUES (?1, ?2, ?3)",
+            params![sid, summary, crate::ids::now_ms()],
+        )?;
+        out.push(summary);
+    }
+    Ok(out)
 }
 
 /// Whether this user can open the database for writing (opening changes nothing).

@@ -109,6 +109,9 @@ impl Ctx {
     pub fn device(&self) -> anyhow::Result<Device> {
         let dev = Device::open(&self.home)
             .with_context(|| format!("cannot open duet in {}", self.home.display()))?;
+        for r in dev.repairs() {
+            eprintln!("note: repaired this device's store: {r}");
+        }
         if !self.out.quiet {
             dev.on_wait(std::sync::Arc::new(|| {
                 eprintln!("another duet command is writing to this home; waiting");
