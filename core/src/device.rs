@@ -214,8 +214,9 @@ impl Device {
     /// invite events are stored now and pushed by the next sync.
     pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
         let _lock = self.store.write_lock()?;
-        let shared = self.invite_in(SpaceKind::Shared, ttl_ms)?;
-        let personal = self.invite_in(SpaceKind::Personal, ttl_ms)?;
+        let me = Some(person_bytes(&self.me.person_id));
+        let shared = self.invite_in(SpaceKind::Shared, ttl_ms, me)?;
+        let personal = self.invite_in(SpaceKind::Personal, ttl_ms, me)?;
         let relay = self
             .space(SpaceKind::Shared)?
             .relay
@@ -358,7 +359,7 @@ impl Device {
         let _lock = self.store.write_lock()?;
         let rec = self.store.space(SpaceKind::Shared)?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
-        let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms)?;
+        let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms, None)?;
         Ok(InviteCode {
             relay,
             space: grant.space,
@@ -369,10 +370,13 @@ impl Device {
         })
     }
 
+    /// An invite in a space: for a new person (the partner) when `for_person` is
+    /// `None`, else a device code for this person.
     fn invite_in(
         &mut self,
         kind: SpaceKind,
         ttl_ms: i64,
+        for_person: Option<[u8; 16]>,
     ) -> Result<(SpaceGrant, i64), DeviceError> {
         let _lock = self.store.write_lock()?;
         let rec = self.store.space(kind)?;
@@ -397,6 +401,7 @@ impl Device {
             &MembershipOp::Invite {
                 invite_key: invite_pub,
                 expires_at,
+                person: for_person,
             },
             &self.me,
         );

@@ -399,12 +399,17 @@ pub enum MembershipOp {
         /// The creator device's X25519 key (new space keys are wrapped to it).
         x25519: [u8; 32],
     },
-    /// Payload: invite public key (32) || expires at, ms since epoch (8).
+    /// Payload: invite public key (32) || expires at, ms since epoch (8), then for a
+    /// device code || the person id (16) the new device joins as. Without it the invite
+    /// admits a new person (the partner).
     Invite {
         /// The one-time invite key.
         invite_key: DeviceKey,
         /// After this instant the invite admits no one.
         expires_at: i64,
+        /// For a device code: the person (the inviter's own) the new device belongs to.
+        /// `None`: a partner invite, which admits a person not yet in the space.
+        person: Option<[u8; 16]>,
     },
     /// Payload: invite public key (32) || person id (16) || X25519 public key (32) ||
     /// invite signature (64) over JOIN_DOMAIN || space id || joining device key || person id.
@@ -460,9 +465,13 @@ impl MembershipOp {
             MembershipOp::Invite {
                 invite_key,
                 expires_at,
+                person,
             } => {
                 out.extend_from_slice(invite_key);
                 out.extend_from_slice(&expires_at.to_be_bytes());
+                if let Some(person) = person {
+                    out.extend_from_slice(person);
+                }
             }
             MembershipOp::Join {
                 invite_key,
@@ -516,14 +525,20 @@ impl MembershipOp {
                 })
             }
             Kind::Invite => {
-                if p.len() != 40 {
+                if p.len() != 40 && p.len() != 56 {
                     return Err(EventError::BadPayload("invite"));
                 }
                 let mut t = [0u8; 8];
                 t.copy_from_slice(&p[32..40]);
+                let person = (p.len() == 56).then(|| {
+                    let mut person = [0u8; 16];
+                    person.copy_from_slice(&p[40..56]);
+                    person
+                });
                 Ok(MembershipOp::Invite {
                     invite_key: take32(0..32),
                     expires_at: i64::from_be_bytes(t),
+                    person,
                 })
             }
             Kind::Join => {
@@ -694,6 +709,7 @@ mod tests {
             &MembershipOp::Invite {
                 invite_key: [3; 32],
                 expires_at: 1,
+                person: None,
             },
             &id,
         );

@@ -24,6 +24,7 @@ pub mod protocol;
 pub mod readmodel;
 pub mod repair;
 pub mod resolve;
+pub mod rules;
 pub mod store;
 pub mod sync;
 pub mod verify;

@@ -3,9 +3,13 @@
 //!
 //! Rules (docs/protocol.md has the full text):
 //! - genesis must be the space's first event; its author becomes the first member;
-//! - invite: a member authorises a one-time invite key until it expires;
+//! - invite: a member authorises a one-time invite key until it expires, either for a
+//!   new person (a partner invite) or, as a device code, for the inviter's own person;
 //! - join: a non-member device, carrying the invite key's signature over the space, its
-//!   own key and its person id, is admitted once; the invite is then spent;
+//!   own key and its person id, is admitted once; the invite is then spent. A partner
+//!   invite admits only a person not yet in the space, and a shared space holds at most
+//!   two persons; a device code admits only the person it names. So nobody can add a
+//!   device in the other partner's name;
 //! - remove: a member ends a member device's right to write and read;
 //! - changes: only members may author them;
 //! - every author's events form a chain: seq = previous seq + 1 and prev = hash of the
@@ -80,6 +84,18 @@ pub enum AdmitError {
     /// The invite key was already authorised.
     #[error("this invite key already exists")]
     DuplicateInvite,
+    /// A device code that names a person other than its issuer's.
+    #[error("a device code may only be issued by a device of the person it names")]
+    InviteForAnother,
+    /// A join whose person the invite does not admit (another person than the device
+    /// code names, or an existing person through a partner invite).
+    #[error(
+        "the join claims a person this invite does not admit (a partner invite admits a new person, a device code only its issuer's person)"
+    )]
+    WrongPerson,
+    /// A join that would add a third person to a shared space.
+    #[error("a shared space holds two persons; it cannot admit a third")]
+    SpaceFull,
     /// seq is not last + 1.
     #[error("sequence gap: expected seq {expected}, got {got}")]
     Gap {
@@ -111,6 +127,10 @@ pub struct Member {
 struct Invite {
     expires_at: i64,
     used: bool,
+    /// For a device code, the person it admits; `None` for a partner invite.
+    person: Option<[u8; 16]>,
+    /// The person of the device that issued it.
+    by: Option<[u8; 16]>,
 }
 
 /// The verified state of one space.
@@ -279,6 +299,23 @@ impl SpaceState {
                 if !verify(invite_key, &msg, invite_sig) {
                     return Err(AdmitError::BadInviteSignature);
                 }
+                // Anyone who ever was a person of the space is not a new person (nobody
+                // takes over a removed partner's name); the two-person cap counts those
+                // with a device now.
+                let persons: BTreeSet<[u8; 16]> = self.ever.values().map(|m| m.person).collect();
+                let current: BTreeSet<[u8; 16]> = self.members.values().map(|m| m.person).collect();
+                match invite.person {
+                    Some(p) if p != *person => return Err(AdmitError::WrongPerson),
+                    Some(_) => {}
+                    // A partner invite admits a new person; also (as invites did before
+                    // they named their kind) a device of the issuer's own person.
+                    None if invite.by == Some(*person) => {}
+                    None if persons.contains(person) => return Err(AdmitError::WrongPerson),
+                    None if !self.personal && current.len() >= 2 => {
+                        return Err(AdmitError::SpaceFull);
+                    }
+                    None => {}
+                }
                 return Ok(op);
             }
             _ => {}
@@ -291,6 +328,11 @@ impl SpaceState {
                 if self.invites.contains_key(invite_key) =>
             {
                 Err(AdmitError::DuplicateInvite)
+            }
+            Some(MembershipOp::Invite {
+                person: Some(p), ..
+            }) if self.members.get(&h.author).map(|m| m.person) != Some(*p) => {
+                Err(AdmitError::InviteForAnother)
             }
             Some(MembershipOp::Remove { device, .. }) if !self.members.contains_key(device) => {
                 Err(AdmitError::NotAMemberToRemove)
@@ -370,12 +412,15 @@ impl SpaceState {
             Some(MembershipOp::Invite {
                 invite_key,
                 expires_at,
+                person,
             }) => {
                 self.invites.insert(
                     *invite_key,
                     Invite {
                         expires_at: *expires_at,
                         used: false,
+                        person: *person,
+                        by: self.members.get(&h.author).map(|m| m.person),
                     },
                 );
             }

@@ -615,6 +615,20 @@ impl Pull<'_> {
                 // advances even when the content is refused, so the author's later
                 // events still fit.
                 let _ = state.admit(&ev, None);
+                // Authentic and in sequence; now what it may touch: the owner rules
+                // against the person of the device that signed it.
+                let content = content.and_then(|changes| {
+                    let person = state
+                        .all_devices()
+                        .get(&ev.header().author)
+                        .map(|m| hex::encode(m.person))
+                        .ok_or_else(|| {
+                            "its signer belongs to no person of this space".to_string()
+                        })?;
+                    crate::rules::check(doc.automerge(), &person, &changes)
+                        .map(|()| changes)
+                        .map_err(|v| format!("it breaks the owner rules: {v}"))
+                });
                 let changes = match content {
                     Ok(changes) => changes,
                     Err(reason) => {

@@ -24,6 +24,7 @@ fn valid_event() -> Vec<u8> {
         &MembershipOp::Invite {
             invite_key: [2; 32],
             expires_at: 99,
+            person: None,
         },
         &id,
     )

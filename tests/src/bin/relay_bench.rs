@@ -296,6 +296,7 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
             &MembershipOp::Invite {
                 invite_key,
                 expires_at,
+                person: None,
             },
         );
         let mut dev = Dev::new(&format!("client {i}"));

@@ -1,0 +1,411 @@
+//! Who may change what in a space's document: the owner rules every client checks on
+//! every change it receives, before applying it.
+//!
+//! A signature proves which device wrote a change, not what the change may touch, and
+//! the person a rating or reflection names is plain data. So each operation of a
+//! received change is placed in the document (its path from the root) and checked
+//! against the person of the device that signed the event (P):
+//!
+//! - the root collections are written only once, when the space is created;
+//! - `people/<id>`: only by a device of person `id` (nobody renames the other);
+//! - `ratings/<id>`: created once, naming P as the rater, and never modified again (a
+//!   correction is a new rating by the same person); never deleted;
+//! - `reflections/<id>`: created naming P as the author; changed only by a device of
+//!   its author, who stays its author; never deleted;
+//! - `goals/<id>`: created naming P as the creator; its fields are shared and editable
+//!   by both partners, except the creator and creation time; a goal is archived, never
+//!   deleted; `weights/<person>` is set only by that person;
+//! - `goals/<id>/steps/<id>`: created naming P; shared text; the completion (`done_by`,
+//!   `done_at`) names P and is changed only by the person who completed it;
+//! - anything else is refused.
+//!
+//! A change that breaks a rule is refused as a whole with every other change of its
+//! event (see `sync`): nothing is half-applied.
+
+use std::collections::HashMap;
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, Value};
+
+/// The root collections of a space document.
+const ROOT_KEYS: &[&str] = &["schema", "people", "goals", "ratings", "reflections"];
+
+/// Why a change was refused: what it tried to do, in words for the history.
+pub type Violation = String;
+
+/// Checks every change of one event, signed by a device of `person` (hex person id),
+/// against the owner rules, with `doc` as it stands before the event is applied.
+pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Violation> {
+    let mut checker = Checker {
+        doc,
+        person,
+        paths: HashMap::new(),
+    };
+    for change in changes {
+        checker.change(change)?;
+    }
+    Ok(())
+}
+
+/// A path from the root: map keys, with `None` for a position in a list or text.
+type Path = Vec<Option<String>>;
+
+struct Checker<'a> {
+    doc: &'a Automerge,
+    person: &'a str,
+    /// The paths of objects seen so far (and those created by this event), by id.
+    paths: HashMap<ObjectId, Path>,
+}
+
+impl Checker<'_> {
+    fn change(&mut self, change: &Change) -> Result<(), Violation> {
+        let expanded = change.decode();
+        let actor = expanded.actor_id.clone();
+        let start = expanded.start_op.get();
+        for (i, op) in expanded.operations.iter().enumerate() {
+            let mut path = self.path_of(&op.obj)?;
+            if let Key::Map(k) = &op.key {
+                path.push(Some(k.to_string()));
+            } else {
+                path.push(None);
+            }
+            self.rule(&path, &op.action)?;
+            if let OpType::Make(_) = op.action {
+                // The object this op makes gets the op's id.
+                let id = ObjectId::Id(OpId(start + i as u64, actor.clone()));
+                self.paths.insert(id, path);
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of an object: made by this event, or already in the document.
+    fn path_of(&mut self, obj: &ObjectId) -> Result<Path, Violation> {
+        if let Some(p) = self.paths.get(obj) {
+            return Ok(p.clone());
+        }
+        let ObjectId::Id(OpId(counter, actor)) = obj else {
+            return Ok(Vec::new());
+        };
+        let unknown =
+            || format!("it writes into an object this device does not have ({counter}@{actor})");
+        let (id, _) = self
+            .doc
+            .import(&format!("{counter}@{actor}"))
+            .map_err(|_| unknown())?;
+        let parents = self.doc.parents(&id).map_err(|_| unknown())?;
+        let path: Path = parents
+            .path()
+            .into_iter()
+            .map(|(_, prop)| match prop {
+                Prop::Map(k) => Some(k),
+                Prop::Seq(_) => None,
+            })
+            .collect();
+        self.paths.insert(obj.clone(), path.clone());
+        Ok(path)
+    }
+
+    /// Whether the document (before this event) has a value at these map keys.
+    fn existing(&self, keys: &[&str]) -> Option<(Value<'_>, automerge::ObjId)> {
+        let mut obj = automerge::ROOT;
+        let mut found = None;
+        for k in keys {
+            let (v, id) = self.doc.get(&obj, *k).ok().flatten()?;
+            obj = id.clone();
+            found = Some((v, id));
+        }
+        found
+    }
+
+    /// The string at these map keys in the document, if any.
+    fn existing_str(&self, keys: &[&str]) -> Option<String> {
+        match self.existing(keys)? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn is_map(&self, keys: &[&str]) -> bool {
+        matches!(self.existing(keys), Some((Value::Object(ObjType::Map), _)))
+    }
+
+    /// Whether `action` writes exactly the string P.
+    fn names_me(&self, action: &OpType) -> bool {
+        matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == self.person)
+    }
+
+    fn rule(&self, path: &Path, action: &OpType) -> Result<(), Violation> {
+        let keys: Vec<&str> = path.iter().map_while(|k| k.as_deref()).collect::<Vec<_>>();
+        let Some(&top) = keys.first() else {
+            return Err("it writes a list at the document's root".into());
+        };
+        if path.len() == 1 {
+            return if ROOT_KEYS.contains(&top) && self.existing(&[top]).is_none() {
+                Ok(())
+            } else {
+                Err(format!("it replaces the document's `{top}` collection"))
+            };
+        }
+        // Past the collection and the entity id, a path may go through text (None);
+        // `keys` holds the map keys up to there.
+        let id = keys.get(1).copied();
+        let field = keys.get(2).copied();
+        let whole = path.len() == 2;
+        match top {
+            "people" => match id {
+                Some(p) if p == self.person => Ok(()),
+                _ => Err("it changes the other partner's name".into()),
+            },
+            "ratings" => {
+                let id = id.ok_or("it writes the ratings map oddly")?;
+                if self.existing(&["ratings", id]).is_some() {
+                    return Err(format!("it changes an existing rating ({id})"));
+                }
+                if field == Some("rater") && path.len() == 3 && !self.names_me(action) {
+                    return Err(format!("it writes rating {id} in another person's name"));
+                }
+                Ok(())
+            }
+            "reflections" => {
+                let id = id.ok_or("it writes the reflections map oddly")?;
+                match self.existing_str(&["reflections", id, "author"]) {
+                    Some(author) if author != self.person => {
+                        Err(format!("it changes the other partner's reflection ({id})"))
+                    }
+                    Some(_) if whole => Err(format!("it replaces or deletes reflection {id}")),
+                    Some(_) if field == Some("author") && path.len() == 3 => {
+                        Err(format!("it changes the author of reflection {id}"))
+                    }
+                    None if self.existing(&["reflections", id]).is_some() => {
+                        Err(format!("it changes reflection {id}, which names no author"))
+                    }
+                    None if field == Some("author")
+                        && path.len() == 3
+                        && !self.names_me(action) =>
+                    {
+                        Err(format!(
+                            "it writes reflection {id} in another person's name"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            "goals" => self.goal_rule(&keys, path.len(), action),
+            _ => Err(format!(
+                "it writes `{top}`, which this version does not know"
+            )),
+        }
+    }
+
+    fn goal_rule(&self, keys: &[&str], depth: usize, action: &OpType) -> Result<(), Violation> {
+        let id = keys
+            .get(1)
+            .copied()
+            .ok_or("it writes the goals map oddly")?;
+        let exists = self.is_map(&["goals", id]);
+        let field = keys.get(2).copied();
+        if !exists {
+            // A new goal: everything inside is new, but names its creator truly.
+            if field == Some("created_by") && depth == 3 && !self.names_me(action) {
+                return Err(format!("it creates goal {id} in another person's name"));
+            }
+            if field == Some("weights") && depth >= 4 && keys.get(3) != Some(&self.person) {
+                return Err(format!("it sets the other partner's weight of goal {id}"));
+            }
+            if field == Some("steps") && depth >= 5 {
+                return self.new_step_rule(id, keys, depth, action);
+            }
+            return Ok(());
+        }
+        match field {
+            None => Err(format!("it replaces or deletes goal {id}")),
+            Some("created_by" | "created_at") if depth == 3 => {
+                Err(format!("it changes who created goal {id}, or when"))
+            }
+            Some("weights") if depth == 3 => Err(format!("it replaces the weights of goal {id}")),
+            Some("weights") if keys.get(3) != Some(&self.person) => {
+                Err(format!("it sets the other partner's weight of goal {id}"))
+            }
+            Some("steps") if depth == 3 => Err(format!("it replaces the steps of goal {id}")),
+            Some("steps") => self.step_rule(id, keys, depth, action),
+            _ => Ok(()),
+        }
+    }
+
+    /// A step inside an existing goal.
+    fn step_rule(
+        &self,
+        goal: &str,
+        keys: &[&str],
+        depth: usize,
+        action: &OpType,
+    ) -> Result<(), Violation> {
+        let step = keys
+            .get(3)
+            .copied()
+            .ok_or("it writes a goal's steps oddly")?;
+        if !self.is_map(&["goals", goal, "steps", step]) {
+            return self.new_step_rule(goal, keys, depth, action);
+        }
+        let field = keys.get(4).copied();
+        let done_by = self.existing_str(&["goals", goal, "steps", step, "done_by"]);
+        match field {
+            None => Err(format!("it replaces or deletes step {step}")),
+            Some("created_by" | "created_at") if depth == 5 => {
+                Err(format!("it changes who added step {step}, or when"))
+            }
+            Some("done_by" | "done_at") if done_by.as_deref().is_some_and(|d| d != self.person) => {
+                Err(format!(
+                    "it changes the other partner's completion of step {step}"
+                ))
+            }
+            Some("done_by")
+                if depth == 5
+                    && !self.names_me(action)
+                    && !matches!(action, OpType::Put(ScalarValue::Null) | OpType::Delete) =>
+            {
+                Err(format!("it completes step {step} in another person's name"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A step being created (in a new or an existing goal).
+    fn new_step_rule(
+        &self,
+        goal: &str,
+        keys: &[&str],
+        depth: usize,
+        action: &OpType,
+    ) -> Result<(), Violation> {
+        let field = keys.get(4).copied();
+        let named = self.names_me(action) || matches!(action, OpType::Put(ScalarValue::Null));
+        match field {
+            Some("created_by") if depth == 5 && !self.names_me(action) => Err(format!(
+                "it adds a step to goal {goal} in another person's name"
+            )),
+            Some("done_by") if depth == 5 && !named => Err(format!(
+                "it completes a step of goal {goal} in another person's name"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+    use crate::doc::SpaceDoc;
+    use automerge::ActorId;
+
+    const ALEX: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SAM: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    /// A space created by Alex with a goal, a rating and a reflection, and Sam's copy.
+    fn couple() -> (SpaceDoc, SpaceDoc, String) {
+        let (mut alex, first) = SpaceDoc::create(ActorId::random(), 1).expect("create");
+        let mut changes = vec![first];
+        changes.extend(alex.set_person(ALEX, "Alex", 2).expect("name"));
+        let (goal, c) = alex
+            .add_goal(
+                ALEX,
+                crate::doc::NewGoal {
+                    title: "Walk".into(),
+                    ..Default::default()
+                },
+                3,
+            )
+            .expect("goal");
+        changes.extend(c);
+        let mut sam = SpaceDoc::empty(ActorId::random());
+        sam.apply(changes).expect("apply");
+        (alex, sam, goal)
+    }
+
+    fn last(doc: &SpaceDoc, made: Option<Change>) -> Vec<Change> {
+        let _ = doc;
+        made.into_iter().collect()
+    }
+
+    #[test]
+    fn honest_edits_of_both_partners_pass() {
+        let (alex, mut sam, goal) = couple();
+        let before = sam.clone();
+        let mut made = Vec::new();
+        made.extend(sam.set_person(SAM, "Sam", 4).expect("name"));
+        made.extend(
+            sam.rate(&goal, SAM, Level::MORE, Some("ok"), 5)
+                .expect("rate")
+                .1,
+        );
+        made.extend(
+            sam.reflect(SAM, None, None, "we walked", 6)
+                .expect("reflect")
+                .1,
+        );
+        let (step, c) = sam.add_step(&goal, SAM, "shoes", 7).expect("step");
+        made.extend(c);
+        made.extend(sam.complete_step(&goal, &step, SAM, 8).expect("done"));
+        made.extend(
+            sam.edit_goal(
+                &goal,
+                crate::doc::GoalEdit {
+                    title: Some("Walk more".into()),
+                    weight: Some((SAM.into(), 2.0)),
+                    ..Default::default()
+                },
+                9,
+            )
+            .expect("edit"),
+        );
+        check(before.automerge(), SAM, &made).expect("honest edits pass");
+        let _ = alex;
+    }
+
+    #[test]
+    fn a_rating_in_the_other_partners_name_is_refused() {
+        let (_, mut sam, goal) = couple();
+        let before = sam.clone();
+        let (_, c) = sam
+            .rate(&goal, ALEX, Level::MUCH_LESS, None, 5)
+            .expect("rate");
+        let err = check(before.automerge(), SAM, &last(&sam, c)).expect_err("refused");
+        assert!(err.contains("another person's name"), "{err}");
+    }
+
+    #[test]
+    fn renaming_the_other_partner_is_refused() {
+        let (_, mut sam, _) = couple();
+        let before = sam.clone();
+        let c = sam.set_person(ALEX, "Liar", 5).expect("rename");
+        let err = check(before.automerge(), SAM, &last(&sam, c)).expect_err("refused");
+        assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn an_existing_rating_is_never_modified_even_by_its_rater() {
+        let (mut alex, _, goal) = couple();
+        let (rating, _) = alex.rate(&goal, ALEX, Level::MORE, None, 5).expect("rate");
+        let before = alex.clone();
+        let c = alex
+            .raw_transaction("rewrite", 6, |tx| {
+                use automerge::transaction::Transactable;
+                let (_, ratings) = tx
+                    .get(automerge::ROOT, "ratings")?
+                    .ok_or(crate::doc::DocError::Malformed("ratings"))?;
+                let (_, r) = tx
+                    .get(&ratings, rating.as_str())?
+                    .ok_or(crate::doc::DocError::Malformed("rating"))?;
+                tx.put(&r, "level", -2i64)?;
+                Ok(())
+            })
+            .expect("raw");
+        let err = check(before.automerge(), ALEX, &last(&alex, c)).expect_err("refused");
+        assert!(err.contains("existing rating"), "{err}");
+    }
+}
