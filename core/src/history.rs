@@ -47,6 +47,9 @@ pub enum HistoryKind {
     DeviceJoined,
     /// A member removed a device (membership event).
     DeviceRemoved,
+    /// This device refused what a device sent (it broke the owner rules, forged its
+    /// authorship or did not decrypt): nothing of it was applied.
+    ChangeRefused,
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).
@@ -330,6 +333,19 @@ pub fn timeline(
                 .history_first_after(space, m.at)?
                 .unwrap_or((i64::MAX, i64::MAX));
             merged.push((at, 0, i, m));
+        }
+    }
+    let refused = store.refused_events(space)?;
+    for (i, r) in refused_history(&refused, &stored, &people)
+        .into_iter()
+        .enumerate()
+    {
+        let keep = q.since.is_none_or(|s| r.at >= s) && q.until.is_none_or(|u| r.at < u);
+        if keep {
+            let at = store
+                .history_first_after(space, r.at)?
+                .unwrap_or((i64::MAX, i64::MAX));
+            merged.push((at, 2, i, r));
         }
     }
     merged.sort_by_key(|(k, kind, i, _)| (*k, *kind, *i));
@@ -699,7 +715,46 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
                 .unwrap_or_default();
             format!("{name} joined the space")
         }
+        HistoryKind::ChangeRefused => format!(
+            "REFUSED a change from {who}'s device {}: {}; nothing of it was applied",
+            &ev.device[..12.min(ev.device.len())],
+            ev.after.as_deref().unwrap_or("")
+        ),
     }
+}
+
+/// What this device refused of what others sent, as history: the device that signed
+/// it, its person, and why (the reason is in `after`). `stored` are the space's events.
+pub fn refused_history(
+    refused: &[([u8; 32], String, Vec<u8>, i64)],
+    stored: &[crate::event::Event],
+    people: &BTreeMap<String, String>,
+) -> Vec<HistoryEvent> {
+    let state = crate::membership::SpaceState::fold(stored);
+    refused
+        .iter()
+        .map(|(hash, reason, bytes, at)| {
+            let ev = crate::event::Event::decode(bytes.clone()).ok();
+            let device = ev.as_ref().map(|e| e.header().author);
+            let person =
+                device.and_then(|d| state.all_devices().get(&d).map(|m| hex::encode(m.person)));
+            let name = person
+                .as_ref()
+                .and_then(|p| people.get(p).cloned())
+                .unwrap_or_else(|| "an unknown device".into());
+            let mut e = HistoryEvent::by(
+                HistoryKind::ChangeRefused,
+                ev.as_ref().map_or(*at, |e| e.header().time),
+                person,
+                name,
+                device.map(hex::encode).unwrap_or_default(),
+                hex::encode(hash),
+            );
+            e.after = Some(reason.clone());
+            e.summary = summary(&e, people);
+            e
+        })
+        .collect()
 }
 
 /// Membership events of a space as history: devices joining and being removed (who

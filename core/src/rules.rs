@@ -33,6 +33,26 @@ const ROOT_KEYS: &[&str] = &["schema", "people", "goals", "ratings", "reflection
 /// Why a change was refused: what it tried to do, in words for the history.
 pub type Violation = String;
 
+/// A reason as it is kept and shown: the ids in it are the sender's text, so it is cut
+/// to 300 characters with control characters escaped.
+fn shown(reason: String) -> String {
+    let cut: String = reason.chars().take(300).collect();
+    let mut out: String = cut
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if reason.chars().count() > 300 {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Checks every change of one event, signed by a device of `person` (hex person id),
 /// against the owner rules, with `doc` as it stands before the event is applied.
 pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Violation> {
@@ -42,7 +62,7 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         paths: HashMap::new(),
     };
     for change in changes {
-        checker.change(change)?;
+        checker.change(change).map_err(shown)?;
     }
     Ok(())
 }

@@ -1201,6 +1201,33 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Refused events recorded for a space, oldest first: (hash, reason, event bytes,
+    /// when this device refused it).
+    pub fn refused_events(
+        &self,
+        space: &SpaceId,
+    ) -> Result<Vec<([u8; 32], String, Vec<u8>, i64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, reason, bytes, at FROM rejected WHERE space = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, reason, bytes, at) = row?;
+            let hash = <[u8; 32]>::try_from(hash)
+                .map_err(|_| StoreError::Damaged("refused event hash".into()))?;
+            out.push((hash, reason, bytes, at));
+        }
+        Ok(out)
+    }
+
     /// Refused events recorded for a space: (hex hash, reason).
     pub fn refused(&self, space: &SpaceId) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self

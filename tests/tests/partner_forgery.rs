@@ -1,0 +1,210 @@
+//! A partner with valid keys tries to write in the other's name, the way a hostile
+//! partner would: by editing their own device's store and using the ordinary CLI, by
+//! crafting an Automerge change by hand with duet-core, and by adding a device that
+//! claims the other's person. Each time the victim's `progress`, `export`, `history` and
+//! report attribute nothing to the victim that the victim's devices did not sign, and
+//! `history` names the refused change and the device that sent it.
+
+use duet_core::device::Device as CoreDevice;
+use duet_core::doc::DocError;
+use duet_core::store::SpaceKind;
+use duet_tests::{Device, Relay, pair};
+use serde_json::Value;
+
+/// Alex (the victim) and Sam (the attacker), paired and synced, with a goal and one
+/// rating and reflection by Alex. Returns Alex's person id too.
+fn couple(relay: &Relay) -> (Device, Device, String) {
+    let (alex, sam) = pair(relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["rate", "Walk", "1", "--note", "alex's own rating"]);
+    alex.ok(&["reflect", "alex's own reflection"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let person = alex.json(&["export"])["me"]["person"]
+        .as_str()
+        .expect("person id")
+        .to_string();
+    (alex, sam, person)
+}
+
+/// Everything the victim's device attributes to the victim.
+fn attributed_to(victim: &Device, person: &str) -> Vec<String> {
+    let export = victim.json(&["export"]);
+    let mut out = Vec::new();
+    for r in export["shared"]["ratings"].as_array().into_iter().flatten() {
+        if r["rater"] == person {
+            out.push(format!("rating {} {}", r["level"], r["note"]));
+        }
+    }
+    for r in export["shared"]["reflections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if r["author"] == person {
+            out.push(format!("reflection {}", r["text"]));
+        }
+    }
+    out.push(format!(
+        "name {}",
+        export["shared"]["people"][person]["name"]
+    ));
+    out.sort();
+    out
+}
+
+/// The victim's views hold nothing of the attack, and history names the refusal.
+fn assert_victim_unharmed(victim: &Device, person: &str, before: &[String], marker: &str) {
+    assert_eq!(
+        attributed_to(victim, person),
+        before,
+        "the export attributes to the victim only what the victim's devices signed"
+    );
+    for args in [&["progress", "--json"][..], &["export", "--json"]] {
+        let out = victim.ok(args);
+        assert!(
+            !out.contains(marker),
+            "`duet {}` shows the forged {marker:?}: {out}",
+            args.join(" ")
+        );
+    }
+    let report = victim.home.join("report.html");
+    victim.ok(&["report", "--html", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(!html.contains(marker), "the report shows the forgery");
+    let history = victim.history();
+    let refused: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["kind"] == "change_refused")
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "history names the refused change: {history:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["device"].as_str().is_some_and(|d| d.len() == 64)),
+        "and the device that sent it: {refused:?}"
+    );
+    assert!(
+        victim.ok(&["history"]).contains("REFUSED"),
+        "the text history says so"
+    );
+}
+
+#[test]
+fn a_partner_who_takes_the_others_person_id_cannot_rate_in_their_name() {
+    let relay = Relay::start();
+    let (alex, sam, alex_person) = couple(&relay);
+    let before = attributed_to(&alex, &alex_person);
+    // Sam edits their own store so that their device claims to be Alex, then uses
+    // the ordinary CLI.
+    {
+        let c = rusqlite::Connection::open(sam.db()).expect("open Sam's store");
+        c.execute(
+            "UPDATE identity SET person_id = ?1",
+            rusqlite::params![alex_person],
+        )
+        .expect("rewrite Sam's person");
+    }
+    let _ = sam.run(&["rate", "Walk", "-2", "--note", "forged by sam"]);
+    let _ = sam.run(&["reflect", "forged reflection by sam"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert_victim_unharmed(&alex, &alex_person, &before, "forged");
+}
+
+#[test]
+fn a_hand_made_change_cannot_rewrite_the_others_rating_or_rename_them() {
+    let relay = Relay::start();
+    let (alex, sam, alex_person) = couple(&relay);
+    let before = attributed_to(&alex, &alex_person);
+    let rating = alex.json(&["export"])["shared"]["ratings"][0]["id"]
+        .as_str()
+        .expect("rating id")
+        .to_string();
+    // One change, with Sam's own actor and keys: Alex's +1 becomes -2 with a new note,
+    // and Alex is renamed.
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        let target = alex_person.clone();
+        dev.edit(SpaceKind::Shared, move |doc, _| {
+            let c = doc.raw_transaction("rate", 1, |tx| {
+                use automerge::ReadDoc;
+                use automerge::transaction::Transactable;
+                let (_, ratings) = tx
+                    .get(automerge::ROOT, "ratings")?
+                    .ok_or(DocError::Malformed("ratings"))?;
+                let (_, r) = tx
+                    .get(&ratings, rating.as_str())?
+                    .ok_or(DocError::Malformed("rating"))?;
+                tx.put(&r, "level", -2i64)?;
+                tx.put(&r, "note", "forged note")?;
+                let (_, people) = tx
+                    .get(automerge::ROOT, "people")?
+                    .ok_or(DocError::Malformed("people"))?;
+                let (_, p) = tx
+                    .get(&people, target.as_str())?
+                    .ok_or(DocError::Malformed("person"))?;
+                tx.put(&p, "name", "forged name")?;
+                Ok(())
+            })?;
+            Ok(((), c.into_iter().collect()))
+        })
+        .expect("craft the change");
+    }
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert_victim_unharmed(&alex, &alex_person, &before, "forged");
+    let export = alex.json(&["export"]);
+    assert_eq!(
+        export["shared"]["ratings"][0]["level"], 1,
+        "the rating stands"
+    );
+}
+
+#[test]
+fn a_partner_cannot_add_a_device_in_the_others_name() {
+    let relay = Relay::start();
+    let (alex, sam, alex_person) = couple(&relay);
+    let before = attributed_to(&alex, &alex_person);
+    // Sam issues a device code for Sam, and a new device uses it claiming to be Alex.
+    let code = sam.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("device code")
+        .to_string();
+    sam.ok(&["sync"]);
+    let mut code = duet_core::invite::DeviceCode::decode(&code).expect("code decodes");
+    code.person_id = alex_person.clone();
+    code.name = "Alex".into();
+    let fake = Device::new();
+    CoreDevice::join_own(&fake.home, &code).expect("prepare the join");
+    let joined = fake.run(&["sync"]);
+    assert_ne!(
+        joined.code, 0,
+        "the relay refuses a join in another person's name: {}",
+        joined.stdout
+    );
+    let _ = fake.run(&["rate", "Walk", "-2", "--note", "forged by the new device"]);
+    let _ = fake.run(&["sync"]);
+    alex.ok(&["sync"]);
+    let devices = alex.json(&["device", "list"]);
+    let alexs: Vec<&Value> = devices
+        .as_array()
+        .expect("device list")
+        .iter()
+        .filter(|d| d["person"] == alex_person.as_str())
+        .collect();
+    assert_eq!(
+        alexs.len(),
+        1,
+        "only Alex's own device is Alex's: {devices}"
+    );
+    assert_eq!(
+        attributed_to(&alex, &alex_person),
+        before,
+        "nothing new is attributed to Alex"
+    );
+}
