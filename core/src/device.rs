@@ -273,6 +273,7 @@ impl Device {
                 epoch,
                 eph,
                 keys,
+                commit: Some(crate::keywrap::commitment(&key, &rec.id, epoch)),
             },
             &self.me,
         );

@@ -425,7 +425,8 @@ pub enum MembershipOp {
     },
     /// Payload: removed device key (32) || new epoch (u32) || ephemeral X25519 public key
     /// (32) || recipient count (u16) || per recipient: device key (32) || wrapped new
-    /// space key (72). Every remaining member is a recipient; the removed device is not.
+    /// space key (72) || commitment to the new key (32; absent in removals made before
+    /// it existed). Every remaining member is a recipient; the removed device is not.
     Remove {
         /// The device that loses membership.
         device: DeviceKey,
@@ -435,6 +436,8 @@ pub enum MembershipOp {
         eph: [u8; 32],
         /// The new space key wrapped for each remaining member device.
         keys: Vec<(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])>,
+        /// [`crate::keywrap::commitment`] to the new key, checked by every recipient.
+        commit: Option<[u8; 32]>,
     },
 }
 
@@ -489,6 +492,7 @@ impl MembershipOp {
                 epoch,
                 eph,
                 keys,
+                commit,
             } => {
                 out.extend_from_slice(device);
                 out.extend_from_slice(&epoch.to_be_bytes());
@@ -497,6 +501,9 @@ impl MembershipOp {
                 for (d, w) in keys.iter().take(u16::MAX as usize) {
                     out.extend_from_slice(d);
                     out.extend_from_slice(w);
+                }
+                if let Some(c) = commit {
+                    out.extend_from_slice(c);
                 }
             }
         }
@@ -562,9 +569,11 @@ impl MembershipOp {
                     return Err(EventError::BadPayload("remove"));
                 }
                 let n = u16::from_be_bytes([p[68], p[69]]) as usize;
-                if p.len() != 70 + n * ENTRY {
+                let body = 70 + n * ENTRY;
+                if p.len() != body && p.len() != body + 32 {
                     return Err(EventError::BadPayload("remove"));
                 }
+                let commit = (p.len() == body + 32).then(|| take32(body..body + 32));
                 let mut keys = Vec::with_capacity(n);
                 for i in 0..n {
                     let at = 70 + i * ENTRY;
@@ -577,6 +586,7 @@ impl MembershipOp {
                     epoch: u32::from_be_bytes([p[32], p[33], p[34], p[35]]),
                     eph: take32(36..68),
                     keys,
+                    commit,
                 })
             }
             Kind::Changes => Err(EventError::BadPayload("changes (not a membership event)")),

@@ -17,6 +17,7 @@ use crate::identity::{DeviceKey, Identity};
 use crate::ids::random_bytes;
 
 const X_DOMAIN: &[u8] = b"duet/x25519/v1\0";
+const COMMIT_DOMAIN: &[u8] = b"duet/epoch-key-commit/v1\0";
 const WRAP_DOMAIN: &[u8] = b"duet/epoch-key/v1\0";
 
 /// Length of one wrapped key: nonce (24) ‖ sealed key (32 + 16).
@@ -92,6 +93,9 @@ pub fn unwrap(
     space: &SpaceId,
     epoch: u32,
 ) -> Option<SpaceKey> {
+    if is_low_order(eph_public) {
+        return None;
+    }
     let secret = x25519_secret(me);
     let my_public = x25519_public(me);
     let shared = MontgomeryPoint(*eph_public).mul_clamped(secret).to_bytes();
@@ -108,6 +112,63 @@ pub fn unwrap(
         )
         .ok()?;
     Some(SpaceKey::from_bytes(plain.try_into().ok()?))
+}
+
+/// Whether an X25519 public key is of low order (the all-zero key among them): a
+/// key shared with it is a constant anyone can compute, so a space key wrapped to such a
+/// device would be readable by whoever sees the removal event (the relay). Every client
+/// and the relay refuse such keys in genesis and join events.
+pub fn is_low_order(x25519: &[u8; 32]) -> bool {
+    // A clamped scalar is a multiple of the cofactor 8 and not of the group order, so
+    // the product is the identity (encoded as zero) exactly for the low-order points.
+    MontgomeryPoint(*x25519).mul_clamped([0x55; 32]).to_bytes() == [0u8; 32]
+}
+
+/// The commitment a removal carries to the new epoch's key: every recipient checks that
+/// the key it unwrapped is the one committed to, so a member cannot hand each device a
+/// different key (whose devices would then refuse each other's edits as altered).
+pub fn commitment(key: &SpaceKey, space: &SpaceId, epoch: u32) -> [u8; 32] {
+    let mut input = COMMIT_DOMAIN.to_vec();
+    input.extend_from_slice(&space.0);
+    input.extend_from_slice(&epoch.to_be_bytes());
+    input.extend_from_slice(key.as_bytes());
+    sha256(&input)
+}
+
+/// Why this device takes no key from a removal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnwrapError {
+    /// The wrapped key does not open for this device.
+    #[error("the key of epoch {0} wrapped for this device does not open")]
+    DoesNotOpen(u32),
+    /// The removal carries no commitment to its key (made by an older version).
+    #[error("the removal starting epoch {0} does not commit to its key")]
+    Uncommitted(u32),
+    /// The key opens but is not the one the removal commits to: the remover handed
+    /// devices different keys.
+    #[error(
+        "the key of epoch {0} wrapped for this device is not the key the removal commits to: the device that removed signed different keys for different devices"
+    )]
+    NotCommitted(u32),
+}
+
+/// Unwraps this device's key of `epoch` from a removal and checks it against the
+/// removal's commitment.
+pub fn unwrap_committed(
+    me: &Identity,
+    eph_public: &[u8; 32],
+    wrapped: &[u8; WRAPPED_LEN],
+    space: &SpaceId,
+    epoch: u32,
+    commit: Option<&[u8; 32]>,
+) -> Result<SpaceKey, UnwrapError> {
+    let commit = commit.ok_or(UnwrapError::Uncommitted(epoch))?;
+    let key =
+        unwrap(me, eph_public, wrapped, space, epoch).ok_or(UnwrapError::DoesNotOpen(epoch))?;
+    if commitment(&key, space, epoch) != *commit {
+        return Err(UnwrapError::NotCommitted(epoch));
+    }
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -148,6 +209,34 @@ mod tests {
             unwrap(&b, &eph, &wrapped[0].1, &space, 1),
             None,
             "bound to the recipient"
+        );
+    }
+
+    #[test]
+    fn low_order_keys_are_recognised_and_real_ones_are_not() {
+        assert!(is_low_order(&[0u8; 32]));
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(is_low_order(&one), "u = 1 has order 4");
+        assert!(!is_low_order(&x25519_public(&Identity::generate("A"))));
+    }
+
+    #[test]
+    fn a_key_other_than_the_committed_one_is_refused() {
+        let a = Identity::generate("A");
+        let space = SpaceId::generate();
+        let key = SpaceKey::generate();
+        let other = SpaceKey::generate();
+        let (eph, wrapped) = wrap(&other, &[(a.device_key(), x25519_public(&a))], &space, 1);
+        let commit = commitment(&key, &space, 1);
+        assert_eq!(
+            unwrap_committed(&a, &eph, &wrapped[0].1, &space, 1, Some(&commit)),
+            Err(UnwrapError::NotCommitted(1))
+        );
+        let right = commitment(&other, &space, 1);
+        assert_eq!(
+            unwrap_committed(&a, &eph, &wrapped[0].1, &space, 1, Some(&right)),
+            Ok(other)
         );
     }
 }

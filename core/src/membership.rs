@@ -93,6 +93,10 @@ pub enum AdmitError {
         "the join claims a person this invite does not admit (a partner invite admits a new person, a device code only its issuer's person)"
     )]
     WrongPerson,
+    /// A genesis or join whose X25519 key is of low order: keys wrapped to it would be
+    /// readable by anyone.
+    #[error("the device's X25519 key is of low order (a key wrapped to it would be public)")]
+    WeakKey,
     /// A join that would add a third person to a shared space.
     #[error("a shared space holds two persons; it cannot admit a third")]
     SpaceFull,
@@ -262,6 +266,11 @@ impl SpaceState {
         } else {
             None
         };
+        if let Some(MembershipOp::Genesis { x25519, .. } | MembershipOp::Join { x25519, .. }) = &op
+            && crate::keywrap::is_low_order(x25519)
+        {
+            return Err(AdmitError::WeakKey);
+        }
         if !self.exists() {
             return match op {
                 Some(MembershipOp::Genesis { .. }) => Ok(op),

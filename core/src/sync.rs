@@ -596,18 +596,30 @@ impl Pull<'_> {
             Ok((ev, content)) => {
                 // A removal hands this device the next epoch's key, if it remains.
                 if let Ok(MembershipOp::Remove {
-                    epoch, eph, keys, ..
+                    epoch,
+                    eph,
+                    keys,
+                    commit,
+                    ..
                 }) = MembershipOp::decode(&ev)
                     && let Some((_, wrapped)) =
                         keys.iter().find(|(d, _)| *d == self.me.device_key())
                 {
-                    match crate::keywrap::unwrap(self.me, &eph, wrapped, &self.rec.id, epoch) {
-                        Some(key) => {
+                    match crate::keywrap::unwrap_committed(
+                        self.me,
+                        &eph,
+                        wrapped,
+                        &self.rec.id,
+                        epoch,
+                        commit.as_ref(),
+                    ) {
+                        Ok(key) => {
                             self.keys.insert(epoch, key.clone());
                             batch.new_keys.push((epoch, key));
                         }
-                        None => self.report.warnings.push(format!(
-                            "the key of epoch {epoch} wrapped for this device does not open; ask your partner to remove and re-add this device"
+                        Err(e) => self.report.warnings.push(format!(
+                            "{e} (removal by device {}); this device takes no key from it and cannot write or read that epoch: compare `duet verify` with your partner, then remove and re-add this device",
+                            &hex::encode(ev.header().author)[..12]
                         )),
                     }
                 }
