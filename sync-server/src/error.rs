@@ -7,9 +7,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::EventError;
 use duet_core::membership::AdmitError;
-use duet_core::protocol::{ErrorBody, EventResult};
+use duet_core::protocol::{ErrorBody, EventResult, EventStatus};
 
+use crate::batch::{BadBody, FrameError};
+use crate::logging::Throttle;
 use crate::store::StoreError;
+
+/// Refused requests are logged at info level, at most a line a second: anyone can send
+/// them as fast as the network allows.
+static REFUSED_LOG: Throttle = Throttle::per_second();
 
 /// Every way a request can fail. The message of each variant is sent to the client.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -266,6 +272,41 @@ impl ApiError {
         }
     }
 
+    /// The answer to a push body whose framing is wrong: the first error and the counts,
+    /// whatever the size of the body.
+    pub fn from_bad_body(e: BadBody) -> ApiError {
+        let message = format!(
+            "{e}; a push body is one or more `u32 big-endian length || event`; nothing was \
+             stored"
+        );
+        match e.first {
+            FrameError::TooLong { .. } => ApiError::TooLarge(message),
+            _ => ApiError::Malformed(message),
+        }
+    }
+
+    /// The answer to a push whose event number `index` (from 1) of `count` does not
+    /// decode: that event's error, with one result (the refused event's): the events
+    /// after it are not examined.
+    pub fn undecodable(e: EventError, index: usize, count: usize, hash: [u8; 32]) -> ApiError {
+        let at = |m: String| format!("event {index} of the {count} in the body: {m}");
+        let error = match ApiError::from_event_error(e) {
+            ApiError::BadSignature(m) => ApiError::BadSignature(at(m)),
+            ApiError::TooLarge(m) => ApiError::TooLarge(at(m)),
+            ApiError::Malformed(m) => ApiError::Malformed(at(m)),
+            other => other,
+        };
+        ApiError::Batch {
+            results: vec![EventResult {
+                hash: hex::encode(hash),
+                status: EventStatus::Rejected,
+                reason: Some(error.message()),
+                cursor: None,
+            }],
+            error: Box::new(error),
+        }
+    }
+
     /// Maps an event that is authentic but not admissible now.
     pub fn from_admit_error(e: AdmitError) -> ApiError {
         match e {
@@ -288,6 +329,13 @@ impl ApiError {
                     "{e}; only member devices may write. Ask a member for a new invite"
                 ))
             }
+            // Admission refused for the person the join or device code names.
+            AdmitError::WrongPerson | AdmitError::SpaceFull | AdmitError::InviteForAnother => {
+                ApiError::NotAMember(format!(
+                    "{e}; a partner joins with a partner invite, a person's own new device \
+                     with a device code made on one of that person's devices"
+                ))
+            }
             AdmitError::UnknownInvite => ApiError::UnknownInvite(
                 "this space has no such invite: check the invite code, or ask for a new one"
                     .to_string(),
@@ -304,6 +352,9 @@ impl ApiError {
                  or was altered; ask for a new invite"
                     .to_string(),
             ),
+            AdmitError::WeakKey => ApiError::Malformed(format!(
+                "{e}; nothing was stored. Make the device's keys again with a fixed client"
+            )),
             AdmitError::AlreadyMember
             | AdmitError::BadRecipients
             | AdmitError::NotAMemberToRemove
@@ -350,10 +401,11 @@ impl IntoResponse for ApiError {
             );
         } else if status.is_server_error() && !matches!(self, ApiError::QuotaExceeded(_)) {
             tracing::error!(error = %self, "request failed");
-        } else {
+        } else if let Some(suppressed) = REFUSED_LOG.allow() {
             tracing::info!(
                 code = self.code(),
                 status = status.as_u16(),
+                suppressed,
                 "request refused: {}",
                 self.message()
             );

@@ -36,9 +36,11 @@ use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod batch;
 pub mod error;
 pub mod limits;
 pub mod live;
+pub mod logging;
 pub mod routes;
 pub mod state;
 pub mod store;

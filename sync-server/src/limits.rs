@@ -75,9 +75,9 @@ pub struct Config {
     /// When set, the client address is taken from this request header (the last address
     /// in it) instead of the TCP peer. Only for a relay behind a proxy that sets it.
     pub client_ip_header: Option<HeaderName>,
-    /// Events stored per space (fork evidence included); 0 = no limit.
+    /// Events stored per space (not fork evidence); 0 = no limit.
     pub space_max_events: u64,
-    /// Bytes of events stored per space (fork evidence included); 0 = no limit.
+    /// Bytes of events stored per space (not fork evidence); 0 = no limit.
     pub space_max_bytes: u64,
     /// Size cap of the database file, enforced by SQLite (`PRAGMA max_page_count`);
     /// 0 = no limit.

@@ -54,10 +54,10 @@ struct Args {
     /// address), e.g. X-Forwarded-For. Only behind a proxy that sets it.
     #[arg(long, env = "DUET_RELAY_CLIENT_IP_HEADER", value_parser = parse_header_name)]
     client_ip_header: Option<HeaderName>,
-    /// Events stored per space (fork evidence included); 0 = no limit.
+    /// Events stored per space (not fork evidence); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_SPACE_MAX_EVENTS", default_value_t = 1_000_000)]
     space_max_events: u64,
-    /// Bytes of events stored per space (fork evidence included); 0 = no limit.
+    /// Bytes of events stored per space (not fork evidence); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_SPACE_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
     space_max_bytes: u64,
     /// Cap on the database file's size in bytes; a push that would grow it further gets

@@ -16,6 +16,17 @@ use duet_core::protocol::{
 use crate::error::ApiError;
 use crate::state::{AppState, ReadRequest};
 
+/// Client text quoted in an error message: escaped, and cut to a few dozen characters so
+/// that a long URL never makes a long answer.
+fn quoted(text: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut out: String = text.escape_debug().take(MAX_CHARS).collect();
+    if text.escape_debug().nth(MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Validates the `{space}` path segment before anything else uses it.
 pub(crate) fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, ApiError> {
     let bad = || {
@@ -85,21 +96,19 @@ pub fn parse_query(query: &str) -> Result<(u64, u32), ApiError> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair
             .split_once('=')
-            .ok_or_else(|| bad(format!("`{}` has no value", pair.escape_debug())))?;
+            .ok_or_else(|| bad(format!("`{}` has no value", quoted(pair))))?;
         let slot = match key {
             "after" => &mut after,
             "limit" => &mut limit,
-            other => return Err(bad(format!("unknown parameter `{}`", other.escape_debug()))),
+            other => return Err(bad(format!("unknown parameter `{}`", quoted(other)))),
         };
         if slot.is_some() {
             return Err(bad(format!("`{key}` is given twice")));
         }
-        *slot = Some(number(value).ok_or_else(|| {
-            bad(format!(
-                "`{key}` is not a number: `{}`",
-                value.escape_debug()
-            ))
-        })?);
+        *slot = Some(
+            number(value)
+                .ok_or_else(|| bad(format!("`{key}` is not a number: `{}`", quoted(value))))?,
+        );
     }
     let limit = match limit {
         None => MAX_READ_LIMIT,
@@ -188,7 +197,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(
         "no such endpoint `{}`; the relay serves /v1/spaces/SPACE/events, /v1/spaces/SPACE/live and /healthz",
-        uri.path().escape_debug()
+        quoted(uri.path())
     ))
 }
 
@@ -215,6 +224,18 @@ pub async fn json_too_large(response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_client_text_is_escaped_and_cut_short() {
+        assert_eq!(quoted("a\nb"), "a\\nb");
+        let long = "x".repeat(100_000);
+        assert_eq!(quoted(&long).chars().count(), 65);
+        assert!(quoted(&long).ends_with('…'));
+        let Err(e) = parse_query(&format!("after={long}")) else {
+            panic!("a long value is not a cursor");
+        };
+        assert!(e.message().len() < 400, "{}", e.message());
+    }
 
     #[test]
     fn the_query_is_after_and_limit_with_defaults_and_a_cap() {

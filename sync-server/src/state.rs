@@ -25,7 +25,7 @@ use duet_core::crypto::sha256;
 use duet_core::event::{Event, SpaceId};
 use duet_core::identity::DeviceKey;
 use duet_core::membership::{AdmitError, SpaceState};
-use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth, decode_batch};
+use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth};
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -126,7 +126,7 @@ pub struct ReadAnswer {
     pub more: bool,
     /// The space's newest cursor (0 if none), from the same snapshot as the page.
     pub newest: u64,
-    /// Fork attempts refused in this space (evidence kept).
+    /// Fork attempts refused in this space (evidence kept, and attempts only counted).
     pub forks: u64,
 }
 
@@ -346,43 +346,40 @@ impl AppState {
     }
 
     /// The first half of a push, run on the caller's thread (it verifies signatures:
-    /// call it off the async threads): decodes the batch, verifies every event's
-    /// signature, and charges each author one request of its rate limit.
+    /// call it off the async threads): splits the body into events, decodes them and
+    /// verifies every signature, and charges each author one request of its rate limit.
+    ///
+    /// Malformed input costs bounded work and gets a small answer: a framing error
+    /// stops at one pass over the body and names the first bad frame with a count; an
+    /// event that does not decode stops the decoding and is the only one answered for.
+    /// Nothing of a malformed body reaches the writer.
     pub fn prepare_push(
         &self,
         space: SpaceId,
         body: &[u8],
         now_ms: i64,
     ) -> Result<PreparedPush, ApiError> {
-        let raws = decode_batch(body).map_err(|e| {
-            ApiError::Malformed(format!(
-                "{e}; a push body is one or more `u32 big-endian length || event`"
-            ))
-        })?;
-        let hashes: Vec<[u8; 32]> = raws.iter().map(|r| sha256(r)).collect();
+        let frames = crate::batch::split(body).map_err(ApiError::from_bad_body)?;
+        let count = frames.len();
         // Signatures are verified before the writer sees the push, so pushes verify in
         // parallel. Events after the first undecodable one are never examined.
-        let mut decoded = Vec::with_capacity(raws.len());
-        for raw in raws {
-            let ev = Event::decode(raw).map_err(ApiError::from_event_error);
-            let failed = ev.is_err();
-            decoded.push(ev);
-            if failed {
-                break;
+        let mut events = Vec::with_capacity(count);
+        for (i, raw) in frames.into_iter().enumerate() {
+            match Event::decode(raw.to_vec()) {
+                Ok(ev) => events.push(ev),
+                Err(e) => return Err(ApiError::undecodable(e, i + 1, count, sha256(raw))),
             }
         }
+        let hashes: Vec<[u8; 32]> = events.iter().map(Event::hash).collect();
         // Authors are authenticated now: charge each one request.
-        let mut authors: Vec<DeviceKey> = decoded
-            .iter()
-            .filter_map(|ev| ev.as_ref().ok().map(|ev| ev.header().author))
-            .collect();
+        let mut authors: Vec<DeviceKey> = events.iter().map(|ev| ev.header().author).collect();
         authors.sort_unstable();
         authors.dedup();
         self.charge_devices(&authors)?;
         Ok(PreparedPush {
             space,
             hashes,
-            decoded,
+            events,
             now_ms,
         })
     }

@@ -11,6 +11,11 @@
 //!   stores nothing (fork evidence aside) and gets its own error, and the working state
 //!   does not take it in, so the other pushes of the group are unaffected; the rows of an
 //!   accepted push go in under their own savepoint;
+//! - membership comes first: an event whose author was removed, or is not a member and
+//!   does not join, is refused (403) before its chain is looked at, so only current
+//!   members can ever leave fork evidence; that evidence is bounded per device and per
+//!   space ([`ForkLimits`]) and kept outside the space's quota (attempts past the bounds
+//!   are only counted);
 //! - the group is then committed once (`synchronous=FULL`: one fsync for all of them),
 //!   the cache takes the working states, and only then is every push answered:
 //!   acknowledged still means durable;
@@ -39,6 +44,7 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::limits::Config;
 use crate::live::{Committed, Live};
+use crate::logging::Throttle;
 use crate::store::{Backend, Reads, StoreError, Usage, WriteTxn};
 
 /// At most this many push requests share one transaction.
@@ -48,18 +54,48 @@ pub const MAX_GROUP_REQUESTS: usize = 512;
 /// larger request still forms a group of its own).
 pub const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
+/// Fork evidence kept per device in a space: the first conflicting events; later
+/// attempts are only counted.
+pub const FORK_EVIDENCE_PER_DEVICE: u64 = 4;
+
+/// Bytes of fork evidence kept per space, whatever the number of devices (four maximal
+/// events); later attempts are only counted.
+pub const FORK_EVIDENCE_BYTES_PER_SPACE: u64 = 16 * 1024 * 1024;
+
+/// How much fork evidence is kept. Evidence is outside the space's quota (an
+/// equivocating member must not be able to fill it and lock the partner out), so it has
+/// bounds of its own; the attempts past them are counted in the `duet-forks` total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkLimits {
+    /// Evidence rows per device and space.
+    pub per_device: u64,
+    /// Evidence bytes per space.
+    pub space_bytes: u64,
+}
+
+impl Default for ForkLimits {
+    fn default() -> Self {
+        ForkLimits {
+            per_device: FORK_EVIDENCE_PER_DEVICE,
+            space_bytes: FORK_EVIDENCE_BYTES_PER_SPACE,
+        }
+    }
+}
+
+/// Fork logs: at most a line a second, however fast a member equivocates.
+static FORK_LOG: Throttle = Throttle::per_second();
+
 /// A space's state and what it stores, as of the last commit (in the cache) or as of
 /// the pushes handled so far (in a group's working copy).
 #[derive(Clone, Default)]
 pub(crate) struct Cached {
     pub(crate) state: SpaceState,
+    /// The space's events (fork evidence is not counted against the quota).
     pub(crate) usage: Usage,
     /// The space's newest cursor this state was folded up to. Another relay instance
     /// may have committed after it: the writer checks it against the database before
     /// using the state, and folds in what it missed.
     pub(crate) cursor: u64,
-    /// The part of `usage` that is fork evidence (recounted when catching up).
-    pub(crate) forks: Usage,
 }
 
 /// The cache of space states, shared with readers; written only by the writer thread.
@@ -79,18 +115,15 @@ pub struct PreparedPush {
     pub(crate) space: SpaceId,
     /// SHA-256 of each event of the batch, in order.
     pub(crate) hashes: Vec<[u8; 32]>,
-    /// The decoded events, up to and including the first that failed to decode.
-    pub(crate) decoded: Vec<Result<Event, ApiError>>,
+    /// The batch's events, every one decoded and its signature verified.
+    pub(crate) events: Vec<Event>,
     /// The relay's clock when the request arrived (ms).
     pub(crate) now_ms: i64,
 }
 
 impl PreparedPush {
     fn bytes(&self) -> usize {
-        self.decoded
-            .iter()
-            .map(|e| e.as_ref().map_or(0, |e| e.bytes().len()))
-            .sum()
+        self.events.iter().map(|e| e.bytes().len()).sum()
     }
 }
 
@@ -156,6 +189,7 @@ impl Writer {
                         store,
                         cache,
                         config,
+                        forks: ForkLimits::default(),
                         counters,
                         live,
                         fail_commits: 0,
@@ -221,6 +255,7 @@ struct Worker<B: Backend> {
     store: B,
     cache: SpaceCache,
     config: Config,
+    forks: ForkLimits,
     counters: Arc<Counters>,
     /// Where committed cursors are announced to live sockets.
     live: Live,
@@ -303,6 +338,7 @@ impl<B: Backend> Worker<B> {
             store,
             cache,
             config,
+            forks,
             counters,
             live,
             fail_commits,
@@ -335,6 +371,7 @@ impl<B: Backend> Worker<B> {
         let mut group = Group {
             cache,
             config,
+            forks: *forks,
             work: HashMap::new(),
             wrote: false,
             stored: 0,
@@ -452,22 +489,13 @@ fn current(
     }
 }
 
-/// `from` with the stored events of `space` after its cursor folded in, in cursor order,
-/// and the fork evidence counted again.
+/// `from` with the stored events of `space` after its cursor folded in, in cursor order.
 fn fold_after(q: &mut impl Reads, space: SpaceId, from: Cached) -> Result<Cached, StoreError> {
     let Cached {
         mut state,
-        usage,
+        mut usage,
         mut cursor,
-        forks: forks_before,
     } = from;
-    let forks = q.fork_usage(&space)?;
-    // The events counted so far, then the fork evidence as it is now.
-    let events_before = Usage {
-        events: usage.events.saturating_sub(forks_before.events),
-        bytes: usage.bytes.saturating_sub(forks_before.bytes),
-    };
-    let mut usage = events_before.plus(forks.events, forks.bytes);
     let mut bad = 0usize;
     q.for_each_event(&space, cursor, &mut |at, bytes| {
         cursor = at;
@@ -487,7 +515,6 @@ fn fold_after(q: &mut impl Reads, space: SpaceId, from: Cached) -> Result<Cached
         state,
         usage,
         cursor,
-        forks,
     })
 }
 
@@ -529,6 +556,7 @@ enum Slot<'a> {
 struct Group<'a> {
     cache: &'a SpaceCache,
     config: &'a Config,
+    forks: ForkLimits,
     /// Per space: the committed state plus the pushes of this group accepted so far.
     work: HashMap<SpaceId, Cached>,
     /// Whether anything was written (events or fork evidence).
@@ -582,7 +610,6 @@ impl Group<'_> {
         let Cached {
             state: mut work,
             usage,
-            forks,
             ..
         } = self.space(txn, space)?.clone();
         let mut slots: Vec<Slot<'_>> = Vec::with_capacity(hashes.len());
@@ -591,7 +618,7 @@ impl Group<'_> {
         // Which of the batch are stored already (earlier pushes of this group included).
         let stored = txn.cursors_of(&space, hashes)?;
 
-        for (i, ev) in push.decoded.iter().enumerate() {
+        for (i, ev) in push.events.iter().enumerate() {
             let hash = hashes[i];
             if let Some(&cursor) = stored.get(&hash) {
                 slots.push(Slot::Stored(cursor));
@@ -601,11 +628,7 @@ impl Group<'_> {
                 slots.push(Slot::Again(first));
                 continue;
             }
-            let checked = match ev {
-                Ok(ev) => self.check_one(txn, &mut work, space, ev, now_ms),
-                Err(e) => Err(e.clone()),
-            };
-            match checked {
+            match self.check_one(txn, &mut work, space, ev, now_ms) {
                 Ok(ev) => {
                     new_in_batch.insert(hash, i);
                     slots.push(Slot::New(ev));
@@ -666,12 +689,10 @@ impl Group<'_> {
             (cursors, newest)
         };
         if !new.is_empty() {
-            let forks = self.work.get(&space).map_or(forks, |c| c.forks);
             *self.space(txn, space)? = Cached {
                 state: work,
                 usage: after,
                 cursor: newest,
-                forks,
             };
         }
 
@@ -738,8 +759,10 @@ impl Group<'_> {
         )))
     }
 
-    /// Records fork evidence if it fits the space's quota, and counts it; false when it
-    /// was not recorded (it would not fit, or SQLite failed).
+    /// Keeps `ev` as evidence that its author (a current member: membership is checked
+    /// first) forked their chain at a seq where `existing` is stored, if the device's and
+    /// the space's evidence have room; otherwise counts the attempt only. Evidence is
+    /// not counted against the space's quota.
     fn record_fork<T: WriteTxn>(
         &mut self,
         txn: &mut T,
@@ -747,38 +770,44 @@ impl Group<'_> {
         ev: &Event,
         existing: &[u8; 32],
         now_ms: i64,
-    ) -> bool {
-        let c = self.config;
-        let usage = self.work.get(&space).map(|s| s.usage).unwrap_or_default();
-        let after = usage.plus(1, ev.bytes().len() as u64);
-        if (c.space_max_events > 0 && after.events > c.space_max_events)
-            || (c.space_max_bytes > 0 && after.bytes > c.space_max_bytes)
-        {
-            tracing::warn!(%space, "fork evidence not recorded: the space is at its quota");
-            return false;
-        }
-        match txn.insert_fork(ev, existing, now_ms) {
-            Ok(new) => {
-                if new {
-                    self.wrote = true;
-                    if let Some(s) = self.work.get_mut(&space) {
-                        s.usage = after;
-                        s.forks = s.forks.plus(1, ev.bytes().len() as u64);
-                    }
-                }
-                tracing::warn!(
-                    %space,
-                    author = %hex::encode(ev.header().author),
-                    seq = ev.header().seq,
-                    "fork: evidence recorded"
-                );
-                true
+    ) -> Evidence {
+        let author = ev.header().author;
+        let recorded = txn.fork_room(&space, ev).and_then(|room| {
+            if room.kept {
+                return Ok(None);
             }
+            let size = ev.bytes().len() as u64;
+            let fits = room.device_rows < self.forks.per_device
+                && room.space_bytes.saturating_add(size) <= self.forks.space_bytes;
+            if fits {
+                txn.insert_fork(ev, existing, now_ms)?;
+                Ok(Some(Evidence::Kept))
+            } else {
+                txn.count_fork(&space, &author)?;
+                Ok(Some(Evidence::Counted))
+            }
+        });
+        let evidence = match recorded {
+            Ok(None) => return Evidence::Kept,
+            Ok(Some(e)) => e,
             Err(e) => {
+                // The push is still refused as a fork; only the evidence is missing.
                 tracing::error!(%space, "cannot record fork evidence: {e}");
-                false
+                return Evidence::Failed;
             }
+        };
+        self.wrote = true;
+        if let Some(suppressed) = FORK_LOG.allow() {
+            tracing::warn!(
+                %space,
+                author = %hex::encode(author),
+                seq = ev.header().seq,
+                kept = matches!(evidence, Evidence::Kept),
+                suppressed,
+                "fork refused: a member signed two events with one seq"
+            );
         }
+        evidence
     }
 
     /// Admits one new, authentic event into the working state.
@@ -801,23 +830,37 @@ impl Group<'_> {
         if !work.exists() && ev.kind() != Kind::Genesis {
             return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
         }
+        // Membership before the chain: whatever its seq, a removed or unknown device's
+        // event is refused here, so it never reaches the fork evidence (rules 6 and 9
+        // of docs/protocol.md; a genesis or a join goes on to the full check).
+        if work.exists() {
+            if work.is_removed(&h.author) {
+                return Err(ApiError::from_admit_error(AdmitError::Removed));
+            }
+            if !work.is_member(&h.author) && !matches!(ev.kind(), Kind::Join | Kind::Genesis) {
+                return Err(ApiError::from_admit_error(AdmitError::NotMember));
+            }
+        }
         match work.admit(ev, Some(now_ms)) {
             Ok(_) => Ok(ev),
-            Err(AdmitError::Fork(seq)) => {
+            Err(AdmitError::Fork(seq)) if work.is_member(&h.author) => {
                 let author = h.author;
                 match txn.hash_at(&space, &author, seq)? {
                     Some(existing) if existing != ev.hash() => {
-                        let recorded = self.record_fork(txn, space, ev, &existing, now_ms);
+                        let evidence = self.record_fork(txn, space, ev, &existing, now_ms);
                         Err(ApiError::Fork(format!(
                             "fork: device {} already has event {} with seq {seq} in this \
-                             space; the relay keeps that one{}. A device must never sign two \
-                             events with the same seq: sync before writing again",
+                             space; the relay keeps that one and {}. A device must never \
+                             sign two events with the same seq: sync before writing again",
                             hex::encode(author),
                             hex::encode(existing),
-                            if recorded {
-                                " and has recorded this conflicting event as evidence"
-                            } else {
-                                ""
+                            match evidence {
+                                Evidence::Kept => "keeps this conflicting event as evidence",
+                                Evidence::Counted => {
+                                    "counts this conflicting event (the evidence it keeps \
+                                     of this device's forks is full)"
+                                }
+                                Evidence::Failed => "could not record this conflicting event",
                             }
                         )))
                     }
@@ -827,6 +870,16 @@ impl Group<'_> {
             Err(e) => Err(ApiError::from_admit_error(e)),
         }
     }
+}
+
+/// What became of a refused fork event.
+enum Evidence {
+    /// Kept (now or before) in the space's fork evidence.
+    Kept,
+    /// Only counted: the device's or the space's evidence is full.
+    Counted,
+    /// Neither: the database failed (logged).
+    Failed,
 }
 
 #[cfg(test)]
@@ -894,7 +947,7 @@ mod tests {
         PreparedPush {
             space,
             hashes: events.iter().map(|e| e.hash()).collect(),
-            decoded: events.iter().map(|e| Ok((*e).clone())).collect(),
+            events: events.iter().map(|e| (*e).clone()).collect(),
             now_ms: duet_core::ids::now_ms(),
         }
     }
@@ -908,6 +961,7 @@ mod tests {
             store,
             cache: SpaceCache::default(),
             config: Config::default(),
+            forks: ForkLimits::default(),
             counters: Arc::default(),
             live: Live::default(),
             fail_commits: 0,
@@ -1140,6 +1194,81 @@ mod tests {
             w.store.connection().is_autocommit(),
             "no transaction left open"
         );
+    }
+
+    #[test]
+    fn fork_evidence_is_bounded_per_device_and_per_space_and_the_rest_is_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = worker(&dir, 0);
+        w.forks = ForkLimits {
+            per_device: 2,
+            space_bytes: 3 * 1000,
+        };
+        let space = SpaceId::generate();
+        let key = SpaceKey::generate();
+        let (mut alex, mut sam) = (Dev::new("Alex"), Dev::new("Sam"));
+        let g = alex.genesis(space);
+        let seed = [5u8; 32];
+        let (invite_sk, invite_key) = duet_core::identity::keypair_from_seed(seed);
+        let op = MembershipOp::Invite {
+            invite_key,
+            expires_at: duet_core::ids::now_ms() + 60_000,
+            person: None,
+        };
+        let inv = Event::membership(alex.header(op.kind(), space), &op, &alex.id);
+        let inv = alex.keep(inv);
+        let person: [u8; 16] = hex::decode(&sam.id.person_id)
+            .expect("hex")
+            .try_into()
+            .expect("16 bytes");
+        let msg = MembershipOp::join_message(&space, &sam.id.device_key(), &person);
+        let op = MembershipOp::Join {
+            invite_key,
+            person,
+            x25519: duet_core::keywrap::x25519_public(&sam.id),
+            invite_sig: ed25519_dalek::Signer::sign(&invite_sk, &msg).to_bytes(),
+        };
+        let join = Event::membership(sam.header(op.kind(), space), &op, &sam.id);
+        let join = sam.keep(join);
+        let (a_at, s_at) = ((alex.seq, alex.prev), (sam.seq, sam.prev));
+        let a2 = alex.changes(space, &key, b"a2");
+        let s2 = sam.changes(space, &key, b"s2");
+        let ok = run(&mut w, vec![prepared(space, &[&g, &inv, &join, &a2, &s2])]);
+        assert_eq!(code(&ok[0]), "ok");
+
+        // About 900 bytes each: Alex's third fork is over his bound; Sam's second is
+        // over the space's.
+        let fork = |d: &mut Dev, at: (u64, [u8; 32]), i: u8| {
+            (d.seq, d.prev) = at;
+            d.changes(space, &key, &[i; 700])
+        };
+        let forks = [
+            fork(&mut alex, a_at, 1),
+            fork(&mut alex, a_at, 2),
+            fork(&mut alex, a_at, 3),
+            fork(&mut sam, s_at, 4),
+            fork(&mut sam, s_at, 5),
+        ];
+        let answers = run(
+            &mut w,
+            forks.iter().map(|f| prepared(space, &[f])).collect(),
+        );
+        assert!(answers.iter().all(|a| code(a) == "fork"));
+        let kept: Vec<[u8; 32]> = {
+            let conn = w.store.connection();
+            let mut stmt = conn
+                .prepare("SELECT hash FROM forks ORDER BY id")
+                .expect("prepare");
+            stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .expect("query")
+                .map(|h| h.expect("row").try_into().expect("32 bytes"))
+                .collect()
+        };
+        assert_eq!(kept, [forks[0].hash(), forks[1].hash(), forks[3].hash()]);
+        let (_, _, attempts) = w.store.page_and_newest(&space, 0, 1, 1).expect("read");
+        assert_eq!(attempts, 5);
+        // The quota counts the events only.
+        assert_eq!(lock(&w.cache).get(&space).map(|c| c.usage.events), Some(5));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn unlimited() -> Config {
 }
 
 /// A space whose first device pushed the genesis and `n - 1` invites, each used by one
-/// more device. Returns the space, its key and the `n` member devices.
+/// more device of the same person. Returns the space, its key and the `n` member devices.
 async fn space_of(relay: &Relay, n: usize) -> (SpaceId, SpaceKey, Vec<Device>) {
     let space = SpaceId::generate();
     let mut owner = Device::new("owner");
@@ -35,7 +35,8 @@ async fn space_of(relay: &Relay, n: usize) -> (SpaceId, SpaceKey, Vec<Device>) {
         let seed = [u8::try_from(i).expect("few devices"); 32];
         let inv = owner.invite(space, seed, now_ms() + 3_600_000);
         relay.push(&space, &[&inv]).await.push();
-        let mut d = Device::new(&format!("device {i}"));
+        // Devices of the owner's person: a shared space admits two persons at most.
+        let mut d = owner.sibling(&format!("device {i}"));
         let j = d.join(space, seed);
         relay.push(&space, &[&j]).await.push();
         devices.push(d);

@@ -69,10 +69,11 @@ impl StoreError {
 /// A page of `(cursor, event bytes)` and whether more events wait after it.
 pub type Page = (Vec<(u64, Vec<u8>)>, bool);
 
-/// How much a space stores: events (fork evidence included) and their bytes.
+/// How much a space stores against its quota: its events and their bytes (fork evidence
+/// is kept apart, under bounds of its own: [`crate::writer::ForkLimits`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Stored events and fork evidence rows.
+    /// Stored events.
     pub events: u64,
     /// Their total size in bytes (the event bytes only, not the database's overhead).
     pub bytes: u64,
@@ -86,6 +87,17 @@ impl Usage {
             bytes: self.bytes.saturating_add(bytes),
         }
     }
+}
+
+/// The fork evidence already kept, as it bears on one more fork event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForkRoom {
+    /// This event is already kept as evidence.
+    pub kept: bool,
+    /// Evidence rows kept for its author in the space.
+    pub device_rows: u64,
+    /// Bytes of evidence kept for the whole space.
+    pub space_bytes: u64,
 }
 
 /// The reads of the relay's storage, on a plain connection or inside the writer's
@@ -121,8 +133,10 @@ pub trait Reads {
     /// The newest cursor of `space` (0 when it has no events).
     fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError>;
 
-    /// The fork evidence stored for `space`: rows and bytes.
-    fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError>;
+    /// What is kept of the fork evidence of `space` that concerns `event`: whether this
+    /// very event is kept already, how many rows its author has, and the bytes of the
+    /// whole space's evidence.
+    fn fork_room(&mut self, space: &SpaceId, event: &Event) -> Result<ForkRoom, StoreError>;
 
     /// Calls `f` with every stored event of `space` after cursor `after`, in cursor order.
     fn for_each_event(
@@ -161,6 +175,10 @@ pub trait WriteTxn: Reads {
         received_at: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Counts one more fork attempt by `author` in `space` whose evidence is not kept
+    /// (the device's or the space's evidence is full).
+    fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError>;
+
     /// Tells the other relay instances, once this transaction commits, that `space`'s
     /// newest cursor is `cursor` (their live sockets then hear of it). Nothing to do
     /// where one process owns the database.
@@ -189,7 +207,8 @@ pub trait Backend: Reads + Send + 'static {
 pub trait Reader: Reads + Send {
     /// Up to `limit` events of `space` after `after` (stopping once the page holds
     /// `max_bytes`, with at least one event when any wait), the space's newest cursor
-    /// and its number of fork records, all from one snapshot: the newest cursor is never
+    /// and its number of refused fork attempts (evidence kept, and attempts counted
+    /// without it), all from one snapshot: the newest cursor is never
     /// below a cursor of the page.
     fn page_and_newest(
         &mut self,

@@ -1,6 +1,7 @@
 //! The relay's PostgreSQL backend, for several relay instances over one database.
 //!
-//! The same tables as the SQLite backend (`events` with a `BIGSERIAL` cursor, `forks`),
+//! The same tables as the SQLite backend (`events` with a `BIGSERIAL` cursor, `forks`,
+//! `fork_counts`),
 //! migrated forward on open under an advisory lock (two instances starting at once do
 //! not both migrate). PostgreSQL's default `synchronous_commit = on` makes a commit
 //! durable before the relay answers.
@@ -27,12 +28,13 @@ use duet_core::event::{Event, SpaceId};
 use postgres::{Client, GenericClient, NoTls, Transaction};
 
 use super::{
-    Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, fill_page, to_hash, to_i64, to_u64,
+    Backend, ForkRoom, Page, Reader, Reads, StoreError, WriteTxn, fill_page, to_hash, to_i64,
+    to_u64,
 };
 use crate::live::{Committed, Live};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The channel of `pg_notify` on which commits are announced.
 pub const CHANNEL: &str = "duet_live";
@@ -68,6 +70,15 @@ const MIGRATIONS: &[&str] = &[
         received_at   BIGINT NOT NULL,
         UNIQUE (space, hash)
     );",
+    // Version 2: as SQLite's version 2 (fork attempts past the bounded evidence are
+    // only counted).
+    "CREATE TABLE fork_counts (
+        space   TEXT   NOT NULL,
+        author  BYTEA  NOT NULL,
+        refused BIGINT NOT NULL,
+        PRIMARY KEY (space, author)
+    );
+    CREATE INDEX forks_space_author ON forks (space, author);",
 ];
 
 /// A URL with its password replaced by `***`, for messages and logs.
@@ -244,15 +255,38 @@ fn hash_at_in(
     .transpose()
 }
 
-fn fork_usage_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<Usage, StoreError> {
+fn fork_room_in(
+    q: &mut impl GenericClient,
+    space: &SpaceId,
+    event: &Event,
+) -> Result<ForkRoom, StoreError> {
     let row = q.query_one(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0)::BIGINT FROM forks WHERE space = $1",
+        "SELECT COUNT(*) FILTER (WHERE hash = $2),
+                COUNT(*) FILTER (WHERE author = $3),
+                COALESCE(SUM(LENGTH(bytes)), 0)::BIGINT
+         FROM forks WHERE space = $1",
+        &[
+            &space.to_string(),
+            &&event.hash()[..],
+            &&event.header().author[..],
+        ],
+    )?;
+    let kept: i64 = row.get(0);
+    Ok(ForkRoom {
+        kept: kept > 0,
+        device_rows: to_u64(row.get(1), "fork count")?,
+        space_bytes: to_u64(row.get(2), "fork bytes")?,
+    })
+}
+
+/// Fork attempts refused in `space`: evidence kept plus attempts only counted.
+fn fork_attempts_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<u64, StoreError> {
+    let row = q.query_one(
+        "SELECT (SELECT COUNT(*) FROM forks WHERE space = $1)
+              + (SELECT COALESCE(SUM(refused), 0) FROM fork_counts WHERE space = $1)::BIGINT",
         &[&space.to_string()],
     )?;
-    Ok(Usage {
-        events: to_u64(row.get(0), "fork count")?,
-        bytes: to_u64(row.get(1), "fork bytes")?,
-    })
+    to_u64(row.get(0), "fork count")
 }
 
 fn for_each_event_in(
@@ -390,9 +424,13 @@ macro_rules! reads_over {
                 $this.guard(|q| newest_in(q, space))
             }
 
-            fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError> {
+            fn fork_room(
+                &mut self,
+                space: &SpaceId,
+                event: &Event,
+            ) -> Result<ForkRoom, StoreError> {
                 let $this = self;
-                $this.guard(|q| fork_usage_in(q, space))
+                $this.guard(|q| fork_room_in(q, space, event))
             }
 
             fn for_each_event(
@@ -461,14 +499,9 @@ impl Reader for PgStore {
             max_bytes,
         )?;
         let newest = newest_in(&mut tx, space)?;
-        let forks: i64 = tx
-            .query_one(
-                "SELECT COUNT(*) FROM forks WHERE space = $1",
-                &[&space.to_string()],
-            )?
-            .get(0);
+        let forks = fork_attempts_in(&mut tx, space)?;
         tx.commit()?;
-        Ok(((out, more), newest, to_u64(forks, "fork count")?))
+        Ok(((out, more), newest, forks))
     }
 }
 
@@ -550,6 +583,17 @@ impl WriteTxn for PgTxn<'_> {
                 ],
             )?;
             Ok(n > 0)
+        })
+    }
+
+    fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError> {
+        self.guard(|tx| {
+            tx.execute(
+                "INSERT INTO fork_counts (space, author, refused) VALUES ($1, $2, 1)
+                 ON CONFLICT (space, author) DO UPDATE SET refused = fork_counts.refused + 1",
+                &[&space.to_string(), &&author[..]],
+            )?;
+            Ok(())
         })
     }
 

@@ -1,5 +1,6 @@
 //! The relay's SQLite backend: every accepted event verbatim, with its cursor, and the
-//! evidence of forks (an author signing two different events with the same seq).
+//! evidence of forks (an author signing two different events with the same seq): a few
+//! conflicting events kept per device, and a count of the attempts beyond them.
 //!
 //! The database runs in WAL mode with `synchronous=FULL`, so a committed transaction is
 //! on disk before the relay answers. The schema is versioned with `PRAGMA user_version`
@@ -19,11 +20,12 @@ use duet_core::event::{Event, SpaceId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Backend, Page, Reader, Reads, StoreError, Usage, WriteTxn, fill_page, to_hash, to_i64, to_u64,
+    Backend, ForkRoom, Page, Reader, Reads, StoreError, WriteTxn, fill_page, to_hash, to_i64,
+    to_u64,
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +65,16 @@ const MIGRATIONS: &[&str] = &[
         received_at   INTEGER NOT NULL,
         UNIQUE (space, hash)
     );",
+    // Version 2: fork evidence is bounded per device and per space; attempts past the
+    // bound are only counted here (one row per device), so a member's fork spam takes
+    // no room that grows.
+    "CREATE TABLE fork_counts (
+        space   TEXT    NOT NULL,
+        author  BLOB    NOT NULL,
+        refused INTEGER NOT NULL,
+        PRIMARY KEY (space, author)
+    );
+    CREATE INDEX forks_space_author ON forks (space, author);",
 ];
 
 /// One connection to the relay database.
@@ -160,8 +172,9 @@ impl Store {
         page_in(&self.conn, space, after, limit, max_bytes)
     }
 
-    /// [`Store::page`], the space's newest cursor and its number of fork records, read
-    /// from one snapshot: the newest cursor is never below a cursor of the page.
+    /// [`Store::page`], the space's newest cursor and its number of refused fork
+    /// attempts, read from one snapshot: the newest cursor is never below a cursor of
+    /// the page.
     pub fn page_and_newest(
         &mut self,
         space: &SpaceId,
@@ -172,11 +185,9 @@ impl Store {
         let tx = self.conn.transaction()?;
         let page = page_in(&tx, space, after, limit, max_bytes)?;
         let newest = newest_in(&tx, space)?;
-        let forks: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM forks WHERE space = ?1")?
-            .query_row(params![space.to_string()], |r| r.get(0))?;
+        let forks = fork_attempts_in(&tx, space)?;
         tx.commit()?;
-        Ok((page, newest, to_u64(forks, "fork count")?))
+        Ok((page, newest, forks))
     }
 }
 
@@ -209,16 +220,33 @@ fn hash_at_in(
     h.map(to_hash).transpose()
 }
 
-fn fork_usage_in(conn: &Connection, space: &SpaceId) -> Result<Usage, StoreError> {
-    let (n, bytes): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1",
-        )?
-        .query_row(params![space.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(Usage {
-        events: to_u64(n, "fork count")?,
-        bytes: to_u64(bytes, "fork bytes")?,
+fn fork_room_in(conn: &Connection, space: &SpaceId, event: &Event) -> Result<ForkRoom, StoreError> {
+    let space = space.to_string();
+    let kept: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM forks WHERE space = ?1 AND hash = ?2")?
+        .query_row(params![space, &event.hash()[..]], |r| r.get(0))?;
+    let rows: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM forks WHERE space = ?1 AND author = ?2")?
+        .query_row(params![space, &event.header().author[..]], |r| r.get(0))?;
+    let bytes: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM forks WHERE space = ?1")?
+        .query_row(params![space], |r| r.get(0))?;
+    Ok(ForkRoom {
+        kept: kept > 0,
+        device_rows: to_u64(rows, "fork count")?,
+        space_bytes: to_u64(bytes, "fork bytes")?,
     })
+}
+
+/// Fork attempts refused in `space`: evidence kept plus attempts only counted.
+fn fork_attempts_in(conn: &Connection, space: &SpaceId) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM forks WHERE space = ?1)
+                  + (SELECT COALESCE(SUM(refused), 0) FROM fork_counts WHERE space = ?1)",
+        )?
+        .query_row(params![space.to_string()], |r| r.get(0))?;
+    to_u64(n, "fork count")
 }
 
 fn for_each_event_in(
@@ -268,9 +296,13 @@ macro_rules! reads_over_connection {
                 newest_in($get, space)
             }
 
-            fn fork_usage(&mut self, space: &SpaceId) -> Result<Usage, StoreError> {
+            fn fork_room(
+                &mut self,
+                space: &SpaceId,
+                event: &Event,
+            ) -> Result<ForkRoom, StoreError> {
                 let $conn = &*self;
-                fork_usage_in($get, space)
+                fork_room_in($get, space, event)
             }
 
             fn for_each_event(
@@ -354,6 +386,16 @@ impl WriteTxn for Txn<'_> {
         received_at: i64,
     ) -> Result<bool, StoreError> {
         insert_fork_in(&self.tx, event, existing_hash, received_at)
+    }
+
+    fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO fork_counts (space, author, refused) VALUES (?1, ?2, 1)
+                 ON CONFLICT (space, author) DO UPDATE SET refused = refused + 1",
+            )?
+            .execute(params![space.to_string(), &author[..]])?;
+        Ok(())
     }
 
     fn announce(&mut self, _space: &SpaceId, _cursor: u64) -> Result<(), StoreError> {

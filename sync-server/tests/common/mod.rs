@@ -116,6 +116,7 @@ impl Device {
             &MembershipOp::Invite {
                 invite_key,
                 expires_at,
+                person: None,
             },
         )
     }
@@ -557,5 +558,6 @@ pub fn remove_op(
         epoch,
         eph,
         keys,
+        commit: Some(duet_core::keywrap::commitment(&key, &space, epoch)),
     }
 }

@@ -13,6 +13,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Device, events_path};
 
+/// The log file of a relay started with [`Proc::start_logged`], in its directory.
+const LOG_FILE: &str = "relay.log";
+
 /// A `duet-relay` process with a database in its own temporary directory.
 pub struct Proc {
     child: Child,
@@ -42,13 +45,37 @@ impl Proc {
         Proc::spawn(dir, path, db, args)
     }
 
+    /// Starts the binary like [`Proc::start`], logging at `info` to [`Proc::log`] (a
+    /// file, so that a flood of log lines can never block the relay on a full pipe).
+    pub fn start_logged(args: &[&str]) -> Proc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let arg = db.to_string_lossy().into_owned();
+        let log = std::fs::File::create(dir.path().join(LOG_FILE)).expect("create the log");
+        Proc::spawn_with(dir, db, &arg, args, Some(log))
+    }
+
     fn spawn(dir: tempfile::TempDir, db: PathBuf, db_arg: &str, args: &[&str]) -> Proc {
+        Proc::spawn_with(dir, db, db_arg, args, None)
+    }
+
+    fn spawn_with(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        db_arg: &str,
+        args: &[&str],
+        log: Option<std::fs::File>,
+    ) -> Proc {
+        let (level, stderr) = match log {
+            Some(file) => ("info", Stdio::from(file)),
+            None => ("error", Stdio::inherit()),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
             .args(["--listen", "127.0.0.1:0", "--db", db_arg])
             .args(args)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn duet-relay");
         let stdout = child.stdout.take().expect("stdout");
@@ -69,6 +96,30 @@ impl Proc {
             dir,
             db,
         }
+    }
+
+    /// What the relay logged so far (started with [`Proc::start_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG_FILE)).expect("read the relay's log")
+    }
+
+    /// The relay's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The relay process's peak resident memory so far (`VmHWM` of /proc/PID/status),
+    /// in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmHWM in /proc/PID/status: {status}"));
+        kib * 1024
     }
 
     /// Sends SIGTERM and waits (with a deadline) for a successful exit.

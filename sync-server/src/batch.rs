@@ -1,0 +1,226 @@
+//! Splitting a push body into its events with work and memory bounded by the body.
+//!
+//! One pass over the framing (`u32 big-endian length ‖ event`, repeated) keeps only
+//! slices of the body. A frame that cannot hold an event (shorter than the smallest
+//! event, longer than the largest, or running past the body) is refused: the answer
+//! names the first bad frame and counts the frames read and the bad ones, so it stays
+//! a few hundred bytes whatever the body holds, never a list as long as the body.
+
+use duet_core::event::{HEADER_LEN, MAX_EVENT_BYTES, SIG_LEN};
+use duet_core::protocol::MAX_BODY_BYTES;
+
+/// The smallest event: a header and a signature around an empty payload.
+pub const MIN_EVENT_BYTES: usize = HEADER_LEN + SIG_LEN;
+
+/// Most frames a push body may hold. Every frame is a 4-byte length and at least the
+/// smallest event, so a body within the size limit never holds more: this adds no rule
+/// for clients, it bounds what the relay keeps per body.
+pub const MAX_FRAMES: usize = MAX_BODY_BYTES / (4 + MIN_EVENT_BYTES);
+
+/// The first thing wrong with a push body's framing. Frames are numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// No frame at all.
+    #[error("the body is empty")]
+    Empty,
+    /// Fewer than 4 bytes left where a length was expected.
+    #[error("frame {index} (at byte {offset}) has a truncated length prefix")]
+    TruncatedPrefix {
+        /// The frame's number.
+        index: usize,
+        /// Where it starts in the body.
+        offset: usize,
+    },
+    /// The length runs past the end of the body.
+    #[error("frame {index} (at byte {offset}) announces {len} bytes but only {left} follow")]
+    Overrun {
+        /// The frame's number.
+        index: usize,
+        /// Where it starts in the body.
+        offset: usize,
+        /// The announced length.
+        len: usize,
+        /// The bytes left after the prefix.
+        left: usize,
+    },
+    /// Too short to be an event.
+    #[error(
+        "frame {index} (at byte {offset}) is {len} bytes long, shorter than the smallest \
+         event ({MIN_EVENT_BYTES} bytes)"
+    )]
+    TooShort {
+        /// The frame's number.
+        index: usize,
+        /// Where it starts in the body.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// Too long to be an event.
+    #[error(
+        "frame {index} (at byte {offset}) is {len} bytes long, longer than the largest \
+         event ({MAX_EVENT_BYTES} bytes)"
+    )]
+    TooLong {
+        /// The frame's number.
+        index: usize,
+        /// Where it starts in the body.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// More frames than any valid body holds.
+    #[error("the body holds more than {MAX_FRAMES} frames")]
+    TooManyFrames,
+}
+
+/// A refused body: its first error, the frames read and how many of them were bad.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{first}; {bad} of the {frames} frames read are malformed")]
+pub struct BadBody {
+    /// The first error.
+    pub first: FrameError,
+    /// Frames read (up to where the framing could no longer be followed).
+    pub frames: usize,
+    /// Frames that were wrong.
+    pub bad: usize,
+}
+
+/// The events of a push body, as slices of it, in order.
+pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, BadBody> {
+    let mut out = Vec::new();
+    let mut first: Option<FrameError> = None;
+    let (mut frames, mut bad, mut at) = (0usize, 0usize, 0usize);
+    while at < body.len() {
+        let (index, offset) = (frames + 1, at);
+        frames += 1;
+        let Some(prefix) = body.get(at..at + 4) else {
+            first.get_or_insert(FrameError::TruncatedPrefix { index, offset });
+            bad += 1;
+            break;
+        };
+        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        let left = body.len() - at - 4;
+        let Some(event) = body.get(at + 4..).and_then(|rest| rest.get(..len)) else {
+            first.get_or_insert(FrameError::Overrun {
+                index,
+                offset,
+                len,
+                left,
+            });
+            bad += 1;
+            break;
+        };
+        let wrong = if len < MIN_EVENT_BYTES {
+            Some(FrameError::TooShort { index, offset, len })
+        } else if len > MAX_EVENT_BYTES {
+            Some(FrameError::TooLong { index, offset, len })
+        } else if out.len() >= MAX_FRAMES {
+            Some(FrameError::TooManyFrames)
+        } else {
+            None
+        };
+        match wrong {
+            Some(e) => {
+                first.get_or_insert(e);
+                bad += 1;
+            }
+            // Past the first error nothing more is kept: only the count goes on.
+            None if first.is_none() => out.push(event),
+            None => {}
+        }
+        at += 4 + len;
+    }
+    let first = match first {
+        Some(e) => Some(e),
+        None if out.is_empty() => Some(FrameError::Empty),
+        None => None,
+    };
+    match first {
+        Some(first) => Err(BadBody { first, frames, bad }),
+        None => Ok(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_core::protocol::encode_batch;
+
+    #[test]
+    fn events_come_out_as_slices_in_order() {
+        let a = vec![1u8; MIN_EVENT_BYTES];
+        let b = vec![2u8; MIN_EVENT_BYTES + 5];
+        let body = encode_batch([a.as_slice(), b.as_slice()]);
+        assert_eq!(split(&body), Ok(vec![a.as_slice(), b.as_slice()]));
+    }
+
+    #[test]
+    fn a_body_of_empty_frames_is_one_error_and_a_count() {
+        let body = vec![0u8; 4 * 1000];
+        let e = split(&body).err();
+        assert_eq!(
+            e,
+            Some(BadBody {
+                first: FrameError::TooShort {
+                    index: 1,
+                    offset: 0,
+                    len: 0
+                },
+                frames: 1000,
+                bad: 1000
+            })
+        );
+        let text = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("1000 of the 1000 frames"), "{text}");
+    }
+
+    #[test]
+    fn truncation_overrun_size_and_emptiness_are_reported_with_the_frame() {
+        let good = vec![0u8; MIN_EVENT_BYTES];
+        let mut body = encode_batch([good.as_slice()]);
+        body.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            split(&body).err().map(|e| (e.first, e.frames, e.bad)),
+            Some((
+                FrameError::TruncatedPrefix {
+                    index: 2,
+                    offset: MIN_EVENT_BYTES + 4
+                },
+                2,
+                1
+            ))
+        );
+        assert_eq!(
+            split(&[0, 0, 1, 0, 9]).err().map(|e| e.first),
+            Some(FrameError::Overrun {
+                index: 1,
+                offset: 0,
+                len: 256,
+                left: 1
+            })
+        );
+        let big = vec![0u8; MAX_EVENT_BYTES + 1];
+        assert!(matches!(
+            split(&encode_batch([big.as_slice()]))
+                .err()
+                .map(|e| e.first),
+            Some(FrameError::TooLong { index: 1, .. })
+        ));
+        assert_eq!(split(&[]).err().map(|e| e.first), Some(FrameError::Empty));
+        // u32::MAX as a length does not overflow anything.
+        assert!(matches!(
+            split(&[0xff, 0xff, 0xff, 0xff, 1]).err().map(|e| e.first),
+            Some(FrameError::Overrun { .. })
+        ));
+    }
+
+    #[test]
+    fn a_full_body_of_the_smallest_events_fits_the_frame_cap() {
+        let ev = vec![0u8; MIN_EVENT_BYTES];
+        let n = MAX_BODY_BYTES / (4 + MIN_EVENT_BYTES);
+        let body = encode_batch(std::iter::repeat_n(ev.as_slice(), n));
+        assert!(body.len() <= MAX_BODY_BYTES);
+        assert_eq!(split(&body).map(|v| v.len()).ok(), Some(MAX_FRAMES));
+    }
+}
