@@ -59,29 +59,51 @@ pub fn wrap(
     epoch: u32,
 ) -> ([u8; 32], Vec<(DeviceKey, [u8; WRAPPED_LEN])>) {
     let eph_secret: [u8; 32] = random_bytes();
-    let eph_public = MontgomeryPoint::mul_base_clamped(eph_secret).to_bytes();
-    let mut out = Vec::new();
-    for (device, xpub) in recipients {
-        let shared = MontgomeryPoint(*xpub).mul_clamped(eph_secret).to_bytes();
-        let k = wrap_key(&shared, &eph_public, xpub);
-        let cipher = XChaCha20Poly1305::new(&k.into());
-        let nonce: [u8; 24] = random_bytes();
-        #[allow(clippy::expect_used)]
-        let ct = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: key.as_bytes(),
-                    aad: &aad(space, epoch, device),
-                },
+    let out = recipients
+        .iter()
+        .map(|(device, xpub)| {
+            (
+                *device,
+                wrap_one(key, &eph_secret, device, xpub, space, epoch),
             )
-            .expect("encryption of 32 bytes in memory cannot fail");
-        let mut w = [0u8; WRAPPED_LEN];
-        w[..24].copy_from_slice(&nonce);
-        w[24..].copy_from_slice(&ct);
-        out.push((*device, w));
-    }
-    (eph_public, out)
+        })
+        .collect();
+    (ephemeral_public(&eph_secret), out)
+}
+
+/// The public half of an ephemeral wrapping secret.
+pub fn ephemeral_public(eph_secret: &[u8; 32]) -> [u8; 32] {
+    MontgomeryPoint::mul_base_clamped(*eph_secret).to_bytes()
+}
+
+/// `key` wrapped for one recipient device under the ephemeral secret `eph_secret`.
+pub fn wrap_one(
+    key: &SpaceKey,
+    eph_secret: &[u8; 32],
+    device: &DeviceKey,
+    xpub: &[u8; 32],
+    space: &SpaceId,
+    epoch: u32,
+) -> [u8; WRAPPED_LEN] {
+    let eph_public = ephemeral_public(eph_secret);
+    let shared = MontgomeryPoint(*xpub).mul_clamped(*eph_secret).to_bytes();
+    let k = wrap_key(&shared, &eph_public, xpub);
+    let cipher = XChaCha20Poly1305::new(&k.into());
+    let nonce: [u8; 24] = random_bytes();
+    #[allow(clippy::expect_used)]
+    let ct = cipher
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: key.as_bytes(),
+                aad: &aad(space, epoch, device),
+            },
+        )
+        .expect("encryption of 32 bytes in memory cannot fail");
+    let mut w = [0u8; WRAPPED_LEN];
+    w[..24].copy_from_slice(&nonce);
+    w[24..].copy_from_slice(&ct);
+    w
 }
 
 /// Unwraps the key wrapped for this device, if it is one of the recipients and nothing
