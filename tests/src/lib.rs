@@ -3,6 +3,7 @@
 
 use std::io::Read;
 pub mod relay_client;
+pub mod storm;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -9,17 +9,21 @@
 //! pushes beside the machine's fsync and signature-verification rates; relay memory with
 //! 1,000 and 10,000 spaces of 100 events; the samod peer on the same two-partner
 //! scenario at 10,000 and 20,000 edits; live sync end to end (a rating on one watching
-//! device until the partner's watcher prints it); relay ingest, live-push latency and
-//! live sync again on PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
+//! device until the partner's watcher prints it); concurrent writes on one home (issue 12:
+//! the storm of `tests/many_processes.rs`, 20 rounds with 1, 2, 4 and 8 writer processes,
+//! in commands per second); relay ingest, live-push latency and live sync again on
+//! PostgreSQL (`DUET_TEST_POSTGRES`, or a throwaway server from `.ci/postgres`).
 //! `--quick` runs small sizes (for trying the harness, never written to the docs);
 //! `--no-docs` leaves docs/benchmarks.md alone; `--no-peer` skips samod (its first build
-//! takes minutes); `--no-postgres` skips the PostgreSQL figures.
+//! takes minutes); `--no-postgres` skips the PostgreSQL figures; `--concurrent-writes-only`
+//! runs just the concurrent-writes storm (never written to the docs).
 
 mod cli_scenario;
 mod figures;
 mod live_scenario;
 mod programs;
 mod report;
+mod storm_scenario;
 mod targets;
 
 use std::time::Instant;
@@ -31,6 +35,7 @@ struct Options {
     docs: bool,
     peer: bool,
     postgres: bool,
+    concurrent_writes_only: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -39,6 +44,7 @@ fn options() -> Result<Options, String> {
         docs: true,
         peer: true,
         postgres: true,
+        concurrent_writes_only: false,
     };
     for a in std::env::args().skip(1) {
         match a.as_str() {
@@ -46,9 +52,10 @@ fn options() -> Result<Options, String> {
             "--no-docs" => o.docs = false,
             "--no-peer" => o.peer = false,
             "--no-postgres" => o.postgres = false,
+            "--concurrent-writes-only" => o.concurrent_writes_only = true,
             other => {
                 return Err(format!(
-                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer and --no-postgres"
+                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer, --no-postgres and --concurrent-writes-only"
                 ));
             }
         }
@@ -84,6 +91,20 @@ fn run() -> Result<(), String> {
                 &[10_000, 30_000],
             )
         };
+    let storm_rounds = if opts.quick {
+        5
+    } else {
+        duet_tests::storm::Size::full().rounds
+    };
+    if opts.concurrent_writes_only {
+        println!("duet-bench: {cores} cores, release build; the concurrent-writes storm only");
+        storm_scenario::measure(storm_rounds, &mut Figures::default())?;
+        println!(
+            "duet-bench: done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     println!("duet-bench: {cores} cores, release build; building the other programs first");
     let build = Instant::now();
     programs::build_benches()?;
@@ -105,6 +126,7 @@ fn run() -> Result<(), String> {
     }
     cli_scenario::measure(big, &mut figs, false);
     live_scenario::on_sqlite(&mut figs);
+    storm_scenario::measure(storm_rounds, &mut figs)?;
     programs::relay_ingest(ingest_events, None, &mut figs)?;
     if opts.postgres {
         let url = programs::postgres_server()?;
