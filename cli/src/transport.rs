@@ -1,14 +1,26 @@
 //! The HTTP transport of sync: `duet_core::sync::Transport` over blocking reqwest.
+//!
+//! Nothing the relay sends is read past what an honest relay could send
+//! ([`MAX_ANSWER_BYTES`]): a misbehaving relay cannot make the client buffer an
+//! unbounded body.
 
+use std::io::Read;
 use std::time::Duration;
 
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::protocol::{
-    ErrorBody, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse,
-    ReadAuth, decode_page,
+    ErrorBody, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES,
+    PushResponse, ReadAuth, decode_page,
 };
 use duet_core::sync::{Page, Transport, TransportError};
+
+/// The largest answer read from a relay: a page holds at most [`MAX_BODY_BYTES`] of
+/// framed events (a push answer, one short line per event of a body of that size, is
+/// smaller); the slack is for what a future relay might add.
+pub const MAX_ANSWER_BYTES: usize = MAX_BODY_BYTES + 64 * 1024;
+/// The largest error answer read: a JSON error names the first problem and a count.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// Talks to a relay over HTTP(S).
 pub struct Http {
@@ -64,9 +76,38 @@ fn send_with_backoff(
     }
 }
 
-fn refused(resp: reqwest::blocking::Response) -> TransportError {
+/// Reads an answer's body, refusing it (unread past `cap` bytes) when it is larger.
+fn read_capped(
+    relay: &str,
+    resp: reqwest::blocking::Response,
+    cap: usize,
+) -> Result<Vec<u8>, TransportError> {
+    let too_large = || TransportError::TooLarge {
+        relay: relay.to_string(),
+        limit: cap,
+    };
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    resp.take(cap as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| TransportError::Unreachable {
+            relay: relay.to_string(),
+            detail: format!("reading the answer failed: {e}"),
+        })?;
+    if body.len() > cap {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
     let status = resp.status().as_u16();
-    let text = resp.text().unwrap_or_default();
+    let text = match read_capped(relay, resp, MAX_ERROR_BYTES) {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(e) => e.to_string(),
+    };
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
         error: "http_error".into(),
         message: text.chars().take(200).collect(),
@@ -90,9 +131,10 @@ impl Transport for Http {
                 .body(body.clone())
         })?;
         if !resp.status().is_success() {
-            return Err(refused(resp));
+            return Err(refused(relay, resp));
         }
-        resp.json::<PushResponse>()
+        let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
+        serde_json::from_slice::<PushResponse>(&body)
             .map_err(|e| TransportError::BadResponse(e.to_string()))
     }
 
@@ -118,7 +160,7 @@ impl Transport for Http {
                 .header(H_SIGNATURE, auth.signature)
         })?;
         if !resp.status().is_success() {
-            return Err(refused(resp));
+            return Err(refused(relay, resp));
         }
         let more = resp
             .headers()
@@ -132,7 +174,7 @@ impl Transport for Http {
         };
         let newest = header(H_CURSOR);
         let forks = header(H_FORKS);
-        let body = resp.bytes().map_err(|e| unreachable(relay, e))?;
+        let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
         Ok(Page {
             events: page,

@@ -1,33 +1,90 @@
-//! Guarded parsing of Automerge bundles received from other devices.
+//! Guarded parsing of the Automerge content of `changes` events from other devices.
 //!
-//! Automerge 0.12's bundle parser is marked experimental, and on malformed input it can
-//! panic or loop for a very long time (both found by `core/tests/decoders.rs`). It also
-//! never checks the checksum in the chunk header. So before a bundle reaches it:
-//! - the chunk header is checked here (magic bytes, chunk type, exact length, and the
-//!   SHA-256 checksum Automerge writes), which refuses corrupted bytes at once;
-//! - the parse runs on its own thread with a deadline, so that a crafted bundle with a
-//!   valid checksum (only a member holding the space key can send one) cannot hang the
-//!   device: past the deadline the bundle is refused and the stuck thread is left to end
-//!   with the process;
+//! Any member holding the space key can sign anything, so the content of a `changes`
+//! event (an Automerge bundle, codec 1, or raw change chunks, codec 2) is hostile until
+//! parsed. Automerge 0.12's parsers are not built for that: the bundle parser is marked
+//! experimental and can panic or loop for a very long time on malformed input (both
+//! found by `core/tests/decoders.rs`); it never checks the checksum in a chunk header;
+//! and compressed change chunks and DEFLATE bundle columns are inflated without any size
+//! limit (a 1 MiB event made a partner's sync use 3.2 GB). So before content reaches it:
+//!
+//! - every chunk header is checked here: magic bytes, chunk type, exact length, and the
+//!   SHA-256 checksum Automerge writes (for a compressed change, that of the inflated
+//!   change), which refuses corrupted bytes at once;
+//! - everything compressed is inflated here first, against one budget per event
+//!   ([`MAX_INFLATED_BYTES`]): a compressed change chunk is handed to Automerge already
+//!   inflated, a bundle's DEFLATE columns are measured before Automerge inflates them, and
+//!   content past the budget is refused without being inflated further;
+//! - the parse runs on its own thread with a deadline that grows with the input
+//!   ([`deadline_for`]), so that crafted content with valid checksums cannot hang the
+//!   device: past the deadline it is refused and the stuck thread is left to end with the
+//!   process (the sync stops after a few of those, see `sync`);
+//! - the operations are counted before anything else reads them ([`MAX_OPS_PER_EVENT`]):
+//!   run-length encoding lets a few bytes stand for billions of operations, which the
+//!   owner rules would otherwise expand in memory;
 //! - a panic in the parser ends only that thread and becomes an ordinary error; the
 //!   panic message is kept off the terminal.
 
-use crate::event::PayloadError;
-use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::sync::{Once, mpsc};
 use std::time::Duration;
 
-/// How long one bundle may take to parse. A full-size event's bundle parses in well
-/// under a second even in a debug build; the slack is for slow devices.
-pub const PARSE_DEADLINE: Duration = Duration::from_secs(30);
+use sha2::{Digest, Sha256};
+
+use crate::event::{MAX_EVENT_BYTES, PayloadError};
+
+/// The deadline of any parse: a small input parses in milliseconds; the slack is for
+/// slow devices and loaded machines.
+pub const BASE_DEADLINE: Duration = Duration::from_secs(3);
+/// Added to the deadline per started MiB of input. A full-size event's bundle parses in
+/// well under a second even in a debug build.
+pub const DEADLINE_PER_MIB: Duration = Duration::from_secs(2);
+/// How many bytes the content of one event may expand to once decompressed (and how
+/// many bytes of change chunks Automerge is handed for one event). An honest event is
+/// at most [`MAX_EVENT_BYTES`] compressed; its columns compress a few times at most, and
+/// `sync` splits what it sends so that every event it makes fits.
+pub const MAX_INFLATED_BYTES: usize = 8 * MAX_EVENT_BYTES;
+/// How many Automerge operations one event may carry. Each costs memory when the owner
+/// rules expand it; an honest event stays far below (a change with more operations than
+/// this, such as a pasted text of a million characters, is refused by its receiver).
+pub const MAX_OPS_PER_EVENT: u64 = 1 << 20;
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const CHANGE_CHUNK: u8 = 1;
+const COMPRESSED_CHANGE_CHUNK: u8 = 2;
 const BUNDLE_CHUNK: u8 = 3;
+/// The bit of a column specification that marks its data as DEFLATE-compressed.
+const COLUMN_DEFLATE: u64 = 0b1000;
 const PARSER_THREAD: &str = "duet-bundle-parse";
 
-/// Parses a bundle into its changes, within [`PARSE_DEADLINE`].
+/// The deadline for parsing `len` bytes of content: [`BASE_DEADLINE`] plus
+/// [`DEADLINE_PER_MIB`] per started MiB.
+pub fn deadline_for(len: usize) -> Duration {
+    let mib = u32::try_from(len.div_ceil(1 << 20)).unwrap_or(u32::MAX);
+    BASE_DEADLINE.saturating_add(DEADLINE_PER_MIB.saturating_mul(mib))
+}
+
+/// What one parse may cost.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    deadline: Duration,
+    inflated: usize,
+    ops: u64,
+}
+
+impl Limits {
+    fn for_input(len: usize) -> Limits {
+        Limits {
+            deadline: deadline_for(len),
+            inflated: MAX_INFLATED_BYTES,
+            ops: MAX_OPS_PER_EVENT,
+        }
+    }
+}
+
+/// Parses a bundle (codec 1) into its changes, within [`deadline_for`] its size.
 pub fn parse(data: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
-    parse_within(data, PARSE_DEADLINE)
+    parse_bundle(data, Limits::for_input(data.len()))
 }
 
 /// Parses a bundle into its changes, refusing it if the parse takes longer than `deadline`.
@@ -35,61 +92,261 @@ pub fn parse_within(
     data: &[u8],
     deadline: Duration,
 ) -> Result<Vec<automerge::Change>, PayloadError> {
-    check_header(data)?;
-    silence_parser_panics();
-    let (tx, rx) = mpsc::sync_channel(1);
-    let owned = data.to_vec();
-    std::thread::Builder::new()
-        .name(PARSER_THREAD.into())
-        .spawn(move || {
-            let result = automerge::Bundle::try_from(owned.as_slice())
-                .map_err(|e| PayloadError::Malformed(e.to_string()))
-                .and_then(|b| {
-                    b.to_changes()
-                        .map_err(|e| PayloadError::Malformed(e.to_string()))
-                });
-            // The receiver may have given up already; nothing is left to tell then.
-            let _ = tx.send(result);
-        })
-        .map_err(|e| PayloadError::Malformed(format!("could not start the parser: {e}")))?;
-    match rx.recv_timeout(deadline) {
-        Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(PayloadError::Malformed(format!(
-            "the Automerge bundle did not parse within {} s",
-            deadline.as_secs_f64()
-        ))),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(PayloadError::Malformed(
-            "the Automerge bundle is malformed (its parser failed)".into(),
-        )),
+    parse_bundle(
+        data,
+        Limits {
+            deadline,
+            ..Limits::for_input(data.len())
+        },
+    )
+}
+
+/// Parses raw changes (codec 2: each `u32 length || change chunk`), within
+/// [`deadline_for`] their size.
+pub fn parse_raw(data: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
+    parse_raw_with(data, Limits::for_input(data.len()))
+}
+
+/// How many bytes a bundle's columns hold once inflated (what a receiver counts against
+/// [`MAX_INFLATED_BYTES`]); checks the header too.
+pub fn inflated_len(data: &[u8]) -> Result<usize, PayloadError> {
+    let body = chunk_body(data, BUNDLE_CHUNK)?;
+    bundle_inflated_len(body, usize::MAX)
+}
+
+fn parse_bundle(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, PayloadError> {
+    let body = chunk_body(data, BUNDLE_CHUNK)?;
+    verify_checksum(data[4..8].try_into().ok(), BUNDLE_CHUNK, body)?;
+    guarded(data.to_vec(), limits.deadline, move |bytes| {
+        let body = chunk_body(bytes, BUNDLE_CHUNK)?;
+        bundle_inflated_len(body, limits.inflated)?;
+        let bundle = automerge::Bundle::try_from(bytes).map_err(malformed)?;
+        // The declared operation counts first: converting a bundle whose run-length
+        // columns stand for billions of operations would take as long as it says.
+        let declared = bundle
+            .iter_changes()
+            .map(|c| c.max_op.saturating_sub(c.start_op).saturating_add(1))
+            .fold(0u64, u64::saturating_add);
+        if declared > limits.ops {
+            return Err(PayloadError::TooManyOps { limit: limits.ops });
+        }
+        let changes = bundle.to_changes().map_err(malformed)?;
+        count_ops(&changes, limits.ops)?;
+        Ok(changes)
+    })
+}
+
+fn parse_raw_with(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, PayloadError> {
+    guarded(data.to_vec(), limits.deadline, move |mut rest| {
+        // Every chunk is checked (and inflated, within the budget) before Automerge
+        // reads any of them.
+        let mut budget = limits.inflated;
+        let mut chunks = Vec::new();
+        while !rest.is_empty() {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                return Err(PayloadError::Malformed("truncated change length".into()));
+            };
+            let len = u32::from_be_bytes(*len) as usize;
+            if tail.len() < len {
+                return Err(PayloadError::Malformed("truncated change".into()));
+            }
+            let (chunk, next) = tail.split_at(len);
+            chunks.push(checked_change(chunk, &mut budget, limits.inflated)?);
+            rest = next;
+        }
+        let mut out = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            out.push(automerge::Change::from_bytes(chunk).map_err(malformed)?);
+            count_ops(&out, limits.ops)?;
+        }
+        Ok(out)
+    })
+}
+
+fn malformed(e: impl std::fmt::Display) -> PayloadError {
+    PayloadError::Malformed(e.to_string())
+}
+
+/// Refuses changes that together carry more than `limit` operations.
+fn count_ops(changes: &[automerge::Change], limit: u64) -> Result<(), PayloadError> {
+    let total = changes
+        .iter()
+        .map(|c| c.len() as u64)
+        .fold(0u64, u64::saturating_add);
+    if total > limit {
+        return Err(PayloadError::TooManyOps { limit });
+    }
+    Ok(())
+}
+
+/// Checks one change chunk of a raw payload and returns it as Automerge should read it:
+/// a change chunk as it is, a compressed one inflated here (within `budget`, which it
+/// uses up) and re-headed as a plain change chunk.
+fn checked_change(chunk: &[u8], budget: &mut usize, cap: usize) -> Result<Vec<u8>, PayloadError> {
+    let bad = |why: &str| PayloadError::Malformed(format!("change chunk: {why}"));
+    if chunk.len() < 10 {
+        return Err(bad("too short"));
+    }
+    if chunk[0..4] != MAGIC {
+        return Err(bad("not an Automerge chunk"));
+    }
+    let checksum: [u8; 4] = chunk[4..8].try_into().map_err(|_| bad("too short"))?;
+    let kind = chunk[8];
+    if kind != CHANGE_CHUNK && kind != COMPRESSED_CHANGE_CHUNK {
+        return Err(bad("not a change chunk"));
+    }
+    let body = chunk_body(chunk, kind)?;
+    let body = if kind == CHANGE_CHUNK {
+        take_budget(budget, body.len(), cap)?;
+        std::borrow::Cow::Borrowed(body)
+    } else {
+        std::borrow::Cow::Owned(inflate(body, budget, cap)?)
+    };
+    // A compressed chunk carries the checksum of the change it inflates to.
+    verify_checksum(Some(checksum), CHANGE_CHUNK, &body)?;
+    let mut out = Vec::with_capacity(body.len() + 19);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&checksum);
+    out.push(CHANGE_CHUNK);
+    write_uleb(&mut out, body.len() as u64);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Uses `n` bytes of the budget, or refuses.
+fn take_budget(budget: &mut usize, n: usize, cap: usize) -> Result<(), PayloadError> {
+    *budget = budget
+        .checked_sub(n)
+        .ok_or(PayloadError::TooLarge { limit: cap })?;
+    Ok(())
+}
+
+/// Inflates raw DEFLATE data, never past what is left of `budget` (then refused).
+fn inflate(data: &[u8], budget: &mut usize, cap: usize) -> Result<Vec<u8>, PayloadError> {
+    let mut out = Vec::new();
+    let limit = u64::try_from(*budget).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::DeflateDecoder::new(data)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| PayloadError::Malformed(format!("compressed change: {e}")))?;
+    take_budget(budget, out.len(), cap)?;
+    Ok(out)
+}
+
+/// Counts what raw DEFLATE data inflates to, stopping (refused) past `budget`; keeps
+/// nothing of it.
+fn inflated_size(data: &[u8], budget: &mut usize, cap: usize) -> Result<(), PayloadError> {
+    let limit = u64::try_from(*budget).unwrap_or(u64::MAX).saturating_add(1);
+    let n = std::io::copy(
+        &mut flate2::read::DeflateDecoder::new(data).take(limit),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| PayloadError::Malformed(format!("compressed column: {e}")))?;
+    take_budget(budget, usize::try_from(n).unwrap_or(usize::MAX), cap)
+}
+
+/// Walks a bundle body (deps, actors, then the change and the op columns with their
+/// data) and returns the size of its column data once inflated, refusing it past `cap`.
+/// The layout is Automerge 0.12's (`storage/bundle/storage.rs`).
+fn bundle_inflated_len(body: &[u8], cap: usize) -> Result<usize, PayloadError> {
+    let bad = |why: &str| PayloadError::Malformed(format!("bundle: {why}"));
+    let mut r = Reader(body);
+    let deps = r.uleb().ok_or_else(|| bad("bad dependency count"))?;
+    r.skip_n(deps, 32)
+        .ok_or_else(|| bad("truncated dependencies"))?;
+    let actors = r.uleb().ok_or_else(|| bad("bad actor count"))?;
+    for _ in 0..actors {
+        let len = r.uleb().ok_or_else(|| bad("bad actor length"))?;
+        r.skip_n(len, 1).ok_or_else(|| bad("truncated actor"))?;
+    }
+    let mut budget = cap;
+    for section in ["change", "operation"] {
+        let count = r.uleb().ok_or_else(|| bad("bad column count"))?;
+        let mut columns = Vec::new();
+        for _ in 0..count {
+            let spec = r.uleb().ok_or_else(|| bad("bad column specification"))?;
+            let len = r.uleb().ok_or_else(|| bad("bad column length"))?;
+            // Every column read consumes input, so a huge count ends with the input.
+            columns.push((spec, len));
+        }
+        for (spec, len) in columns {
+            let data = r
+                .take(len)
+                .ok_or_else(|| bad(&format!("truncated {section} column")))?;
+            if spec & COLUMN_DEFLATE != 0 {
+                inflated_size(data, &mut budget, cap)?;
+            } else {
+                take_budget(&mut budget, data.len(), cap)?;
+            }
+        }
+    }
+    Ok(cap - budget)
+}
+
+/// A cursor over bytes for [`bundle_inflated_len`].
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn uleb(&mut self) -> Option<u64> {
+        let (v, n) = read_uleb(self.0)?;
+        self.0 = &self.0[n..];
+        Some(v)
+    }
+
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        if n > self.0.len() {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn skip_n(&mut self, count: u64, size: u64) -> Option<()> {
+        self.take(count.checked_mul(size)?).map(|_| ())
     }
 }
 
-/// Checks the chunk header: magic, type, a length that covers exactly the rest, and
-/// the checksum (the first 4 bytes of SHA-256 over type, LEB128 length and body).
-fn check_header(data: &[u8]) -> Result<(), PayloadError> {
-    let bad = |why: &str| Err(PayloadError::Malformed(format!("bundle header: {why}")));
+/// Checks a chunk's header (magic, type, a length that covers exactly the rest) and
+/// returns its body.
+fn chunk_body(data: &[u8], kind: u8) -> Result<&[u8], PayloadError> {
+    let what = if kind == BUNDLE_CHUNK {
+        "bundle"
+    } else {
+        "change chunk"
+    };
+    let bad = |why: &str| PayloadError::Malformed(format!("{what} header: {why}"));
     if data.len() < 10 {
-        return bad("too short");
+        return Err(bad("too short"));
     }
     if data[0..4] != MAGIC {
-        return bad("not an Automerge chunk");
+        return Err(bad("not an Automerge chunk"));
     }
-    if data[8] != BUNDLE_CHUNK {
-        return bad("not a bundle chunk");
+    if data[8] != kind {
+        return Err(bad(&format!("not a {what}")));
     }
-    let (len, len_bytes) = match read_uleb(&data[9..]) {
-        Some(v) => v,
-        None => return bad("bad length"),
-    };
-    let body_start = 9 + len_bytes;
-    if u64::try_from(data.len() - body_start).ok() != Some(len) {
-        return bad("length does not match the data");
+    let (len, len_bytes) = read_uleb(&data[9..]).ok_or_else(|| bad("bad length"))?;
+    let body = &data[9 + len_bytes..];
+    if u64::try_from(body.len()).ok() != Some(len) {
+        return Err(bad("length does not match the data"));
     }
+    Ok(body)
+}
+
+/// Checks a chunk checksum: the first 4 bytes of SHA-256 over the chunk type, the
+/// LEB128 length and the body, as Automerge computes it.
+fn verify_checksum(checksum: Option<[u8; 4]>, kind: u8, body: &[u8]) -> Result<(), PayloadError> {
+    let mut head = vec![kind];
+    write_uleb(&mut head, body.len() as u64);
     let mut hasher = Sha256::new();
-    hasher.update(&data[8..]);
+    hasher.update(&head);
+    hasher.update(body);
     let digest = hasher.finalize();
-    if digest[0..4] != data[4..8] {
-        return bad("checksum mismatch (the data is corrupted)");
+    if checksum.is_none_or(|c| digest[0..4] != c) {
+        return Err(PayloadError::Malformed(
+            "chunk checksum mismatch (the data is corrupted)".into(),
+        ));
     }
     Ok(())
 }
@@ -105,6 +362,44 @@ fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
+}
+
+/// Writes an unsigned LEB128 number in its shortest form (as Automerge does).
+fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Runs `parse` over `data` on its own thread; past `deadline` the content is refused
+/// and the thread is left to end with the process.
+fn guarded<T: Send + 'static>(
+    data: Vec<u8>,
+    deadline: Duration,
+    parse: impl FnOnce(&[u8]) -> Result<T, PayloadError> + Send + 'static,
+) -> Result<T, PayloadError> {
+    silence_parser_panics();
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(PARSER_THREAD.into())
+        .spawn(move || {
+            // The receiver may have given up already; nothing is left to tell then.
+            let _ = tx.send(parse(&data));
+        })
+        .map_err(|e| PayloadError::Malformed(format!("could not start the parser: {e}")))?;
+    match rx.recv_timeout(deadline) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(PayloadError::Stalled(deadline)),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(PayloadError::Malformed(
+            "the Automerge content is malformed (its parser failed)".into(),
+        )),
+    }
 }
 
 /// Installs (once) a panic hook that stays quiet for the parser thread and passes every
@@ -124,15 +419,79 @@ fn silence_parser_panics() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use automerge::transaction::Transactable;
+    use std::io::Write;
+    use std::time::Instant;
 
     /// A bundle body, found by fuzzing, on which Automerge's parser spins for minutes,
     /// carrying a correct checksum as a hostile member could compute.
     const SPINNING: &[u8] = include_bytes!("../tests/fixtures/spinning_bundle.bin");
 
+    /// A chunk of `kind` around `body`, with the checksum Automerge would write for
+    /// `sum_of` (the body itself, or the inflated change of a compressed chunk).
+    fn chunk(kind: u8, body: &[u8], sum_kind: u8, sum_of: &[u8]) -> Vec<u8> {
+        let mut head = vec![sum_kind];
+        write_uleb(&mut head, sum_of.len() as u64);
+        let digest = Sha256::new()
+            .chain_update(&head)
+            .chain_update(sum_of)
+            .finalize();
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&digest[0..4]);
+        out.push(kind);
+        write_uleb(&mut out, body.len() as u64);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).expect("deflate");
+        e.finish().expect("deflate")
+    }
+
+    /// Raw DEFLATE data of `n` zero bytes, without holding them.
+    fn zeros_deflated(n: usize) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        let block = vec![0u8; 1 << 20];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(block.len());
+            e.write_all(&block[..k]).expect("deflate");
+            left -= k;
+        }
+        e.finish().expect("deflate")
+    }
+
+    fn raw_payload(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    /// A document with `n` changes of a few text-heavy operations each.
+    fn doc_with(n: usize) -> automerge::Automerge {
+        let mut doc = automerge::Automerge::new();
+        for i in 0..n {
+            let mut tx = doc.transaction();
+            let key = format!("rating-{i:06}");
+            let note = format!("note number {i} about how the week went; ").repeat(4);
+            tx.put(automerge::ROOT, key.as_str(), note).expect("put");
+            tx.put(automerge::ROOT, "level", (i % 5) as i64 - 2)
+                .expect("put");
+            tx.commit();
+        }
+        doc
+    }
+
     #[test]
     fn a_bundle_that_spins_the_parser_is_refused_at_the_deadline() {
-        check_header(SPINNING).expect("the fixture has a valid header");
+        chunk_body(SPINNING, BUNDLE_CHUNK).expect("the fixture has a valid header");
         let err = parse_within(SPINNING, Duration::from_millis(300)).expect_err("refused");
+        assert!(matches!(err, PayloadError::Stalled(_)), "{err}");
         assert!(err.to_string().contains("did not parse within"), "{err}");
     }
 
@@ -143,5 +502,145 @@ mod tests {
         bytes[last] ^= 1;
         let err = parse(&bytes).expect_err("refused");
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn the_deadline_grows_with_the_input() {
+        assert_eq!(deadline_for(10), BASE_DEADLINE + DEADLINE_PER_MIB);
+        assert_eq!(
+            deadline_for(MAX_EVENT_BYTES),
+            BASE_DEADLINE + DEADLINE_PER_MIB * 4
+        );
+        assert!(deadline_for(usize::MAX) > deadline_for(MAX_EVENT_BYTES));
+    }
+
+    #[test]
+    fn an_honest_bundle_with_compressed_columns_parses_and_is_measured() {
+        let doc = doc_with(400);
+        let changes = doc.get_changes(&[]);
+        let bundle = doc
+            .bundle(changes.iter().map(|c| c.hash()))
+            .expect("bundle");
+        let bytes = bundle.bytes();
+        let inflated = inflated_len(bytes).expect("measured");
+        assert!(
+            inflated > bytes.len(),
+            "the columns are compressed: {inflated} <= {}",
+            bytes.len()
+        );
+        let parsed = parse(bytes).expect("parses");
+        assert_eq!(parsed.len(), changes.len());
+        assert!(
+            parsed
+                .iter()
+                .zip(&changes)
+                .all(|(a, b)| a.hash() == b.hash())
+        );
+    }
+
+    #[test]
+    fn a_bundle_column_that_inflates_past_the_cap_is_refused_quickly() {
+        // No dependencies, no actors, one DEFLATE change column of 64 MiB of zeros, no
+        // operation columns.
+        let bomb = zeros_deflated(64 << 20);
+        let mut body = vec![0, 0, 1];
+        write_uleb(&mut body, (1 << 4) | COLUMN_DEFLATE);
+        write_uleb(&mut body, bomb.len() as u64);
+        body.extend_from_slice(&bomb);
+        body.push(0);
+        let bytes = chunk(BUNDLE_CHUNK, &body, BUNDLE_CHUNK, &body);
+        let started = Instant::now();
+        let err = parse(&bytes).expect_err("refused");
+        assert_eq!(
+            err,
+            PayloadError::TooLarge {
+                limit: MAX_INFLATED_BYTES
+            }
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn honest_raw_changes_parse_plain_or_compressed() {
+        let doc = doc_with(3);
+        let changes = doc.get_changes(&[]);
+        let mut chunks: Vec<Vec<u8>> = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        // The last one as Automerge compresses it: the body deflated, the checksum kept.
+        let plain = chunks.pop().expect("a change");
+        let body = chunk_body(&plain, CHANGE_CHUNK).expect("a change chunk");
+        chunks.push(chunk(
+            COMPRESSED_CHANGE_CHUNK,
+            &deflate(body),
+            CHANGE_CHUNK,
+            body,
+        ));
+        let parsed = parse_raw(&raw_payload(&chunks)).expect("parses");
+        assert_eq!(
+            parsed.iter().map(|c| c.hash()).collect::<Vec<_>>(),
+            changes.iter().map(|c| c.hash()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_compressed_change_that_inflates_past_the_cap_is_refused_quickly() {
+        let bomb = zeros_deflated(256 << 20);
+        let bytes = raw_payload(&[chunk(COMPRESSED_CHANGE_CHUNK, &bomb, CHANGE_CHUNK, &[])]);
+        let started = Instant::now();
+        let err = parse_raw(&bytes).expect_err("refused");
+        assert_eq!(
+            err,
+            PayloadError::TooLarge {
+                limit: MAX_INFLATED_BYTES
+            }
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn many_compressed_changes_share_one_budget() {
+        // Each inflates to 5 MiB, under the cap alone, with the checksum a hostile
+        // member computes; together past the cap.
+        let one = zeros_deflated(5 << 20);
+        let inflated = vec![0u8; 5 << 20];
+        let chunks: Vec<Vec<u8>> = (0..8)
+            .map(|_| chunk(COMPRESSED_CHANGE_CHUNK, &one, CHANGE_CHUNK, &inflated))
+            .collect();
+        let err = parse_raw(&raw_payload(&chunks)).expect_err("refused");
+        assert!(matches!(err, PayloadError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_change_chunk_with_a_wrong_checksum_or_type_is_refused() {
+        let doc = doc_with(1);
+        let mut bytes = doc.get_changes(&[])[0].raw_bytes().to_vec();
+        bytes[5] ^= 1;
+        let err = parse_raw(&raw_payload(&[bytes.clone()])).expect_err("refused");
+        assert!(err.to_string().contains("checksum"), "{err}");
+        bytes[8] = BUNDLE_CHUNK;
+        let err = parse_raw(&raw_payload(&[bytes])).expect_err("refused");
+        assert!(err.to_string().contains("not a change chunk"), "{err}");
+    }
+
+    #[test]
+    fn more_operations_than_an_event_may_carry_are_refused() {
+        let doc = doc_with(10);
+        let changes = doc.get_changes(&[]);
+        let limits = Limits {
+            ops: 5,
+            ..Limits::for_input(0)
+        };
+        let raw = raw_payload(
+            &changes
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        );
+        let err = parse_raw_with(&raw, limits).expect_err("refused");
+        assert_eq!(err, PayloadError::TooManyOps { limit: 5 });
+        let bundle = doc
+            .bundle(changes.iter().map(|c| c.hash()))
+            .expect("bundle");
+        let err = parse_bundle(bundle.bytes(), limits).expect_err("refused");
+        assert_eq!(err, PayloadError::TooManyOps { limit: 5 });
     }
 }

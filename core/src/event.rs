@@ -620,6 +620,28 @@ pub enum PayloadError {
     /// The Automerge data did not parse.
     #[error("changes do not parse: {0}")]
     Malformed(String),
+    /// Decompressed, the content would exceed what one event may cost in memory.
+    #[error(
+        "the changes expand to more than {limit} bytes when decompressed (a compression bomb); refused without reading further"
+    )]
+    TooLarge {
+        /// The cap, in decompressed bytes per event.
+        limit: usize,
+    },
+    /// More Automerge operations than one event may carry.
+    #[error(
+        "the changes hold more than {limit} operations, more than one event may carry; refused"
+    )]
+    TooManyOps {
+        /// The cap, in operations per event.
+        limit: u64,
+    },
+    /// The parser did not finish before its deadline (crafted content can make it spin).
+    #[error(
+        "the Automerge content did not parse within {} s; refused (crafted or corrupted content)",
+        .0.as_secs_f64()
+    )]
+    Stalled(std::time::Duration),
 }
 
 /// Encodes `changes` (all present in `doc`) as a changes plaintext, as a bundle.
@@ -644,29 +666,14 @@ pub fn encode_raw_changes(changes: &[automerge::Change]) -> Vec<u8> {
     out
 }
 
-/// Decodes a changes plaintext into Automerge changes (not yet applied).
+/// Decodes a changes plaintext into Automerge changes (not yet applied). The content is
+/// untrusted (any member can sign anything): both codecs are parsed by [`crate::bundle`],
+/// with bounded memory and a deadline.
 pub fn decode_changes(plain: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
     let (&codec, data) = plain.split_first().ok_or(PayloadError::Empty)?;
     match codec {
         CODEC_BUNDLE => crate::bundle::parse(data),
-        CODEC_RAW => {
-            let mut out = Vec::new();
-            let mut rest = data;
-            while !rest.is_empty() {
-                if rest.len() < 4 {
-                    return Err(PayloadError::Malformed("truncated change length".into()));
-                }
-                let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                if rest.len() < 4 + len {
-                    return Err(PayloadError::Malformed("truncated change".into()));
-                }
-                let c = automerge::Change::from_bytes(rest[4..4 + len].to_vec())
-                    .map_err(|e| PayloadError::Malformed(e.to_string()))?;
-                out.push(c);
-                rest = &rest[4 + len..];
-            }
-            Ok(out)
-        }
+        CODEC_RAW => crate::bundle::parse_raw(data),
         other => Err(PayloadError::UnknownCodec(other)),
     }
 }

@@ -6,10 +6,18 @@
 //! Text that both partners co-edit is [`autosurgeon::Text`] (a CRDT text object);
 //! every other scalar is last-writer-wins. Collections are maps keyed by random ids, so
 //! concurrent additions from both partners never collide.
+//!
+//! A partner's device can write any value, so every field is checked against the
+//! model's ranges ([`limits`]) when it is read from the document: an entity with a value
+//! out of range (a level of 2^53, a date in the year 300,000, a weight of infinity, a
+//! megabyte name) does not hydrate, and the read models list it as a problem instead of
+//! handing it to `progress` or `report`. [`Rating::validate`] and its siblings apply the
+//! same checks to entities that come from elsewhere (read models stored by an older
+//! version).
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, Reconcile, Text};
+use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc, Reconcile, Text};
 use serde::{Deserialize, Serialize};
 
 /// The current document schema version, stored at the root as `schema`.
@@ -19,6 +27,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
 pub struct Person {
     /// Display name chosen at `duet init` / `duet join`.
+    #[autosurgeon(hydrate = "check::name")]
     pub name: String,
 }
 
@@ -27,18 +36,23 @@ pub struct Person {
 pub struct Levels {
     /// -2: much less than expected.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub much_less: Text,
     /// -1: less than expected.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub less: Text,
     /// 0: the expected outcome, written as a SMART statement.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub expected: Text,
     /// +1: more than expected.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub more: Text,
     /// +2: much more than expected.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub much_more: Text,
 }
 
@@ -73,19 +87,26 @@ impl Levels {
 pub struct Step {
     /// Random id, unique within the goal.
     #[key]
+    #[autosurgeon(hydrate = "check::id")]
     pub id: String,
     /// What to do (co-edited text).
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub text: Text,
     /// Person id of the partner who takes it on, if any.
+    #[autosurgeon(hydrate = "check::opt_id")]
     pub assignee: Option<String>,
     /// Person id of who added it.
+    #[autosurgeon(hydrate = "check::id")]
     pub created_by: String,
     /// Milliseconds since the Unix epoch.
+    #[autosurgeon(hydrate = "check::time")]
     pub created_at: i64,
     /// Person id of who marked it done.
+    #[autosurgeon(hydrate = "check::opt_id")]
     pub done_by: Option<String>,
     /// When it was marked done (ms since epoch).
+    #[autosurgeon(hydrate = "check::opt_time")]
     pub done_at: Option<i64>,
 }
 
@@ -94,28 +115,38 @@ pub struct Step {
 pub struct Goal {
     /// Random id (32 hex chars); users type any unique prefix.
     #[key]
+    #[autosurgeon(hydrate = "check::id")]
     pub id: String,
     /// One of [`crate::Area`], as a string.
+    #[autosurgeon(hydrate = "check::id")]
     pub area: String,
     /// Short title (co-edited text).
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub title: Text,
     /// Why this goal matters (co-edited text).
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub why: Text,
     /// The five GAS level descriptions.
     pub levels: Levels,
     /// `shared`, or the person id of the partner who owns it.
+    #[autosurgeon(hydrate = "check::id")]
     pub owner: String,
     /// One of [`crate::Status`], as a string.
+    #[autosurgeon(hydrate = "check::id")]
     pub status: String,
     /// Optional due date, `YYYY-MM-DD`.
+    #[autosurgeon(hydrate = "check::due")]
     pub due: Option<String>,
     /// Person id of the creator.
+    #[autosurgeon(hydrate = "check::id")]
     pub created_by: String,
     /// Creation time, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
     pub created_at: i64,
     /// GAS weight per person id (absent means 1).
+    #[autosurgeon(hydrate = "check::weights")]
     pub weights: BTreeMap<String, f64>,
     /// Steps keyed by their id.
     pub steps: BTreeMap<String, Step>,
@@ -126,16 +157,22 @@ pub struct Goal {
 pub struct Rating {
     /// Random id.
     #[key]
+    #[autosurgeon(hydrate = "check::id")]
     pub id: String,
     /// Goal id.
+    #[autosurgeon(hydrate = "check::id")]
     pub goal: String,
     /// Person id of the rater.
+    #[autosurgeon(hydrate = "check::id")]
     pub rater: String,
     /// When it was given, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
     pub at: i64,
     /// GAS level, -2..=2.
+    #[autosurgeon(hydrate = "check::level")]
     pub level: i64,
     /// Optional note.
+    #[autosurgeon(hydrate = "check::opt_text")]
     pub note: Option<String>,
 }
 
@@ -144,18 +181,352 @@ pub struct Rating {
 pub struct Reflection {
     /// Random id.
     #[key]
+    #[autosurgeon(hydrate = "check::id")]
     pub id: String,
     /// Person id of the author.
+    #[autosurgeon(hydrate = "check::id")]
     pub author: String,
     /// When it was written, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
     pub at: i64,
     /// Goal id, if it is about one goal.
+    #[autosurgeon(hydrate = "check::opt_id")]
     pub goal: Option<String>,
     /// The prompt it answers, if any.
+    #[autosurgeon(hydrate = "check::opt_text")]
     pub prompt: Option<String>,
     /// The reflection itself.
     #[serde(with = "text_serde")]
+    #[autosurgeon(hydrate = "check::text")]
     pub text: Text,
+}
+
+/// The ranges of the model's values. Writers should refuse input outside them (a value
+/// out of range is unreadable to every device).
+pub mod limits {
+    /// The lowest GAS level.
+    pub const MIN_LEVEL: i64 = -2;
+    /// The highest GAS level.
+    pub const MAX_LEVEL: i64 = 2;
+    /// The earliest time a value may carry: the Unix epoch (ms).
+    pub const MIN_TIME_MS: i64 = 0;
+    /// The latest time a value may carry: the end of the year 9999 (ms), the last that
+    /// every date formatting handles.
+    pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+    /// The largest GAS weight.
+    pub const MAX_WEIGHT: f64 = 1_000_000.0;
+    /// The longest text (a reflection, a note, a goal's texts), in characters.
+    pub const MAX_TEXT_CHARS: usize = 100_000;
+    /// The longest display name, in characters.
+    pub const MAX_NAME_CHARS: usize = 200;
+    /// The longest id or vocabulary word (person, goal and step ids, area, status,
+    /// owner), in characters.
+    pub const MAX_ID_CHARS: usize = 64;
+}
+
+/// A value outside the model's ranges.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum Invalid {
+    /// A GAS level outside -2..=2.
+    #[error("GAS level {0} is outside -2..=2")]
+    Level(i64),
+    /// A time outside 1970..=9999.
+    #[error("time {0} (ms since 1970) is outside the years 1970 to 9999")]
+    Time(i64),
+    /// A weight that is not a number from 0 to [`limits::MAX_WEIGHT`].
+    #[error("weight {0} is not a number from 0 to {max}", max = limits::MAX_WEIGHT)]
+    Weight(f64),
+    /// A text longer than its limit.
+    #[error("a text of {len} characters is longer than the {max} allowed")]
+    TooLong {
+        /// Its length in characters (counted up to just past the limit).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A due date that is not `YYYY-MM-DD`.
+    #[error("due date {0:?} is not a YYYY-MM-DD date")]
+    Due(String),
+}
+
+/// Checks of single values, shared by hydration and `validate`.
+mod valid {
+    use super::{Invalid, limits};
+
+    pub fn level(v: i64) -> Result<(), Invalid> {
+        if (limits::MIN_LEVEL..=limits::MAX_LEVEL).contains(&v) {
+            Ok(())
+        } else {
+            Err(Invalid::Level(v))
+        }
+    }
+
+    pub fn time(v: i64) -> Result<(), Invalid> {
+        if (limits::MIN_TIME_MS..=limits::MAX_TIME_MS).contains(&v) {
+            Ok(())
+        } else {
+            Err(Invalid::Time(v))
+        }
+    }
+
+    pub fn weight(v: f64) -> Result<(), Invalid> {
+        if v.is_finite() && (0.0..=limits::MAX_WEIGHT).contains(&v) {
+            Ok(())
+        } else {
+            Err(Invalid::Weight(v))
+        }
+    }
+
+    /// At most `max` characters (counting stops just past it).
+    pub fn length(s: &str, max: usize) -> Result<(), Invalid> {
+        // Cheap first: a character takes at least one byte.
+        if s.len() <= max {
+            return Ok(());
+        }
+        let len = s.chars().take(max + 1).count();
+        if len > max {
+            Err(Invalid::TooLong { len, max })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn due(s: &str) -> Result<(), Invalid> {
+        length(s, 10)
+            .ok()
+            .and_then(|()| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .map(|_| ())
+            .ok_or_else(|| Invalid::Due(s.chars().take(20).collect()))
+    }
+}
+
+impl Person {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        valid::length(&self.name, limits::MAX_NAME_CHARS)
+    }
+}
+
+impl Levels {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        [
+            &self.much_less,
+            &self.less,
+            &self.expected,
+            &self.more,
+            &self.much_more,
+        ]
+        .into_iter()
+        .try_for_each(|t| valid::length(t.as_str(), limits::MAX_TEXT_CHARS))
+    }
+}
+
+impl Step {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [&self.id, &self.created_by]
+            .into_iter()
+            .chain(self.assignee.as_ref())
+            .chain(self.done_by.as_ref())
+        {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::length(self.text.as_str(), limits::MAX_TEXT_CHARS)?;
+        valid::time(self.created_at)?;
+        self.done_at.map_or(Ok(()), valid::time)
+    }
+}
+
+impl Goal {
+    /// Checks every value against the model's ranges (its steps included).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [
+            &self.id,
+            &self.area,
+            &self.owner,
+            &self.status,
+            &self.created_by,
+        ] {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::length(self.title.as_str(), limits::MAX_TEXT_CHARS)?;
+        valid::length(self.why.as_str(), limits::MAX_TEXT_CHARS)?;
+        self.levels.validate()?;
+        if let Some(due) = &self.due {
+            valid::due(due)?;
+        }
+        valid::time(self.created_at)?;
+        for (person, w) in &self.weights {
+            valid::length(person, limits::MAX_ID_CHARS)?;
+            valid::weight(*w)?;
+        }
+        self.steps.values().try_for_each(Step::validate)
+    }
+}
+
+impl Rating {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [&self.id, &self.goal, &self.rater] {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::time(self.at)?;
+        valid::level(self.level)?;
+        self.note
+            .as_deref()
+            .map_or(Ok(()), |n| valid::length(n, limits::MAX_TEXT_CHARS))
+    }
+}
+
+impl Reflection {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [&self.id, &self.author]
+            .into_iter()
+            .chain(self.goal.as_ref())
+        {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::time(self.at)?;
+        self.prompt
+            .as_deref()
+            .map_or(Ok(()), |p| valid::length(p, limits::MAX_TEXT_CHARS))?;
+        valid::length(self.text.as_str(), limits::MAX_TEXT_CHARS)
+    }
+}
+
+/// Hydration with the model's ranges: the `#[autosurgeon(hydrate = ...)]` of each field.
+/// A value out of range fails to hydrate, so its entity is never read.
+mod check {
+    use std::collections::BTreeMap;
+
+    use super::{Hydrate, HydrateError, Invalid, Prop, ReadDoc, Text, limits, valid};
+
+    fn refuse(e: Invalid) -> HydrateError {
+        HydrateError::unexpected("a value within the model's ranges", e.to_string())
+    }
+
+    pub fn level<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<i64, HydrateError> {
+        let v = i64::hydrate(doc, obj, prop)?;
+        valid::level(v).map_err(refuse)?;
+        Ok(v)
+    }
+
+    pub fn time<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<i64, HydrateError> {
+        let v = i64::hydrate(doc, obj, prop)?;
+        valid::time(v).map_err(refuse)?;
+        Ok(v)
+    }
+
+    pub fn opt_time<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<i64>, HydrateError> {
+        let v = Option::<i64>::hydrate(doc, obj, prop)?;
+        v.map_or(Ok(()), valid::time).map_err(refuse)?;
+        Ok(v)
+    }
+
+    fn string<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+        max: usize,
+    ) -> Result<String, HydrateError> {
+        let v = String::hydrate(doc, obj, prop)?;
+        valid::length(&v, max).map_err(refuse)?;
+        Ok(v)
+    }
+
+    fn opt_string<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+        max: usize,
+    ) -> Result<Option<String>, HydrateError> {
+        let v = Option::<String>::hydrate(doc, obj, prop)?;
+        if let Some(s) = &v {
+            valid::length(s, max).map_err(refuse)?;
+        }
+        Ok(v)
+    }
+
+    pub fn id<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<String, HydrateError> {
+        string(doc, obj, prop, limits::MAX_ID_CHARS)
+    }
+
+    pub fn opt_id<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<String>, HydrateError> {
+        opt_string(doc, obj, prop, limits::MAX_ID_CHARS)
+    }
+
+    pub fn name<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<String, HydrateError> {
+        string(doc, obj, prop, limits::MAX_NAME_CHARS)
+    }
+
+    pub fn opt_text<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<String>, HydrateError> {
+        opt_string(doc, obj, prop, limits::MAX_TEXT_CHARS)
+    }
+
+    pub fn text<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Text, HydrateError> {
+        let v = Text::hydrate(doc, obj, prop)?;
+        valid::length(v.as_str(), limits::MAX_TEXT_CHARS).map_err(refuse)?;
+        Ok(v)
+    }
+
+    pub fn due<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<String>, HydrateError> {
+        let v = Option::<String>::hydrate(doc, obj, prop)?;
+        if let Some(s) = &v {
+            valid::due(s).map_err(refuse)?;
+        }
+        Ok(v)
+    }
+
+    pub fn weights<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<BTreeMap<String, f64>, HydrateError> {
+        let v = BTreeMap::<String, f64>::hydrate(doc, obj, prop)?;
+        for (person, w) in &v {
+            valid::length(person, limits::MAX_ID_CHARS).map_err(refuse)?;
+            valid::weight(*w).map_err(refuse)?;
+        }
+        Ok(v)
+    }
 }
 
 /// Serde for co-edited text: its current value as a plain string. Used by the read
@@ -170,5 +541,70 @@ mod text_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
         Ok(Text::with_value(String::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ROOT};
+
+    /// A document holding one rating map with these fields, and the rating hydrated.
+    fn rating_with(level: i64, at: i64, note: &str) -> Result<Rating, HydrateError> {
+        let mut doc = AutoCommit::new();
+        let r = doc.put_object(ROOT, "r", ObjType::Map).expect("rating map");
+        for (k, v) in [
+            ("id", "r1"),
+            ("goal", "g1"),
+            ("rater", "p1"),
+            ("note", note),
+        ] {
+            doc.put(&r, k, v).expect("put");
+        }
+        doc.put(&r, "at", at).expect("put");
+        doc.put(&r, "level", level).expect("put");
+        autosurgeon::hydrate_prop(&doc, ROOT, "r")
+    }
+
+    #[test]
+    fn values_outside_the_models_ranges_do_not_hydrate() {
+        let ok = rating_with(-2, 1_700_000_000_000, "fine").expect("in range");
+        assert_eq!(ok.validate(), Ok(()));
+        let err = rating_with(9_007_199_254_740_991, 1, "").expect_err("level");
+        assert!(err.to_string().contains("9007199254740991"), "{err}");
+        assert!(rating_with(3, 1, "").is_err());
+        assert!(rating_with(0, -1, "").is_err(), "before 1970");
+        assert!(rating_with(0, i64::MAX, "").is_err(), "after 9999");
+        let long = "x".repeat(limits::MAX_TEXT_CHARS + 1);
+        let err = rating_with(0, 1, &long).expect_err("note too long");
+        assert!(err.to_string().contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn validate_names_what_is_out_of_range() {
+        let mut r = rating_with(1, 5, "").expect("in range");
+        r.level = i64::MAX;
+        assert_eq!(r.validate(), Err(Invalid::Level(i64::MAX)));
+        let mut g = Goal {
+            id: "g".into(),
+            area: "trust".into(),
+            title: Text::with_value("t"),
+            why: Text::with_value(""),
+            levels: Levels::default(),
+            owner: "shared".into(),
+            status: "active".into(),
+            due: Some("2030-02-28".into()),
+            created_by: "p".into(),
+            created_at: 1,
+            weights: BTreeMap::from([("p".to_string(), 2.0)]),
+            steps: BTreeMap::new(),
+        };
+        assert_eq!(g.validate(), Ok(()));
+        g.weights.insert("q".into(), f64::INFINITY);
+        assert_eq!(g.validate(), Err(Invalid::Weight(f64::INFINITY)));
+        g.weights.clear();
+        g.due = Some("someday".into());
+        assert!(matches!(g.validate(), Err(Invalid::Due(_))));
     }
 }

@@ -11,6 +11,10 @@
 //! weight for the goal. The joint T-score treats each partner's latest rating of each goal
 //! as one item with that partner's weight: both partners' views count, neither is averaged
 //! away, and the per-partner scores are always shown beside it.
+//!
+//! Only values within the model's ranges are used (a level of 2^53 would otherwise make
+//! a chart's scale endless): a rating that fails [`Rating::validate`] is left out and a
+//! weight out of range counts as the default 1; each is named in [`Progress::problems`].
 
 use std::collections::BTreeMap;
 
@@ -94,6 +98,8 @@ pub struct Progress {
     pub t_joint: Vec<TPoint>,
     /// Person id -> name.
     pub people: BTreeMap<String, String>,
+    /// Values left out because they are outside the model's ranges: "rating <id>: why".
+    pub problems: Vec<String>,
 }
 
 impl Progress {
@@ -132,14 +138,22 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
             None => in_scope(g),
         })
         .collect();
-    let weights: BTreeMap<(String, String), f64> = goals
-        .iter()
-        .flat_map(|g| {
-            g.weights
-                .iter()
-                .map(|(p, w)| ((g.id.clone(), p.clone()), *w))
-        })
-        .collect();
+    let mut problems = Vec::new();
+    let mut weights: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let max = crate::model::limits::MAX_WEIGHT;
+    for g in &goals {
+        for (p, w) in &g.weights {
+            if w.is_finite() && (0.0..=max).contains(w) {
+                weights.insert((g.id.clone(), p.clone()), *w);
+            } else {
+                problems.push(format!(
+                    "goal {} weight of {}: {w} is not a number from 0 to {max}; 1 is used",
+                    g.id,
+                    crate::ids::short(p)
+                ));
+            }
+        }
+    }
     let weight = |g: &str, p: &str| {
         weights
             .get(&(g.to_string(), p.to_string()))
@@ -147,11 +161,17 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
             .unwrap_or(1.0)
     };
     let goal_ids: std::collections::BTreeSet<&str> = goals.iter().map(|g| g.id.as_str()).collect();
-    let mut ratings: Vec<&Rating> = view
+    let mut ratings: Vec<&Rating> = Vec::new();
+    for r in view
         .ratings
         .iter()
         .filter(|r| goal_ids.contains(r.goal.as_str()))
-        .collect();
+    {
+        match r.validate() {
+            Ok(()) => ratings.push(r),
+            Err(e) => problems.push(format!("rating {}: {e}; left out", r.id)),
+        }
+    }
     ratings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
 
     let mut raters: Vec<String> = people.keys().cloned().collect();
@@ -232,6 +252,7 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
         t_by_person,
         t_joint,
         people,
+        problems,
     }
 }
 
@@ -272,6 +293,40 @@ mod tests {
             t_score(&[(1.0, 1.0), (1.0, 1.0), (1.0, 1.0)]),
             50.0 + 30.0 / 4.8f64.sqrt(),
         );
+    }
+
+    #[test]
+    fn ratings_and_weights_out_of_range_are_left_out_and_named() {
+        use crate::model::{Goal, Rating};
+        let goal: Goal = serde_json::from_value(serde_json::json!({
+            "id": "g1", "area": "trust", "title": "Walk", "why": "",
+            "levels": {"much_less": "", "less": "", "expected": "", "more": "", "much_more": ""},
+            "owner": "shared", "status": "active", "due": null, "created_by": "a",
+            "created_at": 1, "weights": {"a": 1e300}, "steps": {}
+        }))
+        .expect("a goal");
+        let rating = |id: &str, level: i64, at: i64| Rating {
+            id: id.into(),
+            goal: "g1".into(),
+            rater: "a".into(),
+            at,
+            level,
+            note: None,
+        };
+        let view = View {
+            goals: vec![goal],
+            ratings: vec![
+                rating("ok", 1, 10),
+                rating("huge", 9_007_199_254_740_991, 11),
+                rating("far", 1, i64::MAX),
+            ],
+            ..View::default()
+        };
+        let p = progress(&view, None);
+        assert_eq!(p.goals[0].partners[0].ratings.len(), 1, "{:?}", p.goals);
+        close(p.current("a"), 60.0);
+        assert_eq!(p.problems.len(), 3, "{:?}", p.problems);
+        assert!(p.problems.iter().any(|x| x.starts_with("rating huge")));
     }
 
     #[test]

@@ -10,6 +10,14 @@
 //! exceeds the event size limit) and push them. Own events are stored before they are
 //! sent, so a sync interrupted at any point resends the same events and the relay treats
 //! them as duplicates.
+//!
+//! Neither the relay nor a partner can make a sync endless or unbounded: it reads at
+//! most [`MAX_PAGES_PER_SYNC`] pages and stops when the relay says more wait but serves
+//! nothing new; an event whose content is refused is stored (with the cursor past it) at
+//! once, so an interrupted sync never reads it again; after [`MAX_STALLS_PER_SYNC`]
+//! contents that stalled the parser it stops reading; and it keeps at most
+//! [`crate::store::MAX_HELD_EVENTS`] waiting events. Each time it says why, and the next
+//! sync goes on from where it stopped.
 
 use std::collections::BTreeMap;
 
@@ -18,14 +26,25 @@ use automerge::Change;
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::event::{
-    Event, Header, Kind, MAX_EVENT_BYTES, MembershipOp, decode_changes, encode_changes,
+    Event, Header, Kind, MAX_EVENT_BYTES, MembershipOp, PayloadError, decode_changes,
+    encode_changes,
 };
 use crate::identity::{Identity, actor_for};
 use crate::membership::{AdmitError, SpaceState};
 use crate::protocol::{
     ErrorBody, EventStatus, MAX_BODY_BYTES, MAX_READ_LIMIT, PushResponse, encode_batch,
 };
-use crate::store::{Accepted, Refused, SpaceRecord, Store, StoreError};
+use crate::store::{
+    Accepted, MAX_HELD_BYTES, MAX_HELD_EVENTS, Refused, SpaceRecord, Store, StoreError,
+};
+
+/// Pages one sync reads at most (a page holds up to 1,000 events or 16 MiB): a relay
+/// that always says more wait cannot keep a sync going. The next sync reads on.
+pub const MAX_PAGES_PER_SYNC: usize = 256;
+/// Contents refused at the parser's deadline after which a sync stops reading: each
+/// costs seconds and leaves a parser thread spinning until the process ends. The next
+/// sync reads on (those already refused are never read again).
+pub const MAX_STALLS_PER_SYNC: usize = 2;
 
 /// Why talking to the relay failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +70,17 @@ pub enum TransportError {
     /// The relay's answer made no sense.
     #[error("the relay sent an invalid answer: {0}")]
     BadResponse(String),
+    /// The relay's answer was larger than any honest answer.
+    #[error(
+        "the relay at {relay} sent an answer larger than {limit} bytes, more than any relay sends; it was refused \
+         unread (a misbehaving relay or a proxy in the way: check the URL with `duet status`)"
+    )]
+    TooLarge {
+        /// URL.
+        relay: String,
+        /// The most this client reads of one answer.
+        limit: usize,
+    },
 }
 
 /// One page of a read: `(cursor, event bytes)` in cursor order.
@@ -163,6 +193,10 @@ pub struct SyncReport {
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.
     pub forks: u64,
+    /// The sync stopped reading before the relay's end (too many pages, contents that
+    /// stalled the parser, too many waiting events, or a relay serving nothing new):
+    /// the warnings say why; the next sync reads on.
+    pub incomplete: bool,
     /// The space's document is there but does not list this person yet (a freshly
     /// joined space): the caller adds the name.
     #[serde(skip)]
@@ -195,8 +229,13 @@ fn label(message: Option<&str>) -> &'static str {
 fn package(doc: &SpaceDoc, changes: &[Change]) -> Result<Vec<(Vec<u8>, usize)>, SyncError> {
     let plain =
         encode_changes(doc.automerge(), changes).map_err(|e| SyncError::Package(e.to_string()))?;
-    // Leave room for the header, nonce, tag and signature.
-    if plain.len() + 1024 <= MAX_EVENT_BYTES || changes.len() == 1 {
+    // Leave room for the header, nonce, tag and signature; and stay within what a
+    // receiver reads of one event (decompressed size and operations, see `bundle`).
+    let fits = plain.len() + 1024 <= MAX_EVENT_BYTES
+        && crate::bundle::inflated_len(&plain[1..])
+            .is_ok_and(|n| n <= crate::bundle::MAX_INFLATED_BYTES)
+        && changes.iter().map(|c| c.len() as u64).sum::<u64>() <= crate::bundle::MAX_OPS_PER_EVENT;
+    if fits || changes.len() == 1 {
         return Ok(vec![(plain, changes.len())]);
     }
     let (a, b) = changes.split_at(changes.len() / 2);
@@ -231,8 +270,10 @@ pub fn sync_space(
         me,
         keys: local.keys.clone(),
         arrivals: BTreeMap::new(),
+        stalls: 0,
         report: &mut report,
     };
+    let mut pages = 0usize;
     loop {
         // If the pull fails after a refused push, the push's reason is the real one
         // (e.g. a join the relay refused leaves the device unable to read).
@@ -245,6 +286,8 @@ pub fn sync_space(
             Ok(page) => page,
             Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
         };
+        pages += 1;
+        let page_start = cursor;
         if let Some(newest) = newest.filter(|n| *n < cursor) {
             pull.report.rollback = true;
             pull.report.warnings.push(format!(
@@ -256,7 +299,8 @@ pub fn sync_space(
             pull.report.forks = n;
         }
         let lock = store.write_lock()?;
-        if local.refresh(store, me, rec)? {
+        let refreshed = local.refresh(store, me, rec)?;
+        if refreshed {
             pull.keys = local.keys.clone();
         }
         let Local {
@@ -265,14 +309,22 @@ pub fn sync_space(
             seen: version,
             ..
         } = &mut local;
+        let received_before = pull.report.received_events;
+        let (mut held_count, mut held_bytes) = store.held_stats(&rec.id)?;
+        let mut stop: Option<Stop> = None;
         let mut batch = Batch::default();
         let mut seen = std::collections::HashSet::new();
         // The relay's order is the cursor order; a page served shuffled is put back.
         let mut page = page;
         page.sort_by_key(|(c, _)| *c);
         for (c, bytes) in page {
+            if pull.stalls >= MAX_STALLS_PER_SYNC {
+                stop = Some(Stop::Stalls);
+                break;
+            }
             // Entries are processed whatever order the relay served them in (the hash
             // chain, not the cursor, decides what fits); the cursor only moves forward.
+            let before = cursor;
             cursor = cursor.max(c);
             let hash = crate::crypto::sha256(&bytes);
             if !seen.insert(hash) {
@@ -285,37 +337,89 @@ pub fn sync_space(
                 batch.own.push((hash, c));
                 continue;
             }
+            let len = bytes.len();
+            let held = batch.held.len();
             pull.process(state, doc, &mut batch, c, bytes)?;
+            if batch.held.len() > held {
+                held_count += 1;
+                held_bytes += len;
+                if held_count > MAX_HELD_EVENTS || held_bytes > MAX_HELD_BYTES {
+                    // Not kept, and the cursor stays before it: read again once the
+                    // waiting events fit or are dropped.
+                    batch.held.pop();
+                    held_count -= 1;
+                    cursor = before;
+                    stop = Some(Stop::Held);
+                    break;
+                }
+            }
+            if batch.flush {
+                // Refused content is recorded at once, with the cursor past it: an
+                // interrupted sync never reads it again.
+                store.store_pulled(&rec.id, &batch.as_pulled(), cursor, doc)?;
+                batch = Batch::default();
+            }
         }
-        // Events that were waiting for a predecessor may fit now.
-        let mut waiting: Vec<(u64, Vec<u8>)> = store.held(&rec.id)?;
-        waiting.append(&mut batch.held);
-        loop {
+        // Events that were waiting for a predecessor may fit now; they cannot unless
+        // something changed since they were last checked.
+        let changed = pages == 1 || refreshed || pull.report.received_events > received_before;
+        let mut waiting: Vec<(u64, Vec<u8>)> = Vec::new();
+        if changed {
+            waiting = store.held(&rec.id)?;
+            waiting.append(&mut batch.held);
+        }
+        while !waiting.is_empty() {
             let mut progressed = false;
             let mut still = Vec::new();
             for (c, bytes) in waiting {
+                let hash = crate::crypto::sha256(&bytes);
+                // Served again and taken meanwhile: not checked twice.
+                if batch.accepted.iter().any(|a| a.event.hash() == hash)
+                    || store.has_event(&rec.id, &hash)?
+                {
+                    batch.released.push(hash);
+                    continue;
+                }
+                if pull.stalls >= MAX_STALLS_PER_SYNC {
+                    stop.get_or_insert(Stop::Stalls);
+                    still.push((c, bytes));
+                    continue;
+                }
                 let before = batch.accepted.len() + batch.refused.len();
                 pull.process(state, doc, &mut batch, c, bytes.clone())?;
                 if batch.accepted.len() + batch.refused.len() > before {
                     progressed = true;
-                    batch.released.push(crate::crypto::sha256(&bytes));
+                    batch.released.push(hash);
                 } else {
                     batch.held.pop();
                     still.push((c, bytes));
                 }
+                if batch.flush {
+                    store.store_pulled(&rec.id, &batch.as_pulled(), cursor, doc)?;
+                    batch = Batch::default();
+                }
             }
             waiting = still;
-            if !progressed || waiting.is_empty() {
+            if !progressed {
                 break;
             }
         }
-        batch.held = waiting;
+        batch.held.append(&mut waiting);
         store.store_pulled(&rec.id, &batch.as_pulled(), cursor, doc)?;
         *version = store.data_version()?;
         drop(lock);
-        if !more {
-            break;
+        let stop = match stop {
+            Some(stop) => Some(stop),
+            None if !more => None,
+            None if cursor <= page_start => Some(Stop::Stuck),
+            None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
+            None => continue,
+        };
+        if let Some(stop) = stop {
+            pull.report.incomplete = true;
+            pull.report.warnings.push(stop.warning(cursor, held_count));
         }
+        break;
     }
     // 3. Package local changes under the newest key epoch this device knows (after the
     // pull, so edits made offline during a removal go out under the new key), then push.
@@ -350,10 +454,22 @@ pub fn sync_space(
                     .or_default() += 1;
             }
         }
-        for (author, n) in authors {
+        // A line per device, for a few: a relay can make up any number of devices.
+        const SHOWN: usize = 5;
+        let mut authors: Vec<(String, usize)> = authors.into_iter().collect();
+        authors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (author, n) in authors.iter().take(SHOWN) {
             pull.report.warnings.push(format!(
                 "{n} event(s) from device {author} wait for an earlier event or a key the relay has not served \
                  (withheld or lost); they will be applied when it arrives"
+            ));
+        }
+        if authors.len() > SHOWN {
+            let rest = &authors[SHOWN..];
+            pull.report.warnings.push(format!(
+                "{} more event(s) from {} other device(s) wait likewise",
+                rest.iter().map(|(_, n)| n).sum::<usize>(),
+                rest.len()
             ));
         }
         pull.report.waiting = held.len();
@@ -546,7 +662,46 @@ fn push_unacked(
     Ok(None)
 }
 
-/// What one page of a pull produced, stored in one transaction.
+/// Why a sync stopped reading before the relay's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// [`MAX_PAGES_PER_SYNC`] pages read.
+    Pages,
+    /// The relay said more wait but served nothing past the cursor.
+    Stuck,
+    /// [`MAX_STALLS_PER_SYNC`] contents stalled the parser.
+    Stalls,
+    /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
+    Held,
+}
+
+impl Stop {
+    fn warning(self, cursor: u64, held: usize) -> String {
+        match self {
+            Stop::Pages => format!(
+                "read {MAX_PAGES_PER_SYNC} pages in this sync and the relay has more; stopped at cursor {cursor}: \
+                 run `duet sync` again to read on"
+            ),
+            Stop::Stuck => format!(
+                "the relay says more events wait after cursor {cursor} but serves nothing new; stopped reading \
+                 (the relay is misbehaving); the next sync asks again"
+            ),
+            Stop::Stalls => format!(
+                "stopped reading at cursor {cursor}: {MAX_STALLS_PER_SYNC} events carried content that did not parse in time \
+                 (refused and recorded, never read again); run `duet sync` again to read on"
+            ),
+            Stop::Held => format!(
+                "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
+                 (at most {MAX_HELD_EVENTS} or {} MiB are kept); a relay serving this many that never fit is misbehaving. \
+                 Once they are dropped (`duet sync --drop-waiting`), sync reads on",
+                MAX_HELD_BYTES >> 20
+            ),
+        }
+    }
+}
+
+/// What one page of a pull produced, stored in one transaction (or more: a refused
+/// content is stored at once, see `flush`).
 #[derive(Default)]
 struct Batch {
     accepted: Vec<Accepted>,
@@ -555,6 +710,8 @@ struct Batch {
     held: Vec<(u64, Vec<u8>)>,
     released: Vec<[u8; 32]>,
     new_keys: Vec<(u32, crate::crypto::SpaceKey)>,
+    /// Content was refused: store what this batch holds now.
+    flush: bool,
 }
 
 impl Batch {
@@ -577,6 +734,8 @@ struct Pull<'a> {
     /// Space keys by epoch, including those received during this pull.
     keys: BTreeMap<u32, crate::crypto::SpaceKey>,
     arrivals: BTreeMap<String, Arrivals>,
+    /// Contents refused at the parser's deadline in this sync.
+    stalls: usize,
     report: &'a mut SyncReport,
 }
 
@@ -635,15 +794,21 @@ impl Pull<'_> {
                         .get(&ev.header().author)
                         .map(|m| hex::encode(m.person))
                         .ok_or_else(|| {
-                            "its signer belongs to no person of this space".to_string()
+                            ContentRefusal::from(
+                                "its signer belongs to no person of this space".to_string(),
+                            )
                         })?;
                     crate::rules::check(doc.automerge(), &person, &changes)
                         .map(|()| changes)
-                        .map_err(|v| format!("it breaks the owner rules: {v}"))
+                        .map_err(|v| format!("it breaks the owner rules: {v}").into())
                 });
                 let changes = match content {
                     Ok(changes) => changes,
-                    Err(reason) => {
+                    Err(ContentRefusal { reason, stalled }) => {
+                        if stalled {
+                            self.stalls += 1;
+                        }
+                        batch.flush = true;
                         self.report.warnings.push(format!(
                             "refused the content of event {} by device {}: {reason}",
                             &hex::encode(hash)[..12],
@@ -719,7 +884,23 @@ fn person_key(state: &SpaceState, ev: &Event) -> String {
 /// Verifies one pulled event against the space's state. The outer error refuses the
 /// event entirely (not authentic, or not admissible here); the inner one refuses only its
 /// content (authentic and in sequence, but undecryptable or carrying forged authorship).
-type Verified = (Event, Result<Vec<Change>, String>);
+type Verified = (Event, Result<Vec<Change>, ContentRefusal>);
+
+/// Why the content of an authentic event was refused.
+struct ContentRefusal {
+    reason: String,
+    /// The parser did not finish in time (it costs seconds; a sync stops after a few).
+    stalled: bool,
+}
+
+impl From<String> for ContentRefusal {
+    fn from(reason: String) -> Self {
+        ContentRefusal {
+            reason,
+            stalled: false,
+        }
+    }
+}
 
 /// Why a served event is not taken now.
 enum Rejection {
@@ -773,15 +954,19 @@ fn verify_event(
     Ok((ev, content))
 }
 
-fn open_changes(ev: &Event, key: &crate::crypto::SpaceKey) -> Result<Vec<Change>, String> {
+fn open_changes(ev: &Event, key: &crate::crypto::SpaceKey) -> Result<Vec<Change>, ContentRefusal> {
     let plain = ev.open(key).map_err(|e| e.to_string())?;
-    let changes = decode_changes(&plain).map_err(|e| e.to_string())?;
+    let changes = decode_changes(&plain).map_err(|e| ContentRefusal {
+        stalled: matches!(e, PayloadError::Stalled(_)),
+        reason: e.to_string(),
+    })?;
     let actor = actor_for(&ev.header().author);
     if let Some(bad) = changes.iter().find(|c| c.actor_id() != &actor) {
         return Err(format!(
             "it carries a change by actor {} that is not its signer's (forged authorship)",
             bad.actor_id()
-        ));
+        )
+        .into());
     }
     Ok(changes)
 }

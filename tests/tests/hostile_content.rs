@@ -1,0 +1,445 @@
+//! A partner with valid keys sends content crafted to crash or stall the other's CLI,
+//! through the real relay and binaries: a compressed change that inflates to hundreds of
+//! megabytes, bundles that spin Automerge's parser, and a rating whose level is 2^53-1.
+//! The victim's `duet sync` refuses the content quickly and in bounded memory, records
+//! the refusal at once (an interrupted sync never reads it again), and `report` and
+//! `progress` ignore the value out of range and list it as a problem.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_core::device::Device as CoreDevice;
+use duet_core::doc::DocError;
+use duet_core::event::{CODEC_BUNDLE, CODEC_RAW, Event, Header, Kind};
+use duet_core::store::{SpaceKind, Store};
+use duet_tests::{Device, Relay, Run, bin, pair};
+
+/// A bundle body on which Automerge's parser spins for minutes, with a valid checksum.
+const SPINNING: &[u8] = include_bytes!("../../core/tests/fixtures/spinning_bundle.bin");
+
+/// The couple, paired through the relay, with a goal both have.
+fn couple(relay: &Relay) -> (Device, Device) {
+    let (alex, sam) = pair(relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    (alex, sam)
+}
+
+/// Sam's device signs one `changes` event per plaintext, next in its chain and sealed
+/// with the space's current key, as a hostile partner's modified client would, and its
+/// ordinary `duet sync` pushes them. Returns the events' hashes (hex).
+fn sam_sends(sam: &Device, plaintexts: &[Vec<u8>]) -> Vec<String> {
+    let hashes = {
+        let mut store = Store::open(&sam.home, false).expect("Sam's store");
+        let me = store.require_identity().expect("identity");
+        let rec = store.space(SpaceKind::Shared).expect("shared space");
+        let epoch = duet_core::sync::fold_state(&store, &rec.id)
+            .expect("state")
+            .epoch();
+        let key = store
+            .epoch_keys(&rec.id)
+            .expect("keys")
+            .get(&epoch)
+            .cloned()
+            .expect("the current key");
+        let (mut seq, mut prev) = store
+            .own_head(&rec.id, &me.device_key())
+            .expect("head")
+            .unwrap_or((0, [0; 32]));
+        let mut events = Vec::new();
+        for plain in plaintexts {
+            seq += 1;
+            let header = Header {
+                kind: Kind::Changes,
+                space: rec.id,
+                author: me.device_key(),
+                seq,
+                prev,
+                time: duet_core::ids::now_ms(),
+            };
+            let ev = Event::changes_at(header, epoch, plain, &key, &me);
+            prev = ev.hash();
+            events.push(ev);
+        }
+        store
+            .record_own_events(&rec.id, &events, &[])
+            .expect("stored as Sam's own");
+        events.iter().map(|e| hex::encode(e.hash())).collect()
+    };
+    sam.ok(&["sync"]);
+    hashes
+}
+
+/// Raw DEFLATE data of one zero byte followed by `repeats` copies of 258 more (a fixed
+/// Huffman block of back-references): about 159 inflated bytes per stored byte.
+fn deflate_bomb(repeats: usize) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        /// Puts `len` bits of a Huffman code, most significant first.
+        fn code(&mut self, code: u32, len: u32) {
+            for i in (0..len).rev() {
+                self.acc |= u64::from((code >> i) & 1) << self.n;
+                self.n += 1;
+                if self.n == 8 {
+                    self.out.push(self.acc as u8);
+                    self.acc = 0;
+                    self.n = 0;
+                }
+            }
+        }
+    }
+    let mut b = Bits {
+        out: Vec::with_capacity(repeats * 13 / 8 + 16),
+        acc: 0,
+        n: 0,
+    };
+    // BFINAL = 1, then BTYPE = 01 (fixed Huffman), least significant bit first.
+    b.code(1, 1);
+    b.code(1, 1);
+    b.code(0, 1);
+    b.code(0x30, 8); // literal 0
+    for _ in 0..repeats {
+        b.code(0xC5, 8); // length 258 (symbol 285)
+        b.code(0, 5); // distance 1
+    }
+    b.code(0, 7); // end of block (symbol 256)
+    if b.n > 0 {
+        b.out.push(b.acc as u8);
+    }
+    b.out
+}
+
+/// A raw-changes plaintext (codec 2) of one compressed change chunk that inflates to
+/// about `mib` MiB.
+fn inflating_change(mib: usize) -> Vec<u8> {
+    let bomb = deflate_bomb((mib << 20) / 258);
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = bomb.len() as u64;
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            chunk.push(byte);
+            break;
+        }
+        chunk.push(byte | 0x80);
+    }
+    chunk.extend_from_slice(&bomb);
+    let mut plain = vec![CODEC_RAW];
+    plain.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+    plain.extend_from_slice(&chunk);
+    plain
+}
+
+/// A bundle plaintext (codec 1) on which Automerge's parser spins.
+fn spinning_bundle() -> Vec<u8> {
+    let mut plain = vec![CODEC_BUNDLE];
+    plain.extend_from_slice(SPINNING);
+    plain
+}
+
+/// A `duet` process of `d`, with its output collected.
+struct Running {
+    child: std::process::Child,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+    started: Instant,
+}
+
+fn start(d: &Device, args: &[&str]) -> Running {
+    let mut child = Command::new(bin("duet"))
+        .args(args)
+        .env("DUET_HOME", &d.home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("duet starts");
+    let collect = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = collect(Box::new(child.stdout.take().expect("stdout")));
+    let err = collect(Box::new(child.stderr.take().expect("stderr")));
+    Running {
+        child,
+        out,
+        err,
+        started: Instant::now(),
+    }
+}
+
+impl Running {
+    /// The process's peak resident memory so far, in KiB (`VmHWM`), while it runs.
+    fn peak_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Waits for the end, polling its peak memory; past `limit` the process is killed
+    /// and the test fails. Returns what it did, its peak memory (KiB) and its duration.
+    fn finish(mut self, limit: Duration, what: &str) -> (Run, u64, Duration) {
+        let mut peak = 0;
+        let code = loop {
+            if let Some(kib) = self.peak_kib() {
+                peak = peak.max(kib);
+            }
+            match self.child.try_wait().expect("wait") {
+                Some(status) => break status.code().unwrap_or(-1),
+                None if self.started.elapsed() > limit => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("`duet {what}` still ran after {limit:?} (peak {peak} KiB); killed");
+                }
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        let elapsed = self.started.elapsed();
+        let run = Run {
+            code,
+            stdout: self.out.join().expect("stdout"),
+            stderr: self.err.join().expect("stderr"),
+        };
+        (run, peak, elapsed)
+    }
+
+    /// Kills the process (as a crash or a closed laptop would) and waits for it.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The refused events recorded on `d` (hex hashes), oldest first.
+fn recorded_refusals(d: &Device) -> Vec<String> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(d.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    let Ok(mut stmt) = conn.prepare("SELECT hash FROM rejected ORDER BY id") else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map(|rows| rows.filter_map(Result::ok).map(hex::encode).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_compressed_change_that_inflates_past_the_cap_is_refused_quickly_in_bounded_memory() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    // About 300 MiB once inflated, from an event of about 2 MB.
+    let plain = inflating_change(300);
+    assert!(plain.len() < duet_core::event::MAX_EVENT_BYTES - 4096);
+    let bomb = sam_sends(&sam, &[plain]).remove(0);
+    let (run, peak_kib, took) = start(&alex, &["sync"]).finish(Duration::from_secs(60), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("refused") && run.stderr.contains(&bomb[..12]),
+        "the sync says it refused the event: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("compression bomb"),
+        "and why: {}",
+        run.stderr
+    );
+    assert!(
+        peak_kib < 200 * 1024,
+        "the sync's peak memory stays modest: {peak_kib} KiB"
+    );
+    assert!(took < Duration::from_secs(20), "and it is quick: {took:?}");
+    // The space goes on: the goal is still there and a later rating arrives.
+    sam.ok(&["rate", "Walk", "1"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let export = alex.json(&["export"]);
+    assert_eq!(
+        export["shared"]["ratings"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_refused_event_is_recorded_at_once_and_never_read_again() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    // The first is refused at once; the second holds the parser to its deadline.
+    let hashes = sam_sends(&sam, &[inflating_change(64), spinning_bundle()]);
+    let (first, second) = (&hashes[0], &hashes[1]);
+    let sync = start(&alex, &["sync"]);
+    // The first refusal is on disk while the second is still being read...
+    let seen = loop {
+        let refused = recorded_refusals(&alex);
+        if !refused.is_empty() {
+            break refused;
+        }
+        assert!(
+            sync.started.elapsed() < Duration::from_secs(60),
+            "no refusal was recorded"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        seen,
+        vec![first.clone()],
+        "the first refusal is recorded on its own, before the sync reads on"
+    );
+    // ...when the sync is interrupted.
+    sync.kill();
+    let run = alex.run(&["sync"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(&second[..12]),
+        "the next sync reads the event it had not finished: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&first[..12]),
+        "and never the one already refused: {}",
+        run.stderr
+    );
+    assert_eq!(
+        recorded_refusals(&alex),
+        vec![first.clone(), second.clone()]
+    );
+    let again = alex.run(&["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        !again.stderr.contains(&first[..12]) && !again.stderr.contains(&second[..12]),
+        "a later sync reads neither: {}",
+        again.stderr
+    );
+}
+
+#[test]
+fn contents_that_stall_the_parser_cost_one_bounded_sync_not_one_deadline_each() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let hashes = sam_sends(&sam, &vec![spinning_bundle(); 4]);
+    let (run, _, took) = start(&alex, &["sync"]).finish(Duration::from_secs(60), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("run `duet sync` again"),
+        "the sync stops reading and says so: {}",
+        run.stderr
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "it stops after a few deadlines: {took:?}"
+    );
+    // The next syncs read on from there and each content is refused once.
+    for _ in 0..3 {
+        let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(60), "sync");
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let mut refused = recorded_refusals(&alex);
+    refused.sort();
+    let mut expected = hashes.clone();
+    expected.sort();
+    assert_eq!(refused, expected, "each refused exactly once");
+}
+
+#[test]
+fn a_rating_with_an_absurd_level_does_not_hang_report_or_progress() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    // Sam writes a rating in Sam's own name (the owner rules allow it) whose level is
+    // 2^53-1, with a hand-made change.
+    let rating = "ffffffffffffffffffffffffffffffff";
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        dev.edit(SpaceKind::Shared, move |doc, me| {
+            let person = me.person_id.clone();
+            let c = doc.raw_transaction("rate", duet_core::ids::now_ms(), |tx| {
+                use automerge::ReadDoc;
+                use automerge::transaction::Transactable;
+                let (_, ratings) = tx
+                    .get(automerge::ROOT, "ratings")?
+                    .ok_or(DocError::Malformed("ratings"))?;
+                let r = tx.put_object(&ratings, rating, automerge::ObjType::Map)?;
+                tx.put(&r, "id", rating)?;
+                tx.put(&r, "goal", goal.as_str())?;
+                tx.put(&r, "rater", person.as_str())?;
+                tx.put(&r, "at", duet_core::ids::now_ms())?;
+                tx.put(&r, "level", 9_007_199_254_740_991i64)?;
+                Ok(())
+            })?;
+            Ok(((), c.into_iter().collect()))
+        })
+        .expect("craft the rating");
+    }
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let html = alex.home.join("report.html");
+    let html = html.to_str().expect("path");
+    for args in [
+        &["progress"][..],
+        &["progress", "--json"],
+        &["report", "--html", html],
+        &["export", "--json"],
+    ] {
+        let (run, peak_kib, took) =
+            start(&alex, args).finish(Duration::from_secs(30), &args.join(" "));
+        assert_eq!(run.code, 0, "`duet {}`: {run:?}", args.join(" "));
+        // (`export` carries the raw content of what it could not read, value included.)
+        assert!(
+            args[0] == "export" || !run.stdout.contains("9007199254740991"),
+            "`duet {}` uses the value out of range: {}",
+            args.join(" "),
+            run.stdout
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "`duet {}` took {took:?}",
+            args.join(" ")
+        );
+        assert!(
+            peak_kib < 200 * 1024,
+            "`duet {}`: {peak_kib} KiB",
+            args.join(" ")
+        );
+    }
+    // The rating is listed as a problem, with its value, and Alex's own one counts.
+    let export = alex.json(&["export"]);
+    let problems = export["shared"]["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p["id"] == rating
+            && p["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("9007199254740991"))),
+        "{problems:?}"
+    );
+    let progress = alex.json(&["progress"]);
+    let partners = progress["goals"][0]["partners"]
+        .as_array()
+        .expect("partners");
+    let levels: Vec<i64> = partners
+        .iter()
+        .flat_map(|p| p["ratings"].as_array().into_iter().flatten())
+        .filter_map(|r| r["level"].as_i64())
+        .collect();
+    assert_eq!(levels, vec![1], "only the rating in range counts");
+}
