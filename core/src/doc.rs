@@ -193,6 +193,23 @@ impl SpaceDoc {
             .and_then(|hash| self.doc.get_change_by_hash(&hash)))
     }
 
+    /// Runs `f` as one raw Automerge transaction authored by this device, outside the
+    /// typed operations. Only for tests that must write what duet itself never writes
+    /// (a partner's malformed entity, as another version or a bug could leave it); the
+    /// engine never calls it.
+    #[doc(hidden)]
+    pub fn raw_transaction<F>(
+        &mut self,
+        message: &str,
+        now: i64,
+        f: F,
+    ) -> Result<Option<Change>, DocError>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<(), DocError>,
+    {
+        self.commit(message, now, f)
+    }
+
     fn collection(&self, name: &'static str) -> Result<ObjId, DocError> {
         match self.doc.get(ROOT, name)? {
             Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
