@@ -1,7 +1,15 @@
 //! How commands print: human text, or JSON with stable field names (`--json`), and
 //! nothing but errors with `--quiet`.
+//!
+//! Every write returns an `io::Result` that commands pass up with `?`: a reader that goes
+//! away (`duet export | head`) ends the command quietly in `main`, as a closed pipe is
+//! not a failure. Text that a partner or a device wrote is made terminal-safe with
+//! [`safe`] and [`safe_line`] before it is printed; `--json` keeps it exact.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use chrono::TimeZone;
 use duet_core::model::{Goal, Rating, Reflection};
@@ -18,27 +26,90 @@ pub struct Out {
 }
 
 impl Out {
-    /// Prints a human line unless quiet.
-    pub fn line(&self, s: impl AsRef<str>) {
-        if !self.quiet {
-            println!("{}", s.as_ref());
+    /// Prints a human line unless quiet. Control characters other than newlines are made
+    /// visible here too, a last defence for text a caller did not pass through
+    /// [`safe_line`].
+    pub fn line(&self, s: impl AsRef<str>) -> std::io::Result<()> {
+        if self.quiet {
+            return Ok(());
         }
+        data(s.as_ref())
     }
 
     /// Prints a warning on stderr (even when quiet: it is about the user's data).
     pub fn warn(&self, s: impl AsRef<str>) {
-        eprintln!("warning: {}", s.as_ref());
+        note(&format!("warning: {}", s.as_ref()));
     }
 
     /// Prints a JSON value (pretty), streamed to stdout.
     pub fn json(&self, v: &impl Serialize) -> anyhow::Result<()> {
-        use std::io::Write as _;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        serde_json::to_writer_pretty(&mut out, v)?;
+        // An I/O failure inside serde_json comes back as the io::Error it was, so that a
+        // closed pipe is recognised as one.
+        serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
         writeln!(out)?;
         out.flush()?;
         Ok(())
     }
+}
+
+/// Prints a line on stdout even when quiet (what a command exists to print, such as an
+/// invite code), made terminal-safe like [`Out::line`].
+pub fn data(s: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", safe(s))
+}
+
+/// Prints a line on stderr (notes and warnings), made terminal-safe. A failure to write
+/// it is ignored: the command's outcome does not depend on a diagnostic being seen.
+pub fn note(s: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", safe(s));
+}
+
+/// Whether printing `c` as is could act on a terminal instead of showing a glyph: C0
+/// controls, DEL, C1 controls (U+0080..U+009F, which some terminals read as ESC [ and
+/// friends) and the bidirectional overrides that can make a line read as something else.
+fn is_hazard(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Escapes every hazard in `s`, keeping newlines when `keep_lines`.
+fn escape(s: &str, keep_lines: bool) -> Cow<'_, str> {
+    let kept = |c: char| keep_lines && c == '\n';
+    if !s.chars().any(|c| is_hazard(c) && !kept(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !is_hazard(c) || kept(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text from a partner or a device, safe to print on a terminal: escape sequences,
+/// other control characters and bidirectional overrides are shown as `\x1b`, `\u{9b}`,
+/// `\u{202e}` (so a title cannot retitle the window, clear the screen or fake output).
+/// Newlines are kept: for text printed as a block of its own (tabs are shown as `\t`,
+/// as they would shift what follows).
+pub fn safe(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+/// Like [`safe`], for a field printed within one line: newlines are shown as `\n` too,
+/// so the field cannot start a line that looks like duet's output.
+pub fn safe_line(s: &str) -> Cow<'_, str> {
+    escape(s, false)
 }
 
 /// `YYYY-MM-DD HH:MM` in local time.
@@ -59,12 +130,20 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// A person's display name from the people map.
+/// A person's display name from the people map, terminal-safe for one line.
 pub fn name_of(people: &BTreeMap<String, String>, person: &str) -> String {
-    people
-        .get(person)
-        .cloned()
-        .unwrap_or_else(|| duet_core::ids::short(person).to_string())
+    safe_line(
+        people
+            .get(person)
+            .map_or_else(|| duet_core::ids::short(person), String::as_str),
+    )
+    .into_owned()
+}
+
+/// The short form of an id read from a document (a partner chooses the keys), terminal-
+/// safe.
+pub fn short_id(id: &str) -> Cow<'_, str> {
+    safe_line(duet_core::ids::short(id))
 }
 
 /// The JSON form of a goal.
@@ -198,4 +277,31 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{safe, safe_line};
+
+    #[test]
+    fn escape_sequences_and_c1_controls_are_shown_as_text() {
+        let s = "a\x1b]0;t\x07b\x1b[2J\u{9b}c\u{7f}\u{202e}d";
+        assert_eq!(
+            safe_line(s),
+            "a\\x1b]0;t\\x07b\\x1b[2J\\u{9b}c\\x7f\\u{202e}d"
+        );
+        assert!(!safe(s).chars().any(char::is_control));
+    }
+
+    #[test]
+    fn newlines_stay_only_in_blocks_and_tabs_never() {
+        assert_eq!(safe("one\ntwo\tx\r"), "one\ntwo\\tx\\r");
+        assert_eq!(safe_line("one\ntwo\tx"), "one\\ntwo\\tx");
+    }
+
+    #[test]
+    fn ordinary_text_is_borrowed_unchanged() {
+        let s = "Weekly check-in: café, 30 minutes ✓";
+        assert!(matches!(safe_line(s), std::borrow::Cow::Borrowed(t) if t == s));
+    }
 }

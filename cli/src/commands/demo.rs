@@ -7,6 +7,7 @@ use anyhow::Context;
 use duet_core::device::Device;
 use duet_core::doc::{GoalEdit, NewGoal};
 use duet_core::ids::{now_ms, short};
+use duet_core::readmodel::View;
 use duet_core::store::SpaceKind;
 use duet_core::{Area, Level};
 
@@ -21,8 +22,8 @@ pub struct Args {
     keep: bool,
 }
 
-fn say(ctx: &Ctx, s: impl AsRef<str>) {
-    ctx.out.line(s);
+fn say(ctx: &Ctx, s: impl AsRef<str>) -> std::io::Result<()> {
+    ctx.out.line(s)
 }
 
 /// Runs `duet demo`.
@@ -41,10 +42,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             relay.url(),
             dir.path().display()
         ),
-    );
+    )?;
 
     let mut alex = Device::init(&dir.path().join("alex"), "Alex", Some(&relay.url()))?;
-    say(ctx, "\n[Alex] duet init --name Alex");
+    say(ctx, "\n[Alex] duet init --name Alex")?;
     let checkin = alex.edit(SpaceKind::Shared, |doc, me| {
         let mut levels = BTreeMap::new();
         levels.insert(-2, "We do not talk about the week at all".to_string());
@@ -81,22 +82,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             "[Alex] duet goal add \"Weekly check-in\" --area communication ...   -> {}",
             short(&checkin)
         ),
-    );
+    )?;
     let code = alex.invite(24 * 3_600_000)?;
     alex.sync(&http)?;
     say(
         ctx,
         "[Alex] duet invite   -> a one-time code, handed to Sam in person",
-    );
+    )?;
 
     let mut sam = Device::join(&dir.path().join("sam"), &code, "Sam")?;
     sam.sync(&http)?;
     say(
         ctx,
         "\n[Sam]  duet join duet1-... --name Sam   -> joined, 1 goal synced",
-    );
+    )?;
 
-    say(ctx, "\nBoth go offline and edit on their own:");
+    say(ctx, "\nBoth go offline and edit on their own:")?;
     alex.edit(SpaceKind::Shared, |doc, me| {
         let (_, c1) = doc.rate(
             &checkin,
@@ -116,11 +117,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     say(
         ctx,
         "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"",
-    );
+    )?;
     say(
         ctx,
         "[Alex] duet step add \"Weekly check-in\" \"Put a recurring reminder in both calendars\"",
-    );
+    )?;
     alex.edit(SpaceKind::Personal, |doc, me| {
         let (_, c) = doc.reflect(
             &me.person_id,
@@ -134,7 +135,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     say(
         ctx,
         "[Alex] duet reflect --private \"I was tired but glad we talked.\"   (stays on Alex's devices)",
-    );
+    )?;
 
     let date = sam.edit(SpaceKind::Shared, |doc, me| {
         let (_, c1) = doc.rate(
@@ -178,22 +179,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     say(
         ctx,
         "[Sam]  duet rate \"Weekly check-in\" -1 --note \"We cut it short\"",
-    );
+    )?;
     say(
         ctx,
         "[Sam]  duet goal edit \"Weekly check-in\" --title \"Weekly check-in (Sunday)\"",
-    );
+    )?;
     say(
         ctx,
         "[Sam]  duet goal add \"Date night\" --area quality-time",
-    );
+    )?;
     say(
         ctx,
         "[Sam]  duet reflect --goal \"Weekly check-in\" \"I liked that we put the phones away.\"",
-    );
+    )?;
     let _ = date;
 
-    say(ctx, "\nThey sync (the relay only ever sees ciphertext):");
+    say(ctx, "\nThey sync (the relay only ever sees ciphertext):")?;
     for who in ["Sam", "Alex", "Sam"] {
         let dev = if who == "Sam" { &mut sam } else { &mut alex };
         let reports = dev.sync(&http)?;
@@ -206,12 +207,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                         kind.as_str(),
                         arr.summary()
                     ),
-                );
+                )?;
             }
         }
     }
 
-    say(ctx, "\nThe merged shared goals, identical on both devices:");
+    say(ctx, "\nThe merged shared goals, identical on both devices:")?;
     let (_, a_doc, _) = alex.load(SpaceKind::Shared)?;
     let (_, s_doc, _) = sam.load(SpaceKind::Shared)?;
     let people: BTreeMap<String, String> = a_doc
@@ -223,10 +224,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         say(
             ctx,
             format!("  {}  {} [{}]", short(&g.id), g.title.as_str(), g.area),
-        );
+        )?;
         let expected = g.levels.expected.as_str().to_string();
         if !expected.is_empty() {
-            say(ctx, format!("      expected: {expected}"));
+            say(ctx, format!("      expected: {expected}"))?;
         }
         for r in a_doc.ratings()?.iter().filter(|r| r.goal == g.id) {
             let level = Level::try_from(r.level)
@@ -239,13 +240,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     people.get(&r.rater).cloned().unwrap_or_default(),
                     r.note.clone().unwrap_or_default()
                 ),
-            );
+            )?;
         }
         for s in g.steps.values() {
-            say(ctx, format!("      step: {}", s.text.as_str()));
+            say(ctx, format!("      step: {}", s.text.as_str()))?;
         }
     }
-    let p = duet_core::progress::progress(&duet_core::readmodel::View::of(&a_doc), None);
+    let p = duet_core::progress::progress(&View::of(&a_doc), None);
     let mut line = String::from("\nGAS T-scores (50 = as expected):");
     for (id, name) in &p.people {
         if let Some(t) = p.current(id) {
@@ -255,16 +256,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if let Some(t) = p.current_joint() {
         line.push_str(&format!("  together {t:.1}"));
     }
-    say(ctx, line);
+    say(ctx, line)?;
     say(
         ctx,
         "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
-    );
-    let same = super::export::space_json("", &a_doc)? == super::export::space_json("", &s_doc)?;
+    )?;
+    let same = super::export::space_json("", &View::of(&a_doc), &[])
+        == super::export::space_json("", &View::of(&s_doc), &[]);
     say(
         ctx,
         format!("\nAlex's and Sam's shared documents are identical: {same}"),
-    );
+    )?;
     let (_, s_personal, _) = sam.load(SpaceKind::Personal)?;
     let (_, a_personal, _) = alex.load(SpaceKind::Personal)?;
     say(
@@ -278,7 +280,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .filter(|r| r.author == alex.me.person_id)
                 .count()
         ),
-    );
+    )?;
     if a.keep {
         let kept = dir.keep();
         say(
@@ -288,7 +290,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 kept.display(),
                 kept.display()
             ),
-        );
+        )?;
     }
     drop(relay);
     anyhow::ensure!(

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::UsageError;
-use crate::output::{iso, when};
+use crate::output::{data, iso, note, safe_line, when};
 use crate::transport::Http;
 
 /// Device subcommands.
@@ -47,13 +47,13 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
                     .json(&json!({ "code": code.encode(), "expires_at": iso(code.expires_at) }));
             }
             if !ctx.out.quiet {
-                eprintln!("On your other device run: duet join CODE");
-                eprintln!(
+                note("On your other device run: duet join CODE");
+                note(&format!(
                     "The code gives access to your private reflections too: keep it to yourself. It expires {}.",
                     when(code.expires_at)
-                );
+                ));
             }
-            println!("{}", code.encode());
+            data(&code.encode())?;
             Ok(())
         }
         DeviceCmd::List => list(ctx),
@@ -93,7 +93,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
         ctx.out.line(format!(
             "{}  {:<10} joined {}  last pushed {}  {}{}{}",
             &hex::encode(key)[..12],
-            r["name"].as_str().unwrap_or("?"),
+            safe_line(r["name"].as_str().unwrap_or("?")),
             when(m.joined_at),
             last.get(key)
                 .map(|t| when(*t))
@@ -113,7 +113,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
             } else {
                 ""
             },
-        ));
+        ))?;
     }
     Ok(())
 }
@@ -122,7 +122,9 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     // Learn about devices that joined since the last sync; offline, work from what is known.
     if let Err(e) = dev.sync(&Http::new()?) {
-        eprintln!("note: could not sync first ({e}); using the devices known on this device");
+        note(&format!(
+            "note: could not sync first ({e}); using the devices known on this device"
+        ));
     }
     // Devices of both spaces: a device may have joined only the personal space.
     let q = query.trim().to_ascii_lowercase();
@@ -171,7 +173,7 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         &hex::encode(device)[..12],
         removed.join(" and "),
         if removed.len() > 1 { "s" } else { "" }
-    ));
+    ))?;
     Ok(())
 }
 
@@ -188,7 +190,9 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     // The code is about the current membership: learn of devices that joined meanwhile.
     if let Err(e) = dev.sync(&Http::new()?) {
-        eprintln!("note: could not sync first ({e}); the code reflects the devices known here");
+        note(&format!(
+            "note: could not sync first ({e}); the code reflects the devices known here"
+        ));
     }
     let rec = dev.space(SpaceKind::Shared)?;
     let state = fold_state(&dev.store, &rec.id)?;
@@ -206,11 +210,11 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     ctx.out.line(format!(
         "Safety code: {code}  ({} devices)",
         state.members().len()
-    ));
+    ))?;
     if a.confirm {
-        ctx.out.line("Recorded: these devices are verified.");
+        ctx.out.line("Recorded: these devices are verified.")?;
     } else {
-        ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.");
+        ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
     }
     Ok(())
 }

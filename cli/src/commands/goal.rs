@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use duet_core::doc::{GoalEdit, NewGoal};
 use duet_core::ids::short;
 use duet_core::model::Goal;
+use duet_core::readmodel::Problem;
 use duet_core::store::SpaceKind;
 use duet_core::{Area, Level, Status};
 use serde_json::json;
 
 use super::{Ctx, resolve_goal};
-use crate::output::{goal_json, name_of, rating_json, when};
+use crate::output::{goal_json, name_of, rating_json, safe_line, short_id, when};
 
 /// Parses `LEVEL=TEXT`, e.g. `-2=We did not talk at all`.
 fn level_text(s: &str) -> Result<(i8, String), String> {
@@ -128,7 +129,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": id }));
             }
-            ctx.out.line(format!("Added goal {}.", short(&id)));
+            ctx.out.line(format!("Added goal {}.", short(&id)))?;
             Ok(())
         }
         GoalCmd::List { all } => list(ctx, all),
@@ -183,10 +184,10 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 Ok((c.is_some(), c.into_iter().collect()))
             })?;
             ctx.out.line(if changed {
-                format!("Edited goal {}.", short(&id))
+                format!("Edited goal {}.", short_id(&id))
             } else {
                 "Nothing to change.".to_string()
-            });
+            })?;
             Ok(())
         }
         GoalCmd::Status { goal, status } => {
@@ -201,7 +202,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 Ok(((), c.into_iter().collect()))
             })?;
             ctx.out
-                .line(format!("Goal {} is now {status}.", short(&id)));
+                .line(format!("Goal {} is now {status}.", short_id(&id)))?;
             Ok(())
         }
     }
@@ -226,20 +227,20 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
             "No goals yet. Add one with `duet goal add TITLE --area AREA`."
         } else {
             "No active goals. `duet goal list --all` shows the others; `duet goal add` adds one."
-        });
+        })?;
         return Ok(());
     }
     for g in &goals {
         let done = g.steps.values().filter(|s| s.done_at.is_some()).count();
         ctx.out.line(format!(
             "{}  {:<9} {:<20} {}  ({}/{} steps)",
-            short(&g.id),
-            g.status,
-            g.area,
-            g.title.as_str(),
+            short_id(&g.id),
+            safe_line(&g.status),
+            safe_line(&g.area),
+            safe_line(g.title.as_str()),
             done,
             g.steps.len()
-        ));
+        ))?;
     }
     Ok(())
 }
@@ -247,15 +248,42 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let view = dev.view(SpaceKind::Shared)?;
-    let id = resolve_goal(&view.goals, query)?;
+    let problems = super::export::problems(&dev, SpaceKind::Shared, &view);
+    let id = match resolve_goal(&view.goals, query) {
+        Ok(id) => id,
+        // A goal this version cannot read: show what it holds instead of "no such goal".
+        Err(e) => {
+            let unreadable: Vec<Problem> = problems
+                .iter()
+                .filter(|p| p.collection == "goals" && p.id.starts_with(query.trim()))
+                .cloned()
+                .collect();
+            if unreadable.len() != 1 {
+                return Err(e);
+            }
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "problems": unreadable }));
+            }
+            return super::export::print_problems(&ctx.out, &unreadable).map_err(Into::into);
+        }
+    };
     let g = view
         .goal(&id)
         .cloned()
         .with_context(|| format!("goal {id} is not in the shared space; run `duet goal list`"))?;
     let ratings: Vec<_> = view.ratings.iter().filter(|r| r.goal == id).collect();
+    // Unreadable entities of this goal: itself or anything that names it.
+    let problems: Vec<Problem> = problems
+        .into_iter()
+        .filter(|p| {
+            (p.collection == "goals" && p.id == id)
+                || p.raw.get("goal").and_then(|v| v.as_str()) == Some(id.as_str())
+        })
+        .collect();
     if ctx.out.json {
         let mut v = goal_json(&g);
         v["ratings"] = ratings.iter().map(|r| rating_json(r)).collect();
+        v["problems"] = json!(problems);
         return ctx.out.json(&v);
     }
     let people: BTreeMap<String, String> = view
@@ -263,70 +291,68 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .iter()
         .map(|(k, p)| (k.clone(), p.name.clone()))
         .collect();
-    ctx.out
-        .line(format!("{}  {}", short(&g.id), g.title.as_str()));
-    ctx.out.line(format!(
+    let out = ctx.out;
+    out.line(format!(
+        "{}  {}",
+        short_id(&g.id),
+        safe_line(g.title.as_str())
+    ))?;
+    out.line(format!(
         "  area: {}   status: {}   due: {}",
-        g.area,
-        g.status,
-        g.due.as_deref().unwrap_or("-")
-    ));
+        safe_line(&g.area),
+        safe_line(&g.status),
+        safe_line(g.due.as_deref().unwrap_or("-"))
+    ))?;
     if !g.why.as_str().is_empty() {
-        ctx.out.line(format!("  why: {}", g.why.as_str()));
+        out.line(format!("  why: {}", safe_line(g.why.as_str())))?;
     }
-    ctx.out.line("  levels:");
+    out.line("  levels:")?;
     for l in (-2i8..=2).rev() {
-        let text = g
-            .levels
-            .get(l)
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        ctx.out.line(format!(
+        let text = g.levels.get(l).map(|t| t.as_str()).unwrap_or_default();
+        out.line(format!(
             "    {:>2}  {}",
-            format!(
-                "{}",
-                Level::try_from(i64::from(l))
-                    .map(|x| x.to_string())
-                    .unwrap_or_default()
-            ),
+            Level::try_from(i64::from(l))
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
             if text.is_empty() {
-                "-".to_string()
+                "-".into()
             } else {
-                text
+                safe_line(text)
             }
-        ));
+        ))?;
     }
     if !g.steps.is_empty() {
-        ctx.out.line("  steps:");
+        out.line("  steps:")?;
         let mut steps: Vec<_> = g.steps.values().collect();
         steps.sort_by_key(|s| (s.created_at, s.id.clone()));
         for s in steps {
-            ctx.out.line(format!(
+            out.line(format!(
                 "    [{}] {}  {}",
                 if s.done_at.is_some() { "x" } else { " " },
-                short(&s.id),
-                s.text.as_str()
-            ));
+                short_id(&s.id),
+                safe_line(s.text.as_str())
+            ))?;
         }
     }
     if !ratings.is_empty() {
-        ctx.out.line("  ratings:");
+        out.line("  ratings:")?;
         for r in &ratings {
             let level = Level::try_from(r.level)
                 .map(|l| l.to_string())
                 .unwrap_or_else(|_| r.level.to_string());
-            ctx.out.line(format!(
+            out.line(format!(
                 "    {}  {:<10} {:>2}{}",
                 when(r.at),
                 name_of(&people, &r.rater),
                 level,
                 r.note
                     .as_deref()
-                    .map(|n| format!("  {n}"))
+                    .map(|n| format!("  {}", safe_line(n)))
                     .unwrap_or_default()
-            ));
+            ))?;
         }
     }
+    super::export::print_problems(&out, &problems)?;
     Ok(())
 }
 
@@ -334,7 +360,8 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
 fn warn_problems(ctx: &Ctx, view: &duet_core::readmodel::View) {
     for p in &view.problems {
         ctx.out.warn(format!(
-            "cannot read {p}; it is kept, and shown once it is fixed or duet is upgraded"
+            "cannot read {}; it is kept, and shown once it is fixed or duet is upgraded",
+            safe_line(p)
         ));
     }
 }

@@ -5,7 +5,7 @@ use duet_core::readmodel::Parts;
 use duet_core::store::SpaceKind;
 
 use super::{Ctx, parse_day, resolve_goal};
-use crate::output::when;
+use crate::output::{safe_line, when};
 
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
@@ -60,10 +60,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     if events.is_empty() {
-        ctx.out.line("No history matches.");
+        ctx.out.line("No history matches.")?;
     }
     for e in &events {
-        writeln!(out, "{}  {}", when(e.at), e.summary)?;
+        // The summary quotes titles, names and notes: one line, made terminal-safe.
+        writeln!(out, "{}  {}", when(e.at), safe_line(&e.summary))?;
     }
     Ok(())
 }

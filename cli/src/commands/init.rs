@@ -5,6 +5,7 @@ use duet_core::device::Device;
 use serde_json::json;
 
 use super::Ctx;
+use crate::output::safe_line;
 
 /// Create this device's identity, your shared space and your personal space.
 #[derive(Debug, clap::Args)]
@@ -34,11 +35,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     ctx.out.line(format!(
         "Welcome, {}. Your goals live in {}.",
-        dev.me.name,
+        safe_line(&dev.me.name),
         ctx.home.display()
-    ));
+    ))?;
     ctx.out.line(
         "Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner.",
-    );
+    )?;
     Ok(())
 }

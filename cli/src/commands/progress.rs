@@ -7,6 +7,7 @@ use duet_core::store::SpaceKind;
 use serde_json::json;
 
 use super::{Ctx, goal_filter};
+use crate::output::{safe_line, short_id};
 
 /// Show progress on active goals: both partners' latest levels, their ratings over time
 /// and the GAS T-scores (50 = goals met as expected).
@@ -89,15 +90,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         writeln!(
             out,
             "{}  {}",
-            c.bold(&g.goal[..8.min(g.goal.len())]),
-            c.bold(&g.title)
+            c.bold(&short_id(&g.goal)),
+            c.bold(&safe_line(&g.title))
         )?;
         for s in &g.partners {
             let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
             writeln!(
                 out,
                 "    {:<12} latest {:>2}   {}",
-                s.name,
+                safe_line(&s.name),
                 c.level(s.latest, &level(s.latest)),
                 sparkline(&levels)
             )?;
@@ -119,7 +120,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     write!(out, "GAS T-score (50 = as expected):")?;
     for (id, name) in &p.people {
         if let Some(t) = p.current(id) {
-            write!(out, "  {name} {t:.1}")?;
+            write!(out, "  {} {t:.1}", safe_line(name))?;
         }
     }
     if let Some(t) = p.current_joint() {

@@ -1,11 +1,11 @@
 //! `duet rate`: one partner's GAS rating of a goal.
 
 use duet_core::Level;
-use duet_core::ids::short;
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
 use super::{Ctx, resolve_goal};
+use crate::output::short_id;
 
 /// Rate a goal on the GAS scale: -2 much less than expected, -1 less, 0 as expected,
 /// 1 more, 2 much more.
@@ -51,9 +51,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     ctx.out.line(format!(
         "Rated goal {} at {} ({}).",
-        short(&gid),
+        short_id(&gid),
         a.level,
         a.level.meaning()
-    ));
+    ))?;
     Ok(())
 }

@@ -70,6 +70,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         "Saved {} reflection {}.",
         if a.private { "private" } else { "shared" },
         short(&id)
-    ));
+    ))?;
     Ok(())
 }

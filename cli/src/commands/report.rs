@@ -404,6 +404,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         a.html.display(),
         p.goals.len(),
         html.len().div_ceil(1024)
-    ));
+    ))?;
     Ok(())
 }

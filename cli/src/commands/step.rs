@@ -6,6 +6,7 @@ use duet_core::store::SpaceKind;
 use serde_json::json;
 
 use super::{Ctx, resolve_goal};
+use crate::output::short_id;
 
 /// Step subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -46,8 +47,8 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ctx.out.line(format!(
                 "Added step {} to goal {}.",
                 short(&sid),
-                short(&gid)
-            ));
+                short_id(&gid)
+            ))?;
         }
         StepCmd::Done { goal, step } => {
             let gid = resolve_goal(&goals, &goal)?;
@@ -67,7 +68,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
                 Ok(((), c.into_iter().collect()))
             })?;
             ctx.out
-                .line(format!("Step {} done. Well done.", short(&sid)));
+                .line(format!("Step {} done. Well done.", short_id(&sid)))?;
         }
     }
     Ok(())

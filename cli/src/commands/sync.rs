@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::UsageError;
+use crate::output::{data, note, safe_line};
 use crate::transport::Http;
 
 /// Checks that a relay URL is http(s)://host[:port].
@@ -70,13 +71,13 @@ pub fn invite(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
         }));
     }
     if !ctx.out.quiet {
-        eprintln!("Give this code to your partner in person or over a channel you both trust.");
-        eprintln!(
+        note("Give this code to your partner in person or over a channel you both trust.");
+        note(&format!(
             "Anyone who has it can join your shared space until it is used or expires ({}).",
             crate::output::when(code.expires_at)
-        );
+        ));
     }
-    println!("{}", code.encode());
+    data(&code.encode())?;
     Ok(())
 }
 
@@ -151,10 +152,10 @@ pub fn join(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
         if partners.is_empty() {
             "your partner".to_string()
         } else {
-            partners.join(", ")
+            safe_line(&partners.join(", ")).into_owned()
         },
         view.goals.len()
-    ));
+    ))?;
     Ok(())
 }
 
@@ -184,9 +185,9 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         );
     }
-    print_reports(ctx, &reports);
-    if let Some(note) = super::device::unverified_note(&dev)? {
-        eprintln!("note: {note}");
+    print_reports(ctx, &reports)?;
+    if let Some(n) = super::device::unverified_note(&dev)? {
+        note(&format!("note: {}", safe_line(&n)));
     }
     let refused: Vec<String> = reports
         .iter()
@@ -206,19 +207,28 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         .iter()
         .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
     {
-        ctx.out.line("Up to date.");
+        ctx.out.line("Up to date.")?;
     }
     Ok(())
 }
 
 /// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
-fn print_reports(ctx: &Ctx, reports: &[(SpaceKind, duet_core::sync::SyncReport)]) {
+fn print_reports(
+    ctx: &Ctx,
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> std::io::Result<()> {
     for (kind, r) in reports {
         for w in &r.warnings {
-            eprintln!("warning ({} space): {w}", kind.as_str());
+            note(&format!(
+                "warning ({} space): {}",
+                kind.as_str(),
+                safe_line(w)
+            ));
         }
         for a in &r.arrivals {
-            ctx.out.line(format!("{}: {}", kind.as_str(), a.summary()));
+            // "2 ratings from NAME": the name is the partner's.
+            ctx.out
+                .line(format!("{}: {}", kind.as_str(), safe_line(&a.summary())))?;
         }
         if r.pushed_changes > 0 {
             ctx.out.line(format!(
@@ -226,9 +236,10 @@ fn print_reports(ctx: &Ctx, reports: &[(SpaceKind, duet_core::sync::SyncReport)]
                 kind.as_str(),
                 r.pushed_changes,
                 if r.pushed_changes == 1 { "" } else { "s" }
-            ));
+            ))?;
         }
     }
+    Ok(())
 }
 
 /// How often `duet sync --watch` looks for changes other `duet` commands made on this
@@ -258,7 +269,7 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
     }
     ctx.out.line(
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
-    );
+    )?;
     let mut seen = dev.store.data_version()?;
     let mut lost = false;
     loop {
@@ -267,7 +278,7 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
             Ok(Signal::Connected(kind)) => {
                 if lost {
                     ctx.out
-                        .line(format!("{}: connected to the relay again", kind.as_str()));
+                        .line(format!("{}: connected to the relay again", kind.as_str()))?;
                     lost = false;
                 }
                 false
@@ -278,18 +289,21 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
                 retry_in,
             }) => {
                 if !lost {
-                    eprintln!(
+                    note(&format!(
                         "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
                          changes made meanwhile are kept and sent then",
                         space.as_str(),
                         retry_in.as_secs_f64()
-                    );
+                    ));
                 }
                 lost = true;
                 false
             }
             Ok(Signal::Refused(kind, msg)) => {
-                eprintln!("warning ({} space): stopped watching: {msg}", kind.as_str());
+                note(&format!(
+                    "warning ({} space): stopped watching: {msg}",
+                    kind.as_str()
+                ));
                 listening -= 1;
                 if listening == 0 {
                     anyhow::bail!(
@@ -314,20 +328,20 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
         // Several signals may be queued: one sync covers them all.
         match dev.sync(&http) {
             Ok(reports) => {
-                print_reports(ctx, &reports);
+                print_reports(ctx, &reports)?;
                 for (kind, r) in &reports {
                     if let Some(m) = &r.push_refused {
-                        eprintln!(
+                        note(&format!(
                             "warning ({} space): the relay refused this device's changes ({m}); they are kept here",
                             kind.as_str()
-                        );
+                        ));
                     }
                 }
             }
             // The live thread reconnects and a sync follows; nothing is lost meanwhile.
-            Err(e) => {
-                eprintln!("warning: sync did not finish ({e}); retrying when the relay answers")
-            }
+            Err(e) => note(&format!(
+                "warning: sync did not finish ({e}); retrying when the relay answers"
+            )),
         }
         // `seen` is not read again here: this device's own commits do not move its
         // data_version, and a `duet` command that commits during the sync must still be
@@ -398,37 +412,37 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
     }
     ctx.out.line(format!(
         "{} (device {})",
-        dev.me.name,
+        safe_line(&dev.me.name),
         &hex::encode(dev.me.device_key())[..12]
-    ));
-    if let Some(note) = &unverified {
-        ctx.out.line(format!("  NOTE: {note}"));
+    ))?;
+    if let Some(n) = &unverified {
+        ctx.out.line(format!("  NOTE: {}", safe_line(n)))?;
     }
     for s in &spaces {
         ctx.out.line(format!(
             "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
             s["kind"].as_str().unwrap_or(""),
             s["space"].as_str().unwrap_or(""),
-            s["relay"].as_str().unwrap_or("(none: `duet relay set URL`)"),
+            safe_line(s["relay"].as_str().unwrap_or("(none: `duet relay set URL`)")),
             s["cursor"],
             s["pending_changes"],
             s["unsent_events"],
             s["refused_events"],
-        ));
+        ))?;
         if let Some(alert) = s["alert"].as_str() {
-            ctx.out.line(format!("  WARNING: {alert}"));
+            ctx.out.line(format!("  WARNING: {}", safe_line(alert)))?;
         }
         if s["waiting_events"].as_u64().unwrap_or(0) > 0 {
             ctx.out.line(format!(
                 "  {} event(s) wait for an earlier event the relay has not served",
                 s["waiting_events"]
-            ));
+            ))?;
         }
         if let Some(ms) = s["members"].as_array() {
             for m in ms {
                 ctx.out.line(format!(
                     "  member {} device {}{}",
-                    m["name"].as_str().unwrap_or("(name not synced yet)"),
+                    safe_line(m["name"].as_str().unwrap_or("(name not synced yet)")),
                     &m["device"].as_str().unwrap_or("")
                         [..12.min(m["device"].as_str().unwrap_or("").len())],
                     if m["this_device"].as_bool() == Some(true) {
@@ -436,7 +450,7 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
                     } else {
                         ""
                     }
-                ));
+                ))?;
             }
         }
     }
@@ -461,8 +475,9 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
             let mut dev = ctx.device()?;
             dev.store.set_relay(url.trim_end_matches('/'))?;
             ctx.out.line(format!(
-                "Relay set to {url}. Run `duet sync` to send your changes."
-            ));
+                "Relay set to {}. Run `duet sync` to send your changes.",
+                safe_line(&url)
+            ))?;
             Ok(())
         }
     }
