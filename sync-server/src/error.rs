@@ -242,6 +242,15 @@ impl ApiError {
         ))
     }
 
+    /// The answer to a push whose body fell behind the minimum rate: nothing was stored.
+    pub fn body_too_slow(rate: u64, grace: std::time::Duration) -> ApiError {
+        ApiError::Timeout(format!(
+            "the request body arrived slower than {rate} bytes per second (after a grace of \
+             {} s) and was cut off; nothing was stored. Push again over a faster connection",
+            grace.as_secs_f64()
+        ))
+    }
+
     /// The answer when SQLite reports that the database cannot grow.
     pub fn storage_full() -> ApiError {
         ApiError::StorageFull(

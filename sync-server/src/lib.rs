@@ -7,9 +7,11 @@
 //! wire protocol is [`duet_core::protocol`].
 //!
 //! - [`app`] builds the router over an [`AppState`], behind the [`limits::guard`]
-//!   middleware (rate limits, in-flight limit, request timeout);
+//!   middleware (rate limits, in-flight limits, request timeout);
 //! - [`serve`] / [`serve_state`] run it on a listener (HTTP/1.1, with a header-read
-//!   timeout and a cap on open connections) until a shutdown signal;
+//!   timeout and caps on open connections, overall and per address, live sockets
+//!   included) until a shutdown signal;
+//! - [`fds`] raises the process's open-file limit and sizes the caps from it;
 //! - [`Embedded`] runs a relay on its own thread (for `duet demo` and tests);
 //! - [`Config`] holds every limit an operator can tune;
 //! - [`writer`] is the single writer thread that commits concurrent pushes in groups
@@ -37,7 +39,10 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod batch;
+pub mod body;
+pub mod caps;
 pub mod error;
+pub mod fds;
 pub mod limits;
 pub mod live;
 pub mod logging;
@@ -50,6 +55,38 @@ pub use error::ApiError;
 pub use limits::{Config, Rate};
 pub use state::AppState;
 pub use writer::WriterStats;
+
+/// What one accepted connection holds: a slot of the connection budget and one of its
+/// address's. Each request of the connection carries a clone (a request extension), so
+/// that a live socket, which outlives the HTTP connection it was upgraded from, keeps
+/// the slot until it closes.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<ConnectionHold>);
+
+#[derive(Debug)]
+struct ConnectionHold {
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    _address: Option<caps::Held<std::net::IpAddr>>,
+}
+
+/// The answer to a connection refused for its address's cap, written without reading
+/// the request: the connection is closed right after.
+fn busy_answer() -> Vec<u8> {
+    let body = ApiError::RateLimited {
+        message: "too many open connections from this address; close some (or wait for \
+                  them to finish) and retry"
+            .to_string(),
+        retry_after: 5,
+    }
+    .body();
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         retry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{json}",
+        json.len()
+    )
+    .into_bytes()
+}
 
 /// How long open connections may finish their requests after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -135,8 +172,10 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 
 /// Serves the relay over an already opened state until `shutdown` completes, with the
 /// state's [`Config`]: HTTP/1.1 only, each connection closed if a request's headers do
-/// not arrive within the header timeout, at most `max_connections` open at once (more
-/// wait in the listen backlog).
+/// not arrive within the header timeout, at most `max_connections` open at once, live
+/// sockets included (more wait in the listen backlog), and at most
+/// `max_connections_per_ip` from one TCP peer address (more get a 429 and are closed at
+/// once).
 pub async fn serve_state(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -151,6 +190,15 @@ pub async fn serve_state(
     });
     let connections =
         (config.max_connections > 0).then(|| Arc::new(limits::semaphore(config.max_connections)));
+    // Per TCP peer; behind a proxy (a client address header) every peer is the proxy,
+    // whose clients the header tells apart only once a request is read.
+    let per_address = if config.client_ip_header.is_some() {
+        None
+    } else {
+        caps::Counts::<std::net::IpAddr>::new(config.max_connections_per_ip)
+    };
+    let busy = busy_answer();
+    let mut refused = limits::Tally::default();
     // Each connection task holds a clone of `open`; when all are gone, `all_closed` ends.
     let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -189,18 +237,37 @@ pub async fn serve_state(
                 }
             }
         };
+        let address = match &per_address {
+            Some(counts) => match counts.try_hold(limits::bucket_key(peer.ip())) {
+                Ok(held) => Some(held),
+                Err(_) => {
+                    // Refused at once, before reading anything: the address already
+                    // holds its share, and a slot spent on it is one taken from others.
+                    let _ = stream.try_write(&busy);
+                    refused.note("connections per address", std::time::Instant::now());
+                    continue;
+                }
+            },
+            None => None,
+        };
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
+        let slot = ConnectionSlot(Arc::new(ConnectionHold {
+            _budget: permit,
+            _address: address,
+        }));
+        let request_slot = slot.clone();
         let service = router
             .clone()
             .map_request(move |req: axum::http::Request<Incoming>| {
                 let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(request_slot.clone());
                 req
             });
-        // With upgrades, for the live WebSocket; an upgraded connection leaves hyper (and
-        // this connection slot): live sockets have caps of their own (`state::MAX_LIVE_*`).
+        // With upgrades, for the live WebSocket; an upgraded connection leaves hyper but
+        // keeps its slot (the live handler holds a clone of it until the socket closes).
         let mut conn = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
@@ -222,7 +289,7 @@ pub async fn serve_state(
             if let Err(e) = ended {
                 tracing::debug!("connection ended with an error: {e}");
             }
-            drop(permit);
+            drop(slot);
             drop(open);
         });
     }

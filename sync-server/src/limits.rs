@@ -3,17 +3,25 @@
 //!
 //! The guard, outermost after tracing, does in order:
 //!
-//! 1. the per-client-address rate limit (IPv6 addresses per /64; not for `/healthz`),
+//! 1. finds the client address (the TCP peer, or the configured header's) and leaves it
+//!    in the request as a [`ClientAddr`] for the handlers;
+//! 2. the per-client-address rate limit (IPv6 addresses per /64; not for `/healthz`),
 //!    answering 429 `rate_limited` with `Retry-After`;
-//! 2. the global limit on requests in flight, shedding the excess at once with 503
-//!    `overloaded` and `Retry-After: 1` (no queue builds up behind a flood);
-//! 3. the request timeout around everything after it, body upload included, answering
+//! 3. the per-address limit on requests in flight (429 `rate_limited`, `Retry-After: 1`),
+//!    so that one client's slow requests cannot take the relay's whole budget;
+//! 4. the global limit on requests in flight, shedding the excess at once with 503
+//!    `overloaded` and `Retry-After: 1` (no queue builds up behind a flood). `/healthz`
+//!    is outside both in-flight limits: it answers whatever else is stuck;
+//! 5. the request timeout around everything after it, body upload included, answering
 //!    408 `timeout`.
 //!
 //! The per-device limit is applied where the device is known and authenticated: after a
 //! read's signature verifies, and after a push's events are decoded (their signatures
 //! verified), in [`crate::state`]. A header naming someone else's device therefore
-//! cannot spend that device's allowance.
+//! cannot spend that device's allowance. The caps on connections per address are
+//! applied when a connection is accepted ([`crate::serve_state`]), those on live
+//! sockets when one opens ([`crate::live`]), and the minimum body rate while a push's
+//! body is read ([`crate::body`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -26,6 +34,7 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::caps::Counts;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -66,8 +75,27 @@ pub struct Config {
     pub request_timeout: Option<Duration>,
     /// Requests handled at once; more are refused with 503 `overloaded`. 0 = no limit.
     pub max_in_flight: usize,
-    /// Open connections at once; more wait in the listen backlog. 0 = no limit.
+    /// Requests handled at once per client address; more are refused with 429
+    /// `rate_limited`. 0 = no limit.
+    pub max_in_flight_per_ip: usize,
+    /// Open connections at once, live sockets included; more wait in the listen
+    /// backlog. 0 = no limit.
     pub max_connections: usize,
+    /// Open connections at once per TCP peer address (live sockets included); more are
+    /// closed at once. Not applied with `client_ip_header` (every connection then comes
+    /// from the proxy). 0 = no limit.
+    pub max_connections_per_ip: usize,
+    /// Live sockets open at once in all; more are refused with 429. 0 = no limit.
+    pub max_live_sockets: usize,
+    /// Live sockets open at once per client address. 0 = no limit.
+    pub max_live_per_ip: usize,
+    /// Live sockets open at once per space. 0 = no limit.
+    pub max_live_per_space: usize,
+    /// A push body must arrive at this many bytes per second at least, after
+    /// `body_grace`; a slower one is cut off with 408 `timeout`. 0 = no minimum.
+    pub min_body_rate: u64,
+    /// How far (in time) a body may fall behind `min_body_rate`.
+    pub body_grace: Duration,
     /// Per client address.
     pub rate_per_ip: Rate,
     /// Per device (readers and authors of pushed events).
@@ -90,7 +118,14 @@ impl Default for Config {
             header_timeout: Some(Duration::from_secs(10)),
             request_timeout: Some(Duration::from_secs(60)),
             max_in_flight: 256,
-            max_connections: 512,
+            max_in_flight_per_ip: 32,
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            max_live_sockets: 3072,
+            max_live_per_ip: 32,
+            max_live_per_space: 32,
+            min_body_rate: 4096,
+            body_grace: Duration::from_secs(5),
             rate_per_ip: Rate {
                 per_sec: 50.0,
                 burst: 100,
@@ -118,13 +153,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Counts refusals and logs a summary at most every [`REPORT_EVERY`], so that a flood
 /// does not flood the log too.
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     refused: u64,
     last_report: Option<Instant>,
 }
 
 impl Tally {
-    fn note(&mut self, what: &'static str, now: Instant) {
+    pub(crate) fn note(&mut self, what: &'static str, now: Instant) {
         self.refused += 1;
         let due = self
             .last_report
@@ -283,12 +318,20 @@ pub fn semaphore(n: usize) -> tokio::sync::Semaphore {
     tokio::sync::Semaphore::new(n.min(tokio::sync::Semaphore::MAX_PERMITS))
 }
 
+/// The client address of a request (the key of its per-address limits, see
+/// [`bucket_key`]), left in the request's extensions by [`guard`]; `None` for a request
+/// that did not come over TCP (in-process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
 /// The limits shared by all requests.
 #[derive(Debug)]
 pub struct Guards {
     ip: Option<RateLimiter<IpAddr>>,
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    in_flight_per_ip: Option<Counts<IpAddr>>,
     overloaded: Mutex<Tally>,
+    busy_address: Mutex<Tally>,
 }
 
 impl Guards {
@@ -298,39 +341,61 @@ impl Guards {
             ip: RateLimiter::new("per-address", config.rate_per_ip, MAX_TRACKED_KEYS),
             in_flight: (config.max_in_flight > 0)
                 .then(|| Arc::new(semaphore(config.max_in_flight))),
+            in_flight_per_ip: Counts::new(config.max_in_flight_per_ip),
             overloaded: Mutex::new(Tally::default()),
+            busy_address: Mutex::new(Tally::default()),
         }
     }
 }
 
-/// The middleware in front of every route: per-address rate limit, in-flight limit,
-/// request timeout.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The middleware in front of every route: client address, per-address rate limit,
+/// per-address and global in-flight limits (not for `/healthz`), request timeout.
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let config = state.config();
     let guards = state.guards();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let key = client_ip(config.client_ip_header.as_ref(), request.headers(), peer).map(bucket_key);
+    request.extensions_mut().insert(ClientAddr(key));
+    // The health check is outside every budget: it must answer while clients are
+    // refused, so that a monitor tells an overloaded relay from a dead one.
+    let health = request.uri().path() == "/healthz";
     if let Some(limiter) = &guards.ip
-        && request.uri().path() != "/healthz"
+        && !health
+        && let Some(ip) = key
+        && let Err(retry_after) = limiter.check(&ip)
     {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let ip = client_ip(config.client_ip_header.as_ref(), request.headers(), peer);
-        if let Some(ip) = ip
-            && let Err(retry_after) = limiter.check(&bucket_key(ip))
-        {
-            return ApiError::rate_limited("this address", retry_after).into_response();
-        }
+        return ApiError::rate_limited("this address", retry_after).into_response();
     }
+    let _mine = match (&guards.in_flight_per_ip, key) {
+        (Some(counts), Some(ip)) if !health => match counts.try_hold(ip) {
+            Ok(held) => Some(held),
+            Err(full) => {
+                lock(&guards.busy_address).note("in-flight per address", Instant::now());
+                return ApiError::RateLimited {
+                    message: format!(
+                        "too many requests in flight from this address ({}, at most {}); \
+                         wait for an answer before sending more",
+                        full.held, full.cap
+                    ),
+                    retry_after: 1,
+                }
+                .into_response();
+            }
+        },
+        _ => None,
+    };
     let _permit = match &guards.in_flight {
-        Some(sem) => match sem.clone().try_acquire_owned() {
+        Some(sem) if !health => match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
                 lock(&guards.overloaded).note("in-flight", Instant::now());
                 return ApiError::overloaded().into_response();
             }
         },
-        None => None,
+        _ => None,
     };
     match config.request_timeout {
         Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {

@@ -12,19 +12,26 @@
 //! read, by a member device; membership is checked again before each message, so a
 //! removed device stops hearing anything. The relay pings every [`PING_EVERY`] so that
 //! both ends notice a dead connection.
+//!
+//! A socket is long-lived and holds a file descriptor, so it is capped per device,
+//! per space, per client address and in all ([`AppState`]'s live slots, 429 beyond),
+//! and it keeps the connection slot it was upgraded from: a flood of sockets meets the
+//! caps of one address or one space, not everyone's.
 
 use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use duet_core::event::SpaceId;
 use duet_core::identity::DeviceKey;
 use tokio::sync::broadcast;
 
+use crate::ConnectionSlot;
 use crate::error::ApiError;
+use crate::limits::ClientAddr;
 use crate::routes::{blocking, parse_space, read_auth};
 use crate::state::AppState;
 
@@ -71,11 +78,17 @@ impl Live {
 }
 
 /// `GET /v1/spaces/{space}/live`: upgrades a member's signed request to a live socket.
+///
+/// The socket keeps its connection's slot (`connection`, left in the request by the
+/// accept loop): an upgraded connection leaves hyper, but it still holds a file
+/// descriptor, so it stays counted in the connection budget, overall and per address.
 pub async fn live_events(
     State(state): State<AppState>,
     space: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+    connection: Option<Extension<ConnectionSlot>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let space = parse_space(space)?;
@@ -92,10 +105,12 @@ pub async fn live_events(
             "this endpoint is a WebSocket: send a WebSocket upgrade request ({e})"
         ))
     })?;
-    let slot = state.live_slot(device)?;
+    let ip = client.and_then(|Extension(ClientAddr(ip))| ip);
+    let slot = state.live_slot(device, space, ip)?;
     Ok(upgrade.on_upgrade(move |socket| async move {
         serve_socket(socket, state, space, device).await;
         drop(slot);
+        drop(connection);
     }))
 }
 

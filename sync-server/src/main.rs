@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderName;
 use clap::Parser;
-use duet_relay::{Config, Rate};
+use duet_relay::{Config, Rate, fds};
 
 /// Duet's relay: stores and forwards signed, encrypted events it cannot read.
 #[derive(Debug, Parser)]
@@ -35,9 +35,37 @@ struct Args {
     /// Requests handled at once; more are refused with 503 `overloaded`. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_MAX_IN_FLIGHT", default_value_t = 256)]
     max_in_flight: usize,
-    /// Open connections at once; more wait until one closes. 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_MAX_CONNECTIONS", default_value_t = 512)]
+    /// Requests handled at once per client address; more are refused with 429
+    /// `rate_limited`. `/healthz` is not counted. 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_MAX_IN_FLIGHT_PER_IP", default_value_t = 32)]
+    max_in_flight_per_ip: usize,
+    /// Open connections at once, live sockets included; more wait until one closes.
+    /// Lowered at start to fit the open-file limit (0 = as many as it allows).
+    #[arg(long, env = "DUET_RELAY_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
+    /// Open connections at once per client address (the TCP peer), live sockets
+    /// included; more are closed at once. Not applied with --client-ip-header. 0 = no
+    /// limit.
+    #[arg(long, env = "DUET_RELAY_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Live sockets open at once; more are refused with 429. Lowered at start to three
+    /// quarters of the connections (0 = as many as that).
+    #[arg(long, env = "DUET_RELAY_MAX_LIVE_SOCKETS", default_value_t = 3072)]
+    max_live_sockets: usize,
+    /// Live sockets open at once per client address; more are refused with 429. 0 = no
+    /// limit.
+    #[arg(long, env = "DUET_RELAY_MAX_LIVE_PER_IP", default_value_t = 32)]
+    max_live_per_ip: usize,
+    /// Live sockets open at once per space; more are refused with 429. 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_MAX_LIVE_PER_SPACE", default_value_t = 32)]
+    max_live_per_space: usize,
+    /// Bytes per second a push body must arrive at, after the grace; a slower body is
+    /// cut off with 408 `timeout`. 0 = no minimum.
+    #[arg(long, env = "DUET_RELAY_MIN_BODY_RATE", default_value_t = 4096)]
+    min_body_rate: u64,
+    /// Seconds a push body may fall behind the minimum rate.
+    #[arg(long, env = "DUET_RELAY_BODY_GRACE_SECS", default_value_t = 5)]
+    body_grace_secs: u64,
     /// Requests per second per client address (token bucket); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_RATE_PER_IP", default_value_t = 50.0, value_parser = parse_rate)]
     rate_per_ip: f64,
@@ -91,7 +119,14 @@ impl Args {
             header_timeout: secs(self.header_timeout_secs),
             request_timeout: secs(self.request_timeout_secs),
             max_in_flight: self.max_in_flight,
+            max_in_flight_per_ip: self.max_in_flight_per_ip,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_live_sockets: self.max_live_sockets,
+            max_live_per_ip: self.max_live_per_ip,
+            max_live_per_space: self.max_live_per_space,
+            min_body_rate: self.min_body_rate,
+            body_grace: Duration::from_secs(self.body_grace_secs),
             rate_per_ip: Rate {
                 per_sec: self.rate_per_ip,
                 burst: self.burst_per_ip,
@@ -135,10 +170,70 @@ async fn shutdown_signal() {
     }
 }
 
+/// Raises the open-file limit and lowers the caps of `config` to fit it, saying what it
+/// chose. A limit that cannot be read or raised is logged and worked with as it is.
+fn fit_open_files(config: &mut Config) {
+    let soft = match fds::raise() {
+        Ok(l) => {
+            if l.soft > l.was {
+                tracing::info!(
+                    was = l.was,
+                    soft = l.soft,
+                    hard = l.hard,
+                    "open-file limit raised from {} to {} (hard limit {})",
+                    l.was,
+                    l.soft,
+                    l.hard
+                );
+            } else {
+                tracing::info!(
+                    soft = l.soft,
+                    hard = l.hard,
+                    "open-file limit {} (hard limit {})",
+                    l.soft,
+                    l.hard
+                );
+            }
+            l.soft
+        }
+        Err(fds::FdError::Raise { was, .. }) => {
+            tracing::warn!(
+                "cannot raise the open-file limit; sizing the caps from {was}: raise \
+                 LimitNOFILE= (systemd) or `ulimit -n`"
+            );
+            was
+        }
+        Err(e) => {
+            tracing::warn!("{e}; the caps are not sized from it");
+            return;
+        }
+    };
+    let sizing = fds::size(config, soft);
+    for (name, was, now) in &sizing.lowered {
+        let was = if *was == 0 {
+            "no cap".to_string()
+        } else {
+            was.to_string()
+        };
+        tracing::info!("{name} lowered from {was} to {now} to fit the open-file limit");
+    }
+    tracing::info!(
+        max_connections = config.max_connections,
+        max_live_sockets = config.max_live_sockets,
+        "sized from the open-file limit {soft}: {} connections (live sockets included), {} \
+         live sockets, {} descriptors kept for the database and the log",
+        config.max_connections,
+        config.max_live_sockets,
+        fds::RESERVED
+    );
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
     let shown = db.display();
-    let config = args.config();
+    let mut config = args.config();
+    fit_open_files(&mut config);
+    let limits = config.clone();
     let state = tokio::task::spawn_blocking(move || duet_relay::open_state_at(&db, config))
         .await
         .context("the task opening the relay database failed")??;
@@ -166,7 +261,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
     }
     tracing::info!(%addr, db = %shown, "relay started");
-    tracing::info!(config = ?args.config(), "limits");
+    tracing::info!(config = ?limits, "limits");
     duet_relay::serve_state(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())
@@ -221,5 +316,33 @@ mod tests {
         }
         let args = Args::try_parse_from(["duet-relay", "--rate-per-device", "0.5"]).expect("0.5");
         assert_eq!(args.config().rate_per_device.per_sec, 0.5);
+        let args = Args::try_parse_from([
+            "duet-relay",
+            "--max-live-per-space",
+            "3",
+            "--max-live-per-ip",
+            "5",
+            "--max-connections-per-ip",
+            "7",
+            "--max-in-flight-per-ip",
+            "0",
+            "--min-body-rate",
+            "0",
+            "--body-grace-secs",
+            "2",
+        ])
+        .expect("the caps parse");
+        let c = args.config();
+        assert_eq!(
+            (
+                c.max_live_per_space,
+                c.max_live_per_ip,
+                c.max_connections_per_ip,
+                c.max_in_flight_per_ip,
+                c.min_body_rate,
+                c.body_grace
+            ),
+            (3, 5, 7, 0, 0, Duration::from_secs(2))
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! JSON answers for unknown routes and oversized bodies.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -13,6 +13,7 @@ use duet_core::protocol::{
     PushResponse, ReadAuth,
 };
 
+use crate::body::{Cut, MinRate};
 use crate::error::ApiError;
 use crate::state::{AppState, ReadRequest};
 
@@ -55,9 +56,21 @@ pub async fn push_events(
     request: Request,
 ) -> Result<Json<PushResponse>, ApiError> {
     let space = parse_space(space)?;
-    let body = Bytes::from_request(request, &())
-        .await
-        .map_err(body_rejection)?;
+    let config = state.config();
+    let (request, cut) = if config.min_body_rate > 0 {
+        let (parts, body) = request.into_parts();
+        let (body, cut) = MinRate::new(body, config.min_body_rate, config.body_grace);
+        (Request::from_parts(parts, Body::new(body)), Some(cut))
+    } else {
+        (request, None)
+    };
+    let body = Bytes::from_request(request, &()).await.map_err(|e| {
+        if cut.as_ref().is_some_and(Cut::happened) {
+            ApiError::body_too_slow(config.min_body_rate, config.body_grace)
+        } else {
+            body_rejection(e)
+        }
+    })?;
     let now = duet_core::ids::now_ms();
     // Signatures are verified on the blocking pool; the commit is awaited without
     // holding a thread (the writer answers once the push's group is durable).

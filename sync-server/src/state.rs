@@ -18,6 +18,7 @@
 //! awaits the writer with [`AppState::submit`], so no thread waits on a commit.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -28,8 +29,9 @@ use duet_core::membership::{AdmitError, SpaceState};
 use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth};
 use tokio::sync::oneshot;
 
+use crate::caps::{Counts, Held};
 use crate::error::ApiError;
-use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter};
+use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter, Tally};
 use crate::live::Live;
 use crate::store::postgres::PgStore;
 use crate::store::{Location, Reader, Store, StoreError};
@@ -40,26 +42,58 @@ pub use crate::writer::{PreparedPush, WriterStats};
 /// Live sockets one device may hold open at once (a device watches each of its spaces).
 pub const MAX_LIVE_PER_DEVICE: usize = 8;
 
-/// Live sockets the relay holds open at once.
-pub const MAX_LIVE_SOCKETS: usize = 10_000;
-
-/// One open live socket, counted against the caps until dropped.
-pub(crate) struct LiveSlot {
-    state: AppState,
-    device: DeviceKey,
+/// The caps on open live sockets: per device, per space, per client address, in all.
+struct LiveCaps {
+    per_device: Option<Counts<DeviceKey>>,
+    per_space: Option<Counts<SpaceId>>,
+    per_ip: Option<Counts<IpAddr>>,
+    total: Option<Counts<()>>,
+    /// Refusals, logged as a summary (a flood of them must not flood the log).
+    refused: Mutex<Tally>,
 }
 
-impl Drop for LiveSlot {
-    fn drop(&mut self) {
-        let mut open = lock(&self.state.inner.live_sockets);
-        if let Some(n) = open.get_mut(&self.device) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.device);
-            }
+impl LiveCaps {
+    fn new(config: &Config) -> LiveCaps {
+        LiveCaps {
+            per_device: Counts::new(MAX_LIVE_PER_DEVICE),
+            per_space: Counts::new(config.max_live_per_space),
+            per_ip: Counts::new(config.max_live_per_ip),
+            total: Counts::new(config.max_live_sockets),
+            refused: Mutex::new(Tally::default()),
         }
     }
 }
+
+/// One open live socket, counted against each cap until dropped.
+pub(crate) struct LiveSlot {
+    _device: Option<Held<DeviceKey>>,
+    _space: Option<Held<SpaceId>>,
+    _ip: Option<Held<IpAddr>>,
+    _total: Option<Held<()>>,
+}
+
+/// Takes one unit of `counts` for `key` (nothing when there is no cap), or the 429 that
+/// names which cap is full.
+fn hold<K: std::hash::Hash + Eq + Clone>(
+    counts: &Option<Counts<K>>,
+    key: K,
+    what: &str,
+) -> Result<Option<Held<K>>, ApiError> {
+    let Some(counts) = counts else {
+        return Ok(None);
+    };
+    counts
+        .try_hold(key)
+        .map(Some)
+        .map_err(|full| ApiError::RateLimited {
+            message: format!("too many live connections {what} ({full}); close one or retry later"),
+            retry_after: LIVE_RETRY_AFTER_SECS,
+        })
+}
+
+/// The `Retry-After` of a refused live socket: sockets are long-lived, so a slot frees
+/// up slowly.
+const LIVE_RETRY_AFTER_SECS: u64 = 30;
 
 /// How often (seconds) the replay cache drops nonces whose timestamp left the window.
 const PRUNE_EVERY_SECS: i64 = 10;
@@ -82,7 +116,7 @@ struct Shared {
     /// With PostgreSQL: the thread hearing other instances' commits (stops when dropped).
     _listener: Option<crate::store::postgres::ListenerGuard>,
     live: Live,
-    live_sockets: Mutex<HashMap<DeviceKey, usize>>,
+    live_caps: LiveCaps,
     reader: Mutex<Box<dyn Reader>>,
     spaces: SpaceCache,
     nonces: Mutex<ReplayCache>,
@@ -193,7 +227,7 @@ impl AppState {
                 writer,
                 _listener: listener,
                 live,
-                live_sockets: Mutex::new(HashMap::new()),
+                live_caps: LiveCaps::new(&config),
                 reader: Mutex::new(reader),
                 spaces,
                 nonces: Mutex::new(ReplayCache::default()),
@@ -313,27 +347,37 @@ impl AppState {
         &self.inner.live
     }
 
-    /// Counts one more live socket for `device`, refusing past the per-device and total
-    /// caps; the slot is given back when the returned guard is dropped.
-    pub(crate) fn live_slot(&self, device: DeviceKey) -> Result<LiveSlot, ApiError> {
-        let mut open = lock(&self.inner.live_sockets);
-        let total: usize = open.values().sum();
-        let mine = open.get(&device).copied().unwrap_or(0);
-        if mine >= MAX_LIVE_PER_DEVICE || total >= MAX_LIVE_SOCKETS {
-            return Err(ApiError::RateLimited {
-                message: format!(
-                    "too many live connections ({mine} open for this device, at most \
-                     {MAX_LIVE_PER_DEVICE}; {total} in all, at most {MAX_LIVE_SOCKETS}); \
-                     close one or retry later"
-                ),
-                retry_after: 30,
-            });
+    /// Counts one more live socket for `device` of `space` opened from `ip`, refusing
+    /// with 429 past the per-device, per-space, per-address and total caps; the slot is
+    /// given back when the returned guard is dropped.
+    pub(crate) fn live_slot(
+        &self,
+        device: DeviceKey,
+        space: SpaceId,
+        ip: Option<IpAddr>,
+    ) -> Result<LiveSlot, ApiError> {
+        let caps = &self.inner.live_caps;
+        // Each unit taken is given back on a later refusal (the guards drop), so a
+        // refused socket holds nothing.
+        let slot = (|| {
+            let device = hold(&caps.per_device, device, "for this device")?;
+            let space = hold(&caps.per_space, space, "for this space")?;
+            let ip = match ip {
+                Some(ip) => hold(&caps.per_ip, ip, "from this address")?,
+                None => None,
+            };
+            let total = hold(&caps.total, (), "on this relay")?;
+            Ok(LiveSlot {
+                _device: device,
+                _space: space,
+                _ip: ip,
+                _total: total,
+            })
+        })();
+        if slot.is_err() {
+            lock(&caps.refused).note("live sockets", std::time::Instant::now());
         }
-        *open.entry(device).or_default() += 1;
-        Ok(LiveSlot {
-            state: self.clone(),
-            device,
-        })
+        slot
     }
 
     /// Checks and stores a pushed batch (all or nothing), and returns once it is durable

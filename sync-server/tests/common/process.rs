@@ -55,6 +55,17 @@ impl Proc {
         Proc::spawn_with(dir, db, &arg, args, Some(log))
     }
 
+    /// [`Proc::start_logged`] with the binary run through `wrapper`, a program that
+    /// executes its remaining arguments in its own place (e.g. `prlimit --nofile=N:M`),
+    /// so that the process id is still the relay's.
+    pub fn start_logged_under(wrapper: &[&str], args: &[&str]) -> Proc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        let arg = db.to_string_lossy().into_owned();
+        let log = std::fs::File::create(dir.path().join(LOG_FILE)).expect("create the log");
+        Proc::spawn_under(dir, db, &arg, args, Some(log), wrapper)
+    }
+
     fn spawn(dir: tempfile::TempDir, db: PathBuf, db_arg: &str, args: &[&str]) -> Proc {
         Proc::spawn_with(dir, db, db_arg, args, None)
     }
@@ -66,11 +77,31 @@ impl Proc {
         args: &[&str],
         log: Option<std::fs::File>,
     ) -> Proc {
+        Proc::spawn_under(dir, db, db_arg, args, log, &[])
+    }
+
+    fn spawn_under(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        db_arg: &str,
+        args: &[&str],
+        log: Option<std::fs::File>,
+        wrapper: &[&str],
+    ) -> Proc {
         let (level, stderr) = match log {
             Some(file) => ("info", Stdio::from(file)),
             None => ("error", Stdio::inherit()),
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        let relay = env!("CARGO_BIN_EXE_duet-relay");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(relay);
+                c
+            }
+            None => Command::new(relay),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--db", db_arg])
             .args(args)
             .env("RUST_LOG", level)

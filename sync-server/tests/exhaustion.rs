@@ -1,0 +1,495 @@
+//! Slow bodies and sockets against the real `duet-relay` process (issue 13, finding 4).
+//!
+//! The attacker is 127.0.0.2 and the couple's devices 127.0.0.1 (Linux routes all of
+//! 127/8 to the loopback interface, so the relay sees two addresses): the attacker's
+//! sockets are bound to its address before connecting. The relay keeps serving the
+//! member while one address holds slow bodies and opens sockets by the thousand, caps
+//! live sockets per space and per address (counting them as connections), and raises
+//! its open-file limit at start.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Device;
+use common::process::{Proc, Reply, Space, http, parse_reply};
+use duet_core::event::{MembershipOp, SpaceId};
+use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, encode_batch};
+
+/// The attacker's address.
+const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// The relay's defaults that the tests count on (`duet_relay::Config::default`).
+const MAX_LIVE_PER_IP: usize = 32;
+const MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// The longest a member's request may take while the relay is under attack.
+const WITHIN: Duration = Duration::from_secs(1);
+
+/// A TCP connection from `from` to the relay.
+fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(IpAddr::V4(from), 0).into())?;
+    socket.connect_timeout(&to.into(), Duration::from_secs(2))?;
+    Ok(socket.into())
+}
+
+/// Reads one answer's head and its `Content-Length` body, without waiting for the
+/// connection to close (a kept-alive or upgraded one stays open); `None` if the relay
+/// closed (or reset) the connection first, or sent nothing for `wait`.
+fn read_answer(stream: &mut TcpStream, wait: Duration) -> Option<Reply> {
+    stream.set_read_timeout(Some(wait)).ok()?;
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => raw.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = parse_reply(&raw)?;
+    let len: usize = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).ok()?;
+    raw.extend_from_slice(&body);
+    parse_reply(&raw)
+}
+
+/// One request from `from` on a fresh connection (`Connection: close`).
+fn request_from(from: Ipv4Addr, to: SocketAddr, method: &str, path: &str, body: &[u8]) -> Reply {
+    let mut stream = connect_from(from, to).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("write the head");
+    stream.write_all(body).expect("write the body");
+    read_answer(&mut stream, Duration::from_secs(10)).expect("an answer")
+}
+
+/// The signed WebSocket upgrade of `device`'s live socket on `space`.
+fn live_request(device: &Device, space: &SpaceId) -> String {
+    let path = format!("/v1/spaces/{space}/live");
+    let auth = device.read_auth(&path, "");
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         {H_DEVICE}: {}\r\n{H_TIME}: {}\r\n{H_NONCE}: {}\r\n{H_SIGNATURE}: {}\r\n\r\n",
+        auth.device, auth.time, auth.nonce, auth.signature
+    )
+}
+
+/// Asks for a live socket from `from`: the answer, and the connection (an open live
+/// socket after a 101).
+fn open_live(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    device: &Device,
+    space: &SpaceId,
+) -> (Option<Reply>, TcpStream) {
+    let mut stream = connect_from(from, to).expect("connect");
+    stream
+        .write_all(live_request(device, space).as_bytes())
+        .expect("write the upgrade");
+    (read_answer(&mut stream, Duration::from_secs(10)), stream)
+}
+
+/// [`open_live`], asked again while the address's connections are all taken (a
+/// connection the test just closed may not be given back yet); `None` after 10 s.
+fn open_live_once_connected(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    device: &Device,
+    space: &SpaceId,
+) -> (Option<Reply>, TcpStream) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (answer, stream) = open_live(from, to, device, space);
+        let busy = answer.as_ref().is_none_or(|r| {
+            r.status == 429 && String::from_utf8_lossy(&r.body).contains("open connections")
+        });
+        if !busy || Instant::now() >= deadline {
+            return (answer, stream);
+        }
+    }
+}
+
+/// A throwaway space of the attacker with `n` devices of one person (a genesis, then a
+/// device code and a join for each other device), pushed from the attacker's address.
+fn attackers_space(p: &Proc, n: usize) -> (SpaceId, Vec<Device>) {
+    let space = SpaceId::generate();
+    let mut owner = Device::new("attacker");
+    let mut events = vec![owner.genesis(space, false)];
+    let mut devices = Vec::new();
+    for i in 1..n {
+        let seed = duet_core::ids::random_bytes::<32>();
+        let code = MembershipOp::Invite {
+            invite_key: duet_core::identity::keypair_from_seed(seed).1,
+            expires_at: common::now_ms() + 3_600_000,
+            person: Some(owner.person()),
+        };
+        events.push(owner.membership(space, &code));
+        let mut d = owner.sibling(&format!("attacker {i}"));
+        events.push(d.join(space, seed));
+        devices.push(d);
+    }
+    devices.insert(0, owner);
+    let body = encode_batch(events.iter().map(|e| e.bytes()));
+    let r = request_from(
+        ATTACKER,
+        p.addr,
+        "POST",
+        &common::events_path(&space),
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    (space, devices)
+}
+
+/// The relay's open file descriptors now.
+fn open_fds(p: &Proc) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Runs `f`, asserting that it took less than [`WITHIN`].
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    let took = started.elapsed();
+    assert!(took < WITHIN, "{what} took {took:?} under the attack");
+    out
+}
+
+/// What one address throws at the relay at once.
+struct Attack {
+    /// POSTs that send their head and 16 bytes of a 64 KiB body, then nothing.
+    slow_bodies: usize,
+    /// Connections, each asking for a live socket of the attacker's space.
+    socket_attempts: usize,
+}
+
+/// Runs `attack` from [`ATTACKER`] against a relay with the default limits while a
+/// couple on 127.0.0.1 reads, pushes, asks `/healthz` and opens a live socket, each
+/// answered within [`WITHIN`]; afterwards every slow body was cut off well before the
+/// request timeout, and the attacker held at most its share of sockets.
+fn under_attack(attack: Attack) {
+    // The test process holds every attacking socket at once.
+    rlimit::increase_nofile_limit(4 * (attack.slow_bodies + attack.socket_attempts) as u64)
+        .expect("raise the test's open-file limit");
+    let p = Proc::start(&[]);
+    let mut couple = Space::create(&p);
+    // 8 devices may hold 64 live sockets: twice the per-address cap.
+    let (space, devices) = attackers_space(&p, 8);
+    let addr = p.addr;
+
+    let started = Instant::now();
+    let slow = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..attack.slow_bodies {
+            let Ok(mut s) = connect_from(ATTACKER, addr) else {
+                continue;
+            };
+            let head = format!(
+                "POST /v1/spaces/{space}/events HTTP/1.1\r\nHost: relay\r\n\
+                 Content-Length: 65536\r\n\r\n"
+            );
+            // Refused connections fail to write: the attacker does not care.
+            let _ = s
+                .write_all(head.as_bytes())
+                .and_then(|()| s.write_all(&[0u8; 16]));
+            held.push((Instant::now(), s));
+        }
+        held
+    });
+    let sockets = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for i in 0..attack.socket_attempts {
+            // Spread over about 6 s, so that attempts keep coming after the slow bodies
+            // are cut off.
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            let Ok(mut s) = connect_from(ATTACKER, addr) else {
+                continue;
+            };
+            let device = &devices[i % devices.len()];
+            let _ = s.write_all(live_request(device, &space).as_bytes());
+            held.push(s);
+        }
+        held
+    });
+
+    // The couple, meanwhile, at a device's pace, until the attack is over and the slow
+    // bodies' grace (5 s) has passed.
+    let mut rounds = 0;
+    let mut most_fds = 0;
+    let mut live = None;
+    while !(slow.is_finished() && sockets.is_finished())
+        || started.elapsed() < Duration::from_secs(7)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the attack did not end"
+        );
+        timed("/healthz", || p.healthz().ok().status);
+        timed("a read", || {
+            p.read(&couple.alex, &couple.id, "").ok().status
+        });
+        let ev = couple
+            .sam
+            .changes(couple.id, &couple.key, format!("round {rounds}").as_bytes());
+        timed("a push", || p.push(&couple.id, &[&ev]).ok().status);
+        if rounds == 10 {
+            let (answer, stream) = timed("a live socket", || {
+                open_live(Ipv4Addr::LOCALHOST, addr, &couple.alex, &couple.id)
+            });
+            let answer = answer.expect("an answer to the live socket");
+            assert_eq!(
+                answer.status,
+                101,
+                "{}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            live = Some(stream);
+        }
+        most_fds = most_fds.max(open_fds(&p));
+        rounds += 1;
+        // A device's pace (its rate limit allows 20 requests a second).
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(live.is_some(), "the member's live socket was opened");
+    let slow = slow.join().expect("slow bodies");
+    let sockets = sockets.join().expect("socket attempts");
+    assert!(rounds >= 30, "only {rounds} rounds");
+
+    // Every slow body was answered and closed long before the 60 s request timeout:
+    // cut off for its rate (408) or refused for its address (429).
+    let mut cut = 0;
+    for (opened, mut s) in slow {
+        if let Some(r) = read_answer(&mut s, Duration::from_secs(10)) {
+            let e = r.error();
+            match r.status {
+                408 => {
+                    assert_eq!(e.error, "timeout");
+                    assert!(e.message.contains("slower than"), "{}", e.message);
+                    cut += 1;
+                }
+                429 => assert_eq!(e.error, "rate_limited"),
+                other => panic!("a slow body got {other}: {}", e.message),
+            }
+        }
+        // Closed by the relay: end of stream (or a reset), not a timeout.
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut rest = Vec::new();
+        if let Err(e) = s.read_to_end(&mut rest) {
+            assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(30),
+            "a slow body was held until the request timeout"
+        );
+    }
+    assert!(cut >= 1, "no slow body was cut off for its rate");
+
+    // The attacker opened at most its address's share of live sockets.
+    let mut opened = 0;
+    for mut s in sockets {
+        if let Some(r) = read_answer(&mut s, Duration::from_millis(200))
+            && r.status == 101
+        {
+            opened += 1;
+        }
+    }
+    assert!(
+        opened <= MAX_LIVE_PER_IP,
+        "{opened} live sockets for one address"
+    );
+    // What the relay held open stayed bounded by the per-address caps, far from the
+    // thousands of sockets thrown at it.
+    assert!(
+        most_fds < MAX_CONNECTIONS_PER_IP + 100,
+        "the relay held {most_fds} descriptors"
+    );
+    eprintln!(
+        "{rounds} rounds served; {cut} slow bodies cut off; {opened} live sockets for the \
+         attacker; at most {most_fds} descriptors open"
+    );
+}
+
+#[test]
+fn with_300_slow_bodies_and_2000_socket_attempts_from_one_address_a_member_elsewhere_is_served_within_a_second()
+ {
+    under_attack(Attack {
+        slow_bodies: 300,
+        socket_attempts: 2000,
+    });
+}
+
+/// Caps small enough to reach with a few sockets.
+const PER_SPACE: usize = 3;
+const PER_ADDRESS: usize = 5;
+const CONNECTIONS_PER_ADDRESS: usize = PER_ADDRESS + 1;
+
+#[test]
+fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_another_space_still_gets_one()
+ {
+    let (space, address, connections) = (
+        PER_SPACE.to_string(),
+        PER_ADDRESS.to_string(),
+        CONNECTIONS_PER_ADDRESS.to_string(),
+    );
+    let p = Proc::start(&[
+        "--max-live-per-space",
+        &space,
+        "--max-live-per-ip",
+        &address,
+        "--max-connections-per-ip",
+        &connections,
+    ]);
+    let couple = Space::create(&p);
+    let (x, x_devices) = attackers_space(&p, 2);
+    let (y, y_devices) = attackers_space(&p, 1);
+    let refusal = |answer: Option<Reply>, what: &str| {
+        let r = answer.expect("an answer");
+        assert_eq!(
+            r.status,
+            429,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let e = r.error();
+        assert_eq!(e.error, "rate_limited");
+        assert!(e.message.contains(what), "{}", e.message);
+        assert!(r.header("retry-after").is_some());
+    };
+
+    // One space: its cap, whichever of its devices asks.
+    let mut held = Vec::new();
+    for i in 0..PER_SPACE {
+        let (answer, stream) = open_live_once_connected(ATTACKER, p.addr, &x_devices[i % 2], &x);
+        assert_eq!(answer.expect("an answer").status, 101);
+        held.push(stream);
+    }
+    let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &x_devices[1], &x);
+    refusal(answer, "for this space");
+    drop(refused);
+
+    // Another space from the same address: up to the address's cap.
+    for _ in PER_SPACE..PER_ADDRESS {
+        let (answer, stream) = open_live_once_connected(ATTACKER, p.addr, &y_devices[0], &y);
+        assert_eq!(answer.expect("an answer").status, 101);
+        held.push(stream);
+    }
+    let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &y_devices[0], &y);
+    refusal(answer, "from this address");
+    drop(refused);
+
+    // The live sockets are connections of the address: one more connection fits (once
+    // the refused ones are closed), the next is refused at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let idle = loop {
+        let mut s = connect_from(ATTACKER, p.addr).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+            .expect("write");
+        match read_answer(&mut s, Duration::from_secs(5)) {
+            Some(r) if r.status == 200 => break s,
+            other => assert!(
+                Instant::now() < deadline,
+                "the last connection slot never came free: {other:?}"
+            ),
+        }
+    };
+    let mut over = connect_from(ATTACKER, p.addr).expect("connect");
+    let _ = over.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n");
+    refusal(
+        read_answer(&mut over, Duration::from_secs(5)),
+        "too many open connections",
+    );
+
+    // The couple, on another address and space, is served and gets its live socket.
+    let (answer, _couples) = open_live(Ipv4Addr::LOCALHOST, p.addr, &couple.alex, &couple.id);
+    assert_eq!(answer.expect("an answer").status, 101);
+    assert_eq!(p.read(&couple.sam, &couple.id, "").ok().status, 200);
+    assert_eq!(http(p.addr, "GET", "/healthz", &[], b"").ok().status, 200);
+
+    // A closed socket gives its slots back: the space's next device gets one.
+    drop(idle);
+    held.remove(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (answer, stream) = open_live(ATTACKER, p.addr, &x_devices[0], &x);
+        if answer.as_ref().is_some_and(|r| r.status == 101) {
+            held.push(stream);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed socket's slot never came back: {answer:?}"
+        );
+    }
+}
+
+/// The line `Max open files  SOFT  HARD  files` of /proc/PID/limits.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open-file limit in {limits}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+#[test]
+fn the_relay_raises_its_soft_open_file_limit_at_start_and_sizes_its_caps_from_it() {
+    let has_prlimit = Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_prlimit {
+        eprintln!(
+            "skipped: the prlimit binary (util-linux) is not installed, so the relay cannot \
+             be started under a small open-file limit"
+        );
+        return;
+    }
+    // Room to raise: the soft limit goes up to the hard one.
+    let p = Proc::start_logged_under(&["prlimit", "--nofile=1024:4096"], &[]);
+    assert_eq!(
+        open_file_limits(p.pid()),
+        ("4096".to_string(), "4096".to_string())
+    );
+    let log = p.log();
+    assert!(
+        log.contains("open-file limit raised from 1024 to 4096 (hard limit 4096)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("sized from the open-file limit 4096: 4032 connections"),
+        "{log}"
+    );
+    assert_eq!(p.healthz().ok().status, 200);
+
+    // No room: the caps shrink to what the limit allows, and the relay says so.
+    let p = Proc::start_logged_under(&["prlimit", "--nofile=256:256"], &[]);
+    let log = p.log();
+    assert!(
+        log.contains("max_connections lowered from 4096 to 192"),
+        "{log}"
+    );
+    assert!(
+        log.contains("sized from the open-file limit 256: 192 connections"),
+        "{log}"
+    );
+    assert_eq!(p.healthz().ok().status, 200);
+}
