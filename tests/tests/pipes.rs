@@ -1,0 +1,177 @@
+//! A reader that stops early (`duet export | head -c1`) ends `duet` quietly: no panic, no
+//! error line, exit status 0, for every command that prints (issue 12, acceptance 4).
+//!
+//! Writing into a pipe whose reader is gone fails with EPIPE only once the pipe is full or
+//! closed, so each case makes sure the write really happens after the close: long outputs
+//! (well over the 64 KiB a Linux pipe buffers) read by a reader that takes one byte and
+//! closes, and outputs that cannot be made that long (names are capped at 200
+//! characters) written into a pipe closed before the command starts printing.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duet_tests::{Device, Relay, bin};
+
+/// More than a pipe buffers, so the command is still writing when its reader leaves (and
+/// within the 100,000 characters a text may have).
+const LONG: usize = 90_000;
+
+/// How long one command may take before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// What a command did when its stdout was cut off.
+struct Cut {
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Runs `duet args` on `home` with stdout piped to a reader that reads `take` bytes and
+/// then closes the pipe (at once when `take` is 0).
+fn run_cut(d: &Device, args: &[&str], take: usize) -> Cut {
+    let mut child = Command::new(bin("duet"))
+        .args(args)
+        .env("DUET_HOME", &d.home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("duet starts");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    // stderr is drained beside, so that a chatty command cannot block on it.
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut got = vec![0u8; take];
+    if take > 0 {
+        // Returns at the first byte, or at end of file if the command printed nothing.
+        stdout.read_exact(&mut got).expect("the command prints");
+    }
+    drop(stdout);
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for duet") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("duet {args:?} did not end within {DEADLINE:?} after its reader left");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Cut {
+        code: status.code(),
+        stderr: errors.join().expect("stderr reader"),
+    }
+}
+
+/// Why a cut-off command did not end quietly, if it did not.
+fn complaint(args: &[&str], cut: &Cut) -> Option<String> {
+    let quiet = cut.code == Some(0)
+        && !cut.stderr.contains("panicked")
+        && !cut.stderr.lines().any(|l| l.starts_with("error"));
+    (!quiet).then(|| {
+        format!(
+            "duet {}: exit {:?}, stderr {:?}",
+            args.join(" "),
+            cut.code,
+            cut.stderr.chars().take(400).collect::<String>()
+        )
+    })
+}
+
+#[test]
+fn every_reading_command_exits_quietly_when_its_reader_closes_after_one_byte() {
+    let d = Device::new();
+    // A long title, why and note make every reading command print far more than a pipe
+    // holds (the title is in lists and progress, the note in history).
+    let title = format!("Walk {}", "t".repeat(LONG));
+    let why = format!("Because {}", "w".repeat(LONG));
+    let note = format!("A good week {}", "n".repeat(LONG));
+    d.ok(&["init", "--name", "Alex"]);
+    let goal = d.json(&["goal", "add", &title, "--area", "trust", "--why", &why])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    d.ok(&["rate", &goal, "1", "--note", &note]);
+    d.ok(&["reflect", "--private", "only for me"]);
+
+    let commands: &[&[&str]] = &[
+        &["goal", "list"],
+        &["goal", "list", "--json"],
+        &["goal", "show", &goal],
+        &["goal", "show", &goal, "--json"],
+        &["history"],
+        &["history", "--json"],
+        &["progress"],
+        &["progress", "--json"],
+        &["export"],
+        &["export", "--json"],
+    ];
+    let mut failures = Vec::new();
+    for args in commands {
+        // The case proves something only if the output does not fit in the pipe.
+        let full = d.run(args);
+        assert!(
+            full.ok().len() > LONG,
+            "duet {args:?} printed only {} bytes; the test needs more than a pipe holds",
+            full.stdout.len()
+        );
+        failures.extend(complaint(args, &run_cut(&d, args, 1)));
+    }
+    // A few lines long whatever the data: the pipe is closed before they print.
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["device", "list"],
+        &["device", "list", "--json"],
+    ] {
+        failures.extend(complaint(args, &run_cut(&d, args, 0)));
+    }
+    assert!(
+        failures.is_empty(),
+        "commands that did not end quietly:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn short_outputs_into_an_already_closed_pipe_exit_quietly() {
+    let relay = Relay::start();
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let goal = d.json(&["goal", "add", "Walk", "--area", "trust"])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    d.ok(&["sync"]);
+    let report = d.home.with_file_name("report.html");
+    let report = report.to_str().expect("a UTF-8 path");
+
+    let commands: &[&[&str]] = &[
+        &["verify"],
+        &["verify", "--json"],
+        &["sync"],
+        &["invite"],
+        &["rate", &goal, "0"],
+        &["step", "add", &goal, "Plan the route"],
+        &["reflect", "It went well"],
+        &["report", "--html", report],
+        &["goal", "add", "Cook", "--area", "quality-time"],
+        &["history", "--limit", "1"],
+        &["status"],
+    ];
+    let failures: Vec<String> = commands
+        .iter()
+        .filter_map(|args| complaint(args, &run_cut(&d, args, 0)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "commands that did not end quietly:\n{}",
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,143 @@
+//! A partner cannot drive the other partner's terminal (issue 12, acceptance 5): a name,
+//! goal title, why, level text, note, step and reflection full of escape sequences (OSC 0
+//! retitles the window, CSI 2J clears the screen), BEL, a C1 control and a newline reach
+//! the other device through a real relay; its text output shows them as visible escapes
+//! and never starts a line with the text after the newline, while `--json` keeps the
+//! exact text.
+
+use duet_tests::{Device, Relay};
+use serde_json::Value;
+
+/// What follows the newline in every hostile text: it must never begin a printed line.
+const FAKE: &str = "FAKE-LINE all synced";
+
+/// A hostile text: OSC 0 (window title), CSI 2J (clear screen), BEL, C1 CSI (U+009B), a
+/// tab and a newline.
+fn hostile(what: &str) -> String {
+    format!("{what}\x1b]0;pwned\x07 \x1b[2J\u{9b}31m\tx\n{FAKE}")
+}
+
+/// The bytes that must never reach a terminal raw.
+fn raw_controls(s: &str) -> Vec<char> {
+    s.chars()
+        .filter(|c| (c.is_control() && *c != '\n') || *c == '\u{9b}')
+        .collect()
+}
+
+/// Whether any string inside `v` equals `text`.
+fn holds(v: &Value, text: &str) -> bool {
+    match v {
+        Value::String(s) => s == text,
+        Value::Array(a) => a.iter().any(|x| holds(x, text)),
+        Value::Object(o) => o.values().any(|x| holds(x, text)),
+        _ => false,
+    }
+}
+
+#[test]
+fn a_partners_control_characters_are_shown_not_obeyed_and_json_keeps_them() {
+    let relay = Relay::start();
+    let a = Device::new();
+    let b = Device::new();
+    let name = hostile("Alex");
+    let title = hostile("Walk");
+    let why = hostile("why");
+    let expected = hostile("expected");
+    let note = hostile("note");
+    let step = hostile("step");
+    let reflection = hostile("reflection");
+    let level = format!("-2={}", hostile("level"));
+
+    a.ok(&["init", "--name", &name, "--relay", &relay.url]);
+    let goal = a.json(&[
+        "goal",
+        "add",
+        &title,
+        "--area",
+        "trust",
+        "--why",
+        &why,
+        "--expected",
+        &expected,
+        "--level",
+        &level,
+    ])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    a.ok(&["rate", &goal, "-1", "--note", &note]);
+    a.ok(&["step", "add", &goal, &step]);
+    a.ok(&["reflect", "--goal", &goal, &reflection]);
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    let synced = b.run(&["sync"]);
+    synced.ok();
+
+    let mut shown = vec![("sync".to_string(), synced.stdout + &synced.stderr)];
+    for args in [
+        &["goal", "list"][..],
+        &["goal", "show", &goal],
+        &["history"],
+        &["progress"],
+        &["device", "list"],
+        &["status"],
+        &["export"],
+    ] {
+        let r = b.run(args);
+        r.ok();
+        shown.push((args.join(" "), r.stdout + &r.stderr));
+    }
+    for (cmd, out) in &shown {
+        assert!(
+            raw_controls(out).is_empty(),
+            "`duet {cmd}` printed raw control characters {:?}:\n{out}",
+            raw_controls(out)
+        );
+        // Export keeps a reflection's lines as lines (it is a block of text), indented
+        // under its heading; every other field is one line.
+        let starts_line = |l: &str| match cmd.as_str() {
+            "export" => l.starts_with(FAKE),
+            _ => l.trim_start().starts_with(FAKE),
+        };
+        assert!(
+            !out.lines().any(starts_line),
+            "`duet {cmd}` let a partner's newline start a line:\n{out}"
+        );
+    }
+    // Shown, not dropped: the reader sees that something odd was there.
+    let list = &shown[1].1;
+    assert!(
+        list.contains("Walk\\x1b]0;pwned\\x07 \\x1b[2J\\u{9b}31m\\tx\\nFAKE-LINE"),
+        "the title is shown with visible escapes:\n{list}"
+    );
+
+    // JSON is for programs: the exact text, escaped only as JSON escapes.
+    assert_eq!(b.json(&["goal", "list"])[0]["title"], title.as_str());
+    let shown_goal = b.json(&["goal", "show", &goal]);
+    assert_eq!(shown_goal["title"], title.as_str());
+    assert_eq!(shown_goal["why"], why.as_str());
+    assert_eq!(shown_goal["levels"]["0"], expected.as_str());
+    assert_eq!(shown_goal["steps"][0]["text"], step.as_str());
+    assert_eq!(shown_goal["ratings"][0]["note"], note.as_str());
+    let history = b.history();
+    assert!(
+        history.iter().any(|e| e["author_name"] == name.as_str()),
+        "history --json keeps the name: {history:#?}"
+    );
+    assert!(
+        history.iter().any(|e| e["goal_title"] == title.as_str()),
+        "history --json keeps the title: {history:#?}"
+    );
+    assert!(holds(&b.json(&["progress"])["people"], &name));
+    assert!(holds(&b.json(&["device", "list"]), &name));
+    assert!(holds(&b.json(&["status"]), &name));
+    let export = b.json(&["export"]);
+    assert_eq!(
+        export["shared"]["reflections"][0]["text"],
+        reflection.as_str()
+    );
+    assert!(holds(&export["shared"]["people"], &name));
+}
