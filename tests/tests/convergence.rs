@@ -409,12 +409,17 @@ proptest! {
         };
         let relay_url = "http://in-process";
         let mut devices = vec![Device::init(&dir.path().join("a"), "Alex", Some(relay_url)).expect("init")];
-        let partners = if third { 2 } else { 1 };
-        for i in 0..partners {
-            let code = devices[0].invite(3_600_000).expect("invite");
-            devices[0].sync(&net).expect("invite reaches the relay");
-            let mut d = Device::join(&dir.path().join(format!("p{i}")), &code, &format!("Partner{i}")).expect("join");
-            d.sync(&net).expect("join");
+        let code = devices[0].invite(3_600_000).expect("invite");
+        devices[0].sync(&net).expect("invite reaches the relay");
+        let mut d = Device::join(&dir.path().join("p0"), &code, "Partner0").expect("join");
+        d.sync(&net).expect("join");
+        devices.push(d);
+        // A shared space holds two persons; the third device is Alex's second.
+        if third {
+            let code = devices[0].add_device(3_600_000).expect("device code");
+            devices[0].sync(&net).expect("device code reaches the relay");
+            let mut d = Device::join_own(&dir.path().join("a2"), &code).expect("join own");
+            d.sync(&net).expect("join own");
             devices.push(d);
         }
         // The random phase, with the network misbehaving.

@@ -143,7 +143,13 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
     b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
     a1.ok(&["sync"]);
     let code = verify_code(&a1);
-    assert_eq!(code.len(), 14, "{code}");
+    // 30 digits in six groups of five (about 99 bits).
+    assert_eq!(code.len(), 35, "{code}");
+    assert!(
+        code.split(' ')
+            .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())),
+        "{code}"
+    );
     assert_eq!(code, verify_code(&b), "same code on both partners' devices");
 
     let r = a1.run(&["sync"]);

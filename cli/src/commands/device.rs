@@ -61,15 +61,22 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     }
 }
 
-fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
-    let (rec, doc, _) = dev.load(SpaceKind::Shared)?;
-    let state = fold_state(&dev.store, &rec.id)?;
-    let people: BTreeMap<String, String> = doc
-        .people()?
+/// Person id -> name, from the read models: a partner's malformed entity never stops
+/// the listing.
+fn names(dev: &mut duet_core::device::Device) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(dev
+        .view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
+        .people
         .into_iter()
         .map(|(k, p)| (k, p.name))
-        .collect();
+        .collect())
+}
+
+fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let rec = dev.space(SpaceKind::Shared)?;
+    let state = fold_state(&dev.store, &rec.id)?;
+    let people = names(&mut dev)?;
     let verified = dev.store.verified(&rec.id)?;
     let last = state.last_times();
     let mut rows = Vec::new();
@@ -220,23 +227,19 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// A plain note about devices not verified yet (for `duet sync` and `duet status`).
-pub fn unverified_note(dev: &duet_core::device::Device) -> anyhow::Result<Option<String>> {
+pub fn unverified_note(dev: &mut duet_core::device::Device) -> anyhow::Result<Option<String>> {
     let unverified = dev.unverified()?;
     if unverified.is_empty() {
         return Ok(None);
     }
-    let (_, doc, _) = dev.load(SpaceKind::Shared)?;
-    let people = doc.people()?;
+    let people = names(dev)?;
     let list: Vec<String> = unverified
         .iter()
         .map(|(k, p)| {
             format!(
                 "{} ({})",
                 &hex::encode(k)[..12],
-                people
-                    .get(p)
-                    .map(|x| x.name.clone())
-                    .unwrap_or_else(|| "unknown".into())
+                people.get(p).cloned().unwrap_or_else(|| "unknown".into())
             )
         })
         .collect();

@@ -110,11 +110,11 @@ impl Ctx {
         let dev = Device::open(&self.home)
             .with_context(|| format!("cannot open duet in {}", self.home.display()))?;
         for r in dev.repairs() {
-            eprintln!("note: repaired this device's store: {r}");
+            crate::output::note(&format!("note: repaired this device's store: {r}"));
         }
         if !self.out.quiet {
             dev.on_wait(std::sync::Arc::new(|| {
-                eprintln!("another duet command is writing to this home; waiting");
+                crate::output::note("another duet command is writing to this home; waiting");
             }));
         }
         Ok(dev)

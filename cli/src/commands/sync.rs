@@ -186,7 +186,7 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         );
     }
     print_reports(ctx, &reports)?;
-    if let Some(n) = super::device::unverified_note(&dev)? {
+    if let Some(n) = super::device::unverified_note(&mut dev)? {
         note(&format!("note: {}", safe_line(&n)));
     }
     let refused: Vec<String> = reports
@@ -365,12 +365,15 @@ pub struct StatusArgs {}
 
 /// Runs `duet status`.
 pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
-    let dev = ctx.device()?;
+    let mut dev = ctx.device()?;
     let mut spaces = Vec::new();
     for rec in dev.store.spaces()? {
         let state = fold_state(&dev.store, &rec.id)?;
-        let (doc, stats) = dev.store.load_doc(&rec.id, &dev.me)?;
-        let people = doc.people()?;
+        let (_, stats) = dev.store.load_doc(&rec.id, &dev.me)?;
+        // Names from the read models: a partner's malformed entity never stops `status`.
+        let people = dev
+            .view_parts(rec.kind, duet_core::readmodel::Parts::Goals)?
+            .people;
         let members: Vec<_> = state
             .members()
             .iter()
@@ -399,7 +402,7 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             "changes_after_snapshot": stats.replayed_changes,
         }));
     }
-    let unverified = super::device::unverified_note(&dev)?;
+    let unverified = super::device::unverified_note(&mut dev)?;
     let v = json!({
         "unverified": unverified,
         "name": dev.me.name,
