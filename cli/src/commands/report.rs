@@ -393,7 +393,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         );
     }
     html.push_str("</body></html>\n");
-    std::fs::write(&a.html, &html).with_context(|| {
+    write_private(&a.html, html.as_bytes()).with_context(|| {
         format!(
             "cannot write the report to {}; choose a writable path",
             a.html.display()
@@ -405,5 +405,23 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         p.goals.len(),
         html.len().div_ceil(1024)
     ))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` readable by the owner only (the report holds the couple's
+/// notes and reflections): through a new temporary file in the same directory, renamed
+/// over `path`, so that a symlink planted at `path` is replaced, never followed, and a
+/// reader never sees half a report.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    // tempfile creates the file with mode 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
