@@ -88,6 +88,42 @@ fn busy_answer() -> Vec<u8> {
     .into_bytes()
 }
 
+/// The listen queue asked of the kernel (which caps it at `net.core.somaxconn`, 4,096 on
+/// current Linux). The default of 128 overflows when a client opens connections in a
+/// burst faster than they are accepted (and refused); the kernel then drops other
+/// clients' connection attempts, which retry only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `listen` (`HOST:PORT`; each address it resolves to is tried in turn) with a
+/// listen queue of [`LISTEN_BACKLOG`].
+pub async fn bind(listen: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As std and Tokio do for a listener: a restart may bind while old connections
+        // of the previous process linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
 /// How long open connections may finish their requests after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

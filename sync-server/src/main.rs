@@ -237,20 +237,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let state = tokio::task::spawn_blocking(move || duet_relay::open_state_at(&db, config))
         .await
         .context("the task opening the relay database failed")??;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| {
-            let hint = match e.kind() {
-                std::io::ErrorKind::AddrInUse => {
-                    "the address is already in use: stop the other program or choose another --listen"
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    "permission denied: choose a port above 1023 with --listen"
-                }
-                _ => "check --listen (DUET_RELAY_LISTEN); it takes HOST:PORT, e.g. 127.0.0.1:8787",
-            };
-            anyhow::anyhow!("cannot listen on {}: {e}; {hint}", args.listen)
-        })?;
+    let listener = duet_relay::bind(&args.listen).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the address is already in use: stop the other program or choose another --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied: choose a port above 1023 with --listen"
+            }
+            _ => "check --listen (DUET_RELAY_LISTEN); it takes HOST:PORT, e.g. 127.0.0.1:8787",
+        };
+        anyhow::anyhow!("cannot listen on {}: {e}; {hint}", args.listen)
+    })?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
