@@ -203,11 +203,25 @@ fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
         "the refused join left no half-made device behind"
     );
 
+    // A shared space holds two persons: a fresh partner invite cannot add a third,
+    // and the refused join leaves nothing behind either.
     let fresh = a.json(&["invite"])["code"]
         .as_str()
         .expect("code")
         .to_string();
-    c.ok(&["join", &fresh, "--name", "Eve"]);
+    a.ok(&["sync"]);
+    let r = c.run(&["join", &fresh, "--name", "Eve"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("two persons"), "{}", r.stderr);
+    assert!(!c.db().exists(), "no half-made device behind");
+
+    // The same home then joins with a valid code: a device code of Sam's.
+    let own = b.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("device code")
+        .to_string();
+    b.ok(&["sync"]);
+    c.ok(&["join", &own]);
     assert_eq!(
         c.json(&["status"])["spaces"][0]["members"]
             .as_array()
