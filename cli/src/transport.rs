@@ -10,8 +10,8 @@ use std::time::Duration;
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::protocol::{
-    ErrorBody, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES,
-    PushResponse, ReadAuth, decode_page,
+    ErrorBody, H_CREATE_TOKEN, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME,
+    MAX_BODY_BYTES, PushResponse, ReadAuth, decode_page,
 };
 use duet_core::sync::{Page, Transport, TransportError};
 
@@ -122,13 +122,19 @@ impl Transport for Http {
         relay: &str,
         space: &SpaceId,
         body: Vec<u8>,
+        create_token: Option<&str>,
     ) -> Result<PushResponse, TransportError> {
         let url = format!("{}/v1/spaces/{space}/events", relay.trim_end_matches('/'));
         let resp = send_with_backoff(relay, || {
-            self.client
+            let request = self
+                .client
                 .post(&url)
                 .header("content-type", "application/octet-stream")
-                .body(body.clone())
+                .body(body.clone());
+            match create_token {
+                Some(token) => request.header(H_CREATE_TOKEN, token),
+                None => request,
+            }
         })?;
         if !resp.status().is_success() {
             return Err(refused(relay, resp));

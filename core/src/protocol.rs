@@ -38,6 +38,12 @@ pub const H_CURSOR: &str = "duet-cursor";
 /// Response header on reads: how many fork (equivocation) attempts the relay refused in
 /// this space and keeps as evidence. Clients warn their users when it is not zero.
 pub const H_FORKS: &str = "duet-forks";
+/// Request header on pushes: the relay operator's creation token. Needed (unless the
+/// relay runs with open registration) by a push that creates a space, i.e. whose batch
+/// holds the genesis of a space the relay does not have; clients send it only while
+/// their genesis is unacknowledged. Refusals: 403 `create_token_required` (absent) or
+/// `bad_create_token` (not one of the relay's tokens).
+pub const H_CREATE_TOKEN: &str = "duet-create-token";
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

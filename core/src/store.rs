@@ -123,6 +123,11 @@ CREATE TABLE repairs (
 ALTER TABLE spaces ADD COLUMN refused_not_kept INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX rejected_space_hash ON rejected (space, hash);
 "#,
+    // The relay operator's creation token (`duet init --token`, `duet relay set
+    // --token`), sent only on pushes that carry the space's unacknowledged genesis.
+    r#"
+ALTER TABLE spaces ADD COLUMN create_token TEXT;
+"#,
 ];
 
 /// Events waiting for an earlier event or a key (held) that this device keeps per space.
@@ -671,6 +676,28 @@ impl Store {
         self.conn
             .execute("UPDATE spaces SET relay = ?1", params![url])?;
         Ok(())
+    }
+
+    /// Sets the relay's creation token for every space (`None` forgets it). It is sent
+    /// to the relay only with a space's unacknowledged genesis, never shown.
+    pub fn set_create_token(&mut self, token: Option<&str>) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        self.conn
+            .execute("UPDATE spaces SET create_token = ?1", params![token])?;
+        Ok(())
+    }
+
+    /// The relay's creation token kept for `space`, if any.
+    pub fn create_token(&self, space: &SpaceId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT create_token FROM spaces WHERE space = ?1",
+                params![space.to_string()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Loads a space's document: latest snapshot plus the changes stored after it.

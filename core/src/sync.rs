@@ -98,12 +98,15 @@ pub struct Page {
 
 /// How a client reaches a relay.
 pub trait Transport {
-    /// Pushes a framed batch of events.
+    /// Pushes a framed batch of events. `create_token` is the relay operator's creation
+    /// token, given only when the batch creates the space (it holds the space's
+    /// genesis); send it in the [`crate::protocol::H_CREATE_TOKEN`] header.
     fn push(
         &self,
         relay: &str,
         space: &SpaceId,
         body: Vec<u8>,
+        create_token: Option<&str>,
     ) -> Result<PushResponse, TransportError>;
     /// Pulls a page of `(cursor, event)` after `after`; the flag says whether more wait.
     fn pull(
@@ -615,11 +618,19 @@ fn push_unacked(
     if !batch.is_empty() {
         batches.push(batch);
     }
+    let token = store.create_token(&rec.id)?;
     for batch in batches {
+        // The token goes only with the batch that creates the space: it never leaves
+        // the device otherwise.
+        let creates = batch
+            .iter()
+            .any(|ev| Event::decode(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
+        let create_token = token.as_deref().filter(|_| creates);
         let resp = match transport.push(
             relay,
             &rec.id,
             encode_batch(batch.iter().map(Vec::as_slice)),
+            create_token,
         ) {
             Ok(resp) => resp,
             Err(TransportError::Refused { status, body }) => {
@@ -645,7 +656,20 @@ fn push_unacked(
                         return Ok(None);
                     }
                 }
-                report.push_refused = Some(format!("{status} {}: {}", body.error, body.message));
+                report.push_refused = Some(
+                    if status == 403
+                        && matches!(
+                            body.error.as_str(),
+                            "create_token_required" | "bad_create_token"
+                        )
+                    {
+                        format!(
+                            "the relay at {relay} only lets couples with a creation token create spaces; ask its operator for one and run `duet relay set {relay} --token TOKEN`"
+                        )
+                    } else {
+                        format!("{status} {}: {}", body.error, body.message)
+                    },
+                );
                 return Ok(Some(TransportError::Refused { status, body }));
             }
             Err(e) => return Err(e.into()),

@@ -56,6 +56,19 @@ pub enum ApiError {
     /// 403 `unknown_invite`: no such invite in the space.
     #[error("{0}")]
     UnknownInvite(String),
+    /// 403 `create_token_required`: creating a space needs a creation token and the
+    /// push sent none.
+    #[error("{0}")]
+    CreateTokenRequired(String),
+    /// 403 `bad_create_token`: the creation token is not one of the relay's.
+    #[error("{0}")]
+    BadCreateToken(String),
+    /// 403 `token_exhausted`: the creation token has created as many spaces as allowed.
+    #[error("{0}")]
+    TokenExhausted(String),
+    /// 429 `too_many_spaces`: this address created as many spaces today as allowed.
+    #[error("{0}")]
+    TooManySpaces(String),
     /// 404 `no_such_space`: the space has no genesis on this relay.
     #[error("{0}")]
     NoSuchSpace(String),
@@ -99,6 +112,11 @@ pub enum ApiError {
     /// 507 `storage_full`: the relay's storage is full (SQLite reported SQLITE_FULL).
     #[error("{0}")]
     StorageFull(String),
+    /// 507 `storage_full`: the database is past the share of `--max-db-bytes` in which
+    /// spaces are created; the rest is kept for the spaces that exist (logged by the
+    /// writer, not as a full disk).
+    #[error("{0}")]
+    NoRoomForSpaces(String),
     /// 500 `internal`: the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -129,6 +147,10 @@ impl ApiError {
             ApiError::InviteUsed(_) => "invite_used",
             ApiError::InviteExpired(_) => "invite_expired",
             ApiError::UnknownInvite(_) => "unknown_invite",
+            ApiError::CreateTokenRequired(_) => "create_token_required",
+            ApiError::BadCreateToken(_) => "bad_create_token",
+            ApiError::TokenExhausted(_) => "token_exhausted",
+            ApiError::TooManySpaces(_) => "too_many_spaces",
             ApiError::NoSuchSpace(_) => "no_such_space",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -140,7 +162,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::QuotaExceeded(_) => "quota_exceeded",
-            ApiError::StorageFull(_) => "storage_full",
+            ApiError::StorageFull(_) | ApiError::NoRoomForSpaces(_) => "storage_full",
             ApiError::Internal(_) => "internal",
             ApiError::Batch { error, .. } => error.code(),
         }
@@ -160,7 +182,11 @@ impl ApiError {
             ApiError::NotAMember(_)
             | ApiError::InviteUsed(_)
             | ApiError::InviteExpired(_)
-            | ApiError::UnknownInvite(_) => StatusCode::FORBIDDEN,
+            | ApiError::UnknownInvite(_)
+            | ApiError::CreateTokenRequired(_)
+            | ApiError::BadCreateToken(_)
+            | ApiError::TokenExhausted(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManySpaces(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NoSuchSpace(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Fork(_) | ApiError::BrokenChain(_) | ApiError::Conflict(_) => {
@@ -170,9 +196,9 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::QuotaExceeded(_) | ApiError::StorageFull(_) => {
-                StatusCode::INSUFFICIENT_STORAGE
-            }
+            ApiError::QuotaExceeded(_)
+            | ApiError::StorageFull(_)
+            | ApiError::NoRoomForSpaces(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Batch { error, .. } => error.status(),
         }
@@ -408,7 +434,12 @@ impl IntoResponse for ApiError {
                 "a push was refused: SQLite reports the database full (the disk, or \
                  --max-db-bytes)"
             );
-        } else if status.is_server_error() && !matches!(self, ApiError::QuotaExceeded(_)) {
+        } else if status.is_server_error()
+            && !matches!(
+                self,
+                ApiError::QuotaExceeded(_) | ApiError::NoRoomForSpaces(_)
+            )
+        {
             tracing::error!(error = %self, "request failed");
         } else if let Some(suppressed) = REFUSED_LOG.allow() {
             tracing::info!(

@@ -41,6 +41,7 @@ use tower_http::trace::TraceLayer;
 pub mod batch;
 pub mod body;
 pub mod caps;
+pub mod creation;
 pub mod error;
 pub mod fds;
 pub mod limits;

@@ -108,8 +108,19 @@ pub struct Config {
     /// Bytes of events stored per space (not fork evidence); 0 = no limit.
     pub space_max_bytes: u64,
     /// Size cap of the database file, enforced by SQLite (`PRAGMA max_page_count`);
-    /// 0 = no limit.
+    /// 0 = no limit. Space creation is refused once the database is past
+    /// [`crate::creation::CREATION_HEADROOM_PERCENT`] of it, so that existing spaces keep
+    /// room to push.
     pub max_db_bytes: u64,
+    /// Anyone may create spaces (no creation token needed). Off by default: a relay
+    /// reachable from the internet would otherwise store any stranger's data.
+    pub open_registration: bool,
+    /// The creation tokens this relay accepts (see [`crate::creation`]).
+    pub create_tokens: crate::creation::CreateTokens,
+    /// Spaces created per client address per day; 0 = no limit.
+    pub max_creations_per_ip: u64,
+    /// Spaces created with one token, ever; 0 = no limit.
+    pub max_creations_per_token: u64,
 }
 
 impl Default for Config {
@@ -138,6 +149,10 @@ impl Default for Config {
             space_max_events: 1_000_000,
             space_max_bytes: 1024 * 1024 * 1024,
             max_db_bytes: 0,
+            open_registration: false,
+            create_tokens: crate::creation::CreateTokens::default(),
+            max_creations_per_ip: 16,
+            max_creations_per_token: 256,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderName;
 use clap::Parser;
+use duet_relay::creation::{self, CreateTokens};
 use duet_relay::{Config, Rate, fds};
 
 /// Duet's relay: stores and forwards signed, encrypted events it cannot read.
@@ -92,6 +93,33 @@ struct Args {
     /// 507 `storage_full`. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_MAX_DB_BYTES", default_value_t = 0)]
     max_db_bytes: u64,
+    /// Let anyone who reaches the relay create spaces, without a creation token. Only
+    /// for a relay that strangers cannot reach.
+    #[arg(long, env = "DUET_RELAY_OPEN_REGISTRATION")]
+    open_registration: bool,
+    /// A token that lets a couple create spaces (`duet init --relay URL --token TOKEN`);
+    /// repeat the flag for several, or give them comma-separated in the variable.
+    /// Without tokens or --open-registration, the relay makes one and keeps it in
+    /// `<db>.create-token` (SQLite; PostgreSQL needs a token or the flag).
+    #[arg(
+        long = "create-token",
+        value_name = "TOKEN",
+        env = "DUET_RELAY_CREATE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    create_tokens: Vec<String>,
+    /// Spaces created per client address per day; more get 429 `too_many_spaces`.
+    /// 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_MAX_CREATIONS_PER_IP", default_value_t = 16)]
+    max_creations_per_ip: u64,
+    /// Spaces created with one token, ever; more get 403 `token_exhausted`. 0 = no limit.
+    #[arg(
+        long,
+        env = "DUET_RELAY_MAX_CREATIONS_PER_TOKEN",
+        default_value_t = 256
+    )]
+    max_creations_per_token: u64,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -139,6 +167,10 @@ impl Args {
             space_max_events: self.space_max_events,
             space_max_bytes: self.space_max_bytes,
             max_db_bytes: self.max_db_bytes,
+            open_registration: self.open_registration,
+            create_tokens: CreateTokens::new(self.create_tokens.iter().cloned()),
+            max_creations_per_ip: self.max_creations_per_ip,
+            max_creations_per_token: self.max_creations_per_token,
         }
     }
 }
@@ -228,10 +260,40 @@ fn fit_open_files(config: &mut Config) {
     );
 }
 
+/// Who may create spaces, as the relay will run: the tokens given, or the token kept
+/// next to a SQLite database (made on first start). Returns the token to tell the
+/// operator about, when it comes from that file.
+fn creation_tokens(
+    config: &mut Config,
+    db: &duet_relay::store::Location,
+) -> anyhow::Result<Option<(String, std::path::PathBuf)>> {
+    if config.open_registration || !config.create_tokens.is_empty() {
+        return Ok(None);
+    }
+    match db {
+        duet_relay::store::Location::Sqlite(path) => {
+            let file = creation::token_file(path);
+            let (token, made) = creation::load_or_make(&file)?;
+            if made {
+                tracing::info!(file = %file.display(), "made a space creation token");
+            }
+            config.create_tokens = CreateTokens::new([token.clone()]);
+            Ok(Some((token, file)))
+        }
+        duet_relay::store::Location::Postgres(_) => anyhow::bail!(
+            "with PostgreSQL the relay keeps no token file: give the couples' creation \
+             tokens with --create-token TOKEN (DUET_RELAY_CREATE_TOKENS, comma-separated), \
+             or run with --open-registration if strangers cannot reach this relay"
+        ),
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
     let shown = db.display();
     let mut config = args.config();
+    let kept_token = creation_tokens(&mut config, &db)?;
+    let registration = (config.open_registration, config.create_tokens.len());
     fit_open_files(&mut config);
     let limits = config.clone();
     let state = tokio::task::spawn_blocking(move || duet_relay::open_state_at(&db, config))
@@ -260,6 +322,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, db = %shown, "relay started");
     tracing::info!(config = ?limits, "limits");
+    match (registration, kept_token) {
+        ((true, _), _) => tracing::warn!(
+            "open registration: anyone who can reach this relay may create spaces and store \
+             data; without --open-registration only couples with a creation token can"
+        ),
+        (_, Some((token, file))) => tracing::info!(
+            "space creation needs a token; give it to the couples who use this relay: duet \
+             init --relay URL --token {token} (URL as they reach this relay, e.g. \
+             http://{addr}; the token is kept in {})",
+            file.display()
+        ),
+        ((false, n), None) => tracing::info!(
+            "space creation needs one of the {n} creation tokens given (--create-token); \
+             couples pass theirs once: duet init --relay URL --token TOKEN"
+        ),
+    }
     duet_relay::serve_state(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())

@@ -15,6 +15,7 @@ use duet_core::protocol::{
 
 use crate::body::{Cut, MinRate};
 use crate::error::ApiError;
+use crate::limits::ClientAddr;
 use crate::state::{AppState, ReadRequest};
 
 /// Client text quoted in an error message: escaped, and cut to a few dozen characters so
@@ -56,6 +57,17 @@ pub async fn push_events(
     request: Request,
 ) -> Result<Json<PushResponse>, ApiError> {
     let space = parse_space(space)?;
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .and_then(|ClientAddr(ip)| *ip);
+    let credential = state.credential(
+        request
+            .headers()
+            .get(protocol::H_CREATE_TOKEN)
+            .map(|v| v.as_bytes()),
+        address,
+    );
     let config = state.config();
     let (request, cut) = if config.min_body_rate > 0 {
         let (parts, body) = request.into_parts();
@@ -76,7 +88,7 @@ pub async fn push_events(
     // holding a thread (the writer answers once the push's group is durable).
     let prepared = {
         let state = state.clone();
-        blocking(move || state.prepare_push(space, &body, now)).await?
+        blocking(move || state.prepare_push_with(space, &body, now, credential)).await?
     };
     let resp = state.submit(prepared).await?;
     Ok(Json(resp))

@@ -30,6 +30,7 @@ use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAu
 use tokio::sync::oneshot;
 
 use crate::caps::{Counts, Held};
+pub use crate::creation::Credential;
 use crate::error::ApiError;
 use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter, Tally};
 use crate::live::Live;
@@ -238,6 +239,21 @@ impl AppState {
         })
     }
 
+    /// What a push with the creation-token header `presented` (if any) from the client
+    /// address `address` presents to create a space: the token is compared in constant
+    /// time with each of the relay's.
+    pub fn credential(&self, presented: Option<&[u8]>, address: Option<IpAddr>) -> Credential {
+        let token = presented
+            .filter(|t| t.len() <= crate::creation::MAX_TOKEN_LEN)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| self.inner.config.create_tokens.check(t.trim()));
+        Credential {
+            presented: presented.is_some(),
+            token,
+            address,
+        }
+    }
+
     /// The configuration this state was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
@@ -383,7 +399,19 @@ impl AppState {
     /// Checks and stores a pushed batch (all or nothing), and returns once it is durable
     /// (or refused). `now_ms` is the relay's clock. Blocks: call it off the async threads.
     pub fn push(&self, space: SpaceId, body: &[u8], now_ms: i64) -> Result<PushResponse, ApiError> {
-        let prepared = self.prepare_push(space, body, now_ms)?;
+        self.push_with(space, body, now_ms, Credential::default())
+    }
+
+    /// [`AppState::push`] with what the push presents to create a space (its token and
+    /// client address).
+    pub fn push_with(
+        &self,
+        space: SpaceId,
+        body: &[u8],
+        now_ms: i64,
+        credential: Credential,
+    ) -> Result<PushResponse, ApiError> {
+        let prepared = self.prepare_push_with(space, body, now_ms, credential)?;
         let (reply, answer) = oneshot::channel();
         self.inner.writer.send(Job::Push(prepared, reply))?;
         answer.blocking_recv().map_err(|_| writer_gone())?
@@ -402,6 +430,17 @@ impl AppState {
         space: SpaceId,
         body: &[u8],
         now_ms: i64,
+    ) -> Result<PreparedPush, ApiError> {
+        self.prepare_push_with(space, body, now_ms, Credential::default())
+    }
+
+    /// [`AppState::prepare_push`] with what the push presents to create a space.
+    pub fn prepare_push_with(
+        &self,
+        space: SpaceId,
+        body: &[u8],
+        now_ms: i64,
+        credential: Credential,
     ) -> Result<PreparedPush, ApiError> {
         let frames = crate::batch::split(body).map_err(ApiError::from_bad_body)?;
         let count = frames.len();
@@ -425,6 +464,7 @@ impl AppState {
             hashes,
             events,
             now_ms,
+            credential,
         })
     }
 

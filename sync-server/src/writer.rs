@@ -36,11 +36,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use duet_core::event::{Event, Kind, SpaceId};
+use duet_core::event::{Event, Kind, MembershipOp, SpaceId};
 use duet_core::membership::{AdmitError, SpaceState};
-use duet_core::protocol::{EventResult, EventStatus, PushResponse};
+use duet_core::protocol::{EventResult, EventStatus, H_CREATE_TOKEN, PushResponse};
 use tokio::sync::oneshot;
 
+use crate::creation::{CREATION_HEADROOM_PERCENT, CREATION_WINDOW_MS, Credential};
 use crate::error::ApiError;
 use crate::limits::Config;
 use crate::live::{Committed, Live};
@@ -85,6 +86,13 @@ impl Default for ForkLimits {
 /// Fork logs: at most a line a second, however fast a member equivocates.
 static FORK_LOG: Throttle = Throttle::per_second();
 
+/// Refused creations: at most a line a second, however fast strangers try.
+static CREATION_LOG: Throttle = Throttle::per_second();
+
+/// Spaces of an author looked at to find one it is a member of (a device is in two
+/// spaces in practice; the bound keeps the work small whatever the database holds).
+const MEMBER_SPACES_LOOKED_AT: u32 = 16;
+
 /// A space's state and what it stores, as of the last commit (in the cache) or as of
 /// the pushes handled so far (in a group's working copy).
 #[derive(Clone, Default)]
@@ -119,6 +127,8 @@ pub struct PreparedPush {
     pub(crate) events: Vec<Event>,
     /// The relay's clock when the request arrived (ms).
     pub(crate) now_ms: i64,
+    /// What the push presents to create a space (token, client address).
+    pub(crate) credential: crate::creation::Credential,
 }
 
 impl PreparedPush {
@@ -617,6 +627,14 @@ impl Group<'_> {
         let mut rejection = None;
         // Which of the batch are stored already (earlier pushes of this group included).
         let stored = txn.cursors_of(&space, hashes)?;
+        // A push that creates the space must be allowed to (token, limits, headroom)
+        // before any of its events is looked at.
+        let creation = match push.events.first() {
+            Some(first) if !work.exists() && first.kind() == Kind::Genesis => {
+                Some(self.check_creation(txn, push, first)?)
+            }
+            _ => None,
+        };
 
         for (i, ev) in push.events.iter().enumerate() {
             let hash = hashes[i];
@@ -678,6 +696,12 @@ impl Group<'_> {
         let (cursors, newest) = if new.is_empty() {
             (Vec::new(), txn.newest_cursor(&space)?)
         } else {
+            if let Some(c) = &creation {
+                // Counted before the rows go in: a creation that then fails still
+                // counts against the limits, which errs on the side of the relay.
+                let address = c.address.map(|a| a.to_string());
+                txn.record_creation(&space, now_ms, address.as_deref(), c.token.as_deref())?;
+            }
             let cursors = txn.insert_events(&space, &new, now_ms)?;
             self.wrote = true;
             self.stored += cursors.len() as u64;
@@ -732,6 +756,121 @@ impl Group<'_> {
     }
 
     /// Refuses a push that would take the space from `before` to `after`, over a quota.
+    /// Whether `push`, whose first event `genesis` would create its space, may do so:
+    /// with open registration, a creation token, or (for a personal space) an author
+    /// that is already a member of a space here; then within the per-address and
+    /// per-token limits, and below the headroom of `--max-db-bytes`. Returns what to
+    /// record of the creation.
+    fn check_creation<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        push: &PreparedPush,
+        genesis: &Event,
+    ) -> Result<Credential, ApiError> {
+        let c = self.config;
+        let credential = &push.credential;
+        let space = push.space;
+        if c.max_db_bytes > 0
+            && let Some(size) = txn.db_bytes()?
+            && size.saturating_mul(100) >= c.max_db_bytes.saturating_mul(CREATION_HEADROOM_PERCENT)
+        {
+            if let Some(suppressed) = CREATION_LOG.allow() {
+                tracing::warn!(
+                    %space,
+                    size,
+                    max_db_bytes = c.max_db_bytes,
+                    suppressed,
+                    "space creation refused: the database is past {CREATION_HEADROOM_PERCENT}% \
+                     of --max-db-bytes"
+                );
+            }
+            return Err(ApiError::NoRoomForSpaces(format!(
+                "this relay's database is past {CREATION_HEADROOM_PERCENT}% of its cap and \
+                 keeps the rest for the spaces it already holds, so it creates no new space; \
+                 nothing was stored. Ask the relay's operator to raise --max-db-bytes, or use \
+                 another relay"
+            )));
+        }
+        let allowed = c.open_registration
+            || credential.token.is_some()
+            || self.is_personal_of_member(txn, genesis)?;
+        if !allowed {
+            if let Some(suppressed) = CREATION_LOG.allow() {
+                tracing::info!(
+                    %space,
+                    presented = credential.presented,
+                    suppressed,
+                    "space creation refused: no valid creation token"
+                );
+            }
+            let what = "this relay only lets couples with a creation token create spaces; \
+                        nothing was stored. Ask the relay's operator for a token and run \
+                        `duet relay set URL --token TOKEN`";
+            return Err(if credential.presented {
+                ApiError::BadCreateToken(format!(
+                    "the creation token sent in {H_CREATE_TOKEN} is not one of this relay's: {what}"
+                ))
+            } else {
+                ApiError::CreateTokenRequired(format!(
+                    "creating a space needs a creation token in {H_CREATE_TOKEN}: {what}"
+                ))
+            });
+        }
+        if c.max_creations_per_ip > 0
+            && let Some(address) = credential.address
+        {
+            let since = push.now_ms.saturating_sub(CREATION_WINDOW_MS);
+            let made = txn.creations_from(&address.to_string(), since)?;
+            if made >= c.max_creations_per_ip {
+                return Err(ApiError::TooManySpaces(format!(
+                    "this address created {made} spaces on this relay in the last 24 hours, \
+                     its limit (--max-creations-per-ip); nothing was stored. Retry tomorrow, \
+                     or ask the relay's operator to raise the limit"
+                )));
+            }
+        }
+        if c.max_creations_per_token > 0
+            && let Some(token) = &credential.token
+        {
+            let made = txn.creations_with(token)?;
+            if made >= c.max_creations_per_token {
+                return Err(ApiError::TokenExhausted(format!(
+                    "this creation token already created {made} spaces, its limit \
+                     (--max-creations-per-token); nothing was stored. Ask the relay's \
+                     operator for another token"
+                )));
+            }
+        }
+        Ok(credential.clone())
+    }
+
+    /// Whether `genesis` creates a personal space and its author is already a current
+    /// member of a space on this relay (a partner who joined creates their personal
+    /// space without a token).
+    fn is_personal_of_member<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        genesis: &Event,
+    ) -> Result<bool, ApiError> {
+        let personal = matches!(
+            MembershipOp::decode(genesis),
+            Ok(MembershipOp::Genesis { personal: true, .. })
+        );
+        if !personal {
+            return Ok(false);
+        }
+        let author = genesis.header().author;
+        for other in txn.spaces_of_author(&author, MEMBER_SPACES_LOOKED_AT)? {
+            if other == genesis.header().space {
+                continue;
+            }
+            if self.space(txn, other)?.state.is_member(&author) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn check_quota(&self, space: SpaceId, before: Usage, after: Usage) -> Result<(), ApiError> {
         let c = self.config;
         let over_events = c.space_max_events > 0 && after.events > c.space_max_events;
@@ -887,7 +1026,7 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use duet_core::crypto::SpaceKey;
-    use duet_core::event::{Header, MembershipOp};
+    use duet_core::event::Header;
     use duet_core::identity::Identity;
 
     /// A device signing its own chain.
@@ -949,6 +1088,7 @@ mod tests {
             hashes: events.iter().map(|e| e.hash()).collect(),
             events: events.iter().map(|e| (*e).clone()).collect(),
             now_ms: duet_core::ids::now_ms(),
+            credential: Default::default(),
         }
     }
 
@@ -960,7 +1100,10 @@ mod tests {
         Worker {
             store,
             cache: SpaceCache::default(),
-            config: Config::default(),
+            config: Config {
+                open_registration: true,
+                ..Config::default()
+            },
             forks: ForkLimits::default(),
             counters: Arc::default(),
             live: Live::default(),

@@ -220,8 +220,36 @@ pub struct Relay {
     pub url: String,
     /// Database file.
     pub db: PathBuf,
+    /// Who may create spaces, passed again on a restart.
+    registration: Vec<String>,
     _dir: Option<tempfile::TempDir>,
 }
+
+/// The options that say who may create spaces on a relay started with `extra`: the
+/// tests create spaces without a creation token (`--open-registration`, and no limit
+/// of creations per address), unless they give tokens (`--create-token`) or ask for the relay's default, a token it makes and
+/// keeps next to its database ([`TOKEN_FILE_MODE`]).
+fn registration(extra: &[&str]) -> Vec<String> {
+    let chosen = extra.iter().any(|a| {
+        a.starts_with("--create-token") || *a == "--open-registration" || *a == TOKEN_FILE_MODE
+    });
+    let mut out = Vec::new();
+    if !chosen {
+        out.push("--open-registration".to_string());
+        // Many tests create more spaces from 127.0.0.1 than a stranger may in a day.
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--max-creations-per-ip"))
+        {
+            out.extend(["--max-creations-per-ip".to_string(), "0".to_string()]);
+        }
+    }
+    out
+}
+
+/// Not a relay option: given to [`Relay::start_with`], it starts the relay as an
+/// operator would by default (no token given: it makes one, in `<db>.create-token`).
+pub const TOKEN_FILE_MODE: &str = "<token file>";
 
 impl Relay {
     /// Starts a relay with a fresh database.
@@ -261,8 +289,10 @@ impl Relay {
     }
 
     fn spawn(db: &Path, listen: &str, extra: &[&str]) -> Relay {
+        let registration = registration(extra);
         let mut child = Command::new(bin("duet-relay"))
-            .args(extra)
+            .args(extra.iter().filter(|a| **a != TOKEN_FILE_MODE))
+            .args(&registration)
             .args(["--listen", listen, "--db"])
             .arg(db)
             .env("RUST_LOG", "warn")
@@ -286,6 +316,7 @@ impl Relay {
             child,
             url,
             db: db.to_path_buf(),
+            registration,
             _dir: None,
         }
     }
@@ -307,7 +338,7 @@ impl Relay {
         let addr = self.addr();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let fresh = Relay::start_at_checked(&self.db, &addr);
+            let fresh = Relay::start_at_checked(&self.db, &addr, &self.registration);
             match fresh {
                 Some(mut r) => {
                     std::mem::swap(&mut self.child, &mut r.child);
@@ -321,8 +352,9 @@ impl Relay {
         }
     }
 
-    fn start_at_checked(db: &Path, listen: &str) -> Option<Relay> {
+    fn start_at_checked(db: &Path, listen: &str, registration: &[String]) -> Option<Relay> {
         let mut child = Command::new(bin("duet-relay"))
+            .args(registration)
             .args(["--listen", listen, "--db"])
             .arg(db)
             .env("RUST_LOG", "error")
@@ -341,6 +373,7 @@ impl Relay {
             child,
             url,
             db: db.to_path_buf(),
+            registration: registration.to_vec(),
             _dir: None,
         })
     }
@@ -399,14 +432,28 @@ pub fn dump_sqlite(path: &Path) -> Vec<String> {
 /// A minimal HTTP/1.1 POST over a plain TCP connection (tests that play a misbehaving
 /// client). Returns the status code and the body.
 pub fn http_post(base_url: &str, path: &str, body: &[u8]) -> (u16, String) {
+    http_post_with(base_url, path, body, &[])
+}
+
+/// [`http_post`] with extra request headers.
+pub fn http_post_with(
+    base_url: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let addr = base_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to relay");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).expect("write head");

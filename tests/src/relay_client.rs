@@ -40,6 +40,11 @@ pub fn unlimited_config() -> Config {
         space_max_events: 0,
         space_max_bytes: 0,
         max_db_bytes: 0,
+        // Load tests create their spaces without a creation token.
+        open_registration: true,
+        create_tokens: Default::default(),
+        max_creations_per_ip: 0,
+        max_creations_per_token: 0,
     }
 }
 

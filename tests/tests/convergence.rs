@@ -63,6 +63,15 @@ fn lost(what: &str) -> TransportError {
     }
 }
 
+/// The in-process relay: its spaces are created without a creation token.
+fn open_relay(db: &std::path::Path) -> Result<AppState, duet_relay::store::StoreError> {
+    let config = duet_relay::Config {
+        open_registration: true,
+        ..duet_relay::Config::default()
+    };
+    AppState::open_with(db, config)
+}
+
 impl Net {
     fn next(&self) -> Fault {
         let f = self
@@ -71,7 +80,7 @@ impl Net {
             .pop_front()
             .unwrap_or(Fault::Deliver);
         if let Fault::RestartRelay = f {
-            let fresh = AppState::open(&self.db).expect("relay reopens");
+            let fresh = open_relay(&self.db).expect("relay reopens");
             *self.relay.borrow_mut() = fresh;
         }
         f
@@ -91,6 +100,7 @@ impl Transport for Net {
         _relay: &str,
         space: &SpaceId,
         body: Vec<u8>,
+        _create_token: Option<&str>,
     ) -> Result<PushResponse, TransportError> {
         let now = duet_core::ids::now_ms();
         match self.next() {
@@ -403,7 +413,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
         let net = Net {
-            relay: RefCell::new(AppState::open(&db).expect("relay")),
+            relay: RefCell::new(open_relay(&db).expect("relay")),
             db: db.clone(),
             faults: RefCell::new(VecDeque::new()),
         };

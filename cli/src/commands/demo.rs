@@ -32,7 +32,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .prefix("duet-demo-")
         .tempdir()
         .context("cannot create a temporary folder")?;
-    let relay = duet_relay::Embedded::start(&dir.path().join("relay.db"))
+    // A local demo: the embedded relay is reachable from this machine only, and its
+    // spaces need no creation token.
+    let config = duet_relay::Config {
+        open_registration: true,
+        ..duet_relay::Config::default()
+    };
+    let relay = duet_relay::Embedded::start_with(&dir.path().join("relay.db"), config)
         .context("cannot start the embedded relay")?;
     let http = Http::new()?;
     say(

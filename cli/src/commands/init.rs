@@ -16,6 +16,10 @@ pub struct Args {
     /// The relay to sync through (you can set it later with `duet relay set URL`).
     #[arg(long, value_name = "URL")]
     relay: Option<String>,
+    /// The creation token the relay's operator gave you (a relay lets only couples with
+    /// one create spaces). Kept on this device, sent once to create your spaces.
+    #[arg(long, value_name = "TOKEN", requires = "relay")]
+    token: Option<String>,
 }
 
 /// Runs `duet init`.
@@ -23,8 +27,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if let Some(r) = &a.relay {
         super::sync::check_relay_url(r)?;
     }
-    let dev = Device::init(&ctx.home, &a.name, a.relay.as_deref())
+    let mut dev = Device::init(&ctx.home, &a.name, a.relay.as_deref())
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
+    if let Some(token) = super::sync::creation_token(a.token.as_deref())? {
+        dev.store
+            .set_create_token(Some(token))
+            .context("cannot keep the creation token")?;
+    }
     if ctx.out.json {
         return ctx.out.json(&json!({
             "name": dev.me.name,

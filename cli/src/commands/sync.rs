@@ -166,12 +166,23 @@ pub struct SyncArgs {
     /// the relay has them, and changes made on this device are sent within a second.
     #[arg(long)]
     watch: bool,
+    /// First drop the events that wait for an earlier event the relay never served
+    /// (after a warning that says their number reached the cap), then sync.
+    #[arg(long, conflicts_with = "watch")]
+    drop_waiting: bool,
 }
 
 /// Runs `duet sync`.
 pub fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if a.watch {
         return watch(ctx);
+    }
+    if a.drop_waiting {
+        let n = ctx.device()?.drop_waiting()?;
+        note(&format!(
+            "dropped {n} waiting event{}; if any was genuine, it is read again when the relay serves it again",
+            if n == 1 { "" } else { "s" }
+        ));
     }
     let mut dev = ctx.device()?;
     let reports = dev
@@ -387,6 +398,27 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
+        // What this device refused, newest last, with the device that sent it.
+        let names: std::collections::BTreeMap<String, String> = people
+            .iter()
+            .map(|(k, p)| (k.clone(), p.name.clone()))
+            .collect();
+        let refused: Vec<_> = duet_core::history::refused_history(
+            &dev.store.refused_events(&rec.id)?,
+            &dev.store.stored_events(&rec.id)?,
+            &names,
+        )
+        .into_iter()
+        .map(|e| {
+            json!({
+                "device": e.device,
+                "person": e.author,
+                "name": e.author_name,
+                "reason": e.after,
+                "event": e.change,
+            })
+        })
+        .collect();
         spaces.push(json!({
             "kind": rec.kind.as_str(),
             "space": rec.id.to_string(),
@@ -394,8 +426,9 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             "cursor": rec.cursor,
             "pending_changes": dev.store.pending_count(&rec.id)?,
             "unsent_events": dev.store.unacked_events(&rec.id)?.len(),
-            "refused_events": dev.store.refused(&rec.id)?.len(),
-            "waiting_events": dev.store.held(&rec.id)?.len(),
+            "refused_events": dev.store.refused_total(&rec.id)?,
+            "refused": refused,
+            "waiting_events": dev.store.held_stats(&rec.id)?.0,
             "alert": dev.store.alert(&rec.id)?,
             "members": members,
             "snapshot": stats.from_snapshot,
@@ -435,6 +468,17 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
         if let Some(alert) = s["alert"].as_str() {
             ctx.out.line(format!("  WARNING: {}", safe_line(alert)))?;
         }
+        // The five latest refusals; `duet history` lists them all in their place.
+        let refused = s["refused"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        for r in &refused[refused.len().saturating_sub(5)..] {
+            let device = r["device"].as_str().unwrap_or("");
+            ctx.out.line(format!(
+                "  REFUSED from {}'s device {}: {}",
+                safe_line(r["name"].as_str().unwrap_or("?")),
+                safe_line(&device[..12.min(device.len())]),
+                safe_line(r["reason"].as_str().unwrap_or(""))
+            ))?;
+        }
         if s["waiting_events"].as_u64().unwrap_or(0) > 0 {
             ctx.out.line(format!(
                 "  {} event(s) wait for an earlier event the relay has not served",
@@ -467,16 +511,39 @@ pub enum RelayCmd {
     Set {
         /// e.g. https://relay.example.org or http://127.0.0.1:8787
         url: String,
+        /// The creation token the relay's operator gave you, needed by a relay that
+        /// lets only couples with one create spaces (kept here, never shown).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
     },
+}
+
+/// The creation token given on the command line, checked: `None` when none was given.
+pub fn creation_token(token: Option<&str>) -> anyhow::Result<Option<&str>> {
+    let Some(token) = token.map(str::trim) else {
+        return Ok(None);
+    };
+    // A header value: printable ASCII, no spaces (the relay makes 32 hex characters).
+    if token.is_empty() || token.len() > 256 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        anyhow::bail!(
+            "the creation token must be 1 to 256 printable characters without spaces; copy \
+             it exactly as the relay's operator gave it"
+        );
+    }
+    Ok(Some(token))
 }
 
 /// Runs `duet relay`.
 pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
     match cmd {
-        RelayCmd::Set { url } => {
+        RelayCmd::Set { url, token } => {
             check_relay_url(&url)?;
+            let token = creation_token(token.as_deref())?;
             let mut dev = ctx.device()?;
             dev.store.set_relay(url.trim_end_matches('/'))?;
+            if let Some(token) = token {
+                dev.store.set_create_token(Some(token))?;
+            }
             ctx.out.line(format!(
                 "Relay set to {}. Run `duet sync` to send your changes.",
                 safe_line(&url)

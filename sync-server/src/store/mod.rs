@@ -179,6 +179,32 @@ pub trait WriteTxn: Reads {
     /// (the device's or the space's evidence is full).
     fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError>;
 
+    /// Up to `limit` spaces in which `author` has events (to tell whether a device is
+    /// already a member of a space on this relay).
+    fn spaces_of_author(
+        &mut self,
+        author: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<SpaceId>, StoreError>;
+
+    /// Spaces created from the client address `address` since `since_ms`.
+    fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError>;
+
+    /// Spaces created with the token named `token` (see [`crate::creation::token_id`]).
+    fn creations_with(&mut self, token: &str) -> Result<u64, StoreError>;
+
+    /// Records the creation of `space`, with the address and token id it came with.
+    fn record_creation(
+        &mut self,
+        space: &SpaceId,
+        at_ms: i64,
+        address: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The database's size in bytes where the relay caps it (SQLite); `None` elsewhere.
+    fn db_bytes(&mut self) -> Result<Option<u64>, StoreError>;
+
     /// Tells the other relay instances, once this transaction commits, that `space`'s
     /// newest cursor is `cursor` (their live sockets then hear of it). Nothing to do
     /// where one process owns the database.

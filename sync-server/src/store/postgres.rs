@@ -34,7 +34,7 @@ use super::{
 use crate::live::{Committed, Live};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The channel of `pg_notify` on which commits are announced.
 pub const CHANNEL: &str = "duet_live";
@@ -79,6 +79,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (space, author)
     );
     CREATE INDEX forks_space_author ON forks (space, author);",
+    // Version 3: as SQLite's version 3 (who created each space; events by author).
+    "CREATE TABLE creations (
+        space      TEXT   PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        address    TEXT,
+        token      TEXT
+    );
+    CREATE INDEX creations_address ON creations (address, created_at);
+    CREATE INDEX creations_token ON creations (token);
+    CREATE INDEX events_author ON events (author, space);",
 ];
 
 /// A URL with its password replaced by `***`, for messages and logs.
@@ -595,6 +605,68 @@ impl WriteTxn for PgTxn<'_> {
             )?;
             Ok(())
         })
+    }
+
+    fn spaces_of_author(
+        &mut self,
+        author: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<SpaceId>, StoreError> {
+        let limit = i64::from(limit);
+        self.guard(|tx| {
+            let rows = tx.query(
+                "SELECT DISTINCT space FROM events WHERE author = $1 LIMIT $2",
+                &[&&author[..], &limit],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    SpaceId::parse(&r.get::<_, String>(0)).ok_or(StoreError::Corrupt("space id"))
+                })
+                .collect()
+        })
+    }
+
+    fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError> {
+        self.guard(|tx| {
+            let n: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM creations WHERE address = $1 AND created_at >= $2",
+                    &[&address, &since_ms],
+                )?
+                .get(0);
+            to_u64(n, "creation count")
+        })
+    }
+
+    fn creations_with(&mut self, token: &str) -> Result<u64, StoreError> {
+        self.guard(|tx| {
+            let n: i64 = tx
+                .query_one("SELECT COUNT(*) FROM creations WHERE token = $1", &[&token])?
+                .get(0);
+            to_u64(n, "creation count")
+        })
+    }
+
+    fn record_creation(
+        &mut self,
+        space: &SpaceId,
+        at_ms: i64,
+        address: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.guard(|tx| {
+            tx.execute(
+                "INSERT INTO creations (space, created_at, address, token)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&space.to_string(), &at_ms, &address, &token],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn db_bytes(&mut self) -> Result<Option<u64>, StoreError> {
+        // --max-db-bytes caps SQLite only; a PostgreSQL server's space is its own.
+        Ok(None)
     }
 
     fn announce(&mut self, space: &SpaceId, cursor: u64) -> Result<(), StoreError> {

@@ -25,7 +25,7 @@ use super::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,6 +75,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (space, author)
     );
     CREATE INDEX forks_space_author ON forks (space, author);",
+    // Version 3: who created each space (client address, and a digest of the creation
+    // token), for the per-address and per-token creation limits; events by author, to
+    // tell whether a device is already a member somewhere on this relay.
+    "CREATE TABLE creations (
+        space      TEXT    PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        address    TEXT,
+        token      TEXT
+    );
+    CREATE INDEX creations_address ON creations (address, created_at);
+    CREATE INDEX creations_token ON creations (token);
+    CREATE INDEX events_author ON events (author, space);",
 ];
 
 /// One connection to the relay database.
@@ -396,6 +408,63 @@ impl WriteTxn for Txn<'_> {
             )?
             .execute(params![space.to_string(), &author[..]])?;
         Ok(())
+    }
+
+    fn spaces_of_author(
+        &mut self,
+        author: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<SpaceId>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT DISTINCT space FROM events WHERE author = ?1 LIMIT ?2")?;
+        let rows = stmt.query_map(params![&author[..], limit], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(SpaceId::parse(&row?).ok_or(StoreError::Corrupt("space id"))?);
+        }
+        Ok(out)
+    }
+
+    fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM creations WHERE address = ?1 AND created_at >= ?2",
+            params![address, since_ms],
+            |r| r.get(0),
+        )?;
+        to_u64(n, "creation count")
+    }
+
+    fn creations_with(&mut self, token: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM creations WHERE token = ?1",
+            params![token],
+            |r| r.get(0),
+        )?;
+        to_u64(n, "creation count")
+    }
+
+    fn record_creation(
+        &mut self,
+        space: &SpaceId,
+        at_ms: i64,
+        address: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO creations (space, created_at, address, token)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![space.to_string(), at_ms, address, token],
+        )?;
+        Ok(())
+    }
+
+    fn db_bytes(&mut self) -> Result<Option<u64>, StoreError> {
+        let pages: i64 = self.tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Some(
+            to_u64(pages, "page_count")?.saturating_mul(to_u64(size, "page_size")?),
+        ))
     }
 
     fn announce(&mut self, _space: &SpaceId, _cursor: u64) -> Result<(), StoreError> {

@@ -1,0 +1,223 @@
+//! Who may create a space on a relay (issue 13, finding 5: strangers filled the disk).
+//!
+//! Against the real `duet-relay` binary: a stranger's genesis, signed with a real
+//! duet-core identity, is refused without a creation token (and with a wrong one) and
+//! nothing of it is stored; with a token it is created. A couple pairs through a token
+//! relay with the real `duet` binary, the partner needing no token. Creations are
+//! bounded per client address, and refused once the database is past 90% of
+//! `--max-db-bytes` while the couple already there keeps pushing.
+
+use duet_core::event::{Event, MembershipOp, SpaceId};
+use duet_core::protocol::{H_CREATE_TOKEN, encode_batch};
+use duet_tests::relay_client::Dev;
+use duet_tests::{Device, Relay, TOKEN_FILE_MODE, file_contains, http_post_with};
+use serde_json::Value;
+
+const TOKEN: &str = "couples-token-5e1f";
+
+/// Pushes `events` to `space` with the creation token `token` (if any); the status and
+/// the parsed JSON answer.
+fn push(relay: &Relay, space: SpaceId, events: &[&Event], token: Option<&str>) -> (u16, Value) {
+    let body = encode_batch(events.iter().map(|e| e.bytes()));
+    let headers: Vec<(&str, &str)> = token.map(|t| (H_CREATE_TOKEN, t)).into_iter().collect();
+    let (status, text) = http_post_with(
+        &relay.url,
+        &format!("/v1/spaces/{space}/events"),
+        &body,
+        &headers,
+    );
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// A stranger's device with the genesis of a new shared space.
+fn stranger() -> (Dev, SpaceId, Event) {
+    let mut eve = Dev::new("Eve");
+    let space = SpaceId::generate();
+    let genesis = eve.genesis(space).expect("genesis");
+    (eve, space, genesis)
+}
+
+#[test]
+fn a_strangers_genesis_is_refused_without_the_creation_token_and_nothing_is_stored() {
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    let (mut eve, space, genesis) = stranger();
+
+    let (status, body) = push(&relay, space, &[&genesis], None);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "create_token_required", "{body}");
+    let (status, body) = push(&relay, space, &[&genesis], Some("guessed-token"));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "bad_create_token", "{body}");
+    // A personal genesis is no way around it for a device that is a member nowhere.
+    let personal_space = SpaceId::generate();
+    let mut mallory = Dev::new("Mallory");
+    let personal = mallory.membership(
+        personal_space,
+        &MembershipOp::Genesis {
+            person: mallory.person().expect("person"),
+            personal: true,
+            x25519: duet_core::keywrap::x25519_public(&mallory.id),
+        },
+    );
+    let (status, body) = push(&relay, personal_space, &[&personal], None);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        !file_contains(&relay.db, &space.to_string())
+            && !file_contains(&relay.db, &personal_space.to_string()),
+        "a refused creation leaves nothing in the database"
+    );
+
+    let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    // Once the space exists its members push without the token.
+    let next = eve.changes(space, &duet_core::crypto::SpaceKey::generate(), b"hello");
+    let (status, body) = push(&relay, space, &[&next], None);
+    assert_eq!(status, 200, "{body}");
+    assert!(file_contains(&relay.db, &space.to_string()));
+}
+
+#[test]
+fn without_tokens_the_relay_makes_one_keeps_it_private_and_requires_it() {
+    let relay = Relay::start_with(&[TOKEN_FILE_MODE]);
+    let mut file = relay.db.as_os_str().to_owned();
+    file.push(".create-token");
+    let file = std::path::PathBuf::from(file);
+    let token = std::fs::read_to_string(&file).expect("the relay wrote its token file");
+    let token = token.trim();
+    assert_eq!(token.len(), 32, "{token:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is the operator's only");
+    }
+    let (_, space, genesis) = stranger();
+    let (status, body) = push(&relay, space, &[&genesis], None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("create_token_required"))
+    );
+    let (status, body) = push(&relay, space, &[&genesis], Some(token));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_token() {
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+
+    // Without the token, init works offline but the spaces cannot be created.
+    let early = Device::new();
+    early.ok(&["init", "--name", "Early", "--relay", &relay.url]);
+    let refused = early.run(&["sync"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("only lets couples with a creation token")
+            && refused.stderr.contains("duet relay set"),
+        "{}",
+        refused.stderr
+    );
+    // The token given later makes the next sync create them.
+    early.ok(&["relay", "set", &relay.url, "--token", TOKEN]);
+    early.ok(&["sync"]);
+
+    let alex = Device::new();
+    let out = alex.ok(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", TOKEN,
+    ]);
+    assert!(!out.contains(TOKEN), "the token is not printed");
+    alex.ok(&["goal", "add", "Weekly walk", "--area", "quality-time"]);
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string();
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--name", "Sam"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert_eq!(sam.json(&["goal", "list"])[0]["title"], "Weekly walk");
+    sam.ok(&["reflect", "--private", "only mine"]);
+    let synced = sam.run(&["sync"]);
+    assert_eq!(
+        synced.code, 0,
+        "Sam's personal space was created: {}",
+        synced.stderr
+    );
+    for d in [&alex, &sam] {
+        let status = d.run(&["status"]);
+        assert!(!status.stdout.contains(TOKEN) && !status.stderr.contains(TOKEN));
+    }
+}
+
+#[test]
+fn creations_per_address_are_limited() {
+    let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-ip", "2"]);
+    for _ in 0..2 {
+        let (_, space, genesis) = stranger();
+        let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, space, genesis) = stranger();
+    let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "too_many_spaces", "{body}");
+    assert!(!file_contains(&relay.db, &space.to_string()));
+}
+
+#[test]
+fn creations_stop_at_90_percent_of_the_database_cap_while_a_couple_keeps_pushing() {
+    const CAP: u64 = 2 * 1024 * 1024;
+    let relay = Relay::start_with(&[
+        "--create-token",
+        TOKEN,
+        "--max-db-bytes",
+        &CAP.to_string(),
+        "--max-creations-per-ip",
+        "0",
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0",
+    ]);
+    let alex = Device::new();
+    alex.ok(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", TOKEN,
+    ]);
+    alex.ok(&["sync"]);
+
+    // A member fills its own space with incompressible events until the relay stops
+    // creating spaces; each filler is under 2% of the cap, so the database stays below
+    // it.
+    let (mut filler, space, genesis) = stranger();
+    assert_eq!(push(&relay, space, &[&genesis], Some(TOKEN)).0, 200);
+    let key = duet_core::crypto::SpaceKey::generate();
+    let mut refused = None;
+    for _ in 0..200 {
+        let noise = duet_core::ids::random_bytes::<{ 32 * 1024 }>();
+        let ev = filler.changes(space, &key, &noise);
+        let (status, body) = push(&relay, space, &[&ev], None);
+        assert_eq!(status, 200, "the filler fits under the cap: {body}");
+        let (_, new_space, new_genesis) = stranger();
+        let (status, body) = push(&relay, new_space, &[&new_genesis], Some(TOKEN));
+        if status != 200 {
+            refused = Some((status, body, new_space));
+            break;
+        }
+    }
+    let (status, body, new_space) = refused.expect("creations stop before the cap");
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "storage_full", "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("90%")),
+        "{body}"
+    );
+    assert!(!file_contains(&relay.db, &new_space.to_string()));
+
+    // The couple already there keeps pushing into the room kept for it.
+    alex.ok(&["goal", "add", "Still syncing", "--area", "quality-time"]);
+    let synced = alex.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{}", synced.stderr);
+}
