@@ -301,6 +301,16 @@ impl Device {
         self.store.home_lock().on_wait(notice);
     }
 
+    /// Drops every event waiting for an earlier one in every space (a relay that floods
+    /// them stops the sync at the cap until they are dropped); returns how many.
+    pub fn drop_waiting(&mut self) -> Result<usize, DeviceError> {
+        let mut n = 0;
+        for rec in self.store.spaces()? {
+            n += self.store.drop_held(&rec.id)?;
+        }
+        Ok(n)
+    }
+
     /// What opening this device's store repaired, if anything (told to the user once).
     pub fn repairs(&self) -> &[String] {
         self.store.repairs()

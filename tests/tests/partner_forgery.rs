@@ -92,6 +92,23 @@ fn assert_victim_unharmed(victim: &Device, person: &str, before: &[String], mark
         victim.ok(&["history"]).contains("REFUSED"),
         "the text history says so"
     );
+    let status = victim.json(&["status"]);
+    let shared = status["spaces"]
+        .as_array()
+        .expect("spaces")
+        .iter()
+        .find(|s| s["kind"] == "shared")
+        .expect("shared space");
+    assert!(
+        shared["refused"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|e| e["device"].as_str().is_some_and(|d| d.len() == 64))),
+        "status names the refused change and its device: {shared}"
+    );
+    assert!(
+        victim.ok(&["status"]).contains("REFUSED from"),
+        "and says so in text"
+    );
 }
 
 #[test]

@@ -42,6 +42,8 @@ struct ProgressJson<'a> {
     t_score: serde_json::Value,
     t_series: Series<'a>,
     people: &'a std::collections::BTreeMap<String, String>,
+    /// Ratings left out and weights taken as 1, because their values are out of range.
+    problems: &'a [String],
 }
 
 #[derive(serde::Serialize)]
@@ -72,6 +74,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 joint: &p.t_joint,
             },
             people: &p.people,
+            problems: &p.problems,
         });
     }
     if ctx.out.quiet {
