@@ -283,6 +283,8 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
     )?;
     let mut seen = dev.store.data_version()?;
     let mut lost = false;
+    // A sync that stopped early (a page cap, a stalled parse) reads on at the next check.
+    let mut more = false;
     loop {
         let due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(Signal::Moved) => true,
@@ -327,7 +329,7 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
                 let now = dev.store.data_version()?;
                 let changed = now != seen;
                 seen = now;
-                changed && pending_here(&dev)?
+                std::mem::take(&mut more) || (changed && pending_here(&dev)?)
             }
             Err(RecvTimeoutError::Disconnected) => {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
@@ -340,6 +342,7 @@ fn watch(ctx: &Ctx) -> anyhow::Result<()> {
         match dev.sync(&http) {
             Ok(reports) => {
                 print_reports(ctx, &reports)?;
+                more = reports.iter().any(|(_, r)| r.incomplete);
                 for (kind, r) in &reports {
                     if let Some(m) = &r.push_refused {
                         note(&format!(
