@@ -42,6 +42,9 @@ pub enum DocError {
     /// Writing typed data failed.
     #[error("could not write to the document: {0}")]
     Reconcile(Box<autosurgeon::ReconcileError>),
+    /// A value outside the model's ranges (every device would refuse to read it).
+    #[error("{0}; nothing was written: shorten it or pick a value in range")]
+    Invalid(#[from] crate::model::Invalid),
 }
 
 // The library errors are large; boxing keeps every `Result` in the engine small.
@@ -239,6 +242,7 @@ impl SpaceDoc {
         let person = Person {
             name: name.trim().to_string(),
         };
+        person.validate()?;
         self.commit("set person", now, |tx| {
             reconcile_prop(tx, &people, person_id, &person)?;
             Ok(())
@@ -277,6 +281,7 @@ impl SpaceDoc {
             weights: BTreeMap::new(),
             steps: BTreeMap::new(),
         };
+        goal.validate()?;
         let id = goal.id.clone();
         let change = self.commit("add goal", now, |tx| {
             reconcile_prop(tx, &goals, id.as_str(), &goal)?;
@@ -301,6 +306,27 @@ impl SpaceDoc {
             Some(None) => Some(None),
             None => None,
         };
+        use crate::model::limits::{MAX_TEXT_CHARS, MAX_WEIGHT};
+        let texts = edit
+            .title
+            .iter()
+            .chain(&edit.why)
+            .chain(edit.levels.iter().map(|(_, t)| t));
+        for t in texts {
+            let len = t.chars().take(MAX_TEXT_CHARS + 1).count();
+            if len > MAX_TEXT_CHARS {
+                return Err(crate::model::Invalid::TooLong {
+                    len,
+                    max: MAX_TEXT_CHARS,
+                }
+                .into());
+            }
+        }
+        if let Some((_, w)) = &edit.weight
+            && !(w.is_finite() && (0.0..=MAX_WEIGHT).contains(w))
+        {
+            return Err(crate::model::Invalid::Weight(*w).into());
+        }
         self.commit("edit goal", now, |tx| {
             // Text is hydrated inside the transaction, so the heads it was read at are
             // the heads it is written at (a document with several heads after a merge
@@ -378,6 +404,7 @@ impl SpaceDoc {
             done_by: None,
             done_at: None,
         };
+        step.validate()?;
         let id = step.id.clone();
         let change = self.commit("add step", now, |tx| {
             reconcile_prop(tx, &steps, id.as_str(), &step)?;
@@ -429,6 +456,7 @@ impl SpaceDoc {
             level: i64::from(level.value()),
             note: note.map(str::to_string).filter(|n| !n.trim().is_empty()),
         };
+        rating.validate()?;
         let id = rating.id.clone();
         let change = self.commit("rate", now, |tx| {
             reconcile_prop(tx, &ratings, id.as_str(), &rating)?;
@@ -458,6 +486,7 @@ impl SpaceDoc {
             prompt: prompt.map(str::to_string),
             text: Text::with_value(text),
         };
+        reflection.validate()?;
         let id = reflection.id.clone();
         let change = self.commit("reflect", now, |tx| {
             reconcile_prop(tx, &reflections, id.as_str(), &reflection)?;
@@ -511,5 +540,51 @@ impl SpaceDoc {
         let mut v: Vec<Reflection> = map.into_values().collect();
         v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_no_device_could_read_back_are_refused_before_they_are_written() {
+        let (mut doc, _) = SpaceDoc::create(ActorId::random(), 1).expect("create");
+        let long = "x".repeat(crate::model::limits::MAX_TEXT_CHARS + 1);
+        let (goal, _) = doc
+            .add_goal(
+                "p",
+                NewGoal {
+                    title: "Walk".into(),
+                    ..Default::default()
+                },
+                2,
+            )
+            .expect("goal");
+        let heads = doc.heads();
+        assert!(matches!(
+            doc.rate(&goal, "p", crate::Level::MORE, Some(&long), 3),
+            Err(DocError::Invalid(_))
+        ));
+        assert!(matches!(
+            doc.reflect("p", None, None, &long, 3),
+            Err(DocError::Invalid(_))
+        ));
+        assert!(matches!(
+            doc.set_person("p", &"n".repeat(201), 3),
+            Err(DocError::Invalid(_))
+        ));
+        assert!(matches!(
+            doc.edit_goal(
+                &goal,
+                GoalEdit {
+                    weight: Some(("p".into(), f64::NAN)),
+                    ..Default::default()
+                },
+                3
+            ),
+            Err(DocError::Invalid(_))
+        ));
+        assert_eq!(doc.heads(), heads, "nothing was written");
     }
 }
