@@ -311,7 +311,7 @@ impl SpaceDoc {
             .title
             .iter()
             .chain(&edit.why)
-            .chain(edit.levels.iter().map(|(_, t)| t));
+            .chain(edit.levels.values());
         for t in texts {
             let len = t.chars().take(MAX_TEXT_CHARS + 1).count();
             if len > MAX_TEXT_CHARS {
