@@ -409,6 +409,27 @@ mod tests {
         ])
         .expect("the caps parse");
         let c = args.config();
+        assert!(!c.open_registration && c.create_tokens.is_empty());
+        let args = Args::try_parse_from([
+            "duet-relay",
+            "--create-token",
+            "first-secret",
+            "--create-token",
+            "second-secret",
+            "--open-registration",
+            "--max-creations-per-ip",
+            "3",
+            "--max-creations-per-token",
+            "0",
+        ])
+        .expect("the creation flags parse");
+        let t = args.config();
+        assert_eq!(t.create_tokens.len(), 2);
+        assert!(t.create_tokens.check("second-secret").is_some());
+        assert!(t.open_registration);
+        assert_eq!((t.max_creations_per_ip, t.max_creations_per_token), (3, 0));
+        // The configuration is logged at start: the tokens must not be in it.
+        assert!(!format!("{t:?}").contains("secret"));
         assert_eq!(
             (
                 c.max_live_per_space,

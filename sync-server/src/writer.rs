@@ -759,7 +759,8 @@ impl Group<'_> {
     /// Whether `push`, whose first event `genesis` would create its space, may do so:
     /// with open registration, a creation token, or (for a personal space) an author
     /// that is already a member of a space here; then within the per-address and
-    /// per-token limits, and below the headroom of `--max-db-bytes`. Returns what to
+    /// per-token limits, and below the headroom of `--max-db-bytes` (checked in that
+    /// order, so that a stranger learns nothing of the relay's limits or fill). Returns what to
     /// record of the creation.
     fn check_creation<T: WriteTxn>(
         &mut self,
@@ -770,27 +771,6 @@ impl Group<'_> {
         let c = self.config;
         let credential = &push.credential;
         let space = push.space;
-        if c.max_db_bytes > 0
-            && let Some(size) = txn.db_bytes()?
-            && size.saturating_mul(100) >= c.max_db_bytes.saturating_mul(CREATION_HEADROOM_PERCENT)
-        {
-            if let Some(suppressed) = CREATION_LOG.allow() {
-                tracing::warn!(
-                    %space,
-                    size,
-                    max_db_bytes = c.max_db_bytes,
-                    suppressed,
-                    "space creation refused: the database is past {CREATION_HEADROOM_PERCENT}% \
-                     of --max-db-bytes"
-                );
-            }
-            return Err(ApiError::NoRoomForSpaces(format!(
-                "this relay's database is past {CREATION_HEADROOM_PERCENT}% of its cap and \
-                 keeps the rest for the spaces it already holds, so it creates no new space; \
-                 nothing was stored. Ask the relay's operator to raise --max-db-bytes, or use \
-                 another relay"
-            )));
-        }
         let allowed = c.open_registration
             || credential.token.is_some()
             || self.is_personal_of_member(txn, genesis)?;
@@ -840,6 +820,27 @@ impl Group<'_> {
                      operator for another token"
                 )));
             }
+        }
+        if c.max_db_bytes > 0
+            && let Some(size) = txn.db_bytes()?
+            && size.saturating_mul(100) >= c.max_db_bytes.saturating_mul(CREATION_HEADROOM_PERCENT)
+        {
+            if let Some(suppressed) = CREATION_LOG.allow() {
+                tracing::warn!(
+                    %space,
+                    size,
+                    max_db_bytes = c.max_db_bytes,
+                    suppressed,
+                    "space creation refused: the database is past {CREATION_HEADROOM_PERCENT}% \
+                     of --max-db-bytes"
+                );
+            }
+            return Err(ApiError::NoRoomForSpaces(format!(
+                "this relay's database is past {CREATION_HEADROOM_PERCENT}% of its cap and \
+                 keeps the rest for the spaces it already holds, so it creates no new space; \
+                 nothing was stored. Ask the relay's operator to raise --max-db-bytes, or use \
+                 another relay"
+            )));
         }
         Ok(credential.clone())
     }
