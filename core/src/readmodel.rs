@@ -28,8 +28,10 @@ use crate::history::{
 use crate::model::{Goal, Person, Rating, Reflection, Step};
 
 /// Version of the read-model tables' content. Bump it when what they hold changes: every
-/// space's tables are then rebuilt from its document.
-pub const VERSION: i64 = 2;
+/// space's tables are then rebuilt from its document. Version 3: entities are checked
+/// against the model's ranges as they are read (rows written before are rebuilt, so an
+/// out-of-range value a partner sent earlier becomes a listed problem).
+pub const VERSION: i64 = 3;
 
 /// The tables (a store migration creates them).
 pub(crate) const SCHEMA: &str = r#"
