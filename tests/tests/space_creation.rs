@@ -110,6 +110,15 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
     // Without the token, init works offline but the spaces cannot be created.
     let early = Device::new();
     early.ok(&["init", "--name", "Early", "--relay", &relay.url]);
+    let invite = early.run(&["invite"]);
+    assert_ne!(invite.code, 0, "no code the partner could not use");
+    assert!(
+        invite
+            .stderr
+            .contains("only lets couples with a creation token"),
+        "{}",
+        invite.stderr
+    );
     let refused = early.run(&["sync"]);
     assert_ne!(refused.code, 0);
     assert!(

@@ -62,8 +62,19 @@ pub fn invite(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let code = dev.invite(a.expires)?;
     // The relay must know the invite before the partner can use it.
-    dev.sync(&Http::new()?)
+    let reports = dev.sync(&Http::new()?)
         .context("the invite was created but could not reach the relay; run `duet sync` before your partner joins")?;
+    // A code the relay does not know (e.g. the shared space could not be created there
+    // without a creation token) would only fail on the partner's side.
+    if let Some(m) = reports.iter().find_map(|(k, r)| {
+        (*k == SpaceKind::Shared)
+            .then_some(r.push_refused.as_ref())
+            .flatten()
+    }) {
+        anyhow::bail!(
+            "the invite was created but the relay refused it, so your partner could not use it: {m}"
+        );
+    }
     if ctx.out.json {
         return ctx.out.json(&json!({
             "code": code.encode(),
