@@ -845,9 +845,10 @@ impl Group<'_> {
         Ok(credential.clone())
     }
 
-    /// Whether `genesis` creates a personal space and its author is already a current
-    /// member of a space on this relay (a partner who joined creates their personal
-    /// space without a token).
+    /// Whether `genesis` creates a personal space, its author is already a current
+    /// member of a shared space on this relay, and has no personal space here yet (a
+    /// partner who joined creates their one personal space without a token; a member
+    /// cannot go on creating personal spaces with it).
     fn is_personal_of_member<T: WriteTxn>(
         &mut self,
         txn: &mut T,
@@ -861,15 +862,18 @@ impl Group<'_> {
             return Ok(false);
         }
         let author = genesis.header().author;
+        let mut member = false;
         for other in txn.spaces_of_author(&author, MEMBER_SPACES_LOOKED_AT)? {
             if other == genesis.header().space {
                 continue;
             }
-            if self.space(txn, other)?.state.is_member(&author) {
-                return Ok(true);
+            let state = &self.space(txn, other)?.state;
+            if state.is_personal() {
+                return Ok(false);
             }
+            member |= state.is_member(&author);
         }
-        Ok(false)
+        Ok(member)
     }
 
     fn check_quota(&self, space: SpaceId, before: Usage, after: Usage) -> Result<(), ApiError> {

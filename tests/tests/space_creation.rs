@@ -7,7 +7,8 @@
 //! bounded per client address, and refused once the database is past 90% of
 //! `--max-db-bytes` while the couple already there keeps pushing.
 
-use duet_core::event::{Event, MembershipOp, SpaceId};
+use duet_core::event::{Event, Header, MembershipOp, SpaceId};
+use duet_core::identity::Identity;
 use duet_core::protocol::{H_CREATE_TOKEN, encode_batch};
 use duet_tests::relay_client::Dev;
 use duet_tests::{Device, Relay, TOKEN_FILE_MODE, file_contains, http_post_with};
@@ -28,6 +29,28 @@ fn push(relay: &Relay, space: SpaceId, events: &[&Event], token: Option<&str>) -
     );
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, json)
+}
+
+/// The genesis of a new personal space by `id`'s device (its first event there).
+fn personal_genesis(id: &Identity, space: SpaceId) -> Event {
+    let person: [u8; 16] = hex::decode(&id.person_id)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .expect("a person id is 16 hex bytes");
+    let op = MembershipOp::Genesis {
+        person,
+        personal: true,
+        x25519: duet_core::keywrap::x25519_public(id),
+    };
+    let header = Header {
+        kind: op.kind(),
+        space,
+        author: id.device_key(),
+        seq: 1,
+        prev: [0; 32],
+        time: duet_core::ids::now_ms(),
+    };
+    Event::membership(header, &op, id)
 }
 
 /// A stranger's device with the genesis of a new shared space.
@@ -51,15 +74,8 @@ fn a_strangers_genesis_is_refused_without_the_creation_token_and_nothing_is_stor
     assert_eq!(body["error"], "bad_create_token", "{body}");
     // A personal genesis is no way around it for a device that is a member nowhere.
     let personal_space = SpaceId::generate();
-    let mut mallory = Dev::new("Mallory");
-    let personal = mallory.membership(
-        personal_space,
-        &MembershipOp::Genesis {
-            person: mallory.person().expect("person"),
-            personal: true,
-            x25519: duet_core::keywrap::x25519_public(&mallory.id),
-        },
-    );
+    let mallory = Dev::new("Mallory");
+    let personal = personal_genesis(&mallory.id, personal_space);
     let (status, body) = push(&relay, personal_space, &[&personal], None);
     assert_eq!(status, 403, "{body}");
     assert!(
@@ -76,6 +92,17 @@ fn a_strangers_genesis_is_refused_without_the_creation_token_and_nothing_is_stor
     let (status, body) = push(&relay, space, &[&next], None);
     assert_eq!(status, 200, "{body}");
     assert!(file_contains(&relay.db, &space.to_string()));
+
+    // A member creates its one personal space without the token, and no more.
+    let first = SpaceId::generate();
+    let (status, body) = push(&relay, first, &[&personal_genesis(&eve.id, first)], None);
+    assert_eq!(status, 200, "{body}");
+    let second = SpaceId::generate();
+    let (status, body) = push(&relay, second, &[&personal_genesis(&eve.id, second)], None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("create_token_required"))
+    );
 }
 
 #[test]
