@@ -175,30 +175,34 @@ impl Args {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Registers the shutdown signals now and returns the future that completes on the first
+/// of them. Registering before the relay says it is listening matters: a SIGTERM sent
+/// right after that line must stop the relay cleanly, never take the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("cannot listen for shutdown signals: {e}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
     }
 }
 
@@ -314,6 +318,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let shutdown = shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "duet-relay listening on http://{addr}")
@@ -338,7 +343,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
              couples pass theirs once: duet init --relay URL --token TOKEN"
         ),
     }
-    duet_relay::serve_state(listener, state, shutdown_signal()).await?;
+    duet_relay::serve_state(listener, state, shutdown).await?;
     tracing::info!("relay stopped");
     Ok(())
 }
