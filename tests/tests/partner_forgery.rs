@@ -224,4 +224,19 @@ fn a_partner_cannot_add_a_device_in_the_others_name() {
         before,
         "nothing new is attributed to Alex"
     );
+    for args in [&["progress", "--json"][..], &["history", "--json"]] {
+        let out = alex.ok(args);
+        assert!(
+            !out.contains("forged by the new device"),
+            "`duet {}` shows the forgery: {out}",
+            args.join(" ")
+        );
+    }
+    let report = alex.home.join("report.html");
+    alex.ok(&["report", "--html", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        !html.contains("forged by the new device"),
+        "the report shows the forgery"
+    );
 }
