@@ -336,7 +336,7 @@ pub fn timeline(
         }
     }
     let refused = store.refused_events(space)?;
-    for (i, r) in refused_history(&refused, &stored, &people)
+    for (i, r) in refused_history(&refused, &devices, &people)
         .into_iter()
         .enumerate()
     {
@@ -724,13 +724,13 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
 }
 
 /// What this device refused of what others sent, as history: the device that signed
-/// it, its person, and why (the reason is in `after`). `stored` are the space's events.
+/// it, its person, and why (the reason is in `after`). `state` is the space's folded
+/// membership, which the caller already holds.
 pub fn refused_history(
-    refused: &[([u8; 32], String, Vec<u8>, i64)],
-    stored: &[crate::event::Event],
+    refused: &[crate::store::RefusedRecord],
+    state: &crate::membership::SpaceState,
     people: &BTreeMap<String, String>,
 ) -> Vec<HistoryEvent> {
-    let state = crate::membership::SpaceState::fold(stored);
     refused
         .iter()
         .map(|(hash, reason, bytes, at)| {

@@ -74,6 +74,19 @@ pub fn bin(name: &str) -> PathBuf {
     bin_dir().join(name)
 }
 
+/// The `duet` binary at `duet` with `args` on `home`, the way every test starts it: no
+/// colour, no standard input, standard output and error piped.
+pub fn duet_command(duet: &Path, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(duet);
+    cmd.args(args)
+        .env("DUET_HOME", home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// One device: the `duet` CLI with its own home.
 pub struct Device {
     /// The home directory (kept alive by `_dir`).
@@ -135,6 +148,11 @@ impl Device {
         Device { home, _dir: None }
     }
 
+    /// `duet` with these arguments on this device, not started yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        duet_command(&bin("duet"), &self.home, args)
+    }
+
     /// Runs `duet` with these arguments.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, None)
@@ -153,18 +171,11 @@ impl Device {
 
     /// Runs `duet` with arguments, optional standard input and extra environment.
     pub fn run_full(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(bin("duet"));
+        let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
-        cmd.args(args)
-            .env("DUET_HOME", &self.home)
-            .env("NO_COLOR", "1")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
         let mut child = cmd.spawn().expect("duet starts");
         if let Some(input) = stdin {
             use std::io::Write;
@@ -500,13 +511,13 @@ pub struct Watcher {
 impl Watcher {
     /// Starts `duet sync --watch` on `d` and waits until it says it is watching.
     pub fn start(d: &Device) -> Watcher {
-        let mut child = Command::new(bin("duet"))
-            .args(["sync", "--watch"])
-            .env("DUET_HOME", &d.home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        Watcher::start_with(&bin("duet"), &d.home)
+    }
+
+    /// Starts `duet sync --watch` with the binary at `duet` on `home` (the benchmark
+    /// harness runs the release build) and waits until it says it is watching.
+    pub fn start_with(duet: &Path, home: &Path) -> Watcher {
+        let mut child = duet_command(duet, home, &["sync", "--watch"])
             .spawn()
             .expect("duet sync --watch starts");
         let (tx, lines) = channel();
@@ -558,6 +569,23 @@ impl Watcher {
                 }
             }
         }
+    }
+}
+
+impl Watcher {
+    /// Kills the watcher (a crash is a case the store must survive anyway) and returns
+    /// every line it printed.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + WATCH_DEADLINE;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        std::mem::take(&mut self.seen)
     }
 }
 

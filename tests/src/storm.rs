@@ -21,10 +21,9 @@
 //! [`Size::full`] with 1, 2, 4 and 8 writers and reports commands per second.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::process::Command;
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -266,7 +265,7 @@ pub fn run(duet: &Path, home: &Path, partner: &Path, size: Size, seed: u64) -> O
     setup(duet, home, &["sync"]);
     setup(duet, partner, &["sync"]);
 
-    let watcher = Watch::start(duet, home);
+    let watcher = crate::Watcher::start_with(duet, home);
     let start = Arc::new(Barrier::new(size.writers + 2));
     let mut writers = Vec::new();
     for w in 0..size.writers {
@@ -493,14 +492,8 @@ fn document_error(text: &str) -> Option<&'static str> {
 /// Runs `duet` on `home`, killing it (by its id) if it outlives [`COMMAND_DEADLINE`].
 fn run_duet(duet: &Path, home: &Path, args: &[String]) -> Ran {
     let started = Instant::now();
-    let child = Command::new(duet)
-        .args(args)
-        .env("DUET_HOME", home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = crate::duet_command(duet, home, &args).spawn();
     let child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -557,90 +550,6 @@ fn setup(duet: &Path, home: &Path, args: &[&str]) -> String {
         ran.stderr
     );
     ran.stdout
-}
-
-/// `duet sync --watch` on the storm's home, its output lines collected.
-struct Watch {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Watch {
-    fn start(duet: &Path, home: &Path) -> Watch {
-        let mut child = Command::new(duet)
-            .args(["sync", "--watch"])
-            .env("DUET_HOME", home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("duet sync --watch starts");
-        let (tx, lines) = channel();
-        fn forward(r: impl Read + Send + 'static, tx: Sender<String>) {
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines() {
-                    let Ok(line) = line else { return };
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        forward(child.stdout.take().expect("stdout"), tx.clone());
-        forward(child.stderr.take().expect("stderr"), tx);
-        let mut w = Watch {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        let deadline = Instant::now() + WATCH_DEADLINE;
-        loop {
-            match w
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => {
-                    let ready = line.contains("Watching for changes");
-                    w.seen.push(line);
-                    if ready {
-                        return w;
-                    }
-                }
-                Err(e) => panic!(
-                    "the watcher did not start ({e:?}); it printed {:#?}",
-                    w.seen
-                ),
-            }
-        }
-    }
-
-    /// Kills the watcher (a crash is a case the store must survive anyway) and returns
-    /// everything it printed.
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let deadline = Instant::now() + WATCH_DEADLINE;
-        loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => self.seen.push(line),
-                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => {
-                    return std::mem::take(&mut self.seen);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The texts of one export, by where they live.

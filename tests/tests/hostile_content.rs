@@ -6,14 +6,13 @@
 //! `progress` ignore the value out of range and list it as a problem.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use duet_core::device::Device as CoreDevice;
 use duet_core::doc::DocError;
 use duet_core::event::{CODEC_BUNDLE, CODEC_RAW, Event, Header, Kind};
 use duet_core::store::{SpaceKind, Store};
-use duet_tests::{Device, Relay, Run, bin, pair};
+use duet_tests::{Device, Relay, Run, pair};
 
 /// A bundle body on which Automerge's parser spins for minutes, with a valid checksum.
 const SPINNING: &[u8] = include_bytes!("../../core/tests/fixtures/spinning_bundle.bin");
@@ -153,15 +152,7 @@ struct Running {
 }
 
 fn start(d: &Device, args: &[&str]) -> Running {
-    let mut child = Command::new(bin("duet"))
-        .args(args)
-        .env("DUET_HOME", &d.home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("duet starts");
+    let mut child = d.command(args).spawn().expect("duet starts");
     let collect = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();

@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use duet_core::identity::Identity;
 use duet_core::protocol::{H_MORE, MAX_BODY_BYTES, encode_page};
 use duet_core::store::{MAX_HELD_EVENTS, SpaceKind, Store};
 use duet_core::sync::MAX_PAGES_PER_SYNC;
-use duet_tests::{Device, Run, bin};
+use duet_tests::{Device, Run};
 
 /// One read request: the space and the `after` cursor.
 struct ReadRequest {
@@ -147,15 +146,7 @@ fn device_on(relay: &LyingRelay) -> Device {
 /// Runs `duet` with a watchdog: past `limit` it is killed and the test fails. Returns
 /// what it did and its peak resident memory (KiB).
 fn run_bounded(d: &Device, args: &[&str], limit: Duration) -> (Run, u64) {
-    let mut child = Command::new(bin("duet"))
-        .args(args)
-        .env("DUET_HOME", &d.home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("duet starts");
+    let mut child = d.command(args).spawn().expect("duet starts");
     let collect = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut s = Vec::new();

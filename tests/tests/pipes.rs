@@ -8,10 +8,9 @@
 //! characters) written into a pipe closed before the command starts printing.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use duet_tests::{Device, Relay, bin};
+use duet_tests::{Device, Relay};
 
 /// More than a pipe buffers, so the command is still writing when its reader leaves (and
 /// within the 100,000 characters a text may have).
@@ -29,15 +28,7 @@ struct Cut {
 /// Runs `duet args` on `home` with stdout piped to a reader that reads `take` bytes and
 /// then closes the pipe (at once when `take` is 0).
 fn run_cut(d: &Device, args: &[&str], take: usize) -> Cut {
-    let mut child = Command::new(bin("duet"))
-        .args(args)
-        .env("DUET_HOME", &d.home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("duet starts");
+    let mut child = d.command(args).spawn().expect("duet starts");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     // stderr is drained beside, so that a chatty command cannot block on it.

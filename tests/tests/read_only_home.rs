@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use duet_tests::{Relay, Run, bin, pair};
+use duet_tests::{Relay, Run, bin, duet_command, pair};
 
 /// The unprivileged user the commands run as when the test runs as root.
 const NOBODY: u32 = 65534;
@@ -43,13 +42,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// Runs `duet` on `home` as the reader (`nobody` when root).
 fn run_as_reader(home: &Path, as_root: bool, args: &[&str]) -> Run {
-    let mut cmd = Command::new(bin("duet"));
-    cmd.args(args)
-        .env("DUET_HOME", home)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = duet_command(&bin("duet"), home, args);
     if as_root {
         cmd.uid(NOBODY).gid(NOBODY).env("HOME", "/nonexistent");
     }

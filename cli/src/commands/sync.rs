@@ -419,7 +419,7 @@ pub fn status(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
             .collect();
         let refused: Vec<_> = duet_core::history::refused_history(
             &dev.store.refused_events(&rec.id)?,
-            &dev.store.stored_events(&rec.id)?,
+            &state,
             &names,
         )
         .into_iter()
