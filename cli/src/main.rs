@@ -4,7 +4,6 @@
 //! under `commands/`. Exit codes: 0 success (also when the reader of stdout closed the
 //! pipe early), 1 failure, 2 usage error.
 
-mod clock;
 mod commands;
 mod live;
 mod output;

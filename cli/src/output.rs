@@ -12,9 +12,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use chrono::TimeZone;
-use duet_core::model::{Goal, Rating, Reflection};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 /// Global output settings.
 #[derive(Debug, Clone, Copy)]
@@ -121,14 +119,7 @@ pub fn when(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// RFC 3339 UTC, for JSON.
-pub fn iso(ms: i64) -> String {
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use duet_core::app::iso;
 
 /// A person's display name from the people map, terminal-safe for one line.
 pub fn name_of(people: &BTreeMap<String, String>, person: &str) -> String {
@@ -144,75 +135,6 @@ pub fn name_of(people: &BTreeMap<String, String>, person: &str) -> String {
 /// safe.
 pub fn short_id(id: &str) -> Cow<'_, str> {
     safe_line(duet_core::ids::short(id))
-}
-
-/// The JSON form of a goal.
-pub fn goal_json(g: &Goal) -> Value {
-    let mut levels = serde_json::Map::new();
-    for l in -2i8..=2 {
-        let text = g
-            .levels
-            .get(l)
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        levels.insert(format!("{l}"), Value::String(text));
-    }
-    let steps: Vec<Value> = {
-        let mut s: Vec<_> = g.steps.values().collect();
-        s.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        s.iter()
-            .map(|s| {
-                json!({
-                    "id": s.id,
-                    "text": s.text.as_str(),
-                    "assignee": s.assignee,
-                    "created_by": s.created_by,
-                    "created_at": iso(s.created_at),
-                    "done": s.done_at.is_some(),
-                    "done_by": s.done_by,
-                    "done_at": s.done_at.map(iso),
-                })
-            })
-            .collect()
-    };
-    json!({
-        "id": g.id,
-        "area": g.area,
-        "title": g.title.as_str(),
-        "why": g.why.as_str(),
-        "levels": levels,
-        "owner": g.owner,
-        "status": g.status,
-        "due": g.due,
-        "created_by": g.created_by,
-        "created_at": iso(g.created_at),
-        "weights": g.weights,
-        "steps": steps,
-    })
-}
-
-/// The JSON form of a rating.
-pub fn rating_json(r: &Rating) -> Value {
-    json!({
-        "id": r.id,
-        "goal": r.goal,
-        "rater": r.rater,
-        "at": iso(r.at),
-        "level": r.level,
-        "note": r.note,
-    })
-}
-
-/// The JSON form of a reflection.
-pub fn reflection_json(r: &Reflection) -> Value {
-    json!({
-        "id": r.id,
-        "author": r.author,
-        "at": iso(r.at),
-        "goal": r.goal,
-        "prompt": r.prompt,
-        "text": r.text.as_str(),
-    })
 }
 
 /// ANSI colour, on only when wanted: `--color always`, or `auto` on a terminal without

@@ -5,11 +5,12 @@ use std::path::Path;
 
 use automerge::Change;
 
+use crate::clock::Clock;
 use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{Identity, keypair_from_seed, person_bytes};
-use crate::ids::{now_ms, random_bytes};
+use crate::ids::random_bytes;
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::readmodel::{Parts, View};
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
@@ -33,18 +34,39 @@ pub enum DeviceError {
     /// The invite has expired already.
     #[error("this invite code expired; ask your partner for a new one (`duet invite`)")]
     InviteExpired,
+    /// What the user typed names no goal or step, or several.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+    /// No current device's key starts with what the user typed.
+    #[error("no current device matches {0:?}")]
+    NoSuchDevice(String),
+    /// Several current devices' keys start with what the user typed.
+    #[error("{0:?} matches several devices; type more of the key")]
+    AmbiguousDevice(String),
+    /// The device named is the one being used.
+    #[error("this is the device you are using; remove it from another of your devices")]
+    ThisDevice,
+    /// The shared space's membership is not known yet.
+    #[error("the shared space has not been synced yet")]
+    NotSynced,
+    /// A goal weight that is not a number of 0 or more.
+    #[error("the weight must be a number of 0 or more (got {0})")]
+    BadWeight(f64),
 }
 
 /// An opened device.
 #[derive(Debug)]
 pub struct Device {
-    /// The local store.
-    pub store: Store,
+    /// The local store: private to core, reached through the application layer
+    /// ([`crate::app`]).
+    pub(crate) store: Store,
     /// This device's identity.
     pub me: Identity,
+    /// Where "now" comes from.
+    clock: Clock,
 }
 
-fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
+fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
     let op = MembershipOp::Genesis {
         person: person_bytes(&me.person_id),
         personal,
@@ -57,7 +79,7 @@ fn genesis(me: &Identity, space: SpaceId, personal: bool) -> Event {
             author: me.device_key(),
             seq: 1,
             prev: [0; 32],
-            time: now_ms(),
+            time: now,
         },
         &op,
         me,
@@ -83,7 +105,7 @@ fn new_space(
     };
     Ok((
         rec,
-        vec![genesis(me, id, kind == SpaceKind::Personal)],
+        vec![genesis(me, id, kind == SpaceKind::Personal, now)],
         changes,
     ))
 }
@@ -118,6 +140,16 @@ fn join_event(me: &Identity, space: SpaceId, secret: [u8; 32], now: i64) -> Even
 impl Device {
     /// Creates this device's identity, its shared space and its personal space.
     pub fn init(home: &Path, name: &str, relay: Option<&str>) -> Result<Device, DeviceError> {
+        Device::init_with(home, name, relay, Clock::System)
+    }
+
+    /// [`Device::init`] on a given clock.
+    pub fn init_with(
+        home: &Path,
+        name: &str,
+        relay: Option<&str>,
+        clock: Clock,
+    ) -> Result<Device, DeviceError> {
         if name.trim().is_empty() {
             return Err(DeviceError::EmptyName);
         }
@@ -127,20 +159,30 @@ impl Device {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
         }
         let me = Identity::generate(name.trim());
-        let now = now_ms();
+        let now = clock.now();
         let shared = new_space(&me, SpaceKind::Shared, relay, now)?;
         let personal = new_space(&me, SpaceKind::Personal, relay, now)?;
         store.initialise(&me, &[shared, personal])?;
-        Ok(Device { store, me })
+        Ok(Device { store, me, clock })
     }
 
     /// Creates this device's identity and personal space, and prepares the join of the
     /// partner's shared space from an invite code. The join completes on the next sync.
     pub fn join(home: &Path, code: &InviteCode, name: &str) -> Result<Device, DeviceError> {
+        Device::join_with(home, code, name, Clock::System)
+    }
+
+    /// [`Device::join`] on a given clock.
+    pub fn join_with(
+        home: &Path,
+        code: &InviteCode,
+        name: &str,
+        clock: Clock,
+    ) -> Result<Device, DeviceError> {
         if name.trim().is_empty() {
             return Err(DeviceError::EmptyName);
         }
-        if code.expires_at < now_ms() {
+        if code.expires_at < clock.now() {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
@@ -149,7 +191,7 @@ impl Device {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
         }
         let me = Identity::generate(name.trim());
-        let now = now_ms();
+        let now = clock.now();
         let personal = new_space(&me, SpaceKind::Personal, Some(&code.relay), now)?;
         let join = join_event(&me, code.space, code.secret, now);
         store.initialise(&me, &[personal])?;
@@ -164,14 +206,23 @@ impl Device {
         for (i, k) in code.later_keys.iter().enumerate() {
             store.add_epoch_key(&code.space, i as u32 + 1, k)?;
         }
-        Ok(Device { store, me })
+        Ok(Device { store, me, clock })
     }
 
     /// Prepares a new device of an existing person from a `duet device add` code: the
     /// same person id and name, a new device key, and joins of both the shared and the
     /// personal space. The joins complete on the next sync.
     pub fn join_own(home: &Path, code: &DeviceCode) -> Result<Device, DeviceError> {
-        if code.expires_at < now_ms() {
+        Device::join_own_with(home, code, Clock::System)
+    }
+
+    /// [`Device::join_own`] on a given clock.
+    pub fn join_own_with(
+        home: &Path,
+        code: &DeviceCode,
+        clock: Clock,
+    ) -> Result<Device, DeviceError> {
+        if code.expires_at < clock.now() {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
@@ -185,7 +236,7 @@ impl Device {
             code.person_id.clone(),
             code.name.clone(),
         );
-        let now = now_ms();
+        let now = clock.now();
         store.initialise(&me, &[])?;
         for (grant, kind) in [
             (&code.shared, SpaceKind::Shared),
@@ -207,7 +258,7 @@ impl Device {
                 store.add_epoch_key(&grant.space, i as u32 + 1, k)?;
             }
         }
-        Ok(Device { store, me })
+        Ok(Device { store, me, clock })
     }
 
     /// Authorises one more device of this person in both spaces, valid for `ttl_ms`. The
@@ -266,7 +317,7 @@ impl Device {
                 author: self.me.device_key(),
                 seq: seq + 1,
                 prev,
-                time: now_ms(),
+                time: self.clock.now(),
             },
             &MembershipOp::Remove {
                 device: *device,
@@ -318,9 +369,31 @@ impl Device {
 
     /// Opens an initialised device.
     pub fn open(home: &Path) -> Result<Device, DeviceError> {
+        Device::open_with(home, Clock::System)
+    }
+
+    /// [`Device::open`] on a given clock.
+    pub fn open_with(home: &Path, clock: Clock) -> Result<Device, DeviceError> {
         let store = Store::open(home, false)?;
         let me = store.require_identity()?;
-        Ok(Device { store, me })
+        Ok(Device { store, me, clock })
+    }
+
+    /// The store, for tests that craft what no front end can.
+    #[cfg(feature = "test-util")]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store, writable, for tests that craft what no front end can.
+    #[cfg(feature = "test-util")]
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Now, on this device's clock (ms since the Unix epoch).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// A space's record.
@@ -394,7 +467,7 @@ impl Device {
         rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
         let (_, invite_pub) = keypair_from_seed(secret);
-        let now = now_ms();
+        let now = self.clock.now();
         let expires_at = now.saturating_add(ttl_ms);
         let (seq, prev) = self
             .store
@@ -479,7 +552,7 @@ impl Device {
                 let changes: Vec<Change> = if named {
                     Vec::new() // another process on this home added it meanwhile
                 } else {
-                    doc.set_person(&self.me.person_id, &self.me.name, now_ms())?
+                    doc.set_person(&self.me.person_id, &self.me.name, self.clock.now())?
                         .into_iter()
                         .collect()
                 };

@@ -6,7 +6,9 @@
 //! protocol ([`protocol`]), the local SQLite store ([`store`]), and the sync algorithm
 //! over an abstract transport ([`sync`]). It knows nothing of HTTP servers or terminals.
 
+pub mod app;
 pub mod bundle;
+pub mod clock;
 pub mod crypto;
 pub mod device;
 pub mod doc;

@@ -432,9 +432,22 @@ mod check {
         obj: &automerge::ObjId,
         prop: Prop<'_>,
     ) -> Result<Option<i64>, HydrateError> {
-        let v = Option::<i64>::hydrate(doc, obj, prop)?;
+        let v = optional::<D, i64>(doc, obj, prop)?;
         v.map_or(Ok(()), valid::time).map_err(refuse)?;
         Ok(v)
+    }
+
+    /// An optional field: absent reads as null, like a null (an independent client, or
+    /// a newer or older version, may leave it out).
+    fn optional<D: ReadDoc, T: Hydrate>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<T>, HydrateError> {
+        if doc.get(obj, &prop)?.is_none() {
+            return Ok(None);
+        }
+        Option::<T>::hydrate(doc, obj, prop)
     }
 
     fn string<D: ReadDoc>(
@@ -454,7 +467,7 @@ mod check {
         prop: Prop<'_>,
         max: usize,
     ) -> Result<Option<String>, HydrateError> {
-        let v = Option::<String>::hydrate(doc, obj, prop)?;
+        let v = optional::<D, String>(doc, obj, prop)?;
         if let Some(s) = &v {
             valid::length(s, max).map_err(refuse)?;
         }
@@ -508,7 +521,7 @@ mod check {
         obj: &automerge::ObjId,
         prop: Prop<'_>,
     ) -> Result<Option<String>, HydrateError> {
-        let v = Option::<String>::hydrate(doc, obj, prop)?;
+        let v = optional::<D, String>(doc, obj, prop)?;
         if let Some(s) = &v {
             valid::due(s).map_err(refuse)?;
         }
@@ -579,6 +592,19 @@ mod tests {
         let long = "x".repeat(limits::MAX_TEXT_CHARS + 1);
         let err = rating_with(0, 1, &long).expect_err("note too long");
         assert!(err.to_string().contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn an_absent_optional_field_reads_as_null() {
+        let mut doc = AutoCommit::new();
+        let r = doc.put_object(ROOT, "r", ObjType::Map).expect("rating map");
+        for (k, v) in [("id", "r1"), ("goal", "g1"), ("rater", "p1")] {
+            doc.put(&r, k, v).expect("put");
+        }
+        doc.put(&r, "at", 5_i64).expect("put");
+        doc.put(&r, "level", 1_i64).expect("put");
+        let rating: Rating = autosurgeon::hydrate_prop(&doc, ROOT, "r").expect("no note is fine");
+        assert_eq!(rating.note, None);
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn a_goal_this_version_cannot_read_is_reported_and_the_others_still_show() {
     tx.commit();
     let change = am.get_last_local_change().expect("change").clone();
     doc.apply(vec![change.clone()]).expect("apply");
-    dev.store
+    dev.store_mut()
         .commit_local(&rec.id, &[change], &doc)
         .expect("stored");
 

@@ -320,10 +320,10 @@ fn assert_read_models_match(dev: &mut Device) {
         );
         assert_eq!(from_doc.people, doc.people().expect("people"));
         let me = dev.me.clone();
-        let state = fold_state(&dev.store, &rec.id).expect("state");
+        let state = fold_state(dev.store(), &rec.id).expect("state");
         let from_doc_history = history(&doc, state.all_devices()).expect("history");
         let doc_events = |dev: &mut Device| -> Vec<HistoryEvent> {
-            timeline(&mut dev.store, &rec.id, &me, &HistoryQuery::default())
+            timeline(dev.store_mut(), &rec.id, &me, &HistoryQuery::default())
                 .expect("timeline")
                 .into_iter()
                 .filter(|e| {
@@ -339,7 +339,7 @@ fn assert_read_models_match(dev: &mut Device) {
             from_doc_history,
             "history tables differ ({kind:?})"
         );
-        dev.store.rebuild_view(&rec.id, &me).expect("rebuild");
+        dev.store_mut().rebuild_view(&rec.id, &me).expect("rebuild");
         assert_eq!(
             dev.view(kind).expect("view"),
             from_doc,
@@ -389,7 +389,7 @@ fn fingerprint(dev: &Device) -> (String, String) {
         .into_iter()
         .map(|(k, p)| format!("{k}={}", p.name))
         .collect();
-    let state = fold_state(&dev.store, &rec.id).expect("state");
+    let state = fold_state(dev.store(), &rec.id).expect("state");
     let h = history(&doc, state.all_devices()).expect("history");
     let h: Vec<String> = h
         .iter()
@@ -459,8 +459,8 @@ proptest! {
         }
         for d in &devices {
             let rec = d.space(SpaceKind::Shared).expect("space");
-            prop_assert_eq!(d.store.pending_count(&rec.id).expect("pending"), 0);
-            prop_assert!(d.store.unacked_events(&rec.id).expect("unacked").is_empty());
+            prop_assert_eq!(d.store().pending_count(&rec.id).expect("pending"), 0);
+            prop_assert!(d.store().unacked_events(&rec.id).expect("unacked").is_empty());
         }
     }
 }

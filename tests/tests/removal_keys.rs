@@ -56,7 +56,7 @@ fn a_removal_cannot_hand_each_device_a_different_key() {
     {
         let mut dev = CoreDevice::open(&sam.home).expect("open Sam");
         let rec = dev.space(SpaceKind::Shared).expect("shared");
-        let state = fold_state(&dev.store, &rec.id).expect("state");
+        let state = fold_state(dev.store(), &rec.id).expect("state");
         let alex2_key = CoreDevice::open(&alex2.home)
             .expect("alex2")
             .me
@@ -75,7 +75,7 @@ fn a_removal_cannot_hand_each_device_a_different_key() {
             })
             .collect();
         let (seq, prev) = dev
-            .store
+            .store()
             .own_head(&rec.id, &dev.me.device_key())
             .expect("head")
             .expect("Sam has events");
@@ -97,7 +97,7 @@ fn a_removal_cannot_hand_each_device_a_different_key() {
             },
             &dev.me,
         );
-        dev.store
+        dev.store_mut()
             .record_removal(&rec.id, &ev, epoch, &k1)
             .expect("record the removal");
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use duet_core::app::SpaceExport;
 use duet_core::device::Device;
 use duet_core::doc::{GoalEdit, NewGoal};
 use duet_core::ids::{now_ms, short};
@@ -267,8 +268,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx,
         "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
     )?;
-    let same = super::export::space_json("", &View::of(&a_doc), &[])
-        == super::export::space_json("", &View::of(&s_doc), &[]);
+    let same = serde_json::to_value(SpaceExport::new(String::new(), View::of(&a_doc), vec![]))?
+        == serde_json::to_value(SpaceExport::new(String::new(), View::of(&s_doc), vec![]))?;
     say(
         ctx,
         format!("\nAlex's and Sam's shared documents are identical: {same}"),

@@ -1,12 +1,10 @@
 //! `duet device add|list|remove` and `duet verify`: several devices per person, and
 //! checking in person that no one else's device is in the shared space.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
+use duet_core::app::UnverifiedDevice;
+use duet_core::device::DeviceError;
 use duet_core::store::SpaceKind;
-use duet_core::sync::fold_state;
-use duet_core::verify::{members, safety_code};
 use serde_json::json;
 
 use super::Ctx;
@@ -20,7 +18,7 @@ pub enum DeviceCmd {
     /// Print a one-time code that adds another device of yours (shared and personal space).
     Add {
         /// How long the code stays valid: 30m, 24h, 7d.
-        #[arg(long, default_value = "24h", value_parser = super::sync::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = super::invite::parse_duration)]
         expires: i64,
     },
     /// List every device of both partners.
@@ -61,65 +59,25 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     }
 }
 
-/// Person id -> name, from the read models: a partner's malformed entity never stops
-/// the listing.
-fn names(dev: &mut duet_core::device::Device) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(dev
-        .view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-        .people
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
-        .collect())
-}
-
 fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
-    let rec = dev.space(SpaceKind::Shared)?;
-    let state = fold_state(&dev.store, &rec.id)?;
-    let people = names(&mut dev)?;
-    let verified = dev.store.verified(&rec.id)?;
-    let last = state.last_times();
-    let mut rows = Vec::new();
-    for (key, m) in state.all_devices() {
-        let person = hex::encode(m.person);
-        rows.push(json!({
-            "device": hex::encode(key),
-            "person": person,
-            "name": people.get(&person),
-            "joined_at": iso(m.joined_at),
-            "last_pushed_at": last.get(key).map(|t| iso(*t)),
-            "verified": *key == dev.me.device_key() || verified.contains(key),
-            "removed": state.is_removed(key),
-            "this_device": *key == dev.me.device_key(),
-        }));
-    }
+    let rows = ctx.device()?.device_list()?;
     if ctx.out.json {
         return ctx.out.json(&rows);
     }
-    for (r, (key, m)) in rows.iter().zip(state.all_devices()) {
+    for r in &rows {
         ctx.out.line(format!(
             "{}  {:<10} joined {}  last pushed {}  {}{}{}",
-            &hex::encode(key)[..12],
-            safe_line(r["name"].as_str().unwrap_or("?")),
-            when(m.joined_at),
-            last.get(key)
-                .map(|t| when(*t))
-                .unwrap_or_else(|| "-".into()),
-            if r["verified"] == true {
+            &r.device[..12.min(r.device.len())],
+            safe_line(r.name.as_deref().unwrap_or("?")),
+            when(r.joined_ms),
+            r.last_pushed_ms.map(when).unwrap_or_else(|| "-".into()),
+            if r.verified {
                 "verified"
             } else {
                 "NOT verified"
             },
-            if r["removed"] == true {
-                "  (removed)"
-            } else {
-                ""
-            },
-            if r["this_device"] == true {
-                "  (this device)"
-            } else {
-                ""
-            },
+            if r.removed { "  (removed)" } else { "" },
+            if r.this_device { "  (this device)" } else { "" },
         ))?;
     }
     Ok(())
@@ -133,45 +91,17 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             "note: could not sync first ({e}); using the devices known on this device"
         ));
     }
-    // Devices of both spaces: a device may have joined only the personal space.
-    let q = query.trim().to_ascii_lowercase();
-    let mut matches: Vec<[u8; 32]> = Vec::new();
-    for kind in [SpaceKind::Shared, SpaceKind::Personal] {
-        let rec = dev.space(kind)?;
-        let state = fold_state(&dev.store, &rec.id)?;
-        for k in state.members().keys() {
-            if !q.is_empty() && hex::encode(k).starts_with(&q) && !matches.contains(k) {
-                matches.push(*k);
-            }
+    let device = dev.find_device(query).map_err(|e| match e {
+        DeviceError::NoSuchDevice(_) => {
+            UsageError(format!("{e}; `duet device list` shows the devices"))
         }
-    }
-    let device = match matches.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(UsageError(format!(
-                "no current device matches {query:?}; `duet device list` shows the devices"
-            ))
-            .into());
-        }
-        _ => {
-            return Err(UsageError(format!(
-                "{query:?} matches several devices; type more of the key"
-            ))
-            .into());
-        }
-    };
-    if device == dev.me.device_key() {
-        return Err(UsageError(
-            "this is the device you are using; remove it from another of your devices".into(),
-        )
-        .into());
-    }
-    let mut removed = Vec::new();
-    for kind in [SpaceKind::Shared, SpaceKind::Personal] {
-        if dev.remove_device(kind, &device)? {
-            removed.push(kind.as_str());
-        }
-    }
+        e => UsageError(e.to_string()),
+    })?;
+    let removed: Vec<&str> = dev
+        .remove_device_everywhere(&device)?
+        .into_iter()
+        .map(SpaceKind::as_str)
+        .collect();
     dev.sync(&Http::new()?).context(
         "the removal is recorded on this device but has not reached the relay; run `duet sync`",
     )?;
@@ -201,22 +131,16 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             "note: could not sync first ({e}); the code reflects the devices known here"
         ));
     }
-    let rec = dev.space(SpaceKind::Shared)?;
-    let state = fold_state(&dev.store, &rec.id)?;
-    let code = safety_code(&state)
-        .context("the shared space has not been synced yet; run `duet sync` first")?;
-    if a.confirm {
-        dev.store
-            .confirm_verified(&rec.id, &code, &members(&state))?;
-    }
+    let safety = dev.safety(a.confirm).map_err(|e| match e {
+        DeviceError::NotSynced => anyhow::anyhow!("{e}; run `duet sync` first"),
+        e => e.into(),
+    })?;
     if ctx.out.json {
-        return ctx.out.json(
-            &json!({ "code": code, "devices": state.members().len(), "confirmed": a.confirm }),
-        );
+        return ctx.out.json(&safety);
     }
     ctx.out.line(format!(
-        "Safety code: {code}  ({} devices)",
-        state.members().len()
+        "Safety code: {}  ({} devices)",
+        safety.code, safety.devices
     ))?;
     if a.confirm {
         ctx.out.line("Recorded: these devices are verified.")?;
@@ -227,24 +151,22 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// A plain note about devices not verified yet (for `duet sync` and `duet status`).
-pub fn unverified_note(dev: &mut duet_core::device::Device) -> anyhow::Result<Option<String>> {
-    let unverified = dev.unverified()?;
+pub fn unverified_note(unverified: &[UnverifiedDevice]) -> Option<String> {
     if unverified.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let people = names(dev)?;
     let list: Vec<String> = unverified
         .iter()
-        .map(|(k, p)| {
+        .map(|d| {
             format!(
                 "{} ({})",
-                &hex::encode(k)[..12],
-                people.get(p).cloned().unwrap_or_else(|| "unknown".into())
+                &d.device[..12.min(d.device.len())],
+                d.name.as_deref().unwrap_or("unknown")
             )
         })
         .collect();
-    Ok(Some(format!(
+    Some(format!(
         "not verified: device {}. Compare `duet verify` codes in person, then run `duet verify --confirm`",
         list.join(", ")
-    )))
+    ))
 }

@@ -1,20 +1,18 @@
 //! `duet goal`: add, list, show, edit goals and set their status.
 
-use anyhow::Context;
 use std::collections::BTreeMap;
 
-use duet_core::doc::{GoalEdit, NewGoal};
+use duet_core::app::{
+    GoalChanges, GoalDetail, GoalRecord, GoalShowJson, NewGoalInput, RatingRecord, sorted_steps,
+};
 use duet_core::ids::short;
-use duet_core::model::Goal;
-use duet_core::readmodel::Problem;
-use duet_core::store::SpaceKind;
+use duet_core::model::{Goal, Rating};
 use duet_core::{Area, Level, Status};
 use serde_json::json;
 
-use super::{Ctx, resolve_goal};
-use crate::output::{goal_json, name_of, rating_json, safe_line, short_id, when};
+use super::Ctx;
+use crate::output::{name_of, safe_line, short_id, when};
 
-/// Parses `LEVEL=TEXT`, e.g. `-2=We did not talk at all`.
 fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
         .split_once('=')
@@ -98,7 +96,7 @@ pub enum GoalCmd {
     },
 }
 
-/// Runs a goal subcommand.
+/// Runs `duet goal`.
 pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
     match cmd {
         GoalCmd::Add {
@@ -109,22 +107,13 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             levels,
             due,
         } => {
-            let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
-            if let Some(e) = expected {
-                lv.insert(0, e);
-            }
-            let new = NewGoal {
+            let mut dev = ctx.device()?;
+            let id = dev.add_goal(NewGoalInput {
                 title,
                 area: Some(area),
-                why: why.unwrap_or_default(),
-                levels: lv,
-                owner: None,
+                why,
+                levels: level_texts(levels, expected),
                 due,
-            };
-            let mut dev = ctx.device()?;
-            let id = dev.edit(SpaceKind::Shared, |doc, me| {
-                let (id, c) = doc.add_goal(&me.person_id, new, crate::clock::now())?;
-                Ok((id, c.into_iter().collect()))
             })?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": id }));
@@ -144,45 +133,16 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             due,
             weight,
         } => {
-            let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
-            if let Some(e) = expected {
-                lv.insert(0, e);
-            }
-            let mut dev = ctx.device()?;
-            let id = resolve_goal(
-                &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-                    .goals,
-                &goal,
-            )?;
-            let person = dev.me.person_id.clone();
-            let edit = GoalEdit {
+            let changes = GoalChanges {
                 title,
                 area,
                 why,
-                levels: lv,
-                due: due.map(|d| {
-                    if d.eq_ignore_ascii_case("none") {
-                        None
-                    } else {
-                        Some(d)
-                    }
-                }),
-                weight: weight.map(|w| (person, w)),
+                levels: level_texts(levels, expected),
+                // `--due none` clears the due day.
+                due: due.map(|d| (!d.eq_ignore_ascii_case("none")).then_some(d)),
+                weight,
             };
-            if let Some((_, w)) = &edit.weight
-                && (!w.is_finite() || *w < 0.0)
-            {
-                {
-                    return Err(crate::UsageError(format!(
-                        "--weight must be a number of 0 or more (got {w})"
-                    ))
-                    .into());
-                }
-            }
-            let changed = dev.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.edit_goal(&id, edit, crate::clock::now())?;
-                Ok((c.is_some(), c.into_iter().collect()))
-            })?;
+            let (id, changed) = ctx.device()?.edit_goal(&goal, changes)?;
             ctx.out.line(if changed {
                 format!("Edited goal {}.", short_id(&id))
             } else {
@@ -191,16 +151,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             Ok(())
         }
         GoalCmd::Status { goal, status } => {
-            let mut dev = ctx.device()?;
-            let id = resolve_goal(
-                &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-                    .goals,
-                &goal,
-            )?;
-            dev.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.set_status(&id, status, crate::clock::now())?;
-                Ok(((), c.into_iter().collect()))
-            })?;
+            let id = ctx.device()?.set_goal_status(&goal, status)?;
             ctx.out
                 .line(format!("Goal {} is now {status}.", short_id(&id)))?;
             Ok(())
@@ -208,19 +159,23 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
     }
 }
 
+/// The level descriptions given with `--level` and `--expected` (level 0).
+fn level_texts(levels: Vec<(i8, String)>, expected: Option<String>) -> BTreeMap<i8, String> {
+    let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
+    if let Some(e) = expected {
+        lv.insert(0, e);
+    }
+    lv
+}
+
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
-    let view = dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?;
-    warn_problems(ctx, &view);
-    let goals: Vec<Goal> = view
-        .goals
-        .into_iter()
-        .filter(|g| all || g.status == Status::Active.as_str())
-        .collect();
+    let list = ctx.device()?.goals(all)?;
+    warn_problems(ctx, &list.problems);
+    let goals = list.goals;
     if ctx.out.json {
         return ctx
             .out
-            .json(&goals.iter().map(goal_json).collect::<Vec<_>>());
+            .json(&goals.iter().map(GoalRecord::from).collect::<Vec<_>>());
     }
     if goals.is_empty() {
         ctx.out.line(if all {
@@ -246,51 +201,37 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 }
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
-    let view = dev.view(SpaceKind::Shared)?;
-    let problems = super::export::problems(&dev, SpaceKind::Shared, &view);
-    let id = match resolve_goal(&view.goals, query) {
-        Ok(id) => id,
+    let detail = ctx.device()?.goal_detail(query)?;
+    let (g, ratings, problems, people) = match detail {
+        GoalDetail::Found {
+            goal,
+            ratings,
+            problems,
+            people,
+        } => (goal, ratings, problems, people),
         // A goal this version cannot read: show what it holds instead of "no such goal".
-        Err(e) => {
-            let unreadable: Vec<Problem> = problems
-                .iter()
-                .filter(|p| p.collection == "goals" && p.id.starts_with(query.trim()))
-                .cloned()
-                .collect();
-            if unreadable.len() != 1 {
-                return Err(e);
-            }
+        GoalDetail::Unreadable(unreadable) => {
             if ctx.out.json {
                 return ctx.out.json(&json!({ "problems": unreadable }));
             }
             return super::export::print_problems(&ctx.out, &unreadable).map_err(Into::into);
         }
     };
-    let g = view
-        .goal(&id)
-        .cloned()
-        .with_context(|| format!("goal {id} is not in the shared space; run `duet goal list`"))?;
-    let ratings: Vec<_> = view.ratings.iter().filter(|r| r.goal == id).collect();
-    // Unreadable entities of this goal: itself or anything that names it.
-    let problems: Vec<Problem> = problems
-        .into_iter()
-        .filter(|p| {
-            (p.collection == "goals" && p.id == id)
-                || p.raw.get("goal").and_then(|v| v.as_str()) == Some(id.as_str())
-        })
-        .collect();
     if ctx.out.json {
-        let mut v = goal_json(&g);
-        v["ratings"] = ratings.iter().map(|r| rating_json(r)).collect();
-        v["problems"] = json!(problems);
-        return ctx.out.json(&v);
+        return ctx.out.json(&GoalShowJson {
+            goal: GoalRecord::from(g.as_ref()),
+            ratings: ratings.iter().map(RatingRecord::from).collect(),
+            problems: &problems,
+        });
     }
-    let people: BTreeMap<String, String> = view
-        .people
-        .iter()
-        .map(|(k, p)| (k.clone(), p.name.clone()))
-        .collect();
+    print_goal(ctx, &g)?;
+    print_ratings(ctx, &ratings, &people)?;
+    super::export::print_problems(&ctx.out, &problems)?;
+    Ok(())
+}
+
+/// A goal's title, fields, level descriptions and steps.
+fn print_goal(ctx: &Ctx, g: &Goal) -> std::io::Result<()> {
     let out = ctx.out;
     out.line(format!(
         "{}  {}",
@@ -323,9 +264,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     }
     if !g.steps.is_empty() {
         out.line("  steps:")?;
-        let mut steps: Vec<_> = g.steps.values().collect();
-        steps.sort_by_key(|s| (s.created_at, s.id.clone()));
-        for s in steps {
+        for s in sorted_steps(g) {
             out.line(format!(
                 "    [{}] {}  {}",
                 if s.done_at.is_some() { "x" } else { " " },
@@ -334,31 +273,39 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             ))?;
         }
     }
-    if !ratings.is_empty() {
-        out.line("  ratings:")?;
-        for r in &ratings {
-            let level = Level::try_from(r.level)
-                .map(|l| l.to_string())
-                .unwrap_or_else(|_| r.level.to_string());
-            out.line(format!(
-                "    {}  {:<10} {:>2}{}",
-                when(r.at),
-                name_of(&people, &r.rater),
-                level,
-                r.note
-                    .as_deref()
-                    .map(|n| format!("  {}", safe_line(n)))
-                    .unwrap_or_default()
-            ))?;
-        }
-    }
-    super::export::print_problems(&out, &problems)?;
     Ok(())
 }
 
-/// Says on stderr which parts of the document this version could not read.
-fn warn_problems(ctx: &Ctx, view: &duet_core::readmodel::View) {
-    for p in &view.problems {
+/// A goal's ratings, oldest first.
+fn print_ratings(
+    ctx: &Ctx,
+    ratings: &[Rating],
+    people: &BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    if ratings.is_empty() {
+        return Ok(());
+    }
+    ctx.out.line("  ratings:")?;
+    for r in ratings {
+        let level = Level::try_from(r.level)
+            .map(|l| l.to_string())
+            .unwrap_or_else(|_| r.level.to_string());
+        ctx.out.line(format!(
+            "    {}  {:<10} {:>2}{}",
+            when(r.at),
+            name_of(people, &r.rater),
+            level,
+            r.note
+                .as_deref()
+                .map(|n| format!("  {}", safe_line(n)))
+                .unwrap_or_default()
+        ))?;
+    }
+    Ok(())
+}
+
+fn warn_problems(ctx: &Ctx, problems: &[String]) {
+    for p in problems {
         ctx.out.warn(format!(
             "cannot read {}; it is kept, and shown once it is fixed or duet is upgraded",
             safe_line(p)

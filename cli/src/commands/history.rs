@@ -1,10 +1,8 @@
 //! `duet history`: the couple's joint timeline, newest last.
 
-use duet_core::history::{HistoryQuery, timeline};
-use duet_core::readmodel::Parts;
-use duet_core::store::SpaceKind;
+use duet_core::history::HistoryQuery;
 
-use super::{Ctx, parse_day, resolve_goal};
+use super::{Ctx, parse_day};
 use crate::output::{safe_line, when};
 
 /// Show the joint history of the shared space, newest last.
@@ -32,25 +30,15 @@ pub struct Args {
 
 /// Runs `duet history`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
-    let rec = dev.space(SpaceKind::Shared)?;
-    let goal = match a.goal.as_deref() {
-        Some(q) => {
-            let view = dev.view_parts(SpaceKind::Shared, Parts::Goals)?;
-            Some(resolve_goal(&view.goals, q)?)
-        }
-        None => None,
-    };
     let query = HistoryQuery {
-        goal,
+        goal: a.goal,
         since: a.since,
         // `--until DAY` includes that whole day.
         until: a.until.map(|u| u + 86_400_000),
         by: a.by,
         last: a.limit,
     };
-    let me = dev.me.clone();
-    let events = timeline(&mut dev.store, &rec.id, &me, &query)?;
+    let events = ctx.device()?.history(query)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     if ctx.out.json {

@@ -25,13 +25,12 @@ pub struct Args {
 /// Runs `duet init`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if let Some(r) = &a.relay {
-        super::sync::check_relay_url(r)?;
+        super::relay::check_relay_url(r)?;
     }
-    let mut dev = Device::init(&ctx.home, &a.name, a.relay.as_deref())
+    let mut dev = Device::init_with(&ctx.home, &a.name, a.relay.as_deref(), ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
-    if let Some(token) = super::sync::creation_token(a.token.as_deref())? {
-        dev.store
-            .set_create_token(Some(token))
+    if let Some(token) = super::relay::creation_token(a.token.as_deref())? {
+        dev.set_create_token(token)
             .context("cannot keep the creation token")?;
     }
     if ctx.out.json {

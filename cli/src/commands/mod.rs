@@ -6,17 +6,23 @@ mod export;
 mod goal;
 mod history;
 mod init;
+mod invite;
+mod join;
 mod progress;
 mod rate;
 mod reflect;
+mod relay;
 mod report;
+mod status;
 mod step;
 mod sync;
+mod watch;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use duet_core::clock::Clock;
 use duet_core::device::Device;
 
 use crate::output::{ColorChoice, Colour, Out};
@@ -75,16 +81,16 @@ enum Command {
     /// Export everything of the shared and personal space.
     Export(export::Args),
     /// Print a single-use invite code for your partner's device.
-    Invite(sync::InviteArgs),
+    Invite(invite::InviteArgs),
     /// Join your partner's shared space with an invite code.
-    Join(sync::JoinArgs),
+    Join(join::JoinArgs),
     /// Push local changes and pull your partner's, verifying everything.
     Sync(sync::SyncArgs),
     /// Show relay, spaces, cursor, pending changes and members.
-    Status(sync::StatusArgs),
+    Status(status::StatusArgs),
     /// Configure the relay.
     #[command(subcommand)]
-    Relay(sync::RelayCmd),
+    Relay(relay::RelayCmd),
     /// Add, list and remove devices.
     #[command(subcommand)]
     Device(device::DeviceCmd),
@@ -102,12 +108,14 @@ pub struct Ctx {
     pub out: Out,
     /// Colour settings.
     pub colour: Colour,
+    /// The clock (`DUET_NOW` pins it).
+    pub clock: Clock,
 }
 
 impl Ctx {
     /// Opens the initialised device in the home directory.
     pub fn device(&self) -> anyhow::Result<Device> {
-        let dev = Device::open(&self.home)
+        let dev = Device::open_with(&self.home, self.clock)
             .with_context(|| format!("cannot open duet in {}", self.home.display()))?;
         for r in dev.repairs() {
             crate::output::note(&format!("note: repaired this device's store: {r}"));
@@ -133,8 +141,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(h) => h,
         None => default_home()?,
     };
-    crate::clock::init()?;
+    let clock = Clock::from_env().map_err(|e| crate::UsageError(e.to_string()))?;
     let ctx = Ctx {
+        clock,
         colour: Colour::decide(cli.color),
         home,
         out: Out {
@@ -152,37 +161,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => history::run(&ctx, a),
         Command::Progress(a) => progress::run(&ctx, a),
         Command::Report(a) => report::run(&ctx, a),
-        Command::Invite(a) => sync::invite(&ctx, a),
-        Command::Join(a) => sync::join(&ctx, a),
-        Command::Sync(a) => sync::sync(&ctx, a),
-        Command::Status(a) => sync::status(&ctx, a),
-        Command::Relay(c) => sync::relay(&ctx, c),
+        Command::Invite(a) => invite::run(&ctx, a),
+        Command::Join(a) => join::run(&ctx, a),
+        Command::Sync(a) => sync::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Relay(c) => relay::run(&ctx, c),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Device(c) => device::run(&ctx, c),
         Command::Verify(a) => device::verify(&ctx, a),
     }
-}
-
-/// Resolves a goal reference in the shared space.
-pub fn resolve_goal(goals: &[duet_core::model::Goal], query: &str) -> anyhow::Result<String> {
-    Ok(duet_core::resolve::resolve(
-        "goal",
-        query,
-        goals
-            .iter()
-            .map(|g| (g.id.as_str(), g.title.as_str().to_string())),
-    )?)
-}
-
-/// The goals `--goal` restricts a view to: `None` for all, or the one goal named.
-pub fn goal_filter(
-    goals: &[duet_core::model::Goal],
-    query: Option<&str>,
-) -> anyhow::Result<Option<Vec<String>>> {
-    Ok(query
-        .map(|q| resolve_goal(goals, q))
-        .transpose()?
-        .map(|g| vec![g]))
 }
 
 /// Parses a `YYYY-MM-DD` day into the ms timestamp of its start (UTC).

@@ -2,11 +2,7 @@
 
 use std::io::Write;
 
-use duet_core::progress::progress;
-use duet_core::store::SpaceKind;
-use serde_json::json;
-
-use super::{Ctx, goal_filter};
+use super::Ctx;
 use crate::output::{safe_line, short_id};
 
 /// Show progress on active goals: both partners' latest levels, their ratings over time
@@ -39,11 +35,18 @@ fn level(l: Option<i64>) -> String {
 #[derive(serde::Serialize)]
 struct ProgressJson<'a> {
     goals: &'a [duet_core::progress::GoalProgress],
-    t_score: serde_json::Value,
+    t_score: TScore,
     t_series: Series<'a>,
     people: &'a std::collections::BTreeMap<String, String>,
     /// Ratings left out and weights taken as 1, because their values are out of range.
     problems: &'a [String],
+}
+
+/// The latest T-scores: per person (by name) and joint.
+#[derive(serde::Serialize)]
+struct TScore {
+    by_person: std::collections::BTreeMap<String, Option<f64>>,
+    joint: Option<f64>,
 }
 
 #[derive(serde::Serialize)]
@@ -54,21 +57,21 @@ struct Series<'a> {
 
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
-    let view = dev.view(SpaceKind::Shared)?;
-    let only = goal_filter(&view.goals, a.goal.as_deref())?;
-    let p = progress(&view, only.as_deref());
+    let p = ctx.device()?.progress(a.goal.as_deref())?;
     if ctx.out.json {
         // Serialised straight from the computed figures (no intermediate JSON tree: a
         // long history has hundreds of thousands of points).
-        let t: serde_json::Map<String, serde_json::Value> = p
+        let by_person = p
             .people
             .iter()
-            .map(|(id, name)| (name.clone(), json!(p.current(id))))
+            .map(|(id, name)| (name.clone(), p.current(id)))
             .collect();
         return ctx.out.json(&ProgressJson {
             goals: &p.goals,
-            t_score: json!({ "by_person": t, "joint": p.current_joint() }),
+            t_score: TScore {
+                by_person,
+                joint: p.current_joint(),
+            },
             t_series: Series {
                 by_person: &p.t_by_person,
                 joint: &p.t_joint,

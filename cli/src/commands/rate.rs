@@ -1,10 +1,9 @@
 //! `duet rate`: one partner's GAS rating of a goal.
 
 use duet_core::Level;
-use duet_core::store::SpaceKind;
 use serde_json::json;
 
-use super::{Ctx, resolve_goal};
+use super::Ctx;
 use crate::output::short_id;
 
 /// Rate a goal on the GAS scale: -2 much less than expected, -1 less, 0 as expected,
@@ -28,22 +27,7 @@ pub struct Args {
 /// Runs `duet rate`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    // The goal is resolved from the read model; the edit loads the document once.
-    let gid = resolve_goal(
-        &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-            .goals,
-        &a.goal,
-    )?;
-    let id = dev.edit(SpaceKind::Shared, |doc, me| {
-        let (id, c) = doc.rate(
-            &gid,
-            &me.person_id,
-            a.level,
-            a.note.as_deref(),
-            crate::clock::now(),
-        )?;
-        Ok((id, c.into_iter().collect()))
-    })?;
+    let (id, gid) = dev.rate(&a.goal, a.level, a.note.as_deref())?;
     if ctx.out.json {
         return ctx
             .out

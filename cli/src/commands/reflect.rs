@@ -3,11 +3,11 @@
 use std::io::Read;
 
 use anyhow::Context;
+use duet_core::app::ReflectionInput;
 use duet_core::ids::short;
-use duet_core::store::SpaceKind;
 use serde_json::json;
 
-use super::{Ctx, resolve_goal};
+use super::Ctx;
 
 /// Write a reflection. Private ones stay in your personal space (your devices only).
 #[derive(Debug, clap::Args)]
@@ -40,28 +40,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         a.text
     };
     let mut dev = ctx.device()?;
-    let goal = match &a.goal {
-        Some(q) => Some(resolve_goal(
-            &dev.view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-                .goals,
-            q,
-        )?),
-        None => None,
-    };
-    let kind = if a.private {
-        SpaceKind::Personal
-    } else {
-        SpaceKind::Shared
-    };
-    let id = dev.edit(kind, |doc, me| {
-        let (id, c) = doc.reflect(
-            &me.person_id,
-            goal.as_deref(),
-            a.prompt.as_deref(),
-            &text,
-            crate::clock::now(),
-        )?;
-        Ok((id, c.into_iter().collect()))
+    let id = dev.reflect(ReflectionInput {
+        text,
+        goal: a.goal,
+        prompt: a.prompt,
+        private: a.private,
     })?;
     if ctx.out.json {
         return ctx.out.json(&json!({ "id": id, "private": a.private }));

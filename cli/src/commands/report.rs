@@ -11,7 +11,7 @@ use duet_core::model::Reflection;
 use duet_core::progress::{GoalProgress, Progress, TPoint, progress};
 use duet_core::store::SpaceKind;
 
-use super::{Ctx, goal_filter, parse_day};
+use super::{Ctx, parse_day};
 use crate::output::when;
 
 /// Write a self-contained HTML report (charts, T-scores, recent shared reflections).
@@ -257,7 +257,12 @@ blockquote{margin:.5rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let view = dev.view(SpaceKind::Shared)?;
-    let only = goal_filter(&view.goals, a.goal.as_deref())?;
+    let only = a
+        .goal
+        .as_deref()
+        .map(|q| dev.resolve_goal(q))
+        .transpose()?
+        .map(|g| vec![g]);
     let mut p = progress(&view, only.as_deref());
     if let Some(s) = a.since {
         for g in &mut p.goals {
@@ -294,7 +299,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .flat_map(|s| s.ratings.iter().map(|r| r.at))
         })
         .collect();
-    let now = crate::clock::now();
+    let now = ctx.clock.now();
     let t0 = times.iter().min().copied().unwrap_or(now - 86_400_000);
     let t1 = times
         .iter()

@@ -1,11 +1,9 @@
 //! `duet step`: add actionable steps to a goal and mark them done.
 
-use anyhow::Context;
 use duet_core::ids::short;
-use duet_core::store::SpaceKind;
 use serde_json::json;
 
-use super::{Ctx, resolve_goal};
+use super::Ctx;
 use crate::output::short_id;
 
 /// Step subcommands.
@@ -30,17 +28,9 @@ pub enum StepCmd {
 /// Runs a step subcommand.
 pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    // Goals and steps are resolved from the read model; the edit loads the document once.
-    let goals = dev
-        .view_parts(SpaceKind::Shared, duet_core::readmodel::Parts::Goals)?
-        .goals;
     match cmd {
         StepCmd::Add { goal, text } => {
-            let gid = resolve_goal(&goals, &goal)?;
-            let sid = dev.edit(SpaceKind::Shared, |doc, me| {
-                let (id, c) = doc.add_step(&gid, &me.person_id, &text, crate::clock::now())?;
-                Ok((id, c.into_iter().collect()))
-            })?;
+            let (gid, sid) = dev.add_step(&goal, &text)?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "goal": gid, "id": sid }));
             }
@@ -51,22 +41,7 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ))?;
         }
         StepCmd::Done { goal, step } => {
-            let gid = resolve_goal(&goals, &goal)?;
-            let g = goals
-                .iter()
-                .find(|g| g.id == gid)
-                .context("the goal just resolved is gone; run `duet goal list`")?;
-            let sid = duet_core::resolve::resolve(
-                "step",
-                &step,
-                g.steps
-                    .values()
-                    .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
-            )?;
-            dev.edit(SpaceKind::Shared, |doc, me| {
-                let c = doc.complete_step(&gid, &sid, &me.person_id, crate::clock::now())?;
-                Ok(((), c.into_iter().collect()))
-            })?;
+            let sid = dev.complete_step(&goal, &step)?;
             ctx.out
                 .line(format!("Step {} done. Well done.", short_id(&sid)))?;
         }

@@ -1,0 +1,87 @@
+//! `duet status`: this device, its spaces, what waits, what was refused, and members.
+
+use duet_core::app::{SpaceStatus, Status};
+
+use super::Ctx;
+use crate::output::safe_line;
+
+/// Show relay, spaces, cursor, pending changes and members.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {}
+
+/// `duet status --json`: the typed status and the home it was read from.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    #[serde(flatten)]
+    status: &'a Status,
+    home: &'a std::path::Path,
+}
+
+/// Runs `duet status`.
+pub fn run(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
+    let status = ctx.device()?.status()?;
+    if ctx.out.json {
+        return ctx.out.json(&StatusJson {
+            status: &status,
+            home: &ctx.home,
+        });
+    }
+    ctx.out.line(format!(
+        "{} (device {})",
+        safe_line(&status.name),
+        short_key(&status.device)
+    ))?;
+    if let Some(n) = super::device::unverified_note(&status.unverified) {
+        ctx.out.line(format!("  NOTE: {}", safe_line(&n)))?;
+    }
+    for s in &status.spaces {
+        print_space(ctx, s)?;
+    }
+    Ok(())
+}
+
+/// The first 12 hex digits of a device key.
+fn short_key(device: &str) -> &str {
+    &device[..12.min(device.len())]
+}
+
+/// One space's lines of `duet status`.
+fn print_space(ctx: &Ctx, s: &SpaceStatus) -> std::io::Result<()> {
+    ctx.out.line(format!(
+        "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
+        s.kind,
+        s.space,
+        safe_line(s.relay.as_deref().unwrap_or("(none: `duet relay set URL`)")),
+        s.cursor,
+        s.pending_changes,
+        s.unsent_events,
+        s.refused_events,
+    ))?;
+    if let Some(alert) = &s.alert {
+        ctx.out.line(format!("  WARNING: {}", safe_line(alert)))?;
+    }
+    // The five latest refusals; `duet history` lists them all in their place.
+    for r in &s.refused[s.refused.len().saturating_sub(5)..] {
+        ctx.out.line(format!(
+            "  REFUSED from {}'s device {}: {}",
+            safe_line(&r.name),
+            safe_line(short_key(&r.device)),
+            safe_line(r.reason.as_deref().unwrap_or(""))
+        ))?;
+    }
+    if s.waiting_events > 0 {
+        ctx.out.line(format!(
+            "  {} event(s) wait for an earlier event the relay has not served",
+            s.waiting_events
+        ))?;
+    }
+    for m in &s.members {
+        ctx.out.line(format!(
+            "  member {} device {}{}",
+            safe_line(m.name.as_deref().unwrap_or("(name not synced yet)")),
+            short_key(&m.device),
+            if m.this_device { " (this device)" } else { "" }
+        ))?;
+    }
+    Ok(())
+}

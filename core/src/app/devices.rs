@@ -1,0 +1,170 @@
+//! Devices: the list with who each belongs to, finding one by key prefix, removing it
+//! from both spaces, the safety code to compare in person, and which devices are not
+//! verified yet.
+
+use serde::Serialize;
+
+use super::records::iso;
+use crate::device::{Device, DeviceError};
+use crate::identity::DeviceKey;
+use crate::readmodel::Parts;
+use crate::store::SpaceKind;
+
+/// A device of the shared space, current or removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRow {
+    /// Hex device key.
+    pub device: String,
+    /// Person id.
+    pub person: String,
+    /// The person's name, once synced.
+    pub name: Option<String>,
+    /// When it joined (RFC 3339).
+    pub joined_at: String,
+    /// When it last pushed (RFC 3339).
+    pub last_pushed_at: Option<String>,
+    /// Joined, ms (for text renderings).
+    #[serde(skip)]
+    pub joined_ms: i64,
+    /// Last pushed, ms.
+    #[serde(skip)]
+    pub last_pushed_ms: Option<i64>,
+    /// Whether the user verified it (this device always is).
+    pub verified: bool,
+    /// Whether it was removed.
+    pub removed: bool,
+    /// Whether it is the device being used.
+    pub this_device: bool,
+}
+
+/// A shared-space device the user has not verified yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnverifiedDevice {
+    /// Hex device key.
+    pub device: String,
+    /// Person id.
+    pub person: String,
+    /// The person's name, once synced.
+    pub name: Option<String>,
+}
+
+/// The safety code of the shared space.
+#[derive(Debug, Clone, Serialize)]
+pub struct Safety {
+    /// Six groups of five digits.
+    pub code: String,
+    /// How many member devices it covers.
+    pub devices: usize,
+    /// Whether the user just confirmed it matched.
+    pub confirmed: bool,
+}
+
+impl Device {
+    /// Person id -> name in the shared space, from the read models (a partner's
+    /// malformed entity never stops a listing).
+    fn shared_names(&mut self) -> Result<std::collections::BTreeMap<String, String>, DeviceError> {
+        let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+        Ok(crate::history::names(&people))
+    }
+
+    /// Every device the shared space has known, with its person and state.
+    pub fn device_list(&mut self) -> Result<Vec<DeviceRow>, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let names = self.shared_names()?;
+        let verified = self.store.verified(&rec.id)?;
+        let last = state.last_times();
+        let me = self.me.device_key();
+        Ok(state
+            .all_devices()
+            .iter()
+            .map(|(key, m)| {
+                let person = hex::encode(m.person);
+                DeviceRow {
+                    device: hex::encode(key),
+                    name: names.get(&person).cloned(),
+                    person,
+                    joined_at: iso(m.joined_at),
+                    last_pushed_at: last.get(key).map(|t| iso(*t)),
+                    joined_ms: m.joined_at,
+                    last_pushed_ms: last.get(key).copied(),
+                    verified: *key == me || verified.contains(key),
+                    removed: state.is_removed(key),
+                    this_device: *key == me,
+                }
+            })
+            .collect())
+    }
+
+    /// The current device of either space whose hex key starts with `query`.
+    pub fn find_device(&self, query: &str) -> Result<DeviceKey, DeviceError> {
+        // Devices of both spaces: a device may have joined only the personal space.
+        let q = query.trim().to_ascii_lowercase();
+        let mut matches: Vec<DeviceKey> = Vec::new();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.space(kind)?;
+            let state = crate::sync::fold_state(&self.store, &rec.id)?;
+            for k in state.members().keys() {
+                if !q.is_empty() && hex::encode(k).starts_with(&q) && !matches.contains(k) {
+                    matches.push(*k);
+                }
+            }
+        }
+        match matches.as_slice() {
+            [one] if *one == self.me.device_key() => Err(DeviceError::ThisDevice),
+            [one] => Ok(*one),
+            [] => Err(DeviceError::NoSuchDevice(query.to_string())),
+            _ => Err(DeviceError::AmbiguousDevice(query.to_string())),
+        }
+    }
+
+    /// Removes a device from every space it belongs to (signed removals and new space
+    /// keys, pushed by the next sync); returns the spaces it was removed from.
+    pub fn remove_device_everywhere(
+        &mut self,
+        device: &DeviceKey,
+    ) -> Result<Vec<SpaceKind>, DeviceError> {
+        let mut removed = Vec::new();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            if self.remove_device(kind, device)? {
+                removed.push(kind);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The safety code of the shared space's current membership; with `confirm`,
+    /// records that the user compared it in person and it matched.
+    pub fn safety(&mut self, confirm: bool) -> Result<Safety, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let code = crate::verify::safety_code(&state).ok_or(DeviceError::NotSynced)?;
+        if confirm {
+            self.store
+                .confirm_verified(&rec.id, &code, &crate::verify::members(&state))?;
+        }
+        Ok(Safety {
+            code,
+            devices: state.members().len(),
+            confirmed: confirm,
+        })
+    }
+
+    /// Members of the shared space the user has not verified yet (other than this
+    /// device), with their names.
+    pub fn unverified_devices(&mut self) -> Result<Vec<UnverifiedDevice>, DeviceError> {
+        let unverified = self.unverified()?;
+        if unverified.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = self.shared_names()?;
+        Ok(unverified
+            .into_iter()
+            .map(|(k, person)| UnverifiedDevice {
+                device: hex::encode(k),
+                name: names.get(&person).cloned(),
+                person,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,188 @@
+//! Edits of the shared goals and of reflections: each resolves what the user typed,
+//! makes the change in one transaction under the home's write lock, and returns the ids.
+
+use std::collections::BTreeMap;
+
+use crate::device::{Device, DeviceError};
+use crate::doc::{DocError, GoalEdit, NewGoal};
+use crate::readmodel::Parts;
+use crate::store::SpaceKind;
+use crate::vocab::{Area, Level, Status};
+
+/// A new goal as the user describes it.
+#[derive(Debug, Clone, Default)]
+pub struct NewGoalInput {
+    /// Title.
+    pub title: String,
+    /// Area.
+    pub area: Option<Area>,
+    /// Why it matters.
+    pub why: Option<String>,
+    /// Level descriptions by level (-2..2).
+    pub levels: BTreeMap<i8, String>,
+    /// Due day, YYYY-MM-DD.
+    pub due: Option<String>,
+}
+
+/// What to change in a goal; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct GoalChanges {
+    /// New title.
+    pub title: Option<String>,
+    /// New area.
+    pub area: Option<Area>,
+    /// New "why".
+    pub why: Option<String>,
+    /// Level descriptions to set.
+    pub levels: BTreeMap<i8, String>,
+    /// New due day; `Some(None)` clears it.
+    pub due: Option<Option<String>>,
+    /// This person's weight for the goal (0 or more).
+    pub weight: Option<f64>,
+}
+
+/// A reflection to write.
+#[derive(Debug, Clone, Default)]
+pub struct ReflectionInput {
+    /// The text.
+    pub text: String,
+    /// The goal it is about (id prefix or exact title).
+    pub goal: Option<String>,
+    /// The prompt it answers.
+    pub prompt: Option<String>,
+    /// Only on this person's devices (the personal space).
+    pub private: bool,
+}
+
+impl Device {
+    /// Adds a goal to the shared space; returns its id.
+    pub fn add_goal(&mut self, input: NewGoalInput) -> Result<String, DeviceError> {
+        let now = self.now();
+        let new = NewGoal {
+            title: input.title,
+            area: input.area,
+            why: input.why.unwrap_or_default(),
+            levels: input.levels,
+            owner: None,
+            due: input.due,
+        };
+        self.edit(SpaceKind::Shared, |doc, me| {
+            let (id, c) = doc.add_goal(&me.person_id, new, now)?;
+            Ok((id, c.into_iter().collect()))
+        })
+    }
+
+    /// Edits a goal; returns its id and whether anything changed.
+    pub fn edit_goal(
+        &mut self,
+        query: &str,
+        changes: GoalChanges,
+    ) -> Result<(String, bool), DeviceError> {
+        if let Some(w) = changes.weight
+            && (!w.is_finite() || w < 0.0)
+        {
+            return Err(DeviceError::BadWeight(w));
+        }
+        let id = self.resolve_goal(query)?;
+        let edit = GoalEdit {
+            title: changes.title,
+            area: changes.area,
+            why: changes.why,
+            levels: changes.levels,
+            due: changes.due,
+            weight: changes.weight.map(|w| (self.me.person_id.clone(), w)),
+        };
+        let now = self.now();
+        let changed = self.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.edit_goal(&id, edit, now)?;
+            Ok((c.is_some(), c.into_iter().collect()))
+        })?;
+        Ok((id, changed))
+    }
+
+    /// Sets a goal's status; returns its id.
+    pub fn set_goal_status(&mut self, query: &str, status: Status) -> Result<String, DeviceError> {
+        let id = self.resolve_goal(query)?;
+        let now = self.now();
+        self.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.set_status(&id, status, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(id)
+    }
+
+    /// Adds a step to a goal; returns (goal id, step id).
+    pub fn add_step(&mut self, goal: &str, text: &str) -> Result<(String, String), DeviceError> {
+        let gid = self.resolve_goal(goal)?;
+        let now = self.now();
+        let sid = self.edit(SpaceKind::Shared, |doc, me| {
+            let (id, c) = doc.add_step(&gid, &me.person_id, text, now)?;
+            Ok((id, c.into_iter().collect()))
+        })?;
+        Ok((gid, sid))
+    }
+
+    /// Marks a step of a goal done; returns the step id.
+    pub fn complete_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
+        let goals = self.view_parts(SpaceKind::Shared, Parts::Goals)?.goals;
+        let gid = super::goals::resolve_in(&goals, goal)?;
+        let g = goals
+            .iter()
+            .find(|g| g.id == gid)
+            .ok_or_else(|| DocError::NoSuchGoal(gid.clone()))?;
+        let sid = crate::resolve::resolve(
+            "step",
+            step,
+            g.steps
+                .values()
+                .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
+        )?;
+        let now = self.now();
+        self.edit(SpaceKind::Shared, |doc, me| {
+            let c = doc.complete_step(&gid, &sid, &me.person_id, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(sid)
+    }
+
+    /// Rates a goal for this person; returns (rating id, goal id).
+    pub fn rate(
+        &mut self,
+        goal: &str,
+        level: Level,
+        note: Option<&str>,
+    ) -> Result<(String, String), DeviceError> {
+        // The goal is resolved from the read model; the edit loads the document once.
+        let gid = self.resolve_goal(goal)?;
+        let now = self.now();
+        let id = self.edit(SpaceKind::Shared, |doc, me| {
+            let (id, c) = doc.rate(&gid, &me.person_id, level, note, now)?;
+            Ok((id, c.into_iter().collect()))
+        })?;
+        Ok((id, gid))
+    }
+
+    /// Writes a reflection, shared or private; returns its id.
+    pub fn reflect(&mut self, input: ReflectionInput) -> Result<String, DeviceError> {
+        let goal = match &input.goal {
+            Some(q) => Some(self.resolve_goal(q)?),
+            None => None,
+        };
+        let kind = if input.private {
+            SpaceKind::Personal
+        } else {
+            SpaceKind::Shared
+        };
+        let now = self.now();
+        self.edit(kind, |doc, me| {
+            let (id, c) = doc.reflect(
+                &me.person_id,
+                goal.as_deref(),
+                input.prompt.as_deref(),
+                &input.text,
+                now,
+            )?;
+            Ok((id, c.into_iter().collect()))
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! Reading goals: the list, and one goal with its ratings and unreadable parts.
+
+use serde::Serialize;
+
+use crate::device::{Device, DeviceError};
+use crate::model::{Goal, Rating};
+use crate::readmodel::{Parts, Problem, View};
+use crate::store::SpaceKind;
+use crate::vocab::Status;
+
+/// The goals of the shared space.
+#[derive(Debug, Clone)]
+pub struct GoalList {
+    /// The goals asked for (all, or the active ones).
+    pub goals: Vec<Goal>,
+    /// Entities this version could not read (one line each).
+    pub problems: Vec<String>,
+}
+
+/// One goal, or what could be read of it.
+#[derive(Debug, Clone)]
+pub enum GoalDetail {
+    /// The goal, its ratings, and the unreadable entities that name it.
+    Found {
+        /// The goal.
+        goal: Box<Goal>,
+        /// Its ratings, oldest first.
+        ratings: Vec<Rating>,
+        /// Unreadable entities of this goal.
+        problems: Vec<Problem>,
+        /// Person id -> name.
+        people: std::collections::BTreeMap<String, String>,
+    },
+    /// The goal itself cannot be read by this version: its raw content.
+    Unreadable(Vec<Problem>),
+}
+
+/// `goal show --json` when the goal was read.
+#[derive(Debug, Serialize)]
+pub struct GoalShowJson<'a> {
+    /// The goal.
+    #[serde(flatten)]
+    pub goal: super::GoalRecord,
+    /// Its ratings.
+    pub ratings: Vec<super::RatingRecord>,
+    /// Unreadable entities of this goal.
+    pub problems: &'a [Problem],
+}
+
+impl Device {
+    /// The shared space's goals: every goal with `all`, else the active ones.
+    pub fn goals(&mut self, all: bool) -> Result<GoalList, DeviceError> {
+        let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
+        let goals = view
+            .goals
+            .into_iter()
+            .filter(|g| all || g.status == Status::Active.as_str())
+            .collect();
+        Ok(GoalList {
+            goals,
+            problems: view.problems,
+        })
+    }
+
+    /// Resolves what a user typed (an id prefix or an exact title) to a goal id of the
+    /// shared space.
+    pub fn resolve_goal(&mut self, query: &str) -> Result<String, DeviceError> {
+        let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
+        Ok(resolve_in(&view.goals, query)?)
+    }
+
+    /// One goal of the shared space, with its ratings; a goal this version cannot read
+    /// comes back as its raw content instead of "no such goal".
+    pub fn goal_detail(&mut self, query: &str) -> Result<GoalDetail, DeviceError> {
+        let view = self.view(SpaceKind::Shared)?;
+        let problems = self.problems(SpaceKind::Shared, &view);
+        let id = match resolve_in(&view.goals, query) {
+            Ok(id) => id,
+            Err(e) => {
+                let unreadable: Vec<Problem> = problems
+                    .into_iter()
+                    .filter(|p| p.collection == "goals" && p.id.starts_with(query.trim()))
+                    .collect();
+                if unreadable.len() != 1 {
+                    return Err(e.into());
+                }
+                return Ok(GoalDetail::Unreadable(unreadable));
+            }
+        };
+        let goal =
+            view.goal(&id)
+                .cloned()
+                .ok_or_else(|| crate::resolve::ResolveError::Unknown {
+                    what: "goal",
+                    query: id.clone(),
+                    hint: "it is not in the shared space".into(),
+                })?;
+        let ratings = view.ratings.iter().filter(|r| r.goal == id).cloned();
+        // Unreadable entities of this goal: itself or anything that names it.
+        let problems = problems
+            .into_iter()
+            .filter(|p| {
+                (p.collection == "goals" && p.id == id)
+                    || p.raw.get("goal").and_then(|v| v.as_str()) == Some(id.as_str())
+            })
+            .collect();
+        Ok(GoalDetail::Found {
+            goal: Box::new(goal),
+            ratings: ratings.collect(),
+            problems,
+            people: crate::history::names(&view.people),
+        })
+    }
+
+    /// The entities of a space that could not be read, with their raw content. The
+    /// document is loaded only when the read model lists any; if even that fails, they
+    /// are given without their content rather than failing the command.
+    pub fn problems(&self, kind: SpaceKind, view: &View) -> Vec<Problem> {
+        if view.problems.is_empty() {
+            return Vec::new();
+        }
+        match self.load(kind) {
+            Ok((_, doc, _)) => crate::readmodel::problems_of(&doc),
+            Err(_) => view
+                .problems
+                .iter()
+                .map(|p| Problem::from_line(p))
+                .collect(),
+        }
+    }
+}
+
+/// Resolves a goal reference among goals.
+pub(crate) fn resolve_in(
+    goals: &[Goal],
+    query: &str,
+) -> Result<String, crate::resolve::ResolveError> {
+    crate::resolve::resolve(
+        "goal",
+        query,
+        goals
+            .iter()
+            .map(|g| (g.id.as_str(), g.title.as_str().to_string())),
+    )
+}

@@ -1,0 +1,28 @@
+//! The application layer: every user action as one call on [`Device`] that returns typed
+//! data (serde structs and enums), never text.
+//!
+//! Front ends (the `duet` command line, the local app) parse what the user asked, call
+//! one of these, and render the value as text or JSON; none of them reaches the store or
+//! the document. Errors are typed ([`DeviceError`]): the front end adds the advice that
+//! names its own commands.
+//!
+//! [`Device`]: crate::device::Device
+//! [`DeviceError`]: crate::device::DeviceError
+
+mod devices;
+mod edits;
+mod export;
+mod goals;
+mod pairing;
+mod records;
+mod settings;
+mod status;
+mod watch;
+
+pub use devices::{DeviceRow, Safety, UnverifiedDevice};
+pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
+pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
+pub use goals::{GoalDetail, GoalList, GoalShowJson};
+pub use records::{GoalRecord, RatingRecord, ReflectionRecord, StepRecord, iso, sorted_steps};
+pub use status::{MemberStatus, RefusedStatus, SpaceStatus, Status};
+pub use watch::LiveTarget;

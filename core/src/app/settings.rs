@@ -1,0 +1,21 @@
+//! This device's settings: the relay every space syncs through, and the relay
+//! operator's creation token.
+
+use crate::device::{Device, DeviceError};
+
+impl Device {
+    /// Sets the relay of every space (a trailing `/` is dropped) and, when given, the
+    /// creation token to send with this device's genesis events.
+    pub fn set_relay(&mut self, url: &str, token: Option<&str>) -> Result<(), DeviceError> {
+        self.store.set_relay(url.trim_end_matches('/'))?;
+        if let Some(token) = token {
+            self.set_create_token(token)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the relay operator's creation token on this device.
+    pub fn set_create_token(&mut self, token: &str) -> Result<(), DeviceError> {
+        Ok(self.store.set_create_token(Some(token))?)
+    }
+}

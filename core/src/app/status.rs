@@ -1,0 +1,143 @@
+//! `status`: this device, and for each space its relay, cursor, what waits to be sent,
+//! what was refused or waits for the relay, its alert and its members.
+
+use serde::Serialize;
+
+use super::UnverifiedDevice;
+use crate::device::{Device, DeviceError};
+use crate::readmodel::Parts;
+use crate::store::SpaceRecord;
+
+/// A member device of a space.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    /// Hex device key.
+    pub device: String,
+    /// Person id.
+    pub person: String,
+    /// The person's name, once synced.
+    pub name: Option<String>,
+    /// Whether this is the device being used.
+    pub this_device: bool,
+}
+
+/// Something this device refused, with the device that sent it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedStatus {
+    /// Hex key of the device that signed it.
+    pub device: String,
+    /// Its person id, when known.
+    pub person: Option<String>,
+    /// Its person's name ("an unknown device" when not known).
+    pub name: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// Hex hash of the refused event or change.
+    pub event: String,
+}
+
+/// One space's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpaceStatus {
+    /// "shared" or "personal".
+    pub kind: &'static str,
+    /// Space id.
+    pub space: String,
+    /// Relay URL, if set.
+    pub relay: Option<String>,
+    /// How far this device has read the relay.
+    pub cursor: u64,
+    /// Local changes not yet packaged.
+    pub pending_changes: i64,
+    /// Events not yet acknowledged by the relay.
+    pub unsent_events: usize,
+    /// How many events this device refused.
+    pub refused_events: usize,
+    /// The refusals kept as evidence, oldest first.
+    pub refused: Vec<RefusedStatus>,
+    /// Events waiting for an earlier one the relay has not served.
+    pub waiting_events: usize,
+    /// A warning about the relay (lost events, forks).
+    pub alert: Option<String>,
+    /// Current member devices.
+    pub members: Vec<MemberStatus>,
+    /// Whether the document was loaded from a snapshot.
+    pub snapshot: bool,
+    /// Changes applied after the snapshot.
+    pub changes_after_snapshot: usize,
+}
+
+/// `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Shared-space devices the user has not verified.
+    pub unverified: Vec<UnverifiedDevice>,
+    /// This person's name.
+    pub name: String,
+    /// Hex key of this device.
+    pub device: String,
+    /// Both spaces.
+    pub spaces: Vec<SpaceStatus>,
+}
+
+impl Device {
+    /// This device and the state of each of its spaces.
+    pub fn status(&mut self) -> Result<Status, DeviceError> {
+        let mut spaces = Vec::new();
+        for rec in self.store.spaces()? {
+            spaces.push(self.space_status(&rec)?);
+        }
+        Ok(Status {
+            unverified: self.unverified_devices()?,
+            name: self.me.name.clone(),
+            device: hex::encode(self.me.device_key()),
+            spaces,
+        })
+    }
+
+    fn space_status(&mut self, rec: &SpaceRecord) -> Result<SpaceStatus, DeviceError> {
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let (_, stats) = self.store.load_doc(&rec.id, &self.me)?;
+        // Names from the read models: a partner's malformed entity never stops `status`.
+        let names = crate::history::names(&self.view_parts(rec.kind, Parts::Goals)?.people);
+        let members = state
+            .members()
+            .iter()
+            .map(|(k, m)| {
+                let person = hex::encode(m.person);
+                MemberStatus {
+                    device: hex::encode(k),
+                    name: names.get(&person).cloned(),
+                    person,
+                    this_device: *k == self.me.device_key(),
+                }
+            })
+            .collect();
+        let refused =
+            crate::history::refused_history(&self.store.refused_events(&rec.id)?, &state, &names)
+                .into_iter()
+                .map(|e| RefusedStatus {
+                    device: e.device,
+                    person: e.author,
+                    name: e.author_name,
+                    reason: e.after,
+                    event: e.change,
+                })
+                .collect();
+        Ok(SpaceStatus {
+            kind: rec.kind.as_str(),
+            space: rec.id.to_string(),
+            relay: rec.relay.clone(),
+            cursor: rec.cursor,
+            pending_changes: self.store.pending_count(&rec.id)?,
+            unsent_events: self.store.unacked_events(&rec.id)?.len(),
+            refused_events: self.store.refused_total(&rec.id)?,
+            refused,
+            waiting_events: self.store.held_stats(&rec.id)?.0,
+            alert: self.store.alert(&rec.id)?,
+            members,
+            snapshot: stats.from_snapshot,
+            changes_after_snapshot: stats.replayed_changes,
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! What a long-running front end (`sync --watch`, the local app) needs to follow this
+//! device: the relays to listen to, and whether other processes changed the store or
+//! left changes unsent.
+
+use crate::device::{Device, DeviceError};
+use crate::event::SpaceId;
+use crate::store::SpaceKind;
+
+/// A space to listen to on its relay's live socket.
+#[derive(Debug, Clone)]
+pub struct LiveTarget {
+    /// Relay URL.
+    pub relay: String,
+    /// The space.
+    pub space: SpaceId,
+    /// Which of this device's spaces it is.
+    pub kind: SpaceKind,
+}
+
+impl Device {
+    /// The spaces that have a relay, to listen to.
+    pub fn live_targets(&self) -> Result<Vec<LiveTarget>, DeviceError> {
+        Ok(self
+            .store
+            .spaces()?
+            .into_iter()
+            .filter_map(|rec| {
+                let relay = rec.relay?;
+                Some(LiveTarget {
+                    relay,
+                    space: rec.id,
+                    kind: rec.kind,
+                })
+            })
+            .collect())
+    }
+
+    /// A number that changes whenever another process commits to this device's store
+    /// (SQLite's `data_version`; this process's own commits do not move it).
+    pub fn data_version(&self) -> Result<i64, DeviceError> {
+        Ok(self.store.data_version()?)
+    }
+
+    /// Whether any space has changes or events not yet sent.
+    pub fn has_unsent(&self) -> Result<bool, DeviceError> {
+        for rec in self.store.spaces()? {
+            if self.store.pending_count(&rec.id)? > 0
+                || !self.store.unacked_events(&rec.id)?.is_empty()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
