@@ -223,6 +223,28 @@ pub fn repair_duplicates(
     changes: Vec<(i64, Change)>,
     local: &ActorId,
 ) -> Result<Repair, RepairError> {
+    let sorted = sort_log(changes, local)?;
+    if sorted.bad.is_empty() {
+        return Ok(Repair::default());
+    }
+    remake_bad(sorted)
+}
+
+/// A change log sorted by [`sort_log`]: what stays and what is re-made.
+struct Sorted {
+    /// Changes that stay as they are, in log order.
+    kept: Vec<Change>,
+    /// Local changes to re-make, in log order.
+    bad: Vec<Bad>,
+    /// The highest op counter in the log, replaced changes included.
+    max_op: u64,
+    /// The local actor's first sequence number not taken by a kept change.
+    next_seq: u64,
+}
+
+/// Sorts the log into kept changes and local changes to re-make (a repeated (actor,
+/// seq), or built on a change to re-make). Fails if such a change is another device's.
+fn sort_log(changes: Vec<(i64, Change)>, local: &ActorId) -> Result<Sorted, RepairError> {
     let mut max_op = 0;
     let mut seen: HashSet<ChangeHash> = HashSet::new();
     let mut claimed: HashSet<(ActorId, u64)> = HashSet::new();
@@ -275,10 +297,23 @@ pub fn repair_duplicates(
             ancestors,
         });
     }
-    if bad.is_empty() {
-        return Ok(Repair::default());
-    }
+    Ok(Sorted {
+        kept,
+        bad,
+        max_op,
+        next_seq,
+    })
+}
 
+/// Re-makes each bad change after everything kept and every earlier re-made change,
+/// with fresh sequence numbers and op counters.
+fn remake_bad(sorted: Sorted) -> Result<Repair, RepairError> {
+    let Sorted {
+        kept,
+        bad,
+        mut max_op,
+        mut next_seq,
+    } = sorted;
     let mut doc = Automerge::new();
     apply(&mut doc, kept)?;
     let mut shifts: Vec<Shift> = Vec::with_capacity(bad.len());

@@ -1,0 +1,186 @@
+//! The change log and snapshots: loading a space's document, storing local changes,
+//! what is not yet sent, and when a snapshot is written.
+
+use automerge::Change;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, corrupt};
+use crate::doc::SpaceDoc;
+use crate::event::SpaceId;
+use crate::identity::Identity;
+
+/// A new snapshot is written once this many changes follow the last one.
+pub const SNAPSHOT_EVERY: i64 = 500;
+
+/// How a document was opened (for tests and `duet status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenStats {
+    /// Whether a snapshot was loaded.
+    pub from_snapshot: bool,
+    /// Changes covered by the snapshot.
+    pub snapshot_changes: i64,
+    /// Changes applied after the snapshot.
+    pub replayed_changes: usize,
+}
+
+impl Store {
+    /// Loads a space's document: latest snapshot plus the changes stored after it.
+    pub fn load_doc(
+        &self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<(SpaceDoc, OpenStats), StoreError> {
+        let sid = space.to_string();
+        let snap: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT bytes, upto FROM snapshots WHERE space = ?1",
+                params![sid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(corrupt(&self.path))?;
+        let upto = snap.as_ref().map_or(0, |s| s.1);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND id > ?2 ORDER BY id")?;
+        let mut tail = Vec::new();
+        for b in stmt.query_map(params![sid, upto], |r| r.get::<_, Vec<u8>>(0))? {
+            tail.push(
+                Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+            );
+        }
+        let snapshot_changes = if snap.is_some() {
+            self.conn.query_row(
+                "SELECT COUNT(*) FROM changes WHERE space = ?1 AND id <= ?2",
+                params![sid, upto],
+                |r| r.get(0),
+            )?
+        } else {
+            0
+        };
+        let stats = OpenStats {
+            from_snapshot: snap.is_some(),
+            snapshot_changes,
+            replayed_changes: tail.len(),
+        };
+        let doc = SpaceDoc::load(
+            identity.actor(),
+            snap.as_ref().map(|s| s.0.as_slice()),
+            tail,
+        )?;
+        Ok((doc, stats))
+    }
+
+    /// Stores new local changes (and a fresh snapshot when due) in one transaction.
+    pub fn commit_local(
+        &mut self,
+        space: &SpaceId,
+        changes: &[Change],
+        doc: &SpaceDoc,
+    ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        for c in changes {
+            insert_change(&tx, space, c, true)?;
+        }
+        maybe_snapshot(&tx, space, doc, false)?;
+        crate::readmodel::refresh(&tx, space, doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a snapshot of `doc` now, covering every stored change.
+    pub fn snapshot_now(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        maybe_snapshot(&tx, space, doc, true)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Local changes not yet sent in an event, oldest first: (row id, change).
+    pub fn pending_changes(&self, space: &SpaceId) -> Result<Vec<(i64, Change)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, bytes FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0 ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        for row in stmt.query_map(params![space.to_string()], |r| {
+            Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?))
+        })? {
+            let (id, b) = row?;
+            out.push((
+                id,
+                Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Number of local changes not yet in an event.
+    pub fn pending_count(&self, space: &SpaceId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0",
+            params![space.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+pub(super) fn insert_change(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    c: &Change,
+    local: bool,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO changes (space, hash, bytes, local, pushed) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        space.to_string(),
+        c.hash().0.to_vec(),
+        c.raw_bytes(),
+        local,
+        !local
+    ])?;
+    Ok(())
+}
+
+/// Writes a snapshot when enough changes follow the last one (or when forced). Skipped
+/// while the document waits for missing dependencies, because a snapshot would not
+/// contain the queued changes it claims to cover.
+pub(super) fn maybe_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+    force: bool,
+) -> Result<(), StoreError> {
+    use automerge::ReadDoc;
+    let sid = space.to_string();
+    let upto: i64 = tx
+        .query_row(
+            "SELECT upto FROM snapshots WHERE space = ?1",
+            params![sid],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let (count, max): (i64, Option<i64>) = tx.query_row(
+        "SELECT COUNT(*), MAX(id) FROM changes WHERE space = ?1 AND id > ?2",
+        params![sid, upto],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some(max) = max else { return Ok(()) };
+    if !force && count < SNAPSHOT_EVERY {
+        return Ok(());
+    }
+    if !doc.automerge().get_missing_deps(&[]).is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO snapshots (space, bytes, upto) VALUES (?1, ?2, ?3)
+         ON CONFLICT (space) DO UPDATE SET bytes = excluded.bytes, upto = excluded.upto",
+        params![sid, doc.save(), max],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The event log: this device's own events, their acknowledgement by the relay, reading
+//! stored events, and withdrawing unacknowledged ones the relay refused.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::spaces::insert_epoch_key;
+use super::{Store, StoreError};
+use crate::crypto::SpaceKey;
+use crate::event::{Event, SpaceId};
+
+impl Store {
+    /// Records this device's new events and marks the changes they carry as sent.
+    pub fn record_own_events(
+        &mut self,
+        space: &SpaceId,
+        events: &[Event],
+        change_ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        for ev in events {
+            insert_event(&tx, space, ev, false, None)?;
+        }
+        {
+            let mut stmt = tx.prepare_cached("UPDATE changes SET pushed = 1 WHERE id = ?1")?;
+            for id in change_ids {
+                stmt.execute(params![id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records this device's removal event together with the key of the epoch it starts,
+    /// in one transaction (a crash leaves neither or both).
+    pub fn record_removal(
+        &mut self,
+        space: &SpaceId,
+        event: &Event,
+        epoch: u32,
+        key: &SpaceKey,
+    ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        insert_epoch_key(&tx, space, epoch, key)?;
+        insert_event(&tx, space, event, false, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every event of a space in the order this device accepted them.
+    pub fn events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1
+                 ORDER BY relay_cursor IS NULL, relay_cursor, id",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every stored event of a space that decodes, in stored order.
+    pub fn stored_events(&self, space: &SpaceId) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .events(space)?
+            .into_iter()
+            .filter_map(|b| Event::decode(b).ok())
+            .collect())
+    }
+
+    /// This device's events the relay has not acknowledged, oldest first.
+    pub fn unacked_events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1 AND acked = 0 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks events as acknowledged (durably stored by the relay).
+    pub fn mark_acked(&mut self, space: &SpaceId, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE events SET acked = 1 WHERE space = ?1 AND hash = ?2")?;
+            for h in hashes {
+                stmt.execute(params![space.to_string(), h.to_vec()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// This device's last event in a space: (seq, hash).
+    pub fn own_head(
+        &self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM events WHERE space = ?1 AND author = ?2 ORDER BY seq DESC LIMIT 1",
+                params![space.to_string(), author.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((seq, hash)) => Ok(Some((
+                seq as u64,
+                hash.try_into()
+                    .map_err(|_| StoreError::Damaged("event hash".into()))?,
+            ))),
+        }
+    }
+
+    /// Whether an event with this hash is stored.
+    pub fn has_event(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM events WHERE space = ?1 AND hash = ?2",
+                params![space.to_string(), hash.to_vec()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Withdraws this device's unacknowledged events from the one with hash `from` on
+    /// (the relay refused it because a concurrent membership change won): deletes them,
+    /// marks the changes they carried as not sent (they are packaged again), and forgets
+    /// the key of any epoch a withdrawn removal had started. One transaction. Returns the
+    /// devices whose withdrawn removal may need doing again.
+    pub fn withdraw_unacked(
+        &mut self,
+        space: &SpaceId,
+        from: &[u8; 32],
+        keys: &std::collections::BTreeMap<u32, SpaceKey>,
+    ) -> Result<Option<Vec<crate::identity::DeviceKey>>, StoreError> {
+        let _lock = self.write_lock()?;
+        let sid = space.to_string();
+        let tx = self.conn.transaction()?;
+        let seq: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE space = ?1 AND hash = ?2 AND acked = 0",
+                params![sid, from.to_vec()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(seq) = seq else { return Ok(None) };
+        let rows: Vec<Vec<u8>> = {
+            let mut stmt = tx.prepare(
+                "SELECT bytes FROM events WHERE space = ?1 AND acked = 0 AND seq >= ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![sid, seq], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut redo = Vec::new();
+        for bytes in rows {
+            let Ok(ev) = Event::decode(bytes) else {
+                continue;
+            };
+            match ev.kind() {
+                crate::event::Kind::Changes => {
+                    let changes = ev
+                        .epoch()
+                        .and_then(|e| keys.get(&e))
+                        .and_then(|k| ev.open(k).ok())
+                        .and_then(|p| crate::event::decode_changes(&p).ok())
+                        .unwrap_or_default();
+                    for c in changes {
+                        tx.execute(
+                            "UPDATE changes SET pushed = 0 WHERE space = ?1 AND hash = ?2",
+                            params![sid, c.hash().0.to_vec()],
+                        )?;
+                    }
+                }
+                crate::event::Kind::Remove => {
+                    if let Ok(crate::event::MembershipOp::Remove { device, epoch, .. }) =
+                        crate::event::MembershipOp::decode(&ev)
+                    {
+                        tx.execute(
+                            "DELETE FROM epoch_keys WHERE space = ?1 AND epoch = ?2",
+                            params![sid, i64::from(epoch)],
+                        )?;
+                        redo.push(device);
+                    }
+                }
+                _ => {}
+            }
+            tx.execute(
+                "DELETE FROM events WHERE space = ?1 AND hash = ?2",
+                params![sid, ev.hash().to_vec()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Some(redo))
+    }
+}
+
+pub(super) fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    ev: &Event,
+    acked: bool,
+    cursor: Option<u64>,
+) -> Result<(), StoreError> {
+    let h = ev.header();
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO events (space, hash, author, seq, kind, bytes, acked, relay_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        space.to_string(),
+        ev.hash().to_vec(),
+        h.author.to_vec(),
+        h.seq as i64,
+        h.kind.as_str(),
+        ev.bytes(),
+        acked,
+        cursor.map(|c| c as i64)
+    ])?;
+    Ok(())
+}

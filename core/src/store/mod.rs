@@ -1,0 +1,332 @@
+//! The device's local store: one SQLite database holding the identity, the spaces
+//! (key, relay, cursor), every document change, a document snapshot per space, and every
+//! event verbatim.
+//!
+//! Every method that changes state runs in one SQLite transaction, so a crash leaves the
+//! previous state or the new one. Opening a space loads its snapshot and applies only the
+//! changes stored after it. The database file is created readable by its owner only,
+//! because it holds the device's secret key and the space keys.
+//!
+//! One job per file, each adding its own `impl Store` block: `schema` (migrations and
+//! the repair that comes with an upgrade), `identity`, `spaces` (records, relay,
+//! epoch keys), `changes` (change log and snapshots), `events` (event log and
+//! acknowledgements), `pulled` (storing a pulled page), `held` (held and refused
+//! events), `verification`, `alerts`, and `view` (read-model plumbing). This file opens
+//! the database and holds its locks.
+
+mod alerts;
+mod changes;
+mod events;
+mod held;
+mod identity;
+mod pulled;
+mod schema;
+mod spaces;
+mod verification;
+mod view;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use crate::doc::DocError;
+use crate::event::SpaceId;
+use crate::lock::{HomeLock, LockError, WriteGuard};
+
+pub use changes::{OpenStats, SNAPSHOT_EVERY};
+pub use held::{
+    MAX_HELD_BYTES, MAX_HELD_EVENTS, MAX_REFUSED_BYTES, MAX_REFUSED_KEPT, RefusedRecord,
+};
+pub use pulled::{Accepted, Pulled, Refused};
+pub use spaces::{SpaceKind, SpaceRecord};
+
+/// File name of the store inside the home directory.
+pub const DB_FILE: &str = "duet.db";
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No identity yet.
+    #[error(
+        "this device has no duet identity yet; run `duet init --name NAME` or `duet join CODE --name NAME` first"
+    )]
+    NotInitialised,
+    /// Identity already present.
+    #[error("this home already has a duet identity ({0}); use another --home to start over")]
+    AlreadyInitialised(String),
+    /// The file is not a SQLite database or is damaged.
+    #[error(
+        "the store {path} is damaged or not a duet database ({source}); restore it from a backup or move it away"
+    )]
+    Corrupt {
+        /// Database path.
+        path: PathBuf,
+        /// SQLite's words.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer duet.
+    #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
+    TooNew(i64),
+    /// The home directory cannot be created or written.
+    #[error("cannot write to {path}: {source}; check the permissions of --home / DUET_HOME")]
+    Io {
+        /// Path concerned.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The space is not in this store.
+    #[error("no {0} space on this device")]
+    NoSpace(String),
+    /// A stored blob is damaged.
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The document failed.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// The home's write lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// The device's database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// The home's cross-process write lock; every method that writes takes it.
+    lock: HomeLock,
+    /// A read-only home, read through an in-memory copy: derived tables may be built
+    /// in memory, nothing reaches the files.
+    read_only: bool,
+    /// What opening the store repaired, to tell the user (once: the repair runs with
+    /// the schema upgrade).
+    repairs: Vec<String>,
+}
+
+fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| match &source {
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+            ) =>
+        {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    source.to_string(),
+                ),
+            }
+        }
+        _ => StoreError::Sqlite(source),
+    }
+}
+
+fn space_id(s: &str) -> Result<SpaceId, StoreError> {
+    SpaceId::parse(s).ok_or_else(|| StoreError::Damaged(format!("space id {s:?}")))
+}
+
+impl Store {
+    /// Opens the store in `home`, creating the directory and database if `create`.
+    pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
+        let path = home.join(DB_FILE);
+        if !path.exists() {
+            if !create {
+                return Err(StoreError::NotInitialised);
+            }
+            std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+                path: home.to_path_buf(),
+                source,
+            })?;
+            create_private_file(&path)?;
+        }
+        let lock = match HomeLock::open(home) {
+            Ok(lock) if writable(&path) => lock,
+            Ok(_) => return Self::open_read_only(home, path),
+            Err(LockError::Io { source, .. }) if !create && is_read_only(&source) => {
+                return Self::open_read_only(home, path);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let conn = Connection::open(&path).map_err(corrupt(&path))?;
+        let mut store = Store {
+            conn,
+            path,
+            lock,
+            read_only: false,
+            repairs: Vec::new(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a home this user may read but not write (a backup copy, another user's
+    /// disk): the database is copied into memory through a read-only connection, so
+    /// that reading (which may build missing read models) never touches the files.
+    /// Every write fails with [`LockError::ReadOnly`].
+    fn open_read_only(home: &Path, path: PathBuf) -> Result<Store, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let probe = |c: &Connection| {
+            c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        };
+        let uri = |extra: &str| {
+            format!(
+                "file:{}?mode=ro{extra}",
+                path.to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            )
+        };
+        let source = match Connection::open_with_flags(uri(""), flags) {
+            Ok(c) if probe(&c).is_ok() => c,
+            // WAL needs a shared-memory file beside the database; in a directory this
+            // user cannot write it cannot be created. Without a `-wal` file every
+            // committed transaction is in the database file, and reading it as
+            // immutable is exact.
+            _ => {
+                let wal = home.join(format!("{DB_FILE}-wal"));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::Io {
+                        path: wal,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            "the store has a write-ahead log that this user cannot open; \
+                             open the home once as its owner (any duet command) so it is folded into the database",
+                        ),
+                    });
+                }
+                let c = Connection::open_with_flags(uri("&immutable=1"), flags)
+                    .map_err(corrupt(&path))?;
+                probe(&c).map_err(corrupt(&path))?;
+                c
+            }
+        };
+        let mut conn = Connection::open_in_memory().map_err(corrupt(&path))?;
+        {
+            let backup = rusqlite::backup::Backup::new(&source, &mut conn)?;
+            backup
+                .run_to_completion(i32::MAX, std::time::Duration::ZERO, None)
+                .map_err(corrupt(&path))?;
+        }
+        let mut store = Store {
+            conn,
+            path,
+            lock: HomeLock::read_only(home),
+            read_only: true,
+            repairs: Vec::new(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Takes the home's write lock (re-entrant): hold it from reading what decides a
+    /// write to committing it.
+    pub fn write_lock(&self) -> Result<WriteGuard, StoreError> {
+        Ok(self.lock.acquire()?)
+    }
+
+    /// The home's write lock, to configure how writers wait.
+    pub fn home_lock(&self) -> &HomeLock {
+        &self.lock
+    }
+
+    /// Whether this home is read-only for this user.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The lock for writing derived tables (read models): none is needed in a read-only
+    /// home, whose tables live in memory only.
+    fn derived_lock(&self) -> Result<Option<WriteGuard>, StoreError> {
+        if self.read_only {
+            Ok(None)
+        } else {
+            self.write_lock().map(Some)
+        }
+    }
+
+    /// The database file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SQLite's `data_version`: it changes when another connection (another `duet`
+    /// process) commits to this store, so a long-running command can notice local edits
+    /// made meanwhile without reading any table.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    fn configure(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(corrupt(&path))?;
+        // WAL gives readers a stable view while a sync writes; FULL makes commits durable.
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(corrupt(&path))?;
+        self.conn
+            .execute_batch(
+                // A 32 MiB page cache: rebuilding the read models of a long history
+                // writes large tables and their indexes in one transaction.
+                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
+            )
+            .map_err(corrupt(&path))?;
+        Ok(())
+    }
+}
+
+/// Whether this user can open the database for writing (opening changes nothing).
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
+}
+
+fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(|_| ())
+        .map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}

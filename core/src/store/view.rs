@@ -1,0 +1,111 @@
+//! Read-model plumbing: reading a space's typed content and history from its read-model
+//! tables, and building them from the document when they are missing or stale.
+
+use automerge::Change;
+
+use super::{Store, StoreError};
+use crate::doc::SpaceDoc;
+use crate::event::SpaceId;
+use crate::identity::Identity;
+use crate::readmodel::{Parts, View};
+
+impl Store {
+    /// The typed content of a space from its read-model tables, rebuilding them from
+    /// the document first if they are missing or of an older version. With
+    /// [`Parts::Goals`], ratings and reflections are left empty (not read).
+    pub fn view(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        parts: Parts,
+    ) -> Result<View, StoreError> {
+        self.current_view(space, identity)?;
+        let c = &self.conn;
+        let all = parts == Parts::All;
+        Ok(View {
+            people: crate::readmodel::people(c, space)?,
+            goals: crate::readmodel::goals(c, space)?,
+            ratings: if all {
+                crate::readmodel::ratings(c, space)?
+            } else {
+                Vec::new()
+            },
+            reflections: if all {
+                crate::readmodel::reflections(c, space)?
+            } else {
+                Vec::new()
+            },
+            problems: crate::readmodel::problems(c, space)?,
+        })
+    }
+
+    /// The stored history events of a space matching `q`, in history order, each with
+    /// its position (see [`crate::history::timeline`]). Rebuilds stale read models first.
+    pub fn history_rows(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        q: &crate::history::HistoryQuery,
+        last: Option<usize>,
+    ) -> Result<Vec<crate::readmodel::HistoryRow>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
+    }
+
+    /// The position of the first stored history event later than `at`.
+    pub fn history_first_after(
+        &self,
+        space: &SpaceId,
+        at: i64,
+    ) -> Result<Option<crate::readmodel::HistoryPos>, StoreError> {
+        Ok(crate::readmodel::history_first_after(
+            &self.conn, space, at,
+        )?)
+    }
+
+    /// Builds a space's read-model tables from `doc` unless they are current.
+    pub fn ensure_view(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            self.rebuild_from(space, doc)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a space's read-model tables current, loading the document only if they
+    /// are missing or of an older version.
+    fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            self.rebuild_view(space, identity)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites a space's read-model tables from its document.
+    pub fn rebuild_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
+        // Held from the load to the commit, so a write committed meanwhile is not lost
+        // from the tables.
+        let _lock = self.derived_lock()?;
+        let (doc, _) = self.load_doc(space, identity)?;
+        self.rebuild_from(space, &doc)
+    }
+
+    fn rebuild_from(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
+        let _lock = self.derived_lock()?;
+        let tx = self.conn.transaction()?;
+        crate::readmodel::rebuild(&tx, space, doc)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Builds the read models of a new space from its first changes, so that reading it
+/// never has to write.
+pub(super) fn build_view(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    changes: &[Change],
+) -> Result<(), StoreError> {
+    let doc = SpaceDoc::load(automerge::ActorId::random(), None, changes.to_vec())?;
+    crate::readmodel::rebuild(tx, space, &doc)?;
+    Ok(())
+}
