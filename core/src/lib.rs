@@ -19,6 +19,7 @@ pub mod keywrap;
 pub mod lock;
 pub mod membership;
 pub mod model;
+mod opwalk;
 pub mod progress;
 pub mod protocol;
 pub mod readmodel;

@@ -19,6 +19,8 @@ use crate::identity::Identity;
 use crate::lock::{HomeLock, LockError, WriteGuard};
 use crate::readmodel::{Parts, View};
 
+mod timeline;
+
 /// File name of the store inside the home directory.
 pub const DB_FILE: &str = "duet.db";
 /// A new snapshot is written once this many changes follow the last one.
