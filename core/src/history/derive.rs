@@ -91,6 +91,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
         (k, ev)
     }
 
+    /// Adds what one operation did to the change's events.
     fn op(&mut self, op: &Op) {
         // A field of an object created in this change belongs to that object's event.
         if let Some(k) = op.obj.as_ref().and_then(|o| self.created_here.get(o)) {
