@@ -21,6 +21,7 @@ pub mod keywrap;
 pub mod lock;
 pub mod membership;
 pub mod model;
+mod opwalk;
 pub mod progress;
 pub mod protocol;
 pub mod readmodel;

@@ -139,27 +139,63 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
         })
         .collect();
     let mut problems = Vec::new();
-    let mut weights: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let max = crate::model::limits::MAX_WEIGHT;
-    for g in &goals {
-        for (p, w) in &g.weights {
-            if w.is_finite() && (0.0..=max).contains(w) {
-                weights.insert((g.id.clone(), p.clone()), *w);
-            } else {
-                problems.push(format!(
-                    "goal {} weight of {}: {w} is not a number from 0 to {max}; 1 is used",
-                    g.id,
-                    crate::ids::short(p)
-                ));
+    let weights = Weights::of(&goals, &mut problems);
+    let ratings = valid_ratings(view, &goals, &mut problems);
+    let raters = raters(&people, &ratings);
+    let out_goals = goals
+        .iter()
+        .map(|g| goal_progress(g, &raters, &ratings, &people, &weights))
+        .collect();
+    let (t_by_person, t_joint) = t_scores(&ratings, &weights);
+    Progress {
+        goals: out_goals,
+        t_by_person,
+        t_joint,
+        people,
+        problems,
+    }
+}
+
+/// Each partner's weight for each goal in scope, only those within the model's range.
+struct Weights(BTreeMap<(String, String), f64>);
+
+impl Weights {
+    /// The weights of `goals`, naming each out-of-range one in `problems`.
+    fn of(goals: &[&Goal], problems: &mut Vec<String>) -> Weights {
+        let mut weights = BTreeMap::new();
+        let max = crate::model::limits::MAX_WEIGHT;
+        for g in goals {
+            for (p, w) in &g.weights {
+                if w.is_finite() && (0.0..=max).contains(w) {
+                    weights.insert((g.id.clone(), p.clone()), *w);
+                } else {
+                    problems.push(format!(
+                        "goal {} weight of {}: {w} is not a number from 0 to {max}; 1 is used",
+                        g.id,
+                        crate::ids::short(p)
+                    ));
+                }
             }
         }
+        Weights(weights)
     }
-    let weight = |g: &str, p: &str| {
-        weights
-            .get(&(g.to_string(), p.to_string()))
+
+    /// A partner's weight for a goal: 1 when unset or out of range.
+    fn get(&self, goal: &str, person: &str) -> f64 {
+        self.0
+            .get(&(goal.to_string(), person.to_string()))
             .copied()
             .unwrap_or(1.0)
-    };
+    }
+}
+
+/// The ratings of `goals` that are within the model's ranges, by time; each one left out
+/// is named in `problems`.
+fn valid_ratings<'v>(
+    view: &'v View,
+    goals: &[&Goal],
+    problems: &mut Vec<String>,
+) -> Vec<&'v Rating> {
     let goal_ids: std::collections::BTreeSet<&str> = goals.iter().map(|g| g.id.as_str()).collect();
     let mut ratings: Vec<&Rating> = Vec::new();
     for r in view
@@ -173,65 +209,83 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
         }
     }
     ratings.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    ratings
+}
 
+/// Everyone with a series: the space's people, then anyone else who rated (so no
+/// rating goes unshown).
+fn raters(people: &BTreeMap<String, String>, ratings: &[&Rating]) -> Vec<String> {
     let mut raters: Vec<String> = people.keys().cloned().collect();
-    for r in &ratings {
+    for r in ratings {
         if !raters.contains(&r.rater) {
             raters.push(r.rater.clone());
         }
     }
-    let mut out_goals = Vec::new();
-    for g in &goals {
-        let partners: Vec<PartnerSeries> = raters
-            .iter()
-            .map(|p| {
-                let pts: Vec<Point> = ratings
-                    .iter()
-                    .filter(|r| r.goal == g.id && &r.rater == p)
-                    .map(|r| Point {
-                        at: r.at,
-                        level: r.level,
-                    })
-                    .collect();
-                PartnerSeries {
-                    person: p.clone(),
-                    name: people
-                        .get(p)
-                        .cloned()
-                        .unwrap_or_else(|| crate::ids::short(p).to_string()),
-                    latest: pts.last().map(|x| x.level),
-                    ratings: pts,
-                    weight: weight(&g.id, p),
-                }
-            })
-            .collect();
-        let latest: Vec<i64> = partners.iter().filter_map(|p| p.latest).collect();
-        let gap = (latest.len() >= 2).then(|| {
-            let max = latest.iter().max().copied().unwrap_or(0);
-            let min = latest.iter().min().copied().unwrap_or(0);
-            max - min
-        });
-        out_goals.push(GoalProgress {
-            goal: g.id.clone(),
-            title: g.title.as_str().to_string(),
-            status: g.status.clone(),
-            expected: g.levels.expected.as_str().to_string(),
-            partners,
-            gap,
-        });
-    }
+    raters
+}
 
-    // T-scores over time: replay ratings in time order, keeping each partner's latest
-    // level per goal.
+/// One goal's series per partner and the gap between their latest levels.
+fn goal_progress(
+    g: &Goal,
+    raters: &[String],
+    ratings: &[&Rating],
+    people: &BTreeMap<String, String>,
+    weights: &Weights,
+) -> GoalProgress {
+    let partners: Vec<PartnerSeries> = raters
+        .iter()
+        .map(|p| {
+            let pts: Vec<Point> = ratings
+                .iter()
+                .filter(|r| r.goal == g.id && &r.rater == p)
+                .map(|r| Point {
+                    at: r.at,
+                    level: r.level,
+                })
+                .collect();
+            PartnerSeries {
+                person: p.clone(),
+                name: people
+                    .get(p)
+                    .cloned()
+                    .unwrap_or_else(|| crate::ids::short(p).to_string()),
+                latest: pts.last().map(|x| x.level),
+                ratings: pts,
+                weight: weights.get(&g.id, p),
+            }
+        })
+        .collect();
+    let latest: Vec<i64> = partners.iter().filter_map(|p| p.latest).collect();
+    let gap = (latest.len() >= 2).then(|| {
+        let max = latest.iter().max().copied().unwrap_or(0);
+        let min = latest.iter().min().copied().unwrap_or(0);
+        max - min
+    });
+    GoalProgress {
+        goal: g.id.clone(),
+        title: g.title.as_str().to_string(),
+        status: g.status.clone(),
+        expected: g.levels.expected.as_str().to_string(),
+        partners,
+        gap,
+    }
+}
+
+/// T-scores over time, per person and joint: ratings replayed in time order, keeping
+/// each partner's latest level per goal.
+fn t_scores(
+    ratings: &[&Rating],
+    weights: &Weights,
+) -> (BTreeMap<String, Vec<TPoint>>, Vec<TPoint>) {
     let mut latest: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut t_by_person: BTreeMap<String, Vec<TPoint>> = BTreeMap::new();
     let mut t_joint = Vec::new();
-    for r in &ratings {
+    for r in ratings {
         latest.insert((r.goal.clone(), r.rater.clone()), r.level);
         let mine: Vec<(f64, f64)> = latest
             .iter()
             .filter(|((_, p), _)| p == &r.rater)
-            .map(|((g, p), x)| (weight(g, p), *x as f64))
+            .map(|((g, p), x)| (weights.get(g, p), *x as f64))
             .collect();
         if let Some(t) = t_score(&mine) {
             t_by_person
@@ -241,19 +295,13 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
         }
         let all: Vec<(f64, f64)> = latest
             .iter()
-            .map(|((g, p), x)| (weight(g, p), *x as f64))
+            .map(|((g, p), x)| (weights.get(g, p), *x as f64))
             .collect();
         if let Some(t) = t_score(&all) {
             t_joint.push(TPoint { at: r.at, t });
         }
     }
-    Progress {
-        goals: out_goals,
-        t_by_person,
-        t_joint,
-        people,
-        problems,
-    }
+    (t_by_person, t_joint)
 }
 
 #[cfg(test)]

@@ -1,0 +1,267 @@
+//! The events one change made, derived from its operations (through the shared
+//! [`crate::opwalk`]): which object and property each touched, resolved to a path like
+//! `goals/<id>/status`, never from commit messages, which are only labels.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::legacy::OpId;
+use automerge::{Change, ChangeHash};
+
+use super::resolve::Resolver;
+use super::{HistoryEvent, HistoryKind};
+use crate::opwalk::{Op, Paths, walk};
+
+/// The events one change made, in a stable order, before names, titles and summaries
+/// are filled in ([`super::name_events`]). They depend only on the change and the
+/// document state it was made on, so a read model can keep them.
+pub(crate) fn change_events(
+    r: &Resolver<'_>,
+    paths: &mut Paths,
+    change: &Change,
+) -> Vec<HistoryEvent> {
+    let mut d = Derivation::new(r, change);
+    for op in walk(r.doc, paths, change) {
+        d.op(&op);
+    }
+    d.finish()
+}
+
+/// What merges many operations into one event: its kind, goal, and item|field.
+type EventKey = (HistoryKind, String, String);
+
+/// The events of one change as its operations are walked.
+struct Derivation<'r, 'a> {
+    r: &'r Resolver<'a>,
+    /// Every event of the change starts as a copy of this (author, time, change).
+    base: HistoryEvent,
+    /// The heads the change was made on, and the heads just after it.
+    deps: Vec<ChangeHash>,
+    after: [ChangeHash; 1],
+    events: BTreeMap<EventKey, HistoryEvent>,
+    /// Objects created in this change -> the event they belong to.
+    created_here: HashMap<OpId, EventKey>,
+    goals_created: Vec<String>,
+}
+
+impl<'r, 'a> Derivation<'r, 'a> {
+    fn new(r: &'r Resolver<'a>, change: &Change) -> Self {
+        let hash = change.hash();
+        Derivation {
+            r,
+            base: HistoryEvent::by(
+                HistoryKind::GoalCreated,
+                change.timestamp(),
+                None,
+                String::new(),
+                change.actor_id().to_hex_string(),
+                hex::encode(hash.0),
+            ),
+            deps: change.deps().to_vec(),
+            after: [hash],
+            events: BTreeMap::new(),
+            created_here: HashMap::new(),
+            goals_created: Vec::new(),
+        }
+    }
+
+    /// The event of `kind` for (goal, item, field), made on first use.
+    fn push(
+        &mut self,
+        kind: HistoryKind,
+        goal: Option<&str>,
+        item: &str,
+        field: Option<String>,
+    ) -> (EventKey, &mut HistoryEvent) {
+        let k = (
+            kind,
+            goal.unwrap_or("").to_string(),
+            format!("{item}|{}", field.clone().unwrap_or_default()),
+        );
+        let base = &self.base;
+        let ev = self
+            .events
+            .entry(k.clone())
+            .or_insert_with(|| HistoryEvent {
+                kind,
+                goal: goal.map(str::to_string),
+                field,
+                item: (!item.is_empty()).then(|| item.to_string()),
+                ..base.clone()
+            });
+        (k, ev)
+    }
+
+    /// Adds what one operation did to the change's events.
+    fn op(&mut self, op: &Op) {
+        // A field of an object created in this change belongs to that object's event.
+        if let Some(k) = op.obj.as_ref().and_then(|o| self.created_here.get(o)) {
+            let k = k.clone();
+            self.fill_in(&k, op);
+            return;
+        }
+        let path: Vec<&str> = op.path.iter().flatten().map(String::as_str).collect();
+        let key = op.key.as_str();
+        match path.as_slice() {
+            ["goals"] if op.make => {
+                self.goals_created.push(key.to_string());
+                let (k, _) = self.push(HistoryKind::GoalCreated, Some(key), "", None);
+                self.created_here.insert(op.id.clone(), k);
+            }
+            ["goals", g, "steps", s] if key == "done_at" && op.value.is_some() => {
+                self.step_text(HistoryKind::StepDone, g, s);
+            }
+            ["goals", g, rest @ ..] if !self.goals_created.iter().any(|c| c == g) => {
+                self.goal_edit(g, rest, op)
+            }
+            ["ratings"] if op.make => self.created(HistoryKind::RatingGiven, op),
+            ["reflections"] if op.make => self.created(HistoryKind::ReflectionWritten, op),
+            ["people"] if op.make => self.created(HistoryKind::PersonNamed, op),
+            ["people", who] if key == "name" => {
+                let (_, ev) = self.push(HistoryKind::PersonNamed, None, who, None);
+                ev.after = op.value.clone();
+            }
+            _ => {}
+        }
+    }
+
+    /// An entity (rating, reflection, person) made by `op`; its fields fill the event in.
+    fn created(&mut self, kind: HistoryKind, op: &Op) {
+        let (k, _) = self.push(kind, None, &op.key, None);
+        self.created_here.insert(op.id.clone(), k);
+    }
+
+    /// A field set on an object created in this change.
+    fn fill_in(&mut self, k: &EventKey, op: &Op) {
+        let Some(ev) = self.events.get_mut(k) else {
+            return;
+        };
+        let value = op.value.clone();
+        match (ev.kind, op.key.as_str()) {
+            (HistoryKind::RatingGiven, "goal") | (HistoryKind::ReflectionWritten, "goal") => {
+                ev.goal = value
+            }
+            (HistoryKind::RatingGiven, "level") => {
+                ev.level = value.as_deref().and_then(|v| v.parse().ok())
+            }
+            (HistoryKind::RatingGiven, "note") => ev.after = value,
+            (HistoryKind::PersonNamed, "name") => ev.after = value,
+            _ => {}
+        }
+    }
+
+    /// An operation below goal `g` (not created in this change), at `rest` below it.
+    fn goal_edit(&mut self, g: &str, rest: &[&str], op: &Op) {
+        let key = op.key.as_str();
+        match rest {
+            [] => match key {
+                "status" => self.scalar_edit(HistoryKind::StatusChanged, g, key, op),
+                "area" | "due" | "owner" => self.scalar_edit(HistoryKind::FieldEdited, g, key, op),
+                _ => {}
+            },
+            [field @ ("title" | "why"), ..] => self.text_edit(g, field, &[field]),
+            ["levels", lv, ..] => self.text_edit(g, level_field(lv), &["levels", lv]),
+            ["weights"] => {
+                let (_, ev) = self.push(
+                    HistoryKind::FieldEdited,
+                    Some(g),
+                    key,
+                    Some("weight".into()),
+                );
+                ev.after = op.value.clone();
+            }
+            ["steps"] if op.make => {
+                let k = self.step_text(HistoryKind::StepAdded, g, key);
+                self.created_here.insert(op.id.clone(), k);
+            }
+            _ => {}
+        }
+    }
+
+    /// A scalar field of a goal: its value before the change, and the one put.
+    fn scalar_edit(&mut self, kind: HistoryKind, g: &str, key: &str, op: &Op) {
+        let before = self
+            .r
+            .goal(g)
+            .map(|obj| self.r.scalar_at(&obj, key, &self.deps));
+        let (_, ev) = self.push(kind, Some(g), "", Some(key.to_string()));
+        if let Some(before) = before {
+            ev.before = before;
+            ev.after = op.value.clone();
+        }
+    }
+
+    /// A text field of a goal (at `path` below it): its text before and after the change.
+    fn text_edit(&mut self, g: &str, field: &str, path: &[&str]) {
+        let texts = self.r.goal_path(g, path).map(|obj| {
+            let before = self.r.text_at(&obj, &self.deps).map(|t| short_text(&t));
+            (
+                before,
+                self.r.text_at(&obj, &self.after).map(|t| short_text(&t)),
+            )
+        });
+        let (_, ev) = self.push(
+            HistoryKind::FieldEdited,
+            Some(g),
+            "",
+            Some(field.to_string()),
+        );
+        if let Some((before, after)) = texts {
+            ev.before = before;
+            ev.after = after;
+        }
+    }
+
+    /// A step event, showing the step's text just after the change.
+    fn step_text(&mut self, kind: HistoryKind, g: &str, step: &str) -> EventKey {
+        let text = self
+            .r
+            .goal_path(g, &["steps", step, "text"])
+            .map(|obj| self.r.text_at(&obj, &self.after).map(|t| short_text(&t)));
+        let (k, ev) = self.push(kind, Some(g), step, None);
+        if let Some(text) = text {
+            ev.after = text;
+        }
+        k
+    }
+
+    /// The events in a stable order within the change, each new goal with the title it
+    /// was given.
+    fn finish(self) -> Vec<HistoryEvent> {
+        let mut evs: Vec<HistoryEvent> = self.events.into_values().collect();
+        evs.sort_by_key(|e| (e.kind, e.goal.clone(), e.item.clone()));
+        for ev in &mut evs {
+            if ev.kind == HistoryKind::GoalCreated
+                && let Some(obj) = ev
+                    .goal
+                    .as_deref()
+                    .and_then(|g| self.r.goal_path(g, &["title"]))
+            {
+                ev.after = self.r.text_at(&obj, &self.after);
+            }
+        }
+        evs
+    }
+}
+
+/// A level's key as the field an event names.
+fn level_field(name: &str) -> &str {
+    match name {
+        "much_less" => "level:-2",
+        "less" => "level:-1",
+        "expected" => "level:0",
+        "more" => "level:+1",
+        "much_more" => "level:+2",
+        other => other,
+    }
+}
+
+/// A text cut to one short line for an event.
+fn short_text(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(MAX - 1).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,214 @@
+//! What events show but their changes do not fix: the author's person and current name,
+//! the goal's current title and the summary line; and the events that come from outside
+//! the document (devices joining or being removed, what this device refused).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{HistoryEvent, HistoryKind, RefusedRecord};
+use crate::event::{Event, MembershipOp};
+use crate::identity::DeviceKey;
+use crate::membership::{Member, SpaceState};
+
+/// Person id -> display name.
+pub fn names(people: &BTreeMap<String, crate::model::Person>) -> BTreeMap<String, String> {
+    people
+        .iter()
+        .map(|(k, p)| (k.clone(), p.name.clone()))
+        .collect()
+}
+
+/// Fills in what an event shows but its change does not fix: the author's person and
+/// current name, the goal's current title, and the summary line.
+pub fn name_events(
+    events: &mut [HistoryEvent],
+    devices: &BTreeMap<DeviceKey, Member>,
+    people: &BTreeMap<String, String>,
+    title: &dyn Fn(&str) -> Option<String>,
+) {
+    let mut titles: HashMap<String, Option<String>> = HashMap::new();
+    for ev in events {
+        let device: Option<DeviceKey> =
+            hex::decode(&ev.device).ok().and_then(|b| b.try_into().ok());
+        ev.author = device
+            .as_ref()
+            .and_then(|d| devices.get(d))
+            .map(|m| hex::encode(m.person));
+        ev.author_name = ev
+            .author
+            .as_ref()
+            .and_then(|p| people.get(p).cloned())
+            .unwrap_or_else(|| format!("device {}", &ev.device[..8.min(ev.device.len())]));
+        if let Some(g) = &ev.goal {
+            ev.goal_title = titles.entry(g.clone()).or_insert_with(|| title(g)).clone();
+        }
+        ev.summary = summary(ev, people);
+    }
+}
+
+/// The one readable line of an event.
+fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
+    let who = &ev.author_name;
+    let goal = ev
+        .goal_title
+        .clone()
+        .map(|t| format!("\"{t}\""))
+        .unwrap_or_else(|| "a goal".into());
+    let q = |s: &Option<String>| {
+        s.clone()
+            .map(|s| format!("\"{s}\""))
+            .unwrap_or_else(|| "(none)".into())
+    };
+    match ev.kind {
+        HistoryKind::GoalCreated => format!("{who} created goal {}", q(&ev.after)),
+        HistoryKind::FieldEdited => format!(
+            "{who} changed the {} of {goal}: {} -> {}",
+            ev.field.as_deref().unwrap_or("field"),
+            q(&ev.before),
+            q(&ev.after)
+        ),
+        HistoryKind::StatusChanged => format!(
+            "{who} set {goal} from {} to {}",
+            ev.before.as_deref().unwrap_or("?"),
+            ev.after.as_deref().unwrap_or("?")
+        ),
+        HistoryKind::StepAdded => format!("{who} added step {} to {goal}", q(&ev.after)),
+        HistoryKind::StepDone => format!("{who} completed step {} of {goal}", q(&ev.after)),
+        HistoryKind::RatingGiven => rating_summary(ev, who, &goal),
+        HistoryKind::ReflectionWritten => match &ev.goal {
+            Some(_) => format!("{who} wrote a reflection on {goal}"),
+            None => format!("{who} wrote a reflection"),
+        },
+        HistoryKind::DeviceJoined => format!(
+            "a device of {} joined ({})",
+            ev.before.as_deref().unwrap_or("someone"),
+            short_device(ev.item.as_deref())
+        ),
+        HistoryKind::DeviceRemoved => format!(
+            "{who} removed device {} of {}",
+            short_device(ev.item.as_deref()),
+            ev.before.as_deref().unwrap_or("someone")
+        ),
+        HistoryKind::PersonNamed => {
+            let name = ev
+                .after
+                .clone()
+                .or_else(|| ev.item.as_ref().and_then(|p| people.get(p).cloned()))
+                .unwrap_or_default();
+            format!("{name} joined the space")
+        }
+        HistoryKind::ChangeRefused => format!(
+            "REFUSED a change from {who}'s device {}: {}; nothing of it was applied",
+            &ev.device[..12.min(ev.device.len())],
+            ev.after.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// The line of a rating: its level with what the level means, and its note.
+fn rating_summary(ev: &HistoryEvent, who: &str, goal: &str) -> String {
+    let level = ev
+        .level
+        .and_then(|l| crate::Level::try_from(l).ok())
+        .map(|l| format!("{l} ({})", l.meaning()))
+        .unwrap_or_else(|| "?".into());
+    let note = ev
+        .after
+        .as_ref()
+        .map(|n| format!(": {n}"))
+        .unwrap_or_default();
+    format!("{who} rated {goal} {level}{note}")
+}
+
+/// The first 12 hex digits of a device key.
+fn short_device(device: Option<&str>) -> &str {
+    device.map(|d| &d[..12.min(d.len())]).unwrap_or("?")
+}
+
+/// What this device refused of what others sent, as history: the device that signed
+/// it, its person, and why (the reason is in `after`). `state` is the space's folded
+/// membership, which the caller already holds.
+pub fn refused_history(
+    refused: &[RefusedRecord],
+    state: &SpaceState,
+    people: &BTreeMap<String, String>,
+) -> Vec<HistoryEvent> {
+    refused
+        .iter()
+        .map(|(hash, reason, bytes, at)| {
+            let ev = Event::decode(bytes.clone()).ok();
+            let device = ev.as_ref().map(|e| e.header().author);
+            let person =
+                device.and_then(|d| state.all_devices().get(&d).map(|m| hex::encode(m.person)));
+            let name = person
+                .as_ref()
+                .and_then(|p| people.get(p).cloned())
+                .unwrap_or_else(|| "an unknown device".into());
+            let mut e = HistoryEvent::by(
+                HistoryKind::ChangeRefused,
+                ev.as_ref().map_or(*at, |e| e.header().time),
+                person,
+                name,
+                device.map(hex::encode).unwrap_or_default(),
+                hex::encode(hash),
+            );
+            e.after = Some(reason.clone());
+            e.summary = summary(&e, people);
+            e
+        })
+        .collect()
+}
+
+/// Membership events of a space as history: devices joining and being removed (who
+/// removed whom, and when). `events` are the space's events in the relay's order.
+pub fn membership_history(
+    events: &[Event],
+    people: &BTreeMap<String, String>,
+) -> Vec<HistoryEvent> {
+    let mut state = SpaceState::default();
+    let mut out = Vec::new();
+    for ev in events {
+        let before = state.clone();
+        if state.admit(ev, None).is_err() {
+            continue;
+        }
+        let name_of = |device: &DeviceKey| -> (Option<String>, String) {
+            let person = state
+                .all_devices()
+                .get(device)
+                .or_else(|| before.all_devices().get(device))
+                .map(|m| hex::encode(m.person));
+            let name = person
+                .as_ref()
+                .and_then(|p| people.get(p).cloned())
+                .unwrap_or_else(|| "someone".into());
+            (person, name)
+        };
+        let h = ev.header();
+        let (author, author_name) = name_of(&h.author);
+        let base = HistoryEvent::by(
+            HistoryKind::DeviceJoined,
+            h.time,
+            author,
+            author_name,
+            hex::encode(h.author),
+            hex::encode(ev.hash()),
+        );
+        let mut e = match MembershipOp::decode(ev) {
+            Ok(MembershipOp::Join { .. }) | Ok(MembershipOp::Genesis { .. }) => HistoryEvent {
+                item: Some(hex::encode(h.author)),
+                before: Some(base.author_name.clone()),
+                ..base
+            },
+            Ok(MembershipOp::Remove { device, .. }) => HistoryEvent {
+                kind: HistoryKind::DeviceRemoved,
+                item: Some(hex::encode(device)),
+                before: Some(name_of(&device).1),
+                ..base
+            },
+            _ => continue,
+        };
+        e.summary = summary(&e, people);
+        out.push(e);
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! Reads goals and their fields from the document, at its current state or at the heads
+//! a change was made on, for the values an event shows before and after it.
+
+use automerge::{ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
+
+use crate::opwalk::scalar_text;
+
+/// Reads goals and their fields from the document, at its current state or at given heads.
+pub(crate) struct Resolver<'a> {
+    pub(super) doc: &'a automerge::Automerge,
+    goals: Option<ObjId>,
+}
+
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(doc: &'a automerge::Automerge) -> Resolver<'a> {
+        let goals = match doc.get(ROOT, "goals") {
+            Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+            _ => None,
+        };
+        Resolver { doc, goals }
+    }
+
+    fn map_child(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
+        match self.doc.get(obj, key).ok()? {
+            Some((Value::Object(_), id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    pub(super) fn goal(&self, goal: &str) -> Option<ObjId> {
+        self.map_child(self.goals.as_ref()?, goal)
+    }
+
+    /// The object at a path below a goal (e.g. ["title"], ["levels", "expected"]).
+    pub(super) fn goal_path(&self, goal: &str, path: &[&str]) -> Option<ObjId> {
+        let mut obj = self.goal(goal)?;
+        for p in path {
+            obj = self.map_child(&obj, p)?;
+        }
+        Some(obj)
+    }
+
+    pub(super) fn text_at(&self, obj: &ObjId, heads: &[ChangeHash]) -> Option<String> {
+        self.doc.text_at(obj, heads).ok()
+    }
+
+    /// The current title of a goal.
+    pub(crate) fn title(&self, goal: &str) -> Option<String> {
+        let t = self.goal_path(goal, &["title"])?;
+        self.doc.text(&t).ok()
+    }
+
+    pub(super) fn scalar_at(&self, obj: &ObjId, key: &str, heads: &[ChangeHash]) -> Option<String> {
+        match self.doc.get_at(obj, key, heads).ok()? {
+            Some((Value::Scalar(v), _)) => scalar_text(&v),
+            _ => None,
+        }
+    }
+}

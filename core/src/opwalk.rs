@@ -1,0 +1,135 @@
+//! The one walk over an Automerge change's operations, shared by the history and the
+//! read models: each operation comes out placed in the document (the path of the object
+//! it acts on, like `goals/<id>/steps`), with its key and, for a put of a scalar, the
+//! value as text. Both derive "which entity or field was set to what" from this.
+//!
+//! It reads the change through `automerge::legacy` (`Change::decode`), the only form
+//! of a change's operations that Automerge 0.12 exposes.
+
+use std::collections::HashMap;
+
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{Change, ReadDoc, ScalarValue};
+
+/// One operation of a change, placed in the document.
+pub(crate) struct Op {
+    /// The operation's id (an object it makes has this id).
+    pub(crate) id: OpId,
+    /// The object it acts on; `None` for the document's root.
+    pub(crate) obj: Option<OpId>,
+    /// The path of that object (empty for the root); `None` when the document cannot
+    /// place it.
+    pub(crate) path: Option<Vec<String>>,
+    /// The map key it sets, or `#` for a list position.
+    pub(crate) key: String,
+    /// Whether the key is a map key (not a list position).
+    pub(crate) in_map: bool,
+    /// Whether it makes an object (a map, list or text).
+    pub(crate) make: bool,
+    /// The value it puts, as text, when it puts a non-null scalar.
+    pub(crate) value: Option<String>,
+}
+
+/// The operations of `change` in order, each placed in `am` (the document holding the
+/// change). `paths` remembers placed objects across changes: walk the changes of one
+/// document in causal order with the same `paths`.
+pub(crate) fn walk<'p>(
+    am: &'p automerge::Automerge,
+    paths: &'p mut Paths,
+    change: &Change,
+) -> impl Iterator<Item = Op> + 'p {
+    let ex = change.decode();
+    let actor = ex.actor_id;
+    let start = ex.start_op.get();
+    ex.operations.into_iter().enumerate().map(move |(i, op)| {
+        let id = OpId(start + i as u64, actor.clone());
+        // The path is taken before the op's own object is recorded: an op never acts
+        // on the object it makes.
+        let path = paths.of(am, &op.obj);
+        let make = matches!(op.action, OpType::Make(_));
+        if make {
+            paths.made(am, id.clone(), &op.obj, &op.key);
+        }
+        Op {
+            id,
+            obj: match op.obj {
+                ObjectId::Root => None,
+                ObjectId::Id(o) => Some(o),
+            },
+            path,
+            key: key_text(&op.key),
+            in_map: matches!(op.key, Key::Map(_)),
+            make,
+            value: match &op.action {
+                OpType::Put(v) => scalar_text(v),
+                _ => None,
+            },
+        }
+    })
+}
+
+/// A scalar as text; `None` for null.
+pub(crate) fn scalar_text(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Str(s) => Some(s.to_string()),
+        ScalarValue::Int(i) => Some(i.to_string()),
+        ScalarValue::Uint(i) => Some(i.to_string()),
+        ScalarValue::F64(f) => Some(f.to_string()),
+        ScalarValue::Boolean(b) => Some(b.to_string()),
+        ScalarValue::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// A property key as a path segment: the map key, or `#` for a list position.
+fn key_text(key: &Key) -> String {
+    match key {
+        Key::Map(s) => s.to_string(),
+        Key::Seq(_) => "#".to_string(),
+    }
+}
+
+/// Paths of the document's objects (`goals/<id>/title`). Objects made by the changes
+/// walked so far are placed from their make operation; any other is looked up in the
+/// document (which costs a search of its operations, so results are remembered).
+#[derive(Default)]
+pub(crate) struct Paths {
+    known: HashMap<OpId, Option<Vec<String>>>,
+}
+
+impl Paths {
+    /// Records that operation `id` made an object at `key` of `parent`.
+    fn made(&mut self, am: &automerge::Automerge, id: OpId, parent: &ObjectId, key: &Key) {
+        let path = self.of(am, parent).map(|mut p| {
+            p.push(key_text(key));
+            p
+        });
+        self.known.insert(id, path);
+    }
+
+    /// The path of `obj`, or `None` when the document cannot place it.
+    fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<Vec<String>> {
+        let ObjectId::Id(id) = obj else {
+            return Some(Vec::new());
+        };
+        self.known
+            .entry(id.clone())
+            .or_insert_with(|| {
+                // `import_obj` is how Automerge turns an operation id into an object id
+                // of this document.
+                let exid = am
+                    .import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
+                    .ok()?;
+                let path = am.parents(exid).ok()?.path();
+                Some(
+                    path.into_iter()
+                        .map(|(_, prop)| match prop {
+                            automerge::Prop::Map(s) => s,
+                            automerge::Prop::Seq(_) => "#".to_string(),
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+}

@@ -1,0 +1,248 @@
+//! The history tables: each change's events as derived once (`rm_history`), in the
+//! causal order of the changes (`rm_changes`), kept up to date as changes arrive and read
+//! by [`crate::history::timeline`] without loading the document.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::ChangeHash;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::schema::{decode_heads, encode_heads, exec, json, parse};
+use crate::event::SpaceId;
+use crate::history::{
+    HistoryEvent, HistoryKind, HistoryPos, HistoryQuery, HistoryRow, Resolver, causal_order,
+    causal_order_of, change_events,
+};
+use crate::opwalk::Paths;
+
+/// Keeps the history tables up to date with `new` changes (all in `am`). When every new
+/// change comes after all the old ones (a local edit, or a partner's edits made on top of
+/// everything seen here), their events are appended; otherwise the causal order of every
+/// change is computed again from the stored metadata and the positions that moved are
+/// rewritten.
+pub(super) fn add_history(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    old_heads: &[ChangeHash],
+    new: Vec<automerge::Change>,
+) -> Result<(), rusqlite::Error> {
+    let new_hashes: BTreeSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
+    let old: BTreeSet<ChangeHash> = old_heads.iter().copied().collect();
+    let appends = new.iter().all(|c| {
+        let outside: BTreeSet<ChangeHash> = c
+            .deps()
+            .iter()
+            .copied()
+            .filter(|d| !new_hashes.contains(d))
+            .collect();
+        outside.is_empty() || outside == old
+    });
+    let next: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(pos), -1) + 1 FROM rm_changes WHERE space = ?1")?
+        .query_row(params![sid], |r| r.get(0))?;
+    write_history(conn, sid, am, causal_order(new), next)?;
+    if !appends {
+        reorder_history(conn, sid)?;
+    }
+    Ok(())
+}
+
+/// Rewrites a space's history tables from every change of the document.
+pub(super) fn rebuild_history(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+) -> Result<(), rusqlite::Error> {
+    for table in ["rm_changes", "rm_history"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE space = ?1"),
+            params![sid],
+        )?;
+    }
+    write_history(conn, sid, am, causal_order(am.get_changes(&[])), 0)
+}
+
+/// Writes the events of `changes` (in causal order) from position `first` on.
+fn write_history(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    changes: Vec<automerge::Change>,
+    first: i64,
+) -> Result<(), rusqlite::Error> {
+    let r = Resolver::new(am);
+    let mut paths = Paths::default();
+    for (i, c) in changes.iter().enumerate() {
+        let pos = first + i as i64;
+        let hash = c.hash().0.to_vec();
+        exec(
+            conn,
+            "INSERT OR REPLACE INTO rm_changes (space, hash, at, deps, pos) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![sid, hash, c.timestamp(), encode_heads(c.deps()), pos],
+        )?;
+        for (idx, ev) in change_events(&r, &mut paths, c).into_iter().enumerate() {
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO rm_history (space, change, idx, pos, at, goal, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    sid,
+                    hash,
+                    idx as i64,
+                    pos,
+                    ev.at,
+                    ev.goal,
+                    json(&StoredEvent::of(&ev))?
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Computes the causal order of every stored change again and rewrites moved positions.
+fn reorder_history(conn: &Connection, sid: &str) -> Result<(), rusqlite::Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT hash, at, deps, pos FROM rm_changes WHERE space = ?1")?;
+    let rows = stmt.query_map(params![sid], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut meta = Vec::new();
+    let mut was: BTreeMap<ChangeHash, i64> = BTreeMap::new();
+    for row in rows {
+        let (hash, at, deps, pos) = row?;
+        let (Ok(hash), Some(deps)) = (<[u8; 32]>::try_from(hash), decode_heads(&deps)) else {
+            continue;
+        };
+        was.insert(ChangeHash(hash), pos);
+        meta.push((ChangeHash(hash), at, deps));
+    }
+    for (pos, hash) in causal_order_of(&meta).into_iter().enumerate() {
+        let pos = pos as i64;
+        if was.get(&hash) != Some(&pos) {
+            exec(
+                conn,
+                "UPDATE rm_changes SET pos = ?3 WHERE space = ?1 AND hash = ?2",
+                params![sid, hash.0.to_vec(), pos],
+            )?;
+            exec(
+                conn,
+                "UPDATE rm_history SET pos = ?3 WHERE space = ?1 AND change = ?2",
+                params![sid, hash.0.to_vec(), pos],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The stored history events matching the goal and time filters of `q` (not the name,
+/// which is resolved later), in history order, with their position; `last` keeps only
+/// the last N.
+pub(crate) fn history_rows(
+    conn: &Connection,
+    space: &SpaceId,
+    q: &HistoryQuery,
+    last: Option<usize>,
+) -> Result<Vec<HistoryRow>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pos, idx, change, json FROM rm_history WHERE space = ?1
+           AND (?2 IS NULL OR goal = ?2) AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+         ORDER BY pos DESC, idx DESC LIMIT ?5",
+    )?;
+    let limit = last.map_or(-1, |n| n as i64);
+    let rows = stmt.query_map(
+        params![space.to_string(), q.goal, q.since, q.until, limit],
+        |r| {
+            Ok((
+                (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, change, j) = row?;
+        out.push((key, parse::<StoredEvent>(&j)?.event(&change)));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+/// The position of the first history event (in history order) later than `at`.
+pub(crate) fn history_first_after(
+    conn: &Connection,
+    space: &SpaceId,
+    at: i64,
+) -> Result<Option<HistoryPos>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT pos, idx FROM rm_history WHERE space = ?1 AND at > ?2 ORDER BY pos, idx LIMIT 1",
+    )?
+    .query_row(params![space.to_string(), at], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()
+}
+
+/// A history event as `rm_history` keeps it: only what its change fixed, without empty
+/// fields (a long history has one row per change); the change hash is the row's
+/// `change` column, and names, titles and the summary are filled in when read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredEvent {
+    kind: HistoryKind,
+    at: i64,
+    device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    goal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    item: Option<String>,
+}
+
+impl StoredEvent {
+    fn of(e: &HistoryEvent) -> StoredEvent {
+        StoredEvent {
+            kind: e.kind,
+            at: e.at,
+            device: e.device.clone(),
+            goal: e.goal.clone(),
+            field: e.field.clone(),
+            before: e.before.clone(),
+            after: e.after.clone(),
+            level: e.level,
+            item: e.item.clone(),
+        }
+    }
+
+    fn event(self, change: &[u8]) -> HistoryEvent {
+        HistoryEvent {
+            goal: self.goal,
+            field: self.field,
+            before: self.before,
+            after: self.after,
+            level: self.level,
+            item: self.item,
+            ..HistoryEvent::by(
+                self.kind,
+                self.at,
+                None,
+                String::new(),
+                self.device,
+                hex::encode(change),
+            )
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Read models: the typed content of each space's document (people, goals, steps,
+//! ratings, reflections) kept as SQLite tables beside the changes.
+//!
+//! They are an event-sourcing projection. Every store method that adds changes to a
+//! space refreshes them in the same transaction, from the document the command already
+//! holds, so reading commands (`goal list`, `progress`, `report`) never load the
+//! Automerge document. A refresh touches only the entities the new changes touched: the
+//! changes since the heads the tables were last brought to are decoded, each operation's
+//! object is resolved to its path in the document, and the entity at the head of that
+//! path (a goal, a rating, ...) is hydrated again and rewritten. An entity that does not
+//! hydrate (a member wrote data this version cannot read) is left out and listed as a
+//! problem instead of failing the transaction. When [`VERSION`] changes, or the tables
+//! are missing for a space, they are rebuilt from the document on next use.
+//!
+//! The files: `schema` (the tables), `entity` (the collections and hydrating their
+//! entities), `refresh` (what changes touched, refreshing or rebuilding), `write` (an
+//! entity's rows), `history_tables` (each change's history events, in causal order),
+//! `queries` (reading the rows back) and `problem` (what did not hydrate, raw).
+
+use std::collections::BTreeMap;
+
+use crate::doc::SpaceDoc;
+use crate::model::{Goal, Person, Rating, Reflection};
+
+mod entity;
+mod history_tables;
+mod problem;
+mod queries;
+mod refresh;
+mod schema;
+mod write;
+
+pub use crate::history::{HistoryPos, HistoryRow};
+pub(crate) use history_tables::{history_first_after, history_rows};
+pub use problem::{Problem, problems_of};
+pub(crate) use queries::{goals, people, problems, ratings, reflections};
+pub(crate) use refresh::{is_current, rebuild, refresh};
+pub(crate) use schema::SCHEMA;
+
+use entity::{Collection, Entity, collection_entities};
+
+/// Version of the read-model tables' content. Bump it when what they hold changes: every
+/// space's tables are then rebuilt from its document. Version 3: entities are checked
+/// against the model's ranges as they are read (rows written before are rebuilt, so an
+/// out-of-range value a partner sent earlier becomes a listed problem).
+pub const VERSION: i64 = 3;
+
+/// The typed content of a space, as the reading commands use it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    /// Every person by person id.
+    pub people: BTreeMap<String, Person>,
+    /// Every goal, by creation time.
+    pub goals: Vec<Goal>,
+    /// Every rating, oldest first.
+    pub ratings: Vec<Rating>,
+    /// Every reflection, oldest first.
+    pub reflections: Vec<Reflection>,
+    /// Entities that did not hydrate: "collection id: error".
+    pub problems: Vec<String>,
+}
+
+impl View {
+    /// Reads the view straight from a document (what the tables must always equal).
+    pub fn of(doc: &SpaceDoc) -> View {
+        let mut view = View::default();
+        let am = doc.automerge();
+        for coll in Collection::ALL {
+            for entity in collection_entities(am, coll) {
+                match entity {
+                    Ok(e) => view.add(e),
+                    Err((id, e)) => view.problems.push(format!("{} {id}: {e}", coll.name())),
+                }
+            }
+        }
+        view.sort();
+        view
+    }
+
+    /// One goal by id.
+    pub fn goal(&self, id: &str) -> Option<&Goal> {
+        self.goals.iter().find(|g| g.id == id)
+    }
+
+    fn add(&mut self, e: Entity) {
+        match e {
+            Entity::Person(id, p) => {
+                self.people.insert(id, p);
+            }
+            Entity::Goal(g) => self.goals.push(*g),
+            Entity::Rating(r) => self.ratings.push(r),
+            Entity::Reflection(r) => self.reflections.push(r),
+        }
+    }
+
+    fn sort(&mut self) {
+        self.goals
+            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        self.ratings
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.reflections
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.problems.sort();
+    }
+}
+
+/// Which parts of a [`View`] to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// Everything.
+    All,
+    /// People and goals (with steps) only: what `goal list` needs.
+    Goals,
+}

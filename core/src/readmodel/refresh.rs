@@ -1,0 +1,162 @@
+//! Keeping a space's tables current: what new changes touched (through the shared
+//! [`crate::opwalk`]), refreshing just that, rebuilding everything when needed, and the
+//! version and heads the tables reflect.
+
+use std::collections::BTreeSet;
+
+use automerge::{ChangeHash, ReadDoc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::VERSION;
+use super::entity::{Collection, collection_obj};
+use super::history_tables::{add_history, rebuild_history};
+use super::schema::{decode_heads, encode_heads, exec};
+use super::write::{clear, delete_entity, write_collection, write_entity};
+use crate::doc::SpaceDoc;
+use crate::event::SpaceId;
+use crate::opwalk::{Paths, walk};
+
+/// What a set of changes touched: whole collections, or single entities.
+#[derive(Default)]
+struct Touched {
+    everything: bool,
+    collections: BTreeSet<Collection>,
+    entities: BTreeSet<(Collection, String)>,
+}
+
+/// Works out which entities `changes` touched, resolving each operation's object to its
+/// path in the current document.
+fn touched(am: &automerge::Automerge, changes: &[automerge::Change]) -> Touched {
+    let mut t = Touched::default();
+    let mut paths = Paths::default();
+    for change in changes {
+        for op in walk(am, &mut paths, change) {
+            let Some(path) = op.path else {
+                // An object the document cannot place: rebuild everything.
+                t.everything = true;
+                return t;
+            };
+            let key = op.in_map.then_some(op.key);
+            match path.as_slice() {
+                // A put at the root: a collection itself was (re)created.
+                [] => {
+                    if let Some(c) = key.as_deref().and_then(Collection::named) {
+                        t.collections.insert(c);
+                    }
+                }
+                // A put into a collection: the entity under that key.
+                [c] => {
+                    if let (Some(c), Some(k)) = (Collection::named(c), key) {
+                        t.entities.insert((c, k));
+                    }
+                }
+                // Anything deeper belongs to the entity at the second level.
+                [c, id, ..] => {
+                    if let Some(c) = Collection::named(c) {
+                        t.entities.insert((c, id.clone()));
+                    }
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Brings a space's tables up to `doc` (called inside the transaction that stores the
+/// changes). Only what changed since the tables' heads is rewritten; tables that do not
+/// exist yet for the space are left for a rebuild.
+pub(crate) fn refresh(
+    conn: &Connection,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+) -> Result<(), rusqlite::Error> {
+    let sid = space.to_string();
+    let am = doc.automerge();
+    let heads = doc.heads();
+    let state: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT version, heads FROM rm_state WHERE space = ?1",
+            params![sid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let old = match state {
+        Some((VERSION, h)) => decode_heads(&h),
+        // Missing (a new or just-joined space) or another version: the tables are
+        // rebuilt once, on next use (`Store::view`, or the end of a sync).
+        _ => return Ok(()),
+    };
+    let (t, old_heads, new_changes) = match old {
+        Some(old) if old == heads => return Ok(()),
+        Some(old) if old.iter().all(|h| am.get_change_by_hash(h).is_some()) => {
+            let new = am.get_changes(&old);
+            (touched(am, &new), old, new)
+        }
+        _ => (
+            Touched {
+                everything: true,
+                ..Touched::default()
+            },
+            Vec::new(),
+            Vec::new(),
+        ),
+    };
+    if t.everything {
+        rebuild(conn, space, doc)?;
+    } else {
+        add_history(conn, &sid, am, &old_heads, new_changes)?;
+        for c in &t.collections {
+            clear(conn, &sid, Some(*c))?;
+            write_collection(conn, &sid, am, *c)?;
+        }
+        for (c, id) in &t.entities {
+            if t.collections.contains(c) {
+                continue;
+            }
+            delete_entity(conn, &sid, *c, id)?;
+            if let Some(obj) = collection_obj(am, *c) {
+                write_entity(conn, &sid, am, &obj, *c, id)?;
+            }
+        }
+    }
+    set_state(conn, &sid, &heads)
+}
+
+/// Rewrites a space's tables from the whole document.
+pub(crate) fn rebuild(
+    conn: &Connection,
+    space: &SpaceId,
+    doc: &SpaceDoc,
+) -> Result<(), rusqlite::Error> {
+    let sid = space.to_string();
+    let am = doc.automerge();
+    clear(conn, &sid, None)?;
+    for c in Collection::ALL {
+        write_collection(conn, &sid, am, c)?;
+    }
+    rebuild_history(conn, &sid, am)?;
+    set_state(conn, &sid, &doc.heads())
+}
+
+/// Records that a space's tables are of this version and reflect `heads`.
+fn set_state(conn: &Connection, sid: &str, heads: &[ChangeHash]) -> Result<(), rusqlite::Error> {
+    exec(
+        conn,
+        "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
+         ON CONFLICT (space) DO UPDATE SET version = ?2, heads = ?3",
+        params![sid, VERSION, encode_heads(heads)],
+    )?;
+    Ok(())
+}
+
+/// Whether the tables of a space are current for this version.
+pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rusqlite::Error> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM rm_state WHERE space = ?1 AND version = ?2",
+            params![space.to_string(), VERSION],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
