@@ -8,23 +8,25 @@ use super::Ctx;
 use crate::output::{data, note};
 use crate::transport::Http;
 
-/// Parses a duration like `24h`, `30m`, `7d`.
+/// The shortest and longest lifetime of an invite or device code.
+const LIFETIME: std::ops::RangeInclusive<std::time::Duration> =
+    std::time::Duration::from_secs(60)..=std::time::Duration::from_secs(30 * 86_400);
+
+/// Parses an invite lifetime like `30m`, `24h`, `7d` or `1h 30m` (humantime); a bare
+/// number is hours. Returns milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 30m, 24h or 7d (got {s:?})"))?;
-    let ms = match unit {
-        "m" => 60_000,
-        "h" | "" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("unknown duration unit {unit:?}: use m, h or d")),
+    let with_unit = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{s}h")
+    } else {
+        s.to_string()
     };
-    if n <= 0 || n > 30 * 24 {
+    let d = humantime::parse_duration(&with_unit)
+        .map_err(|e| format!("expected a duration like 30m, 24h or 7d (got {s:?}: {e})"))?;
+    if !LIFETIME.contains(&d) {
         return Err("the invite lifetime must be between 1 minute and 30 days".into());
     }
-    Ok(n * ms)
+    i64::try_from(d.as_millis()).map_err(|_| "the invite lifetime is too long".into())
 }
 
 /// Print a single-use invite code for your partner's device.
@@ -68,4 +70,27 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     }
     data(&code.encode())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn lifetimes_read_as_people_write_them() {
+        assert_eq!(parse_duration("30m"), Ok(30 * 60_000));
+        assert_eq!(parse_duration("24h"), Ok(24 * 3_600_000));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400_000));
+        assert_eq!(parse_duration("1h 30m"), Ok(90 * 60_000));
+        assert_eq!(parse_duration("2"), Ok(2 * 3_600_000), "a bare number is hours");
+    }
+
+    #[test]
+    fn lifetimes_out_of_range_or_unreadable_are_refused() {
+        assert!(parse_duration("31d").is_err(), "over 30 days");
+        assert!(parse_duration("720d").is_err(), "over 30 days");
+        assert!(parse_duration("10s").is_err(), "under a minute");
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

@@ -5,18 +5,28 @@ use crate::output::safe_line;
 
 use super::Ctx;
 
-/// Checks that a relay URL is http(s)://host[:port].
-pub fn check_relay_url(url: &str) -> anyhow::Result<()> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains(' '));
-    if !ok {
-        return Err(UsageError(format!(
-            "relay URL must look like https://relay.example.org or http://127.0.0.1:8787 (got {url:?})"
+/// Checks that a relay URL is an origin, `http(s)://host[:port]` (a trailing `/` is
+/// fine): the protocol's paths are absolute, so a path, query or credentials would be
+/// dropped or break later.
+pub fn check_relay_url(raw: &str) -> anyhow::Result<()> {
+    let bad = |why: &str| -> anyhow::Error {
+        UsageError(format!(
+            "relay URL must look like https://relay.example.org or http://127.0.0.1:8787 ({why}; got {raw:?})"
         ))
-        .into());
+        .into()
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("only http and https work"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("a host is needed"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a relay is an origin only, without a path"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("no user name or password in the URL"));
     }
     Ok(())
 }
@@ -62,6 +72,35 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
                 safe_line(&url)
             ))?;
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_relay_url;
+
+    #[test]
+    fn a_relay_is_an_http_origin() {
+        for ok in [
+            "https://relay.example.org",
+            "http://127.0.0.1:8787",
+            "http://127.0.0.1:8787/",
+            "https://[::1]:443",
+        ] {
+            assert!(check_relay_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "relay.example.org",
+            "ftp://relay.example.org",
+            "http://host/relay",
+            "http://host/?x=1",
+            "https://user:pw@host",
+            "http://",
+            "http:// spaced",
+        ] {
+            let err = check_relay_url(bad).expect_err(bad).to_string();
+            assert!(err.contains("relay URL must look like"), "{err}");
         }
     }
 }
