@@ -18,6 +18,11 @@
 //! contents that stalled the parser it stops reading; and it keeps at most
 //! [`crate::store::MAX_HELD_EVENTS`] waiting events. Each time it says why, and the next
 //! sync goes on from where it stopped.
+//!
+//! Here are the entry point and the public types; `push` sends this device's events,
+//! `pull` reads pages, `verify` checks one event and `process` files it, `package`
+//! turns local changes into events, `local` is the store's state a sync works on, and
+//! `summary` says what arrived, what waits and what the relay did.
 
 mod local;
 mod package;
