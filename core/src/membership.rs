@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::event::{Event, EventError, Kind, MembershipOp, SpaceId};
+use crate::event::{Event, EventError, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{DeviceKey, verify};
 
 /// Why an event is not admissible at this point of the space's history.
@@ -236,31 +236,7 @@ impl SpaceState {
         if !self.exists() && event.kind() != Kind::Genesis {
             return Err(AdmitError::NoSuchSpace);
         }
-        // Chain next: a replayed old seq is a fork or duplicate, whatever its kind.
-        match self.heads.get(&h.author) {
-            Some((seq, hash)) => {
-                if h.seq <= *seq {
-                    return Err(AdmitError::Fork(h.seq));
-                }
-                if h.seq != seq + 1 {
-                    return Err(AdmitError::Gap {
-                        expected: seq + 1,
-                        got: h.seq,
-                    });
-                }
-                if h.prev != *hash {
-                    return Err(AdmitError::BrokenChain);
-                }
-            }
-            None => {
-                if h.seq != 1 {
-                    return Err(AdmitError::Gap {
-                        expected: 1,
-                        got: h.seq,
-                    });
-                }
-            }
-        }
+        self.check_chain(h)?;
         let op = if event.kind().is_membership() {
             Some(MembershipOp::decode(event)?)
         } else {
@@ -288,43 +264,7 @@ impl SpaceState {
                 invite_sig,
                 ..
             }) => {
-                if self.members.contains_key(&h.author) {
-                    return Err(AdmitError::AlreadyMember);
-                }
-                if self.personal && *person != self.owner {
-                    return Err(AdmitError::NotOwner);
-                }
-                let invite = self
-                    .invites
-                    .get(invite_key)
-                    .ok_or(AdmitError::UnknownInvite)?;
-                if invite.used {
-                    return Err(AdmitError::InviteUsed);
-                }
-                if h.time > invite.expires_at || now.is_some_and(|now| now > invite.expires_at) {
-                    return Err(AdmitError::InviteExpired);
-                }
-                let msg = MembershipOp::join_message(&h.space, &h.author, person);
-                if !verify(invite_key, &msg, invite_sig) {
-                    return Err(AdmitError::BadInviteSignature);
-                }
-                // Anyone who ever was a person of the space is not a new person (nobody
-                // takes over a removed partner's name); the two-person cap counts those
-                // with a device now.
-                let persons: BTreeSet<[u8; 16]> = self.ever.values().map(|m| m.person).collect();
-                let current: BTreeSet<[u8; 16]> = self.members.values().map(|m| m.person).collect();
-                match invite.person {
-                    Some(p) if p != *person => return Err(AdmitError::WrongPerson),
-                    Some(_) => {}
-                    // A partner invite admits a new person; also (as invites did before
-                    // they named their kind) a device of the issuer's own person.
-                    None if invite.by == Some(*person) => {}
-                    None if persons.contains(person) => return Err(AdmitError::WrongPerson),
-                    None if !self.personal && current.len() >= 2 => {
-                        return Err(AdmitError::SpaceFull);
-                    }
-                    None => {}
-                }
+                self.check_join(h, invite_key, person, invite_sig, now)?;
                 return Ok(op);
             }
             _ => {}
@@ -332,7 +272,93 @@ impl SpaceState {
         if !self.members.contains_key(&h.author) {
             return Err(AdmitError::NotMember);
         }
-        match &op {
+        self.check_by_member(event, op.as_ref())?;
+        Ok(op)
+    }
+
+    /// The author's chain goes on: the next seq, linked to the previous event. A replayed
+    /// old seq is a fork or duplicate, whatever its kind.
+    fn check_chain(&self, h: &Header) -> Result<(), AdmitError> {
+        match self.heads.get(&h.author) {
+            Some((seq, hash)) => {
+                if h.seq <= *seq {
+                    return Err(AdmitError::Fork(h.seq));
+                }
+                if h.seq != seq + 1 {
+                    return Err(AdmitError::Gap {
+                        expected: seq + 1,
+                        got: h.seq,
+                    });
+                }
+                if h.prev != *hash {
+                    return Err(AdmitError::BrokenChain);
+                }
+            }
+            None => {
+                if h.seq != 1 {
+                    return Err(AdmitError::Gap {
+                        expected: 1,
+                        got: h.seq,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A join by a device not yet a member: a live, unspent invite signed it in, for a
+    /// person the invite may admit.
+    fn check_join(
+        &self,
+        h: &Header,
+        invite_key: &DeviceKey,
+        person: &[u8; 16],
+        invite_sig: &[u8; 64],
+        now: Option<i64>,
+    ) -> Result<(), AdmitError> {
+        if self.members.contains_key(&h.author) {
+            return Err(AdmitError::AlreadyMember);
+        }
+        if self.personal && *person != self.owner {
+            return Err(AdmitError::NotOwner);
+        }
+        let invite = self
+            .invites
+            .get(invite_key)
+            .ok_or(AdmitError::UnknownInvite)?;
+        if invite.used {
+            return Err(AdmitError::InviteUsed);
+        }
+        if h.time > invite.expires_at || now.is_some_and(|now| now > invite.expires_at) {
+            return Err(AdmitError::InviteExpired);
+        }
+        let msg = MembershipOp::join_message(&h.space, &h.author, person);
+        if !verify(invite_key, &msg, invite_sig) {
+            return Err(AdmitError::BadInviteSignature);
+        }
+        // Anyone who ever was a person of the space is not a new person (nobody takes
+        // over a removed partner's name); the two-person cap counts those with a device
+        // now.
+        let persons: BTreeSet<[u8; 16]> = self.ever.values().map(|m| m.person).collect();
+        let current: BTreeSet<[u8; 16]> = self.members.values().map(|m| m.person).collect();
+        match invite.person {
+            Some(p) if p != *person => Err(AdmitError::WrongPerson),
+            Some(_) => Ok(()),
+            // A partner invite admits a new person; also (as invites did before they
+            // named their kind) a device of the issuer's own person.
+            None if invite.by == Some(*person) => Ok(()),
+            None if persons.contains(person) => Err(AdmitError::WrongPerson),
+            None if !self.personal && current.len() >= 2 => Err(AdmitError::SpaceFull),
+            None => Ok(()),
+        }
+    }
+
+    /// What a member's event may do: an invite is new and for the author's own person
+    /// or a new one; a removal is of a member, under the next epoch, with the new key
+    /// for exactly the remaining members; changes are under a known epoch.
+    fn check_by_member(&self, event: &Event, op: Option<&MembershipOp>) -> Result<(), AdmitError> {
+        let author = &event.header().author;
+        match op {
             Some(MembershipOp::Invite { invite_key, .. })
                 if self.invites.contains_key(invite_key) =>
             {
@@ -340,7 +366,7 @@ impl SpaceState {
             }
             Some(MembershipOp::Invite {
                 person: Some(p), ..
-            }) if self.members.get(&h.author).map(|m| m.person) != Some(*p) => {
+            }) if self.members.get(author).map(|m| m.person) != Some(*p) => {
                 Err(AdmitError::InviteForAnother)
             }
             Some(MembershipOp::Remove { device, .. }) if !self.members.contains_key(device) => {
@@ -351,37 +377,46 @@ impl SpaceState {
                 epoch,
                 keys,
                 ..
-            }) => {
-                if *epoch != self.epoch + 1 {
-                    return Err(AdmitError::StaleEpoch {
-                        expected: self.epoch + 1,
-                        got: *epoch,
-                    });
-                }
-                // The new key must reach exactly the remaining members.
-                let mut recipients: Vec<DeviceKey> = keys.iter().map(|(d, _)| *d).collect();
-                recipients.sort_unstable();
-                let expected: Vec<DeviceKey> = self
-                    .members
-                    .keys()
-                    .filter(|k| *k != device)
-                    .copied()
-                    .collect();
-                if recipients != expected {
-                    return Err(AdmitError::BadRecipients);
-                }
-                Ok(op)
-            }
+            }) => self.check_removal(device, *epoch, keys),
             None => match event.epoch() {
                 Some(e) if e > self.epoch => Err(AdmitError::FutureEpoch {
                     current: self.epoch,
                     got: e,
                 }),
                 None => Err(AdmitError::Event(EventError::BadPayload("changes"))),
-                _ => Ok(op),
+                _ => Ok(()),
             },
-            _ => Ok(op),
+            _ => Ok(()),
         }
+    }
+
+    /// A removal of member `device` moves to the next epoch and hands its key to exactly
+    /// the remaining members.
+    fn check_removal(
+        &self,
+        device: &DeviceKey,
+        epoch: u32,
+        keys: &[(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])],
+    ) -> Result<(), AdmitError> {
+        if epoch != self.epoch + 1 {
+            return Err(AdmitError::StaleEpoch {
+                expected: self.epoch + 1,
+                got: epoch,
+            });
+        }
+        // The new key must reach exactly the remaining members.
+        let mut recipients: Vec<DeviceKey> = keys.iter().map(|(d, _)| *d).collect();
+        recipients.sort_unstable();
+        let expected: Vec<DeviceKey> = self
+            .members
+            .keys()
+            .filter(|k| *k != device)
+            .copied()
+            .collect();
+        if recipients != expected {
+            return Err(AdmitError::BadRecipients);
+        }
+        Ok(())
     }
 
     /// Checks and then applies `event`.

@@ -1,0 +1,249 @@
+//! The sync algorithm, over an abstract [`Transport`] (the CLI supplies HTTP).
+//!
+//! One sync of a space: (1) push every event of this device the relay has not
+//! acknowledged (a join first of all); (2) pull everything after the cursor and verify
+//! each event here, trusting nothing the relay says: signature, space, membership, the
+//! author's hash chain, the key epoch, decryption, and that every Automerge change inside
+//! is authored by the signer's actor; events whose predecessor, invite or key has not
+//! arrived wait; refused events are kept as evidence and reported; (3) package local
+//! changes into `changes` events under the newest key epoch (one event unless the backlog
+//! exceeds the event size limit) and push them. Own events are stored before they are
+//! sent, so a sync interrupted at any point resends the same events and the relay treats
+//! them as duplicates.
+//!
+//! Neither the relay nor a partner can make a sync endless or unbounded: it reads at
+//! most [`MAX_PAGES_PER_SYNC`] pages and stops when the relay says more wait but serves
+//! nothing new; an event whose content is refused is stored (with the cursor past it) at
+//! once, so an interrupted sync never reads it again; after [`MAX_STALLS_PER_SYNC`]
+//! contents that stalled the parser it stops reading; and it keeps at most
+//! [`crate::store::MAX_HELD_EVENTS`] waiting events. Each time it says why, and the next
+//! sync goes on from where it stopped.
+//!
+//! Here are the entry point and the public types; `push` sends this device's events,
+//! `pull` reads pages, `verify` checks one event and `process` files it, `package`
+//! turns local changes into events, `local` is the store's state a sync works on, and
+//! `summary` says what arrived, what waits and what the relay did.
+
+mod local;
+mod package;
+mod process;
+mod pull;
+mod push;
+mod summary;
+mod verify;
+
+use std::collections::BTreeMap;
+
+use crate::event::SpaceId;
+use crate::identity::Identity;
+use crate::membership::SpaceState;
+use crate::protocol::{ErrorBody, PushResponse};
+use crate::store::{SpaceRecord, Store, StoreError};
+use local::Local;
+use package::package_and_push;
+use pull::Pull;
+use push::push_unacked;
+pub use summary::Arrivals;
+
+/// Pages one sync reads at most (a page holds up to 1,000 events or 16 MiB): a relay
+/// that always says more wait cannot keep a sync going. The next sync reads on.
+pub const MAX_PAGES_PER_SYNC: usize = 256;
+/// Contents refused at the parser's deadline after which a sync stops reading: each
+/// costs seconds and leaves a parser thread spinning until the process ends. The next
+/// sync reads on (those already refused are never read again).
+pub const MAX_STALLS_PER_SYNC: usize = 2;
+
+/// Why talking to the relay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// No answer.
+    #[error(
+        "cannot reach the relay at {relay}: {detail}; check that it is running and the URL is right (`duet status`), then run `duet sync` again"
+    )]
+    Unreachable {
+        /// URL.
+        relay: String,
+        /// What the network layer said.
+        detail: String,
+    },
+    /// The relay answered with an error.
+    #[error("the relay refused ({status} {}): {}", body.error, body.message)]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// The relay's answer made no sense.
+    #[error("the relay sent an invalid answer: {0}")]
+    BadResponse(String),
+    /// The relay's answer was larger than any honest answer.
+    #[error(
+        "the relay at {relay} sent an answer larger than {limit} bytes, more than any relay sends; it was refused \
+         unread (a misbehaving relay or a proxy in the way: check the URL with `duet status`)"
+    )]
+    TooLarge {
+        /// URL.
+        relay: String,
+        /// The most this client reads of one answer.
+        limit: usize,
+    },
+}
+
+/// One page of a read: `(cursor, event bytes)` in cursor order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The events.
+    pub events: Vec<(u64, Vec<u8>)>,
+    /// Whether more events wait after this page.
+    pub more: bool,
+    /// The space's newest cursor at the relay, when it says.
+    pub newest: Option<u64>,
+    /// Fork attempts the relay refused in this space, when it says.
+    pub forks: Option<u64>,
+}
+
+/// How a client reaches a relay.
+pub trait Transport {
+    /// Pushes a framed batch of events. `create_token` is the relay operator's creation
+    /// token, given only when the batch creates the space (it holds the space's
+    /// genesis); send it in the [`crate::protocol::H_CREATE_TOKEN`] header.
+    fn push(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        body: Vec<u8>,
+        create_token: Option<&str>,
+    ) -> Result<PushResponse, TransportError>;
+    /// Pulls a page of `(cursor, event)` after `after`; the flag says whether more wait.
+    fn pull(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        after: u64,
+        limit: u32,
+        reader: &Identity,
+    ) -> Result<Page, TransportError>;
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No relay configured.
+    #[error("no relay is set for this space; run `duet relay set URL` first")]
+    NoRelay,
+    /// Transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The document failed.
+    #[error(transparent)]
+    Doc(#[from] crate::doc::DocError),
+    /// Building an event failed.
+    #[error("cannot package local changes: {0}")]
+    Package(String),
+}
+
+/// The outcome of syncing one space.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    /// Events pushed (new or resent).
+    pub pushed_events: usize,
+    /// Local changes packaged into new events.
+    pub pushed_changes: usize,
+    /// Events pulled and accepted.
+    pub received_events: usize,
+    /// What arrived, per person.
+    pub arrivals: Vec<Arrivals>,
+    /// Events refused, with reasons.
+    pub warnings: Vec<String>,
+    /// The cursor after the pull.
+    pub cursor: u64,
+    /// Why the relay refused this device's own events, if it did (they stay stored
+    /// locally and are offered again on the next sync).
+    pub push_refused: Option<String>,
+    /// The relay serves less than this device already received (rolled back).
+    pub rollback: bool,
+    /// Authentic events waiting for an earlier event of their author.
+    pub waiting: usize,
+    /// Fork (equivocation) attempts the relay reports for this space.
+    pub forks: u64,
+    /// The sync stopped reading before the relay's end (too many pages, contents that
+    /// stalled the parser, too many waiting events, or a relay serving nothing new):
+    /// the warnings say why; the next sync reads on.
+    pub incomplete: bool,
+    /// The space's document is there but does not list this person yet (a freshly
+    /// joined space): the caller adds the name.
+    #[serde(skip)]
+    pub unnamed: bool,
+    /// Devices whose removal by this device was withdrawn after a conflict.
+    #[serde(skip)]
+    pub redo_removals: Vec<crate::identity::DeviceKey>,
+}
+
+/// Rebuilds a space's verified state from the events stored on this device.
+pub fn fold_state(store: &Store, space: &SpaceId) -> Result<SpaceState, StoreError> {
+    Ok(SpaceState::fold(&store.stored_events(space)?))
+}
+
+/// Syncs one space with its relay.
+pub fn sync_space(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    transport: &dyn Transport,
+) -> Result<SyncReport, SyncError> {
+    let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
+    let mut report = SyncReport::default();
+
+    // 1. Push what is already packaged but not acknowledged (a join first of all).
+    let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+
+    // 2. Pull and verify everything after the cursor, a page at a time.
+    let mut local = {
+        let _lock = store.write_lock()?;
+        Local::load(store, me, rec)?
+    };
+    let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
+    let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
+
+    // 3. Package local changes under the newest key epoch this device knows (after the
+    // pull, so edits made offline during a removal go out under the new key), then push.
+    if push_refusal.is_none() {
+        package_and_push(store, &mut local, &mut pull, &relay, transport)?;
+    }
+    summary::report_waiting(&store.held(&rec.id)?, pull.report);
+    let arrivals = std::mem::take(&mut pull.arrivals);
+    report.cursor = cursor;
+    finish(store, me, rec, &mut local, arrivals, &mut report)?;
+    Ok(report)
+}
+
+/// The last step of a sync, under the home's write lock: names who sent what, records
+/// the relay's misbehaviour as the space's alert, and builds the read models of a space
+/// just joined.
+fn finish(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    local: &mut Local,
+    arrivals: BTreeMap<String, Arrivals>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let _lock = store.write_lock()?;
+    local.refresh(store, me, rec)?;
+    let doc = &local.doc;
+    // Names can only be resolved once the people map has arrived (it may come in the
+    // same pull), so arrivals are keyed by person id until here.
+    let people = doc.people()?;
+    report.unnamed = doc.is_initialised() && !people.contains_key(&me.person_id);
+    report.arrivals = summary::named(arrivals, &people);
+    let alert = summary::relay_alert(report);
+    store.set_alert(&rec.id, alert.as_deref())?;
+    // A space just joined has no read models yet: build them once, from the document
+    // in hand, rather than entity by entity while its whole history arrives.
+    store.ensure_view(&rec.id, doc)?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Packaging this device's pending local changes into signed, sealed `changes` events,
+//! and pushing them.
+
+use automerge::Change;
+
+use super::local::Local;
+use super::pull::Pull;
+use super::push::push_unacked;
+use super::{SyncError, Transport};
+use crate::doc::SpaceDoc;
+use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, encode_changes};
+use crate::identity::Identity;
+use crate::store::{SpaceRecord, Store};
+
+/// Packages pending local changes under the newest key epoch this device knows and
+/// pushes them. The home's write lock is held from reloading the state until the events
+/// are stored. A refusal by the relay is in the report.
+pub(super) fn package_and_push(
+    store: &mut Store,
+    local: &mut Local,
+    pull: &mut Pull<'_>,
+    relay: &str,
+    transport: &dyn Transport,
+) -> Result<(), SyncError> {
+    let (me, rec) = (pull.me, pull.rec);
+    let lock = store.write_lock()?;
+    if local.refresh(store, me, rec)? {
+        pull.keys = local.keys.clone();
+    }
+    let epoch = local.state.epoch();
+    match pull.keys.get(&epoch).cloned() {
+        Some(key) => {
+            let packaged = package_pending(store, me, rec, &local.doc, epoch, &key)?;
+            drop(lock);
+            if packaged > 0 {
+                pull.report.pushed_changes = packaged;
+                push_unacked(store, rec, relay, transport, pull.report)?;
+            }
+        }
+        None => pull.report.warnings.push(format!(
+            "the space is at key epoch {epoch} but this device has no key for it (a rotation event may be withheld); local changes wait"
+        )),
+    }
+    Ok(())
+}
+
+/// Splits changes into plaintexts under the event size limit (halving on overflow).
+fn package(doc: &SpaceDoc, changes: &[Change]) -> Result<Vec<(Vec<u8>, usize)>, SyncError> {
+    let plain =
+        encode_changes(doc.automerge(), changes).map_err(|e| SyncError::Package(e.to_string()))?;
+    // Leave room for the header, nonce, tag and signature; and stay within what a
+    // receiver reads of one event (decompressed size and operations, see `bundle`).
+    let fits = plain.len() + 1024 <= MAX_EVENT_BYTES
+        && crate::bundle::inflated_len(&plain[1..])
+            .is_ok_and(|n| n <= crate::bundle::MAX_INFLATED_BYTES)
+        && changes.iter().map(|c| c.len() as u64).sum::<u64>() <= crate::bundle::MAX_OPS_PER_EVENT;
+    if fits || changes.len() == 1 {
+        return Ok(vec![(plain, changes.len())]);
+    }
+    let (a, b) = changes.split_at(changes.len() / 2);
+    let mut out = package(doc, a)?;
+    out.extend(package(doc, b)?);
+    Ok(out)
+}
+
+/// Packages every pending local change into signed events sealed under `epoch`'s key,
+/// stored (and the changes marked sent) in one transaction. Returns the change count.
+fn package_pending(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    doc: &SpaceDoc,
+    epoch: u32,
+    key: &crate::crypto::SpaceKey,
+) -> Result<usize, SyncError> {
+    let pending = store.pending_changes(&rec.id)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let (mut seq, mut prev) = store
+        .own_head(&rec.id, &me.device_key())?
+        .unwrap_or((0, [0; 32]));
+    let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
+    let mut events = Vec::new();
+    for (plain, _) in package(doc, &changes)? {
+        seq += 1;
+        let header = Header {
+            kind: Kind::Changes,
+            space: rec.id,
+            author: me.device_key(),
+            seq,
+            prev,
+            time: crate::ids::now_ms(),
+        };
+        let ev = Event::changes_at(header, epoch, &plain, key, me);
+        prev = ev.hash();
+        events.push(ev);
+    }
+    let ids: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+    store.record_own_events(&rec.id, &events, &ids)?;
+    Ok(changes.len())
+}

@@ -1,0 +1,157 @@
+//! Filing one served event: accepted (its changes applied, a removal's new space key
+//! taken), refused (kept as evidence, with the reason reported) or held until an earlier
+//! event of its author or its key arrives.
+
+use automerge::Change;
+
+use super::SyncError;
+use super::pull::{Batch, Pull};
+use super::summary::{person_key, tally};
+use super::verify::{ContentRefusal, Rejection, verify_event};
+use crate::doc::SpaceDoc;
+use crate::event::{Event, MembershipOp};
+use crate::membership::SpaceState;
+use crate::store::{Accepted, Refused};
+
+impl Pull<'_> {
+    /// Verifies one served event and files it as accepted, refused or held (waiting for
+    /// an earlier event of its author).
+    pub(super) fn process(
+        &mut self,
+        state: &mut SpaceState,
+        doc: &mut SpaceDoc,
+        batch: &mut Batch,
+        c: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), SyncError> {
+        let hash = crate::crypto::sha256(&bytes);
+        match verify_event(state, self.rec, &self.keys, bytes.clone()) {
+            Ok((ev, content)) => {
+                self.take_rotated_key(&ev, batch);
+                // `verify_event` checked admissibility; admit cannot fail now. The chain
+                // advances even when the content is refused, so the author's later
+                // events still fit.
+                let _ = state.admit(&ev, None);
+                let changes = match content.and_then(|ch| owner_rules(state, doc, &ev, ch)) {
+                    Ok(changes) => changes,
+                    Err(refusal) => {
+                        self.refuse_content(batch, hash, &ev, refusal, bytes);
+                        Vec::new()
+                    }
+                };
+                if !changes.is_empty() {
+                    tally(&mut self.arrivals, person_key(state, &ev), &changes);
+                    doc.apply(changes.clone())?;
+                }
+                self.report.received_events += 1;
+                batch.accepted.push(Accepted {
+                    event: ev,
+                    cursor: c,
+                    changes,
+                });
+            }
+            Err(Rejection::Wait) => batch.held.push((c, bytes)),
+            Err(Rejection::NoKey(epoch)) => {
+                let w = format!(
+                    "events are encrypted under key epoch {epoch}, which this device has no key for: a removal (key rotation) event has not been served to it; they wait"
+                );
+                if !self.report.warnings.contains(&w) {
+                    self.report.warnings.push(w);
+                }
+                batch.held.push((c, bytes));
+            }
+            Err(Rejection::Refuse(reason)) => {
+                self.report.warnings.push(format!(
+                    "refused event {} served by the relay: {reason}",
+                    &hex::encode(hash)[..12]
+                ));
+                batch.refused.push(Refused {
+                    hash,
+                    reason,
+                    bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A removal hands this device the next epoch's key, if it remains: take it.
+    fn take_rotated_key(&mut self, ev: &Event, batch: &mut Batch) {
+        let Ok(MembershipOp::Remove {
+            epoch,
+            eph,
+            keys,
+            commit,
+            ..
+        }) = MembershipOp::decode(ev)
+        else {
+            return;
+        };
+        let Some((_, wrapped)) = keys.iter().find(|(d, _)| *d == self.me.device_key()) else {
+            return;
+        };
+        match crate::keywrap::unwrap_committed(
+            self.me,
+            &eph,
+            wrapped,
+            &self.rec.id,
+            epoch,
+            commit.as_ref(),
+        ) {
+            Ok(key) => {
+                self.keys.insert(epoch, key.clone());
+                batch.new_keys.push((epoch, key));
+            }
+            Err(e) => self.report.warnings.push(format!(
+                "{e} (removal by device {}); this device takes no key from it and cannot write or read that epoch: compare `duet verify` with your partner, then remove and re-add this device",
+                &hex::encode(ev.header().author)[..12]
+            )),
+        }
+    }
+
+    /// Files the refused content of an authentic event as evidence and reports it.
+    fn refuse_content(
+        &mut self,
+        batch: &mut Batch,
+        hash: [u8; 32],
+        ev: &Event,
+        refusal: ContentRefusal,
+        bytes: Vec<u8>,
+    ) {
+        let ContentRefusal { reason, stalled } = refusal;
+        if stalled {
+            self.stalls += 1;
+        }
+        batch.flush = true;
+        self.report.warnings.push(format!(
+            "refused the content of event {} by device {}: {reason}",
+            &hex::encode(hash)[..12],
+            &hex::encode(ev.header().author)[..12]
+        ));
+        batch.refused.push(Refused {
+            hash,
+            reason,
+            bytes,
+        });
+    }
+}
+
+/// What an authentic, in-sequence event may touch: the owner rules, against the person
+/// of the device that signed it.
+fn owner_rules(
+    state: &SpaceState,
+    doc: &SpaceDoc,
+    ev: &Event,
+    changes: Vec<Change>,
+) -> Result<Vec<Change>, ContentRefusal> {
+    let person = state
+        .all_devices()
+        .get(&ev.header().author)
+        .map(|m| hex::encode(m.person))
+        .ok_or_else(|| {
+            ContentRefusal::from("its signer belongs to no person of this space".to_string())
+        })?;
+    crate::rules::check(doc.automerge(), &person, &changes)
+        .map(|()| changes)
+        .map_err(|v| format!("it breaks the owner rules: {v}").into())
+}

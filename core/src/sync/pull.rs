@@ -1,0 +1,352 @@
+//! Reading pages from the relay. The home's write lock is held while a page is
+//! verified, applied and stored, never while waiting for the relay; what another process
+//! committed in between is loaded again first. Events waiting for an earlier one are
+//! retried whenever something changed, and a sync stops early (saying why) rather than
+//! read without end.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::local::Local;
+use super::{
+    Arrivals, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, Page, SyncError, SyncReport, Transport,
+    TransportError,
+};
+use crate::doc::SpaceDoc;
+use crate::event::{Event, SpaceId};
+use crate::identity::Identity;
+use crate::protocol::MAX_READ_LIMIT;
+use crate::store::{Accepted, MAX_HELD_BYTES, MAX_HELD_EVENTS, Refused, SpaceRecord, Store};
+
+/// The pull of one sync: what it has learnt so far and what it reports. Filing one
+/// event is in `process`.
+pub(super) struct Pull<'a> {
+    pub(super) rec: &'a SpaceRecord,
+    pub(super) me: &'a Identity,
+    /// Space keys by epoch, including those received during this pull.
+    pub(super) keys: BTreeMap<u32, crate::crypto::SpaceKey>,
+    /// What arrived, keyed by person id (named at the end of the sync).
+    pub(super) arrivals: BTreeMap<String, Arrivals>,
+    /// Contents refused at the parser's deadline in this sync.
+    pub(super) stalls: usize,
+    pub(super) report: &'a mut SyncReport,
+}
+
+impl<'a> Pull<'a> {
+    /// A pull of `rec`'s space, starting with the space keys stored here.
+    pub(super) fn new(
+        rec: &'a SpaceRecord,
+        me: &'a Identity,
+        keys: BTreeMap<u32, crate::crypto::SpaceKey>,
+        report: &'a mut SyncReport,
+    ) -> Self {
+        Pull {
+            rec,
+            me,
+            keys,
+            arrivals: BTreeMap::new(),
+            stalls: 0,
+            report,
+        }
+    }
+
+    /// Reads pages after the stored cursor until the relay's end or a reason to stop
+    /// (the report then says why). Returns the cursor reached.
+    pub(super) fn read_all(
+        &mut self,
+        store: &mut Store,
+        local: &mut Local,
+        relay: &str,
+        transport: &dyn Transport,
+        push_refusal: &mut Option<TransportError>,
+    ) -> Result<u64, SyncError> {
+        let mut cursor = self.rec.cursor;
+        let mut pages = 0usize;
+        loop {
+            // If the pull fails after a refused push, the push's reason is the real one
+            // (e.g. a join the relay refused leaves the device unable to read).
+            let Page {
+                events,
+                more,
+                newest,
+                forks,
+            } = match transport.pull(relay, &self.rec.id, cursor, MAX_READ_LIMIT, self.me) {
+                Ok(page) => page,
+                Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
+            };
+            pages += 1;
+            let page_start = cursor;
+            self.note_relay(newest, forks, cursor);
+            let lock = store.write_lock()?;
+            let (stop, held) = self.take_page(store, local, events, &mut cursor, pages == 1)?;
+            drop(lock);
+            let stop = match stop {
+                Some(stop) => Some(stop),
+                None if !more => None,
+                None if cursor <= page_start => Some(Stop::Stuck),
+                None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
+                None => continue,
+            };
+            if let Some(stop) = stop {
+                self.report.incomplete = true;
+                self.report.warnings.push(stop.warning(cursor, held));
+            }
+            return Ok(cursor);
+        }
+    }
+
+    /// Notes what the relay says of the space: an end before this device's `cursor` (a
+    /// rollback) and the fork attempts it refused.
+    fn note_relay(&mut self, newest: Option<u64>, forks: Option<u64>, cursor: u64) {
+        if let Some(newest) = newest.filter(|n| *n < cursor) {
+            self.report.rollback = true;
+            self.report.warnings.push(format!(
+                "the relay now ends at cursor {newest} but this device already received events up to {cursor}: \
+                 it lost or hides events (restored from an old backup, or tampered with); nothing here was changed"
+            ));
+        }
+        if let Some(n) = forks.filter(|n| *n > 0) {
+            self.report.forks = n;
+        }
+    }
+
+    /// Verifies, applies and stores one page, then retries the events waiting for an
+    /// earlier one; call with the home's write lock held. Moves `cursor` past what was
+    /// read; returns why to stop reading, if so, and how many events wait.
+    fn take_page(
+        &mut self,
+        store: &mut Store,
+        local: &mut Local,
+        mut page: Vec<(u64, Vec<u8>)>,
+        cursor: &mut u64,
+        first: bool,
+    ) -> Result<(Option<Stop>, usize), SyncError> {
+        let refreshed = local.refresh(store, self.me, self.rec)?;
+        if refreshed {
+            self.keys = local.keys.clone();
+        }
+        let received_before = self.report.received_events;
+        let (held_count, held_bytes) = store.held_stats(&self.rec.id)?;
+        let mut run = PageRun {
+            batch: Batch::default(),
+            cursor: *cursor,
+            held_count,
+            held_bytes,
+            stop: None,
+        };
+        // The relay's order is the cursor order; a page served shuffled is put back.
+        page.sort_by_key(|(c, _)| *c);
+        self.take_served(store, local, &mut run, page)?;
+        // Events that were waiting for a predecessor may fit now; they cannot unless
+        // something changed since they were last checked.
+        if first || refreshed || self.report.received_events > received_before {
+            self.retry_waiting(store, local, &mut run)?;
+        }
+        store.store_pulled(&self.rec.id, &run.batch.as_pulled(), run.cursor, &local.doc)?;
+        local.seen = store.data_version()?;
+        *cursor = run.cursor;
+        Ok((run.stop, run.held_count))
+    }
+
+    /// Files each event of a page, moving the cursor past it, until too many wait or
+    /// stalled the parser.
+    fn take_served(
+        &mut self,
+        store: &mut Store,
+        local: &mut Local,
+        run: &mut PageRun,
+        page: Vec<(u64, Vec<u8>)>,
+    ) -> Result<(), SyncError> {
+        let mut seen = HashSet::new();
+        for (c, bytes) in page {
+            if self.stalls >= MAX_STALLS_PER_SYNC {
+                run.stop = Some(Stop::Stalls);
+                break;
+            }
+            // Entries are processed whatever order the relay served them in (the hash
+            // chain, not the cursor, decides what fits); the cursor only moves forward.
+            let before = run.cursor;
+            run.cursor = run.cursor.max(c);
+            let hash = crate::crypto::sha256(&bytes);
+            if !seen.insert(hash) {
+                continue; // served twice in one page
+            }
+            if store.has_event(&self.rec.id, &hash)? {
+                if let Ok(ev) = Event::decode(bytes) {
+                    let _ = local.state.admit(&ev, None);
+                }
+                run.batch.own.push((hash, c));
+                continue;
+            }
+            let len = bytes.len();
+            let held = run.batch.held.len();
+            self.process(&mut local.state, &mut local.doc, &mut run.batch, c, bytes)?;
+            if run.batch.held.len() > held && !run.hold(len) {
+                // Not kept, and the cursor stays before it: read again once the
+                // waiting events fit or are dropped.
+                run.cursor = before;
+                run.stop = Some(Stop::Held);
+                break;
+            }
+            run.flush_refused(store, &self.rec.id, &local.doc)?;
+        }
+        Ok(())
+    }
+
+    /// Retries the stored waiting events with those this page held, round after round
+    /// while a round takes any; what still does not fit stays held.
+    fn retry_waiting(
+        &mut self,
+        store: &mut Store,
+        local: &mut Local,
+        run: &mut PageRun,
+    ) -> Result<(), SyncError> {
+        let mut waiting = store.held(&self.rec.id)?;
+        waiting.append(&mut run.batch.held);
+        while !waiting.is_empty() {
+            let mut progressed = false;
+            let mut still = Vec::new();
+            for (c, bytes) in waiting {
+                let hash = crate::crypto::sha256(&bytes);
+                // Served again and taken meanwhile: not checked twice.
+                if run.batch.accepted.iter().any(|a| a.event.hash() == hash)
+                    || store.has_event(&self.rec.id, &hash)?
+                {
+                    run.batch.released.push(hash);
+                    continue;
+                }
+                if self.stalls >= MAX_STALLS_PER_SYNC {
+                    run.stop.get_or_insert(Stop::Stalls);
+                    still.push((c, bytes));
+                    continue;
+                }
+                let before = run.batch.accepted.len() + run.batch.refused.len();
+                self.process(
+                    &mut local.state,
+                    &mut local.doc,
+                    &mut run.batch,
+                    c,
+                    bytes.clone(),
+                )?;
+                if run.batch.accepted.len() + run.batch.refused.len() > before {
+                    progressed = true;
+                    run.batch.released.push(hash);
+                } else {
+                    run.batch.held.pop();
+                    still.push((c, bytes));
+                }
+                run.flush_refused(store, &self.rec.id, &local.doc)?;
+            }
+            waiting = still;
+            if !progressed {
+                break;
+            }
+        }
+        run.batch.held.append(&mut waiting);
+        Ok(())
+    }
+}
+
+/// One page being taken: what it produced so far, the cursor past what was read, and
+/// the count and size of the events waiting (stored and new).
+struct PageRun {
+    batch: Batch,
+    cursor: u64,
+    held_count: usize,
+    held_bytes: usize,
+    stop: Option<Stop>,
+}
+
+impl PageRun {
+    /// Counts the event just held; if more would wait than are kept, drops it and
+    /// returns false.
+    fn hold(&mut self, len: usize) -> bool {
+        self.held_count += 1;
+        self.held_bytes += len;
+        if self.held_count > MAX_HELD_EVENTS || self.held_bytes > MAX_HELD_BYTES {
+            self.batch.held.pop();
+            self.held_count -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Stores the batch at once if it holds refused content, with the cursor past it:
+    /// an interrupted sync never reads that content again.
+    fn flush_refused(
+        &mut self,
+        store: &mut Store,
+        space: &SpaceId,
+        doc: &SpaceDoc,
+    ) -> Result<(), SyncError> {
+        if self.batch.flush {
+            store.store_pulled(space, &self.batch.as_pulled(), self.cursor, doc)?;
+            self.batch = Batch::default();
+        }
+        Ok(())
+    }
+}
+
+/// Why a sync stopped reading before the relay's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// [`MAX_PAGES_PER_SYNC`] pages read.
+    Pages,
+    /// The relay said more wait but served nothing past the cursor.
+    Stuck,
+    /// [`MAX_STALLS_PER_SYNC`] contents stalled the parser.
+    Stalls,
+    /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
+    Held,
+}
+
+impl Stop {
+    fn warning(self, cursor: u64, held: usize) -> String {
+        match self {
+            Stop::Pages => format!(
+                "read {MAX_PAGES_PER_SYNC} pages in this sync and the relay has more; stopped at cursor {cursor}: \
+                 run `duet sync` again to read on"
+            ),
+            Stop::Stuck => format!(
+                "the relay says more events wait after cursor {cursor} but serves nothing new; stopped reading \
+                 (the relay is misbehaving); the next sync asks again"
+            ),
+            Stop::Stalls => format!(
+                "stopped reading at cursor {cursor}: {MAX_STALLS_PER_SYNC} events carried content that did not parse in time \
+                 (refused and recorded, never read again); run `duet sync` again to read on"
+            ),
+            Stop::Held => format!(
+                "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
+                 (at most {MAX_HELD_EVENTS} or {} MiB are kept); a relay serving this many that never fit is misbehaving. \
+                 Once they are dropped (`duet sync --drop-waiting`), sync reads on",
+                MAX_HELD_BYTES >> 20
+            ),
+        }
+    }
+}
+
+/// What one page of a pull produced, stored in one transaction (or more: a refused
+/// content is stored at once, see `flush`).
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) accepted: Vec<Accepted>,
+    pub(super) refused: Vec<Refused>,
+    pub(super) own: Vec<([u8; 32], u64)>,
+    pub(super) held: Vec<(u64, Vec<u8>)>,
+    pub(super) released: Vec<[u8; 32]>,
+    pub(super) new_keys: Vec<(u32, crate::crypto::SpaceKey)>,
+    /// Content was refused: store what this batch holds now.
+    pub(super) flush: bool,
+}
+
+impl Batch {
+    fn as_pulled(&self) -> crate::store::Pulled<'_> {
+        crate::store::Pulled {
+            accepted: &self.accepted,
+            refused: &self.refused,
+            own_acked: &self.own,
+            held: &self.held,
+            released: &self.released,
+            new_keys: &self.new_keys,
+        }
+    }
+}

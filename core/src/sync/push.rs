@@ -1,0 +1,118 @@
+//! Pushing this device's events the relay has not acknowledged yet.
+
+use super::{SyncError, SyncReport, Transport, TransportError};
+use crate::event::{Event, Kind};
+use crate::protocol::{ErrorBody, EventStatus, MAX_BODY_BYTES, encode_batch};
+use crate::store::{SpaceRecord, Store};
+
+/// Pushes every event of this device the relay has not acknowledged, in batches under
+/// the body limit. A refusal is remembered (and returned) rather than failing the sync,
+/// so the partner's events can still be pulled.
+pub(super) fn push_unacked(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    relay: &str,
+    transport: &dyn Transport,
+    report: &mut SyncReport,
+) -> Result<Option<TransportError>, SyncError> {
+    let batches = in_batches(store.unacked_events(&rec.id)?);
+    let token = store.create_token(&rec.id)?;
+    for batch in batches {
+        // The token goes only with the batch that creates the space: it never leaves
+        // the device otherwise.
+        let creates = batch
+            .iter()
+            .any(|ev| Event::decode(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
+        let create_token = token.as_deref().filter(|_| creates);
+        let resp = match transport.push(
+            relay,
+            &rec.id,
+            encode_batch(batch.iter().map(Vec::as_slice)),
+            create_token,
+        ) {
+            Ok(resp) => resp,
+            Err(TransportError::Refused { status, body }) => {
+                return refused(store, rec, relay, status, body, report);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut acked = Vec::new();
+        for (r, ev) in resp.results.iter().zip(&batch) {
+            if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
+                acked.push(crate::crypto::sha256(ev));
+            }
+        }
+        report.pushed_events += acked.len();
+        store.mark_acked(&rec.id, &acked)?;
+    }
+    Ok(None)
+}
+
+/// Splits events into batches under the relay's body limit (each framed with 4 bytes).
+fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut size = 0;
+    let mut batches = Vec::new();
+    for ev in events {
+        if !batch.is_empty() && size + ev.len() + 4 > MAX_BODY_BYTES {
+            batches.push(std::mem::take(&mut batch));
+            size = 0;
+        }
+        size += ev.len() + 4;
+        batch.push(ev);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
+/// Handles the relay's refusal of a batch: a lost membership race is withdrawn (and
+/// `None` returned, nothing to report as refused); any other refusal is reported and
+/// returned.
+fn refused(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    relay: &str,
+    status: u16,
+    body: ErrorBody,
+    report: &mut SyncReport,
+) -> Result<Option<TransportError>, SyncError> {
+    // A membership change of ours lost a race with a concurrent one (stale epoch, already
+    // removed...): withdraw it and what followed it; the changes are packaged again and
+    // the removal redone if still needed.
+    if status == 409
+        && body.error == "conflict"
+        && let Some(first) = body
+            .results
+            .iter()
+            .find(|r| r.status == EventStatus::Rejected)
+            .and_then(|r| hex::decode(&r.hash).ok())
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+    {
+        let keys = store.epoch_keys(&rec.id)?;
+        if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
+            report.warnings.push(format!(
+                "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
+                body.message
+            ));
+            report.redo_removals.extend(redo);
+            return Ok(None);
+        }
+    }
+    report.push_refused = Some(
+        if status == 403
+            && matches!(
+                body.error.as_str(),
+                "create_token_required" | "bad_create_token"
+            )
+        {
+            format!(
+                "the relay at {relay} only lets couples with a creation token create spaces; ask its operator for one and run `duet relay set {relay} --token TOKEN`"
+            )
+        } else {
+            format!("{status} {}: {}", body.error, body.message)
+        },
+    );
+    Ok(Some(TransportError::Refused { status, body }))
+}

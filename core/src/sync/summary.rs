@@ -1,0 +1,152 @@
+//! What a sync tells the person: who sent what, which events wait, and the relay's
+//! misbehaviour worth an alert.
+
+use std::collections::BTreeMap;
+
+use automerge::Change;
+
+use super::SyncReport;
+use crate::event::Event;
+use crate::membership::SpaceState;
+use crate::model::Person;
+
+/// What arrived from one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Arrivals {
+    /// Display name (or a short device key).
+    pub from: String,
+    /// Count per kind of change ("rating", "reflection", ...).
+    pub counts: BTreeMap<String, usize>,
+}
+
+impl Arrivals {
+    /// "2 ratings and 1 reflection from Sam".
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{n} {}", if *n == 1 { k.clone() } else { plural(k) }))
+            .collect();
+        let list = match parts.len() {
+            0 => "nothing".to_string(),
+            1 => parts[0].clone(),
+            n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+        };
+        format!("{list} from {}", self.from)
+    }
+}
+
+fn plural(k: &str) -> String {
+    match k {
+        "status change" => "status changes".into(),
+        k => format!("{k}s"),
+    }
+}
+
+fn label(message: Option<&str>) -> &'static str {
+    match message {
+        Some("add goal") => "goal",
+        Some("rate") => "rating",
+        Some("reflect") => "reflection",
+        Some("add step") => "step",
+        Some("complete step") => "completed step",
+        Some("edit goal") => "edit",
+        Some("set status") => "status change",
+        Some("set person") => "name update",
+        _ => "other change",
+    }
+}
+
+/// The person id (hex) of the device that signed `ev`, or a short device key.
+pub(super) fn person_key(state: &SpaceState, ev: &Event) -> String {
+    state
+        .members()
+        .get(&ev.header().author)
+        .map(|m| hex::encode(m.person))
+        .unwrap_or_else(|| format!("device {}", hex::encode(&ev.header().author[..6])))
+}
+
+/// Counts `changes` from `from` (a person id, see [`person_key`]) by kind.
+pub(super) fn tally(arrivals: &mut BTreeMap<String, Arrivals>, from: String, changes: &[Change]) {
+    let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
+        from,
+        ..Default::default()
+    });
+    for ch in changes {
+        *entry
+            .counts
+            .entry(label(ch.message()).to_string())
+            .or_default() += 1;
+    }
+}
+
+/// Arrivals keyed by person id, under the person's name where the space lists it.
+pub(super) fn named(
+    mut arrivals: BTreeMap<String, Arrivals>,
+    people: &BTreeMap<String, Person>,
+) -> Vec<Arrivals> {
+    for a in arrivals.values_mut() {
+        if let Some(p) = people.get(&a.from) {
+            a.from = p.name.clone();
+        }
+    }
+    arrivals.into_values().collect()
+}
+
+/// Warns of the events still waiting (`held`), by author.
+pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
+    if held.is_empty() {
+        return;
+    }
+    let mut authors: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, bytes) in held {
+        if let Ok(ev) = Event::decode(bytes.clone()) {
+            *authors
+                .entry(hex::encode(&ev.header().author[..6]))
+                .or_default() += 1;
+        }
+    }
+    // A line per device, for a few: a relay can make up any number of devices.
+    const SHOWN: usize = 5;
+    let mut authors: Vec<(String, usize)> = authors.into_iter().collect();
+    authors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (author, n) in authors.iter().take(SHOWN) {
+        report.warnings.push(format!(
+            "{n} event(s) from device {author} wait for an earlier event or a key the relay has not served \
+             (withheld or lost); they will be applied when it arrives"
+        ));
+    }
+    if authors.len() > SHOWN {
+        let rest = &authors[SHOWN..];
+        report.warnings.push(format!(
+            "{} more event(s) from {} other device(s) wait likewise",
+            rest.iter().map(|(_, n)| n).sum::<usize>(),
+            rest.len()
+        ));
+    }
+    report.waiting = held.len();
+}
+
+/// Warns of the forks the relay refused and returns the space's alert: what the relay
+/// did that the person should know of even after this sync's output is gone.
+pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
+    let cursor = report.cursor;
+    if report.forks > 0 {
+        report.warnings.push(format!(
+            "the relay refused {} attempt(s) by a device to sign two different events with the same \
+             sequence number (equivocation); it kept the first and holds the other as evidence",
+            report.forks
+        ));
+    }
+    let mut alerts = Vec::new();
+    if report.rollback {
+        alerts.push(format!("the relay served less than this device already had (cursor {cursor}); it may have lost or be hiding events"));
+    }
+    if report.forks > 0 {
+        alerts.push(format!(
+            "{} equivocation attempt(s) by a device of this space, refused by the relay",
+            report.forks
+        ));
+    }
+    (!alerts.is_empty()).then(|| alerts.join("; "))
+}
