@@ -1,9 +1,13 @@
 //! `duet sync --watch`: one live socket per space, a sync whenever the relay says a space
 //! moved or this device has unsent changes, until interrupted.
 
+use std::sync::mpsc::RecvTimeoutError;
+
+use duet_core::device::Device;
 use duet_core::sync::SyncError;
 
 use super::Ctx;
+use crate::live::{self, Signal};
 use crate::output::note;
 use crate::transport::Http;
 
@@ -11,12 +15,21 @@ use crate::transport::Http;
 /// device (one `PRAGMA data_version`, no table read).
 const LOCAL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// What the watch loop remembers between signals.
+struct Watch {
+    /// Live sockets still listening.
+    listening: usize,
+    /// Whether the relay was lost (said once, and "connected again" once).
+    lost: bool,
+    /// A sync stopped early (a page cap, a stalled parse): read on at the next check.
+    more: bool,
+    /// The store's data version at the last check.
+    seen: i64,
+}
+
 /// Runs `duet sync --watch`: one live socket per space (`crate::live`), a sync whenever
 /// the relay says a space moved or this device has unsent changes, until interrupted.
 pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
-    use crate::live::{self, Signal};
-    use std::sync::mpsc::RecvTimeoutError;
-
     let mut dev = ctx.device()?;
     let http = Http::new()?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -32,27 +45,47 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.out.line(
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
     )?;
-    let mut seen = dev.data_version()?;
-    let mut lost = false;
-    // A sync that stopped early (a page cap, a stalled parse) reads on at the next check.
-    let mut more = false;
+    let mut w = Watch {
+        listening,
+        lost: false,
+        more: false,
+        seen: dev.data_version()?,
+    };
     loop {
         let due = match rx.recv_timeout(LOCAL_CHECK) {
-            Ok(Signal::Moved) => true,
-            Ok(Signal::Connected(kind)) => {
-                if lost {
+            Ok(signal) => w.on_signal(ctx, signal)?,
+            Err(RecvTimeoutError::Timeout) => w.on_quiet(&dev)?,
+            Err(RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
+            }
+        };
+        if due {
+            // Several signals may be queued: one sync covers them all.
+            w.more = sync_once(ctx, &mut dev, &http)?;
+        }
+        // `seen` is not read again after a sync: this device's own commits do not move
+        // its data_version, and a `duet` command that commits during the sync must
+        // still be noticed at the next check.
+    }
+}
+
+impl Watch {
+    /// Reacts to a live socket's signal; true when a sync is due.
+    fn on_signal(&mut self, ctx: &Ctx, signal: Signal) -> anyhow::Result<bool> {
+        match signal {
+            Signal::Moved => return Ok(true),
+            Signal::Connected(kind) => {
+                if std::mem::take(&mut self.lost) {
                     ctx.out
                         .line(format!("{}: connected to the relay again", kind.as_str()))?;
-                    lost = false;
                 }
-                false
             }
-            Ok(Signal::Lost {
+            Signal::Lost {
                 space,
                 error,
                 retry_in,
-            }) => {
-                if !lost {
+            } => {
+                if !self.lost {
                     note(&format!(
                         "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
                          changes made meanwhile are kept and sent then",
@@ -60,56 +93,55 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                         retry_in.as_secs_f64()
                     ));
                 }
-                lost = true;
-                false
+                self.lost = true;
             }
-            Ok(Signal::Refused(kind, msg)) => {
+            Signal::Refused(kind, msg) => {
                 note(&format!(
                     "warning ({} space): stopped watching: {msg}",
                     kind.as_str()
                 ));
-                listening -= 1;
-                if listening == 0 {
+                self.listening -= 1;
+                if self.listening == 0 {
                     anyhow::bail!(
                         "the relay refused every live connection; check `duet status` and the relay URL"
                     );
                 }
-                false
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let now = dev.data_version()?;
-                let changed = now != seen;
-                seen = now;
-                std::mem::take(&mut more) || (changed && dev.has_unsent()?)
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
-            }
-        };
-        if !due {
-            continue;
         }
-        // Several signals may be queued: one sync covers them all.
-        match dev.sync(&http) {
-            Ok(reports) => {
-                super::sync::print_reports(ctx, &reports)?;
-                more = reports.iter().any(|(_, r)| r.incomplete);
-                for (kind, r) in &reports {
-                    if let Some(m) = &r.push_refused {
-                        note(&format!(
-                            "warning ({} space): the relay refused this device's changes ({m}); they are kept here",
-                            kind.as_str()
-                        ));
-                    }
+        Ok(false)
+    }
+
+    /// Between signals: a sync is due when a sync stopped early, or when another
+    /// process committed and left something unsent.
+    fn on_quiet(&mut self, dev: &Device) -> anyhow::Result<bool> {
+        let now = dev.data_version()?;
+        let changed = now != self.seen;
+        self.seen = now;
+        Ok(std::mem::take(&mut self.more) || (changed && dev.has_unsent()?))
+    }
+}
+
+/// One sync, reported; returns whether it stopped early and should read on. A failed
+/// sync is only noted: the live thread reconnects and a sync follows.
+fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
+    match dev.sync(http) {
+        Ok(reports) => {
+            super::sync::print_reports(ctx, &reports)?;
+            for (kind, r) in &reports {
+                if let Some(m) = &r.push_refused {
+                    note(&format!(
+                        "warning ({} space): the relay refused this device's changes ({m}); they are kept here",
+                        kind.as_str()
+                    ));
                 }
             }
-            // The live thread reconnects and a sync follows; nothing is lost meanwhile.
-            Err(e) => note(&format!(
-                "warning: sync did not finish ({e}); retrying when the relay answers"
-            )),
+            Ok(reports.iter().any(|(_, r)| r.incomplete))
         }
-        // `seen` is not read again here: this device's own commits do not move its
-        // data_version, and a `duet` command that commits during the sync must still be
-        // noticed at the next check.
+        Err(e) => {
+            note(&format!(
+                "warning: sync did not finish ({e}); retrying when the relay answers"
+            ));
+            Ok(false)
+        }
     }
 }
