@@ -233,10 +233,13 @@ fn couple(scene: &Scene) -> (Relay, Device, Device) {
     loop {
         scene.tick.set(start);
         scene.transcript.borrow_mut().clear();
+        scene.keys.borrow_mut().clear();
         let relay = scene.relay();
         let alex = Device::new();
         let sam = Device::new();
         scene.run(&alex, &["init", "--name", "Alex", "--relay", &relay.url]);
+        // Learnt one by one, so that the numbers never hang on join times alone.
+        scene.learn_devices(&alex);
         let code = invite_code(&scene.run(&alex, &["invite"]));
         scene.run(&sam, &["join", &code, "--name", "Sam"]);
         let devices = sam.json(&["device", "list"]);
