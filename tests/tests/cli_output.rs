@@ -4,7 +4,9 @@
 //! output, then `--- stderr` and `--- exit code N` when there are any.
 //!
 //! The clock is fixed: every command runs with `DUET_NOW` one minute after the one
-//! before, from 2026-03-01 10:00 UTC, so times and orders are the same on every run.
+//! before, from 2099-03-01 10:00 UTC, so times and orders are the same on every run. It
+//! runs ahead of the real clock on purpose: the relay judges invite expiry by its own
+//! (real) clock, so a code made at a fixed time in the past would be expired there.
 //! What is random or comes from the machine is replaced with a placeholder:
 //! - `[DEVICE-n]`: a device key (full or its 12-character prefix), numbered in the order
 //!   the devices joined (1 is the first partner's first device);
@@ -14,8 +16,8 @@
 //! - `[SAFETY-CODE]`: the six groups of digits of `duet verify`;
 //! - `[RELAY]`: the test relay's URL (its port is chosen by the OS); `[TMP]`: a
 //!   temporary directory;
-//! - `[TIME]`: a time taken from the system clock rather than `DUET_NOW` (membership
-//!   events, invite expiry, device activity), which differs on every run.
+//! - `[TIME]`: a time taken from the system clock rather than `DUET_NOW` (none should be
+//!   left: core reads one clock).
 //!
 //! What is listed in the order of the random device keys (`duet device list`, the members
 //! in `duet status`, the "not verified" note) is put in placeholder order before the
@@ -29,10 +31,10 @@ use std::cell::{Cell, RefCell};
 
 use duet_tests::{Device, Relay};
 
-/// The fixed clock's first reading: 2026-03-01 10:00 UTC, in milliseconds.
-const START_MS: i64 = 1_772_359_200_000;
+/// The fixed clock's first reading: 2099-03-01 10:00 UTC, in milliseconds.
+const START_MS: i64 = 4_076_042_400_000;
 /// The day of every time the fixed clock gives (the scenes run far fewer than 840 commands).
-const FIXED_DAY: &str = "2026-03-01";
+const FIXED_DAY: &str = "2099-03-01";
 
 /// A scene: a clock that ticks a minute per command, the device keys seen so far and the
 /// transcript since the last snapshot.
@@ -463,7 +465,7 @@ fn ratings_and_reflections_show_in_progress_history_export_and_report() {
         &alex,
         &["history", "--goal", "Weekly check-in", "--limit", "2"],
     );
-    scene.run(&alex, &["history", "--since", "2026-03-02"]);
+    scene.run(&alex, &["history", "--since", "2099-03-02"]);
     scene.run(&alex, &["history", "--by", "Nobody"]);
     snapshot(&scene, "history");
 
@@ -482,7 +484,7 @@ fn ratings_and_reflections_show_in_progress_history_export_and_report() {
             html,
             "--include-private",
             "--since",
-            "2026-03-01",
+            FIXED_DAY,
         ],
     );
     scene.run(&alex, &["report", "--html", html, "--goal", "no such goal"]);
