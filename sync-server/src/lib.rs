@@ -30,7 +30,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::routing::get;
-use duet_core::protocol::MAX_BODY_BYTES;
+use duet_core::protocol::{EVENTS_ROUTE, HEALTHZ_PATH, LIVE_ROUTE, MAX_BODY_BYTES};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -132,11 +132,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route(
-            "/v1/spaces/{space}/events",
+            EVENTS_ROUTE,
             get(routes::read_events).post(routes::push_events),
         )
-        .route("/v1/spaces/{space}/live", get(live::live_events))
-        .route("/healthz", get(routes::healthz))
+        .route(LIVE_ROUTE, get(live::live_events))
+        .route(HEALTHZ_PATH, get(routes::healthz))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state.clone())

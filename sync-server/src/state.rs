@@ -216,7 +216,10 @@ impl AppState {
             Location::Postgres(url) => {
                 let store = PgStore::open(url)?;
                 let reader = Box::new(PgStore::open(url)?);
-                let listener = crate::store::postgres::listen(url, live.clone())?;
+                let listener = {
+                    let live = live.clone();
+                    crate::store::postgres::listen(url, move |c| live.notify(c))?
+                };
                 let writer =
                     Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
                 (writer, reader, Some(listener))

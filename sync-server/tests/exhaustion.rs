@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::Device;
 use common::process::{Proc, Reply, Space, http, parse_reply};
 use duet_core::event::{MembershipOp, SpaceId};
-use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, encode_batch};
+use duet_core::protocol::{encode_batch, events_path, live_path};
 
 /// The attacker's address.
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -76,13 +76,17 @@ fn request_from(from: Ipv4Addr, to: SocketAddr, method: &str, path: &str, body: 
 
 /// The signed WebSocket upgrade of `device`'s live socket on `space`.
 fn live_request(device: &Device, space: &SpaceId) -> String {
-    let path = format!("/v1/spaces/{space}/live");
+    let path = live_path(space);
     let auth = device.read_auth(&path, "");
+    let signed: String = auth
+        .headers()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     format!(
         "GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         {H_DEVICE}: {}\r\n{H_TIME}: {}\r\n{H_NONCE}: {}\r\n{H_SIGNATURE}: {}\r\n\r\n",
-        auth.device, auth.time, auth.nonce, auth.signature
+         {signed}\r\n"
     )
 }
 
@@ -199,8 +203,8 @@ fn under_attack(attack: Attack) {
                 continue;
             };
             let head = format!(
-                "POST /v1/spaces/{space}/events HTTP/1.1\r\nHost: relay\r\n\
-                 Content-Length: 65536\r\n\r\n"
+                "POST {} HTTP/1.1\r\nHost: relay\r\nContent-Length: 65536\r\n\r\n",
+                events_path(&space)
             );
             // Refused connections fail to write: the attacker does not care.
             let _ = s

@@ -220,7 +220,11 @@ crate::conformance! {
         for a in answers {
             results.push(a.await);
         }
-        let code = |r: &Result<_, ApiError>| r.as_ref().err().map_or("ok", ApiError::code);
+        let code = |r: &Result<_, ApiError>| {
+            r.as_ref()
+                .err()
+                .map_or("ok".to_string(), |e| e.code().to_string())
+        };
         let codes: Vec<_> = results.iter().map(code).collect();
         assert_eq!(
             codes,

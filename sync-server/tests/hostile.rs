@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::process::{Proc, Space, http, read_reply};
 use duet_core::event::SpaceId;
-use duet_core::protocol::{H_CURSOR, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES};
+use duet_core::protocol::{
+    H_CURSOR, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES, events_path,
+};
 
 /// The Retry-After of a 429, in whole seconds.
 fn retry_after(r: &common::process::Reply) -> u64 {
@@ -113,7 +115,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
         "--client-ip-header",
         "X-Forwarded-For",
     ]);
-    let junk = format!("/v1/spaces/{}/events", SpaceId::generate());
+    let junk = events_path(&SpaceId::generate());
     let flood = [("X-Forwarded-For", "198.51.100.4, 203.0.113.7")];
     let mut codes = Vec::new();
     for _ in 0..30 {
@@ -145,7 +147,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
 #[test]
 fn without_the_header_option_the_per_address_limit_uses_the_tcp_peer_and_ignores_spoofing() {
     let p = Proc::start(&["--rate-per-ip", "0.01", "--burst-per-ip", "3"]);
-    let junk = format!("/v1/spaces/{}/events", SpaceId::generate());
+    let junk = events_path(&SpaceId::generate());
     for i in 0..6 {
         let spoof = format!("203.0.113.{i}");
         let r = p.request("GET", &junk, &[("X-Forwarded-For", &spoof)], b"");
@@ -361,7 +363,7 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
         "1%20OR%201=1",
         "%22%3B%20DELETE%20FROM%20events%3B%20--",
     ] {
-        let target = format!("/v1/spaces/{id}/events");
+        let target = events_path(id);
         let r = p.request("GET", &target, &[], b"");
         assert_eq!(r.status, 400, "{target}");
         assert_eq!(r.error().error, "bad_space_id");

@@ -5,7 +5,7 @@ mod common;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use common::{Couple, Relay};
-use duet_core::protocol::MAX_BODY_BYTES;
+use duet_core::protocol::{MAX_BODY_BYTES, events_path};
 
 /// Polls `f` until it returns true, or panics after `within`.
 async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> bool) {
@@ -84,7 +84,7 @@ crate::conformance! {
             format!(" {}", &valid[..31]).replace(' ', "%20"),
         ];
         for id in junk {
-            let path = format!("/v1/spaces/{id}/events");
+            let path = events_path(&id);
             let push = c.relay.push_raw(&path, b"\0\0\0\x01x".to_vec()).await;
             assert!(
                 matches!(push.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
@@ -152,10 +152,7 @@ crate::conformance! {
         });
         // A push whose body never ends holds the only slot.
         let hold = || {
-            let stuck = Request::post(format!(
-                "/v1/spaces/{}/events",
-                duet_core::event::SpaceId::generate()
-            ))
+            let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
             .body(Body::from_stream(futures_util::stream::pending::<
                 Result<Bytes, std::io::Error>,
             >()))
