@@ -468,7 +468,7 @@ fn open(location: &Location, mut config: Config) -> AppState {
     if config.create_tokens.is_empty() {
         config.open_registration = true;
     }
-    off_runtime(|| AppState::open_at(location, config)).expect("open relay db")
+    off_runtime(|| AppState::open(location, config)).expect("open relay db")
 }
 
 /// Tests written once and run on both backends: each `#[tokio::test] async fn` inside

@@ -221,7 +221,7 @@ impl Server {
 
     /// A relay over `location` (another `Server` may share it: a second instance).
     fn start_at(location: &Location, dir: tempfile::TempDir) -> anyhow::Result<Server> {
-        let state = duet_relay::open_state_at(location, unlimited_config())?;
+        let state = duet_relay::open_state(location, unlimited_config())?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
