@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::Device;
 use common::process::{Proc, Reply, Space, http, parse_reply};
 use duet_core::event::{MembershipOp, SpaceId};
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{encode_batch, events_path, live_path};
 
 /// The attacker's address.
@@ -244,7 +245,9 @@ fn under_attack(attack: Attack) {
             started.elapsed() < Duration::from_secs(60),
             "the attack did not end"
         );
-        timed("/healthz", || p.healthz().ok().status);
+        timed(duet_core::protocol::HEALTHZ_PATH, || {
+            p.healthz().ok().status
+        });
         timed("a read", || {
             p.read(&couple.alex, &couple.id, "").ok().status
         });
@@ -283,11 +286,11 @@ fn under_attack(attack: Attack) {
             let e = r.error();
             match r.status {
                 408 => {
-                    assert_eq!(e.error, "timeout");
+                    assert_eq!(e.error, ErrorCode::Timeout);
                     assert!(e.message.contains("slower than"), "{}", e.message);
                     cut += 1;
                 }
-                429 => assert_eq!(e.error, "rate_limited"),
+                429 => assert_eq!(e.error, ErrorCode::RateLimited),
                 other => panic!("a slow body got {other}: {}", e.message),
             }
         }
@@ -372,7 +375,7 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
             String::from_utf8_lossy(&r.body)
         );
         let e = r.error();
-        assert_eq!(e.error, "rate_limited");
+        assert_eq!(e.error, ErrorCode::RateLimited);
         assert!(e.message.contains(what), "{}", e.message);
         assert!(r.header("retry-after").is_some());
     };
@@ -424,7 +427,12 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
     let (answer, _couples) = open_live(Ipv4Addr::LOCALHOST, p.addr, &couple.alex, &couple.id);
     assert_eq!(answer.expect("an answer").status, 101);
     assert_eq!(p.read(&couple.sam, &couple.id, "").ok().status, 200);
-    assert_eq!(http(p.addr, "GET", "/healthz", &[], b"").ok().status, 200);
+    assert_eq!(
+        http(p.addr, "GET", duet_core::protocol::HEALTHZ_PATH, &[], b"")
+            .ok()
+            .status,
+        200
+    );
 
     // A closed socket gives its slots back: the space's next device gets one.
     drop(idle);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::process::{Proc, Space, http, read_reply};
 use duet_core::event::SpaceId;
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{
     H_CURSOR, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES, events_path,
 };
@@ -59,14 +60,14 @@ fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_ser
         "{statuses:?}"
     );
     let limited = limited.expect("a 429");
-    assert_eq!(limited.error().error, "rate_limited");
+    assert_eq!(limited.error().error, ErrorCode::RateLimited);
     assert!(retry_after(&limited) >= 1);
 
     // Alex's pushes are limited too (the author is the device), and nothing is stored.
     let ev = s.alex.changes(s.id, &s.key, b"during the flood");
     let r = p.push(&s.id, &[&ev]);
     assert_eq!(r.status, 429);
-    assert_eq!(r.error().error, "rate_limited");
+    assert_eq!(r.error().error, ErrorCode::RateLimited);
     assert!(retry_after(&r) >= 1);
     assert_eq!(p.event_count(), before);
 
@@ -96,7 +97,7 @@ fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_ser
             ],
             b"",
         );
-        assert_eq!(r.error().error, "bad_signature");
+        assert_eq!(r.error().error, ErrorCode::BadSignature);
     }
     assert_eq!(p.read(&s.sam, &s.id, "").ok().status, 200);
     // The health check still answers.
@@ -122,7 +123,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
         let r = p.request("GET", &junk, &flood, b"");
         let e = r.error();
         if r.status == 429 {
-            assert_eq!(e.error, "rate_limited");
+            assert_eq!(e.error, ErrorCode::RateLimited);
             assert!(retry_after(&r) >= 1);
         }
         codes.push(r.status);
@@ -136,7 +137,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
     assert_eq!(r.status, 401);
     // The health check is not rate limited, even for the flooding address.
     for _ in 0..20 {
-        let r = p.request("GET", "/healthz", &flood, b"");
+        let r = p.request("GET", duet_core::protocol::HEALTHZ_PATH, &flood, b"");
         assert_eq!(r.status, 200);
     }
     // Real work from another address still goes through.
@@ -237,7 +238,7 @@ fn a_body_that_arrives_too_slowly_gets_408_timeout_json_and_nothing_is_stored() 
         .expect("read timeout");
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 408);
-    assert_eq!(r.error().error, "timeout");
+    assert_eq!(r.error().error, ErrorCode::Timeout);
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(p.event_count(), before);
     assert_eq!(p.healthz().ok().status, 200);
@@ -261,7 +262,7 @@ fn oversized_bodies_with_and_without_content_length_get_413_json() {
     stream.write_all(&[0u8; 4096]).expect("write some body");
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 413);
-    assert_eq!(r.error().error, "too_large");
+    assert_eq!(r.error().error, ErrorCode::TooLarge);
 
     // Chunked, no length: refused once the limit is crossed. The body is written from
     // another thread while this one reads the answer.
@@ -287,7 +288,7 @@ fn oversized_bodies_with_and_without_content_length_get_413_json() {
     });
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 413);
-    assert_eq!(r.error().error, "too_large");
+    assert_eq!(r.error().error, ErrorCode::TooLarge);
     drop(stream);
     sender.join().expect("sender thread");
 
@@ -336,7 +337,7 @@ fn path_traversal_and_junk_space_ids_get_400_or_404_json_and_touch_nothing() {
             );
             let code = r.error().error;
             assert!(
-                code == "bad_space_id" || code == "not_found",
+                code == ErrorCode::BadSpaceId || code == ErrorCode::NotFound,
                 "{method} {target}: {code}"
             );
         }
@@ -366,10 +367,10 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
         let target = events_path(id);
         let r = p.request("GET", &target, &[], b"");
         assert_eq!(r.status, 400, "{target}");
-        assert_eq!(r.error().error, "bad_space_id");
+        assert_eq!(r.error().error, ErrorCode::BadSpaceId);
         let r = p.request("POST", &target, &[], b"\0\0\0\x01x");
         assert_eq!(r.status, 400, "{target}");
-        assert_eq!(r.error().error, "bad_space_id");
+        assert_eq!(r.error().error, ErrorCode::BadSpaceId);
     }
     // Queries signed by a member, so that only their content is refused.
     for query in [
@@ -382,7 +383,7 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
     ] {
         let r = p.read(&s.alex, &s.id, query);
         assert_eq!(r.status, 400, "{query}");
-        assert_eq!(r.error().error, "bad_query", "{query}");
+        assert_eq!(r.error().error, ErrorCode::BadQuery, "{query}");
     }
     assert_eq!(p.events(), before);
     let (tables_after, integrity) = p.tables_and_integrity();
@@ -400,11 +401,17 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
 fn unknown_routes_and_methods_over_tcp_are_json_and_healthz_is_ok() {
     let p = Proc::start(&[]);
     let r = http(p.addr, "GET", "/etc/passwd", &[], b"");
-    assert_eq!((r.status, r.error().error.as_str()), (404, "not_found"));
-    let r = http(p.addr, "DELETE", "/healthz", &[], b"");
+    assert_eq!((r.status, r.error().error), (404, ErrorCode::NotFound));
+    let r = http(
+        p.addr,
+        "DELETE",
+        duet_core::protocol::HEALTHZ_PATH,
+        &[],
+        b"",
+    );
     assert_eq!(
-        (r.status, r.error().error.as_str()),
-        (405, "method_not_allowed")
+        (r.status, r.error().error),
+        (405, ErrorCode::MethodNotAllowed)
     );
     assert_eq!(p.healthz().ok().body, br#"{"status":"ok"}"#);
 }

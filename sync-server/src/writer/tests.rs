@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Header, Kind, MembershipOp};
 use duet_core::identity::Identity;
-use duet_core::protocol::EventStatus;
+use duet_core::protocol::{ErrorCode, EventStatus};
 
 use super::queue::{Worker, take_group};
 use super::*;
@@ -124,10 +124,8 @@ fn accepted_cursor(r: &Result<PushResponse, ApiError>) -> u64 {
     resp.results[0].cursor.expect("a cursor")
 }
 
-fn code(r: &Result<PushResponse, ApiError>) -> String {
-    r.as_ref()
-        .err()
-        .map_or("ok".to_string(), |e| e.code().to_string())
+fn code(r: &Result<PushResponse, ApiError>) -> Option<ErrorCode> {
+    r.as_ref().err().map(ApiError::code)
 }
 
 fn stored(w: &mut Worker<Store>, space: SpaceId) -> Vec<[u8; 32]> {
@@ -182,16 +180,16 @@ fn pushes_of_one_group_share_one_commit_and_a_refused_one_leaves_the_others() {
     assert_eq!(
         codes,
         [
-            "ok",
-            "ok",
-            "ok",
-            "broken_chain",
-            "not_a_member",
-            "ok",
-            "ok",
-            "ok",
-            "not_a_member",
-            "ok"
+            None,
+            None,
+            None,
+            Some(ErrorCode::BrokenChain),
+            Some(ErrorCode::NotAMember),
+            None,
+            None,
+            None,
+            Some(ErrorCode::NotAMember),
+            None
         ]
     );
     let cursors: Vec<u64> = [0, 1, 2, 5, 6, 9]
@@ -253,7 +251,7 @@ fn a_failed_commit_refuses_every_push_of_the_group_and_the_state_does_not_move()
     let key = SpaceKey::generate();
     let (mut alex, mut bob, mut eve) = (Dev::new("Alex"), Dev::new("Bob"), Dev::new("Eve"));
     let g1 = alex.genesis(s1);
-    assert_eq!(code(&run(&mut w, vec![prepared(s1, &[&g1])])[0]), "ok");
+    assert_eq!(code(&run(&mut w, vec![prepared(s1, &[&g1])])[0]), None);
 
     w.fail_commits = 1;
     let a2 = alex.changes(s1, &key, b"2");
@@ -268,7 +266,7 @@ fn a_failed_commit_refuses_every_push_of_the_group_and_the_state_does_not_move()
         ],
     );
     for a in &answers {
-        assert_eq!(code(a), "storage_full");
+        assert_eq!(code(a), Some(ErrorCode::StorageFull));
         assert_eq!(a.as_ref().err().map(|e| e.status().as_u16()), Some(507));
     }
     assert_eq!(stored(&mut w, s1), [g1.hash()]);
@@ -312,7 +310,7 @@ fn when_sqlite_rolls_the_group_back_only_the_push_that_did_not_fit_is_refused() 
         ],
     );
     let codes: Vec<_> = answers.iter().map(code).collect();
-    assert_eq!(codes, ["ok", "storage_full", "ok", "ok"]);
+    assert_eq!(codes, [None, Some(ErrorCode::StorageFull), None, None]);
     assert_eq!(stored(&mut w, s1), [g1.hash(), small.hash()]);
     assert_eq!(stored(&mut w, s2), [g2.hash()]);
     // The first transaction was lost; the three others were committed together.
@@ -362,7 +360,7 @@ fn fork_evidence_is_bounded_per_device_and_per_space_and_the_rest_is_counted() {
     let a2 = alex.changes(space, &key, b"a2");
     let s2 = sam.changes(space, &key, b"s2");
     let ok = run(&mut w, vec![prepared(space, &[&g, &inv, &join, &a2, &s2])]);
-    assert_eq!(code(&ok[0]), "ok");
+    assert_eq!(code(&ok[0]), None);
 
     // About 900 bytes each: Alex's third fork is over his bound; Sam's second is
     // over the space's.
@@ -381,7 +379,7 @@ fn fork_evidence_is_bounded_per_device_and_per_space_and_the_rest_is_counted() {
         &mut w,
         forks.iter().map(|f| prepared(space, &[f])).collect(),
     );
-    assert!(answers.iter().all(|a| code(a) == "fork"));
+    assert!(answers.iter().all(|a| code(a) == Some(ErrorCode::Fork)));
     let kept: Vec<[u8; 32]> = {
         let conn = w.store.connection();
         let mut stmt = conn
