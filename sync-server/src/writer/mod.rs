@@ -29,7 +29,7 @@
 //! Reads whose space is not cached yet ask the thread to fold it ([`Job::Load`]), so the
 //! cache is only ever filled and changed here, from committed data.
 //!
-//! The job is split in two: [`queue`] is the thread, its channel and the group's one
+//! The work is split: [`queue`] is the thread, its channel and the group's one
 //! transaction; [`admission`] is what a pushed event must pass to be stored (space,
 //! membership, chain, forks, quota), and [`creation`] what a push that creates a space
 //! must pass first.
