@@ -1,4 +1,4 @@
-//! Listening to a relay's live socket (`GET /v1/spaces/{space}/live`, docs/protocol.md)
+//! Listening to a relay's live socket ([`duet_core::protocol::live_path`], docs/protocol.md)
 //! for one space, on a thread of its own. The thread reconnects with backoff when the
 //! socket is lost and tells the watcher (`duet sync --watch`) when to sync; the relay's
 //! first message after every (re)connection carries the space's cursor, so a sync follows
@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
-use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth};
+use duet_core::protocol::{ErrorBody, LiveMessage, PING_EVERY, ReadAuth, live_path};
 use duet_core::store::SpaceKind;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// The relay pings every 20 s; three missed pings mean the connection is dead.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Three missed pings mean the connection is dead.
+const READ_TIMEOUT: Duration = PING_EVERY.saturating_mul(3);
 /// The first wait after a lost connection; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -102,17 +102,12 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
             "the relay URL {relay:?} is not http(s)://; set it with `duet relay set URL`"
         )));
     };
-    let path = format!("/v1/spaces/{space}/live");
+    let path = live_path(&space);
     let mut req = format!("{ws_base}{path}")
         .into_client_request()
         .map_err(|e| Ended::Refused(format!("bad relay URL {relay:?}: {e}")))?;
     let auth = ReadAuth::sign(me, "GET", &path, "");
-    for (name, value) in [
-        (H_DEVICE, auth.device),
-        (H_TIME, auth.time.to_string()),
-        (H_NONCE, auth.nonce),
-        (H_SIGNATURE, auth.signature),
-    ] {
+    for (name, value) in auth.headers() {
         let value = HeaderValue::from_str(&value)
             .map_err(|e| Ended::Retry(format!("cannot sign the request: {e}")))?;
         req.headers_mut().insert(name, value);
@@ -125,9 +120,8 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
                 .as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default();
-            let msg = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
+            let msg = serde_json::from_str::<ErrorBody>(&body)
+                .map(|e| e.message)
                 .unwrap_or(body);
             let msg = format!("the relay answered {status}: {msg}");
             // Not a member, no such space, no such endpoint: retrying will not help.
@@ -154,25 +148,20 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
 fn read_until_lost(ws: &mut Socket, tx: &Sender<Signal>) -> Ended {
     loop {
         match ws.read() {
-            Ok(Message::Text(text)) => {
-                let cursor = serde_json::from_str::<serde_json::Value>(text.as_str())
-                    .ok()
-                    .and_then(|v| v["cursor"].as_u64());
-                match cursor {
-                    Some(_) => {
-                        if tx.send(Signal::Moved).is_err() {
-                            let _ = ws.close(None);
-                            return Ended::Retry("the watcher stopped".into());
-                        }
-                    }
-                    None => {
-                        return Ended::Retry(format!(
-                            "the relay sent an unexpected live message: {:?}",
-                            text.as_str().chars().take(100).collect::<String>()
-                        ));
+            Ok(Message::Text(text)) => match serde_json::from_str::<LiveMessage>(text.as_str()) {
+                Ok(_) => {
+                    if tx.send(Signal::Moved).is_err() {
+                        let _ = ws.close(None);
+                        return Ended::Retry("the watcher stopped".into());
                     }
                 }
-            }
+                Err(_) => {
+                    return Ended::Retry(format!(
+                        "the relay sent an unexpected live message: {:?}",
+                        text.as_str().chars().take(100).collect::<String>()
+                    ));
+                }
+            },
             Ok(Message::Close(_)) => {
                 return Ended::Retry("the relay closed the live connection".into());
             }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::protocol::{
-    ErrorBody, H_CREATE_TOKEN, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME,
-    MAX_BODY_BYTES, PushResponse, ReadAuth, decode_page,
+    ErrorBody, ErrorCode, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, MAX_BODY_BYTES, PushResponse,
+    ReadAuth, decode_page, events_path,
 };
 use duet_core::sync::{Page, Transport, TransportError};
 
@@ -109,7 +109,7 @@ fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
         Err(e) => e.to_string(),
     };
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
-        error: "http_error".into(),
+        error: ErrorCode::HttpError,
         message: text.chars().take(200).collect(),
         results: Vec::new(),
     });
@@ -124,7 +124,7 @@ impl Transport for Http {
         body: Vec<u8>,
         create_token: Option<&str>,
     ) -> Result<PushResponse, TransportError> {
-        let url = format!("{}/v1/spaces/{space}/events", relay.trim_end_matches('/'));
+        let url = format!("{}{}", relay.trim_end_matches('/'), events_path(space));
         let resp = send_with_backoff(relay, || {
             let request = self
                 .client
@@ -152,18 +152,17 @@ impl Transport for Http {
         limit: u32,
         reader: &Identity,
     ) -> Result<Page, TransportError> {
-        let path = format!("/v1/spaces/{space}/events");
+        let path = events_path(space);
         let query = format!("after={after}&limit={limit}");
         let url = format!("{}{path}?{query}", relay.trim_end_matches('/'));
         // Every attempt is signed afresh: the relay refuses a reused nonce.
         let resp = send_with_backoff(relay, || {
             let auth = ReadAuth::sign(reader, "GET", &path, &query);
-            self.client
-                .get(&url)
-                .header(H_DEVICE, auth.device)
-                .header(H_TIME, auth.time.to_string())
-                .header(H_NONCE, auth.nonce)
-                .header(H_SIGNATURE, auth.signature)
+            auth.headers()
+                .into_iter()
+                .fold(self.client.get(&url), |request, (name, value)| {
+                    request.header(name, value)
+                })
         })?;
         if !resp.status().is_success() {
             return Err(refused(relay, resp));

@@ -1,18 +1,54 @@
-//! The relay's wire protocol, shared by the relay and every client.
+//! The relay's wire protocol, shared by the relay and every client: the one place that
+//! names its paths, headers, error codes and messages (docs/protocol.md describes them).
 //!
-//! - `POST /v1/spaces/{space}/events`: body is a batch: repeated `u32 length || event`.
-//!   Answer: JSON [`PushResponse`].
-//! - `GET /v1/spaces/{space}/events?after=C&limit=N`, signed with the read headers below.
-//!   Answer body: repeated `u64 cursor || u32 length || event`; header `duet-more: 1` when
-//!   more events are waiting.
-//! - Errors: JSON [`ErrorBody`] with a stable `error` code.
+//! - `POST /v1/spaces/{space}/events` ([`events_path`]): body is a batch: repeated
+//!   `u32 length || event`. Answer: JSON [`PushResponse`].
+//! - `GET /v1/spaces/{space}/events?after=C&limit=N`, signed with the read headers below
+//!   ([`ReadAuth::headers`]). Answer body: repeated `u64 cursor || u32 length || event`;
+//!   header `duet-more: 1` when more events are waiting.
+//! - `GET /v1/spaces/{space}/live` ([`live_path`]): a WebSocket, signed like a read, on
+//!   which the relay sends [`LiveMessage`]s and pings every [`PING_EVERY`].
+//! - `GET /healthz` ([`HEALTHZ_PATH`]).
+//! - Errors: JSON [`ErrorBody`] with a stable [`ErrorCode`].
 //!
 //! A read request is signed by a member device over
 //! `READ_DOMAIN || method \n path \n query \n timestamp \n nonce`.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{DeviceKey, Identity, verify};
+
+/// The axum route of a space's events (push and read); `{space}` is the space id.
+pub const EVENTS_ROUTE: &str = "/v1/spaces/{space}/events";
+/// The axum route of a space's live socket.
+pub const LIVE_ROUTE: &str = "/v1/spaces/{space}/live";
+/// The relay's health check (not rate limited).
+pub const HEALTHZ_PATH: &str = "/healthz";
+
+/// The path of a space's events, e.g. `/v1/spaces/00ff.../events`. Takes any display
+/// form of a space id, so that tests can aim at malformed ones.
+pub fn events_path<S: std::fmt::Display + ?Sized>(space: &S) -> String {
+    EVENTS_ROUTE.replace("{space}", &space.to_string())
+}
+
+/// The path of a space's live socket.
+pub fn live_path<S: std::fmt::Display + ?Sized>(space: &S) -> String {
+    LIVE_ROUTE.replace("{space}", &space.to_string())
+}
+
+/// How often the relay pings an open live socket; a client that hears nothing for a few
+/// of these takes the connection as dead.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+
+/// A message of the live socket (a JSON text message): the space's newest cursor, sent
+/// when the socket opens and after each commit that moves it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LiveMessage {
+    /// The space's newest cursor.
+    pub cursor: u64,
+}
 
 /// Largest request body the relay accepts (a few maximal events).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -49,12 +85,138 @@ pub const H_CREATE_TOKEN: &str = "duet-create-token";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `bad_signature`.
-    pub error: String,
+    pub error: ErrorCode,
     /// What was wrong and what to do.
     pub message: String,
     /// Per-event results, when the error concerns a pushed batch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<EventResult>,
+}
+
+/// Declares [`ErrorCode`] with each variant's wire string, written once.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal,)*) => {
+        /// The stable machine-readable code of an error answer (`error` in [`ErrorBody`]),
+        /// sent as a snake_case string. A code this version does not know (from a newer
+        /// relay) is kept as [`ErrorCode::Other`].
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+            /// A code this version does not know.
+            Other(String),
+        }
+
+        impl ErrorCode {
+            /// Every code this version knows, for tests and documentation.
+            pub const KNOWN: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The wire string.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                    ErrorCode::Other(code) => code,
+                }
+            }
+
+            /// The code a wire string names; unknown strings become [`ErrorCode::Other`].
+            pub fn parse(code: &str) -> ErrorCode {
+                match code {
+                    $($code => ErrorCode::$variant,)*
+                    other => ErrorCode::Other(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// 400: framing, decoding, version, payload, or an event for another space.
+    Malformed = "malformed",
+    /// 400: the space in the path is not 32 lower-case hex characters.
+    BadSpaceId = "bad_space_id",
+    /// 400: the read query is not `after=CURSOR&limit=N`.
+    BadQuery = "bad_query",
+    /// 401: an event's or a read's signature does not verify.
+    BadSignature = "bad_signature",
+    /// 401: a read without the signed headers.
+    Unauthenticated = "unauthenticated",
+    /// 401: a read signed too far from the relay's clock.
+    StaleRequest = "stale_request",
+    /// 401: a read nonce already used.
+    ReplayedRequest = "replayed_request",
+    /// 401: a join's invite signature does not verify.
+    BadInviteSignature = "bad_invite_signature",
+    /// 403: the author or reader is not (or no longer) a member.
+    NotAMember = "not_a_member",
+    /// 403: the invite was already spent.
+    InviteUsed = "invite_used",
+    /// 403: the invite expired.
+    InviteExpired = "invite_expired",
+    /// 403: no such invite in the space.
+    UnknownInvite = "unknown_invite",
+    /// 403: creating a space needs a creation token and the push sent none.
+    CreateTokenRequired = "create_token_required",
+    /// 403: the creation token is not one of the relay's.
+    BadCreateToken = "bad_create_token",
+    /// 403: the creation token has created as many spaces as allowed.
+    TokenExhausted = "token_exhausted",
+    /// 429: this address created as many spaces today as allowed.
+    TooManySpaces = "too_many_spaces",
+    /// 404: the space has no genesis on this relay.
+    NoSuchSpace = "no_such_space",
+    /// 404: no such route.
+    NotFound = "not_found",
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed = "method_not_allowed",
+    /// 409: the author already has another event with this seq.
+    Fork = "fork",
+    /// 409: a gap in the author's seq, or prev does not match.
+    BrokenChain = "broken_chain",
+    /// 409: the space exists, the device is already a member, and the like.
+    Conflict = "conflict",
+    /// 408: the request (body upload included) took longer than allowed.
+    Timeout = "timeout",
+    /// 413: the body or an event exceeds its limit.
+    TooLarge = "too_large",
+    /// 429: too many requests from this address or device (with `Retry-After`).
+    RateLimited = "rate_limited",
+    /// 503: the relay handles as many requests as it allows (with `Retry-After: 1`).
+    Overloaded = "overloaded",
+    /// 507: the push would take the space over its quota.
+    QuotaExceeded = "quota_exceeded",
+    /// 507: the relay's storage is full.
+    StorageFull = "storage_full",
+    /// 500: the relay failed; the detail is in its log.
+    Internal = "internal",
+    /// Never sent by a relay: a client's name for an error answer that was not a JSON
+    /// [`ErrorBody`] (a proxy's page, say).
+    HttpError = "http_error",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a wire string, so that code written against the string form reads on.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ErrorCode, D::Error> {
+        let code = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ErrorCode::parse(&code))
+    }
 }
 
 /// What happened to one pushed event.
@@ -197,6 +359,16 @@ impl ReadAuth {
         }
     }
 
+    /// The request headers that carry this signature: every client sends exactly these.
+    pub fn headers(&self) -> [(&'static str, String); 4] {
+        [
+            (H_DEVICE, self.device.clone()),
+            (H_TIME, self.time.to_string()),
+            (H_NONCE, self.nonce.clone()),
+            (H_SIGNATURE, self.signature.clone()),
+        ]
+    }
+
     /// Verifies the signature; returns the device key when it holds.
     pub fn verify(&self, method: &str, path: &str, query: &str) -> Option<DeviceKey> {
         let device: DeviceKey = hex::decode(&self.device).ok()?.try_into().ok()?;
@@ -221,6 +393,37 @@ mod tests {
         assert!(decode_batch(&body[..body.len() - 1]).is_err());
         let page = vec![(3, b"a".to_vec()), (9, b"bc".to_vec())];
         assert_eq!(decode_page(&encode_page(&page)), Ok(page));
+    }
+
+    #[test]
+    fn error_codes_keep_their_wire_strings_and_unknown_ones_survive() {
+        for code in ErrorCode::KNOWN {
+            let json = serde_json::to_string(code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).expect("parses");
+            assert_eq!(&back, code);
+        }
+        assert_eq!(ErrorCode::NotAMember.as_str(), "not_a_member");
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":"brand_new","message":"m"}"#).expect("parses");
+        assert_eq!(body.error, ErrorCode::Other("brand_new".into()));
+        assert_eq!(
+            serde_json::to_string(&body).expect("serializes"),
+            r#"{"error":"brand_new","message":"m"}"#
+        );
+    }
+
+    #[test]
+    fn paths_and_live_messages_keep_their_wire_form() {
+        let space = "00ff";
+        assert_eq!(events_path(space), "/v1/spaces/00ff/events");
+        assert_eq!(live_path(space), "/v1/spaces/00ff/live");
+        let m: LiveMessage = serde_json::from_str(r#"{"cursor":7}"#).expect("parses");
+        assert_eq!(m, LiveMessage { cursor: 7 });
+        assert_eq!(
+            serde_json::to_string(&m).expect("serializes"),
+            r#"{"cursor":7}"#
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::EventError;
 use duet_core::membership::AdmitError;
-use duet_core::protocol::{ErrorBody, EventResult, EventStatus};
+use duet_core::protocol::{ErrorBody, ErrorCode, EventResult, EventStatus};
 
 use crate::batch::{BadBody, FrameError};
 use crate::logging::Throttle;
@@ -133,37 +133,37 @@ pub enum ApiError {
 
 impl ApiError {
     /// The stable code sent as `error`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Malformed(_) => "malformed",
-            ApiError::BadSpaceId(_) => "bad_space_id",
-            ApiError::BadQuery(_) => "bad_query",
-            ApiError::BadSignature(_) => "bad_signature",
-            ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::StaleRequest(_) => "stale_request",
-            ApiError::ReplayedRequest(_) => "replayed_request",
-            ApiError::BadInviteSignature(_) => "bad_invite_signature",
-            ApiError::NotAMember(_) => "not_a_member",
-            ApiError::InviteUsed(_) => "invite_used",
-            ApiError::InviteExpired(_) => "invite_expired",
-            ApiError::UnknownInvite(_) => "unknown_invite",
-            ApiError::CreateTokenRequired(_) => "create_token_required",
-            ApiError::BadCreateToken(_) => "bad_create_token",
-            ApiError::TokenExhausted(_) => "token_exhausted",
-            ApiError::TooManySpaces(_) => "too_many_spaces",
-            ApiError::NoSuchSpace(_) => "no_such_space",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::Fork(_) => "fork",
-            ApiError::BrokenChain(_) => "broken_chain",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::Timeout(_) => "timeout",
-            ApiError::TooLarge(_) => "too_large",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Overloaded(_) => "overloaded",
-            ApiError::QuotaExceeded(_) => "quota_exceeded",
-            ApiError::StorageFull(_) | ApiError::NoRoomForSpaces(_) => "storage_full",
-            ApiError::Internal(_) => "internal",
+            ApiError::Malformed(_) => ErrorCode::Malformed,
+            ApiError::BadSpaceId(_) => ErrorCode::BadSpaceId,
+            ApiError::BadQuery(_) => ErrorCode::BadQuery,
+            ApiError::BadSignature(_) => ErrorCode::BadSignature,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::StaleRequest(_) => ErrorCode::StaleRequest,
+            ApiError::ReplayedRequest(_) => ErrorCode::ReplayedRequest,
+            ApiError::BadInviteSignature(_) => ErrorCode::BadInviteSignature,
+            ApiError::NotAMember(_) => ErrorCode::NotAMember,
+            ApiError::InviteUsed(_) => ErrorCode::InviteUsed,
+            ApiError::InviteExpired(_) => ErrorCode::InviteExpired,
+            ApiError::UnknownInvite(_) => ErrorCode::UnknownInvite,
+            ApiError::CreateTokenRequired(_) => ErrorCode::CreateTokenRequired,
+            ApiError::BadCreateToken(_) => ErrorCode::BadCreateToken,
+            ApiError::TokenExhausted(_) => ErrorCode::TokenExhausted,
+            ApiError::TooManySpaces(_) => ErrorCode::TooManySpaces,
+            ApiError::NoSuchSpace(_) => ErrorCode::NoSuchSpace,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::Fork(_) => ErrorCode::Fork,
+            ApiError::BrokenChain(_) => ErrorCode::BrokenChain,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Timeout(_) => ErrorCode::Timeout,
+            ApiError::TooLarge(_) => ErrorCode::TooLarge,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Overloaded(_) => ErrorCode::Overloaded,
+            ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            ApiError::StorageFull(_) | ApiError::NoRoomForSpaces(_) => ErrorCode::StorageFull,
+            ApiError::Internal(_) => ErrorCode::Internal,
             ApiError::Batch { error, .. } => error.code(),
         }
     }
@@ -220,7 +220,7 @@ impl ApiError {
     /// The JSON body of this error.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: self.code().to_string(),
+            error: self.code(),
             message: self.message(),
             results: match self {
                 ApiError::Batch { results, .. } => results.clone(),
@@ -428,7 +428,7 @@ impl IntoResponse for ApiError {
         };
         if retry_after.is_some() {
             // A flood must not flood the log too: the limiters log summaries instead.
-            tracing::debug!(code = self.code(), "request refused for load");
+            tracing::debug!(code = %self.code(), "request refused for load");
         } else if matches!(self, ApiError::StorageFull(_)) {
             tracing::error!(
                 "a push was refused: SQLite reports the database full (the disk, or \
@@ -443,7 +443,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         } else if let Some(suppressed) = REFUSED_LOG.allow() {
             tracing::info!(
-                code = self.code(),
+                code = %self.code(),
                 status = status.as_u16(),
                 suppressed,
                 "request refused: {}",

@@ -30,7 +30,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::routing::get;
-use duet_core::protocol::MAX_BODY_BYTES;
+use duet_core::protocol::{EVENTS_ROUTE, HEALTHZ_PATH, LIVE_ROUTE, MAX_BODY_BYTES};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -132,11 +132,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route(
-            "/v1/spaces/{space}/events",
+            EVENTS_ROUTE,
             get(routes::read_events).post(routes::push_events),
         )
-        .route("/v1/spaces/{space}/live", get(live::live_events))
-        .route("/healthz", get(routes::healthz))
+        .route(LIVE_ROUTE, get(live::live_events))
+        .route(HEALTHZ_PATH, get(routes::healthz))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state.clone())
@@ -161,28 +161,16 @@ pub async fn serve(
     db: &Path,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let path = db.to_path_buf();
-    let state = tokio::task::spawn_blocking(move || open_state(&path))
+    let location = store::Location::from(db);
+    let state = tokio::task::spawn_blocking(move || open_state(&location, Config::default()))
         .await
         .context("the task opening the relay database failed")??;
     serve_state(listener, state, shutdown).await
 }
 
-/// Opens the relay database with the default [`Config`] and an error that says what to
-/// do.
-pub fn open_state(db: &Path) -> anyhow::Result<AppState> {
-    open_state_with(db, Config::default())
-}
-
-/// Opens the relay database with `config` and an error that says what to do.
-pub fn open_state_with(db: &Path, config: Config) -> anyhow::Result<AppState> {
-    open_state_at(&store::Location::Sqlite(db.to_path_buf()), config)
-}
-
-/// Opens the relay database (a SQLite file or a PostgreSQL URL) with `config` and an
-/// error that says what to do.
-pub fn open_state_at(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
-    AppState::open_at(db, config).with_context(|| match db {
+/// [`AppState::open`] with an error that says what to do.
+pub fn open_state(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
+    AppState::open(db, config).with_context(|| match db {
         store::Location::Sqlite(path) => format!(
             "cannot open the relay database {}; check that its directory exists and is \
              writable, or choose another file with --db (DUET_RELAY_DB)",
@@ -248,32 +236,9 @@ pub async fn serve_state(
                 .map(|d| d.min(Duration::from_secs(365 * 24 * 3600))),
         );
 
-    loop {
-        // A free connection slot first, then a connection; stop whenever asked.
-        let permit = match &connections {
-            Some(slots) => tokio::select! {
-                p = slots.clone().acquire_owned() => p.ok(),
-                // An error means the sender is gone: shut down as well.
-                _ = stop.wait_for(|s| *s) => break,
-            },
-            None => None,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) if is_connection_error(&e) => continue,
-            Err(e) => {
-                // E.g. out of file descriptors: wait for connections to close.
-                tracing::error!("cannot accept a connection: {e}");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            }
-        };
+    while let Some((permit, stream, peer)) =
+        accept(&listener, connections.as_ref(), &mut stop).await
+    {
         let address = match &per_address {
             Some(counts) => match counts.try_hold(limits::bucket_key(peer.ip())) {
                 Ok(held) => Some(held),
@@ -294,6 +259,81 @@ pub async fn serve_state(
             _budget: permit,
             _address: address,
         }));
+        let connection = Connection { stream, peer, slot };
+        connection.spawn(&builder, &router, stop.clone(), open.clone());
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    drop(open);
+    tokio::select! {
+        _ = all_closed.recv() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("connections still open after the grace period were dropped");
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a free slot of the connection budget (if there is one), then for a
+/// connection; `None` once shutdown is asked.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    budget: Option<&Arc<tokio::sync::Semaphore>>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    tokio::net::TcpStream,
+    SocketAddr,
+)> {
+    let permit = match budget {
+        Some(slots) => tokio::select! {
+            p = slots.clone().acquire_owned() => p.ok(),
+            // An error means the sender is gone: shut down as well.
+            _ = stop.wait_for(|s| *s) => return None,
+        },
+        None => None,
+    };
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        match accepted {
+            Ok((stream, peer)) => return Some((permit, stream, peer)),
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // E.g. out of file descriptors: wait for connections to close.
+                tracing::error!("cannot accept a connection: {e}");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stop.wait_for(|s| *s) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// An accepted connection and the slot it holds.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+}
+
+impl Connection {
+    /// Serves the connection on a task of its own until it closes, or, once `stop` is
+    /// set, until the request in flight is answered (hyper's graceful close). With
+    /// upgrades, for the live WebSocket: an upgraded connection leaves hyper but keeps
+    /// its slot (the live handler holds a clone of it until the socket closes).
+    fn spawn(
+        self,
+        builder: &hyper::server::conn::http1::Builder,
+        router: &Router,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        open: tokio::sync::mpsc::Sender<()>,
+    ) {
+        let Connection { stream, peer, slot } = self;
         let request_slot = slot.clone();
         let service = router
             .clone()
@@ -303,15 +343,10 @@ pub async fn serve_state(
                 req.extensions_mut().insert(request_slot.clone());
                 req
             });
-        // With upgrades, for the live WebSocket; an upgraded connection leaves hyper but
-        // keeps its slot (the live handler holds a clone of it until the socket closes).
         let mut conn = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let mut stop = stop.clone();
-        let open = open.clone();
         tokio::spawn(async move {
-            // On shutdown, finish the request in flight and close (hyper's graceful close).
             let ended = tokio::select! {
                 r = &mut conn => Some(r),
                 _ = stop.wait_for(|s| *s) => None,
@@ -330,17 +365,6 @@ pub async fn serve_state(
             drop(open);
         });
     }
-
-    drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
-    drop(open);
-    tokio::select! {
-        _ = all_closed.recv() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("connections still open after the grace period were dropped");
-        }
-    }
-    Ok(())
 }
 
 /// A relay running on its own thread and Tokio runtime, bound to 127.0.0.1 on a free
@@ -361,7 +385,7 @@ impl Embedded {
 
     /// [`Embedded::start`] with `config`.
     pub fn start_with(db_path: &Path, config: Config) -> anyhow::Result<Embedded> {
-        let state = open_state_with(db_path, config)?;
+        let state = open_state(&db_path.into(), config)?;
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
             .context("cannot bind a local port for the embedded relay")?;
         std_listener

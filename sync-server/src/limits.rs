@@ -376,7 +376,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     request.extensions_mut().insert(ClientAddr(key));
     // The health check is outside every budget: it must answer while clients are
     // refused, so that a monitor tells an overloaded relay from a dead one.
-    let health = request.uri().path() == "/healthz";
+    let health = request.uri().path() == duet_core::protocol::HEALTHZ_PATH;
     if let Some(limiter) = &guards.ip
         && !health
         && let Some(ip) = key

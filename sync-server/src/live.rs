@@ -18,8 +18,6 @@
 //! and it keeps the connection slot it was upgraded from: a flood of sockets meets the
 //! caps of one address or one space, not everyone's.
 
-use std::time::Duration;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Path, State};
@@ -27,6 +25,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use duet_core::event::SpaceId;
 use duet_core::identity::DeviceKey;
+use duet_core::protocol::{LiveMessage, PING_EVERY};
 use tokio::sync::broadcast;
 
 use crate::ConnectionSlot;
@@ -35,20 +34,10 @@ use crate::limits::ClientAddr;
 use crate::routes::{blocking, parse_space, read_auth};
 use crate::state::AppState;
 
-/// How often the relay pings an open live socket.
-pub const PING_EVERY: Duration = Duration::from_secs(20);
-
 /// Commits not yet sent to a slow socket before it is told the newest cursor instead.
 const CHANNEL_CAPACITY: usize = 4096;
 
-/// A commit that moved a space's newest cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Committed {
-    /// The space written.
-    pub space: SpaceId,
-    /// Its newest cursor after the commit.
-    pub cursor: u64,
-}
+pub use crate::store::Committed;
 
 /// The broadcast channel of commits, shared by the writer and every live socket.
 #[derive(Clone)]
@@ -115,7 +104,8 @@ pub async fn live_events(
 }
 
 fn cursor_message(cursor: u64) -> Message {
-    Message::Text(format!("{{\"cursor\":{cursor}}}").into())
+    let text = serde_json::to_string(&LiveMessage { cursor }).unwrap_or_default();
+    Message::Text(text.into())
 }
 
 /// The socket's life: the current cursor, then one message per commit of the space.

@@ -300,7 +300,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let registration = (config.open_registration, config.create_tokens.len());
     fit_open_files(&mut config);
     let limits = config.clone();
-    let state = tokio::task::spawn_blocking(move || duet_relay::open_state_at(&db, config))
+    let state = tokio::task::spawn_blocking(move || duet_relay::open_state(&db, config))
         .await
         .context("the task opening the relay database failed")??;
     let listener = duet_relay::bind(&args.listen).await.map_err(|e| {

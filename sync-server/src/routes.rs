@@ -213,7 +213,7 @@ pub async fn read_events(
         .into_response())
 }
 
-/// `GET /healthz`.
+/// `GET /healthz` ([`protocol::HEALTHZ_PATH`]).
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -221,8 +221,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// Any unknown route.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no such endpoint `{}`; the relay serves /v1/spaces/SPACE/events, /v1/spaces/SPACE/live and /healthz",
-        quoted(uri.path())
+        "no such endpoint `{}`; the relay serves {}, {} and {}",
+        quoted(uri.path()),
+        protocol::events_path("SPACE"),
+        protocol::live_path("SPACE"),
+        protocol::HEALTHZ_PATH,
     ))
 }
 

@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use duet_core::crypto::sha256;
@@ -181,21 +180,11 @@ pub struct ReadRequest {
 }
 
 impl AppState {
-    /// Opens the relay database at `db` (created and migrated as needed) with the
-    /// default [`Config`].
-    pub fn open(db: &Path) -> Result<AppState, StoreError> {
-        AppState::open_with(db, Config::default())
-    }
-
-    /// Opens the relay database at `db` with `config`, and starts its writer thread.
-    pub fn open_with(db: &Path, config: Config) -> Result<AppState, StoreError> {
-        AppState::open_at(&Location::Sqlite(db.to_path_buf()), config)
-    }
-
-    /// Opens the relay database at `db` (a SQLite file, or a PostgreSQL URL) with
-    /// `config`, and starts its writer thread (and, with PostgreSQL, the thread that
-    /// hears other instances' commits).
-    pub fn open_at(db: &Location, config: Config) -> Result<AppState, StoreError> {
+    /// Opens the relay database at `db` (a SQLite file, or a PostgreSQL URL; created
+    /// and migrated as needed) with `config`, and starts its writer thread (and, with
+    /// PostgreSQL, the thread that hears other instances' commits). The relay's one
+    /// constructor: `db.into()` makes a [`Location`] of a path.
+    pub fn open(db: &Location, config: Config) -> Result<AppState, StoreError> {
         let live = Live::default();
         let (writer, reader, listener): (Writer, Box<dyn Reader>, _) = match db {
             Location::Sqlite(path) => {
@@ -216,7 +205,10 @@ impl AppState {
             Location::Postgres(url) => {
                 let store = PgStore::open(url)?;
                 let reader = Box::new(PgStore::open(url)?);
-                let listener = crate::store::postgres::listen(url, live.clone())?;
+                let listener = {
+                    let live = live.clone();
+                    crate::store::postgres::listen(url, move |c| live.notify(c))?
+                };
                 let writer =
                     Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
                 (writer, reader, Some(listener))

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::Device;
 use common::process::{Proc, Reply, Space, http, parse_reply};
 use duet_core::event::{MembershipOp, SpaceId};
-use duet_core::protocol::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, encode_batch};
+use duet_core::protocol::ErrorCode;
+use duet_core::protocol::{encode_batch, events_path, live_path};
 
 /// The attacker's address.
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -76,13 +77,17 @@ fn request_from(from: Ipv4Addr, to: SocketAddr, method: &str, path: &str, body: 
 
 /// The signed WebSocket upgrade of `device`'s live socket on `space`.
 fn live_request(device: &Device, space: &SpaceId) -> String {
-    let path = format!("/v1/spaces/{space}/live");
+    let path = live_path(space);
     let auth = device.read_auth(&path, "");
+    let signed: String = auth
+        .headers()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     format!(
         "GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         {H_DEVICE}: {}\r\n{H_TIME}: {}\r\n{H_NONCE}: {}\r\n{H_SIGNATURE}: {}\r\n\r\n",
-        auth.device, auth.time, auth.nonce, auth.signature
+         {signed}\r\n"
     )
 }
 
@@ -199,8 +204,8 @@ fn under_attack(attack: Attack) {
                 continue;
             };
             let head = format!(
-                "POST /v1/spaces/{space}/events HTTP/1.1\r\nHost: relay\r\n\
-                 Content-Length: 65536\r\n\r\n"
+                "POST {} HTTP/1.1\r\nHost: relay\r\nContent-Length: 65536\r\n\r\n",
+                events_path(&space)
             );
             // Refused connections fail to write: the attacker does not care.
             let _ = s
@@ -240,7 +245,9 @@ fn under_attack(attack: Attack) {
             started.elapsed() < Duration::from_secs(60),
             "the attack did not end"
         );
-        timed("/healthz", || p.healthz().ok().status);
+        timed(duet_core::protocol::HEALTHZ_PATH, || {
+            p.healthz().ok().status
+        });
         timed("a read", || {
             p.read(&couple.alex, &couple.id, "").ok().status
         });
@@ -279,11 +286,11 @@ fn under_attack(attack: Attack) {
             let e = r.error();
             match r.status {
                 408 => {
-                    assert_eq!(e.error, "timeout");
+                    assert_eq!(e.error, ErrorCode::Timeout);
                     assert!(e.message.contains("slower than"), "{}", e.message);
                     cut += 1;
                 }
-                429 => assert_eq!(e.error, "rate_limited"),
+                429 => assert_eq!(e.error, ErrorCode::RateLimited),
                 other => panic!("a slow body got {other}: {}", e.message),
             }
         }
@@ -368,7 +375,7 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
             String::from_utf8_lossy(&r.body)
         );
         let e = r.error();
-        assert_eq!(e.error, "rate_limited");
+        assert_eq!(e.error, ErrorCode::RateLimited);
         assert!(e.message.contains(what), "{}", e.message);
         assert!(r.header("retry-after").is_some());
     };
@@ -420,7 +427,12 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
     let (answer, _couples) = open_live(Ipv4Addr::LOCALHOST, p.addr, &couple.alex, &couple.id);
     assert_eq!(answer.expect("an answer").status, 101);
     assert_eq!(p.read(&couple.sam, &couple.id, "").ok().status, 200);
-    assert_eq!(http(p.addr, "GET", "/healthz", &[], b"").ok().status, 200);
+    assert_eq!(
+        http(p.addr, "GET", duet_core::protocol::HEALTHZ_PATH, &[], b"")
+            .ok()
+            .status,
+        200
+    );
 
     // A closed socket gives its slots back: the space's next device gets one.
     drop(idle);

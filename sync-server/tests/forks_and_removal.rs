@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use common::{Couple, Device, Relay, now_ms, remove_op};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, SpaceId};
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::H_FORKS;
 use duet_relay::{Config, Rate};
 
@@ -84,8 +85,8 @@ crate::conformance! {
         for ev in &attempts {
             let a = c.relay.push(&c.space, &[ev]).await;
             assert_eq!(
-                (a.status, a.error().error.as_str()),
-                (StatusCode::FORBIDDEN, "not_a_member"),
+                (a.status, a.error().error),
+                (StatusCode::FORBIDDEN, ErrorCode::NotAMember),
                 "seq {}",
                 ev.header().seq
             );
@@ -96,8 +97,8 @@ crate::conformance! {
         let stray = eve.changes(c.space, &c.key, b"seq 7 from nowhere");
         let a = c.relay.push(&c.space, &[&stray]).await;
         assert_eq!(
-            (a.status, a.error().error.as_str()),
-            (StatusCode::FORBIDDEN, "not_a_member")
+            (a.status, a.error().error),
+            (StatusCode::FORBIDDEN, ErrorCode::NotAMember)
         );
 
         assert_eq!(c.relay.stored_hashes(&c.space), before);
@@ -128,8 +129,8 @@ crate::conformance! {
         for ev in &forks {
             let a = c.relay.push(&c.space, &[ev]).await;
             assert_eq!(
-                (a.status, a.error().error.as_str()),
-                (StatusCode::CONFLICT, "fork")
+                (a.status, a.error().error),
+                (StatusCode::CONFLICT, ErrorCode::Fork)
             );
         }
         let kept = c.relay.forks();
@@ -160,6 +161,6 @@ crate::conformance! {
         // The quota itself still holds.
         let over = c.sam.changes(c.space, &c.key, &noise(1024 * 1024));
         let a = c.relay.push(&c.space, &[&over]).await;
-        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(a.error().error, ErrorCode::QuotaExceeded);
     }
 }

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::process::{Proc, Space, http, read_reply};
 use duet_core::event::SpaceId;
-use duet_core::protocol::{H_CURSOR, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES};
+use duet_core::protocol::ErrorCode;
+use duet_core::protocol::{
+    H_CURSOR, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, MAX_BODY_BYTES, events_path,
+};
 
 /// The Retry-After of a 429, in whole seconds.
 fn retry_after(r: &common::process::Reply) -> u64 {
@@ -57,14 +60,14 @@ fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_ser
         "{statuses:?}"
     );
     let limited = limited.expect("a 429");
-    assert_eq!(limited.error().error, "rate_limited");
+    assert_eq!(limited.error().error, ErrorCode::RateLimited);
     assert!(retry_after(&limited) >= 1);
 
     // Alex's pushes are limited too (the author is the device), and nothing is stored.
     let ev = s.alex.changes(s.id, &s.key, b"during the flood");
     let r = p.push(&s.id, &[&ev]);
     assert_eq!(r.status, 429);
-    assert_eq!(r.error().error, "rate_limited");
+    assert_eq!(r.error().error, ErrorCode::RateLimited);
     assert!(retry_after(&r) >= 1);
     assert_eq!(p.event_count(), before);
 
@@ -94,7 +97,7 @@ fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_ser
             ],
             b"",
         );
-        assert_eq!(r.error().error, "bad_signature");
+        assert_eq!(r.error().error, ErrorCode::BadSignature);
     }
     assert_eq!(p.read(&s.sam, &s.id, "").ok().status, 200);
     // The health check still answers.
@@ -113,14 +116,14 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
         "--client-ip-header",
         "X-Forwarded-For",
     ]);
-    let junk = format!("/v1/spaces/{}/events", SpaceId::generate());
+    let junk = events_path(&SpaceId::generate());
     let flood = [("X-Forwarded-For", "198.51.100.4, 203.0.113.7")];
     let mut codes = Vec::new();
     for _ in 0..30 {
         let r = p.request("GET", &junk, &flood, b"");
         let e = r.error();
         if r.status == 429 {
-            assert_eq!(e.error, "rate_limited");
+            assert_eq!(e.error, ErrorCode::RateLimited);
             assert!(retry_after(&r) >= 1);
         }
         codes.push(r.status);
@@ -134,7 +137,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
     assert_eq!(r.status, 401);
     // The health check is not rate limited, even for the flooding address.
     for _ in 0..20 {
-        let r = p.request("GET", "/healthz", &flood, b"");
+        let r = p.request("GET", duet_core::protocol::HEALTHZ_PATH, &flood, b"");
         assert_eq!(r.status, 200);
     }
     // Real work from another address still goes through.
@@ -145,7 +148,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
 #[test]
 fn without_the_header_option_the_per_address_limit_uses_the_tcp_peer_and_ignores_spoofing() {
     let p = Proc::start(&["--rate-per-ip", "0.01", "--burst-per-ip", "3"]);
-    let junk = format!("/v1/spaces/{}/events", SpaceId::generate());
+    let junk = events_path(&SpaceId::generate());
     for i in 0..6 {
         let spoof = format!("203.0.113.{i}");
         let r = p.request("GET", &junk, &[("X-Forwarded-For", &spoof)], b"");
@@ -235,7 +238,7 @@ fn a_body_that_arrives_too_slowly_gets_408_timeout_json_and_nothing_is_stored() 
         .expect("read timeout");
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 408);
-    assert_eq!(r.error().error, "timeout");
+    assert_eq!(r.error().error, ErrorCode::Timeout);
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(p.event_count(), before);
     assert_eq!(p.healthz().ok().status, 200);
@@ -259,7 +262,7 @@ fn oversized_bodies_with_and_without_content_length_get_413_json() {
     stream.write_all(&[0u8; 4096]).expect("write some body");
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 413);
-    assert_eq!(r.error().error, "too_large");
+    assert_eq!(r.error().error, ErrorCode::TooLarge);
 
     // Chunked, no length: refused once the limit is crossed. The body is written from
     // another thread while this one reads the answer.
@@ -285,7 +288,7 @@ fn oversized_bodies_with_and_without_content_length_get_413_json() {
     });
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 413);
-    assert_eq!(r.error().error, "too_large");
+    assert_eq!(r.error().error, ErrorCode::TooLarge);
     drop(stream);
     sender.join().expect("sender thread");
 
@@ -334,7 +337,7 @@ fn path_traversal_and_junk_space_ids_get_400_or_404_json_and_touch_nothing() {
             );
             let code = r.error().error;
             assert!(
-                code == "bad_space_id" || code == "not_found",
+                code == ErrorCode::BadSpaceId || code == ErrorCode::NotFound,
                 "{method} {target}: {code}"
             );
         }
@@ -361,13 +364,13 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
         "1%20OR%201=1",
         "%22%3B%20DELETE%20FROM%20events%3B%20--",
     ] {
-        let target = format!("/v1/spaces/{id}/events");
+        let target = events_path(id);
         let r = p.request("GET", &target, &[], b"");
         assert_eq!(r.status, 400, "{target}");
-        assert_eq!(r.error().error, "bad_space_id");
+        assert_eq!(r.error().error, ErrorCode::BadSpaceId);
         let r = p.request("POST", &target, &[], b"\0\0\0\x01x");
         assert_eq!(r.status, 400, "{target}");
-        assert_eq!(r.error().error, "bad_space_id");
+        assert_eq!(r.error().error, ErrorCode::BadSpaceId);
     }
     // Queries signed by a member, so that only their content is refused.
     for query in [
@@ -380,7 +383,7 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
     ] {
         let r = p.read(&s.alex, &s.id, query);
         assert_eq!(r.status, 400, "{query}");
-        assert_eq!(r.error().error, "bad_query", "{query}");
+        assert_eq!(r.error().error, ErrorCode::BadQuery, "{query}");
     }
     assert_eq!(p.events(), before);
     let (tables_after, integrity) = p.tables_and_integrity();
@@ -398,11 +401,17 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
 fn unknown_routes_and_methods_over_tcp_are_json_and_healthz_is_ok() {
     let p = Proc::start(&[]);
     let r = http(p.addr, "GET", "/etc/passwd", &[], b"");
-    assert_eq!((r.status, r.error().error.as_str()), (404, "not_found"));
-    let r = http(p.addr, "DELETE", "/healthz", &[], b"");
+    assert_eq!((r.status, r.error().error), (404, ErrorCode::NotFound));
+    let r = http(
+        p.addr,
+        "DELETE",
+        duet_core::protocol::HEALTHZ_PATH,
+        &[],
+        b"",
+    );
     assert_eq!(
-        (r.status, r.error().error.as_str()),
-        (405, "method_not_allowed")
+        (r.status, r.error().error),
+        (405, ErrorCode::MethodNotAllowed)
     );
     assert_eq!(p.healthz().ok().body, br#"{"status":"ok"}"#);
 }

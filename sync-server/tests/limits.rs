@@ -5,7 +5,8 @@ mod common;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use common::{Couple, Relay};
-use duet_core::protocol::MAX_BODY_BYTES;
+use duet_core::protocol::ErrorCode;
+use duet_core::protocol::{MAX_BODY_BYTES, events_path};
 
 /// Polls `f` until it returns true, or panics after `within`.
 async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> bool) {
@@ -32,7 +33,7 @@ crate::conformance! {
         let a = c.relay.send(req).await;
         assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(a.header("content-type"), Some("application/json"));
-        assert_eq!(a.error().error, "too_large");
+        assert_eq!(a.error().error, ErrorCode::TooLarge);
         assert_eq!(c.relay.event_count(), before);
     }
 
@@ -48,7 +49,7 @@ crate::conformance! {
         assert!(req.headers().get("content-length").is_none());
         let a = c.relay.send(req).await;
         assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(a.error().error, "too_large");
+        assert_eq!(a.error().error, ErrorCode::TooLarge);
     }
 
     #[tokio::test]
@@ -63,7 +64,7 @@ crate::conformance! {
             )
             .await;
         assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(a.error().error, "too_large");
+        assert_eq!(a.error().error, ErrorCode::TooLarge);
     }
 
     #[tokio::test]
@@ -84,7 +85,7 @@ crate::conformance! {
             format!(" {}", &valid[..31]).replace(' ', "%20"),
         ];
         for id in junk {
-            let path = format!("/v1/spaces/{id}/events");
+            let path = events_path(&id);
             let push = c.relay.push_raw(&path, b"\0\0\0\x01x".to_vec()).await;
             assert!(
                 matches!(push.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
@@ -101,7 +102,7 @@ crate::conformance! {
             for a in [push, read] {
                 let code = a.error().error;
                 assert!(
-                    code == "bad_space_id" || code == "not_found",
+                    code == ErrorCode::BadSpaceId || code == ErrorCode::NotFound,
                     "{path}: {code}"
                 );
             }
@@ -120,19 +121,19 @@ crate::conformance! {
             )
             .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
-        assert_eq!(a.error().error, "not_found");
+        assert_eq!(a.error().error, ErrorCode::NotFound);
         let a = relay
             .send(
-                Request::delete("/healthz")
+                Request::delete(duet_core::protocol::HEALTHZ_PATH)
                     .body(Body::empty())
                     .expect("request"),
             )
             .await;
         assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(a.error().error, "method_not_allowed");
+        assert_eq!(a.error().error, ErrorCode::MethodNotAllowed);
         let a = relay
             .send(
-                Request::get("/healthz")
+                Request::get(duet_core::protocol::HEALTHZ_PATH)
                     .body(Body::empty())
                     .expect("request"),
             )
@@ -152,10 +153,7 @@ crate::conformance! {
         });
         // A push whose body never ends holds the only slot.
         let hold = || {
-            let stuck = Request::post(format!(
-                "/v1/spaces/{}/events",
-                duet_core::event::SpaceId::generate()
-            ))
+            let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
             .body(Body::from_stream(futures_util::stream::pending::<
                 Result<Bytes, std::io::Error>,
             >()))
@@ -185,10 +183,10 @@ crate::conformance! {
         })
         .await;
         let shed = shed.expect("a 503");
-        assert_eq!(shed.error().error, "overloaded");
+        assert_eq!(shed.error().error, ErrorCode::Overloaded);
         assert_eq!(shed.header("retry-after"), Some("1"));
         // The health check answers all the same.
-        let health = Request::get("/healthz").body(Body::empty()).expect("request");
+        let health = Request::get(duet_core::protocol::HEALTHZ_PATH).body(Body::empty()).expect("request");
         assert_eq!(relay.send(health).await.status, StatusCode::OK);
         // Once the slow request is gone, requests are served again.
         holder.abort();
@@ -225,7 +223,7 @@ crate::conformance! {
         }
         let a = relay.send(from("192.0.2.1")).await;
         assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(a.error().error, "rate_limited");
+        assert_eq!(a.error().error, ErrorCode::RateLimited);
         assert!(a.header("retry-after").is_some());
         assert_eq!(
             relay.send(from("192.0.2.2")).await.status,

@@ -50,7 +50,7 @@ fn read_all(p: &Proc, reader: &Device, space: &SpaceId) -> Vec<(u64, Vec<u8>)> {
         let r = p.read(reader, space, &format!("after={after}&limit=100"));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let page = decode_page(&r.body).expect("a page");
-        let more = r.header("duet-more") == Some("1");
+        let more = r.header(duet_core::protocol::H_MORE) == Some("1");
         out.extend(page);
         if !more {
             return out;

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use common::{Couple, Device, Relay, events_path, now_ms};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, MembershipOp, SpaceId};
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{EventStatus, encode_batch};
 
 crate::conformance! {
@@ -109,7 +110,7 @@ crate::conformance! {
                 .await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED, "byte {at}");
             let body = a.error();
-            assert_eq!(body.error, "bad_signature");
+            assert_eq!(body.error, ErrorCode::BadSignature);
             assert_eq!(body.results.len(), 1);
             assert_eq!(body.results[0].status, EventStatus::Rejected);
             assert!(body.results[0].reason.is_some());
@@ -130,7 +131,7 @@ crate::conformance! {
         ] {
             let a = c.relay.push(&c.space, &[&ev]).await;
             assert_eq!(a.status, StatusCode::FORBIDDEN);
-            assert_eq!(a.error().error, "not_a_member");
+            assert_eq!(a.error().error, ErrorCode::NotAMember);
         }
         assert_eq!(c.relay.event_count(), before);
     }
@@ -144,7 +145,7 @@ crate::conformance! {
         let ev = c.sam.changes(c.space, &c.key, b"still here?");
         let a = c.relay.push(&c.space, &[&ev]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "not_a_member");
+        assert_eq!(a.error().error, ErrorCode::NotAMember);
     }
 
     #[tokio::test]
@@ -163,7 +164,7 @@ crate::conformance! {
         let a = c.relay.push(&c.space, &[&other]).await;
         assert_eq!(a.status, StatusCode::CONFLICT);
         let body = a.error();
-        assert_eq!(body.error, "fork");
+        assert_eq!(body.error, ErrorCode::Fork);
         assert_eq!(body.results[0].status, EventStatus::Rejected);
         assert_eq!(c.relay.event_count(), before);
         let stored = c.relay.stored_hashes(&c.space);
@@ -192,13 +193,13 @@ crate::conformance! {
         let gap = c.alex.changes(c.space, &c.key, b"gap");
         let a = c.relay.push(&c.space, &[&gap]).await;
         assert_eq!(a.status, StatusCode::CONFLICT);
-        assert_eq!(a.error().error, "broken_chain");
+        assert_eq!(a.error().error, ErrorCode::BrokenChain);
 
         c.sam.prev = [1; 32];
         let wrong_prev = c.sam.changes(c.space, &c.key, b"wrong prev");
         let a = c.relay.push(&c.space, &[&wrong_prev]).await;
         assert_eq!(a.status, StatusCode::CONFLICT);
-        assert_eq!(a.error().error, "broken_chain");
+        assert_eq!(a.error().error, ErrorCode::BrokenChain);
         assert_eq!(c.relay.event_count(), before);
     }
 
@@ -209,7 +210,7 @@ crate::conformance! {
         let j = kim.join(c.space, [7u8; 32]);
         let a = c.relay.push(&c.space, &[&j]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "invite_used");
+        assert_eq!(a.error().error, ErrorCode::InviteUsed);
     }
 
     #[tokio::test]
@@ -229,7 +230,7 @@ crate::conformance! {
         let before = relay.event_count();
         let a = relay.push(&space, &[&j]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "invite_expired");
+        assert_eq!(a.error().error, ErrorCode::InviteExpired);
         assert_eq!(relay.event_count(), before);
     }
 
@@ -241,7 +242,7 @@ crate::conformance! {
         let j = kim.join(c.space, [42u8; 32]);
         let a = c.relay.push(&c.space, &[&j]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "unknown_invite");
+        assert_eq!(a.error().error, ErrorCode::UnknownInvite);
 
         // An invite signature that does not bind this joiner.
         let mut alex = c.alex;
@@ -264,7 +265,7 @@ crate::conformance! {
         let j = lee.membership(c.space, &op);
         let a = c.relay.push(&c.space, &[&j]).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(a.error().error, "bad_invite_signature");
+        assert_eq!(a.error().error, ErrorCode::BadInviteSignature);
     }
 
     #[tokio::test]
@@ -281,7 +282,7 @@ crate::conformance! {
         let j = sam.join(space, [1; 32]);
         let a = relay.push(&space, &[&j]).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "not_a_member");
+        assert_eq!(a.error().error, ErrorCode::NotAMember);
         let j = laptop.join(space, [2; 32]);
         relay.push(&space, &[&j]).await.push();
     }
@@ -304,7 +305,7 @@ crate::conformance! {
             .await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
         let body = a.error();
-        assert_eq!(body.error, "not_a_member");
+        assert_eq!(body.error, ErrorCode::NotAMember);
         let statuses: Vec<_> = body.results.iter().map(|r| r.status).collect();
         assert_eq!(
             statuses,
@@ -342,20 +343,20 @@ crate::conformance! {
         ] {
             let a = c.relay.push_raw(&path, body).await;
             assert_eq!(a.status, StatusCode::BAD_REQUEST);
-            assert_eq!(a.error().error, "malformed");
+            assert_eq!(a.error().error, ErrorCode::Malformed);
         }
         // A valid event of another space, pushed to this one.
         let other = SpaceId::generate();
         let ev = c.alex.changes(other, &c.key, b"elsewhere");
         let a = c.relay.push(&c.space, &[&ev]).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert_eq!(a.error().error, "malformed");
+        assert_eq!(a.error().error, ErrorCode::Malformed);
         // A wrong format version (the signature covers it, but decoding stops first).
         let mut v2 = ev.bytes().to_vec();
         v2[4] = 2;
         let a = c.relay.push_raw(&path, encode_batch([v2.as_slice()])).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert_eq!(a.error().error, "malformed");
+        assert_eq!(a.error().error, ErrorCode::Malformed);
         assert_eq!(c.relay.event_count(), before);
     }
 
@@ -367,13 +368,13 @@ crate::conformance! {
         let ev = x.changes(nowhere, &c.key, b"hello?");
         let a = c.relay.push(&nowhere, &[&ev]).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
-        assert_eq!(a.error().error, "no_such_space");
+        assert_eq!(a.error().error, ErrorCode::NoSuchSpace);
 
         let mut y = Device::new("Y");
         let g = y.genesis(c.space, false);
         let a = c.relay.push(&c.space, &[&g]).await;
         assert_eq!(a.status, StatusCode::CONFLICT);
-        assert_eq!(a.error().error, "conflict");
+        assert_eq!(a.error().error, ErrorCode::Conflict);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{Couple, Device, events_path};
 use duet_core::event::SpaceId;
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{MAX_READ_LIMIT, ReadAuth, read_message};
 
 fn signed_at(dev: &Device, path: &str, query: &str, time: i64) -> ReadAuth {
@@ -24,7 +25,7 @@ crate::conformance! {
         let c = Couple::new().await;
         let a = c.relay.read_with(&events_path(&c.space), "", None).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(a.error().error, "unauthenticated");
+        assert_eq!(a.error().error, ErrorCode::Unauthenticated);
     }
 
     #[tokio::test]
@@ -36,7 +37,7 @@ crate::conformance! {
         assert_eq!(first.status, StatusCode::OK);
         let again = c.relay.read_with(&path, "after=0", Some(&auth)).await;
         assert_eq!(again.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(again.error().error, "replayed_request");
+        assert_eq!(again.error().error, ErrorCode::ReplayedRequest);
         // A freshly signed read works.
         assert_eq!(
             c.relay.read(&c.alex, &c.space, "after=0").await.status,
@@ -53,7 +54,7 @@ crate::conformance! {
             let auth = signed_at(&c.alex, &path, "", time);
             let a = c.relay.read_with(&path, "", Some(&auth)).await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-            assert_eq!(a.error().error, "stale_request");
+            assert_eq!(a.error().error, ErrorCode::StaleRequest);
         }
         let auth = signed_at(&c.alex, &path, "", now - 60);
         assert_eq!(
@@ -69,12 +70,12 @@ crate::conformance! {
         let auth = c.alex.read_auth(&path, "after=0");
         let a = c.relay.read_with(&path, "after=1", Some(&auth)).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(a.error().error, "bad_signature");
+        assert_eq!(a.error().error, ErrorCode::BadSignature);
         // Claiming to be Sam with Alex's signature.
         let mut auth = c.alex.read_auth(&path, "");
         auth.device = hex::encode(c.sam.key());
         let a = c.relay.read_with(&path, "", Some(&auth)).await;
-        assert_eq!(a.error().error, "bad_signature");
+        assert_eq!(a.error().error, ErrorCode::BadSignature);
         // Garbage in the headers.
         let mut auth = c.alex.read_auth(&path, "");
         auth.signature = "zz".into();
@@ -88,11 +89,11 @@ crate::conformance! {
         let eve = Device::new("Eve");
         let a = c.relay.read(&eve, &c.space, "").await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "not_a_member");
+        assert_eq!(a.error().error, ErrorCode::NotAMember);
 
         let a = c.relay.read(&c.alex, &SpaceId::generate(), "").await;
         assert_eq!(a.status, StatusCode::NOT_FOUND);
-        assert_eq!(a.error().error, "no_such_space");
+        assert_eq!(a.error().error, ErrorCode::NoSuchSpace);
 
         // A removed member loses read access.
         let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
@@ -100,7 +101,7 @@ crate::conformance! {
         c.relay.push(&c.space, &[&remove]).await.push();
         let a = c.relay.read(&c.sam, &c.space, "").await;
         assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, "not_a_member");
+        assert_eq!(a.error().error, ErrorCode::NotAMember);
     }
 
     #[tokio::test]
@@ -164,7 +165,7 @@ crate::conformance! {
         ] {
             let a = c.relay.read(&c.alex, &c.space, q).await;
             assert_eq!(a.status, StatusCode::BAD_REQUEST, "query {q}");
-            assert_eq!(a.error().error, "bad_query", "query {q}");
+            assert_eq!(a.error().error, ErrorCode::BadQuery, "query {q}");
         }
     }
 

@@ -36,12 +36,15 @@ fn the_embedded_relay_serves_healthz_over_tcp_and_stops_on_drop() {
     let url = relay.url();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let addr = relay.addr();
-    let (status, body) = http_get(addr, "/healthz").expect("healthz");
+    let (status, body) = http_get(addr, duet_core::protocol::HEALTHZ_PATH).expect("healthz");
     assert_eq!(status, 200);
     assert!(body.contains(r#"{"status":"ok"}"#), "{body}");
     let (status, body) = http_get(addr, "/v1/spaces/..%2F../events").expect("junk");
     assert_eq!(status, 400);
-    assert!(body.contains("bad_space_id"), "{body}");
+    assert!(
+        body.contains(duet_core::protocol::ErrorCode::BadSpaceId.as_str()),
+        "{body}"
+    );
 
     let started = Instant::now();
     drop(relay);
@@ -76,7 +79,7 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
         .parse()
         .expect("an address");
     assert_ne!(addr.port(), 0);
-    let (status, _) = http_get(addr, "/healthz").expect("healthz");
+    let (status, _) = http_get(addr, duet_core::protocol::HEALTHZ_PATH).expect("healthz");
     assert_eq!(status, 200);
     assert!(db.exists());
 

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use common::process::{Proc, Space};
 use common::{Couple, Relay};
 use duet_core::event::SpaceId;
+use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{EventStatus, H_CURSOR};
 use duet_relay::Config;
 
@@ -38,7 +39,7 @@ fn a_push_that_does_not_fit_the_database_cap_gets_507_storage_full_and_changes_n
     let r = p.push(&s.id, &[&big]);
     assert_eq!(r.status, 507, "{}", String::from_utf8_lossy(&r.body));
     let e = r.error();
-    assert_eq!(e.error, "storage_full");
+    assert_eq!(e.error, ErrorCode::StorageFull);
     assert!(e.message.contains("nothing was stored"), "{}", e.message);
     // A batch that starts with a small event: all or nothing.
     s.alex.seq = seq;
@@ -47,7 +48,7 @@ fn a_push_that_does_not_fit_the_database_cap_gets_507_storage_full_and_changes_n
     let two = s.alex.changes(s.id, &s.key, &noise(200_000));
     let r = p.push(&s.id, &[&one, &two]);
     assert_eq!(r.status, 507);
-    assert_eq!(r.error().error, "storage_full");
+    assert_eq!(r.error().error, ErrorCode::StorageFull);
 
     // Nothing was half-written, the file is sound, and reads are still served.
     assert_eq!(p.events(), before);
@@ -86,7 +87,7 @@ fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accep
     let r = p.push(&s.id, &[&c]);
     assert_eq!(r.status, 507);
     let e = r.error();
-    assert_eq!(e.error, "quota_exceeded");
+    assert_eq!(e.error, ErrorCode::QuotaExceeded);
     assert!(e.message.contains("nothing was stored"), "{}", e.message);
     assert_eq!(p.events(), before);
     // Duplicates store nothing, so they are still acknowledged.
@@ -110,7 +111,7 @@ fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accep
     // A batch crossing the quota is refused whole.
     let r = p.push(&t.id, &[&y, &z]);
     assert_eq!(r.status, 507);
-    assert_eq!(r.error().error, "quota_exceeded");
+    assert_eq!(r.error().error, ErrorCode::QuotaExceeded);
     assert_eq!(p.events().len(), before.len() + 4);
     p.push(&t.id, &[&y]).ok();
     assert_eq!(p.events().len(), before.len() + 5);
@@ -132,12 +133,12 @@ crate::conformance! {
         let fork = c.alex.changes(c.space, &c.key, b"second");
         let a = c.relay.push(&c.space, &[&fork]).await;
         assert_eq!(a.status, StatusCode::CONFLICT);
-        assert_eq!(a.error().error, "fork");
+        assert_eq!(a.error().error, ErrorCode::Fork);
         assert_eq!(c.relay.forks().len(), 1, "evidence has bounds of its own");
         // The quota counts the space's events only, and still holds.
         let next = c.sam.changes(c.space, &c.key, b"fifth");
         let a = c.relay.push(&c.space, &[&next]).await;
-        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(a.error().error, ErrorCode::QuotaExceeded);
     }
 
     #[tokio::test]
@@ -153,13 +154,13 @@ crate::conformance! {
         let big = c.sam.changes(c.space, &c.key, &noise(10_000));
         let a = c.relay.push(&c.space, &[&big]).await;
         assert_eq!(a.status, StatusCode::INSUFFICIENT_STORAGE);
-        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(a.error().error, ErrorCode::QuotaExceeded);
         assert_eq!(c.relay.event_count(), before);
 
         // After a restart the usage is counted again from the database.
         c.relay.restart_with(config);
         let a = c.relay.push(&c.space, &[&big]).await;
-        assert_eq!(a.error().error, "quota_exceeded");
+        assert_eq!(a.error().error, ErrorCode::QuotaExceeded);
         assert_eq!(c.relay.event_count(), before);
         // Other spaces are not affected.
         let other = SpaceId::generate();

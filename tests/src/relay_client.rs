@@ -12,9 +12,7 @@ use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use duet_core::identity::Identity;
 use duet_core::identity::keypair_from_seed;
-use duet_core::protocol::{
-    H_DEVICE, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, ReadAuth, decode_page, encode_batch,
-};
+use duet_core::protocol::{H_MORE, ReadAuth, decode_page, encode_batch, events_path};
 use duet_relay::{Config, Rate};
 use ed25519_dalek::Signer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -248,12 +246,7 @@ impl Conn {
     ) -> anyhow::Result<()> {
         let body = encode_batch(events.iter().map(|e| e.borrow().bytes()));
         let answer = self
-            .send(
-                "POST",
-                &format!("/v1/spaces/{space}/events"),
-                &[],
-                Some(&body),
-            )
+            .send("POST", &events_path(space), &[], Some(&body))
             .await?;
         if answer.status != 200 {
             bail!(
@@ -289,18 +282,15 @@ impl Conn {
         space: &SpaceId,
         reader: &Identity,
     ) -> anyhow::Result<(u64, u64)> {
-        let path = format!("/v1/spaces/{space}/events");
+        let path = events_path(space);
         let (mut after, mut requests, mut events) = (0u64, 0u64, 0u64);
         loop {
             let query = format!("after={after}");
             let auth = ReadAuth::sign(reader, "GET", &path, &query);
-            let time = auth.time.to_string();
-            let headers = [
-                (H_DEVICE, auth.device.as_str()),
-                (H_TIME, time.as_str()),
-                (H_NONCE, auth.nonce.as_str()),
-                (H_SIGNATURE, auth.signature.as_str()),
-            ];
+            let signed = auth.headers();
+            let headers = signed
+                .each_ref()
+                .map(|(name, value)| (*name, value.as_str()));
             let answer = self
                 .send("GET", &format!("{path}?{query}"), &headers, None)
                 .await?;

@@ -69,7 +69,7 @@ fn open_relay(db: &std::path::Path) -> Result<AppState, duet_relay::store::Store
         open_registration: true,
         ..duet_relay::Config::default()
     };
-    AppState::open_with(db, config)
+    AppState::open(&db.into(), config)
 }
 
 impl Net {

@@ -245,6 +245,16 @@ pub trait Reader: Reads + Send {
     ) -> Result<(Page, u64, u64), StoreError>;
 }
 
+/// A commit that moved a space's newest cursor (what the writer announces and the
+/// live sockets hear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The space written.
+    pub space: SpaceId,
+    /// Its newest cursor after the commit.
+    pub cursor: u64,
+}
+
 /// Where the relay's database is: a SQLite file, or a PostgreSQL URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {

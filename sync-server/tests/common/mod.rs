@@ -18,9 +18,7 @@ use axum::http::{Request, StatusCode};
 use duet_core::crypto::SpaceKey;
 use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
 use duet_core::identity::{DeviceKey, Identity, keypair_from_seed};
-use duet_core::protocol::{
-    ErrorBody, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, PushResponse, ReadAuth, encode_batch,
-};
+use duet_core::protocol::{ErrorBody, PushResponse, ReadAuth, encode_batch};
 use duet_relay::store::Location;
 use duet_relay::{AppState, Config, app};
 use ed25519_dalek::Signer;
@@ -151,10 +149,7 @@ impl Device {
     }
 }
 
-/// The path of a space's events.
-pub fn events_path(space: &SpaceId) -> String {
-    format!("/v1/spaces/{space}/events")
-}
+pub use duet_core::protocol::events_path;
 
 /// One row of fork evidence.
 pub struct ForkRow {
@@ -324,11 +319,9 @@ impl Relay {
         };
         let mut req = Request::get(uri);
         if let Some(a) = auth {
-            req = req
-                .header(H_DEVICE, &a.device)
-                .header(H_TIME, a.time.to_string())
-                .header(H_NONCE, &a.nonce)
-                .header(H_SIGNATURE, &a.signature);
+            for (name, value) in a.headers() {
+                req = req.header(name, value);
+            }
         }
         self.send(req.body(Body::empty()).expect("request")).await
     }
@@ -475,7 +468,7 @@ fn open(location: &Location, mut config: Config) -> AppState {
     if config.create_tokens.is_empty() {
         config.open_registration = true;
     }
-    off_runtime(|| AppState::open_at(location, config)).expect("open relay db")
+    off_runtime(|| AppState::open(location, config)).expect("open relay db")
 }
 
 /// Tests written once and run on both backends: each `#[tokio::test] async fn` inside

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use duet_core::event::{Event, SpaceId};
-use duet_core::protocol::{ErrorBody, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIME, encode_batch};
+use duet_core::protocol::{ErrorBody, HEALTHZ_PATH, encode_batch};
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Device, events_path};
@@ -197,7 +197,7 @@ impl Proc {
 
     /// `GET /healthz`.
     pub fn healthz(&self) -> Reply {
-        self.request("GET", "/healthz", &[], b"")
+        self.request("GET", HEALTHZ_PATH, &[], b"")
     }
 
     /// Pushes `events` to `space`.
@@ -215,18 +215,9 @@ impl Proc {
         } else {
             format!("{path}?{query}")
         };
-        let time = auth.time.to_string();
-        self.request(
-            "GET",
-            &target,
-            &[
-                (H_DEVICE, &auth.device),
-                (H_TIME, &time),
-                (H_NONCE, &auth.nonce),
-                (H_SIGNATURE, &auth.signature),
-            ],
-            b"",
-        )
+        let headers = auth.headers();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        self.request("GET", &target, &headers, b"")
     }
 
     /// A read-only connection to the database (the relay keeps running).

@@ -221,7 +221,7 @@ impl Server {
 
     /// A relay over `location` (another `Server` may share it: a second instance).
     fn start_at(location: &Location, dir: tempfile::TempDir) -> anyhow::Result<Server> {
-        let state = duet_relay::open_state_at(location, unlimited_config())?;
+        let state = duet_relay::open_state(location, unlimited_config())?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -527,24 +527,18 @@ fn live_latency(opts: &Options) -> anyhow::Result<(Duration, Duration)> {
         let mut conn = Conn::open(pusher.addr).await?;
         conn.push(&space, &[owner.genesis(space)?]).await?;
 
-        let path = format!("/v1/spaces/{space}/live");
+        let path = duet_core::protocol::live_path(&space);
         let auth = duet_core::protocol::ReadAuth::sign(&owner.id, "GET", &path, "");
         let mut req = format!("ws://{hear_at}{path}").into_client_request()?;
-        for (name, value) in [
-            (duet_core::protocol::H_DEVICE, auth.device),
-            (duet_core::protocol::H_TIME, auth.time.to_string()),
-            (duet_core::protocol::H_NONCE, auth.nonce),
-            (duet_core::protocol::H_SIGNATURE, auth.signature),
-        ] {
+        for (name, value) in auth.headers() {
             req.headers_mut().insert(name, value.parse()?);
         }
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
         let cursor_of = |m: Message| -> Option<u64> {
             let text = m.into_text().ok()?;
-            serde_json::from_str::<serde_json::Value>(text.as_str())
-                .ok()?
-                .get("cursor")?
-                .as_u64()
+            serde_json::from_str::<duet_core::protocol::LiveMessage>(text.as_str())
+                .ok()
+                .map(|m| m.cursor)
         };
         // The first message is the cursor when the socket opened.
         let mut heard = match ws.next().await {

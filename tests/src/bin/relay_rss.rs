@@ -78,7 +78,7 @@ fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
 
 /// The relay, run in the child process: serves until stdin closes.
 fn serve_relay(db: &Path) -> anyhow::Result<()> {
-    let state = duet_relay::open_state_with(db, unlimited_config())?;
+    let state = duet_relay::open_state(&db.into(), unlimited_config())?;
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     listener.set_nonblocking(true)?;
     let port = listener.local_addr()?.port();

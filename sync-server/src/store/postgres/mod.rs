@@ -20,10 +20,6 @@
 //! it is only called from plain threads (the writer, the listener) and the blocking
 //! pool, never from an async task.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use duet_core::event::{Event, SpaceId};
 use postgres::{Client, GenericClient, NoTls, Transaction};
 
@@ -31,65 +27,12 @@ use super::{
     Backend, ForkRoom, Page, Reader, Reads, StoreError, WriteTxn, fill_page, to_hash, to_i64,
     to_u64,
 };
-use crate::live::{Committed, Live};
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+mod listen;
+mod schema;
 
-/// The channel of `pg_notify` on which commits are announced.
-pub const CHANNEL: &str = "duet_live";
-
-/// The advisory lock that serializes migrations (an arbitrary constant: "duet" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6475_6574;
-
-/// Migrations, in order: entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // Version 1: as SQLite's version 1. `cursor` comes from one sequence for all spaces;
-    // within a space it grows in commit order because writers of a space are serialized.
-    "CREATE TABLE events (
-        cursor      BIGSERIAL PRIMARY KEY,
-        space       TEXT   NOT NULL,
-        hash        BYTEA  NOT NULL,
-        author      BYTEA  NOT NULL,
-        seq         BIGINT NOT NULL,
-        kind        TEXT   NOT NULL,
-        bytes       BYTEA  NOT NULL,
-        received_at BIGINT NOT NULL,
-        UNIQUE (space, hash),
-        UNIQUE (space, author, seq)
-    );
-    CREATE INDEX events_space_cursor ON events (space, cursor);
-    CREATE TABLE forks (
-        id            BIGSERIAL PRIMARY KEY,
-        space         TEXT   NOT NULL,
-        author        BYTEA  NOT NULL,
-        seq           BIGINT NOT NULL,
-        existing_hash BYTEA  NOT NULL,
-        hash          BYTEA  NOT NULL,
-        bytes         BYTEA  NOT NULL,
-        received_at   BIGINT NOT NULL,
-        UNIQUE (space, hash)
-    );",
-    // Version 2: as SQLite's version 2 (fork attempts past the bounded evidence are
-    // only counted).
-    "CREATE TABLE fork_counts (
-        space   TEXT   NOT NULL,
-        author  BYTEA  NOT NULL,
-        refused BIGINT NOT NULL,
-        PRIMARY KEY (space, author)
-    );
-    CREATE INDEX forks_space_author ON forks (space, author);",
-    // Version 3: as SQLite's version 3 (who created each space; events by author).
-    "CREATE TABLE creations (
-        space      TEXT   PRIMARY KEY,
-        created_at BIGINT NOT NULL,
-        address    TEXT,
-        token      TEXT
-    );
-    CREATE INDEX creations_address ON creations (address, created_at);
-    CREATE INDEX creations_token ON creations (token);
-    CREATE INDEX events_author ON events (author, space);",
-];
+pub use listen::{CHANNEL, ListenerGuard, listen, parse_announcement};
+pub use schema::{SCHEMA_VERSION, create_schema};
 
 /// A URL with its password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
@@ -104,30 +47,6 @@ pub fn redact(url: &str) -> String {
         None => url.to_string(),
     }
 }
-
-/// Creates the schema `schema` (letters, digits and `_` only) on the server at
-/// `base_url` and returns a URL whose connections use it (PostgreSQL's `search_path`):
-/// one server can then hold several independent relay databases, as the tests do.
-pub fn create_schema(base_url: &str, schema: &str) -> Result<String, StoreError> {
-    if schema.is_empty()
-        || !schema
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Err(StoreError::Corrupt(
-            "a schema name is letters, digits and _",
-        ));
-    }
-    let base = base_url.to_string();
-    let sql = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-    off_runtime(move || -> Result<(), StoreError> {
-        Client::connect(&base, NoTls)?.batch_execute(&sql)?;
-        Ok(())
-    })?;
-    let sep = if base_url.contains('?') { '&' } else { '?' };
-    Ok(format!("{base_url}{sep}options=-csearch_path%3D{schema}"))
-}
-
 /// Runs `f` on a thread of its own: the `postgres` crate must not be called from a
 /// thread that drives async tasks (it blocks on its own runtime).
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -177,7 +96,7 @@ impl PgStore {
         let mut store = PgStore {
             client: Some(connect(url)?),
         };
-        off_runtime(|| store.migrate())?;
+        off_runtime(|| schema::migrate(store.client()?))?;
         Ok(store)
     }
 
@@ -185,32 +104,6 @@ impl PgStore {
         self.client
             .as_mut()
             .ok_or(StoreError::Corrupt("the PostgreSQL connection is closed"))
-    }
-
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let mut tx = self.client()?.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS duet_schema (version BIGINT NOT NULL)")?;
-        let version: i64 = match tx.query_opt("SELECT version FROM duet_schema", &[])? {
-            Some(row) => row.get(0),
-            None => {
-                tx.execute("INSERT INTO duet_schema (version) VALUES (0)", &[])?;
-                0
-            }
-        };
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("schema version"))?;
-        for sql in MIGRATIONS.iter().skip(start) {
-            tx.batch_execute(sql)?;
-        }
-        tx.execute("UPDATE duet_schema SET version = $1", &[&SCHEMA_VERSION])?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// Stores `events` (all of `space`) in one durable transaction; returns their cursors
@@ -687,93 +580,9 @@ impl WriteTxn for PgTxn<'_> {
     }
 }
 
-/// Parses a `pg_notify` payload `SPACEHEX:CURSOR`.
-pub fn parse_announcement(payload: &str) -> Option<Committed> {
-    let (space, cursor) = payload.split_once(':')?;
-    Some(Committed {
-        space: SpaceId::parse(space)?,
-        cursor: cursor.parse().ok()?,
-    })
-}
-
-/// Stops the listener thread when dropped.
-#[derive(Debug)]
-pub struct ListenerGuard {
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for ListenerGuard {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Starts a thread that LISTENs on [`CHANNEL`] and feeds every commit announced by any
-/// instance (this one included) to `live`. It reconnects with backoff when the
-/// connection is lost, and ends when the returned guard is dropped.
-pub fn listen(url: &str, live: Live) -> Result<ListenerGuard, StoreError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let guard = ListenerGuard { stop: stop.clone() };
-    let url = url.to_string();
-    std::thread::Builder::new()
-        .name("duet-relay-listen".into())
-        .spawn(move || {
-            let mut backoff = Duration::from_millis(250);
-            while !stop.load(Ordering::Relaxed) {
-                match listen_once(&url, &live, &stop) {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(
-                            "lost the PostgreSQL connection that hears other instances' commits: \
-                             {e}; reconnecting in {:.1} s",
-                            backoff.as_secs_f64()
-                        );
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        })
-        .map_err(StoreError::Thread)?;
-    Ok(guard)
-}
-
-fn listen_once(url: &str, live: &Live, stop: &AtomicBool) -> Result<(), StoreError> {
-    let mut client = Client::connect(url, NoTls)?;
-    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-    while !stop.load(Ordering::Relaxed) {
-        let mut notes = client.notifications();
-        let mut iter = notes.timeout_iter(Duration::from_millis(250));
-        while let Some(note) = postgres::fallible_iterator::FallibleIterator::next(&mut iter)? {
-            if let Some(c) = parse_announcement(note.payload()) {
-                live.notify(c);
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_announcement_is_a_space_and_a_cursor_and_anything_else_is_ignored() {
-        let space = SpaceId::generate();
-        assert_eq!(
-            parse_announcement(&format!("{space}:42")),
-            Some(Committed { space, cursor: 42 })
-        );
-        for bad in [
-            "",
-            "42",
-            "nothex:1",
-            &format!("{space}:"),
-            &format!("{space}:-1"),
-        ] {
-            assert_eq!(parse_announcement(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_url_shown_in_messages_hides_its_password_only() {
@@ -783,15 +592,5 @@ mod tests {
         );
         assert_eq!(redact("postgres://duet@db/duet"), "postgres://duet@db/duet");
         assert_eq!(redact("not a url"), "not a url");
-    }
-
-    #[test]
-    fn a_schema_name_must_be_plain() {
-        for bad in ["", "a;DROP TABLE events", "a b", "x-y"] {
-            assert!(
-                create_schema("postgres://127.0.0.1:1/none", bad).is_err(),
-                "{bad}"
-            );
-        }
     }
 }

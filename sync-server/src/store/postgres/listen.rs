@@ -1,0 +1,111 @@
+//! Hearing other instances' commits: each writer announces its new cursors with
+//! `pg_notify` on [`CHANNEL`] inside its transaction, and a thread of each instance
+//! LISTENs and hands every announcement to a callback (the relay's live sockets).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use duet_core::event::SpaceId;
+use postgres::{Client, NoTls};
+
+use crate::store::{Committed, StoreError};
+
+/// The channel of `pg_notify` on which commits are announced.
+pub const CHANNEL: &str = "duet_live";
+
+/// Parses a `pg_notify` payload `SPACEHEX:CURSOR`.
+pub fn parse_announcement(payload: &str) -> Option<Committed> {
+    let (space, cursor) = payload.split_once(':')?;
+    Some(Committed {
+        space: SpaceId::parse(space)?,
+        cursor: cursor.parse().ok()?,
+    })
+}
+
+/// Stops the listener thread when dropped.
+#[derive(Debug)]
+pub struct ListenerGuard {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts a thread that LISTENs on [`CHANNEL`] and hands every commit announced by any
+/// instance (this one included) to `on_commit`. It reconnects with backoff when the
+/// connection is lost, and ends when the returned guard is dropped.
+pub fn listen(
+    url: &str,
+    on_commit: impl Fn(Committed) + Send + 'static,
+) -> Result<ListenerGuard, StoreError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let guard = ListenerGuard { stop: stop.clone() };
+    let url = url.to_string();
+    std::thread::Builder::new()
+        .name("duet-relay-listen".into())
+        .spawn(move || {
+            let mut backoff = Duration::from_millis(250);
+            while !stop.load(Ordering::Relaxed) {
+                match listen_once(&url, &on_commit, &stop) {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(
+                            "lost the PostgreSQL connection that hears other instances' commits: \
+                             {e}; reconnecting in {:.1} s",
+                            backoff.as_secs_f64()
+                        );
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+        .map_err(StoreError::Thread)?;
+    Ok(guard)
+}
+
+fn listen_once(
+    url: &str,
+    on_commit: &impl Fn(Committed),
+    stop: &AtomicBool,
+) -> Result<(), StoreError> {
+    let mut client = Client::connect(url, NoTls)?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        let mut notes = client.notifications();
+        let mut iter = notes.timeout_iter(Duration::from_millis(250));
+        while let Some(note) = postgres::fallible_iterator::FallibleIterator::next(&mut iter)? {
+            if let Some(c) = parse_announcement(note.payload()) {
+                on_commit(c);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_is_a_space_and_a_cursor_and_anything_else_is_ignored() {
+        let space = SpaceId::generate();
+        assert_eq!(
+            parse_announcement(&format!("{space}:42")),
+            Some(Committed { space, cursor: 42 })
+        );
+        for bad in [
+            "",
+            "42",
+            "nothex:1",
+            &format!("{space}:"),
+            &format!("{space}:-1"),
+        ] {
+            assert_eq!(parse_announcement(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The checks a push that creates a space passes before any of its events is looked
+//! at: the right to create (open registration, a creation token, or a member's personal
+//! space), the per-address and per-token limits, and the headroom of `--max-db-bytes`,
+//! in that order, so that a stranger learns nothing of the relay's limits or fill.
+
+use duet_core::event::{Event, MembershipOp, SpaceId};
+use duet_core::protocol::H_CREATE_TOKEN;
+
+use super::PreparedPush;
+use super::admission::Group;
+use crate::creation::{CREATION_HEADROOM_PERCENT, CREATION_WINDOW_MS, Credential};
+use crate::error::ApiError;
+use crate::logging::Throttle;
+use crate::store::WriteTxn;
+
+/// Refused creations: at most a line a second, however fast strangers try.
+static CREATION_LOG: Throttle = Throttle::per_second();
+
+/// Spaces of an author looked at to find one it is a member of (a device is in two
+/// spaces in practice; the bound keeps the work small whatever the database holds).
+const MEMBER_SPACES_LOOKED_AT: u32 = 16;
+
+impl Group<'_> {
+    /// Whether `push`, whose first event `genesis` would create its space, may do so
+    /// (see the module doc). Returns what to record of the creation.
+    pub(super) fn check_creation<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        push: &PreparedPush,
+        genesis: &Event,
+    ) -> Result<Credential, ApiError> {
+        self.check_right_to_create(txn, push, genesis)?;
+        self.check_creation_limits(txn, push)?;
+        self.check_creation_room(txn, push.space)?;
+        Ok(push.credential.clone())
+    }
+
+    /// Open registration, a valid creation token, or a member's first personal space.
+    fn check_right_to_create<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        push: &PreparedPush,
+        genesis: &Event,
+    ) -> Result<(), ApiError> {
+        let credential = &push.credential;
+        if self.config.open_registration
+            || credential.token.is_some()
+            || self.is_personal_of_member(txn, genesis)?
+        {
+            return Ok(());
+        }
+        if let Some(suppressed) = CREATION_LOG.allow() {
+            tracing::info!(
+                space = %push.space,
+                presented = credential.presented,
+                suppressed,
+                "space creation refused: no valid creation token"
+            );
+        }
+        let what = "this relay only lets couples with a creation token create spaces; \
+                    nothing was stored. Ask the relay's operator for a token and run \
+                    `duet relay set URL --token TOKEN`";
+        Err(if credential.presented {
+            ApiError::BadCreateToken(format!(
+                "the creation token sent in {H_CREATE_TOKEN} is not one of this relay's: {what}"
+            ))
+        } else {
+            ApiError::CreateTokenRequired(format!(
+                "creating a space needs a creation token in {H_CREATE_TOKEN}: {what}"
+            ))
+        })
+    }
+
+    /// Spaces created per client address in the last day, and per creation token.
+    fn check_creation_limits<T: WriteTxn>(
+        &self,
+        txn: &mut T,
+        push: &PreparedPush,
+    ) -> Result<(), ApiError> {
+        let c = self.config;
+        let credential = &push.credential;
+        if c.max_creations_per_ip > 0
+            && let Some(address) = credential.address
+        {
+            let since = push.now_ms.saturating_sub(CREATION_WINDOW_MS);
+            let made = txn.creations_from(&address.to_string(), since)?;
+            if made >= c.max_creations_per_ip {
+                return Err(ApiError::TooManySpaces(format!(
+                    "this address created {made} spaces on this relay in the last 24 hours, \
+                     its limit (--max-creations-per-ip); nothing was stored. Retry tomorrow, \
+                     or ask the relay's operator to raise the limit"
+                )));
+            }
+        }
+        if c.max_creations_per_token > 0
+            && let Some(token) = &credential.token
+        {
+            let made = txn.creations_with(token)?;
+            if made >= c.max_creations_per_token {
+                return Err(ApiError::TokenExhausted(format!(
+                    "this creation token already created {made} spaces, its limit \
+                     (--max-creations-per-token); nothing was stored. Ask the relay's \
+                     operator for another token"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database below the share of `--max-db-bytes` in which spaces are created.
+    fn check_creation_room<T: WriteTxn>(
+        &self,
+        txn: &mut T,
+        space: SpaceId,
+    ) -> Result<(), ApiError> {
+        let c = self.config;
+        if c.max_db_bytes > 0
+            && let Some(size) = txn.db_bytes()?
+            && size.saturating_mul(100) >= c.max_db_bytes.saturating_mul(CREATION_HEADROOM_PERCENT)
+        {
+            if let Some(suppressed) = CREATION_LOG.allow() {
+                tracing::warn!(
+                    %space,
+                    size,
+                    max_db_bytes = c.max_db_bytes,
+                    suppressed,
+                    "space creation refused: the database is past {CREATION_HEADROOM_PERCENT}% \
+                     of --max-db-bytes"
+                );
+            }
+            return Err(ApiError::NoRoomForSpaces(format!(
+                "this relay's database is past {CREATION_HEADROOM_PERCENT}% of its cap and \
+                 keeps the rest for the spaces it already holds, so it creates no new space; \
+                 nothing was stored. Ask the relay's operator to raise --max-db-bytes, or use \
+                 another relay"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `genesis` creates a personal space, its author is already a current
+    /// member of a shared space on this relay, and has no personal space here yet (a
+    /// partner who joined creates their one personal space without a token; a member
+    /// cannot go on creating personal spaces with it).
+    fn is_personal_of_member<T: WriteTxn>(
+        &mut self,
+        txn: &mut T,
+        genesis: &Event,
+    ) -> Result<bool, ApiError> {
+        let personal = matches!(
+            MembershipOp::decode(genesis),
+            Ok(MembershipOp::Genesis { personal: true, .. })
+        );
+        if !personal {
+            return Ok(false);
+        }
+        let author = genesis.header().author;
+        let mut member = false;
+        for other in txn.spaces_of_author(&author, MEMBER_SPACES_LOOKED_AT)? {
+            if other == genesis.header().space {
+                continue;
+            }
+            let state = &self.space(txn, other)?.state;
+            if state.is_personal() {
+                return Ok(false);
+            }
+            member |= state.is_member(&author);
+        }
+        Ok(member)
+    }
+}
