@@ -160,3 +160,66 @@ fn span(p: &Progress, now: i64) -> (i64, i64) {
     let t1 = times().max().unwrap_or(now).max(t0 + DAY_MS);
     (t0, t1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReportQuery;
+    use crate::app::{NewGoalInput, ReflectionInput};
+    use crate::clock::Clock;
+    use crate::device::Device;
+    use crate::vocab::Level;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn private_reflections_come_only_when_asked_and_since_filters_ratings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dev = Device::init_with(&dir.path().join("h"), "Alex", None, Clock::Fixed(NOW))
+            .expect("init");
+        let goal = dev
+            .add_goal(NewGoalInput {
+                title: "Talk".into(),
+                ..Default::default()
+            })
+            .expect("goal");
+        dev.rate(&goal, Level::EXPECTED, None).expect("rate");
+        for (text, private) in [("shared", false), ("mine", true)] {
+            let input = ReflectionInput {
+                text: text.into(),
+                private,
+                ..Default::default()
+            };
+            dev.reflect(input).expect("reflect");
+        }
+
+        let all = dev.report(&ReportQuery::default()).expect("report");
+        assert_eq!(all.made_at, NOW);
+        assert_eq!((all.t0, all.t1), (NOW, NOW + super::DAY_MS));
+        assert_eq!(all.progress.goals[0].partners[0].ratings.len(), 1);
+        let texts: Vec<(&str, bool)> = all
+            .reflections
+            .iter()
+            .map(|r| (r.text.as_str(), r.private))
+            .collect();
+        assert_eq!(texts, [("shared", false)]);
+        assert_eq!(all.reflections[0].author_name.as_deref(), Some("Alex"));
+
+        let query = ReportQuery {
+            include_private: true,
+            ..Default::default()
+        };
+        let with_private = dev.report(&query).expect("report");
+        assert_eq!(with_private.reflections.len(), 2);
+        assert!(with_private.reflections.iter().any(|r| r.private));
+
+        let later = ReportQuery {
+            since: Some(NOW + 1),
+            ..Default::default()
+        };
+        let later = dev.report(&later).expect("report");
+        assert!(later.progress.goals[0].partners[0].ratings.is_empty());
+        assert!(later.reflections.is_empty() && later.t_joint.is_empty());
+        assert_eq!(later.progress.current_joint(), all.progress.current_joint());
+        assert_eq!((later.t0, later.t1), (NOW - super::DAY_MS, NOW));
+    }
+}
