@@ -1,15 +1,13 @@
 //! `duet demo`: the whole two-partner flow in temporary folders, with an embedded relay
-//! on 127.0.0.1. It drives the same engine as the other commands.
+//! on 127.0.0.1. Each step is the same application call the matching command makes.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::Context;
-use duet_core::app::SpaceExport;
+use duet_core::app::{Export, GoalChanges, NewGoalInput, ReflectionInput};
 use duet_core::device::Device;
-use duet_core::doc::{GoalEdit, NewGoal};
-use duet_core::ids::{now_ms, short};
-use duet_core::readmodel::View;
-use duet_core::store::SpaceKind;
+use duet_core::ids::short;
 use duet_core::{Area, Level};
 
 use super::Ctx;
@@ -50,244 +48,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             dir.path().display()
         ),
     )?;
-
-    let mut alex = Device::init(&dir.path().join("alex"), "Alex", Some(&relay.url()))?;
-    say(ctx, "\n[Alex] duet init --name Alex")?;
-    let checkin = alex.edit(SpaceKind::Shared, |doc, me| {
-        let mut levels = BTreeMap::new();
-        levels.insert(-2, "We do not talk about the week at all".to_string());
-        levels.insert(
-            -1,
-            "We talk, but less than 30 minutes or get distracted".to_string(),
-        );
-        levels.insert(
-            0,
-            "We talk for 30 minutes every Sunday evening, phones away".to_string(),
-        );
-        levels.insert(1, "We talk every Sunday and once more midweek".to_string());
-        levels.insert(
-            2,
-            "We talk twice a week and plan the next week together".to_string(),
-        );
-        let (id, c) = doc.add_goal(
-            &me.person_id,
-            NewGoal {
-                title: "Weekly check-in".into(),
-                area: Some(Area::Communication),
-                why: "We drift apart when the week gets busy".into(),
-                levels,
-                owner: None,
-                due: None,
-            },
-            now_ms(),
-        )?;
-        Ok((id, c.into_iter().collect()))
-    })?;
-    say(
-        ctx,
-        format!(
-            "[Alex] duet goal add \"Weekly check-in\" --area communication ...   -> {}",
-            short(&checkin)
-        ),
-    )?;
-    let code = alex.invite(24 * 3_600_000)?;
-    alex.sync(&http)?;
-    say(
-        ctx,
-        "[Alex] duet invite   -> a one-time code, handed to Sam in person",
-    )?;
-
-    let mut sam = Device::join(&dir.path().join("sam"), &code, "Sam")?;
-    sam.sync(&http)?;
-    say(
-        ctx,
-        "\n[Sam]  duet join duet1-... --name Sam   -> joined, 1 goal synced",
-    )?;
-
+    let (mut alex, checkin) = alex_starts(ctx, dir.path(), &relay.url())?;
+    let mut sam = sam_joins(ctx, dir.path(), &mut alex, &http)?;
     say(ctx, "\nBoth go offline and edit on their own:")?;
-    alex.edit(SpaceKind::Shared, |doc, me| {
-        let (_, c1) = doc.rate(
-            &checkin,
-            &me.person_id,
-            Level::EXPECTED,
-            Some("Good talk on Sunday"),
-            now_ms(),
-        )?;
-        let (_, c2) = doc.add_step(
-            &checkin,
-            &me.person_id,
-            "Put a recurring reminder in both calendars",
-            now_ms(),
-        )?;
-        Ok(((), c1.into_iter().chain(c2).collect()))
-    })?;
-    say(
-        ctx,
-        "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"",
-    )?;
-    say(
-        ctx,
-        "[Alex] duet step add \"Weekly check-in\" \"Put a recurring reminder in both calendars\"",
-    )?;
-    alex.edit(SpaceKind::Personal, |doc, me| {
-        let (_, c) = doc.reflect(
-            &me.person_id,
-            None,
-            None,
-            "I was tired but glad we talked.",
-            now_ms(),
-        )?;
-        Ok(((), c.into_iter().collect()))
-    })?;
-    say(
-        ctx,
-        "[Alex] duet reflect --private \"I was tired but glad we talked.\"   (stays on Alex's devices)",
-    )?;
-
-    let date = sam.edit(SpaceKind::Shared, |doc, me| {
-        let (_, c1) = doc.rate(
-            &checkin,
-            &me.person_id,
-            Level::LESS,
-            Some("We cut it short"),
-            now_ms(),
-        )?;
-        let c2 = doc.edit_goal(
-            &checkin,
-            GoalEdit {
-                title: Some("Weekly check-in (Sunday)".into()),
-                ..Default::default()
-            },
-            now_ms(),
-        )?;
-        let (id, c3) = doc.add_goal(
-            &me.person_id,
-            NewGoal {
-                title: "Date night".into(),
-                area: Some(Area::QualityTime),
-                why: String::new(),
-                levels: [(0i8, "One evening out together every two weeks".to_string())]
-                    .into_iter()
-                    .collect(),
-                owner: None,
-                due: None,
-            },
-            now_ms(),
-        )?;
-        let (_, c4) = doc.reflect(
-            &me.person_id,
-            Some(&checkin),
-            None,
-            "I liked that we put the phones away.",
-            now_ms(),
-        )?;
-        Ok((id, c1.into_iter().chain(c2).chain(c3).chain(c4).collect()))
-    })?;
-    say(
-        ctx,
-        "[Sam]  duet rate \"Weekly check-in\" -1 --note \"We cut it short\"",
-    )?;
-    say(
-        ctx,
-        "[Sam]  duet goal edit \"Weekly check-in\" --title \"Weekly check-in (Sunday)\"",
-    )?;
-    say(
-        ctx,
-        "[Sam]  duet goal add \"Date night\" --area quality-time",
-    )?;
-    say(
-        ctx,
-        "[Sam]  duet reflect --goal \"Weekly check-in\" \"I liked that we put the phones away.\"",
-    )?;
-    let _ = date;
-
+    alex_edits(ctx, &mut alex, &checkin)?;
+    sam_edits(ctx, &mut sam, &checkin)?;
     say(ctx, "\nThey sync (the relay only ever sees ciphertext):")?;
-    for who in ["Sam", "Alex", "Sam"] {
-        let dev = if who == "Sam" { &mut sam } else { &mut alex };
-        let reports = dev.sync(&http)?;
-        for (kind, r) in reports {
-            for arr in &r.arrivals {
-                say(
-                    ctx,
-                    format!(
-                        "[{who}] duet sync   -> {} space: {}",
-                        kind.as_str(),
-                        arr.summary()
-                    ),
-                )?;
-            }
-        }
-    }
-
-    say(ctx, "\nThe merged shared goals, identical on both devices:")?;
-    let (_, a_doc, _) = alex.load(SpaceKind::Shared)?;
-    let (_, s_doc, _) = sam.load(SpaceKind::Shared)?;
-    let people: BTreeMap<String, String> = a_doc
-        .people()?
-        .into_iter()
-        .map(|(k, p)| (k, p.name))
-        .collect();
-    for g in a_doc.goals()? {
-        say(
-            ctx,
-            format!("  {}  {} [{}]", short(&g.id), g.title.as_str(), g.area),
-        )?;
-        let expected = g.levels.expected.as_str().to_string();
-        if !expected.is_empty() {
-            say(ctx, format!("      expected: {expected}"))?;
-        }
-        for r in a_doc.ratings()?.iter().filter(|r| r.goal == g.id) {
-            let level = Level::try_from(r.level)
-                .map(|l| l.to_string())
-                .unwrap_or_default();
-            say(
-                ctx,
-                format!(
-                    "      {:<5} rated {level:>2}  {}",
-                    people.get(&r.rater).cloned().unwrap_or_default(),
-                    r.note.clone().unwrap_or_default()
-                ),
-            )?;
-        }
-        for s in g.steps.values() {
-            say(ctx, format!("      step: {}", s.text.as_str()))?;
-        }
-    }
-    let p = duet_core::progress::progress(&View::of(&a_doc), None);
-    let mut line = String::from("\nGAS T-scores (50 = as expected):");
-    for (id, name) in &p.people {
-        if let Some(t) = p.current(id) {
-            line.push_str(&format!("  {name} {t:.1}"));
-        }
-    }
-    if let Some(t) = p.current_joint() {
-        line.push_str(&format!("  together {t:.1}"));
-    }
-    say(ctx, line)?;
-    say(
-        ctx,
-        "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
-    )?;
-    let same = serde_json::to_value(SpaceExport::new(String::new(), View::of(&a_doc), vec![]))?
-        == serde_json::to_value(SpaceExport::new(String::new(), View::of(&s_doc), vec![]))?;
-    say(
-        ctx,
-        format!("\nAlex's and Sam's shared documents are identical: {same}"),
-    )?;
-    let (_, s_personal, _) = sam.load(SpaceKind::Personal)?;
-    let (_, a_personal, _) = alex.load(SpaceKind::Personal)?;
-    say(
-        ctx,
-        format!(
-            "Alex's private reflections: {} on Alex's device, {} on Sam's.",
-            a_personal.reflections()?.len(),
-            s_personal
-                .reflections()?
-                .iter()
-                .filter(|r| r.author == alex.me.person_id)
-                .count()
-        ),
-    )?;
+    // Sam sends, Alex receives and sends, Sam receives: both end with everything.
+    sync(ctx, "Sam", &mut sam, &http)?;
+    sync(ctx, "Alex", &mut alex, &http)?;
+    sync(ctx, "Sam", &mut sam, &http)?;
+    let same = show_result(ctx, &mut alex, &mut sam)?;
     if a.keep {
         let kept = dir.keep();
         say(
@@ -304,5 +75,196 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         same,
         "the demo's devices did not converge; please report this bug"
     );
+    Ok(())
+}
+
+/// Alex sets up and adds the first goal; returns Alex's device and the goal's id.
+fn alex_starts(ctx: &Ctx, dir: &Path, relay: &str) -> anyhow::Result<(Device, String)> {
+    let mut alex = Device::init(&dir.join("alex"), "Alex", Some(relay))?;
+    say(ctx, "\n[Alex] duet init --name Alex")?;
+    let levels: BTreeMap<i8, String> = [
+        (-2, "We do not talk about the week at all"),
+        (-1, "We talk, but less than 30 minutes or get distracted"),
+        (
+            0,
+            "We talk for 30 minutes every Sunday evening, phones away",
+        ),
+        (1, "We talk every Sunday and once more midweek"),
+        (2, "We talk twice a week and plan the next week together"),
+    ]
+    .into_iter()
+    .map(|(l, text)| (l, text.to_string()))
+    .collect();
+    let checkin = alex.add_goal(NewGoalInput {
+        title: "Weekly check-in".into(),
+        area: Some(Area::Communication),
+        why: Some("We drift apart when the week gets busy".into()),
+        levels,
+        due: None,
+    })?;
+    say(
+        ctx,
+        format!(
+            "[Alex] duet goal add \"Weekly check-in\" --area communication ...   -> {}",
+            short(&checkin)
+        ),
+    )?;
+    Ok((alex, checkin))
+}
+
+/// Alex invites Sam, who joins with the code; returns Sam's device.
+fn sam_joins(ctx: &Ctx, dir: &Path, alex: &mut Device, http: &Http) -> anyhow::Result<Device> {
+    let code = alex.invite(24 * 3_600_000)?;
+    alex.sync(http)?;
+    say(
+        ctx,
+        "[Alex] duet invite   -> a one-time code, handed to Sam in person",
+    )?;
+    let mut sam = Device::join(&dir.join("sam"), &code, "Sam")?;
+    sam.sync(http)?;
+    say(
+        ctx,
+        "\n[Sam]  duet join duet1-... --name Sam   -> joined, 1 goal synced",
+    )?;
+    Ok(sam)
+}
+
+/// Alex's offline edits: a rating, a step and a private reflection.
+fn alex_edits(ctx: &Ctx, alex: &mut Device, checkin: &str) -> anyhow::Result<()> {
+    alex.rate(checkin, Level::EXPECTED, Some("Good talk on Sunday"))?;
+    alex.add_step(checkin, "Put a recurring reminder in both calendars")?;
+    say(
+        ctx,
+        "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"",
+    )?;
+    say(
+        ctx,
+        "[Alex] duet step add \"Weekly check-in\" \"Put a recurring reminder in both calendars\"",
+    )?;
+    alex.reflect(ReflectionInput {
+        text: "I was tired but glad we talked.".into(),
+        private: true,
+        ..Default::default()
+    })?;
+    say(
+        ctx,
+        "[Alex] duet reflect --private \"I was tired but glad we talked.\"   (stays on Alex's devices)",
+    )?;
+    Ok(())
+}
+
+/// Sam's offline edits: a rating, a new title, a new goal and a shared reflection.
+fn sam_edits(ctx: &Ctx, sam: &mut Device, checkin: &str) -> anyhow::Result<()> {
+    sam.rate(checkin, Level::LESS, Some("We cut it short"))?;
+    let retitle = GoalChanges {
+        title: Some("Weekly check-in (Sunday)".into()),
+        ..Default::default()
+    };
+    sam.edit_goal(checkin, retitle)?;
+    sam.add_goal(NewGoalInput {
+        title: "Date night".into(),
+        area: Some(Area::QualityTime),
+        levels: [(0i8, "One evening out together every two weeks".to_string())]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    })?;
+    sam.reflect(ReflectionInput {
+        text: "I liked that we put the phones away.".into(),
+        goal: Some(checkin.to_string()),
+        ..Default::default()
+    })?;
+    for line in [
+        "[Sam]  duet rate \"Weekly check-in\" -1 --note \"We cut it short\"",
+        "[Sam]  duet goal edit \"Weekly check-in\" --title \"Weekly check-in (Sunday)\"",
+        "[Sam]  duet goal add \"Date night\" --area quality-time",
+        "[Sam]  duet reflect --goal \"Weekly check-in\" \"I liked that we put the phones away.\"",
+    ] {
+        say(ctx, line)?;
+    }
+    Ok(())
+}
+
+/// One sync, with a line for each space that received something.
+fn sync(ctx: &Ctx, who: &str, dev: &mut Device, http: &Http) -> anyhow::Result<()> {
+    for (kind, r) in dev.sync(http)? {
+        for arr in &r.arrivals {
+            say(
+                ctx,
+                format!(
+                    "[{who}] duet sync   -> {} space: {}",
+                    kind.as_str(),
+                    arr.summary()
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the merged goals, the T-scores and what each device holds; returns whether
+/// both shared documents are the same.
+fn show_result(ctx: &Ctx, alex: &mut Device, sam: &mut Device) -> anyhow::Result<bool> {
+    say(ctx, "\nThe merged shared goals, identical on both devices:")?;
+    let (a, s) = (alex.export()?, sam.export()?);
+    show_goals(ctx, &a)?;
+    let p = alex.progress(None)?;
+    let mut line = String::from("\nGAS T-scores (50 = as expected):");
+    for (id, name) in &p.people {
+        if let Some(t) = p.current(id) {
+            line.push_str(&format!("  {name} {t:.1}"));
+        }
+    }
+    if let Some(t) = p.current_joint() {
+        line.push_str(&format!("  together {t:.1}"));
+    }
+    say(ctx, line)?;
+    say(
+        ctx,
+        "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
+    )?;
+    let same = serde_json::to_value(&a.shared)? == serde_json::to_value(&s.shared)?;
+    say(
+        ctx,
+        format!("\nAlex's and Sam's shared documents are identical: {same}"),
+    )?;
+    let on_sams = s.personal.reflections.iter();
+    say(
+        ctx,
+        format!(
+            "Alex's private reflections: {} on Alex's device, {} on Sam's.",
+            a.personal.reflections.len(),
+            on_sams.filter(|r| r.author == a.me.person).count()
+        ),
+    )?;
+    Ok(same)
+}
+
+/// The shared goals with their expected outcomes, ratings and steps.
+fn show_goals(ctx: &Ctx, export: &Export) -> anyhow::Result<()> {
+    let shared = &export.shared;
+    for g in &shared.goals {
+        say(ctx, format!("  {}  {} [{}]", short(&g.id), g.title, g.area))?;
+        if let Some(expected) = g.levels.get("0").filter(|e| !e.is_empty()) {
+            say(ctx, format!("      expected: {expected}"))?;
+        }
+        for r in shared.ratings.iter().filter(|r| r.goal == g.id) {
+            let level = Level::try_from(r.level)
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            let rater = shared.people.get(&r.rater).map(|p| p.name.as_str());
+            say(
+                ctx,
+                format!(
+                    "      {:<5} rated {level:>2}  {}",
+                    rater.unwrap_or_default(),
+                    r.note.as_deref().unwrap_or_default()
+                ),
+            )?;
+        }
+        for s in &g.steps {
+            say(ctx, format!("      step: {}", s.text))?;
+        }
+    }
     Ok(())
 }
