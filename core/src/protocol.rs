@@ -199,13 +199,6 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// Compares with a wire string, so that code written against the string form reads on.
-impl PartialEq<&str> for ErrorCode {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 impl Serialize for ErrorCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())

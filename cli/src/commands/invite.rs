@@ -82,7 +82,11 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(24 * 3_600_000));
         assert_eq!(parse_duration("7d"), Ok(7 * 86_400_000));
         assert_eq!(parse_duration("1h 30m"), Ok(90 * 60_000));
-        assert_eq!(parse_duration("2"), Ok(2 * 3_600_000), "a bare number is hours");
+        assert_eq!(
+            parse_duration("2"),
+            Ok(2 * 3_600_000),
+            "a bare number is hours"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod identity;
 mod pulled;
 mod schema;
 mod spaces;
+mod timeline;
 mod verification;
 mod view;
 

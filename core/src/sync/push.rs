@@ -2,7 +2,7 @@
 
 use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::event::{Event, Kind};
-use crate::protocol::{ErrorBody, EventStatus, MAX_BODY_BYTES, encode_batch};
+use crate::protocol::{ErrorBody, ErrorCode, EventStatus, MAX_BODY_BYTES, encode_batch};
 use crate::store::{SpaceRecord, Store};
 
 /// Pushes every event of this device the relay has not acknowledged, in batches under
@@ -82,7 +82,7 @@ fn refused(
     // removed...): withdraw it and what followed it; the changes are packaged again and
     // the removal redone if still needed.
     if status == 409
-        && body.error == "conflict"
+        && body.error == ErrorCode::Conflict
         && let Some(first) = body
             .results
             .iter()
@@ -103,8 +103,8 @@ fn refused(
     report.push_refused = Some(
         if status == 403
             && matches!(
-                body.error.as_str(),
-                "create_token_required" | "bad_create_token"
+                body.error,
+                ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken
             )
         {
             format!(
