@@ -4,6 +4,7 @@
 //! under `commands/`. Exit codes: 0 success (also when the reader of stdout closed the
 //! pipe early), 1 failure, 2 usage error.
 
+mod advice;
 mod commands;
 mod live;
 mod output;
@@ -28,7 +29,10 @@ fn main() -> ExitCode {
         Err(err) => {
             // Error messages can quote a partner's text (a title in "matches several
             // goals"), so they are made terminal-safe like everything else printed.
-            output::note(&format!("error: {err:#}"));
+            match advice::next_step(&err) {
+                Some(step) => output::note(&format!("error: {err:#}; {}", advice::say(&step))),
+                None => output::note(&format!("error: {err:#}")),
+            }
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -1,6 +1,7 @@
 //! This device: its identity, its store and its spaces, and the few workflows that span
 //! them (init, join, edit, invite, sync). Front ends (the CLI) call these.
 
+use crate::advice::{Advice, NextStep, Warning};
 use std::path::Path;
 
 use automerge::Change;
@@ -29,10 +30,10 @@ pub enum DeviceError {
     #[error(transparent)]
     Sync(#[from] SyncError),
     /// The name is empty.
-    #[error("a name is required (--name NAME)")]
+    #[error("a name is required")]
     EmptyName,
     /// The invite has expired already.
-    #[error("this invite code expired; ask your partner for a new one (`duet invite`)")]
+    #[error("this invite code expired")]
     InviteExpired,
     /// What the user typed names no goal or step, or several.
     #[error(transparent)]
@@ -52,6 +53,18 @@ pub enum DeviceError {
     /// A goal weight that is not a number of 0 or more.
     #[error("the weight must be a number of 0 or more (got {0})")]
     BadWeight(f64),
+}
+
+impl Advice for DeviceError {
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            DeviceError::Store(e) => e.next_step(),
+            DeviceError::Sync(e) => e.next_step(),
+            DeviceError::EmptyName => Some(NextStep::GiveName),
+            DeviceError::InviteExpired => Some(NextStep::NewInvite),
+            _ => None,
+        }
+    }
 }
 
 /// An opened device.
@@ -539,10 +552,10 @@ impl Device {
                 redo = more.redo_removals;
             }
             if !redo.is_empty() {
-                report.warnings.push(
-                    "a device removal kept conflicting with concurrent membership changes; run `duet sync` again"
-                        .into(),
-                );
+                report.warnings.push(Warning::then(
+                    "a device removal kept conflicting with concurrent membership changes",
+                    NextStep::SyncAgain,
+                ));
             }
             // A freshly joined space does not list this person yet: add the name.
             if report.unnamed {

@@ -58,10 +58,14 @@ fn read_keys(b: &[u8], at: usize) -> Result<(Vec<SpaceKey>, usize), InviteCodeEr
 
 /// Why a string is not an invite code.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error(
-    "this is not a valid duet invite code ({0}); ask your partner to run `duet invite` again and copy the whole code"
-)]
+#[error("this is not a valid duet invite code ({0})")]
 pub struct InviteCodeError(&'static str);
+
+impl crate::advice::Advice for InviteCodeError {
+    fn next_step(&self) -> Option<crate::advice::NextStep> {
+        Some(crate::advice::NextStep::CopyInviteAgain)
+    }
+}
 
 impl InviteCode {
     /// The printable code.

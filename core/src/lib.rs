@@ -6,6 +6,7 @@
 //! protocol ([`protocol`]), the local SQLite store ([`store`]), and the sync algorithm
 //! over an abstract transport ([`sync`]). It knows nothing of HTTP servers or terminals.
 
+pub mod advice;
 pub mod app;
 pub mod bundle;
 pub mod clock;

@@ -88,7 +88,8 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     // Learn about devices that joined since the last sync; offline, work from what is known.
     if let Err(e) = dev.sync(&Http::new()?) {
         note(&format!(
-            "note: could not sync first ({e}); using the devices known on this device"
+            "note: could not sync first ({}); using the devices known on this device",
+            crate::advice::message(&e)
         ));
     }
     let device = dev.find_device(query).map_err(|e| match e {
@@ -128,7 +129,8 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     // The code is about the current membership: learn of devices that joined meanwhile.
     if let Err(e) = dev.sync(&Http::new()?) {
         note(&format!(
-            "note: could not sync first ({e}); the code reflects the devices known here"
+            "note: could not sync first ({}); the code reflects the devices known here",
+            crate::advice::message(&e)
         ));
     }
     let safety = dev.safety(a.confirm).map_err(|e| match e {

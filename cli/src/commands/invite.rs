@@ -52,7 +52,8 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
             .flatten()
     }) {
         anyhow::bail!(
-            "the invite was created but the relay refused it, so your partner could not use it: {m}"
+            "the invite was created but the relay refused it, so your partner could not use it: {}",
+            crate::advice::warning(m)
         );
     }
     if ctx.out.json {

@@ -27,12 +27,14 @@ pub struct JoinArgs {
 pub fn run(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
     let home_existed = ctx.home.exists();
     let (mut dev, space) = if a.code.trim().starts_with(duet_core::invite::DEVICE_PREFIX) {
-        let code = DeviceCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+        let code =
+            DeviceCode::decode(&a.code).map_err(|e| UsageError(crate::advice::message(&e)))?;
         let dev = Device::join_own_with(&ctx.home, &code, ctx.clock)
             .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
         (dev, code.shared.space)
     } else {
-        let code = InviteCode::decode(&a.code).map_err(|e| UsageError(e.to_string()))?;
+        let code =
+            InviteCode::decode(&a.code).map_err(|e| UsageError(crate::advice::message(&e)))?;
         let name = a.name.ok_or_else(|| {
             UsageError("a name is required with a partner's invite code: --name NAME".into())
         })?;

@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         .filter_map(|(k, r)| {
             r.push_refused
                 .as_ref()
-                .map(|m| format!("{} space: {m}", k.as_str()))
+                .map(|m| format!("{} space: {}", k.as_str(), crate::advice::warning(m)))
         })
         .collect();
     if !refused.is_empty() {
@@ -83,7 +83,7 @@ pub fn print_reports(
             note(&format!(
                 "warning ({} space): {}",
                 kind.as_str(),
-                safe_line(w)
+                safe_line(&crate::advice::warning(w))
             ));
         }
         for a in &r.arrivals {

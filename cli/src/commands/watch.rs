@@ -130,8 +130,9 @@ fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
             for (kind, r) in &reports {
                 if let Some(m) = &r.push_refused {
                     note(&format!(
-                        "warning ({} space): the relay refused this device's changes ({m}); they are kept here",
-                        kind.as_str()
+                        "warning ({} space): the relay refused this device's changes ({}); they are kept here",
+                        kind.as_str(),
+                        crate::advice::warning(m)
                     ));
                 }
             }
@@ -139,7 +140,8 @@ fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
         }
         Err(e) => {
             note(&format!(
-                "warning: sync did not finish ({e}); retrying when the relay answers"
+                "warning: sync did not finish ({}); retrying when the relay answers",
+                crate::advice::message(&e)
             ));
             Ok(false)
         }

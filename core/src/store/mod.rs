@@ -41,6 +41,17 @@ pub use held::{
 pub use pulled::{Accepted, Pulled, Refused};
 pub use spaces::{SpaceKind, SpaceRecord};
 
+impl crate::advice::Advice for StoreError {
+    fn next_step(&self) -> Option<crate::advice::NextStep> {
+        use crate::advice::NextStep;
+        match self {
+            StoreError::NotInitialised => Some(NextStep::SetUp),
+            StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
+            _ => None,
+        }
+    }
+}
+
 /// File name of the store inside the home directory.
 pub const DB_FILE: &str = "duet.db";
 
@@ -48,12 +59,10 @@ pub const DB_FILE: &str = "duet.db";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No identity yet.
-    #[error(
-        "this device has no duet identity yet; run `duet init --name NAME` or `duet join CODE --name NAME` first"
-    )]
+    #[error("this device has no duet identity yet")]
     NotInitialised,
     /// Identity already present.
-    #[error("this home already has a duet identity ({0}); use another --home to start over")]
+    #[error("this home already has a duet identity ({0})")]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
     #[error(

@@ -32,6 +32,7 @@ mod push;
 mod summary;
 mod verify;
 
+use crate::advice::{Advice, NextStep, Warning};
 use std::collections::BTreeMap;
 
 use crate::event::SpaceId;
@@ -57,9 +58,7 @@ pub const MAX_STALLS_PER_SYNC: usize = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// No answer.
-    #[error(
-        "cannot reach the relay at {relay}: {detail}; check that it is running and the URL is right (`duet status`), then run `duet sync` again"
-    )]
+    #[error("cannot reach the relay at {relay}: {detail}")]
     Unreachable {
         /// URL.
         relay: String,
@@ -80,7 +79,7 @@ pub enum TransportError {
     /// The relay's answer was larger than any honest answer.
     #[error(
         "the relay at {relay} sent an answer larger than {limit} bytes, more than any relay sends; it was refused \
-         unread (a misbehaving relay or a proxy in the way: check the URL with `duet status`)"
+         unread (a misbehaving relay or a proxy in the way)"
     )]
     TooLarge {
         /// URL.
@@ -88,6 +87,27 @@ pub enum TransportError {
         /// The most this client reads of one answer.
         limit: usize,
     },
+}
+
+impl Advice for TransportError {
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            TransportError::Unreachable { .. } => Some(NextStep::CheckRelayThenSync),
+            TransportError::TooLarge { .. } => Some(NextStep::CheckRelayUrl),
+            TransportError::Refused { .. } | TransportError::BadResponse(_) => None,
+        }
+    }
+}
+
+impl Advice for SyncError {
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            SyncError::NoRelay => Some(NextStep::SetRelay),
+            SyncError::Transport(e) => e.next_step(),
+            SyncError::Store(e) => e.next_step(),
+            _ => None,
+        }
+    }
 }
 
 /// One page of a read: `(cursor, event bytes)` in cursor order.
@@ -130,7 +150,7 @@ pub trait Transport {
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// No relay configured.
-    #[error("no relay is set for this space; run `duet relay set URL` first")]
+    #[error("no relay is set for this space")]
     NoRelay,
     /// Transport failed.
     #[error(transparent)]
@@ -158,12 +178,12 @@ pub struct SyncReport {
     /// What arrived, per person.
     pub arrivals: Vec<Arrivals>,
     /// Events refused, with reasons.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// The cursor after the pull.
     pub cursor: u64,
     /// Why the relay refused this device's own events, if it did (they stay stored
     /// locally and are offered again on the next sync).
-    pub push_refused: Option<String>,
+    pub push_refused: Option<Warning>,
     /// The relay serves less than this device already received (rolled back).
     pub rollback: bool,
     /// Authentic events waiting for an earlier event of their author.

@@ -1,6 +1,7 @@
 //! Packaging this device's pending local changes into signed, sealed `changes` events,
 //! and pushing them.
 
+use crate::advice::Warning;
 use automerge::Change;
 
 use super::local::Local;
@@ -37,9 +38,9 @@ pub(super) fn package_and_push(
                 push_unacked(store, rec, relay, transport, pull.report)?;
             }
         }
-        None => pull.report.warnings.push(format!(
+        None => pull.report.warnings.push(Warning::new(format!(
             "the space is at key epoch {epoch} but this device has no key for it (a rotation event may be withheld); local changes wait"
-        )),
+        ))),
     }
     Ok(())
 }

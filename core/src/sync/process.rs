@@ -2,6 +2,7 @@
 //! taken), refused (kept as evidence, with the reason reported) or held until an earlier
 //! event of its author or its key arrives.
 
+use crate::advice::{NextStep, Warning};
 use automerge::Change;
 
 use super::SyncError;
@@ -52,19 +53,19 @@ impl Pull<'_> {
             }
             Err(Rejection::Wait) => batch.held.push((c, bytes)),
             Err(Rejection::NoKey(epoch)) => {
-                let w = format!(
+                let w = Warning::new(format!(
                     "events are encrypted under key epoch {epoch}, which this device has no key for: a removal (key rotation) event has not been served to it; they wait"
-                );
+                ));
                 if !self.report.warnings.contains(&w) {
                     self.report.warnings.push(w);
                 }
                 batch.held.push((c, bytes));
             }
             Err(Rejection::Refuse(reason)) => {
-                self.report.warnings.push(format!(
+                self.report.warnings.push(Warning::new(format!(
                     "refused event {} served by the relay: {reason}",
                     &hex::encode(hash)[..12]
-                ));
+                )));
                 batch.refused.push(Refused {
                     hash,
                     reason,
@@ -102,9 +103,12 @@ impl Pull<'_> {
                 self.keys.insert(epoch, key.clone());
                 batch.new_keys.push((epoch, key));
             }
-            Err(e) => self.report.warnings.push(format!(
-                "{e} (removal by device {}); this device takes no key from it and cannot write or read that epoch: compare `duet verify` with your partner, then remove and re-add this device",
-                &hex::encode(ev.header().author)[..12]
+            Err(e) => self.report.warnings.push(Warning::then(
+                format!(
+                    "{e} (removal by device {}); this device takes no key from it and cannot write or read that epoch",
+                    &hex::encode(ev.header().author)[..12]
+                ),
+                NextStep::VerifyAndReAdd,
             )),
         }
     }
@@ -123,11 +127,11 @@ impl Pull<'_> {
             self.stalls += 1;
         }
         batch.flush = true;
-        self.report.warnings.push(format!(
+        self.report.warnings.push(Warning::new(format!(
             "refused the content of event {} by device {}: {reason}",
             &hex::encode(hash)[..12],
             &hex::encode(ev.header().author)[..12]
-        ));
+        )));
         batch.refused.push(Refused {
             hash,
             reason,

@@ -4,6 +4,7 @@
 //! retried whenever something changed, and a sync stops early (saying why) rather than
 //! read without end.
 
+use crate::advice::{NextStep, Warning};
 use std::collections::{BTreeMap, HashSet};
 
 use super::local::Local;
@@ -99,10 +100,10 @@ impl<'a> Pull<'a> {
     fn note_relay(&mut self, newest: Option<u64>, forks: Option<u64>, cursor: u64) {
         if let Some(newest) = newest.filter(|n| *n < cursor) {
             self.report.rollback = true;
-            self.report.warnings.push(format!(
+            self.report.warnings.push(Warning::new(format!(
                 "the relay now ends at cursor {newest} but this device already received events up to {cursor}: \
                  it lost or hides events (restored from an old backup, or tampered with); nothing here was changed"
-            ));
+            )));
         }
         if let Some(n) = forks.filter(|n| *n > 0) {
             self.report.forks = n;
@@ -300,25 +301,32 @@ pub(super) enum Stop {
 }
 
 impl Stop {
-    fn warning(self, cursor: u64, held: usize) -> String {
+    fn warning(self, cursor: u64, held: usize) -> Warning {
         match self {
-            Stop::Pages => format!(
-                "read {MAX_PAGES_PER_SYNC} pages in this sync and the relay has more; stopped at cursor {cursor}: \
-                 run `duet sync` again to read on"
+            Stop::Pages => Warning::then(
+                format!(
+                    "read {MAX_PAGES_PER_SYNC} pages in this sync and the relay has more; stopped at cursor {cursor}"
+                ),
+                NextStep::SyncAgain,
             ),
-            Stop::Stuck => format!(
+            Stop::Stuck => Warning::new(format!(
                 "the relay says more events wait after cursor {cursor} but serves nothing new; stopped reading \
                  (the relay is misbehaving); the next sync asks again"
+            )),
+            Stop::Stalls => Warning::then(
+                format!(
+                    "stopped reading at cursor {cursor}: {MAX_STALLS_PER_SYNC} events carried content that did not parse in time \
+                     (refused and recorded, never read again)"
+                ),
+                NextStep::SyncAgain,
             ),
-            Stop::Stalls => format!(
-                "stopped reading at cursor {cursor}: {MAX_STALLS_PER_SYNC} events carried content that did not parse in time \
-                 (refused and recorded, never read again); run `duet sync` again to read on"
-            ),
-            Stop::Held => format!(
-                "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
-                 (at most {MAX_HELD_EVENTS} or {} MiB are kept); a relay serving this many that never fit is misbehaving. \
-                 Once they are dropped (`duet sync --drop-waiting`), sync reads on",
-                MAX_HELD_BYTES >> 20
+            Stop::Held => Warning::then(
+                format!(
+                    "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
+                     (at most {MAX_HELD_EVENTS} or {} MiB are kept); a relay serving this many that never fit is misbehaving",
+                    MAX_HELD_BYTES >> 20
+                ),
+                NextStep::DropWaiting,
             ),
         }
     }

@@ -1,6 +1,7 @@
 //! Pushing this device's events the relay has not acknowledged yet.
 
 use super::{SyncError, SyncReport, Transport, TransportError};
+use crate::advice::{NextStep, Warning};
 use crate::event::{Event, Kind};
 use crate::protocol::{ErrorBody, ErrorCode, EventStatus, MAX_BODY_BYTES, encode_batch};
 use crate::store::{SpaceRecord, Store};
@@ -92,10 +93,10 @@ fn refused(
     {
         let keys = store.epoch_keys(&rec.id)?;
         if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
-            report.warnings.push(format!(
+            report.warnings.push(Warning::new(format!(
                 "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
                 body.message
-            ));
+            )));
             report.redo_removals.extend(redo);
             return Ok(None);
         }
@@ -107,11 +108,16 @@ fn refused(
                 ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken
             )
         {
-            format!(
-                "the relay at {relay} only lets couples with a creation token create spaces; ask its operator for one and run `duet relay set {relay} --token TOKEN`"
+            Warning::then(
+                format!(
+                    "the relay at {relay} only lets couples with a creation token create spaces"
+                ),
+                NextStep::CreationToken {
+                    relay: relay.to_string(),
+                },
             )
         } else {
-            format!("{status} {}: {}", body.error, body.message)
+            Warning::new(format!("{status} {}: {}", body.error, body.message))
         },
     );
     Ok(Some(TransportError::Refused { status, body }))

@@ -1,6 +1,7 @@
 //! What a sync tells the person: who sent what, which events wait, and the relay's
 //! misbehaviour worth an alert.
 
+use crate::advice::Warning;
 use std::collections::BTreeMap;
 
 use automerge::Change;
@@ -111,18 +112,18 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
     let mut authors: Vec<(String, usize)> = authors.into_iter().collect();
     authors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (author, n) in authors.iter().take(SHOWN) {
-        report.warnings.push(format!(
+        report.warnings.push(Warning::new(format!(
             "{n} event(s) from device {author} wait for an earlier event or a key the relay has not served \
              (withheld or lost); they will be applied when it arrives"
-        ));
+        )));
     }
     if authors.len() > SHOWN {
         let rest = &authors[SHOWN..];
-        report.warnings.push(format!(
+        report.warnings.push(Warning::new(format!(
             "{} more event(s) from {} other device(s) wait likewise",
             rest.iter().map(|(_, n)| n).sum::<usize>(),
             rest.len()
-        ));
+        )));
     }
     report.waiting = held.len();
 }
@@ -132,11 +133,11 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
 pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
     let cursor = report.cursor;
     if report.forks > 0 {
-        report.warnings.push(format!(
+        report.warnings.push(Warning::new(format!(
             "the relay refused {} attempt(s) by a device to sign two different events with the same \
              sequence number (equivocation); it kept the first and holds the other as evidence",
             report.forks
-        ));
+        )));
     }
     let mut alerts = Vec::new();
     if report.rollback {

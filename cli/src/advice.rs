@@ -1,0 +1,96 @@
+//! The command line's words for core's next steps ([`NextStep`]): the advice that ends an
+//! error or a warning names `duet` commands here, never in core.
+
+use duet_core::advice::{Advice, NextStep, Warning};
+use duet_core::device::DeviceError;
+use duet_core::invite::InviteCodeError;
+use duet_core::store::StoreError;
+use duet_core::sync::{SyncError, TransportError};
+
+/// What to do next, in the command line's words.
+pub fn say(step: &NextStep) -> String {
+    match step {
+        NextStep::SetUp => {
+            "run `duet init --name NAME` or `duet join CODE --name NAME` first".into()
+        }
+        NextStep::OtherHome => "use another --home to start over".into(),
+        NextStep::GiveName => "pass --name NAME".into(),
+        NextStep::SetRelay => "run `duet relay set URL` first".into(),
+        NextStep::CheckRelayThenSync => "check that it is running and the URL is right \
+             (`duet status`), then run `duet sync` again"
+            .into(),
+        NextStep::CheckRelayUrl => "check the URL with `duet status`".into(),
+        NextStep::SyncAgain => "run `duet sync` again to read on".into(),
+        NextStep::DropWaiting => {
+            "once they are dropped (`duet sync --drop-waiting`), sync reads on".into()
+        }
+        NextStep::NewInvite => "ask your partner for a new one (`duet invite`)".into(),
+        NextStep::CopyInviteAgain => {
+            "ask your partner to run `duet invite` again and copy the whole code".into()
+        }
+        NextStep::VerifyAndReAdd => {
+            "compare `duet verify` with your partner, then remove and re-add this device".into()
+        }
+        NextStep::CreationToken { relay } => {
+            format!("ask its operator for one and run `duet relay set {relay} --token TOKEN`")
+        }
+    }
+}
+
+/// A warning with its advice: "what happened; what to do".
+pub fn warning(w: &Warning) -> String {
+    match &w.next {
+        Some(step) => format!("{}; {}", w.text, say(step)),
+        None => w.text.clone(),
+    }
+}
+
+/// An error's message with its advice.
+pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
+    match e.next_step() {
+        Some(step) => format!("{e}; {}", say(&step)),
+        None => e.to_string(),
+    }
+}
+
+/// The next step of the innermost error of the chain that knows one.
+pub fn next_step(err: &anyhow::Error) -> Option<NextStep> {
+    err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<DeviceError>() {
+            e.next_step()
+        } else if let Some(e) = e.downcast_ref::<SyncError>() {
+            e.next_step()
+        } else if let Some(e) = e.downcast_ref::<TransportError>() {
+            e.next_step()
+        } else if let Some(e) = e.downcast_ref::<StoreError>() {
+            e.next_step()
+        } else if let Some(e) = e.downcast_ref::<InviteCodeError>() {
+            e.next_step()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_without_a_home_says_how_to_set_one_up() {
+        let err = anyhow::Error::new(DeviceError::Store(StoreError::NotInitialised))
+            .context("cannot open duet in /tmp/x");
+        assert_eq!(next_step(&err), Some(NextStep::SetUp));
+        assert!(say(&NextStep::SetUp).contains("duet init --name NAME"));
+    }
+
+    #[test]
+    fn a_warning_ends_with_what_to_do() {
+        let w = Warning::then("stopped at cursor 9", NextStep::SyncAgain);
+        assert_eq!(
+            warning(&w),
+            "stopped at cursor 9; run `duet sync` again to read on"
+        );
+        assert_eq!(warning(&Warning::new("fine")), "fine");
+    }
+}

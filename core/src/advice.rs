@@ -1,0 +1,77 @@
+//! What the user can do next about an error or a warning, named in no front end's words:
+//! core says which step, and each front end says it its own way (the command line names
+//! its commands, a local app shows a button). Core's own messages say what happened only.
+
+use serde::Serialize;
+
+/// A next step the user can take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum NextStep {
+    /// Create this device's identity, or join a partner's space.
+    SetUp,
+    /// Use another home to start over (this one is set up already).
+    OtherHome,
+    /// Give a name.
+    GiveName,
+    /// Set the relay to sync through.
+    SetRelay,
+    /// Check that the relay runs and its URL is right, then sync again.
+    CheckRelayThenSync,
+    /// Check the relay's URL.
+    CheckRelayUrl,
+    /// Sync again (to read on, or to retry).
+    SyncAgain,
+    /// Drop the events that wait for an earlier one the relay never served.
+    DropWaiting,
+    /// Ask the partner for a new invite code.
+    NewInvite,
+    /// Ask the partner to make the invite code again and copy all of it.
+    CopyInviteAgain,
+    /// Compare safety codes with the partner, then remove and re-add this device.
+    VerifyAndReAdd,
+    /// Ask the relay's operator for a creation token and give it for this relay.
+    CreationToken {
+        /// The relay that asks for one.
+        relay: String,
+    },
+}
+
+/// Something a sync wants the user to know: what happened, and what can be done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// What happened (no advice).
+    pub text: String,
+    /// What the user can do about it, if anything.
+    pub next: Option<NextStep>,
+}
+
+impl Warning {
+    /// A warning with nothing to do about it.
+    pub fn new(text: impl Into<String>) -> Warning {
+        Warning {
+            text: text.into(),
+            next: None,
+        }
+    }
+
+    /// A warning with a next step.
+    pub fn then(text: impl Into<String>, next: NextStep) -> Warning {
+        Warning {
+            text: text.into(),
+            next: Some(next),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// An error that knows what the user can do next.
+pub trait Advice {
+    /// The next step, if there is one.
+    fn next_step(&self) -> Option<NextStep>;
+}
