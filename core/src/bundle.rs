@@ -31,8 +31,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::event::{MAX_EVENT_BYTES, PayloadError};
-
 /// The deadline of any parse: a small input parses in milliseconds; the slack is for
 /// slow devices and loaded machines.
 pub const BASE_DEADLINE: Duration = Duration::from_secs(3);
@@ -44,6 +42,48 @@ pub const DEADLINE_PER_MIB: Duration = Duration::from_secs(2);
 /// at most [`MAX_EVENT_BYTES`] compressed; its columns compress a few times at most, and
 /// `sync` splits what it sends so that every event it makes fits.
 pub const MAX_INFLATED_BYTES: usize = 8 * MAX_EVENT_BYTES;
+
+/// Largest event accepted anywhere: `crate::event::MAX_EVENT_BYTES`, restated here so
+/// that the parser of untrusted payloads depends on nothing above it (a test keeps the
+/// two equal).
+const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a changes plaintext could not be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PayloadError {
+    /// Empty plaintext.
+    #[error("empty changes payload")]
+    Empty,
+    /// Codec byte unknown to this build.
+    #[error("unknown changes codec {0}; upgrade duet")]
+    UnknownCodec(u8),
+    /// The Automerge data did not parse.
+    #[error("changes do not parse: {0}")]
+    Malformed(String),
+    /// Decompressed, the content would exceed what one event may cost in memory.
+    #[error(
+        "the changes expand to more than {limit} bytes when decompressed (a compression bomb); refused without reading further"
+    )]
+    TooLarge {
+        /// The cap, in decompressed bytes per event.
+        limit: usize,
+    },
+    /// More Automerge operations than one event may carry.
+    #[error(
+        "the changes hold more than {limit} operations, more than one event may carry; refused"
+    )]
+    TooManyOps {
+        /// The cap, in operations per event.
+        limit: u64,
+    },
+    /// The parser did not finish before its deadline (crafted content can make it spin).
+    #[error(
+        "the Automerge content did not parse within {} s; refused (crafted or corrupted content)",
+        .0.as_secs_f64()
+    )]
+    Stalled(std::time::Duration),
+}
+
 /// How many Automerge operations one event may carry. Each costs memory when the owner
 /// rules expand it; an honest event stays far below (a change with more operations than
 /// this, such as a pasted text of a million characters, is refused by its receiver).
@@ -422,6 +462,11 @@ mod tests {
     use automerge::transaction::Transactable;
     use std::io::Write;
     use std::time::Instant;
+
+    #[test]
+    fn the_event_size_restated_here_is_the_events() {
+        assert_eq!(MAX_EVENT_BYTES, crate::event::MAX_EVENT_BYTES);
+    }
 
     /// A bundle body, found by fuzzing, on which Automerge's parser spins for minutes,
     /// carrying a correct checksum as a hostile member could compute.

@@ -29,3 +29,33 @@ pub fn now_ms() -> i64 {
 pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
+
+/// A space id: 16 random bytes, written as 32 lower-case hex characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpaceId(pub [u8; 16]);
+
+impl SpaceId {
+    /// A fresh random space id.
+    pub fn generate() -> Self {
+        SpaceId(random_bytes())
+    }
+
+    /// Parses the strict textual form: exactly 32 lower-case hex characters.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 32
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        let bytes = hex::decode(s).ok()?;
+        Some(SpaceId(bytes.try_into().ok()?))
+    }
+}
+
+impl std::fmt::Display for SpaceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}

@@ -12,8 +12,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 
 use crate::crypto::{SpaceKey, sha256};
-use crate::event::SpaceId;
 use crate::identity::{DeviceKey, Identity};
+use crate::ids::SpaceId;
 use crate::ids::random_bytes;
 
 const X_DOMAIN: &[u8] = b"duet/x25519/v1\0";

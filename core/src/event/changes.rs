@@ -5,41 +5,7 @@ pub const CODEC_BUNDLE: u8 = 1;
 /// Codec byte of a changes plaintext: raw Automerge changes, each `u32 length || bytes`.
 pub const CODEC_RAW: u8 = 2;
 
-/// Why a changes plaintext could not be read.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PayloadError {
-    /// Empty plaintext.
-    #[error("empty changes payload")]
-    Empty,
-    /// Codec byte unknown to this build.
-    #[error("unknown changes codec {0}; upgrade duet")]
-    UnknownCodec(u8),
-    /// The Automerge data did not parse.
-    #[error("changes do not parse: {0}")]
-    Malformed(String),
-    /// Decompressed, the content would exceed what one event may cost in memory.
-    #[error(
-        "the changes expand to more than {limit} bytes when decompressed (a compression bomb); refused without reading further"
-    )]
-    TooLarge {
-        /// The cap, in decompressed bytes per event.
-        limit: usize,
-    },
-    /// More Automerge operations than one event may carry.
-    #[error(
-        "the changes hold more than {limit} operations, more than one event may carry; refused"
-    )]
-    TooManyOps {
-        /// The cap, in operations per event.
-        limit: u64,
-    },
-    /// The parser did not finish before its deadline (crafted content can make it spin).
-    #[error(
-        "the Automerge content did not parse within {} s; refused (crafted or corrupted content)",
-        .0.as_secs_f64()
-    )]
-    Stalled(std::time::Duration),
-}
+pub use crate::bundle::PayloadError;
 
 /// Encodes `changes` (all present in `doc`) as a changes plaintext, as a bundle.
 pub fn encode_changes(

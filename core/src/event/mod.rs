@@ -33,6 +33,7 @@ mod membership;
 
 use crate::crypto::{OpenError, SpaceKey};
 use crate::identity::DeviceKey;
+pub use crate::ids::SpaceId;
 
 pub use changes::{
     CODEC_BUNDLE, CODEC_RAW, PayloadError, decode_changes, encode_changes, encode_raw_changes,
@@ -53,36 +54,6 @@ const AAD_LEN: usize = 102;
 pub const SIG_LEN: usize = 64;
 /// Largest event accepted anywhere (a changes backlog is split below it).
 pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
-/// A space id: 16 random bytes, written as 32 lower-case hex characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SpaceId(pub [u8; 16]);
-
-impl SpaceId {
-    /// A fresh random space id.
-    pub fn generate() -> Self {
-        SpaceId(crate::ids::random_bytes())
-    }
-
-    /// Parses the strict textual form: exactly 32 lower-case hex characters.
-    pub fn parse(s: &str) -> Option<Self> {
-        if s.len() != 32
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return None;
-        }
-        let bytes = hex::decode(s).ok()?;
-        Some(SpaceId(bytes.try_into().ok()?))
-    }
-}
-
-impl std::fmt::Display for SpaceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
 
 /// What an event does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
