@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::crypto::SpaceKey;
 use crate::doc::{DocError, SpaceDoc};
 use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
-use crate::identity::{Identity, keypair_from_seed, person_bytes};
+use crate::identity::{Identity, keypair_from_seed};
 use crate::ids::random_bytes;
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::readmodel::{Parts, View};
@@ -81,7 +81,7 @@ pub struct Device {
 
 fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
     let op = MembershipOp::Genesis {
-        person: person_bytes(&me.person_id),
+        person: me.person(),
         personal,
         x25519: crate::keywrap::x25519_public(me),
     };
@@ -124,7 +124,7 @@ fn new_space(
 }
 
 fn join_event(me: &Identity, space: SpaceId, secret: [u8; 32], now: i64) -> Event {
-    let person = person_bytes(&me.person_id);
+    let person = me.person();
     let (invite_key, invite_pub) = keypair_from_seed(secret);
     let msg = MembershipOp::join_message(&space, &me.device_key(), &person);
     let invite_sig = {
@@ -167,6 +167,7 @@ impl Device {
             return Err(DeviceError::EmptyName);
         }
         let mut store = Store::open(home, true)?;
+        store.set_clock(clock);
         let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
@@ -199,6 +200,7 @@ impl Device {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
+        store.set_clock(clock);
         let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
@@ -239,6 +241,7 @@ impl Device {
             return Err(DeviceError::InviteExpired);
         }
         let mut store = Store::open(home, true)?;
+        store.set_clock(clock);
         let _lock = store.write_lock()?;
         if let Some(existing) = store.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name).into());
@@ -246,9 +249,10 @@ impl Device {
         let fresh = Identity::generate(&code.name);
         let me = Identity::from_parts(
             fresh.secret_bytes(),
-            code.person_id.clone(),
+            hex::encode(code.person),
             code.name.clone(),
-        );
+        )
+        .map_err(|e| StoreError::Damaged(e.to_string()))?;
         let now = clock.now();
         store.initialise(&me, &[])?;
         for (grant, kind) in [
@@ -278,7 +282,7 @@ impl Device {
     /// invite events are stored now and pushed by the next sync.
     pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
         let _lock = self.store.write_lock()?;
-        let me = Some(person_bytes(&self.me.person_id));
+        let me = Some(self.me.person());
         let shared = self.invite_in(SpaceKind::Shared, ttl_ms, me)?;
         let personal = self.invite_in(SpaceKind::Personal, ttl_ms, me)?;
         let relay = self
@@ -287,7 +291,7 @@ impl Device {
             .ok_or(SyncError::NoRelay)?;
         Ok(DeviceCode {
             relay,
-            person_id: self.me.person_id.clone(),
+            person: self.me.person(),
             name: self.me.name.clone(),
             expires_at: shared.1,
             shared: shared.0,
@@ -387,7 +391,8 @@ impl Device {
 
     /// [`Device::open`] on a given clock.
     pub fn open_with(home: &Path, clock: Clock) -> Result<Device, DeviceError> {
-        let store = Store::open(home, false)?;
+        let mut store = Store::open(home, false)?;
+        store.set_clock(clock);
         let me = store.require_identity()?;
         Ok(Device { store, me, clock })
     }

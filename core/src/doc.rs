@@ -269,12 +269,12 @@ impl SpaceDoc {
         }
         let goal = Goal {
             id: new_id(),
-            area: new.area.unwrap_or(Area::Other).as_str().to_string(),
+            area: new.area.unwrap_or(Area::Other).into(),
             title: Text::with_value(new.title.trim()),
             why: Text::with_value(&new.why),
             levels,
             owner: new.owner.unwrap_or_else(|| "shared".to_string()),
-            status: Status::Active.as_str().to_string(),
+            status: Status::Active.into(),
             due,
             created_by: author.to_string(),
             created_at: now,

@@ -18,6 +18,8 @@ pub struct Identity {
     signing: SigningKey,
     /// Random id of the person who owns this device (hex, 32 chars).
     pub person_id: String,
+    /// The same id as the 16 bytes membership events carry.
+    person: [u8; 16],
     /// The person's display name.
     pub name: String,
 }
@@ -35,20 +37,33 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// A new device key for a new person.
     pub fn generate(name: &str) -> Self {
+        let person = random_bytes::<16>();
         Identity {
             signing: SigningKey::from_bytes(&random_bytes()),
-            person_id: hex::encode(random_bytes::<16>()),
+            person_id: hex::encode(person),
+            person,
             name: name.to_string(),
         }
     }
 
-    /// Restores an identity from the stored secret key.
-    pub fn from_parts(secret: [u8; 32], person_id: String, name: String) -> Self {
-        Identity {
+    /// Restores an identity from the stored secret key and person id.
+    pub fn from_parts(
+        secret: [u8; 32],
+        person_id: String,
+        name: String,
+    ) -> Result<Self, BadPersonId> {
+        let person = person_bytes(&person_id)?;
+        Ok(Identity {
             signing: SigningKey::from_bytes(&secret),
             person_id,
+            person,
             name,
-        }
+        })
+    }
+
+    /// The person id as the 16 bytes membership events carry.
+    pub fn person(&self) -> [u8; 16] {
+        self.person
     }
 
     /// The secret key bytes, for the local store only.
@@ -72,14 +87,22 @@ impl Identity {
     }
 }
 
-/// A person id (32 hex characters) as the 16 bytes membership events carry.
-pub fn person_bytes(person_id: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    if let Ok(b) = hex::decode(person_id) {
-        let n = b.len().min(16);
-        out[..n].copy_from_slice(&b[..n]);
-    }
-    out
+/// A person id that is not 32 hex characters.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("a person id must be 32 hex characters (got {0:?})")]
+pub struct BadPersonId(pub String);
+
+/// A person id (32 hex characters) as the 16 bytes membership events carry; anything
+/// else is refused (never padded or cut to fit).
+pub fn person_bytes(person_id: &str) -> Result<[u8; 16], BadPersonId> {
+    let bad = || BadPersonId(person_id.chars().take(40).collect());
+    let bytes = hex::decode(person_id).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+/// The actor id of the device whose secret key this is.
+pub fn actor_of_secret(secret: &[u8; 32]) -> ActorId {
+    actor_for(&SigningKey::from_bytes(secret).verifying_key().to_bytes())
 }
 
 /// The actor id a device's changes must carry.

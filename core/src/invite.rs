@@ -159,8 +159,8 @@ pub struct SpaceGrant {
 pub struct DeviceCode {
     /// Relay base URL.
     pub relay: String,
-    /// The person the new device belongs to (hex, 32 chars).
-    pub person_id: String,
+    /// The person the new device belongs to.
+    pub person: [u8; 16],
     /// The person's name.
     pub name: String,
     /// The shared space.
@@ -180,7 +180,7 @@ impl DeviceCode {
             b.extend_from_slice(g.key.as_bytes());
             b.extend_from_slice(&g.secret);
         }
-        b.extend_from_slice(&crate::identity::person_bytes(&self.person_id));
+        b.extend_from_slice(&self.person);
         b.extend_from_slice(&self.expires_at.to_be_bytes());
         let name = self.name.as_bytes();
         let n = name.len().min(255);
@@ -240,7 +240,9 @@ impl DeviceCode {
         personal.later_keys = personal_keys;
         Ok(DeviceCode {
             relay,
-            person_id: hex::encode(&b[160..176]),
+            person: b[160..176]
+                .try_into()
+                .map_err(|_| InviteCodeError("it is too short"))?,
             name,
             shared,
             personal,
@@ -263,7 +265,7 @@ mod device_code_tests {
         };
         let code = DeviceCode {
             relay: "https://relay.example".into(),
-            person_id: "00112233445566778899aabbccddeeff".into(),
+            person: [7; 16],
             name: "Alex".into(),
             shared: g(),
             personal: g(),

@@ -34,4 +34,4 @@ pub mod sync;
 pub mod verify;
 pub mod vocab;
 
-pub use vocab::{Area, Level, Status};
+pub use vocab::{Area, Level, Status, Word};

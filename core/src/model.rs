@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc, Reconcile, Text};
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{Area, Status, Word};
+
 /// The current document schema version, stored at the root as `schema`.
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -117,9 +119,9 @@ pub struct Goal {
     #[key]
     #[autosurgeon(hydrate = "check::id")]
     pub id: String,
-    /// One of [`crate::Area`], as a string.
-    #[autosurgeon(hydrate = "check::id")]
-    pub area: String,
+    /// The area; stored as its word.
+    #[autosurgeon(hydrate = "check::word")]
+    pub area: Word<Area>,
     /// Short title (co-edited text).
     #[serde(with = "text_serde")]
     #[autosurgeon(hydrate = "check::text")]
@@ -133,9 +135,9 @@ pub struct Goal {
     /// `shared`, or the person id of the partner who owns it.
     #[autosurgeon(hydrate = "check::id")]
     pub owner: String,
-    /// One of [`crate::Status`], as a string.
-    #[autosurgeon(hydrate = "check::id")]
-    pub status: String,
+    /// Where it stands; stored as its word.
+    #[autosurgeon(hydrate = "check::word")]
+    pub status: Word<Status>,
     /// Optional due date, `YYYY-MM-DD`.
     #[autosurgeon(hydrate = "check::due")]
     pub due: Option<String>,
@@ -342,11 +344,11 @@ impl Goal {
     /// Checks every value against the model's ranges (its steps included).
     pub fn validate(&self) -> Result<(), Invalid> {
         for id in [
-            &self.id,
-            &self.area,
-            &self.owner,
-            &self.status,
-            &self.created_by,
+            self.id.as_str(),
+            self.area.as_str(),
+            self.owner.as_str(),
+            self.status.as_str(),
+            self.created_by.as_str(),
         ] {
             valid::length(id, limits::MAX_ID_CHARS)?;
         }
@@ -472,6 +474,14 @@ mod check {
             valid::length(s, max).map_err(refuse)?;
         }
         Ok(v)
+    }
+
+    pub fn word<D: ReadDoc, T: crate::vocab::Vocabulary>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<crate::vocab::Word<T>, HydrateError> {
+        Ok(crate::vocab::Word::read(&id(doc, obj, prop)?))
     }
 
     pub fn id<D: ReadDoc>(
@@ -614,12 +624,12 @@ mod tests {
         assert_eq!(r.validate(), Err(Invalid::Level(i64::MAX)));
         let mut g = Goal {
             id: "g".into(),
-            area: "trust".into(),
+            area: Area::Trust.into(),
             title: Text::with_value("t"),
             why: Text::with_value(""),
             levels: Levels::default(),
             owner: "shared".into(),
-            status: "active".into(),
+            status: Status::Active.into(),
             due: Some("2030-02-28".into()),
             created_by: "p".into(),
             created_at: 1,

@@ -120,7 +120,7 @@ impl Progress {
 /// Whether a goal counts towards T-scores: active and achieved goals do; paused and
 /// archived goals do not (unless asked for by id).
 pub fn in_scope(goal: &Goal) -> bool {
-    goal.status == Status::Active.as_str() || goal.status == Status::Achieved.as_str()
+    goal.status == Status::Active || goal.status == Status::Achieved
 }
 
 /// Computes progress over the goals `only` (ids) or, when `None`, all goals in scope.
@@ -264,7 +264,7 @@ fn goal_progress(
     GoalProgress {
         goal: g.id.clone(),
         title: g.title.as_str().to_string(),
-        status: g.status.clone(),
+        status: g.status.to_string(),
         expected: g.levels.expected.as_str().to_string(),
         partners,
         gap,

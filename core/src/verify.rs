@@ -51,7 +51,7 @@ pub fn safety_code(state: &SpaceState) -> Option<String> {
 mod tests {
     use super::*;
     use crate::event::{Event, Header, Kind, MembershipOp, SpaceId};
-    use crate::identity::{Identity, person_bytes};
+    use crate::identity::Identity;
 
     fn genesis(id: &Identity, space: SpaceId, x25519: [u8; 32]) -> Event {
         Event::membership(
@@ -64,7 +64,7 @@ mod tests {
                 time: 1,
             },
             &MembershipOp::Genesis {
-                person: person_bytes(&id.person_id),
+                person: id.person(),
                 personal: false,
                 x25519,
             },

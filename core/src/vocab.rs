@@ -35,6 +35,10 @@ macro_rules! vocab {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
         }
 
+        impl Vocabulary for $name {
+            fn word(self) -> &'static str { self.as_str() }
+        }
+
         impl FromStr for $name {
             type Err = VocabError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -87,6 +91,86 @@ vocab!(
     /// Put away (kept in history).
     Archived => "archived",
 });
+
+/// A closed vocabulary: each value has one stored word.
+pub trait Vocabulary: Copy + FromStr + 'static {
+    /// The stored and displayed word.
+    fn word(self) -> &'static str;
+}
+
+/// A vocabulary word as a document holds it: one this version knows, or a word of a
+/// newer version kept as written, so that a goal with a newer status still opens (and
+/// is written back unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Word<T> {
+    /// A word this version knows.
+    Known(T),
+    /// A word it does not know.
+    Other(String),
+}
+
+impl<T: Vocabulary> Word<T> {
+    /// Reads a stored word: only the exact stored form is a known word.
+    pub fn read(s: &str) -> Self {
+        match s.parse::<T>() {
+            Ok(t) if t.word() == s => Word::Known(t),
+            _ => Word::Other(s.to_string()),
+        }
+    }
+
+    /// The stored word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Word::Known(t) => t.word(),
+            Word::Other(s) => s,
+        }
+    }
+
+    /// The known value, if this version knows the word.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Word::Known(t) => Some(*t),
+            Word::Other(_) => None,
+        }
+    }
+}
+
+impl<T: Vocabulary> From<T> for Word<T> {
+    fn from(t: T) -> Self {
+        Word::Known(t)
+    }
+}
+
+impl<T: Vocabulary + PartialEq> PartialEq<T> for Word<T> {
+    fn eq(&self, other: &T) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl<T: Vocabulary> fmt::Display for Word<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<T: Vocabulary> serde::Serialize for Word<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de, T: Vocabulary> serde::Deserialize<'de> for Word<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Word::read(&String::deserialize(d)?))
+    }
+}
+
+impl<T: Vocabulary> autosurgeon::Reconcile for Word<T> {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+        r.str(self.as_str())
+    }
+}
 
 /// A GAS level: -2 much less than expected .. +2 much more than expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -174,6 +258,17 @@ mod tests {
             err.contains("communication") && err.contains("romance"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_word_of_a_newer_version_is_kept_as_written() {
+        assert_eq!(Word::<Status>::read("paused"), Status::Paused);
+        let newer = Word::<Status>::read("on-hold");
+        assert_eq!(newer, Word::Other("on-hold".into()));
+        assert_eq!(newer.as_str(), "on-hold");
+        assert_eq!(newer.known(), None);
+        // Only the stored form is the known word; a typed variant is another word.
+        assert_eq!(Word::<Area>::read("Quality time").known(), None);
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn concurrent_ratings_title_edits_archive_and_step_all_survive_and_converge() {
             title.contains("on Sunday") && title.contains("Our"),
             "title merged: {title}"
         );
-        assert_eq!(g.status, "archived");
+        assert_eq!(g.status, duet_core::Status::Archived);
         assert!(
             g.steps.contains_key(&step),
             "the step added while archiving survives"

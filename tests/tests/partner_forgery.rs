@@ -194,7 +194,7 @@ fn a_partner_cannot_add_a_device_in_the_others_name() {
         .to_string();
     sam.ok(&["sync"]);
     let mut code = duet_core::invite::DeviceCode::decode(&code).expect("code decodes");
-    code.person_id = alex_person.clone();
+    code.person = duet_core::identity::person_bytes(&alex_person).expect("a person id");
     code.name = "Alex".into();
     let fake = Device::new();
     CoreDevice::join_own(&fake.home, &code).expect("prepare the join");

@@ -7,7 +7,7 @@
 use duet_core::crypto::SpaceKey;
 use duet_core::device::Device as CoreDevice;
 use duet_core::event::{Event, Header, Kind, MembershipOp};
-use duet_core::identity::{Identity, keypair_from_seed, person_bytes};
+use duet_core::identity::{Identity, keypair_from_seed};
 use duet_core::invite::InviteCode;
 use duet_core::keywrap::{commitment, ephemeral_public, wrap_one};
 use duet_core::store::SpaceKind;
@@ -132,7 +132,7 @@ fn a_join_with_a_low_order_x25519_key_is_refused_by_the_relay() {
     alex.ok(&["sync"]);
     let code = InviteCode::decode(&code).expect("invite decodes");
     let joiner = Identity::generate("Mallory");
-    let person = person_bytes(&joiner.person_id);
+    let person = joiner.person();
     let (invite_key, invite_pub) = keypair_from_seed(code.secret);
     let msg = MembershipOp::join_message(&code.space, &joiner.device_key(), &person);
     let invite_sig = {

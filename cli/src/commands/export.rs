@@ -54,8 +54,8 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
             out.line(format!(
                 "\n## {} [{}; {}]",
                 safe_line(g.title.as_str()),
-                safe_line(&g.area),
-                safe_line(&g.status)
+                safe_line(g.area.as_str()),
+                safe_line(g.status.as_str())
             ))?;
             if !g.why.as_str().is_empty() {
                 out.line(format!("Why: {}", safe_line(g.why.as_str())))?;

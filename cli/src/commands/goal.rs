@@ -190,8 +190,8 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
         ctx.out.line(format!(
             "{}  {:<9} {:<20} {}  ({}/{} steps)",
             short_id(&g.id),
-            safe_line(&g.status),
-            safe_line(&g.area),
+            safe_line(g.status.as_str()),
+            safe_line(g.area.as_str()),
             safe_line(g.title.as_str()),
             done,
             g.steps.len()
@@ -240,8 +240,8 @@ fn print_goal(ctx: &Ctx, g: &Goal) -> std::io::Result<()> {
     ))?;
     out.line(format!(
         "  area: {}   status: {}   due: {}",
-        safe_line(&g.area),
-        safe_line(&g.status),
+        safe_line(g.area.as_str()),
+        safe_line(g.status.as_str()),
         safe_line(g.due.as_deref().unwrap_or("-"))
     ))?;
     if !g.why.as_str().is_empty() {

@@ -54,7 +54,7 @@ impl Device {
         let goals = view
             .goals
             .into_iter()
-            .filter(|g| all || g.status == Status::Active.as_str())
+            .filter(|g| all || g.status == Status::Active)
             .collect();
         Ok(GoalList {
             goals,

@@ -127,12 +127,12 @@ impl From<&Goal> for GoalRecord {
             .collect();
         GoalRecord {
             id: g.id.clone(),
-            area: g.area.clone(),
+            area: g.area.to_string(),
             title: g.title.as_str().to_string(),
             why: g.why.as_str().to_string(),
             levels,
             owner: g.owner.clone(),
-            status: g.status.clone(),
+            status: g.status.to_string(),
             due: g.due.clone(),
             created_by: g.created_by.clone(),
             created_at: iso(g.created_at),

@@ -35,7 +35,9 @@ impl Store {
                 let secret: [u8; 32] = secret
                     .try_into()
                     .map_err(|_| StoreError::Damaged("device secret key".into()))?;
-                Ok(Some(Identity::from_parts(secret, person, name)))
+                Identity::from_parts(secret, person, name)
+                    .map(Some)
+                    .map_err(|e| StoreError::Damaged(e.to_string()))
             }
         }
     }
@@ -56,7 +58,7 @@ impl Store {
         if let Some(existing) = self.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name));
         }
-        let now = crate::ids::now_ms();
+        let now = self.now();
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO identity (id, secret, person_id, name, created_at) VALUES (1, ?1, ?2, ?3, ?4)",

@@ -115,6 +115,8 @@ pub struct Store {
     /// What opening the store repaired, to tell the user (once: the repair runs with
     /// the schema upgrade).
     repairs: Vec<String>,
+    /// The clock of the times this store records (the device's, see `set_clock`).
+    clock: crate::clock::Clock,
 }
 
 fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -155,6 +157,16 @@ fn space_id(s: &str) -> Result<SpaceId, StoreError> {
 }
 
 impl Store {
+    /// Takes the times it records from `clock` (the device's) from now on.
+    pub fn set_clock(&mut self, clock: crate::clock::Clock) {
+        self.clock = clock;
+    }
+
+    /// Now, on the store's clock (ms since the Unix epoch).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// Opens the store in `home`, creating the directory and database if `create`.
     pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
         let path = home.join(DB_FILE);
@@ -183,6 +195,7 @@ impl Store {
             lock,
             read_only: false,
             repairs: Vec::new(),
+            clock: crate::clock::Clock::System,
         };
         store.configure()?;
         store.migrate()?;
@@ -247,6 +260,7 @@ impl Store {
             lock: HomeLock::read_only(home),
             read_only: true,
             repairs: Vec::new(),
+            clock: crate::clock::Clock::System,
         };
         store.migrate()?;
         Ok(store)

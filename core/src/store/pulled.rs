@@ -65,7 +65,7 @@ impl Store {
         doc: &SpaceDoc,
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
-        let now = crate::ids::now_ms();
+        let now = self.now();
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
         for a in page.accepted {

@@ -6,7 +6,6 @@ use rusqlite::{OptionalExtension, params};
 
 use super::changes::insert_change;
 use super::{Store, StoreError, corrupt, space_id};
-use crate::identity::Identity;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -180,7 +179,7 @@ fn repair_duplicate_seqs(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>, 
         })
         .optional()?
         .and_then(|s| <[u8; 32]>::try_from(s).ok())
-        .map(|s| Identity::from_parts(s, String::new(), String::new()).actor())
+        .map(|s| crate::identity::actor_of_secret(&s))
     else {
         return Ok(out);
     };

@@ -53,8 +53,9 @@ impl Store {
         changes: &[Change],
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
+        let now = self.now();
         let tx = self.conn.transaction()?;
-        insert_space(&tx, rec, crate::ids::now_ms())?;
+        insert_space(&tx, rec, now)?;
         for ev in events {
             insert_event(&tx, &rec.id, ev, false, None)?;
         }

@@ -14,7 +14,7 @@ impl Store {
         devices: &[crate::identity::DeviceKey],
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
-        let now = crate::ids::now_ms();
+        let now = self.now();
         let tx = self.conn.transaction()?;
         for d in devices {
             tx.execute(

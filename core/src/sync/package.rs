@@ -91,7 +91,7 @@ fn package_pending(
             author: me.device_key(),
             seq,
             prev,
-            time: crate::ids::now_ms(),
+            time: store.now(),
         };
         let ev = Event::changes_at(header, epoch, &plain, key, me);
         prev = ev.hash();
