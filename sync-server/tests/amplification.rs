@@ -43,7 +43,7 @@ fn oversized_frames() -> Vec<u8> {
 
 #[test]
 fn junk_bodies_get_a_small_answer_and_four_at_once_keep_the_relay_under_300_mb() {
-    let p = Proc::start(&["--rate-per-ip", "0"]);
+    let p = Proc::start_with(&["--rate-per-ip", "0"]);
     let mut s = Space::create(&p);
     let path = events_path(&s.id);
     let before = p.event_count();

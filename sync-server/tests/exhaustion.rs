@@ -190,7 +190,7 @@ fn under_attack(attack: Attack) {
     // The test process holds every attacking socket at once.
     rlimit::increase_nofile_limit(4 * (attack.slow_bodies + attack.socket_attempts) as u64)
         .expect("raise the test's open-file limit");
-    let p = Proc::start(&[]);
+    let p = Proc::start_with(&[]);
     let mut couple = Space::create(&p);
     // 8 devices may hold 64 live sockets: twice the per-address cap.
     let (space, devices) = attackers_space(&p, 8);
@@ -355,7 +355,7 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
         PER_ADDRESS.to_string(),
         CONNECTIONS_PER_ADDRESS.to_string(),
     );
-    let p = Proc::start(&[
+    let p = Proc::start_with(&[
         "--max-live-per-space",
         &space,
         "--max-live-per-ip",

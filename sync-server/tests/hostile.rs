@@ -26,7 +26,7 @@ fn retry_after(r: &common::process::Reply) -> u64 {
 #[test]
 fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_served() {
     // 0.01 token per second: nothing refills during the test.
-    let p = Proc::start(&[
+    let p = Proc::start_with(&[
         "--rate-per-ip",
         "0",
         "--rate-per-device",
@@ -106,7 +106,7 @@ fn a_flood_from_one_device_gets_429_with_retry_after_while_other_devices_are_ser
 
 #[test]
 fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_served() {
-    let p = Proc::start(&[
+    let p = Proc::start_with(&[
         "--rate-per-ip",
         "0.01",
         "--burst-per-ip",
@@ -147,7 +147,7 @@ fn a_flood_from_one_address_gets_429_while_other_addresses_and_healthz_are_serve
 
 #[test]
 fn without_the_header_option_the_per_address_limit_uses_the_tcp_peer_and_ignores_spoofing() {
-    let p = Proc::start(&["--rate-per-ip", "0.01", "--burst-per-ip", "3"]);
+    let p = Proc::start_with(&["--rate-per-ip", "0.01", "--burst-per-ip", "3"]);
     let junk = events_path(&SpaceId::generate());
     for i in 0..6 {
         let spoof = format!("203.0.113.{i}");
@@ -182,7 +182,7 @@ fn wait_for_close(stream: &mut TcpStream, deadline: Instant) -> Vec<u8> {
 
 #[test]
 fn slow_headers_are_disconnected_after_the_header_timeout_while_others_are_served() {
-    let p = Proc::start(&["--header-timeout-secs", "1"]);
+    let p = Proc::start_with(&["--header-timeout-secs", "1"]);
     let started = Instant::now();
     let mut partial = TcpStream::connect(p.addr).expect("connect");
     partial
@@ -222,7 +222,7 @@ fn slow_headers_are_disconnected_after_the_header_timeout_while_others_are_serve
 
 #[test]
 fn a_body_that_arrives_too_slowly_gets_408_timeout_json_and_nothing_is_stored() {
-    let p = Proc::start(&["--request-timeout-secs", "1"]);
+    let p = Proc::start_with(&["--request-timeout-secs", "1"]);
     let s = Space::create(&p);
     let before = p.event_count();
     let mut stream = TcpStream::connect(p.addr).expect("connect");
@@ -246,7 +246,7 @@ fn a_body_that_arrives_too_slowly_gets_408_timeout_json_and_nothing_is_stored() 
 
 #[test]
 fn oversized_bodies_with_and_without_content_length_get_413_json() {
-    let p = Proc::start(&[]);
+    let p = Proc::start_with(&[]);
     let s = Space::create(&p);
     let before = p.events();
     let path = common::events_path(&s.id);
@@ -298,7 +298,7 @@ fn oversized_bodies_with_and_without_content_length_get_413_json() {
 
 #[test]
 fn path_traversal_and_junk_space_ids_get_400_or_404_json_and_touch_nothing() {
-    let p = Proc::start(&[]);
+    let p = Proc::start_with(&[]);
     let s = Space::create(&p);
     let before = p.events();
     let files = p.files();
@@ -350,7 +350,7 @@ fn path_traversal_and_junk_space_ids_get_400_or_404_json_and_touch_nothing() {
 
 #[test]
 fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_intact() {
-    let p = Proc::start(&[]);
+    let p = Proc::start_with(&[]);
     let mut s = Space::create(&p);
     let ev = s.alex.changes(s.id, &s.key, b"keep me");
     p.push(&s.id, &[&ev]).ok();
@@ -399,7 +399,7 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
 
 #[test]
 fn unknown_routes_and_methods_over_tcp_are_json_and_healthz_is_ok() {
-    let p = Proc::start(&[]);
+    let p = Proc::start_with(&[]);
     let r = http(p.addr, "GET", "/etc/passwd", &[], b"");
     assert_eq!((r.status, r.error().error), (404, ErrorCode::NotFound));
     let r = http(

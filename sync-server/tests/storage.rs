@@ -27,7 +27,7 @@ fn a_push_that_does_not_fit_the_database_cap_gets_507_storage_full_and_changes_n
     // A fresh database takes a handful of 4 KiB pages (14 of them); 128 KiB leaves room
     // for small events only, and keeps the fresh database below the 90% past which no
     // space is created.
-    let p = Proc::start(&["--max-db-bytes", "131072"]);
+    let p = Proc::start_with(&["--max-db-bytes", "131072"]);
     let mut s = Space::create(&p);
     let small = s.alex.changes(s.id, &s.key, b"fits");
     p.push(&s.id, &[&small]).ok();
@@ -76,7 +76,7 @@ fn a_push_that_does_not_fit_the_database_cap_gets_507_storage_full_and_changes_n
 
 #[test]
 fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accept() {
-    let p = Proc::start(&["--space-max-events", "5"]);
+    let p = Proc::start_with(&["--space-max-events", "5"]);
     let mut s = Space::create(&p); // 3 events
     let a = s.alex.changes(s.id, &s.key, b"4");
     let b = s.sam.changes(s.id, &s.key, b"5");

@@ -40,33 +40,13 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// The env var naming the PostgreSQL server of the tests.
-pub const PG_ENV: &str = "DUET_TEST_POSTGRES";
+pub use duet_testkit::pg::{PG_ENV, schema_on};
+pub use duet_testkit::{RelayBinary, TOKEN_FILE_MODE};
 
 /// A fresh schema on the `DUET_TEST_POSTGRES` server, as a URL; `None` with a note that
 /// the test is skipped when the variable is not set.
 pub fn postgres_schema() -> Option<String> {
-    let Ok(base) = std::env::var(PG_ENV) else {
-        eprintln!(
-            "skipped: this test needs PostgreSQL; set {PG_ENV} (e.g. {PG_ENV}=\"$(.ci/postgres)\", as .ci/run does)"
-        );
-        return None;
-    };
-    Some(schema_on(&base))
-}
-
-/// A fresh schema on the PostgreSQL server at `base`, as a URL whose connections use it.
-pub fn schema_on(base: &str) -> String {
-    let schema = format!("t_{}", hex_id());
-    duet_relay::store::postgres::create_schema(base, &schema)
-        .unwrap_or_else(|e| panic!("cannot create a schema on {base}: {e}"))
-}
-
-fn hex_id() -> String {
-    duet_core::ids::random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    duet_testkit::pg::fresh()
 }
 
 /// Path of a built binary.
@@ -224,177 +204,18 @@ impl Default for Device {
     }
 }
 
-/// A `duet-relay` process on 127.0.0.1 with a port chosen by the OS.
-pub struct Relay {
-    child: Child,
-    /// Base URL.
-    pub url: String,
-    /// Database file.
-    pub db: PathBuf,
-    /// Who may create spaces, passed again on a restart.
-    registration: Vec<String>,
-    _dir: Option<tempfile::TempDir>,
-}
+/// The relay binary [`bin_dir`] builds.
+pub struct BuiltRelay;
 
-/// The options that say who may create spaces on a relay started with `extra`: the
-/// tests create spaces without a creation token (`--open-registration`, and no limit
-/// of creations per address), unless they give tokens (`--create-token`) or ask for the relay's default, a token it makes and
-/// keeps next to its database ([`TOKEN_FILE_MODE`]).
-fn registration(extra: &[&str]) -> Vec<String> {
-    let chosen = extra.iter().any(|a| {
-        a.starts_with("--create-token") || *a == "--open-registration" || *a == TOKEN_FILE_MODE
-    });
-    let mut out = Vec::new();
-    if !chosen {
-        out.push("--open-registration".to_string());
-        // Many tests create more spaces from 127.0.0.1 than a stranger may in a day.
-        if !extra
-            .iter()
-            .any(|a| a.starts_with("--max-creations-per-ip"))
-        {
-            out.extend(["--max-creations-per-ip".to_string(), "0".to_string()]);
-        }
-    }
-    out
-}
-
-/// Not a relay option: given to [`Relay::start_with`], it starts the relay as an
-/// operator would by default (no token given: it makes one, in `<db>.create-token`).
-pub const TOKEN_FILE_MODE: &str = "<token file>";
-
-impl Relay {
-    /// Starts a relay with a fresh database.
-    pub fn start() -> Relay {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("relay.db");
-        let mut r = Relay::start_at(&db, "127.0.0.1:0");
-        r._dir = Some(dir);
-        r
-    }
-
-    /// Starts a relay with a fresh database and extra command-line options.
-    pub fn start_with(extra: &[&str]) -> Relay {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("relay.db");
-        let mut r = Relay::spawn(&db, "127.0.0.1:0", extra);
-        r._dir = Some(dir);
-        r
-    }
-
-    /// Starts a relay over a fresh schema of the PostgreSQL server named by
-    /// `DUET_TEST_POSTGRES`, or `None` (with a note that the test is skipped) without one.
-    pub fn start_postgres() -> Option<Relay> {
-        let url = postgres_schema()?;
-        Some(Relay::start_database(&url))
-    }
-
-    /// Starts a relay over the database `db` (a SQLite path or a PostgreSQL URL, which
-    /// several relays may share).
-    pub fn start_database(db: &str) -> Relay {
-        Relay::spawn(Path::new(db), "127.0.0.1:0", &[])
-    }
-
-    /// Starts a relay on `listen` with the database at `db`.
-    pub fn start_at(db: &Path, listen: &str) -> Relay {
-        Relay::spawn(db, listen, &[])
-    }
-
-    fn spawn(db: &Path, listen: &str, extra: &[&str]) -> Relay {
-        let registration = registration(extra);
-        let mut child = Command::new(bin("duet-relay"))
-            .args(extra.iter().filter(|a| **a != TOKEN_FILE_MODE))
-            .args(&registration)
-            .args(["--listen", listen, "--db"])
-            .arg(db)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("duet-relay starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        // The relay prints its address as soon as it listens; read_line returns at once
-        // if the process dies, so this cannot hang.
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("relay output");
-        let url = line
-            .trim()
-            .strip_prefix("duet-relay listening on ")
-            .unwrap_or_else(|| panic!("unexpected relay output: {line:?}"))
-            .to_string();
-        Relay {
-            child,
-            url,
-            db: db.to_path_buf(),
-            registration,
-            _dir: None,
-        }
-    }
-
-    /// The `host:port` the relay listens on.
-    pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    /// Kills the process (no graceful shutdown) and waits for it.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Restarts on the same address and database.
-    pub fn restart(&mut self) {
-        self.kill();
-        let addr = self.addr();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let fresh = Relay::start_at_checked(&self.db, &addr, &self.registration);
-            match fresh {
-                Some(mut r) => {
-                    std::mem::swap(&mut self.child, &mut r.child);
-                    r._dir = None;
-                    std::mem::forget(r);
-                    return;
-                }
-                None if Instant::now() < deadline => std::thread::yield_now(),
-                None => panic!("relay could not restart on {addr}"),
-            }
-        }
-    }
-
-    fn start_at_checked(db: &Path, listen: &str, registration: &[String]) -> Option<Relay> {
-        let mut child = Command::new(bin("duet-relay"))
-            .args(registration)
-            .args(["--listen", listen, "--db"])
-            .arg(db)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let stdout = child.stdout.take()?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
-        let url = line
-            .trim()
-            .strip_prefix("duet-relay listening on ")?
-            .to_string();
-        Some(Relay {
-            child,
-            url,
-            db: db.to_path_buf(),
-            registration: registration.to_vec(),
-            _dir: None,
-        })
+impl RelayBinary for BuiltRelay {
+    const LOG_LEVEL: &'static str = "warn";
+    fn path() -> PathBuf {
+        bin("duet-relay")
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+/// A `duet-relay` process on 127.0.0.1 with a port chosen by the OS (the test kit's).
+pub type Relay = duet_testkit::RelayProcess<BuiltRelay>;
 
 /// Whether `needle` occurs anywhere in the file (or its SQLite WAL).
 pub fn file_contains(path: &Path, needle: &str) -> bool {
@@ -453,35 +274,14 @@ pub fn http_post_with(
     body: &[u8],
     headers: &[(&str, &str)],
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = base_url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to relay");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let extra: String = headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {value}\r\n"))
-        .collect();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read answer");
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let addr = base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a relay address");
+    let mut all = vec![("Content-Type", "application/octet-stream")];
+    all.extend_from_slice(headers);
+    let answer = duet_testkit::http::http(addr, "POST", path, &all, body);
+    (answer.status, answer.text())
 }
 
 /// Pairs two devices through `relay`: Alex inits and invites, Sam joins.

@@ -1,6 +1,5 @@
 //! What the relay benchmarks (`relay_bench`, `relay_rss`) share: the relay's
-//! configuration with every limit off, command-line flag parsing, a device that signs
-//! its own chain of events, and a minimal HTTP/1.1 keep-alive client on
+//! configuration with every limit off, command-line flag parsing, and a minimal HTTP/1.1 keep-alive client on
 //! `tokio::net::TcpStream`.
 
 use std::borrow::Borrow;
@@ -8,13 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use duet_core::crypto::SpaceKey;
-use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
+use duet_core::event::{Event, SpaceId};
 use duet_core::identity::Identity;
-use duet_core::identity::keypair_from_seed;
 use duet_core::protocol::{H_MORE, ReadAuth, decode_page, encode_batch, events_path};
 use duet_relay::{Config, Rate};
-use ed25519_dalek::Signer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -66,73 +62,8 @@ pub fn number(flag: &str, v: &str) -> anyhow::Result<usize> {
         .with_context(|| format!("{flag}: `{v}` is not a number"))
 }
 
-/// A device signing its own chain in one space.
-pub struct Dev {
-    /// The device's identity (its keys and person).
-    pub id: Identity,
-    seq: u64,
-    prev: [u8; 32],
-}
-
-impl Dev {
-    /// A fresh device with a new identity and an empty chain.
-    pub fn new(name: &str) -> Dev {
-        Dev {
-            id: Identity::generate(name),
-            seq: 0,
-            prev: [0; 32],
-        }
-    }
-
-    /// The device's person id as bytes.
-    pub fn person(&self) -> anyhow::Result<[u8; 16]> {
-        hex::decode(&self.id.person_id)
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .context("a person id is 16 hex bytes")
-    }
-
-    /// The header of the chain's next event.
-    fn header(&self, kind: Kind, space: SpaceId) -> Header {
-        Header {
-            kind,
-            space,
-            author: self.id.device_key(),
-            seq: self.seq + 1,
-            prev: self.prev,
-            time: duet_core::ids::now_ms(),
-        }
-    }
-
-    /// Makes `ev` the chain's last event.
-    fn keep(&mut self, ev: Event) -> Event {
-        self.seq = ev.header().seq;
-        self.prev = ev.hash();
-        ev
-    }
-
-    /// Signs the next event: a membership operation.
-    pub fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
-        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
-        self.keep(ev)
-    }
-
-    /// Signs the genesis of a new shared (not personal) space owned by this device.
-    pub fn genesis(&mut self, space: SpaceId) -> anyhow::Result<Event> {
-        let op = MembershipOp::Genesis {
-            person: self.person()?,
-            personal: false,
-            x25519: duet_core::keywrap::x25519_public(&self.id),
-        };
-        Ok(self.membership(space, &op))
-    }
-
-    /// Signs the next event: `plain` encrypted with `key` as a `changes` event.
-    pub fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
-        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
-        self.keep(ev)
-    }
-}
+/// A device signing its own chain in one space (the test kit's).
+pub use duet_testkit::ChainSigner as Dev;
 
 /// An HTTP answer.
 pub struct Answer {
@@ -256,22 +187,6 @@ impl Conn {
             );
         }
         Ok(())
-    }
-}
-
-impl Dev {
-    /// Signs the device's join to `space` with the invite key made from `seed`.
-    pub fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> anyhow::Result<Event> {
-        let (sk, invite_key) = keypair_from_seed(seed);
-        let person = self.person()?;
-        let msg = MembershipOp::join_message(&space, &self.id.device_key(), &person);
-        let op = MembershipOp::Join {
-            invite_key,
-            person,
-            x25519: duet_core::keywrap::x25519_public(&self.id),
-            invite_sig: sk.sign(&msg).to_bytes(),
-        };
-        Ok(self.membership(space, &op))
     }
 }
 

@@ -10,8 +10,8 @@ use duet_tests::{Device, Relay, Watcher, pair, postgres_schema, ratings};
 /// second.
 fn couple_on_two_instances() -> Option<(Relay, Relay, Device, Device)> {
     let url = postgres_schema()?;
-    let one = Relay::start_database(&url);
-    let two = Relay::start_database(&url);
+    let one = Relay::start_on(&url, &[]);
+    let two = Relay::start_on(&url, &[]);
     let (a, b) = pair(&one);
     b.ok(&["relay", "set", &two.url]);
     Some((one, two, a, b))

@@ -7,7 +7,7 @@
 //! bounded per client address, and refused once the database is past 90% of
 //! `--max-db-bytes` while the couple already there keeps pushing.
 
-use duet_core::event::{Event, Header, MembershipOp, SpaceId};
+use duet_core::event::{Event, SpaceId};
 use duet_core::identity::Identity;
 use duet_core::protocol::{H_CREATE_TOKEN, encode_batch};
 use duet_tests::relay_client::Dev;
@@ -33,31 +33,19 @@ fn push(relay: &Relay, space: SpaceId, events: &[&Event], token: Option<&str>) -
 
 /// The genesis of a new personal space by `id`'s device (its first event there).
 fn personal_genesis(id: &Identity, space: SpaceId) -> Event {
-    let person: [u8; 16] = hex::decode(&id.person_id)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .expect("a person id is 16 hex bytes");
-    let op = MembershipOp::Genesis {
-        person,
-        personal: true,
-        x25519: duet_core::keywrap::x25519_public(id),
-    };
-    let header = Header {
-        kind: op.kind(),
-        space,
-        author: id.device_key(),
-        seq: 1,
+    let mut device = Dev {
+        id: id.clone(),
+        seq: 0,
         prev: [0; 32],
-        time: duet_core::ids::now_ms(),
     };
-    Event::membership(header, &op, id)
+    device.genesis(space, true)
 }
 
 /// A stranger's device with the genesis of a new shared space.
 fn stranger() -> (Dev, SpaceId, Event) {
     let mut eve = Dev::new("Eve");
     let space = SpaceId::generate();
-    let genesis = eve.genesis(space).expect("genesis");
+    let genesis = eve.genesis(space, false);
     (eve, space, genesis)
 }
 

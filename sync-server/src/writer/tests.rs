@@ -5,68 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use duet_core::crypto::SpaceKey;
-use duet_core::event::{Header, Kind, MembershipOp};
-use duet_core::identity::Identity;
 use duet_core::protocol::{ErrorCode, EventStatus};
+// The test kit's signer (it depends on duet-core only, so no second relay is linked).
+use duet_testkit::ChainSigner as Dev;
 
 use super::queue::{Worker, take_group};
 use super::*;
 use crate::limits::Config;
 use crate::live::Live;
 use crate::store::Store;
-
-/// A device signing its own chain.
-struct Dev {
-    id: Identity,
-    seq: u64,
-    prev: [u8; 32],
-}
-
-impl Dev {
-    fn new(name: &str) -> Dev {
-        Dev {
-            id: Identity::generate(name),
-            seq: 0,
-            prev: [0; 32],
-        }
-    }
-
-    fn header(&self, kind: Kind, space: SpaceId) -> Header {
-        Header {
-            kind,
-            space,
-            author: self.id.device_key(),
-            seq: self.seq + 1,
-            prev: self.prev,
-            time: duet_core::ids::now_ms(),
-        }
-    }
-
-    fn keep(&mut self, ev: Event) -> Event {
-        self.seq = ev.header().seq;
-        self.prev = ev.hash();
-        ev
-    }
-
-    fn genesis(&mut self, space: SpaceId) -> Event {
-        let person: [u8; 16] = hex::decode(&self.id.person_id)
-            .expect("hex person id")
-            .try_into()
-            .expect("16 bytes");
-        let op = MembershipOp::Genesis {
-            person,
-            personal: false,
-            x25519: duet_core::keywrap::x25519_public(&self.id),
-        };
-        let ev = Event::membership(self.header(op.kind(), space), &op, &self.id);
-        self.keep(ev)
-    }
-
-    fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
-        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
-        self.keep(ev)
-    }
-}
 
 fn prepared(space: SpaceId, events: &[&Event]) -> PreparedPush {
     PreparedPush {
@@ -145,8 +92,8 @@ fn pushes_of_one_group_share_one_commit_and_a_refused_one_leaves_the_others() {
     let (s1, s2) = (SpaceId::generate(), SpaceId::generate());
     let key = SpaceKey::generate();
     let (mut alex, mut bob, mut eve) = (Dev::new("Alex"), Dev::new("Bob"), Dev::new("Eve"));
-    let g1 = alex.genesis(s1);
-    let g2 = bob.genesis(s2);
+    let g1 = alex.genesis(s1, false);
+    let g2 = bob.genesis(s2, false);
     let a2 = alex.changes(s1, &key, b"2");
     // A gap: seq 4 right after 2.
     let (seq, prev) = (alex.seq, alex.prev);
@@ -250,12 +197,12 @@ fn a_failed_commit_refuses_every_push_of_the_group_and_the_state_does_not_move()
     let (s1, s2) = (SpaceId::generate(), SpaceId::generate());
     let key = SpaceKey::generate();
     let (mut alex, mut bob, mut eve) = (Dev::new("Alex"), Dev::new("Bob"), Dev::new("Eve"));
-    let g1 = alex.genesis(s1);
+    let g1 = alex.genesis(s1, false);
     assert_eq!(code(&run(&mut w, vec![prepared(s1, &[&g1])])[0]), None);
 
     w.fail_commits = 1;
     let a2 = alex.changes(s1, &key, b"2");
-    let g2 = bob.genesis(s2);
+    let g2 = bob.genesis(s2, false);
     let intruder = eve.changes(s1, &key, b"no");
     let answers = run(
         &mut w,
@@ -292,12 +239,12 @@ fn when_sqlite_rolls_the_group_back_only_the_push_that_did_not_fit_is_refused() 
     let (s1, s2) = (SpaceId::generate(), SpaceId::generate());
     let key = SpaceKey::generate();
     let (mut alex, mut bob) = (Dev::new("Alex"), Dev::new("Bob"));
-    let g1 = alex.genesis(s1);
+    let g1 = alex.genesis(s1, false);
     let (seq, prev) = (alex.seq, alex.prev);
     let big = alex.changes(s1, &key, &vec![0u8; 200_000]);
     (alex.seq, alex.prev) = (seq, prev);
     let small = alex.changes(s1, &key, b"fits");
-    let g2 = bob.genesis(s2);
+    let g2 = bob.genesis(s2, false);
 
     let answers = run(
         &mut w,
@@ -333,29 +280,10 @@ fn fork_evidence_is_bounded_per_device_and_per_space_and_the_rest_is_counted() {
     let space = SpaceId::generate();
     let key = SpaceKey::generate();
     let (mut alex, mut sam) = (Dev::new("Alex"), Dev::new("Sam"));
-    let g = alex.genesis(space);
+    let g = alex.genesis(space, false);
     let seed = [5u8; 32];
-    let (invite_sk, invite_key) = duet_core::identity::keypair_from_seed(seed);
-    let op = MembershipOp::Invite {
-        invite_key,
-        expires_at: duet_core::ids::now_ms() + 60_000,
-        person: None,
-    };
-    let inv = Event::membership(alex.header(op.kind(), space), &op, &alex.id);
-    let inv = alex.keep(inv);
-    let person: [u8; 16] = hex::decode(&sam.id.person_id)
-        .expect("hex")
-        .try_into()
-        .expect("16 bytes");
-    let msg = MembershipOp::join_message(&space, &sam.id.device_key(), &person);
-    let op = MembershipOp::Join {
-        invite_key,
-        person,
-        x25519: duet_core::keywrap::x25519_public(&sam.id),
-        invite_sig: ed25519_dalek::Signer::sign(&invite_sk, &msg).to_bytes(),
-    };
-    let join = Event::membership(sam.header(op.kind(), space), &op, &sam.id);
-    let join = sam.keep(join);
+    let inv = alex.invite(space, seed, duet_core::ids::now_ms() + 60_000);
+    let join = sam.join(space, seed);
     let (a_at, s_at) = ((alex.seq, alex.prev), (sam.seq, sam.prev));
     let a2 = alex.changes(space, &key, b"a2");
     let s2 = sam.changes(space, &key, b"s2");

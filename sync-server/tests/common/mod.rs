@@ -1,6 +1,7 @@
-//! Helpers shared by the relay's tests: devices that sign events, and a relay over a
-//! real database (a SQLite file, or a fresh schema of a real PostgreSQL server) driven
-//! through the real router.
+//! Helpers shared by the relay's integration tests: a relay over a real database (a
+//! SQLite file, or a fresh schema of a real PostgreSQL server) driven in-process through
+//! the real router. Devices that sign events, the relay process, the HTTP client and the
+//! couple's events come from the test kit (`duet-testkit`).
 //!
 //! The conformance suite: tests written once inside [`conformance!`] run twice, on
 //! SQLite and on PostgreSQL. The PostgreSQL half needs a server named by the
@@ -16,140 +17,17 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use duet_core::crypto::SpaceKey;
-use duet_core::event::{Event, Header, Kind, MembershipOp, SpaceId};
-use duet_core::identity::{DeviceKey, Identity, keypair_from_seed};
+use duet_core::event::{Event, MembershipOp, SpaceId};
 use duet_core::protocol::{ErrorBody, PushResponse, ReadAuth, encode_batch};
 use duet_relay::store::Location;
 use duet_relay::{AppState, Config, app};
-use ed25519_dalek::Signer;
 use tower::ServiceExt;
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    duet_core::ids::now_ms()
-}
-
-/// A device signing its own hash chain in one space.
-pub struct Device {
-    pub id: Identity,
-    pub seq: u64,
-    pub prev: [u8; 32],
-}
-
-impl Device {
-    pub fn new(name: &str) -> Device {
-        Device {
-            id: Identity::generate(name),
-            seq: 0,
-            prev: [0; 32],
-        }
-    }
-
-    /// Another device of the same person.
-    pub fn sibling(&self, name: &str) -> Device {
-        let mut d = Device::new(name);
-        d.id.person_id = self.id.person_id.clone();
-        d
-    }
-
-    pub fn key(&self) -> DeviceKey {
-        self.id.device_key()
-    }
-
-    pub fn person(&self) -> [u8; 16] {
-        let v = hex::decode(&self.id.person_id).expect("person id is hex");
-        v.try_into().expect("person id is 16 bytes")
-    }
-
-    /// The header of this device's next event.
-    pub fn header(&self, kind: Kind, space: SpaceId) -> Header {
-        Header {
-            kind,
-            space,
-            author: self.key(),
-            seq: self.seq + 1,
-            prev: self.prev,
-            time: now_ms(),
-        }
-    }
-
-    /// This device's X25519 key (published at genesis and join).
-    pub fn x25519(&self) -> [u8; 32] {
-        duet_core::keywrap::x25519_public(&self.id)
-    }
-
-    pub fn advance(&mut self, ev: &Event) {
-        self.seq = ev.header().seq;
-        self.prev = ev.hash();
-    }
-
-    pub fn membership(&mut self, space: SpaceId, op: &MembershipOp) -> Event {
-        let ev = Event::membership(self.header(op.kind(), space), op, &self.id);
-        self.advance(&ev);
-        ev
-    }
-
-    pub fn membership_at(&mut self, space: SpaceId, op: &MembershipOp, time: i64) -> Event {
-        let mut h = self.header(op.kind(), space);
-        h.time = time;
-        let ev = Event::membership(h, op, &self.id);
-        self.advance(&ev);
-        ev
-    }
-
-    pub fn genesis(&mut self, space: SpaceId, personal: bool) -> Event {
-        let op = MembershipOp::Genesis {
-            person: self.person(),
-            personal,
-            x25519: self.x25519(),
-        };
-        self.membership(space, &op)
-    }
-
-    /// An invite with this seed, valid for `valid_ms` from now.
-    pub fn invite(&mut self, space: SpaceId, seed: [u8; 32], expires_at: i64) -> Event {
-        let (_, invite_key) = keypair_from_seed(seed);
-        self.membership(
-            space,
-            &MembershipOp::Invite {
-                invite_key,
-                expires_at,
-                person: None,
-            },
-        )
-    }
-
-    /// A join with the invite of this seed.
-    pub fn join(&mut self, space: SpaceId, seed: [u8; 32]) -> Event {
-        let op = self.join_op(space, seed);
-        self.membership(space, &op)
-    }
-
-    pub fn join_op(&self, space: SpaceId, seed: [u8; 32]) -> MembershipOp {
-        let (sk, invite_key) = keypair_from_seed(seed);
-        let person = self.person();
-        let msg = MembershipOp::join_message(&space, &self.key(), &person);
-        MembershipOp::Join {
-            invite_key,
-            person,
-            x25519: self.x25519(),
-            invite_sig: sk.sign(&msg).to_bytes(),
-        }
-    }
-
-    pub fn changes(&mut self, space: SpaceId, key: &SpaceKey, plain: &[u8]) -> Event {
-        let ev = Event::changes(self.header(Kind::Changes, space), plain, key, &self.id);
-        self.advance(&ev);
-        ev
-    }
-
-    /// Signed read headers for `GET path?query`.
-    pub fn read_auth(&self, path: &str, query: &str) -> ReadAuth {
-        ReadAuth::sign(&self.id, "GET", path, query)
-    }
-}
-
+// Each test file uses some of these re-exports.
+#[allow(unused_imports)]
 pub use duet_core::protocol::events_path;
+#[allow(unused_imports)]
+pub use duet_testkit::{ChainSigner as Device, now_ms, pg::PG_ENV};
 
 /// One row of fork evidence.
 pub struct ForkRow {
@@ -169,9 +47,6 @@ pub enum Backend {
 thread_local! {
     static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
 }
-
-/// The env var naming the PostgreSQL server of the conformance suite.
-pub const PG_ENV: &str = "DUET_TEST_POSTGRES";
 
 /// Runs the rest of this test on `backend`. For PostgreSQL, false (with a note) when no
 /// server is configured: the test is then skipped.
@@ -195,9 +70,7 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// A fresh schema on the test server, as a URL whose connections use it.
 pub fn fresh_postgres() -> String {
     let base = std::env::var(PG_ENV).expect("DUET_TEST_POSTGRES is set");
-    let schema = format!("t_{}", hex::encode(duet_core::ids::random_bytes::<8>()));
-    duet_relay::store::postgres::create_schema(&base, &schema)
-        .unwrap_or_else(|e| panic!("cannot create a schema on {PG_ENV}: {e}"))
+    duet_testkit::pg::schema_on(&base)
 }
 
 /// A relay over a fresh database of the current test's backend.
@@ -521,21 +394,16 @@ impl Couple {
 
     /// The couple's space on `relay` (3 events: genesis, invite, join).
     pub async fn on(relay: Relay) -> Couple {
-        let space = SpaceId::generate();
-        let mut alex = Device::new("Alex");
-        let mut sam = Device::new("Sam");
-        let seed = [7u8; 32];
-        let g = alex.genesis(space, false);
-        let i = alex.invite(space, seed, now_ms() + 3_600_000);
-        relay.push(&space, &[&g, &i]).await.push();
-        let j = sam.join(space, seed);
-        relay.push(&space, &[&j]).await.push();
+        let (c, events) = duet_testkit::Couple::signed([7u8; 32]);
+        let [g, i] = &events.owner;
+        relay.push(&c.space, &[g, i]).await.push();
+        relay.push(&c.space, &[&events.join]).await.push();
         Couple {
             relay,
-            space,
-            key: SpaceKey::generate(),
-            alex,
-            sam,
+            space: c.space,
+            key: c.key,
+            alex: c.alex,
+            sam: c.sam,
         }
     }
 }

@@ -280,7 +280,7 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
     for _ in 0..opts.spaces {
         let space = SpaceId::generate();
         let mut owner = Dev::new("owner");
-        let g = owner.genesis(space)?;
+        let g = owner.genesis(space, false);
         setup.push(&space, &[&g]).await?;
         spaces.push((space, SpaceKey::generate(), owner));
     }
@@ -300,7 +300,7 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
             },
         );
         let mut dev = Dev::new(&format!("client {i}"));
-        let join = dev.join(*space, seed)?;
+        let join = dev.join(*space, seed);
         setup.push(space, &[&inv, &join]).await?;
         let payload = vec![b'x'; opts.payload];
         let events: Vec<Event> = (0..per_client)
@@ -525,7 +525,7 @@ fn live_latency(opts: &Options) -> anyhow::Result<(Duration, Duration)> {
         let key = SpaceKey::generate();
         let mut owner = Dev::new("owner");
         let mut conn = Conn::open(pusher.addr).await?;
-        conn.push(&space, &[owner.genesis(space)?]).await?;
+        conn.push(&space, &[owner.genesis(space, false)]).await?;
 
         let path = duet_core::protocol::live_path(&space);
         let auth = duet_core::protocol::ReadAuth::sign(&owner.id, "GET", &path, "");

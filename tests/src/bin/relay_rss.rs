@@ -231,7 +231,7 @@ async fn ingest(
         let key = SpaceKey::generate();
         let mut owner = Dev::new(&format!("owner {i}"));
         let mut events = Vec::with_capacity(opts.events);
-        events.push(owner.genesis(space)?);
+        events.push(owner.genesis(space, false));
         for _ in 1..opts.events {
             events.push(owner.changes(space, &key, &payload));
         }

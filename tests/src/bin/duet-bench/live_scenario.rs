@@ -58,7 +58,7 @@ pub fn on_sqlite(figs: &mut Figures) {
 pub fn on_postgres(server: &str, figs: &mut Figures) {
     println!("== live sync end to end: two relay instances on PostgreSQL ==");
     let url = duet_tests::schema_on(server);
-    let one = Relay::start_database(&url);
-    let two = Relay::start_database(&url);
+    let one = Relay::start_on(&url, &[]);
+    let two = Relay::start_on(&url, &[]);
     measure("pg_", &one, &two, figs);
 }
