@@ -356,3 +356,55 @@ fn core_modules_import_one_another_without_cycles() {
         "the graph reads imports (app uses device): {graph:?}"
     );
 }
+
+/// The protocol's strings, read from the protocol module: its `&str` constants (paths,
+/// header names) and the wire strings of its error codes (`Variant = "code"`).
+fn protocol_strings() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("core/src/protocol.rs")).expect("protocol");
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let quoted = line.split('"').nth(1).filter(|s| !s.is_empty());
+        let is_const = line.starts_with("pub const ") && line.contains(": &str = \"");
+        let is_code = line.ends_with("\",")
+            && line
+                .split(" = \"")
+                .next()
+                .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_alphanumeric()));
+        if let (Some(s), true) = (quoted, is_const || is_code) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn protocol_strings_are_written_once_in_the_protocol_module() {
+    let strings = protocol_strings();
+    assert!(
+        strings.iter().any(|s| s == "duet-signature")
+            && strings.iter().any(|s| s == "bad_signature"),
+        "the protocol module's strings are read: {strings:?}"
+    );
+    let protocol = root().join("core/src/protocol.rs");
+    let mut restated = Vec::new();
+    for dir in source_dirs() {
+        for file in rust_files(&dir) {
+            if file == protocol || file.file_name().is_some_and(|n| n == "tests.rs") {
+                continue;
+            }
+            let code: Vec<String> = non_test_lines(&file)
+                .iter()
+                .map(|l| l.split("//").next().unwrap_or("").to_string())
+                .collect();
+            for s in &strings {
+                if code.iter().any(|l| l.contains(&format!("\"{s}\""))) {
+                    restated.push(format!("{}: \"{s}\"", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        restated.is_empty(),
+        "use duet_core::protocol's constants and ErrorCode instead of restating: {restated:#?}"
+    );
+}
