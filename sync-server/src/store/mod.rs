@@ -15,6 +15,7 @@
 //! [`WriteTxn::lock_spaces`] until commit, and `(space, hash)` and `(space, author,
 //! seq)` are unique in the database itself.
 
+pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
 

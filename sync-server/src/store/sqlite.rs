@@ -24,70 +24,10 @@ use super::{
     to_u64,
 };
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub use super::migrations::SCHEMA_VERSION;
 
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Migrations, in order: entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // Version 1.
-    //
-    // `cursor` is the global AUTOINCREMENT row id. It is never reused and always grows,
-    // so it is also strictly increasing within every space: a space's cursors are an
-    // increasing (gapped) sequence, which is all a reader needs to resume after the last
-    // cursor it saw. Hashes and keys are raw bytes; `space` is its 32-char hex form.
-    "CREATE TABLE events (
-        cursor      INTEGER PRIMARY KEY AUTOINCREMENT,
-        space       TEXT    NOT NULL,
-        hash        BLOB    NOT NULL,
-        author      BLOB    NOT NULL,
-        seq         INTEGER NOT NULL,
-        kind        TEXT    NOT NULL,
-        bytes       BLOB    NOT NULL,
-        received_at INTEGER NOT NULL,
-        UNIQUE (space, hash),
-        UNIQUE (space, author, seq)
-    );
-    CREATE INDEX events_space_cursor ON events (space, cursor);
-    -- Evidence of equivocation: an event whose author already has another event stored
-    -- with the same seq. `existing_hash` names the stored one; `bytes` is the signed
-    -- conflicting event. Never served to readers.
-    CREATE TABLE forks (
-        id            INTEGER PRIMARY KEY,
-        space         TEXT    NOT NULL,
-        author        BLOB    NOT NULL,
-        seq           INTEGER NOT NULL,
-        existing_hash BLOB    NOT NULL,
-        hash          BLOB    NOT NULL,
-        bytes         BLOB    NOT NULL,
-        received_at   INTEGER NOT NULL,
-        UNIQUE (space, hash)
-    );",
-    // Version 2: fork evidence is bounded per device and per space; attempts past the
-    // bound are only counted here (one row per device), so a member's fork spam takes
-    // no room that grows.
-    "CREATE TABLE fork_counts (
-        space   TEXT    NOT NULL,
-        author  BLOB    NOT NULL,
-        refused INTEGER NOT NULL,
-        PRIMARY KEY (space, author)
-    );
-    CREATE INDEX forks_space_author ON forks (space, author);",
-    // Version 3: who created each space (client address, and a digest of the creation
-    // token), for the per-address and per-token creation limits; events by author, to
-    // tell whether a device is already a member somewhere on this relay.
-    "CREATE TABLE creations (
-        space      TEXT    PRIMARY KEY,
-        created_at INTEGER NOT NULL,
-        address    TEXT,
-        token      TEXT
-    );
-    CREATE INDEX creations_address ON creations (address, created_at);
-    CREATE INDEX creations_token ON creations (token);
-    CREATE INDEX events_author ON events (author, space);",
-];
 
 /// One connection to the relay database.
 #[derive(Debug)]
@@ -137,8 +77,8 @@ impl Store {
             });
         }
         let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("user_version"))?;
-        for sql in MIGRATIONS.iter().skip(start) {
-            tx.execute_batch(sql)?;
+        for sql in super::migrations::migrations(super::migrations::Dialect::Sqlite, start) {
+            tx.execute_batch(&sql)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;

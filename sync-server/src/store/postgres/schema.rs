@@ -7,60 +7,10 @@ use postgres::{Client, NoTls};
 use super::off_runtime;
 use crate::store::StoreError;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub use crate::store::migrations::SCHEMA_VERSION;
 
 /// The advisory lock that serializes migrations (an arbitrary constant: "duet" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6475_6574;
-
-/// Migrations, in order: entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // Version 1: as SQLite's version 1. `cursor` comes from one sequence for all spaces;
-    // within a space it grows in commit order because writers of a space are serialized.
-    "CREATE TABLE events (
-        cursor      BIGSERIAL PRIMARY KEY,
-        space       TEXT   NOT NULL,
-        hash        BYTEA  NOT NULL,
-        author      BYTEA  NOT NULL,
-        seq         BIGINT NOT NULL,
-        kind        TEXT   NOT NULL,
-        bytes       BYTEA  NOT NULL,
-        received_at BIGINT NOT NULL,
-        UNIQUE (space, hash),
-        UNIQUE (space, author, seq)
-    );
-    CREATE INDEX events_space_cursor ON events (space, cursor);
-    CREATE TABLE forks (
-        id            BIGSERIAL PRIMARY KEY,
-        space         TEXT   NOT NULL,
-        author        BYTEA  NOT NULL,
-        seq           BIGINT NOT NULL,
-        existing_hash BYTEA  NOT NULL,
-        hash          BYTEA  NOT NULL,
-        bytes         BYTEA  NOT NULL,
-        received_at   BIGINT NOT NULL,
-        UNIQUE (space, hash)
-    );",
-    // Version 2: as SQLite's version 2 (fork attempts past the bounded evidence are
-    // only counted).
-    "CREATE TABLE fork_counts (
-        space   TEXT   NOT NULL,
-        author  BYTEA  NOT NULL,
-        refused BIGINT NOT NULL,
-        PRIMARY KEY (space, author)
-    );
-    CREATE INDEX forks_space_author ON forks (space, author);",
-    // Version 3: as SQLite's version 3 (who created each space; events by author).
-    "CREATE TABLE creations (
-        space      TEXT   PRIMARY KEY,
-        created_at BIGINT NOT NULL,
-        address    TEXT,
-        token      TEXT
-    );
-    CREATE INDEX creations_address ON creations (address, created_at);
-    CREATE INDEX creations_token ON creations (token);
-    CREATE INDEX events_author ON events (author, space);",
-];
 
 /// Creates the schema `schema` (letters, digits and `_` only) on the server at
 /// `base_url` and returns a URL whose connections use it (PostgreSQL's `search_path`):
@@ -104,8 +54,10 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
         });
     }
     let start = usize::try_from(version).map_err(|_| StoreError::Corrupt("schema version"))?;
-    for sql in MIGRATIONS.iter().skip(start) {
-        tx.batch_execute(sql)?;
+    for sql in
+        crate::store::migrations::migrations(crate::store::migrations::Dialect::Postgres, start)
+    {
+        tx.batch_execute(&sql)?;
     }
     tx.execute("UPDATE duet_schema SET version = $1", &[&SCHEMA_VERSION])?;
     tx.commit()?;
