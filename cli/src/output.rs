@@ -146,23 +146,24 @@ pub struct Colour {
 }
 
 impl Colour {
-    /// Decides from the flag, the environment and the terminal.
+    /// Decides from the flag, then as terminals expect (anstream): `NO_COLOR`,
+    /// `CLICOLOR(_FORCE)`, `TERM=dumb`, and whether stdout is a terminal.
     pub fn decide(choice: ColorChoice) -> Colour {
-        use std::io::IsTerminal;
-        let enabled = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
-            }
-        };
-        Colour { enabled }
+        match choice {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::AlwaysAnsi,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        }
+        .write_global();
+        let chosen = anstream::AutoStream::choice(&std::io::stdout());
+        Colour {
+            enabled: chosen != anstream::ColorChoice::Never,
+        }
     }
 
-    fn wrap(&self, code: &str, s: &str) -> String {
+    fn wrap(&self, style: anstyle::Style, s: &str) -> String {
         if self.enabled {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            format!("{style}{s}{style:#}")
         } else {
             s.to_string()
         }
@@ -170,22 +171,24 @@ impl Colour {
 
     /// Bold text.
     pub fn bold(&self, s: &str) -> String {
-        self.wrap("1", s)
+        self.wrap(anstyle::Style::new().bold(), s)
     }
 
     /// Dim text.
     pub fn dim(&self, s: &str) -> String {
-        self.wrap("2", s)
+        self.wrap(anstyle::Style::new().dimmed(), s)
     }
 
     /// A level coloured by direction: below expected, expected, above.
     pub fn level(&self, level: Option<i64>, s: &str) -> String {
-        match level {
-            Some(l) if l < 0 => self.wrap("33", s),
-            Some(l) if l > 0 => self.wrap("32", s),
-            Some(_) => self.wrap("36", s),
-            None => s.to_string(),
-        }
+        use anstyle::AnsiColor;
+        let colour = match level {
+            Some(l) if l < 0 => AnsiColor::Yellow,
+            Some(l) if l > 0 => AnsiColor::Green,
+            Some(_) => AnsiColor::Cyan,
+            None => return s.to_string(),
+        };
+        self.wrap(anstyle::Style::new().fg_color(Some(colour.into())), s)
     }
 }
 
