@@ -80,7 +80,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
 
 /// Alex sets up and adds the first goal; returns Alex's device and the goal's id.
 fn alex_starts(ctx: &Ctx, dir: &Path, relay: &str) -> anyhow::Result<(Device, String)> {
-    let mut alex = Device::init(&dir.join("alex"), "Alex", Some(relay))?;
+    let mut alex = Device::init_with(&dir.join("alex"), "Alex", Some(relay), ctx.clock)?;
     say(ctx, "\n[Alex] duet init --name Alex")?;
     let levels: BTreeMap<i8, String> = [
         (-2, "We do not talk about the week at all"),
@@ -120,7 +120,7 @@ fn sam_joins(ctx: &Ctx, dir: &Path, alex: &mut Device, http: &Http) -> anyhow::R
         ctx,
         "[Alex] duet invite   -> a one-time code, handed to Sam in person",
     )?;
-    let mut sam = Device::join(&dir.join("sam"), &code, "Sam")?;
+    let mut sam = Device::join_with(&dir.join("sam"), &code, "Sam", ctx.clock)?;
     sam.sync(http)?;
     say(
         ctx,
