@@ -14,6 +14,7 @@ pub fn say(step: &NextStep) -> String {
             "run `duet init --name NAME` or `duet join CODE --name NAME` first".into()
         }
         NextStep::OtherHome => "use another --home to start over".into(),
+        NextStep::CheckHomePermissions => "check the permissions of --home / DUET_HOME".into(),
         NextStep::GiveName => "pass --name NAME".into(),
         NextStep::SetRelay => "run `duet relay set URL` first".into(),
         NextStep::CheckRelayThenSync => "check that it is running and the URL is right \

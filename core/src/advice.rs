@@ -12,6 +12,8 @@ pub enum NextStep {
     SetUp,
     /// Use another home to start over (this one is set up already).
     OtherHome,
+    /// Check that the home directory can be created and written.
+    CheckHomePermissions,
     /// Give a name.
     GiveName,
     /// Set the relay to sync through.

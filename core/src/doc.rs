@@ -453,7 +453,7 @@ impl SpaceDoc {
             goal: goal_id.to_string(),
             rater: rater.to_string(),
             at: now,
-            level: i64::from(level.value()),
+            level,
             note: note.map(str::to_string).filter(|n| !n.trim().is_empty()),
         };
         rating.validate()?;

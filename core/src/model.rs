@@ -172,7 +172,7 @@ pub struct Rating {
     pub at: i64,
     /// GAS level, -2..=2.
     #[autosurgeon(hydrate = "check::level")]
-    pub level: i64,
+    pub level: crate::vocab::Level,
     /// Optional note.
     #[autosurgeon(hydrate = "check::opt_text")]
     pub note: Option<String>,
@@ -374,7 +374,7 @@ impl Rating {
             valid::length(id, limits::MAX_ID_CHARS)?;
         }
         valid::time(self.at)?;
-        valid::level(self.level)?;
+        valid::level(self.level.get())?;
         self.note
             .as_deref()
             .map_or(Ok(()), |n| valid::length(n, limits::MAX_TEXT_CHARS))
@@ -413,10 +413,10 @@ mod check {
         doc: &D,
         obj: &automerge::ObjId,
         prop: Prop<'_>,
-    ) -> Result<i64, HydrateError> {
+    ) -> Result<crate::vocab::Level, HydrateError> {
         let v = i64::hydrate(doc, obj, prop)?;
         valid::level(v).map_err(refuse)?;
-        Ok(v)
+        crate::vocab::Level::try_from(v).map_err(|_| refuse(Invalid::Level(v)))
     }
 
     pub fn time<D: ReadDoc>(
@@ -619,9 +619,9 @@ mod tests {
 
     #[test]
     fn validate_names_what_is_out_of_range() {
-        let mut r = rating_with(1, 5, "").expect("in range");
-        r.level = i64::MAX;
-        assert_eq!(r.validate(), Err(Invalid::Level(i64::MAX)));
+        // A rating's level is a `Level`: one out of range cannot even be made.
+        assert!(rating_with(1, 5, "").expect("in range").validate().is_ok());
+        assert!(crate::vocab::Level::try_from(i64::MAX).is_err());
         let mut g = Goal {
             id: "g".into(),
             area: Area::Trust.into(),

@@ -664,7 +664,7 @@ mod tests {
                 .ratings()
                 .unwrap()
                 .into_iter()
-                .map(|r| (r.id, (r.level, r.note)))
+                .map(|r| (r.id, (r.level.get(), r.note)))
                 .collect();
             for w in want["ratings"].as_array().unwrap() {
                 let got = &ratings[w["id"].as_str().unwrap()];

@@ -198,6 +198,11 @@ impl Level {
         self.0
     }
 
+    /// The level as the integer the document stores.
+    pub fn get(self) -> i64 {
+        i64::from(self.0)
+    }
+
     /// The plain-words meaning of the level.
     pub fn meaning(self) -> &'static str {
         match self.0 {
@@ -207,6 +212,26 @@ impl Level {
             1 => "more than expected",
             _ => "much more than expected",
         }
+    }
+}
+
+impl serde::Serialize for Level {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.get())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Level {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Level::try_from(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Stored as an Automerge int, as it always was.
+impl autosurgeon::Reconcile for Level {
+    type Key<'a> = autosurgeon::reconcile::NoKey;
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut r: R) -> Result<(), R::Error> {
+        r.i64(self.get())
     }
 }
 

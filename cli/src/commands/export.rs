@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
                     "  {} {} rated {:+}{}",
                     when(r.at),
                     name_of(&people, &r.rater),
-                    r.level,
+                    r.level.get(),
                     r.note
                         .as_deref()
                         .map(|n| format!(": {}", safe_line(n)))

@@ -287,9 +287,7 @@ fn print_ratings(
     }
     ctx.out.line("  ratings:")?;
     for r in ratings {
-        let level = Level::try_from(r.level)
-            .map(|l| l.to_string())
-            .unwrap_or_else(|_| r.level.to_string());
+        let level = r.level.to_string();
         ctx.out.line(format!(
             "    {}  {:<10} {:>2}{}",
             when(r.at),

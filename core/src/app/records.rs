@@ -156,7 +156,7 @@ impl From<&Rating> for RatingRecord {
             goal: r.goal.clone(),
             rater: r.rater.clone(),
             at: iso(r.at),
-            level: r.level,
+            level: r.level.get(),
             note: r.note.clone(),
         }
     }

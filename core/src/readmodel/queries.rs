@@ -79,7 +79,14 @@ pub(crate) fn ratings(conn: &Connection, space: &SpaceId) -> Result<Vec<Rating>,
             goal: r.get(1)?,
             rater: r.get(2)?,
             at: r.get(3)?,
-            level: r.get(4)?,
+            // Written from a validated rating: a value out of range is a damaged row.
+            level: crate::vocab::Level::try_from(r.get::<_, i64>(4)?).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Integer,
+                    e.into(),
+                )
+            })?,
             note: r.get(5)?,
         })
     })?;

@@ -163,7 +163,7 @@ fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusq
                 conn,
                 "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![sid, r.id, r.goal, r.rater, r.at, r.level, r.note],
+                params![sid, r.id, r.goal, r.rater, r.at, r.level.get(), r.note],
             )?;
         }
         Entity::Reflection(r) => {

@@ -47,6 +47,7 @@ impl crate::advice::Advice for StoreError {
         match self {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
+            StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
             _ => None,
         }
     }
@@ -78,7 +79,7 @@ pub enum StoreError {
     #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
     TooNew(i64),
     /// The home directory cannot be created or written.
-    #[error("cannot write to {path}: {source}; check the permissions of --home / DUET_HOME")]
+    #[error("cannot write to {path}: {source}")]
     Io {
         /// Path concerned.
         path: PathBuf,
