@@ -566,7 +566,7 @@ impl Device {
             if report.unnamed {
                 let lock = self.store.write_lock()?;
                 let (_, mut doc, _) = self.load(rec.kind)?;
-                let named = doc.people()?.contains_key(&self.me.person_id);
+                let named = doc.people()?.contains_key(self.me.person_id.as_str());
                 let changes: Vec<Change> = if named {
                     Vec::new() // another process on this home added it meanwhile
                 } else {

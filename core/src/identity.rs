@@ -7,7 +7,8 @@
 use automerge::ActorId;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
-use crate::ids::random_bytes;
+pub use crate::ids::BadPersonId;
+use crate::ids::{PersonId, random_bytes};
 
 /// A device's 32-byte ed25519 public key.
 pub type DeviceKey = [u8; 32];
@@ -16,10 +17,8 @@ pub type DeviceKey = [u8; 32];
 #[derive(Clone)]
 pub struct Identity {
     signing: SigningKey,
-    /// Random id of the person who owns this device (hex, 32 chars).
-    pub person_id: String,
-    /// The same id as the 16 bytes membership events carry.
-    person: [u8; 16],
+    /// Random id of the person who owns this device.
+    pub person_id: PersonId,
     /// The person's display name.
     pub name: String,
 }
@@ -37,11 +36,9 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// A new device key for a new person.
     pub fn generate(name: &str) -> Self {
-        let person = random_bytes::<16>();
         Identity {
             signing: SigningKey::from_bytes(&random_bytes()),
-            person_id: hex::encode(person),
-            person,
+            person_id: PersonId::generate(),
             name: name.to_string(),
         }
     }
@@ -52,18 +49,16 @@ impl Identity {
         person_id: String,
         name: String,
     ) -> Result<Self, BadPersonId> {
-        let person = person_bytes(&person_id)?;
         Ok(Identity {
             signing: SigningKey::from_bytes(&secret),
-            person_id,
-            person,
+            person_id: PersonId::parse(&person_id)?,
             name,
         })
     }
 
     /// The person id as the 16 bytes membership events carry.
     pub fn person(&self) -> [u8; 16] {
-        self.person
+        self.person_id.bytes()
     }
 
     /// The secret key bytes, for the local store only.
@@ -87,17 +82,10 @@ impl Identity {
     }
 }
 
-/// A person id that is not 32 hex characters.
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("a person id must be 32 hex characters (got {0:?})")]
-pub struct BadPersonId(pub String);
-
 /// A person id (32 hex characters) as the 16 bytes membership events carry; anything
 /// else is refused (never padded or cut to fit).
 pub fn person_bytes(person_id: &str) -> Result<[u8; 16], BadPersonId> {
-    let bad = || BadPersonId(person_id.chars().take(40).collect());
-    let bytes = hex::decode(person_id).map_err(|_| bad())?;
-    bytes.try_into().map_err(|_| bad())
+    PersonId::parse(person_id).map(|p| p.bytes())
 }
 
 /// The actor id of the device whose secret key this is.

@@ -45,7 +45,7 @@ fn partners_who_disagree_are_shown_side_by_side_never_averaged() {
     doc.edit_goal(
         &talk,
         GoalEdit {
-            weight: Some((sam.person_id.clone(), 2.0)),
+            weight: Some((sam.person_id.to_string(), 2.0)),
             ..Default::default()
         },
         105,
@@ -83,6 +83,6 @@ fn partners_who_disagree_are_shown_side_by_side_never_averaged() {
         "the disagreement stays visible: {alex_t} {sam_t}"
     );
     // One T point per rating in scope, per rater.
-    assert_eq!(p.t_by_person[&alex.person_id].len(), 2);
+    assert_eq!(p.t_by_person[alex.person_id.as_str()].len(), 2);
     assert_eq!(p.t_joint.len(), 4);
 }

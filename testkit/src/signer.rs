@@ -42,8 +42,7 @@ impl ChainSigner {
 
     /// The device's person id as bytes.
     pub fn person(&self) -> [u8; 16] {
-        let v = hex::decode(&self.id.person_id).expect("person id is hex");
-        v.try_into().expect("person id is 16 bytes")
+        self.id.person()
     }
 
     /// The header of this device's next event.

@@ -107,7 +107,10 @@ fn two_year_history(home: &Path) -> usize {
             )?;
             changes.extend(c);
             for w in 0..104i64 {
-                for (k, who) in [&me.person_id, &sam].into_iter().enumerate() {
+                for (k, who) in [me.person_id.as_str(), sam.as_str()]
+                    .into_iter()
+                    .enumerate()
+                {
                     let level =
                         Level::try_from(((w / 8 + g as i64 + k as i64) % 5) - 2).expect("level");
                     changes.extend(

@@ -90,7 +90,7 @@ impl Device {
             why: changes.why,
             levels: changes.levels,
             due: changes.due,
-            weight: changes.weight.map(|w| (self.me.person_id.clone(), w)),
+            weight: changes.weight.map(|w| (self.me.person_id.to_string(), w)),
         };
         let now = self.now();
         let changed = self.edit(SpaceKind::Shared, |doc, _| {

@@ -107,7 +107,7 @@ impl Device {
             exported_at: iso(self.now()),
             me: ExportMe {
                 name: self.me.name.clone(),
-                person: self.me.person_id.clone(),
+                person: self.me.person_id.to_string(),
                 device: hex::encode(self.me.device_key()),
             },
             shared,

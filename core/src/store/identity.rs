@@ -62,7 +62,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO identity (id, secret, person_id, name, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
-            params![identity.secret_bytes().to_vec(), identity.person_id, identity.name, now],
+            params![identity.secret_bytes().to_vec(), identity.person_id.as_str(), identity.name, now],
         )?;
         for (rec, events, changes) in spaces {
             insert_space(&tx, rec, now)?;

@@ -258,7 +258,7 @@ fn finish(
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
     let people = doc.people()?;
-    report.unnamed = doc.is_initialised() && !people.contains_key(&me.person_id);
+    report.unnamed = doc.is_initialised() && !people.contains_key(me.person_id.as_str());
     report.arrivals = summary::named(arrivals, &people);
     let alert = summary::relay_alert(report);
     store.set_alert(&rec.id, alert.as_deref())?;
