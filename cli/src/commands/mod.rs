@@ -1,5 +1,6 @@
 //! The command line: global options, the subcommand tree, and dispatch.
 
+mod completions;
 mod demo;
 mod device;
 mod export;
@@ -8,6 +9,7 @@ mod history;
 mod init;
 mod invite;
 mod join;
+mod man;
 mod progress;
 mod rate;
 mod reflect;
@@ -31,28 +33,34 @@ const EXAMPLES: &str = "\
 Examples:
   duet init --name Alex --relay http://127.0.0.1:8787
   duet goal add \"Weekly check-in\" --area communication --expected \"We talk for 30 minutes every Sunday\"
-  duet rate weekly -1 --note \"Skipped one week\"
+  duet rate \"Weekly check-in\" -1 --note \"Skipped one week\"
   duet reflect --private \"I felt heard this time\"
   duet invite                 # then, on your partner's device:
   duet join duet1-... --name Sam
   duet sync
-  cargo run --release --bin duet -- demo   # see everything at once";
+  duet demo                   # see everything at once, in temporary folders";
 
 /// Shared relationship goals, offline first, end-to-end encrypted.
 #[derive(Debug, Parser)]
 #[command(name = "duet", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// Where this device keeps its data (default: the platform data directory).
-    #[arg(long, global = true, env = "DUET_HOME", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "DUET_HOME",
+        value_name = "DIR"
+    )]
     pub home: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print nothing but errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     #[command(subcommand)]
     command: Command,
@@ -98,6 +106,10 @@ enum Command {
     Verify(device::VerifyArgs),
     /// Run a two-partner demo with an embedded relay in temporary folders.
     Demo(demo::Args),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page (roff), or write every page with --dir.
+    Man(man::Args),
 }
 
 /// Global context every command gets.
@@ -169,6 +181,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Device(c) => device::run(&ctx, c),
         Command::Verify(a) => device::verify(&ctx, a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }
 

@@ -12,7 +12,7 @@ use super::Ctx;
 /// Write a reflection. Private ones stay in your personal space (your devices only).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet reflect --goal weekly \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -"
+    after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -"
 )]
 pub struct Args {
     /// The goal it is about (id prefix or exact title).

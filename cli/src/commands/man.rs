@@ -1,0 +1,37 @@
+//! `duet man`: the manual page (roff), generated from the command tree; with `--dir`, one
+//! page per subcommand as well (`duet-goal.1`, ...).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+/// Print the manual page, or write every page to a folder.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Read it:  duet man | man -l -\nInstall:  duet man --dir ~/.local/share/man/man1"
+)]
+pub struct Args {
+    /// Write `duet.1` and a page per subcommand into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// Runs `duet man`.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let cmd = super::Cli::command();
+    match a.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("cannot write the manual pages to {}", dir.display()))?;
+            Ok(())
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            Ok(())
+        }
+    }
+}
