@@ -33,5 +33,6 @@ pub mod store;
 pub mod sync;
 pub mod verify;
 pub mod vocab;
+pub mod words;
 
 pub use vocab::{Area, Level, Status, Word};

@@ -67,13 +67,13 @@ pub fn run(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
         return ctx.out.json(&json!({ "joined": space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
     }
     ctx.out.line(format!(
-        "Joined the shared space with {}. {} goals synced.",
+        "Joined the shared space with {}. {} synced.",
         if partners.is_empty() {
             "your partner".to_string()
         } else {
             safe_line(&partners.join(", ")).into_owned()
         },
-        goals
+        duet_core::words::count(goals, "goal", "goals")
     ))?;
     Ok(())
 }

@@ -14,12 +14,20 @@ pub struct Args {
     goal: Option<String>,
 }
 
-/// A sparkline of levels -2..2.
+/// The most ratings a sparkline shows: the latest, after a `…` when there are more.
+const SPARK_WIDTH: usize = 40;
+
+/// A sparkline of levels -2..2, the latest [`SPARK_WIDTH`] of them.
 pub fn sparkline(levels: &[i64]) -> String {
     const BARS: [char; 5] = ['▁', '▂', '▄', '▆', '█'];
-    levels
-        .iter()
-        .map(|l| BARS[(l.clamp(&-2, &2) + 2) as usize])
+    let shown = &levels[levels.len().saturating_sub(SPARK_WIDTH)..];
+    let more = if shown.len() < levels.len() {
+        "…"
+    } else {
+        ""
+    };
+    more.chars()
+        .chain(shown.iter().map(|l| BARS[(l.clamp(&-2, &2) + 2) as usize]))
         .collect()
 }
 
@@ -29,6 +37,25 @@ fn level(l: Option<i64>) -> String {
         Some(l) => l.to_string(),
         None => "·".to_string(),
     }
+}
+
+/// The latest T-scores of each partner and together, or what to do when there are none.
+fn print_t_scores(out: &mut impl Write, p: &duet_core::progress::Progress) -> std::io::Result<()> {
+    if p.current_joint().is_none() && p.people.keys().all(|id| p.current(id).is_none()) {
+        writeln!(out, "No ratings yet: `duet rate GOAL LEVEL` (-2 to 2).")?;
+        return Ok(());
+    }
+    write!(out, "GAS T-score (50 = as expected):")?;
+    for (id, name) in &p.people {
+        if let Some(t) = p.current(id) {
+            write!(out, "  {} {t:.1}", safe_line(name))?;
+        }
+    }
+    if let Some(t) = p.current_joint() {
+        write!(out, "  together {t:.1}")?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 /// `duet progress --json`.
@@ -123,15 +150,19 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
     }
     writeln!(out)?;
-    write!(out, "GAS T-score (50 = as expected):")?;
-    for (id, name) in &p.people {
-        if let Some(t) = p.current(id) {
-            write!(out, "  {} {t:.1}", safe_line(name))?;
-        }
+    Ok(print_t_scores(&mut out, &p)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SPARK_WIDTH, sparkline};
+
+    #[test]
+    fn a_sparkline_shows_the_latest_ratings_within_its_width() {
+        assert_eq!(sparkline(&[-2, 0, 2]), "▁▄█");
+        let long: Vec<i64> = (0..1000).map(|i| i % 5 - 2).collect();
+        let line = sparkline(&long);
+        assert_eq!(line.chars().count(), SPARK_WIDTH + 1);
+        assert!(line.starts_with('…'));
     }
-    if let Some(t) = p.current_joint() {
-        write!(out, "  together {t:.1}")?;
-    }
-    writeln!(out)?;
-    Ok(())
 }

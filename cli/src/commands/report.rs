@@ -64,13 +64,28 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             a.html.display()
         )
     })?;
+    if ctx.out.json {
+        return ctx.out.json(&ReportWritten {
+            file: &a.html,
+            goals: data.progress.goals.len(),
+            bytes: html.len(),
+        });
+    }
     ctx.out.line(format!(
-        "Wrote {} ({} goals, {} KB).",
+        "Wrote {} ({}, {} KB).",
         a.html.display(),
-        data.progress.goals.len(),
+        duet_core::words::count(data.progress.goals.len(), "goal", "goals"),
         html.len().div_ceil(1024)
     ))?;
     Ok(())
+}
+
+/// `duet report --json`: what was written.
+#[derive(serde::Serialize)]
+struct ReportWritten<'a> {
+    file: &'a std::path::Path,
+    goals: usize,
+    bytes: usize,
 }
 
 /// The whole page.
@@ -154,7 +169,10 @@ fn goal_section(g: &GoalProgress, d: &ReportData) -> Markup {
         .collect();
     let gap = match g.gap {
         Some(0) => " · in agreement".to_string(),
-        Some(d) => format!(" · {d} level(s) apart"),
+        Some(d) => format!(
+            " · {} apart",
+            duet_core::words::count(d as usize, "level", "levels")
+        ),
         None => String::new(),
     };
     html! {

@@ -71,8 +71,8 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> std::io::Result<()> {
     }
     if s.waiting_events > 0 {
         ctx.out.line(format!(
-            "  {} event(s) wait for an earlier event the relay has not served",
-            s.waiting_events
+            "  {} for an earlier event the relay has not served",
+            duet_core::words::count(s.waiting_events, "event waits", "events wait")
         ))?;
     }
     for m in &s.members {

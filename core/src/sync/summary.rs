@@ -2,6 +2,7 @@
 //! misbehaviour worth an alert.
 
 use crate::advice::Warning;
+use crate::words::count;
 use std::collections::BTreeMap;
 
 use automerge::Change;
@@ -113,16 +114,21 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
     authors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (author, n) in authors.iter().take(SHOWN) {
         report.warnings.push(Warning::new(format!(
-            "{n} event(s) from device {author} wait for an earlier event or a key the relay has not served \
-             (withheld or lost); they will be applied when it arrives"
+            "{} from device {author} wait for an earlier event or a key the relay has not served \
+             (withheld or lost); they will be applied when it arrives",
+            count(*n, "event", "events")
         )));
     }
     if authors.len() > SHOWN {
         let rest = &authors[SHOWN..];
         report.warnings.push(Warning::new(format!(
-            "{} more event(s) from {} other device(s) wait likewise",
-            rest.iter().map(|(_, n)| n).sum::<usize>(),
-            rest.len()
+            "{} more from {} wait likewise",
+            count(
+                rest.iter().map(|(_, n)| n).sum::<usize>(),
+                "event",
+                "events"
+            ),
+            count(rest.len(), "other device", "other devices")
         )));
     }
     report.waiting = held.len();
@@ -134,9 +140,9 @@ pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
     let cursor = report.cursor;
     if report.forks > 0 {
         report.warnings.push(Warning::new(format!(
-            "the relay refused {} attempt(s) by a device to sign two different events with the same \
+            "the relay refused {} by a device to sign two different events with the same \
              sequence number (equivocation); it kept the first and holds the other as evidence",
-            report.forks
+            count(report.forks as usize, "attempt", "attempts")
         )));
     }
     let mut alerts = Vec::new();
@@ -145,8 +151,12 @@ pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
     }
     if report.forks > 0 {
         alerts.push(format!(
-            "{} equivocation attempt(s) by a device of this space, refused by the relay",
-            report.forks
+            "{} by a device of this space, refused by the relay",
+            count(
+                report.forks as usize,
+                "equivocation attempt",
+                "equivocation attempts"
+            )
         ));
     }
     (!alerts.is_empty()).then(|| alerts.join("; "))
