@@ -249,3 +249,28 @@ fn progress_shows_both_levels_sparklines_and_t_scores_with_colour_only_when_want
     assert_eq!(json["t_score"]["by_person"]["Alex"], 70.0);
     assert_eq!(json["goals"][0]["partners"][0]["latest"], 2);
 }
+
+#[test]
+fn quiet_reading_commands_print_nothing() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    d.ok(&["rate", "Weekly check-in", "1", "--note", "good"]);
+    let html = d.home.join("report.html");
+    let html = html.to_str().expect("utf-8 path");
+    for args in [
+        &["goal", "list"][..],
+        &["goal", "show", "Weekly check-in"],
+        &["history"],
+        &["progress"],
+        &["export"],
+        &["status"],
+        &["device", "list"],
+        &["report", "--html", html],
+    ] {
+        let mut quiet = vec!["--quiet"];
+        quiet.extend_from_slice(args);
+        assert!(!d.ok(args).is_empty(), "{args:?} prints without --quiet");
+        assert_eq!(d.ok(&quiet), "", "{quiet:?} prints nothing");
+    }
+}

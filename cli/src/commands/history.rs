@@ -47,6 +47,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if ctx.out.quiet {
+        return Ok(());
+    }
     if events.is_empty() {
         ctx.out.line("No history matches.")?;
     }
