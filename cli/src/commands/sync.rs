@@ -1,8 +1,9 @@
 //! `duet sync`: push local changes and pull the partner's, verifying everything; with
 //! `--watch`, keep doing it (see `watch`).
 
-use anyhow::Context;
+use duet_core::device::DeviceError;
 use duet_core::store::SpaceKind;
+use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
 
 use super::Ctx;
@@ -35,9 +36,15 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         ));
     }
     let mut dev = ctx.device()?;
-    let reports = dev
-        .sync(&Http::new()?)
-        .context("sync did not finish; nothing was lost, run `duet sync` again")?;
+    let reports = dev.sync(&Http::new()?).map_err(|e| {
+        // "Run it again" only where running it again can help.
+        let context = if retry_helps(&e) {
+            "sync did not finish; nothing was lost, run `duet sync` again"
+        } else {
+            "sync did not finish; nothing was lost"
+        };
+        anyhow::Error::new(e).context(context)
+    })?;
     if ctx.out.json {
         return ctx.out.json(
             &reports
@@ -71,6 +78,19 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         ctx.out.line("Up to date.")?;
     }
     Ok(())
+}
+
+/// Whether the same sync could succeed later: not without a relay, and not once the
+/// relay refused this device outright (removed, or not a member).
+fn retry_helps(e: &DeviceError) -> bool {
+    !matches!(
+        e,
+        DeviceError::Sync(SyncError::NoRelay)
+            | DeviceError::Sync(SyncError::Transport(TransportError::Refused {
+                status: 401 | 403,
+                ..
+            }))
+    )
 }
 
 /// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
