@@ -349,20 +349,6 @@ impl Device {
         Ok(true)
     }
 
-    /// Members of the shared space the user has not verified yet (other than this
-    /// device): (device key, person id).
-    pub fn unverified(&self) -> Result<Vec<(crate::identity::DeviceKey, String)>, DeviceError> {
-        let rec = self.store.space(SpaceKind::Shared)?;
-        let state = crate::sync::fold_state(&self.store, &rec.id)?;
-        let verified = self.store.verified(&rec.id)?;
-        Ok(state
-            .members()
-            .iter()
-            .filter(|(k, _)| **k != self.me.device_key() && !verified.contains(k))
-            .map(|(k, m)| (*k, hex::encode(m.person)))
-            .collect())
-    }
-
     /// Says what to do when a write waits for another `duet` process on this home
     /// (called once per wait, after about a second).
     pub fn on_wait(&self, notice: crate::lock::WaitNotice) {

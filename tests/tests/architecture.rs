@@ -102,21 +102,30 @@ fn contains_word(text: &str, needle: &str) -> bool {
     })
 }
 
-#[test]
-fn source_files_stay_under_600_lines_of_non_test_code() {
-    let allowed = exceptions();
-    let mut long = Vec::new();
-    for dir in source_dirs() {
-        for file in rust_files(&dir) {
+/// Every source file the limits apply to: (path relative to the root, path).
+fn source_files() -> Vec<(String, PathBuf)> {
+    source_dirs()
+        .iter()
+        .flat_map(|dir| rust_files(dir))
+        .map(|file| {
             let rel = file
                 .strip_prefix(root())
                 .expect("below root")
                 .display()
                 .to_string();
-            let n = non_test_lines(&file).len();
-            if n > 600 && !allowed.contains(&rel) {
-                long.push(format!("{rel}: {n} lines"));
-            }
+            (rel, file)
+        })
+        .collect()
+}
+
+#[test]
+fn source_files_stay_under_600_lines_of_non_test_code() {
+    let allowed = exceptions();
+    let mut long = Vec::new();
+    for (rel, file) in source_files() {
+        let n = non_test_lines(&file).len();
+        if n > 600 && !allowed.contains(&rel) {
+            long.push(format!("{rel}: {n} lines"));
         }
     }
     assert!(
@@ -201,21 +210,14 @@ fn strip_strings_and_comments(line: &str) -> String {
 fn functions_stay_under_80_lines() {
     let allowed = exceptions();
     let mut long = Vec::new();
-    for dir in source_dirs() {
-        for file in rust_files(&dir) {
-            let rel = file
-                .strip_prefix(root())
-                .expect("below root")
-                .display()
-                .to_string();
-            // A `tests.rs` is a test module of its own (`#[cfg(test)] mod tests;`).
-            if file.file_name().is_some_and(|n| n == "tests.rs") {
-                continue;
-            }
-            for (name, line, len) in long_functions(&non_test_lines(&file), 80) {
-                if !allowed.contains(&format!("{rel}::{name}")) {
-                    long.push(format!("{rel}:{line} {name}: {len} lines"));
-                }
+    for (rel, file) in source_files() {
+        // A `tests.rs` is a test module of its own (`#[cfg(test)] mod tests;`).
+        if file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        for (name, line, len) in long_functions(&non_test_lines(&file), 80) {
+            if !allowed.contains(&format!("{rel}::{name}")) {
+                long.push(format!("{rel}:{line} {name}: {len} lines"));
             }
         }
     }
@@ -387,19 +389,17 @@ fn protocol_strings_are_written_once_in_the_protocol_module() {
     );
     let protocol = root().join("core/src/protocol.rs");
     let mut restated = Vec::new();
-    for dir in source_dirs() {
-        for file in rust_files(&dir) {
-            if file == protocol || file.file_name().is_some_and(|n| n == "tests.rs") {
-                continue;
-            }
-            let code: Vec<String> = non_test_lines(&file)
-                .iter()
-                .map(|l| l.split("//").next().unwrap_or("").to_string())
-                .collect();
-            for s in &strings {
-                if code.iter().any(|l| l.contains(&format!("\"{s}\""))) {
-                    restated.push(format!("{}: \"{s}\"", file.display()));
-                }
+    for (rel, file) in source_files() {
+        if file == protocol || file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let code: Vec<String> = non_test_lines(&file)
+            .iter()
+            .map(|l| l.split("//").next().unwrap_or("").to_string())
+            .collect();
+        for s in &strings {
+            if code.iter().any(|l| l.contains(&format!("\"{s}\""))) {
+                restated.push(format!("{rel}: \"{s}\""));
             }
         }
     }

@@ -153,17 +153,33 @@ impl Device {
     /// Members of the shared space the user has not verified yet (other than this
     /// device), with their names.
     pub fn unverified_devices(&mut self) -> Result<Vec<UnverifiedDevice>, DeviceError> {
-        let unverified = self.unverified()?;
-        if unverified.is_empty() {
-            return Ok(Vec::new());
-        }
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let names = self.shared_names()?;
-        Ok(unverified
-            .into_iter()
-            .map(|(k, person)| UnverifiedDevice {
-                device: hex::encode(k),
-                name: names.get(&person).cloned(),
-                person,
+        self.unverified_in(&rec.id, &state, &names)
+    }
+
+    /// The members of a space's folded `state` not verified yet, named from `names`
+    /// (for a caller that holds both already, as `status` does).
+    pub(super) fn unverified_in(
+        &self,
+        space: &crate::event::SpaceId,
+        state: &crate::membership::SpaceState,
+        names: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<UnverifiedDevice>, DeviceError> {
+        let verified = self.store.verified(space)?;
+        let me = self.me.device_key();
+        Ok(state
+            .members()
+            .iter()
+            .filter(|(k, _)| **k != me && !verified.contains(k))
+            .map(|(k, m)| {
+                let person = hex::encode(m.person);
+                UnverifiedDevice {
+                    device: hex::encode(k),
+                    name: names.get(&person).cloned(),
+                    person,
+                }
             })
             .collect())
     }

@@ -84,22 +84,32 @@ impl Device {
     /// This device and the state of each of its spaces.
     pub fn status(&mut self) -> Result<Status, DeviceError> {
         let mut spaces = Vec::new();
+        let mut unverified = Vec::new();
         for rec in self.store.spaces()? {
-            spaces.push(self.space_status(&rec)?);
+            spaces.push(self.space_status(&rec, &mut unverified)?);
         }
         Ok(Status {
-            unverified: self.unverified_devices()?,
+            unverified,
             name: self.me.name.clone(),
             device: hex::encode(self.me.device_key()),
             spaces,
         })
     }
 
-    fn space_status(&mut self, rec: &SpaceRecord) -> Result<SpaceStatus, DeviceError> {
+    /// One space's state; for the shared space, also its unverified devices (from the
+    /// membership and names folded here once).
+    fn space_status(
+        &mut self,
+        rec: &SpaceRecord,
+        unverified: &mut Vec<UnverifiedDevice>,
+    ) -> Result<SpaceStatus, DeviceError> {
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let (_, stats) = self.store.load_doc(&rec.id, &self.me)?;
         // Names from the read models: a partner's malformed entity never stops `status`.
         let names = crate::history::names(&self.view_parts(rec.kind, Parts::Goals)?.people);
+        if rec.kind == crate::store::SpaceKind::Shared {
+            *unverified = self.unverified_in(&rec.id, &state, &names)?;
+        }
         let members = state
             .members()
             .iter()

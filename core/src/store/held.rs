@@ -157,14 +157,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn refused_evidence_is_kept_once_up_to_its_cap_and_the_rest_is_counted() {
+    /// A fresh device's store, its shared space and that space's document.
+    fn fresh() -> (
+        tempfile::TempDir,
+        Store,
+        crate::store::SpaceRecord,
+        crate::doc::SpaceDoc,
+    ) {
         let home = tempfile::tempdir().expect("tempdir");
         drop(crate::device::Device::init(home.path(), "Alex", None).expect("init"));
-        let mut store = Store::open(home.path(), false).expect("store");
+        let store = Store::open(home.path(), false).expect("store");
         let me = store.require_identity().expect("identity");
         let rec = store.space(SpaceKind::Shared).expect("shared");
         let (doc, _) = store.load_doc(&rec.id, &me).expect("doc");
+        (home, store, rec, doc)
+    }
+
+    #[test]
+    fn refused_evidence_is_kept_once_up_to_its_cap_and_the_rest_is_counted() {
+        let (_home, mut store, rec, doc) = fresh();
         let mut page: Vec<Refused> = (0..150).map(|i| refused(i, 100)).collect();
         // The same refusal again (a relay serving it twice) is kept once.
         page.push(refused(0, 100));
@@ -198,12 +209,7 @@ mod tests {
 
     #[test]
     fn waiting_events_are_measured_and_dropped() {
-        let home = tempfile::tempdir().expect("tempdir");
-        drop(crate::device::Device::init(home.path(), "Alex", None).expect("init"));
-        let mut store = Store::open(home.path(), false).expect("store");
-        let me = store.require_identity().expect("identity");
-        let rec = store.space(SpaceKind::Shared).expect("shared");
-        let (doc, _) = store.load_doc(&rec.id, &me).expect("doc");
+        let (_home, mut store, rec, doc) = fresh();
         let held = vec![(5u64, vec![1u8; 10]), (6, vec![2u8; 20])];
         let pulled = Pulled {
             accepted: &[],
