@@ -53,6 +53,17 @@ pub enum DeviceError {
     /// A goal weight that is not a number of 0 or more.
     #[error("the weight must be a number of 0 or more (got {0})")]
     BadWeight(f64),
+    /// `rate --amend` with no earlier rating of this person to correct.
+    #[error(
+        "you have not rated goal {0} yet, so there is nothing to amend; rate it without --amend"
+    )]
+    NothingToAmend(String),
+    /// `undo` with nothing of this person's to undo.
+    #[error("there is nothing of yours to undo: no rating, reflection or step completion")]
+    NothingToUndo,
+    /// Editing, withdrawing or replying to a reflection that cannot take it.
+    #[error("{0}")]
+    Reflection(String),
 }
 
 impl Advice for DeviceError {
@@ -412,8 +423,17 @@ impl Device {
         Ok((rec, doc, stats))
     }
 
-    /// The typed content of a space, from the read models (no document load).
+    /// The typed content of a space as reading commands show it, from the read models
+    /// (no document load): corrections applied, withdrawn ratings and reflections left out.
     pub fn view(&mut self, kind: SpaceKind) -> Result<View, DeviceError> {
+        Ok(crate::rituals::effective(
+            self.view_parts(kind, Parts::All)?,
+        ))
+    }
+
+    /// Everything of a space as written: every rating, correction, withdrawal and seal
+    /// (what the rituals decide from).
+    pub fn raw_view(&mut self, kind: SpaceKind) -> Result<View, DeviceError> {
         self.view_parts(kind, Parts::All)
     }
 
@@ -562,6 +582,15 @@ impl Device {
                 };
                 self.store.commit_local(&rec.id, &changes, &doc)?;
                 drop(lock);
+                let rec = self.store.space(rec.kind)?;
+                let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
+                report.pushed_events += again.pushed_events;
+                report.pushed_changes += again.pushed_changes;
+                report.cursor = again.cursor;
+            }
+            // What arrived may be the partner's rating of a goal this person rated
+            // blind, or a closed round: reveal what is due, and send it at once.
+            if rec.kind == SpaceKind::Shared && self.reveal_due()? > 0 {
                 let rec = self.store.space(rec.kind)?;
                 let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
                 report.pushed_events += again.pushed_events;

@@ -57,6 +57,11 @@ pub struct PartnerSeries {
     pub ratings: Vec<Point>,
     /// Latest level, if rated.
     pub latest: Option<i64>,
+    /// When the latest rating was given.
+    pub latest_at: Option<i64>,
+    /// Whether a blind rating of theirs is still sealed (shown as "has rated; rate to
+    /// see it", never its level).
+    pub sealed: bool,
     /// Weight for this goal (default 1).
     pub weight: f64,
 }
@@ -76,6 +81,8 @@ pub struct GoalProgress {
     pub partners: Vec<PartnerSeries>,
     /// |a - b| between the two partners' latest levels, when both rated.
     pub gap: Option<i64>,
+    /// Whether the partners' latest levels are 2 or more apart: worth talking about.
+    pub worth_talking: bool,
 }
 
 /// A T-score at a moment (after a rating).
@@ -100,6 +107,8 @@ pub struct Progress {
     pub people: BTreeMap<String, String>,
     /// Values left out because they are outside the model's ranges: "rating <id>: why".
     pub problems: Vec<String>,
+    /// The person id of whoever asked (set by the application layer; empty otherwise).
+    pub me: String,
 }
 
 impl Progress {
@@ -142,9 +151,19 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
     let weights = Weights::of(&goals, &mut problems);
     let ratings = valid_ratings(view, &goals, &mut problems);
     let raters = raters(&people, &ratings);
+    let sealed: std::collections::BTreeSet<(&str, &str)> = crate::rituals::waiting_seals(view)
+        .into_iter()
+        .map(|s| (s.goal.as_str(), s.rater.as_str()))
+        .collect();
     let out_goals = goals
         .iter()
-        .map(|g| goal_progress(g, &raters, &ratings, &people, &weights))
+        .map(|g| {
+            let mut gp = goal_progress(g, &raters, &ratings, &people, &weights);
+            for s in &mut gp.partners {
+                s.sealed = sealed.contains(&(g.id.as_str(), s.person.as_str()));
+            }
+            gp
+        })
         .collect();
     let (t_by_person, t_joint) = t_scores(&ratings, &weights);
     Progress {
@@ -153,6 +172,7 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
         t_joint,
         people,
         problems,
+        me: String::new(),
     }
 }
 
@@ -250,6 +270,8 @@ fn goal_progress(
                     .cloned()
                     .unwrap_or_else(|| crate::ids::short(p).to_string()),
                 latest: pts.last().map(|x| x.level),
+                latest_at: pts.last().map(|x| x.at),
+                sealed: false,
                 ratings: pts,
                 weight: weights.get(&g.id, p),
             }
@@ -267,6 +289,7 @@ fn goal_progress(
         status: g.status.to_string(),
         expected: g.levels.expected.as_str().to_string(),
         partners,
+        worth_talking: gap.is_some_and(|g| g >= 2),
         gap,
     }
 }
@@ -360,6 +383,11 @@ mod tests {
             at,
             level: crate::vocab::Level::try_from(level).expect("a level in range"),
             note: None,
+            round: None,
+            reveals: None,
+            salt: None,
+            corrects: None,
+            withdrawn: None,
         };
         let view = View {
             goals: vec![goal],

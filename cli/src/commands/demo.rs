@@ -53,11 +53,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     say(ctx, "\nBoth go offline and edit on their own:")?;
     alex_edits(ctx, &mut alex, &checkin)?;
     sam_edits(ctx, &mut sam, &checkin)?;
-    say(ctx, "\nThey sync (the relay only ever sees ciphertext):")?;
-    // Sam sends, Alex receives and sends, Sam receives: both end with everything.
+    say(
+        ctx,
+        "\nThey sync (the relay only ever sees ciphertext). Both rated blind: each device\n\
+         reveals its own rating once it sees that the other has rated too:",
+    )?;
+    // Sam sends, Alex receives and reveals, Sam receives and reveals, Alex receives:
+    // both end with everything.
     sync(ctx, "Sam", &mut sam, &http)?;
     sync(ctx, "Alex", &mut alex, &http)?;
     sync(ctx, "Sam", &mut sam, &http)?;
+    sync(ctx, "Alex", &mut alex, &http)?;
     let same = show_result(ctx, &mut alex, &mut sam)?;
     if a.keep {
         let kept = dir.keep();
@@ -135,7 +141,7 @@ fn alex_edits(ctx: &Ctx, alex: &mut Device, checkin: &str) -> anyhow::Result<()>
     alex.add_step(checkin, "Put a recurring reminder in both calendars")?;
     say(
         ctx,
-        "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"",
+        "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"   (sealed until Sam rates)",
     )?;
     say(
         ctx,
@@ -175,7 +181,7 @@ fn sam_edits(ctx: &Ctx, sam: &mut Device, checkin: &str) -> anyhow::Result<()> {
         ..Default::default()
     })?;
     for line in [
-        "[Sam]  duet rate \"Weekly check-in\" -1 --note \"We cut it short\"",
+        "[Sam]  duet rate \"Weekly check-in\" -1 --note \"We cut it short\"   (sealed until Alex rates)",
         "[Sam]  duet goal edit \"Weekly check-in\" --title \"Weekly check-in (Sunday)\"",
         "[Sam]  duet goal add \"Date night\" --area quality-time",
         "[Sam]  duet reflect --goal \"Weekly check-in\" \"I liked that we put the phones away.\"",

@@ -202,13 +202,15 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let detail = ctx.device()?.goal_detail(query)?;
-    let (g, ratings, problems, people) = match detail {
+    let (g, ratings, problems, people, reflections, sealed) = match detail {
         GoalDetail::Found {
             goal,
             ratings,
             problems,
             people,
-        } => (goal, ratings, problems, people),
+            reflections,
+            sealed,
+        } => (goal, ratings, problems, people, reflections, sealed),
         // A goal this version cannot read: show what it holds instead of "no such goal".
         GoalDetail::Unreadable(unreadable) => {
             if ctx.out.json {
@@ -221,11 +223,35 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         return ctx.out.json(&GoalShowJson {
             goal: GoalRecord::from(g.as_ref()),
             ratings: ratings.iter().map(RatingRecord::from).collect(),
+            sealed: &sealed,
+            reflections: &reflections,
             problems: &problems,
         });
     }
     print_goal(ctx, &g)?;
     print_ratings(ctx, &ratings, &people)?;
+    for s in &sealed {
+        ctx.out.line(format!(
+            "    {} {} has rated blind; rate to see it",
+            s.at.get(..10).unwrap_or(&s.at),
+            name_of(&people, &s.rater)
+        ))?;
+    }
+    if !reflections.is_empty() {
+        ctx.out.line("  reflections:")?;
+        for r in &reflections {
+            for (item, pad) in
+                std::iter::once((r, "    ")).chain(r.replies.iter().map(|x| (x, "      ↳ ")))
+            {
+                ctx.out.line(format!(
+                    "{pad}{} {}: {}",
+                    item.at.get(..10).unwrap_or(&item.at),
+                    safe_line(&item.author_name),
+                    safe_line(&item.text)
+                ))?;
+            }
+        }
+    }
     super::export::print_problems(&ctx.out, &problems)?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::output::{safe_line, when};
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet history --goal \"Weekly check-in\" --since 2026-01-01\n  duet history --by Sam --limit 20 --json"
+    after_help = "Examples:\n  duet history --goal \"Weekly check-in\" --since 2026-01-01\n  duet history --by Sam --limit 20 --json\n  duet history --full          # with each reflection's text"
 )]
 pub struct Args {
     /// Only events about this goal (id prefix or exact title).
@@ -26,6 +26,9 @@ pub struct Args {
     /// Only the last N events.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Show each reflection's text under its line (withdrawn ones stay withdrawn).
+    #[arg(long)]
+    full: bool,
 }
 
 /// Runs `duet history`.
@@ -38,7 +41,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         by: a.by,
         last: a.limit,
     };
-    let events = ctx.device()?.history(query)?;
+    let mut dev = ctx.device()?;
+    let events = dev.history(query)?;
+    let texts = if a.full {
+        dev.reflection_texts()?
+    } else {
+        Default::default()
+    };
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     if ctx.out.json {
@@ -56,6 +65,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     for e in &events {
         // The summary quotes titles, names and notes: one line, made terminal-safe.
         writeln!(out, "{}  {}", when(e.at), safe_line(&e.summary))?;
+        let text = (e.kind == duet_core::history::HistoryKind::ReflectionWritten)
+            .then(|| e.item.as_ref().and_then(|i| texts.get(i)))
+            .flatten();
+        for line in text.into_iter().flat_map(|t| t.lines()) {
+            writeln!(out, "                    {}", safe_line(line))?;
+        }
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The command line: global options, the subcommand tree, and dispatch.
 
+mod checkin;
 mod completions;
 mod demo;
 mod device;
@@ -13,11 +14,13 @@ mod man;
 mod progress;
 mod rate;
 mod reflect;
+mod reflections;
 mod relay;
 mod report;
 mod status;
 mod step;
 mod sync;
+mod undo;
 mod watch;
 
 use std::path::PathBuf;
@@ -34,6 +37,7 @@ Examples:
   duet init --name Alex --relay http://127.0.0.1:8787
   duet goal add \"Weekly check-in\" --area communication --expected \"We talk for 30 minutes every Sunday\"
   duet rate \"Weekly check-in\" -1 --note \"Skipped one week\"
+  duet checkin                # rate every goal blind, one by one
   duet reflect --private \"I felt heard this time\"
   duet invite                 # then, on your partner's device:
   duet join duet1-... --name Sam
@@ -78,8 +82,14 @@ enum Command {
     Step(step::StepCmd),
     /// Rate a goal on the GAS scale, -2..2 (`duet rate GOAL -1`).
     Rate(rate::Args),
-    /// Write a reflection (shared, or private with --private).
+    /// Rate the active goals blind, one by one; `--close` reveals the round.
+    Checkin(checkin::Args),
+    /// Undo your latest rating, reflection or step completion.
+    Undo(undo::Args),
+    /// Write a reflection (shared, or private with --private), reply, edit, withdraw.
     Reflect(reflect::Args),
+    /// Read the reflections and their replies.
+    Reflections(reflections::Args),
     /// The joint history of the shared space, newest last.
     History(history::Args),
     /// Both partners' GAS progress side by side, with T-scores.
@@ -168,7 +178,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Goal(c) => goal::run(&ctx, c),
         Command::Step(c) => step::run(&ctx, c),
         Command::Rate(a) => rate::run(&ctx, a),
+        Command::Checkin(a) => checkin::run(&ctx, a),
+        Command::Undo(a) => undo::run(&ctx, a),
         Command::Reflect(a) => reflect::run(&ctx, a),
+        Command::Reflections(a) => reflections::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::History(a) => history::run(&ctx, a),
         Command::Progress(a) => progress::run(&ctx, a),

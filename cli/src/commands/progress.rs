@@ -31,6 +31,14 @@ pub fn sparkline(levels: &[i64]) -> String {
         .collect()
 }
 
+/// A day as YYYY-MM-DD (UTC).
+fn day(ms: i64) -> String {
+    duet_core::app::iso(ms)
+        .get(..10)
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn level(l: Option<i64>) -> String {
     match l {
         Some(l) if l > 0 => format!("+{l}"),
@@ -55,6 +63,12 @@ fn print_t_scores(out: &mut impl Write, p: &duet_core::progress::Progress) -> st
         write!(out, "  together {t:.1}")?;
     }
     writeln!(out)?;
+    writeln!(
+        out,
+        "  (50 = every goal met as expected; 10 points = one standard deviation. \"together\"\n   \
+         scores both partners' latest ratings of every goal as one set, with the GAS formula\n   \
+         and rho = 0.3; each partner's own score is beside it.)"
+    )?;
     Ok(())
 }
 
@@ -128,24 +142,34 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         )?;
         for s in &g.partners {
             let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
+            let on = s
+                .latest_at
+                .map(|t| format!(" on {}", day(t)))
+                .unwrap_or_else(|| " ".repeat(14));
             writeln!(
                 out,
-                "    {:<12} latest {:>2}   {}",
+                "    {:<12} latest {:>2}{on}   {}",
                 safe_line(&s.name),
                 c.level(s.latest, &level(s.latest)),
                 sparkline(&levels)
             )?;
+            if s.sealed {
+                let who = if s.person == p.me {
+                    "you have rated blind: sealed until your partner rates too".to_string()
+                } else {
+                    format!("{} has rated; rate to see it", safe_line(&s.name))
+                };
+                writeln!(out, "    {}", c.dim(&who))?;
+            }
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
-            Some(n) => writeln!(
+            Some(n) if g.worth_talking => writeln!(
                 out,
                 "    {}",
-                c.dim(&format!(
-                    "{n} level{} apart: worth talking about",
-                    if n == 1 { "" } else { "s" }
-                ))
+                c.bold(&format!("{n} levels apart: worth talking about"))
             )?,
+            Some(n) => writeln!(out, "    {}", c.dim(&format!("{n} level apart")))?,
             None => {}
         }
     }

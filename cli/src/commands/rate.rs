@@ -7,11 +7,12 @@ use super::Ctx;
 use crate::output::short_id;
 
 /// Rate a goal on the GAS scale: -2 much less than expected, -1 less, 0 as expected,
-/// 1 more, 2 much more.
+/// 1 more, 2 much more. Ratings are blind: until your partner has rated the goal in
+/// this check-in round too, their devices receive only a sealed commitment.
 #[derive(Debug, clap::Args)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Example:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\""
+    after_help = "Examples:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"\n  duet rate weekly 1 --amend      # I typed -1, I meant +1"
 )]
 pub struct Args {
     /// Goal id prefix or exact title.
@@ -22,22 +23,60 @@ pub struct Args {
     /// A note about this rating.
     #[arg(long)]
     note: Option<String>,
+    /// Correct your latest rating of this goal (both stay in the history).
+    #[arg(long)]
+    amend: bool,
 }
 
 /// Runs `duet rate`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let (id, gid) = dev.rate(&a.goal, a.level, a.note.as_deref())?;
+    let rated = if a.amend {
+        dev.amend_rating(&a.goal, a.level, a.note.as_deref())?
+    } else {
+        dev.rate(&a.goal, a.level, a.note.as_deref())?
+    };
     if ctx.out.json {
-        return ctx
-            .out
-            .json(&json!({ "id": id, "goal": gid, "level": a.level.value() }));
+        return ctx.out.json(&json!({
+            "id": rated.id,
+            "goal": rated.goal,
+            "level": a.level.value(),
+            "sealed": rated.sealed,
+            "amended": a.amend,
+            "revealed": rated.revealed,
+        }));
     }
+    print_rated(ctx, &rated, a.level, a.amend)
+}
+
+/// One line per rating, saying whether the partner can see it yet.
+pub fn print_rated(
+    ctx: &Ctx,
+    rated: &duet_core::app::Rated,
+    level: Level,
+    amend: bool,
+) -> anyhow::Result<()> {
     ctx.out.line(format!(
-        "Rated goal {} at {} ({}).",
-        short_id(&gid),
-        a.level,
-        a.level.meaning()
+        "{} goal {} at {} ({}){}.",
+        if amend {
+            "Corrected your rating of"
+        } else {
+            "Rated"
+        },
+        short_id(&rated.goal),
+        level,
+        level.meaning(),
+        if rated.sealed {
+            "; sealed until your partner rates it too or the check-in round closes"
+        } else {
+            ""
+        }
     ))?;
+    if rated.revealed > 0 {
+        ctx.out.line(format!(
+            "Revealed {} to your partner.",
+            duet_core::words::count(rated.revealed, "sealed rating", "sealed ratings")
+        ))?;
+    }
     Ok(())
 }

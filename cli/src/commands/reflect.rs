@@ -9,10 +9,11 @@ use serde_json::json;
 
 use super::Ctx;
 
-/// Write a reflection. Private ones stay in your personal space (your devices only).
+/// Write a reflection, answer one, or edit or withdraw your own. Private ones stay in
+/// your personal space (your devices only).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -"
+    after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -\n  duet reflect --reply 3f2a \"It did. Thank you for listening.\"\n  duet reflect --withdraw 3f2a"
 )]
 pub struct Args {
     /// The goal it is about (id prefix or exact title).
@@ -24,22 +25,49 @@ pub struct Args {
     /// Keep it in your personal space: your partner never receives it.
     #[arg(long)]
     private: bool,
+    /// Answer a shared reflection (an id prefix, as `duet reflections` shows).
+    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "edit", "withdraw"])]
+    reply: Option<String>,
+    /// Replace the text of one of your reflections.
+    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "withdraw"])]
+    edit: Option<String>,
+    /// Withdraw one of your reflections: its text leaves every view, the report and the
+    /// export (earlier copies stay in the document's history on both devices).
+    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "text"])]
+    withdraw: Option<String>,
     /// The reflection; `-` reads it from standard input.
-    text: String,
+    #[arg(required_unless_present = "withdraw")]
+    text: Option<String>,
 }
 
 /// Runs `duet reflect`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let text = if a.text == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read the reflection from standard input")?;
-        s.trim_end().to_string()
-    } else {
-        a.text
-    };
     let mut dev = ctx.device()?;
+    if let Some(id) = &a.withdraw {
+        let id = dev.withdraw_reflection(id)?;
+        return done(ctx, &id, "withdrew", "Withdrew reflection");
+    }
+    let text = match a.text.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the reflection from standard input")?;
+            s.trim_end().to_string()
+        }
+        Some(t) => t.to_string(),
+        None => anyhow::bail!(
+            "write the reflection's text after the options, or `-` to read it from standard input"
+        ),
+    };
+    if let Some(to) = &a.reply {
+        let id = dev.reply(to, &text)?;
+        return done(ctx, &id, "replied", "Saved your reply");
+    }
+    if let Some(id) = &a.edit {
+        let id = dev.edit_reflection(id, &text)?;
+        return done(ctx, &id, "edited", "Edited reflection");
+    }
     let id = dev.reflect(ReflectionInput {
         text,
         goal: a.goal,
@@ -54,5 +82,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         if a.private { "private" } else { "shared" },
         short(&id)
     ))?;
+    Ok(())
+}
+
+fn done(ctx: &Ctx, id: &str, what: &str, text: &str) -> anyhow::Result<()> {
+    if ctx.out.json {
+        return ctx.out.json(&json!({ "id": id, what: true }));
+    }
+    ctx.out.line(format!("{text} {}.", short(id)))?;
     Ok(())
 }

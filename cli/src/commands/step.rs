@@ -23,6 +23,13 @@ pub enum StepCmd {
         /// Step id prefix.
         step: String,
     },
+    /// Reopen a step that was marked done.
+    Reopen {
+        /// Goal id prefix or exact title.
+        goal: String,
+        /// Step id prefix.
+        step: String,
+    },
 }
 
 /// Runs a step subcommand.
@@ -44,6 +51,14 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             let sid = dev.complete_step(&goal, &step)?;
             ctx.out
                 .line(format!("Step {} done. Well done.", short_id(&sid)))?;
+        }
+        StepCmd::Reopen { goal, step } => {
+            let sid = dev.reopen_step(&goal, &step)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": sid, "done": false }));
+            }
+            ctx.out
+                .line(format!("Step {} is open again.", short_id(&sid)))?;
         }
     }
     Ok(())

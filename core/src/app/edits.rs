@@ -7,7 +7,7 @@ use crate::device::{Device, DeviceError};
 use crate::doc::{DocError, GoalEdit, NewGoal};
 use crate::readmodel::Parts;
 use crate::store::SpaceKind;
-use crate::vocab::{Area, Level, Status};
+use crate::vocab::{Area, Status};
 
 /// A new goal as the user describes it.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +124,21 @@ impl Device {
 
     /// Marks a step of a goal done; returns the step id.
     pub fn complete_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
+        let (gid, sid) = self.resolve_step(goal, step)?;
+        let now = self.now();
+        self.edit(SpaceKind::Shared, |doc, me| {
+            let c = doc.complete_step(&gid, &sid, &me.person_id, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(sid)
+    }
+
+    /// The (goal id, step id) that what the user typed names.
+    pub(crate) fn resolve_step(
+        &mut self,
+        goal: &str,
+        step: &str,
+    ) -> Result<(String, String), DeviceError> {
         let goals = self.view_parts(SpaceKind::Shared, Parts::Goals)?.goals;
         let gid = super::goals::resolve_in(&goals, goal)?;
         let g = goals
@@ -137,29 +152,7 @@ impl Device {
                 .values()
                 .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
         )?;
-        let now = self.now();
-        self.edit(SpaceKind::Shared, |doc, me| {
-            let c = doc.complete_step(&gid, &sid, &me.person_id, now)?;
-            Ok(((), c.into_iter().collect()))
-        })?;
-        Ok(sid)
-    }
-
-    /// Rates a goal for this person; returns (rating id, goal id).
-    pub fn rate(
-        &mut self,
-        goal: &str,
-        level: Level,
-        note: Option<&str>,
-    ) -> Result<(String, String), DeviceError> {
-        // The goal is resolved from the read model; the edit loads the document once.
-        let gid = self.resolve_goal(goal)?;
-        let now = self.now();
-        let id = self.edit(SpaceKind::Shared, |doc, me| {
-            let (id, c) = doc.rate(&gid, &me.person_id, level, note, now)?;
-            Ok((id, c.into_iter().collect()))
-        })?;
-        Ok((id, gid))
+        Ok((gid, sid))
     }
 
     /// Writes a reflection, shared or private; returns its id.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::records::{GoalRecord, RatingRecord, ReflectionRecord, iso};
+use super::records::{GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, iso};
 use crate::device::{Device, DeviceError};
 use crate::readmodel::{Problem, View};
 use crate::store::SpaceKind;
@@ -45,6 +45,8 @@ pub struct SpaceExport {
     pub ratings: Vec<RatingRecord>,
     /// Reflections.
     pub reflections: Vec<ReflectionRecord>,
+    /// Ratings still sealed (blind check-ins): who rated which goal when, not the level.
+    pub sealed: Vec<SealedRecord>,
     /// Entities this version could not read, with their raw content.
     pub problems: Vec<Problem>,
     /// The typed content, for text renderings (not part of the JSON).
@@ -90,6 +92,10 @@ impl SpaceExport {
                 .reflections
                 .iter()
                 .map(ReflectionRecord::from)
+                .collect(),
+            sealed: crate::rituals::waiting_seals(&view)
+                .into_iter()
+                .map(SealedRecord::from)
                 .collect(),
             problems,
             view,

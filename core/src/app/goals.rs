@@ -30,6 +30,10 @@ pub enum GoalDetail {
         problems: Vec<Problem>,
         /// Person id -> name.
         people: std::collections::BTreeMap<String, String>,
+        /// The shared reflections about it, with their replies.
+        reflections: Vec<super::ReflectionItem>,
+        /// Its ratings still sealed (who rated when, not how).
+        sealed: Vec<super::SealedRecord>,
     },
     /// The goal itself cannot be read by this version: its raw content.
     Unreadable(Vec<Problem>),
@@ -43,6 +47,10 @@ pub struct GoalShowJson<'a> {
     pub goal: super::GoalRecord,
     /// Its ratings.
     pub ratings: Vec<super::RatingRecord>,
+    /// Its ratings still sealed.
+    pub sealed: &'a [super::SealedRecord],
+    /// The shared reflections about it, with their replies.
+    pub reflections: &'a [super::ReflectionItem],
     /// Unreadable entities of this goal.
     pub problems: &'a [Problem],
 }
@@ -104,11 +112,22 @@ impl Device {
                     || p.raw.get("goal").and_then(|v| v.as_str()) == Some(id.as_str())
             })
             .collect();
+        let reflections = super::reflections::threads(&view, &view, false)
+            .into_iter()
+            .filter(|t| t.goal.as_deref() == Some(id.as_str()))
+            .collect();
+        let sealed = crate::rituals::waiting_seals(&view)
+            .into_iter()
+            .filter(|s| s.goal == id)
+            .map(super::SealedRecord::from)
+            .collect();
         Ok(GoalDetail::Found {
             goal: Box::new(goal),
             ratings: ratings.collect(),
             problems,
             people: crate::history::names(&view.people),
+            reflections,
+            sealed,
         })
     }
 

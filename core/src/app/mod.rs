@@ -9,22 +9,32 @@
 //! [`Device`]: crate::device::Device
 //! [`DeviceError`]: crate::device::DeviceError
 
+mod checkin;
+mod checkin_plan;
+mod corrections;
 mod devices;
 mod edits;
 mod export;
 mod goals;
 mod pairing;
 mod records;
+mod reflections;
 mod report;
 mod settings;
 mod status;
 mod watch;
 
+pub use checkin::{Closed, Rated};
+pub use checkin_plan::{CheckinGoal, CheckinPlan, RoundInfo};
+pub use corrections::Undone;
 pub use devices::{DeviceRow, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
-pub use records::{GoalRecord, RatingRecord, ReflectionRecord, StepRecord, iso, sorted_steps};
+pub use records::{
+    GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,
+};
+pub use reflections::{ReflectionItem, ReflectionQuery};
 pub use report::{ReportData, ReportQuery, ReportReflection};
 pub use status::{MemberStatus, RefusedStatus, SpaceStatus, Status};
 pub use watch::LiveTarget;

@@ -61,6 +61,8 @@ impl Device {
             .map(|q| super::goals::resolve_in(&view.goals, q))
             .transpose()?
             .map(|g| vec![g]);
-        Ok(crate::progress::progress(&view, only.as_deref()))
+        let mut p = crate::progress::progress(&view, only.as_deref());
+        p.me = self.me.person_id.to_string();
+        Ok(p)
     }
 }

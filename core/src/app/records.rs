@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::TimeZone;
 use serde::Serialize;
 
-use crate::model::{Goal, Rating, Reflection, Step};
+use crate::model::{Goal, Rating, Reflection, Seal, Step};
 
 /// RFC 3339 UTC with milliseconds; the raw number when it is out of chrono's range.
 pub fn iso(ms: i64) -> String {
@@ -83,6 +83,23 @@ pub struct RatingRecord {
     pub level: i64,
     /// The rater's note.
     pub note: Option<String>,
+    /// The rating it corrects (this one counts instead), if it is a correction.
+    pub corrects: Option<String>,
+    /// Whether it was given blind (sealed, then revealed).
+    pub blind: bool,
+}
+
+/// A rating still sealed: that it exists, not what it says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SealedRecord {
+    /// Seal id.
+    pub id: String,
+    /// Goal id.
+    pub goal: String,
+    /// Person id of the rater.
+    pub rater: String,
+    /// When it was made.
+    pub at: String,
 }
 
 /// A reflection.
@@ -100,6 +117,10 @@ pub struct ReflectionRecord {
     pub prompt: Option<String>,
     /// The text.
     pub text: String,
+    /// The reflection it answers, if it is a reply.
+    pub reply_to: Option<String>,
+    /// When its author last edited it.
+    pub edited_at: Option<String>,
 }
 
 impl From<&Step> for StepRecord {
@@ -156,8 +177,10 @@ impl From<&Rating> for RatingRecord {
             goal: r.goal.clone(),
             rater: r.rater.clone(),
             at: iso(r.at),
-            level: r.level.get(),
+            level: r.level.get().into(),
             note: r.note.clone(),
+            corrects: r.corrects.clone(),
+            blind: r.reveals.is_some(),
         }
     }
 }
@@ -171,6 +194,19 @@ impl From<&Reflection> for ReflectionRecord {
             goal: r.goal.clone(),
             prompt: r.prompt.clone(),
             text: r.text.as_str().to_string(),
+            reply_to: r.reply_to.clone(),
+            edited_at: r.edited_at.map(iso),
+        }
+    }
+}
+
+impl From<&Seal> for SealedRecord {
+    fn from(s: &Seal) -> Self {
+        SealedRecord {
+            id: s.id.clone(),
+            goal: s.goal.clone(),
+            rater: s.rater.clone(),
+            at: iso(s.at),
         }
     }
 }

@@ -183,6 +183,8 @@ mod tests {
             })
             .expect("goal");
         dev.rate(&goal, Level::EXPECTED, None).expect("rate");
+        dev.close_rounds()
+            .expect("the round closes: the lone rating is revealed");
         for (text, private) in [("shared", false), ("mine", true)] {
             let input = ReflectionInput {
                 text: text.into(),

@@ -110,11 +110,24 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ["goals", g, "steps", s] if key == "done_at" && op.value.is_some() => {
                 self.step_text(HistoryKind::StepDone, g, s);
             }
+            ["goals", g, "steps", s] if key == "done_at" => {
+                self.step_text(HistoryKind::StepReopened, g, s);
+            }
             ["goals", g, rest @ ..] if !self.goals_created.iter().any(|c| c == g) => {
                 self.goal_edit(g, rest, op)
             }
             ["ratings"] if op.make => self.created(HistoryKind::RatingGiven, op),
             ["reflections"] if op.make => self.created(HistoryKind::ReflectionWritten, op),
+            ["reflections", r] if key == "withdrawn_at" && op.value.is_some() => {
+                self.push(HistoryKind::ReflectionWithdrawn, None, r, None);
+            }
+            ["reflections", r] if key == "edited_at" && op.value.is_some() => {
+                self.push(HistoryKind::ReflectionEdited, None, r, None);
+            }
+            ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
+            ["rounds", r] if key == "closed_at" && op.value.is_some() => {
+                self.push(HistoryKind::RoundClosed, None, r, None);
+            }
             ["people"] if op.make => self.created(HistoryKind::PersonNamed, op),
             ["people", who] if key == "name" => {
                 let (_, ev) = self.push(HistoryKind::PersonNamed, None, who, None);
@@ -137,8 +150,26 @@ impl<'r, 'a> Derivation<'r, 'a> {
         };
         let value = op.value.clone();
         match (ev.kind, op.key.as_str()) {
-            (HistoryKind::RatingGiven, "goal") | (HistoryKind::ReflectionWritten, "goal") => {
-                ev.goal = value
+            (
+                HistoryKind::RatingGiven
+                | HistoryKind::ReflectionWritten
+                | HistoryKind::RatingSealed,
+                "goal",
+            ) => ev.goal = value,
+            // A rating's marks: a reveal of a sealed one, a correction, a withdrawal.
+            (HistoryKind::RatingGiven, "reveals") if value.is_some() => {
+                ev.field.get_or_insert_with(|| "revealed".into());
+            }
+            (HistoryKind::RatingGiven, "corrects") if value.is_some() => {
+                ev.field = Some("correction".into());
+                ev.before = value;
+            }
+            (HistoryKind::RatingGiven, "withdrawn") if value.as_deref() == Some("true") => {
+                ev.kind = HistoryKind::RatingWithdrawn;
+            }
+            (HistoryKind::ReflectionWritten, "reply_to") if value.is_some() => {
+                ev.field = Some("reply".into());
+                ev.before = value;
             }
             (HistoryKind::RatingGiven, "level") => {
                 ev.level = value.as_deref().and_then(|v| v.parse().ok())

@@ -70,6 +70,18 @@ pub enum HistoryKind {
     /// This device refused what a device sent (it broke the owner rules, forged its
     /// authorship or did not decrypt): nothing of it was applied.
     ChangeRefused,
+    /// A partner rated a goal blind: sealed until the other rates it or the round ends.
+    RatingSealed,
+    /// A partner withdrew one of their ratings (`item` names it).
+    RatingWithdrawn,
+    /// A partner closed the check-in round.
+    RoundClosed,
+    /// A partner edited their reflection (`item`).
+    ReflectionEdited,
+    /// A partner withdrew their reflection (`item`); its text is gone from every view.
+    ReflectionWithdrawn,
+    /// A completed step was opened again.
+    StepReopened,
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).

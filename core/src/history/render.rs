@@ -74,10 +74,19 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         HistoryKind::StepAdded => format!("{who} added step {} to {goal}", q(&ev.after)),
         HistoryKind::StepDone => format!("{who} completed step {} of {goal}", q(&ev.after)),
         HistoryKind::RatingGiven => rating_summary(ev, who, &goal),
-        HistoryKind::ReflectionWritten => match &ev.goal {
-            Some(_) => format!("{who} wrote a reflection on {goal}"),
-            None => format!("{who} wrote a reflection"),
+        HistoryKind::ReflectionWritten => match (&ev.goal, ev.field.as_deref()) {
+            (_, Some("reply")) => format!("{who} replied to a reflection"),
+            (Some(_), _) => format!("{who} wrote a reflection on {goal}"),
+            (None, _) => format!("{who} wrote a reflection"),
         },
+        HistoryKind::RatingSealed => {
+            format!("{who} rated {goal} blind (sealed until both have rated)")
+        }
+        HistoryKind::RatingWithdrawn => format!("{who} withdrew a rating of {goal}"),
+        HistoryKind::RoundClosed => format!("{who} closed the check-in round"),
+        HistoryKind::ReflectionEdited => format!("{who} edited a reflection"),
+        HistoryKind::ReflectionWithdrawn => format!("{who} withdrew a reflection"),
+        HistoryKind::StepReopened => format!("{who} reopened step {} of {goal}", q(&ev.after)),
         HistoryKind::DeviceJoined => format!(
             "a device of {} joined ({})",
             ev.before.as_deref().unwrap_or("someone"),
@@ -116,7 +125,11 @@ fn rating_summary(ev: &HistoryEvent, who: &str, goal: &str) -> String {
         .as_ref()
         .map(|n| format!(": {n}"))
         .unwrap_or_default();
-    format!("{who} rated {goal} {level}{note}")
+    match ev.field.as_deref() {
+        Some("correction") => format!("{who} corrected their rating of {goal} to {level}{note}"),
+        Some("revealed") => format!("{who} rated {goal} {level}{note} (revealed)"),
+        _ => format!("{who} rated {goal} {level}{note}"),
+    }
 }
 
 /// The first 12 hex digits of a device key.

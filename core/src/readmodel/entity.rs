@@ -1,5 +1,6 @@
-//! The entities of a space's document (people, goals, ratings, reflections) as the read
-//! models hold them: each collection, and each entity hydrated from the document.
+//! The entities of a space's document (people, goals, ratings, reflections, seals and
+//! rounds) as the read models hold them: each collection, and each entity hydrated from
+//! the document.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::hydrate_prop;
 
 use crate::doc::DocError;
-use crate::model::{Goal, Person, Rating, Reflection};
+use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 
 /// A top-level collection of the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,14 +17,18 @@ pub(super) enum Collection {
     Goals,
     Ratings,
     Reflections,
+    Seals,
+    Rounds,
 }
 
 impl Collection {
-    pub(super) const ALL: [Collection; 4] = [
+    pub(super) const ALL: [Collection; 6] = [
         Collection::People,
         Collection::Goals,
         Collection::Ratings,
         Collection::Reflections,
+        Collection::Seals,
+        Collection::Rounds,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -32,6 +37,8 @@ impl Collection {
             Collection::Goals => "goals",
             Collection::Ratings => "ratings",
             Collection::Reflections => "reflections",
+            Collection::Seals => "seals",
+            Collection::Rounds => "rounds",
         }
     }
 
@@ -46,6 +53,8 @@ pub(super) enum Entity {
     Goal(Box<Goal>),
     Rating(Rating),
     Reflection(Reflection),
+    Seal(Seal),
+    Round(Round),
 }
 
 impl Entity {
@@ -64,6 +73,8 @@ impl Entity {
             Collection::Goals => Entity::Goal(Box::new(hydrate_prop(am, obj, id)?)),
             Collection::Ratings => Entity::Rating(hydrate_prop(am, obj, id)?),
             Collection::Reflections => Entity::Reflection(hydrate_prop(am, obj, id)?),
+            Collection::Seals => Entity::Seal(hydrate_prop(am, obj, id)?),
+            Collection::Rounds => Entity::Round(hydrate_prop(am, obj, id)?),
         }))
     }
 }
@@ -97,34 +108,61 @@ impl Entity {
                 .into_values()
                 .map(Entity::Reflection)
                 .collect(),
+            Collection::Seals => all::<Seal>(am, c)?
+                .into_values()
+                .map(Entity::Seal)
+                .collect(),
+            Collection::Rounds => all::<Round>(am, c)?
+                .into_values()
+                .map(Entity::Round)
+                .collect(),
         })
     }
 }
 
 /// Every entity of a collection: hydrated in one pass, or one by one when the collection
-/// as a whole does not hydrate, each that fails given as (id, error).
+/// as a whole does not hydrate (or is stored as several concurrently created maps), each
+/// that fails given as (id, error).
 pub(super) fn collection_entities(
     am: &automerge::Automerge,
     c: Collection,
 ) -> Vec<Result<Entity, (String, DocError)>> {
-    let Some(obj) = collection_obj(am, c) else {
-        return Vec::new();
-    };
-    if let Ok(all) = Entity::hydrate_all(am, c) {
+    let objs = collection_objs(am, c);
+    if objs.len() == 1
+        && let Ok(all) = Entity::hydrate_all(am, c)
+    {
         return all.into_iter().map(Ok).collect();
     }
-    am.keys(&obj)
-        .filter_map(|id| match Entity::hydrate(am, &obj, c, &id) {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => None,
-            Err(e) => Some(Err((id, e))),
-        })
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for obj in &objs {
+        for id in am.keys(obj) {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            match Entity::hydrate(am, obj, c, &id) {
+                Ok(Some(e)) => out.push(Ok(e)),
+                Ok(None) => {}
+                Err(e) => out.push(Err((id, e))),
+            }
+        }
+    }
+    out
+}
+
+/// Every map stored under the collection's root key: one, or several when two devices
+/// created a late collection (`doc::LATE_COLLECTIONS`) while apart.
+pub(super) fn collection_objs(am: &automerge::Automerge, coll: Collection) -> Vec<ObjId> {
+    am.get_all(ROOT, coll.name())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(v, id)| matches!(v, Value::Object(ObjType::Map)).then_some(id))
         .collect()
 }
 
-pub(super) fn collection_obj(am: &automerge::Automerge, coll: Collection) -> Option<ObjId> {
-    match am.get(ROOT, coll.name()).ok()? {
-        Some((Value::Object(ObjType::Map), id)) => Some(id),
-        _ => None,
-    }
+/// The map of the collection that holds entity `id`, if any does.
+pub(super) fn entity_obj(am: &automerge::Automerge, coll: Collection, id: &str) -> Option<ObjId> {
+    collection_objs(am, coll)
+        .into_iter()
+        .find(|obj| matches!(am.get(obj, id), Ok(Some(_))))
 }

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use crate::doc::SpaceDoc;
-use crate::model::{Goal, Person, Rating, Reflection};
+use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 
 mod entity;
 mod history_tables;
@@ -33,17 +33,18 @@ mod write;
 pub use crate::history::{HistoryPos, HistoryRow};
 pub(crate) use history_tables::{history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
-pub(crate) use queries::{goals, people, problems, ratings, reflections};
+pub(crate) use queries::{goals, people, problems, ratings, reflections, rounds, seals};
 pub(crate) use refresh::{is_current, rebuild, refresh};
-pub(crate) use schema::SCHEMA;
+pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};
 
 /// Version of the read-model tables' content. Bump it when what they hold changes: every
 /// space's tables are then rebuilt from its document. Version 3: entities are checked
 /// against the model's ranges as they are read (rows written before are rebuilt, so an
-/// out-of-range value a partner sent earlier becomes a listed problem).
-pub const VERSION: i64 = 3;
+/// out-of-range value a partner sent earlier becomes a listed problem). Version 4:
+/// ratings kept whole as JSON, seals and rounds.
+pub const VERSION: i64 = 4;
 
 /// The typed content of a space, as the reading commands use it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,6 +57,10 @@ pub struct View {
     pub ratings: Vec<Rating>,
     /// Every reflection, oldest first.
     pub reflections: Vec<Reflection>,
+    /// Every sealed rating, oldest first: commitments only, unless this person's own.
+    pub seals: Vec<Seal>,
+    /// Every check-in round, oldest first.
+    pub rounds: Vec<Round>,
     /// Entities that did not hydrate: "collection id: error".
     pub problems: Vec<String>,
 }
@@ -90,6 +95,8 @@ impl View {
             Entity::Goal(g) => self.goals.push(*g),
             Entity::Rating(r) => self.ratings.push(r),
             Entity::Reflection(r) => self.reflections.push(r),
+            Entity::Seal(r) => self.seals.push(r),
+            Entity::Round(r) => self.rounds.push(r),
         }
     }
 
@@ -100,6 +107,9 @@ impl View {
             .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         self.reflections
             .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.seals.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        self.rounds
+            .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
         self.problems.sort();
     }
 }

@@ -3,7 +3,7 @@
 
 use automerge::{ObjId, ObjType, ReadDoc, Value};
 
-use super::entity::{Collection, collection_entities, collection_obj};
+use super::entity::{Collection, collection_entities, entity_obj};
 use crate::doc::SpaceDoc;
 
 /// An entity of a space that this version cannot read, with what it holds.
@@ -51,14 +51,14 @@ pub fn problems_of(doc: &SpaceDoc) -> Vec<Problem> {
     let am = doc.automerge();
     let mut out = Vec::new();
     for coll in Collection::ALL {
-        let Some(obj) = collection_obj(am, coll) else {
-            continue;
-        };
         for entity in collection_entities(am, coll) {
             if let Err((id, e)) = entity {
+                let raw = entity_obj(am, coll, &id).map_or(serde_json::Value::Null, |obj| {
+                    raw_json(am, &obj, id.as_str(), 0)
+                });
                 out.push(Problem {
                     collection: coll.name().to_string(),
-                    raw: raw_json(am, &obj, id.as_str(), 0),
+                    raw,
                     id,
                     reason: e.to_string(),
                 });

@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 
 use super::schema::parse;
 use crate::event::SpaceId;
-use crate::model::{Goal, Person, Rating, Reflection, Step};
+use crate::model::{Goal, Person, Rating, Reflection, Round, Seal, Step};
 
 /// Every person of a space.
 pub(crate) fn people(
@@ -70,27 +70,28 @@ fn json_rows<T: serde::de::DeserializeOwned>(
 
 /// Every rating of a space, oldest first.
 pub(crate) fn ratings(conn: &Connection, space: &SpaceId) -> Result<Vec<Rating>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, goal, rater, at, level, note FROM rm_ratings WHERE space = ?1 ORDER BY at, id",
-    )?;
-    let rows = stmt.query_map(params![space.to_string()], |r| {
-        Ok(Rating {
-            id: r.get(0)?,
-            goal: r.get(1)?,
-            rater: r.get(2)?,
-            at: r.get(3)?,
-            // Written from a validated rating: a value out of range is a damaged row.
-            level: crate::vocab::Level::try_from(r.get::<_, i64>(4)?).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    4,
-                    rusqlite::types::Type::Integer,
-                    e.into(),
-                )
-            })?,
-            note: r.get(5)?,
-        })
-    })?;
-    rows.collect()
+    json_rows(
+        conn,
+        "SELECT json FROM rm_ratings WHERE space = ?1 ORDER BY at, id",
+        space,
+    )
+}
+
+/// Every sealed rating of a space, oldest first.
+pub(crate) fn seals(conn: &Connection, space: &SpaceId) -> Result<Vec<Seal>, rusqlite::Error> {
+    json_rows(
+        conn,
+        "SELECT json FROM rm_seals WHERE space = ?1 ORDER BY at, id",
+        space,
+    )
+}
+
+/// Every check-in round of a space, oldest first.
+pub(crate) fn rounds(conn: &Connection, space: &SpaceId) -> Result<Vec<Round>, rusqlite::Error> {
+    let mut rounds: Vec<Round> =
+        json_rows(conn, "SELECT json FROM rm_rounds WHERE space = ?1", space)?;
+    rounds.sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+    Ok(rounds)
 }
 
 /// Every reflection of a space, oldest first.

@@ -8,7 +8,7 @@ use automerge::{ChangeHash, ReadDoc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::VERSION;
-use super::entity::{Collection, collection_obj};
+use super::entity::{Collection, entity_obj};
 use super::history_tables::{add_history, rebuild_history};
 use super::schema::{decode_heads, encode_heads, exec};
 use super::write::{clear, delete_entity, write_collection, write_entity};
@@ -114,7 +114,7 @@ pub(crate) fn refresh(
                 continue;
             }
             delete_entity(conn, &sid, *c, id)?;
-            if let Some(obj) = collection_obj(am, *c) {
+            if let Some(obj) = entity_obj(am, *c, id) {
                 write_entity(conn, &sid, am, &obj, *c, id)?;
             }
         }

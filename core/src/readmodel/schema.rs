@@ -49,6 +49,20 @@ CREATE TABLE rm_problems (
 );
 "#;
 
+/// The tables of the rituals (a later store migration): ratings as whole JSON (they
+/// gained rounds, reveals and corrections), sealed ratings and check-in rounds.
+pub(crate) const RITUALS_SCHEMA: &str = r#"
+ALTER TABLE rm_ratings ADD COLUMN json TEXT;
+CREATE TABLE rm_seals (
+    space TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+CREATE TABLE rm_rounds (
+    space TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (space, id)
+);
+"#;
+
 /// Runs one statement through the connection's statement cache (refreshes run the same
 /// few statements many times).
 pub(super) fn exec(

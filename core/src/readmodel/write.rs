@@ -8,12 +8,14 @@ use super::entity::{Collection, Entity, collection_entities};
 use super::schema::{exec, json};
 use crate::doc::DocError;
 
-pub(super) const TABLES: [(&str, Collection); 5] = [
+pub(super) const TABLES: [(&str, Collection); 7] = [
     ("rm_people", Collection::People),
     ("rm_goals", Collection::Goals),
     ("rm_steps", Collection::Goals),
     ("rm_ratings", Collection::Ratings),
     ("rm_reflections", Collection::Reflections),
+    ("rm_seals", Collection::Seals),
+    ("rm_rounds", Collection::Rounds),
 ];
 
 pub(super) fn clear(
@@ -76,6 +78,16 @@ pub(super) fn delete_entity(
         Collection::Reflections => exec(
             conn,
             "DELETE FROM rm_reflections WHERE space = ?1 AND id = ?2",
+            params![sid, id],
+        )?,
+        Collection::Seals => exec(
+            conn,
+            "DELETE FROM rm_seals WHERE space = ?1 AND id = ?2",
+            params![sid, id],
+        )?,
+        Collection::Rounds => exec(
+            conn,
+            "DELETE FROM rm_rounds WHERE space = ?1 AND id = ?2",
             params![sid, id],
         )?,
     };
@@ -161,9 +173,32 @@ fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusq
         Entity::Rating(r) => {
             exec(
                 conn,
-                "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![sid, r.id, r.goal, r.rater, r.at, r.level.get(), r.note],
+                "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    sid,
+                    r.id,
+                    r.goal,
+                    r.rater,
+                    r.at,
+                    r.level.get(),
+                    r.note,
+                    json(&r)?
+                ],
+            )?;
+        }
+        Entity::Seal(r) => {
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO rm_seals (space, id, at, json) VALUES (?1, ?2, ?3, ?4)",
+                params![sid, r.id, r.at, json(&r)?],
+            )?;
+        }
+        Entity::Round(r) => {
+            exec(
+                conn,
+                "INSERT OR REPLACE INTO rm_rounds (space, id, json) VALUES (?1, ?2, ?3)",
+                params![sid, r.id, json(&r)?],
             )?;
         }
         Entity::Reflection(r) => {

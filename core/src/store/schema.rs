@@ -111,6 +111,7 @@ CREATE INDEX rejected_space_hash ON rejected (space, hash);
     r#"
 ALTER TABLE spaces ADD COLUMN create_token TEXT;
 "#,
+    crate::readmodel::RITUALS_SCHEMA,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

@@ -35,6 +35,12 @@ impl Store {
             } else {
                 Vec::new()
             },
+            seals: if all {
+                crate::readmodel::seals(c, space)?
+            } else {
+                Vec::new()
+            },
+            rounds: crate::readmodel::rounds(c, space)?,
             problems: crate::readmodel::problems(c, space)?,
         })
     }

@@ -55,6 +55,13 @@ fn label(message: Option<&str>) -> &'static str {
         Some("edit goal") => "edit",
         Some("set status") => "status change",
         Some("set person") => "name update",
+        Some("rate sealed") => "sealed rating",
+        Some("reveal") => "revealed rating",
+        Some("withdraw rating") => "withdrawn rating",
+        Some("close round") => "closed round",
+        Some("edit reflection") => "reflection edit",
+        Some("withdraw reflection") => "withdrawn reflection",
+        Some("reopen step") => "reopened step",
         _ => "other change",
     }
 }

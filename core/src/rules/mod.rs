@@ -16,7 +16,13 @@
 //!   by both partners, except the creator and creation time; a goal is archived, never
 //!   deleted; `weights/<person>` is set only by that person;
 //! - `goals/<id>/steps/<id>`: created naming P; shared text; the completion (`done_by`,
-//!   `done_at`) names P and is changed only by the person who completed it;
+//!   `done_at`) names P and is changed only by the person who completed it, except
+//!   that either partner may reopen a step (both set to null);
+//! - `seals/<id>` and `rounds/<id>` (the blind check-ins, `rituals`): a seal is created
+//!   once naming P as the rater and never changed; a round is opened naming P, and
+//!   later only closed, once, naming P;
+//! - a rating that reveals a seal must be the rater's own and match the seal's
+//!   commitment; a rating that corrects another must correct one of P's own;
 //! - anything else is refused.
 //!
 //! A change that breaks a rule is refused as a whole with every other change of its
@@ -28,7 +34,17 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, Value};
 
 /// The root collections of a space document.
-const ROOT_KEYS: &[&str] = &["schema", "people", "goals", "ratings", "reflections"];
+const ROOT_KEYS: &[&str] = &[
+    "schema",
+    "people",
+    "goals",
+    "ratings",
+    "reflections",
+    "rounds",
+    "seals",
+];
+
+mod rituals;
 
 /// Why a change was refused: what it tried to do, in words for the history.
 pub type Violation = String;
@@ -60,11 +76,12 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         doc,
         person,
         paths: HashMap::new(),
+        created: HashMap::new(),
     };
     for change in changes {
         checker.change(change).map_err(shown)?;
     }
-    Ok(())
+    checker.finish().map_err(shown)
 }
 
 /// A path from the root: map keys, with `None` for a position in a list or text.
@@ -75,6 +92,9 @@ struct Checker<'a> {
     person: &'a str,
     /// The paths of objects seen so far (and those created by this event), by id.
     paths: HashMap<ObjectId, Path>,
+    /// The scalars written into the ratings and seals this event creates, by
+    /// (collection, id): what the reveal and correction checks read at the end.
+    created: HashMap<(String, String), HashMap<String, ScalarValue>>,
 }
 
 impl Checker<'_> {
@@ -90,6 +110,7 @@ impl Checker<'_> {
                 path.push(None);
             }
             self.rule(&path, &op.action)?;
+            self.remember(&path, &op.action);
             if let OpType::Make(_) = op.action {
                 // The object this op makes gets the op's id.
                 let id = ObjectId::Id(OpId(start + i as u64, actor.clone()));
@@ -158,7 +179,7 @@ impl Checker<'_> {
         matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == self.person)
     }
 
-    fn rule(&self, path: &Path, action: &OpType) -> Result<(), Violation> {
+    fn rule(&mut self, path: &Path, action: &OpType) -> Result<(), Violation> {
         let keys: Vec<&str> = path.iter().map_while(|k| k.as_deref()).collect::<Vec<_>>();
         let Some(&top) = keys.first() else {
             return Err("it writes a list at the document's root".into());
@@ -215,6 +236,8 @@ impl Checker<'_> {
                 }
             }
             "goals" => self.goal_rule(&keys, path.len(), action),
+            "seals" => self.seal_rule(id, field, path.len(), action),
+            "rounds" => self.round_rule(id, field, path.len(), action),
             _ => Err(format!(
                 "it writes `{top}`, which this version does not know"
             )),
@@ -278,7 +301,10 @@ impl Checker<'_> {
             Some("created_by" | "created_at") if depth == 5 => {
                 Err(format!("it changes who added step {step}, or when"))
             }
-            Some("done_by" | "done_at") if done_by.as_deref().is_some_and(|d| d != self.person) => {
+            Some("done_by" | "done_at")
+                if done_by.as_deref().is_some_and(|d| d != self.person)
+                    && !matches!(action, OpType::Put(ScalarValue::Null)) =>
+            {
                 Err(format!(
                     "it changes the other partner's completion of step {step}"
                 ))

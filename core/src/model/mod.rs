@@ -176,6 +176,91 @@ pub struct Rating {
     /// Optional note.
     #[autosurgeon(hydrate = "check::opt_text")]
     pub note: Option<String>,
+    /// The check-in round it was given in (null: outside rounds, as before them).
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub round: Option<String>,
+    /// The seal (`seals/<id>`) this rating reveals: level, note and `salt` match the
+    /// seal's commitment, or every device refuses the rating.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub reveals: Option<String>,
+    /// The commitment's salt, 64 hex characters, when it reveals a seal.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub salt: Option<String>,
+    /// An earlier rating (or seal) of the same rater that this one corrects.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub corrects: Option<String>,
+    /// When true, this rating withdraws `corrects` and its own level means nothing.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_bool")]
+    pub withdrawn: Option<bool>,
+}
+
+/// A rating given blind: only a commitment to the level and note, and the two sealed
+/// under a key of the rater's personal space, which the other partner never holds.
+/// Created once, never changed; a rating with `reveals` = its id opens it.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Seal {
+    /// Random id.
+    #[key]
+    #[autosurgeon(hydrate = "check::id")]
+    pub id: String,
+    /// Goal id.
+    #[autosurgeon(hydrate = "check::id")]
+    pub goal: String,
+    /// Person id of the rater.
+    #[autosurgeon(hydrate = "check::id")]
+    pub rater: String,
+    /// When the rating was given, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
+    pub at: i64,
+    /// The round it was given in.
+    #[autosurgeon(hydrate = "check::id")]
+    pub round: String,
+    /// An earlier rating or seal of the same rater that it corrects.
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub corrects: Option<String>,
+    /// SHA-256 commitment to the rating, 64 hex characters (`crate::seal`).
+    #[autosurgeon(hydrate = "check::id")]
+    pub commitment: String,
+    /// The level, note and salt, encrypted for the rater's own devices, as hex.
+    #[autosurgeon(hydrate = "check::sealed")]
+    pub sealed: String,
+}
+
+/// A check-in round: the period in which both partners rate blind. Created by the first
+/// sealed rating that finds no open round; closed by either partner, or by its end.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+pub struct Round {
+    /// Random id.
+    #[key]
+    #[autosurgeon(hydrate = "check::id")]
+    pub id: String,
+    /// Person id of who opened it.
+    #[autosurgeon(hydrate = "check::id")]
+    pub opened_by: String,
+    /// When it opened, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
+    pub opened_at: i64,
+    /// When it closes by itself, ms since epoch.
+    #[autosurgeon(hydrate = "check::time")]
+    pub ends_at: i64,
+    /// Person id of who closed it early, if anyone did.
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub closed_by: Option<String>,
+    /// When it was closed early.
+    #[autosurgeon(hydrate = "check::opt_time")]
+    pub closed_at: Option<i64>,
+}
+
+impl Round {
+    /// Whether the round is over at `now`: closed by a partner, or past its end.
+    pub fn is_over(&self, now: i64) -> bool {
+        self.closed_at.is_some() || now >= self.ends_at
+    }
 }
 
 /// A written reflection, optionally about a goal.
@@ -197,10 +282,22 @@ pub struct Reflection {
     /// The prompt it answers, if any.
     #[autosurgeon(hydrate = "check::opt_text")]
     pub prompt: Option<String>,
-    /// The reflection itself.
+    /// The reflection itself (emptied when withdrawn).
     #[serde(with = "text_serde")]
     #[autosurgeon(hydrate = "check::text")]
     pub text: Text,
+    /// The reflection this one answers, if it is a reply.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_id")]
+    pub reply_to: Option<String>,
+    /// When its author last edited it.
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_time")]
+    pub edited_at: Option<i64>,
+    /// When its author withdrew it (its text is then empty).
+    #[serde(default)]
+    #[autosurgeon(hydrate = "check::opt_time")]
+    pub withdrawn_at: Option<i64>,
 }
 
 /// The ranges of the model's values. Writers should refuse input outside them (a value
@@ -224,6 +321,9 @@ pub mod limits {
     /// The longest id or vocabulary word (person, goal and step ids, area, status,
     /// owner), in characters.
     pub const MAX_ID_CHARS: usize = 64;
+    /// The longest sealed rating, in hex characters: a note of the longest text, in
+    /// UTF-8, encrypted, with room for the level and salt.
+    pub const MAX_SEALED_CHARS: usize = 2 * (4 * MAX_TEXT_CHARS + 1024);
 }
 
 /// A value outside the model's ranges.
@@ -375,9 +475,50 @@ impl Rating {
         }
         valid::time(self.at)?;
         valid::level(self.level.get())?;
+        for id in [&self.round, &self.reveals, &self.salt, &self.corrects]
+            .into_iter()
+            .flatten()
+        {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
         self.note
             .as_deref()
             .map_or(Ok(()), |n| valid::length(n, limits::MAX_TEXT_CHARS))
+    }
+}
+
+impl Seal {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [
+            &self.id,
+            &self.goal,
+            &self.rater,
+            &self.round,
+            &self.commitment,
+        ]
+        .into_iter()
+        .chain(self.corrects.as_ref())
+        {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::length(&self.sealed, limits::MAX_SEALED_CHARS)?;
+        valid::time(self.at)
+    }
+}
+
+impl Round {
+    /// Checks every value against the model's ranges.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for id in [&self.id, &self.opened_by]
+            .into_iter()
+            .chain(self.closed_by.as_ref())
+        {
+            valid::length(id, limits::MAX_ID_CHARS)?;
+        }
+        valid::time(self.opened_at)?;
+        valid::time(self.ends_at)?;
+        self.closed_at.map_or(Ok(()), valid::time)
     }
 }
 
@@ -387,6 +528,7 @@ impl Reflection {
         for id in [&self.id, &self.author]
             .into_iter()
             .chain(self.goal.as_ref())
+            .chain(self.reply_to.as_ref())
         {
             valid::length(id, limits::MAX_ID_CHARS)?;
         }
@@ -394,163 +536,15 @@ impl Reflection {
         self.prompt
             .as_deref()
             .map_or(Ok(()), |p| valid::length(p, limits::MAX_TEXT_CHARS))?;
+        self.edited_at.map_or(Ok(()), valid::time)?;
+        self.withdrawn_at.map_or(Ok(()), valid::time)?;
         valid::length(self.text.as_str(), limits::MAX_TEXT_CHARS)
     }
 }
 
 /// Hydration with the model's ranges: the `#[autosurgeon(hydrate = ...)]` of each field.
 /// A value out of range fails to hydrate, so its entity is never read.
-mod check {
-    use std::collections::BTreeMap;
-
-    use super::{Hydrate, HydrateError, Invalid, Prop, ReadDoc, Text, limits, valid};
-
-    fn refuse(e: Invalid) -> HydrateError {
-        HydrateError::unexpected("a value within the model's ranges", e.to_string())
-    }
-
-    pub fn level<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<crate::vocab::Level, HydrateError> {
-        let v = i64::hydrate(doc, obj, prop)?;
-        valid::level(v).map_err(refuse)?;
-        crate::vocab::Level::try_from(v).map_err(|_| refuse(Invalid::Level(v)))
-    }
-
-    pub fn time<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<i64, HydrateError> {
-        let v = i64::hydrate(doc, obj, prop)?;
-        valid::time(v).map_err(refuse)?;
-        Ok(v)
-    }
-
-    pub fn opt_time<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Option<i64>, HydrateError> {
-        let v = optional::<D, i64>(doc, obj, prop)?;
-        v.map_or(Ok(()), valid::time).map_err(refuse)?;
-        Ok(v)
-    }
-
-    /// An optional field: absent reads as null, like a null (an independent client, or
-    /// a newer or older version, may leave it out).
-    fn optional<D: ReadDoc, T: Hydrate>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Option<T>, HydrateError> {
-        if doc.get(obj, &prop)?.is_none() {
-            return Ok(None);
-        }
-        Option::<T>::hydrate(doc, obj, prop)
-    }
-
-    fn string<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-        max: usize,
-    ) -> Result<String, HydrateError> {
-        let v = String::hydrate(doc, obj, prop)?;
-        valid::length(&v, max).map_err(refuse)?;
-        Ok(v)
-    }
-
-    fn opt_string<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-        max: usize,
-    ) -> Result<Option<String>, HydrateError> {
-        let v = optional::<D, String>(doc, obj, prop)?;
-        if let Some(s) = &v {
-            valid::length(s, max).map_err(refuse)?;
-        }
-        Ok(v)
-    }
-
-    pub fn word<D: ReadDoc, T: crate::vocab::Vocabulary>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<crate::vocab::Word<T>, HydrateError> {
-        Ok(crate::vocab::Word::read(&id(doc, obj, prop)?))
-    }
-
-    pub fn id<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<String, HydrateError> {
-        string(doc, obj, prop, limits::MAX_ID_CHARS)
-    }
-
-    pub fn opt_id<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Option<String>, HydrateError> {
-        opt_string(doc, obj, prop, limits::MAX_ID_CHARS)
-    }
-
-    pub fn name<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<String, HydrateError> {
-        string(doc, obj, prop, limits::MAX_NAME_CHARS)
-    }
-
-    pub fn opt_text<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Option<String>, HydrateError> {
-        opt_string(doc, obj, prop, limits::MAX_TEXT_CHARS)
-    }
-
-    pub fn text<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Text, HydrateError> {
-        let v = Text::hydrate(doc, obj, prop)?;
-        valid::length(v.as_str(), limits::MAX_TEXT_CHARS).map_err(refuse)?;
-        Ok(v)
-    }
-
-    pub fn due<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<Option<String>, HydrateError> {
-        let v = optional::<D, String>(doc, obj, prop)?;
-        if let Some(s) = &v {
-            valid::due(s).map_err(refuse)?;
-        }
-        Ok(v)
-    }
-
-    pub fn weights<D: ReadDoc>(
-        doc: &D,
-        obj: &automerge::ObjId,
-        prop: Prop<'_>,
-    ) -> Result<BTreeMap<String, f64>, HydrateError> {
-        let v = BTreeMap::<String, f64>::hydrate(doc, obj, prop)?;
-        for (person, w) in &v {
-            valid::length(person, limits::MAX_ID_CHARS).map_err(refuse)?;
-            valid::weight(*w).map_err(refuse)?;
-        }
-        Ok(v)
-    }
-}
+mod check;
 
 /// Serde for co-edited text: its current value as a plain string. Used by the read
 /// models, which keep values, not CRDT state.

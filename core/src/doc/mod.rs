@@ -15,12 +15,18 @@ use crate::ids::new_id;
 use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION, Step};
 use crate::vocab::{Area, Level, Status};
 
+mod rituals;
+pub use rituals::LATE_COLLECTIONS;
+
 /// What went wrong with a document operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
     /// No goal with this id.
     #[error("no goal with id {0}")]
     NoSuchGoal(String),
+    /// No reflection with this id.
+    #[error("no reflection with id {0}")]
+    NoSuchReflection(String),
     /// No step with this id in the goal.
     #[error("no step with id {0} in this goal")]
     NoSuchStep(String),
@@ -217,6 +223,18 @@ impl SpaceDoc {
         match self.doc.get(ROOT, name)? {
             Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
             _ => Err(DocError::Malformed(name)),
+        }
+    }
+
+    fn step_obj(&self, goal_id: &str, step_id: &str) -> Result<ObjId, DocError> {
+        let goal = self.goal_obj(goal_id)?;
+        let steps = match self.doc.get(&goal, "steps")? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => return Err(DocError::Malformed("steps")),
+        };
+        match self.doc.get(&steps, step_id)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::NoSuchStep(step_id.to_string())),
         }
     }
 
@@ -421,15 +439,7 @@ impl SpaceDoc {
         author: &str,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        let goal = self.goal_obj(goal_id)?;
-        let steps = match self.doc.get(&goal, "steps")? {
-            Some((automerge::Value::Object(ObjType::Map), id)) => id,
-            _ => return Err(DocError::Malformed("steps")),
-        };
-        let step = match self.doc.get(&steps, step_id)? {
-            Some((automerge::Value::Object(ObjType::Map), id)) => id,
-            _ => return Err(DocError::NoSuchStep(step_id.to_string())),
-        };
+        let step = self.step_obj(goal_id, step_id)?;
         self.commit("complete step", now, |tx| {
             reconcile_prop(tx, &step, "done_by", Some(author))?;
             reconcile_prop(tx, &step, "done_at", Some(now))?;
@@ -455,6 +465,11 @@ impl SpaceDoc {
             at: now,
             level,
             note: note.map(str::to_string).filter(|n| !n.trim().is_empty()),
+            round: None,
+            reveals: None,
+            salt: None,
+            corrects: None,
+            withdrawn: None,
         };
         rating.validate()?;
         let id = rating.id.clone();
@@ -485,6 +500,9 @@ impl SpaceDoc {
             goal: goal_id.map(str::to_string),
             prompt: prompt.map(str::to_string),
             text: Text::with_value(text),
+            reply_to: None,
+            edited_at: None,
+            withdrawn_at: None,
         };
         reflection.validate()?;
         let id = reflection.id.clone();

@@ -1,0 +1,162 @@
+//! `duet checkin`: rate the active goals blind, one after the other, or close the round.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
+use duet_core::Level;
+use duet_core::app::{CheckinGoal, Rated};
+use serde_json::json;
+
+use super::Ctx;
+use crate::output::safe_line;
+
+/// A check-in: rate each active goal on your own. Your ratings stay sealed from your
+/// partner until they have rated the same goal, or the round closes (after 7 days, or
+/// with --close); then both of you see both.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  duet checkin                          # asks, goal by goal\n  duet checkin --rate weekly=1 --note \"weekly=Two good talks\"\n  duet checkin --close                  # reveal this round's ratings now"
+)]
+pub struct Args {
+    /// Rate without questions: GOAL=LEVEL (repeat for each goal).
+    #[arg(long = "rate", value_name = "GOAL=LEVEL", allow_hyphen_values = true)]
+    rate: Vec<String>,
+    /// A note for a goal rated with --rate: GOAL=TEXT.
+    #[arg(long = "note", value_name = "GOAL=TEXT", requires = "rate")]
+    note: Vec<String>,
+    /// Close the open round now: your sealed ratings are revealed at once, your
+    /// partner's when their device next syncs.
+    #[arg(long, conflicts_with_all = ["rate", "note"])]
+    close: bool,
+}
+
+/// Runs `duet checkin`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    if a.close {
+        let closed = dev.close_rounds()?;
+        if ctx.out.json {
+            return ctx.out.json(&closed);
+        }
+        if closed.rounds == 0 {
+            ctx.out.line("No check-in round is open.")?;
+        } else {
+            ctx.out.line(format!(
+                "Closed the check-in round; revealed {}. Your partner sees them after you both sync.",
+                duet_core::words::count(closed.revealed, "of your sealed ratings", "of your sealed ratings")
+            ))?;
+        }
+        return Ok(());
+    }
+    let ratings = if a.rate.is_empty() {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(crate::UsageError(
+                "duet checkin asks on a terminal; in a script, pass --rate GOAL=LEVEL (and --note GOAL=TEXT)".into()
+            ));
+        }
+        ask(ctx, &dev.checkin_plan()?.goals)?
+    } else {
+        parse(&a.rate, &a.note)?
+    };
+    let rated = dev.checkin(&ratings)?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({ "rated": rated }));
+    }
+    for (r, (_, level, _)) in rated.iter().zip(&ratings) {
+        super::rate::print_rated(ctx, r, *level, false)?;
+    }
+    if rated.is_empty() {
+        ctx.out.line("Nothing rated.")?;
+    }
+    summary(ctx, &rated)
+}
+
+fn summary(ctx: &Ctx, rated: &[Rated]) -> anyhow::Result<()> {
+    let sealed = rated.iter().filter(|r| r.sealed).count();
+    if sealed > 0 {
+        ctx.out.line(format!(
+            "{} sealed: run `duet sync` so your partner knows you have rated.",
+            duet_core::words::count(sealed, "rating is", "ratings are")
+        ))?;
+    }
+    Ok(())
+}
+
+/// `GOAL=LEVEL` and `GOAL=TEXT` pairs; a note must name a goal that is rated.
+fn parse(
+    rates: &[String],
+    notes: &[String],
+) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
+    let split = |s: &str, what: &str| -> anyhow::Result<(String, String)> {
+        s.rsplit_once('=')
+            .filter(|(g, _)| !g.trim().is_empty())
+            .map(|(g, v)| (g.trim().to_string(), v.to_string()))
+            .with_context(|| format!("expected GOAL={what}, got {s:?}"))
+    };
+    let mut out = Vec::new();
+    for r in rates {
+        let (goal, level) = split(r, "LEVEL")?;
+        let level: Level = level
+            .trim()
+            .parse()
+            .map_err(|e| crate::UsageError(format!("{r:?}: {e}")))?;
+        out.push((goal, level, None));
+    }
+    for n in notes {
+        let (goal, text) = n
+            .split_once('=')
+            .map(|(g, t)| (g.trim().to_string(), t.to_string()))
+            .with_context(|| format!("expected GOAL=TEXT, got {n:?}"))?;
+        let slot = out
+            .iter_mut()
+            .find(|(g, _, _)| *g == goal)
+            .with_context(|| format!("--note {goal:?} names no goal given with --rate"))?;
+        slot.2 = Some(text);
+    }
+    Ok(out)
+}
+
+/// Walks the goals on the terminal: descriptions, the partner's steps, a level, a note.
+fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
+    if goals.is_empty() {
+        ctx.out
+            .line("No active goals to rate: `duet goal add TITLE` adds one.")?;
+    }
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut out = Vec::new();
+    for g in goals {
+        ctx.out.line(format!("\n{}", safe_line(&g.title)))?;
+        for (l, text) in &g.levels {
+            if !text.is_empty() {
+                ctx.out.line(format!("  {l:+}  {}", safe_line(text)))?;
+            }
+        }
+        for s in &g.partner_steps {
+            ctx.out
+                .line(format!("  your partner did: {}", safe_line(s)))?;
+        }
+        if g.partner_rated {
+            ctx.out
+                .line("  your partner has rated it; rate to see theirs")?;
+        }
+        let level = loop {
+            eprint!("Your level (-2..2, Enter to skip): ");
+            let Some(line) = lines.next().transpose()? else {
+                return Ok(out);
+            };
+            if line.trim().is_empty() {
+                break None;
+            }
+            match line.trim().parse::<Level>() {
+                Ok(l) => break Some(l),
+                Err(e) => eprintln!("{e}"),
+            }
+        };
+        let Some(level) = level else { continue };
+        eprint!("A note (optional): ");
+        let note = lines.next().transpose()?.filter(|n| !n.trim().is_empty());
+        out.push((g.id.clone(), level, note));
+    }
+    Ok(out)
+}

@@ -1,0 +1,72 @@
+//! `duet reflections`: read the reflections, with who wrote them, when, about which
+//! goal, and their replies.
+
+use duet_core::app::{ReflectionItem, ReflectionQuery};
+use duet_core::ids::short;
+
+use super::Ctx;
+use crate::output::{safe, safe_line};
+
+/// List reflections with their replies (shared ones, or your private ones).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  duet reflections\n  duet reflections --goal weekly\n  duet reflections --private"
+)]
+pub struct Args {
+    /// Only those about this goal.
+    #[arg(long)]
+    goal: Option<String>,
+    /// Your private reflections (only on your devices) instead of the shared ones.
+    #[arg(long)]
+    private: bool,
+}
+
+/// Runs `duet reflections`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let items = dev.reflections(&ReflectionQuery {
+        goal: a.goal,
+        private: a.private,
+    })?;
+    if ctx.out.json {
+        return ctx.out.json(&items);
+    }
+    if items.is_empty() {
+        ctx.out.line(if a.private {
+            "No private reflections yet: `duet reflect --private TEXT` writes one."
+        } else {
+            "No shared reflections yet: `duet reflect TEXT` writes one."
+        })?;
+    }
+    for r in &items {
+        print(ctx, r, "")?;
+        for reply in &r.replies {
+            print(ctx, reply, "    ↳ ")?;
+        }
+    }
+    Ok(())
+}
+
+fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
+    let about = r
+        .goal_title
+        .as_deref()
+        .map(|t| format!(" on {:?}", safe_line(t)))
+        .unwrap_or_default();
+    let edited = if r.edited_at.is_some() {
+        " (edited)"
+    } else {
+        ""
+    };
+    ctx.out.line(format!(
+        "{indent}{}  {} {}{about}{edited}:",
+        short(&r.id),
+        safe_line(&r.author_name),
+        r.at.get(..16).unwrap_or(&r.at).replace('T', " "),
+    ))?;
+    let pad = " ".repeat(indent.chars().count() + 2);
+    for line in safe(&r.text).lines() {
+        ctx.out.line(format!("{pad}{line}"))?;
+    }
+    Ok(())
+}

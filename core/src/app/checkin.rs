@@ -1,0 +1,276 @@
+//! Rating under the blind rules (`duet rate`, `duet checkin`): a rating is sealed while
+//! the partner has not rated the goal in the open round, given in the clear once they
+//! have; this person's seals are revealed when their time comes (after each rating,
+//! each sync, and when a round is closed).
+
+use serde::Serialize;
+
+use crate::device::{Device, DeviceError};
+use crate::ids::new_id;
+use crate::model::{Rating, Round, Seal};
+use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated};
+use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
+use crate::store::SpaceKind;
+use crate::vocab::Level;
+
+/// What a rating did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rated {
+    /// The id of the rating, or of the seal when it was sealed.
+    pub id: String,
+    /// The goal id.
+    pub goal: String,
+    /// Whether it was sealed (the partner sees only that it exists until they rate).
+    pub sealed: bool,
+    /// How many of this person's sealed ratings were revealed with it.
+    pub revealed: usize,
+}
+
+/// What closing the open rounds did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Closed {
+    /// How many open rounds were closed.
+    pub rounds: usize,
+    /// How many of this person's sealed ratings were revealed.
+    pub revealed: usize,
+}
+
+/// One rating to make: goal query, level, note; `corrects` names the rating replaced.
+struct RatingInput<'a> {
+    goal: &'a str,
+    level: Level,
+    note: Option<&'a str>,
+    amend: bool,
+}
+
+impl Device {
+    /// Rates a goal for this person under the blind rules.
+    pub fn rate(
+        &mut self,
+        goal: &str,
+        level: Level,
+        note: Option<&str>,
+    ) -> Result<Rated, DeviceError> {
+        self.rate_with(RatingInput {
+            goal,
+            level,
+            note,
+            amend: false,
+        })
+    }
+
+    /// Corrects this person's latest rating of a goal: the new one replaces it in
+    /// progress, report and export; both stay in the history.
+    pub fn amend_rating(
+        &mut self,
+        goal: &str,
+        level: Level,
+        note: Option<&str>,
+    ) -> Result<Rated, DeviceError> {
+        self.rate_with(RatingInput {
+            goal,
+            level,
+            note,
+            amend: true,
+        })
+    }
+
+    /// Rates several goals, one after the other (a check-in).
+    pub fn checkin(
+        &mut self,
+        ratings: &[(String, Level, Option<String>)],
+    ) -> Result<Vec<Rated>, DeviceError> {
+        // Resolve every goal first: a typo rates nothing.
+        for (goal, _, _) in ratings {
+            self.resolve_goal(goal)?;
+        }
+        ratings
+            .iter()
+            .map(|(goal, level, note)| self.rate(goal, *level, note.as_deref()))
+            .collect()
+    }
+
+    fn rate_with(&mut self, input: RatingInput<'_>) -> Result<Rated, DeviceError> {
+        let gid = self.resolve_goal(input.goal)?;
+        let now = self.now();
+        let me = self.me.person_id.to_string();
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let corrects = if input.amend {
+            Some(
+                super::corrections::latest_own(&view, &me, &gid)
+                    .ok_or_else(|| DeviceError::NothingToAmend(gid.clone()))?,
+            )
+        } else {
+            None
+        };
+        let note = input
+            .note
+            .map(str::to_string)
+            .filter(|n| !n.trim().is_empty());
+        // A correction of a sealed rating stays sealed, in the same round; one of a
+        // revealed rating is made in the clear (the first is already seen).
+        let corrected_seal = corrects
+            .as_deref()
+            .and_then(|c| view.seals.iter().find(|s| s.id == c));
+        let round = match corrected_seal {
+            Some(s) => Some(s.round.clone()),
+            None => open_rounds(&view, now).first().map(|r| r.id.clone()),
+        };
+        let in_clear = match (&corrects, corrected_seal) {
+            (Some(_), Some(_)) => false,
+            (Some(_), None) => true,
+            (None, _) => other_rated(&view, &me, &gid, now),
+        };
+        let (id, sealed) = if in_clear {
+            let rating = Rating {
+                id: new_id(),
+                goal: gid.clone(),
+                rater: me,
+                at: now,
+                level: input.level,
+                note,
+                round,
+                reveals: None,
+                salt: None,
+                corrects,
+                withdrawn: None,
+            };
+            self.edit(SpaceKind::Shared, |doc, _| {
+                let c = doc.put_rating(&rating, "rate", now)?;
+                Ok((rating.id.clone(), c.into_iter().collect()))
+            })?;
+            (rating.id, false)
+        } else {
+            let (round, new_round) = match round {
+                Some(r) => (r, None),
+                None => {
+                    let r = Round {
+                        id: new_id(),
+                        opened_by: me.clone(),
+                        opened_at: now,
+                        ends_at: now.saturating_add(DEFAULT_ROUND_MS),
+                        closed_by: None,
+                        closed_at: None,
+                    };
+                    (r.id.clone(), Some(r))
+                }
+            };
+            let seal = self.make_seal(&gid, &round, corrects, input.level, note, now)?;
+            self.edit(SpaceKind::Shared, |doc, _| {
+                let c = doc.put_seal(&seal, new_round.as_ref(), now)?;
+                Ok((seal.id.clone(), c.into_iter().collect()))
+            })?;
+            (seal.id, true)
+        };
+        let revealed = self.reveal_due()?;
+        Ok(Rated {
+            id,
+            goal: gid,
+            sealed,
+            revealed,
+        })
+    }
+
+    /// A seal of this person's rating: the commitment, and the box only their own
+    /// devices can open.
+    fn make_seal(
+        &mut self,
+        goal: &str,
+        round: &str,
+        corrects: Option<String>,
+        level: Level,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<Seal, DeviceError> {
+        let key = self.store.space(SpaceKind::Personal)?.key;
+        let id = new_id();
+        let me = self.me.person_id.to_string();
+        let salt = new_salt();
+        let level = i64::from(level.get());
+        let binding = Binding {
+            seal: &id,
+            goal,
+            rater: &me,
+            round,
+            corrects: corrects.as_deref(),
+            at: now,
+        };
+        let commitment = commitment(binding, level, note.as_deref(), &salt);
+        let sealed = seal_box(&key, &id, &Sealed { level, note, salt });
+        Ok(Seal {
+            id,
+            goal: goal.to_string(),
+            rater: me,
+            at: now,
+            round: round.to_string(),
+            corrects,
+            commitment,
+            sealed,
+        })
+    }
+
+    /// Reveals this person's sealed ratings whose time has come: their round is over,
+    /// or the partner has rated the same goal. Returns how many.
+    pub fn reveal_due(&mut self) -> Result<usize, DeviceError> {
+        let now = self.now();
+        let me = self.me.person_id.to_string();
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let due: Vec<Seal> = due_reveals(&view, &me, now).into_iter().cloned().collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let key = self.store.space(SpaceKind::Personal)?.key;
+        let mut ratings = Vec::new();
+        for s in due {
+            // A box this device cannot open (damaged, or sealed under a key it lacks)
+            // stays sealed; another device of this person may reveal it.
+            let Ok(content) = open_box(&key, &s.id, &s.sealed) else {
+                continue;
+            };
+            let Ok(level) = Level::try_from(content.level) else {
+                continue;
+            };
+            ratings.push(Rating {
+                id: new_id(),
+                goal: s.goal,
+                rater: me.clone(),
+                at: s.at,
+                level,
+                note: content.note,
+                round: Some(s.round),
+                reveals: Some(s.id),
+                salt: Some(content.salt),
+                corrects: s.corrects,
+                withdrawn: None,
+            });
+        }
+        self.edit(SpaceKind::Shared, |doc, _| {
+            let mut changes = Vec::new();
+            for r in &ratings {
+                changes.extend(doc.put_rating(r, "reveal", now)?);
+            }
+            Ok((ratings.len(), changes))
+        })
+    }
+
+    /// Closes every open check-in round now, and reveals this person's sealed ratings
+    /// in them; the partner's device reveals theirs when it next syncs.
+    pub fn close_rounds(&mut self) -> Result<Closed, DeviceError> {
+        let now = self.now();
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let open: Vec<String> = open_rounds(&view, now)
+            .into_iter()
+            .map(|r| r.id.clone())
+            .collect();
+        if !open.is_empty() {
+            self.edit(SpaceKind::Shared, |doc, me| {
+                let c = doc.close_rounds(&open, &me.person_id, now)?;
+                Ok(((), c.into_iter().collect()))
+            })?;
+        }
+        Ok(Closed {
+            rounds: open.len(),
+            revealed: self.reveal_due()?,
+        })
+    }
+}

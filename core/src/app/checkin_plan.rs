@@ -1,0 +1,119 @@
+//! What a check-in walks through: the active goals, each with its five level
+//! descriptions, the steps the partner completed since this person last rated it, and
+//! whether the partner has already rated it in the open round (never their level).
+
+use serde::Serialize;
+
+use super::records::iso;
+use crate::device::{Device, DeviceError};
+use crate::rituals::{effective_ratings, open_rounds, other_rated, waiting_seals};
+use crate::store::SpaceKind;
+use crate::vocab::Status;
+
+/// The open check-in round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundInfo {
+    /// Round id.
+    pub id: String,
+    /// When it opened (RFC 3339 UTC).
+    pub opened_at: String,
+    /// When it closes by itself.
+    pub ends_at: String,
+}
+
+/// One goal of a check-in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckinGoal {
+    /// Goal id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The level descriptions, +2 first, as (level, text); "" when not written.
+    pub levels: Vec<(i8, String)>,
+    /// Steps the partner completed since this person last rated the goal.
+    pub partner_steps: Vec<String>,
+    /// Whether the partner has rated it in the open round (sealed or not).
+    pub partner_rated: bool,
+    /// Whether this person has rated it in the open round.
+    pub rated: bool,
+}
+
+/// A check-in's plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckinPlan {
+    /// The open round, if one is open.
+    pub round: Option<RoundInfo>,
+    /// The active goals.
+    pub goals: Vec<CheckinGoal>,
+}
+
+impl Device {
+    /// The active goals to rate, with what helps rate them.
+    pub fn checkin_plan(&mut self) -> Result<CheckinPlan, DeviceError> {
+        let now = self.now();
+        let me = self.me.person_id.to_string();
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let open = open_rounds(&view, now);
+        let open_ids: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();
+        let ratings = effective_ratings(&view);
+        let seals = waiting_seals(&view);
+        let mut goals = Vec::new();
+        for g in view
+            .goals
+            .iter()
+            .filter(|g| g.status.known() == Some(Status::Active))
+        {
+            let my_last = ratings
+                .iter()
+                .filter(|r| r.goal == g.id && r.rater == me)
+                .map(|r| r.at)
+                .chain(
+                    seals
+                        .iter()
+                        .filter(|s| s.goal == g.id && s.rater == me)
+                        .map(|s| s.at),
+                )
+                .max()
+                .unwrap_or(i64::MIN);
+            let in_round = |round: Option<&str>| round.is_some_and(|r| open_ids.contains(&r));
+            let rated = ratings
+                .iter()
+                .any(|r| r.goal == g.id && r.rater == me && in_round(r.round.as_deref()))
+                || seals
+                    .iter()
+                    .any(|s| s.goal == g.id && s.rater == me && in_round(Some(&s.round)));
+            goals.push(CheckinGoal {
+                id: g.id.clone(),
+                title: g.title.as_str().to_string(),
+                levels: (-2i8..=2)
+                    .rev()
+                    .map(|l| {
+                        (
+                            l,
+                            g.levels
+                                .get(l)
+                                .map(|t| t.as_str().to_string())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+                partner_steps: super::records::sorted_steps(g)
+                    .into_iter()
+                    .filter(|s| s.done_by.as_deref().is_some_and(|d| d != me))
+                    .filter(|s| s.done_at.is_some_and(|t| t > my_last))
+                    .map(|s| s.text.as_str().to_string())
+                    .collect(),
+                partner_rated: other_rated(&view, &me, &g.id, now),
+                rated,
+            });
+        }
+        Ok(CheckinPlan {
+            round: open.first().map(|r| RoundInfo {
+                id: r.id.clone(),
+                opened_at: iso(r.opened_at),
+                ends_at: iso(r.ends_at),
+            }),
+            goals,
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Correcting a mistake: undoing this person's last rating, reflection or step
+//! completion, and reopening steps. A correction never erases: the history keeps what
+//! was corrected and says so.
+
+use serde::Serialize;
+
+use crate::device::{Device, DeviceError};
+use crate::ids::new_id;
+use crate::model::Rating;
+use crate::readmodel::View;
+use crate::rituals::{effective_ratings, standing_reflections, waiting_seals};
+use crate::store::SpaceKind;
+
+/// What `undo` undid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "undid", rename_all = "snake_case")]
+pub enum Undone {
+    /// A rating (or sealed rating) was withdrawn.
+    Rating {
+        /// The rating or seal withdrawn.
+        id: String,
+        /// Its goal.
+        goal: String,
+    },
+    /// A reflection was withdrawn.
+    Reflection {
+        /// Its id.
+        id: String,
+    },
+    /// A step completion was undone: the step is open again.
+    Step {
+        /// The goal.
+        goal: String,
+        /// The step.
+        step: String,
+    },
+}
+
+/// This person's latest rating of `goal` that counts (a rating, or a seal still
+/// waiting), if any: what `rate --amend` corrects.
+pub(crate) fn latest_own(view: &View, me: &str, goal: &str) -> Option<String> {
+    latest_own_rating(view, me, Some(goal)).map(|(id, _, _)| id)
+}
+
+/// (id, goal, time) of this person's latest rating that counts, of one goal or any.
+fn latest_own_rating(view: &View, me: &str, goal: Option<&str>) -> Option<(String, String, i64)> {
+    let mine = |g: &str, rater: &str| rater == me && goal.is_none_or(|want| want == g);
+    let ratings = effective_ratings(view);
+    let rated = ratings
+        .iter()
+        .filter(|r| mine(&r.goal, &r.rater))
+        .map(|r| (r.id.clone(), r.goal.clone(), r.at));
+    let sealed = waiting_seals(view)
+        .into_iter()
+        .filter(|s| mine(&s.goal, &s.rater))
+        .map(|s| (s.id.clone(), s.goal.clone(), s.at));
+    rated
+        .chain(sealed)
+        .max_by_key(|(id, _, at)| (*at, id.clone()))
+}
+
+impl Device {
+    /// Undoes this person's latest rating, reflection or step completion, whichever is
+    /// the most recent: a rating is withdrawn, a reflection withdrawn, a step reopened.
+    pub fn undo(&mut self) -> Result<Undone, DeviceError> {
+        let me = self.me.person_id.to_string();
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let rating = latest_own_rating(&view, &me, None);
+        let reflection = standing_reflections(&view)
+            .into_iter()
+            .filter(|r| r.author == me)
+            .max_by_key(|r| (r.at, r.id.clone()));
+        let step = view
+            .goals
+            .iter()
+            .flat_map(|g| g.steps.values().map(move |s| (g, s)))
+            .filter(|(_, s)| s.done_by.as_deref() == Some(me.as_str()))
+            .filter_map(|(g, s)| Some((s.done_at?, g.id.clone(), s.id.clone())))
+            .max();
+        let latest = [
+            rating.as_ref().map(|r| r.2),
+            reflection.as_ref().map(|r| r.at),
+            step.as_ref().map(|s| s.0),
+        ];
+        let newest = latest.iter().flatten().max().copied();
+        match newest {
+            None => Err(DeviceError::NothingToUndo),
+            Some(t) if rating.as_ref().is_some_and(|r| r.2 == t) => {
+                let (id, goal, _) = rating.ok_or(DeviceError::NothingToUndo)?;
+                self.withdraw_rating(&id, &goal, &view)?;
+                Ok(Undone::Rating { id, goal })
+            }
+            Some(t) if reflection.as_ref().is_some_and(|r| r.at == t) => {
+                let id = reflection.ok_or(DeviceError::NothingToUndo)?.id;
+                self.withdraw_reflection(&id)?;
+                Ok(Undone::Reflection { id })
+            }
+            Some(_) => {
+                let (_, goal, step) = step.ok_or(DeviceError::NothingToUndo)?;
+                self.reopen_step(&goal, &step)?;
+                Ok(Undone::Step { goal, step })
+            }
+        }
+    }
+
+    /// Withdraws one of this person's ratings (or seals) with a rating that says so.
+    fn withdraw_rating(&mut self, id: &str, goal: &str, view: &View) -> Result<(), DeviceError> {
+        let now = self.now();
+        // The withdrawal carries the withdrawn rating's level (a seal's stays sealed: 0).
+        let level = view
+            .ratings
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(crate::vocab::Level::EXPECTED, |r| r.level);
+        let rating = Rating {
+            id: new_id(),
+            goal: goal.to_string(),
+            rater: self.me.person_id.to_string(),
+            at: now,
+            level,
+            note: None,
+            round: None,
+            reveals: None,
+            salt: None,
+            corrects: Some(id.to_string()),
+            withdrawn: Some(true),
+        };
+        self.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.put_rating(&rating, "withdraw rating", now)?;
+            Ok(((), c.into_iter().collect()))
+        })
+    }
+
+    /// Reopens a completed step of a goal; returns the step id.
+    pub fn reopen_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
+        let (gid, sid) = self.resolve_step(goal, step)?;
+        let now = self.now();
+        self.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.reopen_step(&gid, &sid, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(sid)
+    }
+}

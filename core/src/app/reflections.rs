@@ -1,0 +1,213 @@
+//! Reflections as a conversation: listing them with their replies, answering one, and
+//! editing or withdrawing one's own.
+
+use serde::Serialize;
+
+use super::records::iso;
+use crate::device::{Device, DeviceError};
+use crate::ids::new_id;
+use crate::model::Reflection;
+use crate::readmodel::View;
+use crate::store::SpaceKind;
+
+/// Which reflections to list.
+#[derive(Debug, Clone, Default)]
+pub struct ReflectionQuery {
+    /// Only those about this goal (id prefix or title).
+    pub goal: Option<String>,
+    /// The private ones (this person's devices only) instead of the shared ones.
+    pub private: bool,
+}
+
+/// One reflection as lists show it, with its replies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReflectionItem {
+    /// Reflection id.
+    pub id: String,
+    /// Person id of the author.
+    pub author: String,
+    /// The author's name.
+    pub author_name: String,
+    /// When it was written (RFC 3339 UTC).
+    pub at: String,
+    /// When its author last edited it.
+    pub edited_at: Option<String>,
+    /// Goal id it is about.
+    pub goal: Option<String>,
+    /// That goal's title.
+    pub goal_title: Option<String>,
+    /// The prompt it answers.
+    pub prompt: Option<String>,
+    /// The text.
+    pub text: String,
+    /// Whether it is private (the personal space: only this person's devices).
+    pub private: bool,
+    /// The replies, oldest first (a reply to a reply is listed under the first).
+    pub replies: Vec<ReflectionItem>,
+}
+
+impl Device {
+    /// The standing reflections, shared or private, each with its replies, oldest first.
+    pub fn reflections(&mut self, q: &ReflectionQuery) -> Result<Vec<ReflectionItem>, DeviceError> {
+        let shared = self.view(SpaceKind::Shared)?;
+        let goal = q
+            .goal
+            .as_deref()
+            .map(|g| self.resolve_goal(g))
+            .transpose()?;
+        let view = if q.private {
+            self.view(SpaceKind::Personal)?
+        } else {
+            shared.clone()
+        };
+        Ok(threads(&view, &shared, q.private)
+            .into_iter()
+            .filter(|t| goal.is_none() || t.goal == goal)
+            .collect())
+    }
+
+    /// The text of each standing shared reflection, by id (for `history --full`).
+    pub fn reflection_texts(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<String, String>, DeviceError> {
+        Ok(self
+            .view(SpaceKind::Shared)?
+            .reflections
+            .into_iter()
+            .map(|r| (r.id, r.text.as_str().to_string()))
+            .collect())
+    }
+
+    /// Answers a shared reflection; returns the reply's id.
+    pub fn reply(&mut self, to: &str, text: &str) -> Result<String, DeviceError> {
+        let view = self.view(SpaceKind::Shared)?;
+        let target = find(&view, to).ok_or_else(|| {
+            DeviceError::Reflection(format!(
+                "no shared reflection matches {to:?}; `duet reflections` lists them with their ids"
+            ))
+        })?;
+        let now = self.now();
+        let reply = Reflection {
+            id: new_id(),
+            author: self.me.person_id.to_string(),
+            at: now,
+            goal: target.goal.clone(),
+            prompt: None,
+            text: autosurgeon::Text::with_value(text.trim()),
+            reply_to: Some(target.id.clone()),
+            edited_at: None,
+            withdrawn_at: None,
+        };
+        self.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.put_reflection(&reply, now)?;
+            Ok((reply.id.clone(), c.into_iter().collect()))
+        })
+    }
+
+    /// Replaces the text of one of this person's reflections; returns its id.
+    pub fn edit_reflection(&mut self, id: &str, text: &str) -> Result<String, DeviceError> {
+        let (kind, rid) = self.own_reflection(id)?;
+        let now = self.now();
+        self.edit(kind, |doc, _| {
+            let c = doc.edit_reflection(&rid, text, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(rid)
+    }
+
+    /// Withdraws one of this person's reflections: its text leaves every view, the
+    /// report and the export; the history says it was withdrawn. Returns its id.
+    pub fn withdraw_reflection(&mut self, id: &str) -> Result<String, DeviceError> {
+        let (kind, rid) = self.own_reflection(id)?;
+        let now = self.now();
+        self.edit(kind, |doc, _| {
+            let c = doc.withdraw_reflection(&rid, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        Ok(rid)
+    }
+
+    /// The space and id of a standing reflection of this person's, shared or private.
+    fn own_reflection(&mut self, query: &str) -> Result<(SpaceKind, String), DeviceError> {
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let view = self.view(kind)?;
+            if let Some(r) = find(&view, query) {
+                if r.author != self.me.person_id.to_string() {
+                    return Err(DeviceError::Reflection(format!(
+                        "reflection {} was written by your partner; only its author can change it \
+                         (answer it with `duet reflect --reply {} TEXT`)",
+                        crate::ids::short(&r.id),
+                        crate::ids::short(&r.id)
+                    )));
+                }
+                return Ok((kind, r.id.clone()));
+            }
+        }
+        Err(DeviceError::Reflection(format!(
+            "no reflection of yours matches {query:?}; `duet reflections` (and --private) lists them"
+        )))
+    }
+}
+
+/// The one standing reflection whose id starts with `query` (none when ambiguous).
+fn find<'v>(view: &'v View, query: &str) -> Option<&'v Reflection> {
+    let q = query.trim().to_ascii_lowercase();
+    if q.is_empty() {
+        return None;
+    }
+    let mut hits = view.reflections.iter().filter(|r| r.id.starts_with(&q));
+    let first = hits.next()?;
+    hits.next().is_none().then_some(first)
+}
+
+/// The reflections of `view` as threads: each that answers none (or one no longer
+/// standing) with its replies under it. Names and titles come from the shared space.
+pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<ReflectionItem> {
+    let item = |r: &Reflection| ReflectionItem {
+        id: r.id.clone(),
+        author: r.author.clone(),
+        author_name: shared.people.get(&r.author).map_or_else(
+            || crate::ids::short(&r.author).to_string(),
+            |p| p.name.clone(),
+        ),
+        at: iso(r.at),
+        edited_at: r.edited_at.map(iso),
+        goal: r.goal.clone(),
+        goal_title: r
+            .goal
+            .as_deref()
+            .and_then(|g| shared.goal(g))
+            .map(|g| g.title.as_str().to_string()),
+        prompt: r.prompt.clone(),
+        text: r.text.as_str().to_string(),
+        private,
+        replies: Vec::new(),
+    };
+    let root_of = |mut r: &'v Reflection| {
+        // Follow replies up to the first reflection still standing that answers none.
+        for _ in 0..64 {
+            match r
+                .reply_to
+                .as_deref()
+                .and_then(|p| view.reflections.iter().find(|x| x.id == p))
+            {
+                Some(parent) => r = parent,
+                None => break,
+            }
+        }
+        r.id.clone()
+    };
+    let roots: Vec<(String, &Reflection)> =
+        view.reflections.iter().map(|r| (root_of(r), r)).collect();
+    let mut out: Vec<ReflectionItem> = roots
+        .iter()
+        .filter(|(root, r)| *root == r.id)
+        .map(|(_, r)| item(r))
+        .collect();
+    for (root, r) in roots.iter().filter(|(root, r)| *root != r.id) {
+        if let Some(t) = out.iter_mut().find(|t| t.id == *root) {
+            t.replies.push(item(r));
+        }
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! The operations of the couple's rituals: blind ratings (seals, reveals, rounds),
+//! corrections, replies, edited and withdrawn reflections, reopened steps.
+//!
+//! `rounds` and `seals` are root collections newer than the others: a space created
+//! before them gets each the first time it is needed. Two devices may both create one
+//! while apart; Automerge then keeps both maps as a conflict, so readers take the union
+//! of every map under the key ([`SpaceDoc::collection_objs`]) and writers write into
+//! the one Automerge shows, and nothing either side wrote is lost.
+
+use automerge::transaction::Transactable;
+use automerge::{Change, ObjId, ObjType, ROOT, ReadDoc};
+use autosurgeon::{Text, reconcile_prop};
+
+use super::{DocError, SpaceDoc};
+use crate::model::{Rating, Reflection, Round, Seal};
+
+/// The root collections created on first use.
+pub const LATE_COLLECTIONS: [&str; 2] = ["rounds", "seals"];
+
+impl SpaceDoc {
+    /// Every map stored under a root key (one, or several after concurrent creation).
+    pub fn collection_objs(&self, name: &str) -> Vec<ObjId> {
+        self.automerge()
+            .get_all(ROOT, name)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(v, id)| matches!(v, automerge::Value::Object(ObjType::Map)).then_some(id))
+            .collect()
+    }
+
+    /// Writes a rating made whole by the caller (a reveal, a correction, a rating in a
+    /// round); `message` names the operation.
+    pub fn put_rating(
+        &mut self,
+        rating: &Rating,
+        message: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        self.goal_obj(&rating.goal)?;
+        rating.validate()?;
+        let ratings = self.collection("ratings")?;
+        self.commit(message, now, |tx| {
+            reconcile_prop(tx, &ratings, rating.id.as_str(), rating)?;
+            Ok(())
+        })
+    }
+
+    /// Writes a sealed rating, opening `round` in the same change when it is new.
+    pub fn put_seal(
+        &mut self,
+        seal: &Seal,
+        new_round: Option<&Round>,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        self.goal_obj(&seal.goal)?;
+        seal.validate()?;
+        if let Some(r) = new_round {
+            r.validate()?;
+        }
+        self.commit("rate sealed", now, |tx| {
+            if let Some(r) = new_round {
+                let rounds = late_collection(tx, "rounds")?;
+                reconcile_prop(tx, &rounds, r.id.as_str(), r)?;
+            }
+            let seals = late_collection(tx, "seals")?;
+            reconcile_prop(tx, &seals, seal.id.as_str(), seal)?;
+            Ok(())
+        })
+    }
+
+    /// Closes the open rounds `ids` early, in `person`'s name.
+    pub fn close_rounds(
+        &mut self,
+        ids: &[String],
+        person: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        let mut found = Vec::new();
+        for id in ids {
+            for obj in self.collection_objs("rounds") {
+                if let Some((automerge::Value::Object(ObjType::Map), o)) =
+                    self.automerge().get(&obj, id.as_str())?
+                {
+                    found.push(o);
+                }
+            }
+        }
+        self.commit("close round", now, |tx| {
+            for round in &found {
+                reconcile_prop(tx, round, "closed_by", Some(person))?;
+                reconcile_prop(tx, round, "closed_at", Some(now))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes a new reflection made whole by the caller (a reply).
+    pub fn put_reflection(
+        &mut self,
+        reflection: &Reflection,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        if reflection.text.as_str().trim().is_empty() {
+            return Err(DocError::Empty("reflection text"));
+        }
+        reflection.validate()?;
+        let reflections = self.collection("reflections")?;
+        self.commit("reflect", now, |tx| {
+            reconcile_prop(tx, &reflections, reflection.id.as_str(), reflection)?;
+            Ok(())
+        })
+    }
+
+    /// Replaces a reflection's text (a diff, like every co-edited text).
+    pub fn edit_reflection(
+        &mut self,
+        id: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        if text.trim().is_empty() {
+            return Err(DocError::Empty("reflection text"));
+        }
+        let len = text
+            .chars()
+            .take(crate::model::limits::MAX_TEXT_CHARS + 1)
+            .count();
+        if len > crate::model::limits::MAX_TEXT_CHARS {
+            return Err(crate::model::Invalid::TooLong {
+                len,
+                max: crate::model::limits::MAX_TEXT_CHARS,
+            }
+            .into());
+        }
+        let obj = self.reflection_obj(id)?;
+        let mut current: Text = autosurgeon::hydrate_prop(self.automerge(), &obj, "text")?;
+        current.update(text);
+        self.commit("edit reflection", now, |tx| {
+            reconcile_prop(tx, &obj, "text", &current)?;
+            reconcile_prop(tx, &obj, "edited_at", Some(now))?;
+            Ok(())
+        })
+    }
+
+    /// Withdraws a reflection: its text is emptied and the time recorded. Earlier text
+    /// stays in the document's history (Automerge deletes nothing it has synced).
+    pub fn withdraw_reflection(&mut self, id: &str, now: i64) -> Result<Option<Change>, DocError> {
+        let obj = self.reflection_obj(id)?;
+        let mut current: Text = autosurgeon::hydrate_prop(self.automerge(), &obj, "text")?;
+        current.update("");
+        self.commit("withdraw reflection", now, |tx| {
+            reconcile_prop(tx, &obj, "text", &current)?;
+            reconcile_prop(tx, &obj, "withdrawn_at", Some(now))?;
+            Ok(())
+        })
+    }
+
+    /// Reopens a completed step.
+    pub fn reopen_step(
+        &mut self,
+        goal_id: &str,
+        step_id: &str,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
+        let step = self.step_obj(goal_id, step_id)?;
+        self.commit("reopen step", now, |tx| {
+            reconcile_prop(tx, &step, "done_by", None::<String>)?;
+            reconcile_prop(tx, &step, "done_at", None::<i64>)?;
+            Ok(())
+        })
+    }
+
+    fn reflection_obj(&self, id: &str) -> Result<ObjId, DocError> {
+        let reflections = self.collection("reflections")?;
+        match self.automerge().get(&reflections, id)? {
+            Some((automerge::Value::Object(ObjType::Map), o)) => Ok(o),
+            _ => Err(DocError::NoSuchReflection(id.to_string())),
+        }
+    }
+}
+
+/// The map under a root key created on first use: the one Automerge shows, or a new one.
+fn late_collection(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    name: &str,
+) -> Result<ObjId, DocError> {
+    match tx.get(ROOT, name)? {
+        Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Ok(tx.put_object(ROOT, name, ObjType::Map)?),
+    }
+}

@@ -1,0 +1,131 @@
+//! The couple's rituals read from a space's content: which check-in rounds are open,
+//! whether a rating must be sealed, which of this person's seals are due to be revealed,
+//! and the ratings and reflections that count once corrections and withdrawals apply.
+//!
+//! Rounds: the first sealed rating that finds no open round opens one, which ends by
+//! itself after the period the rater's device sets (7 days by default) or when either
+//! partner closes it. Rounds opened by both partners while apart are open together and
+//! act as one: a rating counts as "in the round" if it is in any open round.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{Rating, Reflection, Round, Seal};
+use crate::readmodel::View;
+
+/// How long a check-in round stays open unless a partner closes it: 7 days.
+pub const DEFAULT_ROUND_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// The rounds open at `now`, oldest first.
+pub fn open_rounds(view: &View, now: i64) -> Vec<&Round> {
+    view.rounds.iter().filter(|r| !r.is_over(now)).collect()
+}
+
+/// Whether `round` is over at `now` (a round this device does not know counts as over:
+/// nothing must stay sealed for want of it).
+pub fn round_over(view: &View, round: &str, now: i64) -> bool {
+    view.rounds
+        .iter()
+        .filter(|r| r.id == round)
+        .all(|r| r.is_over(now))
+}
+
+/// Whether someone other than `me` has rated `goal` (sealed or not) in an open round.
+pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
+    let open: BTreeSet<&str> = open_rounds(view, now)
+        .into_iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    let in_open = |round: Option<&str>| round.is_some_and(|r| open.contains(r));
+    view.seals
+        .iter()
+        .any(|s| s.goal == goal && s.rater != me && in_open(Some(&s.round)))
+        || view
+            .ratings
+            .iter()
+            .any(|r| r.goal == goal && r.rater != me && in_open(r.round.as_deref()))
+}
+
+/// The seals no rating reveals yet.
+pub fn unrevealed(view: &View) -> Vec<&Seal> {
+    let revealed: BTreeSet<&str> = view
+        .ratings
+        .iter()
+        .filter_map(|r| r.reveals.as_deref())
+        .collect();
+    view.seals
+        .iter()
+        .filter(|s| !revealed.contains(s.id.as_str()))
+        .collect()
+}
+
+/// The ids a later rating or seal corrects (or withdraws).
+pub fn superseded(view: &View) -> BTreeSet<&str> {
+    view.ratings
+        .iter()
+        .filter_map(|r| r.corrects.as_deref())
+        .chain(view.seals.iter().filter_map(|s| s.corrects.as_deref()))
+        .collect()
+}
+
+/// The seals still waiting to be revealed: not revealed, not corrected or withdrawn.
+pub fn waiting_seals(view: &View) -> Vec<&Seal> {
+    let gone = superseded(view);
+    unrevealed(view)
+        .into_iter()
+        .filter(|s| !gone.contains(s.id.as_str()))
+        .collect()
+}
+
+/// `me`'s seals whose time has come: their round is over, or someone else has rated the
+/// same goal in an open round. A seal corrected or withdrawn since is never revealed.
+pub fn due_reveals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
+    waiting_seals(view)
+        .into_iter()
+        .filter(|s| s.rater == me)
+        .filter(|s| round_over(view, &s.round, now) || other_rated(view, me, &s.goal, now))
+        .collect()
+}
+
+/// The ratings that count: a correction replaces what it corrects, a withdrawal removes
+/// it, and a seal revealed twice (by two devices of its rater) counts once.
+pub fn effective_ratings(view: &View) -> Vec<Rating> {
+    // A correction may name a seal; it then replaces the rating that reveals it.
+    let reveal_of: BTreeMap<&str, &str> = view
+        .ratings
+        .iter()
+        .filter_map(|r| Some((r.reveals.as_deref()?, r.id.as_str())))
+        .collect();
+    let mut gone: BTreeSet<&str> = BTreeSet::new();
+    for r in &view.ratings {
+        if let Some(target) = r.corrects.as_deref() {
+            gone.insert(reveal_of.get(target).copied().unwrap_or(target));
+        }
+        if r.withdrawn == Some(true) {
+            gone.insert(r.id.as_str());
+        }
+    }
+    let mut seen_reveals = BTreeSet::new();
+    view.ratings
+        .iter()
+        .filter(|r| !gone.contains(r.id.as_str()))
+        .filter(|r| r.reveals.as_deref().is_none_or(|s| seen_reveals.insert(s)))
+        .cloned()
+        .collect()
+}
+
+/// The reflections still standing (not withdrawn).
+pub fn standing_reflections(view: &View) -> Vec<Reflection> {
+    view.reflections
+        .iter()
+        .filter(|r| r.withdrawn_at.is_none())
+        .cloned()
+        .collect()
+}
+
+/// The view as every reading command shows it: corrections applied, withdrawn ratings
+/// and reflections left out. Seals stay (shown as "has rated; rate to see it").
+pub fn effective(mut view: View) -> View {
+    view.ratings = effective_ratings(&view);
+    view.reflections = standing_reflections(&view);
+    view
+}

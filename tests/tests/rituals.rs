@@ -1,0 +1,256 @@
+//! The couple's rituals through the real binaries and relay: rating blind (sealed until
+//! both have rated, or the round closes; a forged reveal is refused), correcting a
+//! rating, withdrawing a reflection, and answering one.
+
+use duet_core::device::Device as CoreDevice;
+use duet_core::model::Rating;
+use duet_core::store::SpaceKind;
+use duet_tests::{Device, Relay, pair};
+use serde_json::Value;
+
+const GOAL: &str = "Weekly check-in";
+
+/// A paired couple with one goal both devices hold.
+fn couple(relay: &Relay) -> (Device, Device) {
+    let (alex, sam) = pair(relay);
+    alex.ok(&["goal", "add", GOAL, "--area", "communication"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    (alex, sam)
+}
+
+/// The ratings of the shared space in `d`'s export, as (rater name, level, note).
+fn ratings(d: &Device) -> Vec<(String, i64, Option<String>)> {
+    let export = d.json(&["export"]);
+    let shared = &export["shared"];
+    let mut out: Vec<(String, i64, Option<String>)> = shared["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .map(|r| {
+            let rater = r["rater"].as_str().expect("rater");
+            (
+                shared["people"][rater]["name"]
+                    .as_str()
+                    .expect("name")
+                    .to_string(),
+                r["level"].as_i64().expect("level"),
+                r["note"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let canary = "Canary-sealed-note-4e1d";
+    let out = alex.ok(&["rate", GOAL, "-2", "--note", canary]);
+    assert!(out.contains("sealed"), "{out}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+
+    // Sam's device holds that Alex rated, and nothing of what.
+    let export = sam.json(&["export"]);
+    assert_eq!(export["shared"]["sealed"].as_array().map(Vec::len), Some(1));
+    assert!(ratings(&sam).is_empty(), "{:?}", ratings(&sam));
+    for args in [
+        &["progress", "--json"][..],
+        &["history", "--json"],
+        &["export", "--json"],
+    ] {
+        let out = sam.ok(args);
+        assert!(
+            !out.contains(canary),
+            "`{}` shows the note: {out}",
+            args.join(" ")
+        );
+        assert!(
+            !out.contains("\"level\":-2") && !out.contains("\"level\": -2"),
+            "{out}"
+        );
+    }
+    for f in files(&sam.home) {
+        assert!(
+            !duet_tests::file_contains(&f, canary),
+            "{} holds the sealed note",
+            f.display()
+        );
+    }
+    let progress = sam.ok(&["progress"]);
+    assert!(
+        progress.contains("Alex has rated; rate to see it"),
+        "{progress}"
+    );
+
+    // Sam rates: in the clear (Alex is committed); Alex's device reveals on its sync.
+    let out = sam.ok(&["rate", GOAL, "1", "--note", "Sam's view"]);
+    assert!(!out.contains("sealed"), "{out}");
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let both = vec![
+        ("Alex".to_string(), -2, Some(canary.to_string())),
+        ("Sam".to_string(), 1, Some("Sam's view".to_string())),
+    ];
+    assert_eq!(ratings(&alex), both);
+    assert_eq!(ratings(&sam), both);
+    let history = sam.ok(&["history"]);
+    assert!(history.contains("(revealed)"), "{history}");
+}
+
+#[test]
+fn a_revealed_rating_that_does_not_match_its_commitment_is_refused() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-2", "--note", "honest"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Alex's modified client sees Sam's +2 coming and "reveals" +2 with the real salt.
+    {
+        let mut dev = CoreDevice::open(&alex.home).expect("open Alex's device");
+        let key = dev
+            .store()
+            .space(SpaceKind::Personal)
+            .expect("personal space")
+            .key;
+        let view = dev.raw_view(SpaceKind::Shared).expect("view");
+        let seal = view.seals.first().expect("the seal").clone();
+        let inside = duet_core::seal::open_box(&key, &seal.id, &seal.sealed).expect("open");
+        let forged = Rating {
+            id: duet_core::ids::new_id(),
+            goal: seal.goal.clone(),
+            rater: seal.rater.clone(),
+            at: seal.at,
+            level: duet_core::Level::MUCH_MORE,
+            note: Some("honest".into()),
+            round: Some(seal.round.clone()),
+            reveals: Some(seal.id.clone()),
+            salt: Some(inside.salt),
+            corrects: None,
+            withdrawn: None,
+        };
+        dev.edit(SpaceKind::Shared, |doc, _| {
+            let c = doc.put_rating(&forged, "reveal", seal.at + 1)?;
+            Ok(((), c.into_iter().collect()))
+        })
+        .expect("forge");
+    }
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(ratings(&sam).is_empty(), "{:?}", ratings(&sam));
+    let refused: Vec<Value> = sam
+        .history()
+        .into_iter()
+        .filter(|e| e["kind"] == "change_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let reason = refused[0]["after"].as_str().unwrap_or_default();
+    assert!(reason.contains("other than was sealed"), "{reason}");
+}
+
+#[test]
+fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1", "--note", "alone"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let out = sam.ok(&["checkin", "--close"]);
+    assert!(out.contains("Closed"), "{out}");
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert_eq!(
+        ratings(&sam),
+        vec![("Alex".to_string(), 1, Some("alone".to_string()))]
+    );
+}
+
+#[test]
+fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let rate = format!("{GOAL}=-1");
+    let note = format!("{GOAL}=typo");
+    alex.ok(&["checkin", "--rate", &rate, "--note", &note]);
+    alex.ok(&["checkin", "--close"]);
+    let withdrawn = "Canary-withdrawn-reflection-9b2c";
+    let id = alex.json(&["reflect", "--goal", GOAL, withdrawn])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    alex.ok(&["rate", GOAL, "1", "--amend", "--note", "meant +1"]);
+    alex.ok(&["reflect", "--withdraw", &id[..8]]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for d in [&alex, &sam] {
+        assert_eq!(
+            ratings(d),
+            vec![("Alex".to_string(), 1, Some("meant +1".to_string()))]
+        );
+        let progress = d.json(&["progress"]);
+        assert!(progress.to_string().contains("\"latest\":1"), "{progress}");
+        for args in [&["export", "--json"][..], &["reflections", "--json"]] {
+            let out = d.ok(args);
+            assert!(!out.contains(withdrawn), "{out}");
+        }
+        let report = d.home.join("report.html");
+        d.ok(&["report", "--html", report.to_str().expect("path")]);
+        let html = std::fs::read_to_string(&report).expect("report");
+        assert!(!html.contains(withdrawn), "the report shows withdrawn text");
+        let history = d.ok(&["history"]);
+        assert!(history.contains("corrected their rating"), "{history}");
+        assert!(history.contains("withdrew a reflection"), "{history}");
+    }
+    let undone = alex.json(&["undo"]);
+    assert_eq!(undone["undid"], "rating", "{undone}");
+}
+
+#[test]
+fn partners_answer_each_others_reflections() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["reflect", "--goal", GOAL, "How did Sunday feel to you?"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let listed = sam.json(&["reflections"]);
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(listed[0]["author_name"], "Alex");
+    assert_eq!(listed[0]["goal_title"], GOAL);
+    sam.ok(&["reflect", "--reply", &id[..8], "Calmer than last time."]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    for d in [&alex, &sam] {
+        let listed = d.json(&["reflections", "--goal", GOAL]);
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+        assert_eq!(listed[0]["replies"][0]["text"], "Calmer than last time.");
+        assert_eq!(listed[0]["replies"][0]["author_name"], "Sam");
+        let text = d.ok(&["reflections"]);
+        assert!(
+            text.contains("How did Sunday feel") && text.contains("Calmer"),
+            "{text}"
+        );
+    }
+    // Only the author may edit or withdraw.
+    let err = sam.run(&["reflect", "--withdraw", &id[..8]]);
+    assert_ne!(err.code, 0);
+    assert!(err.stderr.contains("only its author"), "{}", err.stderr);
+}
