@@ -11,10 +11,10 @@ use crate::output::short_id;
 #[derive(Debug, clap::Args)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Example:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\""
+    after_help = "Examples:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"\n  duet rate weekly 1      # the start or a word of the title is enough"
 )]
 pub struct Args {
-    /// Goal id prefix or exact title.
+    /// The goal: its title, a word or the start of it, or the start of its id.
     goal: String,
     /// GAS level: -2, -1, 0, 1 or 2.
     #[arg(allow_hyphen_values = true)]
