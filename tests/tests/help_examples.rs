@@ -7,9 +7,9 @@
 //!   with `:` (`Examples:`), up to the next blank or unindented line; a line ending in
 //!   `\` goes on on the next; `#` starts a comment. A help line outside such a section
 //!   that starts with `duet ` fails the test: write it under `Examples:`;
-//! - in README.md, each line of a code block (indented or fenced) that starts with
-//!   `duet ` or pipes into `| duet ` (the Quick start's `cargo` lines build the
-//!   workspace and are not `duet` examples).
+//! - in README.md, each line of a code block (indented or fenced) in which a line
+//!   starts with `duet ` (the Quick start's `cargo` blocks build the workspace and are
+//!   not `duet` examples).
 //!
 //! Each runs with `sh -c` exactly as written, in sequence, with the built `duet` first on
 //! `PATH`, in one world set up once: a relay from the test kit, Alex's device (the
@@ -177,25 +177,33 @@ fn continued<'a>(first: &str, rest: &mut impl Iterator<Item = &'a str>) -> Strin
     text
 }
 
-/// The `duet` lines of README.md's code blocks.
+/// The lines of README.md's code blocks that call `duet`: every line of a block where
+/// one starts with `duet `, since its other lines prepare for those.
 fn readme_examples() -> Vec<Example> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md is readable");
-    let mut out = Vec::new();
+    let mut blocks: Vec<Vec<(usize, &str)>> = vec![Vec::new()];
     let mut fenced = false;
-    let mut lines = readme.lines().enumerate();
-    while let Some((n, line)) = lines.next() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
+    for (n, line) in readme.lines().enumerate() {
+        let fence = line.trim_start().starts_with("```");
+        fenced ^= fence;
+        if !fence && (fenced || line.starts_with("    ")) && !line.trim().is_empty() {
+            blocks.last_mut().expect("a block").push((n + 1, line));
+        } else if blocks.last().is_some_and(|b| !b.is_empty()) {
+            blocks.push(Vec::new());
+        }
+    }
+    let mut out = Vec::new();
+    for block in blocks {
+        if !block.iter().any(|(_, l)| l.trim().starts_with("duet ")) {
             continue;
         }
-        let trimmed = line.trim();
-        let code = fenced || line.starts_with("    ");
-        if code && (trimmed.starts_with("duet ") || trimmed.contains("| duet ")) {
+        let mut lines = block.into_iter();
+        while let Some((n, line)) = lines.next() {
             let mut rest = lines.by_ref().map(|(_, l)| l);
             out.push(Example {
-                source: format!("README.md line {}", n + 1),
-                text: continued(trimmed, &mut rest),
+                source: format!("README.md line {n}"),
+                text: continued(line.trim(), &mut rest),
             });
         }
     }
