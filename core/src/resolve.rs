@@ -1,5 +1,8 @@
-//! Finding a goal or step from what a user typed: a unique id prefix or, for goals, the
-//! exact title (case-insensitive).
+//! Finding a goal or step from what a user typed, as people type it: its id or the
+//! start of it, or its title (for a step, its text) whole, its start, or a word of it,
+//! all case-insensitive.
+
+use crate::ids::short;
 
 /// Why a reference did not name exactly one item.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -15,18 +18,42 @@ pub enum ResolveError {
         hint: String,
     },
     /// Several matched.
-    #[error("{query:?} matches several {what}s: {candidates}; type more of the id")]
+    #[error(
+        "{query:?} matches several {what}s: {candidates}; type more of the title, or the start of the id"
+    )]
     Ambiguous {
         /// "goal" or "step".
         what: &'static str,
         /// What the user typed.
         query: String,
-        /// `id  title` of each candidate.
+        /// `id-prefix "title"` of each candidate.
         candidates: String,
     },
 }
 
-/// Resolves `query` among `(id, title)` pairs.
+/// The rules in order of preference: the first that matches anything decides, so an
+/// exact title wins over a goal whose title merely starts with it, and several matches
+/// of one rule are ambiguous rather than settled by a weaker rule.
+const RULES: [fn(&Item, &str) -> bool; 6] = [
+    |it, q| it.id == q,
+    |it, q| it.title == q,
+    |it, q| it.id.starts_with(q),
+    |it, q| it.title.starts_with(q),
+    |it, q| word_at(&it.title, q, true),
+    |it, q| word_at(&it.title, q, false),
+];
+
+/// One candidate, lower-cased for matching.
+struct Item<'a> {
+    id: String,
+    title: String,
+    original: (&'a str, &'a str),
+}
+
+/// Resolves `query` among `(id, title)` pairs: an exact id, an exact title, a unique
+/// id prefix, a unique title prefix, a unique run of whole words of a title (`weekly`
+/// or `check-in` for "Weekly check-in"), then a unique run of words by their start
+/// (`check` for "Weekly check-in"); all case-insensitive.
 pub fn resolve<'a>(
     what: &'static str,
     query: &str,
@@ -34,54 +61,63 @@ pub fn resolve<'a>(
 ) -> Result<String, ResolveError> {
     let items: Vec<(&str, String)> = items.into_iter().collect();
     let q = query.trim();
-    if let Some((id, _)) = items.iter().find(|(id, _)| *id == q) {
-        return Ok((*id).to_string());
-    }
-    let mut matches: Vec<&(&str, String)> = if q.is_empty() {
+    let lower = q.to_lowercase();
+    let prepared: Vec<Item> = items
+        .iter()
+        .map(|(id, title)| Item {
+            id: id.to_lowercase(),
+            title: title.trim().to_lowercase(),
+            original: (id, title.as_str()),
+        })
+        .collect();
+    let matches: Vec<&Item> = if lower.is_empty() {
         Vec::new()
     } else {
-        items
+        RULES
             .iter()
-            .filter(|(id, _)| id.starts_with(&q.to_ascii_lowercase()))
-            .collect()
+            .map(|rule| prepared.iter().filter(|it| rule(it, &lower)).collect())
+            .find(|m: &Vec<&Item>| !m.is_empty())
+            .unwrap_or_default()
     };
-    if matches.is_empty() {
-        matches = items
-            .iter()
-            .filter(|(_, title)| title.trim().eq_ignore_ascii_case(q))
-            .collect();
-    }
     match matches.as_slice() {
-        [one] => Ok(one.0.to_string()),
-        [] => {
-            let hint = if items.is_empty() {
+        [one] => Ok(one.original.0.to_string()),
+        [] => Err(ResolveError::Unknown {
+            what,
+            query: q.to_string(),
+            hint: if items.is_empty() {
                 format!("there are no {what}s yet")
             } else {
-                format!(
-                    "known {what}s: {}",
-                    items
-                        .iter()
-                        .map(|(id, t)| format!("{} {t:?}", crate::ids::short(id)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            Err(ResolveError::Unknown {
-                what,
-                query: q.to_string(),
-                hint,
-            })
-        }
+                format!("known {what}s: {}", listed(prepared.iter()))
+            },
+        }),
         many => Err(ResolveError::Ambiguous {
             what,
             query: q.to_string(),
-            candidates: many
-                .iter()
-                .map(|(id, t)| format!("{id} {t:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            candidates: listed(many.iter().copied()),
         }),
     }
+}
+
+/// `id-prefix "title"` of each item; the title in Debug form, since it is the
+/// partner's words and may hold anything.
+fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
+    items
+        .map(|it| format!("{} {:?}", short(it.original.0), it.original.1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `q` occurs in `title` starting at the start of a word and, when `whole`,
+/// ending at the end of one. Words are runs of letters and digits, so "check-in" is
+/// the two words "check" and "in".
+fn word_at(title: &str, q: &str, whole: bool) -> bool {
+    let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    title.char_indices().any(|(at, _)| {
+        let rest = &title[at..];
+        rest.starts_with(q)
+            && !is_word(title[..at].chars().next_back())
+            && (!whole || !is_word(rest[q.len()..].chars().next()))
+    })
 }
 
 #[cfg(test)]
@@ -90,23 +126,112 @@ mod tests {
 
     fn items() -> Vec<(&'static str, String)> {
         vec![
-            ("ab12", "Weekly check-in".to_string()),
-            ("ab34", "Date night".to_string()),
-            ("cd56", "Listen first".to_string()),
+            ("ab12ef00", "Weekly check-in".to_string()),
+            ("ab34ef00", "Date night".to_string()),
+            ("cd56ef00", "Listen first".to_string()),
+            ("ef78ef00", "Weekend walk".to_string()),
         ]
     }
 
-    #[test]
-    fn a_unique_prefix_or_exact_title_resolves() {
-        assert_eq!(resolve("goal", "cd", items()), Ok("cd56".into()));
-        assert_eq!(resolve("goal", "date night", items()), Ok("ab34".into()));
+    fn find(q: &str) -> Result<String, ResolveError> {
+        resolve("goal", q, items())
     }
 
     #[test]
-    fn ambiguous_and_unknown_references_list_candidates() {
-        let err = resolve("goal", "ab", items()).unwrap_err().to_string();
-        assert!(err.contains("ab12") && err.contains("ab34"), "{err}");
-        let err = resolve("goal", "zz", items()).unwrap_err().to_string();
+    fn an_exact_id_or_a_unique_id_prefix_resolves_in_any_case() {
+        assert_eq!(find("cd56ef00"), Ok("cd56ef00".into()));
+        assert_eq!(find("cd"), Ok("cd56ef00".into()));
+        assert_eq!(find("CD5"), Ok("cd56ef00".into()));
+    }
+
+    #[test]
+    fn an_exact_title_resolves_in_any_case() {
+        assert_eq!(find("date night"), Ok("ab34ef00".into()));
+        assert_eq!(find("  WEEKLY CHECK-IN "), Ok("ab12ef00".into()));
+    }
+
+    #[test]
+    fn a_unique_start_of_a_title_resolves() {
+        assert_eq!(find("weekl"), Ok("ab12ef00".into()));
+        assert_eq!(find("Listen f"), Ok("cd56ef00".into()));
+    }
+
+    #[test]
+    fn a_unique_whole_word_of_a_title_resolves() {
+        assert_eq!(find("night"), Ok("ab34ef00".into()));
+        assert_eq!(find("check-in"), Ok("ab12ef00".into()));
+        assert_eq!(find("walk"), Ok("ef78ef00".into()));
+    }
+
+    #[test]
+    fn a_unique_start_of_a_word_resolves() {
+        assert_eq!(find("check"), Ok("ab12ef00".into()));
+        assert_eq!(find("fir"), Ok("cd56ef00".into()));
+        assert!(find("eck").is_err(), "the middle of a word is not a match");
+    }
+
+    #[test]
+    fn stronger_rules_win_over_weaker_ones() {
+        let items = vec![
+            ("aa11", "Walk".to_string()),
+            ("bb22", "Walk the dog".to_string()),
+            ("cc33", "Evening walk".to_string()),
+            ("dd44", "Talk more".to_string()),
+            ("ee55", "dd".to_string()),
+        ];
+        // The exact title, though another title starts with it and one has it as a word.
+        assert_eq!(resolve("goal", "walk", items.clone()), Ok("aa11".into()));
+        // An exact title beats an id prefix ("dd44"); an exact id beats everything.
+        assert_eq!(resolve("goal", "DD", items.clone()), Ok("ee55".into()));
+        assert_eq!(resolve("goal", "dd44", items.clone()), Ok("dd44".into()));
+        // A title's start beats a word of another title.
+        let rest: Vec<_> = items.into_iter().skip(1).collect();
+        assert_eq!(resolve("goal", "walk", rest), Ok("bb22".into()));
+        // A whole word beats the start of a word.
+        let words = vec![
+            ("aa11", "Long walking tour".to_string()),
+            ("bb22", "Evening walk".to_string()),
+        ];
+        assert_eq!(resolve("goal", "walk", words), Ok("bb22".into()));
+    }
+
+    #[test]
+    fn an_ambiguous_query_lists_the_candidates_and_asks_for_more() {
+        let err = find("week").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ResolveError::Ambiguous { .. }), "{text}");
+        assert!(
+            text.contains(r#"ab12ef00 "Weekly check-in""#)
+                && text.contains(r#"ef78ef00 "Weekend walk""#),
+            "{text}"
+        );
+        assert!(!text.contains("Date night"), "only the candidates: {text}");
+        assert!(text.contains("type more"), "{text}");
+        let err = find("ab").unwrap_err().to_string();
+        assert!(
+            err.contains("ab12ef00") && err.contains("ab34ef00"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_empty_query_lists_what_exists() {
+        let err = find("zz").unwrap_err().to_string();
+        assert!(err.contains("no goal matches \"zz\""), "{err}");
         assert!(err.contains("Listen first"), "{err}");
+        assert!(matches!(find("  "), Err(ResolveError::Unknown { .. })));
+        let none = resolve("step", "x", Vec::new()).unwrap_err().to_string();
+        assert!(none.contains("there are no steps yet"), "{none}");
+    }
+
+    #[test]
+    fn titles_in_errors_are_quoted_with_their_control_characters_escaped() {
+        let items = vec![
+            ("ab12", "Talk\u{1b}[2J".to_string()),
+            ("ab34", "Talk more".to_string()),
+        ];
+        let err = resolve("goal", "talk", items).unwrap_err().to_string();
+        assert!(err.contains(r#""Talk\u{1b}[2J""#), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
     }
 }

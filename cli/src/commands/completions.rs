@@ -4,11 +4,12 @@ use clap::CommandFactory;
 
 /// Print the completion script for a shell.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Install (bash):  duet completions bash > ~/.local/share/bash-completion/completions/duet\n\
-                  Install (zsh):   duet completions zsh > ~/.zfunc/_duet   (with fpath+=~/.zfunc)\n\
-                  Install (fish):  duet completions fish > ~/.config/fish/completions/duet.fish"
-)]
+#[command(after_help = "Examples (install for your shell):\n  \
+        mkdir -p ~/.local/share/bash-completion/completions\n  \
+        duet completions bash > ~/.local/share/bash-completion/completions/duet\n  \
+        mkdir -p ~/.zfunc && duet completions zsh > ~/.zfunc/_duet   # fpath+=~/.zfunc in ~/.zshrc\n  \
+        mkdir -p ~/.config/fish/completions\n  \
+        duet completions fish > ~/.config/fish/completions/duet.fish")]
 pub struct Args {
     /// The shell: bash, zsh, fish, powershell or elvish.
     shell: clap_complete::Shell,

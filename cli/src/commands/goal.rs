@@ -57,13 +57,19 @@ pub enum GoalCmd {
         all: bool,
     },
     /// Show one goal with its levels, steps and ratings.
+    #[command(
+        after_help = "Examples:\n  duet goal show \"Weekly check-in\"\n  duet goal show weekly       # the start or a word of the title is enough"
+    )]
     Show {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
     },
     /// Edit a goal's fields.
+    #[command(
+        after_help = "Example:\n  duet goal edit weekly --due 2026-12-31 --why \"We drift apart when we stop talking\""
+    )]
     Edit {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// New title.
         #[arg(long)]
@@ -89,7 +95,7 @@ pub enum GoalCmd {
     },
     /// Set a goal's status: active, paused, achieved or archived.
     Status {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// The new status.
         status: Status,

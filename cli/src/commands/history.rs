@@ -11,7 +11,8 @@ use crate::output::{safe_line, when};
     after_help = "Examples:\n  duet history --goal \"Weekly check-in\" --since 2026-01-01\n  duet history --by Sam --limit 20 --json\n  duet history --full          # with each reflection's text"
 )]
 pub struct Args {
-    /// Only events about this goal (id prefix or exact title).
+    /// Only events about this goal (its title, a word or the start of it, or the start of
+    /// its id).
     #[arg(long)]
     goal: Option<String>,
     /// Only events on or after this day (YYYY-MM-DD, UTC).

@@ -9,7 +9,8 @@ use clap::CommandFactory;
 /// Print the manual page, or write every page to a folder.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Read it:  duet man | man -l -\nInstall:  duet man --dir ~/.local/share/man/man1"
+    after_help = "Examples:\n  duet man | man -l -                       # read it\n  \
+                  duet man --dir ~/.local/share/man/man1    # install a page per command"
 )]
 pub struct Args {
     /// Write `duet.1` and a page per subcommand into this folder instead.

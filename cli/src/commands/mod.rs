@@ -36,13 +36,13 @@ const EXAMPLES: &str = "\
 Examples:
   duet init --name Alex --relay http://127.0.0.1:8787
   duet goal add \"Weekly check-in\" --area communication --expected \"We talk for 30 minutes every Sunday\"
-  duet rate \"Weekly check-in\" -1 --note \"Skipped one week\"
-  duet checkin                # rate every goal blind, one by one
+  duet rate weekly -1 --note \"Skipped one week\"   # a word of the title finds the goal
+  duet checkin                    # rate every goal blind, one by one
   duet reflect --private \"I felt heard this time\"
-  duet invite                 # then, on your partner's device:
-  duet join duet1-... --name Sam
+  duet invite                     # prints a code: give it to your partner in person
+  duet join \"$CODE\" --name Sam    # on your partner's device, with CODE set to that code
   duet sync
-  duet demo                   # see everything at once, in temporary folders";
+  duet demo                       # see everything at once, in temporary folders";
 
 /// Shared relationship goals, offline first, end-to-end encrypted.
 #[derive(Debug, Parser)]

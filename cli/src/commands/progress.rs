@@ -9,7 +9,7 @@ use crate::output::{safe_line, short_id};
 /// and the GAS T-scores (50 = goals met as expected).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only this goal (id prefix or exact title).
+    /// Only this goal (its title, a word or the start of it, or the start of its id).
     #[arg(long)]
     goal: Option<String>,
 }

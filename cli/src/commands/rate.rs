@@ -12,10 +12,13 @@ use crate::output::short_id;
 #[derive(Debug, clap::Args)]
 #[command(
     allow_negative_numbers = true,
-    after_help = "Examples:\n  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"\n  duet rate weekly 1 --amend      # I typed -1, I meant +1"
+    after_help = "Examples:
+  duet rate \"Weekly check-in\" -1 --note \"We skipped one Sunday\"
+  duet rate weekly 1      # the start or a word of the title is enough
+  duet rate weekly 1 --amend      # I typed -1, I meant +1"
 )]
 pub struct Args {
-    /// Goal id prefix or exact title.
+    /// The goal: its title, a word or the start of it, or the start of its id.
     goal: String,
     /// GAS level: -2, -1, 0, 1 or 2.
     #[arg(allow_hyphen_values = true)]

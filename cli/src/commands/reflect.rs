@@ -16,7 +16,7 @@ use super::Ctx;
     after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -\n  duet reflect --reply 3f2a \"It did. Thank you for listening.\"\n  duet reflect --withdraw 3f2a"
 )]
 pub struct Args {
-    /// The goal it is about (id prefix or exact title).
+    /// The goal it is about (its title, a word or the start of it, or the start of its id).
     #[arg(long)]
     goal: Option<String>,
     /// The prompt it answers.

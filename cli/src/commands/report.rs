@@ -26,7 +26,7 @@ pub struct Args {
     /// Where to write the report.
     #[arg(long, value_name = "FILE")]
     html: std::path::PathBuf,
-    /// Only this goal (id prefix or exact title).
+    /// Only this goal (its title, a word or the start of it, or the start of its id).
     #[arg(long)]
     goal: Option<String>,
     /// Only ratings and reflections on or after this day (YYYY-MM-DD, UTC).

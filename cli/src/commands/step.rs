@@ -10,17 +10,21 @@ use crate::output::short_id;
 #[derive(Debug, clap::Subcommand)]
 pub enum StepCmd {
     /// Add a step to a goal.
+    #[command(after_help = "Example:\n  duet step add weekly \"Set a Sunday alarm\"")]
     Add {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// What to do.
         text: String,
     },
     /// Mark a step done.
+    #[command(
+        after_help = "Example:\n  duet step done weekly alarm     # a word of the goal and of the step is enough"
+    )]
     Done {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
-        /// Step id prefix.
+        /// The step: its text, a word or the start of it, or the start of its id.
         step: String,
     },
     /// Reopen a step that was marked done.

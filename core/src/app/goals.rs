@@ -70,8 +70,8 @@ impl Device {
         })
     }
 
-    /// Resolves what a user typed (an id prefix or an exact title) to a goal id of the
-    /// shared space.
+    /// Resolves what a user typed (a title, a word or the start of one, or an id or its
+    /// start: [`crate::resolve::resolve`]) to a goal id of the shared space.
     pub fn resolve_goal(&mut self, query: &str) -> Result<String, DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
         Ok(resolve_in(&view.goals, query)?)
@@ -149,7 +149,7 @@ impl Device {
     }
 }
 
-/// Resolves a goal reference among goals.
+/// Resolves a goal reference among goals by [`crate::resolve::resolve`]'s rules.
 pub(crate) fn resolve_in(
     goals: &[Goal],
     query: &str,
