@@ -1,6 +1,6 @@
 //! `duet checkin`: rate the active goals blind, one after the other, or close the round.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 
 use anyhow::Context;
 use duet_core::Level;
@@ -15,7 +15,7 @@ use crate::output::safe_line;
 /// with --close); then both of you see both.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet checkin                          # asks, goal by goal\n  duet checkin --rate weekly=1 --note \"weekly=Two good talks\"\n  duet checkin --close                  # reveal this round's ratings now"
+    after_help = "Examples:\n  duet checkin                          # asks, goal by goal (or reads answers piped in)\n  duet checkin --rate weekly=1 --note \"weekly=Two good talks\" --period 14d\n  duet checkin --close                  # reveal this round's ratings now"
 )]
 pub struct Args {
     /// Rate without questions: GOAL=LEVEL (repeat for each goal).
@@ -24,9 +24,13 @@ pub struct Args {
     /// A note for a goal rated with --rate: GOAL=TEXT.
     #[arg(long = "note", value_name = "GOAL=TEXT", requires = "rate")]
     note: Vec<String>,
+    /// How long the round this check-in opens stays open, when none is open: 3d, 14d
+    /// (default 7d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+    period: Option<i64>,
     /// Close the open round now: your sealed ratings are revealed at once, your
     /// partner's when their device next syncs.
-    #[arg(long, conflicts_with_all = ["rate", "note"])]
+    #[arg(long, conflicts_with_all = ["rate", "note", "period"])]
     close: bool,
 }
 
@@ -49,16 +53,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let ratings = if a.rate.is_empty() {
-        if !std::io::stdin().is_terminal() {
-            anyhow::bail!(crate::UsageError(
-                "duet checkin asks on a terminal; in a script, pass --rate GOAL=LEVEL (and --note GOAL=TEXT)".into()
-            ));
-        }
+        // Answers come from standard input: a terminal, or lines piped in.
         ask(ctx, &dev.checkin_plan()?.goals)?
     } else {
         parse(&a.rate, &a.note)?
     };
-    let rated = dev.checkin(&ratings)?;
+    let rated = dev.checkin(&ratings, a.period)?;
     if ctx.out.json {
         return ctx.out.json(&json!({ "rated": rated }));
     }
@@ -80,6 +80,16 @@ fn summary(ctx: &Ctx, rated: &[Rated]) -> anyhow::Result<()> {
         ))?;
     }
     Ok(())
+}
+
+/// A round's length like `3d` or `2w` (humantime), from 1 hour to 90 days; ms.
+fn parse_period(s: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("expected a duration like 3d or 14d (got {s:?}: {e})"))?;
+    if d < std::time::Duration::from_secs(3600) || d > std::time::Duration::from_secs(90 * 86_400) {
+        return Err("a check-in round lasts from 1 hour to 90 days".into());
+    }
+    i64::try_from(d.as_millis()).map_err(|_| "that period is too long".into())
 }
 
 /// `GOAL=LEVEL` and `GOAL=TEXT` pairs; a note must name a goal that is rated.

@@ -13,7 +13,7 @@ use super::Ctx;
 /// your personal space (your devices only).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -\n  duet reflect --reply 3f2a \"It did. Thank you for listening.\"\n  duet reflect --withdraw 3f2a"
+    after_help = "Examples:\n  duet reflect --goal \"Weekly check-in\" \"Sunday talk went well\"\n  echo \"Only for me\" | duet reflect --private -\n  duet reflect --reply last \"It did. Thank you for listening.\"   # your partner's newest\n  duet reflect --edit last \"It did. Thank you for listening!\"\n  duet reflect --withdraw last                                  # your newest"
 )]
 pub struct Args {
     /// The goal it is about (its title, a word or the start of it, or the start of its id).
@@ -25,14 +25,16 @@ pub struct Args {
     /// Keep it in your personal space: your partner never receives it.
     #[arg(long)]
     private: bool,
-    /// Answer a shared reflection (an id prefix, as `duet reflections` shows).
+    /// Answer a shared reflection: an id prefix (`duet reflections` shows them), or
+    /// `last` for your partner's newest.
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "edit", "withdraw"])]
     reply: Option<String>,
-    /// Replace the text of one of your reflections.
+    /// Replace the text of one of your reflections (an id prefix, or `last`).
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "withdraw"])]
     edit: Option<String>,
-    /// Withdraw one of your reflections: its text leaves every view, the report and the
-    /// export (earlier copies stay in the document's history on both devices).
+    /// Withdraw one of your reflections (an id prefix, or `last`): its text leaves every
+    /// view, the report and the export (earlier copies stay in the document's history on
+    /// both devices).
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "text"])]
     withdraw: Option<String>,
     /// The reflection; `-` reads it from standard input.

@@ -41,6 +41,8 @@ struct RatingInput<'a> {
     level: Level,
     note: Option<&'a str>,
     amend: bool,
+    /// How long a round opened by this rating stays open (ms).
+    period: i64,
 }
 
 impl Device {
@@ -56,6 +58,7 @@ impl Device {
             level,
             note,
             amend: false,
+            period: DEFAULT_ROUND_MS,
         })
     }
 
@@ -72,13 +75,16 @@ impl Device {
             level,
             note,
             amend: true,
+            period: DEFAULT_ROUND_MS,
         })
     }
 
-    /// Rates several goals, one after the other (a check-in).
+    /// Rates several goals, one after the other (a check-in); a round it opens stays
+    /// open for `period` ms (default 7 days) unless a partner closes it.
     pub fn checkin(
         &mut self,
         ratings: &[(String, Level, Option<String>)],
+        period: Option<i64>,
     ) -> Result<Vec<Rated>, DeviceError> {
         // Resolve every goal first: a typo rates nothing.
         for (goal, _, _) in ratings {
@@ -86,7 +92,15 @@ impl Device {
         }
         ratings
             .iter()
-            .map(|(goal, level, note)| self.rate(goal, *level, note.as_deref()))
+            .map(|(goal, level, note)| {
+                self.rate_with(RatingInput {
+                    goal,
+                    level: *level,
+                    note: note.as_deref(),
+                    amend: false,
+                    period: period.unwrap_or(DEFAULT_ROUND_MS),
+                })
+            })
             .collect()
     }
 
@@ -148,7 +162,7 @@ impl Device {
                         id: new_id(),
                         opened_by: me.clone(),
                         opened_at: now,
-                        ends_at: now.saturating_add(DEFAULT_ROUND_MS),
+                        ends_at: now.saturating_add(input.period),
                         closed_by: None,
                         closed_at: None,
                     };

@@ -81,7 +81,18 @@ impl Device {
     /// Answers a shared reflection; returns the reply's id.
     pub fn reply(&mut self, to: &str, text: &str) -> Result<String, DeviceError> {
         let view = self.view(SpaceKind::Shared)?;
-        let target = find(&view, to).ok_or_else(|| {
+        let me = self.me.person_id.to_string();
+        let target = if to.trim() == LAST {
+            // The partner's newest, or the newest of all when they wrote none.
+            view.reflections
+                .iter()
+                .rev()
+                .find(|r| r.author != me)
+                .or_else(|| view.reflections.last())
+        } else {
+            find(&view, to)
+        };
+        let target = target.ok_or_else(|| {
             DeviceError::Reflection(format!(
                 "no shared reflection matches {to:?}; `duet reflections` lists them with their ids"
             ))
@@ -129,10 +140,31 @@ impl Device {
 
     /// The space and id of a standing reflection of this person's, shared or private.
     fn own_reflection(&mut self, query: &str) -> Result<(SpaceKind, String), DeviceError> {
+        let me = self.me.person_id.to_string();
+        if query.trim() == LAST {
+            let mut newest: Option<(SpaceKind, Reflection)> = None;
+            for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+                let view = self.view(kind)?;
+                if let Some(r) = view
+                    .reflections
+                    .into_iter()
+                    .filter(|r| r.author == me)
+                    .last()
+                    && newest
+                        .as_ref()
+                        .is_none_or(|(_, n)| (r.at, &r.id) > (n.at, &n.id))
+                {
+                    newest = Some((kind, r));
+                }
+            }
+            return newest.map(|(k, r)| (k, r.id)).ok_or_else(|| {
+                DeviceError::Reflection("you have written no reflection yet".into())
+            });
+        }
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let view = self.view(kind)?;
             if let Some(r) = find(&view, query) {
-                if r.author != self.me.person_id.to_string() {
+                if r.author != me {
                     return Err(DeviceError::Reflection(format!(
                         "reflection {} was written by your partner; only its author can change it \
                          (answer it with `duet reflect --reply {} TEXT`)",
@@ -148,6 +180,10 @@ impl Device {
         )))
     }
 }
+
+/// What names the newest reflection instead of an id: the partner's newest for a
+/// reply, one's own newest for an edit or a withdrawal.
+pub const LAST: &str = "last";
 
 /// The one standing reflection whose id starts with `query` (none when ambiguous).
 fn find<'v>(view: &'v View, query: &str) -> Option<&'v Reflection> {
