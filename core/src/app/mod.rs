@@ -25,6 +25,8 @@ pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
 pub use records::{GoalRecord, RatingRecord, ReflectionRecord, StepRecord, iso, sorted_steps};
-pub use report::{ReportData, ReportQuery, ReportReflection};
+pub use report::{
+    PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
+};
 pub use status::{MemberStatus, RefusedStatus, SpaceStatus, Status};
 pub use watch::LiveTarget;
