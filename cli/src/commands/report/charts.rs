@@ -256,6 +256,13 @@ pub fn t_chart(d: &ReportData) -> Markup {
                     points=(pts.join(" ")) {
                     title { (name) }
                 }
+                // Markers while they stay readable: a lone score is a dot, not nothing.
+                @if v.len() <= 120 {
+                    @for p in v.iter() {
+                        circle cx=(format!("{:.1}", f.x(p.at))) cy=(format!("{:.1}", f.y(p.t)))
+                            r="2.5" fill=(colour) {}
+                    }
+                }
             }
         }
     }
