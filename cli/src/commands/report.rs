@@ -1,7 +1,8 @@
-//! `duet report --html FILE`: one self-contained, printable HTML file with inline SVG
-//! charts of both partners' ratings, the T-score over time and recent reflections. Core
-//! gives the data ([`Device::report`]); this renders it with maud, which escapes every
-//! value it inserts.
+//! `duet report --html FILE`: one self-contained, printable HTML file for a therapist:
+//! the period covered, both partners' T-scores over time, and per goal (of every status)
+//! its status and since when, level descriptions, steps, ratings with their notes and a
+//! chart, then the reflections grouped by goal. Core gives the data ([`Device::report`]);
+//! this renders it with maud, which escapes every value it inserts.
 //!
 //! Self-contained means no scripts, fonts, images or styles from anywhere: a Content
 //! Security Policy of `default-src 'none'` forbids the page any network access at all.
@@ -9,21 +10,23 @@
 //! [`Device::report`]: duet_core::device::Device::report
 
 mod charts;
+mod goal;
+mod reflections;
 
 use anyhow::Context;
-use duet_core::app::{ReportData, ReportQuery, ReportReflection};
-use duet_core::progress::{GoalProgress, Progress};
+use duet_core::app::{ReportData, ReportQuery};
+use duet_core::progress::Progress;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use self::charts::{JOINT, PALETTE, goal_chart, t_chart};
+use self::charts::{JOINT, PALETTE, t_chart};
 use super::{Ctx, parse_day};
 use crate::output::when;
 
-/// Write a self-contained HTML report (charts, T-scores, recent shared reflections).
+/// Write a self-contained HTML report for a therapist (goals, ratings, reflections).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  duet report --html progress.html --since 2026-01-01")]
 pub struct Args {
-    /// Where to write the report.
+    /// Where to write the report (replaced if it exists; readable by you only).
     #[arg(long, value_name = "FILE")]
     html: std::path::PathBuf,
     /// Only this goal (its title, a word or the start of it, or the start of its id).
@@ -32,20 +35,31 @@ pub struct Args {
     /// Only ratings and reflections on or after this day (YYYY-MM-DD, UTC).
     #[arg(long, value_parser = parse_day)]
     since: Option<i64>,
-    /// Also include your own private reflections (never your partner's).
+    /// Also include your own private reflections (never your partner's); the page then
+    /// says so at the top.
     #[arg(long)]
     include_private: bool,
 }
 
 /// The page's own style sheet (the only one: the CSP allows inline styles and nothing
-/// else).
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:720px;margin:1rem auto;padding:0 1rem;color:#222;line-height:1.4}\
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}\
-.chart{width:100%;height:auto;display:block}.grid{stroke:#e4e4e4}.expected{stroke:#888;stroke-dasharray:4 3}\
+/// else). Printed, it is black on white, and a goal's header, a table row, a chart or a
+/// reflection is never split across pages.
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:760px;margin:1rem auto;padding:0 1rem;color:#222;background:#fff;line-height:1.4}\
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1rem;margin:1rem 0 .3rem}h4{font-size:.95rem;margin:.8rem 0 .2rem}\
+.chart{width:100%;height:auto;display:block}.grid{stroke:#e4e4e4}.axis{stroke:#999}.expected{stroke:#888;stroke-dasharray:4 3}\
 .ax{font-size:11px;fill:#666}.muted{color:#666}.legend{font-size:.9rem}\
-table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #eee}\
-blockquote{margin:.5rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
-@media print{h2{break-before:auto}.chart{break-inside:avoid}}";
+table{border-collapse:collapse;margin:.3rem 0}td,th{padding:.2rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid #eee}\
+.levels tr.expected{font-weight:600}.ratings{font-size:.9rem}.steps{padding-left:1rem;list-style:none}\
+.status strong{text-transform:capitalize}\
+.banner{border:3px solid #b00020;background:#fff4f4;color:#600;padding:.6rem .9rem;font-weight:600}\
+.reflection{margin:.6rem 0}.reflection blockquote{margin:.2rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
+.reflection.private blockquote{border-left-color:#b00020}.private-mark{color:#b00020;font-weight:600}\
+@media print{@page{margin:15mm}\
+body{max-width:none;margin:0;padding:0;color:#000;background:#fff;font-size:10.5pt}\
+.muted,.banner,.private-mark{color:#000}.ax{fill:#000}.banner{background:#fff;border-color:#000}\
+a{color:#000;text-decoration:none}\
+h2,h3,h4{break-after:avoid}.goal-head,tr,.chart,.reflection,.banner,.legend{break-inside:avoid}\
+thead{display:table-header-group}.goal{break-before:page}}";
 
 /// No network access at all; only the inline style sheet.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
@@ -64,19 +78,28 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             a.html.display()
         )
     })?;
+    let private = data.private_reflections();
     if ctx.out.json {
         return ctx.out.json(&ReportWritten {
             file: &a.html,
-            goals: data.progress.goals.len(),
+            goals: data.goals.len(),
+            private_reflections: private,
             bytes: html.len(),
         });
     }
     ctx.out.line(format!(
         "Wrote {} ({}, {} KB).",
         a.html.display(),
-        duet_core::words::count(data.progress.goals.len(), "goal", "goals"),
+        duet_core::words::count(data.goals.len(), "goal", "goals"),
         html.len().div_ceil(1024)
     ))?;
+    if private > 0 {
+        ctx.out.line(format!(
+            "It contains {} that only your devices hold: share it only with someone who may read {}.",
+            duet_core::words::count(private, "private reflection", "private reflections"),
+            if private == 1 { "it" } else { "them" }
+        ))?;
+    }
     Ok(())
 }
 
@@ -85,6 +108,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
 struct ReportWritten<'a> {
     file: &'a std::path::Path,
     goals: usize,
+    private_reflections: usize,
     bytes: usize,
 }
 
@@ -92,6 +116,8 @@ struct ReportWritten<'a> {
 fn page(d: &ReportData) -> Markup {
     let p = &d.progress;
     let names: Vec<&str> = p.people.values().map(String::as_str).collect();
+    let title = format!("Progress report: {}, {}", names.join(" & "), period(d));
+    let private = d.private_reflections();
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -99,27 +125,66 @@ fn page(d: &ReportData) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 meta http-equiv="Content-Security-Policy" content=(CSP);
-                title { "Duet progress report" }
+                title {
+                    (title)
+                    @if private > 0 { " (with private reflections)" }
+                }
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                h1 { "Progress report: " (names.join(" & ")) }
-                p class="muted" {
-                    "Made " (when(d.made_at)) " with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected."
+                @if private > 0 {
+                    div class="banner" id="private-banner" role="note" {
+                        "This report contains "
+                        (duet_core::words::count(private, "private reflection", "private reflections"))
+                        ", marked “private” below. Only the author's own devices hold them: \
+                        the partner has never seen them. Share this page only with someone who may read them."
+                    }
                 }
+                h1 { (title) }
+                p class="muted" {
+                    "Made " (when(d.made_at)) " with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
+                }
+                (contents(d))
                 (legend(p))
                 h2 { "GAS T-score over time" }
                 (summary(p))
                 (t_chart(d))
-                @for g in &p.goals {
-                    (goal_section(g, d))
+                @for g in &d.goals {
+                    (goal::goal_section(g, &p.people, d.t0, d.t1))
                 }
-                h2 { "Recent reflections" }
-                @if d.reflections.is_empty() {
-                    p class="muted" { "None in this period." }
-                }
-                @for r in &d.reflections {
-                    (reflection(r))
+                (reflections::reflections(&d.reflections))
+            }
+        }
+    }
+}
+
+/// The period covered, as days: "2026-01-01 to 2026-03-31".
+fn period(d: &ReportData) -> String {
+    let from = if d.period.bounded {
+        utc_day(d.period.from)
+    } else {
+        day(d.period.from)
+    };
+    let to = day(d.period.to);
+    if from == to {
+        from
+    } else {
+        format!("{from} to {to}")
+    }
+}
+
+/// The goals, each with its status, linking to its section.
+fn contents(d: &ReportData) -> Markup {
+    html! {
+        @if d.goals.is_empty() {
+            p class="muted" { "No goals yet." }
+        } @else {
+            ol class="contents" {
+                @for g in &d.goals {
+                    li {
+                        a href=(format!("#goal-{}", g.goal.id)) { (g.goal.title) }
+                        span class="muted" { " · " (g.goal.status) }
+                    }
                 }
             }
         }
@@ -154,54 +219,22 @@ fn summary(p: &Progress) -> Markup {
     }
 }
 
-/// One goal: its title, expected outcome, both latest levels and its chart.
-fn goal_section(g: &GoalProgress, d: &ReportData) -> Markup {
-    let latest: Vec<String> = g
-        .partners
-        .iter()
-        .map(|s| {
-            let level = s
-                .latest
-                .and_then(|l| duet_core::Level::try_from(l).ok())
-                .map(|l| l.to_string());
-            format!("{}: {}", s.name, level.as_deref().unwrap_or("not rated"))
-        })
-        .collect();
-    let gap = match g.gap {
-        Some(0) => " · in agreement".to_string(),
-        Some(d) => format!(
-            " · {} apart",
-            duet_core::words::count(d as usize, "level", "levels")
-        ),
-        None => String::new(),
-    };
-    html! {
-        h2 { (g.title) }
-        @if !g.expected.is_empty() {
-            p { strong { "Expected outcome:" } " " (g.expected) }
-        }
-        p { "Latest — " (latest.join(" · ")) (gap) }
-        (goal_chart(g, d.t0, d.t1))
-    }
+/// The local day of a moment, YYYY-MM-DD.
+fn day(ms: i64) -> String {
+    when(ms).chars().take(10).collect()
 }
 
-/// One quoted reflection, its lines kept.
-fn reflection(r: &ReportReflection) -> Markup {
-    let author = r.author_name.as_deref().unwrap_or("someone");
-    html! {
-        blockquote {
-            p {
-                @for (i, line) in r.text.split('\n').enumerate() {
-                    @if i > 0 { br; }
-                    (line)
-                }
-            }
-            p class="muted" {
-                (author) " · " (when(r.at))
-                @if r.private { " · private" }
-            }
-        }
-    }
+/// The UTC day of a moment (a `--since` bound is a UTC day).
+fn utc_day(ms: i64) -> String {
+    duet_core::app::iso(ms).chars().take(10).collect()
+}
+
+/// A time given as RFC 3339 (as the records hold it), in local time like every other
+/// time of the page.
+fn when_iso(iso: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(iso)
+        .map(|t| when(t.timestamp_millis()))
+        .unwrap_or_else(|_| iso.to_string())
 }
 
 /// Writes `bytes` to `path` readable by the owner only (the report holds the couple's

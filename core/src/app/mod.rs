@@ -35,6 +35,8 @@ pub use records::{
     GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,
 };
 pub use reflections::{ReflectionItem, ReflectionQuery};
-pub use report::{ReportData, ReportQuery, ReportReflection};
+pub use report::{
+    PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
+};
 pub use status::{MemberStatus, RefusedStatus, SpaceStatus, Status};
 pub use watch::LiveTarget;

@@ -8,8 +8,6 @@ use duet_core::app::ReportData;
 use duet_core::progress::{GoalProgress, TPoint};
 use maud::{Markup, html};
 
-use crate::output::when;
-
 /// The partners' colours, in people order.
 pub const PALETTE: [&str; 4] = ["#1f6feb", "#d1495b", "#2a9d8f", "#8f5fd7"];
 /// The colour of "together".
@@ -71,20 +69,122 @@ impl Frame {
         }
     }
 
-    /// The first and the last day under the time axis.
-    fn axis_dates(&self) -> Markup {
-        let y = format!("{:.0}", self.h - 4.0);
+    /// The time axis: a vertical grid line and a dated label at each tick.
+    fn time_axis(&self) -> Markup {
+        let (top, bottom) = (format!("{:.0}", self.top), self.h - self.bottom);
+        let right = self.w - self.right;
         html! {
-            text x=(format!("{:.0}", self.left)) y=(y) class="ax" { (day(self.t0)) }
-            text x=(format!("{:.0}", self.w - self.right)) y=(y) class="ax" text-anchor="end" {
-                (day(self.t1))
+            g class="time-axis" {
+                line x1=(format!("{:.0}", self.left)) y1=(format!("{bottom:.0}"))
+                    x2=(format!("{right:.0}")) y2=(format!("{bottom:.0}")) class="axis" {}
+                @for (t, label) in ticks(self.t0, self.t1) {
+                    @let x = self.x(t);
+                    // A label near the right edge ends at its tick instead of overflowing.
+                    @let anchor = if x > right - 32.0 { "end" } else { "middle" };
+                    line x1=(format!("{x:.1}")) y1=(top) x2=(format!("{x:.1}"))
+                        y2=(format!("{bottom:.0}")) class="grid" {}
+                    text x=(format!("{x:.1}")) y=(format!("{:.0}", self.h - 6.0)) class="ax tick"
+                        text-anchor=(anchor) data-at=(t) { (label) }
+                }
             }
         }
     }
 }
 
-fn day(ms: i64) -> String {
-    when(ms).chars().take(10).collect()
+/// How far apart the ticks of a time axis are.
+#[derive(Clone, Copy)]
+enum Every {
+    Days(i64),
+    Months(i32),
+}
+
+/// The spacings tried, finest first; the first that gives few enough ticks is used.
+const EVERY: [Every; 11] = [
+    Every::Days(1),
+    Every::Days(2),
+    Every::Days(7),
+    Every::Days(14),
+    Every::Months(1),
+    Every::Months(2),
+    Every::Months(3),
+    Every::Months(6),
+    Every::Months(12),
+    Every::Months(24),
+    Every::Months(60),
+];
+
+/// The most ticks an axis gets (their labels must not overlap).
+const MAX_TICKS: i64 = 6;
+
+/// The ticks between `t0` and `t1` (local midnights, or first days of months), each with
+/// its label; for a span longer than the coarsest spacing allows, its two ends.
+fn ticks(t0: i64, t1: i64) -> Vec<(i64, String)> {
+    let days = (t1 - t0) / 86_400_000;
+    let fits = |every: &Every| match *every {
+        Every::Days(n) => days / n < MAX_TICKS,
+        Every::Months(n) => days / (31 * i64::from(n)) < MAX_TICKS - 1,
+    };
+    let Some(every) = EVERY.into_iter().find(fits) else {
+        return vec![(t0, year(t0)), (t1, year(t1))];
+    };
+    let (Some(start), Some(end)) = (local(t0), local(t1)) else {
+        return Vec::new();
+    };
+    let start = start.date_naive();
+    let mut out = Vec::new();
+    match every {
+        Every::Days(n) => {
+            let days = std::iter::successors(Some(start), |d| {
+                d.checked_add_days(chrono::Days::new(n as u64))
+            });
+            for d in days.take_while(|d| *d <= end.date_naive()) {
+                out.extend(
+                    midnight(d)
+                        .filter(|t| (t0..=t1).contains(t))
+                        .map(|t| (t, d.format("%Y-%m-%d").to_string())),
+                );
+            }
+        }
+        Every::Months(n) => {
+            use chrono::Datelike as _;
+            let first = start.year() * 12 + start.month0() as i32;
+            let first = first + (n - first.rem_euclid(n)) % n;
+            for m in (first..).step_by(n as usize).take(MAX_TICKS as usize + 2) {
+                let Some(d) = chrono::NaiveDate::from_ymd_opt(
+                    m.div_euclid(12),
+                    m.rem_euclid(12) as u32 + 1,
+                    1,
+                ) else {
+                    break;
+                };
+                let label = d.format(if n < 12 { "%b %Y" } else { "%Y" }).to_string();
+                out.extend(
+                    midnight(d)
+                        .filter(|t| (t0..=t1).contains(t))
+                        .map(|t| (t, label.clone())),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A moment in the local time zone.
+fn local(ms: i64) -> Option<chrono::DateTime<chrono::Local>> {
+    use chrono::TimeZone as _;
+    chrono::Local.timestamp_millis_opt(ms).single()
+}
+
+/// The local midnight starting a day (none when a clock change skips it).
+fn midnight(d: chrono::NaiveDate) -> Option<i64> {
+    use chrono::TimeZone as _;
+    let t = chrono::Local.from_local_datetime(&d.and_hms_opt(0, 0, 0)?);
+    t.earliest().map(|t| t.timestamp_millis())
+}
+
+/// The year of a moment, as a label.
+fn year(ms: i64) -> String {
+    local(ms).map_or_else(String::new, |t| t.format("%Y").to_string())
 }
 
 /// Both partners' ratings of one goal over time on the -2..+2 scale.
@@ -103,6 +203,7 @@ pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
             @for (l, label) in levels {
                 (f.grid(l as f64, if l == 0 { "expected" } else { "grid" }, label))
             }
+            (f.time_axis())
             @for (i, s) in g.partners.iter().enumerate().filter(|(_, s)| !s.ratings.is_empty()) {
                 @let colour = PALETTE[i % PALETTE.len()];
                 @let pts: Vec<String> = s.ratings.iter()
@@ -119,7 +220,6 @@ pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
                     }
                 }
             }
-            (f.axis_dates())
         }
     }
 }
@@ -146,6 +246,7 @@ pub fn t_chart(d: &ReportData) -> Markup {
                 @let class = if (t - 50.0).abs() < 1e-9 { "expected" } else { "grid" };
                 (f.grid(t, class, &format!("{t:.0}")))
             }
+            (f.time_axis())
             @for (name, colour, v) in series.iter().filter(|(_, _, v)| !v.is_empty()) {
                 @let pts: Vec<String> = v.iter()
                     .map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.t)))
@@ -155,8 +256,45 @@ pub fn t_chart(d: &ReportData) -> Markup {
                     points=(pts.join(" ")) {
                     title { (name) }
                 }
+                // Markers while they stay readable: a lone score is a dot, not nothing.
+                @if v.len() <= 120 {
+                    @for p in v.iter() {
+                        circle cx=(format!("{:.1}", f.x(p.at))) cy=(format!("{:.1}", f.y(p.t)))
+                            r="2.5" fill=(colour) {}
+                    }
+                }
             }
-            (f.axis_dates())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_TICKS, ticks};
+
+    const DAY: i64 = 86_400_000;
+    const T: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn every_span_gets_a_few_dated_ticks() {
+        assert_eq!(ticks(T, T + DAY).len(), 1, "one midnight in a day");
+        let week = ticks(T, T + 7 * DAY);
+        assert!(
+            week.iter()
+                .all(|(_, l)| l.len() == 10 && l.starts_with("2023-11-"))
+        );
+        let two_years = ticks(T, T + 730 * DAY);
+        assert!(
+            (3..=MAX_TICKS as usize).contains(&two_years.len()),
+            "{two_years:?}"
+        );
+        assert!(
+            two_years
+                .iter()
+                .all(|(t, l)| (T..=T + 730 * DAY).contains(t) && l.len() == 8)
+        );
+        // Times as far apart as the model allows: the two ends, no endless loop.
+        let far = ticks(0, 253_402_300_799_000);
+        assert_eq!(far.len(), 2, "{far:?}");
     }
 }

@@ -1,0 +1,172 @@
+//! One goal of the report: its header (title, area, status and since when, why), the five
+//! level descriptions, the steps with who completed them and when, the partners' latest
+//! levels with the chart, and each partner's ratings as a table.
+
+use std::collections::BTreeMap;
+
+use duet_core::app::{PartnerRatings, RatingRecord, ReportGoal, StepRecord};
+use maud::{Markup, html};
+
+use super::charts::goal_chart;
+use super::{day, when_iso};
+use crate::output::name_of;
+
+/// The marks of a rating in its table's "marks" column: none yet. Corrected and sealed
+/// ratings will be marked here.
+pub fn rating_marks(_r: &RatingRecord) -> Vec<&'static str> {
+    Vec::new()
+}
+
+/// One goal's section.
+pub fn goal_section(g: &ReportGoal, people: &BTreeMap<String, String>, t0: i64, t1: i64) -> Markup {
+    let goal = &g.goal;
+    html! {
+        section class="goal" id=(format!("goal-{}", goal.id)) data-status=(goal.status) {
+            (header(g))
+            h3 { "Levels" }
+            (levels(&goal.levels))
+            h3 { "Steps" }
+            (steps(&goal.steps, people))
+            h3 { "Ratings" }
+            p { "Latest — " (latest(g)) }
+            (goal_chart(&g.progress, t0, t1))
+            @for p in &g.ratings {
+                (ratings_table(p))
+            }
+        }
+    }
+}
+
+/// Title, area, status with the day it was set, whether it counts, and why it matters.
+fn header(g: &ReportGoal) -> Markup {
+    let goal = &g.goal;
+    html! {
+        header class="goal-head" {
+            h2 { (goal.title) }
+            p class="meta" {
+                span class="area" { (goal.area) } " · "
+                span class="status" data-status=(goal.status) {
+                    "Status: " strong { (goal.status) } " since " (day(g.status_since))
+                    @if !g.status_changed { " (when it was created)" }
+                }
+                @if let Some(due) = &goal.due { " · due " (due) }
+            }
+            @if !g.counts {
+                p class="muted" { "Not counted in the T-scores while " (goal.status) "." }
+            }
+            @if !goal.why.is_empty() {
+                p class="why" { strong { "Why it matters:" } " " (goal.why) }
+            }
+        }
+    }
+}
+
+/// The five level descriptions, +2 first; an empty one says so.
+fn levels(levels: &BTreeMap<String, String>) -> Markup {
+    const MEANING: [(i8, &str); 5] = [
+        (2, "much more than expected"),
+        (1, "more than expected"),
+        (0, "expected outcome"),
+        (-1, "less than expected"),
+        (-2, "much less than expected"),
+    ];
+    html! {
+        table class="levels" {
+            @for (level, meaning) in MEANING {
+                @let text = levels.get(&level.to_string()).map(String::as_str).unwrap_or("");
+                tr data-level=(level) class=[(level == 0).then_some("expected")] {
+                    th { (signed(level.into())) } td class="muted" { (meaning) }
+                    td class="description" {
+                        @if text.is_empty() { span class="muted" { "not described" } }
+                        @else { (text) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The steps in the order they were added, done or open.
+fn steps(steps: &[StepRecord], people: &BTreeMap<String, String>) -> Markup {
+    html! {
+        @if steps.is_empty() {
+            p class="muted" { "No steps." }
+        } @else {
+            ul class="steps" {
+                @for s in steps {
+                    li class=(if s.done { "step done" } else { "step open" }) {
+                        (if s.done { "✓ " } else { "○ " }) span class="step-text" { (s.text) }
+                        span class="muted" {
+                            @if s.done {
+                                " — done"
+                                @if let Some(by) = &s.done_by {
+                                    " by " span class="done-by" { (name_of(people, by)) }
+                                }
+                                @if let Some(at) = &s.done_at {
+                                    " on " span class="done-at" { (when_iso(at)) }
+                                }
+                            } @else {
+                                " — open"
+                                @if let Some(a) = &s.assignee { ", for " (name_of(people, a)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each partner's latest level, and how far apart they are.
+fn latest(g: &ReportGoal) -> String {
+    let levels: Vec<String> = g
+        .progress
+        .partners
+        .iter()
+        .map(|s| {
+            let level = s.latest.map(signed);
+            format!("{}: {}", s.name, level.as_deref().unwrap_or("not rated"))
+        })
+        .collect();
+    let gap = match g.progress.gap {
+        Some(0) => " · in agreement".to_string(),
+        Some(d) => format!(
+            " · {} apart",
+            duet_core::words::count(d as usize, "level", "levels")
+        ),
+        None => String::new(),
+    };
+    levels.join(" · ") + &gap
+}
+
+/// One partner's ratings: date, level, note and marks, oldest first.
+fn ratings_table(p: &PartnerRatings) -> Markup {
+    html! {
+        h4 { (p.name) "'s ratings" }
+        @if p.ratings.is_empty() {
+            p class="muted" { "No ratings in this period." }
+        } @else {
+            table class="ratings" data-person=(p.person) {
+                thead { tr { th { "Date" } th { "Level" } th { "Note" } th { "Marks" } } }
+                tbody {
+                    @for r in &p.ratings {
+                        tr {
+                            td { (when_iso(&r.at)) } td { (signed(r.level)) }
+                            td { @if let Some(n) = &r.note { (n) } }
+                            td class="marks" { (rating_marks(r).join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A level with its sign: +1, 0, -1 (with a real minus).
+fn signed(level: i64) -> String {
+    match level {
+        l if l > 0 => format!("+{l}"),
+        l if l < 0 => format!("−{}", -l),
+        _ => "0".into(),
+    }
+}
