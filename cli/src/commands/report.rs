@@ -53,7 +53,7 @@ table{border-collapse:collapse;margin:.3rem 0}td,th{padding:.2rem .6rem;text-ali
 .status strong{text-transform:capitalize}\
 .banner{border:3px solid #b00020;background:#fff4f4;color:#600;padding:.6rem .9rem;font-weight:600}\
 .reflection{margin:.6rem 0}.reflection blockquote{margin:.2rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
-.reflection.private blockquote{border-left-color:#b00020}.private-mark{color:#b00020;font-weight:600}\
+.reflection.private blockquote{border-left-color:#b00020}.replies{margin-left:1.5rem}tr.sealed td{color:#666}.private-mark{color:#b00020;font-weight:600}\
 @media print{@page{margin:15mm}\
 body{max-width:none;margin:0;padding:0;color:#000;background:#fff;font-size:10.5pt}\
 .muted,.banner,.private-mark{color:#000}.ax{fill:#000}.banner{background:#fff;border-color:#000}\

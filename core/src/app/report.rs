@@ -49,6 +49,12 @@ pub struct ReportReflection {
     pub text: String,
     /// Whether it is from the personal space (held only by the author's devices).
     pub private: bool,
+    /// The reflection it answers, if it is a reply.
+    pub reply_to: Option<String>,
+    /// When its author last edited it.
+    pub edited_at: Option<i64>,
+    /// Its replies, oldest first (a reply to a reply is listed under the first).
+    pub replies: Vec<ReportReflection>,
 }
 
 /// The reflections about one goal, or about none.
@@ -69,8 +75,10 @@ pub struct PartnerRatings {
     pub person: String,
     /// Display name.
     pub name: String,
-    /// The ratings from `since` on, oldest first.
+    /// The ratings from `since` on, oldest first (corrections applied).
     pub ratings: Vec<RatingRecord>,
+    /// Their ratings still sealed (blind, not revealed yet): when, never how.
+    pub sealed: Vec<super::SealedRecord>,
 }
 
 /// One goal as the report shows it.
@@ -266,6 +274,11 @@ fn report_goals(
                         .filter(|r| r.goal == g.id && r.rater == p.person)
                         .map(|r| RatingRecord::from(*r))
                         .collect(),
+                    sealed: crate::rituals::waiting_seals(view)
+                        .into_iter()
+                        .filter(|s| s.goal == g.id && s.rater == p.person)
+                        .map(super::SealedRecord::from)
+                        .collect(),
                 })
                 .collect();
             let changed = status_set.get(&g.id).copied();
@@ -283,6 +296,36 @@ fn report_goals(
 
 /// The reflections by goal, oldest first in each group: the report's goals in order,
 /// then goals this device cannot read, then the reflections about no goal.
+/// Moves each reply under the reflection it answers (or that one's root), within one
+/// group; a reply whose reflection is not in the group stays where it is.
+fn nest_replies(list: &mut Vec<ReportReflection>) {
+    let parent: BTreeMap<String, String> = list
+        .iter()
+        .filter_map(|r| Some((r.id.clone(), r.reply_to.clone()?)))
+        .collect();
+    let present: std::collections::BTreeSet<String> = list.iter().map(|r| r.id.clone()).collect();
+    let root_of = |id: &str| {
+        let mut cur = id.to_string();
+        for _ in 0..64 {
+            match parent.get(&cur).filter(|p| present.contains(*p)) {
+                Some(p) => cur = p.clone(),
+                None => break,
+            }
+        }
+        cur
+    };
+    let (roots, replies): (Vec<_>, Vec<_>) = std::mem::take(list)
+        .into_iter()
+        .partition(|r| root_of(&r.id) == r.id);
+    *list = roots;
+    for reply in replies {
+        let root = root_of(&reply.id);
+        if let Some(r) = list.iter_mut().find(|r| r.id == root) {
+            r.replies.push(reply);
+        }
+    }
+}
+
 fn group(
     mut found: Vec<(Reflection, bool)>,
     goals: &[ReportGoal],
@@ -303,7 +346,13 @@ fn group(
                 prompt: r.prompt,
                 text: r.text.as_str().to_string(),
                 private,
+                reply_to: r.reply_to,
+                edited_at: r.edited_at,
+                replies: Vec::new(),
             });
+    }
+    for list in by_goal.values_mut() {
+        nest_replies(list);
     }
     let mut out = Vec::new();
     for g in goals {

@@ -11,10 +11,17 @@ use super::charts::goal_chart;
 use super::{day, when_iso};
 use crate::output::name_of;
 
-/// The marks of a rating in its table's "marks" column: none yet. Corrected and sealed
-/// ratings will be marked here.
-pub fn rating_marks(_r: &RatingRecord) -> Vec<&'static str> {
-    Vec::new()
+/// The marks of a rating in its table's "marks" column: a correction (it replaced an
+/// earlier rating, which no longer counts), a rating given blind and revealed.
+pub fn rating_marks(r: &RatingRecord) -> Vec<&'static str> {
+    let mut marks = Vec::new();
+    if r.corrects.is_some() {
+        marks.push("corrected");
+    }
+    if r.blind {
+        marks.push("rated blind");
+    }
+    marks
 }
 
 /// One goal's section.
@@ -143,7 +150,7 @@ fn latest(g: &ReportGoal) -> String {
 fn ratings_table(p: &PartnerRatings) -> Markup {
     html! {
         h4 { (p.name) "'s ratings" }
-        @if p.ratings.is_empty() {
+        @if p.ratings.is_empty() && p.sealed.is_empty() {
             p class="muted" { "No ratings in this period." }
         } @else {
             table class="ratings" data-person=(p.person) {
@@ -154,6 +161,13 @@ fn ratings_table(p: &PartnerRatings) -> Markup {
                             td { (when_iso(&r.at)) } td { (signed(r.level)) }
                             td { @if let Some(n) = &r.note { (n) } }
                             td class="marks" { (rating_marks(r).join(", ")) }
+                        }
+                    }
+                    @for sealed in &p.sealed {
+                        tr class="sealed" {
+                            td { (when_iso(&sealed.at)) } td { "—" }
+                            td class="muted" { "not revealed yet" }
+                            td class="marks" { "sealed" }
                         }
                     }
                 }

@@ -54,6 +54,16 @@ pub fn reflection(r: &ReportReflection) -> Markup {
                     (line)
                 }
             }
+            @if r.edited_at.is_some() {
+                p class="muted edited" { "(edited)" }
+            }
+            @if !r.replies.is_empty() {
+                div class="replies" {
+                    @for reply in &r.replies {
+                        (reflection(reply))
+                    }
+                }
+            }
         }
     }
 }
