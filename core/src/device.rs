@@ -426,9 +426,9 @@ impl Device {
     /// The typed content of a space as reading commands show it, from the read models
     /// (no document load): corrections applied, withdrawn ratings and reflections left out.
     pub fn view(&mut self, kind: SpaceKind) -> Result<View, DeviceError> {
-        Ok(crate::rituals::effective(
-            self.view_parts(kind, Parts::All)?,
-        ))
+        let mut view = self.view_parts(kind, Parts::All)?;
+        self.open_own_seals(&mut view)?;
+        Ok(crate::rituals::effective(view))
     }
 
     /// Everything of a space as written: every rating, correction, withdrawal and seal
@@ -588,14 +588,8 @@ impl Device {
                 report.pushed_changes += again.pushed_changes;
                 report.cursor = again.cursor;
             }
-            // What arrived may be the partner's rating of a goal this person rated
-            // blind, or a closed round: reveal what is due, and send it at once.
-            if rec.kind == SpaceKind::Shared && self.reveal_due()? > 0 {
-                let rec = self.store.space(rec.kind)?;
-                let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
-                report.pushed_events += again.pushed_events;
-                report.pushed_changes += again.pushed_changes;
-                report.cursor = again.cursor;
+            if rec.kind == SpaceKind::Shared {
+                self.reveal_after_sync(transport, &mut report)?;
             }
             out.push((rec.kind, report));
         }

@@ -190,6 +190,69 @@ fn two_year_history(home: &Path) -> History {
     History { goals }
 }
 
+/// The rituals on top: Alex corrects their latest rating of goal 4, Sam's rating of goal
+/// 4 is still sealed, and Sam answers Alex's reflection about goal 0.
+fn rituals(home: &Path, h: &History) {
+    let mut dev = CoreDevice::open(home).expect("open");
+    let view = dev.raw_view(SpaceKind::Shared).expect("view");
+    let me = view
+        .people
+        .iter()
+        .find(|(_, p)| p.name == "Alex")
+        .map(|(id, _)| id.clone())
+        .expect("Alex");
+    let sam = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a".to_string();
+    let last = view
+        .ratings
+        .iter()
+        .filter(|r| r.goal == h.goals[4] && r.rater == me)
+        .max_by_key(|r| r.at)
+        .expect("a rating of goal 4")
+        .clone();
+    let talk = view
+        .reflections
+        .iter()
+        .find(|r| r.text.as_str() == "Talking on Sundays helps")
+        .expect("the reflection")
+        .clone();
+    let correction = duet_core::model::Rating {
+        id: duet_core::ids::new_id(),
+        at: last.at + 60_000,
+        level: Level::MUCH_MORE,
+        note: Some("CORRECTED-4".into()),
+        corrects: Some(last.id.clone()),
+        ..last
+    };
+    let seal = duet_core::model::Seal {
+        id: duet_core::ids::new_id(),
+        goal: h.goals[4].clone(),
+        rater: sam.clone(),
+        at: correction.at + 60_000,
+        round: "0123456789abcdef0123456789abcdef".into(),
+        corrects: None,
+        commitment: "00".repeat(32),
+        sealed: "00".repeat(40),
+    };
+    let reply = duet_core::model::Reflection {
+        id: duet_core::ids::new_id(),
+        author: sam,
+        at: talk.at + 5_000,
+        text: duet_core::model::Text::with_value("SAM-REPLY-to-sundays"),
+        reply_to: Some(talk.id.clone()),
+        ..talk
+    };
+    dev.edit(SpaceKind::Shared, |doc, _| {
+        let mut changes: Vec<_> = doc
+            .put_rating(&correction, "rate", correction.at)?
+            .into_iter()
+            .collect();
+        changes.extend(doc.put_seal(&seal, None, seal.at)?);
+        changes.extend(doc.put_reflection(&reply, reply.at)?);
+        Ok(((), changes))
+    })
+    .expect("rituals");
+}
+
 /// The part of the DOM from `start` to the next `end` (or the end).
 fn between<'a>(dom: &'a str, start: &str, end: &str) -> &'a str {
     let from = dom
@@ -229,6 +292,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
     };
     let d = Device::new();
     let h = two_year_history(&d.home);
+    rituals(&d.home, &h);
     let work = tempfile::tempdir().expect("tempdir");
     let page = work.path().join("report.html");
     // Times on the page are local: UTC makes them the ones written here.
@@ -334,6 +398,16 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
         ),
         "a rating's date, level and note"
     );
+    // A correction counts instead of what it corrects, marked; a sealed rating is a row
+    // without level or note.
+    let g4 = section(&dom, &h.goals[4]);
+    assert!(
+        g4.contains("<td>+2</td><td>CORRECTED-4</td><td class=\"marks\">corrected</td>"),
+        "{}",
+        &g4[..g4.len().min(2000)]
+    );
+    assert_eq!(g4.matches("<tr class=\"sealed\">").count(), 1);
+    assert!(between(g4, "<tr class=\"sealed\">", "</tr>").contains(">sealed<"));
     // Goal 5 describes only the expected level.
     let g5 = section(&dom, &h.goals[5]);
     assert_eq!(g5.matches("not described").count(), 4);
@@ -357,6 +431,15 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
     let reflections = between(&dom, "<section class=\"reflections\">", "</section>");
     let group = |goal: &str| between(reflections, &format!("data-goal=\"{goal}\""), "</div>");
     assert!(group(&h.goals[0]).contains("Talking on Sundays helps"));
+    let thread = between(
+        reflections,
+        "Talking on Sundays helps",
+        "</article></div></article>",
+    );
+    assert!(
+        thread.contains("<div class=\"replies\">") && thread.contains("SAM-REPLY-to-sundays"),
+        "a reply under the reflection it answers: {thread}"
+    );
     assert!(
         group(&h.goals[1]).contains("SAM-about-goal-1") && group(&h.goals[1]).contains(">Sam<")
     );

@@ -254,3 +254,31 @@ fn partners_answer_each_others_reflections() {
     assert_ne!(err.code, 0);
     assert!(err.stderr.contains("only its author"), "{}", err.stderr);
 }
+
+#[test]
+fn partners_who_both_rate_blind_while_apart_see_both_once_their_devices_have_synced() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    // Both open a round and seal a rating while apart (two `seals` maps are made).
+    alex.ok(&["rate", GOAL, "0", "--note", "from Alex"]);
+    sam.ok(&["rate", GOAL, "-1", "--note", "from Sam"]);
+    // Sam sends; Alex learns Sam rated and reveals; Sam reveals; Alex gets it.
+    for d in [&sam, &alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    let both = vec![
+        ("Alex".to_string(), 0, Some("from Alex".to_string())),
+        ("Sam".to_string(), -1, Some("from Sam".to_string())),
+    ];
+    assert_eq!(ratings(&alex), both);
+    assert_eq!(ratings(&sam), both);
+    for d in [&alex, &sam] {
+        assert_eq!(
+            d.json(&["export"])["shared"]["sealed"]
+                .as_array()
+                .map(Vec::len),
+            Some(0),
+            "nothing stays sealed"
+        );
+    }
+}

@@ -223,6 +223,48 @@ impl Device {
         })
     }
 
+    /// Adds this person's own ratings still sealed to `view`, opened: they are theirs to
+    /// see (the partner's stay commitments). `waiting_seals` still lists them.
+    pub(crate) fn open_own_seals(
+        &mut self,
+        view: &mut crate::readmodel::View,
+    ) -> Result<(), DeviceError> {
+        let me = self.me.person_id.to_string();
+        let mine: Vec<Seal> = crate::rituals::waiting_seals(view)
+            .into_iter()
+            .filter(|s| s.rater == me)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let key = self.store.space(SpaceKind::Personal)?.key;
+        for s in mine {
+            let Ok(content) = open_box(&key, &s.id, &s.sealed) else {
+                continue;
+            };
+            let Ok(level) = Level::try_from(content.level) else {
+                continue;
+            };
+            view.ratings.push(Rating {
+                id: s.id,
+                goal: s.goal,
+                rater: me.clone(),
+                at: s.at,
+                level,
+                note: content.note,
+                round: Some(s.round),
+                reveals: None,
+                salt: None,
+                corrects: s.corrects,
+                withdrawn: None,
+            });
+        }
+        view.ratings
+            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(())
+    }
+
     /// Reveals this person's sealed ratings whose time has come: their round is over,
     /// or the partner has rated the same goal. Returns how many.
     pub fn reveal_due(&mut self) -> Result<usize, DeviceError> {
@@ -265,6 +307,25 @@ impl Device {
             }
             Ok((ratings.len(), changes))
         })
+    }
+
+    /// After a sync of the shared space: what arrived may be the partner's rating of a
+    /// goal this person rated blind, or a closed round. Reveals what is due and sends it
+    /// in the same sync.
+    pub(crate) fn reveal_after_sync(
+        &mut self,
+        transport: &dyn crate::sync::Transport,
+        report: &mut crate::sync::SyncReport,
+    ) -> Result<(), DeviceError> {
+        if self.reveal_due()? == 0 {
+            return Ok(());
+        }
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let again = crate::sync::sync_space(&mut self.store, &self.me, &rec, transport)?;
+        report.pushed_events += again.pushed_events;
+        report.pushed_changes += again.pushed_changes;
+        report.cursor = again.cursor;
+        Ok(())
     }
 
     /// Closes every open check-in round now, and reveals this person's sealed ratings

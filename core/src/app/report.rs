@@ -492,6 +492,7 @@ mod tests {
         let active = dev.add_goal(new("Talk")).expect("goal");
         dev.rate(&paused, Level::EXPECTED, Some("a note"))
             .expect("rate");
+        dev.close_rounds().expect("the lone rating is revealed");
         let later = NOW + 3 * super::DAY_MS;
         drop(dev);
         let mut dev = device(dir.path(), later);

@@ -17,7 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc, Reconcile, Text};
+/// Co-edited text (an Automerge Text object), as the entities hold it.
+pub use autosurgeon::Text;
+use autosurgeon::{Hydrate, HydrateError, Prop, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use crate::vocab::{Area, Status, Word};

@@ -109,7 +109,18 @@ impl Checker<'_> {
             } else {
                 path.push(None);
             }
-            self.rule(&path, &op.action)?;
+            if let [Some(top)] = path.as_slice()
+                && crate::doc::LATE_COLLECTIONS.contains(&top.as_str())
+                && matches!(op.action, OpType::Make(ObjType::Map))
+            {
+                // A late root map made while apart from another device's is a
+                // conflict readers merge; one made over an existing map would hide it.
+                if !op.pred.is_empty() {
+                    return Err(format!("it replaces the document's `{top}` collection"));
+                }
+            } else {
+                self.rule(&path, &op.action)?;
+            }
             self.remember(&path, &op.action);
             if let OpType::Make(_) = op.action {
                 // The object this op makes gets the op's id.
@@ -453,5 +464,32 @@ mod tests {
             .expect("raw");
         let err = check(before.automerge(), ALEX, &last(&alex, c)).expect_err("refused");
         assert!(err.contains("existing rating"), "{err}");
+    }
+
+    fn make_seals(doc: &mut SpaceDoc, at: i64) -> Vec<Change> {
+        let c = doc
+            .raw_transaction("rate sealed", at, |tx| {
+                use automerge::transaction::Transactable;
+                tx.put_object(automerge::ROOT, "seals", ObjType::Map)?;
+                Ok(())
+            })
+            .expect("raw");
+        c.into_iter().collect()
+    }
+
+    #[test]
+    fn a_late_collection_made_while_apart_passes_but_one_made_over_another_is_refused() {
+        let (mut alex, mut sam, _) = couple();
+        let before = alex.clone();
+        make_seals(&mut alex, 5);
+        // Sam makes his own while apart: a conflict readers merge.
+        let concurrent = make_seals(&mut sam, 5);
+        check(alex.automerge(), SAM, &concurrent).expect("made while apart");
+        // Sam, having Alex's, makes one over it: it would hide Alex's seals.
+        let mut sam = before.clone();
+        sam.apply(alex.automerge().get_changes(&[])).expect("apply");
+        let over = make_seals(&mut sam, 6);
+        let err = check(alex.automerge(), SAM, &over).expect_err("refused");
+        assert!(err.contains("replaces"), "{err}");
     }
 }
