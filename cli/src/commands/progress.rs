@@ -146,13 +146,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .latest_at
                 .map(|t| format!(" on {}", day(t)))
                 .unwrap_or_else(|| " ".repeat(14));
-            writeln!(
-                out,
+            let line = format!(
                 "    {:<12} latest {:>2}{on}   {}",
                 safe_line(&s.name),
                 c.level(s.latest, &level(s.latest)),
                 sparkline(&levels)
-            )?;
+            );
+            writeln!(out, "{}", line.trim_end())?;
             if s.sealed {
                 let who = if s.person == p.me {
                     "you have rated blind: sealed until your partner rates too".to_string()
