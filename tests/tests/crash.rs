@@ -130,6 +130,9 @@ fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges()
             "round {round}: committed ratings survive a killed sync"
         );
     }
+    // Alex's ratings are blind until the round closes: closing reveals them, so both
+    // devices then hold the same shared content.
+    a.ok(&["checkin", "--close"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     assert_eq!(a.json(&["export"])["shared"], b.json(&["export"])["shared"]);
