@@ -200,7 +200,7 @@ impl Device {
         let id = new_id();
         let me = self.me.person_id.to_string();
         let salt = new_salt();
-        let level = i64::from(level.get());
+        let level = level.get();
         let binding = Binding {
             seal: &id,
             goal,

@@ -177,7 +177,7 @@ impl From<&Rating> for RatingRecord {
             goal: r.goal.clone(),
             rater: r.rater.clone(),
             at: iso(r.at),
-            level: r.level.get().into(),
+            level: r.level.get(),
             note: r.note.clone(),
             corrects: r.corrects.clone(),
             blind: r.reveals.is_some(),

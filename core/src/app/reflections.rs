@@ -145,11 +145,7 @@ impl Device {
             let mut newest: Option<(SpaceKind, Reflection)> = None;
             for kind in [SpaceKind::Shared, SpaceKind::Personal] {
                 let view = self.view(kind)?;
-                if let Some(r) = view
-                    .reflections
-                    .into_iter()
-                    .filter(|r| r.author == me)
-                    .last()
+                if let Some(r) = view.reflections.into_iter().rfind(|r| r.author == me)
                     && newest
                         .as_ref()
                         .is_none_or(|(_, n)| (r.at, &r.id) > (n.at, &n.id))
