@@ -216,6 +216,11 @@ fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides(
         d.ok(&["report", "--html", report.to_str().expect("path")]);
         let html = std::fs::read_to_string(&report).expect("report");
         assert!(!html.contains(withdrawn), "the report shows withdrawn text");
+        assert!(
+            html.contains("<td>meant +1</td><td class=\"marks\">corrected")
+                && !html.contains("<td>typo</td>"),
+            "the report shows the corrected rating, marked, and not the mistake"
+        );
         let history = d.ok(&["history"]);
         assert!(history.contains("corrected their rating"), "{history}");
         assert!(history.contains("withdrew a reflection"), "{history}");
