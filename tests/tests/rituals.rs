@@ -253,6 +253,12 @@ fn partners_answer_each_others_reflections() {
             text.contains("How did Sunday feel") && text.contains("Calmer"),
             "{text}"
         );
+        let full = d.ok(&["history", "--full"]);
+        assert!(
+            full.contains("Calmer than last time."),
+            "history --full shows the text: {full}"
+        );
+        assert!(!d.ok(&["history"]).contains("Calmer than last time."));
     }
     // Only the author may edit or withdraw.
     let err = sam.run(&["reflect", "--withdraw", &id[..8]]);
@@ -286,4 +292,61 @@ fn partners_who_both_rate_blind_while_apart_see_both_once_their_devices_have_syn
             "nothing stays sealed"
         );
     }
+}
+
+#[test]
+fn a_checkin_walks_the_goals_and_takes_answers_from_the_terminal_or_a_pipe() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&[
+        "goal",
+        "add",
+        GOAL,
+        "--area",
+        "communication",
+        "--expected",
+        "We talk every Sunday",
+    ]);
+    d.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    // Level 1 with a note for the first goal; the second is skipped (an empty line).
+    let run = d.run_with_stdin(&["checkin"], Some("1\nTwo good talks\n\n"));
+    let out = run.ok();
+    assert!(
+        out.contains("We talk every Sunday"),
+        "the level texts are shown: {out}"
+    );
+    assert!(run.stderr.contains("Your level"), "{}", run.stderr);
+    let export = d.json(&["export"]);
+    let rated = export["shared"]["ratings"].as_array().expect("ratings");
+    assert_eq!(rated.len(), 1, "{rated:?}");
+    assert_eq!(rated[0]["level"], 1);
+    assert_eq!(rated[0]["note"], "Two good talks");
+}
+
+#[test]
+fn a_completed_step_is_reopened_and_undo_takes_back_the_latest_act() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", GOAL, "--area", "communication"]);
+    d.ok(&["step", "add", GOAL, "Set an alarm"]);
+    d.ok(&["step", "done", GOAL, "alarm"]);
+    d.ok(&["step", "reopen", GOAL, "alarm"]);
+    let done = |d: &Device| d.json(&["export"])["shared"]["goals"][0]["steps"][0]["done"].clone();
+    assert_eq!(done(&d), false);
+    d.ok(&["step", "done", GOAL, "alarm"]);
+    assert_eq!(d.json(&["undo"])["undid"], "step");
+    assert_eq!(done(&d), false);
+    let history = d.ok(&["history"]);
+    assert!(
+        history.contains("reopened step \"Set an alarm\""),
+        "{history}"
+    );
+    // A reflection written after it is the latest act: undo withdraws it.
+    d.ok(&["reflect", "Canary-undo-7c1d"]);
+    assert_eq!(d.json(&["undo"])["undid"], "reflection");
+    assert!(!d.ok(&["export", "--json"]).contains("Canary-undo-7c1d"));
+    assert!(
+        d.ok(&["history", "--full"])
+            .contains("withdrew a reflection")
+    );
 }
