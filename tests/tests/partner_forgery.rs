@@ -12,11 +12,13 @@ use duet_tests::{Device, Relay, pair};
 use serde_json::Value;
 
 /// Alex (the victim) and Sam (the attacker), paired and synced, with a goal and one
-/// rating and reflection by Alex. Returns Alex's person id too.
+/// rating and reflection by Alex. Alex closes the round so the rating is in the clear:
+/// Sam holds it and a forged change can target it. Returns Alex's person id too.
 fn couple(relay: &Relay) -> (Device, Device, String) {
     let (alex, sam) = pair(relay);
     alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
     alex.ok(&["rate", "Walk", "1", "--note", "alex's own rating"]);
+    alex.ok(&["checkin", "--close"]);
     alex.ok(&["reflect", "alex's own reflection"]);
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);

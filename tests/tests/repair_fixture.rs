@@ -70,7 +70,9 @@ fn a_store_broken_by_two_processes_repairs_itself_and_syncs() {
     );
 
     // Writes work again, and the repaired changes sync to a partner who converges.
+    // Closing the round reveals the (blind) rating, so the partner can hold it.
     a.ok(&["rate", "Walk", "0", "--note", "after the repair"]);
+    a.ok(&["checkin", "--close"]);
     let relay = Relay::start();
     a.ok(&["relay", "set", &relay.url]);
     a.ok(&["sync"]);
@@ -94,9 +96,16 @@ fn a_store_broken_by_two_processes_repairs_itself_and_syncs() {
         b_export["shared"].to_string().contains("after the repair"),
         "the partner has the write made after the repair"
     );
+    let a_export = a.json(&["export"]);
+    for (who, export) in [("A", &a_export), ("B", &b_export)] {
+        assert_eq!(
+            export["shared"]["sealed"].as_array().map(Vec::len),
+            Some(0),
+            "no rating waits sealed on {who}"
+        );
+    }
     assert_eq!(
-        a.json(&["export"])["shared"]["ratings"],
-        b_export["shared"]["ratings"],
+        a_export["shared"]["ratings"], b_export["shared"]["ratings"],
         "both partners hold the same ratings"
     );
     for (kind, _, text) in items.iter().filter(|(k, _, _)| k == "personal") {

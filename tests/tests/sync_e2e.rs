@@ -146,8 +146,10 @@ fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
     a.ok(&["goal", "add", "Listen first", "--area", "empathy"]);
     a.ok(&["sync"]);
 
-    // Killed between syncs: a clear error, nothing lost, a retry completes.
+    // Killed between syncs: a clear error, nothing lost, a retry completes. Alex closes
+    // each round so Sam receives the ratings in the clear, not as seals.
     a.ok(&["rate", "Listen first", "0"]);
+    a.ok(&["checkin", "--close"]);
     relay.kill();
     let r = a.run(&["sync"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -162,6 +164,7 @@ fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
     for i in 0..30 {
         a.ok(&["rate", "Listen first", if i % 2 == 0 { "1" } else { "-1" }]);
     }
+    a.ok(&["checkin", "--close"]);
     let child = std::process::Command::new(duet_tests::bin("duet"))
         .args(["sync"])
         .env("DUET_HOME", &a.home)
@@ -174,6 +177,9 @@ fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
     relay.restart();
     a.ok(&["sync"]);
     b.ok(&["sync"]);
+    for d in [&a, &b] {
+        assert_eq!(shared(d)["sealed"].as_array().map(Vec::len), Some(0));
+    }
     assert_eq!(shared(&a), shared(&b));
     assert_eq!(shared(&b)["ratings"].as_array().expect("ratings").len(), 31);
 }

@@ -69,7 +69,9 @@ fn the_client_refuses_ciphertext_the_relay_altered_keeps_the_rest_and_stays_usab
     a.ok(&["goal", "add", "Trust exercise", "--area", "trust"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
+    // Closed at once so the event the relay alters carries the rating itself, not a seal.
     b.ok(&["rate", "Trust exercise", "2", "--note", "tampered with"]);
+    b.ok(&["checkin", "--close"]);
     b.ok(&["sync"]);
     // The relay operator flips one byte of Sam's newest changes event.
     {
@@ -108,6 +110,7 @@ fn the_client_refuses_ciphertext_the_relay_altered_keeps_the_rest_and_stays_usab
     );
     // Still usable: A edits and syncs, B receives it.
     a.ok(&["rate", "Trust exercise", "0"]);
+    a.ok(&["checkin", "--close"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     assert_eq!(

@@ -66,6 +66,8 @@ fn a_partners_control_characters_are_shown_not_obeyed_and_json_keeps_them() {
         .expect("goal id")
         .to_string();
     a.ok(&["rate", &goal, "-1", "--note", &note]);
+    // Closed so the rating reaches Sam in the clear, hostile note and all.
+    a.ok(&["checkin", "--close"]);
     a.ok(&["step", "add", &goal, &step]);
     a.ok(&["reflect", "--goal", &goal, &reflection]);
     let code = a.json(&["invite"])["code"]
