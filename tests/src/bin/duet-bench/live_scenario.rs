@@ -29,8 +29,9 @@ fn measure(prefix: &str, one: &Relay, two: &Relay, figs: &mut Figures) {
     for i in 0..ROUNDS {
         let level = ["-1", "0", "1"][i % 3];
         let t = Instant::now();
+        // Blind: B has not rated, so each rating arrives sealed (a seal is what travels).
         a.ok(&["rate", "Evening walk", level]);
-        wb.wait_for("shared: 1 rating from Alex");
+        wb.wait_for("shared: 1 sealed rating from Alex");
         times.push(t.elapsed().as_secs_f64());
         wa.wait_for("shared: sent 1 change");
     }
