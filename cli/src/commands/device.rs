@@ -27,6 +27,9 @@ pub enum DeviceCmd {
     Remove {
         /// Device key prefix, as shown by `duet device list`.
         device: String,
+        /// Remove a device of your partner without asking (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -55,7 +58,7 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
             Ok(())
         }
         DeviceCmd::List => list(ctx),
-        DeviceCmd::Remove { device } => remove(ctx, &device),
+        DeviceCmd::Remove { device, yes } => remove(ctx, &device, yes),
     }
 }
 
@@ -83,7 +86,46 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
+/// Asks before a device of the partner is removed, saying what it means; `--yes`
+/// answers for scripts. Without a terminal to ask on, refuses.
+fn consent(
+    ctx: &Ctx,
+    dev: &mut duet_core::device::Device,
+    device: &[u8; 32],
+    yes: bool,
+) -> anyhow::Result<()> {
+    let Some(p) = dev.partner_removal(device)? else {
+        return Ok(());
+    };
+    let name = safe_line(&p.name).to_string();
+    let what = if p.last_device {
+        format!(
+            "this is {name}'s only device: {name} will no longer be able to read or write your              shared space (they keep what their device already holds)"
+        )
+    } else {
+        format!(
+            "this is one of {name}'s devices: it will no longer read or write your shared space"
+        )
+    };
+    if yes {
+        return Ok(());
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || ctx.out.json {
+        anyhow::bail!(UsageError(format!(
+            "{what}. Talk with {name} first; to remove it, run the command again with --yes"
+        )));
+    }
+    eprint!("{what}.\nRemove it? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        anyhow::bail!(UsageError("nothing was removed".into()));
+    }
+    Ok(())
+}
+
+fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     // Learn about devices that joined since the last sync; offline, work from what is known.
     if let Err(e) = dev.sync(&Http::new()?) {
@@ -98,6 +140,7 @@ fn remove(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         }
         e => UsageError(e.to_string()),
     })?;
+    consent(ctx, &mut dev, &device, yes)?;
     let removed: Vec<&str> = dev
         .remove_device_everywhere(&device)?
         .into_iter()

@@ -37,6 +37,15 @@ pub struct DeviceRow {
     pub this_device: bool,
 }
 
+/// Removing a device of the other partner: whose it is, and whether it is their last.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartnerRemoval {
+    /// The partner's name.
+    pub name: String,
+    /// Whether it is their last current device of the shared space.
+    pub last_device: bool,
+}
+
 /// A shared-space device the user has not verified yet.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnverifiedDevice {
@@ -94,6 +103,36 @@ impl Device {
                 }
             })
             .collect())
+    }
+
+    /// What removing `device` means when it is the partner's: their name, and whether it
+    /// is their last current device (then they lose the shared space). `None` for a
+    /// device of this person.
+    pub fn partner_removal(
+        &mut self,
+        device: &DeviceKey,
+    ) -> Result<Option<PartnerRemoval>, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let Some(person) = state.members().get(device).map(|m| m.person) else {
+            return Ok(None);
+        };
+        if hex::encode(person) == self.me.person_id.to_string() {
+            return Ok(None);
+        }
+        let names = self.shared_names()?;
+        let others = state
+            .members()
+            .iter()
+            .filter(|(k, m)| m.person == person && *k != device)
+            .count();
+        Ok(Some(PartnerRemoval {
+            name: names
+                .get(&hex::encode(person))
+                .cloned()
+                .unwrap_or_else(|| "your partner".into()),
+            last_device: others == 0,
+        }))
     }
 
     /// The current device of either space whose hex key starts with `query`.

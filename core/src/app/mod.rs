@@ -27,7 +27,7 @@ mod watch;
 pub use checkin::{Closed, Rated};
 pub use checkin_plan::{CheckinGoal, CheckinPlan, RoundInfo};
 pub use corrections::Undone;
-pub use devices::{DeviceRow, Safety, UnverifiedDevice};
+pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
