@@ -9,8 +9,9 @@
 //!
 //! - no command, watcher line or final sync mentions a document error;
 //! - a command that exited 0 has its marker exactly once in this device's export and,
-//!   after a final sync on both sides, in the partner's (a private reflection only on
-//!   this device, never on the partner's);
+//!   after this device closes the check-in round (so every blind rating is revealed, as
+//!   for a couple that shares openly) and a final sync on both sides, in the partner's
+//!   (a private reflection only on this device, never on the partner's);
 //! - a command that exited non-zero is allowed only when it says another duet command
 //!   held the home's write lock for the whole bounded wait, and then it changed nothing
 //!   (its marker is in neither export); any other failure is a problem;
@@ -353,11 +354,23 @@ pub fn run(duet: &Path, home: &Path, partner: &Path, size: Size, seed: u64) -> O
         }
     }
 
-    // Everything reaches both sides: the partner's last pushes, this device's writes.
+    // Ratings are made blind; closing the round reveals this device's at once and the
+    // partner's on its next sync, so every rating can be looked for on both sides.
+    let ran = run_duet(duet, home, &strings(&["checkin", "--close"]));
+    if ran.code != 0 || document_error(&ran.stderr).is_some() {
+        problems.push(format!(
+            "closing the round on this device exited {}: {}",
+            ran.code,
+            ran.stderr.trim()
+        ));
+    }
+    // Everything reaches both sides: the partner's last pushes, this device's writes
+    // and the close, then the partner's reveals.
     for (h, side) in [
         (partner, "the partner"),
         (home, "this device"),
         (partner, "the partner"),
+        (home, "this device"),
     ] {
         let ran = run_duet(duet, h, &strings(&["sync"]));
         if ran.code != 0 || document_error(&ran.stderr).is_some() {
@@ -692,7 +705,8 @@ pub fn integrity_check(db: &Path) -> Result<(), String> {
     }
 }
 
-/// A rating after the storm is saved, syncs and reaches the partner.
+/// A rating after the storm is saved, syncs and reaches the partner (revealed by closing
+/// the round, as a couple that shares openly does).
 fn after_the_storm(
     duet: &Path,
     home: &Path,
@@ -701,11 +715,12 @@ fn after_the_storm(
     problems: &mut Vec<String>,
 ) {
     let marker = format!("after{seed:x}z");
-    let steps: [(&Path, Vec<String>); 3] = [
+    let steps: [(&Path, Vec<String>); 4] = [
         (
             home,
             strings(&["rate", COMMON_GOAL, "1", "--note", &marker]),
         ),
+        (home, strings(&["checkin", "--close"])),
         (home, strings(&["sync"])),
         (partner, strings(&["sync"])),
     ];

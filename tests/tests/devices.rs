@@ -6,6 +6,16 @@ fn code_of(d: &Device, args: &[&str]) -> String {
     d.json(args)["code"].as_str().expect("code").to_string()
 }
 
+/// Asserts no rating on `d` waits sealed, so both partners' exports can be compared.
+fn assert_nothing_sealed(d: &Device) {
+    let export = d.json(&["export"]);
+    assert_eq!(
+        export["shared"]["sealed"].as_array().map(Vec::len),
+        Some(0),
+        "a blind rating is still sealed: {export}"
+    );
+}
+
 fn verify_code(d: &Device) -> String {
     d.json(&["verify"])["code"]
         .as_str()
@@ -94,12 +104,16 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
         "{}",
         r.stderr
     );
-    // The others carry on and converge.
+    // The others carry on and converge. Both rate blind; the syncs carry the reveals:
+    // Alex's device reveals on learning Sam rated, Sam's on learning Alex did.
     b.ok(&["rate", "Weekly check-in", "-1"]);
     b.ok(&["sync"]);
     a1.ok(&["rate", "Weekly check-in", "0"]);
     a1.ok(&["sync"]);
     b.ok(&["sync"]);
+    a1.ok(&["sync"]);
+    assert_nothing_sealed(&a1);
+    assert_nothing_sealed(&b);
     assert_eq!(
         a1.json(&["export"])["shared"],
         b.json(&["export"])["shared"]
@@ -219,6 +233,8 @@ fn after_a_removal_new_events_cannot_be_decrypted_with_anything_the_removed_devi
         "--note",
         "after the removal",
     ]);
+    // Alex shares openly: closing the round reveals the blind rating at once.
+    a1.ok(&["checkin", "--close"]);
     a1.ok(&["sync"]);
     let ev = newest_changes_event(&relay);
     assert_eq!(ev.epoch(), Some(1), "written under the new epoch");
@@ -238,6 +254,8 @@ fn after_a_removal_new_events_cannot_be_decrypted_with_anything_the_removed_devi
     }
     // The remaining devices read it and converge.
     b.ok(&["sync"]);
+    assert_nothing_sealed(&a1);
+    assert_nothing_sealed(&b);
     assert_eq!(
         a1.json(&["export"])["shared"],
         b.json(&["export"])["shared"]
@@ -262,14 +280,18 @@ fn a_partner_offline_during_the_removal_converges_and_then_writes_under_the_new_
     a1.ok(&["device", "remove", &a2_key[..10]]);
     a1.ok(&["rate", "Weekly check-in", "1"]);
     a1.ok(&["sync"]);
-    // Sam comes back.
+    // Sam comes back (and, as Alex rated too, reveals his blind rating).
     b.ok(&["sync"]);
     assert_eq!(
         newest_changes_event(&relay).epoch(),
         Some(1),
         "Sam's offline edits go out under the new key"
     );
+    // Alex's device reveals Alex's rating; Sam's gets it.
     a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_nothing_sealed(&a1);
+    assert_nothing_sealed(&b);
     assert_eq!(
         a1.json(&["export"])["shared"],
         b.json(&["export"])["shared"]
@@ -376,11 +398,11 @@ fn concurrent_membership_changes_while_apart_reach_the_same_membership_everywher
         .expect("key")
         .to_string();
 
-    // Apart (the relay is unreachable): both remove the laptop, and Sam also removes
-    // his own second device.
+    // Apart (the relay is unreachable): both remove the laptop (Sam confirms removing
+    // Alex's device with --yes), and Sam also removes his own second device.
     relay.kill();
     assert_eq!(a1.run(&["device", "remove", &a2_key[..10]]).code, 1);
-    assert_eq!(b.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    assert_eq!(b.run(&["device", "remove", &a2_key[..10], "--yes"]).code, 1);
     assert_eq!(b.run(&["device", "remove", &b2_key[..10]]).code, 1);
     a1.ok(&["rate", "Weekly check-in", "1"]);
     b.ok(&["rate", "Weekly check-in", "-1"]);
@@ -409,6 +431,8 @@ fn concurrent_membership_changes_while_apart_reach_the_same_membership_everywher
         verify_code(&b),
         "same membership, same safety code"
     );
+    assert_nothing_sealed(&a1);
+    assert_nothing_sealed(&b);
     assert_eq!(
         a1.json(&["export"])["shared"],
         b.json(&["export"])["shared"]
@@ -434,9 +458,9 @@ fn one_partner_adding_a_device_while_the_other_removes_one_converges() {
         .as_str()
         .expect("key")
         .to_string();
-    // Sam removes the laptop while offline...
+    // Sam removes the laptop while offline (it is Alex's: a script confirms with --yes)...
     relay.kill();
-    assert_eq!(b.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    assert_eq!(b.run(&["device", "remove", &a2_key[..10], "--yes"]).code, 1);
     relay.restart();
     // ...while Alex adds a third device of his own.
     let a3 = Device::new();
@@ -460,6 +484,8 @@ fn one_partner_adding_a_device_while_the_other_removes_one_converges() {
         "--note",
         "from the new device",
     ]);
+    // Alex shares openly: closing the round reveals the blind rating at once.
+    a3.ok(&["checkin", "--close"]);
     a3.ok(&["sync"]);
     b.ok(&["sync"]);
     assert!(

@@ -46,6 +46,8 @@ fn a_partners_malformed_rating_is_listed_and_everything_else_still_exports() {
         .expect("goal id")
         .to_string();
     a.ok(&["rate", &goal, "1", "--note", "a good week"]);
+    // Alex shares openly: closing the round reveals the blind rating, so Sam holds it.
+    a.ok(&["checkin", "--close"]);
     write_float_rating(&a.home, &goal);
     a.ok(&["sync"]);
     b.ok(&["sync"]);

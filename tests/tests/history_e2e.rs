@@ -43,6 +43,8 @@ fn both_partners_see_the_same_causal_history_with_true_authors() {
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     a.ok(&["rate", "Evening walk", "0"]);
+    // Alex closes the round, so the walk rating (made blind) is revealed to Sam too.
+    a.ok(&["checkin", "--close"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
 
@@ -64,8 +66,11 @@ fn both_partners_see_the_same_causal_history_with_true_authors() {
     let count = |k: (&str, &str, &str)| kinds.iter().filter(|x| **x == k).count();
     assert_eq!(count(("goal_created", "Alex", "")), 1);
     assert_eq!(count(("goal_created", "Sam", "")), 1);
-    assert_eq!(count(("rating_given", "Alex", "")), 2);
-    assert_eq!(count(("rating_given", "Sam", "")), 1);
+    // Every rating is made blind: listed once sealed when made, once given when revealed.
+    assert_eq!(count(("rating_sealed", "Alex", "")), 2);
+    assert_eq!(count(("rating_sealed", "Sam", "")), 1);
+    assert_eq!(count(("rating_given", "Alex", "revealed")), 2);
+    assert_eq!(count(("rating_given", "Sam", "revealed")), 1);
     assert_eq!(count(("field_edited", "Alex", "title")), 1);
     assert_eq!(count(("field_edited", "Sam", "why")), 1);
     assert_eq!(count(("status_changed", "Sam", "status")), 1);
@@ -95,13 +100,19 @@ fn both_partners_see_the_same_causal_history_with_true_authors() {
     let created = position(&ha, |e| {
         e["kind"] == "goal_created" && e["author_name"] == "Alex"
     });
+    let sams_seal = position(&ha, |e| {
+        e["kind"] == "rating_sealed" && e["author_name"] == "Sam"
+    });
     let sams_rating = position(&ha, |e| {
         e["kind"] == "rating_given" && e["author_name"] == "Sam"
     });
-    assert!(created < sams_rating);
+    assert!(created < sams_seal && sams_seal < sams_rating);
     let pause = position(&ha, |e| e["kind"] == "status_changed");
+    let walk_seal = position(&ha, |e| {
+        e["kind"] == "rating_sealed" && e["goal_title"] == "Evening walk"
+    });
     let walk_rating = position(&ha, |e| e["kind"] == "rating_given" && e["level"] == 0);
-    assert!(pause < walk_rating);
+    assert!(pause < walk_seal && walk_seal < walk_rating);
 
     // Filters.
     let text = a.ok(&["history", "--by", "sam"]);
@@ -127,10 +138,13 @@ fn a_device_whose_clock_is_years_behind_still_gets_a_causal_history() {
     let h = b.history();
     assert_eq!(h, a.history());
     let created = position(&h, |e| e["kind"] == "goal_created");
-    let rating = position(&h, |e| e["kind"] == "rating_given");
+    // The rating is made blind (sealed) under the wrong clock; Alex's next sync, on a
+    // right clock, finds its round long over and reveals it.
+    let rating = position(&h, |e| e["kind"] == "rating_sealed");
+    let revealed = position(&h, |e| e["kind"] == "rating_given");
     let step = position(&h, |e| e["kind"] == "step_added");
     assert!(
-        created < rating && created < step,
+        created < rating && rating < revealed && created < step,
         "effects never precede their cause"
     );
     assert!(

@@ -257,6 +257,8 @@ fn a_compressed_change_that_inflates_past_the_cap_is_refused_quickly_in_bounded_
     assert!(took < Duration::from_secs(20), "and it is quick: {took:?}");
     // The space goes on: the goal is still there and a later rating arrives.
     sam.ok(&["rate", "Walk", "1"]);
+    // Sam shares openly: closing the round reveals the blind rating, so Alex holds it.
+    sam.ok(&["checkin", "--close"]);
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
     let export = alex.json(&["export"]);

@@ -15,16 +15,24 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
     let mut wa = Watcher::start(&a);
     let mut wb = Watcher::start(&b);
     // A rates with an ordinary command: A's watcher notices the local change and sends
-    // it; B's watcher hears of it from the relay and pulls it.
+    // it; B's watcher hears of it from the relay and pulls it (sealed: Sam has not rated).
     a.ok(&["rate", "Evening walk", "1", "--note", "lovely"]);
     wa.wait_for("shared: sent 1 change");
-    wb.wait_for("shared: 1 rating from Alex");
-    assert_eq!(duet_tests::ratings(&b), 1);
+    wb.wait_for("shared: 1 sealed rating from Alex");
+    assert_eq!(
+        b.json(&["export"])["shared"]["sealed"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
-    // And the other way round.
+    // And the other way round: Sam's rating (in the clear, Alex has rated) reaches A's
+    // watcher, which reveals Alex's rating and sends it in that same sync.
     b.ok(&["rate", "Evening walk", "2"]);
     wa.wait_for("shared: 1 rating from Sam");
+    wb.wait_for("shared: 1 revealed rating from Alex");
     assert_eq!(duet_tests::ratings(&a), 2);
+    assert_eq!(duet_tests::ratings(&b), 2);
 }
 
 /// A paired couple who both have the goal "Evening walk".
@@ -60,6 +68,8 @@ fn ratings_made_in_a_quick_row_while_watching_are_all_sent_even_during_a_sync() 
     for level in ["-1", "0", "1", "2", "1", "0"] {
         a.ok(&["rate", "Evening walk", level]);
     }
+    // Alex shares openly: closing the round reveals the blind ratings at once.
+    a.ok(&["checkin", "--close"]);
     eventually("A's watcher sends every rating", || {
         a.json(&["status"])["spaces"].as_array().is_some_and(|s| {
             s.iter()
@@ -84,9 +94,11 @@ fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
     // pulls what was committed while it was away.
     relay.restart();
     a.ok(&["rate", "Evening walk", "-1"]);
+    // Alex shares openly: closing the round reveals the blind rating at once.
+    a.ok(&["checkin", "--close"]);
     a.ok(&["sync"]);
     wb.wait_for("connected to the relay again");
-    wb.wait_for("shared: 1 rating from Alex");
+    wb.wait_for("1 revealed rating");
     assert_eq!(duet_tests::ratings(&b), 1);
 }
 
@@ -100,10 +112,14 @@ fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns(
     relay.kill();
     wa.wait_for("reconnecting");
     a.ok(&["rate", "Evening walk", "2"]);
+    // Alex shares openly: closing the round reveals the blind rating at once.
+    a.ok(&["checkin", "--close"]);
     wa.wait_for("sync did not finish");
     relay.restart();
-    wa.wait_for("shared: sent 1 change");
-    wb.wait_for("shared: 1 rating from Alex");
+    // (The sealed rating, the close and the reveal: one sync or more, as they were
+    // packaged while the relay was down.)
+    wa.wait_for("shared: sent");
+    wb.wait_for("1 revealed rating");
     assert_eq!(duet_tests::ratings(&b), 1);
 }
 

@@ -125,8 +125,9 @@ impl<'r, 'a> Derivation<'r, 'a> {
                 self.push(HistoryKind::ReflectionEdited, None, r, None);
             }
             ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
-            ["rounds", r] if key == "closed_at" && op.value.is_some() => {
-                self.push(HistoryKind::RoundClosed, None, r, None);
+            // Closing several rounds (opened by both while apart) is one close.
+            ["rounds", _] if key == "closed_at" && op.value.is_some() => {
+                self.push(HistoryKind::RoundClosed, None, "", None);
             }
             ["people"] if op.make => self.created(HistoryKind::PersonNamed, op),
             ["people", who] if key == "name" => {
