@@ -292,6 +292,14 @@ fn partners_who_both_rate_blind_while_apart_see_both_once_their_devices_have_syn
             "nothing stays sealed"
         );
     }
+    // The two rounds opened apart are closed by one close, which history shows once.
+    alex.ok(&["checkin", "--close"]);
+    let history = alex.ok(&["history"]);
+    assert_eq!(
+        history.matches("closed the check-in round").count(),
+        1,
+        "{history}"
+    );
 }
 
 #[test]
