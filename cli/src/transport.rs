@@ -272,3 +272,26 @@ impl Transport for Http {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_that_never_answers_times_out_with_the_time_waited() {
+        // Accepted by the kernel (the listener's backlog), never answered.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
+            .expect("client");
+        let err = http
+            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .expect_err("no answer");
+        assert!(
+            matches!(&err, TransportError::TimedOut { secs: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("timed out after 1 s"), "{err}");
+        drop(listener);
+    }
+}
