@@ -11,7 +11,7 @@ use duet_core::{Area, Level, Status};
 use serde_json::json;
 
 use super::Ctx;
-use crate::output::{name_of, safe_line, short_id, when};
+use crate::output::{LIST_TITLE_CHARS, clip, name_of, safe_line, short_id, when};
 
 fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
@@ -198,7 +198,7 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
             short_id(&g.id),
             safe_line(g.status.as_str()),
             safe_line(g.area.as_str()),
-            safe_line(g.title.as_str()),
+            safe_line(&clip(g.title.as_str(), LIST_TITLE_CHARS)),
             done,
             g.steps.len()
         ))?;
