@@ -30,7 +30,8 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(spinner_style());
-        bar.set_message(format!("{what}: connecting to the relay"));
+        bar.set_prefix(what.to_string());
+        bar.set_message("connecting to the relay");
         bar.enable_steady_tick(Duration::from_millis(120));
         bar.tick();
         Some(Progress {
@@ -82,12 +83,12 @@ impl Drop for Progress {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg}")
+    ProgressStyle::with_template("{spinner} {prefix}: {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg} [{bar:24}] {percent}%")
+    ProgressStyle::with_template("{spinner} {prefix}: {msg} [{bar:24}] {percent}%")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
