@@ -149,6 +149,9 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 weight,
             };
             let (id, changed) = ctx.device()?.edit_goal(&goal, changes)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": id, "changed": changed }));
+            }
             ctx.out.line(if changed {
                 format!("Edited goal {}.", short_id(&id))
             } else {
@@ -158,6 +161,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
         }
         GoalCmd::Status { goal, status } => {
             let id = ctx.device()?.set_goal_status(&goal, status)?;
+            if ctx.out.json {
+                return ctx
+                    .out
+                    .json(&json!({ "id": id, "status": status.as_str() }));
+            }
             ctx.out
                 .line(format!("Goal {} is now {status}.", short_id(&id)))?;
             Ok(())
