@@ -247,7 +247,8 @@ mod tests {
         use super::clip;
         assert_eq!(clip("short", 60), "short");
         assert_eq!(clip(&"é".repeat(60), 60), "é".repeat(60));
-        let cut = clip(&"é".repeat(61), 60);
+        let long = "é".repeat(61);
+        let cut = clip(&long, 60);
         assert_eq!(cut.chars().count(), 60);
         assert!(cut.ends_with("é…"));
     }
