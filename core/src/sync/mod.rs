@@ -72,7 +72,7 @@ pub enum TransportError {
         host: String,
     },
     /// Nothing listens at the relay's address.
-    #[error("connection refused at {host}:{port}")]
+    #[error("cannot reach the relay: connection refused at {host}:{port}")]
     ConnectionRefused {
         /// The host.
         host: String,
