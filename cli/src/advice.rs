@@ -54,6 +54,47 @@ pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
     }
 }
 
+/// What to do about an error, in the command line's words: for a network failure, what
+/// to check for that failure; otherwise the next step core names.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    // Core's errors wrap each other transparently: their chain skips the inner ones.
+    let network = err
+        .chain()
+        .find_map(|e| match e.downcast_ref::<DeviceError>() {
+            Some(DeviceError::Sync(SyncError::Transport(t))) => Some(t),
+            _ => match e.downcast_ref::<SyncError>() {
+                Some(SyncError::Transport(t)) => Some(t),
+                _ => e.downcast_ref::<TransportError>(),
+            },
+        })
+        .and_then(network_hint);
+    network.or_else(|| next_step(err).map(|step| say(&step)))
+}
+
+/// What to check after a network failure that core tells apart.
+fn network_hint(e: &TransportError) -> Option<String> {
+    let other_scheme = |relay: &str, from: &str, to: &str| {
+        format!(
+            "set the URL with `duet relay set {to}{}`",
+            relay.strip_prefix(from).unwrap_or(relay)
+        )
+    };
+    Some(match e {
+        TransportError::Unresolved { .. } => {
+            "check the relay address (`duet relay set URL`) and your network".into()
+        }
+        TransportError::ConnectionRefused { .. } => {
+            "is the relay running there? (`duet status` shows the URL in use)".into()
+        }
+        TransportError::PlainHttp { relay } => other_scheme(relay, "https://", "http://"),
+        TransportError::ExpectsTls { relay } => other_scheme(relay, "http://", "https://"),
+        TransportError::TimedOut { .. } => {
+            "check your network and that the relay is running (`duet status` shows the URL)".into()
+        }
+        _ => return None,
+    })
+}
+
 /// The next step of the innermost error of the chain that knows one.
 pub fn next_step(err: &anyhow::Error) -> Option<NextStep> {
     err.chain().find_map(|e| {

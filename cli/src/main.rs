@@ -8,6 +8,7 @@ mod advice;
 mod commands;
 mod live;
 mod output;
+mod progress;
 mod transport;
 
 use std::process::ExitCode;
@@ -29,8 +30,8 @@ fn main() -> ExitCode {
         Err(err) => {
             // Error messages can quote a partner's text (a title in "matches several
             // goals"), so they are made terminal-safe like everything else printed.
-            match advice::next_step(&err) {
-                Some(step) => output::note(&format!("error: {err:#}; {}", advice::say(&step))),
+            match advice::hint(&err) {
+                Some(hint) => output::note(&format!("error: {err:#}; {hint}")),
                 None => output::note(&format!("error: {err:#}")),
             }
             if err.downcast_ref::<UsageError>().is_some() {

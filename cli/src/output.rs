@@ -110,6 +110,24 @@ pub fn safe_line(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
+/// The widest a title is printed in a list; `show` and `--json` give it whole.
+pub const LIST_TITLE_CHARS: usize = 60;
+
+/// `s` cut to at most `max` characters, ending in "…" when cut, for a list where one
+/// long field would push every other out of view.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some(_) => {
+            let keep = s
+                .char_indices()
+                .nth(max.saturating_sub(1))
+                .map_or(0, |(i, _)| i);
+            Cow::Owned(format!("{}…", &s[..keep]))
+        }
+    }
+}
+
 /// `YYYY-MM-DD HH:MM` in local time.
 pub fn when(ms: i64) -> String {
     chrono::Local
@@ -222,6 +240,17 @@ mod tests {
     fn newlines_stay_only_in_blocks_and_tabs_never() {
         assert_eq!(safe("one\ntwo\tx\r"), "one\ntwo\\tx\\r");
         assert_eq!(safe_line("one\ntwo\tx"), "one\\ntwo\\tx");
+    }
+
+    #[test]
+    fn long_fields_are_clipped_with_an_ellipsis() {
+        use super::clip;
+        assert_eq!(clip("short", 60), "short");
+        assert_eq!(clip(&"é".repeat(60), 60), "é".repeat(60));
+        let long = "é".repeat(61);
+        let cut = clip(&long, 60);
+        assert_eq!(cut.chars().count(), 60);
+        assert!(cut.ends_with("é…"));
     }
 
     #[test]

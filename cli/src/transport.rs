@@ -22,56 +22,132 @@ pub const MAX_ANSWER_BYTES: usize = MAX_BODY_BYTES + 64 * 1024;
 /// The largest error answer read: a JSON error names the first problem and a count.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
+/// How long to wait for a connection, and for a whole answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Talks to a relay over HTTP(S).
 pub struct Http {
     client: reqwest::blocking::Client,
+    connect_timeout: Duration,
+    timeout: Duration,
+    progress: Option<crate::progress::Progress>,
 }
 
 impl Http {
     /// A client with sane timeouts.
     pub fn new() -> anyhow::Result<Http> {
+        Http::with_timeouts(CONNECT_TIMEOUT, ANSWER_TIMEOUT)
+    }
+
+    /// A client with these timeouts.
+    fn with_timeouts(connect_timeout: Duration, timeout: Duration) -> anyhow::Result<Http> {
         // reqwest is built without a bundled crypto provider (aws-lc needs cmake); use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
             .build()?;
-        Ok(Http { client })
+        Ok(Http {
+            client,
+            connect_timeout,
+            timeout,
+            progress: None,
+        })
     }
-}
 
-fn unreachable(relay: &str, e: reqwest::Error) -> TransportError {
-    TransportError::Unreachable {
-        relay: relay.to_string(),
-        detail: e.without_url().to_string(),
+    /// The same client, showing what it receives and sends on `progress`.
+    pub fn with_progress(mut self, progress: Option<crate::progress::Progress>) -> Http {
+        self.progress = progress;
+        self
     }
-}
 
-/// Sends a request, waiting and retrying (a few times) when the relay says it is busy
-/// (429 or 503 with a short `Retry-After`); any other answer is returned as it is.
-fn send_with_backoff(
-    relay: &str,
-    build: impl Fn() -> reqwest::blocking::RequestBuilder,
-) -> Result<reqwest::blocking::Response, TransportError> {
-    const ATTEMPTS: usize = 4;
-    const MAX_WAIT_SECS: u64 = 30;
-    let mut attempt = 1;
-    loop {
-        let resp = build().send().map_err(|e| unreachable(relay, e))?;
-        let busy = matches!(resp.status().as_u16(), 429 | 503);
-        let wait = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|s| *s <= MAX_WAIT_SECS);
-        match wait {
-            Some(secs) if busy && attempt < ATTEMPTS => {
-                eprintln!("note: the relay is busy; retrying in {secs} s");
-                std::thread::sleep(Duration::from_secs(secs.max(1)));
-                attempt += 1;
+    /// Says which network failure `e` was, from the error and its causes: the host did
+    /// not resolve, nothing listens at the port, TLS against a plain-HTTP relay or the
+    /// reverse, a timeout; anything else as the network layer put it.
+    fn unreachable(&self, relay: &str, e: reqwest::Error) -> TransportError {
+        let url = url::Url::parse(relay).ok();
+        let host = url
+            .as_ref()
+            .and_then(|u| u.host_str())
+            .unwrap_or(relay)
+            .to_string();
+        let https = url.as_ref().is_some_and(|u| u.scheme() == "https");
+        let relay = relay.to_string();
+        if e.is_timeout() {
+            let waited = if e.is_connect() {
+                self.connect_timeout
+            } else {
+                self.timeout
+            };
+            return TransportError::TimedOut {
+                relay,
+                secs: waited.as_secs_f64().ceil() as u64,
+            };
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            let io = c.downcast_ref::<std::io::Error>();
+            if io.is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+                let port = url.as_ref().and_then(|u| u.port_or_known_default());
+                return TransportError::ConnectionRefused {
+                    host,
+                    port: port.unwrap_or_default(),
+                };
             }
-            _ => return Ok(resp),
+            // A plain-HTTP answer ("HTTP/1.1 400") read as a TLS record.
+            let tls = c.downcast_ref::<rustls::Error>();
+            if https && matches!(tls, Some(rustls::Error::InvalidMessage(_))) {
+                return TransportError::PlainHttp { relay };
+            }
+            let text = c.to_string();
+            // hyper-util's resolver errors are not public types; their words are stable.
+            if text.contains("dns error") || text.contains("failed to lookup address") {
+                return TransportError::Unresolved { host };
+            }
+            // A TLS server's first bytes (a record header, an alert) are no HTTP status line.
+            if !https && text.contains("invalid HTTP version") {
+                return TransportError::ExpectsTls { relay };
+            }
+            // An io::Error's source() skips the error it wraps: look inside it instead.
+            cause = match io.and_then(|io| io.get_ref()) {
+                Some(inner) => Some(inner),
+                None => c.source(),
+            };
+        }
+        TransportError::Unreachable {
+            relay,
+            detail: e.without_url().to_string(),
+        }
+    }
+
+    /// Sends a request, waiting and retrying (a few times) when the relay says it is busy
+    /// (429 or 503 with a short `Retry-After`); any other answer is returned as it is.
+    fn send_with_backoff(
+        &self,
+        relay: &str,
+        build: impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, TransportError> {
+        const ATTEMPTS: usize = 4;
+        const MAX_WAIT_SECS: u64 = 30;
+        let mut attempt = 1;
+        loop {
+            let resp = build().send().map_err(|e| self.unreachable(relay, e))?;
+            let busy = matches!(resp.status().as_u16(), 429 | 503);
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|s| *s <= MAX_WAIT_SECS);
+            match wait {
+                Some(secs) if busy && attempt < ATTEMPTS => {
+                    eprintln!("note: the relay is busy; retrying in {secs} s");
+                    std::thread::sleep(Duration::from_secs(secs.max(1)));
+                    attempt += 1;
+                }
+                _ => return Ok(resp),
+            }
         }
     }
 }
@@ -125,7 +201,10 @@ impl Transport for Http {
         create_token: Option<&str>,
     ) -> Result<PushResponse, TransportError> {
         let url = format!("{}{}", relay.trim_end_matches('/'), events_path(space));
-        let resp = send_with_backoff(relay, || {
+        if let Some(p) = &self.progress {
+            p.sending(body.len());
+        }
+        let resp = self.send_with_backoff(relay, || {
             let request = self
                 .client
                 .post(&url)
@@ -156,7 +235,7 @@ impl Transport for Http {
         let query = format!("after={after}&limit={limit}");
         let url = format!("{}{path}?{query}", relay.trim_end_matches('/'));
         // Every attempt is signed afresh: the relay refuses a reused nonce.
-        let resp = send_with_backoff(relay, || {
+        let resp = self.send_with_backoff(relay, || {
             let auth = ReadAuth::sign(reader, "GET", &path, &query);
             auth.headers()
                 .into_iter()
@@ -181,11 +260,38 @@ impl Transport for Http {
         let forks = header(H_FORKS);
         let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
+        if let Some(p) = &self.progress {
+            let last = page.last().map_or(after, |(c, _)| *c);
+            p.page(after, page.len(), last, newest, more);
+        }
         Ok(Page {
             events: page,
             more,
             newest,
             forks,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_that_never_answers_times_out_with_the_time_waited() {
+        // Accepted by the kernel (the listener's backlog), never answered.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
+            .expect("client");
+        let err = http
+            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .expect_err("no answer");
+        assert!(
+            matches!(&err, TransportError::TimedOut { secs: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("timed out after 1 s"), "{err}");
+        drop(listener);
     }
 }

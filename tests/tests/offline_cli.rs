@@ -274,3 +274,28 @@ fn quiet_reading_commands_print_nothing() {
         assert_eq!(d.ok(&quiet), "", "{quiet:?} prints nothing");
     }
 }
+
+#[test]
+fn lists_clip_long_titles_and_show_and_json_keep_them_whole() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let title = format!("Walk {}", "t".repeat(10_000));
+    let id = d.json(&["goal", "add", &title, "--area", "trust"])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    let list = d.ok(&["goal", "list"]);
+    let line = list.lines().next().expect("one goal listed");
+    assert!(
+        line.contains(&format!("Walk {}…", "t".repeat(54))),
+        "{line}"
+    );
+    assert!(line.chars().count() < 200, "clipped: {line}");
+    assert!(
+        line.ends_with("(0/0 steps)"),
+        "what follows stays in view: {line}"
+    );
+    assert_eq!(d.json(&["goal", "show", &id])["title"], title.as_str());
+    assert_eq!(d.json(&["goal", "list"])[0]["title"], title.as_str());
+    assert!(d.ok(&["goal", "show", &id]).contains(&title));
+}

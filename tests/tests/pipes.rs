@@ -10,11 +10,36 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use duet_core::Area;
+use duet_core::device::Device as CoreDevice;
+use duet_core::doc::NewGoal;
+use duet_core::store::SpaceKind;
 use duet_tests::{Device, Relay};
 
 /// More than a pipe buffers, so the command is still writing when its reader leaves (and
 /// within the 100,000 characters a text may have).
 const LONG: usize = 90_000;
+
+/// Goals enough for `goal list` (which clips titles) to print more than [`LONG`] bytes.
+const MANY_GOALS: usize = 1_200;
+
+/// Adds [`MANY_GOALS`] goals through duet-core directly (a process per goal is slow).
+fn add_many_goals(d: &Device) {
+    let mut dev = CoreDevice::open(&d.home).expect("open");
+    dev.edit(SpaceKind::Shared, |doc, me| {
+        let mut changes = Vec::new();
+        for g in 0..MANY_GOALS {
+            let goal = NewGoal {
+                title: format!("Goal number {g} of the many this couple keeps"),
+                area: Some(Area::ALL[g % Area::ALL.len()]),
+                ..Default::default()
+            };
+            changes.extend(doc.add_goal(&me.person_id, goal, duet_testkit::now_ms())?.1);
+        }
+        Ok(((), changes))
+    })
+    .expect("goals");
+}
 
 /// How long one command may take before the test calls it hung.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -79,7 +104,8 @@ fn complaint(args: &[&str], cut: &Cut) -> Option<String> {
 fn every_reading_command_exits_quietly_when_its_reader_closes_after_one_byte() {
     let d = Device::new();
     // A long title, why and note make every reading command print far more than a pipe
-    // holds (the title is in lists and progress, the note in history).
+    // holds (the title in progress and `show`, the note in history); lists clip titles,
+    // so many goals fill `goal list`.
     let title = format!("Walk {}", "t".repeat(LONG));
     let why = format!("Because {}", "w".repeat(LONG));
     let note = format!("A good week {}", "n".repeat(LONG));
@@ -90,6 +116,7 @@ fn every_reading_command_exits_quietly_when_its_reader_closes_after_one_byte() {
         .to_string();
     d.ok(&["rate", &goal, "1", "--note", &note]);
     d.ok(&["reflect", "--private", "only for me"]);
+    add_many_goals(&d);
 
     let commands: &[&[&str]] = &[
         &["goal", "list"],

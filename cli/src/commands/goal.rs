@@ -11,7 +11,7 @@ use duet_core::{Area, Level, Status};
 use serde_json::json;
 
 use super::Ctx;
-use crate::output::{name_of, safe_line, short_id, when};
+use crate::output::{LIST_TITLE_CHARS, clip, name_of, safe_line, short_id, when};
 
 fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
@@ -149,6 +149,9 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 weight,
             };
             let (id, changed) = ctx.device()?.edit_goal(&goal, changes)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": id, "changed": changed }));
+            }
             ctx.out.line(if changed {
                 format!("Edited goal {}.", short_id(&id))
             } else {
@@ -158,6 +161,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
         }
         GoalCmd::Status { goal, status } => {
             let id = ctx.device()?.set_goal_status(&goal, status)?;
+            if ctx.out.json {
+                return ctx
+                    .out
+                    .json(&json!({ "id": id, "status": status.as_str() }));
+            }
             ctx.out
                 .line(format!("Goal {} is now {status}.", short_id(&id)))?;
             Ok(())
@@ -198,7 +206,7 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
             short_id(&g.id),
             safe_line(g.status.as_str()),
             safe_line(g.area.as_str()),
-            safe_line(g.title.as_str()),
+            safe_line(&clip(g.title.as_str(), LIST_TITLE_CHARS)),
             done,
             g.steps.len()
         ))?;

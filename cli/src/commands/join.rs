@@ -10,6 +10,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::UsageError;
 use crate::output::safe_line;
+use crate::progress::Progress;
 use crate::transport::Http;
 
 /// Join your partner's shared space with an invite code, or add this device to your own
@@ -42,7 +43,8 @@ pub fn run(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
         (dev, code.space)
     };
-    let reports = match dev.sync(&Http::new()?) {
+    let http = Http::new()?.with_progress(Progress::start(&ctx.out, "joining"));
+    let reports = match dev.sync(&http) {
         Ok(r) => r,
         Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused { status, body }))) => {
             // The relay said no (used, expired or unknown invite): undo the half-made
@@ -60,6 +62,7 @@ pub fn run(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
             ));
         }
     };
+    drop(http);
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;
     let goals = dev.goals(true)?.goals.len();

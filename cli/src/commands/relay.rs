@@ -67,6 +67,12 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
             check_relay_url(&url)?;
             let token = creation_token(token.as_deref())?;
             ctx.device()?.set_relay(&url, token)?;
+            if ctx.out.json {
+                return ctx.out.json(&serde_json::json!({
+                    "relay": url,
+                    "token": token.is_some(),
+                }));
+            }
             ctx.out.line(format!(
                 "Relay set to {}. Run `duet sync` to send your changes.",
                 safe_line(&url)

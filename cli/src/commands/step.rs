@@ -53,6 +53,9 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
         }
         StepCmd::Done { goal, step } => {
             let sid = dev.complete_step(&goal, &step)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": sid, "done": true }));
+            }
             ctx.out
                 .line(format!("Step {} done. Well done.", short_id(&sid)))?;
         }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::output::{note, safe_line};
+use crate::progress::Progress;
 use crate::transport::Http;
 
 /// Push local changes and pull your partner's, verifying everything.
@@ -36,7 +37,8 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         ));
     }
     let mut dev = ctx.device()?;
-    let reports = dev.sync(&Http::new()?).map_err(|e| {
+    let http = Http::new()?.with_progress(Progress::start(&ctx.out, "syncing"));
+    let reports = dev.sync(&http).map_err(|e| {
         // "Run it again" only where running it again can help.
         let context = if retry_helps(&e) {
             "sync did not finish; nothing was lost, run `duet sync` again"
@@ -45,6 +47,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         };
         anyhow::Error::new(e).context(context)
     })?;
+    drop(http);
     if ctx.out.json {
         return ctx.out.json(
             &reports
@@ -80,16 +83,25 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the same sync could succeed later: not without a relay, and not once the
-/// relay refused this device outright (removed, or not a member).
+/// Whether the same sync could succeed later: not without a relay, not once the relay
+/// refused this device outright (removed, or not a member), and not when the address
+/// itself is wrong (a host that does not resolve, http where the relay speaks https or
+/// the reverse): those need a change first, which the error's hint names.
 fn retry_helps(e: &DeviceError) -> bool {
+    let DeviceError::Sync(e) = e else {
+        return true;
+    };
     !matches!(
         e,
-        DeviceError::Sync(SyncError::NoRelay)
-            | DeviceError::Sync(SyncError::Transport(TransportError::Refused {
-                status: 401 | 403,
-                ..
-            }))
+        SyncError::NoRelay
+            | SyncError::Transport(
+                TransportError::Refused {
+                    status: 401 | 403,
+                    ..
+                } | TransportError::Unresolved { .. }
+                    | TransportError::PlainHttp { .. }
+                    | TransportError::ExpectsTls { .. }
+            )
     )
 }
 

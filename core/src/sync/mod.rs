@@ -65,6 +65,40 @@ pub enum TransportError {
         /// What the network layer said.
         detail: String,
     },
+    /// The relay's host name did not resolve (a wrong address, or no network).
+    #[error("cannot resolve {host}")]
+    Unresolved {
+        /// The host name.
+        host: String,
+    },
+    /// Nothing listens at the relay's address.
+    #[error("cannot reach the relay: connection refused at {host}:{port}")]
+    ConnectionRefused {
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// The URL says https but the relay answered in plain HTTP.
+    #[error("the relay at {relay} speaks plain HTTP but the URL says https")]
+    PlainHttp {
+        /// URL.
+        relay: String,
+    },
+    /// The URL says http but the relay answered like a TLS (https) server.
+    #[error("the relay at {relay} speaks TLS (https) but the URL says http")]
+    ExpectsTls {
+        /// URL.
+        relay: String,
+    },
+    /// No answer in time.
+    #[error("the relay at {relay} did not answer: timed out after {secs} s")]
+    TimedOut {
+        /// URL.
+        relay: String,
+        /// The time waited.
+        secs: u64,
+    },
     /// The relay answered with an error.
     #[error("the relay refused ({status} {}): {}", body.error, body.message)]
     Refused {
@@ -92,7 +126,12 @@ pub enum TransportError {
 impl Advice for TransportError {
     fn next_step(&self) -> Option<NextStep> {
         match self {
-            TransportError::Unreachable { .. } => Some(NextStep::CheckRelayThenSync),
+            TransportError::Unreachable { .. }
+            | TransportError::ConnectionRefused { .. }
+            | TransportError::TimedOut { .. } => Some(NextStep::CheckRelayThenSync),
+            TransportError::Unresolved { .. }
+            | TransportError::PlainHttp { .. }
+            | TransportError::ExpectsTls { .. } => Some(NextStep::CheckRelayUrl),
             TransportError::TooLarge { .. } => Some(NextStep::CheckRelayUrl),
             TransportError::Refused { .. } | TransportError::BadResponse(_) => None,
         }

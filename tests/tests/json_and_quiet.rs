@@ -1,0 +1,104 @@
+//! Every command that prints honours `--json` (one JSON value on stdout, or JSON Lines
+//! for `history`) and `--quiet` (nothing on stdout) (issue 19). One prepared home, the
+//! commands in sequence; each is run once with `--json` and once with `--quiet`.
+
+use duet_tests::{Device, Relay};
+
+/// Why `args` broke `--json`, if it did.
+fn json_complaint(d: &Device, args: &[&str]) -> Option<String> {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let r = d.run(&a);
+    if r.code != 0 {
+        return Some(format!("duet {}: failed: {}", a.join(" "), r.stderr));
+    }
+    let lines = args[0] == "history";
+    let valid = if lines {
+        r.stdout
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    } else {
+        serde_json::from_str::<serde_json::Value>(&r.stdout).is_ok()
+    };
+    (!valid).then(|| format!("duet {}: not JSON: {:?}", a.join(" "), r.stdout))
+}
+
+/// Why `args` broke `--quiet`, if it did.
+fn quiet_complaint(d: &Device, args: &[&str]) -> Option<String> {
+    let mut a = args.to_vec();
+    a.push("--quiet");
+    let r = d.run(&a);
+    if r.code != 0 {
+        return Some(format!("duet {}: failed: {}", a.join(" "), r.stderr));
+    }
+    (!r.stdout.is_empty()).then(|| format!("duet {}: printed {:?}", a.join(" "), r.stdout))
+}
+
+#[test]
+fn every_printing_command_honours_json_and_quiet() {
+    let relay = Relay::start();
+    let d = Device::new();
+    let report = d.home.with_file_name("report.html");
+    let report = report.to_str().expect("a UTF-8 path");
+    let mut failures = Vec::new();
+    failures.extend(json_complaint(
+        &d,
+        &["init", "--name", "Alex", "--relay", &relay.url],
+    ));
+    failures.extend(quiet_complaint(&Device::new(), &["init", "--name", "Sam"]));
+
+    // Commands that change what they act on: each run once, with one flag or the other.
+    for (args, json) in [
+        (&["goal", "add", "Walk", "--area", "trust"][..], true),
+        (&["goal", "add", "Cook", "--area", "quality-time"], false),
+        (&["step", "add", "Walk", "Plan the route"], true),
+        (&["step", "add", "Walk", "Pack a lunch"], false),
+        (&["step", "done", "Walk", "route"], true),
+        (&["step", "reopen", "Walk", "route"], true),
+        (&["step", "done", "Walk", "lunch"], false),
+        (&["step", "reopen", "Walk", "lunch"], false),
+    ] {
+        failures.extend(if json {
+            json_complaint(&d, args)
+        } else {
+            quiet_complaint(&d, args)
+        });
+    }
+    // (command, whether --quiet must print nothing: a code is what `invite` and `device
+    // add` exist to print, so it is printed even then)
+    let commands: &[(&[&str], bool)] = &[
+        (&["goal", "list"], true),
+        (&["goal", "show", "Walk"], true),
+        (&["goal", "edit", "Walk", "--why", "Fresh air"], true),
+        (&["goal", "status", "Walk", "paused"], true),
+        (&["goal", "status", "Walk", "active"], true),
+        (&["rate", "Walk", "1", "--note", "A good week"], true),
+        (&["undo"], true),
+        (&["reflect", "It went well"], true),
+        (&["reflections"], true),
+        (&["checkin", "--rate", "Walk=0"], true),
+        (&["checkin", "--close"], true),
+        (&["history"], true),
+        (&["progress"], true),
+        (&["report", "--html", report], true),
+        (&["export"], true),
+        (&["sync"], true),
+        (&["status"], true),
+        (&["relay", "set", &relay.url], true),
+        (&["device", "list"], true),
+        (&["verify"], true),
+        (&["invite"], false),
+        (&["device", "add"], false),
+    ];
+    for (args, quiet) in commands {
+        failures.extend(json_complaint(&d, args));
+        if *quiet {
+            failures.extend(quiet_complaint(&d, args));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "commands that do not honour --json or --quiet:\n{}",
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,154 @@
+//! A sync that cannot reach its relay says which failure it was and what to check (issue
+//! 19, acceptance 4): a host that does not resolve, a closed port, https against a
+//! plain-HTTP relay and http against a TLS server, each with its own message; "run `duet
+//! sync` again" only where running it again can help. A relay URL with a path is refused
+//! at once. Nothing leaves the loopback: the unresolvable host is under `.invalid`
+//! (RFC 2606), which never resolves.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use duet_tests::{Device, Relay};
+
+const RETRY: &str = "run `duet sync` again";
+
+/// How long a failing sync may take before the test calls it hung.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A device set up with `relay` as its relay URL (nothing is sent yet).
+fn device_with_relay(relay: &str) -> Device {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex", "--relay", relay]);
+    d
+}
+
+/// Runs `duet sync`, which must fail; returns its stderr.
+fn failing_sync(d: &Device) -> String {
+    let mut child = d
+        .command(&["sync"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("duet starts");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for duet") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("duet sync did not end within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "sync should fail: {stderr}");
+    assert!(
+        !stderr.contains("error sending request"),
+        "the failure is told apart: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_named_with_what_to_check() {
+    let d = device_with_relay("http://duet-relay.invalid:8787");
+    let err = failing_sync(&d);
+    assert!(err.contains("cannot resolve duet-relay.invalid"), "{err}");
+    assert!(
+        err.contains("check the relay address (`duet relay set URL`) and your network"),
+        "{err}"
+    );
+    assert!(!err.contains(RETRY), "a retry cannot fix an address: {err}");
+}
+
+#[test]
+fn a_closed_port_says_connection_refused_and_that_a_retry_helps() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    }; // dropped: nothing listens there now
+    let d = device_with_relay(&format!("http://127.0.0.1:{port}"));
+    let err = failing_sync(&d);
+    assert!(
+        err.contains(&format!("connection refused at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("is the relay running there?"), "{err}");
+    assert!(err.contains(RETRY), "a relay started later helps: {err}");
+}
+
+#[test]
+fn https_against_a_plain_http_relay_says_so_and_names_the_right_url() {
+    let relay = Relay::start();
+    let https = relay.url.replacen("http://", "https://", 1);
+    let d = device_with_relay(&https);
+    let err = failing_sync(&d);
+    assert!(
+        err.contains(&format!(
+            "the relay at {https} speaks plain HTTP but the URL says https"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("`duet relay set {}`", relay.url)),
+        "{err}"
+    );
+    assert!(!err.contains(RETRY), "the same URL fails again: {err}");
+}
+
+#[test]
+fn http_against_a_tls_server_says_so_and_names_the_right_url() {
+    // A TLS server answers a plain-HTTP request with a TLS alert record.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            // Alert, TLS 1.2, length 2: fatal, protocol_version.
+            let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+        }
+    });
+    let http = format!("http://{addr}");
+    let d = device_with_relay(&http);
+    let err = failing_sync(&d);
+    assert!(
+        err.contains(&format!(
+            "the relay at {http} speaks TLS (https) but the URL says http"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("`duet relay set https://{addr}`")),
+        "{err}"
+    );
+    assert!(!err.contains(RETRY), "the same URL fails again: {err}");
+}
+
+#[test]
+fn a_relay_url_with_a_path_is_refused_when_set() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let r = d.run(&["relay", "set", "http://127.0.0.1:8787/relay"]);
+    assert_eq!(r.code, 2, "a usage error: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("a relay is an origin only, without a path"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("https://relay.example.org"),
+        "it shows what a relay URL looks like: {}",
+        r.stderr
+    );
+}
