@@ -50,7 +50,8 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
             "{canary} in clear"
         );
     }
-    let again = a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS));
+    // Refused before any passphrase is read (so none is given here).
+    let again = a.run(&["backup", file_s, "--passphrase-fd", "0"]);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
 
     // A change after the backup reaches the relay; then the device is lost.
@@ -81,7 +82,7 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
     assert_ne!(cut_run.code, 0);
     assert!(cut_run.stderr.contains("cut short"), "{}", cut_run.stderr);
     assert!(!restored.home.exists(), "a failed restore writes nothing");
-    let taken = restore(&b, file_s, PASS);
+    let taken = b.run(&["restore", file_s, "--passphrase-fd", "0"]);
     assert!(
         taken.stderr.contains("already holds a duet device"),
         "{}",
@@ -139,4 +140,29 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
             .to_string()
             .contains("Private-canary-77a")
     );
+}
+
+#[test]
+fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    a.ok(&["goal", "add", "Written offline", "--area", "trust"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file_s = file.to_str().expect("utf-8 path");
+    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    std::fs::remove_dir_all(&a.home).expect("lose the home before it synced");
+
+    let restored = Device::new();
+    let said = restore(&restored, file_s, PASS);
+    assert!(
+        said.ok().contains("changes that had not reached it sent"),
+        "{}",
+        said.stdout
+    );
+    b.ok(&["sync"]);
+    assert!(titles(&b).contains(&"Written offline".to_string()));
 }
