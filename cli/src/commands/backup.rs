@@ -40,8 +40,9 @@ pub struct RestoreArgs {
     passphrase_fd: Option<u32>,
 }
 
-/// The command line's advice for each way a backup or restore fails.
-fn explain(e: BackupError) -> anyhow::Error {
+/// The command line's advice for each way a backup or restore fails; `undone` says
+/// what was not written (for the errors that carry their own advice).
+fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
     let advice = match &e {
         BackupError::NotABackup => "check that FILE is a file `duet backup` wrote",
         BackupError::UnknownVersion(_) => "restore it with a newer duet",
@@ -60,7 +61,7 @@ fn explain(e: BackupError) -> anyhow::Error {
             "check the relay (`duet status` on the partner's device) and run `duet restore` again"
         }
         BackupError::Io { .. } | BackupError::Store(_) | BackupError::Device(_) => {
-            return anyhow::Error::new(e);
+            return anyhow::Error::new(e).context(undone);
         }
     };
     anyhow::anyhow!("{e}; {advice}")
@@ -111,6 +112,7 @@ fn passphrase(fd: Option<u32>, confirm: bool) -> anyhow::Result<Zeroizing<String
 /// Runs `duet backup`.
 pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let dev = ctx.device()?;
+    let explain = |e| explain(e, "no backup was written");
     backup::check_backup_target(&a.file, a.force).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, true)?;
     let summary = backup::backup(&dev, &a.file, &pass, a.force).map_err(explain)?;
@@ -132,6 +134,15 @@ pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
 
 /// Runs `duet restore`.
 pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
+    // The sync of a restore is what fails here: the advice is to restore again, not to
+    // run `duet sync` in a home that was never created.
+    let explain = |e| match e {
+        BackupError::Device(d) => anyhow::anyhow!(
+            "{d}; the restore did not finish and nothing was written: check that the relay \
+             the backup names is reachable, then run `duet restore` again"
+        ),
+        e => explain(e, "the restore did not finish; nothing was written"),
+    };
     backup::check_restore_target(&ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, false)?;
     let restored =
