@@ -279,3 +279,79 @@ fn only_in_backup(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::NewGoalInput;
+    use crate::backup::{KdfParams, backup_with};
+    use crate::sync::{Page, TransportError};
+
+    /// A device without a relay never sent anything: its restore needs no relay.
+    struct NoRelay;
+
+    impl Transport for NoRelay {
+        fn push(
+            &self,
+            _: &str,
+            _: &crate::event::SpaceId,
+            _: Vec<u8>,
+            _: Option<&str>,
+        ) -> Result<crate::protocol::PushResponse, TransportError> {
+            panic!("a device without a relay is restored without a sync")
+        }
+        fn pull(
+            &self,
+            _: &str,
+            _: &crate::event::SpaceId,
+            _: u64,
+            _: u32,
+            _: &Identity,
+        ) -> Result<Page, TransportError> {
+            panic!("a device without a relay is restored without a sync")
+        }
+    }
+
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn a_device_without_a_relay_comes_back_whole_and_a_home_with_a_device_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dev = Device::init(&dir.path().join("a"), "Alex", None).expect("init");
+        dev.add_goal(NewGoalInput {
+            title: "Restored canary goal".into(),
+            area: None,
+            why: None,
+            levels: Default::default(),
+            due: None,
+        })
+        .expect("goal");
+        let file = dir.path().join("a.bk");
+        backup_with(&dev, &file, "a long passphrase", false, FAST).expect("backup");
+        assert!(matches!(
+            backup_with(&dev, &file, "a long passphrase", false, FAST),
+            Err(BackupError::Exists(_))
+        ));
+        let home = dir.path().join("b");
+        let r =
+            restore(&file, "a long passphrase", &home, &NoRelay, Clock::System).expect("restore");
+        assert_eq!(r.device, hex::encode(dev.me.device_key()));
+        let mut back = Device::open(&home).expect("open restored");
+        let export = serde_json::to_string(&back.export().expect("export")).expect("json");
+        assert!(export.contains("Restored canary goal"));
+        assert!(!dir.path().read_dir().expect("dir").any(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .contains("restoring")
+        }));
+        assert!(matches!(
+            restore(&file, "a long passphrase", &home, &NoRelay, Clock::System),
+            Err(BackupError::HomeHasDevice(_))
+        ));
+    }
+}
