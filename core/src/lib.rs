@@ -8,6 +8,7 @@
 
 pub mod advice;
 pub mod app;
+pub mod backup;
 pub mod bundle;
 pub mod clock;
 pub mod crypto;

@@ -1,5 +1,6 @@
 //! The command line: global options, the subcommand tree, and dispatch.
 
+mod backup;
 mod checkin;
 mod completions;
 mod demo;
@@ -112,6 +113,10 @@ enum Command {
     /// Add, list and remove devices.
     #[command(subcommand)]
     Device(device::DeviceCmd),
+    /// Write this device (keys, spaces, documents) to one passphrase-encrypted file.
+    Backup(backup::BackupArgs),
+    /// Bring a lost device back from a backup file into a new home (`--home DIR`).
+    Restore(backup::RestoreArgs),
     /// Show the safety code to compare in person; `--confirm` records a match.
     Verify(device::VerifyArgs),
     /// Run a two-partner demo with an embedded relay in temporary folders.
@@ -193,6 +198,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Relay(c) => relay::run(&ctx, c),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Device(c) => device::run(&ctx, c),
+        Command::Backup(a) => backup::run_backup(&ctx, a),
+        Command::Restore(a) => backup::run_restore(&ctx, a),
         Command::Verify(a) => device::verify(&ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),

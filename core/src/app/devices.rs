@@ -117,7 +117,7 @@ impl Device {
         let Some(person) = state.members().get(device).map(|m| m.person) else {
             return Ok(None);
         };
-        if hex::encode(person) == self.me.person_id.to_string() {
+        if self.me.person_id == *hex::encode(person).as_str() {
             return Ok(None);
         }
         let names = self.shared_names()?;

@@ -11,7 +11,8 @@
 //! the repair that comes with an upgrade), `identity`, `spaces` (records, relay,
 //! epoch keys), `changes` (change log and snapshots), `events` (event log and
 //! acknowledgements), `pulled` (storing a pulled page), `held` (held and refused
-//! events), `verification`, `alerts`, and `view` (read-model plumbing). This file opens
+//! events), `verification`, `alerts`, `view` (read-model plumbing), and `restore`
+//! (filling a store from a backup). This file opens
 //! the database and holds its locks.
 
 mod alerts;
@@ -20,6 +21,7 @@ mod events;
 mod held;
 mod identity;
 mod pulled;
+mod restore;
 mod schema;
 mod spaces;
 mod timeline;
@@ -39,6 +41,7 @@ pub use held::{
     MAX_HELD_BYTES, MAX_HELD_EVENTS, MAX_REFUSED_BYTES, MAX_REFUSED_KEPT, RefusedRecord,
 };
 pub use pulled::{Accepted, Pulled, Refused};
+pub use restore::RestoredChange;
 pub use spaces::{SpaceKind, SpaceRecord};
 
 impl crate::advice::Advice for StoreError {

@@ -1,0 +1,183 @@
+//! `duet backup FILE` and `duet restore FILE`: this device in one passphrase-encrypted
+//! file, and back. Core owns the format and the crypto (`duet_core::backup`); this file
+//! reads the passphrase (from the terminal without echo, or one line from
+//! `--passphrase-fd N`, never from the command line) and says what happened.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use duet_core::backup::{self, BackupError};
+use zeroize::Zeroizing;
+
+use super::Ctx;
+use crate::output::{note, safe_line, when};
+use crate::transport::Http;
+
+/// Write this device (keys, spaces, documents) to one passphrase-encrypted file.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The backup file to write (created readable by you only).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Read the passphrase as one line from this file descriptor (for scripts) instead
+    /// of asking on the terminal.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+/// Bring a lost device back from a backup file into a new home (`--home DIR`).
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file `duet backup` wrote.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Read the passphrase as one line from this file descriptor (for scripts) instead
+    /// of asking on the terminal.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+/// The command line's advice for each way a backup or restore fails; `undone` says
+/// what was not written (for the errors that carry their own advice).
+fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
+    let advice = match &e {
+        BackupError::NotABackup => "check that FILE is a file `duet backup` wrote",
+        BackupError::UnknownVersion(_) => "restore it with a newer duet",
+        BackupError::Truncated { .. } | BackupError::Damaged(_) => {
+            "nothing was restored; use another copy of the backup file"
+        }
+        BackupError::WrongPassphrase => {
+            "nothing was restored; check the passphrase (letters, case and spaces count) and run `duet restore` again"
+        }
+        BackupError::ShortPassphrase(_) => "nothing was written; choose a longer passphrase",
+        BackupError::Exists(_) => "choose another FILE, or pass --force to replace it",
+        BackupError::HomeHasDevice(_) | BackupError::HomeNotEmpty(_) => {
+            "pass --home with a new directory"
+        }
+        BackupError::Incomplete(_) | BackupError::RelayRefused(_) => {
+            "check the relay (`duet status` on the partner's device) and run `duet restore` again"
+        }
+        BackupError::Io { .. } | BackupError::Store(_) | BackupError::Device(_) => {
+            return anyhow::Error::new(e).context(undone);
+        }
+    };
+    anyhow::anyhow!("{e}; {advice}")
+}
+
+/// Reads one line from file descriptor `fd` (through /dev/fd, so no unsafe code).
+fn from_fd(fd: u32) -> anyhow::Result<Zeroizing<String>> {
+    let path = format!("/dev/fd/{fd}");
+    let file = std::fs::File::open(&path).map_err(|e| {
+        anyhow::anyhow!("cannot read the passphrase from file descriptor {fd} ({e}); is it open?")
+    })?;
+    let mut line = Zeroizing::new(String::new());
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| {
+            anyhow::anyhow!("cannot read the passphrase from file descriptor {fd}: {e}")
+        })?;
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
+    if trimmed.is_empty() {
+        anyhow::bail!("file descriptor {fd} gave an empty passphrase; write it as one line");
+    }
+    Ok(trimmed)
+}
+
+/// Asks on the terminal without echo; twice when `confirm`.
+fn from_terminal(confirm: bool) -> anyhow::Result<Zeroizing<String>> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map(Zeroizing::new).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot ask for the passphrase on a terminal ({e}); pass --passphrase-fd N to read it from a file descriptor"
+            )
+        })
+    };
+    let first = ask("Backup passphrase: ")?;
+    if confirm && *ask("Same passphrase again: ")? != *first {
+        anyhow::bail!("the two passphrases differ; nothing was written, run `duet backup` again");
+    }
+    Ok(first)
+}
+
+fn passphrase(fd: Option<u32>, confirm: bool) -> anyhow::Result<Zeroizing<String>> {
+    match fd {
+        Some(fd) => from_fd(fd),
+        None => from_terminal(confirm),
+    }
+}
+
+/// Runs `duet backup`.
+pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
+    let dev = ctx.device()?;
+    let explain = |e| explain(e, "no backup was written");
+    backup::check_backup_target(&a.file, a.force).map_err(explain)?;
+    let pass = passphrase(a.passphrase_fd, true)?;
+    let summary = backup::backup(&dev, &a.file, &pass, a.force).map_err(explain)?;
+    if ctx.out.json {
+        return ctx.out.json(&summary);
+    }
+    ctx.out.line(format!(
+        "Backup written to {} ({} KiB, {} spaces).",
+        a.file.display(),
+        summary.bytes.div_ceil(1024),
+        summary.spaces
+    ))?;
+    ctx.out.line(
+        "Keep the file and the passphrase apart: together they are this device. \
+         Restore with `duet restore FILE --home DIR` if this device is lost.",
+    )?;
+    Ok(())
+}
+
+/// Runs `duet restore`.
+pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
+    // The sync of a restore is what fails here: the advice is to restore again, not to
+    // run `duet sync` in a home that was never created.
+    let explain = |e| match e {
+        BackupError::Device(d) => anyhow::anyhow!(
+            "{d}; the restore did not finish and nothing was written: check that the relay \
+             the backup names is reachable, then run `duet restore` again"
+        ),
+        e => explain(e, "the restore did not finish; nothing was written"),
+    };
+    backup::check_restore_target(&ctx.home).map_err(explain)?;
+    let pass = passphrase(a.passphrase_fd, false)?;
+    let restored =
+        backup::restore(&a.file, &pass, &ctx.home, &Http::new()?, ctx.clock).map_err(explain)?;
+    if ctx.out.json {
+        return ctx.out.json(&restored);
+    }
+    print_restored(ctx, &restored, &a.file)
+}
+
+fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Result<()> {
+    ctx.out.line(format!(
+        "Restored {}'s device {} from {} (written {}) into {}.",
+        safe_line(&r.name),
+        &r.device[..12],
+        file.display(),
+        when(r.written_at),
+        r.home.display()
+    ))?;
+    for s in &r.spaces {
+        let mut line = format!(
+            "  {} space: {} events read back from the relay",
+            s.space, s.received_events
+        );
+        if s.resent_changes > 0 {
+            line.push_str(&format!(
+                ", {} changes that had not reached it sent",
+                s.resent_changes
+            ));
+        }
+        ctx.out.line(line)?;
+    }
+    note(
+        "note: this is the same device as the one backed up; if that one turns up, do not use it again \
+         (two copies of one device would fork its history)",
+    );
+    Ok(())
+}

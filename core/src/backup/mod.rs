@@ -1,0 +1,229 @@
+//! Backing up this device into one passphrase-encrypted file, and restoring it.
+//!
+//! A backup holds the device's identity (secret key, person, name), every space's keys of
+//! every epoch, relay and creation token, its document, and the device's own events the
+//! relay has not acknowledged; `format` seals it (Argon2id, then XChaCha20-Poly1305),
+//! `contents` says what is inside, `restore` brings the device back.
+//!
+//! A restore brings back the *same* device key, not a new device of the same person: a
+//! new device must be added by a device that still exists (the lost one is the only one
+//! in the common case), and the partner would have to see and accept a new device. The
+//! price is that a device key must never write from two places: a restore therefore
+//! reads this device's whole history from the relay before anything can be written, so
+//! its next event continues its own chain (see `restore`), and the docs say to restore
+//! only a device that is lost.
+
+mod contents;
+mod format;
+mod restore;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::device::{Device, DeviceError};
+use crate::store::StoreError;
+
+pub use format::{HEADER_LEN, KdfParams, MAGIC, VERSION};
+pub use restore::{Restored, RestoredSpace, check_restore_target, restore};
+
+/// The shortest passphrase a backup is written with.
+pub const MIN_PASSPHRASE_CHARS: usize = 10;
+
+/// The largest backup file read (a restore reads it whole).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Why a backup or a restore failed. Nothing is written when one fails.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The file does not start with the backup marker.
+    #[error("this file is not a duet backup")]
+    NotABackup,
+    /// A format version this duet does not know.
+    #[error(
+        "this backup was written in format version {0}, which this version of duet does not read"
+    )]
+    UnknownVersion(u16),
+    /// Shorter than its header says.
+    #[error(
+        "the backup file is cut short ({have} of {expected} bytes): it was not copied completely"
+    )]
+    Truncated {
+        /// Bytes present.
+        have: u64,
+        /// Bytes the header announces.
+        expected: u64,
+    },
+    /// Altered or unreadable.
+    #[error("the backup file is damaged: {0}")]
+    Damaged(String),
+    /// The passphrase does not derive the key the file was sealed with.
+    #[error("the passphrase does not open this backup")]
+    WrongPassphrase,
+    /// Too short a passphrase for a file that holds the device's keys.
+    #[error(
+        "the passphrase is too short: a backup holds this device's keys, so use at least {0} characters (several words)"
+    )]
+    ShortPassphrase(usize),
+    /// The backup file exists already.
+    #[error("{0} exists already")]
+    Exists(PathBuf),
+    /// The target home holds a device already.
+    #[error("{0} already holds a duet device; a restore never replaces one")]
+    HomeHasDevice(PathBuf),
+    /// The target home holds other files.
+    #[error("{0} is not empty; a restore creates a new home")]
+    HomeNotEmpty(PathBuf),
+    /// A file could not be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The relay did not give this device's whole history back.
+    #[error("the relay did not serve this device's whole history ({0}); nothing was restored")]
+    Incomplete(String),
+    /// The relay refused this device's events.
+    #[error("the relay refused this device's events ({0}); nothing was restored")]
+    RelayRefused(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A device workflow (the sync of a restore) failed.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+impl crate::advice::Advice for BackupError {
+    fn next_step(&self) -> Option<crate::advice::NextStep> {
+        match self {
+            BackupError::Store(e) => e.next_step(),
+            BackupError::Device(e) => e.next_step(),
+            _ => None,
+        }
+    }
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BackupError + 'a {
+    move |source| BackupError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Spaces in it.
+    pub spaces: usize,
+    /// Own events in it that the relay had not acknowledged yet.
+    pub unsent_events: usize,
+}
+
+/// Refuses a backup path that exists unless `force`: call before asking for a
+/// passphrase.
+pub fn check_backup_target(path: &Path, force: bool) -> Result<(), BackupError> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(BackupError::Exists(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Writes a backup of `dev` to `path`, sealed under `passphrase`.
+pub fn backup(
+    dev: &Device,
+    path: &Path,
+    passphrase: &str,
+    force: bool,
+) -> Result<BackupSummary, BackupError> {
+    backup_with(dev, path, passphrase, force, KdfParams::DEFAULT)
+}
+
+/// [`backup`] with given key-derivation costs (tests use cheap ones).
+pub fn backup_with(
+    dev: &Device,
+    path: &Path,
+    passphrase: &str,
+    force: bool,
+    params: KdfParams,
+) -> Result<BackupSummary, BackupError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(BackupError::ShortPassphrase(MIN_PASSPHRASE_CHARS));
+    }
+    check_backup_target(path, force)?;
+    let contents = contents::Contents::collect(dev)?;
+    let unsent_events = contents.spaces.iter().map(|s| s.unsent_events.len()).sum();
+    let spaces = contents.spaces.len();
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(&contents)
+            .map_err(|e| BackupError::Damaged(format!("cannot encode: {e}")))?,
+    );
+    drop(contents);
+    let sealed = format::seal(&plain, passphrase, params)?;
+    write_private(path, &sealed)?;
+    Ok(BackupSummary {
+        path: path.to_path_buf(),
+        bytes: sealed.len() as u64,
+        spaces,
+        unsent_events,
+    })
+}
+
+/// Writes `bytes` to `path` atomically (a private temporary file beside it, synced,
+/// then renamed over it), readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "backup".into());
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}",
+        hex::encode(crate::ids::random_bytes::<4>())
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let written = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", path)(e));
+    }
+    // Make the rename itself durable where the platform allows opening a directory.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads a backup file whole, refusing one larger than any backup.
+fn read_file(path: &Path) -> Result<Vec<u8>, BackupError> {
+    let meta = std::fs::metadata(path).map_err(io("read", path))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(BackupError::Damaged(format!(
+            "it is larger than {} GiB, more than any backup",
+            MAX_FILE_BYTES >> 30
+        )));
+    }
+    std::fs::read(path).map_err(io("read", path))
+}

@@ -1,0 +1,357 @@
+//! Restoring a device from a backup into a new home, without ever forking its chain.
+//!
+//! The backup may be older than what the device last sent: the relay may hold events
+//! and Automerge changes of this device that the backup lacks. Writing before learning
+//! them would reuse their sequence numbers (a fork the relay refuses and the partner is
+//! warned of). So a restore, in a hidden staging directory beside the target:
+//! 1. creates the store with the identity and each space at cursor 0, its keys, and the
+//!    own events the relay had not acknowledged (with the changes they carry);
+//! 2. syncs: those events are offered again (the relay takes them or knows them), and
+//!    the whole history is read back, this device's events included, so the store's
+//!    next sequence numbers follow the last ones the relay holds;
+//! 3. adds what only the backup has: changes of this device that never reached the
+//!    relay are queued to be sent, other changes are kept as received; a second sync
+//!    sends the queued ones under the next sequence numbers;
+//! 4. renames the staging directory to the target home.
+//!
+//! Any failure (wrong passphrase, damaged file, relay unreachable or refusing) removes
+//! the staging directory: nothing is written. A device with no relay never sent
+//! anything, so it is restored without a sync.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use automerge::Change;
+
+use super::contents::{Contents, unb64};
+use super::{BackupError, format, io, read_file};
+use crate::clock::Clock;
+use crate::device::Device;
+use crate::event::{Event, Kind, decode_changes};
+use crate::identity::Identity;
+use crate::store::{DB_FILE, RestoredChange, SpaceKind, Store};
+use crate::sync::{SyncReport, Transport};
+
+/// Syncs tried while the relay says more of the history waits.
+const MAX_SYNCS: usize = 8;
+
+/// What a restore brought back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restored {
+    /// The home written.
+    pub home: PathBuf,
+    /// The person's name.
+    pub name: String,
+    /// The device key (hex).
+    pub device: String,
+    /// When the backup was written (ms since the Unix epoch).
+    pub written_at: i64,
+    /// Per space.
+    pub spaces: Vec<RestoredSpace>,
+}
+
+/// One restored space.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RestoredSpace {
+    /// `shared` or `personal`.
+    pub space: &'static str,
+    /// Events read back from the relay.
+    pub received_events: usize,
+    /// Changes of this device found only in the backup, sent now.
+    pub resent_changes: usize,
+}
+
+/// Refuses a target home that holds a device or anything else: call before asking for
+/// a passphrase.
+pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
+    if home.join(DB_FILE).exists() {
+        return Err(BackupError::HomeHasDevice(home.to_path_buf()));
+    }
+    match std::fs::read_dir(home).map(|mut e| e.next().is_some()) {
+        Ok(true) => Err(BackupError::HomeNotEmpty(home.to_path_buf())),
+        Ok(false) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("read", home)(e)),
+    }
+}
+
+/// Restores the device backed up in `file` into the new home `home`, syncing through
+/// `transport`.
+pub fn restore(
+    file: &Path,
+    passphrase: &str,
+    home: &Path,
+    transport: &dyn Transport,
+    clock: Clock,
+) -> Result<Restored, BackupError> {
+    check_restore_target(home)?;
+    let bytes = read_file(file)?;
+    let plain = format::open(&bytes, passphrase)?;
+    let contents: Contents = serde_json::from_slice(&plain)
+        .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
+    drop(plain);
+    let me = contents.identity()?;
+    let parent = match home.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io("create", &parent))?;
+    let leaf = home
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "home".into());
+    let staging = parent.join(format!(
+        ".{leaf}.restoring-{}",
+        hex::encode(crate::ids::random_bytes::<4>())
+    ));
+    let result = bring_back(&staging, &contents, &me, transport, clock);
+    let spaces = match result {
+        Ok(spaces) => spaces,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    // An empty directory at the target is replaced; anything else was refused above.
+    if let Err(e) = std::fs::rename(&staging, home) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(io("create", home)(e));
+    }
+    Ok(Restored {
+        home: home.to_path_buf(),
+        name: me.name.clone(),
+        device: hex::encode(me.device_key()),
+        written_at: contents.written_at,
+        spaces,
+    })
+}
+
+/// Steps 1 to 3 in `staging`; the device is closed when it returns.
+fn bring_back(
+    staging: &Path,
+    contents: &Contents,
+    me: &Identity,
+    transport: &dyn Transport,
+    clock: Clock,
+) -> Result<Vec<RestoredSpace>, BackupError> {
+    fill(staging, contents, me, clock)?;
+    let mut dev = Device::open_with(staging, clock)?;
+    let online = contents.spaces.iter().any(|s| s.relay.is_some());
+    let mut spaces: Vec<RestoredSpace> = Vec::new();
+    if online {
+        for (kind, report) in sync_whole(&mut dev, transport)? {
+            spaces.push(RestoredSpace {
+                space: kind.as_str(),
+                received_events: report.received_events,
+                resent_changes: 0,
+            });
+        }
+    }
+    let mut resend = false;
+    for sp in &contents.spaces {
+        let rec = sp.record()?;
+        let only_here = only_in_backup(&dev, &rec.id, &unb64(&sp.document, "document")?, me)?;
+        let own = only_here.iter().filter(|c| c.local).count();
+        dev.store.restore_changes(&rec.id, &only_here, me)?;
+        resend |= own > 0;
+        match spaces.iter_mut().find(|s| s.space == rec.kind.as_str()) {
+            Some(s) => s.resent_changes = own,
+            None => spaces.push(RestoredSpace {
+                space: rec.kind.as_str(),
+                received_events: 0,
+                resent_changes: own,
+            }),
+        }
+    }
+    if online && resend {
+        sync_whole(&mut dev, transport)?;
+    }
+    Ok(spaces)
+}
+
+/// Step 1: the store with the identity, the spaces, their keys and the unsent events.
+fn fill(
+    staging: &Path,
+    contents: &Contents,
+    me: &Identity,
+    clock: Clock,
+) -> Result<(), BackupError> {
+    let mut store = Store::open(staging, true)?;
+    store.set_clock(clock);
+    store.initialise(me, &[])?;
+    let mut token = None;
+    for sp in &contents.spaces {
+        let rec = sp.record()?;
+        let events = sp
+            .unsent_events
+            .iter()
+            .map(|e| {
+                Event::decode(unb64(e, "events")?)
+                    .map_err(|_| BackupError::Damaged("its events do not read".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        store.add_space(&rec, &events, &[])?;
+        for (epoch, key) in sp.later_keys()? {
+            store.add_epoch_key(&rec.id, epoch, &key)?;
+        }
+        let keys = store.epoch_keys(&rec.id)?;
+        let carried: Vec<RestoredChange> = events
+            .iter()
+            .filter(|ev| ev.kind() == Kind::Changes)
+            .filter_map(|ev| {
+                ev.epoch()
+                    .and_then(|e| keys.get(&e))
+                    .and_then(|k| ev.open(k).ok())
+            })
+            .filter_map(|plain| decode_changes(&plain).ok())
+            .flatten()
+            .map(|change| RestoredChange {
+                change,
+                local: true,
+                sent: true,
+            })
+            .collect();
+        store.restore_changes(&rec.id, &carried, me)?;
+        token = token.or(sp.create_token.clone());
+    }
+    if token.is_some() {
+        store.set_create_token(token.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Syncs until the relay has served the whole history (a sync reads a bounded number of
+/// pages), refusing to go on if it will not: an incomplete history could hide this
+/// device's last events.
+fn sync_whole(
+    dev: &mut Device,
+    transport: &dyn Transport,
+) -> Result<Vec<(SpaceKind, SyncReport)>, BackupError> {
+    let mut first: Option<Vec<(SpaceKind, SyncReport)>> = None;
+    for _ in 0..MAX_SYNCS {
+        let reports = dev.sync(transport)?;
+        if let Some(w) = reports.iter().find_map(|(_, r)| r.push_refused.clone()) {
+            return Err(BackupError::RelayRefused(w.text));
+        }
+        let incomplete = reports.iter().any(|(_, r)| r.incomplete);
+        let reports = match first.take() {
+            None => reports,
+            Some(mut acc) => {
+                for ((_, a), (_, r)) in acc.iter_mut().zip(&reports) {
+                    a.received_events += r.received_events;
+                }
+                acc
+            }
+        };
+        if !incomplete {
+            return Ok(reports);
+        }
+        first = Some(reports);
+    }
+    Err(BackupError::Incomplete(format!(
+        "it still had more after {MAX_SYNCS} syncs"
+    )))
+}
+
+/// The changes of the backed-up document that the store does not hold: this device's
+/// are queued to be sent (they never reached the relay), others kept as received.
+fn only_in_backup(
+    dev: &Device,
+    space: &crate::event::SpaceId,
+    saved: &[u8],
+    me: &Identity,
+) -> Result<Vec<RestoredChange>, BackupError> {
+    let doc = automerge::Automerge::load(saved)
+        .map_err(|_| BackupError::Damaged("its document does not load".into()))?;
+    let have: HashSet<[u8; 32]> = dev.store.change_hashes(space)?;
+    let actor = me.actor();
+    Ok(doc
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| !have.contains(&c.hash().0))
+        .map(|change: Change| {
+            let local = change.actor_id() == &actor;
+            RestoredChange {
+                change,
+                local,
+                sent: !local,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::NewGoalInput;
+    use crate::backup::{KdfParams, backup_with};
+    use crate::sync::{Page, TransportError};
+
+    /// A device without a relay never sent anything: its restore needs no relay.
+    struct NoRelay;
+
+    impl Transport for NoRelay {
+        fn push(
+            &self,
+            _: &str,
+            _: &crate::event::SpaceId,
+            _: Vec<u8>,
+            _: Option<&str>,
+        ) -> Result<crate::protocol::PushResponse, TransportError> {
+            panic!("a device without a relay is restored without a sync")
+        }
+        fn pull(
+            &self,
+            _: &str,
+            _: &crate::event::SpaceId,
+            _: u64,
+            _: u32,
+            _: &Identity,
+        ) -> Result<Page, TransportError> {
+            panic!("a device without a relay is restored without a sync")
+        }
+    }
+
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn a_device_without_a_relay_comes_back_whole_and_a_home_with_a_device_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dev = Device::init(&dir.path().join("a"), "Alex", None).expect("init");
+        dev.add_goal(NewGoalInput {
+            title: "Restored canary goal".into(),
+            area: None,
+            why: None,
+            levels: Default::default(),
+            due: None,
+        })
+        .expect("goal");
+        let file = dir.path().join("a.bk");
+        backup_with(&dev, &file, "a long passphrase", false, FAST).expect("backup");
+        assert!(matches!(
+            backup_with(&dev, &file, "a long passphrase", false, FAST),
+            Err(BackupError::Exists(_))
+        ));
+        let home = dir.path().join("b");
+        let r =
+            restore(&file, "a long passphrase", &home, &NoRelay, Clock::System).expect("restore");
+        assert_eq!(r.device, hex::encode(dev.me.device_key()));
+        let mut back = Device::open(&home).expect("open restored");
+        let export = serde_json::to_string(&back.export().expect("export")).expect("json");
+        assert!(export.contains("Restored canary goal"));
+        assert!(!dir.path().read_dir().expect("dir").any(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .contains("restoring")
+        }));
+        assert!(matches!(
+            restore(&file, "a long passphrase", &home, &NoRelay, Clock::System),
+            Err(BackupError::HomeHasDevice(_))
+        ));
+    }
+}

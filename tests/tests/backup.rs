@@ -1,0 +1,169 @@
+//! `duet backup` and `duet restore` through the real binaries and relay: a lost device
+//! comes back from its file and passphrase, reads and writes both spaces, continues its
+//! own chain after changes it made since the backup (no fork), and a wrong passphrase
+//! or a cut file writes nothing.
+
+use duet_tests::{Device, Relay, pair};
+
+const PASS: &str = "correct horse battery staple\n";
+
+fn restore(d: &Device, file: &str, pass: &str) -> duet_tests::Run {
+    d.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(pass))
+}
+
+fn titles(d: &Device) -> Vec<String> {
+    d.json(&["export"])["shared"]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .map(|g| g["title"].as_str().expect("title").to_string())
+        .collect()
+}
+
+#[test]
+fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["reflect", "--private", "Private-canary-5e1 only for Alex"]);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["rate", "weekly", "1"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file_s = file.to_str().expect("utf-8 path");
+    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)
+            .expect("backup")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the backup is private to its owner");
+    }
+    for canary in ["Private-canary", "Weekly check-in", "Alex"] {
+        assert!(
+            !duet_tests::file_contains(&file, canary),
+            "{canary} in clear"
+        );
+    }
+    // Refused before any passphrase is read (so none is given here).
+    let again = a.run(&["backup", file_s, "--passphrase-fd", "0"]);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+
+    // A change after the backup reaches the relay; then the device is lost.
+    a.ok(&[
+        "goal",
+        "add",
+        "Made after the backup",
+        "--area",
+        "quality-time",
+    ]);
+    a.ok(&["sync"]);
+    std::fs::remove_dir_all(&a.home).expect("lose the home");
+
+    let restored = Device::new();
+    let wrong = restore(&restored, file_s, "not the passphrase\n");
+    assert_ne!(wrong.code, 0);
+    assert!(
+        wrong
+            .stderr
+            .contains("the passphrase does not open this backup"),
+        "{}",
+        wrong.stderr
+    );
+    let cut = dir.path().join("cut.duetbackup");
+    let bytes = std::fs::read(&file).expect("read backup");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write cut copy");
+    let cut_run = restore(&restored, cut.to_str().expect("utf-8"), PASS);
+    assert_ne!(cut_run.code, 0);
+    assert!(cut_run.stderr.contains("cut short"), "{}", cut_run.stderr);
+    assert!(!restored.home.exists(), "a failed restore writes nothing");
+    let taken = b.run(&["restore", file_s, "--passphrase-fd", "0"]);
+    assert!(
+        taken.stderr.contains("already holds a duet device"),
+        "{}",
+        taken.stderr
+    );
+
+    // No `duet sync` here: the restore itself read the device's history back, so what it
+    // shows and writes next already follows the change made after the backup.
+    restore(&restored, file_s, PASS).ok();
+    let export = restored.json(&["export"]);
+    assert!(
+        export["personal"]
+            .to_string()
+            .contains("Private-canary-5e1")
+    );
+    let shared = titles(&restored);
+    assert!(
+        shared.contains(&"Weekly check-in".to_string()),
+        "{shared:?}"
+    );
+    assert!(
+        shared.contains(&"Made after the backup".to_string()),
+        "the restore read back what the device sent after its backup: {shared:?}"
+    );
+
+    // It writes both spaces, continuing its own chain.
+    restored.ok(&["reflect", "--private", "Private-canary-77a after restore"]);
+    restored.ok(&["goal", "add", "Evening walks", "--area", "quality-time"]);
+    let sync = restored.run(&["sync"]);
+    sync.ok();
+    let partner = b.run(&["sync", "--json"]);
+    let reports = partner.json();
+    assert!(
+        reports
+            .as_array()
+            .expect("reports")
+            .iter()
+            .all(|r| r["report"]["forks"] == 0),
+        "{reports}"
+    );
+    for out in [&sync.stderr, &partner.stderr, &sync.stdout] {
+        assert!(
+            !out.contains("fork") && !out.contains("equivocation"),
+            "{out}"
+        );
+    }
+    assert!(titles(&b).contains(&"Evening walks".to_string()));
+    assert!(!b.json(&["export"]).to_string().contains("Private-canary"));
+
+    // The private reflection written after the restore is on the relay: a second restore
+    // of the same old backup reads it back.
+    let second = Device::new();
+    restore(&second, file_s, PASS).ok();
+    assert!(
+        second.json(&["export"])["personal"]
+            .to_string()
+            .contains("Private-canary-77a")
+    );
+}
+
+#[test]
+fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    a.ok(&["goal", "add", "Written offline", "--area", "trust"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file_s = file.to_str().expect("utf-8 path");
+    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    std::fs::remove_dir_all(&a.home).expect("lose the home before it synced");
+
+    let restored = Device::new();
+    let said = restore(&restored, file_s, PASS);
+    assert!(
+        said.ok().contains("changes that had not reached it sent"),
+        "{}",
+        said.stdout
+    );
+    b.ok(&["sync"]);
+    assert!(titles(&b).contains(&"Written offline".to_string()));
+}
