@@ -17,7 +17,9 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
     assert_ne!(refused.code, 0);
     assert!(
         refused.stderr.contains("Sam's only device")
-            && refused.stderr.contains("no longer be able to read or write")
+            && refused
+                .stderr
+                .contains("no longer be able to read or write")
             && refused.stderr.contains("--yes"),
         "{}",
         refused.stderr
