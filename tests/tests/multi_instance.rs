@@ -39,7 +39,9 @@ fn partners_on_different_instances_converge() {
     a.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
     b.ok(&["rate", "Evening walk", "-1", "--note", "rainy week"]);
     b.ok(&["reflect", "We walked twice"]);
-    for d in [&a, &b, &a] {
+    // Both rated blind: each device reveals once it has the other's seal, so the last
+    // reveal needs one more sync to travel.
+    for d in [&a, &b, &a, &b] {
         d.ok(&["sync"]);
     }
     assert_eq!(shared_export(&a), shared_export(&b));
@@ -58,12 +60,16 @@ fn watchers_on_two_instances_see_each_others_ratings_and_one_survives_a_restart_
     let mut wb = Watcher::start(&b);
 
     // A rates (A's watcher sends it to instance one); B listens on instance two.
+    // Sam has not rated: Alex's rating travels sealed.
     a.ok(&["rate", "Evening walk", "1"]);
     wa.wait_for("shared: sent 1 change");
-    wb.wait_for("shared: 1 rating from Alex");
-    // And back: B's watcher sends to instance two, A hears of it on instance one.
+    wb.wait_for("shared: 1 sealed rating from Alex");
+    // And back: B's watcher sends to instance two, A hears of it on instance one, and
+    // A's watcher reveals Alex's rating, which B hears of.
     b.ok(&["rate", "Evening walk", "0"]);
     wa.wait_for("shared: 1 rating from Sam");
+    wa.wait_for("sent 1 change");
+    wb.wait_for("1 revealed rating from Alex");
 
     // B's instance dies; A goes on rating through the other one.
     two.kill();
