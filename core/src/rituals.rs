@@ -7,7 +7,7 @@
 //! partner closes it. Rounds opened by both partners while apart are open together and
 //! act as one: a rating counts as "in the round" if it is in any open round.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Rating, Reflection, Round, Seal};
 use crate::readmodel::View;
@@ -128,4 +128,26 @@ pub fn effective(mut view: View) -> View {
     view.ratings = effective_ratings(&view);
     view.reflections = standing_reflections(&view);
     view
+}
+
+/// The thread each reflection belongs to: `reply_to` followed up to one that answers none
+/// (or one not among them), at most 64 steps, so a cycle a hostile partner wrote ends.
+/// Takes (id, reply_to) pairs; gives id -> the id of its thread's first reflection.
+pub fn thread_roots<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> HashMap<&'a str, &'a str> {
+    let parent: HashMap<&str, Option<&str>> = pairs.into_iter().collect();
+    parent
+        .keys()
+        .map(|&id| {
+            let mut cur = id;
+            for _ in 0..64 {
+                match parent.get(cur).copied().flatten() {
+                    Some(p) if parent.contains_key(p) => cur = p,
+                    _ => break,
+                }
+            }
+            (id, cur)
+        })
+        .collect()
 }

@@ -239,27 +239,8 @@ impl Device {
             return Ok(());
         }
         let key = self.store.space(SpaceKind::Personal)?.key;
-        for s in mine {
-            let Ok(content) = open_box(&key, &s.id, &s.sealed) else {
-                continue;
-            };
-            let Ok(level) = Level::try_from(content.level) else {
-                continue;
-            };
-            view.ratings.push(Rating {
-                id: s.id,
-                goal: s.goal,
-                rater: me.clone(),
-                at: s.at,
-                level,
-                note: content.note,
-                round: Some(s.round),
-                reveals: None,
-                salt: None,
-                corrects: s.corrects,
-                withdrawn: None,
-            });
-        }
+        view.ratings
+            .extend(mine.into_iter().filter_map(|s| opened(&key, &me, s, false)));
         view.ratings
             .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         Ok(())
@@ -276,30 +257,12 @@ impl Device {
             return Ok(0);
         }
         let key = self.store.space(SpaceKind::Personal)?.key;
-        let mut ratings = Vec::new();
-        for s in due {
-            // A box this device cannot open (damaged, or sealed under a key it lacks)
-            // stays sealed; another device of this person may reveal it.
-            let Ok(content) = open_box(&key, &s.id, &s.sealed) else {
-                continue;
-            };
-            let Ok(level) = Level::try_from(content.level) else {
-                continue;
-            };
-            ratings.push(Rating {
-                id: new_id(),
-                goal: s.goal,
-                rater: me.clone(),
-                at: s.at,
-                level,
-                note: content.note,
-                round: Some(s.round),
-                reveals: Some(s.id),
-                salt: Some(content.salt),
-                corrects: s.corrects,
-                withdrawn: None,
-            });
-        }
+        // A box this device cannot open (damaged, or sealed under a key it lacks) stays
+        // sealed; another device of this person may reveal it.
+        let ratings: Vec<Rating> = due
+            .into_iter()
+            .filter_map(|s| opened(&key, &me, s, true))
+            .collect();
         self.edit(SpaceKind::Shared, |doc, _| {
             let mut changes = Vec::new();
             for r in &ratings {
@@ -348,4 +311,30 @@ impl Device {
             revealed: self.reveal_due()?,
         })
     }
+}
+
+/// One of this person's seals opened with their personal key: the rating it holds, as a
+/// reveal (a new rating naming the seal, with the salt) or, for this person's own views,
+/// under the seal's id. `None` when this device cannot open it.
+fn opened(key: &crate::crypto::SpaceKey, me: &str, s: Seal, reveal: bool) -> Option<Rating> {
+    let content = open_box(key, &s.id, &s.sealed).ok()?;
+    let level = Level::try_from(content.level).ok()?;
+    let (id, reveals, salt) = if reveal {
+        (new_id(), Some(s.id), Some(content.salt))
+    } else {
+        (s.id, None, None)
+    };
+    Some(Rating {
+        id,
+        goal: s.goal,
+        rater: me.to_string(),
+        at: s.at,
+        level,
+        note: content.note,
+        round: Some(s.round),
+        reveals,
+        salt,
+        corrects: s.corrects,
+        withdrawn: None,
+    })
 }

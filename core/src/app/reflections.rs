@@ -215,30 +215,21 @@ pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<R
         private,
         replies: Vec::new(),
     };
-    let root_of = |mut r: &'v Reflection| {
-        // Follow replies up to the first reflection still standing that answers none.
-        for _ in 0..64 {
-            match r
-                .reply_to
-                .as_deref()
-                .and_then(|p| view.reflections.iter().find(|x| x.id == p))
-            {
-                Some(parent) => r = parent,
-                None => break,
-            }
-        }
-        r.id.clone()
-    };
-    let roots: Vec<(String, &Reflection)> =
-        view.reflections.iter().map(|r| (root_of(r), r)).collect();
-    let mut out: Vec<ReflectionItem> = roots
-        .iter()
-        .filter(|(root, r)| *root == r.id)
-        .map(|(_, r)| item(r))
-        .collect();
-    for (root, r) in roots.iter().filter(|(root, r)| *root != r.id) {
-        if let Some(t) = out.iter_mut().find(|t| t.id == *root) {
-            t.replies.push(item(r));
+    let roots = crate::rituals::thread_roots(
+        view.reflections
+            .iter()
+            .map(|r| (r.id.as_str(), r.reply_to.as_deref())),
+    );
+    let root_of = |r: &'v Reflection| roots.get(r.id.as_str()).copied().unwrap_or(&r.id);
+    let mut out: Vec<ReflectionItem> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for r in view.reflections.iter().filter(|r| root_of(r) == r.id) {
+        at.insert(&r.id, out.len());
+        out.push(item(r));
+    }
+    for r in view.reflections.iter().filter(|r| root_of(r) != r.id) {
+        if let Some(&i) = at.get(root_of(r)) {
+            out[i].replies.push(item(r));
         }
     }
     out

@@ -299,29 +299,24 @@ fn report_goals(
 /// Moves each reply under the reflection it answers (or that one's root), within one
 /// group; a reply whose reflection is not in the group stays where it is.
 fn nest_replies(list: &mut Vec<ReportReflection>) {
-    let parent: BTreeMap<String, String> = list
-        .iter()
-        .filter_map(|r| Some((r.id.clone(), r.reply_to.clone()?)))
-        .collect();
-    let present: std::collections::BTreeSet<String> = list.iter().map(|r| r.id.clone()).collect();
-    let root_of = |id: &str| {
-        let mut cur = id.to_string();
-        for _ in 0..64 {
-            match parent.get(&cur).filter(|p| present.contains(*p)) {
-                Some(p) => cur = p.clone(),
-                None => break,
-            }
-        }
-        cur
-    };
-    let (roots, replies): (Vec<_>, Vec<_>) = std::mem::take(list)
+    let roots: std::collections::HashMap<String, String> =
+        crate::rituals::thread_roots(list.iter().map(|r| (r.id.as_str(), r.reply_to.as_deref())))
+            .into_iter()
+            .map(|(id, root)| (id.to_string(), root.to_string()))
+            .collect();
+    let root_of = |id: &str| roots.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let (roots_first, replies): (Vec<_>, Vec<_>) = std::mem::take(list)
         .into_iter()
         .partition(|r| root_of(&r.id) == r.id);
-    *list = roots;
+    *list = roots_first;
+    let at: std::collections::HashMap<String, usize> = list
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
     for reply in replies {
-        let root = root_of(&reply.id);
-        if let Some(r) = list.iter_mut().find(|r| r.id == root) {
-            r.replies.push(reply);
+        if let Some(&i) = at.get(&root_of(&reply.id)) {
+            list[i].replies.push(reply);
         }
     }
 }
