@@ -32,6 +32,16 @@ pub fn say(step: &NextStep) -> String {
         NextStep::VerifyAndReAdd => {
             "compare `duet verify` with your partner, then remove and re-add this device".into()
         }
+        NextStep::AddOwnDevice => {
+            "to add another device of yours, run `duet device add` instead".into()
+        }
+        NextStep::ReadWhatYouHave => {
+            "everything it had stays readable here (`duet goal list`, `duet history`, `duet export`)"
+                .into()
+        }
+        NextStep::RestoreFromBackup => "move the home away and bring the device back from your \
+             backup file with `duet restore FILE --home DIR` (made by `duet backup`)"
+            .into(),
         NextStep::CreationToken { relay } => {
             format!("ask its operator for one and run `duet relay set {relay} --token TOKEN`")
         }

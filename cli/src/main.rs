@@ -6,6 +6,7 @@
 
 mod advice;
 mod commands;
+mod confirm;
 mod live;
 mod output;
 mod progress;

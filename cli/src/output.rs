@@ -222,6 +222,24 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Writes `bytes` to `path` readable by the owner only (reports and exports hold the
+/// couple's notes and reflections): through a new temporary file in the same directory, renamed
+/// over `path`, so that a symlink planted at `path` is replaced, never followed, and a
+/// reader never sees half a report.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    // tempfile creates the file with mode 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{safe, safe_line};

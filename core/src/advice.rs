@@ -32,6 +32,12 @@ pub enum NextStep {
     CopyInviteAgain,
     /// Compare safety codes with the partner, then remove and re-add this device.
     VerifyAndReAdd,
+    /// Make a device code to add another device of one's own.
+    AddOwnDevice,
+    /// What this device holds stays readable and exportable here.
+    ReadWhatYouHave,
+    /// Move the damaged home away and restore this device from a backup file.
+    RestoreFromBackup,
     /// Ask the relay's operator for a creation token and give it for this relay.
     CreationToken {
         /// The relay that asks for one.

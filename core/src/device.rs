@@ -64,6 +64,18 @@ pub enum DeviceError {
     /// Editing, withdrawing or replying to a reflection that cannot take it.
     #[error("{0}")]
     Reflection(String),
+    /// This device is no longer a member of the shared space (removed, or its person
+    /// left): it refuses shared edits rather than queue what can never be sent.
+    #[error("{}", .0.describe())]
+    Departed(crate::store::Departed),
+    /// A partner invite once the partner has joined.
+    #[error(
+        "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
+    )]
+    PartnerJoined(String),
+    /// No open invite matches what the user gave.
+    #[error("no open invite matches {0:?}")]
+    NoSuchInvite(String),
 }
 
 impl Advice for DeviceError {
@@ -73,6 +85,8 @@ impl Advice for DeviceError {
             DeviceError::Sync(e) => e.next_step(),
             DeviceError::EmptyName => Some(NextStep::GiveName),
             DeviceError::InviteExpired => Some(NextStep::NewInvite),
+            DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
+            DeviceError::PartnerJoined(_) => Some(NextStep::AddOwnDevice),
             _ => None,
         }
     }
@@ -318,43 +332,25 @@ impl Device {
         device: &crate::identity::DeviceKey,
     ) -> Result<bool, DeviceError> {
         let _lock = self.store.write_lock()?;
+        self.ensure_member(SpaceKind::Shared)?;
         let rec = self.store.space(kind)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         if !state.is_member(device) {
             return Ok(false);
         }
-        let (seq, prev) = self
+        let head = self
             .store
             .own_head(&rec.id, &self.me.device_key())?
             .unwrap_or((0, [0; 32]));
         // A new space key for the next epoch, wrapped for every remaining device: the
         // removed one cannot read anything written from now on.
-        let epoch = state.epoch() + 1;
-        let key = SpaceKey::generate();
-        let remaining: Vec<(crate::identity::DeviceKey, [u8; 32])> = state
-            .members()
-            .iter()
-            .filter(|(k, _)| *k != device)
-            .map(|(k, m)| (*k, m.x25519))
-            .collect();
-        let (eph, keys) = crate::keywrap::wrap(&key, &remaining, &rec.id, epoch);
-        let ev = Event::membership(
-            Header {
-                kind: Kind::Remove,
-                space: rec.id,
-                author: self.me.device_key(),
-                seq: seq + 1,
-                prev,
-                time: self.clock.now(),
-            },
-            &MembershipOp::Remove {
-                device: *device,
-                epoch,
-                eph,
-                keys,
-                commit: Some(crate::keywrap::commitment(&key, &rec.id, epoch)),
-            },
+        let (ev, epoch, key) = crate::rekey::next_epoch(
             &self.me,
+            rec.id,
+            &state,
+            head,
+            Some(device),
+            self.clock.now(),
         );
         self.store.record_removal(&rec.id, &ev, epoch, &key)?;
         Ok(true)
@@ -453,6 +449,9 @@ impl Device {
         // this one the same actor sequence number.
         let _lock = self.store.write_lock()?;
         let (rec, mut doc, _) = self.load(kind)?;
+        if let Some(d) = self.store.departed(&rec.id)? {
+            return Err(DeviceError::Departed(d));
+        }
         if !doc.is_initialised() {
             return Err(DocError::Malformed("goals").into());
         }
@@ -465,6 +464,7 @@ impl Device {
     /// event is stored now and pushed by the next sync.
     pub fn invite(&mut self, ttl_ms: i64) -> Result<InviteCode, DeviceError> {
         let _lock = self.store.write_lock()?;
+        self.ensure_partner_slot()?;
         let rec = self.store.space(SpaceKind::Shared)?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
         let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms, None)?;
@@ -487,6 +487,7 @@ impl Device {
         for_person: Option<[u8; 16]>,
     ) -> Result<(SpaceGrant, i64), DeviceError> {
         let _lock = self.store.write_lock()?;
+        self.ensure_member(SpaceKind::Shared)?;
         let rec = self.store.space(kind)?;
         rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
@@ -588,7 +589,7 @@ impl Device {
                 report.pushed_changes += again.pushed_changes;
                 report.cursor = again.cursor;
             }
-            if rec.kind == SpaceKind::Shared {
+            if rec.kind == SpaceKind::Shared && report.departed.is_none() {
                 self.reveal_after_sync(transport, &mut report)?;
             }
             out.push((rec.kind, report));

@@ -27,6 +27,7 @@ mod opwalk;
 pub mod progress;
 pub mod protocol;
 pub mod readmodel;
+pub mod rekey;
 pub mod repair;
 pub mod resolve;
 pub mod rituals;

@@ -150,6 +150,8 @@ error_codes! {
     NotAMember = "not_a_member",
     /// 403: the invite was already spent.
     InviteUsed = "invite_used",
+    /// 403: a member revoked the invite.
+    InviteRevoked = "invite_revoked",
     /// 403: the invite expired.
     InviteExpired = "invite_expired",
     /// 403: no such invite in the space.

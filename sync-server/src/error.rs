@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 403 `invite_used`: the invite was already spent.
     #[error("{0}")]
     InviteUsed(String),
+    /// 403 `invite_revoked`: a member revoked the invite.
+    #[error("{0}")]
+    InviteRevoked(String),
     /// 403 `invite_expired`: the invite expired.
     #[error("{0}")]
     InviteExpired(String),
@@ -145,6 +148,7 @@ impl ApiError {
             ApiError::BadInviteSignature(_) => ErrorCode::BadInviteSignature,
             ApiError::NotAMember(_) => ErrorCode::NotAMember,
             ApiError::InviteUsed(_) => ErrorCode::InviteUsed,
+            ApiError::InviteRevoked(_) => ErrorCode::InviteRevoked,
             ApiError::InviteExpired(_) => ErrorCode::InviteExpired,
             ApiError::UnknownInvite(_) => ErrorCode::UnknownInvite,
             ApiError::CreateTokenRequired(_) => ErrorCode::CreateTokenRequired,
@@ -181,6 +185,7 @@ impl ApiError {
             | ApiError::BadInviteSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotAMember(_)
             | ApiError::InviteUsed(_)
+            | ApiError::InviteRevoked(_)
             | ApiError::InviteExpired(_)
             | ApiError::UnknownInvite(_)
             | ApiError::CreateTokenRequired(_)
@@ -375,6 +380,12 @@ impl ApiError {
                 "this space has no such invite: check the invite code, or ask for a new one"
                     .to_string(),
             ),
+            AdmitError::InviteRevoked => ApiError::InviteRevoked(
+                "this invite was revoked by a member of the space: ask for a new one".to_string(),
+            ),
+            AdmitError::LeavePersonal => {
+                ApiError::Conflict(format!("{e}; leave the shared space instead"))
+            }
             AdmitError::InviteUsed => ApiError::InviteUsed(
                 "this invite was already used (invites admit one device once): ask for a new one"
                     .to_string(),

@@ -303,6 +303,22 @@ impl AppState {
         query: &str,
         now_secs: i64,
     ) -> Result<DeviceKey, ApiError> {
+        self.authorize(space, auth, path, query, now_secs, false)
+            .map(|(device, _)| device)
+    }
+
+    /// [`AppState::authorize_read`], also admitting (when `departed` is set) a device
+    /// that was removed or left: then with the hash of the event that ended its
+    /// membership, the last one it may read.
+    fn authorize(
+        &self,
+        space: SpaceId,
+        auth: &ReadAuth,
+        path: &str,
+        query: &str,
+        now_secs: i64,
+        departed: bool,
+    ) -> Result<(DeviceKey, Option<[u8; 32]>), ApiError> {
         let device = auth.verify("GET", path, query).ok_or_else(|| {
             ApiError::BadSignature(
                 "the read signature does not verify: sign `GET`, the path, the query, the \
@@ -318,18 +334,26 @@ impl AppState {
                 auth.time
             )));
         }
-        let (exists, member) = self.with_state(space, |s| (s.exists(), s.is_member(&device)))?;
+        let (exists, member, departure) = self.with_state(space, |s| {
+            (
+                s.exists(),
+                s.is_member(&device),
+                s.departure(&device).map(|d| d.event),
+            )
+        })?;
         if !exists {
             return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
         }
-        if !member {
+        let until = departure.filter(|_| departed && !member);
+        if !member && until.is_none() {
             return Err(ApiError::NotAMember(format!(
                 "device {} is not a member of this space (or was removed); only member \
                  devices may read. Join with an invite first",
                 hex::encode(device)
             )));
         }
-        // Nonces are only remembered for members, which bounds the cache.
+        // Nonces are only remembered for devices that are or were members, which bounds
+        // the cache.
         if !lock(&self.inner.nonces).insert(device, &auth.nonce, auth.time, now_secs) {
             return Err(ApiError::ReplayedRequest(
                 "this read's nonce was already used: sign every request afresh with a new \
@@ -337,7 +361,7 @@ impl AppState {
                     .to_string(),
             ));
         }
-        Ok(device)
+        Ok((device, until))
     }
 
     /// Whether `device` is a current member of `space`. Blocks.
@@ -482,13 +506,18 @@ impl AppState {
         req: &ReadRequest,
         now_secs: i64,
     ) -> Result<ReadAnswer, ApiError> {
-        self.authorize_read(space, &req.auth, &req.path, &req.query, now_secs)?;
-        let ((events, more), newest, forks) = lock(&self.inner.reader).page_and_newest(
-            &space,
-            req.after,
-            req.limit,
-            MAX_BODY_BYTES,
-        )?;
+        let (_, until) = self.authorize(space, &req.auth, &req.path, &req.query, now_secs, true)?;
+        let mut reader = lock(&self.inner.reader);
+        let ((mut events, mut more), mut newest, forks) =
+            reader.page_and_newest(&space, req.after, req.limit, MAX_BODY_BYTES)?;
+        // A removed (or departed) device reads on up to the event that ended its
+        // membership, so that it learns who ended it and when; nothing after it.
+        if let Some(hash) = until {
+            let last = reader.cursor_of(&space, &hash)?.unwrap_or(0);
+            events.retain(|(c, _)| *c <= last);
+            more = more && events.last().is_some_and(|(c, _)| *c < last);
+            newest = newest.min(last);
+        }
         Ok(ReadAnswer {
             events,
             more,

@@ -1,7 +1,15 @@
-//! A couple's lifecycle through the real binaries and relay: removing the other
-//! partner's device is asked for and explained before it happens.
+//! A couple's lifecycle through the real binaries and relay: exactly two persons (a
+//! leftover, a revoked, a used and a hand-made invite all fail to add a third), removing
+//! the other partner's device is asked for and explained, a removed device learns who
+//! removed it and when, and a partner who leaves takes everything up to the leave and
+//! nothing after it.
 
-use duet_tests::{Relay, pair};
+use duet_core::device::Device as CoreDevice;
+use duet_core::event::{Event, Kind, MembershipOp};
+use duet_core::identity::keypair_from_seed;
+use duet_core::invite::InviteCode;
+use duet_core::store::SpaceKind;
+use duet_tests::{Device, Relay, pair};
 
 #[test]
 fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
@@ -35,4 +43,282 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
     // With --yes it goes through.
     let out = alex.ok(&["device", "remove", &sam_key[..12], "--yes"]);
     assert!(out.contains("Removed device"), "{out}");
+}
+
+fn invite_code(d: &Device) -> String {
+    d.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string()
+}
+
+#[test]
+fn a_third_person_cannot_join_with_a_leftover_revoked_used_or_hand_made_invite() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let revoked = invite_code(&alex);
+    let used = invite_code(&alex);
+    let leftover = invite_code(&alex);
+    let listed = alex.json(&["invite", "list"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // A revoked invite admits no one: the relay refuses, and nothing is left behind.
+    alex.ok(&["invite", "revoke", &revoked]);
+    let sam = Device::new();
+    let r = sam.run(&["join", &revoked, "--name", "Sam"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("revoked"), "{}", r.stderr);
+    assert!(!sam.db().exists(), "no half-made device behind");
+
+    sam.ok(&["join", &used, "--name", "Sam"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+
+    // Once Sam has joined, a used invite, a leftover one and a fresh one all fail.
+    let eve = Device::new();
+    let r = eve.run(&["join", &used, "--name", "Eve"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("already used"), "{}", r.stderr);
+    let r = eve.run(&["join", &leftover, "--name", "Eve"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("two persons"), "{}", r.stderr);
+    let r = alex.run(&["invite"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("Sam has joined already") && r.stderr.contains("duet device add"),
+        "{}",
+        r.stderr
+    );
+    let states: Vec<String> = alex
+        .json(&["invite", "list"])
+        .as_array()
+        .expect("invites")
+        .iter()
+        .map(|i| i["state"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "revoked").count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| *s == "used").count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states.iter().filter(|s| *s == "closed").count(),
+        1,
+        "{states:?}"
+    );
+
+    // A modified client of Alex's signs a fresh partner invite by hand: the relay takes
+    // the invite, but refuses the third person's join with it.
+    let secret = [42u8; 32];
+    let code = {
+        let mut dev = CoreDevice::open(&alex.home).expect("Alex's device");
+        let rec = dev.space(SpaceKind::Shared).expect("shared space");
+        let expires_at = dev.now() + 3_600_000;
+        dev.sign_membership(
+            SpaceKind::Shared,
+            &MembershipOp::Invite {
+                invite_key: keypair_from_seed(secret).1,
+                expires_at,
+                person: None,
+            },
+        )
+        .expect("hand-made invite");
+        InviteCode {
+            relay: relay.url.clone(),
+            space: rec.id,
+            key: rec.key.clone(),
+            later_keys: Vec::new(),
+            secret,
+            expires_at,
+        }
+        .encode()
+    };
+    alex.ok(&["sync"]);
+    let r = eve.run(&["join", &code, "--name", "Eve"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("two persons"), "{}", r.stderr);
+    assert!(!eve.db().exists(), "no half-made device behind");
+    sam.ok(&["sync"]);
+    assert_eq!(
+        sam.json(&["status"])["spaces"][0]["members"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "Sam's device counts two members"
+    );
+}
+
+#[test]
+fn a_removed_partner_learns_who_and_when_refuses_shared_edits_and_keeps_everything() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    sam.ok(&["goal", "add", "Walk together", "--area", "quality-time"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let sam_key = sam.json(&["export"])["me"]["device"]
+        .as_str()
+        .expect("Sam's device key")
+        .to_string();
+    alex.ok(&["device", "remove", &sam_key[..12], "--yes"]);
+
+    let r = sam.run(&["sync"]);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        said.contains("removed from the shared space by Alex on"),
+        "{said}"
+    );
+    let r = sam.run(&["goal", "add", "Queued?", "--area", "quality-time"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("removed from the shared space by Alex")
+            && r.stderr.contains("duet export"),
+        "{}",
+        r.stderr
+    );
+    let export = sam.json(&["export"]);
+    let titles: Vec<&str> = export["shared"]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter_map(|g| g["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["Walk together"], "{export}");
+    // The personal space is Sam's own: it goes on.
+    sam.ok(&["reflect", "--private", "still mine"]);
+}
+
+/// Sam's epoch keys of the shared space, read from Sam's store.
+fn epoch_keys(home: &std::path::Path) -> Vec<(u32, duet_core::crypto::SpaceKey)> {
+    let dev = CoreDevice::open(home).expect("device");
+    let rec = dev.space(SpaceKind::Shared).expect("shared");
+    dev.store()
+        .epoch_keys(&rec.id)
+        .expect("keys")
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let leftover = invite_code(&alex);
+    let sam = Device::new();
+    sam.ok(&["join", &invite_code(&alex), "--name", "Sam"]);
+    alex.ok(&["goal", "add", "Before the leave", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    let export = sam.home.join("mine.json");
+    let out = sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    assert!(out.contains("You left the shared space"), "{out}");
+    let kept = std::fs::read_to_string(&export).expect("the leaver's export");
+    assert!(
+        kept.contains("Before the leave"),
+        "the export holds what Sam could read"
+    );
+
+    alex.ok(&["sync"]);
+    alex.ok(&["goal", "add", "After the leave", "--area", "trust"]);
+    alex.ok(&["sync"]);
+
+    // Alex's events after the leave are sealed under an epoch Sam has no key for, and no
+    // key Sam holds opens them.
+    let sam_keys = epoch_keys(&sam.home);
+    let alex_key = alex.json(&["export"])["me"]["device"]
+        .as_str()
+        .expect("Alex's device")
+        .to_string();
+    let events: Vec<Event> = relay
+        .events()
+        .into_iter()
+        .filter_map(|(_, _, _, bytes)| Event::decode(bytes).ok())
+        .collect();
+    let leave = events
+        .iter()
+        .position(|e| e.kind() == Kind::Leave)
+        .expect("the leave reached the relay");
+    assert!(
+        events[leave..].iter().any(|e| e.kind() == Kind::Rotate),
+        "Alex's device started a new key"
+    );
+    let later: Vec<&Event> = events[leave..]
+        .iter()
+        .filter(|e| e.kind() == Kind::Changes && hex::encode(e.header().author) == alex_key)
+        .collect();
+    assert!(!later.is_empty(), "Alex wrote after the leave");
+    for ev in later {
+        let epoch = ev.epoch().expect("epoch");
+        assert!(sam_keys.iter().all(|(e, _)| *e < epoch), "epoch {epoch}");
+        for (_, k) in &sam_keys {
+            assert!(
+                ev.open(k).is_err(),
+                "a key of the leaver opens a later event"
+            );
+        }
+    }
+
+    for d in [&alex, &sam] {
+        let lines: Vec<String> = d
+            .history()
+            .iter()
+            .filter_map(|e| e["summary"].as_str().map(str::to_string))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("Sam left the shared space")),
+            "{lines:?}"
+        );
+    }
+    // Nobody takes Sam's place: a partner invite left over from before admits no one.
+    let eve = Device::new();
+    let r = eve.run(&["join", &leftover, "--name", "Eve"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("two persons"), "{}", r.stderr);
+    let r = sam.run(&["goal", "add", "Still here?", "--area", "trust"]);
+    assert!(
+        r.stderr.contains("you left the shared space"),
+        "{}",
+        r.stderr
+    );
+    sam.ok(&["reflect", "--private", "my own notes go on"]);
+    assert!(!alex.ok(&["goal", "list"]).contains("Still here?"));
+}
+
+#[test]
+fn a_client_refuses_a_third_persons_join_even_when_a_relay_serves_it() {
+    use duet_core::membership::{AdmitError, SpaceState};
+    use duet_testkit::{ChainSigner, couple::Couple};
+    // A lying relay serves a third person's join with a partner invite Alex made before
+    // Sam joined: the client's rules refuse it, also after Sam's device was removed.
+    let (mut c, first) = Couple::signed([1; 32]);
+    let leftover = c
+        .alex
+        .invite(c.space, [2; 32], duet_testkit::now_ms() + 3_600_000);
+    let mut state = SpaceState::default();
+    for ev in first.owner.iter().chain([&leftover, &first.join]) {
+        state.admit(ev, None).expect("the couple's own events");
+    }
+    let mut eve = ChainSigner::new("Eve");
+    let join = eve.join(c.space, [2; 32]);
+    assert_eq!(state.check(&join, None), Err(AdmitError::SpaceFull));
+    let removal = duet_core::rekey::next_epoch(
+        &c.alex.id,
+        c.space,
+        &state,
+        (c.alex.seq, c.alex.prev),
+        Some(&c.sam.key()),
+        duet_testkit::now_ms(),
+    )
+    .0;
+    state
+        .admit(&removal, None)
+        .expect("Alex removes Sam's device");
+    assert_eq!(state.check(&join, None), Err(AdmitError::SpaceFull));
 }

@@ -100,29 +100,22 @@ fn consent(
     let name = safe_line(&p.name).to_string();
     let what = if p.last_device {
         format!(
-            "this is {name}'s only device: {name} will no longer be able to read or write your              shared space (they keep what their device already holds)"
+            "this is {name}'s only device: {name} will no longer be able to read or write your \
+             shared space (they keep what their device already holds)"
         )
     } else {
         format!(
             "this is one of {name}'s devices: it will no longer read or write your shared space"
         )
     };
-    if yes {
-        return Ok(());
-    }
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() || ctx.out.json {
-        anyhow::bail!(UsageError(format!(
-            "{what}. Talk with {name} first; to remove it, run the command again with --yes"
-        )));
-    }
-    eprint!("{what}.\nRemove it? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        anyhow::bail!(UsageError("nothing was removed".into()));
-    }
-    Ok(())
+    crate::confirm::ask(
+        ctx,
+        &what,
+        "Remove it?",
+        &format!("Talk with {name} first; to remove it, run the command again with --yes"),
+        "nothing was removed",
+        yes,
+    )
 }
 
 fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {

@@ -29,16 +29,46 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     i64::try_from(d.as_millis()).map_err(|_| "the invite lifetime is too long".into())
 }
 
-/// Print a single-use invite code for your partner's device.
+/// Print a single-use invite code for your partner's device; list or revoke invites.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct InviteArgs {
     /// How long the code stays valid: 30m, 24h, 7d.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     expires: i64,
+    #[command(subcommand)]
+    action: Option<InviteCmd>,
+}
+
+/// What to do with the invites already made.
+#[derive(Debug, clap::Subcommand)]
+pub enum InviteCmd {
+    /// List the invites of both spaces: open, used, revoked, expired.
+    List,
+    /// Withdraw an open invite (by its code or the start of its id), or all of them.
+    ///
+    /// Example: duet invite revoke --all
+    Revoke(RevokeArgs),
+}
+
+/// `duet invite revoke`.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// The invite code, or the start of its id from `duet invite list`.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    code: Option<String>,
+    /// Revoke every open invite of both spaces.
+    #[arg(long)]
+    all: bool,
 }
 
 /// Runs `duet invite`.
 pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
+    match a.action {
+        Some(InviteCmd::List) => return super::invite_list::list(ctx),
+        Some(InviteCmd::Revoke(r)) => return super::invite_list::revoke(ctx, r.code, r.all),
+        None => {}
+    }
     let mut dev = ctx.device()?;
     let code = dev.invite(a.expires)?;
     // The relay must know the invite before the partner can use it.

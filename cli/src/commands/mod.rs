@@ -10,7 +10,9 @@ mod goal;
 mod history;
 mod init;
 mod invite;
+mod invite_list;
 mod join;
+mod leave;
 mod man;
 mod progress;
 mod rate;
@@ -103,6 +105,8 @@ enum Command {
     Invite(invite::InviteArgs),
     /// Join your partner's shared space with an invite code.
     Join(join::JoinArgs),
+    /// Leave the shared space (all your devices), keeping an export of everything.
+    Leave(leave::Args),
     /// Push local changes and pull your partner's, verifying everything.
     Sync(sync::SyncArgs),
     /// Show relay, spaces, cursor, pending changes and members.
@@ -193,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(a) => report::run(&ctx, a),
         Command::Invite(a) => invite::run(&ctx, a),
         Command::Join(a) => join::run(&ctx, a),
+        Command::Leave(a) => leave::run(&ctx, a),
         Command::Sync(a) => sync::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Relay(c) => relay::run(&ctx, c),

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         include_private: a.include_private,
     })?;
     let html = page(&data).into_string() + "\n";
-    write_private(&a.html, html.as_bytes()).with_context(|| {
+    crate::output::write_private(&a.html, html.as_bytes()).with_context(|| {
         format!(
             "cannot write the report to {}; choose a writable path",
             a.html.display()
@@ -235,22 +235,4 @@ fn when_iso(iso: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(iso)
         .map(|t| when(t.timestamp_millis()))
         .unwrap_or_else(|_| iso.to_string())
-}
-
-/// Writes `bytes` to `path` readable by the owner only (the report holds the couple's
-/// notes and reflections): through a new temporary file in the same directory, renamed
-/// over `path`, so that a symlink planted at `path` is replaced, never followed, and a
-/// reader never sees half a report.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    // tempfile creates the file with mode 0600.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     if reports
         .iter()
-        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
+        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0 && r.departed.is_none())
     {
         ctx.out.line("Up to date.")?;
     }
@@ -111,6 +111,13 @@ pub fn print_reports(
     reports: &[(SpaceKind, duet_core::sync::SyncReport)],
 ) -> std::io::Result<()> {
     for (kind, r) in reports {
+        if let Some(d) = &r.departed {
+            let why = DeviceError::Departed(d.clone());
+            note(&format!(
+                "{}; it no longer syncs that space",
+                safe_line(&crate::advice::message(&why))
+            ));
+        }
         for w in &r.warnings {
             note(&format!(
                 "warning ({} space): {}",

@@ -16,6 +16,7 @@ mod devices;
 mod edits;
 mod export;
 mod goals;
+pub(crate) mod lifecycle;
 mod pairing;
 mod records;
 mod reflections;
@@ -31,6 +32,7 @@ pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
+pub use lifecycle::{InviteRow, RevokeTarget};
 pub use records::{
     GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,
 };

@@ -58,6 +58,41 @@ pub enum MembershipOp {
         /// [`crate::keywrap::commitment`] to the new key, checked by every recipient.
         commit: Option<[u8; 32]>,
     },
+    /// Payload: the invite public key (32) of an unused invite, which then admits no one.
+    Revoke {
+        /// The invite key withdrawn.
+        invite_key: DeviceKey,
+    },
+    /// Payload: empty. The author's person leaves the space: every device of that person
+    /// stops being a member. The key does not change here (the leaver cannot make a key
+    /// it does not know): a remaining member's [`MembershipOp::Rotate`] follows.
+    Leave,
+    /// Payload: new epoch (u32) || ephemeral X25519 public key (32) || recipient count
+    /// (u16) || per recipient: device key (32) || wrapped new space key (72) || commitment
+    /// to the new key (32). A new key for exactly the current members.
+    Rotate {
+        /// The epoch the new space key starts.
+        epoch: u32,
+        /// Ephemeral X25519 public key of the key wrapping.
+        eph: [u8; 32],
+        /// The new space key wrapped for each member device.
+        keys: Vec<(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])>,
+        /// [`crate::keywrap::commitment`] to the new key.
+        commit: [u8; 32],
+    },
+}
+
+/// A new space key handed out by a removal or a rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct Rekey<'a> {
+    /// The epoch it starts.
+    pub epoch: u32,
+    /// Ephemeral X25519 public key of the wrapping.
+    pub eph: &'a [u8; 32],
+    /// The key wrapped per recipient.
+    pub keys: &'a [(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])],
+    /// The commitment to the key, when the event carries one.
+    pub commit: Option<&'a [u8; 32]>,
 }
 
 impl MembershipOp {
@@ -68,6 +103,39 @@ impl MembershipOp {
             MembershipOp::Invite { .. } => Kind::Invite,
             MembershipOp::Join { .. } => Kind::Join,
             MembershipOp::Remove { .. } => Kind::Remove,
+            MembershipOp::Revoke { .. } => Kind::Revoke,
+            MembershipOp::Leave => Kind::Leave,
+            MembershipOp::Rotate { .. } => Kind::Rotate,
+        }
+    }
+
+    /// The new key a removal or rotation hands out.
+    pub fn rekey(&self) -> Option<Rekey<'_>> {
+        match self {
+            MembershipOp::Remove {
+                epoch,
+                eph,
+                keys,
+                commit,
+                ..
+            } => Some(Rekey {
+                epoch: *epoch,
+                eph,
+                keys,
+                commit: commit.as_ref(),
+            }),
+            MembershipOp::Rotate {
+                epoch,
+                eph,
+                keys,
+                commit,
+            } => Some(Rekey {
+                epoch: *epoch,
+                eph,
+                keys,
+                commit: Some(commit),
+            }),
+            _ => None,
         }
     }
 
@@ -114,16 +182,21 @@ impl MembershipOp {
                 commit,
             } => {
                 out.extend_from_slice(device);
-                out.extend_from_slice(&epoch.to_be_bytes());
-                out.extend_from_slice(eph);
-                out.extend_from_slice(&(keys.len().min(u16::MAX as usize) as u16).to_be_bytes());
-                for (d, w) in keys.iter().take(u16::MAX as usize) {
-                    out.extend_from_slice(d);
-                    out.extend_from_slice(w);
-                }
+                push_rekey(&mut out, *epoch, eph, keys);
                 if let Some(c) = commit {
                     out.extend_from_slice(c);
                 }
+            }
+            MembershipOp::Revoke { invite_key } => out.extend_from_slice(invite_key),
+            MembershipOp::Leave => {}
+            MembershipOp::Rotate {
+                epoch,
+                eph,
+                keys,
+                commit,
+            } => {
+                push_rekey(&mut out, *epoch, eph, keys);
+                out.extend_from_slice(commit);
             }
         }
         out
@@ -183,6 +256,13 @@ impl MembershipOp {
                 })
             }
             Kind::Remove => decode_remove(p),
+            Kind::Revoke if p.len() == 32 => Ok(MembershipOp::Revoke {
+                invite_key: take32(0..32),
+            }),
+            Kind::Revoke => Err(EventError::BadPayload("revoke")),
+            Kind::Leave if p.is_empty() => Ok(MembershipOp::Leave),
+            Kind::Leave => Err(EventError::BadPayload("leave")),
+            Kind::Rotate => decode_rotate(p),
             Kind::Changes => Err(EventError::BadPayload("changes (not a membership event)")),
         }
     }
@@ -197,35 +277,89 @@ impl MembershipOp {
     }
 }
 
+type Wrapped = Vec<(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])>;
+
+/// A rekey payload's epoch, ephemeral key and wrapped keys, and the bytes after them.
+type RekeyParts<'a> = (u32, [u8; 32], Wrapped, &'a [u8]);
+
+fn push_rekey(out: &mut Vec<u8>, epoch: u32, eph: &[u8; 32], keys: &Wrapped) {
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(eph);
+    out.extend_from_slice(&(keys.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    for (d, w) in keys.iter().take(u16::MAX as usize) {
+        out.extend_from_slice(d);
+        out.extend_from_slice(w);
+    }
+}
+
+/// Reads `epoch || eph || count || entries` from the start of `p`; returns them and the
+/// rest of `p` after the entries.
+fn read_rekey<'a>(p: &'a [u8], what: &'static str) -> Result<RekeyParts<'a>, EventError> {
+    const ENTRY: usize = 32 + crate::keywrap::WRAPPED_LEN;
+    if p.len() < 38 {
+        return Err(EventError::BadPayload(what));
+    }
+    let mut eph = [0u8; 32];
+    eph.copy_from_slice(&p[4..36]);
+    let n = u16::from_be_bytes([p[36], p[37]]) as usize;
+    let body = 38 + n * ENTRY;
+    if p.len() < body {
+        return Err(EventError::BadPayload(what));
+    }
+    let keys = (0..n)
+        .map(|i| {
+            let at = 38 + i * ENTRY;
+            let mut d = [0u8; 32];
+            d.copy_from_slice(&p[at..at + 32]);
+            let mut w = [0u8; crate::keywrap::WRAPPED_LEN];
+            w.copy_from_slice(&p[at + 32..at + ENTRY]);
+            (d, w)
+        })
+        .collect();
+    Ok((
+        u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        eph,
+        keys,
+        &p[body..],
+    ))
+}
+
 /// Reads a remove payload: the removed device, the new epoch, the ephemeral key, the
 /// wrapped keys of every recipient and, in removals made since it exists, the commitment.
 fn decode_remove(p: &[u8]) -> Result<MembershipOp, EventError> {
-    const ENTRY: usize = 32 + crate::keywrap::WRAPPED_LEN;
-    let take32 = |r: std::ops::Range<usize>| -> [u8; 32] {
-        let mut a = [0u8; 32];
-        a.copy_from_slice(&p[r]);
-        a
+    if p.len() < 32 {
+        return Err(EventError::BadPayload("remove"));
+    }
+    let mut device = [0u8; 32];
+    device.copy_from_slice(&p[..32]);
+    let (epoch, eph, keys, rest) = read_rekey(&p[32..], "remove")?;
+    let commit = match rest.len() {
+        0 => None,
+        32 => {
+            let mut c = [0u8; 32];
+            c.copy_from_slice(rest);
+            Some(c)
+        }
+        _ => return Err(EventError::BadPayload("remove")),
     };
-    if p.len() < 70 {
-        return Err(EventError::BadPayload("remove"));
-    }
-    let n = u16::from_be_bytes([p[68], p[69]]) as usize;
-    let body = 70 + n * ENTRY;
-    if p.len() != body && p.len() != body + 32 {
-        return Err(EventError::BadPayload("remove"));
-    }
-    let commit = (p.len() == body + 32).then(|| take32(body..body + 32));
-    let mut keys = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = 70 + i * ENTRY;
-        let mut w = [0u8; crate::keywrap::WRAPPED_LEN];
-        w.copy_from_slice(&p[at + 32..at + ENTRY]);
-        keys.push((take32(at..at + 32), w));
-    }
     Ok(MembershipOp::Remove {
-        device: take32(0..32),
-        epoch: u32::from_be_bytes([p[32], p[33], p[34], p[35]]),
-        eph: take32(36..68),
+        device,
+        epoch,
+        eph,
+        keys,
+        commit,
+    })
+}
+
+/// Reads a rotate payload: like a removal's without the device, the commitment required.
+fn decode_rotate(p: &[u8]) -> Result<MembershipOp, EventError> {
+    let (epoch, eph, keys, rest) = read_rekey(p, "rotate")?;
+    let commit: [u8; 32] = rest
+        .try_into()
+        .map_err(|_| EventError::BadPayload("rotate"))?;
+    Ok(MembershipOp::Rotate {
+        epoch,
+        eph,
         keys,
         commit,
     })

@@ -6,7 +6,8 @@
 //! offset size field
 //! 0      4    magic "DUET"
 //! 4      1    format version (1)
-//! 5      1    kind (1 genesis, 2 invite, 3 join, 4 remove, 5 changes)
+//! 5      1    kind (1 genesis, 2 invite, 3 join, 4 remove, 5 changes, 6 revoke,
+//!             7 leave, 8 rotate)
 //! 6      16   space id
 //! 22     32   author device key (ed25519 public key)
 //! 54     8    seq: the author's event counter in this space, from 1
@@ -38,7 +39,7 @@ pub use crate::ids::SpaceId;
 pub use changes::{
     CODEC_BUNDLE, CODEC_RAW, PayloadError, decode_changes, encode_changes, encode_raw_changes,
 };
-pub use membership::{JOIN_DOMAIN, MembershipOp};
+pub use membership::{JOIN_DOMAIN, MembershipOp, Rekey};
 
 /// Magic bytes at the start of every event.
 pub const MAGIC: &[u8; 4] = b"DUET";
@@ -68,6 +69,14 @@ pub enum Kind {
     Remove,
     /// Encrypted Automerge changes.
     Changes,
+    /// Withdraws an invite that has not been used.
+    Revoke,
+    /// Its author's person leaves the space: every device of that person stops being a
+    /// member.
+    Leave,
+    /// Starts a new key epoch without removing anyone (after a leave: the leaver knew
+    /// the old key).
+    Rotate,
 }
 
 impl Kind {
@@ -78,6 +87,9 @@ impl Kind {
             Kind::Join => 3,
             Kind::Remove => 4,
             Kind::Changes => 5,
+            Kind::Revoke => 6,
+            Kind::Leave => 7,
+            Kind::Rotate => 8,
         }
     }
 
@@ -88,6 +100,9 @@ impl Kind {
             3 => Kind::Join,
             4 => Kind::Remove,
             5 => Kind::Changes,
+            6 => Kind::Revoke,
+            7 => Kind::Leave,
+            8 => Kind::Rotate,
             _ => return None,
         })
     }
@@ -100,6 +115,9 @@ impl Kind {
             Kind::Join => "join",
             Kind::Remove => "remove",
             Kind::Changes => "changes",
+            Kind::Revoke => "revoke",
+            Kind::Leave => "leave",
+            Kind::Rotate => "rotate",
         }
     }
 

@@ -82,6 +82,10 @@ pub enum HistoryKind {
     ReflectionWithdrawn,
     /// A completed step was opened again.
     StepReopened,
+    /// A partner left the shared space (all their devices with them).
+    PersonLeft,
+    /// A member withdrew an unused invite (`item` is its key).
+    InviteRevoked,
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).

@@ -97,6 +97,11 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             short_device(ev.item.as_deref()),
             ev.before.as_deref().unwrap_or("someone")
         ),
+        HistoryKind::PersonLeft => format!("{who} left the shared space"),
+        HistoryKind::InviteRevoked => format!(
+            "{who} revoked an unused invite ({})",
+            short_device(ev.item.as_deref())
+        ),
         HistoryKind::PersonNamed => {
             let name = ev
                 .after
@@ -172,7 +177,7 @@ pub fn refused_history(
 }
 
 /// Membership events of a space as history: devices joining and being removed (who
-/// removed whom, and when). `events` are the space's events in the relay's order.
+/// removed whom, and when), partners leaving and invites revoked. `events` are the space's events in the relay's order.
 pub fn membership_history(
     events: &[Event],
     people: &BTreeMap<String, String>,
@@ -216,6 +221,15 @@ pub fn membership_history(
                 kind: HistoryKind::DeviceRemoved,
                 item: Some(hex::encode(device)),
                 before: Some(name_of(&device).1),
+                ..base
+            },
+            Ok(MembershipOp::Leave) => HistoryEvent {
+                kind: HistoryKind::PersonLeft,
+                ..base
+            },
+            Ok(MembershipOp::Revoke { invite_key }) => HistoryEvent {
+                kind: HistoryKind::InviteRevoked,
+                item: Some(hex::encode(invite_key)),
                 ..base
             },
             _ => continue,

@@ -177,14 +177,19 @@ impl Store {
                         )?;
                     }
                 }
-                crate::event::Kind::Remove => {
-                    if let Ok(crate::event::MembershipOp::Remove { device, epoch, .. }) =
-                        crate::event::MembershipOp::decode(&ev)
-                    {
+                crate::event::Kind::Remove | crate::event::Kind::Rotate => {
+                    let Ok(op) = crate::event::MembershipOp::decode(&ev) else {
+                        continue;
+                    };
+                    if let Some(rekey) = op.rekey() {
                         tx.execute(
                             "DELETE FROM epoch_keys WHERE space = ?1 AND epoch = ?2",
-                            params![sid, i64::from(epoch)],
+                            params![sid, i64::from(rekey.epoch)],
                         )?;
+                    }
+                    // A withdrawn rotation is made again by the next sync (the space
+                    // still needs one); a removal is redone by the caller.
+                    if let crate::event::MembershipOp::Remove { device, .. } = op {
                         redo.push(device);
                     }
                 }

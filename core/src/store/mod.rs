@@ -16,6 +16,7 @@
 //! the database and holds its locks.
 
 mod alerts;
+pub use alerts::Departed;
 mod changes;
 mod events;
 mod held;
@@ -51,6 +52,7 @@ impl crate::advice::Advice for StoreError {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
+            StoreError::Corrupt { .. } => Some(NextStep::RestoreFromBackup),
             _ => None,
         }
     }
@@ -69,9 +71,7 @@ pub enum StoreError {
     #[error("this home already has a duet identity ({0})")]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
-    #[error(
-        "the store {path} is damaged or not a duet database ({source}); restore it from a backup or move it away"
-    )]
+    #[error("the store {path} is damaged or not a duet database ({source})")]
     Corrupt {
         /// Database path.
         path: PathBuf,

@@ -112,6 +112,11 @@ CREATE INDEX rejected_space_hash ON rejected (space, hash);
 ALTER TABLE spaces ADD COLUMN create_token TEXT;
 "#,
     crate::readmodel::RITUALS_SCHEMA,
+    // How this device's membership of a space ended, once a sync learnt it (JSON of
+    // `store::Departed`): shared edits are then refused with that reason.
+    r#"
+ALTER TABLE spaces ADD COLUMN departed TEXT;
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

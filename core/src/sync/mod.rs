@@ -237,6 +237,9 @@ pub struct SyncReport {
     /// joined space): the caller adds the name.
     #[serde(skip)]
     pub unnamed: bool,
+    /// This device is no longer a member of the space: who ended it and when. Its sync
+    /// stops there; what it holds stays readable.
+    pub departed: Option<crate::store::Departed>,
     /// Devices whose removal by this device was withdrawn after a conflict.
     #[serde(skip)]
     pub redo_removals: Vec<crate::identity::DeviceKey>,
@@ -256,6 +259,13 @@ pub fn sync_space(
 ) -> Result<SyncReport, SyncError> {
     let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
     let mut report = SyncReport::default();
+    // A device no longer in the space only sends what it signed while it was (a leave
+    // itself, say): the relay would refuse anything new, and serves nothing after.
+    if let Some(d) = store.departed(&rec.id)? {
+        push_unacked(store, rec, &relay, transport, &mut report)?;
+        report.departed = Some(d);
+        return Ok(report);
+    }
 
     // 1. Push what is already packaged but not acknowledged (a join first of all).
     let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
@@ -270,7 +280,7 @@ pub fn sync_space(
 
     // 3. Package local changes under the newest key epoch this device knows (after the
     // pull, so edits made offline during a removal go out under the new key), then push.
-    if push_refusal.is_none() {
+    if push_refusal.is_none() && local.state.departure(&me.device_key()).is_none() {
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
@@ -301,6 +311,24 @@ fn finish(
     report.arrivals = summary::named(arrivals, &people);
     let alert = summary::relay_alert(report);
     store.set_alert(&rec.id, alert.as_deref())?;
+    if let Some(d) = local.state.departure(&me.device_key()) {
+        let person = local
+            .state
+            .all_devices()
+            .get(&d.by)
+            .map(|m| hex::encode(m.person));
+        let departed = crate::store::Departed {
+            space: rec.kind.as_str().to_string(),
+            by: person
+                .and_then(|p| people.get(&p).map(|p| p.name.clone()))
+                .unwrap_or_else(|| "a member".into()),
+            left: d.left,
+            device: hex::encode(d.by),
+            at: d.at,
+        };
+        store.set_departed(&rec.id, &departed)?;
+        report.departed = Some(departed);
+    }
     // A space just joined has no read models yet: build them once, from the document
     // in hand, rather than entity by entity while its whole history arrives.
     store.ensure_view(&rec.id, doc)?;

@@ -28,12 +28,24 @@ pub(super) fn package_and_push(
     if local.refresh(store, me, rec)? {
         pull.keys = local.keys.clone();
     }
+    // A partner left knowing the current key: start a new one before writing anything.
+    let rotate = local.state.needs_rotation() && local.state.is_member(&me.device_key());
+    if rotate {
+        let head = store
+            .own_head(&rec.id, &me.device_key())?
+            .unwrap_or((0, [0; 32]));
+        let (ev, epoch, key) =
+            crate::rekey::next_epoch(me, rec.id, &local.state, head, None, store.now());
+        store.record_removal(&rec.id, &ev, epoch, &key)?;
+        local.refresh(store, me, rec)?;
+        pull.keys = local.keys.clone();
+    }
     let epoch = local.state.epoch();
     match pull.keys.get(&epoch).cloned() {
         Some(key) => {
             let packaged = package_pending(store, me, rec, &local.doc, epoch, &key)?;
             drop(lock);
-            if packaged > 0 {
+            if packaged > 0 || rotate {
                 pull.report.pushed_changes = packaged;
                 push_unacked(store, rec, relay, transport, pull.report)?;
             }

@@ -76,28 +76,24 @@ impl Pull<'_> {
         Ok(())
     }
 
-    /// A removal hands this device the next epoch's key, if it remains: take it.
+    /// A removal or rotation hands this device the next epoch's key, if it remains:
+    /// take it.
     fn take_rotated_key(&mut self, ev: &Event, batch: &mut Batch) {
-        let Ok(MembershipOp::Remove {
-            epoch,
-            eph,
-            keys,
-            commit,
-            ..
-        }) = MembershipOp::decode(ev)
-        else {
+        let Ok(op) = MembershipOp::decode(ev) else {
             return;
         };
-        let Some((_, wrapped)) = keys.iter().find(|(d, _)| *d == self.me.device_key()) else {
+        let Some(rekey) = op.rekey() else { return };
+        let epoch = rekey.epoch;
+        let Some((_, wrapped)) = rekey.keys.iter().find(|(d, _)| *d == self.me.device_key()) else {
             return;
         };
         match crate::keywrap::unwrap_committed(
             self.me,
-            &eph,
+            rekey.eph,
             wrapped,
             &self.rec.id,
             epoch,
-            commit.as_ref(),
+            rekey.commit,
         ) {
             Ok(key) => {
                 self.keys.insert(epoch, key.clone());

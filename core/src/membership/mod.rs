@@ -11,6 +11,12 @@
 //!   two persons; a device code admits only the person it names. So nobody can add a
 //!   device in the other partner's name;
 //! - remove: a member ends a member device's right to write and read;
+//! - revoke: a member withdraws an unused invite, which then admits no one;
+//! - leave: a member's person leaves a shared space: all that person's devices stop
+//!   being members; a remaining member then rotates the key (rotate: a new epoch for
+//!   exactly the current members), since the leaver knew the old one;
+//! - a partner invite admits a new person only while the space has never had two
+//!   persons: once the partner has joined, a leftover partner invite admits no one;
 //! - changes: only members may author them;
 //! - every author's events form a chain: seq = previous seq + 1 and prev = hash of the
 //!   previous event. Another event with a seq already used is a fork.
@@ -20,101 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::event::{Event, EventError, Header, Kind, MembershipOp, SpaceId};
 use crate::identity::{DeviceKey, verify};
 
-/// Why an event is not admissible at this point of the space's history.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum AdmitError {
-    /// The payload is malformed.
-    #[error(transparent)]
-    Event(#[from] EventError),
-    /// An event for a space that has no genesis yet.
-    #[error("no such space (it has no genesis event)")]
-    NoSuchSpace,
-    /// A second genesis.
-    #[error("the space already exists")]
-    SpaceExists,
-    /// The event belongs to another space.
-    #[error("event is for another space")]
-    WrongSpace,
-    /// The author is not (or no longer) a member.
-    #[error("the author is not a member of this space")]
-    NotMember,
-    /// The device was removed from the space.
-    #[error("the author was removed from this space")]
-    Removed,
-    /// Join without a known invite.
-    #[error("unknown invite")]
-    UnknownInvite,
-    /// Someone else's device tries to join a personal space.
-    #[error("only the owner's devices may join a personal space")]
-    NotOwner,
-    /// Join with a spent invite.
-    #[error("this invite was already used")]
-    InviteUsed,
-    /// Join after the invite expired.
-    #[error("this invite has expired")]
-    InviteExpired,
-    /// The invite key's signature in a join does not verify.
-    #[error("the invite signature does not verify")]
-    BadInviteSignature,
-    /// A device that is already a member tries to join again.
-    #[error("the device is already a member")]
-    AlreadyMember,
-    /// Removing a device that is not a member.
-    #[error("the device to remove is not a member")]
-    NotAMemberToRemove,
-    /// A removal names an epoch other than the next one (a concurrent removal won).
-    #[error("stale key epoch: the next epoch is {expected}, the event names {got}")]
-    StaleEpoch {
-        /// The next epoch.
-        expected: u32,
-        /// The event's.
-        got: u32,
-    },
-    /// A removal does not hand the new key to exactly the remaining members.
-    #[error("the new space key must be wrapped for exactly the remaining member devices")]
-    BadRecipients,
-    /// A changes event under an epoch that does not exist yet.
-    #[error("the event is encrypted under key epoch {got}, but the space is at epoch {current}")]
-    FutureEpoch {
-        /// Current epoch.
-        current: u32,
-        /// The event's.
-        got: u32,
-    },
-    /// The invite key was already authorised.
-    #[error("this invite key already exists")]
-    DuplicateInvite,
-    /// A device code that names a person other than its issuer's.
-    #[error("a device code may only be issued by a device of the person it names")]
-    InviteForAnother,
-    /// A join whose person the invite does not admit (another person than the device
-    /// code names, or an existing person through a partner invite).
-    #[error(
-        "the join claims a person this invite does not admit (a partner invite admits a new person, a device code only its issuer's person)"
-    )]
-    WrongPerson,
-    /// A genesis or join whose X25519 key is of low order: keys wrapped to it would be
-    /// readable by anyone.
-    #[error("the device's X25519 key is of low order (a key wrapped to it would be public)")]
-    WeakKey,
-    /// A join that would add a third person to a shared space.
-    #[error("a shared space holds two persons; it cannot admit a third")]
-    SpaceFull,
-    /// seq is not last + 1.
-    #[error("sequence gap: expected seq {expected}, got {got}")]
-    Gap {
-        /// Next seq the author should use.
-        expected: u64,
-        /// seq the event carries.
-        got: u64,
-    },
-    /// seq already used by another event of the author.
-    #[error("fork: the author already has an event with seq {0}")]
-    Fork(u64),
-    /// prev is not the hash of the author's previous event.
-    #[error("chain broken: prev does not match the author's previous event")]
-    BrokenChain,
-}
+mod errors;
+pub use errors::AdmitError;
 
 /// A member device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,14 +40,36 @@ pub struct Member {
     pub x25519: [u8; 32],
 }
 
+/// An invite as the space knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Invite {
-    expires_at: i64,
-    used: bool,
+pub struct Invite {
+    /// After this instant it admits no one (ms since the Unix epoch).
+    pub expires_at: i64,
+    /// A device joined with it.
+    pub used: bool,
+    /// A member withdrew it.
+    pub revoked: bool,
+    /// The device that authorised it, and when (its event's time).
+    pub issuer: DeviceKey,
+    /// When it was authorised (author's clock, ms).
+    pub issued_at: i64,
     /// For a device code, the person it admits; `None` for a partner invite.
-    person: Option<[u8; 16]>,
+    pub person: Option<[u8; 16]>,
     /// The person of the device that issued it.
-    by: Option<[u8; 16]>,
+    pub by: Option<[u8; 16]>,
+}
+
+/// How a device stopped being a member: removed by a member, or left with its person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure {
+    /// The device that signed the removal or the leave.
+    pub by: DeviceKey,
+    /// When (the event's author time, ms).
+    pub at: i64,
+    /// The hash of that event (the relay serves a removed device up to it).
+    pub event: [u8; 32],
+    /// Its person left (a leave), rather than a removal by a member.
+    pub left: bool,
 }
 
 /// The verified state of one space.
@@ -146,8 +81,10 @@ pub struct SpaceState {
     owner: [u8; 16],
     members: BTreeMap<DeviceKey, Member>,
     ever: BTreeMap<DeviceKey, Member>,
-    removed: BTreeSet<DeviceKey>,
+    removed: BTreeMap<DeviceKey, Departure>,
     invites: BTreeMap<DeviceKey, Invite>,
+    /// A leave happened since the last new key: the leaver knows the current one.
+    stale_key: bool,
     heads: BTreeMap<DeviceKey, (u64, [u8; 32])>,
     last_time: BTreeMap<DeviceKey, i64>,
     epoch: u32,
@@ -203,7 +140,28 @@ impl SpaceState {
 
     /// Whether `device` was removed.
     pub fn is_removed(&self, device: &DeviceKey) -> bool {
-        self.removed.contains(device)
+        self.removed.contains_key(device)
+    }
+
+    /// How `device` stopped being a member, if it did.
+    pub fn departure(&self, device: &DeviceKey) -> Option<&Departure> {
+        self.removed.get(device)
+    }
+
+    /// Every invite of the space, by invite key.
+    pub fn invites(&self) -> &BTreeMap<DeviceKey, Invite> {
+        &self.invites
+    }
+
+    /// Whether a leaver still knows the current key: the next write should start a new
+    /// epoch first ([`MembershipOp::Rotate`]).
+    pub fn needs_rotation(&self) -> bool {
+        self.stale_key
+    }
+
+    /// The persons who were ever in the space (removed or gone included).
+    pub fn persons_ever(&self) -> BTreeSet<[u8; 16]> {
+        self.ever.values().map(|m| m.person).collect()
     }
 
     /// The author's last accepted seq and event hash.
@@ -253,7 +211,7 @@ impl SpaceState {
                 _ => Err(AdmitError::NoSuchSpace),
             };
         }
-        if self.removed.contains(&h.author) {
+        if self.removed.contains_key(&h.author) {
             return Err(AdmitError::Removed);
         }
         match &op {
@@ -326,6 +284,9 @@ impl SpaceState {
             .invites
             .get(invite_key)
             .ok_or(AdmitError::UnknownInvite)?;
+        if invite.revoked {
+            return Err(AdmitError::InviteRevoked);
+        }
         if invite.used {
             return Err(AdmitError::InviteUsed);
         }
@@ -337,10 +298,10 @@ impl SpaceState {
             return Err(AdmitError::BadInviteSignature);
         }
         // Anyone who ever was a person of the space is not a new person (nobody takes
-        // over a removed partner's name); the two-person cap counts those with a device
-        // now.
-        let persons: BTreeSet<[u8; 16]> = self.ever.values().map(|m| m.person).collect();
-        let current: BTreeSet<[u8; 16]> = self.members.values().map(|m| m.person).collect();
+        // over a removed partner's name); once two persons have been in a shared space,
+        // no partner invite admits another (a partner removed or gone is not replaced:
+        // a new partner would read the couple's whole history).
+        let persons = self.persons_ever();
         match invite.person {
             Some(p) if p != *person => Err(AdmitError::WrongPerson),
             Some(_) => Ok(()),
@@ -348,7 +309,7 @@ impl SpaceState {
             // named their kind) a device of the issuer's own person.
             None if invite.by == Some(*person) => Ok(()),
             None if persons.contains(person) => Err(AdmitError::WrongPerson),
-            None if !self.personal && current.len() >= 2 => Err(AdmitError::SpaceFull),
+            None if !self.personal && persons.len() >= 2 => Err(AdmitError::SpaceFull),
             None => Ok(()),
         }
     }
@@ -377,7 +338,17 @@ impl SpaceState {
                 epoch,
                 keys,
                 ..
-            }) => self.check_removal(device, *epoch, keys),
+            }) => self.check_removal(Some(device), *epoch, keys),
+            Some(MembershipOp::Rotate { epoch, keys, .. }) => {
+                self.check_removal(None, *epoch, keys)
+            }
+            Some(MembershipOp::Revoke { invite_key }) => match self.invites.get(invite_key) {
+                None => Err(AdmitError::UnknownInvite),
+                Some(i) if i.revoked => Err(AdmitError::InviteRevoked),
+                Some(i) if i.used => Err(AdmitError::InviteUsed),
+                Some(_) => Ok(()),
+            },
+            Some(MembershipOp::Leave) if self.personal => Err(AdmitError::LeavePersonal),
             None => match event.epoch() {
                 Some(e) if e > self.epoch => Err(AdmitError::FutureEpoch {
                     current: self.epoch,
@@ -390,11 +361,11 @@ impl SpaceState {
         }
     }
 
-    /// A removal of member `device` moves to the next epoch and hands its key to exactly
-    /// the remaining members.
+    /// A removal of member `device` (or a rotation, `None`) moves to the next epoch and
+    /// hands its key to exactly the remaining members.
     fn check_removal(
         &self,
-        device: &DeviceKey,
+        device: Option<&DeviceKey>,
         epoch: u32,
         keys: &[(DeviceKey, [u8; crate::keywrap::WRAPPED_LEN])],
     ) -> Result<(), AdmitError> {
@@ -410,7 +381,7 @@ impl SpaceState {
         let expected: Vec<DeviceKey> = self
             .members
             .keys()
-            .filter(|k| *k != device)
+            .filter(|k| Some(*k) != device)
             .copied()
             .collect();
         if recipients != expected {
@@ -463,6 +434,9 @@ impl SpaceState {
                     Invite {
                         expires_at: *expires_at,
                         used: false,
+                        revoked: false,
+                        issuer: h.author,
+                        issued_at: h.time,
                         person: *person,
                         by: self.members.get(&h.author).map(|m| m.person),
                     },
@@ -487,10 +461,48 @@ impl SpaceState {
             }
             Some(MembershipOp::Remove { device, epoch, .. }) => {
                 self.members.remove(device);
-                self.removed.insert(*device);
+                self.removed
+                    .insert(*device, self.departure_by(event, false));
                 self.epoch = *epoch;
+                self.stale_key = false;
             }
+            Some(MembershipOp::Rotate { epoch, .. }) => {
+                self.epoch = *epoch;
+                self.stale_key = false;
+            }
+            Some(MembershipOp::Revoke { invite_key }) => {
+                if let Some(inv) = self.invites.get_mut(invite_key) {
+                    inv.revoked = true;
+                }
+            }
+            Some(MembershipOp::Leave) => self.apply_leave(event),
             None => {}
+        }
+    }
+
+    /// Every device of the leaving author's person stops being a member; the key is
+    /// stale until a remaining member rotates it.
+    fn apply_leave(&mut self, event: &Event) {
+        let person = self.members.get(&event.header().author).map(|m| m.person);
+        let leaving: Vec<DeviceKey> = self
+            .members
+            .iter()
+            .filter(|(_, m)| Some(m.person) == person)
+            .map(|(k, _)| *k)
+            .collect();
+        for device in leaving {
+            self.members.remove(&device);
+            self.removed.insert(device, self.departure_by(event, true));
+        }
+        self.stale_key = true;
+    }
+
+    fn departure_by(&self, event: &Event, left: bool) -> Departure {
+        Departure {
+            by: event.header().author,
+            at: event.header().time,
+            event: event.hash(),
+            left,
         }
     }
 

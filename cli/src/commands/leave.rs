@@ -1,0 +1,88 @@
+//! `duet leave`: this person leaves the shared space, keeping a full export of what this
+//! device can read; the personal space is untouched.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::Ctx;
+use crate::output::note;
+use crate::transport::Http;
+
+/// Leave the shared space (all your devices with it), keeping an export of everything.
+///
+/// Example: duet leave --export my-duet.json --yes
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to write the export of everything this device can read (JSON, mode 0600).
+    #[arg(long, default_value = "duet-export.json")]
+    export: PathBuf,
+    /// Leave without asking (for scripts).
+    #[arg(long)]
+    yes: bool,
+}
+
+/// Runs `duet leave`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    if let Some(d) = dev.departed()? {
+        let err = duet_core::device::DeviceError::Departed(d);
+        anyhow::bail!(crate::UsageError(crate::advice::message(&err)));
+    }
+    // Everything the partner wrote up to now, so the export holds it.
+    if let Err(e) = dev.sync(&Http::new()?) {
+        note(&format!(
+            "note: could not sync first ({}); leaving with what this device holds",
+            crate::advice::message(&e)
+        ));
+    }
+    let partners = dev.partners()?.join(" and ");
+    let with = if partners.is_empty() {
+        "the shared space".to_string()
+    } else {
+        format!(
+            "the space you share with {}",
+            crate::output::safe_line(&partners)
+        )
+    };
+    crate::confirm::ask(
+        ctx,
+        &format!(
+            "You are about to leave {with}: none of your devices will read or write it again, \
+             and this cannot be undone. What your partner's devices already hold stays with them"
+        ),
+        "Leave?",
+        "To leave, run the command again with --yes",
+        "you did not leave",
+        a.yes,
+    )?;
+    let export = dev.export()?;
+    let body = serde_json::to_vec_pretty(&export).context("cannot write the export")?;
+    crate::output::write_private(&a.export, &body).with_context(|| {
+        format!(
+            "cannot write the export to {}; nothing was left",
+            a.export.display()
+        )
+    })?;
+    let left = dev.leave()?;
+    let pushed = dev.sync(&Http::new()?);
+    if ctx.out.json {
+        return ctx.out.json(&json!({
+            "left_at": crate::output::iso(left.at),
+            "export": a.export,
+            "sent": pushed.is_ok(),
+        }));
+    }
+    ctx.out.line(format!(
+        "You left the shared space. Everything this device could read is in {}; this device keeps it readable too, and your personal space is untouched.",
+        a.export.display()
+    ))?;
+    if let Err(e) = pushed {
+        note(&format!(
+            "note: the leave is recorded here but has not reached the relay ({}); run `duet sync` to send it",
+            crate::advice::message(&e)
+        ));
+    }
+    Ok(())
+}

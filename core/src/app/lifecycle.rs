@@ -1,0 +1,253 @@
+//! A couple's lifecycle: the invites of the spaces (listed, revoked), a partner invite
+//! only while the partner has not joined, leaving the shared space, and what a device
+//! that is no longer a member may still do (read and export; no shared edits).
+
+use serde::Serialize;
+
+use super::records::iso;
+use crate::device::{Device, DeviceError};
+use crate::event::{Event, Header, MembershipOp};
+use crate::identity::{DeviceKey, keypair_from_seed};
+use crate::invite::{DeviceCode, InviteCode};
+use crate::membership::{Invite, SpaceState};
+use crate::readmodel::Parts;
+use crate::store::{Departed, SpaceKind};
+
+/// One invite of a space, as `duet invite list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteRow {
+    /// Hex invite key (what `revoke` takes a prefix of).
+    pub id: String,
+    /// `shared` or `personal`.
+    pub space: String,
+    /// `partner` (admits a new person) or `device` (a device code's half).
+    pub kind: &'static str,
+    /// The name of the person whose device made it.
+    pub issued_by: String,
+    /// When it was made (RFC 3339).
+    pub issued_at: String,
+    /// When it stops admitting anyone (RFC 3339).
+    pub expires_at: String,
+    /// Expiry, ms (for text renderings).
+    #[serde(skip)]
+    pub expires_ms: i64,
+    /// `open`, `used`, `revoked`, `expired`, or `closed` (a partner invite once the
+    /// partner has joined).
+    pub state: &'static str,
+}
+
+/// Which invites `revoke` withdraws.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// Every open invite of both spaces.
+    All,
+    /// The invite of a code (both halves of a device code).
+    Code(String),
+    /// The open invite whose key starts with these hex digits.
+    Id(String),
+}
+
+impl Device {
+    /// How this device's membership of the shared space ended, if it did.
+    pub fn departed(&self) -> Result<Option<Departed>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        Ok(self.store.departed(&rec.id)?)
+    }
+
+    /// Refuses when this device is no longer a member of the space of `kind`.
+    pub(crate) fn ensure_member(&self, kind: SpaceKind) -> Result<(), DeviceError> {
+        let rec = self.store.space(kind)?;
+        match self.store.departed(&rec.id)? {
+            Some(d) => Err(DeviceError::Departed(d)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a partner invite once a second person has been in the shared space: a
+    /// leftover invite would let a third person read the couple's history.
+    pub(crate) fn ensure_partner_slot(&mut self) -> Result<(), DeviceError> {
+        self.ensure_member(SpaceKind::Shared)?;
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let mine = self.me.person();
+        let Some(other) = state.persons_ever().into_iter().find(|p| *p != mine) else {
+            return Ok(());
+        };
+        let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+        let name = people
+            .get(&hex::encode(other))
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "your partner".into());
+        Err(DeviceError::PartnerJoined(name))
+    }
+
+    /// Signs a membership event as this device's next event in a space and stores it
+    /// (the next sync pushes it).
+    pub(crate) fn sign_own(
+        &mut self,
+        kind: SpaceKind,
+        op: &MembershipOp,
+    ) -> Result<Event, DeviceError> {
+        let _lock = self.store.write_lock()?;
+        let rec = self.store.space(kind)?;
+        let (seq, prev) = self
+            .store
+            .own_head(&rec.id, &self.me.device_key())?
+            .unwrap_or((0, [0; 32]));
+        let ev = Event::membership(
+            Header {
+                kind: op.kind(),
+                space: rec.id,
+                author: self.me.device_key(),
+                seq: seq + 1,
+                prev,
+                time: self.now(),
+            },
+            op,
+            &self.me,
+        );
+        self.store
+            .record_own_events(&rec.id, std::slice::from_ref(&ev), &[])?;
+        Ok(ev)
+    }
+
+    /// A membership event crafted by hand, signed with this device's keys: for tests
+    /// that act as a hostile partner's modified client.
+    #[cfg(feature = "test-util")]
+    pub fn sign_membership(
+        &mut self,
+        kind: SpaceKind,
+        op: &MembershipOp,
+    ) -> Result<Event, DeviceError> {
+        self.sign_own(kind, op)
+    }
+
+    /// Every invite of both spaces, newest first.
+    pub fn invites(&mut self) -> Result<Vec<InviteRow>, DeviceError> {
+        let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+        let now = self.now();
+        let mut rows = Vec::new();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.store.space(kind)?;
+            let state = crate::sync::fold_state(&self.store, &rec.id)?;
+            for (key, inv) in state.invites() {
+                let by = inv.by.map(hex::encode).unwrap_or_default();
+                rows.push(InviteRow {
+                    id: hex::encode(key),
+                    space: kind.as_str().to_string(),
+                    kind: if inv.person.is_some() {
+                        "device"
+                    } else {
+                        "partner"
+                    },
+                    issued_by: people
+                        .get(&by)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_else(|| "someone".into()),
+                    issued_at: iso(inv.issued_at),
+                    expires_at: iso(inv.expires_at),
+                    expires_ms: inv.expires_at,
+                    state: invite_state(&state, inv, now),
+                });
+            }
+        }
+        rows.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+        Ok(rows)
+    }
+
+    /// Withdraws open invites with signed `revoke` events (pushed by the next sync; the
+    /// relay and every device then refuse a join with them). Returns those revoked.
+    pub fn revoke_invites(&mut self, target: &RevokeTarget) -> Result<Vec<InviteRow>, DeviceError> {
+        self.ensure_member(SpaceKind::Shared)?;
+        let wanted = wanted_keys(target);
+        let open: Vec<InviteRow> = self
+            .invites()?
+            .into_iter()
+            .filter(|r| r.state == "open")
+            .filter(|r| match (target, &wanted) {
+                (RevokeTarget::All, _) => true,
+                (RevokeTarget::Id(prefix), _) => r.id.starts_with(&prefix.to_lowercase()),
+                (RevokeTarget::Code(_), keys) => keys.contains(&r.id),
+            })
+            .collect();
+        let label = match target {
+            RevokeTarget::All => "all",
+            RevokeTarget::Code(c) | RevokeTarget::Id(c) => c.as_str(),
+        };
+        if open.is_empty() && *target != RevokeTarget::All {
+            return Err(DeviceError::NoSuchInvite(label.chars().take(24).collect()));
+        }
+        if matches!(target, RevokeTarget::Id(_)) && open.len() > 1 {
+            return Err(DeviceError::NoSuchInvite(format!(
+                "{label} (it matches {} invites; type more of the id)",
+                open.len()
+            )));
+        }
+        for row in &open {
+            let kind = if row.space == "personal" {
+                SpaceKind::Personal
+            } else {
+                SpaceKind::Shared
+            };
+            let mut invite_key: DeviceKey = [0; 32];
+            hex::decode_to_slice(&row.id, &mut invite_key)
+                .map_err(|_| DeviceError::NoSuchInvite(row.id.clone()))?;
+            self.sign_own(kind, &MembershipOp::Revoke { invite_key })?;
+        }
+        Ok(open)
+    }
+
+    /// Leaves the shared space: a signed `leave` event (pushed by the next sync) that
+    /// ends the membership of every device of this person; the partner's next sync then
+    /// starts a new key this person never learns. What this device holds stays
+    /// readable; the personal space is untouched.
+    pub fn leave(&mut self) -> Result<Departed, DeviceError> {
+        self.ensure_member(SpaceKind::Shared)?;
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        if !state.is_member(&self.me.device_key()) {
+            return Err(DeviceError::NotSynced);
+        }
+        let ev = self.sign_own(SpaceKind::Shared, &MembershipOp::Leave)?;
+        let departed = Departed {
+            space: SpaceKind::Shared.as_str().to_string(),
+            by: self.me.name.clone(),
+            left: true,
+            device: hex::encode(self.me.device_key()),
+            at: ev.header().time,
+        };
+        self.store.set_departed(&rec.id, &departed)?;
+        Ok(departed)
+    }
+}
+
+/// The invite keys a code names (both halves of a device code); empty for other targets
+/// or a code that does not decode.
+fn wanted_keys(target: &RevokeTarget) -> Vec<String> {
+    let RevokeTarget::Code(code) = target else {
+        return Vec::new();
+    };
+    let key_of = |secret: [u8; 32]| hex::encode(keypair_from_seed(secret).1);
+    if let Ok(c) = InviteCode::decode(code) {
+        return vec![key_of(c.secret)];
+    }
+    if let Ok(c) = DeviceCode::decode(code) {
+        return vec![key_of(c.shared.secret), key_of(c.personal.secret)];
+    }
+    Vec::new()
+}
+
+/// Whether an invite still admits anyone now.
+fn invite_state(state: &SpaceState, inv: &Invite, now: i64) -> &'static str {
+    if inv.revoked {
+        "revoked"
+    } else if inv.used {
+        "used"
+    } else if inv.expires_at < now {
+        "expired"
+    } else if inv.person.is_none() && !state.is_personal() && state.persons_ever().len() >= 2 {
+        "closed"
+    } else {
+        "open"
+    }
+}
