@@ -95,13 +95,29 @@ crate::conformance! {
         assert_eq!(a.status, StatusCode::NOT_FOUND);
         assert_eq!(a.error().error, ErrorCode::NoSuchSpace);
 
-        // A removed member loses read access.
+        // A removed member reads on only up to its removal (so that it learns who removed
+        // it and when), never what is written after it.
         let op = common::remove_op(c.space, c.sam.key(), 1, &[(c.alex.key(), c.alex.x25519())]);
         let remove = c.alex.membership(c.space, &op);
         c.relay.push(&c.space, &[&remove]).await.push();
+        let later = c.alex.changes(c.space, &c.key, b"after the removal");
+        c.relay.push(&c.space, &[&later]).await.push();
+        let (page, more) = c.relay.read_page(&c.sam, &c.space, "").await;
+        assert!(!more);
+        let last = page.last().expect("events up to the removal");
+        assert_eq!(last.1, remove.bytes(), "the page ends with the removal");
+        assert!(page.iter().all(|(_, b)| b.as_slice() != later.bytes()));
         let a = c.relay.read(&c.sam, &c.space, "").await;
-        assert_eq!(a.status, StatusCode::FORBIDDEN);
-        assert_eq!(a.error().error, ErrorCode::NotAMember);
+        assert_eq!(
+            a.header(duet_core::protocol::H_CURSOR),
+            Some(last.0.to_string().as_str()),
+            "its newest cursor is the removal's"
+        );
+        let (after, _) = c
+            .relay
+            .read_page(&c.sam, &c.space, &format!("after={}", last.0))
+            .await;
+        assert!(after.is_empty(), "nothing after the removal");
     }
 
     #[tokio::test]

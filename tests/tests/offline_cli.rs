@@ -185,6 +185,11 @@ fn a_corrupt_database_gives_a_clear_error_and_is_not_overwritten() {
     std::fs::write(d.db(), b"definitely not sqlite, but precious").expect("write");
     let r = d.run(&["goal", "list"]);
     assert_one_line_error_with_hint(&r, 1, "damaged or not a duet database");
+    assert!(
+        r.stderr.contains("duet restore FILE --home DIR"),
+        "the error points to the way back: {}",
+        r.stderr
+    );
     let r = d.run(&["init", "--name", "Alex"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(
