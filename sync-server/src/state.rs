@@ -303,7 +303,21 @@ impl AppState {
         query: &str,
         now_secs: i64,
     ) -> Result<DeviceKey, ApiError> {
-        let device = auth.verify("GET", path, query).ok_or_else(|| {
+        self.authorize_signed("GET", space, auth, path, query, now_secs)
+    }
+
+    /// [`AppState::authorize_read`] for a request with another method (a member's signed
+    /// `POST` of the pairing routes).
+    pub fn authorize_signed(
+        &self,
+        method: &str,
+        space: SpaceId,
+        auth: &ReadAuth,
+        path: &str,
+        query: &str,
+        now_secs: i64,
+    ) -> Result<DeviceKey, ApiError> {
+        let device = auth.verify(method, path, query).ok_or_else(|| {
             ApiError::BadSignature(
                 "the read signature does not verify: sign `GET`, the path, the query, the \
                  time and the nonce with the device key named in duet-device"

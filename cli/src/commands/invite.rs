@@ -32,15 +32,23 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 /// Print a single-use invite code for your partner's device.
 #[derive(Debug, clap::Args)]
 pub struct InviteArgs {
-    /// How long the code stays valid: 30m, 24h, 7d.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    expires: i64,
+    /// How long the code stays valid: 30m, 24h, 7d [default: 24h; 10m with --short,
+    /// which allows at most 1h].
+    #[arg(long, value_parser = parse_duration)]
+    expires: Option<i64>,
+    /// Print a short code to read aloud (like 417-aardvark-adroitness) and wait until
+    /// your partner's device has used it.
+    #[arg(long)]
+    short: bool,
 }
 
 /// Runs `duet invite`.
 pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
+    if a.short {
+        return super::invite_short::run(ctx, a.expires);
+    }
     let mut dev = ctx.device()?;
-    let code = dev.invite(a.expires)?;
+    let code = dev.invite(a.expires.unwrap_or(24 * 3_600_000))?;
     // The relay must know the invite before the partner can use it.
     let reports = dev.sync(&Http::new()?)
         .context("the invite was created but could not reach the relay; run `duet sync` before your partner joins")?;

@@ -10,6 +10,7 @@ mod goal;
 mod history;
 mod init;
 mod invite;
+mod invite_short;
 mod join;
 mod man;
 mod progress;
