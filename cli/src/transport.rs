@@ -299,7 +299,7 @@ impl Http {
         relay: &str,
         method: reqwest::Method,
         (path, query): (&str, &str),
-        body: Option<&serde_json::Value>,
+        body: Option<&[u8]>,
         signer: Option<&Identity>,
     ) -> Result<reqwest::blocking::Response, TransportError> {
         let base = relay.trim_end_matches('/');
@@ -317,15 +317,17 @@ impl Http {
                 }
             }
             match body {
-                Some(body) => request.json(body),
+                Some(body) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
                 None => request,
             }
         })
     }
 }
 
-fn to_json(v: &impl serde::Serialize) -> Result<serde_json::Value, TransportError> {
-    serde_json::to_value(v).map_err(|e| TransportError::BadResponse(e.to_string()))
+fn to_json(v: &impl serde::Serialize) -> Result<Vec<u8>, TransportError> {
+    serde_json::to_vec(v).map_err(|e| TransportError::BadResponse(e.to_string()))
 }
 
 impl PairingRelay for Http {
