@@ -193,6 +193,13 @@ fn wait_of(state: &AppState, query: &str) -> Result<Duration, ApiError> {
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Far above any honest pairing body (a sealed code and a few short fields): refused
+    // unread, so that a stranger's claim cannot make the relay parse megabytes.
+    if body.len() > PAIRING_MAX_SEALED_CHARS + 1024 {
+        return Err(ApiError::TooLarge(
+            "a pairing request's body is a few hundred bytes; this one is far larger".to_string(),
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::Malformed(format!(
             "the pairing request's body is not the expected JSON ({e}); see docs/protocol.md"
