@@ -11,8 +11,9 @@
 //! [`tokio::sync::watch`] channel per mailbox, for at most
 //! [`protocol::PAIRING_MAX_WAIT_SECS`].
 //!
-//! Several relay instances behind one address do not share mailboxes: both partners
-//! must reach the same instance for a short code to work.
+//! The mailboxes belong to the router [`crate::app`] builds (an [`Extension`] layer), so
+//! a relay process serves one set. Several relay instances behind one address do not
+//! share mailboxes: both partners must reach the same instance for a short code to work.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
