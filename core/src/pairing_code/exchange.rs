@@ -71,6 +71,9 @@ pub trait PairingRelay {
     ) -> Result<Option<PairingSealed>, TransportError>;
 }
 
+/// How long the partner waits for the creator's device after claiming.
+const ANSWER_WAIT: Duration = Duration::from_secs(120);
+
 /// Why a short-code exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PairingError {
@@ -105,6 +108,12 @@ pub enum PairingError {
     /// Creator's side: nobody claimed the code in time.
     #[error("the short code expired unused; make a new one when your partner is ready")]
     Expired,
+    /// Partner's side: the creator's device did not answer the claim.
+    #[error(
+        "your partner's device did not answer within 2 minutes (it may have stopped waiting); \
+         the code is used up: ask your partner for a new one"
+    )]
+    NoAnswer,
     /// The relay holds as many open codes as it allows.
     #[error("the relay refused to open another short code: {0}")]
     TooMany(String),
@@ -272,11 +281,13 @@ pub fn claim_long_code(
     let PairingClaimed { token } = transport
         .claim_pairing(relay, nameplate, &claim)
         .map_err(refused)?;
-    // The creator answers within seconds; the mailbox's end (404) bounds the wait.
-    let deadline = Instant::now() + Duration::from_secs(PAIRING_MAX_LIFETIME_SECS + 60);
+    // The creator's device answers within seconds while it waits; one that stopped
+    // waiting (closed, offline) would otherwise keep the partner waiting for the
+    // mailbox's whole life.
+    let deadline = Instant::now() + ANSWER_WAIT;
     let sealed = loop {
         if Instant::now() > deadline {
-            return Err(PairingError::NoSuchCode(nameplate));
+            return Err(PairingError::NoAnswer);
         }
         match transport.wait_sealed(relay, nameplate, &token, PAIRING_MAX_WAIT_SECS) {
             Ok(Some(sealed)) => break sealed,
