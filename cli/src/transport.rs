@@ -9,9 +9,15 @@ use std::time::Duration;
 
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
+use duet_core::pairing_code::PairingRelay;
 use duet_core::protocol::{
     ErrorBody, ErrorCode, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, MAX_BODY_BYTES, PushResponse,
     ReadAuth, decode_page, events_path,
+};
+use duet_core::protocol::{
+    PairingClaim, PairingClaimed, PairingOffer, PairingOpen, PairingOpened, PairingSeal,
+    PairingSealed, pairing_claim_path, pairing_claim_wait_path, pairing_path_of, pairing_seal_path,
+    pairing_sealed_path, pairings_path,
 };
 use duet_core::sync::{Page, Transport, TransportError};
 
@@ -270,6 +276,159 @@ impl Transport for Http {
             newest,
             forks,
         })
+    }
+}
+
+/// The relay's JSON answer to a pairing call, or its refusal.
+fn pairing_answer<T: serde::de::DeserializeOwned>(
+    relay: &str,
+    resp: reqwest::blocking::Response,
+) -> Result<T, TransportError> {
+    if !resp.status().is_success() {
+        return Err(refused(relay, resp));
+    }
+    let body = read_capped(relay, resp, MAX_ERROR_BYTES)?;
+    serde_json::from_slice(&body).map_err(|e| TransportError::BadResponse(e.to_string()))
+}
+
+impl Http {
+    /// A pairing request to `path?query`, signed like a read when `signer` is given
+    /// (each attempt afresh), with a JSON body when `body` is given.
+    fn pairing_call(
+        &self,
+        relay: &str,
+        method: reqwest::Method,
+        (path, query): (&str, &str),
+        body: Option<&[u8]>,
+        signer: Option<&Identity>,
+    ) -> Result<reqwest::blocking::Response, TransportError> {
+        let base = relay.trim_end_matches('/');
+        let url = if query.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{query}")
+        };
+        self.send_with_backoff(relay, || {
+            let mut request = self.client.request(method.clone(), &url);
+            if let Some(signer) = signer {
+                let auth = ReadAuth::sign(signer, method.as_str(), path, query);
+                for (name, value) in auth.headers() {
+                    request = request.header(name, value);
+                }
+            }
+            match body {
+                Some(body) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
+                None => request,
+            }
+        })
+    }
+}
+
+fn to_json(v: &impl serde::Serialize) -> Result<Vec<u8>, TransportError> {
+    serde_json::to_vec(v).map_err(|e| TransportError::BadResponse(e.to_string()))
+}
+
+impl PairingRelay for Http {
+    fn open_pairing(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        body: &PairingOpen,
+        signer: &Identity,
+    ) -> Result<PairingOpened, TransportError> {
+        let path = pairings_path(space);
+        let body = to_json(body)?;
+        let resp = self.pairing_call(
+            relay,
+            reqwest::Method::POST,
+            (&path, ""),
+            Some(&body),
+            Some(signer),
+        )?;
+        pairing_answer(relay, resp)
+    }
+
+    fn wait_claim(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        nameplate: u32,
+        wait_secs: u64,
+        signer: &Identity,
+    ) -> Result<Option<PairingClaim>, TransportError> {
+        let path = pairing_claim_wait_path(space, nameplate);
+        let query = format!("wait={wait_secs}");
+        let resp = self.pairing_call(
+            relay,
+            reqwest::Method::GET,
+            (&path, &query),
+            None,
+            Some(signer),
+        )?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        pairing_answer(relay, resp).map(Some)
+    }
+
+    fn seal_pairing(
+        &self,
+        relay: &str,
+        space: &SpaceId,
+        nameplate: u32,
+        body: &PairingSeal,
+        signer: &Identity,
+    ) -> Result<(), TransportError> {
+        let path = pairing_seal_path(space, nameplate);
+        let body = to_json(body)?;
+        let resp = self.pairing_call(
+            relay,
+            reqwest::Method::POST,
+            (&path, ""),
+            Some(&body),
+            Some(signer),
+        )?;
+        if !resp.status().is_success() {
+            return Err(refused(relay, resp));
+        }
+        Ok(())
+    }
+
+    fn pairing_offer(&self, relay: &str, nameplate: u32) -> Result<PairingOffer, TransportError> {
+        let path = pairing_path_of(nameplate);
+        let resp = self.pairing_call(relay, reqwest::Method::GET, (&path, ""), None, None)?;
+        pairing_answer(relay, resp)
+    }
+
+    fn claim_pairing(
+        &self,
+        relay: &str,
+        nameplate: u32,
+        body: &PairingClaim,
+    ) -> Result<PairingClaimed, TransportError> {
+        let path = pairing_claim_path(nameplate);
+        let body = to_json(body)?;
+        let resp =
+            self.pairing_call(relay, reqwest::Method::POST, (&path, ""), Some(&body), None)?;
+        pairing_answer(relay, resp)
+    }
+
+    fn wait_sealed(
+        &self,
+        relay: &str,
+        nameplate: u32,
+        token: &str,
+        wait_secs: u64,
+    ) -> Result<Option<PairingSealed>, TransportError> {
+        let path = pairing_sealed_path(nameplate);
+        let query = format!("token={token}&wait={wait_secs}");
+        let resp = self.pairing_call(relay, reqwest::Method::GET, (&path, &query), None, None)?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        pairing_answer(relay, resp).map(Some)
     }
 }
 

@@ -24,6 +24,7 @@ pub mod lock;
 pub mod membership;
 pub mod model;
 mod opwalk;
+pub mod pairing_code;
 pub mod progress;
 pub mod protocol;
 pub mod readmodel;

@@ -9,6 +9,9 @@
 //! - `GET /v1/spaces/{space}/live` ([`live_path`]): a WebSocket, signed like a read, on
 //!   which the relay sends [`LiveMessage`]s and pings every [`PING_EVERY`].
 //! - `GET /healthz` ([`HEALTHZ_PATH`]).
+//! - Short pairing codes: a member opens a mailbox ([`PAIRINGS_ROUTE`]), the partner
+//!   claims it by its number ([`PAIRING_ROUTE`] and the routes after it); see
+//!   docs/protocol.md, "Short pairing codes".
 //! - Errors: JSON [`ErrorBody`] with a stable [`ErrorCode`].
 //!
 //! A read request is signed by a member device over
@@ -36,6 +39,136 @@ pub fn events_path<S: std::fmt::Display + ?Sized>(space: &S) -> String {
 /// The path of a space's live socket.
 pub fn live_path<S: std::fmt::Display + ?Sized>(space: &S) -> String {
     LIVE_ROUTE.replace("{space}", &space.to_string())
+}
+
+/// The axum route where a member opens a short-code pairing mailbox for its space
+/// (`POST`, signed like a read, body [`PairingOpen`], answer [`PairingOpened`]).
+pub const PAIRINGS_ROUTE: &str = "/v1/spaces/{space}/pairings";
+/// The axum route where the mailbox's creator long-polls for the claim (`GET`, signed,
+/// `?wait=SECS`; answer [`PairingClaim`], or 204 when none came in time).
+pub const PAIRING_CLAIM_WAIT_ROUTE: &str = "/v1/spaces/{space}/pairings/{nameplate}/claim";
+/// The axum route where the creator leaves the sealed long code, or burns the mailbox
+/// (`POST`, signed, body [`PairingSeal`], answer 204).
+pub const PAIRING_SEAL_ROUTE: &str = "/v1/spaces/{space}/pairings/{nameplate}/sealed";
+/// The axum route where the partner reads the creator's first message (`GET`, no
+/// signature; answer [`PairingOffer`]).
+pub const PAIRING_ROUTE: &str = "/v1/pairings/{nameplate}";
+/// The axum route where the partner claims the mailbox, once (`POST` [`PairingClaim`],
+/// answer [`PairingClaimed`]).
+pub const PAIRING_CLAIM_ROUTE: &str = "/v1/pairings/{nameplate}/claim";
+/// The axum route where the partner long-polls for the sealed long code (`GET`,
+/// `?token=T&wait=SECS`; answer [`PairingSealed`], 204 when not yet, 410 when burned).
+pub const PAIRING_SEALED_ROUTE: &str = "/v1/pairings/{nameplate}/sealed";
+/// The longest wait a pairing long-poll may ask for, in seconds.
+pub const PAIRING_MAX_WAIT_SECS: u64 = 25;
+/// The default lifetime of a short code's mailbox, in seconds (10 minutes).
+pub const PAIRING_DEFAULT_LIFETIME_SECS: u64 = 600;
+/// The longest lifetime of a short code's mailbox, in seconds (1 hour).
+pub const PAIRING_MAX_LIFETIME_SECS: u64 = 3600;
+/// The largest sealed long code a mailbox holds, in base64 characters.
+pub const PAIRING_MAX_SEALED_CHARS: usize = 32 * 1024;
+
+fn pairing_path(route: &str, space: Option<&str>, nameplate: u32) -> String {
+    let path = route.replace("{nameplate}", &nameplate.to_string());
+    match space {
+        Some(space) => path.replace("{space}", space),
+        None => path,
+    }
+}
+
+/// The path where a member opens a mailbox for `space`.
+pub fn pairings_path<S: std::fmt::Display + ?Sized>(space: &S) -> String {
+    PAIRINGS_ROUTE.replace("{space}", &space.to_string())
+}
+
+/// The path where the creator waits for the claim of mailbox `nameplate`.
+pub fn pairing_claim_wait_path<S: std::fmt::Display + ?Sized>(space: &S, nameplate: u32) -> String {
+    pairing_path(
+        PAIRING_CLAIM_WAIT_ROUTE,
+        Some(&space.to_string()),
+        nameplate,
+    )
+}
+
+/// The path where the creator seals (or burns) mailbox `nameplate`.
+pub fn pairing_seal_path<S: std::fmt::Display + ?Sized>(space: &S, nameplate: u32) -> String {
+    pairing_path(PAIRING_SEAL_ROUTE, Some(&space.to_string()), nameplate)
+}
+
+/// The path where the partner reads mailbox `nameplate`'s first message.
+pub fn pairing_path_of(nameplate: u32) -> String {
+    pairing_path(PAIRING_ROUTE, None, nameplate)
+}
+
+/// The path where the partner claims mailbox `nameplate`.
+pub fn pairing_claim_path(nameplate: u32) -> String {
+    pairing_path(PAIRING_CLAIM_ROUTE, None, nameplate)
+}
+
+/// The path where the partner waits for mailbox `nameplate`'s sealed long code.
+pub fn pairing_sealed_path(nameplate: u32) -> String {
+    pairing_path(PAIRING_SEALED_ROUTE, None, nameplate)
+}
+
+/// Opens a mailbox: the creator's SPAKE2 message (side A), base64.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairingOpen {
+    /// Base64 (standard, padded) SPAKE2 message A.
+    pub msg: String,
+    /// Asked lifetime in seconds; the relay caps it at [`PAIRING_MAX_LIFETIME_SECS`]
+    /// and uses [`PAIRING_DEFAULT_LIFETIME_SECS`] without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<u64>,
+}
+
+/// The relay's answer to [`PairingOpen`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PairingOpened {
+    /// The mailbox's number, the first part of the short code.
+    pub nameplate: u32,
+    /// When the mailbox goes away, ms since the epoch.
+    pub expires_at: i64,
+}
+
+/// The creator's message, as the partner reads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairingOffer {
+    /// Base64 SPAKE2 message A.
+    pub msg: String,
+}
+
+/// The partner's claim: its SPAKE2 message and its key confirmation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairingClaim {
+    /// Base64 SPAKE2 message B.
+    pub msg: String,
+    /// Hex SHA-256 of the confirmation domain and the shared key.
+    pub confirm: String,
+}
+
+/// The relay's answer to a claim: the token that reads the sealed code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairingClaimed {
+    /// Random hex token.
+    pub token: String,
+}
+
+/// The creator's last word: the sealed long code, or `abort` (burns the mailbox).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PairingSeal {
+    /// Base64 of `nonce (24) || XChaCha20-Poly1305 ciphertext` of the long code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    /// The confirmation did not match: burn the mailbox.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abort: bool,
+}
+
+/// The sealed long code, as the partner reads it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairingSealed {
+    /// Base64 of `nonce || ciphertext`.
+    pub sealed: String,
 }
 
 /// How often the relay pings an open live socket; a client that hears nothing for a few
@@ -168,6 +301,14 @@ error_codes! {
     NoSuchSpace = "no_such_space",
     /// 404: no such route.
     NotFound = "not_found",
+    /// 404: no open pairing mailbox with this number (never opened, expired, or done).
+    NoSuchPairing = "no_such_pairing",
+    /// 410: the pairing mailbox was already claimed; a short code is good for one try.
+    PairingUsed = "pairing_used",
+    /// 410: the creator burned the mailbox (the code typed did not match).
+    PairingBurned = "pairing_burned",
+    /// 429: the space (or the relay) has as many open pairing mailboxes as allowed.
+    TooManyPairings = "too_many_pairings",
     /// 405: the route exists but not with this method.
     MethodNotAllowed = "method_not_allowed",
     /// 409: the author already has another event with this seq.

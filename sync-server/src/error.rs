@@ -81,6 +81,18 @@ pub enum ApiError {
     /// 405 `method_not_allowed`: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 404 `no_such_pairing`: no open pairing mailbox with this number.
+    #[error("{0}")]
+    NoSuchPairing(String),
+    /// 410 `pairing_used`: the pairing mailbox was claimed already.
+    #[error("{0}")]
+    PairingUsed(String),
+    /// 410 `pairing_burned`: the creator burned the pairing mailbox.
+    #[error("{0}")]
+    PairingBurned(String),
+    /// 429 `too_many_pairings`: as many pairing mailboxes open as allowed.
+    #[error("{0}")]
+    TooManyPairings(String),
     /// 409 `fork`: the author already has another event with this seq.
     #[error("{0}")]
     Fork(String),
@@ -158,6 +170,10 @@ impl ApiError {
             ApiError::NoSuchSpace(_) => ErrorCode::NoSuchSpace,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            ApiError::NoSuchPairing(_) => ErrorCode::NoSuchPairing,
+            ApiError::PairingUsed(_) => ErrorCode::PairingUsed,
+            ApiError::PairingBurned(_) => ErrorCode::PairingBurned,
+            ApiError::TooManyPairings(_) => ErrorCode::TooManyPairings,
             ApiError::Fork(_) => ErrorCode::Fork,
             ApiError::BrokenChain(_) => ErrorCode::BrokenChain,
             ApiError::Conflict(_) => ErrorCode::Conflict,
@@ -191,8 +207,13 @@ impl ApiError {
             | ApiError::CreateTokenRequired(_)
             | ApiError::BadCreateToken(_)
             | ApiError::TokenExhausted(_) => StatusCode::FORBIDDEN,
-            ApiError::TooManySpaces(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NoSuchSpace(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooManySpaces(_) | ApiError::TooManyPairings(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::NoSuchSpace(_) | ApiError::NotFound(_) | ApiError::NoSuchPairing(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::PairingUsed(_) | ApiError::PairingBurned(_) => StatusCode::GONE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Fork(_) | ApiError::BrokenChain(_) | ApiError::Conflict(_) => {
                 StatusCode::CONFLICT

@@ -17,7 +17,8 @@
 //! - [`writer`] is the single writer thread that commits concurrent pushes in groups
 //!   (one durable transaction per group; each push is answered after its group's commit),
 //!   counted by [`WriterStats`];
-//! - [`live`] is the WebSocket on which member devices hear of new commits at once.
+//! - [`live`] is the WebSocket on which member devices hear of new commits at once;
+//! - [`pairing`] holds the in-memory mailboxes of short pairing codes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ pub mod fds;
 pub mod limits;
 pub mod live;
 pub mod logging;
+pub mod pairing;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -130,13 +132,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The relay's router, with the limits of the state's [`Config`].
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(
             EVENTS_ROUTE,
             get(routes::read_events).post(routes::push_events),
         )
         .route(LIVE_ROUTE, get(live::live_events))
-        .route(HEALTHZ_PATH, get(routes::healthz))
+        .route(HEALTHZ_PATH, get(routes::healthz));
+    pairing::routes(router)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state.clone())

@@ -303,15 +303,32 @@ impl AppState {
         query: &str,
         now_secs: i64,
     ) -> Result<DeviceKey, ApiError> {
-        self.authorize(space, auth, path, query, now_secs, false)
+        self.authorize("GET", space, auth, path, query, now_secs, false)
             .map(|(device, _)| device)
     }
 
-    /// [`AppState::authorize_read`], also admitting (when `departed` is set) a device
+    /// [`AppState::authorize_read`] for a request with another method (a member's signed
+    /// `POST` of the pairing routes).
+    pub fn authorize_signed(
+        &self,
+        method: &str,
+        space: SpaceId,
+        auth: &ReadAuth,
+        path: &str,
+        query: &str,
+        now_secs: i64,
+    ) -> Result<DeviceKey, ApiError> {
+        self.authorize(method, space, auth, path, query, now_secs, false)
+            .map(|(device, _)| device)
+    }
+
+    /// [`AppState::authorize_signed`], also admitting (when `departed` is set) a device
     /// that was removed or left: then with the hash of the event that ended its
     /// membership, the last one it may read.
+    #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
+        method: &str,
         space: SpaceId,
         auth: &ReadAuth,
         path: &str,
@@ -319,7 +336,7 @@ impl AppState {
         now_secs: i64,
         departed: bool,
     ) -> Result<(DeviceKey, Option<[u8; 32]>), ApiError> {
-        let device = auth.verify("GET", path, query).ok_or_else(|| {
+        let device = auth.verify(method, path, query).ok_or_else(|| {
             ApiError::BadSignature(
                 "the read signature does not verify: sign `GET`, the path, the query, the \
                  time and the nonce with the device key named in duet-device"
@@ -506,7 +523,9 @@ impl AppState {
         req: &ReadRequest,
         now_secs: i64,
     ) -> Result<ReadAnswer, ApiError> {
-        let (_, until) = self.authorize(space, &req.auth, &req.path, &req.query, now_secs, true)?;
+        let (_, until) = self.authorize(
+            "GET", space, &req.auth, &req.path, &req.query, now_secs, true,
+        )?;
         let mut reader = lock(&self.inner.reader);
         let ((mut events, mut more), mut newest, forks) =
             reader.page_and_newest(&space, req.after, req.limit, MAX_BODY_BYTES)?;

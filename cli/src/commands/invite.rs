@@ -33,9 +33,14 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct InviteArgs {
-    /// How long the code stays valid: 30m, 24h, 7d.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    expires: i64,
+    /// How long the code stays valid: 30m, 24h, 7d [default: 24h; 10m with --short,
+    /// which allows at most 1h].
+    #[arg(long, value_parser = parse_duration)]
+    expires: Option<i64>,
+    /// Print a short code to read aloud (like 417-aardvark-adroitness) and wait until
+    /// your partner's device has used it.
+    #[arg(long)]
+    short: bool,
     #[command(subcommand)]
     action: Option<InviteCmd>,
 }
@@ -69,8 +74,11 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
         Some(InviteCmd::Revoke(r)) => return super::invite_list::revoke(ctx, r.code, r.all),
         None => {}
     }
+    if a.short {
+        return super::invite_short::run(ctx, a.expires);
+    }
     let mut dev = ctx.device()?;
-    let code = dev.invite(a.expires)?;
+    let code = dev.invite(a.expires.unwrap_or(24 * 3_600_000))?;
     // The relay must know the invite before the partner can use it.
     let reports = dev.sync(&Http::new()?)
         .context("the invite was created but could not reach the relay; run `duet sync` before your partner joins")?;

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use duet_core::device::{Device, DeviceError};
 use duet_core::invite::{DeviceCode, InviteCode};
+use duet_core::pairing_code::{PairingError, ShortCode};
 use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
 
@@ -22,11 +23,51 @@ pub struct JoinArgs {
     /// Your name, as your partner will see it (not needed with a device code).
     #[arg(long)]
     name: Option<String>,
+    /// The relay to reach your partner through: needed with a short code (from `duet
+    /// invite --short`), which names none.
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+}
+
+/// The long invite code that a short one stands for, fetched through `relay`.
+fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
+    let relay = relay.ok_or_else(|| {
+        UsageError(
+            "a short code names no relay: give the one your partner uses with --relay URL".into(),
+        )
+    })?;
+    let http = Http::new()?;
+    match Device::redeem_short_code(&http, relay, typed) {
+        Ok(code) => Ok(code.encode()),
+        Err(PairingError::Code(e)) => Err(UsageError(e.to_string()).into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot use the short code")),
+    }
 }
 
 /// Runs `duet join`.
-pub fn run(ctx: &Ctx, a: JoinArgs) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     let home_existed = ctx.home.exists();
+    if ShortCode::looks_short(&a.code) {
+        // Checked before the code is used up: it works once.
+        if a.name.is_none() {
+            return Err(
+                UsageError("a name is required with a short code: --name NAME".into()).into(),
+            );
+        }
+        if let Ok(dev) = Device::open_with(&ctx.home, ctx.clock) {
+            anyhow::bail!(
+                "{} is set up already (as {}); join with a new home: --home DIR",
+                ctx.home.display(),
+                safe_line(&dev.me.name)
+            );
+        }
+        a.code = redeem(&a.code, a.relay.as_deref())?;
+    } else if a.relay.is_some() {
+        return Err(UsageError(
+            "--relay goes with a short code only: a long code names its relay".into(),
+        )
+        .into());
+    }
     let (mut dev, space) = if a.code.trim().starts_with(duet_core::invite::DEVICE_PREFIX) {
         let code =
             DeviceCode::decode(&a.code).map_err(|e| UsageError(crate::advice::message(&e)))?;

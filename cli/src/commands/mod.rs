@@ -11,6 +11,7 @@ mod history;
 mod init;
 mod invite;
 mod invite_list;
+mod invite_short;
 mod join;
 mod leave;
 mod man;

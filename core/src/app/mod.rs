@@ -22,6 +22,7 @@ mod records;
 mod reflections;
 mod report;
 mod settings;
+mod short_codes;
 mod status;
 mod watch;
 

@@ -1,0 +1,117 @@
+//! `duet invite --short`: a partner invite handed over through a short code read aloud
+//! (`417-aardvark-adroitness`); waits until the partner's device has used it.
+
+use anyhow::Context;
+use duet_core::pairing_code::PairingError;
+use duet_core::store::SpaceKind;
+use serde_json::json;
+
+use super::Ctx;
+use crate::output::{data, note};
+use crate::transport::Http;
+
+/// A short code's lifetime unless `--expires` says otherwise.
+const DEFAULT_MS: i64 = 10 * 60_000;
+/// A short code's longest lifetime: 16 bits of words are only safe for a short while.
+const MAX_MS: i64 = 60 * 60_000;
+
+/// What to tell the creator when the exchange failed.
+fn failure(e: PairingError) -> anyhow::Error {
+    match e {
+        PairingError::Burned => anyhow::anyhow!(
+            "someone typed a wrong code, so this code is burned and nobody can use it; make a \
+             new one with `duet invite --short` and read it out carefully"
+        ),
+        PairingError::Expired => anyhow::anyhow!(
+            "the short code expired unused; make a new one with `duet invite --short` when \
+             your partner is ready"
+        ),
+        other => anyhow::Error::new(other).context("the short code failed"),
+    }
+}
+
+/// Revokes the invite behind a burned or expired short code, so that nothing is left
+/// open (best effort: nobody else ever held its secret).
+fn withdraw(ctx: &Ctx, invite: &duet_core::invite::InviteCode, http: &Http) {
+    let target = duet_core::app::RevokeTarget::Code(invite.encode());
+    let done = ctx.device().and_then(|mut dev| {
+        dev.revoke_invites(&target)?;
+        dev.sync(http)?;
+        Ok(())
+    });
+    if let Err(e) = done {
+        note(&format!(
+            "note: the invite behind the code could not be revoked ({e:#}); `duet invite revoke --all` does it"
+        ));
+    }
+}
+
+/// Runs `duet invite --short`.
+pub fn run(ctx: &Ctx, expires: Option<i64>) -> anyhow::Result<()> {
+    let lifetime = match expires {
+        Some(ms) if ms > MAX_MS => {
+            note("note: a short code lasts at most 1 hour; this one expires in 1 hour.");
+            MAX_MS
+        }
+        Some(ms) => ms,
+        None => DEFAULT_MS,
+    };
+    let mut dev = ctx.device()?;
+    let invite = dev.invite(lifetime)?;
+    let http = Http::new()?;
+    // The relay must know the invite before the partner's device can use it.
+    let reports = dev.sync(&http).context(
+        "the invite was created but could not reach the relay; check the relay and try again",
+    )?;
+    if let Some(m) = reports.iter().find_map(|(k, r)| {
+        (*k == SpaceKind::Shared)
+            .then_some(r.push_refused.as_ref())
+            .flatten()
+    }) {
+        anyhow::bail!(
+            "the invite was created but the relay refused it, so no short code was made: {}",
+            crate::advice::warning(m)
+        );
+    }
+    let creator = dev
+        .open_short_code(&http, &invite, lifetime)
+        .map_err(failure)?;
+    // Only the identity is needed from here on: release the home while waiting.
+    let me = dev.me.clone();
+    drop(dev);
+    let code = creator.code().to_string();
+    if ctx.out.json {
+        // JSON Lines: the code at once (a script reads it while this waits), the outcome
+        // at the end.
+        let expires_at = crate::output::iso(creator.expires_at());
+        data(&json!({ "code": code, "expires_at": expires_at }).to_string())?;
+    } else {
+        if !ctx.out.quiet {
+            note("Read this code to your partner; on their device they run:");
+            note(&format!(
+                "  duet join {code} --relay {} --name NAME",
+                invite.relay
+            ));
+            note(&format!(
+                "It works once, until {}. Waiting for their device...",
+                crate::output::when(creator.expires_at())
+            ));
+        }
+        data(&code)?;
+    }
+    if let Err(e) = creator.finish(&http, &me) {
+        if matches!(e, PairingError::Burned | PairingError::Expired) {
+            withdraw(ctx, &invite, &http);
+        }
+        return Err(failure(e));
+    }
+    if ctx.out.json {
+        data(&json!({ "code": code, "delivered": true }).to_string())?;
+        return Ok(());
+    }
+    ctx.out.line(
+        "Your partner's device received the invite; it joins your shared space as soon as it \
+         syncs.",
+    )?;
+    Ok(())
+}
