@@ -85,13 +85,6 @@ impl Scene {
         r.stdout
     }
 
-    /// Runs a command the scene needs but does not show (its output is a code to pass on),
-    /// asserting success; returns standard output.
-    fn quietly(&self, d: &Device, args: &[&str]) -> String {
-        let now = self.now();
-        d.ok_env(args, &[("DUET_NOW", &now)])
-    }
-
     /// Starts a relay whose URL the snapshots show as `[RELAY]`.
     fn relay(&self) -> Relay {
         let relay = Relay::start();
