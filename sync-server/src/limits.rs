@@ -121,7 +121,14 @@ pub struct Config {
     pub max_creations_per_ip: u64,
     /// Spaces created with one token, ever; 0 = no limit.
     pub max_creations_per_token: u64,
+    /// Space states kept in memory (a few KB each); the least recently used beyond it
+    /// are folded again from the database when next needed. 0 = no limit.
+    pub space_cache: usize,
 }
+
+/// Space states the relay keeps in memory by default: about 40 MB of typical couples'
+/// spaces (a couple's space with its few devices is about 4 KB).
+pub const DEFAULT_SPACE_CACHE: usize = 10_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -153,6 +160,7 @@ impl Default for Config {
             create_tokens: crate::creation::CreateTokens::default(),
             max_creations_per_ip: 16,
             max_creations_per_token: 256,
+            space_cache: DEFAULT_SPACE_CACHE,
         }
     }
 }

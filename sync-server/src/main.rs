@@ -89,6 +89,10 @@ struct Args {
     /// Bytes of events stored per space (not fork evidence); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_SPACE_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
     space_max_bytes: u64,
+    /// Space states kept in memory (about 4 KB each); less recently used spaces are read
+    /// again from the database when needed. 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_SPACE_CACHE", default_value_t = duet_relay::limits::DEFAULT_SPACE_CACHE)]
+    space_cache: usize,
     /// Cap on the database file's size in bytes; a push that would grow it further gets
     /// 507 `storage_full`. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_MAX_DB_BYTES", default_value_t = 0)]
@@ -171,6 +175,7 @@ impl Args {
             create_tokens: CreateTokens::new(self.create_tokens.iter().cloned()),
             max_creations_per_ip: self.max_creations_per_ip,
             max_creations_per_token: self.max_creations_per_token,
+            space_cache: self.space_cache,
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::limits::{Config, Guards, MAX_TRACKED_KEYS, RateLimiter, Tally};
 use crate::live::Live;
 use crate::store::postgres::PgStore;
 use crate::store::{Location, Reader, Store, StoreError};
-use crate::writer::{Job, SpaceCache, Writer, lock, writer_gone};
+use crate::writer::{Job, SpaceCache, SpaceStates, Writer, lock, writer_gone};
 
 pub use crate::writer::{PreparedPush, WriterStats};
 
@@ -198,8 +198,12 @@ impl AppState {
                     );
                 }
                 let reader = Box::new(Store::open(path)?);
-                let writer =
-                    Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
+                let writer = Writer::start(
+                    store,
+                    SpaceStates::shared(config.space_cache),
+                    config.clone(),
+                    live.clone(),
+                )?;
                 (writer, reader, None)
             }
             Location::Postgres(url) => {
@@ -209,8 +213,12 @@ impl AppState {
                     let live = live.clone();
                     crate::store::postgres::listen(url, move |c| live.notify(c))?
                 };
-                let writer =
-                    Writer::start(store, SpaceCache::default(), config.clone(), live.clone())?;
+                let writer = Writer::start(
+                    store,
+                    SpaceStates::shared(config.space_cache),
+                    config.clone(),
+                    live.clone(),
+                )?;
                 (writer, reader, Some(listener))
             }
         };
@@ -249,6 +257,12 @@ impl AppState {
     /// The configuration this state was opened with.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// How many space states are cached in memory now (at most the configured
+    /// `space_cache`).
+    pub fn cached_spaces(&self) -> usize {
+        lock(&self.inner.spaces).len()
     }
 
     /// What the writer has done so far: requests answered, commits, events stored.

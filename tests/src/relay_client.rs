@@ -39,6 +39,8 @@ pub fn unlimited_config() -> Config {
         create_tokens: Default::default(),
         max_creations_per_ip: 0,
         max_creations_per_token: 0,
+        // The relay's default: memory figures are those of a relay as shipped.
+        space_cache: duet_relay::limits::DEFAULT_SPACE_CACHE,
     }
 }
 

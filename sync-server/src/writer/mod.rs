@@ -34,7 +34,6 @@
 //! membership, chain, forks, quota), and [`creation`] what a push that creates a space
 //! must pass first.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use duet_core::event::{Event, SpaceId};
@@ -102,7 +101,47 @@ pub(crate) struct Cached {
 }
 
 /// The cache of space states, shared with readers; written only by the writer thread.
-pub(crate) type SpaceCache = Arc<Mutex<HashMap<SpaceId, Cached>>>;
+pub(crate) type SpaceCache = Arc<Mutex<SpaceStates>>;
+
+/// Space states by space, bounded: past its capacity the least recently used space is
+/// evicted, and folded again from the database when next needed (so a relay holding
+/// many spaces keeps only the busy ones in memory).
+pub(crate) struct SpaceStates(lru::LruCache<SpaceId, Cached>);
+
+impl SpaceStates {
+    /// A cache of at most `capacity` spaces (0: unbounded).
+    pub(crate) fn new(capacity: usize) -> SpaceStates {
+        SpaceStates(match std::num::NonZeroUsize::new(capacity) {
+            Some(n) => lru::LruCache::new(n),
+            None => lru::LruCache::unbounded(),
+        })
+    }
+
+    /// A shared cache of at most `capacity` spaces (0: unbounded).
+    pub(crate) fn shared(capacity: usize) -> SpaceCache {
+        Arc::new(Mutex::new(SpaceStates::new(capacity)))
+    }
+
+    /// The cached state of `space`, marked as used.
+    pub(crate) fn get(&mut self, space: &SpaceId) -> Option<&Cached> {
+        self.0.get(space)
+    }
+
+    /// Caches the state of `space`, evicting the least recently used one when full.
+    pub(crate) fn insert(&mut self, space: SpaceId, cached: Cached) {
+        self.0.put(space, cached);
+    }
+
+    /// Forgets every state (after a failed commit).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// How many spaces are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -32,7 +32,7 @@ fn worker(dir: &tempfile::TempDir, max_db_bytes: u64) -> Worker<Store> {
     }
     Worker {
         store,
-        cache: SpaceCache::default(),
+        cache: super::SpaceStates::shared(0),
         config: Config {
             open_registration: true,
             ..Config::default()
@@ -180,7 +180,7 @@ fn pushes_of_one_group_share_one_commit_and_a_refused_one_leaves_the_others() {
         [g1.hash(), a2.hash(), a3.hash(), a4.hash()]
     );
     assert_eq!(stored(&mut w, s2), [g2.hash(), b2.hash()]);
-    let cache = lock(&w.cache);
+    let mut cache = lock(&w.cache);
     assert_eq!(
         cache
             .get(&s1)

@@ -80,17 +80,23 @@ fn run() -> Result<(), String> {
             "run it as a release build: cargo run --release -p duet-tests --bin duet-bench".into(),
         );
     }
-    let (cli_sizes, ingest_events, rss_spaces, peer_sizes): (&[usize], usize, &[usize], &[usize]) =
-        if opts.quick {
-            (&[2_000, 10_000], 1_600, &[200], &[2_000])
-        } else {
-            (
-                &[10_000, 100_000],
-                6_400,
-                &[1_000, 10_000],
-                &[10_000, 30_000],
-            )
-        };
+    // Relay memory runs: (spaces, events per space).
+    type Sizes = (
+        &'static [usize],
+        usize,
+        &'static [(usize, usize)],
+        &'static [usize],
+    );
+    let (cli_sizes, ingest_events, rss_spaces, peer_sizes): Sizes = if opts.quick {
+        (&[2_000, 10_000], 1_600, &[(200, 100)], &[2_000])
+    } else {
+        (
+            &[10_000, 100_000],
+            6_400,
+            &[(1_000, 100), (10_000, 100), (100_000, 10)],
+            &[10_000, 30_000],
+        )
+    };
     let storm_rounds = if opts.quick {
         5
     } else {
@@ -133,8 +139,8 @@ fn run() -> Result<(), String> {
         live_scenario::on_postgres(&url, &mut figs);
         programs::relay_ingest(ingest_events, Some(&url), &mut figs)?;
     }
-    for &s in rss_spaces {
-        programs::relay_memory(s, &mut figs)?;
+    for &(spaces, events) in rss_spaces {
+        programs::relay_memory(spaces, events, &mut figs)?;
     }
     if opts.peer {
         for &n in peer_sizes {

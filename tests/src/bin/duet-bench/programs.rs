@@ -140,10 +140,21 @@ pub fn postgres_server() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Relay memory with `spaces` spaces of 100 events each.
-pub fn relay_memory(spaces: usize, figs: &mut Figures) -> Result<(), String> {
-    let args = vec!["--spaces".to_string(), spaces.to_string()];
-    run(program("relay_rss"), &args, &format!("rss_{spaces}_"), figs)
+/// Relay memory with `spaces` spaces of `events` events each (figures `rss_S_` for 100
+/// events, `rss_SxE_` otherwise), the relay's default space cache.
+pub fn relay_memory(spaces: usize, events: usize, figs: &mut Figures) -> Result<(), String> {
+    let args = vec![
+        "--spaces".to_string(),
+        spaces.to_string(),
+        "--events".to_string(),
+        events.to_string(),
+    ];
+    let prefix = if events == 100 {
+        format!("rss_{spaces}_")
+    } else {
+        format!("rss_{spaces}x{events}_")
+    };
+    run(program("relay_rss"), &args, &prefix, figs)
 }
 
 /// The samod peer on the two-partner scenario with `n` edits.

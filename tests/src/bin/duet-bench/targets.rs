@@ -155,6 +155,13 @@ pub fn targets(n: usize) -> Vec<Target> {
             scale: 1.0,
             bound: Bound::Below(100.0),
         },
+        Target {
+            what: "issue 18: relay peak RSS, 100,000 spaces x 10 events, default space cache (MB)",
+            numerator: "rss_100000x10_relay_peak_rss_after_reads".into(),
+            denominator: None,
+            scale: 1.0,
+            bound: Bound::Below(150.0),
+        },
     ]
 }
 
