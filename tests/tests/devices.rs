@@ -95,12 +95,13 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
 
     let out = a1.ok(&["device", "remove", &a2_key[..10]]);
     assert!(out.contains("Removed device"), "{out}");
-    // The removed device: its pushes and its reads are refused.
+    // The removed device: it learns who removed it, and syncs no more.
     a2.ok(&["rate", "Weekly check-in", "1"]);
     let r = a2.run(&["sync"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("403") && r.stderr.contains("not_a_member"),
+        r.stderr.contains("removed from the shared space by Alex")
+            && r.stderr.contains("no longer a member"),
         "{}",
         r.stderr
     );

@@ -135,9 +135,16 @@ fn subcommands(help: &str) -> Vec<String> {
 fn help_examples(help: &str, source: &str) -> Vec<Example> {
     let mut out = Vec::new();
     let mut in_section = false;
+    let mut in_usage = false;
     let mut lines = help.lines();
     while let Some(line) = lines.next() {
         let indented = line.starts_with(char::is_whitespace);
+        // A usage with several forms goes on over indented lines.
+        if !indented {
+            in_usage = line.starts_with("Usage:");
+        } else if in_usage {
+            continue;
+        }
         if !indented {
             in_section = line.starts_with("Example") && line.trim_end().ends_with(':');
             assert!(
@@ -225,6 +232,9 @@ struct World {
     relay: Relay,
     alex: Device,
     _sam: Device,
+    /// A device whose partner has not joined yet: partner invites are made there (Alex's
+    /// space has Sam, so it takes no more).
+    lone: Device,
 }
 
 impl World {
@@ -244,11 +254,14 @@ impl World {
         sam.ok(&["rate", GOALS[0].0, "1", "--note", "Better than last month"]);
         sam.ok(&["sync"]);
         alex.ok(&["sync"]);
+        let lone = Device::at(dir.path().join("lone"));
+        lone.ok(&["init", "--name", "Robin", "--relay", &relay.url]);
         World {
             dir,
             relay,
             alex,
             _sam: sam,
+            lone,
         }
     }
 
@@ -262,6 +275,8 @@ impl World {
             .unwrap_or_default();
         let home = match command {
             ["init" | "join", ..] => self.dir.path().join(format!("fresh-{n}")),
+            ["invite", sub, ..] if !["list", "revoke"].contains(sub) => self.lone.home.clone(),
+            ["invite"] => self.lone.home.clone(),
             ["goal", "add", ..] | ["relay", "set", ..] => {
                 let copy = self.dir.path().join(format!("copy-{n}"));
                 copy_dir(&self.alex.home, &copy);

@@ -49,10 +49,10 @@ pub struct InviteArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum InviteCmd {
     /// List the invites of both spaces: open, used, revoked, expired.
+    #[command(after_help = "Examples:\n  duet invite list\n  duet invite list --json")]
     List,
     /// Withdraw an open invite (by its code or the start of its id), or all of them.
-    ///
-    /// Example: duet invite revoke --all
+    #[command(after_help = "Examples:\n  duet invite revoke --all")]
     Revoke(RevokeArgs),
 }
 

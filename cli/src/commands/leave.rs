@@ -11,8 +11,6 @@ use crate::output::note;
 use crate::transport::Http;
 
 /// Leave the shared space (all your devices with it), keeping an export of everything.
-///
-/// Example: duet leave --export my-duet.json --yes
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to write the export of everything this device can read (JSON, mode 0600).

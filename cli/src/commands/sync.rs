@@ -74,9 +74,21 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
             refused.join("; ")
         );
     }
+    let gone: Vec<&str> = reports
+        .iter()
+        .filter(|(_, r)| r.departed.is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !gone.is_empty() {
+        anyhow::bail!(
+            "this device is no longer a member of the {} space{}, so nothing more syncs there",
+            gone.join(" and "),
+            if gone.len() > 1 { "s" } else { "" }
+        );
+    }
     if reports
         .iter()
-        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0 && r.departed.is_none())
+        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
     {
         ctx.out.line("Up to date.")?;
     }
