@@ -102,6 +102,8 @@ pub struct Device {
     pub me: Identity,
     /// Where "now" comes from.
     clock: Clock,
+    /// Documents kept between writes in a long-running process.
+    docs: crate::doc_cache::DocCache,
 }
 
 fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
@@ -202,7 +204,12 @@ impl Device {
         let shared = new_space(&me, SpaceKind::Shared, relay, now)?;
         let personal = new_space(&me, SpaceKind::Personal, relay, now)?;
         store.initialise(&me, &[shared, personal])?;
-        Ok(Device { store, me, clock })
+        Ok(Device {
+            store,
+            me,
+            clock,
+            docs: Default::default(),
+        })
     }
 
     /// Creates this device's identity and personal space, and prepares the join of the
@@ -246,7 +253,12 @@ impl Device {
         for (i, k) in code.later_keys.iter().enumerate() {
             store.add_epoch_key(&code.space, i as u32 + 1, k)?;
         }
-        Ok(Device { store, me, clock })
+        Ok(Device {
+            store,
+            me,
+            clock,
+            docs: Default::default(),
+        })
     }
 
     /// Prepares a new device of an existing person from a `duet device add` code: the
@@ -300,60 +312,12 @@ impl Device {
                 store.add_epoch_key(&grant.space, i as u32 + 1, k)?;
             }
         }
-        Ok(Device { store, me, clock })
-    }
-
-    /// Authorises one more device of this person in both spaces, valid for `ttl_ms`. The
-    /// invite events are stored now and pushed by the next sync.
-    pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
-        let _lock = self.store.write_lock()?;
-        let me = Some(self.me.person());
-        let shared = self.invite_in(SpaceKind::Shared, ttl_ms, me)?;
-        let personal = self.invite_in(SpaceKind::Personal, ttl_ms, me)?;
-        let relay = self
-            .space(SpaceKind::Shared)?
-            .relay
-            .ok_or(SyncError::NoRelay)?;
-        Ok(DeviceCode {
-            relay,
-            person: self.me.person(),
-            name: self.me.name.clone(),
-            expires_at: shared.1,
-            shared: shared.0,
-            personal: personal.0,
+        Ok(Device {
+            store,
+            me,
+            clock,
+            docs: Default::default(),
         })
-    }
-
-    /// Removes a device from a space: a signed `remove` event, pushed by the next sync.
-    /// Returns false when the device is not a member of that space.
-    pub fn remove_device(
-        &mut self,
-        kind: SpaceKind,
-        device: &crate::identity::DeviceKey,
-    ) -> Result<bool, DeviceError> {
-        let _lock = self.store.write_lock()?;
-        self.ensure_member(SpaceKind::Shared)?;
-        let rec = self.store.space(kind)?;
-        let state = crate::sync::fold_state(&self.store, &rec.id)?;
-        if !state.is_member(device) {
-            return Ok(false);
-        }
-        let head = self
-            .store
-            .own_head(&rec.id, &self.me.device_key())?
-            .unwrap_or((0, [0; 32]));
-        // A new space key for the next epoch, wrapped for every remaining device: the
-        // removed one cannot read anything written from now on.
-        let (ev, epoch, key) = crate::rekey::next_epoch(
-            &self.me,
-            rec.id,
-            &state,
-            head,
-            Some(device),
-            self.clock.now(),
-        );
-        self.store.record_removal(&rec.id, &ev, epoch, &key)?;
-        Ok(true)
     }
 
     /// Says what to do when a write waits for another `duet` process on this home
@@ -387,7 +351,12 @@ impl Device {
         let mut store = Store::open(home, false)?;
         store.set_clock(clock);
         let me = store.require_identity()?;
-        Ok(Device { store, me, clock })
+        Ok(Device {
+            store,
+            me,
+            clock,
+            docs: Default::default(),
+        })
     }
 
     /// The store, for tests that craft what no front end can.
@@ -448,15 +417,22 @@ impl Device {
         // From the load to the commit: another process's change in between would give
         // this one the same actor sequence number.
         let _lock = self.store.write_lock()?;
-        let (rec, mut doc, _) = self.load(kind)?;
+        let rec = self.store.space(kind)?;
         if let Some(d) = self.store.departed(&rec.id)? {
             return Err(DeviceError::Departed(d));
         }
+        let mark = self.store.newest_change_row()?;
+        let mut doc = match self.docs.take(&rec.id, mark) {
+            Some(doc) => doc,
+            None => self.store.load_doc(&rec.id, &self.me)?.0,
+        };
         if !doc.is_initialised() {
             return Err(DocError::Malformed("goals").into());
         }
         let (out, changes) = f(&mut doc, &self.me)?;
         self.store.commit_local(&rec.id, &changes, &doc)?;
+        let mark = self.store.newest_change_row()?;
+        self.docs.keep(rec.id, mark, doc);
         Ok(out)
     }
 
@@ -480,7 +456,7 @@ impl Device {
 
     /// An invite in a space: for a new person (the partner) when `for_person` is
     /// `None`, else a device code for this person.
-    fn invite_in(
+    pub(crate) fn invite_in(
         &mut self,
         kind: SpaceKind,
         ttl_ms: i64,
@@ -492,29 +468,15 @@ impl Device {
         rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
         let (_, invite_pub) = keypair_from_seed(secret);
-        let now = self.clock.now();
-        let expires_at = now.saturating_add(ttl_ms);
-        let (seq, prev) = self
-            .store
-            .own_head(&rec.id, &self.me.device_key())?
-            .unwrap_or((0, [0; 32]));
-        let ev = Event::membership(
-            Header {
-                kind: Kind::Invite,
-                space: rec.id,
-                author: self.me.device_key(),
-                seq: seq + 1,
-                prev,
-                time: now,
-            },
+        let expires_at = self.clock.now().saturating_add(ttl_ms);
+        self.sign_own(
+            kind,
             &MembershipOp::Invite {
                 invite_key: invite_pub,
                 expires_at,
                 person: for_person,
             },
-            &self.me,
-        );
-        self.store.record_own_events(&rec.id, &[ev], &[])?;
+        )?;
         Ok((
             SpaceGrant {
                 space: rec.id,

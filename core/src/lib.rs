@@ -14,6 +14,7 @@ pub mod clock;
 pub mod crypto;
 pub mod device;
 pub mod doc;
+mod doc_cache;
 pub mod event;
 pub mod history;
 pub mod identity;

@@ -1,6 +1,7 @@
-//! A couple's lifecycle: the invites of the spaces (listed, revoked), a partner invite
-//! only while the partner has not joined, leaving the shared space, and what a device
-//! that is no longer a member may still do (read and export; no shared edits).
+//! A couple's lifecycle: device codes and device removal, the invites of the spaces
+//! (listed, revoked), a partner invite only while the partner has not joined, leaving the
+//! shared space, and what a device that is no longer a member may still do (read and
+//! export; no shared edits).
 
 use serde::Serialize;
 
@@ -120,6 +121,53 @@ impl Device {
         op: &MembershipOp,
     ) -> Result<Event, DeviceError> {
         self.sign_own(kind, op)
+    }
+
+    /// Authorises one more device of this person in both spaces, valid for `ttl_ms`. The
+    /// invite events are stored now and pushed by the next sync.
+    pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
+        let _lock = self.store.write_lock()?;
+        let me = Some(self.me.person());
+        let shared = self.invite_in(SpaceKind::Shared, ttl_ms, me)?;
+        let personal = self.invite_in(SpaceKind::Personal, ttl_ms, me)?;
+        let relay = self
+            .space(SpaceKind::Shared)?
+            .relay
+            .ok_or(crate::sync::SyncError::NoRelay)?;
+        Ok(DeviceCode {
+            relay,
+            person: self.me.person(),
+            name: self.me.name.clone(),
+            expires_at: shared.1,
+            shared: shared.0,
+            personal: personal.0,
+        })
+    }
+
+    /// Removes a device from a space: a signed `remove` event, pushed by the next sync.
+    /// Returns false when the device is not a member of that space.
+    pub fn remove_device(
+        &mut self,
+        kind: SpaceKind,
+        device: &crate::identity::DeviceKey,
+    ) -> Result<bool, DeviceError> {
+        let _lock = self.store.write_lock()?;
+        self.ensure_member(SpaceKind::Shared)?;
+        let rec = self.store.space(kind)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        if !state.is_member(device) {
+            return Ok(false);
+        }
+        let head = self
+            .store
+            .own_head(&rec.id, &self.me.device_key())?
+            .unwrap_or((0, [0; 32]));
+        // A new space key for the next epoch, wrapped for every remaining device: the
+        // removed one cannot read anything written from now on.
+        let (ev, epoch, key) =
+            crate::rekey::next_epoch(&self.me, rec.id, &state, head, Some(device), self.now());
+        self.store.record_removal(&rec.id, &ev, epoch, &key)?;
+        Ok(true)
     }
 
     /// Every invite of both spaces, newest first.

@@ -72,6 +72,15 @@ impl Store {
         Ok((doc, stats))
     }
 
+    /// The newest row of the changes table (0 when empty): it moves whenever any change
+    /// is stored, by this process or another, which is what a kept document is checked
+    /// against.
+    pub fn newest_change_row(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))?)
+    }
+
     /// Stores new local changes (and a fresh snapshot when due) in one transaction.
     pub fn commit_local(
         &mut self,

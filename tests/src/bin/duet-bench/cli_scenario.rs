@@ -119,6 +119,25 @@ pub fn prepare(n: usize) -> Prepared {
 }
 
 /// Measures a prepared store: Automerge's own load and size, reopening A's store, A's
+/// A rating made by a process that already holds the document (`sync --watch`, `duet
+/// app`): the median of five, after a first write that loads it.
+fn in_memory_rate(home: &std::path::Path) -> f64 {
+    let mut dev = CoreDevice::open(home).expect("open");
+    let level = |l: i64| Level::try_from(l).expect("level");
+    dev.rate("Daily appreciation", level(0), None)
+        .expect("first rate");
+    let mut times: Vec<f64> = (0..5)
+        .map(|i| {
+            let t = Instant::now();
+            dev.rate("Daily appreciation", level(i % 5 - 2), None)
+                .expect("rate");
+            secs(t)
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[2]
+}
+
 /// push, B's join, B's read commands and one `rate`. The offline-edit time is reported
 /// only with `report_edits` (not when the store was prepared while something else ran).
 pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
@@ -179,6 +198,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let list = run(&b, &["goal", "list"]);
     let history50 = run(&b, &["history", "--limit", "50"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
+    let kept = in_memory_rate(&b.home);
 
     let f = |m: &str| format!("cli_{n}_{m}");
     if report_edits {
@@ -202,6 +222,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("goal_list"), list, "s");
     figs.add(&f("history_limit_50"), history50, "s");
     figs.add(&f("rate"), rate, "s");
+    figs.add(&f("rate_in_long_running_process"), kept, "s");
     figs.add(&f("automerge_load"), am_load, "s");
     for (m, v) in [
         ("wire_bytes", wire as f64 / save_bytes as f64),

@@ -99,6 +99,13 @@ pub fn targets(n: usize) -> Vec<Target> {
             1.0,
             Bound::AtMost(1.5),
         ),
+        Target {
+            what: "issue 18: a rating in a long-running process, largest store (s)",
+            numerator: cli("rate_in_long_running_process"),
+            denominator: None,
+            scale: 1.0,
+            bound: Bound::AtMost(0.01),
+        },
         ratio(
             "join / Automerge load",
             &cli("join"),

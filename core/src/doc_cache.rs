@@ -1,0 +1,33 @@
+//! The documents a long-running process (`duet sync --watch`, `duet app`) keeps between
+//! writes, so that a write there costs what the change costs, not a load of the whole
+//! history.
+//!
+//! A kept document is used only while the store's newest change row is the one it was
+//! kept at: any change stored since (a pull, another process's write) makes the next write
+//! load the document again. Rows of `changes` are only ever added (a repair that deletes
+//! some runs when a store is opened, before anything is kept).
+
+use crate::doc::SpaceDoc;
+use crate::event::SpaceId;
+
+/// At most one document per space (a device has two spaces).
+#[derive(Debug, Default)]
+pub(crate) struct DocCache {
+    kept: Vec<(SpaceId, i64, SpaceDoc)>,
+}
+
+impl DocCache {
+    /// The document of `space` if it was kept at `mark` (the store's newest change row);
+    /// taken out, so that a write that fails leaves nothing half-changed behind.
+    pub(crate) fn take(&mut self, space: &SpaceId, mark: i64) -> Option<SpaceDoc> {
+        let at = self.kept.iter().position(|(s, _, _)| s == space)?;
+        let (_, kept_at, doc) = self.kept.swap_remove(at);
+        (kept_at == mark).then_some(doc)
+    }
+
+    /// Keeps `doc` as the document of `space` at `mark`.
+    pub(crate) fn keep(&mut self, space: SpaceId, mark: i64, doc: SpaceDoc) {
+        self.kept.retain(|(s, _, _)| *s != space);
+        self.kept.push((space, mark, doc));
+    }
+}

@@ -1,0 +1,63 @@
+//! A long-running process keeps its document between writes: it must never write from a
+//! document that another process (or a pull) has moved past, or two changes of this
+//! device would share a sequence number and the store would be broken for good.
+
+use duet_core::app::NewGoalInput;
+use duet_core::device::Device;
+
+fn goal(title: &str) -> NewGoalInput {
+    NewGoalInput {
+        title: title.into(),
+        area: None,
+        why: None,
+        levels: Default::default(),
+        due: None,
+    }
+}
+
+fn titles(d: &mut Device) -> Vec<String> {
+    let mut t: Vec<String> = d
+        .goals(true)
+        .expect("goals")
+        .goals
+        .iter()
+        .map(|g| g.title.as_str().to_string())
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn a_kept_document_is_read_again_after_another_process_wrote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    drop(Device::init(&home, "Alex", None).expect("init"));
+    // Two "processes" on one home: a watcher that keeps its document, and a CLI write.
+    let mut watcher = Device::open(&home).expect("open");
+    let mut cli = Device::open(&home).expect("open");
+    watcher
+        .add_goal(goal("First"))
+        .expect("first write, document kept");
+    watcher
+        .add_goal(goal("Second"))
+        .expect("second write, from the kept document");
+    cli.add_goal(goal("From the CLI"))
+        .expect("another process writes");
+    watcher
+        .add_goal(goal("Third"))
+        .expect("the watcher reads the document again and writes on");
+    drop((watcher, cli));
+    // A fresh open rebuilds the document from every stored change: all four are there,
+    // and opening repaired nothing (no two changes share a sequence number).
+    let mut fresh = Device::open(&home).expect("open again");
+    assert!(fresh.repairs().is_empty(), "{:?}", fresh.repairs());
+    let (_, doc, _) = fresh
+        .load(duet_core::store::SpaceKind::Shared)
+        .expect("load");
+    let goals = doc.goals().expect("goals");
+    assert_eq!(goals.len(), 4, "{goals:?}");
+    assert_eq!(
+        titles(&mut fresh),
+        ["First", "From the CLI", "Second", "Third"]
+    );
+}
