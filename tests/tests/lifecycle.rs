@@ -276,6 +276,10 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
             "{lines:?}"
         );
     }
+    let status = alex.ok(&["status"]);
+    assert!(status.contains("Sam left on"), "{status}");
+    let status = sam.ok(&["status"]);
+    assert!(status.contains("you left the shared space on"), "{status}");
     // Nobody takes Sam's place: a partner invite left over from before admits no one.
     let eve = Device::new();
     let r = eve.run(&["join", &leftover, "--name", "Eve"]);

@@ -75,6 +75,16 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> std::io::Result<()> {
             duet_core::words::count(s.waiting_events, "event waits", "events wait")
         ))?;
     }
+    if let Some(d) = &s.departed {
+        ctx.out.line(format!("  {}", safe_line(&d.describe())))?;
+    }
+    for l in &s.left {
+        ctx.out.line(format!(
+            "  {} left on {}",
+            safe_line(l.name.as_deref().unwrap_or("a partner")),
+            crate::output::when(l.at_ms)
+        ))?;
+    }
     for m in &s.members {
         ctx.out.line(format!(
             "  member {} device {}{}",

@@ -41,5 +41,5 @@ pub use reflections::{ReflectionItem, ReflectionQuery};
 pub use report::{
     PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
 };
-pub use status::{MemberStatus, RefusedStatus, SpaceStatus, Status};
+pub use status::{LeftStatus, MemberStatus, RefusedStatus, SpaceStatus, Status};
 pub use watch::LiveTarget;

@@ -61,6 +61,10 @@ pub struct SpaceStatus {
     pub alert: Option<String>,
     /// Current member devices.
     pub members: Vec<MemberStatus>,
+    /// How this device's membership ended, if it did.
+    pub departed: Option<crate::store::Departed>,
+    /// Persons who left the space, with when (RFC 3339).
+    pub left: Vec<LeftStatus>,
     /// Whether the document was loaded from a snapshot.
     pub snapshot: bool,
     /// Changes applied after the snapshot.
@@ -78,6 +82,43 @@ pub struct Status {
     pub device: String,
     /// Both spaces.
     pub spaces: Vec<SpaceStatus>,
+}
+
+/// A person who left a space.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftStatus {
+    /// Person id.
+    pub person: String,
+    /// The person's name, as last synced.
+    pub name: Option<String>,
+    /// When they left (RFC 3339).
+    pub at: String,
+    /// When, ms (for text renderings).
+    #[serde(skip)]
+    pub at_ms: i64,
+}
+
+/// The persons of a space who left it, once each.
+fn left_of(
+    state: &crate::membership::SpaceState,
+    names: &std::collections::BTreeMap<String, String>,
+) -> Vec<LeftStatus> {
+    let mut out: Vec<LeftStatus> = Vec::new();
+    for (device, m) in state.all_devices() {
+        let person = hex::encode(m.person);
+        match state.departure(device) {
+            Some(d) if d.left && !out.iter().any(|l| l.person == person) => {
+                out.push(LeftStatus {
+                    name: names.get(&person).cloned(),
+                    person,
+                    at: super::records::iso(d.at),
+                    at_ms: d.at,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Device {
@@ -146,6 +187,8 @@ impl Device {
             waiting_events: self.store.held_stats(&rec.id)?.0,
             alert: self.store.alert(&rec.id)?,
             members,
+            departed: self.store.departed(&rec.id)?,
+            left: left_of(&state, &names),
             snapshot: stats.from_snapshot,
             changes_after_snapshot: stats.replayed_changes,
         })
