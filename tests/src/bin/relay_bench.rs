@@ -14,7 +14,8 @@
 //!
 //! For each C a fresh relay (temporary database, rate limits and quotas off) is served
 //! in process on 127.0.0.1:0 by `serve_state` on its own two-thread runtime. K spaces are
-//! created; client i writes to space i mod K with its own device (joined by invite), over
+//! created; client i writes to space i mod K with its own device (another device of the
+//! owner's person, joined by a device code's invite), over
 //! one kept-alive HTTP/1.1 connection with a minimal client on `tokio::net::TcpStream`.
 //! Events are signed before the clock starts.
 //!
@@ -291,15 +292,17 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
         let seed = duet_core::ids::random_bytes::<32>();
         let (_, invite_key) = keypair_from_seed(seed);
         let expires_at = duet_core::ids::now_ms() + 3_600_000;
+        // A shared space holds two persons: every client is another device of the
+        // owner's person, admitted with a device code's invite.
         let inv = owner.membership(
             *space,
             &MembershipOp::Invite {
                 invite_key,
                 expires_at,
-                person: None,
+                person: Some(owner.person()),
             },
         );
-        let mut dev = Dev::new(&format!("client {i}"));
+        let mut dev = owner.sibling(&format!("client {i}"));
         let join = dev.join(*space, seed);
         setup.push(space, &[&inv, &join]).await?;
         let payload = vec![b'x'; opts.payload];
