@@ -75,7 +75,8 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let watcher = live::start(&app);
     if ctx.out.json {
-        ctx.out.json(&Started { url: &url })?;
+        // One line, so that a program reading it knows when the server listens.
+        crate::output::data(&serde_json::to_string(&Started { url: &url })?)?;
     } else {
         ctx.out.line(format!(
             "Duet is open at {url}\nThat link holds a one-time key: keep it to yourself. Press Ctrl-C to stop."
