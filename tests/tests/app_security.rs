@@ -139,7 +139,7 @@ fn every_answer_has_a_strict_policy_and_no_cors_headers() {
             assert!(!csp.contains(forbidden), "{forbidden} in {csp}");
         }
         assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
-        assert_eq!(a.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(a.header("referrer-policy"), Some("same-origin"));
         assert_eq!(a.header("cache-control"), Some("no-store"));
         assert!(
             !a.headers

@@ -46,7 +46,7 @@ pub struct Watcher {
 impl Watcher {
     /// Asks the thread to stop (it does within one check).
     pub fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.fetch_or(true, Ordering::Relaxed);
     }
 }
 

@@ -10,7 +10,8 @@
 //! - a state-changing request must be a POST whose Origin is this server's own origin and
 //!   whose form carries the CSRF token of this server run (compared in constant time);
 //! - every answer, refusals included, carries a Content-Security-Policy without inline
-//!   script or any other origin, `nosniff`, no referrer and no caching; never a CORS header.
+//!   script or any other origin, `nosniff`, no referrer to other origins and no caching;
+//!   never a CORS header.
 //!
 //! docs/threat-model.md lists each with its test (tests/tests/app_security.rs).
 
@@ -107,9 +108,12 @@ pub async fn headers(req: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: under it browsers send `Origin: null` with every form POST
+    // (Fetch standard), and the Origin check would refuse the app's own forms. Under
+    // `same-origin` no address ever leaves for another origin, and the Origin is real.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -133,7 +137,7 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
     }
     if let Some(key) = query_value(req.uri().query(), "key") {
         if req.method() == Method::GET && same_secret(&key, &s.secret) {
-            return enter(s);
+            return enter(s, req.uri().path());
         }
     }
     if !has_cookie(req.headers(), &s.cookie_name(), &s.secret) {
@@ -158,15 +162,18 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
     }
 }
 
-/// The first visit with the secret: the cookie, and a redirect that drops the key from
-/// the address bar (and from the browser's history).
-fn enter(s: &Session) -> Response {
+/// The first visit with the secret (`/?key=SECRET`, or any page's path with it): the
+/// cookie, and a redirect to the same path without the key, so that it leaves the address
+/// bar and the browser's history. A path starting with `//` would leave this server
+/// (a scheme-relative URL): it goes to `/` instead.
+fn enter(s: &Session, path: &str) -> Response {
+    let to = if path.starts_with("//") { "/" } else { path };
     let cookie = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path=/",
         s.cookie_name(),
         s.secret
     );
-    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
