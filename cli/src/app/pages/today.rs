@@ -43,7 +43,7 @@ pub async fn today(State(app): State<App>) -> PageResult {
         @for g in &t.goals {
             (goal_card(g, &t.progress))
         }
-        (add_goal_form(app.csrf()))
+        (add_goal_form(app.csrf(), t.goals.is_empty()))
     };
     Ok(app.page("Today", Nav::Today, main))
 }
@@ -125,8 +125,8 @@ pub fn iso_when(iso: &str) -> String {
         .unwrap_or_else(|_| iso.to_string())
 }
 
-/// Adding a goal with its five level descriptions.
-fn add_goal_form(token: &str) -> Markup {
+/// Adding a goal with its five level descriptions; folded away once there are goals.
+fn add_goal_form(token: &str, first: bool) -> Markup {
     let levels = [
         ("2", "+2 much more than expected"),
         ("1", "+1 more than expected"),
@@ -135,8 +135,8 @@ fn add_goal_form(token: &str) -> Markup {
         ("-2", "−2 much less than expected"),
     ];
     html! {
-        section class="add-goal" aria-labelledby="add-goal" {
-            h2 id="add-goal" { "Add a goal" }
+        details class="add-goal" open[first] {
+            summary { h2 id="add-goal" { "Add a goal" } }
             form method="post" action="/goals" {
                 (csrf(token))
                 label for="title" { "Title" }
