@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use duet_tests::app::App;
-use duet_tests::{Device, Relay, pair};
+use duet_tests::{Relay, pair};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
@@ -211,10 +211,10 @@ fn page_target(port: &str) -> String {
         if line.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().expect("a length");
-            }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().expect("a length");
         }
     }
     let mut body = vec![0; length];

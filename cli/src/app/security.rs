@@ -135,10 +135,11 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
             "Duet answers only at 127.0.0.1 or localhost with its own port. Open the URL `duet app` printed.",
         );
     }
-    if let Some(key) = query_value(req.uri().query(), "key") {
-        if req.method() == Method::GET && same_secret(&key, &s.secret) {
-            return enter(s, req.uri().path());
-        }
+    if let Some(key) = query_value(req.uri().query(), "key")
+        && req.method() == Method::GET
+        && same_secret(&key, &s.secret)
+    {
+        return enter(s, req.uri().path());
     }
     if !has_cookie(req.headers(), &s.cookie_name(), &s.secret) {
         return refuse(
