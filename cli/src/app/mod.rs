@@ -48,7 +48,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the app's server")?;
-    rt.block_on(serve(ctx, a))
+    let done = rt.block_on(serve(ctx, a));
+    // Requests still on a blocking thread get a moment; nothing else is waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    done
 }
 
 async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {

@@ -109,6 +109,15 @@ pub fn router(app: App) -> Router {
             post(pages::goal::complete_step),
         )
         .route(
+            "/goals/{id}/steps/{step}/reopen",
+            post(pages::goal::reopen_step),
+        )
+        .route("/checkin/close", post(pages::checkin::close))
+        .route(
+            "/reflections/{id}/withdraw",
+            post(pages::reflections::withdraw),
+        )
+        .route(
             "/checkin",
             get(pages::checkin::checkin).post(pages::checkin::rate),
         )

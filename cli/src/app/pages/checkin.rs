@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{Nav, csrf, level, level_name};
+use super::today::iso_when;
 use crate::app::server::{App, PageResult, see_other};
 
 /// Which goal to show, and what the last rating did.
@@ -47,6 +48,13 @@ pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> P
             Some(g) => (goal_form(g, app.csrf())),
             None if plan.goals.is_empty() => p { "There are no active goals to rate. " a href="/" { "Add one on Today." } },
             None => p { "You have rated every goal in this check-in. " a href="/" { "Back to Today" } },
+        }
+        @if let Some(r) = &plan.round {
+            form method="post" action="/checkin/close" class="close" {
+                (csrf(app.csrf()))
+                p class="muted" { "This check-in closes by itself on " (iso_when(&r.ends_at)) "." }
+                button type="submit" { "Close the check-in now and reveal my ratings" }
+            }
         }
         @if plan.goals.len() > 1 {
             nav aria-label="Goals of this check-in" {
@@ -128,4 +136,10 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
         "/checkin?rated={}&sealed={}",
         r.goal, r.sealed
     )))
+}
+
+/// `POST /checkin/close`: as `duet checkin --close`.
+pub async fn close(State(app): State<App>) -> PageResult {
+    app.with_device(|dev| Ok(dev.close_rounds()?)).await?;
+    Ok(see_other("/"))
 }

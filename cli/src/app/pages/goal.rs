@@ -18,14 +18,14 @@ use crate::output::name_of;
 
 /// `GET /goals/{id}`.
 pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult {
-    let (detail, progress) = app
+    let (detail, progress, me) = app
         .with_device(move |dev| {
             let detail = dev.goal_detail(&id)?;
             let progress = match &detail {
                 GoalDetail::Found { goal, .. } => Some(dev.progress(Some(&goal.id))?),
                 GoalDetail::Unreadable(_) => None,
             };
-            Ok((detail, progress))
+            Ok((detail, progress, dev.me.person_id.to_string()))
         })
         .await?;
     let GoalDetail::Found {
@@ -57,7 +57,7 @@ pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult 
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
             @if reflections.is_empty() { p class="muted" { "None yet." } }
-            @for r in &reflections { (thread(r, &token)) }
+            @for r in &reflections { (thread(r, &me, &token)) }
             p { a href=(format!("/reflections?goal={}", g.id)) { "Write a reflection about this goal" } }
         }
     };
@@ -104,8 +104,13 @@ fn steps(g: &GoalRecord, people: &BTreeMap<String, String>, token: &str) -> Mark
                 @for s in &g.steps {
                     li {
                         @if s.done {
-                            span class="done" { "✓ " (s.text) }
-                            @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+                            form method="post" class="inline" action=(format!("/goals/{}/steps/{}/reopen", g.id, s.id)) {
+                                (csrf(token))
+                                span class="done" { "✓ " (s.text) }
+                                @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+                                " "
+                                button type="submit" { "Reopen" }
+                            }
                         } @else {
                             form method="post" class="inline" action=(format!("/goals/{}/steps/{}/done", g.id, s.id)) {
                                 (csrf(token))
@@ -233,6 +238,17 @@ pub async fn complete_step(
 ) -> PageResult {
     let goal = id.clone();
     app.with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/reopen`.
+pub async fn reopen_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
         .await?;
     Ok(see_other(&format!("/goals/{id}")))
 }

@@ -78,7 +78,7 @@ fn status_line(s: &LiveState) -> Markup {
             @if let Some(t) = s.last_sync {
                 span { " · last sync " (when(t)) }
             }
-            @if s.pending > 0 {
+            @if s.has_relay && s.pending > 0 {
                 span { " · " (duet_core::words::count(s.pending as usize, "change", "changes")) " not sent yet" }
             }
             @for w in &s.warnings {

@@ -19,7 +19,7 @@ pub struct ListQuery {
 
 /// `GET /reflections`.
 pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageResult {
-    let (shared, private, goals) = app
+    let (shared, private, goals, me) = app
         .with_device(|dev| {
             let shared = dev.reflections(&ReflectionQuery::default())?;
             let private = dev.reflections(&ReflectionQuery {
@@ -32,7 +32,7 @@ pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageRes
                 .iter()
                 .map(|g| (g.id.clone(), g.title.as_str().to_string()))
                 .collect();
-            Ok((shared, private, goals))
+            Ok((shared, private, goals, dev.me.person_id.to_string()))
         })
         .await?;
     let token = app.csrf().to_string();
@@ -42,20 +42,20 @@ pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageRes
         section aria-labelledby="shared" class="shared" {
             h2 id="shared" { "Shared with your partner" }
             @if shared.is_empty() { p class="muted" { "None yet." } }
-            @for r in shared.iter().rev() { (thread(r, &token)) }
+            @for r in shared.iter().rev() { (thread(r, &me, &token)) }
         }
         section aria-labelledby="private" class="private" {
             h2 id="private" { "Private: only on your devices" }
             p class="muted" { "Your partner never sees these; they stay on your own devices." }
             @if private.is_empty() { p class="muted" { "None yet." } }
-            @for r in private.iter().rev() { (item(r)) }
+            @for r in private.iter().rev() { (item(r, &me, &token)) }
         }
     };
     Ok(app.page("Reflections", Nav::Reflections, main))
 }
 
-/// One reflection and what it is about.
-fn item(r: &ReflectionItem) -> Markup {
+/// One reflection and what it is about; its author may withdraw it.
+fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
     html! {
         div class="reflection" {
             p class="meta" {
@@ -66,17 +66,23 @@ fn item(r: &ReflectionItem) -> Markup {
             }
             @if let Some(p) = &r.prompt { p class="muted" { (p) } }
             blockquote { (r.text) }
+            @if r.author == me {
+                form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id)) {
+                    (csrf(token))
+                    button type="submit" { "Withdraw" }
+                }
+            }
         }
     }
 }
 
 /// A shared reflection with its replies and a reply form.
-pub fn thread(r: &ReflectionItem, token: &str) -> Markup {
+pub fn thread(r: &ReflectionItem, me: &str, token: &str) -> Markup {
     html! {
         article class="thread" id=(format!("r-{}", r.id)) {
-            (item(r))
+            (item(r, me, token))
             @if !r.replies.is_empty() {
-                div class="replies" { @for reply in &r.replies { (item(reply)) } }
+                div class="replies" { @for reply in &r.replies { (item(reply, me, token)) } }
             }
             form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
                 (csrf(token))
@@ -151,6 +157,13 @@ pub async fn reply(
         return Err(anyhow::anyhow!("the reply is empty; write something first").into());
     }
     app.with_device(move |dev| Ok(dev.reply(&id, &f.text)?))
+        .await?;
+    Ok(see_other("/reflections"))
+}
+
+/// `POST /reflections/{id}/withdraw`: as `duet reflect --withdraw`; only the author's own.
+pub async fn withdraw(State(app): State<App>, Path(id): Path<String>) -> PageResult {
+    app.with_device(move |dev| Ok(dev.withdraw_reflection(&id)?))
         .await?;
     Ok(see_other("/reflections"))
 }
