@@ -223,8 +223,19 @@ fn a_partners_script_title_renders_as_text_and_changes_arrive_live() {
     });
     app.wait_for("/reflections", "From the terminal");
 
-    // Sam's reply, made with the CLI on Sam's device, arrives through the relay.
-    sam.ok(&["sync"]);
+    // The app's live thread sends it; Sam's reply (CLI) arrives through the relay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        sam.ok(&["sync"]);
+        if sam.ok(&["reflections"]).contains("From the terminal") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never sent Alex's reflection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     sam.ok(&["reflect", "--reply", "last", "Heard you <i>there</i>"]);
     sam.ok(&["sync"]);
     let page = app.wait_for("/reflections", "Heard you &lt;i&gt;there&lt;/i&gt;");
