@@ -3,8 +3,8 @@
 //! relay between them. Alex adds a goal with its level texts, both rate it blind (Sam
 //! first, with `duet rate`), Alex writes a reflection and Sam's reply (CLI) appears in
 //! Alex's open page without a reload; the report renders. Sam's own `duet app` shows the
-//! same state (mixed use converges). A screenshot of each page is left in
-//! `target/tmp/app/` for a person to look at.
+//! same state (mixed use converges); Today fits a phone-sized window in dark mode. A
+//! screenshot of each page is left in `target/tmp/app/` for a person to look at.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -336,4 +336,21 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
             .contains("We walk twice a month")
     );
     b.screenshot("report");
+
+    // A phone-sized window in dark mode: one column, no sideways scrolling.
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+    );
+    b.call(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    b.open(&format!("{}/", alex_app.origin()));
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the page scrolls sideways on a phone"
+    );
+    b.screenshot("today-phone-dark");
 }

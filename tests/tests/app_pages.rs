@@ -89,3 +89,39 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         assert_eq!(app.get(page).status, 200, "{page}");
     }
 }
+
+#[test]
+fn a_home_without_a_device_is_set_up_in_the_app() {
+    let d = Device::new();
+    let app = App::start(&d);
+    let first = app.get("/");
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(first.header("location"), Some("/setup"));
+    let form = app.get("/setup");
+    assert!(form.body.contains("Your name"), "{}", form.body);
+    let csrf_at = form
+        .body
+        .find("name=\"csrf\" value=\"")
+        .expect("a CSRF field")
+        + 19;
+    let csrf = &form.body[csrf_at..csrf_at + 64];
+    let (cookie, origin) = (app.cookie(), app.origin());
+    let headers = [("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+    let post = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf)];
+        all.extend_from_slice(fields);
+        app.request("POST", "/setup", &headers, &duet_tests::app::encode(&all))
+    };
+    // A relay URL the command line would refuse is refused with its words.
+    let bad = post(&[("name", "Sam"), ("relay", "ftp://relay")]);
+    assert!(
+        bad.body.contains("only http and https work"),
+        "{}",
+        bad.body
+    );
+    let made = post(&[("name", "Sam")]);
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(d.json(&["status"])["name"], "Sam");
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/setup").status, 303, "set up once");
+}

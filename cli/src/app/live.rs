@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use duet_core::advice::Advice;
 use duet_core::device::Device;
 use futures_util::Stream;
 
@@ -76,10 +77,7 @@ struct Live {
 
 impl Live {
     fn run(self) {
-        let mut dev = match Device::open_with(&self.home, self.clock) {
-            Ok(d) => d,
-            Err(e) => return self.warn(crate::advice::message(&e)),
-        };
+        let Some(mut dev) = self.open() else { return };
         let (tx, rx) = std::sync::mpsc::channel();
         let mut has_relay = false;
         for t in dev.live_targets().unwrap_or_default() {
@@ -113,6 +111,24 @@ impl Live {
                 }
             }
         }
+    }
+
+    /// Opens the device, waiting while the home has none yet (the setup page makes it);
+    /// `None` when the server stops first or the home cannot be read.
+    fn open(&self) -> Option<Device> {
+        while !self.stop.load(Ordering::Relaxed) {
+            match Device::open_with(&self.home, self.clock) {
+                Ok(d) => return Some(d),
+                Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {
+                    std::thread::sleep(LOCAL_CHECK);
+                }
+                Err(e) => {
+                    self.warn(crate::advice::message(&e));
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     /// Reacts to a live socket's signal; true when a sync is due.

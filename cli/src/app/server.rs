@@ -47,6 +47,10 @@ impl<E: Into<anyhow::Error>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let err = self.0;
+        // No device in this home yet: the first-run setup.
+        if crate::advice::next_step(&err) == Some(duet_core::advice::NextStep::SetUp) {
+            return see_other("/setup");
+        }
         let text = match crate::advice::hint(&err) {
             Some(hint) => format!("{err:#}; {hint}"),
             None => format!("{err:#}"),
@@ -126,6 +130,10 @@ pub fn router(app: App) -> Router {
             get(pages::reflections::list).post(pages::reflections::write),
         )
         .route("/reflections/{id}/reply", post(pages::reflections::reply))
+        .route(
+            "/setup",
+            get(pages::setup::setup).post(pages::setup::create),
+        )
         .route("/history", get(pages::history::history))
         .route("/report", get(pages::report::report))
         .route("/report/print", get(pages::report::printable))

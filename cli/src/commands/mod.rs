@@ -18,7 +18,7 @@ mod progress;
 mod rate;
 mod reflect;
 mod reflections;
-mod relay;
+pub(crate) mod relay;
 pub(crate) mod report;
 mod status;
 mod step;

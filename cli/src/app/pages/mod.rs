@@ -7,4 +7,5 @@ pub mod history;
 pub mod layout;
 pub mod reflections;
 pub mod report;
+pub mod setup;
 pub mod today;
