@@ -43,10 +43,10 @@ struct Started<'a> {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     // Fail early, with the command line's words, when the home cannot be read; a home
     // without a device yet gets the first-run setup page.
-    if let Err(e) = ctx.device() {
-        if crate::advice::next_step(&e) != Some(duet_core::advice::NextStep::SetUp) {
-            return Err(e);
-        }
+    if let Err(e) = ctx.device()
+        && crate::advice::next_step(&e) != Some(duet_core::advice::NextStep::SetUp)
+    {
+        return Err(e);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
