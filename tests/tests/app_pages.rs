@@ -125,3 +125,19 @@ fn a_home_without_a_device_is_set_up_in_the_app() {
     assert_eq!(app.get("/").status, 200);
     assert_eq!(app.get("/setup").status, 303, "set up once");
 }
+
+#[test]
+fn the_status_line_says_when_the_relay_is_out_of_reach_and_when_it_is_back() {
+    let mut relay = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let app = App::start(&alex);
+    app.wait_for("/", "Relay reachable");
+    relay.kill();
+    app.wait_for("/", "Relay not reachable right now");
+    alex.ok(&["reflect", "Written while the relay was away"]);
+    app.wait_for("/", "not sent yet");
+    relay.restart();
+    let back = app.wait_for("/", "Relay reachable");
+    assert!(!back.body.contains("reconnecting"), "{}", back.body);
+    app.wait_for("/", "last sync");
+}

@@ -35,7 +35,10 @@ pub struct LiveState {
     pub last_sync: Option<i64>,
     /// Local changes not yet sent.
     pub pending: i64,
-    /// Warnings in plain words (relay alerts, refusals, unverified devices, failures).
+    /// What went wrong with the relay or the last sync, until a sync succeeds.
+    pub problem: Option<String>,
+    /// Warnings about this device's spaces in plain words (relay alerts, waiting events,
+    /// unverified devices), as of the last change.
     pub warnings: Vec<String>,
 }
 
@@ -138,9 +141,9 @@ impl Live {
             Signal::Connected(_) => self.update(|s| s.reachable = Some(true)),
             Signal::Lost { error, .. } => self.update(|s| {
                 s.reachable = Some(false);
-                s.warnings = vec![format!(
+                s.problem = Some(format!(
                     "{error}; reconnecting, and changes made meanwhile are kept and sent then"
-                )];
+                ));
             }),
             Signal::Refused(kind, msg) => self.warn(format!(
                 "{} space: stopped syncing live: {msg}",
@@ -158,6 +161,7 @@ impl Live {
                 self.update(|s| {
                     s.reachable = Some(true);
                     s.last_sync = Some(now);
+                    s.problem = None;
                 });
                 reports.iter().any(|(_, r)| r.incomplete)
             }
@@ -204,11 +208,7 @@ impl Live {
         }
         self.update(|s| {
             s.pending = pending;
-            // A connection warning stays until the relay answers again.
-            if s.reachable != Some(false) {
-                s.warnings.clear();
-            }
-            s.warnings.extend(warnings);
+            s.warnings = warnings;
         });
     }
 
@@ -218,12 +218,9 @@ impl Live {
         }
     }
 
-    fn warn(&self, w: String) {
-        self.update(|s| {
-            if !s.warnings.contains(&w) {
-                s.warnings.push(w);
-            }
-        });
+    /// Says what went wrong with the relay or a sync (until a sync succeeds).
+    fn warn(&self, problem: String) {
+        self.update(|s| s.problem = Some(problem));
     }
 
     /// Tells open pages that something changed.

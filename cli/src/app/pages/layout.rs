@@ -81,6 +81,9 @@ fn status_line(s: &LiveState) -> Markup {
             @if s.has_relay && s.pending > 0 {
                 span { " · " (duet_core::words::count(s.pending as usize, "change", "changes")) " not sent yet" }
             }
+            @if let Some(p) = &s.problem {
+                p class="warning" { (p) }
+            }
             @for w in &s.warnings {
                 p class="warning" { (w) }
             }
