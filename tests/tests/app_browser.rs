@@ -188,7 +188,20 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Asks Chromium itself to close: killing `timeout` (or the `chromium` wrapper
+    /// script) would leave the browser running on its own.
     fn drop(&mut self) {
+        self.next += 1;
+        let close = json!({"id": self.next, "method": "Browser.close"}).to_string();
+        if self.ws.send(Message::text(close)).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
