@@ -5,6 +5,7 @@
 //! pipe early), 1 failure, 2 usage error.
 
 mod advice;
+mod app;
 mod commands;
 mod confirm;
 mod live;

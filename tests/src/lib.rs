@@ -2,6 +2,7 @@
 //! device in its own temporary home, and a relay process on 127.0.0.1 with port 0.
 
 use std::io::Read;
+pub mod app;
 pub mod relay_client;
 pub mod storm;
 

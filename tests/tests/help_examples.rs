@@ -41,10 +41,20 @@ const GOALS: &[(&str, &str)] = &[
 
 /// Examples that cannot run here, matched without their trailing comment, each with why.
 /// The test fails when an entry matches no example, so that the list stays narrow.
-const EXEMPT: &[(&str, &str)] = &[(
-    "duet sync --watch",
-    "runs until interrupted; tests/live.rs runs it and watches what it prints",
-)];
+const EXEMPT: &[(&str, &str)] = &[
+    (
+        "duet sync --watch",
+        "runs until interrupted; tests/live.rs runs it and watches what it prints",
+    ),
+    (
+        "duet app",
+        "serves until interrupted; tests/app_security.rs and app_browser.rs run it",
+    ),
+    (
+        "duet app --port 8080 --no-open",
+        "serves until interrupted (and port 8080 may be taken); tests/app_security.rs runs it",
+    ),
+];
 
 /// Examples that pipe into another program run only where it is installed:
 /// (text in the example, program).

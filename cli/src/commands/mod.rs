@@ -19,8 +19,8 @@ mod progress;
 mod rate;
 mod reflect;
 mod reflections;
-mod relay;
-mod report;
+pub(crate) mod relay;
+pub(crate) mod report;
 mod status;
 mod step;
 mod sync;
@@ -126,6 +126,8 @@ enum Command {
     Verify(device::VerifyArgs),
     /// Run a two-partner demo with an embedded relay in temporary folders.
     Demo(demo::Args),
+    /// Open Duet in your browser: a local app on 127.0.0.1 (runs until Ctrl-C).
+    App(crate::app::Args),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
     /// Print the manual page (roff), or write every page with --dir.
@@ -207,6 +209,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(a) => backup::run_backup(&ctx, a),
         Command::Restore(a) => backup::run_restore(&ctx, a),
         Command::Verify(a) => device::verify(&ctx, a),
+        Command::App(a) => crate::app::run(&ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }

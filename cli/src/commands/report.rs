@@ -9,7 +9,7 @@
 //!
 //! [`Device::report`]: duet_core::device::Device::report
 
-mod charts;
+pub(crate) mod charts;
 mod goal;
 mod reflections;
 
@@ -112,8 +112,8 @@ struct ReportWritten<'a> {
     bytes: usize,
 }
 
-/// The whole page.
-fn page(d: &ReportData) -> Markup {
+/// The whole page (also the app's `/report/print`).
+pub(crate) fn page(d: &ReportData) -> Markup {
     let p = &d.progress;
     let names: Vec<&str> = p.people.values().map(String::as_str).collect();
     let title = format!("Progress report: {}, {}", names.join(" & "), period(d));

@@ -1,0 +1,271 @@
+//! The app's live side: a background thread that syncs like `duet sync --watch` (one live
+//! socket per space through [`crate::live`], a sync whenever the relay says a space moved
+//! or this home has unsent changes) and notices what other `duet` processes commit to the
+//! home (the store's data version, polled); every change is told to open pages through
+//! `/events` (server-sent events), and the status line is refreshed from `Device::status`.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use duet_core::advice::Advice;
+use duet_core::device::Device;
+use futures_util::Stream;
+
+use super::server::App;
+use crate::live::Signal;
+use crate::transport::Http;
+
+/// How often the thread looks for changes other processes made (one `PRAGMA
+/// data_version`, as `duet sync --watch` does).
+const LOCAL_CHECK: Duration = Duration::from_millis(250);
+
+/// What the status line shows, as the live thread last saw it.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    /// Whether a relay is set.
+    pub has_relay: bool,
+    /// Whether the relay answered last time (None: not tried yet).
+    pub reachable: Option<bool>,
+    /// When the last sync finished (ms).
+    pub last_sync: Option<i64>,
+    /// Local changes not yet sent.
+    pub pending: i64,
+    /// What went wrong with the relay or the last sync, until a sync succeeds.
+    pub problem: Option<String>,
+    /// Warnings about this device's spaces in plain words (relay alerts, waiting events,
+    /// unverified devices), as of the last change.
+    pub warnings: Vec<String>,
+}
+
+/// The running thread, to stop it.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    /// Asks the thread to stop (it does within one check).
+    pub fn stop(self) {
+        self.stop.fetch_or(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts the live thread.
+pub fn start(app: &App) -> Watcher {
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = Live {
+        home: app.home.clone(),
+        clock: app.clock,
+        state: app.live.clone(),
+        changes: app.changes.clone(),
+        stop: stop.clone(),
+    };
+    let _ = std::thread::Builder::new()
+        .name("duet-app-live".into())
+        .spawn(move || w.run());
+    Watcher { stop }
+}
+
+struct Live {
+    home: std::path::PathBuf,
+    clock: duet_core::clock::Clock,
+    state: Arc<Mutex<LiveState>>,
+    changes: tokio::sync::broadcast::Sender<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Live {
+    fn run(self) {
+        let Some(mut dev) = self.open() else { return };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut has_relay = false;
+        for t in dev.live_targets().unwrap_or_default() {
+            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
+            has_relay = true;
+        }
+        drop(tx);
+        let http = Http::new().ok();
+        self.update(|s| s.has_relay = has_relay);
+        self.refresh(&mut dev);
+        // A first sync, so the page starts from what the relay has.
+        let mut due = has_relay;
+        let mut seen = dev.data_version().unwrap_or(0);
+        while !self.stop.load(Ordering::Relaxed) {
+            if due {
+                due = match &http {
+                    Some(http) => self.sync(&mut dev, http),
+                    None => false,
+                };
+            }
+            match next_signal(&rx, has_relay) {
+                Some(signal) => due |= self.on_signal(signal),
+                None => {
+                    let now = dev.data_version().unwrap_or(seen);
+                    if now != seen {
+                        seen = now;
+                        self.refresh(&mut dev);
+                        self.tell();
+                        due |= has_relay && dev.has_unsent().unwrap_or(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the device, waiting while the home has none yet (the setup page makes it);
+    /// `None` when the server stops first or the home cannot be read.
+    fn open(&self) -> Option<Device> {
+        while !self.stop.load(Ordering::Relaxed) {
+            match Device::open_with(&self.home, self.clock) {
+                Ok(d) => return Some(d),
+                Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {
+                    std::thread::sleep(LOCAL_CHECK);
+                }
+                Err(e) => {
+                    self.warn(crate::advice::message(&e));
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Reacts to a live socket's signal; true when a sync is due.
+    fn on_signal(&self, signal: Signal) -> bool {
+        match signal {
+            Signal::Moved => return true,
+            Signal::Connected(_) => self.update(|s| s.reachable = Some(true)),
+            Signal::Lost { error, .. } => self.update(|s| {
+                s.reachable = Some(false);
+                s.problem = Some(format!(
+                    "{error}; reconnecting, and changes made meanwhile are kept and sent then"
+                ));
+            }),
+            Signal::Refused(kind, msg) => self.warn(format!(
+                "{} space: stopped syncing live: {msg}",
+                kind.as_str()
+            )),
+        }
+        false
+    }
+
+    /// One sync; true when it stopped early and should read on.
+    fn sync(&self, dev: &mut Device, http: &Http) -> bool {
+        let more = match dev.sync(http) {
+            Ok(reports) => {
+                let now = self.clock.now();
+                self.update(|s| {
+                    s.reachable = Some(true);
+                    s.last_sync = Some(now);
+                    s.problem = None;
+                });
+                reports.iter().any(|(_, r)| r.incomplete)
+            }
+            Err(e) => {
+                self.update(|s| s.reachable = Some(false));
+                self.warn(format!(
+                    "sync did not finish ({}); retrying when the relay answers",
+                    crate::advice::message(&e)
+                ));
+                false
+            }
+        };
+        self.refresh(dev);
+        self.tell();
+        more
+    }
+
+    /// Re-reads pending changes and warnings for the status line.
+    fn refresh(&self, dev: &mut Device) {
+        let Ok(status) = dev.status() else { return };
+        let pending = status
+            .spaces
+            .iter()
+            .map(|s| s.pending_changes + s.unsent_events as i64)
+            .sum();
+        let mut warnings: Vec<String> = status
+            .spaces
+            .iter()
+            .filter_map(|s| s.alert.as_ref().map(|a| format!("{} space: {a}", s.kind)))
+            .collect();
+        for s in &status.spaces {
+            if s.waiting_events > 0 {
+                warnings.push(format!(
+                    "{} space: {} from the relay wait for an earlier one it has not served",
+                    s.kind,
+                    duet_core::words::count(s.waiting_events, "event", "events")
+                ));
+            }
+        }
+        if !status.unverified.is_empty() {
+            warnings.push(
+                "a device in your shared space is not verified yet: compare the safety code in person (`duet verify`)".into(),
+            );
+        }
+        self.update(|s| {
+            s.pending = pending;
+            s.warnings = warnings;
+        });
+    }
+
+    fn update(&self, f: impl FnOnce(&mut LiveState)) {
+        if let Ok(mut s) = self.state.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// Says what went wrong with the relay or a sync (until a sync succeeds).
+    fn warn(&self, problem: String) {
+        self.update(|s| s.problem = Some(problem));
+    }
+
+    /// Tells open pages that something changed.
+    fn tell(&self) {
+        let _ = self.changes.send(());
+    }
+}
+
+/// The next socket signal, or `None` after [`LOCAL_CHECK`] without one (also when no
+/// relay is set: then there are no sockets).
+fn next_signal(rx: &Receiver<Signal>, has_relay: bool) -> Option<Signal> {
+    if !has_relay {
+        std::thread::sleep(LOCAL_CHECK);
+        return None;
+    }
+    match rx.recv_timeout(LOCAL_CHECK) {
+        Ok(s) => Some(s),
+        Err(RecvTimeoutError::Timeout) => None,
+        // Every socket was refused for good: poll the store only.
+        Err(RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(LOCAL_CHECK);
+            None
+        }
+    }
+}
+
+/// `/events`: one `change` event whenever the store changed; ends when the server stops.
+pub async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = app.changes.subscribe();
+    let stream = futures_util::stream::unfold(
+        (rx, app.stopping.clone()),
+        |(mut rx, mut stop)| async move {
+            if *stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        Some((Ok(Event::default().event("change").data("changed")), (rx, stop)))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+                },
+                _ = stop.changed() => None,
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

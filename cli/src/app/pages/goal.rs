@@ -1,0 +1,254 @@
+//! A goal: its details and five level texts, its steps (add, complete), both partners'
+//! ratings over time (the report's chart) and the reflections about it with replies.
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use duet_core::app::{GoalDetail, GoalRecord, NewGoalInput, RatingRecord, SealedRecord};
+use duet_core::progress::Progress;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{Nav, csrf, level, level_name};
+use super::reflections::thread;
+use super::today::{iso_when, partner_line};
+use crate::app::server::{App, PageResult, see_other};
+use crate::output::name_of;
+
+/// `GET /goals/{id}`.
+pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult {
+    let (detail, progress, me) = app
+        .with_device(move |dev| {
+            let detail = dev.goal_detail(&id)?;
+            let progress = match &detail {
+                GoalDetail::Found { goal, .. } => Some(dev.progress(Some(&goal.id))?),
+                GoalDetail::Unreadable(_) => None,
+            };
+            Ok((detail, progress, dev.me.person_id.to_string()))
+        })
+        .await?;
+    let GoalDetail::Found {
+        goal,
+        ratings,
+        people,
+        reflections,
+        sealed,
+        ..
+    } = detail
+    else {
+        let main = html! {
+            h1 { "This goal cannot be read here" }
+            p { "It was written by a newer version of Duet. `duet goal show` prints its raw content." }
+        };
+        return Ok(app.page("A goal", Nav::None, main));
+    };
+    let g = GoalRecord::from(goal.as_ref());
+    let ratings: Vec<RatingRecord> = ratings.iter().map(RatingRecord::from).collect();
+    let token = app.csrf().to_string();
+    let main = html! {
+        h1 { (g.title) }
+        p class="muted" { (g.area) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) } }
+        @if !g.why.is_empty() { p { (g.why) } }
+        (levels(&g.levels))
+        @if let Some(p) = &progress { (now(p, &g.id)) }
+        (steps(&g, &people, &token))
+        (ratings_section(&ratings, &sealed, &people, progress.as_ref(), &g.id))
+        section aria-labelledby="about" {
+            h2 id="about" { "Reflections about it" }
+            @if reflections.is_empty() { p class="muted" { "None yet." } }
+            @for r in &reflections { (thread(r, &me, &token)) }
+            p { a href=(format!("/reflections?goal={}", g.id)) { "Write a reflection about this goal" } }
+        }
+    };
+    Ok(app.page(&g.title, Nav::None, main))
+}
+
+/// The five level descriptions, +2 first.
+fn levels(levels: &BTreeMap<String, String>) -> Markup {
+    html! {
+        h2 { "Levels" }
+        dl class="levels" {
+            @for l in (-2i64..=2).rev() {
+                dt { (level(l)) " " span class="muted" { (level_name(l)) } }
+                dd {
+                    @match levels.get(&l.to_string()).filter(|t| !t.is_empty()) {
+                        Some(t) => (t),
+                        None => span class="muted" { "not written" },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Both partners' latest level, under the blind rules.
+fn now(p: &Progress, id: &str) -> Markup {
+    html! {
+        @if let Some(gp) = p.goals.iter().find(|x| x.goal == id) {
+            ul class="partners" {
+                @for s in &gp.partners { li { (partner_line(s, &p.me)) } }
+            }
+            p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } }
+        }
+    }
+}
+
+/// The steps, with a form to complete each open one and to add one.
+fn steps(g: &GoalRecord, people: &BTreeMap<String, String>, token: &str) -> Markup {
+    html! {
+        section aria-labelledby="steps" {
+            h2 id="steps" { "Steps" }
+            @if g.steps.is_empty() { p class="muted" { "No steps yet." } }
+            ul class="steps" {
+                @for s in &g.steps {
+                    li {
+                        @if s.done {
+                            form method="post" class="inline" action=(format!("/goals/{}/steps/{}/reopen", g.id, s.id)) {
+                                (csrf(token))
+                                span class="done" { "✓ " (s.text) }
+                                @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+                                " "
+                                button type="submit" { "Reopen" }
+                            }
+                        } @else {
+                            form method="post" class="inline" action=(format!("/goals/{}/steps/{}/done", g.id, s.id)) {
+                                (csrf(token))
+                                (s.text) " "
+                                button type="submit" { "Mark done" }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(format!("/goals/{}/steps", g.id)) {
+                (csrf(token))
+                label for="step" { "A new step" }
+                input id="step" name="text" required maxlength="500";
+                button type="submit" { "Add the step" }
+            }
+        }
+    }
+}
+
+/// The chart and the table of ratings, newest first; sealed ones say only who and when.
+fn ratings_section(
+    ratings: &[RatingRecord],
+    sealed: &[SealedRecord],
+    people: &BTreeMap<String, String>,
+    progress: Option<&Progress>,
+    id: &str,
+) -> Markup {
+    let gp = progress.and_then(|p| p.goals.iter().find(|x| x.goal == id));
+    let times: Vec<i64> = gp
+        .iter()
+        .flat_map(|g| {
+            g.partners
+                .iter()
+                .flat_map(|s| s.ratings.iter().map(|r| r.at))
+        })
+        .collect();
+    html! {
+        section aria-labelledby="ratings" {
+            h2 id="ratings" { "Ratings over time" }
+            @if let (Some(gp), Some(t0), Some(t1)) = (gp, times.iter().min(), times.iter().max()) {
+                (crate::commands::report::charts::goal_chart(gp, *t0, (*t1).max(t0 + 86_400_000)))
+            }
+            @if ratings.is_empty() && sealed.is_empty() {
+                p class="muted" { "No ratings yet." }
+            } @else {
+                table {
+                    thead { tr { th { "When" } th { "Who" } th { "Level" } th { "Note" } } }
+                    tbody {
+                        @for s in sealed.iter().rev() {
+                            tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { "sealed: shown once both have rated" } }
+                        }
+                        @for r in ratings.iter().rev() {
+                            tr {
+                                td { (iso_when(&r.at)) }
+                                td { (name_of(people, &r.rater)) }
+                                td { (level(r.level)) }
+                                td { (r.note.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The add-goal form.
+#[derive(Deserialize)]
+pub struct NewGoalForm {
+    title: String,
+    #[serde(default)]
+    why: String,
+    #[serde(default, rename = "level2")]
+    l2: String,
+    #[serde(default, rename = "level1")]
+    l1: String,
+    #[serde(default, rename = "level0")]
+    l0: String,
+    #[serde(default, rename = "level-1")]
+    m1: String,
+    #[serde(default, rename = "level-2")]
+    m2: String,
+}
+
+/// `POST /goals`.
+pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> PageResult {
+    let levels = [(2, f.l2), (1, f.l1), (0, f.l0), (-1, f.m1), (-2, f.m2)]
+        .into_iter()
+        .filter(|(_, t)| !t.trim().is_empty())
+        .map(|(l, t)| (l, t.trim().to_string()))
+        .collect();
+    let input = NewGoalInput {
+        title: f.title.trim().to_string(),
+        why: Some(f.why.trim().to_string()).filter(|w| !w.is_empty()),
+        levels,
+        ..NewGoalInput::default()
+    };
+    let id = app.with_device(move |dev| Ok(dev.add_goal(input)?)).await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// A step's text.
+#[derive(Deserialize)]
+pub struct StepForm {
+    text: String,
+}
+
+/// `POST /goals/{id}/steps`.
+pub async fn add_step(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<StepForm>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.add_step(&goal, f.text.trim())?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/done`.
+pub async fn complete_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/reopen`.
+pub async fn reopen_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}

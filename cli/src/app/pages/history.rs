@@ -1,0 +1,73 @@
+//! History: the joint timeline, newest first, filtered by goal and partner through the
+//! query (`/history?goal=ID&by=NAME`), the same query as `duet history --goal --by`.
+
+use axum::extract::{Query, State};
+use duet_core::history::HistoryQuery;
+use maud::html;
+use serde::Deserialize;
+
+use super::layout::Nav;
+use crate::app::server::{App, PageResult};
+use crate::output::when;
+
+/// The most events one page shows (the newest).
+const SHOWN: usize = 500;
+
+/// The filters.
+#[derive(Deserialize, Default)]
+pub struct HistoryFilter {
+    goal: Option<String>,
+    by: Option<String>,
+}
+
+/// `GET /history`.
+pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> PageResult {
+    let goal = f.goal.filter(|g| !g.is_empty());
+    let by = f.by.filter(|b| !b.is_empty());
+    let query = HistoryQuery {
+        goal: goal.clone(),
+        by: by.clone(),
+        last: Some(SHOWN),
+        ..HistoryQuery::default()
+    };
+    let (events, goals, people) = app
+        .with_device(move |dev| {
+            let goals: Vec<(String, String)> = dev
+                .goals(true)?
+                .goals
+                .iter()
+                .map(|g| (g.id.clone(), g.title.as_str().to_string()))
+                .collect();
+            let mut people = dev.partners()?;
+            people.insert(0, dev.me.name.clone());
+            Ok((dev.history(query)?, goals, people))
+        })
+        .await?;
+    let main = html! {
+        h1 { "History" }
+        form method="get" action="/history" class="filters" {
+            label for="goal" { "Goal" }
+            select id="goal" name="goal" {
+                option value="" { "Every goal" }
+                @for (id, title) in &goals {
+                    option value=(id) selected[goal.as_deref() == Some(id.as_str())] { (title) }
+                }
+            }
+            label for="by" { "Who" }
+            select id="by" name="by" {
+                option value="" { "Both of you" }
+                @for name in &people {
+                    option value=(name) selected[by.as_deref() == Some(name.as_str())] { (name) }
+                }
+            }
+            button type="submit" { "Show" }
+        }
+        @if events.is_empty() { p class="muted" { "Nothing yet." } }
+        ol class="timeline" reversed {
+            @for e in events.iter().rev() {
+                li { span class="when" { (when(e.at)) } " " (e.summary) }
+            }
+        }
+    };
+    Ok(app.page("History", Nav::History, main))
+}

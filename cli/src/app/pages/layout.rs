@@ -1,0 +1,131 @@
+//! The frame of every page: the navigation, the status line, the main content (which the
+//! script reloads when the store changes) and the style sheet and script from the binary.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::app::live::LiveState;
+use crate::app::security::CSRF_FIELD;
+use crate::output::when;
+
+/// Which page is shown (marked in the navigation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Today,
+    Checkin,
+    Reflections,
+    History,
+    Report,
+    /// A page not in the navigation (a goal).
+    None,
+}
+
+const LINKS: &[(Nav, &str, &str)] = &[
+    (Nav::Today, "/", "Today"),
+    (Nav::Checkin, "/checkin", "Check-in"),
+    (Nav::Reflections, "/reflections", "Reflections"),
+    (Nav::History, "/history", "History"),
+    (Nav::Report, "/report", "Report"),
+];
+
+/// A whole page.
+pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " · Duet" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                a class="skip" href="#main" { "Skip to the page" }
+                header {
+                    p class="brand" { "Duet" }
+                    nav aria-label="Pages" {
+                        ul {
+                            @for (n, href, label) in LINKS {
+                                li {
+                                    @if *n == nav {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(s) = status { (status_line(s)) }
+                main id="main" tabindex="-1" { (main) }
+            }
+        }
+    }
+}
+
+/// Relay, last sync, pending changes and warnings, in plain words.
+fn status_line(s: &LiveState) -> Markup {
+    let relay = match (s.has_relay, s.reachable) {
+        (false, _) => "No relay set: everything stays on this device",
+        (true, None) => "Connecting to the relay…",
+        (true, Some(true)) => "Relay reachable",
+        (true, Some(false)) => "Relay not reachable right now",
+    };
+    html! {
+        section class="status" aria-label="Sync status" id="status" {
+            span { (relay) }
+            @if let Some(t) = s.last_sync {
+                span { " · last sync " (when(t)) }
+            }
+            @if s.has_relay && s.pending > 0 {
+                span { " · " (duet_core::words::count(s.pending as usize, "change", "changes")) " not sent yet" }
+            }
+            @if let Some(p) = &s.problem {
+                p class="warning" { (p) }
+            }
+            @for w in &s.warnings {
+                p class="warning" { (w) }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field of every form.
+pub fn csrf(token: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+}
+
+/// A calm page for a failure, with the command line's words.
+pub fn problem(text: &str) -> Markup {
+    page(
+        "Something needs attention",
+        Nav::None,
+        None,
+        html! {
+            h1 { "Something needs attention" }
+            p class="problem" { (text) }
+            p { a href="/" { "Back to Today" } }
+        },
+    )
+}
+
+/// A level as people read it: "+1", "0", "−2".
+pub fn level(l: i64) -> String {
+    match l {
+        l if l > 0 => format!("+{l}"),
+        l if l < 0 => format!("−{}", -l),
+        _ => "0".into(),
+    }
+}
+
+/// What each level means on the GAS scale.
+pub fn level_name(l: i64) -> &'static str {
+    match l {
+        2 => "much more than expected",
+        1 => "more than expected",
+        0 => "as expected",
+        -1 => "less than expected",
+        _ => "much less than expected",
+    }
+}

@@ -1,0 +1,11 @@
+//! The app's pages, one module each; every one reads and writes through the
+//! application layer (`duet_core::app`) and renders with maud.
+
+pub mod checkin;
+pub mod goal;
+pub mod history;
+pub mod layout;
+pub mod reflections;
+pub mod report;
+pub mod setup;
+pub mod today;

@@ -1,0 +1,169 @@
+//! Reflections: the shared ones with their replies (reply to each), and apart from them
+//! the private ones, marked "only on your devices"; a form to write one.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use duet_core::app::{ReflectionInput, ReflectionItem, ReflectionQuery};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{Nav, csrf};
+use super::today::iso_when;
+use crate::app::server::{App, PageResult, see_other};
+
+/// `?goal=ID` preselects the goal of a new reflection.
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    goal: Option<String>,
+}
+
+/// `GET /reflections`.
+pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageResult {
+    let (shared, private, goals, me) = app
+        .with_device(|dev| {
+            let shared = dev.reflections(&ReflectionQuery::default())?;
+            let private = dev.reflections(&ReflectionQuery {
+                private: true,
+                ..ReflectionQuery::default()
+            })?;
+            let goals: Vec<(String, String)> = dev
+                .goals(false)?
+                .goals
+                .iter()
+                .map(|g| (g.id.clone(), g.title.as_str().to_string()))
+                .collect();
+            Ok((shared, private, goals, dev.me.person_id.to_string()))
+        })
+        .await?;
+    let token = app.csrf().to_string();
+    let main = html! {
+        h1 { "Reflections" }
+        (write_form(&goals, q.goal.as_deref(), &token))
+        section aria-labelledby="shared" class="shared" {
+            h2 id="shared" { "Shared with your partner" }
+            @if shared.is_empty() { p class="muted" { "None yet." } }
+            @for r in shared.iter().rev() { (thread(r, &me, &token)) }
+        }
+        section aria-labelledby="private" class="private" {
+            h2 id="private" { "Private: only on your devices" }
+            p class="muted" { "Your partner never sees these; they stay on your own devices." }
+            @if private.is_empty() { p class="muted" { "None yet." } }
+            @for r in private.iter().rev() { (item(r, &me, &token)) }
+        }
+    };
+    Ok(app.page("Reflections", Nav::Reflections, main))
+}
+
+/// One reflection and what it is about; its author may withdraw it.
+fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
+    html! {
+        div class="reflection" {
+            p class="meta" {
+                strong { (r.author_name) } " · " (iso_when(&r.at))
+                @if let Some(t) = &r.goal_title { " · about " a href=(format!("/goals/{}", r.goal.as_deref().unwrap_or(""))) { (t) } }
+                @if r.private { " · " span class="private-mark" { "only on your devices" } }
+                @if r.edited_at.is_some() { span class="muted" { " (edited)" } }
+            }
+            @if let Some(p) = &r.prompt { p class="muted" { (p) } }
+            blockquote { (r.text) }
+            @if r.author == me {
+                form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id)) {
+                    (csrf(token))
+                    button type="submit" { "Withdraw" }
+                }
+            }
+        }
+    }
+}
+
+/// A shared reflection with its replies and a reply form.
+pub fn thread(r: &ReflectionItem, me: &str, token: &str) -> Markup {
+    html! {
+        article class="thread" id=(format!("r-{}", r.id)) {
+            (item(r, me, token))
+            @if !r.replies.is_empty() {
+                div class="replies" { @for reply in &r.replies { (item(reply, me, token)) } }
+            }
+            form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
+                (csrf(token))
+                @let id = format!("reply-{}", r.id);
+                label for=(id) { "Reply" }
+                textarea id=(id) name="text" rows="2" required {}
+                button type="submit" { "Send the reply" }
+            }
+        }
+    }
+}
+
+/// Writing a reflection: shared by default, private when asked.
+fn write_form(goals: &[(String, String)], goal: Option<&str>, token: &str) -> Markup {
+    html! {
+        form method="post" action="/reflections" class="write" {
+            (csrf(token))
+            h2 { "Write a reflection" }
+            label for="text" { "What is on your mind?" }
+            textarea id="text" name="text" rows="4" required {}
+            label for="goal" { "About a goal (optional)" }
+            select id="goal" name="goal" {
+                option value="" { "No goal in particular" }
+                @for (id, title) in goals {
+                    option value=(id) selected[goal == Some(id.as_str())] { (title) }
+                }
+            }
+            div class="check" {
+                input type="checkbox" id="private" name="private" value="on";
+                label for="private" { "Private: keep it only on my devices" }
+            }
+            button type="submit" { "Save the reflection" }
+        }
+    }
+}
+
+/// A new reflection.
+#[derive(Deserialize)]
+pub struct WriteForm {
+    text: String,
+    #[serde(default)]
+    goal: String,
+    #[serde(default)]
+    private: Option<String>,
+}
+
+/// `POST /reflections`.
+pub async fn write(State(app): State<App>, Form(f): Form<WriteForm>) -> PageResult {
+    let input = ReflectionInput {
+        text: f.text.trim().to_string(),
+        goal: Some(f.goal).filter(|g| !g.is_empty()),
+        prompt: None,
+        private: f.private.is_some(),
+    };
+    app.with_device(move |dev| Ok(dev.reflect(input)?)).await?;
+    Ok(see_other("/reflections"))
+}
+
+/// A reply's text.
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    text: String,
+}
+
+/// `POST /reflections/{id}/reply`.
+pub async fn reply(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<ReplyForm>,
+) -> PageResult {
+    if f.text.trim().is_empty() {
+        return Err(anyhow::anyhow!("the reply is empty; write something first").into());
+    }
+    app.with_device(move |dev| Ok(dev.reply(&id, &f.text)?))
+        .await?;
+    Ok(see_other("/reflections"))
+}
+
+/// `POST /reflections/{id}/withdraw`: as `duet reflect --withdraw`; only the author's own.
+pub async fn withdraw(State(app): State<App>, Path(id): Path<String>) -> PageResult {
+    app.with_device(move |dev| Ok(dev.withdraw_reflection(&id)?))
+        .await?;
+    Ok(see_other("/reflections"))
+}

@@ -1,0 +1,157 @@
+//! Today: the active goals with each partner's latest level (under the blind rules, as
+//! `duet progress` decides), their open steps, the open check-in round, and a form to add
+//! a goal.
+
+use axum::extract::State;
+use duet_core::app::{CheckinPlan, GoalRecord};
+use duet_core::progress::{PartnerSeries, Progress};
+use maud::{Markup, html};
+
+use super::layout::{Nav, csrf, level, level_name};
+use crate::app::server::{App, PageResult};
+use crate::output::when;
+
+/// What Today shows, read in one visit to the device.
+struct Today {
+    goals: Vec<GoalRecord>,
+    progress: Progress,
+    plan: CheckinPlan,
+}
+
+/// `GET /`.
+pub async fn today(State(app): State<App>) -> PageResult {
+    let t = app
+        .with_device(|dev| {
+            Ok(Today {
+                goals: dev
+                    .goals(false)?
+                    .goals
+                    .iter()
+                    .map(GoalRecord::from)
+                    .collect(),
+                progress: dev.progress(None)?,
+                plan: dev.checkin_plan()?,
+            })
+        })
+        .await?;
+    let main = html! {
+        h1 { "Today" }
+        (round(&t.plan))
+        @if t.goals.is_empty() {
+            p { "No active goals yet. Add your first one below: what you want, and what “as expected” looks like." }
+        }
+        @for g in &t.goals {
+            (goal_card(g, &t.progress))
+        }
+        (add_goal_form(app.csrf(), t.goals.is_empty()))
+    };
+    Ok(app.page("Today", Nav::Today, main))
+}
+
+/// The open check-in round, or an invitation to start one.
+fn round(plan: &CheckinPlan) -> Markup {
+    let to_rate = plan.goals.iter().filter(|g| !g.rated).count();
+    html! {
+        section class="round" aria-label="Check-in" {
+            @if let Some(r) = &plan.round {
+                p { "A check-in is open until " (iso_when(&r.ends_at)) "." }
+            }
+            @if to_rate > 0 {
+                p { a href="/checkin" { "Rate " (duet_core::words::count(to_rate, "goal", "goals")) " blind" } }
+            } @else if !plan.goals.is_empty() {
+                p { "You have rated every goal in this check-in." }
+            }
+        }
+    }
+}
+
+/// One goal: title, both partners' latest levels, open steps.
+fn goal_card(g: &GoalRecord, p: &Progress) -> Markup {
+    let gp = p.goals.iter().find(|x| x.goal == g.id);
+    let open: Vec<_> = g.steps.iter().filter(|s| !s.done).collect();
+    html! {
+        article class="goal card" {
+            h2 { a href=(format!("/goals/{}", g.id)) { (g.title) } }
+            @if let Some(expected) = g.levels.get("0").filter(|t| !t.is_empty()) {
+                p class="muted" { "As expected: " (expected) }
+            }
+            @if let Some(gp) = gp {
+                ul class="partners" {
+                    @for s in &gp.partners {
+                        li { (partner_line(s, &p.me)) }
+                    }
+                }
+                @match gp.gap {
+                    Some(0) => p class="muted" { "You agree." },
+                    Some(n) if gp.worth_talking => p { (n) " levels apart: worth talking about." },
+                    _ => {},
+                }
+            }
+            @if !open.is_empty() {
+                h3 { "Open steps" }
+                ul class="steps" {
+                    @for s in open { li { (s.text) } }
+                }
+            }
+        }
+    }
+}
+
+/// A partner's latest level, or what the blind rules allow to say.
+pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
+    html! {
+        strong { (s.name) } ": "
+        @match s.latest {
+            Some(l) => { (level(l)) " (" (level_name(l)) ")" @if let Some(t) = s.latest_at { span class="muted" { " on " (when(t)) } } },
+            None => span class="muted" { "not rated yet" },
+        }
+        @if s.sealed {
+            br;
+            span class="sealed" {
+                @if s.person == me {
+                    "you have rated blind: sealed until your partner rates too"
+                } @else {
+                    (s.name) " has rated; rate to see it"
+                }
+            }
+        }
+    }
+}
+
+/// An RFC 3339 time in local time, as the rest of the pages show times.
+pub fn iso_when(iso: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(iso)
+        .map(|t| when(t.timestamp_millis()))
+        .unwrap_or_else(|_| iso.to_string())
+}
+
+/// Adding a goal with its five level descriptions; folded away once there are goals.
+fn add_goal_form(token: &str, first: bool) -> Markup {
+    let levels = [
+        ("2", "+2 much more than expected"),
+        ("1", "+1 more than expected"),
+        ("0", "0 the expected outcome"),
+        ("-1", "−1 less than expected"),
+        ("-2", "−2 much less than expected"),
+    ];
+    html! {
+        details class="add-goal" open[first] {
+            summary { h2 id="add-goal" { "Add a goal" } }
+            form method="post" action="/goals" {
+                (csrf(token))
+                label for="title" { "Title" }
+                input id="title" name="title" required maxlength="200";
+                label for="why" { "Why it matters (optional)" }
+                textarea id="why" name="why" rows="2" {}
+                fieldset {
+                    legend { "What each level looks like" }
+                    @for (l, label) in levels {
+                        label for=(format!("level{l}")) { (label) }
+                        input id=(format!("level{l}")) name=(format!("level{l}")) maxlength="500";
+                    }
+                }
+                button type="submit" { "Add the goal" }
+            }
+        }
+    }
+}

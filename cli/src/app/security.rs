@@ -1,0 +1,272 @@
+//! What keeps other web pages and other local users out of `duet app`: a local server is
+//! reachable by every page the user's browser opens (DNS rebinding, cross-site forms) and
+//! by every process on the machine. Every request passes [`guard`]:
+//!
+//! - the Host header must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), so
+//!   a rebound DNS name of a foreign site is refused (421);
+//! - the session secret must come with it: once in the printed URL (`/?key=SECRET`, which
+//!   sets an HttpOnly SameSite=Strict cookie and redirects to `/`), then in the cookie;
+//!   without it, 403 and a page saying to open the URL `duet app` printed;
+//! - a state-changing request must be a POST whose Origin is this server's own origin and
+//!   whose form carries the CSRF token of this server run (compared in constant time);
+//! - every answer, refusals included, carries a Content-Security-Policy without inline
+//!   script or any other origin, `nosniff`, no referrer to other origins and no caching;
+//!   never a CORS header.
+//!
+//! docs/threat-model.md lists each with its test (tests/tests/app_security.rs).
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+use super::server::App;
+
+/// The policy of every page: scripts, styles and images from this server only (no inline
+/// script), forms only to itself, never framed, no other origin at all.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+/// The printable report's policy: the report as `duet report --html` writes it carries
+/// its style sheet inline (it is one self-contained file), so inline styles are allowed
+/// there; still no script of any kind and no other origin.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+     form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The name of the form field holding the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// The largest form body accepted (a reflection is text; 256 KiB is plenty).
+const MAX_FORM: usize = 256 * 1024;
+
+/// This server run's secrets and where it listens.
+#[derive(Clone)]
+pub struct Session {
+    /// The secret of the printed URL and the cookie.
+    pub secret: String,
+    /// The CSRF token of every form.
+    pub csrf: String,
+    /// The port the server listens on.
+    pub port: u16,
+}
+
+impl Session {
+    /// Fresh random secrets for a server on `port`.
+    pub fn new(port: u16) -> anyhow::Result<Session> {
+        Ok(Session {
+            secret: random_hex()?,
+            csrf: random_hex()?,
+            port,
+        })
+    }
+
+    /// The cookie's name: cookies do not tell ports apart, so two apps (two homes) on
+    /// one machine each have their own.
+    fn cookie_name(&self) -> String {
+        format!("duet-session-{}", self.port)
+    }
+
+    /// The URL to open, with the secret.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?key={}", self.port, self.secret)
+    }
+
+    /// Whether a Host header names this server.
+    fn host_ok(&self, host: &str) -> bool {
+        host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
+    }
+}
+
+/// 32 random bytes as hex.
+fn random_hex() -> anyhow::Result<String> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf)
+        .map_err(|e| anyhow::anyhow!("the system's random number generator failed: {e}"))?;
+    Ok(hex::encode(buf))
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Sets the security headers on every answer, whatever produced it.
+pub async fn headers(req: Request, next: Next) -> Response {
+    let report = req.uri().path() == "/report/print";
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let csp = if report { REPORT_CSP } else { CSP };
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Not `no-referrer`: under it browsers send `Origin: null` with every form POST
+    // (Fetch standard), and the Origin check would refuse the app's own forms. Under
+    // `same-origin` no address ever leaves for another origin, and the Origin is real.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+/// Lets a request through only from this server's own pages (see the module comment).
+pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let s = &app.session;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !s.host_ok(host) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "This address is not Duet's",
+            "Duet answers only at 127.0.0.1 or localhost with its own port. Open the URL `duet app` printed.",
+        );
+    }
+    if let Some(key) = query_value(req.uri().query(), "key")
+        && req.method() == Method::GET
+        && same_secret(&key, &s.secret)
+    {
+        return enter(s, req.uri().path());
+    }
+    if !has_cookie(req.headers(), &s.cookie_name(), &s.secret) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Open Duet from its link",
+            "This page needs the link `duet app` printed when it started (it holds a one-time key). \
+             Open that URL in this browser, or start `duet app` again for a new one.",
+        );
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => next.run(req).await,
+        Method::POST => match checked_post(s, req).await {
+            Ok(req) => next.run(req).await,
+            Err(resp) => resp,
+        },
+        _ => refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not something Duet does",
+            "Duet's pages only read (GET) and send forms (POST).",
+        ),
+    }
+}
+
+/// The first visit with the secret (`/?key=SECRET`, or any page's path with it): the
+/// cookie, and a redirect to the same path without the key, so that it leaves the address
+/// bar and the browser's history. A path starting with `//` would leave this server
+/// (a scheme-relative URL): it goes to `/` instead.
+fn enter(s: &Session, path: &str) -> Response {
+    let to = if path.starts_with("//") { "/" } else { path };
+    let cookie = format!(
+        "{}={}; HttpOnly; SameSite=Strict; Path=/",
+        s.cookie_name(),
+        s.secret
+    );
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// A POST passes with this server's Origin and the CSRF token in its form; the body is
+/// read here (bounded) and handed on unchanged.
+async fn checked_post(s: &Session, req: Request) -> Result<Request, Response> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let own = [
+        format!("http://127.0.0.1:{}", s.port),
+        format!("http://localhost:{}", s.port),
+    ];
+    let csrf_refused = || {
+        refuse(
+            StatusCode::FORBIDDEN,
+            "This form did not come from Duet",
+            "Duet accepts changes only from its own pages. Go back, reload the page and send it again.",
+        )
+    };
+    if !own.iter().any(|o| o == origin) {
+        return Err(csrf_refused());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM)
+        .await
+        .map_err(|_| csrf_refused())?;
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !same_secret(&token, &s.csrf) {
+        return Err(csrf_refused());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// A query parameter's value.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether the request carries the session cookie with the secret.
+fn has_cookie(headers: &HeaderMap, name: &str, secret: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .any(|(k, v)| k == name && same_secret(v, secret))
+}
+
+/// A calm refusal page (it loads nothing: the style sheet would need the secret too).
+fn refuse(status: StatusCode, title: &str, text: &str) -> Response {
+    let page = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { (title) " · Duet" } }
+            body { main { h1 { (title) } p { (text) } } }
+        }
+    };
+    (status, axum::response::Html(page.into_string())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn the_policy_allows_no_inline_script_and_no_other_origin() {
+        for csp in [CSP, REPORT_CSP] {
+            assert!(!csp.contains("unsafe-eval"));
+            assert!(!csp.contains("http"));
+            assert!(!csp.contains('*'));
+        }
+        assert!(!CSP.contains("unsafe-inline"));
+        assert!(!REPORT_CSP.contains("script-src"));
+    }
+}

@@ -1,0 +1,178 @@
+//! The server of `duet app`: its shared state, the routes, and the one way a page reaches
+//! the device ([`App::with_device`]: the device opened per request on a blocking thread,
+//! the same application-layer calls as the command line).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use duet_core::clock::Clock;
+use duet_core::device::Device;
+use maud::Markup;
+
+use super::live::LiveState;
+use super::pages;
+use super::security::{self, Session};
+
+/// What every request shares.
+#[derive(Clone)]
+pub struct App {
+    /// The home of the device.
+    pub home: PathBuf,
+    /// The clock (`DUET_NOW` pins it, as for the command line).
+    pub clock: Clock,
+    /// This run's secrets and port.
+    pub session: Arc<Session>,
+    /// What the live thread last saw (relay, last sync).
+    pub live: Arc<Mutex<LiveState>>,
+    /// Told about every change of the store, for `/events`.
+    pub changes: tokio::sync::broadcast::Sender<()>,
+    /// Becomes true when the server stops (ends the event streams).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A page's failure: rendered as a calm page with the command line's words.
+pub struct PageError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        // No device in this home yet: the first-run setup.
+        if crate::advice::next_step(&err) == Some(duet_core::advice::NextStep::SetUp) {
+            return see_other("/setup");
+        }
+        let text = match crate::advice::hint(&err) {
+            Some(hint) => format!("{err:#}; {hint}"),
+            None => format!("{err:#}"),
+        };
+        let status = if crate::advice::next_step(&err).is_some() {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        (status, Html(pages::layout::problem(&text).into_string())).into_response()
+    }
+}
+
+/// What a page handler returns.
+pub type PageResult = Result<Response, PageError>;
+
+impl App {
+    /// Runs `f` on the device, opened for this request on a blocking thread (the store
+    /// is SQLite and the document Automerge: both block).
+    pub async fn with_device<T, F>(&self, f: F) -> Result<T, PageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Device) -> anyhow::Result<T> + Send + 'static,
+    {
+        let (home, clock) = (self.home.clone(), self.clock);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut dev = Device::open_with(&home, clock)
+                .map_err(anyhow::Error::from)
+                .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
+            f(&mut dev)
+        })
+        .await;
+        match joined {
+            Ok(r) => r.map_err(PageError),
+            Err(e) => Err(PageError(anyhow::anyhow!("the page failed: {e}"))),
+        }
+    }
+
+    /// A whole page: the layout around `main`, with the status line.
+    pub fn page(&self, title: &str, nav: pages::layout::Nav, main: Markup) -> Response {
+        let status = self.live.lock().map(|l| l.clone()).unwrap_or_default();
+        Html(pages::layout::page(title, nav, Some(&status), main).into_string()).into_response()
+    }
+
+    /// The CSRF token to put in every form.
+    pub fn csrf(&self) -> &str {
+        &self.session.csrf
+    }
+}
+
+/// Every route, behind the guard and the security headers.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(pages::today::today))
+        .route("/goals", post(pages::goal::add_goal))
+        .route("/goals/{id}", get(pages::goal::goal))
+        .route("/goals/{id}/steps", post(pages::goal::add_step))
+        .route(
+            "/goals/{id}/steps/{step}/done",
+            post(pages::goal::complete_step),
+        )
+        .route(
+            "/goals/{id}/steps/{step}/reopen",
+            post(pages::goal::reopen_step),
+        )
+        .route("/checkin/close", post(pages::checkin::close))
+        .route(
+            "/reflections/{id}/withdraw",
+            post(pages::reflections::withdraw),
+        )
+        .route(
+            "/checkin",
+            get(pages::checkin::checkin).post(pages::checkin::rate),
+        )
+        .route(
+            "/reflections",
+            get(pages::reflections::list).post(pages::reflections::write),
+        )
+        .route("/reflections/{id}/reply", post(pages::reflections::reply))
+        .route(
+            "/setup",
+            get(pages::setup::setup).post(pages::setup::create),
+        )
+        .route("/history", get(pages::history::history))
+        .route("/report", get(pages::report::report))
+        .route("/report/print", get(pages::report::printable))
+        .route("/events", get(super::live::events))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), security::guard))
+        .layer(middleware::from_fn(security::headers))
+        .with_state(app)
+}
+
+/// The style sheet, from the binary.
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("static/app.css"),
+    )
+        .into_response()
+}
+
+/// The script, from the binary.
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/app.js"),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(pages::layout::problem("There is no such page in Duet.").into_string()),
+    )
+        .into_response()
+}
+
+/// A redirect after a form (303: the browser then GETs the page).
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}

@@ -1,0 +1,72 @@
+// Duet's app: the little the pages need beyond HTML. When the store changes (the partner's
+// device, or `duet` on this one), the server sends an event on /events and the page's
+// main content and status line are fetched again, unless the user is typing in a form.
+// The print button of the report page opens the report and prints it.
+"use strict";
+
+(function () {
+  function typing() {
+    var el = document.activeElement;
+    if (el && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName)) {
+      return true;
+    }
+    var fields = document.querySelectorAll("main textarea, main input:not([type=hidden]):not([type=radio]):not([type=checkbox])");
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].value) {
+        return true;
+      }
+    }
+    return !!document.querySelector("main input[type=radio]:checked");
+  }
+
+  var pending = false;
+  function reload() {
+    if (typing()) {
+      pending = true;
+      return;
+    }
+    pending = false;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (text) {
+        if (!text) {
+          return;
+        }
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        ["main", "#status"].forEach(function (sel) {
+          var fresh = doc.querySelector(sel);
+          var old = document.querySelector(sel);
+          if (fresh && old) {
+            old.replaceWith(fresh);
+          }
+        });
+        document.documentElement.setAttribute("data-updated", String(Date.now()));
+      })
+      .catch(function () {});
+  }
+
+  if (window.EventSource) {
+    var events = new EventSource("/events");
+    events.addEventListener("change", reload);
+  }
+  // A change heard while typing is shown once the user leaves the form.
+  document.addEventListener("focusout", function () {
+    if (pending) {
+      setTimeout(reload, 0);
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.querySelector("button[data-print]");
+    if (!button) {
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var w = window.open(button.getAttribute("data-print"));
+      if (w) {
+        w.addEventListener("load", function () { w.print(); });
+      }
+    });
+  });
+})();

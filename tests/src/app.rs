@@ -1,0 +1,231 @@
+//! `duet app` under test: the process on a device's home (`--no-open --json`, its URL read
+//! from its one JSON line), and plain HTTP/1.1 requests to it over `TcpStream` with any
+//! Host, Origin, cookie and form the test chooses (the security tests forge them).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::Device;
+
+/// A running `duet app`, killed when dropped.
+pub struct App {
+    child: Child,
+    /// The printed URL, with the secret.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    /// The session secret.
+    pub key: String,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Answer {
+    /// The first header of this name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl App {
+    /// Starts `duet app --no-open --json` on `d` and waits for its URL.
+    pub fn start(d: &Device) -> App {
+        let mut child = d
+            .command(&["app", "--no-open", "--json"])
+            .spawn()
+            .expect("duet app starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("duet app prints its URL");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let url = v["url"].as_str().expect("url").to_string();
+        let rest = url
+            .strip_prefix("http://127.0.0.1:")
+            .expect("a 127.0.0.1 URL");
+        let (port, key) = rest.split_once("/?key=").expect("a key in the URL");
+        App {
+            port: port.parse().expect("a port"),
+            key: key.to_string(),
+            url: url.clone(),
+            child,
+        }
+    }
+
+    /// This server's origin.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The session cookie header value.
+    pub fn cookie(&self) -> String {
+        format!("duet-session-{}={}", self.port, self.key)
+    }
+
+    /// A GET with the session cookie.
+    pub fn get(&self, path: &str) -> Answer {
+        let cookie = self.cookie();
+        self.request("GET", path, &[("Cookie", &cookie)], "")
+    }
+
+    /// The CSRF token from a page's form.
+    pub fn csrf(&self) -> String {
+        let page = self.get("/").body;
+        let at = page
+            .find("name=\"csrf\" value=\"")
+            .expect("a CSRF field on Today")
+            + "name=\"csrf\" value=\"".len();
+        page[at..at + 64].to_string()
+    }
+
+    /// A form POST as the app's own page sends it: cookie, Origin and CSRF token.
+    pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let csrf = self.csrf();
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let (cookie, origin) = (self.cookie(), self.origin());
+        self.request(
+            "POST",
+            path,
+            &[("Cookie", &cookie), ("Origin", &origin)],
+            &encode(&fields),
+        )
+    }
+
+    /// Any request: `Host: 127.0.0.1:PORT` unless `headers` names another Host.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to duet app");
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            head.push_str(&format!("Host: 127.0.0.1:{}\r\n", self.port));
+        }
+        for (n, v) in headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if method == "POST" {
+            head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body.as_bytes()).expect("write body");
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        parse(&String::from_utf8_lossy(&raw))
+    }
+
+    /// Polls a page until it contains `needle` (panics at the deadline).
+    pub fn wait_for(&self, path: &str, needle: &str) -> Answer {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let a = self.get(path);
+            if a.body.contains(needle) {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never showed {needle:?}:\n{}",
+                a.body
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A form body, `application/x-www-form-urlencoded`.
+pub fn encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Parses a whole HTTP/1.1 answer (chunked bodies are joined).
+fn parse(raw: &str) -> Answer {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,143 @@
+//! `duet app`'s forms change what the command line reads (one home, no relay): a goal
+//! with level texts, a step added, done and reopened, a blind rating and the check-in
+//! closed, a reflection written and withdrawn; each page answers 200.
+
+use duet_tests::Device;
+use duet_tests::app::App;
+
+#[test]
+fn the_apps_forms_make_the_same_changes_as_the_command_line() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let added = app.post(
+        "/goals",
+        &[("title", "Sunday walk"), ("level0", "Twice a month")],
+    );
+    assert_eq!(added.status, 303, "{}", added.body);
+    let goal = added
+        .header("location")
+        .expect("the goal's page")
+        .to_string();
+    let id = goal.trim_start_matches("/goals/").to_string();
+    assert_eq!(
+        d.json(&["goal", "show", &id])["levels"]["0"],
+        "Twice a month"
+    );
+
+    assert_eq!(
+        app.post(&format!("{goal}/steps"), &[("text", "Find a route")])
+            .status,
+        303
+    );
+    let step = d.json(&["goal", "show", &id])["steps"][0]["id"]
+        .as_str()
+        .expect("a step")
+        .to_string();
+    let done = |d: &Device| d.json(&["goal", "show", &id])["steps"][0]["done"].clone();
+    assert_eq!(
+        app.post(&format!("{goal}/steps/{step}/done"), &[]).status,
+        303
+    );
+    assert_eq!(done(&d), true);
+    assert_eq!(
+        app.post(&format!("{goal}/steps/{step}/reopen"), &[]).status,
+        303
+    );
+    assert_eq!(done(&d), false);
+
+    let rated = app.post(
+        "/checkin",
+        &[("goal", &id), ("level", "1"), ("note", "Nice")],
+    );
+    assert_eq!(rated.status, 303, "{}", rated.body);
+    assert!(app.get("/checkin").body.contains("Close the check-in now"));
+    assert_eq!(app.post("/checkin/close", &[]).status, 303);
+    let ratings = d.json(&["goal", "show", &id])["ratings"].clone();
+    assert_eq!(ratings[0]["level"], 1, "{ratings}");
+
+    assert_eq!(
+        app.post("/reflections", &[("text", "A good week")]).status,
+        303
+    );
+    let r = d.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    assert_eq!(
+        app.post(&format!("/reflections/{r}/withdraw"), &[]).status,
+        303
+    );
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+
+    // A level that is not one of the five is refused with the command line's words.
+    let bad = app.post("/checkin", &[("goal", &id), ("level", "7")]);
+    assert!(
+        bad.status >= 400 && bad.body.contains("GAS level must be"),
+        "{}",
+        bad.body
+    );
+    for page in [
+        "/",
+        &goal,
+        "/checkin",
+        "/reflections",
+        "/history",
+        "/report",
+        "/report/print",
+    ] {
+        assert_eq!(app.get(page).status, 200, "{page}");
+    }
+}
+
+#[test]
+fn a_home_without_a_device_is_set_up_in_the_app() {
+    let d = Device::new();
+    let app = App::start(&d);
+    let first = app.get("/");
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(first.header("location"), Some("/setup"));
+    let form = app.get("/setup");
+    assert!(form.body.contains("Your name"), "{}", form.body);
+    let csrf_at = form
+        .body
+        .find("name=\"csrf\" value=\"")
+        .expect("a CSRF field")
+        + 19;
+    let csrf = &form.body[csrf_at..csrf_at + 64];
+    let (cookie, origin) = (app.cookie(), app.origin());
+    let headers = [("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+    let post = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf)];
+        all.extend_from_slice(fields);
+        app.request("POST", "/setup", &headers, &duet_tests::app::encode(&all))
+    };
+    // A relay URL the command line would refuse is refused with its words.
+    let bad = post(&[("name", "Sam"), ("relay", "ftp://relay")]);
+    assert!(
+        bad.body.contains("only http and https work"),
+        "{}",
+        bad.body
+    );
+    let made = post(&[("name", "Sam")]);
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(d.json(&["status"])["name"], "Sam");
+    assert_eq!(app.get("/").status, 200);
+    assert_eq!(app.get("/setup").status, 303, "set up once");
+}
+
+#[test]
+fn the_status_line_says_when_the_relay_is_out_of_reach_and_when_it_is_back() {
+    let mut relay = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let app = App::start(&alex);
+    app.wait_for("/", "Relay reachable");
+    relay.kill();
+    app.wait_for("/", "Relay not reachable right now");
+    alex.ok(&["reflect", "Written while the relay was away"]);
+    app.wait_for("/", "not sent yet");
+    relay.restart();
+    let back = app.wait_for("/", "Relay reachable");
+    assert!(!back.body.contains("reconnecting"), "{}", back.body);
+    app.wait_for("/", "last sync");
+}

@@ -1,0 +1,243 @@
+//! `duet app`'s protections over plain HTTP (docs/threat-model.md, "The local app"): a
+//! request without the session secret, with a foreign Host header (DNS rebinding), a
+//! cross-origin POST, a POST without the CSRF token: each refused, and nothing changed;
+//! every answer carries a Content-Security-Policy without inline script or any other
+//! origin, and never a CORS header; a partner's goal title `<script>` renders as text;
+//! a change another `duet` process makes on the home, and the partner's change synced
+//! by the app's own live thread, reach the page.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use duet_tests::app::{Answer, App, encode};
+use duet_tests::{Device, Relay, pair};
+
+fn goals(d: &Device) -> usize {
+    d.json(&["goal", "list"]).as_array().expect("a list").len()
+}
+
+#[track_caller]
+fn refused(a: &Answer, status: u16, says: &str) {
+    assert_eq!(a.status, status, "{}", a.body);
+    assert!(a.body.contains(says), "{}", a.body);
+}
+
+#[test]
+fn requests_without_the_secret_with_a_foreign_host_or_a_forged_form_are_refused() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let (cookie, origin, port) = (app.cookie(), app.origin(), app.port);
+
+    // No secret, a wrong one, a wrong cookie: the page says to open the printed URL.
+    refused(&app.request("GET", "/", &[], ""), 403, "duet app");
+    refused(&app.request("GET", "/?key=0000", &[], ""), 403, "duet app");
+    let wrong = format!("duet-session-{port}={}", "0".repeat(64));
+    refused(
+        &app.request("GET", "/", &[("Cookie", &wrong)], ""),
+        403,
+        "duet app",
+    );
+    refused(
+        &app.request("GET", "/static/app.js", &[], ""),
+        403,
+        "duet app",
+    );
+
+    // The printed URL sets the cookie (HttpOnly, SameSite=Strict) and drops the key.
+    let enter = app.request("GET", &format!("/?key={}", app.key), &[], "");
+    assert_eq!(enter.status, 303);
+    assert_eq!(enter.header("location"), Some("/"));
+    let set = enter.header("set-cookie").expect("a cookie");
+    assert!(set.starts_with(&cookie), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert_eq!(app.get("/").status, 200);
+
+    // DNS rebinding: a foreign name, or this name with another port.
+    for host in [
+        format!("evil.example:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "127.0.0.1".to_string(),
+    ] {
+        let a = app.request("GET", "/", &[("Host", &host), ("Cookie", &cookie)], "");
+        refused(&a, 421, "not Duet's");
+    }
+    let localhost = format!("localhost:{port}");
+    let a = app.request("GET", "/", &[("Host", &localhost), ("Cookie", &cookie)], "");
+    assert_eq!(a.status, 200);
+
+    // Forged forms: foreign Origin, no Origin, no token, a wrong token, no cookie.
+    let csrf = app.csrf();
+    let good = encode(&[("csrf", &csrf), ("title", "Forged")]);
+    let no_token = encode(&[("title", "Forged")]);
+    let bad_token = encode(&[("csrf", &"f".repeat(64)), ("title", "Forged")]);
+    let attempts: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("Cookie", &cookie), ("Origin", "http://evil.example")],
+            &good,
+        ),
+        (&[("Cookie", &cookie)], &good),
+        (&[("Cookie", &cookie), ("Origin", &origin)], &no_token),
+        (&[("Cookie", &cookie), ("Origin", &origin)], &bad_token),
+        (&[("Origin", &origin)], &good),
+    ];
+    for (headers, body) in attempts {
+        let a = app.request("POST", "/goals", headers, body);
+        assert_eq!(a.status, 403, "{headers:?} {body}: {}", a.body);
+    }
+    let put = app.request(
+        "PUT",
+        "/goals",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        &good,
+    );
+    assert_eq!(put.status, 405);
+    assert_eq!(goals(&d), 0, "a refused request changed nothing");
+
+    // The same form from the app's own page goes through.
+    let ok = app.post(
+        "/goals",
+        &[("title", "Weekly check-in"), ("level0", "We talk")],
+    );
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(goals(&d), 1);
+}
+
+#[test]
+fn every_answer_has_a_strict_policy_and_no_cors_headers() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let cookie = app.cookie();
+    let evil = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    let answers = [
+        app.get("/"),
+        app.get("/checkin"),
+        app.get("/reflections"),
+        app.get("/history"),
+        app.get("/report"),
+        app.get("/static/app.js"),
+        app.get("/no-such-page"),
+        app.request("GET", "/", &[], ""),
+        app.request("GET", "/", &evil, ""),
+        app.request("POST", "/goals", &evil, "title=x"),
+    ];
+    for a in &answers {
+        let csp = a.header("content-security-policy").expect("a CSP");
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"default-src 'none'"), "{csp}");
+        assert!(directives.contains(&"script-src 'self'"), "{csp}");
+        assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+        for forbidden in ["unsafe-inline", "unsafe-eval", "http:", "https:", "*"] {
+            assert!(!csp.contains(forbidden), "{forbidden} in {csp}");
+        }
+        assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(a.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(a.header("cache-control"), Some("no-store"));
+        assert!(
+            !a.headers
+                .iter()
+                .any(|(n, _)| n.starts_with("access-control-")),
+            "a CORS header: {:?}",
+            a.headers
+        );
+        // Every script of every page comes from the app's own file.
+        for script in a.body.split("<script").skip(1) {
+            assert!(
+                script.trim_start().starts_with("src=\"/static/"),
+                "inline script: {script}"
+            );
+        }
+    }
+    // The printable report carries its own inline styles, and still no script at all.
+    let report = app.get("/report/print");
+    assert_eq!(report.status, 200);
+    let csp = report.header("content-security-policy").expect("a CSP");
+    assert!(
+        csp.starts_with("default-src 'none'") && !csp.contains("script"),
+        "{csp}"
+    );
+    assert!(!report.body.contains("<script"));
+}
+
+/// Reads `/events` until a `change` event (panics at the deadline).
+fn wait_for_event(app: &App, then: impl FnOnce()) {
+    let mut s = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let head = format!(
+        "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: {}\r\nAccept: text/event-stream\r\n\r\n",
+        app.port,
+        app.cookie()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    assert!(line.contains("200"), "{line}");
+    then();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        line.clear();
+        r.read_line(&mut line)
+            .expect("an event before the deadline");
+        if line.contains("event: change") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no change event");
+    }
+}
+
+#[test]
+fn a_partners_script_title_renders_as_text_and_changes_arrive_live() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["sync"]);
+    sam.ok(&[
+        "goal",
+        "add",
+        "<script>alert(1)</script>",
+        "--area",
+        "trust",
+        "--expected",
+        "<b>ok</b>",
+    ]);
+    sam.ok(&["sync"]);
+    let app = App::start(&alex);
+
+    // The app's live thread syncs; the title is escaped text, never markup.
+    let today = app.wait_for("/", "&lt;script&gt;alert(1)&lt;/script&gt;");
+    assert!(!today.body.contains("<script>alert"), "{}", today.body);
+    assert!(today.body.contains("&lt;b&gt;ok&lt;/b&gt;"));
+
+    // A change made with the CLI on Alex's own home is announced on /events.
+    wait_for_event(&app, || {
+        alex.ok(&["reflect", "From the terminal"]);
+    });
+    app.wait_for("/reflections", "From the terminal");
+
+    // The app's live thread sends it; Sam's reply (CLI) arrives through the relay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        sam.ok(&["sync"]);
+        if sam.ok(&["reflections"]).contains("From the terminal") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never sent Alex's reflection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sam.ok(&["reflect", "--reply", "last", "Heard you <i>there</i>"]);
+    sam.ok(&["sync"]);
+    let page = app.wait_for("/reflections", "Heard you &lt;i&gt;there&lt;/i&gt;");
+    assert!(page.body.contains("Shared with your partner"));
+}
