@@ -78,6 +78,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         clock: ctx.clock,
         session,
         live: Arc::new(Mutex::new(live::LiveState::default())),
+        device: Arc::new(Mutex::new(None)),
         changes,
         stopping,
     };

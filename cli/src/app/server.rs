@@ -1,6 +1,7 @@
 //! The server of `duet app`: its shared state, the routes, and the one way a page reaches
-//! the device ([`App::with_device`]: the device opened per request on a blocking thread,
-//! the same application-layer calls as the command line).
+//! the device ([`App::with_device`]: one device kept open for the server's life and used
+//! on a blocking thread, one request at a time, with the same application-layer calls as
+//! the command line; keeping it lets writes reuse the document it holds).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ pub struct App {
     pub session: Arc<Session>,
     /// What the live thread last saw (relay, last sync).
     pub live: Arc<Mutex<LiveState>>,
+    /// The device, once opened (none before first-run setup made it).
+    pub device: Arc<Mutex<Option<Device>>>,
     /// Told about every change of the store, for `/events`.
     pub changes: tokio::sync::broadcast::Sender<()>,
     /// Becomes true when the server stops (ends the event streams).
@@ -68,19 +71,30 @@ impl IntoResponse for PageError {
 pub type PageResult = Result<Response, PageError>;
 
 impl App {
-    /// Runs `f` on the device, opened for this request on a blocking thread (the store
-    /// is SQLite and the document Automerge: both block).
+    /// Runs `f` on the device on a blocking thread (the store is SQLite and the document
+    /// Automerge: both block); opens it on first use and keeps it.
     pub async fn with_device<T, F>(&self, f: F) -> Result<T, PageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Device) -> anyhow::Result<T> + Send + 'static,
     {
         let (home, clock) = (self.home.clone(), self.clock);
+        let device = self.device.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut dev = Device::open_with(&home, clock)
-                .map_err(anyhow::Error::from)
-                .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
-            f(&mut dev)
+            let mut kept = device.lock().unwrap_or_else(|poisoned| {
+                device.clear_poison();
+                poisoned.into_inner()
+            });
+            if kept.is_none() {
+                let dev = Device::open_with(&home, clock)
+                    .map_err(anyhow::Error::from)
+                    .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
+                *kept = Some(dev);
+            }
+            match kept.as_mut() {
+                Some(dev) => f(dev),
+                None => Err(anyhow::anyhow!("the device could not be opened")),
+            }
         })
         .await;
         match joined {
