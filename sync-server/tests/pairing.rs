@@ -41,22 +41,7 @@ async fn call(
         Some(v) => Body::from(v.to_string()),
         None => Body::empty(),
     };
-    let resp = router
-        .clone()
-        .oneshot(req.body(body).expect("request"))
-        .await
-        .expect("the router never fails");
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body")
-        .to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    common::send_to(router.clone(), req.body(body).expect("request")).await
 }
 
 fn json<T: serde::de::DeserializeOwned>(a: &Answer) -> T {

@@ -407,3 +407,28 @@ pub fn ratings(d: &Device) -> usize {
                 .sum()
         })
 }
+
+/// Headless Chromium's path, when one is installed (tests that need it print "skipped:
+/// install chromium" otherwise).
+pub fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            let out = Command::new("sh")
+                .args(["-c", &format!("command -v {name}")])
+                .output()
+                .ok()?;
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+        })
+}
+
+/// The titles of the shared space's goals in `d`'s export.
+pub fn shared_titles(d: &Device) -> Vec<String> {
+    d.json(&["export"])["shared"]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .map(|g| g["title"].as_str().expect("title").to_string())
+        .collect()
+}

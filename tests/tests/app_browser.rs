@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,19 +17,6 @@ use duet_tests::app::App;
 use duet_tests::{Relay, pair};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            let out = Command::new("sh")
-                .args(["-c", &format!("command -v {name}")])
-                .output()
-                .ok()?;
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-        })
-}
 
 /// Generous: CI is slow and Chromium is heavy.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -251,7 +238,7 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn two_partners_use_the_app_and_the_command_line_and_converge() {
-    let Some(chromium) = chromium() else {
+    let Some(chromium) = duet_tests::chromium() else {
         eprintln!(
             "skipped: install chromium (Debian package `chromium`) to run the app browser test"
         );

@@ -11,15 +11,6 @@ fn restore(d: &Device, file: &str, pass: &str) -> duet_tests::Run {
     d.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(pass))
 }
 
-fn titles(d: &Device) -> Vec<String> {
-    d.json(&["export"])["shared"]["goals"]
-        .as_array()
-        .expect("goals")
-        .iter()
-        .map(|g| g["title"].as_str().expect("title").to_string())
-        .collect()
-}
-
 #[test]
 fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
     let relay = Relay::start();
@@ -98,7 +89,7 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
             .to_string()
             .contains("Private-canary-5e1")
     );
-    let shared = titles(&restored);
+    let shared = duet_tests::shared_titles(&restored);
     assert!(
         shared.contains(&"Weekly check-in".to_string()),
         "{shared:?}"
@@ -129,7 +120,7 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
             "{out}"
         );
     }
-    assert!(titles(&b).contains(&"Evening walks".to_string()));
+    assert!(duet_tests::shared_titles(&b).contains(&"Evening walks".to_string()));
     assert!(!b.json(&["export"]).to_string().contains("Private-canary"));
 
     // The private reflection written after the restore is on the relay: a second restore
@@ -165,5 +156,5 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
         said.stdout
     );
     b.ok(&["sync"]);
-    assert!(titles(&b).contains(&"Written offline".to_string()));
+    assert!(duet_tests::shared_titles(&b).contains(&"Written offline".to_string()));
 }

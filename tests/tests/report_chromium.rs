@@ -6,7 +6,7 @@
 //! printed PDF are left in `target/tmp/report/` for a person to look at.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use duet_core::device::Device as CoreDevice;
@@ -14,19 +14,6 @@ use duet_core::doc::NewGoal;
 use duet_core::store::SpaceKind;
 use duet_core::{Area, Level, Status};
 use duet_tests::Device;
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            let out = Command::new("sh")
-                .args(["-c", &format!("command -v {name}")])
-                .output()
-                .ok()?;
-            let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-        })
-}
 
 /// Runs headless Chromium on a file; returns (DOM after load, URLs in its network log).
 fn render(chromium: &Path, page: &Path, work: &Path, extra: &[&str]) -> (String, Vec<String>) {
@@ -284,7 +271,7 @@ fn mode(path: &Path) -> u32 {
 
 #[test]
 fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small() {
-    let Some(chromium) = chromium() else {
+    let Some(chromium) = duet_tests::chromium() else {
         println!(
             "skipped: install chromium (Debian package `chromium`) to run the report rendering test"
         );
@@ -561,7 +548,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
 
 #[test]
 fn the_network_check_catches_a_page_that_loads_something() {
-    let Some(chromium) = chromium() else {
+    let Some(chromium) = duet_tests::chromium() else {
         println!(
             "skipped: install chromium (Debian package `chromium`) to run the report rendering test"
         );

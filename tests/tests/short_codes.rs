@@ -69,15 +69,6 @@ fn alex(relay: &Relay) -> Device {
     a
 }
 
-fn titles(d: &Device) -> Vec<String> {
-    d.json(&["export"])["shared"]["goals"]
-        .as_array()
-        .expect("goals")
-        .iter()
-        .map(|g| g["title"].as_str().expect("title").to_string())
-        .collect()
-}
-
 /// Pairs Sam with Alex by a short code typed as people do (upper case, spaces); returns
 /// Sam.
 fn pair_by_short_code(relay: &Relay, a: &Device) -> Device {
@@ -100,11 +91,15 @@ fn partners_pair_with_a_short_code_through_the_relay() {
     let b = pair_by_short_code(&relay, &a);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
-    assert_eq!(titles(&b), ["Weekly check-in"]);
+    assert_eq!(duet_tests::shared_titles(&b), ["Weekly check-in"]);
     b.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
     b.ok(&["sync"]);
     a.ok(&["sync"]);
-    assert_eq!(titles(&a).len(), 2, "Alex sees Sam's goal too");
+    assert_eq!(
+        duet_tests::shared_titles(&a).len(),
+        2,
+        "Alex sees Sam's goal too"
+    );
 }
 
 /// The same code with its first word changed: what a mishearing gives.

@@ -206,6 +206,10 @@ impl Device {
     /// Withdraws open invites with signed `revoke` events (pushed by the next sync; the
     /// relay and every device then refuse a join with them). Returns those revoked.
     pub fn revoke_invites(&mut self, target: &RevokeTarget) -> Result<Vec<InviteRow>, DeviceError> {
+        // From reading which invites are open to signing their revocations: another
+        // process on this home revoking the same invite meanwhile would make a second
+        // revocation that the relay refuses.
+        let _lock = self.store.write_lock()?;
         self.ensure_member(SpaceKind::Shared)?;
         let wanted = wanted_keys(target);
         let open: Vec<InviteRow> = self

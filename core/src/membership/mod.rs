@@ -416,13 +416,7 @@ impl SpaceState {
                 self.genesis = Some(event.hash());
                 self.personal = *personal;
                 self.owner = *person;
-                let member = Member {
-                    person: *person,
-                    joined_at: h.time,
-                    x25519: *x25519,
-                };
-                self.ever.insert(h.author, member.clone());
-                self.members.insert(h.author, member);
+                self.add_member(h.author, *person, h.time, *x25519);
             }
             Some(MembershipOp::Invite {
                 invite_key,
@@ -451,13 +445,7 @@ impl SpaceState {
                 if let Some(inv) = self.invites.get_mut(invite_key) {
                     inv.used = true;
                 }
-                let member = Member {
-                    person: *person,
-                    joined_at: h.time,
-                    x25519: *x25519,
-                };
-                self.ever.insert(h.author, member.clone());
-                self.members.insert(h.author, member);
+                self.add_member(h.author, *person, h.time, *x25519);
             }
             Some(MembershipOp::Remove { device, epoch, .. }) => {
                 self.members.remove(device);
@@ -478,6 +466,17 @@ impl SpaceState {
             Some(MembershipOp::Leave) => self.apply_leave(event),
             None => {}
         }
+    }
+
+    /// `device` becomes a member (a genesis or a join), and is remembered as ever one.
+    fn add_member(&mut self, device: DeviceKey, person: [u8; 16], at: i64, x25519: [u8; 32]) {
+        let member = Member {
+            person,
+            joined_at: at,
+            x25519,
+        };
+        self.ever.insert(device, member.clone());
+        self.members.insert(device, member);
     }
 
     /// Every device of the leaving author's person stops being a member; the key is

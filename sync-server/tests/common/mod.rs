@@ -115,6 +115,22 @@ impl Answer {
     }
 }
 
+/// Sends `req` through `router` and reads the whole answer.
+pub async fn send_to(router: axum::Router, req: Request<Body>) -> Answer {
+    let resp = router.oneshot(req).await.expect("the router never fails");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body")
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
 impl Relay {
     pub fn new() -> Relay {
         Relay::with_config(Config::default())
@@ -154,21 +170,7 @@ impl Relay {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Answer {
-        let resp = app(self.state.clone())
-            .oneshot(req)
-            .await
-            .expect("the router never fails");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("body")
-            .to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        send_to(app(self.state.clone()), req).await
     }
 
     pub async fn push_raw(&self, path: &str, body: Vec<u8>) -> Answer {
