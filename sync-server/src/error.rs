@@ -426,6 +426,7 @@ impl ApiError {
             | AdmitError::BadRecipients
             | AdmitError::NotAMemberToRemove
             | AdmitError::DuplicateInvite
+            | AdmitError::InviteClosed
             | AdmitError::StaleEpoch { .. }
             | AdmitError::FutureEpoch { .. } => ApiError::Conflict(format!(
                 "{e}; refresh the space (`duet sync`) and try again"

@@ -326,3 +326,40 @@ fn a_client_refuses_a_third_persons_join_even_when_a_relay_serves_it() {
         .expect("Alex removes Sam's device");
     assert_eq!(state.check(&join, None), Err(AdmitError::SpaceFull));
 }
+
+#[test]
+fn a_revocation_that_loses_a_race_is_withdrawn_and_what_followed_it_still_syncs() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let code = alex.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("device code")
+        .to_string();
+    sam.ok(&["sync"]);
+    // Alex revokes the code while the relay cannot be reached, then writes a goal.
+    alex.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    let offline = alex.run(&["invite", "revoke", &code]);
+    assert_ne!(offline.code, 0, "the revocation could not be pushed");
+    alex.ok(&[
+        "goal",
+        "add",
+        "Cook together on Sundays",
+        "--area",
+        "quality-time",
+    ]);
+    // Meanwhile Sam revokes the same code, and the relay takes Sam's first.
+    sam.ok(&["invite", "revoke", &code]);
+    // Alex's revocation lost the race: withdrawn, and the goal after it still arrives.
+    alex.ok(&["relay", "set", &relay.url]);
+    let out = alex.run(&["sync"]);
+    assert!(out.stderr.contains("withdrawn"), "{out:?}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(
+        duet_tests::shared_titles(&sam).contains(&"Cook together on Sundays".to_string()),
+        "{:?}",
+        duet_tests::shared_titles(&sam)
+    );
+    let r = Device::new().run(&["join", &code]);
+    assert_ne!(r.code, 0, "the code stays revoked: {r:?}");
+}

@@ -86,9 +86,13 @@ pub enum AdmitError {
         "a shared space holds two persons; it cannot admit a third (its partner invites end once the partner has joined)"
     )]
     SpaceFull,
-    /// Join with, or a second revocation of, a revoked invite.
+    /// Join with a revoked invite.
     #[error("this invite was revoked")]
     InviteRevoked,
+    /// A revocation of an invite that is no longer open (revoked or used meanwhile): a
+    /// race lost to another device, answered like a stale removal.
+    #[error("this invite is no longer open (it was revoked or used meanwhile)")]
+    InviteClosed,
     /// A leave from a personal space (its owner's space, nobody else's to stay in).
     #[error("a personal space cannot be left; only a shared space can")]
     LeavePersonal,

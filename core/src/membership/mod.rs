@@ -344,8 +344,7 @@ impl SpaceState {
             }
             Some(MembershipOp::Revoke { invite_key }) => match self.invites.get(invite_key) {
                 None => Err(AdmitError::UnknownInvite),
-                Some(i) if i.revoked => Err(AdmitError::InviteRevoked),
-                Some(i) if i.used => Err(AdmitError::InviteUsed),
+                Some(i) if i.revoked || i.used => Err(AdmitError::InviteClosed),
                 Some(_) => Ok(()),
             },
             Some(MembershipOp::Leave) if self.personal => Err(AdmitError::LeavePersonal),
