@@ -402,6 +402,16 @@ impl Device {
         self.view_parts(kind, Parts::All)
     }
 
+    /// What the blind rules need when this person rates or reveals (see
+    /// [`crate::store::Store::ritual_view`]); with `amend_goal`, also this person's ratings of it.
+    pub(crate) fn ritual_view(&mut self, amend_goal: Option<&str>) -> Result<View, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let now = self.now();
+        let me = self.me.person_id.to_string();
+        let own = amend_goal.map(|g| (g, me.as_str()));
+        Ok(self.store.ritual_view(&rec.id, &self.me, now, own)?)
+    }
+
     /// Some of the typed content of a space, from the read models.
     pub fn view_parts(&mut self, kind: SpaceKind, parts: Parts) -> Result<View, DeviceError> {
         let rec = self.store.space(kind)?;

@@ -178,6 +178,8 @@ fn chrono_now_secs() -> i64 {
 enum Op {
     AddGoal(u8),
     Rate(usize, i8),
+    /// A rating under the blind rules (sealed, in the clear, or a correction).
+    RateBlind(usize, i8, bool),
     EditTitle(usize, String),
     SetStatus(usize, u8),
     AddStep(usize),
@@ -189,6 +191,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(Op::AddGoal),
         4 => (any::<usize>(), -2i8..=2).prop_map(|(g, l)| Op::Rate(g, l)),
+        3 => (any::<usize>(), -2i8..=2, any::<bool>()).prop_map(|(g, l, a)| Op::RateBlind(g, l, a)),
         2 => (any::<usize>(), "[a-z ]{0,6}").prop_map(|(g, t)| Op::EditTitle(g, t)),
         1 => (any::<usize>(), 0u8..4).prop_map(|(g, s)| Op::SetStatus(g, s)),
         1 => any::<usize>().prop_map(Op::AddStep),
@@ -231,6 +234,20 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
                     ))
                 })
                 .expect("rate");
+            }
+        }
+        Op::RateBlind(g, l, amend) => {
+            if let Some(id) = pick(*g) {
+                let level = Level::try_from(i64::from(*l)).expect("level in range");
+                let rated = if *amend {
+                    dev.amend_rating(&id, level, None)
+                } else {
+                    dev.rate(&id, level, None)
+                };
+                // Nothing to correct yet is the only refusal expected here.
+                if let Err(e) = rated {
+                    assert!(*amend, "rate: {e}");
+                }
             }
         }
         Op::EditTitle(g, text) => {
@@ -304,9 +321,10 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
 /// The read models a device keeps incrementally equal both the document itself and
 /// the tables rebuilt from it, in both spaces.
 fn assert_read_models_match(dev: &mut Device) {
+    assert_ritual_view_decides_as_the_whole_view(dev);
     for kind in [SpaceKind::Shared, SpaceKind::Personal] {
         let (rec, doc, _) = dev.load(kind).expect("load");
-        let incremental = dev.view(kind).expect("view");
+        let incremental = dev.raw_view(kind).expect("view");
         let from_doc = View::of(&doc);
         assert_eq!(
             incremental, from_doc,
@@ -341,7 +359,7 @@ fn assert_read_models_match(dev: &mut Device) {
         );
         dev.store_mut().rebuild_view(&rec.id, &me).expect("rebuild");
         assert_eq!(
-            dev.view(kind).expect("view"),
+            dev.raw_view(kind).expect("view"),
             from_doc,
             "rebuilt tables differ ({kind:?})"
         );
@@ -350,6 +368,46 @@ fn assert_read_models_match(dev: &mut Device) {
             from_doc_history,
             "rebuilt history differs ({kind:?})"
         );
+    }
+}
+
+/// The few ratings a rating reads for the blind rules (`Store::ritual_view`) decide
+/// exactly as the whole space would: what is due to reveal, waiting, rated by the
+/// other, and this person's ratings of a goal (what a correction corrects).
+fn assert_ritual_view_decides_as_the_whole_view(dev: &mut Device) {
+    use duet_core::rituals::{due_reveals, effective_ratings, other_rated, waiting_seals};
+    let Ok(rec) = dev.store().space(SpaceKind::Shared) else {
+        return;
+    };
+    let me = dev.me.clone();
+    let who = me.person_id.to_string();
+    let now = dev.now();
+    let whole = dev.raw_view(SpaceKind::Shared).expect("view");
+    let part = dev
+        .store_mut()
+        .ritual_view(&rec.id, &me, now, None)
+        .expect("ritual view");
+    assert_eq!(
+        due_reveals(&part, &who, now),
+        due_reveals(&whole, &who, now)
+    );
+    assert_eq!(waiting_seals(&part), waiting_seals(&whole));
+    for g in &whole.goals {
+        assert_eq!(
+            other_rated(&part, &who, &g.id, now),
+            other_rated(&whole, &who, &g.id, now)
+        );
+        let own = dev
+            .store_mut()
+            .ritual_view(&rec.id, &me, now, Some((&g.id, &who)))
+            .expect("ritual view");
+        let mine = |v: &View| -> Vec<_> {
+            effective_ratings(v)
+                .into_iter()
+                .filter(|r| r.goal == g.id && r.rater == who)
+                .collect()
+        };
+        assert_eq!(mine(&own), mine(&whole));
     }
 }
 

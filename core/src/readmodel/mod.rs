@@ -33,9 +33,11 @@ mod write;
 pub use crate::history::{HistoryPos, HistoryRow};
 pub(crate) use history_tables::{history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
-pub(crate) use queries::{goals, people, problems, ratings, reflections, rounds, seals};
+pub(crate) use queries::{
+    goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
+};
 pub(crate) use refresh::{is_current, rebuild, refresh};
-pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA};
+pub(crate) use schema::{RITUAL_INDEX_SCHEMA, RITUALS_SCHEMA, SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};
 
@@ -43,8 +45,9 @@ use entity::{Collection, Entity, collection_entities};
 /// space's tables are then rebuilt from its document. Version 3: entities are checked
 /// against the model's ranges as they are read (rows written before are rebuilt, so an
 /// out-of-range value a partner sent earlier becomes a listed problem). Version 4:
-/// ratings kept whole as JSON, seals and rounds.
-pub const VERSION: i64 = 4;
+/// ratings kept whole as JSON, seals and rounds. Version 5: ratings' round and ritual
+/// columns (see [`RITUAL_INDEX_SCHEMA`]).
+pub const VERSION: i64 = 5;
 
 /// The typed content of a space, as the reading commands use it.
 #[derive(Debug, Clone, Default, PartialEq)]

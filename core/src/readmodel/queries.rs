@@ -77,6 +77,47 @@ pub(crate) fn ratings(conn: &Connection, space: &SpaceId) -> Result<Vec<Rating>,
     )
 }
 
+/// The ratings the blind rules look at when this person rates (see
+/// [`crate::rituals`]): those of the open rounds `open`, those that reveal, correct or
+/// withdraw another, and, for a correction, `own`'s (goal, rater) ratings; oldest first.
+pub(crate) fn ritual_ratings(
+    conn: &Connection,
+    space: &SpaceId,
+    open: &[String],
+    own: Option<(&str, &str)>,
+) -> Result<Vec<Rating>, rusqlite::Error> {
+    let sid = space.to_string();
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<(), rusqlite::Error> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let found = stmt.query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in found {
+            let (id, j) = row?;
+            rows.insert(id, j);
+        }
+        Ok(())
+    };
+    add(
+        "SELECT id, json FROM rm_ratings WHERE space = ?1 AND ritual = 1",
+        &[&sid],
+    )?;
+    for round in open {
+        add(
+            "SELECT id, json FROM rm_ratings WHERE space = ?1 AND round = ?2",
+            &[&sid, round],
+        )?;
+    }
+    if let Some((goal, rater)) = own {
+        add(
+            "SELECT id, json FROM rm_ratings WHERE space = ?1 AND goal = ?2 AND rater = ?3",
+            &[&sid, &goal, &rater],
+        )?;
+    }
+    let mut out: Vec<Rating> = rows.values().map(|j| parse(j)).collect::<Result<_, _>>()?;
+    out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    Ok(out)
+}
+
 /// Every sealed rating of a space, oldest first.
 pub(crate) fn seals(conn: &Connection, space: &SpaceId) -> Result<Vec<Seal>, rusqlite::Error> {
     json_rows(

@@ -173,8 +173,9 @@ fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusq
         Entity::Rating(r) => {
             exec(
                 conn,
-                "INSERT OR REPLACE INTO rm_ratings (space, id, goal, rater, at, level, note, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO rm_ratings
+                 (space, id, goal, rater, at, level, note, json, round, ritual)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     sid,
                     r.id,
@@ -183,7 +184,9 @@ fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusq
                     r.at,
                     r.level.get(),
                     r.note,
-                    json(&r)?
+                    json(&r)?,
+                    r.round,
+                    r.reveals.is_some() || r.corrects.is_some() || r.withdrawn.is_some()
                 ],
             )?;
         }

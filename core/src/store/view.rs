@@ -45,6 +45,33 @@ impl Store {
         })
     }
 
+    /// What the blind rules need when this person rates, from the read-model tables:
+    /// every round and seal, and only the ratings of [`crate::readmodel::ritual_ratings`]
+    /// (`own`: the (goal, rater) whose ratings a correction looks at). No people, goals
+    /// or reflections.
+    pub fn ritual_view(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        now: i64,
+        own: Option<(&str, &str)>,
+    ) -> Result<View, StoreError> {
+        self.current_view(space, identity)?;
+        let c = &self.conn;
+        let rounds = crate::readmodel::rounds(c, space)?;
+        let open: Vec<String> = rounds
+            .iter()
+            .filter(|r| !r.is_over(now))
+            .map(|r| r.id.clone())
+            .collect();
+        Ok(View {
+            ratings: crate::readmodel::ritual_ratings(c, space, &open, own)?,
+            seals: crate::readmodel::seals(c, space)?,
+            rounds,
+            ..View::default()
+        })
+    }
+
     /// The stored history events of a space matching `q`, in history order, each with
     /// its position (see [`crate::history::timeline`]). Rebuilds stale read models first.
     pub fn history_rows(
