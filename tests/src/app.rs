@@ -73,6 +73,11 @@ impl App {
         }
     }
 
+    /// The process id of `duet app` (its memory is read from /proc by the benchmark).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// This server's origin.
     pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -118,6 +118,53 @@ pub fn prepare(n: usize) -> Prepared {
     }
 }
 
+/// `duet app` on a store: its Today and goal pages (median of five after a first
+/// request, timed from the request to the whole answer over loopback, so essentially
+/// the server's time) and its resident memory once they were served.
+struct AppFigures {
+    today: f64,
+    goal: f64,
+    rss_mb: Option<f64>,
+}
+
+fn app_figures(d: &Device) -> AppFigures {
+    let app = duet_tests::app::App::start(d);
+    let median = |path: &str| -> f64 {
+        let first = app.get(path);
+        assert_eq!(first.status, 200, "{path}: {}", first.body);
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let a = app.get(path);
+                assert_eq!(a.status, 200, "{path}");
+                secs(t)
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[2]
+    };
+    let today_page = app.get("/").body;
+    let goal_path = today_page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with("/goals/"))
+        .expect("Today links a goal")
+        .to_string();
+    let today = median("/");
+    let goal = median(&goal_path);
+    let rss_mb = std::fs::read_to_string(format!("/proc/{}/status", app.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0);
+    AppFigures { today, goal, rss_mb }
+}
+
 /// Measures a prepared store: Automerge's own load and size, reopening A's store, A's
 /// A rating made by a process that already holds the document (`sync --watch`, `duet
 /// app`): the median of five, after a first write that loads it.
@@ -199,6 +246,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let history50 = run(&b, &["history", "--limit", "50"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
     let kept = in_memory_rate(&b.home);
+    let app = app_figures(&b);
 
     let f = |m: &str| format!("cli_{n}_{m}");
     if report_edits {
@@ -224,6 +272,11 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("rate"), rate, "s");
     figs.add(&f("rate_in_long_running_process"), kept, "s");
     figs.add(&f("automerge_load"), am_load, "s");
+    figs.add(&f("app_today"), app.today, "s");
+    figs.add(&f("app_goal_page"), app.goal, "s");
+    if let Some(mb) = app.rss_mb {
+        figs.add(&f("app_rss_at_rest"), mb, "MB");
+    }
     for (m, v) in [
         ("wire_bytes", wire as f64 / save_bytes as f64),
         ("join", join / am_load),
@@ -231,6 +284,8 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
         ("progress_json", progress / am_load),
         ("history_limit_50", history50 / am_load),
         ("rate", rate / am_load),
+        ("app_today", app.today / am_load),
+        ("app_goal_page", app.goal / am_load),
     ] {
         let over = if m == "wire_bytes" {
             "automerge_save_bytes"

@@ -36,6 +36,7 @@ struct Options {
     peer: bool,
     postgres: bool,
     concurrent_writes_only: bool,
+    cli_only: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -45,6 +46,7 @@ fn options() -> Result<Options, String> {
         peer: true,
         postgres: true,
         concurrent_writes_only: false,
+        cli_only: false,
     };
     for a in std::env::args().skip(1) {
         match a.as_str() {
@@ -53,9 +55,10 @@ fn options() -> Result<Options, String> {
             "--no-peer" => o.peer = false,
             "--no-postgres" => o.postgres = false,
             "--concurrent-writes-only" => o.concurrent_writes_only = true,
+            "--cli-only" => o.cli_only = true,
             other => {
                 return Err(format!(
-                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer, --no-postgres and --concurrent-writes-only"
+                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer, --no-postgres, --concurrent-writes-only and --cli-only"
                 ));
             }
         }
@@ -109,6 +112,15 @@ fn run() -> Result<(), String> {
             "duet-bench: done in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        return Ok(());
+    }
+    if opts.cli_only {
+        // The CLI scenario alone, for development: figures printed, nothing written.
+        println!("duet-bench: {cores} cores, release build; the CLI scenario only");
+        let mut figs = Figures::default();
+        for &n in cli_sizes {
+            cli_scenario::run_scenario(n, &mut figs);
+        }
         return Ok(());
     }
     println!("duet-bench: {cores} cores, release build; building the other programs first");

@@ -97,7 +97,7 @@ pub fn targets(n: usize) -> Vec<Target> {
             &cli("rate"),
             &load,
             1.0,
-            Bound::AtMost(1.5),
+            Bound::AtMost(1.0),
         ),
         Target {
             what: "issue 18: a rating in a long-running process, largest store (s)",
