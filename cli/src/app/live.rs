@@ -81,18 +81,23 @@ struct Live {
 impl Live {
     fn run(self) {
         let Some(mut dev) = self.open() else { return };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut has_relay = false;
-        for t in dev.live_targets().unwrap_or_default() {
-            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
-            has_relay = true;
-        }
-        drop(tx);
+        let targets = dev.live_targets().unwrap_or_default();
+        let has_relay = !targets.is_empty();
         let http = Http::new().ok();
         self.update(|s| s.has_relay = has_relay);
         self.refresh(&mut dev);
-        // A first sync, so the page starts from what the relay has.
-        let mut due = has_relay;
+        // A first sync before listening: the page starts from what the relay has, and a
+        // home set up in the app gets its spaces made on the relay, which refuses to
+        // listen to a space it does not know.
+        let mut due = match (&http, has_relay) {
+            (Some(http), true) => self.sync(&mut dev, http),
+            _ => false,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in targets {
+            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
+        }
+        drop(tx);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
             if due {
@@ -138,7 +143,11 @@ impl Live {
     fn on_signal(&self, signal: Signal) -> bool {
         match signal {
             Signal::Moved => return true,
-            Signal::Connected(_) => self.update(|s| s.reachable = Some(true)),
+            // (Re)connected: catch up on what moved while no socket listened.
+            Signal::Connected(_) => {
+                self.update(|s| s.reachable = Some(true));
+                return true;
+            }
             Signal::Lost { error, .. } => self.update(|s| {
                 s.reachable = Some(false);
                 s.problem = Some(format!(
