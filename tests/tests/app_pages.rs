@@ -1,6 +1,7 @@
 //! `duet app`'s forms change what the command line reads (one home, no relay): a goal
 //! with level texts, a step added, done and reopened, a blind rating and the check-in
-//! closed, a reflection written and withdrawn; each page answers 200.
+//! closed, a reflection written and withdrawn; a goal edited and its status set, a
+//! rating corrected, a reflection edited and undone; each page answers 200.
 
 use duet_tests::Device;
 use duet_tests::app::App;
@@ -140,4 +141,68 @@ fn the_status_line_says_when_the_relay_is_out_of_reach_and_when_it_is_back() {
     let back = app.wait_for("/", "Relay reachable");
     assert!(!back.body.contains("reconnecting"), "{}", back.body);
     app.wait_for("/", "last sync");
+}
+
+#[test]
+fn corrections_in_the_app_are_those_of_the_command_line() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let added = app.post("/goals", &[("title", "Sunday walk")]);
+    let goal = added.header("location").expect("the goal").to_string();
+    let id = goal.trim_start_matches("/goals/").to_string();
+    let show = || d.json(&["goal", "show", &id]);
+
+    // The goal's details and a level text, then its status.
+    let edited = app.post(
+        &format!("{goal}/edit"),
+        &[
+            ("title", "Long Sunday walk"),
+            ("why", "Time to talk"),
+            ("level1", "Most Sundays"),
+        ],
+    );
+    assert_eq!(edited.status, 303, "{}", edited.body);
+    assert_eq!(show()["title"], "Long Sunday walk");
+    assert_eq!(show()["levels"]["1"], "Most Sundays");
+    assert!(app.get(&goal).body.contains("Edit the goal"));
+    assert_eq!(
+        app.post(&format!("{goal}/status"), &[("status", "paused")])
+            .status,
+        303
+    );
+    assert_eq!(show()["status"], "paused");
+    assert!(
+        app.post(&format!("{goal}/status"), &[("status", "gone")])
+            .status
+            >= 400
+    );
+    app.post(&format!("{goal}/status"), &[("status", "active")]);
+
+    // A rating, corrected (as `duet rate --amend`).
+    app.post("/checkin", &[("goal", &id), ("level", "1")]);
+    app.post("/checkin/close", &[]);
+    let amended = app.post(&format!("{goal}/amend"), &[("level", "-1")]);
+    assert_eq!(amended.status, 303, "{}", amended.body);
+    let progress = d.json(&["progress"]);
+    assert_eq!(
+        progress["goals"][0]["partners"][0]["latest"], -1,
+        "{progress}"
+    );
+
+    // A reflection edited, then undone (its author's latest change).
+    app.post("/reflections", &[("text", "A good weak")]);
+    let r = d.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let fixed = app.post(
+        &format!("/reflections/{r}/edit"),
+        &[("text", "A good week")],
+    );
+    assert_eq!(fixed.status, 303, "{}", fixed.body);
+    assert_eq!(d.json(&["reflections"])[0]["text"], "A good week");
+    assert!(app.get("/history").body.contains("Undo my latest"));
+    assert_eq!(app.post("/undo", &[]).status, 303);
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
 }
