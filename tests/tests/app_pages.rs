@@ -1,7 +1,8 @@
 //! `duet app`'s forms change what the command line reads (one home, no relay): a goal
 //! with level texts, a step added, done and reopened, a blind rating and the check-in
 //! closed, a reflection written and withdrawn; a goal edited and its status set, a
-//! rating corrected, a reflection edited and undone; each page answers 200.
+//! rating corrected, a reflection edited and undone; each page answers 200. A join the
+//! relay refuses leaves the home ready for a new code.
 
 use duet_tests::Device;
 use duet_tests::app::App;
@@ -205,4 +206,35 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert!(app.get("/history").body.contains("Undo my latest"));
     assert_eq!(app.post("/undo", &[]).status, 303);
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let revoked = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    alex.ok(&["invite", "revoke", "--all"]);
+    alex.ok(&["sync"]);
+    let sam = Device::new();
+    let app = App::start(&sam);
+    let refused = app.post("/setup/join", &[("name", "Sam"), ("code", &revoked)]);
+    assert!(
+        refused.status >= 400 && refused.body.contains("refused to let this device join"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get("/").status, 303, "still no device: setup again");
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &code)]);
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(sam.json(&["status"])["name"], "Sam");
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }

@@ -63,6 +63,7 @@ pub fn start(app: &App) -> Watcher {
         state: app.live.clone(),
         changes: app.changes.clone(),
         stop: stop.clone(),
+        device: app.device.clone(),
     };
     let _ = std::thread::Builder::new()
         .name("duet-app-live".into())
@@ -76,6 +77,9 @@ struct Live {
     state: Arc<Mutex<LiveState>>,
     changes: tokio::sync::broadcast::Sender<()>,
     stop: Arc<AtomicBool>,
+    /// The server's device slot: held by the setup and join forms while they make the
+    /// device, so that this thread never opens one half made (a refused join is given up).
+    device: Arc<Mutex<Option<Device>>>,
 }
 
 impl Live {
@@ -125,6 +129,14 @@ impl Live {
     /// `None` when the server stops first or the home cannot be read.
     fn open(&self) -> Option<Device> {
         while !self.stop.load(Ordering::Relaxed) {
+            // A setup or join form is making the device: wait until it is done.
+            let _making = match self.device.try_lock() {
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(LOCAL_CHECK);
+                    continue;
+                }
+                held => held.ok(),
+            };
             match Device::open_with(&self.home, self.clock) {
                 Ok(d) => return Some(d),
                 Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {

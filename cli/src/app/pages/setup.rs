@@ -71,11 +71,15 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
         )));
     }
     let (home, clock) = (app.home.clone(), app.clock);
+    let kept = app.device.clone();
     let made = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // Held until the token is stored too: the live thread's first sync needs it.
+        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut dev = Device::init_with(&home, &f.name, relay.as_deref(), clock)?;
         if let Some(token) = crate::commands::relay::creation_token(token.as_deref())? {
             dev.set_create_token(token)?;
         }
+        *kept = Some(dev);
         Ok(())
     })
     .await;
@@ -113,9 +117,11 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
             code = crate::commands::join::redeem(&code, relay)?;
         }
         let http = Http::new()?;
+        // Held for the whole join: the live thread waits rather than open a device the
+        // relay may still refuse.
+        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let joined = Device::join_code(&home, &code, name, clock, &http)
             .map_err(|e| crate::commands::join::join_failure(e, &home))?;
-        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         *kept = Some(joined.device);
         Ok(())
     })
