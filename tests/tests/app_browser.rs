@@ -354,4 +354,11 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
         "the page scrolls sideways on a phone"
     );
     b.screenshot("mixed-today-phone-dark");
+    b.open(&format!("{}/devices", alex_app.origin()));
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the devices page scrolls sideways on a phone"
+    );
+    b.screenshot("mixed-devices-phone-dark");
 }
