@@ -94,13 +94,14 @@ impl App {
         self.request("GET", path, &[("Cookie", &cookie)], "")
     }
 
-    /// The CSRF token from a page's form.
+    /// The CSRF token from a page's form (Today's, or the setup page's on a home
+    /// without a device).
     pub fn csrf(&self) -> String {
-        let page = self.get("/").body;
-        let at = page
-            .find("name=\"csrf\" value=\"")
-            .expect("a CSRF field on Today")
-            + "name=\"csrf\" value=\"".len();
+        let field = "name=\"csrf\" value=\"";
+        let page = Some(self.get("/").body)
+            .filter(|p| p.contains(field))
+            .unwrap_or_else(|| self.get("/setup").body);
+        let at = page.find(field).expect("a CSRF field on Today or Setup") + field.len();
         page[at..at + 64].to_string()
     }
 

@@ -1,231 +1,27 @@
-//! `duet app` in real headless Chromium, driven over the DevTools protocol (a WebSocket
-//! to the page; no driver binary needed): Alex uses the app, Sam the command line, one
-//! relay between them. Alex adds a goal with its level texts, both rate it blind (Sam
-//! first, with `duet rate`), Alex writes a reflection and Sam's reply (CLI) appears in
-//! Alex's open page without a reload; the report renders. Sam's own `duet app` shows the
-//! same state (mixed use converges); Today fits a phone-sized window in dark mode. A
-//! screenshot of each page is left in `target/tmp/app/` for a person to look at.
+//! `duet app` in real headless Chromium, driven over the DevTools protocol
+//! (`support/browser.rs`), one relay for everything.
+//!
+//! First two partners who never open a terminal: Alex sets up in the app and makes an
+//! invite there; Sam, on a fresh home, types the code into the app's join form; they
+//! compare safety codes; Alex adds a goal with its level texts, both rate it blind in
+//! their apps, Alex writes a reflection and Sam's reply (in Sam's app) appears in Alex's
+//! open page without a reload; Alex adds a device (a third home joins with the device
+//! code on the command line) and removes it again, confirming; the report renders.
+//! axe-core checks every page (no serious or critical violation).
+//!
+//! Then mixed use (Alex in the app, Sam on the command line) converges, and Today fits a
+//! phone-sized window in dark mode. A screenshot of each step is left in
+//! `target/tmp/app/` for a person to look at.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+#[path = "support/browser.rs"]
+mod browser;
+
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use browser::{Browser, DEADLINE};
 use duet_tests::app::App;
-use duet_tests::{Relay, pair};
-use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
-
-/// Generous: CI is slow and Chromium is heavy.
-const DEADLINE: Duration = Duration::from_secs(90);
-
-/// Headless Chromium with one page, driven over the DevTools protocol.
-struct Browser {
-    child: Child,
-    ws: WebSocket<TcpStream>,
-    next: u64,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn start(chromium: &Path) -> Browser {
-        let profile = tempfile::tempdir().expect("profile");
-        let mut child = Command::new("timeout")
-            .arg("600")
-            .arg(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--remote-debugging-port=0",
-                "--window-size=900,1200",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("chromium starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("ws://") {
-                    let _ = tx.send(line[at..].trim().to_string());
-                }
-            }
-        });
-        let browser_ws = rx.recv_timeout(DEADLINE).expect("chromium's DevTools URL");
-        let port = browser_ws
-            .trim_start_matches("ws://127.0.0.1:")
-            .split('/')
-            .next()
-            .expect("a port")
-            .to_string();
-        let page_ws = page_target(&port);
-        let (ws, _) = tungstenite::client(
-            page_ws.as_str(),
-            TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect"),
-        )
-        .expect("DevTools socket");
-        ws.get_ref()
-            .set_read_timeout(Some(DEADLINE))
-            .expect("timeout");
-        Browser {
-            child,
-            ws,
-            next: 0,
-            _profile: profile,
-        }
-    }
-
-    /// One DevTools command; its result (events meanwhile are skipped).
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = self.next;
-        let msg = json!({"id": id, "method": method, "params": params}).to_string();
-        self.ws.send(Message::text(msg)).expect("send");
-        loop {
-            let Message::Text(t) = self.ws.read().expect("DevTools answers") else {
-                continue;
-            };
-            let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
-            if v["id"] == id {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    /// Evaluates JavaScript in the page (promises awaited); its value.
-    fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(r["exceptionDetails"].is_null(), "{expr}: {r}");
-        r["result"]["value"].clone()
-    }
-
-    /// Polls until `expr` is true in the page.
-    fn wait(&mut self, expr: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        while self.eval(&format!("!!({expr})")) != json!(true) {
-            assert!(
-                Instant::now() < deadline,
-                "never true: {expr}\n{}",
-                self.eval("document.body ? document.body.innerText : ''")
-            );
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    /// Opens a URL and waits for the page to load.
-    fn open(&mut self, url: &str) {
-        self.eval("window.__left = true");
-        self.call("Page.navigate", json!({"url": url}));
-        self.wait("!window.__left && document.readyState === 'complete'");
-    }
-
-    /// The text of the page's main content.
-    fn text(&mut self) -> String {
-        self.eval("document.querySelector('main').innerText")
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Submits the form holding `selector`, after filling `fields` (selector, value).
-    fn submit(&mut self, form: &str, fields: &[(&str, &str)]) {
-        for (sel, value) in fields {
-            let js = format!(
-                "document.querySelector({}).value = {}",
-                json!(sel),
-                json!(value)
-            );
-            self.eval(&js);
-        }
-        self.eval("window.__left = true");
-        self.eval(&format!(
-            "document.querySelector({}).requestSubmit()",
-            json!(form)
-        ));
-        self.wait("!window.__left && document.readyState === 'complete'");
-    }
-
-    /// Saves a full-page screenshot.
-    fn screenshot(&mut self, name: &str) {
-        let r = self.call(
-            "Page.captureScreenshot",
-            json!({"format": "png", "captureBeyondViewport": true}),
-        );
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(r["data"].as_str().expect("image data"))
-            .expect("base64");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("app");
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot");
-    }
-}
-
-impl Drop for Browser {
-    /// Asks Chromium itself to close: killing `timeout` (or the `chromium` wrapper
-    /// script) would leave the browser running on its own.
-    fn drop(&mut self) {
-        self.next += 1;
-        let close = json!({"id": self.next, "method": "Browser.close"}).to_string();
-        if self.ws.send(Message::text(close)).is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The DevTools WebSocket URL of the page target.
-fn page_target(port: &str) -> String {
-    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    write!(
-        s,
-        "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    // Chromium keeps the connection open: read the head, then Content-Length bytes.
-    let mut r = BufReader::new(s);
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).expect("read");
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().expect("a length");
-        }
-    }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).expect("the target list");
-    let list: Vec<Value> = serde_json::from_slice(&body).expect("target list");
-    list.iter()
-        .find(|t| t["type"] == "page")
-        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-        .expect("a page target")
-        .to_string()
-}
+use duet_tests::{Device, Relay, pair};
+use serde_json::json;
 
 /// Polls a CLI condition with the deadline.
 fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -237,7 +33,7 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
-fn two_partners_use_the_app_and_the_command_line_and_converge() {
+fn two_partners_pair_and_work_in_the_app_alone_or_with_the_command_line() {
     let Some(chromium) = duet_tests::chromium() else {
         eprintln!(
             "skipped: install chromium (Debian package `chromium`) to run the app browser test"
@@ -245,16 +41,221 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
         return;
     };
     let relay = Relay::start();
-    let (alex, sam) = pair(&relay);
+    let mut a = Browser::start(&chromium);
+    let mut s = Browser::start(&chromium);
+    let mut problems = Vec::new();
+    app_alone(&relay, &mut a, &mut s, &mut problems);
+    assert!(
+        problems.is_empty(),
+        "axe-core found serious or critical accessibility problems:\n{}",
+        problems.join("\n")
+    );
+    drop(s);
+    mixed_with_the_command_line(&relay, &mut a);
+}
+
+/// Both partners in their apps only, from first-run setup to the report.
+fn app_alone(relay: &Relay, a: &mut Browser, s: &mut Browser, problems: &mut Vec<String>) {
+    let (alex, sam) = (Device::new(), Device::new());
+    let alex_app = App::start(&alex);
+    let sam_app = App::start(&sam);
+    let (ao, so) = (alex_app.origin(), sam_app.origin());
+
+    // First-run setup: Alex starts new, with the relay.
+    a.open(&alex_app.url);
+    a.wait("location.pathname === '/setup'");
+    problems.extend(a.axe("setup"));
+    a.screenshot("1-setup");
+    a.submit(
+        "form[action='/setup']",
+        &[("#name", "Alex"), ("#relay", relay.url.as_str())],
+    );
+    a.wait("document.querySelector('h1').innerText === 'Today'");
+
+    // Alex makes an invite: the code large, and as a QR code.
+    a.open(&format!("{ao}/devices"));
+    problems.extend(a.axe("devices"));
+    a.submit("form[action='/devices/invite']", &[]);
+    a.wait("!!document.querySelector('#made-code') && !!document.querySelector('.qr svg')");
+    let code = a.eval("document.querySelector('#made-code').innerText");
+    let code = code.as_str().expect("the invite code").trim().to_string();
+    assert!(code.starts_with("duet1"), "an invite code: {code}");
+    problems.extend(a.axe("invite"));
+    a.screenshot("2-invite");
+
+    // Sam, on a fresh home, types it into the join form.
+    s.open(&sam_app.url);
+    s.wait("location.pathname === '/setup'");
+    s.type_into("#join-name", "Sam");
+    s.type_into("#code", &code);
+    s.screenshot("3-join");
+    s.submit("form[action='/setup/join']", &[]);
+    s.wait("document.querySelector('h1').innerText === 'Today'");
+
+    // Both see the same safety code, to compare in person; Alex confirms it.
+    let safety = "!!document.querySelector('#safety-code') && document.querySelector('main').innerText.includes('Sam')";
+    a.open_until(&format!("{ao}/devices"), safety);
+    s.open_until(&format!("{so}/devices"), safety);
+    let code_of = |b: &mut Browser| b.eval("document.querySelector('#safety-code').innerText");
+    assert_eq!(code_of(a), code_of(s), "the safety codes match");
+    a.submit("form[action='/devices/verify']", &[]);
+    a.wait("!document.querySelector('main').innerText.includes('not verified')");
+    a.screenshot("4-devices");
+
+    goal_and_blind_checkin(&ao, &so, a, s, problems);
+    reflection_and_live_reply(&ao, &so, a, s, problems);
+    device_added_and_removed(&ao, a);
+
+    a.open(&format!("{ao}/history"));
+    assert!(a.text().contains("Sunday walk"));
+    problems.extend(a.axe("history"));
+    a.open(&format!("{ao}/report"));
+    problems.extend(a.axe("report"));
+    a.screenshot("9-report");
+    a.open(&format!("{ao}/report/print"));
+    a.wait("document.title.startsWith('Progress report')");
+    problems.extend(a.axe("report-print"));
+}
+
+/// Alex adds a goal with its level texts; both rate it blind in their apps.
+fn goal_and_blind_checkin(
+    ao: &str,
+    so: &str,
+    a: &mut Browser,
+    s: &mut Browser,
+    problems: &mut Vec<String>,
+) {
+    a.open(&format!("{ao}/"));
+    problems.extend(a.axe("today-empty"));
+    a.submit(
+        "form[action='/goals']",
+        &[
+            ("#title", "Sunday walk"),
+            ("#level2", "We walk every Sunday and talk"),
+            ("#level1", "We walk most Sundays"),
+            ("#level0", "We walk twice a month"),
+            ("#level-1", "We walk once a month"),
+            ("#level-2", "We never walk"),
+        ],
+    );
+    a.wait("location.pathname.startsWith('/goals/')");
+    problems.extend(a.axe("goal"));
+    a.screenshot("5-goal");
+
+    // Sam rates first: sealed.
+    s.open_until(
+        &format!("{so}/checkin"),
+        "document.querySelector('main').innerText.includes('We walk most Sundays')",
+    );
+    problems.extend(s.axe("checkin"));
+    s.eval("document.querySelector('#level1').click()");
+    s.submit("form.checkin", &[("#note", "Two good walks")]);
+    s.wait("location.search.includes('sealed=true')");
+
+    // Alex hears that Sam rated (never how), and rates.
+    a.open_until(
+        &format!("{ao}/checkin"),
+        "document.querySelector('main').innerText.includes('Your partner has rated this goal')",
+    );
+    assert!(
+        !a.text().contains("Two good walks"),
+        "Sam's note stays sealed"
+    );
+    a.screenshot("6-checkin");
+    a.eval("document.querySelector('#level0').click()");
+    a.submit("form.checkin", &[("#note", "It felt short")]);
+    a.wait("location.search.includes('rated=')");
+
+    // Both levels are revealed in both apps.
+    a.open_until(
+        &format!("{ao}/"),
+        "document.querySelector('main').innerText.includes('Sam: +1')",
+    );
+    s.open_until(
+        &format!("{so}/"),
+        "document.querySelector('main').innerText.includes('Alex: 0')",
+    );
+    problems.extend(a.axe("today"));
+    a.screenshot("7-today");
+}
+
+/// Alex writes a reflection; Sam replies in Sam's app; the reply appears in Alex's open
+/// page without a reload.
+fn reflection_and_live_reply(
+    ao: &str,
+    so: &str,
+    a: &mut Browser,
+    s: &mut Browser,
+    problems: &mut Vec<String>,
+) {
+    a.open(&format!("{ao}/reflections"));
+    a.submit("form.write", &[("#text", "I liked our walk on Sunday")]);
+    a.wait("document.querySelector('main').innerText.includes('I liked our walk')");
+    problems.extend(a.axe("reflections"));
+    a.eval("window.__stayed = true");
+    s.open_until(
+        &format!("{so}/reflections"),
+        "!!document.querySelector('form.reply textarea')",
+    );
+    s.submit(
+        "form.reply",
+        &[("form.reply textarea", "Me too, let us go again")],
+    );
+    a.wait("document.querySelector('main').innerText.includes('Me too, let us go again')");
+    assert_eq!(
+        a.eval("window.__stayed === true"),
+        json!(true),
+        "the page was not reloaded"
+    );
+    a.screenshot("8-reflections");
+}
+
+/// Alex adds a device (a third home joins with the device code, on the command line),
+/// then removes it in the app, confirming first.
+fn device_added_and_removed(ao: &str, a: &mut Browser) {
+    a.open(&format!("{ao}/devices"));
+    a.submit("form[action='/devices/add']", &[]);
+    a.wait("!!document.querySelector('#made-code')");
+    let code = a.eval("document.querySelector('#made-code').innerText");
+    let third = Device::new();
+    third.ok(&["join", code.as_str().expect("a device code").trim()]);
+    let rows = third.json(&["device", "list"]);
+    let key = rows
+        .as_array()
+        .and_then(|r| r.iter().find(|d| d["this_device"] == true))
+        .and_then(|d| d["device"].as_str())
+        .expect("the third device's key")[..12]
+        .to_string();
+    let form = format!("form[action='/devices/{key}/remove']");
+    a.open_until(
+        &format!("{ao}/devices"),
+        &format!("!!document.querySelector({})", json!(form)),
+    );
+    a.submit(&form, &[]);
+    a.wait("document.querySelector('h1').innerText.startsWith('Remove device')");
+    assert!(a.text().contains("one of your own devices"));
+    a.screenshot("10-remove-confirm");
+    a.submit(&form, &[]);
+    a.wait("location.pathname === '/devices'");
+    let row = format!(
+        "[...document.querySelectorAll('tr')].some(r => r.innerText.includes({}) && r.innerText.includes('removed'))",
+        json!(key)
+    );
+    a.wait(&row);
+    a.screenshot("11-removed");
+}
+
+/// Alex uses the app, Sam the command line: the same flows converge.
+fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
+    let (alex, sam) = pair(relay);
     alex.ok(&["sync"]);
     let alex_app = App::start(&alex);
     let sam_app = App::start(&sam);
-    let mut b = Browser::start(&chromium);
 
     // Alex opens the printed URL and adds a goal with its level texts.
     b.open(&alex_app.url);
     b.wait("document.querySelector('h1').innerText === 'Today'");
-    b.screenshot("today-empty");
+    b.screenshot("mixed-today-empty");
     b.submit(
         "form[action='/goals']",
         &[
@@ -268,7 +269,7 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
     );
     b.wait("location.pathname.startsWith('/goals/')");
     assert!(b.text().contains("We walk twice a month"));
-    b.screenshot("goal");
+    b.screenshot("mixed-goal");
 
     // Sam rates it blind with the command line.
     until("Sam sees the goal", || {
@@ -285,7 +286,7 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
         !b.text().contains("Two good walks"),
         "Sam's note stays sealed"
     );
-    b.screenshot("checkin");
+    b.screenshot("mixed-checkin");
     b.eval("document.querySelector('#level0').click()");
     b.submit("form.checkin", &[("#note", "It felt short")]);
     b.wait("location.search.includes('rated=')");
@@ -301,7 +302,7 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
     });
     b.open(&format!("{}/", alex_app.origin()));
     b.wait("document.querySelector('main').innerText.includes('Sam: +1')");
-    b.screenshot("today");
+    b.screenshot("mixed-today");
     sam_app.wait_for("/", "Alex</strong>: 0");
 
     // A reflection in the app; Sam's reply (CLI) appears in the open page, no reload.
@@ -321,12 +322,12 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
         json!(true),
         "the page was not reloaded"
     );
-    b.screenshot("reflections");
+    b.screenshot("mixed-reflections");
 
     // History and the report.
     b.open(&format!("{}/history", alex_app.origin()));
     assert!(b.text().contains("Sunday walk"));
-    b.screenshot("history");
+    b.screenshot("mixed-history");
     b.open(&format!("{}/report/print", alex_app.origin()));
     b.wait("document.title.startsWith('Progress report')");
     assert!(
@@ -335,7 +336,7 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
             .unwrap_or("")
             .contains("We walk twice a month")
     );
-    b.screenshot("report");
+    b.screenshot("mixed-report");
 
     // A phone-sized window in dark mode: one column, no sideways scrolling.
     b.call(
@@ -352,5 +353,12 @@ fn two_partners_use_the_app_and_the_command_line_and_converge() {
         json!(true),
         "the page scrolls sideways on a phone"
     );
-    b.screenshot("today-phone-dark");
+    b.screenshot("mixed-today-phone-dark");
+    b.open(&format!("{}/devices", alex_app.origin()));
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+        json!(true),
+        "the devices page scrolls sideways on a phone"
+    );
+    b.screenshot("mixed-devices-phone-dark");
 }

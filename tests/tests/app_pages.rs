@@ -1,6 +1,8 @@
 //! `duet app`'s forms change what the command line reads (one home, no relay): a goal
 //! with level texts, a step added, done and reopened, a blind rating and the check-in
-//! closed, a reflection written and withdrawn; each page answers 200.
+//! closed, a reflection written and withdrawn; a goal edited and its status set, a
+//! rating corrected, a reflection edited and undone; each page answers 200. A join the
+//! relay refuses leaves the home ready for a new code.
 
 use duet_tests::Device;
 use duet_tests::app::App;
@@ -140,4 +142,99 @@ fn the_status_line_says_when_the_relay_is_out_of_reach_and_when_it_is_back() {
     let back = app.wait_for("/", "Relay reachable");
     assert!(!back.body.contains("reconnecting"), "{}", back.body);
     app.wait_for("/", "last sync");
+}
+
+#[test]
+fn corrections_in_the_app_are_those_of_the_command_line() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let added = app.post("/goals", &[("title", "Sunday walk")]);
+    let goal = added.header("location").expect("the goal").to_string();
+    let id = goal.trim_start_matches("/goals/").to_string();
+    let show = || d.json(&["goal", "show", &id]);
+
+    // The goal's details and a level text, then its status.
+    let edited = app.post(
+        &format!("{goal}/edit"),
+        &[
+            ("title", "Long Sunday walk"),
+            ("why", "Time to talk"),
+            ("level1", "Most Sundays"),
+        ],
+    );
+    assert_eq!(edited.status, 303, "{}", edited.body);
+    assert_eq!(show()["title"], "Long Sunday walk");
+    assert_eq!(show()["levels"]["1"], "Most Sundays");
+    assert!(app.get(&goal).body.contains("Edit the goal"));
+    assert_eq!(
+        app.post(&format!("{goal}/status"), &[("status", "paused")])
+            .status,
+        303
+    );
+    assert_eq!(show()["status"], "paused");
+    assert!(
+        app.post(&format!("{goal}/status"), &[("status", "gone")])
+            .status
+            >= 400
+    );
+    app.post(&format!("{goal}/status"), &[("status", "active")]);
+
+    // A rating, corrected (as `duet rate --amend`).
+    app.post("/checkin", &[("goal", &id), ("level", "1")]);
+    app.post("/checkin/close", &[]);
+    let amended = app.post(&format!("{goal}/amend"), &[("level", "-1")]);
+    assert_eq!(amended.status, 303, "{}", amended.body);
+    let progress = d.json(&["progress"]);
+    assert_eq!(
+        progress["goals"][0]["partners"][0]["latest"], -1,
+        "{progress}"
+    );
+
+    // A reflection edited, then undone (its author's latest change).
+    app.post("/reflections", &[("text", "A good weak")]);
+    let r = d.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let fixed = app.post(
+        &format!("/reflections/{r}/edit"),
+        &[("text", "A good week")],
+    );
+    assert_eq!(fixed.status, 303, "{}", fixed.body);
+    assert_eq!(d.json(&["reflections"])[0]["text"], "A good week");
+    assert!(app.get("/history").body.contains("Undo my latest"));
+    assert_eq!(app.post("/undo", &[]).status, 303);
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let revoked = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    alex.ok(&["invite", "revoke", "--all"]);
+    alex.ok(&["sync"]);
+    let sam = Device::new();
+    let app = App::start(&sam);
+    let refused = app.post("/setup/join", &[("name", "Sam"), ("code", &revoked)]);
+    assert!(
+        refused.status >= 400 && refused.body.contains("refused to let this device join"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get("/").status, 303, "still no device: setup again");
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &code)]);
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(sam.json(&["status"])["name"], "Sam");
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }

@@ -96,6 +96,24 @@ fn requests_without_the_secret_with_a_foreign_host_or_a_forged_form_are_refused(
         &good,
     );
     assert_eq!(put.status, 405);
+    // The pairing, device and correction forms are guarded alike: a foreign page makes
+    // no invite code and removes no device.
+    let confirm = encode(&[("csrf", &csrf), ("confirm", "yes")]);
+    for path in [
+        "/devices/invite",
+        "/devices/add",
+        "/devices/verify",
+        "/devices/abcdef/remove",
+        "/setup/join",
+        "/undo",
+    ] {
+        let foreign = [
+            ("Cookie", cookie.as_str()),
+            ("Origin", "http://evil.example"),
+        ];
+        let a = app.request("POST", path, &foreign, &confirm);
+        assert_eq!(a.status, 403, "{path}: {}", a.body);
+    }
     assert_eq!(goals(&d), 0, "a refused request changed nothing");
 
     // The same form from the app's own page goes through.

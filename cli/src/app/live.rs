@@ -63,6 +63,7 @@ pub fn start(app: &App) -> Watcher {
         state: app.live.clone(),
         changes: app.changes.clone(),
         stop: stop.clone(),
+        device: app.device.clone(),
     };
     let _ = std::thread::Builder::new()
         .name("duet-app-live".into())
@@ -76,23 +77,31 @@ struct Live {
     state: Arc<Mutex<LiveState>>,
     changes: tokio::sync::broadcast::Sender<()>,
     stop: Arc<AtomicBool>,
+    /// The server's device slot: held by the setup and join forms while they make the
+    /// device, so that this thread never opens one half made (a refused join is given up).
+    device: Arc<Mutex<Option<Device>>>,
 }
 
 impl Live {
     fn run(self) {
         let Some(mut dev) = self.open() else { return };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut has_relay = false;
-        for t in dev.live_targets().unwrap_or_default() {
-            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
-            has_relay = true;
-        }
-        drop(tx);
+        let targets = dev.live_targets().unwrap_or_default();
+        let has_relay = !targets.is_empty();
         let http = Http::new().ok();
         self.update(|s| s.has_relay = has_relay);
         self.refresh(&mut dev);
-        // A first sync, so the page starts from what the relay has.
-        let mut due = has_relay;
+        // A first sync before listening: the page starts from what the relay has, and a
+        // home set up in the app gets its spaces made on the relay, which refuses to
+        // listen to a space it does not know.
+        let mut due = match (&http, has_relay) {
+            (Some(http), true) => self.sync(&mut dev, http),
+            _ => false,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in targets {
+            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
+        }
+        drop(tx);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
             if due {
@@ -120,6 +129,14 @@ impl Live {
     /// `None` when the server stops first or the home cannot be read.
     fn open(&self) -> Option<Device> {
         while !self.stop.load(Ordering::Relaxed) {
+            // A setup or join form is making the device: wait until it is done.
+            let _making = match self.device.try_lock() {
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(LOCAL_CHECK);
+                    continue;
+                }
+                held => held.ok(),
+            };
             match Device::open_with(&self.home, self.clock) {
                 Ok(d) => return Some(d),
                 Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {
@@ -138,7 +155,11 @@ impl Live {
     fn on_signal(&self, signal: Signal) -> bool {
         match signal {
             Signal::Moved => return true,
-            Signal::Connected(_) => self.update(|s| s.reachable = Some(true)),
+            // (Re)connected: catch up on what moved while no socket listened.
+            Signal::Connected(_) => {
+                self.update(|s| s.reachable = Some(true));
+                return true;
+            }
             Signal::Lost { error, .. } => self.update(|s| {
                 s.reachable = Some(false);
                 s.problem = Some(format!(

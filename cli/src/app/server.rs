@@ -130,6 +130,11 @@ pub fn router(app: App) -> Router {
             "/goals/{id}/steps/{step}/reopen",
             post(pages::goal::reopen_step),
         )
+        .route("/goals/{id}/edit", post(pages::edit::edit_goal))
+        .route("/goals/{id}/status", post(pages::edit::set_status))
+        .route("/goals/{id}/amend", post(pages::edit::amend))
+        .route("/reflections/{id}/edit", post(pages::edit::edit_reflection))
+        .route("/undo", post(pages::edit::undo))
         .route("/checkin/close", post(pages::checkin::close))
         .route(
             "/reflections/{id}/withdraw",
@@ -148,6 +153,12 @@ pub fn router(app: App) -> Router {
             "/setup",
             get(pages::setup::setup).post(pages::setup::create),
         )
+        .route("/setup/join", post(pages::setup::join))
+        .route("/devices", get(pages::devices::devices))
+        .route("/devices/invite", post(pages::devices::invite))
+        .route("/devices/add", post(pages::devices::add))
+        .route("/devices/verify", post(pages::devices::verify))
+        .route("/devices/{key}/remove", post(pages::devices::remove))
         .route("/history", get(pages::history::history))
         .route("/report", get(pages::report::report))
         .route("/report/print", get(pages::report::printable))

@@ -2,7 +2,7 @@
 //! checking in person that no one else's device is in the shared space.
 
 use anyhow::Context;
-use duet_core::app::UnverifiedDevice;
+use duet_core::app::{InviteError, UnverifiedDevice};
 use duet_core::device::DeviceError;
 use duet_core::store::SpaceKind;
 use serde_json::json;
@@ -38,10 +38,14 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Add { expires } => {
             let mut dev = ctx.device()?;
-            let code = dev.add_device(expires)?;
-            dev.sync(&Http::new()?).context(
-                "the code was created but could not reach the relay; run `duet sync` before using it",
-            )?;
+            let code = dev
+                .invite_own_device(&Http::new()?, expires)
+                .map_err(|e| match e {
+                    InviteError::Unsent(e) => anyhow::Error::new(e).context(
+                        "the code was created but could not reach the relay; run `duet sync` before using it",
+                    ),
+                    e => super::invite::invite_failure(e),
+                })?;
             if ctx.out.json {
                 return ctx
                     .out

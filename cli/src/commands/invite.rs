@@ -1,7 +1,6 @@
 //! `duet invite`: a single-use code for the partner's device, announced to the relay.
 
-use anyhow::Context;
-use duet_core::store::SpaceKind;
+use duet_core::app::InviteError;
 use serde_json::json;
 
 use super::Ctx;
@@ -78,22 +77,9 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
         return super::invite_short::run(ctx, a.expires);
     }
     let mut dev = ctx.device()?;
-    let code = dev.invite(a.expires.unwrap_or(24 * 3_600_000))?;
-    // The relay must know the invite before the partner can use it.
-    let reports = dev.sync(&Http::new()?)
-        .context("the invite was created but could not reach the relay; run `duet sync` before your partner joins")?;
-    // A code the relay does not know (e.g. the shared space could not be created there
-    // without a creation token) would only fail on the partner's side.
-    if let Some(m) = reports.iter().find_map(|(k, r)| {
-        (*k == SpaceKind::Shared)
-            .then_some(r.push_refused.as_ref())
-            .flatten()
-    }) {
-        anyhow::bail!(
-            "the invite was created but the relay refused it, so your partner could not use it: {}",
-            crate::advice::warning(m)
-        );
-    }
+    let code = dev
+        .invite_partner(&Http::new()?, a.expires.unwrap_or(24 * 3_600_000))
+        .map_err(invite_failure)?;
     if ctx.out.json {
         return ctx.out.json(&json!({
             "code": code.encode(),
@@ -109,6 +95,21 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     }
     data(&code.encode())?;
     Ok(())
+}
+
+/// An invite or device code that is not ready, in the command line's words.
+pub fn invite_failure(e: InviteError) -> anyhow::Error {
+    match e {
+        InviteError::Make(e) => e.into(),
+        // The relay must know the invite before the partner can use it.
+        InviteError::Unsent(e) => anyhow::Error::new(e).context(
+            "the invite was created but could not reach the relay; run `duet sync` before your partner joins",
+        ),
+        InviteError::Refused(w) => anyhow::anyhow!(
+            "the invite was created but the relay refused it, so your partner could not use it: {}",
+            crate::advice::warning(&w)
+        ),
+    }
 }
 
 #[cfg(test)]

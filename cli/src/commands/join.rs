@@ -1,11 +1,9 @@
 //! `duet join`: join the partner's shared space with an invite code, or add this device
 //! to one's own spaces with a device code; undone when the relay refuses it.
 
-use anyhow::Context;
-use duet_core::device::{Device, DeviceError};
-use duet_core::invite::{DeviceCode, InviteCode};
+use duet_core::app::JoinError;
+use duet_core::device::Device;
 use duet_core::pairing_code::{PairingError, ShortCode};
-use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
 
 use super::Ctx;
@@ -30,7 +28,7 @@ pub struct JoinArgs {
 }
 
 /// The long invite code that a short one stands for, fetched through `relay`.
-fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
+pub fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
     let relay = relay.ok_or_else(|| {
         UsageError(
             "a short code names no relay: give the one your partner uses with --relay URL".into(),
@@ -44,9 +42,31 @@ fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
     }
 }
 
+/// A failed join, in the command line's words.
+pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
+    match e {
+        JoinError::Code(e) => UsageError(crate::advice::message(&e)).into(),
+        JoinError::NameRequired => {
+            UsageError("a name is required with a partner's invite code: --name NAME".into()).into()
+        }
+        JoinError::Setup(e) => {
+            anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
+        }
+        JoinError::Refused {
+            status,
+            error,
+            message,
+        } => anyhow::anyhow!(
+            "the relay refused to let this device join ({status} {error}: {message}); ask your partner for a new code with `duet invite`"
+        ),
+        JoinError::FirstSync(e) => anyhow::Error::new(e).context(
+            "joined locally, but the first sync failed; run `duet sync` to finish joining",
+        ),
+    }
+}
+
 /// Runs `duet join`.
 pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
-    let home_existed = ctx.home.exists();
     if ShortCode::looks_short(&a.code) {
         // Checked before the code is used up: it works once.
         if a.name.is_none() {
@@ -68,41 +88,10 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let (mut dev, space) = if a.code.trim().starts_with(duet_core::invite::DEVICE_PREFIX) {
-        let code =
-            DeviceCode::decode(&a.code).map_err(|e| UsageError(crate::advice::message(&e)))?;
-        let dev = Device::join_own_with(&ctx.home, &code, ctx.clock)
-            .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
-        (dev, code.shared.space)
-    } else {
-        let code =
-            InviteCode::decode(&a.code).map_err(|e| UsageError(crate::advice::message(&e)))?;
-        let name = a.name.ok_or_else(|| {
-            UsageError("a name is required with a partner's invite code: --name NAME".into())
-        })?;
-        let dev = Device::join_with(&ctx.home, &code, &name, ctx.clock)
-            .with_context(|| format!("cannot join in {}", ctx.home.display()))?;
-        (dev, code.space)
-    };
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "joining"));
-    let reports = match dev.sync(&http) {
-        Ok(r) => r,
-        Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused { status, body }))) => {
-            // The relay said no (used, expired or unknown invite): undo the half-made
-            // device so the same home can join with a new code.
-            dev.abandon(!home_existed);
-            anyhow::bail!(
-                "the relay refused to let this device join ({status} {}: {}); ask your partner for a new code with `duet invite`",
-                body.error,
-                body.message
-            );
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(
-                "joined locally, but the first sync failed; run `duet sync` to finish joining",
-            ));
-        }
-    };
+    let joined = Device::join_code(&ctx.home, &a.code, a.name.as_deref(), ctx.clock, &http)
+        .map_err(|e| join_failure(e, &ctx.home))?;
+    let (mut dev, space, reports) = (joined.device, joined.space, joined.reports);
     drop(http);
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;

@@ -1,15 +1,173 @@
-//! Pairing and reading the joint record: joining from a code (undone when the relay
-//! refuses it), the joint history and the progress figures.
+//! Pairing and reading the joint record: making an invite and announcing it to the
+//! relay, joining with a code (undone when the relay refuses it), the joint history and
+//! the progress figures. The command line and the app call the same operations.
 
 use std::path::Path;
 
+use crate::advice::{Advice, NextStep, Warning};
+use crate::clock::Clock;
 use crate::device::{Device, DeviceError};
+use crate::event::SpaceId;
 use crate::history::{HistoryEvent, HistoryQuery};
+use crate::invite::{DEVICE_PREFIX, DeviceCode, InviteCode, InviteCodeError};
 use crate::progress::Progress;
 use crate::readmodel::Parts;
 use crate::store::SpaceKind;
+use crate::sync::{SyncError, SyncReport, Transport, TransportError};
+
+/// Why an invite (or a device code) is not ready for the other device to use.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    /// It could not be made (no relay, the partner joined already, ...).
+    #[error(transparent)]
+    Make(DeviceError),
+    /// It was made but the sync that announces it failed: it is stored here and goes
+    /// out with the next sync.
+    #[error("the invite was created but could not reach the relay")]
+    Unsent(#[source] DeviceError),
+    /// The relay refused the shared space's changes, so it does not know the invite.
+    #[error("the invite was created but the relay refused it, so your partner could not use it")]
+    Refused(Warning),
+}
+
+impl Advice for InviteError {
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            InviteError::Make(e) => e.next_step(),
+            InviteError::Unsent(_) => Some(NextStep::SyncAgain),
+            InviteError::Refused(w) => w.next.clone(),
+        }
+    }
+}
+
+/// Why joining with a code failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The code is not a Duet code, or is damaged.
+    #[error(transparent)]
+    Code(InviteCodeError),
+    /// A partner's invite code needs the name the partner will see.
+    #[error("a name is required with a partner's invite code")]
+    NameRequired,
+    /// This device could not be prepared (the home is set up already, the code expired, ...).
+    #[error(transparent)]
+    Setup(DeviceError),
+    /// The relay said no (a used, expired or unknown code); the half-made device was
+    /// given up, so the same home can join with a new code.
+    #[error("the relay refused to let this device join ({status} {error}: {message})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The relay's error code.
+        error: String,
+        /// The relay's words.
+        message: String,
+    },
+    /// Joined on this device, but the first sync failed; the next sync finishes it.
+    #[error("joined locally, but the first sync failed")]
+    FirstSync(#[source] DeviceError),
+}
+
+impl Advice for JoinError {
+    fn next_step(&self) -> Option<NextStep> {
+        match self {
+            JoinError::Code(e) => e.next_step(),
+            JoinError::NameRequired => Some(NextStep::GiveName),
+            JoinError::Setup(e) => e.next_step(),
+            JoinError::Refused { .. } => Some(NextStep::NewInvite),
+            JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
+        }
+    }
+}
+
+/// A device that joined with a code and synced once.
+#[derive(Debug)]
+pub struct Joined {
+    /// The new device.
+    pub device: Device,
+    /// The shared space it joined.
+    pub space: SpaceId,
+    /// What the first sync did, per space.
+    pub reports: Vec<(SpaceKind, SyncReport)>,
+}
 
 impl Device {
+    /// Makes a single-use partner invite valid for `ttl_ms` and announces it to the
+    /// relay, failing when the relay did not take it (the partner could not use it).
+    pub fn invite_partner(
+        &mut self,
+        transport: &dyn Transport,
+        ttl_ms: i64,
+    ) -> Result<InviteCode, InviteError> {
+        let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
+        let reports = self.sync(transport).map_err(InviteError::Unsent)?;
+        // A code the relay does not know (e.g. the shared space could not be created
+        // there without a creation token) would only fail on the partner's side.
+        match reports
+            .into_iter()
+            .find_map(|(k, r)| (k == SpaceKind::Shared).then_some(r.push_refused).flatten())
+        {
+            Some(w) => Err(InviteError::Refused(w)),
+            None => Ok(code),
+        }
+    }
+
+    /// Makes a one-time code that adds another device of this person, valid for
+    /// `ttl_ms`, and announces it to the relay.
+    pub fn invite_own_device(
+        &mut self,
+        transport: &dyn Transport,
+        ttl_ms: i64,
+    ) -> Result<DeviceCode, InviteError> {
+        let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
+        self.sync(transport).map_err(InviteError::Unsent)?;
+        Ok(code)
+    }
+
+    /// Joins with a code in `home`: a partner's invite (with `name`) or a device code
+    /// from `duet device add`; then the first sync. When the relay refuses the join,
+    /// the half-made device is given up (and the home removed when this made it).
+    pub fn join_code(
+        home: &Path,
+        code: &str,
+        name: Option<&str>,
+        clock: Clock,
+        transport: &dyn Transport,
+    ) -> Result<Joined, JoinError> {
+        let home_existed = home.exists();
+        let (mut device, space) = if code.trim().starts_with(DEVICE_PREFIX) {
+            let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
+            let dev = Device::join_own_with(home, &code, clock).map_err(JoinError::Setup)?;
+            (dev, code.shared.space)
+        } else {
+            let code = InviteCode::decode(code).map_err(JoinError::Code)?;
+            let name = name
+                .filter(|n| !n.trim().is_empty())
+                .ok_or(JoinError::NameRequired)?;
+            let dev = Device::join_with(home, &code, name, clock).map_err(JoinError::Setup)?;
+            (dev, code.space)
+        };
+        match device.sync(transport) {
+            Ok(reports) => Ok(Joined {
+                device,
+                space,
+                reports,
+            }),
+            Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused {
+                status,
+                body,
+            }))) => {
+                device.abandon(!home_existed);
+                Err(JoinError::Refused {
+                    status,
+                    error: body.error.to_string(),
+                    message: body.message,
+                })
+            }
+            Err(e) => Err(JoinError::FirstSync(e)),
+        }
+    }
+
     /// Gives up a device whose join the relay refused: its store files are deleted, and
     /// its home too when the join created it (and it is empty), so the same home can
     /// join again with a new code.

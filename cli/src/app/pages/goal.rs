@@ -53,6 +53,7 @@ pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult 
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id)) }
         (steps(&g, &people, &token))
+        (super::edit::goal_forms(&g, &token))
         (ratings_section(&ratings, &sealed, &people, progress.as_ref(), &g.id))
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }

@@ -68,6 +68,7 @@ pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> 
                 li { span class="when" { (when(e.at)) } " " (e.summary) }
             }
         }
+        (super::edit::undo_form(app.csrf()))
     };
     Ok(app.page("History", Nav::History, main))
 }

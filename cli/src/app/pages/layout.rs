@@ -15,6 +15,7 @@ pub enum Nav {
     Reflections,
     History,
     Report,
+    Devices,
     /// A page not in the navigation (a goal).
     None,
 }
@@ -25,6 +26,7 @@ const LINKS: &[(Nav, &str, &str)] = &[
     (Nav::Reflections, "/reflections", "Reflections"),
     (Nav::History, "/history", "History"),
     (Nav::Report, "/report", "Report"),
+    (Nav::Devices, "/devices", "Partner and devices"),
 ];
 
 /// A whole page.

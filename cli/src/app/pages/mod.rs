@@ -2,6 +2,8 @@
 //! application layer (`duet_core::app`) and renders with maud.
 
 pub mod checkin;
+pub mod devices;
+pub mod edit;
 pub mod goal;
 pub mod history;
 pub mod layout;

@@ -67,6 +67,7 @@ fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
             @if let Some(p) = &r.prompt { p class="muted" { (p) } }
             blockquote { (r.text) }
             @if r.author == me {
+                (super::edit::reflection_form(&r.id, &r.text, token))
                 form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id)) {
                     (csrf(token))
                     button type="submit" { "Withdraw" }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::layout::{Nav, csrf, page};
 use crate::app::server::{App, PageError, PageResult, see_other};
+use crate::transport::Http;
 
 /// `GET /setup`.
 pub async fn setup(State(app): State<App>) -> PageResult {
@@ -19,7 +20,8 @@ pub async fn setup(State(app): State<App>) -> PageResult {
     }
     let main = html! {
         h1 { "Welcome to Duet" }
-        p { "Duet keeps your shared goals on your own devices. Start with your name; a relay lets your partner's device and yours exchange changes, end-to-end encrypted." }
+        p { "Duet keeps your shared goals on your own devices, end-to-end encrypted. Start new if you are the first of you two; join with a code if your partner (or another device of yours) gave you one." }
+        h2 { "Start new" }
         form method="post" action="/setup" class="setup" {
             (csrf(app.csrf()))
             label for="name" { "Your name (your partner sees it)" }
@@ -30,7 +32,17 @@ pub async fn setup(State(app): State<App>) -> PageResult {
             input id="token" name="token" autocomplete="off";
             button type="submit" { "Set up this device" }
         }
-        p class="muted" { "Joining your partner's space with a code is not in the app yet: run `duet join CODE --name NAME`, then start `duet app` again." }
+        h2 { "Join with a code" }
+        form method="post" action="/setup/join" class="setup" {
+            (csrf(app.csrf()))
+            label for="join-name" { "Your name (your partner sees it; not needed with a device code)" }
+            input id="join-name" name="name" maxlength="100" autocomplete="given-name";
+            label for="code" { "The code your partner's invite (or your other device) shows" }
+            input id="code" name="code" required autocomplete="off" spellcheck="false";
+            label for="join-relay" { "Relay address (only for a short code read aloud, like 417-aardvark-adroitness)" }
+            input id="join-relay" name="relay" type="url" placeholder="https://relay.example.org";
+            button type="submit" { "Join" }
+        }
     };
     // No status line: there is nothing to sync yet.
     Ok(Html(page("Set up Duet", Nav::None, None, main).into_string()).into_response())
@@ -59,17 +71,64 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
         )));
     }
     let (home, clock) = (app.home.clone(), app.clock);
+    let kept = app.device.clone();
     let made = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // Held until the token is stored too: the live thread's first sync needs it.
+        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut dev = Device::init_with(&home, &f.name, relay.as_deref(), clock)?;
         if let Some(token) = crate::commands::relay::creation_token(token.as_deref())? {
             dev.set_create_token(token)?;
         }
+        *kept = Some(dev);
         Ok(())
     })
     .await;
     match made {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("the setup failed: {e}").into()),
+    }
+    Ok(see_other("/"))
+}
+
+/// The join form.
+#[derive(Deserialize)]
+pub struct JoinForm {
+    #[serde(default)]
+    name: String,
+    code: String,
+    #[serde(default)]
+    relay: String,
+}
+
+/// `POST /setup/join`: as `duet join CODE [--name NAME] [--relay URL]` (the same core
+/// operation: first sync, the half-made device given up when the relay refuses); the
+/// joined device becomes the app's.
+pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult {
+    let (home, clock) = (app.home.clone(), app.clock);
+    let kept = app.device.clone();
+    let joined = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let name = Some(f.name.trim()).filter(|n| !n.is_empty());
+        let relay = Some(f.relay.trim()).filter(|r| !r.is_empty());
+        let mut code = f.code.trim().to_string();
+        if duet_core::pairing_code::ShortCode::looks_short(&code) {
+            if name.is_none() {
+                anyhow::bail!("a name is required with a short code");
+            }
+            code = crate::commands::join::redeem(&code, relay)?;
+        }
+        let http = Http::new()?;
+        // Held for the whole join: the live thread waits rather than open a device the
+        // relay may still refuse.
+        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let joined = Device::join_code(&home, &code, name, clock, &http)
+            .map_err(|e| crate::commands::join::join_failure(e, &home))?;
+        *kept = Some(joined.device);
+        Ok(())
+    })
+    .await;
+    match joined {
+        Ok(r) => r?,
+        Err(e) => return Err(anyhow::anyhow!("the join failed: {e}").into()),
     }
     Ok(see_other("/"))
 }

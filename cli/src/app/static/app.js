@@ -10,13 +10,20 @@
     if (el && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName)) {
       return true;
     }
+    // Changed from what the page came with (edit forms come filled in).
     var fields = document.querySelectorAll("main textarea, main input:not([type=hidden]):not([type=radio]):not([type=checkbox])");
     for (var i = 0; i < fields.length; i++) {
-      if (fields[i].value) {
+      if (fields[i].value !== fields[i].defaultValue) {
         return true;
       }
     }
-    return !!document.querySelector("main input[type=radio]:checked");
+    var boxes = document.querySelectorAll("main input[type=radio], main input[type=checkbox]");
+    for (var j = 0; j < boxes.length; j++) {
+      if (boxes[j].checked !== boxes[j].defaultChecked) {
+        return true;
+      }
+    }
+    return false;
   }
 
   var pending = false;

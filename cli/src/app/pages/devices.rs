@@ -1,0 +1,282 @@
+//! Partner and devices: making an invite for the partner (the code large and as a QR
+//! code), a code for another device of one's own, the safety code to compare in person,
+//! and every device of the shared space with removing one (asked to confirm first, as
+//! `duet device remove` asks). The same application-layer calls as `duet invite`,
+//! `duet device` and `duet verify`.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use duet_core::app::{DeviceRow, PartnerRemoval, Safety};
+use duet_core::device::DeviceError;
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
+
+use super::layout::{Nav, csrf};
+use crate::app::server::{App, PageResult, see_other};
+use crate::output::when;
+use crate::transport::Http;
+
+/// How long an invite or device code made in the app stays valid (as `duet invite`).
+const CODE_LIFETIME_MS: i64 = 24 * 3_600_000;
+
+/// What the page shows besides the list: a code just made, or nothing.
+enum Made {
+    Nothing,
+    Invite { code: String, expires_at: i64 },
+    DeviceCode { code: String, expires_at: i64 },
+}
+
+/// `GET /devices`.
+pub async fn devices(State(app): State<App>) -> PageResult {
+    show(&app, Made::Nothing).await
+}
+
+async fn show(app: &App, made: Made) -> PageResult {
+    let (rows, safety, partners) = app
+        .with_device(|dev| {
+            let safety = match dev.safety(false) {
+                Ok(s) => Some(s),
+                Err(DeviceError::NotSynced) => None,
+                Err(e) => return Err(e.into()),
+            };
+            Ok((dev.device_list()?, safety, dev.partners()?))
+        })
+        .await?;
+    let token = app.csrf().to_string();
+    let main = html! {
+        h1 { "Partner and devices" }
+        (made_code(&made))
+        section aria-labelledby="invite" {
+            h2 id="invite" { "Invite your partner" }
+            @if partners.is_empty() {
+                p { "Make a code and give it to your partner in person or over a channel you both trust. It works once, for 24 hours." }
+                form method="post" action="/devices/invite" {
+                    (csrf(&token))
+                    button type="submit" { "Make an invite code" }
+                }
+            } @else {
+                p { (partners.join(", ")) " has joined your shared space." }
+            }
+        }
+        section aria-labelledby="add" {
+            h2 id="add" { "Add another device of yours" }
+            p { "A device code lets your phone or another computer join both your spaces, your private reflections too: keep it to yourself." }
+            form method="post" action="/devices/add" {
+                (csrf(&token))
+                button type="submit" { "Make a device code" }
+            }
+        }
+        (safety_section(safety.as_ref(), &token))
+        section aria-labelledby="list" {
+            h2 id="list" { "Devices in your shared space" }
+            (device_table(&rows, &token))
+        }
+    };
+    Ok(app.page("Partner and devices", Nav::Devices, main))
+}
+
+/// A code just made: large, and for an invite also as a QR code.
+fn made_code(made: &Made) -> Markup {
+    let (code, expires_at, invite) = match made {
+        Made::Nothing => return html! {},
+        Made::Invite { code, expires_at } => (code, *expires_at, true),
+        Made::DeviceCode { code, expires_at } => (code, *expires_at, false),
+    };
+    html! {
+        section class="made" aria-labelledby="made" {
+            @if invite {
+                h2 id="made" { "Your invite code" }
+                p { "Give it to your partner in person or over a channel you both trust. Anyone who has it can join your shared space until it is used or expires (" (when(expires_at)) ")." }
+            } @else {
+                h2 id="made" { "Your device code" }
+                p { "On your other device, join with this code (in the app's setup, or `duet join CODE`). It expires " (when(expires_at)) "." }
+            }
+            p class="code" id="made-code" { (code) }
+            @if let Some(svg) = qr_svg(code) {
+                div class="qr" { (PreEscaped(svg)) }
+            }
+        }
+    }
+}
+
+/// The code as an inline SVG QR code (no script, no image request), named for screen
+/// readers; none when the code is too long for one.
+fn qr_svg(code: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let qr = qrcode::QrCode::new(code.as_bytes()).ok()?;
+    let image = qr
+        .render::<svg::Color>()
+        .min_dimensions(240, 240)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // Inline in HTML: no XML declaration; a role and a name for assistive technology.
+    let start = image.find("<svg")?;
+    Some(image[start..].replacen(
+        "<svg",
+        "<svg role=\"img\" aria-label=\"QR code of the code above\"",
+        1,
+    ))
+}
+
+/// The safety code and the button that records it matched.
+fn safety_section(safety: Option<&Safety>, token: &str) -> Markup {
+    html! {
+        section aria-labelledby="safety" {
+            h2 id="safety" { "Safety code" }
+            @match safety {
+                None => p class="muted" { "Not known until this device has synced with your partner's." },
+                Some(s) => {
+                    p { "Compare it with the one on your partner's device, in person. If both show the same code, no one else's device is in your shared space." }
+                    p class="code" id="safety-code" { (s.code) }
+                    p class="muted" { "It covers " (duet_core::words::count(s.devices, "device", "devices")) "." }
+                    form method="post" action="/devices/verify" {
+                        (csrf(token))
+                        button type="submit" { "We compared it and it matches" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn device_table(rows: &[DeviceRow], token: &str) -> Markup {
+    html! {
+        table class="devices" {
+            thead { tr { th scope="col" { "Whose" } th scope="col" { "Device" } th scope="col" { "Joined" } th scope="col" { "State" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+            tbody {
+                @for r in rows {
+                    @let short = &r.device[..12.min(r.device.len())];
+                    tr {
+                        td { (r.name.as_deref().unwrap_or("unknown")) }
+                        td { code { (short) } }
+                        td { (when(r.joined_ms)) }
+                        td {
+                            @if r.removed { "removed" }
+                            @else if r.this_device { "this device" }
+                            @else if r.verified { "verified" }
+                            @else { "not verified" }
+                        }
+                        td {
+                            @if !r.removed && !r.this_device {
+                                form method="post" class="inline" action=(format!("/devices/{short}/remove")) {
+                                    (csrf(token))
+                                    button type="submit" aria-label=(format!("Remove device {short}")) { "Remove…" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /devices/invite`: as `duet invite` (announced to the relay first).
+pub async fn invite(State(app): State<App>) -> PageResult {
+    let code = app
+        .with_device(|dev| {
+            dev.invite_partner(&Http::new()?, CODE_LIFETIME_MS)
+                .map_err(crate::commands::invite::invite_failure)
+        })
+        .await?;
+    let made = Made::Invite {
+        code: code.encode(),
+        expires_at: code.expires_at,
+    };
+    show(&app, made).await
+}
+
+/// `POST /devices/add`: as `duet device add`.
+pub async fn add(State(app): State<App>) -> PageResult {
+    let code = app
+        .with_device(|dev| {
+            dev.invite_own_device(&Http::new()?, CODE_LIFETIME_MS)
+                .map_err(crate::commands::invite::invite_failure)
+        })
+        .await?;
+    let made = Made::DeviceCode {
+        code: code.encode(),
+        expires_at: code.expires_at,
+    };
+    show(&app, made).await
+}
+
+/// `POST /devices/verify`: as `duet verify --confirm`.
+pub async fn verify(State(app): State<App>) -> PageResult {
+    app.with_device(|dev| {
+        dev.safety(true)?;
+        Ok(())
+    })
+    .await?;
+    Ok(see_other("/devices"))
+}
+
+/// The removal form: without `confirm`, the page asks first.
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /devices/{key}/remove`: first a page saying what it means, then (with
+/// `confirm=yes`) the removal from both spaces, as `duet device remove --yes`.
+pub async fn remove(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    Form(f): Form<RemoveForm>,
+) -> PageResult {
+    let confirmed = f.confirm == "yes";
+    let query = key.clone();
+    let asked = app
+        .with_device(move |dev| {
+            // Learn about devices that joined since the last sync; offline, use what is known.
+            if let Ok(http) = Http::new() {
+                let _ = dev.sync(&http);
+            }
+            let device = dev.find_device(&query)?;
+            let partner = dev.partner_removal(&device)?;
+            if !confirmed {
+                return Ok(Some(partner));
+            }
+            dev.remove_device_everywhere(&device)?;
+            use anyhow::Context;
+            dev.sync(&Http::new()?).context(
+                "the removal is recorded on this device but has not reached the relay; it is sent with the next sync",
+            )?;
+            Ok(None)
+        })
+        .await?;
+    match asked {
+        Some(partner) => Ok(confirm_page(&app, &key, partner.as_ref())),
+        None => Ok(see_other("/devices")),
+    }
+}
+
+/// Asks before removing, saying what it means (the words of `duet device remove`).
+fn confirm_page(app: &App, key: &str, partner: Option<&PartnerRemoval>) -> Response {
+    let what = match partner {
+        None => "This is one of your own devices: it will no longer read or write your spaces."
+            .to_string(),
+        Some(p) if p.last_device => format!(
+            "This is {0}'s only device: {0} will no longer be able to read or write your shared space (they keep what their device already holds). Talk with {0} first.",
+            p.name
+        ),
+        Some(p) => format!(
+            "This is one of {}'s devices: it will no longer read or write your shared space.",
+            p.name
+        ),
+    };
+    let main = html! {
+        h1 { "Remove device " code { (key) } "?" }
+        p class="warning" { (what) }
+        form method="post" action=(format!("/devices/{key}/remove")) {
+            (csrf(app.csrf()))
+            input type="hidden" name="confirm" value="yes";
+            button type="submit" class="danger" { "Yes, remove it" }
+        }
+        p { a href="/devices" { "No, keep it" } }
+    };
+    app.page("Remove a device", Nav::Devices, main)
+}

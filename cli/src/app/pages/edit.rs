@@ -1,0 +1,212 @@
+//! Corrections and edits in the app: a goal's details and level texts, its status,
+//! correcting one's own rating (as `duet rate --amend`), editing one's own reflection and
+//! undoing one's latest change (as `duet undo`). Each form calls the same operation as
+//! the command line; none erases history.
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use duet_core::Level;
+use duet_core::app::{GoalChanges, GoalRecord, Undone};
+use duet_core::vocab::Status;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{csrf, level, level_name};
+use crate::app::server::{App, PageResult, see_other};
+
+/// The goal page's forms: edit the details and level texts, set the status, correct
+/// one's rating. Folded away (`details`) so the page reads first.
+pub fn goal_forms(g: &GoalRecord, token: &str) -> Markup {
+    let text = |l: i64| g.levels.get(&l.to_string()).cloned().unwrap_or_default();
+    html! {
+        section aria-labelledby="change" class="change" {
+            h2 id="change" { "Change or correct" }
+            details {
+                summary { "Edit the goal and its level texts" }
+                form method="post" action=(format!("/goals/{}/edit", g.id)) {
+                    (csrf(token))
+                    label for="edit-title" { "Title" }
+                    input id="edit-title" name="title" required maxlength="200" value=(g.title);
+                    label for="edit-why" { "Why it matters" }
+                    textarea id="edit-why" name="why" rows="2" { (g.why) }
+                    @for l in (-2i64..=2).rev() {
+                        @let id = format!("edit-level{l}");
+                        label for=(id) { "Level " (level(l)) " (" (level_name(l)) ")" }
+                        input id=(id) name=(format!("level{l}")) value=(text(l));
+                    }
+                    button type="submit" { "Save the changes" }
+                }
+            }
+            form method="post" action=(format!("/goals/{}/status", g.id)) class="status-form" {
+                (csrf(token))
+                label for="status" { "Status" }
+                select id="status" name="status" {
+                    @for s in Status::ALL {
+                        option value=(s.as_str()) selected[s.as_str() == g.status] { (s.as_str()) }
+                    }
+                }
+                button type="submit" { "Set the status" }
+            }
+            details {
+                summary { "Correct my latest rating of this goal" }
+                form method="post" action=(format!("/goals/{}/amend", g.id)) {
+                    (csrf(token))
+                    fieldset {
+                        legend { "The level it should have been" }
+                        @for l in (-2i64..=2).rev() {
+                            @let id = format!("amend{l}");
+                            div class="check" {
+                                input type="radio" id=(id) name="level" value=(l) required;
+                                label for=(id) { (level(l)) " " (level_name(l)) }
+                            }
+                        }
+                    }
+                    label for="amend-note" { "A note (optional)" }
+                    textarea id="amend-note" name="note" rows="2" {}
+                    button type="submit" { "Correct the rating" }
+                }
+            }
+        }
+    }
+}
+
+/// The goal edit form.
+#[derive(Deserialize)]
+pub struct EditGoalForm {
+    title: String,
+    #[serde(default)]
+    why: String,
+    #[serde(flatten)]
+    levels: BTreeMap<String, String>,
+}
+
+/// `POST /goals/{id}/edit`: as `duet goal edit`.
+pub async fn edit_goal(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<EditGoalForm>,
+) -> PageResult {
+    let levels = (-2i8..=2)
+        .filter_map(|l| {
+            let t = f.levels.get(&format!("level{l}"))?.trim();
+            Some((l, t.to_string()))
+        })
+        .collect();
+    let changes = GoalChanges {
+        title: Some(f.title.trim().to_string()).filter(|t| !t.is_empty()),
+        why: Some(f.why.trim().to_string()),
+        levels,
+        ..GoalChanges::default()
+    };
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.edit_goal(&goal, changes)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// The status form.
+#[derive(Deserialize)]
+pub struct StatusForm {
+    status: String,
+}
+
+/// `POST /goals/{id}/status`: as `duet goal status`.
+pub async fn set_status(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> PageResult {
+    let status: Status = f
+        .status
+        .parse()
+        .map_err(|_| anyhow::anyhow!("pick one of the statuses offered"))?;
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.set_goal_status(&goal, status)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// The correction of a rating.
+#[derive(Deserialize)]
+pub struct AmendForm {
+    level: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /goals/{id}/amend`: as `duet rate GOAL LEVEL --amend`.
+pub async fn amend(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<AmendForm>,
+) -> PageResult {
+    let level: Level = f
+        .level
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}; pick one of the five levels"))?;
+    let note = Some(f.note.trim().to_string()).filter(|n| !n.is_empty());
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.amend_rating(&goal, level, note.as_deref())?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// The edit form of one's own reflection (shown with it).
+pub fn reflection_form(id: &str, text: &str, token: &str) -> Markup {
+    html! {
+        details class="edit" {
+            summary { "Edit" }
+            form method="post" action=(format!("/reflections/{id}/edit")) {
+                (csrf(token))
+                @let field = format!("edit-{id}");
+                label for=(field) { "The reflection, corrected" }
+                textarea id=(field) name="text" rows="3" required { (text) }
+                button type="submit" { "Save the edit" }
+            }
+        }
+    }
+}
+
+/// A reflection's new text.
+#[derive(Deserialize)]
+pub struct TextForm {
+    text: String,
+}
+
+/// `POST /reflections/{id}/edit`: as `duet reflect --edit`; only the author's own.
+pub async fn edit_reflection(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<TextForm>,
+) -> PageResult {
+    if f.text.trim().is_empty() {
+        return Err(
+            anyhow::anyhow!("the reflection is empty; write something, or withdraw it").into(),
+        );
+    }
+    app.with_device(move |dev| Ok(dev.edit_reflection(&id, f.text.trim())?))
+        .await?;
+    Ok(see_other("/reflections"))
+}
+
+/// The undo form (on the history page).
+pub fn undo_form(token: &str) -> Markup {
+    html! {
+        form method="post" action="/undo" class="undo" {
+            (csrf(token))
+            button type="submit" { "Undo my latest rating, reflection or step completion" }
+            p class="muted" { "Like `duet undo`: nothing is erased, the history keeps it and says it was undone." }
+        }
+    }
+}
+
+/// `POST /undo`: as `duet undo`; goes to what was undone.
+pub async fn undo(State(app): State<App>) -> PageResult {
+    let undone = app.with_device(|dev| Ok(dev.undo()?)).await?;
+    Ok(see_other(&match undone {
+        Undone::Rating { goal, .. } | Undone::Step { goal, .. } => format!("/goals/{goal}"),
+        Undone::Reflection { .. } => "/reflections".to_string(),
+    }))
+}
