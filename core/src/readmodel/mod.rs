@@ -37,7 +37,7 @@ pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };
 pub(crate) use refresh::{is_current, rebuild, refresh};
-pub(crate) use schema::{RITUAL_INDEX_SCHEMA, RITUALS_SCHEMA, SCHEMA};
+pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};
 
@@ -46,7 +46,7 @@ use entity::{Collection, Entity, collection_entities};
 /// against the model's ranges as they are read (rows written before are rebuilt, so an
 /// out-of-range value a partner sent earlier becomes a listed problem). Version 4:
 /// ratings kept whole as JSON, seals and rounds. Version 5: ratings' round and ritual
-/// columns (see [`RITUAL_INDEX_SCHEMA`]).
+/// columns (see [`WRITE_PATH_SCHEMA`]).
 pub const VERSION: i64 = 5;
 
 /// The typed content of a space, as the reading commands use it.

@@ -63,16 +63,17 @@ CREATE TABLE rm_rounds (
 );
 "#;
 
-/// What the blind rules read on every rating, indexed (a later store migration), so
-/// that a rating reads the few ratings they concern, not all of them: a rating's round,
-/// and whether it reveals, corrects or withdraws another (`ritual`). Filled by a
-/// rebuild ([`super::VERSION`] 5).
-pub(crate) const RITUAL_INDEX_SCHEMA: &str = r#"
+/// What every write reads, indexed (a later store migration), so that a write costs the
+/// same whatever the history's length: the blind rules' ratings (a rating's round, and
+/// whether it reveals, corrects or withdraws another: `ritual`; filled by a rebuild,
+/// [`super::VERSION`] 5), and the history's last position.
+pub(crate) const WRITE_PATH_SCHEMA: &str = r#"
 ALTER TABLE rm_ratings ADD COLUMN round TEXT;
 ALTER TABLE rm_ratings ADD COLUMN ritual INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX rm_ratings_round ON rm_ratings (space, round) WHERE round IS NOT NULL;
 CREATE INDEX rm_ratings_ritual ON rm_ratings (space) WHERE ritual = 1;
 CREATE INDEX rm_ratings_own ON rm_ratings (space, goal, rater);
+CREATE INDEX rm_changes_pos ON rm_changes (space, pos);
 "#;
 
 /// Runs one statement through the connection's statement cache (refreshes run the same

@@ -174,8 +174,10 @@ pub(super) fn maybe_snapshot(
         )
         .optional()?
         .unwrap_or(0);
+    // `+space`: walk the rowids after the snapshot (a short tail), not every change of
+    // the space in the index on `space`.
     let (count, max): (i64, Option<i64>) = tx.query_row(
-        "SELECT COUNT(*), MAX(id) FROM changes WHERE space = ?1 AND id > ?2",
+        "SELECT COUNT(*), MAX(id) FROM changes WHERE +space = ?1 AND id > ?2",
         params![sid, upto],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

@@ -117,7 +117,7 @@ ALTER TABLE spaces ADD COLUMN create_token TEXT;
     r#"
 ALTER TABLE spaces ADD COLUMN departed TEXT;
 "#,
-    crate::readmodel::RITUAL_INDEX_SCHEMA,
+    crate::readmodel::WRITE_PATH_SCHEMA,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

@@ -162,7 +162,11 @@ fn app_figures(d: &Device) -> AppFigures {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0);
-    AppFigures { today, goal, rss_mb }
+    AppFigures {
+        today,
+        goal,
+        rss_mb,
+    }
 }
 
 /// Measures a prepared store: Automerge's own load and size, reopening A's store, A's
