@@ -283,6 +283,13 @@ fn begin<'s, B: Backend>(
     txn.lock_spaces(&spaces).inspect_err(|e| {
         tracing::error!("cannot lock the spaces of a group: {e}");
     })?;
+    let hashes: Vec<(SpaceId, [u8; 32])> = pushes
+        .iter()
+        .flat_map(|(p, _)| p.hashes.iter().map(|h| (p.space, *h)))
+        .collect();
+    txn.prefetch(&spaces, &hashes).inspect_err(|e| {
+        tracing::error!("cannot read the state of a group's spaces: {e}");
+    })?;
     Ok(txn)
 }
 
