@@ -293,7 +293,7 @@ fn begin<'s, B: Backend>(
     Ok(txn)
 }
 
-/// Handles each push in turn. When SQLite rolls the whole transaction back under one,
+/// Handles each push in turn. When the database ends the whole transaction under one,
 /// that one gets the error, the others go back to the head of `pending`, and the
 /// answer is `None`.
 fn handle_all<T: WriteTxn>(
@@ -311,7 +311,7 @@ fn handle_all<T: WriteTxn>(
             Step::Lost(error) => {
                 tracing::warn!(
                     requeued = done.len() + rest.len(),
-                    "SQLite rolled back a group's transaction: {error}; the other \
+                    "the database ended a group's transaction: {error}; the other \
                      pushes of the group are handled again"
                 );
                 counters.requests.fetch_add(1, Ordering::Relaxed);

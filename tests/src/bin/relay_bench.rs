@@ -428,6 +428,7 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let opts = options()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Some((relay, clients)) = opts.pin {
         // Before anything else starts: every client thread inherits this core.
         pin_this_thread(clients)?;
@@ -435,7 +436,6 @@ fn main() -> anyhow::Result<()> {
             "pinned: the relay on core {relay}, the clients (and the baselines) on core {clients}"
         );
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -14,7 +14,8 @@
 //! unique constraints on `(space, hash)` and `(space, author, seq)` refuse a second copy
 //! or a fork even if a bug let two writers through. New cursors are announced with
 //! `pg_notify` inside the transaction, so every instance hears of a commit exactly when
-//! it becomes visible ([`listen`]).
+//! it becomes visible ([`listen`]). The writer's transaction is built for few round
+//! trips per group of pushes, not per push ([`txn`]).
 //!
 //! The `postgres` crate is synchronous (it runs its own small runtime), like rusqlite:
 //! it is only called from plain threads (the writer, the listener) and the blocking
