@@ -3,17 +3,23 @@
 //!
 //! - `BEGIN` and the space locks go in one message ([`WriteTxn::lock_spaces`]);
 //! - one query then reads, for every space of the group, its newest cursor and which of
-//!   the pushed hashes are stored ([`WriteTxn::prefetch`]); the spaces are locked, so
-//!   only this transaction can change those answers, and it keeps them up to date with
-//!   its own inserts;
-//! - each accepted push is one `INSERT` of a prepared statement, without a savepoint:
-//!   an insert can only fail for a reason that aborts the whole transaction anyway (the
-//!   checks before it rule out duplicates and forks), and then the writer answers that
-//!   push with the error and handles the others again in a new transaction, as it does
-//!   when SQLite rolls a transaction back;
+//!   the pushed hashes are stored ([`WriteTxn::prefetch`]), and takes from the cursor
+//!   sequence one value per pushed event; the spaces are locked, so only this
+//!   transaction can change those answers, and it keeps them up to date with its own
+//!   inserts;
+//! - an accepted push takes its cursors from those values, in order, and its rows wait
+//!   in memory; they all go in with one `INSERT` (a prepared statement) before the
+//!   commit, or before any read the transaction cannot answer itself. The values were
+//!   taken after the locks, so a space's cursors still grow in commit order (values
+//!   left unused are gaps, which cursors may have). Nothing is inserted under a
+//!   savepoint: an insert can only fail for a reason that aborts the whole transaction
+//!   anyway (the checks before it rule out duplicates and forks), and then the group
+//!   fails as a failed commit does (or, if a read sent the rows, the writer answers the
+//!   push being checked with the error and handles the others again, as it does when
+//!   SQLite rolls a transaction back);
 //! - the announcements to the other instances and `COMMIT` go in one last message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use duet_core::event::{Event, SpaceId};
@@ -48,7 +54,28 @@ struct Known {
     newest: HashMap<SpaceId, u64>,
     /// Each prefetched hash, with its cursor if it is stored.
     stored: HashMap<(SpaceId, [u8; 32]), Option<u64>>,
+    /// Cursors taken from the sequence for this group's events, ascending.
+    free: VecDeque<u64>,
 }
+
+/// Rows accepted but not yet sent, one vector per column.
+#[derive(Default)]
+struct Rows {
+    cursors: Vec<i64>,
+    spaces: Vec<String>,
+    hashes: Vec<Vec<u8>>,
+    authors: Vec<Vec<u8>>,
+    seqs: Vec<i64>,
+    kinds: Vec<&'static str>,
+    bytes: Vec<Vec<u8>>,
+    received: Vec<i64>,
+}
+
+/// Inserts rows whose cursors were taken from the sequence.
+const INSERT_NUMBERED: &str = "INSERT INTO events
+        (cursor, space, hash, author, seq, kind, bytes, received_at)
+     SELECT * FROM UNNEST($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::int8[],
+                          $6::text[], $7::bytea[], $8::int8[])";
 
 /// The newest cursor of each space, and the cursor of those of the hashes that are
 /// stored, in one query.
@@ -58,7 +85,10 @@ const PREFETCH: &str = "SELECT s.space, NULL::bytea,
      UNION ALL
      SELECT e.space, e.hash, e.cursor
      FROM UNNEST($2::text[], $3::bytea[]) AS w(space, hash)
-     JOIN events e ON e.space = w.space AND e.hash = w.hash";
+     JOIN events e ON e.space = w.space AND e.hash = w.hash
+     UNION ALL
+     SELECT NULL::text, NULL::bytea, nextval(pg_get_serial_sequence('events', 'cursor'))
+     FROM generate_series(1, $4::int8)";
 
 /// The writer's open transaction on PostgreSQL.
 pub struct PgTxn<'a> {
@@ -71,6 +101,8 @@ pub struct PgTxn<'a> {
     /// PostgreSQL aborts a transaction on any error.
     aborted: bool,
     known: Known,
+    /// Rows accepted, sent before the commit or the next read that needs them.
+    rows: Rows,
     /// Cursors to announce with the commit.
     announcements: Vec<(SpaceId, u64)>,
 }
@@ -95,6 +127,7 @@ impl<'a> PgTxn<'a> {
             finished: false,
             aborted: false,
             known: Known::default(),
+            rows: Rows::default(),
             announcements: Vec::new(),
         }
     }
@@ -105,19 +138,76 @@ impl<'a> PgTxn<'a> {
         &mut self,
         f: impl FnOnce(&mut Client, &mut Statements) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let r = if self.begun {
-            f(self.client, self.statements)
-        } else {
-            self.begun = true;
-            match self.client.batch_execute("BEGIN") {
-                Ok(()) => f(self.client, self.statements),
-                Err(e) => Err(e.into()),
-            }
-        };
+        let r = self
+            .begin_and_flush()
+            .and_then(|()| f(self.client, self.statements));
         if r.is_err() {
             self.aborted = true;
         }
         r
+    }
+
+    /// Sends `BEGIN` if not yet sent, and the rows waiting, so that the server sees
+    /// everything this transaction has done.
+    fn begin_and_flush(&mut self) -> Result<(), StoreError> {
+        if !self.begun {
+            self.begun = true;
+            self.client.batch_execute("BEGIN")?;
+        }
+        if self.rows.cursors.is_empty() {
+            return Ok(());
+        }
+        let r = std::mem::take(&mut self.rows);
+        let statement = self.statements.get(self.client, INSERT_NUMBERED)?;
+        self.client.execute(
+            &statement,
+            &[
+                &r.cursors,
+                &r.spaces,
+                &r.hashes,
+                &r.authors,
+                &r.seqs,
+                &r.kinds,
+                &r.bytes,
+                &r.received,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Numbers `events` with cursors taken by the prefetch and keeps their rows for
+    /// later; `None` (nothing kept) when `space` was not prefetched or the cursors ran
+    /// out.
+    fn defer(&mut self, space: &SpaceId, events: &[&Event], received_at: i64) -> Option<Vec<u64>> {
+        let known = &mut self.known;
+        if !known.newest.contains_key(space) || known.free.len() < events.len() {
+            return None;
+        }
+        let seqs: Vec<i64> = events
+            .iter()
+            .map(|e| to_i64(e.header().seq, "seq"))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let numbers: Vec<i64> = known
+            .free
+            .iter()
+            .take(events.len())
+            .map(|c| i64::try_from(*c))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let cursors: Vec<u64> = known.free.drain(..events.len()).collect();
+        let r = &mut self.rows;
+        for ((ev, n), seq) in events.iter().zip(numbers).zip(seqs) {
+            r.cursors.push(n);
+            r.spaces.push(space.to_string());
+            r.hashes.push(ev.hash().to_vec());
+            r.authors.push(ev.header().author.to_vec());
+            r.seqs.push(seq);
+            r.kinds.push(ev.header().kind.as_str());
+            r.bytes.push(ev.bytes().to_vec());
+            r.received.push(received_at);
+        }
+        Some(cursors)
     }
 
     /// Sends `sql` (statements without parameters), preceded by `BEGIN` if needed.
@@ -211,18 +301,23 @@ impl WriteTxn for PgTxn<'_> {
         let names: Vec<String> = spaces.iter().map(SpaceId::to_string).collect();
         let of: Vec<String> = hashes.iter().map(|(s, _)| s.to_string()).collect();
         let hs: Vec<&[u8]> = hashes.iter().map(|(_, h)| &h[..]).collect();
+        let wanted = i64::try_from(hashes.len()).unwrap_or(i64::MAX);
         let rows = self.guard(|q, st| {
             let statement = st.get(q, PREFETCH)?;
-            Ok(q.query(&statement, &[&names, &of, &hs])?)
+            Ok(q.query(&statement, &[&names, &of, &hs, &wanted])?)
         })?;
         let mut known = Known::default();
         for (space, hash) in hashes {
             known.stored.insert((*space, *hash), None);
         }
+        let mut free = Vec::with_capacity(hashes.len());
         for row in rows {
-            let space =
-                SpaceId::parse(&row.get::<_, String>(0)).ok_or(StoreError::Corrupt("space id"))?;
             let cursor = to_u64(row.get(2), "cursor")?;
+            let Some(space) = row.get::<_, Option<String>>(0) else {
+                free.push(cursor);
+                continue;
+            };
+            let space = SpaceId::parse(&space).ok_or(StoreError::Corrupt("space id"))?;
             match row.get::<_, Option<Vec<u8>>>(1) {
                 None => {
                     known.newest.insert(space, cursor);
@@ -232,6 +327,8 @@ impl WriteTxn for PgTxn<'_> {
                 }
             }
         }
+        free.sort_unstable();
+        known.free = free.into();
         self.known = known;
         Ok(())
     }
@@ -242,10 +339,13 @@ impl WriteTxn for PgTxn<'_> {
         events: &[&Event],
         received_at: i64,
     ) -> Result<Vec<u64>, StoreError> {
-        let cursors = self.guard(|q, st| {
-            let statement = st.get(q, INSERT_EVENTS)?;
-            insert_rows(q, &statement, space, events, received_at)
-        })?;
+        let cursors = match self.defer(space, events, received_at) {
+            Some(cursors) => cursors,
+            None => self.guard(|q, st| {
+                let statement = st.get(q, INSERT_EVENTS)?;
+                insert_rows(q, &statement, space, events, received_at)
+            })?,
+        };
         if let (Some(newest), Some(last)) = (self.known.newest.get_mut(space), cursors.last()) {
             *newest = *last;
             for (ev, c) in events.iter().zip(&cursors) {
@@ -373,6 +473,10 @@ impl WriteTxn for PgTxn<'_> {
             // Nothing was sent: nothing to commit.
             self.finished = true;
             return Ok(());
+        }
+        if let Err(e) = self.begin_and_flush() {
+            self.aborted = true;
+            return Err(e);
         }
         // Space ids are hex and cursors digits: nothing in the payloads needs quoting.
         let mut sql = String::new();
