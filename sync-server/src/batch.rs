@@ -192,6 +192,32 @@ mod tests {
     use duet_core::protocol::encode_batch;
 
     #[test]
+    fn a_large_batch_decoded_on_several_threads_keeps_its_order_and_names_the_first_bad_event() {
+        let space = duet_core::event::SpaceId::generate();
+        let key = duet_core::crypto::SpaceKey::generate();
+        let mut dev = duet_testkit::ChainSigner::new("Alex");
+        let raw: Vec<Vec<u8>> = (0..100u8)
+            .map(|i| dev.changes(space, &key, &[i]).bytes().to_vec())
+            .collect();
+        let frames: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
+        let events = decode_all(&frames, 4).expect("all decode");
+        let got: Vec<&[u8]> = events.iter().map(Event::bytes).collect();
+        assert_eq!(got, frames, "in the batch's order");
+
+        // Bad signatures at 80 and 40: the answer names 40, whichever share ends first.
+        let mut bad = raw.clone();
+        for i in [80, 40] {
+            let last = bad[i].len() - 1;
+            bad[i][last] ^= 1;
+        }
+        let frames: Vec<&[u8]> = bad.iter().map(Vec::as_slice).collect();
+        for threads in [1, 2, 4] {
+            let at = decode_all(&frames, threads).err().map(|(i, _)| i);
+            assert_eq!(at, Some(40), "on {threads} threads");
+        }
+    }
+
+    #[test]
     fn events_come_out_as_slices_in_order() {
         let a = vec![1u8; MIN_EVENT_BYTES];
         let b = vec![2u8; MIN_EVENT_BYTES + 5];
