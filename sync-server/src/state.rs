@@ -123,6 +123,8 @@ struct Shared {
     config: Config,
     guards: Guards,
     devices: Option<RateLimiter<DeviceKey>>,
+    /// Cores this process may run on (a batch's signatures are shared out among them).
+    cores: usize,
 }
 
 /// Read nonces seen recently, per device, with the request's timestamp.
@@ -235,6 +237,7 @@ impl AppState {
                 guards: Guards::new(&config),
                 devices: RateLimiter::new("per-device", config.rate_per_device, MAX_TRACKED_KEYS),
                 config,
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             }),
         })
     }
@@ -493,13 +496,15 @@ impl AppState {
         let count = frames.len();
         // Signatures are verified before the writer sees the push, so pushes verify in
         // parallel. Events after the first undecodable one are never examined.
-        let mut events = Vec::with_capacity(count);
-        for (i, raw) in frames.into_iter().enumerate() {
-            match Event::decode(raw.to_vec()) {
-                Ok(ev) => events.push(ev),
-                Err(e) => return Err(ApiError::undecodable(e, i + 1, count, sha256(raw))),
-            }
-        }
+        // A large batch is verified on every core.
+        let events = crate::batch::decode_all(&frames, self.inner.cores).map_err(|(i, e)| {
+            ApiError::undecodable(
+                e,
+                i + 1,
+                count,
+                sha256(frames.get(i).copied().unwrap_or(&[])),
+            )
+        })?;
         let hashes: Vec<[u8; 32]> = events.iter().map(Event::hash).collect();
         // Authors are authenticated now: charge each one request.
         let mut authors: Vec<DeviceKey> = events.iter().map(|ev| ev.header().author).collect();

@@ -48,6 +48,9 @@ pub enum StoreError {
     /// A stored value is out of range (a corrupted or foreign database).
     #[error("the database holds an invalid value: {0}")]
     Corrupt(&'static str),
+    /// A PostgreSQL transaction was aborted by an earlier error and cannot commit.
+    #[error("the write transaction was aborted by an earlier error; push again")]
+    Aborted,
     /// The writer thread could not be started.
     #[error("cannot start the relay's writer thread: {0}")]
     Thread(std::io::Error),
@@ -157,9 +160,24 @@ pub trait WriteTxn: Reads {
     /// instances never wait on each other).
     fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<(), StoreError>;
 
-    /// Stores `events` (all of `space`) under a savepoint: all of them, or none when an
-    /// insert fails (the rows of earlier pushes in the transaction stay). Returns their
-    /// cursors in order.
+    /// Reads at once what the group's pushes will ask of their `spaces` (locked
+    /// already): their newest cursors and which of `hashes` are stored, so that a
+    /// backend whose every query is a round trip to a server answers those reads from
+    /// memory. Called once per group, right after [`WriteTxn::lock_spaces`].
+    fn prefetch(
+        &mut self,
+        spaces: &[SpaceId],
+        hashes: &[(SpaceId, [u8; 32])],
+    ) -> Result<(), StoreError> {
+        let _ = (spaces, hashes);
+        Ok(())
+    }
+
+    /// Stores `events` (all of `space`): all of them, or none when the insert fails.
+    /// After a failure either the transaction is still open with the rows of earlier
+    /// pushes (SQLite, under a savepoint), or [`WriteTxn::is_open`] says it is gone
+    /// (PostgreSQL, which aborts the transaction) and the writer handles the group's
+    /// other pushes again. Returns their cursors in order.
     fn insert_events(
         &mut self,
         space: &SpaceId,

@@ -24,7 +24,7 @@ static FORK_LOG: Throttle = Throttle::per_second();
 pub(super) enum Step {
     /// The push was handled (accepted or refused); the transaction is still open.
     Handled(Result<PushResponse, ApiError>),
-    /// SQLite rolled the whole transaction back: this push gets the error, the others
+    /// The database ended the whole transaction: this push gets the error, the others
     /// must be handled again.
     Lost(ApiError),
 }

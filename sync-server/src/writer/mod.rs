@@ -21,10 +21,11 @@
 //!   acknowledged still means durable;
 //! - if the commit fails, every push of the group gets that error (507 `storage_full`
 //!   for SQLITE_FULL) and the cache keeps the committed states;
-//! - if SQLite rolls the whole transaction back by itself while one push is being
-//!   stored (it may, on SQLITE_FULL or an I/O error), that push gets the error and the
-//!   other pushes of the group go back to the head of the queue, to be checked again
-//!   in the next group.
+//! - if the database ends the whole transaction while one push is being stored (SQLite
+//!   may roll it back on SQLITE_FULL or an I/O error; PostgreSQL aborts it on any
+//!   failed statement, and its pushes are inserted without a savepoint each, see
+//!   [`crate::store::postgres`]), that push gets the error and the other pushes of the
+//!   group go back to the head of the queue, to be checked again in the next group.
 //!
 //! Reads whose space is not cached yet ask the thread to fold it ([`Job::Load`]), so the
 //! cache is only ever filled and changed here, from committed data.

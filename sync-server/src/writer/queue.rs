@@ -283,10 +283,17 @@ fn begin<'s, B: Backend>(
     txn.lock_spaces(&spaces).inspect_err(|e| {
         tracing::error!("cannot lock the spaces of a group: {e}");
     })?;
+    let hashes: Vec<(SpaceId, [u8; 32])> = pushes
+        .iter()
+        .flat_map(|(p, _)| p.hashes.iter().map(|h| (p.space, *h)))
+        .collect();
+    txn.prefetch(&spaces, &hashes).inspect_err(|e| {
+        tracing::error!("cannot read the state of a group's spaces: {e}");
+    })?;
     Ok(txn)
 }
 
-/// Handles each push in turn. When SQLite rolls the whole transaction back under one,
+/// Handles each push in turn. When the database ends the whole transaction under one,
 /// that one gets the error, the others go back to the head of `pending`, and the
 /// answer is `None`.
 fn handle_all<T: WriteTxn>(
@@ -304,7 +311,7 @@ fn handle_all<T: WriteTxn>(
             Step::Lost(error) => {
                 tracing::warn!(
                     requeued = done.len() + rest.len(),
-                    "SQLite rolled back a group's transaction: {error}; the other \
+                    "the database ended a group's transaction: {error}; the other \
                      pushes of the group are handled again"
                 );
                 counters.requests.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,5 @@
-//! The writer's tests: groups, failed commits, rollbacks and fork evidence, on SQLite.
+//! The writer's tests: groups, failed commits, rollbacks and fork evidence, on SQLite
+//! (and one group on PostgreSQL, when `DUET_TEST_POSTGRES` names a server).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,6 +31,10 @@ fn worker(dir: &tempfile::TempDir, max_db_bytes: u64) -> Worker<Store> {
     if max_db_bytes > 0 {
         store.set_max_bytes(max_db_bytes).expect("cap");
     }
+    worker_over(store)
+}
+
+fn worker_over<B: crate::store::Backend>(store: B) -> Worker<B> {
     Worker {
         store,
         cache: super::SpaceStates::shared(0),
@@ -46,7 +51,10 @@ fn worker(dir: &tempfile::TempDir, max_db_bytes: u64) -> Worker<Store> {
 
 /// Hands `pushes` to the worker as one queue (the first group holds them all) and
 /// runs groups until the queue is empty; returns the answers in order.
-fn run(w: &mut Worker<Store>, pushes: Vec<PreparedPush>) -> Vec<Result<PushResponse, ApiError>> {
+fn run<B: crate::store::Backend>(
+    w: &mut Worker<B>,
+    pushes: Vec<PreparedPush>,
+) -> Vec<Result<PushResponse, ApiError>> {
     let mut answers = Vec::new();
     let mut pending = VecDeque::new();
     for p in pushes {
@@ -323,6 +331,63 @@ fn fork_evidence_is_bounded_per_device_and_per_space_and_the_rest_is_counted() {
     assert_eq!(attempts, 5);
     // The quota counts the events only.
     assert_eq!(lock(&w.cache).get(&space).map(|c| c.usage.events), Some(5));
+}
+
+/// On PostgreSQL a group's rows wait in memory until the commit: a push of the group
+/// still sees the ones before it, a repeated event gets its first copy's cursor, and a
+/// fork against an event of the same group still leaves its evidence (the rows are sent
+/// before that read).
+#[test]
+fn on_postgres_a_group_sees_its_own_rows_before_they_are_sent() {
+    use crate::store::Reader as _;
+    let Some(url) = duet_testkit::pg::fresh() else {
+        return;
+    };
+    let mut w = worker_over(crate::store::postgres::PgStore::open(&url).expect("open"));
+    let space = SpaceId::generate();
+    let key = SpaceKey::generate();
+    let mut alex = Dev::new("Alex");
+    let g = alex.genesis(space, false);
+    let at = (alex.seq, alex.prev);
+    let a2 = alex.changes(space, &key, b"a2");
+    let a3 = alex.changes(space, &key, b"a3");
+    (alex.seq, alex.prev) = at;
+    let fork = alex.changes(space, &key, b"fork");
+    let answers = run(
+        &mut w,
+        [&g, &a2, &a3, &a2, &fork]
+            .iter()
+            .map(|e| prepared(space, &[e]))
+            .collect(),
+    );
+    let codes: Vec<_> = answers.iter().map(code).collect();
+    assert_eq!(codes, [None, None, None, None, Some(ErrorCode::Fork)]);
+    let cursors: Vec<u64> = answers[..3].iter().map(accepted_cursor).collect();
+    assert!(cursors.windows(2).all(|c| c[0] < c[1]), "{cursors:?}");
+    let dup = answers[3].as_ref().expect("duplicate");
+    assert_eq!(dup.results[0].status, EventStatus::Duplicate);
+    assert_eq!(dup.results[0].cursor, Some(cursors[1]));
+    let fork_message = answers[4].as_ref().err().map(ApiError::message);
+    assert!(
+        fork_message
+            .as_deref()
+            .is_some_and(|m| m.contains("as evidence")),
+        "{fork_message:?}"
+    );
+    assert_eq!(w.counters.commits.load(Ordering::Relaxed), 1);
+    let ((page, _), newest, forks) = w
+        .store
+        .page_and_newest(&space, 0, 10, 1 << 20)
+        .expect("read");
+    let got: Vec<(u64, Vec<u8>)> = page;
+    let want: Vec<(u64, Vec<u8>)> = cursors
+        .iter()
+        .zip([&g, &a2, &a3])
+        .map(|(c, e)| (*c, e.bytes().to_vec()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(newest, cursors[2]);
+    assert_eq!(forks, 1);
 }
 
 #[test]

@@ -21,7 +21,14 @@
 //!
 //! A second table pushes the same events in batches (`--batch B` events per request,
 //! default 100) from 1 and 4 clients: the ceiling then is the relay's verification and
-//! the disk, not the round trip per event.
+//! the disk, not the round trip per event. On PostgreSQL the 4 batched clients then push
+//! to two relay instances over the same database (two clients each), to measure what a
+//! second instance adds.
+//!
+//! `--pin R,C` (the harness passes it where `taskset` exists and the machine has two
+//! cores) runs every relay thread on core R and the clients on core C, so that the
+//! single-event figures are the relay's alone, beside one core's `verify_strict`; it
+//! measures only the single-event table.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -54,6 +61,8 @@ struct Options {
     postgres: Option<String>,
     /// Pushes timed for the live-push latency.
     live: usize,
+    /// Cores for the relay and for the clients (`--pin R,C`).
+    pin: Option<(usize, usize)>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -65,6 +74,7 @@ fn options() -> anyhow::Result<Options> {
         batch: 100,
         postgres: None,
         live: 200,
+        pin: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some((flag, value)) = next_flag(&mut args)? {
@@ -76,6 +86,12 @@ fn options() -> anyhow::Result<Options> {
             "--batch" => o.batch = number(&value)?.max(1),
             "--live" => o.live = number(&value)?.max(1),
             "--postgres" => o.postgres = Some(value),
+            "--pin" => {
+                let (r, c) = value
+                    .split_once(',')
+                    .context("--pin: give the relay's core and the clients', e.g. 0,1")?;
+                o.pin = Some((number(r)?, number(c)?));
+            }
             "--clients" => {
                 o.clients = value
                     .split(',')
@@ -84,7 +100,7 @@ fn options() -> anyhow::Result<Options> {
             }
             other => bail!(
                 "unknown option {other}; options: --events N --spaces K --clients 1,4,16,64 \
-                 --payload BYTES --batch B --live N --postgres URL"
+                 --payload BYTES --batch B --live N --postgres URL --pin R,C"
             ),
         }
     }
@@ -214,10 +230,29 @@ struct Server {
 }
 
 impl Server {
-    fn start(opts: &Options) -> anyhow::Result<Server> {
+    /// `instances` relays over one fresh database, their threads on the relay's core
+    /// when pinned.
+    fn start(opts: &Options, instances: usize) -> anyhow::Result<Vec<Server>> {
         let dir = tempfile::tempdir()?;
         let location = fresh_location(opts, &dir)?;
-        Server::start_at(&location, dir)
+        let start = move || -> anyhow::Result<Vec<Server>> {
+            if let Some((relay, _)) = opts.pin {
+                // The relay's threads (runtime, writer, blocking pool, database
+                // connections) are all started from this one, and inherit its core.
+                pin_this_thread(relay)?;
+            }
+            let mut dirs = vec![dir];
+            for _ in 1..instances {
+                dirs.push(tempfile::tempdir()?);
+            }
+            dirs.into_iter()
+                .map(|d| Server::start_at(&location, d))
+                .collect()
+        };
+        std::thread::scope(|s| match s.spawn(start).join() {
+            Ok(r) => r,
+            Err(_) => bail!("the thread starting the relays panicked"),
+        })
     }
 
     /// A relay over `location` (another `Server` may share it: a second instance).
@@ -270,13 +305,46 @@ impl Drop for Server {
     }
 }
 
-/// Creates the spaces and the clients' devices, then times C clients pushing.
-async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run> {
-    let server = {
+/// Runs this thread, and the threads it starts from now on, on `core` alone (`taskset`).
+fn pin_this_thread(core: usize) -> anyhow::Result<()> {
+    let me = std::fs::read_link("/proc/thread-self").context("reading /proc/thread-self")?;
+    let tid = me
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("a thread id in /proc/thread-self")?
+        .to_string();
+    let out = std::process::Command::new("taskset")
+        .args(["-p", "-c", &core.to_string(), &tid])
+        .output()
+        .context("running taskset")?;
+    if !out.status.success() {
+        bail!(
+            "taskset could not pin a thread to core {core}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Creates the spaces and the clients' devices, then times C clients pushing (client i
+/// to relay instance i mod `instances`).
+async fn run(
+    opts: &Options,
+    clients: usize,
+    batch: usize,
+    instances: usize,
+) -> anyhow::Result<Run> {
+    let servers = {
         let location_opts = opts.clone();
-        tokio::task::spawn_blocking(move || Server::start(&location_opts)).await??
+        tokio::task::spawn_blocking(move || Server::start(&location_opts, instances)).await??
     };
-    let mut setup = Conn::open(server.addr).await?;
+    let stats = || {
+        servers.iter().fold((0, 0, 0), |(c, r, l), s| {
+            let w = s.state.writer_stats();
+            (c + w.commits, r + w.requests, l.max(w.largest_group))
+        })
+    };
+    let mut setup = Conn::open(servers[0].addr).await?;
     let mut spaces = Vec::new();
     for _ in 0..opts.spaces {
         let space = SpaceId::generate();
@@ -312,12 +380,12 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
         work.push((*space, events));
     }
     drop(setup);
-    let before = server.state.writer_stats();
+    let before = stats();
 
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (space, events) in work {
-        let addr = server.addr;
+    for (i, (space, events)) in work.into_iter().enumerate() {
+        let addr = servers[i % servers.len()].addr;
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
             let mut latencies = Vec::with_capacity(events.len());
@@ -335,7 +403,7 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
         latencies.extend(t.await??);
     }
     let seconds = start.elapsed().as_secs_f64();
-    let after = server.state.writer_stats();
+    let after = stats();
     latencies.sort_unstable();
     let at = |q: f64| {
         let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
@@ -346,9 +414,9 @@ async fn run(opts: &Options, clients: usize, batch: usize) -> anyhow::Result<Run
         events: per_client * clients,
         requests: latencies.len(),
         seconds,
-        commits: after.commits - before.commits,
-        writer_requests: after.requests - before.requests,
-        largest_group: after.largest_group,
+        commits: after.0 - before.0,
+        writer_requests: after.1 - before.1,
+        largest_group: after.2,
         p50: at(0.5),
         p99: at(0.99),
     })
@@ -361,6 +429,13 @@ fn ms(d: Duration) -> f64 {
 fn main() -> anyhow::Result<()> {
     let opts = options()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some((relay, clients)) = opts.pin {
+        // Before anything else starts: every client thread inherits this core.
+        pin_this_thread(clients)?;
+        println!(
+            "pinned: the relay on core {relay}, the clients (and the baselines) on core {clients}"
+        );
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -412,7 +487,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     for &c in &opts.clients {
-        let r = runtime.block_on(run(&opts, c, 1))?;
+        let r = runtime.block_on(run(&opts, c, 1, 1))?;
         // One event per request: events/s and requests/s are the same figure.
         let rate = r.requests as f64 / r.seconds;
         let per_commit = r.writer_requests as f64 / r.commits.max(1) as f64;
@@ -439,40 +514,30 @@ fn main() -> anyhow::Result<()> {
         out.flush()?;
     }
 
-    writeln!(out)?;
-    writeln!(out, "batched pushes, {} events per request:", opts.batch)?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "|   C | events | requests | seconds | events/s | commits | p50 ms | p99 ms | / verify on 1 core |"
-    )?;
-    writeln!(
-        out,
-        "| --: | -----: | -------: | ------: | -------: | ------: | -----: | -----: | -----------------: |"
-    )?;
-    for c in [1, 4] {
-        let r = runtime.block_on(run(&opts, c, opts.batch))?;
-        let rate = r.events as f64 / r.seconds;
-        writeln!(
-            out,
-            "| {:>3} | {:>6} | {:>8} | {:>7.2} | {:>8.0} | {:>7} | {:>6.2} | {:>6.2} | {:>17.0}% |",
-            r.clients,
-            r.events,
-            r.requests,
-            r.seconds,
-            rate,
-            r.commits,
-            ms(r.p50),
-            ms(r.p99),
-            100.0 * rate / verify,
-        )?;
-        bench.push(format!(
-            "bench: relay_batched_ingest_c{} {rate:.0} events/s",
-            r.clients
-        ));
-        out.flush()?;
+    if opts.pin.is_none() {
+        batched(&opts, &runtime, verify, &mut out, &mut bench)?;
+        live(&opts, &mut out, &mut bench)?;
     }
-    let live = live_latency(&opts)?;
+    bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
+    bench.push(format!("bench: batch_verify_one_core {batch_verify:.0} /s"));
+    bench.push(format!("bench: event_decode_one_core {decode:.0} /s"));
+    bench.push(format!(
+        "bench: fsync_per_event_baseline {fsync:.0} events/s"
+    ));
+    writeln!(out)?;
+    for line in bench {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The live-push latency, printed and added to `bench`.
+fn live(
+    opts: &Options,
+    out: &mut impl std::io::Write,
+    bench: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let live = live_latency(opts)?;
     writeln!(out)?;
     writeln!(
         out,
@@ -489,15 +554,56 @@ fn main() -> anyhow::Result<()> {
     )?;
     bench.push(format!("bench: live_push_p50 {:.3} ms", ms(live.0)));
     bench.push(format!("bench: live_push_p99 {:.3} ms", ms(live.1)));
-    bench.push(format!("bench: verify_strict_one_core {verify:.0} /s"));
-    bench.push(format!("bench: batch_verify_one_core {batch_verify:.0} /s"));
-    bench.push(format!("bench: event_decode_one_core {decode:.0} /s"));
-    bench.push(format!(
-        "bench: fsync_per_event_baseline {fsync:.0} events/s"
-    ));
+    Ok(())
+}
+
+/// The batched table (1 and 4 clients; on PostgreSQL also 4 clients on two instances),
+/// printed and added to `bench`.
+fn batched(
+    opts: &Options,
+    runtime: &tokio::runtime::Runtime,
+    verify: f64,
+    out: &mut impl std::io::Write,
+    bench: &mut Vec<String>,
+) -> anyhow::Result<()> {
     writeln!(out)?;
-    for line in bench {
-        writeln!(out, "{line}")?;
+    writeln!(out, "batched pushes, {} events per request:", opts.batch)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "|   C | events | requests | seconds | events/s | commits | p50 ms | p99 ms | / verify on 1 core |"
+    )?;
+    writeln!(
+        out,
+        "| --: | -----: | -------: | ------: | -------: | ------: | -----: | -----: | -----------------: |"
+    )?;
+    let mut runs = vec![(1, 1), (4, 1)];
+    if opts.postgres.is_some() {
+        runs.push((4, 2));
+    }
+    for (c, instances) in runs {
+        let r = runtime.block_on(run(opts, c, opts.batch, instances))?;
+        let rate = r.events as f64 / r.seconds;
+        writeln!(
+            out,
+            "| {:>3}{} | {:>6} | {:>8} | {:>7.2} | {:>8.0} | {:>7} | {:>6.2} | {:>6.2} | {:>17.0}% |",
+            r.clients,
+            if instances > 1 { " on 2 instances" } else { "" },
+            r.events,
+            r.requests,
+            r.seconds,
+            rate,
+            r.commits,
+            ms(r.p50),
+            ms(r.p99),
+            100.0 * rate / verify,
+        )?;
+        bench.push(format!(
+            "bench: relay_batched_ingest_c{}{} {rate:.0} events/s",
+            r.clients,
+            if instances > 1 { "_two_instances" } else { "" },
+        ));
+        out.flush()?;
     }
     Ok(())
 }

@@ -14,25 +14,27 @@
 //! unique constraints on `(space, hash)` and `(space, author, seq)` refuse a second copy
 //! or a fork even if a bug let two writers through. New cursors are announced with
 //! `pg_notify` inside the transaction, so every instance hears of a commit exactly when
-//! it becomes visible ([`listen`]).
+//! it becomes visible ([`listen`]). The writer's transaction is built for few round
+//! trips per group of pushes, not per push ([`txn`]).
 //!
 //! The `postgres` crate is synchronous (it runs its own small runtime), like rusqlite:
 //! it is only called from plain threads (the writer, the listener) and the blocking
 //! pool, never from an async task.
 
 use duet_core::event::{Event, SpaceId};
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, NoTls, ToStatement};
 
 use super::{
-    Backend, ForkRoom, Page, Reader, Reads, StoreError, WriteTxn, fill_page, to_hash, to_i64,
-    to_u64,
+    Backend, ForkRoom, Page, Reader, Reads, StoreError, fill_page, to_hash, to_i64, to_u64,
 };
 
 mod listen;
 mod schema;
+mod txn;
 
 pub use listen::{CHANNEL, ListenerGuard, listen, parse_announcement};
 pub use schema::{SCHEMA_VERSION, create_schema};
+pub use txn::PgTxn;
 
 /// A URL with its password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
@@ -72,6 +74,9 @@ fn lock_key(space: &SpaceId) -> i64 {
 pub struct PgStore {
     /// Always `Some` until dropped (taken to be closed off the async threads).
     client: Option<Client>,
+    /// The writer's statements, prepared once per connection (a statement sent as text
+    /// costs a second round trip to prepare it each time).
+    statements: txn::Statements,
 }
 
 impl Drop for PgStore {
@@ -95,6 +100,7 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let mut store = PgStore {
             client: Some(connect(url)?),
+            statements: txn::Statements::default(),
         };
         off_runtime(|| schema::migrate(store.client()?))?;
         Ok(store)
@@ -116,7 +122,7 @@ impl PgStore {
     ) -> Result<(Vec<u64>, u64), StoreError> {
         let mut tx = self.client()?.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(space)])?;
-        let cursors = insert_rows(&mut tx, space, events, received_at)?;
+        let cursors = insert_rows(&mut tx, INSERT_EVENTS, space, events, received_at)?;
         let newest = newest_in(&mut tx, space)?;
         tx.commit()?;
         Ok((cursors, newest))
@@ -219,10 +225,20 @@ fn for_each_event_in(
     }
 }
 
+/// Inserts a batch of events of one space, in their order.
+const INSERT_EVENTS: &str =
+    "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
+     SELECT $1, t.h, t.a, t.s, t.k, t.b, $7
+     FROM UNNEST($2::bytea[], $3::bytea[], $4::int8[], $5::text[], $6::bytea[])
+          WITH ORDINALITY AS t(h, a, s, k, b, n)
+     ORDER BY t.n
+     RETURNING hash, cursor";
+
 /// Inserts `events` with one statement (one round trip), in their order: the cursors
 /// come from the sequence row by row in that order, which is checked.
 fn insert_rows(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
+    statement: &(impl ToStatement + ?Sized),
     space: &SpaceId,
     events: &[&Event],
     received_at: i64,
@@ -237,12 +253,7 @@ fn insert_rows(
     let kinds: Vec<&str> = events.iter().map(|e| e.header().kind.as_str()).collect();
     let bytes: Vec<&[u8]> = events.iter().map(|e| e.bytes()).collect();
     let rows = tx.query(
-        "INSERT INTO events (space, hash, author, seq, kind, bytes, received_at)
-         SELECT $1, t.h, t.a, t.s, t.k, t.b, $7
-         FROM UNNEST($2::bytea[], $3::bytea[], $4::int8[], $5::text[], $6::bytea[])
-              WITH ORDINALITY AS t(h, a, s, k, b, n)
-         ORDER BY t.n
-         RETURNING hash, cursor",
+        statement,
         &[
             &space.to_string(),
             &hash_refs,
@@ -359,16 +370,16 @@ impl PgStore {
 }
 
 reads_over!(PgStore, s);
-reads_over!(PgTxn<'_>, t);
 
 impl Backend for PgStore {
     type Txn<'a> = PgTxn<'a>;
 
     fn begin(&mut self) -> Result<PgTxn<'_>, StoreError> {
-        Ok(PgTxn {
-            tx: self.client()?.transaction()?,
-            aborted: false,
-        })
+        let PgStore { client, statements } = self;
+        let client = client
+            .as_mut()
+            .ok_or(StoreError::Corrupt("the PostgreSQL connection is closed"))?;
+        Ok(PgTxn::new(client, statements))
     }
 }
 
@@ -405,178 +416,6 @@ impl Reader for PgStore {
         let forks = fork_attempts_in(&mut tx, space)?;
         tx.commit()?;
         Ok(((out, more), newest, forks))
-    }
-}
-
-/// The writer's open transaction on PostgreSQL.
-pub struct PgTxn<'a> {
-    tx: Transaction<'a>,
-    /// PostgreSQL aborts a transaction on any error outside a savepoint.
-    aborted: bool,
-}
-
-impl PgTxn<'_> {
-    fn guard<T>(
-        &mut self,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let r = f(&mut self.tx);
-        if r.is_err() {
-            self.aborted = true;
-        }
-        r
-    }
-}
-
-impl WriteTxn for PgTxn<'_> {
-    fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<(), StoreError> {
-        let mut keys: Vec<i64> = spaces.iter().map(lock_key).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        self.guard(|tx| {
-            for k in keys {
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&k])?;
-            }
-            Ok(())
-        })
-    }
-
-    fn insert_events(
-        &mut self,
-        space: &SpaceId,
-        events: &[&Event],
-        received_at: i64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut sp = match self.tx.savepoint("push") {
-            Ok(sp) => sp,
-            Err(e) => {
-                self.aborted = true;
-                return Err(e.into());
-            }
-        };
-        // On error the savepoint is rolled back when dropped; the transaction goes on.
-        let cursors = insert_rows(&mut sp, space, events, received_at)?;
-        if let Err(e) = sp.commit() {
-            self.aborted = true;
-            return Err(e.into());
-        }
-        Ok(cursors)
-    }
-
-    fn insert_fork(
-        &mut self,
-        event: &Event,
-        existing_hash: &[u8; 32],
-        received_at: i64,
-    ) -> Result<bool, StoreError> {
-        let h = event.header();
-        let seq = to_i64(h.seq, "seq")?;
-        self.guard(|tx| {
-            let n = tx.execute(
-                "INSERT INTO forks (space, author, seq, existing_hash, hash, bytes, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                &[
-                    &h.space.to_string(),
-                    &&h.author[..],
-                    &seq,
-                    &&existing_hash[..],
-                    &&event.hash()[..],
-                    &event.bytes(),
-                    &received_at,
-                ],
-            )?;
-            Ok(n > 0)
-        })
-    }
-
-    fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError> {
-        self.guard(|tx| {
-            tx.execute(
-                "INSERT INTO fork_counts (space, author, refused) VALUES ($1, $2, 1)
-                 ON CONFLICT (space, author) DO UPDATE SET refused = fork_counts.refused + 1",
-                &[&space.to_string(), &&author[..]],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn spaces_of_author(
-        &mut self,
-        author: &[u8; 32],
-        limit: u32,
-    ) -> Result<Vec<SpaceId>, StoreError> {
-        let limit = i64::from(limit);
-        self.guard(|tx| {
-            let rows = tx.query(
-                "SELECT DISTINCT space FROM events WHERE author = $1 LIMIT $2",
-                &[&&author[..], &limit],
-            )?;
-            rows.iter()
-                .map(|r| {
-                    SpaceId::parse(&r.get::<_, String>(0)).ok_or(StoreError::Corrupt("space id"))
-                })
-                .collect()
-        })
-    }
-
-    fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError> {
-        self.guard(|tx| {
-            let n: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM creations WHERE address = $1 AND created_at >= $2",
-                    &[&address, &since_ms],
-                )?
-                .get(0);
-            to_u64(n, "creation count")
-        })
-    }
-
-    fn creations_with(&mut self, token: &str) -> Result<u64, StoreError> {
-        self.guard(|tx| {
-            let n: i64 = tx
-                .query_one("SELECT COUNT(*) FROM creations WHERE token = $1", &[&token])?
-                .get(0);
-            to_u64(n, "creation count")
-        })
-    }
-
-    fn record_creation(
-        &mut self,
-        space: &SpaceId,
-        at_ms: i64,
-        address: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.guard(|tx| {
-            tx.execute(
-                "INSERT INTO creations (space, created_at, address, token)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[&space.to_string(), &at_ms, &address, &token],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn db_bytes(&mut self) -> Result<Option<u64>, StoreError> {
-        // --max-db-bytes caps SQLite only; a PostgreSQL server's space is its own.
-        Ok(None)
-    }
-
-    fn announce(&mut self, space: &SpaceId, cursor: u64) -> Result<(), StoreError> {
-        let payload = format!("{space}:{cursor}");
-        self.guard(|tx| {
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
-            Ok(())
-        })
-    }
-
-    fn is_open(&self) -> bool {
-        !self.aborted
-    }
-
-    fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit()?;
-        Ok(())
     }
 }
 

@@ -146,6 +146,7 @@ fn run() -> Result<(), String> {
     live_scenario::on_sqlite(&mut figs);
     storm_scenario::measure(storm_rounds, &mut figs)?;
     programs::relay_ingest(ingest_events, None, &mut figs)?;
+    programs::relay_pinned(ingest_events, cores, &mut figs)?;
     if opts.postgres {
         let url = programs::postgres_server()?;
         live_scenario::on_postgres(&url, &mut figs);

@@ -120,6 +120,26 @@ pub fn relay_ingest(
     run(program("relay_bench"), &args, prefix, figs)
 }
 
+/// Relay ingest with the relay pinned to one core and the clients to another (figures
+/// prefixed `pinned_`), when `taskset` is there and the machine has two cores: 64
+/// single-event pushers beside one core's `verify_strict`, the relay's cost alone.
+pub fn relay_pinned(events: usize, cores: usize, figs: &mut Figures) -> Result<(), String> {
+    let taskset = Command::new("taskset")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !taskset || cores < 2 {
+        println!("== relay pinned to one core: skipped (needs taskset and two cores) ==");
+        return Ok(());
+    }
+    let args: Vec<String> = ["--pin", "0,1", "--clients", "64", "--events"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([events.to_string()])
+        .collect();
+    run(program("relay_bench"), &args, "pinned_", figs)
+}
+
 /// A PostgreSQL server for the relay's PostgreSQL figures: `DUET_TEST_POSTGRES` if set,
 /// else the throwaway server `.ci/postgres` starts (installing Debian's package if
 /// needed).

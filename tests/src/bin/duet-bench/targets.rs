@@ -51,6 +51,27 @@ pub fn targets(n: usize) -> Vec<Target> {
             Bound::AtLeast(0.5),
         ),
         ratio(
+            "issue 18: relay on one core, 64 single-event pushers / one core's verify_strict",
+            "pinned_relay_ingest_c64",
+            "pinned_verify_strict_one_core",
+            1.0,
+            Bound::AtLeast(0.5),
+        ),
+        ratio(
+            "issue 18: PostgreSQL single-event ingest (64 pushers) / SQLite's",
+            "pg_relay_ingest_c64",
+            "relay_ingest_c64",
+            1.0,
+            Bound::AtLeast(0.5),
+        ),
+        ratio(
+            "issue 18: batched ingest, two instances on one PostgreSQL database / one",
+            "pg_relay_batched_ingest_c4_two_instances",
+            "pg_relay_batched_ingest_c4",
+            1.0,
+            Bound::AtLeast(1.6),
+        ),
+        ratio(
             "relay ingest, 64 single-event pushers / one fsync per event",
             "relay_ingest_c64",
             "fsync_per_event_baseline",
