@@ -104,6 +104,8 @@ pub struct Device {
     clock: Clock,
     /// Documents kept between writes in a long-running process.
     docs: crate::doc_cache::DocCache,
+    /// Whole views kept between reads in a long-running process that asks for it.
+    views: crate::view_cache::ViewCache,
 }
 
 fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
@@ -209,6 +211,7 @@ impl Device {
             me,
             clock,
             docs: Default::default(),
+            views: Default::default(),
         })
     }
 
@@ -258,6 +261,7 @@ impl Device {
             me,
             clock,
             docs: Default::default(),
+            views: Default::default(),
         })
     }
 
@@ -317,6 +321,7 @@ impl Device {
             me,
             clock,
             docs: Default::default(),
+            views: Default::default(),
         })
     }
 
@@ -356,6 +361,7 @@ impl Device {
             me,
             clock,
             docs: Default::default(),
+            views: Default::default(),
         })
     }
 
@@ -412,10 +418,26 @@ impl Device {
         Ok(self.store.ritual_view(&rec.id, &self.me, now, own)?)
     }
 
-    /// Some of the typed content of a space, from the read models.
+    /// Some of the typed content of a space, from the read models (or, in a process
+    /// that keeps views, from the whole view it read while the tables were as now).
     pub fn view_parts(&mut self, kind: SpaceKind, parts: Parts) -> Result<View, DeviceError> {
         let rec = self.store.space(kind)?;
-        Ok(self.store.view(&rec.id, &self.me, parts)?)
+        if !self.views.on || parts != Parts::All {
+            return Ok(self.store.view(&rec.id, &self.me, parts)?);
+        }
+        let key = self.store.view_state(&rec.id, &self.me)?;
+        if let Some(view) = self.views.get(&rec.id, &key) {
+            return Ok(view);
+        }
+        let view = self.store.view(&rec.id, &self.me, parts)?;
+        self.views.keep(rec.id, key, &view);
+        Ok(view)
+    }
+
+    /// Keeps whole views between reads from now on (a long-running process that shows
+    /// them again and again, such as `duet app`).
+    pub fn keep_views(&mut self) {
+        self.views.on = true;
     }
 
     /// Runs one or more document operations and stores their changes in one transaction.

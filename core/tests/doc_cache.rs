@@ -61,3 +61,38 @@ fn a_kept_document_is_read_again_after_another_process_wrote() {
         ["First", "From the CLI", "Second", "Third"]
     );
 }
+
+#[test]
+fn a_kept_view_is_read_again_after_another_process_wrote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    drop(Device::init(&home, "Alex", None).expect("init"));
+    // The app keeps its views; the CLI writes beside it.
+    let mut app = Device::open(&home).expect("open");
+    app.keep_views();
+    let mut cli = Device::open(&home).expect("open");
+    app.add_goal(goal("First")).expect("the app writes");
+    assert_eq!(titles(&mut app), ["First"]);
+    assert_eq!(titles(&mut app), ["First"], "read from the kept view");
+    cli.add_goal(goal("From the CLI"))
+        .expect("another process writes");
+    assert_eq!(
+        titles(&mut app),
+        ["First", "From the CLI"],
+        "the kept view was left for the tables"
+    );
+    let rated = |d: &mut Device| -> usize {
+        let p = d.progress(None).expect("progress");
+        p.goals
+            .iter()
+            .filter(|g| g.title == "First")
+            .flat_map(|g| &g.partners)
+            .map(|s| s.ratings.len())
+            .sum()
+    };
+    assert_eq!(rated(&mut app), 0, "the whole view is kept now");
+    let level = duet_core::Level::try_from(1).expect("level");
+    cli.rate("First", level, None).expect("the CLI rates");
+    assert_eq!(rated(&mut app), 1, "the kept view was left for the tables");
+    assert_eq!(rated(&mut cli), 1);
+}

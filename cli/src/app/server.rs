@@ -86,9 +86,11 @@ impl App {
                 poisoned.into_inner()
             });
             if kept.is_none() {
-                let dev = Device::open_with(&home, clock)
+                let mut dev = Device::open_with(&home, clock)
                     .map_err(anyhow::Error::from)
                     .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
+                // Pages read the same views again and again between changes.
+                dev.keep_views();
                 *kept = Some(dev);
             }
             match kept.as_mut() {

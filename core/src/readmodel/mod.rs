@@ -36,7 +36,7 @@ pub use problem::{Problem, problems_of};
 pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };
-pub(crate) use refresh::{is_current, rebuild, refresh};
+pub(crate) use refresh::{is_current, rebuild, refresh, state_key};
 pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};

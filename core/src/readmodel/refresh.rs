@@ -150,6 +150,22 @@ fn set_state(conn: &Connection, sid: &str, heads: &[ChangeHash]) -> Result<(), r
 }
 
 /// Whether the tables of a space are current for this version.
+/// The version and heads a space's tables are at, as bytes (empty when they have none).
+pub(crate) fn state_key(conn: &Connection, space: &SpaceId) -> Result<Vec<u8>, rusqlite::Error> {
+    Ok(conn
+        .query_row(
+            "SELECT version, heads FROM rm_state WHERE space = ?1",
+            params![space.to_string()],
+            |r| {
+                let mut key = r.get::<_, i64>(0)?.to_be_bytes().to_vec();
+                key.extend(r.get::<_, Vec<u8>>(1)?);
+                Ok(key)
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
+}
+
 pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rusqlite::Error> {
     Ok(conn
         .query_row(

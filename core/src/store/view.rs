@@ -45,6 +45,17 @@ impl Store {
         })
     }
 
+    /// The state the read-model tables of a space are at (version and heads, written
+    /// with them), after bringing them up to date: equal states, equal views.
+    pub fn view_state(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::state_key(&self.conn, space)?)
+    }
+
     /// What the blind rules need when this person rates, from the read-model tables:
     /// every round and seal, and only the ratings of [`crate::readmodel::ritual_ratings`]
     /// (`own`: the (goal, rater) whose ratings a correction looks at). No people, goals

@@ -39,6 +39,11 @@
         if (!text) {
           return;
         }
+        // The user may have started typing while the page was fetched.
+        if (typing()) {
+          pending = true;
+          return;
+        }
         var doc = new DOMParser().parseFromString(text, "text/html");
         ["main", "#status"].forEach(function (sel) {
           var fresh = doc.querySelector(sel);
@@ -55,6 +60,9 @@
   if (window.EventSource) {
     var events = new EventSource("/events");
     events.addEventListener("change", reload);
+    // A change made between this page's answer and the stream's (re)connection is told
+    // to nobody: read the page again once the stream is open.
+    events.addEventListener("open", reload);
   }
   // A change heard while typing is shown once the user leaves the form.
   document.addEventListener("focusout", function () {
