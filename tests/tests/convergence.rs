@@ -499,9 +499,11 @@ proptest! {
                 assert_read_models_match(&mut devices[i]);
             }
         }
-        // The network heals; everyone syncs until quiet.
+        // The network heals; everyone syncs until quiet. Blind ratings take longer: a
+        // device reveals once it hears of the partner's seal, and the devices that synced
+        // before it hear of the reveal a round later.
         net.faults.borrow_mut().clear();
-        for _ in 0..2 {
+        for _ in 0..4 {
             for d in devices.iter_mut() {
                 d.sync(&net).expect("a sync on a healthy network succeeds");
             }
