@@ -423,6 +423,18 @@ pub fn chromium() -> Option<PathBuf> {
         })
 }
 
+/// The flags every test starts headless Chromium with: no GPU, nothing fetched or
+/// synced in the background, no first-run pages.
+pub const HEADLESS_CHROMIUM: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+];
+
 /// The titles of the shared space's goals in `d`'s export.
 pub fn shared_titles(d: &Device) -> Vec<String> {
     d.json(&["export"])["shared"]["goals"]

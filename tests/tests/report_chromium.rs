@@ -22,16 +22,8 @@ fn render(chromium: &Path, page: &Path, work: &Path, extra: &[&str]) -> (String,
     let out = Command::new("timeout")
         .arg("120")
         .arg(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ])
+        .args(duet_tests::HEADLESS_CHROMIUM)
+        .arg("--disable-quic")
         .arg(format!(
             "--user-data-dir={}",
             work.join("profile").display()

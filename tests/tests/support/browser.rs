@@ -32,17 +32,8 @@ impl Browser {
         let mut child = Command::new("timeout")
             .arg("600")
             .arg(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--remote-debugging-port=0",
-                "--window-size=900,1200",
-            ])
+            .args(duet_tests::HEADLESS_CHROMIUM)
+            .args(["--remote-debugging-port=0", "--window-size=900,1200"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(Stdio::null())
