@@ -206,13 +206,18 @@ impl Device {
         let shared = new_space(&me, SpaceKind::Shared, relay, now)?;
         let personal = new_space(&me, SpaceKind::Personal, relay, now)?;
         store.initialise(&me, &[shared, personal])?;
-        Ok(Device {
+        Ok(Device::assemble(store, me, clock))
+    }
+
+    /// A device over an opened store, with nothing kept in memory yet.
+    fn assemble(store: Store, me: Identity, clock: Clock) -> Device {
+        Device {
             store,
             me,
             clock,
             docs: Default::default(),
             views: Default::default(),
-        })
+        }
     }
 
     /// Creates this device's identity and personal space, and prepares the join of the
@@ -256,13 +261,7 @@ impl Device {
         for (i, k) in code.later_keys.iter().enumerate() {
             store.add_epoch_key(&code.space, i as u32 + 1, k)?;
         }
-        Ok(Device {
-            store,
-            me,
-            clock,
-            docs: Default::default(),
-            views: Default::default(),
-        })
+        Ok(Device::assemble(store, me, clock))
     }
 
     /// Prepares a new device of an existing person from a `duet device add` code: the
@@ -316,13 +315,7 @@ impl Device {
                 store.add_epoch_key(&grant.space, i as u32 + 1, k)?;
             }
         }
-        Ok(Device {
-            store,
-            me,
-            clock,
-            docs: Default::default(),
-            views: Default::default(),
-        })
+        Ok(Device::assemble(store, me, clock))
     }
 
     /// Says what to do when a write waits for another `duet` process on this home
@@ -356,13 +349,7 @@ impl Device {
         let mut store = Store::open(home, false)?;
         store.set_clock(clock);
         let me = store.require_identity()?;
-        Ok(Device {
-            store,
-            me,
-            clock,
-            docs: Default::default(),
-            views: Default::default(),
-        })
+        Ok(Device::assemble(store, me, clock))
     }
 
     /// The store, for tests that craft what no front end can.
@@ -410,9 +397,13 @@ impl Device {
 
     /// What the blind rules need when this person rates or reveals (see
     /// [`crate::store::Store::ritual_view`]); with `amend_goal`, also this person's ratings of it.
-    pub(crate) fn ritual_view(&mut self, amend_goal: Option<&str>) -> Result<View, DeviceError> {
+    /// `now` is the caller's, so the rounds it counts as open are those it decides by.
+    pub(crate) fn ritual_view(
+        &mut self,
+        now: i64,
+        amend_goal: Option<&str>,
+    ) -> Result<View, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
-        let now = self.now();
         let me = self.me.person_id.to_string();
         let own = amend_goal.map(|g| (g, me.as_str()));
         Ok(self.store.ritual_view(&rec.id, &self.me, now, own)?)

@@ -108,7 +108,7 @@ impl Device {
         let gid = self.resolve_goal(input.goal)?;
         let now = self.now();
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(input.amend.then_some(gid.as_str()))?;
+        let view = self.ritual_view(now, input.amend.then_some(gid.as_str()))?;
         let corrects = if input.amend {
             Some(
                 super::corrections::latest_own(&view, &me, &gid)
@@ -251,7 +251,7 @@ impl Device {
     pub fn reveal_due(&mut self) -> Result<usize, DeviceError> {
         let now = self.now();
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(None)?;
+        let view = self.ritual_view(now, None)?;
         let due: Vec<Seal> = due_reveals(&view, &me, now).into_iter().cloned().collect();
         if due.is_empty() {
             return Ok(0);
@@ -295,7 +295,7 @@ impl Device {
     /// in them; the partner's device reveals theirs when it next syncs.
     pub fn close_rounds(&mut self) -> Result<Closed, DeviceError> {
         let now = self.now();
-        let view = self.ritual_view(None)?;
+        let view = self.ritual_view(now, None)?;
         let open: Vec<String> = open_rounds(&view, now)
             .into_iter()
             .map(|r| r.id.clone())
