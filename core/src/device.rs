@@ -525,17 +525,17 @@ impl Device {
         let mut out = Vec::new();
         for rec in self.store.spaces()? {
             let mut report = sync_space(&mut self.store, &self.me, &rec, transport)?;
-            // Removals withdrawn after a concurrent membership change: redo those whose
-            // device is still a member, against the membership as it now stands.
-            let mut redo = std::mem::take(&mut report.redo_removals);
-            // A redone removal can lose another race; try a few rounds, then say so.
+            // Membership changes withdrawn after a conflict: redo those the membership as
+            // it now stands still needs (the device is a member, the invite open).
+            let mut redo = std::mem::take(&mut report.redo);
+            // A redone change can lose another race; try a few rounds.
             for _ in 0..3 {
                 if redo.is_empty() {
                     break;
                 }
                 let mut redone = false;
-                for device in redo.drain(..) {
-                    redone |= self.remove_device(rec.kind, &device)?;
+                for r in redo.drain(..) {
+                    redone |= self.redo(rec.kind, &r)?;
                 }
                 if !redone {
                     break;
@@ -546,11 +546,18 @@ impl Device {
                 report.pushed_changes += more.pushed_changes;
                 report.warnings.extend(more.warnings);
                 report.cursor = more.cursor;
-                redo = more.redo_removals;
+                redo = more.redo;
             }
-            if !redo.is_empty() {
+            // Still refused: keep them on this device rather than drop them (a relay
+            // that answers "conflict" falsely must not undo a removal or reopen an
+            // invite); the next sync sends them again.
+            let mut kept = false;
+            for r in redo.drain(..) {
+                kept |= self.redo(rec.kind, &r)?;
+            }
+            if kept {
                 report.warnings.push(Warning::then(
-                    "a device removal kept conflicting with concurrent membership changes",
+                    "the relay keeps refusing a membership change of this device (a device removal or an invite's revocation) as conflicting; it stays on this device and is sent again by the next sync",
                     NextStep::SyncAgain,
                 ));
             }

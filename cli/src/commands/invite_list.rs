@@ -65,9 +65,13 @@ pub fn revoke(ctx: &Ctx, code: Option<String>, all: bool) -> anyhow::Result<()> 
             crate::advice::message(&e)
         ))
     })?;
-    dev.sync(&Http::new()?).context(
-        "the revocation is recorded on this device but has not reached the relay; run `duet sync` before the code can be used",
-    )?;
+    const NOT_SENT: &str = "the revocation is recorded on this device but has not reached the relay; run `duet sync` before the code can be used";
+    dev.sync(&Http::new()?).context(NOT_SENT)?;
+    if dev.unsent_revocations()? > 0 {
+        anyhow::bail!(
+            "{NOT_SENT} (the relay refused it as conflicting; if `duet sync` keeps saying so, the relay may be misbehaving)"
+        );
+    }
     if ctx.out.json {
         return ctx.out.json(&revoked);
     }

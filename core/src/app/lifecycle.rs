@@ -13,6 +13,7 @@ use crate::invite::{DeviceCode, InviteCode};
 use crate::membership::{Invite, SpaceState};
 use crate::readmodel::Parts;
 use crate::store::{Departed, SpaceKind};
+use crate::sync::Redo;
 
 /// One invite of a space, as `duet invite list` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -170,6 +171,31 @@ impl Device {
         Ok(true)
     }
 
+    /// Does again a membership change the relay refused as conflicting and that was
+    /// withdrawn, unless the state it aimed at holds already (the device was removed,
+    /// the invite revoked or used meanwhile). Returns whether it did.
+    pub(crate) fn redo(&mut self, kind: SpaceKind, redo: &Redo) -> Result<bool, DeviceError> {
+        match redo {
+            Redo::Removal(device) => self.remove_device(kind, device),
+            Redo::Revocation(invite_key) => {
+                let _lock = self.store.write_lock()?;
+                let rec = self.store.space(kind)?;
+                let state = crate::sync::fold_state(&self.store, &rec.id)?;
+                match state.invites().get(invite_key) {
+                    Some(inv) if !inv.revoked && !inv.used => {}
+                    _ => return Ok(false),
+                }
+                self.sign_own(
+                    kind,
+                    &MembershipOp::Revoke {
+                        invite_key: *invite_key,
+                    },
+                )?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Every invite of both spaces, newest first.
     pub fn invites(&mut self) -> Result<Vec<InviteRow>, DeviceError> {
         let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
@@ -247,6 +273,24 @@ impl Device {
             self.sign_own(kind, &MembershipOp::Revoke { invite_key })?;
         }
         Ok(open)
+    }
+
+    /// How many revocations this device signed that the relay has not stored yet (it
+    /// was offline, or refused them): until it does, a device that never saw them could
+    /// still be served a join with the invite.
+    pub fn unsent_revocations(&mut self) -> Result<usize, DeviceError> {
+        let mut n = 0;
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.store.space(kind)?;
+            n += self
+                .store
+                .unacked_events(&rec.id)?
+                .into_iter()
+                .filter_map(|b| Event::decode(b).ok())
+                .filter(|ev| ev.kind() == crate::event::Kind::Revoke)
+                .count();
+        }
+        Ok(n)
     }
 
     /// Leaves the shared space: a signed `leave` event (pushed by the next sync) that

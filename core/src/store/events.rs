@@ -132,13 +132,13 @@ impl Store {
     /// (the relay refused it because a concurrent membership change won): deletes them,
     /// marks the changes they carried as not sent (they are packaged again), and forgets
     /// the key of any epoch a withdrawn removal had started. One transaction. Returns the
-    /// devices whose withdrawn removal may need doing again.
+    /// withdrawn removals and revocations, which may need doing again.
     pub fn withdraw_unacked(
         &mut self,
         space: &SpaceId,
         from: &[u8; 32],
         keys: &std::collections::BTreeMap<u32, SpaceKey>,
-    ) -> Result<Option<Vec<crate::identity::DeviceKey>>, StoreError> {
+    ) -> Result<Option<Vec<crate::sync::Redo>>, StoreError> {
         let _lock = self.write_lock()?;
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
@@ -190,7 +190,14 @@ impl Store {
                     // A withdrawn rotation is made again by the next sync (the space
                     // still needs one); a removal is redone by the caller.
                     if let crate::event::MembershipOp::Remove { device, .. } = op {
-                        redo.push(device);
+                        redo.push(crate::sync::Redo::Removal(device));
+                    }
+                }
+                crate::event::Kind::Revoke => {
+                    if let Ok(crate::event::MembershipOp::Revoke { invite_key }) =
+                        crate::event::MembershipOp::decode(&ev)
+                    {
+                        redo.push(crate::sync::Redo::Revocation(invite_key));
                     }
                 }
                 _ => {}

@@ -240,9 +240,22 @@ pub struct SyncReport {
     /// This device is no longer a member of the space: who ended it and when. Its sync
     /// stops there; what it holds stays readable.
     pub departed: Option<crate::store::Departed>,
-    /// Devices whose removal by this device was withdrawn after a conflict.
+    /// Membership changes of this device withdrawn after a conflict, to redo if the
+    /// membership as it then stands still needs them.
     #[serde(skip)]
-    pub redo_removals: Vec<crate::identity::DeviceKey>,
+    pub redo: Vec<Redo>,
+}
+
+/// A membership change of this device that the relay refused as conflicting and that
+/// was withdrawn: done again unless the state it aimed at already holds. Redoing rather
+/// than dropping keeps a relay that answers "conflict" falsely from undoing a removal
+/// or reopening an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redo {
+    /// Remove this device (if it is still a member).
+    Removal(crate::identity::DeviceKey),
+    /// Revoke this invite (if it is still neither revoked nor used).
+    Revocation(crate::identity::DeviceKey),
 }
 
 /// Rebuilds a space's verified state from the events stored on this device.

@@ -97,7 +97,7 @@ fn refused(
                 "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
                 body.message
             )));
-            report.redo_removals.extend(redo);
+            report.redo.extend(redo);
             return Ok(None);
         }
     }
