@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::hydrate_prop;
 
+use super::prefetch::Prefetched;
 use crate::doc::DocError;
 use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 
@@ -59,13 +60,13 @@ pub(super) enum Entity {
 
 impl Entity {
     /// Hydrates the entity `id` of a collection; `None` when it is not there.
-    pub(super) fn hydrate(
-        am: &automerge::Automerge,
+    pub(super) fn hydrate<D: autosurgeon::ReadDoc>(
+        am: &D,
         obj: &ObjId,
         coll: Collection,
         id: &str,
     ) -> Result<Option<Entity>, DocError> {
-        if am.get(obj, id)?.is_none() {
+        if autosurgeon::ReadDoc::get(am, obj, id)?.is_none() {
             return Ok(None);
         }
         Ok(Some(match coll {
@@ -81,38 +82,38 @@ impl Entity {
 
 impl Entity {
     /// Hydrates a whole collection in one pass.
-    pub(super) fn hydrate_all(
-        am: &automerge::Automerge,
+    pub(super) fn hydrate_all<D: autosurgeon::ReadDoc>(
+        am: &D,
         c: Collection,
     ) -> Result<Vec<Entity>, DocError> {
-        fn all<T: autosurgeon::Hydrate>(
-            am: &automerge::Automerge,
+        fn all<D: autosurgeon::ReadDoc, T: autosurgeon::Hydrate>(
+            am: &D,
             c: Collection,
         ) -> Result<BTreeMap<String, T>, DocError> {
             Ok(hydrate_prop(am, ROOT, c.name())?)
         }
         Ok(match c {
-            Collection::People => all::<Person>(am, c)?
+            Collection::People => all::<D, Person>(am, c)?
                 .into_iter()
                 .map(|(id, p)| Entity::Person(id, p))
                 .collect(),
-            Collection::Goals => all::<Goal>(am, c)?
+            Collection::Goals => all::<D, Goal>(am, c)?
                 .into_values()
                 .map(|g| Entity::Goal(Box::new(g)))
                 .collect(),
-            Collection::Ratings => all::<Rating>(am, c)?
+            Collection::Ratings => all::<D, Rating>(am, c)?
                 .into_values()
                 .map(Entity::Rating)
                 .collect(),
-            Collection::Reflections => all::<Reflection>(am, c)?
+            Collection::Reflections => all::<D, Reflection>(am, c)?
                 .into_values()
                 .map(Entity::Reflection)
                 .collect(),
-            Collection::Seals => all::<Seal>(am, c)?
+            Collection::Seals => all::<D, Seal>(am, c)?
                 .into_values()
                 .map(Entity::Seal)
                 .collect(),
-            Collection::Rounds => all::<Round>(am, c)?
+            Collection::Rounds => all::<D, Round>(am, c)?
                 .into_values()
                 .map(Entity::Round)
                 .collect(),
@@ -122,14 +123,15 @@ impl Entity {
 
 /// Every entity of a collection: hydrated in one pass, or one by one when the collection
 /// as a whole does not hydrate (or is stored as several concurrently created maps), each
-/// that fails given as (id, error).
+/// that fails given as (id, error). Each map is read whole once ([`Prefetched`]).
 pub(super) fn collection_entities(
     am: &automerge::Automerge,
     c: Collection,
 ) -> Vec<Result<Entity, (String, DocError)>> {
     let objs = collection_objs(am, c);
+    let doc = Prefetched::new(am);
     if objs.len() == 1
-        && let Ok(all) = Entity::hydrate_all(am, c)
+        && let Ok(all) = Entity::hydrate_all(&doc, c)
     {
         return all.into_iter().map(Ok).collect();
     }
@@ -140,7 +142,7 @@ pub(super) fn collection_entities(
             if !seen.insert(id.clone()) {
                 continue;
             }
-            match Entity::hydrate(am, obj, c, &id) {
+            match Entity::hydrate(&doc, obj, c, &id) {
                 Ok(Some(e)) => out.push(Ok(e)),
                 Ok(None) => {}
                 Err(e) => out.push(Err((id, e))),

@@ -24,6 +24,7 @@ use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 
 mod entity;
 mod history_tables;
+mod prefetch;
 mod problem;
 mod queries;
 mod refresh;
