@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Goal, Rating};
 use crate::readmodel::View;
@@ -38,7 +38,7 @@ pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// One rating in a series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// When (ms since epoch, rater's clock).
     pub at: i64,
@@ -47,14 +47,16 @@ pub struct Point {
 }
 
 /// One partner's ratings of one goal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartnerSeries {
     /// Person id.
     pub person: String,
     /// Display name.
     pub name: String,
-    /// Ratings, oldest first.
+    /// The latest [`KEEP_POINTS`] ratings, oldest first.
     pub ratings: Vec<Point>,
+    /// How many ratings there are in all.
+    pub count: usize,
     /// Latest level, if rated.
     pub latest: Option<i64>,
     /// When the latest rating was given.
@@ -67,7 +69,7 @@ pub struct PartnerSeries {
 }
 
 /// Progress on one goal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoalProgress {
     /// Goal id.
     pub goal: String,
@@ -86,7 +88,7 @@ pub struct GoalProgress {
 }
 
 /// A T-score at a moment (after a rating).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TPoint {
     /// When.
     pub at: i64,
@@ -95,14 +97,18 @@ pub struct TPoint {
 }
 
 /// Progress of a space.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Per goal in scope.
     pub goals: Vec<GoalProgress>,
-    /// Per person id: T-score after each of their ratings.
+    /// Per person id: T-score after each of their ratings (the latest [`KEEP_T_POINTS`]).
     pub t_by_person: BTreeMap<String, Vec<TPoint>>,
-    /// Joint T-score after each rating.
+    /// Joint T-score after each rating (the latest [`KEEP_T_POINTS`]).
     pub t_joint: Vec<TPoint>,
+    /// How many T-scores each person's series has in all.
+    pub t_count_by_person: BTreeMap<String, usize>,
+    /// How many joint T-scores there are in all.
+    pub t_count_joint: usize,
     /// Person id -> name.
     pub people: BTreeMap<String, String>,
     /// Values left out because they are outside the model's ranges: "rating <id>: why".
@@ -123,6 +129,80 @@ impl Progress {
     /// The current joint T-score.
     pub fn current_joint(&self) -> Option<f64> {
         self.t_joint.last().map(|p| p.t)
+    }
+}
+
+/// How many ratings of each partner per goal a summary keeps (a sparkline's width).
+pub const KEEP_POINTS: usize = 40;
+
+/// How many T-scores of each series a summary keeps.
+pub const KEEP_T_POINTS: usize = 200;
+
+impl Progress {
+    /// The summary `duet progress` shows: every goal's latest levels, gap and counts, the
+    /// current T-scores and counts, and the latest points of each series; its size does
+    /// not grow with the history.
+    pub fn bounded(mut self) -> Progress {
+        for g in &mut self.goals {
+            for s in &mut g.partners {
+                keep_last(&mut s.ratings, KEEP_POINTS);
+            }
+        }
+        for v in self.t_by_person.values_mut() {
+            keep_last(v, KEEP_T_POINTS);
+        }
+        keep_last(&mut self.t_joint, KEEP_T_POINTS);
+        self
+    }
+
+    /// Counts a valid rating that comes after every rating counted so far (by time,
+    /// then id) into a summary, exactly as [`progress`] would. `false` when it cannot
+    /// (its rater has no series here): the caller computes the summary again from
+    /// everything.
+    pub fn append(&mut self, r: &Rating) -> bool {
+        let Some(g) = self.goals.iter_mut().find(|g| g.goal == r.goal) else {
+            return true; // a goal out of scope counts nowhere
+        };
+        let Some(s) = g.partners.iter_mut().find(|s| s.person == r.rater) else {
+            return false;
+        };
+        let level = r.level.get();
+        s.ratings.push(Point { at: r.at, level });
+        keep_last(&mut s.ratings, KEEP_POINTS);
+        s.count += 1;
+        s.latest = Some(level);
+        s.latest_at = Some(r.at);
+        g.gap = gap_of(&g.partners);
+        g.worth_talking = g.gap.is_some_and(|g| g >= 2);
+        // Every (goal, person)'s latest level, summed in the order `t_scores` sums them.
+        let mut items: Vec<(&str, &str, f64, f64)> = self
+            .goals
+            .iter()
+            .flat_map(|g| {
+                g.partners.iter().filter_map(move |s| {
+                    Some((g.goal.as_str(), s.person.as_str(), s.weight, s.latest? as f64))
+                })
+            })
+            .collect();
+        items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mine: Vec<(f64, f64)> = items
+            .iter()
+            .filter(|i| i.1 == r.rater)
+            .map(|i| (i.2, i.3))
+            .collect();
+        let all: Vec<(f64, f64)> = items.iter().map(|i| (i.2, i.3)).collect();
+        if let Some(t) = t_score(&mine) {
+            let series = self.t_by_person.entry(r.rater.clone()).or_default();
+            series.push(TPoint { at: r.at, t });
+            keep_last(series, KEEP_T_POINTS);
+            *self.t_count_by_person.entry(r.rater.clone()).or_default() += 1;
+        }
+        if let Some(t) = t_score(&all) {
+            self.t_joint.push(TPoint { at: r.at, t });
+            keep_last(&mut self.t_joint, KEEP_T_POINTS);
+            self.t_count_joint += 1;
+        }
+        true
     }
 }
 
@@ -168,6 +248,11 @@ pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
     let (t_by_person, t_joint) = t_scores(&ratings, &weights);
     Progress {
         goals: out_goals,
+        t_count_by_person: t_by_person
+            .iter()
+            .map(|(p, v)| (p.clone(), v.len()))
+            .collect(),
+        t_count_joint: t_joint.len(),
         t_by_person,
         t_joint,
         people,
@@ -272,17 +357,13 @@ fn goal_progress(
                 latest: pts.last().map(|x| x.level),
                 latest_at: pts.last().map(|x| x.at),
                 sealed: false,
+                count: pts.len(),
                 ratings: pts,
                 weight: weights.get(&g.id, p),
             }
         })
         .collect();
-    let latest: Vec<i64> = partners.iter().filter_map(|p| p.latest).collect();
-    let gap = (latest.len() >= 2).then(|| {
-        let max = latest.iter().max().copied().unwrap_or(0);
-        let min = latest.iter().min().copied().unwrap_or(0);
-        max - min
-    });
+    let gap = gap_of(&partners);
     GoalProgress {
         goal: g.id.clone(),
         title: g.title.as_str().to_string(),
@@ -291,6 +372,23 @@ fn goal_progress(
         partners,
         worth_talking: gap.is_some_and(|g| g >= 2),
         gap,
+    }
+}
+
+/// |a - b| between the partners' latest levels, when at least two have rated.
+fn gap_of(partners: &[PartnerSeries]) -> Option<i64> {
+    let latest: Vec<i64> = partners.iter().filter_map(|p| p.latest).collect();
+    (latest.len() >= 2).then(|| {
+        let max = latest.iter().max().copied().unwrap_or(0);
+        let min = latest.iter().min().copied().unwrap_or(0);
+        max - min
+    })
+}
+
+/// Drops all but the last `n` items.
+fn keep_last<T>(v: &mut Vec<T>, n: usize) {
+    if v.len() > n {
+        v.drain(..v.len() - n);
     }
 }
 

@@ -2,7 +2,8 @@
 //! random schedules while the network drops requests, loses acknowledgements, delivers
 //! twice, reorders and duplicates what it serves, and the relay restarts. Afterwards every
 //! device has the same document and the same history, and every device's read models
-//! (kept incrementally) equal the document and the tables rebuilt from it.
+//! (kept incrementally, the progress summary among them) equal the document and the
+//! tables rebuilt from it.
 //!
 //! The relay is the real relay code (`duet_relay::AppState` over SQLite in a temporary
 //! directory), called in-process so that hundreds of cases fit in the test run; only the
@@ -322,6 +323,7 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
 /// the tables rebuilt from it, in both spaces.
 fn assert_read_models_match(dev: &mut Device) {
     assert_ritual_view_decides_as_the_whole_view(dev);
+    assert_kept_progress_is_the_progress_of_every_rating(dev);
     for kind in [SpaceKind::Shared, SpaceKind::Personal] {
         let (rec, doc, _) = dev.load(kind).expect("load");
         let incremental = dev.raw_view(kind).expect("view");
@@ -368,6 +370,44 @@ fn assert_read_models_match(dev: &mut Device) {
             from_doc_history,
             "rebuilt history differs ({kind:?})"
         );
+    }
+}
+
+/// The progress summary the read models keep (updated rating by rating where it can
+/// be) equals the one computed from every rating of the document, and what `progress`
+/// shows (the summary with this person's own sealed ratings) equals the computation
+/// from the whole view; also once the tables are rebuilt.
+fn assert_kept_progress_is_the_progress_of_every_rating(dev: &mut Device) {
+    use duet_core::progress::progress;
+    use duet_core::rituals::effective;
+    let Ok(rec) = dev.store().space(SpaceKind::Shared) else {
+        return;
+    };
+    let me = dev.me.clone();
+    let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
+    let all = effective(View::of(&doc));
+    for rebuilt in [false, true] {
+        if rebuilt {
+            dev.store_mut().rebuild_view(&rec.id, &me).expect("rebuild");
+        }
+        let kept = dev
+            .store_mut()
+            .progress_summary(&rec.id, &me)
+            .expect("summary")
+            .expect("a summary is kept");
+        assert_eq!(
+            kept.progress,
+            progress(&all, None).bounded(),
+            "kept progress differs (rebuilt: {rebuilt})"
+        );
+        assert_eq!(
+            kept.last,
+            all.ratings.iter().map(|r| (r.at, r.id.clone())).max()
+        );
+        let shown = dev.progress(None).expect("progress");
+        let mut full = progress(&dev.view(SpaceKind::Shared).expect("view"), None).bounded();
+        full.me = me.person_id.to_string();
+        assert_eq!(shown, full, "progress differs (rebuilt: {rebuilt})");
     }
 }
 

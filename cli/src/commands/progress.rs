@@ -90,18 +90,21 @@ struct TScore {
     joint: Option<f64>,
 }
 
+/// The latest points of each T-score series, and how many each has in all.
 #[derive(serde::Serialize)]
 struct Series<'a> {
     by_person: &'a std::collections::BTreeMap<String, Vec<duet_core::progress::TPoint>>,
     joint: &'a [duet_core::progress::TPoint],
+    count_by_person: &'a std::collections::BTreeMap<String, usize>,
+    count_joint: usize,
 }
 
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let p = ctx.device()?.progress(a.goal.as_deref())?;
     if ctx.out.json {
-        // Serialised straight from the computed figures (no intermediate JSON tree: a
-        // long history has hundreds of thousands of points).
+        // A bounded summary (`Progress::bounded`): the latest points of each series
+        // with their counts, whatever the history's length.
         let by_person = p
             .people
             .iter()
@@ -116,6 +119,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             t_series: Series {
                 by_person: &p.t_by_person,
                 joint: &p.t_joint,
+                count_by_person: &p.t_count_by_person,
+                count_joint: p.t_count_joint,
             },
             people: &p.people,
             problems: &p.problems,

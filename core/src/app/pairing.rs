@@ -212,15 +212,50 @@ impl Device {
         )?)
     }
 
-    /// Both partners' GAS progress on the active goals (or on the one goal named).
+    /// Both partners' GAS progress on the active goals (or on the one goal named), as a
+    /// bounded summary ([`Progress::bounded`]). For the active goals it is read from the
+    /// summary the read models keep, with this person's own sealed ratings counted in
+    /// (they see their own blind levels); computed from every rating when those do not
+    /// come after everything the summary counted, or for one goal.
     pub fn progress(&mut self, goal: Option<&str>) -> Result<Progress, DeviceError> {
+        if goal.is_none()
+            && let Some(p) = self.kept_progress()?
+        {
+            return Ok(p);
+        }
         let view = self.view(SpaceKind::Shared)?;
         let only = goal
             .map(|q| super::goals::resolve_in(&view.goals, q))
             .transpose()?
             .map(|g| vec![g]);
-        let mut p = crate::progress::progress(&view, only.as_deref());
+        let mut p = crate::progress::progress(&view, only.as_deref()).bounded();
         p.me = self.me.person_id.to_string();
         Ok(p)
+    }
+
+    /// The kept summary with this person's own waiting seals counted in; `None` when
+    /// there is none or a seal does not come after what it counted.
+    fn kept_progress(&mut self) -> Result<Option<Progress>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let Some(mut kept) = self.store.progress_summary(&rec.id, &self.me)? else {
+            return Ok(None);
+        };
+        let mut own = crate::readmodel::View {
+            seals: self.store.own_waiting_seals(&rec.id, &self.me.person_id)?,
+            ..Default::default()
+        };
+        self.open_own_seals(&mut own)?;
+        for r in &own.ratings {
+            let later = kept
+                .last
+                .as_ref()
+                .is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
+            if !later || r.corrects.is_some() || !kept.progress.append(r) {
+                return Ok(None);
+            }
+            kept.last = Some((r.at, r.id.clone()));
+        }
+        kept.progress.me = self.me.person_id.to_string();
+        Ok(Some(kept.progress))
     }
 }

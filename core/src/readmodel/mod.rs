@@ -15,7 +15,9 @@
 //! The files: `schema` (the tables), `entity` (the collections and hydrating their
 //! entities), `refresh` (what changes touched, refreshing or rebuilding), `write` (an
 //! entity's rows), `history_tables` (each change's history events, in causal order),
-//! `queries` (reading the rows back) and `problem` (what did not hydrate, raw).
+//! `queries` (reading the rows back), `problem` (what did not hydrate, raw),
+//! `prefetch` (reading each map of the document in one pass while hydrating) and
+//! `progress_table` (the progress summary, kept current with each rating).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,7 @@ use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 mod entity;
 mod history_tables;
 mod prefetch;
+mod progress_table;
 mod problem;
 mod queries;
 mod refresh;
@@ -38,6 +41,8 @@ pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };
 pub(crate) use refresh::{is_current, rebuild, refresh, state_key};
+pub use progress_table::Summary;
+pub(crate) use progress_table::{PROGRESS_SCHEMA, own_waiting_seals, summary};
 pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};
@@ -47,8 +52,9 @@ use entity::{Collection, Entity, collection_entities};
 /// against the model's ranges as they are read (rows written before are rebuilt, so an
 /// out-of-range value a partner sent earlier becomes a listed problem). Version 4:
 /// ratings kept whole as JSON, seals and rounds. Version 5: ratings' round and ritual
-/// columns (see [`WRITE_PATH_SCHEMA`]).
-pub const VERSION: i64 = 5;
+/// columns (see [`WRITE_PATH_SCHEMA`]). Version 6: the progress summary
+/// ([`PROGRESS_SCHEMA`]).
+pub const VERSION: i64 = 6;
 
 /// The typed content of a space, as the reading commands use it.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use automerge::{ChangeHash, ReadDoc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::VERSION;
+use super::{VERSION, progress_table};
 use super::entity::{Collection, entity_obj};
 use super::history_tables::{add_history, rebuild_history};
 use super::schema::{decode_heads, encode_heads, exec};
@@ -118,6 +118,7 @@ pub(crate) fn refresh(
                 write_entity(conn, &sid, am, &obj, *c, id)?;
             }
         }
+        progress_table::update(conn, space, &t.entities, !t.collections.is_empty())?;
     }
     set_state(conn, &sid, &heads)
 }
@@ -135,6 +136,7 @@ pub(crate) fn rebuild(
         write_collection(conn, &sid, am, c)?;
     }
     rebuild_history(conn, &sid, am)?;
+    progress_table::recompute(conn, space)?;
     set_state(conn, &sid, &doc.heads())
 }
 

@@ -117,6 +117,28 @@ impl Store {
 
     /// Makes a space's read-model tables current, loading the document only if they
     /// are missing or of an older version.
+    /// The progress summary of a space's goals in scope, as its tables keep it (see
+    /// `readmodel::progress_table`); rebuilt with the tables when they are stale.
+    /// `None` when the space keeps none yet.
+    pub fn progress_summary(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<Option<crate::readmodel::Summary>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::summary(&self.conn, space)?)
+    }
+
+    /// `person`'s blind ratings in a space still waiting to be revealed (read from the
+    /// ratings that reveal, correct or withdraw and the seals only).
+    pub fn own_waiting_seals(
+        &mut self,
+        space: &SpaceId,
+        person: &str,
+    ) -> Result<Vec<crate::model::Seal>, StoreError> {
+        Ok(crate::readmodel::own_waiting_seals(&self.conn, space, person)?)
+    }
+
     fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
             self.rebuild_view(space, identity)?;

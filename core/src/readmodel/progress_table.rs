@@ -1,0 +1,208 @@
+//! The progress summary of a space kept as a read model (`rm_progress`), so that
+//! `duet progress` reads what it prints instead of every rating: each goal's latest
+//! levels, gap and counts, the current T-scores, and the latest points of each series
+//! ([`Progress::bounded`]), with the last rating it counted.
+//!
+//! A refresh that only adds ratings given after that one (by time, then id), that
+//! correct or withdraw nothing, counts them in ([`Progress::append`]); a new seal or
+//! revealed rating also updates who has rated blind. Anything else (a goal or person
+//! changed, a correction, a rating that sorts earlier, as a partner's offline ratings
+//! can) computes the summary again from every rating, as a rebuild does.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::entity::Collection;
+use super::schema::{exec, json, parse};
+use super::{View, queries};
+use crate::event::SpaceId;
+use crate::model::Rating;
+use crate::progress::Progress;
+
+/// The table (a store migration creates it; [`super::VERSION`] 6 fills it).
+pub(crate) const PROGRESS_SCHEMA: &str = r#"
+CREATE TABLE rm_progress (
+    space TEXT PRIMARY KEY,
+    json TEXT NOT NULL
+);
+"#;
+
+/// What is kept for a space.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// The bounded progress over the goals in scope.
+    pub progress: Progress,
+    /// The last rating counted, as (time, id); `None` before the first.
+    pub last: Option<(i64, String)>,
+}
+
+/// The summary of a space, if one is kept.
+pub(crate) fn summary(conn: &Connection, space: &SpaceId) -> Result<Option<Summary>, rusqlite::Error> {
+    load(conn, &space.to_string())
+}
+
+fn load(conn: &Connection, sid: &str) -> Result<Option<Summary>, rusqlite::Error> {
+    conn.prepare_cached("SELECT json FROM rm_progress WHERE space = ?1")?
+        .query_row(params![sid], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|j| parse(&j))
+        .transpose()
+}
+
+fn save(conn: &Connection, sid: &str, s: &Summary) -> Result<(), rusqlite::Error> {
+    exec(
+        conn,
+        "INSERT INTO rm_progress (space, json) VALUES (?1, ?2)
+         ON CONFLICT (space) DO UPDATE SET json = ?2",
+        params![sid, json(s)?],
+    )?;
+    Ok(())
+}
+
+/// The ratings that count, and every seal, of the tables as they are: what
+/// [`crate::progress::progress`] reads.
+fn whole_view(conn: &Connection, space: &SpaceId) -> Result<View, rusqlite::Error> {
+    let view = View {
+        people: queries::people(conn, space)?,
+        goals: queries::goals(conn, space)?,
+        ratings: queries::ratings(conn, space)?,
+        seals: queries::seals(conn, space)?,
+        ..View::default()
+    };
+    Ok(crate::rituals::effective(view))
+}
+
+/// Computes a space's summary again from every rating in its tables.
+pub(crate) fn recompute(conn: &Connection, space: &SpaceId) -> Result<(), rusqlite::Error> {
+    let view = whole_view(conn, space)?;
+    let last = view
+        .ratings
+        .iter()
+        .map(|r| (r.at, r.id.clone()))
+        .max();
+    let progress = crate::progress::progress(&view, None).bounded();
+    save(conn, &space.to_string(), &Summary { progress, last })
+}
+
+/// The blind ratings' state, small whatever the history: the ratings that reveal,
+/// correct or withdraw another (those that count of them) and every seal.
+fn blind_view(conn: &Connection, space: &SpaceId) -> Result<View, rusqlite::Error> {
+    let mut view = View {
+        ratings: queries::ritual_ratings(conn, space, &[], None)?,
+        seals: queries::seals(conn, space)?,
+        ..View::default()
+    };
+    view.ratings = crate::rituals::effective_ratings(&view);
+    Ok(view)
+}
+
+/// `person`'s blind ratings still waiting to be revealed.
+pub(crate) fn own_waiting_seals(
+    conn: &Connection,
+    space: &SpaceId,
+    person: &str,
+) -> Result<Vec<crate::model::Seal>, rusqlite::Error> {
+    let blind = blind_view(conn, space)?;
+    Ok(crate::rituals::waiting_seals(&blind)
+        .into_iter()
+        .filter(|s| s.rater == person)
+        .cloned()
+        .collect())
+}
+
+/// Sets who has rated blind and waits to be revealed, per goal and partner.
+fn mark_sealed(progress: &mut Progress, blind: &View) {
+    let waiting: BTreeSet<(&str, &str)> = crate::rituals::waiting_seals(blind)
+        .into_iter()
+        .map(|s| (s.goal.as_str(), s.rater.as_str()))
+        .collect();
+    for g in &mut progress.goals {
+        for s in &mut g.partners {
+            s.sealed = waiting.contains(&(g.goal.as_str(), s.person.as_str()));
+        }
+    }
+}
+
+/// Brings a space's summary up to the entities a refresh just rewrote (`touched`; with
+/// `collections`, whole collections were rewritten too).
+pub(super) fn update(
+    conn: &Connection,
+    space: &SpaceId,
+    touched: &BTreeSet<(Collection, String)>,
+    collections: bool,
+) -> Result<(), rusqlite::Error> {
+    let matters = |c: &Collection| {
+        matches!(
+            c,
+            Collection::People | Collection::Goals | Collection::Ratings | Collection::Seals
+        )
+    };
+    if !collections && !touched.iter().any(|(c, _)| matters(c)) {
+        return Ok(()); // reflections or rounds only
+    }
+    if collections || touched.iter().any(|(c, _)| matches!(c, Collection::People | Collection::Goals)) {
+        return recompute(conn, space);
+    }
+    let sid = space.to_string();
+    let Some(mut s) = load(conn, &sid)? else {
+        return recompute(conn, space);
+    };
+    let blind = blind_view(conn, space)?;
+    let superseded = crate::rituals::superseded(&blind);
+    let mut new: Vec<Rating> = Vec::new();
+    for (c, id) in touched {
+        match c {
+            Collection::Ratings => match rating(conn, &sid, id)? {
+                Some(r) => new.push(r),
+                // Gone, or no longer readable (now a listed problem).
+                None => return recompute(conn, space),
+            },
+            Collection::Seals => {
+                let corrects = blind
+                    .seals
+                    .iter()
+                    .any(|seal| &seal.id == id && seal.corrects.is_some());
+                if corrects {
+                    return recompute(conn, space);
+                }
+            }
+            _ => {}
+        }
+    }
+    new.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    for r in &new {
+        let plain = r.corrects.is_none() && r.withdrawn.is_none();
+        let first_reveal = r.reveals.as_deref().is_none_or(|seal| {
+            blind
+                .ratings
+                .iter()
+                .filter(|o| o.reveals.as_deref() == Some(seal))
+                .all(|o| o.id == r.id)
+        });
+        let later = s.last.as_ref().is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
+        if !plain
+            || !first_reveal
+            || !later
+            || superseded.contains(r.id.as_str())
+            || r.reveals.as_deref().is_some_and(|seal| superseded.contains(seal))
+            || r.validate().is_err()
+            || !s.progress.append(r)
+        {
+            return recompute(conn, space);
+        }
+        s.last = Some((r.at, r.id.clone()));
+    }
+    mark_sealed(&mut s.progress, &blind);
+    save(conn, &sid, &s)
+}
+
+/// One rating of the tables by id.
+fn rating(conn: &Connection, sid: &str, id: &str) -> Result<Option<Rating>, rusqlite::Error> {
+    conn.prepare_cached("SELECT json FROM rm_ratings WHERE space = ?1 AND id = ?2")?
+        .query_row(params![sid, id], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|j| parse(&j))
+        .transpose()
+}
