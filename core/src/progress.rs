@@ -180,7 +180,12 @@ impl Progress {
             .iter()
             .flat_map(|g| {
                 g.partners.iter().filter_map(move |s| {
-                    Some((g.goal.as_str(), s.person.as_str(), s.weight, s.latest? as f64))
+                    Some((
+                        g.goal.as_str(),
+                        s.person.as_str(),
+                        s.weight,
+                        s.latest? as f64,
+                    ))
                 })
             })
             .collect();

@@ -117,3 +117,27 @@ fn a_goal_this_version_cannot_read_is_reported_and_the_others_still_show() {
     );
     assert_eq!(view, View::of(&doc));
 }
+
+#[test]
+fn progress_reads_its_kept_summary_and_shows_the_latest_ratings_with_their_count() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (mut dev, goal) = device_with_a_rated_goal(home.path());
+    for i in 0..59 {
+        let level = Level::try_from(i % 5 - 2).expect("level");
+        dev.edit(SpaceKind::Shared, |doc, me| {
+            let (_, c) = doc.rate(&goal, &me.person_id, level, None, 10_000 + i)?;
+            Ok(((), c.into_iter().collect()))
+        })
+        .expect("rate");
+    }
+    let before = dev.progress(None).expect("progress");
+    let alex = &before.goals[0].partners[0];
+    assert_eq!(alex.count, 60);
+    assert_eq!(alex.ratings.len(), duet_core::progress::KEEP_POINTS);
+    assert_eq!(alex.latest, Some(1), "58 % 5 - 2");
+    assert_eq!(before.t_count_joint, 60);
+    // Take every rating away underneath: progress still reads what it prints.
+    let db = Connection::open(home.path().join(DB_FILE)).expect("db");
+    db.execute_batch("DELETE FROM rm_ratings;").expect("delete");
+    assert_eq!(dev.progress(None).expect("progress"), before);
+}

@@ -27,8 +27,8 @@ use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 mod entity;
 mod history_tables;
 mod prefetch;
-mod progress_table;
 mod problem;
+mod progress_table;
 mod queries;
 mod refresh;
 mod schema;
@@ -37,12 +37,12 @@ mod write;
 pub use crate::history::{HistoryPos, HistoryRow};
 pub(crate) use history_tables::{history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
+pub use progress_table::Summary;
+pub(crate) use progress_table::{PROGRESS_SCHEMA, own_waiting_seals, summary};
 pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };
 pub(crate) use refresh::{is_current, rebuild, refresh, state_key};
-pub use progress_table::Summary;
-pub(crate) use progress_table::{PROGRESS_SCHEMA, own_waiting_seals, summary};
 pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
 
 use entity::{Collection, Entity, collection_entities};

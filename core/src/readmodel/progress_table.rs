@@ -39,7 +39,10 @@ pub struct Summary {
 }
 
 /// The summary of a space, if one is kept.
-pub(crate) fn summary(conn: &Connection, space: &SpaceId) -> Result<Option<Summary>, rusqlite::Error> {
+pub(crate) fn summary(
+    conn: &Connection,
+    space: &SpaceId,
+) -> Result<Option<Summary>, rusqlite::Error> {
     load(conn, &space.to_string())
 }
 
@@ -77,11 +80,7 @@ fn whole_view(conn: &Connection, space: &SpaceId) -> Result<View, rusqlite::Erro
 /// Computes a space's summary again from every rating in its tables.
 pub(crate) fn recompute(conn: &Connection, space: &SpaceId) -> Result<(), rusqlite::Error> {
     let view = whole_view(conn, space)?;
-    let last = view
-        .ratings
-        .iter()
-        .map(|r| (r.at, r.id.clone()))
-        .max();
+    let last = view.ratings.iter().map(|r| (r.at, r.id.clone())).max();
     let progress = crate::progress::progress(&view, None).bounded();
     save(conn, &space.to_string(), &Summary { progress, last })
 }
@@ -142,7 +141,11 @@ pub(super) fn update(
     if !collections && !touched.iter().any(|(c, _)| matters(c)) {
         return Ok(()); // reflections or rounds only
     }
-    if collections || touched.iter().any(|(c, _)| matches!(c, Collection::People | Collection::Goals)) {
+    if collections
+        || touched
+            .iter()
+            .any(|(c, _)| matches!(c, Collection::People | Collection::Goals))
+    {
         return recompute(conn, space);
     }
     let sid = space.to_string();
@@ -181,12 +184,17 @@ pub(super) fn update(
                 .filter(|o| o.reveals.as_deref() == Some(seal))
                 .all(|o| o.id == r.id)
         });
-        let later = s.last.as_ref().is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
+        let later = s
+            .last
+            .as_ref()
+            .is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
         if !plain
             || !first_reveal
             || !later
             || superseded.contains(r.id.as_str())
-            || r.reveals.as_deref().is_some_and(|seal| superseded.contains(seal))
+            || r.reveals
+                .as_deref()
+                .is_some_and(|seal| superseded.contains(seal))
             || r.validate().is_err()
             || !s.progress.append(r)
         {

@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 use automerge::{ChangeHash, ReadDoc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{VERSION, progress_table};
 use super::entity::{Collection, entity_obj};
 use super::history_tables::{add_history, rebuild_history};
 use super::schema::{decode_heads, encode_heads, exec};
 use super::write::{clear, delete_entity, write_collection, write_entity};
+use super::{VERSION, progress_table};
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::opwalk::{Paths, walk};

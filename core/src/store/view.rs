@@ -136,7 +136,9 @@ impl Store {
         space: &SpaceId,
         person: &str,
     ) -> Result<Vec<crate::model::Seal>, StoreError> {
-        Ok(crate::readmodel::own_waiting_seals(&self.conn, space, person)?)
+        Ok(crate::readmodel::own_waiting_seals(
+            &self.conn, space, person,
+        )?)
     }
 
     fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
