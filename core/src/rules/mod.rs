@@ -28,6 +28,7 @@
 //! A change that breaks a rule is refused as a whole with every other change of its
 //! event (see `sync`): nothing is half-applied.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
@@ -77,6 +78,7 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         person,
         paths: HashMap::new(),
         created: HashMap::new(),
+        existing: RefCell::new(HashMap::new()),
     };
     for change in changes {
         checker.change(change).map_err(shown)?;
@@ -95,6 +97,9 @@ struct Checker<'a> {
     /// The scalars written into the ratings and seals this event creates, by
     /// (collection, id): what the reveal and correction checks read at the end.
     created: HashMap<(String, String), HashMap<String, ScalarValue>>,
+    /// What [`Checker::existing`] found, by keys: the document does not change during a
+    /// check, and the ops of one entity ask about it once per field.
+    existing: RefCell<HashMap<Vec<String>, Option<(Value<'static>, automerge::ObjId)>>>,
 }
 
 impl Checker<'_> {
@@ -159,15 +164,30 @@ impl Checker<'_> {
     }
 
     /// Whether the document (before this event) has a value at these map keys.
-    fn existing(&self, keys: &[&str]) -> Option<(Value<'_>, automerge::ObjId)> {
-        let mut obj = automerge::ROOT;
-        let mut found = None;
-        for k in keys {
-            let (v, id) = self.doc.get(&obj, *k).ok().flatten()?;
-            obj = id.clone();
-            found = Some((v, id));
+    fn existing(&self, keys: &[&str]) -> Option<(Value<'static>, automerge::ObjId)> {
+        let key: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        if let Some(found) = self.existing.borrow().get(&key) {
+            return found.clone();
         }
+        let found = match keys.split_last() {
+            None => None,
+            Some((last, [])) => self.get_owned(&automerge::ROOT, last),
+            Some((last, parent)) => match self.existing(parent) {
+                Some((Value::Object(_), obj)) => self.get_owned(&obj, last),
+                _ => None,
+            },
+        };
+        self.existing.borrow_mut().insert(key, found.clone());
         found
+    }
+
+    fn get_owned(
+        &self,
+        obj: &automerge::ObjId,
+        key: &str,
+    ) -> Option<(Value<'static>, automerge::ObjId)> {
+        let (v, id) = self.doc.get(obj, key).ok().flatten()?;
+        Some((v.into_owned(), id))
     }
 
     /// The string at these map keys in the document, if any.
