@@ -124,29 +124,35 @@ fn mark_sealed(progress: &mut Progress, blind: &View) {
     }
 }
 
-/// Brings a space's summary up to the entities a refresh just rewrote (`touched`; with
-/// `collections`, whole collections were rewritten too).
+/// Brings a space's summary up to the entities a refresh just rewrote (`touched`) and
+/// the collections it rewrote whole (`collections`: the first seal or round of a space
+/// creates its map).
 pub(super) fn update(
     conn: &Connection,
     space: &SpaceId,
     touched: &BTreeSet<(Collection, String)>,
-    collections: bool,
+    collections: &BTreeSet<Collection>,
 ) -> Result<(), rusqlite::Error> {
-    let matters = |c: &Collection| {
+    let counted = |c: &Collection| {
         matches!(
             c,
-            Collection::People | Collection::Goals | Collection::Ratings | Collection::Seals
+            Collection::People | Collection::Goals | Collection::Ratings
         )
     };
-    if !collections && !touched.iter().any(|(c, _)| matters(c)) {
-        return Ok(()); // reflections or rounds only
-    }
-    if collections
+    let seals_rewritten = collections.contains(&Collection::Seals);
+    if collections.iter().any(counted)
         || touched
             .iter()
             .any(|(c, _)| matches!(c, Collection::People | Collection::Goals))
     {
         return recompute(conn, space);
+    }
+    if !seals_rewritten
+        && !touched
+            .iter()
+            .any(|(c, _)| matches!(c, Collection::Ratings | Collection::Seals))
+    {
+        return Ok(()); // reflections or rounds only
     }
     let sid = space.to_string();
     let Some(mut s) = load(conn, &sid)? else {
@@ -173,6 +179,11 @@ pub(super) fn update(
             }
             _ => {}
         }
+    }
+    // A seal that corrects a rating takes it out: count again (of a rewritten seals
+    // map, every seal is looked at).
+    if seals_rewritten && blind.seals.iter().any(|seal| seal.corrects.is_some()) {
+        return recompute(conn, space);
     }
     new.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
     for r in &new {

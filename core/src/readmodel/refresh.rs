@@ -118,7 +118,7 @@ pub(crate) fn refresh(
                 write_entity(conn, &sid, am, &obj, *c, id)?;
             }
         }
-        progress_table::update(conn, space, &t.entities, !t.collections.is_empty())?;
+        progress_table::update(conn, space, &t.entities, &t.collections)?;
     }
     set_state(conn, &sid, &heads)
 }
