@@ -89,6 +89,9 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
 /// A path from the root: map keys, with `None` for a position in a list or text.
 type Path = Vec<Option<String>>;
 
+/// A value found in the document, with the id of the op (or object) holding it.
+type Found = (Value<'static>, automerge::ObjId);
+
 struct Checker<'a> {
     doc: &'a Automerge,
     person: &'a str,
@@ -99,7 +102,7 @@ struct Checker<'a> {
     created: HashMap<(String, String), HashMap<String, ScalarValue>>,
     /// What [`Checker::existing`] found, by keys: the document does not change during a
     /// check, and the ops of one entity ask about it once per field.
-    existing: RefCell<HashMap<Vec<String>, Option<(Value<'static>, automerge::ObjId)>>>,
+    existing: RefCell<HashMap<Vec<String>, Option<Found>>>,
 }
 
 impl Checker<'_> {
@@ -164,7 +167,7 @@ impl Checker<'_> {
     }
 
     /// Whether the document (before this event) has a value at these map keys.
-    fn existing(&self, keys: &[&str]) -> Option<(Value<'static>, automerge::ObjId)> {
+    fn existing(&self, keys: &[&str]) -> Option<Found> {
         let key: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         if let Some(found) = self.existing.borrow().get(&key) {
             return found.clone();
@@ -181,11 +184,7 @@ impl Checker<'_> {
         found
     }
 
-    fn get_owned(
-        &self,
-        obj: &automerge::ObjId,
-        key: &str,
-    ) -> Option<(Value<'static>, automerge::ObjId)> {
+    fn get_owned(&self, obj: &automerge::ObjId, key: &str) -> Option<Found> {
         let (v, id) = self.doc.get(obj, key).ok().flatten()?;
         Some((v.into_owned(), id))
     }
