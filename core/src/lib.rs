@@ -38,6 +38,7 @@ pub mod seal;
 pub mod store;
 pub mod sync;
 pub mod verify;
+pub mod view;
 mod view_cache;
 pub mod vocab;
 pub mod words;

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Goal, Rating};
-use crate::readmodel::View;
+use crate::view::View;
 use crate::vocab::Status;
 
 /// The GAS T-score of `(weight, level)` items; `None` when there are none (or all

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Rating, Reflection, Round, Seal};
-use crate::readmodel::View;
+use crate::view::View;
 
 /// How long a check-in round stays open unless a partner closes it: 7 days.
 pub const DEFAULT_ROUND_MS: i64 = 7 * 24 * 60 * 60 * 1000;

@@ -99,32 +99,37 @@ struct Series<'a> {
     count_joint: usize,
 }
 
+/// `duet progress --json`: the bounded summary, serialised straight from it.
+fn print_json(ctx: &Ctx, p: &duet_core::progress::Progress) -> anyhow::Result<()> {
+    // A bounded summary (`Progress::bounded`): the latest points of each series
+    // with their counts, whatever the history's length.
+    let by_person = p
+        .people
+        .iter()
+        .map(|(id, name)| (name.clone(), p.current(id)))
+        .collect();
+    ctx.out.json(&ProgressJson {
+        goals: &p.goals,
+        t_score: TScore {
+            by_person,
+            joint: p.current_joint(),
+        },
+        t_series: Series {
+            by_person: &p.t_by_person,
+            joint: &p.t_joint,
+            count_by_person: &p.t_count_by_person,
+            count_joint: p.t_count_joint,
+        },
+        people: &p.people,
+        problems: &p.problems,
+    })
+}
+
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let p = ctx.device()?.progress(a.goal.as_deref())?;
     if ctx.out.json {
-        // A bounded summary (`Progress::bounded`): the latest points of each series
-        // with their counts, whatever the history's length.
-        let by_person = p
-            .people
-            .iter()
-            .map(|(id, name)| (name.clone(), p.current(id)))
-            .collect();
-        return ctx.out.json(&ProgressJson {
-            goals: &p.goals,
-            t_score: TScore {
-                by_person,
-                joint: p.current_joint(),
-            },
-            t_series: Series {
-                by_person: &p.t_by_person,
-                joint: &p.t_joint,
-                count_by_person: &p.t_count_by_person,
-                count_joint: p.t_count_joint,
-            },
-            people: &p.people,
-            problems: &p.problems,
-        });
+        return print_json(ctx, &p);
     }
     if ctx.out.quiet {
         return Ok(());

@@ -19,10 +19,7 @@
 //! `prefetch` (reading each map of the document in one pass while hydrating) and
 //! `progress_table` (the progress summary, kept current with each rating).
 
-use std::collections::BTreeMap;
-
 use crate::doc::SpaceDoc;
-use crate::model::{Goal, Person, Rating, Reflection, Round, Seal};
 
 mod entity;
 mod history_tables;
@@ -35,6 +32,7 @@ mod schema;
 mod write;
 
 pub use crate::history::{HistoryPos, HistoryRow};
+pub use crate::view::View;
 pub(crate) use history_tables::{history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;
@@ -56,25 +54,8 @@ use entity::{Collection, Entity, collection_entities};
 /// ([`PROGRESS_SCHEMA`]).
 pub const VERSION: i64 = 6;
 
-/// The typed content of a space, as the reading commands use it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct View {
-    /// Every person by person id.
-    pub people: BTreeMap<String, Person>,
-    /// Every goal, by creation time.
-    pub goals: Vec<Goal>,
-    /// Every rating, oldest first.
-    pub ratings: Vec<Rating>,
-    /// Every reflection, oldest first.
-    pub reflections: Vec<Reflection>,
-    /// Every sealed rating, oldest first: commitments only, unless this person's own.
-    pub seals: Vec<Seal>,
-    /// Every check-in round, oldest first.
-    pub rounds: Vec<Round>,
-    /// Entities that did not hydrate: "collection id: error".
-    pub problems: Vec<String>,
-}
-
+// `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
+// depending on the tables); reading it from a document is the read models' job.
 impl View {
     /// Reads the view straight from a document (what the tables must always equal).
     pub fn of(doc: &SpaceDoc) -> View {
@@ -92,11 +73,6 @@ impl View {
         view
     }
 
-    /// One goal by id.
-    pub fn goal(&self, id: &str) -> Option<&Goal> {
-        self.goals.iter().find(|g| g.id == id)
-    }
-
     fn add(&mut self, e: Entity) {
         match e {
             Entity::Person(id, p) => {
@@ -108,19 +84,6 @@ impl View {
             Entity::Seal(r) => self.seals.push(r),
             Entity::Round(r) => self.rounds.push(r),
         }
-    }
-
-    fn sort(&mut self) {
-        self.goals
-            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        self.ratings
-            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        self.reflections
-            .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        self.seals.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        self.rounds
-            .sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
-        self.problems.sort();
     }
 }
 

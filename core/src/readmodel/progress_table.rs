@@ -159,7 +159,6 @@ pub(super) fn update(
         return recompute(conn, space);
     };
     let blind = blind_view(conn, space)?;
-    let superseded = crate::rituals::superseded(&blind);
     let mut new: Vec<Rating> = Vec::new();
     for (c, id) in touched {
         match c {
@@ -186,7 +185,20 @@ pub(super) fn update(
         return recompute(conn, space);
     }
     new.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-    for r in &new {
+    if !append_all(&mut s, &new, &blind) {
+        return recompute(conn, space);
+    }
+    mark_sealed(&mut s.progress, &blind);
+    save(conn, &sid, &s)
+}
+
+/// Counts `new` ratings (oldest first) into the summary; `false` when one of them cannot
+/// simply be appended (it corrects or withdraws, reveals a seal revealed before, is
+/// superseded, sorts before the last one counted, or is out of range): the summary is
+/// then computed again from everything.
+fn append_all(s: &mut Summary, new: &[Rating], blind: &View) -> bool {
+    let superseded = crate::rituals::superseded(blind);
+    for r in new {
         let plain = r.corrects.is_none() && r.withdrawn.is_none();
         let first_reveal = r.reveals.as_deref().is_none_or(|seal| {
             blind
@@ -209,12 +221,11 @@ pub(super) fn update(
             || r.validate().is_err()
             || !s.progress.append(r)
         {
-            return recompute(conn, space);
+            return false;
         }
         s.last = Some((r.at, r.id.clone()));
     }
-    mark_sealed(&mut s.progress, &blind);
-    save(conn, &sid, &s)
+    true
 }
 
 /// One rating of the tables by id.

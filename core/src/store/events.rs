@@ -138,7 +138,7 @@ impl Store {
         space: &SpaceId,
         from: &[u8; 32],
         keys: &std::collections::BTreeMap<u32, SpaceKey>,
-    ) -> Result<Option<Vec<crate::sync::Redo>>, StoreError> {
+    ) -> Result<Option<Vec<Redo>>, StoreError> {
         let _lock = self.write_lock()?;
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
@@ -190,14 +190,14 @@ impl Store {
                     // A withdrawn rotation is made again by the next sync (the space
                     // still needs one); a removal is redone by the caller.
                     if let crate::event::MembershipOp::Remove { device, .. } = op {
-                        redo.push(crate::sync::Redo::Removal(device));
+                        redo.push(Redo::Removal(device));
                     }
                 }
                 crate::event::Kind::Revoke => {
                     if let Ok(crate::event::MembershipOp::Revoke { invite_key }) =
                         crate::event::MembershipOp::decode(&ev)
                     {
-                        redo.push(crate::sync::Redo::Revocation(invite_key));
+                        redo.push(Redo::Revocation(invite_key));
                     }
                 }
                 _ => {}
@@ -235,4 +235,16 @@ pub(super) fn insert_event(
         cursor.map(|c| c as i64)
     ])?;
     Ok(())
+}
+
+/// A membership change of this device that the relay refused as conflicting and that
+/// was withdrawn: done again unless the state it aimed at already holds. Redoing rather
+/// than dropping keeps a relay that answers "conflict" falsely from undoing a removal
+/// or reopening an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redo {
+    /// Remove this device (if it is still a member).
+    Removal(crate::identity::DeviceKey),
+    /// Revoke this invite (if it is still neither revoked nor used).
+    Revocation(crate::identity::DeviceKey),
 }

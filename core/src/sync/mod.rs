@@ -246,17 +246,7 @@ pub struct SyncReport {
     pub redo: Vec<Redo>,
 }
 
-/// A membership change of this device that the relay refused as conflicting and that
-/// was withdrawn: done again unless the state it aimed at already holds. Redoing rather
-/// than dropping keeps a relay that answers "conflict" falsely from undoing a removal
-/// or reopening an invite.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Redo {
-    /// Remove this device (if it is still a member).
-    Removal(crate::identity::DeviceKey),
-    /// Revoke this invite (if it is still neither revoked nor used).
-    Revocation(crate::identity::DeviceKey),
-}
+pub use crate::store::Redo;
 
 /// Rebuilds a space's verified state from the events stored on this device.
 pub fn fold_state(store: &Store, space: &SpaceId) -> Result<SpaceState, StoreError> {
