@@ -390,9 +390,9 @@ fn assert_kept_progress_is_the_progress_of_every_rating(dev: &mut Device) {
         if rebuilt {
             dev.store_mut().rebuild_view(&rec.id, &me).expect("rebuild");
         }
-        let kept = dev
+        let (kept, _) = dev
             .store_mut()
-            .progress_summary(&rec.id, &me)
+            .progress_summary(&rec.id, &me, &me.person_id)
             .expect("summary")
             .expect("a summary is kept");
         assert_eq!(

@@ -237,23 +237,19 @@ impl Device {
     /// there is none or a seal does not come after what it counted.
     fn kept_progress(&mut self) -> Result<Option<Progress>, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
-        let Some(mut kept) = self.store.progress_summary(&rec.id, &self.me)? else {
+        let Some((mut kept, seals)) =
+            self.store
+                .progress_summary(&rec.id, &self.me, &self.me.person_id)?
+        else {
             return Ok(None);
         };
-        let mut own = crate::readmodel::View {
-            seals: self.store.own_waiting_seals(&rec.id, &self.me.person_id)?,
+        let mut own = crate::view::View {
+            seals,
             ..Default::default()
         };
         self.open_own_seals(&mut own)?;
-        for r in &own.ratings {
-            let later = kept
-                .last
-                .as_ref()
-                .is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
-            if !later || r.corrects.is_some() || !kept.progress.append(r) {
-                return Ok(None);
-            }
-            kept.last = Some((r.at, r.id.clone()));
+        if !own.ratings.iter().all(|r| kept.count_in(r)) {
+            return Ok(None);
         }
         kept.progress.me = self.me.person_id.to_string();
         Ok(Some(kept.progress))

@@ -38,6 +38,24 @@ pub struct Summary {
     pub last: Option<(i64, String)>,
 }
 
+impl Summary {
+    /// Counts in a plain rating (correcting and withdrawing nothing) that comes after
+    /// the last one counted (by time, then id), as the full computation would; `false`
+    /// when it cannot be counted so and the summary must be computed from everything.
+    pub(crate) fn count_in(&mut self, r: &Rating) -> bool {
+        let plain = r.corrects.is_none() && r.withdrawn.is_none();
+        let later = self
+            .last
+            .as_ref()
+            .is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
+        if !plain || !later || r.validate().is_err() || !self.progress.append(r) {
+            return false;
+        }
+        self.last = Some((r.at, r.id.clone()));
+        true
+    }
+}
+
 /// The summary of a space, if one is kept.
 pub(crate) fn summary(
     conn: &Connection,
@@ -199,7 +217,6 @@ pub(super) fn update(
 fn append_all(s: &mut Summary, new: &[Rating], blind: &View) -> bool {
     let superseded = crate::rituals::superseded(blind);
     for r in new {
-        let plain = r.corrects.is_none() && r.withdrawn.is_none();
         let first_reveal = r.reveals.as_deref().is_none_or(|seal| {
             blind
                 .ratings
@@ -207,23 +224,15 @@ fn append_all(s: &mut Summary, new: &[Rating], blind: &View) -> bool {
                 .filter(|o| o.reveals.as_deref() == Some(seal))
                 .all(|o| o.id == r.id)
         });
-        let later = s
-            .last
-            .as_ref()
-            .is_none_or(|(at, id)| (r.at, &r.id) > (*at, id));
-        if !plain
-            || !first_reveal
-            || !later
+        if !first_reveal
             || superseded.contains(r.id.as_str())
             || r.reveals
                 .as_deref()
                 .is_some_and(|seal| superseded.contains(seal))
-            || r.validate().is_err()
-            || !s.progress.append(r)
+            || !s.count_in(r)
         {
             return false;
         }
-        s.last = Some((r.at, r.id.clone()));
     }
     true
 }

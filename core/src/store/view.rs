@@ -115,32 +115,28 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a space's read-model tables current, loading the document only if they
-    /// are missing or of an older version.
     /// The progress summary of a space's goals in scope, as its tables keep it (see
-    /// `readmodel::progress_table`); rebuilt with the tables when they are stale.
-    /// `None` when the space keeps none yet.
+    /// `readmodel::progress_table`), with `person`'s blind ratings still waiting to be
+    /// revealed, both read in one transaction (another process's reveal never shows in
+    /// one and not the other); rebuilt with the tables when they are stale. `None` when
+    /// the space keeps no summary yet.
     pub fn progress_summary(
         &mut self,
         space: &SpaceId,
         identity: &Identity,
-    ) -> Result<Option<crate::readmodel::Summary>, StoreError> {
-        self.current_view(space, identity)?;
-        Ok(crate::readmodel::summary(&self.conn, space)?)
-    }
-
-    /// `person`'s blind ratings in a space still waiting to be revealed (read from the
-    /// ratings that reveal, correct or withdraw and the seals only).
-    pub fn own_waiting_seals(
-        &mut self,
-        space: &SpaceId,
         person: &str,
-    ) -> Result<Vec<crate::model::Seal>, StoreError> {
-        Ok(crate::readmodel::own_waiting_seals(
-            &self.conn, space, person,
-        )?)
+    ) -> Result<Option<(crate::readmodel::Summary, Vec<crate::model::Seal>)>, StoreError> {
+        self.current_view(space, identity)?;
+        let tx = self.conn.transaction()?;
+        let Some(summary) = crate::readmodel::summary(&tx, space)? else {
+            return Ok(None);
+        };
+        let seals = crate::readmodel::own_waiting_seals(&tx, space, person)?;
+        Ok(Some((summary, seals)))
     }
 
+    /// Makes a space's read-model tables current, loading the document only if they
+    /// are missing or of an older version.
     fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
             self.rebuild_view(space, identity)?;
