@@ -15,7 +15,9 @@ use crate::ids::new_id;
 use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION, Step};
 use crate::vocab::{Area, Level, Status};
 
+mod detached;
 mod rituals;
+pub use detached::{New, Tip};
 pub use rituals::LATE_COLLECTIONS;
 
 /// What went wrong with a document operation.

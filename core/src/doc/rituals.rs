@@ -7,11 +7,10 @@
 //! of every map under the key ([`SpaceDoc::collection_objs`]) and writers write into
 //! the one Automerge shows, and nothing either side wrote is lost.
 
-use automerge::transaction::Transactable;
 use automerge::{Change, ObjId, ObjType, ROOT, ReadDoc};
 use autosurgeon::{Text, reconcile_prop};
 
-use super::{DocError, SpaceDoc};
+use super::{DocError, New, SpaceDoc};
 use crate::model::{Rating, Reflection, Round, Seal};
 
 /// The root collections created on first use.
@@ -36,13 +35,7 @@ impl SpaceDoc {
         message: &str,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        self.goal_obj(&rating.goal)?;
-        rating.validate()?;
-        let ratings = self.collection("ratings")?;
-        self.commit(message, now, |tx| {
-            reconcile_prop(tx, &ratings, rating.id.as_str(), rating)?;
-            Ok(())
-        })
+        self.put_new(&[New::Rating(rating)], message, now)
     }
 
     /// Writes a sealed rating, opening `round` in the same change when it is new.
@@ -52,20 +45,9 @@ impl SpaceDoc {
         new_round: Option<&Round>,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        self.goal_obj(&seal.goal)?;
-        seal.validate()?;
-        if let Some(r) = new_round {
-            r.validate()?;
-        }
-        self.commit("rate sealed", now, |tx| {
-            if let Some(r) = new_round {
-                let rounds = late_collection(tx, "rounds")?;
-                reconcile_prop(tx, &rounds, r.id.as_str(), r)?;
-            }
-            let seals = late_collection(tx, "seals")?;
-            reconcile_prop(tx, &seals, seal.id.as_str(), seal)?;
-            Ok(())
-        })
+        let mut entities: Vec<New<'_>> = new_round.map(New::Round).into_iter().collect();
+        entities.push(New::Seal(seal));
+        self.put_new(&entities, "rate sealed", now)
     }
 
     /// Closes the open rounds `ids` early, in `person`'s name.
@@ -176,16 +158,5 @@ impl SpaceDoc {
             Some((automerge::Value::Object(ObjType::Map), o)) => Ok(o),
             _ => Err(DocError::NoSuchReflection(id.to_string())),
         }
-    }
-}
-
-/// The map under a root key created on first use: the one Automerge shows, or a new one.
-fn late_collection(
-    tx: &mut automerge::transaction::Transaction<'_>,
-    name: &str,
-) -> Result<ObjId, DocError> {
-    match tx.get(ROOT, name)? {
-        Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
-        _ => Ok(tx.put_object(ROOT, name, ObjType::Map)?),
     }
 }
