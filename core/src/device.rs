@@ -92,6 +92,8 @@ impl Advice for DeviceError {
     }
 }
 
+mod new_entities;
+
 /// An opened device.
 #[derive(Debug)]
 pub struct Device {

@@ -25,6 +25,12 @@ impl DocCache {
         (kept_at == mark).then_some(doc)
     }
 
+    /// Whether the document of `space` is kept at `mark` (a write there costs what the
+    /// change costs).
+    pub(crate) fn holds(&self, space: &SpaceId, mark: i64) -> bool {
+        self.kept.iter().any(|(s, at, _)| s == space && *at == mark)
+    }
+
     /// Keeps `doc` as the document of `space` at `mark`.
     pub(crate) fn keep(&mut self, space: SpaceId, mark: i64, doc: SpaceDoc) {
         self.kept.retain(|(s, _, _)| *s != space);

@@ -98,6 +98,13 @@ pub(crate) struct Paths {
 }
 
 impl Paths {
+    /// Paths with these objects already placed.
+    pub(crate) fn placed(known: impl IntoIterator<Item = (OpId, Vec<String>)>) -> Paths {
+        Paths {
+            known: known.into_iter().map(|(id, p)| (id, Some(p))).collect(),
+        }
+    }
+
     /// Records that operation `id` made an object at `key` of `parent`.
     fn made(&mut self, am: &automerge::Automerge, id: OpId, parent: &ObjectId, key: &Key) {
         let path = self.of(am, parent).map(|mut p| {

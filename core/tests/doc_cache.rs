@@ -96,3 +96,57 @@ fn a_kept_view_is_read_again_after_another_process_wrote() {
     assert_eq!(rated(&mut app), 1, "the kept view was left for the tables");
     assert_eq!(rated(&mut cli), 1);
 }
+
+/// What the tables show of a space equals what its document holds, read afresh.
+fn assert_tables_match_the_document(home: &std::path::Path) {
+    let mut fresh = Device::open(home).expect("open again");
+    assert!(fresh.repairs().is_empty(), "{:?}", fresh.repairs());
+    let (_, doc, _) = fresh
+        .load(duet_core::store::SpaceKind::Shared)
+        .expect("load");
+    let tables = fresh
+        .raw_view(duet_core::store::SpaceKind::Shared)
+        .expect("view");
+    assert_eq!(tables, duet_core::readmodel::View::of(&doc));
+}
+
+#[test]
+fn a_one_shot_rating_is_written_without_loading_the_document() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let mut setup = Device::init(&home, "Alex", None).expect("init");
+    setup.add_goal(goal("Walks")).expect("a goal");
+    let level = duet_core::Level::try_from(1).expect("level");
+    // The space's first sealed rating creates its `rounds` and `seals` (in the document).
+    setup.rate("Walks", level, None).expect("first rating");
+    drop(setup);
+    // Two one-shot `duet rate`s: each a fresh process holding no document.
+    for n in 2..=3 {
+        let mut cli = Device::open(&home).expect("open");
+        let before = cli.store().documents_loaded();
+        let rated = cli.rate("Walks", level, Some("a long one")).expect("rate");
+        assert_eq!(
+            cli.store().documents_loaded(),
+            before,
+            "rating {n} loaded the document"
+        );
+        let progress = cli.progress(None).expect("progress");
+        let mine: usize = progress
+            .goals
+            .iter()
+            .flat_map(|g| &g.partners)
+            .map(|s| s.ratings.len())
+            .sum();
+        assert_eq!(mine, n, "rating {n} ({rated:?}) shows in progress");
+        assert_tables_match_the_document(&home);
+    }
+    // Another process's write (from its document) leaves the tip of what it wrote.
+    let mut other = Device::open(&home).expect("open");
+    other.add_goal(goal("Dinners")).expect("another write");
+    let mut cli = Device::open(&home).expect("open");
+    let before = cli.store().documents_loaded();
+    cli.rate("Dinners", level, None).expect("rate");
+    cli.rate("Walks", level, None).expect("rate again");
+    assert_eq!(cli.store().documents_loaded(), before);
+    assert_tables_match_the_document(&home);
+}

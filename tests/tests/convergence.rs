@@ -179,8 +179,10 @@ fn chrono_now_secs() -> i64 {
 enum Op {
     AddGoal(u8),
     Rate(usize, i8),
-    /// A rating under the blind rules (sealed, in the clear, or a correction).
-    RateBlind(usize, i8, bool),
+    /// A rating under the blind rules (sealed, in the clear, or a correction); the last
+    /// flag makes it in a fresh process (a one-shot `duet rate`, which holds no document
+    /// and writes on the stored tip).
+    RateBlind(usize, i8, bool, bool),
     EditTitle(usize, String),
     SetStatus(usize, u8),
     AddStep(usize),
@@ -192,7 +194,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(Op::AddGoal),
         4 => (any::<usize>(), -2i8..=2).prop_map(|(g, l)| Op::Rate(g, l)),
-        3 => (any::<usize>(), -2i8..=2, any::<bool>()).prop_map(|(g, l, a)| Op::RateBlind(g, l, a)),
+        3 => (any::<usize>(), -2i8..=2, any::<bool>(), any::<bool>())
+            .prop_map(|(g, l, a, fresh)| Op::RateBlind(g, l, a, fresh)),
         2 => (any::<usize>(), "[a-z ]{0,6}").prop_map(|(g, t)| Op::EditTitle(g, t)),
         1 => (any::<usize>(), 0u8..4).prop_map(|(g, s)| Op::SetStatus(g, s)),
         1 => any::<usize>().prop_map(Op::AddStep),
@@ -237,7 +240,7 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
                 .expect("rate");
             }
         }
-        Op::RateBlind(g, l, amend) => {
+        Op::RateBlind(g, l, amend, _) => {
             if let Some(id) = pick(*g) {
                 let level = Level::try_from(i64::from(*l)).expect("level in range");
                 let rated = if *amend {
@@ -516,17 +519,19 @@ proptest! {
             faults: RefCell::new(VecDeque::new()),
         };
         let relay_url = "http://in-process";
-        let mut devices = vec![Device::init(&dir.path().join("a"), "Alex", Some(relay_url)).expect("init")];
+        let mut homes = vec![dir.path().join("a"), dir.path().join("p0")];
+        let mut devices = vec![Device::init(&homes[0], "Alex", Some(relay_url)).expect("init")];
         let code = devices[0].invite(3_600_000).expect("invite");
         devices[0].sync(&net).expect("invite reaches the relay");
-        let mut d = Device::join(&dir.path().join("p0"), &code, "Partner0").expect("join");
+        let mut d = Device::join(&homes[1], &code, "Partner0").expect("join");
         d.sync(&net).expect("join");
         devices.push(d);
         // A shared space holds two persons; the third device is Alex's second.
         if third {
             let code = devices[0].add_device(3_600_000).expect("device code");
             devices[0].sync(&net).expect("device code reaches the relay");
-            let mut d = Device::join_own(&dir.path().join("a2"), &code).expect("join own");
+            homes.push(dir.path().join("a2"));
+            let mut d = Device::join_own(&homes[2], &code).expect("join own");
             d.sync(&net).expect("join own");
             devices.push(d);
         }
@@ -534,6 +539,9 @@ proptest! {
         *net.faults.borrow_mut() = faults.into_iter().collect();
         for (t, (who, op)) in steps.iter().enumerate() {
             let i = who % devices.len();
+            if let Op::RateBlind(_, _, _, true) = op {
+                devices[i] = Device::open(&homes[i]).expect("a fresh process opens the home");
+            }
             apply(&mut devices[i], op, &net, 1_000_000 + t as i64);
             if t % 4 == 3 {
                 assert_read_models_match(&mut devices[i]);

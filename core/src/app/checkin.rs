@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::device::{Device, DeviceError};
+use crate::doc::New;
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated};
@@ -149,10 +150,7 @@ impl Device {
                 corrects,
                 withdrawn: None,
             };
-            self.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.put_rating(&rating, "rate", now)?;
-                Ok((rating.id.clone(), c.into_iter().collect()))
-            })?;
+            self.put_new(SpaceKind::Shared, &[New::Rating(&rating)], "rate", now)?;
             (rating.id, false)
         } else {
             let (round, new_round) = match round {
@@ -170,10 +168,10 @@ impl Device {
                 }
             };
             let seal = self.make_seal(&gid, &round, corrects, input.level, note, now)?;
-            self.edit(SpaceKind::Shared, |doc, _| {
-                let c = doc.put_seal(&seal, new_round.as_ref(), now)?;
-                Ok((seal.id.clone(), c.into_iter().collect()))
-            })?;
+            let mut entities: Vec<New<'_>> =
+                new_round.as_ref().map(New::Round).into_iter().collect();
+            entities.push(New::Seal(&seal));
+            self.put_new(SpaceKind::Shared, &entities, "rate sealed", now)?;
             (seal.id, true)
         };
         let revealed = self.reveal_due()?;

@@ -163,6 +163,10 @@ impl SpaceDoc {
     pub fn apply(&mut self, changes: Vec<Change>) -> Result<(), DocError> {
         if !changes.is_empty() {
             self.doc.apply_changes(changes)?;
+            // Automerge finds this actor's own changes (`get_last_local_change`, which
+            // the document's tip records) only once it is set with them present.
+            let actor = self.doc.get_actor().clone();
+            self.doc.set_actor(actor);
         }
         Ok(())
     }

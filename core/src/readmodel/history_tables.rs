@@ -27,6 +27,19 @@ pub(super) fn add_history(
     old_heads: &[ChangeHash],
     new: Vec<automerge::Change>,
 ) -> Result<(), rusqlite::Error> {
+    add_history_placed(conn, sid, am, Paths::default(), old_heads, new)
+}
+
+/// [`add_history`] with some objects already placed (`paths`): changes whose every
+/// object is placed there or made by themselves need nothing of `am`.
+pub(super) fn add_history_placed(
+    conn: &Connection,
+    sid: &str,
+    am: &automerge::Automerge,
+    mut paths: Paths,
+    old_heads: &[ChangeHash],
+    new: Vec<automerge::Change>,
+) -> Result<(), rusqlite::Error> {
     let new_hashes: BTreeSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
     let old: BTreeSet<ChangeHash> = old_heads.iter().copied().collect();
     let appends = new.iter().all(|c| {
@@ -36,12 +49,14 @@ pub(super) fn add_history(
             .copied()
             .filter(|d| !new_hashes.contains(d))
             .collect();
-        outside.is_empty() || outside == old
+        // Depending on every old head, it comes after every old change (Automerge
+        // also names the actor's previous change, which may be an older one).
+        outside.is_empty() || old.is_subset(&outside)
     });
     let next: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(pos), -1) + 1 FROM rm_changes WHERE space = ?1")?
         .query_row(params![sid], |r| r.get(0))?;
-    write_history(conn, sid, am, causal_order(new), next)?;
+    write_history(conn, sid, am, &mut paths, causal_order(new), next)?;
     if !appends {
         reorder_history(conn, sid)?;
     }
@@ -60,7 +75,15 @@ pub(super) fn rebuild_history(
             params![sid],
         )?;
     }
-    write_history(conn, sid, am, causal_order(am.get_changes(&[])), 0)
+    let mut paths = Paths::default();
+    write_history(
+        conn,
+        sid,
+        am,
+        &mut paths,
+        causal_order(am.get_changes(&[])),
+        0,
+    )
 }
 
 /// Writes the events of `changes` (in causal order) from position `first` on.
@@ -68,11 +91,11 @@ fn write_history(
     conn: &Connection,
     sid: &str,
     am: &automerge::Automerge,
+    paths: &mut Paths,
     changes: Vec<automerge::Change>,
     first: i64,
 ) -> Result<(), rusqlite::Error> {
     let r = Resolver::new(am);
-    let mut paths = Paths::default();
     for (i, c) in changes.iter().enumerate() {
         let pos = first + i as i64;
         let hash = c.hash().0.to_vec();
@@ -81,7 +104,7 @@ fn write_history(
             "INSERT OR REPLACE INTO rm_changes (space, hash, at, deps, pos) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![sid, hash, c.timestamp(), encode_heads(c.deps()), pos],
         )?;
-        for (idx, ev) in change_events(&r, &mut paths, c).into_iter().enumerate() {
+        for (idx, ev) in change_events(&r, paths, c).into_iter().enumerate() {
             exec(
                 conn,
                 "INSERT OR REPLACE INTO rm_history (space, change, idx, pos, at, goal, json)

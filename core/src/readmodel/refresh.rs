@@ -11,7 +11,7 @@ use super::entity::{Collection, entity_obj};
 use super::history_tables::{add_history, rebuild_history};
 use super::schema::{decode_heads, encode_heads, exec};
 use super::write::{clear, delete_entity, write_collection, write_entity};
-use super::{VERSION, progress_table};
+use super::{VERSION, progress_table, tip_table};
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::opwalk::{Paths, walk};
@@ -87,7 +87,7 @@ pub(crate) fn refresh(
         _ => return Ok(()),
     };
     let (t, old_heads, new_changes) = match old {
-        Some(old) if old == heads => return Ok(()),
+        Some(old) if old == heads => return tip_table::record(conn, &sid, doc),
         Some(old) if old.iter().all(|h| am.get_change_by_hash(h).is_some()) => {
             let new = am.get_changes(&old);
             (touched(am, &new), old, new)
@@ -120,7 +120,8 @@ pub(crate) fn refresh(
         }
         progress_table::update(conn, space, &t.entities, &t.collections)?;
     }
-    set_state(conn, &sid, &heads)
+    set_state(conn, &sid, &heads)?;
+    tip_table::record(conn, &sid, doc)
 }
 
 /// Rewrites a space's tables from the whole document.
@@ -137,11 +138,16 @@ pub(crate) fn rebuild(
     }
     rebuild_history(conn, &sid, am)?;
     progress_table::recompute(conn, space)?;
-    set_state(conn, &sid, &doc.heads())
+    set_state(conn, &sid, &doc.heads())?;
+    tip_table::record(conn, &sid, doc)
 }
 
 /// Records that a space's tables are of this version and reflect `heads`.
-fn set_state(conn: &Connection, sid: &str, heads: &[ChangeHash]) -> Result<(), rusqlite::Error> {
+pub(super) fn set_state(
+    conn: &Connection,
+    sid: &str,
+    heads: &[ChangeHash],
+) -> Result<(), rusqlite::Error> {
     exec(
         conn,
         "INSERT INTO rm_state (space, version, heads) VALUES (?1, ?2, ?3)
@@ -151,7 +157,6 @@ fn set_state(conn: &Connection, sid: &str, heads: &[ChangeHash]) -> Result<(), r
     Ok(())
 }
 
-/// Whether the tables of a space are current for this version.
 /// The version and heads a space's tables are at, as bytes (empty when they have none).
 pub(crate) fn state_key(conn: &Connection, space: &SpaceId) -> Result<Vec<u8>, rusqlite::Error> {
     Ok(conn
@@ -168,6 +173,7 @@ pub(crate) fn state_key(conn: &Connection, space: &SpaceId) -> Result<Vec<u8>, r
         .unwrap_or_default())
 }
 
+/// Whether the tables of a space are current for this version.
 pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rusqlite::Error> {
     Ok(conn
         .query_row(

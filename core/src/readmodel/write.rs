@@ -146,7 +146,11 @@ fn record_problem(
     Ok(())
 }
 
-fn store_entity(conn: &Connection, sid: &str, entity: Entity) -> Result<(), rusqlite::Error> {
+pub(super) fn store_entity(
+    conn: &Connection,
+    sid: &str,
+    entity: Entity,
+) -> Result<(), rusqlite::Error> {
     match entity {
         Entity::Person(id, p) => {
             exec(

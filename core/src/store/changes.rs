@@ -5,7 +5,7 @@ use automerge::Change;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, corrupt};
-use crate::doc::SpaceDoc;
+use crate::doc::{New, SpaceDoc, Tip};
 use crate::event::SpaceId;
 use crate::identity::Identity;
 
@@ -30,6 +30,8 @@ impl Store {
         space: &SpaceId,
         identity: &Identity,
     ) -> Result<(SpaceDoc, OpenStats), StoreError> {
+        self.loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sid = space.to_string();
         let snap: Option<(Vec<u8>, i64)> = self
             .conn
@@ -99,6 +101,43 @@ impl Store {
         Ok(())
     }
 
+    /// How many times this store loaded a space's document since it was opened.
+    pub fn documents_loaded(&self) -> u64 {
+        self.loads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The document's tip for a change by `identity` built without loading it
+    /// ([`crate::doc::Tip`]), when it is current and the changes after the snapshot
+    /// leave room for one more (a load writes the next snapshot, so the tail stays short).
+    pub fn tip(&self, space: &SpaceId, identity: &Identity) -> Result<Option<Tip>, StoreError> {
+        let (tail, _) = tail_after_snapshot(&self.conn, &space.to_string())?;
+        if tail + 1 >= SNAPSHOT_EVERY {
+            return Ok(None);
+        }
+        Ok(crate::readmodel::current_tip(
+            &self.conn,
+            space,
+            &identity.actor(),
+        )?)
+    }
+
+    /// Stores a local change built on `tip` (by [`Tip::put_new`] with `entities`) and
+    /// brings the read models to it, in one transaction.
+    pub fn commit_new(
+        &mut self,
+        space: &SpaceId,
+        change: &Change,
+        entities: &[New<'_>],
+        tip: &Tip,
+    ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        insert_change(&tx, space, change, true)?;
+        crate::readmodel::refresh_new(&tx, space, change, entities, tip)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Writes a snapshot of `doc` now, covering every stored change.
     pub fn snapshot_now(&mut self, space: &SpaceId, doc: &SpaceDoc) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
@@ -155,6 +194,23 @@ pub(super) fn insert_change(
     Ok(())
 }
 
+/// How many changes of a space follow its snapshot, and the newest of them.
+fn tail_after_snapshot(
+    conn: &rusqlite::Connection,
+    sid: &str,
+) -> Result<(i64, Option<i64>), StoreError> {
+    let upto: i64 = conn
+        .prepare_cached("SELECT upto FROM snapshots WHERE space = ?1")?
+        .query_row(params![sid], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    // `+space`: walk the rowids after the snapshot (a short tail), not every change of
+    // the space in the index on `space`.
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*), MAX(id) FROM changes WHERE +space = ?1 AND id > ?2")?
+        .query_row(params![sid, upto], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
 /// Writes a snapshot when enough changes follow the last one (or when forced). Skipped
 /// while the document waits for missing dependencies, because a snapshot would not
 /// contain the queued changes it claims to cover.
@@ -166,21 +222,7 @@ pub(super) fn maybe_snapshot(
 ) -> Result<(), StoreError> {
     use automerge::ReadDoc;
     let sid = space.to_string();
-    let upto: i64 = tx
-        .query_row(
-            "SELECT upto FROM snapshots WHERE space = ?1",
-            params![sid],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
-    // `+space`: walk the rowids after the snapshot (a short tail), not every change of
-    // the space in the index on `space`.
-    let (count, max): (i64, Option<i64>) = tx.query_row(
-        "SELECT COUNT(*), MAX(id) FROM changes WHERE +space = ?1 AND id > ?2",
-        params![sid, upto],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (count, max) = tail_after_snapshot(tx, &sid)?;
     let Some(max) = max else { return Ok(()) };
     if !force && count < SNAPSHOT_EVERY {
         return Ok(());

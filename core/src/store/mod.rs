@@ -122,6 +122,8 @@ pub struct Store {
     repairs: Vec<String>,
     /// The clock of the times this store records (the device's, see `set_clock`).
     clock: crate::clock::Clock,
+    /// How many times a space's document was loaded (what a write without a load saves).
+    loads: std::sync::atomic::AtomicU64,
 }
 
 fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -201,6 +203,7 @@ impl Store {
             read_only: false,
             repairs: Vec::new(),
             clock: crate::clock::Clock::System,
+            loads: Default::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -266,6 +269,7 @@ impl Store {
             read_only: true,
             repairs: Vec::new(),
             clock: crate::clock::Clock::System,
+            loads: Default::default(),
         };
         store.migrate()?;
         Ok(store)

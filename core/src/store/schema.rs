@@ -119,6 +119,7 @@ ALTER TABLE spaces ADD COLUMN departed TEXT;
 "#,
     crate::readmodel::WRITE_PATH_SCHEMA,
     crate::readmodel::PROGRESS_SCHEMA,
+    crate::readmodel::TIP_SCHEMA,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one
