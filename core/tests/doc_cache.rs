@@ -117,11 +117,9 @@ fn a_one_shot_rating_is_written_without_loading_the_document() {
     let mut setup = Device::init(&home, "Alex", None).expect("init");
     setup.add_goal(goal("Walks")).expect("a goal");
     let level = duet_core::Level::try_from(1).expect("level");
-    // The space's first sealed rating creates its `rounds` and `seals` (in the document).
-    setup.rate("Walks", level, None).expect("first rating");
     drop(setup);
     // Two one-shot `duet rate`s: each a fresh process holding no document.
-    for n in 2..=3 {
+    for n in 1..=2 {
         let mut cli = Device::open(&home).expect("open");
         let before = cli.store().documents_loaded();
         let rated = cli.rate("Walks", level, Some("a long one")).expect("rate");

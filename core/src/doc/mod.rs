@@ -134,7 +134,17 @@ impl SpaceDoc {
         let mut doc = SpaceDoc::empty(actor);
         let change = doc.commit("create space", now, |tx| {
             tx.put(ROOT, "schema", SCHEMA_VERSION)?;
-            for coll in ["people", "goals", "ratings", "reflections"] {
+            // Every collection from the start (`rounds` and `seals` came later, and older
+            // spaces get them on first use): a rating never has to create one, so it
+            // can be written without loading the document (`doc/detached.rs`).
+            for coll in [
+                "people",
+                "goals",
+                "ratings",
+                "reflections",
+                "rounds",
+                "seals",
+            ] {
                 tx.put_object(ROOT, coll, ObjType::Map)?;
             }
             Ok(())

@@ -496,9 +496,27 @@ mod tests {
         c.into_iter().collect()
     }
 
+    /// A couple in a space made before `rounds` and `seals` came with every space.
+    fn couple_of_an_older_space() -> (SpaceDoc, SpaceDoc) {
+        let mut alex = SpaceDoc::empty(ActorId::random());
+        let first = alex
+            .raw_transaction("create space", 1, |tx| {
+                use automerge::transaction::Transactable;
+                tx.put(automerge::ROOT, "schema", crate::model::SCHEMA_VERSION)?;
+                for coll in ["people", "goals", "ratings", "reflections"] {
+                    tx.put_object(automerge::ROOT, coll, ObjType::Map)?;
+                }
+                Ok(())
+            })
+            .expect("create");
+        let mut sam = SpaceDoc::empty(ActorId::random());
+        sam.apply(first.into_iter().collect()).expect("apply");
+        (alex, sam)
+    }
+
     #[test]
     fn a_late_collection_made_while_apart_passes_but_one_made_over_another_is_refused() {
-        let (mut alex, mut sam, _) = couple();
+        let (mut alex, mut sam) = couple_of_an_older_space();
         let before = alex.clone();
         make_seals(&mut alex, 5);
         // Sam makes his own while apart: a conflict readers merge.
