@@ -246,6 +246,24 @@ impl Outcome {
     }
 }
 
+/// Processes that rate at once decide blind or clear, and whether to open a check-in
+/// round, under the home's write lock: with no round closed during the storm, this
+/// person opened at most one (two processes deciding from the same state open two).
+fn one_round_opened_here(home: &Path, problems: &mut Vec<String>) {
+    let opened = duet_core::device::Device::open(home).and_then(|mut d| {
+        let me = d.me.person_id.to_string();
+        let view = d.raw_view(duet_core::store::SpaceKind::Shared)?;
+        Ok(view.rounds.iter().filter(|r| r.opened_by == me).count())
+    });
+    match opened {
+        Ok(0 | 1) => {}
+        Ok(n) => problems.push(format!(
+            "this person opened {n} check-in rounds during the storm: ratings made at once decided from the same state"
+        )),
+        Err(e) => problems.push(format!("reading this device's rounds failed: {e}")),
+    }
+}
+
 /// Runs the storm with the `duet` binary `duet` on `home`, whose partner's home is
 /// `partner`; both are paired through a running relay. Adds its own goals first.
 pub fn run(duet: &Path, home: &Path, partner: &Path, size: Size, seed: u64) -> Outcome {
@@ -354,6 +372,7 @@ pub fn run(duet: &Path, home: &Path, partner: &Path, size: Size, seed: u64) -> O
         }
     }
 
+    one_round_opened_here(home, &mut problems);
     // Ratings are made blind; closing the round reveals this device's at once and the
     // partner's on its next sync, so every rating can be looked for on both sides.
     let ran = run_duet(duet, home, &strings(&["checkin", "--close"]));

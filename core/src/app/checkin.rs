@@ -106,6 +106,9 @@ impl Device {
     }
 
     fn rate_with(&mut self, input: RatingInput<'_>) -> Result<Rated, DeviceError> {
+        // From reading the rounds and seals to writing: another process rating at the
+        // same time would otherwise decide from the same state (two rounds opened).
+        let _lock = self.store.write_lock()?;
         let gid = self.resolve_goal(input.goal)?;
         let now = self.now();
         let me = self.me.person_id.to_string();
@@ -247,6 +250,7 @@ impl Device {
     /// Reveals this person's sealed ratings whose time has come: their round is over,
     /// or the partner has rated the same goal. Returns how many.
     pub fn reveal_due(&mut self) -> Result<usize, DeviceError> {
+        let _lock = self.store.write_lock()?;
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, None)?;
@@ -292,6 +296,7 @@ impl Device {
     /// Closes every open check-in round now, and reveals this person's sealed ratings
     /// in them; the partner's device reveals theirs when it next syncs.
     pub fn close_rounds(&mut self) -> Result<Closed, DeviceError> {
+        let _lock = self.store.write_lock()?;
         let now = self.now();
         let view = self.ritual_view(now, None)?;
         let open: Vec<String> = open_rounds(&view, now)

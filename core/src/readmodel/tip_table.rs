@@ -21,19 +21,25 @@ use crate::doc::{New, SpaceDoc, Tip};
 use crate::event::SpaceId;
 use crate::opwalk::Paths;
 
-/// The table (a store migration creates it).
+/// The table (a store migration creates it), and the index that finds a space's newest
+/// change row and this device's newest change without walking the history.
 pub(crate) const TIP_SCHEMA: &str = r#"
 CREATE TABLE rm_tip (
     space TEXT PRIMARY KEY,
     mark INTEGER NOT NULL,
     json TEXT NOT NULL
 );
+CREATE INDEX changes_newest ON changes (space, local, id);
 "#;
 
-/// The space's newest change row (0 before any).
+/// The space's newest change row (0 before any): the newest of the partner's and of
+/// this device's, each one step down `changes_newest`.
 fn newest_row(conn: &Connection, sid: &str) -> Result<i64, rusqlite::Error> {
-    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM changes WHERE space = ?1")?
-        .query_row(params![sid], |r| r.get(0))
+    conn.prepare_cached(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM changes WHERE space = ?1 AND local = 0), 0),
+                    COALESCE((SELECT MAX(id) FROM changes WHERE space = ?1 AND local = 1), 0))",
+    )?
+    .query_row(params![sid], |r| r.get(0))
 }
 
 fn save(conn: &Connection, sid: &str, tip: &Tip) -> Result<(), rusqlite::Error> {
