@@ -72,7 +72,7 @@ impl Store {
             for c in changes {
                 insert_change(&tx, &rec.id, c, true)?;
             }
-            build_view(&tx, &rec.id, changes)?;
+            build_view(&tx, &rec.id, identity, changes)?;
         }
         tx.commit()?;
         Ok(())

@@ -167,9 +167,12 @@ impl Store {
 pub(super) fn build_view(
     tx: &rusqlite::Transaction<'_>,
     space: &SpaceId,
+    identity: &Identity,
     changes: &[Change],
 ) -> Result<(), StoreError> {
-    let doc = SpaceDoc::load(automerge::ActorId::random(), None, changes.to_vec())?;
+    // As this device's document, so that the tip recorded with the tables serves its
+    // first rating.
+    let doc = SpaceDoc::load(identity.actor(), None, changes.to_vec())?;
     crate::readmodel::rebuild(tx, space, &doc)?;
     Ok(())
 }
