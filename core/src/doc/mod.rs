@@ -15,6 +15,19 @@ use crate::ids::new_id;
 use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION, Step};
 use crate::vocab::{Area, Level, Status};
 
+/// The root collections of a space document, each a map. A new space holds every one
+/// from the start (`rounds` and `seals` came later: older spaces get them on first use,
+/// [`LATE_COLLECTIONS`]), so a rating never has to create one and can be written without
+/// loading the document (`doc/detached.rs`).
+pub const ROOT_COLLECTIONS: [&str; 6] = [
+    "people",
+    "goals",
+    "ratings",
+    "reflections",
+    "rounds",
+    "seals",
+];
+
 mod detached;
 mod rituals;
 pub use detached::{New, Tip};
@@ -134,17 +147,7 @@ impl SpaceDoc {
         let mut doc = SpaceDoc::empty(actor);
         let change = doc.commit("create space", now, |tx| {
             tx.put(ROOT, "schema", SCHEMA_VERSION)?;
-            // Every collection from the start (`rounds` and `seals` came later, and older
-            // spaces get them on first use): a rating never has to create one, so it
-            // can be written without loading the document (`doc/detached.rs`).
-            for coll in [
-                "people",
-                "goals",
-                "ratings",
-                "reflections",
-                "rounds",
-                "seals",
-            ] {
+            for coll in ROOT_COLLECTIONS {
                 tx.put_object(ROOT, coll, ObjType::Map)?;
             }
             Ok(())

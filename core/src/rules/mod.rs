@@ -34,17 +34,6 @@ use std::collections::HashMap;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, Value};
 
-/// The root collections of a space document.
-const ROOT_KEYS: &[&str] = &[
-    "schema",
-    "people",
-    "goals",
-    "ratings",
-    "reflections",
-    "rounds",
-    "seals",
-];
-
 mod rituals;
 
 /// Why a change was refused: what it tried to do, in words for the history.
@@ -215,7 +204,9 @@ impl Checker<'_> {
             return Err("it writes a list at the document's root".into());
         };
         if path.len() == 1 {
-            return if ROOT_KEYS.contains(&top) && self.existing(&[top]).is_none() {
+            return if (top == "schema" || crate::doc::ROOT_COLLECTIONS.contains(&top))
+                && self.existing(&[top]).is_none()
+            {
                 Ok(())
             } else {
                 Err(format!("it replaces the document's `{top}` collection"))
