@@ -40,6 +40,9 @@ pub(crate) fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<
     SpaceId::parse(&space).ok_or_else(bad)
 }
 
+/// Pushes up to this size are verified on the async thread that received them.
+const INLINE_VERIFY_BYTES: usize = 2048;
+
 /// Runs blocking work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -84,9 +87,13 @@ pub async fn push_events(
         }
     })?;
     let now = duet_core::ids::now_ms();
-    // Signatures are verified on the blocking pool; the commit is awaited without
-    // holding a thread (the writer answers once the push's group is durable).
-    let prepared = {
+    // Signatures are verified on the blocking pool, except for a push small enough to
+    // hold one event or two (tens of microseconds, less than the trip to another
+    // thread and back); the commit is awaited without holding a thread (the writer
+    // answers once the push's group is durable).
+    let prepared = if body.len() <= INLINE_VERIFY_BYTES {
+        state.prepare_push_with(space, &body, now, credential)?
+    } else {
         let state = state.clone();
         blocking(move || state.prepare_push_with(space, &body, now, credential)).await?
     };
