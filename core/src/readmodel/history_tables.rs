@@ -63,11 +63,17 @@ pub(super) fn add_history_placed(
     Ok(())
 }
 
-/// Rewrites a space's history tables from every change of the document.
-pub(super) fn rebuild_history(
+/// The history rows of every change of the document, derived without the database
+/// (so that a rebuild derives them on another thread while it writes the entities).
+pub(super) fn derive_all(am: &automerge::Automerge) -> Result<Vec<DerivedChange>, rusqlite::Error> {
+    derive(am, &mut Paths::default(), causal_order(am.get_changes(&[])))
+}
+
+/// Rewrites a space's history tables with the rows of every change ([`derive_all`]).
+pub(super) fn rewrite_history(
     conn: &Connection,
     sid: &str,
-    am: &automerge::Automerge,
+    derived: Vec<DerivedChange>,
 ) -> Result<(), rusqlite::Error> {
     for table in ["rm_changes", "rm_history"] {
         conn.execute(
@@ -75,15 +81,48 @@ pub(super) fn rebuild_history(
             params![sid],
         )?;
     }
-    let mut paths = Paths::default();
-    write_history(
-        conn,
-        sid,
-        am,
-        &mut paths,
-        causal_order(am.get_changes(&[])),
-        0,
-    )
+    write_derived(conn, sid, derived, 0)
+}
+
+/// One change's rows: its hash, author time and deps, and its events as stored.
+pub(super) struct DerivedChange {
+    hash: Vec<u8>,
+    at: i64,
+    deps: Vec<u8>,
+    /// (index in the change, time, goal, JSON of [`StoredEvent`]) per event.
+    events: Vec<(i64, i64, Option<String>, String)>,
+}
+
+/// The rows of `changes` (in causal order).
+fn derive(
+    am: &automerge::Automerge,
+    paths: &mut Paths,
+    changes: Vec<automerge::Change>,
+) -> Result<Vec<DerivedChange>, rusqlite::Error> {
+    let r = Resolver::new(am);
+    changes
+        .iter()
+        .map(|c| {
+            let events = change_events(&r, paths, c)
+                .into_iter()
+                .enumerate()
+                .map(|(idx, ev)| {
+                    Ok((
+                        idx as i64,
+                        ev.at,
+                        ev.goal.clone(),
+                        json(&StoredEvent::of(&ev))?,
+                    ))
+                })
+                .collect::<Result<_, rusqlite::Error>>()?;
+            Ok(DerivedChange {
+                hash: c.hash().0.to_vec(),
+                at: c.timestamp(),
+                deps: encode_heads(c.deps()),
+                events,
+            })
+        })
+        .collect()
 }
 
 /// Writes the events of `changes` (in causal order) from position `first` on.
@@ -95,29 +134,29 @@ fn write_history(
     changes: Vec<automerge::Change>,
     first: i64,
 ) -> Result<(), rusqlite::Error> {
-    let r = Resolver::new(am);
-    for (i, c) in changes.iter().enumerate() {
+    write_derived(conn, sid, derive(am, paths, changes)?, first)
+}
+
+/// Writes derived rows from position `first` on.
+fn write_derived(
+    conn: &Connection,
+    sid: &str,
+    derived: Vec<DerivedChange>,
+    first: i64,
+) -> Result<(), rusqlite::Error> {
+    for (i, c) in derived.into_iter().enumerate() {
         let pos = first + i as i64;
-        let hash = c.hash().0.to_vec();
         exec(
             conn,
             "INSERT OR REPLACE INTO rm_changes (space, hash, at, deps, pos) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![sid, hash, c.timestamp(), encode_heads(c.deps()), pos],
+            params![sid, c.hash, c.at, c.deps, pos],
         )?;
-        for (idx, ev) in change_events(&r, paths, c).into_iter().enumerate() {
+        for (idx, at, goal, json) in c.events {
             exec(
                 conn,
                 "INSERT OR REPLACE INTO rm_history (space, change, idx, pos, at, goal, json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    sid,
-                    hash,
-                    idx as i64,
-                    pos,
-                    ev.at,
-                    ev.goal,
-                    json(&StoredEvent::of(&ev))?
-                ],
+                params![sid, c.hash, idx, pos, at, goal, json],
             )?;
         }
     }

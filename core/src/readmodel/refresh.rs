@@ -8,7 +8,7 @@ use automerge::{ChangeHash, ReadDoc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::entity::{Collection, entity_obj};
-use super::history_tables::{add_history, rebuild_history};
+use super::history_tables::{add_history, derive_all, rewrite_history};
 use super::schema::{decode_heads, encode_heads, exec};
 use super::write::{clear, delete_entity, write_collection, write_entity};
 use super::{VERSION, progress_table, tip_table};
@@ -132,12 +132,22 @@ pub(crate) fn rebuild(
 ) -> Result<(), rusqlite::Error> {
     let sid = space.to_string();
     let am = doc.automerge();
-    clear(conn, &sid, None)?;
-    for c in Collection::ALL {
-        write_collection(conn, &sid, am, c)?;
-    }
-    rebuild_history(conn, &sid, am)?;
-    progress_table::recompute(conn, space)?;
+    // The history's rows are derived from the document on another core while this one
+    // writes the entities and the progress summary (a join's rebuild is its largest
+    // single step); only this thread touches the database.
+    std::thread::scope(|s| {
+        let history = s.spawn(|| derive_all(am));
+        clear(conn, &sid, None)?;
+        for c in Collection::ALL {
+            write_collection(conn, &sid, am, c)?;
+        }
+        progress_table::recompute(conn, space)?;
+        let derived = match history.join() {
+            Ok(derived) => derived?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        rewrite_history(conn, &sid, derived)
+    })?;
     set_state(conn, &sid, &doc.heads())?;
     tip_table::record(conn, &sid, doc)
 }
