@@ -3,9 +3,10 @@
 //! written without loading the document ([`crate::doc::Tip`]).
 //!
 //! Every refresh from a document records its tip with the space's newest change row
-//! (the mark). A tip is used only while that row is still the newest, the tables are at
-//! its heads and this device's latest stored change is the one it names; anything else
-//! (a pull, another process's write, a repair) sends the writer to the document.
+//! (the mark), and so does a write on the tip. A tip is used only while that row is
+//! still the newest, the tables are at its heads and this device's latest stored change
+//! is the one it names; a change stored any other way (a refresh that could not run, a
+//! repair) sends the next writer to the document, which records the tip again.
 
 use std::collections::BTreeSet;
 
