@@ -148,3 +148,35 @@ fn a_one_shot_rating_is_written_without_loading_the_document() {
     assert_eq!(cli.store().documents_loaded(), before);
     assert_tables_match_the_document(&home);
 }
+
+#[test]
+fn a_damaged_tip_sends_the_rating_to_the_document_and_is_written_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let mut setup = Device::init(&home, "Alex", None).expect("init");
+    setup.add_goal(goal("Walks")).expect("a goal");
+    drop(setup);
+    let db = rusqlite::Connection::open(home.join("duet.db")).expect("the store");
+    let damaged = db
+        .execute("UPDATE rm_tip SET json = '{\"not\": \"a tip\"'", [])
+        .expect("damage the kept tip");
+    assert!(damaged > 0, "a tip was kept");
+    drop(db);
+    let level = duet_core::Level::try_from(0).expect("level");
+    let mut cli = Device::open(&home).expect("open");
+    let before = cli.store().documents_loaded();
+    cli.rate("Walks", level, None)
+        .expect("the rating is made all the same");
+    assert_eq!(
+        cli.store().documents_loaded(),
+        before + 1,
+        "from the document"
+    );
+    drop(cli);
+    // The document's refresh wrote the tip again: the next rating needs no load.
+    let mut cli = Device::open(&home).expect("open");
+    let before = cli.store().documents_loaded();
+    cli.rate("Walks", level, None).expect("rate again");
+    assert_eq!(cli.store().documents_loaded(), before);
+    assert_tables_match_the_document(&home);
+}
