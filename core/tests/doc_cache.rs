@@ -110,14 +110,19 @@ fn assert_tables_match_the_document(home: &std::path::Path) {
     assert_eq!(tables, duet_core::readmodel::View::of(&doc));
 }
 
+/// A new home in `dir` with one goal, written by a process that has ended.
+fn home_with_goal(dir: &std::path::Path, title: &str) -> std::path::PathBuf {
+    let home = dir.join("home");
+    let mut setup = Device::init(&home, "Alex", None).expect("init");
+    setup.add_goal(goal(title)).expect("a goal");
+    home
+}
+
 #[test]
 fn a_one_shot_rating_is_written_without_loading_the_document() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    let mut setup = Device::init(&home, "Alex", None).expect("init");
-    setup.add_goal(goal("Walks")).expect("a goal");
+    let home = home_with_goal(dir.path(), "Walks");
     let level = duet_core::Level::try_from(1).expect("level");
-    drop(setup);
     // Two one-shot `duet rate`s: each a fresh process holding no document.
     for n in 1..=2 {
         let mut cli = Device::open(&home).expect("open");
@@ -152,10 +157,7 @@ fn a_one_shot_rating_is_written_without_loading_the_document() {
 #[test]
 fn a_damaged_tip_sends_the_rating_to_the_document_and_is_written_again() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    let mut setup = Device::init(&home, "Alex", None).expect("init");
-    setup.add_goal(goal("Walks")).expect("a goal");
-    drop(setup);
+    let home = home_with_goal(dir.path(), "Walks");
     let db = rusqlite::Connection::open(home.join("duet.db")).expect("the store");
     let damaged = db
         .execute("UPDATE rm_tip SET json = '{\"not\": \"a tip\"'", [])

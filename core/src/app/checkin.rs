@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::device::{Device, DeviceError};
-use crate::doc::New;
+use crate::doc::{New, SEALED_MESSAGE};
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated};
@@ -171,10 +171,8 @@ impl Device {
                 }
             };
             let seal = self.make_seal(&gid, &round, corrects, input.level, note, now)?;
-            let mut entities: Vec<New<'_>> =
-                new_round.as_ref().map(New::Round).into_iter().collect();
-            entities.push(New::Seal(&seal));
-            self.put_new(SpaceKind::Shared, &entities, "rate sealed", now)?;
+            let entities = New::sealed(&seal, new_round.as_ref());
+            self.put_new(SpaceKind::Shared, &entities, SEALED_MESSAGE, now)?;
             (seal.id, true)
         };
         let revealed = self.reveal_due()?;

@@ -36,6 +36,21 @@ pub enum New<'a> {
     Round(&'a Round),
 }
 
+impl<'a> New<'a> {
+    /// A sealed rating, after the round it opens when that round is new: what a blind
+    /// rating writes, in one change.
+    pub fn sealed(seal: &'a Seal, new_round: Option<&'a Round>) -> Vec<New<'a>> {
+        new_round
+            .map(New::Round)
+            .into_iter()
+            .chain([New::Seal(seal)])
+            .collect()
+    }
+}
+
+/// The change message of a blind rating.
+pub const SEALED_MESSAGE: &str = "rate sealed";
+
 /// The collections [`New`] writes into.
 const COLLECTIONS: [&str; 3] = ["ratings", "seals", "rounds"];
 

@@ -30,7 +30,7 @@ pub const ROOT_COLLECTIONS: [&str; 6] = [
 
 mod detached;
 mod rituals;
-pub use detached::{New, Tip};
+pub use detached::{New, SEALED_MESSAGE, Tip};
 pub use rituals::LATE_COLLECTIONS;
 
 /// What went wrong with a document operation.

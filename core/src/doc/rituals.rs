@@ -45,9 +45,7 @@ impl SpaceDoc {
         new_round: Option<&Round>,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        let mut entities: Vec<New<'_>> = new_round.map(New::Round).into_iter().collect();
-        entities.push(New::Seal(seal));
-        self.put_new(&entities, "rate sealed", now)
+        self.put_new(&New::sealed(seal, new_round), super::SEALED_MESSAGE, now)
     }
 
     /// Closes the open rounds `ids` early, in `person`'s name.
