@@ -150,3 +150,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_tip_with_no_counters_left_builds_nothing_and_never_panics() {
+    let alex = Identity::generate("Alex");
+    let (mut doc, _) = SpaceDoc::create(alex.actor(), 1_000).expect("create");
+    let (goal, _) = doc
+        .add_goal(
+            &alex.person_id,
+            NewGoal {
+                title: "Walks".into(),
+                ..Default::default()
+            },
+            2_000,
+        )
+        .expect("goal");
+    // As if a partner's change had used the top of the counters' range.
+    let mut kept = serde_json::to_value(Tip::of(&doc)).expect("a tip as JSON");
+    kept["max_op"] = serde_json::json!(u64::MAX);
+    let tip: Tip = serde_json::from_value(kept).expect("the tip back");
+    let r = rating(&goal, &alex.person_id, 1, 3_000);
+    let built = tip
+        .put_new(&[New::Rating(&r)], "rate", 3_000)
+        .expect("valid rating");
+    assert!(built.is_none(), "the write goes to the document");
+}

@@ -256,10 +256,16 @@ impl Tip {
             // As Automerge does: a change names its actor's previous one.
             deps.push(last);
         }
-        let Some(operations) = moved(&scratch, &real, &actor, self.max_op + 1) else {
+        // A partner's change may carry counters near the top of the range: no room
+        // after them sends the write to the document.
+        let Some(start_op) = self
+            .max_op
+            .checked_add(1)
+            .and_then(std::num::NonZeroU64::new)
+        else {
             return Ok(None);
         };
-        let Some(start_op) = std::num::NonZeroU64::new(self.max_op + 1) else {
+        let Some(operations) = moved(&scratch, &real, &actor, start_op.get()) else {
             return Ok(None);
         };
         Ok(Some(Change::from(ExpandedChange {
@@ -329,7 +335,7 @@ fn moved(
             return None;
         }
         if id.0 >= first {
-            Some(OpId(id.0 - first + start, actor.clone()))
+            Some(OpId((id.0 - first).checked_add(start)?, actor.clone()))
         } else {
             stand_ins.get(&id.0).map(|op| (*op).clone())
         }
