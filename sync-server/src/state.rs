@@ -340,8 +340,8 @@ impl AppState {
     }
 
     /// [`AppState::authorize_signed`], also admitting (when `departed` is set) a device
-    /// that was removed or left: then with the hash of the event that ended its
-    /// membership, the last one it may read.
+    /// that was removed or left: then with the author and seq of the event that ended
+    /// its membership, the last one it may read.
     #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
@@ -352,7 +352,7 @@ impl AppState {
         query: &str,
         now_secs: i64,
         departed: bool,
-    ) -> Result<(DeviceKey, Option<[u8; 32]>), ApiError> {
+    ) -> Result<(DeviceKey, Option<(DeviceKey, u64)>), ApiError> {
         let device = auth.verify(method, path, query).ok_or_else(|| {
             ApiError::BadSignature(
                 "the read signature does not verify: sign `GET`, the path, the query, the \
@@ -372,7 +372,7 @@ impl AppState {
             (
                 s.exists(),
                 s.is_member(&device),
-                s.departure(&device).map(|d| d.event),
+                s.departure(&device).map(|d| (d.by, d.seq)),
             )
         })?;
         if !exists {
@@ -550,8 +550,8 @@ impl AppState {
             reader.page_and_newest(&space, req.after, req.limit, MAX_BODY_BYTES)?;
         // A removed (or departed) device reads on up to the event that ended its
         // membership, so that it learns who ended it and when; nothing after it.
-        if let Some(hash) = until {
-            let last = reader.cursor_of(&space, &hash)?.unwrap_or(0);
+        if let Some((by, seq)) = until {
+            let last = reader.cursor_at(&space, &by, seq)?.unwrap_or(0);
             events.retain(|(c, _)| *c <= last);
             more = more && events.last().is_some_and(|(c, _)| *c < last);
             newest = newest.min(last);

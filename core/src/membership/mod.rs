@@ -68,6 +68,8 @@ pub struct Departure {
     pub at: i64,
     /// The hash of that event (the relay serves a removed device up to it).
     pub event: [u8; 32],
+    /// That event's seq in its author's chain (with `by`, where the relay finds it).
+    pub seq: u64,
     /// Its person left (a leave), rather than a removal by a member.
     pub left: bool,
 }
@@ -500,6 +502,7 @@ impl SpaceState {
             by: event.header().author,
             at: event.header().time,
             event: event.hash(),
+            seq: event.header().seq,
             left,
         }
     }

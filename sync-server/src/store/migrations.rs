@@ -3,7 +3,7 @@
 //! PostgreSQL, so they are placeholders that [`migrations`] fills in for a [`Dialect`].
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations, with `{cursor}` (the ever-growing event cursor), `{rowid}` (a row id),
 /// `{int}` (a 64-bit integer) and `{bytes}` (raw bytes) for the dialect's types.
@@ -64,7 +64,43 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX creations_address ON creations (address, created_at);
     CREATE INDEX creations_token ON creations (token);
     CREATE INDEX events_author ON events (author, space);",
+    // Version 4: fewer index entries per event, since each one a push writes lands in a
+    // different leaf (the relay's writes are mostly such pages). The spaces a device is
+    // in are those where it wrote its seq 1, so the index by author holds only those
+    // rows. On SQLite, stored events are found by (space, author, seq) alone: an event's
+    // hash covers its author and seq, so the unique index on (space, hash) says nothing
+    // more, and the table is rebuilt without it (copying the events and keeping the
+    // cursor sequence where it was). PostgreSQL keeps it: its writer prefetches the
+    // stored hashes of a whole group in one query.
+    "{version_4}",
 ];
+
+/// Version 4 on SQLite: the events table rebuilt without `UNIQUE (space, hash)`.
+const VERSION_4_SQLITE: &str = "CREATE TABLE events_v4 (
+        cursor      INTEGER PRIMARY KEY AUTOINCREMENT,
+        space       TEXT    NOT NULL,
+        hash        BLOB    NOT NULL,
+        author      BLOB    NOT NULL,
+        seq         INTEGER NOT NULL,
+        kind        TEXT    NOT NULL,
+        bytes       BLOB    NOT NULL,
+        received_at INTEGER NOT NULL,
+        UNIQUE (space, author, seq)
+    );
+    INSERT INTO events_v4 (cursor, space, hash, author, seq, kind, bytes, received_at)
+        SELECT cursor, space, hash, author, seq, kind, bytes, received_at
+        FROM events ORDER BY cursor;
+    DELETE FROM sqlite_sequence WHERE name = 'events_v4';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'events_v4', seq FROM sqlite_sequence WHERE name = 'events';
+    DROP TABLE events;
+    ALTER TABLE events_v4 RENAME TO events;
+    CREATE INDEX events_space_cursor ON events (space, cursor);
+    CREATE INDEX events_first_by_author ON events (author, space) WHERE seq = 1;";
+
+/// Version 4 on PostgreSQL: only the index by author changes.
+const VERSION_4_POSTGRES: &str = "DROP INDEX events_author;
+    CREATE INDEX events_first_by_author ON events (author, space) WHERE seq = 1;";
 
 /// The SQL dialect of a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,14 +113,16 @@ pub enum Dialect {
 
 /// The migrations from `version` on, in the dialect's SQL.
 pub fn migrations(dialect: Dialect, version: usize) -> Vec<String> {
-    let types: [(&str, &str); 4] = match dialect {
+    let types: [(&str, &str); 5] = match dialect {
         Dialect::Sqlite => [
+            ("{version_4}", VERSION_4_SQLITE),
             ("{cursor}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
             ("{rowid}", "INTEGER PRIMARY KEY"),
             ("{int}", "INTEGER"),
             ("{bytes}", "BLOB"),
         ],
         Dialect::Postgres => [
+            ("{version_4}", VERSION_4_POSTGRES),
             ("{cursor}", "BIGSERIAL PRIMARY KEY"),
             ("{rowid}", "BIGSERIAL PRIMARY KEY"),
             ("{int}", "BIGINT"),
@@ -114,6 +152,6 @@ mod tests {
             assert!(all.iter().all(|sql| !sql.contains('{')), "{d:?}");
         }
         assert!(migrations(Dialect::Postgres, 0)[0].contains("cursor      BIGSERIAL"));
-        assert_eq!(migrations(Dialect::Sqlite, 3).len(), 0);
+        assert_eq!(migrations(Dialect::Sqlite, 4).len(), 0);
     }
 }

@@ -107,20 +107,28 @@ pub struct ForkRoom {
 /// The reads of the relay's storage, on a plain connection or inside the writer's
 /// transaction (which also sees the rows it has written but not yet committed).
 pub trait Reads {
-    /// The cursor of the stored event of `space` with this hash, if any.
-    fn cursor_of(&mut self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError>;
+    /// The cursor of the stored event of `author` with `seq` in `space`, if any.
+    fn cursor_at(
+        &mut self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<u64>, StoreError>;
 
-    /// The cursors of those of `hashes` that are stored in `space` (one query where a
-    /// query is a round trip to a server).
+    /// The cursor of `event` in `space`, if this very event is stored there.
+    fn stored_cursor(&mut self, space: &SpaceId, event: &Event) -> Result<Option<u64>, StoreError>;
+
+    /// The cursors of those of `events` that are stored in `space`, by hash (one query
+    /// where a query is a round trip to a server).
     fn cursors_of(
         &mut self,
         space: &SpaceId,
-        hashes: &[[u8; 32]],
+        events: &[&Event],
     ) -> Result<HashMap<[u8; 32], u64>, StoreError> {
         let mut out = HashMap::new();
-        for h in hashes {
-            if let Some(c) = self.cursor_of(space, h)? {
-                out.insert(*h, c);
+        for ev in events {
+            if let Some(c) = self.stored_cursor(space, ev)? {
+                out.insert(ev.hash(), c);
             }
         }
         Ok(out)

@@ -144,33 +144,26 @@ impl Store {
     }
 }
 
-/// The reads, on any connection or transaction.
-fn cursor_of_in(
-    conn: &Connection,
-    space: &SpaceId,
-    hash: &[u8; 32],
-) -> Result<Option<u64>, StoreError> {
-    let c: Option<i64> = conn
-        .prepare_cached("SELECT cursor FROM events WHERE space = ?1 AND hash = ?2")?
-        .query_row(params![space.to_string(), &hash[..]], |r| r.get(0))
-        .optional()?;
-    c.map(|c| to_u64(c, "cursor")).transpose()
-}
-
-fn hash_at_in(
+/// The reads, on any connection or transaction. The event of `author` with `seq` in
+/// `space`: its cursor and hash (the unique index behind every lookup of a stored event:
+/// an event's hash covers its author and seq, so no second index by hash is kept).
+fn stored_at_in(
     conn: &Connection,
     space: &SpaceId,
     author: &[u8; 32],
     seq: u64,
-) -> Result<Option<[u8; 32]>, StoreError> {
-    let h: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3")?
+) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT cursor, hash FROM events WHERE space = ?1 AND author = ?2 AND seq = ?3",
+        )?
         .query_row(
             params![space.to_string(), &author[..], to_i64(seq, "seq")?],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    h.map(to_hash).transpose()
+    row.map(|(c, h)| Ok((to_u64(c, "cursor")?, to_hash(h)?)))
+        .transpose()
 }
 
 fn fork_room_in(conn: &Connection, space: &SpaceId, event: &Event) -> Result<ForkRoom, StoreError> {
@@ -225,13 +218,26 @@ fn for_each_event_in(
 macro_rules! reads_over_connection {
     ($ty:ty, $conn:ident => $get:expr) => {
         impl Reads for $ty {
-            fn cursor_of(
+            fn cursor_at(
                 &mut self,
                 space: &SpaceId,
-                hash: &[u8; 32],
+                author: &[u8; 32],
+                seq: u64,
             ) -> Result<Option<u64>, StoreError> {
                 let $conn = &*self;
-                cursor_of_in($get, space, hash)
+                Ok(stored_at_in($get, space, author, seq)?.map(|(c, _)| c))
+            }
+
+            fn stored_cursor(
+                &mut self,
+                space: &SpaceId,
+                event: &Event,
+            ) -> Result<Option<u64>, StoreError> {
+                let $conn = &*self;
+                let h = event.header();
+                Ok(stored_at_in($get, space, &h.author, h.seq)?
+                    .filter(|(_, hash)| *hash == event.hash())
+                    .map(|(c, _)| c))
             }
 
             fn hash_at(
@@ -241,7 +247,7 @@ macro_rules! reads_over_connection {
                 seq: u64,
             ) -> Result<Option<[u8; 32]>, StoreError> {
                 let $conn = &*self;
-                hash_at_in($get, space, author, seq)
+                Ok(stored_at_in($get, space, author, seq)?.map(|(_, h)| h))
             }
 
             fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
@@ -358,7 +364,7 @@ impl WriteTxn for Txn<'_> {
     ) -> Result<Vec<SpaceId>, StoreError> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT DISTINCT space FROM events WHERE author = ?1 LIMIT ?2")?;
+            .prepare_cached("SELECT space FROM events WHERE author = ?1 AND seq = 1 LIMIT ?2")?;
         let rows = stmt.query_map(params![&author[..], limit], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
@@ -574,14 +580,14 @@ mod tests {
     fn a_capped_database_answers_sqlite_full_and_keeps_what_it_had() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
         let mut store = Store::open(&dir.path().join("t.db"))?;
-        let pages = store.set_max_bytes(64 * 1024)?;
-        assert_eq!(pages, 16);
+        let pages = store.set_max_bytes(96 * 1024)?;
+        assert_eq!(pages, 24);
         let (space, evs) = events(3, 50_000);
         store
             .insert_events(&space, &[&evs[0]], 1)
             .err()
             .map_or_else(
-                || panic!("a 50 KB event should not fit in 64 KiB next to the schema"),
+                || panic!("a 50 KB event should not fit in 96 KiB next to the schema"),
                 |e| assert!(e.is_full(), "{e}"),
             );
         let (small_space, small) = events(1, 10);
@@ -609,21 +615,21 @@ mod tests {
         let (space, evs) = events(3, 10);
         let mut txn = store.begin()?;
         assert_eq!(txn.insert_events(&space, &[&evs[0]], 1)?, [1]);
-        // The second row of this batch repeats a stored hash: the batch is undone whole.
+        // The second row of this batch repeats a stored event: the batch is undone whole.
         let e = txn.insert_events(&space, &[&evs[1], &evs[0]], 1);
         assert!(e.is_err());
         assert!(
             txn.is_open(),
             "a constraint error leaves the transaction open"
         );
-        assert_eq!(txn.cursor_of(&space, &evs[1].hash())?, None);
+        assert_eq!(txn.stored_cursor(&space, &evs[1])?, None);
         assert_eq!(txn.insert_events(&space, &[&evs[1], &evs[2]], 1)?.len(), 2);
         // The undone batch gave back its cursor (AUTOINCREMENT rolls back too).
         assert_eq!(txn.newest_cursor(&space)?, 3);
         txn.commit()?;
         let stored: Vec<u64> = [0, 1, 2]
             .iter()
-            .filter_map(|&i| store.cursor_of(&space, &evs[i].hash()).ok().flatten())
+            .filter_map(|&i| store.stored_cursor(&space, &evs[i]).ok().flatten())
             .collect();
         assert_eq!(stored.len(), 3);
         // An uncommitted transaction leaves nothing.
@@ -644,7 +650,11 @@ mod tests {
         store.insert_events(&space, &[&evs[0]], 1)?;
         drop(store);
         let mut store = Store::open(&path)?;
-        assert_eq!(store.cursor_of(&space, &evs[0].hash())?, Some(1));
+        assert_eq!(store.stored_cursor(&space, &evs[0])?, Some(1));
+        assert_eq!(
+            store.cursor_at(&space, &evs[0].header().author, 1)?,
+            Some(1)
+        );
         assert_eq!(
             store.hash_at(&space, &evs[0].header().author, 1)?,
             Some(evs[0].hash())
@@ -654,6 +664,49 @@ mod tests {
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)?;
         drop(store);
         assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_3_database_keeps_its_events_and_cursors_and_loses_the_hash_index()
+    -> Result<(), StoreError> {
+        use crate::store::migrations::{Dialect, migrations};
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let path = dir.path().join("t.db");
+        let (space, evs) = events(3, 10);
+        {
+            let conn = Connection::open(&path)?;
+            for sql in migrations(Dialect::Sqlite, 0).iter().take(3) {
+                conn.execute_batch(sql)?;
+            }
+            conn.pragma_update(None, "user_version", 3)?;
+            insert_rows(&conn, &space, &[&evs[0], &evs[1]], 1)?;
+        }
+        let mut store = Store::open(&path)?;
+        assert_eq!(store.stored_cursor(&space, &evs[1])?, Some(2));
+        assert_eq!(store.insert_events(&space, &[&evs[2]], 1)?, (vec![3], 3));
+        let author = evs[0].header().author;
+        let mut txn = store.begin()?;
+        assert_eq!(txn.spaces_of_author(&author, 10)?, [space]);
+        // A copy of a stored event is refused by the unique (space, author, seq).
+        assert!(txn.insert_events(&space, &[&evs[1]], 1).is_err());
+        drop(txn);
+        let indexes: Vec<String> = {
+            let mut stmt = store.conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' \
+                 ORDER BY name",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        assert_eq!(
+            indexes,
+            [
+                "events_first_by_author",
+                "events_space_cursor",
+                "sqlite_autoindex_events_1"
+            ]
+        );
         Ok(())
     }
 }

@@ -99,7 +99,20 @@ impl Group<'_> {
             ..
         } = self.space(txn, space)?.clone();
         // Which of the batch are stored already (earlier pushes of this group included).
-        let stored = txn.cursors_of(&space, hashes)?;
+        // Only an event at or below its author's head can be: the rest are not looked up.
+        let seen: Vec<&Event> = push
+            .events
+            .iter()
+            .filter(|ev| {
+                let h = ev.header();
+                work.head(&h.author).is_some_and(|(seq, _)| h.seq <= seq)
+            })
+            .collect();
+        let stored = if seen.is_empty() {
+            HashMap::new()
+        } else {
+            txn.cursors_of(&space, &seen)?
+        };
         // A push that creates the space must be allowed to (token, limits, headroom)
         // before any of its events is looked at.
         let creation = match push.events.first() {

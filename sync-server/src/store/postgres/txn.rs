@@ -26,8 +26,8 @@ use duet_core::event::{Event, SpaceId};
 use postgres::{Client, Statement};
 
 use super::{
-    CHANNEL, INSERT_EVENTS, cursor_of_in, cursors_of_in, for_each_event_in, fork_room_in,
-    hash_at_in, insert_rows, lock_key, newest_in,
+    CHANNEL, INSERT_EVENTS, cursor_at_in, cursor_of_in, cursors_of_in, for_each_event_in,
+    fork_room_in, hash_at_in, insert_rows, lock_key, newest_in,
 };
 use crate::store::{ForkRoom, Reads, StoreError, WriteTxn, to_hash, to_i64, to_u64};
 
@@ -225,26 +225,37 @@ impl<'a> PgTxn<'a> {
 }
 
 impl Reads for PgTxn<'_> {
-    fn cursor_of(&mut self, space: &SpaceId, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
-        if let Some(c) = self.known.stored.get(&(*space, *hash)) {
+    fn cursor_at(
+        &mut self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.guard(|q, _| cursor_at_in(q, space, author, seq))
+    }
+
+    fn stored_cursor(&mut self, space: &SpaceId, event: &Event) -> Result<Option<u64>, StoreError> {
+        let hash = event.hash();
+        if let Some(c) = self.known.stored.get(&(*space, hash)) {
             return Ok(*c);
         }
-        self.guard(|q, _| cursor_of_in(q, space, hash))
+        self.guard(|q, _| cursor_of_in(q, space, &hash))
     }
 
     fn cursors_of(
         &mut self,
         space: &SpaceId,
-        hashes: &[[u8; 32]],
+        events: &[&Event],
     ) -> Result<HashMap<[u8; 32], u64>, StoreError> {
+        let hashes: Vec<[u8; 32]> = events.iter().map(|e| e.hash()).collect();
         let mut out = HashMap::new();
-        for h in hashes {
+        for h in &hashes {
             match self.known.stored.get(&(*space, *h)) {
                 Some(Some(c)) => {
                     out.insert(*h, *c);
                 }
                 Some(None) => {}
-                None => return self.guard(|q, _| cursors_of_in(q, space, hashes)),
+                None => return self.guard(|q, _| cursors_of_in(q, space, &hashes)),
             }
         }
         Ok(out)
@@ -400,7 +411,7 @@ impl WriteTxn for PgTxn<'_> {
         let limit = i64::from(limit);
         self.guard(|tx, _| {
             let rows = tx.query(
-                "SELECT DISTINCT space FROM events WHERE author = $1 LIMIT $2",
+                "SELECT space FROM events WHERE author = $1 AND seq = 1 LIMIT $2",
                 &[&&author[..], &limit],
             )?;
             rows.iter()
