@@ -100,11 +100,37 @@ pub fn actor_for(device: &DeviceKey) -> ActorId {
 
 /// Verifies an ed25519 signature strictly (rejecting malleable and small-order forms).
 pub fn verify(device: &DeviceKey, message: &[u8], signature: &[u8; 64]) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(device) else {
+    let Some(key) = verifying_key(device) else {
         return false;
     };
     let sig = ed25519_dalek::Signature::from_bytes(signature);
     key.verify_strict(message, &sig).is_ok()
+}
+
+/// Keys decompressed per thread: at most this many, then the cache starts afresh.
+const KEY_CACHE: usize = 1024;
+
+thread_local! {
+    /// Decompressing a public key costs about a sixth of a verification, and a relay or a
+    /// pull sees the same few devices' keys over and over.
+    static KEYS: std::cell::RefCell<std::collections::HashMap<DeviceKey, VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// `device` as a verifying key (`None`: not a point on the curve), from the thread's
+/// cache when it was decompressed before.
+fn verifying_key(device: &DeviceKey) -> Option<VerifyingKey> {
+    KEYS.with_borrow_mut(|keys| {
+        if let Some(key) = keys.get(device) {
+            return Some(*key);
+        }
+        let key = VerifyingKey::from_bytes(device).ok()?;
+        if keys.len() >= KEY_CACHE {
+            keys.clear();
+        }
+        keys.insert(*device, key);
+        Some(key)
+    })
 }
 
 /// A throwaway signing key (for invites: the invite secret is its seed).
