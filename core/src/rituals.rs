@@ -123,8 +123,12 @@ pub fn standing_reflections(view: &View) -> Vec<Reflection> {
 }
 
 /// The view as every reading command shows it: corrections applied, withdrawn ratings
-/// and reflections left out. Seals stay (shown as "has rated; rate to see it").
+/// and reflections left out. The seals still waiting stay (shown as "has rated; rate to
+/// see it"); the others go, since once a seal's reveal is withdrawn or corrected nothing
+/// left in the view would say it was revealed, and it would wait again.
 pub fn effective(mut view: View) -> View {
+    let waiting: BTreeSet<String> = waiting_seals(&view).iter().map(|s| s.id.clone()).collect();
+    view.seals.retain(|s| waiting.contains(&s.id));
     view.ratings = effective_ratings(&view);
     view.reflections = standing_reflections(&view);
     view

@@ -187,6 +187,9 @@ enum Op {
     SetStatus(usize, u8),
     AddStep(usize),
     Reflect(bool),
+    /// `duet undo` (a rating, revealed or sealed, a reflection or a step), in a fresh
+    /// process when set.
+    Undo(bool),
     Sync,
 }
 
@@ -200,6 +203,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0u8..4).prop_map(|(g, s)| Op::SetStatus(g, s)),
         1 => any::<usize>().prop_map(Op::AddStep),
         1 => any::<bool>().prop_map(Op::Reflect),
+        1 => any::<bool>().prop_map(Op::Undo),
         4 => Just(Op::Sync),
     ]
 }
@@ -315,6 +319,10 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
             })
             .expect("reflect");
         }
+        Op::Undo(_) => match dev.undo() {
+            Ok(_) | Err(duet_core::device::DeviceError::NothingToUndo) => {}
+            Err(e) => panic!("undo: {e}"),
+        },
         Op::Sync => {
             // Faults make syncs fail; a failed sync must never corrupt anything.
             let _ = dev.sync(net);
@@ -539,7 +547,7 @@ proptest! {
         *net.faults.borrow_mut() = faults.into_iter().collect();
         for (t, (who, op)) in steps.iter().enumerate() {
             let i = who % devices.len();
-            if let Op::RateBlind(_, _, _, true) = op {
+            if let Op::RateBlind(_, _, _, true) | Op::Undo(true) = op {
                 devices[i] = Device::open(&homes[i]).expect("a fresh process opens the home");
             }
             apply(&mut devices[i], op, &net, 1_000_000 + t as i64);

@@ -104,15 +104,14 @@ pub(crate) fn recompute(conn: &Connection, space: &SpaceId) -> Result<(), rusqli
 }
 
 /// The blind ratings' state, small whatever the history: the ratings that reveal,
-/// correct or withdraw another (those that count of them) and every seal.
+/// correct or withdraw another, and every seal. Withdrawn and corrected ratings stay:
+/// a seal whose reveal was withdrawn is revealed all the same (not waiting again).
 fn blind_view(conn: &Connection, space: &SpaceId) -> Result<View, rusqlite::Error> {
-    let mut view = View {
+    Ok(View {
         ratings: queries::ritual_ratings(conn, space, &[], None)?,
         seals: queries::seals(conn, space)?,
         ..View::default()
-    };
-    view.ratings = crate::rituals::effective_ratings(&view);
-    Ok(view)
+    })
 }
 
 /// `person`'s blind ratings still waiting to be revealed.
