@@ -182,3 +182,57 @@ fn a_damaged_tip_sends_the_rating_to_the_document_and_is_written_again() {
     assert_eq!(cli.store().documents_loaded(), before);
     assert_tables_match_the_document(&home);
 }
+
+#[test]
+fn a_revealed_rating_undone_in_a_fresh_process_stays_withdrawn_and_loads_no_document() {
+    use duet_core::clock::Clock;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = home_with_goal(dir.path(), "Walks");
+    let level = duet_core::Level::try_from(1).expect("level");
+    let t0 = Device::open(&home).expect("open").now();
+    // Alone in the space so far, a rating is sealed, in a round of its own.
+    let rated = Device::open_with(&home, Clock::Fixed(t0))
+        .expect("open")
+        .rate("Walks", level, None)
+        .expect("rate");
+    assert!(rated.sealed, "{rated:?}");
+    // Once the round is over, a one-shot command reveals it from the stored tip.
+    let later = Clock::Fixed(t0 + duet_core::rituals::DEFAULT_ROUND_MS + 1);
+    let mut cli = Device::open_with(&home, later).expect("open");
+    let before = cli.store().documents_loaded();
+    assert_eq!(cli.reveal_due().expect("reveal"), 1);
+    assert_eq!(
+        cli.store().documents_loaded(),
+        before,
+        "the reveal loaded it"
+    );
+    drop(cli);
+    assert_tables_match_the_document(&home);
+    // `duet undo` withdraws that rating, from the tip too.
+    let mut cli = Device::open_with(&home, later).expect("open");
+    let before = cli.store().documents_loaded();
+    let undone = cli.undo().expect("undo");
+    assert!(
+        matches!(undone, duet_core::app::Undone::Rating { .. }),
+        "{undone:?}"
+    );
+    assert_eq!(cli.store().documents_loaded(), before, "the undo loaded it");
+    let progress = cli.progress(None).expect("progress");
+    let counted: usize = progress
+        .goals
+        .iter()
+        .flat_map(|g| &g.partners)
+        .map(|s| s.ratings.len())
+        .sum();
+    assert_eq!(counted, 0, "the withdrawn rating no longer counts");
+    // Nor does its seal wait again: nothing is shown sealed, nothing revealed anew.
+    let sealed = progress
+        .goals
+        .iter()
+        .flat_map(|g| &g.partners)
+        .any(|s| s.sealed);
+    assert!(!sealed, "the withdrawn rating's seal is shown as waiting");
+    assert_eq!(cli.reveal_due().expect("reveal"), 0);
+    drop(cli);
+    assert_tables_match_the_document(&home);
+}

@@ -263,13 +263,12 @@ impl Device {
             .into_iter()
             .filter_map(|s| opened(&key, &me, s, true))
             .collect();
-        self.edit(SpaceKind::Shared, |doc, _| {
-            let mut changes = Vec::new();
-            for r in &ratings {
-                changes.extend(doc.put_rating(r, "reveal", now)?);
-            }
-            Ok((ratings.len(), changes))
-        })
+        // One change per reveal (the partner's sync summary counts them), each on the
+        // stored tip when no document is held, like any new rating.
+        for r in &ratings {
+            self.put_new(SpaceKind::Shared, &[New::Rating(r)], "reveal", now)?;
+        }
+        Ok(ratings.len())
     }
 
     /// After a sync of the shared space: what arrived may be the partner's rating of a

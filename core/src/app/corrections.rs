@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::device::{Device, DeviceError};
+use crate::doc::New;
 use crate::ids::new_id;
 use crate::model::Rating;
 use crate::readmodel::View;
@@ -125,10 +126,12 @@ impl Device {
             corrects: Some(id.to_string()),
             withdrawn: Some(true),
         };
-        self.edit(SpaceKind::Shared, |doc, _| {
-            let c = doc.put_rating(&rating, "withdraw rating", now)?;
-            Ok(((), c.into_iter().collect()))
-        })
+        self.put_new(
+            SpaceKind::Shared,
+            &[New::Rating(&rating)],
+            "withdraw rating",
+            now,
+        )
     }
 
     /// Reopens a completed step of a goal; returns the step id.
