@@ -1,7 +1,7 @@
 //! This device: its identity, its store and its spaces, and the few workflows that span
 //! them (init, join, edit, invite, sync). Front ends (the CLI) call these.
 
-use crate::advice::{Advice, NextStep, Warning};
+use crate::advice::{Advice, NextStep};
 use std::path::Path;
 
 use automerge::Change;
@@ -15,7 +15,7 @@ use crate::ids::random_bytes;
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::readmodel::{Parts, View};
 use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
-use crate::sync::{SyncError, SyncReport, Transport, sync_space};
+use crate::sync::SyncError;
 
 /// Why a device workflow failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,7 @@ impl Advice for DeviceError {
 }
 
 mod new_entities;
+mod syncing;
 
 /// An opened device.
 #[derive(Debug)]
@@ -446,7 +447,7 @@ impl Device {
         if let Some(d) = self.store.departed(&rec.id)? {
             return Err(DeviceError::Departed(d));
         }
-        let mark = self.store.newest_change_row()?;
+        let mark = self.store.newest_change_row(&rec.id)?;
         let mut doc = match self.docs.take(&rec.id, mark) {
             Some(doc) => doc,
             None => self.store.load_doc(&rec.id, &self.me)?.0,
@@ -456,7 +457,7 @@ impl Device {
         }
         let (out, changes) = f(&mut doc, &self.me)?;
         self.store.commit_local(&rec.id, &changes, &doc)?;
-        let mark = self.store.newest_change_row()?;
+        let mark = self.store.newest_change_row(&rec.id)?;
         self.docs.keep(rec.id, mark, doc);
         Ok(out)
     }
@@ -517,77 +518,5 @@ impl Device {
             },
             expires_at,
         ))
-    }
-
-    /// Syncs every space; adds this person's name to a newly joined shared document.
-    pub fn sync(
-        &mut self,
-        transport: &dyn Transport,
-    ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
-        let mut out = Vec::new();
-        for rec in self.store.spaces()? {
-            let mut report = sync_space(&mut self.store, &self.me, &rec, transport)?;
-            // Membership changes withdrawn after a conflict: redo those the membership as
-            // it now stands still needs (the device is a member, the invite open).
-            let mut redo = std::mem::take(&mut report.redo);
-            // A redone change can lose another race; try a few rounds.
-            for _ in 0..3 {
-                if redo.is_empty() {
-                    break;
-                }
-                let mut redone = false;
-                for r in redo.drain(..) {
-                    redone |= self.redo(rec.kind, &r)?;
-                }
-                if !redone {
-                    break;
-                }
-                let rec = self.store.space(rec.kind)?;
-                let more = sync_space(&mut self.store, &self.me, &rec, transport)?;
-                report.pushed_events += more.pushed_events;
-                report.pushed_changes += more.pushed_changes;
-                report.warnings.extend(more.warnings);
-                report.cursor = more.cursor;
-                redo = more.redo;
-            }
-            // Still refused: keep them on this device rather than drop them (a relay
-            // that answers "conflict" falsely must not undo a removal or reopen an
-            // invite); the next sync sends them again.
-            let mut kept = false;
-            for r in redo.drain(..) {
-                kept |= self.redo(rec.kind, &r)?;
-            }
-            if kept {
-                report.warnings.push(Warning::then(
-                    "the relay keeps refusing a membership change of this device (a device removal or an invite's revocation) as conflicting; it stays on this device and is sent again by the next sync",
-                    NextStep::SyncAgain,
-                ));
-            }
-            // A freshly joined space does not list this person yet: add the name.
-            if report.unnamed {
-                let lock = self.store.write_lock()?;
-                let (_, mut doc, _) = self.load(rec.kind)?;
-                let named = doc.people()?.contains_key(self.me.person_id.as_str());
-                let changes: Vec<Change> = if named {
-                    Vec::new() // another process on this home added it meanwhile
-                } else {
-                    doc.set_person(&self.me.person_id, &self.me.name, self.clock.now())?
-                        .into_iter()
-                        .collect()
-                };
-                self.store.commit_local(&rec.id, &changes, &doc)?;
-                drop(lock);
-                let rec = self.store.space(rec.kind)?;
-                let again = sync_space(&mut self.store, &self.me, &rec, transport)?;
-                report.pushed_events += again.pushed_events;
-                report.pushed_changes += again.pushed_changes;
-                report.cursor = again.cursor;
-            }
-            if rec.kind == SpaceKind::Shared && report.departed.is_none() {
-                self.reveal_after_sync(transport, &mut report)?;
-            }
-            out.push((rec.kind, report));
-        }
-        Ok(out)
     }
 }

@@ -2,9 +2,9 @@
 //! writes, so that a write there costs what the change costs, not a load of the whole
 //! history.
 //!
-//! A kept document is used only while the store's newest change row is the one it was
-//! kept at: any change stored since (a pull, another process's write) makes the next write
-//! load the document again. Rows of `changes` are only ever added (a repair that deletes
+//! A kept document is used only while its space's newest change row is the one it was
+//! kept at: any change of the space stored since (a pull, another process's write) makes
+//! the next write load the document again. Rows of `changes` are only ever added (a repair that deletes
 //! some runs when a store is opened, before anything is kept).
 
 use crate::doc::SpaceDoc;
@@ -17,7 +17,7 @@ pub(crate) struct DocCache {
 }
 
 impl DocCache {
-    /// The document of `space` if it was kept at `mark` (the store's newest change row);
+    /// The document of `space` if it was kept at `mark` (the space's newest change row);
     /// taken out, so that a write that fails leaves nothing half-changed behind.
     pub(crate) fn take(&mut self, space: &SpaceId, mark: i64) -> Option<SpaceDoc> {
         let at = self.kept.iter().position(|(s, _, _)| s == space)?;

@@ -510,6 +510,54 @@ fn fingerprint(dev: &Device) -> (String, String) {
     )
 }
 
+/// A partner who joins reads the history once, from the relay: naming themselves and the
+/// sync that sends the name (and every later sync or write of that process) start from
+/// the document that pull left, not from a load of the store.
+#[test]
+fn a_join_loads_no_document_once_its_pull_has_built_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    let net = Net {
+        relay: RefCell::new(open_relay(&db).expect("relay")),
+        db,
+        faults: RefCell::new(VecDeque::new()),
+    };
+    let mut alex =
+        Device::init(&dir.path().join("a"), "Alex", Some("http://in-process")).expect("init");
+    let level = Level::try_from(1).expect("level");
+    for n in 0..3 {
+        alex.add_goal(duet_core::app::NewGoalInput {
+            title: format!("goal {n}"),
+            ..Default::default()
+        })
+        .expect("goal");
+        alex.rate(&format!("goal {n}"), level, None).expect("rate");
+    }
+    let code = alex.invite(3_600_000).expect("invite");
+    alex.sync(&net).expect("alex syncs");
+    let mut sam = Device::join(&dir.path().join("s"), &code, "Sam").expect("join");
+    let before = sam.store().documents_loaded();
+    sam.sync(&net).expect("sam's first sync");
+    // One load per space as its sync starts (both empty before the pull), none after.
+    let spaces = sam.store().spaces().expect("spaces").len() as u64;
+    assert_eq!(sam.store().documents_loaded() - before, spaces);
+    let people = sam.goals(true).expect("goals");
+    assert_eq!(people.goals.len(), 3);
+    let before = sam.store().documents_loaded();
+    sam.rate("goal 0", level, None).expect("sam rates");
+    sam.sync(&net).expect("sam syncs again");
+    assert_eq!(
+        sam.store().documents_loaded(),
+        before,
+        "a later write or sync loaded it"
+    );
+    alex.sync(&net).expect("alex hears of sam");
+    assert_read_models_match(&mut sam);
+    assert_read_models_match(&mut alex);
+    let names: Vec<String> = alex.partners().expect("partners").into_iter().collect();
+    assert_eq!(names, ["Sam"], "sam's name reached alex");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 

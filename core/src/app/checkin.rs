@@ -283,7 +283,7 @@ impl Device {
             return Ok(());
         }
         let rec = self.store.space(SpaceKind::Shared)?;
-        let again = crate::sync::sync_space(&mut self.store, &self.me, &rec, transport)?;
+        let again = self.sync_one(&rec, transport)?;
         report.pushed_events += again.pushed_events;
         report.pushed_changes += again.pushed_changes;
         report.cursor = again.cursor;

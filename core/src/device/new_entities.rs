@@ -37,7 +37,7 @@ impl Device {
     ) -> Result<bool, DeviceError> {
         let _lock = self.store.write_lock()?;
         let rec = self.store.space(kind)?;
-        let mark = self.store.newest_change_row()?;
+        let mark = self.store.newest_change_row(&rec.id)?;
         // A departed space is refused by `edit`; a kept document writes as fast.
         if self.store.departed(&rec.id)?.is_some() || self.docs.holds(&rec.id, mark) {
             return Ok(false);

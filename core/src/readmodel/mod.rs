@@ -43,7 +43,7 @@ pub(crate) use queries::{
 };
 pub(crate) use refresh::{is_current, rebuild, refresh, state_key};
 pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
-pub(crate) use tip_table::{TIP_SCHEMA, current_tip, refresh_new};
+pub(crate) use tip_table::{TIP_SCHEMA, current_tip, newest_row, refresh_new};
 
 use entity::{Collection, Entity, collection_entities};
 

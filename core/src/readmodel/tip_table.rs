@@ -35,7 +35,7 @@ CREATE INDEX changes_newest ON changes (space, local, id);
 
 /// The space's newest change row (0 before any): the newest of the partner's and of
 /// this device's, each one step down `changes_newest`.
-fn newest_row(conn: &Connection, sid: &str) -> Result<i64, rusqlite::Error> {
+pub(crate) fn newest_row(conn: &Connection, sid: &str) -> Result<i64, rusqlite::Error> {
     conn.prepare_cached(
         "SELECT MAX(COALESCE((SELECT MAX(id) FROM changes WHERE space = ?1 AND local = 0), 0),
                     COALESCE((SELECT MAX(id) FROM changes WHERE space = ?1 AND local = 1), 0))",

@@ -74,13 +74,14 @@ impl Store {
         Ok((doc, stats))
     }
 
-    /// The newest row of the changes table (0 when empty): it moves whenever any change
-    /// is stored, by this process or another, which is what a kept document is checked
-    /// against.
-    pub fn newest_change_row(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM changes", [], |r| r.get(0))?)
+    /// The newest row of a space's changes (0 when it has none): it moves whenever a
+    /// change of the space is stored, by this process or another, which is what a kept
+    /// document of the space is checked against.
+    pub fn newest_change_row(&self, space: &SpaceId) -> Result<i64, StoreError> {
+        Ok(crate::readmodel::newest_row(
+            &self.conn,
+            &space.to_string(),
+        )?)
     }
 
     /// Stores new local changes (and a fresh snapshot when due) in one transaction.

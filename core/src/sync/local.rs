@@ -25,8 +25,22 @@ impl Local {
         me: &Identity,
         rec: &SpaceRecord,
     ) -> Result<Local, SyncError> {
+        Local::load_from(store, me, rec, None)
+    }
+
+    /// Loads them, starting from `kept` (a document the caller held at the space's
+    /// newest change row `mark`) when nothing was stored since; call with the lock held.
+    pub(super) fn load_from(
+        store: &Store,
+        me: &Identity,
+        rec: &SpaceRecord,
+        kept: Option<(i64, SpaceDoc)>,
+    ) -> Result<Local, SyncError> {
         let seen = store.data_version()?;
-        let (doc, _) = store.load_doc(&rec.id, me)?;
+        let doc = match kept {
+            Some((mark, doc)) if store.newest_change_row(&rec.id)? == mark => doc,
+            _ => store.load_doc(&rec.id, me)?.0,
+        };
         Ok(Local {
             doc,
             state: fold_state(store, &rec.id)?,

@@ -35,6 +35,7 @@ mod verify;
 use crate::advice::{Advice, NextStep, Warning};
 use std::collections::BTreeMap;
 
+use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::identity::Identity;
 use crate::membership::SpaceState;
@@ -260,6 +261,22 @@ pub fn sync_space(
     rec: &SpaceRecord,
     transport: &dyn Transport,
 ) -> Result<SyncReport, SyncError> {
+    sync_space_kept(store, me, rec, transport, None).map(|(report, _)| report)
+}
+
+/// A space's document as of a mark (the space's newest change row): what a long-running
+/// process keeps between syncs and writes.
+pub type KeptDoc = (i64, SpaceDoc);
+
+/// [`sync_space`], starting from `kept` when nothing was stored since its mark (no load
+/// of the history), and giving back the document as the sync leaves it, with its mark.
+pub fn sync_space_kept(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    transport: &dyn Transport,
+    kept: Option<KeptDoc>,
+) -> Result<(SyncReport, Option<KeptDoc>), SyncError> {
     let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
     let mut report = SyncReport::default();
     // A device no longer in the space only sends what it signed while it was (a leave
@@ -267,7 +284,7 @@ pub fn sync_space(
     if let Some(d) = store.departed(&rec.id)? {
         push_unacked(store, rec, &relay, transport, &mut report)?;
         report.departed = Some(d);
-        return Ok(report);
+        return Ok((report, None));
     }
 
     // 1. Push what is already packaged but not acknowledged (a join first of all).
@@ -276,7 +293,7 @@ pub fn sync_space(
     // 2. Pull and verify everything after the cursor, a page at a time.
     let mut local = {
         let _lock = store.write_lock()?;
-        Local::load(store, me, rec)?
+        Local::load_from(store, me, rec, kept)?
     };
     let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
@@ -289,13 +306,13 @@ pub fn sync_space(
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
-    finish(store, me, rec, &mut local, arrivals, &mut report)?;
-    Ok(report)
+    let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
+    Ok((report, Some((mark, local.doc))))
 }
 
 /// The last step of a sync, under the home's write lock: names who sent what, records
 /// the relay's misbehaviour as the space's alert, and builds the read models of a space
-/// just joined.
+/// just joined. Returns the space's newest change row, which the document is now at.
 fn finish(
     store: &mut Store,
     me: &Identity,
@@ -303,9 +320,10 @@ fn finish(
     local: &mut Local,
     arrivals: BTreeMap<String, Arrivals>,
     report: &mut SyncReport,
-) -> Result<(), SyncError> {
+) -> Result<i64, SyncError> {
     let _lock = store.write_lock()?;
     local.refresh(store, me, rec)?;
+    let mark = store.newest_change_row(&rec.id)?;
     let doc = &local.doc;
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
@@ -335,5 +353,5 @@ fn finish(
     // A space just joined has no read models yet: build them once, from the document
     // in hand, rather than entity by entity while its whole history arrives.
     store.ensure_view(&rec.id, doc)?;
-    Ok(())
+    Ok(mark)
 }

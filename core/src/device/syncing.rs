@@ -1,0 +1,103 @@
+//! Syncing a device's spaces: each from the document this process keeps when it is
+//! current, the document the sync leaves kept for the next write or sync, and what a
+//! sync leaves to do (membership changes to redo, this person's name in a space just
+//! joined, the blind ratings now due).
+
+use automerge::Change;
+
+use super::{Device, DeviceError};
+use crate::advice::{NextStep, Warning};
+use crate::store::{SpaceKind, SpaceRecord};
+use crate::sync::{SyncReport, Transport};
+
+impl Device {
+    /// Syncs one space, from the document this process keeps of it when it is current,
+    /// and keeps the document the sync leaves (a later write or sync loads nothing).
+    pub(crate) fn sync_one(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+    ) -> Result<SyncReport, DeviceError> {
+        let mark = self.store.newest_change_row(&rec.id)?;
+        let kept = self.docs.take(&rec.id, mark).map(|doc| (mark, doc));
+        let (report, doc) =
+            crate::sync::sync_space_kept(&mut self.store, &self.me, rec, transport, kept)?;
+        if let Some((mark, doc)) = doc {
+            self.docs.keep(rec.id, mark, doc);
+        }
+        Ok(report)
+    }
+
+    /// Syncs every space; adds this person's name to a newly joined shared document.
+    pub fn sync(
+        &mut self,
+        transport: &dyn Transport,
+    ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
+        let mut out = Vec::new();
+        for rec in self.store.spaces()? {
+            let mut report = self.sync_one(&rec, transport)?;
+            // Membership changes withdrawn after a conflict: redo those the membership as
+            // it now stands still needs (the device is a member, the invite open).
+            let mut redo = std::mem::take(&mut report.redo);
+            // A redone change can lose another race; try a few rounds.
+            for _ in 0..3 {
+                if redo.is_empty() {
+                    break;
+                }
+                let mut redone = false;
+                for r in redo.drain(..) {
+                    redone |= self.redo(rec.kind, &r)?;
+                }
+                if !redone {
+                    break;
+                }
+                let rec = self.store.space(rec.kind)?;
+                let more = self.sync_one(&rec, transport)?;
+                report.pushed_events += more.pushed_events;
+                report.pushed_changes += more.pushed_changes;
+                report.warnings.extend(more.warnings);
+                report.cursor = more.cursor;
+                redo = more.redo;
+            }
+            // Still refused: keep them on this device rather than drop them (a relay
+            // that answers "conflict" falsely must not undo a removal or reopen an
+            // invite); the next sync sends them again.
+            let mut kept = false;
+            for r in redo.drain(..) {
+                kept |= self.redo(rec.kind, &r)?;
+            }
+            if kept {
+                report.warnings.push(Warning::then(
+                    "the relay keeps refusing a membership change of this device (a device removal or an invite's revocation) as conflicting; it stays on this device and is sent again by the next sync",
+                    NextStep::SyncAgain,
+                ));
+            }
+            // A freshly joined space does not list this person yet: add the name.
+            if report.unnamed {
+                // On the document the sync just left (no second load of the history).
+                let now = self.clock.now();
+                self.edit(rec.kind, |doc, me| {
+                    let changes: Vec<Change> = if doc.people()?.contains_key(me.person_id.as_str())
+                    {
+                        Vec::new() // another process on this home added it meanwhile
+                    } else {
+                        doc.set_person(&me.person_id, &me.name, now)?
+                            .into_iter()
+                            .collect()
+                    };
+                    Ok(((), changes))
+                })?;
+                let rec = self.store.space(rec.kind)?;
+                let again = self.sync_one(&rec, transport)?;
+                report.pushed_events += again.pushed_events;
+                report.pushed_changes += again.pushed_changes;
+                report.cursor = again.cursor;
+            }
+            if rec.kind == SpaceKind::Shared && report.departed.is_none() {
+                self.reveal_after_sync(transport, &mut report)?;
+            }
+            out.push((rec.kind, report));
+        }
+        Ok(out)
+    }
+}
