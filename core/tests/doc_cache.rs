@@ -110,6 +110,16 @@ fn assert_tables_match_the_document(home: &std::path::Path) {
     assert_eq!(tables, duet_core::readmodel::View::of(&doc));
 }
 
+/// How many ratings `progress` counts, over every goal and partner.
+fn counted(progress: &duet_core::progress::Progress) -> usize {
+    progress
+        .goals
+        .iter()
+        .flat_map(|g| &g.partners)
+        .map(|s| s.ratings.len())
+        .sum()
+}
+
 /// A new home in `dir` with one goal, written by a process that has ended.
 fn home_with_goal(dir: &std::path::Path, title: &str) -> std::path::PathBuf {
     let home = dir.join("home");
@@ -134,13 +144,11 @@ fn a_one_shot_rating_is_written_without_loading_the_document() {
             "rating {n} loaded the document"
         );
         let progress = cli.progress(None).expect("progress");
-        let mine: usize = progress
-            .goals
-            .iter()
-            .flat_map(|g| &g.partners)
-            .map(|s| s.ratings.len())
-            .sum();
-        assert_eq!(mine, n, "rating {n} ({rated:?}) shows in progress");
+        assert_eq!(
+            counted(&progress),
+            n,
+            "rating {n} ({rated:?}) shows in progress"
+        );
         assert_tables_match_the_document(&home);
     }
     // Another process's write (from its document) leaves the tip of what it wrote.
@@ -218,13 +226,11 @@ fn a_revealed_rating_undone_in_a_fresh_process_stays_withdrawn_and_loads_no_docu
     );
     assert_eq!(cli.store().documents_loaded(), before, "the undo loaded it");
     let progress = cli.progress(None).expect("progress");
-    let counted: usize = progress
-        .goals
-        .iter()
-        .flat_map(|g| &g.partners)
-        .map(|s| s.ratings.len())
-        .sum();
-    assert_eq!(counted, 0, "the withdrawn rating no longer counts");
+    assert_eq!(
+        counted(&progress),
+        0,
+        "the withdrawn rating no longer counts"
+    );
     // Nor does its seal wait again: nothing is shown sealed, nothing revealed anew.
     let sealed = progress
         .goals

@@ -72,8 +72,9 @@ impl Device {
                     NextStep::SyncAgain,
                 ));
             }
-            // A freshly joined space does not list this person yet: add the name.
-            if report.unnamed {
+            // A freshly joined space does not list this person yet: add the name (not in
+            // a space this device has left or was removed from: nothing would send it).
+            if report.unnamed && report.departed.is_none() {
                 // On the document the sync just left (no second load of the history).
                 let now = self.clock.now();
                 self.edit(rec.kind, |doc, me| {
