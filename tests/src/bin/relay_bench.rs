@@ -29,6 +29,10 @@
 //! cores) runs every relay thread on core R and the clients on core C, so that the
 //! single-event figures are the relay's alone, beside one core's `verify_strict`; it
 //! measures only the single-event table.
+//!
+//! `--log FILTER` (e.g. `info`, the relay binary's default) makes the relay log to stderr
+//! as its binary does; without it the relay logs nothing, and the figures leave out what
+//! its logs cost.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -63,6 +67,8 @@ struct Options {
     live: usize,
     /// Cores for the relay and for the clients (`--pin R,C`).
     pin: Option<(usize, usize)>,
+    /// Log as the relay binary does, with this filter (`--log info`), to stderr.
+    log: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -75,6 +81,7 @@ fn options() -> anyhow::Result<Options> {
         postgres: None,
         live: 200,
         pin: None,
+        log: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some((flag, value)) = next_flag(&mut args)? {
@@ -86,6 +93,7 @@ fn options() -> anyhow::Result<Options> {
             "--batch" => o.batch = number(&value)?.max(1),
             "--live" => o.live = number(&value)?.max(1),
             "--postgres" => o.postgres = Some(value),
+            "--log" => o.log = Some(value),
             "--pin" => {
                 let (r, c) = value
                     .split_once(',')
@@ -431,6 +439,14 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let opts = options()?;
+    if let Some(filter) = &opts.log {
+        // As the relay binary logs (`sync-server/src/main.rs`), to this run's stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if let Some((relay, clients)) = opts.pin {
         // Before anything else starts: every client thread inherits this core.
