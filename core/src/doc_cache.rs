@@ -1,11 +1,11 @@
-//! The documents a long-running process (`duet sync --watch`, `duet app`) keeps between
-//! writes, so that a write there costs what the change costs, not a load of the whole
-//! history.
+//! The documents a process keeps between writes and syncs (`duet sync --watch` and
+//! `duet app` above all), so that a write there costs what the change costs, not a load
+//! of the whole history.
 //!
 //! A kept document is used only while its space's newest change row is the one it was
 //! kept at: any change of the space stored since (a pull, another process's write) makes
-//! the next write load the document again. Rows of `changes` are only ever added (a repair that deletes
-//! some runs when a store is opened, before anything is kept).
+//! the next write or sync load the document again. Rows of `changes` are only ever added
+//! (a repair that deletes some runs when a store is opened, before anything is kept).
 
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;

@@ -141,3 +141,36 @@ fn progress_reads_its_kept_summary_and_shows_the_latest_ratings_with_their_count
     db.execute_batch("DELETE FROM rm_ratings;").expect("delete");
     assert_eq!(dev.progress(None).expect("progress"), before);
 }
+
+#[test]
+fn a_summary_kept_by_an_older_version_is_dropped_and_progress_computed_again() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (dev, _) = device_with_a_rated_goal(home.path());
+    let right = {
+        let mut dev = dev;
+        dev.progress(None).expect("progress")
+    };
+    // A summary as an older version may have kept it (here: counting no rating at all),
+    // in a store of the version before the one that drops them.
+    let db = Connection::open(home.path().join(DB_FILE)).expect("db");
+    let (space, json): (String, String) = db
+        .query_row("SELECT space, json FROM rm_progress", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("a kept summary");
+    let mut wrong: serde_json::Value = serde_json::from_str(&json).expect("json");
+    wrong["progress"]["t_count_joint"] = serde_json::json!(0);
+    db.execute(
+        "UPDATE rm_progress SET json = ?2 WHERE space = ?1",
+        rusqlite::params![space, wrong.to_string()],
+    )
+    .expect("damage");
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    db.pragma_update(None, "user_version", version - 1)
+        .expect("back one version");
+    drop(db);
+    let mut dev = Device::open(home.path()).expect("open: the migration runs");
+    assert_eq!(dev.progress(None).expect("progress"), right);
+}

@@ -120,6 +120,12 @@ ALTER TABLE spaces ADD COLUMN departed TEXT;
     crate::readmodel::WRITE_PATH_SCHEMA,
     crate::readmodel::PROGRESS_SCHEMA,
     crate::readmodel::TIP_SCHEMA,
+    // Summaries kept before a withdrawn or corrected reveal stopped bringing its seal
+    // back as waiting may count that rating still: dropped, `progress` computes from the
+    // tables until the next rating's refresh keeps a summary again.
+    r#"
+DELETE FROM rm_progress;
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one
