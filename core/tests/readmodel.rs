@@ -143,7 +143,7 @@ fn progress_reads_its_kept_summary_and_shows_the_latest_ratings_with_their_count
 }
 
 #[test]
-fn a_summary_kept_by_an_older_version_is_dropped_and_progress_computed_again() {
+fn a_summary_kept_by_an_older_version_is_dropped_and_kept_again_from_the_tables() {
     let home = tempfile::tempdir().expect("tempdir");
     let (dev, _) = device_with_a_rated_goal(home.path());
     let right = {
@@ -173,4 +173,10 @@ fn a_summary_kept_by_an_older_version_is_dropped_and_progress_computed_again() {
     drop(db);
     let mut dev = Device::open(home.path()).expect("open: the migration runs");
     assert_eq!(dev.progress(None).expect("progress"), right);
+    // And kept again, so that the next `progress` reads it.
+    let db = Connection::open(home.path().join(DB_FILE)).expect("db");
+    let kept: i64 = db
+        .query_row("SELECT COUNT(*) FROM rm_progress", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(kept, 1);
 }

@@ -37,7 +37,9 @@ pub use crate::view::View;
 pub(crate) use history_tables::{history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;
-pub(crate) use progress_table::{PROGRESS_SCHEMA, own_waiting_seals, summary};
+pub(crate) use progress_table::{
+    PROGRESS_SCHEMA, own_waiting_seals, recompute as recompute_progress, summary,
+};
 pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };

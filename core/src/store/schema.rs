@@ -121,8 +121,8 @@ ALTER TABLE spaces ADD COLUMN departed TEXT;
     crate::readmodel::PROGRESS_SCHEMA,
     crate::readmodel::TIP_SCHEMA,
     // Summaries kept before a withdrawn or corrected reveal stopped bringing its seal
-    // back as waiting may count that rating still: dropped, `progress` computes from the
-    // tables until the next rating's refresh keeps a summary again.
+    // back as waiting may count that rating still: dropped, and kept again from the
+    // tables by the next `progress` (`Store::progress_summary`).
     r#"
 DELETE FROM rm_progress;
 "#,

@@ -127,6 +127,14 @@ impl Store {
         person: &str,
     ) -> Result<Option<(crate::readmodel::Summary, Vec<crate::model::Seal>)>, StoreError> {
         self.current_view(space, identity)?;
+        if crate::readmodel::summary(&self.conn, space)?.is_none() {
+            // None kept (a store that a migration dropped them from): kept again now,
+            // from every rating in the tables, rather than computed on every read.
+            let _lock = self.derived_lock()?;
+            let tx = self.conn.transaction()?;
+            crate::readmodel::recompute_progress(&tx, space)?;
+            tx.commit()?;
+        }
         let tx = self.conn.transaction()?;
         let Some(summary) = crate::readmodel::summary(&tx, space)? else {
             return Ok(None);
