@@ -20,9 +20,16 @@ impl DocCache {
     /// The document of `space` if it was kept at `mark` (the space's newest change row);
     /// taken out, so that a write that fails leaves nothing half-changed behind.
     pub(crate) fn take(&mut self, space: &SpaceId, mark: i64) -> Option<SpaceDoc> {
+        let (kept_at, doc) = self.take_marked(space)?;
+        (kept_at == mark).then_some(doc)
+    }
+
+    /// The document of `space` with the mark it was kept at, taken out: for a caller that
+    /// checks the mark itself, later, under the home's write lock (a sync).
+    pub(crate) fn take_marked(&mut self, space: &SpaceId) -> Option<(i64, SpaceDoc)> {
         let at = self.kept.iter().position(|(s, _, _)| s == space)?;
         let (_, kept_at, doc) = self.kept.swap_remove(at);
-        (kept_at == mark).then_some(doc)
+        Some((kept_at, doc))
     }
 
     /// Whether the document of `space` is kept at `mark` (a write there costs what the

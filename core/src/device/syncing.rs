@@ -18,10 +18,10 @@ impl Device {
         rec: &SpaceRecord,
         transport: &dyn Transport,
     ) -> Result<SyncReport, DeviceError> {
-        let mark = self.store.newest_change_row(&rec.id)?;
-        let kept = self.docs.take(&rec.id, mark).map(|doc| (mark, doc));
+        // The sync checks the mark under the home's write lock, where it loads otherwise.
+        let kept = self.docs.take_marked(&rec.id);
         let (report, doc) =
-            crate::sync::sync_space_kept(&mut self.store, &self.me, rec, transport, kept)?;
+            crate::sync::sync_space(&mut self.store, &self.me, rec, transport, kept)?;
         if let Some((mark, doc)) = doc {
             self.docs.keep(rec.id, mark, doc);
         }

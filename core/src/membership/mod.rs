@@ -66,9 +66,8 @@ pub struct Departure {
     pub by: DeviceKey,
     /// When (the event's author time, ms).
     pub at: i64,
-    /// The hash of that event (the relay serves a removed device up to it).
-    pub event: [u8; 32],
-    /// That event's seq in its author's chain (with `by`, where the relay finds it).
+    /// That event's seq in its author's chain (with `by`, the event the relay serves a
+    /// removed device up to).
     pub seq: u64,
     /// Its person left (a leave), rather than a removal by a member.
     pub left: bool,
@@ -501,7 +500,6 @@ impl SpaceState {
         Departure {
             by: event.header().author,
             at: event.header().time,
-            event: event.hash(),
             seq: event.header().seq,
             left,
         }

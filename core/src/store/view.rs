@@ -127,14 +127,26 @@ impl Store {
         person: &str,
     ) -> Result<Option<(crate::readmodel::Summary, Vec<crate::model::Seal>)>, StoreError> {
         self.current_view(space, identity)?;
-        if crate::readmodel::summary(&self.conn, space)?.is_none() {
-            // None kept (a store that a migration dropped them from): kept again now,
-            // from every rating in the tables, rather than computed on every read.
+        if let Some(found) = self.kept_summary(space, person)? {
+            return Ok(Some(found));
+        }
+        // None kept (a store that a migration dropped them from): kept again now, from
+        // every rating in the tables, rather than computed on every read.
+        {
             let _lock = self.derived_lock()?;
             let tx = self.conn.transaction()?;
             crate::readmodel::recompute_progress(&tx, space)?;
             tx.commit()?;
         }
+        self.kept_summary(space, person)
+    }
+
+    /// The kept summary and `person`'s waiting seals, read in one transaction.
+    fn kept_summary(
+        &mut self,
+        space: &SpaceId,
+        person: &str,
+    ) -> Result<Option<(crate::readmodel::Summary, Vec<crate::model::Seal>)>, StoreError> {
         let tx = self.conn.transaction()?;
         let Some(summary) = crate::readmodel::summary(&tx, space)? else {
             return Ok(None);

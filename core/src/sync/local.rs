@@ -19,22 +19,13 @@ pub(super) struct Local {
 }
 
 impl Local {
-    /// Loads them; call with the home's write lock held.
+    /// Loads them, starting from `kept` (a document the caller held at the space's
+    /// newest change row `mark`) when nothing was stored since; call with the lock held.
     pub(super) fn load(
         store: &Store,
         me: &Identity,
         rec: &SpaceRecord,
-    ) -> Result<Local, SyncError> {
-        Local::load_from(store, me, rec, None)
-    }
-
-    /// Loads them, starting from `kept` (a document the caller held at the space's
-    /// newest change row `mark`) when nothing was stored since; call with the lock held.
-    pub(super) fn load_from(
-        store: &Store,
-        me: &Identity,
-        rec: &SpaceRecord,
-        kept: Option<(i64, SpaceDoc)>,
+        kept: Option<super::KeptDoc>,
     ) -> Result<Local, SyncError> {
         let seen = store.data_version()?;
         let doc = match kept {
@@ -60,7 +51,7 @@ impl Local {
         if store.data_version()? == self.seen {
             return Ok(false);
         }
-        *self = Local::load(store, me, rec)?;
+        *self = Local::load(store, me, rec, None)?;
         Ok(true)
     }
 }

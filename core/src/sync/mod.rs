@@ -254,23 +254,14 @@ pub fn fold_state(store: &Store, space: &SpaceId) -> Result<SpaceState, StoreErr
     Ok(SpaceState::fold(&store.stored_events(space)?))
 }
 
-/// Syncs one space with its relay.
-pub fn sync_space(
-    store: &mut Store,
-    me: &Identity,
-    rec: &SpaceRecord,
-    transport: &dyn Transport,
-) -> Result<SyncReport, SyncError> {
-    sync_space_kept(store, me, rec, transport, None).map(|(report, _)| report)
-}
-
-/// A space's document as of a mark (the space's newest change row): what a long-running
-/// process keeps between syncs and writes.
+/// A space's document as of a mark (the space's newest change row): what a process
+/// keeps between syncs and writes.
 pub type KeptDoc = (i64, SpaceDoc);
 
-/// [`sync_space`], starting from `kept` when nothing was stored since its mark (no load
-/// of the history), and giving back the document as the sync leaves it, with its mark.
-pub fn sync_space_kept(
+/// Syncs one space with its relay, starting from `kept` when nothing of the space was
+/// stored since its mark (no load of the history); gives back the document as the sync
+/// leaves it, with its mark (none when this device has left the space).
+pub fn sync_space(
     store: &mut Store,
     me: &Identity,
     rec: &SpaceRecord,
@@ -293,7 +284,7 @@ pub fn sync_space_kept(
     // 2. Pull and verify everything after the cursor, a page at a time.
     let mut local = {
         let _lock = store.write_lock()?;
-        Local::load_from(store, me, rec, kept)?
+        Local::load(store, me, rec, kept)?
     };
     let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;

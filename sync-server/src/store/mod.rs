@@ -107,16 +107,44 @@ pub struct ForkRoom {
 /// The reads of the relay's storage, on a plain connection or inside the writer's
 /// transaction (which also sees the rows it has written but not yet committed).
 pub trait Reads {
+    /// The stored event of `author` with `seq` in `space`, if any: its cursor and hash.
+    /// Every lookup of a stored event goes through the unique (space, author, seq):
+    /// an event's hash covers its author and seq.
+    fn stored_at(
+        &mut self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError>;
+
     /// The cursor of the stored event of `author` with `seq` in `space`, if any.
     fn cursor_at(
         &mut self,
         space: &SpaceId,
         author: &[u8; 32],
         seq: u64,
-    ) -> Result<Option<u64>, StoreError>;
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self.stored_at(space, author, seq)?.map(|(c, _)| c))
+    }
+
+    /// The hash of the stored event of `author` with `seq` in `space`, if any.
+    fn hash_at(
+        &mut self,
+        space: &SpaceId,
+        author: &[u8; 32],
+        seq: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
+        Ok(self.stored_at(space, author, seq)?.map(|(_, h)| h))
+    }
 
     /// The cursor of `event` in `space`, if this very event is stored there.
-    fn stored_cursor(&mut self, space: &SpaceId, event: &Event) -> Result<Option<u64>, StoreError>;
+    fn stored_cursor(&mut self, space: &SpaceId, event: &Event) -> Result<Option<u64>, StoreError> {
+        let h = event.header();
+        Ok(self
+            .stored_at(space, &h.author, h.seq)?
+            .filter(|(_, hash)| *hash == event.hash())
+            .map(|(c, _)| c))
+    }
 
     /// The cursors of those of `events` that are stored in `space`, by hash (one query
     /// where a query is a round trip to a server).
@@ -133,14 +161,6 @@ pub trait Reads {
         }
         Ok(out)
     }
-
-    /// The hash of the stored event of `author` with `seq` in `space`, if any.
-    fn hash_at(
-        &mut self,
-        space: &SpaceId,
-        author: &[u8; 32],
-        seq: u64,
-    ) -> Result<Option<[u8; 32]>, StoreError>;
 
     /// The newest cursor of `space` (0 when it has no events).
     fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError>;

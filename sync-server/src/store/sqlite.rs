@@ -144,9 +144,8 @@ impl Store {
     }
 }
 
-/// The reads, on any connection or transaction. The event of `author` with `seq` in
-/// `space`: its cursor and hash (the unique index behind every lookup of a stored event:
-/// an event's hash covers its author and seq, so no second index by hash is kept).
+/// The reads, on any connection or transaction. SQLite keeps no index by hash (schema 4):
+/// see [`Reads::stored_at`].
 fn stored_at_in(
     conn: &Connection,
     space: &SpaceId,
@@ -218,36 +217,14 @@ fn for_each_event_in(
 macro_rules! reads_over_connection {
     ($ty:ty, $conn:ident => $get:expr) => {
         impl Reads for $ty {
-            fn cursor_at(
+            fn stored_at(
                 &mut self,
                 space: &SpaceId,
                 author: &[u8; 32],
                 seq: u64,
-            ) -> Result<Option<u64>, StoreError> {
+            ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
                 let $conn = &*self;
-                Ok(stored_at_in($get, space, author, seq)?.map(|(c, _)| c))
-            }
-
-            fn stored_cursor(
-                &mut self,
-                space: &SpaceId,
-                event: &Event,
-            ) -> Result<Option<u64>, StoreError> {
-                let $conn = &*self;
-                let h = event.header();
-                Ok(stored_at_in($get, space, &h.author, h.seq)?
-                    .filter(|(_, hash)| *hash == event.hash())
-                    .map(|(c, _)| c))
-            }
-
-            fn hash_at(
-                &mut self,
-                space: &SpaceId,
-                author: &[u8; 32],
-                seq: u64,
-            ) -> Result<Option<[u8; 32]>, StoreError> {
-                let $conn = &*self;
-                Ok(stored_at_in($get, space, author, seq)?.map(|(_, h)| h))
+                stored_at_in($get, space, author, seq)
             }
 
             fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {

@@ -137,46 +137,17 @@ fn newest_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<u64, StoreEr
     to_u64(row.get(0), "cursor")
 }
 
-fn cursor_at_in(
+fn stored_at_in(
     q: &mut impl GenericClient,
     space: &SpaceId,
     author: &[u8; 32],
     seq: u64,
-) -> Result<Option<u64>, StoreError> {
+) -> Result<Option<(u64, [u8; 32])>, StoreError> {
     q.query_opt(
-        "SELECT cursor FROM events WHERE space = $1 AND author = $2 AND seq = $3",
+        "SELECT cursor, hash FROM events WHERE space = $1 AND author = $2 AND seq = $3",
         &[&space.to_string(), &&author[..], &to_i64(seq, "seq")?],
     )?
-    .map(|r| to_u64(r.get(0), "cursor"))
-    .transpose()
-}
-
-/// PostgreSQL keeps its index by hash (the writer's prefetch asks by hash for the pushes
-/// of many spaces in one query).
-fn cursor_of_in(
-    q: &mut impl GenericClient,
-    space: &SpaceId,
-    hash: &[u8; 32],
-) -> Result<Option<u64>, StoreError> {
-    q.query_opt(
-        "SELECT cursor FROM events WHERE space = $1 AND hash = $2",
-        &[&space.to_string(), &&hash[..]],
-    )?
-    .map(|r| to_u64(r.get(0), "cursor"))
-    .transpose()
-}
-
-fn hash_at_in(
-    q: &mut impl GenericClient,
-    space: &SpaceId,
-    author: &[u8; 32],
-    seq: u64,
-) -> Result<Option<[u8; 32]>, StoreError> {
-    q.query_opt(
-        "SELECT hash FROM events WHERE space = $1 AND author = $2 AND seq = $3",
-        &[&space.to_string(), &&author[..], &to_i64(seq, "seq")?],
-    )?
-    .map(|r| to_hash(r.get(0)))
+    .map(|r| Ok((to_u64(r.get(0), "cursor")?, to_hash(r.get(1))?)))
     .transpose()
 }
 
@@ -301,6 +272,8 @@ fn insert_rows(
     Ok(cursors)
 }
 
+/// PostgreSQL keeps its index by hash: the writer's prefetch asks by hash for the
+/// pushes of many spaces in one query, and this for those it did not prefetch.
 fn cursors_of_in(
     q: &mut impl GenericClient,
     space: &SpaceId,
@@ -321,43 +294,14 @@ fn cursors_of_in(
 macro_rules! reads_over {
     ($ty:ty, $this:ident) => {
         impl Reads for $ty {
-            fn cursor_at(
+            fn stored_at(
                 &mut self,
                 space: &SpaceId,
                 author: &[u8; 32],
                 seq: u64,
-            ) -> Result<Option<u64>, StoreError> {
+            ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
                 let $this = self;
-                $this.guard(|q| cursor_at_in(q, space, author, seq))
-            }
-
-            fn stored_cursor(
-                &mut self,
-                space: &SpaceId,
-                event: &Event,
-            ) -> Result<Option<u64>, StoreError> {
-                let $this = self;
-                $this.guard(|q| cursor_of_in(q, space, &event.hash()))
-            }
-
-            fn cursors_of(
-                &mut self,
-                space: &SpaceId,
-                events: &[&Event],
-            ) -> Result<std::collections::HashMap<[u8; 32], u64>, StoreError> {
-                let $this = self;
-                let hashes: Vec<[u8; 32]> = events.iter().map(|e| e.hash()).collect();
-                $this.guard(|q| cursors_of_in(q, space, &hashes))
-            }
-
-            fn hash_at(
-                &mut self,
-                space: &SpaceId,
-                author: &[u8; 32],
-                seq: u64,
-            ) -> Result<Option<[u8; 32]>, StoreError> {
-                let $this = self;
-                $this.guard(|q| hash_at_in(q, space, author, seq))
+                $this.guard(|q| stored_at_in(q, space, author, seq))
             }
 
             fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {

@@ -26,8 +26,8 @@ use duet_core::event::{Event, SpaceId};
 use postgres::{Client, Statement};
 
 use super::{
-    CHANNEL, INSERT_EVENTS, cursor_at_in, cursor_of_in, cursors_of_in, for_each_event_in,
-    fork_room_in, hash_at_in, insert_rows, lock_key, newest_in,
+    CHANNEL, INSERT_EVENTS, cursors_of_in, for_each_event_in, fork_room_in, insert_rows, lock_key,
+    newest_in, stored_at_in,
 };
 use crate::store::{ForkRoom, Reads, StoreError, WriteTxn, to_hash, to_i64, to_u64};
 
@@ -225,21 +225,13 @@ impl<'a> PgTxn<'a> {
 }
 
 impl Reads for PgTxn<'_> {
-    fn cursor_at(
+    fn stored_at(
         &mut self,
         space: &SpaceId,
         author: &[u8; 32],
         seq: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        self.guard(|q, _| cursor_at_in(q, space, author, seq))
-    }
-
-    fn stored_cursor(&mut self, space: &SpaceId, event: &Event) -> Result<Option<u64>, StoreError> {
-        let hash = event.hash();
-        if let Some(c) = self.known.stored.get(&(*space, hash)) {
-            return Ok(*c);
-        }
-        self.guard(|q, _| cursor_of_in(q, space, &hash))
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        self.guard(|q, _| stored_at_in(q, space, author, seq))
     }
 
     fn cursors_of(
@@ -259,15 +251,6 @@ impl Reads for PgTxn<'_> {
             }
         }
         Ok(out)
-    }
-
-    fn hash_at(
-        &mut self,
-        space: &SpaceId,
-        author: &[u8; 32],
-        seq: u64,
-    ) -> Result<Option<[u8; 32]>, StoreError> {
-        self.guard(|q, _| hash_at_in(q, space, author, seq))
     }
 
     fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
