@@ -45,16 +45,21 @@ pub fn unlimited_config() -> Config {
 }
 
 /// The next `--flag value` pair of the command line, if any; a flag without a value is
-/// an error.
+/// an error that names the options. `--help` (or `-h`) prints `options` and exits.
 pub fn next_flag(
     args: &mut impl Iterator<Item = String>,
+    options: &str,
 ) -> anyhow::Result<Option<(String, String)>> {
     let Some(flag) = args.next() else {
         return Ok(None);
     };
+    if flag == "--help" || flag == "-h" {
+        println!("options: {options}");
+        std::process::exit(0);
+    }
     let value = args
         .next()
-        .with_context(|| format!("{flag} needs a value"))?;
+        .with_context(|| format!("{flag} needs a value; options: {options}"))?;
     Ok(Some((flag, value)))
 }
 

@@ -71,6 +71,10 @@ struct Options {
     log: Option<String>,
 }
 
+/// The options, as `--help` and errors name them.
+const OPTIONS: &str = "--events N --spaces K --clients 1,4,16,64 --payload BYTES --batch B \
+                       --live N --postgres URL --pin R,C --log FILTER";
+
 fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         events: 6400,
@@ -84,7 +88,7 @@ fn options() -> anyhow::Result<Options> {
         log: None,
     };
     let mut args = std::env::args().skip(1);
-    while let Some((flag, value)) = next_flag(&mut args)? {
+    while let Some((flag, value)) = next_flag(&mut args, OPTIONS)? {
         let number = |v: &str| duet_tests::relay_client::number(&flag, v);
         match flag.as_str() {
             "--events" => o.events = number(&value)?,
@@ -106,10 +110,7 @@ fn options() -> anyhow::Result<Options> {
                     .map(number)
                     .collect::<anyhow::Result<_>>()?;
             }
-            other => bail!(
-                "unknown option {other}; options: --events N --spaces K --clients 1,4,16,64 \
-                 --payload BYTES --batch B --live N --postgres URL --pin R,C"
-            ),
+            other => bail!("unknown option {other}; options: {OPTIONS}"),
         }
     }
     if o.clients.contains(&0) {

@@ -54,6 +54,9 @@ struct Options {
     clients: usize,
 }
 
+/// The options, as `--help` and errors name them.
+const OPTIONS: &str = "--spaces S --events E --clients C";
+
 fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
     let mut o = Options {
         spaces: 10_000,
@@ -61,13 +64,13 @@ fn options(args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
         clients: 4,
     };
     let mut args = args;
-    while let Some((flag, value)) = next_flag(&mut args)? {
+    while let Some((flag, value)) = next_flag(&mut args, OPTIONS)? {
         let number = |v: &str| duet_tests::relay_client::number(&flag, v);
         match flag.as_str() {
             "--spaces" => o.spaces = number(&value)?,
             "--events" => o.events = number(&value)?,
             "--clients" => o.clients = number(&value)?,
-            other => bail!("unknown option {other}; options: --spaces S --events E --clients C"),
+            other => bail!("unknown option {other}; options: {OPTIONS}"),
         }
     }
     if o.spaces == 0 || o.events == 0 || o.clients == 0 {
