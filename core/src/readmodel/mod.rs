@@ -43,7 +43,7 @@ pub(crate) use progress_table::{
 pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,
 };
-pub(crate) use refresh::{is_current, rebuild, refresh, state_key};
+pub(crate) use refresh::{forget, is_current, rebuild, refresh, state_key};
 pub(crate) use schema::{RITUALS_SCHEMA, SCHEMA, WRITE_PATH_SCHEMA};
 pub(crate) use tip_table::{TIP_SCHEMA, current_tip, newest_row, refresh_new};
 

@@ -183,6 +183,15 @@ pub(crate) fn state_key(conn: &Connection, space: &SpaceId) -> Result<Vec<u8>, r
         .unwrap_or_default())
 }
 
+/// Marks a space's read models stale: they are rebuilt from the document on next use.
+pub(crate) fn forget(conn: &Connection, space: &SpaceId) -> Result<(), rusqlite::Error> {
+    conn.execute(
+        "DELETE FROM rm_state WHERE space = ?1",
+        params![space.to_string()],
+    )?;
+    Ok(())
+}
+
 /// Whether the tables of a space are current for this version.
 pub(crate) fn is_current(conn: &Connection, space: &SpaceId) -> Result<bool, rusqlite::Error> {
     Ok(conn

@@ -190,7 +190,7 @@ mod tests {
             }
         }
         store
-            .store_pulled(&rec.id, &pulled(&page), 0, &doc)
+            .store_pulled(&rec.id, &pulled(&page), 0, Some(&doc))
             .expect("stored");
         assert_eq!(
             store.refused(&rec.id).expect("kept").len(),
@@ -201,7 +201,7 @@ mod tests {
         let other = store.space(SpaceKind::Personal).expect("personal");
         let big: Vec<Refused> = (0..3).map(|i| refused(1000 + i, 7 << 20)).collect();
         store
-            .store_pulled(&other.id, &pulled(&big), 0, &doc)
+            .store_pulled(&other.id, &pulled(&big), 0, Some(&doc))
             .expect("stored");
         assert_eq!(store.refused(&other.id).expect("kept").len(), 2);
         assert_eq!(store.refused_total(&other.id).expect("total"), 3);
@@ -220,7 +220,7 @@ mod tests {
             new_keys: &[],
         };
         store
-            .store_pulled(&rec.id, &pulled, 6, &doc)
+            .store_pulled(&rec.id, &pulled, 6, Some(&doc))
             .expect("stored");
         assert_eq!(store.held_stats(&rec.id).expect("stats"), (2, 30));
         assert_eq!(store.drop_held(&rec.id).expect("dropped"), 2);

@@ -56,13 +56,14 @@ impl Store {
     /// Stores a pulled page in one transaction: accepted events and their changes,
     /// refused events as evidence, held events (waiting for a predecessor), released
     /// held events, acknowledgements of own events, and the new cursor. `doc` already has
-    /// the changes.
+    /// the changes; a sync that needed no document passes none (its page brought no
+    /// changes, so neither a snapshot nor the read models move).
     pub fn store_pulled(
         &mut self,
         space: &SpaceId,
         page: &Pulled<'_>,
         cursor: u64,
-        doc: &SpaceDoc,
+        doc: Option<&SpaceDoc>,
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         let now = self.now();
@@ -102,8 +103,18 @@ impl Store {
             "UPDATE spaces SET cursor = MAX(cursor, ?2) WHERE space = ?1",
             params![sid, cursor as i64],
         )?;
-        maybe_snapshot(&tx, space, doc, false)?;
-        crate::readmodel::refresh(&tx, space, doc)?;
+        match doc {
+            Some(doc) => {
+                maybe_snapshot(&tx, space, doc, false)?;
+                crate::readmodel::refresh(&tx, space, doc)?;
+            }
+            // Changes without their document (no caller does this): the read models
+            // are rebuilt on next use rather than left behind.
+            None if page.accepted.iter().any(|a| !a.changes.is_empty()) => {
+                crate::readmodel::forget(&tx, space)?;
+            }
+            None => {}
+        }
         tx.commit()?;
         Ok(())
     }

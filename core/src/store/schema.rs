@@ -248,7 +248,7 @@ fn repair_duplicate_seqs(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>, 
             insert_change(tx, &space, &r.change, true)?;
         }
         tx.execute("DELETE FROM snapshots WHERE space = ?1", params![sid])?;
-        tx.execute("DELETE FROM rm_state WHERE space = ?1", params![sid])?;
+        crate::readmodel::forget(tx, &space)?;
         let summary = format!("{kind} space: {}", repair.summary());
         tx.execute(
             "INSERT INTO repairs (space, summary, at) VALUES (?1, ?2, ?3)",

@@ -1,12 +1,15 @@
 //! Read-model plumbing: reading a space's typed content and history from its read-model
 //! tables, and building them from the document when they are missing or stale.
 
+use std::collections::BTreeMap;
+
 use automerge::Change;
 
 use super::{Store, StoreError};
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::identity::Identity;
+use crate::model::Person;
 use crate::readmodel::{Parts, View};
 
 impl Store {
@@ -105,6 +108,20 @@ impl Store {
         Ok(crate::readmodel::history_first_after(
             &self.conn, space, at,
         )?)
+    }
+
+    /// The people of a space as its read models list them, if they are current and
+    /// list `person` (what a sync that brought nothing new reports from).
+    pub fn named_in_view(
+        &self,
+        space: &SpaceId,
+        person: &str,
+    ) -> Result<Option<BTreeMap<String, Person>>, StoreError> {
+        if !crate::readmodel::is_current(&self.conn, space)? {
+            return Ok(None);
+        }
+        let people = crate::readmodel::people(&self.conn, space)?;
+        Ok(people.contains_key(person).then_some(people))
     }
 
     /// Builds a space's read-model tables from `doc` unless they are current.

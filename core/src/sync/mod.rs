@@ -284,7 +284,7 @@ pub fn sync_space(
     // 2. Pull and verify everything after the cursor, a page at a time.
     let mut local = {
         let _lock = store.write_lock()?;
-        Local::load(store, me, rec, kept)?
+        Local::load(store, rec, kept)?
     };
     let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
@@ -298,12 +298,14 @@ pub fn sync_space(
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
-    Ok((report, Some((mark, local.doc))))
+    Ok((report, local.into_doc().map(|doc| (mark, doc))))
 }
 
 /// The last step of a sync, under the home's write lock: names who sent what, records
 /// the relay's misbehaviour as the space's alert, and builds the read models of a space
-/// just joined. Returns the space's newest change row, which the document is now at.
+/// just joined. Returns the space's newest change row, which the document (if the sync
+/// loaded one) is now at. Without a document, the read models (current, as nothing
+/// arrived) say who is in the space.
 fn finish(
     store: &mut Store,
     me: &Identity,
@@ -313,13 +315,28 @@ fn finish(
     report: &mut SyncReport,
 ) -> Result<i64, SyncError> {
     let _lock = store.write_lock()?;
-    local.refresh(store, me, rec)?;
+    local.refresh(store, rec)?;
     let mark = store.newest_change_row(&rec.id)?;
-    let doc = &local.doc;
     // Names can only be resolved once the people map has arrived (it may come in the
     // same pull), so arrivals are keyed by person id until here.
-    let people = doc.people()?;
-    report.unnamed = doc.is_initialised() && !people.contains_key(me.person_id.as_str());
+    let named = match local.loaded() {
+        None => store.named_in_view(&rec.id, &me.person_id)?,
+        Some(_) => None,
+    };
+    let people = match named {
+        // Nothing arrived (no document needed) and this person is in the current read
+        // models: no one to name, nothing to add.
+        Some(people) => people,
+        None => {
+            let (_, doc) = local.with_doc(store, me, rec)?;
+            let people = doc.people()?;
+            report.unnamed = doc.is_initialised() && !people.contains_key(me.person_id.as_str());
+            // A space just joined has no read models yet: build them once, from the
+            // document in hand, rather than entity by entity while its history arrives.
+            store.ensure_view(&rec.id, doc)?;
+            people
+        }
+    };
     report.arrivals = summary::named(arrivals, &people);
     let alert = summary::relay_alert(report);
     store.set_alert(&rec.id, alert.as_deref())?;
@@ -341,8 +358,5 @@ fn finish(
         store.set_departed(&rec.id, &departed)?;
         report.departed = Some(departed);
     }
-    // A space just joined has no read models yet: build them once, from the document
-    // in hand, rather than entity by entity while its whole history arrives.
-    store.ensure_view(&rec.id, doc)?;
     Ok(mark)
 }

@@ -8,8 +8,8 @@ use super::local::Local;
 use super::pull::Pull;
 use super::push::push_unacked;
 use super::{SyncError, Transport};
-use crate::doc::SpaceDoc;
-use crate::event::{Event, Header, Kind, MAX_EVENT_BYTES, encode_changes};
+use crate::event::{CODEC_BUNDLE, Event, Header, Kind, MAX_EVENT_BYTES};
+use crate::event::{encode_changes, encode_raw_changes};
 use crate::identity::Identity;
 use crate::store::{SpaceRecord, Store};
 
@@ -25,7 +25,7 @@ pub(super) fn package_and_push(
 ) -> Result<(), SyncError> {
     let (me, rec) = (pull.me, pull.rec);
     let lock = store.write_lock()?;
-    if local.refresh(store, me, rec)? {
+    if local.refresh(store, rec)? {
         pull.keys = local.keys.clone();
     }
     // A partner left knowing the current key: start a new one before writing anything.
@@ -37,13 +37,13 @@ pub(super) fn package_and_push(
         let (ev, epoch, key) =
             crate::rekey::next_epoch(me, rec.id, &local.state, head, None, store.now());
         store.record_removal(&rec.id, &ev, epoch, &key)?;
-        local.refresh(store, me, rec)?;
+        local.refresh(store, rec)?;
         pull.keys = local.keys.clone();
     }
     let epoch = local.state.epoch();
     match pull.keys.get(&epoch).cloned() {
         Some(key) => {
-            let packaged = package_pending(store, me, rec, &local.doc, epoch, &key)?;
+            let packaged = package_pending(store, me, rec, local, epoch, &key)?;
             drop(lock);
             if packaged > 0 || rotate {
                 pull.report.pushed_changes = packaged;
@@ -57,22 +57,31 @@ pub(super) fn package_and_push(
     Ok(())
 }
 
+/// At most this many pending changes go out in the raw codec when the sync has not
+/// loaded the document: a bundle is built from the document, and loading a long history
+/// costs far more than the few bytes a bundle saves on a handful of changes (a `rate`
+/// then a `sync` at 100,000 changes would otherwise load them all).
+const RAW_WITHOUT_DOCUMENT: usize = 64;
+
+/// Encodes changes as one changes plaintext.
+type Encode<'a> = dyn Fn(&[Change]) -> Result<Vec<u8>, SyncError> + 'a;
+
 /// Splits changes into plaintexts under the event size limit (halving on overflow).
-fn package(doc: &SpaceDoc, changes: &[Change]) -> Result<Vec<(Vec<u8>, usize)>, SyncError> {
-    let plain =
-        encode_changes(doc.automerge(), changes).map_err(|e| SyncError::Package(e.to_string()))?;
+fn package(changes: &[Change], encode: &Encode<'_>) -> Result<Vec<Vec<u8>>, SyncError> {
+    let plain = encode(changes)?;
     // Leave room for the header, nonce, tag and signature; and stay within what a
     // receiver reads of one event (decompressed size and operations, see `bundle`).
     let fits = plain.len() + 1024 <= MAX_EVENT_BYTES
-        && crate::bundle::inflated_len(&plain[1..])
-            .is_ok_and(|n| n <= crate::bundle::MAX_INFLATED_BYTES)
+        && (plain.first() != Some(&CODEC_BUNDLE)
+            || crate::bundle::inflated_len(&plain[1..])
+                .is_ok_and(|n| n <= crate::bundle::MAX_INFLATED_BYTES))
         && changes.iter().map(|c| c.len() as u64).sum::<u64>() <= crate::bundle::MAX_OPS_PER_EVENT;
     if fits || changes.len() == 1 {
-        return Ok(vec![(plain, changes.len())]);
+        return Ok(vec![plain]);
     }
     let (a, b) = changes.split_at(changes.len() / 2);
-    let mut out = package(doc, a)?;
-    out.extend(package(doc, b)?);
+    let mut out = package(a, encode)?;
+    out.extend(package(b, encode)?);
     Ok(out)
 }
 
@@ -82,7 +91,7 @@ fn package_pending(
     store: &mut Store,
     me: &Identity,
     rec: &SpaceRecord,
-    doc: &SpaceDoc,
+    local: &mut Local,
     epoch: u32,
     key: &crate::crypto::SpaceKey,
 ) -> Result<usize, SyncError> {
@@ -95,7 +104,18 @@ fn package_pending(
         .unwrap_or((0, [0; 32]));
     let changes: Vec<Change> = pending.iter().map(|(_, c)| c.clone()).collect();
     let mut events = Vec::new();
-    for (plain, _) in package(doc, &changes)? {
+    let plains = match local.loaded() {
+        None if changes.len() <= RAW_WITHOUT_DOCUMENT => {
+            package(&changes, &|c| Ok(encode_raw_changes(c)))?
+        }
+        _ => {
+            let (_, doc) = local.with_doc(store, me, rec)?;
+            package(&changes, &|c| {
+                encode_changes(doc.automerge(), c).map_err(|e| SyncError::Package(e.to_string()))
+            })?
+        }
+    };
+    for plain in plains {
         seq += 1;
         let header = Header {
             kind: Kind::Changes,

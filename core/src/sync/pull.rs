@@ -121,7 +121,7 @@ impl<'a> Pull<'a> {
         cursor: &mut u64,
         first: bool,
     ) -> Result<(Option<Stop>, usize), SyncError> {
-        let refreshed = local.refresh(store, self.me, self.rec)?;
+        let refreshed = local.refresh(store, self.rec)?;
         if refreshed {
             self.keys = local.keys.clone();
         }
@@ -142,7 +142,12 @@ impl<'a> Pull<'a> {
         if first || refreshed || self.report.received_events > received_before {
             self.retry_waiting(store, local, &mut run)?;
         }
-        store.store_pulled(&self.rec.id, &run.batch.as_pulled(), run.cursor, &local.doc)?;
+        store.store_pulled(
+            &self.rec.id,
+            &run.batch.as_pulled(),
+            run.cursor,
+            local.loaded(),
+        )?;
         local.seen = store.data_version()?;
         *cursor = run.cursor;
         Ok((run.stop, run.held_count))
@@ -180,7 +185,8 @@ impl<'a> Pull<'a> {
             }
             let len = bytes.len();
             let held = run.batch.held.len();
-            self.process(&mut local.state, &mut local.doc, &mut run.batch, c, bytes)?;
+            let (state, doc) = local.with_doc(store, self.me, self.rec)?;
+            self.process(state, doc, &mut run.batch, c, bytes)?;
             if run.batch.held.len() > held && !run.hold(len) {
                 // Not kept, and the cursor stays before it: read again once the
                 // waiting events fit or are dropped.
@@ -188,7 +194,7 @@ impl<'a> Pull<'a> {
                 run.stop = Some(Stop::Held);
                 break;
             }
-            run.flush_refused(store, &self.rec.id, &local.doc)?;
+            run.flush_refused(store, &self.rec.id, local.loaded())?;
         }
         Ok(())
     }
@@ -221,13 +227,8 @@ impl<'a> Pull<'a> {
                     continue;
                 }
                 let before = run.batch.accepted.len() + run.batch.refused.len();
-                self.process(
-                    &mut local.state,
-                    &mut local.doc,
-                    &mut run.batch,
-                    c,
-                    bytes.clone(),
-                )?;
+                let (state, doc) = local.with_doc(store, self.me, self.rec)?;
+                self.process(state, doc, &mut run.batch, c, bytes.clone())?;
                 if run.batch.accepted.len() + run.batch.refused.len() > before {
                     progressed = true;
                     run.batch.released.push(hash);
@@ -235,7 +236,7 @@ impl<'a> Pull<'a> {
                     run.batch.held.pop();
                     still.push((c, bytes));
                 }
-                run.flush_refused(store, &self.rec.id, &local.doc)?;
+                run.flush_refused(store, &self.rec.id, local.loaded())?;
             }
             waiting = still;
             if !progressed {
@@ -277,7 +278,7 @@ impl PageRun {
         &mut self,
         store: &mut Store,
         space: &SpaceId,
-        doc: &SpaceDoc,
+        doc: Option<&SpaceDoc>,
     ) -> Result<(), SyncError> {
         if self.batch.flush {
             store.store_pulled(space, &self.batch.as_pulled(), self.cursor, doc)?;

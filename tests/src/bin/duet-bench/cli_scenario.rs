@@ -249,6 +249,9 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let list = run(&b, &["goal", "list"]);
     let history50 = run(&b, &["history", "--limit", "50"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
+    // One-shot syncs with nothing new to pull: the first sends that rating.
+    let sync_sends = run(&b, &["sync"]);
+    let sync_idle = run(&b, &["sync"]);
     let kept = in_memory_rate(&b.home);
     let app = app_figures(&b);
 
@@ -275,6 +278,8 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("history_limit_50"), history50, "s");
     figs.add(&f("rate"), rate, "s");
     figs.add(&f("rate_in_long_running_process"), kept, "s");
+    figs.add(&f("sync_sending_a_rating"), sync_sends, "s");
+    figs.add(&f("sync_nothing_new"), sync_idle, "s");
     figs.add(&f("automerge_load"), am_load, "s");
     figs.add(&f("app_today"), app.today, "s");
     figs.add(&f("app_goal_page"), app.goal, "s");
@@ -288,6 +293,8 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
         ("progress_json", progress / am_load),
         ("history_limit_50", history50 / am_load),
         ("rate", rate / am_load),
+        ("sync_sending_a_rating", sync_sends / am_load),
+        ("sync_nothing_new", sync_idle / am_load),
         ("app_today", app.today / am_load),
         ("app_goal_page", app.goal / am_load),
     ] {
