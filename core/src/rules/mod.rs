@@ -30,6 +30,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write;
+use std::rc::Rc;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, Value};
@@ -66,13 +68,23 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         doc,
         person,
         paths: HashMap::new(),
-        created: HashMap::new(),
+        created: Created::default(),
         existing: RefCell::new(HashMap::new()),
+        lookup: RefCell::new(String::new()),
     };
     for change in changes {
         checker.change(change).map_err(shown)?;
     }
     checker.finish().map_err(shown)
+}
+
+/// Writes map keys into `out` as one string, each prefixed with its length: the keys
+/// are the sender's text and may hold any separator, and no two lists may share one.
+fn join_keys(out: &mut String, keys: &[&str]) {
+    out.clear();
+    for k in keys {
+        let _ = write!(out, "{}:{k}", k.len());
+    }
 }
 
 /// A path from the root: map keys, with `None` for a position in a list or text.
@@ -81,17 +93,27 @@ type Path = Vec<Option<String>>;
 /// A value found in the document, with the id of the op (or object) holding it.
 type Found = (Value<'static>, automerge::ObjId);
 
+/// The scalars written into the ratings and seals an event creates, by id: what the
+/// reveal and correction checks read at the end.
+#[derive(Default)]
+struct Created {
+    ratings: HashMap<String, rituals::Fields>,
+    seals: HashMap<String, rituals::Fields>,
+}
+
 struct Checker<'a> {
     doc: &'a Automerge,
     person: &'a str,
-    /// The paths of objects seen so far (and those created by this event), by id.
-    paths: HashMap<ObjectId, Path>,
-    /// The scalars written into the ratings and seals this event creates, by
-    /// (collection, id): what the reveal and correction checks read at the end.
-    created: HashMap<(String, String), HashMap<String, ScalarValue>>,
-    /// What [`Checker::existing`] found, by keys: the document does not change during a
-    /// check, and the ops of one entity ask about it once per field.
-    existing: RefCell<HashMap<Vec<String>, Option<Found>>>,
+    /// The paths of objects seen so far (and those created by this event), by id; shared,
+    /// as every op into an object asks for its path.
+    paths: HashMap<ObjectId, Rc<Path>>,
+    created: Created,
+    /// What [`Checker::existing`] found, by keys (length-prefixed and joined, so that no
+    /// two lists of keys share one): the document does not change during a check, and
+    /// the ops of one entity ask about it once per field.
+    existing: RefCell<HashMap<String, Option<Found>>>,
+    /// The joined keys of the lookup at hand (one buffer, not one string per lookup).
+    lookup: RefCell<String>,
 }
 
 impl Checker<'_> {
@@ -100,14 +122,23 @@ impl Checker<'_> {
         let actor = expanded.actor_id.clone();
         let start = expanded.start_op.get();
         for (i, op) in expanded.operations.iter().enumerate() {
-            let mut path = self.path_of(&op.obj)?;
-            if let Key::Map(k) = &op.key {
-                path.push(Some(k.to_string()));
-            } else {
-                path.push(None);
+            let parent = self.path_of(&op.obj)?;
+            let key = match &op.key {
+                Key::Map(k) => Some(k.as_str()),
+                _ => None,
+            };
+            // The map keys from the root up to the first position in a list or text.
+            let mut keys: Vec<&str> = Vec::with_capacity(parent.len() + 1);
+            keys.extend(parent.iter().map_while(|k| k.as_deref()));
+            if keys.len() == parent.len()
+                && let Some(k) = key
+            {
+                keys.push(k);
             }
-            if let [Some(top)] = path.as_slice()
-                && crate::doc::LATE_COLLECTIONS.contains(&top.as_str())
+            let depth = parent.len() + 1;
+            if depth == 1
+                && let Some(top) = key
+                && crate::doc::LATE_COLLECTIONS.contains(&top)
                 && matches!(op.action, OpType::Make(ObjType::Map))
             {
                 // A late root map made while apart from another device's is a
@@ -116,25 +147,29 @@ impl Checker<'_> {
                     return Err(format!("it replaces the document's `{top}` collection"));
                 }
             } else {
-                self.rule(&path, &op.action)?;
+                self.rule(&keys, depth, &op.action)?;
             }
-            self.remember(&path, &op.action);
+            if depth == 3 && keys.len() == 3 {
+                self.remember(&keys, &op.action);
+            }
             if let OpType::Make(_) = op.action {
                 // The object this op makes gets the op's id.
                 let id = ObjectId::Id(OpId(start + i as u64, actor.clone()));
-                self.paths.insert(id, path);
+                let mut path = Path::clone(&parent);
+                path.push(key.map(str::to_string));
+                self.paths.insert(id, Rc::new(path));
             }
         }
         Ok(())
     }
 
     /// The path of an object: made by this event, or already in the document.
-    fn path_of(&mut self, obj: &ObjectId) -> Result<Path, Violation> {
+    fn path_of(&mut self, obj: &ObjectId) -> Result<Rc<Path>, Violation> {
         if let Some(p) = self.paths.get(obj) {
-            return Ok(p.clone());
+            return Ok(Rc::clone(p));
         }
         let ObjectId::Id(OpId(counter, actor)) = obj else {
-            return Ok(Vec::new());
+            return Ok(Rc::new(Vec::new()));
         };
         let unknown =
             || format!("it writes into an object this device does not have ({counter}@{actor})");
@@ -143,23 +178,28 @@ impl Checker<'_> {
             .import(&format!("{counter}@{actor}"))
             .map_err(|_| unknown())?;
         let parents = self.doc.parents(&id).map_err(|_| unknown())?;
-        let path: Path = parents
-            .path()
-            .into_iter()
-            .map(|(_, prop)| match prop {
-                Prop::Map(k) => Some(k),
-                Prop::Seq(_) => None,
-            })
-            .collect();
-        self.paths.insert(obj.clone(), path.clone());
+        let path: Rc<Path> = Rc::new(
+            parents
+                .path()
+                .into_iter()
+                .map(|(_, prop)| match prop {
+                    Prop::Map(k) => Some(k),
+                    Prop::Seq(_) => None,
+                })
+                .collect(),
+        );
+        self.paths.insert(obj.clone(), Rc::clone(&path));
         Ok(path)
     }
 
     /// Whether the document (before this event) has a value at these map keys.
     fn existing(&self, keys: &[&str]) -> Option<Found> {
-        let key: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        if let Some(found) = self.existing.borrow().get(&key) {
-            return found.clone();
+        {
+            let mut lookup = self.lookup.borrow_mut();
+            join_keys(&mut lookup, keys);
+            if let Some(found) = self.existing.borrow().get(lookup.as_str()) {
+                return found.clone();
+            }
         }
         let found = match keys.split_last() {
             None => None,
@@ -169,6 +209,8 @@ impl Checker<'_> {
                 _ => None,
             },
         };
+        let mut key = String::new();
+        join_keys(&mut key, keys);
         self.existing.borrow_mut().insert(key, found.clone());
         found
     }
@@ -198,12 +240,13 @@ impl Checker<'_> {
         matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == self.person)
     }
 
-    fn rule(&mut self, path: &Path, action: &OpType) -> Result<(), Violation> {
-        let keys: Vec<&str> = path.iter().map_while(|k| k.as_deref()).collect::<Vec<_>>();
+    /// Checks one op at a path `depth` keys deep, whose map keys from the root (up to a
+    /// list or text) are `keys`.
+    fn rule(&mut self, keys: &[&str], depth: usize, action: &OpType) -> Result<(), Violation> {
         let Some(&top) = keys.first() else {
             return Err("it writes a list at the document's root".into());
         };
-        if path.len() == 1 {
+        if depth == 1 {
             return if (top == "schema" || crate::doc::ROOT_COLLECTIONS.contains(&top))
                 && self.existing(&[top]).is_none()
             {
@@ -216,7 +259,7 @@ impl Checker<'_> {
         // `keys` holds the map keys up to there.
         let id = keys.get(1).copied();
         let field = keys.get(2).copied();
-        let whole = path.len() == 2;
+        let whole = depth == 2;
         match top {
             "people" => match id {
                 Some(p) if p == self.person => Ok(()),
@@ -227,7 +270,7 @@ impl Checker<'_> {
                 if self.existing(&["ratings", id]).is_some() {
                     return Err(format!("it changes an existing rating ({id})"));
                 }
-                if field == Some("rater") && path.len() == 3 && !self.names_me(action) {
+                if field == Some("rater") && depth == 3 && !self.names_me(action) {
                     return Err(format!("it writes rating {id} in another person's name"));
                 }
                 Ok(())
@@ -239,26 +282,21 @@ impl Checker<'_> {
                         Err(format!("it changes the other partner's reflection ({id})"))
                     }
                     Some(_) if whole => Err(format!("it replaces or deletes reflection {id}")),
-                    Some(_) if field == Some("author") && path.len() == 3 => {
+                    Some(_) if field == Some("author") && depth == 3 => {
                         Err(format!("it changes the author of reflection {id}"))
                     }
                     None if self.existing(&["reflections", id]).is_some() => {
                         Err(format!("it changes reflection {id}, which names no author"))
                     }
-                    None if field == Some("author")
-                        && path.len() == 3
-                        && !self.names_me(action) =>
-                    {
-                        Err(format!(
-                            "it writes reflection {id} in another person's name"
-                        ))
-                    }
+                    None if field == Some("author") && depth == 3 && !self.names_me(action) => Err(
+                        format!("it writes reflection {id} in another person's name"),
+                    ),
                     _ => Ok(()),
                 }
             }
-            "goals" => self.goal_rule(&keys, path.len(), action),
-            "seals" => self.seal_rule(id, field, path.len(), action),
-            "rounds" => self.round_rule(id, field, path.len(), action),
+            "goals" => self.goal_rule(keys, depth, action),
+            "seals" => self.seal_rule(id, field, depth, action),
+            "rounds" => self.round_rule(id, field, depth, action),
             _ => Err(format!(
                 "it writes `{top}`, which this version does not know"
             )),
@@ -397,6 +435,25 @@ mod tests {
     fn last(doc: &SpaceDoc, made: Option<Change>) -> Vec<Change> {
         let _ = doc;
         made.into_iter().collect()
+    }
+
+    #[test]
+    fn no_two_lists_of_keys_share_a_lookup() {
+        let joined = |keys: &[&str]| {
+            let mut out = String::new();
+            join_keys(&mut out, keys);
+            out
+        };
+        let lists: [&[&str]; 6] = [
+            &["ratings", "ab"],
+            &["ratings", "a", "b"],
+            &["ratings", "a:b"],
+            &["ratings", "1:a", "b"],
+            &["ratings1:a", "b"],
+            &["ratings", "a", "1:b"],
+        ];
+        let all: std::collections::HashSet<String> = lists.iter().map(|l| joined(l)).collect();
+        assert_eq!(all.len(), lists.len());
     }
 
     #[test]

@@ -7,27 +7,29 @@ use std::collections::HashMap;
 use automerge::legacy::OpType;
 use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
-use super::{Checker, Path, Violation};
+use super::{Checker, Violation};
 use crate::seal::{Binding, commitment};
 
 /// The scalar fields of one entity.
-type Fields = HashMap<String, ScalarValue>;
+pub(super) type Fields = HashMap<String, ScalarValue>;
 
 impl Checker<'_> {
-    /// Keeps the scalars this event writes into the ratings and seals it creates.
-    pub(super) fn remember(&mut self, path: &Path, action: &OpType) {
-        let [Some(coll), Some(id), Some(field)] = path.as_slice() else {
+    /// Keeps the scalars this event writes into the ratings and seals it creates
+    /// (`keys`: collection, id, field).
+    pub(super) fn remember(&mut self, keys: &[&str], action: &OpType) {
+        let (&[coll, id, field], OpType::Put(v)) = (keys, action) else {
             return;
         };
-        if coll != "ratings" && coll != "seals" {
-            return;
-        }
-        if let OpType::Put(v) = action {
-            self.created
-                .entry((coll.clone(), id.clone()))
-                .or_default()
-                .insert(field.clone(), v.clone());
-        }
+        let created = match coll {
+            "ratings" => &mut self.created.ratings,
+            "seals" => &mut self.created.seals,
+            _ => return,
+        };
+        let fields = match created.get_mut(id) {
+            Some(fields) => fields,
+            None => created.entry(id.to_string()).or_default(),
+        };
+        fields.insert(field.to_string(), v.clone());
     }
 
     /// The map of an entity of a late collection (`rounds`, `seals`), in any of the
@@ -91,10 +93,7 @@ impl Checker<'_> {
     /// The checks that need a whole new rating: a reveal matches its seal, a correction
     /// corrects the rater's own.
     pub(super) fn finish(&self) -> Result<(), Violation> {
-        for ((coll, id), fields) in &self.created {
-            if coll != "ratings" {
-                continue;
-            }
+        for (id, fields) in &self.created.ratings {
             if let Some(corrects) = text(fields, "corrects") {
                 let target = self
                     .fields_of("ratings", &corrects)
@@ -161,7 +160,12 @@ impl Checker<'_> {
 
     /// The scalar fields of a rating or seal: created by this event, or in the document.
     fn fields_of(&self, coll: &str, id: &str) -> Option<Fields> {
-        if let Some(f) = self.created.get(&(coll.to_string(), id.to_string())) {
+        let created = match coll {
+            "ratings" => self.created.ratings.get(id),
+            "seals" => self.created.seals.get(id),
+            _ => None,
+        };
+        if let Some(f) = created {
             return Some(f.clone());
         }
         let obj = if coll == "seals" {
