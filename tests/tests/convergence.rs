@@ -57,6 +57,18 @@ struct Net {
     faults: RefCell<VecDeque<Fault>>,
 }
 
+impl Net {
+    /// An in-process relay on a SQLite file in `dir`, with no faults queued.
+    fn in_dir(dir: &std::path::Path) -> Net {
+        let db = dir.join("relay.db");
+        Net {
+            relay: RefCell::new(open_relay(&db).expect("relay")),
+            db,
+            faults: RefCell::new(VecDeque::new()),
+        }
+    }
+}
+
 fn lost(what: &str) -> TransportError {
     TransportError::Unreachable {
         relay: "in-process".into(),
@@ -516,12 +528,7 @@ fn fingerprint(dev: &Device) -> (String, String) {
 #[test]
 fn a_join_loads_no_document_once_its_pull_has_built_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("relay.db");
-    let net = Net {
-        relay: RefCell::new(open_relay(&db).expect("relay")),
-        db,
-        faults: RefCell::new(VecDeque::new()),
-    };
+    let net = Net::in_dir(dir.path());
     let mut alex =
         Device::init(&dir.path().join("a"), "Alex", Some("http://in-process")).expect("init");
     let level = Level::try_from(1).expect("level");
@@ -566,12 +573,7 @@ fn a_join_loads_no_document_once_its_pull_has_built_one() {
 #[test]
 fn a_sync_that_brings_nothing_new_loads_no_document() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("relay.db");
-    let net = Net {
-        relay: RefCell::new(open_relay(&db).expect("relay")),
-        db,
-        faults: RefCell::new(VecDeque::new()),
-    };
+    let net = Net::in_dir(dir.path());
     let mut alex =
         Device::init(&dir.path().join("a"), "Alex", Some("http://in-process")).expect("init");
     let level = Level::try_from(1).expect("level");
@@ -636,12 +638,7 @@ proptest! {
         faults in proptest::collection::vec(fault(), 0..40),
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("relay.db");
-        let net = Net {
-            relay: RefCell::new(open_relay(&db).expect("relay")),
-            db: db.clone(),
-            faults: RefCell::new(VecDeque::new()),
-        };
+        let net = Net::in_dir(dir.path());
         let relay_url = "http://in-process";
         let mut homes = vec![dir.path().join("a"), dir.path().join("p0")];
         let mut devices = vec![Device::init(&homes[0], "Alex", Some(relay_url)).expect("init")];
