@@ -238,3 +238,60 @@ fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
     alex.ok(&["sync"]);
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }
+
+/// A goal rated many times lists its newest ratings and links to older ones, rather than
+/// a page of every rating ever made (100,000 rows, megabytes, at 100,000 ratings).
+#[test]
+fn a_long_rated_goal_lists_its_newest_ratings_and_links_to_older_ones() {
+    use duet_core::device::Device as CoreDevice;
+    use duet_core::store::SpaceKind;
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    {
+        let mut dev = CoreDevice::open(&d.home).expect("open");
+        let (_, doc, _) = dev.load(SpaceKind::Shared).expect("load");
+        let goal = doc.goals().expect("goals")[0].id.clone();
+        dev.edit(SpaceKind::Shared, |doc, me| {
+            let mut changes = Vec::new();
+            for i in 0..60i64 {
+                let level = duet_core::Level::try_from(i % 5 - 2).expect("level");
+                let note = format!("walk number {i:02}");
+                let at = 1_700_000_000_000 + i * 86_400_000;
+                changes.extend(doc.rate(&goal, &me.person_id, level, Some(&note), at)?.1);
+            }
+            Ok(((), changes))
+        })
+        .expect("sixty ratings");
+    }
+    let app = App::start(&d);
+    let today = app.get("/").body;
+    let goal = today
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.starts_with("/goals/"))
+        .expect("Today links the goal")
+        .to_string();
+    let page = app.get(&goal);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("walk number 59"), "the newest is listed");
+    assert!(
+        page.body.contains("walk number 10"),
+        "the fiftieth newest too"
+    );
+    assert!(!page.body.contains("walk number 09"), "older ones are not");
+    assert!(page.body.contains("The latest 50 of 60 ratings."));
+    let more = format!("{goal}?ratings=200#ratings");
+    assert!(page.body.contains(&more), "a link lists more");
+    let all = app.get(&format!("{goal}?ratings=200"));
+    assert!(
+        all.body.contains("walk number 00"),
+        "the link lists them all"
+    );
+    assert!(!all.body.contains("The latest"));
+    // Whatever the query says, the page answers with its first page.
+    let odd = app.get(&format!("{goal}?ratings=lots"));
+    assert_eq!(odd.status, 200);
+    assert!(odd.body.contains("The latest 50 of 60 ratings."));
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use duet_core::app::{GoalDetail, GoalRecord, NewGoalInput, RatingRecord, SealedRecord};
 use duet_core::progress::Progress;
 use maud::{Markup, html};
@@ -16,8 +16,28 @@ use super::today::{iso_when, partner_line};
 use crate::app::server::{App, PageResult, see_other};
 use crate::output::name_of;
 
+/// Ratings a goal's page lists at first, newest first: a long history would otherwise
+/// make a page of megabytes (100,000 rows at 100,000 ratings). A link lists more.
+const RATINGS_LISTED: usize = 50;
+
+/// `?ratings=N`: how many of the newest ratings to list (anything unreadable lists the
+/// first page's count).
+#[derive(Deserialize)]
+pub struct GoalQuery {
+    ratings: Option<String>,
+}
+
 /// `GET /goals/{id}`.
-pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult {
+pub async fn goal(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<GoalQuery>,
+) -> PageResult {
+    let listed = q
+        .ratings
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(RATINGS_LISTED)
+        .max(RATINGS_LISTED);
     let (detail, progress, me) = app
         .with_device(move |dev| {
             let detail = dev.goal_detail(&id)?;
@@ -44,7 +64,14 @@ pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult 
         return Ok(app.page("A goal", Nav::None, main));
     };
     let g = GoalRecord::from(goal.as_ref());
-    let ratings: Vec<RatingRecord> = ratings.iter().map(RatingRecord::from).collect();
+    let total = ratings.len();
+    // Newest first, only those listed.
+    let ratings: Vec<RatingRecord> = ratings
+        .iter()
+        .rev()
+        .take(listed)
+        .map(RatingRecord::from)
+        .collect();
     let token = app.csrf().to_string();
     let main = html! {
         h1 { (g.title) }
@@ -54,7 +81,7 @@ pub async fn goal(State(app): State<App>, Path(id): Path<String>) -> PageResult 
         @if let Some(p) = &progress { (now(p, &g.id)) }
         (steps(&g, &people, &token))
         (super::edit::goal_forms(&g, &token))
-        (ratings_section(&ratings, &sealed, &people, progress.as_ref(), &g.id))
+        (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), &g.id))
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
             @if reflections.is_empty() { p class="muted" { "None yet." } }
@@ -132,9 +159,11 @@ fn steps(g: &GoalRecord, people: &BTreeMap<String, String>, token: &str) -> Mark
     }
 }
 
-/// The chart and the table of ratings, newest first; sealed ones say only who and when.
+/// The chart and the table of ratings (`ratings`: the newest of `total`, newest first)
+/// with a link to older ones; sealed ones say only who and when.
 fn ratings_section(
     ratings: &[RatingRecord],
+    total: usize,
     sealed: &[SealedRecord],
     people: &BTreeMap<String, String>,
     progress: Option<&Progress>,
@@ -164,7 +193,7 @@ fn ratings_section(
                         @for s in sealed.iter().rev() {
                             tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { "sealed: shown once both have rated" } }
                         }
-                        @for r in ratings.iter().rev() {
+                        @for r in ratings {
                             tr {
                                 td { (iso_when(&r.at)) }
                                 td { (name_of(people, &r.rater)) }
@@ -172,6 +201,12 @@ fn ratings_section(
                                 td { (r.note.as_deref().unwrap_or("")) }
                             }
                         }
+                    }
+                }
+                @if total > ratings.len() {
+                    p {
+                        "The latest " (ratings.len()) " of " (total) " ratings. "
+                        a href=(format!("/goals/{id}?ratings={}#ratings", ratings.len() * 4)) { "Show older ratings" }
                     }
                 }
             }
