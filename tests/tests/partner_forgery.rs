@@ -242,3 +242,53 @@ fn a_partner_cannot_add_a_device_in_the_others_name() {
         "the report shows the forgery"
     );
 }
+
+/// A large event (a backlog of thousands of changes, which a device checks on a second
+/// core while applying it) with one forged change among honest ones is refused whole:
+/// what was applied meanwhile is taken back, and nothing of it shows.
+#[test]
+fn a_forgery_at_the_end_of_a_large_event_is_refused_whole_and_nothing_of_it_stays() {
+    let relay = Relay::start();
+    let (alex, sam, alex_person) = couple(&relay);
+    let before = attributed_to(&alex, &alex_person);
+    let ratings_before = alex.json(&["export"])["shared"]["ratings"]
+        .as_array()
+        .map_or(0, Vec::len);
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        let target = alex_person.clone();
+        dev.edit(SpaceKind::Shared, move |doc, me| {
+            let goal = doc.goals()?[0].id.clone();
+            let mut changes = Vec::new();
+            for i in 0..2_500i64 {
+                let level = duet_core::Level::try_from(i % 5 - 2).expect("level");
+                let note = format!("sam's walk {i}");
+                changes.extend(
+                    doc.rate(&goal, &me.person_id, level, Some(&note), i + 10)?
+                        .1,
+                );
+            }
+            let forged = duet_core::Level::try_from(-2).expect("level");
+            changes.extend(
+                doc.rate(&goal, &target, forged, Some("forged by sam"), 9_999)?
+                    .1,
+            );
+            Ok(((), changes))
+        })
+        .expect("craft the backlog");
+    }
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert_victim_unharmed(&alex, &alex_person, &before, "forged");
+    let export = alex.ok(&["export", "--json"]);
+    assert!(
+        !export.contains("sam's walk"),
+        "an honest change of the refused event stayed"
+    );
+    assert_eq!(
+        alex.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .map_or(0, Vec::len),
+        ratings_before
+    );
+}

@@ -33,7 +33,11 @@ impl Pull<'_> {
                 // advances even when the content is refused, so the author's later
                 // events still fit.
                 let _ = state.admit(&ev, None);
-                let changes = match content.and_then(|ch| owner_rules(state, doc, &ev, ch)) {
+                let outcome = match content {
+                    Ok(changes) => check_and_apply(state, doc, &ev, changes)?,
+                    Err(refusal) => Err(refusal),
+                };
+                let changes = match outcome {
                     Ok(changes) => changes,
                     Err(refusal) => {
                         self.refuse_content(batch, hash, &ev, refusal, bytes);
@@ -42,7 +46,6 @@ impl Pull<'_> {
                 };
                 if !changes.is_empty() {
                     tally(&mut self.arrivals, person_key(state, &ev), &changes);
-                    doc.apply(changes.clone())?;
                 }
                 self.report.received_events += 1;
                 batch.accepted.push(Accepted {
@@ -133,6 +136,51 @@ impl Pull<'_> {
             reason,
             bytes,
         });
+    }
+}
+
+/// From how many changes an event's owner rules are checked on a second core while its
+/// changes are applied: a joiner's backlog arrives in a few events of tens of thousands
+/// of changes each, where the rules take about half as long as applying, and copying the
+/// document as it was (what the rules read, and what it becomes again if they refuse)
+/// costs far less than either.
+const CHECK_BESIDE_APPLY_FROM: usize = 2_000;
+
+/// Checks an authentic event's changes against the owner rules and applies those that
+/// pass to `doc`; refused content leaves `doc` as it was. A large event is checked on a
+/// second core while it is applied, against a copy of the document as it was, which
+/// becomes the document again if the rules refuse.
+fn check_and_apply(
+    state: &SpaceState,
+    doc: &mut SpaceDoc,
+    ev: &Event,
+    changes: Vec<Change>,
+) -> Result<Result<Vec<Change>, ContentRefusal>, SyncError> {
+    if changes.len() < CHECK_BESIDE_APPLY_FROM {
+        let changes = match owner_rules(state, doc, ev, changes) {
+            Ok(changes) => changes,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        doc.apply(changes.clone())?;
+        return Ok(Ok(changes));
+    }
+    let before = doc.clone();
+    let to_apply = changes.clone();
+    let (verdict, applied) = std::thread::scope(|s| {
+        let rules = s.spawn(|| owner_rules(state, &before, ev, changes));
+        let applied = doc.apply(to_apply);
+        (rules.join(), applied)
+    });
+    match verdict {
+        Ok(Ok(changes)) => {
+            applied?;
+            Ok(Ok(changes))
+        }
+        Ok(Err(refusal)) => {
+            *doc = before;
+            Ok(Err(refusal))
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
