@@ -94,6 +94,18 @@ impl App {
         self.request("GET", path, &[("Cookie", &cookie)], "")
     }
 
+    /// The path of the first goal page Today links to.
+    pub fn first_goal_link(&self) -> String {
+        let today = self.get("/").body;
+        today
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .find(|h| h.starts_with("/goals/"))
+            .expect("Today links a goal")
+            .to_string()
+    }
+
     /// The CSRF token from a page's form (Today's, or the setup page's on a home
     /// without a device).
     pub fn csrf(&self) -> String {

@@ -265,14 +265,7 @@ fn a_long_rated_goal_lists_its_newest_ratings_and_links_to_older_ones() {
         .expect("sixty ratings");
     }
     let app = App::start(&d);
-    let today = app.get("/").body;
-    let goal = today
-        .split("href=\"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .find(|h| h.starts_with("/goals/"))
-        .expect("Today links the goal")
-        .to_string();
+    let goal = app.first_goal_link();
     let page = app.get(&goal);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("walk number 59"), "the newest is listed");

@@ -143,14 +143,7 @@ fn app_figures(d: &Device) -> AppFigures {
         times.sort_by(f64::total_cmp);
         times[2]
     };
-    let today_page = app.get("/").body;
-    let goal_path = today_page
-        .split("href=\"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .find(|h| h.starts_with("/goals/"))
-        .expect("Today links a goal")
-        .to_string();
+    let goal_path = app.first_goal_link();
     let today = median("/");
     let goal = median(&goal_path);
     let rss_mb = std::fs::read_to_string(format!("/proc/{}/status", app.pid()))
