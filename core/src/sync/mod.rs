@@ -321,7 +321,7 @@ fn finish(
     // same pull), so arrivals are keyed by person id until here.
     let named = match local.loaded() {
         None => store.named_in_view(&rec.id, &me.person_id)?,
-        Some(_) => None,
+        Some(_) => None, // the document in hand says
     };
     let people = match named {
         // Nothing arrived (no document needed) and this person is in the current read
