@@ -11,15 +11,15 @@ use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::pairing_code::PairingRelay;
 use duet_core::protocol::{
-    ErrorBody, ErrorCode, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, MAX_BODY_BYTES, PushResponse,
-    ReadAuth, decode_page, events_path,
+    ErrorBody, ErrorCode, H_AFTER_HASH, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, MAX_BODY_BYTES,
+    PushResponse, ReadAuth, decode_page, events_path,
 };
 use duet_core::protocol::{
     PairingClaim, PairingClaimed, PairingOffer, PairingOpen, PairingOpened, PairingSeal,
     PairingSealed, pairing_claim_path, pairing_claim_wait_path, pairing_path_of, pairing_seal_path,
     pairing_sealed_path, pairings_path,
 };
-use duet_core::sync::{Page, Transport, TransportError};
+use duet_core::sync::{AtAfter, Page, Transport, TransportError};
 
 /// The largest answer read from a relay: a page holds at most [`MAX_BODY_BYTES`] of
 /// framed events (a push answer, one short line per event of a body of that size, is
@@ -264,6 +264,11 @@ impl Transport for Http {
         };
         let newest = header(H_CURSOR);
         let forks = header(H_FORKS);
+        let at_after = resp
+            .headers()
+            .get(H_AFTER_HASH)
+            .and_then(|v| v.to_str().ok())
+            .map_or(AtAfter::Unsaid, AtAfter::parse);
         let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
         if let Some(p) = &self.progress {
@@ -275,6 +280,7 @@ impl Transport for Http {
             more,
             newest,
             forks,
+            at_after,
         })
     }
 }

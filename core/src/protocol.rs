@@ -207,6 +207,11 @@ pub const H_CURSOR: &str = "duet-cursor";
 /// Response header on reads: how many fork (equivocation) attempts the relay refused in
 /// this space and keeps as evidence. Clients warn their users when it is not zero.
 pub const H_FORKS: &str = "duet-forks";
+/// Response header on reads starting after a cursor above 0: the hex SHA-256 of the
+/// space's event stored at that cursor, or `-` when none is. A client whose last read
+/// event is not there is talking to a relay that lost events and numbers new ones anew
+/// (restored from an older backup).
+pub const H_AFTER_HASH: &str = "duet-after-hash";
 /// Request header on pushes: the relay operator's creation token. Needed (unless the
 /// relay runs with open registration) by a push that creates a space, i.e. whose batch
 /// holds the genesis of a space the relay does not have; clients send it only while

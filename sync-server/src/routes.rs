@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::SpaceId;
 use duet_core::protocol::{
-    self, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME, MAX_READ_LIMIT,
-    PushResponse, ReadAuth,
+    self, H_AFTER_HASH, H_CURSOR, H_DEVICE, H_FORKS, H_MORE, H_NONCE, H_SIGNATURE, H_TIME,
+    MAX_READ_LIMIT, PushResponse, ReadAuth,
 };
 
 use crate::body::{Cut, MinRate};
@@ -195,7 +195,7 @@ pub async fn read_events(
     };
     let now = duet_core::ids::now_ms().div_euclid(1000);
     let answer = blocking(move || state.read(space, &req, now)).await?;
-    Ok((
+    let mut response = (
         [
             (
                 header::CONTENT_TYPE,
@@ -217,7 +217,16 @@ pub async fn read_events(
         ],
         protocol::encode_page(&answer.events),
     )
-        .into_response())
+        .into_response();
+    if after > 0 {
+        let at_after = answer.at_after.map_or_else(|| "-".to_string(), hex::encode);
+        if let Ok(value) = HeaderValue::from_str(&at_after) {
+            response
+                .headers_mut()
+                .insert(header::HeaderName::from_static(H_AFTER_HASH), value);
+        }
+    }
+    Ok(response)
 }
 
 /// `GET /healthz` ([`protocol::HEALTHZ_PATH`]).

@@ -164,6 +164,9 @@ pub struct ReadAnswer {
     pub newest: u64,
     /// Fork attempts refused in this space (evidence kept, and attempts only counted).
     pub forks: u64,
+    /// The hash of the event stored at the cursor the page starts after (`None` when
+    /// none is, or when the page starts at 0).
+    pub at_after: Option<[u8; 32]>,
 }
 
 /// A verified read request.
@@ -556,11 +559,18 @@ impl AppState {
             more = more && events.last().is_some_and(|(c, _)| *c < last);
             newest = newest.min(last);
         }
+        // Tells a reader whether the event it read last is still where it read it (a
+        // relay restored from an older backup numbers new events anew).
+        let at_after = match req.after {
+            0 => None,
+            after => reader.hash_at_cursor(&space, after)?,
+        };
         Ok(ReadAnswer {
             events,
             more,
             newest,
             forks,
+            at_after,
         })
     }
 }

@@ -21,7 +21,7 @@ use duet_core::identity::Identity;
 use duet_core::protocol::{PushResponse, ReadAuth};
 use duet_core::readmodel::View;
 use duet_core::store::SpaceKind;
-use duet_core::sync::{Page, Transport, TransportError, fold_state};
+use duet_core::sync::{AtAfter, Page, Transport, TransportError, fold_state};
 use duet_core::{Area, Level, Status};
 use duet_relay::AppState;
 use duet_relay::state::ReadRequest;
@@ -179,6 +179,12 @@ impl Transport for Net {
             more: answer.more,
             newest: Some(answer.newest),
             forks: Some(answer.forks),
+            // As the HTTP route says it (`duet-after-hash`).
+            at_after: match (after, answer.at_after) {
+                (0, _) => AtAfter::Unsaid,
+                (_, None) => AtAfter::Nothing,
+                (_, Some(h)) => AtAfter::Event(h),
+            },
         })
     }
 }
@@ -336,8 +342,14 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
             Err(e) => panic!("undo: {e}"),
         },
         Op::Sync => {
-            // Faults make syncs fail; a failed sync must never corrupt anything.
-            let _ = dev.sync(net);
+            // Faults make syncs fail; a failed sync must never corrupt anything. A relay
+            // that loses nothing is never taken for one restored from an old backup,
+            // whatever the network drops, repeats or reorders.
+            if let Ok(reports) = dev.sync(net) {
+                for (kind, r) in reports {
+                    assert!(!r.rollback && r.given_back == 0, "{kind:?}: {r:?}");
+                }
+            }
         }
     }
 }

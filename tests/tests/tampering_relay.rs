@@ -151,17 +151,20 @@ fn events_served_in_reverse_order_are_all_applied() {
 }
 
 #[test]
-fn a_relay_that_rolls_back_is_detected_and_the_store_is_left_intact() {
-    let (relay, a, b) = setup();
+fn a_relay_that_rolls_back_is_detected_and_given_back_what_it_lost() {
+    let (mut relay, a, b) = setup();
     sam_rates(&b, 3);
     a.ok(&["sync"]);
     assert_eq!(ratings(&a), 3);
     let before = a.json(&["export"])["shared"].clone();
     // The operator restores an older copy: the newest events disappear.
-    let _lost = take_newest(&relay, 2);
+    let lost = take_newest(&relay, 2);
+    relay.restart();
+    let kept = relay_hashes(&relay).len();
     let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr.contains("lost or hides events"),
+        r.stderr.contains("lost or hides events") && r.stderr.contains("gave back 2 events"),
         "rollback reported by sync: {}",
         r.stderr
     );
@@ -175,6 +178,130 @@ fn a_relay_that_rolls_back_is_detected_and_the_store_is_left_intact() {
         before,
         "nothing already received is dropped"
     );
+    // Alex's device carried Sam's two lost events back to the relay.
+    assert_eq!(relay_hashes(&relay).len(), kept + 2);
+    for row in &lost {
+        assert!(relay_hashes(&relay).contains(&row.hash), "given back");
+    }
+    sam_rates(&b, 1);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 4);
+    assert_converged(&a, &b);
+}
+
+/// The hashes of every event the relay stores.
+fn relay_hashes(relay: &Relay) -> Vec<Vec<u8>> {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    let mut stmt = conn.prepare("SELECT hash FROM events").expect("select");
+    stmt.query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// A copy of the relay's database (the file and its write-ahead log), taken with the
+/// relay stopped, as an operator's backup; the relay is started again.
+struct Backup {
+    dir: tempfile::TempDir,
+}
+
+const DB_FILES: [&str; 3] = ["", "-wal", "-shm"];
+
+fn with_suffix(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+impl Backup {
+    fn take(relay: &mut Relay) -> Backup {
+        relay.kill();
+        let dir = tempfile::tempdir().expect("tempdir");
+        for suffix in DB_FILES {
+            let from = with_suffix(&relay.db, suffix);
+            if from.exists() {
+                std::fs::copy(&from, with_suffix(&dir.path().join("relay.db"), suffix))
+                    .expect("copy the database");
+            }
+        }
+        relay.restart();
+        Backup { dir }
+    }
+
+    /// Stops the relay, puts the backup in place of its database (moving the newer
+    /// files away, as docs/self-hosting.md says) and starts it again.
+    fn restore(&self, relay: &mut Relay) {
+        relay.kill();
+        for suffix in DB_FILES {
+            let _ = std::fs::remove_file(with_suffix(&relay.db, suffix));
+            let from = with_suffix(&self.dir.path().join("relay.db"), suffix);
+            if from.exists() {
+                std::fs::copy(&from, with_suffix(&relay.db, suffix)).expect("restore");
+            }
+        }
+        relay.restart();
+    }
+}
+
+/// Alex makes `n` ratings, each synced as its own event (and revealed at once).
+fn alex_rates(a: &Device, n: usize) {
+    for _ in 0..n {
+        a.ok(&["rate", "Weekly check-in", "2"]);
+        a.ok(&["checkin", "--close"]);
+        a.ok(&["sync"]);
+    }
+}
+
+#[test]
+fn partners_give_back_what_a_relay_restored_from_an_old_backup_lost_and_sync_on() {
+    let (mut relay, a, b) = setup();
+    let backup = Backup::take(&mut relay);
+    alex_rates(&a, 1);
+    sam_rates(&b, 1);
+    a.ok(&["sync"]);
+    assert_eq!((ratings(&a), ratings(&b)), (2, 2));
+    backup.restore(&mut relay);
+
+    // Sam's next push follows an event the relay lost: his device gives back both
+    // partners' lost events, then sends the new one.
+    b.ok(&["rate", "Weekly check-in", "0"]);
+    b.ok(&["checkin", "--close"]);
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("gave back"), "{}", r.stderr);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 3, "Alex gets Sam's new rating");
+    // Both go on as before: no broken chain, nothing lost.
+    alex_rates(&a, 1);
+    b.ok(&["sync"]);
+    assert_eq!(ratings(&b), 4);
+    assert_converged(&a, &b);
+}
+
+#[test]
+fn a_device_ahead_of_a_restored_relay_still_gets_what_was_sent_after_the_restore() {
+    let (mut relay, a, b) = setup();
+    let backup = Backup::take(&mut relay);
+    // Alex syncs two ratings that Sam never reads before the restore loses them.
+    alex_rates(&a, 2);
+    backup.restore(&mut relay);
+    // Sam, who lost nothing of his own, rates twice: the restored relay numbers his
+    // events with cursors Alex's device has already read past, and now ends at or
+    // after Alex's cursor, so only the event Alex read last tells the story.
+    sam_rates(&b, 2);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("no longer serves at cursor") && r.stderr.contains("gave back 2 events"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ratings(&a), 4, "Sam's two ratings reached Alex");
+    b.ok(&["sync"]);
+    assert_eq!(ratings(&b), 4, "Alex's two lost ratings reached Sam");
+    alex_rates(&a, 1);
+    b.ok(&["sync"]);
+    assert_converged(&a, &b);
 }
 
 #[test]

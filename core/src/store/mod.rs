@@ -22,6 +22,7 @@ mod events;
 mod held;
 mod identity;
 mod pulled;
+mod relay_loss;
 mod restore;
 mod schema;
 mod spaces;

@@ -126,6 +126,11 @@ ALTER TABLE spaces ADD COLUMN departed TEXT;
     r#"
 DELETE FROM rm_progress;
 "#,
+    // The event that anchors a space's cursor (`Store::cursor_anchor`), found at once:
+    // each sync checks that the relay still serves it where it did.
+    r#"
+CREATE INDEX events_relay_cursor ON events (space, relay_cursor);
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

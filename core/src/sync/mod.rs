@@ -24,6 +24,7 @@
 //! turns local changes into events, `local` is the store's state a sync works on, and
 //! `summary` says what arrived, what waits and what the relay did.
 
+mod give_back;
 mod local;
 mod package;
 mod process;
@@ -161,6 +162,34 @@ pub struct Page {
     pub newest: Option<u64>,
     /// Fork attempts the relay refused in this space, when it says.
     pub forks: Option<u64>,
+    /// What the relay stores at the cursor the page starts after.
+    pub at_after: AtAfter,
+}
+
+/// What a relay says it stores at the cursor a page starts after
+/// ([`crate::protocol::H_AFTER_HASH`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AtAfter {
+    /// Nothing said (a page from the start, or a relay that does not tell).
+    #[default]
+    Unsaid,
+    /// No event is stored there.
+    Nothing,
+    /// The hash of the event stored there.
+    Event([u8; 32]),
+}
+
+impl AtAfter {
+    /// Reads the header's value: a hex hash, or `-`; anything else says nothing.
+    pub fn parse(value: &str) -> AtAfter {
+        if value == "-" {
+            return AtAfter::Nothing;
+        }
+        hex::decode(value)
+            .ok()
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .map_or(AtAfter::Unsaid, AtAfter::Event)
+    }
 }
 
 /// How a client reaches a relay.
@@ -224,8 +253,11 @@ pub struct SyncReport {
     /// Why the relay refused this device's own events, if it did (they stay stored
     /// locally and are offered again on the next sync).
     pub push_refused: Option<Warning>,
-    /// The relay serves less than this device already received (rolled back).
+    /// The relay lost events this device had received (it serves less, or serves other
+    /// events where this device read some: restored from an older backup).
     pub rollback: bool,
+    /// Events this device gave back to a relay that had lost them, and the relay took.
+    pub given_back: usize,
     /// Authentic events waiting for an earlier event of their author.
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.

@@ -7,10 +7,11 @@
 use crate::advice::{NextStep, Warning};
 use std::collections::{BTreeMap, HashSet};
 
+use super::give_back::{Loss, give_back};
 use super::local::Local;
 use super::{
-    Arrivals, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, Page, SyncError, SyncReport, Transport,
-    TransportError,
+    Arrivals, AtAfter, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, Page, SyncError, SyncReport,
+    Transport, TransportError,
 };
 use crate::doc::SpaceDoc;
 use crate::event::{Event, SpaceId};
@@ -62,27 +63,56 @@ impl<'a> Pull<'a> {
     ) -> Result<u64, SyncError> {
         let mut cursor = self.rec.cursor;
         let mut pages = 0usize;
+        // The first read starts after the last event this device read, which the relay
+        // must still hold at that cursor: if it does not, it lost events and numbers new
+        // ones with cursors this device has read past.
+        let mut anchor = store.cursor_anchor(&self.rec.id, cursor)?;
+        let mut gave_back = false;
         loop {
+            let after = anchor.map_or(cursor, |(at, _)| at);
             // If the pull fails after a refused push, the push's reason is the real one
             // (e.g. a join the relay refused leaves the device unable to read).
             let Page {
-                events,
+                mut events,
                 more,
                 newest,
                 forks,
-            } = match transport.pull(relay, &self.rec.id, cursor, MAX_READ_LIMIT, self.me) {
+                at_after,
+            } = match transport.pull(relay, &self.rec.id, after, MAX_READ_LIMIT, self.me) {
                 Ok(page) => page,
                 Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
             };
             pages += 1;
             let page_start = cursor;
-            self.note_relay(newest, forks, cursor);
+            let mut loss = self.note_relay(newest, forks, cursor);
+            let anchored = anchor.take().is_some_and(|(at, hash)| {
+                // A relay that does not say (an older one) is not taken for one that
+                // lost events.
+                let moved = matches!(at_after, AtAfter::Nothing)
+                    || matches!(at_after, AtAfter::Event(h) if h != hash);
+                loss = loss.or(moved.then_some(Loss::Renumbered { at }));
+                // What lies between the anchor and the cursor (events this device
+                // refused or keeps waiting) was read before: refused contents are never
+                // read twice.
+                events.retain(|(c, _)| *c > cursor);
+                true
+            });
+            if let Some(loss) = loss.filter(|_| !gave_back) {
+                // Once per sync: a relay that keeps losing events is told so again by
+                // the next sync.
+                gave_back = true;
+                *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
+                cursor = 0;
+                continue;
+            }
             let lock = store.write_lock()?;
             let (stop, held) = self.take_page(store, local, events, &mut cursor, pages == 1)?;
             drop(lock);
             let stop = match stop {
                 Some(stop) => Some(stop),
                 None if !more => None,
+                // A first page that began at the anchor may hold only what was read.
+                None if anchored => continue,
                 None if cursor <= page_start => Some(Stop::Stuck),
                 None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
                 None => continue,
@@ -95,19 +125,15 @@ impl<'a> Pull<'a> {
         }
     }
 
-    /// Notes what the relay says of the space: an end before this device's `cursor` (a
-    /// rollback) and the fork attempts it refused.
-    fn note_relay(&mut self, newest: Option<u64>, forks: Option<u64>, cursor: u64) {
-        if let Some(newest) = newest.filter(|n| *n < cursor) {
-            self.report.rollback = true;
-            self.report.warnings.push(Warning::new(format!(
-                "the relay now ends at cursor {newest} but this device already received events up to {cursor}: \
-                 it lost or hides events (restored from an old backup, or tampered with); nothing here was changed"
-            )));
-        }
+    /// Notes what the relay says of the space: the fork attempts it refused, and an end
+    /// before this device's `cursor` (it lost events), which it returns.
+    fn note_relay(&mut self, newest: Option<u64>, forks: Option<u64>, cursor: u64) -> Option<Loss> {
         if let Some(n) = forks.filter(|n| *n > 0) {
             self.report.forks = n;
         }
+        newest
+            .filter(|n| *n < cursor)
+            .map(|newest| Loss::EndsBefore { newest, cursor })
     }
 
     /// Verifies, applies and stores one page, then retries the events waiting for an

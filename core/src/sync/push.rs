@@ -50,7 +50,7 @@ pub(super) fn push_unacked(
 }
 
 /// Splits events into batches under the relay's body limit (each framed with 4 bytes).
-fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+pub(super) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut size = 0;
     let mut batches = Vec::new();

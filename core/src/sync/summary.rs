@@ -154,7 +154,11 @@ pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
     }
     let mut alerts = Vec::new();
     if report.rollback {
-        alerts.push(format!("the relay served less than this device already had (cursor {cursor}); it may have lost or be hiding events"));
+        alerts.push(format!(
+            "the relay served less than this device already had, or other events in their place (cursor {cursor}); \
+             it may have lost or be hiding events; this device gave back {} it held",
+            count(report.given_back, "event", "events")
+        ));
     }
     if report.forks > 0 {
         alerts.push(format!(

@@ -165,6 +165,13 @@ pub trait Reads {
     /// The newest cursor of `space` (0 when it has no events).
     fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError>;
 
+    /// The hash of the event of `space` stored at `cursor`, if one is.
+    fn hash_at_cursor(
+        &mut self,
+        space: &SpaceId,
+        cursor: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError>;
+
     /// What is kept of the fork evidence of `space` that concerns `event`: whether this
     /// very event is kept already, how many rows its author has, and the bytes of the
     /// whole space's evidence.

@@ -232,6 +232,15 @@ macro_rules! reads_over_connection {
                 newest_in($get, space)
             }
 
+            fn hash_at_cursor(
+                &mut self,
+                space: &SpaceId,
+                cursor: u64,
+            ) -> Result<Option<[u8; 32]>, StoreError> {
+                let $conn = &*self;
+                hash_at_cursor_in($get, space, cursor)
+            }
+
             fn fork_room(
                 &mut self,
                 space: &SpaceId,
@@ -477,6 +486,20 @@ fn newest_in(conn: &Connection, space: &SpaceId) -> Result<u64, StoreError> {
         .prepare_cached("SELECT MAX(cursor) FROM events WHERE space = ?1")?
         .query_row(params![space.to_string()], |r| r.get(0))?;
     to_u64(c.unwrap_or(0), "cursor")
+}
+
+fn hash_at_cursor_in(
+    conn: &Connection,
+    space: &SpaceId,
+    cursor: u64,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    conn.prepare_cached("SELECT hash FROM events WHERE cursor = ?1 AND space = ?2")?
+        .query_row(params![to_i64(cursor, "cursor")?, space.to_string()], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+        .map(to_hash)
+        .transpose()
 }
 
 fn page_in(

@@ -137,6 +137,19 @@ fn newest_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<u64, StoreEr
     to_u64(row.get(0), "cursor")
 }
 
+fn hash_at_cursor_in(
+    q: &mut impl GenericClient,
+    space: &SpaceId,
+    cursor: u64,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    q.query_opt(
+        "SELECT hash FROM events WHERE cursor = $1 AND space = $2",
+        &[&to_i64(cursor, "cursor")?, &space.to_string()],
+    )?
+    .map(|r| to_hash(r.get(0)))
+    .transpose()
+}
+
 fn stored_at_in(
     q: &mut impl GenericClient,
     space: &SpaceId,
@@ -307,6 +320,15 @@ macro_rules! reads_over {
             fn newest_cursor(&mut self, space: &SpaceId) -> Result<u64, StoreError> {
                 let $this = self;
                 $this.guard(|q| newest_in(q, space))
+            }
+
+            fn hash_at_cursor(
+                &mut self,
+                space: &SpaceId,
+                cursor: u64,
+            ) -> Result<Option<[u8; 32]>, StoreError> {
+                let $this = self;
+                $this.guard(|q| hash_at_cursor_in(q, space, cursor))
             }
 
             fn fork_room(

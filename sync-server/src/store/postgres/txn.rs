@@ -26,8 +26,8 @@ use duet_core::event::{Event, SpaceId};
 use postgres::{Client, Statement};
 
 use super::{
-    CHANNEL, INSERT_EVENTS, cursors_of_in, for_each_event_in, fork_room_in, insert_rows, lock_key,
-    newest_in, stored_at_in,
+    CHANNEL, INSERT_EVENTS, cursors_of_in, for_each_event_in, fork_room_in, hash_at_cursor_in,
+    insert_rows, lock_key, newest_in, stored_at_in,
 };
 use crate::store::{ForkRoom, Reads, StoreError, WriteTxn, to_hash, to_i64, to_u64};
 
@@ -258,6 +258,14 @@ impl Reads for PgTxn<'_> {
             return Ok(*c);
         }
         self.guard(|q, _| newest_in(q, space))
+    }
+
+    fn hash_at_cursor(
+        &mut self,
+        space: &SpaceId,
+        cursor: u64,
+    ) -> Result<Option<[u8; 32]>, StoreError> {
+        self.guard(|q, _| hash_at_cursor_in(q, space, cursor))
     }
 
     fn fork_room(&mut self, space: &SpaceId, event: &Event) -> Result<ForkRoom, StoreError> {

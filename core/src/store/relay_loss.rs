@@ -1,0 +1,73 @@
+//! What a device keeps to notice that its relay lost events (an operator restored an
+//! older backup) and to give them back: the event that anchors its cursor, the events
+//! the relay had taken, and forgetting the relay's old numbering once they are back.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::event::SpaceId;
+
+impl Store {
+    /// The stored event with the highest relay cursor at or below `cursor`, as (cursor,
+    /// hash): the relay must still serve it at that cursor. `None` when no stored event
+    /// has a cursor there (nothing read yet, or only refused events).
+    pub fn cursor_anchor(
+        &self,
+        space: &SpaceId,
+        cursor: u64,
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT relay_cursor, hash FROM events
+                 WHERE space = ?1 AND relay_cursor > 0 AND relay_cursor <= ?2
+                 ORDER BY relay_cursor DESC LIMIT 1",
+            )?
+            .query_row(
+                params![space.to_string(), i64::try_from(cursor).unwrap_or(i64::MAX)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(c, h)| {
+            let hash = <[u8; 32]>::try_from(h)
+                .map_err(|_| StoreError::Damaged("a stored event's hash".into()))?;
+            Ok((u64::try_from(c).unwrap_or(0), hash))
+        })
+        .transpose()
+    }
+
+    /// Every event of a space the relay once took (acknowledged, or served to this
+    /// device), in the order the relay numbered them: the order to give them back in.
+    /// This device's events still waiting for an acknowledgement are not among them.
+    pub fn relay_taken_events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1 AND acked = 1
+                 ORDER BY relay_cursor IS NULL, relay_cursor, id",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets where the relay had numbered this space's events and sets the cursor back
+    /// to the start, in one transaction: the space is read again in the relay's new
+    /// numbering, which gives each event it serves its new cursor (those it does not
+    /// serve keep none, and sort last, in the order they were stored). Events waiting
+    /// for an earlier one are dropped: the new reading serves them again.
+    pub fn forget_relay_positions(&mut self, space: &SpaceId) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        let sid = space.to_string();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE events SET relay_cursor = NULL WHERE space = ?1",
+            params![sid],
+        )?;
+        // Waiting events carry the old numbering too; the relay serves them again.
+        tx.execute("DELETE FROM held WHERE space = ?1", params![sid])?;
+        tx.execute(
+            "UPDATE spaces SET cursor = 0 WHERE space = ?1",
+            params![sid],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

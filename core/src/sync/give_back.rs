@@ -1,0 +1,101 @@
+//! Giving a relay back the events it lost. A relay restored from an older backup serves
+//! less than this device already read, or numbers new events with cursors this device
+//! already read past (so a plain read after the cursor would skip them). Either way this
+//! device pushes again every event the relay had once taken, its own and its partner's
+//! (events are self-authenticating: any device may carry any member's), in the order the
+//! relay had numbered them, so that each fits the membership and chains before it; then
+//! it forgets the old numbering and reads the space again from the start.
+
+use super::push::{in_batches, push_unacked};
+use super::{SyncError, SyncReport, Transport, TransportError};
+use crate::advice::Warning;
+use crate::event::{Event, Kind};
+use crate::protocol::{EventStatus, encode_batch};
+use crate::store::{SpaceRecord, Store};
+use crate::words::count;
+
+/// How this device saw that the relay lost events.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Loss {
+    /// The relay's newest cursor is below this device's.
+    EndsBefore {
+        /// The relay's newest cursor.
+        newest: u64,
+        /// This device's cursor.
+        cursor: u64,
+    },
+    /// The relay serves another event (or none) where this device read one.
+    Renumbered {
+        /// The cursor of the event this device read there.
+        at: u64,
+    },
+}
+
+impl Loss {
+    fn describe(self) -> String {
+        match self {
+            Loss::EndsBefore { newest, cursor } => format!(
+                "the relay now ends at cursor {newest} but this device already received events up to {cursor}"
+            ),
+            Loss::Renumbered { at } => format!(
+                "the relay no longer serves at cursor {at} the event this device received there"
+            ),
+        }
+    }
+}
+
+/// Gives back every event the relay once took, then sets the space to be read again
+/// from the start; pushes this device's unacknowledged events after them (the first
+/// push of the sync was refused if the relay lost their predecessors) and returns that
+/// push's refusal, if any. A refusal of the events given back is reported and ends the
+/// giving back; what the relay took stays.
+pub(super) fn give_back(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    relay: &str,
+    transport: &dyn Transport,
+    report: &mut SyncReport,
+    loss: Loss,
+) -> Result<Option<TransportError>, SyncError> {
+    report.rollback = true;
+    let token = store.create_token(&rec.id)?;
+    let mut taken_back = 0usize;
+    let mut refusal = None;
+    for batch in in_batches(store.relay_taken_events(&rec.id)?) {
+        // A relay restored from before the space existed needs the genesis again, which
+        // creates the space: the operator's token goes with that batch only.
+        let creates = batch
+            .iter()
+            .any(|ev| Event::decode(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
+        let body = encode_batch(batch.iter().map(Vec::as_slice));
+        match transport.push(relay, &rec.id, body, token.as_deref().filter(|_| creates)) {
+            Ok(resp) => {
+                taken_back += resp
+                    .results
+                    .iter()
+                    .filter(|r| r.status == EventStatus::Accepted)
+                    .count();
+            }
+            Err(TransportError::Refused { status, body }) => {
+                refusal = Some(format!("{status} {}: {}", body.error, body.message));
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    store.forget_relay_positions(&rec.id)?;
+    report.given_back += taken_back;
+    let mut text = format!(
+        "{}: it lost or hides events (restored from an old backup, or tampered with); this device gave back {} it held \
+         and read the space again from the start",
+        loss.describe(),
+        count(taken_back, "event", "events")
+    );
+    if let Some(why) = refusal {
+        text.push_str(&format!(
+            "; the relay refused to take back the rest ({why}): they stay on this device (`duet export` has them)"
+        ));
+    }
+    report.warnings.push(Warning::new(text));
+    push_unacked(store, rec, relay, transport, report)
+}
