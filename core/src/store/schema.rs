@@ -129,7 +129,7 @@ DELETE FROM rm_progress;
     // The event that anchors a space's cursor (`Store::cursor_anchor`), found at once:
     // each sync checks that the relay still serves it where it did.
     r#"
-CREATE INDEX events_relay_cursor ON events (space, relay_cursor);
+CREATE INDEX IF NOT EXISTS events_relay_cursor ON events (space, relay_cursor);
 "#,
 ];
 
