@@ -90,3 +90,35 @@ fn concurrent_ratings_title_edits_archive_and_step_all_survive_and_converge() {
     assert_eq!(a.ratings().expect("ratings"), b.ratings().expect("ratings"));
     assert_eq!(a.goals().expect("goals"), b.goals().expect("goals"));
 }
+
+#[test]
+fn a_reflection_is_edited_and_withdrawn_after_the_partner_built_on_it() {
+    let alex = Identity::generate("Alex");
+    let sam = Identity::generate("Sam");
+    let (mut a, _) = SpaceDoc::create(alex.actor(), 1_000).expect("create");
+    let (id, _) = a
+        .reflect(&alex.person_id, None, None, "We listened more", 2_000)
+        .expect("reflect");
+    // Sam's change comes after Alex's and depends on it, so Alex's newest change is no
+    // longer a head of Alex's document once Sam's arrives.
+    let mut b = SpaceDoc::empty(sam.actor());
+    apply_all(&mut b, &a);
+    b.add_goal(
+        &sam.person_id,
+        NewGoal {
+            title: "Walk on Sundays".into(),
+            ..Default::default()
+        },
+        3_000,
+    )
+    .expect("sam's goal");
+    apply_all(&mut a, &b);
+    a.edit_reflection(&id, "We listened more, and argued less", 4_000)
+        .expect("an edit after the partner's change");
+    a.withdraw_reflection(&id, 5_000)
+        .expect("a withdrawal after the partner's change");
+    apply_all(&mut b, &a);
+    let r = b.reflections().expect("reflections");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].text.as_str(), "");
+}

@@ -113,9 +113,13 @@ impl SpaceDoc {
             .into());
         }
         let obj = self.reflection_obj(id)?;
-        let mut current: Text = autosurgeon::hydrate_prop(self.automerge(), &obj, "text")?;
-        current.update(text);
         self.commit("edit reflection", now, |tx| {
+            // Hydrated inside the transaction, so the heads it is read at are those it is
+            // written at: outside, a document whose newest change by this device is not a
+            // head (the partner's later change depends on it) reads as stale, since the
+            // transaction lists that change among its deps.
+            let mut current: Text = autosurgeon::hydrate_prop(&*tx, &obj, "text")?;
+            current.update(text);
             reconcile_prop(tx, &obj, "text", &current)?;
             reconcile_prop(tx, &obj, "edited_at", Some(now))?;
             Ok(())
@@ -126,9 +130,10 @@ impl SpaceDoc {
     /// stays in the document's history (Automerge deletes nothing it has synced).
     pub fn withdraw_reflection(&mut self, id: &str, now: i64) -> Result<Option<Change>, DocError> {
         let obj = self.reflection_obj(id)?;
-        let mut current: Text = autosurgeon::hydrate_prop(self.automerge(), &obj, "text")?;
-        current.update("");
         self.commit("withdraw reflection", now, |tx| {
+            // Inside the transaction, as in `edit_reflection`.
+            let mut current: Text = autosurgeon::hydrate_prop(&*tx, &obj, "text")?;
+            current.update("");
             reconcile_prop(tx, &obj, "text", &current)?;
             reconcile_prop(tx, &obj, "withdrawn_at", Some(now))?;
             Ok(())
