@@ -3,6 +3,7 @@
 
 use crate::advice::{Advice, NextStep};
 use std::path::Path;
+use std::sync::Arc;
 
 use automerge::Change;
 
@@ -390,6 +391,24 @@ impl Device {
         let mut view = self.view_parts(kind, Parts::All)?;
         self.open_own_seals(&mut view)?;
         Ok(crate::rituals::effective(view))
+    }
+
+    /// [`Device::view`], shared: a process that keeps views (`duet app`) gives the same
+    /// one to every page while the tables are as they were, instead of a copy of every
+    /// rating for each.
+    pub fn shown_view(&mut self, kind: SpaceKind) -> Result<Arc<View>, DeviceError> {
+        if !self.views.on {
+            return Ok(Arc::new(self.view(kind)?));
+        }
+        let rec = self.store.space(kind)?;
+        // Read before the view: a change stored in between makes the next read miss.
+        let key = self.store.view_state(&rec.id, &self.me)?;
+        if let Some(view) = self.views.shown(&rec.id, &key) {
+            return Ok(view);
+        }
+        let view = Arc::new(self.view(kind)?);
+        self.views.keep_shown(rec.id, key, &view);
+        Ok(view)
     }
 
     /// Everything of a space as written: every rating, correction, withdrawal and seal

@@ -2,8 +2,10 @@
 //! document that another process (or a pull) has moved past, or two changes of this
 //! device would share a sequence number and the store would be broken for good.
 
+use duet_core::app::GoalDetail;
 use duet_core::app::NewGoalInput;
 use duet_core::device::Device;
+use duet_core::store::SpaceKind;
 
 fn goal(title: &str) -> NewGoalInput {
     NewGoalInput {
@@ -241,4 +243,46 @@ fn a_revealed_rating_undone_in_a_fresh_process_stays_withdrawn_and_loads_no_docu
     assert_eq!(cli.reveal_due().expect("reveal"), 0);
     drop(cli);
     assert_tables_match_the_document(&home);
+}
+
+#[test]
+fn pages_share_one_kept_view_until_another_process_writes_and_list_only_the_newest_ratings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    drop(Device::init(&home, "Alex", None).expect("init"));
+    let mut app = Device::open(&home).expect("open");
+    app.keep_views();
+    let mut cli = Device::open(&home).expect("open");
+    app.add_goal(goal("First")).expect("a goal");
+    for l in [-1, 0, 1] {
+        let level = duet_core::Level::try_from(l).expect("level");
+        app.rate("First", level, None).expect("rate");
+    }
+    let shown = app.shown_view(SpaceKind::Shared).expect("view");
+    let again = app.shown_view(SpaceKind::Shared).expect("view");
+    assert!(
+        std::sync::Arc::ptr_eq(&shown, &again),
+        "one view, not a copy"
+    );
+    let newest = |d: &mut Device| match d.goal_detail("First", Some(2)).expect("detail") {
+        GoalDetail::Found {
+            ratings,
+            rating_count,
+            ..
+        } => (
+            ratings.iter().map(|r| r.level.get()).collect::<Vec<_>>(),
+            rating_count,
+        ),
+        GoalDetail::Unreadable(p) => panic!("unreadable: {p:?}"),
+    };
+    assert_eq!(
+        newest(&mut app),
+        (vec![0, 1], 3),
+        "the newest two, oldest first"
+    );
+    cli.rate("First", duet_core::Level::try_from(2).expect("level"), None)
+        .expect("another process rates");
+    let after = app.shown_view(SpaceKind::Shared).expect("view");
+    assert!(!std::sync::Arc::ptr_eq(&shown, &after), "read again");
+    assert_eq!(newest(&mut app), (vec![1, 2], 4));
 }

@@ -215,7 +215,7 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 }
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
-    let detail = ctx.device()?.goal_detail(query)?;
+    let detail = ctx.device()?.goal_detail(query, None)?;
     let (g, ratings, problems, people, reflections, sealed) = match detail {
         GoalDetail::Found {
             goal,
@@ -224,6 +224,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             people,
             reflections,
             sealed,
+            ..
         } => (goal, ratings, problems, people, reflections, sealed),
         // A goal this version cannot read: show what it holds instead of "no such goal".
         GoalDetail::Unreadable(unreadable) => {

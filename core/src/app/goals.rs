@@ -24,8 +24,10 @@ pub enum GoalDetail {
     Found {
         /// The goal.
         goal: Box<Goal>,
-        /// Its ratings, oldest first.
+        /// Its ratings, oldest first (the newest ones only, when asked for fewer).
         ratings: Vec<Rating>,
+        /// How many ratings it has in all.
+        rating_count: usize,
         /// Unreadable entities of this goal.
         problems: Vec<Problem>,
         /// Person id -> name.
@@ -79,8 +81,12 @@ impl Device {
 
     /// One goal of the shared space, with its ratings; a goal this version cannot read
     /// comes back as its raw content instead of "no such goal".
-    pub fn goal_detail(&mut self, query: &str) -> Result<GoalDetail, DeviceError> {
-        let view = self.view(SpaceKind::Shared)?;
+    pub fn goal_detail(
+        &mut self,
+        query: &str,
+        newest: Option<usize>,
+    ) -> Result<GoalDetail, DeviceError> {
+        let view = self.shown_view(SpaceKind::Shared)?;
         let problems = self.problems(SpaceKind::Shared, &view);
         let id = match resolve_in(&view.goals, query) {
             Ok(id) => id,
@@ -103,7 +109,14 @@ impl Device {
                     query: id.clone(),
                     hint: "it is not in the shared space".into(),
                 })?;
-        let ratings = view.ratings.iter().filter(|r| r.goal == id).cloned();
+        let of_goal = || view.ratings.iter().filter(|r| r.goal == id);
+        let rating_count = of_goal().count();
+        let mut ratings: Vec<Rating> = of_goal()
+            .rev()
+            .take(newest.unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        ratings.reverse();
         // Unreadable entities of this goal: itself or anything that names it.
         let problems = problems
             .into_iter()
@@ -123,7 +136,8 @@ impl Device {
             .collect();
         Ok(GoalDetail::Found {
             goal: Box::new(goal),
-            ratings: ratings.collect(),
+            ratings,
+            rating_count,
             problems,
             people: crate::history::names(&view.people),
             reflections,

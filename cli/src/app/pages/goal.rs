@@ -40,7 +40,7 @@ pub async fn goal(
         .max(RATINGS_LISTED);
     let (detail, progress, me) = app
         .with_device(move |dev| {
-            let detail = dev.goal_detail(&id)?;
+            let detail = dev.goal_detail(&id, Some(listed))?;
             let progress = match &detail {
                 GoalDetail::Found { goal, .. } => Some(dev.progress(Some(&goal.id))?),
                 GoalDetail::Unreadable(_) => None,
@@ -51,6 +51,7 @@ pub async fn goal(
     let GoalDetail::Found {
         goal,
         ratings,
+        rating_count: total,
         people,
         reflections,
         sealed,
@@ -64,14 +65,8 @@ pub async fn goal(
         return Ok(app.page("A goal", Nav::None, main));
     };
     let g = GoalRecord::from(goal.as_ref());
-    let total = ratings.len();
-    // Newest first, only those listed.
-    let ratings: Vec<RatingRecord> = ratings
-        .iter()
-        .rev()
-        .take(listed)
-        .map(RatingRecord::from)
-        .collect();
+    // Newest first (the core gave only those listed).
+    let ratings: Vec<RatingRecord> = ratings.iter().rev().map(RatingRecord::from).collect();
     let token = app.csrf().to_string();
     let main = html! {
         h1 { (g.title) }
