@@ -49,16 +49,16 @@ pub struct ReflectionItem {
 impl Device {
     /// The standing reflections, shared or private, each with its replies, oldest first.
     pub fn reflections(&mut self, q: &ReflectionQuery) -> Result<Vec<ReflectionItem>, DeviceError> {
-        let shared = self.view(SpaceKind::Shared)?;
+        let shared = self.shown_view(SpaceKind::Shared)?;
         let goal = q
             .goal
             .as_deref()
             .map(|g| self.resolve_goal(g))
             .transpose()?;
         let view = if q.private {
-            self.view(SpaceKind::Personal)?
+            self.shown_view(SpaceKind::Personal)?
         } else {
-            shared.clone()
+            std::sync::Arc::clone(&shared)
         };
         Ok(threads(&view, &shared, q.private)
             .into_iter()
