@@ -64,15 +64,20 @@ fn a_kept_document_is_read_again_after_another_process_wrote() {
     );
 }
 
+/// Two processes on one new home in `dir`: the app, which keeps its views, and the CLI
+/// writing beside it.
+fn app_beside_cli(dir: &std::path::Path) -> (Device, Device) {
+    let home = dir.join("home");
+    drop(Device::init(&home, "Alex", None).expect("init"));
+    let mut app = Device::open(&home).expect("open");
+    app.keep_views();
+    (app, Device::open(&home).expect("open"))
+}
+
 #[test]
 fn a_kept_view_is_read_again_after_another_process_wrote() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    drop(Device::init(&home, "Alex", None).expect("init"));
-    // The app keeps its views; the CLI writes beside it.
-    let mut app = Device::open(&home).expect("open");
-    app.keep_views();
-    let mut cli = Device::open(&home).expect("open");
+    let (mut app, mut cli) = app_beside_cli(dir.path());
     app.add_goal(goal("First")).expect("the app writes");
     assert_eq!(titles(&mut app), ["First"]);
     assert_eq!(titles(&mut app), ["First"], "read from the kept view");
@@ -248,11 +253,7 @@ fn a_revealed_rating_undone_in_a_fresh_process_stays_withdrawn_and_loads_no_docu
 #[test]
 fn pages_share_one_kept_view_until_another_process_writes_and_list_only_the_newest_ratings() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    drop(Device::init(&home, "Alex", None).expect("init"));
-    let mut app = Device::open(&home).expect("open");
-    app.keep_views();
-    let mut cli = Device::open(&home).expect("open");
+    let (mut app, mut cli) = app_beside_cli(dir.path());
     app.add_goal(goal("First")).expect("a goal");
     for l in [-1, 0, 1] {
         let level = duet_core::Level::try_from(l).expect("level");
