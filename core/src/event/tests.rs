@@ -59,3 +59,33 @@ fn truncated_and_wrong_version_events_are_refused_with_a_reason() {
     v2[4] = 2;
     assert_eq!(Event::decode(v2), Err(EventError::UnsupportedVersion(2)));
 }
+
+#[test]
+fn a_stored_event_is_read_without_its_signature_verified_again_but_its_envelope_checked() {
+    let id = Identity::generate("Alex");
+    let key = SpaceKey::generate();
+    let ev = Event::changes(header(&id), b"plain", &key, &id);
+    assert_eq!(
+        Event::decode_stored(ev.bytes().to_vec()).expect("decodes"),
+        ev
+    );
+    // The signature is the last 64 bytes: only a fresh decode looks at it.
+    let mut resigned = ev.bytes().to_vec();
+    let last = resigned.len() - 1;
+    resigned[last] ^= 0x01;
+    assert_eq!(
+        Event::decode(resigned.clone()),
+        Err(EventError::BadSignature)
+    );
+    assert!(Event::decode_stored(resigned).is_ok());
+    assert!(matches!(
+        Event::decode_stored(ev.bytes()[..50].to_vec()),
+        Err(EventError::Truncated(50))
+    ));
+    let mut v2 = ev.bytes().to_vec();
+    v2[4] = 2;
+    assert_eq!(
+        Event::decode_stored(v2),
+        Err(EventError::UnsupportedVersion(2))
+    );
+}

@@ -58,12 +58,13 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every stored event of a space that decodes, in stored order.
+    /// Every stored event of a space that decodes, in stored order (their signatures
+    /// were verified when they were stored: [`Event::decode_stored`]).
     pub fn stored_events(&self, space: &SpaceId) -> Result<Vec<Event>, StoreError> {
         Ok(self
             .events(space)?
             .into_iter()
-            .filter_map(|b| Event::decode(b).ok())
+            .filter_map(|b| Event::decode_stored(b).ok())
             .collect())
     }
 
