@@ -287,3 +287,29 @@ fn pages_share_one_kept_view_until_another_process_writes_and_list_only_the_newe
     assert!(!std::sync::Arc::ptr_eq(&shown, &after), "read again");
     assert_eq!(newest(&mut app), (vec![1, 2], 4));
 }
+
+#[test]
+fn status_says_what_a_load_would_start_from_without_loading_the_history() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut app, _) = app_beside_cli(dir.path());
+    app.add_goal(goal("First")).expect("a goal");
+    app.rate("First", duet_core::Level::try_from(1).expect("level"), None)
+        .expect("rate");
+    let home = dir.path().join("home");
+    let mut cli = Device::open(&home).expect("open");
+    let status = cli.status().expect("status");
+    assert_eq!(cli.store().documents_loaded(), 0, "no history read");
+    for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+        let (_, _, loaded) = cli.load(kind).expect("load");
+        let shown = status
+            .spaces
+            .iter()
+            .find(|s| s.kind == kind.as_str())
+            .expect("the space");
+        assert_eq!(
+            (shown.snapshot, shown.changes_after_snapshot),
+            (loaded.from_snapshot, loaded.replayed_changes),
+            "{kind:?}"
+        );
+    }
+}

@@ -52,18 +52,9 @@ impl Store {
                 Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
             );
         }
-        let snapshot_changes = if snap.is_some() {
-            self.conn.query_row(
-                "SELECT COUNT(*) FROM changes WHERE space = ?1 AND id <= ?2",
-                params![sid, upto],
-                |r| r.get(0),
-            )?
-        } else {
-            0
-        };
         let stats = OpenStats {
             from_snapshot: snap.is_some(),
-            snapshot_changes,
+            snapshot_changes: self.snapshot_changes(&sid, snap.as_ref().map(|s| s.1))?,
             replayed_changes: tail.len(),
         };
         let doc = SpaceDoc::load(
@@ -100,6 +91,40 @@ impl Store {
         crate::readmodel::refresh(&tx, space, doc)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// What loading a space's document would start from (its snapshot, and the changes
+    /// stored after it), without loading it: what `duet status` reports.
+    pub fn open_stats(&self, space: &SpaceId) -> Result<OpenStats, StoreError> {
+        let sid = space.to_string();
+        let upto: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT upto FROM snapshots WHERE space = ?1",
+                params![sid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let after: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE space = ?1 AND id > ?2",
+            params![sid, upto.unwrap_or(0)],
+            |r| r.get(0),
+        )?;
+        Ok(OpenStats {
+            from_snapshot: upto.is_some(),
+            snapshot_changes: self.snapshot_changes(&sid, upto)?,
+            replayed_changes: usize::try_from(after).unwrap_or(0),
+        })
+    }
+
+    /// How many changes the snapshot taken at change row `upto` covers (0 without one).
+    fn snapshot_changes(&self, sid: &str, upto: Option<i64>) -> Result<i64, StoreError> {
+        let Some(upto) = upto else { return Ok(0) };
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM changes WHERE space = ?1 AND id <= ?2",
+            params![sid, upto],
+            |r| r.get(0),
+        )?)
     }
 
     /// How many times this store loaded a space's document since it was opened.
