@@ -241,6 +241,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let progress = run(&b, &["progress", "--json"]);
     let list = run(&b, &["goal", "list"]);
     let history50 = run(&b, &["history", "--limit", "50"]);
+    let status = run(&b, &["status"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
     // One-shot syncs with nothing new to pull: the first sends that rating.
     let sync_sends = run(&b, &["sync"]);
@@ -269,6 +270,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("progress_json"), progress, "s");
     figs.add(&f("goal_list"), list, "s");
     figs.add(&f("history_limit_50"), history50, "s");
+    figs.add(&f("status"), status, "s");
     figs.add(&f("rate"), rate, "s");
     figs.add(&f("rate_in_long_running_process"), kept, "s");
     figs.add(&f("sync_sending_a_rating"), sync_sends, "s");
@@ -285,6 +287,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
         ("goal_list", list / am_load),
         ("progress_json", progress / am_load),
         ("history_limit_50", history50 / am_load),
+        ("status", status / am_load),
         ("rate", rate / am_load),
         ("sync_sending_a_rating", sync_sends / am_load),
         ("sync_nothing_new", sync_idle / am_load),
