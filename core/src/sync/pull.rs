@@ -85,18 +85,23 @@ impl<'a> Pull<'a> {
             pages += 1;
             let page_start = cursor;
             let mut loss = self.note_relay(newest, forks, cursor);
-            let anchored = anchor.take().is_some_and(|(at, hash)| {
+            let anchored = anchor.take();
+            if let Some((at, hash)) = anchored {
                 // A relay that does not say (an older one) is not taken for one that
                 // lost events.
-                let moved = matches!(at_after, AtAfter::Nothing)
-                    || matches!(at_after, AtAfter::Event(h) if h != hash);
-                loss = loss.or(moved.then_some(Loss::Renumbered { at }));
+                let moved = match at_after {
+                    AtAfter::Unsaid => false,
+                    AtAfter::Nothing => true,
+                    AtAfter::Event(h) => h != hash,
+                };
+                if moved {
+                    loss = loss.or(Some(Loss::Renumbered { at }));
+                }
                 // What lies between the anchor and the cursor (events this device
                 // refused or keeps waiting) was read before: refused contents are never
                 // read twice.
                 events.retain(|(c, _)| *c > cursor);
-                true
-            });
+            }
             if let Some(loss) = loss.filter(|_| !gave_back) {
                 // Once per sync: a relay that keeps losing events is told so again by
                 // the next sync.
@@ -112,7 +117,7 @@ impl<'a> Pull<'a> {
                 Some(stop) => Some(stop),
                 None if !more => None,
                 // A first page that began at the anchor may hold only what was read.
-                None if anchored => continue,
+                None if anchored.is_some() => continue,
                 None if cursor <= page_start => Some(Stop::Stuck),
                 None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
                 None => continue,
