@@ -76,14 +76,16 @@ fn ratings(d: &Device) -> usize {
 /// so every event carries a rating Alex can see (a blind one would reach Alex as a seal).
 fn sam_rates(b: &Device, n: usize) {
     for i in 0..n {
-        b.ok(&[
-            "rate",
-            "Weekly check-in",
-            if i % 2 == 0 { "1" } else { "-1" },
-        ]);
-        b.ok(&["checkin", "--close"]);
-        b.ok(&["sync"]);
+        rate_synced(b, if i % 2 == 0 { "1" } else { "-1" });
     }
+}
+
+/// One rating of the check-in goal at `level`, revealed at once and synced as its own
+/// event.
+fn rate_synced(d: &Device, level: &str) {
+    d.ok(&["rate", "Weekly check-in", level]);
+    d.ok(&["checkin", "--close"]);
+    d.ok(&["sync"]);
 }
 
 /// Both partners hold the same shared space, with no rating left sealed.
@@ -246,9 +248,7 @@ impl Backup {
 /// Alex makes `n` ratings, each synced as its own event (and revealed at once).
 fn alex_rates(a: &Device, n: usize) {
     for _ in 0..n {
-        a.ok(&["rate", "Weekly check-in", "2"]);
-        a.ok(&["checkin", "--close"]);
-        a.ok(&["sync"]);
+        rate_synced(a, "2");
     }
 }
 

@@ -365,18 +365,11 @@ impl SpaceDoc {
             return Err(crate::model::Invalid::Weight(*w).into());
         }
         self.commit("edit goal", now, |tx| {
-            // Text is hydrated inside the transaction, so the heads it was read at are
-            // the heads it is written at (a document with several heads after a merge
-            // would otherwise make autosurgeon report stale heads).
             if let Some(title) = &edit.title {
-                let mut text: Text = hydrate_prop(&*tx, &obj, "title")?;
-                text.update(title.trim());
-                reconcile_prop(tx, &obj, "title", &text)?;
+                update_text(tx, &obj, "title", title.trim())?;
             }
             if let Some(why) = &edit.why {
-                let mut text: Text = hydrate_prop(&*tx, &obj, "why")?;
-                text.update(why);
-                reconcile_prop(tx, &obj, "why", &text)?;
+                update_text(tx, &obj, "why", why)?;
             }
             if let Some(area) = edit.area {
                 reconcile_prop(tx, &obj, "area", area.as_str())?;
@@ -578,6 +571,24 @@ impl SpaceDoc {
         v.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
         Ok(v)
     }
+}
+
+/// Replaces a co-edited text property with `value`, as a diff of what it holds. The text
+/// is read inside the transaction that writes it, so the heads it is read at are those
+/// it is written at: read outside, a document whose newest change by this device is not
+/// a head (the partner's later change depends on it), or that has several heads after a
+/// merge, makes autosurgeon report stale heads, since the transaction lists this device's
+/// last change among its deps.
+pub(crate) fn update_text(
+    tx: &mut Transaction<'_>,
+    obj: &ObjId,
+    prop: &str,
+    value: &str,
+) -> Result<(), DocError> {
+    let mut text: Text = hydrate_prop(&*tx, obj, prop)?;
+    text.update(value);
+    reconcile_prop(tx, obj, prop, &text)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! the one Automerge shows, and nothing either side wrote is lost.
 
 use automerge::{Change, ObjId, ObjType, ROOT, ReadDoc};
-use autosurgeon::{Text, reconcile_prop};
+use autosurgeon::reconcile_prop;
 
-use super::{DocError, New, SpaceDoc};
+use super::{DocError, New, SpaceDoc, update_text};
 use crate::model::{Rating, Reflection, Round, Seal};
 
 /// The root collections created on first use.
@@ -114,13 +114,7 @@ impl SpaceDoc {
         }
         let obj = self.reflection_obj(id)?;
         self.commit("edit reflection", now, |tx| {
-            // Hydrated inside the transaction, so the heads it is read at are those it is
-            // written at: outside, a document whose newest change by this device is not a
-            // head (the partner's later change depends on it) reads as stale, since the
-            // transaction lists that change among its deps.
-            let mut current: Text = autosurgeon::hydrate_prop(&*tx, &obj, "text")?;
-            current.update(text);
-            reconcile_prop(tx, &obj, "text", &current)?;
+            update_text(tx, &obj, "text", text)?;
             reconcile_prop(tx, &obj, "edited_at", Some(now))?;
             Ok(())
         })
@@ -131,10 +125,7 @@ impl SpaceDoc {
     pub fn withdraw_reflection(&mut self, id: &str, now: i64) -> Result<Option<Change>, DocError> {
         let obj = self.reflection_obj(id)?;
         self.commit("withdraw reflection", now, |tx| {
-            // Inside the transaction, as in `edit_reflection`.
-            let mut current: Text = autosurgeon::hydrate_prop(&*tx, &obj, "text")?;
-            current.update("");
-            reconcile_prop(tx, &obj, "text", &current)?;
+            update_text(tx, &obj, "text", "")?;
             reconcile_prop(tx, &obj, "withdrawn_at", Some(now))?;
             Ok(())
         })

@@ -6,11 +6,10 @@
 //! relay had numbered them, so that each fits the membership and chains before it; then
 //! it forgets the old numbering and reads the space again from the start.
 
-use super::push::{in_batches, push_unacked};
+use super::push::{in_batches, push_batch, push_unacked};
 use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::advice::Warning;
-use crate::event::{Event, Kind};
-use crate::protocol::{EventStatus, encode_batch};
+use crate::protocol::EventStatus;
 use crate::store::{SpaceRecord, Store};
 use crate::words::count;
 
@@ -62,13 +61,7 @@ pub(super) fn give_back(
     let mut taken_back = 0usize;
     let mut refusal = None;
     for batch in in_batches(store.relay_taken_events(&rec.id)?) {
-        // A relay restored from before the space existed needs the genesis again, which
-        // creates the space: the operator's token goes with that batch only.
-        let creates = batch
-            .iter()
-            .any(|ev| Event::decode(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
-        let body = encode_batch(batch.iter().map(Vec::as_slice));
-        match transport.push(relay, &rec.id, body, token.as_deref().filter(|_| creates)) {
+        match push_batch(transport, relay, rec, &batch, token.as_deref()) {
             Ok(resp) => {
                 taken_back += resp
                     .results

@@ -3,7 +3,9 @@
 use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::advice::{NextStep, Warning};
 use crate::event::{Event, Kind};
-use crate::protocol::{ErrorBody, ErrorCode, EventStatus, MAX_BODY_BYTES, encode_batch};
+use crate::protocol::{
+    ErrorBody, ErrorCode, EventStatus, MAX_BODY_BYTES, PushResponse, encode_batch,
+};
 use crate::store::{SpaceRecord, Store};
 
 /// Pushes every event of this device the relay has not acknowledged, in batches under
@@ -19,18 +21,7 @@ pub(super) fn push_unacked(
     let batches = in_batches(store.unacked_events(&rec.id)?);
     let token = store.create_token(&rec.id)?;
     for batch in batches {
-        // The token goes only with the batch that creates the space: it never leaves
-        // the device otherwise.
-        let creates = batch
-            .iter()
-            .any(|ev| Event::decode(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
-        let create_token = token.as_deref().filter(|_| creates);
-        let resp = match transport.push(
-            relay,
-            &rec.id,
-            encode_batch(batch.iter().map(Vec::as_slice)),
-            create_token,
-        ) {
+        let resp = match push_batch(transport, relay, rec, &batch, token.as_deref()) {
             Ok(resp) => resp,
             Err(TransportError::Refused { status, body }) => {
                 return refused(store, rec, relay, status, body, report);
@@ -47,6 +38,27 @@ pub(super) fn push_unacked(
         store.mark_acked(&rec.id, &acked)?;
     }
     Ok(None)
+}
+
+/// Pushes one batch of stored events; the operator's creation `token` goes only with the
+/// batch that creates the space (it holds the genesis): it never leaves the device
+/// otherwise.
+pub(super) fn push_batch(
+    transport: &dyn Transport,
+    relay: &str,
+    rec: &SpaceRecord,
+    batch: &[Vec<u8>],
+    token: Option<&str>,
+) -> Result<PushResponse, TransportError> {
+    let creates = batch
+        .iter()
+        .any(|ev| Event::decode_stored(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
+    transport.push(
+        relay,
+        &rec.id,
+        encode_batch(batch.iter().map(Vec::as_slice)),
+        token.filter(|_| creates),
+    )
 }
 
 /// Splits events into batches under the relay's body limit (each framed with 4 bytes).
