@@ -19,17 +19,25 @@
 //!   ([`deadline_for`]), so that crafted content with valid checksums cannot hang the
 //!   device: past the deadline it is refused and the stuck thread is left to end with the
 //!   process (the sync stops after a few of those, see `sync`);
+//! - every column's runs are walked before Automerge reads them (`columns`): a run-length
+//!   encoded column may declare billions of values in a few bytes, and Automerge's
+//!   parsers trust the counts (they spin past a column's end, or reserve memory for a
+//!   count, which aborts the process: no thread contains that);
 //! - the operations are counted before anything else reads them ([`MAX_OPS_PER_EVENT`]):
 //!   run-length encoding lets a few bytes stand for billions of operations, which the
 //!   owner rules would otherwise expand in memory;
 //! - a panic in the parser ends only that thread and becomes an ordinary error; the
 //!   panic message is kept off the terminal.
 
+mod columns;
+
 use std::io::Read;
 use std::sync::{Once, mpsc};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use columns::{MAX_COLUMN_VALUES, Reader};
 
 /// The deadline of any parse: a small input parses in milliseconds; the slack is for
 /// slow devices and loaded machines.
@@ -97,9 +105,20 @@ const BUNDLE_CHUNK: u8 = 3;
 const COLUMN_DEFLATE: u64 = 0b1000;
 const PARSER_THREAD: &str = "duet-bundle-parse";
 
+/// Sets the deadline of every parse, in milliseconds, in place of [`deadline_for`]'s
+/// (for a device much slower than the defaults allow for, and for tests of what a
+/// stalled parse does).
+pub const DEADLINE_VAR: &str = "DUET_PARSE_DEADLINE_MS";
+
 /// The deadline for parsing `len` bytes of content: [`BASE_DEADLINE`] plus
-/// [`DEADLINE_PER_MIB`] per started MiB.
+/// [`DEADLINE_PER_MIB`] per started MiB, or [`DEADLINE_VAR`]'s when it is set.
 pub fn deadline_for(len: usize) -> Duration {
+    if let Some(ms) = std::env::var(DEADLINE_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms);
+    }
     let mib = u32::try_from(len.div_ceil(1 << 20)).unwrap_or(u32::MAX);
     BASE_DEADLINE.saturating_add(DEADLINE_PER_MIB.saturating_mul(mib))
 }
@@ -110,6 +129,8 @@ struct Limits {
     deadline: Duration,
     inflated: usize,
     ops: u64,
+    /// The most values one column may declare.
+    columns: u64,
 }
 
 impl Limits {
@@ -118,6 +139,7 @@ impl Limits {
             deadline: deadline_for(len),
             inflated: MAX_INFLATED_BYTES,
             ops: MAX_OPS_PER_EVENT,
+            columns: MAX_COLUMN_VALUES,
         }
     }
 }
@@ -151,7 +173,7 @@ pub fn parse_raw(data: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
 /// [`MAX_INFLATED_BYTES`]); checks the header too.
 pub fn inflated_len(data: &[u8]) -> Result<usize, PayloadError> {
     let body = chunk_body(data, BUNDLE_CHUNK)?;
-    bundle_inflated_len(body, usize::MAX)
+    bundle_inflated_len(body, usize::MAX, None)
 }
 
 fn parse_bundle(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, PayloadError> {
@@ -159,7 +181,7 @@ fn parse_bundle(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, P
     verify_checksum(data[4..8].try_into().ok(), BUNDLE_CHUNK, body)?;
     guarded(data.to_vec(), limits.deadline, move |bytes| {
         let body = chunk_body(bytes, BUNDLE_CHUNK)?;
-        bundle_inflated_len(body, limits.inflated)?;
+        bundle_inflated_len(body, limits.inflated, Some(limits.columns))?;
         let bundle = automerge::Bundle::try_from(bytes).map_err(malformed)?;
         // The declared operation counts first: converting a bundle whose run-length
         // columns stand for billions of operations would take as long as it says.
@@ -191,7 +213,7 @@ fn parse_raw_with(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>,
                 return Err(PayloadError::Malformed("truncated change".into()));
             }
             let (chunk, next) = tail.split_at(len);
-            chunks.push(checked_change(chunk, &mut budget, limits.inflated)?);
+            chunks.push(checked_change(chunk, &mut budget, limits)?);
             rest = next;
         }
         let mut out = Vec::with_capacity(chunks.len());
@@ -222,7 +244,12 @@ fn count_ops(changes: &[automerge::Change], limit: u64) -> Result<(), PayloadErr
 /// Checks one change chunk of a raw payload and returns it as Automerge should read it:
 /// a change chunk as it is, a compressed one inflated here (within `budget`, which it
 /// uses up) and re-headed as a plain change chunk.
-fn checked_change(chunk: &[u8], budget: &mut usize, cap: usize) -> Result<Vec<u8>, PayloadError> {
+fn checked_change(
+    chunk: &[u8],
+    budget: &mut usize,
+    limits: Limits,
+) -> Result<Vec<u8>, PayloadError> {
+    let cap = limits.inflated;
     let bad = |why: &str| PayloadError::Malformed(format!("change chunk: {why}"));
     if chunk.len() < 10 {
         return Err(bad("too short"));
@@ -244,6 +271,7 @@ fn checked_change(chunk: &[u8], budget: &mut usize, cap: usize) -> Result<Vec<u8
     };
     // A compressed chunk carries the checksum of the change it inflates to.
     verify_checksum(Some(checksum), CHANGE_CHUNK, &body)?;
+    columns::check_change(&body, limits.columns).map_err(|why| bad(&why))?;
     let mut out = Vec::with_capacity(body.len() + 19);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&checksum);
@@ -286,9 +314,10 @@ fn inflated_size(data: &[u8], budget: &mut usize, cap: usize) -> Result<(), Payl
 }
 
 /// Walks a bundle body (deps, actors, then the change and the op columns with their
-/// data) and returns the size of its column data once inflated, refusing it past `cap`.
-/// The layout is Automerge 0.12's (`storage/bundle/storage.rs`).
-fn bundle_inflated_len(body: &[u8], cap: usize) -> Result<usize, PayloadError> {
+/// data) and returns the size of its column data once inflated, refusing it past `cap`;
+/// with `runs`, also refuses a column that declares more values than that
+/// (`columns::check_column`). The layout is Automerge 0.12's (`storage/bundle/storage.rs`).
+fn bundle_inflated_len(body: &[u8], cap: usize, runs: Option<u64>) -> Result<usize, PayloadError> {
     let bad = |why: &str| PayloadError::Malformed(format!("bundle: {why}"));
     let mut r = Reader(body);
     let deps = r.uleb().ok_or_else(|| bad("bad dependency count"))?;
@@ -301,51 +330,28 @@ fn bundle_inflated_len(body: &[u8], cap: usize) -> Result<usize, PayloadError> {
     }
     let mut budget = cap;
     for section in ["change", "operation"] {
-        let count = r.uleb().ok_or_else(|| bad("bad column count"))?;
-        let mut columns = Vec::new();
-        for _ in 0..count {
-            let spec = r.uleb().ok_or_else(|| bad("bad column specification"))?;
-            let len = r.uleb().ok_or_else(|| bad("bad column length"))?;
-            // Every column read consumes input, so a huge count ends with the input.
-            columns.push((spec, len));
-        }
-        for (spec, len) in columns {
-            let data = r
-                .take(len)
-                .ok_or_else(|| bad(&format!("truncated {section} column")))?;
-            if spec & COLUMN_DEFLATE != 0 {
-                inflated_size(data, &mut budget, cap)?;
-            } else {
-                take_budget(&mut budget, data.len(), cap)?;
+        let columns = r
+            .columns()
+            .ok_or_else(|| bad(&format!("truncated {section} columns")))?;
+        for (spec, data) in columns {
+            let data = match (spec & COLUMN_DEFLATE != 0, runs) {
+                (true, Some(_)) => std::borrow::Cow::Owned(inflate(data, &mut budget, cap)?),
+                (true, None) => {
+                    inflated_size(data, &mut budget, cap)?;
+                    continue;
+                }
+                (false, _) => {
+                    take_budget(&mut budget, data.len(), cap)?;
+                    std::borrow::Cow::Borrowed(data)
+                }
+            };
+            if let Some(limit) = runs {
+                columns::check_column(spec, &data, limit)
+                    .map_err(|why| bad(&format!("{section} {why}")))?;
             }
         }
     }
     Ok(cap - budget)
-}
-
-/// A cursor over bytes for [`bundle_inflated_len`].
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn uleb(&mut self) -> Option<u64> {
-        let (v, n) = read_uleb(self.0)?;
-        self.0 = &self.0[n..];
-        Some(v)
-    }
-
-    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
-        let n = usize::try_from(n).ok()?;
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn skip_n(&mut self, count: u64, size: u64) -> Option<()> {
-        self.take(count.checked_mul(size)?).map(|_| ())
-    }
 }
 
 /// Checks a chunk's header (magic, type, a length that covers exactly the rest) and
@@ -391,10 +397,16 @@ fn verify_checksum(checksum: Option<[u8; 4]>, kind: u8, body: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Reads an unsigned LEB128 number of at most 10 bytes; returns it and its size.
+/// Reads an unsigned LEB128 number of at most 10 bytes; returns it and its size. As
+/// strict as the `leb128` crate Automerge reads with: a tenth byte above 1 overflows 64
+/// bits and is refused (Automerge's boolean columns loop forever on a run length they
+/// cannot read, so a check here must not let one through).
 fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
     let mut value: u64 = 0;
     for (i, &b) in bytes.iter().take(10).enumerate() {
+        if i == 9 && b > 1 {
+            return None;
+        }
         let part = u64::from(b & 0x7f);
         value |= part.checked_shl(7 * i as u32)?;
         if b & 0x80 == 0 {
@@ -532,10 +544,153 @@ mod tests {
         doc
     }
 
+    /// A column list with its data, re-encoded with column `spec` set to `data` (added in
+    /// its place if the content left it out), followed by whatever came after it.
+    fn with_column(mut r: columns::Reader<'_>, spec: u64, data: &[u8]) -> Vec<u8> {
+        let mut cols: Vec<(u64, Vec<u8>)> = r
+            .columns()
+            .expect("columns")
+            .into_iter()
+            .filter(|(s, _)| s & !COLUMN_DEFLATE != spec)
+            .map(|(s, d)| (s, d.to_vec()))
+            .collect();
+        cols.push((spec, data.to_vec()));
+        cols.sort_by_key(|(s, _)| s & !COLUMN_DEFLATE);
+        let mut out = Vec::new();
+        write_uleb(&mut out, cols.len() as u64);
+        for (s, d) in &cols {
+            write_uleb(&mut out, *s);
+            write_uleb(&mut out, d.len() as u64);
+        }
+        for (_, d) in &cols {
+            out.extend_from_slice(d);
+        }
+        out.extend_from_slice(r.0);
+        out
+    }
+
+    /// An honest bundle of a small document whose operation column `spec` says `data`.
+    fn bundle_with_op_column(spec: u64, data: &[u8]) -> Vec<u8> {
+        let doc = doc_with(2);
+        let changes = doc.get_changes(&[]);
+        let bundle = doc
+            .bundle(changes.iter().map(|c| c.hash()))
+            .expect("bundle");
+        let body = chunk_body(bundle.bytes(), BUNDLE_CHUNK).expect("body");
+        let mut r = columns::Reader(body);
+        let deps = r.uleb().expect("deps");
+        r.skip_n(deps, 32).expect("deps");
+        for _ in 0..r.uleb().expect("actors") {
+            let len = r.uleb().expect("actor");
+            r.take(len).expect("actor");
+        }
+        let mut changes = columns::Reader(r.0);
+        changes.columns().expect("change columns");
+        // The change columns as they are, then the operation columns with `spec` replaced.
+        let head = body.len() - changes.0.len();
+        let mut new = body[..head].to_vec();
+        new.extend(with_column(columns::Reader(changes.0), spec, data));
+        chunk(BUNDLE_CHUNK, &new, BUNDLE_CHUNK, &new)
+    }
+
+    /// An honest change chunk (uncompressed) whose operation column `spec` says `data`.
+    fn change_with_op_column(spec: u64, data: &[u8]) -> Vec<u8> {
+        let doc = doc_with(1);
+        let change = doc.get_changes(&[])[0].clone();
+        let mut raw = change.raw_bytes().to_vec();
+        if raw[8] == COMPRESSED_CHANGE_CHUNK {
+            let mut budget = usize::MAX;
+            raw = checked_change(&raw, &mut budget, Limits::for_input(raw.len())).expect("inflate");
+        }
+        let body = chunk_body(&raw, CHANGE_CHUNK).expect("body").to_vec();
+        let mut r = columns::Reader(&body);
+        let deps = r.uleb().expect("deps");
+        r.skip_n(deps, 32).expect("deps");
+        let len = r.uleb().expect("actor");
+        r.take(len).expect("actor");
+        r.uleb().expect("seq");
+        r.uleb().expect("start op");
+        let time = r.0.iter().position(|b| b & 0x80 == 0).expect("time");
+        r.take(time as u64 + 1).expect("time");
+        let len = r.uleb().expect("message");
+        r.take(len).expect("message");
+        for _ in 0..r.uleb().expect("other actors") {
+            let len = r.uleb().expect("actor");
+            r.take(len).expect("actor");
+        }
+        let head = body.len() - r.0.len();
+        let mut new = body[..head].to_vec();
+        new.extend(with_column(columns::Reader(r.0), spec, data));
+        chunk(CHANGE_CHUNK, &new, CHANGE_CHUNK, &new)
+    }
+
+    /// The operations' insert column: a boolean column, id 3.
+    const INSERT: u64 = (3 << 4) | 4;
+    /// The operations' predecessor counts: a group column, id 7.
+    const PRED_COUNT: u64 = 7 << 4;
+    /// A run length of more than 64 bits: Automerge's reader cannot read it.
+    const UNREADABLE_RUN: [u8; 10] = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f];
+
     #[test]
-    fn a_bundle_that_spins_the_parser_is_refused_at_the_deadline() {
+    fn a_bundle_whose_boolean_run_cannot_be_read_is_refused_before_automerge_loops_on_it() {
+        // The fuzzed bundle: Automerge's boolean decoder retries an unreadable run length
+        // forever (it spun past any deadline, leaving a busy thread behind).
         chunk_body(SPINNING, BUNDLE_CHUNK).expect("the fixture has a valid header");
-        let err = parse_within(SPINNING, Duration::from_millis(300)).expect_err("refused");
+        let crafted = bundle_with_op_column(INSERT, &UNREADABLE_RUN);
+        for (what, bytes) in [("fuzzed", SPINNING), ("crafted", &crafted[..])] {
+            let err = parse(bytes).expect_err("refused");
+            assert!(
+                matches!(&err, PayloadError::Malformed(m) if m.contains("operation column 3 (type 4)")),
+                "{what}: {err}"
+            );
+        }
+        let mut raw = vec![];
+        let change = change_with_op_column(INSERT, &UNREADABLE_RUN);
+        raw.extend_from_slice(&(change.len() as u32).to_be_bytes());
+        raw.extend_from_slice(&change);
+        let err = parse_raw(&raw).expect_err("refused");
+        assert!(
+            matches!(&err, PayloadError::Malformed(m) if m.contains("column 3 (type 4)")),
+            "raw: {err}"
+        );
+    }
+
+    #[test]
+    fn content_declaring_billions_of_predecessors_is_refused_before_automerge_reserves_them() {
+        // One operation with 2^33 predecessors: Automerge reserves room for them before
+        // reading one, and a failed allocation aborts the whole process.
+        let mut data = vec![1];
+        data.extend([0x80, 0x80, 0x80, 0x80, 0x20]);
+        let bundle = bundle_with_op_column(PRED_COUNT, &data);
+        // The fixture the CLI's tests send is one such bundle.
+        let fixture = include_bytes!("../tests/fixtures/billion_predecessors_bundle.bin");
+        for bytes in [&bundle[..], fixture] {
+            let err = parse(bytes).expect_err("refused");
+            assert!(err.to_string().contains("groups more than"), "{err}");
+        }
+        let change = change_with_op_column(PRED_COUNT, &data);
+        let err = parse_raw(&raw_payload(&[change])).expect_err("refused");
+        assert!(err.to_string().contains("groups more than"), "{err}");
+    }
+
+    #[test]
+    fn content_rewritten_with_its_own_column_still_parses() {
+        // The helpers above change only what they are told to.
+        let parsed = parse(&bundle_with_op_column(INSERT, &[4])).expect("parses");
+        assert_eq!(parsed.len(), 2);
+        let change = change_with_op_column(INSERT, &[2]);
+        assert_eq!(parse_raw(&raw_payload(&[change])).expect("parses").len(), 1);
+    }
+
+    #[test]
+    fn a_parse_past_its_deadline_is_refused_as_stalled() {
+        // No content known stalls the parser now; the deadline stays for what is not known.
+        let doc = doc_with(3000);
+        let changes = doc.get_changes(&[]);
+        let bundle = doc
+            .bundle(changes.iter().map(|c| c.hash()))
+            .expect("bundle");
+        let err = parse_within(bundle.bytes(), Duration::ZERO).expect_err("refused");
         assert!(matches!(err, PayloadError::Stalled(_)), "{err}");
         assert!(err.to_string().contains("did not parse within"), "{err}");
     }

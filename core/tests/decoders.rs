@@ -107,3 +107,142 @@ proptest! {
         let _ = decode_changes(&bytes);
     }
 }
+
+/// A small deterministic generator (xorshift), so that the mutations below are the same
+/// on every run.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `chunk` (an Automerge chunk) with `body` in place of its body and the checksum
+/// Automerge would write for it, as a member with the space key can make.
+fn with_good_checksum(chunk: &[u8], body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let kind = chunk[8];
+    let mut head = vec![kind];
+    write_uleb(&mut head, body.len() as u64);
+    let digest = Sha256::new()
+        .chain_update(&head)
+        .chain_update(body)
+        .finalize();
+    let mut out = chunk[0..4].to_vec();
+    out.extend_from_slice(&digest[0..4]);
+    out.push(kind);
+    write_uleb(&mut out, body.len() as u64);
+    out.extend_from_slice(body);
+    out
+}
+
+/// A bundle of maps, text, lists, counters and deletions: most of Automerge's columns.
+fn varied_bundle() -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT};
+    let mut doc = automerge::Automerge::new();
+    for i in 0..30i64 {
+        let mut tx = doc.transaction();
+        let m = tx
+            .put_object(ROOT, format!("k{}", i % 4), ObjType::Map)
+            .expect("map");
+        tx.put(&m, "level", i).expect("put");
+        tx.put(&m, "share", 1.5f64).expect("put");
+        tx.put(&m, "on", i % 2 == 0).expect("put");
+        let t = tx.put_object(&m, "text", ObjType::Text).expect("text");
+        tx.splice_text(&t, 0, 0, "hello there").expect("splice");
+        let l = tx.put_object(&m, "list", ObjType::List).expect("list");
+        tx.insert(&l, 0, "a").expect("insert");
+        tx.insert(&l, 1, 2i64).expect("insert");
+        tx.put(&m, "count", automerge::ScalarValue::counter(3))
+            .expect("put");
+        tx.increment(&m, "count", 2).expect("increment");
+        tx.delete(&m, "on").expect("delete");
+        tx.commit();
+    }
+    let changes = doc.get_changes(&[]);
+    let bundle = doc
+        .bundle(changes.iter().map(|c| c.hash()))
+        .expect("bundle");
+    bundle.bytes().to_vec()
+}
+
+/// A member can make any bytes pass the chunk checksum. Mutated bundles with their
+/// checksum made good (bit flips, random bytes, large numbers, and run lengths too long
+/// for 64 bits, which spun Automerge's boolean decoder forever) are each parsed or
+/// refused, none past its deadline, and none takes the process down.
+#[test]
+fn bundles_mutated_with_their_checksum_made_good_never_stall_the_parser() {
+    let bundle = varied_bundle();
+    // The body's length, then the body.
+    let n = bundle[9..]
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .expect("length")
+        + 1;
+    let len = bundle[9..9 + n]
+        .iter()
+        .rev()
+        .fold(0usize, |v, b| (v << 7) | usize::from(b & 0x7f));
+    let at = 9 + n;
+    let original = &bundle[at..];
+    assert_eq!(original.len(), len);
+    let mut rng = Xorshift(3);
+    let mut stalled = Vec::new();
+    for case in 0..3000 {
+        let mut body = original.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(body.len());
+            let mut put = |bytes: &[u8]| {
+                for (k, b) in bytes.iter().enumerate() {
+                    if let Some(slot) = body.get_mut(at + k) {
+                        *slot = *b;
+                    }
+                }
+            };
+            match rng.below(4) {
+                0 => put(&[rng.next() as u8]),
+                1 => {
+                    let mut big = Vec::new();
+                    write_uleb(&mut big, rng.next() >> rng.below(64));
+                    put(&big);
+                }
+                _ => {
+                    // A number of up to ten bytes whose last byte overflows 64 bits.
+                    let k = rng.below(10) + 1;
+                    let mut bytes: Vec<u8> = (1..k).map(|_| 0x80 | rng.next() as u8).collect();
+                    bytes.push(0x7f);
+                    put(&bytes);
+                }
+            }
+        }
+        let bytes = with_good_checksum(&bundle, &body);
+        if let Err(duet_core::bundle::PayloadError::Stalled(_)) = duet_core::bundle::parse(&bytes) {
+            stalled.push(case);
+        }
+    }
+    assert!(
+        stalled.is_empty(),
+        "cases that stalled the parser: {stalled:?}"
+    );
+}
