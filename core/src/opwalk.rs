@@ -5,6 +5,12 @@
 //!
 //! It reads the change through `automerge::legacy` (`Change::decode`), the only form
 //! of a change's operations that Automerge 0.12 exposes.
+//!
+//! A partner can nest objects thousands deep. So a path keeps only its first
+//! [`KEPT_STEPS`] steps (no reader looks deeper), and an object the walk has not placed
+//! is placed by climbing only up to the nearest placed ancestor ([`climb`]): placing
+//! each object of a chain costs the same at any depth, where copying and looking up
+//! whole paths made one crafted event of a few kilobytes cost minutes.
 
 use std::collections::HashMap;
 
@@ -17,8 +23,8 @@ pub(crate) struct Op {
     pub(crate) id: OpId,
     /// The object it acts on; `None` for the document's root.
     pub(crate) obj: Option<OpId>,
-    /// The path of that object (empty for the root); `None` when the document cannot
-    /// place it.
+    /// The path of that object (empty for the root; its first [`KEPT_STEPS`] steps);
+    /// `None` when the document cannot place it.
     pub(crate) path: Option<Vec<String>>,
     /// The map key it sets, or `#` for a list position.
     pub(crate) key: String,
@@ -28,6 +34,43 @@ pub(crate) struct Op {
     pub(crate) make: bool,
     /// The value it puts, as text, when it puts a non-null scalar.
     pub(crate) value: Option<String>,
+}
+
+/// How many steps of a path are kept. Readers match at most four
+/// (`goals/<id>/steps/<id>`); a deeper path keeps its first steps and is cut there.
+pub(crate) const KEPT_STEPS: usize = 8;
+
+/// What [`climb`] found: the ancestor it stopped at (`None` for the root) and, from the
+/// object upwards, each object met with the property it sits at in its parent.
+pub(crate) type Climbed = (Option<OpId>, Vec<(OpId, automerge::Prop)>);
+
+/// The steps from `obj` up to the nearest ancestor that `known` places, or to the root:
+/// that ancestor (`None` for the root) and, from `obj` upwards, each object met with the
+/// property it sits at in its parent. `None` when the document cannot place `obj`.
+pub(crate) fn climb(
+    am: &automerge::Automerge,
+    obj: automerge::ObjId,
+    known: impl Fn(&OpId) -> bool,
+) -> Option<Climbed> {
+    let automerge::ObjId::Id(counter, actor, _) = &obj else {
+        return Some((None, Vec::new()));
+    };
+    let mut node = OpId(*counter, actor.clone());
+    let mut steps = Vec::new();
+    for parent in am.parents(&obj).ok()? {
+        steps.push((node, parent.prop));
+        match parent.obj {
+            automerge::ObjId::Root => return Some((None, steps)),
+            automerge::ObjId::Id(counter, actor, _) => {
+                let id = OpId(counter, actor);
+                if known(&id) {
+                    return Some((Some(id), steps));
+                }
+                node = id;
+            }
+        }
+    }
+    None
 }
 
 /// The operations of `change` in order, each placed in `am` (the document holding the
@@ -107,10 +150,7 @@ impl Paths {
 
     /// Records that operation `id` made an object at `key` of `parent`.
     fn made(&mut self, am: &automerge::Automerge, id: OpId, parent: &ObjectId, key: &Key) {
-        let path = self.of(am, parent).map(|mut p| {
-            p.push(key_text(key));
-            p
-        });
+        let path = self.of(am, parent).map(|p| child(p, key_text(key)));
         self.known.insert(id, path);
     }
 
@@ -119,24 +159,39 @@ impl Paths {
         let ObjectId::Id(id) = obj else {
             return Some(Vec::new());
         };
-        self.known
-            .entry(id.clone())
-            .or_insert_with(|| {
-                // `import_obj` is how Automerge turns an operation id into an object id
-                // of this document.
-                let exid = am
-                    .import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
-                    .ok()?;
-                let path = am.parents(exid).ok()?.path();
-                Some(
-                    path.into_iter()
-                        .map(|(_, prop)| match prop {
-                            automerge::Prop::Map(s) => s,
-                            automerge::Prop::Seq(_) => "#".to_string(),
-                        })
-                        .collect(),
-                )
-            })
-            .clone()
+        if let Some(path) = self.known.get(id) {
+            return path.clone();
+        }
+        // `import_obj` is how Automerge turns an operation id into an object id of this
+        // document.
+        let climbed = am
+            .import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
+            .ok()
+            .and_then(|exid| climb(am, exid, |a| self.known.contains_key(a)));
+        let Some((anchor, steps)) = climbed else {
+            self.known.insert(id.clone(), None);
+            return None;
+        };
+        let mut path = match anchor {
+            None => Some(Vec::new()),
+            Some(a) => self.known.get(&a).cloned().flatten(),
+        };
+        for (node, prop) in steps.into_iter().rev() {
+            let step = match prop {
+                automerge::Prop::Map(s) => s,
+                automerge::Prop::Seq(_) => "#".to_string(),
+            };
+            path = path.map(|p| child(p, step));
+            self.known.insert(node, path.clone());
+        }
+        path
     }
+}
+
+/// `path` with `step` added, unless it already holds [`KEPT_STEPS`].
+fn child(mut path: Vec<String>, step: String) -> Vec<String> {
+    if path.len() < KEPT_STEPS {
+        path.push(step);
+    }
+    path
 }

@@ -1,7 +1,8 @@
 //! A partner with valid keys sends content crafted to crash or stall the other's CLI,
 //! through the real relay and binaries: a compressed change that inflates to hundreds of
 //! megabytes, a bundle that spins Automerge's parser forever, one whose predecessor
-//! count makes Automerge abort the process, and a rating whose level is 2^53-1.
+//! count makes Automerge abort the process, a rating nested 20,000 objects deep, and a
+//! rating whose level is 2^53-1.
 //! The victim's `duet sync` refuses the content quickly and in bounded memory, records
 //! the refusal at once (an interrupted sync never reads it again), stops after a few
 //! parses that miss their deadline, and `report` and `progress` ignore the value out of
@@ -438,6 +439,90 @@ fn contents_that_stall_the_parser_cost_one_bounded_sync_not_one_deadline_each() 
     let mut expected = hashes.clone();
     expected.sort();
     assert_eq!(refused, expected, "each refused exactly once");
+}
+
+#[test]
+fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    // Sam writes a rating in Sam's own name (the owner rules allow it) whose note is a
+    // map in a map in a map, 20,000 deep, with plain Automerge as a modified client
+    // would (none of duet's own bookkeeping on Sam's side), and signs it as one event.
+    let plain = {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        let (_, doc, _) = dev.load(SpaceKind::Shared).expect("Sam's document");
+        let me = Store::open(&sam.home, false)
+            .expect("Sam's store")
+            .require_identity()
+            .expect("identity");
+        let mut am = doc.automerge().fork().with_actor(me.actor());
+        let mut tx = am.transaction();
+        let (_, ratings) = tx
+            .get(automerge::ROOT, "ratings")
+            .expect("read")
+            .expect("the ratings map");
+        let id = "dddddddddddddddddddddddddddddddd";
+        let r = tx
+            .put_object(&ratings, id, automerge::ObjType::Map)
+            .expect("put");
+        for (k, v) in [
+            ("id", id),
+            ("goal", goal.as_str()),
+            ("rater", &me.person_id),
+        ] {
+            tx.put(&r, k, v).expect("put");
+        }
+        tx.put(&r, "at", duet_core::ids::now_ms()).expect("put");
+        tx.put(&r, "level", 1i64).expect("put");
+        let mut obj = tx
+            .put_object(&r, "note", automerge::ObjType::Map)
+            .expect("put");
+        for _ in 0..20_000 {
+            obj = tx
+                .put_object(&obj, "deeper", automerge::ObjType::Map)
+                .expect("put");
+        }
+        tx.commit();
+        let change = am.get_last_local_change().expect("the change").clone();
+        duet_core::event::encode_raw_changes(&[change])
+    };
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    // Before, placing each new object copied its whole path from the root (in the owner
+    // rules and in the history's walk): the check grew with the square of the depth, and
+    // this sync ran for many minutes, again at every attempt.
+    let (run, peak_kib, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(peak_kib < 400 * 1024, "{peak_kib} KiB");
+    // The rating is kept (the model cannot read its note) and the space goes on.
+    assert!(
+        !recorded_refusals(&alex).contains(&hash),
+        "the rules allow it: {run:?}"
+    );
+    let export = alex.json(&["export"]);
+    assert!(
+        export
+            .to_string()
+            .contains("dddddddddddddddddddddddddddddddd"),
+        "the rating is stored"
+    );
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for args in [
+        &["status"][..],
+        &["history"],
+        &["progress"],
+        &["goal", "show", "Walk"],
+    ] {
+        let (run, _, _) = start(&alex, args).finish(Duration::from_secs(60), &args.join(" "));
+        assert_eq!(run.code, 0, "`duet {}`: {run:?}", args.join(" "));
+    }
 }
 
 #[test]

@@ -87,8 +87,59 @@ fn join_keys(out: &mut String, keys: &[&str]) {
     }
 }
 
-/// A path from the root: map keys, with `None` for a position in a list or text.
-type Path = Vec<Option<String>>;
+/// How many steps of a path from the root the rules read (`goals/<id>/steps/<id>/<field>`
+/// is the deepest they tell apart); deeper ones are only counted.
+const KEPT_STEPS: usize = 5;
+
+/// A path from the root: its first [`KEPT_STEPS`] steps (map keys, with `None` for a
+/// position in a list or text) and its length. Keeping only the head makes placing an
+/// object cost the same at any depth: a partner nesting objects thousands deep made
+/// each new object copy its whole path (the check of one event grew with the square of
+/// its depth, and a few kilobytes held a sync for minutes).
+#[derive(Clone, Debug, Default)]
+struct Path {
+    head: Vec<Option<String>>,
+    depth: usize,
+    /// Whether every step, kept or not, is a map key.
+    all_keys: bool,
+}
+
+impl Path {
+    fn root() -> Path {
+        Path {
+            head: Vec::new(),
+            depth: 0,
+            all_keys: true,
+        }
+    }
+
+    /// The path of what this path's object holds at `step`.
+    fn child(&self, step: Option<&str>) -> Path {
+        let mut head = self.head.clone();
+        if head.len() < KEPT_STEPS {
+            head.push(step.map(str::to_string));
+        }
+        Path {
+            head,
+            depth: self.depth + 1,
+            all_keys: self.all_keys && step.is_some(),
+        }
+    }
+
+    /// The map keys from the root up to the first position in a list or text (at most
+    /// [`KEPT_STEPS`]), then `step` when every step before it is a map key and it is
+    /// one too.
+    fn keys<'a>(&'a self, step: Option<&'a str>) -> Vec<&'a str> {
+        let mut keys: Vec<&str> = self.head.iter().map_while(|k| k.as_deref()).collect();
+        if self.all_keys
+            && self.depth < KEPT_STEPS
+            && let Some(k) = step
+        {
+            keys.push(k);
+        }
+        keys
+    }
+}
 
 /// A value found in the document, with the id of the op (or object) holding it.
 type Found = (Value<'static>, automerge::ObjId);
@@ -127,15 +178,8 @@ impl Checker<'_> {
                 Key::Map(k) => Some(k.as_str()),
                 _ => None,
             };
-            // The map keys from the root up to the first position in a list or text.
-            let mut keys: Vec<&str> = Vec::with_capacity(parent.len() + 1);
-            keys.extend(parent.iter().map_while(|k| k.as_deref()));
-            if keys.len() == parent.len()
-                && let Some(k) = key
-            {
-                keys.push(k);
-            }
-            let depth = parent.len() + 1;
+            let keys = parent.keys(key);
+            let depth = parent.depth + 1;
             if depth == 1
                 && let Some(top) = key
                 && crate::doc::LATE_COLLECTIONS.contains(&top)
@@ -155,9 +199,7 @@ impl Checker<'_> {
             if let OpType::Make(_) = op.action {
                 // The object this op makes gets the op's id.
                 let id = ObjectId::Id(OpId(start + i as u64, actor.clone()));
-                let mut path = Path::clone(&parent);
-                path.push(key.map(str::to_string));
-                self.paths.insert(id, Rc::new(path));
+                self.paths.insert(id, Rc::new(parent.child(key)));
             }
         }
         Ok(())
@@ -169,7 +211,7 @@ impl Checker<'_> {
             return Ok(Rc::clone(p));
         }
         let ObjectId::Id(OpId(counter, actor)) = obj else {
-            return Ok(Rc::new(Vec::new()));
+            return Ok(Rc::new(Path::root()));
         };
         let unknown =
             || format!("it writes into an object this device does not have ({counter}@{actor})");
@@ -177,18 +219,27 @@ impl Checker<'_> {
             .doc
             .import(&format!("{counter}@{actor}"))
             .map_err(|_| unknown())?;
-        let parents = self.doc.parents(&id).map_err(|_| unknown())?;
-        let path: Rc<Path> = Rc::new(
-            parents
-                .path()
-                .into_iter()
-                .map(|(_, prop)| match prop {
-                    Prop::Map(k) => Some(k),
-                    Prop::Seq(_) => None,
-                })
-                .collect(),
-        );
-        self.paths.insert(obj.clone(), Rc::clone(&path));
+        // Up to the nearest placed ancestor only, placing every object on the way.
+        let (anchor, steps) = crate::opwalk::climb(self.doc, id, |a| {
+            self.paths.contains_key(&ObjectId::Id(a.clone()))
+        })
+        .ok_or_else(unknown)?;
+        let mut path = match anchor {
+            None => Rc::new(Path::root()),
+            Some(a) => self
+                .paths
+                .get(&ObjectId::Id(a))
+                .cloned()
+                .ok_or_else(unknown)?,
+        };
+        for (node, prop) in steps.into_iter().rev() {
+            let step = match &prop {
+                Prop::Map(k) => Some(k.as_str()),
+                Prop::Seq(_) => None,
+            };
+            path = Rc::new(path.child(step));
+            self.paths.insert(ObjectId::Id(node), Rc::clone(&path));
+        }
         Ok(path)
     }
 
