@@ -80,6 +80,28 @@ fn sam_sends(sam: &Device, plaintexts: &[Vec<u8>]) -> Vec<String> {
     hashes
 }
 
+/// One change made by Sam's device with plain Automerge on Sam's copy of the shared
+/// document, as a modified client would (none of duet's own bookkeeping on Sam's side),
+/// as a raw-changes plaintext for [`sam_sends`]. `craft` gets the transaction and Sam's
+/// person id.
+fn sam_crafts(
+    sam: &Device,
+    craft: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &str),
+) -> Vec<u8> {
+    let dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+    let (_, doc, _) = dev.load(SpaceKind::Shared).expect("Sam's document");
+    let me = Store::open(&sam.home, false)
+        .expect("Sam's store")
+        .require_identity()
+        .expect("identity");
+    let mut am = doc.automerge().fork().with_actor(me.actor());
+    let mut tx = am.transaction();
+    craft(&mut tx, &me.person_id);
+    tx.commit();
+    let change = am.get_last_local_change().expect("the change").clone();
+    duet_core::event::encode_raw_changes(&[change])
+}
+
 /// Raw DEFLATE data of one zero byte followed by `repeats` copies of 258 more (a fixed
 /// Huffman block of back-references): about 159 inflated bytes per stored byte.
 fn deflate_bomb(repeats: usize) -> Vec<u8> {
@@ -442,6 +464,40 @@ fn contents_that_stall_the_parser_cost_one_bounded_sync_not_one_deadline_each() 
 }
 
 #[test]
+fn a_long_text_pasted_in_one_change_costs_the_other_one_read_of_it() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    // Sam pastes 100,000 characters into the goal's title, in one change (the owner
+    // rules let either partner edit a goal's title).
+    let plain = sam_crafts(&sam, |tx, _| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, goals) = tx
+            .get(automerge::ROOT, "goals")
+            .expect("read")
+            .expect("goals");
+        let id = tx.keys(&goals).next().expect("the goal");
+        let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
+        let (_, title) = tx.get(&goal, "title").expect("read").expect("title");
+        tx.splice_text(&title, 0, 0, &"x".repeat(100_000))
+            .expect("splice");
+    });
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    // Before, the history read the whole title twice for each of the change's 100,000
+    // operations (hours of work for one event of 100 KB, again at every attempt).
+    let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!recorded_refusals(&alex).contains(&hash), "{run:?}");
+    let history = alex.run(&["history", "--json"]);
+    assert_eq!(history.code, 0, "{history:?}");
+    assert!(
+        history.stdout.contains("xxxxxxxxxx"),
+        "the edit is in the history with its text: {}",
+        history.stdout
+    );
+}
+
+#[test]
 fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);
@@ -450,19 +506,10 @@ fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
         .expect("goal id")
         .to_string();
     // Sam writes a rating in Sam's own name (the owner rules allow it) whose note is a
-    // map in a map in a map, 20,000 deep, with plain Automerge as a modified client
-    // would (none of duet's own bookkeeping on Sam's side), and signs it as one event.
-    let plain = {
+    // map in a map in a map, 20,000 deep, in one change.
+    let plain = sam_crafts(&sam, |tx, person| {
         use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let dev = CoreDevice::open(&sam.home).expect("open Sam's device");
-        let (_, doc, _) = dev.load(SpaceKind::Shared).expect("Sam's document");
-        let me = Store::open(&sam.home, false)
-            .expect("Sam's store")
-            .require_identity()
-            .expect("identity");
-        let mut am = doc.automerge().fork().with_actor(me.actor());
-        let mut tx = am.transaction();
         let (_, ratings) = tx
             .get(automerge::ROOT, "ratings")
             .expect("read")
@@ -471,11 +518,7 @@ fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
         let r = tx
             .put_object(&ratings, id, automerge::ObjType::Map)
             .expect("put");
-        for (k, v) in [
-            ("id", id),
-            ("goal", goal.as_str()),
-            ("rater", &me.person_id),
-        ] {
+        for (k, v) in [("id", id), ("goal", goal.as_str()), ("rater", person)] {
             tx.put(&r, k, v).expect("put");
         }
         tx.put(&r, "at", duet_core::ids::now_ms()).expect("put");
@@ -488,10 +531,7 @@ fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
                 .put_object(&obj, "deeper", automerge::ObjType::Map)
                 .expect("put");
         }
-        tx.commit();
-        let change = am.get_last_local_change().expect("the change").clone();
-        duet_core::event::encode_raw_changes(&[change])
-    };
+    });
     let hash = sam_sends(&sam, &[plain]).remove(0);
     // Before, placing each new object copied its whole path from the root (in the owner
     // rules and in the history's walk): the check grew with the square of the depth, and

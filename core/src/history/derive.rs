@@ -222,13 +222,18 @@ impl<'r, 'a> Derivation<'r, 'a> {
         }
     }
 
-    /// A text field of a goal (at `path` below it): its text before and after the change.
+    /// A text field of a goal (at `path` below it): its text before and after the change,
+    /// read once per change (a change typing N characters has N operations on it, and
+    /// each read walks the whole text).
     fn text_edit(&mut self, g: &str, field: &str, path: &[&str]) {
+        let key = (HistoryKind::FieldEdited, g.to_string(), format!("|{field}"));
+        if self.events.contains_key(&key) {
+            return;
+        }
         let texts = self.r.goal_path(g, path).map(|obj| {
-            let before = self.r.text_at(&obj, &self.deps).map(|t| short_text(&t));
             (
-                before,
-                self.r.text_at(&obj, &self.after).map(|t| short_text(&t)),
+                self.r.shown_text_at(&obj, &self.deps, short_text),
+                self.r.shown_text_at(&obj, &self.after, short_text),
             )
         });
         let (_, ev) = self.push(

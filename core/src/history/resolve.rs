@@ -1,14 +1,23 @@
 //! Reads goals and their fields from the document, at its current state or at the heads
 //! a change was made on, for the values an event shows before and after it.
 
+use std::cell::RefCell;
+
 use automerge::{ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
 
 use crate::opwalk::scalar_text;
+
+/// A text read at given heads, as shown: the object, the heads, the text (if any).
+type ReadText = (ObjId, Vec<ChangeHash>, Option<String>);
 
 /// Reads goals and their fields from the document, at its current state or at given heads.
 pub(crate) struct Resolver<'a> {
     pub(super) doc: &'a automerge::Automerge,
     goals: Option<ObjId>,
+    /// The last text read at given heads, as shown: the text just after one change is
+    /// the text the next change of a chain was made on, and reading a text at past
+    /// heads walks every operation the text ever had.
+    last_text: RefCell<Option<ReadText>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -17,7 +26,11 @@ impl<'a> Resolver<'a> {
             Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
             _ => None,
         };
-        Resolver { doc, goals }
+        Resolver {
+            doc,
+            goals,
+            last_text: RefCell::new(None),
+        }
     }
 
     fn map_child(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
@@ -42,6 +55,24 @@ impl<'a> Resolver<'a> {
 
     pub(super) fn text_at(&self, obj: &ObjId, heads: &[ChangeHash]) -> Option<String> {
         self.doc.text_at(obj, heads).ok()
+    }
+
+    /// The text of `obj` at `heads` passed through `shown`, remembering the last one read.
+    pub(super) fn shown_text_at(
+        &self,
+        obj: &ObjId,
+        heads: &[ChangeHash],
+        shown: impl Fn(&str) -> String,
+    ) -> Option<String> {
+        if let Some((o, h, text)) = self.last_text.borrow().as_ref()
+            && o == obj
+            && h.as_slice() == heads
+        {
+            return text.clone();
+        }
+        let text = self.text_at(obj, heads).map(|t| shown(&t));
+        *self.last_text.borrow_mut() = Some((obj.clone(), heads.to_vec(), text.clone()));
+        text
     }
 
     /// The current title of a goal.
