@@ -498,6 +498,50 @@ fn a_long_text_pasted_in_one_change_costs_the_other_one_read_of_it() {
 }
 
 #[test]
+fn a_step_completed_a_hundred_thousand_times_in_one_change_costs_one_read_of_its_text() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["step", "add", "Walk", "Pick a route"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // In one change, Sam makes the step's text 100,000 characters long and sets its
+    // completion time 100,000 times (the owner rules allow both: the text is shared, and
+    // nobody has completed the step).
+    let plain = sam_crafts(&sam, |tx, _| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, goals) = tx
+            .get(automerge::ROOT, "goals")
+            .expect("read")
+            .expect("goals");
+        let id = tx.keys(&goals).next().expect("the goal");
+        let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
+        let (_, steps) = tx.get(&goal, "steps").expect("read").expect("steps");
+        let id = tx.keys(&steps).next().expect("the step");
+        let (_, step) = tx.get(&steps, id.as_str()).expect("read").expect("step");
+        let (_, text) = tx.get(&step, "text").expect("read").expect("text");
+        tx.splice_text(&text, 0, 0, &"y".repeat(100_000))
+            .expect("splice");
+        for at in 0..100_000i64 {
+            tx.put(&step, "done_at", at + 1).expect("put");
+        }
+    });
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    // Before, the history read the step's whole text for each of the 100,000 puts
+    // (minutes for one event of a few hundred kilobytes, again at every attempt).
+    let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!recorded_refusals(&alex).contains(&hash), "{run:?}");
+    let history = alex.run(&["history", "--json"]);
+    assert_eq!(history.code, 0, "{history:?}");
+    assert!(
+        history.stdout.contains("yyyyyyyyyy"),
+        "the completion is in the history with the step's text: {}",
+        history.stdout
+    );
+}
+
+#[test]
 fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

@@ -209,8 +209,18 @@ impl<'r, 'a> Derivation<'r, 'a> {
         }
     }
 
-    /// A scalar field of a goal: its value before the change, and the one put.
+    /// A scalar field of a goal: its value before the change (read once per change: a
+    /// change may put the field many times), and the last one put.
     fn scalar_edit(&mut self, kind: HistoryKind, g: &str, key: &str, op: &Op) {
+        if let Some(ev) = self
+            .events
+            .get_mut(&(kind, g.to_string(), format!("|{key}")))
+        {
+            if self.r.goal(g).is_some() {
+                ev.after = op.value.clone();
+            }
+            return;
+        }
         let before = self
             .r
             .goal(g)
@@ -248,8 +258,13 @@ impl<'r, 'a> Derivation<'r, 'a> {
         }
     }
 
-    /// A step event, showing the step's text just after the change.
+    /// A step event, showing the step's text just after the change (read once per
+    /// change and event).
     fn step_text(&mut self, kind: HistoryKind, g: &str, step: &str) -> EventKey {
+        let k = (kind, g.to_string(), format!("{step}|"));
+        if self.events.contains_key(&k) {
+            return k;
+        }
         let text = self
             .r
             .goal_path(g, &["steps", step, "text"])
