@@ -325,8 +325,7 @@ fn bundle_inflated_len(body: &[u8], cap: usize, runs: Option<u64>) -> Result<usi
         .ok_or_else(|| bad("truncated dependencies"))?;
     let actors = r.uleb().ok_or_else(|| bad("bad actor count"))?;
     for _ in 0..actors {
-        let len = r.uleb().ok_or_else(|| bad("bad actor length"))?;
-        r.skip_n(len, 1).ok_or_else(|| bad("truncated actor"))?;
+        r.actor().map_err(|why| bad(&why))?;
     }
     let mut budget = cap;
     for section in ["change", "operation"] {

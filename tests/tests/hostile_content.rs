@@ -698,3 +698,47 @@ fn a_rating_with_an_absurd_level_does_not_hang_report_or_progress() {
         .collect();
     assert_eq!(levels, vec![1], "only the rating in range counts");
 }
+
+#[test]
+fn a_key_of_a_quarter_megabyte_over_fifty_thousand_operations_is_refused_at_once() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    // A rating whose id (its key in the ratings map) is 256 KiB long, with 50,000
+    // fields: every operation's path holds the id.
+    let plain = sam_crafts(&sam, |tx, person| {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let (_, ratings) = tx
+            .get(automerge::ROOT, "ratings")
+            .expect("read")
+            .expect("ratings");
+        let id = "e".repeat(256 << 10);
+        let r = tx
+            .put_object(&ratings, id.as_str(), automerge::ObjType::Map)
+            .expect("put");
+        for (k, v) in [("goal", goal.as_str()), ("rater", person)] {
+            tx.put(&r, k, v).expect("put");
+        }
+        for i in 0..50_000 {
+            tx.put(&r, format!("k{i}").as_str(), 1i64).expect("put");
+        }
+    });
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    // Before, each operation hashed and copied the id (the owner rules' lookups and the
+    // history's paths): 13 GB of it for this one event of 300 KB, about 45 s of a test
+    // build's sync (minutes for a longer key), again at every attempt.
+    let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(recorded_refusals(&alex), vec![hash], "{run:?}");
+    assert!(
+        run.stderr.contains("holds a string of 262144 bytes"),
+        "the sync says why: {}",
+        run.stderr
+    );
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+}

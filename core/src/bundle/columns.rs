@@ -10,6 +10,12 @@
 //! walked here first, run by run, without expanding any run: a column that declares
 //! more than [`MAX_COLUMN_VALUES`] values, a group column whose counts add up to more,
 //! or a literal run longer than its bytes, is refused.
+//!
+//! Strings (map keys, commit messages) and actor ids are bounded too
+//! ([`MAX_STRING_BYTES`], [`MAX_ACTOR_BYTES`]): every operation carries its key and the
+//! path of the object it acts on, and a key of a megabyte written once and repeated in
+//! a run (or sitting in the path of 100,000 operations) made each operation hash and copy
+//! it, for minutes.
 
 use super::{MAX_OPS_PER_EVENT, read_uleb};
 
@@ -18,6 +24,13 @@ use super::{MAX_OPS_PER_EVENT, read_uleb};
 /// holds (an operation has one value in each operation column, and rarely more than one
 /// predecessor).
 pub(super) const MAX_COLUMN_VALUES: u64 = 4 * MAX_OPS_PER_EVENT;
+
+/// The longest string a column may hold. Duet's keys are ids of 32 characters and field
+/// names; its commit messages are a few words.
+pub(super) const MAX_STRING_BYTES: u64 = 1024;
+
+/// The longest actor id. Duet's are the 32 bytes of a device key.
+pub(super) const MAX_ACTOR_BYTES: u64 = 64;
 
 /// Column types: the low three bits of a column specification (Automerge's
 /// `storage/columns/column_specification.rs`).
@@ -66,7 +79,7 @@ fn runs(kind: u64, data: &[u8], limit: u64) -> Result<(), String> {
         match count {
             1.. => {
                 let n = count.unsigned_abs();
-                let v = skip_value(kind, &mut r).ok_or("has a truncated value")?;
+                let v = skip_value(kind, &mut r)?;
                 values = values.saturating_add(n);
                 grouped = grouped.saturating_add(n.saturating_mul(v));
             }
@@ -80,7 +93,7 @@ fn runs(kind: u64, data: &[u8], limit: u64) -> Result<(), String> {
                     ));
                 }
                 for _ in 0..n {
-                    let v = skip_value(kind, &mut r).ok_or("has a truncated value")?;
+                    let v = skip_value(kind, &mut r)?;
                     grouped = grouped.saturating_add(v);
                 }
                 values = values.saturating_add(n);
@@ -101,14 +114,20 @@ fn runs(kind: u64, data: &[u8], limit: u64) -> Result<(), String> {
 }
 
 /// Skips one value of a column of `kind`; returns it when it is unsigned (0 otherwise).
-fn skip_value(kind: u64, r: &mut Reader<'_>) -> Option<u64> {
+fn skip_value(kind: u64, r: &mut Reader<'_>) -> Result<u64, String> {
+    let truncated = || "has a truncated value".to_string();
     match kind {
-        DELTA => r.sleb().map(|_| 0),
+        DELTA => r.sleb().map(|_| 0).ok_or_else(truncated),
         STRING => {
-            let len = r.uleb()?;
-            r.take(len).map(|_| 0)
+            let len = r.uleb().ok_or_else(truncated)?;
+            if len > MAX_STRING_BYTES {
+                return Err(format!(
+                    "holds a string of {len} bytes (at most {MAX_STRING_BYTES})"
+                ));
+            }
+            r.take(len).map(|_| 0).ok_or_else(truncated)
         }
-        _ => r.uleb(),
+        _ => r.uleb().ok_or_else(truncated),
     }
 }
 
@@ -119,14 +138,14 @@ pub(super) fn check_change(body: &[u8], limit: u64) -> Result<(), String> {
     let mut r = Reader(body);
     let deps = r.uleb().ok_or("bad dependency count")?;
     r.skip_n(deps, 32).ok_or("truncated dependencies")?;
-    r.bytes().ok_or("truncated actor")?;
+    r.actor()?;
     r.uleb().ok_or("bad seq")?;
     r.uleb().ok_or("bad start op")?;
     r.sleb().ok_or("bad time")?;
     r.bytes().ok_or("truncated message")?;
     let others = r.uleb().ok_or("bad actor count")?;
     for _ in 0..others {
-        r.bytes().ok_or("truncated actor")?;
+        r.actor()?;
     }
     for (spec, data) in r.columns().ok_or("truncated columns")? {
         check_column(spec, data, limit)?;
@@ -173,6 +192,17 @@ impl<'a> Reader<'a> {
 
     pub(super) fn skip_n(&mut self, count: u64, size: u64) -> Option<()> {
         self.take(count.checked_mul(size)?).map(|_| ())
+    }
+
+    /// A length-prefixed actor id, at most [`MAX_ACTOR_BYTES`] long.
+    pub(super) fn actor(&mut self) -> Result<&'a [u8], String> {
+        let len = self.uleb().ok_or("bad actor length")?;
+        if len > MAX_ACTOR_BYTES {
+            return Err(format!(
+                "an actor id of {len} bytes (at most {MAX_ACTOR_BYTES})"
+            ));
+        }
+        self.take(len).ok_or_else(|| "truncated actor".to_string())
     }
 
     /// Length-prefixed bytes.
@@ -252,6 +282,30 @@ mod tests {
         data.push(2);
         assert_eq!(check_column((4 << 4) | 2, &data, 10), Ok(()));
         assert!(check_column((4 << 4) | 2, &data, 9).is_err(), "10 values");
+    }
+
+    #[test]
+    fn a_string_longer_than_a_key_or_a_message_is_refused() {
+        // A string column (type 5): a run of 3 copies of one string.
+        let column = |len: usize| {
+            let mut data = sleb(3);
+            super::super::write_uleb(&mut data, len as u64);
+            data.extend(std::iter::repeat_n(b'k', len));
+            data
+        };
+        assert_eq!(check_column((1 << 4) | 5, &column(1024), 10), Ok(()));
+        let err = check_column((1 << 4) | 5, &column(1025), 10).expect_err("refused");
+        assert!(err.contains("a string of 1025 bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_actor_id_longer_than_a_device_key_is_refused() {
+        let mut long = vec![65];
+        long.extend([7; 65]);
+        assert!(Reader(&long).actor().is_err());
+        let mut key = vec![32];
+        key.extend([7; 32]);
+        assert_eq!(Reader(&key).actor().map(<[u8]>::len), Ok(32));
     }
 
     #[test]
