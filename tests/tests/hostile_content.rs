@@ -102,6 +102,36 @@ fn sam_crafts(
     duet_core::event::encode_raw_changes(&[change])
 }
 
+/// The object of the space's first goal, read in a crafted transaction.
+fn first_goal(tx: &automerge::transaction::Transaction<'_>) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    let (_, goals) = tx
+        .get(automerge::ROOT, "goals")
+        .expect("read")
+        .expect("goals");
+    let id = tx.keys(&goals).next().expect("the goal");
+    let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
+    goal
+}
+
+/// Alex's `duet sync` after Sam sent the crafted event `hash`: it ends (one still running
+/// after 120 s is killed and fails the test) and takes the event.
+fn alex_takes(alex: &Device, hash: &str) {
+    let (run, _, _) = start(alex, &["sync"]).finish(Duration::from_secs(120), "sync");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !recorded_refusals(alex).iter().any(|h| h == hash),
+        "{run:?}"
+    );
+}
+
+/// Alex's history (JSON) shows `text`, as `what` says it should.
+fn alex_history_shows(alex: &Device, text: &str, what: &str) {
+    let history = alex.run(&["history", "--json"]);
+    assert_eq!(history.code, 0, "{history:?}");
+    assert!(history.stdout.contains(text), "{what}: {}", history.stdout);
+}
+
 /// Raw DEFLATE data of one zero byte followed by `repeats` copies of 258 more (a fixed
 /// Huffman block of back-references): about 159 inflated bytes per stored byte.
 fn deflate_bomb(repeats: usize) -> Vec<u8> {
@@ -472,12 +502,7 @@ fn a_long_text_pasted_in_one_change_costs_the_other_one_read_of_it() {
     let plain = sam_crafts(&sam, |tx, _| {
         use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let (_, goals) = tx
-            .get(automerge::ROOT, "goals")
-            .expect("read")
-            .expect("goals");
-        let id = tx.keys(&goals).next().expect("the goal");
-        let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
+        let goal = first_goal(tx);
         let (_, title) = tx.get(&goal, "title").expect("read").expect("title");
         tx.splice_text(&title, 0, 0, &"x".repeat(100_000))
             .expect("splice");
@@ -485,15 +510,11 @@ fn a_long_text_pasted_in_one_change_costs_the_other_one_read_of_it() {
     let hash = sam_sends(&sam, &[plain]).remove(0);
     // Before, the history read the whole title twice for each of the change's 100,000
     // operations (hours of work for one event of 100 KB, again at every attempt).
-    let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(!recorded_refusals(&alex).contains(&hash), "{run:?}");
-    let history = alex.run(&["history", "--json"]);
-    assert_eq!(history.code, 0, "{history:?}");
-    assert!(
-        history.stdout.contains("xxxxxxxxxx"),
-        "the edit is in the history with its text: {}",
-        history.stdout
+    alex_takes(&alex, &hash);
+    alex_history_shows(
+        &alex,
+        "xxxxxxxxxx",
+        "the edit is in the history with its text",
     );
 }
 
@@ -510,12 +531,7 @@ fn a_step_completed_a_hundred_thousand_times_in_one_change_costs_one_read_of_its
     let plain = sam_crafts(&sam, |tx, _| {
         use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let (_, goals) = tx
-            .get(automerge::ROOT, "goals")
-            .expect("read")
-            .expect("goals");
-        let id = tx.keys(&goals).next().expect("the goal");
-        let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
+        let goal = first_goal(tx);
         let (_, steps) = tx.get(&goal, "steps").expect("read").expect("steps");
         let id = tx.keys(&steps).next().expect("the step");
         let (_, step) = tx.get(&steps, id.as_str()).expect("read").expect("step");
@@ -529,15 +545,11 @@ fn a_step_completed_a_hundred_thousand_times_in_one_change_costs_one_read_of_its
     let hash = sam_sends(&sam, &[plain]).remove(0);
     // Before, the history read the step's whole text for each of the 100,000 puts
     // (minutes for one event of a few hundred kilobytes, again at every attempt).
-    let (run, _, _) = start(&alex, &["sync"]).finish(Duration::from_secs(120), "sync");
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(!recorded_refusals(&alex).contains(&hash), "{run:?}");
-    let history = alex.run(&["history", "--json"]);
-    assert_eq!(history.code, 0, "{history:?}");
-    assert!(
-        history.stdout.contains("yyyyyyyyyy"),
-        "the completion is in the history with the step's text: {}",
-        history.stdout
+    alex_takes(&alex, &hash);
+    alex_history_shows(
+        &alex,
+        "yyyyyyyyyy",
+        "the completion is in the history with the step's text",
     );
 }
 
