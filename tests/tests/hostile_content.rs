@@ -102,6 +102,37 @@ fn sam_crafts(
     duet_core::event::encode_raw_changes(&[change])
 }
 
+/// The id of the space's first goal, as `d` exports it.
+fn goal_id(d: &Device) -> String {
+    d.json(&["export"])["shared"]["goals"][0]["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string()
+}
+
+/// A rating map `id` made in a crafted transaction, on `goal`, naming `person` as its
+/// rater (as the owner rules require of Sam's own rating).
+fn crafted_rating(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    id: &str,
+    goal: &str,
+    person: &str,
+) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let (_, ratings) = tx
+        .get(automerge::ROOT, "ratings")
+        .expect("read")
+        .expect("the ratings map");
+    let r = tx
+        .put_object(&ratings, id, automerge::ObjType::Map)
+        .expect("put");
+    for (k, v) in [("goal", goal), ("rater", person)] {
+        tx.put(&r, k, v).expect("put");
+    }
+    r
+}
+
 /// The object of the space's first goal, read in a crafted transaction.
 fn first_goal(tx: &automerge::transaction::Transaction<'_>) -> automerge::ObjId {
     use automerge::ReadDoc;
@@ -557,26 +588,14 @@ fn a_step_completed_a_hundred_thousand_times_in_one_change_costs_one_read_of_its
 fn a_rating_nested_twenty_thousand_objects_deep_costs_one_quick_sync() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);
-    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
-        .as_str()
-        .expect("goal id")
-        .to_string();
+    let goal = goal_id(&alex);
     // Sam writes a rating in Sam's own name (the owner rules allow it) whose note is a
     // map in a map in a map, 20,000 deep, in one change.
     let plain = sam_crafts(&sam, |tx, person| {
-        use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let (_, ratings) = tx
-            .get(automerge::ROOT, "ratings")
-            .expect("read")
-            .expect("the ratings map");
         let id = "dddddddddddddddddddddddddddddddd";
-        let r = tx
-            .put_object(&ratings, id, automerge::ObjType::Map)
-            .expect("put");
-        for (k, v) in [("id", id), ("goal", goal.as_str()), ("rater", person)] {
-            tx.put(&r, k, v).expect("put");
-        }
+        let r = crafted_rating(tx, id, &goal, person);
+        tx.put(&r, "id", id).expect("put");
         tx.put(&r, "at", duet_core::ids::now_ms()).expect("put");
         tx.put(&r, "level", 1i64).expect("put");
         let mut obj = tx
@@ -628,10 +647,7 @@ fn a_rating_with_an_absurd_level_does_not_hang_report_or_progress() {
     alex.ok(&["rate", "Walk", "1"]);
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
-    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
-        .as_str()
-        .expect("goal id")
-        .to_string();
+    let goal = goal_id(&alex);
     // Sam writes a rating in Sam's own name (the owner rules allow it) whose level is
     // 2^53-1, with a hand-made change.
     let rating = "ffffffffffffffffffffffffffffffff";
@@ -715,26 +731,12 @@ fn a_rating_with_an_absurd_level_does_not_hang_report_or_progress() {
 fn a_key_of_a_quarter_megabyte_over_fifty_thousand_operations_is_refused_at_once() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);
-    let goal = alex.json(&["export"])["shared"]["goals"][0]["id"]
-        .as_str()
-        .expect("goal id")
-        .to_string();
+    let goal = goal_id(&alex);
     // A rating whose id (its key in the ratings map) is 256 KiB long, with 50,000
     // fields: every operation's path holds the id.
     let plain = sam_crafts(&sam, |tx, person| {
-        use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let (_, ratings) = tx
-            .get(automerge::ROOT, "ratings")
-            .expect("read")
-            .expect("ratings");
-        let id = "e".repeat(256 << 10);
-        let r = tx
-            .put_object(&ratings, id.as_str(), automerge::ObjType::Map)
-            .expect("put");
-        for (k, v) in [("goal", goal.as_str()), ("rater", person)] {
-            tx.put(&r, k, v).expect("put");
-        }
+        let r = crafted_rating(tx, &"e".repeat(256 << 10), &goal, person);
         for i in 0..50_000 {
             tx.put(&r, format!("k{i}").as_str(), 1i64).expect("put");
         }
