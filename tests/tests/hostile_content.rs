@@ -756,3 +756,56 @@ fn a_key_of_a_quarter_megabyte_over_fifty_thousand_operations_is_refused_at_once
     alex.ok(&["rate", "Walk", "1"]);
     alex.ok(&["sync"]);
 }
+
+#[test]
+fn a_thousand_unreadable_ratings_are_counted_not_listed_one_by_one() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let goal = goal_id(&alex);
+    // A thousand ratings in Sam's own name whose note is a map, which no version reads.
+    let plain = sam_crafts(&sam, |tx, person| {
+        use automerge::transaction::Transactable;
+        for i in 0..1000u32 {
+            let id = format!("{i:032x}");
+            let r = crafted_rating(tx, &id, &goal, person);
+            tx.put(&r, "id", id.as_str()).expect("put");
+            tx.put(&r, "at", duet_core::ids::now_ms()).expect("put");
+            tx.put(&r, "level", 1i64).expect("put");
+            tx.put_object(&r, "note", automerge::ObjType::Map)
+                .expect("put");
+        }
+    });
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    alex_takes(&alex, &hash);
+    let list = alex.run(&["goal", "list"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(
+        list.stderr.matches("it is kept, and shown once").count(),
+        5,
+        "five named: {}",
+        list.stderr
+    );
+    assert!(
+        list.stderr
+            .contains("cannot read 995 more; `duet export` lists them all"),
+        "{}",
+        list.stderr
+    );
+    let show = alex.run(&["goal", "show", "Walk"]);
+    assert_eq!(show.code, 0, "{show:?}");
+    assert_eq!(
+        show.stdout.matches("    raw: ").count(),
+        5,
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .contains("and 995 more (`duet export` lists them all)"),
+        "{}",
+        show.stdout
+    );
+    let export = alex.run(&["export"]);
+    assert_eq!(export.code, 0, "{export:?}");
+    assert_eq!(export.stdout.matches("    raw: ").count(), 1000);
+}

@@ -14,15 +14,25 @@ use crate::output::{Out, name_of, safe, safe_line, when};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-/// Prints the "could not read" section of a space (nothing when all was read).
-pub fn print_problems(out: &Out, problems: &[Problem]) -> std::io::Result<()> {
+/// How many unreadable entities a command other than `export` names one by one; the
+/// rest are counted (a partner can write thousands, which would bury the output).
+pub const PROBLEMS_NAMED: usize = 5;
+
+/// Prints the "could not read" section of a space (nothing when all was read): every
+/// entity, or the first `named` of them and a count of the rest.
+pub fn print_problems(
+    out: &Out,
+    problems: &[Problem],
+    named: Option<usize>,
+) -> std::io::Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
     out.line(
         "\nCould not read (kept in the document; shown once it is fixed or duet is upgraded):",
     )?;
-    for p in problems {
+    let named = named.unwrap_or(problems.len());
+    for p in problems.iter().take(named) {
         out.line(format!(
             "  {} {}: {}",
             safe_line(&p.collection),
@@ -31,6 +41,12 @@ pub fn print_problems(out: &Out, problems: &[Problem]) -> std::io::Result<()> {
         ))?;
         // JSON escapes C0 controls but not C1 ones: made safe like any partner text.
         out.line(format!("    raw: {}", safe_line(&p.raw.to_string())))?;
+    }
+    if problems.len() > named {
+        out.line(format!(
+            "  and {} more (`duet export` lists them all)",
+            problems.len() - named
+        ))?;
     }
     Ok(())
 }
@@ -98,7 +114,7 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
                 ))?;
             }
         }
-        print_problems(&out, problems)?;
+        print_problems(&out, problems, None)?;
         out.line("")?;
     }
     Ok(())

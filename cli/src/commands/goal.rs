@@ -11,6 +11,7 @@ use duet_core::{Area, Level, Status};
 use serde_json::json;
 
 use super::Ctx;
+use super::export::PROBLEMS_NAMED;
 use crate::output::{LIST_TITLE_CHARS, clip, name_of, safe_line, short_id, when};
 
 fn level_text(s: &str) -> Result<(i8, String), String> {
@@ -231,7 +232,8 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             if ctx.out.json {
                 return ctx.out.json(&json!({ "problems": unreadable }));
             }
-            return super::export::print_problems(&ctx.out, &unreadable).map_err(Into::into);
+            return super::export::print_problems(&ctx.out, &unreadable, Some(PROBLEMS_NAMED))
+                .map_err(Into::into);
         }
     };
     if ctx.out.json {
@@ -267,7 +269,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             }
         }
     }
-    super::export::print_problems(&ctx.out, &problems)?;
+    super::export::print_problems(&ctx.out, &problems, Some(PROBLEMS_NAMED))?;
     Ok(())
 }
 
@@ -344,10 +346,16 @@ fn print_ratings(
 }
 
 fn warn_problems(ctx: &Ctx, problems: &[String]) {
-    for p in problems {
+    for p in problems.iter().take(PROBLEMS_NAMED) {
         ctx.out.warn(format!(
             "cannot read {}; it is kept, and shown once it is fixed or duet is upgraded",
             safe_line(p)
+        ));
+    }
+    if problems.len() > PROBLEMS_NAMED {
+        ctx.out.warn(format!(
+            "cannot read {} more; `duet export` lists them all",
+            problems.len() - PROBLEMS_NAMED
         ));
     }
 }
