@@ -173,7 +173,7 @@ pub fn parse_raw(data: &[u8]) -> Result<Vec<automerge::Change>, PayloadError> {
 /// [`MAX_INFLATED_BYTES`]); checks the header too.
 pub fn inflated_len(data: &[u8]) -> Result<usize, PayloadError> {
     let body = chunk_body(data, BUNDLE_CHUNK)?;
-    bundle_inflated_len(body, usize::MAX, None)
+    walk_bundle(body, usize::MAX, None)
 }
 
 fn parse_bundle(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, PayloadError> {
@@ -181,7 +181,7 @@ fn parse_bundle(data: &[u8], limits: Limits) -> Result<Vec<automerge::Change>, P
     verify_checksum(data[4..8].try_into().ok(), BUNDLE_CHUNK, body)?;
     guarded(data.to_vec(), limits.deadline, move |bytes| {
         let body = chunk_body(bytes, BUNDLE_CHUNK)?;
-        bundle_inflated_len(body, limits.inflated, Some(limits.columns))?;
+        walk_bundle(body, limits.inflated, Some(limits.columns))?;
         let bundle = automerge::Bundle::try_from(bytes).map_err(malformed)?;
         // The declared operation counts first: converting a bundle whose run-length
         // columns stand for billions of operations would take as long as it says.
@@ -314,19 +314,13 @@ fn inflated_size(data: &[u8], budget: &mut usize, cap: usize) -> Result<(), Payl
 }
 
 /// Walks a bundle body (deps, actors, then the change and the op columns with their
-/// data) and returns the size of its column data once inflated, refusing it past `cap`;
+/// data), as a receiver's parse and a sender's measure both do, and returns the size of its column data once inflated, refusing it past `cap`;
 /// with `runs`, also refuses a column that declares more values than that
 /// (`columns::check_column`). The layout is Automerge 0.12's (`storage/bundle/storage.rs`).
-fn bundle_inflated_len(body: &[u8], cap: usize, runs: Option<u64>) -> Result<usize, PayloadError> {
+fn walk_bundle(body: &[u8], cap: usize, runs: Option<u64>) -> Result<usize, PayloadError> {
     let bad = |why: &str| PayloadError::Malformed(format!("bundle: {why}"));
     let mut r = Reader(body);
-    let deps = r.uleb().ok_or_else(|| bad("bad dependency count"))?;
-    r.skip_n(deps, 32)
-        .ok_or_else(|| bad("truncated dependencies"))?;
-    let actors = r.uleb().ok_or_else(|| bad("bad actor count"))?;
-    for _ in 0..actors {
-        r.actor().map_err(|why| bad(&why))?;
-    }
+    r.skip_bundle_head().map_err(|why| bad(&why))?;
     let mut budget = cap;
     for section in ["change", "operation"] {
         let columns = r
@@ -543,6 +537,15 @@ mod tests {
         doc
     }
 
+    /// The bundle of every change of `doc`, as Automerge writes it.
+    fn bundle_of(doc: &automerge::Automerge) -> Vec<u8> {
+        let changes = doc.get_changes(&[]);
+        doc.bundle(changes.iter().map(|c| c.hash()))
+            .expect("bundle")
+            .bytes()
+            .to_vec()
+    }
+
     /// A column list with its data, re-encoded with column `spec` set to `data` (added in
     /// its place if the content left it out), followed by whatever came after it.
     fn with_column(mut r: columns::Reader<'_>, spec: u64, data: &[u8]) -> Vec<u8> {
@@ -570,19 +573,10 @@ mod tests {
 
     /// An honest bundle of a small document whose operation column `spec` says `data`.
     fn bundle_with_op_column(spec: u64, data: &[u8]) -> Vec<u8> {
-        let doc = doc_with(2);
-        let changes = doc.get_changes(&[]);
-        let bundle = doc
-            .bundle(changes.iter().map(|c| c.hash()))
-            .expect("bundle");
-        let body = chunk_body(bundle.bytes(), BUNDLE_CHUNK).expect("body");
+        let bundle = bundle_of(&doc_with(2));
+        let body = chunk_body(&bundle, BUNDLE_CHUNK).expect("body");
         let mut r = columns::Reader(body);
-        let deps = r.uleb().expect("deps");
-        r.skip_n(deps, 32).expect("deps");
-        for _ in 0..r.uleb().expect("actors") {
-            let len = r.uleb().expect("actor");
-            r.take(len).expect("actor");
-        }
+        r.skip_bundle_head().expect("deps and actors");
         let mut changes = columns::Reader(r.0);
         changes.columns().expect("change columns");
         // The change columns as they are, then the operation columns with `spec` replaced.
@@ -603,20 +597,7 @@ mod tests {
         }
         let body = chunk_body(&raw, CHANGE_CHUNK).expect("body").to_vec();
         let mut r = columns::Reader(&body);
-        let deps = r.uleb().expect("deps");
-        r.skip_n(deps, 32).expect("deps");
-        let len = r.uleb().expect("actor");
-        r.take(len).expect("actor");
-        r.uleb().expect("seq");
-        r.uleb().expect("start op");
-        let time = r.0.iter().position(|b| b & 0x80 == 0).expect("time");
-        r.take(time as u64 + 1).expect("time");
-        let len = r.uleb().expect("message");
-        r.take(len).expect("message");
-        for _ in 0..r.uleb().expect("other actors") {
-            let len = r.uleb().expect("actor");
-            r.take(len).expect("actor");
-        }
+        r.skip_change_head().expect("the change's fixed fields");
         let head = body.len() - r.0.len();
         let mut new = body[..head].to_vec();
         new.extend(with_column(columns::Reader(r.0), spec, data));
@@ -684,12 +665,8 @@ mod tests {
     #[test]
     fn a_parse_past_its_deadline_is_refused_as_stalled() {
         // No content known stalls the parser now; the deadline stays for what is not known.
-        let doc = doc_with(3000);
-        let changes = doc.get_changes(&[]);
-        let bundle = doc
-            .bundle(changes.iter().map(|c| c.hash()))
-            .expect("bundle");
-        let err = parse_within(bundle.bytes(), Duration::ZERO).expect_err("refused");
+        let bundle = bundle_of(&doc_with(3000));
+        let err = parse_within(&bundle, Duration::ZERO).expect_err("refused");
         assert!(matches!(err, PayloadError::Stalled(_)), "{err}");
         assert!(err.to_string().contains("did not parse within"), "{err}");
     }
@@ -717,10 +694,8 @@ mod tests {
     fn an_honest_bundle_with_compressed_columns_parses_and_is_measured() {
         let doc = doc_with(400);
         let changes = doc.get_changes(&[]);
-        let bundle = doc
-            .bundle(changes.iter().map(|c| c.hash()))
-            .expect("bundle");
-        let bytes = bundle.bytes();
+        let bundle = bundle_of(&doc);
+        let bytes = &bundle[..];
         let inflated = inflated_len(bytes).expect("measured");
         assert!(
             inflated > bytes.len(),

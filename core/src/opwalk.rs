@@ -8,7 +8,7 @@
 //!
 //! A partner can nest objects thousands deep. So a path keeps only its first
 //! [`KEPT_STEPS`] steps (no reader looks deeper), and an object the walk has not placed
-//! is placed by climbing only up to the nearest placed ancestor ([`climb`]): placing
+//! is placed by climbing only up to the nearest placed ancestor ([`place`]): placing
 //! each object of a chain costs the same at any depth, where copying and looking up
 //! whole paths made one crafted event of a few kilobytes cost minutes.
 
@@ -40,37 +40,52 @@ pub(crate) struct Op {
 /// (`goals/<id>/steps/<id>`); a deeper path keeps its first steps and is cut there.
 pub(crate) const KEPT_STEPS: usize = 8;
 
-/// What [`climb`] found: the ancestor it stopped at (`None` for the root) and, from the
-/// object upwards, each object met with the property it sits at in its parent.
-pub(crate) type Climbed = (Option<OpId>, Vec<(OpId, automerge::Prop)>);
-
-/// The steps from `obj` up to the nearest ancestor that `known` places, or to the root:
-/// that ancestor (`None` for the root) and, from `obj` upwards, each object met with the
-/// property it sits at in its parent. `None` when the document cannot place `obj`.
-pub(crate) fn climb(
+/// Places the document's object `obj` (an operation id) in `known` with its path, and
+/// every ancestor met on the way up: it climbs only to the nearest ancestor `known`
+/// places (or the root, whose path is `root`), then makes each path below from its
+/// parent's with `child`. `None` (nothing recorded) when the document cannot place it.
+/// Shared by the walk and the owner rules, which keep paths of their own kinds.
+pub(crate) fn place<P: Clone>(
     am: &automerge::Automerge,
-    obj: automerge::ObjId,
-    known: impl Fn(&OpId) -> bool,
-) -> Option<Climbed> {
-    let automerge::ObjId::Id(counter, actor, _) = &obj else {
-        return Some((None, Vec::new()));
-    };
-    let mut node = OpId(*counter, actor.clone());
+    obj: &OpId,
+    known: &mut HashMap<OpId, P>,
+    root: P,
+    child: impl Fn(&P, &automerge::Prop) -> P,
+) -> Option<P> {
+    if let Some(path) = known.get(obj) {
+        return Some(path.clone());
+    }
+    // `import_obj` is how Automerge turns an operation id into an object id of this
+    // document.
+    let exid = am
+        .import_obj(&format!("{}@{}", obj.0, obj.1.to_hex_string()))
+        .ok()?;
+    let mut node = obj.clone();
     let mut steps = Vec::new();
-    for parent in am.parents(&obj).ok()? {
+    let mut anchor = None;
+    for parent in am.parents(&exid).ok()? {
         steps.push((node, parent.prop));
         match parent.obj {
-            automerge::ObjId::Root => return Some((None, steps)),
+            automerge::ObjId::Root => break,
             automerge::ObjId::Id(counter, actor, _) => {
                 let id = OpId(counter, actor);
-                if known(&id) {
-                    return Some((Some(id), steps));
+                if known.contains_key(&id) {
+                    anchor = Some(id);
+                    break;
                 }
                 node = id;
             }
         }
     }
-    None
+    let mut path = match anchor {
+        None => root,
+        Some(a) => known.get(&a)?.clone(),
+    };
+    for (node, prop) in steps.into_iter().rev() {
+        path = child(&path, &prop);
+        known.insert(node, path.clone());
+    }
+    Some(path)
 }
 
 /// The operations of `change` in order, each placed in `am` (the document holding the
@@ -159,32 +174,17 @@ impl Paths {
         let ObjectId::Id(id) = obj else {
             return Some(Vec::new());
         };
-        if let Some(path) = self.known.get(id) {
-            return path.clone();
-        }
-        // `import_obj` is how Automerge turns an operation id into an object id of this
-        // document.
-        let climbed = am
-            .import_obj(&format!("{}@{}", id.0, id.1.to_hex_string()))
-            .ok()
-            .and_then(|exid| climb(am, exid, |a| self.known.contains_key(a)));
-        let Some((anchor, steps)) = climbed else {
-            self.known.insert(id.clone(), None);
-            return None;
-        };
-        let mut path = match anchor {
-            None => Some(Vec::new()),
-            Some(a) => self.known.get(&a).cloned().flatten(),
-        };
-        for (node, prop) in steps.into_iter().rev() {
+        let path = place(am, id, &mut self.known, Some(Vec::new()), |parent, prop| {
             let step = match prop {
-                automerge::Prop::Map(s) => s,
+                automerge::Prop::Map(s) => s.clone(),
                 automerge::Prop::Seq(_) => "#".to_string(),
             };
-            path = path.map(|p| child(p, step));
-            self.known.insert(node, path.clone());
-        }
-        path
+            parent.clone().map(|p| child(p, step))
+        });
+        path.unwrap_or_else(|| {
+            self.known.insert(id.clone(), None);
+            None
+        })
     }
 }
 

@@ -118,12 +118,8 @@ fn crafted_rating(
     goal: &str,
     person: &str,
 ) -> automerge::ObjId {
-    use automerge::ReadDoc;
     use automerge::transaction::Transactable;
-    let (_, ratings) = tx
-        .get(automerge::ROOT, "ratings")
-        .expect("read")
-        .expect("the ratings map");
+    let ratings = child(tx, &automerge::ROOT, "ratings");
     let r = tx
         .put_object(&ratings, id, automerge::ObjType::Map)
         .expect("put");
@@ -133,16 +129,30 @@ fn crafted_rating(
     r
 }
 
+/// The object at `key` of `obj`, read in a crafted transaction.
+fn child(
+    tx: &automerge::transaction::Transaction<'_>,
+    obj: &automerge::ObjId,
+    key: &str,
+) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    let (_, child) = tx.get(obj, key).expect("read").expect(key);
+    child
+}
+
+/// The object at the first key of the map `obj`, read in a crafted transaction.
+fn first_child(
+    tx: &automerge::transaction::Transaction<'_>,
+    obj: &automerge::ObjId,
+) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    let key = tx.keys(obj).next().expect("an entry");
+    child(tx, obj, &key)
+}
+
 /// The object of the space's first goal, read in a crafted transaction.
 fn first_goal(tx: &automerge::transaction::Transaction<'_>) -> automerge::ObjId {
-    use automerge::ReadDoc;
-    let (_, goals) = tx
-        .get(automerge::ROOT, "goals")
-        .expect("read")
-        .expect("goals");
-    let id = tx.keys(&goals).next().expect("the goal");
-    let (_, goal) = tx.get(&goals, id.as_str()).expect("read").expect("goal");
-    goal
+    first_child(tx, &child(tx, &automerge::ROOT, "goals"))
 }
 
 /// Alex's `duet sync` after Sam sent the crafted event `hash`: it ends (one still running
@@ -531,10 +541,8 @@ fn a_long_text_pasted_in_one_change_costs_the_other_one_read_of_it() {
     // Sam pastes 100,000 characters into the goal's title, in one change (the owner
     // rules let either partner edit a goal's title).
     let plain = sam_crafts(&sam, |tx, _| {
-        use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let goal = first_goal(tx);
-        let (_, title) = tx.get(&goal, "title").expect("read").expect("title");
+        let title = child(tx, &first_goal(tx), "title");
         tx.splice_text(&title, 0, 0, &"x".repeat(100_000))
             .expect("splice");
     });
@@ -560,13 +568,9 @@ fn a_step_completed_a_hundred_thousand_times_in_one_change_costs_one_read_of_its
     // completion time 100,000 times (the owner rules allow both: the text is shared, and
     // nobody has completed the step).
     let plain = sam_crafts(&sam, |tx, _| {
-        use automerge::ReadDoc;
         use automerge::transaction::Transactable;
-        let goal = first_goal(tx);
-        let (_, steps) = tx.get(&goal, "steps").expect("read").expect("steps");
-        let id = tx.keys(&steps).next().expect("the step");
-        let (_, step) = tx.get(&steps, id.as_str()).expect("read").expect("step");
-        let (_, text) = tx.get(&step, "text").expect("read").expect("text");
+        let step = first_child(tx, &child(tx, &first_goal(tx), "steps"));
+        let text = child(tx, &step, "text");
         tx.splice_text(&text, 0, 0, &"y".repeat(100_000))
             .expect("splice");
         for at in 0..100_000i64 {

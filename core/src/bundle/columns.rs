@@ -136,17 +136,7 @@ fn skip_value(kind: u64, r: &mut Reader<'_>) -> Result<u64, String> {
 /// The layout is Automerge 0.12's (`storage/change.rs`).
 pub(super) fn check_change(body: &[u8], limit: u64) -> Result<(), String> {
     let mut r = Reader(body);
-    let deps = r.uleb().ok_or("bad dependency count")?;
-    r.skip_n(deps, 32).ok_or("truncated dependencies")?;
-    r.actor()?;
-    r.uleb().ok_or("bad seq")?;
-    r.uleb().ok_or("bad start op")?;
-    r.sleb().ok_or("bad time")?;
-    r.bytes().ok_or("truncated message")?;
-    let others = r.uleb().ok_or("bad actor count")?;
-    for _ in 0..others {
-        r.actor()?;
-    }
+    r.skip_change_head()?;
     for (spec, data) in r.columns().ok_or("truncated columns")? {
         check_column(spec, data, limit)?;
     }
@@ -192,6 +182,35 @@ impl<'a> Reader<'a> {
 
     pub(super) fn skip_n(&mut self, count: u64, size: u64) -> Option<()> {
         self.take(count.checked_mul(size)?).map(|_| ())
+    }
+
+    /// Skips a bundle body's dependencies and actor ids, up to its columns (Automerge
+    /// 0.12's `storage/bundle/storage.rs`).
+    pub(super) fn skip_bundle_head(&mut self) -> Result<(), String> {
+        let deps = self.uleb().ok_or("bad dependency count")?;
+        self.skip_n(deps, 32).ok_or("truncated dependencies")?;
+        let actors = self.uleb().ok_or("bad actor count")?;
+        for _ in 0..actors {
+            self.actor()?;
+        }
+        Ok(())
+    }
+
+    /// Skips a change chunk body's fixed fields, up to its operation columns (Automerge
+    /// 0.12's `storage/change.rs`).
+    pub(super) fn skip_change_head(&mut self) -> Result<(), String> {
+        let deps = self.uleb().ok_or("bad dependency count")?;
+        self.skip_n(deps, 32).ok_or("truncated dependencies")?;
+        self.actor()?;
+        self.uleb().ok_or("bad seq")?;
+        self.uleb().ok_or("bad start op")?;
+        self.sleb().ok_or("bad time")?;
+        self.bytes().ok_or("truncated message")?;
+        let others = self.uleb().ok_or("bad actor count")?;
+        for _ in 0..others {
+            self.actor()?;
+        }
+        Ok(())
     }
 
     /// A length-prefixed actor id, at most [`MAX_ACTOR_BYTES`] long.

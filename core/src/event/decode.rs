@@ -23,6 +23,15 @@ impl Event {
         Self::decode_checked(bytes, false)
     }
 
+    /// The kind of a stored event, read from its header alone (no copy, hash or
+    /// signature check): `None` for bytes that are not an event.
+    pub(crate) fn stored_kind(bytes: &[u8]) -> Option<Kind> {
+        if bytes.len() < HEADER_LEN + SIG_LEN {
+            return None;
+        }
+        read_header(bytes).ok().map(|(header, _)| header.kind)
+    }
+
     fn decode_checked(bytes: Vec<u8>, verify_signature: bool) -> Result<Event, EventError> {
         let len = bytes.len();
         if len > MAX_EVENT_BYTES {

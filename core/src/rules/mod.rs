@@ -157,7 +157,7 @@ struct Checker<'a> {
     person: &'a str,
     /// The paths of objects seen so far (and those created by this event), by id; shared,
     /// as every op into an object asks for its path.
-    paths: HashMap<ObjectId, Rc<Path>>,
+    paths: HashMap<OpId, Rc<Path>>,
     created: Created,
     /// What [`Checker::existing`] found, by keys (length-prefixed and joined, so that no
     /// two lists of keys share one): the document does not change during a check, and
@@ -198,7 +198,7 @@ impl Checker<'_> {
             }
             if let OpType::Make(_) = op.action {
                 // The object this op makes gets the op's id.
-                let id = ObjectId::Id(OpId(start + i as u64, actor.clone()));
+                let id = OpId(start + i as u64, actor.clone());
                 self.paths.insert(id, Rc::new(parent.child(key)));
             }
         }
@@ -207,40 +207,27 @@ impl Checker<'_> {
 
     /// The path of an object: made by this event, or already in the document.
     fn path_of(&mut self, obj: &ObjectId) -> Result<Rc<Path>, Violation> {
-        if let Some(p) = self.paths.get(obj) {
-            return Ok(Rc::clone(p));
-        }
-        let ObjectId::Id(OpId(counter, actor)) = obj else {
+        let ObjectId::Id(id) = obj else {
             return Ok(Rc::new(Path::root()));
         };
-        let unknown =
-            || format!("it writes into an object this device does not have ({counter}@{actor})");
-        let (id, _) = self
-            .doc
-            .import(&format!("{counter}@{actor}"))
-            .map_err(|_| unknown())?;
-        // Up to the nearest placed ancestor only, placing every object on the way.
-        let (anchor, steps) = crate::opwalk::climb(self.doc, id, |a| {
-            self.paths.contains_key(&ObjectId::Id(a.clone()))
+        crate::opwalk::place(
+            self.doc,
+            id,
+            &mut self.paths,
+            Rc::new(Path::root()),
+            |parent, prop| {
+                Rc::new(parent.child(match prop {
+                    Prop::Map(k) => Some(k.as_str()),
+                    Prop::Seq(_) => None,
+                }))
+            },
+        )
+        .ok_or_else(|| {
+            format!(
+                "it writes into an object this device does not have ({}@{})",
+                id.0, id.1
+            )
         })
-        .ok_or_else(unknown)?;
-        let mut path = match anchor {
-            None => Rc::new(Path::root()),
-            Some(a) => self
-                .paths
-                .get(&ObjectId::Id(a))
-                .cloned()
-                .ok_or_else(unknown)?,
-        };
-        for (node, prop) in steps.into_iter().rev() {
-            let step = match &prop {
-                Prop::Map(k) => Some(k.as_str()),
-                Prop::Seq(_) => None,
-            };
-            path = Rc::new(path.child(step));
-            self.paths.insert(ObjectId::Id(node), Rc::clone(&path));
-        }
-        Ok(path)
     }
 
     /// Whether the document (before this event) has a value at these map keys.

@@ -52,7 +52,7 @@ pub(super) fn push_batch(
 ) -> Result<PushResponse, TransportError> {
     let creates = batch
         .iter()
-        .any(|ev| Event::decode_stored(ev.clone()).is_ok_and(|e| e.kind() == Kind::Genesis));
+        .any(|ev| Event::stored_kind(ev) == Some(Kind::Genesis));
     transport.push(
         relay,
         &rec.id,
