@@ -13,6 +13,7 @@
 //! whole paths made one crafted event of a few kilobytes cost minutes.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Change, ReadDoc, ScalarValue};
@@ -25,7 +26,7 @@ pub(crate) struct Op {
     pub(crate) obj: Option<OpId>,
     /// The path of that object (empty for the root; its first [`KEPT_STEPS`] steps);
     /// `None` when the document cannot place it.
-    pub(crate) path: Option<Vec<String>>,
+    pub(crate) path: Option<ObjPath>,
     /// The map key it sets, or `#` for a list position.
     pub(crate) key: String,
     /// Whether the key is a map key (not a list position).
@@ -35,6 +36,9 @@ pub(crate) struct Op {
     /// The value it puts, as text, when it puts a non-null scalar.
     pub(crate) value: Option<String>,
 }
+
+/// A placed object's path, shared by every operation on it (copied for none of them).
+pub(crate) type ObjPath = Rc<[String]>;
 
 /// How many steps of a path are kept. Readers match at most four
 /// (`goals/<id>/steps/<id>`); a deeper path keeps its first steps and is cut there.
@@ -152,35 +156,44 @@ fn key_text(key: &Key) -> String {
 /// document (which costs a search of its operations, so results are remembered).
 #[derive(Default)]
 pub(crate) struct Paths {
-    known: HashMap<OpId, Option<Vec<String>>>,
+    known: HashMap<OpId, Option<ObjPath>>,
 }
 
 impl Paths {
     /// Paths with these objects already placed.
     pub(crate) fn placed(known: impl IntoIterator<Item = (OpId, Vec<String>)>) -> Paths {
         Paths {
-            known: known.into_iter().map(|(id, p)| (id, Some(p))).collect(),
+            known: known
+                .into_iter()
+                .map(|(id, p)| (id, Some(p.into())))
+                .collect(),
         }
     }
 
     /// Records that operation `id` made an object at `key` of `parent`.
     fn made(&mut self, am: &automerge::Automerge, id: OpId, parent: &ObjectId, key: &Key) {
-        let path = self.of(am, parent).map(|p| child(p, key_text(key)));
+        let path = self.of(am, parent).map(|p| child(&p, key_text(key)));
         self.known.insert(id, path);
     }
 
     /// The path of `obj`, or `None` when the document cannot place it.
-    fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<Vec<String>> {
+    fn of(&mut self, am: &automerge::Automerge, obj: &ObjectId) -> Option<ObjPath> {
         let ObjectId::Id(id) = obj else {
-            return Some(Vec::new());
+            return Some(Rc::from([]));
         };
-        let path = place(am, id, &mut self.known, Some(Vec::new()), |parent, prop| {
-            let step = match prop {
-                automerge::Prop::Map(s) => s.clone(),
-                automerge::Prop::Seq(_) => "#".to_string(),
-            };
-            parent.clone().map(|p| child(p, step))
-        });
+        let path = place(
+            am,
+            id,
+            &mut self.known,
+            Some(Rc::from([])),
+            |parent, prop| {
+                let step = match prop {
+                    automerge::Prop::Map(s) => s.clone(),
+                    automerge::Prop::Seq(_) => "#".to_string(),
+                };
+                parent.as_ref().map(|p| child(p, step))
+            },
+        );
         path.unwrap_or_else(|| {
             self.known.insert(id.clone(), None);
             None
@@ -188,10 +201,10 @@ impl Paths {
     }
 }
 
-/// `path` with `step` added, unless it already holds [`KEPT_STEPS`].
-fn child(mut path: Vec<String>, step: String) -> Vec<String> {
-    if path.len() < KEPT_STEPS {
-        path.push(step);
+/// `path` with `step` added, unless it already holds [`KEPT_STEPS`] (then `path` itself).
+fn child(path: &ObjPath, step: String) -> ObjPath {
+    if path.len() >= KEPT_STEPS {
+        return Rc::clone(path);
     }
-    path
+    path.iter().cloned().chain(std::iter::once(step)).collect()
 }

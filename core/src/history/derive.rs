@@ -99,7 +99,13 @@ impl<'r, 'a> Derivation<'r, 'a> {
             self.fill_in(&k, op);
             return;
         }
-        let path: Vec<&str> = op.path.iter().flatten().map(String::as_str).collect();
+        let path: Vec<&str> = op
+            .path
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(String::as_str)
+            .collect();
         let key = op.key.as_str();
         match path.as_slice() {
             ["goals"] if op.make => {

@@ -37,7 +37,7 @@ fn touched(am: &automerge::Automerge, changes: &[automerge::Change]) -> Touched 
                 return t;
             };
             let key = op.in_map.then_some(op.key);
-            match path.as_slice() {
+            match &path[..] {
                 // A put at the root: a collection itself was (re)created.
                 [] => {
                     if let Some(c) = key.as_deref().and_then(Collection::named) {
