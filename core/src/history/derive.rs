@@ -29,6 +29,15 @@ pub(crate) fn change_events(
 /// What merges many operations into one event: its kind, goal, and item|field.
 type EventKey = (HistoryKind, String, String);
 
+/// The key of the event of `kind` for (goal, item, field).
+fn event_key(kind: HistoryKind, goal: Option<&str>, item: &str, field: Option<&str>) -> EventKey {
+    (
+        kind,
+        goal.unwrap_or("").to_string(),
+        format!("{item}|{}", field.unwrap_or_default()),
+    )
+}
+
 /// The events of one change as its operations are walked.
 struct Derivation<'r, 'a> {
     r: &'r Resolver<'a>,
@@ -72,11 +81,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
         item: &str,
         field: Option<String>,
     ) -> (EventKey, &mut HistoryEvent) {
-        let k = (
-            kind,
-            goal.unwrap_or("").to_string(),
-            format!("{item}|{}", field.clone().unwrap_or_default()),
-        );
+        let k = event_key(kind, goal, item, field.as_deref());
         let base = &self.base;
         let ev = self
             .events
@@ -220,7 +225,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
     fn scalar_edit(&mut self, kind: HistoryKind, g: &str, key: &str, op: &Op) {
         if let Some(ev) = self
             .events
-            .get_mut(&(kind, g.to_string(), format!("|{key}")))
+            .get_mut(&event_key(kind, Some(g), "", Some(key)))
         {
             if self.r.goal(g).is_some() {
                 ev.after = op.value.clone();
@@ -242,8 +247,12 @@ impl<'r, 'a> Derivation<'r, 'a> {
     /// read once per change (a change typing N characters has N operations on it, and
     /// each read walks the whole text).
     fn text_edit(&mut self, g: &str, field: &str, path: &[&str]) {
-        let key = (HistoryKind::FieldEdited, g.to_string(), format!("|{field}"));
-        if self.events.contains_key(&key) {
+        if self.events.contains_key(&event_key(
+            HistoryKind::FieldEdited,
+            Some(g),
+            "",
+            Some(field),
+        )) {
             return;
         }
         let texts = self.r.goal_path(g, path).map(|obj| {
@@ -267,7 +276,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
     /// A step event, showing the step's text just after the change (read once per
     /// change and event).
     fn step_text(&mut self, kind: HistoryKind, g: &str, step: &str) -> EventKey {
-        let k = (kind, g.to_string(), format!("{step}|"));
+        let k = event_key(kind, Some(g), step, None);
         if self.events.contains_key(&k) {
             return k;
         }
