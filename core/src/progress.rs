@@ -64,6 +64,11 @@ pub struct PartnerSeries {
     /// Whether a blind rating of theirs is still sealed (shown as "has rated; rate to
     /// see it", never its level).
     pub sealed: bool,
+    /// Whether that sealed rating's time has come (the other has rated the goal in the
+    /// round, or the round is over): its rater's device reveals it when it next syncs.
+    /// Set when read ([`crate::device::Device::progress`]), since rounds end with time.
+    #[serde(default)]
+    pub opening: bool,
     /// Weight for this goal (default 1).
     pub weight: f64,
 }
@@ -362,6 +367,7 @@ fn goal_progress(
                 latest: pts.last().map(|x| x.level),
                 latest_at: pts.last().map(|x| x.at),
                 sealed: false,
+                opening: false,
                 count: pts.len(),
                 ratings: pts,
                 weight: weights.get(&g.id, p),

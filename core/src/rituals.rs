@@ -82,8 +82,15 @@ pub fn due_reveals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
     waiting_seals(view)
         .into_iter()
         .filter(|s| s.rater == me)
-        .filter(|s| round_over(view, &s.round, now) || other_rated(view, me, &s.goal, now))
+        .filter(|s| reveal_is_due(view, s, now))
         .collect()
+}
+
+/// Whether the time has come for `seal` to be revealed: its round is over, or someone
+/// other than its rater has rated the goal in an open round. Its rater's devices reveal
+/// it at their next rating or sync; until then its partner is told it opens then.
+pub fn reveal_is_due(view: &View, seal: &Seal, now: i64) -> bool {
+    round_over(view, &seal.round, now) || other_rated(view, &seal.rater, &seal.goal, now)
 }
 
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes

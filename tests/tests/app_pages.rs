@@ -2,7 +2,8 @@
 //! with level texts, a step added, done and reopened, a blind rating and the check-in
 //! closed, a reflection written and withdrawn; a goal edited and its status set, a
 //! rating corrected, a reflection edited and undone; each page answers 200. A join the
-//! relay refuses leaves the home ready for a new code.
+//! relay refuses leaves the home ready for a new code. A partner who answered a blind
+//! rating is told it opens when the rater's device syncs.
 
 use duet_tests::Device;
 use duet_tests::app::App;
@@ -287,4 +288,39 @@ fn a_long_rated_goal_lists_its_newest_ratings_and_links_to_older_ones() {
     let odd = app.get(&format!("{goal}?ratings=lots"));
     assert_eq!(odd.status, 200);
     assert!(odd.body.contains("The latest 50 of 60 ratings."));
+}
+
+#[test]
+fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    alex.ok(&["rate", "Sunday walk", "-1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let id = sam.json(&["goal", "list"])[0]["id"]
+        .as_str()
+        .expect("the goal's id")
+        .to_string();
+    let app = App::start(&sam);
+    let today = app.get("/").body;
+    assert!(today.contains("Alex has rated; rate to see it"), "{today}");
+    let form = app.get(&format!("/checkin?goal={id}")).body;
+    assert!(form.contains("Your partner has rated this goal"), "{form}");
+
+    let rated = app.post("/checkin", &[("goal", &id), ("level", "1")]);
+    assert_eq!(rated.status, 303, "{}", rated.body);
+    // Alex's device, not running, is the only one that can open the seal now.
+    let today = app.get("/").body;
+    assert!(
+        today.contains("Alex has rated; shown once Alex") && today.contains("s device syncs"),
+        "{today}"
+    );
+    assert!(!today.contains("rate to see it"), "{today}");
+    let form = app.get(&format!("/checkin?goal={id}")).body;
+    assert!(
+        form.contains("You have both rated it in this check-in"),
+        "{form}"
+    );
+    assert!(!form.contains("Your partner has rated this goal"), "{form}");
 }

@@ -117,6 +117,76 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
 }
 
 #[test]
+fn a_partner_who_has_answered_a_blind_rating_is_told_it_opens_when_the_rater_syncs() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Alex sees their own blind rating as theirs, never as someone else's to wait for.
+    let show = alex.ok(&["goal", "show", GOAL]);
+    assert!(
+        show.contains("you rated blind: sealed until your partner rates too"),
+        "{show}"
+    );
+    assert!(!show.contains("rate to see it"), "{show}");
+    // Before Sam rates: rating is what opens it, and nothing can be scored yet.
+    let progress = sam.ok(&["progress"]);
+    assert!(
+        progress.contains("Alex has rated; rate to see it"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("No T-score yet: a sealed rating counts once it is revealed"),
+        "{progress}"
+    );
+    assert_eq!(opening(&sam), Some(false));
+
+    // Sam rates, and has not synced yet: only Alex's device can open the seal now.
+    sam.ok(&["rate", GOAL, "1"]);
+    let progress = sam.ok(&["progress"]);
+    assert!(
+        progress.contains("Alex has rated; shown once Alex's device syncs"),
+        "{progress}"
+    );
+    assert!(!progress.contains("rate to see it"), "{progress}");
+    assert_eq!(opening(&sam), Some(true));
+    let show = sam.ok(&["goal", "show", GOAL]);
+    assert!(
+        show.contains("Alex has rated blind: shown once Alex's device syncs"),
+        "{show}"
+    );
+    let checkin = sam
+        .run_with_stdin(&["checkin"], Some("\n"))
+        .ok()
+        .to_string();
+    assert!(
+        checkin.contains("you have both rated it in this check-in"),
+        "{checkin}"
+    );
+    assert!(!checkin.contains("rate to see theirs"), "{checkin}");
+
+    // Once Alex's device has synced and Sam's has fetched the reveal, nothing waits.
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let progress = sam.ok(&["progress"]);
+    assert!(!progress.contains("has rated;"), "{progress}");
+    assert_eq!(opening(&sam), Some(false));
+}
+
+/// Whether `d`'s `progress --json` says Alex's sealed rating opens at Alex's next sync.
+fn opening(d: &Device) -> Option<bool> {
+    let p = d.json(&["progress"]);
+    let alex = p["goals"][0]["partners"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == "Alex")?
+        .clone();
+    alex["opening"].as_bool()
+}
+
+#[test]
 fn a_revealed_rating_that_does_not_match_its_commitment_is_refused() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

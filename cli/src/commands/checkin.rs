@@ -146,9 +146,17 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             ctx.out
                 .line(format!("  your partner did: {}", safe_line(s)))?;
         }
-        if g.partner_rated {
-            ctx.out
-                .line("  your partner has rated it; rate to see theirs")?;
+        match (g.partner_rated, g.rated) {
+            (true, false) => ctx
+                .out
+                .line("  your partner has rated it; rate to see theirs")?,
+            (true, true) => ctx.out.line(
+                "  you have both rated it in this check-in; rating again adds a new rating",
+            )?,
+            (false, true) => ctx.out.line(
+                "  you have rated it in this check-in already; rating again adds a new rating",
+            )?,
+            (false, false) => {}
         }
         let level = loop {
             eprint!("Your level (-2..2, Enter to skip): ");

@@ -216,7 +216,8 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 }
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
-    let detail = ctx.device()?.goal_detail(query, None)?;
+    let mut dev = ctx.device()?;
+    let detail = dev.goal_detail(query, None)?;
     let (g, ratings, problems, people, reflections, sealed) = match detail {
         GoalDetail::Found {
             goal,
@@ -246,13 +247,23 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         });
     }
     print_goal(ctx, &g)?;
-    print_ratings(ctx, &ratings, &people)?;
+    print_ratings(ctx, &ratings, &people, !sealed.is_empty())?;
+    let me = dev.me.person_id.to_string();
+    let opening: Vec<String> = if sealed.iter().any(|s| s.rater != me) {
+        dev.opening_seals()?.into_iter().map(|s| s.id).collect()
+    } else {
+        Vec::new()
+    };
     for s in &sealed {
-        ctx.out.line(format!(
-            "    {} {} has rated blind; rate to see it",
-            s.at.get(..10).unwrap_or(&s.at),
-            name_of(&people, &s.rater)
-        ))?;
+        let at = s.at.get(..10).unwrap_or(&s.at);
+        let name = name_of(&people, &s.rater);
+        ctx.out.line(if s.rater == me {
+            format!("    {at}  you rated blind: sealed until your partner rates too")
+        } else if opening.contains(&s.id) {
+            format!("    {at}  {name} has rated blind: shown once {name}'s device syncs")
+        } else {
+            format!("    {at}  {name} has rated blind; rate to see it")
+        })?;
     }
     if !reflections.is_empty() {
         ctx.out.line("  reflections:")?;
@@ -324,8 +335,9 @@ fn print_ratings(
     ctx: &Ctx,
     ratings: &[Rating],
     people: &BTreeMap<String, String>,
+    sealed_too: bool,
 ) -> std::io::Result<()> {
-    if ratings.is_empty() {
+    if ratings.is_empty() && !sealed_too {
         return Ok(());
     }
     ctx.out.line("  ratings:")?;

@@ -50,7 +50,15 @@ fn level(l: Option<i64>) -> String {
 /// The latest T-scores of each partner and together, or what to do when there are none.
 fn print_t_scores(out: &mut impl Write, p: &duet_core::progress::Progress) -> std::io::Result<()> {
     if p.current_joint().is_none() && p.people.keys().all(|id| p.current(id).is_none()) {
-        writeln!(out, "No ratings yet: `duet rate GOAL LEVEL` (-2 to 2).")?;
+        let sealed = p.goals.iter().flat_map(|g| &g.partners).any(|s| s.sealed);
+        if sealed {
+            writeln!(
+                out,
+                "No T-score yet: a sealed rating counts once it is revealed."
+            )?;
+        } else {
+            writeln!(out, "No ratings yet: `duet rate GOAL LEVEL` (-2 to 2).")?;
+        }
         return Ok(());
     }
     write!(out, "GAS T-score (50 = as expected):")?;
@@ -166,6 +174,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             if s.sealed {
                 let who = if s.person == p.me {
                     "you have rated blind: sealed until your partner rates too".to_string()
+                } else if s.opening {
+                    let name = safe_line(&s.name);
+                    format!("{name} has rated; shown once {name}'s device syncs")
                 } else {
                     format!("{} has rated; rate to see it", safe_line(&s.name))
                 };

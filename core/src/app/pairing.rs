@@ -218,19 +218,64 @@ impl Device {
     /// (they see their own blind levels); computed from every rating when those do not
     /// come after everything the summary counted, or for one goal.
     pub fn progress(&mut self, goal: Option<&str>) -> Result<Progress, DeviceError> {
-        if goal.is_none()
-            && let Some(p) = self.kept_progress()?
-        {
-            return Ok(p);
-        }
-        let view = self.view(SpaceKind::Shared)?;
-        let only = goal
-            .map(|q| super::goals::resolve_in(&view.goals, q))
-            .transpose()?
-            .map(|g| vec![g]);
-        let mut p = crate::progress::progress(&view, only.as_deref()).bounded();
-        p.me = self.me.person_id.to_string();
+        let kept = match goal {
+            None => self.kept_progress()?,
+            Some(_) => None,
+        };
+        let mut p = match kept {
+            Some(p) => p,
+            None => {
+                let view = self.view(SpaceKind::Shared)?;
+                let only = goal
+                    .map(|q| super::goals::resolve_in(&view.goals, q))
+                    .transpose()?
+                    .map(|g| vec![g]);
+                let mut p = crate::progress::progress(&view, only.as_deref()).bounded();
+                p.me = self.me.person_id.to_string();
+                p
+            }
+        };
+        self.mark_opening(&mut p)?;
         Ok(p)
+    }
+
+    /// Marks the partner's sealed ratings whose time has come (see
+    /// [`crate::progress::PartnerSeries::opening`]), deciding as their device will: from
+    /// the blind rules' view of the rounds, seals and ratings in open rounds. Read only
+    /// while a partner's rating waits.
+    fn mark_opening(&mut self, p: &mut Progress) -> Result<(), DeviceError> {
+        let waits = |s: &crate::progress::PartnerSeries| s.sealed && s.person != p.me;
+        if !p.goals.iter().flat_map(|g| &g.partners).any(waits) {
+            return Ok(());
+        }
+        let opening: std::collections::BTreeSet<(String, String)> = self
+            .opening_seals()?
+            .into_iter()
+            .map(|s| (s.goal, s.rater))
+            .collect();
+        let me = p.me.clone();
+        for g in &mut p.goals {
+            for s in &mut g.partners {
+                s.opening = s.sealed
+                    && s.person != me
+                    && opening.contains(&(g.goal.clone(), s.person.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The other partner's ratings still sealed whose time has come (they have been
+    /// answered in the round, or the round is over): their device reveals each when it
+    /// next syncs. Decided as that device will, from the blind rules' view.
+    pub fn opening_seals(&mut self) -> Result<Vec<crate::model::Seal>, DeviceError> {
+        let now = self.now();
+        let me = self.me.person_id.to_string();
+        let view = self.ritual_view(now, None)?;
+        Ok(crate::rituals::waiting_seals(&view)
+            .into_iter()
+            .filter(|s| s.rater != me && crate::rituals::reveal_is_due(&view, s, now))
+            .cloned()
+            .collect())
     }
 
     /// The kept summary with this person's own waiting seals counted in; `None` when

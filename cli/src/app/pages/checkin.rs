@@ -80,14 +80,16 @@ fn goal_form(g: &CheckinGoal, token: &str) -> Markup {
             (csrf(token))
             input type="hidden" name="goal" value=(g.id);
             h2 { (g.title) }
-            @if g.partner_rated {
+            @if g.partner_rated && !g.rated {
                 p { "Your partner has rated this goal; rate it to see theirs." }
             }
             @if !g.partner_steps.is_empty() {
                 p { "Since you last rated it, your partner completed:" }
                 ul { @for s in &g.partner_steps { li { (s) } } }
             }
-            @if g.rated {
+            @if g.rated && g.partner_rated {
+                p class="muted" { "You have both rated it in this check-in; rating again adds a new rating." }
+            } @else if g.rated {
                 p class="muted" { "You have rated it in this check-in already; rating again adds a new rating." }
             }
             fieldset {

@@ -110,6 +110,8 @@ pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
             span class="sealed" {
                 @if s.person == me {
                     "you have rated blind: sealed until your partner rates too"
+                } @else if s.opening {
+                    (s.name) " has rated; shown once " (s.name) "'s device syncs"
                 } @else {
                     (s.name) " has rated; rate to see it"
                 }
