@@ -202,6 +202,19 @@ impl Device {
         if let Some(q) = query.goal.take() {
             query.goal = Some(self.resolve_goal(&q)?);
         }
+        // A name no one of the space has is a typo, not an empty history.
+        if let Some(name) = &query.by {
+            let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+            if !people.values().any(|p| p.name.eq_ignore_ascii_case(name)) {
+                let known: Vec<&str> = people.values().map(|p| p.name.as_str()).collect();
+                return Err(crate::resolve::ResolveError::Unknown {
+                    what: "person",
+                    query: name.clone(),
+                    hint: format!("the shared space's people are {}", known.join(", ")),
+                }
+                .into());
+            }
+        }
         let rec = self.space(SpaceKind::Shared)?;
         let me = self.me.clone();
         Ok(crate::history::timeline(
