@@ -341,6 +341,39 @@ fn remake_bad(sorted: Sorted) -> Result<Repair, RepairError> {
     Ok(repair)
 }
 
+/// Re-makes this device's unsent changes, in the order they were made (each may build
+/// on the ones before it), after everything of a document whose tip is given: the
+/// first takes sequence number `seq`, op counters from `start_op` and the document's
+/// `heads` as dependencies; each next one follows the one before. Another copy of this
+/// device (restored from a backup, or a copied home) numbered its own changes first
+/// with the same sequence numbers and counters; the content stays, as [`remake`] keeps it.
+pub fn remake_after(
+    unsent: &[Change],
+    seq: u64,
+    start_op: u64,
+    heads: Vec<ChangeHash>,
+) -> Result<Vec<Change>, RepairError> {
+    let mut shifts: Vec<Shift> = Vec::with_capacity(unsent.len());
+    let mut out: Vec<Change> = Vec::with_capacity(unsent.len());
+    let (mut seq, mut start_op, mut deps) = (seq, start_op, heads);
+    for change in unsent {
+        // The unsent changes were made one after another on this copy: a reference to
+        // an operation in an earlier one's counters means that operation.
+        let made = remake_with(change, seq, start_op, deps, &shifts)?;
+        let old_start = change.start_op().get();
+        shifts.push(Shift {
+            start: old_start,
+            end: old_start + change.len() as u64,
+            new_start: start_op,
+        });
+        seq += 1;
+        start_op = made.max_op() + 1;
+        deps = vec![made.hash()];
+        out.push(made);
+    }
+    Ok(out)
+}
+
 /// Applies changes, turning an Automerge panic into an error: this runs while a
 /// command opens its store, and a panic there would leave the user nothing to act on.
 fn apply(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), RepairError> {

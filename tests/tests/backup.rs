@@ -1,7 +1,8 @@
 //! `duet backup` and `duet restore` through the real binaries and relay: a lost device
 //! comes back from its file and passphrase, reads and writes both spaces, continues its
 //! own chain after changes it made since the backup (no fork), and a wrong passphrase
-//! or a cut file writes nothing.
+//! or a cut file writes nothing. Two copies of one device that both wrote offline keep
+//! both copies' changes.
 
 use duet_tests::{Device, Relay, pair};
 
@@ -157,4 +158,70 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     );
     b.ok(&["sync"]);
     assert!(duet_tests::shared_titles(&b).contains(&"Written offline".to_string()));
+}
+
+#[test]
+fn two_copies_of_a_device_that_both_wrote_offline_keep_both_copies_changes() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    // Sam has rated blind, so Alex's ratings are given in the clear.
+    b.ok(&["rate", "Weekly", "0"]);
+    b.ok(&["sync"]);
+    a.ok(&["sync"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file_s = file.to_str().expect("utf-8 path");
+    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    // The phone thought lost is restored; the old one turns up and both write offline.
+    let restored = Device::new();
+    restore(&restored, file_s, PASS).ok();
+    a.ok(&["rate", "Weekly", "1", "--note", "from the old phone"]);
+    a.ok(&["reflect", "Written on the old phone"]);
+    restored.ok(&["rate", "Weekly", "-1", "--note", "from the restored phone"]);
+    restored.ok(&["goal", "add", "Date night", "--area", "intimacy"]);
+    restored.ok(&["step", "add", "Date night", "Book a table"]);
+
+    // The old phone's changes reach the relay first, with the numbers the restored
+    // one gave its own: the restored one makes its own again after them.
+    a.ok(&["sync"]);
+    let synced = restored.run(&["sync"]);
+    let said = format!("{}{}", synced.ok(), synced.stderr);
+    assert!(
+        said.contains("another copy of this device")
+            && said.contains("3 unsent changes were made again"),
+        "{said}"
+    );
+    for d in [&a, &b, &restored, &a] {
+        d.ok(&["sync"]);
+    }
+    for d in [&a, &b, &restored] {
+        let notes: Vec<String> = d.json(&["export"])["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .iter()
+            .filter_map(|r| r["note"].as_str().map(str::to_string))
+            .collect();
+        assert!(
+            notes.contains(&"from the old phone".to_string())
+                && notes.contains(&"from the restored phone".to_string()),
+            "{notes:?}"
+        );
+        assert!(duet_tests::shared_titles(d).contains(&"Date night".to_string()));
+        let steps = d.json(&["goal", "show", "Date night"])["steps"].clone();
+        assert_eq!(steps[0]["text"], "Book a table", "{steps}");
+        let reflections = d.ok(&["reflections"]);
+        assert!(
+            reflections.contains("Written on the old phone"),
+            "{reflections}"
+        );
+        assert_eq!(d.json(&["status"])["spaces"][0]["pending_changes"], 0);
+    }
+    // Both copies' histories name the same acts, and the store loads as it should.
+    let history = restored.ok(&["history"]);
+    assert!(history.contains("from the restored phone"), "{history}");
+    assert_eq!(history, a.ok(&["history"]));
 }

@@ -196,6 +196,11 @@ impl Tip {
         self.heads.iter().map(|h| hash_of(h)).collect()
     }
 
+    /// The largest operation counter of the document.
+    pub fn max_op(&self) -> u64 {
+        self.max_op
+    }
+
     /// This actor's last change and its sequence number.
     pub fn last(&self) -> Option<(ChangeHash, u64)> {
         Some((hash_of(self.last.as_deref()?)?, self.seq))

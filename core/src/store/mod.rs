@@ -25,6 +25,7 @@ mod pulled;
 mod relay_loss;
 mod restore;
 mod schema;
+mod set_aside;
 mod spaces;
 mod timeline;
 mod verification;

@@ -131,6 +131,16 @@ DELETE FROM rm_progress;
     r#"
 CREATE INDEX IF NOT EXISTS events_relay_cursor ON events (space, relay_cursor);
 "#,
+    // This device's unsent changes, set aside while another copy of the device (a
+    // restored backup, a copied home) had numbered its own changes the same way: the
+    // sync that set them aside makes them again after that copy's (`Store::set_aside`).
+    r#"
+CREATE TABLE IF NOT EXISTS set_aside (
+    id INTEGER PRIMARY KEY,
+    space TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

@@ -30,6 +30,7 @@ mod package;
 mod process;
 mod pull;
 mod push;
+mod set_aside;
 mod summary;
 mod verify;
 
@@ -233,6 +234,20 @@ pub enum SyncError {
     /// Building an event failed.
     #[error("cannot package local changes: {0}")]
     Package(String),
+    /// Another copy of this device (restored from a backup, or a copied home) sent
+    /// changes numbered as this copy numbered its own. A sync sets this copy's unsent
+    /// changes aside and makes them again after those; this says it could not.
+    #[error(
+        "another copy of this device (restored from a backup, or a copy of its home) sent changes numbered as this copy's own{}",
+        if *.unsent { "" } else { ", and this copy has none unsent to make again: its log cannot take them; use the other copy, or restore the backup again into a new home (`duet restore FILE --home DIR`)" }
+    )]
+    AnotherCopy {
+        /// Whether this copy had unsent changes when it found out.
+        unsent: bool,
+    },
+    /// Making this copy's set-aside changes again failed.
+    #[error("cannot make this device's unsent changes again after another copy's: {0}")]
+    Remake(#[from] crate::repair::RepairError),
 }
 
 /// The outcome of syncing one space.
@@ -258,6 +273,9 @@ pub struct SyncReport {
     pub rollback: bool,
     /// Events this device gave back to a relay that had lost them, and the relay took.
     pub given_back: usize,
+    /// Unsent changes of this device made again after another copy of the device had
+    /// sent changes with their numbers (see [`crate::store::Store::set_aside_unsent`]).
+    pub remade: usize,
     /// Authentic events waiting for an earlier event of their author.
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.
@@ -300,6 +318,28 @@ pub fn sync_space(
     transport: &dyn Transport,
     kept: Option<KeptDoc>,
 ) -> Result<(SyncReport, Option<KeptDoc>), SyncError> {
+    match sync_once(store, me, rec, transport, kept) {
+        // Another copy of this device took the numbers of this copy's unsent changes:
+        // set them aside, take that copy's, and make them again after (in the same
+        // sync, before packaging); once only.
+        Err(SyncError::AnotherCopy { .. }) => {
+            if store.set_aside_unsent(&rec.id)? == 0 {
+                return Err(SyncError::AnotherCopy { unsent: false });
+            }
+            sync_once(store, me, rec, transport, None)
+        }
+        other => other,
+    }
+}
+
+/// One sync of a space (see [`sync_space`]).
+fn sync_once(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+    transport: &dyn Transport,
+    kept: Option<KeptDoc>,
+) -> Result<(SyncReport, Option<KeptDoc>), SyncError> {
     let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
     let mut report = SyncReport::default();
     // A device no longer in the space only sends what it signed while it was (a leave
@@ -322,7 +362,9 @@ pub fn sync_space(
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
 
     // 3. Package local changes under the newest key epoch this device knows (after the
-    // pull, so edits made offline during a removal go out under the new key), then push.
+    // pull, so edits made offline during a removal go out under the new key), then push;
+    // first, make again what was set aside for another copy of this device.
+    set_aside::take_back(store, &mut local, &mut pull)?;
     if push_refusal.is_none() && local.state.departure(&me.device_key()).is_none() {
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }

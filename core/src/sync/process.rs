@@ -33,6 +33,15 @@ impl Pull<'_> {
                 // advances even when the content is refused, so the author's later
                 // events still fit.
                 let _ = state.admit(&ev, None);
+                // Signed as this device but not made by this copy: another copy's
+                // changes may reuse the numbers of this copy's unsent ones (the sync
+                // then sets those aside and makes them again after).
+                if let Ok(changes) = &content
+                    && ev.header().author == self.me.device_key()
+                    && super::set_aside::another_copy_numbered(doc, changes)
+                {
+                    return Err(SyncError::AnotherCopy { unsent: true });
+                }
                 let outcome = match content {
                     Ok(changes) => check_and_apply(state, doc, &ev, changes)?,
                     Err(refusal) => Err(refusal),

@@ -1,0 +1,61 @@
+//! Two copies of one device (a lost device restored from a backup while the old one still
+//! runs, or a copied home) sign as one device and write as one Automerge actor. When the
+//! other copy's changes arrive with the numbers this copy gave its own unsent changes,
+//! the pull stops ([`another_copy_numbered`]); the sync sets this copy's unsent changes
+//! aside and syncs again, and here, after that pull, makes them again after the other
+//! copy's with their content unchanged, so that they go out in the same sync.
+
+use automerge::{Change, ReadDoc};
+
+use super::SyncError;
+use super::local::Local;
+use super::pull::Pull;
+use crate::advice::Warning;
+use crate::doc::{SpaceDoc, Tip};
+use crate::store::Store;
+
+/// Whether `changes` (of an event signed by this device, but not made by this copy)
+/// reuse a sequence number this copy already gave one of its own changes.
+pub(super) fn another_copy_numbered(doc: &SpaceDoc, changes: &[Change]) -> bool {
+    let am = doc.automerge();
+    let actor = am.get_actor();
+    let last = am.get_last_local_change().map_or(0, |c| c.seq());
+    changes.iter().any(|c| {
+        c.actor_id() == actor && c.seq() <= last && am.get_change_by_hash(&c.hash()).is_none()
+    })
+}
+
+/// Makes this copy's set-aside changes again after everything the document holds now,
+/// applies and stores them as unsent changes, and says so; nothing when none wait.
+pub(super) fn take_back(
+    store: &mut Store,
+    local: &mut Local,
+    pull: &mut Pull<'_>,
+) -> Result<(), SyncError> {
+    let (me, rec) = (pull.me, pull.rec);
+    let _lock = store.write_lock()?;
+    local.refresh(store, rec)?;
+    let aside = store.set_aside(&rec.id)?;
+    if aside.is_empty() {
+        return Ok(());
+    }
+    let (_, doc) = local.with_doc(store, me, rec)?;
+    let tip = Tip::of(doc);
+    let seq = tip.last().map_or(0, |(_, seq)| seq) + 1;
+    let heads = doc.heads();
+    let (rows, unsent): (Vec<i64>, Vec<Change>) = aside.into_iter().unzip();
+    let remade = crate::repair::remake_after(&unsent, seq, tip.max_op() + 1, heads)?;
+    doc.apply(remade.clone())?;
+    store.take_back_set_aside(&rec.id, &rows, &remade, doc)?;
+    local.seen = store.data_version()?;
+    pull.report.remade = remade.len();
+    pull.report.warnings.push(Warning::new(format!(
+        "another copy of this device (restored from a backup, or a copy of its home) sent changes first; \
+         this copy's {} unsent change{} {} made again after them and nothing is lost. Use one copy only: \
+         to use both, add the second as a device of its own (`duet device add`)",
+        remade.len(),
+        if remade.len() == 1 { "" } else { "s" },
+        if remade.len() == 1 { "was" } else { "were" },
+    )));
+    Ok(())
+}
