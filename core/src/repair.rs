@@ -355,17 +355,30 @@ pub fn remake_after(
 ) -> Result<Vec<Change>, RepairError> {
     let mut shifts: Vec<Shift> = Vec::with_capacity(unsent.len());
     let mut out: Vec<Change> = Vec::with_capacity(unsent.len());
+    // For each original, the indices of the unsent changes it was built on: only their
+    // counters mean their operations (one made after others were set aside may use
+    // the same counters for its own).
+    let mut index: HashMap<ChangeHash, usize> = HashMap::new();
+    let mut ancestry: Vec<BTreeSet<usize>> = Vec::with_capacity(unsent.len());
     let (mut seq, mut start_op, mut deps) = (seq, start_op, heads);
-    for change in unsent {
-        // The unsent changes were made one after another on this copy: a reference to
-        // an operation in an earlier one's counters means that operation.
-        let made = remake_with(change, seq, start_op, deps, &shifts)?;
+    for (i, change) in unsent.iter().enumerate() {
+        let mut ancestors = BTreeSet::new();
+        for d in change.deps() {
+            if let Some(&j) = index.get(d) {
+                ancestors.insert(j);
+                ancestors.extend(ancestry[j].iter().copied());
+            }
+        }
+        let earlier: Vec<Shift> = ancestors.iter().map(|&j| shifts[j]).collect();
+        let made = remake_with(change, seq, start_op, deps, &earlier)?;
         let old_start = change.start_op().get();
         shifts.push(Shift {
             start: old_start,
             end: old_start + change.len() as u64,
             new_start: start_op,
         });
+        index.insert(change.hash(), i);
+        ancestry.push(ancestors);
         seq += 1;
         start_op = made.max_op() + 1;
         deps = vec![made.hash()];
@@ -524,6 +537,51 @@ mod tests {
         assert_eq!(c.seq(), remade.seq() + 1);
         doc.apply_changes([c]).unwrap();
         assert_eq!(map_get(&doc, &ROOT, "after").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn unsent_changes_are_made_again_after_another_copys_with_their_content() {
+        // Another copy of the device rated r1; this copy wrote r2 and the text, then
+        // edited r2 in a change built on that one, and (those two set aside meanwhile)
+        // rated r3 on the base alone, with the same counters as its first.
+        let mut theirs_doc = base();
+        let history = all(&mut theirs_doc);
+        let mut mine = theirs_doc.fork().with_actor(actor());
+        let mut beside_doc = theirs_doc.fork().with_actor(actor());
+        let theirs = rate(&mut theirs_doc, "r1", 1, "fine");
+        let first = write(&mut mine);
+        let r2 = match mine.get(obj(&mine, "ratings"), "r2").unwrap() {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            other => panic!("r2: {other:?}"),
+        };
+        mine.put(&r2, "note", "later").unwrap();
+        let second = commit(&mut mine, "edit", 25);
+        let beside = rate(&mut beside_doc, "r3", 0, "beside");
+        assert_eq!(beside.start_op(), first.start_op());
+        let remade = remake_after(
+            &[first, second, beside],
+            theirs.seq() + 1,
+            theirs.max_op() + 1,
+            vec![theirs.hash()],
+        )
+        .unwrap();
+        assert_eq!(
+            remade.iter().map(Change::seq).collect::<Vec<_>>(),
+            [theirs.seq() + 1, theirs.seq() + 2, theirs.seq() + 3]
+        );
+        let doc = doc_of([history, vec![theirs], remade].concat()).unwrap();
+        assert_both_edits(&doc);
+        let ratings = obj(&doc, "ratings");
+        let r2 = match doc.get(&ratings, "r2").unwrap() {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            other => panic!("r2: {other:?}"),
+        };
+        assert_eq!(map_get(&doc, &r2, "note").as_deref(), Some("\"later\""));
+        let r3 = match doc.get(&ratings, "r3").unwrap() {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            other => panic!("r3: {other:?}"),
+        };
+        assert_eq!(map_get(&doc, &r3, "note").as_deref(), Some("\"beside!\""));
     }
 
     #[test]

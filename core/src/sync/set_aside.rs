@@ -33,6 +33,10 @@ pub(super) fn take_back(
     pull: &mut Pull<'_>,
 ) -> Result<(), SyncError> {
     let (me, rec) = (pull.me, pull.rec);
+    // Almost always none: looked at before taking the home's write lock.
+    if store.set_aside(&rec.id)?.is_empty() {
+        return Ok(());
+    }
     let _lock = store.write_lock()?;
     local.refresh(store, rec)?;
     let aside = store.set_aside(&rec.id)?;
