@@ -24,6 +24,7 @@ pub mod keywrap;
 pub mod lock;
 pub mod membership;
 pub mod model;
+pub mod names;
 mod opwalk;
 pub mod pairing_code;
 pub mod progress;

@@ -224,11 +224,7 @@ pub fn in_scope(goal: &Goal) -> bool {
 
 /// Computes progress over the goals `only` (ids) or, when `None`, all goals in scope.
 pub fn progress(view: &View, only: Option<&[String]>) -> Progress {
-    let people: BTreeMap<String, String> = view
-        .people
-        .iter()
-        .map(|(k, p)| (k.clone(), p.name.clone()))
-        .collect();
+    let people: BTreeMap<String, String> = crate::names::shown(&view.people);
     let goals: Vec<&Goal> = view
         .goals
         .iter()

@@ -29,6 +29,14 @@ pub enum ResolveError {
         /// `id-prefix "title"` of each candidate.
         candidates: String,
     },
+    /// A name several people of the space have (their names look alike).
+    #[error("{query:?} names several people: {candidates}; give the name as shown, with its id")]
+    SeveralPeople {
+        /// What the user typed.
+        query: String,
+        /// The names they are shown by.
+        candidates: String,
+    },
 }
 
 /// The rules in order of preference: the first that matches anything decides, so an

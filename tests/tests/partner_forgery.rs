@@ -3,7 +3,8 @@
 //! crafting an Automerge change by hand with duet-core, and by adding a device that
 //! claims the other's person. Each time the victim's `progress`, `export`, `history` and
 //! report attribute nothing to the victim that the victim's devices did not sign, and
-//! `history` names the refused change and the device that sent it.
+//! `history` names the refused change and the device that sent it. A partner who joins
+//! under a name that looks like the other's is shown with their id wherever a name is.
 
 use duet_core::device::Device as CoreDevice;
 use duet_core::doc::DocError;
@@ -290,5 +291,74 @@ fn a_forgery_at_the_end_of_a_large_event_is_refused_whole_and_nothing_of_it_stay
             .as_array()
             .map_or(0, Vec::len),
         ratings_before
+    );
+}
+
+#[test]
+fn a_partner_who_joins_under_a_name_like_the_others_is_told_apart_everywhere() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string();
+    // "Аlex" with a Cyrillic А: the same on screen, another name to a computer.
+    let fake = "\u{410}lex";
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--name", fake]);
+    sam.ok(&["rate", "Walk", "-2", "--note", "it was awful"]);
+    sam.ok(&["reflect", "I never want to walk again"]);
+    sam.ok(&["sync"]);
+    let synced = alex.ok(&["sync"]);
+    let alex_id = alex.json(&["export"])["me"]["person"]
+        .as_str()
+        .expect("person id")
+        .to_string();
+    let sam_id = sam.json(&["export"])["me"]["person"]
+        .as_str()
+        .expect("person id")
+        .to_string();
+    let real = format!("Alex #{}", &alex_id[..4]);
+    let faked = format!("{fake} #{}", &sam_id[..4]);
+    assert!(synced.contains(&faked), "{synced}");
+    // Every line that names the partner says which one it is.
+    let history = alex.ok(&["history"]);
+    let progress = alex.ok(&["progress"]);
+    let reflections = alex.ok(&["reflections"]);
+    for (what, out) in [
+        ("history", &history),
+        ("progress", &progress),
+        ("reflections", &reflections),
+    ] {
+        assert!(out.contains(&faked), "{what}: {out}");
+        assert_eq!(
+            out.matches(fake).count(),
+            out.matches(&faked).count(),
+            "{what} names the partner without the id: {out}"
+        );
+    }
+    assert!(
+        history.contains(&format!("{real} created goal")),
+        "{history}"
+    );
+    assert!(progress.contains(&real), "{progress}");
+    let report = alex.home.with_file_name("report.html");
+    let report_s = report.to_str().expect("utf-8 path");
+    alex.ok(&["report", "--html", report_s]);
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert!(html.contains(&faked) && html.contains(&real));
+    assert_eq!(html.matches(fake).count(), html.matches(&faked).count());
+    // The history can still be asked for one of them, by the name as shown.
+    let by = alex.ok(&["history", "--by", &faked]);
+    assert!(
+        by.contains("wrote a reflection") && !by.contains("created goal"),
+        "{by}"
+    );
+    // The export keeps names as written.
+    assert_eq!(
+        alex.json(&["export"])["shared"]["people"][&sam_id]["name"],
+        fake
     );
 }

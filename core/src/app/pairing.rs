@@ -202,18 +202,39 @@ impl Device {
         if let Some(q) = query.goal.take() {
             query.goal = Some(self.resolve_goal(&q)?);
         }
-        // A name no one of the space has is a typo, not an empty history.
-        if let Some(name) = &query.by {
+        // The person named, by the name they are shown by (two whose names look alike
+        // are shown with their ids) or, if only one has it, as written. A name no one
+        // of the space has is a typo, not an empty history.
+        if let Some(name) = query.by.take() {
             let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
-            if !people.values().any(|p| p.name.eq_ignore_ascii_case(name)) {
-                let known: Vec<&str> = people.values().map(|p| p.name.as_str()).collect();
-                return Err(crate::resolve::ResolveError::Unknown {
-                    what: "person",
-                    query: name.clone(),
-                    hint: format!("the shared space's people are {}", known.join(", ")),
+            let shown = crate::names::shown(&people);
+            let known = || shown.values().cloned().collect::<Vec<_>>().join(", ");
+            let by_shown = shown.values().find(|s| s.eq_ignore_ascii_case(&name));
+            let by_name: Vec<&String> = people
+                .iter()
+                .filter(|(_, p)| p.name.eq_ignore_ascii_case(&name))
+                .filter_map(|(id, _)| shown.get(id))
+                .collect();
+            query.by = Some(match (by_shown, &by_name[..]) {
+                (Some(s), _) => s.clone(),
+                (None, [s]) => (*s).clone(),
+                (None, []) => {
+                    return Err(crate::resolve::ResolveError::Unknown {
+                        what: "person",
+                        query: name,
+                        hint: format!("the shared space's people are {}", known()),
+                    }
+                    .into());
                 }
-                .into());
-            }
+                (None, several) => {
+                    let candidates: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
+                    return Err(crate::resolve::ResolveError::SeveralPeople {
+                        query: name,
+                        candidates: candidates.join(", "),
+                    }
+                    .into());
+                }
+            });
         }
         let rec = self.space(SpaceKind::Shared)?;
         let me = self.me.clone();

@@ -195,13 +195,13 @@ fn find<'v>(view: &'v View, query: &str) -> Option<&'v Reflection> {
 /// The reflections of `view` as threads: each that answers none (or one no longer
 /// standing) with its replies under it. Names and titles come from the shared space.
 pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<ReflectionItem> {
+    let names = crate::names::shown(&shared.people);
     let item = |r: &Reflection| ReflectionItem {
         id: r.id.clone(),
         author: r.author.clone(),
-        author_name: shared.people.get(&r.author).map_or_else(
-            || crate::ids::short(&r.author).to_string(),
-            |p| p.name.clone(),
-        ),
+        author_name: names
+            .get(&r.author)
+            .map_or_else(|| crate::ids::short(&r.author).to_string(), Clone::clone),
         at: iso(r.at),
         edited_at: r.edited_at.map(iso),
         goal: r.goal.clone(),

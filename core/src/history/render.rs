@@ -11,10 +11,7 @@ use crate::membership::{Member, SpaceState};
 
 /// Person id -> display name.
 pub fn names(people: &BTreeMap<String, crate::model::Person>) -> BTreeMap<String, String> {
-    people
-        .iter()
-        .map(|(k, p)| (k.clone(), p.name.clone()))
-        .collect()
+    crate::names::shown(people)
 }
 
 /// Fills in what an event shows but its change does not fix: the author's person and
@@ -103,11 +100,21 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             short_device(ev.item.as_deref())
         ),
         HistoryKind::PersonNamed => {
-            let name = ev
-                .after
-                .clone()
-                .or_else(|| ev.item.as_ref().and_then(|p| people.get(p).cloned()))
-                .unwrap_or_default();
+            // The name then; as shown now (with the person's id, when it looks like
+            // another's) while it is still their name.
+            let now = ev.item.as_ref().and_then(|p| people.get(p));
+            let name = match (&ev.after, now) {
+                (Some(then), Some(now))
+                    if now == then
+                        || now
+                            .strip_prefix(then.as_str())
+                            .is_some_and(|r| r.starts_with(" #")) =>
+                {
+                    now.clone()
+                }
+                (Some(then), _) => then.clone(),
+                (None, now) => now.cloned().unwrap_or_default(),
+            };
             format!("{name} joined the space")
         }
         HistoryKind::ChangeRefused => format!(

@@ -94,9 +94,10 @@ pub(super) fn named(
     mut arrivals: BTreeMap<String, Arrivals>,
     people: &BTreeMap<String, Person>,
 ) -> Vec<Arrivals> {
+    let names = crate::names::shown(people);
     for a in arrivals.values_mut() {
-        if let Some(p) = people.get(&a.from) {
-            a.from = p.name.clone();
+        if let Some(name) = names.get(&a.from) {
+            a.from = name.clone();
         }
     }
     arrivals.into_values().collect()

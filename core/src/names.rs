@@ -1,0 +1,108 @@
+//! The names people are shown by. A person's name is theirs to choose, so two people of
+//! a space can have names that look alike: the same name (a couple of two Alexes), the
+//! same in other letter case, or letters of another script that look the same ("Аlex"
+//! with a Cyrillic А, chosen by a partner who wants to pass for the other in the
+//! history or the therapist's report). Each such person is then shown with the start of
+//! their person id ("Alex #2af3"), long enough to tell them apart; everyone else by
+//! their name alone. Exports keep the names as written.
+
+use std::collections::BTreeMap;
+
+use crate::model::Person;
+
+/// The fewest hex digits of a person id shown after a name that looks like another's.
+const ID_DIGITS: usize = 4;
+
+/// How a name looks: its Unicode skeleton (UTS #39, which maps letters to the letters
+/// they are mistaken for), in lower case, letters and digits only (so that spaces,
+/// punctuation and invisible characters tell nothing apart).
+fn looks(name: &str) -> String {
+    unicode_security::confusable_detection::skeleton(name)
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// The name each person is shown by (person id → name), given everyone of the space.
+pub fn shown(people: &BTreeMap<String, Person>) -> BTreeMap<String, String> {
+    let looks: Vec<(&str, &str, String)> = people
+        .iter()
+        .map(|(id, p)| (id.as_str(), p.name.as_str(), looks(&p.name)))
+        .collect();
+    looks
+        .iter()
+        .map(|(id, name, look)| {
+            let alike: Vec<&str> = looks
+                .iter()
+                .filter(|(other, _, l)| other != id && l == look)
+                .map(|(other, _, _)| *other)
+                .collect();
+            let shown = if alike.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name} #{}", distinct_prefix(id, &alike))
+            };
+            (id.to_string(), shown)
+        })
+        .collect()
+}
+
+/// The shortest start of `id` (at least [`ID_DIGITS`] characters) that none of
+/// `others` starts with: a person id can be chosen to share any short start.
+fn distinct_prefix<'a>(id: &'a str, others: &[&str]) -> &'a str {
+    let mut n = ID_DIGITS.min(id.len());
+    while n < id.len() && others.iter().any(|o| o.get(..n) == id.get(..n)) {
+        n += 1;
+    }
+    id.get(..n).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people(list: &[(&str, &str)]) -> BTreeMap<String, Person> {
+        list.iter()
+            .map(|(id, name)| {
+                (
+                    id.to_string(),
+                    Person {
+                        name: name.to_string(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn different_names_are_shown_as_written() {
+        let shown = shown(&people(&[("aaaa1111", "Alex"), ("bbbb2222", "Sam")]));
+        assert_eq!(shown["aaaa1111"], "Alex");
+        assert_eq!(shown["bbbb2222"], "Sam");
+    }
+
+    #[test]
+    fn names_that_look_alike_are_told_apart_by_their_person_ids() {
+        for other in [
+            "Alex",
+            "alex",
+            " ALEX ",
+            "\u{410}lex",   // Cyrillic А
+            "Al\u{435}x",   // Cyrillic е
+            "A\u{200b}lex", // a zero-width space inside
+            "AIex",         // a capital I for the l
+            "\u{1d400}lex", // mathematical bold A
+        ] {
+            let shown = shown(&people(&[("aaaa1111", "Alex"), ("bbbb2222", other)]));
+            assert_eq!(shown["aaaa1111"], "Alex #aaaa", "{other:?}");
+            assert_eq!(shown["bbbb2222"], format!("{other} #bbbb"), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn ids_chosen_to_share_a_start_are_shown_until_they_differ() {
+        let shown = shown(&people(&[("2af3c1d9e0", "Alex"), ("2af3c1d9f0", "Alex")]));
+        assert_eq!(shown["2af3c1d9e0"], "Alex #2af3c1d9e");
+        assert_eq!(shown["2af3c1d9f0"], "Alex #2af3c1d9f");
+    }
+}
