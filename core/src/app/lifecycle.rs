@@ -75,10 +75,10 @@ impl Device {
         let Some(other) = state.persons_ever().into_iter().find(|p| *p != mine) else {
             return Ok(());
         };
-        let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+        let people = crate::names::shown(&self.view_parts(SpaceKind::Shared, Parts::Goals)?.people);
         let name = people
             .get(&hex::encode(other))
-            .map(|p| p.name.clone())
+            .cloned()
             .unwrap_or_else(|| "your partner".into());
         Err(DeviceError::PartnerJoined(name))
     }
@@ -198,7 +198,7 @@ impl Device {
 
     /// Every invite of both spaces, newest first.
     pub fn invites(&mut self) -> Result<Vec<InviteRow>, DeviceError> {
-        let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
+        let people = crate::names::shown(&self.view_parts(SpaceKind::Shared, Parts::Goals)?.people);
         let now = self.now();
         let mut rows = Vec::new();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
@@ -214,10 +214,7 @@ impl Device {
                     } else {
                         "partner"
                     },
-                    issued_by: people
-                        .get(&by)
-                        .map(|p| p.name.clone())
-                        .unwrap_or_else(|| "someone".into()),
+                    issued_by: people.get(&by).cloned().unwrap_or_else(|| "someone".into()),
                     issued_at: iso(inv.issued_at),
                     expires_at: iso(inv.expires_at),
                     expires_ms: inv.expires_at,

@@ -188,11 +188,10 @@ impl Device {
     /// The names of the other people in the shared space.
     pub fn partners(&mut self) -> Result<Vec<String>, DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
-        Ok(view
-            .people
+        Ok(crate::names::shown(&view.people)
             .into_iter()
             .filter(|(id, _)| *id != self.me.person_id)
-            .map(|(_, p)| p.name)
+            .map(|(_, name)| name)
             .collect())
     }
 

@@ -99,29 +99,30 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             "{who} revoked an unused invite ({})",
             short_device(ev.item.as_deref())
         ),
-        HistoryKind::PersonNamed => {
-            // The name then; as shown now (with the person's id, when it looks like
-            // another's) while it is still their name.
-            let now = ev.item.as_ref().and_then(|p| people.get(p));
-            let name = match (&ev.after, now) {
-                (Some(then), Some(now))
-                    if now == then
-                        || now
-                            .strip_prefix(then.as_str())
-                            .is_some_and(|r| r.starts_with(" #")) =>
-                {
-                    now.clone()
-                }
-                (Some(then), _) => then.clone(),
-                (None, now) => now.cloned().unwrap_or_default(),
-            };
-            format!("{name} joined the space")
-        }
+        HistoryKind::PersonNamed => format!("{} joined the space", joined_name(ev, people)),
         HistoryKind::ChangeRefused => format!(
             "REFUSED a change from {who}'s device {}: {}; nothing of it was applied",
             &ev.device[..12.min(ev.device.len())],
             ev.after.as_deref().unwrap_or("")
         ),
+    }
+}
+
+/// The name a person joined (or renamed themselves) with: the name then, or as shown
+/// now (with the person's id, when it looks like another's) while it is still theirs.
+fn joined_name(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
+    let now = ev.item.as_ref().and_then(|p| people.get(p));
+    match (&ev.after, now) {
+        (Some(then), Some(now))
+            if now == then
+                || now
+                    .strip_prefix(then.as_str())
+                    .is_some_and(|r| r.starts_with(" #")) =>
+        {
+            now.clone()
+        }
+        (Some(then), _) => then.clone(),
+        (None, now) => now.cloned().unwrap_or_default(),
     }
 }
 
