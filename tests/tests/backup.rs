@@ -12,6 +12,17 @@ fn restore(d: &Device, file: &str, pass: &str) -> duet_tests::Run {
     d.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(pass))
 }
 
+/// Writes `d`'s backup with [`PASS`] into a new temporary directory (removed when the
+/// returned guard is dropped); returns the guard and the file's path.
+fn backup(d: &Device) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file = file.to_str().expect("utf-8 path").to_string();
+    d.run_with_stdin(&["backup", &file, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    (dir, file)
+}
+
 #[test]
 fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
     let relay = Relay::start();
@@ -142,11 +153,8 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     a.ok(&["goal", "add", "Written offline", "--area", "trust"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("alex.duetbackup");
-    let file_s = file.to_str().expect("utf-8 path");
-    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
-        .ok();
+    let (_dir, file) = backup(&a);
+    let file_s = file.as_str();
     std::fs::remove_dir_all(&a.home).expect("lose the home before it synced");
 
     let restored = Device::new();
@@ -171,11 +179,8 @@ fn two_copies_of_a_device_that_both_wrote_offline_keep_both_copies_changes() {
     b.ok(&["rate", "Weekly", "0"]);
     b.ok(&["sync"]);
     a.ok(&["sync"]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("alex.duetbackup");
-    let file_s = file.to_str().expect("utf-8 path");
-    a.run_with_stdin(&["backup", file_s, "--passphrase-fd", "0"], Some(PASS))
-        .ok();
+    let (_dir, file) = backup(&a);
+    let file_s = file.as_str();
     // The phone thought lost is restored; the old one turns up and both write offline.
     let restored = Device::new();
     restore(&restored, file_s, PASS).ok();
