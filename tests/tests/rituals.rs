@@ -255,6 +255,40 @@ fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
 }
 
 #[test]
+fn a_blind_rating_corrected_before_the_partner_rates_is_a_correction_in_both_histories() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-1"]);
+    alex.ok(&["rate", GOAL, "1", "--amend", "--note", "meant +1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for d in [&alex, &sam] {
+        let history = d.ok(&["history"]);
+        assert_eq!(
+            history.matches("rated \"Weekly check-in\" blind").count(),
+            1,
+            "{history}"
+        );
+        assert!(
+            history.contains("Alex corrected their blind rating of \"Weekly check-in\""),
+            "{history}"
+        );
+    }
+    // Sam rates; Alex's device reveals the correction, and only it counts.
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert_eq!(
+        ratings(&sam),
+        vec![
+            ("Alex".to_string(), 1, Some("meant +1".to_string())),
+            ("Sam".to_string(), 0, None)
+        ]
+    );
+}
+
+#[test]
 fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

@@ -172,7 +172,9 @@ impl<'r, 'a> Derivation<'r, 'a> {
             (HistoryKind::RatingGiven, "reveals") if value.is_some() => {
                 ev.field.get_or_insert_with(|| "revealed".into());
             }
-            (HistoryKind::RatingGiven, "corrects") if value.is_some() => {
+            (HistoryKind::RatingGiven | HistoryKind::RatingSealed, "corrects")
+                if value.is_some() =>
+            {
                 ev.field = Some("correction".into());
                 ev.before = value;
             }

@@ -76,6 +76,9 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             (Some(_), _) => format!("{who} wrote a reflection on {goal}"),
             (None, _) => format!("{who} wrote a reflection"),
         },
+        HistoryKind::RatingSealed if ev.field.as_deref() == Some("correction") => {
+            format!("{who} corrected their blind rating of {goal} (sealed until both have rated)")
+        }
         HistoryKind::RatingSealed => {
             format!("{who} rated {goal} blind (sealed until both have rated)")
         }

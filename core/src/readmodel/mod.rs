@@ -55,8 +55,9 @@ use entity::{Collection, Entity, collection_entities};
 /// out-of-range value a partner sent earlier becomes a listed problem). Version 4:
 /// ratings kept whole as JSON, seals and rounds. Version 5: ratings' round and ritual
 /// columns (see [`WRITE_PATH_SCHEMA`]). Version 6: the progress summary
-/// ([`PROGRESS_SCHEMA`]).
-pub const VERSION: i64 = 6;
+/// ([`PROGRESS_SCHEMA`]). Version 7: a blind rating that corrects another is a
+/// correction in the history.
+pub const VERSION: i64 = 7;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
 // depending on the tables); reading it from a document is the read models' job.
