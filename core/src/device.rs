@@ -74,6 +74,11 @@ pub enum DeviceError {
         "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
     )]
     PartnerJoined(String),
+    /// A partner invite once the partner has left or been removed.
+    #[error(
+        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read. A new relationship starts in a new home (`duet init --home DIR`); this one stays readable here"
+    )]
+    PartnerGone(String),
     /// No open invite matches what the user gave.
     #[error("no open invite matches {0:?}")]
     NoSuchInvite(String),
@@ -87,7 +92,9 @@ impl Advice for DeviceError {
             DeviceError::EmptyName => Some(NextStep::GiveName),
             DeviceError::InviteExpired => Some(NextStep::NewInvite),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
-            DeviceError::PartnerJoined(_) => Some(NextStep::AddOwnDevice),
+            DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
+                Some(NextStep::AddOwnDevice)
+            }
             _ => None,
         }
     }

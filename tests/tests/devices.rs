@@ -108,7 +108,12 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     // The others carry on and converge. Both rate blind; the syncs carry the reveals:
     // Alex's device reveals on learning Sam rated, Sam's on learning Alex did.
     b.ok(&["rate", "Weekly check-in", "-1"]);
-    b.ok(&["sync"]);
+    let synced = b.ok(&["sync"]);
+    assert!(
+        synced.contains("shared: Alex added a device")
+            && synced.contains("shared: Alex removed one of their devices"),
+        "Sam's sync says what happened to Alex's devices: {synced}"
+    );
     a1.ok(&["rate", "Weekly check-in", "0"]);
     a1.ok(&["sync"]);
     b.ok(&["sync"]);

@@ -223,7 +223,21 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         "the export holds what Sam could read"
     );
 
-    alex.ok(&["sync"]);
+    let synced = alex.ok(&["sync"]);
+    assert!(
+        synced.contains("shared: Sam left the shared space"),
+        "the sync says who left: {synced}"
+    );
+    // The space stays the couple's: no new partner, and the invite says why.
+    let invite = alex.run(&["invite"]);
+    assert!(
+        invite
+            .stderr
+            .contains("Sam is no longer in this shared space")
+            && invite.stderr.contains("new home"),
+        "{}",
+        invite.stderr
+    );
     alex.ok(&["goal", "add", "After the leave", "--area", "trust"]);
     alex.ok(&["sync"]);
 

@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     if reports
         .iter()
-        .all(|(_, r)| r.arrivals.is_empty() && r.pushed_changes == 0)
+        .all(|(_, r)| r.arrivals.is_empty() && r.membership.is_empty() && r.pushed_changes == 0)
     {
         ctx.out.line("Up to date.")?;
     }
@@ -136,6 +136,14 @@ pub fn print_reports(
                 kind.as_str(),
                 safe_line(&crate::advice::warning(w))
             ));
+        }
+        for m in &r.membership {
+            // "Sam left the shared space": the names are the space's.
+            ctx.out.line(format!(
+                "{}: {}",
+                kind.as_str(),
+                safe_line(&m.summary(kind.as_str()))
+            ))?;
         }
         for a in &r.arrivals {
             // "2 ratings from NAME": the name is the partner's.

@@ -80,7 +80,11 @@ impl Device {
             .get(&hex::encode(other))
             .cloned()
             .unwrap_or_else(|| "your partner".into());
-        Err(DeviceError::PartnerJoined(name))
+        if state.members().values().any(|m| m.person == other) {
+            Err(DeviceError::PartnerJoined(name))
+        } else {
+            Err(DeviceError::PartnerGone(name))
+        }
     }
 
     /// Signs a membership event as this device's next event in a space and stores it

@@ -47,7 +47,7 @@ use local::Local;
 use package::package_and_push;
 use pull::Pull;
 use push::push_unacked;
-pub use summary::Arrivals;
+pub use summary::{Arrivals, MembershipAct, MembershipNews};
 
 /// Pages one sync reads at most (a page holds up to 1,000 events or 16 MiB): a relay
 /// that always says more wait cannot keep a sync going. The next sync reads on.
@@ -261,6 +261,8 @@ pub struct SyncReport {
     pub received_events: usize,
     /// What arrived, per person.
     pub arrivals: Vec<Arrivals>,
+    /// Who joined, left, or added or removed a device, in the order it happened.
+    pub membership: Vec<MembershipNews>,
     /// Events refused, with reasons.
     pub warnings: Vec<Warning>,
     /// The cursor after the pull.
@@ -370,8 +372,16 @@ fn sync_once(
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
     let arrivals = std::mem::take(&mut pull.arrivals);
+    let membership = std::mem::take(&mut pull.membership);
     report.cursor = cursor;
-    let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
+    let mark = finish(
+        store,
+        me,
+        rec,
+        &mut local,
+        (arrivals, membership),
+        &mut report,
+    )?;
     Ok((report, local.into_doc().map(|doc| (mark, doc))))
 }
 
@@ -385,7 +395,7 @@ fn finish(
     me: &Identity,
     rec: &SpaceRecord,
     local: &mut Local,
-    arrivals: BTreeMap<String, Arrivals>,
+    (arrivals, membership): (BTreeMap<String, Arrivals>, Vec<MembershipNews>),
     report: &mut SyncReport,
 ) -> Result<i64, SyncError> {
     let _lock = store.write_lock()?;
@@ -412,6 +422,7 @@ fn finish(
         }
     };
     report.arrivals = summary::named(arrivals, &people);
+    report.membership = summary::named_news(membership, &people);
     let alert = summary::relay_alert(report);
     store.set_alert(&rec.id, alert.as_deref())?;
     if let Some(d) = local.state.departure(&me.device_key()) {

@@ -7,7 +7,7 @@ use automerge::Change;
 
 use super::SyncError;
 use super::pull::{Batch, Pull};
-use super::summary::{person_key, tally};
+use super::summary::{membership_news, person_key, tally};
 use super::verify::{ContentRefusal, Rejection, verify_event};
 use crate::doc::SpaceDoc;
 use crate::event::{Event, MembershipOp};
@@ -55,6 +55,11 @@ impl Pull<'_> {
                 };
                 if !changes.is_empty() {
                     tally(&mut self.arrivals, person_key(state, &ev), &changes);
+                }
+                if ev.header().author != self.me.device_key()
+                    && let Some(news) = membership_news(state, &ev, &self.me.device_key())
+                {
+                    self.membership.push(news);
                 }
                 self.report.received_events += 1;
                 batch.accepted.push(Accepted {

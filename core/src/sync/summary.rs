@@ -38,6 +38,92 @@ impl Arrivals {
     }
 }
 
+/// A change of who is in the space that arrived from another device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MembershipNews {
+    /// Who did it: their name (a person id until the sync names it).
+    pub who: String,
+    /// What they did.
+    pub what: MembershipAct,
+    /// For a removal, whose device was removed (a person id until named); its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_of: Option<String>,
+}
+
+/// What a [`MembershipNews`] says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipAct {
+    /// A person's first device joined.
+    Joined,
+    /// A person added another device of theirs.
+    AddedDevice,
+    /// A person removed a device (their own, or the other person's).
+    RemovedDevice,
+    /// A person left the space, with all their devices.
+    Left,
+}
+
+impl MembershipNews {
+    /// "Sam left the shared space", for a space of `kind` ("shared", "personal").
+    pub fn summary(&self, kind: &str) -> String {
+        let who = &self.who;
+        match self.what {
+            MembershipAct::Joined => format!("{who} joined the {kind} space"),
+            MembershipAct::AddedDevice => format!("{who} added a device"),
+            MembershipAct::RemovedDevice => match &self.device_of {
+                Some(of) if of != who => format!("{who} removed a device of {of}"),
+                _ => format!("{who} removed one of their devices"),
+            },
+            MembershipAct::Left => format!("{who} left the {kind} space"),
+        }
+    }
+}
+
+/// What an accepted membership event signed by another device says, if anything worth
+/// telling: who joined, added or removed a device, or left. Not this device's own
+/// removal: the sync says that as the end of its membership.
+pub(super) fn membership_news(
+    state: &SpaceState,
+    ev: &Event,
+    me: &crate::identity::DeviceKey,
+) -> Option<MembershipNews> {
+    use crate::event::MembershipOp;
+    let person_of = |device: &[u8; 32]| {
+        state
+            .all_devices()
+            .get(device)
+            .map(|m| hex::encode(m.person))
+    };
+    let author = ev.header().author;
+    let who = person_of(&author)?;
+    let (what, device_of) = match MembershipOp::decode(ev).ok()? {
+        MembershipOp::Join { person, .. } => {
+            let devices = state
+                .all_devices()
+                .values()
+                .filter(|m| m.person == person)
+                .count();
+            let what = if devices <= 1 {
+                MembershipAct::Joined
+            } else {
+                MembershipAct::AddedDevice
+            };
+            (what, None)
+        }
+        MembershipOp::Remove { device, .. } if device != *me => {
+            (MembershipAct::RemovedDevice, person_of(&device))
+        }
+        MembershipOp::Leave => (MembershipAct::Left, None),
+        _ => return None,
+    };
+    Some(MembershipNews {
+        who,
+        what,
+        device_of,
+    })
+}
+
 fn plural(k: &str) -> String {
     match k {
         "status change" => "status changes".into(),
@@ -101,6 +187,26 @@ pub(super) fn named(
         }
     }
     arrivals.into_values().collect()
+}
+
+/// Membership news under the names the space lists (person ids where it lists none).
+pub(super) fn named_news(
+    mut news: Vec<MembershipNews>,
+    people: &BTreeMap<String, Person>,
+) -> Vec<MembershipNews> {
+    let names = crate::names::shown(people);
+    let name = |id: &mut String| {
+        if let Some(n) = names.get(id.as_str()) {
+            *id = n.clone();
+        }
+    };
+    for n in &mut news {
+        name(&mut n.who);
+        if let Some(of) = n.device_of.as_mut() {
+            name(of);
+        }
+    }
+    news
 }
 
 /// Warns of the events still waiting (`held`), by author.
