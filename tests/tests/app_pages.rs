@@ -317,6 +317,11 @@ fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
         "{today}"
     );
     assert!(!today.contains("rate to see it"), "{today}");
+    let page = app.get(&format!("/goals/{id}")).body;
+    assert!(
+        page.contains("sealed: shown once Alex") && !page.contains("shown once both have rated"),
+        "{page}"
+    );
     let form = app.get(&format!("/checkin?goal={id}")).body;
     assert!(
         form.contains("You have both rated it in this check-in"),

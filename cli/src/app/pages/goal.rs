@@ -154,6 +154,19 @@ fn steps(g: &GoalRecord, people: &BTreeMap<String, String>, token: &str) -> Mark
     }
 }
 
+/// What a sealed rating's row says: shown once both have rated, or, once the other
+/// has (its time has come), once its rater's device syncs.
+fn sealed_note(gp: Option<&duet_core::progress::GoalProgress>, s: &SealedRecord) -> String {
+    let opening = gp
+        .into_iter()
+        .flat_map(|g| &g.partners)
+        .find(|p| p.person == s.rater && p.opening);
+    match opening {
+        Some(p) => format!("sealed: shown once {}'s device syncs", p.name),
+        None => "sealed: shown once both have rated".to_string(),
+    }
+}
+
 /// The chart and the table of ratings (`ratings`: the newest of `total`, newest first)
 /// with a link to older ones; sealed ones say only who and when.
 fn ratings_section(
@@ -186,7 +199,7 @@ fn ratings_section(
                     thead { tr { th { "When" } th { "Who" } th { "Level" } th { "Note" } } }
                     tbody {
                         @for s in sealed.iter().rev() {
-                            tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { "sealed: shown once both have rated" } }
+                            tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { (sealed_note(gp, s)) } }
                         }
                         @for r in ratings {
                             tr {
