@@ -27,6 +27,11 @@
 //!
 //! A change that breaks a rule is refused as a whole with every other change of its
 //! event (see `sync`): nothing is half-applied.
+//!
+//! What a shared field held is read as the change's author saw it (the document at the
+//! change's dependencies), not as this device holds it now: both partners completing
+//! one step, or closing one round, while apart is not one changing the other's, and
+//! every device then decides the same whatever order the changes reach it in.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,7 +39,7 @@ use std::fmt::Write;
 use std::rc::Rc;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{Automerge, Change, ObjType, Prop, ReadDoc, ScalarValue, Value};
+use automerge::{Automerge, Change, ChangeHash, ObjType, Prop, ReadDoc, ScalarValue, Value};
 
 mod rituals;
 
@@ -71,6 +76,9 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         created: Created::default(),
         existing: RefCell::new(HashMap::new()),
         lookup: RefCell::new(String::new()),
+        heads: doc.get_heads(),
+        seen: Vec::new(),
+        seen_of: HashMap::new(),
     };
     for change in changes {
         checker.change(change).map_err(shown)?;
@@ -165,10 +173,28 @@ struct Checker<'a> {
     existing: RefCell<HashMap<String, Option<Found>>>,
     /// The joined keys of the lookup at hand (one buffer, not one string per lookup).
     lookup: RefCell<String>,
+    /// The document's heads before the event.
+    heads: Vec<ChangeHash>,
+    /// The heads of the document as the author of the change at hand saw it: its
+    /// dependencies, each of this event's own changes replaced by what that one saw.
+    seen: Vec<ChangeHash>,
+    /// [`Checker::seen`] of each change of this event checked so far.
+    seen_of: HashMap<ChangeHash, Vec<ChangeHash>>,
 }
 
 impl Checker<'_> {
     fn change(&mut self, change: &Change) -> Result<(), Violation> {
+        let mut seen: Vec<ChangeHash> = Vec::new();
+        for d in change.deps() {
+            match self.seen_of.get(d) {
+                Some(s) => seen.extend(s.iter().copied()),
+                None => seen.push(*d),
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        self.seen = seen;
+        self.seen_of.insert(change.hash(), self.seen.clone());
         let expanded = change.decode();
         let actor = expanded.actor_id.clone();
         let start = expanded.start_op.get();
@@ -256,6 +282,26 @@ impl Checker<'_> {
     fn get_owned(&self, obj: &automerge::ObjId, key: &str) -> Option<Found> {
         let (v, id) = self.doc.get(obj, key).ok().flatten()?;
         Some((v.into_owned(), id))
+    }
+
+    /// The value at `key` of `obj` as the author of the change at hand saw it (see
+    /// [`Checker::seen`]); the document as it is when that was all of it.
+    fn seen_value(&self, obj: &automerge::ObjId, key: &str) -> Option<Value<'static>> {
+        let found = if self.seen == self.heads {
+            self.doc.get(obj, key)
+        } else {
+            // Only heads the document has (a change whose dependencies are missing is
+            // not applied anyway).
+            let missing = self.doc.get_missing_deps(&self.seen);
+            let seen: Vec<ChangeHash> = self
+                .seen
+                .iter()
+                .filter(|h| !missing.contains(h))
+                .copied()
+                .collect();
+            self.doc.get_at(obj, key, &seen)
+        };
+        found.ok().flatten().map(|(v, _)| v.into_owned())
     }
 
     /// The string at these map keys in the document, if any.
@@ -392,7 +438,17 @@ impl Checker<'_> {
             return self.new_step_rule(goal, keys, depth, action);
         }
         let field = keys.get(4).copied();
-        let done_by = self.existing_str(&["goals", goal, "steps", step, "done_by"]);
+        // Who had completed it as the author saw it: both completing it while apart
+        // is not one changing the other's completion.
+        let done_by =
+            self.existing(&["goals", goal, "steps", step])
+                .and_then(|(_, obj)| match self.seen_value(&obj, "done_by")? {
+                    Value::Scalar(s) => match s.as_ref() {
+                        ScalarValue::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                });
         match field {
             None => Err(format!("it replaces or deletes step {step}")),
             Some("created_by" | "created_at") if depth == 5 => {
@@ -527,6 +583,56 @@ mod tests {
         );
         check(before.automerge(), SAM, &made).expect("honest edits pass");
         let _ = alex;
+    }
+
+    #[test]
+    fn completing_a_step_the_other_completed_is_refused_but_completing_it_while_apart_passes() {
+        let (mut alex, mut sam, goal) = couple();
+        let (step, c) = alex.add_step(&goal, ALEX, "shoes", 4).expect("step");
+        sam.apply(c.into_iter().collect()).expect("apply");
+        let done = alex.complete_step(&goal, &step, ALEX, 5).expect("done");
+        // While apart: Sam completes it too, not having seen Alex's completion; Alex's
+        // device, which holds it, checks Sam's change.
+        let mut apart = sam.clone();
+        let mine = apart.complete_step(&goal, &step, SAM, 6).expect("done");
+        check(alex.automerge(), SAM, &last(&apart, mine)).expect("completed while apart");
+        // Having seen Alex's completion, Sam's change overwrites it.
+        sam.apply(done.into_iter().collect()).expect("apply");
+        let before = sam.clone();
+        let over = sam.complete_step(&goal, &step, SAM, 7).expect("done");
+        let err = check(before.automerge(), SAM, &last(&sam, over)).expect_err("refused");
+        assert!(err.contains("other partner's completion"), "{err}");
+        // Either may reopen it.
+        let before = sam.clone();
+        let reopened = sam.reopen_step(&goal, &step, 8).expect("reopen");
+        check(before.automerge(), SAM, &last(&sam, reopened)).expect("reopening passes");
+    }
+
+    #[test]
+    fn closing_a_round_the_other_closed_is_refused_but_closing_it_while_apart_passes() {
+        let (mut alex, mut sam, _) = couple();
+        let round = crate::model::Round {
+            id: "r".repeat(32),
+            opened_by: ALEX.into(),
+            opened_at: 4,
+            ends_at: 1_000_000,
+            closed_by: None,
+            closed_at: None,
+        };
+        let opened = alex
+            .put_new(&[crate::doc::New::Round(&round)], "open", 4)
+            .expect("open");
+        sam.apply(opened.into_iter().collect()).expect("apply");
+        let ids = [round.id.clone()];
+        let closed = alex.close_rounds(&ids, ALEX, 5).expect("close");
+        let mut apart = sam.clone();
+        let mine = apart.close_rounds(&ids, SAM, 6).expect("close");
+        check(alex.automerge(), SAM, &last(&apart, mine)).expect("closed while apart");
+        sam.apply(closed.into_iter().collect()).expect("apply");
+        let before = sam.clone();
+        let again = sam.close_rounds(&ids, SAM, 7).expect("close");
+        let err = check(before.automerge(), SAM, &last(&sam, again)).expect_err("refused");
+        assert!(err.contains("which is closed"), "{err}");
     }
 
     #[test]

@@ -78,9 +78,11 @@ impl Checker<'_> {
             }
             return Ok(());
         };
+        // Closed as the author saw it: both closing it while apart is no change of a
+        // closed round.
         let closed = matches!(
-            self.doc.get(&round, "closed_at"),
-            Ok(Some((Value::Scalar(v), _))) if !matches!(v.as_ref(), ScalarValue::Null)
+            self.seen_value(&round, "closed_at"),
+            Some(Value::Scalar(v)) if !matches!(v.as_ref(), ScalarValue::Null)
         );
         match field {
             _ if closed => Err(format!("it changes round {id}, which is closed")),

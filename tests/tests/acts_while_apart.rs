@@ -1,0 +1,89 @@
+//! Both partners doing the same shared act while apart (completing one step, closing one
+//! check-in round) through the real binaries and relay: neither device takes the other's
+//! act for a change of its own (each refused the other's whole event, and every later
+//! change of that device waited behind it for good), and both end with the same space.
+
+use duet_tests::{Device, Relay, pair};
+
+/// A paired couple who both hold a goal with one step.
+fn couple(relay: &Relay) -> (Device, Device) {
+    let (alex, sam) = pair(relay);
+    alex.ok(&["goal", "add", "Weekly walk", "--area", "quality-time"]);
+    alex.ok(&["step", "add", "walk", "Buy shoes"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    (alex, sam)
+}
+
+/// Syncs both until each has the other's last act, and says nothing was refused.
+fn sync_both(alex: &Device, sam: &Device) {
+    for d in [alex, sam, alex, sam] {
+        let run = d.run(&["sync"]);
+        let said = format!("{}{}", run.ok(), run.stderr);
+        assert!(!said.contains("refused"), "{said}");
+    }
+    for d in [alex, sam] {
+        assert_eq!(d.json(&["status"])["spaces"][0]["refused_events"], 0);
+    }
+    assert_eq!(
+        alex.json(&["export"])["shared"],
+        sam.json(&["export"])["shared"],
+        "both devices hold the same space"
+    );
+}
+
+#[test]
+fn partners_who_complete_one_step_while_apart_keep_each_others_changes() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["step", "done", "walk", "Buy shoes"]);
+    // In the same change set as Sam's completion: an edit that must not be lost with it.
+    sam.ok(&["goal", "edit", "walk", "--title", "Weekly walk together"]);
+    sam.ok(&["step", "done", "walk", "Buy shoes"]);
+    alex.ok(&["sync"]);
+    sync_both(&alex, &sam);
+    for d in [&alex, &sam] {
+        let goal = d.json(&["goal", "show", "walk"]);
+        assert_eq!(goal["title"], "Weekly walk together", "{goal}");
+        assert_eq!(goal["steps"][0]["done"], true, "{goal}");
+        let history = d.ok(&["history"]);
+        for who in ["Alex", "Sam"] {
+            assert!(
+                history.contains(&format!("{who} completed step \"Buy shoes\"")),
+                "{history}"
+            );
+        }
+    }
+    // What each writes next still reaches the other.
+    alex.ok(&["reflect", "We both bought shoes"]);
+    sync_both(&alex, &sam);
+    assert!(sam.ok(&["reflections"]).contains("We both bought shoes"));
+}
+
+#[test]
+fn partners_who_close_one_round_while_apart_both_see_both_ratings() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", "walk", "1", "--note", "Alex, blind"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["checkin", "--close"]);
+    sam.ok(&["checkin", "--close"]);
+    alex.ok(&["sync"]);
+    sync_both(&alex, &sam);
+    for d in [&alex, &sam] {
+        let export = d.json(&["export"]);
+        let notes: Vec<&str> = export["shared"]["ratings"]
+            .as_array()
+            .expect("ratings")
+            .iter()
+            .filter_map(|r| r["note"].as_str())
+            .collect();
+        assert_eq!(
+            notes,
+            ["Alex, blind"],
+            "the round's rating is revealed to both"
+        );
+        assert_eq!(export["shared"]["sealed"].as_array().map(Vec::len), Some(0));
+    }
+}
