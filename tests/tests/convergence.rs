@@ -208,6 +208,10 @@ enum Op {
     /// `duet undo` (a rating, revealed or sealed, a reflection or a step), in a fresh
     /// process when set.
     Undo(bool),
+    /// `duet step done` on a goal's first step: both partners may do it while apart.
+    CompleteStep(usize),
+    /// `duet checkin --close`: both partners may close one round while apart.
+    CloseRounds,
     Sync,
 }
 
@@ -222,6 +226,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::AddStep),
         1 => any::<bool>().prop_map(Op::Reflect),
         1 => any::<bool>().prop_map(Op::Undo),
+        1 => any::<usize>().prop_map(Op::CompleteStep),
+        1 => Just(Op::CloseRounds),
         4 => Just(Op::Sync),
     ]
 }
@@ -336,6 +342,18 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
                 ))
             })
             .expect("reflect");
+        }
+        Op::CompleteStep(g) => {
+            let step = pick(*g).and_then(|id| {
+                let goal = goals.iter().find(|x| x.id == id)?;
+                Some((id, goal.steps.keys().next()?.clone()))
+            });
+            if let Some((goal, step)) = step {
+                dev.complete_step(&goal, &step).expect("step done");
+            }
+        }
+        Op::CloseRounds => {
+            dev.close_rounds().expect("close rounds");
         }
         Op::Undo(_) => match dev.undo() {
             Ok(_) | Err(duet_core::device::DeviceError::NothingToUndo) => {}
@@ -715,6 +733,8 @@ proptest! {
         }
         for d in &devices {
             let rec = d.space(SpaceKind::Shared).expect("space");
+            // Honest devices never refuse each other's changes, whatever they did apart.
+            prop_assert_eq!(d.store().refused_total(&rec.id).expect("refused"), 0);
             prop_assert_eq!(d.store().pending_count(&rec.id).expect("pending"), 0);
             prop_assert!(d.store().unacked_events(&rec.id).expect("unacked").is_empty());
         }
