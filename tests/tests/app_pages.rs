@@ -329,3 +329,45 @@ fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
     );
     assert!(!form.contains("Your partner has rated this goal"), "{form}");
 }
+
+#[test]
+fn the_history_filter_tells_two_people_of_one_name_apart() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("invite code")
+        .to_string();
+    let other = Device::new();
+    other.ok(&["join", &code, "--name", "Alex"]);
+    other.ok(&["reflect", "From the other Alex"]);
+    other.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let id = |d: &Device| {
+        d.json(&["export"])["me"]["person"]
+            .as_str()
+            .expect("person id")[..4]
+            .to_string()
+    };
+    let (mine, theirs) = (
+        format!("Alex #{}", id(&alex)),
+        format!("Alex #{}", id(&other)),
+    );
+    let app = App::start(&alex);
+    let page = app.get("/history").body;
+    for name in [&mine, &theirs] {
+        assert!(
+            page.contains(&format!("<option value=\"{name}\"")),
+            "{page}"
+        );
+    }
+    let by = app.get(&format!("/history?by=Alex%20%23{}", id(&other)));
+    assert_eq!(by.status, 200, "{}", by.body);
+    assert!(
+        by.body.contains(&format!("{theirs} wrote a reflection"))
+            && !by.body.contains(&format!("{mine} joined")),
+        "{}",
+        by.body
+    );
+}

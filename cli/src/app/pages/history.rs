@@ -38,8 +38,28 @@ pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> 
                 .iter()
                 .map(|g| (g.id.clone(), g.title.as_str().to_string()))
                 .collect();
-            let mut people = dev.partners()?;
-            people.insert(0, dev.me.name.clone());
+            // Both as every page shows them (names that look alike with their ids), so
+            // that the filter names one person.
+            let shown = duet_core::names::shown(
+                &dev.view_parts(
+                    duet_core::store::SpaceKind::Shared,
+                    duet_core::readmodel::Parts::Goals,
+                )?
+                .people,
+            );
+            let me = dev.me.person_id.to_string();
+            let mut people = vec![
+                shown
+                    .get(&me)
+                    .cloned()
+                    .unwrap_or_else(|| dev.me.name.clone()),
+            ];
+            people.extend(
+                shown
+                    .into_iter()
+                    .filter(|(id, _)| *id != me)
+                    .map(|(_, n)| n),
+            );
             Ok((dev.history(query)?, goals, people))
         })
         .await?;
