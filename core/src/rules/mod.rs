@@ -79,6 +79,7 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         heads: doc.get_heads(),
         seen: Vec::new(),
         seen_of: HashMap::new(),
+        seen_values: RefCell::new(HashMap::new()),
     };
     for change in changes {
         checker.change(change).map_err(shown)?;
@@ -180,6 +181,9 @@ struct Checker<'a> {
     seen: Vec<ChangeHash>,
     /// [`Checker::seen`] of each change of this event checked so far.
     seen_of: HashMap<ChangeHash, Vec<ChangeHash>>,
+    /// What [`Checker::seen_value`] found for the change at hand, by object and key
+    /// (a change may write one field many times).
+    seen_values: RefCell<HashMap<(automerge::ObjId, String), Option<Value<'static>>>>,
 }
 
 impl Checker<'_> {
@@ -193,6 +197,9 @@ impl Checker<'_> {
         }
         seen.sort_unstable();
         seen.dedup();
+        if seen != self.seen {
+            self.seen_values.borrow_mut().clear();
+        }
         self.seen = seen;
         self.seen_of.insert(change.hash(), self.seen.clone());
         let expanded = change.decode();
@@ -287,6 +294,10 @@ impl Checker<'_> {
     /// The value at `key` of `obj` as the author of the change at hand saw it (see
     /// [`Checker::seen`]); the document as it is when that was all of it.
     fn seen_value(&self, obj: &automerge::ObjId, key: &str) -> Option<Value<'static>> {
+        let at = (obj.clone(), key.to_string());
+        if let Some(v) = self.seen_values.borrow().get(&at) {
+            return v.clone();
+        }
         let found = if self.seen == self.heads {
             self.doc.get(obj, key)
         } else {
@@ -301,7 +312,9 @@ impl Checker<'_> {
                 .collect();
             self.doc.get_at(obj, key, &seen)
         };
-        found.ok().flatten().map(|(v, _)| v.into_owned())
+        let value = found.ok().flatten().map(|(v, _)| v.into_owned());
+        self.seen_values.borrow_mut().insert(at, value.clone());
+        value
     }
 
     /// The string at these map keys in the document, if any.
