@@ -33,8 +33,11 @@ pub(super) fn take_back(
     pull: &mut Pull<'_>,
 ) -> Result<(), SyncError> {
     let (me, rec) = (pull.me, pull.rec);
-    // Almost always none: looked at before taking the home's write lock.
-    if store.set_aside(&rec.id)?.is_empty() {
+    // Almost always none: looked at before taking the home's write lock. A pull that
+    // stopped before the relay's end may not have brought all the other copy's changes
+    // yet (nor its events, whose sequence numbers this copy's next event would take):
+    // they wait for the sync that reads to the end.
+    if pull.report.incomplete || store.set_aside(&rec.id)?.is_empty() {
         return Ok(());
     }
     let _lock = store.write_lock()?;
