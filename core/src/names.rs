@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::Person;
+use crate::resolve::ResolveError;
 
 /// The fewest hex digits of a person id shown after a name that looks like another's.
 const ID_DIGITS: usize = 4;
@@ -45,6 +46,35 @@ pub fn shown(people: &BTreeMap<String, Person>) -> BTreeMap<String, String> {
             (id.to_string(), shown)
         })
         .collect()
+}
+
+/// The name, as shown, of the one person `query` names (case-insensitively): by the
+/// name they are shown by, or by their name as written when only one has it.
+pub fn find(people: &BTreeMap<String, Person>, query: &str) -> Result<String, ResolveError> {
+    let shown = shown(people);
+    if let Some(s) = shown.values().find(|s| s.eq_ignore_ascii_case(query)) {
+        return Ok(s.clone());
+    }
+    let named: Vec<&str> = people
+        .iter()
+        .filter(|(_, p)| p.name.eq_ignore_ascii_case(query))
+        .filter_map(|(id, _)| shown.get(id).map(String::as_str))
+        .collect();
+    match named[..] {
+        [one] => Ok(one.to_string()),
+        [] => Err(ResolveError::Unknown {
+            what: "person",
+            query: query.to_string(),
+            hint: format!(
+                "the shared space's people are {}",
+                shown.values().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }),
+        _ => Err(ResolveError::SeveralPeople {
+            query: query.to_string(),
+            candidates: named.join(", "),
+        }),
+    }
 }
 
 /// The shortest start of `id` (at least [`ID_DIGITS`] characters) that none of

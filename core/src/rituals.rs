@@ -86,6 +86,16 @@ pub fn due_reveals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
         .collect()
 }
 
+/// The other people's seals whose time has come, as `me` reads the space: only their
+/// rater's devices can reveal them, at their next rating or sync.
+pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
+    waiting_seals(view)
+        .into_iter()
+        .filter(|s| s.rater != me)
+        .filter(|s| reveal_is_due(view, s, now))
+        .collect()
+}
+
 /// Whether the time has come for `seal` to be revealed: its round is over, or someone
 /// other than its rater has rated the goal in an open round. Its rater's devices reveal
 /// it at their next rating or sync; until then its partner is told it opens then.

@@ -185,6 +185,24 @@ impl Device {
         self.run(&a).json()
     }
 
+    /// A partner invite code (`duet invite --json`).
+    #[track_caller]
+    pub fn invite_code(&self) -> String {
+        self.json(&["invite"])["code"]
+            .as_str()
+            .expect("invite code")
+            .to_string()
+    }
+
+    /// This device's person id (`duet export --json`).
+    #[track_caller]
+    pub fn person_id(&self) -> String {
+        self.json(&["export"])["me"]["person"]
+            .as_str()
+            .expect("person id")
+            .to_string()
+    }
+
     /// `duet history --json` parsed (JSON Lines).
     pub fn history(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&["history", "--json"]);
@@ -290,11 +308,7 @@ pub fn pair(relay: &Relay) -> (Device, Device) {
     let a = Device::new();
     let b = Device::new();
     a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("invite code")
-        .to_string();
-    b.ok(&["join", &code, "--name", "Sam"]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
     (a, b)
 }
 

@@ -335,21 +335,12 @@ fn the_history_filter_tells_two_people_of_one_name_apart() {
     let relay = duet_tests::Relay::start();
     let alex = Device::new();
     alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
-    let code = alex.json(&["invite"])["code"]
-        .as_str()
-        .expect("invite code")
-        .to_string();
     let other = Device::new();
-    other.ok(&["join", &code, "--name", "Alex"]);
+    other.ok(&["join", &alex.invite_code(), "--name", "Alex"]);
     other.ok(&["reflect", "From the other Alex"]);
     other.ok(&["sync"]);
     alex.ok(&["sync"]);
-    let id = |d: &Device| {
-        d.json(&["export"])["me"]["person"]
-            .as_str()
-            .expect("person id")[..4]
-            .to_string()
-    };
+    let id = |d: &Device| d.person_id()[..4].to_string();
     let (mine, theirs) = (
         format!("Alex #{}", id(&alex)),
         format!("Alex #{}", id(&other)),

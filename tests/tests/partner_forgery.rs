@@ -300,10 +300,7 @@ fn a_partner_who_joins_under_a_name_like_the_others_is_told_apart_everywhere() {
     let alex = Device::new();
     alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
     alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
-    let code = alex.json(&["invite"])["code"]
-        .as_str()
-        .expect("invite code")
-        .to_string();
+    let code = alex.invite_code();
     // "Аlex" with a Cyrillic А: the same on screen, another name to a computer.
     let fake = "\u{410}lex";
     let sam = Device::new();
@@ -312,14 +309,7 @@ fn a_partner_who_joins_under_a_name_like_the_others_is_told_apart_everywhere() {
     sam.ok(&["reflect", "I never want to walk again"]);
     sam.ok(&["sync"]);
     let synced = alex.ok(&["sync"]);
-    let alex_id = alex.json(&["export"])["me"]["person"]
-        .as_str()
-        .expect("person id")
-        .to_string();
-    let sam_id = sam.json(&["export"])["me"]["person"]
-        .as_str()
-        .expect("person id")
-        .to_string();
+    let (alex_id, sam_id) = (alex.person_id(), sam.person_id());
     let real = format!("Alex #{}", &alex_id[..4]);
     let faked = format!("{fake} #{}", &sam_id[..4]);
     assert!(synced.contains(&faked), "{synced}");

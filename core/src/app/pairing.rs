@@ -201,39 +201,10 @@ impl Device {
         if let Some(q) = query.goal.take() {
             query.goal = Some(self.resolve_goal(&q)?);
         }
-        // The person named, by the name they are shown by (two whose names look alike
-        // are shown with their ids) or, if only one has it, as written. A name no one
-        // of the space has is a typo, not an empty history.
+        // A name no one of the space has is a typo, not an empty history.
         if let Some(name) = query.by.take() {
             let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
-            let shown = crate::names::shown(&people);
-            let known = || shown.values().cloned().collect::<Vec<_>>().join(", ");
-            let by_shown = shown.values().find(|s| s.eq_ignore_ascii_case(&name));
-            let by_name: Vec<&String> = people
-                .iter()
-                .filter(|(_, p)| p.name.eq_ignore_ascii_case(&name))
-                .filter_map(|(id, _)| shown.get(id))
-                .collect();
-            query.by = Some(match (by_shown, &by_name[..]) {
-                (Some(s), _) => s.clone(),
-                (None, [s]) => (*s).clone(),
-                (None, []) => {
-                    return Err(crate::resolve::ResolveError::Unknown {
-                        what: "person",
-                        query: name,
-                        hint: format!("the shared space's people are {}", known()),
-                    }
-                    .into());
-                }
-                (None, several) => {
-                    let candidates: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
-                    return Err(crate::resolve::ResolveError::SeveralPeople {
-                        query: name,
-                        candidates: candidates.join(", "),
-                    }
-                    .into());
-                }
-            });
+            query.by = Some(crate::names::find(&people, &name)?);
         }
         let rec = self.space(SpaceKind::Shared)?;
         let me = self.me.clone();
@@ -281,17 +252,16 @@ impl Device {
         if !p.goals.iter().flat_map(|g| &g.partners).any(waits) {
             return Ok(());
         }
-        let opening: std::collections::BTreeSet<(String, String)> = self
-            .opening_seals()?
-            .into_iter()
-            .map(|s| (s.goal, s.rater))
+        let seals = self.opening_seals()?;
+        let opening: std::collections::BTreeSet<(&str, &str)> = seals
+            .iter()
+            .map(|s| (s.goal.as_str(), s.rater.as_str()))
             .collect();
-        let me = p.me.clone();
         for g in &mut p.goals {
             for s in &mut g.partners {
                 s.opening = s.sealed
-                    && s.person != me
-                    && opening.contains(&(g.goal.clone(), s.person.clone()));
+                    && s.person != p.me
+                    && opening.contains(&(g.goal.as_str(), s.person.as_str()));
             }
         }
         Ok(())
@@ -304,9 +274,8 @@ impl Device {
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, None)?;
-        Ok(crate::rituals::waiting_seals(&view)
+        Ok(crate::rituals::opening_seals(&view, &me, now)
             .into_iter()
-            .filter(|s| s.rater != me && crate::rituals::reveal_is_due(&view, s, now))
             .cloned()
             .collect())
     }

@@ -84,11 +84,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
-        for c in changes {
-            insert_change(&tx, space, c, true)?;
-        }
-        maybe_snapshot(&tx, space, doc, false)?;
-        crate::readmodel::refresh(&tx, space, doc)?;
+        write_local(&tx, space, changes, doc)?;
         tx.commit()?;
         Ok(())
     }
@@ -175,20 +171,11 @@ impl Store {
 
     /// Local changes not yet sent in an event, oldest first: (row id, change).
     pub fn pending_changes(&self, space: &SpaceId) -> Result<Vec<(i64, Change)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        changes_of(
+            &self.conn,
             "SELECT id, bytes FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0 ORDER BY id",
-        )?;
-        let mut out = Vec::new();
-        for row in stmt.query_map(params![space.to_string()], |r| {
-            Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?))
-        })? {
-            let (id, b) = row?;
-            out.push((
-                id,
-                Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
-            ));
-        }
-        Ok(out)
+            space,
+        )
     }
 
     /// Number of local changes not yet in an event.
@@ -199,6 +186,42 @@ impl Store {
             |r| r.get(0),
         )?)
     }
+}
+
+/// Stores this device's new changes of a space, already in `doc`, with a fresh snapshot
+/// when due and the read models brought to `doc` (inside the caller's transaction).
+pub(super) fn write_local(
+    tx: &rusqlite::Transaction<'_>,
+    space: &SpaceId,
+    changes: &[Change],
+    doc: &SpaceDoc,
+) -> Result<(), StoreError> {
+    for c in changes {
+        insert_change(tx, space, c, true)?;
+    }
+    maybe_snapshot(tx, space, doc, false)?;
+    crate::readmodel::refresh(tx, space, doc)?;
+    Ok(())
+}
+
+/// The (row id, change) pairs a query selecting `id, bytes` for space `?1` returns.
+pub(super) fn changes_of(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    space: &SpaceId,
+) -> Result<Vec<(i64, Change)>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut out = Vec::new();
+    for row in stmt.query_map(params![space.to_string()], |r| {
+        Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?))
+    })? {
+        let (id, b) = row?;
+        out.push((
+            id,
+            Change::from_bytes(b).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+        ));
+    }
+    Ok(out)
 }
 
 pub(super) fn insert_change(

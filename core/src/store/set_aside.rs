@@ -9,7 +9,7 @@
 use automerge::Change;
 use rusqlite::params;
 
-use super::changes::{insert_change, maybe_snapshot};
+use super::changes::{changes_of, write_local};
 use super::{Store, StoreError};
 use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
@@ -41,19 +41,11 @@ impl Store {
 
     /// The changes set aside for a space, in the order they were made: (row, change).
     pub fn set_aside(&self, space: &SpaceId) -> Result<Vec<(i64, Change)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, bytes FROM set_aside WHERE space = ?1 ORDER BY id")?;
-        let mut out = Vec::new();
-        for row in stmt.query_map(params![space.to_string()], |r| {
-            Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?))
-        })? {
-            let (id, bytes) = row?;
-            let change = Change::from_bytes(bytes)
-                .map_err(|e| StoreError::Damaged(format!("set-aside change: {e}")))?;
-            out.push((id, change));
-        }
-        Ok(out)
+        changes_of(
+            &self.conn,
+            "SELECT id, bytes FROM set_aside WHERE space = ?1 ORDER BY id",
+            space,
+        )
     }
 
     /// Stores the changes made again from those set aside (rows `rows`) as unsent local
@@ -67,14 +59,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
-        for c in remade {
-            insert_change(&tx, space, c, true)?;
-        }
+        write_local(&tx, space, remade, doc)?;
         for row in rows {
             tx.execute("DELETE FROM set_aside WHERE id = ?1", params![row])?;
         }
-        maybe_snapshot(&tx, space, doc, false)?;
-        crate::readmodel::refresh(&tx, space, doc)?;
         tx.commit()?;
         Ok(())
     }
