@@ -261,7 +261,8 @@ pub struct SyncReport {
     pub received_events: usize,
     /// What arrived, per person.
     pub arrivals: Vec<Arrivals>,
-    /// Who joined, left, or added or removed a device, in the order it happened.
+    /// Who joined, left, or added or removed a device, in the order it happened (by
+    /// person id until the end of the sync names them).
     pub membership: Vec<MembershipNews>,
     /// Events refused, with reasons.
     pub warnings: Vec<Warning>,
@@ -372,16 +373,8 @@ fn sync_once(
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
     let arrivals = std::mem::take(&mut pull.arrivals);
-    let membership = std::mem::take(&mut pull.membership);
     report.cursor = cursor;
-    let mark = finish(
-        store,
-        me,
-        rec,
-        &mut local,
-        (arrivals, membership),
-        &mut report,
-    )?;
+    let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
     Ok((report, local.into_doc().map(|doc| (mark, doc))))
 }
 
@@ -395,7 +388,7 @@ fn finish(
     me: &Identity,
     rec: &SpaceRecord,
     local: &mut Local,
-    (arrivals, membership): (BTreeMap<String, Arrivals>, Vec<MembershipNews>),
+    arrivals: BTreeMap<String, Arrivals>,
     report: &mut SyncReport,
 ) -> Result<i64, SyncError> {
     let _lock = store.write_lock()?;
@@ -422,7 +415,7 @@ fn finish(
         }
     };
     report.arrivals = summary::named(arrivals, &people);
-    report.membership = summary::named_news(membership, &people);
+    summary::name_news(&mut report.membership, &people);
     let alert = summary::relay_alert(report);
     store.set_alert(&rec.id, alert.as_deref())?;
     if let Some(d) = local.state.departure(&me.device_key()) {

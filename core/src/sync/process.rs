@@ -59,7 +59,7 @@ impl Pull<'_> {
                 if ev.header().author != self.me.device_key()
                     && let Some(news) = membership_news(state, &ev, &self.me.device_key())
                 {
-                    self.membership.push(news);
+                    self.report.membership.push(news);
                 }
                 self.report.received_events += 1;
                 batch.accepted.push(Accepted {

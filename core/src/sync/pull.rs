@@ -28,8 +28,6 @@ pub(super) struct Pull<'a> {
     pub(super) keys: BTreeMap<u32, crate::crypto::SpaceKey>,
     /// What arrived, keyed by person id (named at the end of the sync).
     pub(super) arrivals: BTreeMap<String, Arrivals>,
-    /// Who joined, left or added or removed a device (by person id until named).
-    pub(super) membership: Vec<super::summary::MembershipNews>,
     /// Contents refused at the parser's deadline in this sync.
     pub(super) stalls: usize,
     pub(super) report: &'a mut SyncReport,
@@ -48,7 +46,6 @@ impl<'a> Pull<'a> {
             me,
             keys,
             arrivals: BTreeMap::new(),
-            membership: Vec::new(),
             stalls: 0,
             report,
         }

@@ -189,24 +189,21 @@ pub(super) fn named(
     arrivals.into_values().collect()
 }
 
-/// Membership news under the names the space lists (person ids where it lists none).
-pub(super) fn named_news(
-    mut news: Vec<MembershipNews>,
-    people: &BTreeMap<String, Person>,
-) -> Vec<MembershipNews> {
+/// Puts membership news under the names the space lists (person ids where it lists
+/// none).
+pub(super) fn name_news(news: &mut [MembershipNews], people: &BTreeMap<String, Person>) {
     let names = crate::names::shown(people);
     let name = |id: &mut String| {
         if let Some(n) = names.get(id.as_str()) {
             *id = n.clone();
         }
     };
-    for n in &mut news {
+    for n in news {
         name(&mut n.who);
         if let Some(of) = n.device_of.as_mut() {
             name(of);
         }
     }
-    news
 }
 
 /// Warns of the events still waiting (`held`), by author.
