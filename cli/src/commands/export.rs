@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
         .zip(["Shared space", "Personal space (only you)"])
     {
         let (view, problems) = (&space.view, &space.problems);
-        let people = duet_core::history::names(&view.people);
+        let people = duet_core::names::shown(&view.people);
         out.line(format!("# {title}"))?;
         for g in &view.goals {
             out.line(format!(

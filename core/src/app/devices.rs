@@ -73,7 +73,7 @@ impl Device {
     /// malformed entity never stops a listing).
     fn shared_names(&mut self) -> Result<std::collections::BTreeMap<String, String>, DeviceError> {
         let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
-        Ok(crate::history::names(&people))
+        Ok(crate::names::shown(&people))
     }
 
     /// Every device the shared space has known, with its person and state.

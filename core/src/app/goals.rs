@@ -139,7 +139,7 @@ impl Device {
             ratings,
             rating_count,
             problems,
-            people: crate::history::names(&view.people),
+            people: crate::names::shown(&view.people),
             reflections,
             sealed,
         })

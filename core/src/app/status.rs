@@ -148,7 +148,7 @@ impl Device {
         // What a load would start from, without loading the history.
         let stats = self.store.open_stats(&rec.id)?;
         // Names from the read models: a partner's malformed entity never stops `status`.
-        let names = crate::history::names(&self.view_parts(rec.kind, Parts::Goals)?.people);
+        let names = crate::names::shown(&self.view_parts(rec.kind, Parts::Goals)?.people);
         if rec.kind == crate::store::SpaceKind::Shared {
             *unverified = self.unverified_in(&rec.id, &state, &names)?;
         }

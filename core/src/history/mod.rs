@@ -29,7 +29,7 @@ mod timeline;
 
 pub(crate) use derive::change_events;
 pub use order::{causal_order, causal_order_of};
-pub use render::{membership_history, name_events, names, refused_history};
+pub use render::{membership_history, name_events, refused_history};
 pub(crate) use resolve::Resolver;
 pub use timeline::{HistoryQuery, PeopleAndGoals, TimelineSource, timeline};
 
@@ -157,7 +157,7 @@ pub fn history(
     devices: &BTreeMap<DeviceKey, Member>,
 ) -> Result<Vec<HistoryEvent>, DocError> {
     let am = doc.automerge();
-    let people = names(&doc.people()?);
+    let people = crate::names::shown(&doc.people()?);
     let r = Resolver::new(am);
     let mut paths = crate::opwalk::Paths::default();
     let mut out = Vec::new();

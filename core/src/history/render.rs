@@ -9,11 +9,6 @@ use crate::event::{Event, MembershipOp};
 use crate::identity::DeviceKey;
 use crate::membership::{Member, SpaceState};
 
-/// Person id -> display name.
-pub fn names(people: &BTreeMap<String, crate::model::Person>) -> BTreeMap<String, String> {
-    crate::names::shown(people)
-}
-
 /// Fills in what an event shows but its change does not fix: the author's person and
 /// current name, the goal's current title, and the summary line.
 pub fn name_events(

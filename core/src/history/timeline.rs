@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{HistoryEvent, HistoryPos, HistoryRow, RefusedRecord};
-use super::{membership_history, name_events, names, refused_history};
+use super::{membership_history, name_events, refused_history};
 use crate::event::{Event, SpaceId};
 use crate::identity::Identity;
 use crate::membership::SpaceState;
@@ -91,7 +91,7 @@ pub fn timeline<S: TimelineSource>(
     let last = if q.by.is_some() { None } else { q.last };
     let rows = store.history_rows(space, me, q, last)?;
     let (people, goals) = store.people_and_goals(space, me)?;
-    let people = names(&people);
+    let people = crate::names::shown(&people);
     let titles: HashMap<&str, String> = goals
         .iter()
         .map(|g| (g.id.as_str(), g.title.as_str().to_string()))
