@@ -82,6 +82,11 @@ pub enum DeviceError {
     /// No open invite matches what the user gave.
     #[error("no open invite matches {0:?}")]
     NoSuchInvite(String),
+    /// A step for `partner` before a partner has joined.
+    #[error(
+        "no partner has joined this shared space yet; give the step to `me` or `nobody`, or name your partner once they have joined"
+    )]
+    NoPartner,
 }
 
 impl Advice for DeviceError {

@@ -51,14 +51,21 @@ pub fn shown(people: &BTreeMap<String, Person>) -> BTreeMap<String, String> {
 /// The name, as shown, of the one person `query` names (case-insensitively): by the
 /// name they are shown by, or by their name as written when only one has it.
 pub fn find(people: &BTreeMap<String, Person>, query: &str) -> Result<String, ResolveError> {
+    let id = find_id(people, query)?;
+    Ok(shown(people).remove(&id).unwrap_or(id))
+}
+
+/// The person id of the one person `query` names, as [`find`] finds them.
+pub fn find_id(people: &BTreeMap<String, Person>, query: &str) -> Result<String, ResolveError> {
+    let query = query.trim();
     let shown = shown(people);
-    if let Some(s) = shown.values().find(|s| s.eq_ignore_ascii_case(query)) {
-        return Ok(s.clone());
+    if let Some((id, _)) = shown.iter().find(|(_, s)| s.eq_ignore_ascii_case(query)) {
+        return Ok(id.clone());
     }
     let named: Vec<&str> = people
         .iter()
         .filter(|(_, p)| p.name.eq_ignore_ascii_case(query))
-        .filter_map(|(id, _)| shown.get(id).map(String::as_str))
+        .map(|(id, _)| id.as_str())
         .collect();
     match named[..] {
         [one] => Ok(one.to_string()),
@@ -72,7 +79,11 @@ pub fn find(people: &BTreeMap<String, Person>, query: &str) -> Result<String, Re
         }),
         _ => Err(ResolveError::SeveralPeople {
             query: query.to_string(),
-            candidates: named.join(", "),
+            candidates: named
+                .iter()
+                .filter_map(|id| shown.get(*id).map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }

@@ -87,3 +87,60 @@ fn partners_who_close_one_round_while_apart_both_see_both_ratings() {
         assert_eq!(export["shared"]["sealed"].as_array().map(Vec::len), Some(0));
     }
 }
+
+#[test]
+fn partners_who_correct_and_give_out_one_step_while_apart_agree_on_it() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["step", "add", "walk", "Pick a route", "--for", "Sam"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Apart: both correct the same step's text, and each gives it to someone else.
+    alex.ok(&["step", "edit", "walk", "shoes", "Buy walking shoes"]);
+    alex.ok(&["step", "assign", "walk", "shoes", "me"]);
+    sam.ok(&["step", "edit", "walk", "shoes", "Buy shoes on Saturday"]);
+    sam.ok(&["step", "assign", "walk", "route", "nobody"]);
+    let typo = sam.run(&["step", "assign", "walk", "shoes", "Alx"]);
+    assert_eq!(typo.code, 1, "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("no person matches \"Alx\"") && typo.stderr.contains("Sam"),
+        "{}",
+        typo.stderr
+    );
+    alex.ok(&["sync"]);
+    sync_both(&alex, &sam);
+    let alex_id = alex.person_id();
+    for d in [&alex, &sam] {
+        let goal = d.json(&["goal", "show", "walk"]);
+        let step = |text: &str| {
+            goal["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .find(|s| s["text"].as_str().is_some_and(|t| t.contains(text)))
+                .cloned()
+                .unwrap_or_else(|| panic!("no step {text:?} in {goal}"))
+        };
+        // Both corrections merge as text does; each assignment is kept.
+        let shoes = step("shoes");
+        let text = shoes["text"].as_str().expect("text");
+        assert!(
+            text.contains("walking") && text.contains("Saturday"),
+            "{text}"
+        );
+        assert_eq!(shoes["assignee"], alex_id.as_str(), "{goal}");
+        assert_eq!(step("route")["assignee"], serde_json::Value::Null, "{goal}");
+        let history = d.ok(&["history"]);
+        for line in [
+            "Alex added step \"Pick a route\" to \"Weekly walk\", for Sam",
+            "Alex corrected step \"Buy shoes\" of \"Weekly walk\": now \"Buy walking shoes\"",
+            "Sam corrected step \"Buy shoes\" of \"Weekly walk\": now \"Buy shoes on Saturday\"",
+            "Alex took on step",
+            "Sam left step \"Pick a route\" of \"Weekly walk\" to either of you",
+        ] {
+            assert!(history.contains(line), "{line:?} in\n{history}");
+        }
+        let shown = d.ok(&["goal", "show", "walk"]);
+        assert!(shown.contains("(for Alex)"), "{shown}");
+    }
+}

@@ -1,5 +1,5 @@
 //! `duet app`'s forms change what the command line reads (one home, no relay): a goal
-//! with level texts, a step added, done and reopened, a blind rating and the check-in
+//! with level texts, a step added, done, reopened, corrected and given to someone, a blind rating and the check-in
 //! closed, a reflection written and withdrawn; a goal edited and its status set, a
 //! rating corrected, a reflection edited and undone; each page answers 200. A join the
 //! relay refuses leaves the home ready for a new code. A partner who answered a blind
@@ -48,6 +48,21 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         303
     );
     assert_eq!(done(&d), false);
+    // Changed in its folded form: the text corrected, and the step given to me.
+    let edit = format!("{goal}/steps/{step}/edit");
+    assert!(app.get(&goal).body.contains(&edit));
+    assert_eq!(
+        app.post(
+            &edit,
+            &[("text", "Find a route by the river"), ("who", "me")]
+        )
+        .status,
+        303
+    );
+    let changed = d.json(&["goal", "show", &id])["steps"][0].clone();
+    assert_eq!(changed["text"], "Find a route by the river", "{changed}");
+    assert_eq!(changed["assignee"], d.person_id().as_str(), "{changed}");
+    assert!(app.get(&goal).body.contains(" for you"));
 
     let rated = app.post(
         "/checkin",

@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
+use duet_core::app::Assignee;
 use duet_core::device::Device;
 use duet_core::doc::{GoalEdit, NewGoal};
 use duet_core::event::SpaceId;
@@ -210,6 +211,9 @@ enum Op {
     Undo(bool),
     /// `duet step done` on a goal's first step: both partners may do it while apart.
     CompleteStep(usize),
+    /// `duet step edit` or `duet step assign` (to me, or to either) of a goal's first
+    /// step: both partners may do it while apart.
+    ChangeStep(usize, u8),
     /// `duet checkin --close`: both partners may close one round while apart.
     CloseRounds,
     Sync,
@@ -227,6 +231,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Reflect),
         1 => any::<bool>().prop_map(Op::Undo),
         1 => any::<usize>().prop_map(Op::CompleteStep),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(g, n)| Op::ChangeStep(g, n)),
         1 => Just(Op::CloseRounds),
         4 => Just(Op::Sync),
     ]
@@ -350,6 +355,22 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
             });
             if let Some((goal, step)) = step {
                 dev.complete_step(&goal, &step).expect("step done");
+            }
+        }
+        Op::ChangeStep(g, n) => {
+            let step = pick(*g).and_then(|id| {
+                let goal = goals.iter().find(|x| x.id == id)?;
+                Some((id, goal.steps.keys().next()?.clone()))
+            });
+            if let Some((goal, step)) = step {
+                let changed = match n % 3 {
+                    0 => dev
+                        .edit_step(&goal, &step, &format!("step {n}"))
+                        .map(|_| ()),
+                    1 => dev.assign_step(&goal, &step, &Assignee::Me).map(|_| ()),
+                    _ => dev.assign_step(&goal, &step, &Assignee::Nobody).map(|_| ()),
+                };
+                changed.expect("step changed");
             }
         }
         Op::CloseRounds => {

@@ -123,14 +123,18 @@ pub fn router(app: App) -> Router {
         .route("/", get(pages::today::today))
         .route("/goals", post(pages::goal::add_goal))
         .route("/goals/{id}", get(pages::goal::goal))
-        .route("/goals/{id}/steps", post(pages::goal::add_step))
+        .route("/goals/{id}/steps", post(pages::steps::add_step))
         .route(
             "/goals/{id}/steps/{step}/done",
-            post(pages::goal::complete_step),
+            post(pages::steps::complete_step),
         )
         .route(
             "/goals/{id}/steps/{step}/reopen",
-            post(pages::goal::reopen_step),
+            post(pages::steps::reopen_step),
+        )
+        .route(
+            "/goals/{id}/steps/{step}/edit",
+            post(pages::steps::edit_step),
         )
         .route("/goals/{id}/edit", post(pages::edit::edit_goal))
         .route("/goals/{id}/status", post(pages::edit::set_status))

@@ -138,7 +138,11 @@ fn sam_joins(ctx: &Ctx, dir: &Path, alex: &mut Device, http: &Http) -> anyhow::R
 /// Alex's offline edits: a rating, a step and a private reflection.
 fn alex_edits(ctx: &Ctx, alex: &mut Device, checkin: &str) -> anyhow::Result<()> {
     alex.rate(checkin, Level::EXPECTED, Some("Good talk on Sunday"))?;
-    alex.add_step(checkin, "Put a recurring reminder in both calendars")?;
+    alex.add_step(
+        checkin,
+        "Put a recurring reminder in both calendars",
+        &duet_core::app::Assignee::Nobody,
+    )?;
     say(
         ctx,
         "[Alex] duet rate \"Weekly check-in\" 0 --note \"Good talk on Sunday\"   (sealed until Sam rates)",

@@ -246,7 +246,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             problems: &problems,
         });
     }
-    print_goal(ctx, &g)?;
+    print_goal(ctx, &g, &people)?;
     print_ratings(ctx, &ratings, &people, !sealed.is_empty())?;
     let me = dev.me.person_id.to_string();
     let opening: Vec<String> = if sealed.iter().any(|s| s.rater != me) {
@@ -285,7 +285,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
 }
 
 /// A goal's title, fields, level descriptions and steps.
-fn print_goal(ctx: &Ctx, g: &Goal) -> std::io::Result<()> {
+fn print_goal(ctx: &Ctx, g: &Goal, people: &BTreeMap<String, String>) -> std::io::Result<()> {
     let out = ctx.out;
     out.line(format!(
         "{}  {}",
@@ -320,10 +320,14 @@ fn print_goal(ctx: &Ctx, g: &Goal) -> std::io::Result<()> {
         out.line("  steps:")?;
         for s in sorted_steps(g) {
             out.line(format!(
-                "    [{}] {}  {}",
+                "    [{}] {}  {}{}",
                 if s.done_at.is_some() { "x" } else { " " },
                 short_id(&s.id),
-                safe_line(s.text.as_str())
+                safe_line(s.text.as_str()),
+                s.assignee
+                    .as_deref()
+                    .map(|a| format!("  (for {})", name_of(people, a)))
+                    .unwrap_or_default()
             ))?;
         }
     }

@@ -1,5 +1,7 @@
-//! `duet step`: add actionable steps to a goal and mark them done.
+//! `duet step`: add actionable steps to a goal (for someone, or for either partner),
+//! mark them done, correct their text and give them to someone.
 
+use duet_core::app::Assignee;
 use duet_core::ids::short;
 use serde_json::json;
 
@@ -10,12 +12,17 @@ use crate::output::short_id;
 #[derive(Debug, clap::Subcommand)]
 pub enum StepCmd {
     /// Add a step to a goal.
-    #[command(after_help = "Example:\n  duet step add weekly \"Set a Sunday alarm\"")]
+    #[command(
+        after_help = "Examples:\n  duet step add weekly \"Set a Sunday alarm\"\n  duet step add \"date night\" \"Book the table\" --for Sam"
+    )]
     Add {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// What to do.
         text: String,
+        /// Who does it: `me`, `partner`, a name, or `nobody` (the default: either of you).
+        #[arg(long = "for", value_name = "WHO")]
+        assignee: Option<String>,
     },
     /// Mark a step done.
     #[command(
@@ -29,10 +36,34 @@ pub enum StepCmd {
     },
     /// Reopen a step that was marked done.
     Reopen {
-        /// Goal id prefix or exact title.
+        /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
-        /// Step id prefix.
+        /// The step: its text, a word or the start of it, or the start of its id.
         step: String,
+    },
+    /// Correct a step's text (the history keeps what it said before).
+    #[command(
+        after_help = "Example:\n  duet step edit weekly alarm \"Set a Sunday alarm for 7 pm\""
+    )]
+    Edit {
+        /// The goal: its title, a word or the start of it, or the start of its id.
+        goal: String,
+        /// The step: its text, a word or the start of it, or the start of its id.
+        step: String,
+        /// The step's new text.
+        text: String,
+    },
+    /// Give a step to someone, or to nobody in particular.
+    #[command(
+        after_help = "Examples:\n  duet step assign \"date night\" table me\n  duet step assign \"date night\" table nobody"
+    )]
+    Assign {
+        /// The goal: its title, a word or the start of it, or the start of its id.
+        goal: String,
+        /// The step: its text, a word or the start of it, or the start of its id.
+        step: String,
+        /// Who does it: `me`, `partner`, a name, or `nobody` (either of you).
+        who: String,
     },
 }
 
@@ -40,8 +71,15 @@ pub enum StepCmd {
 pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     match cmd {
-        StepCmd::Add { goal, text } => {
-            let (gid, sid) = dev.add_step(&goal, &text)?;
+        StepCmd::Add {
+            goal,
+            text,
+            assignee,
+        } => {
+            let who = assignee
+                .as_deref()
+                .map_or(Assignee::Nobody, Assignee::parse);
+            let (gid, sid) = dev.add_step(&goal, &text, &who)?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "goal": gid, "id": sid }));
             }
@@ -66,6 +104,33 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             }
             ctx.out
                 .line(format!("Step {} is open again.", short_id(&sid)))?;
+        }
+        StepCmd::Edit { goal, step, text } => {
+            let (sid, changed) = dev.edit_step(&goal, &step, &text)?;
+            if ctx.out.json {
+                return ctx.out.json(&json!({ "id": sid, "changed": changed }));
+            }
+            ctx.out.line(if changed {
+                format!("Step {} now reads as you wrote it.", short_id(&sid))
+            } else {
+                format!("Step {} already reads so; nothing changed.", short_id(&sid))
+            })?;
+        }
+        StepCmd::Assign { goal, step, who } => {
+            let done = dev.assign_step(&goal, &step, &Assignee::parse(&who))?;
+            if ctx.out.json {
+                return ctx.out.json(&done);
+            }
+            let sid = short_id(&done.step);
+            let me = dev.me.person_id.to_string();
+            ctx.out.line(match (&done.person, &done.name) {
+                (Some(p), _) if *p == me => format!("Step {sid} is yours."),
+                (Some(p), name) => format!(
+                    "Step {sid} is for {}.",
+                    crate::output::safe_line(name.as_deref().unwrap_or(p))
+                ),
+                (None, _) => format!("Step {sid} is for either of you."),
+            })?;
         }
     }
     Ok(())

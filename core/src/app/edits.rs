@@ -1,11 +1,10 @@
-//! Edits of the shared goals and of reflections: each resolves what the user typed,
+//! Edits of the shared goals and of reflections (steps: `steps`): each resolves what the user typed,
 //! makes the change in one transaction under the home's write lock, and returns the ids.
 
 use std::collections::BTreeMap;
 
 use crate::device::{Device, DeviceError};
-use crate::doc::{DocError, GoalEdit, NewGoal};
-use crate::readmodel::Parts;
+use crate::doc::{GoalEdit, NewGoal};
 use crate::store::SpaceKind;
 use crate::vocab::{Area, Status};
 
@@ -109,50 +108,6 @@ impl Device {
             Ok(((), c.into_iter().collect()))
         })?;
         Ok(id)
-    }
-
-    /// Adds a step to a goal; returns (goal id, step id).
-    pub fn add_step(&mut self, goal: &str, text: &str) -> Result<(String, String), DeviceError> {
-        let gid = self.resolve_goal(goal)?;
-        let now = self.now();
-        let sid = self.edit(SpaceKind::Shared, |doc, me| {
-            let (id, c) = doc.add_step(&gid, &me.person_id, text, now)?;
-            Ok((id, c.into_iter().collect()))
-        })?;
-        Ok((gid, sid))
-    }
-
-    /// Marks a step of a goal done; returns the step id.
-    pub fn complete_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
-        let (gid, sid) = self.resolve_step(goal, step)?;
-        let now = self.now();
-        self.edit(SpaceKind::Shared, |doc, me| {
-            let c = doc.complete_step(&gid, &sid, &me.person_id, now)?;
-            Ok(((), c.into_iter().collect()))
-        })?;
-        Ok(sid)
-    }
-
-    /// The (goal id, step id) that what the user typed names.
-    pub(crate) fn resolve_step(
-        &mut self,
-        goal: &str,
-        step: &str,
-    ) -> Result<(String, String), DeviceError> {
-        let goals = self.view_parts(SpaceKind::Shared, Parts::Goals)?.goals;
-        let gid = super::goals::resolve_in(&goals, goal)?;
-        let g = goals
-            .iter()
-            .find(|g| g.id == gid)
-            .ok_or_else(|| DocError::NoSuchGoal(gid.clone()))?;
-        let sid = crate::resolve::resolve(
-            "step",
-            step,
-            g.steps
-                .values()
-                .map(|s| (s.id.as_str(), s.text.as_str().to_string())),
-        )?;
-        Ok((gid, sid))
     }
 
     /// Writes a reflection, shared or private; returns its id.

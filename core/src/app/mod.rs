@@ -24,6 +24,7 @@ mod report;
 mod settings;
 mod short_codes;
 mod status;
+mod steps;
 mod watch;
 
 pub use checkin::{Closed, Rated};
@@ -43,4 +44,5 @@ pub use report::{
     PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
 };
 pub use status::{LeftStatus, MemberStatus, RefusedStatus, SpaceStatus, Status};
+pub use steps::{Assigned, Assignee};
 pub use watch::LiveTarget;

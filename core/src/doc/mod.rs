@@ -12,7 +12,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, Re
 use autosurgeon::{Text, hydrate_prop, reconcile_prop};
 
 use crate::ids::new_id;
-use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION, Step};
+use crate::model::{Goal, Levels, Person, Rating, Reflection, SCHEMA_VERSION};
 use crate::vocab::{Area, Level, Status};
 
 /// The root collections of a space document, each a map. A new space holds every one
@@ -30,6 +30,7 @@ pub const ROOT_COLLECTIONS: [&str; 6] = [
 
 mod detached;
 mod rituals;
+mod steps;
 pub use detached::{New, SEALED_MESSAGE, Tip};
 pub use rituals::LATE_COLLECTIONS;
 
@@ -405,56 +406,6 @@ impl SpaceDoc {
         let obj = self.goal_obj(goal_id)?;
         self.commit("set status", now, |tx| {
             reconcile_prop(tx, &obj, "status", status.as_str())?;
-            Ok(())
-        })
-    }
-
-    /// Adds a step to a goal; returns the step id.
-    pub fn add_step(
-        &mut self,
-        goal_id: &str,
-        author: &str,
-        text: &str,
-        now: i64,
-    ) -> Result<(String, Option<Change>), DocError> {
-        if text.trim().is_empty() {
-            return Err(DocError::Empty("step text"));
-        }
-        let goal = self.goal_obj(goal_id)?;
-        let steps = match self.doc.get(&goal, "steps")? {
-            Some((automerge::Value::Object(ObjType::Map), id)) => id,
-            _ => return Err(DocError::Malformed("steps")),
-        };
-        let step = Step {
-            id: new_id(),
-            text: Text::with_value(text.trim()),
-            assignee: None,
-            created_by: author.to_string(),
-            created_at: now,
-            done_by: None,
-            done_at: None,
-        };
-        step.validate()?;
-        let id = step.id.clone();
-        let change = self.commit("add step", now, |tx| {
-            reconcile_prop(tx, &steps, id.as_str(), &step)?;
-            Ok(())
-        })?;
-        Ok((id, change))
-    }
-
-    /// Marks a step done by `author`.
-    pub fn complete_step(
-        &mut self,
-        goal_id: &str,
-        step_id: &str,
-        author: &str,
-        now: i64,
-    ) -> Result<Option<Change>, DocError> {
-        let step = self.step_obj(goal_id, step_id)?;
-        self.commit("complete step", now, |tx| {
-            reconcile_prop(tx, &step, "done_by", Some(author))?;
-            reconcile_prop(tx, &step, "done_at", Some(now))?;
             Ok(())
         })
     }

@@ -50,6 +50,7 @@ struct Derivation<'r, 'a> {
     /// Objects created in this change -> the event they belong to.
     created_here: HashMap<OpId, EventKey>,
     goals_created: Vec<String>,
+    steps_created: Vec<String>,
 }
 
 impl<'r, 'a> Derivation<'r, 'a> {
@@ -70,6 +71,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
             events: BTreeMap::new(),
             created_here: HashMap::new(),
             goals_created: Vec::new(),
+            steps_created: Vec::new(),
         }
     }
 
@@ -123,6 +125,15 @@ impl<'r, 'a> Derivation<'r, 'a> {
             }
             ["goals", g, "steps", s] if key == "done_at" => {
                 self.step_text(HistoryKind::StepReopened, g, s);
+            }
+            ["goals", g, "steps", s, "text", ..] if self.made_before(g, s) => {
+                self.step_edited(g, s);
+            }
+            ["goals", g, "steps", s] if key == "assignee" && self.made_before(g, s) => {
+                let k = self.step_text(HistoryKind::StepAssigned, g, s);
+                if let Some(ev) = self.events.get_mut(&k) {
+                    ev.person = op.value.clone();
+                }
             }
             ["goals", g, rest @ ..] if !self.goals_created.iter().any(|c| c == g) => {
                 self.goal_edit(g, rest, op)
@@ -190,6 +201,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
             }
             (HistoryKind::RatingGiven, "note") => ev.after = value,
             (HistoryKind::PersonNamed, "name") => ev.after = value,
+            (HistoryKind::StepAdded, "assignee") => ev.person = value,
             _ => {}
         }
     }
@@ -217,6 +229,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ["steps"] if op.make => {
                 let k = self.step_text(HistoryKind::StepAdded, g, key);
                 self.created_here.insert(op.id.clone(), k);
+                self.steps_created.push(key.to_string());
             }
             _ => {}
         }
@@ -269,6 +282,31 @@ impl<'r, 'a> Derivation<'r, 'a> {
             "",
             Some(field.to_string()),
         );
+        if let Some((before, after)) = texts {
+            ev.before = before;
+            ev.after = after;
+        }
+    }
+
+    /// Whether step `s` of goal `g` was there before this change (neither made in it).
+    fn made_before(&self, g: &str, s: &str) -> bool {
+        !self.goals_created.iter().any(|c| c == g) && !self.steps_created.iter().any(|c| c == s)
+    }
+
+    /// A step's text corrected: its text before and after the change, read once per
+    /// change (as a goal's texts are).
+    fn step_edited(&mut self, g: &str, s: &str) {
+        let k = event_key(HistoryKind::StepEdited, Some(g), s, None);
+        if self.events.contains_key(&k) {
+            return;
+        }
+        let texts = self.r.goal_path(g, &["steps", s, "text"]).map(|obj| {
+            (
+                self.r.shown_text_at(&obj, &self.deps, short_text),
+                self.r.shown_text_at(&obj, &self.after, short_text),
+            )
+        });
+        let (_, ev) = self.push(HistoryKind::StepEdited, Some(g), s, None);
         if let Some((before, after)) = texts {
             ev.before = before;
             ev.after = after;

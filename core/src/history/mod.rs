@@ -86,6 +86,10 @@ pub enum HistoryKind {
     PersonLeft,
     /// A member withdrew an unused invite (`item` is its key).
     InviteRevoked,
+    /// A step's text was corrected (`before` and `after` are its text).
+    StepEdited,
+    /// A step was given to someone (`person`), or to nobody in particular.
+    StepAssigned,
 }
 
 /// One domain event of the history. Field names are stable (JSON Lines output).
@@ -117,6 +121,10 @@ pub struct HistoryEvent {
     pub level: Option<i64>,
     /// Id of the step, rating or reflection concerned.
     pub item: Option<String>,
+    /// The person a step was given to (person id), for `step_assigned` and for a step
+    /// added for someone.
+    #[serde(default)]
+    pub person: Option<String>,
     /// One readable line.
     pub summary: String,
 }
@@ -145,6 +153,7 @@ impl HistoryEvent {
             after: None,
             level: None,
             item: None,
+            person: None,
             summary: String::new(),
         }
     }

@@ -63,7 +63,9 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             ev.before.as_deref().unwrap_or("?"),
             ev.after.as_deref().unwrap_or("?")
         ),
-        HistoryKind::StepAdded => format!("{who} added step {} to {goal}", q(&ev.after)),
+        HistoryKind::StepAdded | HistoryKind::StepEdited | HistoryKind::StepAssigned => {
+            step_summary(ev, who, &goal, people)
+        }
         HistoryKind::StepDone => format!("{who} completed step {} of {goal}", q(&ev.after)),
         HistoryKind::RatingGiven => rating_summary(ev, who, &goal),
         HistoryKind::ReflectionWritten => match (&ev.goal, ev.field.as_deref()) {
@@ -104,6 +106,59 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             ev.after.as_deref().unwrap_or("")
         ),
     }
+}
+
+/// The line of a step added (for someone), corrected or given to someone.
+fn step_summary(
+    ev: &HistoryEvent,
+    who: &str,
+    goal: &str,
+    people: &BTreeMap<String, String>,
+) -> String {
+    let q = |s: &Option<String>| {
+        s.clone()
+            .map(|s| format!("\"{s}\""))
+            .unwrap_or_else(|| "(none)".into())
+    };
+    match ev.kind {
+        HistoryKind::StepAdded => match &ev.person {
+            Some(p) => format!(
+                "{who} added step {} to {goal}, for {}",
+                q(&ev.after),
+                person_name(people, p)
+            ),
+            None => format!("{who} added step {} to {goal}", q(&ev.after)),
+        },
+        HistoryKind::StepEdited => format!(
+            "{who} corrected step {} of {goal}: now {}",
+            q(&ev.before),
+            q(&ev.after)
+        ),
+        HistoryKind::StepAssigned => match &ev.person {
+            Some(p) if ev.author.as_ref() == Some(p) => {
+                format!("{who} took on step {} of {goal}", q(&ev.after))
+            }
+            Some(p) => format!(
+                "{who} gave step {} of {goal} to {}",
+                q(&ev.after),
+                person_name(people, p)
+            ),
+            None => format!(
+                "{who} left step {} of {goal} to either of you",
+                q(&ev.after)
+            ),
+        },
+        _ => String::new(),
+    }
+}
+
+/// A person's name as shown, or "someone not in this space" for an id no person of the
+/// space has (a partner's client may write any id).
+fn person_name(people: &BTreeMap<String, String>, id: &str) -> String {
+    people
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| "someone not in this space".to_string())
 }
 
 /// The name a person joined (or renamed themselves) with: the name then, or as shown

@@ -353,8 +353,8 @@ pub enum Invalid {
     Due(String),
 }
 
-/// Checks of single values, shared by hydration and `validate`.
-mod valid {
+/// Checks of single values, shared by hydration, `validate` and the document's edits.
+pub(crate) mod valid {
     use super::{Invalid, limits};
 
     pub fn level(v: i64) -> Result<(), Invalid> {

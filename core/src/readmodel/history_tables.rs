@@ -272,6 +272,8 @@ struct StoredEvent {
     level: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     item: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<String>,
 }
 
 impl StoredEvent {
@@ -286,6 +288,7 @@ impl StoredEvent {
             after: e.after.clone(),
             level: e.level,
             item: e.item.clone(),
+            person: e.person.clone(),
         }
     }
 
@@ -297,6 +300,7 @@ impl StoredEvent {
             after: self.after,
             level: self.level,
             item: self.item,
+            person: self.person,
             ..HistoryEvent::by(
                 self.kind,
                 self.at,

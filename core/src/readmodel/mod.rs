@@ -56,8 +56,9 @@ use entity::{Collection, Entity, collection_entities};
 /// ratings kept whole as JSON, seals and rounds. Version 5: ratings' round and ritual
 /// columns (see [`WRITE_PATH_SCHEMA`]). Version 6: the progress summary
 /// ([`PROGRESS_SCHEMA`]). Version 7: a blind rating that corrects another is a
-/// correction in the history.
-pub const VERSION: i64 = 7;
+/// correction in the history. Version 8: a step's corrected text and who a step is for
+/// are in the history.
+pub const VERSION: i64 = 8;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
 // depending on the tables); reading it from a document is the read models' job.

@@ -148,6 +148,8 @@ fn label(message: Option<&str>) -> &'static str {
         Some("edit reflection") => "reflection edit",
         Some("withdraw reflection") => "withdrawn reflection",
         Some("reopen step") => "reopened step",
+        Some("edit step") => "step edit",
+        Some("assign step") => "step assignment",
         _ => "other change",
     }
 }

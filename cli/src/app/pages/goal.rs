@@ -1,4 +1,4 @@
-//! A goal: its details and five level texts, its steps (add, complete), both partners'
+//! A goal: its details and five level texts, its steps (`steps`), both partners'
 //! ratings over time (the report's chart) and the reflections about it with replies.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use duet_core::progress::Progress;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::{Nav, csrf, level, level_name};
+use super::layout::{Nav, level, level_name};
 use super::reflections::thread;
 use super::today::{iso_when, partner_line};
 use crate::app::server::{App, PageResult, see_other};
@@ -74,7 +74,7 @@ pub async fn goal(
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id)) }
-        (steps(&g, &people, &token))
+        (super::steps::section(&g, &people, &me, &token))
         (super::edit::goal_forms(&g, &token))
         (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), &g.id))
         section aria-labelledby="about" {
@@ -113,43 +113,6 @@ fn now(p: &Progress, id: &str) -> Markup {
                 @for s in &gp.partners { li { (partner_line(s, &p.me)) } }
             }
             p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } }
-        }
-    }
-}
-
-/// The steps, with a form to complete each open one and to add one.
-fn steps(g: &GoalRecord, people: &BTreeMap<String, String>, token: &str) -> Markup {
-    html! {
-        section aria-labelledby="steps" {
-            h2 id="steps" { "Steps" }
-            @if g.steps.is_empty() { p class="muted" { "No steps yet." } }
-            ul class="steps" {
-                @for s in &g.steps {
-                    li {
-                        @if s.done {
-                            form method="post" class="inline" action=(format!("/goals/{}/steps/{}/reopen", g.id, s.id)) {
-                                (csrf(token))
-                                span class="done" { "✓ " (s.text) }
-                                @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
-                                " "
-                                button type="submit" { "Reopen" }
-                            }
-                        } @else {
-                            form method="post" class="inline" action=(format!("/goals/{}/steps/{}/done", g.id, s.id)) {
-                                (csrf(token))
-                                (s.text) " "
-                                button type="submit" { "Mark done" }
-                            }
-                        }
-                    }
-                }
-            }
-            form method="post" action=(format!("/goals/{}/steps", g.id)) {
-                (csrf(token))
-                label for="step" { "A new step" }
-                input id="step" name="text" required maxlength="500";
-                button type="submit" { "Add the step" }
-            }
         }
     }
 }
@@ -254,45 +217,5 @@ pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> Pag
         ..NewGoalInput::default()
     };
     let id = app.with_device(move |dev| Ok(dev.add_goal(input)?)).await?;
-    Ok(see_other(&format!("/goals/{id}")))
-}
-
-/// A step's text.
-#[derive(Deserialize)]
-pub struct StepForm {
-    text: String,
-}
-
-/// `POST /goals/{id}/steps`.
-pub async fn add_step(
-    State(app): State<App>,
-    Path(id): Path<String>,
-    Form(f): Form<StepForm>,
-) -> PageResult {
-    let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.add_step(&goal, f.text.trim())?))
-        .await?;
-    Ok(see_other(&format!("/goals/{id}")))
-}
-
-/// `POST /goals/{id}/steps/{step}/done`.
-pub async fn complete_step(
-    State(app): State<App>,
-    Path((id, step)): Path<(String, String)>,
-) -> PageResult {
-    let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
-        .await?;
-    Ok(see_other(&format!("/goals/{id}")))
-}
-
-/// `POST /goals/{id}/steps/{step}/reopen`.
-pub async fn reopen_step(
-    State(app): State<App>,
-    Path((id, step)): Path<(String, String)>,
-) -> PageResult {
-    let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
-        .await?;
     Ok(see_other(&format!("/goals/{id}")))
 }

@@ -10,4 +10,5 @@ pub mod layout;
 pub mod reflections;
 pub mod report;
 pub mod setup;
+pub mod steps;
 pub mod today;

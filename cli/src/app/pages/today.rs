@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use duet_core::app::{CheckinPlan, GoalRecord};
-use duet_core::progress::{PartnerSeries, Progress};
+use duet_core::progress::{GoalProgress, PartnerSeries, Progress};
 use maud::{Markup, html};
 
 use super::layout::{Nav, csrf, level, level_name};
@@ -90,11 +90,30 @@ fn goal_card(g: &GoalRecord, p: &Progress) -> Markup {
             @if !open.is_empty() {
                 h3 { "Open steps" }
                 ul class="steps" {
-                    @for s in open { li { (s.text) } }
+                    @for s in open {
+                        li {
+                            (s.text)
+                            @if let Some(who) = s.assignee.as_deref().and_then(|a| for_whom(gp, &p.me, a)) {
+                                span class="muted" { " for " (who) }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// "you", or the name (as shown) of the partner a step is for; `None` for an id that
+/// is neither.
+fn for_whom(gp: Option<&GoalProgress>, me: &str, person: &str) -> Option<String> {
+    if person == me {
+        return Some("you".to_string());
+    }
+    gp?.partners
+        .iter()
+        .find(|s| s.person == person)
+        .map(|s| s.name.clone())
 }
 
 /// A partner's latest level, or what the blind rules allow to say.

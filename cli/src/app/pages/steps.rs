@@ -1,0 +1,175 @@
+//! A goal's steps in the app: the list (who each is for, who did it), and the forms to
+//! add one for someone, mark one done, reopen it, correct its text and give it to
+//! someone, each through the same call as `duet step`.
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use duet_core::app::{Assignee, GoalRecord, StepRecord};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::csrf;
+use crate::app::server::{App, PageResult, see_other};
+use crate::output::name_of;
+
+/// The steps, with a form to complete or reopen each, to change each open one, and to
+/// add one. `me` is this device's person id.
+pub fn section(g: &GoalRecord, people: &BTreeMap<String, String>, me: &str, token: &str) -> Markup {
+    html! {
+        section aria-labelledby="steps" {
+            h2 id="steps" { "Steps" }
+            @if g.steps.is_empty() { p class="muted" { "No steps yet." } }
+            ul class="steps" {
+                @for s in &g.steps { li { (step(g, s, people, me, token)) } }
+            }
+            form method="post" action=(format!("/goals/{}/steps", g.id)) {
+                (csrf(token))
+                label for="step" { "A new step" }
+                input id="step" name="text" required maxlength="500";
+                (who_select("step-who", people, me, None))
+                button type="submit" { "Add the step" }
+            }
+        }
+    }
+}
+
+/// One step: done (with who did it and a Reopen button), or open (with who it is for,
+/// Mark done, and a folded form to change it).
+fn step(
+    g: &GoalRecord,
+    s: &StepRecord,
+    people: &BTreeMap<String, String>,
+    me: &str,
+    token: &str,
+) -> Markup {
+    let action = |what: &str| format!("/goals/{}/steps/{}/{what}", g.id, s.id);
+    html! {
+        @if s.done {
+            form method="post" class="inline" action=(action("reopen")) {
+                (csrf(token))
+                span class="done" { "✓ " (s.text) }
+                @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+                " "
+                button type="submit" { "Reopen" }
+            }
+        } @else {
+            form method="post" class="inline" action=(action("done")) {
+                (csrf(token))
+                (s.text)
+                @if let Some(a) = &s.assignee { span class="muted" { " for " (for_whom(people, me, a)) } }
+                " "
+                button type="submit" { "Mark done" }
+            }
+            details class="edit" {
+                summary { "Change" }
+                form method="post" action=(action("edit")) {
+                    (csrf(token))
+                    @let field = format!("text-{}", s.id);
+                    label for=(field) { "The step, corrected" }
+                    input id=(field) name="text" required maxlength="500" value=(s.text);
+                    (who_select(&format!("who-{}", s.id), people, me, Some(s.assignee.as_deref())))
+                    button type="submit" { "Save" }
+                }
+            }
+        }
+    }
+}
+
+/// "you" for this person, else their name as shown.
+fn for_whom(people: &BTreeMap<String, String>, me: &str, person: &str) -> String {
+    if person == me {
+        "you".to_string()
+    } else {
+        name_of(people, person)
+    }
+}
+
+/// The "for whom" choice: either of you, me, or each other person by the name they are
+/// shown by; `current` is the step's assignee when changing one.
+fn who_select(
+    id: &str,
+    people: &BTreeMap<String, String>,
+    me: &str,
+    current: Option<Option<&str>>,
+) -> Markup {
+    let now = current.flatten();
+    html! {
+        label for=(id) { "For" }
+        select id=(id) name="who" {
+            option value="nobody" selected[now.is_none()] { "either of you" }
+            option value="me" selected[now == Some(me)] { "me" }
+            @for (p, name) in people.iter().filter(|(p, _)| *p != me) {
+                option value=(name) selected[now == Some(p.as_str())] { (name) }
+            }
+        }
+    }
+}
+
+/// A step's text and who it is for.
+#[derive(Deserialize)]
+pub struct StepForm {
+    text: String,
+    #[serde(default)]
+    who: Option<String>,
+}
+
+impl StepForm {
+    fn assignee(&self) -> Assignee {
+        self.who
+            .as_deref()
+            .map_or(Assignee::Nobody, Assignee::parse)
+    }
+}
+
+/// `POST /goals/{id}/steps`: as `duet step add --for`.
+pub async fn add_step(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<StepForm>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.add_step(&goal, f.text.trim(), &f.assignee())?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/edit`: as `duet step edit` and `duet step assign`
+/// (only what differs is written).
+pub async fn edit_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+    Form(f): Form<StepForm>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| {
+        dev.edit_step(&goal, &step, f.text.trim())?;
+        dev.assign_step(&goal, &step, &f.assignee())?;
+        Ok(())
+    })
+    .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/done`.
+pub async fn complete_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// `POST /goals/{id}/steps/{step}/reopen`.
+pub async fn reopen_step(
+    State(app): State<App>,
+    Path((id, step)): Path<(String, String)>,
+) -> PageResult {
+    let goal = id.clone();
+    app.with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
+        .await?;
+    Ok(see_other(&format!("/goals/{id}")))
+}
