@@ -73,6 +73,10 @@ pub struct PartnerSeries {
     pub weight: f64,
 }
 
+fn shared() -> String {
+    "shared".to_string()
+}
+
 /// Progress on one goal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GoalProgress {
@@ -80,6 +84,9 @@ pub struct GoalProgress {
     pub goal: String,
     /// Title.
     pub title: String,
+    /// "shared", or the person id of the partner whose own goal it is.
+    #[serde(default = "shared")]
+    pub owner: String,
     /// Status.
     pub status: String,
     /// The expected outcome (level 0).
@@ -374,6 +381,7 @@ fn goal_progress(
     GoalProgress {
         goal: g.id.clone(),
         title: g.title.as_str().to_string(),
+        owner: g.owner.clone(),
         status: g.status.to_string(),
         expected: g.levels.expected.as_str().to_string(),
         partners,

@@ -10,10 +10,7 @@ use duet_core::store::SpaceKind;
 fn goal(title: &str) -> NewGoalInput {
     NewGoalInput {
         title: title.into(),
-        area: None,
-        why: None,
-        levels: Default::default(),
-        due: None,
+        ..Default::default()
     }
 }
 

@@ -144,3 +144,31 @@ fn partners_who_correct_and_give_out_one_step_while_apart_agree_on_it() {
         assert!(shown.contains("(for Alex)"), "{shown}");
     }
 }
+
+#[test]
+fn a_partner_who_marks_done_a_step_the_other_completed_is_told_so_and_keeps_syncing() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["step", "done", "walk", "shoes"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Sam did it too, and says so: the completion stays Alex's. (Writing over it was a
+    // change every other device refused, and each later change of Sam's waited behind
+    // it for good.)
+    let said = sam.ok(&["step", "done", "walk", "shoes"]);
+    assert!(
+        said.contains("was done already by Alex") && said.contains("nothing changed"),
+        "{said}"
+    );
+    let json = sam.json(&["step", "done", "walk", "shoes"]);
+    assert_eq!(json["already"]["by"], alex.person_id().as_str(), "{json}");
+    sam.ok(&["reflect", "I bought some too"]);
+    sync_both(&alex, &sam);
+    assert!(alex.ok(&["reflections"]).contains("I bought some too"));
+    let goal = alex.json(&["goal", "show", "walk"]);
+    assert_eq!(
+        goal["steps"][0]["done_by"],
+        alex.person_id().as_str(),
+        "{goal}"
+    );
+}

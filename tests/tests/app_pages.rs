@@ -1,9 +1,10 @@
 //! `duet app`'s forms change what the command line reads (one home, no relay): a goal
-//! with level texts, a step added, done, reopened, corrected and given to someone, a blind rating and the check-in
-//! closed, a reflection written and withdrawn; a goal edited and its status set, a
-//! rating corrected, a reflection edited and undone; each page answers 200. A join the
-//! relay refuses leaves the home ready for a new code. A partner who answered a blind
-//! rating is told it opens when the rater's device syncs.
+//! with level texts, a step added, done, reopened, corrected and given to someone, a
+//! blind rating and the check-in closed, a reflection written and withdrawn; a goal
+//! edited and its status set, a rating corrected, a reflection edited and undone, a
+//! goal made one's own; each page answers 200. A join the relay refuses leaves the home
+//! ready for a new code. A partner who answered a blind rating is told it opens when the
+//! rater's device syncs.
 
 use duet_tests::Device;
 use duet_tests::app::App;
@@ -183,6 +184,23 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert_eq!(show()["title"], "Long Sunday walk");
     assert_eq!(show()["levels"]["1"], "Most Sundays");
     assert!(app.get(&goal).body.contains("Edit the goal"));
+    assert_eq!(show()["owner"], "shared");
+    // Made one's own with the same form (as `duet goal edit --owner me`), and said so.
+    let mine = app.post(
+        &format!("{goal}/edit"),
+        &[("title", "Long Sunday walk"), ("owner", "me")],
+    );
+    assert_eq!(mine.status, 303, "{}", mine.body);
+    assert_eq!(show()["owner"], d.person_id().as_str());
+    assert!(app.get(&goal).body.contains("Alex's own goal"));
+    assert!(app.get("/").body.contains("Your own goal"));
+    // A goal added as one's own from Today's form.
+    let own = app.post("/goals", &[("title", "Breathe first"), ("mine", "1")]);
+    assert_eq!(own.status, 303, "{}", own.body);
+    assert_eq!(
+        d.json(&["goal", "show", "breathe"])["owner"],
+        d.person_id().as_str()
+    );
     assert_eq!(
         app.post(&format!("{goal}/status"), &[("status", "paused")])
             .status,

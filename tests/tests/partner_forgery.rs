@@ -352,3 +352,81 @@ fn a_partner_who_joins_under_a_name_like_the_others_is_told_apart_everywhere() {
         fake
     );
 }
+
+#[test]
+fn a_goal_of_ones_own_is_made_shared_only_by_its_owner() {
+    let relay = Relay::start();
+    let (alex, sam, alex_person) = couple(&relay);
+    alex.ok(&[
+        "goal",
+        "add",
+        "Listen without interrupting",
+        "--area",
+        "empathy",
+        "--mine",
+    ]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for d in [&alex, &sam] {
+        assert!(
+            d.ok(&["goal", "list"])
+                .contains("Listen without interrupting  (Alex's goal)")
+        );
+    }
+    // Sam's own client says no, and writes nothing.
+    for owner in ["shared", "me"] {
+        let run = sam.run(&["goal", "edit", "listen", "--owner", owner]);
+        assert_eq!(run.code, 1, "{owner}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("this goal is Alex's own"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(sam.json(&["status"])["spaces"][0]["pending_changes"], 0);
+    // A hand-made change with Sam's own keys is refused by Alex's device; what Sam
+    // writes after it waits behind it, and the sync says so instead of announcing it.
+    let goal = alex.json(&["goal", "show", "listen"])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        dev.edit(SpaceKind::Shared, move |doc, _| {
+            let edit = duet_core::doc::GoalEdit {
+                owner: Some("shared".into()),
+                ..Default::default()
+            };
+            Ok(((), doc.edit_goal(&goal, edit, 1)?.into_iter().collect()))
+        })
+        .expect("craft the change");
+    }
+    sam.ok(&["sync"]);
+    sam.ok(&["reflect", "after the forged change"]);
+    sam.ok(&["sync"]);
+    let run = alex.run(&["sync"]);
+    let said = format!("{}{}", run.ok(), run.stderr);
+    assert!(said.contains("it changes whose goal"), "{said}");
+    assert!(
+        said.contains("1 change of device") && said.contains("waits"),
+        "{said}"
+    );
+    assert!(!said.contains("1 reflection from Sam"), "{said}");
+    let shown = alex.json(&["goal", "show", "listen"]);
+    assert_eq!(shown["owner"], alex_person.as_str(), "{shown}");
+    let report = alex.home.join("report.html");
+    alex.ok(&["report", "--html", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("report");
+    assert!(html.contains("Alex's own goal"), "the report says whose goal it is");
+    assert!(alex.ok(&["progress"]).contains("Listen without interrupting  (Alex's goal)"));
+    // Alex makes it a goal of them both.
+    alex.ok(&["goal", "edit", "listen", "--owner", "shared"]);
+    assert!(
+        alex.ok(&["history"])
+            .contains("Alex made \"Listen without interrupting\" a goal of you both")
+    );
+    assert!(
+        alex.ok(&["history"])
+            .contains("Alex created goal \"Listen without interrupting\", their own")
+    );
+}

@@ -106,7 +106,7 @@ fn alex_starts(ctx: &Ctx, dir: &Path, relay: &str) -> anyhow::Result<(Device, St
         area: Some(Area::Communication),
         why: Some("We drift apart when the week gets busy".into()),
         levels,
-        due: None,
+        ..Default::default()
     })?;
     say(
         ctx,

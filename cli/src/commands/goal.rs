@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use duet_core::app::{
-    GoalChanges, GoalDetail, GoalRecord, GoalShowJson, NewGoalInput, RatingRecord, sorted_steps,
+    GoalChanges, GoalDetail, GoalRecord, GoalShowJson, NewGoalInput, Owner, RatingRecord,
+    sorted_steps,
 };
 use duet_core::ids::short;
 use duet_core::model::{Goal, Rating};
@@ -50,6 +51,9 @@ pub enum GoalCmd {
         /// Due date, YYYY-MM-DD.
         #[arg(long)]
         due: Option<String>,
+        /// A goal of your own (about you; your partner still sees and rates it).
+        #[arg(long)]
+        mine: bool,
     },
     /// List active goals (all with --all).
     List {
@@ -93,6 +97,10 @@ pub enum GoalCmd {
         /// Your GAS weight for this goal (default 1).
         #[arg(long)]
         weight: Option<f64>,
+        /// Whose goal it is: `shared` (both of yours) or `me` (your own). A goal of your
+        /// partner's own is theirs to change.
+        #[arg(long, value_name = "shared|me")]
+        owner: Option<Owner>,
     },
     /// Set a goal's status: active, paused, achieved or archived.
     Status {
@@ -113,6 +121,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             expected,
             levels,
             due,
+            mine,
         } => {
             let mut dev = ctx.device()?;
             let id = dev.add_goal(NewGoalInput {
@@ -121,6 +130,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 why,
                 levels: level_texts(levels, expected),
                 due,
+                mine,
             })?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": id }));
@@ -139,6 +149,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             levels,
             due,
             weight,
+            owner,
         } => {
             let changes = GoalChanges {
                 title,
@@ -148,6 +159,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 // `--due none` clears the due day.
                 due: due.map(|d| (!d.eq_ignore_ascii_case("none")).then_some(d)),
                 weight,
+                owner,
             };
             let (id, changed) = ctx.device()?.edit_goal(&goal, changes)?;
             if ctx.out.json {
@@ -186,7 +198,7 @@ fn level_texts(levels: Vec<(i8, String)>, expected: Option<String>) -> BTreeMap<
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
     let list = ctx.device()?.goals(all)?;
     warn_problems(ctx, &list.problems);
-    let goals = list.goals;
+    let goals = &list.goals;
     if ctx.out.json {
         return ctx
             .out
@@ -200,14 +212,17 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
         })?;
         return Ok(());
     }
-    for g in &goals {
+    for g in goals {
         let done = g.steps.values().filter(|s| s.done_at.is_some()).count();
         ctx.out.line(format!(
-            "{}  {:<9} {:<20} {}  ({}/{} steps)",
+            "{}  {:<9} {:<20} {}{}  ({}/{} steps)",
             short_id(&g.id),
             safe_line(g.status.as_str()),
             safe_line(g.area.as_str()),
             safe_line(&clip(g.title.as_str(), LIST_TITLE_CHARS)),
+            whose(g, &list.people)
+                .map(|w| format!("  ({w})"))
+                .unwrap_or_default(),
             done,
             g.steps.len()
         ))?;
@@ -284,6 +299,11 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "Alex's goal" for a goal of one person's own; `None` for a shared one.
+pub fn whose(g: &Goal, people: &BTreeMap<String, String>) -> Option<String> {
+    (g.owner != "shared").then(|| format!("{}'s goal", name_of(people, &g.owner)))
+}
+
 /// A goal's title, fields, level descriptions and steps.
 fn print_goal(ctx: &Ctx, g: &Goal, people: &BTreeMap<String, String>) -> std::io::Result<()> {
     let out = ctx.out;
@@ -293,10 +313,13 @@ fn print_goal(ctx: &Ctx, g: &Goal, people: &BTreeMap<String, String>) -> std::io
         safe_line(g.title.as_str())
     ))?;
     out.line(format!(
-        "  area: {}   status: {}   due: {}",
+        "  area: {}   status: {}   due: {}{}",
         safe_line(g.area.as_str()),
         safe_line(g.status.as_str()),
-        safe_line(g.due.as_deref().unwrap_or("-"))
+        safe_line(g.due.as_deref().unwrap_or("-")),
+        whose(g, people)
+            .map(|w| format!("   {w}"))
+            .unwrap_or_default()
     ))?;
     if !g.why.as_str().is_empty() {
         out.line(format!("  why: {}", safe_line(g.why.as_str())))?;

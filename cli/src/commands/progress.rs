@@ -152,9 +152,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     for g in &p.goals {
+        let whose = g
+            .partners
+            .iter()
+            .find(|s| s.person == g.owner)
+            .map(|s| format!("  ({}'s goal)", safe_line(&s.name)))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{}  {}",
+            "{}  {}{whose}",
             c.bold(&short_id(&g.goal)),
             c.bold(&safe_line(&g.title))
         )?;

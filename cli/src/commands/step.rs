@@ -1,7 +1,7 @@
 //! `duet step`: add actionable steps to a goal (for someone, or for either partner),
 //! mark them done, correct their text and give them to someone.
 
-use duet_core::app::Assignee;
+use duet_core::app::{Assignee, Completed};
 use duet_core::ids::short;
 use serde_json::json;
 
@@ -90,12 +90,8 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ))?;
         }
         StepCmd::Done { goal, step } => {
-            let sid = dev.complete_step(&goal, &step)?;
-            if ctx.out.json {
-                return ctx.out.json(&json!({ "id": sid, "done": true }));
-            }
-            ctx.out
-                .line(format!("Step {} done. Well done.", short_id(&sid)))?;
+            let done = dev.complete_step(&goal, &step)?;
+            print_done(ctx, &dev.me.person_id.to_string(), &done)?;
         }
         StepCmd::Reopen { goal, step } => {
             let sid = dev.reopen_step(&goal, &step)?;
@@ -133,5 +129,28 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             })?;
         }
     }
+    Ok(())
+}
+
+/// What `duet step done` did: done now, or found done already (by whom, when).
+fn print_done(ctx: &Ctx, me: &str, done: &Completed) -> anyhow::Result<()> {
+    if ctx.out.json {
+        return ctx
+            .out
+            .json(&json!({ "id": done.step, "done": true, "already": done.already }));
+    }
+    let sid = short_id(&done.step);
+    ctx.out.line(match &done.already {
+        None => format!("Step {sid} done. Well done."),
+        Some(a) if a.by.as_deref() == Some(me) => format!(
+            "Step {sid} was done already (by you, on {}); nothing changed.",
+            crate::output::when(a.at)
+        ),
+        Some(a) => format!(
+            "Step {sid} was done already by {} on {}; nothing changed.",
+            crate::output::safe_line(a.name.as_deref().unwrap_or("your partner")),
+            crate::output::when(a.at)
+        ),
+    })?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::device::{Device, DeviceError};
-use crate::doc::{GoalEdit, NewGoal};
+use crate::doc::{DocError, GoalEdit, NewGoal};
 use crate::store::SpaceKind;
 use crate::vocab::{Area, Status};
 
@@ -21,6 +21,31 @@ pub struct NewGoalInput {
     pub levels: BTreeMap<i8, String>,
     /// Due day, YYYY-MM-DD.
     pub due: Option<String>,
+    /// A goal of this person's own (about them, rated by both), not of both.
+    pub mine: bool,
+}
+
+/// Whose a goal is: both partners', or the person of this device's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Both partners' (`shared`).
+    Shared,
+    /// This person's own (`me`): about them, still seen and rated by both.
+    Me,
+}
+
+impl std::str::FromStr for Owner {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Owner, String> {
+        match s.trim().to_lowercase().as_str() {
+            "shared" | "both" => Ok(Owner::Shared),
+            "me" | "mine" => Ok(Owner::Me),
+            other => Err(format!(
+                "a goal is `shared` or your own (`me`); got {other:?}. Only your partner can make a goal theirs"
+            )),
+        }
+    }
 }
 
 /// What to change in a goal; `None` leaves a field as it is.
@@ -38,6 +63,8 @@ pub struct GoalChanges {
     pub due: Option<Option<String>>,
     /// This person's weight for the goal (0 or more).
     pub weight: Option<f64>,
+    /// Whose the goal is.
+    pub owner: Option<Owner>,
 }
 
 /// A reflection to write.
@@ -62,7 +89,7 @@ impl Device {
             area: input.area,
             why: input.why.unwrap_or_default(),
             levels: input.levels,
-            owner: None,
+            owner: input.mine.then(|| self.me.person_id.to_string()),
             due: input.due,
         };
         self.edit(SpaceKind::Shared, |doc, me| {
@@ -90,9 +117,19 @@ impl Device {
             levels: changes.levels,
             due: changes.due,
             weight: changes.weight.map(|w| (self.me.person_id.to_string(), w)),
+            owner: changes.owner.map(|o| match o {
+                Owner::Shared => "shared".to_string(),
+                Owner::Me => self.me.person_id.to_string(),
+            }),
         };
         let now = self.now();
-        let changed = self.edit(SpaceKind::Shared, |doc, _| {
+        let changed = self.edit(SpaceKind::Shared, |doc, me| {
+            // Read where the change is made: what every device will judge it by.
+            let owner = doc.goal(&id)?.owner;
+            if edit.owner.is_some() && owner != "shared" && owner != me.person_id.as_str() {
+                let name = crate::names::shown(&doc.people()?).remove(&owner);
+                return Err(DocError::OthersGoal(name.unwrap_or(owner)));
+            }
             let c = doc.edit_goal(&id, edit, now)?;
             Ok((c.is_some(), c.into_iter().collect()))
         })?;

@@ -1,5 +1,7 @@
 //! Reading goals: the list, and one goal with its ratings and unreadable parts.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::device::{Device, DeviceError};
@@ -15,6 +17,8 @@ pub struct GoalList {
     pub goals: Vec<Goal>,
     /// Entities this version could not read (one line each).
     pub problems: Vec<String>,
+    /// Person id -> the name they are shown by (whose goal is whose).
+    pub people: BTreeMap<String, String>,
 }
 
 /// One goal, or what could be read of it.
@@ -69,6 +73,7 @@ impl Device {
         Ok(GoalList {
             goals,
             problems: view.problems,
+            people: crate::names::shown(&view.people),
         })
     }
 

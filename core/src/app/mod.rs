@@ -31,7 +31,7 @@ pub use checkin::{Closed, Rated};
 pub use checkin_plan::{CheckinGoal, CheckinPlan, RoundInfo};
 pub use corrections::Undone;
 pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
-pub use edits::{GoalChanges, NewGoalInput, ReflectionInput};
+pub use edits::{GoalChanges, NewGoalInput, Owner, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
 pub use lifecycle::{InviteRow, RevokeTarget};
@@ -44,5 +44,5 @@ pub use report::{
     PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
 };
 pub use status::{LeftStatus, MemberStatus, RefusedStatus, SpaceStatus, Status};
-pub use steps::{Assigned, Assignee};
+pub use steps::{AlreadyDone, Assigned, Assignee, Completed};
 pub use watch::LiveTarget;

@@ -31,6 +31,26 @@ impl Assignee {
     }
 }
 
+/// A step marked done, or found done already.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Completed {
+    /// Step id.
+    pub step: String,
+    /// Who had done it and when, when it was done already (nothing was written).
+    pub already: Option<AlreadyDone>,
+}
+
+/// A completion found in place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlreadyDone {
+    /// Person id of who completed it.
+    pub by: Option<String>,
+    /// Their name as shown.
+    pub name: Option<String>,
+    /// When, ms since the Unix epoch.
+    pub at: i64,
+}
+
 /// A step given to someone: the step id, and the person it is now for (`None`: either
 /// partner) with the name they are shown by.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -62,15 +82,29 @@ impl Device {
         Ok((gid, sid))
     }
 
-    /// Marks a step of a goal done; returns the step id.
-    pub fn complete_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
+    /// Marks a step of a goal done. A step done already (by either partner) is left as
+    /// it is: writing over the partner's completion is refused by every other device
+    /// (owner rules), and every later change of this device would wait behind it.
+    pub fn complete_step(&mut self, goal: &str, step: &str) -> Result<Completed, DeviceError> {
         let (gid, sid) = self.resolve_step(goal, step)?;
         let now = self.now();
-        self.edit(SpaceKind::Shared, |doc, me| {
+        let already = self.edit(SpaceKind::Shared, |doc, me| {
+            // Read where the change is made: what every device will judge it by.
+            let done = doc
+                .goal(&gid)?
+                .steps
+                .get(&sid)
+                .and_then(|s| s.done_at.map(|at| (s.done_by.clone(), at)));
+            if let Some((by, at)) = done {
+                let name = by
+                    .as_ref()
+                    .and_then(|p| crate::names::shown(&doc.people().ok()?).remove(p));
+                return Ok((Some(AlreadyDone { by, name, at }), Vec::new()));
+            }
             let c = doc.complete_step(&gid, &sid, &me.person_id, now)?;
-            Ok(((), c.into_iter().collect()))
+            Ok((None, c.into_iter().collect()))
         })?;
-        Ok(sid)
+        Ok(Completed { step: sid, already })
     }
 
     /// Corrects a step's text; returns the step id and whether anything changed.

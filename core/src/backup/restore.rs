@@ -326,8 +326,7 @@ mod tests {
             title: "Restored canary goal".into(),
             area: None,
             why: None,
-            levels: Default::default(),
-            due: None,
+            ..Default::default()
         })
         .expect("goal");
         let file = dir.path().join("a.bk");

@@ -67,6 +67,10 @@ pub enum DocError {
     /// A value outside the model's ranges (every device would refuse to read it).
     #[error("{0}; nothing was written: shorten it or pick a value in range")]
     Invalid(#[from] crate::model::Invalid),
+    /// Changing whose goal it is, of a goal that is the other person's own (every other
+    /// device would refuse the change, and this device's later ones with it).
+    #[error("this goal is {0}'s own: only {0} can make it a goal of you both; nothing was written")]
+    OthersGoal(String),
 }
 
 // The library errors are large; boxing keeps every `Result` in the engine small.
@@ -120,6 +124,8 @@ pub struct GoalEdit {
     pub due: Option<Option<String>>,
     /// New weight for a person id.
     pub weight: Option<(String, f64)>,
+    /// New owner: `shared` or a person id.
+    pub owner: Option<String>,
 }
 
 /// Checks a `YYYY-MM-DD` date.
@@ -386,6 +392,9 @@ impl SpaceDoc {
             }
             if let Some(due) = &due {
                 reconcile_prop(tx, &obj, "due", due)?;
+            }
+            if let Some(owner) = &edit.owner {
+                reconcile_prop(tx, &obj, "owner", owner.as_str())?;
             }
             if let Some((person, weight)) = &edit.weight {
                 let mut weights: BTreeMap<String, f64> = hydrate_prop(&*tx, &obj, "weights")?;

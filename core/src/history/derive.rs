@@ -202,6 +202,9 @@ impl<'r, 'a> Derivation<'r, 'a> {
             (HistoryKind::RatingGiven, "note") => ev.after = value,
             (HistoryKind::PersonNamed, "name") => ev.after = value,
             (HistoryKind::StepAdded, "assignee") => ev.person = value,
+            (HistoryKind::GoalCreated, "owner") if value.as_deref() != Some("shared") => {
+                ev.person = value
+            }
             _ => {}
         }
     }

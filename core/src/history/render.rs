@@ -51,7 +51,10 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             .unwrap_or_else(|| "(none)".into())
     };
     match ev.kind {
-        HistoryKind::GoalCreated => format!("{who} created goal {}", q(&ev.after)),
+        HistoryKind::GoalCreated => goal_created(ev, who, people),
+        HistoryKind::FieldEdited if ev.field.as_deref() == Some("owner") => {
+            owner_changed(ev, who, &goal, people)
+        }
         HistoryKind::FieldEdited => format!(
             "{who} changed the {} of {goal}: {} -> {}",
             ev.field.as_deref().unwrap_or("field"),
@@ -105,6 +108,39 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
             &ev.device[..12.min(ev.device.len())],
             ev.after.as_deref().unwrap_or("")
         ),
+    }
+}
+
+/// The line of a new goal, and whose own it is when one person's.
+fn goal_created(ev: &HistoryEvent, who: &str, people: &BTreeMap<String, String>) -> String {
+    let title = ev
+        .after
+        .as_ref()
+        .map_or_else(|| "(none)".to_string(), |t| format!("\"{t}\""));
+    match &ev.person {
+        Some(p) if ev.author.as_ref() == Some(p) => {
+            format!("{who} created goal {title}, their own")
+        }
+        Some(p) => format!(
+            "{who} created goal {title}, {}'s own",
+            person_name(people, p)
+        ),
+        None => format!("{who} created goal {title}"),
+    }
+}
+
+/// The line of a goal made one person's own, or a goal of both.
+fn owner_changed(
+    ev: &HistoryEvent,
+    who: &str,
+    goal: &str,
+    people: &BTreeMap<String, String>,
+) -> String {
+    match ev.after.as_deref() {
+        Some("shared") => format!("{who} made {goal} a goal of you both"),
+        Some(p) if ev.author.as_deref() == Some(p) => format!("{who} made {goal} their own goal"),
+        Some(p) => format!("{who} made {goal} {}'s own goal", person_name(people, p)),
+        None => format!("{who} changed whose goal {goal} is"),
     }
 }
 

@@ -14,7 +14,9 @@
 //!   its author, who stays its author; never deleted;
 //! - `goals/<id>`: created naming P as the creator; its fields are shared and editable
 //!   by both partners, except the creator and creation time; a goal is archived, never
-//!   deleted; `weights/<person>` is set only by that person;
+//!   deleted; `weights/<person>` is set only by that person; `owner` is `shared` or P
+//!   (nobody makes a goal the other's own), and a goal that is one person's own has its
+//!   owner changed only by that person;
 //! - `goals/<id>/steps/<id>`: created naming P; shared text; the completion (`done_by`,
 //!   `done_at`) names P and is changed only by the person who completed it, except
 //!   that either partner may reopen a step (both set to null);
@@ -42,6 +44,9 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ChangeHash, ObjType, Prop, ReadDoc, ScalarValue, Value};
 
 mod rituals;
+
+/// The owner of a goal of both partners (`goals/<id>/owner`).
+const SHARED_OWNER: &str = "shared";
 
 /// Why a change was refused: what it tried to do, in words for the history.
 pub type Violation = String;
@@ -418,10 +423,14 @@ impl Checker<'_> {
             if field == Some("steps") && depth >= 5 {
                 return self.new_step_rule(id, keys, depth, action);
             }
+            if field == Some("owner") && depth == 3 && !self.owner_of_mine(action) {
+                return Err(format!("it creates goal {id} as the other partner's own"));
+            }
             return Ok(());
         }
         match field {
             None => Err(format!("it replaces or deletes goal {id}")),
+            Some("owner") if depth == 3 => self.owner_rule(id, action),
             Some("created_by" | "created_at") if depth == 3 => {
                 Err(format!("it changes who created goal {id}, or when"))
             }
@@ -431,6 +440,35 @@ impl Checker<'_> {
             }
             Some("steps") if depth == 3 => Err(format!("it replaces the steps of goal {id}")),
             Some("steps") => self.step_rule(id, keys, depth, action),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `action` makes a goal shared, or the writer's own.
+    fn owner_of_mine(&self, action: &OpType) -> bool {
+        self.names_me(action)
+            || matches!(action, OpType::Put(ScalarValue::Str(s)) if s.as_str() == SHARED_OWNER)
+    }
+
+    /// A put of an existing goal's owner: to shared or to the writer, and only by the
+    /// person whose goal it is (as the author saw it) when it is one person's own.
+    fn owner_rule(&self, goal: &str, action: &OpType) -> Result<(), Violation> {
+        if !self.owner_of_mine(action) {
+            return Err(format!("it makes goal {goal} the other partner's own"));
+        }
+        let owner = self.existing(&["goals", goal]).and_then(|(_, obj)| {
+            match self.seen_value(&obj, "owner")? {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Str(s) => Some(s.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        });
+        match owner {
+            Some(o) if o != SHARED_OWNER && o != self.person => Err(format!(
+                "it changes whose goal {goal} is, which only its owner may"
+            )),
             _ => Ok(()),
         }
     }
@@ -619,6 +657,53 @@ mod tests {
         let before = sam.clone();
         let reopened = sam.reopen_step(&goal, &step, 8).expect("reopen");
         check(before.automerge(), SAM, &last(&sam, reopened)).expect("reopening passes");
+    }
+
+    #[test]
+    fn a_goal_is_made_ones_own_or_shared_again_only_by_its_owner() {
+        let (mut alex, mut sam, shared) = couple();
+        let owner = |who: &str| crate::doc::GoalEdit {
+            owner: Some(who.to_string()),
+            ..Default::default()
+        };
+        // Nobody makes a goal the other's own, on creation or after.
+        let before = sam.clone();
+        let (_, c) = sam
+            .add_goal(
+                SAM,
+                crate::doc::NewGoal {
+                    title: "Listen".into(),
+                    owner: Some(ALEX.into()),
+                    ..Default::default()
+                },
+                4,
+            )
+            .expect("goal");
+        let err = check(before.automerge(), SAM, &last(&sam, c)).expect_err("refused");
+        assert!(err.contains("as the other partner's own"), "{err}");
+        let mut other = alex.clone();
+        let before = other.clone();
+        let c = other.edit_goal(&shared, owner(SAM), 5).expect("edit");
+        let err = check(before.automerge(), ALEX, &last(&other, c)).expect_err("refused");
+        assert!(err.contains("the other partner's own"), "{err}");
+        // Alex makes the shared goal Alex's own: Sam may then neither make it shared nor
+        // take it, while Alex may give it back.
+        let before = alex.clone();
+        let mine = alex.edit_goal(&shared, owner(ALEX), 6).expect("edit");
+        check(before.automerge(), ALEX, &last(&alex, mine.clone())).expect("one's own");
+        sam.apply(mine.into_iter().collect()).expect("apply");
+        for to in ["shared", SAM] {
+            let mut try_it = sam.clone();
+            let c = try_it.edit_goal(&shared, owner(to), 7).expect("edit");
+            let err = check(sam.automerge(), SAM, &last(&try_it, c)).expect_err("refused");
+            assert!(
+                err.contains("only its owner may") || err.contains("other partner's own"),
+                "{to}: {err}"
+            );
+        }
+        let before = alex.clone();
+        let back = alex.edit_goal(&shared, owner("shared"), 8).expect("edit");
+        check(before.automerge(), ALEX, &last(&alex, back)).expect("given back");
     }
 
     #[test]

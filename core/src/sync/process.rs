@@ -3,7 +3,7 @@
 //! event of its author or its key arrives.
 
 use crate::advice::{NextStep, Warning};
-use automerge::Change;
+use automerge::{Change, ReadDoc};
 
 use super::SyncError;
 use super::pull::{Batch, Pull};
@@ -53,9 +53,7 @@ impl Pull<'_> {
                         Vec::new()
                     }
                 };
-                if !changes.is_empty() {
-                    tally(&mut self.arrivals, person_key(state, &ev), &changes);
-                }
+                self.count_arrivals(state, doc, &ev, &changes);
                 if ev.header().author != self.me.device_key()
                     && let Some(news) = membership_news(state, &ev, &self.me.device_key())
                 {
@@ -91,6 +89,41 @@ impl Pull<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Counts the changes of an accepted event that were applied; those whose
+    /// dependencies this device lacks (a change it refused, or one not served yet) wait
+    /// in the document, and are said to wait rather than to have arrived.
+    fn count_arrivals(
+        &mut self,
+        state: &SpaceState,
+        doc: &SpaceDoc,
+        ev: &Event,
+        changes: &[Change],
+    ) {
+        // (A change still queued has dependencies missing; an applied one none.)
+        let am = doc.automerge();
+        let queue_empty = am.get_missing_deps(&[]).is_empty();
+        let applied = |c: &Change| queue_empty || am.get_missing_deps(&[c.hash()]).is_empty();
+        let waiting = changes.iter().filter(|c| !applied(c)).count();
+        if waiting == 0 {
+            if !changes.is_empty() {
+                tally(&mut self.arrivals, person_key(state, ev), changes);
+            }
+        } else {
+            let arrived: Vec<Change> = changes.iter().filter(|c| applied(c)).cloned().collect();
+            if !arrived.is_empty() {
+                tally(&mut self.arrivals, person_key(state, ev), &arrived);
+            }
+            let (count, verb) = match waiting {
+                1 => ("1 change".to_string(), "waits"),
+                n => (format!("{n} changes"), "wait"),
+            };
+            self.report.warnings.push(Warning::new(format!(
+                "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes",
+                &hex::encode(ev.header().author)[..12]
+            )));
+        }
     }
 
     /// A removal or rotation hands this device the next epoch's key, if it remains:

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::Form;
 use axum::extract::{Path, State};
 use duet_core::Level;
-use duet_core::app::{GoalChanges, GoalRecord, Undone};
+use duet_core::app::{GoalChanges, GoalRecord, Owner, Undone};
 use duet_core::vocab::Status;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -16,9 +16,15 @@ use serde::Deserialize;
 use super::layout::{csrf, level, level_name};
 use crate::app::server::{App, PageResult, see_other};
 
-/// The goal page's forms: edit the details and level texts, set the status, correct
-/// one's rating. Folded away (`details`) so the page reads first.
-pub fn goal_forms(g: &GoalRecord, token: &str) -> Markup {
+/// The goal page's forms: edit the details and level texts (and whose it is), set the
+/// status, correct one's rating. Folded away (`details`) so the page reads first. `me`
+/// is this device's person id, `people` the names people are shown by.
+pub fn goal_forms(
+    g: &GoalRecord,
+    token: &str,
+    me: &str,
+    people: &BTreeMap<String, String>,
+) -> Markup {
     let text = |l: i64| g.levels.get(&l.to_string()).cloned().unwrap_or_default();
     html! {
         section aria-labelledby="change" class="change" {
@@ -36,6 +42,7 @@ pub fn goal_forms(g: &GoalRecord, token: &str) -> Markup {
                         label for=(id) { "Level " (level(l)) " (" (level_name(l)) ")" }
                         input id=(id) name=(format!("level{l}")) value=(text(l));
                     }
+                    (owner_choice(g, me, people))
                     button type="submit" { "Save the changes" }
                 }
             }
@@ -72,12 +79,36 @@ pub fn goal_forms(g: &GoalRecord, token: &str) -> Markup {
     }
 }
 
+/// Whose the goal is: both of ours or my own, as a choice; a goal of the partner's own
+/// is theirs to change, and says so.
+fn owner_choice(g: &GoalRecord, me: &str, people: &BTreeMap<String, String>) -> Markup {
+    html! {
+        @if g.owner == "shared" || g.owner == me {
+            fieldset {
+                legend { "Whose goal" }
+                div class="check" {
+                    input type="radio" id="owner-shared" name="owner" value="shared" checked[g.owner != me];
+                    label for="owner-shared" { "Both of ours" }
+                }
+                div class="check" {
+                    input type="radio" id="owner-me" name="owner" value="me" checked[g.owner == me];
+                    label for="owner-me" { "My own (about me; we both still see and rate it)" }
+                }
+            }
+        } @else {
+            p class="muted" { (crate::output::name_of(people, &g.owner)) "'s own goal: only they can make it a goal of you both." }
+        }
+    }
+}
+
 /// The goal edit form.
 #[derive(Deserialize)]
 pub struct EditGoalForm {
     title: String,
     #[serde(default)]
     why: String,
+    #[serde(default)]
+    owner: Option<String>,
     #[serde(flatten)]
     levels: BTreeMap<String, String>,
 }
@@ -94,10 +125,17 @@ pub async fn edit_goal(
             Some((l, t.to_string()))
         })
         .collect();
+    let owner = f
+        .owner
+        .as_deref()
+        .map(str::parse::<Owner>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let changes = GoalChanges {
         title: Some(f.title.trim().to_string()).filter(|t| !t.is_empty()),
         why: Some(f.why.trim().to_string()),
         levels,
+        owner,
         ..GoalChanges::default()
     };
     let goal = id.clone();

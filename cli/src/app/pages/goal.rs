@@ -70,12 +70,15 @@ pub async fn goal(
     let token = app.csrf().to_string();
     let main = html! {
         h1 { (g.title) }
-        p class="muted" { (g.area) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) } }
+        p class="muted" {
+            (g.area) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) }
+            @if g.owner != "shared" { " · " (name_of(&people, &g.owner)) "'s own goal" }
+        }
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id)) }
         (super::steps::section(&g, &people, &me, &token))
-        (super::edit::goal_forms(&g, &token))
+        (super::edit::goal_forms(&g, &token, &me, &people))
         (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), &g.id))
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
@@ -201,6 +204,9 @@ pub struct NewGoalForm {
     m1: String,
     #[serde(default, rename = "level-2")]
     m2: String,
+    /// Present (a ticked box) for a goal of one's own.
+    #[serde(default)]
+    mine: Option<String>,
 }
 
 /// `POST /goals`.
@@ -214,6 +220,7 @@ pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> Pag
         title: f.title.trim().to_string(),
         why: Some(f.why.trim().to_string()).filter(|w| !w.is_empty()),
         levels,
+        mine: f.mine.is_some(),
         ..NewGoalInput::default()
     };
     let id = app.with_device(move |dev| Ok(dev.add_goal(input)?)).await?;

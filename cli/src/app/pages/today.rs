@@ -72,6 +72,9 @@ fn goal_card(g: &GoalRecord, p: &Progress) -> Markup {
     html! {
         article class="goal card" {
             h2 { a href=(format!("/goals/{}", g.id)) { (g.title) } }
+            @if let Some(who) = (g.owner != "shared").then(|| for_whom(gp, &p.me, &g.owner)).flatten() {
+                p class="muted" { @if who == "you" { "Your own goal" } @else { (who) "'s own goal" } }
+            }
             @if let Some(expected) = g.levels.get("0").filter(|t| !t.is_empty()) {
                 p class="muted" { "As expected: " (expected) }
             }
@@ -170,6 +173,10 @@ fn add_goal_form(token: &str, first: bool) -> Markup {
                         label for=(format!("level{l}")) { (label) }
                         input id=(format!("level{l}")) name=(format!("level{l}")) maxlength="500";
                     }
+                }
+                div class="check" {
+                    input type="checkbox" id="mine" name="mine" value="1";
+                    label for="mine" { "A goal of my own (about me; we both still see and rate it)" }
                 }
                 button type="submit" { "Add the goal" }
             }

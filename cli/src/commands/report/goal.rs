@@ -29,7 +29,7 @@ pub fn goal_section(g: &ReportGoal, people: &BTreeMap<String, String>, t0: i64, 
     let goal = &g.goal;
     html! {
         section class="goal" id=(format!("goal-{}", goal.id)) data-status=(goal.status) {
-            (header(g))
+            (header(g, people))
             h3 { "Levels" }
             (levels(&goal.levels))
             h3 { "Steps" }
@@ -44,14 +44,16 @@ pub fn goal_section(g: &ReportGoal, people: &BTreeMap<String, String>, t0: i64, 
     }
 }
 
-/// Title, area, status with the day it was set, whether it counts, and why it matters.
-fn header(g: &ReportGoal) -> Markup {
+/// Title, area, whose goal (when one partner's own), status with the day it was set,
+/// whether it counts, and why it matters.
+fn header(g: &ReportGoal, people: &BTreeMap<String, String>) -> Markup {
     let goal = &g.goal;
     html! {
         header class="goal-head" {
             h2 { (goal.title) }
             p class="meta" {
                 span class="area" { (goal.area) } " · "
+                @if goal.owner != "shared" { span class="owner" { (name_of(people, &goal.owner)) "'s own goal" } " · " }
                 span class="status" data-status=(goal.status) {
                     "Status: " strong { (goal.status) } " since " (day(g.status_since))
                     @if !g.status_changed { " (when it was created)" }
