@@ -194,6 +194,26 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert_eq!(show()["owner"], d.person_id().as_str());
     assert!(app.get(&goal).body.contains("Alex's own goal"));
     assert!(app.get("/").body.contains("Your own goal"));
+    // A page left open writes back only what was changed on it: the title changed
+    // elsewhere meanwhile (the partner's sync, another window) stays.
+    let page = app.get(&goal).body;
+    assert!(
+        page.contains(r#"name="was-title" value="Long Sunday walk""#),
+        "the form says what it showed"
+    );
+    d.ok(&["goal", "edit", &id, "--title", "Longer Sunday walk"]);
+    let stale = app.post(
+        &format!("{goal}/edit"),
+        &[
+            ("title", "Long Sunday walk"),
+            ("was-title", "Long Sunday walk"),
+            ("why", "Time to talk, and to walk"),
+            ("was-why", "Time to talk"),
+        ],
+    );
+    assert_eq!(stale.status, 303, "{}", stale.body);
+    assert_eq!(show()["title"], "Longer Sunday walk");
+    assert_eq!(show()["why"], "Time to talk, and to walk");
     // A goal added as one's own from Today's form.
     let own = app.post("/goals", &[("title", "Breathe first"), ("mine", "1")]);
     assert_eq!(own.status, 303, "{}", own.body);

@@ -417,8 +417,14 @@ fn a_goal_of_ones_own_is_made_shared_only_by_its_owner() {
     let report = alex.home.join("report.html");
     alex.ok(&["report", "--html", report.to_str().expect("path")]);
     let html = std::fs::read_to_string(&report).expect("report");
-    assert!(html.contains("Alex's own goal"), "the report says whose goal it is");
-    assert!(alex.ok(&["progress"]).contains("Listen without interrupting  (Alex's goal)"));
+    assert!(
+        html.contains("Alex's own goal"),
+        "the report says whose goal it is"
+    );
+    assert!(
+        alex.ok(&["progress"])
+            .contains("Listen without interrupting  (Alex's goal)")
+    );
     // Alex makes it a goal of them both.
     alex.ok(&["goal", "edit", "listen", "--owner", "shared"]);
     assert!(

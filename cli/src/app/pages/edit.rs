@@ -35,12 +35,15 @@ pub fn goal_forms(
                     (csrf(token))
                     label for="edit-title" { "Title" }
                     input id="edit-title" name="title" required maxlength="200" value=(g.title);
+                    (was("title", &g.title))
                     label for="edit-why" { "Why it matters" }
                     textarea id="edit-why" name="why" rows="2" { (g.why) }
+                    (was("why", &g.why))
                     @for l in (-2i64..=2).rev() {
                         @let id = format!("edit-level{l}");
                         label for=(id) { "Level " (level(l)) " (" (level_name(l)) ")" }
                         input id=(id) name=(format!("level{l}")) value=(text(l));
+                        (was(&format!("level{l}"), &text(l)))
                     }
                     (owner_choice(g, me, people))
                     button type="submit" { "Save the changes" }
@@ -84,6 +87,7 @@ pub fn goal_forms(
 fn owner_choice(g: &GoalRecord, me: &str, people: &BTreeMap<String, String>) -> Markup {
     html! {
         @if g.owner == "shared" || g.owner == me {
+            (was("owner", if g.owner == me { "me" } else { "shared" }))
             fieldset {
                 legend { "Whose goal" }
                 div class="check" {
@@ -101,39 +105,41 @@ fn owner_choice(g: &GoalRecord, me: &str, people: &BTreeMap<String, String>) -> 
     }
 }
 
-/// The goal edit form.
-#[derive(Deserialize)]
-pub struct EditGoalForm {
-    title: String,
-    #[serde(default)]
-    why: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(flatten)]
-    levels: BTreeMap<String, String>,
+/// What a field of a form showed when the page was made (`was-NAME`), sent back with it.
+pub fn was(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(format!("was-{name}")) value=(value); }
 }
 
-/// `POST /goals/{id}/edit`: as `duet goal edit`.
+/// A form's field as the user left it, if they changed it: a field sent with what the
+/// page showed (`was-NAME`) and unchanged is not written, so that a page left open does
+/// not write back over what the partner (or another window) changed meanwhile; a field
+/// sent without it is written as given.
+pub fn changed<'a>(form: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    let now = form.get(name)?.trim();
+    match form.get(&format!("was-{name}")) {
+        Some(was) if was.trim() == now => None,
+        _ => Some(now),
+    }
+}
+
+/// `POST /goals/{id}/edit`: as `duet goal edit`, with the fields the user changed.
 pub async fn edit_goal(
     State(app): State<App>,
     Path(id): Path<String>,
-    Form(f): Form<EditGoalForm>,
+    Form(f): Form<BTreeMap<String, String>>,
 ) -> PageResult {
     let levels = (-2i8..=2)
-        .filter_map(|l| {
-            let t = f.levels.get(&format!("level{l}"))?.trim();
-            Some((l, t.to_string()))
-        })
+        .filter_map(|l| Some((l, changed(&f, &format!("level{l}"))?.to_string())))
         .collect();
-    let owner = f
-        .owner
-        .as_deref()
+    let owner = changed(&f, "owner")
         .map(str::parse::<Owner>)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let changes = GoalChanges {
-        title: Some(f.title.trim().to_string()).filter(|t| !t.is_empty()),
-        why: Some(f.why.trim().to_string()),
+        title: changed(&f, "title")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        why: changed(&f, "why").map(str::to_string),
         levels,
         owner,
         ..GoalChanges::default()

@@ -10,6 +10,7 @@ use duet_core::app::{Assignee, GoalRecord, StepRecord};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::edit::{changed, was};
 use super::layout::csrf;
 use crate::app::server::{App, PageResult, see_other};
 use crate::output::name_of;
@@ -69,11 +70,22 @@ fn step(
                     @let field = format!("text-{}", s.id);
                     label for=(field) { "The step, corrected" }
                     input id=(field) name="text" required maxlength="500" value=(s.text);
+                    (was("text", &s.text))
                     (who_select(&format!("who-{}", s.id), people, me, Some(s.assignee.as_deref())))
+                    (was("who", &who_value(people, me, s.assignee.as_deref())))
                     button type="submit" { "Save" }
                 }
             }
         }
+    }
+}
+
+/// The value the "for whom" choice has for an assignee.
+fn who_value(people: &BTreeMap<String, String>, me: &str, assignee: Option<&str>) -> String {
+    match assignee {
+        None => "nobody".to_string(),
+        Some(p) if p == me => "me".to_string(),
+        Some(p) => name_of(people, p),
     }
 }
 
@@ -135,17 +147,23 @@ pub async fn add_step(
     Ok(see_other(&format!("/goals/{id}")))
 }
 
-/// `POST /goals/{id}/steps/{step}/edit`: as `duet step edit` and `duet step assign`
-/// (only what differs is written).
+/// `POST /goals/{id}/steps/{step}/edit`: as `duet step edit` and `duet step assign`,
+/// with what the user changed.
 pub async fn edit_step(
     State(app): State<App>,
     Path((id, step)): Path<(String, String)>,
-    Form(f): Form<StepForm>,
+    Form(f): Form<BTreeMap<String, String>>,
 ) -> PageResult {
     let goal = id.clone();
+    let text = changed(&f, "text").map(str::to_string);
+    let who = changed(&f, "who").map(Assignee::parse);
     app.with_device(move |dev| {
-        dev.edit_step(&goal, &step, f.text.trim())?;
-        dev.assign_step(&goal, &step, &f.assignee())?;
+        if let Some(text) = text {
+            dev.edit_step(&goal, &step, &text)?;
+        }
+        if let Some(who) = who {
+            dev.assign_step(&goal, &step, &who)?;
+        }
         Ok(())
     })
     .await?;
