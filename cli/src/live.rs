@@ -90,7 +90,8 @@ fn listen(relay: &str, space: SpaceId, kind: SpaceKind, me: &Identity, tx: &Send
     }
 }
 
-/// Opens the socket with a signed request, like a read.
+/// Opens the socket with a signed request, like a read; signed again once with the
+/// relay's time when the relay refused it as signed too far from its clock.
 fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> {
     let base = relay.trim_end_matches('/');
     let ws_base = if let Some(rest) = base.strip_prefix("https://") {
@@ -103,45 +104,62 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
         )));
     };
     let path = live_path(&space);
-    let mut req = format!("{ws_base}{path}")
-        .into_client_request()
-        .map_err(|e| Ended::Refused(format!("bad relay URL {relay:?}: {e}")))?;
-    let auth = ReadAuth::sign(me, "GET", &path, "");
-    for (name, value) in auth.headers() {
-        let value = HeaderValue::from_str(&value)
-            .map_err(|e| Ended::Retry(format!("cannot sign the request: {e}")))?;
-        req.headers_mut().insert(name, value);
-    }
-    let (ws, _) = tungstenite::connect(req).map_err(|e| match e {
-        tungstenite::Error::Http(resp) => {
-            let status = resp.status().as_u16();
-            let body = resp
-                .body()
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            let msg = serde_json::from_str::<ErrorBody>(&body)
-                .map(|e| e.message)
-                .unwrap_or(body);
-            let msg = format!("the relay answered {status}: {msg}");
-            // Not a member, no such space, no such endpoint: retrying will not help.
-            if matches!(status, 403 | 404) {
-                Ended::Refused(msg)
-            } else {
-                Ended::Retry(msg)
-            }
+    let mut signed_again = false;
+    loop {
+        let mut req = format!("{ws_base}{path}")
+            .into_client_request()
+            .map_err(|e| Ended::Refused(format!("bad relay URL {relay:?}: {e}")))?;
+        let signed_at = crate::relay_clock::signing_time();
+        let auth = ReadAuth::sign_at(me, "GET", &path, "", signed_at);
+        for (name, value) in auth.headers() {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|e| Ended::Retry(format!("cannot sign the request: {e}")))?;
+            req.headers_mut().insert(name, value);
         }
-        e => Ended::Retry(format!("cannot reach the relay at {relay}: {e}")),
-    })?;
-    let tcp = match ws.get_ref() {
-        MaybeTlsStream::Plain(s) => Some(s),
-        MaybeTlsStream::Rustls(s) => Some(s.get_ref()),
-        _ => None,
-    };
-    if let Some(tcp) = tcp {
-        let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
+        let ws = match tungstenite::connect(req) {
+            Ok((ws, _)) => ws,
+            Err(tungstenite::Error::Http(resp)) => {
+                let status = resp.status().as_u16();
+                let date = resp.headers().get("date").and_then(|v| v.to_str().ok());
+                if !signed_again && crate::relay_clock::learn(status, date, signed_at) {
+                    signed_again = true;
+                    continue;
+                }
+                return Err(refusal(status, resp.body().as_deref()));
+            }
+            Err(e) => {
+                return Err(Ended::Retry(format!(
+                    "cannot reach the relay at {relay}: {e}"
+                )));
+            }
+        };
+        let tcp = match ws.get_ref() {
+            MaybeTlsStream::Plain(s) => Some(s),
+            MaybeTlsStream::Rustls(s) => Some(s.get_ref()),
+            _ => None,
+        };
+        if let Some(tcp) = tcp {
+            let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
+        }
+        return Ok(ws);
     }
-    Ok(ws)
+}
+
+/// How a refused socket ends: for good when retrying cannot help (not a member, no
+/// such space or endpoint), else to be tried again.
+fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
+    let body = body
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let msg = serde_json::from_str::<ErrorBody>(&body)
+        .map(|e| e.message)
+        .unwrap_or(body);
+    let msg = format!("the relay answered {status}: {msg}");
+    if matches!(status, 403 | 404) {
+        Ended::Refused(msg)
+    } else {
+        Ended::Retry(msg)
+    }
 }
 
 /// Reads cursor messages until the socket ends.

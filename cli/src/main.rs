@@ -11,6 +11,7 @@ mod confirm;
 mod live;
 mod output;
 mod progress;
+mod relay_clock;
 mod transport;
 
 use std::process::ExitCode;

@@ -158,6 +158,31 @@ impl Http {
     }
 }
 
+impl Http {
+    /// Sends a signed read (`build` signs it with the time given), signing it again once
+    /// with the relay's time when the relay refused it as signed too far from its clock
+    /// ([`crate::relay_clock`]).
+    fn send_signed(
+        &self,
+        relay: &str,
+        build: impl Fn(i64) -> reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, TransportError> {
+        let signed_at = std::cell::Cell::new(0);
+        let resp = self.send_with_backoff(relay, || {
+            signed_at.set(crate::relay_clock::signing_time());
+            build(signed_at.get())
+        })?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok());
+        if crate::relay_clock::learn(resp.status().as_u16(), date, signed_at.get()) {
+            return self.send_with_backoff(relay, || build(crate::relay_clock::signing_time()));
+        }
+        Ok(resp)
+    }
+}
+
 /// Reads an answer's body, refusing it (unread past `cap` bytes) when it is larger.
 fn read_capped(
     relay: &str,
@@ -241,8 +266,8 @@ impl Transport for Http {
         let query = format!("after={after}&limit={limit}");
         let url = format!("{}{path}?{query}", relay.trim_end_matches('/'));
         // Every attempt is signed afresh: the relay refuses a reused nonce.
-        let resp = self.send_with_backoff(relay, || {
-            let auth = ReadAuth::sign(reader, "GET", &path, &query);
+        let resp = self.send_signed(relay, |time| {
+            let auth = ReadAuth::sign_at(reader, "GET", &path, &query, time);
             auth.headers()
                 .into_iter()
                 .fold(self.client.get(&url), |request, (name, value)| {
@@ -314,10 +339,10 @@ impl Http {
         } else {
             format!("{base}{path}?{query}")
         };
-        self.send_with_backoff(relay, || {
+        self.send_signed(relay, |time| {
             let mut request = self.client.request(method.clone(), &url);
             if let Some(signer) = signer {
-                let auth = ReadAuth::sign(signer, method.as_str(), path, query);
+                let auth = ReadAuth::sign_at(signer, method.as_str(), path, query, time);
                 for (name, value) in auth.headers() {
                     request = request.header(name, value);
                 }

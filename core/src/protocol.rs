@@ -489,7 +489,12 @@ pub struct ReadAuth {
 impl ReadAuth {
     /// Signs a read request now.
     pub fn sign(id: &Identity, method: &str, path: &str, query: &str) -> ReadAuth {
-        let time = chrono::Utc::now().timestamp();
+        Self::sign_at(id, method, path, query, chrono::Utc::now().timestamp())
+    }
+
+    /// Signs a read request as made at `time` (Unix seconds): a client whose clock
+    /// differs from the relay's signs with the relay's time.
+    pub fn sign_at(id: &Identity, method: &str, path: &str, query: &str, time: i64) -> ReadAuth {
         let nonce = hex::encode(crate::ids::random_bytes::<16>());
         let sig = id.sign(&read_message(method, path, query, time, &nonce));
         ReadAuth {

@@ -3,14 +3,15 @@
 //! plain-HTTP relay and http against a TLS server, each with its own message; "run `duet
 //! sync` again" only where running it again can help. A relay URL with a path is refused
 //! at once. Nothing leaves the loopback: the unresolvable host is under `.invalid`
-//! (RFC 2606), which never resolves.
+//! (RFC 2606), which never resolves. A relay whose clock is ten minutes off (a small box
+//! without network time) is still synced with, and the person is told which clock differs.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use duet_tests::{Device, Relay};
+use duet_tests::{Device, Relay, Watcher, pair};
 
 const RETRY: &str = "run `duet sync` again";
 
@@ -151,4 +152,59 @@ fn a_relay_url_with_a_path_is_refused_when_set() {
         "it shows what a relay URL looks like: {}",
         r.stderr
     );
+}
+
+#[test]
+fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_named() {
+    // libfaketime moves the relay's clock (and so its `Date`); `.ci/run` installs it.
+    let installed = std::process::Command::new("faketime")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+        return;
+    }
+    let relay = Relay::start_logged_under(
+        &[
+            "env",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            "faketime",
+            "-f",
+            "+10m",
+        ],
+        &[],
+    );
+    // Reads signed by this machine's clock are 600 s from the relay's: refused, then
+    // signed again with the relay's time (the join reads the space, too).
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Clockwork walk", "--area", "quality-time"]);
+    let run = alex.run(&["sync"]);
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("the relay's clock is ahead of this device's by 10 minutes"),
+        "{}",
+        run.stderr
+    );
+    let run = sam.run(&["sync"]);
+    assert!(
+        run.ok().contains("1 goal from Alex"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        relay.log().contains("stale_request"),
+        "the relay refused first"
+    );
+    // A new process's live sockets (one per space, opened at once) sign again too.
+    let mut watcher = Watcher::start(&sam);
+    alex.ok(&["reflect", "On time after all"]);
+    alex.ok(&["sync"]);
+    watcher.wait_for("1 reflection from Alex");
+    let lines = watcher.stop();
+    assert!(!lines.iter().any(|l| l.contains("401")), "{lines:#?}");
 }
