@@ -11,8 +11,8 @@ use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
 use duet_core::pairing_code::PairingRelay;
 use duet_core::protocol::{
-    ErrorBody, ErrorCode, H_AFTER_HASH, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, MAX_BODY_BYTES,
-    PushResponse, ReadAuth, decode_page, events_path,
+    ErrorBody, ErrorCode, H_AFTER_HASH, H_CREATE_TOKEN, H_CURSOR, H_FORKS, H_MORE, HEALTHZ_PATH,
+    MAX_BODY_BYTES, PushResponse, ReadAuth, decode_page, events_path,
 };
 use duet_core::protocol::{
     PairingClaim, PairingClaimed, PairingOffer, PairingOpen, PairingOpened, PairingSeal,
@@ -180,6 +180,30 @@ impl Http {
             return self.send_with_backoff(relay, || build(crate::relay_clock::signing_time()));
         }
         Ok(resp)
+    }
+}
+
+impl Http {
+    /// Whether a duet relay answers at `relay` now (its health check), waiting a few
+    /// seconds at most: `duet relay set` says so at once when nothing does (a typo, a
+    /// relay that is down), rather than at the next sync.
+    pub fn probe(relay: &str) -> Result<(), TransportError> {
+        const WAIT: Duration = Duration::from_secs(5);
+        let http = Http::with_timeouts(WAIT, WAIT).map_err(|e| TransportError::Unreachable {
+            relay: relay.to_string(),
+            detail: e.to_string(),
+        })?;
+        let url = format!("{}{HEALTHZ_PATH}", relay.trim_end_matches('/'));
+        let resp = http
+            .client
+            .get(&url)
+            .send()
+            .map_err(|e| http.unreachable(relay, e))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(refused(relay, resp))
+        }
     }
 }
 

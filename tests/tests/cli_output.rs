@@ -314,7 +314,7 @@ fn a_fresh_home_shows_empty_states_and_a_lone_device() {
     snapshot(&scene, "fresh_home");
 
     scene.run(&alex, &["relay", "set", "not a url"]);
-    scene.run(&alex, &["relay", "set", "https://relay.example.org"]);
+    scene.run(&alex, &["relay", "set", "https://relay.invalid"]);
     scene.run(&alex, &["status"]);
     snapshot(&scene, "relay_set");
 }

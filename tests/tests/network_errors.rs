@@ -208,3 +208,28 @@ fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_na
     let lines = watcher.stop();
     assert!(!lines.iter().any(|l| l.contains("401")), "{lines:#?}");
 }
+
+#[test]
+fn a_relay_set_where_nothing_answers_is_kept_and_said_at_once() {
+    let relay = Relay::start();
+    let d = device_with_relay(&relay.url);
+    // A port nothing listens on (bound, then freed).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let typo = format!("http://127.0.0.1:{port}");
+    let run = d.run(&["relay", "set", &typo]);
+    run.ok();
+    assert!(
+        run.stderr.contains("no duet relay answers at")
+            && run.stderr.contains("connection refused"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(d.json(&["status"])["spaces"][0]["relay"], typo.as_str());
+    // The right one is set without a word.
+    let run = d.run(&["relay", "set", &relay.url]);
+    run.ok();
+    assert!(!run.stderr.contains("no duet relay"), "{}", run.stderr);
+}

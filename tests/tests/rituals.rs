@@ -368,6 +368,20 @@ fn partners_answer_each_others_reflections() {
     let err = sam.run(&["reflect", "--withdraw", &id[..8]]);
     assert_ne!(err.code, 0);
     assert!(err.stderr.contains("only its author"), "{}", err.stderr);
+    // Alex withdraws it: Sam's answer stands, and says what it answered is gone.
+    alex.ok(&["reflect", "--withdraw", &id[..8]]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for d in [&alex, &sam] {
+        let listed = d.json(&["reflections"]);
+        assert_eq!(listed[0]["text"], "Calmer than last time.", "{listed}");
+        assert_eq!(listed[0]["answers_withdrawn"], true, "{listed}");
+        let text = d.ok(&["reflections"]);
+        assert!(
+            text.contains("(a reply to a reflection that was withdrawn)"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

@@ -136,6 +136,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 return ctx.out.json(&json!({ "id": id }));
             }
             ctx.out.line(format!("Added goal {}.", short(&id)))?;
+            same_title_note(&mut dev, &id);
             Ok(())
         }
         GoalCmd::List { all } => list(ctx, all),
@@ -183,6 +184,33 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 .line(format!("Goal {} is now {status}.", short_id(&id)))?;
             Ok(())
         }
+    }
+}
+
+/// Says when another goal has the title `id` was given (in any letter case): the title
+/// then names neither, and each is named by the start of its id.
+fn same_title_note(dev: &mut duet_core::device::Device, id: &str) {
+    let Ok(list) = dev.goals(true) else { return };
+    let Some(title) = list
+        .goals
+        .iter()
+        .find(|g| g.id == id)
+        .map(|g| g.title.as_str().trim().to_lowercase())
+    else {
+        return;
+    };
+    let others: Vec<String> = list
+        .goals
+        .iter()
+        .filter(|g| g.id != id && g.title.as_str().trim().to_lowercase() == title)
+        .map(|g| format!("{} ({})", short_id(&g.id), g.status.as_str()))
+        .collect();
+    if !others.is_empty() {
+        crate::output::note(&format!(
+            "note: another goal has this title too: {}; name each by the start of its id (`duet goal show {}`), or retitle one with `duet goal edit ID --title`",
+            others.join(", "),
+            short(id)
+        ));
     }
 }
 

@@ -53,10 +53,11 @@ fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
         .as_deref()
         .map(|t| format!(" on {:?}", safe_line(t)))
         .unwrap_or_default();
-    let edited = if r.edited_at.is_some() {
-        " (edited)"
-    } else {
-        ""
+    let edited = match (r.edited_at.is_some(), r.answers_withdrawn) {
+        (true, true) => " (edited; a reply to a reflection that was withdrawn)",
+        (true, false) => " (edited)",
+        (false, true) => " (a reply to a reflection that was withdrawn)",
+        (false, false) => "",
     };
     ctx.out.line(format!(
         "{indent}{}  {} {}{about}{edited}:",

@@ -67,6 +67,12 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
             check_relay_url(&url)?;
             let token = creation_token(token.as_deref())?;
             ctx.device()?.set_relay(&url, token)?;
+            if let Err(e) = crate::transport::Http::probe(&url) {
+                ctx.out.warn(format!(
+                    "no duet relay answers at {} now ({e}); it is set anyway, and `duet sync` uses it once one does. Check the address if the relay should be up",
+                    safe_line(&url)
+                ));
+            }
             if ctx.out.json {
                 return ctx.out.json(&serde_json::json!({
                     "relay": url,

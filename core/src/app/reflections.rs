@@ -44,6 +44,8 @@ pub struct ReflectionItem {
     pub private: bool,
     /// The replies, oldest first (a reply to a reply is listed under the first).
     pub replies: Vec<ReflectionItem>,
+    /// It is a reply whose reflection was withdrawn (it stands on its own now).
+    pub answers_withdrawn: bool,
 }
 
 impl Device {
@@ -214,6 +216,7 @@ pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<R
         text: r.text.as_str().to_string(),
         private,
         replies: Vec::new(),
+        answers_withdrawn: false,
     };
     let roots = crate::rituals::thread_roots(
         view.reflections
@@ -225,7 +228,10 @@ pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<R
     let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for r in view.reflections.iter().filter(|r| root_of(r) == r.id) {
         at.insert(&r.id, out.len());
-        out.push(item(r));
+        out.push(ReflectionItem {
+            answers_withdrawn: r.reply_to.is_some(),
+            ..item(r)
+        });
     }
     for r in view.reflections.iter().filter(|r| root_of(r) != r.id) {
         if let Some(&i) = at.get(root_of(r)) {

@@ -63,6 +63,7 @@ fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
                 @if let Some(t) = &r.goal_title { " · about " a href=(format!("/goals/{}", r.goal.as_deref().unwrap_or(""))) { (t) } }
                 @if r.private { " · " span class="private-mark" { "only on your devices" } }
                 @if r.edited_at.is_some() { span class="muted" { " (edited)" } }
+                @if r.answers_withdrawn { span class="muted" { " · a reply to a reflection that was withdrawn" } }
             }
             @if let Some(p) = &r.prompt { p class="muted" { (p) } }
             blockquote { (r.text) }
