@@ -304,3 +304,24 @@ fn lists_clip_long_titles_and_show_and_json_keep_them_whole() {
     assert_eq!(d.json(&["goal", "list"])[0]["title"], title.as_str());
     assert!(d.ok(&["goal", "show", &id]).contains(&title));
 }
+
+#[test]
+fn a_second_goal_with_a_title_already_taken_is_added_and_said() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let first = d.json(&["goal", "add", "Walk", "--area", "trust"])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let run = d.run(&["goal", "add", "walk ", "--area", "other"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("another goal has this title too") && run.stderr.contains(&first[..8]),
+        "{}",
+        run.stderr
+    );
+    // A title of its own says nothing.
+    let run = d.run(&["goal", "add", "Talk", "--area", "other"]);
+    run.ok();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
