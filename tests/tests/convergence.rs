@@ -13,9 +13,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use duet_core::app::Assignee;
-use duet_core::device::Device;
-use duet_core::doc::{GoalEdit, NewGoal};
+use duet_core::app::{Assignee, GoalChanges, Owner};
+use duet_core::device::{Device, DeviceError};
+use duet_core::doc::{DocError, GoalEdit, NewGoal};
 use duet_core::event::SpaceId;
 use duet_core::history::{HistoryEvent, HistoryKind, HistoryQuery, history, timeline};
 use duet_core::identity::Identity;
@@ -214,6 +214,9 @@ enum Op {
     /// `duet step edit` or `duet step assign` (to me, or to either) of a goal's first
     /// step: both partners may do it while apart.
     ChangeStep(usize, u8),
+    /// `duet goal edit --owner me|shared`: refused before writing when the goal is the
+    /// other's own (as this device holds it).
+    SetOwner(usize, bool),
     /// `duet checkin --close`: both partners may close one round while apart.
     CloseRounds,
     Sync,
@@ -232,6 +235,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::Undo),
         1 => any::<usize>().prop_map(Op::CompleteStep),
         1 => (any::<usize>(), any::<u8>()).prop_map(|(g, n)| Op::ChangeStep(g, n)),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(g, mine)| Op::SetOwner(g, mine)),
         1 => Just(Op::CloseRounds),
         4 => Just(Op::Sync),
     ]
@@ -371,6 +375,19 @@ fn apply(dev: &mut Device, op: &Op, net: &Net, t: i64) {
                     _ => dev.assign_step(&goal, &step, &Assignee::Nobody).map(|_| ()),
                 };
                 changed.expect("step changed");
+            }
+        }
+        Op::SetOwner(g, mine) => {
+            if let Some(id) = pick(*g) {
+                let owner = if *mine { Owner::Me } else { Owner::Shared };
+                let changes = GoalChanges {
+                    owner: Some(owner),
+                    ..Default::default()
+                };
+                match dev.edit_goal(&id, changes) {
+                    Ok(_) | Err(DeviceError::Doc(DocError::OthersGoal(_))) => {}
+                    Err(e) => panic!("owner: {e}"),
+                }
             }
         }
         Op::CloseRounds => {
