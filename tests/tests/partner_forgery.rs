@@ -412,6 +412,22 @@ fn a_goal_of_ones_own_is_made_shared_only_by_its_owner() {
         "{said}"
     );
     assert!(!said.contains("1 reflection from Sam"), "{said}");
+    // As the warning says, Sam goes on with a new device: what it writes arrives, and
+    // is not said to wait.
+    let sam2 = Device::new();
+    let code = sam.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    sam2.ok(&["join", &code]);
+    sam2.ok(&["reflect", "from a new device"]);
+    sam2.ok(&["sync"]);
+    let run = alex.run(&["sync"]);
+    let said = format!("{}{}", run.ok(), run.stderr);
+    assert!(
+        said.contains("1 reflection from Sam") && !said.contains("waits"),
+        "{said}"
+    );
     let shown = alex.json(&["goal", "show", "listen"]);
     assert_eq!(shown["owner"], alex_person.as_str(), "{shown}");
     let report = alex.home.join("report.html");

@@ -101,10 +101,11 @@ impl Pull<'_> {
         ev: &Event,
         changes: &[Change],
     ) {
-        // (A change still queued has dependencies missing; an applied one none.)
+        // Nothing waits while Automerge's queue is empty (the usual case); else a change
+        // is applied when the change graph has it.
         let am = doc.automerge();
         let queue_empty = am.get_missing_deps(&[]).is_empty();
-        let applied = |c: &Change| queue_empty || am.get_missing_deps(&[c.hash()]).is_empty();
+        let applied = |c: &Change| queue_empty || am.get_change_meta_by_hash(&c.hash()).is_some();
         let waiting = changes.iter().filter(|c| !applied(c)).count();
         if waiting == 0 {
             if !changes.is_empty() {
@@ -120,7 +121,7 @@ impl Pull<'_> {
                 n => (format!("{n} changes"), "wait"),
             };
             self.report.warnings.push(Warning::new(format!(
-                "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes",
+                "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes. A change this device refused never comes: its person can go on with a new device (`duet device add` there, then `duet device remove` the old one)",
                 &hex::encode(ev.header().author)[..12]
             )));
         }
