@@ -3,6 +3,7 @@
 
 use std::io::Read;
 pub mod app;
+pub mod proxy;
 pub mod relay_client;
 pub mod storm;
 

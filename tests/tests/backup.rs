@@ -4,6 +4,7 @@
 //! or a cut file writes nothing. Two copies of one device that both wrote offline keep
 //! both copies' changes.
 
+use duet_tests::proxy::RelayProxy;
 use duet_tests::{Device, Relay, pair};
 
 const PASS: &str = "correct horse battery staple\n";
@@ -229,4 +230,59 @@ fn two_copies_of_a_device_that_both_wrote_offline_keep_both_copies_changes() {
     let history = restored.ok(&["history"]);
     assert!(history.contains("from the restored phone"), "{history}");
     assert_eq!(history, a.ok(&["history"]));
+}
+
+#[test]
+fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let (_dir, file) = backup(&a);
+    let restored = Device::new();
+    restore(&restored, &file, PASS).ok();
+    // The restored phone packages its reflection into an event, but the push is cut
+    // off (the relay in front answers every push with an error): the event stays
+    // unsent under the next event number of this device.
+    let cut = RelayProxy::start(&relay.url, |_| {
+        Some((
+            500,
+            r#"{"error":"http_error","message":"cut off"}"#.to_string(),
+        ))
+    });
+    restored.ok(&["relay", "set", &cut.url]);
+    restored.ok(&["reflect", "from the restored phone"]);
+    assert_ne!(restored.run(&["sync"]).code, 0);
+    assert_eq!(restored.json(&["status"])["spaces"][0]["unsent_events"], 1);
+    // The old phone signs its own event with that number, and the relay takes it.
+    a.ok(&["reflect", "from the old phone"]);
+    a.ok(&["sync"]);
+    // Back on the real relay, the restored phone withdraws its unsent event and sends
+    // its reflection after the old phone's (it refused that event, as an equivocation
+    // of its own device, and answered every sync with the relay's 409 `fork`).
+    restored.ok(&["relay", "set", &relay.url]);
+    let synced = restored.run(&["sync"]);
+    let said = format!("{}{}", synced.ok(), synced.stderr);
+    assert!(said.contains("another copy of this device"), "{said}");
+    for d in [&a, &b, &restored, &a, &b] {
+        d.ok(&["sync"]);
+    }
+    for d in [&a, &b, &restored] {
+        let reflections = d.ok(&["reflections"]);
+        assert!(
+            reflections.contains("from the restored phone")
+                && reflections.contains("from the old phone"),
+            "{reflections}"
+        );
+        let status = d.json(&["status"]);
+        assert_eq!(status["spaces"][0]["unsent_events"], 0, "{status}");
+        assert_eq!(status["spaces"][0]["refused_events"], 0, "{status}");
+    }
+    assert!(cut.answered() >= 1);
+    // The relay keeps the refused event as evidence and counts it in every read: said
+    // once, then kept in `status`, not repeated at every sync.
+    let again = b.run(&["sync"]);
+    assert!(!again.stderr.contains("equivocation"), "{}", again.stderr);
+    assert!(b.ok(&["status"]).contains("1 equivocation attempt"));
 }

@@ -9,6 +9,7 @@ use duet_core::event::{Event, Kind, MembershipOp};
 use duet_core::identity::keypair_from_seed;
 use duet_core::invite::InviteCode;
 use duet_core::store::SpaceKind;
+use duet_tests::proxy::RelayProxy;
 use duet_tests::{Device, Relay, pair};
 
 #[test]
@@ -378,108 +379,17 @@ fn a_revocation_that_loses_a_race_is_withdrawn_and_what_followed_it_still_syncs(
     assert_ne!(r.code, 0, "the code stays revoked: {r:?}");
 }
 
-/// A relay that lies about revocations: every push holding a `revoke` event is answered
-/// 409 `conflict` ("the invite was closed meanwhile") without storing anything; every
-/// other request goes to the real relay behind it.
-struct ConflictingRelay {
-    url: String,
-    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl ConflictingRelay {
-    fn start(upstream: &str) -> ConflictingRelay {
-        use std::sync::Arc;
-        use std::sync::atomic::AtomicUsize;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let refused = Arc::new(AtomicUsize::new(0));
-        let counter = refused.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (upstream, counter) = (upstream.clone(), counter.clone());
-                std::thread::spawn(move || Self::serve(stream, &upstream, &counter));
-            }
-        });
-        ConflictingRelay { url, refused }
-    }
-
-    fn refused(&self) -> usize {
-        self.refused.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// One request: read whole, then refused or passed on (with `connection: close`, so
-    /// the answer ends with the connection).
-    fn serve(
-        mut client: std::net::TcpStream,
-        upstream: &str,
-        refused: &std::sync::atomic::AtomicUsize,
-    ) {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let Ok(clone) = client.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(clone);
-        let mut head = Vec::new();
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        let is_post = line.starts_with("POST ");
-        head.push(line.trim_end().to_string());
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                break;
-            }
-            let h = h.trim_end().to_string();
-            match h.split_once(':') {
-                Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                Some((name, _)) if name.eq_ignore_ascii_case("connection") => continue,
-                _ => {}
-            }
-            head.push(h);
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let revoke = is_post
-            .then(|| duet_core::protocol::decode_batch(&body).ok())
-            .flatten()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|b| Event::decode(b).ok())
-            .find(|ev| ev.kind() == Kind::Revoke);
-        if let Some(ev) = revoke {
-            refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let answer = serde_json::json!({
-                "error": "conflict",
-                "message": "the invite was revoked or used meanwhile",
-                "results": [{"hash": hex::encode(ev.hash()), "status": "rejected",
-                             "reason": "invite closed"}],
-            })
-            .to_string();
-            let _ = write!(
-                client,
-                "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-            return;
-        }
-        let Ok(mut up) = std::net::TcpStream::connect(upstream) else {
-            return;
-        };
-        head.push("connection: close".into());
-        let request = format!("{}\r\n\r\n", head.join("\r\n"));
-        if up.write_all(request.as_bytes()).is_err() || up.write_all(&body).is_err() {
-            return;
-        }
-        let _ = std::io::copy(&mut up, &mut client);
-    }
+/// What a relay that lies about revocations answers: every push holding a `revoke`
+/// event gets 409 `conflict` ("the invite was closed meanwhile") and nothing is stored.
+fn revocations_conflict(events: &[Event]) -> Option<(u16, String)> {
+    let ev = events.iter().find(|ev| ev.kind() == Kind::Revoke)?;
+    let answer = serde_json::json!({
+        "error": "conflict",
+        "message": "the invite was revoked or used meanwhile",
+        "results": [{"hash": hex::encode(ev.hash()), "status": "rejected",
+                     "reason": "invite closed"}],
+    });
+    Some((409, answer.to_string()))
 }
 
 #[test]
@@ -492,7 +402,7 @@ fn a_relay_that_falsely_answers_conflict_cannot_make_a_revocation_disappear() {
         .to_string();
     // Alex revokes the code through a relay that answers every revocation with a false
     // "conflict", hoping Alex's device withdraws it and the code stays open.
-    let liar = ConflictingRelay::start(&relay.url);
+    let liar = RelayProxy::start(&relay.url, revocations_conflict);
     alex.ok(&["relay", "set", &liar.url]);
     let r = alex.run(&["invite", "revoke", &code]);
     assert_ne!(r.code, 0, "{r:?}");
@@ -501,7 +411,7 @@ fn a_relay_that_falsely_answers_conflict_cannot_make_a_revocation_disappear() {
         "{}",
         r.stderr
     );
-    assert!(liar.refused() >= 1, "the revocation went through the liar");
+    assert!(liar.answered() >= 1, "the revocation went through the liar");
     // The revocation stays on Alex's device, and each sync says the relay refuses it.
     let device_invite_state = |d: &Device| {
         d.json(&["invite", "list"])

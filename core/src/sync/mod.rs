@@ -416,7 +416,8 @@ fn finish(
     };
     report.arrivals = summary::named(arrivals, &people);
     summary::name_news(&mut report.membership, &people);
-    let alert = summary::relay_alert(report);
+    let previous = store.alert(&rec.id)?;
+    let alert = summary::relay_alert(report, previous.as_deref());
     store.set_alert(&rec.id, alert.as_deref())?;
     if let Some(d) = local.state.departure(&me.device_key()) {
         let person = local

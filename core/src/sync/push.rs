@@ -92,10 +92,12 @@ fn refused(
     report: &mut SyncReport,
 ) -> Result<Option<TransportError>, SyncError> {
     // A membership change of ours lost a race with a concurrent one (stale epoch, already
-    // removed...): withdraw it and what followed it; the changes are packaged again and
-    // the removal redone if still needed.
+    // removed...), or another copy of this device (restored from a backup, or a copy of
+    // its home) signed an event with the same sequence number first (`fork`): withdraw
+    // ours and what followed it; the changes are packaged again after the pull (the
+    // other copy's come first) and a removal redone if still needed.
     if status == 409
-        && body.error == ErrorCode::Conflict
+        && matches!(body.error, ErrorCode::Conflict | ErrorCode::Fork)
         && let Some(first) = body
             .results
             .iter()
@@ -105,10 +107,14 @@ fn refused(
     {
         let keys = store.epoch_keys(&rec.id)?;
         if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
-            report.warnings.push(Warning::new(format!(
-                "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
-                body.message
-            )));
+            report.warnings.push(Warning::new(if body.error == ErrorCode::Fork {
+                "another copy of this device (restored from a backup, or a copy of its home) sent an event of its own first; this copy's unsent events were withdrawn and their changes are sent after it. Use one copy only: to use both, add the second as a device of its own (`duet device add`)".to_string()
+            } else {
+                format!(
+                    "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
+                    body.message
+                )
+            }));
             report.redo.extend(redo);
             return Ok(None);
         }

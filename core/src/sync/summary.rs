@@ -247,11 +247,18 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
     report.waiting = held.len();
 }
 
-/// Warns of the forks the relay refused and returns the space's alert: what the relay
-/// did that the person should know of even after this sync's output is gone.
-pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
+/// Returns the space's alert (what the relay did that the person should know of even
+/// after this sync's output is gone; `duet status` shows it), and warns of forks the
+/// relay refused when there are more than the `previous` alert counted: the relay counts
+/// them in every read, and the same count said at every sync would drown the rest.
+pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Option<String> {
     let cursor = report.cursor;
-    if report.forks > 0 {
+    let forks = count(
+        report.forks as usize,
+        "equivocation attempt",
+        "equivocation attempts",
+    );
+    if report.forks > 0 && !previous.is_some_and(|p| p.contains(&format!("{forks} by"))) {
         report.warnings.push(Warning::new(format!(
             "the relay refused {} by a device to sign two different events with the same \
              sequence number (equivocation); it kept the first and holds the other as evidence",
@@ -268,12 +275,7 @@ pub(super) fn relay_alert(report: &mut SyncReport) -> Option<String> {
     }
     if report.forks > 0 {
         alerts.push(format!(
-            "{} by a device of this space, refused by the relay",
-            count(
-                report.forks as usize,
-                "equivocation attempt",
-                "equivocation attempts"
-            )
+            "{forks} by a device of this space, refused by the relay"
         ));
     }
     (!alerts.is_empty()).then(|| alerts.join("; "))

@@ -1,0 +1,105 @@
+//! A relay in front of the real one that answers some pushes itself, as a lying or
+//! failing relay would (a false conflict, a push cut off), and passes every other
+//! request on unchanged.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use duet_core::event::Event;
+
+/// What the proxy answers a push holding these events with, instead of passing it on:
+/// an HTTP status and a JSON body; `None` passes the push on.
+pub type Answer = fn(&[Event]) -> Option<(u16, String)>;
+
+/// The proxy: its URL, and how many pushes it answered itself.
+pub struct RelayProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    answered: Arc<AtomicUsize>,
+}
+
+impl RelayProxy {
+    /// Listens on a free loopback port in front of the relay at `upstream`.
+    pub fn start(upstream: &str, answer: Answer) -> RelayProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let counter = answered.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                std::thread::spawn(move || serve(stream, &upstream, &counter, answer));
+            }
+        });
+        RelayProxy { url, answered }
+    }
+
+    /// How many pushes the proxy answered itself.
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::SeqCst)
+    }
+}
+
+/// One request: read whole, then answered here or passed on (with `connection: close`,
+/// so the answer ends with the connection).
+fn serve(mut client: TcpStream, upstream: &str, answered: &AtomicUsize, answer: Answer) {
+    let Ok(clone) = client.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut head = Vec::new();
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let is_post = line.starts_with("POST ");
+    head.push(line.trim_end().to_string());
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        let h = h.trim_end().to_string();
+        match h.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            Some((name, _)) if name.eq_ignore_ascii_case("connection") => continue,
+            _ => {}
+        }
+        head.push(h);
+    }
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    if is_post {
+        let events: Vec<Event> = duet_core::protocol::decode_batch(&body)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|b| Event::decode(b).ok())
+            .collect();
+        if let Some((status, json)) = answer(&events) {
+            answered.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                client,
+                "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            );
+            return;
+        }
+    }
+    let Ok(mut up) = TcpStream::connect(upstream) else {
+        return;
+    };
+    head.push("connection: close".into());
+    let request = format!("{}\r\n\r\n", head.join("\r\n"));
+    if up.write_all(request.as_bytes()).is_err() || up.write_all(&body).is_err() {
+        return;
+    }
+    let _ = std::io::copy(&mut up, &mut client);
+}
