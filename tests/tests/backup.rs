@@ -253,7 +253,13 @@ fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
     });
     restored.ok(&["relay", "set", &cut.url]);
     restored.ok(&["reflect", "from the restored phone"]);
-    assert_ne!(restored.run(&["sync"]).code, 0);
+    let cut_off = restored.run(&["sync"]);
+    assert_ne!(cut_off.code, 0);
+    assert!(
+        !cut_off.stdout.contains("sent"),
+        "nothing was sent: {}",
+        cut_off.stdout
+    );
     assert_eq!(restored.json(&["status"])["spaces"][0]["unsent_events"], 1);
     // The old phone signs its own event with that number, and the relay takes it.
     a.ok(&["reflect", "from the old phone"]);

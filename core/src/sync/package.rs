@@ -46,8 +46,12 @@ pub(super) fn package_and_push(
             let packaged = package_pending(store, me, rec, local, epoch, &key)?;
             drop(lock);
             if packaged > 0 || rotate {
-                pull.report.pushed_changes = packaged;
                 push_unacked(store, rec, relay, transport, pull.report)?;
+                // Sent only once the relay has them all (a push refused or withdrawn
+                // keeps them on this device, and the sync says so instead).
+                if store.unacked_events(&rec.id)?.is_empty() {
+                    pull.report.pushed_changes = packaged;
+                }
             }
         }
         None => pull.report.warnings.push(Warning::new(format!(
