@@ -140,16 +140,21 @@ fn print_done(ctx: &Ctx, me: &str, done: &Completed) -> anyhow::Result<()> {
             .json(&json!({ "id": done.step, "done": true, "already": done.already }));
     }
     let sid = short_id(&done.step);
+    let on = |a: &duet_core::app::AlreadyDone| {
+        a.at.map(|t| format!(" on {}", crate::output::when(t)))
+            .unwrap_or_default()
+    };
     ctx.out.line(match &done.already {
         None => format!("Step {sid} done. Well done."),
         Some(a) if a.by.as_deref() == Some(me) => format!(
-            "Step {sid} was done already (by you, on {}); nothing changed.",
-            crate::output::when(a.at)
+            "Step {sid} was done already (by you{}); nothing changed.",
+            a.at.map(|t| format!(", on {}", crate::output::when(t)))
+                .unwrap_or_default()
         ),
         Some(a) => format!(
-            "Step {sid} was done already by {} on {}; nothing changed.",
+            "Step {sid} was done already by {}{}; nothing changed.",
             crate::output::safe_line(a.name.as_deref().unwrap_or("your partner")),
-            crate::output::when(a.at)
+            on(a)
         ),
     })?;
     Ok(())

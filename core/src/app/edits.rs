@@ -125,8 +125,11 @@ impl Device {
         let now = self.now();
         let changed = self.edit(SpaceKind::Shared, |doc, me| {
             // Read where the change is made: what every device will judge it by.
-            let owner = doc.goal(&id)?.owner;
-            if edit.owner.is_some() && owner != "shared" && owner != me.person_id.as_str() {
+            let owner = match edit.owner {
+                Some(_) => doc.goal_owner(&id)?,
+                None => "shared".to_string(),
+            };
+            if owner != "shared" && owner != me.person_id.as_str() {
                 let name = crate::names::shown(&doc.people()?).remove(&owner);
                 return Err(DocError::OthersGoal(name.unwrap_or(owner)));
             }

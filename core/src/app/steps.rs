@@ -47,8 +47,8 @@ pub struct AlreadyDone {
     pub by: Option<String>,
     /// Their name as shown.
     pub name: Option<String>,
-    /// When, ms since the Unix epoch.
-    pub at: i64,
+    /// When, ms since the Unix epoch (if the step says).
+    pub at: Option<i64>,
 }
 
 /// A step given to someone: the step id, and the person it is now for (`None`: either
@@ -90,12 +90,7 @@ impl Device {
         let now = self.now();
         let already = self.edit(SpaceKind::Shared, |doc, me| {
             // Read where the change is made: what every device will judge it by.
-            let done = doc
-                .goal(&gid)?
-                .steps
-                .get(&sid)
-                .and_then(|s| s.done_at.map(|at| (s.done_by.clone(), at)));
-            if let Some((by, at)) = done {
+            if let Some((by, at)) = doc.step_done(&gid, &sid)? {
                 let name = by
                     .as_ref()
                     .and_then(|p| crate::names::shown(&doc.people().ok()?).remove(p));

@@ -2,14 +2,47 @@
 //! completing it, correcting its text, and who it is for. Reopening is with the
 //! rituals.
 
-use automerge::{Change, ObjType, ReadDoc};
+use automerge::{Change, ObjId, ObjType, ReadDoc, ScalarValue};
 use autosurgeon::{Text, reconcile_prop};
 
 use super::{DocError, SpaceDoc, update_text};
 use crate::ids::new_id;
 use crate::model::{Step, limits, valid};
 
+/// A step's completion as its fields hold it: who (a person id) and when (ms).
+pub type Completion = (Option<String>, Option<i64>);
+
 impl SpaceDoc {
+    /// Who completed a step and when (`None`: not done), read from its two fields alone:
+    /// a goal with thousands of steps is not read whole to decide one. A step whose
+    /// `done_by` is set counts as done even without a readable time, as the owner rules
+    /// read it.
+    pub fn step_done(&self, goal_id: &str, step_id: &str) -> Result<Option<Completion>, DocError> {
+        let step = self.step_obj(goal_id, step_id)?;
+        let at = self.scalar(&step, "done_at")?.and_then(|v| v.as_i64());
+        let by = self
+            .scalar(&step, "done_by")?
+            .and_then(|v| v.as_str().map(str::to_string));
+        Ok((at.is_some() || by.is_some()).then_some((by, at)))
+    }
+
+    /// A goal's owner (`shared`, or a person id), read from that field alone.
+    pub fn goal_owner(&self, goal_id: &str) -> Result<String, DocError> {
+        let goal = self.goal_obj(goal_id)?;
+        Ok(self
+            .scalar(&goal, "owner")?
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "shared".to_string()))
+    }
+
+    /// The scalar at `key` of `obj`, if it holds one.
+    fn scalar(&self, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, DocError> {
+        Ok(match self.automerge().get(obj, key)? {
+            Some((automerge::Value::Scalar(s), _)) => Some(s.into_owned()),
+            _ => None,
+        })
+    }
+
     /// Adds a step to a goal; returns the step id.
     pub fn add_step(
         &mut self,

@@ -363,6 +363,7 @@ fn sync_once(
     };
     let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
+    pull.warn_queued();
 
     // 3. Package local changes under the newest key epoch this device knows (after the
     // pull, so edits made offline during a removal go out under the new key), then push;

@@ -93,7 +93,7 @@ impl Pull<'_> {
 
     /// Counts the changes of an accepted event that were applied; those whose
     /// dependencies this device lacks (a change it refused, or one not served yet) wait
-    /// in the document, and are said to wait rather than to have arrived.
+    /// in the document, and are counted as waiting instead ([`Pull::warn_queued`]).
     fn count_arrivals(
         &mut self,
         state: &SpaceState,
@@ -107,22 +107,25 @@ impl Pull<'_> {
         let queue_empty = am.get_missing_deps(&[]).is_empty();
         let applied = |c: &Change| queue_empty || am.get_change_meta_by_hash(&c.hash()).is_some();
         let waiting = changes.iter().filter(|c| !applied(c)).count();
-        if waiting == 0 {
-            if !changes.is_empty() {
-                tally(&mut self.arrivals, person_key(state, ev), changes);
-            }
-        } else {
-            let arrived: Vec<Change> = changes.iter().filter(|c| applied(c)).cloned().collect();
-            if !arrived.is_empty() {
-                tally(&mut self.arrivals, person_key(state, ev), &arrived);
-            }
-            let (count, verb) = match waiting {
+        if waiting > 0 {
+            *self.queued.entry(ev.header().author).or_default() += waiting;
+        }
+        let arrived: Vec<&Change> = changes.iter().filter(|c| applied(c)).collect();
+        if !arrived.is_empty() {
+            tally(&mut self.arrivals, person_key(state, ev), arrived);
+        }
+    }
+
+    /// One warning per device whose changes wait, however many events they came in.
+    pub(super) fn warn_queued(&mut self) {
+        for (device, n) in std::mem::take(&mut self.queued) {
+            let (count, verb) = match n {
                 1 => ("1 change".to_string(), "waits"),
                 n => (format!("{n} changes"), "wait"),
             };
             self.report.warnings.push(Warning::new(format!(
                 "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes. A change this device refused never comes: its person can go on with a new device (`duet device add` there, then `duet device remove` the old one)",
-                &hex::encode(ev.header().author)[..12]
+                &hex::encode(device)[..12]
             )));
         }
     }

@@ -30,6 +30,8 @@ pub(super) struct Pull<'a> {
     pub(super) arrivals: BTreeMap<String, Arrivals>,
     /// Contents refused at the parser's deadline in this sync.
     pub(super) stalls: usize,
+    /// Changes that arrived but wait in the document, by the device that signed them.
+    pub(super) queued: BTreeMap<[u8; 32], usize>,
     pub(super) report: &'a mut SyncReport,
 }
 
@@ -47,6 +49,7 @@ impl<'a> Pull<'a> {
             keys,
             arrivals: BTreeMap::new(),
             stalls: 0,
+            queued: BTreeMap::new(),
             report,
         }
     }

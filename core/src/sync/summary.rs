@@ -164,7 +164,11 @@ pub(super) fn person_key(state: &SpaceState, ev: &Event) -> String {
 }
 
 /// Counts `changes` from `from` (a person id, see [`person_key`]) by kind.
-pub(super) fn tally(arrivals: &mut BTreeMap<String, Arrivals>, from: String, changes: &[Change]) {
+pub(super) fn tally<'c>(
+    arrivals: &mut BTreeMap<String, Arrivals>,
+    from: String,
+    changes: impl IntoIterator<Item = &'c Change>,
+) {
     let entry = arrivals.entry(from.clone()).or_insert_with(|| Arrivals {
         from,
         ..Default::default()
