@@ -37,6 +37,10 @@ pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
     Some(50.0 + 10.0 * sum_wx / denom)
 }
 
+/// How far after this device's clock a latest rating must be dated to be marked
+/// [`PartnerSeries::dated_ahead`]: an hour, past any drift of clocks kept by network time.
+pub const AHEAD_MS: i64 = 60 * 60 * 1000;
+
 /// One rating in a series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -69,6 +73,11 @@ pub struct PartnerSeries {
     /// Set when read ([`crate::device::Device::progress`]), since rounds end with time.
     #[serde(default)]
     pub opening: bool,
+    /// Whether the latest rating is dated more than [`AHEAD_MS`] after this device's
+    /// clock: one device's clock was wrong when it was given (or is now), and it stays
+    /// the latest until that time comes; `rate --amend` replaces it. Set when read.
+    #[serde(default)]
+    pub dated_ahead: bool,
     /// Weight for this goal (default 1).
     pub weight: f64,
 }
@@ -371,6 +380,7 @@ fn goal_progress(
                 latest_at: pts.last().map(|x| x.at),
                 sealed: false,
                 opening: false,
+                dated_ahead: false,
                 count: pts.len(),
                 ratings: pts,
                 weight: weights.get(&g.id, p),

@@ -325,3 +325,43 @@ fn a_second_goal_with_a_title_already_taken_is_added_and_said() {
     run.ok();
     assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
+
+#[test]
+fn a_rating_given_while_the_clock_was_a_year_ahead_is_marked_and_replaced_with_amend() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&[
+        "goal",
+        "add",
+        "Talk every evening",
+        "--area",
+        "communication",
+    ]);
+    let next_year = (duet_testkit::now_ms() + 400 * 86_400_000).to_string();
+    d.ok_env(&["rate", "talk", "1"], &[("DUET_NOW", &next_year)]);
+
+    // Today's rating is not the latest: the one dated next year is, and both say so.
+    let rated = d.ok(&["rate", "talk", "-2"]);
+    assert!(
+        rated.contains("still the +1 dated") && rated.contains("--amend"),
+        "{rated}"
+    );
+    let shown = d.ok(&["progress"]);
+    assert!(shown.contains("latest +1"), "{shown}");
+    assert!(
+        shown.contains("dated ahead of this device's clock"),
+        "{shown}"
+    );
+    let json = d.json(&["progress"]);
+    assert_eq!(
+        json["goals"][0]["partners"][0]["dated_ahead"], true,
+        "{json}"
+    );
+
+    // The correction replaces the misdated rating; nothing is marked any more.
+    let amended = d.ok(&["rate", "talk", "-1", "--amend"]);
+    assert!(!amended.contains("dated"), "{amended}");
+    let shown = d.ok(&["progress"]);
+    assert!(shown.contains("latest -1"), "{shown}");
+    assert!(!shown.contains("dated ahead"), "{shown}");
+}

@@ -32,14 +32,14 @@ pub fn sparkline(levels: &[i64]) -> String {
 }
 
 /// A day as YYYY-MM-DD (UTC).
-fn day(ms: i64) -> String {
+pub(super) fn day(ms: i64) -> String {
     duet_core::app::iso(ms)
         .get(..10)
         .unwrap_or_default()
         .to_string()
 }
 
-fn level(l: Option<i64>) -> String {
+pub(super) fn level(l: Option<i64>) -> String {
     match l {
         Some(l) if l > 0 => format!("+{l}"),
         Some(l) => l.to_string(),
@@ -177,6 +177,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 sparkline(&levels)
             );
             writeln!(out, "{}", line.trim_end())?;
+            if s.dated_ahead {
+                writeln!(
+                    out,
+                    "    {}",
+                    c.bold("dated ahead of this device's clock: it stays the latest until then")
+                )?;
+            }
             if s.sealed {
                 let who = if s.person == p.me {
                     "you have rated blind: sealed until your partner rates too".to_string()
@@ -201,6 +208,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
     }
     writeln!(out)?;
+    if p.goals
+        .iter()
+        .flat_map(|g| &g.partners)
+        .any(|s| s.dated_ahead)
+    {
+        writeln!(
+            out,
+            "A rating dated ahead was given on a device whose clock was wrong (or this one's \
+             is). If its date is wrong, its rater replaces it with \
+             `duet rate GOAL LEVEL --amend`.\n"
+        )?;
+    }
     Ok(print_t_scores(&mut out, &p)?)
 }
 

@@ -49,7 +49,39 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             "revealed": rated.revealed,
         }));
     }
-    print_rated(ctx, &rated, a.level, a.amend)
+    print_rated(ctx, &rated, a.level, a.amend)?;
+    note_dated_ahead(ctx, &mut dev, &rated.goal)
+}
+
+/// Says so when this person's latest rating of the goal is still one dated ahead of
+/// this device's clock (given while a clock was wrong): it, not the one just given,
+/// stays the latest until its time comes, unless `--amend` replaces it.
+fn note_dated_ahead(
+    ctx: &Ctx,
+    dev: &mut duet_core::device::Device,
+    goal: &str,
+) -> anyhow::Result<()> {
+    if ctx.out.quiet {
+        return Ok(());
+    }
+    let p = dev.progress(None)?;
+    let ahead = p
+        .goals
+        .iter()
+        .filter(|g| g.goal == goal)
+        .flat_map(|g| &g.partners)
+        .find(|s| s.person == p.me && s.dated_ahead);
+    if let (Some(s), Some(at)) = (ahead, ahead.and_then(|s| s.latest_at)) {
+        ctx.out.line(format!(
+            "note: your latest rating of this goal is still the {} dated {} (a clock was \
+             wrong when you gave it?); if that date is wrong, replace it with `duet rate \
+             {} LEVEL --amend`.",
+            super::progress::level(s.latest),
+            super::progress::day(at),
+            short_id(goal)
+        ))?;
+    }
+    Ok(())
 }
 
 /// One line per rating, saying whether the partner can see it yet.

@@ -127,6 +127,10 @@ pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
             Some(l) => { (level(l)) " (" (level_name(l)) ")" @if let Some(t) = s.latest_at { span class="muted" { " on " (when(t)) } } },
             None => span class="muted" { "not rated yet" },
         }
+        @if s.dated_ahead {
+            br;
+            span class="sealed" { "dated ahead of this device's clock: it stays the latest until then (if the date is wrong, its rater corrects it)" }
+        }
         @if s.sealed {
             br;
             span class="sealed" {
