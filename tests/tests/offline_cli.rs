@@ -365,3 +365,42 @@ fn a_rating_given_while_the_clock_was_a_year_ahead_is_marked_and_replaced_with_a
     assert!(shown.contains("latest -1"), "{shown}");
     assert!(!shown.contains("dated ahead"), "{shown}");
 }
+
+#[test]
+fn editing_the_last_reflection_means_the_shared_one_unless_private_is_said() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "Sunday talk went well, I felt heard"]);
+    d.ok(&["reflect", "--private", "I still worry about money talks"]);
+
+    // The private note is newer, but `last` of an edit means the newest shared one.
+    let edited = d.ok(&[
+        "reflect",
+        "--edit",
+        "last",
+        "Sunday talk went well, I felt really heard",
+    ]);
+    assert!(edited.contains("shared reflection"), "{edited}");
+    let shared = d.ok(&["reflections"]);
+    assert!(shared.contains("I felt really heard"), "{shared}");
+    let private = d.ok(&["reflections", "--private"]);
+    assert!(
+        private.contains("I still worry about money talks"),
+        "{private}"
+    );
+
+    let edited = d.ok(&[
+        "reflect",
+        "--edit",
+        "last",
+        "--private",
+        "Money talks scare me less",
+    ]);
+    assert!(edited.contains("private reflection"), "{edited}");
+    let withdrawn = d.json(&["reflect", "--withdraw", "last", "--private"]);
+    assert_eq!(withdrawn["private"], true, "{withdrawn}");
+    let private = d.ok(&["reflections", "--private"]);
+    assert!(!private.contains("Money talks"), "{private}");
+    let shared = d.ok(&["reflections"]);
+    assert!(shared.contains("I felt really heard"), "{shared}");
+}

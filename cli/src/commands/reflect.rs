@@ -22,20 +22,23 @@ pub struct Args {
     /// The prompt it answers.
     #[arg(long)]
     prompt: Option<String>,
-    /// Keep it in your personal space: your partner never receives it.
+    /// Keep it in your personal space: your partner never receives it. With `--edit
+    /// last` or `--withdraw last`: your newest private reflection (else your newest
+    /// shared one).
     #[arg(long)]
     private: bool,
     /// Answer a shared reflection: an id prefix (`duet reflections` shows them), or
     /// `last` for your partner's newest.
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "edit", "withdraw"])]
     reply: Option<String>,
-    /// Replace the text of one of your reflections (an id prefix, or `last`).
-    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "withdraw"])]
+    /// Replace the text of one of your reflections (an id prefix, or `last`: your
+    /// newest shared one, with --private your newest private one).
+    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "withdraw"])]
     edit: Option<String>,
-    /// Withdraw one of your reflections (an id prefix, or `last`): its text leaves every
-    /// view, the report and the export (earlier copies stay in the document's history on
-    /// both devices).
-    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "text"])]
+    /// Withdraw one of your reflections (an id prefix, or `last` as for --edit): its
+    /// text leaves every view, the report and the export (earlier copies stay in the
+    /// document's history on both devices).
+    #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "text"])]
     withdraw: Option<String>,
     /// The reflection; `-` reads it from standard input.
     #[arg(required_unless_present = "withdraw")]
@@ -46,8 +49,8 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     if let Some(id) = &a.withdraw {
-        let id = dev.withdraw_reflection(id)?;
-        return done(ctx, &id, "withdrew", "Withdrew reflection");
+        let mine = dev.withdraw_reflection(id, a.private)?;
+        return changed(ctx, &mine, "withdrew", "Withdrew");
     }
     let text = match a.text.as_deref() {
         Some("-") => {
@@ -67,8 +70,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return done(ctx, &id, "replied", "Saved your reply");
     }
     if let Some(id) = &a.edit {
-        let id = dev.edit_reflection(id, &text)?;
-        return done(ctx, &id, "edited", "Edited reflection");
+        let mine = dev.edit_reflection(id, a.private, &text)?;
+        return changed(ctx, &mine, "edited", "Edited");
     }
     let id = dev.reflect(ReflectionInput {
         text,
@@ -83,6 +86,26 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         "Saved {} reflection {}.",
         if a.private { "private" } else { "shared" },
         short(&id)
+    ))?;
+    Ok(())
+}
+
+/// Says which reflection an edit or withdrawal changed, and whether it is private.
+fn changed(
+    ctx: &Ctx,
+    mine: &duet_core::app::OwnReflection,
+    what: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
+    if ctx.out.json {
+        return ctx
+            .out
+            .json(&json!({ "id": mine.id, what: true, "private": mine.private }));
+    }
+    let kind = if mine.private { "private" } else { "shared" };
+    ctx.out.line(format!(
+        "{verb} your {kind} reflection {}.",
+        short(&mine.id)
     ))?;
     Ok(())
 }

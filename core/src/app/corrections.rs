@@ -93,7 +93,7 @@ impl Device {
             }
             Some(t) if reflection.as_ref().is_some_and(|r| r.at == t) => {
                 let id = reflection.ok_or(DeviceError::NothingToUndo)?.id;
-                self.withdraw_reflection(&id)?;
+                self.withdraw_reflection(&id, false)?;
                 Ok(Undone::Reflection { id })
             }
             Some(_) => {

@@ -39,7 +39,7 @@ pub use pairing::{InviteError, JoinError, Joined};
 pub use records::{
     GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,
 };
-pub use reflections::{ReflectionItem, ReflectionQuery};
+pub use reflections::{OwnReflection, ReflectionItem, ReflectionQuery};
 pub use report::{
     PartnerRatings, Period, ReflectionGroup, ReportData, ReportGoal, ReportQuery, ReportReflection,
 };

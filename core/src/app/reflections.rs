@@ -117,47 +117,74 @@ impl Device {
         })
     }
 
-    /// Replaces the text of one of this person's reflections; returns its id.
-    pub fn edit_reflection(&mut self, id: &str, text: &str) -> Result<String, DeviceError> {
-        let (kind, rid) = self.own_reflection(id)?;
+    /// Replaces the text of one of this person's reflections: `query` is an id prefix
+    /// (shared or private) or [`LAST`], the newest shared one (with `private`, the
+    /// newest private one).
+    pub fn edit_reflection(
+        &mut self,
+        query: &str,
+        private: bool,
+        text: &str,
+    ) -> Result<OwnReflection, DeviceError> {
+        let (kind, rid) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
             let c = doc.edit_reflection(&rid, text, now)?;
             Ok(((), c.into_iter().collect()))
         })?;
-        Ok(rid)
+        Ok(OwnReflection::new(kind, rid))
     }
 
-    /// Withdraws one of this person's reflections: its text leaves every view, the
-    /// report and the export; the history says it was withdrawn. Returns its id.
-    pub fn withdraw_reflection(&mut self, id: &str) -> Result<String, DeviceError> {
-        let (kind, rid) = self.own_reflection(id)?;
+    /// Withdraws one of this person's reflections (`query` as for
+    /// [`Device::edit_reflection`]): its text leaves every view, the report and the
+    /// export; the history says it was withdrawn.
+    pub fn withdraw_reflection(
+        &mut self,
+        query: &str,
+        private: bool,
+    ) -> Result<OwnReflection, DeviceError> {
+        let (kind, rid) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
             let c = doc.withdraw_reflection(&rid, now)?;
             Ok(((), c.into_iter().collect()))
         })?;
-        Ok(rid)
+        Ok(OwnReflection::new(kind, rid))
     }
 
     /// The space and id of a standing reflection of this person's, shared or private.
-    fn own_reflection(&mut self, query: &str) -> Result<(SpaceKind, String), DeviceError> {
+    fn own_reflection(
+        &mut self,
+        query: &str,
+        private: bool,
+    ) -> Result<(SpaceKind, String), DeviceError> {
         let me = self.me.person_id.to_string();
         if query.trim() == LAST {
-            let mut newest: Option<(SpaceKind, Reflection)> = None;
-            for kind in [SpaceKind::Shared, SpaceKind::Personal] {
-                let view = self.view(kind)?;
-                if let Some(r) = view.reflections.into_iter().rfind(|r| r.author == me)
-                    && newest
-                        .as_ref()
-                        .is_none_or(|(_, n)| (r.at, &r.id) > (n.at, &n.id))
-                {
-                    newest = Some((kind, r));
-                }
-            }
-            return newest.map(|(k, r)| (k, r.id)).ok_or_else(|| {
-                DeviceError::Reflection("you have written no reflection yet".into())
-            });
+            // Never the other space's: `last` of a shared edit overwriting a private
+            // note (or the reverse) would change what the person did not mean to.
+            let kind = if private {
+                SpaceKind::Personal
+            } else {
+                SpaceKind::Shared
+            };
+            let view = self.view(kind)?;
+            return view
+                .reflections
+                .into_iter()
+                .filter(|r| r.author == me)
+                .max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)))
+                .map(|r| (kind, r.id))
+                .ok_or_else(|| {
+                    DeviceError::Reflection(format!(
+                        "you have written no {} reflection yet{}",
+                        if private { "private" } else { "shared" },
+                        if private {
+                            ""
+                        } else {
+                            " (add --private for your newest private one)"
+                        }
+                    ))
+                });
         }
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let view = self.view(kind)?;
@@ -182,6 +209,24 @@ impl Device {
 /// What names the newest reflection instead of an id: the partner's newest for a
 /// reply, one's own newest for an edit or a withdrawal.
 pub const LAST: &str = "last";
+
+/// One of this person's reflections that was edited or withdrawn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OwnReflection {
+    /// Its id.
+    pub id: String,
+    /// Whether it is a private one (the personal space).
+    pub private: bool,
+}
+
+impl OwnReflection {
+    fn new(kind: SpaceKind, id: String) -> Self {
+        OwnReflection {
+            id,
+            private: kind == SpaceKind::Personal,
+        }
+    }
+}
 
 /// The one standing reflection whose id starts with `query` (none when ambiguous).
 fn find<'v>(view: &'v View, query: &str) -> Option<&'v Reflection> {

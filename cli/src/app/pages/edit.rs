@@ -230,7 +230,7 @@ pub async fn edit_reflection(
             anyhow::anyhow!("the reflection is empty; write something, or withdraw it").into(),
         );
     }
-    app.with_device(move |dev| Ok(dev.edit_reflection(&id, f.text.trim())?))
+    app.with_device(move |dev| Ok(dev.edit_reflection(&id, false, f.text.trim())?))
         .await?;
     Ok(see_other("/reflections"))
 }

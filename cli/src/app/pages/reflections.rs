@@ -165,7 +165,7 @@ pub async fn reply(
 
 /// `POST /reflections/{id}/withdraw`: as `duet reflect --withdraw`; only the author's own.
 pub async fn withdraw(State(app): State<App>, Path(id): Path<String>) -> PageResult {
-    app.with_device(move |dev| Ok(dev.withdraw_reflection(&id)?))
+    app.with_device(move |dev| Ok(dev.withdraw_reflection(&id, false)?))
         .await?;
     Ok(see_other("/reflections"))
 }
