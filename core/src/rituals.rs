@@ -36,13 +36,25 @@ pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
         .map(|r| r.id.as_str())
         .collect();
     let in_open = |round: Option<&str>| round.is_some_and(|r| open.contains(r));
+    // A rating its rater took back does not count as rated: rating and undoing before a
+    // sync must not open the other's seal.
+    let taken_back = withdrawn(view);
+    let stands = |id: &str| !taken_back.contains(id);
     view.seals
         .iter()
-        .any(|s| s.goal == goal && s.rater != me && in_open(Some(&s.round)))
-        || view
-            .ratings
-            .iter()
-            .any(|r| r.goal == goal && r.rater != me && in_open(r.round.as_deref()))
+        .any(|s| s.goal == goal && s.rater != me && in_open(Some(&s.round)) && stands(&s.id))
+        || view.ratings.iter().any(|r| {
+            r.goal == goal && r.rater != me && in_open(r.round.as_deref()) && stands(&r.id)
+        })
+}
+
+/// The ids of the ratings and seals a withdrawal took back.
+fn withdrawn(view: &View) -> BTreeSet<&str> {
+    view.ratings
+        .iter()
+        .filter(|r| r.withdrawn == Some(true))
+        .filter_map(|r| r.corrects.as_deref())
+        .collect()
 }
 
 /// The seals no rating reveals yet.
@@ -58,12 +70,21 @@ pub fn unrevealed(view: &View) -> Vec<&Seal> {
         .collect()
 }
 
-/// The ids a later rating or seal corrects (or withdraws).
+/// The ids a later rating or seal corrects (or withdraws). A correction that was itself
+/// withdrawn replaces nothing: undoing a correction brings back what it corrected.
 pub fn superseded(view: &View) -> BTreeSet<&str> {
+    let taken_back = withdrawn(view);
+    let replaces = |id: &str, withdrawal: bool| withdrawal || !taken_back.contains(id);
     view.ratings
         .iter()
+        .filter(|r| replaces(&r.id, r.withdrawn == Some(true)))
         .filter_map(|r| r.corrects.as_deref())
-        .chain(view.seals.iter().filter_map(|s| s.corrects.as_deref()))
+        .chain(
+            view.seals
+                .iter()
+                .filter(|s| replaces(&s.id, false))
+                .filter_map(|s| s.corrects.as_deref()),
+        )
         .collect()
 }
 
@@ -112,9 +133,14 @@ pub fn effective_ratings(view: &View) -> Vec<Rating> {
         .iter()
         .filter_map(|r| Some((r.reveals.as_deref()?, r.id.as_str())))
         .collect();
+    let taken_back = withdrawn(view);
     let mut gone: BTreeSet<&str> = BTreeSet::new();
     for r in &view.ratings {
-        if let Some(target) = r.corrects.as_deref() {
+        let withdrawal = r.withdrawn == Some(true);
+        // A withdrawn correction replaces nothing (undo brings back what it corrected).
+        if let Some(target) = r.corrects.as_deref()
+            && (withdrawal || !taken_back.contains(r.id.as_str()))
+        {
             gone.insert(reveal_of.get(target).copied().unwrap_or(target));
         }
         if r.withdrawn == Some(true) {

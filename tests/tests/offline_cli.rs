@@ -404,3 +404,22 @@ fn editing_the_last_reflection_means_the_shared_one_unless_private_is_said() {
     let shared = d.ok(&["reflections"]);
     assert!(shared.contains("I felt really heard"), "{shared}");
 }
+
+#[test]
+fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Kind words", "--area", "intimacy"]);
+    let latest = |d: &Device| d.json(&["progress"])["goals"][0]["partners"][0]["latest"].clone();
+    d.ok(&["rate", "kind", "1"]);
+    d.ok(&["rate", "kind", "2", "--amend"]);
+    assert_eq!(latest(&d), 2);
+    d.ok(&["undo"]);
+    assert_eq!(latest(&d), 1, "undoing the correction restores +1");
+    d.ok(&["undo"]);
+    assert_eq!(
+        latest(&d),
+        serde_json::Value::Null,
+        "then the rating itself goes"
+    );
+}

@@ -476,3 +476,35 @@ fn a_completed_step_is_reopened_and_undo_takes_back_the_latest_act() {
             .contains("withdrew a reflection")
     );
 }
+
+#[test]
+fn a_rating_taken_back_before_it_was_sent_does_not_open_the_partners_seal() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+
+    // Sam rates (in the clear: Alex is committed), thinks better of it and undoes it
+    // before any sync: Alex's seal must stay shut, or rating and undoing would be a way
+    // to see the other's level without giving one.
+    sam.ok(&["rate", GOAL, "-1"]);
+    sam.ok(&["undo"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(ratings(&sam).is_empty(), "{:?}", ratings(&sam));
+    let progress = sam.ok(&["progress"]);
+    assert!(
+        progress.contains("Alex has rated; rate to see it"),
+        "{progress}"
+    );
+
+    // Rating for good opens it, as always.
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let both = vec![("Alex".to_string(), 1, None), ("Sam".to_string(), 0, None)];
+    assert_eq!(ratings(&sam), both);
+}
