@@ -51,8 +51,13 @@ pub enum DeviceError {
     /// The shared space's membership is not known yet.
     #[error("the shared space has not been synced yet")]
     NotSynced,
-    /// A goal weight that is not a number of 0 or more.
-    #[error("the weight must be a number of 0 or more (got {0})")]
+    /// A goal weight that is not a number more than 0 (up to the model's limit).
+    #[error(
+        "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \
+         this goal counts in your T-score; to leave a goal out of the scores, pause it \
+         (`duet goal status GOAL paused`)",
+        max = crate::model::limits::MAX_WEIGHT
+    )]
     BadWeight(f64),
     /// `rate --amend` with no earlier rating of this person to correct.
     #[error(

@@ -423,3 +423,22 @@ fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
         "then the rating itself goes"
     );
 }
+
+#[test]
+fn a_weight_of_zero_is_refused_and_other_weights_are_shown() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Mo"]);
+    d.ok(&["goal", "add", "Hugs", "--area", "intimacy"]);
+    let r = d.run(&["goal", "edit", "hugs", "--weight", "0"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("more than 0") && r.stderr.contains("paused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.ok(&["goal", "show", "hugs"]).contains("weights"));
+
+    d.ok(&["goal", "edit", "hugs", "--weight", "2.5"]);
+    let shown = d.ok(&["goal", "show", "hugs"]);
+    assert!(shown.contains("weights: Mo 2.5"), "{shown}");
+}

@@ -352,6 +352,18 @@ fn print_goal(ctx: &Ctx, g: &Goal, people: &BTreeMap<String, String>) -> std::io
     if !g.why.as_str().is_empty() {
         out.line(format!("  why: {}", safe_line(g.why.as_str())))?;
     }
+    // Weights change the T-scores, so they are shown once one is not the default 1.
+    if g.weights.values().any(|w| *w != 1.0) {
+        let each: Vec<String> = g
+            .weights
+            .iter()
+            .map(|(p, w)| format!("{} {w}", name_of(people, p)))
+            .collect();
+        out.line(format!(
+            "  weights: {} (others 1; how much it counts in each T-score)",
+            each.join(", ")
+        ))?;
+    }
     out.line("  levels:")?;
     for l in (-2i8..=2).rev() {
         let text = g.levels.get(l).map(|t| t.as_str()).unwrap_or_default();

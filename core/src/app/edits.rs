@@ -105,7 +105,7 @@ impl Device {
         changes: GoalChanges,
     ) -> Result<(String, bool), DeviceError> {
         if let Some(w) = changes.weight
-            && (!w.is_finite() || w < 0.0)
+            && (!w.is_finite() || w <= 0.0 || w > crate::model::limits::MAX_WEIGHT)
         {
             return Err(DeviceError::BadWeight(w));
         }
