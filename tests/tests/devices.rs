@@ -95,16 +95,28 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
 
     let out = a1.ok(&["device", "remove", &a2_key[..10]]);
     assert!(out.contains("Removed device"), "{out}");
-    // The removed device: it learns who removed it, and syncs no more.
+    // The removed device: it learns who removed it and what it made that never reached
+    // the space, and syncs no more; that is news, not a failure (a script that syncs
+    // does not fail from then on, in text as in JSON).
     a2.ok(&["rate", "Weekly check-in", "1"]);
     let r = a2.run(&["sync"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("removed from the shared space by Alex")
-            && r.stderr.contains("no longer a member"),
+            && r.stderr
+                .contains("1 change made on this device never reached the shared space"),
         "{}",
         r.stderr
     );
+    let again = a2.run(&["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("shared: not synced"), "{again:?}");
+    assert!(
+        !again.stderr.contains("removed") && !again.stderr.contains("not verified"),
+        "said once, and no nagging to verify a space it left: {again:?}"
+    );
+    assert_eq!(a2.run(&["sync", "--json"]).code, 0);
+    assert_eq!(a2.run(&["sync", "--quiet"]).stdout, "");
     // The others carry on and converge. Both rate blind; the syncs carry the reveals:
     // Alex's device reveals on learning Sam rated, Sam's on learning Alex did.
     b.ok(&["rate", "Weekly check-in", "-1"]);

@@ -74,22 +74,14 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
             refused.join("; ")
         );
     }
-    let gone: Vec<&str> = reports
-        .iter()
-        .filter(|(_, r)| r.departed.is_some())
-        .map(|(k, _)| k.as_str())
-        .collect();
-    if !gone.is_empty() {
-        anyhow::bail!(
-            "this device is no longer a member of the {} space{}, so nothing more syncs there",
-            gone.join(" and "),
-            if gone.len() > 1 { "s" } else { "" }
-        );
-    }
-    if reports
-        .iter()
-        .all(|(_, r)| r.arrivals.is_empty() && r.membership.is_empty() && r.pushed_changes == 0)
-    {
+    // A space this device departed is not a failure of the sync (a script syncing after
+    // a leave must not fail forever): said in full when learnt, in a line after.
+    if reports.iter().all(|(_, r)| {
+        r.arrivals.is_empty()
+            && r.membership.is_empty()
+            && r.pushed_changes == 0
+            && r.departed.is_none()
+    }) {
         ctx.out.line("Up to date.")?;
     }
     Ok(())
@@ -117,6 +109,37 @@ fn retry_helps(e: &DeviceError) -> bool {
     )
 }
 
+/// A space this device is no longer a member of: in full in the sync that learnt it
+/// (with the changes made here that never reached it), in one line after.
+fn print_departed(
+    ctx: &Ctx,
+    kind: SpaceKind,
+    d: &duet_core::store::Departed,
+    r: &duet_core::sync::SyncReport,
+) -> std::io::Result<()> {
+    if !r.departed_now {
+        return ctx.out.line(format!(
+            "{}: not synced: this device's membership ended on {} (`duet status`)",
+            kind.as_str(),
+            duet_core::app::iso(d.at).get(..10).unwrap_or_default()
+        ));
+    }
+    let why = DeviceError::Departed(d.clone());
+    note(&format!(
+        "{}; it no longer syncs that space",
+        safe_line(&crate::advice::message(&why))
+    ));
+    if r.stranded > 0 {
+        note(&format!(
+            "note: {} made on this device never reached the {} space; they stay readable \
+             here (`duet export`), and are not sent",
+            duet_core::words::count(r.stranded as usize, "change", "changes"),
+            kind.as_str()
+        ));
+    }
+    Ok(())
+}
+
 /// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
 pub fn print_reports(
     ctx: &Ctx,
@@ -124,11 +147,7 @@ pub fn print_reports(
 ) -> std::io::Result<()> {
     for (kind, r) in reports {
         if let Some(d) = &r.departed {
-            let why = DeviceError::Departed(d.clone());
-            note(&format!(
-                "{}; it no longer syncs that space",
-                safe_line(&crate::advice::message(&why))
-            ));
+            print_departed(ctx, *kind, d, r)?;
         }
         for w in &r.warnings {
             note(&format!(

@@ -193,6 +193,10 @@ impl Device {
     /// device), with their names.
     pub fn unverified_devices(&mut self) -> Result<Vec<UnverifiedDevice>, DeviceError> {
         let rec = self.space(SpaceKind::Shared)?;
+        // Nothing is left to verify in a space this device departed.
+        if self.store.departed(&rec.id)?.is_some() {
+            return Ok(Vec::new());
+        }
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let names = self.shared_names()?;
         self.unverified_in(&rec.id, &state, &names)

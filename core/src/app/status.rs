@@ -149,7 +149,8 @@ impl Device {
         let stats = self.store.open_stats(&rec.id)?;
         // Names from the read models: a partner's malformed entity never stops `status`.
         let names = crate::names::shown(&self.view_parts(rec.kind, Parts::Goals)?.people);
-        if rec.kind == crate::store::SpaceKind::Shared {
+        // Nothing is left to verify in a space this device departed.
+        if rec.kind == crate::store::SpaceKind::Shared && self.store.departed(&rec.id)?.is_none() {
             *unverified = self.unverified_in(&rec.id, &state, &names)?;
         }
         let members = state

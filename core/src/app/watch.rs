@@ -20,19 +20,21 @@ pub struct LiveTarget {
 impl Device {
     /// The spaces that have a relay, to listen to.
     pub fn live_targets(&self) -> Result<Vec<LiveTarget>, DeviceError> {
-        Ok(self
-            .store
-            .spaces()?
-            .into_iter()
-            .filter_map(|rec| {
-                let relay = rec.relay?;
-                Some(LiveTarget {
+        let mut targets = Vec::new();
+        for rec in self.store.spaces()? {
+            // A space this device departed serves it nothing more.
+            if self.store.departed(&rec.id)?.is_some() {
+                continue;
+            }
+            if let Some(relay) = rec.relay {
+                targets.push(LiveTarget {
                     relay,
                     space: rec.id,
                     kind: rec.kind,
-                })
-            })
-            .collect())
+                });
+            }
+        }
+        Ok(targets)
     }
 
     /// A number that changes whenever another process commits to this device's store

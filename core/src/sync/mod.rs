@@ -294,6 +294,13 @@ pub struct SyncReport {
     /// This device is no longer a member of the space: who ended it and when. Its sync
     /// stops there; what it holds stays readable.
     pub departed: Option<crate::store::Departed>,
+    /// This sync learnt of that departure (a later sync only finds it recorded).
+    #[serde(default)]
+    pub departed_now: bool,
+    /// Changes made on this device that never reached the space before it departed:
+    /// they stay readable here (and in an export), and are never sent.
+    #[serde(default)]
+    pub stranded: u64,
     /// Membership changes of this device withdrawn after a conflict, to redo if the
     /// membership as it then stands still needs them.
     #[serde(skip)]
@@ -350,6 +357,7 @@ fn sync_once(
     if let Some(d) = store.departed(&rec.id)? {
         push_unacked(store, rec, &relay, transport, &mut report)?;
         report.departed = Some(d);
+        report.stranded = u64::try_from(store.pending_count(&rec.id)?).unwrap_or(0);
         return Ok((report, None));
     }
 
@@ -437,6 +445,8 @@ fn finish(
         };
         store.set_departed(&rec.id, &departed)?;
         report.departed = Some(departed);
+        report.departed_now = true;
+        report.stranded = u64::try_from(store.pending_count(&rec.id)?).unwrap_or(0);
     }
     Ok(mark)
 }
