@@ -172,3 +172,44 @@ fn a_partner_who_marks_done_a_step_the_other_completed_is_told_so_and_keeps_sync
         "{goal}"
     );
 }
+
+#[test]
+fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "edit", "walk", "--title", "Weekly Sunday walk"]);
+    sam.ok(&["goal", "edit", "walk", "--title", "Weekly walk (Sundays)"]);
+    alex.ok(&["sync"]);
+    // Each device's sync that brings the other's rename says what the title reads now.
+    let said = sam.run(&["sync"]).stderr;
+    assert!(
+        said.contains("title of goal") && said.contains("changed on both sides while apart"),
+        "{said}"
+    );
+    let said = alex.run(&["sync"]).stderr;
+    assert!(said.contains("changed on both sides while apart"), "{said}");
+    let shown = sam.json(&["goal", "show", "walk"]);
+    let merged = &shown["merged_while_apart"];
+    assert_eq!(merged[0]["field"], "title", "{shown}");
+    assert_eq!(merged[0]["reads"], shown["title"], "{shown}");
+    assert!(sam.ok(&["goal", "show", "walk"]).contains("--title TITLE"));
+    let id = shown["id"].as_str().expect("id").to_string();
+    {
+        let app = duet_tests::app::App::start(&sam);
+        let page = app.get(&format!("/goals/{id}")).body;
+        assert!(page.contains("changed on both sides while apart"), "{page}");
+    }
+
+    // One sets it, having seen the mix: settled on both devices.
+    alex.ok(&["goal", "edit", &id[..8], "--title", "Weekly Sunday walk"]);
+    sync_both(&alex, &sam);
+    for d in [&alex, &sam] {
+        let shown = d.json(&["goal", "show", &id[..8]]);
+        assert_eq!(shown["title"], "Weekly Sunday walk");
+        assert_eq!(
+            shown["merged_while_apart"],
+            serde_json::json!([]),
+            "{shown}"
+        );
+    }
+}

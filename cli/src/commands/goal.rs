@@ -280,6 +280,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
                 .map_err(Into::into);
         }
     };
+    let merged = dev.merged_texts(Some(&g.id))?;
     if ctx.out.json {
         return ctx.out.json(&GoalShowJson {
             goal: GoalRecord::from(g.as_ref()),
@@ -287,9 +288,13 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             sealed: &sealed,
             reflections: &reflections,
             problems: &problems,
+            merged_while_apart: &merged,
         });
     }
     print_goal(ctx, &g, &people)?;
+    for m in &merged {
+        ctx.out.line(format!("  {}", merged_note(m)))?;
+    }
     print_ratings(ctx, &ratings, &people, !sealed.is_empty())?;
     let me = dev.me.person_id.to_string();
     let opening: Vec<String> = if sealed.iter().any(|s| s.rater != me) {
@@ -325,6 +330,27 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     }
     super::export::print_problems(&ctx.out, &problems, Some(PROBLEMS_NAMED))?;
     Ok(())
+}
+
+/// What to say of a goal text merged from edits made on both sides while apart, with
+/// the command that sets it.
+pub fn merged_note(m: &duet_core::history::MergedText) -> String {
+    let (what, option) = match m.field.as_str() {
+        "title" => ("title".to_string(), "--title TITLE".to_string()),
+        "why" => ("why".to_string(), "--why TEXT".to_string()),
+        level => {
+            let l = level.strip_prefix("level:").unwrap_or(level);
+            (format!("level {l} text"), format!("--level {l}=TEXT"))
+        }
+    };
+    format!(
+        "note: the {what} of goal {} was changed on both sides while apart, and the two \
+         changes were merged letter by letter: it reads \"{}\". Set it as you both want it: \
+         `duet goal edit {} {option}`",
+        short_id(&m.goal),
+        safe_line(&m.reads),
+        short_id(&m.goal)
+    )
 }
 
 /// "Alex's goal" for a goal of one person's own; `None` for a shared one.

@@ -1,7 +1,7 @@
 //! `duet sync`: push local changes and pull the partner's, verifying everything; with
 //! `--watch`, keep doing it (see `watch`).
 
-use duet_core::device::DeviceError;
+use duet_core::device::{Device, DeviceError};
 use duet_core::store::SpaceKind;
 use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
@@ -57,6 +57,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         );
     }
     print_reports(ctx, &reports)?;
+    note_merged_texts(&mut dev, &reports)?;
     if let Some(n) = super::device::unverified_note(&dev.unverified_devices()?) {
         note(&format!("note: {}", safe_line(&n)));
     }
@@ -83,6 +84,25 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
             && r.departed.is_none()
     }) {
         ctx.out.line("Up to date.")?;
+    }
+    Ok(())
+}
+
+/// After a sync that brought goal edits: the goal texts now merged from edits made on
+/// both sides while apart, each said with the command that sets it.
+pub fn note_merged_texts(
+    dev: &mut Device,
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
+    let edits_arrived = reports
+        .iter()
+        .filter(|(k, _)| *k == SpaceKind::Shared)
+        .flat_map(|(_, r)| &r.arrivals)
+        .any(|a| a.counts.contains_key("edit"));
+    if edits_arrived {
+        for m in dev.merged_texts(None)? {
+            note(&super::goal::merged_note(&m));
+        }
     }
     Ok(())
 }

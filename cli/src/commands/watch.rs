@@ -127,6 +127,7 @@ fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
     match dev.sync(http) {
         Ok(reports) => {
             super::sync::print_reports(ctx, &reports)?;
+            super::sync::note_merged_texts(dev, &reports)?;
             for (kind, r) in &reports {
                 if let Some(m) = &r.push_refused {
                     note(&format!(

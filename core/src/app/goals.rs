@@ -59,6 +59,8 @@ pub struct GoalShowJson<'a> {
     pub reflections: &'a [super::ReflectionItem],
     /// Unreadable entities of this goal.
     pub problems: &'a [Problem],
+    /// Its texts that read as a merge of edits made on both sides while apart.
+    pub merged_while_apart: &'a [crate::history::MergedText],
 }
 
 impl Device {
@@ -82,6 +84,22 @@ impl Device {
     pub fn resolve_goal(&mut self, query: &str) -> Result<String, DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
         Ok(resolve_in(&view.goals, query)?)
+    }
+
+    /// The goal texts that read as a merge of edits made on both sides while apart (of
+    /// one goal, by id, or of all): see [`crate::history::merged_texts`].
+    pub fn merged_texts(
+        &mut self,
+        goal: Option<&str>,
+    ) -> Result<Vec<crate::history::MergedText>, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        let me = self.me.clone();
+        let edits = self.store.goal_field_edits(&rec.id, &me, goal)?;
+        if edits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let goals = self.view_parts(SpaceKind::Shared, Parts::Goals)?.goals;
+        Ok(crate::history::merged_texts(&edits, &goals))
     }
 
     /// One goal of the shared space, with its ratings; a goal this version cannot read

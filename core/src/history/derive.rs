@@ -366,7 +366,7 @@ fn level_field(name: &str) -> &str {
 }
 
 /// A text cut to one short line for an event.
-fn short_text(s: &str) -> String {
+pub(super) fn short_text(s: &str) -> String {
     const MAX: usize = 80;
     if s.chars().count() <= MAX {
         s.to_string()

@@ -22,12 +22,14 @@ use crate::identity::DeviceKey;
 use crate::membership::Member;
 
 mod derive;
+mod merged;
 mod order;
 mod render;
 mod resolve;
 mod timeline;
 
 pub(crate) use derive::change_events;
+pub use merged::{MergedText, merged_texts};
 pub use order::{causal_order, causal_order_of};
 pub use render::{membership_history, name_events, refused_history};
 pub(crate) use resolve::Resolver;

@@ -237,6 +237,33 @@ pub(crate) fn history_rows(
     Ok(out)
 }
 
+/// The edits of goal fields of a space (of one goal, with `goal`), in history order:
+/// what [`crate::history::merged_texts`] reads. The rows are picked by their kind's
+/// name in the stored JSON (SQLite's `instr`), so only they are parsed.
+pub(crate) fn goal_field_edits(
+    conn: &Connection,
+    space: &SpaceId,
+    goal: Option<&str>,
+) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT change, json FROM rm_history WHERE space = ?1 AND (?2 IS NULL OR goal = ?2)
+           AND instr(json, '\"field_edited\"') > 0
+         ORDER BY pos, idx",
+    )?;
+    let rows = stmt.query_map(params![space.to_string(), goal], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (change, j) = row?;
+        let event = parse::<StoredEvent>(&j)?.event(&change);
+        if event.kind == HistoryKind::FieldEdited {
+            out.push(event);
+        }
+    }
+    Ok(out)
+}
+
 /// The position of the first history event (in history order) later than `at`.
 pub(crate) fn history_first_after(
     conn: &Connection,

@@ -34,7 +34,7 @@ mod write;
 
 pub use crate::history::{HistoryPos, HistoryRow};
 pub use crate::view::View;
-pub(crate) use history_tables::{history_first_after, history_rows};
+pub(crate) use history_tables::{goal_field_edits, history_first_after, history_rows};
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;
 pub(crate) use progress_table::{

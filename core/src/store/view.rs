@@ -99,6 +99,18 @@ impl Store {
         Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
     }
 
+    /// The goal field edits of a space (of one goal, with `goal`), in history order.
+    /// Rebuilds stale read models first.
+    pub fn goal_field_edits(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        goal: Option<&str>,
+    ) -> Result<Vec<crate::history::HistoryEvent>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::goal_field_edits(&self.conn, space, goal)?)
+    }
+
     /// The position of the first stored history event later than `at`.
     pub fn history_first_after(
         &self,

@@ -38,14 +38,17 @@ pub async fn goal(
         .and_then(|n| n.trim().parse::<usize>().ok())
         .unwrap_or(RATINGS_LISTED)
         .max(RATINGS_LISTED);
-    let (detail, progress, me) = app
+    let (detail, progress, merged, me) = app
         .with_device(move |dev| {
             let detail = dev.goal_detail(&id, Some(listed))?;
-            let progress = match &detail {
-                GoalDetail::Found { goal, .. } => Some(dev.progress(Some(&goal.id))?),
-                GoalDetail::Unreadable(_) => None,
+            let (progress, merged) = match &detail {
+                GoalDetail::Found { goal, .. } => (
+                    Some(dev.progress(Some(&goal.id))?),
+                    dev.merged_texts(Some(&goal.id))?,
+                ),
+                GoalDetail::Unreadable(_) => (None, Vec::new()),
             };
-            Ok((detail, progress, dev.me.person_id.to_string()))
+            Ok((detail, progress, merged, dev.me.person_id.to_string()))
         })
         .await?;
     let GoalDetail::Found {
@@ -74,6 +77,11 @@ pub async fn goal(
             (g.area) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) }
             @if g.owner != "shared" { " · " (name_of(&people, &g.owner)) "'s own goal" }
         }
+        @for m in &merged {
+            p class="problem" {
+                "The " (field_name(&m.field)) " was changed on both sides while apart, and the two changes were merged letter by letter. Set it as you both want it with Edit below."
+            }
+        }
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id)) }
@@ -88,6 +96,14 @@ pub async fn goal(
         }
     };
     Ok(app.page(&g.title, Nav::None, main))
+}
+
+/// A goal text's history name in words: "title", "why", "level +1 text".
+fn field_name(field: &str) -> String {
+    match field.strip_prefix("level:") {
+        Some(l) => format!("level {l} text"),
+        None => field.to_string(),
+    }
 }
 
 /// The five level descriptions, +2 first.

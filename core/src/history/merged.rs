@@ -1,0 +1,144 @@
+//! Texts of a goal changed on both sides while apart. Automerge merges concurrent edits
+//! of one text character by character, so two renames made apart read as a mix of both
+//! ("Weekly Sutal (Sundays)day talk"), and nothing else would say so. The history tells
+//! it: the last edit of a field, in history order, left the field reading its `after`;
+//! when the field reads otherwise now, an edit made without seeing that one was merged
+//! into it. Editing the field again (having seen the mix) settles it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::HistoryEvent;
+use crate::model::Goal;
+
+/// A goal text that reads as a merge of edits made on both sides while apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergedText {
+    /// The goal's id.
+    pub goal: String,
+    /// Its title now.
+    pub title: String,
+    /// The field, as the history names it: `title`, `why`, `level:-2` … `level:+2`.
+    pub field: String,
+    /// What the field reads now (cut to one line as the history shows texts).
+    pub reads: String,
+}
+
+/// The texts of `goals` whose last edit in `edits` (goal field edits in history order)
+/// is not what they read now.
+pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
+    let mut last: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for e in edits {
+        if let (Some(g), Some(f), Some(after)) = (&e.goal, &e.field, &e.after)
+            && is_text(f)
+        {
+            last.insert((g.as_str(), f.as_str()), after.as_str());
+        }
+    }
+    let mut out = Vec::new();
+    for ((g, field), after) in last {
+        let Some(goal) = goals.iter().find(|x| x.id == g) else {
+            continue;
+        };
+        let Some(now) = text_of(goal, field) else {
+            continue;
+        };
+        let reads = super::derive::short_text(now);
+        if reads != after {
+            out.push(MergedText {
+                goal: g.to_string(),
+                title: goal.title.as_str().to_string(),
+                field: field.to_string(),
+                reads,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the history field names a text merged character by character.
+fn is_text(field: &str) -> bool {
+    field == "title" || field == "why" || field.starts_with("level:")
+}
+
+/// The current text of a goal's field, by its history name.
+fn text_of<'g>(goal: &'g Goal, field: &str) -> Option<&'g str> {
+    match field {
+        "title" => Some(goal.title.as_str()),
+        "why" => Some(goal.why.as_str()),
+        _ => {
+            let level: i8 = field.strip_prefix("level:")?.parse().ok()?;
+            Some(goal.levels.get(level).map_or("", |t| t.as_str()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::HistoryKind;
+
+    fn edit(field: &str, after: &str) -> HistoryEvent {
+        HistoryEvent {
+            goal: Some("g1".into()),
+            field: Some(field.into()),
+            after: Some(after.into()),
+            ..HistoryEvent::by(
+                HistoryKind::FieldEdited,
+                0,
+                None,
+                String::new(),
+                String::new(),
+                String::new(),
+            )
+        }
+    }
+
+    fn goal(title: &str) -> Goal {
+        Goal {
+            id: "g1".into(),
+            area: crate::vocab::Area::Trust.into(),
+            title: autosurgeon::Text::with_value(title),
+            why: autosurgeon::Text::with_value(""),
+            levels: crate::model::Levels::default(),
+            owner: "shared".into(),
+            status: crate::vocab::Status::Active.into(),
+            due: None,
+            created_by: "p".into(),
+            created_at: 1,
+            weights: BTreeMap::new(),
+            steps: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_title_reading_what_its_last_edit_left_is_not_merged() {
+        let edits = [
+            edit("title", "Weekly check-in"),
+            edit("title", "Weekly Sunday talk"),
+        ];
+        assert!(merged_texts(&edits, &[goal("Weekly Sunday talk")]).is_empty());
+    }
+
+    #[test]
+    fn a_title_reading_otherwise_was_merged_from_edits_made_apart() {
+        let edits = [
+            edit("title", "Weekly Sunday talk"),
+            edit("title", "Weekly talk (Sundays)"),
+        ];
+        let merged = merged_texts(&edits, &[goal("Weekly Sutal (Sundays)day talk")]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].field, "title");
+        assert_eq!(merged[0].reads, "Weekly Sutal (Sundays)day talk");
+    }
+
+    #[test]
+    fn a_level_text_is_read_from_its_level() {
+        let edits = [edit("level:+1", "Twice a week")];
+        assert!(
+            merged_texts(&edits, &[goal("T")]).len() == 1,
+            "level +1 reads empty"
+        );
+    }
+}
