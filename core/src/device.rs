@@ -61,7 +61,7 @@ pub enum DeviceError {
     BadWeight(f64),
     /// `rate --amend` with no earlier rating of this person to correct.
     #[error(
-        "you have not rated goal {0} yet, so there is nothing to amend; rate it without --amend"
+        "you have not rated goal {0:?} yet, so there is nothing to amend; rate it without --amend"
     )]
     NothingToAmend(String),
     /// `undo` with nothing of this person's to undo.

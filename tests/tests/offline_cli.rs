@@ -442,3 +442,37 @@ fn a_weight_of_zero_is_refused_and_other_weights_are_shown() {
     let shown = d.ok(&["goal", "show", "hugs"]);
     assert!(shown.contains("weights: Mo 2.5"), "{shown}");
 }
+
+#[test]
+fn acts_that_change_nothing_or_are_shown_nowhere_say_so() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let r = d.run(&["rate", "date", "1", "--amend"]);
+    assert!(
+        r.stderr.contains("not rated goal \"date\" yet"),
+        "{}",
+        r.stderr
+    );
+    let r = d.run(&["reflect", "--reply", "last", "Thank you"]);
+    assert!(
+        r.stderr.contains("no shared reflection to answer yet"),
+        "{}",
+        r.stderr
+    );
+
+    d.ok(&["step", "add", "date", "Book a table"]);
+    let reopened = d.ok(&["step", "reopen", "date", "book"]);
+    assert!(
+        reopened.contains("was not done; nothing changed"),
+        "{reopened}"
+    );
+    assert_eq!(
+        d.json(&["step", "reopen", "date", "book"])["changed"],
+        false
+    );
+
+    d.ok(&["goal", "status", "date", "archived"]);
+    let rated = d.ok(&["rate", "date", "1"]);
+    assert!(rated.contains("is paused or archived"), "{rated}");
+}

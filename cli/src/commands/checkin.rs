@@ -44,6 +44,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         if closed.rounds == 0 {
             ctx.out.line("No check-in round is open.")?;
+        } else if closed.revealed == 0 {
+            ctx.out.line(
+                "Closed the check-in round; you had no sealed rating in it. Your partner's \
+                 sealed ratings open when their device next syncs.",
+            )?;
         } else {
             ctx.out.line(format!(
                 "Closed the check-in round; revealed {}. Your partner sees them after you both sync.",

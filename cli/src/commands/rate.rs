@@ -53,9 +53,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     note_dated_ahead(ctx, &mut dev, &rated.goal)
 }
 
-/// Says so when this person's latest rating of the goal is still one dated ahead of
-/// this device's clock (given while a clock was wrong): it, not the one just given,
-/// stays the latest until its time comes, unless `--amend` replaces it.
+/// Says so when the goal is not among those progress shows (paused or archived), or
+/// when this person's latest rating of it is still one dated ahead of this device's
+/// clock (given while a clock was wrong): it, not the one just given, stays the latest
+/// until its time comes, unless `--amend` replaces it.
 fn note_dated_ahead(
     ctx: &Ctx,
     dev: &mut duet_core::device::Device,
@@ -65,6 +66,17 @@ fn note_dated_ahead(
         return Ok(());
     }
     let p = dev.progress(None)?;
+    // Progress shows the goals that count (active and achieved): a rating of a paused
+    // or archived goal is kept, but shown nowhere until the goal counts again.
+    if !p.goals.iter().any(|g| g.goal == goal) {
+        ctx.out.line(format!(
+            "note: goal {} is paused or archived, so `duet progress` does not show it; \
+             `duet goal status {} active` counts it again.",
+            short_id(goal),
+            short_id(goal)
+        ))?;
+        return Ok(());
+    }
     let ahead = p
         .goals
         .iter()

@@ -94,12 +94,17 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             print_done(ctx, &dev.me.person_id.to_string(), &done)?;
         }
         StepCmd::Reopen { goal, step } => {
-            let sid = dev.reopen_step(&goal, &step)?;
+            let (sid, was_done) = dev.reopen_step(&goal, &step)?;
             if ctx.out.json {
-                return ctx.out.json(&json!({ "id": sid, "done": false }));
+                return ctx
+                    .out
+                    .json(&json!({ "id": sid, "done": false, "changed": was_done }));
             }
-            ctx.out
-                .line(format!("Step {} is open again.", short_id(&sid)))?;
+            ctx.out.line(if was_done {
+                format!("Step {} is open again.", short_id(&sid))
+            } else {
+                format!("Step {} was not done; nothing changed.", short_id(&sid))
+            })?;
         }
         StepCmd::Edit { goal, step, text } => {
             let (sid, changed) = dev.edit_step(&goal, &step, &text)?;

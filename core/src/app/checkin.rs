@@ -116,7 +116,7 @@ impl Device {
         let corrects = if input.amend {
             Some(
                 super::corrections::latest_own(&view, &me, &gid)
-                    .ok_or_else(|| DeviceError::NothingToAmend(gid.clone()))?,
+                    .ok_or_else(|| DeviceError::NothingToAmend(input.goal.to_string()))?,
             )
         } else {
             None

@@ -134,14 +134,15 @@ impl Device {
         )
     }
 
-    /// Reopens a completed step of a goal; returns the step id.
-    pub fn reopen_step(&mut self, goal: &str, step: &str) -> Result<String, DeviceError> {
+    /// Reopens a completed step of a goal; returns the step id and whether it was done
+    /// (a step that was open is left as it is: nothing is written).
+    pub fn reopen_step(&mut self, goal: &str, step: &str) -> Result<(String, bool), DeviceError> {
         let (gid, sid) = self.resolve_step(goal, step)?;
         let now = self.now();
-        self.edit(SpaceKind::Shared, |doc, _| {
+        let changed = self.edit(SpaceKind::Shared, |doc, _| {
             let c = doc.reopen_step(&gid, &sid, now)?;
-            Ok(((), c.into_iter().collect()))
+            Ok((c.is_some(), c.into_iter().collect()))
         })?;
-        Ok(sid)
+        Ok((sid, changed))
     }
 }

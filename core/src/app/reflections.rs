@@ -95,9 +95,14 @@ impl Device {
             find(&view, to)
         };
         let target = target.ok_or_else(|| {
-            DeviceError::Reflection(format!(
-                "no shared reflection matches {to:?}; `duet reflections` lists them with their ids"
-            ))
+            DeviceError::Reflection(if to.trim() == LAST {
+                "there is no shared reflection to answer yet; write one with `duet reflect TEXT`"
+                    .to_string()
+            } else {
+                format!(
+                    "no shared reflection matches {to:?}; `duet reflections` lists them with their ids"
+                )
+            })
         })?;
         let now = self.now();
         let reply = Reflection {
