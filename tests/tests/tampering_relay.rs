@@ -366,3 +366,42 @@ fn an_equivocating_device_is_refused_and_both_partners_are_warned() {
         "the first event is kept, nothing changes"
     );
 }
+
+#[test]
+fn an_event_the_relay_lost_after_this_devices_last_read_is_given_back_at_the_next_push() {
+    let (mut relay, a, b) = setup();
+    // Sam's sync reads first, then sends the new goal: Sam's device never reads back
+    // where the relay put it. The relay is then restored from a copy made before it.
+    b.ok(&[
+        "goal",
+        "add",
+        "Sam's goal before the restore",
+        "--area",
+        "trust",
+    ]);
+    assert!(b.ok(&["sync"]).contains("sent 1 change"));
+    take_newest(&relay, 1);
+    relay.restart();
+    assert_eq!(b.run(&["sync"]).code, 0, "no read shows the loss");
+
+    // Sam's next change follows the lost one in Sam's chain: the relay refuses it as a
+    // gap, which tells the device to give back what the relay lost, and both arrive.
+    b.ok(&[
+        "goal",
+        "add",
+        "Sam's goal after the restore",
+        "--area",
+        "trust",
+    ]);
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("gap in its chain"), "{}", r.stderr);
+    a.ok(&["sync"]);
+    let goals = a.ok(&["goal", "list"]);
+    assert!(
+        goals.contains("Sam's goal before the restore")
+            && goals.contains("Sam's goal after the restore"),
+        "{goals}"
+    );
+    assert_converged(&a, &b);
+}

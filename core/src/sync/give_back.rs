@@ -9,7 +9,7 @@
 use super::push::{in_batches, push_batch, push_unacked};
 use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::advice::Warning;
-use crate::protocol::EventStatus;
+use crate::protocol::{ErrorCode, EventStatus};
 use crate::store::{SpaceRecord, Store};
 use crate::words::count;
 
@@ -28,6 +28,9 @@ pub(super) enum Loss {
         /// The cursor of the event this device read there.
         at: u64,
     },
+    /// The relay refused this device's next event as a gap in its chain: it lost one it
+    /// had taken after this device's last read, which no read shows.
+    ChainBroken,
 }
 
 impl Loss {
@@ -39,8 +42,35 @@ impl Loss {
             Loss::Renumbered { at } => format!(
                 "the relay no longer serves at cursor {at} the event this device received there"
             ),
+            Loss::ChainBroken => "the relay refused this device's next event as a gap in its \
+                 chain, so it no longer holds an event of this device it had taken"
+                .to_string(),
         }
     }
+}
+
+/// Pushes this device's unacknowledged events. When the relay refuses them as a gap in
+/// this device's own chain (409 `broken_chain`), it lost an event it had taken from this
+/// device after this device last read (a backup restored in between, or a relay that
+/// acknowledged what it did not keep): no read shows that, so the refusal is the sign,
+/// and every event it once took is given back before pushing again, once per sync.
+pub(super) fn push_or_give_back(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    relay: &str,
+    transport: &dyn Transport,
+    report: &mut SyncReport,
+) -> Result<Option<TransportError>, SyncError> {
+    let refusal = push_unacked(store, rec, relay, transport, report)?;
+    let broken = matches!(
+        &refusal,
+        Some(TransportError::Refused { status: 409, body }) if body.error == ErrorCode::BrokenChain
+    );
+    if !broken || report.rollback {
+        return Ok(refusal);
+    }
+    report.push_refused = None;
+    give_back(store, rec, relay, transport, report, Loss::ChainBroken)
 }
 
 /// Gives back every event the relay once took, then sets the space to be read again

@@ -361,8 +361,17 @@ fn sync_once(
         return Ok((report, None));
     }
 
-    // 1. Push what is already packaged but not acknowledged (a join first of all).
-    let mut push_refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+    // 1. Push what is already packaged but not acknowledged (a join first of all); a
+    // relay that lost one of them is given back what it took, and read from the start.
+    let mut push_refusal =
+        give_back::push_or_give_back(store, rec, &relay, transport, &mut report)?;
+    let reread;
+    let rec = if report.rollback {
+        reread = store.space(rec.kind)?;
+        &reread
+    } else {
+        rec
+    };
 
     // 2. Pull and verify everything after the cursor, a page at a time.
     let mut local = {

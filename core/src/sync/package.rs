@@ -6,7 +6,6 @@ use automerge::Change;
 
 use super::local::Local;
 use super::pull::Pull;
-use super::push::push_unacked;
 use super::{SyncError, Transport};
 use crate::event::{CODEC_BUNDLE, Event, Header, Kind, MAX_EVENT_BYTES};
 use crate::event::{encode_changes, encode_raw_changes};
@@ -46,7 +45,7 @@ pub(super) fn package_and_push(
             let packaged = package_pending(store, me, rec, local, epoch, &key)?;
             drop(lock);
             if packaged > 0 || rotate {
-                push_unacked(store, rec, relay, transport, pull.report)?;
+                super::give_back::push_or_give_back(store, rec, relay, transport, pull.report)?;
                 // Sent only once the relay has them all (a push refused or withdrawn
                 // keeps them on this device, and the sync says so instead).
                 if store.unacked_events(&rec.id)?.is_empty() {
