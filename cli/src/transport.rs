@@ -207,11 +207,47 @@ impl Http {
     }
 }
 
-/// Reads an answer's body, refusing it (unread past `cap` bytes) when it is larger.
+/// The slowest answer read after the first `timeout`: a relay that trickles its
+/// answer a byte at a time would otherwise hold a sync for ever, since each read waits
+/// only for the next bytes. A 16 MiB page at this rate still arrives (in about an hour).
+const MIN_ANSWER_RATE: u64 = 4096;
+
+/// A body read that fails once it falls behind [`MIN_ANSWER_RATE`] after a grace.
+struct Paced<R> {
+    inner: R,
+    start: std::time::Instant,
+    grace: Duration,
+    read: u64,
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let elapsed = self.start.elapsed();
+        if let Some(late) = elapsed.checked_sub(self.grace)
+            && self.read < late.as_secs().saturating_mul(MIN_ANSWER_RATE)
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the relay sent {} bytes in {} s, slower than {MIN_ANSWER_RATE} bytes a second",
+                    self.read,
+                    elapsed.as_secs()
+                ),
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads an answer's body, refusing it (unread past `cap` bytes) when it is larger, or
+/// when it comes slower than [`MIN_ANSWER_RATE`] after the first `grace`.
 fn read_capped(
     relay: &str,
     resp: reqwest::blocking::Response,
     cap: usize,
+    grace: Duration,
 ) -> Result<Vec<u8>, TransportError> {
     let too_large = || TransportError::TooLarge {
         relay: relay.to_string(),
@@ -221,7 +257,14 @@ fn read_capped(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    resp.take(cap as u64 + 1)
+    let paced = Paced {
+        inner: resp,
+        start: std::time::Instant::now(),
+        grace,
+        read: 0,
+    };
+    paced
+        .take(cap as u64 + 1)
         .read_to_end(&mut body)
         .map_err(|e| TransportError::Unreachable {
             relay: relay.to_string(),
@@ -235,7 +278,7 @@ fn read_capped(
 
 fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
     let status = resp.status().as_u16();
-    let text = match read_capped(relay, resp, MAX_ERROR_BYTES) {
+    let text = match read_capped(relay, resp, MAX_ERROR_BYTES, ANSWER_TIMEOUT) {
         Ok(body) => String::from_utf8_lossy(&body).into_owned(),
         Err(e) => e.to_string(),
     };
@@ -273,7 +316,7 @@ impl Transport for Http {
         if !resp.status().is_success() {
             return Err(refused(relay, resp));
         }
-        let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
+        let body = read_capped(relay, resp, MAX_ANSWER_BYTES, self.timeout)?;
         serde_json::from_slice::<PushResponse>(&body)
             .map_err(|e| TransportError::BadResponse(e.to_string()))
     }
@@ -318,7 +361,7 @@ impl Transport for Http {
             .get(H_AFTER_HASH)
             .and_then(|v| v.to_str().ok())
             .map_or(AtAfter::Unsaid, AtAfter::parse);
-        let body = read_capped(relay, resp, MAX_ANSWER_BYTES)?;
+        let body = read_capped(relay, resp, MAX_ANSWER_BYTES, self.timeout)?;
         let page = decode_page(&body).map_err(|e| TransportError::BadResponse(e.to_string()))?;
         if let Some(p) = &self.progress {
             let last = page.last().map_or(after, |(c, _)| *c);
@@ -342,7 +385,7 @@ fn pairing_answer<T: serde::de::DeserializeOwned>(
     if !resp.status().is_success() {
         return Err(refused(relay, resp));
     }
-    let body = read_capped(relay, resp, MAX_ERROR_BYTES)?;
+    let body = read_capped(relay, resp, MAX_ERROR_BYTES, ANSWER_TIMEOUT)?;
     serde_json::from_slice(&body).map_err(|e| TransportError::BadResponse(e.to_string()))
 }
 
@@ -507,5 +550,36 @@ mod tests {
         );
         assert!(err.to_string().contains("timed out after 1 s"), "{err}");
         drop(listener);
+    }
+
+    #[test]
+    fn a_relay_that_trickles_its_answer_is_cut_off() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        // Answers at once, promises 10 MB, then sends a byte every 20 ms.
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n";
+            conn.write_all(head.as_bytes()).expect("head");
+            for _ in 0..500 {
+                if conn.write_all(b" ").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
+            .expect("client");
+        // Without the pace, the read would go on until the server stops (10 s) and
+        // fail as a connection closed early, not as a slow answer.
+        let err = http
+            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .expect_err("cut off");
+        assert!(err.to_string().contains("slower than"), "{err}");
+        drop(http);
+        let _ = server.join();
     }
 }

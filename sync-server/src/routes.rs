@@ -149,7 +149,10 @@ pub fn parse_query(query: &str) -> Result<(u64, u32), ApiError> {
             .unwrap_or(MAX_READ_LIMIT)
             .min(MAX_READ_LIMIT),
     };
-    Ok((after.unwrap_or(0), limit))
+    // Cursors are stored as SQL integers (at most 2^63 - 1): an `after` past them all
+    // reads what follows it, nothing, rather than failing in the database.
+    let after = after.unwrap_or(0).min(i64::MAX as u64);
+    Ok((after, limit))
 }
 
 /// Reads the four signed-read headers.
@@ -287,6 +290,10 @@ mod tests {
         assert_eq!(parse_query("after=7"), Ok((7, MAX_READ_LIMIT)));
         assert_eq!(parse_query("limit=5&after=9"), Ok((9, 5)));
         assert_eq!(parse_query("limit=99999999999"), Ok((0, MAX_READ_LIMIT)));
+        let past_every_cursor = i64::MAX as u64;
+        for huge in ["after=9223372036854775808", "after=18446744073709551615"] {
+            assert_eq!(parse_query(huge), Ok((past_every_cursor, MAX_READ_LIMIT)));
+        }
         for bad in [
             "limit=0",
             "after=",
