@@ -419,6 +419,12 @@ impl ApiError {
                  or was altered; ask for a new invite"
                     .to_string(),
             ),
+            AdmitError::TooManyDevices(_) | AdmitError::TooManyInvites(_) => {
+                ApiError::QuotaExceeded(format!(
+                    "{e}; nothing was stored. Remove nothing: a space keeps every device and \
+                     invite it ever had; start a new space (`duet init` on a new home) if one is needed"
+                ))
+            }
             AdmitError::WeakKey => ApiError::Malformed(format!(
                 "{e}; nothing was stored. Make the device's keys again with a fixed client"
             )),

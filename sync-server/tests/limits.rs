@@ -22,6 +22,43 @@ async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> boo
 
 crate::conformance! {
     #[tokio::test]
+    async fn a_member_who_joins_device_after_device_is_stopped_at_the_devices_a_space_may_hold() {
+        // Every join costs each later push more (the space's state grows with every
+        // device ever admitted): past the cap, a member's own device codes admit no more.
+        use duet_core::membership::MAX_DEVICES_EVER;
+        let mut c = Couple::new().await;
+        let expires = common::now_ms() + 3_600_000;
+        let seed = |i: usize| {
+            let mut s = [9u8; 32];
+            s[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            s
+        };
+        let extra = MAX_DEVICES_EVER - 2 + 1;
+        let invites: Vec<_> = (0..extra)
+            .map(|i| c.alex.invite(c.space, seed(i), expires))
+            .collect();
+        c.relay.push(&c.space, &invites.iter().collect::<Vec<_>>()).await.push();
+        let joins: Vec<_> = (0..extra)
+            .map(|i| c.alex.sibling(&format!("Alex {i}")).join(c.space, seed(i)))
+            .collect();
+        let (room, over) = joins.split_at(extra - 1);
+        c.relay.push(&c.space, &room.iter().collect::<Vec<_>>()).await.push();
+
+        let refused = c.relay.push(&c.space, &[&over[0]]).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::INSUFFICIENT_STORAGE,
+            "{}",
+            String::from_utf8_lossy(&refused.body)
+        );
+        assert_eq!(refused.error().error, ErrorCode::QuotaExceeded);
+        assert!(refused.error().message.contains("devices"), "{:?}", refused.error());
+        // The couple's own writing goes on.
+        let ev = c.alex.changes(c.space, &c.key, b"still writing");
+        c.relay.push(&c.space, &[&ev]).await.push();
+    }
+
+    #[tokio::test]
     async fn an_oversized_body_with_content_length_is_413_json() {
         let c = Couple::new().await;
         let before = c.relay.event_count();

@@ -163,15 +163,21 @@ impl App {
 
     /// Polls a page until it contains `needle` (panics at the deadline).
     pub fn wait_for(&self, path: &str, needle: &str) -> Answer {
+        self.wait_until(path, &format!("{needle:?}"), |body| body.contains(needle))
+    }
+
+    /// Polls `path` (with a deadline) until its body satisfies `shows`, described as
+    /// `what` if it never does.
+    pub fn wait_until(&self, path: &str, what: &str, shows: impl Fn(&str) -> bool) -> Answer {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let a = self.get(path);
-            if a.body.contains(needle) {
+            if shows(&a.body) {
                 return a;
             }
             assert!(
                 Instant::now() < deadline,
-                "{path} never showed {needle:?}:\n{}",
+                "{path} never showed {what}:\n{}",
                 a.body
             );
             std::thread::sleep(Duration::from_millis(100));

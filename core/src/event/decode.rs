@@ -14,12 +14,14 @@ impl Event {
         Self::decode_checked(bytes, true)
     }
 
-    /// Decodes an event this device's store kept: the envelope is read and checked as by
-    /// [`Event::decode`], the signature is not verified again. Only events that were
-    /// verified (or signed here) are ever stored, and whoever can change the store holds
-    /// this device's keys anyway (docs/threat-model.md); verifying them again made every
-    /// fold of a space's membership cost a signature per event of its history.
-    pub(crate) fn decode_stored(bytes: Vec<u8>) -> Result<Event, EventError> {
+    /// Decodes an event this device's (or the relay's) store kept: the envelope is read
+    /// and checked as by [`Event::decode`], the signature is not verified again. Only
+    /// events that were verified (or signed here) are ever stored, and whoever can change
+    /// the store holds this device's keys anyway, or is the relay's operator
+    /// (docs/threat-model.md); verifying them again made every fold of a space's
+    /// membership cost a signature per event of its history (on the relay, a fold after
+    /// a restart or an eviction from its cache held every other space's pushes).
+    pub fn decode_stored(bytes: Vec<u8>) -> Result<Event, EventError> {
         Self::decode_checked(bytes, false)
     }
 

@@ -86,6 +86,12 @@ pub enum AdmitError {
         "a shared space holds two persons; it cannot admit a third (its partner invites end once the partner has joined)"
     )]
     SpaceFull,
+    /// A join past the devices a space may ever hold ([`super::MAX_DEVICES_EVER`]).
+    #[error("the space has held {0} devices, as many as a space may ever hold")]
+    TooManyDevices(usize),
+    /// An invite past the invites a space may ever hold ([`super::MAX_INVITES_EVER`]).
+    #[error("the space has had {0} invites, as many as a space may ever have")]
+    TooManyInvites(usize),
     /// Join with a revoked invite.
     #[error("this invite was revoked")]
     InviteRevoked,

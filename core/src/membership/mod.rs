@@ -73,6 +73,16 @@ pub struct Departure {
     pub left: bool,
 }
 
+/// The devices a space may ever admit (removed and departed ones count): far more than
+/// a couple's phones and computers over many years, and a bound on what every device
+/// and the relay fold and keep for the space (a member who joins device after device
+/// would otherwise make each push cost more).
+pub const MAX_DEVICES_EVER: usize = 256;
+
+/// The invites (partner invites and device codes) a space may ever have, for the same
+/// reason: each is kept with the space's state.
+pub const MAX_INVITES_EVER: usize = 1024;
+
 /// The verified state of one space.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpaceState {
@@ -281,6 +291,9 @@ impl SpaceState {
         if self.personal && *person != self.owner {
             return Err(AdmitError::NotOwner);
         }
+        if self.ever.len() >= MAX_DEVICES_EVER {
+            return Err(AdmitError::TooManyDevices(self.ever.len()));
+        }
         let invite = self
             .invites
             .get(invite_key)
@@ -325,6 +338,9 @@ impl SpaceState {
                 if self.invites.contains_key(invite_key) =>
             {
                 Err(AdmitError::DuplicateInvite)
+            }
+            Some(MembershipOp::Invite { .. }) if self.invites.len() >= MAX_INVITES_EVER => {
+                Err(AdmitError::TooManyInvites(self.invites.len()))
             }
             Some(MembershipOp::Invite {
                 person: Some(p), ..

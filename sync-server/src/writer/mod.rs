@@ -229,7 +229,8 @@ fn fold_after(q: &mut impl Reads, space: SpaceId, from: Cached) -> Result<Cached
     q.for_each_event(&space, cursor, &mut |at, bytes| {
         cursor = at;
         usage = usage.plus(1, bytes.len() as u64);
-        let admitted = Event::decode(bytes)
+        // Verified before it was stored: read again without the signature.
+        let admitted = Event::decode_stored(bytes)
             .map_err(AdmitError::from)
             .and_then(|ev| state.admit(&ev, None));
         if let Err(e) = admitted {
