@@ -292,3 +292,26 @@ fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
     assert!(!again.stderr.contains("equivocation"), "{}", again.stderr);
     assert!(b.ok(&["status"]).contains("1 equivocation attempt"));
 }
+
+#[test]
+fn a_restored_device_keeps_the_partners_devices_it_had_verified() {
+    let relay = Relay::start();
+    let (a, _b) = pair(&relay);
+    a.ok(&["verify", "--confirm"]);
+    let verified = |d: &Device| -> Vec<bool> {
+        d.json(&["device", "list"])
+            .as_array()
+            .expect("devices")
+            .iter()
+            .filter(|row| row["name"] == "Sam")
+            .map(|row| row["verified"] == true)
+            .collect()
+    };
+    assert_eq!(verified(&a), vec![true]);
+    let (_dir, file) = backup(&a);
+    let restored = Device::new();
+    restore(&restored, &file, PASS).ok();
+    assert_eq!(verified(&restored), vec![true], "compared once, in person");
+    let said = restored.run(&["sync"]).stderr;
+    assert!(!said.contains("not verified"), "{said}");
+}

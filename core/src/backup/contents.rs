@@ -48,6 +48,11 @@ pub(super) struct SpaceBackup {
     pub(super) pending: Vec<String>,
     /// This device's events the relay has not acknowledged, base64, oldest first.
     pub(super) unsent_events: Vec<String>,
+    /// The devices verified in person (hex key, the safety code compared): a restored
+    /// device need not compare codes again for what it had already confirmed. Absent
+    /// from backups written before it was kept.
+    #[serde(default)]
+    pub(super) verified: Vec<(String, String)>,
 }
 
 fn damaged(what: &str) -> BackupError {
@@ -92,6 +97,11 @@ impl Contents {
                     .unacked_events(&rec.id)?
                     .iter()
                     .map(|e| B64.encode(e))
+                    .collect(),
+                verified: store
+                    .verified_codes(&rec.id)?
+                    .into_iter()
+                    .map(|(k, code)| (hex::encode(k), code))
                     .collect(),
             });
         }
@@ -140,6 +150,18 @@ impl SpaceBackup {
             relay: self.relay.clone(),
             cursor: 0,
         })
+    }
+
+    /// The devices verified in person, by the code each was compared with; entries
+    /// that do not read are left out (they are only marks, compared again at worst).
+    pub(super) fn verified(&self) -> Vec<(crate::identity::DeviceKey, String)> {
+        self.verified
+            .iter()
+            .filter_map(|(k, code)| {
+                let key = <[u8; 32]>::try_from(hex::decode(k).ok()?).ok()?;
+                Some((key, code.clone()))
+            })
+            .collect()
     }
 
     /// The keys of the epochs after the first.

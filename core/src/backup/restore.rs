@@ -212,6 +212,9 @@ fn fill(
             })
             .collect();
         store.restore_changes(&rec.id, &carried, me)?;
+        for (device, code) in sp.verified() {
+            store.confirm_verified(&rec.id, &code, &[device])?;
+        }
         token = token.or(sp.create_token.clone());
     }
     if token.is_some() {

@@ -27,6 +27,27 @@ impl Store {
         Ok(())
     }
 
+    /// Each device verified in a space with the code it was verified by (for a backup).
+    pub fn verified_codes(
+        &self,
+        space: &SpaceId,
+    ) -> Result<Vec<(crate::identity::DeviceKey, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT device, code FROM verified WHERE space = ?1")?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (device, code) = r?;
+            if let Ok(k) = device.try_into() {
+                out.push((k, code));
+            }
+        }
+        Ok(out)
+    }
+
     /// Devices the user has verified in a space.
     pub fn verified(&self, space: &SpaceId) -> Result<Vec<crate::identity::DeviceKey>, StoreError> {
         let mut stmt = self
