@@ -179,6 +179,8 @@ fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() 
     let (alex, sam) = couple(&relay);
     alex.ok(&["goal", "edit", "walk", "--title", "Weekly Sunday walk"]);
     sam.ok(&["goal", "edit", "walk", "--title", "Weekly walk (Sundays)"]);
+    alex.ok(&["step", "edit", "walk", "Buy shoes", "Buy running shoes"]);
+    sam.ok(&["step", "edit", "walk", "Buy shoes", "Buy shoes together"]);
     alex.ok(&["sync"]);
     // Each device's sync that brings the other's rename says what the title reads now.
     let said = sam.run(&["sync"]).stderr;
@@ -189,10 +191,22 @@ fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() 
     let said = alex.run(&["sync"]).stderr;
     assert!(said.contains("changed on both sides while apart"), "{said}");
     let shown = sam.json(&["goal", "show", "walk"]);
-    let merged = &shown["merged_while_apart"];
-    assert_eq!(merged[0]["field"], "title", "{shown}");
-    assert_eq!(merged[0]["reads"], shown["title"], "{shown}");
-    assert!(sam.ok(&["goal", "show", "walk"]).contains("--title TITLE"));
+    let merged = shown["merged_while_apart"].as_array().expect("merged");
+    let title = merged
+        .iter()
+        .find(|m| m["field"] == "title")
+        .expect("title");
+    assert_eq!(title["reads"], shown["title"], "{shown}");
+    let step = merged
+        .iter()
+        .find(|m| m["field"].as_str().is_some_and(|f| f.starts_with("step:")))
+        .expect("the step's text too");
+    assert_eq!(step["reads"], shown["steps"][0]["text"], "{shown}");
+    let said = sam.ok(&["goal", "show", "walk"]);
+    assert!(
+        said.contains("--title TITLE") && said.contains("duet step edit"),
+        "{said}"
+    );
     let id = shown["id"].as_str().expect("id").to_string();
     {
         let app = duet_tests::app::App::start(&sam);
@@ -202,6 +216,17 @@ fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() 
 
     // One sets it, having seen the mix: settled on both devices.
     alex.ok(&["goal", "edit", &id[..8], "--title", "Weekly Sunday walk"]);
+    let step_id = shown["steps"][0]["id"]
+        .as_str()
+        .expect("step id")
+        .to_string();
+    sam.ok(&[
+        "step",
+        "edit",
+        &id[..8],
+        &step_id[..8],
+        "Buy shoes together",
+    ]);
     sync_both(&alex, &sam);
     for d in [&alex, &sam] {
         let shown = d.json(&["goal", "show", &id[..8]]);

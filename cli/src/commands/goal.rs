@@ -335,21 +335,36 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
 /// What to say of a goal text merged from edits made on both sides while apart, with
 /// the command that sets it.
 pub fn merged_note(m: &duet_core::history::MergedText) -> String {
-    let (what, option) = match m.field.as_str() {
-        "title" => ("title".to_string(), "--title TITLE".to_string()),
-        "why" => ("why".to_string(), "--why TEXT".to_string()),
+    let goal = short_id(&m.goal);
+    let (what, command) = match m.field.as_str() {
+        "title" => (
+            "title".to_string(),
+            format!("duet goal edit {goal} --title TITLE"),
+        ),
+        "why" => (
+            "why".to_string(),
+            format!("duet goal edit {goal} --why TEXT"),
+        ),
+        step if step.starts_with("step:") => {
+            let step = short_id(step.trim_start_matches("step:"));
+            (
+                format!("text of step {step}"),
+                format!("duet step edit {goal} {step} TEXT"),
+            )
+        }
         level => {
             let l = level.strip_prefix("level:").unwrap_or(level);
-            (format!("level {l} text"), format!("--level {l}=TEXT"))
+            (
+                format!("level {l} text"),
+                format!("duet goal edit {goal} --level {l}=TEXT"),
+            )
         }
     };
     format!(
-        "note: the {what} of goal {} was changed on both sides while apart, and the two \
+        "note: the {what} of goal {goal} was changed on both sides while apart, and the two \
          changes were merged letter by letter: it reads \"{}\". Set it as you both want it: \
-         `duet goal edit {} {option}`",
-        short_id(&m.goal),
+         `{command}`",
         safe_line(&m.reads),
-        short_id(&m.goal)
     )
 }
 

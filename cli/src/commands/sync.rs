@@ -98,7 +98,7 @@ pub fn note_merged_texts(
         .iter()
         .filter(|(k, _)| *k == SpaceKind::Shared)
         .flat_map(|(_, r)| &r.arrivals)
-        .any(|a| a.counts.contains_key("edit"));
+        .any(|a| a.counts.contains_key("edit") || a.counts.contains_key("step edit"));
     if edits_arrived {
         for m in dev.merged_texts(None)? {
             note(&super::goal::merged_note(&m));

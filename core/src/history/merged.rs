@@ -1,4 +1,4 @@
-//! Texts of a goal changed on both sides while apart. Automerge merges concurrent edits
+//! Texts of a goal (and of its steps) changed on both sides while apart. Automerge merges concurrent edits
 //! of one text character by character, so two renames made apart read as a mix of both
 //! ("Weekly Sutal (Sundays)day talk"), and nothing else would say so. The history tells
 //! it: the last edit of a field, in history order, left the field reading its `after`;
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::HistoryEvent;
+use super::{HistoryEvent, HistoryKind};
 use crate::model::Goal;
 
 /// A goal text that reads as a merge of edits made on both sides while apart.
@@ -19,7 +19,8 @@ pub struct MergedText {
     pub goal: String,
     /// Its title now.
     pub title: String,
-    /// The field, as the history names it: `title`, `why`, `level:-2` … `level:+2`.
+    /// The field, as the history names it: `title`, `why`, `level:-2` … `level:+2`;
+    /// a step's text is `step:` and the step's id.
     pub field: String,
     /// What the field reads now (cut to one line as the history shows texts).
     pub reads: String,
@@ -28,12 +29,15 @@ pub struct MergedText {
 /// The texts of `goals` whose last edit in `edits` (goal field edits in history order)
 /// is not what they read now.
 pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
-    let mut last: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    let mut last: BTreeMap<(&str, String), &str> = BTreeMap::new();
     for e in edits {
-        if let (Some(g), Some(f), Some(after)) = (&e.goal, &e.field, &e.after)
-            && is_text(f)
-        {
-            last.insert((g.as_str(), f.as_str()), after.as_str());
+        let field = match (e.kind, &e.field, &e.item) {
+            (HistoryKind::StepEdited, _, Some(step)) => format!("step:{step}"),
+            (HistoryKind::FieldEdited, Some(f), _) if is_text(f) => f.clone(),
+            _ => continue,
+        };
+        if let (Some(g), Some(after)) = (&e.goal, &e.after) {
+            last.insert((g.as_str(), field), after.as_str());
         }
     }
     let mut out = Vec::new();
@@ -41,7 +45,7 @@ pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
         let Some(goal) = goals.iter().find(|x| x.id == g) else {
             continue;
         };
-        let Some(now) = text_of(goal, field) else {
+        let Some(now) = text_of(goal, &field) else {
             continue;
         };
         let reads = super::derive::short_text(now);
@@ -49,7 +53,7 @@ pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
             out.push(MergedText {
                 goal: g.to_string(),
                 title: goal.title.as_str().to_string(),
-                field: field.to_string(),
+                field,
                 reads,
             });
         }
@@ -67,6 +71,10 @@ fn text_of<'g>(goal: &'g Goal, field: &str) -> Option<&'g str> {
     match field {
         "title" => Some(goal.title.as_str()),
         "why" => Some(goal.why.as_str()),
+        _ if field.starts_with("step:") => {
+            let step = field.strip_prefix("step:")?;
+            goal.steps.get(step).map(|s| s.text.as_str())
+        }
         _ => {
             let level: i8 = field.strip_prefix("level:")?.parse().ok()?;
             Some(goal.levels.get(level).map_or("", |t| t.as_str()))
@@ -77,7 +85,6 @@ fn text_of<'g>(goal: &'g Goal, field: &str) -> Option<&'g str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::HistoryKind;
 
     fn edit(field: &str, after: &str) -> HistoryEvent {
         HistoryEvent {
@@ -131,6 +138,32 @@ mod tests {
         assert_eq!(merged.len(), 1);
         assert_eq!(merged[0].field, "title");
         assert_eq!(merged[0].reads, "Weekly Sutal (Sundays)day talk");
+    }
+
+    #[test]
+    fn a_step_text_is_read_from_its_step() {
+        let mut g = goal("T");
+        g.steps.insert(
+            "s1".into(),
+            crate::model::Step {
+                id: "s1".into(),
+                text: autosurgeon::Text::with_value("Buy running shoes together"),
+                assignee: None,
+                created_by: "p".into(),
+                created_at: 1,
+                done_by: None,
+                done_at: None,
+            },
+        );
+        let step_edit = |after: &str| HistoryEvent {
+            item: Some("s1".into()),
+            ..edit("", after)
+        };
+        let mut e = step_edit("Buy shoes together");
+        e.kind = HistoryKind::StepEdited;
+        let merged = merged_texts(&[e], &[g]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].field, "step:s1");
     }
 
     #[test]

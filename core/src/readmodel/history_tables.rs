@@ -237,7 +237,8 @@ pub(crate) fn history_rows(
     Ok(out)
 }
 
-/// The edits of goal fields of a space (of one goal, with `goal`), in history order:
+/// The edits of goal fields and step texts of a space (of one goal, with `goal`), in
+/// history order:
 /// what [`crate::history::merged_texts`] reads. The rows are picked by their kind's
 /// name in the stored JSON (SQLite's `instr`), so only they are parsed.
 pub(crate) fn goal_field_edits(
@@ -247,7 +248,7 @@ pub(crate) fn goal_field_edits(
 ) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT change, json FROM rm_history WHERE space = ?1 AND (?2 IS NULL OR goal = ?2)
-           AND instr(json, '\"field_edited\"') > 0
+           AND (instr(json, '\"field_edited\"') > 0 OR instr(json, '\"step_edited\"') > 0)
          ORDER BY pos, idx",
     )?;
     let rows = stmt.query_map(params![space.to_string(), goal], |r| {
@@ -257,7 +258,10 @@ pub(crate) fn goal_field_edits(
     for row in rows {
         let (change, j) = row?;
         let event = parse::<StoredEvent>(&j)?.event(&change);
-        if event.kind == HistoryKind::FieldEdited {
+        if matches!(
+            event.kind,
+            HistoryKind::FieldEdited | HistoryKind::StepEdited
+        ) {
             out.push(event);
         }
     }

@@ -98,8 +98,12 @@ pub async fn goal(
     Ok(app.page(&g.title, Nav::None, main))
 }
 
-/// A goal text's history name in words: "title", "why", "level +1 text".
+/// A goal text's history name in words: "title", "why", "level +1 text", "text of a
+/// step".
 fn field_name(field: &str) -> String {
+    if field.starts_with("step:") {
+        return "text of a step".to_string();
+    }
     match field.strip_prefix("level:") {
         Some(l) => format!("level {l} text"),
         None => field.to_string(),
