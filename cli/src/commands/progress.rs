@@ -165,36 +165,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             c.bold(&safe_line(&g.title))
         )?;
         for s in &g.partners {
-            let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
-            let on = s
-                .latest_at
-                .map(|t| format!(" on {}", day(t)))
-                .unwrap_or_else(|| " ".repeat(14));
-            let line = format!(
-                "    {:<12} latest {:>2}{on}   {}",
-                safe_line(&s.name),
-                c.level(s.latest, &level(s.latest)),
-                sparkline(&levels)
-            );
-            writeln!(out, "{}", line.trim_end())?;
-            if s.dated_ahead {
-                writeln!(
-                    out,
-                    "    {}",
-                    c.bold("dated ahead of this device's clock: it stays the latest until then")
-                )?;
-            }
-            if s.sealed {
-                let who = if s.person == p.me {
-                    "you have rated blind: sealed until your partner rates too".to_string()
-                } else if s.opening {
-                    let name = safe_line(&s.name);
-                    format!("{name} has rated; shown once {name}'s device syncs")
-                } else {
-                    format!("{} has rated; rate to see it", safe_line(&s.name))
-                };
-                writeln!(out, "    {}", c.dim(&who))?;
-            }
+            print_partner(&mut out, c, s, &p.me)?;
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
@@ -221,6 +192,47 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(print_t_scores(&mut out, &p)?)
+}
+
+/// One partner's line of a goal: latest level, its day and a sparkline, then what the
+/// blind rules or a misdated latest rating add.
+fn print_partner(
+    out: &mut impl Write,
+    c: crate::output::Colour,
+    s: &duet_core::progress::PartnerSeries,
+    me: &str,
+) -> std::io::Result<()> {
+    let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
+    let on = s
+        .latest_at
+        .map(|t| format!(" on {}", day(t)))
+        .unwrap_or_else(|| " ".repeat(14));
+    let line = format!(
+        "    {:<12} latest {:>2}{on}   {}",
+        safe_line(&s.name),
+        c.level(s.latest, &level(s.latest)),
+        sparkline(&levels)
+    );
+    writeln!(out, "{}", line.trim_end())?;
+    if s.dated_ahead {
+        writeln!(
+            out,
+            "    {}",
+            c.bold("dated ahead of this device's clock: it stays the latest until then")
+        )?;
+    }
+    if s.sealed {
+        let who = if s.person == me {
+            "you have rated blind: sealed until your partner rates too".to_string()
+        } else if s.opening {
+            let name = safe_line(&s.name);
+            format!("{name} has rated; shown once {name}'s device syncs")
+        } else {
+            format!("{} has rated; rate to see it", safe_line(&s.name))
+        };
+        writeln!(out, "    {}", c.dim(&who))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
