@@ -462,9 +462,12 @@ fn concurrent_membership_changes_while_apart_reach_the_same_membership_everywher
             .len(),
         2
     );
-    // Both removed devices are locked out.
-    assert_eq!(a2.run(&["sync"]).code, 1);
-    assert_eq!(b2.run(&["sync"]).code, 1);
+    // Both removed devices are locked out: each learns it, and writes nothing shared.
+    for d in [&a2, &b2] {
+        let r = d.run(&["sync"]);
+        assert!(r.stderr.contains("removed from the shared space"), "{r:?}");
+        assert_ne!(d.run(&["reflect", "Still here?"]).code, 0);
+    }
 }
 
 #[test]
