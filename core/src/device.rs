@@ -51,6 +51,13 @@ pub enum DeviceError {
     /// The shared space's membership is not known yet.
     #[error("the shared space has not been synced yet")]
     NotSynced,
+    /// A confirmation of a safety code that is no longer the space's: a device joined or
+    /// left since it was shown.
+    #[error(
+        "the safety code changed since it was shown (a device joined or left): it is now {0}; \
+         compare the new code in person before confirming it"
+    )]
+    SafetyCodeChanged(String),
     /// A goal weight that is not a number more than 0 (up to the model's limit).
     #[error(
         "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \

@@ -259,3 +259,82 @@ fn a_partners_script_title_renders_as_text_and_changes_arrive_live() {
     let page = app.wait_for("/reflections", "Heard you &lt;i&gt;there&lt;/i&gt;");
     assert!(page.body.contains("Shared with your partner"));
 }
+
+/// The value of the `once` field of the form posting to `action` on `page`.
+fn once_of(page: &str, action: &str) -> String {
+    let form = &page[page
+        .find(&format!("action=\"{action}\""))
+        .expect("the form")..];
+    let field = "name=\"once\" value=\"";
+    let at = form.find(field).expect("a once field") + field.len();
+    form[at..at + 32].to_string()
+}
+
+#[test]
+fn a_form_sent_twice_writes_once_and_a_refused_one_may_be_sent_again() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let today = app.get("/").body;
+    let once = once_of(&today, "/goals");
+
+    // A refused form (an empty title) does not spend its value: sent again, fixed, it counts.
+    let empty = app.post("/goals", &[("once", &once), ("title", " ")]);
+    assert_ne!(empty.status, 303, "{}", empty.body);
+    let first = app.post("/goals", &[("once", &once), ("title", "Sunday walk")]);
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert!(
+        first
+            .header("location")
+            .is_some_and(|l| l.starts_with("/goals/"))
+    );
+    // A double click, or a reload that sends it again: nothing more is written.
+    let again = app.post("/goals", &[("once", &once), ("title", "Sunday walk")]);
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(goals(&d), 1);
+    // Another rendering of the form is another form.
+    let once = once_of(&app.get("/").body, "/goals");
+    assert_eq!(
+        app.post("/goals", &[("once", &once), ("title", "Walk")])
+            .status,
+        303
+    );
+    assert_eq!(goals(&d), 2);
+}
+
+#[test]
+fn the_safety_code_confirmed_is_the_one_the_page_showed() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let app = App::start(&alex);
+    let page = app.get("/devices").body;
+    let at = page.find("name=\"code\" value=\"").expect("the code field") + 19;
+    let shown = page[at..].split('"').next().expect("the code").to_string();
+
+    // Sam adds a device after Alex's page was shown; Alex's app learns of it.
+    let sam2 = Device::new();
+    sam2.ok(&[
+        "join",
+        sam.json(&["device", "add"])["code"].as_str().expect("code"),
+    ]);
+    alex.ok(&["sync"]);
+    let stale = app.post("/devices/verify", &[("code", &shown)]);
+    assert_ne!(stale.status, 303, "{}", stale.body);
+    assert!(stale.body.contains("safety code changed"), "{}", stale.body);
+    let unverified = alex.json(&["device", "list"]);
+    assert!(
+        unverified
+            .as_array()
+            .expect("devices")
+            .iter()
+            .filter(|row| row["this_device"] != true)
+            .all(|row| row["verified"] != true),
+        "nothing confirmed: {unverified}"
+    );
+
+    // The code shown now is confirmed.
+    let page = app.get("/devices").body;
+    let at = page.find("name=\"code\" value=\"").expect("the code field") + 19;
+    let shown = page[at..].split('"').next().expect("the code").to_string();
+    assert_eq!(app.post("/devices/verify", &[("code", &shown)]).status, 303);
+}

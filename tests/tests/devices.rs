@@ -206,6 +206,17 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
     assert_eq!(new_code, verify_code(&a2));
     let r = a1.run(&["sync"]);
     assert!(r.stderr.contains("not verified"), "{}", r.stderr);
+    // Confirming the code compared before the device joined confirms nothing.
+    let stale = b.run(&["verify", "--confirm", &code]);
+    assert_ne!(stale.code, 0, "{stale:?}");
+    assert!(
+        stale.stderr.contains("safety code changed"),
+        "{}",
+        stale.stderr
+    );
+    assert!(b.ok(&["status"]).contains("not verified"));
+    b.ok(&["verify", "--confirm", &new_code]);
+    assert!(!b.ok(&["status"]).contains("not verified"));
 }
 
 /// The newest `changes` event in the relay's database.

@@ -9,6 +9,7 @@
 //! docs/app.md describes it for people.
 
 mod live;
+mod once;
 mod pages;
 mod security;
 mod server;

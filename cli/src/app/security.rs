@@ -39,8 +39,12 @@ pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img
 /// The name of the form field holding the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 
-/// The largest form body accepted (a reflection is text; 256 KiB is plenty).
-const MAX_FORM: usize = 256 * 1024;
+/// The name of the form field that makes each rendered form count once.
+pub const ONCE_FIELD: &str = "once";
+
+/// The largest form body accepted: a text of the longest allowed (100,000 characters)
+/// in any script, percent-encoded, with room for the other fields.
+const MAX_FORM: usize = 2 * 1024 * 1024;
 
 /// This server run's secrets and where it listens.
 #[derive(Clone)]
@@ -51,6 +55,9 @@ pub struct Session {
     pub csrf: String,
     /// The port the server listens on.
     pub port: u16,
+    /// The forms sent (by their `once` value), so that a double click or a resend
+    /// writes once.
+    sent: std::sync::Arc<std::sync::Mutex<super::once::Sent>>,
 }
 
 impl Session {
@@ -60,6 +67,7 @@ impl Session {
             secret: random_hex()?,
             csrf: random_hex()?,
             port,
+            sent: Default::default(),
         })
     }
 
@@ -152,7 +160,20 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
     match *req.method() {
         Method::GET | Method::HEAD => next.run(req).await,
         Method::POST => match checked_post(s, req).await {
-            Ok(req) => next.run(req).await,
+            Ok((req, once)) => {
+                let back = back_to(req.headers(), s.port);
+                let Some(once) = once else {
+                    return next.run(req).await;
+                };
+                if !super::once::start(&s.sent, &once) {
+                    // Sent before (or still being handled): back to the page it came from.
+                    return (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response();
+                }
+                let resp = next.run(req).await;
+                // Pages answer a change with a redirect; a refused form may be sent again.
+                super::once::finish(&s.sent, &once, resp.status().is_redirection());
+                resp
+            }
             Err(resp) => resp,
         },
         _ => refuse(
@@ -181,9 +202,26 @@ fn enter(s: &Session, path: &str) -> Response {
     resp
 }
 
+/// The page a form was sent from (its Referer, when it is this server's), else Today.
+fn back_to(headers: &HeaderMap, port: u16) -> String {
+    let referer = headers
+        .get(header::REFERER)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ]
+    .iter()
+    .find_map(|o| referer.strip_prefix(o.as_str()))
+    .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+    .unwrap_or("/")
+    .to_string()
+}
+
 /// A POST passes with this server's Origin and the CSRF token in its form; the body is
-/// read here (bounded) and handed on unchanged.
-async fn checked_post(s: &Session, req: Request) -> Result<Request, Response> {
+/// read here (bounded) and handed on unchanged, with the form's `once` value if any.
+async fn checked_post(s: &Session, req: Request) -> Result<(Request, Option<String>), Response> {
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -204,17 +242,24 @@ async fn checked_post(s: &Session, req: Request) -> Result<Request, Response> {
         return Err(csrf_refused());
     }
     let (parts, body) = req.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM)
-        .await
-        .map_err(|_| csrf_refused())?;
-    let token = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == CSRF_FIELD)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    if !same_secret(&token, &s.csrf) {
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "This is more than Duet takes at once",
+            "The form holds more than 2 MiB. Go back, shorten the text (at most 100,000 \
+             characters) and send it again.",
+        )
+    })?;
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if !same_secret(&field(CSRF_FIELD).unwrap_or_default(), &s.csrf) {
         return Err(csrf_refused());
     }
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    let once = field(ONCE_FIELD).filter(|v| !v.is_empty());
+    Ok((Request::from_parts(parts, Body::from(bytes)), once))
 }
 
 /// A query parameter's value.

@@ -158,14 +158,22 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
 /// Show the safety code of the shared space; compare it in person, then confirm.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// Record that you compared the code in person and it matched.
-    #[arg(long)]
-    confirm: bool,
+    /// Record that you compared the code in person and it matched. Give the code you
+    /// compared (`--confirm 58177...`) to be sure no device joined since you looked;
+    /// without it, only a code that did not change during this command is confirmed.
+    #[arg(long, value_name = "CODE", num_args = 0..=1, default_missing_value = "")]
+    confirm: Option<String>,
 }
 
 /// Runs `duet verify`.
 pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
+    // Without a code, what is confirmed is the code as it stood before the sync below: a
+    // device the sync brings in was never shown to the person.
+    let before = match a.confirm.as_deref() {
+        Some("") => dev.safety(false).ok().map(|s| s.code),
+        _ => None,
+    };
     // The code is about the current membership: learn of devices that joined meanwhile.
     if let Err(e) = dev.sync(&Http::new()?) {
         note(&format!(
@@ -173,7 +181,12 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             crate::advice::message(&e)
         ));
     }
-    let safety = dev.safety(a.confirm).map_err(|e| match e {
+    let compared = match a.confirm.as_deref() {
+        None => None,
+        Some("") => Some(before.as_deref()),
+        Some(code) => Some(Some(code)),
+    };
+    let safety = dev.confirm_safety(compared).map_err(|e| match e {
         DeviceError::NotSynced => anyhow::anyhow!("{e}; run `duet sync` first"),
         e => e.into(),
     })?;
@@ -184,7 +197,7 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         "Safety code: {}  ({} devices)",
         safety.code, safety.devices
     ))?;
-    if a.confirm {
+    if a.confirm.is_some() {
         ctx.out.line("Recorded: these devices are verified.")?;
     } else {
         ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.")?;

@@ -175,9 +175,24 @@ impl Device {
     /// The safety code of the shared space's current membership; with `confirm`,
     /// records that the user compared it in person and it matched.
     pub fn safety(&mut self, confirm: bool) -> Result<Safety, DeviceError> {
+        self.confirm_safety(confirm.then_some(None))
+    }
+
+    /// The shared space's safety code; with `confirm`, records that the user compared it
+    /// in person and it matched. A code given with the confirmation (`Some(Some(code))`:
+    /// the one the person was shown) must still be the space's: a device that joined
+    /// since it was shown is not confirmed along with it.
+    pub fn confirm_safety(&mut self, confirm: Option<Option<&str>>) -> Result<Safety, DeviceError> {
         let rec = self.space(SpaceKind::Shared)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let code = crate::verify::safety_code(&state).ok_or(DeviceError::NotSynced)?;
+        let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+        if let Some(Some(shown)) = confirm
+            && digits(shown) != digits(&code)
+        {
+            return Err(DeviceError::SafetyCodeChanged(code));
+        }
+        let confirm = confirm.is_some();
         if confirm {
             self.store
                 .confirm_verified(&rec.id, &code, &crate::verify::members(&state))?;

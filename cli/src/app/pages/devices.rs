@@ -133,6 +133,8 @@ fn safety_section(safety: Option<&Safety>, token: &str) -> Markup {
                     p class="muted" { "It covers " (duet_core::words::count(s.devices, "device", "devices")) "." }
                     form method="post" action="/devices/verify" {
                         (csrf(token))
+                        // The code compared: a device that joined since is not confirmed.
+                        input type="hidden" name="code" value=(s.code);
                         button type="submit" { "We compared it and it matches" }
                     }
                 }
@@ -203,10 +205,18 @@ pub async fn add(State(app): State<App>) -> PageResult {
     show(&app, made).await
 }
 
-/// `POST /devices/verify`: as `duet verify --confirm`.
-pub async fn verify(State(app): State<App>) -> PageResult {
-    app.with_device(|dev| {
-        dev.safety(true)?;
+/// The verify form: the code the page showed.
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /devices/verify`: as `duet verify --confirm CODE`, with the code the page
+/// showed: if a device joined or left since, nothing is confirmed and the page says so.
+pub async fn verify(State(app): State<App>, Form(f): Form<VerifyForm>) -> PageResult {
+    app.with_device(move |dev| {
+        dev.confirm_safety(Some(Some(&f.code)))?;
         Ok(())
     })
     .await?;

@@ -4,7 +4,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use crate::app::live::LiveState;
-use crate::app::security::CSRF_FIELD;
+use crate::app::security::{CSRF_FIELD, ONCE_FIELD};
 use crate::output::when;
 
 /// Which page is shown (marked in the navigation).
@@ -93,9 +93,13 @@ fn status_line(s: &LiveState) -> Markup {
     }
 }
 
-/// The hidden CSRF field of every form.
+/// The hidden fields of every form: the CSRF token, and a fresh value that makes the
+/// form count once (`crate::app::once`).
 pub fn csrf(token: &str) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+    html! {
+        input type="hidden" name=(CSRF_FIELD) value=(token);
+        input type="hidden" name=(ONCE_FIELD) value=(crate::app::once::fresh());
+    }
 }
 
 /// A calm page for a failure, with the command line's words.
