@@ -417,3 +417,25 @@ fn the_history_filter_tells_two_people_of_one_name_apart() {
         by.body
     );
 }
+
+#[test]
+fn ones_own_blind_rating_is_listed_once_on_the_goal_page() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    assert!(
+        d.ok(&["rate", "walk", "-1", "--note", "Rained twice"])
+            .contains("sealed")
+    );
+    let app = App::start(&d);
+    let page = app.get(&app.first_goal_link()).body;
+    assert_eq!(page.matches("Rained twice").count(), 1, "{page}");
+    assert!(
+        !page.contains("sealed: shown once both have rated"),
+        "{page}"
+    );
+    assert!(
+        page.contains("(sealed: your partner sees it once both have rated)"),
+        "{page}"
+    );
+}

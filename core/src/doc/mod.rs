@@ -66,11 +66,19 @@ pub enum DocError {
     Reconcile(Box<autosurgeon::ReconcileError>),
     /// A value outside the model's ranges (every device would refuse to read it).
     #[error("{0}; nothing was written: shorten it or pick a value in range")]
-    Invalid(#[from] crate::model::Invalid),
+    Invalid(crate::model::Invalid),
     /// Changing whose goal it is, of a goal that is the other person's own (every other
     /// device would refuse the change, and this device's later ones with it).
     #[error("this goal is {0}'s own: only {0} can make it a goal of you both; nothing was written")]
     OthersGoal(String),
+}
+
+// Not `#[from]`: that would make the value also the error's source, and a chain of
+// errors printed whole would say it twice.
+impl From<crate::model::Invalid> for DocError {
+    fn from(e: crate::model::Invalid) -> Self {
+        DocError::Invalid(e)
+    }
 }
 
 // The library errors are large; boxing keeps every `Result` in the engine small.

@@ -341,7 +341,7 @@ pub enum Invalid {
     #[error("weight {0} is not a number from 0 to {max}", max = limits::MAX_WEIGHT)]
     Weight(f64),
     /// A text longer than its limit.
-    #[error("a text of {len} characters is longer than the {max} allowed")]
+    #[error("a text may have at most {max} characters, and this one has more")]
     TooLong {
         /// Its length in characters (counted up to just past the limit).
         len: usize,

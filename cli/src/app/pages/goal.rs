@@ -87,7 +87,7 @@ pub async fn goal(
         @if let Some(p) = &progress { (now(p, &g.id)) }
         (super::steps::section(&g, &people, &me, &token))
         (super::edit::goal_forms(&g, &token, &me, &people))
-        (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), &g.id))
+        (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), (&g.id, &me)))
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
             @if reflections.is_empty() { p class="muted" { "None yet." } }
@@ -161,9 +161,13 @@ fn ratings_section(
     sealed: &[SealedRecord],
     people: &BTreeMap<String, String>,
     progress: Option<&Progress>,
-    id: &str,
+    (id, me): (&str, &str),
 ) -> Markup {
     let gp = progress.and_then(|p| p.goals.iter().find(|x| x.goal == id));
+    // One's own sealed ratings are on this device with their level: listed once, as a
+    // rating that says it is sealed, not again as a seal.
+    let own_sealed =
+        |r: &RatingRecord| r.rater == me && sealed.iter().any(|s| s.rater == me && s.at == r.at);
     let times: Vec<i64> = gp
         .iter()
         .flat_map(|g| {
@@ -184,7 +188,7 @@ fn ratings_section(
                 table {
                     thead { tr { th { "When" } th { "Who" } th { "Level" } th { "Note" } } }
                     tbody {
-                        @for s in sealed.iter().rev() {
+                        @for s in sealed.iter().rev().filter(|s| s.rater != me) {
                             tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { (sealed_note(gp, s)) } }
                         }
                         @for r in ratings {
@@ -192,7 +196,10 @@ fn ratings_section(
                                 td { (iso_when(&r.at)) }
                                 td { (name_of(people, &r.rater)) }
                                 td { (level(r.level)) }
-                                td { (r.note.as_deref().unwrap_or("")) }
+                                td {
+                                    (r.note.as_deref().unwrap_or(""))
+                                    @if own_sealed(r) { span class="muted" { " (sealed: your partner sees it once both have rated)" } }
+                                }
                             }
                         }
                     }
