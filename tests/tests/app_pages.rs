@@ -439,3 +439,24 @@ fn ones_own_blind_rating_is_listed_once_on_the_goal_page() {
         "{page}"
     );
 }
+
+#[test]
+fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
+    let relay = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let second = Device::new();
+    let code = alex.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    second.ok(&["join", &code]);
+    let key = second.json(&["status"])["device"]
+        .as_str()
+        .expect("its key")
+        .to_string();
+    let app = App::start(&second);
+    app.wait_for("/", "Relay reachable");
+    alex.ok(&["device", "remove", &key[..12], "--yes"]);
+    let told = app.wait_for("/", "this device was removed from the shared space by Alex");
+    assert!(!told.body.contains("not sent yet"), "{}", told.body);
+}

@@ -40,6 +40,9 @@ pub struct LiveState {
     /// Warnings about this device's spaces in plain words (relay alerts, waiting events,
     /// unverified devices), as of the last change.
     pub warnings: Vec<String>,
+    /// Spaces whose live socket the relay refused, with its words (said among the
+    /// warnings unless the space is one this device departed, which says more).
+    pub stopped: Vec<(&'static str, String)>,
 }
 
 /// The running thread, to stop it.
@@ -166,10 +169,12 @@ impl Live {
                     "{error}; reconnecting, and changes made meanwhile are kept and sent then"
                 ));
             }),
-            Signal::Refused(kind, msg) => self.warn(format!(
-                "{} space: stopped syncing live: {msg}",
-                kind.as_str()
-            )),
+            // A sync finds out why (this device was removed, a creation token the relay
+            // refused...) and says it instead, or says this when it succeeds as well.
+            Signal::Refused(kind, msg) => {
+                self.update(|s| s.stopped.push((kind.as_str(), msg)));
+                return true;
+            }
         }
         false
     }
@@ -203,16 +208,45 @@ impl Live {
     /// Re-reads pending changes and warnings for the status line.
     fn refresh(&self, dev: &mut Device) {
         let Ok(status) = dev.status() else { return };
+        // What a space this device departed holds is never sent: not "not sent yet".
         let pending = status
             .spaces
             .iter()
+            .filter(|s| s.departed.is_none())
             .map(|s| s.pending_changes + s.unsent_events as i64)
             .sum();
         let mut warnings: Vec<String> = status
             .spaces
             .iter()
-            .filter_map(|s| s.alert.as_ref().map(|a| format!("{} space: {a}", s.kind)))
+            .filter_map(|s| {
+                s.departed.as_ref().map(|d| {
+                    format!(
+                        "{}; what it had stays readable here, and nothing written here reaches it",
+                        d.describe()
+                    )
+                })
+            })
             .collect();
+        warnings.extend(
+            status
+                .spaces
+                .iter()
+                .filter_map(|s| s.alert.as_ref().map(|a| format!("{} space: {a}", s.kind))),
+        );
+        let departed = |kind: &str| {
+            status
+                .spaces
+                .iter()
+                .any(|s| s.kind == kind && s.departed.is_some())
+        };
+        if let Ok(s) = self.state.lock() {
+            warnings.extend(
+                s.stopped
+                    .iter()
+                    .filter(|(kind, _)| !departed(kind))
+                    .map(|(kind, msg)| format!("{kind} space: stopped syncing live: {msg}")),
+            );
+        }
         for s in &status.spaces {
             if s.waiting_events > 0 {
                 warnings.push(format!(
