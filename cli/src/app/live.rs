@@ -27,8 +27,9 @@ const LOCAL_CHECK: Duration = Duration::from_millis(250);
 /// What the status line shows, as the live thread last saw it.
 #[derive(Debug, Clone, Default)]
 pub struct LiveState {
-    /// Whether a relay is set.
-    pub has_relay: bool,
+    /// Whether a relay is set (`None` until the live thread has opened the device: a
+    /// home just joined in the app is not said to have none).
+    pub has_relay: Option<bool>,
     /// Whether the relay answered last time (None: not tried yet).
     pub reachable: Option<bool>,
     /// When the last sync finished (ms).
@@ -91,7 +92,7 @@ impl Live {
         let targets = dev.live_targets().unwrap_or_default();
         let has_relay = !targets.is_empty();
         let http = Http::new().ok();
-        self.update(|s| s.has_relay = has_relay);
+        self.update(|s| s.has_relay = Some(has_relay));
         self.refresh(&mut dev);
         // A first sync before listening: the page starts from what the relay has, and a
         // home set up in the app gets its spaces made on the relay, which refuses to

@@ -69,10 +69,11 @@ pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> 
 /// Relay, last sync, pending changes and warnings, in plain words.
 fn status_line(s: &LiveState) -> Markup {
     let relay = match (s.has_relay, s.reachable) {
-        (false, _) => "No relay set: everything stays on this device",
-        (true, None) => "Connecting to the relay…",
-        (true, Some(true)) => "Relay reachable",
-        (true, Some(false)) => "Relay not reachable right now",
+        (None, _) => "Opening this device…",
+        (Some(false), _) => "No relay set: everything stays on this device",
+        (Some(true), None) => "Connecting to the relay…",
+        (Some(true), Some(true)) => "Relay reachable",
+        (Some(true), Some(false)) => "Relay not reachable right now",
     };
     html! {
         section class="status" aria-label="Sync status" id="status" {
@@ -80,7 +81,7 @@ fn status_line(s: &LiveState) -> Markup {
             @if let Some(t) = s.last_sync {
                 span { " · last sync " (when(t)) }
             }
-            @if s.has_relay && s.pending > 0 {
+            @if s.has_relay == Some(true) && s.pending > 0 {
                 span { " · " (duet_core::words::count(s.pending as usize, "change", "changes")) " not sent yet" }
             }
             @if let Some(p) = &s.problem {
