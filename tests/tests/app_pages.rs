@@ -460,3 +460,46 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
     let told = app.wait_for("/", "this device was removed from the shared space by Alex");
     assert!(!told.body.contains("not sent yet"), "{}", told.body);
 }
+
+#[test]
+fn an_edit_over_a_title_changed_meanwhile_is_refused_and_keeps_both_words() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday talk", "--area", "communication"]);
+    let app = App::start(&d);
+    let goal = app.first_goal_link();
+    // The page is open; meanwhile the title changes (another window, or the partner).
+    d.ok(&["goal", "edit", "sunday", "--title", "Sunday talk (Sam)"]);
+    let edit = format!("{goal}/edit");
+    let refused = app.post(
+        &edit,
+        &[
+            ("title", "Sunday talk (Alex)"),
+            ("was-title", "Sunday talk"),
+        ],
+    );
+    assert_ne!(refused.status, 303, "{}", refused.body);
+    assert!(
+        refused.body.contains("Sunday talk (Sam)") && refused.body.contains("Sunday talk (Alex)"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        d.json(&["goal", "show", "sunday"])["title"],
+        "Sunday talk (Sam)"
+    );
+    // A field the form did not change is not in the way of one it did.
+    let why = app.post(
+        &edit,
+        &[
+            ("title", "Sunday talk"),
+            ("was-title", "Sunday talk"),
+            ("why", "We drift apart"),
+            ("was-why", ""),
+        ],
+    );
+    assert_eq!(why.status, 303, "{}", why.body);
+    let shown = d.json(&["goal", "show", "sunday"]);
+    assert_eq!(shown["title"], "Sunday talk (Sam)");
+    assert_eq!(shown["why"], "We drift apart");
+}

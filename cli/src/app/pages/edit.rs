@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use axum::Form;
 use axum::extract::{Path, State};
 use duet_core::Level;
-use duet_core::app::{GoalChanges, GoalRecord, Owner, Undone};
+use duet_core::app::{GoalChanges, GoalDetail, GoalRecord, Owner, Undone};
+use duet_core::model::Goal;
 use duet_core::vocab::Status;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -145,10 +146,48 @@ pub async fn edit_goal(
         ..GoalChanges::default()
     };
     let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.edit_goal(&goal, changes)?))
-        .await?;
+    app.with_device(move |dev| {
+        if let GoalDetail::Found { goal: now, .. } = dev.goal_detail(&goal, Some(0))? {
+            refuse_overwrite(&f, &now)?;
+        }
+        Ok(dev.edit_goal(&goal, changes)?)
+    })
+    .await?;
     Ok(see_other(&format!("/goals/{id}")))
 }
+
+/// Refuses an edit of a text the partner (or another window) changed since the page
+/// was shown, when this form changed it too: the last one saved would silently drop the
+/// other's words. The page says what it reads now and what this form had, so nothing
+/// typed is lost.
+fn refuse_overwrite(f: &BTreeMap<String, String>, now: &Goal) -> anyhow::Result<()> {
+    let fields = [
+        ("title", "title", now.title.as_str()),
+        ("why", "why", now.why.as_str()),
+    ]
+    .into_iter()
+    .chain((-2i8..=2).map(|l| {
+        let text = now.levels.get(l).map_or("", |t| t.as_str());
+        (LEVEL_FIELDS[(l + 2) as usize], "level text", text)
+    }));
+    for (name, what, current) in fields {
+        let (Some(mine), Some(was)) = (changed(f, name), f.get(&format!("was-{name}"))) else {
+            continue;
+        };
+        if was.trim() != current.trim() && mine != current.trim() {
+            anyhow::bail!(
+                "the {what} was changed meanwhile (by your partner, or in another window): it \
+                 now reads \"{}\"; yours, \"{mine}\", was not saved. Open the goal again and \
+                 make your change to what it reads now",
+                current.trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The form names of the five level texts, -2 first.
+const LEVEL_FIELDS: [&str; 5] = ["level-2", "level-1", "level0", "level1", "level2"];
 
 /// The status form.
 #[derive(Deserialize)]
