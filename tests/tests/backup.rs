@@ -297,6 +297,8 @@ fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
 fn a_restored_device_keeps_the_partners_devices_it_had_verified() {
     let relay = Relay::start();
     let (a, _b) = pair(&relay);
+    // The code as the person saw it (this syncs), then the confirmation of that code.
+    a.ok(&["verify"]);
     a.ok(&["verify", "--confirm"]);
     let verified = |d: &Device| -> Vec<bool> {
         d.json(&["device", "list"])

@@ -597,7 +597,7 @@ mod tests {
         assert!(rating_with(0, i64::MAX, "").is_err(), "after 9999");
         let long = "x".repeat(limits::MAX_TEXT_CHARS + 1);
         let err = rating_with(0, 1, &long).expect_err("note too long");
-        assert!(err.to_string().contains("longer than"), "{err}");
+        assert!(err.to_string().contains("at most"), "{err}");
     }
 
     #[test]
