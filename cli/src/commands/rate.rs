@@ -83,7 +83,9 @@ fn note_dated_ahead(
         .filter(|g| g.goal == goal)
         .flat_map(|g| &g.partners)
         .find(|s| s.person == p.me && s.dated_ahead);
-    if let (Some(s), Some(at)) = (ahead, ahead.and_then(|s| s.latest_at)) {
+    if let Some(s) = ahead
+        && let Some(at) = s.latest_at
+    {
         ctx.out.line(format!(
             "note: your latest rating of this goal is still the {} dated {} (a clock was \
              wrong when you gave it?); if that date is wrong, replace it with `duet rate \

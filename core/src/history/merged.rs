@@ -40,9 +40,11 @@ pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
             last.insert((g.as_str(), field), after.as_str());
         }
     }
+    // By id: a space with thousands of edited goals is not searched once per field.
+    let by_id: BTreeMap<&str, &Goal> = goals.iter().map(|x| (x.id.as_str(), x)).collect();
     let mut out = Vec::new();
     for ((g, field), after) in last {
-        let Some(goal) = goals.iter().find(|x| x.id == g) else {
+        let Some(goal) = by_id.get(g) else {
             continue;
         };
         let Some(now) = text_of(goal, &field) else {
