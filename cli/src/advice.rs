@@ -67,9 +67,14 @@ pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
 /// What to do about an error, in the command line's words: for a network failure, what
 /// to check for that failure; otherwise the next step core names.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    let network = transport_error(err).and_then(network_hint);
+    network.or_else(|| next_step(err).map(|step| say(&step)))
+}
+
+/// The network failure in an error's chain, if it is one.
+pub fn transport_error(err: &anyhow::Error) -> Option<&TransportError> {
     // Core's errors wrap each other transparently: their chain skips the inner ones.
-    let network = err
-        .chain()
+    err.chain()
         .find_map(|e| match e.downcast_ref::<DeviceError>() {
             Some(DeviceError::Sync(SyncError::Transport(t))) => Some(t),
             _ => match e.downcast_ref::<SyncError>() {
@@ -77,8 +82,6 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
                 _ => e.downcast_ref::<TransportError>(),
             },
         })
-        .and_then(network_hint);
-    network.or_else(|| next_step(err).map(|step| say(&step)))
 }
 
 /// What to check after a network failure that core tells apart.

@@ -138,6 +138,18 @@ fn a_home_without_a_device_is_set_up_in_the_app() {
         "{}",
         bad.body
     );
+    // An address where no relay answers makes no device (it would never sync); the
+    // name typed is shown back.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let nobody = format!("http://{}", free.local_addr().expect("its address"));
+    drop(free);
+    let down = post(&[("name", "Sam"), ("relay", &nobody)]);
+    assert!(
+        down.body.contains("no Duet relay answers at") && down.body.contains(">Sam</textarea>"),
+        "{}",
+        down.body
+    );
+    assert_eq!(app.get("/").status, 303, "no device made");
     let made = post(&[("name", "Sam")]);
     assert_eq!(made.status, 303, "{}", made.body);
     assert_eq!(d.json(&["status"])["name"], "Sam");

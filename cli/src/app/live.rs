@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use duet_core::advice::Advice;
+use duet_core::app::LiveTarget;
 use duet_core::device::Device;
 use futures_util::Stream;
 
@@ -75,6 +76,18 @@ pub fn start(app: &App) -> Watcher {
     Watcher { stop }
 }
 
+/// The live sockets listened to, and where.
+struct Sockets {
+    targets: Vec<LiveTarget>,
+    rx: Receiver<Signal>,
+}
+
+impl Sockets {
+    fn has_relay(&self) -> bool {
+        !self.targets.is_empty()
+    }
+}
+
 struct Live {
     home: std::path::PathBuf,
     clock: duet_core::clock::Clock,
@@ -89,23 +102,9 @@ struct Live {
 impl Live {
     fn run(self) {
         let Some(mut dev) = self.open() else { return };
-        let targets = dev.live_targets().unwrap_or_default();
-        let has_relay = !targets.is_empty();
         let http = Http::new().ok();
-        self.update(|s| s.has_relay = Some(has_relay));
-        self.refresh(&mut dev);
-        // A first sync before listening: the page starts from what the relay has, and a
-        // home set up in the app gets its spaces made on the relay, which refuses to
-        // listen to a space it does not know.
-        let mut due = match (&http, has_relay) {
-            (Some(http), true) => self.sync(&mut dev, http),
-            _ => false,
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        for t in targets {
-            crate::live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
-        }
-        drop(tx);
+        let targets = dev.live_targets().unwrap_or_default();
+        let (mut sockets, mut due) = self.listen(&mut dev, targets);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
             if due {
@@ -114,19 +113,51 @@ impl Live {
                     None => false,
                 };
             }
-            match next_signal(&rx, has_relay) {
+            match next_signal(&sockets.rx, sockets.has_relay()) {
                 Some(signal) => due |= self.on_signal(signal),
                 None => {
                     let now = dev.data_version().unwrap_or(seen);
                     if now != seen {
                         seen = now;
+                        // A relay set or changed (in the app or with `duet relay set`),
+                        // or a space left: listen where the spaces now sync.
+                        let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
+                        if targets != sockets.targets {
+                            let more;
+                            (sockets, more) = self.listen(&mut dev, targets);
+                            due |= more;
+                        }
                         self.refresh(&mut dev);
                         self.tell();
-                        due |= has_relay && dev.has_unsent().unwrap_or(false);
+                        due |= sockets.has_relay() && dev.has_unsent().unwrap_or(false);
                     }
                 }
             }
         }
+    }
+
+    /// Starts one live socket per target (the sockets listened to before end when their
+    /// receiver is dropped) and syncs first: a page starts from what the relay has, and a
+    /// home set up in the app gets its spaces made on the relay, which refuses to listen
+    /// to a space it does not know. True when that sync stopped early and should read on.
+    fn listen(&self, dev: &mut Device, targets: Vec<LiveTarget>) -> (Sockets, bool) {
+        let has_relay = !targets.is_empty();
+        self.update(|s| {
+            s.has_relay = Some(has_relay);
+            s.reachable = None;
+            s.problem = None;
+            s.stopped.clear();
+        });
+        self.refresh(dev);
+        let more = match Http::new() {
+            Ok(http) if has_relay => self.sync(dev, &http),
+            _ => false,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in &targets {
+            crate::live::spawn(t.relay.clone(), t.space, t.kind, dev.me.clone(), tx.clone());
+        }
+        (Sockets { targets, rx }, more)
     }
 
     /// Opens the device, waiting while the home has none yet (the setup page makes it);
@@ -147,7 +178,7 @@ impl Live {
                     std::thread::sleep(LOCAL_CHECK);
                 }
                 Err(e) => {
-                    self.warn(crate::advice::message(&e));
+                    self.warn(super::advice::message(&e));
                     return None;
                 }
             }
@@ -196,7 +227,7 @@ impl Live {
                 self.update(|s| s.reachable = Some(false));
                 self.warn(format!(
                     "sync did not finish ({}); retrying when the relay answers",
-                    crate::advice::message(&e)
+                    super::advice::message(&e)
                 ));
                 false
             }
@@ -259,7 +290,7 @@ impl Live {
         }
         if !status.unverified.is_empty() {
             warnings.push(
-                "a device in your shared space is not verified yet: compare the safety code in person (`duet verify`)".into(),
+                format!("a device in your shared space is not verified yet: compare the safety code in person ({})", super::advice::DEVICES_PAGE),
             );
         }
         self.update(|s| {

@@ -8,6 +8,8 @@
 //! change (server-sent events), also those another `duet` process makes on this home.
 //! docs/app.md describes it for people.
 
+mod advice;
+mod kept;
 mod live;
 mod once;
 mod pages;

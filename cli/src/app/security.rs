@@ -160,10 +160,11 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
     match *req.method() {
         Method::GET | Method::HEAD => next.run(req).await,
         Method::POST => match checked_post(s, req).await {
-            Ok((req, once)) => {
+            Ok((req, form)) => {
                 let back = back_to(req.headers(), s.port);
-                let Some(once) = once else {
-                    return next.run(req).await;
+                let typed = super::kept::typed(&form.body);
+                let Some(once) = form.once else {
+                    return super::kept::keep(next.run(req).await, &typed, &back);
                 };
                 if !super::once::start(&s.sent, &once) {
                     // Sent before (or still being handled): back to the page it came from.
@@ -172,7 +173,7 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
                 let resp = next.run(req).await;
                 // Pages answer a change with a redirect; a refused form may be sent again.
                 super::once::finish(&s.sent, &once, resp.status().is_redirection());
-                resp
+                super::kept::keep(resp, &typed, &back)
             }
             Err(resp) => resp,
         },
@@ -219,9 +220,17 @@ fn back_to(headers: &HeaderMap, port: u16) -> String {
     .to_string()
 }
 
+/// A form sent, as the guard read it.
+struct SentForm {
+    /// The body (the page reads it again from the request).
+    body: Bytes,
+    /// Its `once` value, if any.
+    once: Option<String>,
+}
+
 /// A POST passes with this server's Origin and the CSRF token in its form; the body is
 /// read here (bounded) and handed on unchanged, with the form's `once` value if any.
-async fn checked_post(s: &Session, req: Request) -> Result<(Request, Option<String>), Response> {
+async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), Response> {
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -259,7 +268,8 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, Option<Stri
         return Err(csrf_refused());
     }
     let once = field(ONCE_FIELD).filter(|v| !v.is_empty());
-    Ok((Request::from_parts(parts, Body::from(bytes)), once))
+    let req = Request::from_parts(parts, Body::from(bytes.clone()));
+    Ok((req, SentForm { body: bytes, once }))
 }
 
 /// A query parameter's value.

@@ -38,7 +38,7 @@ pub struct App {
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// A page's failure: rendered as a calm page with the command line's words.
+/// A page's failure: rendered as a calm page saying what to do next in the app's words.
 pub struct PageError(anyhow::Error);
 
 impl<E: Into<anyhow::Error>> From<E> for PageError {
@@ -54,7 +54,7 @@ impl IntoResponse for PageError {
         if crate::advice::next_step(&err) == Some(duet_core::advice::NextStep::SetUp) {
             return see_other("/setup");
         }
-        let text = match crate::advice::hint(&err) {
+        let text = match super::advice::hint(&err) {
             Some(hint) => format!("{err:#}; {hint}"),
             None => format!("{err:#}"),
         };
@@ -63,7 +63,11 @@ impl IntoResponse for PageError {
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
         };
-        (status, Html(pages::layout::problem(&text).into_string())).into_response()
+        let mut resp = (status, Html(pages::layout::problem(&text).into_string())).into_response();
+        // The guard shows what was typed into the form with it (`super::kept`).
+        resp.extensions_mut()
+            .insert(super::kept::Refusal { status, text });
+        resp
     }
 }
 
@@ -165,6 +169,10 @@ pub fn router(app: App) -> Router {
         .route("/devices/add", post(pages::devices::add))
         .route("/devices/verify", post(pages::devices::verify))
         .route("/devices/{key}/remove", post(pages::devices::remove))
+        .route("/invites/{id}/revoke", post(pages::invites::revoke))
+        .route("/relay", post(pages::relay::set))
+        .route("/leave", post(pages::leave::leave))
+        .route("/export", get(pages::leave::export))
         .route("/history", get(pages::history::history))
         .route("/report", get(pages::report::report))
         .route("/report/print", get(pages::report::printable))

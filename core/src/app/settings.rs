@@ -18,4 +18,9 @@ impl Device {
     pub fn set_create_token(&mut self, token: &str) -> Result<(), DeviceError> {
         Ok(self.store.set_create_token(Some(token))?)
     }
+
+    /// The relay this device syncs through (every space has the same one), if set.
+    pub fn relay(&self) -> Result<Option<String>, DeviceError> {
+        Ok(self.store.spaces()?.into_iter().find_map(|rec| rec.relay))
+    }
 }

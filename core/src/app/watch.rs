@@ -7,7 +7,7 @@ use crate::event::SpaceId;
 use crate::store::SpaceKind;
 
 /// A space to listen to on its relay's live socket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTarget {
     /// Relay URL.
     pub relay: String,

@@ -2,13 +2,15 @@
 //! code), a code for another device of one's own, the safety code to compare in person,
 //! and every device of the shared space with removing one (asked to confirm first, as
 //! `duet device remove` asks). The same application-layer calls as `duet invite`,
-//! `duet device` and `duet verify`.
+//! `duet device` and `duet verify`. The page also holds the open codes
+//! ([`super::invites`]), the relay ([`super::relay`]) and leaving ([`super::leave`]).
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use duet_core::app::{DeviceRow, PartnerRemoval, Safety};
+use duet_core::app::{DeviceRow, InviteRow, PartnerRemoval, Safety};
 use duet_core::device::DeviceError;
+use duet_core::store::Departed;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
@@ -20,11 +22,31 @@ use crate::transport::Http;
 /// How long an invite or device code made in the app stays valid (as `duet invite`).
 const CODE_LIFETIME_MS: i64 = 24 * 3_600_000;
 
-/// What the page shows besides the list: a code just made, or nothing.
-enum Made {
+/// What the page shows above the rest: a code just made, what a form did, or nothing.
+pub enum Made {
     Nothing,
-    Invite { code: String, expires_at: i64 },
-    DeviceCode { code: String, expires_at: i64 },
+    Invite {
+        code: String,
+        expires_at: i64,
+    },
+    DeviceCode {
+        code: String,
+        expires_at: i64,
+    },
+    /// What a form did, in a sentence.
+    Notice(String),
+    /// What a form did, and what is not right yet.
+    Warning(String),
+}
+
+/// What the page reads from the device.
+struct Shown {
+    rows: Vec<DeviceRow>,
+    safety: Option<Safety>,
+    partners: Vec<String>,
+    relay: Option<String>,
+    invites: Vec<InviteRow>,
+    departed: Option<Departed>,
 }
 
 /// `GET /devices`.
@@ -32,17 +54,33 @@ pub async fn devices(State(app): State<App>) -> PageResult {
     show(&app, Made::Nothing).await
 }
 
-async fn show(app: &App, made: Made) -> PageResult {
-    let (rows, safety, partners) = app
+/// The page, with `made` above the rest.
+pub async fn show(app: &App, made: Made) -> PageResult {
+    let shown = app
         .with_device(|dev| {
             let safety = match dev.safety(false) {
                 Ok(s) => Some(s),
                 Err(DeviceError::NotSynced) => None,
                 Err(e) => return Err(e.into()),
             };
-            Ok((dev.device_list()?, safety, dev.partners()?))
+            Ok(Shown {
+                rows: dev.device_list()?,
+                safety,
+                partners: dev.partners()?,
+                relay: dev.relay()?,
+                invites: dev.invites()?,
+                departed: dev.departed()?,
+            })
         })
         .await?;
+    let Shown {
+        rows,
+        safety,
+        partners,
+        relay,
+        invites,
+        departed,
+    } = shown;
     let token = app.csrf().to_string();
     let main = html! {
         h1 { "Partner and devices" }
@@ -72,6 +110,9 @@ async fn show(app: &App, made: Made) -> PageResult {
             h2 id="list" { "Devices in your shared space" }
             (device_table(&rows, &token))
         }
+        (super::invites::section(&invites, &token))
+        (super::relay::section(relay.as_deref(), &token))
+        (super::leave::section(departed.as_ref(), &token))
     };
     Ok(app.page("Partner and devices", Nav::Devices, main))
 }
@@ -80,6 +121,8 @@ async fn show(app: &App, made: Made) -> PageResult {
 fn made_code(made: &Made) -> Markup {
     let (code, expires_at, invite) = match made {
         Made::Nothing => return html! {},
+        Made::Notice(text) => return html! { p class="notice" role="status" { (text) } },
+        Made::Warning(text) => return html! { p class="warning" role="status" { (text) } },
         Made::Invite { code, expires_at } => (code, *expires_at, true),
         Made::DeviceCode { code, expires_at } => (code, *expires_at, false),
     };

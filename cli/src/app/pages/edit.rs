@@ -280,7 +280,7 @@ pub fn undo_form(token: &str) -> Markup {
         form method="post" action="/undo" class="undo" {
             (csrf(token))
             button type="submit" { "Undo my latest rating, reflection or step completion" }
-            p class="muted" { "Like `duet undo`: nothing is erased, the history keeps it and says it was undone." }
+            p class="muted" { "Nothing is erased: the history keeps it and says it was undone." }
         }
     }
 }

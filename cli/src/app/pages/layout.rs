@@ -117,6 +117,26 @@ pub fn problem(text: &str) -> Markup {
     )
 }
 
+/// A refused form's problem with what was typed into it, to copy and send again.
+pub fn problem_kept(text: &str, typed: &[(&str, String)], back: &str) -> Markup {
+    page(
+        "Something needs attention",
+        Nav::None,
+        None,
+        html! {
+            h1 { "Something needs attention" }
+            p class="problem" { (text) }
+            h2 { "What you wrote" }
+            p { "Nothing was saved. Your words are kept below: copy them, go back and send them again." }
+            @for (i, (label, value)) in typed.iter().enumerate() {
+                label for=(format!("kept-{i}")) { (label) }
+                textarea id=(format!("kept-{i}")) readonly rows="4" { (value) }
+            }
+            p { a href=(back) { "Back to the page" } " · " a href="/" { "Today" } }
+        },
+    )
+}
+
 /// A level as people read it: "+1", "0", "−2".
 pub fn level(l: i64) -> String {
     match l {

@@ -1,6 +1,7 @@
 //! First-run setup: on a home without a device, every page leads here; the form makes
 //! this device's identity and spaces as `duet init --name NAME [--relay URL --token T]`
-//! does (the same checks of the URL and token, the same core call).
+//! does (the same checks of the URL and token, the same core call), once the relay
+//! answers: a mistyped address is refused before a device is made.
 
 use axum::Form;
 use axum::extract::State;
@@ -26,7 +27,7 @@ pub async fn setup(State(app): State<App>) -> PageResult {
             (csrf(app.csrf()))
             label for="name" { "Your name (your partner sees it)" }
             input id="name" name="name" required maxlength="100" autocomplete="given-name";
-            label for="relay" { "Relay address (optional; you can add it later with `duet relay set URL`)" }
+            label for="relay" { "Relay address (optional; you can add it later on the Partner and devices page)" }
             input id="relay" name="relay" type="url" placeholder="https://relay.example.org";
             label for="token" { "Creation token (only if the relay's operator gave you one)" }
             input id="token" name="token" autocomplete="off";
@@ -69,6 +70,20 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
         return Err(PageError::from(anyhow::anyhow!(
             "a creation token goes with a relay address; give both, or neither"
         )));
+    }
+    // A mistyped address would make a device that never syncs: check it answers first.
+    if let Some(r) = relay.clone() {
+        let answer = tokio::task::spawn_blocking({
+            let r = r.clone();
+            move || Http::probe(&r)
+        })
+        .await;
+        if let Ok(Err(e)) = answer {
+            return Err(PageError::from(anyhow::anyhow!(
+                "no Duet relay answers at {r} ({e}); check the address, or leave it empty \
+                 to set up now and add the relay later on the Partner and devices page"
+            )));
+        }
     }
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();

@@ -1,0 +1,126 @@
+//! The app's words for core's next steps ([`NextStep`]): what a person who only uses the
+//! app does next, naming its pages and buttons. The command line's words
+//! (`crate::advice`) name `duet` commands; the few steps only a terminal can take say so.
+
+use duet_core::advice::{Advice, NextStep};
+use duet_core::sync::TransportError;
+
+/// Where the relay and the partner's devices are looked after in the app.
+pub const DEVICES_PAGE: &str = "the Partner and devices page";
+
+/// What to do next, in the app's words.
+pub fn say(step: &NextStep) -> String {
+    match step {
+        NextStep::SetUp => "set up this device first (Duet's setup page)".into(),
+        NextStep::OtherHome => {
+            "to start over, start the app with another folder (`duet app --home DIR` in a terminal)"
+                .into()
+        }
+        NextStep::CheckHomePermissions => {
+            "check that Duet may create and write its folder (DUET_HOME or --home)".into()
+        }
+        NextStep::GiveName => "give your name".into(),
+        NextStep::SetRelay => format!("set a relay on {DEVICES_PAGE} first"),
+        NextStep::CheckRelayThenSync => format!(
+            "check that the relay is running and its address is right ({DEVICES_PAGE}); \
+             Duet syncs again on its own"
+        ),
+        NextStep::CheckRelayUrl => format!("check the relay's address on {DEVICES_PAGE}"),
+        NextStep::SyncAgain => "Duet reads on at its next sync, on its own".into(),
+        NextStep::DropWaiting => "only a terminal can drop them (`duet sync --drop-waiting`); \
+             then sync reads on"
+            .into(),
+        NextStep::NewInvite => {
+            format!("ask your partner for a new code (on their {DEVICES_PAGE})")
+        }
+        NextStep::CopyInviteAgain => {
+            "ask your partner to make the code again and copy all of it".into()
+        }
+        NextStep::VerifyAndReAdd => format!(
+            "compare the safety code with your partner ({DEVICES_PAGE}), then remove and re-add \
+             this device"
+        ),
+        NextStep::AddOwnDevice => {
+            format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
+        }
+        NextStep::ReadWhatYouHave => {
+            "everything it had stays readable here (Today, History, Report)".into()
+        }
+        NextStep::RestoreFromBackup => "move this device's folder away and bring the device \
+             back from your backup file, in a terminal: `duet restore FILE --home DIR`"
+            .into(),
+        NextStep::CreationToken { .. } => format!(
+            "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
+        ),
+    }
+}
+
+/// An error's message with what to do, in the app's words.
+pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
+    match e.next_step() {
+        Some(step) => format!("{e}; {}", say(&step)),
+        None => e.to_string(),
+    }
+}
+
+/// What to do about an error, in the app's words: for a network failure, what to check
+/// for that failure; otherwise the next step core names.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    let network = crate::advice::transport_error(err).and_then(network_hint);
+    network.or_else(|| crate::advice::next_step(err).map(|step| say(&step)))
+}
+
+/// What to check after a network failure that core tells apart.
+fn network_hint(e: &TransportError) -> Option<String> {
+    let other_scheme = |relay: &str, from: &str, to: &str| {
+        format!(
+            "change the relay's address to {to}{} on {DEVICES_PAGE}",
+            relay.strip_prefix(from).unwrap_or(relay)
+        )
+    };
+    Some(match e {
+        TransportError::Unresolved { .. } => {
+            format!("check the relay's address ({DEVICES_PAGE}) and your network")
+        }
+        TransportError::ConnectionRefused { .. } => {
+            format!("is the relay running there? ({DEVICES_PAGE} shows its address)")
+        }
+        TransportError::PlainHttp { relay } => other_scheme(relay, "https://", "http://"),
+        TransportError::ExpectsTls { relay } => other_scheme(relay, "http://", "https://"),
+        TransportError::TimedOut { .. } => {
+            "check your network and that the relay is running".into()
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_apps_advice_names_its_pages_and_only_says_duet_where_a_terminal_is_needed() {
+        let steps = [
+            NextStep::SetUp,
+            NextStep::GiveName,
+            NextStep::SetRelay,
+            NextStep::CheckRelayThenSync,
+            NextStep::CheckRelayUrl,
+            NextStep::SyncAgain,
+            NextStep::NewInvite,
+            NextStep::CopyInviteAgain,
+            NextStep::VerifyAndReAdd,
+            NextStep::AddOwnDevice,
+            NextStep::ReadWhatYouHave,
+            NextStep::CreationToken {
+                relay: "https://relay.example.org".into(),
+            },
+        ];
+        for step in steps {
+            let words = say(&step);
+            assert!(!words.contains("duet "), "{step:?}: {words}");
+        }
+        assert!(say(&NextStep::DropWaiting).contains("terminal"));
+        assert!(say(&NextStep::RestoreFromBackup).contains("terminal"));
+    }
+}

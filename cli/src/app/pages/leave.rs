@@ -1,0 +1,111 @@
+//! Leaving the shared space from the app, as `duet leave` does: a page that says what it
+//! means and offers the export of everything this device can read first, then (with
+//! `confirm=yes`) the signed leave, sent at once. What this device holds stays readable;
+//! the personal space is untouched.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use duet_core::store::Departed;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{Nav, csrf};
+use crate::app::server::{App, PageResult, see_other};
+use crate::transport::Http;
+
+/// The leave section: the button, or what leaving left behind.
+pub fn section(departed: Option<&Departed>, token: &str) -> Markup {
+    html! {
+        section aria-labelledby="leave" {
+            h2 id="leave" { "Leave the shared space" }
+            @match departed {
+                Some(d) => p { (d.describe()) ". What it held stays readable here, and your personal space is untouched." },
+                None => {
+                    p { "If you want to stop sharing, you can leave: none of your devices will read or write the shared space again. You are asked to confirm first." }
+                    form method="post" action="/leave" {
+                        (csrf(token))
+                        button type="submit" class="danger" { "Leave…" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The leave form: without `confirm`, the page asks first.
+#[derive(Deserialize)]
+pub struct LeaveForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /leave`: first a page saying what it means, then (with `confirm=yes`) the
+/// leave, sent at once (as `duet leave --yes`, whose export the page offers as a download).
+pub async fn leave(State(app): State<App>, Form(f): Form<LeaveForm>) -> PageResult {
+    let confirmed = f.confirm == "yes";
+    let partners = app
+        .with_device(move |dev| {
+            if let Some(d) = dev.departed()? {
+                return Err(duet_core::device::DeviceError::Departed(d).into());
+            }
+            // Everything the partner wrote up to now, so the export holds it; offline,
+            // leave with what this device holds (the leave is sent by a later sync).
+            if let Ok(http) = Http::new() {
+                let _ = dev.sync(&http);
+            }
+            if !confirmed {
+                return Ok(Some(dev.partners()?.join(" and ")));
+            }
+            dev.leave()?;
+            let _ = dev.sync(&Http::new()?);
+            Ok(None)
+        })
+        .await?;
+    match partners {
+        Some(partners) => Ok(confirm_page(&app, &partners)),
+        None => Ok(see_other("/devices")),
+    }
+}
+
+/// Asks before leaving, with the export to download first.
+fn confirm_page(app: &App, partners: &str) -> Response {
+    let with = if partners.is_empty() {
+        "the shared space".to_string()
+    } else {
+        format!("the space you share with {partners}")
+    };
+    let main = html! {
+        h1 { "Leave " (with) "?" }
+        p class="warning" { "None of your devices will read or write it again, and this cannot be undone. What your partner's devices already hold stays with them; what this device holds stays readable here." }
+        p { a href="/export" download="duet-export.json" { "Download everything this device can read (JSON) first" } }
+        form method="post" action="/leave" {
+            (csrf(app.csrf()))
+            input type="hidden" name="confirm" value="yes";
+            button type="submit" class="danger" { "Yes, leave" }
+        }
+        p { a href="/devices" { "No, stay" } }
+    };
+    app.page("Leave the shared space", Nav::Devices, main)
+}
+
+/// `GET /export`: everything this device can read, as `duet export` writes it (a
+/// download: the browser saves it, nothing is shown).
+pub async fn export(State(app): State<App>) -> PageResult {
+    let body = app
+        .with_device(|dev| {
+            let export = dev.export()?;
+            Ok(serde_json::to_vec_pretty(&export)?)
+        })
+        .await?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/json"),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"duet-export.json\"",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    Ok((headers, body).into_response())
+}

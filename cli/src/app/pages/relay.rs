@@ -1,0 +1,71 @@
+//! The relay on the Partner and devices page: its address and the operator's creation
+//! token, set or changed as `duet relay set URL [--token T]` does (the same checks, the
+//! same core call). The live thread notices the change and syncs through the new relay.
+
+use axum::Form;
+use axum::extract::State;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::devices::{Made, show};
+use super::layout::csrf;
+use crate::app::server::{App, PageResult};
+use crate::transport::Http;
+
+/// The relay section: the address in use and the form to change it.
+pub fn section(relay: Option<&str>, token: &str) -> Markup {
+    html! {
+        section aria-labelledby="relay" {
+            h2 id="relay" { "Relay" }
+            @match relay {
+                Some(r) => p { "This device syncs through " code { (r) } ". It stores only encrypted events: it cannot read your goals or reflections." },
+                None => p { "No relay is set: everything stays on this device until you add one (your partner needs the same relay)." },
+            }
+            form method="post" action="/relay" class="setup" {
+                (csrf(token))
+                label for="relay-url" { "Relay address" }
+                input id="relay-url" name="relay" type="url" required value=[relay] placeholder="https://relay.example.org";
+                label for="relay-token" { "Creation token (only if the relay's operator gave you one; kept here, never shown)" }
+                input id="relay-token" name="token" autocomplete="off";
+                button type="submit" { @if relay.is_some() { "Change the relay" } @else { "Set the relay" } }
+            }
+        }
+    }
+}
+
+/// The relay form.
+#[derive(Deserialize)]
+pub struct RelayForm {
+    relay: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /relay`: as `duet relay set URL [--token T]`; the page then says whether a relay
+/// answers there now (it is set either way, as on the command line).
+pub async fn set(State(app): State<App>, Form(f): Form<RelayForm>) -> PageResult {
+    let url = f.relay.trim().trim_end_matches('/').to_string();
+    crate::commands::relay::check_relay_url(&url)?;
+    let token = Some(f.token.trim().to_string()).filter(|t| !t.is_empty());
+    crate::commands::relay::creation_token(token.as_deref())?;
+    let set_url = url.clone();
+    app.with_device(move |dev| Ok(dev.set_relay(&set_url, token.as_deref())?))
+        .await?;
+    let answer = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || Http::probe(&url)
+    })
+    .await;
+    let made = match answer {
+        Ok(Ok(())) => Made::Notice(format!(
+            "The relay is now {url}; Duet syncs through it from now on."
+        )),
+        Ok(Err(e)) => Made::Warning(format!(
+            "The relay is now {url}, but no Duet relay answers there now ({e}). Duet uses it once one does; check the address if the relay should be up."
+        )),
+        Err(e) => Made::Warning(format!(
+            "The relay is now {url} (it could not be checked: {e})."
+        )),
+    };
+    show(&app, made).await
+}

@@ -1,0 +1,137 @@
+//! What a partner who only uses `duet app` looks after on the Partner and devices page:
+//! the relay (set while the app runs, and used at once), open codes (withdrawn, and then
+//! refused by the relay), and leaving (asked first, with the export to download). A
+//! refused form shows what was typed into it, and the app's advice names its pages, not
+//! `duet` commands.
+
+use duet_tests::app::App;
+use duet_tests::{Device, Relay};
+
+#[test]
+fn a_relay_set_in_the_app_is_synced_through_at_once_without_a_restart() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&alex);
+    app.wait_for("/", "No relay set");
+    // Without a relay, making an invite says where to set one, in the app's words.
+    let no_relay = app.post("/devices/invite", &[]);
+    assert!(
+        no_relay
+            .body
+            .contains("set a relay on the Partner and devices page"),
+        "{}",
+        no_relay.body
+    );
+    assert!(
+        !no_relay.body.contains("duet relay set"),
+        "{}",
+        no_relay.body
+    );
+
+    let refused = app.post("/relay", &[("relay", "ftp://relay.example.org")]);
+    assert!(
+        refused.body.contains("only http and https work"),
+        "{}",
+        refused.body
+    );
+    let set = app.post("/relay", &[("relay", &format!("{}/", relay.url))]);
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert!(set.body.contains("The relay is now"), "{}", set.body);
+    assert_eq!(alex.json(&["status"])["spaces"][0]["relay"], relay.url);
+    app.wait_for("/", "Relay reachable");
+
+    // The partner joins through it, and what they write reaches the open app live.
+    let sam = Device::new();
+    sam.ok(&["join", &alex.invite_code(), "--name", "Sam"]);
+    sam.ok(&["reflect", "Thank you for the walk"]);
+    sam.ok(&["sync"]);
+    app.wait_for("/reflections", "Thank you for the walk");
+}
+
+#[test]
+fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let app = App::start(&alex);
+    let made = app.post("/devices/invite", &[]);
+    let code = between(&made.body, "id=\"made-code\">", "<").to_string();
+    let page = app.get("/devices");
+    assert!(page.body.contains("Open codes"), "{}", page.body);
+    let revoke = between(&page.body, "action=\"/invites/", "\"").to_string();
+    let withdrawn = app.post(&format!("/invites/{revoke}"), &[]);
+    assert!(
+        withdrawn
+            .body
+            .contains("The code is withdrawn: nobody can join with it now"),
+        "{}",
+        withdrawn.body
+    );
+    assert!(!withdrawn.body.contains("Open codes"), "{}", withdrawn.body);
+    let sam = Device::new();
+    let join = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_ne!(join.code, 0, "joined with a withdrawn code");
+    assert_eq!(alex.json(&["invite", "list"])[0]["state"], "revoked");
+}
+
+#[test]
+fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    sam.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    sam.ok(&["sync"]);
+    let app = App::start(&alex);
+    let asked = app.post("/leave", &[]);
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        asked.body.contains("Leave the space you share with Sam?"),
+        "{}",
+        asked.body
+    );
+    assert!(alex.json(&["status"])["spaces"][0]["departed"].is_null());
+    let export = app.get("/export");
+    assert_eq!(
+        export.header("content-disposition"),
+        Some("attachment; filename=\"duet-export.json\"")
+    );
+    let export: serde_json::Value = serde_json::from_str(&export.body).expect("JSON");
+    assert!(export.to_string().contains("Sunday walk"), "{export}");
+
+    let left = app.post("/leave", &[("confirm", "yes")]);
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert!(!alex.json(&["status"])["spaces"][0]["departed"].is_null());
+    assert!(sam.ok(&["sync"]).contains("Alex left"));
+    let page = app.get("/devices");
+    assert!(page.body.contains("left"), "{}", page.body);
+    assert!(!page.body.contains("action=\"/leave\""), "{}", page.body);
+}
+
+#[test]
+fn a_refused_form_shows_back_what_was_typed_into_it() {
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&alex);
+    let words = "I felt <heard> when we talked on Sunday";
+    let refused = app.post("/reflections/nosuchreflection/reply", &[("text", words)]);
+    assert!(refused.status >= 400, "{}", refused.body);
+    assert!(refused.body.contains("What you wrote"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("I felt &lt;heard&gt; when we talked on Sunday"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("readonly"), "{}", refused.body);
+}
+
+/// The text of `page` after `start`, up to `end`.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {page}"))
+        + start.len();
+    let len = page[from..].find(end).expect("an end");
+    &page[from..from + len]
+}
