@@ -191,6 +191,39 @@ fn creations_per_address_are_limited() {
     assert!(!file_contains(&relay.db, &space.to_string()));
 }
 
+/// The relay stores the partner's join of the shared space, then refuses their personal
+/// space (past the address's creation limit): the joined device is kept, so the couple
+/// is not left with a member nobody holds the keys of, and its next sync finishes.
+#[test]
+fn a_join_refused_half_way_keeps_the_device_that_joined_and_finishes_later() {
+    let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-ip", "2"]);
+    let alex = Device::new();
+    alex.ok(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", TOKEN,
+    ]);
+    let sam = Device::new();
+    let join = sam.run(&["join", &alex.invite_code(), "--name", "Sam"]);
+    assert_ne!(join.code, 0);
+    assert!(
+        join.stderr.contains("joined locally") && join.stderr.contains("too_many_spaces"),
+        "{}",
+        join.stderr
+    );
+    alex.ok(&["sync"]);
+    assert_eq!(
+        alex.json(&["status"])["spaces"][0]["members"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    // The device that joined is Sam's, kept: it reads and writes the shared space.
+    sam.ok(&["reflect", "Glad we started"]);
+    let still = sam.run(&["sync"]);
+    assert!(still.stderr.contains("too_many_spaces"), "{}", still.stderr);
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["reflections"]).contains("Glad we started"));
+}
+
 #[test]
 fn creations_stop_at_90_percent_of_the_database_cap_while_a_couple_keeps_pushing() {
     const CAP: u64 = 2 * 1024 * 1024;

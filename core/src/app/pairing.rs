@@ -125,8 +125,9 @@ impl Device {
     }
 
     /// Joins with a code in `home`: a partner's invite (with `name`) or a device code
-    /// from `duet device add`; then the first sync. When the relay refuses the join,
-    /// the half-made device is given up (and the home removed when this made it).
+    /// from `duet device add`; then the first sync. When the relay refuses the join
+    /// before storing any of it, the half-made device is given up (and the home removed
+    /// when this made it).
     pub fn join_code(
         home: &Path,
         code: &str,
@@ -153,6 +154,20 @@ impl Device {
                 space,
                 reports,
             }),
+            // The relay stored part of the join (the shared space's join, say) before it
+            // refused the rest (the personal space, past its creation limit): the device
+            // is a member now, so it is kept (given up, the space would hold a member
+            // whose keys nobody has, and the partner could never invite again); the
+            // next sync sends the rest.
+            // (When that cannot be read, the device is kept too: it loses nothing.)
+            Err(e)
+                if device
+                    .store
+                    .relay_holds_own_event(&device.me.device_key())
+                    .unwrap_or(true) =>
+            {
+                Err(JoinError::FirstSync(e))
+            }
             Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused {
                 status,
                 body,

@@ -77,6 +77,18 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether the relay acknowledged any event `author` (this device) wrote, in any space.
+    pub fn relay_holds_own_event(
+        &self,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE author = ?1 AND acked = 1)",
+            params![author.to_vec()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Marks events as acknowledged (durably stored by the relay).
     pub fn mark_acked(&mut self, space: &SpaceId, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
