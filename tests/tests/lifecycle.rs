@@ -310,6 +310,38 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
     assert!(!alex.ok(&["goal", "list"]).contains("Still here?"));
 }
 
+/// A device code Sam made for a new phone, and not used, admits no one once Sam left:
+/// leaving withdraws the codes one made first.
+#[test]
+fn codes_made_before_leaving_admit_no_one_after() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let phone_code = sam.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let states: Vec<String> = sam.json(&["invite", "list"])
+        .as_array()
+        .expect("invites")
+        .iter()
+        .filter(|r| r["kind"] == "device")
+        .map(|r| r["state"].to_string())
+        .collect();
+    assert_eq!(states, ["\"revoked\"", "\"revoked\""], "both halves withdrawn");
+    let phone = Device::new();
+    let joined = phone.run(&["join", &phone_code]);
+    assert_ne!(joined.code, 0, "a new device joined a space its person left");
+    assert!(joined.stderr.contains("invite_revoked"), "{}", joined.stderr);
+    alex.ok(&["sync"]);
+    assert_eq!(
+        alex.json(&["device", "list"]).as_array().map(Vec::len),
+        Some(2),
+        "no third device"
+    );
+}
+
 #[test]
 fn a_client_refuses_a_third_persons_join_even_when_a_relay_serves_it() {
     use duet_core::membership::{AdmitError, SpaceState};

@@ -305,6 +305,7 @@ impl Device {
         if !state.is_member(&self.me.device_key()) {
             return Err(DeviceError::NotSynced);
         }
+        self.revoke_own_open_invites()?;
         let ev = self.sign_own(SpaceKind::Shared, &MembershipOp::Leave)?;
         let departed = Departed {
             space: SpaceKind::Shared.as_str().to_string(),
@@ -315,6 +316,31 @@ impl Device {
         };
         self.store.set_departed(&rec.id, &departed)?;
         Ok(departed)
+    }
+}
+
+impl Device {
+    /// Withdraws the open codes this person made, in both spaces, before they leave:
+    /// signed while still a member (after the leave nothing of theirs is accepted), so
+    /// that a code handed out earlier admits no one into a space they left.
+    fn revoke_own_open_invites(&mut self) -> Result<(), DeviceError> {
+        let _lock = self.store.write_lock()?;
+        let now = self.now();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.store.space(kind)?;
+            let state = crate::sync::fold_state(&self.store, &rec.id)?;
+            let mine: Vec<DeviceKey> = state
+                .invites()
+                .iter()
+                .filter(|(_, inv)| invite_state(&state, inv, now) == "open")
+                .filter(|(_, inv)| inv.by.map(hex::encode).as_deref() == Some(&self.me.person_id))
+                .map(|(key, _)| *key)
+                .collect();
+            for invite_key in mine {
+                self.sign_own(kind, &MembershipOp::Revoke { invite_key })?;
+            }
+        }
+        Ok(())
     }
 }
 
