@@ -512,7 +512,8 @@ impl Device {
         self.ensure_partner_slot()?;
         let rec = self.store.space(SpaceKind::Shared)?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
-        let (grant, expires_at) = self.invite_in(SpaceKind::Shared, ttl_ms, None)?;
+        let expires_at = self.clock.now().saturating_add(ttl_ms);
+        let grant = self.invite_in(SpaceKind::Shared, expires_at, None)?;
         Ok(InviteCode {
             relay,
             space: grant.space,
@@ -523,21 +524,20 @@ impl Device {
         })
     }
 
-    /// An invite in a space: for a new person (the partner) when `for_person` is
-    /// `None`, else a device code for this person.
+    /// An invite in a space, admitting no one after `expires_at`: for a new person (the
+    /// partner) when `for_person` is `None`, else a device code for this person.
     pub(crate) fn invite_in(
         &mut self,
         kind: SpaceKind,
-        ttl_ms: i64,
+        expires_at: i64,
         for_person: Option<[u8; 16]>,
-    ) -> Result<(SpaceGrant, i64), DeviceError> {
+    ) -> Result<SpaceGrant, DeviceError> {
         let _lock = self.store.write_lock()?;
         self.ensure_member(SpaceKind::Shared)?;
         let rec = self.store.space(kind)?;
         rec.relay.as_ref().ok_or(SyncError::NoRelay)?;
         let secret: [u8; 32] = random_bytes();
         let (_, invite_pub) = keypair_from_seed(secret);
-        let expires_at = self.clock.now().saturating_add(ttl_ms);
         self.sign_own(
             kind,
             &MembershipOp::Invite {
@@ -546,20 +546,17 @@ impl Device {
                 person: for_person,
             },
         )?;
-        Ok((
-            SpaceGrant {
-                space: rec.id,
-                key: rec.key.clone(),
-                later_keys: self
-                    .store
-                    .epoch_keys(&rec.id)?
-                    .into_iter()
-                    .filter(|(e, _)| *e > 0)
-                    .map(|(_, k)| k)
-                    .collect(),
-                secret,
-            },
-            expires_at,
-        ))
+        Ok(SpaceGrant {
+            space: rec.id,
+            key: rec.key.clone(),
+            later_keys: self
+                .store
+                .epoch_keys(&rec.id)?
+                .into_iter()
+                .filter(|(e, _)| *e > 0)
+                .map(|(_, k)| k)
+                .collect(),
+            secret,
+        })
     }
 }

@@ -57,8 +57,32 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
     let app = App::start(&alex);
     let made = app.post("/devices/invite", &[]);
     let code = between(&made.body, "id=\"made-code\">", "<").to_string();
+    // A device code (one invite in each space) is one row, withdrawn whole.
+    app.post("/devices/add", &[]);
     let page = app.get("/devices");
-    assert!(page.body.contains("Open codes"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("action=\"/invites/").count(),
+        2,
+        "{}",
+        page.body
+    );
+    let device_row = &page.body[page
+        .body
+        .find("Device code <code>")
+        .expect("the device code")..];
+    let revoke = between(device_row, "action=\"/invites/", "\"").to_string();
+    app.post(&format!("/invites/{revoke}"), &[]);
+    let halves: Vec<serde_json::Value> = alex
+        .json(&["invite", "list"])
+        .as_array()
+        .expect("invites")
+        .iter()
+        .filter(|r| r["kind"] == "device")
+        .map(|r| r["state"].clone())
+        .collect();
+    assert_eq!(halves, ["revoked", "revoked"], "both halves withdrawn");
+
+    let page = app.get("/devices");
     let revoke = between(&page.body, "action=\"/invites/", "\"").to_string();
     let withdrawn = app.post(&format!("/invites/{revoke}"), &[]);
     assert!(

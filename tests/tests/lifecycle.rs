@@ -322,18 +322,30 @@ fn codes_made_before_leaving_admit_no_one_after() {
         .to_string();
     let export = sam.home.join("mine.json");
     sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
-    let states: Vec<String> = sam.json(&["invite", "list"])
+    let states: Vec<String> = sam
+        .json(&["invite", "list"])
         .as_array()
         .expect("invites")
         .iter()
         .filter(|r| r["kind"] == "device")
         .map(|r| r["state"].to_string())
         .collect();
-    assert_eq!(states, ["\"revoked\"", "\"revoked\""], "both halves withdrawn");
+    assert_eq!(
+        states,
+        ["\"revoked\"", "\"revoked\""],
+        "both halves withdrawn"
+    );
     let phone = Device::new();
     let joined = phone.run(&["join", &phone_code]);
-    assert_ne!(joined.code, 0, "a new device joined a space its person left");
-    assert!(joined.stderr.contains("invite_revoked"), "{}", joined.stderr);
+    assert_ne!(
+        joined.code, 0,
+        "a new device joined a space its person left"
+    );
+    assert!(
+        joined.stderr.contains("invite_revoked"),
+        "{}",
+        joined.stderr
+    );
     alex.ok(&["sync"]);
     assert_eq!(
         alex.json(&["device", "list"]).as_array().map(Vec::len),

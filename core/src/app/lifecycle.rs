@@ -36,6 +36,10 @@ pub struct InviteRow {
     /// `open`, `used`, `revoked`, `expired`, or `closed` (a partner invite once the
     /// partner has joined).
     pub state: &'static str,
+    /// For a device code's half, the id of its other half (the code admits a device into
+    /// both spaces: one invite in each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
 }
 
 /// Which invites `revoke` withdraws.
@@ -133,8 +137,10 @@ impl Device {
     pub fn add_device(&mut self, ttl_ms: i64) -> Result<DeviceCode, DeviceError> {
         let _lock = self.store.write_lock()?;
         let me = Some(self.me.person());
-        let shared = self.invite_in(SpaceKind::Shared, ttl_ms, me)?;
-        let personal = self.invite_in(SpaceKind::Personal, ttl_ms, me)?;
+        // One expiry for both halves: it also tells which two invites are one code's.
+        let expires_at = self.now().saturating_add(ttl_ms);
+        let shared = self.invite_in(SpaceKind::Shared, expires_at, me)?;
+        let personal = self.invite_in(SpaceKind::Personal, expires_at, me)?;
         let relay = self
             .space(SpaceKind::Shared)?
             .relay
@@ -143,9 +149,9 @@ impl Device {
             relay,
             person: self.me.person(),
             name: self.me.name.clone(),
-            expires_at: shared.1,
-            shared: shared.0,
-            personal: personal.0,
+            expires_at,
+            shared,
+            personal,
         })
     }
 
@@ -205,11 +211,16 @@ impl Device {
         let people = crate::names::shown(&self.view_parts(SpaceKind::Shared, Parts::Goals)?.people);
         let now = self.now();
         let mut rows = Vec::new();
+        // A device code's two halves: the same person, issuer and expiry, one per space.
+        let mut halves: Vec<(usize, SpaceKind, ([u8; 16], String, i64))> = Vec::new();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let rec = self.store.space(kind)?;
             let state = crate::sync::fold_state(&self.store, &rec.id)?;
             for (key, inv) in state.invites() {
                 let by = inv.by.map(hex::encode).unwrap_or_default();
+                if let Some(person) = inv.person {
+                    halves.push((rows.len(), kind, (person, by.clone(), inv.expires_at)));
+                }
                 rows.push(InviteRow {
                     id: hex::encode(key),
                     space: kind.as_str().to_string(),
@@ -223,7 +234,14 @@ impl Device {
                     expires_at: iso(inv.expires_at),
                     expires_ms: inv.expires_at,
                     state: invite_state(&state, inv, now),
+                    pair: None,
                 });
+            }
+        }
+        for (i, kind, code) in &halves {
+            let other = halves.iter().find(|(_, k, c)| k != kind && c == code);
+            if let Some((j, _, _)) = other {
+                rows[*i].pair = Some(rows[*j].id.clone());
             }
         }
         rows.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
@@ -239,16 +257,15 @@ impl Device {
         let _lock = self.store.write_lock()?;
         self.ensure_member(SpaceKind::Shared)?;
         let wanted = wanted_keys(target);
-        let open: Vec<InviteRow> = self
+        let (open, rest): (Vec<InviteRow>, Vec<InviteRow>) = self
             .invites()?
             .into_iter()
             .filter(|r| r.state == "open")
-            .filter(|r| match (target, &wanted) {
+            .partition(|r| match (target, &wanted) {
                 (RevokeTarget::All, _) => true,
                 (RevokeTarget::Id(prefix), _) => r.id.starts_with(&prefix.to_lowercase()),
                 (RevokeTarget::Code(_), keys) => keys.contains(&r.id),
-            })
-            .collect();
+            });
         let label = match target {
             RevokeTarget::All => "all",
             RevokeTarget::Code(c) | RevokeTarget::Id(c) => c.as_str(),
@@ -262,6 +279,11 @@ impl Device {
                 open.len()
             )));
         }
+        // One half of a device code withdraws the whole code: the other half alone would
+        // still let a device into the other space.
+        let pairs: Vec<String> = open.iter().filter_map(|r| r.pair.clone()).collect();
+        let mut open = open;
+        open.extend(rest.into_iter().filter(|r| pairs.contains(&r.id)));
         for row in &open {
             let kind = if row.space == "personal" {
                 SpaceKind::Personal

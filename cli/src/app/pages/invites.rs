@@ -16,7 +16,11 @@ use crate::transport::Http;
 
 /// The open invites with their revoke buttons; nothing when none is open.
 pub fn section(rows: &[InviteRow], token: &str) -> Markup {
-    let open: Vec<&InviteRow> = rows.iter().filter(|r| r.state == "open").collect();
+    // A device code is one invite in each space: listed once, withdrawn whole.
+    let open: Vec<&InviteRow> = rows
+        .iter()
+        .filter(|r| r.state == "open" && !(r.space == "personal" && r.pair.is_some()))
+        .collect();
     if open.is_empty() {
         return html! {};
     }
@@ -28,7 +32,8 @@ pub fn section(rows: &[InviteRow], token: &str) -> Markup {
                 @for r in open {
                     @let short = &r.id[..12.min(r.id.len())];
                     li {
-                        @if r.kind == "device" { "Device code" } @else { "Partner invite" }
+                        @if r.kind == "device" { "Device code " } @else { "Partner invite " }
+                        code { (short) }
                         " made by " (r.issued_by) ", expires " (when(r.expires_ms)) " "
                         form method="post" class="inline" action=(format!("/invites/{short}/revoke")) {
                             (csrf(token))
