@@ -42,6 +42,10 @@ pub struct InviteRow {
     pub pair: Option<String>,
 }
 
+/// What a device code's two halves share: the person it adds a device to, the issuer,
+/// the expiry.
+type DeviceCodeKey = ([u8; 16], String, i64);
+
 /// Which invites `revoke` withdraws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeTarget {
@@ -212,7 +216,7 @@ impl Device {
         let now = self.now();
         let mut rows = Vec::new();
         // A device code's two halves: the same person, issuer and expiry, one per space.
-        let mut halves: Vec<(usize, SpaceKind, ([u8; 16], String, i64))> = Vec::new();
+        let mut halves: Vec<(usize, SpaceKind, DeviceCodeKey)> = Vec::new();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let rec = self.store.space(kind)?;
             let state = crate::sync::fold_state(&self.store, &rec.id)?;
