@@ -42,9 +42,10 @@ pub fn say(step: &NextStep) -> String {
         NextStep::RestoreFromBackup => "move the home away and bring the device back from your \
              backup file with `duet restore FILE --home DIR` (made by `duet backup`)"
             .into(),
-        NextStep::CreationToken { relay } => {
-            format!("ask its operator for one and run `duet relay set {relay} --token TOKEN`")
-        }
+        NextStep::CreationToken { relay } => format!(
+            "ask its operator for one and run `duet relay set {} --token TOKEN`",
+            relay.as_deref().unwrap_or("URL")
+        ),
     }
 }
 

@@ -40,8 +40,8 @@ pub enum NextStep {
     RestoreFromBackup,
     /// Ask the relay's operator for a creation token and give it for this relay.
     CreationToken {
-        /// The relay that asks for one.
-        relay: String,
+        /// The relay that asks for one, when known.
+        relay: Option<String>,
     },
 }
 

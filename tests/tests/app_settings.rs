@@ -35,9 +35,10 @@ fn a_relay_set_in_the_app_is_synced_through_at_once_without_a_restart() {
         "{}",
         refused.body
     );
-    let set = app.post("/relay", &[("relay", &format!("{}/", relay.url))]);
-    assert_eq!(set.status, 200, "{}", set.body);
-    assert!(set.body.contains("The relay is now"), "{}", set.body);
+    let set = app.post("/relay", &[("relay", &format!(" {}/", relay.url))]);
+    assert_eq!(set.status, 303, "{}", set.body);
+    let shown = app.get(set.header("location").expect("the page"));
+    assert!(shown.body.contains("The relay is now"), "{}", shown.body);
     assert_eq!(alex.json(&["status"])["spaces"][0]["relay"], relay.url);
     app.wait_for("/", "Relay reachable");
 
@@ -49,13 +50,59 @@ fn a_relay_set_in_the_app_is_synced_through_at_once_without_a_restart() {
     app.wait_for("/reflections", "Thank you for the walk");
 }
 
+/// Set up against a relay that wants a creation token, without one: nothing syncs and the
+/// relay refuses the live sockets. The token given on the Partner and devices page makes
+/// the spaces and opens the sockets again, so the partner's words arrive live.
+#[test]
+fn a_creation_token_given_in_the_app_opens_the_live_sync_again() {
+    let relay = Relay::start_with(&["--create-token", "couples-token"]);
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let app = App::start(&alex);
+    let refused = app.wait_for(
+        "/",
+        "enter it with the relay's address on the Partner and devices page",
+    );
+    assert!(!refused.body.contains("duet relay set"), "{}", refused.body);
+    assert!(refused.body.contains("Relay reachable"), "{}", refused.body);
+    let mistyped = app.post("/relay", &[("relay", "http://127.0.0.1:9"), ("token", "x")]);
+    assert!(
+        mistyped.body.contains("nothing was changed"),
+        "{}",
+        mistyped.body
+    );
+    assert_eq!(alex.json(&["status"])["spaces"][0]["relay"], relay.url);
+    let given = app.post(
+        "/relay",
+        &[("relay", &relay.url), ("token", "couples-token")],
+    );
+    assert_eq!(given.status, 303, "{}", given.body);
+    app.wait_for("/", "Relay reachable");
+    let sam = Device::new();
+    sam.ok(&["join", &alex.invite_code(), "--name", "Sam"]);
+    sam.ok(&["reflect", "The token worked"]);
+    sam.ok(&["sync"]);
+    app.wait_for("/reflections", "The token worked");
+}
+
 #[test]
 fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
     let relay = Relay::start();
     let alex = Device::new();
     alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
     let app = App::start(&alex);
-    let made = app.post("/devices/invite", &[]);
+    // A double click sends the form twice: one code, and both copies lead to it.
+    let first = app.post("/devices/invite", &[("once", "double-click")]);
+    let second = app.post("/devices/invite", &[("once", "double-click")]);
+    assert_eq!(first.status, 303, "{}", first.body);
+    let shown = first.header("location").expect("the page of the code");
+    assert!(shown.starts_with("/devices?shown="), "{shown}");
+    assert_eq!(second.header("location"), Some(shown));
+    assert_eq!(
+        alex.json(&["invite", "list"]).as_array().map(Vec::len),
+        Some(1)
+    );
+    let made = app.get(shown);
     let code = between(&made.body, "id=\"made-code\">", "<").to_string();
     // A device code (one invite in each space) is one row, withdrawn whole.
     app.post("/devices/add", &[]);
@@ -85,6 +132,7 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
     let page = app.get("/devices");
     let revoke = between(&page.body, "action=\"/invites/", "\"").to_string();
     let withdrawn = app.post(&format!("/invites/{revoke}"), &[]);
+    let withdrawn = app.get(withdrawn.header("location").expect("the page"));
     assert!(
         withdrawn
             .body
@@ -108,6 +156,10 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     let app = App::start(&alex);
     let asked = app.post("/leave", &[]);
     assert_eq!(asked.status, 200, "{}", asked.body);
+    // A reload of the question (a GET of the form's address) goes back to its page.
+    let reload = app.get("/leave");
+    assert_eq!(reload.status, 303);
+    assert_eq!(reload.header("location"), Some("/devices"));
     assert!(
         asked.body.contains("Leave the space you share with Sam?"),
         "{}",

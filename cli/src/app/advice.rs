@@ -2,7 +2,7 @@
 //! app does next, naming its pages and buttons. The command line's words
 //! (`crate::advice`) name `duet` commands; the few steps only a terminal can take say so.
 
-use duet_core::advice::{Advice, NextStep};
+use duet_core::advice::{Advice, NextStep, Warning};
 use duet_core::sync::TransportError;
 
 /// Where the relay and the partner's devices are looked after in the app.
@@ -52,6 +52,14 @@ pub fn say(step: &NextStep) -> String {
         NextStep::CreationToken { .. } => format!(
             "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
         ),
+    }
+}
+
+/// A warning with what to do, in the app's words.
+pub fn warning(w: &Warning) -> String {
+    match &w.next {
+        Some(step) => format!("{}; {}", w.text, say(step)),
+        None => w.text.clone(),
     }
 }
 
@@ -113,7 +121,7 @@ mod tests {
             NextStep::AddOwnDevice,
             NextStep::ReadWhatYouHave,
             NextStep::CreationToken {
-                relay: "https://relay.example.org".into(),
+                relay: Some("https://relay.example.org".into()),
             },
         ];
         for step in steps {

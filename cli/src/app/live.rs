@@ -14,7 +14,8 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use duet_core::advice::Advice;
 use duet_core::app::LiveTarget;
-use duet_core::device::Device;
+use duet_core::device::{Device, DeviceError};
+use duet_core::sync::{SyncError, TransportError};
 use futures_util::Stream;
 
 use super::server::App;
@@ -45,6 +46,9 @@ pub struct LiveState {
     /// Spaces whose live socket the relay refused, with its words (said among the
     /// warnings unless the space is one this device departed, which says more).
     pub stopped: Vec<(&'static str, String)>,
+    /// Set when the relay was set again in the app (a creation token given, say): the
+    /// live thread syncs and opens its sockets again, also those the relay refused.
+    pub relisten: bool,
 }
 
 /// The running thread, to stop it.
@@ -122,7 +126,7 @@ impl Live {
                         // A relay set or changed (in the app or with `duet relay set`),
                         // or a space left: listen where the spaces now sync.
                         let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
-                        if targets != sockets.targets {
+                        if targets != sockets.targets || self.take_relisten() {
                             let more;
                             (sockets, more) = self.listen(&mut dev, targets);
                             due |= more;
@@ -216,15 +220,30 @@ impl Live {
         let more = match dev.sync(http) {
             Ok(reports) => {
                 let now = self.clock.now();
+                // A push the relay refused is kept here; say why and what to do.
+                let refused = reports.iter().find_map(|(kind, r)| {
+                    r.push_refused.as_ref().map(|w| {
+                        format!(
+                            "{} space: the relay refused this device's changes ({}); they are kept on this device",
+                            kind.as_str(),
+                            super::advice::warning(w)
+                        )
+                    })
+                });
                 self.update(|s| {
                     s.reachable = Some(true);
                     s.last_sync = Some(now);
-                    s.problem = None;
+                    s.problem = refused;
                 });
                 reports.iter().any(|(_, r)| r.incomplete)
             }
             Err(e) => {
-                self.update(|s| s.reachable = Some(false));
+                // A relay that answered with a refusal is reachable.
+                let answered = matches!(
+                    e,
+                    DeviceError::Sync(SyncError::Transport(TransportError::Refused { .. }))
+                );
+                self.update(|s| s.reachable = Some(answered));
                 self.warn(format!(
                     "sync did not finish ({}); retrying when the relay answers",
                     super::advice::message(&e)
@@ -297,6 +316,14 @@ impl Live {
             s.pending = pending;
             s.warnings = warnings;
         });
+    }
+
+    /// Whether the relay was set again in the app since last asked.
+    fn take_relisten(&self) -> bool {
+        self.state
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.relisten))
+            .unwrap_or(false)
     }
 
     fn update(&self, f: impl FnOnce(&mut LiveState)) {

@@ -82,6 +82,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         session,
         live: Arc::new(Mutex::new(live::LiveState::default())),
         device: Arc::new(Mutex::new(None)),
+        outcomes: Arc::default(),
         changes,
         stopping,
     };

@@ -166,13 +166,26 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
                 let Some(once) = form.once else {
                     return super::kept::keep(next.run(req).await, &typed, &back);
                 };
-                if !super::once::start(&s.sent, &once) {
-                    // Sent before (or still being handled): back to the page it came from.
-                    return (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response();
+                use super::once::Seen;
+                let to = match super::once::after_first(&s.sent, &once).await {
+                    Seen::New => None,
+                    Seen::Done(to) => Some(to),
+                    // Still not done after a minute: back to the page it came from.
+                    Seen::Pending => Some(back.clone()),
+                };
+                if let Some(to) = to {
+                    return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
                 }
                 let resp = next.run(req).await;
                 // Pages answer a change with a redirect; a refused form may be sent again.
-                super::once::finish(&s.sent, &once, resp.status().is_redirection());
+                let led_to = resp
+                    .status()
+                    .is_redirection()
+                    .then(|| resp.headers().get(header::LOCATION))
+                    .flatten()
+                    .and_then(|l| l.to_str().ok())
+                    .map(str::to_string);
+                super::once::finish(&s.sent, &once, led_to);
                 super::kept::keep(resp, &typed, &back)
             }
             Err(resp) => resp,

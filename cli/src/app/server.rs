@@ -32,6 +32,9 @@ pub struct App {
     pub live: Arc<Mutex<LiveState>>,
     /// The device, once opened (none before first-run setup made it).
     pub device: Arc<Mutex<Option<Device>>>,
+    /// What the forms of the Partner and devices page made (a code, a notice), shown by
+    /// the page they redirect to.
+    pub outcomes: Arc<Mutex<pages::devices::Outcomes>>,
     /// Told about every change of the store, for `/events`.
     pub changes: tokio::sync::broadcast::Sender<()>,
     /// Becomes true when the server stops (ends the event streams).
@@ -180,6 +183,7 @@ pub fn router(app: App) -> Router {
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .fallback(not_found)
+        .method_not_allowed_fallback(form_address)
         .layer(middleware::from_fn_with_state(app.clone(), security::guard))
         .layer(middleware::from_fn(security::headers))
         .with_state(app)
@@ -201,6 +205,20 @@ async fn js() -> Response {
         include_str!("static/app.js"),
     )
         .into_response()
+}
+
+/// A GET of a form's address (a reload or a back button on the page a form answered,
+/// such as a confirmation): the page that form belongs to, not an empty error.
+async fn form_address(uri: axum::http::Uri) -> Response {
+    let mut parts = uri.path().trim_start_matches('/').split('/');
+    let to = match (parts.next(), parts.next()) {
+        (Some("devices" | "invites" | "relay" | "leave"), _) => "/devices".to_string(),
+        (Some("goals"), Some(id)) if !id.is_empty() => format!("/goals/{id}"),
+        (Some("reflections"), _) => "/reflections".to_string(),
+        (Some("checkin"), _) => "/checkin".to_string(),
+        _ => "/".to_string(),
+    };
+    see_other(&to)
 }
 
 async fn not_found() -> Response {

@@ -24,10 +24,12 @@ pub struct Args {
 
 /// Runs `duet init`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    if let Some(r) = &a.relay {
-        super::relay::check_relay_url(r)?;
-    }
-    let mut dev = Device::init_with(&ctx.home, &a.name, a.relay.as_deref(), ctx.clock)
+    let relay = a
+        .relay
+        .as_deref()
+        .map(super::relay::check_relay_url)
+        .transpose()?;
+    let mut dev = Device::init_with(&ctx.home, &a.name, relay.as_deref(), ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
     if let Some(token) = super::relay::creation_token(a.token.as_deref())? {
         dev.set_create_token(token)

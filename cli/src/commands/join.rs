@@ -34,8 +34,9 @@ pub fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
             "a short code names no relay: give the one your partner uses with --relay URL".into(),
         )
     })?;
+    let relay = super::relay::check_relay_url(relay)?;
     let http = Http::new()?;
-    match Device::redeem_short_code(&http, relay, typed) {
+    match Device::redeem_short_code(&http, &relay, typed) {
         Ok(code) => Ok(code.encode()),
         Err(PairingError::Code(e)) => Err(UsageError(e.to_string()).into()),
         Err(e) => Err(anyhow::Error::new(e).context("cannot use the short code")),

@@ -7,8 +7,10 @@ use super::Ctx;
 
 /// Checks that a relay URL is an origin, `http(s)://host[:port]` (a trailing `/` is
 /// fine): the protocol's paths are absolute, so a path, query or credentials would be
-/// dropped or break later.
-pub fn check_relay_url(raw: &str) -> anyhow::Result<()> {
+/// dropped or break later. Returns it as it is kept: the origin in ASCII (spaces around
+/// it, a trailing `/`, a default port and letters a host name spells otherwise, such
+/// as full-width ones, are gone), the form every request and live socket can use.
+pub fn check_relay_url(raw: &str) -> anyhow::Result<String> {
     let bad = |why: &str| -> anyhow::Error {
         UsageError(format!(
             "relay URL must look like https://relay.example.org or http://127.0.0.1:8787 ({why}; got {raw:?})"
@@ -28,7 +30,7 @@ pub fn check_relay_url(raw: &str) -> anyhow::Result<()> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("no user name or password in the URL"));
     }
-    Ok(())
+    Ok(url.origin().ascii_serialization())
 }
 
 /// Relay subcommands.
@@ -64,7 +66,7 @@ pub fn creation_token(token: Option<&str>) -> anyhow::Result<Option<&str>> {
 pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
     match cmd {
         RelayCmd::Set { url, token } => {
-            check_relay_url(&url)?;
+            let url = check_relay_url(&url)?;
             let token = creation_token(token.as_deref())?;
             ctx.device()?.set_relay(&url, token)?;
             if let Err(e) = crate::transport::Http::probe(&url) {
@@ -101,6 +103,13 @@ mod tests {
             "https://[::1]:443",
         ] {
             assert!(check_relay_url(ok).is_ok(), "{ok}");
+        }
+        for (typed, kept) in [
+            (" http://127.0.0.1:8787/ ", "http://127.0.0.1:8787"),
+            ("https://Relay.Example.org:443", "https://relay.example.org"),
+            ("http://ｌｏｃａｌｈｏｓｔ:8787", "http://localhost:8787"),
+        ] {
+            assert_eq!(check_relay_url(typed).expect(typed), kept);
         }
         for bad in [
             "relay.example.org",

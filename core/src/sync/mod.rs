@@ -41,7 +41,7 @@ use crate::doc::SpaceDoc;
 use crate::event::SpaceId;
 use crate::identity::Identity;
 use crate::membership::SpaceState;
-use crate::protocol::{ErrorBody, PushResponse};
+use crate::protocol::{ErrorBody, ErrorCode, PushResponse};
 use crate::store::{SpaceRecord, Store, StoreError};
 use local::Local;
 use package::package_and_push;
@@ -136,6 +136,14 @@ impl Advice for TransportError {
             | TransportError::PlainHttp { .. }
             | TransportError::ExpectsTls { .. } => Some(NextStep::CheckRelayUrl),
             TransportError::TooLarge { .. } => Some(NextStep::CheckRelayUrl),
+            TransportError::Refused { status: 403, body }
+                if matches!(
+                    body.error,
+                    ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken
+                ) =>
+            {
+                Some(NextStep::CreationToken { relay: None })
+            }
             TransportError::Refused { .. } | TransportError::BadResponse(_) => None,
         }
     }

@@ -131,7 +131,7 @@ fn refused(
                     "the relay at {relay} only lets couples with a creation token create spaces"
                 ),
                 NextStep::CreationToken {
-                    relay: relay.to_string(),
+                    relay: Some(relay.to_string()),
                 },
             )
         } else {

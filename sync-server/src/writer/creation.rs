@@ -57,9 +57,9 @@ impl Group<'_> {
                 "space creation refused: no valid creation token"
             );
         }
-        let what = "this relay only lets couples with a creation token create spaces; \
-                    nothing was stored. Ask the relay's operator for a token and run \
-                    `duet relay set URL --token TOKEN`";
+        // What to do with a token is the client's to say (a command, or a page).
+        let what = "this relay only lets couples with a creation token from its operator \
+                    create spaces; nothing was stored";
         Err(if credential.presented {
             ApiError::BadCreateToken(format!(
                 "the creation token sent in {H_CREATE_TOKEN} is not one of this relay's: {what}"

@@ -6,7 +6,7 @@
 //! ([`super::invites`]), the relay ([`super::relay`]) and leaving ([`super::leave`]).
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use duet_core::app::{DeviceRow, InviteRow, PartnerRemoval, Safety};
 use duet_core::device::DeviceError;
@@ -22,7 +22,37 @@ use crate::transport::Http;
 /// How long an invite or device code made in the app stays valid (as `duet invite`).
 const CODE_LIFETIME_MS: i64 = 24 * 3_600_000;
 
+/// How many outcomes of forms are kept for their pages (the oldest are forgotten).
+const OUTCOMES_KEPT: usize = 32;
+
+/// What the page's forms made, by the token of the page they redirect to
+/// (`/devices?shown=TOKEN`): a reload or a double click shows the same code, and a
+/// resent form makes no second one.
+#[derive(Default)]
+pub struct Outcomes(std::collections::VecDeque<(String, Made)>);
+
+/// Answers a form of this page: what it made is kept, and the browser is sent to the
+/// page that shows it.
+pub fn done(app: &App, made: Made) -> Response {
+    let token = crate::app::once::fresh();
+    if let Ok(mut kept) = app.outcomes.lock() {
+        kept.0.push_back((token.clone(), made));
+        while kept.0.len() > OUTCOMES_KEPT {
+            kept.0.pop_front();
+        }
+    }
+    see_other(&format!("/devices?shown={token}"))
+}
+
+/// The `shown` query of the page.
+#[derive(Deserialize)]
+pub struct ShownQuery {
+    #[serde(default)]
+    shown: String,
+}
+
 /// What the page shows above the rest: a code just made, what a form did, or nothing.
+#[derive(Clone)]
 pub enum Made {
     Nothing,
     Invite {
@@ -49,13 +79,24 @@ struct Shown {
     departed: Option<Departed>,
 }
 
-/// `GET /devices`.
-pub async fn devices(State(app): State<App>) -> PageResult {
-    show(&app, Made::Nothing).await
+/// `GET /devices`, with what a form just made when `shown` names it.
+pub async fn devices(State(app): State<App>, Query(q): Query<ShownQuery>) -> PageResult {
+    let made = app
+        .outcomes
+        .lock()
+        .ok()
+        .and_then(|kept| {
+            kept.0
+                .iter()
+                .find(|(token, _)| !q.shown.is_empty() && *token == q.shown)
+                .map(|(_, made)| made.clone())
+        })
+        .unwrap_or(Made::Nothing);
+    show(&app, made).await
 }
 
 /// The page, with `made` above the rest.
-pub async fn show(app: &App, made: Made) -> PageResult {
+async fn show(app: &App, made: Made) -> PageResult {
     let shown = app
         .with_device(|dev| {
             let safety = match dev.safety(false) {
@@ -230,7 +271,7 @@ pub async fn invite(State(app): State<App>) -> PageResult {
         code: code.encode(),
         expires_at: code.expires_at,
     };
-    show(&app, made).await
+    Ok(done(&app, made))
 }
 
 /// `POST /devices/add`: as `duet device add`.
@@ -245,7 +286,7 @@ pub async fn add(State(app): State<App>) -> PageResult {
         code: code.encode(),
         expires_at: code.expires_at,
     };
-    show(&app, made).await
+    Ok(done(&app, made))
 }
 
 /// The verify form: the code the page showed.

@@ -8,7 +8,7 @@ use duet_core::app::{InviteRow, RevokeTarget};
 use duet_core::device::DeviceError;
 use maud::{Markup, html};
 
-use super::devices::{Made, show};
+use super::devices::{Made, done};
 use super::layout::csrf;
 use crate::app::server::{App, PageResult};
 use crate::output::when;
@@ -71,5 +71,5 @@ pub async fn revoke(State(app): State<App>, Path(id): Path<String>) -> PageResul
                 .into(),
         ),
     };
-    show(&app, made).await
+    Ok(done(&app, made))
 }

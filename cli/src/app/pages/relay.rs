@@ -7,9 +7,9 @@ use axum::extract::State;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::devices::{Made, show};
+use super::devices::{Made, done};
 use super::layout::csrf;
-use crate::app::server::{App, PageResult};
+use crate::app::server::{App, PageError, PageResult};
 use crate::transport::Http;
 
 /// The relay section: the address in use and the form to change it.
@@ -41,31 +41,41 @@ pub struct RelayForm {
     token: String,
 }
 
-/// `POST /relay`: as `duet relay set URL [--token T]`; the page then says whether a relay
-/// answers there now (it is set either way, as on the command line).
+/// `POST /relay`: as `duet relay set URL [--token T]`, once a Duet relay answers there
+/// (a mistyped address would move this device off a relay that works: it is refused and
+/// nothing changes).
 pub async fn set(State(app): State<App>, Form(f): Form<RelayForm>) -> PageResult {
-    let url = f.relay.trim().trim_end_matches('/').to_string();
-    crate::commands::relay::check_relay_url(&url)?;
+    let url = crate::commands::relay::check_relay_url(&f.relay)?;
     let token = Some(f.token.trim().to_string()).filter(|t| !t.is_empty());
     crate::commands::relay::creation_token(token.as_deref())?;
-    let set_url = url.clone();
-    app.with_device(move |dev| Ok(dev.set_relay(&set_url, token.as_deref())?))
-        .await?;
     let answer = tokio::task::spawn_blocking({
         let url = url.clone();
         move || Http::probe(&url)
     })
     .await;
-    let made = match answer {
-        Ok(Ok(())) => Made::Notice(format!(
-            "The relay is now {url}; Duet syncs through it from now on."
-        )),
-        Ok(Err(e)) => Made::Warning(format!(
-            "The relay is now {url}, but no Duet relay answers there now ({e}). Duet uses it once one does; check the address if the relay should be up."
-        )),
-        Err(e) => Made::Warning(format!(
-            "The relay is now {url} (it could not be checked: {e})."
-        )),
-    };
-    show(&app, made).await
+    match answer {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(PageError::from(anyhow::anyhow!(
+                "no Duet relay answers at {url} ({e}); nothing was changed: check the address, \
+                 or send it again once the relay is up"
+            )));
+        }
+        Err(e) => {
+            return Err(PageError::from(anyhow::anyhow!(
+                "the relay could not be checked: {e}"
+            )));
+        }
+    }
+    // Asked before the store changes: the live thread looks when it sees the change.
+    if let Ok(mut live) = app.live.lock() {
+        live.relisten = true;
+    }
+    let set_url = url.clone();
+    app.with_device(move |dev| Ok(dev.set_relay(&set_url, token.as_deref())?))
+        .await?;
+    let made = Made::Notice(format!(
+        "The relay is now {url}; Duet syncs through it from now on."
+    ));
+    Ok(done(&app, made))
 }

@@ -61,11 +61,11 @@ pub struct SetupForm {
 
 /// `POST /setup`.
 pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageResult {
-    let relay = Some(f.relay.trim().to_string()).filter(|r| !r.is_empty());
+    let relay = Some(f.relay.trim())
+        .filter(|r| !r.is_empty())
+        .map(crate::commands::relay::check_relay_url)
+        .transpose()?;
     let token = Some(f.token.trim().to_string()).filter(|t| !t.is_empty());
-    if let Some(r) = &relay {
-        crate::commands::relay::check_relay_url(r)?;
-    }
     if token.is_some() && relay.is_none() {
         return Err(PageError::from(anyhow::anyhow!(
             "a creation token goes with a relay address; give both, or neither"
