@@ -26,6 +26,9 @@ pub fn say(step: &NextStep) -> String {
             "once they are dropped (`duet sync --drop-waiting`), sync reads on".into()
         }
         NextStep::NewInvite => "ask your partner for a new one (`duet invite`)".into(),
+        NextStep::NewDeviceCode => {
+            "make a new one on your other device (`duet device add`)".into()
+        }
         NextStep::CopyInviteAgain => {
             "ask your partner to run `duet invite` again and copy the whole code".into()
         }

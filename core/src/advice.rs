@@ -28,6 +28,8 @@ pub enum NextStep {
     DropWaiting,
     /// Ask the partner for a new invite code.
     NewInvite,
+    /// Make a new device code on one's other device.
+    NewDeviceCode,
     /// Ask the partner to make the invite code again and copy all of it.
     CopyInviteAgain,
     /// Compare safety codes with the partner, then remove and re-add this device.

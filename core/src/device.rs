@@ -36,6 +36,9 @@ pub enum DeviceError {
     /// The invite has expired already.
     #[error("this invite code expired")]
     InviteExpired,
+    /// The device code has expired already.
+    #[error("this device code expired")]
+    DeviceCodeExpired,
     /// What the user typed names no goal or step, or several.
     #[error(transparent)]
     Resolve(#[from] crate::resolve::ResolveError),
@@ -108,6 +111,7 @@ impl Advice for DeviceError {
             DeviceError::Sync(e) => e.next_step(),
             DeviceError::EmptyName => Some(NextStep::GiveName),
             DeviceError::InviteExpired => Some(NextStep::NewInvite),
+            DeviceError::DeviceCodeExpired => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)
@@ -306,7 +310,7 @@ impl Device {
         clock: Clock,
     ) -> Result<Device, DeviceError> {
         if code.expires_at < clock.now() {
-            return Err(DeviceError::InviteExpired);
+            return Err(DeviceError::DeviceCodeExpired);
         }
         let mut store = Store::open(home, true)?;
         store.set_clock(clock);

@@ -342,8 +342,11 @@ fn codes_made_before_leaving_admit_no_one_after() {
         "a new device joined a space its person left"
     );
     assert!(
-        joined.stderr.contains("invite_revoked"),
-        "{}",
+        joined.stderr.contains("invite_revoked")
+            && joined
+                .stderr
+                .contains("make a new one on your other device (`duet device add`)"),
+        "a device code's advice is a device code's: {}",
         joined.stderr
     );
     alex.ok(&["sync"]);

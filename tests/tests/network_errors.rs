@@ -233,3 +233,28 @@ fn a_relay_set_where_nothing_answers_is_kept_and_said_at_once() {
     run.ok();
     assert!(!run.stderr.contains("no duet relay"), "{}", run.stderr);
 }
+
+/// An invite made while the relay is down is given (it works once a sync sends it), with
+/// a warning saying so, instead of an open invite nobody ever saw the code of.
+#[test]
+fn an_invite_made_while_the_relay_is_down_is_given_and_works_after_a_sync() {
+    let mut relay = Relay::start();
+    let alex = device_with_relay(&relay.url);
+    alex.ok(&["sync"]);
+    relay.kill();
+    let made = alex.run(&["invite"]);
+    let code = made.ok().trim().to_string();
+    assert!(code.starts_with("duet1"), "{code}");
+    assert!(
+        made.stderr.contains("has not reached the relay yet")
+            && made.stderr.contains("run `duet sync`"),
+        "{}",
+        made.stderr
+    );
+    let phone = alex.json(&["device", "add"]);
+    assert_eq!(phone["sent"], false, "{phone}");
+    relay.restart();
+    alex.ok(&["sync"]);
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--name", "Sam"]);
+}

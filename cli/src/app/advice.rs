@@ -33,6 +33,9 @@ pub fn say(step: &NextStep) -> String {
         NextStep::NewInvite => {
             format!("ask your partner for a new code (on their {DEVICES_PAGE})")
         }
+        NextStep::NewDeviceCode => {
+            format!("make a new device code on your other device ({DEVICES_PAGE})")
+        }
         NextStep::CopyInviteAgain => {
             "ask your partner to make the code again and copy all of it".into()
         }
@@ -116,6 +119,7 @@ mod tests {
             NextStep::CheckRelayUrl,
             NextStep::SyncAgain,
             NextStep::NewInvite,
+            NextStep::NewDeviceCode,
             NextStep::CopyInviteAgain,
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,

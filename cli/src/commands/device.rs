@@ -2,7 +2,7 @@
 //! checking in person that no one else's device is in the shared space.
 
 use anyhow::Context;
-use duet_core::app::{InviteError, UnverifiedDevice};
+use duet_core::app::UnverifiedDevice;
 use duet_core::device::DeviceError;
 use duet_core::store::SpaceKind;
 use serde_json::json;
@@ -38,18 +38,14 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Add { expires } => {
             let mut dev = ctx.device()?;
-            let code = dev
-                .invite_own_device(&Http::new()?, expires)
-                .map_err(|e| match e {
-                    InviteError::Unsent(e) => anyhow::Error::new(e).context(
-                        "the code was created but could not reach the relay; run `duet sync` before using it",
-                    ),
-                    e => super::invite::invite_failure(e),
-                })?;
+            let made = dev.invite_own_device(&Http::new()?, expires);
+            let code = super::invite::Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
             if ctx.out.json {
-                return ctx
-                    .out
-                    .json(&json!({ "code": code.encode(), "expires_at": iso(code.expires_at) }));
+                return ctx.out.json(&json!({
+                    "code": code.code,
+                    "expires_at": iso(code.expires_at),
+                    "sent": code.unsent.is_none(),
+                }));
             }
             if !ctx.out.quiet {
                 note("On your other device run: duet join CODE");
@@ -58,7 +54,8 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
                     when(code.expires_at)
                 ));
             }
-            data(&code.encode())?;
+            code.warn_unsent(ctx, "your other device can join with it");
+            data(&code.code)?;
             Ok(())
         }
         DeviceCmd::List => list(ctx),

@@ -77,13 +77,13 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
         return super::invite_short::run(ctx, a.expires);
     }
     let mut dev = ctx.device()?;
-    let code = dev
-        .invite_partner(&Http::new()?, a.expires.unwrap_or(24 * 3_600_000))
-        .map_err(invite_failure)?;
+    let made = dev.invite_partner(&Http::new()?, a.expires.unwrap_or(24 * 3_600_000));
+    let code = Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
     if ctx.out.json {
         return ctx.out.json(&json!({
-            "code": code.encode(),
+            "code": code.code,
             "expires_at": crate::output::iso(code.expires_at),
+            "sent": code.unsent.is_none(),
         }));
     }
     if !ctx.out.quiet {
@@ -93,8 +93,52 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
             crate::output::when(code.expires_at)
         ));
     }
-    data(&code.encode())?;
+    code.warn_unsent(ctx, "your partner can use it");
+    data(&code.code)?;
     Ok(())
+}
+
+/// A code made, and why it has not reached the relay yet, if it has not.
+pub struct Made {
+    /// The code to give.
+    pub code: String,
+    /// When it expires (ms).
+    pub expires_at: i64,
+    /// The failed sync's words, when the relay does not know the code yet.
+    pub unsent: Option<String>,
+}
+
+impl Made {
+    /// A code made and sent, or made and not sent yet (it works once a sync sends
+    /// it, so it is given); any other failure is the command's error.
+    pub fn from(made: Result<(String, i64), InviteError>) -> anyhow::Result<Made> {
+        match made {
+            Ok((code, expires_at)) => Ok(Made {
+                code,
+                expires_at,
+                unsent: None,
+            }),
+            Err(InviteError::Unsent {
+                code,
+                expires_at,
+                source,
+            }) => Ok(Made {
+                code,
+                expires_at,
+                unsent: Some(crate::advice::message(source.as_ref())),
+            }),
+            Err(e) => Err(invite_failure(e)),
+        }
+    }
+
+    /// Says, when the relay does not know the code yet, that it works once it does.
+    pub fn warn_unsent(&self, ctx: &Ctx, who_can: &str) {
+        if let Some(why) = &self.unsent {
+            ctx.out.warn(format!(
+                "the code has not reached the relay yet ({why}); {who_can} once this device has synced: run `duet sync` (or keep `duet sync --watch` running) before it is used"
+            ));
+        }
+    }
 }
 
 /// An invite or device code that is not ready, in the command line's words.
@@ -102,9 +146,9 @@ pub fn invite_failure(e: InviteError) -> anyhow::Error {
     match e {
         InviteError::Make(e) => e.into(),
         // The relay must know the invite before the partner can use it.
-        InviteError::Unsent(e) => anyhow::Error::new(e).context(
-            "the invite was created but could not reach the relay; run `duet sync` before your partner joins",
-        ),
+        e @ InviteError::Unsent { .. } => {
+            anyhow::Error::new(e).context("run `duet sync` before the code is used")
+        }
         InviteError::Refused(w) => anyhow::anyhow!(
             "the invite was created but the relay refused it, so your partner could not use it: {}",
             crate::advice::warning(&w)

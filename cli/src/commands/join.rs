@@ -53,13 +53,7 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
         JoinError::Setup(e) => {
             anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
         }
-        JoinError::Refused {
-            status,
-            error,
-            message,
-        } => anyhow::anyhow!(
-            "the relay refused to let this device join ({status} {error}: {message}); ask your partner for a new code with `duet invite`"
-        ),
+        e @ JoinError::Refused { .. } => anyhow::anyhow!(crate::advice::message(&e)),
         JoinError::FirstSync(e) => anyhow::Error::new(e).context(
             "joined locally, but the first sync failed; run `duet sync` to finish joining",
         ),

@@ -22,9 +22,17 @@ pub enum InviteError {
     #[error(transparent)]
     Make(DeviceError),
     /// It was made but the sync that announces it failed: it is stored here and goes
-    /// out with the next sync.
-    #[error("the invite was created but could not reach the relay")]
-    Unsent(#[source] DeviceError),
+    /// out with the next sync, and works from then on (so the code is given too).
+    #[error("the code was created but has not reached the relay yet")]
+    Unsent {
+        /// The code, as given to the partner (or typed on the other device).
+        code: String,
+        /// When it stops admitting anyone (ms).
+        expires_at: i64,
+        /// Why the sync failed.
+        #[source]
+        source: Box<DeviceError>,
+    },
     /// The relay refused the shared space's changes, so it does not know the invite.
     #[error("the invite was created but the relay refused it, so your partner could not use it")]
     Refused(Warning),
@@ -34,7 +42,7 @@ impl Advice for InviteError {
     fn next_step(&self) -> Option<NextStep> {
         match self {
             InviteError::Make(e) => e.next_step(),
-            InviteError::Unsent(_) => Some(NextStep::SyncAgain),
+            InviteError::Unsent { .. } => Some(NextStep::SyncAgain),
             InviteError::Refused(w) => w.next.clone(),
         }
     }
@@ -62,6 +70,8 @@ pub enum JoinError {
         error: String,
         /// The relay's words.
         message: String,
+        /// Whether the code was a device code (made on one's own other device).
+        device_code: bool,
     },
     /// Joined on this device, but the first sync failed; the next sync finishes it.
     #[error("joined locally, but the first sync failed")]
@@ -74,6 +84,9 @@ impl Advice for JoinError {
             JoinError::Code(e) => e.next_step(),
             JoinError::NameRequired => Some(NextStep::GiveName),
             JoinError::Setup(e) => e.next_step(),
+            JoinError::Refused {
+                device_code: true, ..
+            } => Some(NextStep::NewDeviceCode),
             JoinError::Refused { .. } => Some(NextStep::NewInvite),
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
         }
@@ -100,7 +113,11 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<InviteCode, InviteError> {
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
-        let reports = self.sync(transport).map_err(InviteError::Unsent)?;
+        let reports = self.sync(transport).map_err(|source| InviteError::Unsent {
+            code: code.encode(),
+            expires_at: code.expires_at,
+            source: Box::new(source),
+        })?;
         // A code the relay does not know (e.g. the shared space could not be created
         // there without a creation token) would only fail on the partner's side.
         match reports
@@ -120,7 +137,11 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<DeviceCode, InviteError> {
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
-        self.sync(transport).map_err(InviteError::Unsent)?;
+        self.sync(transport).map_err(|source| InviteError::Unsent {
+            code: code.encode(),
+            expires_at: code.expires_at,
+            source: Box::new(source),
+        })?;
         Ok(code)
     }
 
@@ -136,7 +157,8 @@ impl Device {
         transport: &dyn Transport,
     ) -> Result<Joined, JoinError> {
         let home_existed = home.exists();
-        let (mut device, space) = if code.trim().starts_with(DEVICE_PREFIX) {
+        let device_code = code.trim().starts_with(DEVICE_PREFIX);
+        let (mut device, space) = if device_code {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
             let dev = Device::join_own_with(home, &code, clock).map_err(JoinError::Setup)?;
             (dev, code.shared.space)
@@ -177,6 +199,7 @@ impl Device {
                     status,
                     error: body.error.to_string(),
                     message: body.message,
+                    device_code,
                 })
             }
             Err(e) => Err(JoinError::FirstSync(e)),

@@ -8,7 +8,7 @@
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use duet_core::app::{DeviceRow, InviteRow, PartnerRemoval, Safety};
+use duet_core::app::{DeviceRow, InviteError, InviteRow, PartnerRemoval, Safety};
 use duet_core::device::DeviceError;
 use duet_core::store::Departed;
 use maud::{Markup, PreEscaped, html};
@@ -55,13 +55,13 @@ pub struct ShownQuery {
 #[derive(Clone)]
 pub enum Made {
     Nothing,
-    Invite {
+    /// An invite for the partner (`invite`) or a device code, and why it has not
+    /// reached the relay yet, if it has not.
+    Code {
         code: String,
         expires_at: i64,
-    },
-    DeviceCode {
-        code: String,
-        expires_at: i64,
+        invite: bool,
+        unsent: Option<String>,
     },
     /// What a form did, in a sentence.
     Notice(String),
@@ -160,12 +160,16 @@ async fn show(app: &App, made: Made) -> PageResult {
 
 /// A code just made: large, and for an invite also as a QR code.
 fn made_code(made: &Made) -> Markup {
-    let (code, expires_at, invite) = match made {
+    let (code, expires_at, invite, unsent) = match made {
         Made::Nothing => return html! {},
         Made::Notice(text) => return html! { p class="notice" role="status" { (text) } },
         Made::Warning(text) => return html! { p class="warning" role="status" { (text) } },
-        Made::Invite { code, expires_at } => (code, *expires_at, true),
-        Made::DeviceCode { code, expires_at } => (code, *expires_at, false),
+        Made::Code {
+            code,
+            expires_at,
+            invite,
+            unsent,
+        } => (code, *expires_at, *invite, unsent),
     };
     html! {
         section class="made" aria-labelledby="made" {
@@ -175,6 +179,9 @@ fn made_code(made: &Made) -> Markup {
             } @else {
                 h2 id="made" { "Your device code" }
                 p { "On your other device, join with this code (in the app's setup, or `duet join CODE`). It expires " (when(expires_at)) "." }
+            }
+            @if let Some(why) = unsent {
+                p class="warning" role="status" { "This code has not reached the relay yet (" (why) "). It works once Duet has synced, which it tries again on its own while the app is open." }
             }
             p class="code" id="made-code" { (code) }
             @if let Some(svg) = qr_svg(code) {
@@ -261,32 +268,54 @@ fn device_table(rows: &[DeviceRow], token: &str) -> Markup {
 
 /// `POST /devices/invite`: as `duet invite` (announced to the relay first).
 pub async fn invite(State(app): State<App>) -> PageResult {
-    let code = app
+    let made = app
         .with_device(|dev| {
-            dev.invite_partner(&Http::new()?, CODE_LIFETIME_MS)
-                .map_err(crate::commands::invite::invite_failure)
+            let made = dev.invite_partner(&Http::new()?, CODE_LIFETIME_MS);
+            code_made(made.map(|c| (c.encode(), c.expires_at)), true)
         })
         .await?;
-    let made = Made::Invite {
-        code: code.encode(),
-        expires_at: code.expires_at,
-    };
     Ok(done(&app, made))
 }
 
 /// `POST /devices/add`: as `duet device add`.
 pub async fn add(State(app): State<App>) -> PageResult {
-    let code = app
+    let made = app
         .with_device(|dev| {
-            dev.invite_own_device(&Http::new()?, CODE_LIFETIME_MS)
-                .map_err(crate::commands::invite::invite_failure)
+            let made = dev.invite_own_device(&Http::new()?, CODE_LIFETIME_MS);
+            code_made(made.map(|c| (c.encode(), c.expires_at)), false)
         })
         .await?;
-    let made = Made::DeviceCode {
-        code: code.encode(),
-        expires_at: code.expires_at,
-    };
     Ok(done(&app, made))
+}
+
+/// A code made (also one not sent yet: it works once a sync sends it, which the app
+/// does on its own), or why none could be made, in the app's words.
+fn code_made(made: Result<(String, i64), InviteError>, invite: bool) -> anyhow::Result<Made> {
+    let (code, expires_at, unsent) = match made {
+        Ok((code, expires_at)) => (code, expires_at, None),
+        Err(InviteError::Unsent {
+            code,
+            expires_at,
+            source,
+        }) => (
+            code,
+            expires_at,
+            Some(crate::app::advice::message(source.as_ref())),
+        ),
+        Err(InviteError::Refused(w)) => {
+            anyhow::bail!(
+                "the code was made but the relay refused it, so it could not be used: {}",
+                crate::app::advice::warning(&w)
+            )
+        }
+        Err(e @ InviteError::Make(_)) => anyhow::bail!(crate::app::advice::message(&e)),
+    };
+    Ok(Made::Code {
+        code,
+        expires_at,
+        invite,
+        unsent,
+    })
 }
 
 /// The verify form: the code the page showed.

@@ -6,6 +6,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
+use duet_core::app::JoinError;
 use duet_core::device::Device;
 use maud::html;
 use serde::Deserialize;
@@ -105,6 +106,18 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
     Ok(see_other("/"))
 }
 
+/// A failed join, in the app's words.
+fn join_failure(e: JoinError) -> anyhow::Error {
+    match e {
+        // Joined here: the live sync finishes it once the relay answers.
+        JoinError::FirstSync(e) => anyhow::anyhow!(
+            "joined on this device, but the first sync failed ({}); Duet finishes joining on its own once the relay answers",
+            crate::app::advice::message(&e)
+        ),
+        e => anyhow::anyhow!(crate::app::advice::message(&e)),
+    }
+}
+
 /// The join form.
 #[derive(Deserialize)]
 pub struct JoinForm {
@@ -129,14 +142,18 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
             if name.is_none() {
                 anyhow::bail!("a name is required with a short code");
             }
+            if relay.is_none() {
+                anyhow::bail!(
+                    "a short code names no relay: give the relay address your partner uses too"
+                );
+            }
             code = crate::commands::join::redeem(&code, relay)?;
         }
         let http = Http::new()?;
         // Held for the whole join: the live thread waits rather than open a device the
         // relay may still refuse.
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let joined = Device::join_code(&home, &code, name, clock, &http)
-            .map_err(|e| crate::commands::join::join_failure(e, &home))?;
+        let joined = Device::join_code(&home, &code, name, clock, &http).map_err(join_failure)?;
         *kept = Some(joined.device);
         Ok(())
     })
