@@ -180,7 +180,24 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     assert!(sam.ok(&["sync"]).contains("Alex left"));
     let page = app.get("/devices");
     assert!(page.body.contains("left"), "{}", page.body);
-    assert!(!page.body.contains("action=\"/leave\""), "{}", page.body);
+    // Nothing is offered that a device no longer in the space could do.
+    for action in [
+        "/leave",
+        "/devices/invite",
+        "/devices/add",
+        "/devices/verify",
+        "/remove",
+    ] {
+        assert!(!page.body.contains(action), "{action}: {}", page.body);
+    }
+    // And the partner's app says Alex is gone, not that Alex has joined.
+    let sams = App::start(&sam);
+    let page = sams.get("/devices");
+    assert!(
+        page.body.contains("Alex is no longer in your shared space"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

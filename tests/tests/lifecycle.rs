@@ -215,6 +215,26 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
     sam.ok(&["join", &invite_code(&alex), "--name", "Sam"]);
     alex.ok(&["goal", "add", "Before the leave", "--area", "trust"]);
     alex.ok(&["sync"]);
+    // An export over a file that exists is refused before anything happens.
+    let precious = sam.home.join("notes.txt");
+    std::fs::write(&precious, "precious").expect("a file of Sam's");
+    let refused = sam.run(&[
+        "leave",
+        "--yes",
+        "--export",
+        precious.to_str().expect("path"),
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("exists already"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("kept"),
+        "precious"
+    );
+    assert!(sam.json(&["status"])["spaces"][0]["departed"].is_null());
     let export = sam.home.join("mine.json");
     let out = sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
     assert!(out.contains("You left the shared space"), "{out}");

@@ -174,3 +174,25 @@ fn a_live_socket_is_refused_unsigned_or_to_a_non_member() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("not a member"), "{body}");
 }
+
+/// A watcher whose device the partner removes learns why and says it (as `duet sync`
+/// does), and keeps watching the personal space.
+#[test]
+fn a_watcher_says_who_removed_its_device_and_when() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let mut watching = Watcher::start(&sam);
+    let key = sam.json(&["status"])["device"]
+        .as_str()
+        .expect("its key")
+        .to_string();
+    alex.ok(&["device", "remove", &key[..12], "--yes"]);
+    let said = watching.wait_for("this device was removed from the shared space by Alex");
+    assert!(!said.contains("stopped watching"), "{said}");
+    sam.ok(&["reflect", "--private", "still mine"]);
+    let lines = watching.stop();
+    assert!(
+        !lines.iter().any(|l| l.contains("stopped watching")),
+        "{lines:?}"
+    );
+}

@@ -254,6 +254,26 @@ fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
     );
 }
 
+/// Once the partner has left, there is no one to rate blind against: a rating is in the
+/// clear at once.
+#[test]
+fn after_the_partner_left_a_rating_is_not_sealed() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let out = alex.ok(&["rate", GOAL, "1"]);
+    assert!(!out.contains("sealed"), "{out}");
+    assert_eq!(
+        alex.json(&["export"])["shared"]["sealed"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(ratings(&alex), vec![("Alex".to_string(), 1, None)]);
+}
+
 #[test]
 fn a_blind_rating_corrected_before_the_partner_rates_is_a_correction_in_both_histories() {
     let relay = Relay::start();

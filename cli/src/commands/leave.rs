@@ -23,6 +23,14 @@ pub struct Args {
 
 /// Runs `duet leave`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    // Checked before anything is asked or sent: leaving must not cost another file.
+    if a.export.exists() {
+        anyhow::bail!(crate::UsageError(format!(
+            "{} exists already and the export would overwrite it; name another file with \
+             --export FILE (you did not leave)",
+            a.export.display()
+        )));
+    }
     let mut dev = ctx.device()?;
     if let Some(d) = dev.departed()? {
         let err = duet_core::device::DeviceError::Departed(d);

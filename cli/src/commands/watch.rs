@@ -25,6 +25,9 @@ struct Watch {
     more: bool,
     /// The store's data version at the last check.
     seen: i64,
+    /// Live sockets the relay refused since the last sync, with its words: said after a
+    /// sync has learnt why (a leave or removal is then said by the sync instead).
+    refused: Vec<(duet_core::store::SpaceKind, String)>,
 }
 
 /// Runs `duet sync --watch`: one live socket per space (`crate::live`), a sync whenever
@@ -50,6 +53,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         lost: false,
         more: false,
         seen: dev.data_version()?,
+        refused: Vec::new(),
     };
     loop {
         let due = match rx.recv_timeout(LOCAL_CHECK) {
@@ -62,6 +66,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         if due {
             // Several signals may be queued: one sync covers them all.
             w.more = sync_once(ctx, &mut dev, &http)?;
+            if !w.after_refusals(ctx, &dev)? {
+                return Ok(());
+            }
         }
         // `seen` is not read again after a sync: this device's own commits do not move
         // its data_version, and a `duet` command that commits during the sync must
@@ -95,20 +102,42 @@ impl Watch {
                 }
                 self.lost = true;
             }
+            // A sync learns why (this device left or was removed, say) and says it.
             Signal::Refused(kind, msg) => {
+                self.refused.push((kind, msg));
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// After a sync: the refused sockets of spaces this device is still in are warned
+    /// about (those it departed the sync has said); false when nothing is left to watch.
+    fn after_refusals(&mut self, ctx: &Ctx, dev: &Device) -> anyhow::Result<bool> {
+        if self.refused.is_empty() {
+            return Ok(true);
+        }
+        let targets = dev.live_targets()?;
+        for (kind, msg) in std::mem::take(&mut self.refused) {
+            self.listening = self.listening.saturating_sub(1);
+            if targets.iter().any(|t| t.kind == kind) {
                 note(&format!(
                     "warning ({} space): stopped watching: {msg}",
                     kind.as_str()
                 ));
-                self.listening -= 1;
-                if self.listening == 0 {
-                    anyhow::bail!(
-                        "the relay refused every live connection; check `duet status` and the relay URL"
-                    );
-                }
             }
         }
-        Ok(false)
+        if self.listening > 0 {
+            return Ok(true);
+        }
+        if targets.is_empty() {
+            ctx.out
+                .line("Nothing left to watch: this device is in no space any more.")?;
+            return Ok(false);
+        }
+        anyhow::bail!(
+            "the relay refused every live connection; check `duet status` and the relay URL"
+        )
     }
 
     /// Between signals: a sync is due when a sync stopped early, or when another

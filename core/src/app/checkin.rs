@@ -137,7 +137,8 @@ impl Device {
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,
             (Some(_), None) => true,
-            (None, _) => other_rated(&view, &me, &gid, now),
+            // Blind against no one: the partner left (or was removed).
+            (None, _) => other_rated(&view, &me, &gid, now) || self.partner_gone()?,
         };
         let (id, sealed) = if in_clear {
             let rating = Rating {

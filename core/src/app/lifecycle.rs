@@ -46,6 +46,18 @@ pub struct InviteRow {
 /// the expiry.
 type DeviceCodeKey = ([u8; 16], String, i64);
 
+/// The partner, as the shared space's membership says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Partner {
+    /// No one else has joined yet.
+    NotYet,
+    /// In the space, by name.
+    Here(String),
+    /// Was in the space and no device of theirs is now (they left, or their last
+    /// device was removed).
+    Gone(String),
+}
+
 /// Which invites `revoke` withdraws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeTarget {
@@ -73,26 +85,51 @@ impl Device {
         }
     }
 
+    /// Whether the partner was in the shared space and no device of theirs is now (they
+    /// left, or their last device was removed): no one is left to rate blind against.
+    pub(crate) fn partner_gone(&self) -> Result<bool, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        if !self.store.has_departures(&rec.id)? {
+            return Ok(false);
+        }
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let mine = self.me.person();
+        Ok(state
+            .persons_ever()
+            .into_iter()
+            .filter(|p| *p != mine)
+            .any(|other| !state.members().values().any(|m| m.person == other)))
+    }
+
     /// Refuses a partner invite once a second person has been in the shared space: a
     /// leftover invite would let a third person read the couple's history.
     pub(crate) fn ensure_partner_slot(&mut self) -> Result<(), DeviceError> {
         self.ensure_member(SpaceKind::Shared)?;
+        match self.partner()? {
+            Partner::NotYet => Ok(()),
+            Partner::Here(name) => Err(DeviceError::PartnerJoined(name)),
+            Partner::Gone(name) => Err(DeviceError::PartnerGone(name)),
+        }
+    }
+
+    /// Whether the partner has joined the shared space, is in it, or is no longer.
+    pub fn partner(&mut self) -> Result<Partner, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let mine = self.me.person();
         let Some(other) = state.persons_ever().into_iter().find(|p| *p != mine) else {
-            return Ok(());
+            return Ok(Partner::NotYet);
         };
         let people = crate::names::shown(&self.view_parts(SpaceKind::Shared, Parts::Goals)?.people);
         let name = people
             .get(&hex::encode(other))
             .cloned()
             .unwrap_or_else(|| "your partner".into());
-        if state.members().values().any(|m| m.person == other) {
-            Err(DeviceError::PartnerJoined(name))
+        Ok(if state.members().values().any(|m| m.person == other) {
+            Partner::Here(name)
         } else {
-            Err(DeviceError::PartnerGone(name))
-        }
+            Partner::Gone(name)
+        })
     }
 
     /// Signs a membership event as this device's next event in a space and stores it

@@ -34,7 +34,7 @@ pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, Owner, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
-pub use lifecycle::{InviteRow, RevokeTarget};
+pub use lifecycle::{InviteRow, Partner, RevokeTarget};
 pub use pairing::{InviteError, JoinError, Joined};
 pub use records::{
     GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,

@@ -48,6 +48,23 @@ impl Advice for InviteError {
     }
 }
 
+/// A code whose announcing sync failed: given, when the relay could not be reached (it
+/// works once a sync sends it); refused, when the relay answered no (it would not).
+fn not_sent(code: String, expires_at: i64, e: DeviceError) -> InviteError {
+    if let DeviceError::Sync(SyncError::Transport(TransportError::Refused { .. })) = &e {
+        let text = e.to_string();
+        return InviteError::Refused(match e.next_step() {
+            Some(step) => Warning::then(text, step),
+            None => Warning::new(text),
+        });
+    }
+    InviteError::Unsent {
+        code,
+        expires_at,
+        source: Box::new(e),
+    }
+}
+
 /// Why joining with a code failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
@@ -113,11 +130,9 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<InviteCode, InviteError> {
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
-        let reports = self.sync(transport).map_err(|source| InviteError::Unsent {
-            code: code.encode(),
-            expires_at: code.expires_at,
-            source: Box::new(source),
-        })?;
+        let reports = self
+            .sync(transport)
+            .map_err(|e| not_sent(code.encode(), code.expires_at, e))?;
         // A code the relay does not know (e.g. the shared space could not be created
         // there without a creation token) would only fail on the partner's side.
         match reports
@@ -137,11 +152,8 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<DeviceCode, InviteError> {
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
-        self.sync(transport).map_err(|source| InviteError::Unsent {
-            code: code.encode(),
-            expires_at: code.expires_at,
-            source: Box::new(source),
-        })?;
+        self.sync(transport)
+            .map_err(|e| not_sent(code.encode(), code.expires_at, e))?;
         Ok(code)
     }
 

@@ -77,6 +77,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether a space holds a `leave` or `remove` event (one indexed look, before a fold
+    /// of every event asks who is still there).
+    pub fn has_departures(&self, space: &SpaceId) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE space = ?1 AND kind IN ('leave', 'remove'))",
+            params![space.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Whether the relay acknowledged any event `author` (this device) wrote, in any space.
     pub fn relay_holds_own_event(
         &self,

@@ -8,7 +8,7 @@
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use duet_core::app::{DeviceRow, InviteError, InviteRow, PartnerRemoval, Safety};
+use duet_core::app::{DeviceRow, InviteError, InviteRow, Partner, PartnerRemoval, Safety};
 use duet_core::device::DeviceError;
 use duet_core::store::Departed;
 use maud::{Markup, PreEscaped, html};
@@ -73,7 +73,7 @@ pub enum Made {
 struct Shown {
     rows: Vec<DeviceRow>,
     safety: Option<Safety>,
-    partners: Vec<String>,
+    partner: Partner,
     relay: Option<String>,
     invites: Vec<InviteRow>,
     departed: Option<Departed>,
@@ -107,7 +107,7 @@ async fn show(app: &App, made: Made) -> PageResult {
             Ok(Shown {
                 rows: dev.device_list()?,
                 safety,
-                partners: dev.partners()?,
+                partner: dev.partner()?,
                 relay: dev.relay()?,
                 invites: dev.invites()?,
                 departed: dev.departed()?,
@@ -117,45 +117,58 @@ async fn show(app: &App, made: Made) -> PageResult {
     let Shown {
         rows,
         safety,
-        partners,
+        partner,
         relay,
         invites,
         departed,
     } = shown;
     let token = app.csrf().to_string();
+    // A device that left (or was removed) can do nothing more here but read.
+    let member = departed.is_none();
     let main = html! {
         h1 { "Partner and devices" }
         (made_code(&made))
+        @if member {
+            (pairing_sections(&partner, &token))
+            (safety_section(safety.as_ref(), &token))
+        }
+        section aria-labelledby="list" {
+            h2 id="list" { "Devices in your shared space" }
+            (device_table(&rows, member.then_some(token.as_str())))
+        }
+        @if member { (super::invites::section(&invites, &token)) }
+        (super::relay::section(relay.as_deref(), &token))
+        (super::leave::section(departed.as_ref(), &token))
+    };
+    Ok(app.page("Partner and devices", Nav::Devices, main))
+}
+
+/// Inviting the partner (or where they are) and adding a device of one's own.
+fn pairing_sections(partner: &Partner, token: &str) -> Markup {
+    html! {
         section aria-labelledby="invite" {
             h2 id="invite" { "Invite your partner" }
-            @if partners.is_empty() {
-                p { "Make a code and give it to your partner in person or over a channel you both trust. It works once, for 24 hours." }
-                form method="post" action="/devices/invite" {
-                    (csrf(&token))
-                    button type="submit" { "Make an invite code" }
+            @match partner {
+                Partner::NotYet => {
+                    p { "Make a code and give it to your partner in person or over a channel you both trust. It works once, for 24 hours." }
+                    form method="post" action="/devices/invite" {
+                        (csrf(token))
+                        button type="submit" { "Make an invite code" }
+                    }
                 }
-            } @else {
-                p { (partners.join(", ")) " has joined your shared space." }
+                Partner::Here(name) => p { (name) " has joined your shared space." },
+                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write; a new partner would start a new home." },
             }
         }
         section aria-labelledby="add" {
             h2 id="add" { "Add another device of yours" }
             p { "A device code lets your phone or another computer join both your spaces, your private reflections too: keep it to yourself." }
             form method="post" action="/devices/add" {
-                (csrf(&token))
+                (csrf(token))
                 button type="submit" { "Make a device code" }
             }
         }
-        (safety_section(safety.as_ref(), &token))
-        section aria-labelledby="list" {
-            h2 id="list" { "Devices in your shared space" }
-            (device_table(&rows, &token))
-        }
-        (super::invites::section(&invites, &token))
-        (super::relay::section(relay.as_deref(), &token))
-        (super::leave::section(departed.as_ref(), &token))
-    };
-    Ok(app.page("Partner and devices", Nav::Devices, main))
+    }
 }
 
 /// A code just made: large, and for an invite also as a QR code.
@@ -234,7 +247,8 @@ fn safety_section(safety: Option<&Safety>, token: &str) -> Markup {
     }
 }
 
-fn device_table(rows: &[DeviceRow], token: &str) -> Markup {
+/// The devices, with a Remove button each (but this one) when `token` is given.
+fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
     html! {
         table class="devices" {
             thead { tr { th scope="col" { "Whose" } th scope="col" { "Device" } th scope="col" { "Joined" } th scope="col" { "State" } th scope="col" { span class="visually-hidden" { "Action" } } } }
@@ -252,7 +266,7 @@ fn device_table(rows: &[DeviceRow], token: &str) -> Markup {
                             @else { "not verified" }
                         }
                         td {
-                            @if !r.removed && !r.this_device {
+                            @if let Some(token) = token.filter(|_| !r.removed && !r.this_device) {
                                 form method="post" class="inline" action=(format!("/devices/{short}/remove")) {
                                     (csrf(token))
                                     button type="submit" aria-label=(format!("Remove device {short}")) { "Remove…" }
