@@ -57,8 +57,8 @@ pub enum DeviceError {
     /// A confirmation of a safety code that is no longer the space's: a device joined or
     /// left since it was shown.
     #[error(
-        "the safety code changed since it was shown (a device joined or left): it is now {0}; \
-         compare the new code in person before confirming it"
+        "the safety code changed since it was shown (a device joined or left), or was \
+         mistyped: it is now {0}; compare this code in person before confirming it"
     )]
     SafetyCodeChanged(String),
     /// A goal weight that is not a number more than 0 (up to the model's limit).

@@ -4,15 +4,81 @@
 //! seed of a one-time ed25519 key that a member authorised in an `invite` event). Anyone
 //! holding it before it is used or expires can join and read the space, so it must be
 //! passed in person or over a channel the couple trusts.
+//!
+//! Codes are written as version 2 (`duet2-`, `duet2d-`): the payload ends with a check of
+//! 4 bytes, so that a code copied without its last characters is refused instead of read
+//! as another relay address (the relay URL is the payload's last field). Version 1 codes
+//! (`duet1-`, `duet1d-`, without a check) are still read.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 
 use crate::crypto::SpaceKey;
 use crate::event::SpaceId;
 
-/// Prefix of every invite code (versioned).
-pub const PREFIX: &str = "duet1-";
+/// Prefix of every invite code this version writes.
+pub const PREFIX: &str = "duet2-";
+/// Prefix of the invite codes of version 1 (no check), still read.
+const V1_PREFIX: &str = "duet1-";
+/// Bytes of the check at the end of a version 2 code.
+const CHECK_LEN: usize = 4;
+
+/// The check of a version 2 code's payload.
+fn check(payload: &[u8]) -> [u8; CHECK_LEN] {
+    let digest = Sha256::new()
+        .chain_update(b"duet/code-check\0")
+        .chain_update(payload)
+        .finalize();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&digest[..CHECK_LEN]);
+    out
+}
+
+/// A payload written as a version 2 code: the prefix, then base64url of it and its check.
+fn wrap(prefix: &str, mut payload: Vec<u8>) -> String {
+    let c = check(&payload);
+    payload.extend_from_slice(&c);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(payload))
+}
+
+/// The payload of a code written with `v2` (its check verified) or `v1` (none).
+fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
+    let s = s.trim();
+    let (body, checked) = match (s.strip_prefix(v2), s.strip_prefix(v1)) {
+        (Some(body), _) => (body, true),
+        (None, Some(body)) => (body, false),
+        (None, None) => return Err(InviteCodeError("it does not start with duet2- or duet1-")),
+    };
+    let mut b = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| InviteCodeError("it is not base64url; copy the whole code"))?;
+    if checked {
+        let at = b
+            .len()
+            .checked_sub(CHECK_LEN)
+            .ok_or(InviteCodeError("it is too short"))?;
+        if b[at..] != check(&b[..at]) {
+            return Err(InviteCodeError(
+                "it is incomplete or mistyped: its end does not match the rest",
+            ));
+        }
+        b.truncate(at);
+    }
+    Ok(b)
+}
+
+/// Whether `s` looks like a device code (of any version) rather than a partner's invite.
+pub fn is_device_code(s: &str) -> bool {
+    let s = s.trim();
+    s.starts_with(DEVICE_PREFIX) || s.starts_with(V1_DEVICE_PREFIX)
+}
+
+/// Whether `s` looks like an invite or device code (of any version).
+pub fn is_code(s: &str) -> bool {
+    let s = s.trim();
+    is_device_code(s) || s.starts_with(PREFIX) || s.starts_with(V1_PREFIX)
+}
 
 /// A decoded invite code.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,18 +143,12 @@ impl InviteCode {
         b.extend_from_slice(&self.expires_at.to_be_bytes());
         push_keys(&mut b, &self.later_keys);
         b.extend_from_slice(self.relay.as_bytes());
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(b))
+        wrap(PREFIX, b)
     }
 
     /// Parses a code.
     pub fn decode(s: &str) -> Result<InviteCode, InviteCodeError> {
-        let body = s
-            .trim()
-            .strip_prefix(PREFIX)
-            .ok_or(InviteCodeError("it does not start with duet1-"))?;
-        let b = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| InviteCodeError("it is not base64url"))?;
+        let b = unwrap(s, PREFIX, V1_PREFIX)?;
         if b.len() < 16 + 32 + 32 + 8 + 1 + 1 {
             return Err(InviteCodeError("it is too short"));
         }
@@ -131,14 +191,30 @@ mod tests {
             secret: [9; 32],
             expires_at: 42,
         };
-        assert_eq!(InviteCode::decode(&code.encode()), Ok(code));
+        let written = code.encode();
+        assert!(written.starts_with("duet2-"), "{written}");
+        assert_eq!(InviteCode::decode(&written), Ok(code.clone()));
         assert!(InviteCode::decode("duet1-AAAA").is_err());
         assert!(InviteCode::decode("hello").is_err());
+        // A code copied without its last characters is refused, whatever is cut.
+        for cut in 1..=12 {
+            let short = &written[..written.len() - cut];
+            assert!(InviteCode::decode(short).is_err(), "cut {cut}: {short}");
+        }
+        // A version 1 code (no check) is still read.
+        let mut v1 = URL_SAFE_NO_PAD
+            .decode(written.trim_start_matches("duet2-"))
+            .expect("base64url");
+        v1.truncate(v1.len() - CHECK_LEN);
+        let v1 = format!("duet1-{}", URL_SAFE_NO_PAD.encode(v1));
+        assert_eq!(InviteCode::decode(&v1), Ok(code));
     }
 }
 
 /// Prefix of a code that adds another device of the same person.
-pub const DEVICE_PREFIX: &str = "duet1d-";
+pub const DEVICE_PREFIX: &str = "duet2d-";
+/// Prefix of the device codes of version 1 (no check), still read.
+const V1_DEVICE_PREFIX: &str = "duet1d-";
 
 /// One space's part of a code: id, key and one-time invite secret.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,18 +265,12 @@ impl DeviceCode {
         push_keys(&mut b, &self.shared.later_keys);
         push_keys(&mut b, &self.personal.later_keys);
         b.extend_from_slice(self.relay.as_bytes());
-        format!("{DEVICE_PREFIX}{}", URL_SAFE_NO_PAD.encode(b))
+        wrap(DEVICE_PREFIX, b)
     }
 
     /// Parses a code.
     pub fn decode(s: &str) -> Result<DeviceCode, InviteCodeError> {
-        let body = s
-            .trim()
-            .strip_prefix(DEVICE_PREFIX)
-            .ok_or(InviteCodeError("it does not start with duet1d-"))?;
-        let b = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| InviteCodeError("it is not base64url"))?;
+        let b = unwrap(s, DEVICE_PREFIX, V1_DEVICE_PREFIX)?;
         const FIXED: usize = 2 * 80 + 16 + 8 + 1;
         if b.len() < FIXED + 1 {
             return Err(InviteCodeError("it is too short"));
@@ -271,8 +341,12 @@ mod device_code_tests {
             personal: g(),
             expires_at: 1234,
         };
-        assert_eq!(DeviceCode::decode(&code.encode()), Ok(code));
+        let written = code.encode();
+        assert!(written.starts_with("duet2d-"), "{written}");
+        assert_eq!(DeviceCode::decode(&written), Ok(code));
         assert!(DeviceCode::decode("duet1d-AAAA").is_err());
         assert!(DeviceCode::decode("duet1-AAAA").is_err());
+        assert!(DeviceCode::decode(&written[..written.len() - 1]).is_err());
+        assert!(is_device_code(&written) && is_code(&written));
     }
 }

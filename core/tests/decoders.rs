@@ -62,9 +62,11 @@ proptest! {
         let _ = automerge::Change::from_bytes(bytes.clone());
         let _ = automerge::Automerge::load(&bytes);
         let _ = InviteCode::decode(&String::from_utf8_lossy(&bytes));
-        let mut prefixed = b"duet1-".to_vec();
-        prefixed.extend(&bytes);
-        let _ = InviteCode::decode(&String::from_utf8_lossy(&prefixed));
+        for prefix in [&b"duet1-"[..], b"duet2-"] {
+            let mut prefixed = prefix.to_vec();
+            prefixed.extend(&bytes);
+            let _ = InviteCode::decode(&String::from_utf8_lossy(&prefixed));
+        }
         if let Ok(ev) = Event::decode(bytes) {
             let _ = MembershipOp::decode(&ev);
             let _ = ev.open(&SpaceKey::generate());

@@ -79,7 +79,7 @@ fn app_alone(relay: &Relay, a: &mut Browser, s: &mut Browser, problems: &mut Vec
     a.wait("!!document.querySelector('#made-code') && !!document.querySelector('.qr svg')");
     let code = a.eval("document.querySelector('#made-code').innerText");
     let code = code.as_str().expect("the invite code").trim().to_string();
-    assert!(code.starts_with("duet1"), "an invite code: {code}");
+    assert!(code.starts_with("duet2-"), "an invite code: {code}");
     problems.extend(a.axe("invite"));
     a.screenshot("2-invite");
 

@@ -228,3 +228,4 @@ fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
     let len = page[from..].find(end).expect("an end");
     &page[from..from + len]
 }
+

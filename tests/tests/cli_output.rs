@@ -201,8 +201,8 @@ fn settings() -> insta::Settings {
     s.add_filter(r"2099-(\d\d-\d\d) (\d\d:\d\d)", "<<fixed $1 $2>>");
     s.add_filter(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?\b", "[TIME]");
     s.add_filter(r"<<fixed (\d\d-\d\d) (\d\d:\d\d)>>", "2099-$1 $2");
-    s.add_filter(r"duet1d-[A-Za-z0-9_-]+", "[DEVICE-CODE]");
-    s.add_filter(r"duet1-[A-Za-z0-9_-]+", "[INVITE-CODE]");
+    s.add_filter(r"duet[12]d-[A-Za-z0-9_-]+", "[DEVICE-CODE]");
+    s.add_filter(r"duet[12]-[A-Za-z0-9_-]+", "[INVITE-CODE]");
     s.add_filter(r"\b\d{5}( \d{5}){5}\b", "[SAFETY-CODE]");
     s.add_filter(r"(/[^/\s]+)*/\.tmp[0-9A-Za-z]+", "[TMP]");
     s.add_filter(r"\b[0-9a-f]{32}\b", "[SPACE-ID]");
@@ -256,7 +256,7 @@ fn couple(scene: &Scene) -> (Relay, Device, Device) {
 /// The code in the output of `duet invite` or `duet device add`.
 fn invite_code(out: &str) -> String {
     out.split_whitespace()
-        .find(|w| w.starts_with("duet1"))
+        .find(|w| w.starts_with("duet2"))
         .unwrap_or_else(|| panic!("no code in {out:?}"))
         .to_string()
 }

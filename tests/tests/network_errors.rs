@@ -244,7 +244,7 @@ fn an_invite_made_while_the_relay_is_down_is_given_and_works_after_a_sync() {
     relay.kill();
     let made = alex.run(&["invite"]);
     let code = made.ok().trim().to_string();
-    assert!(code.starts_with("duet1"), "{code}");
+    assert!(code.starts_with("duet2-"), "{code}");
     assert!(
         made.stderr.contains("has not reached the relay yet")
             && made.stderr.contains("run `duet sync`"),

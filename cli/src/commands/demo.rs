@@ -130,7 +130,7 @@ fn sam_joins(ctx: &Ctx, dir: &Path, alex: &mut Device, http: &Http) -> anyhow::R
     sam.sync(http)?;
     say(
         ctx,
-        "\n[Sam]  duet join duet1-... --name Sam   -> joined, 1 goal synced",
+        "\n[Sam]  duet join duet2-... --name Sam   -> joined, 1 goal synced",
     )?;
     Ok(sam)
 }

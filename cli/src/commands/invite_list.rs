@@ -42,12 +42,7 @@ pub fn list(ctx: &Ctx) -> anyhow::Result<()> {
 pub fn revoke(ctx: &Ctx, code: Option<String>, all: bool) -> anyhow::Result<()> {
     let target = match code {
         _ if all => RevokeTarget::All,
-        Some(c)
-            if c.trim().starts_with(duet_core::invite::PREFIX)
-                || c.trim().starts_with(duet_core::invite::DEVICE_PREFIX) =>
-        {
-            RevokeTarget::Code(c.trim().to_string())
-        }
+        Some(c) if duet_core::invite::is_code(&c) => RevokeTarget::Code(c.trim().to_string()),
         Some(c) => RevokeTarget::Id(c.trim().to_string()),
         None => RevokeTarget::All,
     };

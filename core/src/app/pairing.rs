@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::device::{Device, DeviceError};
 use crate::event::SpaceId;
 use crate::history::{HistoryEvent, HistoryQuery};
-use crate::invite::{DEVICE_PREFIX, DeviceCode, InviteCode, InviteCodeError};
+use crate::invite::{DeviceCode, InviteCode, InviteCodeError};
 use crate::progress::Progress;
 use crate::readmodel::Parts;
 use crate::store::SpaceKind;
@@ -169,7 +169,7 @@ impl Device {
         transport: &dyn Transport,
     ) -> Result<Joined, JoinError> {
         let home_existed = home.exists();
-        let device_code = code.trim().starts_with(DEVICE_PREFIX);
+        let device_code = crate::invite::is_device_code(code);
         let (mut device, space) = if device_code {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
             let dev = Device::join_own_with(home, &code, clock).map_err(JoinError::Setup)?;

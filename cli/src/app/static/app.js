@@ -34,7 +34,9 @@
     }
     pending = false;
     fetch(window.location.href, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      // A page that answered a form (a confirmation, a refusal showing what was typed)
+      // has no page of its own to read again: its address leads elsewhere.
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
       .then(function (text) {
         if (!text) {
           return;
