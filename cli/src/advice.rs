@@ -54,14 +54,24 @@ pub fn say(step: &NextStep) -> String {
 
 /// A warning with its advice: "what happened; what to do".
 pub fn warning(w: &Warning) -> String {
+    warning_in(w, say)
+}
+
+/// An error's message with its advice.
+pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
+    message_in(e, say)
+}
+
+/// A warning with its advice in the words of `say` (the command line's, or the app's).
+pub fn warning_in(w: &Warning, say: fn(&NextStep) -> String) -> String {
     match &w.next {
         Some(step) => format!("{}; {}", w.text, say(step)),
         None => w.text.clone(),
     }
 }
 
-/// An error's message with its advice.
-pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
+/// An error's message with its advice in the words of `say`.
+pub fn message_in<E: std::fmt::Display + Advice>(e: &E, say: fn(&NextStep) -> String) -> String {
     match e.next_step() {
         Some(step) => format!("{e}; {}", say(&step)),
         None => e.to_string(),

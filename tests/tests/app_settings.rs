@@ -228,4 +228,3 @@ fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
     let len = page[from..].find(end).expect("an end");
     &page[from..from + len]
 }
-

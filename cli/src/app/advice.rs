@@ -60,18 +60,12 @@ pub fn say(step: &NextStep) -> String {
 
 /// A warning with what to do, in the app's words.
 pub fn warning(w: &Warning) -> String {
-    match &w.next {
-        Some(step) => format!("{}; {}", w.text, say(step)),
-        None => w.text.clone(),
-    }
+    crate::advice::warning_in(w, say)
 }
 
 /// An error's message with what to do, in the app's words.
 pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
-    match e.next_step() {
-        Some(step) => format!("{e}; {}", say(&step)),
-        None => e.to_string(),
-    }
+    crate::advice::message_in(e, say)
 }
 
 /// What to do about an error, in the app's words: for a network failure, what to check

@@ -45,7 +45,7 @@ pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Res
     let Some(refusal) = resp.extensions().get::<Refusal>().cloned() else {
         return resp;
     };
-    let page = super::pages::layout::problem_kept(&refusal.text, typed, back);
+    let page = super::pages::layout::problem_kept(&refusal.text, typed, Some(back));
     (refusal.status, Html(page.into_string())).into_response()
 }
 

@@ -103,22 +103,14 @@ pub fn csrf(token: &str) -> Markup {
     }
 }
 
-/// A calm page for a failure, with the command line's words.
+/// A calm page for a failure, saying what to do.
 pub fn problem(text: &str) -> Markup {
-    page(
-        "Something needs attention",
-        Nav::None,
-        None,
-        html! {
-            h1 { "Something needs attention" }
-            p class="problem" { (text) }
-            p { a href="/" { "Back to Today" } }
-        },
-    )
+    problem_kept(text, &[], None)
 }
 
-/// A refused form's problem with what was typed into it, to copy and send again.
-pub fn problem_kept(text: &str, typed: &[(&str, String)], back: &str) -> Markup {
+/// A refused form's problem with what was typed into it (if anything), to copy and
+/// send again from the page it came from (`back`).
+pub fn problem_kept(text: &str, typed: &[(&str, String)], back: Option<&str>) -> Markup {
     page(
         "Something needs attention",
         Nav::None,
@@ -126,13 +118,18 @@ pub fn problem_kept(text: &str, typed: &[(&str, String)], back: &str) -> Markup 
         html! {
             h1 { "Something needs attention" }
             p class="problem" { (text) }
-            h2 { "What you wrote" }
-            p { "Nothing was saved. Your words are kept below: copy them, go back and send them again." }
+            @if !typed.is_empty() {
+                h2 { "What you wrote" }
+                p { "Nothing was saved. Your words are kept below: copy them, go back and send them again." }
+            }
             @for (i, (label, value)) in typed.iter().enumerate() {
                 label for=(format!("kept-{i}")) { (label) }
                 textarea id=(format!("kept-{i}")) readonly rows="4" { (value) }
             }
-            p { a href=(back) { "Back to the page" } " · " a href="/" { "Today" } }
+            @match back {
+                Some(back) => p { a href=(back) { "Back to the page" } " · " a href="/" { "Today" } },
+                None => p { a href="/" { "Back to Today" } },
+            }
         },
     )
 }
