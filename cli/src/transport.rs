@@ -282,12 +282,35 @@ fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
         Ok(body) => String::from_utf8_lossy(&body).into_owned(),
         Err(e) => e.to_string(),
     };
-    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
+    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
         error: ErrorCode::HttpError,
-        message: text.chars().take(200).collect(),
+        message: not_a_relays_answer(relay, &text),
         results: Vec::new(),
     });
     TransportError::Refused { status, body }
+}
+
+/// An error answer that is not a Duet relay's (a web server at a mistyped address, a
+/// proxy in front of a relay that is down): said as such; a page of HTML is not pasted
+/// into the message, a line of plain text is.
+fn not_a_relays_answer(relay: &str, text: &str) -> String {
+    let text = text.trim();
+    let said = if text.is_empty() || text.starts_with('<') {
+        String::new()
+    } else {
+        let line: String = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        format!(" (it said: {line})")
+    };
+    format!(
+        "the server at {relay} did not answer as a Duet relay{said}; check the address, and \
+         that the relay runs behind any proxy in front of it"
+    )
 }
 
 impl Transport for Http {

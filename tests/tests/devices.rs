@@ -192,6 +192,10 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
     );
     assert!(a1.ok(&["status"]).contains("not verified"));
     a1.ok(&["verify", "--confirm"]);
+    assert!(
+        a1.ok(&["verify"]).contains("Verified already"),
+        "said once confirmed"
+    );
     let r = a1.run(&["sync"]);
     assert!(!r.stderr.contains("not verified"), "{}", r.stderr);
     assert!(!a1.ok(&["status"]).contains("not verified"));
@@ -202,6 +206,11 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
     b.ok(&["sync"]);
     let new_code = verify_code(&a1);
     assert_ne!(new_code, code, "a new device changes the code");
+    assert_eq!(
+        a1.json(&["verify"])["verified"],
+        false,
+        "a new device is not verified"
+    );
     assert_eq!(new_code, verify_code(&b));
     assert_eq!(new_code, verify_code(&a2));
     let r = a1.run(&["sync"]);

@@ -196,6 +196,10 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     ))?;
     if a.confirm.is_some() {
         ctx.out.line("Recorded: these devices are verified.")?;
+    } else if safety.verified {
+        ctx.out.line(
+            "Verified already: you confirmed these devices in person. Compare again whenever you like.",
+        )?;
     } else {
         ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
     }

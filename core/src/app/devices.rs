@@ -66,6 +66,8 @@ pub struct Safety {
     pub devices: usize,
     /// Whether the user just confirmed it matched.
     pub confirmed: bool,
+    /// Whether every device it covers was verified in person (now or before).
+    pub verified: bool,
 }
 
 impl Device {
@@ -197,7 +199,9 @@ impl Device {
             self.store
                 .confirm_verified(&rec.id, &code, &crate::verify::members(&state))?;
         }
+        let verified = self.store.verified(&rec.id)?;
         Ok(Safety {
+            verified: state.members().keys().all(|d| verified.contains(d)),
             code,
             devices: state.members().len(),
             confirmed: confirm,

@@ -235,6 +235,9 @@ fn safety_section(safety: Option<&Safety>, token: &str) -> Markup {
                     p { "Compare it with the one on your partner's device, in person. If both show the same code, no one else's device is in your shared space." }
                     p class="code" id="safety-code" { (s.code) }
                     p class="muted" { "It covers " (duet_core::words::count(s.devices, "device", "devices")) "." }
+                    @if s.verified {
+                        p class="notice" { "Verified: you compared this code in person. Compare again whenever you like." }
+                    }
                     form method="post" action="/devices/verify" {
                         (csrf(token))
                         // The code compared: a device that joined since is not confirmed.
