@@ -228,3 +228,31 @@ fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
     let len = page[from..].find(end).expect("an end");
     &page[from..from + len]
 }
+
+/// A removal made while the relay is down is recorded: the page says it has not reached
+/// the relay yet (not an error page), and the next sync sends it.
+#[test]
+fn a_removal_made_while_the_relay_is_down_is_kept_and_said() {
+    let mut relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let key = sam.json(&["status"])["device"]
+        .as_str()
+        .expect("Sam's device")[..12]
+        .to_string();
+    alex.ok(&["sync"]);
+    let app = App::start(&alex);
+    relay.kill();
+    let removed = app.post(&format!("/devices/{key}/remove"), &[("confirm", "yes")]);
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let page = app.get(removed.header("location").expect("the page"));
+    assert!(
+        page.body
+            .contains("the relay does not have the removal yet"),
+        "{}",
+        page.body
+    );
+    relay.restart();
+    alex.ok(&["sync"]);
+    sam.run(&["sync"]);
+    assert!(!sam.json(&["status"])["spaces"][0]["departed"].is_null());
+}

@@ -378,19 +378,22 @@ pub async fn remove(
             let device = dev.find_device(&query)?;
             let partner = dev.partner_removal(&device)?;
             if !confirmed {
-                return Ok(Some(partner));
+                return Ok(Err(partner));
             }
             dev.remove_device_everywhere(&device)?;
-            use anyhow::Context;
-            dev.sync(&Http::new()?).context(
-                "the removal is recorded on this device but has not reached the relay; it is sent with the next sync",
-            )?;
-            Ok(None)
+            // Recorded here either way; the live sync sends it once the relay answers.
+            Ok(Ok(match dev.sync(&Http::new()?) {
+                Ok(_) => Made::Notice("The device is removed.".into()),
+                Err(e) => Made::Warning(format!(
+                    "The device is removed on this device, but the relay does not have the removal yet ({}); until it does, that device can still sync. Duet sends it on its own once the relay answers.",
+                    crate::app::advice::message(&e)
+                )),
+            }))
         })
         .await?;
     match asked {
-        Some(partner) => Ok(confirm_page(&app, &key, partner.as_ref())),
-        None => Ok(see_other("/devices")),
+        Err(partner) => Ok(confirm_page(&app, &key, partner.as_ref())),
+        Ok(made) => Ok(done(&app, made)),
     }
 }
 
