@@ -446,6 +446,27 @@ fn a_revocation_that_loses_a_race_is_withdrawn_and_what_followed_it_still_syncs(
     assert_ne!(r.code, 0, "the code stays revoked: {r:?}");
 }
 
+/// Sam leaves while the relay cannot be reached, and meanwhile Sam's new phone joins with
+/// a device code Sam made: the revocation of that code, signed before the leave, loses
+/// the race and is withdrawn, and the leave after it is signed again, not lost.
+#[test]
+fn a_leave_behind_a_revocation_that_lost_a_race_still_reaches_the_partner() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let code = sam.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("device code")
+        .to_string();
+    sam.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    Device::new().ok(&["join", &code]);
+    sam.ok(&["relay", "set", &relay.url]);
+    sam.run(&["sync"]);
+    let synced = alex.ok(&["sync"]);
+    assert!(synced.contains("Sam left the shared space"), "{synced}");
+}
+
 /// What a relay that lies about revocations answers: every push holding a `revoke`
 /// event gets 409 `conflict` ("the invite was closed meanwhile") and nothing is stored.
 fn revocations_conflict(events: &[Event]) -> Option<(u16, String)> {

@@ -231,6 +231,12 @@ impl Device {
             Redo::Revocation(invite_key) => {
                 let _lock = self.store.write_lock()?;
                 let rec = self.store.space(kind)?;
+                // Leaving, a device only pushes (it pulls nothing more), so it would never
+                // learn that the invite was used meanwhile, which is why a revocation it
+                // signed before its leave loses: it is not signed again, the leave is.
+                if self.store.departed(&rec.id)?.is_some() {
+                    return Ok(false);
+                }
                 let state = crate::sync::fold_state(&self.store, &rec.id)?;
                 match state.invites().get(invite_key) {
                     Some(inv) if !inv.revoked && !inv.used => {}
@@ -242,6 +248,16 @@ impl Device {
                         invite_key: *invite_key,
                     },
                 )?;
+                Ok(true)
+            }
+            Redo::Leave => {
+                let _lock = self.store.write_lock()?;
+                let rec = self.store.space(kind)?;
+                let state = crate::sync::fold_state(&self.store, &rec.id)?;
+                if !state.is_member(&self.me.device_key()) {
+                    return Ok(false);
+                }
+                self.sign_own(kind, &MembershipOp::Leave)?;
                 Ok(true)
             }
         }

@@ -223,6 +223,7 @@ impl Store {
                         redo.push(Redo::Revocation(invite_key));
                     }
                 }
+                crate::event::Kind::Leave => redo.push(Redo::Leave),
                 _ => {}
             }
             tx.execute(
@@ -270,4 +271,8 @@ pub enum Redo {
     Removal(crate::identity::DeviceKey),
     /// Revoke this invite (if it is still neither revoked nor used).
     Revocation(crate::identity::DeviceKey),
+    /// Leave the space (if this device is still a member): a leave signed after a
+    /// change the relay refused as conflicting (a revocation of an invite used
+    /// meanwhile) is withdrawn with it, and must not be lost.
+    Leave,
 }
