@@ -199,10 +199,13 @@ impl Live {
                 self.update(|s| s.reachable = Some(true));
                 return true;
             }
-            Signal::Lost { error, .. } => self.update(|s| {
+            // The socket library's words (a URL, "Unable to connect") are for the log of
+            // `duet sync --watch`; the page says what it means.
+            Signal::Lost { space, .. } => self.update(|s| {
                 s.reachable = Some(false);
                 s.problem = Some(format!(
-                    "{error}; reconnecting, and changes made meanwhile are kept and sent then"
+                    "{} space: live updates paused (the connection to the relay was lost); reconnecting, and changes made meanwhile are kept and sent then",
+                    space.as_str()
                 ));
             }),
             // A sync finds out why (this device was removed, a creation token the relay

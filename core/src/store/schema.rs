@@ -141,6 +141,11 @@ CREATE TABLE IF NOT EXISTS set_aside (
     bytes BLOB NOT NULL
 );
 "#,
+    // Whether anyone left or was removed (`Store::has_departures`), asked by every
+    // blind rating, found without reading a space's events.
+    r#"
+CREATE INDEX IF NOT EXISTS events_departures ON events (space) WHERE kind IN ('leave', 'remove');
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one
