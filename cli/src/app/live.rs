@@ -46,7 +46,7 @@ pub struct LiveState {
     /// Spaces whose live socket the relay refused, with its words (said among the
     /// warnings unless the space is one this device departed, which says more).
     pub stopped: Vec<(&'static str, String)>,
-    /// Set when the relay was set again in the app (a creation token given, say): the
+    /// Set once the relay was set again in the app (a creation token given, say): the
     /// live thread syncs and opens its sockets again, also those the relay refused.
     pub relisten: bool,
 }
@@ -111,6 +111,14 @@ impl Live {
         let (mut sockets, mut due) = self.listen(&mut dev, targets);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
+            // The relay set again in the app (a creation token given): sync and listen
+            // again, also where the relay refused before.
+            if self.take_relisten() {
+                let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
+                let more;
+                (sockets, more) = self.listen(&mut dev, targets);
+                due |= more;
+            }
             if due {
                 due = match &http {
                     Some(http) => self.sync(&mut dev, http),
@@ -126,7 +134,7 @@ impl Live {
                         // A relay set or changed (in the app or with `duet relay set`),
                         // or a space left: listen where the spaces now sync.
                         let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
-                        if targets != sockets.targets || self.take_relisten() {
+                        if targets != sockets.targets {
                             let more;
                             (sockets, more) = self.listen(&mut dev, targets);
                             due |= more;

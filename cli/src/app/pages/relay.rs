@@ -67,13 +67,13 @@ pub async fn set(State(app): State<App>, Form(f): Form<RelayForm>) -> PageResult
             )));
         }
     }
-    // Asked before the store changes: the live thread looks when it sees the change.
-    if let Ok(mut live) = app.live.lock() {
-        live.relisten = true;
-    }
     let set_url = url.clone();
     app.with_device(move |dev| Ok(dev.set_relay(&set_url, token.as_deref())?))
         .await?;
+    // Once stored: the live thread syncs with it and listens again.
+    if let Ok(mut live) = app.live.lock() {
+        live.relisten = true;
+    }
     let made = Made::Notice(format!(
         "The relay is now {url}; Duet syncs through it from now on."
     ));
