@@ -93,12 +93,10 @@ impl Device {
             return Ok(false);
         }
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
-        let mine = self.me.person();
-        Ok(state
-            .persons_ever()
-            .into_iter()
-            .filter(|p| *p != mine)
-            .any(|other| !state.members().values().any(|m| m.person == other)))
+        Ok(matches!(
+            other_person(&state, self.me.person()),
+            Some((_, false))
+        ))
     }
 
     /// Refuses a partner invite once a second person has been in the shared space: a
@@ -116,8 +114,7 @@ impl Device {
     pub fn partner(&mut self) -> Result<Partner, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
-        let mine = self.me.person();
-        let Some(other) = state.persons_ever().into_iter().find(|p| *p != mine) else {
+        let Some((other, present)) = other_person(&state, self.me.person()) else {
             return Ok(Partner::NotYet);
         };
         let people = crate::names::shown(&self.view_parts(SpaceKind::Shared, Parts::Goals)?.people);
@@ -125,7 +122,7 @@ impl Device {
             .get(&hex::encode(other))
             .cloned()
             .unwrap_or_else(|| "your partner".into());
-        Ok(if state.members().values().any(|m| m.person == other) {
+        Ok(if present {
             Partner::Here(name)
         } else {
             Partner::Gone(name)
@@ -295,9 +292,14 @@ impl Device {
                 });
             }
         }
+        // Looked up, not searched: a space may hold a thousand invites.
+        let shared = |k: &SpaceKind| *k == SpaceKind::Shared;
+        let by_code: std::collections::HashMap<(bool, &DeviceCodeKey), usize> = halves
+            .iter()
+            .map(|(i, k, c)| ((shared(k), c), *i))
+            .collect();
         for (i, kind, code) in &halves {
-            let other = halves.iter().find(|(_, k, c)| k != kind && c == code);
-            if let Some((j, _, _)) = other {
+            if let Some(j) = by_code.get(&(!shared(kind), code)) {
                 rows[*i].pair = Some(rows[*j].id.clone());
             }
         }
@@ -421,6 +423,13 @@ impl Device {
         }
         Ok(())
     }
+}
+
+/// The other person who was ever in a shared space, and whether a device of theirs is a
+/// member now.
+fn other_person(state: &SpaceState, mine: [u8; 16]) -> Option<([u8; 16], bool)> {
+    let other = state.persons_ever().into_iter().find(|p| *p != mine)?;
+    Some((other, state.members().values().any(|m| m.person == other)))
 }
 
 /// The invite keys a code names (both halves of a device code); empty for other targets
