@@ -29,6 +29,8 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Body as text.
     pub body: String,
+    /// Body as bytes (a download).
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -131,13 +133,50 @@ impl App {
         )
     }
 
-    /// Any request: `Host: 127.0.0.1:PORT` unless `headers` names another Host.
+    /// A multipart form POST as the app's own page sends one with a file: cookie,
+    /// Origin, the CSRF token first, then `fields`, then the file `(field, bytes)`.
+    pub fn post_file(&self, path: &str, fields: &[(&str, &str)], file: (&str, &[u8])) -> Answer {
+        let csrf = self.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let (cookie, origin) = (self.cookie(), self.origin());
+        let (content_type, body) = multipart(&all, file);
+        self.request_raw(
+            "POST",
+            path,
+            &[
+                ("Cookie", &cookie),
+                ("Origin", &origin),
+                ("Content-Type", &content_type),
+            ],
+            &body,
+        )
+    }
+
+    /// Any request: `Host: 127.0.0.1:PORT` unless `headers` names another Host; a POST
+    /// is a urlencoded form.
     pub fn request(
         &self,
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
         body: &str,
+    ) -> Answer {
+        let mut all = headers.to_vec();
+        if method == "POST" {
+            all.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        self.request_raw(method, path, &all, body.as_bytes())
+    }
+
+    /// Any request with exactly `headers` (and Host, Connection and, for a POST,
+    /// Content-Length).
+    pub fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
     ) -> Answer {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to duet app");
         s.set_read_timeout(Some(Duration::from_secs(60)))
@@ -150,15 +189,14 @@ impl App {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
         if method == "POST" {
-            head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         head.push_str("\r\n");
         s.write_all(head.as_bytes()).expect("write");
-        s.write_all(body.as_bytes()).expect("write body");
+        s.write_all(body).expect("write body");
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
-        parse(&String::from_utf8_lossy(&raw))
+        parse(&raw)
     }
 
     /// Polls a page until it contains `needle` (panics at the deadline).
@@ -213,9 +251,37 @@ fn escape(s: &str) -> String {
         .collect()
 }
 
+/// A `multipart/form-data` body of text `fields` and one file: its content type (with
+/// the boundary) and its bytes.
+pub fn multipart(fields: &[(&str, &str)], (name, file): (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "duet-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"backup.duetbackup\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// Parses a whole HTTP/1.1 answer (chunked bodies are joined).
-fn parse(raw: &str) -> Answer {
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+fn parse(raw: &[u8]) -> Answer {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let body = raw.get(split + 4..).unwrap_or(&[]);
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -229,27 +295,30 @@ fn parse(raw: &str) -> Answer {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
+    let bytes = if chunked {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
     Answer {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = s.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&s[..eol]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let rest = &s[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        s = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }

@@ -5,7 +5,7 @@
 //! `duet` commands.
 
 use duet_tests::app::App;
-use duet_tests::{Device, Relay};
+use duet_tests::{Device, Relay, pair};
 
 #[test]
 fn a_relay_set_in_the_app_is_synced_through_at_once_without_a_restart() {
@@ -255,4 +255,139 @@ fn a_removal_made_while_the_relay_is_down_is_kept_and_said() {
     alex.ok(&["sync"]);
     sam.run(&["sync"]);
     assert!(!sam.json(&["status"])["spaces"][0]["departed"].is_null());
+}
+
+/// A partner without a terminal backs up from the Partner and devices page (the file a
+/// download, sealed: nothing readable in it, the passphrase never shown back), loses the
+/// device, and brings it back on the setup page of a new app; it carries on where it was.
+#[test]
+fn a_backup_downloaded_in_the_app_brings_the_lost_device_back_in_a_new_app() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Walk on Sundays", "--area", "quality-time"]);
+    alex.ok(&["reflect", "--private", "Canary-7q2 only for Alex"]);
+    alex.ok(&["sync"]);
+    let app = App::start(&alex);
+    let pass = "our long walk passphrase";
+
+    let differ = app.post(
+        "/backup",
+        &[("passphrase", pass), ("again", "another passphrase")],
+    );
+    assert!(
+        differ.body.contains("the two passphrases differ"),
+        "{}",
+        differ.body
+    );
+    assert!(
+        !differ.body.contains(pass),
+        "the passphrase is shown back: {}",
+        differ.body
+    );
+    let short = app.post(
+        "/backup",
+        &[("passphrase", "tiny-pw"), ("again", "tiny-pw")],
+    );
+    assert!(short.body.contains("too short"), "{}", short.body);
+    assert!(!short.body.contains("tiny-pw"), "{}", short.body);
+
+    let made = app.post("/backup", &[("passphrase", pass), ("again", pass)]);
+    assert_eq!(made.status, 200, "{}", made.body);
+    let disposition = made.header("content-disposition").unwrap_or_default();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(disposition.contains(".duetbackup"), "{disposition}");
+    assert!(made.bytes.starts_with(b"DUETBKUP"), "not a backup file");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("downloaded.duetbackup");
+    std::fs::write(&file, &made.bytes).expect("save the download");
+    for canary in ["Walk on Sundays", "Canary-7q2", "Alex"] {
+        assert!(
+            !duet_tests::file_contains(&file, canary),
+            "{canary} in clear"
+        );
+    }
+    drop(app);
+    std::fs::remove_dir_all(&alex.home).expect("the device is lost");
+
+    let new = Device::new();
+    let app = App::start(&new);
+    app.wait_for("/setup", "Bring back a lost device");
+    let wrong = app.post_file(
+        "/setup/restore",
+        &[("passphrase", "not our passphrase")],
+        ("backup", &made.bytes),
+    );
+    assert!(
+        wrong
+            .body
+            .contains("the passphrase does not open this backup"),
+        "{}",
+        wrong.body
+    );
+    assert!(!wrong.body.contains("not our passphrase"), "{}", wrong.body);
+    let left = std::fs::read_dir(&new.home).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a refused restore wrote into the home");
+
+    let back = app.post_file(
+        "/setup/restore",
+        &[("passphrase", pass)],
+        ("backup", &made.bytes),
+    );
+    assert_eq!(back.status, 303, "{}", back.body);
+    let said = app.get(back.header("location").expect("the page it leads to"));
+    assert!(said.body.contains("device is back"), "{}", said.body);
+    app.wait_for("/", "Walk on Sundays");
+    assert!(new.ok(&["reflections", "--private"]).contains("Canary-7q2"));
+
+    // The same device, carrying on: what it writes reaches the partner, with no fork.
+    new.ok(&["reflect", "Back on a new phone"]);
+    new.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(sam.ok(&["reflections"]).contains("Back on a new phone"));
+    assert!(!sam.ok(&["status"]).contains("fork"));
+}
+
+/// The upload form is a state-changing form like the others: without this run's CSRF
+/// token (a page of another site posting a file), it is refused and nothing is written.
+#[test]
+fn an_upload_without_the_apps_token_restores_nothing() {
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file = file.to_str().expect("utf-8 path");
+    let pass = "correct horse battery staple\n";
+    alex.run_with_stdin(&["backup", file, "--passphrase-fd", "0"], Some(pass))
+        .ok();
+    let bytes = std::fs::read(file).expect("the backup");
+
+    let new = Device::new();
+    let app = App::start(&new);
+    let (content_type, body) = duet_tests::app::multipart(
+        &[("csrf", &"0".repeat(64)), ("passphrase", pass.trim())],
+        ("backup", &bytes),
+    );
+    let (cookie, origin) = (app.cookie(), app.origin());
+    let forged = app.request_raw(
+        "POST",
+        "/setup/restore",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &origin),
+            ("Content-Type", &content_type),
+        ],
+        &body,
+    );
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let left = std::fs::read_dir(&new.home).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a forged upload wrote into the home");
+    // The same form with the token brings the device back.
+    let real = app.post_file(
+        "/setup/restore",
+        &[("passphrase", pass.trim())],
+        ("backup", &bytes),
+    );
+    assert_eq!(real.status, 303, "{}", real.body);
+    // A device is in the home now (the command fails without one).
+    new.ok(&["status"]);
 }

@@ -46,6 +46,10 @@ pub const ONCE_FIELD: &str = "once";
 /// in any script, percent-encoded, with room for the other fields.
 const MAX_FORM: usize = 2 * 1024 * 1024;
 
+/// The largest upload accepted (a multipart form: a backup file brought back on the setup
+/// page). A larger backup is restored with `duet restore`, which reads up to 1 GiB.
+pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+
 /// This server run's secrets and where it listens.
 #[derive(Clone)]
 pub struct Session {
@@ -264,14 +268,44 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
         return Err(csrf_refused());
     }
     let (parts, body) = req.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+    let upload = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let too_large = || {
+        let text = if upload {
+            "The file is larger than Duet takes in a page (256 MiB). Bring the device back \
+             with `duet restore FILE` on the command line instead."
+        } else {
+            "The form holds more than 2 MiB. Go back, shorten the text (at most 100,000 \
+             characters) and send it again."
+        };
         refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "This is more than Duet takes at once",
-            "The form holds more than 2 MiB. Go back, shorten the text (at most 100,000 \
-             characters) and send it again.",
+            text,
         )
-    })?;
+    };
+    let limit = if upload { MAX_UPLOAD } else { MAX_FORM };
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    if upload {
+        // An upload carries no `once` field and nothing typed to show back.
+        let token = multipart_field(&parts, &bytes, CSRF_FIELD).await;
+        if !same_secret(&token.unwrap_or_default(), &s.csrf) {
+            return Err(csrf_refused());
+        }
+        let req = Request::from_parts(parts, Body::from(bytes));
+        return Ok((
+            req,
+            SentForm {
+                body: Bytes::new(),
+                once: None,
+            },
+        ));
+    }
     let field = |name: &str| {
         url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == name)
@@ -283,6 +317,26 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
     let once = field(ONCE_FIELD).filter(|v| !v.is_empty());
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
     Ok((req, SentForm { body: bytes, once }))
+}
+
+/// The text of a multipart form's field `name` (read from a copy of the request; the
+/// page reads the form again).
+async fn multipart_field(
+    parts: &axum::http::request::Parts,
+    body: &Bytes,
+    name: &str,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let copy = Request::from_parts(parts.clone(), Body::from(body.clone()));
+    let mut form = axum::extract::Multipart::from_request(copy, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// A query parameter's value.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
@@ -167,6 +168,8 @@ pub fn router(app: App) -> Router {
             get(pages::setup::setup).post(pages::setup::create),
         )
         .route("/setup/join", post(pages::setup::join))
+        .route("/setup/restore", post(pages::backup::restore))
+        .route("/backup", post(pages::backup::backup))
         .route("/devices", get(pages::devices::devices))
         .route("/devices/invite", post(pages::devices::invite))
         .route("/devices/add", post(pages::devices::add))
@@ -186,6 +189,9 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(form_address)
         .layer(middleware::from_fn_with_state(app.clone(), security::guard))
         .layer(middleware::from_fn(security::headers))
+        // Outermost, so that the guard reads an uploaded backup under the same limit as
+        // the page (a form without a file is held to less by the guard).
+        .layer(DefaultBodyLimit::max(security::MAX_UPLOAD))
         .with_state(app)
 }
 
@@ -212,7 +218,7 @@ async fn js() -> Response {
 async fn form_address(uri: axum::http::Uri) -> Response {
     let mut parts = uri.path().trim_start_matches('/').split('/');
     let to = match (parts.next(), parts.next()) {
-        (Some("devices" | "invites" | "relay" | "leave"), _) => "/devices".to_string(),
+        (Some("devices" | "invites" | "relay" | "leave" | "backup"), _) => "/devices".to_string(),
         (Some("goals"), Some(id)) if !id.is_empty() => format!("/goals/{id}"),
         (Some("reflections"), _) => "/reflections".to_string(),
         (Some("checkin"), _) => "/checkin".to_string(),

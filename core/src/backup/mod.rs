@@ -24,7 +24,7 @@ use crate::device::{Device, DeviceError};
 use crate::store::StoreError;
 
 pub use format::{HEADER_LEN, KdfParams, MAGIC, VERSION};
-pub use restore::{Restored, RestoredSpace, check_restore_target, restore};
+pub use restore::{Restored, RestoredSpace, check_restore_target, restore, restore_bytes};
 
 /// The shortest passphrase a backup is written with.
 pub const MIN_PASSPHRASE_CHARS: usize = 10;
@@ -159,6 +159,41 @@ pub fn backup_with(
         return Err(BackupError::ShortPassphrase(MIN_PASSPHRASE_CHARS));
     }
     check_backup_target(path, force)?;
+    let sealed = seal_with(dev, passphrase, params)?;
+    write_private(path, &sealed.bytes)?;
+    Ok(BackupSummary {
+        path: path.to_path_buf(),
+        bytes: sealed.bytes.len() as u64,
+        spaces: sealed.spaces,
+        unsent_events: sealed.unsent_events,
+    })
+}
+
+/// A backup made in memory (the bytes of the file [`backup`] writes), for a front end
+/// that hands it on itself, such as `duet app`'s download.
+pub struct SealedBackup {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Spaces in it.
+    pub spaces: usize,
+    /// Own events in it that the relay had not acknowledged yet.
+    pub unsent_events: usize,
+}
+
+/// Seals a backup of `dev` under `passphrase` in memory.
+pub fn seal(dev: &Device, passphrase: &str) -> Result<SealedBackup, BackupError> {
+    seal_with(dev, passphrase, KdfParams::DEFAULT)
+}
+
+/// [`seal`] with given key-derivation costs.
+pub fn seal_with(
+    dev: &Device,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<SealedBackup, BackupError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(BackupError::ShortPassphrase(MIN_PASSPHRASE_CHARS));
+    }
     let contents = contents::Contents::collect(dev)?;
     let unsent_events = contents.spaces.iter().map(|s| s.unsent_events.len()).sum();
     let spaces = contents.spaces.len();
@@ -167,11 +202,8 @@ pub fn backup_with(
             .map_err(|e| BackupError::Damaged(format!("cannot encode: {e}")))?,
     );
     drop(contents);
-    let sealed = format::seal(&plain, passphrase, params)?;
-    write_private(path, &sealed)?;
-    Ok(BackupSummary {
-        path: path.to_path_buf(),
-        bytes: sealed.len() as u64,
+    Ok(SealedBackup {
+        bytes: format::seal(&plain, passphrase, params)?,
         spaces,
         unsent_events,
     })

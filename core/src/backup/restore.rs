@@ -86,7 +86,26 @@ pub fn restore(
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     let bytes = read_file(file)?;
-    let plain = format::open(&bytes, passphrase)?;
+    restore_bytes(&bytes, passphrase, home, transport, clock)
+}
+
+/// [`restore`] from the bytes of a backup file (a front end that received the file
+/// itself, such as `duet app`'s upload).
+pub fn restore_bytes(
+    bytes: &[u8],
+    passphrase: &str,
+    home: &Path,
+    transport: &dyn Transport,
+    clock: Clock,
+) -> Result<Restored, BackupError> {
+    check_restore_target(home)?;
+    if bytes.len() as u64 > super::MAX_FILE_BYTES {
+        return Err(BackupError::Damaged(format!(
+            "it is larger than {} GiB, more than any backup",
+            super::MAX_FILE_BYTES >> 30
+        )));
+    }
+    let plain = format::open(bytes, passphrase)?;
     let contents: Contents = serde_json::from_slice(&plain)
         .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
     drop(plain);

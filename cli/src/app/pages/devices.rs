@@ -138,6 +138,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         }
         @if member { (super::invites::section(&invites, &token)) }
         (super::relay::section(relay.as_deref(), &token))
+        (super::backup::section(&token))
         (super::leave::section(departed.as_ref(), &token))
     };
     Ok(app.page("Partner and devices", Nav::Devices, main))

@@ -1,6 +1,7 @@
 //! The app's pages, one module each; every one reads and writes through the
 //! application layer (`duet_core::app`) and renders with maud.
 
+pub mod backup;
 pub mod checkin;
 pub mod devices;
 pub mod edit;

@@ -22,7 +22,7 @@ pub async fn setup(State(app): State<App>) -> PageResult {
     }
     let main = html! {
         h1 { "Welcome to Duet" }
-        p { "Duet keeps your shared goals on your own devices, end-to-end encrypted. Start new if you are the first of you two; join with a code if your partner (or another device of yours) gave you one." }
+        p { "Duet keeps your shared goals on your own devices, end-to-end encrypted. Start new if you are the first of you two; join with a code if your partner (or another device of yours) gave you one; bring a lost device back from its backup at the end of this page." }
         h2 { "Start new" }
         form method="post" action="/setup" class="setup" {
             (csrf(app.csrf()))
@@ -45,6 +45,7 @@ pub async fn setup(State(app): State<App>) -> PageResult {
             input id="join-relay" name="relay" type="url" placeholder="https://relay.example.org";
             button type="submit" { "Join" }
         }
+        (super::backup::restore_section(app.csrf()))
     };
     // No status line: there is nothing to sync yet.
     Ok(Html(page("Set up Duet", Nav::None, None, main).into_string()).into_response())
