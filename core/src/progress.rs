@@ -73,6 +73,10 @@ pub struct PartnerSeries {
     /// Set when read ([`crate::device::Device::progress`]), since rounds end with time.
     #[serde(default)]
     pub opening: bool,
+    /// Whether that sealed rating's rater is no longer in the shared space (they left, or
+    /// their last device was removed) before revealing it: it never opens. Set when read.
+    #[serde(default)]
+    pub left: bool,
     /// Whether the latest rating is dated more than [`AHEAD_MS`] after this device's
     /// clock: one device's clock was wrong when it was given (or is now), and it stays
     /// the latest until that time comes; `rate --amend` replaces it. Set when read.
@@ -380,6 +384,7 @@ fn goal_progress(
                 latest_at: pts.last().map(|x| x.at),
                 sealed: false,
                 opening: false,
+                left: false,
                 dated_ahead: false,
                 count: pts.len(),
                 ratings: pts,

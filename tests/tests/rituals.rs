@@ -495,6 +495,20 @@ fn a_completed_step_is_reopened_and_undo_takes_back_the_latest_act() {
         d.ok(&["history", "--full"])
             .contains("withdrew a reflection")
     );
+    // A private reflection written after a shared one is the latest act: undo takes it
+    // back, names it, and leaves the shared one (which the partner may have answered).
+    d.ok(&["reflect", "Shared-canary-4b8"]);
+    d.ok(&["reflect", "--private", "Private-canary-9e2"]);
+    let undone = d.ok(&["undo"]);
+    assert!(
+        undone.contains("private reflection") && undone.contains("Private-canary-9e2"),
+        "{undone}"
+    );
+    assert!(d.ok(&["reflections"]).contains("Shared-canary-4b8"));
+    assert!(
+        !d.ok(&["reflections", "--private"])
+            .contains("Private-canary-9e2")
+    );
 }
 
 #[test]
@@ -527,4 +541,69 @@ fn a_rating_taken_back_before_it_was_sent_does_not_open_the_partners_seal() {
     }
     let both = vec![("Alex".to_string(), 1, None), ("Sam".to_string(), 0, None)];
     assert_eq!(ratings(&sam), both);
+}
+
+/// Leaving reveals the leaver's blind ratings first (packaged ahead of the leave, which
+/// ends their writing), and the partner who stays reveals theirs once the other is gone:
+/// no rating waits for someone who is not coming back.
+#[test]
+fn blind_ratings_made_before_a_leave_are_revealed_on_both_sides() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(alex.ok(&["rate", GOAL, "1"]).contains("sealed"));
+    alex.ok(&["sync"]);
+    assert!(sam.ok(&["rate", "sunday", "2"]).contains("sealed"));
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+
+    alex.ok(&["sync"]);
+    let mut got = ratings(&alex);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("Alex".to_string(), 1, None), ("Sam".to_string(), 2, None)]
+    );
+    let progress = alex.ok(&["progress"]);
+    assert!(!progress.contains("sealed"), "{progress}");
+    assert!(!progress.contains("rate to see it"), "{progress}");
+}
+
+/// A partner removed while their blind rating is sealed never reveals it: the one who
+/// stays is told it stays sealed (not to rate to see it), and their own is revealed.
+#[test]
+fn a_blind_rating_of_a_partner_no_longer_there_is_said_to_stay_sealed() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(alex.ok(&["rate", "sunday", "-1"]).contains("sealed"));
+    assert!(sam.ok(&["rate", GOAL, "2"]).contains("sealed"));
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let devices = alex.json(&["device", "list"]);
+    let sams = devices
+        .as_array()
+        .and_then(|d| d.iter().find(|r| r["name"] == "Sam"))
+        .and_then(|r| r["device"].as_str())
+        .expect("Sam's device")
+        .to_string();
+    alex.ok(&["device", "remove", &sams, "--yes"]);
+    alex.ok(&["sync"]);
+
+    let progress = alex.ok(&["progress"]);
+    assert!(
+        progress.contains("Sam is no longer in the shared space: their blind rating stays sealed"),
+        "{progress}"
+    );
+    assert!(!progress.contains("rate to see it"), "{progress}");
+    assert_eq!(ratings(&alex), vec![("Alex".to_string(), -1, None)]);
+    let shown = alex.ok(&["goal", "show", GOAL]);
+    assert!(
+        shown.contains("is no longer in the shared space"),
+        "{shown}"
+    );
 }

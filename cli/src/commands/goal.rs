@@ -297,16 +297,22 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     }
     print_ratings(ctx, &ratings, &people, !sealed.is_empty())?;
     let me = dev.me.person_id.to_string();
-    let opening: Vec<String> = if sealed.iter().any(|s| s.rater != me) {
+    let theirs = sealed.iter().any(|s| s.rater != me);
+    let opening: Vec<String> = if theirs {
         dev.opening_seals()?.into_iter().map(|s| s.id).collect()
     } else {
         Vec::new()
     };
+    let left = theirs && matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
     for s in &sealed {
         let at = s.at.get(..10).unwrap_or(&s.at);
         let name = name_of(&people, &s.rater);
         ctx.out.line(if s.rater == me {
             format!("    {at}  you rated blind: sealed until your partner rates too")
+        } else if left {
+            format!(
+                "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
+            )
         } else if opening.contains(&s.id) {
             format!("    {at}  {name} has rated blind: shown once {name}'s device syncs")
         } else {

@@ -224,6 +224,11 @@ fn print_partner(
     if s.sealed {
         let who = if s.person == me {
             "you have rated blind: sealed until your partner rates too".to_string()
+        } else if s.left {
+            format!(
+                "{} is no longer in the shared space: their blind rating stays sealed",
+                safe_line(&s.name)
+            )
         } else if s.opening {
             let name = safe_line(&s.name);
             format!("{name} has rated; shown once {name}'s device syncs")

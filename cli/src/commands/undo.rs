@@ -3,6 +3,8 @@
 use duet_core::app::Undone;
 use duet_core::ids::short;
 
+use crate::output::{LIST_TITLE_CHARS, clip, safe_line};
+
 use super::Ctx;
 
 /// Undo your latest rating, reflection or step completion (whichever came last): a
@@ -22,7 +24,12 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
         Undone::Rating { goal, .. } => {
             format!("Withdrew your latest rating of goal {}.", short(goal))
         }
-        Undone::Reflection { id } => format!("Withdrew your reflection {}.", short(id)),
+        Undone::Reflection { id, private, text } => format!(
+            "Withdrew your {}reflection {} (\"{}\").",
+            if *private { "private " } else { "" },
+            short(id),
+            safe_line(&clip(text, LIST_TITLE_CHARS))
+        ),
         Undone::Step { step, .. } => format!("Reopened step {}.", short(step)),
     })?;
     Ok(())

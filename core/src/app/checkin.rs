@@ -9,7 +9,7 @@ use crate::device::{Device, DeviceError};
 use crate::doc::{New, SEALED_MESSAGE};
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
-use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated};
+use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated, waiting_seals};
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
 use crate::vocab::Level;
@@ -247,13 +247,32 @@ impl Device {
     }
 
     /// Reveals this person's sealed ratings whose time has come: their round is over,
-    /// or the partner has rated the same goal. Returns how many.
+    /// the partner has rated the same goal, or the partner is gone (no one is left to
+    /// rate blind against). Returns how many.
     pub fn reveal_due(&mut self) -> Result<usize, DeviceError> {
+        self.reveal(false)
+    }
+
+    /// Reveals this person's sealed ratings that are due, or all of them (before
+    /// leaving: after the leave nothing of theirs is accepted, and the partner would
+    /// otherwise be told "rate to see it" of a rating that never opens).
+    pub(crate) fn reveal(&mut self, all: bool) -> Result<usize, DeviceError> {
         let _lock = self.store.write_lock()?;
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, None)?;
-        let due: Vec<Seal> = due_reveals(&view, &me, now).into_iter().cloned().collect();
+        let mine = || {
+            waiting_seals(&view)
+                .into_iter()
+                .filter(|s| s.rater == me)
+                .cloned()
+                .collect::<Vec<Seal>>()
+        };
+        let due: Vec<Seal> = if all || (!mine().is_empty() && self.partner_gone()?) {
+            mine()
+        } else {
+            due_reveals(&view, &me, now).into_iter().cloned().collect()
+        };
         if due.is_empty() {
             return Ok(0);
         }

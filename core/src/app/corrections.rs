@@ -27,6 +27,10 @@ pub enum Undone {
     Reflection {
         /// Its id.
         id: String,
+        /// Whether it was a private one (in the personal space).
+        private: bool,
+        /// What it said (so that the person sees which one went).
+        text: String,
     },
     /// A step completion was undone: the step is open again.
     Step {
@@ -61,16 +65,27 @@ fn latest_own_rating(view: &View, me: &str, goal: Option<&str>) -> Option<(Strin
 }
 
 impl Device {
-    /// Undoes this person's latest rating, reflection or step completion, whichever is
-    /// the most recent: a rating is withdrawn, a reflection withdrawn, a step reopened.
+    /// Undoes this person's latest rating, reflection (shared or private) or step
+    /// completion, whichever is the most recent: a rating is withdrawn, a reflection
+    /// withdrawn, a step reopened.
     pub fn undo(&mut self) -> Result<Undone, DeviceError> {
         let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
         let rating = latest_own_rating(&view, &me, None);
-        let reflection = standing_reflections(&view)
+        let latest_own_reflection = |view: &View, private: bool| {
+            standing_reflections(view)
+                .into_iter()
+                .filter(|r| r.author == me)
+                .max_by_key(|r| (r.at, r.id.clone()))
+                .map(|r| (r, private))
+        };
+        // A private reflection written last is what the person means to take back, not
+        // an older shared one the partner may have answered.
+        let private = latest_own_reflection(&self.raw_view(SpaceKind::Personal)?, true);
+        let reflection = [latest_own_reflection(&view, false), private]
             .into_iter()
-            .filter(|r| r.author == me)
-            .max_by_key(|r| (r.at, r.id.clone()));
+            .flatten()
+            .max_by_key(|(r, private)| (r.at, *private, r.id.clone()));
         let step = view
             .goals
             .iter()
@@ -80,7 +95,7 @@ impl Device {
             .max();
         let latest = [
             rating.as_ref().map(|r| r.2),
-            reflection.as_ref().map(|r| r.at),
+            reflection.as_ref().map(|(r, _)| r.at),
             step.as_ref().map(|s| s.0),
         ];
         let newest = latest.iter().flatten().max().copied();
@@ -91,10 +106,14 @@ impl Device {
                 self.withdraw_rating(&id, &goal, &view)?;
                 Ok(Undone::Rating { id, goal })
             }
-            Some(t) if reflection.as_ref().is_some_and(|r| r.at == t) => {
-                let id = reflection.ok_or(DeviceError::NothingToUndo)?.id;
-                self.withdraw_reflection(&id, false)?;
-                Ok(Undone::Reflection { id })
+            Some(t) if reflection.as_ref().is_some_and(|(r, _)| r.at == t) => {
+                let (r, private) = reflection.ok_or(DeviceError::NothingToUndo)?;
+                self.withdraw_reflection(&r.id, private)?;
+                Ok(Undone::Reflection {
+                    id: r.id,
+                    private,
+                    text: r.text.as_str().to_string(),
+                })
             }
             Some(_) => {
                 let (_, goal, step) = step.ok_or(DeviceError::NothingToUndo)?;

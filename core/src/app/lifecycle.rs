@@ -386,6 +386,11 @@ impl Device {
         if !state.is_member(&self.me.device_key()) {
             return Err(DeviceError::NotSynced);
         }
+        // What this person wrote before leaving goes before the leave (after it nothing
+        // of theirs is accepted): their blind ratings revealed, then every change not
+        // yet sent packaged into events the next sync pushes ahead of the leave.
+        self.reveal(true)?;
+        crate::sync::package_local(&mut self.store, &self.me, &rec)?;
         self.revoke_own_open_invites()?;
         let ev = self.sign_own(SpaceKind::Shared, &MembershipOp::Leave)?;
         let departed = Departed {

@@ -313,11 +313,13 @@ impl Device {
             .iter()
             .map(|s| (s.goal.as_str(), s.rater.as_str()))
             .collect();
+        let gone = self.partner_gone()?;
         for g in &mut p.goals {
             for s in &mut g.partners {
-                s.opening = s.sealed
-                    && s.person != p.me
-                    && opening.contains(&(g.goal.as_str(), s.person.as_str()));
+                let theirs = s.sealed && s.person != p.me;
+                s.left = theirs && gone;
+                s.opening =
+                    theirs && !gone && opening.contains(&(g.goal.as_str(), s.person.as_str()));
             }
         }
         Ok(())

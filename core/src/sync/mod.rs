@@ -45,6 +45,7 @@ use crate::protocol::{ErrorBody, ErrorCode, PushResponse};
 use crate::store::{SpaceRecord, Store, StoreError};
 use local::Local;
 use package::package_and_push;
+pub(crate) use package::package_local;
 use pull::Pull;
 use push::push_unacked;
 pub use summary::{Arrivals, MembershipAct, MembershipNews};

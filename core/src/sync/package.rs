@@ -60,6 +60,26 @@ pub(super) fn package_and_push(
     Ok(())
 }
 
+/// Packages the pending local changes of a space into signed events without pushing
+/// them (the next sync does), before an event that must come after them, such as a leave,
+/// after which nothing of this device's is accepted there. Returns the change count;
+/// nothing is packaged while the space waits for a key rotation or lacks its key (the
+/// sync does those first).
+pub(crate) fn package_local(
+    store: &mut Store,
+    me: &Identity,
+    rec: &SpaceRecord,
+) -> Result<usize, SyncError> {
+    let _lock = store.write_lock()?;
+    let mut local = Local::load(store, rec, None)?;
+    let epoch = local.state.epoch();
+    let key = match local.keys.get(&epoch) {
+        Some(key) if !local.state.needs_rotation() => key.clone(),
+        _ => return Ok(0),
+    };
+    package_pending(store, me, rec, &mut local, epoch, &key)
+}
+
 /// At most this many pending changes go out in the raw codec when the sync has not
 /// loaded the document: a bundle is built from the document, and loading a long history
 /// costs far more than the few bytes a bundle saves on a handful of changes (a `rate`

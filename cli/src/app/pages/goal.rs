@@ -143,13 +143,14 @@ fn now(p: &Progress, id: &str) -> Markup {
 /// What a sealed rating's row says: shown once both have rated, or, once the other
 /// has (its time has come), once its rater's device syncs.
 fn sealed_note(gp: Option<&duet_core::progress::GoalProgress>, s: &SealedRecord) -> String {
-    let opening = gp
+    let rater = gp
         .into_iter()
         .flat_map(|g| &g.partners)
-        .find(|p| p.person == s.rater && p.opening);
-    match opening {
-        Some(p) => format!("sealed: shown once {}'s device syncs", p.name),
-        None => "sealed: shown once both have rated".to_string(),
+        .find(|p| p.person == s.rater);
+    match rater {
+        Some(p) if p.left => format!("sealed: {} is no longer in the shared space", p.name),
+        Some(p) if p.opening => format!("sealed: shown once {}'s device syncs", p.name),
+        _ => "sealed: shown once both have rated".to_string(),
     }
 }
 

@@ -125,6 +125,7 @@ pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
         strong { (s.name) } ": "
         @match s.latest {
             Some(l) => { (level(l)) " (" (level_name(l)) ")" @if let Some(t) = s.latest_at { span class="muted" { " on " (when(t)) } } },
+            None if s.sealed => span class="muted" { "rated blind" },
             None => span class="muted" { "not rated yet" },
         }
         @if s.dated_ahead {
@@ -136,6 +137,8 @@ pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
             span class="sealed" {
                 @if s.person == me {
                     "you have rated blind: sealed until your partner rates too"
+                } @else if s.left {
+                    (s.name) " is no longer in the shared space: their blind rating stays sealed"
                 } @else if s.opening {
                     (s.name) " has rated; shown once " (s.name) "'s device syncs"
                 } @else {
