@@ -150,7 +150,11 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
 #[test]
 fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     let relay = Relay::start();
-    let (a, b) = pair(&relay);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = a.invite_code();
+    b.ok(&["join", &code, "--name", "Sam"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     a.ok(&["goal", "add", "Written offline", "--area", "trust"]);
@@ -158,7 +162,11 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     let file_s = file.as_str();
     std::fs::remove_dir_all(&a.home).expect("lose the home before it synced");
 
+    // The phone is lost: its old invite code is tried first on the new one, and refused
+    // (used); the restore into the same folder still works.
     let restored = Device::new();
+    let tried = restored.run(&["join", &code, "--name", "Alex"]);
+    assert_ne!(tried.code, 0, "a used code is refused");
     let said = restore(&restored, file_s, PASS);
     assert!(
         said.ok().contains("changes that had not reached it sent"),

@@ -62,14 +62,24 @@ pub struct RestoredSpace {
 }
 
 /// Refuses a target home that holds a device or anything else: call before asking for
-/// a passphrase.
+/// a passphrase. An empty lock file alone does not count: a join the relay refused (a
+/// used code tried first, the common way to find out a backup is needed) leaves one.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
     if home.join(DB_FILE).exists() {
         return Err(BackupError::HomeHasDevice(home.to_path_buf()));
     }
-    match std::fs::read_dir(home).map(|mut e| e.next().is_some()) {
-        Ok(true) => Err(BackupError::HomeNotEmpty(home.to_path_buf())),
-        Ok(false) => Ok(()),
+    let lone_lock = |entry: &std::fs::DirEntry| {
+        entry.file_name() == crate::lock::LOCK_FILE
+            && entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+    };
+    match std::fs::read_dir(home) {
+        Ok(entries) => {
+            let mut others = entries.filter(|e| !e.as_ref().is_ok_and(lone_lock));
+            match others.next() {
+                Some(_) => Err(BackupError::HomeNotEmpty(home.to_path_buf())),
+                None => Ok(()),
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io("read", home)(e)),
     }
@@ -131,7 +141,11 @@ pub fn restore_bytes(
             return Err(e);
         }
     };
-    // An empty directory at the target is replaced; anything else was refused above.
+    // An empty directory at the target is replaced (once its empty lock file left by a
+    // refused join is gone); anything else was refused above.
+    if std::fs::metadata(home.join(crate::lock::LOCK_FILE)).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(home.join(crate::lock::LOCK_FILE));
+    }
     if let Err(e) = std::fs::rename(&staging, home) {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(io("create", home)(e));
