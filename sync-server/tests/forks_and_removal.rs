@@ -106,7 +106,15 @@ crate::conformance! {
         assert_eq!(forks_header(&c, &c.alex).await, 0, "nobody is warned");
         // The remaining member writes on.
         let ev = c.alex.changes(c.space, &c.key, b"alex carries on");
-        c.relay.push(&c.space, &[&ev]).await.push();
+        let newest = c.relay.push(&c.space, &[&ev]).await.push().cursor;
+        // Re-sending its old stored event, the removed device learns that event's
+        // cursor, not how far the space moved since its removal.
+        let again = c.relay.push(&c.space, &[&last]).await.push();
+        let its_own = again.results[0].cursor.expect("a duplicate's cursor");
+        assert!(its_own < newest);
+        assert_eq!(again.cursor, its_own, "the answer leaks the space's newest cursor");
+        // A member's duplicate still answers with the newest.
+        assert_eq!(c.relay.push(&c.space, &[&ev]).await.push().cursor, newest);
     }
 
     #[tokio::test]

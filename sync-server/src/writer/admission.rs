@@ -136,7 +136,19 @@ impl Group<'_> {
         let after = usage.plus(new.len() as u64, new_bytes);
         self.check_quota(space, usage, after)?;
         let (cursors, newest) = if new.is_empty() {
-            (Vec::new(), txn.newest_cursor(&space)?)
+            // Nothing stored, so nothing proves the pusher is still in the space: a
+            // removed device (or anyone holding one of its old events) re-sending one
+            // learns the cursors of what it sent, not how far the space moved since.
+            let members = push
+                .events
+                .iter()
+                .all(|ev| work.is_member(&ev.header().author));
+            let newest = if members {
+                txn.newest_cursor(&space)?
+            } else {
+                stored.values().copied().max().unwrap_or(0)
+            };
+            (Vec::new(), newest)
         } else {
             let (cursors, newest) = self.store(txn, push, &new, creation.as_ref())?;
             *self.space(txn, space)? = Cached {
