@@ -106,13 +106,31 @@ pub fn resolve<'a>(
     }
 }
 
-/// `id-prefix "title"` of each item; the title in Debug form, since it is the
-/// partner's words and may hold anything.
+/// At most this many items are named in an error; the rest are counted.
+const LISTED_ITEMS: usize = 10;
+
+/// At most this many characters of a title are quoted in an error.
+const LISTED_TITLE_CHARS: usize = 60;
+
+/// `id-prefix "title"` of each item (the first [`LISTED_ITEMS`], titles cut to
+/// [`LISTED_TITLE_CHARS`]: an error must not scroll a page away); the title in Debug
+/// form, since it is the partner's words and may hold anything.
 fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
-    items
-        .map(|it| format!("{} {:?}", short(it.original.0), it.original.1))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let items: Vec<&Item> = items.collect();
+    let mut out: Vec<String> = items
+        .iter()
+        .take(LISTED_ITEMS)
+        .map(|it| {
+            let title = it.original.1;
+            let cut: String = title.chars().take(LISTED_TITLE_CHARS).collect();
+            let more = if cut.len() < title.len() { "…" } else { "" };
+            format!("{} {cut:?}{more}", short(it.original.0))
+        })
+        .collect();
+    if items.len() > LISTED_ITEMS {
+        out.push(format!("and {} more", items.len() - LISTED_ITEMS));
+    }
+    out.join(", ")
 }
 
 /// Whether `q` occurs in `title` starting at the start of a word and, when `whole`,
@@ -226,6 +244,29 @@ mod tests {
     fn an_unknown_or_empty_query_lists_what_exists() {
         let err = find("zz").unwrap_err().to_string();
         assert!(err.contains("no goal matches \"zz\""), "{err}");
+        // A long title and many goals never make a long error.
+        let long = "T".repeat(5_000);
+        let many: Vec<(String, String)> = (0..40)
+            .map(|i| {
+                (
+                    format!("{i:032x}"),
+                    if i == 0 {
+                        long.clone()
+                    } else {
+                        format!("goal {i}")
+                    },
+                )
+            })
+            .collect();
+        let cut = resolve(
+            "goal",
+            "nosuch",
+            many.iter().map(|(id, t)| (id.as_str(), t.clone())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(cut.len() < 600, "{} characters: {cut}", cut.len());
+        assert!(cut.contains("and 30 more"), "{cut}");
         assert!(err.contains("Listen first"), "{err}");
         assert!(matches!(find("  "), Err(ResolveError::Unknown { .. })));
         let none = resolve("step", "x", Vec::new()).unwrap_err().to_string();

@@ -180,10 +180,18 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
     let app = App::start(&d);
-    let added = app.post("/goals", &[("title", "Sunday walk")]);
+    let added = app.post(
+        "/goals",
+        &[("title", "Sunday walk"), ("area", "quality-time")],
+    );
     let goal = added.header("location").expect("the goal").to_string();
     let id = goal.trim_start_matches("/goals/").to_string();
     let show = || d.json(&["goal", "show", &id]);
+    // The area chosen on Today's form, shown in words; nothing rated, nothing to correct.
+    assert_eq!(show()["area"], "quality-time");
+    let page = app.get(&goal).body;
+    assert!(page.contains("Quality time"), "{page}");
+    assert!(!page.contains("Correct my latest rating"), "{page}");
 
     // The goal's details and a level text, then its status.
     let edited = app.post(
@@ -197,6 +205,18 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert_eq!(edited.status, 303, "{}", edited.body);
     assert_eq!(show()["title"], "Long Sunday walk");
     assert_eq!(show()["levels"]["1"], "Most Sundays");
+    let area = app.post(
+        &format!("{goal}/edit"),
+        &[
+            ("title", "Long Sunday walk"),
+            ("was-title", "Long Sunday walk"),
+            ("area", "communication"),
+            ("was-area", "quality-time"),
+        ],
+    );
+    assert_eq!(area.status, 303, "{}", area.body);
+    assert_eq!(show()["area"], "communication");
+    assert_eq!(show()["title"], "Long Sunday walk");
     assert!(app.get(&goal).body.contains("Edit the goal"));
     assert_eq!(show()["owner"], "shared");
     // Made one's own with the same form (as `duet goal edit --owner me`), and said so.
@@ -251,6 +271,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     // A rating, corrected (as `duet rate --amend`).
     app.post("/checkin", &[("goal", &id), ("level", "1")]);
     app.post("/checkin/close", &[]);
+    assert!(app.get(&goal).body.contains("Correct my latest rating"));
     let amended = app.post(&format!("{goal}/amend"), &[("level", "-1")]);
     assert_eq!(amended.status, 303, "{}", amended.body);
     let progress = d.json(&["progress"]);
@@ -372,6 +393,11 @@ fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
     let app = App::start(&sam);
     let today = app.get("/").body;
     assert!(today.contains("Alex has rated; rate to see it"), "{today}");
+    assert!(
+        !today.contains("Alex</strong>: <span class=\"muted\">not rated yet"),
+        "{today}"
+    );
+    assert!(today.contains("rated blind"), "{today}");
     let form = app.get(&format!("/checkin?goal={id}")).body;
     assert!(form.contains("Your partner has rated this goal"), "{form}");
 
@@ -471,6 +497,13 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
     alex.ok(&["device", "remove", &key[..12], "--yes"]);
     let told = app.wait_for("/", "this device was removed from the shared space by Alex");
     assert!(!told.body.contains("not sent yet"), "{}", told.body);
+    // Its pages still read, but offer nothing it can no longer do.
+    let today = app.wait_for("/", "nothing more can be rated or added");
+    assert!(!today.body.contains(r#"action="/goals""#), "{}", today.body);
+    assert!(!today.body.contains("blind"), "{}", today.body);
+    let checkin = app.get("/checkin").body;
+    assert!(checkin.contains("Nothing more can be rated"), "{checkin}");
+    assert!(!checkin.contains("<form"), "{checkin}");
 }
 
 #[test]
@@ -514,4 +547,44 @@ fn an_edit_over_a_title_changed_meanwhile_is_refused_and_keeps_both_words() {
     let shown = d.json(&["goal", "show", "sunday"]);
     assert_eq!(shown["title"], "Sunday talk (Sam)");
     assert_eq!(shown["why"], "We drift apart");
+}
+
+/// A copy of this device's home (a restored backup, a copied folder) sends first what
+/// both wrote: the app's sync makes its own change again after the copy's, and says so
+/// on the status line, where the live sync's next round does not wipe it out.
+#[test]
+fn another_copy_of_the_device_writing_first_is_said_in_the_app() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["sync"]);
+    let copy_dir = tempfile::tempdir().expect("tempdir");
+    let copy = Device::at(copy_dir.path().join("copy"));
+    let cp = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(&alex.home)
+        .arg(&copy.home)
+        .status()
+        .expect("cp runs");
+    assert!(cp.success());
+    // Both write; the copy sends first, and the app's first sync finds it.
+    alex.ok(&["reflect", "Written on the original"]);
+    copy.ok(&["reflect", "Written on the copy"]);
+    copy.ok(&["sync"]);
+    let app = App::start(&alex);
+    app.wait_for("/", "another copy of this device");
+    // The live sync goes on (the partner's reflection arrives) and the warning stays.
+    sam.ok(&["sync"]);
+    sam.ok(&["reflect", "Sam's answer"]);
+    sam.ok(&["sync"]);
+    let later = app.wait_for("/reflections", "Sam's answer");
+    assert!(
+        later.body.contains("another copy of this device"),
+        "{}",
+        later.body
+    );
+    let both = alex.ok(&["reflections"]);
+    assert!(
+        both.contains("Written on the copy") && both.contains("Written on the original"),
+        "{both}"
+    );
 }

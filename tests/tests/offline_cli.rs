@@ -161,6 +161,19 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     assert_eq!(r.code, 2, "level 3 is a usage error: {r:?}");
     assert!(r.stderr.contains("-2, -1, 0, 1 or 2"), "{}", r.stderr);
 
+    // A level's text given twice: one would be lost, so neither is taken.
+    for twice in [
+        &["--expected", "bar", "--level", "0=foo"][..],
+        &["--level", "1=first", "--level", "1=second"][..],
+    ] {
+        let mut args = vec!["goal", "add", "Level test", "--area", "trust"];
+        args.extend_from_slice(twice);
+        let r = d.run(&args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("was given twice"), "{}", r.stderr);
+    }
+    assert!(!d.ok(&["goal", "list"]).contains("Level test"));
+
     let r = d.run(&["goal", "add", "X", "--area", "romance"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(

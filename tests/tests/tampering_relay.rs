@@ -382,6 +382,15 @@ fn an_event_the_relay_lost_after_this_devices_last_read_is_given_back_at_the_nex
     assert!(b.ok(&["sync"]).contains("sent 1 change"));
     take_newest(&relay, 1);
     relay.restart();
+    // Alex writes meanwhile, so the relay reaches past the cursor it gave Sam's goal
+    // (which Sam's device would otherwise see it now ends before).
+    for title in [
+        "Alex's first after the restore",
+        "Alex's second after the restore",
+    ] {
+        a.ok(&["goal", "add", title, "--area", "trust"]);
+        a.ok(&["sync"]);
+    }
     assert_eq!(b.run(&["sync"]).code, 0, "no read shows the loss");
 
     // Sam's next change follows the lost one in Sam's chain: the relay refuses it as a
@@ -404,4 +413,64 @@ fn an_event_the_relay_lost_after_this_devices_last_read_is_given_back_at_the_nex
         "{goals}"
     );
     assert_converged(&a, &b);
+}
+
+/// Armed by the test: the next push carrying a `changes` event is answered "accepted"
+/// at a far cursor by the proxy, and never reaches the relay.
+static FAKE_ACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn fake_ack_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    use duet_core::event::Kind;
+    if !events.iter().any(|e| e.kind() == Kind::Changes)
+        || !FAKE_ACK.swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        return None;
+    }
+    let results: Vec<String> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                r#"{{"hash":"{}","status":"accepted","cursor":{}}}"#,
+                hex::encode(e.hash()),
+                1_000_001 + i
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"results":[{}],"cursor":{}}}"#,
+        results.join(","),
+        1_000_000 + events.len()
+    );
+    Some((200, body))
+}
+
+/// A relay that says it stored a change it never kept is found out by the next read (the
+/// relay ends before the cursor it acknowledged), and the change is given back: the
+/// partner gets it without its author writing again.
+#[test]
+fn a_change_a_relay_acknowledged_without_keeping_is_given_back_at_the_next_sync() {
+    let relay = Relay::start();
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_ack_once);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &liar.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["sync"]);
+    FAKE_ACK.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.ok(&["reflect", "Said to be stored, never kept"]);
+    let faked = a.run(&["sync"]);
+    assert_eq!(liar.answered(), 1, "the proxy answered the push itself");
+    // The next read finds the relay ends before what it acknowledged.
+    let next = a.run(&["sync"]);
+    let said = format!("{}{}", faked.stderr, next.stderr);
+    assert!(
+        said.contains("already received or sent events up to"),
+        "{said}"
+    );
+    b.ok(&["sync"]);
+    assert!(
+        b.ok(&["reflections"])
+            .contains("Said to be stored, never kept")
+    );
 }

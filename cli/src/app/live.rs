@@ -26,6 +26,12 @@ use crate::transport::Http;
 /// data_version`, as `duet sync --watch` does).
 const LOCAL_CHECK: Duration = Duration::from_millis(250);
 
+/// How long a sync's warning stays on the status line.
+pub const SAID_FOR_MS: i64 = 24 * 3_600_000;
+
+/// The most sync warnings the status line keeps (the newest).
+const SAID_KEPT: usize = 5;
+
 /// What the status line shows, as the live thread last saw it.
 #[derive(Debug, Clone, Default)]
 pub struct LiveState {
@@ -46,6 +52,10 @@ pub struct LiveState {
     /// Spaces whose live socket the relay refused, with its words (said among the
     /// warnings unless the space is one this device departed, which says more).
     pub stopped: Vec<(&'static str, String)>,
+    /// What syncs said (the warnings `duet sync` prints: another copy of this device
+    /// wrote first, the relay lost events and was given them back...), with when, each
+    /// shown for [`SAID_FOR_MS`]: the next sync, seconds later, says nothing of it.
+    pub said: Vec<(i64, String)>,
     /// Set once the relay was set again in the app (a creation token given, say): the
     /// live thread syncs and opens its sockets again, also those the relay refused.
     pub relisten: bool,
@@ -241,10 +251,19 @@ impl Live {
                         )
                     })
                 });
+                let said: Vec<String> = reports
+                    .iter()
+                    .flat_map(|(kind, r)| {
+                        r.warnings.iter().map(move |w| {
+                            format!("{} space: {}", kind.as_str(), super::advice::warning(w))
+                        })
+                    })
+                    .collect();
                 self.update(|s| {
                     s.reachable = Some(true);
                     s.last_sync = Some(now);
                     s.problem = refused;
+                    keep_said(&mut s.said, said, now);
                 });
                 reports.iter().any(|(_, r)| r.incomplete)
             }
@@ -393,4 +412,46 @@ pub async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Eve
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Adds what a sync said to what earlier ones did (a warning said again moves to now),
+/// forgetting what is older than [`SAID_FOR_MS`] and all but the newest [`SAID_KEPT`].
+fn keep_said(kept: &mut Vec<(i64, String)>, said: Vec<String>, now: i64) {
+    for text in said {
+        kept.retain(|(_, t)| *t != text);
+        kept.push((now, text));
+    }
+    kept.retain(|(at, _)| now - at < SAID_FOR_MS);
+    let extra = kept.len().saturating_sub(SAID_KEPT);
+    kept.drain(..extra);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syncs_warning_stays_a_day_once_and_the_newest_five_are_kept() {
+        let mut kept = Vec::new();
+        keep_said(&mut kept, vec!["another copy".into()], 1_000);
+        keep_said(&mut kept, Vec::new(), 2_000);
+        assert_eq!(kept, vec![(1_000, "another copy".to_string())]);
+        keep_said(&mut kept, vec!["another copy".into()], 3_000);
+        assert_eq!(kept, vec![(3_000, "another copy".to_string())]);
+        keep_said(&mut kept, Vec::new(), 3_000 + SAID_FOR_MS);
+        assert!(kept.is_empty());
+        let many = (0..8).map(|i| format!("warning {i}")).collect();
+        keep_said(&mut kept, many, 5);
+        let texts: Vec<&str> = kept.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "warning 3",
+                "warning 4",
+                "warning 5",
+                "warning 6",
+                "warning 7"
+            ]
+        );
+    }
 }

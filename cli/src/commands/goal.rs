@@ -123,12 +123,13 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             due,
             mine,
         } => {
+            let levels = level_texts(levels, expected)?;
             let mut dev = ctx.device()?;
             let id = dev.add_goal(NewGoalInput {
                 title,
                 area: Some(area),
                 why,
-                levels: level_texts(levels, expected),
+                levels,
                 due,
                 mine,
             })?;
@@ -156,7 +157,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 title,
                 area,
                 why,
-                levels: level_texts(levels, expected),
+                levels: level_texts(levels, expected)?,
                 // `--due none` clears the due day.
                 due: due.map(|d| (!d.eq_ignore_ascii_case("none")).then_some(d)),
                 weight,
@@ -214,13 +215,27 @@ fn same_title_note(dev: &mut duet_core::device::Device, id: &str) {
     }
 }
 
-/// The level descriptions given with `--level` and `--expected` (level 0).
-fn level_texts(levels: Vec<(i8, String)>, expected: Option<String>) -> BTreeMap<i8, String> {
-    let mut lv: BTreeMap<i8, String> = levels.into_iter().collect();
-    if let Some(e) = expected {
-        lv.insert(0, e);
+/// The level descriptions given with `--level` and `--expected` (level 0); a level given
+/// twice is a usage error (which one was meant cannot be told, and one would be lost).
+fn level_texts(
+    levels: Vec<(i8, String)>,
+    expected: Option<String>,
+) -> anyhow::Result<BTreeMap<i8, String>> {
+    let mut lv: BTreeMap<i8, String> = BTreeMap::new();
+    let given = levels.into_iter().chain(expected.map(|e| (0, e)));
+    for (level, text) in given {
+        if lv.insert(level, text).is_some() {
+            let how = if level == 0 {
+                "--expected and --level 0=TEXT (or --level 0 twice)".to_string()
+            } else {
+                format!("--level {level}=TEXT twice")
+            };
+            anyhow::bail!(crate::UsageError(format!(
+                "level {level} was given twice ({how}); give each level's text once"
+            )));
+        }
     }
-    lv
+    Ok(lv)
 }
 
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {

@@ -106,12 +106,16 @@ pub fn print_rated(
     amend: bool,
 ) -> anyhow::Result<()> {
     ctx.out.line(format!(
-        "{} goal {} at {} ({}){}.",
+        "{} \"{}\" ({}) at {} ({}){}.",
         if amend {
             "Corrected your rating of"
         } else {
             "Rated"
         },
+        crate::output::safe_line(&crate::output::clip(
+            &rated.title,
+            crate::output::LIST_TITLE_CHARS
+        )),
         short_id(&rated.goal),
         level,
         level.meaning(),

@@ -21,6 +21,9 @@ pub struct Rated {
     pub id: String,
     /// The goal id.
     pub goal: String,
+    /// The goal's title (a confirmation names it: a query may match another goal than
+    /// meant, and an id alone would not show it).
+    pub title: String,
     /// Whether it was sealed (the partner sees only that it exists until they rate).
     pub sealed: bool,
     /// How many of this person's sealed ratings were revealed with it.
@@ -109,7 +112,7 @@ impl Device {
         // From reading the rounds and seals to writing: another process rating at the
         // same time would otherwise decide from the same state (two rounds opened).
         let _lock = self.store.write_lock()?;
-        let gid = self.resolve_goal(input.goal)?;
+        let (gid, title) = self.resolve_goal_titled(input.goal)?;
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, input.amend.then_some(gid.as_str()))?;
@@ -180,6 +183,7 @@ impl Device {
         Ok(Rated {
             id,
             goal: gid,
+            title,
             sealed,
             revealed,
         })

@@ -82,8 +82,21 @@ impl Device {
     /// Resolves what a user typed (a title, a word or the start of one, or an id or its
     /// start: [`crate::resolve::resolve`]) to a goal id of the shared space.
     pub fn resolve_goal(&mut self, query: &str) -> Result<String, DeviceError> {
+        Ok(self.resolve_goal_titled(query)?.0)
+    }
+
+    /// [`Device::resolve_goal`], with the goal's title: what a confirmation names, since
+    /// a query may match another goal than the one meant.
+    pub fn resolve_goal_titled(&mut self, query: &str) -> Result<(String, String), DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
-        Ok(resolve_in(&view.goals, query)?)
+        let id = resolve_in(&view.goals, query)?;
+        let title = view
+            .goals
+            .iter()
+            .find(|g| g.id == id)
+            .map(|g| g.title.as_str().to_string())
+            .unwrap_or_default();
+        Ok((id, title))
     }
 
     /// The goal texts that read as a merge of edits made on both sides while apart (of

@@ -99,15 +99,24 @@ impl Store {
         )?)
     }
 
-    /// Marks events as acknowledged (durably stored by the relay).
-    pub fn mark_acked(&mut self, space: &SpaceId, hashes: &[[u8; 32]]) -> Result<(), StoreError> {
+    /// Marks events as acknowledged (durably stored by the relay), with the cursor the
+    /// relay gave each, unless a read already placed it: the next read checks the relay
+    /// still reaches that far (a relay that acknowledged what it did not keep does not).
+    pub fn mark_acked(
+        &mut self,
+        space: &SpaceId,
+        acked: &[([u8; 32], Option<u64>)],
+    ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         let tx = self.conn.transaction()?;
         {
-            let mut stmt =
-                tx.prepare_cached("UPDATE events SET acked = 1 WHERE space = ?1 AND hash = ?2")?;
-            for h in hashes {
-                stmt.execute(params![space.to_string(), h.to_vec()])?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE events SET acked = 1, relay_cursor = COALESCE(relay_cursor, ?3)
+                 WHERE space = ?1 AND hash = ?2",
+            )?;
+            for (h, cursor) in acked {
+                let cursor = cursor.and_then(|c| i64::try_from(c).ok());
+                stmt.execute(params![space.to_string(), h.to_vec(), cursor])?;
             }
         }
         tx.commit()?;

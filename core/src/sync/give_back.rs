@@ -37,7 +37,7 @@ impl Loss {
     fn describe(self) -> String {
         match self {
             Loss::EndsBefore { newest, cursor } => format!(
-                "the relay now ends at cursor {newest} but this device already received events up to {cursor}"
+                "the relay now ends at cursor {newest} but this device already received or sent events up to {cursor}"
             ),
             Loss::Renumbered { at } => format!(
                 "the relay no longer serves at cursor {at} the event this device received there"

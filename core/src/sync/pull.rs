@@ -70,6 +70,8 @@ impl<'a> Pull<'a> {
         // must still hold at that cursor: if it does not, it lost events and numbers new
         // ones with cursors this device has read past.
         let mut anchor = store.cursor_anchor(&self.rec.id, cursor)?;
+        // Own events the relay acknowledged may have cursors past the last read.
+        let mut acked_up_to = store.highest_relay_cursor(&self.rec.id)?;
         let mut gave_back = false;
         loop {
             let after = anchor.map_or(cursor, |(at, _)| at);
@@ -87,7 +89,7 @@ impl<'a> Pull<'a> {
             };
             pages += 1;
             let page_start = cursor;
-            let mut loss = self.note_relay(newest, forks, cursor);
+            let mut loss = self.note_relay(newest, forks, cursor.max(acked_up_to));
             let anchored = anchor.take();
             if let Some((at, hash)) = anchored {
                 // A relay that does not say (an older one) is not taken for one that
@@ -111,6 +113,7 @@ impl<'a> Pull<'a> {
                 gave_back = true;
                 *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
                 cursor = 0;
+                acked_up_to = 0;
                 continue;
             }
             let lock = store.write_lock()?;

@@ -31,7 +31,7 @@ pub(super) fn push_unacked(
         let mut acked = Vec::new();
         for (r, ev) in resp.results.iter().zip(&batch) {
             if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
-                acked.push(crate::crypto::sha256(ev));
+                acked.push((crate::crypto::sha256(ev), r.cursor));
             }
         }
         report.pushed_events += acked.len();

@@ -23,7 +23,19 @@ pub struct CheckinQuery {
 
 /// `GET /checkin`.
 pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> PageResult {
-    let plan: CheckinPlan = app.with_device(|dev| Ok(dev.checkin_plan()?)).await?;
+    let (plan, departed) = app
+        .with_device(|dev| Ok((dev.checkin_plan()?, dev.departed()?)))
+        .await?;
+    // A device that left (or was removed) rates no more: say so instead of the forms.
+    if let Some(d) = departed {
+        let main = html! {
+            h1 { "Check-in" }
+            p class="warning" { (d.describe()) ". Nothing more can be rated from this device." }
+            p { a href="/" { "Back to Today" } }
+        };
+        return Ok(app.page("Check-in", Nav::Checkin, main));
+    }
+    let plan: CheckinPlan = plan;
     let pick = match &q.goal {
         Some(id) => plan.goals.iter().find(|g| &g.id == id),
         None => plan.goals.iter().find(|g| !g.rated),

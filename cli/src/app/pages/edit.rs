@@ -18,13 +18,15 @@ use super::layout::{csrf, level, level_name};
 use crate::app::server::{App, PageResult, see_other};
 
 /// The goal page's forms: edit the details and level texts (and whose it is), set the
-/// status, correct one's rating. Folded away (`details`) so the page reads first. `me`
-/// is this device's person id, `people` the names people are shown by.
+/// status, correct one's rating (when `rated`: there is one). Folded away (`details`) so
+/// the page reads first. `me` is this device's person id, `people` the names people are
+/// shown by.
 pub fn goal_forms(
     g: &GoalRecord,
     token: &str,
     me: &str,
     people: &BTreeMap<String, String>,
+    rated: bool,
 ) -> Markup {
     let text = |l: i64| g.levels.get(&l.to_string()).cloned().unwrap_or_default();
     html! {
@@ -40,6 +42,8 @@ pub fn goal_forms(
                     label for="edit-why" { "Why it matters" }
                     textarea id="edit-why" name="why" rows="2" { (g.why) }
                     (was("why", &g.why))
+                    (super::layout::area_choice("edit-area", &g.area))
+                    (was("area", &g.area))
                     @for l in (-2i64..=2).rev() {
                         @let id = format!("edit-level{l}");
                         label for=(id) { "Level " (level(l)) " (" (level_name(l)) ")" }
@@ -60,7 +64,7 @@ pub fn goal_forms(
                 }
                 button type="submit" { "Set the status" }
             }
-            details {
+            @if rated { details {
                 summary { "Correct my latest rating of this goal" }
                 form method="post" action=(format!("/goals/{}/amend", g.id)) {
                     (csrf(token))
@@ -78,7 +82,7 @@ pub fn goal_forms(
                     textarea id="amend-note" name="note" rows="2" {}
                     button type="submit" { "Correct the rating" }
                 }
-            }
+            } }
         }
     }
 }
@@ -136,7 +140,12 @@ pub async fn edit_goal(
         .map(str::parse::<Owner>)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let area = changed(&f, "area")
+        .map(str::parse::<duet_core::vocab::Area>)
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("pick one of the areas offered"))?;
     let changes = GoalChanges {
+        area,
         title: changed(&f, "title")
             .filter(|t| !t.is_empty())
             .map(str::to_string),

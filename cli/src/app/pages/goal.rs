@@ -48,9 +48,16 @@ pub async fn goal(
                 ),
                 GoalDetail::Unreadable(_) => (None, Vec::new()),
             };
-            Ok((detail, progress, merged, dev.me.person_id.to_string()))
+            let member = dev.departed()?.is_none();
+            Ok((
+                detail,
+                progress,
+                merged,
+                (dev.me.person_id.to_string(), member),
+            ))
         })
         .await?;
+    let (me, member) = me;
     let GoalDetail::Found {
         goal,
         ratings,
@@ -74,7 +81,7 @@ pub async fn goal(
     let main = html! {
         h1 { (g.title) }
         p class="muted" {
-            (g.area) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) }
+            (super::layout::area_name(&g.area)) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) }
             @if g.owner != "shared" { " · " (name_of(&people, &g.owner)) "'s own goal" }
         }
         @for m in &merged {
@@ -84,9 +91,11 @@ pub async fn goal(
         }
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
-        @if let Some(p) = &progress { (now(p, &g.id)) }
+        @if let Some(p) = &progress { (now(p, &g.id, member)) }
         (super::steps::section(&g, &people, &me, &token))
-        (super::edit::goal_forms(&g, &token, &me, &people))
+        @if member {
+            (super::edit::goal_forms(&g, &token, &me, &people, rated_by(progress.as_ref(), &me)))
+        }
         (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), (&g.id, &me)))
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
@@ -128,14 +137,24 @@ fn levels(levels: &BTreeMap<String, String>) -> Markup {
     }
 }
 
+/// Whether `me` has a rating of the goal that counts (or one sealed): what "Correct my
+/// latest rating" corrects.
+fn rated_by(progress: Option<&Progress>, me: &str) -> bool {
+    progress
+        .into_iter()
+        .flat_map(|p| &p.goals)
+        .flat_map(|g| &g.partners)
+        .any(|s| s.person == me && (s.count > 0 || s.sealed))
+}
+
 /// Both partners' latest level, under the blind rules.
-fn now(p: &Progress, id: &str) -> Markup {
+fn now(p: &Progress, id: &str, member: bool) -> Markup {
     html! {
         @if let Some(gp) = p.goals.iter().find(|x| x.goal == id) {
             ul class="partners" {
                 @for s in &gp.partners { li { (partner_line(s, &p.me)) } }
             }
-            p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } }
+            @if member { p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } } }
         }
     }
 }
@@ -222,6 +241,8 @@ pub struct NewGoalForm {
     title: String,
     #[serde(default)]
     why: String,
+    #[serde(default)]
+    area: String,
     #[serde(default, rename = "level2")]
     l2: String,
     #[serde(default, rename = "level1")]
@@ -244,8 +265,14 @@ pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> Pag
         .filter(|(_, t)| !t.trim().is_empty())
         .map(|(l, t)| (l, t.trim().to_string()))
         .collect();
+    let area = Some(f.area.trim())
+        .filter(|a| !a.is_empty())
+        .map(str::parse::<duet_core::vocab::Area>)
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("pick one of the areas offered"))?;
     let input = NewGoalInput {
         title: f.title.trim().to_string(),
+        area,
         why: Some(f.why.trim().to_string()).filter(|w| !w.is_empty()),
         levels,
         mine: f.mine.is_some(),

@@ -90,6 +90,9 @@ fn status_line(s: &LiveState) -> Markup {
             @for w in &s.warnings {
                 p class="warning" { (w) }
             }
+            @for (at, w) in &s.said {
+                p class="warning" { "At " (when(*at)) ", a sync said: " (w) }
+            }
         }
     }
 }
@@ -151,5 +154,27 @@ pub fn level_name(l: i64) -> &'static str {
         0 => "as expected",
         -1 => "less than expected",
         _ => "much less than expected",
+    }
+}
+
+/// An area in words ("emotional-support" is "Emotional support").
+pub fn area_name(area: &str) -> String {
+    let words = area.replace('-', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}
+
+/// A choice of the relationship's areas, `selected` chosen (a goal's area, or "other").
+pub fn area_choice(id: &str, selected: &str) -> Markup {
+    html! {
+        label for=(id) { "Area" }
+        select id=(id) name="area" {
+            @for a in duet_core::vocab::Area::ALL {
+                option value=(a.as_str()) selected[a.as_str() == selected] { (area_name(a.as_str())) }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ struct Today {
     goals: Vec<GoalRecord>,
     progress: Progress,
     plan: CheckinPlan,
+    departed: Option<duet_core::store::Departed>,
 }
 
 /// `GET /`.
@@ -31,19 +32,25 @@ pub async fn today(State(app): State<App>) -> PageResult {
                     .collect(),
                 progress: dev.progress(None)?,
                 plan: dev.checkin_plan()?,
+                departed: dev.departed()?,
             })
         })
         .await?;
+    // A device that left (or was removed) reads what the space held; it writes no more.
+    let member = t.departed.is_none();
     let main = html! {
         h1 { "Today" }
-        (round(&t.plan))
+        @match &t.departed {
+            Some(d) => p class="warning" { (d.describe()) ". What it held stays readable here; nothing more can be rated or added." },
+            None => (round(&t.plan)),
+        }
         @if t.goals.is_empty() {
             p { "No active goals yet. Add your first one below: what you want, and what “as expected” looks like." }
         }
         @for g in &t.goals {
             (goal_card(g, &t.progress))
         }
-        (add_goal_form(app.csrf(), t.goals.is_empty()))
+        @if member { (add_goal_form(app.csrf(), t.goals.is_empty())) }
     };
     Ok(app.page("Today", Nav::Today, main))
 }
@@ -174,6 +181,7 @@ fn add_goal_form(token: &str, first: bool) -> Markup {
                 input id="title" name="title" required maxlength="200";
                 label for="why" { "Why it matters (optional)" }
                 textarea id="why" name="why" rows="2" {}
+                (super::layout::area_choice("area", "other"))
                 fieldset {
                     legend { "What each level looks like" }
                     @for (l, label) in levels {
