@@ -12,6 +12,11 @@ use crate::identity::Identity;
 /// A new snapshot is written once this many changes follow the last one.
 pub const SNAPSHOT_EVERY: i64 = 500;
 
+/// ... or once the changes after the last one hold this many bytes: a few hundred
+/// changes of long texts (every character an operation) took a second and a half to
+/// replay at every write of a text, where a snapshot of them loads in a fraction.
+pub const SNAPSHOT_BYTES: i64 = 256 * 1024;
+
 /// How a document was opened (for tests and `duet status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OpenStats {
@@ -132,8 +137,8 @@ impl Store {
     /// ([`crate::doc::Tip`]), when it is current and the changes after the snapshot
     /// leave room for one more (a load writes the next snapshot, so the tail stays short).
     pub fn tip(&self, space: &SpaceId, identity: &Identity) -> Result<Option<Tip>, StoreError> {
-        let (tail, _) = tail_after_snapshot(&self.conn, &space.to_string())?;
-        if tail + 1 >= SNAPSHOT_EVERY {
+        let tail = tail_after_snapshot(&self.conn, &space.to_string())?;
+        if tail.due(1) {
             return Ok(None);
         }
         Ok(crate::readmodel::current_tip(
@@ -243,21 +248,41 @@ pub(super) fn insert_change(
     Ok(())
 }
 
-/// How many changes of a space follow its snapshot, and the newest of them.
-fn tail_after_snapshot(
-    conn: &rusqlite::Connection,
-    sid: &str,
-) -> Result<(i64, Option<i64>), StoreError> {
+/// The changes of a space after its snapshot: how many, their bytes, the newest row.
+struct Tail {
+    count: i64,
+    bytes: i64,
+    newest: Option<i64>,
+}
+
+impl Tail {
+    /// Whether a snapshot is due once `more` changes are added.
+    fn due(&self, more: i64) -> bool {
+        self.count + more >= SNAPSHOT_EVERY || self.bytes >= SNAPSHOT_BYTES
+    }
+}
+
+/// The changes of a space that follow its snapshot.
+fn tail_after_snapshot(conn: &rusqlite::Connection, sid: &str) -> Result<Tail, StoreError> {
     let upto: i64 = conn
         .prepare_cached("SELECT upto FROM snapshots WHERE space = ?1")?
         .query_row(params![sid], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
     // `+space`: walk the rowids after the snapshot (a short tail), not every change of
-    // the space in the index on `space`.
+    // the space in the index on `space`. `length` of a blob reads no content.
     Ok(conn
-        .prepare_cached("SELECT COUNT(*), MAX(id) FROM changes WHERE +space = ?1 AND id > ?2")?
-        .query_row(params![sid, upto], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0), MAX(id) FROM changes
+             WHERE +space = ?1 AND id > ?2",
+        )?
+        .query_row(params![sid, upto], |r| {
+            Ok(Tail {
+                count: r.get(0)?,
+                bytes: r.get(1)?,
+                newest: r.get(2)?,
+            })
+        })?)
 }
 
 /// Writes a snapshot when enough changes follow the last one (or when forced). Skipped
@@ -271,9 +296,11 @@ pub(super) fn maybe_snapshot(
 ) -> Result<(), StoreError> {
     use automerge::ReadDoc;
     let sid = space.to_string();
-    let (count, max) = tail_after_snapshot(tx, &sid)?;
-    let Some(max) = max else { return Ok(()) };
-    if !force && count < SNAPSHOT_EVERY {
+    let tail = tail_after_snapshot(tx, &sid)?;
+    let Some(max) = tail.newest else {
+        return Ok(());
+    };
+    if !force && !tail.due(0) {
         return Ok(());
     }
     if !doc.automerge().get_missing_deps(&[]).is_empty() {

@@ -173,6 +173,32 @@ mod tests {
         (home, store, rec, doc)
     }
 
+    /// Long texts are snapshotted once the changes after the last snapshot hold
+    /// [`crate::store::changes::SNAPSHOT_BYTES`], not only every 500 changes: a few
+    /// hundred long reflections made every text write replay them (1.5 s).
+    #[test]
+    fn changes_holding_many_bytes_are_snapshotted_before_five_hundred() {
+        let (_home, mut store, rec, mut doc) = fresh();
+        let before = store.open_stats(&rec.id).expect("stats");
+        assert!(!before.from_snapshot);
+        for i in 0..3i64 {
+            let change = doc
+                .raw_transaction("long text", i, |tx| {
+                    use automerge::transaction::Transactable;
+                    tx.put(automerge::ROOT, format!("blob{i}"), "x".repeat(100_000))?;
+                    Ok(())
+                })
+                .expect("a change")
+                .expect("it changed something");
+            store
+                .commit_local(&rec.id, &[change], &doc)
+                .expect("stored");
+        }
+        let after = store.open_stats(&rec.id).expect("stats");
+        assert!(after.from_snapshot, "{after:?}");
+        assert_eq!(after.replayed_changes, 0, "{after:?}");
+    }
+
     #[test]
     fn refused_evidence_is_kept_once_up_to_its_cap_and_the_rest_is_counted() {
         let (_home, mut store, rec, doc) = fresh();

@@ -256,6 +256,10 @@ pub trait WriteTxn: Reads {
         token: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// Forgets the addresses of creations made before `before_ms` (the per-address
+    /// limit looks back one window only; the creations and their tokens stay counted).
+    fn forget_creators_before(&mut self, before_ms: i64) -> Result<(), StoreError>;
+
     /// The database's size in bytes where the relay caps it (SQLite); `None` elsewhere.
     fn db_bytes(&mut self) -> Result<Option<u64>, StoreError>;
 

@@ -36,8 +36,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Opens (creating if needed, readable by its owner only) the database at `path`
+    /// and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode returns the resulting mode as a row.
@@ -405,6 +407,14 @@ impl WriteTxn for Txn<'_> {
         Ok(())
     }
 
+    fn forget_creators_before(&mut self, before_ms: i64) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE creations SET address = NULL WHERE address IS NOT NULL AND created_at < ?1",
+            params![before_ms],
+        )?;
+        Ok(())
+    }
+
     fn db_bytes(&mut self) -> Result<Option<u64>, StoreError> {
         let pages: i64 = self.tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let size: i64 = self.tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
@@ -532,6 +542,24 @@ fn page_in(
     )
 }
 
+/// Creates an empty database file readable and writable by its owner only, unless it
+/// exists: it holds the couples' ciphertext, their membership and the creators'
+/// addresses, and SQLite gives its `-wal` and `-shm` files the same permissions. A file
+/// that cannot be made here is left to SQLite, which says why.
+fn create_private(path: &Path) {
+    if path.as_os_str() == ":memory:" || path.to_string_lossy().starts_with("file:") {
+        return;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let _ = options.open(path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +586,40 @@ mod tests {
             out.push(ev);
         }
         (space, out)
+    }
+
+    #[test]
+    fn the_database_and_its_journal_files_are_private_to_their_owner() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let path = dir.path().join("relay.db");
+        let mut store = Store::open(&path)?;
+        let (space, evs) = events(1, 10);
+        store.insert_events(&space, &[&evs[0]], 1)?;
+        #[cfg(unix)]
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let file = dir.path().join(format!("relay.db{suffix}"));
+            let mode = std::fs::metadata(&file)
+                .map_err(|_| StoreError::Corrupt("no such file"))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn creators_addresses_are_forgotten_after_the_window_and_tokens_still_count()
+    -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let mut store = Store::open(&dir.path().join("t.db"))?;
+        let mut txn = store.begin()?;
+        txn.record_creation(&SpaceId::generate(), 1_000, Some("192.0.2.7"), Some("t1"))?;
+        txn.record_creation(&SpaceId::generate(), 5_000, Some("192.0.2.7"), Some("t1"))?;
+        txn.forget_creators_before(2_000)?;
+        assert_eq!(txn.creations_from("192.0.2.7", 0)?, 1);
+        assert_eq!(txn.creations_with("t1")?, 2);
+        Ok(())
     }
 
     #[test]

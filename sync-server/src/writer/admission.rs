@@ -206,6 +206,11 @@ impl Group<'_> {
             // against the limits, which errs on the side of the relay.
             let address = c.address.map(|a| a.to_string());
             txn.record_creation(&space, push.now_ms, address.as_deref(), c.token.as_deref())?;
+            // Who created a space is kept only as long as the per-address limit needs.
+            txn.forget_creators_before(
+                push.now_ms
+                    .saturating_sub(crate::creation::CREATION_WINDOW_MS),
+            )?;
         }
         let cursors = txn.insert_events(&space, new, push.now_ms)?;
         self.wrote = true;

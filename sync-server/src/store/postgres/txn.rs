@@ -451,6 +451,16 @@ impl WriteTxn for PgTxn<'_> {
         })
     }
 
+    fn forget_creators_before(&mut self, before_ms: i64) -> Result<(), StoreError> {
+        self.guard(|tx, _| {
+            tx.execute(
+                "UPDATE creations SET address = NULL WHERE address IS NOT NULL AND created_at < $1",
+                &[&before_ms],
+            )?;
+            Ok(())
+        })
+    }
+
     fn db_bytes(&mut self) -> Result<Option<u64>, StoreError> {
         // --max-db-bytes caps SQLite only; a PostgreSQL server's space is its own.
         Ok(None)
