@@ -124,7 +124,21 @@ pub struct Config {
     /// Space states kept in memory (a few KB each); the least recently used beyond it
     /// are folded again from the database when next needed. 0 = no limit.
     pub space_cache: usize,
+    /// Memory for pushes handled at once, in bytes: each push is counted at
+    /// [`PUSH_MEMORY_FACTOR`] times its body (the body, the events decoded from it and
+    /// their bookkeeping); one that does not fit is refused at once with 503
+    /// `overloaded`. 0 = no limit.
+    pub max_push_memory: u64,
 }
+
+/// How many times its body a push is counted against [`Config::max_push_memory`]: a
+/// body of the smallest events held about four times its size once decoded (measured:
+/// 32 pushes of 16 MiB took 2.1 GB).
+pub const PUSH_MEMORY_FACTOR: u64 = 4;
+
+/// The default [`Config::max_push_memory`]: 1 GiB, sixteen bodies of the largest size
+/// at once, and thousands of couples' ordinary pushes.
+pub const DEFAULT_PUSH_MEMORY: u64 = 1024 * 1024 * 1024;
 
 /// Space states the relay keeps in memory by default: about 40 MB of typical couples'
 /// spaces (a couple's space with its few devices is about 4 KB).
@@ -161,6 +175,7 @@ impl Default for Config {
             max_creations_per_ip: 16,
             max_creations_per_token: 256,
             space_cache: DEFAULT_SPACE_CACHE,
+            max_push_memory: DEFAULT_PUSH_MEMORY,
         }
     }
 }

@@ -98,6 +98,10 @@ struct Args {
     /// 507 `storage_full`. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_MAX_DB_BYTES", default_value_t = 0)]
     max_db_bytes: u64,
+    /// Memory for pushes handled at once, in bytes (each counted at four times its
+    /// body); a push that does not fit gets 503 `overloaded` at once. 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_MAX_PUSH_MEMORY", default_value_t = duet_relay::limits::DEFAULT_PUSH_MEMORY)]
+    max_push_memory: u64,
     /// Let anyone who reaches the relay create spaces, without a creation token. Only
     /// for a relay that strangers cannot reach.
     #[arg(long, env = "DUET_RELAY_OPEN_REGISTRATION")]
@@ -177,6 +181,7 @@ impl Args {
             max_creations_per_ip: self.max_creations_per_ip,
             max_creations_per_token: self.max_creations_per_token,
             space_cache: self.space_cache,
+            max_push_memory: self.max_push_memory,
         }
     }
 }

@@ -71,6 +71,10 @@ pub async fn push_events(
             .map(|v| v.as_bytes()),
         address,
     );
+    // The push's share of the relay's push memory, held until it is answered; its
+    // length is the declared one (`Content-Length`, which the body must then match).
+    let declared = axum::body::HttpBody::size_hint(request.body()).exact();
+    let _memory = state.reserve_push_memory(declared)?;
     let config = state.config();
     let (request, cut) = if config.min_body_rate > 0 {
         let (parts, body) = request.into_parts();

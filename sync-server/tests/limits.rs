@@ -233,6 +233,51 @@ crate::conformance! {
         .await;
     }
 
+    /// Pushes hold memory (their body, and the events decoded from it) until answered:
+    /// past the relay's push memory, a push is refused at once, so that strangers
+    /// sending large bodies from many addresses cannot take more than the budget.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pushes_beyond_the_push_memory_are_shed_at_once_and_served_once_it_is_free() {
+        use duet_relay::Config;
+        use tower::ServiceExt;
+        let relay = Relay::with_config(Config {
+            max_push_memory: 8 * 1024 * 1024,
+            ..Config::default()
+        });
+        let mut c = Couple::on(relay).await;
+        // A stranger's push declaring 2 MiB whose body never ends holds it all (each
+        // push counts four times its body).
+        let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
+            .header("content-length", (2 * 1024 * 1024).to_string())
+            .body(Body::from_stream(futures_util::stream::pending::<
+                Result<Bytes, std::io::Error>,
+            >()))
+            .expect("request");
+        let holder = tokio::spawn(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
+        let mut shed = None;
+        let mut ev = c.alex.changes(c.space, &c.key, b"a couple's ordinary push");
+        eventually(std::time::Duration::from_secs(10), async || {
+            let a = c.relay.push(&c.space, &[&ev]).await;
+            if a.status == StatusCode::SERVICE_UNAVAILABLE {
+                shed = Some(a);
+                return true;
+            }
+            // Taken before the stranger's push arrived: the next one.
+            ev = c.alex.changes(c.space, &c.key, b"a couple's ordinary push");
+            false
+        })
+        .await;
+        let shed = shed.expect("a 503");
+        assert_eq!(shed.error().error, ErrorCode::Overloaded);
+        assert_eq!(shed.header("retry-after"), Some("1"));
+        // Once the stranger's push is gone, the couple's refused one goes through.
+        holder.abort();
+        eventually(std::time::Duration::from_secs(10), async || {
+            c.relay.push(&c.space, &[&ev]).await.status == StatusCode::OK
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn the_per_address_limit_keys_on_the_peer_address_of_each_connection() {
         use axum::extract::ConnectInfo;

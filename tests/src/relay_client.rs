@@ -41,6 +41,7 @@ pub fn unlimited_config() -> Config {
         max_creations_per_token: 0,
         // The relay's default: memory figures are those of a relay as shipped.
         space_cache: duet_relay::limits::DEFAULT_SPACE_CACHE,
+        max_push_memory: 0,
     }
 }
 
