@@ -128,13 +128,21 @@ pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in local time.
+/// The latest time shown as a date (the end of the year 9999); later ones, and times
+/// before 1970, are an author's clock gone wrong (or a partner's crafted envelope), not
+/// a date to print.
+const LAST_SHOWN_MS: i64 = 253_402_300_799_999;
+
+/// `YYYY-MM-DD HH:MM` in local time; "an impossible time" outside 1970 to 9999.
 pub fn when(ms: i64) -> String {
+    if !(0..=LAST_SHOWN_MS).contains(&ms) {
+        return "an impossible time".to_string();
+    }
     chrono::Local
         .timestamp_millis_opt(ms)
         .single()
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|| ms.to_string())
+        .unwrap_or_else(|| "an impossible time".to_string())
 }
 
 pub use duet_core::app::iso;
@@ -242,7 +250,17 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::{safe, safe_line};
+    use super::{safe, safe_line, when};
+
+    /// A partner's crafted envelope time (or a clock gone wrong) is not printed as a
+    /// number of milliseconds, nor as a date in the year 292,278,994.
+    #[test]
+    fn times_outside_1970_to_9999_are_said_impossible() {
+        for ms in [i64::MAX, i64::MIN, -1, 253_402_300_800_000] {
+            assert_eq!(when(ms), "an impossible time", "{ms}");
+        }
+        assert!(when(1_764_633_600_000).starts_with("2025-12-0"));
+    }
 
     #[test]
     fn escape_sequences_and_c1_controls_are_shown_as_text() {

@@ -69,12 +69,12 @@ pub fn resolve<'a>(
 ) -> Result<String, ResolveError> {
     let items: Vec<(&str, String)> = items.into_iter().collect();
     let q = query.trim();
-    let lower = q.to_lowercase();
+    let lower = comparable(q);
     let prepared: Vec<Item> = items
         .iter()
         .map(|(id, title)| Item {
             id: id.to_lowercase(),
-            title: title.trim().to_lowercase(),
+            title: comparable(title.trim()),
             original: (id, title.as_str()),
         })
         .collect();
@@ -104,6 +104,13 @@ pub fn resolve<'a>(
             candidates: listed(many.iter().copied()),
         }),
     }
+}
+
+/// Text as it is compared: composed (NFC: a keyboard's "c" + combining cedilla is the
+/// "ç" a title was written with) and in lower case.
+fn comparable(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().collect::<String>().to_lowercase()
 }
 
 /// At most this many items are named in an error; the rest are counted.
@@ -267,6 +274,9 @@ mod tests {
         .to_string();
         assert!(cut.len() < 600, "{} characters: {cut}", cut.len());
         assert!(cut.contains("and 30 more"), "{cut}");
+        // Typed with a combining cedilla, found with the precomposed letter.
+        let accents = [("cc33", "Cuddle more, ça va".to_string())];
+        assert_eq!(resolve("goal", "c\u{327}a va", accents), Ok("cc33".into()));
         assert!(err.contains("Listen first"), "{err}");
         assert!(matches!(find("  "), Err(ResolveError::Unknown { .. })));
         let none = resolve("step", "x", Vec::new()).unwrap_err().to_string();

@@ -49,6 +49,7 @@ pub mod limits;
 pub mod live;
 pub mod logging;
 pub mod pairing;
+pub mod push_memory;
 pub mod routes;
 pub mod state;
 pub mod store;

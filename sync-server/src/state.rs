@@ -125,9 +125,8 @@ struct Shared {
     devices: Option<RateLimiter<DeviceKey>>,
     /// Cores this process may run on (a batch's signatures are shared out among them).
     cores: usize,
-    /// The memory pushes may hold at once, in KiB (`Config::max_push_memory`), and its
-    /// size.
-    push_memory: Option<(Arc<tokio::sync::Semaphore>, u32)>,
+    /// The memory pushes may hold at once (`Config::max_push_memory`).
+    push_memory: Option<crate::push_memory::PushMemory>,
 }
 
 /// Read nonces seen recently, per device, with the request's timestamp.
@@ -243,40 +242,23 @@ impl AppState {
                 guards: Guards::new(&config),
                 devices: RateLimiter::new("per-device", config.rate_per_device, MAX_TRACKED_KEYS),
                 cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-                push_memory: (config.max_push_memory > 0).then(|| {
-                    let kib =
-                        u32::try_from((config.max_push_memory / 1024).max(1)).unwrap_or(u32::MAX);
-                    (Arc::new(tokio::sync::Semaphore::new(kib as usize)), kib)
-                }),
+                push_memory: crate::push_memory::PushMemory::new(config.max_push_memory),
                 config,
             }),
         })
     }
 
-    /// Takes a push's share of the push memory, counted from its declared length (the
-    /// largest body when it declares none), or refuses it at once: nothing queues behind
-    /// a flood, and the relay's memory stays within the budget whatever strangers send.
-    /// The share is given back when the returned permit is dropped.
+    /// Takes a push's share of the push memory ([`crate::push_memory`]), or refuses it
+    /// at once; the share is given back when the permit is dropped.
     pub fn reserve_push_memory(
         &self,
         declared: Option<u64>,
     ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
-        let Some((budget, size)) = &self.inner.push_memory else {
-            return Ok(None);
-        };
-        let body = declared
-            .unwrap_or(duet_core::protocol::MAX_BODY_BYTES as u64)
-            .min(duet_core::protocol::MAX_BODY_BYTES as u64);
-        let kib = (body * crate::limits::PUSH_MEMORY_FACTOR)
-            .div_ceil(1024)
-            .max(1);
-        // A push larger than the whole budget is let through alone.
-        let kib = u32::try_from(kib).unwrap_or(u32::MAX).min(*size);
-        budget
-            .clone()
-            .try_acquire_many_owned(kib)
-            .map(Some)
-            .map_err(|_| ApiError::overloaded())
+        self.inner
+            .push_memory
+            .as_ref()
+            .map(|m| m.reserve(declared))
+            .transpose()
     }
 
     /// What a push with the creation-token header `presented` (if any) from the client

@@ -50,20 +50,41 @@ fn a_relay_set_in_the_app_is_synced_through_at_once_without_a_restart() {
     app.wait_for("/reflections", "Thank you for the walk");
 }
 
-/// Set up against a relay that wants a creation token, without one: nothing syncs and the
-/// relay refuses the live sockets. The token given on the Partner and devices page makes
+/// Set up against a relay that wants a creation token, with a wrong one: the setup says
+/// so at once, nothing syncs and the relay refuses the live sockets. The token given on the Partner and devices page makes
 /// the spaces and opens the sockets again, so the partner's words arrive live.
 #[test]
 fn a_creation_token_given_in_the_app_opens_the_live_sync_again() {
     let relay = Relay::start_with(&["--create-token", "couples-token"]);
     let alex = Device::new();
-    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
     let app = App::start(&alex);
+    // Set up in the app with a token the relay does not know: said at once, in words.
+    let set_up = app.post(
+        "/setup",
+        &[
+            ("name", "Alex"),
+            ("relay", &relay.url),
+            ("token", "mistyped-token"),
+        ],
+    );
+    assert_eq!(set_up.status, 303, "{}", set_up.body);
+    let said = app.get(set_up.header("location").expect("the page it leads to"));
+    assert!(
+        said.body
+            .contains("did not accept this device's creation token"),
+        "{}",
+        said.body
+    );
     let refused = app.wait_for(
         "/",
         "enter it with the relay's address on the Partner and devices page",
     );
     assert!(!refused.body.contains("duet relay set"), "{}", refused.body);
+    assert!(
+        !refused.body.contains("duet-create-token"),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("Relay reachable"), "{}", refused.body);
     let mistyped = app.post("/relay", &[("relay", "http://127.0.0.1:9"), ("token", "x")]);
     assert!(
@@ -198,6 +219,18 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         "{}",
         page.body
     );
+    // Today and the check-in say so too: ratings are no longer blind.
+    let today = sams.get("/").body;
+    assert!(
+        today.contains("Alex is no longer in your shared space: your ratings are in the clear"),
+        "{today}"
+    );
+    assert!(!today.contains(" blind"), "{today}");
+    let checkin = sams.get("/checkin").body;
+    assert!(
+        checkin.contains("each rating is in the clear at once"),
+        "{checkin}"
+    );
 }
 
 #[test]
@@ -328,12 +361,21 @@ fn a_backup_downloaded_in_the_app_brings_the_lost_device_back_in_a_new_app() {
     let left = std::fs::read_dir(&new.home).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "a refused restore wrote into the home");
 
+    let once = "5f1d0c9a7e3b4a2f8c6d1e0b9a8f7e6d";
     let back = app.post_file(
         "/setup/restore",
-        &[("passphrase", pass)],
+        &[("once", once), ("passphrase", pass)],
         ("backup", &made.bytes),
     );
     assert_eq!(back.status, 303, "{}", back.body);
+    // A double click sends the form again: it leads to the same page, not to a refusal.
+    let again = app.post_file(
+        "/setup/restore",
+        &[("once", once), ("passphrase", pass)],
+        ("backup", &made.bytes),
+    );
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(again.header("location"), back.header("location"));
     let said = app.get(back.header("location").expect("the page it leads to"));
     assert!(said.body.contains("device is back"), "{}", said.body);
     app.wait_for("/", "Walk on Sundays");

@@ -117,6 +117,10 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     );
     assert_eq!(a2.run(&["sync", "--json"]).code, 0);
     assert_eq!(a2.run(&["sync", "--quiet"]).stdout, "");
+    // It has no one left to vouch for there: confirming the safety code is refused.
+    let vouch = a2.run(&["verify", "--confirm"]);
+    assert_ne!(vouch.code, 0, "{vouch:?}");
+    assert!(vouch.stderr.contains("removed"), "{}", vouch.stderr);
     // The others carry on and converge. Both rate blind; the syncs carry the reveals:
     // Alex's device reveals on learning Sam rated, Sam's on learning Alex did.
     b.ok(&["rate", "Weekly check-in", "-1"]);

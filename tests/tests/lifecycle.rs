@@ -249,6 +249,11 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         synced.contains("shared: Sam left the shared space"),
         "the sync says who left: {synced}"
     );
+    let devices = alex.ok(&["device", "list"]);
+    assert!(
+        devices.contains("(left)") && !devices.contains("(removed)"),
+        "{devices}"
+    );
     // The space stays the couple's: no new partner, and the invite says why.
     let invite = alex.run(&["invite"]);
     assert!(

@@ -31,7 +31,7 @@ pub fn say(step: &NextStep) -> String {
              then sync reads on"
             .into(),
         NextStep::NewInvite => {
-            format!("ask your partner for a new code (on their {DEVICES_PAGE})")
+            "ask your partner for a new code (on their Partner and devices page)".to_string()
         }
         NextStep::NewDeviceCode => {
             format!("make a new device code on your other device ({DEVICES_PAGE})")
@@ -63,8 +63,16 @@ pub fn warning(w: &Warning) -> String {
     crate::advice::warning_in(w, say)
 }
 
-/// An error's message with what to do, in the app's words.
+/// An error's message with what to do, in the app's words. A relay's refusal to create
+/// the spaces is said in words (its own message names a header and a status code).
 pub fn message<E: std::fmt::Display + Advice>(e: &E) -> String {
+    if let Some(step @ NextStep::CreationToken { .. }) = e.next_step() {
+        return format!(
+            "the relay did not accept this device's creation token (or none was given), so \
+             your spaces are not on it yet; {}",
+            say(&step)
+        );
+    }
     crate::advice::message_in(e, say)
 }
 

@@ -14,6 +14,11 @@ const TYPED: &[(&str, &str)] = &[
     ("text", "Text"),
     ("note", "Note"),
     ("name", "Name"),
+    ("level2", "Level +2"),
+    ("level1", "Level +1"),
+    ("level0", "Level 0 (expected)"),
+    ("level-1", "Level −1"),
+    ("level-2", "Level −2"),
 ];
 
 /// Marks a page's refusal: its status and what it says.
@@ -36,22 +41,63 @@ pub fn typed(form: &[u8]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The refusal again with what was typed, when the response is a marked refusal and
+/// The refusal again with what was typed, when the response is a marked refusal (or a
+/// form the page could not read: a field missing, as no page of Duet's sends it) and
 /// something was typed; otherwise the response as it was.
 pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Response {
-    if typed.is_empty() {
+    let refusal = match resp.extensions().get::<Refusal>().cloned() {
+        Some(refusal) => refusal,
+        None if unread_form(&resp) => Refusal {
+            status: resp.status(),
+            text: "this form arrived incomplete (a choice or a field was missing); go back, \
+                   fill it in and send it again"
+                .to_string(),
+        },
+        None => return resp,
+    };
+    if typed.is_empty() && resp.extensions().get::<Refusal>().is_some() {
         return resp;
     }
-    let Some(refusal) = resp.extensions().get::<Refusal>().cloned() else {
-        return resp;
-    };
     let page = super::pages::layout::problem_kept(&refusal.text, typed, Some(back));
     (refusal.status, Html(page.into_string())).into_response()
+}
+
+/// Whether a response is the web framework's plain-text refusal of a form it could not
+/// read (axum answers 400/415/422 in `text/plain` before the page runs).
+fn unread_form(resp: &Response) -> bool {
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    plain && resp.status().is_client_error()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_the_page_could_not_read_becomes_a_calm_page_with_what_was_typed() {
+        let raw = (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            "Failed to deserialize form body: missing field `level`",
+        )
+            .into_response();
+        let typed = vec![("Note", "We walked".to_string())];
+        let page = keep(raw, &typed, "/checkin");
+        assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = page
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(html.starts_with("text/html"), "{html}");
+    }
 
     #[test]
     fn only_the_texts_people_write_are_kept() {

@@ -292,17 +292,21 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
         .await
         .map_err(|_| too_large())?;
     if upload {
-        // An upload carries no `once` field and nothing typed to show back.
+        // An upload has nothing typed to show back; its `once` makes a double click
+        // lead to the first one's outcome, as for every form.
         let token = multipart_field(&parts, &bytes, CSRF_FIELD).await;
         if !same_secret(&token.unwrap_or_default(), &s.csrf) {
             return Err(csrf_refused());
         }
+        let once = multipart_field(&parts, &bytes, ONCE_FIELD)
+            .await
+            .filter(|v| !v.is_empty());
         let req = Request::from_parts(parts, Body::from(bytes));
         return Ok((
             req,
             SentForm {
                 body: Bytes::new(),
-                once: None,
+                once,
             },
         ));
     }

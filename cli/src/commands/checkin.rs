@@ -135,7 +135,7 @@ fn parse(
 fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
     if goals.is_empty() {
         ctx.out
-            .line("No active goals to rate: `duet goal add TITLE` adds one.")?;
+            .line("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();

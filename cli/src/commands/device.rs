@@ -80,7 +80,11 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
             } else {
                 "NOT verified"
             },
-            if r.removed { "  (removed)" } else { "" },
+            match (r.removed, r.left) {
+                (true, true) => "  (left)",
+                (true, false) => "  (removed)",
+                _ => "",
+            },
             if r.this_device { "  (this device)" } else { "" },
         ))?;
     }

@@ -77,6 +77,11 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> std::io::Result<()> {
     }
     if let Some(d) = &s.departed {
         ctx.out.line(format!("  {}", safe_line(&d.describe())))?;
+        if s.pending_changes + s.unsent_events as i64 > 0 {
+            ctx.out.line(
+                "  what is pending or unsent here can no longer reach the space (`duet export` keeps it)",
+            )?;
+        }
     }
     for l in &s.left {
         ctx.out.line(format!(

@@ -31,8 +31,10 @@ pub struct DeviceRow {
     pub last_pushed_ms: Option<i64>,
     /// Whether the user verified it (this device always is).
     pub verified: bool,
-    /// Whether it was removed.
+    /// Whether it is no longer a member (removed, or its person left).
     pub removed: bool,
+    /// Whether that was its person leaving (not a removal).
+    pub left: bool,
     /// Whether it is the device being used.
     pub this_device: bool,
 }
@@ -101,6 +103,7 @@ impl Device {
                     last_pushed_ms: last.get(key).copied(),
                     verified: *key == me || verified.contains(key),
                     removed: state.is_removed(key),
+                    left: state.departure(key).is_some_and(|d| d.left),
                     this_device: *key == me,
                 }
             })
@@ -196,6 +199,8 @@ impl Device {
         }
         let confirm = confirm.is_some();
         if confirm {
+            // A device no longer in the space has no one left to vouch for there.
+            self.ensure_member(SpaceKind::Shared)?;
             self.store
                 .confirm_verified(&rec.id, &code, &crate::verify::members(&state))?;
         }

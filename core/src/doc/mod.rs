@@ -563,6 +563,44 @@ pub(crate) fn update_text(
 mod tests {
     use super::*;
 
+    /// Texts with accents, emoji (several code points each) and invisible marks are
+    /// edited where the edit is, not at a byte offset taken for a character one.
+    #[test]
+    fn edits_of_texts_beyond_ascii_write_exactly_the_new_text() {
+        let (mut doc, _) = SpaceDoc::create(ActorId::random(), 1).expect("create");
+        let cases = [
+            ("Café plan", "Café plan together"),
+            ("👩‍❤️‍👨 plan", "plan"),
+            (
+                "Be kinder (ça va, très bien)",
+                "Be kinder (long title shortened by Alex)",
+            ),
+            ("\u{202e}right to left\u{202c} é", "right to left, é 👨"),
+        ];
+        for (i, (before, after)) in cases.into_iter().enumerate() {
+            let (goal, _) = doc
+                .add_goal(
+                    "p",
+                    NewGoal {
+                        title: before.into(),
+                        ..Default::default()
+                    },
+                    2 + i as i64,
+                )
+                .expect("goal");
+            doc.edit_goal(
+                &goal,
+                GoalEdit {
+                    title: Some(after.into()),
+                    ..Default::default()
+                },
+                3 + i as i64,
+            )
+            .expect("edited");
+            assert_eq!(doc.goal(&goal).expect("goal").title.as_str(), after);
+        }
+    }
+
     #[test]
     fn values_no_device_could_read_back_are_refused_before_they_are_written() {
         let (mut doc, _) = SpaceDoc::create(ActorId::random(), 1).expect("create");

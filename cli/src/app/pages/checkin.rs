@@ -23,9 +23,10 @@ pub struct CheckinQuery {
 
 /// `GET /checkin`.
 pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> PageResult {
-    let (plan, departed) = app
-        .with_device(|dev| Ok((dev.checkin_plan()?, dev.departed()?)))
+    let (plan, departed, partner) = app
+        .with_device(|dev| Ok((dev.checkin_plan()?, dev.departed()?, dev.partner()?)))
         .await?;
+    let alone = matches!(partner, duet_core::app::Partner::Gone(_));
     // A device that left (or was removed) rates no more: say so instead of the forms.
     if let Some(d) = departed {
         let main = html! {
@@ -48,7 +49,11 @@ pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> P
     let main = html! {
         h1 { "Check-in" }
         p class="muted" {
-            "Rate each goal on your own. Your rating stays sealed until your partner has rated the goal too; then you both see both."
+            @if alone {
+                "Your partner is no longer in the shared space: each rating is in the clear at once."
+            } @else {
+                "Rate each goal on your own. Your rating stays sealed until your partner has rated the goal too; then you both see both."
+            }
         }
         @if let Some(title) = done_title {
             p class="done" role="status" {

@@ -157,7 +157,7 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
                         button type="submit" { "Make an invite code" }
                     }
                 }
-                Partner::Here(name) => p { (name) " has joined your shared space." },
+                Partner::Here(name) => p { "You share this space with " (name) "." },
                 Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write; a new partner would start a new home." },
             }
         }
@@ -264,7 +264,7 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
                         td { code { (short) } }
                         td { (when(r.joined_ms)) }
                         td {
-                            @if r.removed { "removed" }
+                            @if r.left { "left" } @else if r.removed { "removed" }
                             @else if r.this_device { "this device" }
                             @else if r.verified { "verified" }
                             @else { "not verified" }

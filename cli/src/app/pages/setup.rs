@@ -6,6 +6,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
+use duet_core::advice::{Advice, NextStep};
 use duet_core::app::JoinError;
 use duet_core::device::Device;
 use maud::html;
@@ -89,20 +90,37 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
     }
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();
-    let made = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        // Held until the token is stored too: the live thread's first sync needs it.
+    let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
+        // Held until the first sync is done: the live thread then finds the spaces made.
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut dev = Device::init_with(&home, &f.name, relay.as_deref(), clock)?;
         if let Some(token) = crate::commands::relay::creation_token(token.as_deref())? {
             dev.set_create_token(token)?;
         }
+        // The first sync makes the spaces on the relay: a token it refuses is said now,
+        // where it can be put right, not later in the status line.
+        let http = Http::new()?;
+        let refused = match relay.as_ref().map(|_| dev.sync(&http)) {
+            Some(Err(e)) if matches!(e.next_step(), Some(NextStep::CreationToken { .. })) => {
+                Some(crate::app::advice::message(&e))
+            }
+            _ => None,
+        };
         *kept = Some(dev);
-        Ok(())
+        Ok(refused)
     })
     .await;
-    match made {
+    let refused = match made {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("the setup failed: {e}").into()),
+    };
+    if let Some(refused) = refused {
+        return Ok(super::devices::done(
+            &app,
+            super::devices::Made::Warning(format!(
+                "This device is set up, but {refused}. Until then everything stays on this device."
+            )),
+        ));
     }
     Ok(see_other("/"))
 }

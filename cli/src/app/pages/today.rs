@@ -17,6 +17,7 @@ struct Today {
     progress: Progress,
     plan: CheckinPlan,
     departed: Option<duet_core::store::Departed>,
+    partner: duet_core::app::Partner,
 }
 
 /// `GET /`.
@@ -33,6 +34,7 @@ pub async fn today(State(app): State<App>) -> PageResult {
                 progress: dev.progress(None)?,
                 plan: dev.checkin_plan()?,
                 departed: dev.departed()?,
+                partner: dev.partner()?,
             })
         })
         .await?;
@@ -42,7 +44,12 @@ pub async fn today(State(app): State<App>) -> PageResult {
         h1 { "Today" }
         @match &t.departed {
             Some(d) => p class="warning" { (d.describe()) ". What it held stays readable here; nothing more can be rated or added." },
-            None => (round(&t.plan)),
+            None => {
+                @if let duet_core::app::Partner::Gone(name) = &t.partner {
+                    p { (name) " is no longer in your shared space: your ratings are in the clear from now on." }
+                }
+                (round(&t.plan, matches!(t.partner, duet_core::app::Partner::Gone(_))))
+            }
         }
         @if t.goals.is_empty() {
             p { "No active goals yet. Add your first one below: what you want, and what “as expected” looks like." }
@@ -55,8 +62,9 @@ pub async fn today(State(app): State<App>) -> PageResult {
     Ok(app.page("Today", Nav::Today, main))
 }
 
-/// The open check-in round, or an invitation to start one.
-fn round(plan: &CheckinPlan) -> Markup {
+/// The open check-in round, or an invitation to start one (blind while there is a
+/// partner to rate blind against, `alone` once they are gone).
+fn round(plan: &CheckinPlan, alone: bool) -> Markup {
     let to_rate = plan.goals.iter().filter(|g| !g.rated).count();
     html! {
         section class="round" aria-label="Check-in" {
@@ -64,7 +72,7 @@ fn round(plan: &CheckinPlan) -> Markup {
                 p { "A check-in is open until " (iso_when(&r.ends_at)) "." }
             }
             @if to_rate > 0 {
-                p { a href="/checkin" { "Rate " (duet_core::words::count(to_rate, "goal", "goals")) " blind" } }
+                p { a href="/checkin" { "Rate " (duet_core::words::count(to_rate, "goal", "goals")) @if !alone { " blind" } } }
             } @else if !plan.goals.is_empty() {
                 p { "You have rated every goal in this check-in." }
             }
