@@ -252,10 +252,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
 fn read_file(path: &Path) -> Result<Vec<u8>, BackupError> {
     let meta = std::fs::metadata(path).map_err(io("read", path))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(BackupError::Damaged(format!(
-            "it is larger than {} GiB, more than any backup",
-            MAX_FILE_BYTES >> 30
-        )));
+        return Err(too_large());
     }
     std::fs::read(path).map_err(io("read", path))
+}
+
+/// A file larger than any backup.
+fn too_large() -> BackupError {
+    BackupError::Damaged(format!(
+        "it is larger than {} GiB, more than any backup",
+        MAX_FILE_BYTES >> 30
+    ))
 }

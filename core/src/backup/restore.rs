@@ -110,10 +110,7 @@ pub fn restore_bytes(
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     if bytes.len() as u64 > super::MAX_FILE_BYTES {
-        return Err(BackupError::Damaged(format!(
-            "it is larger than {} GiB, more than any backup",
-            super::MAX_FILE_BYTES >> 30
-        )));
+        return Err(super::too_large());
     }
     let plain = format::open(bytes, passphrase)?;
     let contents: Contents = serde_json::from_slice(&plain)
