@@ -336,5 +336,9 @@ fn the_safety_code_confirmed_is_the_one_the_page_showed() {
     let page = app.get("/devices").body;
     let at = page.find("name=\"code\" value=\"").expect("the code field") + 19;
     let shown = page[at..].split('"').next().expect("the code").to_string();
-    assert_eq!(app.post("/devices/verify", &[("code", &shown)]).status, 303);
+    let confirmed = app.post("/devices/verify", &[("code", &shown)]);
+    assert_eq!(confirmed.status, 303);
+    // The page it leads to no longer says a device is not verified.
+    let after = app.get(confirmed.header("location").expect("the page"));
+    assert!(!after.body.contains("not verified yet"), "{}", after.body);
 }

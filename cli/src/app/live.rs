@@ -49,6 +49,10 @@ pub struct LiveState {
     /// Warnings about this device's spaces in plain words (relay alerts, waiting events,
     /// unverified devices), as of the last change.
     pub warnings: Vec<String>,
+    /// Whether a device of the shared space is not verified yet (said after the
+    /// warnings; cleared at once by the page that records a verification, before this
+    /// thread's next look at the store).
+    pub unverified: bool,
     /// Spaces whose live socket the relay refused, with its words (said among the
     /// warnings unless the space is one this device departed, which says more).
     pub stopped: Vec<(&'static str, String)>,
@@ -337,14 +341,10 @@ impl Live {
                 ));
             }
         }
-        if !status.unverified.is_empty() {
-            warnings.push(
-                format!("a device in your shared space is not verified yet: compare the safety code in person ({})", super::advice::DEVICES_PAGE),
-            );
-        }
         self.update(|s| {
             s.pending = pending;
             s.warnings = warnings;
+            s.unverified = !status.unverified.is_empty();
         });
     }
 

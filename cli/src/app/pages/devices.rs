@@ -346,11 +346,15 @@ pub struct VerifyForm {
 /// `POST /devices/verify`: as `duet verify --confirm CODE`, with the code the page
 /// showed: if a device joined or left since, nothing is confirmed and the page says so.
 pub async fn verify(State(app): State<App>, Form(f): Form<VerifyForm>) -> PageResult {
-    app.with_device(move |dev| {
-        dev.confirm_safety(Some(Some(&f.code)))?;
-        Ok(())
-    })
-    .await?;
+    let safety = app
+        .with_device(move |dev| Ok(dev.confirm_safety(Some(Some(&f.code)))?))
+        .await?;
+    // The page this leads to says so at once, not after the live thread's next look.
+    if safety.verified
+        && let Ok(mut live) = app.live.lock()
+    {
+        live.unverified = false;
+    }
     Ok(see_other("/devices"))
 }
 

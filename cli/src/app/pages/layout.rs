@@ -90,6 +90,9 @@ fn status_line(s: &LiveState) -> Markup {
             @for w in &s.warnings {
                 p class="warning" { (w) }
             }
+            @if s.unverified {
+                p class="warning" { "a device in your shared space is not verified yet: compare the safety code in person (" (crate::app::advice::DEVICES_PAGE) ")" }
+            }
             @for (at, w) in &s.said {
                 p class="warning" { "At " (when(*at)) ", a sync said: " (w) }
             }
