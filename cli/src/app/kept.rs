@@ -46,6 +46,8 @@ pub fn typed(form: &[u8]) -> Vec<(&'static str, String)> {
 /// something was typed; otherwise the response as it was.
 pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Response {
     let refusal = match resp.extensions().get::<Refusal>().cloned() {
+        // A page's refusal is a calm page already: only what was typed is added.
+        Some(_) if typed.is_empty() => return resp,
         Some(refusal) => refusal,
         None if unread_form(&resp) => Refusal {
             status: resp.status(),
@@ -55,9 +57,6 @@ pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Res
         },
         None => return resp,
     };
-    if typed.is_empty() && resp.extensions().get::<Refusal>().is_some() {
-        return resp;
-    }
     let page = super::pages::layout::problem_kept(&refusal.text, typed, Some(back));
     (refusal.status, Html(page.into_string())).into_response()
 }

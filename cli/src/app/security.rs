@@ -294,13 +294,11 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
     if upload {
         // An upload has nothing typed to show back; its `once` makes a double click
         // lead to the first one's outcome, as for every form.
-        let token = multipart_field(&parts, &bytes, CSRF_FIELD).await;
+        let (token, once) = multipart_guard_fields(&parts, &bytes).await;
         if !same_secret(&token.unwrap_or_default(), &s.csrf) {
             return Err(csrf_refused());
         }
-        let once = multipart_field(&parts, &bytes, ONCE_FIELD)
-            .await
-            .filter(|v| !v.is_empty());
+        let once = once.filter(|v| !v.is_empty());
         let req = Request::from_parts(parts, Body::from(bytes));
         return Ok((
             req,
@@ -323,24 +321,31 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
     Ok((req, SentForm { body: bytes, once }))
 }
 
-/// The text of a multipart form's field `name` (read from a copy of the request; the
-/// page reads the form again).
-async fn multipart_field(
+/// A multipart form's CSRF token and `once` value, in one pass over a copy of the
+/// request (the page reads the form again); the form puts them first, so the file after
+/// them is not read here.
+async fn multipart_guard_fields(
     parts: &axum::http::request::Parts,
     body: &Bytes,
-    name: &str,
-) -> Option<String> {
+) -> (Option<String>, Option<String>) {
     use axum::extract::FromRequest;
     let copy = Request::from_parts(parts.clone(), Body::from(body.clone()));
-    let mut form = axum::extract::Multipart::from_request(copy, &())
-        .await
-        .ok()?;
-    while let Ok(Some(field)) = form.next_field().await {
-        if field.name() == Some(name) {
-            return field.text().await.ok();
-        }
+    let (mut token, mut once) = (None, None);
+    let Ok(mut form) = axum::extract::Multipart::from_request(copy, &()).await else {
+        return (token, once);
+    };
+    while token.is_none() || once.is_none() {
+        let Ok(Some(field)) = form.next_field().await else {
+            break;
+        };
+        let slot = match field.name() {
+            Some(CSRF_FIELD) => &mut token,
+            Some(ONCE_FIELD) => &mut once,
+            _ => continue,
+        };
+        *slot = field.text().await.ok();
     }
-    None
+    (token, once)
 }
 
 /// A query parameter's value.

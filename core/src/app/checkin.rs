@@ -265,15 +265,13 @@ impl Device {
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, None)?;
-        let mine = || {
-            waiting_seals(&view)
-                .into_iter()
-                .filter(|s| s.rater == me)
-                .cloned()
-                .collect::<Vec<Seal>>()
-        };
-        let due: Vec<Seal> = if all || (!mine().is_empty() && self.partner_gone()?) {
-            mine()
+        let mine: Vec<Seal> = waiting_seals(&view)
+            .into_iter()
+            .filter(|s| s.rater == me)
+            .cloned()
+            .collect();
+        let due: Vec<Seal> = if all || (!mine.is_empty() && self.partner_gone()?) {
+            mine
         } else {
             due_reveals(&view, &me, now).into_iter().cloned().collect()
         };

@@ -380,6 +380,10 @@ impl Device {
     /// starts a new key this person never learns. What this device holds stays
     /// readable; the personal space is untouched.
     pub fn leave(&mut self) -> Result<Departed, DeviceError> {
+        // One hold of the home's lock (re-entrant) from the membership check to the
+        // leave: a change another process (a watcher, a `rate`) writes meanwhile would
+        // be packaged after the leave, where nothing of this person's is accepted.
+        let _lock = self.store.write_lock()?;
         self.ensure_member(SpaceKind::Shared)?;
         let rec = self.store.space(SpaceKind::Shared)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
