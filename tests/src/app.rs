@@ -121,16 +121,23 @@ impl App {
 
     /// A form POST as the app's own page sends it: cookie, Origin and CSRF token.
     pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.post_with(path, form, &[])
+    }
+
+    /// A form POST sent from the page at `from` (its Referer, as a browser sends it).
+    pub fn post_from(&self, from: &str, path: &str, form: &[(&str, &str)]) -> Answer {
+        let referer = format!("{}{from}", self.origin());
+        self.post_with(path, form, &[("Referer", &referer)])
+    }
+
+    fn post_with(&self, path: &str, form: &[(&str, &str)], extra: &[(&str, &str)]) -> Answer {
         let csrf = self.csrf();
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend_from_slice(form);
         let (cookie, origin) = (self.cookie(), self.origin());
-        self.request(
-            "POST",
-            path,
-            &[("Cookie", &cookie), ("Origin", &origin)],
-            &encode(&fields),
-        )
+        let mut headers = vec![("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+        headers.extend_from_slice(extra);
+        self.request("POST", path, &headers, &encode(&fields))
     }
 
     /// A multipart form POST as the app's own page sends one with a file: cookie,

@@ -293,8 +293,26 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert_eq!(fixed.status, 303, "{}", fixed.body);
     assert_eq!(d.json(&["reflections"])[0]["text"], "A good week");
     assert!(app.get("/history").body.contains("Undo my latest"));
-    assert_eq!(app.post("/undo", &[]).status, 303);
+    let undone = app.post("/undo", &[]);
+    assert_eq!(undone.status, 303);
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+    // The page it leads to says what was undone.
+    let to = undone.header("location").expect("a redirect");
+    let said = app.get(to).body;
+    assert!(
+        said.contains("Withdrew your reflection") && said.contains("A good week"),
+        "{said}"
+    );
+    // A refusal with nothing typed leads back to the page the form was sent from.
+    let refused = app.post_from("/reflections", "/reflections/nosuch/withdraw", &[]);
+    assert!(refused.status >= 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(r#"href="/reflections">Back to the page"#),
+        "{}",
+        refused.body
+    );
 }
 
 #[test]
@@ -487,6 +505,15 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
         .as_str()
         .expect("a device code")
         .to_string();
+    alex.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    alex.ok(&["step", "add", "Sunday walk", "Set a reminder"]);
+    alex.ok(&[
+        "reflect",
+        "--goal",
+        "Sunday walk",
+        "How was Sunday for you?",
+    ]);
+    alex.ok(&["sync"]);
     second.ok(&["join", &code]);
     let key = second.json(&["status"])["device"]
         .as_str()
@@ -504,6 +531,31 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
     let checkin = app.get("/checkin").body;
     assert!(checkin.contains("Nothing more can be rated"), "{checkin}");
     assert!(!checkin.contains("<form"), "{checkin}");
+    // Nor a step, a reply, a reflection or an undo.
+    let goal = app.get(&app.first_goal_link()).body;
+    for action in ["/steps", "/reply", "/edit", "/withdraw"] {
+        assert!(!goal.contains(action), "{action}: {goal}");
+    }
+    assert!(
+        goal.contains("Set a reminder"),
+        "the steps are still listed: {goal}"
+    );
+    // Removed by its own person's other device, it is out of both spaces: nothing to
+    // write at all, what it holds still read.
+    let reflections = app.get("/reflections").body;
+    assert!(
+        !reflections.contains("<form method=\"post\""),
+        "{reflections}"
+    );
+    assert!(
+        reflections.contains("How was Sunday for you?"),
+        "{reflections}"
+    );
+    assert!(
+        reflections.contains("no longer in your spaces"),
+        "{reflections}"
+    );
+    assert!(!app.get("/history").body.contains(r#"action="/undo""#));
 }
 
 #[test]

@@ -211,6 +211,13 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     ] {
         assert!(!page.body.contains(action), "{action}: {}", page.body);
     }
+    // Private reflections remain Alex's own to write; replies to shared ones do not.
+    let reflections = app.get("/reflections").body;
+    assert!(
+        reflections.contains(r#"type="hidden" name="private" value="on""#),
+        "{reflections}"
+    );
+    assert!(!reflections.contains("/reply"), "{reflections}");
     // And the partner's app says Alex is gone, not that Alex has joined.
     let sams = App::start(&sam);
     let page = sams.get("/devices");

@@ -427,7 +427,12 @@ fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
     d.ok(&["rate", "kind", "1"]);
     d.ok(&["rate", "kind", "2", "--amend"]);
     assert_eq!(latest(&d), 2);
-    d.ok(&["undo"]);
+    // Undo names what it took back: the goal's title and the level.
+    let said = d.ok(&["undo"]);
+    assert!(
+        said.contains("rating of \"Kind words\"") && said.contains(": +2 (much more"),
+        "{said}"
+    );
     assert_eq!(latest(&d), 1, "undoing the correction restores +1");
     d.ok(&["undo"]);
     assert_eq!(

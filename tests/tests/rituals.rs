@@ -480,7 +480,10 @@ fn a_completed_step_is_reopened_and_undo_takes_back_the_latest_act() {
     let done = |d: &Device| d.json(&["export"])["shared"]["goals"][0]["steps"][0]["done"].clone();
     assert_eq!(done(&d), false);
     d.ok(&["step", "done", GOAL, "alarm"]);
-    assert_eq!(d.json(&["undo"])["undid"], "step");
+    let undone = d.json(&["undo"]);
+    assert_eq!(undone["undid"], "step");
+    assert_eq!(undone["text"], "Set an alarm", "{undone}");
+    assert_eq!(undone["title"], GOAL, "{undone}");
     assert_eq!(done(&d), false);
     let history = d.ok(&["history"]);
     assert!(

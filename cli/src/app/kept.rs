@@ -41,13 +41,11 @@ pub fn typed(form: &[u8]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The refusal again with what was typed, when the response is a marked refusal (or a
-/// form the page could not read: a field missing, as no page of Duet's sends it) and
-/// something was typed; otherwise the response as it was.
+/// The refusal again with what was typed and a link back to the page the form came
+/// from, when the response is a marked refusal (or a form the page could not read: a
+/// field missing, as no page of Duet's sends it); otherwise the response as it was.
 pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Response {
     let refusal = match resp.extensions().get::<Refusal>().cloned() {
-        // A page's refusal is a calm page already: only what was typed is added.
-        Some(_) if typed.is_empty() => return resp,
         Some(refusal) => refusal,
         None if unread_form(&resp) => Refusal {
             status: resp.status(),
@@ -57,7 +55,9 @@ pub fn keep(resp: Response, typed: &[(&'static str, String)], back: &str) -> Res
         },
         None => return resp,
     };
-    let page = super::pages::layout::problem_kept(&refusal.text, typed, Some(back));
+    // Today is where the plain page leads already: no second link to it.
+    let back = Some(back).filter(|b| *b != "/");
+    let page = super::pages::layout::problem_kept(&refusal.text, typed, back);
     (refusal.status, Html(page.into_string())).into_response()
 }
 

@@ -24,7 +24,7 @@ pub(crate) mod report;
 mod status;
 mod step;
 mod sync;
-mod undo;
+pub(crate) mod undo;
 mod watch;
 
 use std::path::PathBuf;

@@ -20,17 +20,40 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     if ctx.out.json {
         return ctx.out.json(&undone);
     }
-    ctx.out.line(match &undone {
-        Undone::Rating { goal, .. } => {
-            format!("Withdrew your latest rating of goal {}.", short(goal))
-        }
+    ctx.out.line(said(&undone))?;
+    Ok(())
+}
+
+/// What was undone, in a sentence that names it (the goal's title, the level, the text).
+pub fn said(undone: &Undone) -> String {
+    let quoted = |text: &str| format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)));
+    match undone {
+        Undone::Rating {
+            goal,
+            title,
+            level,
+            sealed,
+            ..
+        } => format!(
+            "Withdrew your {}rating of {} ({}){}{}.",
+            if *sealed { "blind " } else { "" },
+            quoted(title),
+            short(goal),
+            level.map_or(String::new(), |l| format!(": {l} ({})", l.meaning())),
+            if *sealed {
+                "; your partner never saw it"
+            } else {
+                ""
+            }
+        ),
         Undone::Reflection { id, private, text } => format!(
-            "Withdrew your {}reflection {} (\"{}\").",
+            "Withdrew your {}reflection {} ({}).",
             if *private { "private " } else { "" },
             short(id),
-            safe_line(&clip(text, LIST_TITLE_CHARS))
+            quoted(text)
         ),
-        Undone::Step { step, .. } => format!("Reopened step {}.", short(step)),
-    })?;
-    Ok(())
+        Undone::Step { title, text, .. } => {
+            format!("Reopened the step {} of {}.", quoted(text), quoted(title))
+        }
+    }
 }

@@ -338,7 +338,12 @@ impl Device {
 /// One of this person's seals opened with their personal key: the rating it holds, as a
 /// reveal (a new rating naming the seal, with the salt) or, for this person's own views,
 /// under the seal's id. `None` when this device cannot open it.
-fn opened(key: &crate::crypto::SpaceKey, me: &str, s: Seal, reveal: bool) -> Option<Rating> {
+pub(crate) fn opened(
+    key: &crate::crypto::SpaceKey,
+    me: &str,
+    s: Seal,
+    reveal: bool,
+) -> Option<Rating> {
     let content = open_box(key, &s.id, &s.sealed).ok()?;
     let level = Level::try_from(content.level).ok()?;
     let (id, reveals, salt) = if reveal {

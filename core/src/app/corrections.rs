@@ -11,6 +11,7 @@ use crate::model::Rating;
 use crate::readmodel::View;
 use crate::rituals::{effective_ratings, standing_reflections, waiting_seals};
 use crate::store::SpaceKind;
+use crate::vocab::Level;
 
 /// What `undo` undid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,6 +23,12 @@ pub enum Undone {
         id: String,
         /// Its goal.
         goal: String,
+        /// The goal's title (so that the person sees which rating went).
+        title: String,
+        /// The level withdrawn (none for a sealed one this device cannot open).
+        level: Option<Level>,
+        /// It was a blind rating still sealed: the partner never saw it.
+        sealed: bool,
     },
     /// A reflection was withdrawn.
     Reflection {
@@ -38,6 +45,10 @@ pub enum Undone {
         goal: String,
         /// The step.
         step: String,
+        /// The goal's title.
+        title: String,
+        /// What the step says.
+        text: String,
     },
 }
 
@@ -62,6 +73,15 @@ fn latest_own_rating(view: &View, me: &str, goal: Option<&str>) -> Option<(Strin
     rated
         .chain(sealed)
         .max_by_key(|(id, _, at)| (*at, id.clone()))
+}
+
+/// A goal's title as the view holds it (empty for a goal it does not hold).
+fn goal_title(view: &View, goal: &str) -> String {
+    view.goals
+        .iter()
+        .find(|g| g.id == goal)
+        .map(|g| g.title.as_str().to_string())
+        .unwrap_or_default()
 }
 
 impl Device {
@@ -103,8 +123,15 @@ impl Device {
             None => Err(DeviceError::NothingToUndo),
             Some(t) if rating.as_ref().is_some_and(|r| r.2 == t) => {
                 let (id, goal, _) = rating.ok_or(DeviceError::NothingToUndo)?;
-                self.withdraw_rating(&id, &goal, &view)?;
-                Ok(Undone::Rating { id, goal })
+                let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
+                self.withdraw_rating(&id, &goal, rated)?;
+                Ok(Undone::Rating {
+                    title: goal_title(&view, &goal),
+                    level: rated.or_else(|| self.own_sealed_level(&view, &id)),
+                    sealed: rated.is_none(),
+                    id,
+                    goal,
+                })
             }
             Some(t) if reflection.as_ref().is_some_and(|(r, _)| r.at == t) => {
                 let (r, private) = reflection.ok_or(DeviceError::NothingToUndo)?;
@@ -117,21 +144,43 @@ impl Device {
             }
             Some(_) => {
                 let (_, goal, step) = step.ok_or(DeviceError::NothingToUndo)?;
+                let text = view
+                    .goals
+                    .iter()
+                    .find(|g| g.id == goal)
+                    .and_then(|g| g.steps.get(&step))
+                    .map(|s| s.text.as_str().to_string())
+                    .unwrap_or_default();
                 self.reopen_step(&goal, &step)?;
-                Ok(Undone::Step { goal, step })
+                Ok(Undone::Step {
+                    title: goal_title(&view, &goal),
+                    goal,
+                    step,
+                    text,
+                })
             }
         }
     }
 
+    /// The level inside one of this person's seals, opened with their personal key (for
+    /// their own eyes only; none when this device cannot open it).
+    fn own_sealed_level(&self, view: &View, seal: &str) -> Option<Level> {
+        let key = self.store.space(SpaceKind::Personal).ok()?.key;
+        let s = waiting_seals(view).into_iter().find(|s| s.id == seal)?;
+        super::checkin::opened(&key, &self.me.person_id.to_string(), s.clone(), false)
+            .map(|r| r.level)
+    }
+
     /// Withdraws one of this person's ratings (or seals) with a rating that says so.
-    fn withdraw_rating(&mut self, id: &str, goal: &str, view: &View) -> Result<(), DeviceError> {
+    fn withdraw_rating(
+        &mut self,
+        id: &str,
+        goal: &str,
+        level: Option<Level>,
+    ) -> Result<(), DeviceError> {
         let now = self.now();
         // The withdrawal carries the withdrawn rating's level (a seal's stays sealed: 0).
-        let level = view
-            .ratings
-            .iter()
-            .find(|r| r.id == id)
-            .map_or(crate::vocab::Level::EXPECTED, |r| r.level);
+        let level = level.unwrap_or(Level::EXPECTED);
         let rating = Rating {
             id: new_id(),
             goal: goal.to_string(),

@@ -76,6 +76,13 @@ impl Device {
         Ok(self.store.departed(&rec.id)?)
     }
 
+    /// Whether this device may still write to the space of `kind` (it has not left it
+    /// and was not removed from it): what a page offers forms for.
+    pub fn member_of(&self, kind: SpaceKind) -> Result<bool, DeviceError> {
+        let rec = self.store.space(kind)?;
+        Ok(self.store.departed(&rec.id)?.is_none())
+    }
+
     /// Refuses when this device is no longer a member of the space of `kind`.
     pub(crate) fn ensure_member(&self, kind: SpaceKind) -> Result<(), DeviceError> {
         let rec = self.store.space(kind)?;

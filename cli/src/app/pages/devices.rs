@@ -34,6 +34,11 @@ pub struct Outcomes(std::collections::VecDeque<(String, Made)>);
 /// Answers a form of this page: what it made is kept, and the browser is sent to the
 /// page that shows it.
 pub fn done(app: &App, made: Made) -> Response {
+    see_other(&format!("/devices?shown={}", remember(app, made)))
+}
+
+/// Keeps what a form made for the page it redirects to; the token names it there.
+pub fn remember(app: &App, made: Made) -> String {
     let token = crate::app::once::fresh();
     if let Ok(mut kept) = app.outcomes.lock() {
         kept.0.push_back((token.clone(), made));
@@ -41,14 +46,28 @@ pub fn done(app: &App, made: Made) -> Response {
             kept.0.pop_front();
         }
     }
-    see_other(&format!("/devices?shown={token}"))
+    token
 }
 
-/// The `shown` query of the page.
-#[derive(Deserialize)]
+/// What a form made, kept under `token` (nothing once forgotten or for no token).
+pub fn recall(app: &App, token: &str) -> Made {
+    app.outcomes
+        .lock()
+        .ok()
+        .and_then(|kept| {
+            kept.0
+                .iter()
+                .find(|(t, _)| !token.is_empty() && t == token)
+                .map(|(_, made)| made.clone())
+        })
+        .unwrap_or(Made::Nothing)
+}
+
+/// The `shown` query of a page that shows what a form made.
+#[derive(Deserialize, Default)]
 pub struct ShownQuery {
     #[serde(default)]
-    shown: String,
+    pub shown: String,
 }
 
 /// What the page shows above the rest: a code just made, what a form did, or nothing.
@@ -81,17 +100,7 @@ struct Shown {
 
 /// `GET /devices`, with what a form just made when `shown` names it.
 pub async fn devices(State(app): State<App>, Query(q): Query<ShownQuery>) -> PageResult {
-    let made = app
-        .outcomes
-        .lock()
-        .ok()
-        .and_then(|kept| {
-            kept.0
-                .iter()
-                .find(|(token, _)| !q.shown.is_empty() && *token == q.shown)
-                .map(|(_, made)| made.clone())
-        })
-        .unwrap_or(Made::Nothing);
+    let made = recall(&app, &q.shown);
     show(&app, made).await
 }
 
@@ -172,12 +181,19 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
     }
 }
 
+/// What a form did, in its sentence (nothing for a code: `made_code` shows it).
+pub fn said(made: &Made) -> Markup {
+    match made {
+        Made::Notice(text) => html! { p class="notice" role="status" { (text) } },
+        Made::Warning(text) => html! { p class="warning" role="status" { (text) } },
+        Made::Nothing | Made::Code { .. } => html! {},
+    }
+}
+
 /// A code just made: large, and for an invite also as a QR code.
 fn made_code(made: &Made) -> Markup {
     let (code, expires_at, invite, unsent) = match made {
-        Made::Nothing => return html! {},
-        Made::Notice(text) => return html! { p class="notice" role="status" { (text) } },
-        Made::Warning(text) => return html! { p class="warning" role="status" { (text) } },
+        Made::Nothing | Made::Notice(_) | Made::Warning(_) => return said(made),
         Made::Code {
             code,
             expires_at,

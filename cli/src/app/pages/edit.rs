@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::Form;
 use axum::extract::{Path, State};
 use duet_core::Level;
-use duet_core::app::{GoalChanges, GoalDetail, GoalRecord, Owner, Undone};
+use duet_core::app::{GoalChanges, GoalDetail, GoalRecord, Owner};
 use duet_core::model::Goal;
 use duet_core::vocab::Status;
 use maud::{Markup, html};
@@ -294,11 +294,10 @@ pub fn undo_form(token: &str) -> Markup {
     }
 }
 
-/// `POST /undo`: as `duet undo`; goes to what was undone.
+/// `POST /undo`: as `duet undo`; back to the history, which says what was undone.
 pub async fn undo(State(app): State<App>) -> PageResult {
     let undone = app.with_device(|dev| Ok(dev.undo()?)).await?;
-    Ok(see_other(&match undone {
-        Undone::Rating { goal, .. } | Undone::Step { goal, .. } => format!("/goals/{goal}"),
-        Undone::Reflection { .. } => "/reflections".to_string(),
-    }))
+    let said = crate::commands::undo::said(&undone);
+    let token = super::devices::remember(&app, super::devices::Made::Notice(said));
+    Ok(see_other(&format!("/history?shown={token}")))
 }

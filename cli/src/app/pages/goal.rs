@@ -92,7 +92,7 @@ pub async fn goal(
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id, member)) }
-        (super::steps::section(&g, &people, &me, &token))
+        (super::steps::section(&g, &people, &me, member.then_some(token.as_str())))
         @if member {
             (super::edit::goal_forms(&g, &token, &me, &people, rated_by(progress.as_ref(), &me)))
         }
@@ -100,8 +100,10 @@ pub async fn goal(
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
             @if reflections.is_empty() { p class="muted" { "None yet." } }
-            @for r in &reflections { (thread(r, &me, &token)) }
-            p { a href=(format!("/reflections?goal={}", g.id)) { "Write a reflection about this goal" } }
+            @for r in &reflections { (thread(r, &me, member.then_some(token.as_str()))) }
+            @if member {
+                p { a href=(format!("/reflections?goal={}", g.id)) { "Write a reflection about this goal" } }
+            }
         }
     };
     Ok(app.page(&g.title, Nav::None, main))

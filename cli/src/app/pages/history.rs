@@ -18,6 +18,9 @@ const SHOWN: usize = 500;
 pub struct HistoryFilter {
     goal: Option<String>,
     by: Option<String>,
+    /// What the undo form did (`super::devices::remember`).
+    #[serde(default)]
+    shown: String,
 }
 
 /// `GET /history`.
@@ -60,11 +63,14 @@ pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> 
                     .filter(|(id, _)| *id != me)
                     .map(|(_, n)| n),
             );
-            Ok((dev.history(query)?, goals, people))
+            let member = dev.member_of(duet_core::store::SpaceKind::Shared)?;
+            Ok((dev.history(query)?, goals, (people, member)))
         })
         .await?;
+    let (people, member) = people;
     let main = html! {
         h1 { "History" }
+        (super::devices::said(&super::devices::recall(&app, &f.shown)))
         form method="get" action="/history" class="filters" {
             label for="goal" { "Goal" }
             select id="goal" name="goal" {
@@ -88,7 +94,7 @@ pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> 
                 li { span class="when" { (when(e.at)) } " " (e.summary) }
             }
         }
-        (super::edit::undo_form(app.csrf()))
+        @if member { (super::edit::undo_form(app.csrf())) }
     };
     Ok(app.page("History", Nav::History, main))
 }

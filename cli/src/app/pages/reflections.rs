@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::layout::{Nav, csrf};
 use super::today::iso_when;
 use crate::app::server::{App, PageResult, see_other};
+use duet_core::store::SpaceKind;
 
 /// `?goal=ID` preselects the goal of a new reflection.
 #[derive(Deserialize, Default)]
@@ -32,30 +33,47 @@ pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageRes
                 .iter()
                 .map(|g| (g.id.clone(), g.title.as_str().to_string()))
                 .collect();
-            Ok((shared, private, goals, dev.me.person_id.to_string()))
+            let member = (
+                dev.member_of(SpaceKind::Shared)?,
+                dev.member_of(SpaceKind::Personal)?,
+            );
+            Ok((
+                shared,
+                private,
+                goals,
+                (dev.me.person_id.to_string(), member),
+            ))
         })
         .await?;
+    let (me, (shared_member, personal_member)) = me;
     let token = app.csrf().to_string();
+    // A space this device left or was removed from takes no more writes: no forms for it.
+    let forms = |member: bool| member.then_some(token.as_str());
     let main = html! {
         h1 { "Reflections" }
-        (write_form(&goals, q.goal.as_deref(), &token))
+        @if shared_member || personal_member {
+            (write_form(&goals, q.goal.as_deref(), &token, shared_member))
+        } @else {
+            p class="muted" { "This device is no longer in your spaces: it keeps what it holds, to read." }
+        }
         section aria-labelledby="shared" class="shared" {
             h2 id="shared" { "Shared with your partner" }
             @if shared.is_empty() { p class="muted" { "None yet." } }
-            @for r in shared.iter().rev() { (thread(r, &me, &token)) }
+            @for r in shared.iter().rev() { (thread(r, &me, forms(shared_member))) }
         }
         section aria-labelledby="private" class="private" {
             h2 id="private" { "Private: only on your devices" }
             p class="muted" { "Your partner never sees these; they stay on your own devices." }
             @if private.is_empty() { p class="muted" { "None yet." } }
-            @for r in private.iter().rev() { (item(r, &me, &token)) }
+            @for r in private.iter().rev() { (item(r, &me, forms(personal_member))) }
         }
     };
     Ok(app.page("Reflections", Nav::Reflections, main))
 }
 
-/// One reflection and what it is about; its author may withdraw it.
-fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
+/// One reflection and what it is about; its author may edit or withdraw it (with the
+/// page's `forms` token, none where this device may no longer write).
+fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
     html! {
         div class="reflection" {
             p class="meta" {
@@ -67,7 +85,7 @@ fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
             }
             @if let Some(p) = &r.prompt { p class="muted" { (p) } }
             blockquote { (r.text) }
-            @if r.author == me {
+            @if let (true, Some(token)) = (r.author == me, forms) {
                 (super::edit::reflection_form(&r.id, &r.text, token))
                 form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id)) {
                     (csrf(token))
@@ -78,27 +96,28 @@ fn item(r: &ReflectionItem, me: &str, token: &str) -> Markup {
     }
 }
 
-/// A shared reflection with its replies and a reply form.
-pub fn thread(r: &ReflectionItem, me: &str, token: &str) -> Markup {
+/// A shared reflection with its replies and a reply form (with `forms`, as [`item`]).
+pub fn thread(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
     html! {
         article class="thread" id=(format!("r-{}", r.id)) {
-            (item(r, me, token))
+            (item(r, me, forms))
             @if !r.replies.is_empty() {
-                div class="replies" { @for reply in &r.replies { (item(reply, me, token)) } }
+                div class="replies" { @for reply in &r.replies { (item(reply, me, forms)) } }
             }
-            form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
+            @if let Some(token) = forms { form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
                 (csrf(token))
                 @let id = format!("reply-{}", r.id);
                 label for=(id) { "Reply" }
                 textarea id=(id) name="text" rows="2" required {}
                 button type="submit" { "Send the reply" }
-            }
+            } }
         }
     }
 }
 
-/// Writing a reflection: shared by default, private when asked.
-fn write_form(goals: &[(String, String)], goal: Option<&str>, token: &str) -> Markup {
+/// Writing a reflection: shared by default, private when asked; only private once this
+/// device is no longer in the shared space (`shared` false).
+fn write_form(goals: &[(String, String)], goal: Option<&str>, token: &str, shared: bool) -> Markup {
     html! {
         form method="post" action="/reflections" class="write" {
             (csrf(token))
@@ -112,9 +131,14 @@ fn write_form(goals: &[(String, String)], goal: Option<&str>, token: &str) -> Ma
                     option value=(id) selected[goal == Some(id.as_str())] { (title) }
                 }
             }
-            div class="check" {
-                input type="checkbox" id="private" name="private" value="on";
-                label for="private" { "Private: keep it only on my devices" }
+            @if shared {
+                div class="check" {
+                    input type="checkbox" id="private" name="private" value="on";
+                    label for="private" { "Private: keep it only on my devices" }
+                }
+            } @else {
+                input type="hidden" name="private" value="on";
+                p class="muted" { "You are no longer in the shared space: it stays only on your devices." }
             }
             button type="submit" { "Save the reflection" }
         }

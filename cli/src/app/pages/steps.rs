@@ -16,22 +16,48 @@ use crate::app::server::{App, PageResult, see_other};
 use crate::output::name_of;
 
 /// The steps, with a form to complete or reopen each, to change each open one, and to
-/// add one. `me` is this device's person id.
-pub fn section(g: &GoalRecord, people: &BTreeMap<String, String>, me: &str, token: &str) -> Markup {
+/// add one. `me` is this device's person id; `forms` is the page's token, none once
+/// this device may no longer write (the steps are then only listed).
+pub fn section(
+    g: &GoalRecord,
+    people: &BTreeMap<String, String>,
+    me: &str,
+    forms: Option<&str>,
+) -> Markup {
     html! {
         section aria-labelledby="steps" {
             h2 id="steps" { "Steps" }
             @if g.steps.is_empty() { p class="muted" { "No steps yet." } }
             ul class="steps" {
-                @for s in &g.steps { li { (step(g, s, people, me, token)) } }
+                @for s in &g.steps {
+                    li {
+                        @match forms {
+                            Some(token) => (step(g, s, people, me, token)),
+                            None => (listed(s, people, me)),
+                        }
+                    }
+                }
             }
-            form method="post" action=(format!("/goals/{}/steps", g.id)) {
+            @if let Some(token) = forms { form method="post" action=(format!("/goals/{}/steps", g.id)) {
                 (csrf(token))
                 label for="step" { "A new step" }
                 input id="step" name="text" required maxlength="500";
                 (who_select("step-who", people, me, None))
                 button type="submit" { "Add the step" }
-            }
+            } }
+        }
+    }
+}
+
+/// A step as it stands, without forms.
+fn listed(s: &StepRecord, people: &BTreeMap<String, String>, me: &str) -> Markup {
+    html! {
+        @if s.done {
+            span class="done" { "✓ " (s.text) }
+            @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+        } @else {
+            (s.text)
+            @if let Some(a) = &s.assignee { span class="muted" { " for " (for_whom(people, me, a)) } }
         }
     }
 }
