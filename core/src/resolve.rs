@@ -51,6 +51,10 @@ const RULES: [fn(&Item, &str) -> bool; 6] = [
     |it, q| word_at(&it.title, q, false),
 ];
 
+/// From this many characters, a query that is both a title and the start of another
+/// item's id is ambiguous (shorter starts of ids are too common to count as meant).
+const ID_PREFIX_CLASH: usize = 4;
+
 /// One candidate, lower-cased for matching.
 struct Item<'a> {
     id: String,
@@ -78,7 +82,7 @@ pub fn resolve<'a>(
             original: (id, title.as_str()),
         })
         .collect();
-    let matches: Vec<&Item> = if lower.is_empty() {
+    let mut matches: Vec<&Item> = if lower.is_empty() {
         Vec::new()
     } else {
         RULES
@@ -87,6 +91,13 @@ pub fn resolve<'a>(
             .find(|m: &Vec<&Item>| !m.is_empty())
             .unwrap_or_default()
     };
+    // A title that reads as the start of another item's id (a partner may name a goal
+    // "a3f9") does not silently take what was typed as an id: both are named.
+    if lower.chars().count() >= ID_PREFIX_CLASH && matches.iter().all(|it| it.title == lower) {
+        let ids = prepared.iter().filter(|it| it.id.starts_with(&lower));
+        let others: Vec<&Item> = ids.filter(|it| it.title != lower).collect();
+        matches.extend(others);
+    }
     match matches.as_slice() {
         [one] => Ok(one.original.0.to_string()),
         [] => Err(ResolveError::Unknown {
@@ -214,7 +225,7 @@ mod tests {
         ];
         // The exact title, though another title starts with it and one has it as a word.
         assert_eq!(resolve("goal", "walk", items.clone()), Ok("aa11".into()));
-        // An exact title beats an id prefix ("dd44"); an exact id beats everything.
+        // An exact title beats a short id prefix ("dd44"); an exact id beats everything.
         assert_eq!(resolve("goal", "DD", items.clone()), Ok("ee55".into()));
         assert_eq!(resolve("goal", "dd44", items.clone()), Ok("dd44".into()));
         // A title's start beats a word of another title.
@@ -226,6 +237,27 @@ mod tests {
             ("bb22", "Evening walk".to_string()),
         ];
         assert_eq!(resolve("goal", "walk", words), Ok("bb22".into()));
+    }
+
+    #[test]
+    fn a_title_that_is_the_start_of_another_goals_id_is_ambiguous() {
+        let items = vec![
+            ("811f0a2b", "Walk".to_string()),
+            ("c0ffee00", "811f".to_string()),
+        ];
+        let err = resolve("goal", "811F", items.clone()).unwrap_err();
+        assert!(matches!(err, ResolveError::Ambiguous { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("811f0a2b") && text.contains("c0ffee00"),
+            "{text}"
+        );
+        // More of the id, or the other goal's own id, settles it.
+        assert_eq!(
+            resolve("goal", "811f0", items.clone()),
+            Ok("811f0a2b".into())
+        );
+        assert_eq!(resolve("goal", "c0ff", items), Ok("c0ffee00".into()));
     }
 
     #[test]
