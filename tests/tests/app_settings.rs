@@ -440,3 +440,54 @@ fn an_upload_without_the_apps_token_restores_nothing() {
     // A device is in the home now (the command fails without one).
     new.ok(&["status"]);
 }
+
+#[test]
+fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let app = App::start(&alex);
+    let short = |app: &App| {
+        let made = app.post("/devices/short", &[]);
+        assert_eq!(made.status, 303, "{}", made.body);
+        let shown = made
+            .header("location")
+            .expect("the code's page")
+            .to_string();
+        let page = app.get(&shown).body;
+        let code = between(&page, "id=\"made-code\">", "<").to_string();
+        assert_eq!(between(&page, "id=\"made-relay\">", "<"), relay.url);
+        (shown, code)
+    };
+
+    // A wrong guess (another first word): the code is burned, the page says so, and
+    // the invite behind it is withdrawn.
+    let (shown, code) = short(&app);
+    let mut parts: Vec<&str> = code.split('-').collect();
+    parts[1] = if parts[1] == "aardvark" {
+        "absurd"
+    } else {
+        "aardvark"
+    };
+    let wrong = parts.join("-");
+    let stranger = Device::new();
+    let refused = stranger.run(&["join", &wrong, "--relay", &relay.url, "--name", "Eve"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    app.wait_for(&shown, "this code is burned");
+    let open = |d: &Device| {
+        d.json(&["invite", "list"])
+            .as_array()
+            .expect("invites")
+            .iter()
+            .filter(|i| i["state"] == "open")
+            .count()
+    };
+    assert_eq!(open(&alex), 0, "{}", alex.ok(&["invite", "list"]));
+
+    // A new code, read right: the partner's device joins.
+    let (shown, code) = short(&app);
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--relay", &relay.url, "--name", "Sam"]);
+    app.wait_for(&shown, "Your partner's device received the invite");
+    app.wait_for("/devices", "You share this space with Sam");
+}

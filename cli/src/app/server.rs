@@ -172,6 +172,7 @@ pub fn router(app: App) -> Router {
         .route("/backup", post(pages::backup::backup))
         .route("/devices", get(pages::devices::devices))
         .route("/devices/invite", post(pages::devices::invite))
+        .route("/devices/short", post(pages::short_code::make))
         .route("/devices/add", post(pages::devices::add))
         .route("/devices/verify", post(pages::devices::verify))
         .route("/devices/{key}/remove", post(pages::devices::remove))

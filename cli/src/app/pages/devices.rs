@@ -49,6 +49,16 @@ pub fn remember(app: &App, made: Made) -> String {
     token
 }
 
+/// What became of something a form made (a short code used or burned), shown from now
+/// on under the same `token`.
+pub fn replace(app: &App, token: &str, made: Made) {
+    if let Ok(mut kept) = app.outcomes.lock()
+        && let Some(slot) = kept.0.iter_mut().find(|(t, _)| t == token)
+    {
+        slot.1 = made;
+    }
+}
+
 /// What a form made, kept under `token` (nothing once forgotten or for no token).
 pub fn recall(app: &App, token: &str) -> Made {
     app.outcomes
@@ -81,6 +91,13 @@ pub enum Made {
         expires_at: i64,
         invite: bool,
         unsent: Option<String>,
+    },
+    /// A short code to read aloud, while the partner's device has not used it yet
+    /// (`super::short_code`).
+    Short {
+        code: String,
+        relay: String,
+        expires_at: i64,
     },
     /// What a form did, in a sentence.
     Notice(String),
@@ -165,6 +182,11 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
                         (csrf(token))
                         button type="submit" { "Make an invite code" }
                     }
+                    p { "Not side by side? A short code of a number and two words can be read aloud over the phone: it works once, for 10 minutes, while Duet stays open here." }
+                    form method="post" action="/devices/short" {
+                        (csrf(token))
+                        button type="submit" { "Make a short code to read aloud" }
+                    }
                 }
                 Partner::Here(name) => p { "You share this space with " (name) "." },
                 Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write; a new partner would start a new home." },
@@ -186,7 +208,7 @@ pub fn said(made: &Made) -> Markup {
     match made {
         Made::Notice(text) => html! { p class="notice" role="status" { (text) } },
         Made::Warning(text) => html! { p class="warning" role="status" { (text) } },
-        Made::Nothing | Made::Code { .. } => html! {},
+        Made::Nothing | Made::Code { .. } | Made::Short { .. } => html! {},
     }
 }
 
@@ -194,6 +216,11 @@ pub fn said(made: &Made) -> Markup {
 fn made_code(made: &Made) -> Markup {
     let (code, expires_at, invite, unsent) = match made {
         Made::Nothing | Made::Notice(_) | Made::Warning(_) => return said(made),
+        Made::Short {
+            code,
+            relay,
+            expires_at,
+        } => return super::short_code::waiting(code, relay, *expires_at),
         Made::Code {
             code,
             expires_at,

@@ -14,5 +14,6 @@ pub mod reflections;
 pub mod relay;
 pub mod report;
 pub mod setup;
+pub mod short_code;
 pub mod steps;
 pub mod today;
