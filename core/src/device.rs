@@ -15,7 +15,7 @@ use crate::identity::{Identity, keypair_from_seed};
 use crate::ids::random_bytes;
 use crate::invite::{DeviceCode, InviteCode, SpaceGrant};
 use crate::readmodel::{Parts, View};
-use crate::store::{OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
+use crate::store::{Begun, JoinedSpace, OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::SyncError;
 
 /// Why a device workflow failed.
@@ -224,6 +224,18 @@ impl Device {
         relay: Option<&str>,
         clock: Clock,
     ) -> Result<Device, DeviceError> {
+        Device::init_with_token(home, name, relay, None, clock)
+    }
+
+    /// [`Device::init_with`], keeping the relay operator's creation token with the new
+    /// spaces in the same transaction (a process killed halfway keeps both or neither).
+    pub fn init_with_token(
+        home: &Path,
+        name: &str,
+        relay: Option<&str>,
+        create_token: Option<&str>,
+        clock: Clock,
+    ) -> Result<Device, DeviceError> {
         if name.trim().is_empty() {
             return Err(DeviceError::EmptyName);
         }
@@ -237,7 +249,11 @@ impl Device {
         let now = clock.now();
         let shared = new_space(&me, SpaceKind::Shared, relay, now)?;
         let personal = new_space(&me, SpaceKind::Personal, relay, now)?;
-        store.initialise(&me, &[shared, personal])?;
+        let begun = Begun {
+            joined: Vec::new(),
+            create_token: create_token.map(str::to_string),
+        };
+        store.initialise_all(&me, &[shared, personal], &begun)?;
         Ok(Device::assemble(store, me, clock))
     }
 
@@ -280,19 +296,22 @@ impl Device {
         let me = Identity::generate(name.trim());
         let now = clock.now();
         let personal = new_space(&me, SpaceKind::Personal, Some(&code.relay), now)?;
-        let join = join_event(&me, code.space, code.secret, now);
-        store.initialise(&me, &[personal])?;
-        let shared = SpaceRecord {
-            id: code.space,
-            kind: SpaceKind::Shared,
-            key: code.key.clone(),
-            relay: Some(code.relay.clone()),
-            cursor: 0,
+        let shared = JoinedSpace {
+            rec: SpaceRecord {
+                id: code.space,
+                kind: SpaceKind::Shared,
+                key: code.key.clone(),
+                relay: Some(code.relay.clone()),
+                cursor: 0,
+            },
+            join: join_event(&me, code.space, code.secret, now),
+            later_keys: code.later_keys.clone(),
         };
-        store.add_space(&shared, &[join], &[])?;
-        for (i, k) in code.later_keys.iter().enumerate() {
-            store.add_epoch_key(&code.space, i as u32 + 1, k)?;
-        }
+        let begun = Begun {
+            joined: vec![shared],
+            create_token: None,
+        };
+        store.initialise_all(&me, &[personal], &begun)?;
         Ok(Device::assemble(store, me, clock))
     }
 
@@ -326,27 +345,30 @@ impl Device {
         )
         .map_err(|e| StoreError::Damaged(e.to_string()))?;
         let now = clock.now();
-        store.initialise(&me, &[])?;
-        for (grant, kind) in [
+        let joined = [
             (&code.shared, SpaceKind::Shared),
             (&code.personal, SpaceKind::Personal),
-        ] {
-            let rec = SpaceRecord {
+        ]
+        .into_iter()
+        .map(|(grant, kind)| JoinedSpace {
+            rec: SpaceRecord {
                 id: grant.space,
                 kind,
                 key: grant.key.clone(),
                 relay: Some(code.relay.clone()),
                 cursor: 0,
-            };
-            store.add_space(
-                &rec,
-                &[join_event(&me, grant.space, grant.secret, now)],
-                &[],
-            )?;
-            for (i, k) in grant.later_keys.iter().enumerate() {
-                store.add_epoch_key(&grant.space, i as u32 + 1, k)?;
-            }
-        }
+            },
+            join: join_event(&me, grant.space, grant.secret, now),
+            later_keys: grant.later_keys.clone(),
+        })
+        .collect();
+        let begun = Begun {
+            joined,
+            create_token: None,
+        };
+        // Identity, spaces, joins and keys in one transaction: a process killed halfway
+        // leaves an empty home that a second join may use.
+        store.initialise_all(&me, &[], &begun)?;
         Ok(Device::assemble(store, me, clock))
     }
 

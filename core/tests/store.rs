@@ -83,3 +83,33 @@ fn the_database_holding_keys_is_readable_by_its_owner_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_join_that_fails_halfway_leaves_an_empty_home_that_a_second_join_uses() {
+    let alex_home = tempfile::tempdir().expect("tempdir");
+    let mut alex =
+        Device::init(alex_home.path(), "Alex", Some("http://127.0.0.1:9")).expect("init");
+    let code = alex.add_device(3_600_000).expect("a device code");
+    // A code whose second space clashes with its first: the second space's row fails
+    // after the identity and the first space were written, as a process killed there
+    // would stop. Nothing of it may stay.
+    let mut clashing = code.clone();
+    clashing.personal.space = clashing.shared.space;
+    let home = tempfile::tempdir().expect("tempdir");
+    assert!(Device::join_own(home.path(), &clashing).is_err());
+    let store = Store::open(home.path(), false).expect("the store");
+    assert!(
+        store.identity().expect("readable").is_none(),
+        "an identity without its spaces was left behind"
+    );
+    drop(store);
+    let again = Device::join_own(home.path(), &code).expect("the second join");
+    assert_eq!(
+        again.space(SpaceKind::Personal).expect("personal").id,
+        code.personal.space
+    );
+    assert_eq!(
+        again.space(SpaceKind::Shared).expect("shared").id,
+        code.shared.space
+    );
+}

@@ -21,3 +21,45 @@ fn eight_processes_on_one_home_lose_nothing() {
     eprintln!("storm: {}", out.summary());
     assert!(out.problems.is_empty(), "{}", out.report());
 }
+
+#[test]
+fn two_undos_at_once_take_back_two_acts_not_one_twice() {
+    let d = duet_tests::Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    d.ok(&["rate", "weekly", "1", "--note", "first"]);
+    d.ok(&["rate", "weekly", "2", "--note", "second"]);
+    d.ok(&["reflect", "First words"]);
+    d.ok(&["reflect", "Second words"]);
+    let both = |args: &[&str]| {
+        let started: Vec<_> = (0..2)
+            .map(|_| d.command(args).spawn().expect("spawn duet"))
+            .collect();
+        let outs: Vec<serde_json::Value> = started
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().expect("wait");
+                assert!(out.status.success(), "{out:?}");
+                serde_json::from_slice(&out.stdout).expect("JSON")
+            })
+            .collect();
+        outs
+    };
+    // The two reflections are the latest acts: each undo takes back one of them.
+    let undone = both(&["undo", "--json"]);
+    assert_ne!(undone[0]["id"], undone[1]["id"], "{undone:?}");
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+    // Then the two ratings, by `undo`, and never one rating twice.
+    let undone = both(&["undo", "--json"]);
+    assert_ne!(undone[0]["id"], undone[1]["id"], "{undone:?}");
+    let progress = d.json(&["progress"]);
+    assert!(
+        progress["goals"][0]["partners"][0]["latest"].is_null(),
+        "{progress}"
+    );
+    // `reflect --withdraw last` twice at once withdraws two reflections.
+    d.ok(&["reflect", "Third words"]);
+    d.ok(&["reflect", "Fourth words"]);
+    let withdrawn = both(&["reflect", "--withdraw", "last", "--json"]);
+    assert_ne!(withdrawn[0]["id"], withdrawn[1]["id"], "{withdrawn:?}");
+}

@@ -57,6 +57,9 @@ fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
         BackupError::HomeHasDevice(_) | BackupError::HomeNotEmpty(_) => {
             "pass --home with a new directory"
         }
+        BackupError::RestoreRunning(_) => {
+            "nothing was written by this one; wait for the other to finish and read what it says"
+        }
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) => {
             "check the relay (`duet status` on the partner's device) and run `duet restore` again"
         }

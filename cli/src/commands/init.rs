@@ -29,12 +29,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .as_deref()
         .map(super::relay::check_relay_url)
         .transpose()?;
-    let mut dev = Device::init_with(&ctx.home, &a.name, relay.as_deref(), ctx.clock)
+    let token = super::relay::creation_token(a.token.as_deref())?;
+    let dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
-    if let Some(token) = super::relay::creation_token(a.token.as_deref())? {
-        dev.set_create_token(token)
-            .context("cannot keep the creation token")?;
-    }
     if ctx.out.json {
         return ctx.out.json(&json!({
             "name": dev.me.name,

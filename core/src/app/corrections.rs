@@ -89,6 +89,9 @@ impl Device {
     /// completion, whichever is the most recent: a rating is withdrawn, a reflection
     /// withdrawn, a step reopened.
     pub fn undo(&mut self) -> Result<Undone, DeviceError> {
+        // From choosing the latest act to withdrawing it: two undos at once (a second
+        // process, the app) would otherwise both withdraw the same one.
+        let _lock = self.store.write_lock()?;
         let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
         let rating = latest_own_rating(&view, &me, None);

@@ -131,6 +131,9 @@ impl Device {
         private: bool,
         text: &str,
     ) -> Result<OwnReflection, DeviceError> {
+        // From choosing the reflection (`last`) to writing: two processes would
+        // otherwise both take the same one.
+        let _lock = self.store.write_lock()?;
         let (kind, rid) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
@@ -148,6 +151,9 @@ impl Device {
         query: &str,
         private: bool,
     ) -> Result<OwnReflection, DeviceError> {
+        // From choosing the reflection (`last`) to writing: two processes would
+        // otherwise both take the same one.
+        let _lock = self.store.write_lock()?;
         let (kind, rid) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {

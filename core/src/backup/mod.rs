@@ -73,6 +73,9 @@ pub enum BackupError {
     /// The target home holds other files.
     #[error("{0} is not empty; a restore creates a new home")]
     HomeNotEmpty(PathBuf),
+    /// Another restore into the same home is running.
+    #[error("another restore into {0} is running")]
+    RestoreRunning(PathBuf),
     /// A file could not be read or written.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -160,7 +163,7 @@ pub fn backup_with(
     }
     check_backup_target(path, force)?;
     let sealed = seal_with(dev, passphrase, params)?;
-    write_private(path, &sealed.bytes)?;
+    write_private(path, &sealed.bytes, force)?;
     Ok(BackupSummary {
         path: path.to_path_buf(),
         bytes: sealed.bytes.len() as u64,
@@ -210,8 +213,10 @@ pub fn seal_with(
 }
 
 /// Writes `bytes` to `path` atomically (a private temporary file beside it, synced,
-/// then renamed over it), readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
+/// then renamed over it, or without `force` linked to it only if nothing is there:
+/// another backup written to the same name meanwhile is not replaced), readable by its
+/// owner only.
+fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -235,10 +240,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), BackupError> {
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        if force {
+            return std::fs::rename(&tmp, path);
+        }
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => std::fs::remove_file(&tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+            // A file system without links: the check before sealing has to do.
+            Err(_) => std::fs::rename(&tmp, path),
+        }
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            return Err(BackupError::Exists(path.to_path_buf()));
+        }
         return Err(io("write", path)(e));
     }
     // Make the rename itself durable where the platform allows opening a directory.
@@ -263,4 +279,26 @@ fn too_large() -> BackupError {
         "it is larger than {} GiB, more than any backup",
         MAX_FILE_BYTES >> 30
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_written_meanwhile_to_the_same_name_is_not_replaced_without_force() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("couple.duet");
+        // Another `duet backup` wrote it after this one checked the name was free.
+        std::fs::write(&path, b"the other backup").expect("write");
+        assert!(matches!(
+            write_private(&path, b"this backup", false),
+            Err(BackupError::Exists(_))
+        ));
+        assert_eq!(std::fs::read(&path).expect("read"), b"the other backup");
+        let left: Vec<_> = dir.path().read_dir().expect("dir").collect();
+        assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+        write_private(&path, b"this backup", true).expect("with force");
+        assert_eq!(std::fs::read(&path).expect("read"), b"this backup");
+    }
 }

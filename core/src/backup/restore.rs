@@ -126,8 +126,13 @@ pub fn restore_bytes(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "home".into());
+    // One restore into a home at a time: two would each send the backup's unsent
+    // events as this device's, under two different sequence numbers.
+    let _running = hold_restore(&parent, &leaf, home)?;
+    check_restore_target(home)?;
+    clear_stale_staging(&parent, &leaf);
     let staging = parent.join(format!(
-        ".{leaf}.restoring-{}",
+        ".{leaf}{STAGING}{}",
         hex::encode(crate::ids::random_bytes::<4>())
     ));
     let result = bring_back(&staging, &contents, &me, transport, clock);
@@ -154,6 +159,46 @@ pub fn restore_bytes(
         written_at: contents.written_at,
         spaces,
     })
+}
+
+/// What the staging folder of a restore is named after: `.HOME.restoring-RANDOM`.
+const STAGING: &str = ".restoring-";
+
+/// The lock held while restoring into `home`, on `.HOME.restore.lock` beside it (the
+/// home itself must stay empty until the staged device is moved in). The file is left
+/// behind, empty; the lock ends with the process, however it ends.
+fn hold_restore(parent: &Path, leaf: &str, home: &Path) -> Result<std::fs::File, BackupError> {
+    let path = parent.join(format!(".{leaf}.restore.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io("create", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(BackupError::RestoreRunning(home.to_path_buf()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock", &path)(e)),
+    }
+}
+
+/// Removes what a restore into the same home left when it was killed: its staging
+/// folder holds a whole copy of the device, keys included. Called under the restore
+/// lock, so no restore is using one.
+fn clear_stale_staging(parent: &Path, leaf: &str) {
+    let prefix = format!(".{leaf}{STAGING}");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Steps 1 to 3 in `staging`; the device is closed when it returns.
@@ -385,5 +430,28 @@ mod tests {
             restore(&file, "a long passphrase", &home, &NoRelay, Clock::System),
             Err(BackupError::HomeHasDevice(_))
         ));
+    }
+
+    #[test]
+    fn a_second_restore_into_one_home_waits_its_turn_and_a_killed_ones_copy_is_cleared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dev = Device::init(&dir.path().join("a"), "Alex", None).expect("init");
+        let file = dir.path().join("a.bk");
+        backup_with(&dev, &file, "a long passphrase", false, FAST).expect("backup");
+        let home = dir.path().join("b");
+        // A restore running into `b` (its lock held, as by another process).
+        let running = hold_restore(dir.path(), "b", &home).expect("the lock");
+        assert!(matches!(
+            restore(&file, "a long passphrase", &home, &NoRelay, Clock::System),
+            Err(BackupError::RestoreRunning(_))
+        ));
+        assert!(!home.exists(), "nothing was written");
+        drop(running);
+        // A restore killed halfway left its staged copy of the device (keys included).
+        let stale = dir.path().join(".b.restoring-deadbeef");
+        std::fs::create_dir_all(&stale).expect("stale staging");
+        std::fs::write(stale.join("duet.db"), b"keys").expect("stale db");
+        restore(&file, "a long passphrase", &home, &NoRelay, Clock::System).expect("restore");
+        assert!(!stale.exists(), "the killed restore's copy is still there");
     }
 }

@@ -5,11 +5,31 @@ use rusqlite::{OptionalExtension, params};
 
 use super::changes::insert_change;
 use super::events::insert_event;
-use super::spaces::insert_space;
+use super::spaces::{insert_epoch_key, insert_space};
 use super::view::build_view;
 use super::{SpaceRecord, Store, StoreError, corrupt};
+use crate::crypto::SpaceKey;
 use crate::event::Event;
 use crate::identity::Identity;
+
+/// What a new home starts with besides its own new spaces.
+#[derive(Default)]
+pub struct Begun {
+    /// Spaces joined with a code: their join events wait for the first sync.
+    pub joined: Vec<JoinedSpace>,
+    /// The relay's creation token for the spaces made here.
+    pub create_token: Option<String>,
+}
+
+/// A space joined with a code, before its first sync.
+pub struct JoinedSpace {
+    /// The space (its key is the code's).
+    pub rec: SpaceRecord,
+    /// This device's signed join.
+    pub join: Event,
+    /// The keys of the epochs after the first, in order, from the code.
+    pub later_keys: Vec<SpaceKey>,
+}
 
 impl Store {
     /// The device identity, if initialised.
@@ -54,6 +74,18 @@ impl Store {
         identity: &Identity,
         spaces: &[(SpaceRecord, Vec<Event>, Vec<Change>)],
     ) -> Result<(), StoreError> {
+        self.initialise_all(identity, spaces, &Begun::default())
+    }
+
+    /// [`Store::initialise`], with the spaces joined by a code and the relay's creation
+    /// token in the same transaction: a process killed halfway leaves an empty home,
+    /// which a second `init` or `join` may use, never an identity without its spaces.
+    pub fn initialise_all(
+        &mut self,
+        identity: &Identity,
+        spaces: &[(SpaceRecord, Vec<Event>, Vec<Change>)],
+        begun: &Begun,
+    ) -> Result<(), StoreError> {
         let _lock = self.write_lock()?;
         if let Some(existing) = self.identity()? {
             return Err(StoreError::AlreadyInitialised(existing.name));
@@ -73,6 +105,16 @@ impl Store {
                 insert_change(&tx, &rec.id, c, true)?;
             }
             build_view(&tx, &rec.id, identity, changes)?;
+        }
+        for j in &begun.joined {
+            insert_space(&tx, &j.rec, now)?;
+            insert_event(&tx, &j.rec.id, &j.join, false, None)?;
+            for (i, k) in j.later_keys.iter().enumerate() {
+                insert_epoch_key(&tx, &j.rec.id, i as u32 + 1, k)?;
+            }
+        }
+        if let Some(token) = &begun.create_token {
+            tx.execute("UPDATE spaces SET create_token = ?1", params![token])?;
         }
         tx.commit()?;
         Ok(())

@@ -44,6 +44,7 @@ pub use events::Redo;
 pub use held::{
     MAX_HELD_BYTES, MAX_HELD_EVENTS, MAX_REFUSED_BYTES, MAX_REFUSED_KEPT, RefusedRecord,
 };
+pub use identity::{Begun, JoinedSpace};
 pub use pulled::{Accepted, Pulled, Refused};
 pub use restore::RestoredChange;
 pub use spaces::{SpaceKind, SpaceRecord};

@@ -168,6 +168,9 @@ fn in_app_words(e: BackupError) -> anyhow::Error {
         BackupError::HomeHasDevice(_) | BackupError::HomeNotEmpty(_) => {
             "a backup is brought back only into a new home: start `duet app --home DIR` with a new folder"
         }
+        BackupError::RestoreRunning(_) => {
+            "nothing was written by this one; wait for the other to finish, then open Today"
+        }
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) | BackupError::Device(_) => {
             "nothing was restored; check that the relay the backup names is reachable, then send the form again"
         }

@@ -93,10 +93,8 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
     let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
         // Held until the first sync is done: the live thread then finds the spaces made.
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut dev = Device::init_with(&home, &f.name, relay.as_deref(), clock)?;
-        if let Some(token) = crate::commands::relay::creation_token(token.as_deref())? {
-            dev.set_create_token(token)?;
-        }
+        let token = crate::commands::relay::creation_token(token.as_deref())?;
+        let mut dev = Device::init_with_token(&home, &f.name, relay.as_deref(), token, clock)?;
         // The first sync makes the spaces on the relay: a token it refuses is said now,
         // where it can be put right, not later in the status line.
         let http = Http::new()?;
