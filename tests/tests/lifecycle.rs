@@ -243,6 +243,10 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         kept.contains("Before the leave"),
         "the export holds what Sam could read"
     );
+    // Leaving again (the same command, run twice) says the first leave happened.
+    let again = sam.run(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("you left"), "{}", again.stderr);
 
     let synced = alex.ok(&["sync"]);
     assert!(

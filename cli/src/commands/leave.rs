@@ -23,6 +23,13 @@ pub struct Args {
 
 /// Runs `duet leave`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    // Said first: a second leave is told that the first one happened, not asked for
+    // another export file.
+    if let Some(d) = dev.departed()? {
+        let err = duet_core::device::DeviceError::Departed(d);
+        anyhow::bail!(crate::advice::message(&err));
+    }
     // Checked before anything is asked or sent: leaving must not cost another file.
     if a.export.exists() {
         anyhow::bail!(crate::UsageError(format!(
@@ -30,11 +37,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
              --export FILE (you did not leave)",
             a.export.display()
         )));
-    }
-    let mut dev = ctx.device()?;
-    if let Some(d) = dev.departed()? {
-        let err = duet_core::device::DeviceError::Departed(d);
-        anyhow::bail!(crate::UsageError(crate::advice::message(&err)));
     }
     // Everything the partner wrote up to now, so the export holds it.
     if let Err(e) = dev.sync(&Http::new()?) {
