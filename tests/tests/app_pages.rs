@@ -640,3 +640,40 @@ fn another_copy_of_the_device_writing_first_is_said_in_the_app() {
         "{both}"
     );
 }
+
+#[test]
+fn a_device_that_joined_while_the_relay_was_down_finishes_joining_on_its_own() {
+    let mut relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["sync"]);
+    // The code is made while the relay is down: it reaches the relay only later.
+    relay.kill();
+    let code = alex.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    let second = Device::new();
+    let app = App::start(&second);
+    let joined = app.post("/setup/join", &[("code", &code)]);
+    assert!(
+        joined.body.contains("joined on this device"),
+        "{}",
+        joined.body
+    );
+    relay.restart();
+    // The relay does not know the code yet: the join is refused for now.
+    app.wait_for("/", "no such invite");
+    alex.ok(&["sync"]);
+    // No socket tells the app (the relay refuses a device not yet a member): its own
+    // retry finishes the join.
+    app.wait_until("/", "the join finished", |_| {
+        second.json(&["status"])["spaces"]
+            .as_array()
+            .is_some_and(|spaces| {
+                spaces.iter().all(|s| {
+                    s["unsent_events"] == 0 && s["members"].as_array().map(Vec::len) == Some(2)
+                })
+            })
+    });
+}

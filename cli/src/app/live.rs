@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -117,27 +117,76 @@ struct Live {
     device: Arc<Mutex<Option<Device>>>,
 }
 
+/// A failed sync is tried again after this long, then twice as long each time...
+const RETRY_FIRST: Duration = Duration::from_secs(2);
+
+/// ...up to this long: no socket says when a relay that refused (an invite it does not
+/// know yet, a join not accepted yet) would now accept.
+const RETRY_MOST: Duration = Duration::from_secs(60);
+
+/// Sockets the relay refused are opened again after a sync succeeds (a join it has now
+/// accepted), at most this often.
+const RELISTEN_EVERY: Duration = Duration::from_secs(30);
+
+/// When a failed sync is tried again.
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+    at: Option<Instant>,
+}
+
+impl Retry {
+    /// Notes a sync's outcome; `None` is a failure.
+    fn note(&mut self, outcome: Option<bool>) {
+        if outcome.is_some() {
+            *self = Retry::default();
+            return;
+        }
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << self.failures.min(4))
+            .min(RETRY_MOST);
+        self.failures += 1;
+        self.at = Some(Instant::now() + wait);
+    }
+
+    /// Whether the time to try again has come (once per failure).
+    fn due(&mut self) -> bool {
+        let due = self.at.is_some_and(|t| Instant::now() >= t);
+        if due {
+            self.at = None;
+        }
+        due
+    }
+}
+
 impl Live {
     fn run(self) {
         let Some(mut dev) = self.open() else { return };
         let http = Http::new().ok();
         let targets = dev.live_targets().unwrap_or_default();
-        let (mut sockets, mut due) = self.listen(&mut dev, targets);
+        let (mut sockets, first) = self.listen(&mut dev, targets);
+        let (mut retry, mut relistened) = (Retry::default(), Instant::now());
+        retry.note(first);
+        let mut due = first == Some(true);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
-            // The relay set again in the app (a creation token given): sync and listen
-            // again, also where the relay refused before.
-            if self.take_relisten() {
+            // The relay set again in the app (a creation token given), or a sync that
+            // succeeds where the relay refused a socket before (a join now accepted):
+            // sync and listen again.
+            let refused_before = self.any_stopped() && relistened.elapsed() >= RELISTEN_EVERY;
+            if self.take_relisten() || refused_before {
                 let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
-                let more;
-                (sockets, more) = self.listen(&mut dev, targets);
-                due |= more;
+                let outcome;
+                (sockets, outcome) = self.listen(&mut dev, targets);
+                relistened = Instant::now();
+                retry.note(outcome);
+                due |= outcome == Some(true);
             }
+            due |= retry.due();
             if due {
-                due = match &http {
-                    Some(http) => self.sync(&mut dev, http),
-                    None => false,
-                };
+                let outcome = http.as_ref().and_then(|http| self.sync(&mut dev, http));
+                retry.note(outcome);
+                due = outcome == Some(true);
             }
             match next_signal(&sockets.rx, sockets.has_relay()) {
                 Some(signal) => due |= self.on_signal(signal),
@@ -149,9 +198,10 @@ impl Live {
                         // or a space left: listen where the spaces now sync.
                         let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
                         if targets != sockets.targets {
-                            let more;
-                            (sockets, more) = self.listen(&mut dev, targets);
-                            due |= more;
+                            let outcome;
+                            (sockets, outcome) = self.listen(&mut dev, targets);
+                            retry.note(outcome);
+                            due |= outcome == Some(true);
                         }
                         self.refresh(&mut dev);
                         self.tell();
@@ -165,8 +215,8 @@ impl Live {
     /// Starts one live socket per target (the sockets listened to before end when their
     /// receiver is dropped) and syncs first: a page starts from what the relay has, and a
     /// home set up in the app gets its spaces made on the relay, which refuses to listen
-    /// to a space it does not know. True when that sync stopped early and should read on.
-    fn listen(&self, dev: &mut Device, targets: Vec<LiveTarget>) -> (Sockets, bool) {
+    /// to a space it does not know. The sync's outcome, as [`Live::sync`].
+    fn listen(&self, dev: &mut Device, targets: Vec<LiveTarget>) -> (Sockets, Option<bool>) {
         let has_relay = !targets.is_empty();
         self.update(|s| {
             s.has_relay = Some(has_relay);
@@ -177,7 +227,7 @@ impl Live {
         self.refresh(dev);
         let more = match Http::new() {
             Ok(http) if has_relay => self.sync(dev, &http),
-            _ => false,
+            _ => Some(false),
         };
         let (tx, rx) = std::sync::mpsc::channel();
         for t in &targets {
@@ -240,8 +290,9 @@ impl Live {
         false
     }
 
-    /// One sync; true when it stopped early and should read on.
-    fn sync(&self, dev: &mut Device, http: &Http) -> bool {
+    /// One sync: whether it stopped early and should read on, or `None` when it failed
+    /// (it is tried again, [`Retry`]).
+    fn sync(&self, dev: &mut Device, http: &Http) -> Option<bool> {
         let more = match dev.sync(http) {
             Ok(reports) => {
                 let now = self.clock.now();
@@ -269,7 +320,7 @@ impl Live {
                     s.problem = refused;
                     keep_said(&mut s.said, said, now);
                 });
-                reports.iter().any(|(_, r)| r.incomplete)
+                Some(reports.iter().any(|(_, r)| r.incomplete))
             }
             Err(e) => {
                 // A relay that answered with a refusal is reachable.
@@ -279,10 +330,10 @@ impl Live {
                 );
                 self.update(|s| s.reachable = Some(answered));
                 self.warn(format!(
-                    "sync did not finish ({}); retrying when the relay answers",
+                    "sync did not finish ({}); trying again shortly",
                     super::advice::message(&e)
                 ));
-                false
+                None
             }
         };
         self.refresh(dev);
@@ -346,6 +397,11 @@ impl Live {
             s.warnings = warnings;
             s.unverified = !status.unverified.is_empty();
         });
+    }
+
+    /// Whether the relay refused a live socket (its words are on the status line).
+    fn any_stopped(&self) -> bool {
+        self.state.lock().is_ok_and(|s| !s.stopped.is_empty())
     }
 
     /// Whether the relay was set again in the app since last asked.
