@@ -6,6 +6,7 @@
 
 mod advice;
 mod app;
+mod bidi;
 mod commands;
 mod confirm;
 mod live;

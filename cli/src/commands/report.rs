@@ -112,13 +112,14 @@ struct ReportWritten<'a> {
     bytes: usize,
 }
 
-/// The whole page (also the app's `/report/print`).
+/// The whole page (also the app's `/report/print`), bidirectional controls in its text
+/// shown, not obeyed (`crate::bidi`): a partner's title must not reverse the levels.
 pub(crate) fn page(d: &ReportData) -> Markup {
     let p = &d.progress;
     let names: Vec<&str> = p.people.values().map(String::as_str).collect();
     let title = format!("Progress report: {}, {}", names.join(" & "), period(d));
     let private = d.private_reflections();
-    html! {
+    let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
@@ -155,7 +156,8 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 (reflections::reflections(&d.reflections))
             }
         }
-    }
+    };
+    maud::PreEscaped(crate::bidi::shown(page.into_string()))
 }
 
 /// The period covered, as days: "2026-01-01 to 2026-03-31".

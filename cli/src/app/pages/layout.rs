@@ -29,9 +29,9 @@ const LINKS: &[(Nav, &str, &str)] = &[
     (Nav::Devices, "/devices", "Partner and devices"),
 ];
 
-/// A whole page.
+/// A whole page (bidirectional controls in its text shown, not obeyed: `crate::bidi`).
 pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> Markup {
-    html! {
+    let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
@@ -63,7 +63,8 @@ pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> 
                 main id="main" tabindex="-1" { (main) }
             }
         }
-    }
+    };
+    maud::PreEscaped(crate::bidi::shown(page.into_string()))
 }
 
 /// Relay, last sync, pending changes and warnings, in plain words.

@@ -1,0 +1,79 @@
+//! Bidirectional controls in pages (the app's and the report's): shown, not obeyed. A
+//! partner's title or name holding U+202E (right-to-left override) would otherwise
+//! reverse what follows it on the page, Duet's own words and the other partner's levels
+//! included ("+1" read as "1+"). Each such control in the page's text is written as
+//! `\u{202e}`, as the command line shows it (`crate::output::safe`).
+//!
+//! What a form sends back is left as it is, a `value` attribute and a textarea's
+//! content: it must stay the stored text (an edit form compares it with what is stored
+//! now). A browser confines what they hold to their own box.
+
+/// Whether `c` is a bidirectional embedding, override or isolate control.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `html` with every bidirectional control in its text shown as `\u{…}`. The page is
+/// Duet's own markup (maud escapes `<` in text and attributes), so a `<` always opens a
+/// tag.
+pub fn shown(html: String) -> String {
+    if !html.chars().any(is_bidi_control) {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 16);
+    let (mut in_tag, mut in_value, mut in_textarea) = (false, false, false);
+    let mut rest = html.as_str();
+    while let Some(c) = rest.chars().next() {
+        if in_textarea && rest.starts_with("</textarea") {
+            in_textarea = false;
+        }
+        match c {
+            '<' if !in_value => {
+                in_tag = true;
+                in_textarea |= rest.starts_with("<textarea");
+            }
+            '>' if !in_value => in_tag = false,
+            // maud writes a quote inside an attribute as `&quot;`: this one ends it.
+            '"' if in_value => in_value = false,
+            ' ' if in_tag && rest.starts_with(" value=\"") => {
+                out.push_str(" value=\"");
+                rest = &rest[" value=\"".len()..];
+                in_value = true;
+                continue;
+            }
+            _ => {}
+        }
+        if is_bidi_control(c) && !in_value && !in_textarea {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_in_text_is_shown_and_one_in_a_form_field_is_kept() {
+        let page = "<h1>evil\u{202e}txt.exe</h1><input value=\"a\u{202e}b\">\
+                    <textarea>c\u{202e}d</textarea><p>e\u{2067}f</p>\
+                    <svg aria-label=\"g\u{202e}h\"></svg>"
+            .to_string();
+        assert_eq!(
+            shown(page),
+            "<h1>evil\\u{202e}txt.exe</h1><input value=\"a\u{202e}b\">\
+             <textarea>c\u{202e}d</textarea><p>e\\u{2067}f</p>\
+             <svg aria-label=\"g\\u{202e}h\"></svg>"
+        );
+    }
+
+    #[test]
+    fn a_page_without_controls_is_left_as_it_is() {
+        let page = "<p>שלום and مرحبا, café</p>".to_string();
+        assert_eq!(shown(page.clone()), page);
+    }
+}
