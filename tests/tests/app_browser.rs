@@ -338,27 +338,49 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
     );
     b.screenshot("mixed-report");
 
-    // A phone-sized window in dark mode: one column, no sideways scrolling.
+    // A phone-sized window in dark mode: one column, no sideways scrolling, also with a
+    // title of one long word and a reflection holding a long address.
+    let long_word = "Communication".repeat(15);
+    alex.ok(&["goal", "add", &long_word, "--area", "trust"]);
+    alex.ok(&["step", "add", &long_word[..40], &"Listen".repeat(40)]);
+    alex.ok(&[
+        "reflect",
+        "Read https://www.example.org/articles/relationships/communication/how-to-have-a-weekly-check-in-that-actually-works?utm_source=newsletter",
+    ]);
     b.call(
         "Emulation.setDeviceMetricsOverride",
-        json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+        json!({"width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true}),
     );
     b.call(
         "Emulation.setEmulatedMedia",
         json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
     );
     b.open(&format!("{}/", alex_app.origin()));
-    assert_eq!(
-        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
-        json!(true),
-        "the page scrolls sideways on a phone"
-    );
+    let long_goal = b.eval(&format!(
+        "[...document.querySelectorAll('a')].find(a => a.innerText.startsWith('{}')).getAttribute('href')",
+        &long_word[..20]
+    ));
+    let long_goal = long_goal
+        .as_str()
+        .expect("the long goal's link")
+        .to_string();
+    for page in [
+        "/",
+        "/checkin",
+        "/reflections",
+        "/history",
+        "/devices",
+        long_goal.as_str(),
+    ] {
+        b.open(&format!("{}{page}", alex_app.origin()));
+        assert_eq!(
+            b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
+            json!(true),
+            "{page} scrolls sideways on a phone ({} px wide)",
+            b.eval("document.documentElement.scrollWidth")
+        );
+    }
     b.screenshot("mixed-today-phone-dark");
     b.open(&format!("{}/devices", alex_app.origin()));
-    assert_eq!(
-        b.eval("document.documentElement.scrollWidth <= window.innerWidth"),
-        json!(true),
-        "the devices page scrolls sideways on a phone"
-    );
     b.screenshot("mixed-devices-phone-dark");
 }

@@ -303,6 +303,25 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         said.contains("Withdrew your reflection") && said.contains("A good week"),
         "{said}"
     );
+    // Every id on every page names one element (a label's `for`, a region's name).
+    for page in [
+        "/",
+        "/checkin",
+        "/reflections",
+        "/history",
+        "/devices",
+        goal.as_str(),
+    ] {
+        let body = app.get(page).body;
+        let mut ids: Vec<&str> = body
+            .split(" id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        ids.sort_unstable();
+        let twice: Vec<_> = ids.windows(2).filter(|w| w[0] == w[1]).collect();
+        assert!(twice.is_empty(), "{page}: ids used twice: {twice:?}");
+    }
     // A refusal with nothing typed leads back to the page the form was sent from.
     let refused = app.post_from("/reflections", "/reflections/nosuch/withdraw", &[]);
     assert!(refused.status >= 400, "{}", refused.body);

@@ -56,8 +56,8 @@ pub fn goal_forms(
             }
             form method="post" action=(format!("/goals/{}/status", g.id)) class="status-form" {
                 (csrf(token))
-                label for="status" { "Status" }
-                select id="status" name="status" {
+                label for="goal-status" { "Status" }
+                select id="goal-status" name="status" {
                     @for s in Status::ALL {
                         option value=(s.as_str()) selected[s.as_str() == g.status] { (s.as_str()) }
                     }

@@ -133,8 +133,8 @@ fn write_form(goals: &[(String, String)], goal: Option<&str>, token: &str, share
             }
             @if shared {
                 div class="check" {
-                    input type="checkbox" id="private" name="private" value="on";
-                    label for="private" { "Private: keep it only on my devices" }
+                    input type="checkbox" id="write-private" name="private" value="on";
+                    label for="write-private" { "Private: keep it only on my devices" }
                 }
             } @else {
                 input type="hidden" name="private" value="on";
