@@ -144,9 +144,19 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
         "{}",
         refused.stderr
     );
-    // The token given later makes the next sync create them.
+    // The token given later makes the next sync create them; the invite whose code was
+    // never shown does not become a live one with them.
     early.ok(&["relay", "set", &relay.url, "--token", TOKEN]);
     early.ok(&["sync"]);
+    let invites = early.json(&["invite", "list"]);
+    assert!(
+        invites
+            .as_array()
+            .expect("invites")
+            .iter()
+            .all(|i| i["state"] != "open"),
+        "{invites}"
+    );
 
     let alex = Device::new();
     let out = alex.ok(&[

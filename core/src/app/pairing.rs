@@ -12,6 +12,7 @@ use crate::history::{HistoryEvent, HistoryQuery};
 use crate::invite::{DeviceCode, InviteCode, InviteCodeError};
 use crate::progress::Progress;
 use crate::readmodel::Parts;
+use crate::app::RevokeTarget;
 use crate::store::SpaceKind;
 use crate::sync::{SyncError, SyncReport, Transport, TransportError};
 
@@ -130,18 +131,28 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<InviteCode, InviteError> {
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
-        let reports = self
-            .sync(transport)
-            .map_err(|e| not_sent(code.encode(), code.expires_at, e))?;
-        // A code the relay does not know (e.g. the shared space could not be created
-        // there without a creation token) would only fail on the partner's side.
-        match reports
-            .into_iter()
-            .find_map(|(k, r)| (k == SpaceKind::Shared).then_some(r.push_refused).flatten())
-        {
-            Some(w) => Err(InviteError::Refused(w)),
-            None => Ok(code),
+        let refused = match self.sync(transport) {
+            Err(e) => not_sent(code.encode(), code.expires_at, e),
+            // A code the relay does not know (e.g. the shared space could not be created
+            // there without a creation token) would only fail on the partner's side.
+            Ok(reports) => match reports.into_iter().find_map(|(k, r)| {
+                (k == SpaceKind::Shared).then_some(r.push_refused).flatten()
+            }) {
+                Some(w) => InviteError::Refused(w),
+                None => return Ok(code),
+            },
+        };
+        Err(self.withdraw_refused(code.encode(), refused))
+    }
+
+    /// A code whose invite the relay refused is never shown: it is withdrawn here, so
+    /// that it does not become a live invite once the relay takes this device's events
+    /// (the creation token given later). A code not sent yet stays: it is shown.
+    fn withdraw_refused(&mut self, code: String, e: InviteError) -> InviteError {
+        if matches!(e, InviteError::Refused(_)) {
+            let _ = self.revoke_invites(&RevokeTarget::Code(code));
         }
+        e
     }
 
     /// Makes a one-time code that adds another device of this person, valid for
@@ -152,9 +163,13 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<DeviceCode, InviteError> {
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
-        self.sync(transport)
-            .map_err(|e| not_sent(code.encode(), code.expires_at, e))?;
-        Ok(code)
+        match self.sync(transport) {
+            Ok(_) => Ok(code),
+            Err(e) => {
+                let e = not_sent(code.encode(), code.expires_at, e);
+                Err(self.withdraw_refused(code.encode(), e))
+            }
+        }
     }
 
     /// Joins with a code in `home`: a partner's invite (with `name`) or a device code
