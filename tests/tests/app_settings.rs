@@ -175,9 +175,18 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     sam.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
     sam.ok(&["sync"]);
     let app = App::start(&alex);
-    let asked = app.post("/leave", &[]);
+    // The question is a page of its own (Back and reload show it again, not a form
+    // to send again).
+    let posted = app.post("/leave", &[]);
+    assert_eq!(
+        posted.header("location"),
+        Some("/leave/confirm"),
+        "{}",
+        posted.body
+    );
+    let asked = app.get("/leave/confirm");
     assert_eq!(asked.status, 200, "{}", asked.body);
-    // A reload of the question (a GET of the form's address) goes back to its page.
+    // A GET of the form's address goes back to its page.
     let reload = app.get("/leave");
     assert_eq!(reload.status, 303);
     assert_eq!(reload.header("location"), Some("/devices"));

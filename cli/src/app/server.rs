@@ -176,9 +176,14 @@ pub fn router(app: App) -> Router {
         .route("/devices/add", post(pages::devices::add))
         .route("/devices/verify", post(pages::devices::verify))
         .route("/devices/{key}/remove", post(pages::devices::remove))
+        .route(
+            "/devices/{key}/remove/confirm",
+            get(pages::devices::remove_question),
+        )
         .route("/invites/{id}/revoke", post(pages::invites::revoke))
         .route("/relay", post(pages::relay::set))
         .route("/leave", post(pages::leave::leave))
+        .route("/leave/confirm", get(pages::leave::question))
         .route("/export", get(pages::leave::export))
         .route("/history", get(pages::history::history))
         .route("/report", get(pages::report::report))

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::advice::{Advice, NextStep, Warning};
+use crate::app::RevokeTarget;
 use crate::clock::Clock;
 use crate::device::{Device, DeviceError};
 use crate::event::SpaceId;
@@ -12,7 +13,6 @@ use crate::history::{HistoryEvent, HistoryQuery};
 use crate::invite::{DeviceCode, InviteCode, InviteCodeError};
 use crate::progress::Progress;
 use crate::readmodel::Parts;
-use crate::app::RevokeTarget;
 use crate::store::SpaceKind;
 use crate::sync::{SyncError, SyncReport, Transport, TransportError};
 
@@ -135,9 +135,10 @@ impl Device {
             Err(e) => not_sent(code.encode(), code.expires_at, e),
             // A code the relay does not know (e.g. the shared space could not be created
             // there without a creation token) would only fail on the partner's side.
-            Ok(reports) => match reports.into_iter().find_map(|(k, r)| {
-                (k == SpaceKind::Shared).then_some(r.push_refused).flatten()
-            }) {
+            Ok(reports) => match reports
+                .into_iter()
+                .find_map(|(k, r)| (k == SpaceKind::Shared).then_some(r.push_refused).flatten())
+            {
                 Some(w) => InviteError::Refused(w),
                 None => return Ok(code),
             },

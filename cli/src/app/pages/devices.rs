@@ -408,8 +408,10 @@ pub struct RemoveForm {
     confirm: String,
 }
 
-/// `POST /devices/{key}/remove`: first a page saying what it means, then (with
-/// `confirm=yes`) the removal from both spaces, as `duet device remove --yes`.
+/// `POST /devices/{key}/remove`: first the page saying what it means
+/// (`GET /devices/{key}/remove/confirm`, a page of its own, so that Back and reload
+/// work), then (with `confirm=yes`) the removal from both spaces, as `duet device
+/// remove --yes`.
 pub async fn remove(
     State(app): State<App>,
     Path(key): Path<String>,
@@ -424,13 +426,12 @@ pub async fn remove(
                 let _ = dev.sync(&http);
             }
             let device = dev.find_device(&query)?;
-            let partner = dev.partner_removal(&device)?;
             if !confirmed {
-                return Ok(Err(partner));
+                return Ok(None);
             }
             dev.remove_device_everywhere(&device)?;
             // Recorded here either way; the live sync sends it once the relay answers.
-            Ok(Ok(match dev.sync(&Http::new()?) {
+            Ok(Some(match dev.sync(&Http::new()?) {
                 Ok(_) => Made::Notice("The device is removed.".into()),
                 Err(e) => Made::Warning(format!(
                     "The device is removed on this device, but the relay does not have the removal yet ({}); until it does, that device can still sync. Duet sends it on its own once the relay answers.",
@@ -440,9 +441,21 @@ pub async fn remove(
         })
         .await?;
     match asked {
-        Err(partner) => Ok(confirm_page(&app, &key, partner.as_ref())),
-        Ok(made) => Ok(done(&app, made)),
+        None => Ok(see_other(&format!("/devices/{key}/remove/confirm"))),
+        Some(made) => Ok(done(&app, made)),
     }
+}
+
+/// `GET /devices/{key}/remove/confirm`: the question, saying what the removal means.
+pub async fn remove_question(State(app): State<App>, Path(key): Path<String>) -> PageResult {
+    let query = key.clone();
+    let partner = app
+        .with_device(move |dev| {
+            let device = dev.find_device(&query)?;
+            Ok(dev.partner_removal(&device)?)
+        })
+        .await?;
+    Ok(confirm_page(&app, &key, partner.as_ref()))
 }
 
 /// Asks before removing, saying what it means (the words of `duet device remove`).

@@ -41,32 +41,48 @@ pub struct LeaveForm {
     confirm: String,
 }
 
-/// `POST /leave`: first a page saying what it means, then (with `confirm=yes`) the
-/// leave, sent at once (as `duet leave --yes`, whose export the page offers as a download).
+/// `POST /leave`: first the page saying what it means (`GET /leave/confirm`, a page of
+/// its own, so that Back and reload work), then (with `confirm=yes`) the leave, sent at
+/// once (as `duet leave --yes`, whose export the page offers as a download).
 pub async fn leave(State(app): State<App>, Form(f): Form<LeaveForm>) -> PageResult {
     let confirmed = f.confirm == "yes";
-    let partners = app
-        .with_device(move |dev| {
-            if let Some(d) = dev.departed()? {
-                return Err(duet_core::device::DeviceError::Departed(d).into());
-            }
-            // Everything the partner wrote up to now, so the export holds it; offline,
-            // leave with what this device holds (the leave is sent by a later sync).
-            if let Ok(http) = Http::new() {
-                let _ = dev.sync(&http);
-            }
-            if !confirmed {
-                return Ok(Some(dev.partners()?.join(" and ")));
-            }
+    app.with_device(move |dev| {
+        if let Some(d) = dev.departed()? {
+            return Err(duet_core::device::DeviceError::Departed(d).into());
+        }
+        // Everything the partner wrote up to now, so the export holds it; offline,
+        // leave with what this device holds (the leave is sent by a later sync).
+        if let Ok(http) = Http::new() {
+            let _ = dev.sync(&http);
+        }
+        if confirmed {
             dev.leave()?;
             let _ = dev.sync(&Http::new()?);
-            Ok(None)
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(see_other(if confirmed {
+        "/devices"
+    } else {
+        "/leave/confirm"
+    }))
+}
+
+/// `GET /leave/confirm`: the question (a device that left already goes back to its page).
+pub async fn question(State(app): State<App>) -> PageResult {
+    let partners = app
+        .with_device(|dev| {
+            Ok(match dev.departed()? {
+                Some(_) => None,
+                None => Some(dev.partners()?.join(" and ")),
+            })
         })
         .await?;
-    match partners {
-        Some(partners) => Ok(confirm_page(&app, &partners)),
-        None => Ok(see_other("/devices")),
-    }
+    Ok(match partners {
+        Some(partners) => confirm_page(&app, &partners),
+        None => see_other("/devices"),
+    })
 }
 
 /// Asks before leaving, with the export to download first.
