@@ -101,4 +101,18 @@ fn every_printing_command_honours_json_and_quiet() {
         "commands that do not honour --json or --quiet:\n{}",
         failures.join("\n")
     );
+    // The check-in's walk, answered on stdin: its words go with the prompts, the JSON
+    // alone on stdout.
+    let walked = d.run_with_stdin(&["checkin", "--json"], Some("1\n\n"));
+    assert_eq!(walked.code, 0, "{}", walked.stderr);
+    let rated: serde_json::Value = serde_json::from_str(&walked.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", walked.stdout));
+    assert_eq!(rated["rated"].as_array().map(Vec::len), Some(1), "{rated}");
+    assert!(walked.stderr.contains("Walk"), "{}", walked.stderr);
+    // What reports in words as it goes refuses --json rather than print words.
+    for args in [&["sync", "--watch", "--json"][..], &["demo", "--json"]] {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
 }

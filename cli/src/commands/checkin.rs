@@ -133,32 +133,38 @@ fn parse(
 
 /// Walks the goals on the terminal: descriptions, the partner's steps, a level, a note.
 fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
+    // The walk is a conversation: with --json its words go to stderr, with the prompts,
+    // and stdout holds the JSON alone.
+    let say = |s: &str| -> std::io::Result<()> {
+        if ctx.out.json {
+            crate::output::note(s);
+            Ok(())
+        } else {
+            ctx.out.line(s)
+        }
+    };
     if goals.is_empty() {
-        ctx.out
-            .line("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
+        say("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
     }
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = Vec::new();
     for g in goals {
-        ctx.out.line(format!("\n{}", safe_line(&g.title)))?;
+        say(&format!("\n{}", safe_line(&g.title)))?;
         for (l, text) in &g.levels {
             if !text.is_empty() {
-                ctx.out.line(format!("  {l:+}  {}", safe_line(text)))?;
+                say(&format!("  {l:+}  {}", safe_line(text)))?;
             }
         }
         for s in &g.partner_steps {
-            ctx.out
-                .line(format!("  your partner did: {}", safe_line(s)))?;
+            say(&format!("  your partner did: {}", safe_line(s)))?;
         }
         match (g.partner_rated, g.rated) {
-            (true, false) => ctx
-                .out
-                .line("  your partner has rated it; rate to see theirs")?,
-            (true, true) => ctx.out.line(
+            (true, false) => say("  your partner has rated it; rate to see theirs")?,
+            (true, true) => say(
                 "  you have both rated it in this check-in; rating again adds a new rating",
             )?,
-            (false, true) => ctx.out.line(
+            (false, true) => say(
                 "  you have rated it in this check-in already; rating again adds a new rating",
             )?,
             (false, false) => {}

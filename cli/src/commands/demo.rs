@@ -27,6 +27,11 @@ fn say(ctx: &Ctx, s: impl AsRef<str>) -> std::io::Result<()> {
 
 /// Runs `duet demo`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    if ctx.out.json {
+        anyhow::bail!(crate::UsageError(
+            "the demo is a walk-through in words; --json is not offered".into()
+        ));
+    }
     let dir = tempfile::Builder::new()
         .prefix("duet-demo-")
         .tempdir()

@@ -27,6 +27,12 @@ pub struct SyncArgs {
 /// Runs `duet sync`.
 pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if a.watch {
+        if ctx.out.json {
+            anyhow::bail!(crate::UsageError(
+                "`sync --watch` reports in words as it goes; --json is for a single `duet sync`"
+                    .into()
+            ));
+        }
         return super::watch::run(ctx);
     }
     if a.drop_waiting {
