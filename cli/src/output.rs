@@ -14,6 +14,14 @@ use std::io::Write as _;
 use chrono::TimeZone;
 use serde::Serialize;
 
+/// Standard output could not be written (a full disk, a file it may not grow): what
+/// the command did is done, and the person is told so, not that it failed to happen.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot write to standard output, but what the command did is done (a change made is saved; `duet status` and `duet history` show it)"
+)]
+pub struct StdoutError(#[source] pub std::io::Error);
+
 /// Global output settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
@@ -27,7 +35,7 @@ impl Out {
     /// Prints a human line unless quiet. Control characters other than newlines are made
     /// visible here too, a last defence for text a caller did not pass through
     /// [`safe_line`].
-    pub fn line(&self, s: impl AsRef<str>) -> std::io::Result<()> {
+    pub fn line(&self, s: impl AsRef<str>) -> Result<(), StdoutError> {
         if self.quiet {
             return Ok(());
         }
@@ -44,18 +52,19 @@ impl Out {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // An I/O failure inside serde_json comes back as the io::Error it was, so that a
         // closed pipe is recognised as one.
-        serde_json::to_writer_pretty(&mut out, v).map_err(std::io::Error::from)?;
-        writeln!(out)?;
-        out.flush()?;
-        Ok(())
+        let written = serde_json::to_writer_pretty(&mut out, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        Ok(written.map_err(StdoutError)?)
     }
 }
 
 /// Prints a line on stdout even when quiet (what a command exists to print, such as an
 /// invite code), made terminal-safe like [`Out::line`].
-pub fn data(s: &str) -> std::io::Result<()> {
+pub fn data(s: &str) -> Result<(), StdoutError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", safe(s))
+    writeln!(out, "{}", safe(s)).map_err(StdoutError)
 }
 
 /// Prints a line on stderr (notes and warnings), made terminal-safe. A failure to write

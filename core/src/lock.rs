@@ -50,12 +50,12 @@ pub enum LockError {
         home: PathBuf,
     },
     /// The lock file could not be opened or locked.
-    #[error("cannot lock {path}: {source}; check the home directory's permissions")]
+    #[error("cannot lock {path}: {cause}; check the home directory's permissions")]
     Io {
         /// The lock file.
         path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
+        /// What the system said (in the message, not a source: said once).
+        cause: std::io::Error,
     },
 }
 
@@ -101,7 +101,7 @@ impl HomeLock {
         }
         let file = opts.open(&path).map_err(|source| LockError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         Ok(Self::with(home, path, Some(file)))
     }
@@ -160,7 +160,7 @@ impl HomeLock {
                     Err(TryLockError::Error(source)) => {
                         return Err(LockError::Io {
                             path: self.inner.path.clone(),
-                            source,
+                            cause: source,
                         });
                     }
                 }

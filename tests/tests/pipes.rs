@@ -193,3 +193,26 @@ fn short_outputs_into_an_already_closed_pipe_exit_quietly() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_change_whose_confirmation_cannot_be_printed_is_said_to_be_done() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full, a file every write to fails with ENOSPC");
+    let out = d
+        .command(&["goal", "add", "Full disk walk", "--area", "trust"])
+        .stdout(full)
+        .output()
+        .expect("run duet");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to standard output, but what the command did is done"),
+        "{stderr}"
+    );
+    // A script that retries would otherwise add the goal twice.
+    assert_eq!(d.json(&["goal", "list"])[0]["title"], "Full disk walk");
+}

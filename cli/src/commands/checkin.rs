@@ -135,7 +135,7 @@ fn parse(
 fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
     // The walk is a conversation: with --json its words go to stderr, with the prompts,
     // and stdout holds the JSON alone.
-    let say = |s: &str| -> std::io::Result<()> {
+    let say = |s: &str| -> Result<(), crate::output::StdoutError> {
         if ctx.out.json {
             crate::output::note(s);
             Ok(())
@@ -161,12 +161,12 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
         }
         match (g.partner_rated, g.rated) {
             (true, false) => say("  your partner has rated it; rate to see theirs")?,
-            (true, true) => say(
-                "  you have both rated it in this check-in; rating again adds a new rating",
-            )?,
-            (false, true) => say(
-                "  you have rated it in this check-in already; rating again adds a new rating",
-            )?,
+            (true, true) => {
+                say("  you have both rated it in this check-in; rating again adds a new rating")?
+            }
+            (false, true) => {
+                say("  you have rated it in this check-in already; rating again adds a new rating")?
+            }
             (false, false) => {}
         }
         let level = loop {

@@ -21,7 +21,7 @@ pub struct Args {
     keep: bool,
 }
 
-fn say(ctx: &Ctx, s: impl AsRef<str>) -> std::io::Result<()> {
+fn say(ctx: &Ctx, s: impl AsRef<str>) -> Result<(), crate::output::StdoutError> {
     ctx.out.line(s)
 }
 

@@ -24,7 +24,7 @@ pub fn print_problems(
     out: &Out,
     problems: &[Problem],
     named: Option<usize>,
-) -> std::io::Result<()> {
+) -> Result<(), crate::output::StdoutError> {
     if problems.is_empty() {
         return Ok(());
     }

@@ -395,7 +395,11 @@ pub fn whose(g: &Goal, people: &BTreeMap<String, String>) -> Option<String> {
 }
 
 /// A goal's title, fields, level descriptions and steps.
-fn print_goal(ctx: &Ctx, g: &Goal, people: &BTreeMap<String, String>) -> std::io::Result<()> {
+fn print_goal(
+    ctx: &Ctx,
+    g: &Goal,
+    people: &BTreeMap<String, String>,
+) -> Result<(), crate::output::StdoutError> {
     let out = ctx.out;
     out.line(format!(
         "{}  {}",
@@ -465,7 +469,7 @@ fn print_ratings(
     ratings: &[Rating],
     people: &BTreeMap<String, String>,
     sealed_too: bool,
-) -> std::io::Result<()> {
+) -> Result<(), crate::output::StdoutError> {
     if ratings.is_empty() && !sealed_too {
         return Ok(());
     }

@@ -46,7 +46,7 @@ fn short_key(device: &str) -> &str {
 }
 
 /// One space's lines of `duet status`.
-fn print_space(ctx: &Ctx, s: &SpaceStatus) -> std::io::Result<()> {
+fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutError> {
     ctx.out.line(format!(
         "{} space {}\n  relay: {}\n  cursor: {}   pending changes: {}   unsent events: {}   refused: {}",
         s.kind,

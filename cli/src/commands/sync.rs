@@ -142,7 +142,7 @@ fn print_departed(
     kind: SpaceKind,
     d: &duet_core::store::Departed,
     r: &duet_core::sync::SyncReport,
-) -> std::io::Result<()> {
+) -> Result<(), crate::output::StdoutError> {
     if !r.departed_now {
         return ctx.out.line(format!(
             "{}: not synced: this device's membership ended on {} (`duet status`)",
@@ -170,7 +170,7 @@ fn print_departed(
 pub fn print_reports(
     ctx: &Ctx,
     reports: &[(SpaceKind, duet_core::sync::SyncReport)],
-) -> std::io::Result<()> {
+) -> Result<(), crate::output::StdoutError> {
     for (kind, r) in reports {
         if let Some(d) = &r.departed {
             print_departed(ctx, *kind, d, r)?;

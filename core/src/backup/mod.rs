@@ -77,14 +77,14 @@ pub enum BackupError {
     #[error("another restore into {0} is running")]
     RestoreRunning(PathBuf),
     /// A file could not be read or written.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {cause}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// The path.
         path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
+        /// What the system said (in the message, not a source: said once).
+        cause: std::io::Error,
     },
     /// The relay did not give this device's whole history back.
     #[error("the relay did not serve this device's whole history ({0}); nothing was restored")]
@@ -114,7 +114,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |source| BackupError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

@@ -75,23 +75,23 @@ pub enum StoreError {
     #[error("this home already has a duet identity ({0})")]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
-    #[error("the store {path} is damaged or not a duet database ({source})")]
+    #[error("the store {path} is damaged or not a duet database ({cause})")]
     Corrupt {
         /// Database path.
         path: PathBuf,
-        /// SQLite's words.
-        source: rusqlite::Error,
+        /// SQLite's words (in the message, not a source: said once).
+        cause: rusqlite::Error,
     },
     /// The database was written by a newer duet.
     #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
     TooNew(i64),
     /// The home directory cannot be created or written.
-    #[error("cannot write to {path}: {source}")]
+    #[error("cannot write to {path}: {cause}")]
     Io {
         /// Path concerned.
         path: PathBuf,
-        /// OS error.
-        source: std::io::Error,
+        /// OS error (in the message, not a source: said once).
+        cause: std::io::Error,
     },
     /// The space is not in this store.
     #[error("no {0} space on this device")]
@@ -139,7 +139,7 @@ fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         {
             StoreError::Corrupt {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             }
         }
         rusqlite::Error::SqliteFailure(e, _)
@@ -152,7 +152,7 @@ fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         {
             StoreError::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
                     source.to_string(),
                 ),
@@ -186,14 +186,14 @@ impl Store {
             }
             std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
                 path: home.to_path_buf(),
-                source,
+                cause: source,
             })?;
             create_private_file(&path)?;
         }
         let lock = match HomeLock::open(home) {
             Ok(lock) if writable(&path) => lock,
             Ok(_) => return Self::open_read_only(home, path),
-            Err(LockError::Io { source, .. }) if !create && is_read_only(&source) => {
+            Err(LockError::Io { cause, .. }) if !create && is_read_only(&cause) => {
                 return Self::open_read_only(home, path);
             }
             Err(e) => return Err(e.into()),
@@ -245,7 +245,7 @@ impl Store {
                 if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
                     return Err(StoreError::Io {
                         path: wal,
-                        source: std::io::Error::new(
+                        cause: std::io::Error::new(
                             std::io::ErrorKind::PermissionDenied,
                             "the store has a write-ahead log that this user cannot open; \
                              open the home once as its owner (any duet command) so it is folded into the database",
@@ -363,6 +363,6 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         .map(|_| ())
         .map_err(|source| StoreError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })
 }
