@@ -174,6 +174,27 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     }
     assert!(!d.ok(&["goal", "list"]).contains("Level test"));
 
+    // A malformed argument is a usage error wherever it is given; a name nothing
+    // answers to is a failure.
+    for (args, code) in [
+        (&["goal", "add", "  ", "--area", "trust"][..], 2),
+        (
+            &["goal", "add", "X", "--area", "trust", "--due", "2026-02-30"],
+            2,
+        ),
+        (&["goal", "edit", &ids[0][..8], "--due", "tomorrow"], 2),
+        (&["checkin", "--rate", "walk"], 2),
+        (&["rate", "xyzzy", "1"], 1),
+        (&["invite", "revoke", "ffffffff"], 1),
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(
+        d.json(&["goal", "list"]).as_array().map(Vec::len),
+        Some(ids.len())
+    );
+
     let r = d.run(&["goal", "add", "X", "--area", "romance"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
@@ -183,7 +204,7 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     );
 
     let r = d.run(&["goal", "add", "X", "--area", "trust", "--due", "next week"]);
-    assert_one_line_error_with_hint(&r, 1, "YYYY-MM-DD");
+    assert_one_line_error_with_hint(&r, 2, "YYYY-MM-DD");
 
     let r = d.run(&["init", "--name", "Alex again"]);
     assert_one_line_error_with_hint(&r, 1, "already has a duet identity");

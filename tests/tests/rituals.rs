@@ -126,9 +126,11 @@ fn a_partner_who_has_answered_a_blind_rating_is_told_it_opens_when_the_rater_syn
     // Alex sees their own blind rating as theirs, never as someone else's to wait for.
     let show = alex.ok(&["goal", "show", GOAL]);
     assert!(
-        show.contains("you rated blind: sealed until your partner rates too"),
+        show.contains("(blind: sealed until your partner rates too)"),
         "{show}"
     );
+    // Once, on the rating's own line.
+    assert_eq!(show.matches("sealed until").count(), 1, "{show}");
     assert!(!show.contains("rate to see it"), "{show}");
     // Before Sam rates: rating is what opens it, and nothing can be scored yet.
     let progress = sam.ok(&["progress"]);

@@ -106,7 +106,7 @@ fn parse(
         s.rsplit_once('=')
             .filter(|(g, _)| !g.trim().is_empty())
             .map(|(g, v)| (g.trim().to_string(), v.to_string()))
-            .with_context(|| format!("expected GOAL={what}, got {s:?}"))
+            .ok_or_else(|| crate::UsageError(format!("expected GOAL={what}, got {s:?}")).into())
     };
     let mut out = Vec::new();
     for r in rates {
@@ -121,7 +121,7 @@ fn parse(
         let (goal, text) = n
             .split_once('=')
             .map(|(g, t)| (g.trim().to_string(), t.to_string()))
-            .with_context(|| format!("expected GOAL=TEXT, got {n:?}"))?;
+            .ok_or_else(|| crate::UsageError(format!("expected GOAL=TEXT, got {n:?}")))?;
         let slot = out
             .iter_mut()
             .find(|(g, _, _)| *g == goal)

@@ -8,7 +8,6 @@ use duet_core::store::SpaceKind;
 use serde_json::json;
 
 use super::Ctx;
-use crate::UsageError;
 use crate::output::{data, iso, note, safe_line, when};
 use crate::transport::Http;
 
@@ -132,11 +131,12 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             crate::advice::message(&e)
         ));
     }
+    // Not a usage error: the command was well formed, no device answers to it.
     let device = dev.find_device(query).map_err(|e| match e {
         DeviceError::NoSuchDevice(_) => {
-            UsageError(format!("{e}; `duet device list` shows the devices"))
+            anyhow::anyhow!("{e}; `duet device list` shows the devices")
         }
-        e => UsageError(e.to_string()),
+        e => anyhow::Error::new(e),
     })?;
     consent(ctx, &mut dev, &device, yes)?;
     let removed: Vec<&str> = dev
@@ -195,8 +195,9 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         return ctx.out.json(&safety);
     }
     ctx.out.line(format!(
-        "Safety code: {}  ({} devices)",
-        safety.code, safety.devices
+        "Safety code: {}  ({})",
+        safety.code,
+        duet_core::words::count(safety.devices, "device", "devices")
     ))?;
     if a.confirm.is_some() {
         ctx.out.line("Recorded: these devices are verified.")?;

@@ -25,6 +25,26 @@ fn level_text(s: &str) -> Result<(i8, String), String> {
     Ok((level.value(), t.to_string()))
 }
 
+/// A title: not blank (a usage error, as any other malformed argument).
+fn title_text(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the title is empty; give the goal a few words".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A due day as YYYY-MM-DD, a day that exists; a usage error in one line otherwise
+/// (checked here rather than by clap, whose errors take three lines).
+fn due_day(s: &str) -> Result<String, crate::UsageError> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| {
+            crate::UsageError(format!(
+                "--due {s:?} is not a day; give one that exists, as YYYY-MM-DD"
+            ))
+        })
+}
+
 /// Goal subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum GoalCmd {
@@ -34,6 +54,7 @@ pub enum GoalCmd {
     )]
     Add {
         /// The goal's title.
+        #[arg(value_parser = title_text)]
         title: String,
         /// communication, trust, emotional-support, empathy, conflict-resolution,
         /// intimacy, quality-time, shared-vision or other.
@@ -77,7 +98,7 @@ pub enum GoalCmd {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// New title.
-        #[arg(long)]
+        #[arg(long, value_parser = title_text)]
         title: Option<String>,
         /// New area.
         #[arg(long)]
@@ -124,6 +145,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             mine,
         } => {
             let levels = level_texts(levels, expected)?;
+            let due = due.as_deref().map(due_day).transpose()?;
             let mut dev = ctx.device()?;
             let id = dev.add_goal(NewGoalInput {
                 title,
@@ -159,7 +181,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 why,
                 levels: level_texts(levels, expected)?,
                 // `--due none` clears the due day.
-                due: due.map(|d| (!d.eq_ignore_ascii_case("none")).then_some(d)),
+                due: match due {
+                    Some(d) if d.trim().eq_ignore_ascii_case("none") => Some(None),
+                    Some(d) => Some(Some(due_day(&d)?)),
+                    None => None,
+                },
                 weight,
                 owner,
             };
@@ -310,8 +336,15 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     for m in &merged {
         ctx.out.line(format!("  {}", merged_note(m)))?;
     }
-    print_ratings(ctx, &ratings, &people, !sealed.is_empty())?;
     let me = dev.me.person_id.to_string();
+    // One's own blind ratings are among the ratings (this device opens them), marked
+    // there; the list below is of the partner's.
+    let own_sealed: Vec<&str> = sealed
+        .iter()
+        .filter(|s| s.rater == me)
+        .map(|s| s.id.as_str())
+        .collect();
+    print_ratings(ctx, &ratings, &people, (!sealed.is_empty(), &own_sealed))?;
     let theirs = sealed.iter().any(|s| s.rater != me);
     let opening: Vec<String> = if theirs {
         dev.opening_seals()?.into_iter().map(|s| s.id).collect()
@@ -319,12 +352,10 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         Vec::new()
     };
     let left = theirs && matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
-    for s in &sealed {
+    for s in sealed.iter().filter(|s| s.rater != me) {
         let at = s.at.get(..10).unwrap_or(&s.at);
         let name = name_of(&people, &s.rater);
-        ctx.out.line(if s.rater == me {
-            format!("    {at}  you rated blind: sealed until your partner rates too")
-        } else if left {
+        ctx.out.line(if left {
             format!(
                 "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
             )
@@ -464,11 +495,13 @@ fn print_goal(
 }
 
 /// A goal's ratings, oldest first.
+/// The ratings, oldest first; `(sealed_too, own_sealed)`: whether sealed ratings follow
+/// (the heading is printed for them too), and which of these are one's own blind ones.
 fn print_ratings(
     ctx: &Ctx,
     ratings: &[Rating],
     people: &BTreeMap<String, String>,
-    sealed_too: bool,
+    (sealed_too, own_sealed): (bool, &[&str]),
 ) -> Result<(), crate::output::StdoutError> {
     if ratings.is_empty() && !sealed_too {
         return Ok(());
@@ -477,14 +510,19 @@ fn print_ratings(
     for r in ratings {
         let level = r.level.to_string();
         ctx.out.line(format!(
-            "    {}  {:<10} {:>2}{}",
+            "    {}  {:<10} {:>2}{}{}",
             when(r.at),
             name_of(people, &r.rater),
             level,
             r.note
                 .as_deref()
                 .map(|n| format!("  {}", safe_line(n)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if own_sealed.contains(&r.id.as_str()) {
+                "  (blind: sealed until your partner rates too)"
+            } else {
+                ""
+            }
         ))?;
     }
     Ok(())

@@ -55,10 +55,10 @@ pub fn revoke(ctx: &Ctx, code: Option<String>, all: bool) -> anyhow::Result<()> 
         ));
     }
     let revoked = dev.revoke_invites(&target).map_err(|e| {
-        crate::UsageError(format!(
+        anyhow::anyhow!(
             "{}; `duet invite list` shows the open ones",
             crate::advice::message(&e)
-        ))
+        )
     })?;
     const NOT_SENT: &str = "the revocation is recorded on this device but has not reached the relay; run `duet sync` before the code can be used";
     dev.sync(&Http::new()?).context(NOT_SENT)?;

@@ -51,7 +51,7 @@ fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
     let about = r
         .goal_title
         .as_deref()
-        .map(|t| format!(" on {:?}", safe_line(t)))
+        .map(|t| format!(" on \"{}\"", safe_line(t)))
         .unwrap_or_default();
     let edited = match (r.edited_at.is_some(), r.answers_withdrawn) {
         (true, true) => " (edited; a reply to a reflection that was withdrawn)",
