@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use duet_core::event::SpaceId;
 use duet_core::identity::Identity;
-use duet_core::protocol::{ErrorBody, LiveMessage, PING_EVERY, ReadAuth, live_path};
+use duet_core::protocol::{ErrorBody, ErrorCode, LiveMessage, PING_EVERY, ReadAuth, live_path};
 use duet_core::store::SpaceKind;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
@@ -151,10 +151,16 @@ fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
     let body = body
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
-    let msg = serde_json::from_str::<ErrorBody>(&body)
-        .map(|e| e.message)
-        .unwrap_or(body);
-    let msg = format!("the relay answered {status}: {msg}");
+    let msg = match serde_json::from_str::<ErrorBody>(&body) {
+        // The two refusals a couple meets, in words (the relay's own name a device by
+        // its 64 hex digits and speak of genesis events).
+        Ok(e) if e.error == ErrorCode::NotAMember => "the relay does not count this device              as a member of this space yet (its join has not reached the relay) or any more              (it was removed)"
+            .to_string(),
+        Ok(e) if e.error == ErrorCode::NoSuchSpace => "the relay does not have this space              (it was never made there, or the relay lost it; a sync gives it back)"
+            .to_string(),
+        Ok(e) => format!("the relay answered {status}: {}", e.message),
+        Err(_) => format!("the relay answered {status}: {body}"),
+    };
     if matches!(status, 403 | 404) {
         Ended::Refused(msg)
     } else {

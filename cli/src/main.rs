@@ -17,7 +17,7 @@ mod transport;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// A usage error (exit code 2): the arguments were wrong, not the world.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,10 @@ use clap::Parser;
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    // `--color` also governs clap's own help and usage errors, which are printed
+    // before the arguments are parsed into `Cli`.
+    let matches = commands::Cli::command().color(colour_asked()).get_matches();
+    let cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`duet export | head`): it has what it wanted,
@@ -44,6 +47,25 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// The `--color` choice among the raw arguments (clap decides its own colours before
+/// it has parsed them).
+fn colour_asked() -> clap::ColorChoice {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let given = args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        match a.strip_prefix("--color=") {
+            Some(v) => Some(v.to_string()),
+            None if a == "--color" => args.get(i + 1)?.to_str().map(str::to_string),
+            None => None,
+        }
+    });
+    match given.as_deref() {
+        Some("never") => clap::ColorChoice::Never,
+        Some("always") => clap::ColorChoice::Always,
+        _ => clap::ColorChoice::Auto,
     }
 }
 

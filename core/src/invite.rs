@@ -50,9 +50,9 @@ fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
         (None, Some(body)) => (body, false),
         (None, None) => return Err(InviteCodeError("it does not start with duet2- or duet1-")),
     };
-    let mut b = URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|_| InviteCodeError("it is not base64url; copy the whole code"))?;
+    let mut b = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
+        InviteCodeError("it holds characters no code has; copy the whole code, exactly")
+    })?;
     if checked {
         let at = b
             .len()

@@ -7,6 +7,9 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+/// The pages of the app's navigation that every device has (a goal's page is per goal).
+pub const PAGES: [&str; 5] = ["/", "/checkin", "/reflections", "/history", "/devices"];
+
 use crate::Device;
 
 /// A running `duet app`, killed when dropped.

@@ -370,14 +370,10 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
         .as_str()
         .expect("the long goal's link")
         .to_string();
-    for page in [
-        "/",
-        "/checkin",
-        "/reflections",
-        "/history",
-        "/devices",
-        long_goal.as_str(),
-    ] {
+    for page in duet_tests::app::PAGES
+        .into_iter()
+        .chain([long_goal.as_str()])
+    {
         b.open(&format!("{}{page}", alex_app.origin()));
         assert_eq!(
             b.eval("document.documentElement.scrollWidth <= window.innerWidth"),

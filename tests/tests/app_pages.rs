@@ -271,7 +271,10 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     // A rating, corrected (as `duet rate --amend`).
     app.post("/checkin", &[("goal", &id), ("level", "1")]);
     app.post("/checkin/close", &[]);
-    assert!(app.get(&goal).body.contains("Correct my latest rating"));
+    let page = app.get(&goal).body;
+    assert!(page.contains("Correct my latest rating"), "{page}");
+    // The chart says whose line is whose in words, not by colour alone.
+    assert!(page.contains("class=\"legend\""), "{page}");
     let amended = app.post(&format!("{goal}/amend"), &[("level", "-1")]);
     assert_eq!(amended.status, 303, "{}", amended.body);
     let progress = d.json(&["progress"]);
@@ -304,14 +307,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         "{said}"
     );
     // Every id on every page names one element (a label's `for`, a region's name).
-    for page in [
-        "/",
-        "/checkin",
-        "/reflections",
-        "/history",
-        "/devices",
-        goal.as_str(),
-    ] {
+    for page in duet_tests::app::PAGES.into_iter().chain([goal.as_str()]) {
         let body = app.get(page).body;
         let mut ids: Vec<&str> = body
             .split(" id=\"")

@@ -306,6 +306,8 @@ fn a_form_sent_twice_writes_once_and_a_refused_one_may_be_sent_again() {
 fn the_safety_code_confirmed_is_the_one_the_page_showed() {
     let relay = Relay::start();
     let (alex, sam) = pair(&relay);
+    // Alex's device learns that Sam joined (before, there is no one to compare with).
+    alex.ok(&["sync"]);
     let app = App::start(&alex);
     let page = app.get("/devices").body;
     let at = page.find("name=\"code\" value=\"").expect("the code field") + 19;

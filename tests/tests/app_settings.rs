@@ -469,6 +469,9 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
         (shown, code)
     };
 
+    // Alone in the space, there is no one to compare a safety code with yet.
+    assert!(!app.get("/devices").body.contains("/devices/verify"));
+
     // A wrong guess (another first word): the code is burned, the page says so, and
     // the invite behind it is withdrawn.
     let (shown, code) = short(&app);
@@ -499,4 +502,5 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
     sam.ok(&["join", &code, "--relay", &relay.url, "--name", "Sam"]);
     app.wait_for(&shown, "Your partner's device received the invite");
     app.wait_for("/devices", "You share this space with Sam");
+    assert!(app.get("/devices").body.contains("/devices/verify"));
 }

@@ -257,6 +257,17 @@ fn help_and_version_work_and_show_examples() {
     assert!(d.ok(&["--version"]).starts_with("duet "));
     let r = d.run(&["frobnicate"]);
     assert_eq!(r.code, 2);
+    // `--color` governs the help and the usage errors too (clap prints them itself).
+    let coloured = d.run(&["--color", "always", "rat"]);
+    assert_eq!(coloured.code, 2);
+    assert!(coloured.stderr.contains("\x1b["), "{:?}", coloured.stderr);
+    assert!(
+        coloured.stderr.contains("rate"),
+        "a suggestion: {}",
+        coloured.stderr
+    );
+    let plain = d.run(&["--color=never", "rat"]);
+    assert!(!plain.stderr.contains('\x1b'), "{:?}", plain.stderr);
 }
 
 #[test]

@@ -273,12 +273,14 @@ impl Live {
             }
             // The socket library's words (a URL, "Unable to connect") are for the log of
             // `duet sync --watch`; the page says what it means.
-            Signal::Lost { space, .. } => self.update(|s| {
+            // One line for both spaces: each socket says so, and naming only the last
+            // one to say it read as if the other were fine.
+            Signal::Lost { .. } => self.update(|s| {
                 s.reachable = Some(false);
-                s.problem = Some(format!(
-                    "{} space: live updates paused (the connection to the relay was lost); reconnecting, and changes made meanwhile are kept and sent then",
-                    space.as_str()
-                ));
+                s.problem = Some(
+                    "live updates paused (the connection to the relay was lost); reconnecting, and changes made meanwhile are kept and sent then"
+                        .into(),
+                );
             }),
             // A sync finds out why (this device was removed, a creation token the relay
             // refused...) and says it instead, or says this when it succeeds as well.

@@ -15,12 +15,16 @@ use crate::transport::Http;
 #[derive(Debug, clap::Subcommand)]
 pub enum DeviceCmd {
     /// Print a one-time code that adds another device of yours (shared and personal space).
+    #[command(
+        after_help = "Example:\n  duet device add --expires 30m   # then, on the other device: duet join CODE"
+    )]
     Add {
         /// How long the code stays valid: 30m, 24h, 7d.
         #[arg(long, default_value = "24h", value_parser = super::invite::parse_duration)]
         expires: i64,
     },
     /// List every device of both partners.
+    #[command(after_help = "Example:\n  duet device list")]
     List,
     /// Remove a device (one of yours, or a partner's lost device) from the spaces.
     Remove {

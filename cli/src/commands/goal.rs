@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use duet_core::app::{
     GoalChanges, GoalDetail, GoalRecord, GoalShowJson, NewGoalInput, Owner, RatingRecord,
-    sorted_steps,
+    SealedRecord, sorted_steps,
 };
 use duet_core::ids::short;
 use duet_core::model::{Goal, Rating};
@@ -77,6 +77,7 @@ pub enum GoalCmd {
         mine: bool,
     },
     /// List active goals (all with --all).
+    #[command(after_help = "Examples:\n  duet goal list\n  duet goal list --all")]
     List {
         /// Include paused, achieved and archived goals.
         #[arg(long)]
@@ -124,6 +125,9 @@ pub enum GoalCmd {
         owner: Option<Owner>,
     },
     /// Set a goal's status: active, paused, achieved or archived.
+    #[command(
+        after_help = "Examples:\n  duet goal status weekly paused   # a break, not the end\n  duet goal status weekly active"
+    )]
     Status {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
@@ -345,26 +349,8 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .map(|s| s.id.as_str())
         .collect();
     print_ratings(ctx, &ratings, &people, (!sealed.is_empty(), &own_sealed))?;
-    let theirs = sealed.iter().any(|s| s.rater != me);
-    let opening: Vec<String> = if theirs {
-        dev.opening_seals()?.into_iter().map(|s| s.id).collect()
-    } else {
-        Vec::new()
-    };
-    let left = theirs && matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
-    for s in sealed.iter().filter(|s| s.rater != me) {
-        let at = s.at.get(..10).unwrap_or(&s.at);
-        let name = name_of(&people, &s.rater);
-        ctx.out.line(if left {
-            format!(
-                "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
-            )
-        } else if opening.contains(&s.id) {
-            format!("    {at}  {name} has rated blind: shown once {name}'s device syncs")
-        } else {
-            format!("    {at}  {name} has rated blind; rate to see it")
-        })?;
-    }
+    let theirs: Vec<&SealedRecord> = sealed.iter().filter(|s| s.rater != me).collect();
+    print_partner_seals(ctx, &mut dev, &theirs, &people)?;
     if !reflections.is_empty() {
         ctx.out.line("  reflections:")?;
         for r in &reflections {
@@ -495,6 +481,35 @@ fn print_goal(
 }
 
 /// A goal's ratings, oldest first.
+/// The partner's blind ratings of the goal: when they open (rating opens them, or the
+/// partner's next sync), or that they stay sealed (the partner is gone).
+fn print_partner_seals(
+    ctx: &Ctx,
+    dev: &mut duet_core::device::Device,
+    theirs: &[&SealedRecord],
+    people: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
+    let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
+    for s in theirs {
+        let at = s.at.get(..10).unwrap_or(&s.at);
+        let name = name_of(people, &s.rater);
+        ctx.out.line(if left {
+            format!(
+                "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
+            )
+        } else if opening.contains(&s.id) {
+            format!("    {at}  {name} has rated blind: shown once {name}'s device syncs")
+        } else {
+            format!("    {at}  {name} has rated blind; rate to see it")
+        })?;
+    }
+    Ok(())
+}
+
 /// The ratings, oldest first; `(sealed_too, own_sealed)`: whether sealed ratings follow
 /// (the heading is printed for them too), and which of these are one's own blind ones.
 fn print_ratings(

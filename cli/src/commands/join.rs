@@ -76,6 +76,11 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
                 safe_line(&dev.me.name)
             );
         }
+        if !ctx.out.quiet && !ctx.out.json {
+            crate::output::note(
+                "Waiting for your partner's device to answer the code (up to 2 minutes)...",
+            );
+        }
         a.code = redeem(&a.code, a.relay.as_deref())?;
     } else if a.relay.is_some() {
         return Err(UsageError(
@@ -88,6 +93,14 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         .map_err(|e| join_failure(e, &ctx.home))?;
     let (mut dev, space, reports) = (joined.device, joined.space, joined.reports);
     drop(http);
+    // A device code joins as the person who made it: a name given is not theirs to change.
+    if let Some(name) = a.name.as_deref().filter(|n| n.trim() != dev.me.name) {
+        crate::output::note(&format!(
+            "note: a device code joins as {}, who made it; --name {} was not used",
+            safe_line(&dev.me.name),
+            safe_line(name)
+        ));
+    }
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;
     let goals = dev.goals(true)?.goals.len();

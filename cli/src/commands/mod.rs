@@ -77,6 +77,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create this device's identity, your shared space and your personal space.
+    #[command(after_help = "Example:\n  duet init --name Alex")]
     Init(init::Args),
     /// Create, list, show and edit goals.
     #[command(subcommand)]
@@ -97,10 +98,12 @@ enum Command {
     /// The joint history of the shared space, newest last.
     History(history::Args),
     /// Both partners' GAS progress side by side, with T-scores.
+    #[command(after_help = "Examples:\n  duet progress\n  duet progress --json")]
     Progress(progress::Args),
     /// Write a self-contained HTML report to hand a therapist.
     Report(report::Args),
     /// Export everything of the shared and personal space.
+    #[command(after_help = "Example:\n  duet export --json > our-goals.json")]
     Export(export::Args),
     /// Print a single-use invite code for your partner's device.
     Invite(invite::InviteArgs),
@@ -109,8 +112,12 @@ enum Command {
     /// Leave the shared space (all your devices), keeping an export of everything.
     Leave(leave::Args),
     /// Push local changes and pull your partner's, verifying everything.
+    #[command(
+        after_help = "Examples:\n  duet sync\n  duet sync --watch   # stay in sync until Ctrl-C"
+    )]
     Sync(sync::SyncArgs),
     /// Show relay, spaces, cursor, pending changes and members.
+    #[command(after_help = "Example:\n  duet status")]
     Status(status::StatusArgs),
     /// Configure the relay.
     #[command(subcommand)]
@@ -123,6 +130,9 @@ enum Command {
     /// Bring a lost device back from a backup file into a new home (`--home DIR`).
     Restore(backup::RestoreArgs),
     /// Show the safety code to compare in person; `--confirm` records a match.
+    #[command(
+        after_help = "Example:\n  duet verify   # then, if both devices show the same code: duet verify --confirm CODE"
+    )]
     Verify(device::VerifyArgs),
     /// Run a two-partner demo with an embedded relay in temporary folders.
     Demo(demo::Args),

@@ -156,7 +156,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         (made_code(&made))
         @if member {
             (pairing_sections(&partner, &token))
-            (safety_section(safety.as_ref(), &token))
+            (safety_section(safety.as_ref(), matches!(partner, Partner::Here(_)), &token))
         }
         section aria-labelledby="list" {
             h2 id="list" { "Devices in your shared space" }
@@ -189,7 +189,7 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
                     }
                 }
                 Partner::Here(name) => p { "You share this space with " (name) "." },
-                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write; a new partner would start a new home." },
+                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write. Sharing Duet with someone else takes a new Duet folder, started fresh." },
             }
         }
         section aria-labelledby="add" {
@@ -235,7 +235,7 @@ fn made_code(made: &Made) -> Markup {
                 p { "Give it to your partner in person or over a channel you both trust. Anyone who has it can join your shared space until it is used or expires (" (when(expires_at)) ")." }
             } @else {
                 h2 id="made" { "Your device code" }
-                p { "On your other device, join with this code (in the app's setup, or `duet join CODE`). It expires " (when(expires_at)) "." }
+                p { "On your other device, open Duet and choose \"Join with a code\" on its setup page. It expires " (when(expires_at)) "." }
             }
             @if let Some(why) = unsent {
                 p class="warning" role="status" { "This code has not reached the relay yet (" (why) "). It works once Duet has synced, which it tries again on its own while the app is open." }
@@ -268,13 +268,15 @@ fn qr_svg(code: &str) -> Option<String> {
     ))
 }
 
-/// The safety code and the button that records it matched.
-fn safety_section(safety: Option<&Safety>, token: &str) -> Markup {
+/// The safety code and the button that records it matched (once the partner has
+/// joined: before, there is no one to compare it with).
+fn safety_section(safety: Option<&Safety>, partner_here: bool, token: &str) -> Markup {
     html! {
         section aria-labelledby="safety" {
             h2 id="safety" { "Safety code" }
             @match safety {
                 None => p class="muted" { "Not known until this device has synced with your partner's." },
+                Some(_) if !partner_here => p class="muted" { "Once your partner has joined, you compare a code here with the one on their device, in person." },
                 Some(s) => {
                     p { "Compare it with the one on your partner's device, in person. If both show the same code, no one else's device is in your shared space." }
                     p class="code" id="safety-code" { (s.code) }

@@ -14,6 +14,7 @@ use super::layout::{Nav, level, level_name};
 use super::reflections::thread;
 use super::today::{iso_when, partner_line};
 use crate::app::server::{App, PageResult, see_other};
+use crate::commands::report::charts;
 use crate::output::name_of;
 
 /// Ratings a goal's page lists at first, newest first: a long history would otherwise
@@ -202,7 +203,9 @@ fn ratings_section(
         section aria-labelledby="ratings" {
             h2 id="ratings" { "Ratings over time" }
             @if let (Some(gp), Some(t0), Some(t1)) = (gp, times.iter().min(), times.iter().max()) {
-                (crate::commands::report::charts::goal_chart(gp, *t0, (*t1).max(t0 + 86_400_000)))
+                @let (t0, t1) = charts::day_span(*t0, *t1);
+                (charts::goal_chart(gp, t0, t1))
+                (charts::goal_legend(gp))
             }
             @if ratings.is_empty() && sealed.is_empty() {
                 p class="muted" { "No ratings yet." }

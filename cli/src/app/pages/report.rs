@@ -23,7 +23,7 @@ pub async fn report(State(app): State<App>) -> PageResult {
         h1 { "Report for your therapist" }
         p {
             "The report puts every goal, both partners' ratings over time with their notes, "
-            "the steps and the shared reflections on one printable page, as `duet report --html` writes it."
+            "the steps and the shared reflections on one printable page to hand over or print."
         }
         p class="actions" {
             a href="/report/print" id="open-report" { "Open the report" }

@@ -187,6 +187,33 @@ fn year(ms: i64) -> String {
     local(ms).map_or_else(String::new, |t| t.format("%Y").to_string())
 }
 
+/// Whose line is whose in [`goal_chart`], for a page that shows the chart without the
+/// report's legend (the app's goal page): names, not colour alone.
+pub fn goal_legend(g: &GoalProgress) -> Markup {
+    html! {
+        p class="legend" {
+            @for (i, s) in g.partners.iter().enumerate().filter(|(_, s)| !s.ratings.is_empty()) {
+                // A drawn square, not a styled one: the app's pages allow no inline style.
+                svg width="10" height="10" viewBox="0 0 10 10" aria-hidden="true" {
+                    rect width="10" height="10" fill=(PALETTE[i % PALETTE.len()]) {}
+                }
+                " " (s.name) " \u{a0} "
+            }
+        }
+    }
+}
+
+/// The span a chart of ratings made between `t0` and `t1` shows: from the local midnight
+/// that starts the first rating's day, and at least that whole day, so that ratings of
+/// one day sit over that day's date (not before the next day's midnight).
+pub fn day_span(t0: i64, t1: i64) -> (i64, i64) {
+    let start = local(t0)
+        .and_then(|t| midnight(t.date_naive()))
+        .filter(|m| *m <= t0)
+        .unwrap_or(t0);
+    (start, t1.max(start + 86_400_000))
+}
+
 /// Both partners' ratings of one goal over time on the -2..+2 scale.
 pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
     let f = Frame::chart(t0, t1, -2.4, 2.4);
@@ -270,7 +297,7 @@ pub fn t_chart(d: &ReportData) -> Markup {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_TICKS, ticks};
+    use super::{MAX_TICKS, day_span, local, ticks};
 
     const DAY: i64 = 86_400_000;
     const T: i64 = 1_700_000_000_000;
@@ -296,5 +323,16 @@ mod tests {
         // Times as far apart as the model allows: the two ends, no endless loop.
         let far = ticks(0, 253_402_300_799_000);
         assert_eq!(far.len(), 2, "{far:?}");
+    }
+
+    #[test]
+    fn ratings_of_one_day_are_charted_over_that_days_date() {
+        let (t0, t1) = day_span(T, T + 3_600_000);
+        assert!(t0 <= T && t1 >= T + 3_600_000, "{t0} {t1}");
+        let day = local(T)
+            .expect("a local time")
+            .format("%Y-%m-%d")
+            .to_string();
+        assert_eq!(ticks(t0, t1).first().map(|(_, l)| l.clone()), Some(day));
     }
 }
