@@ -143,7 +143,7 @@ impl Retry {
             return;
         }
         let wait = RETRY_FIRST
-            .saturating_mul(1 << self.failures.min(4))
+            .saturating_mul(1 << self.failures.min(5))
             .min(RETRY_MOST);
         self.failures += 1;
         self.at = Some(Instant::now() + wait);

@@ -244,7 +244,11 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupErr
             return std::fs::rename(&tmp, path);
         }
         match std::fs::hard_link(&tmp, path) {
-            Ok(()) => std::fs::remove_file(&tmp),
+            // The backup is in place; the temporary name left behind is only clutter.
+            Ok(()) => {
+                let _ = std::fs::remove_file(&tmp);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
             // A file system without links: the check before sealing has to do.
             Err(_) => std::fs::rename(&tmp, path),

@@ -125,14 +125,7 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
 
 /// A failed join, in the app's words.
 fn join_failure(e: JoinError) -> anyhow::Error {
-    match e {
-        // Joined here: the live sync finishes it once the relay answers.
-        JoinError::FirstSync(e) => anyhow::anyhow!(
-            "joined on this device, but the first sync failed ({}); Duet finishes joining on its own once the relay answers",
-            crate::app::advice::message(&e)
-        ),
-        e => anyhow::anyhow!(crate::app::advice::message(&e)),
-    }
+    anyhow::anyhow!(crate::app::advice::message(&e))
 }
 
 /// The join form.
@@ -151,7 +144,7 @@ pub struct JoinForm {
 pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult {
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();
-    let joined = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+    let joined = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
         let name = Some(f.name.trim()).filter(|n| !n.is_empty());
         let relay = Some(f.relay.trim()).filter(|r| !r.is_empty());
         let mut code = f.code.trim().to_string();
@@ -170,14 +163,29 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
         // Held for the whole join: the live thread waits rather than open a device the
         // relay may still refuse.
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let joined = Device::join_code(&home, &code, name, clock, &http).map_err(join_failure)?;
-        *kept = Some(joined.device);
-        Ok(())
+        match Device::join_code(&home, &code, name, clock, &http) {
+            Ok(joined) => {
+                *kept = Some(joined.device);
+                Ok(None)
+            }
+            // Joined here: the live sync finishes it once the relay answers. Today is
+            // where the person goes on; its status line says why it is not done yet.
+            Err(JoinError::FirstSync(e)) => Ok(Some(format!(
+                "joined on this device; the first sync did not finish ({}), and Duet finishes joining on its own once the relay answers",
+                crate::app::advice::message(&e)
+            ))),
+            Err(e) => Err(join_failure(e)),
+        }
     })
     .await;
-    match joined {
+    let unfinished = match joined {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("the join failed: {e}").into()),
+    };
+    // Said on the status line until a sync succeeds (the live thread's own words about
+    // the relay replace it once it has tried).
+    if let (Some(said), Ok(mut live)) = (unfinished, app.live.lock()) {
+        live.problem = Some(said);
     }
     Ok(see_other("/"))
 }
