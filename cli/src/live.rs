@@ -129,7 +129,8 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
             }
             Err(e) => {
                 return Err(Ended::Retry(format!(
-                    "cannot reach the relay at {relay}: {e}"
+                    "cannot reach the relay at {relay}: {}",
+                    unreachable(&e)
                 )));
             }
         };
@@ -142,6 +143,22 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
             let _ = tcp.set_read_timeout(Some(READ_TIMEOUT));
         }
         return Ok(ws);
+    }
+}
+
+/// Why a live connection could not be opened, in words (the library's name a "URL
+/// error" for a refused connection, or the HTTP version of whatever answered).
+fn unreachable(e: &tungstenite::Error) -> String {
+    use tungstenite::error::{Error, UrlError};
+    match e {
+        Error::Url(UrlError::UnableToConnect(_)) => "nothing answers there".into(),
+        Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "nothing answers there".into()
+        }
+        Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => "it did not answer in time".into(),
+        Error::Tls(_) => "the secure connection failed (an https address where the relay speaks plain http, or the reverse?)".into(),
+        Error::Protocol(_) | Error::HttpFormat(_) => "what answers there is not a Duet relay".into(),
+        other => other.to_string(),
     }
 }
 

@@ -196,3 +196,17 @@ fn a_watcher_says_who_removed_its_device_and_when() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_watcher_started_while_the_relay_is_down_says_so_in_words() {
+    let mut relay = Relay::start();
+    let (_a, b) = couple_with_a_goal(&relay);
+    relay.kill();
+    let mut wb = Watcher::start(&b);
+    wb.wait_for("nothing answers there");
+    let lines = wb.stop();
+    assert!(
+        !lines.iter().any(|l| l.contains("URL error")),
+        "the socket library's words: {lines:?}"
+    );
+}
