@@ -67,9 +67,22 @@ pub fn data(s: &str) -> Result<(), StdoutError> {
     writeln!(out, "{}", safe(s)).map_err(StdoutError)
 }
 
+/// Set by `--quiet`: lines that are only notes ("note: …") are not printed then;
+/// warnings about the person's data are.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--quiet` was given: notes stay unsaid (see [`note`]).
+pub fn quiet_notes() {
+    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Prints a line on stderr (notes and warnings), made terminal-safe. A failure to write
-/// it is ignored: the command's outcome does not depend on a diagnostic being seen.
+/// it is ignored: the command's outcome does not depend on a diagnostic being seen. A
+/// note ("note: …") is left out under `--quiet`, which promises nothing but errors.
 pub fn note(s: &str) {
+    if s.starts_with("note:") && QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let _ = writeln!(std::io::stderr().lock(), "{}", safe(s));
 }
 

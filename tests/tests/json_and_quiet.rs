@@ -101,6 +101,12 @@ fn every_printing_command_honours_json_and_quiet() {
         "commands that do not honour --json or --quiet:\n{}",
         failures.join("\n")
     );
+    // --quiet leaves notes unsaid (a partner's device not verified yet), not only stdout.
+    let (alex, _sam) = duet_tests::pair(&relay);
+    assert!(alex.run(&["sync"]).stderr.contains("note: not verified"));
+    let quiet = alex.run(&["sync", "--quiet"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("note:"), "{}", quiet.stderr);
     // The check-in's walk, answered on stdin: its words go with the prompts, the JSON
     // alone on stdout.
     let walked = d.run_with_stdin(&["checkin", "--json"], Some("1\n\n"));

@@ -186,6 +186,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => default_home()?,
     };
     let clock = Clock::from_env().map_err(|e| crate::UsageError(e.to_string()))?;
+    if cli.quiet {
+        crate::output::quiet_notes();
+    }
     let ctx = Ctx {
         clock,
         colour: Colour::decide(cli.color),
