@@ -73,7 +73,7 @@ static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 
 /// `--quiet` was given: notes stay unsaid (see [`note`]).
 pub fn quiet_notes() {
-    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+    QUIET.swap(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Prints a line on stderr (notes and warnings), made terminal-safe. A failure to write

@@ -496,11 +496,20 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
     };
     assert_eq!(open(&alex), 0, "{}", alex.ok(&["invite", "list"]));
 
-    // A new code, read right: the partner's device joins.
+    // Two new codes; the first, read right: the partner's device joins.
     let (shown, code) = short(&app);
+    let (second_shown, second) = short(&app);
     let sam = Device::new();
     sam.ok(&["join", &code, "--relay", &relay.url, "--name", "Sam"]);
     app.wait_for(&shown, "Your partner's device received the invite");
     app.wait_for("/devices", "You share this space with Sam");
     assert!(app.get("/devices").body.contains("/devices/verify"));
+    // The second, used by someone else afterwards, is not said to let them in.
+    let third = Device::new();
+    let refused = third.run(&["join", &second, "--relay", &relay.url, "--name", "Eve"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    app.wait_for(
+        &second_shown,
+        "your partner has already joined with another one",
+    );
 }

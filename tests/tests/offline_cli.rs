@@ -184,6 +184,9 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         ),
         (&["goal", "edit", &ids[0][..8], "--due", "tomorrow"], 2),
         (&["checkin", "--rate", "walk"], 2),
+        (&["step", "add", &ids[0][..8], "   "], 2),
+        (&["reflect", "  "], 2),
+        (&["init", "--name", " "], 2),
         (&["rate", "xyzzy", "1"], 1),
         (&["invite", "revoke", "ffffffff"], 1),
     ] {

@@ -215,3 +215,29 @@ fn the_relay_keeps_nothing_that_reveals_the_space_key() {
     }
     assert!(!dump.is_empty(), "the dump read the tables");
 }
+
+#[test]
+fn a_short_code_the_relay_could_not_take_leaves_no_open_invite_behind() {
+    let mut relay = Relay::start();
+    let a = alex(&relay);
+    a.ok(&["sync"]);
+    relay.kill();
+    let failed = a.run(&["invite", "--short"]);
+    assert_ne!(failed.code, 0, "{failed:?}");
+    assert!(
+        failed.stderr.contains("no code was made"),
+        "{}",
+        failed.stderr
+    );
+    relay.restart();
+    a.ok(&["sync"]);
+    let invites = a.json(&["invite", "list"]);
+    assert!(
+        invites
+            .as_array()
+            .expect("invites")
+            .iter()
+            .all(|i| i["state"] != "open"),
+        "an invite whose code nobody saw is open: {invites}"
+    );
+}

@@ -11,7 +11,7 @@ use crate::output::safe_line;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Your name, as your partner will see it.
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_blank)]
     name: String,
     /// The relay to sync through (you can set it later with `duet relay set URL`).
     #[arg(long, value_name = "URL")]

@@ -1,8 +1,8 @@
 //! `duet invite --short`: a partner invite handed over through a short code read aloud
 //! (`417-aardvark-adroitness`); waits until the partner's device has used it.
 
-use anyhow::Context;
-use duet_core::pairing_code::PairingError;
+use duet_core::invite::InviteCode;
+use duet_core::pairing_code::{Creator, PairingError};
 use duet_core::store::SpaceKind;
 use serde_json::json;
 
@@ -46,6 +46,51 @@ fn withdraw(ctx: &Ctx, invite: &duet_core::invite::InviteCode, http: &Http) {
     }
 }
 
+/// Makes the invite, sends it and opens its mailbox on the relay; the home is released
+/// when it returns (only the identity is needed while waiting).
+fn open(
+    ctx: &Ctx,
+    lifetime: i64,
+) -> anyhow::Result<(Creator, InviteCode, duet_core::identity::Identity, Http)> {
+    let mut dev = ctx.device()?;
+    let invite = dev.invite(lifetime)?;
+    let http = Http::new()?;
+    // An invite whose short code was never shown is withdrawn: it would otherwise reach
+    // the relay at the next sync as an open invite nobody can use.
+    let give_up = |dev: &mut duet_core::device::Device, e: anyhow::Error| {
+        let _ = dev.revoke_invites(&duet_core::app::RevokeTarget::Code(invite.encode()));
+        e
+    };
+    // The relay must know the invite before the partner's device can use it.
+    let reports = match dev.sync(&http) {
+        Ok(reports) => reports,
+        Err(e) => {
+            return Err(give_up(
+                &mut dev,
+                anyhow::Error::new(e).context(
+                    "a short code needs the relay at once, and it cannot be reached; no code was made: check the relay and try again",
+                ),
+            ));
+        }
+    };
+    if let Some(m) = reports.iter().find_map(|(k, r)| {
+        (*k == SpaceKind::Shared)
+            .then_some(r.push_refused.as_ref())
+            .flatten()
+    }) {
+        let e = anyhow::anyhow!(
+            "the relay refused the invite, so no short code was made: {}",
+            crate::advice::warning(m)
+        );
+        return Err(give_up(&mut dev, e));
+    }
+    let creator = match dev.open_short_code(&http, &invite, lifetime) {
+        Ok(creator) => creator,
+        Err(e) => return Err(give_up(&mut dev, failure(e))),
+    };
+    Ok((creator, invite, dev.me.clone(), http))
+}
+
 /// Runs `duet invite --short`.
 pub fn run(ctx: &Ctx, expires: Option<i64>) -> anyhow::Result<()> {
     let lifetime = match expires {
@@ -56,29 +101,7 @@ pub fn run(ctx: &Ctx, expires: Option<i64>) -> anyhow::Result<()> {
         Some(ms) => ms,
         None => DEFAULT_MS,
     };
-    let mut dev = ctx.device()?;
-    let invite = dev.invite(lifetime)?;
-    let http = Http::new()?;
-    // The relay must know the invite before the partner's device can use it.
-    let reports = dev.sync(&http).context(
-        "the invite was created but could not reach the relay; check the relay and try again",
-    )?;
-    if let Some(m) = reports.iter().find_map(|(k, r)| {
-        (*k == SpaceKind::Shared)
-            .then_some(r.push_refused.as_ref())
-            .flatten()
-    }) {
-        anyhow::bail!(
-            "the invite was created but the relay refused it, so no short code was made: {}",
-            crate::advice::warning(m)
-        );
-    }
-    let creator = dev
-        .open_short_code(&http, &invite, lifetime)
-        .map_err(failure)?;
-    // Only the identity is needed from here on: release the home while waiting.
-    let me = dev.me.clone();
-    drop(dev);
+    let (creator, invite, me, http) = open(ctx, lifetime)?;
     let code = creator.code().to_string();
     if ctx.out.json {
         // JSON Lines: the code at once (a script reads it while this waits), the outcome

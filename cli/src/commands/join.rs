@@ -76,6 +76,15 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
                 safe_line(&dev.me.name)
             );
         }
+        // The code's shape and the relay are checked before saying it waits.
+        if a.relay.is_none() {
+            return Err(UsageError(
+                "a short code names no relay: give the one your partner uses with --relay URL"
+                    .into(),
+            )
+            .into());
+        }
+        ShortCode::parse(&a.code).map_err(|e| UsageError(e.to_string()))?;
         if !ctx.out.quiet && !ctx.out.json {
             crate::output::note(
                 "Waiting for your partner's device to answer the code (up to 2 minutes)...",

@@ -173,6 +173,15 @@ impl Ctx {
     }
 }
 
+/// A text argument that must say something (a step, a reflection, a name): blank is a
+/// usage error (exit 2), as any other malformed argument.
+pub fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("it is empty; write a few words".into());
+    }
+    Ok(s.to_string())
+}
+
 fn default_home() -> anyhow::Result<PathBuf> {
     directories::ProjectDirs::from("", "", "duet")
         .map(|d| d.data_dir().to_path_buf())

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "text"])]
     withdraw: Option<String>,
     /// The reflection; `-` reads it from standard input.
-    #[arg(required_unless_present = "withdraw")]
+    #[arg(required_unless_present = "withdraw", value_parser = super::non_blank)]
     text: Option<String>,
 }
 

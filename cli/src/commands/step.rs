@@ -19,6 +19,7 @@ pub enum StepCmd {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// What to do.
+        #[arg(value_parser = super::non_blank)]
         text: String,
         /// Who does it: `me`, `partner`, a name, or `nobody` (the default: either of you).
         #[arg(long = "for", value_name = "WHO")]
@@ -51,6 +52,7 @@ pub enum StepCmd {
         /// The step: its text, a word or the start of it, or the start of its id.
         step: String,
         /// The step's new text.
+        #[arg(value_parser = super::non_blank)]
         text: String,
     },
     /// Give a step to someone, or to nobody in particular.

@@ -364,6 +364,17 @@ impl Device {
         Ok(open)
     }
 
+    /// What became of the invite behind `code` ("open", "used", "closed", "revoked",
+    /// "expired"), as [`Device::invites`] says; none for a code of no invite here.
+    pub fn code_state(&mut self, code: &str) -> Result<Option<&'static str>, DeviceError> {
+        let keys = wanted_keys(&RevokeTarget::Code(code.to_string()));
+        Ok(self
+            .invites()?
+            .into_iter()
+            .find(|r| keys.contains(&r.id))
+            .map(|r| r.state))
+    }
+
     /// How many revocations this device signed that the relay has not stored yet (it
     /// was offline, or refused them): until it does, a device that never saw them could
     /// still be served a join with the invite.

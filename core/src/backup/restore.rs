@@ -112,11 +112,6 @@ pub fn restore_bytes(
     if bytes.len() as u64 > super::MAX_FILE_BYTES {
         return Err(super::too_large());
     }
-    let plain = format::open(bytes, passphrase)?;
-    let contents: Contents = serde_json::from_slice(&plain)
-        .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
-    drop(plain);
-    let me = contents.identity()?;
     let parent = match home.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -127,10 +122,16 @@ pub fn restore_bytes(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "home".into());
     // One restore into a home at a time: two would each send the backup's unsent
-    // events as this device's, under two different sequence numbers.
+    // events as this device's, under two different sequence numbers. A killed one's
+    // staged copy goes first, whatever this one's passphrase turns out to open.
     let _running = hold_restore(&parent, &leaf, home)?;
     check_restore_target(home)?;
     clear_stale_staging(&parent, &leaf);
+    let plain = format::open(bytes, passphrase)?;
+    let contents: Contents = serde_json::from_slice(&plain)
+        .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
+    drop(plain);
+    let me = contents.identity()?;
     let staging = parent.join(format!(
         ".{leaf}{STAGING}{}",
         hex::encode(crate::ids::random_bytes::<4>())
@@ -451,7 +452,12 @@ mod tests {
         let stale = dir.path().join(".b.restoring-deadbeef");
         std::fs::create_dir_all(&stale).expect("stale staging");
         std::fs::write(stale.join("duet.db"), b"keys").expect("stale db");
-        restore(&file, "a long passphrase", &home, &NoRelay, Clock::System).expect("restore");
+        // Even a restore that fails (a wrong passphrase) clears it.
+        assert!(matches!(
+            restore(&file, "not the passphrase", &home, &NoRelay, Clock::System),
+            Err(BackupError::WrongPassphrase)
+        ));
         assert!(!stale.exists(), "the killed restore's copy is still there");
+        restore(&file, "a long passphrase", &home, &NoRelay, Clock::System).expect("restore");
     }
 }

@@ -4,7 +4,7 @@
 //! relay's address to read out, then what became of it (the page reloads on its own).
 
 use axum::extract::State;
-use duet_core::app::RevokeTarget;
+use duet_core::app::{InviteError, RevokeTarget};
 use duet_core::pairing_code::PairingError;
 use maud::{Markup, html};
 
@@ -35,15 +35,25 @@ pub async fn make(State(app): State<App>) -> PageResult {
     let (creator, invite, me) = app
         .with_device(|dev| {
             let http = Http::new()?;
-            let invite = dev.invite_partner(&http, LIFETIME_MS).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}; a short code needs the relay at once (an invite code works once Duet has synced)",
-                    crate::app::advice::message(&e)
-                )
-            })?;
-            let creator = dev
-                .open_short_code(&http, &invite, LIFETIME_MS)
-                .map_err(|e| anyhow::anyhow!("the relay could not keep a short code: {e}"))?;
+            let invite = match dev.invite_partner(&http, LIFETIME_MS) {
+                Ok(invite) => invite,
+                // Made but not sent: its code is never shown, so it is withdrawn.
+                Err(InviteError::Unsent { code, source, .. }) => {
+                    let _ = dev.revoke_invites(&RevokeTarget::Code(code));
+                    anyhow::bail!(
+                        "a short code needs the relay at once, and it cannot be reached ({}); no code was made. Try again once it answers, or make an invite code, which works once Duet has synced",
+                        crate::app::advice::message(source.as_ref())
+                    );
+                }
+                Err(e) => anyhow::bail!(crate::app::advice::message(&e)),
+            };
+            let creator = match dev.open_short_code(&http, &invite, LIFETIME_MS) {
+                Ok(creator) => creator,
+                Err(e) => {
+                    let _ = dev.revoke_invites(&RevokeTarget::Code(invite.encode()));
+                    anyhow::bail!("the relay could not keep a short code ({e}); no code was made");
+                }
+            };
             Ok((creator, invite, dev.me.clone()))
         })
         .await?;
@@ -64,20 +74,43 @@ pub async fn make(State(app): State<App>) -> PageResult {
         })
         .await;
         let outcome = match finished {
-            Ok(Ok(())) => Made::Notice(
-                "Your partner's device received the invite; it joins your shared space as soon as it syncs."
-                    .into(),
-            ),
+            Ok(Ok(())) => received(&waiter, invite.encode()).await,
             Ok(Err(e)) => {
                 withdraw(&waiter, invite.encode()).await;
                 Made::Warning(failed(&e))
             }
-            Err(_) => Made::Warning("Waiting for your partner's device stopped; make a new code.".into()),
+            Err(_) => {
+                Made::Warning("Waiting for your partner's device stopped; make a new code.".into())
+            }
         };
         super::devices::replace(&waiter, &kept, outcome);
         let _ = waiter.changes.send(());
     });
     Ok(see_other(&format!("/devices?shown={token}")))
+}
+
+/// The code was used. If the partner had already joined with another code, the relay
+/// lets no third person in: say so (and withdraw this invite) rather than promise a join.
+async fn received(app: &App, code: String) -> Made {
+    let taken = app
+        .with_device(move |dev| {
+            // The partner is here, and this code's invite is not the one they used: it
+            // admits nobody now (a space holds two people).
+            let here = matches!(dev.partner()?, duet_core::app::Partner::Here(_));
+            Ok(here && dev.code_state(&code)? != Some("used"))
+        })
+        .await
+        .unwrap_or(false);
+    if taken {
+        return Made::Warning(
+            "Someone used this code, but your partner has already joined with another one: a shared space holds two people, so that device is not let in."
+                .into(),
+        );
+    }
+    Made::Notice(
+        "Your partner's device received the invite; it joins your shared space as soon as it syncs."
+            .into(),
+    )
 }
 
 /// What a failed exchange means, in the app's words.
