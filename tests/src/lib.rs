@@ -358,6 +358,16 @@ impl Watcher {
         w
     }
 
+    /// A line containing `text` printed at any time, those seen while starting included
+    /// (stderr and stdout arrive in either order), waiting for it if need be.
+    #[track_caller]
+    pub fn printed(&mut self, text: &str) -> String {
+        match self.seen.iter().find(|l| l.contains(text)) {
+            Some(line) => line.clone(),
+            None => self.wait_for(text),
+        }
+    }
+
     /// Waits until a line containing `text` is printed (after those already seen).
     #[track_caller]
     pub fn wait_for(&mut self, text: &str) -> String {

@@ -203,7 +203,8 @@ fn a_watcher_started_while_the_relay_is_down_says_so_in_words() {
     let (_a, b) = couple_with_a_goal(&relay);
     relay.kill();
     let mut wb = Watcher::start(&b);
-    wb.wait_for("nothing answers there");
+    // Said on stderr, maybe before stdout's "Watching for changes".
+    wb.printed("nothing answers there");
     let lines = wb.stop();
     assert!(
         !lines.iter().any(|l| l.contains("URL error")),
