@@ -195,6 +195,17 @@ impl Device {
             .to_string()
     }
 
+    /// How many of this device's invites are open (`duet invite list`).
+    #[track_caller]
+    pub fn open_invites(&self) -> usize {
+        self.json(&["invite", "list"])
+            .as_array()
+            .expect("invites")
+            .iter()
+            .filter(|i| i["state"] == "open")
+            .count()
+    }
+
     /// This device's person id (`duet export --json`).
     #[track_caller]
     pub fn person_id(&self) -> String {

@@ -486,15 +486,7 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
     let refused = stranger.run(&["join", &wrong, "--relay", &relay.url, "--name", "Eve"]);
     assert_ne!(refused.code, 0, "{refused:?}");
     app.wait_for(&shown, "this code is burned");
-    let open = |d: &Device| {
-        d.json(&["invite", "list"])
-            .as_array()
-            .expect("invites")
-            .iter()
-            .filter(|i| i["state"] == "open")
-            .count()
-    };
-    assert_eq!(open(&alex), 0, "{}", alex.ok(&["invite", "list"]));
+    assert_eq!(alex.open_invites(), 0, "{}", alex.ok(&["invite", "list"]));
 
     // Two new codes; the first, read right: the partner's device joins.
     let (shown, code) = short(&app);
