@@ -157,13 +157,32 @@ const LAST_SHOWN_MS: i64 = 253_402_300_799_999;
 
 /// `YYYY-MM-DD HH:MM` in local time; "an impossible time" outside 1970 to 9999.
 pub fn when(ms: i64) -> String {
+    local(ms, "%Y-%m-%d %H:%M")
+}
+
+/// `YYYY-MM-DD` in local time, the day [`when`] shows (one rating has one day in every
+/// view); "an impossible time" outside 1970 to 9999.
+pub fn day(ms: i64) -> String {
+    local(ms, "%Y-%m-%d")
+}
+
+/// The local day of an RFC 3339 time as the JSON records carry it (as written, if it
+/// does not parse).
+pub fn day_of(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.get(..10).unwrap_or(rfc3339).to_string(),
+        |t| day(t.timestamp_millis()),
+    )
+}
+
+fn local(ms: i64, format: &str) -> String {
     if !(0..=LAST_SHOWN_MS).contains(&ms) {
         return "an impossible time".to_string();
     }
     chrono::Local
         .timestamp_millis_opt(ms)
         .single()
-        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .map(|t| t.format(format).to_string())
         .unwrap_or_else(|| "an impossible time".to_string())
 }
 

@@ -48,6 +48,31 @@ pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
         })
 }
 
+/// The open round a new rating of `goal` by `me` goes in: the round of another rater's
+/// waiting seal of the goal (a rating in the clear answers it, and must open it on the
+/// sealer's device whatever that device's clock says of older rounds), else of their
+/// rating of it, else the oldest open round.
+pub fn round_for(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
+    let open = open_rounds(view, now);
+    let is_open = |round: &str| open.iter().any(|r| r.id == round);
+    let answered_seal = waiting_seals(view)
+        .into_iter()
+        .filter(|s| s.goal == goal && s.rater != me && is_open(&s.round))
+        .map(|s| s.round.as_str())
+        .next();
+    let answered_rating = || {
+        view.ratings
+            .iter()
+            .filter(|r| r.goal == goal && r.rater != me)
+            .filter_map(|r| r.round.as_deref())
+            .find(|round| is_open(round))
+    };
+    answered_seal
+        .or_else(answered_rating)
+        .or_else(|| open.first().map(|r| r.id.as_str()))
+        .map(str::to_string)
+}
+
 /// The ids of the ratings and seals a withdrawal took back.
 fn withdrawn(view: &View) -> BTreeSet<&str> {
     view.ratings

@@ -453,6 +453,9 @@ impl From<StoreError> for ApiError {
         if e.is_full() {
             return ApiError::storage_full();
         }
+        if e.is_damaged() {
+            return ApiError::Internal(format!("{e}; {}", crate::store::DAMAGED));
+        }
         ApiError::Internal(e.to_string())
     }
 }

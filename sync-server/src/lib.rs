@@ -174,7 +174,20 @@ pub async fn serve(
 
 /// [`AppState::open`] with an error that says what to do.
 pub fn open_state(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
-    AppState::open(db, config).with_context(|| match db {
+    AppState::open(db, config).map_err(|e| {
+        let damaged = e.is_damaged();
+        let hint = opening_hint(db);
+        anyhow::Error::new(e).context(if damaged {
+            format!("cannot open {}: {}", db.display(), store::DAMAGED)
+        } else {
+            hint
+        })
+    })
+}
+
+/// What to check when the relay database does not open.
+fn opening_hint(db: &store::Location) -> String {
+    match db {
         store::Location::Sqlite(path) => format!(
             "cannot open the relay database {}; check that its directory exists and is \
              writable, or choose another file with --db (DUET_RELAY_DB)",
@@ -186,7 +199,7 @@ pub fn open_state(db: &store::Location, config: Config) -> anyhow::Result<AppSta
              DUET_RELAY_DB, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)",
             db.display()
         ),
-    })
+    }
 }
 
 /// Whether an accept error concerns only the one connection (the listener is fine).

@@ -337,6 +337,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
     }
     tracing::info!(%addr, db = %shown, "relay started");
+    if let duet_relay::store::Location::Sqlite(path) = duet_relay::store::Location::parse(&args.db)
+    {
+        check_in_background(path);
+    }
     tracing::info!(config = ?limits, "limits");
     match (registration, kept_token) {
         ((true, _), _) => tracing::warn!(
@@ -357,6 +361,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
     duet_relay::serve_state(listener, state, shutdown).await?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Checks the SQLite file beside serving (SQLite finds damage only on the pages it
+/// reads, so a damaged file would otherwise start without a word and fail requests
+/// later) and logs what it found: an error with what to do, or that the file is sound.
+fn check_in_background(path: std::path::PathBuf) {
+    let spawned = std::thread::Builder::new()
+        .name("database-check".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match duet_relay::store::sqlite::quick_check(&path) {
+                Ok(problems) if problems.is_empty() => tracing::info!(
+                    "database check: {} is sound ({:.1} s)",
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                ),
+                Ok(problems) => tracing::error!(
+                    found = %problems.join("; "),
+                    "{}",
+                    duet_relay::store::DAMAGED
+                ),
+                Err(e) if e.is_damaged() => {
+                    tracing::error!(found = %e, "{}", duet_relay::store::DAMAGED)
+                }
+                Err(e) => tracing::warn!("could not check the database {}: {e}", path.display()),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the database check: {e}");
+    }
 }
 
 #[tokio::main]

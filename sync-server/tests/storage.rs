@@ -1,6 +1,7 @@
 //! Running out of room: per-space quotas (507 `quota_exceeded`) and a database that
 //! cannot grow (507 `storage_full`, from SQLITE_FULL), against the real process, and the
-//! byte quota (which fork evidence does not count toward) in process.
+//! byte quota (which fork evidence does not count toward) in process; a damaged database
+//! file said to the operator, at start and with each request it fails.
 
 mod common;
 
@@ -115,6 +116,57 @@ fn a_space_over_its_event_quota_gets_507_quota_exceeded_while_other_spaces_accep
     assert_eq!(p.events().len(), before.len() + 4);
     p.push(&t.id, &[&y]).ok();
     assert_eq!(p.events().len(), before.len() + 5);
+}
+
+/// Polls the relay's log until it holds `want`, for at most 30 seconds.
+fn logged(p: &Proc, want: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let log = p.log();
+        if log.contains(want) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_damaged_database_is_said_at_start_and_with_each_request_it_fails() {
+    let mut p = Proc::start_logged(&[]);
+    let s = Space::create(&p);
+    let log = logged(&p, "is sound");
+    assert!(log.contains("database check:"), "{log}");
+    p.kill();
+    // Everything in the main file, then every page after the first (the header and
+    // the schema stay readable, so the relay opens it) overwritten, as a failing disk or
+    // a stray write would.
+    let conn = rusqlite::Connection::open(&p.db).expect("open the stopped relay's database");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    drop(conn);
+    let mut bytes = std::fs::read(&p.db).expect("read the database");
+    assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
+    for b in &mut bytes[4096..] {
+        *b = 0x5a;
+    }
+    std::fs::write(&p.db, bytes).expect("damage the database");
+    p.restart();
+    let log = logged(&p, "the relay database is damaged");
+    assert!(
+        log.contains("restore the newest backup"),
+        "the start does not say the file is damaged:\n{log}"
+    );
+    // A read the damage fails is logged with what to do, and the client gets 500
+    // `internal` without the details.
+    let r = p.read(&s.sam, &s.id, "");
+    assert_eq!(r.status, 500);
+    assert!(!String::from_utf8_lossy(&r.body).contains("backup"));
+    let failed = p.log();
+    let request_lines = failed
+        .lines()
+        .filter(|l| l.contains("request failed") && l.contains("restore the newest backup"))
+        .count();
+    assert_eq!(request_lines, 1, "{failed}");
 }
 
 crate::conformance! {

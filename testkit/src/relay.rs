@@ -217,19 +217,26 @@ impl<B: RelayBinary> RelayProcess<B> {
         let _ = self.child.wait();
     }
 
-    /// Restarts on the same address and database (retrying while the port is not free).
+    /// Restarts on the same address and database (retrying while the port is not free);
+    /// a relay started with [`RelayProcess::start_logged`] goes on logging to its log.
     pub fn restart(&mut self) {
         self.kill();
         let addr = self.addr();
         let reg: Vec<&str> = self.registration.iter().map(String::as_str).collect();
         let deadline = Instant::now() + Duration::from_secs(20);
+        let log = self.dir.path().join(LOG_FILE);
         loop {
+            let appended = std::fs::OpenOptions::new().append(true).open(&log);
+            let (level, stderr) = match appended {
+                Ok(file) => ("info", Stdio::from(file)),
+                Err(_) => ("error", Stdio::null()),
+            };
             let launch_once = Launch {
                 db: self.db.as_os_str(),
                 listen: &addr,
                 args: &reg,
-                level: "error",
-                stderr: Stdio::null(),
+                level,
+                stderr,
                 wrapper: &[],
             };
             match launch(&B::path(), launch_once) {

@@ -114,6 +114,10 @@ fn every_printing_command_honours_json_and_quiet() {
     let rated: serde_json::Value = serde_json::from_str(&walked.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", walked.stdout));
     assert_eq!(rated["rated"].as_array().map(Vec::len), Some(1), "{rated}");
+    assert_eq!(
+        rated["rated"][0]["level"], 1,
+        "the level given is said: {rated}"
+    );
     assert!(walked.stderr.contains("Walk"), "{}", walked.stderr);
     // What reports in words as it goes refuses --json rather than print words.
     for args in [&["sync", "--watch", "--json"][..], &["demo", "--json"]] {

@@ -117,6 +117,32 @@ fn assert_one_line_error_with_hint(r: &duet_tests::Run, code: i32, needle: &str)
 }
 
 #[test]
+fn a_rating_has_the_same_local_day_in_progress_goal_show_and_the_report() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Hydration", "--area", "communication"]);
+    // 20:00 UTC on the 22nd is 09:00 on the 23rd in Auckland.
+    let auckland = |args: &[&str], now: Option<&str>| {
+        let mut env = vec![("TZ", "Pacific/Auckland")];
+        env.extend(now.map(|t| ("DUET_NOW", t)));
+        d.ok_env(args, &env)
+    };
+    let morning = Some("2026-03-22T20:00:00Z");
+    auckland(&["rate", "hydration", "1"], morning);
+    auckland(&["reflect", "--goal", "hydration", "Drank more"], morning);
+    let progress = auckland(&["progress"], None);
+    assert!(progress.contains("on 2026-03-23"), "{progress}");
+    let shown = auckland(&["goal", "show", "hydration"], None);
+    assert!(shown.contains("2026-03-23 09:00"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains("Drank more") && l.contains("2026-03-23")),
+        "{shown}"
+    );
+}
+
+#[test]
 fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     let d = Device::new();
     // Missing init.

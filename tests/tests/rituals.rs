@@ -64,6 +64,15 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
     let canary = "Canary-sealed-note-4e1d";
     let out = alex.ok(&["rate", GOAL, "-2", "--note", canary]);
     assert!(out.contains("sealed"), "{out}");
+    // Alex's own report shows the sealed rating once, with its level, marked sealed.
+    let report = alex.home.join("report.html");
+    alex.ok(&["report", "--html", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert!(
+        html.contains("sealed: not shown to the partner yet"),
+        "{html}"
+    );
+    assert!(!html.contains("not revealed yet"), "listed twice: {html}");
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
 
@@ -114,6 +123,52 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
     assert_eq!(ratings(&sam), both);
     let history = sam.ok(&["history"]);
     assert!(history.contains("(revealed)"), "{history}");
+}
+
+#[test]
+fn a_rating_that_answers_a_blind_one_opens_it_though_an_older_round_ends_first() {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Weekly talk", "--area", "communication"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    let run = |d: &Device, args: &[&str], ms: i64| d.ok_env(args, &[("DUET_NOW", &ms.to_string())]);
+    // Apart, each opens a round: Sam's ends two hours before Alex's.
+    run(&sam, &["rate", "talk", "1"], t0);
+    run(
+        &alex,
+        &["rate", GOAL, "-1", "--note", "Alex, blind"],
+        t0 + 2 * HOUR,
+    );
+    for d in [&alex, &sam, &alex] {
+        run(d, &["sync"], t0 + 3 * HOUR);
+    }
+    // Sam answers Alex's blind rating a minute before Sam's round ends: in the clear.
+    let out = run(&sam, &["rate", GOAL, "2"], t0 + 7 * DAY - MINUTE);
+    assert!(!out.contains("sealed"), "{out}");
+    run(&sam, &["sync"], t0 + 7 * DAY - MINUTE);
+    // Alex's device brings Sam's rating after Sam's round ended, before its own did:
+    // Alex sees Sam's level, so Alex's opens too (it stayed sealed, and Alex could still
+    // correct it unseen).
+    let after = t0 + 7 * DAY + MINUTE;
+    run(&alex, &["sync"], after);
+    run(&sam, &["sync"], after);
+    let both = vec![
+        ("Alex".to_string(), -1, Some("Alex, blind".to_string())),
+        ("Sam".to_string(), 2, None),
+    ];
+    // (Sam's rating of the talk, level 1, aside.)
+    let of_goal = |d: &Device| {
+        let mut r = ratings(d);
+        r.retain(|(_, level, _)| *level != 1);
+        r
+    };
+    assert_eq!(of_goal(&alex), both);
+    assert_eq!(of_goal(&sam), both);
 }
 
 #[test]

@@ -359,7 +359,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             {
                 ctx.out.line(format!(
                     "{pad}{} {}: {}",
-                    item.at.get(..10).unwrap_or(&item.at),
+                    crate::output::day_of(&item.at),
                     safe_line(&item.author_name),
                     safe_line(&item.text)
                 ))?;
@@ -480,7 +480,6 @@ fn print_goal(
     Ok(())
 }
 
-/// A goal's ratings, oldest first.
 /// The partner's blind ratings of the goal: when they open (rating opens them, or the
 /// partner's next sync), or that they stay sealed (the partner is gone).
 fn print_partner_seals(
@@ -495,7 +494,7 @@ fn print_partner_seals(
     let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
     let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
     for s in theirs {
-        let at = s.at.get(..10).unwrap_or(&s.at);
+        let at = crate::output::day_of(&s.at);
         let name = name_of(people, &s.rater);
         ctx.out.line(if left {
             format!(

@@ -31,14 +31,6 @@ pub fn sparkline(levels: &[i64]) -> String {
         .collect()
 }
 
-/// A day as YYYY-MM-DD (UTC).
-pub(super) fn day(ms: i64) -> String {
-    duet_core::app::iso(ms)
-        .get(..10)
-        .unwrap_or_default()
-        .to_string()
-}
-
 pub(super) fn level(l: Option<i64>) -> String {
     match l {
         Some(l) if l > 0 => format!("+{l}"),
@@ -205,7 +197,7 @@ fn print_partner(
     let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
     let on = s
         .latest_at
-        .map(|t| format!(" on {}", day(t)))
+        .map(|t| format!(" on {}", crate::output::day(t)))
         .unwrap_or_else(|| " ".repeat(14));
     let line = format!(
         "    {:<12} latest {:>2}{on}   {}",

@@ -91,7 +91,7 @@ fn note_dated_ahead(
              wrong when you gave it?); if that date is wrong, replace it with `duet rate \
              {} LEVEL --amend`.",
             super::progress::level(s.latest),
-            super::progress::day(at),
+            crate::output::day(at),
             short_id(goal)
         ))?;
     }

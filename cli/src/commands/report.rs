@@ -20,7 +20,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use self::charts::{JOINT, PALETTE, t_chart};
 use super::{Ctx, parse_day};
-use crate::output::when;
+use crate::output::{day, when};
 
 /// Write a self-contained HTML report for a therapist (goals, ratings, reflections).
 #[derive(Debug, clap::Args)]
@@ -219,11 +219,6 @@ fn summary(p: &Progress) -> Markup {
             tr { td { "together" } td { (t(p.current_joint())) } }
         }
     }
-}
-
-/// The local day of a moment, YYYY-MM-DD.
-fn day(ms: i64) -> String {
-    when(ms).chars().take(10).collect()
 }
 
 /// The UTC day of a moment (a `--since` bound is a UTC day).

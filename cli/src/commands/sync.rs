@@ -147,7 +147,7 @@ fn print_departed(
         return ctx.out.line(format!(
             "{}: not synced: this device's membership ended on {} (`duet status`)",
             kind.as_str(),
-            duet_core::app::iso(d.at).get(..10).unwrap_or_default()
+            crate::output::day(d.at)
         ));
     }
     let why = DeviceError::Departed(d.clone());

@@ -9,7 +9,9 @@ use crate::device::{Device, DeviceError};
 use crate::doc::{New, SEALED_MESSAGE};
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
-use crate::rituals::{DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated, waiting_seals};
+use crate::rituals::{
+    DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated, round_for, waiting_seals,
+};
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
 use crate::vocab::Level;
@@ -135,7 +137,7 @@ impl Device {
             .and_then(|c| view.seals.iter().find(|s| s.id == c));
         let round = match corrected_seal {
             Some(s) => Some(s.round.clone()),
-            None => open_rounds(&view, now).first().map(|r| r.id.clone()),
+            None => round_for(&view, &me, &gid, now),
         };
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,

@@ -68,7 +68,31 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether the database says its own file is damaged (SQLite's "malformed" and "not a
+    /// database", PostgreSQL's data_corrupted and index_corrupted): restoring a backup
+    /// mends it, trying again does not.
+    pub fn is_damaged(&self) -> bool {
+        use ::postgres::error::SqlState;
+        use rusqlite::ffi::ErrorCode;
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+            ),
+            StoreError::Postgres(e) => {
+                e.code() == Some(&SqlState::DATA_CORRUPTED)
+                    || e.code() == Some(&SqlState::INDEX_CORRUPTED)
+            }
+            _ => false,
+        }
+    }
 }
+
+/// What the relay tells its operator when the database is damaged.
+pub const DAMAGED: &str = "the relay database is damaged: stop the relay and restore the \
+     newest backup (docs/self-hosting.md, \"Restoring\"); the devices give back what the \
+     backup lacks at their next sync";
 
 /// A page of `(cursor, event bytes)` and whether more events wait after it.
 pub type Page = (Vec<(u64, Vec<u8>)>, bool);

@@ -29,6 +29,18 @@ pub use super::migrations::SCHEMA_VERSION;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs SQLite's `quick_check` over the database at `path` on a read-only connection of
+/// its own (it reads the whole file, so the relay runs it beside serving): the problems
+/// found, at most ten, or none for a sound file.
+pub fn quick_check(path: &Path) -> Result<Vec<String>, StoreError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mut stmt = conn.prepare("PRAGMA quick_check(10)")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let found = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(found.into_iter().filter(|r| r != "ok").collect())
+}
+
 /// One connection to the relay database.
 #[derive(Debug)]
 pub struct Store {

@@ -24,6 +24,15 @@ pub fn rating_marks(r: &RatingRecord) -> Vec<&'static str> {
     marks
 }
 
+/// A rating row's marks; `sealed` for one's own rating still sealed from the partner.
+fn row_marks(r: &RatingRecord, sealed: bool) -> String {
+    let mut marks = rating_marks(r);
+    if sealed {
+        marks.push("sealed: not shown to the partner yet");
+    }
+    marks.join(", ")
+}
+
 /// One goal's section.
 pub fn goal_section(g: &ReportGoal, people: &BTreeMap<String, String>, t0: i64, t1: i64) -> Markup {
     let goal = &g.goal;
@@ -148,8 +157,12 @@ fn latest(g: &ReportGoal) -> String {
     levels.join(" · ") + &gap
 }
 
-/// One partner's ratings: date, level, note and marks, oldest first.
+/// One partner's ratings: date, level, note and marks, oldest first. This person's own
+/// sealed ratings, which this device opens, are among the ratings, marked sealed; the
+/// sealed rows that follow are those it cannot open.
 fn ratings_table(p: &PartnerRatings) -> Markup {
+    let opened = |id: &str| p.ratings.iter().any(|r| r.id == id);
+    let sealed = |id: &str| p.sealed.iter().any(|s| s.id == id);
     html! {
         h4 { (p.name) "'s ratings" }
         @if p.ratings.is_empty() && p.sealed.is_empty() {
@@ -162,10 +175,10 @@ fn ratings_table(p: &PartnerRatings) -> Markup {
                         tr {
                             td { (when_iso(&r.at)) } td { (signed(r.level)) }
                             td { @if let Some(n) = &r.note { (n) } }
-                            td class="marks" { (rating_marks(r).join(", ")) }
+                            td class="marks" { (row_marks(r, sealed(&r.id))) }
                         }
                     }
-                    @for sealed in &p.sealed {
+                    @for sealed in p.sealed.iter().filter(|s| !opened(&s.id)) {
                         tr class="sealed" {
                             td { (when_iso(&sealed.at)) } td { "—" }
                             td class="muted" { "not revealed yet" }
