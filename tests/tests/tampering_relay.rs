@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 
 /// One stored relay row, enough to put it back.
 struct Row {
+    cursor: i64,
     space: String,
     hash: Vec<u8>,
     author: Vec<u8>,
@@ -31,6 +32,7 @@ fn take_newest(relay: &Relay, n: usize) -> Vec<Row> {
             Ok((
                 r.get(0)?,
                 Row {
+                    cursor: r.get(0)?,
                     space: r.get(1)?,
                     hash: r.get(2)?,
                     author: r.get(3)?,
@@ -63,6 +65,16 @@ fn put_back(relay: &Relay, rows: &[Row]) {
         )
         .expect("insert");
     }
+}
+
+/// Puts a row back where it was (its old cursor).
+fn put_back_where_it_was(relay: &Relay, r: &Row) {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    conn.execute(
+        "INSERT INTO events (cursor, space, hash, author, seq, kind, bytes, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![r.cursor, r.space, r.hash, r.author, r.seq, r.kind, r.bytes, r.received_at],
+    )
+    .expect("insert");
 }
 
 fn ratings(d: &Device) -> usize {
@@ -136,6 +148,24 @@ fn a_withheld_event_makes_later_ones_wait_until_it_is_served_and_nothing_is_lost
         3,
         "once served, the withheld event and those waiting apply"
     );
+    assert_eq!(a.json(&["status"])["spaces"][0]["waiting_events"], 0);
+    assert_converged(&a, &b);
+}
+
+#[test]
+fn an_event_left_out_of_a_page_is_read_again_where_it_was_and_those_after_it_apply() {
+    let (relay, a, b) = setup();
+    sam_rates(&b, 3);
+    // The relay leaves the first of Sam's three rating events out of what it serves,
+    // then serves it again only where it was: below the cursor Alex has read past.
+    let rows = take_newest(&relay, 3);
+    put_back(&relay, &rows[1..]);
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 0, "nothing out of order is applied");
+    put_back_where_it_was(&relay, &rows[0]);
+    let r = a.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ratings(&a), 3, "the gap is read again: {}", r.stderr);
     assert_eq!(a.json(&["status"])["spaces"][0]["waiting_events"], 0);
     assert_converged(&a, &b);
 }
@@ -420,9 +450,26 @@ fn an_event_the_relay_lost_after_this_devices_last_read_is_given_back_at_the_nex
 static FAKE_ACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn fake_ack_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    fake_ack_at(events, &FAKE_ACK, 1_000_000)
+}
+
+/// Armed by the test: like [`FAKE_ACK`], at cursor 1, which the device read long ago.
+static FAKE_LOW_ACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn fake_low_ack_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    fake_ack_at(events, &FAKE_LOW_ACK, 0)
+}
+
+/// "Accepted" for each event from cursor `base + 1` on, once `armed`, for a push that
+/// carries a `changes` event.
+fn fake_ack_at(
+    events: &[duet_core::event::Event],
+    armed: &std::sync::atomic::AtomicBool,
+    base: usize,
+) -> Option<(u16, String)> {
     use duet_core::event::Kind;
     if !events.iter().any(|e| e.kind() == Kind::Changes)
-        || !FAKE_ACK.swap(false, std::sync::atomic::Ordering::SeqCst)
+        || !armed.swap(false, std::sync::atomic::Ordering::SeqCst)
     {
         return None;
     }
@@ -433,14 +480,14 @@ fn fake_ack_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
             format!(
                 r#"{{"hash":"{}","status":"accepted","cursor":{}}}"#,
                 hex::encode(e.hash()),
-                1_000_001 + i
+                base + 1 + i
             )
         })
         .collect();
     let body = format!(
         r#"{{"results":[{}],"cursor":{}}}"#,
         results.join(","),
-        1_000_000 + events.len()
+        base + events.len()
     );
     Some((200, body))
 }
@@ -472,5 +519,34 @@ fn a_change_a_relay_acknowledged_without_keeping_is_given_back_at_the_next_sync(
     assert!(
         b.ok(&["reflections"])
             .contains("Said to be stored, never kept")
+    );
+}
+
+/// A relay that says it stored a change at a cursor this device read long ago is found
+/// out at once (a new event's cursor is past all served before), and the change is sent
+/// again by the next sync.
+#[test]
+fn a_change_acknowledged_at_a_cursor_already_read_is_sent_again() {
+    let relay = Relay::start();
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_low_ack_once);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &liar.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["sync"]);
+    FAKE_LOW_ACK.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.ok(&["reflect", "Said to be stored long ago"]);
+    let faked = a.run(&["sync"]);
+    assert_eq!(liar.answered(), 1, "the proxy answered the push itself");
+    assert!(
+        faked.stderr.contains("already read past"),
+        "{}",
+        faked.stderr
+    );
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(
+        b.ok(&["reflections"])
+            .contains("Said to be stored long ago")
     );
 }

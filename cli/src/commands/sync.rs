@@ -38,8 +38,8 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if a.drop_waiting {
         let n = ctx.device()?.drop_waiting()?;
         note(&format!(
-            "dropped {n} waiting event{}; if any was genuine, it is read again when the relay serves it again",
-            if n == 1 { "" } else { "s" }
+            "dropped {}; they are not read again, unless the relay serves them at a new place",
+            duet_core::words::count(n, "waiting event", "waiting events")
         ));
     }
     let mut dev = ctx.device()?;

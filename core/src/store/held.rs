@@ -46,6 +46,59 @@ impl Store {
         Ok((n.max(0) as usize, bytes.max(0) as usize))
     }
 
+    /// Where a read must start again for the relay to serve what the waiting events wait
+    /// for, when that lies below the cursor (a relay that left an event out of a page,
+    /// then served its successors: the cursor moved past the gap): for an event whose
+    /// author's earlier events are not all here, the relay cursor of the latest of them
+    /// this device stored; for one that waits for a key or for its author's admission, the
+    /// start. `None` when nothing waits.
+    pub fn gap_floor(&self, space: &SpaceId) -> Result<Option<u64>, StoreError> {
+        let mut floor: Option<u64> = None;
+        for (_, bytes) in self.held(space)? {
+            let below = match crate::event::Event::decode(bytes) {
+                Ok(ev) => self.before_gap(space, ev.header())?,
+                Err(_) => 0,
+            };
+            floor = Some(floor.map_or(below, |f| f.min(below)));
+        }
+        Ok(floor)
+    }
+
+    /// The relay cursor of `h`'s author's latest stored event before it, when the one
+    /// right before it is missing; 0 otherwise (it waits for something else).
+    fn before_gap(&self, space: &SpaceId, h: &crate::event::Header) -> Result<u64, StoreError> {
+        let (seq, cursor): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(
+                "SELECT MAX(seq), MAX(relay_cursor) FROM events
+                 WHERE space = ?1 AND author = ?2 AND seq < ?3",
+            )?
+            .query_row(
+                params![
+                    space.to_string(),
+                    h.author.to_vec(),
+                    i64::try_from(h.seq).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        let chained = seq.is_some_and(|s| s.saturating_add(1) == i64::try_from(h.seq).unwrap_or(0));
+        Ok(match cursor {
+            Some(c) if !chained => u64::try_from(c).unwrap_or(0),
+            _ => 0,
+        })
+    }
+
+    /// Whether this device refused the event `hash` of a space and kept it as evidence:
+    /// a relay serving it again does not make it checked (and warned about) twice.
+    pub fn was_refused(&self, space: &SpaceId, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM rejected WHERE space = ?1 AND hash = ?2")?
+            .query_row(params![space.to_string(), hash.to_vec()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Drops every event waiting in a space (for an earlier event or a key), for when a
     /// relay served more than [`MAX_HELD_EVENTS`] that never fit and sync stopped
     /// reading. Returns how many were dropped. The next sync reads on from its cursor; a

@@ -19,6 +19,16 @@ impl Store {
         Ok(top.map_or(0, |t| u64::try_from(t).unwrap_or(0)))
     }
 
+    /// The cursor this device has read a space up to (0 before its first read).
+    pub fn read_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
+        let c: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT cursor FROM spaces WHERE space = ?1")?
+            .query_row(params![space.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(c.map_or(0, |c| u64::try_from(c).unwrap_or(0)))
+    }
+
     /// The stored event with the highest relay cursor at or below `cursor`, as (cursor,
     /// hash): the relay must still serve it at that cursor. `None` when no stored event
     /// has a cursor there (nothing read yet, or only refused events).

@@ -64,7 +64,12 @@ impl<'a> Pull<'a> {
         transport: &dyn Transport,
         push_refusal: &mut Option<TransportError>,
     ) -> Result<u64, SyncError> {
-        let mut cursor = self.rec.cursor;
+        // Events still waiting from an earlier sync may wait for one the relay left out
+        // of a page while the cursor moved past it: read again from below that gap.
+        let mut cursor = match store.gap_floor(&self.rec.id)? {
+            Some(floor) => floor.min(self.rec.cursor),
+            None => self.rec.cursor,
+        };
         let mut pages = 0usize;
         // The first read starts after the last event this device read, which the relay
         // must still hold at that cursor: if it does not, it lost events and numbers new
@@ -210,8 +215,8 @@ impl<'a> Pull<'a> {
             let before = run.cursor;
             run.cursor = run.cursor.max(c);
             let hash = crate::crypto::sha256(&bytes);
-            if !seen.insert(hash) {
-                continue; // served twice in one page
+            if !seen.insert(hash) || store.was_refused(&self.rec.id, &hash)? {
+                continue; // served twice in one page, or refused before
             }
             if store.has_event(&self.rec.id, &hash)? {
                 if let Ok(ev) = Event::decode(bytes) {

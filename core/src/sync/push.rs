@@ -20,6 +20,11 @@ pub(super) fn push_unacked(
 ) -> Result<Option<TransportError>, SyncError> {
     let batches = in_batches(store.unacked_events(&rec.id)?);
     let token = store.create_token(&rec.id)?;
+    // A new event gets a cursor past every one the relay served before: one acknowledged
+    // at or below what this device read was not stored there (or the relay lost what it
+    // served), and a later read would never show it missing.
+    let read_up_to = store.read_cursor(&rec.id)?;
+    let mut behind = None;
     for batch in batches {
         let resp = match push_batch(transport, relay, rec, &batch, token.as_deref()) {
             Ok(resp) => resp,
@@ -30,12 +35,24 @@ pub(super) fn push_unacked(
         };
         let mut acked = Vec::new();
         for (r, ev) in resp.results.iter().zip(&batch) {
-            if matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
-                acked.push((crate::crypto::sha256(ev), r.cursor));
+            if !matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
+                continue;
             }
+            if let Some(c) = r.cursor.filter(|c| *c <= read_up_to) {
+                behind.get_or_insert(c);
+                continue;
+            }
+            acked.push((crate::crypto::sha256(ev), r.cursor));
         }
         report.pushed_events += acked.len();
         store.mark_acked(&rec.id, &acked)?;
+    }
+    if let Some(c) = behind {
+        report.warnings.push(Warning::new(format!(
+            "the relay acknowledged this device's event at cursor {c}, which this device had \
+             already read past: it did not keep it, or lost events (restored from an old backup, \
+             or tampered with); the event stays unsent and goes again with the next sync"
+        )));
     }
     Ok(None)
 }

@@ -231,9 +231,12 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
     authors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (author, n) in authors.iter().take(SHOWN) {
         report.warnings.push(Warning::new(format!(
-            "{} from device {author} wait for an earlier event or a key the relay has not served \
-             (withheld or lost); they will be applied when it arrives",
-            count(*n, "event", "events")
+            "{} from device {author} {} for an earlier event or a key the relay has not served \
+             (withheld or lost); each sync asks the relay for it again, and {} applied when it \
+             arrives",
+            count(*n, "event", "events"),
+            if *n == 1 { "waits" } else { "wait" },
+            if *n == 1 { "it is" } else { "they are" }
         )));
     }
     if authors.len() > SHOWN {
