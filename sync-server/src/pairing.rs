@@ -193,10 +193,13 @@ fn wait_of(state: &AppState, query: &str) -> Result<Duration, ApiError> {
     Ok(wait)
 }
 
+/// The largest pairing body, far above any honest one (a sealed code and a few short
+/// fields): a larger one is refused unread (413), so that a stranger's claim cannot make
+/// the relay hold or parse megabytes.
+const MAX_PAIRING_BODY: usize = PAIRING_MAX_SEALED_CHARS + 1024;
+
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    // Far above any honest pairing body (a sealed code and a few short fields): refused
-    // unread, so that a stranger's claim cannot make the relay parse megabytes.
-    if body.len() > PAIRING_MAX_SEALED_CHARS + 1024 {
+    if body.len() > MAX_PAIRING_BODY {
         return Err(ApiError::TooLarge(
             "a pairing request's body is a few hundred bytes; this one is far larger".to_string(),
         ));
@@ -461,12 +464,15 @@ pub async fn wait_sealed(
 /// Registers the pairing routes on the relay's router.
 pub fn routes(router: axum::Router<AppState>) -> axum::Router<AppState> {
     use axum::routing::{get, post};
+    // A body declared beyond the pairing limit is refused before it is read, one sent
+    // beyond it as soon as it passes (the relay's limit for pushes is 16 MiB).
+    let small = || tower_http::limit::RequestBodyLimitLayer::new(MAX_PAIRING_BODY);
     router
-        .route(protocol::PAIRINGS_ROUTE, post(open))
+        .route(protocol::PAIRINGS_ROUTE, post(open).layer(small()))
         .route(protocol::PAIRING_CLAIM_WAIT_ROUTE, get(wait_claim))
-        .route(protocol::PAIRING_SEAL_ROUTE, post(seal))
+        .route(protocol::PAIRING_SEAL_ROUTE, post(seal).layer(small()))
         .route(protocol::PAIRING_ROUTE, get(offer))
-        .route(protocol::PAIRING_CLAIM_ROUTE, post(claim))
+        .route(protocol::PAIRING_CLAIM_ROUTE, post(claim).layer(small()))
         .route(protocol::PAIRING_SEALED_ROUTE, get(wait_sealed))
         .layer(Extension(Pairings::default()))
 }

@@ -74,7 +74,7 @@ pub async fn push_events(
     // The push's share of the relay's push memory, held until it is answered; its
     // length is the declared one (`Content-Length`, which the body must then match).
     let declared = axum::body::HttpBody::size_hint(request.body()).exact();
-    let _memory = state.reserve_push_memory(declared)?;
+    let _memory = state.reserve_push_memory(declared, address)?;
     let config = state.config();
     let (request, cut) = if config.min_body_rate > 0 {
         let (parts, body) = request.into_parts();

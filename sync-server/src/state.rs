@@ -253,11 +253,12 @@ impl AppState {
     pub fn reserve_push_memory(
         &self,
         declared: Option<u64>,
-    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ApiError> {
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Option<crate::push_memory::Share>, ApiError> {
         self.inner
             .push_memory
             .as_ref()
-            .map(|m| m.reserve(declared))
+            .map(|m| m.reserve(declared, from))
             .transpose()
     }
 

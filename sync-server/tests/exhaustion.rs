@@ -5,7 +5,8 @@
 //! sockets are bound to its address before connecting. The relay keeps serving the
 //! member while one address holds slow bodies and opens sockets by the thousand, caps
 //! live sockets per space and per address (counting them as connections), and raises
-//! its open-file limit at start.
+//! its open-file limit at start. One address's slow pushes hold at most a quarter of the
+//! push memory, and a pairing claim of megabytes is refused before it is read.
 
 mod common;
 
@@ -504,4 +505,68 @@ fn the_relay_raises_its_soft_open_file_limit_at_start_and_sizes_its_caps_from_it
         "{log}"
     );
     assert_eq!(p.healthz().ok().status, 200);
+}
+
+/// Opens a push from `from` that declares `declared` bytes and sends one; the relay
+/// either holds it (waiting for the body) or answers it at once.
+fn slow_push(from: Ipv4Addr, to: SocketAddr, path: &str, declared: usize) -> TcpStream {
+    let mut stream = connect_from(from, to).expect("connect");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: relay\r\nContent-Length: {declared}\r\n\r\n\0"
+    )
+    .expect("write the head");
+    stream
+}
+
+#[test]
+fn one_address_holding_slow_pushes_cannot_take_the_push_memory_of_a_couple_elsewhere() {
+    let p = Proc::start();
+    let mut s = Space::create(&p);
+    // Each push declaring 16 MB takes 64 MB of the 1 GiB push memory while its body
+    // trickles in: one address may hold a quarter of it, four such pushes.
+    let path = common::events_path(&SpaceId::generate());
+    let mut pushes: Vec<TcpStream> = (0..5)
+        .map(|_| slow_push(ATTACKER, p.addr, &path, 16_000_000))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let refused = loop {
+        let answered = pushes
+            .iter_mut()
+            .find_map(|c| read_answer(c, Duration::from_millis(20)));
+        if answered.is_some() || Instant::now() > deadline {
+            break answered;
+        }
+    };
+    let refused = refused.expect("the fifth slow push of one address is refused at once");
+    assert_eq!(
+        refused.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    // The couple, elsewhere, pushes while the stranger's four still hold their shares.
+    let ev = s
+        .alex
+        .changes(s.id, &s.key, b"rated while a stranger trickled");
+    let r = p.push(&s.id, &[&ev]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    drop(pushes);
+}
+
+#[test]
+fn a_strangers_pairing_claim_of_megabytes_is_refused_before_it_is_read() {
+    let p = Proc::start();
+    // 16 MB declared, a few bytes sent: the relay answers 413 without waiting for the
+    // rest (it held up to 16 MiB per claim, outside the push memory).
+    let path = duet_core::protocol::pairing_claim_path(1);
+    let mut claim = slow_push(ATTACKER, p.addr, &path, 16_000_000);
+    let answer =
+        read_answer(&mut claim, Duration::from_secs(5)).expect("an answer before the body is sent");
+    assert_eq!(
+        answer.status,
+        413,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
 }
