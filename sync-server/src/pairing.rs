@@ -16,6 +16,7 @@
 //! share mailboxes: both partners must reach the same instance for a short code to work.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,7 @@ use duet_core::protocol::{
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::limits::{ClientAddr, MAX_TRACKED_KEYS, Rate, RateLimiter};
 use crate::routes::{blocking, read_auth};
 use crate::state::AppState;
 
@@ -76,9 +78,30 @@ struct Mailbox {
     changed: watch::Sender<()>,
 }
 
-/// The relay's open pairing mailboxes, by nameplate.
-#[derive(Debug, Clone, Default)]
-pub struct Pairings(Arc<Mutex<HashMap<u32, Mailbox>>>);
+/// The relay's open pairing mailboxes, by nameplate, and how often each address may try
+/// a code (read a mailbox's offer or claim it).
+#[derive(Debug, Clone)]
+pub struct Pairings {
+    boxes: Arc<Mutex<HashMap<u32, Mailbox>>>,
+    tries: Arc<Option<RateLimiter<IpAddr>>>,
+}
+
+/// Tries of a code per address: a partner who joins makes two (the offer, the claim),
+/// a few more after a typo; a stranger sweeping the open codes to burn them gets one
+/// every half minute once the first 16 are spent.
+const TRIES: Rate = Rate {
+    per_sec: 1.0 / 30.0,
+    burst: 16,
+};
+
+impl Default for Pairings {
+    fn default() -> Self {
+        Pairings {
+            boxes: Arc::default(),
+            tries: Arc::new(RateLimiter::new("pairing tries", TRIES, MAX_TRACKED_KEYS)),
+        }
+    }
+}
 
 fn no_such(nameplate: u32) -> ApiError {
     ApiError::NoSuchPairing(format!(
@@ -96,10 +119,26 @@ fn used() -> ApiError {
 }
 
 impl Pairings {
+    /// Counts a try of a code from `from` (none for an in-process request), or refuses
+    /// it with how long to wait.
+    fn try_from(&self, from: Option<&Extension<ClientAddr>>) -> Result<(), ApiError> {
+        let (Some(limiter), Some(Extension(ClientAddr(Some(ip))))) = (self.tries.as_ref(), from)
+        else {
+            return Ok(());
+        };
+        limiter.check(ip).map_err(|wait| ApiError::RateLimited {
+            message: format!(
+                "too many short codes tried from this address; nothing was done. Retry after \
+                 {wait} s, or use the long invite code"
+            ),
+            retry_after: wait,
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<u32, Mailbox>> {
         // A panic while holding the lock leaves the map consistent (every change is one
         // insert or field write): keep serving.
-        self.0
+        self.boxes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -132,7 +171,16 @@ impl Pairings {
                  expire, or use the long invite code"
             ))
         };
-        if boxes.values().filter(|b| b.space == space).count() >= MAX_PER_SPACE {
+        // A burned mailbox (a wrong try) waits only for its claimant to read that: it
+        // holds no place, so that codes burned by someone else's tries cannot stop the
+        // couple from making new ones.
+        let burned = |b: &Mailbox| matches!(b.end, Some(End::Burned));
+        if boxes
+            .values()
+            .filter(|b| b.space == space && !burned(b))
+            .count()
+            >= MAX_PER_SPACE
+        {
             return Err(full("this space has"));
         }
         if boxes.len() >= MAX_OPEN {
@@ -382,8 +430,10 @@ pub async fn seal(
 /// `GET /v1/pairings/{nameplate}`: the creator's message, for the partner.
 pub async fn offer(
     Extension(pairings): Extension<Pairings>,
+    from: Option<Extension<ClientAddr>>,
     Path(nameplate): Path<String>,
 ) -> Result<Json<PairingOffer>, ApiError> {
+    pairings.try_from(from.as_ref())?;
     let nameplate = parse_nameplate(&nameplate)?;
     let mut boxes = pairings.lock();
     let b = Pairings::get(&mut boxes, nameplate, Instant::now())?;
@@ -396,9 +446,11 @@ pub async fn offer(
 /// `POST /v1/pairings/{nameplate}/claim`: the partner's one claim.
 pub async fn claim(
     Extension(pairings): Extension<Pairings>,
+    from: Option<Extension<ClientAddr>>,
     Path(nameplate): Path<String>,
     body: Bytes,
 ) -> Result<Json<PairingClaimed>, ApiError> {
+    pairings.try_from(from.as_ref())?;
     let nameplate = parse_nameplate(&nameplate)?;
     let claim: PairingClaim = json_body(&body)?;
     if !is_base64(&claim.msg, MAX_MSG_CHARS) {
@@ -514,6 +566,26 @@ mod tests {
             Pairings::get(&mut boxes, numbers[0], later),
             Err(ApiError::NoSuchPairing(_))
         ));
+    }
+
+    #[test]
+    fn codes_burned_by_wrong_tries_free_their_place_for_new_ones() {
+        let p = Pairings::default();
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        let numbers: Vec<u32> = (0..MAX_PER_SPACE)
+            .map(|_| p.open(space(1), "QQ==".into(), minute, now).expect("opens"))
+            .collect();
+        // A stranger claimed each with junk; the couple's device burned them.
+        for n in &numbers {
+            let mut boxes = p.lock();
+            let b = Pairings::get(&mut boxes, *n, now).expect("open");
+            b.end = Some(End::Burned);
+        }
+        assert!(
+            p.open(space(1), "QQ==".into(), minute, now).is_ok(),
+            "a burned code holds no place"
+        );
     }
 
     #[test]

@@ -570,3 +570,32 @@ fn a_strangers_pairing_claim_of_megabytes_is_refused_before_it_is_read() {
         String::from_utf8_lossy(&answer.body)
     );
 }
+
+#[test]
+fn a_stranger_sweeping_the_short_codes_is_slowed_and_the_couple_is_not() {
+    let p = Proc::start();
+    // Looking up a code (the offer) or claiming one is a try: the first 16 of an
+    // address go at once, then one every half minute; a sweep of the open codes to
+    // burn them takes hours instead of seconds.
+    let mut answers = Vec::new();
+    for n in 1..=17u32 {
+        let r = request_from(
+            ATTACKER,
+            p.addr,
+            "GET",
+            &duet_core::protocol::pairing_path_of(n),
+            b"",
+        );
+        answers.push(r.status);
+    }
+    assert!(answers[..16].iter().all(|s| *s == 404), "{answers:?}");
+    assert_eq!(answers[16], 429, "{answers:?}");
+    let couple = request_from(
+        Ipv4Addr::LOCALHOST,
+        p.addr,
+        "GET",
+        &duet_core::protocol::pairing_path_of(1),
+        b"",
+    );
+    assert_eq!(couple.status, 404, "another address tries on");
+}

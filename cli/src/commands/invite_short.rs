@@ -19,8 +19,9 @@ const MAX_MS: i64 = 60 * 60_000;
 fn failure(e: PairingError) -> anyhow::Error {
     match e {
         PairingError::Burned => anyhow::anyhow!(
-            "someone typed a wrong code, so this code is burned and nobody can use it; make a \
-             new one with `duet invite --short` and read it out carefully"
+            "the code was tried with other words (a typo, or someone else trying codes), so it \
+             is burned and nobody can use it; make a new one with `duet invite --short` and \
+             read it out carefully"
         ),
         PairingError::Expired => anyhow::anyhow!(
             "the short code expired unused; make a new one with `duet invite --short` when \

@@ -101,8 +101,8 @@ pub enum PairingError {
     WrongCode,
     /// Creator's side: someone claimed the code with other words.
     #[error(
-        "someone typed a wrong code, so this code is burned and nobody can use it now; make a \
-         new one and read it out carefully"
+        "the code was tried with other words (a typo, or someone else trying codes), so it is \
+         burned and nobody can use it now; make a new one and read it out carefully"
     )]
     Burned,
     /// Creator's side: nobody claimed the code in time.

@@ -116,7 +116,7 @@ async fn received(app: &App, code: String) -> Made {
 /// What a failed exchange means, in the app's words.
 fn failed(e: &PairingError) -> String {
     match e {
-        PairingError::Burned => "Someone typed a wrong code, so this code is burned and nobody can use it. Make a new one and read it out carefully.".into(),
+        PairingError::Burned => "The code was tried with other words (a typo, or someone else trying codes), so it is burned and nobody can use it. Make a new one and read it out carefully.".into(),
         PairingError::Expired => "The short code expired unused. Make a new one when your partner is ready.".into(),
         other => format!("The short code failed ({other}). Make a new one, or use an invite code."),
     }
