@@ -485,7 +485,7 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
     let stranger = Device::new();
     let refused = stranger.run(&["join", &wrong, "--relay", &relay.url, "--name", "Eve"]);
     assert_ne!(refused.code, 0, "{refused:?}");
-    app.wait_for(&shown, "this code is burned");
+    app.wait_for(&shown, "so it is burned");
     assert_eq!(alex.open_invites(), 0, "{}", alex.ok(&["invite", "list"]));
 
     // Two new codes; the first, read right: the partner's device joins.
