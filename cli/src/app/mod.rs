@@ -92,7 +92,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         crate::output::data(&serde_json::to_string(&Started { url: &url })?)?;
     } else {
         ctx.out.line(format!(
-            "Duet is open at {url}\nThat link holds a one-time key: keep it to yourself. Press Ctrl-C to stop."
+            "Duet is open at {url}\nThat link holds a key made for this run: keep it to yourself. Press Ctrl-C to stop."
         ))?;
     }
     let _ = std::io::stdout().flush();

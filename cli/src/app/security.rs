@@ -157,7 +157,7 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
         return refuse(
             StatusCode::FORBIDDEN,
             "Open Duet from its link",
-            "This page needs the link `duet app` printed when it started (it holds a one-time key). \
+            "This page needs the link `duet app` printed when it started (it holds a key made for that run). \
              Open that URL in this browser, or start `duet app` again for a new one.",
         );
     }
