@@ -45,6 +45,10 @@ pub fn say(step: &NextStep) -> String {
         NextStep::RestoreFromBackup => "move the home away and bring the device back from your \
              backup file with `duet restore FILE --home DIR` (made by `duet backup`)"
             .into(),
+        NextStep::FreeSpace => {
+            "free some space on the disk that holds --home / DUET_HOME, then run the command again"
+                .into()
+        }
         NextStep::CreationToken { relay } => format!(
             "ask its operator for one and run `duet relay set {} --token TOKEN`",
             relay.as_deref().unwrap_or("URL")
@@ -83,6 +87,30 @@ pub fn message_in<E: std::fmt::Display + Advice>(e: &E, say: fn(&NextStep) -> St
 pub fn hint(err: &anyhow::Error) -> Option<String> {
     let network = transport_error(err).and_then(network_hint);
     network.or_else(|| next_step(err).map(|step| say(&step)))
+}
+
+/// Whether the same sync could succeed later, unchanged: a relay that did not answer,
+/// answered late, was busy or failed inside. Not a problem on this device (a home that
+/// cannot be written, a full disk), not a relay that refused what was asked (not a
+/// member, no such space, no room, a limit for the day, not a Duet relay), and not an
+/// address that is wrong: those need a change first, which the error's hint names.
+pub fn retry_helps(e: &DeviceError) -> bool {
+    use duet_core::protocol::ErrorCode;
+    let DeviceError::Sync(SyncError::Transport(e)) = e else {
+        return false;
+    };
+    match e {
+        TransportError::Refused { status, body } => match status {
+            429 => body.error != ErrorCode::TooManySpaces,
+            408 | 503 => true,
+            500..=599 => !matches!(body.error, ErrorCode::StorageFull | ErrorCode::HttpError),
+            _ => false,
+        },
+        TransportError::Unresolved { .. }
+        | TransportError::PlainHttp { .. }
+        | TransportError::ExpectsTls { .. } => false,
+        _ => true,
+    }
 }
 
 /// The network failure in an error's chain, if it is one.
@@ -144,6 +172,44 @@ pub fn next_step(err: &anyhow::Error) -> Option<NextStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_is_advised_only_where_the_same_sync_can_succeed() {
+        use duet_core::protocol::{ErrorBody, ErrorCode};
+        let sync = |t: TransportError| DeviceError::Sync(SyncError::Transport(t));
+        let refused = |status: u16, error: ErrorCode| {
+            sync(TransportError::Refused {
+                status,
+                body: ErrorBody {
+                    error,
+                    message: String::new(),
+                    results: Vec::new(),
+                },
+            })
+        };
+        let refused_port = sync(TransportError::ConnectionRefused {
+            host: "127.0.0.1".into(),
+            port: 1,
+        });
+        assert!(retry_helps(&refused_port), "a relay started later");
+        assert!(retry_helps(&refused(503, ErrorCode::Overloaded)));
+        assert!(retry_helps(&refused(429, ErrorCode::RateLimited)));
+        for (status, code) in [
+            (429, ErrorCode::TooManySpaces),
+            (404, ErrorCode::NoSuchSpace),
+            (507, ErrorCode::StorageFull),
+            (501, ErrorCode::HttpError),
+            (403, ErrorCode::NotAMember),
+        ] {
+            let said = format!("{status} {code}");
+            assert!(!retry_helps(&refused(status, code)), "{said}");
+        }
+        let read_only = DeviceError::Store(StoreError::Io {
+            path: "/home".into(),
+            cause: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        assert!(!retry_helps(&read_only), "a problem on this device");
+    }
 
     #[test]
     fn an_error_without_a_home_says_how_to_set_one_up() {

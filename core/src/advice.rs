@@ -40,6 +40,8 @@ pub enum NextStep {
     ReadWhatYouHave,
     /// Move the damaged home away and restore this device from a backup file.
     RestoreFromBackup,
+    /// Free space on the disk that holds this device's data, then do it again.
+    FreeSpace,
     /// Ask the relay's operator for a creation token and give it for this relay.
     CreationToken {
         /// The relay that asks for one, when known.

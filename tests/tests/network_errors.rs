@@ -128,6 +128,22 @@ fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
     let err = failing_sync(&d);
     assert!(err.contains("did not answer as a Duet relay"), "{err}");
     assert!(!err.contains("<html") && !err.contains("DOCTYPE"), "{err}");
+    assert!(!err.contains(RETRY), "it stays a web server: {err}");
+}
+
+#[test]
+fn a_relay_that_does_not_hold_the_space_is_not_said_to_need_a_retry() {
+    let first = Relay::start();
+    let second = Relay::start();
+    let d = device_with_relay(&first.url);
+    d.ok(&["sync"]);
+    d.ok(&["relay", "set", &second.url]);
+    let err = failing_sync(&d);
+    assert!(err.contains("no_such_space"), "{err}");
+    assert!(
+        !err.contains(RETRY),
+        "the same relay answers the same: {err}"
+    );
 }
 
 #[test]

@@ -262,6 +262,34 @@ fn a_corrupt_database_gives_a_clear_error_and_is_not_overwritten() {
 }
 
 #[test]
+fn a_damaged_page_in_a_working_store_is_said_with_the_way_back() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    // Everything in the main file, then one of its pages overwritten, as a failing disk
+    // would: the store opens, and reading that table fails.
+    {
+        let c = rusqlite::Connection::open(d.db()).expect("open");
+        c.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+            .expect("checkpoint");
+    }
+    let mut bytes = std::fs::read(d.db()).expect("db");
+    assert!(bytes.len() > 8192, "{} bytes", bytes.len());
+    for b in &mut bytes[8192..12288] {
+        *b = 0xff;
+    }
+    std::fs::write(d.db(), &bytes).expect("damage");
+    let r = d.run(&["status"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("damaged"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("duet restore FILE --home DIR"),
+        "the error points to the way back: {}",
+        r.stderr
+    );
+}
+
+#[test]
 fn a_home_that_cannot_be_written_gives_a_clear_error() {
     let d = Device::new();
     // A home path below a regular file can never be created, whoever runs the test

@@ -52,6 +52,11 @@ pub fn say(step: &NextStep) -> String {
         NextStep::RestoreFromBackup => "move this device's folder away and bring the device \
              back from your backup file, in a terminal: `duet restore FILE --home DIR`"
             .into(),
+        NextStep::FreeSpace => {
+            "free some space on this computer's disk; Duet tries again at its next sync, and \
+             a change you made can be made again"
+                .into()
+        }
         NextStep::CreationToken { .. } => format!(
             "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
         ),

@@ -325,14 +325,25 @@ impl Live {
                 Some(reports.iter().any(|(_, r)| r.incomplete))
             }
             Err(e) => {
-                // A relay that answered with a refusal is reachable.
-                let answered = matches!(
-                    e,
-                    DeviceError::Sync(SyncError::Transport(TransportError::Refused { .. }))
-                );
-                self.update(|s| s.reachable = Some(answered));
+                // A relay that answered with a refusal is reachable; a failure on this
+                // device (its folder, its disk) says nothing of the relay.
+                let reachable = match &e {
+                    DeviceError::Sync(SyncError::Transport(TransportError::Refused { .. })) => {
+                        Some(true)
+                    }
+                    DeviceError::Sync(SyncError::Transport(_)) => Some(false),
+                    _ => None,
+                };
+                if reachable.is_some() {
+                    self.update(|s| s.reachable = reachable);
+                }
+                let again = if crate::advice::retry_helps(&e) {
+                    "; trying again shortly"
+                } else {
+                    ""
+                };
                 self.warn(format!(
-                    "sync did not finish ({}); trying again shortly",
+                    "sync did not finish ({}){again}",
                     super::advice::message(&e)
                 ));
                 None

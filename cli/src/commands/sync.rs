@@ -3,7 +3,6 @@
 
 use duet_core::device::{Device, DeviceError};
 use duet_core::store::SpaceKind;
-use duet_core::sync::{SyncError, TransportError};
 use serde_json::json;
 
 use super::Ctx;
@@ -46,7 +45,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "syncing"));
     let reports = dev.sync(&http).map_err(|e| {
         // "Run it again" only where running it again can help.
-        let context = if retry_helps(&e) {
+        let context = if crate::advice::retry_helps(&e) {
             "sync did not finish; nothing was lost, run `duet sync` again"
         } else {
             "sync did not finish; nothing was lost"
@@ -111,28 +110,6 @@ pub fn note_merged_texts(
         }
     }
     Ok(())
-}
-
-/// Whether the same sync could succeed later: not without a relay, not once the relay
-/// refused this device outright (removed, or not a member), and not when the address
-/// itself is wrong (a host that does not resolve, http where the relay speaks https or
-/// the reverse): those need a change first, which the error's hint names.
-fn retry_helps(e: &DeviceError) -> bool {
-    let DeviceError::Sync(e) = e else {
-        return true;
-    };
-    !matches!(
-        e,
-        SyncError::NoRelay
-            | SyncError::Transport(
-                TransportError::Refused {
-                    status: 401 | 403,
-                    ..
-                } | TransportError::Unresolved { .. }
-                    | TransportError::PlainHttp { .. }
-                    | TransportError::ExpectsTls { .. }
-            )
-    )
 }
 
 /// A space this device is no longer a member of: in full in the sync that learnt it

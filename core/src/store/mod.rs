@@ -57,8 +57,41 @@ impl crate::advice::Advice for StoreError {
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
             StoreError::Corrupt { .. } => Some(NextStep::RestoreFromBackup),
+            StoreError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DiskFull) => Some(NextStep::FreeSpace),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    Some(NextStep::RestoreFromBackup)
+                }
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+                    Some(NextStep::CheckHomePermissions)
+                }
+                _ => None,
+            },
             _ => None,
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
+/// SQLite's failure in words that say what it means for this device's data (what it
+/// was writing is not kept; what was kept before stays).
+fn sqlite_said(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => "the disk that holds this device's data is full: \
+             what this command was writing was not saved (nothing saved before is lost)"
+            .to_string(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            format!("this device's data is damaged ({e})")
+        }
+        Some(rusqlite::ErrorCode::ReadOnly) => {
+            format!("this device's data cannot be written ({e})")
+        }
+        _ => format!("database error: {e}"),
     }
 }
 
@@ -99,9 +132,9 @@ pub enum StoreError {
     /// A stored blob is damaged.
     #[error("stored data is damaged: {0}")]
     Damaged(String),
-    /// SQLite failed.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite failed (its words in the message, not a source: said once).
+    #[error("{}", sqlite_said(.0))]
+    Sqlite(rusqlite::Error),
     /// The document failed.
     #[error(transparent)]
     Doc(#[from] DocError),
@@ -365,4 +398,33 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             path: path.to_path_buf(),
             cause: source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::{Advice, NextStep};
+
+    fn failure(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn a_full_disk_and_a_damaged_store_say_what_they_mean_and_what_to_do() {
+        let full = failure(rusqlite::ffi::SQLITE_FULL);
+        assert!(
+            full.to_string()
+                .contains("disk that holds this device's data is full")
+        );
+        assert_eq!(full.next_step(), Some(NextStep::FreeSpace));
+        let damaged = failure(rusqlite::ffi::SQLITE_CORRUPT);
+        assert!(damaged.to_string().contains("damaged"), "{damaged}");
+        assert_eq!(damaged.next_step(), Some(NextStep::RestoreFromBackup));
+        let busy = failure(rusqlite::ffi::SQLITE_BUSY);
+        assert!(busy.to_string().starts_with("database error"), "{busy}");
+        assert_eq!(busy.next_step(), None);
+    }
 }
