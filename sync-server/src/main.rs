@@ -303,8 +303,37 @@ fn creation_tokens(
     }
 }
 
+/// Refuses a `--db` that cannot be the relay's SQLite file before anything is made
+/// beside it (the creation token file): a directory, or a file that is not SQLite.
+fn check_sqlite_path(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "--db {} is a directory; give a file in it, e.g. {}",
+            path.display(),
+            path.join("duet-relay.db").display()
+        );
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        use std::io::Read;
+        f.read(&mut head)
+    });
+    if matches!(read, Ok(n) if n > 0 && head[..n] != b"SQLite format 3\0"[..n]) {
+        anyhow::bail!(
+            "--db {} is not a SQLite database (another file, or a damaged one): check the \
+             path; a damaged relay database is mended by restoring its newest backup \
+             (docs/self-hosting.md, \"Restoring\")",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
+    if let duet_relay::store::Location::Sqlite(path) = &db {
+        check_sqlite_path(path)?;
+    }
     let shown = db.display();
     let mut config = args.config();
     let kept_token = creation_tokens(&mut config, &db)?;

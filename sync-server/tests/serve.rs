@@ -118,3 +118,34 @@ fn the_binary_explains_an_address_in_use() {
     assert!(err.contains("choose another --listen"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("state");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "not a database").expect("write");
+    for (db, said) in [
+        (&folder, "is a directory; give a file in it"),
+        (&other, "is not a SQLite database"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run duet-relay");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .chain(std::fs::read_dir(&folder).expect("ls"))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notes.txt", "state"], "no token file was made");
+}

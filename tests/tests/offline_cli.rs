@@ -262,6 +262,25 @@ fn a_corrupt_database_gives_a_clear_error_and_is_not_overwritten() {
 }
 
 #[test]
+fn a_home_given_as_the_store_file_names_the_directory_instead() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let file = Device::at(d.db());
+    for args in [&["goal", "list"][..], &["init", "--name", "Alex"]] {
+        let r = file.run(args);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("is a file; the home is the directory that holds duet.db")
+                && r.stderr.contains(&d.home.display().to_string()),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("duet init"), "{}", r.stderr);
+    }
+}
+
+#[test]
 fn a_damaged_page_in_a_working_store_is_said_with_the_way_back() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);

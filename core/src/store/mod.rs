@@ -126,6 +126,13 @@ pub enum StoreError {
         /// OS error (in the message, not a source: said once).
         cause: std::io::Error,
     },
+    /// The home given is a file, not a directory.
+    #[error(
+        "{} is a file; the home is the directory that holds {DB_FILE}: give --home / DUET_HOME that directory ({})",
+        .0.display(),
+        .0.parent().map_or_else(|| ".".into(), |p| p.display().to_string())
+    )]
+    HomeIsFile(PathBuf),
     /// The space is not in this store.
     #[error("no {0} space on this device")]
     NoSpace(String),
@@ -213,6 +220,11 @@ impl Store {
     /// Opens the store in `home`, creating the directory and database if `create`.
     pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
         let path = home.join(DB_FILE);
+        // A home given as a file (often the store itself) is not a home without a
+        // device: saying "no identity yet" would send the user to `init`, which fails.
+        if home.is_file() {
+            return Err(StoreError::HomeIsFile(home.to_path_buf()));
+        }
         if !path.exists() {
             if !create {
                 return Err(StoreError::NotInitialised);
