@@ -173,7 +173,7 @@ fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
         // its 64 hex digits and speak of genesis events).
         Ok(e) if e.error == ErrorCode::NotAMember => "the relay does not count this device              as a member of this space yet (its join has not reached the relay) or any more              (it was removed)"
             .to_string(),
-        Ok(e) if e.error == ErrorCode::NoSuchSpace => "the relay does not have this space              (it was never made there, or the relay lost it; a sync gives it back)"
+        Ok(e) if e.error == ErrorCode::NoSuchSpace => "the relay does not have this space              (it was not created there yet, for example for want of a creation token, or the relay lost its database)"
             .to_string(),
         Ok(e) => format!("the relay answered {status}: {}", e.message),
         Err(_) => format!("the relay answered {status}: {body}"),

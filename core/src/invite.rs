@@ -51,7 +51,14 @@ fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
         (None, None) => return Err(InviteCodeError("it does not start with duet2- or duet1-")),
     };
     let mut b = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
-        InviteCodeError("it holds characters no code has; copy the whole code, exactly")
+        // Only the code's own characters, but not a whole code: cut short (base64 ends
+        // in a way only a whole code ends).
+        let own = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        InviteCodeError(if body.chars().all(own) {
+            "it is incomplete or mistyped; copy the whole code, exactly"
+        } else {
+            "it holds characters no code has; copy the whole code, exactly"
+        })
     })?;
     if checked {
         let at = b
@@ -199,8 +206,12 @@ mod tests {
         // A code copied without its last characters is refused, whatever is cut.
         for cut in 1..=12 {
             let short = &written[..written.len() - cut];
-            assert!(InviteCode::decode(short).is_err(), "cut {cut}: {short}");
+            let e = InviteCode::decode(short).expect_err(short);
+            assert!(e.0.contains("incomplete or mistyped"), "cut {cut}: {}", e.0);
         }
+        let odd = format!("{}!", &written[..written.len() - 1]);
+        let e = InviteCode::decode(&odd).expect_err("not a code's character");
+        assert!(e.0.contains("characters no code has"), "{}", e.0);
         // A version 1 code (no check) is still read.
         let mut v1 = URL_SAFE_NO_PAD
             .decode(written.trim_start_matches("duet2-"))

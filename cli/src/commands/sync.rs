@@ -36,10 +36,14 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     if a.drop_waiting {
         let n = ctx.device()?.drop_waiting()?;
-        note(&format!(
-            "dropped {}; they are not read again, unless the relay serves them at a new place",
-            duet_core::words::count(n, "waiting event", "waiting events")
-        ));
+        note(&if n == 0 {
+            "no event was waiting".to_string()
+        } else {
+            format!(
+                "dropped {}; they are not read again, unless the relay serves them at a new place",
+                duet_core::words::count(n, "waiting event", "waiting events")
+            )
+        });
     }
     let mut dev = ctx.device()?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "syncing"));
@@ -86,6 +90,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         r.arrivals.is_empty()
             && r.membership.is_empty()
             && r.pushed_changes == 0
+            && r.pushed_events == 0
             && r.departed.is_none()
     }) {
         ctx.out.line("Up to date.")?;
@@ -178,6 +183,14 @@ pub fn print_reports(
                 kind.as_str(),
                 r.pushed_changes,
                 if r.pushed_changes == 1 { "" } else { "s" }
+            ))?;
+        } else if r.pushed_events > 0 {
+            // Made before this sync (a push that failed, a device added or removed):
+            // sent now, not "up to date".
+            ctx.out.line(format!(
+                "{}: sent what was waiting to be sent ({})",
+                kind.as_str(),
+                duet_core::words::count(r.pushed_events, "event", "events")
             ))?;
         }
     }

@@ -64,12 +64,7 @@ impl<'a> Pull<'a> {
         transport: &dyn Transport,
         push_refusal: &mut Option<TransportError>,
     ) -> Result<u64, SyncError> {
-        // Events still waiting from an earlier sync may wait for one the relay left out
-        // of a page while the cursor moved past it: read again from below that gap.
-        let mut cursor = match store.gap_floor(&self.rec.id)? {
-            Some(floor) => floor.min(self.rec.cursor),
-            None => self.rec.cursor,
-        };
+        let mut cursor = self.start(store)?;
         let mut pages = 0usize;
         // The first read starts after the last event this device read, which the relay
         // must still hold at that cursor: if it does not, it lost events and numbers new
@@ -139,6 +134,16 @@ impl<'a> Pull<'a> {
             }
             return Ok(cursor);
         }
+    }
+
+    /// Where to read from: after the stored cursor, or below it when events still wait
+    /// from an earlier sync (they may wait for one the relay left out of a page while
+    /// the cursor moved past it: read again from below that gap).
+    fn start(&self, store: &Store) -> Result<u64, SyncError> {
+        Ok(match store.gap_floor(&self.rec.id)? {
+            Some(floor) => floor.min(self.rec.cursor),
+            None => self.rec.cursor,
+        })
     }
 
     /// Notes what the relay says of the space: the fork attempts it refused, and an end
