@@ -550,3 +550,41 @@ fn a_change_acknowledged_at_a_cursor_already_read_is_sent_again() {
             .contains("Said to be stored long ago")
     );
 }
+
+/// Armed by the test: the next push carrying a `changes` event is answered 503, once.
+static BUSY_ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn busy_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    use duet_core::event::Kind;
+    if !events.iter().any(|e| e.kind() == Kind::Changes)
+        || !BUSY_ONCE.swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        return None;
+    }
+    Some((
+        503,
+        r#"{"error":"overloaded","message":"the relay is busy"}"#.to_string(),
+    ))
+}
+
+/// A change whose push failed goes with the next sync, which says it sent it (it said
+/// "Up to date.": the change was made in an earlier command, so none was new).
+#[test]
+fn a_sync_that_sends_a_change_left_by_a_failed_push_says_so() {
+    let relay = Relay::start();
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, busy_once);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["sync"]);
+    BUSY_ONCE.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.ok(&["reflect", "Sent on the second try"]);
+    let busy = a.run(&["sync"]);
+    assert_eq!(proxy.answered(), 1, "{busy:?}");
+    let sent = a.ok(&["sync"]);
+    assert!(sent.contains("sent what was waiting"), "{sent}");
+    assert!(!sent.contains("Up to date"), "{sent}");
+    b.ok(&["sync"]);
+    assert!(b.ok(&["reflections"]).contains("Sent on the second try"));
+}
