@@ -299,3 +299,22 @@ fn an_invite_made_while_the_relay_is_down_is_given_and_works_after_a_sync() {
     let sam = Device::new();
     sam.ok(&["join", &code, "--name", "Sam"]);
 }
+
+#[test]
+fn a_push_over_the_spaces_quota_is_said_with_the_changes_kept_and_no_backup_story() {
+    let relay = Relay::start_with(&["--space-max-events", "12"]);
+    let (alex, _sam) = pair(&relay);
+    let mut refused = None;
+    for i in 0..12 {
+        alex.ok(&["reflect", &format!("note {i}")]);
+        let r = alex.run(&["sync"]);
+        if r.code != 0 {
+            refused = Some(r.stderr);
+            break;
+        }
+    }
+    let err = refused.expect("the quota is reached");
+    assert!(err.contains("quota_exceeded"), "{err}");
+    assert!(err.contains("they are kept on this device"), "{err}");
+    assert!(!err.contains("old backup"), "not a restored relay: {err}");
+}

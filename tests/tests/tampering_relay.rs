@@ -445,6 +445,21 @@ fn an_event_the_relay_lost_after_this_devices_last_read_is_given_back_at_the_nex
     assert_converged(&a, &b);
 }
 
+/// A couple paired through a proxy in front of a real relay: Alex syncs through the
+/// proxy, which answers pushes with `answer`; Sam reaches the relay through it too.
+fn couple_behind(
+    answer: duet_tests::proxy::Answer,
+) -> (Relay, duet_tests::proxy::RelayProxy, Device, Device) {
+    let relay = Relay::start();
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, answer);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["sync"]);
+    (relay, proxy, a, b)
+}
+
 /// Armed by the test: the next push carrying a `changes` event is answered "accepted"
 /// at a far cursor by the proxy, and never reaches the relay.
 static FAKE_ACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -497,13 +512,7 @@ fn fake_ack_at(
 /// partner gets it without its author writing again.
 #[test]
 fn a_change_a_relay_acknowledged_without_keeping_is_given_back_at_the_next_sync() {
-    let relay = Relay::start();
-    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_ack_once);
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &liar.url]);
-    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
-    a.ok(&["sync"]);
+    let (_relay, liar, a, b) = couple_behind(fake_ack_once);
     FAKE_ACK.store(true, std::sync::atomic::Ordering::SeqCst);
     a.ok(&["reflect", "Said to be stored, never kept"]);
     let faked = a.run(&["sync"]);
@@ -527,13 +536,7 @@ fn a_change_a_relay_acknowledged_without_keeping_is_given_back_at_the_next_sync(
 /// again by the next sync.
 #[test]
 fn a_change_acknowledged_at_a_cursor_already_read_is_sent_again() {
-    let relay = Relay::start();
-    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_low_ack_once);
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &liar.url]);
-    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
-    a.ok(&["sync"]);
+    let (_relay, liar, a, b) = couple_behind(fake_low_ack_once);
     FAKE_LOW_ACK.store(true, std::sync::atomic::Ordering::SeqCst);
     a.ok(&["reflect", "Said to be stored long ago"]);
     let faked = a.run(&["sync"]);
@@ -571,13 +574,7 @@ fn busy_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
 /// "Up to date.": the change was made in an earlier command, so none was new).
 #[test]
 fn a_sync_that_sends_a_change_left_by_a_failed_push_says_so() {
-    let relay = Relay::start();
-    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, busy_once);
-    let a = Device::new();
-    let b = Device::new();
-    a.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
-    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
-    a.ok(&["sync"]);
+    let (_relay, proxy, a, b) = couple_behind(busy_once);
     BUSY_ONCE.store(true, std::sync::atomic::Ordering::SeqCst);
     a.ok(&["reflect", "Sent on the second try"]);
     let busy = a.run(&["sync"]);

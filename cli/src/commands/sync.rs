@@ -80,7 +80,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         .collect();
     if !refused.is_empty() {
         anyhow::bail!(
-            "the relay refused this device's changes ({}); they are kept on this device. If the relay was restored from an old backup, see docs/self-hosting.md",
+            "the relay refused this device's changes ({}); they are kept on this device",
             refused.join("; ")
         );
     }
