@@ -317,4 +317,9 @@ fn a_push_over_the_spaces_quota_is_said_with_the_changes_kept_and_no_backup_stor
     assert!(err.contains("quota_exceeded"), "{err}");
     assert!(err.contains("they are kept on this device"), "{err}");
     assert!(!err.contains("old backup"), "not a restored relay: {err}");
+    let status = alex.ok(&["status"]);
+    assert!(
+        status.contains("the relay refused this device's changes") && status.contains("quota"),
+        "status says why changes wait: {status}"
+    );
 }

@@ -376,12 +376,17 @@ impl Live {
                 })
             })
             .collect();
-        warnings.extend(
-            status
-                .spaces
-                .iter()
-                .filter_map(|s| s.alert.as_ref().map(|a| format!("{} space: {a}", s.kind))),
-        );
+        // A refused push is the status line's problem, said in the app's words: not
+        // again among the warnings.
+        let refusal_said = self.state.lock().is_ok_and(|s| s.problem.is_some());
+        warnings.extend(status.spaces.iter().filter_map(|s| {
+            let mut alert = s.alert.as_deref()?;
+            // The refusal is the alert's last part.
+            if refusal_said && let Some(at) = alert.find(duet_core::sync::PUSH_REFUSED) {
+                alert = alert[..at].trim_end_matches("; ");
+            }
+            (!alert.is_empty()).then(|| format!("{} space: {alert}", s.kind))
+        }));
         let departed = |kind: &str| {
             status
                 .spaces

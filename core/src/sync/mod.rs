@@ -48,7 +48,7 @@ use package::package_and_push;
 pub(crate) use package::package_local;
 use pull::Pull;
 use push::push_unacked;
-pub use summary::{Arrivals, MembershipAct, MembershipNews};
+pub use summary::{Arrivals, MembershipAct, MembershipNews, PUSH_REFUSED};
 
 /// Pages one sync reads at most (a page holds up to 1,000 events or 16 MiB): a relay
 /// that always says more wait cannot keep a sync going. The next sync reads on.

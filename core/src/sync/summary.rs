@@ -254,6 +254,10 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
     report.waiting = held.len();
 }
 
+/// How a space's alert begins its part about a refused push (a front end that shows
+/// the refusal in its own words leaves that part out).
+pub const PUSH_REFUSED: &str = "the relay refused this device's changes";
+
 /// Returns the space's alert (what the relay did that the person should know of even
 /// after this sync's output is gone; `duet status` shows it), and warns of forks the
 /// relay refused when there are more than the `previous` alert counted: the relay counts
@@ -283,6 +287,14 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
     if report.forks > 0 {
         alerts.push(format!(
             "{forks} by a device of this space, refused by the relay"
+        ));
+    }
+    // Until a push goes through: the changes wait here, and `duet status` says why
+    // (last, so that a front end can leave it out).
+    if let Some(w) = &report.push_refused {
+        alerts.push(format!(
+            "{PUSH_REFUSED} ({}); they are kept here and sent once it takes them",
+            w.text
         ));
     }
     (!alerts.is_empty()).then(|| alerts.join("; "))
