@@ -262,7 +262,16 @@ fn fit_open_files(config: &mut Config) {
         } else {
             was.to_string()
         };
-        tracing::info!("{name} lowered from {was} to {now} to fit the open-file limit");
+        // The connections fit the open-file limit; the other caps fit the connections
+        // (which may be the operator's own --max-connections, not the limit).
+        if *name == "max_connections" {
+            tracing::info!("{name} lowered from {was} to {now} to fit the open-file limit");
+        } else {
+            tracing::info!(
+                "{name} lowered from {was} to {now} to fit max_connections ({})",
+                config.max_connections
+            );
+        }
     }
     tracing::info!(
         max_connections = config.max_connections,

@@ -497,7 +497,11 @@ fn the_relay_raises_its_soft_open_file_limit_at_start_and_sizes_its_caps_from_it
     let p = Proc::start_logged_under(&["prlimit", "--nofile=256:256"], &[]);
     let log = p.log();
     assert!(
-        log.contains("max_connections lowered from 4096 to 192"),
+        log.contains("max_connections lowered from 4096 to 192 to fit the open-file limit"),
+        "{log}"
+    );
+    assert!(
+        log.contains("max_live_sockets lowered from 3072 to 144 to fit max_connections (192)"),
         "{log}"
     );
     assert!(
