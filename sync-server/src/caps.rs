@@ -52,18 +52,24 @@ impl<K: Hash + Eq + Clone> Counts<K> {
 
     /// One more unit for `key`, or [`Full`] when it already holds the cap.
     pub fn try_hold(&self, key: K) -> Result<Held<K>, Full> {
+        self.try_hold_many(key, 1)
+    }
+
+    /// `units` more for `key`, or [`Full`] when they would take it past the cap.
+    pub fn try_hold_many(&self, key: K, units: usize) -> Result<Held<K>, Full> {
         let mut map = lock(&self.map);
         let held = map.get(&key).copied().unwrap_or(0);
-        if held >= self.cap {
+        if held.saturating_add(units) > self.cap {
             return Err(Full {
                 held,
                 cap: self.cap,
             });
         }
-        map.insert(key.clone(), held + 1);
+        map.insert(key.clone(), held + units);
         Ok(Held {
             map: Arc::clone(&self.map),
             key,
+            units,
         })
     }
 
@@ -78,18 +84,19 @@ impl<K: Hash + Eq + Clone> Counts<K> {
     }
 }
 
-/// One unit counted against a key until dropped.
+/// Units counted against a key until dropped.
 #[derive(Debug)]
 pub struct Held<K: Hash + Eq> {
     map: Arc<Mutex<HashMap<K, usize>>>,
     key: K,
+    units: usize,
 }
 
 impl<K: Hash + Eq> Drop for Held<K> {
     fn drop(&mut self) {
         let mut map = lock(&self.map);
         if let Some(n) = map.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
+            *n = n.saturating_sub(self.units);
             if *n == 0 {
                 map.remove(&self.key);
             }

@@ -175,13 +175,12 @@ pub async fn serve(
 /// [`AppState::open`] with an error that says what to do.
 pub fn open_state(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
     AppState::open(db, config).map_err(|e| {
-        let damaged = e.is_damaged();
-        let hint = opening_hint(db);
-        anyhow::Error::new(e).context(if damaged {
+        let context = if e.is_damaged() {
             format!("cannot open {}: {}", db.display(), store::DAMAGED)
         } else {
-            hint
-        })
+            opening_hint(db)
+        };
+        anyhow::Error::new(e).context(context)
     })
 }
 

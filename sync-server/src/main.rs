@@ -340,7 +340,11 @@ fn check_sqlite_path(path: &std::path::Path) -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
-    if let duet_relay::store::Location::Sqlite(path) = &db {
+    let sqlite = match &db {
+        duet_relay::store::Location::Sqlite(path) => Some(path.clone()),
+        duet_relay::store::Location::Postgres(_) => None,
+    };
+    if let Some(path) = &sqlite {
         check_sqlite_path(path)?;
     }
     let shown = db.display();
@@ -375,8 +379,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
     }
     tracing::info!(%addr, db = %shown, "relay started");
-    if let duet_relay::store::Location::Sqlite(path) = duet_relay::store::Location::parse(&args.db)
-    {
+    if let Some(path) = sqlite {
         check_in_background(path);
     }
     tracing::info!(config = ?limits, "limits");

@@ -5,13 +5,13 @@
 //! One address holds at most a quarter of it (or one largest push, if more), so that a
 //! single stranger's slow pushes cannot take every couple's share.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use duet_core::protocol::MAX_BODY_BYTES;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::caps::{self, Counts};
 use crate::error::ApiError;
 use crate::limits::PUSH_MEMORY_FACTOR;
 use crate::logging::Throttle;
@@ -30,49 +30,30 @@ fn refused(why: &str) -> ApiError {
     ApiError::overloaded()
 }
 
-/// What each address holds now, in KiB.
-type Held = Arc<Mutex<HashMap<IpAddr, u32>>>;
-
 /// The budget, in KiB.
 pub struct PushMemory {
     budget: Arc<Semaphore>,
     size: u32,
-    /// What each address holds now, in KiB.
-    held: Held,
+    /// What each address holds now, in KiB, capped at its part.
+    per_address: Counts<IpAddr>,
 }
 
-/// A push's share of the budget, given back when dropped.
+/// A push's share of the budget (and of its address's part), given back when dropped.
 pub struct Share {
     _permit: OwnedSemaphorePermit,
-    of: Option<(IpAddr, u32, Held)>,
-}
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        if let Some((ip, kib, held)) = self.of.take() {
-            let mut held = held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(h) = held.get_mut(&ip) {
-                *h = h.saturating_sub(kib);
-                if *h == 0 {
-                    held.remove(&ip);
-                }
-            }
-        }
-    }
+    _address: Option<caps::Held<IpAddr>>,
 }
 
 impl PushMemory {
     /// A budget of `bytes`; none for 0 (no limit).
     pub fn new(bytes: u64) -> Option<PushMemory> {
-        (bytes > 0).then(|| {
-            let size = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
-            PushMemory {
-                budget: Arc::new(Semaphore::new(size as usize)),
-                size,
-                held: Arc::default(),
-            }
+        let size = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
+        // One address's part: a quarter, or one largest push if that is more.
+        let part = (size / 4).max(kib_of(MAX_BODY_BYTES as u64, size));
+        Some(PushMemory {
+            budget: Arc::new(Semaphore::new(size as usize)),
+            size,
+            per_address: Counts::new(part as usize).filter(|_| bytes > 0)?,
         })
     }
 
@@ -80,41 +61,28 @@ impl PushMemory {
     /// when it declares none), at most the whole budget (such a push goes alone); refused
     /// when the budget lacks it, or when its address would hold more than its part.
     pub fn reserve(&self, declared: Option<u64>, from: Option<IpAddr>) -> Result<Share, ApiError> {
-        let kib = |body: u64| {
-            let kib = (body * PUSH_MEMORY_FACTOR).div_ceil(1024).max(1);
-            u32::try_from(kib).unwrap_or(u32::MAX).min(self.size)
-        };
         let largest = MAX_BODY_BYTES as u64;
-        let share = kib(declared.unwrap_or(largest).min(largest));
-        let Some(ip) = from else {
-            return Ok(Share {
-                _permit: self.take(share)?,
-                of: None,
-            });
-        };
-        let part = (self.size / 4).max(kib(largest));
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = held.get(&ip).copied().unwrap_or(0);
-        if now.saturating_add(share) > part {
-            return Err(refused("one address holds its quarter of the push memory"));
-        }
-        let permit = self.take(share)?;
-        held.insert(ip, now + share);
+        let share = kib_of(declared.unwrap_or(largest).min(largest), self.size);
+        // The address's part first: a refusal there leaves the budget untouched.
+        let address = from
+            .map(|ip| self.per_address.try_hold_many(ip, share as usize))
+            .transpose()
+            .map_err(|_| refused("one address holds its quarter of the push memory"))?;
         Ok(Share {
-            _permit: permit,
-            of: Some((ip, share, self.held.clone())),
+            _permit: self
+                .budget
+                .clone()
+                .try_acquire_many_owned(share)
+                .map_err(|_| refused("pushes in flight hold the whole push memory"))?,
+            _address: address,
         })
     }
+}
 
-    fn take(&self, kib: u32) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.budget
-            .clone()
-            .try_acquire_many_owned(kib)
-            .map_err(|_| refused("pushes in flight hold the whole push memory"))
-    }
+/// A body's share in KiB: [`PUSH_MEMORY_FACTOR`] times its length, at most `size`.
+fn kib_of(body: u64, size: u32) -> u32 {
+    let kib = (body * PUSH_MEMORY_FACTOR).div_ceil(1024).max(1);
+    u32::try_from(kib).unwrap_or(u32::MAX).min(size)
 }
 
 #[cfg(test)]

@@ -65,15 +65,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let rated = dev.checkin(&ratings, a.period)?;
     if ctx.out.json {
-        // Each entry as `rate --json` says it, with the level given.
-        let rated: Vec<_> = rated
-            .iter()
-            .zip(&ratings)
-            .map(|(r, (_, level, _))| RatedAt {
-                rated: r,
-                level: level.value(),
-            })
-            .collect();
         return ctx.out.json(&json!({ "rated": rated }));
     }
     for (r, (_, level, _)) in rated.iter().zip(&ratings) {
@@ -83,14 +74,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx.out.line("Nothing rated.")?;
     }
     summary(ctx, &rated)
-}
-
-/// One rating of a check-in as `--json` prints it: what was rated, and at which level.
-#[derive(serde::Serialize)]
-struct RatedAt<'a> {
-    #[serde(flatten)]
-    rated: &'a Rated,
-    level: i8,
 }
 
 fn summary(ctx: &Ctx, rated: &[Rated]) -> anyhow::Result<()> {

@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return ctx.out.json(&json!({
             "id": rated.id,
             "goal": rated.goal,
-            "level": a.level.value(),
+            "level": rated.level,
             "sealed": rated.sealed,
             "amended": a.amend,
             "revealed": rated.revealed,

@@ -30,6 +30,8 @@ pub struct Rated {
     pub sealed: bool,
     /// How many of this person's sealed ratings were revealed with it.
     pub revealed: usize,
+    /// The level given, -2..=2.
+    pub level: i8,
 }
 
 /// What closing the open rounds did.
@@ -188,6 +190,7 @@ impl Device {
             title,
             sealed,
             revealed,
+            level: input.level.value(),
         })
     }
 

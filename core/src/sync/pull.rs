@@ -220,7 +220,10 @@ impl<'a> Pull<'a> {
             let before = run.cursor;
             run.cursor = run.cursor.max(c);
             let hash = crate::crypto::sha256(&bytes);
-            if !seen.insert(hash) || store.was_refused(&self.rec.id, &hash)? {
+            // Only where this device read before (a read again from below a gap) can an
+            // entry be one it refused: a fresh read pays no lookup per event.
+            let read_before = c <= self.rec.cursor;
+            if !seen.insert(hash) || (read_before && store.was_refused(&self.rec.id, &hash)?) {
                 continue; // served twice in one page, or refused before
             }
             if store.has_event(&self.rec.id, &hash)? {

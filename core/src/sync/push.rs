@@ -18,12 +18,14 @@ pub(super) fn push_unacked(
     transport: &dyn Transport,
     report: &mut SyncReport,
 ) -> Result<Option<TransportError>, SyncError> {
-    let batches = in_batches(store.unacked_events(&rec.id)?);
-    let token = store.create_token(&rec.id)?;
     // A new event gets a cursor past every one the relay served before: one acknowledged
     // at or below what this device read was not stored there (or the relay lost what it
-    // served), and a later read would never show it missing.
+    // served), and a later read would never show it missing. Read before the events to
+    // send: another process's pull that reads one of them marks it sent, in the same
+    // transaction as its cursor, so an event still listed here is past that cursor.
     let read_up_to = store.read_cursor(&rec.id)?;
+    let batches = in_batches(store.unacked_events(&rec.id)?);
+    let token = store.create_token(&rec.id)?;
     let mut behind = None;
     for batch in batches {
         let resp = match push_batch(transport, relay, rec, &batch, token.as_deref()) {
