@@ -120,14 +120,11 @@ impl Device {
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(now, input.amend.then_some(gid.as_str()))?;
-        let corrects = if input.amend {
-            Some(
-                super::corrections::latest_own(&view, &me, &gid)
-                    .ok_or_else(|| DeviceError::NothingToAmend(input.goal.to_string()))?,
-            )
-        } else {
-            None
-        };
+        let corrects = input
+            .amend
+            .then(|| super::corrections::latest_own(&view, &me, &gid))
+            .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(input.goal.to_string())))
+            .transpose()?;
         let note = input
             .note
             .map(str::to_string)
