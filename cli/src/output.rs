@@ -169,10 +169,19 @@ pub fn day(ms: i64) -> String {
 /// The local day of an RFC 3339 time as the JSON records carry it (as written, if it
 /// does not parse).
 pub fn day_of(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
-        |_| rfc3339.get(..10).unwrap_or(rfc3339).to_string(),
-        |t| day(t.timestamp_millis()),
-    )
+    ms_of(rfc3339).map_or_else(|| rfc3339.get(..10).unwrap_or(rfc3339).to_string(), day)
+}
+
+/// An RFC 3339 time as the JSON records carry it, shown as [`when`] shows it (as
+/// written, if it does not parse).
+pub fn when_of(rfc3339: &str) -> String {
+    ms_of(rfc3339).map_or_else(|| rfc3339.to_string(), when)
+}
+
+fn ms_of(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 fn local(ms: i64, format: &str) -> String {

@@ -225,11 +225,3 @@ fn summary(p: &Progress) -> Markup {
 fn utc_day(ms: i64) -> String {
     duet_core::app::iso(ms).chars().take(10).collect()
 }
-
-/// A time given as RFC 3339 (as the records hold it), in local time like every other
-/// time of the page.
-fn when_iso(iso: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(iso)
-        .map(|t| when(t.timestamp_millis()))
-        .unwrap_or_else(|_| iso.to_string())
-}

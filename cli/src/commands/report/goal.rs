@@ -8,8 +8,8 @@ use duet_core::app::{PartnerRatings, RatingRecord, ReportGoal, StepRecord};
 use maud::{Markup, html};
 
 use super::charts::goal_chart;
-use super::{day, when_iso};
-use crate::output::name_of;
+use super::day;
+use crate::output::{name_of, when_of};
 
 /// The marks of a rating in its table's "marks" column: a correction (it replaced an
 /// earlier rating, which no longer counts), a rating given blind and revealed.
@@ -121,7 +121,7 @@ fn steps(steps: &[StepRecord], people: &BTreeMap<String, String>) -> Markup {
                                     " by " span class="done-by" { (name_of(people, by)) }
                                 }
                                 @if let Some(at) = &s.done_at {
-                                    " on " span class="done-at" { (when_iso(at)) }
+                                    " on " span class="done-at" { (when_of(at)) }
                                 }
                             } @else {
                                 " — open"
@@ -173,14 +173,14 @@ fn ratings_table(p: &PartnerRatings) -> Markup {
                 tbody {
                     @for r in &p.ratings {
                         tr {
-                            td { (when_iso(&r.at)) } td { (signed(r.level)) }
+                            td { (when_of(&r.at)) } td { (signed(r.level)) }
                             td { @if let Some(n) = &r.note { (n) } }
                             td class="marks" { (row_marks(r, sealed(&r.id))) }
                         }
                     }
                     @for sealed in p.sealed.iter().filter(|s| !opened(&s.id)) {
                         tr class="sealed" {
-                            td { (when_iso(&sealed.at)) } td { "—" }
+                            td { (when_of(&sealed.at)) } td { "—" }
                             td class="muted" { "not revealed yet" }
                             td class="marks" { "sealed" }
                         }
