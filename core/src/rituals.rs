@@ -4,8 +4,10 @@
 //!
 //! Rounds: the first sealed rating that finds no open round opens one, which ends by
 //! itself after the period the rater's device sets (7 days by default) or when either
-//! partner closes it. Rounds opened by both partners while apart are open together and
-//! act as one: a rating counts as "in the round" if it is in any open round.
+//! partner closes it. A rating answers the partner's in the round they rated in, and
+//! opens their seal there; two seals made while apart, each in a round of its own, open
+//! each other when the rounds were open together. A round where both have rated a goal
+//! is done with it: a new rating of the goal is blind again, in a newer round.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -29,48 +31,114 @@ pub fn round_over(view: &View, round: &str, now: i64) -> bool {
         .all(|r| r.is_over(now))
 }
 
-/// Whether someone other than `me` has rated `goal` (sealed or not) in an open round.
-pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
-    let open: BTreeSet<&str> = open_rounds(view, now)
-        .into_iter()
-        .map(|r| r.id.as_str())
-        .collect();
-    let in_open = |round: Option<&str>| round.is_some_and(|r| open.contains(r));
-    // A rating its rater took back does not count as rated: rating and undoing before a
-    // sync must not open the other's seal.
+/// Who has rated a goal in which round: (rater, round) of each of its ratings and seals
+/// that their rater did not take back. A rating or seal taken back does not count as
+/// rated: rating and undoing before a sync must not open the other's seal.
+fn marks<'v>(view: &'v View, goal: &str) -> Vec<(&'v str, &'v str)> {
     let taken_back = withdrawn(view);
     let stands = |id: &str| !taken_back.contains(id);
-    view.seals
+    let seals = view
+        .seals
         .iter()
-        .any(|s| s.goal == goal && s.rater != me && in_open(Some(&s.round)) && stands(&s.id))
-        || view.ratings.iter().any(|r| {
-            r.goal == goal && r.rater != me && in_open(r.round.as_deref()) && stands(&r.id)
-        })
+        .filter(|s| s.goal == goal && stands(&s.id))
+        .map(|s| (s.rater.as_str(), s.round.as_str()));
+    let ratings = view
+        .ratings
+        .iter()
+        .filter(|r| r.goal == goal && stands(&r.id))
+        .filter_map(|r| Some((r.rater.as_str(), r.round.as_deref()?)));
+    seals.chain(ratings).collect()
 }
 
-/// The open round a new rating of `goal` by `me` goes in: the round of another rater's
-/// waiting seal of the goal (a rating in the clear answers it, and must open it on the
-/// sealer's device whatever that device's clock says of older rounds), else of their
-/// rating of it, else the oldest open round.
-pub fn round_for(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
+/// Whether someone `who` accepts has rated the goal of `marks` in `round`.
+fn rated_in(marks: &[(&str, &str)], round: &str, who: impl Fn(&str) -> bool) -> bool {
+    marks.iter().any(|&(rater, r)| r == round && who(rater))
+}
+
+/// Whether two people have rated the goal of `marks` in `round`: its check-in of the
+/// goal is complete there, and a new rating of it starts another.
+fn complete(marks: &[(&str, &str)], round: &str) -> bool {
+    let mut raters = marks.iter().filter(|(_, r)| *r == round).map(|(w, _)| *w);
+    raters
+        .next()
+        .is_some_and(|first| raters.any(|other| other != first))
+}
+
+/// The open rounds that hold a goal's current check-in: a round where both have rated it
+/// is left behind once a round opened later holds a new rating of it (last week's round
+/// still open for an hour when this week's check-in starts).
+fn current_rounds<'v>(view: &'v View, marks: &[(&str, &str)], now: i64) -> Vec<&'v Round> {
+    let open = open_rounds(view, now);
+    let rated = |round: &str| marks.iter().any(|(_, r)| *r == round);
+    let left_behind = |r: &Round| {
+        complete(marks, &r.id)
+            && open
+                .iter()
+                .any(|l| l.opened_at > r.opened_at && rated(&l.id))
+    };
+    open.iter().copied().filter(|r| !left_behind(r)).collect()
+}
+
+/// Whether someone `who` accepts has rated `goal` (sealed or not) in its current
+/// check-in (`current_rounds`).
+pub fn rated_now(view: &View, goal: &str, now: i64, who: impl Fn(&str) -> bool) -> bool {
+    let marks = marks(view, goal);
+    current_rounds(view, &marks, now)
+        .iter()
+        .any(|r| rated_in(&marks, &r.id, &who))
+}
+
+/// Whether someone other than `me` has rated `goal` (sealed or not) in its current
+/// check-in.
+pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
+    rated_now(view, goal, now, |w| w != me)
+}
+
+/// The open round whose rating by another person a rating of `goal` by `me` answers, so
+/// that it is made in the clear there (the partner is already committed): the round of
+/// their waiting seal of the goal (the answer must open it on the sealer's device
+/// whatever that device's clock says of older rounds), else of their rating of it in a
+/// round where `me` has not rated it. `None`: the rating is blind.
+pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
     let open = open_rounds(view, now);
     let is_open = |round: &str| open.iter().any(|r| r.id == round);
+    let marks = marks(view, goal);
     let answered_seal = waiting_seals(view)
         .into_iter()
-        .filter(|s| s.goal == goal && s.rater != me && is_open(&s.round))
-        .map(|s| s.round.as_str())
-        .next();
+        .find(|s| s.goal == goal && s.rater != me && is_open(&s.round))
+        .map(|s| s.round.as_str());
     let answered_rating = || {
-        view.ratings
+        marks
             .iter()
-            .filter(|r| r.goal == goal && r.rater != me)
-            .filter_map(|r| r.round.as_deref())
-            .find(|round| is_open(round))
+            .find(|&&(w, r)| w != me && is_open(r) && !rated_in(&marks, r, |x| x == me))
+            .map(|&(_, r)| r)
     };
-    answered_seal
-        .or_else(answered_rating)
-        .or_else(|| open.first().map(|r| r.id.as_str()))
-        .map(str::to_string)
+    answered_seal.or_else(answered_rating).map(str::to_string)
+}
+
+/// The open round a blind rating of `goal` goes in: the newest one where the goal's
+/// check-in is not complete (`None`: a new round).
+pub fn blind_round(view: &View, goal: &str, now: i64) -> Option<String> {
+    let marks = marks(view, goal);
+    open_rounds(view, now)
+        .into_iter()
+        .filter(|r| !complete(&marks, &r.id))
+        .max_by_key(|r| (r.opened_at, r.id.as_str()))
+        .map(|r| r.id.clone())
+}
+
+/// The rounds a view must hold the ratings of to decide as the whole space would: the
+/// open ones and those that were open together with one of them.
+pub fn deciding_rounds(rounds: &[Round], now: i64) -> Vec<String> {
+    let open: Vec<&Round> = rounds.iter().filter(|r| !r.is_over(now)).collect();
+    let mut ids: Vec<String> = rounds
+        .iter()
+        .filter(|r| open.iter().any(|o| o.id == r.id || o.overlaps(r)))
+        .map(|r| r.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The ids of the ratings and seals a withdrawal took back.
@@ -142,11 +210,40 @@ pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
         .collect()
 }
 
-/// Whether the time has come for `seal` to be revealed: its round is over, or someone
-/// other than its rater has rated the goal in an open round. Its rater's devices reveal
-/// it at their next rating or sync; until then its partner is told it opens then.
+/// Whether the time has come for `seal` to be revealed: its round is over, someone other
+/// than its rater has rated the goal in its round, or has sealed it while apart
+/// (`answered_apart`). Its rater's devices reveal it at their next rating or sync; until
+/// then its partner is told it opens then.
 pub fn reveal_is_due(view: &View, seal: &Seal, now: i64) -> bool {
-    round_over(view, &seal.round, now) || other_rated(view, &seal.rater, &seal.goal, now)
+    if round_over(view, &seal.round, now) {
+        return true;
+    }
+    let marks = marks(view, &seal.goal);
+    rated_in(&marks, &seal.round, |w| w != seal.rater) || answered_apart(view, seal, &marks)
+}
+
+/// Whether another person sealed the seal's goal in another round open together with
+/// its own, with neither round holding the other's rating of it: the two rated while
+/// apart, each opening a round, and the rounds act as one (both seals open together,
+/// whichever round ends first).
+fn answered_apart(view: &View, seal: &Seal, marks: &[(&str, &str)]) -> bool {
+    let own: Vec<&Round> = view.rounds.iter().filter(|r| r.id == seal.round).collect();
+    let together = |a: &str| {
+        view.rounds
+            .iter()
+            .filter(|ra| ra.id == a)
+            .any(|ra| own.iter().any(|rb| ra.overlaps(rb)))
+    };
+    let taken_back = withdrawn(view);
+    view.seals
+        .iter()
+        .filter(|p| p.goal == seal.goal && p.rater != seal.rater && p.round != seal.round)
+        .filter(|p| !taken_back.contains(p.id.as_str()))
+        .any(|p| {
+            together(&p.round)
+                && !rated_in(marks, &p.round, |w| w == seal.rater)
+                && !rated_in(marks, &seal.round, |w| w == p.rater)
+        })
 }
 
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes

@@ -517,7 +517,9 @@ fn assert_kept_progress_is_the_progress_of_every_rating(dev: &mut Device) {
 /// exactly as the whole space would: what is due to reveal, waiting, rated by the
 /// other, and this person's ratings of a goal (what a correction corrects).
 fn assert_ritual_view_decides_as_the_whole_view(dev: &mut Device) {
-    use duet_core::rituals::{due_reveals, effective_ratings, other_rated, waiting_seals};
+    use duet_core::rituals::{
+        answered_round, blind_round, due_reveals, effective_ratings, other_rated, waiting_seals,
+    };
     let Ok(rec) = dev.store().space(SpaceKind::Shared) else {
         return;
     };
@@ -538,6 +540,14 @@ fn assert_ritual_view_decides_as_the_whole_view(dev: &mut Device) {
         assert_eq!(
             other_rated(&part, &who, &g.id, now),
             other_rated(&whole, &who, &g.id, now)
+        );
+        assert_eq!(
+            answered_round(&part, &who, &g.id, now),
+            answered_round(&whole, &who, &g.id, now)
+        );
+        assert_eq!(
+            blind_round(&part, &g.id, now),
+            blind_round(&whole, &g.id, now)
         );
         let own = dev
             .store_mut()

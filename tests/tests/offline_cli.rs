@@ -117,7 +117,7 @@ fn assert_one_line_error_with_hint(r: &duet_tests::Run, code: i32, needle: &str)
 }
 
 #[test]
-fn a_rating_has_the_same_local_day_in_progress_goal_show_and_the_report() {
+fn a_rating_has_the_same_local_day_in_progress_goal_show_the_report_and_the_day_filters() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
     d.ok(&["goal", "add", "Hydration", "--area", "communication"]);
@@ -140,6 +140,12 @@ fn a_rating_has_the_same_local_day_in_progress_goal_show_and_the_report() {
             .any(|l| l.contains("Drank more") && l.contains("2026-03-23")),
         "{shown}"
     );
+    // The day filters take the same local days.
+    let rated = |args: &[&str]| auckland(args, None).contains("rated");
+    assert!(rated(&["history", "--since", "2026-03-23"]));
+    assert!(rated(&["history", "--until", "2026-03-23"]));
+    assert!(!rated(&["history", "--until", "2026-03-22"]));
+    assert!(!rated(&["history", "--since", "2026-03-24"]));
 }
 
 #[test]

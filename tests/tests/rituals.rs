@@ -667,3 +667,109 @@ fn a_blind_rating_of_a_partner_no_longer_there_is_said_to_stay_sealed() {
         "{shown}"
     );
 }
+
+const HOUR: i64 = 60 * 60_000;
+const DAY: i64 = 24 * HOUR;
+
+/// Runs `args` on `d` with its clock at `ms`.
+fn at(d: &Device, args: &[&str], ms: i64) -> String {
+    d.ok_env(args, &[("DUET_NOW", &ms.to_string())])
+}
+
+/// What `d`'s export still holds sealed.
+fn sealed_count(d: &Device) -> Option<usize> {
+    d.json(&["export"])["shared"]["sealed"]
+        .as_array()
+        .map(Vec::len)
+}
+
+#[test]
+fn blind_ratings_made_apart_open_together_though_one_round_ended_before_they_met() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    // Alex rates blind and stays offline; three days later Sam, who has not seen it,
+    // rates blind too: two rounds, Alex's ending first.
+    at(&alex, &["rate", GOAL, "2"], t0);
+    at(
+        &sam,
+        &["rate", GOAL, "-1", "--note", "Sam, blind"],
+        t0 + 3 * DAY,
+    );
+    // They meet after Alex's round ended and before Sam's did.
+    for d in [&alex, &sam, &alex, &sam] {
+        at(d, &["sync"], t0 + 8 * DAY);
+    }
+    // Sam sees Alex's level, so Sam's is shown too: not left sealed, open to a
+    // correction Alex would take for a blind rating.
+    let both = vec![
+        ("Alex".to_string(), 2, None),
+        ("Sam".to_string(), -1, Some("Sam, blind".to_string())),
+    ];
+    assert_eq!(ratings(&alex), both);
+    assert_eq!(ratings(&sam), both);
+    assert_eq!(sealed_count(&sam), Some(0));
+}
+
+#[test]
+fn a_weekly_checkin_that_starts_before_last_weeks_round_ends_is_blind_again() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    at(&alex, &["rate", GOAL, "1"], t0);
+    at(&alex, &["sync"], t0);
+    at(&sam, &["sync"], t0 + HOUR);
+    at(&sam, &["rate", GOAL, "0"], t0 + HOUR);
+    at(&sam, &["sync"], t0 + HOUR);
+    at(&alex, &["sync"], t0 + 2 * HOUR);
+    at(&sam, &["sync"], t0 + 2 * HOUR);
+    // A week later, an hour earlier by the clock (a change to summer time): last week's
+    // round is still open for that hour, and both rated in it.
+    let next = t0 + 7 * DAY - HOUR;
+    let out = at(&alex, &["rate", GOAL, "-2"], next);
+    assert!(out.contains("sealed"), "{out}");
+    at(&alex, &["sync"], next);
+    at(&sam, &["sync"], next);
+    let seen = |d: &Device| ratings(d).iter().any(|(_, level, _)| *level == -2);
+    assert!(!seen(&sam), "Sam sees Alex's new level before rating");
+    let clock = next.to_string();
+    let plan = sam
+        .run_full(&["checkin"], Some("\n"), &[("DUET_NOW", &clock)])
+        .ok()
+        .to_string();
+    assert!(plan.contains("rate to see theirs"), "{plan}");
+    // Sam's answer is in the clear, and opens Alex's.
+    let out = at(&sam, &["rate", GOAL, "1"], next + 60_000);
+    assert!(!out.contains("sealed"), "{out}");
+    for d in [&sam, &alex, &sam] {
+        at(d, &["sync"], next + 60_000);
+    }
+    assert!(seen(&sam));
+}
+
+#[test]
+fn a_round_dated_a_year_ahead_by_a_wrong_clock_does_not_end_blind_checkins() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let now = duet_core::ids::now_ms();
+    // Alex's clock is a year ahead for one rating, then set right.
+    at(&alex, &["rate", GOAL, "1"], now + 365 * DAY);
+    at(&alex, &["sync"], now);
+    at(&sam, &["sync"], now);
+    // Sam's rating is still blind: the round from the future is not open.
+    let out = at(&sam, &["rate", GOAL, "-1"], now + HOUR);
+    assert!(out.contains("sealed"), "{out}");
+}
+
+#[test]
+fn undo_takes_back_the_rating_just_made_not_one_dated_ahead_by_a_wrong_clock() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let now = duet_core::ids::now_ms();
+    at(&alex, &["rate", "Date night", "2"], now + 365 * DAY);
+    at(&alex, &["rate", GOAL, "-1"], now);
+    let out = at(&alex, &["undo"], now + 60_000);
+    assert!(out.contains(GOAL), "{out}");
+    assert!(!out.contains("Date night"), "{out}");
+}

@@ -161,9 +161,9 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
         }
         match (g.partner_rated, g.rated) {
             (true, false) => say("  your partner has rated it; rate to see theirs")?,
-            (true, true) => {
-                say("  you have both rated it in this check-in; rating again adds a new rating")?
-            }
+            (true, true) => say(
+                "  you have both rated it in this check-in; rating again starts a new blind rating",
+            )?,
             (false, true) => {
                 say("  you have rated it in this check-in already; rating again adds a new rating")?
             }

@@ -2,7 +2,7 @@
 
 use duet_core::history::HistoryQuery;
 
-use super::{Ctx, parse_day};
+use super::{Ctx, parse_day, parse_day_end};
 use crate::output::{safe_line, when};
 
 /// Show the joint history of the shared space, newest last.
@@ -15,11 +15,11 @@ pub struct Args {
     /// its id).
     #[arg(long)]
     goal: Option<String>,
-    /// Only events on or after this day (YYYY-MM-DD, UTC).
+    /// Only events on or after this day (YYYY-MM-DD, local time).
     #[arg(long, value_parser = parse_day)]
     since: Option<i64>,
-    /// Only events on or before this day (YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_day)]
+    /// Only events on or before this day (YYYY-MM-DD, local time).
+    #[arg(long, value_parser = parse_day_end)]
     until: Option<i64>,
     /// Only events by this person (name, case-insensitive).
     #[arg(long, value_name = "NAME")]
@@ -37,8 +37,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let query = HistoryQuery {
         goal: a.goal,
         since: a.since,
-        // `--until DAY` includes that whole day.
-        until: a.until.map(|u| u + 86_400_000),
+        until: a.until,
         by: a.by,
         last: a.limit,
     };

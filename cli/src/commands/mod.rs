@@ -237,11 +237,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Parses a `YYYY-MM-DD` day into the ms timestamp of its start (UTC).
+/// Parses a `YYYY-MM-DD` day into the ms timestamp of its start in local time (the days
+/// every output prints are local).
 pub fn parse_day(s: &str) -> Result<i64, String> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+    day_start(s, 0)
+}
+
+/// Parses a `YYYY-MM-DD` day into the ms timestamp of the start of the local day after it
+/// (an `--until DAY` bound includes that whole day, 23 or 25 hours on a clock change).
+pub fn parse_day_end(s: &str) -> Result<i64, String> {
+    day_start(s, 1)
+}
+
+fn day_start(s: &str, days_after: u64) -> Result<i64, String> {
+    use chrono::TimeZone;
+    let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
-        .ok_or_else(|| format!("expected a day as YYYY-MM-DD (got {s:?})"))
+        .and_then(|d| d.checked_add_days(chrono::Days::new(days_after)))
+        .ok_or_else(|| format!("expected a day as YYYY-MM-DD (got {s:?})"))?;
+    // Where a clock change skips midnight, the day starts at the first hour that exists.
+    (0..=3)
+        .filter_map(|h| date.and_hms_opt(h, 0, 0))
+        .find_map(|t| chrono::Local.from_local_datetime(&t).earliest())
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("the day {s:?} has no start in this time zone"))
 }

@@ -32,7 +32,7 @@ pub struct Args {
     /// Only this goal (its title, a word or the start of it, or the start of its id).
     #[arg(long)]
     goal: Option<String>,
-    /// Only ratings and reflections on or after this day (YYYY-MM-DD, UTC).
+    /// Only ratings and reflections on or after this day (YYYY-MM-DD, local time).
     #[arg(long, value_parser = parse_day)]
     since: Option<i64>,
     /// Also include your own private reflections (never your partner's); the page then
@@ -162,11 +162,7 @@ pub(crate) fn page(d: &ReportData) -> Markup {
 
 /// The period covered, as days: "2026-01-01 to 2026-03-31".
 fn period(d: &ReportData) -> String {
-    let from = if d.period.bounded {
-        utc_day(d.period.from)
-    } else {
-        day(d.period.from)
-    };
+    let from = day(d.period.from);
     let to = day(d.period.to);
     if from == to {
         from
@@ -219,9 +215,4 @@ fn summary(p: &Progress) -> Markup {
             tr { td { "together" } td { (t(p.current_joint())) } }
         }
     }
-}
-
-/// The UTC day of a moment (a `--since` bound is a UTC day).
-fn utc_day(ms: i64) -> String {
-    duet_core::app::iso(ms).chars().take(10).collect()
 }

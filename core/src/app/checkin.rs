@@ -10,7 +10,7 @@ use crate::doc::{New, SEALED_MESSAGE};
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{
-    DEFAULT_ROUND_MS, due_reveals, open_rounds, other_rated, round_for, waiting_seals,
+    DEFAULT_ROUND_MS, answered_round, blind_round, due_reveals, open_rounds, waiting_seals,
 };
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
@@ -134,15 +134,16 @@ impl Device {
         let corrected_seal = corrects
             .as_deref()
             .and_then(|c| view.seals.iter().find(|s| s.id == c));
-        let round = match corrected_seal {
-            Some(s) => Some(s.round.clone()),
-            None => round_for(&view, &me, &gid, now),
-        };
+        let answered = answered_round(&view, &me, &gid, now);
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,
             (Some(_), None) => true,
             // Blind against no one: the partner left (or was removed).
-            (None, _) => other_rated(&view, &me, &gid, now) || self.partner_gone()?,
+            (None, _) => answered.is_some() || self.partner_gone()?,
+        };
+        let round = match corrected_seal {
+            Some(s) => Some(s.round.clone()),
+            None => answered.or_else(|| blind_round(&view, &gid, now)),
         };
         let (id, sealed) = if in_clear {
             let rating = Rating {

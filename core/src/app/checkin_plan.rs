@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::records::iso;
 use crate::device::{Device, DeviceError};
-use crate::rituals::{effective_ratings, open_rounds, other_rated, waiting_seals};
+use crate::rituals::{effective_ratings, open_rounds, other_rated, rated_now, waiting_seals};
 use crate::store::SpaceKind;
 use crate::vocab::Status;
 
@@ -54,7 +54,6 @@ impl Device {
         let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
         let open = open_rounds(&view, now);
-        let open_ids: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();
         let ratings = effective_ratings(&view);
         let seals = waiting_seals(&view);
         let mut goals = Vec::new();
@@ -75,13 +74,7 @@ impl Device {
                 )
                 .max()
                 .unwrap_or(i64::MIN);
-            let in_round = |round: Option<&str>| round.is_some_and(|r| open_ids.contains(&r));
-            let rated = ratings
-                .iter()
-                .any(|r| r.goal == g.id && r.rater == me && in_round(r.round.as_deref()))
-                || seals
-                    .iter()
-                    .any(|s| s.goal == g.id && s.rater == me && in_round(Some(&s.round)));
+            let rated = rated_now(&view, &g.id, now, |w| w == me);
             goals.push(CheckinGoal {
                 id: g.id.clone(),
                 title: g.title.as_str().to_string(),

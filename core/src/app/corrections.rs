@@ -55,11 +55,27 @@ pub enum Undone {
 /// This person's latest rating of `goal` that counts (a rating, or a seal still
 /// waiting), if any: what `rate --amend` corrects.
 pub(crate) fn latest_own(view: &View, me: &str, goal: &str) -> Option<String> {
-    latest_own_rating(view, me, Some(goal)).map(|(id, _, _)| id)
+    latest_own_rating(view, me, Some(goal), |at| (true, at)).map(|(id, _, _)| id)
+}
+
+/// How far after this device's "now" an act may be dated and still be taken for the
+/// latest by `undo`: later is a clock that was wrong when it was made, and undoing it
+/// would take back something other than what was just done.
+const AHEAD_OF_NOW_MS: i64 = 10 * 60_000;
+
+/// How recent an act is for `undo`: acts dated well after now (by a clock gone wrong)
+/// come before every other, then by time.
+fn undo_rank(at: i64, now: i64) -> (bool, i64) {
+    (at <= now.saturating_add(AHEAD_OF_NOW_MS), at)
 }
 
 /// (id, goal, time) of this person's latest rating that counts, of one goal or any.
-fn latest_own_rating(view: &View, me: &str, goal: Option<&str>) -> Option<(String, String, i64)> {
+fn latest_own_rating(
+    view: &View,
+    me: &str,
+    goal: Option<&str>,
+    rank: impl Fn(i64) -> (bool, i64),
+) -> Option<(String, String, i64)> {
     let mine = |g: &str, rater: &str| rater == me && goal.is_none_or(|want| want == g);
     let ratings = effective_ratings(view);
     let rated = ratings
@@ -72,7 +88,7 @@ fn latest_own_rating(view: &View, me: &str, goal: Option<&str>) -> Option<(Strin
         .map(|s| (s.id.clone(), s.goal.clone(), s.at));
     rated
         .chain(sealed)
-        .max_by_key(|(id, _, at)| (*at, id.clone()))
+        .max_by_key(|(id, _, at)| (rank(*at), id.clone()))
 }
 
 /// A goal's title as the view holds it (empty for a goal it does not hold).
@@ -86,20 +102,23 @@ fn goal_title(view: &View, goal: &str) -> String {
 
 impl Device {
     /// Undoes this person's latest rating, reflection (shared or private) or step
-    /// completion, whichever is the most recent: a rating is withdrawn, a reflection
-    /// withdrawn, a step reopened.
+    /// completion, whichever is the most recent (one dated well after now, by a clock
+    /// gone wrong, counts as the oldest): a rating is withdrawn, a reflection withdrawn,
+    /// a step reopened.
     pub fn undo(&mut self) -> Result<Undone, DeviceError> {
         // From choosing the latest act to withdrawing it: two undos at once (a second
         // process, the app) would otherwise both withdraw the same one.
         let _lock = self.store.write_lock()?;
         let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
-        let rating = latest_own_rating(&view, &me, None);
+        let now = self.now();
+        let rank = |at: i64| undo_rank(at, now);
+        let rating = latest_own_rating(&view, &me, None, rank);
         let latest_own_reflection = |view: &View, private: bool| {
             standing_reflections(view)
                 .into_iter()
                 .filter(|r| r.author == me)
-                .max_by_key(|r| (r.at, r.id.clone()))
+                .max_by_key(|r| (rank(r.at), r.id.clone()))
                 .map(|r| (r, private))
         };
         // A private reflection written last is what the person means to take back, not
@@ -108,23 +127,23 @@ impl Device {
         let reflection = [latest_own_reflection(&view, false), private]
             .into_iter()
             .flatten()
-            .max_by_key(|(r, private)| (r.at, *private, r.id.clone()));
+            .max_by_key(|(r, private)| (rank(r.at), *private, r.id.clone()));
         let step = view
             .goals
             .iter()
             .flat_map(|g| g.steps.values().map(move |s| (g, s)))
             .filter(|(_, s)| s.done_by.as_deref() == Some(me.as_str()))
-            .filter_map(|(g, s)| Some((s.done_at?, g.id.clone(), s.id.clone())))
+            .filter_map(|(g, s)| Some((rank(s.done_at?), g.id.clone(), s.id.clone())))
             .max();
         let latest = [
-            rating.as_ref().map(|r| r.2),
-            reflection.as_ref().map(|(r, _)| r.at),
+            rating.as_ref().map(|r| rank(r.2)),
+            reflection.as_ref().map(|(r, _)| rank(r.at)),
             step.as_ref().map(|s| s.0),
         ];
         let newest = latest.iter().flatten().max().copied();
         match newest {
             None => Err(DeviceError::NothingToUndo),
-            Some(t) if rating.as_ref().is_some_and(|r| r.2 == t) => {
+            Some(t) if rating.as_ref().is_some_and(|r| rank(r.2) == t) => {
                 let (id, goal, _) = rating.ok_or(DeviceError::NothingToUndo)?;
                 let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
                 self.withdraw_rating(&id, &goal, rated)?;
@@ -136,7 +155,7 @@ impl Device {
                     goal,
                 })
             }
-            Some(t) if reflection.as_ref().is_some_and(|(r, _)| r.at == t) => {
+            Some(t) if reflection.as_ref().is_some_and(|(r, _)| rank(r.at) == t) => {
                 let (r, private) = reflection.ok_or(DeviceError::NothingToUndo)?;
                 self.withdraw_reflection(&r.id, private)?;
                 Ok(Undone::Reflection {

@@ -258,10 +258,30 @@ pub struct Round {
     pub closed_at: Option<i64>,
 }
 
+/// How far ahead of a device's clock a round may say it opened and still be open there:
+/// further is a clock that was wrong when it was opened, and such a round would otherwise
+/// keep every check-in from being blind until its dates come (`rituals`).
+pub const ROUND_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
+
 impl Round {
-    /// Whether the round is over at `now`: closed by a partner, or past its end.
+    /// Whether the round is over at `now`: closed by a partner, past its end, or opened
+    /// more than [`ROUND_AHEAD_MS`] after `now` (by a clock gone wrong).
     pub fn is_over(&self, now: i64) -> bool {
-        self.closed_at.is_some() || now >= self.ends_at
+        self.closed_at.is_some()
+            || now >= self.ends_at
+            || self.opened_at > now.saturating_add(ROUND_AHEAD_MS)
+    }
+
+    /// When the round stops being open whatever the clock: its end, or its closing if
+    /// that came first.
+    pub fn last_moment(&self) -> i64 {
+        self.closed_at.map_or(self.ends_at, |c| c.min(self.ends_at))
+    }
+
+    /// Whether the two rounds were open at some moment together (rounds opened by both
+    /// partners while apart).
+    pub fn overlaps(&self, other: &Round) -> bool {
+        self.opened_at < other.last_moment() && other.opened_at < self.last_moment()
     }
 }
 

@@ -73,13 +73,9 @@ impl Store {
         self.current_view(space, identity)?;
         let c = &self.conn;
         let rounds = crate::readmodel::rounds(c, space)?;
-        let open: Vec<String> = rounds
-            .iter()
-            .filter(|r| !r.is_over(now))
-            .map(|r| r.id.clone())
-            .collect();
+        let deciding = crate::rituals::deciding_rounds(&rounds, now);
         Ok(View {
-            ratings: crate::readmodel::ritual_ratings(c, space, &open, own)?,
+            ratings: crate::readmodel::ritual_ratings(c, space, &deciding, own)?,
             seals: crate::readmodel::seals(c, space)?,
             rounds,
             ..View::default()

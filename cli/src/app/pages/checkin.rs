@@ -105,7 +105,7 @@ fn goal_form(g: &CheckinGoal, token: &str) -> Markup {
                 ul { @for s in &g.partner_steps { li { (s) } } }
             }
             @if g.rated && g.partner_rated {
-                p class="muted" { "You have both rated it in this check-in; rating again adds a new rating." }
+                p class="muted" { "You have both rated it in this check-in; rating again starts a new blind rating." }
             } @else if g.rated {
                 p class="muted" { "You have rated it in this check-in already; rating again adds a new rating." }
             }
