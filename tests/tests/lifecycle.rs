@@ -529,3 +529,34 @@ fn a_relay_that_falsely_answers_conflict_cannot_make_a_revocation_disappear() {
     assert_ne!(r.code, 0, "the code stays revoked: {r:?}");
     assert!(r.stderr.contains("revoked"), "{}", r.stderr);
 }
+
+#[test]
+fn after_leaving_a_lost_device_is_still_taken_out_of_the_personal_space() {
+    let relay = Relay::start();
+    let (_alex, sam) = pair(&relay);
+    let phone = Device::new();
+    let code = sam.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    phone.ok(&["join", &code]);
+    sam.ok(&["sync"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    // The phone is lost; Sam takes it out of what is left: the personal space.
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("device key")
+        .to_string();
+    let out = sam.ok(&["device", "remove", &key[..12], "--yes"]);
+    assert!(out.contains("from the personal space"), "{out}");
+    sam.ok(&[
+        "reflect",
+        "--private",
+        "Canary-3f9 after the phone was lost",
+    ]);
+    sam.ok(&["sync"]);
+    let _ = phone.run(&["sync"]);
+    let held = phone.run(&["export"]).stdout;
+    assert!(!held.contains("Canary-3f9"), "the lost phone reads it");
+}

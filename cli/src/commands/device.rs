@@ -148,6 +148,12 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
         .into_iter()
         .map(SpaceKind::as_str)
         .collect();
+    if removed.is_empty() {
+        anyhow::bail!(
+            "device {} is in no space this device can still change; `duet device list` shows the devices",
+            &hex::encode(device)[..12]
+        );
+    }
     dev.sync(&Http::new()?).context(
         "the removal is recorded on this device but has not reached the relay; run `duet sync`",
     )?;

@@ -170,6 +170,12 @@ impl Device {
     ) -> Result<Vec<SpaceKind>, DeviceError> {
         let mut removed = Vec::new();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            // After a leave the personal space stays this person's: a lost device must
+            // still be taken out of it, though the shared space can no longer change.
+            let rec = self.space(kind)?;
+            if kind == SpaceKind::Shared && self.store.departed(&rec.id)?.is_some() {
+                continue;
+            }
             if self.remove_device(kind, device)? {
                 removed.push(kind);
             }

@@ -208,7 +208,7 @@ impl Device {
         device: &crate::identity::DeviceKey,
     ) -> Result<bool, DeviceError> {
         let _lock = self.store.write_lock()?;
-        self.ensure_member(SpaceKind::Shared)?;
+        self.ensure_member(kind)?;
         let rec = self.store.space(kind)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         if !state.is_member(device) {
