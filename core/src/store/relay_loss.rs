@@ -57,6 +57,31 @@ impl Store {
         .transpose()
     }
 
+    /// The stored events of a space with a relay cursor after `cursor` (this device's
+    /// own, acknowledged past its last read), as cursor -> hash: a page that serves
+    /// another event at one of those cursors comes from a relay that lost it.
+    pub fn events_after_cursor(
+        &self,
+        space: &SpaceId,
+        cursor: u64,
+    ) -> Result<std::collections::BTreeMap<u64, [u8; 32]>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT relay_cursor, hash FROM events WHERE space = ?1 AND relay_cursor > ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![space.to_string(), i64::try_from(cursor).unwrap_or(i64::MAX)],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (c, h) = row?;
+            let hash = <[u8; 32]>::try_from(h)
+                .map_err(|_| StoreError::Damaged("a stored event's hash".into()))?;
+            out.insert(u64::try_from(c).unwrap_or(0), hash);
+        }
+        Ok(out)
+    }
+
     /// Every event of a space the relay once took (acknowledged, or served to this
     /// device), in the order the relay numbered them: the order to give them back in.
     /// This device's events still waiting for an acknowledgement are not among them.

@@ -70,8 +70,11 @@ impl<'a> Pull<'a> {
         // must still hold at that cursor: if it does not, it lost events and numbers new
         // ones with cursors this device has read past.
         let mut anchor = store.cursor_anchor(&self.rec.id, cursor)?;
-        // Own events the relay acknowledged may have cursors past the last read.
+        // Own events the relay acknowledged may have cursors past the last read; the
+        // relay must serve each of them there, not another event it numbered after
+        // losing them.
         let mut acked_up_to = store.highest_relay_cursor(&self.rec.id)?;
+        let mut own_after = store.events_after_cursor(&self.rec.id, cursor)?;
         let mut gave_back = false;
         loop {
             let after = anchor.map_or(cursor, |(at, _)| at);
@@ -90,6 +93,9 @@ impl<'a> Pull<'a> {
             pages += 1;
             let page_start = cursor;
             let mut loss = self.note_relay(newest, forks, cursor.max(acked_up_to));
+            if let Some(at) = own_lost(&own_after, after, &events, more, newest) {
+                loss = loss.or(Some(Loss::Renumbered { at }));
+            }
             let anchored = anchor.take();
             if let Some((at, hash)) = anchored {
                 // A relay that does not say (an older one) is not taken for one that
@@ -114,6 +120,7 @@ impl<'a> Pull<'a> {
                 *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
                 cursor = 0;
                 acked_up_to = 0;
+                own_after.clear();
                 continue;
             }
             let lock = store.write_lock()?;
@@ -300,6 +307,35 @@ impl<'a> Pull<'a> {
 
 /// One page being taken: what it produced so far, the cursor past what was read, and
 /// the count and size of the events waiting (stored and new).
+/// The first cursor, among those of this device's events the relay numbered past its
+/// last read (`own`), where a page read after `after` passes without serving that event:
+/// another event there, or none before the page's end (a relay restored from an older
+/// backup, which numbers new events from where the backup ended).
+fn own_lost(
+    own: &std::collections::BTreeMap<u64, [u8; 32]>,
+    after: u64,
+    events: &[(u64, Vec<u8>)],
+    more: bool,
+    newest: Option<u64>,
+) -> Option<u64> {
+    let last = events.iter().map(|(c, _)| *c).max();
+    // What the relay says bounds the range (an end below `after` is another loss,
+    // which `note_relay` tells).
+    let reached = if more { last } else { newest.max(last) }?;
+    if reached <= after {
+        return None;
+    }
+    let served: std::collections::HashMap<u64, &[u8]> =
+        events.iter().map(|(c, b)| (*c, b.as_slice())).collect();
+    own.range(after.saturating_add(1)..=reached)
+        .find(|(c, hash)| {
+            served
+                .get(c)
+                .is_none_or(|bytes| crate::crypto::sha256(bytes) != **hash)
+        })
+        .map(|(c, _)| *c)
+}
+
 struct PageRun {
     batch: Batch,
     cursor: u64,
