@@ -8,9 +8,15 @@
 //! content: it must stay the stored text (an edit form compares it with what is stored
 //! now). A browser confines what they hold to their own box.
 
-/// Whether `c` is a bidirectional embedding, override or isolate control.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// Whether `c` is a bidirectional control: an embedding, override or isolate, or an
+/// invisible directional mark (left-to-right U+200E, right-to-left U+200F, Arabic letter
+/// U+061C). A mark at the end of a partner's name or title pulls the neutral text after
+/// it ("+1" beside it) into its direction as surely as an override does.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    )
 }
 
 /// `html` with every bidirectional control in its text shown as `\u{…}`. The page is
@@ -61,13 +67,13 @@ mod tests {
     fn an_override_in_text_is_shown_and_one_in_a_form_field_is_kept() {
         let page = "<h1>evil\u{202e}txt.exe</h1><input value=\"a\u{202e}b\">\
                     <textarea>c\u{202e}d</textarea><p>e\u{2067}f</p>\
-                    <svg aria-label=\"g\u{202e}h\"></svg>"
+                    <svg aria-label=\"g\u{202e}h\"></svg><p>Sam\u{200f}: +1</p>"
             .to_string();
         assert_eq!(
             shown(page),
             "<h1>evil\\u{202e}txt.exe</h1><input value=\"a\u{202e}b\">\
              <textarea>c\u{202e}d</textarea><p>e\\u{2067}f</p>\
-             <svg aria-label=\"g\\u{202e}h\"></svg>"
+             <svg aria-label=\"g\\u{202e}h\"></svg><p>Sam\\u{200f}: +1</p>"
         );
     }
 

@@ -88,9 +88,9 @@ pub fn note(s: &str) {
 
 /// Whether printing `c` as is could act on a terminal instead of showing a glyph: C0
 /// controls, DEL, C1 controls (U+0080..U+009F, which some terminals read as ESC [ and
-/// friends) and the bidirectional overrides that can make a line read as something else.
+/// friends) and the bidirectional controls that can make a line read as something else.
 fn is_hazard(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || crate::bidi::is_bidi_control(c)
 }
 
 /// Escapes every hazard in `s`, keeping newlines when `keep_lines`.
