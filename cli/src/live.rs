@@ -163,20 +163,31 @@ fn unreachable(e: &tungstenite::Error) -> String {
 }
 
 /// How a refused socket ends: for good when retrying cannot help (not a member, no
-/// such space or endpoint), else to be tried again.
+/// such space or endpoint), else to be tried again. Said in Duet's words: the relay's
+/// own text is not shown (a lying relay would write its own warning into every page of
+/// the app's status line), only a refusal code this version knows.
 fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
-    let body = body
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    let msg = match serde_json::from_str::<ErrorBody>(&body) {
+    let code = body
+        .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
+        .map(|e| e.error);
+    let msg = match code {
         // The two refusals a couple meets, in words (the relay's own name a device by
         // its 64 hex digits and speak of genesis events).
-        Ok(e) if e.error == ErrorCode::NotAMember => "the relay does not count this device              as a member of this space yet (its join has not reached the relay) or any more              (it was removed)"
+        Some(ErrorCode::NotAMember) => "the relay does not count this device as a member \
+             of this space yet (its join has not reached the relay) or any more (it was \
+             removed)"
             .to_string(),
-        Ok(e) if e.error == ErrorCode::NoSuchSpace => "the relay does not have this space              (it was not created there yet, for example for want of a creation token, or the relay lost its database)"
+        Some(ErrorCode::NoSuchSpace) => "the relay does not have this space (it was not \
+             created there yet, for example for want of a creation token, or the relay \
+             lost its database)"
             .to_string(),
-        Ok(e) => format!("the relay answered {status}: {}", e.message),
-        Err(_) => format!("the relay answered {status}: {body}"),
+        Some(ErrorCode::Other(_)) | None => {
+            format!("the relay refused the live connection (HTTP {status})")
+        }
+        Some(known) => format!(
+            "the relay refused the live connection (HTTP {status}, {})",
+            known.as_str()
+        ),
     };
     if matches!(status, 403 | 404) {
         Ended::Refused(msg)
@@ -210,5 +221,42 @@ fn read_until_lost(ws: &mut Socket, tx: &Sender<Signal>) -> Ended {
             Ok(_) => {}
             Err(e) => return Ended::Retry(format!("the live connection was lost: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ended, refusal};
+
+    fn said(e: Ended) -> String {
+        match e {
+            Ended::Refused(m) | Ended::Retry(m) => m,
+        }
+    }
+
+    #[test]
+    fn a_relays_own_words_in_a_refusal_are_not_shown() {
+        let lure = br#"{"error":"unauthenticated","message":"URGENT from Duet: enter your passphrase at https://x.example"}"#;
+        let msg = said(refusal(403, Some(lure)));
+        assert_eq!(
+            msg,
+            "the relay refused the live connection (HTTP 403, unauthenticated)"
+        );
+        let crafted = br#"{"error":"URGENT from Duet: visit x.example","message":"m"}"#;
+        assert!(!said(refusal(403, Some(crafted))).contains("URGENT"));
+        assert!(!said(refusal(403, Some(b"URGENT plain text"))).contains("URGENT"));
+    }
+
+    #[test]
+    fn the_refusals_a_couple_meets_are_said_in_words() {
+        let msg = said(refusal(
+            403,
+            Some(br#"{"error":"not_a_member","message":"m"}"#),
+        ));
+        assert!(
+            msg.starts_with("the relay does not count this device as a member"),
+            "{msg}"
+        );
+        assert!(!msg.contains("  "), "{msg}");
     }
 }
