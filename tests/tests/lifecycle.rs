@@ -166,19 +166,26 @@ fn a_removed_partner_learns_who_and_when_refuses_shared_edits_and_keeps_everythi
         .as_str()
         .expect("Sam's device key")
         .to_string();
-    alex.ok(&["device", "remove", &sam_key[..12], "--yes"]);
-
-    let r = sam.run(&["sync"]);
-    let said = format!("{}{}", r.stdout, r.stderr);
-    assert!(
-        said.contains("removed from the shared space by Alex on"),
-        "{said}"
+    // At 15:00 UTC: 04:00 the next day in Auckland, where Sam is.
+    let removed_at = "2026-12-02T15:00:00Z";
+    alex.ok_env(
+        &["device", "remove", &sam_key[..12], "--yes"],
+        &[("DUET_NOW", removed_at)],
     );
-    let r = sam.run(&["goal", "add", "Queued?", "--area", "quality-time"]);
+    let auckland = [("TZ", "Pacific/Auckland")];
+    let on = "removed from the shared space by Alex on 2026-12-03 04:00";
+
+    let r = sam.run_full(&["sync"], None, &auckland);
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(said.contains(on), "{said}");
+    let r = sam.run_full(
+        &["goal", "add", "Queued?", "--area", "quality-time"],
+        None,
+        &auckland,
+    );
     assert_ne!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr.contains("removed from the shared space by Alex")
-            && r.stderr.contains("duet export"),
+        r.stderr.contains(on) && r.stderr.contains("duet export"),
         "{}",
         r.stderr
     );

@@ -50,8 +50,10 @@ pub struct Departed {
 impl Departed {
     /// What happened, in words: who ended the membership and when.
     pub fn describe(&self) -> String {
-        let when = chrono::DateTime::from_timestamp_millis(self.at)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        // In local time, as every other time a person reads (one event, one day).
+        let when = chrono::TimeZone::timestamp_millis_opt(&chrono::Local, self.at)
+            .single()
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_else(|| "an unknown time".into());
         if self.left {
             format!(
