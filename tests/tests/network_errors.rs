@@ -132,7 +132,7 @@ fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
 }
 
 #[test]
-fn a_relay_that_does_not_hold_the_space_is_not_said_to_need_a_retry() {
+fn a_relay_that_does_not_hold_the_space_is_said_in_words_and_not_to_need_a_retry() {
     let first = Relay::start();
     let second = Relay::start();
     let d = device_with_relay(&first.url);
@@ -140,6 +140,11 @@ fn a_relay_that_does_not_hold_the_space_is_not_said_to_need_a_retry() {
     d.ok(&["relay", "set", &second.url]);
     let err = failing_sync(&d);
     assert!(err.contains("no_such_space"), "{err}");
+    assert!(
+        err.contains("this relay does not hold the space") && err.contains("`duet status`"),
+        "{err}"
+    );
+    assert!(!err.contains("genesis"), "the relay's own words: {err}");
     assert!(
         !err.contains(RETRY),
         "the same relay answers the same: {err}"

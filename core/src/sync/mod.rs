@@ -104,7 +104,7 @@ pub enum TransportError {
         secs: u64,
     },
     /// The relay answered with an error.
-    #[error("the relay refused ({status} {}): {}", body.error, body.message)]
+    #[error("the relay refused ({status} {}): {}", body.error, refused_words(body))]
     Refused {
         /// HTTP status.
         status: u16,
@@ -127,6 +127,18 @@ pub enum TransportError {
     },
 }
 
+/// What a refusal says: Duet's words where the relay's own speak of its internals, else
+/// the relay's message, cut to a line (a relay's text is not Duet's to repeat at length).
+fn refused_words(body: &ErrorBody) -> String {
+    match body.error {
+        ErrorCode::NoSuchSpace => "this relay does not hold the space (it was never created \
+             there, the relay lost its database, or this device points at another relay than \
+             its partner's)"
+            .to_string(),
+        _ => body.message.chars().take(200).collect(),
+    }
+}
+
 impl Advice for TransportError {
     fn next_step(&self) -> Option<NextStep> {
         match self {
@@ -144,6 +156,9 @@ impl Advice for TransportError {
                 ) =>
             {
                 Some(NextStep::CreationToken { relay: None })
+            }
+            TransportError::Refused { body, .. } if body.error == ErrorCode::NoSuchSpace => {
+                Some(NextStep::CheckRelayUrl)
             }
             TransportError::Refused { .. } | TransportError::BadResponse(_) => None,
         }
