@@ -567,3 +567,32 @@ fn after_leaving_a_lost_device_is_still_taken_out_of_the_personal_space() {
     let held = phone.run(&["export"]).stdout;
     assert!(!held.contains("Canary-3f9"), "the lost phone reads it");
 }
+
+#[test]
+fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
+    let mut relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["goal", "add", "Walk together", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    let code = invite_code(&alex);
+    // Sam's join is cut off before its sync finished (here: the relay went away).
+    relay.kill();
+    let sam = Device::new();
+    let cut = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_ne!(cut.code, 0, "{cut:?}");
+    relay.restart();
+    // Running the same command again finishes it, rather than sending Sam to another
+    // home (where the invite, once used, would let no one in).
+    let again = sam.ok(&["join", &code, "--name", "Sam"]);
+    assert!(
+        again.contains("Joined the shared space with Alex"),
+        "{again}"
+    );
+    assert!(sam.ok(&["goal", "list"]).contains("Walk together"));
+    // Another space's code in a home set up already is still refused.
+    let other = Device::new();
+    other.ok(&["init", "--name", "Kim", "--relay", &relay.url]);
+    let r = sam.run(&["join", &invite_code(&other), "--name", "Sam"]);
+    assert!(r.stderr.contains("already has a duet identity"), "{r:?}");
+}

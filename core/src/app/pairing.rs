@@ -122,6 +122,33 @@ pub struct Joined {
     pub reports: Vec<(SpaceKind, SyncReport)>,
 }
 
+/// A home that already joined `space` (an earlier `duet join` with the code, stopped
+/// before its sync finished, or run to the end) is that device again: the same join
+/// finishes with a sync instead of being refused as a home set up already (the advice
+/// to use another home would spend the partner's invite on nothing).
+fn joining_already(
+    set_up: Result<Device, DeviceError>,
+    home: &Path,
+    space: SpaceId,
+    clock: Clock,
+) -> Result<Device, JoinError> {
+    match set_up {
+        Err(DeviceError::Store(crate::store::StoreError::AlreadyInitialised(name))) => {
+            let refused = || {
+                JoinError::Setup(DeviceError::Store(
+                    crate::store::StoreError::AlreadyInitialised(name.clone()),
+                ))
+            };
+            let dev = Device::open_with(home, clock).map_err(|_| refused())?;
+            match dev.space(SpaceKind::Shared) {
+                Ok(rec) if rec.id == space => Ok(dev),
+                _ => Err(refused()),
+            }
+        }
+        other => other.map_err(JoinError::Setup),
+    }
+}
+
 impl Device {
     /// Makes a single-use partner invite valid for `ttl_ms` and announces it to the
     /// relay, failing when the relay did not take it (the partner could not use it).
@@ -188,15 +215,16 @@ impl Device {
         let device_code = crate::invite::is_device_code(code);
         let (mut device, space) = if device_code {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
-            let dev = Device::join_own_with(home, &code, clock).map_err(JoinError::Setup)?;
+            let dev = Device::join_own_with(home, &code, clock);
+            let dev = joining_already(dev, home, code.shared.space, clock)?;
             (dev, code.shared.space)
         } else {
             let code = InviteCode::decode(code).map_err(JoinError::Code)?;
             let name = name
                 .filter(|n| !n.trim().is_empty())
                 .ok_or(JoinError::NameRequired)?;
-            let dev = Device::join_with(home, &code, name, clock).map_err(JoinError::Setup)?;
-            (dev, code.space)
+            let dev = Device::join_with(home, &code, name, clock);
+            (joining_already(dev, home, code.space, clock)?, code.space)
         };
         match device.sync(transport) {
             Ok(reports) => Ok(Joined {
