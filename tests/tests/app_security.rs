@@ -344,3 +344,32 @@ fn the_safety_code_confirmed_is_the_one_the_page_showed() {
     let after = app.get(confirmed.header("location").expect("the page"));
     assert!(!after.body.contains("not verified yet"), "{}", after.body);
 }
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_and_the_app_still_answers() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    // Another local user opens connections and sends nothing (or half a request).
+    let mut idle = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    let mut half = TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+    half.write_all(b"GET / HTTP/1.1\r\nHost: 127.0")
+        .expect("write");
+    for s in [&idle, &half] {
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+    }
+    // The app closes each well before the test's own deadline (it held them for good).
+    let start = Instant::now();
+    for s in [&mut idle, &mut half] {
+        let mut buf = [0u8; 512];
+        loop {
+            match std::io::Read::read(s, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(25), "held open");
+    assert_eq!(app.get("/").status, 200);
+}

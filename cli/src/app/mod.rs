@@ -10,6 +10,7 @@
 
 mod advice;
 mod kept;
+mod listen;
 mod live;
 mod once;
 mod pages;
@@ -103,10 +104,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         stop_signal().await;
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, server::router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the app's server stopped")?;
+    listen::serve(listener, server::router(app), shutdown).await;
     watcher.stop();
     if !ctx.out.json {
         ctx.out.line("Stopped.")?;
