@@ -813,3 +813,57 @@ fn a_thousand_unreadable_ratings_are_counted_not_listed_one_by_one() {
     assert_eq!(export.code, 0, "{export:?}");
     assert_eq!(export.stdout.matches("    raw: ").count(), 1000);
 }
+
+#[test]
+fn a_step_id_crafted_as_a_path_never_becomes_a_form_action_of_the_others_app() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let goal = goal_id(&alex);
+    // Sam's modified client adds a step whose id climbs out of the goal's paths: in
+    // Alex's app, "done" on it would post to `/leave`.
+    let step = "../../../leave";
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+        let goal = goal.clone();
+        dev.edit(SpaceKind::Shared, move |doc, me| {
+            let person = me.person_id.clone();
+            let c = doc.raw_transaction("add step", duet_core::ids::now_ms(), |tx| {
+                use automerge::ReadDoc;
+                let (_, goals) = tx
+                    .get(automerge::ROOT, "goals")?
+                    .ok_or(DocError::Malformed("goals"))?;
+                let (_, g) = tx
+                    .get(&goals, goal.as_str())?
+                    .ok_or(DocError::Malformed("goal"))?;
+                let (_, steps) = tx.get(&g, "steps")?.ok_or(DocError::Malformed("steps"))?;
+                use automerge::transaction::Transactable;
+                let s = tx.put_object(&steps, step, automerge::ObjType::Map)?;
+                tx.put(&s, "id", step)?;
+                let text = tx.put_object(&s, "text", automerge::ObjType::Text)?;
+                tx.splice_text(&text, 0, 0, "Tap done")?;
+                tx.put(&s, "created_by", person.to_string())?;
+                tx.put(&s, "created_at", duet_core::ids::now_ms())?;
+                for absent in ["assignee", "done_by", "done_at"] {
+                    tx.put(&s, absent, automerge::ScalarValue::Null)?;
+                }
+                Ok(())
+            })?;
+            Ok(((), c.into_iter().collect()))
+        })
+        .expect("craft the step");
+    }
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let app = duet_tests::app::App::start(&alex);
+    let page = app.get(&format!("/goals/{goal}")).body;
+    assert!(
+        !page.contains("/../"),
+        "a crafted path in Alex's page: {page}"
+    );
+    // Alex's device holds it as a problem, as any value out of the model's range.
+    let export = alex.json(&["export"]);
+    assert!(
+        export["shared"]["problems"].to_string().contains("leave"),
+        "{export}"
+    );
+}

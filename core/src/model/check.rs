@@ -105,7 +105,9 @@ pub fn id<D: ReadDoc>(
     obj: &automerge::ObjId,
     prop: Prop<'_>,
 ) -> Result<String, HydrateError> {
-    string(doc, obj, prop, limits::MAX_ID_CHARS)
+    let v = String::hydrate(doc, obj, prop)?;
+    valid::id(&v).map_err(refuse)?;
+    Ok(v)
 }
 
 pub fn opt_id<D: ReadDoc>(
@@ -113,7 +115,11 @@ pub fn opt_id<D: ReadDoc>(
     obj: &automerge::ObjId,
     prop: Prop<'_>,
 ) -> Result<Option<String>, HydrateError> {
-    opt_string(doc, obj, prop, limits::MAX_ID_CHARS)
+    let v = optional::<D, String>(doc, obj, prop)?;
+    if let Some(s) = &v {
+        valid::id(s).map_err(refuse)?;
+    }
+    Ok(v)
 }
 
 pub fn name<D: ReadDoc>(

@@ -371,6 +371,9 @@ pub enum Invalid {
     /// A due date that is not `YYYY-MM-DD`.
     #[error("due date {0:?} is not a YYYY-MM-DD date")]
     Due(String),
+    /// An id that is empty or holds other characters than letters, digits, `-` and `_`.
+    #[error("id {0:?} is not letters, digits, '-' and '_'")]
+    Id(String),
 }
 
 /// Checks of single values, shared by hydration, `validate` and the document's edits.
@@ -413,6 +416,18 @@ pub(crate) mod valid {
         } else {
             Ok(())
         }
+    }
+
+    /// An id: 1 to [`limits::MAX_ID_CHARS`] ASCII letters, digits, `-` and `_` (Duet
+    /// makes 32 hex digits). Front ends put ids in paths and arguments: a partner's
+    /// hand-made `../../leave` must not become a page's form action.
+    pub fn id(s: &str) -> Result<(), Invalid> {
+        length(s, limits::MAX_ID_CHARS)?;
+        let fine = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if s.is_empty() || !s.bytes().all(fine) {
+            return Err(Invalid::Id(s.chars().take(20).collect()));
+        }
+        Ok(())
     }
 
     pub fn due(s: &str) -> Result<(), Invalid> {
