@@ -7,6 +7,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use duet_core::backup::{self, BackupError};
+use duet_core::device::DeviceError;
+use duet_core::sync::SyncError;
 use zeroize::Zeroizing;
 
 use super::Ctx;
@@ -140,9 +142,14 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
     // The sync of a restore is what fails here: the advice is to restore again, not to
     // run `duet sync` in a home that was never created.
     let explain = |e| match e {
-        BackupError::Device(d) => anyhow::anyhow!(
+        BackupError::Device(d @ DeviceError::Sync(SyncError::Transport(_))) => anyhow::anyhow!(
             "{d}; the restore did not finish and nothing was written: check that the relay \
              the backup names is reachable, then run `duet restore` again"
+        ),
+        // A full disk, say: its own advice, not the relay's.
+        BackupError::Device(d) => anyhow::anyhow!(
+            "the restore did not finish and nothing was written: {}",
+            crate::advice::message(&d)
         ),
         e => explain(e, "the restore did not finish; nothing was written"),
     };

@@ -58,7 +58,9 @@ impl crate::advice::Advice for StoreError {
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
             StoreError::Corrupt { .. } => Some(NextStep::RestoreFromBackup),
             StoreError::Sqlite(e) => match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DiskFull) => Some(NextStep::FreeSpace),
+                Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
+                    Some(NextStep::FreeSpace)
+                }
                 Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
                     Some(NextStep::RestoreFromBackup)
                 }
@@ -88,6 +90,12 @@ fn sqlite_said(e: &rusqlite::Error) -> String {
         Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
             format!("this device's data is damaged ({e})")
         }
+        // On a full disk SQLite often cannot even make its shared-memory file, and says
+        // only this (every command fails, reading ones too).
+        Some(rusqlite::ErrorCode::SystemIoFailure) => format!(
+            "this device's data could not be read or written ({e}): the disk is probably \
+             full or failing (nothing saved before is lost)"
+        ),
         Some(rusqlite::ErrorCode::ReadOnly) => {
             format!("this device's data cannot be written ({e})")
         }
@@ -435,6 +443,9 @@ mod tests {
         let damaged = failure(rusqlite::ffi::SQLITE_CORRUPT);
         assert!(damaged.to_string().contains("damaged"), "{damaged}");
         assert_eq!(damaged.next_step(), Some(NextStep::RestoreFromBackup));
+        let io = failure(rusqlite::ffi::SQLITE_IOERR);
+        assert!(io.to_string().contains("probably full or failing"), "{io}");
+        assert_eq!(io.next_step(), Some(NextStep::FreeSpace));
         let busy = failure(rusqlite::ffi::SQLITE_BUSY);
         assert!(busy.to_string().starts_with("database error"), "{busy}");
         assert_eq!(busy.next_step(), None);
