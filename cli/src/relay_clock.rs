@@ -28,6 +28,19 @@ pub fn signing_time() -> i64 {
     local_now() + AHEAD.load(Ordering::Relaxed)
 }
 
+/// The relay's time as this process knows it, Unix milliseconds: the system clock moved
+/// by what a relay's answer said (not `DUET_NOW`: the relay's clock is the real one).
+pub fn relay_now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis() + AHEAD.load(Ordering::Relaxed) * 1000
+}
+
+/// How far this device's `now` (ms) is behind the relay's clock, in words, when it is
+/// behind by more than `by_ms`.
+pub fn behind_by(now_ms: i64, by_ms: i64) -> Option<String> {
+    let behind = relay_now_ms() - now_ms;
+    (behind > by_ms).then(|| span(behind / 1000))
+}
+
 /// Learns the relay's clock from the `Date` of an answer that refused a read signed at
 /// `signed_at` (401); returns whether that time was too far from the relay's, so that
 /// the read signed again now carries the relay's time (sign it again, once).

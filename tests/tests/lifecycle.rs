@@ -596,3 +596,27 @@ fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
     let r = sam.run(&["join", &invite_code(&other), "--name", "Sam"]);
     assert!(r.stderr.contains("already has a duet identity"), "{r:?}");
 }
+
+#[test]
+fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let two_days_ago = (duet_core::ids::now_ms() - 2 * 86_400_000).to_string();
+    let r = alex.run_full(&["invite"], None, &[("DUET_NOW", &two_days_ago)]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("clock is 2 days behind the relay's") && r.stderr.contains("withdrawn"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.trim().is_empty(),
+        "a dead code was given: {}",
+        r.stdout
+    );
+    let states = alex.json(&["invite", "list"]).to_string();
+    assert!(!states.contains("\"open\""), "{states}");
+    // On a clock set right, the invite is made as always.
+    alex.ok(&["invite"]);
+}
