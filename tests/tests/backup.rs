@@ -325,3 +325,51 @@ fn a_restored_device_keeps_the_partners_devices_it_had_verified() {
     let said = restored.run(&["sync"]).stderr;
     assert!(!said.contains("not verified"), "{said}");
 }
+
+#[test]
+fn a_backup_is_restored_through_the_relays_new_address_after_it_moved() {
+    let mut old = Relay::start();
+    let (a, b) = pair(&old);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    let (_dir, file) = backup(&a);
+    // The operator moves the relay (its database copied) to a new address.
+    old.kill();
+    let moved = tempfile::tempdir().expect("tempdir");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = old.db.as_os_str().to_owned();
+        from.push(suffix);
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, moved.path().join(format!("relay.db{suffix}")))
+                .expect("copy the database");
+        }
+    }
+    let db = moved.path().join("relay.db");
+    let new = Relay::start_on(db.to_str().expect("path"), &[]);
+    b.ok(&["relay", "set", &new.url]);
+    // Alex's phone is lost; the backup names the old address, which nothing answers.
+    let restored = Device::new();
+    let r = restore(&restored, &file, PASS);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("--relay URL"), "{}", r.stderr);
+    let r = restored.run_with_stdin(
+        &[
+            "restore",
+            &file,
+            "--passphrase-fd",
+            "0",
+            "--relay",
+            &new.url,
+        ],
+        Some(PASS),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        restored.json(&["status"])["spaces"][0]["relay"],
+        new.url.as_str()
+    );
+    restored.ok(&["goal", "add", "After the move", "--area", "trust"]);
+    restored.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["goal", "list"]).contains("After the move"));
+}

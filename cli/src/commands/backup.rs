@@ -40,6 +40,10 @@ pub struct RestoreArgs {
     /// of asking on the terminal.
     #[arg(long, value_name = "N")]
     passphrase_fd: Option<u32>,
+    /// Sync through this relay instead of the one the backup names (the relay moved to
+    /// a new address since the backup was made).
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
 }
 
 /// The command line's advice for each way a backup or restore fails; `undone` says
@@ -144,7 +148,8 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
     let explain = |e| match e {
         BackupError::Device(d @ DeviceError::Sync(SyncError::Transport(_))) => anyhow::anyhow!(
             "{d}; the restore did not finish and nothing was written: check that the relay \
-             the backup names is reachable, then run `duet restore` again"
+             the backup names is reachable (or give its new address with --relay URL), then \
+             run `duet restore` again"
         ),
         // A full disk, say: its own advice, not the relay's.
         BackupError::Device(d) => anyhow::anyhow!(
@@ -153,10 +158,19 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         ),
         e => explain(e, "the restore did not finish; nothing was written"),
     };
+    let relay = a
+        .relay
+        .as_deref()
+        .map(super::relay::check_relay_url)
+        .transpose()?;
     backup::check_restore_target(&ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, false)?;
-    let restored =
-        backup::restore(&a.file, &pass, &ctx.home, &Http::new()?, ctx.clock).map_err(explain)?;
+    let http = Http::new()?;
+    let restored = match relay.as_deref() {
+        Some(relay) => backup::restore_via(&a.file, &pass, &ctx.home, &http, ctx.clock, relay),
+        None => backup::restore(&a.file, &pass, &ctx.home, &http, ctx.clock),
+    }
+    .map_err(explain)?;
     if ctx.out.json {
         return ctx.out.json(&restored);
     }

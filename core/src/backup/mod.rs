@@ -24,7 +24,9 @@ use crate::device::{Device, DeviceError};
 use crate::store::StoreError;
 
 pub use format::{HEADER_LEN, KdfParams, MAGIC, VERSION};
-pub use restore::{Restored, RestoredSpace, check_restore_target, restore, restore_bytes};
+pub use restore::{
+    Restored, RestoredSpace, check_restore_target, restore, restore_bytes, restore_via,
+};
 
 /// The shortest passphrase a backup is written with.
 pub const MIN_PASSPHRASE_CHARS: usize = 10;

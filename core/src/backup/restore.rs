@@ -96,17 +96,34 @@ pub fn restore(
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     let bytes = read_file(file)?;
-    restore_bytes(&bytes, passphrase, home, transport, clock)
+    restore_bytes(&bytes, passphrase, home, transport, clock, None)
+}
+
+/// [`restore`] through another relay than the one the backup names (`relay`: the
+/// relay moved to a new address since the backup was made).
+pub fn restore_via(
+    file: &Path,
+    passphrase: &str,
+    home: &Path,
+    transport: &dyn Transport,
+    clock: Clock,
+    relay: &str,
+) -> Result<Restored, BackupError> {
+    check_restore_target(home)?;
+    let bytes = read_file(file)?;
+    restore_bytes(&bytes, passphrase, home, transport, clock, Some(relay))
 }
 
 /// [`restore`] from the bytes of a backup file (a front end that received the file
-/// itself, such as `duet app`'s upload).
+/// itself, such as `duet app`'s upload); `relay`, if given, replaces the relay the
+/// backup names for every space that had one.
 pub fn restore_bytes(
     bytes: &[u8],
     passphrase: &str,
     home: &Path,
     transport: &dyn Transport,
     clock: Clock,
+    relay: Option<&str>,
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     if bytes.len() as u64 > super::MAX_FILE_BYTES {
@@ -128,8 +145,13 @@ pub fn restore_bytes(
     check_restore_target(home)?;
     clear_stale_staging(&parent, &leaf);
     let plain = format::open(bytes, passphrase)?;
-    let contents: Contents = serde_json::from_slice(&plain)
+    let mut contents: Contents = serde_json::from_slice(&plain)
         .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
+    if let Some(relay) = relay {
+        for space in contents.spaces.iter_mut().filter(|s| s.relay.is_some()) {
+            space.relay = Some(relay.to_string());
+        }
+    }
     drop(plain);
     let me = contents.identity()?;
     let staging = parent.join(format!(

@@ -102,7 +102,7 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
                 "this Duet holds a device already; a backup is brought back only on a new one"
             );
         }
-        let restored = backup::restore_bytes(&file, &passphrase, &home, &Http::new()?, clock)
+        let restored = backup::restore_bytes(&file, &passphrase, &home, &Http::new()?, clock, None)
             .map_err(in_app_words)?;
         let mut dev = Device::open_with(&home, clock)?;
         dev.keep_views();
