@@ -92,20 +92,12 @@ impl<'a> Pull<'a> {
             };
             pages += 1;
             let page_start = cursor;
-            let mut loss = self.note_relay(newest, forks, cursor.max(acked_up_to));
-            if let Some(at) = own_lost(&own_after, after, &events, more, newest) {
-                loss = loss.or(Some(Loss::Renumbered { at }));
-            }
+            let mut loss = self
+                .note_relay(newest, forks, cursor.max(acked_up_to))
+                .or_else(|| own_lost(&own_after, after, &events, more, newest));
             let anchored = anchor.take();
             if let Some((at, hash)) = anchored {
-                // A relay that does not say (an older one) is not taken for one that
-                // lost events.
-                let moved = match at_after {
-                    AtAfter::Unsaid => false,
-                    AtAfter::Nothing => true,
-                    AtAfter::Event(h) => h != hash,
-                };
-                if moved {
+                if anchor_moved(at_after, hash) {
                     loss = loss.or(Some(Loss::Renumbered { at }));
                 }
                 // What lies between the anchor and the cursor (events this device
@@ -307,17 +299,27 @@ impl<'a> Pull<'a> {
 
 /// One page being taken: what it produced so far, the cursor past what was read, and
 /// the count and size of the events waiting (stored and new).
-/// The first cursor, among those of this device's events the relay numbered past its
-/// last read (`own`), where a page read after `after` passes without serving that event:
-/// another event there, or none before the page's end (a relay restored from an older
-/// backup, which numbers new events from where the backup ended).
+/// Whether the relay no longer serves the anchor's event where this device read it. A
+/// relay that does not say (an older one) is not taken for one that lost events.
+fn anchor_moved(at_after: AtAfter, hash: [u8; 32]) -> bool {
+    match at_after {
+        AtAfter::Unsaid => false,
+        AtAfter::Nothing => true,
+        AtAfter::Event(h) => h != hash,
+    }
+}
+
+/// The loss at the first cursor, among those the relay gave this device's events past
+/// its last read (`own`), that a page read after `after` passes without serving that
+/// event: another event there, or none before the page's end (a relay restored from an
+/// older backup, which numbers new events from where the backup ended).
 fn own_lost(
     own: &std::collections::BTreeMap<u64, [u8; 32]>,
     after: u64,
     events: &[(u64, Vec<u8>)],
     more: bool,
     newest: Option<u64>,
-) -> Option<u64> {
+) -> Option<Loss> {
     let last = events.iter().map(|(c, _)| *c).max();
     // What the relay says bounds the range (an end below `after` is another loss,
     // which `note_relay` tells).
@@ -333,7 +335,7 @@ fn own_lost(
                 .get(c)
                 .is_none_or(|bytes| crate::crypto::sha256(bytes) != **hash)
         })
-        .map(|(c, _)| *c)
+        .map(|(&at, _)| Loss::Renumbered { at })
 }
 
 struct PageRun {
