@@ -49,8 +49,14 @@ impl Answer {
 impl App {
     /// Starts `duet app --no-open --json` on `d` and waits for its URL.
     pub fn start(d: &Device) -> App {
+        App::start_env(d, &[])
+    }
+
+    /// [`App::start`] with extra environment variables (e.g. `DUET_NOW`).
+    pub fn start_env(d: &Device, env: &[(&str, &str)]) -> App {
         let mut child = d
             .command(&["app", "--no-open", "--json"])
+            .envs(env.iter().copied())
             .spawn()
             .expect("duet app starts");
         let stdout = child.stdout.take().expect("stdout");

@@ -505,3 +505,22 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
         "your partner has already joined with another one",
     );
 }
+
+#[test]
+fn an_invite_made_in_the_app_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let two_days_ago = (duet_core::ids::now_ms() - 2 * 86_400_000).to_string();
+    let app = App::start_env(&alex, &[("DUET_NOW", &two_days_ago)]);
+    let made = app.post("/devices/invite", &[]);
+    assert!(
+        made.body
+            .contains("this computer's clock is 2 days behind the relay's"),
+        "{}",
+        made.body
+    );
+    drop(app);
+    let states = alex.json(&["invite", "list"]).to_string();
+    assert!(!states.contains("\"open\""), "{states}");
+}

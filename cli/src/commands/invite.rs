@@ -79,7 +79,7 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let made = dev.invite_partner(&Http::new()?, a.expires.unwrap_or(24 * 3_600_000));
     let code = Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
-    refuse_dead_on_arrival(ctx, &mut dev, &code)?;
+    refuse_dead_on_arrival(&mut dev, &code)?;
     if ctx.out.json {
         return ctx.out.json(&json!({
             "code": code.code,
@@ -102,25 +102,34 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
 /// An invite that has expired by the relay's clock when it is made (this device's clock
 /// is behind by more than its lifetime) is withdrawn, and the clock is named: the
 /// partner would only be told "expired", with every new code the same.
-fn refuse_dead_on_arrival(
-    ctx: &Ctx,
-    dev: &mut duet_core::device::Device,
-    code: &Made,
-) -> anyhow::Result<()> {
-    let Some(behind) =
-        crate::relay_clock::behind_by(ctx.clock.now(), code.expires_at - ctx.clock.now())
-    else {
-        return Ok(());
-    };
-    let target = duet_core::app::RevokeTarget::Code(code.code.clone());
-    if dev.revoke_invites(&target).is_ok() {
-        let _ = dev.sync(&Http::new()?);
+fn refuse_dead_on_arrival(dev: &mut duet_core::device::Device, code: &Made) -> anyhow::Result<()> {
+    match withdrawn_if_dead(dev, &code.code, code.expires_at) {
+        None => Ok(()),
+        Some(behind) => anyhow::bail!(
+            "this device's clock is {behind} behind the relay's, so the invite would have \
+             expired before your partner could use it, and was withdrawn; set this device's \
+             clock right (automatic time), then run `duet invite` again"
+        ),
     }
-    anyhow::bail!(
-        "this device's clock is {behind} behind the relay's, so the invite would have expired \
-         before your partner could use it, and was withdrawn; set this device's clock right \
-         (automatic time), then run `duet invite` again"
-    )
+}
+
+/// Withdraws the invite `code` when it has expired by the relay's clock already (the
+/// relay's time: the system clock moved by what a relay's answer said); returns how far
+/// this device's clock is behind, in words. Shared with the app's pairing page.
+pub fn withdrawn_if_dead(
+    dev: &mut duet_core::device::Device,
+    code: &str,
+    expires_at: i64,
+) -> Option<String> {
+    let now = dev.now();
+    let behind = crate::relay_clock::behind_by(now, expires_at - now)?;
+    let target = duet_core::app::RevokeTarget::Code(code.to_string());
+    if dev.revoke_invites(&target).is_ok()
+        && let Ok(http) = Http::new()
+    {
+        let _ = dev.sync(&http);
+    }
+    Some(behind)
 }
 
 /// A code made, and why it has not reached the relay yet, if it has not.

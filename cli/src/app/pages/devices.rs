@@ -334,7 +334,21 @@ pub async fn invite(State(app): State<App>) -> PageResult {
     let made = app
         .with_device(|dev| {
             let made = dev.invite_partner(&Http::new()?, CODE_LIFETIME_MS);
-            code_made(made.map(|c| (c.encode(), c.expires_at)), true)
+            let made = code_made(made.map(|c| (c.encode(), c.expires_at)), true)?;
+            let dead = match &made {
+                Made::Code {
+                    code, expires_at, ..
+                } => crate::commands::invite::withdrawn_if_dead(dev, code, *expires_at),
+                _ => None,
+            };
+            if let Some(behind) = dead {
+                anyhow::bail!(
+                    "this computer's clock is {behind} behind the relay's, so the code would \
+                     have expired before your partner could use it, and was withdrawn; set \
+                     this computer's clock right (automatic time), then make a new code"
+                );
+            }
+            Ok(made)
         })
         .await?;
     Ok(done(&app, made))
