@@ -30,7 +30,7 @@ pub fn signing_time() -> i64 {
 
 /// The relay's time as this process knows it, Unix milliseconds: the system clock moved
 /// by what a relay's answer said (not `DUET_NOW`: the relay's clock is the real one).
-pub fn relay_now_ms() -> i64 {
+fn relay_now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis() + AHEAD.load(Ordering::Relaxed) * 1000
 }
 

@@ -190,36 +190,42 @@ pub fn waiting_seals(view: &View) -> Vec<&Seal> {
         .collect()
 }
 
-/// `me`'s seals whose time has come: their round is over, or someone else has rated the
-/// same goal in an open round. A seal corrected or withdrawn since is never revealed.
+/// `me`'s seals whose time has come: their round is over, or `answered`. A seal corrected or withdrawn
+/// since is never revealed.
 pub fn due_reveals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
-    waiting_seals(view)
-        .into_iter()
-        .filter(|s| s.rater == me)
-        .filter(|s| reveal_is_due(view, s, now))
-        .collect()
+    seals_due(view, now, |s| s.rater == me)
 }
 
 /// The other people's seals whose time has come, as `me` reads the space: only their
 /// rater's devices can reveal them, at their next rating or sync.
 pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
+    seals_due(view, now, |s| s.rater != me)
+}
+
+/// The waiting seals `which` takes whose time has come, reading who rated each goal
+/// once per goal (a partner may have written thousands of seals).
+fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal> {
+    let mut by_goal: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
     waiting_seals(view)
         .into_iter()
-        .filter(|s| s.rater != me)
-        .filter(|s| reveal_is_due(view, s, now))
+        .filter(|s| which(s))
+        .filter(|s| {
+            round_over(view, &s.round, now) || {
+                let marks = by_goal
+                    .entry(s.goal.as_str())
+                    .or_insert_with(|| marks(view, &s.goal));
+                answered(view, s, marks)
+            }
+        })
         .collect()
 }
 
-/// Whether the time has come for `seal` to be revealed: its round is over, someone other
-/// than its rater has rated the goal in its round, or has sealed it while apart
-/// (`answered_apart`). Its rater's devices reveal it at their next rating or sync; until
-/// then its partner is told it opens then.
-pub fn reveal_is_due(view: &View, seal: &Seal, now: i64) -> bool {
-    if round_over(view, &seal.round, now) {
-        return true;
-    }
-    let marks = marks(view, &seal.goal);
-    rated_in(&marks, &seal.round, |w| w != seal.rater) || answered_apart(view, seal, &marks)
+/// Whether a seal's time has come short of its round's end: someone other than its
+/// rater has rated the goal in its round, or sealed it while apart (`answered_apart`).
+/// Its rater's devices reveal it at their next rating or sync; until then its partner
+/// is told it opens then. `marks`: who rated the goal in which round.
+fn answered(view: &View, seal: &Seal, marks: &[(&str, &str)]) -> bool {
+    rated_in(marks, &seal.round, |w| w != seal.rater) || answered_apart(view, seal, marks)
 }
 
 /// Whether another person sealed the seal's goal in another round open together with

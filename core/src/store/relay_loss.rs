@@ -8,17 +8,6 @@ use super::{Store, StoreError};
 use crate::event::SpaceId;
 
 impl Store {
-    /// The highest relay cursor of any stored event of a space (read, or this device's
-    /// own acknowledged), 0 when none: a relay whose newest cursor is below it lost that
-    /// event, or acknowledged it without keeping it.
-    pub fn highest_relay_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
-        let top: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT MAX(relay_cursor) FROM events WHERE space = ?1")?
-            .query_row(params![space.to_string()], |r| r.get(0))?;
-        Ok(top.map_or(0, |t| u64::try_from(t).unwrap_or(0)))
-    }
-
     /// The cursor this device has read a space up to (0 before its first read).
     pub fn read_cursor(&self, space: &SpaceId) -> Result<u64, StoreError> {
         let c: Option<i64> = self

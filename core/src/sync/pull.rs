@@ -72,8 +72,7 @@ impl<'a> Pull<'a> {
         let mut anchor = store.cursor_anchor(&self.rec.id, cursor)?;
         // Own events the relay acknowledged may have cursors past the last read; the
         // relay must serve each of them there, not another event it numbered after
-        // losing them.
-        let mut acked_up_to = store.highest_relay_cursor(&self.rec.id)?;
+        // losing them, and must not end before the last of them.
         let mut own_after = store.events_after_cursor(&self.rec.id, cursor)?;
         let mut gave_back = false;
         loop {
@@ -92,6 +91,7 @@ impl<'a> Pull<'a> {
             };
             pages += 1;
             let page_start = cursor;
+            let acked_up_to = own_after.keys().next_back().copied().unwrap_or(0);
             let mut loss = self
                 .note_relay(newest, forks, cursor.max(acked_up_to))
                 .or_else(|| own_lost(&own_after, after, &events, more, newest));
@@ -111,7 +111,6 @@ impl<'a> Pull<'a> {
                 gave_back = true;
                 *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
                 cursor = 0;
-                acked_up_to = 0;
                 own_after.clear();
                 continue;
             }
@@ -327,9 +326,12 @@ fn own_lost(
     if reached <= after {
         return None;
     }
+    let mut passed = own.range(after.saturating_add(1)..=reached).peekable();
+    // Most pages pass none of this device's events (a join's, a partner's): no map.
+    passed.peek()?;
     let served: std::collections::HashMap<u64, &[u8]> =
         events.iter().map(|(c, b)| (*c, b.as_slice())).collect();
-    own.range(after.saturating_add(1)..=reached)
+    passed
         .find(|(c, hash)| {
             served
                 .get(c)
