@@ -818,25 +818,33 @@ fn a_thousand_unreadable_ratings_are_counted_not_listed_one_by_one() {
 fn a_step_id_crafted_as_a_path_never_becomes_a_form_action_of_the_others_app() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);
-    let goal = goal_id(&alex);
-    // Sam's modified client adds a step whose id climbs out of the goal's paths: in
-    // Alex's app, "done" on it would post to `/leave`.
+    // Sam's modified client adds a goal with a step whose id climbs out of the goal's
+    // paths: in Alex's app, "done" on it would post to `/leave`. (In a goal that
+    // already exists, the owner rules refuse a step id of this shape outright:
+    // `a_partner_cannot_hide_the_others_goal_with_a_crafted_step`.)
     let step = "../../../leave";
-    {
+    let goal = {
         let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
-        let goal = goal.clone();
         dev.edit(SpaceKind::Shared, move |doc, me| {
             let person = me.person_id.clone();
+            let new = duet_core::doc::NewGoal {
+                title: "Tap".into(),
+                ..Default::default()
+            };
+            // The goal and its step go in one event: all of it new, which the owner
+            // rules leave to the reader.
+            let (made, first) = doc.add_goal(&person, new, duet_core::ids::now_ms())?;
+            let mut changes: Vec<_> = first.into_iter().collect();
             let c = doc.raw_transaction("add step", duet_core::ids::now_ms(), |tx| {
                 use automerge::ReadDoc;
+                use automerge::transaction::Transactable;
                 let (_, goals) = tx
                     .get(automerge::ROOT, "goals")?
                     .ok_or(DocError::Malformed("goals"))?;
                 let (_, g) = tx
-                    .get(&goals, goal.as_str())?
+                    .get(&goals, made.as_str())?
                     .ok_or(DocError::Malformed("goal"))?;
                 let (_, steps) = tx.get(&g, "steps")?.ok_or(DocError::Malformed("steps"))?;
-                use automerge::transaction::Transactable;
                 let s = tx.put_object(&steps, step, automerge::ObjType::Map)?;
                 tx.put(&s, "id", step)?;
                 let text = tx.put_object(&s, "text", automerge::ObjType::Text)?;
@@ -848,10 +856,11 @@ fn a_step_id_crafted_as_a_path_never_becomes_a_form_action_of_the_others_app() {
                 }
                 Ok(())
             })?;
-            Ok(((), c.into_iter().collect()))
+            changes.extend(c);
+            Ok((made, changes))
         })
-        .expect("craft the step");
-    }
+        .expect("craft the step")
+    };
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
     let app = duet_tests::app::App::start(&alex);
@@ -866,4 +875,44 @@ fn a_step_id_crafted_as_a_path_never_becomes_a_form_action_of_the_others_app() {
         export["shared"]["problems"].to_string().contains("leave"),
         "{export}"
     );
+}
+
+#[test]
+fn a_partner_cannot_hide_the_others_goal_with_a_crafted_step() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Sam's modified client adds a step without its text to Alex's goal: read whole,
+    // the goal (with Alex's ratings) would vanish from Alex's lists and progress.
+    let plain = sam_crafts(&sam, |tx, person| {
+        use automerge::transaction::Transactable;
+        let steps = child(tx, &first_goal(tx), "steps");
+        let s = tx
+            .put_object(&steps, "s1", automerge::ObjType::Map)
+            .expect("step");
+        tx.put(&s, "id", "s1").expect("put");
+        tx.put(&s, "created_by", person).expect("put");
+        tx.put(&s, "created_at", duet_core::ids::now_ms())
+            .expect("put");
+    });
+    let hash = sam_sends(&sam, &[plain]).remove(0);
+    alex.ok(&["sync"]);
+    assert!(
+        recorded_refusals(&alex).contains(&hash),
+        "Sam's step was taken"
+    );
+    alex_history_shows(
+        &alex,
+        "with no text",
+        "the refusal says what the step lacked",
+    );
+    let goals = alex.json(&["goal", "list"]);
+    assert!(
+        goals.to_string().contains("Walk"),
+        "Alex's goal is hidden: {goals}"
+    );
+    let progress = alex.json(&["progress"]);
+    assert!(progress.to_string().contains("Walk"), "{progress}");
 }

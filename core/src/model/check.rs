@@ -1,5 +1,6 @@
 //! Hydration with the model's ranges: the `#[autosurgeon(hydrate = ...)]` of each
-//! field. A value out of range fails to hydrate, so its entity is never read.
+//! field. A value out of range fails to hydrate, so its entity is never read; a text
+//! object longer than the model's limit is read clipped to it instead.
 
 use std::collections::BTreeMap;
 
@@ -144,8 +145,14 @@ pub fn text<D: ReadDoc>(
     prop: Prop<'_>,
 ) -> Result<Text, HydrateError> {
     let v = Text::hydrate(doc, obj, prop)?;
-    valid::length(v.as_str(), limits::MAX_TEXT_CHARS).map_err(refuse)?;
-    Ok(v)
+    if valid::length(v.as_str(), limits::MAX_TEXT_CHARS).is_ok() {
+        return Ok(v);
+    }
+    // Clipped, not refused: two partners' concurrent splices may each be short and
+    // together too long, and a goal's texts are shared (`rules::shape`): refusing would
+    // hide the whole goal.
+    let clipped: String = v.as_str().chars().take(limits::MAX_TEXT_CHARS).collect();
+    Ok(Text::with_value(clipped))
 }
 
 pub fn due<D: ReadDoc>(

@@ -20,6 +20,8 @@
 //! - `goals/<id>/steps/<id>`: created naming P; shared text; the completion (`done_by`,
 //!   `done_at`) names P and is changed only by the person who completed it, except
 //!   that either partner may reopen a step (both set to null);
+//! - whatever is written into a goal that exists keeps the model's shape (`shape`), so
+//!   that no partner can make the other's goal unreadable;
 //! - `seals/<id>` and `rounds/<id>` (the blind check-ins, `rituals`): a seal is created
 //!   once naming P as the rater and never changed; a round is opened naming P, and
 //!   later only closed, once, naming P;
@@ -44,6 +46,7 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ChangeHash, ObjType, Prop, ReadDoc, ScalarValue, Value};
 
 mod rituals;
+mod shape;
 
 /// The owner of a goal of both partners (`goals/<id>/owner`).
 const SHARED_OWNER: &str = "shared";
@@ -79,6 +82,7 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
         person,
         paths: HashMap::new(),
         created: Created::default(),
+        new_steps: shape::NewSteps::default(),
         existing: RefCell::new(HashMap::new()),
         lookup: RefCell::new(String::new()),
         heads: doc.get_heads(),
@@ -89,7 +93,8 @@ pub fn check(doc: &Automerge, person: &str, changes: &[Change]) -> Result<(), Vi
     for change in changes {
         checker.change(change).map_err(shown)?;
     }
-    checker.finish().map_err(shown)
+    checker.finish().map_err(shown)?;
+    checker.new_steps.finish().map_err(shown)
 }
 
 /// Writes map keys into `out` as one string, each prefixed with its length: the keys
@@ -173,6 +178,8 @@ struct Checker<'a> {
     /// as every op into an object asks for its path.
     paths: HashMap<OpId, Rc<Path>>,
     created: Created,
+    /// The steps this event makes in goals that already exist.
+    new_steps: shape::NewSteps,
     /// What [`Checker::existing`] found, by keys (length-prefixed and joined, so that no
     /// two lists of keys share one): the document does not change during a check, and
     /// the ops of one entity ask about it once per field.
@@ -405,7 +412,7 @@ impl Checker<'_> {
         }
     }
 
-    fn goal_rule(&self, keys: &[&str], depth: usize, action: &OpType) -> Result<(), Violation> {
+    fn goal_rule(&mut self, keys: &[&str], depth: usize, action: &OpType) -> Result<(), Violation> {
         let id = keys
             .get(1)
             .copied()
@@ -421,7 +428,7 @@ impl Checker<'_> {
                 return Err(format!("it sets the other partner's weight of goal {id}"));
             }
             if field == Some("steps") && depth >= 5 {
-                return self.new_step_rule(id, keys, depth, action);
+                return self.new_step_rule(id, keys, depth, action, false);
             }
             if field == Some("owner") && depth == 3 && !self.owner_of_mine(action) {
                 return Err(format!("it creates goal {id} as the other partner's own"));
@@ -440,7 +447,7 @@ impl Checker<'_> {
             }
             Some("steps") if depth == 3 => Err(format!("it replaces the steps of goal {id}")),
             Some("steps") => self.step_rule(id, keys, depth, action),
-            _ => Ok(()),
+            _ => shape::goal_op(id, keys, depth, action),
         }
     }
 
@@ -475,7 +482,7 @@ impl Checker<'_> {
 
     /// A step inside an existing goal.
     fn step_rule(
-        &self,
+        &mut self,
         goal: &str,
         keys: &[&str],
         depth: usize,
@@ -486,7 +493,7 @@ impl Checker<'_> {
             .copied()
             .ok_or("it writes a goal's steps oddly")?;
         if !self.is_map(&["goals", goal, "steps", step]) {
-            return self.new_step_rule(goal, keys, depth, action);
+            return self.new_step_rule(goal, keys, depth, action, true);
         }
         let field = keys.get(4).copied();
         // Who had completed it as the author saw it: both completing it while apart
@@ -520,17 +527,18 @@ impl Checker<'_> {
             {
                 Err(format!("it completes step {step} in another person's name"))
             }
-            _ => Ok(()),
+            _ => shape::step_op(keys, depth, action, None),
         }
     }
 
-    /// A step being created (in a new or an existing goal).
+    /// A step being created (in a new goal, or in an existing one: `in_existing`).
     fn new_step_rule(
-        &self,
+        &mut self,
         goal: &str,
         keys: &[&str],
         depth: usize,
         action: &OpType,
+        in_existing: bool,
     ) -> Result<(), Violation> {
         let field = keys.get(4).copied();
         let named = self.names_me(action) || matches!(action, OpType::Put(ScalarValue::Null));
@@ -541,6 +549,7 @@ impl Checker<'_> {
             Some("done_by") if depth == 5 && !named => Err(format!(
                 "it completes a step of goal {goal} in another person's name"
             )),
+            _ if in_existing => shape::step_op(keys, depth, action, Some(&mut self.new_steps)),
             _ => Ok(()),
         }
     }

@@ -87,7 +87,7 @@ impl Checker<'_> {
         match field {
             _ if closed => Err(format!("it changes round {id}, which is closed")),
             Some("closed_by") if depth == 3 && self.names_me(action) => Ok(()),
-            Some("closed_at") if depth == 3 => Ok(()),
+            Some("closed_at") if depth == 3 => super::shape::closed_at(id, action),
             _ => Err(format!("it changes round {id} other than by closing it")),
         }
     }
