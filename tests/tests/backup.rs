@@ -326,14 +326,9 @@ fn a_restored_device_keeps_the_partners_devices_it_had_verified() {
     assert!(!said.contains("not verified"), "{said}");
 }
 
-#[test]
-fn a_backup_is_restored_through_the_relays_new_address_after_it_moved() {
-    let mut old = Relay::start();
-    let (a, b) = pair(&old);
-    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
-    a.ok(&["sync"]);
-    let (_dir, file) = backup(&a);
-    // The operator moves the relay (its database copied) to a new address.
+/// The operator moves the relay (its database copied) to a new address: the relay
+/// there, with the folder holding its database.
+fn moved(old: &mut Relay) -> (tempfile::TempDir, Relay) {
     old.kill();
     let moved = tempfile::tempdir().expect("tempdir");
     for suffix in ["", "-wal", "-shm"] {
@@ -346,6 +341,17 @@ fn a_backup_is_restored_through_the_relays_new_address_after_it_moved() {
     }
     let db = moved.path().join("relay.db");
     let new = Relay::start_on(db.to_str().expect("path"), &[]);
+    (moved, new)
+}
+
+#[test]
+fn a_backup_is_restored_through_the_relays_new_address_after_it_moved() {
+    let mut old = Relay::start();
+    let (a, b) = pair(&old);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    let (_dir, file) = backup(&a);
+    let (_moved, new) = moved(&mut old);
     b.ok(&["relay", "set", &new.url]);
     // Alex's phone is lost; the backup names the old address, which nothing answers.
     let restored = Device::new();
@@ -368,6 +374,53 @@ fn a_backup_is_restored_through_the_relays_new_address_after_it_moved() {
         restored.json(&["status"])["spaces"][0]["relay"],
         new.url.as_str()
     );
+    restored.ok(&["goal", "add", "After the move", "--area", "trust"]);
+    restored.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["goal", "list"]).contains("After the move"));
+}
+
+#[test]
+fn the_app_brings_a_device_back_through_the_relays_new_address() {
+    let mut old = Relay::start();
+    let (a, b) = pair(&old);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    let (_dir, file) = backup(&a);
+    let bytes = std::fs::read(&file).expect("the backup");
+    let (_moved, new) = moved(&mut old);
+    b.ok(&["relay", "set", &new.url]);
+    // Alex's phone is lost; Alex has no terminal, only the app on a new one.
+    let restored = Device::new();
+    let app = duet_tests::app::App::start(&restored);
+    app.wait_for("/setup", "The relay's new address");
+    let pass = PASS.trim();
+    let typo = app.post_file(
+        "/setup/restore",
+        &[("passphrase", pass), ("relay", "htps//relay")],
+        ("backup", &bytes),
+    );
+    assert!(
+        typo.body.contains("relay URL must look like"),
+        "{}",
+        typo.body
+    );
+    let left = std::fs::read_dir(&restored.home).map_or(0, |d| d.count());
+    assert_eq!(
+        left, 0,
+        "a restore with a mistyped relay wrote into the home"
+    );
+    let back = app.post_file(
+        "/setup/restore",
+        &[("passphrase", pass), ("relay", &new.url)],
+        ("backup", &bytes),
+    );
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(
+        restored.json(&["status"])["spaces"][0]["relay"],
+        new.url.as_str()
+    );
+    app.wait_for("/", "Weekly check-in");
     restored.ok(&["goal", "add", "After the move", "--area", "trust"]);
     restored.ok(&["sync"]);
     b.ok(&["sync"]);

@@ -50,6 +50,8 @@ pub fn restore_section(token: &str) -> Markup {
             input id="restore-file" name="backup" type="file" required;
             label for="restore-passphrase" { "Its passphrase" }
             input id="restore-passphrase" name="passphrase" type="password" required autocomplete="current-password";
+            label for="restore-relay" { "The relay's new address (only if it moved since the backup)" }
+            input id="restore-relay" name="relay" type="url" placeholder="https://relay.example.org" autocomplete="off";
             button type="submit" { "Bring it back" }
         }
     }
@@ -87,11 +89,15 @@ pub async fn backup(State(app): State<App>, Form(f): Form<BackupForm>) -> PageRe
     Ok((headers, sealed.bytes).into_response())
 }
 
-/// `POST /setup/restore` (multipart: the file and its passphrase): the device of the
-/// backup, brought back into this app's home as `duet restore` does; then the Partner
-/// and devices page says so.
+/// `POST /setup/restore` (multipart: the file, its passphrase and, if the relay moved,
+/// its new address): the device of the backup, brought back into this app's home as
+/// `duet restore [--relay URL]` does; then the Partner and devices page says so.
 pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
-    let (file, passphrase) = read_restore_form(form).await?;
+    let RestoreForm {
+        file,
+        passphrase,
+        relay,
+    } = read_restore_form(form).await?;
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();
     let brought = tokio::task::spawn_blocking(move || -> anyhow::Result<backup::Restored> {
@@ -102,8 +108,10 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
                 "this Duet holds a device already; a backup is brought back only on a new one"
             );
         }
-        let restored = backup::restore_bytes(&file, &passphrase, &home, &Http::new()?, clock, None)
-            .map_err(in_app_words)?;
+        let http = Http::new()?;
+        let restored =
+            backup::restore_bytes(&file, &passphrase, &home, &http, clock, relay.as_deref())
+                .map_err(in_app_words)?;
         let mut dev = Device::open_with(&home, clock)?;
         dev.keep_views();
         *kept = Some(dev);
@@ -124,10 +132,16 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
     ))
 }
 
-/// The file and the passphrase of the restore form.
-async fn read_restore_form(
-    mut form: Multipart,
-) -> Result<(axum::body::Bytes, Zeroizing<String>), PageError> {
+/// What the restore form sent.
+struct RestoreForm {
+    file: axum::body::Bytes,
+    passphrase: Zeroizing<String>,
+    /// The relay's new address, checked as `duet relay set` checks one.
+    relay: Option<String>,
+}
+
+/// The fields of the restore form.
+async fn read_restore_form(mut form: Multipart) -> Result<RestoreForm, PageError> {
     let cut = |e: axum::extract::multipart::MultipartError| {
         anyhow::anyhow!(
             "the form did not arrive whole ({}); choose the file and send it again",
@@ -135,10 +149,12 @@ async fn read_restore_form(
         )
     };
     let (mut file, mut passphrase) = (None, Zeroizing::new(String::new()));
+    let mut relay = String::new();
     while let Some(field) = form.next_field().await.map_err(cut)? {
         match field.name() {
             Some("backup") => file = Some(field.bytes().await.map_err(cut)?),
             Some("passphrase") => passphrase = Zeroizing::new(field.text().await.map_err(cut)?),
+            Some("relay") => relay = field.text().await.map_err(cut)?,
             _ => {}
         }
     }
@@ -150,7 +166,18 @@ async fn read_restore_form(
     if passphrase.is_empty() {
         return Err(anyhow::anyhow!("type the backup's passphrase too").into());
     }
-    Ok((file, passphrase))
+    // Checked before anything is read or written: a typo must not cost a restore.
+    let relay = match relay.trim() {
+        "" => None,
+        url => Some(crate::commands::relay::check_relay_url(url).map_err(|e| {
+            anyhow::anyhow!("{e}; nothing was restored: correct the relay's address, or leave it empty to use the one the backup names")
+        })?),
+    };
+    Ok(RestoreForm {
+        file,
+        passphrase,
+        relay,
+    })
 }
 
 /// A backup's failure in the app's words (the command line's name its flags).
@@ -172,7 +199,7 @@ fn in_app_words(e: BackupError) -> anyhow::Error {
             "nothing was written by this one; wait for the other to finish, then open Today"
         }
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) | BackupError::Device(_) => {
-            "nothing was restored; check that the relay the backup names is reachable, then send the form again"
+            "nothing was restored; check that the relay the backup names is reachable (or give its new address in the form), then send the form again"
         }
         BackupError::Exists(_) | BackupError::Io { .. } | BackupError::Store(_) => {
             return anyhow::Error::new(e);
