@@ -520,6 +520,15 @@ fn an_invite_made_in_the_app_on_a_clock_days_behind_is_withdrawn_and_the_clock_n
         "{}",
         made.body
     );
+    // Nor is a short code shown to be read aloud.
+    let short = app.post("/devices/short", &[]);
+    assert!(
+        short
+            .body
+            .contains("this computer's clock is 2 days behind the relay's"),
+        "{}",
+        short.body
+    );
     drop(app);
     let states = alex.json(&["invite", "list"]).to_string();
     assert!(!states.contains("\"open\""), "{states}");

@@ -617,6 +617,32 @@ fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
     );
     let states = alex.json(&["invite", "list"]).to_string();
     assert!(!states.contains("\"open\""), "{states}");
+    // A short code's invite lives 10 minutes: none is read aloud on that clock either
+    // (it used to wait for a partner whose join could only fail as expired).
+    let mut short = alex.command(&["invite", "--short"]);
+    short
+        .env("DUET_NOW", &two_days_ago)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = short.spawn().expect("duet invite --short");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`duet invite --short` gave a code on a clock 2 days behind, and waits");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let (said, code) = (
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("clock is 2 days behind the relay's"), "{said}");
+    assert!(code.trim().is_empty(), "a dead code was given: {code}");
+    let states = alex.json(&["invite", "list"]).to_string();
+    assert!(!states.contains("\"open\""), "{states}");
     // On a clock set right, the invite is made as always.
     alex.ok(&["invite"]);
 }

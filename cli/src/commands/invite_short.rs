@@ -85,6 +85,16 @@ fn open(
         );
         return Err(give_up(&mut dev, e));
     }
+    let code = invite.encode();
+    if let Some(behind) =
+        crate::commands::invite::withdrawn_if_dead(&mut dev, &code, invite.expires_at)
+    {
+        anyhow::bail!(
+            "this device's clock is {behind} behind the relay's, so the code's invite would \
+             have expired before your partner could use it; no code was made: set this \
+             device's clock right (automatic time), then run `duet invite --short` again"
+        );
+    }
     let creator = match dev.open_short_code(&http, &invite, lifetime) {
         Ok(creator) => creator,
         Err(e) => return Err(give_up(&mut dev, failure(e))),

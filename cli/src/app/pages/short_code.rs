@@ -47,6 +47,16 @@ pub async fn make(State(app): State<App>) -> PageResult {
                 }
                 Err(e) => anyhow::bail!(crate::app::advice::message(&e)),
             };
+            let code = invite.encode();
+            if let Some(behind) =
+                crate::commands::invite::withdrawn_if_dead(dev, &code, invite.expires_at)
+            {
+                anyhow::bail!(
+                    "this computer's clock is {behind} behind the relay's, so the code would \
+                     have expired before your partner could use it; no code was made: set this \
+                     computer's clock right (automatic time), then make a new one"
+                );
+            }
             let creator = match dev.open_short_code(&http, &invite, LIFETIME_MS) {
                 Ok(creator) => creator,
                 Err(e) => {
