@@ -639,7 +639,10 @@ fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
         String::from_utf8_lossy(&out.stdout),
     );
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains("clock is 2 days behind the relay's"), "{said}");
+    assert!(
+        said.contains("clock is 2 days behind the relay's"),
+        "{said}"
+    );
     assert!(code.trim().is_empty(), "a dead code was given: {code}");
     let states = alex.json(&["invite", "list"]).to_string();
     assert!(!states.contains("\"open\""), "{states}");
