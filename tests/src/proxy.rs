@@ -23,6 +23,16 @@ pub struct RelayProxy {
 impl RelayProxy {
     /// Listens on a free loopback port in front of the relay at `upstream`.
     pub fn start(upstream: &str, answer: Answer) -> RelayProxy {
+        Self::start_with(upstream, answer, false)
+    }
+
+    /// Like [`RelayProxy::start`], but a push it answers itself is passed on first: the
+    /// relay stores it, and the device is told otherwise.
+    pub fn start_lying_after(upstream: &str, answer: Answer) -> RelayProxy {
+        Self::start_with(upstream, answer, true)
+    }
+
+    fn start_with(upstream: &str, answer: Answer, forward: bool) -> RelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -31,7 +41,7 @@ impl RelayProxy {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
-                std::thread::spawn(move || serve(stream, &upstream, &counter, answer));
+                std::thread::spawn(move || serve(stream, &upstream, &counter, answer, forward));
             }
         });
         RelayProxy { url, answered }
@@ -45,7 +55,13 @@ impl RelayProxy {
 
 /// One request: read whole, then answered here or passed on (with `connection: close`,
 /// so the answer ends with the connection).
-fn serve(mut client: TcpStream, upstream: &str, answered: &AtomicUsize, answer: Answer) {
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    answered: &AtomicUsize,
+    answer: Answer,
+    forward: bool,
+) {
     let Ok(clone) = client.try_clone() else {
         return;
     };
@@ -85,6 +101,9 @@ fn serve(mut client: TcpStream, upstream: &str, answered: &AtomicUsize, answer: 
             .collect();
         if let Some((status, json)) = answer(&events) {
             answered.fetch_add(1, Ordering::SeqCst);
+            if forward && pass_on(upstream, &head, &body, &mut std::io::sink()).is_err() {
+                return;
+            }
             let _ = write!(
                 client,
                 "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
@@ -93,13 +112,19 @@ fn serve(mut client: TcpStream, upstream: &str, answered: &AtomicUsize, answer: 
             return;
         }
     }
-    let Ok(mut up) = TcpStream::connect(upstream) else {
-        return;
-    };
-    head.push("connection: close".into());
-    let request = format!("{}\r\n\r\n", head.join("\r\n"));
-    if up.write_all(request.as_bytes()).is_err() || up.write_all(&body).is_err() {
-        return;
-    }
-    let _ = std::io::copy(&mut up, &mut client);
+    let _ = pass_on(upstream, &head, &body, &mut client);
+}
+
+/// Sends the request to the relay and copies its answer into `to`.
+fn pass_on(
+    upstream: &str,
+    head: &[String],
+    body: &[u8],
+    to: &mut impl Write,
+) -> std::io::Result<u64> {
+    let mut up = TcpStream::connect(upstream)?;
+    let request = format!("{}\r\nconnection: close\r\n\r\n", head.join("\r\n"));
+    up.write_all(request.as_bytes())?;
+    up.write_all(body)?;
+    std::io::copy(&mut up, to)
 }

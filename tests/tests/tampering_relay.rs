@@ -487,6 +487,58 @@ fn couple_behind(
     (relay, proxy, a, b)
 }
 
+/// Armed by the test: the next push carrying a `changes` event reaches the relay, which
+/// stores it, and the device is told 409 `fork`.
+static FALSE_FORK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn false_fork_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    let ev = events
+        .iter()
+        .find(|e| e.kind() == duet_core::event::Kind::Changes)?;
+    if !FALSE_FORK.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
+    let answer = serde_json::json!({
+        "error": "fork",
+        "message": "another event of this device holds this sequence number",
+        "results": [{"hash": hex::encode(ev.hash()), "status": "rejected", "reason": "fork"}],
+    });
+    Some((409, answer.to_string()))
+}
+
+/// A relay that keeps a push and answers it as a fork makes the device send its changes
+/// again in a new event: the partner takes them once, refuses nothing, and gets what
+/// follows. Before, both devices refused the second event as "replacing" a reflection
+/// its own changes had made, and everything its author wrote after waited for good.
+#[test]
+fn changes_a_relay_kept_but_answered_as_a_fork_reach_the_partner_once_and_what_follows_too() {
+    let relay = Relay::start();
+    let proxy = duet_tests::proxy::RelayProxy::start_lying_after(&relay.url, false_fork_once);
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["sync"]);
+    FALSE_FORK.store(true, std::sync::atomic::Ordering::SeqCst);
+    a.ok(&["reflect", "Reflection one"]);
+    a.run(&["sync"]);
+    assert_eq!(proxy.answered(), 1, "the lie was told");
+    a.ok(&["sync"]);
+    a.ok(&["reflect", "Reflection two"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let seen = b.ok(&["reflections"]);
+    assert!(
+        seen.contains("Reflection one") && seen.contains("Reflection two"),
+        "{seen}"
+    );
+    for d in [&a, &b] {
+        let status = d.ok(&["status"]);
+        assert!(!status.contains("REFUSED"), "{status}");
+    }
+    assert_converged(&a, &b);
+}
+
 /// Armed by the test: the next push carrying a `changes` event is answered "accepted"
 /// at a far cursor by the proxy, and never reaches the relay.
 static FAKE_ACK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -555,6 +607,74 @@ fn a_change_a_relay_acknowledged_without_keeping_is_given_back_at_the_next_sync(
     assert!(
         b.ok(&["reflections"])
             .contains("Said to be stored, never kept")
+    );
+}
+
+/// Armed by the test with a count: that many pushes carrying a `changes` event are
+/// answered "accepted" by the proxy, never reaching the relay: the first without a
+/// cursor, the next at a cursor past any the relay can give (2^64-1).
+static CURSORLESS_ACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn cursorless_ack(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    use std::sync::atomic::Ordering::SeqCst;
+    if !events
+        .iter()
+        .any(|e| e.kind() == duet_core::event::Kind::Changes)
+    {
+        return None;
+    }
+    let left = CURSORLESS_ACKS.load(SeqCst);
+    if left == 0
+        || CURSORLESS_ACKS
+            .compare_exchange(left, left - 1, SeqCst, SeqCst)
+            .is_err()
+    {
+        return None;
+    }
+    let cursor = if left == 2 {
+        String::new()
+    } else {
+        format!(r#","cursor":{}"#, u64::MAX)
+    };
+    let results: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                r#"{{"hash":"{}","status":"accepted"{cursor}}}"#,
+                hex::encode(e.hash())
+            )
+        })
+        .collect();
+    Some((
+        200,
+        format!(r#"{{"results":[{}],"cursor":1}}"#, results.join(",")),
+    ))
+}
+
+/// A relay that says "accepted" without a cursor, or at one no relay gives, has not
+/// acknowledged anything: the change stays unsent, with a warning, and the next sync
+/// sends it. Before, it counted as sent and reached no one until its author wrote again.
+#[test]
+fn a_change_acknowledged_without_a_real_cursor_stays_unsent_and_goes_with_the_next_sync() {
+    let (_relay, liar, a, b) = couple_behind(cursorless_ack);
+    CURSORLESS_ACKS.store(2, std::sync::atomic::Ordering::SeqCst);
+    a.ok(&["reflect", "Said to be stored, with no cursor"]);
+    for _ in 0..2 {
+        let faked = a.run(&["sync"]);
+        assert!(
+            faked
+                .stderr
+                .contains("did not acknowledge 1 of this device's events"),
+            "{faked:?}"
+        );
+        assert_eq!(a.json(&["status"])["spaces"][0]["unsent_events"], 1);
+    }
+    assert_eq!(liar.answered(), 2, "the proxy answered both pushes itself");
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(
+        b.ok(&["reflections"])
+            .contains("Said to be stored, with no cursor")
     );
 }
 

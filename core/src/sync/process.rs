@@ -221,6 +221,14 @@ fn check_and_apply(
     ev: &Event,
     changes: Vec<Change>,
 ) -> Result<Result<Vec<Change>, ContentRefusal>, SyncError> {
+    // Changes the document has already are nothing new, whichever event carried them
+    // first: a device told falsely that its push was refused sends its changes again
+    // in a new event, and checking them again would read their own writes as the
+    // replacement of an existing entity.
+    let changes: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| doc.automerge().get_change_by_hash(&c.hash()).is_none())
+        .collect();
     if !check_beside_apply(doc, &changes) {
         let changes = match owner_rules(state, doc, ev, changes) {
             Ok(changes) => changes,

@@ -26,7 +26,7 @@ pub(super) fn push_unacked(
     let read_up_to = store.read_cursor(&rec.id)?;
     let batches = in_batches(store.unacked_events(&rec.id)?);
     let token = store.create_token(&rec.id)?;
-    let mut behind = None;
+    let (mut behind, mut unproven) = (None, 0);
     for batch in batches {
         let resp = match push_batch(transport, relay, rec, &batch, token.as_deref()) {
             Ok(resp) => resp,
@@ -36,15 +36,25 @@ pub(super) fn push_unacked(
             Err(e) => return Err(e.into()),
         };
         let mut acked = Vec::new();
+        // An event counts as sent only when the answer names it (its hash, in its
+        // place) as stored at a cursor: an event that is not acknowledged so is sent
+        // again; taken as sent, it would reach no one until its author wrote again.
+        unproven += batch.len().saturating_sub(resp.results.len());
         for (r, ev) in resp.results.iter().zip(&batch) {
             if !matches!(r.status, EventStatus::Accepted | EventStatus::Duplicate) {
                 continue;
             }
-            if let Some(c) = r.cursor.filter(|c| *c <= read_up_to) {
+            let hash = crate::crypto::sha256(ev);
+            let cursor = r.cursor.filter(|c| i64::try_from(*c).is_ok());
+            let Some(c) = cursor.filter(|_| r.hash.eq_ignore_ascii_case(&hex::encode(hash))) else {
+                unproven += 1;
+                continue;
+            };
+            if c <= read_up_to {
                 behind.get_or_insert(c);
                 continue;
             }
-            acked.push((crate::crypto::sha256(ev), r.cursor));
+            acked.push((hash, Some(c)));
         }
         report.pushed_events += acked.len();
         store.mark_acked(&rec.id, &acked)?;
@@ -54,6 +64,13 @@ pub(super) fn push_unacked(
             "the relay acknowledged this device's event at cursor {c}, which this device had \
              already read past: it did not keep it, or lost events (restored from an old backup, \
              or tampered with); the event stays unsent and goes again with the next sync"
+        )));
+    }
+    if unproven > 0 {
+        report.warnings.push(Warning::new(format!(
+            "the relay's answer did not acknowledge {unproven} of this device's events as \
+             stored (no cursor, or another event's hash): they stay unsent and go again with \
+             the next sync; if this repeats, check the relay's address (`duet status`)"
         )));
     }
     Ok(None)
