@@ -148,8 +148,10 @@ impl Http {
                 .filter(|s| *s <= MAX_WAIT_SECS);
             match wait {
                 Some(secs) if busy && attempt < ATTEMPTS => {
+                    // At least a second, whatever the relay says: the same as said.
+                    let secs = secs.max(1);
                     eprintln!("note: the relay is busy; retrying in {secs} s");
-                    std::thread::sleep(Duration::from_secs(secs.max(1)));
+                    std::thread::sleep(Duration::from_secs(secs));
                     attempt += 1;
                 }
                 _ => return Ok(resp),
