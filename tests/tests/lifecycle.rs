@@ -649,3 +649,61 @@ fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
     // On a clock set right, the invite is made as always.
     alex.ok(&["invite"]);
 }
+
+/// A leave cut off between storing its event and marking the home as left (Ctrl-C, a
+/// full disk, a crash) leaves neither: before, the leave was queued while every command
+/// acted as a member, and the next sync left, stranding what was written meanwhile.
+#[test]
+fn a_leave_cut_off_half_way_leaves_nothing_queued_and_what_follows_reaches_the_partner() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // The home's second write of the leave fails, as a process killed between the two
+    // would leave it (a trigger on the real store refuses marking the space as left).
+    let stop = |d: &Device, sql: &str| {
+        let conn = rusqlite::Connection::open(d.db()).expect("the store");
+        conn.execute_batch(sql).expect("trigger");
+    };
+    stop(
+        &sam,
+        "CREATE TRIGGER cut_off BEFORE UPDATE OF departed ON spaces
+         BEGIN SELECT RAISE(ABORT, 'cut off'); END;",
+    );
+    let export = sam.home.join("mine.json");
+    let cut = sam.run(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    assert_ne!(cut.code, 0, "{cut:?}");
+    stop(&sam, "DROP TRIGGER cut_off;");
+    // Sam, told the leave did not happen, writes on, and syncs.
+    sam.ok(&["reflect", "Written after the leave was cut off"]);
+    sam.ok(&["sync"]);
+    let synced = alex.ok(&["sync"]);
+    assert!(!synced.contains("Sam left"), "{synced}");
+    assert!(
+        alex.ok(&["reflections"])
+            .contains("Written after the leave was cut off")
+    );
+}
+
+/// Trying one's own partner invite on one's own device (to "check it works") joins no
+/// one: it is said so, and the invite stays open for the partner. It used to say
+/// "Joined the shared space with your partner".
+#[test]
+fn joining_with_ones_own_invite_is_refused_and_the_invite_stays_open() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = alex.invite_code();
+    let own = alex.run(&["join", &code, "--name", "Alex"]);
+    assert_ne!(own.code, 0, "{own:?}");
+    assert!(
+        own.stderr.contains("this is your own invite"),
+        "{}",
+        own.stderr
+    );
+    assert_eq!(alex.open_invites(), 1);
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--name", "Sam"]);
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["status"]).contains("Sam"));
+}

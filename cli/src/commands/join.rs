@@ -53,7 +53,9 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
         JoinError::Setup(e) => {
             anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
         }
-        e @ JoinError::Refused { .. } => anyhow::anyhow!(crate::advice::message(&e)),
+        e @ (JoinError::Refused { .. } | JoinError::OwnInvite) => {
+            anyhow::anyhow!(crate::advice::message(&e))
+        }
         JoinError::FirstSync(e) => anyhow::Error::new(e).context(
             "joined locally, but the first sync failed; run `duet sync` to finish joining",
         ),

@@ -144,6 +144,16 @@ impl Device {
         op: &MembershipOp,
     ) -> Result<Event, DeviceError> {
         let _lock = self.store.write_lock()?;
+        let ev = self.signed_own(kind, op)?;
+        let rec = self.store.space(kind)?;
+        self.store
+            .record_own_events(&rec.id, std::slice::from_ref(&ev), &[])?;
+        Ok(ev)
+    }
+
+    /// This device's next membership event in `kind`'s space, signed and not stored (the
+    /// caller holds the home's lock until it is).
+    fn signed_own(&self, kind: SpaceKind, op: &MembershipOp) -> Result<Event, DeviceError> {
         let rec = self.store.space(kind)?;
         let (seq, prev) = self
             .store
@@ -161,8 +171,6 @@ impl Device {
             op,
             &self.me,
         );
-        self.store
-            .record_own_events(&rec.id, std::slice::from_ref(&ev), &[])?;
         Ok(ev)
     }
 
@@ -414,7 +422,7 @@ impl Device {
         self.reveal(true)?;
         crate::sync::package_local(&mut self.store, &self.me, &rec)?;
         self.revoke_own_open_invites()?;
-        let ev = self.sign_own(SpaceKind::Shared, &MembershipOp::Leave)?;
+        let ev = self.signed_own(SpaceKind::Shared, &MembershipOp::Leave)?;
         let departed = Departed {
             space: SpaceKind::Shared.as_str().to_string(),
             by: self.me.name.clone(),
@@ -422,7 +430,7 @@ impl Device {
             device: hex::encode(self.me.device_key()),
             at: ev.header().time,
         };
-        self.store.set_departed(&rec.id, &departed)?;
+        self.store.record_leave(&rec.id, &ev, &departed)?;
         Ok(departed)
     }
 }

@@ -91,6 +91,12 @@ pub enum JoinError {
         /// Whether the code was a device code (made on one's own other device).
         device_code: bool,
     },
+    /// The partner invite was made by this very person: a device that tries its own
+    /// code joins no one (it said "joined" while the invite stayed open).
+    #[error(
+        "this is your own invite, made on this device or another of yours: give the code to your partner, who joins with it on their device"
+    )]
+    OwnInvite,
     /// Joined on this device, but the first sync failed; the next sync finishes it.
     #[error("joined locally, but the first sync failed")]
     FirstSync(#[source] DeviceError),
@@ -107,6 +113,7 @@ impl Advice for JoinError {
             } => Some(NextStep::NewDeviceCode),
             JoinError::Refused { .. } => Some(NextStep::NewInvite),
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
+            JoinError::OwnInvite => None,
         }
     }
 }
@@ -147,6 +154,21 @@ fn joining_already(
         }
         other => other.map_err(JoinError::Setup),
     }
+}
+
+/// Whether the partner invite with this secret was made by the person of `dev` (a home
+/// set up already that tries its own code).
+fn made_it(dev: &Device, secret: [u8; 32]) -> bool {
+    let key = crate::identity::keypair_from_seed(secret).1;
+    let Ok(rec) = dev.space(SpaceKind::Shared) else {
+        return false;
+    };
+    crate::sync::fold_state(&dev.store, &rec.id).is_ok_and(|state| {
+        state
+            .invites()
+            .get(&key)
+            .is_some_and(|inv| inv.by == Some(dev.me.person()))
+    })
 }
 
 impl Device {
@@ -224,7 +246,11 @@ impl Device {
                 .filter(|n| !n.trim().is_empty())
                 .ok_or(JoinError::NameRequired)?;
             let dev = Device::join_with(home, &code, name, clock);
-            (joining_already(dev, home, code.space, clock)?, code.space)
+            let dev = joining_already(dev, home, code.space, clock)?;
+            if made_it(&dev, code.secret) {
+                return Err(JoinError::OwnInvite);
+            }
+            (dev, code.space)
         };
         match device.sync(transport) {
             Ok(reports) => Ok(Joined {

@@ -48,6 +48,28 @@ impl Store {
         Ok(())
     }
 
+    /// Records this device's leave event and that it left, in one transaction: a leave
+    /// stored but not marked (a Ctrl-C between the two) let the person go on writing as
+    /// a member, and the next sync left, stranding what they wrote.
+    pub fn record_leave(
+        &mut self,
+        space: &SpaceId,
+        event: &Event,
+        departed: &super::alerts::Departed,
+    ) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(departed).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        let _lock = self.write_lock()?;
+        let tx = self.conn.transaction()?;
+        insert_event(&tx, space, event, false, None)?;
+        tx.execute(
+            "UPDATE spaces SET departed = ?2 WHERE space = ?1",
+            params![space.to_string(), json],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every event of a space in the order this device accepted them.
     pub fn events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
