@@ -48,6 +48,11 @@ impl Cut {
     pub fn happened(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Marks the body as cut off (by another wrapper with its own reason).
+    pub(crate) fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl MinRate {

@@ -20,7 +20,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// How many units each key holds, with one cap for every key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Counts<K> {
     cap: usize,
     map: Arc<Mutex<HashMap<K, usize>>>,
@@ -70,6 +70,7 @@ impl<K: Hash + Eq + Clone> Counts<K> {
             map: Arc::clone(&self.map),
             key,
             units,
+            cap: self.cap,
         })
     }
 
@@ -90,6 +91,27 @@ pub struct Held<K: Hash + Eq> {
     map: Arc<Mutex<HashMap<K, usize>>>,
     key: K,
     units: usize,
+    cap: usize,
+}
+
+impl<K: Hash + Eq> Held<K> {
+    /// `units` more for the same key, or [`Full`] when they would take it past the cap
+    /// (what is held stays held).
+    pub fn grow(&mut self, units: usize) -> Result<(), Full> {
+        let mut map = lock(&self.map);
+        let held = map.get(&self.key).copied().unwrap_or(0);
+        if held.saturating_add(units) > self.cap {
+            return Err(Full {
+                held,
+                cap: self.cap,
+            });
+        }
+        if let Some(n) = map.get_mut(&self.key) {
+            *n += units;
+            self.units += units;
+        }
+        Ok(())
+    }
 }
 
 impl<K: Hash + Eq> Drop for Held<K> {
@@ -119,7 +141,12 @@ mod tests {
         let other = c.try_hold(2u8).expect("another key");
         assert_eq!((c.held(&1), c.held(&2), c.keys()), (2, 1, 2));
         drop(a);
-        let again = c.try_hold(1u8).expect("a unit came back");
+        let mut again = c.try_hold(1u8).expect("a unit came back");
+        assert_eq!(again.grow(1).err(), Some(Full { held: 2, cap: 2 }));
+        drop(b);
+        again.grow(1).expect("grown into the unit given back");
+        assert_eq!(c.held(&1), 2);
+        let b = c.try_hold(3u8).expect("another key");
         drop((b, again, other));
         // Nothing held: nothing remembered.
         assert_eq!(c.keys(), 0);

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use duet_core::event::EventError;
+use duet_core::event::{EventError, SpaceId};
 use duet_core::membership::AdmitError;
 use duet_core::protocol::{ErrorBody, ErrorCode, EventResult, EventStatus};
 
@@ -350,8 +350,32 @@ impl ApiError {
     /// decode: that event's error, with one result (the refused event's): the events
     /// after it are not examined.
     pub fn undecodable(e: EventError, index: usize, count: usize, hash: [u8; 32]) -> ApiError {
+        ApiError::refused_event(ApiError::from_event_error(e), index, count, hash)
+    }
+
+    /// An event for space `claimed` pushed to the URL of space `url`.
+    pub fn wrong_space(claimed: SpaceId, url: SpaceId) -> ApiError {
+        ApiError::Malformed(format!(
+            "an event is for space {claimed} but was pushed to space {url}; push each event \
+             to its own space's URL"
+        ))
+    }
+
+    /// The answer to a push whose event number `index` (from 1) of `count` names space
+    /// `claimed`, not the URL's (read from its header, before any signature is verified).
+    pub fn event_for_another_space(
+        (index, count): (usize, usize),
+        hash: [u8; 32],
+        claimed: SpaceId,
+        url: SpaceId,
+    ) -> ApiError {
+        ApiError::refused_event(ApiError::wrong_space(claimed, url), index, count, hash)
+    }
+
+    /// `error` as the answer for the push's event number `index` of `count`.
+    fn refused_event(error: ApiError, index: usize, count: usize, hash: [u8; 32]) -> ApiError {
         let at = |m: String| format!("event {index} of the {count} in the body: {m}");
-        let error = match ApiError::from_event_error(e) {
+        let error = match error {
             ApiError::BadSignature(m) => ApiError::BadSignature(at(m)),
             ApiError::TooLarge(m) => ApiError::TooLarge(at(m)),
             ApiError::Malformed(m) => ApiError::Malformed(at(m)),

@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::caps::Counts;
+use crate::caps::{Counts, Held};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -98,8 +98,14 @@ pub struct Config {
     pub body_grace: Duration,
     /// Per client address.
     pub rate_per_ip: Rate,
-    /// Per device (readers and authors of pushed events).
+    /// Per device: its reads, and its pushed events that extend its chain (a copy of an
+    /// event the relay holds, replayed by anyone, is charged to the sender's address).
     pub rate_per_device: Rate,
+    /// Signatures per second per client address: every event a push carries is counted
+    /// against its address before its signature is verified. A push larger than the
+    /// burst goes through from a full bucket and leaves it in debt, so an address's
+    /// long-run rate is `per_sec` whatever its pushes hold.
+    pub verify_per_ip: Rate,
     /// When set, the client address is taken from this request header (the last address
     /// in it) instead of the TCP peer. Only for a relay behind a proxy that sets it.
     pub client_ip_header: Option<HeaderName>,
@@ -144,6 +150,15 @@ pub const DEFAULT_PUSH_MEMORY: u64 = 1024 * 1024 * 1024;
 /// spaces (a couple's space with its few devices is about 4 KB).
 pub const DEFAULT_SPACE_CACHE: usize = 10_000;
 
+/// The default signature budget of a client address: about a sixth of one core's
+/// `verify_strict` rate on a small machine, so that a handful of addresses replaying
+/// signed bodies cannot keep the relay's cores busy, while a device handing back a
+/// whole history (96,000 events in a 16 MiB push) waits some 15 s before the next push.
+pub const DEFAULT_VERIFY_PER_IP: Rate = Rate {
+    per_sec: 5_000.0,
+    burst: 20_000,
+};
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -166,6 +181,7 @@ impl Default for Config {
                 per_sec: 20.0,
                 burst: 40,
             },
+            verify_per_ip: DEFAULT_VERIFY_PER_IP,
             client_ip_header: None,
             space_max_events: 1_000_000,
             space_max_bytes: 1024 * 1024 * 1024,
@@ -263,12 +279,25 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Takes one token for each of `keys` at `now`, or none at all if any of them has no
     /// token left; `Err(seconds)` is the wait until all of them would have one.
     pub fn check_all_at(&self, keys: &[K], now: Instant) -> Result<(), u64> {
+        self.take_all_at(keys, 1, now)
+    }
+
+    /// Takes `cost` tokens for `key` at `now`. A cost above the burst is allowed from a
+    /// full bucket and leaves it in debt (paid back at the rate before the next), so one
+    /// large request always goes through and the long-run rate still holds.
+    pub fn take_at(&self, key: &K, cost: u64, now: Instant) -> Result<(), u64> {
+        self.take_all_at(std::slice::from_ref(key), cost, now)
+    }
+
+    fn take_all_at(&self, keys: &[K], cost: u64, now: Instant) -> Result<(), u64> {
+        let cost = cost as f64;
+        let needed = cost.min(self.burst);
         let mut b = lock(&self.buckets);
         let mut wait = 0.0f64;
         for key in keys {
             let tokens = b.map.get(key).map_or(self.burst, |x| self.refill(x, now));
-            if tokens < 1.0 {
-                wait = wait.max((1.0 - tokens) / self.per_sec);
+            if tokens < needed {
+                wait = wait.max((needed - tokens) / self.per_sec);
             }
         }
         if wait > 0.0 {
@@ -284,7 +313,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             b.map.insert(
                 key.clone(),
                 Bucket {
-                    tokens: tokens - 1.0,
+                    tokens: tokens - cost,
                     last: now,
                 },
             );
@@ -372,7 +401,49 @@ pub struct Guards {
     busy_address: Mutex<Tally>,
 }
 
+/// One request's slot among those in flight, given back when dropped.
+pub struct InFlight {
+    _address: Option<Held<IpAddr>>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 impl Guards {
+    /// A slot for a request from `key` among those in flight: 429 when its address has
+    /// as many as it may, 503 when the relay has.
+    pub fn enter(&self, key: Option<IpAddr>) -> Result<InFlight, ApiError> {
+        let address = match (&self.in_flight_per_ip, key) {
+            (Some(counts), Some(ip)) => match counts.try_hold(ip) {
+                Ok(held) => Some(held),
+                Err(full) => {
+                    lock(&self.busy_address).note("in-flight per address", Instant::now());
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "too many requests in flight from this address ({}, at most {}); \
+                             wait for an answer before sending more",
+                            full.held, full.cap
+                        ),
+                        retry_after: 1,
+                    });
+                }
+            },
+            _ => None,
+        };
+        let permit = match &self.in_flight {
+            Some(sem) => match sem.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    lock(&self.overloaded).note("in-flight", Instant::now());
+                    return Err(ApiError::overloaded());
+                }
+            },
+            None => None,
+        };
+        Ok(InFlight {
+            _address: address,
+            _permit: permit,
+        })
+    }
+
     /// The guards for `config`.
     pub fn new(config: &Config) -> Guards {
         Guards {
@@ -387,7 +458,8 @@ impl Guards {
 }
 
 /// The middleware in front of every route: client address, per-address rate limit,
-/// per-address and global in-flight limits (not for `/healthz`), request timeout.
+/// per-address and global in-flight limits (not for `/healthz`; for a `POST`, taken once
+/// its body is in), request timeout.
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let config = state.config();
     let guards = state.guards();
@@ -407,33 +479,16 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     {
         return ApiError::rate_limited("this address", retry_after).into_response();
     }
-    let _mine = match (&guards.in_flight_per_ip, key) {
-        (Some(counts), Some(ip)) if !health => match counts.try_hold(ip) {
-            Ok(held) => Some(held),
-            Err(full) => {
-                lock(&guards.busy_address).note("in-flight per address", Instant::now());
-                return ApiError::RateLimited {
-                    message: format!(
-                        "too many requests in flight from this address ({}, at most {}); \
-                         wait for an answer before sending more",
-                        full.held, full.cap
-                    ),
-                    retry_after: 1,
-                }
-                .into_response();
-            }
-        },
-        _ => None,
-    };
-    let _permit = match &guards.in_flight {
-        Some(sem) if !health => match sem.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                lock(&guards.overloaded).note("in-flight", Instant::now());
-                return ApiError::overloaded().into_response();
-            }
-        },
-        _ => None,
+    // A request with a body (a push, a pairing message) takes its slot once the body
+    // is in (`routes::Admitted`, `routes::push_events`): a slow body holds a connection,
+    // which is capped per address, never a slot of the requests being worked on.
+    let _slot = if health || request.method() == axum::http::Method::POST {
+        None
+    } else {
+        match guards.enter(key) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => return refusal.into_response(),
+        }
     };
     match config.request_timeout {
         Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
@@ -450,6 +505,20 @@ mod tests {
 
     fn limiter(per_sec: f64, burst: u32, max_keys: usize) -> RateLimiter<u32> {
         RateLimiter::new("test", Rate { per_sec, burst }, max_keys).expect("a limit")
+    }
+
+    #[test]
+    fn a_cost_above_the_burst_passes_from_a_full_bucket_and_the_debt_is_waited_out() {
+        let l = limiter(1000.0, 100, 10);
+        let t0 = Instant::now();
+        assert_eq!(l.take_at(&1, 30, t0), Ok(()));
+        // 70 left: a cost of 500 needs a full bucket (100), 30 more tokens.
+        assert_eq!(l.take_at(&1, 500, t0), Err(1));
+        let full = t0 + Duration::from_millis(30);
+        assert_eq!(l.take_at(&1, 500, full), Ok(()));
+        // 400 in debt: a single token is 0.401 s away.
+        assert_eq!(l.take_at(&1, 1, full + Duration::from_millis(399)), Err(1));
+        assert_eq!(l.take_at(&1, 1, full + Duration::from_millis(402)), Ok(()));
     }
 
     #[test]

@@ -79,6 +79,14 @@ struct Args {
     /// Requests a device may make at once after an idle period.
     #[arg(long, env = "DUET_RELAY_BURST_PER_DEVICE", default_value_t = 40)]
     burst_per_device: u32,
+    /// Signatures per second per client address: every event of a push is counted
+    /// before it is verified; 0 = no limit.
+    #[arg(long, env = "DUET_RELAY_VERIFY_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.per_sec, value_parser = parse_rate)]
+    verify_per_ip: f64,
+    /// Signatures a client address may have verified at once after an idle period (a
+    /// larger push still goes through, and the address waits out the excess).
+    #[arg(long, env = "DUET_RELAY_VERIFY_BURST_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.burst)]
+    verify_burst_per_ip: u32,
     /// Take the client address for the per-address limit from this header (its last
     /// address), e.g. X-Forwarded-For. Only behind a proxy that sets it.
     #[arg(long, env = "DUET_RELAY_CLIENT_IP_HEADER", value_parser = parse_header_name)]
@@ -171,6 +179,10 @@ impl Args {
             rate_per_device: Rate {
                 per_sec: self.rate_per_device,
                 burst: self.burst_per_device,
+            },
+            verify_per_ip: Rate {
+                per_sec: self.verify_per_ip,
+                burst: self.verify_burst_per_ip,
             },
             client_ip_header: self.client_ip_header.clone(),
             space_max_events: self.space_max_events,

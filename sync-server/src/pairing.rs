@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +34,7 @@ use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::limits::{ClientAddr, MAX_TRACKED_KEYS, Rate, RateLimiter};
-use crate::routes::{blocking, read_auth};
+use crate::routes::{Admitted, blocking, read_auth};
 use crate::state::AppState;
 
 /// Open mailboxes per space at most.
@@ -310,7 +309,7 @@ pub async fn open(
     Path(space): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    Admitted(body, _slot): Admitted,
 ) -> Result<Json<PairingOpened>, ApiError> {
     let space = parse_space(&space)?;
     authorize(&state, "POST", space, &uri, &headers).await?;
@@ -396,7 +395,7 @@ pub async fn seal(
     Path((space, nameplate)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    Admitted(body, _slot): Admitted,
 ) -> Result<StatusCode, ApiError> {
     let space = parse_space(&space)?;
     let nameplate = parse_nameplate(&nameplate)?;
@@ -448,7 +447,7 @@ pub async fn claim(
     Extension(pairings): Extension<Pairings>,
     from: Option<Extension<ClientAddr>>,
     Path(nameplate): Path<String>,
-    body: Bytes,
+    Admitted(body, _slot): Admitted,
 ) -> Result<Json<PairingClaimed>, ApiError> {
     pairings.try_from(from.as_ref())?;
     let nameplate = parse_nameplate(&nameplate)?;

@@ -1,16 +1,24 @@
-//! The memory pushes may hold at once: every push takes a share of it, counted from its
-//! declared length, before its body is read, and is refused at once (503 `overloaded`)
-//! when the share is not free. Nothing queues behind a flood, and the relay's memory for
-//! pushes stays within the budget whatever strangers send, from however many addresses.
-//! One address holds at most a quarter of it (or one largest push, if more), so that a
-//! single stranger's slow pushes cannot take every couple's share.
+//! The memory pushes may hold at once: every push takes a share of it as its body
+//! arrives (counted from the bytes received, never from the length it declares), and
+//! is cut off (503 `overloaded`) when the next part of its share is not free. Nothing
+//! queues behind a flood, and the relay's memory for pushes stays within the budget
+//! whatever strangers send, from however many addresses. One address holds at most a
+//! quarter of it (or one largest push, if more), so that a single stranger cannot take
+//! every couple's share; and since a slow push holds only what it has sent, holding the
+//! budget takes sending it (a gigabyte a minute by default), not declaring it.
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
 use duet_core::protocol::MAX_BODY_BYTES;
+use hyper::body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::body::Cut;
 use crate::caps::{self, Counts};
 use crate::error::ApiError;
 use crate::limits::PUSH_MEMORY_FACTOR;
@@ -38,10 +46,16 @@ pub struct PushMemory {
     per_address: Counts<IpAddr>,
 }
 
-/// A push's share of the budget (and of its address's part), given back when dropped.
+/// A push's share of the budget (and of its address's part), grown as its body arrives
+/// and given back when dropped.
 pub struct Share {
-    _permit: OwnedSemaphorePermit,
-    _address: Option<caps::Held<IpAddr>>,
+    budget: Arc<Semaphore>,
+    size: u32,
+    from: Option<IpAddr>,
+    per_address: Counts<IpAddr>,
+    kib: u32,
+    permit: Option<OwnedSemaphorePermit>,
+    address: Option<caps::Held<IpAddr>>,
 }
 
 impl PushMemory {
@@ -57,25 +71,119 @@ impl PushMemory {
         })
     }
 
-    /// A push's share: [`PUSH_MEMORY_FACTOR`] times its declared length (the largest body
-    /// when it declares none), at most the whole budget (such a push goes alone); refused
-    /// when the budget lacks it, or when its address would hold more than its part.
-    pub fn reserve(&self, declared: Option<u64>, from: Option<IpAddr>) -> Result<Share, ApiError> {
+    /// An empty share for a push from `from`, to grow with [`Share::cover`].
+    pub fn share(&self, from: Option<IpAddr>) -> Share {
+        Share {
+            budget: Arc::clone(&self.budget),
+            size: self.size,
+            from,
+            per_address: self.per_address.clone(),
+            kib: 0,
+            permit: None,
+            address: None,
+        }
+    }
+}
+
+impl Share {
+    /// Grows the share to [`PUSH_MEMORY_FACTOR`] times a body of `received` bytes (at
+    /// most the whole budget: such a push goes alone); refused when the budget lacks it,
+    /// or when the address would hold more than its part. A refusal keeps what is held.
+    pub fn cover(&mut self, received: u64) -> Result<(), ApiError> {
         let largest = MAX_BODY_BYTES as u64;
-        let share = kib_of(declared.unwrap_or(largest).min(largest), self.size);
+        let want = kib_of(received.min(largest), self.size);
+        let more = want.saturating_sub(self.kib);
+        if more == 0 {
+            return Ok(());
+        }
         // The address's part first: a refusal there leaves the budget untouched.
-        let address = from
-            .map(|ip| self.per_address.try_hold_many(ip, share as usize))
-            .transpose()
-            .map_err(|_| refused("one address holds its quarter of the push memory"))?;
-        Ok(Share {
-            _permit: self
-                .budget
-                .clone()
-                .try_acquire_many_owned(share)
-                .map_err(|_| refused("pushes in flight hold the whole push memory"))?,
-            _address: address,
-        })
+        let full = |_| refused("one address holds its quarter of the push memory");
+        match (&mut self.address, self.from) {
+            (Some(held), _) => held.grow(more as usize).map_err(full)?,
+            (None, Some(ip)) => {
+                self.address = Some(
+                    self.per_address
+                        .try_hold_many(ip, more as usize)
+                        .map_err(full)?,
+                );
+            }
+            (None, None) => {}
+        }
+        let permit = Arc::clone(&self.budget)
+            .try_acquire_many_owned(more)
+            .map_err(|_| refused("pushes in flight hold the whole push memory"))?;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        self.kib = want;
+        Ok(())
+    }
+}
+
+/// A push body that grows its [`Share`] with every part that arrives, and fails (the
+/// [`Cut`] marked) when the share cannot grow.
+pub struct Metered {
+    inner: Body,
+    share: Share,
+    received: u64,
+    refused: Cut,
+}
+
+impl Metered {
+    /// `inner`, counted against `share`; the flag says whether it was refused.
+    pub fn new(inner: Body, share: Share) -> (Metered, Cut) {
+        let refused = Cut::default();
+        let body = Metered {
+            inner,
+            share,
+            received: 0,
+            refused: refused.clone(),
+        };
+        (body, refused)
+    }
+}
+
+/// The error a refused body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the relay's push memory is taken by other pushes")]
+struct NoMemory;
+
+impl HttpBody for Metered {
+    type Data = Bytes;
+    // Passed on unwrapped, as by [`crate::body::MinRate`], so the body limit's 413 stays
+    // recognisable.
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    this.received = this.received.saturating_add(n);
+                    if this.share.cover(this.received).is_err() {
+                        this.refused.mark();
+                        return Poll::Ready(Some(Err(Box::new(NoMemory))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into_inner()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -88,6 +196,32 @@ fn kib_of(body: u64, size: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl PushMemory {
+        /// A share covering a body of `declared` bytes at once (the largest when none).
+        fn reserve(&self, declared: Option<u64>, from: Option<IpAddr>) -> Result<Share, ApiError> {
+            let mut share = self.share(from);
+            share.cover(declared.unwrap_or(MAX_BODY_BYTES as u64))?;
+            Ok(share)
+        }
+    }
+
+    #[test]
+    fn a_share_grows_with_the_bytes_received_and_a_refusal_keeps_what_it_holds() {
+        let stranger = Some(IpAddr::from([127, 0, 0, 2]));
+        let m = PushMemory::new(8 * 1024 * 1024).expect("a budget");
+        let mut slow = m.share(stranger);
+        // Declaring nothing holds nothing: 1 KiB received holds 4 KiB.
+        slow.cover(1024).expect("4 KiB");
+        let other = m
+            .reserve(Some(2 * 1024 * 1024 - 1024), None)
+            .expect("the rest but 4 KiB");
+        slow.cover(1024).expect("nothing more for the same bytes");
+        assert!(slow.cover(2048).is_err(), "the budget is taken");
+        drop(other);
+        slow.cover(2048).expect("grows once memory is given back");
+        assert_eq!(slow.kib, 8);
+    }
 
     #[test]
     fn shares_are_four_times_the_body_and_a_push_larger_than_the_budget_goes_alone() {

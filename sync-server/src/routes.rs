@@ -15,7 +15,8 @@ use duet_core::protocol::{
 
 use crate::body::{Cut, MinRate};
 use crate::error::ApiError;
-use crate::limits::ClientAddr;
+use crate::limits::{ClientAddr, InFlight};
+use crate::push_memory::Metered;
 use crate::state::{AppState, ReadRequest};
 
 /// Client text quoted in an error message: escaped, and cut to a few dozen characters so
@@ -71,25 +72,36 @@ pub async fn push_events(
             .map(|v| v.as_bytes()),
         address,
     );
-    // The push's share of the relay's push memory, held until it is answered; its
-    // length is the declared one (`Content-Length`, which the body must then match).
-    let declared = axum::body::HttpBody::size_hint(request.body()).exact();
-    let _memory = state.reserve_push_memory(declared, address)?;
     let config = state.config();
-    let (request, cut) = if config.min_body_rate > 0 {
-        let (parts, body) = request.into_parts();
-        let (body, cut) = MinRate::new(body, config.min_body_rate, config.body_grace);
-        (Request::from_parts(parts, Body::new(body)), Some(cut))
-    } else {
-        (request, None)
+    let (parts, body) = request.into_parts();
+    let (body, cut) = match config.min_body_rate {
+        0 => (body, None),
+        rate => {
+            let (body, cut) = MinRate::new(body, rate, config.body_grace);
+            (Body::new(body), Some(cut))
+        }
     };
+    // The push's share of the relay's push memory grows as its body arrives, and is
+    // held until the push is answered.
+    let (body, no_memory) = match state.push_memory_share(address) {
+        Some(share) => {
+            let (body, refused) = Metered::new(body, share);
+            (Body::new(body), Some(refused))
+        }
+        None => (body, None),
+    };
+    let request = Request::from_parts(parts, body);
     let body = Bytes::from_request(request, &()).await.map_err(|e| {
-        if cut.as_ref().is_some_and(Cut::happened) {
+        if no_memory.as_ref().is_some_and(Cut::happened) {
+            ApiError::overloaded()
+        } else if cut.as_ref().is_some_and(Cut::happened) {
             ApiError::body_too_slow(config.min_body_rate, config.body_grace)
         } else {
             body_rejection(e)
         }
     })?;
+    // Only now is the push one of the requests in flight.
+    let _slot = state.guards().enter(address)?;
     let now = duet_core::ids::now_ms();
     // Signatures are verified on the blocking pool, except for a push small enough to
     // hold one event or two (tens of microseconds, less than the trip to another
@@ -103,6 +115,26 @@ pub async fn push_events(
     };
     let resp = state.submit(prepared).await?;
     Ok(Json(resp))
+}
+
+/// A request body read in full, then counted among the requests in flight (a `POST`
+/// takes its slot only once its body is in, see [`crate::limits::guard`]).
+pub struct Admitted(pub Bytes, pub InFlight);
+
+impl FromRequest<AppState> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Admitted, ApiError> {
+        let address = request
+            .extensions()
+            .get::<ClientAddr>()
+            .and_then(|ClientAddr(ip)| *ip);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        let slot = state.guards().enter(address)?;
+        Ok(Admitted(body, slot))
+    }
 }
 
 fn body_rejection(e: BytesRejection) -> ApiError {

@@ -21,8 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use duet_core::crypto::sha256;
-use duet_core::event::{Event, SpaceId};
+use duet_core::event::SpaceId;
 use duet_core::identity::DeviceKey;
 use duet_core::membership::{AdmitError, SpaceState};
 use duet_core::protocol::{MAX_BODY_BYTES, PushResponse, READ_WINDOW_SECS, ReadAuth};
@@ -36,6 +35,8 @@ use crate::live::Live;
 use crate::store::postgres::PgStore;
 use crate::store::{Location, Reader, Store, StoreError};
 use crate::writer::{Job, SpaceCache, SpaceStates, Writer, lock, writer_gone};
+
+mod prepare;
 
 pub use crate::writer::{PreparedPush, WriterStats};
 
@@ -123,6 +124,8 @@ struct Shared {
     config: Config,
     guards: Guards,
     devices: Option<RateLimiter<DeviceKey>>,
+    /// Signatures verified per client address (`Config::verify_per_ip`).
+    signatures: Option<RateLimiter<IpAddr>>,
     /// Cores this process may run on (a batch's signatures are shared out among them).
     cores: usize,
     /// The memory pushes may hold at once (`Config::max_push_memory`).
@@ -241,6 +244,11 @@ impl AppState {
                 nonces: Mutex::new(ReplayCache::default()),
                 guards: Guards::new(&config),
                 devices: RateLimiter::new("per-device", config.rate_per_device, MAX_TRACKED_KEYS),
+                signatures: RateLimiter::new(
+                    "signatures per address",
+                    config.verify_per_ip,
+                    MAX_TRACKED_KEYS,
+                ),
                 cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 push_memory: crate::push_memory::PushMemory::new(config.max_push_memory),
                 config,
@@ -248,18 +256,13 @@ impl AppState {
         })
     }
 
-    /// Takes a push's share of the push memory ([`crate::push_memory`]), or refuses it
-    /// at once; the share is given back when the permit is dropped.
-    pub fn reserve_push_memory(
+    /// An empty share of the push memory ([`crate::push_memory`]) for a push from
+    /// `from`, grown as its body arrives; `None` when the memory is not limited.
+    pub fn push_memory_share(
         &self,
-        declared: Option<u64>,
         from: Option<std::net::IpAddr>,
-    ) -> Result<Option<crate::push_memory::Share>, ApiError> {
-        self.inner
-            .push_memory
-            .as_ref()
-            .map(|m| m.reserve(declared, from))
-            .transpose()
+    ) -> Option<crate::push_memory::Share> {
+        self.inner.push_memory.as_ref().map(|m| m.share(from))
     }
 
     /// What a push with the creation-token header `presented` (if any) from the client
@@ -485,59 +488,6 @@ impl AppState {
         let (reply, answer) = oneshot::channel();
         self.inner.writer.send(Job::Push(prepared, reply))?;
         answer.blocking_recv().map_err(|_| writer_gone())?
-    }
-
-    /// The first half of a push, run on the caller's thread (it verifies signatures:
-    /// call it off the async threads): splits the body into events, decodes them and
-    /// verifies every signature, and charges each author one request of its rate limit.
-    ///
-    /// Malformed input costs bounded work and gets a small answer: a framing error
-    /// stops at one pass over the body and names the first bad frame with a count; an
-    /// event that does not decode stops the decoding and is the only one answered for.
-    /// Nothing of a malformed body reaches the writer.
-    pub fn prepare_push(
-        &self,
-        space: SpaceId,
-        body: &[u8],
-        now_ms: i64,
-    ) -> Result<PreparedPush, ApiError> {
-        self.prepare_push_with(space, body, now_ms, Credential::default())
-    }
-
-    /// [`AppState::prepare_push`] with what the push presents to create a space.
-    pub fn prepare_push_with(
-        &self,
-        space: SpaceId,
-        body: &[u8],
-        now_ms: i64,
-        credential: Credential,
-    ) -> Result<PreparedPush, ApiError> {
-        let frames = crate::batch::split(body).map_err(ApiError::from_bad_body)?;
-        let count = frames.len();
-        // Signatures are verified before the writer sees the push, so pushes verify in
-        // parallel. Events after the first undecodable one are never examined.
-        // A large batch is verified on every core.
-        let events = crate::batch::decode_all(&frames, self.inner.cores).map_err(|(i, e)| {
-            ApiError::undecodable(
-                e,
-                i + 1,
-                count,
-                sha256(frames.get(i).copied().unwrap_or(&[])),
-            )
-        })?;
-        let hashes: Vec<[u8; 32]> = events.iter().map(Event::hash).collect();
-        // Authors are authenticated now: charge each one request.
-        let mut authors: Vec<DeviceKey> = events.iter().map(|ev| ev.header().author).collect();
-        authors.sort_unstable();
-        authors.dedup();
-        self.charge_devices(&authors)?;
-        Ok(PreparedPush {
-            space,
-            hashes,
-            events,
-            now_ms,
-            credential,
-        })
     }
 
     /// The second half of a push: queues it for the writer at once (pushes queued

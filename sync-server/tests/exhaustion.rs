@@ -5,24 +5,23 @@
 //! sockets are bound to its address before connecting. The relay keeps serving the
 //! member while one address holds slow bodies and opens sockets by the thousand, caps
 //! live sockets per space and per address (counting them as connections), and raises
-//! its open-file limit at start. One address's slow pushes hold at most a quarter of the
-//! push memory, and a pairing claim of megabytes is refused before it is read.
+//! its open-file limit at start. Slow pushes from many addresses hold neither the push
+//! memory (counted as bytes arrive) nor the slots of requests in flight (taken once a
+//! body is in), and a pairing claim of megabytes is refused before it is read.
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Device;
-use common::process::{Proc, Reply, Space, http, parse_reply};
+use common::process::{Proc, Reply, Space, http};
+use common::stranger::{ATTACKER, connect_from, read_answer, request_from};
 use duet_core::event::{MembershipOp, SpaceId};
 use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{encode_batch, events_path, live_path};
-
-/// The attacker's address.
-const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// The relay's defaults that the tests count on (`duet_relay::Config::default`).
 const MAX_LIVE_PER_IP: usize = 32;
@@ -30,51 +29,6 @@ const MAX_CONNECTIONS_PER_IP: usize = 64;
 
 /// The longest a member's request may take while the relay is under attack.
 const WITHIN: Duration = Duration::from_secs(1);
-
-/// A TCP connection from `from` to the relay.
-fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    socket.bind(&SocketAddr::new(IpAddr::V4(from), 0).into())?;
-    socket.connect_timeout(&to.into(), Duration::from_secs(2))?;
-    Ok(socket.into())
-}
-
-/// Reads one answer's head and its `Content-Length` body, without waiting for the
-/// connection to close (a kept-alive or upgraded one stays open); `None` if the relay
-/// closed (or reset) the connection first, or sent nothing for `wait`.
-fn read_answer(stream: &mut TcpStream, wait: Duration) -> Option<Reply> {
-    stream.set_read_timeout(Some(wait)).ok()?;
-    let mut raw = Vec::new();
-    let mut byte = [0u8; 1];
-    while !raw.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => raw.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = parse_reply(&raw)?;
-    let len: usize = head
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).ok()?;
-    raw.extend_from_slice(&body);
-    parse_reply(&raw)
-}
-
-/// One request from `from` on a fresh connection (`Connection: close`).
-fn request_from(from: Ipv4Addr, to: SocketAddr, method: &str, path: &str, body: &[u8]) -> Reply {
-    let mut stream = connect_from(from, to).expect("connect");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .expect("write the head");
-    stream.write_all(body).expect("write the body");
-    read_answer(&mut stream, Duration::from_secs(10)).expect("an answer")
-}
 
 /// The signed WebSocket upgrade of `device`'s live socket on `space`.
 fn live_request(device: &Device, space: &SpaceId) -> String {
@@ -524,38 +478,35 @@ fn slow_push(from: Ipv4Addr, to: SocketAddr, path: &str, declared: usize) -> Tcp
 }
 
 #[test]
-fn one_address_holding_slow_pushes_cannot_take_the_push_memory_of_a_couple_elsewhere() {
+fn strangers_on_nine_addresses_trickling_pushes_take_neither_the_push_memory_nor_the_slots() {
     let p = Proc::start();
     let mut s = Space::create(&p);
-    // Each push declaring 16 MB takes 64 MB of the 1 GiB push memory while its body
-    // trickles in: one address may hold a quarter of it, four such pushes.
+    // Each push declares 16 MB and sends one byte. Counted from what they declare, four
+    // addresses held the whole push memory (1 GiB: 64 MiB each, a quarter per address)
+    // and eight filled the 256 slots of requests in flight (32 per address): every
+    // couple's push was answered 503 for as long as they kept it up.
     let path = common::events_path(&SpaceId::generate());
-    let mut pushes: Vec<TcpStream> = (0..5)
-        .map(|_| slow_push(ATTACKER, p.addr, &path, 16_000_000))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(4);
-    let refused = loop {
-        let answered = pushes
-            .iter_mut()
-            .find_map(|c| read_answer(c, Duration::from_millis(20)));
-        if answered.is_some() || Instant::now() > deadline {
-            break answered;
-        }
-    };
-    let refused = refused.expect("the fifth slow push of one address is refused at once");
-    assert_eq!(
-        refused.status,
-        503,
-        "{}",
-        String::from_utf8_lossy(&refused.body)
+    let mut held: Vec<TcpStream> = Vec::new();
+    for host in 2..=10u8 {
+        let from = Ipv4Addr::new(127, 0, 0, host);
+        held.extend((0..30).map(|_| slow_push(from, p.addr, &path, 16_000_000)));
+    }
+    // The last one's head is in: the relay has them all (one connection each).
+    let mut last = slow_push(Ipv4Addr::new(127, 0, 0, 11), p.addr, &path, 16_000_000);
+    assert!(
+        read_answer(&mut last, Duration::from_millis(200)).is_none(),
+        "a trickling push is held, not refused"
     );
-    // The couple, elsewhere, pushes while the stranger's four still hold their shares.
     let ev = s
         .alex
-        .changes(s.id, &s.key, b"rated while a stranger trickled");
-    let r = p.push(&s.id, &[&ev]);
+        .changes(s.id, &s.key, b"rated while strangers trickled");
+    let r = timed("the couple's push", || p.push(&s.id, &[&ev]));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    drop(pushes);
+    let read = timed("the couple's read", || {
+        p.read(&s.alex, &s.id, "").ok().status
+    });
+    assert_eq!(read, 200);
+    drop(held);
 }
 
 #[test]

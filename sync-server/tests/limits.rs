@@ -188,14 +188,33 @@ crate::conformance! {
             max_in_flight: 1,
             ..Config::default()
         });
-        // A push whose body never ends holds the only slot.
-        let hold = || {
-            let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
-            .body(Body::from_stream(futures_util::stream::pending::<
-                Result<Bytes, std::io::Error>,
-            >()))
+        let c = Couple::on(relay).await;
+        // A member's long-poll for a claim on its mailbox holds the only slot.
+        let router = duet_relay::app(c.relay.state.clone());
+        let signed = |method: &str, path: &str, query: &str| {
+            let uri = format!("{path}?{query}");
+            let mut req = Request::builder().method(method).uri(uri.trim_end_matches('?'));
+            for (name, value) in
+                duet_core::protocol::ReadAuth::sign(&c.alex.id, method, path, query).headers()
+            {
+                req = req.header(name, value);
+            }
+            req
+        };
+        let open = signed("POST", &duet_core::protocol::pairings_path(&c.space), "")
+            .body(Body::from(r#"{"msg":"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"}"#))
             .expect("request");
-            tokio::spawn(duet_relay::app(relay.state.clone()).oneshot(stuck))
+        let opened = common::send_to(router.clone(), open).await;
+        assert_eq!(opened.status, StatusCode::OK, "{:?}", opened.body);
+        let nameplate: u32 = serde_json::from_slice::<serde_json::Value>(&opened.body)
+            .ok()
+            .and_then(|v| v["nameplate"].as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+            .expect("a nameplate");
+        let wait = duet_core::protocol::pairing_claim_wait_path(&c.space, nameplate);
+        let hold = || {
+            let poll = signed("GET", &wait, "wait=25").body(Body::empty()).expect("request");
+            tokio::spawn(router.clone().oneshot(poll))
         };
         let mut holder = hold();
         // Any route but /healthz, which is outside the in-flight limit.
@@ -211,7 +230,7 @@ crate::conformance! {
             if holder.is_finished() {
                 holder = hold();
             }
-            let a = relay.send(probe()).await;
+            let a = c.relay.send(probe()).await;
             if a.status == StatusCode::SERVICE_UNAVAILABLE {
                 shed = Some(a);
                 return true;
@@ -224,17 +243,30 @@ crate::conformance! {
         assert_eq!(shed.header("retry-after"), Some("1"));
         // The health check answers all the same.
         let health = Request::get(duet_core::protocol::HEALTHZ_PATH).body(Body::empty()).expect("request");
-        assert_eq!(relay.send(health).await.status, StatusCode::OK);
-        // Once the slow request is gone, requests are served again.
+        assert_eq!(c.relay.send(health).await.status, StatusCode::OK);
+        // A push whose body never ends holds a connection, not the slot: once the
+        // long-poll is gone, requests are served again beside it.
+        let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
+            .body(Body::from_stream(futures_util::stream::pending::<
+                Result<Bytes, std::io::Error>,
+            >()))
+            .expect("request");
+        let mut trickle = Box::pin(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            std::future::Future::poll(trickle.as_mut(), &mut cx).is_pending(),
+            "the endless push waits for its body"
+        );
         holder.abort();
         eventually(std::time::Duration::from_secs(10), async || {
-            relay.send(probe()).await.status == StatusCode::NOT_FOUND
+            c.relay.send(probe()).await.status == StatusCode::NOT_FOUND
         })
         .await;
+        drop(trickle);
     }
 
     /// Pushes hold memory (their body, and the events decoded from it) until answered:
-    /// past the relay's push memory, a push is refused at once, so that strangers
+    /// past the relay's push memory, a push is refused as soon as its body outgrows it, so that strangers
     /// sending large bodies from many addresses cannot take more than the budget.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pushes_beyond_the_push_memory_are_shed_at_once_and_served_once_it_is_free() {
@@ -247,13 +279,17 @@ crate::conformance! {
             ..Config::default()
         });
         let mut c = Couple::on(relay).await;
-        // A stranger's push whose body never ends holds it all (a push is counted at four
-        // times its body; one that declares no length, as the largest). Polled once
-        // here, it has taken its share and waits for its body before anything else runs.
+        // A stranger's push that sent 2 MiB and then nothing more holds it all (a push is
+        // counted at four times the body it has sent). Polled once here, it has taken
+        // its share and waits for the rest before anything else runs.
+        let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![
+            0u8;
+            2 * 1024 * 1024
+        ]))]);
         let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
-            .body(Body::from_stream(futures_util::stream::pending::<
-                Result<Bytes, std::io::Error>,
-            >()))
+            .body(Body::from_stream(
+                futures_util::StreamExt::chain(sent, futures_util::stream::pending()),
+            ))
             .expect("request");
         let mut holder = Box::pin(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

@@ -30,6 +30,7 @@ pub fn unlimited_config() -> Config {
         body_grace: Duration::ZERO,
         rate_per_ip: Rate::OFF,
         rate_per_device: Rate::OFF,
+        verify_per_ip: Rate::OFF,
         client_ip_header: None,
         space_max_events: 0,
         space_max_bytes: 0,

@@ -34,6 +34,19 @@ impl Event {
         read_header(bytes).ok().map(|(header, _)| header.kind)
     }
 
+    /// The space an event's header names, read from the header alone (nothing checked,
+    /// no signature verified): `None` for bytes too short to be an event. The relay
+    /// refuses a push whose events name another space than its URL before it verifies
+    /// any signature.
+    pub fn claimed_space(bytes: &[u8]) -> Option<SpaceId> {
+        if bytes.len() < HEADER_LEN + SIG_LEN {
+            return None;
+        }
+        let mut space = [0u8; 16];
+        space.copy_from_slice(bytes.get(6..22)?);
+        Some(SpaceId(space))
+    }
+
     fn decode_checked(bytes: Vec<u8>, verify_signature: bool) -> Result<Event, EventError> {
         let len = bytes.len();
         if len > MAX_EVENT_BYTES {

@@ -313,11 +313,7 @@ impl Group<'_> {
     ) -> Result<&'e Event, ApiError> {
         let h = ev.header();
         if h.space != space {
-            return Err(ApiError::Malformed(format!(
-                "an event is for space {} but was pushed to space {space}; push each event \
-                 to its own space's URL",
-                h.space
-            )));
+            return Err(ApiError::wrong_space(h.space, space));
         }
         if !work.exists() && ev.kind() != Kind::Genesis {
             return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));

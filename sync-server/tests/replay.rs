@@ -1,0 +1,92 @@
+//! A stranger replaying genuine signed events against the real `duet-relay` process:
+//! whoever holds a copy of a couple's events (a removed device, a leaked backup) can
+//! send them again, but the copies cost the sender's address, never the author's
+//! device, and a body sent to another space than its events' costs no signature at all.
+
+mod common;
+
+use common::process::{Proc, Space};
+use common::stranger::{ATTACKER, request_from};
+use duet_core::event::SpaceId;
+use duet_core::protocol::{ErrorBody, ErrorCode, encode_batch};
+
+fn error_of(body: &[u8]) -> ErrorBody {
+    serde_json::from_slice(body).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(body)))
+}
+
+#[test]
+fn a_replayed_event_costs_its_sender_and_never_locks_its_author_out() {
+    // The relay's default limits: a device may make 40 requests at once, 20 a second.
+    let p = Proc::start();
+    let mut s = Space::create(&p);
+    let rating = s.alex.changes(s.id, &s.key, b"a rating Alex made");
+    assert_eq!(p.push(&s.id, &[&rating]).status, 200);
+    let body = encode_batch([rating.bytes()]);
+    let path = common::events_path(&s.id);
+    for n in 1..=60 {
+        let r = request_from(ATTACKER, p.addr, "POST", &path, &body);
+        assert_eq!(
+            r.status,
+            200,
+            "replay {n}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let next = s
+        .alex
+        .changes(s.id, &s.key, b"the next rating, right after");
+    let r = p.push(&s.id, &[&next]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_signed_body_sent_to_another_space_is_refused_before_a_signature_is_verified() {
+    // An address may have 50 signatures verified at once, then one a second.
+    let p = Proc::start_with(&["--verify-per-ip", "1", "--verify-burst-per-ip", "50"]);
+    let mut s = Space::create(&p);
+    let events: Vec<_> = (0..40)
+        .map(|i| {
+            s.alex
+                .changes(s.id, &s.key, format!("entry {i}").as_bytes())
+        })
+        .collect();
+    let body = encode_batch(events.iter().map(|e| e.bytes()));
+    let made_up = common::events_path(&SpaceId::generate());
+    for n in 1..=5 {
+        let r = request_from(ATTACKER, p.addr, "POST", &made_up, &body);
+        assert_eq!(r.status, 400, "replay {n} to a made-up space");
+        let e = error_of(&r.body);
+        assert_eq!(e.error, ErrorCode::Malformed, "{}", e.message);
+        assert!(
+            e.message.contains("but was pushed to space"),
+            "{}",
+            e.message
+        );
+    }
+    // To the space itself, after the couple sent them, every copy is verified, and the
+    // address pays for each.
+    let batch: Vec<_> = events.iter().collect();
+    let r = p.push(&s.id, &batch);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let real = common::events_path(&s.id);
+    let first = request_from(ATTACKER, p.addr, "POST", &real, &body);
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let second = request_from(ATTACKER, p.addr, "POST", &real, &body);
+    assert_eq!(
+        second.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
+    let e = error_of(&second.body);
+    assert!(e.message.contains("signatures"), "{}", e.message);
+    // The couple's own address has its own budget.
+    let next = s.alex.changes(s.id, &s.key, b"written meanwhile");
+    let r = p.push(&s.id, &[&next]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
