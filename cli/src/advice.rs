@@ -29,6 +29,18 @@ pub fn say(step: &NextStep) -> String {
         NextStep::NewDeviceCode => {
             "make a new one on your other device (`duet device add`)".into()
         }
+        NextStep::PartnerSyncsInvite => "a code made offline reaches the relay with its \
+             maker's next sync: ask your partner to run `duet sync`, then join again; \
+             otherwise ask for a new one (`duet invite`)"
+            .into(),
+        NextStep::OtherDeviceSyncsCode => "a code made offline reaches the relay with its \
+             device's next sync: run `duet sync` on your other device, then join again; \
+             otherwise make a new one there (`duet device add`)"
+            .into(),
+        NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device, or you left \
+             the shared space there (a device of someone who left cannot join it); if you have \
+             not left, make a new one on your other device (`duet device add`)"
+            .into(),
         NextStep::CopyInviteAgain => {
             "ask your partner to run `duet invite` again and copy the whole code".into()
         }

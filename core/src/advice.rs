@@ -30,6 +30,14 @@ pub enum NextStep {
     NewInvite,
     /// Make a new device code on one's other device.
     NewDeviceCode,
+    /// The relay does not know the partner's invite: it may have been made offline and
+    /// not synced yet (then the partner syncs and the join is tried again), or be wrong.
+    PartnerSyncsInvite,
+    /// The relay does not know the device code: made offline on the other device and not
+    /// synced yet, or wrong.
+    OtherDeviceSyncsCode,
+    /// The device code was withdrawn: on the other device, or by its person's leave.
+    DeviceCodeWithdrawn,
     /// Ask the partner to make the invite code again and copy all of it.
     CopyInviteAgain,
     /// Compare safety codes with the partner, then remove and re-add this device.

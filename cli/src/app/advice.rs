@@ -36,6 +36,19 @@ pub fn say(step: &NextStep) -> String {
         NextStep::NewDeviceCode => {
             format!("make a new device code on your other device ({DEVICES_PAGE})")
         }
+        NextStep::PartnerSyncsInvite => "a code made offline reaches the relay with its \
+             maker's next sync: ask your partner to sync (or open Duet), then join again; \
+             otherwise ask for a new code"
+            .into(),
+        NextStep::OtherDeviceSyncsCode => format!(
+            "a code made offline reaches the relay with its device's next sync: let your other \
+             device sync, then join again; otherwise make a new code there ({DEVICES_PAGE})"
+        ),
+        NextStep::DeviceCodeWithdrawn => format!(
+            "it was withdrawn on your other device, or you left the shared space there (a \
+             device of someone who left cannot join it); if you have not left, make a new code \
+             on your other device ({DEVICES_PAGE})"
+        ),
         NextStep::CopyInviteAgain => {
             "ask your partner to make the code again and copy all of it".into()
         }
@@ -127,6 +140,9 @@ mod tests {
             NextStep::SyncAgain,
             NextStep::NewInvite,
             NextStep::NewDeviceCode,
+            NextStep::PartnerSyncsInvite,
+            NextStep::OtherDeviceSyncsCode,
+            NextStep::DeviceCodeWithdrawn,
             NextStep::CopyInviteAgain,
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,

@@ -114,18 +114,25 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     }
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;
+    let (here, gone) = dev.partners_by_presence()?;
     let goals = dev.goals(true)?.goals.len();
     if ctx.out.json {
         return ctx.out.json(&json!({ "joined": space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
     }
+    let with = match (here.is_empty(), gone.is_empty()) {
+        (false, _) => format!(" with {}", safe_line(&here.join(", "))),
+        (true, false) => String::new(),
+        (true, true) => " with your partner".to_string(),
+    };
     ctx.out.line(format!(
-        "Joined the shared space with {}. {} synced.",
-        if partners.is_empty() {
-            "your partner".to_string()
-        } else {
-            safe_line(&partners.join(", ")).into_owned()
-        },
+        "Joined the shared space{with}. {} synced.",
         duet_core::words::count(goals, "goal", "goals")
     ))?;
+    if !gone.is_empty() {
+        ctx.out.line(format!(
+            "No device of {} is in it any more (left or removed): what was shared stays readable here.",
+            safe_line(&gone.join(", "))
+        ))?;
+    }
     Ok(())
 }

@@ -109,9 +109,15 @@ impl Advice for JoinError {
             JoinError::NameRequired => Some(NextStep::GiveName),
             JoinError::Setup(e) => e.next_step(),
             JoinError::Refused {
-                device_code: true, ..
-            } => Some(NextStep::NewDeviceCode),
-            JoinError::Refused { .. } => Some(NextStep::NewInvite),
+                error, device_code, ..
+            } => Some(match (error.as_str(), device_code) {
+                // A space or invite the relay has not heard of: made offline, maybe.
+                ("unknown_invite" | "no_such_space", false) => NextStep::PartnerSyncsInvite,
+                ("unknown_invite" | "no_such_space", true) => NextStep::OtherDeviceSyncsCode,
+                ("invite_revoked", true) => NextStep::DeviceCodeWithdrawn,
+                (_, true) => NextStep::NewDeviceCode,
+                (_, false) => NextStep::NewInvite,
+            }),
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
             JoinError::OwnInvite => None,
         }
@@ -313,6 +319,28 @@ impl Device {
             .filter(|(id, _)| *id != self.me.person_id)
             .map(|(_, name)| name)
             .collect())
+    }
+
+    /// The partners' names (not this person's) split by whether they are still in the
+    /// shared space: with a current device, or gone (every device of theirs left or was
+    /// removed). A device that joins after its partner left is not told it joined "with"
+    /// them.
+    pub fn partners_by_presence(&mut self) -> Result<(Vec<String>, Vec<String>), DeviceError> {
+        let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let present: std::collections::BTreeSet<String> = state
+            .members()
+            .values()
+            .map(|m| hex::encode(m.person))
+            .collect();
+        let me = self.me.person_id.to_string();
+        let (here, gone): (Vec<_>, Vec<_>) = crate::names::shown(&view.people)
+            .into_iter()
+            .filter(|(id, _)| *id != me)
+            .partition(|(id, _)| present.contains(id));
+        let names = |v: Vec<(String, String)>| v.into_iter().map(|(_, n)| n).collect();
+        Ok((names(here), names(gone)))
     }
 
     /// The joint history of the shared space as asked; `query.goal` may be what the
