@@ -88,7 +88,8 @@ impl PushMemory {
 impl Share {
     /// Grows the share to [`PUSH_MEMORY_FACTOR`] times a body of `received` bytes (at
     /// most the whole budget: such a push goes alone); refused when the budget lacks it,
-    /// or when the address would hold more than its part. A refusal keeps what is held.
+    /// or when the address would hold more than its part. A refusal keeps what was held
+    /// before it, and nothing more.
     pub fn cover(&mut self, received: u64) -> Result<(), ApiError> {
         let largest = MAX_BODY_BYTES as u64;
         let want = kib_of(received.min(largest), self.size);
@@ -96,22 +97,19 @@ impl Share {
         if more == 0 {
             return Ok(());
         }
-        // The address's part first: a refusal there leaves the budget untouched.
+        // The budget's part first, given back (dropped) if the address's part refuses.
+        let permit = Arc::clone(&self.budget)
+            .try_acquire_many_owned(more)
+            .map_err(|_| refused("pushes in flight hold the whole push memory"))?;
         let full = |_| refused("one address holds its quarter of the push memory");
         match (&mut self.address, self.from) {
             (Some(held), _) => held.grow(more as usize).map_err(full)?,
             (None, Some(ip)) => {
-                self.address = Some(
-                    self.per_address
-                        .try_hold_many(ip, more as usize)
-                        .map_err(full)?,
-                );
+                let held = self.per_address.try_hold_many(ip, more as usize);
+                self.address = Some(held.map_err(full)?);
             }
             (None, None) => {}
         }
-        let permit = Arc::clone(&self.budget)
-            .try_acquire_many_owned(more)
-            .map_err(|_| refused("pushes in flight hold the whole push memory"))?;
         match &mut self.permit {
             Some(held) => held.merge(permit),
             None => self.permit = Some(permit),
@@ -218,6 +216,9 @@ mod tests {
             .expect("the rest but 4 KiB");
         slow.cover(1024).expect("nothing more for the same bytes");
         assert!(slow.cover(2048).is_err(), "the budget is taken");
+        let ip = stranger.expect("an address");
+        assert_eq!(m.per_address.held(&ip), 4, "a refusal takes nothing more");
+        assert_eq!(m.budget.available_permits(), 0);
         drop(other);
         slow.cover(2048).expect("grows once memory is given back");
         assert_eq!(slow.kib, 8);
