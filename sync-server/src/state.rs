@@ -516,20 +516,24 @@ impl AppState {
             "GET", space, &req.auth, &req.path, &req.query, now_secs, true,
         )?;
         let mut reader = lock(&self.inner.reader);
-        let ((mut events, mut more), mut newest, forks) =
+        let ((mut events, mut more), mut newest, mut forks) =
             reader.page_and_newest(&space, req.after, req.limit, MAX_BODY_BYTES)?;
         // A removed (or departed) device reads on up to the event that ended its
-        // membership, so that it learns who ended it and when; nothing after it.
+        // membership, so that it learns who ended it and when; nothing after it, not
+        // even which cursors hold events or how many forks were tried since.
+        let mut last = u64::MAX;
         if let Some((by, seq)) = until {
-            let last = reader.cursor_at(&space, &by, seq)?.unwrap_or(0);
+            last = reader.cursor_at(&space, &by, seq)?.unwrap_or(0);
             events.retain(|(c, _)| *c <= last);
             more = more && events.last().is_some_and(|(c, _)| *c < last);
             newest = newest.min(last);
+            forks = 0;
         }
         // Tells a reader whether the event it read last is still where it read it (a
         // relay restored from an older backup numbers new events anew).
         let at_after = match req.after {
             0 => None,
+            after if after > last => None,
             after => reader.hash_at_cursor(&space, after)?,
         };
         Ok(ReadAnswer {

@@ -118,6 +118,16 @@ crate::conformance! {
             .read_page(&c.sam, &c.space, &format!("after={}", last.0))
             .await;
         assert!(after.is_empty(), "nothing after the removal");
+        // Not even which cursors after it hold an event: the members' see the hash.
+        let query = format!("after={}", last.0 + 1);
+        let probe = c.relay.read(&c.sam, &c.space, &query).await;
+        assert_eq!(probe.header(duet_core::protocol::H_AFTER_HASH), Some("-"));
+        assert_eq!(probe.header(duet_core::protocol::H_FORKS), Some("0"));
+        let member = c.relay.read(&c.alex, &c.space, &query).await;
+        assert_eq!(
+            member.header(duet_core::protocol::H_AFTER_HASH),
+            Some(hex::encode(later.hash()).as_str())
+        );
     }
 
     #[tokio::test]
