@@ -206,9 +206,9 @@ mod tests {
 
     #[test]
     fn a_share_grows_with_the_bytes_received_and_a_refusal_keeps_what_it_holds() {
-        let stranger = Some(IpAddr::from([127, 0, 0, 2]));
+        let ip = IpAddr::from([127, 0, 0, 2]);
         let m = PushMemory::new(8 * 1024 * 1024).expect("a budget");
-        let mut slow = m.share(stranger);
+        let mut slow = m.share(Some(ip));
         // Declaring nothing holds nothing: 1 KiB received holds 4 KiB.
         slow.cover(1024).expect("4 KiB");
         let other = m
@@ -216,7 +216,6 @@ mod tests {
             .expect("the rest but 4 KiB");
         slow.cover(1024).expect("nothing more for the same bytes");
         assert!(slow.cover(2048).is_err(), "the budget is taken");
-        let ip = stranger.expect("an address");
         assert_eq!(m.per_address.held(&ip), 4, "a refusal takes nothing more");
         assert_eq!(m.budget.available_permits(), 0);
         drop(other);

@@ -169,7 +169,7 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     assert_ne!(tried.code, 0, "a used code is refused");
     let said = restore(&restored, file_s, PASS);
     assert!(
-        said.ok().contains("changes that had not reached it sent"),
+        said.ok().contains("1 change that had not reached it sent"),
         "{}",
         said.stdout
     );
@@ -425,4 +425,37 @@ fn the_app_brings_a_device_back_through_the_relays_new_address() {
     restored.ok(&["sync"]);
     b.ok(&["sync"]);
     assert!(b.ok(&["goal", "list"]).contains("After the move"));
+}
+
+/// Alex's phone wrote offline, was backed up, then removed from Alex's laptop: brought
+/// back, it says it was removed and that what it wrote stays here, not that it was sent.
+#[test]
+fn a_device_removed_since_its_backup_comes_back_saying_so_and_calls_nothing_sent() {
+    let relay = Relay::start();
+    let (a, _b) = pair(&relay);
+    let code = a.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    let phone = Device::new();
+    phone.ok(&["join", &code]);
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    phone.ok(&["reflect", "Written on the phone, never sent"]);
+    let (_dir, file) = backup(&phone);
+    a.ok(&["sync"]);
+    a.ok(&["device", "remove", &key, "--yes"]);
+    let restored = Device::new();
+    let said = restore(&restored, file.as_str(), PASS);
+    let out = said.ok();
+    assert!(
+        !out.contains("reached it sent") && out.contains("kept on this device, not sent"),
+        "{out}"
+    );
+    assert!(
+        out.contains("WARNING: this device was removed from the shared space by Alex"),
+        "{out}"
+    );
 }

@@ -171,6 +171,12 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         None => backup::restore(&a.file, &pass, &ctx.home, &http, ctx.clock),
     }
     .map_err(explain)?;
+    if relay.is_some() && restored.spaces.iter().all(|s| !s.online) {
+        note(
+            "note: --relay was not used: the device backed up had no relay; set one with \
+             `duet relay set URL`, then `duet sync`",
+        );
+    }
     if ctx.out.json {
         return ctx.out.json(&restored);
     }
@@ -186,18 +192,38 @@ fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Resul
         when(r.written_at),
         r.home.display()
     ))?;
+    use duet_core::words::count;
     for s in &r.spaces {
-        let mut line = format!(
-            "  {} space: {} events read back from the relay",
-            s.space, s.received_events
-        );
-        if s.resent_changes > 0 {
+        let mut line = match s.online {
+            true => format!(
+                "  {} space: {} read back from the relay",
+                s.space,
+                count(s.received_events, "event", "events")
+            ),
+            false => format!("  {} space: no relay set", s.space),
+        };
+        if s.resent_changes > 0 && s.still_unsent == 0 {
             line.push_str(&format!(
-                ", {} changes that had not reached it sent",
-                s.resent_changes
+                ", {} that had not reached it sent",
+                count(s.resent_changes, "change", "changes")
+            ));
+        } else if s.still_unsent > 0 {
+            line.push_str(&format!(
+                "; {} kept on this device, not sent",
+                count(s.still_unsent, "change or event", "changes and events")
             ));
         }
         ctx.out.line(line)?;
+        match &s.departed {
+            Some(d) => ctx.out.line(format!(
+                "  WARNING: {}; what it holds stays readable here (`duet export`)",
+                safe_line(d)
+            ))?,
+            None if !s.online && s.still_unsent > 0 => ctx
+                .out
+                .line("  they go once a relay is set (`duet relay set URL`, then `duet sync`)")?,
+            None => {}
+        }
     }
     note(
         "note: this is the same device as the one backed up; if that one turns up, do not use it again \

@@ -57,8 +57,15 @@ pub struct RestoredSpace {
     pub space: &'static str,
     /// Events read back from the relay.
     pub received_events: usize,
-    /// Changes of this device found only in the backup, sent now.
+    /// Changes of this device found only in the backup (sent now, where they can be).
     pub resent_changes: usize,
+    /// Whether the space has a relay to sync through.
+    pub online: bool,
+    /// Changes and events still on this device only once the restore synced: the relay
+    /// refused them (the device was removed or left), or there is no relay.
+    pub still_unsent: usize,
+    /// Who ended this device's membership and when, in words, if it no longer belongs.
+    pub departed: Option<String>,
 }
 
 /// Refuses a target home that holds a device or anything else: call before asking for
@@ -242,6 +249,9 @@ fn bring_back(
                 space: kind.as_str(),
                 received_events: report.received_events,
                 resent_changes: 0,
+                online: true,
+                still_unsent: 0,
+                departed: None,
             });
         }
     }
@@ -258,11 +268,22 @@ fn bring_back(
                 space: rec.kind.as_str(),
                 received_events: 0,
                 resent_changes: own,
+                online: sp.relay.is_some(),
+                still_unsent: 0,
+                departed: None,
             }),
         }
     }
     if online && resend {
         sync_whole(&mut dev, transport)?;
+    }
+    // What is left unsent, and why: a restore says "sent" only of what the relay took.
+    let status = dev.status()?;
+    for s in &mut spaces {
+        if let Some(now) = status.spaces.iter().find(|n| n.kind == s.space) {
+            s.still_unsent = usize::try_from(now.pending_changes).unwrap_or(0) + now.unsent_events;
+            s.departed = now.departed.as_ref().map(crate::store::Departed::describe);
+        }
     }
     Ok(spaces)
 }

@@ -122,10 +122,17 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("bringing the device back failed: {e}").into()),
     };
+    // A device removed (or whose person left) since the backup comes back read-only.
+    let ended: String = restored
+        .spaces
+        .iter()
+        .filter_map(|s| s.departed.as_deref())
+        .map(|d| format!(" But {d}: what it holds stays readable here."))
+        .collect();
     Ok(done(
         &app,
         Made::Notice(format!(
-            "{}'s device is back, from the backup written {}. If the lost device turns up, do not use it again: two copies of one device would split its history.",
+            "{}'s device is back, from the backup written {}. If the lost device turns up, do not use it again: two copies of one device would split its history.{ended}",
             restored.name,
             when(restored.written_at)
         )),
