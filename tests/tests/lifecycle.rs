@@ -791,3 +791,36 @@ fn a_device_joining_after_the_partner_left_is_told_they_are_gone() {
         "{joined}"
     );
 }
+
+/// Alex's tablet was removed; a new code tried in the tablet's home does not say it
+/// joined (it joined nothing, and the code stays open for a new home).
+#[test]
+fn a_removed_devices_home_is_told_it_cannot_join_again() {
+    let relay = Relay::start();
+    let (alex, _sam) = pair(&relay);
+    let device_code = |d: &Device| {
+        d.json(&["device", "add"])["code"]
+            .as_str()
+            .expect("a device code")
+            .to_string()
+    };
+    let tablet = Device::new();
+    tablet.ok(&["join", &device_code(&alex)]);
+    let key = tablet.json(&["status"])["device"]
+        .as_str()
+        .expect("the tablet's key")
+        .to_string();
+    alex.ok(&["sync"]);
+    alex.ok(&["device", "remove", &key, "--yes"]);
+    let again = tablet.run(&["join", &device_code(&alex)]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("this device was removed from the shared space by Alex")
+            && again.stderr.contains("cannot join again")
+            && again.stderr.contains("use another --home"),
+        "{}",
+        again.stderr
+    );
+}

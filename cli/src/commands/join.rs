@@ -53,7 +53,7 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
         JoinError::Setup(e) => {
             anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
         }
-        e @ (JoinError::Refused { .. } | JoinError::OwnInvite) => {
+        e @ (JoinError::Refused { .. } | JoinError::OwnInvite | JoinError::Departed(_)) => {
             anyhow::anyhow!(crate::advice::message(&e))
         }
         JoinError::FirstSync(e) => anyhow::Error::new(e).context(

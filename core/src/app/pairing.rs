@@ -97,6 +97,12 @@ pub enum JoinError {
         "this is your own invite, made on this device or another of yours: give the code to your partner, who joins with it on their device"
     )]
     OwnInvite,
+    /// This home's device no longer belongs to the space (it was removed, or its person
+    /// left): no code brings it back, and a join "finished" in it joined nothing.
+    #[error(
+        "{0}; a device that was removed or left cannot join again: what it holds stays readable here, and a new device joins in a new home"
+    )]
+    Departed(String),
     /// Joined on this device, but the first sync failed; the next sync finishes it.
     #[error("joined locally, but the first sync failed")]
     FirstSync(#[source] DeviceError),
@@ -120,6 +126,7 @@ impl Advice for JoinError {
             }),
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
             JoinError::OwnInvite => None,
+            JoinError::Departed(_) => Some(NextStep::OtherHome),
         }
     }
 }
@@ -259,11 +266,16 @@ impl Device {
             (dev, code.space)
         };
         match device.sync(transport) {
-            Ok(reports) => Ok(Joined {
-                device,
-                space,
-                reports,
-            }),
+            // A home set up already, whose device turns out removed (or left): the sync
+            // only learnt it.
+            Ok(reports) => match device.store.departed(&space).ok().flatten() {
+                Some(ended) => Err(JoinError::Departed(ended.describe())),
+                None => Ok(Joined {
+                    device,
+                    space,
+                    reports,
+                }),
+            },
             // The relay stored part of the join (the shared space's join, say) before it
             // refused the rest (the personal space, past its creation limit): the device
             // is a member now, so it is kept (given up, the space would hold a member
