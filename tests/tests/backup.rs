@@ -57,6 +57,19 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
     // Refused before any passphrase is read (so none is given here).
     let again = a.run(&["backup", file_s, "--passphrase-fd", "0"]);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    // Not into the device's own home, least of all over its database.
+    let db = a.home.join("duet.db");
+    let db_s = db.to_str().expect("path");
+    let over = a.run_with_stdin(
+        &["backup", db_s, "--force", "--passphrase-fd", "0"],
+        Some(PASS),
+    );
+    assert!(
+        over.code != 0 && over.stderr.contains("inside this device's home"),
+        "{}",
+        over.stderr
+    );
+    a.ok(&["goal", "list"]);
 
     // A change after the backup reaches the relay; then the device is lost.
     a.ok(&[

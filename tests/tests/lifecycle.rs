@@ -824,3 +824,33 @@ fn a_removed_devices_home_is_told_it_cannot_join_again() {
         again.stderr
     );
 }
+
+/// Sam writes and leaves with the relay out of reach: `duet status` says the leave and
+/// what came before it go with the next sync (not that they can never reach the space),
+/// and they do.
+#[test]
+fn an_offline_leave_is_said_to_go_with_the_next_sync_and_it_does() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    sam.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    sam.ok(&["reflect", "Last words before leaving"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let status = sam.ok(&["status"]);
+    assert!(
+        status.contains("the leave has not reached the relay yet")
+            && !status.contains("can no longer reach the space"),
+        "{status}"
+    );
+    sam.ok(&["relay", "set", &relay.url]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert!(
+        alex.ok(&["reflections"])
+            .contains("Last words before leaving")
+    );
+    assert!(
+        !sam.ok(&["status"])
+            .contains("has not reached the relay yet")
+    );
+}

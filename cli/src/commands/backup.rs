@@ -60,6 +60,10 @@ fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
         }
         BackupError::ShortPassphrase(_) => "nothing was written; choose a longer passphrase",
         BackupError::Exists(_) => "choose another FILE, or pass --force to replace it",
+        BackupError::InHome(_) => {
+            "write it outside --home, best on another disk or device (`duet backup FILE`)"
+        }
+        BackupError::NotAFile(_) => "choose another FILE",
         BackupError::HomeHasDevice(_) | BackupError::HomeNotEmpty(_) => {
             "pass --home with a new directory"
         }
@@ -123,6 +127,7 @@ pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let explain = |e| explain(e, "no backup was written");
     backup::check_backup_target(&a.file, a.force).map_err(explain)?;
+    backup::check_backup_place(&a.file, a.force, &ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, true)?;
     let summary = backup::backup(&dev, &a.file, &pass, a.force).map_err(explain)?;
     if ctx.out.json {

@@ -77,7 +77,13 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutEr
     }
     if let Some(d) = &s.departed {
         ctx.out.line(format!("  {}", safe_line(&d.describe())))?;
-        if s.pending_changes + s.unsent_events as i64 > 0 {
+        // A leave is this device's last event: while anything is unsent, so is the leave,
+        // and what came before it goes with it.
+        if d.left && s.unsent_events > 0 {
+            ctx.out.line(
+                "  the leave has not reached the relay yet: it goes, with what was written before it, at the next `duet sync`",
+            )?;
+        } else if s.pending_changes + s.unsent_events as i64 > 0 {
             ctx.out.line(
                 "  what is pending or unsent here can no longer reach the space (`duet export` keeps it)",
             )?;

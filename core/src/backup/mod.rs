@@ -69,6 +69,14 @@ pub enum BackupError {
     /// The backup file exists already.
     #[error("{0} exists already")]
     Exists(PathBuf),
+    /// The backup file would be written inside the device's own home.
+    #[error(
+        "{0} is inside this device's home: a backup there is lost with the device (and replacing a file there can break it)"
+    )]
+    InHome(PathBuf),
+    /// --force over something that is not a regular file (a symlink, a device node).
+    #[error("{0} is not a regular file; --force replaces only a file")]
+    NotAFile(PathBuf),
     /// The target home holds a device already.
     #[error("{0} already holds a duet device; a restore never replaces one")]
     HomeHasDevice(PathBuf),
@@ -138,6 +146,25 @@ pub struct BackupSummary {
 pub fn check_backup_target(path: &Path, force: bool) -> Result<(), BackupError> {
     if !force && std::fs::symlink_metadata(path).is_ok() {
         return Err(BackupError::Exists(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Refuses a backup file inside the device's `home` (it would be lost with the device,
+/// and `--force` replaced the device's own database), and `--force` over anything but a
+/// regular file (a symlink or a device node is not a backup to replace).
+pub fn check_backup_place(path: &Path, force: bool, home: &Path) -> Result<(), BackupError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let (Ok(dir), Ok(home)) = (dir.canonicalize(), home.canonicalize())
+        && dir.starts_with(&home)
+    {
+        return Err(BackupError::InHome(path.to_path_buf()));
+    }
+    if force && std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(BackupError::NotAFile(path.to_path_buf()));
     }
     Ok(())
 }

@@ -208,7 +208,12 @@ fn in_app_words(e: BackupError) -> anyhow::Error {
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) | BackupError::Device(_) => {
             "nothing was restored; check that the relay the backup names is reachable (or give its new address in the form), then send the form again"
         }
-        BackupError::Exists(_) | BackupError::Io { .. } | BackupError::Store(_) => {
+        // The app hands the file to the browser: it names no path of its own.
+        BackupError::Exists(_)
+        | BackupError::InHome(_)
+        | BackupError::NotAFile(_)
+        | BackupError::Io { .. }
+        | BackupError::Store(_) => {
             return anyhow::Error::new(e);
         }
     };
