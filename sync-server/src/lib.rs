@@ -146,7 +146,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(routes::json_too_large))
+        .layer(axum::middleware::from_fn(routes::json_too_large))
         .layer(axum::middleware::from_fn_with_state(state, limits::guard))
         // Failures are logged by the handlers and limiters themselves, at a level that
         // suits each (a flood of 429s or 503s must not flood the log).

@@ -245,11 +245,17 @@ fn wait_of(state: &AppState, query: &str) -> Result<Duration, ApiError> {
 /// the relay hold or parse megabytes.
 const MAX_PAIRING_BODY: usize = PAIRING_MAX_SEALED_CHARS + 1024;
 
+/// The answer to a pairing body past [`MAX_PAIRING_BODY`].
+pub(crate) fn too_large() -> ApiError {
+    ApiError::TooLarge(format!(
+        "a pairing request's body is at most {MAX_PAIRING_BODY} bytes (a few hundred in \
+         practice); send only the fields docs/protocol.md gives it"
+    ))
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() > MAX_PAIRING_BODY {
-        return Err(ApiError::TooLarge(
-            "a pairing request's body is a few hundred bytes; this one is far larger".to_string(),
-        ));
+        return Err(too_large());
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::Malformed(format!(

@@ -129,9 +129,13 @@ impl FromRequest<AppState> for Admitted {
             .extensions()
             .get::<ClientAddr>()
             .and_then(|ClientAddr(ip)| *ip);
+        // Only the pairing routes take one: a body past their limit is a pairing's.
         let body = Bytes::from_request(request, state)
             .await
-            .map_err(body_rejection)?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => crate::pairing::too_large(),
+                _ => body_rejection(e),
+            })?;
         let slot = state.guards().enter(address)?;
         Ok(Admitted(body, slot))
     }
@@ -276,30 +280,47 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// Any unknown route.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(
-        "no such endpoint `{}`; the relay serves {}, {} and {}",
+        "no such endpoint `{}`; the relay serves {}, {}, {}, the pairing routes under \
+         /v1/pairings and {} (docs/protocol.md)",
         quoted(uri.path()),
         protocol::events_path("SPACE"),
         protocol::live_path("SPACE"),
+        protocol::PAIRINGS_ROUTE.replace("{space}", "SPACE"),
         protocol::HEALTHZ_PATH,
     ))
 }
 
-/// A known route with the wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed(
-        "this method is not allowed here: POST pushes events, GET reads them".to_string(),
-    )
+/// A known route with the wrong method: what that route takes (the `Allow` header says
+/// the same to a program).
+pub async fn method_not_allowed(uri: Uri) -> ApiError {
+    let path = uri.path();
+    let takes = if path == protocol::HEALTHZ_PATH {
+        "the health check is a GET"
+    } else if path.ends_with("/live") {
+        "the live socket is opened with a GET (a WebSocket upgrade)"
+    } else if path.ends_with("/events") {
+        "POST pushes events, GET reads them"
+    } else {
+        "the pairing routes take the methods docs/protocol.md gives each (see `Allow`)"
+    };
+    ApiError::MethodNotAllowed(format!("this method is not allowed here: {takes}"))
 }
 
-/// Turns the plain 413 of the body limit layer into the JSON error body.
-pub async fn json_too_large(response: Response) -> Response {
+/// Turns the plain 413 of the body limit layer into the JSON error body, in the words of
+/// the route's limit (a push's, or a pairing message's).
+pub async fn json_too_large(request: Request, next: axum::middleware::Next) -> Response {
+    let pairing = request.uri().path().contains("/pairings");
+    let response = next.run(request).await;
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return ApiError::too_large_body().into_response();
+        return match pairing {
+            true => crate::pairing::too_large().into_response(),
+            false => ApiError::too_large_body().into_response(),
+        };
     }
     response
 }

@@ -524,6 +524,12 @@ fn a_strangers_pairing_claim_of_megabytes_is_refused_before_it_is_read() {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
+    // In the words of a pairing's limit, not a push's.
+    let said = String::from_utf8_lossy(&answer.body);
+    assert!(
+        said.contains("a pairing request's body is at most"),
+        "{said}"
+    );
 }
 
 #[test]

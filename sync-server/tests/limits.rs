@@ -168,6 +168,7 @@ crate::conformance! {
             .await;
         assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(a.error().error, ErrorCode::MethodNotAllowed);
+        assert!(a.error().message.contains("the health check is a GET"), "{}", a.error().message);
         let a = relay
             .send(
                 Request::get(duet_core::protocol::HEALTHZ_PATH)
