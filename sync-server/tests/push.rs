@@ -186,6 +186,28 @@ crate::conformance! {
     }
 
     #[tokio::test]
+    async fn two_events_of_one_seq_in_one_push_are_both_refused_and_said_so() {
+        let mut c = Couple::new().await;
+        let (seq, prev) = (c.alex.seq, c.alex.prev);
+        let first = c.alex.changes(c.space, &c.key, b"first");
+        (c.alex.seq, c.alex.prev) = (seq, prev);
+        let other = c.alex.changes(c.space, &c.key, b"other");
+        let before = c.relay.event_count();
+        let a = c.relay.push(&c.space, &[&first, &other]).await;
+        assert_eq!(a.status, StatusCode::CONFLICT);
+        let body = a.error();
+        assert_eq!(body.error, ErrorCode::Fork);
+        assert!(
+            body.message.contains("this push holds two events")
+                && !body.message.contains("keeps"),
+            "{}",
+            body.message
+        );
+        assert_eq!(c.relay.event_count(), before, "neither is stored");
+        assert!(c.relay.forks().is_empty(), "nothing to keep as evidence");
+    }
+
+    #[tokio::test]
     async fn a_gap_or_a_wrong_prev_is_a_broken_chain() {
         let mut c = Couple::new().await;
         let before = c.relay.event_count();

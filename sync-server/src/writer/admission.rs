@@ -352,7 +352,15 @@ impl Group<'_> {
                             }
                         )))
                     }
-                    _ => Err(ApiError::from_admit_error(AdmitError::Fork(seq))),
+                    // The other event of this seq is earlier in the same push: a push is
+                    // all or nothing, so neither is kept.
+                    None => Err(ApiError::Fork(format!(
+                        "fork: this push holds two events of device {} with seq {seq}; \
+                         nothing of it is stored. A device must never sign two events with \
+                         the same seq: sync before writing again",
+                        hex::encode(author)
+                    ))),
+                    Some(_) => Err(ApiError::from_admit_error(AdmitError::Fork(seq))),
                 }
             }
             Err(e) => Err(ApiError::from_admit_error(e)),
