@@ -409,11 +409,16 @@ impl ApiError {
             AdmitError::WrongSpace => {
                 ApiError::Malformed("the event is for another space than the URL's".to_string())
             }
-            AdmitError::NotMember | AdmitError::Removed | AdmitError::NotOwner => {
-                ApiError::NotAMember(format!(
-                    "{e}; only member devices may write. Ask a member for a new invite"
-                ))
-            }
+            AdmitError::NotMember => ApiError::NotAMember(format!(
+                "{e}; only member devices may write. Ask a member for a new invite"
+            )),
+            AdmitError::Removed => ApiError::NotAMember(format!(
+                "{e} (removed, or its person left); such a device never writes or joins \
+                 here again: a person who still belongs adds a new device"
+            )),
+            AdmitError::NotOwner => ApiError::NotAMember(format!(
+                "{e}; a partner shares the shared space, never a personal one"
+            )),
             // Admission refused for the person the join or device code names.
             AdmitError::WrongPerson | AdmitError::SpaceFull | AdmitError::InviteForAnother => {
                 ApiError::NotAMember(format!(

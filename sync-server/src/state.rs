@@ -403,9 +403,16 @@ impl AppState {
         }
         let until = departure.filter(|_| departed && !member);
         if !member && until.is_none() {
+            let next = match departure {
+                // A removed device (or one that left) reads up to its end, never live.
+                Some(_) => {
+                    "a device that was removed or left reads up to that event only \
+                            (GET of the events), and never joins again"
+                }
+                None => "only member devices may read: join with an invite first",
+            };
             return Err(ApiError::NotAMember(format!(
-                "device {} is not a member of this space (or was removed); only member \
-                 devices may read. Join with an invite first",
+                "device {} is not a member of this space; {next}",
                 hex::encode(device)
             )));
         }

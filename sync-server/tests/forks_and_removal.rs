@@ -90,6 +90,9 @@ crate::conformance! {
                 "seq {}",
                 ev.header().seq
             );
+            // Not told to ask for an invite: a removed device never joins again.
+            let said = a.error().message;
+            assert!(said.contains("never writes or joins here again"), "{said}");
         }
         // A stranger's key is refused the same way, whatever its seq.
         let mut eve = Device::new("Eve");
