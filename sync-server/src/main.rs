@@ -325,8 +325,20 @@ fn creation_tokens(
 }
 
 /// Refuses a `--db` that cannot be the relay's SQLite file before anything is made
-/// beside it (the creation token file): a directory, or a file that is not SQLite.
+/// beside it (the creation token file): a directory, a file that is not SQLite, or a
+/// path whose directory does not exist (said as such, not as a token file problem).
 fn check_sqlite_path(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "--db {}: the directory {} does not exist; create it (`mkdir -p {}`) or give \
+             another path",
+            path.display(),
+            dir.display(),
+            dir.display()
+        );
+    }
     if path.is_dir() {
         anyhow::bail!(
             "--db {} is a directory; give a file in it, e.g. {}",
@@ -461,6 +473,18 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_db_in_a_directory_that_does_not_exist_is_said_so_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("nodir").join("relay.db");
+        let err = check_sqlite_path(&db).expect_err("refused").to_string();
+        assert!(
+            err.contains("does not exist") && err.contains("mkdir -p"),
+            "{err}"
+        );
+        check_sqlite_path(&dir.path().join("relay.db")).expect("a new file in a directory");
+    }
 
     #[test]
     fn the_flags_default_to_the_library_defaults_and_zero_turns_limits_off() {

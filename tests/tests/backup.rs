@@ -57,6 +57,13 @@ fn a_lost_device_comes_back_from_its_backup_and_carries_on_without_a_fork() {
     // Refused before any passphrase is read (so none is given here).
     let again = a.run(&["backup", file_s, "--passphrase-fd", "0"]);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    // Not to standard output (nor to a file named `-`): a usage error, exit 2.
+    let dash = a.run(&["backup", "-", "--passphrase-fd", "0"]);
+    assert!(
+        dash.code == 2 && dash.stderr.contains("never to standard output"),
+        "{}",
+        dash.stderr
+    );
     // Not into the device's own home, least of all over its database.
     let db = a.home.join("duet.db");
     let db_s = db.to_str().expect("path");

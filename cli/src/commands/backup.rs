@@ -12,6 +12,7 @@ use duet_core::sync::SyncError;
 use zeroize::Zeroizing;
 
 use super::Ctx;
+use crate::UsageError;
 use crate::output::{note, safe_line, when};
 use crate::transport::Http;
 
@@ -126,6 +127,16 @@ fn passphrase(fd: Option<u32>, confirm: bool) -> anyhow::Result<Zeroizing<String
 pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     let dev = ctx.device()?;
     let explain = |e| explain(e, "no backup was written");
+    // `-` is standard output to most tools; a backup holds the device's keys and is
+    // only ever written to a private file.
+    if a.file.as_os_str() == "-" {
+        return Err(UsageError(
+            "a backup is written to a file readable by you only, never to standard output: \
+             give a path, e.g. `duet backup ~/duet.backup`"
+                .into(),
+        )
+        .into());
+    }
     backup::check_backup_target(&a.file, a.force).map_err(explain)?;
     backup::check_backup_place(&a.file, a.force, &ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, true)?;
