@@ -392,6 +392,19 @@ impl ApiError {
         }
     }
 
+    /// A write refused because its author may not write here, with what fits its case.
+    fn not_a_member(e: &AdmitError) -> ApiError {
+        let next = match e {
+            AdmitError::Removed => {
+                " (removed, or its person left); such a device never writes or joins here \
+                 again: a person who still belongs adds a new device"
+            }
+            AdmitError::NotOwner => "; a partner shares the shared space, never a personal one",
+            _ => "; only member devices may write. Ask a member for a new invite",
+        };
+        ApiError::NotAMember(format!("{e}{next}"))
+    }
+
     /// Maps an event that is authentic but not admissible now.
     pub fn from_admit_error(e: AdmitError) -> ApiError {
         match e {
@@ -409,16 +422,9 @@ impl ApiError {
             AdmitError::WrongSpace => {
                 ApiError::Malformed("the event is for another space than the URL's".to_string())
             }
-            AdmitError::NotMember => ApiError::NotAMember(format!(
-                "{e}; only member devices may write. Ask a member for a new invite"
-            )),
-            AdmitError::Removed => ApiError::NotAMember(format!(
-                "{e} (removed, or its person left); such a device never writes or joins \
-                 here again: a person who still belongs adds a new device"
-            )),
-            AdmitError::NotOwner => ApiError::NotAMember(format!(
-                "{e}; a partner shares the shared space, never a personal one"
-            )),
+            AdmitError::NotMember | AdmitError::Removed | AdmitError::NotOwner => {
+                ApiError::not_a_member(&e)
+            }
             // Admission refused for the person the join or device code names.
             AdmitError::WrongPerson | AdmitError::SpaceFull | AdmitError::InviteForAnother => {
                 ApiError::NotAMember(format!(

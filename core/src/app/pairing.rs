@@ -116,14 +116,19 @@ impl Advice for JoinError {
             JoinError::Setup(e) => e.next_step(),
             JoinError::Refused {
                 error, device_code, ..
-            } => Some(match (error.as_str(), device_code) {
+            } => {
+                use crate::protocol::ErrorCode;
+                let is = |code: ErrorCode| error.as_str() == code.as_str();
                 // A space or invite the relay has not heard of: made offline, maybe.
-                ("unknown_invite" | "no_such_space", false) => NextStep::PartnerSyncsInvite,
-                ("unknown_invite" | "no_such_space", true) => NextStep::OtherDeviceSyncsCode,
-                ("invite_revoked", true) => NextStep::DeviceCodeWithdrawn,
-                (_, true) => NextStep::NewDeviceCode,
-                (_, false) => NextStep::NewInvite,
-            }),
+                let unknown = is(ErrorCode::UnknownInvite) || is(ErrorCode::NoSuchSpace);
+                Some(match (unknown, *device_code) {
+                    (true, false) => NextStep::PartnerSyncsInvite,
+                    (true, true) => NextStep::OtherDeviceSyncsCode,
+                    (false, true) if is(ErrorCode::InviteRevoked) => NextStep::DeviceCodeWithdrawn,
+                    (false, true) => NextStep::NewDeviceCode,
+                    (false, false) => NextStep::NewInvite,
+                })
+            }
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
             JoinError::OwnInvite => None,
             JoinError::Departed(_) => Some(NextStep::OtherHome),
