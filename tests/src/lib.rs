@@ -195,6 +195,14 @@ impl Device {
             .to_string()
     }
 
+    /// A device code for another device of this person (`duet device add`).
+    pub fn device_code(&self) -> String {
+        self.json(&["device", "add"])["code"]
+            .as_str()
+            .expect("a device code")
+            .to_string()
+    }
+
     /// How many of this device's invites are open (`duet invite list`).
     #[track_caller]
     pub fn open_invites(&self) -> usize {

@@ -453,10 +453,7 @@ fn the_app_brings_a_device_back_through_the_relays_new_address() {
 fn a_device_removed_since_its_backup_comes_back_saying_so_and_calls_nothing_sent() {
     let relay = Relay::start();
     let (a, _b) = pair(&relay);
-    let code = a.json(&["device", "add"])["code"]
-        .as_str()
-        .expect("a device code")
-        .to_string();
+    let code = a.device_code();
     let phone = Device::new();
     phone.ok(&["join", &code]);
     let key = phone.json(&["status"])["device"]

@@ -780,10 +780,7 @@ fn a_device_joining_after_the_partner_left_is_told_they_are_gone() {
         sam.home.join("mine.json").to_str().expect("path"),
     ]);
     alex.ok(&["sync"]);
-    let code = alex.json(&["device", "add"])["code"]
-        .as_str()
-        .expect("a device code")
-        .to_string();
+    let code = alex.device_code();
     let phone = Device::new();
     let joined = phone.ok(&["join", &code]);
     assert!(
@@ -798,21 +795,15 @@ fn a_device_joining_after_the_partner_left_is_told_they_are_gone() {
 fn a_removed_devices_home_is_told_it_cannot_join_again() {
     let relay = Relay::start();
     let (alex, _sam) = pair(&relay);
-    let device_code = |d: &Device| {
-        d.json(&["device", "add"])["code"]
-            .as_str()
-            .expect("a device code")
-            .to_string()
-    };
     let tablet = Device::new();
-    tablet.ok(&["join", &device_code(&alex)]);
+    tablet.ok(&["join", &alex.device_code()]);
     let key = tablet.json(&["status"])["device"]
         .as_str()
         .expect("the tablet's key")
         .to_string();
     alex.ok(&["sync"]);
     alex.ok(&["device", "remove", &key, "--yes"]);
-    let again = tablet.run(&["join", &device_code(&alex)]);
+    let again = tablet.run(&["join", &alex.device_code()]);
     assert_ne!(again.code, 0, "{again:?}");
     assert!(
         again
