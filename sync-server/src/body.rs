@@ -1,5 +1,7 @@
-//! The minimum body rate: a request body that arrives slower than the relay's minimum
-//! rate, once a short grace has passed, is cut off (the push answers 408 `timeout`).
+//! A push's body as it arrives: held to the relay's minimum rate (a body that arrives
+//! slower, once a short grace has passed, is cut off and the push answers 408
+//! `timeout`), and counted against the push memory ([`crate::push_memory`]: 503
+//! `overloaded` when its share cannot grow).
 //!
 //! Without it a slow body holds its request slot until the request timeout (60 s by
 //! default), and a few hundred of them shut everyone else out. The rule: `grace + n /
@@ -10,7 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,7 +21,9 @@ use axum::body::{Body, Bytes, HttpBody};
 use hyper::body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-/// The error a cut-off body ends with.
+use crate::push_memory::Share;
+
+/// The error a body cut off for its rate ends with.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the request body arrived slower than {rate} bytes per second")]
 pub struct TooSlow {
@@ -27,67 +31,123 @@ pub struct TooSlow {
     pub rate: u64,
 }
 
-/// A body that fails with [`TooSlow`] when it falls behind the minimum rate.
-pub struct MinRate {
-    inner: Body,
+/// The error a body ends with when its push's memory share cannot grow.
+#[derive(Debug, thiserror::Error)]
+#[error("the relay's push memory is taken by other pushes")]
+struct NoMemory;
+
+/// Why a push body was stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It fell behind the minimum rate.
+    TooSlow,
+    /// Its share of the push memory could not grow ([`crate::push_memory`]).
+    NoMemory,
+}
+
+/// Set once the body was stopped, with the reason, so that the handler can tell these
+/// from another body error (the extractor's error does not say).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicU8>);
+
+impl Stop {
+    /// Why the body was stopped, if it was.
+    pub fn reason(&self) -> Option<Stopped> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(Stopped::TooSlow),
+            2 => Some(Stopped::NoMemory),
+            _ => None,
+        }
+    }
+
+    fn set(&self, why: Stopped) {
+        let code = match why {
+            Stopped::TooSlow => 1,
+            Stopped::NoMemory => 2,
+        };
+        self.0.store(code, Ordering::Relaxed);
+    }
+}
+
+/// The minimum rate's line: `grace + n / rate` seconds after the start, more than `n`
+/// bytes must have arrived.
+struct RateLine {
     rate: u64,
     grace: Duration,
     start: Instant,
-    received: u64,
     timer: Pin<Box<Sleep>>,
-    cut: Arc<AtomicBool>,
 }
 
-/// Set once the body was cut off, so that the handler can tell a slow body from another
-/// body error (the extractor's error does not say).
-#[derive(Debug, Clone, Default)]
-pub struct Cut(Arc<AtomicBool>);
-
-impl Cut {
-    /// Whether the body was cut off for being too slow.
-    pub fn happened(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Marks the body as cut off (by another wrapper with its own reason).
-    pub(crate) fn mark(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-impl MinRate {
-    /// `inner` held to `rate` bytes per second (at least 1) after `grace`.
-    pub fn new(inner: Body, rate: u64, grace: Duration) -> (MinRate, Cut) {
-        let rate = rate.max(1);
+impl RateLine {
+    fn new(rate: u64, grace: Duration) -> RateLine {
         let start = Instant::now();
-        let cut = Cut::default();
-        let mut body = MinRate {
-            inner,
-            rate,
+        let mut line = RateLine {
+            rate: rate.max(1),
             grace,
             start,
-            received: 0,
             timer: Box::pin(tokio::time::sleep_until(start)),
-            cut: Arc::clone(&cut.0),
         };
-        let deadline = body.deadline();
-        body.timer.as_mut().reset(deadline);
-        (body, cut)
+        line.moved_to(0);
+        line
     }
 
-    /// When the next byte must have arrived.
-    fn deadline(&self) -> Instant {
+    /// Sets the timer to when the byte after `received` must have arrived.
+    fn moved_to(&mut self, received: u64) {
         // Capped at a day so that a huge grace cannot overflow the clock.
-        let behind = Duration::from_secs_f64(self.received as f64 / self.rate as f64);
+        let behind = Duration::from_secs_f64(received as f64 / self.rate as f64);
         let wait = self
             .grace
             .saturating_add(behind)
             .min(Duration::from_secs(24 * 3600));
-        self.start + wait
+        let deadline = self.start + wait;
+        self.timer.as_mut().reset(deadline);
     }
 }
 
-impl HttpBody for MinRate {
+/// A push body held to the minimum rate (when there is one) and counted against its
+/// push's memory share (when there is a budget) as its bytes arrive; it fails, with the
+/// [`Stop`] saying why, at the first rule it breaks.
+pub struct PushBody {
+    inner: Body,
+    received: u64,
+    line: Option<RateLine>,
+    share: Option<Share>,
+    stop: Stop,
+}
+
+impl PushBody {
+    /// `inner` held to `rate` bytes per second after `grace` (no rate for 0), and grown
+    /// into `share`.
+    pub fn new(inner: Body, rate: u64, grace: Duration, share: Option<Share>) -> (PushBody, Stop) {
+        let stop = Stop::default();
+        let body = PushBody {
+            inner,
+            received: 0,
+            line: (rate > 0).then(|| RateLine::new(rate, grace)),
+            share,
+            stop: stop.clone(),
+        };
+        (body, stop)
+    }
+
+    /// Counts `n` more bytes: refused when the memory share cannot cover them.
+    fn arrived(&mut self, n: usize) -> Result<(), BoxError> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.received = self.received.saturating_add(n);
+        if let Some(share) = &mut self.share
+            && share.cover(self.received).is_err()
+        {
+            self.stop.set(Stopped::NoMemory);
+            return Err(Box::new(NoMemory));
+        }
+        if let Some(line) = &mut self.line {
+            line.moved_to(self.received);
+        }
+        Ok(())
+    }
+}
+
+impl HttpBody for PushBody {
     type Data = Bytes;
     // The inner body's error is passed on unwrapped, so that wrapping this body in a
     // `Body` again adds no layer: axum's extractor still finds the body limit's error
@@ -101,19 +161,21 @@ impl HttpBody for MinRate {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                    this.received = this.received.saturating_add(n);
-                    let deadline = this.deadline();
-                    this.timer.as_mut().reset(deadline);
+                if let Some(data) = frame.data_ref()
+                    && let Err(e) = this.arrived(data.len())
+                {
+                    return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => {
-                // Nothing arrived: the timer decides, and wakes this task when it fires.
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    this.cut.store(true, Ordering::Relaxed);
-                    return Poll::Ready(Some(Err(Box::new(TooSlow { rate: this.rate }))));
+                // Nothing arrived: the rate's timer decides, and wakes this task when it
+                // fires.
+                if let Some(line) = &mut this.line
+                    && line.timer.as_mut().poll(cx).is_ready()
+                {
+                    this.stop.set(Stopped::TooSlow);
+                    return Poll::Ready(Some(Err(Box::new(TooSlow { rate: line.rate }))));
                 }
                 Poll::Pending
             }
@@ -137,7 +199,7 @@ mod tests {
 
     use super::*;
 
-    async fn collect(body: MinRate) -> Result<usize, axum::Error> {
+    async fn collect(body: PushBody) -> Result<usize, axum::Error> {
         axum::body::to_bytes(Body::new(body), usize::MAX)
             .await
             .map(|b| b.len())
@@ -154,17 +216,17 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Some((Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 1024])), i + 1))
         });
-        let (body, cut) = MinRate::new(Body::from_stream(chunks), 10 * 1024, grace);
+        let (body, stop) = PushBody::new(Body::from_stream(chunks), 10 * 1024, grace, None);
         assert_eq!(collect(body).await.expect("on time"), 5 * 1024);
-        assert!(!cut.happened());
+        assert_eq!(stop.reason(), None);
 
         // 16 bytes, then nothing: cut once the grace (and 16 bytes' worth) is over.
         let first = Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 16]));
         let stalled = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
         let started = std::time::Instant::now();
-        let (body, cut) = MinRate::new(Body::from_stream(stalled), 10 * 1024, grace);
+        let (body, stop) = PushBody::new(Body::from_stream(stalled), 10 * 1024, grace, None);
         let err = collect(body).await.expect_err("cut off");
-        assert!(cut.happened());
+        assert_eq!(stop.reason(), Some(Stopped::TooSlow));
         let text = format!("{err:#}");
         assert!(
             text.contains("slower than 10240 bytes per second"),

@@ -8,17 +8,11 @@
 //! budget takes sending it (a gigabyte a minute by default), not declaring it.
 
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::BoxError;
-use axum::body::{Body, Bytes, HttpBody};
 use duet_core::protocol::MAX_BODY_BYTES;
-use hyper::body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::body::Cut;
 use crate::caps::{self, Counts};
 use crate::error::ApiError;
 use crate::limits::PUSH_MEMORY_FACTOR;
@@ -116,72 +110,6 @@ impl Share {
         }
         self.kib = want;
         Ok(())
-    }
-}
-
-/// A push body that grows its [`Share`] with every part that arrives, and fails (the
-/// [`Cut`] marked) when the share cannot grow.
-pub struct Metered {
-    inner: Body,
-    share: Share,
-    received: u64,
-    refused: Cut,
-}
-
-impl Metered {
-    /// `inner`, counted against `share`; the flag says whether it was refused.
-    pub fn new(inner: Body, share: Share) -> (Metered, Cut) {
-        let refused = Cut::default();
-        let body = Metered {
-            inner,
-            share,
-            received: 0,
-            refused: refused.clone(),
-        };
-        (body, refused)
-    }
-}
-
-/// The error a refused body ends with.
-#[derive(Debug, thiserror::Error)]
-#[error("the relay's push memory is taken by other pushes")]
-struct NoMemory;
-
-impl HttpBody for Metered {
-    type Data = Bytes;
-    // Passed on unwrapped, as by [`crate::body::MinRate`], so the body limit's 413 stays
-    // recognisable.
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                    this.received = this.received.saturating_add(n);
-                    if this.share.cover(this.received).is_err() {
-                        this.refused.mark();
-                        return Poll::Ready(Some(Err(Box::new(NoMemory))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into_inner()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -13,10 +13,9 @@ use duet_core::protocol::{
     MAX_READ_LIMIT, PushResponse, ReadAuth,
 };
 
-use crate::body::{Cut, MinRate};
+use crate::body::{PushBody, Stopped};
 use crate::error::ApiError;
 use crate::limits::{ClientAddr, InFlight};
-use crate::push_memory::Metered;
 use crate::state::{AppState, ReadRequest};
 
 /// Client text quoted in an error message: escaped, and cut to a few dozen characters so
@@ -74,32 +73,20 @@ pub async fn push_events(
     );
     let config = state.config();
     let (parts, body) = request.into_parts();
-    let (body, cut) = match config.min_body_rate {
-        0 => (body, None),
-        rate => {
-            let (body, cut) = MinRate::new(body, rate, config.body_grace);
-            (Body::new(body), Some(cut))
-        }
-    };
     // The push's share of the relay's push memory grows as its body arrives, and is
     // held until the push is answered.
-    let (body, no_memory) = match state.push_memory_share(address) {
-        Some(share) => {
-            let (body, refused) = Metered::new(body, share);
-            (Body::new(body), Some(refused))
-        }
-        None => (body, None),
-    };
-    let request = Request::from_parts(parts, body);
-    let body = Bytes::from_request(request, &()).await.map_err(|e| {
-        if no_memory.as_ref().is_some_and(Cut::happened) {
-            ApiError::overloaded()
-        } else if cut.as_ref().is_some_and(Cut::happened) {
-            ApiError::body_too_slow(config.min_body_rate, config.body_grace)
-        } else {
-            body_rejection(e)
-        }
-    })?;
+    let share = state.push_memory_share(address);
+    let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, share);
+    let request = Request::from_parts(parts, Body::new(body));
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|e| match stop.reason() {
+            Some(Stopped::NoMemory) => ApiError::overloaded(),
+            Some(Stopped::TooSlow) => {
+                ApiError::body_too_slow(config.min_body_rate, config.body_grace)
+            }
+            None => body_rejection(e),
+        })?;
     // Only now is the push one of the requests in flight.
     let _slot = state.guards().enter(address)?;
     let now = duet_core::ids::now_ms();
