@@ -541,3 +541,91 @@ fn one_partner_adding_a_device_while_the_other_removes_one_converges() {
             .contains("from the new device")
     );
 }
+
+#[test]
+fn two_devices_of_one_person_removing_each_other_while_apart_end_with_the_first_to_sync() {
+    let mut relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    a1.ok(&["sync"]); // the phone knows the laptop
+    let key = |d: &Device| {
+        d.json(&["status"])["device"]
+            .as_str()
+            .expect("key")
+            .to_string()
+    };
+    let (a1_key, a2_key) = (key(&a1), key(&a2));
+
+    // Apart, each of Alex's devices removes the other (a lost phone found again).
+    relay.kill();
+    assert_eq!(a1.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    assert_eq!(a2.run(&["device", "remove", &a1_key[..10]]).code, 1);
+    relay.restart();
+
+    // The phone syncs first: its removal stands, and the laptop learns it was removed
+    // rather than refusing the removal as one signed by a device it had removed.
+    a1.ok(&["sync"]);
+    let r = a2.run(&["sync"]);
+    assert!(r.stderr.contains("removed from the shared space"), "{r:?}");
+    assert_eq!(r.code, 0, "learning it is no failure: {r:?}");
+    assert!(!r.stderr.contains("refused"), "{r:?}");
+    let again = a2.run(&["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stdout.contains("membership ended"), "{again:?}");
+    assert_eq!(removed_set(&a2), vec![a2_key.clone()], "the laptop agrees");
+    b.ok(&["sync"]);
+    assert_eq!(removed_set(&b), vec![a2_key.clone()]);
+    assert_eq!(removed_set(&a1), vec![a2_key]);
+    a1.ok(&["rate", "Weekly check-in", "1"]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(verify_code(&a1), verify_code(&b));
+}
+
+/// What a relay that lies about removals answers: every push holding a `remove` event
+/// gets 403 `not_a_member` ("the author was removed") and nothing is stored.
+fn removals_not_a_member(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    events
+        .iter()
+        .any(|ev| ev.kind() == duet_core::event::Kind::Remove)
+        .then(|| {
+            let answer = serde_json::json!({
+                "error": "not_a_member",
+                "message": "the author was removed from this space",
+            });
+            (403, answer.to_string())
+        })
+}
+
+#[test]
+fn a_relay_that_falsely_says_the_remover_was_removed_cannot_undo_the_removal() {
+    let relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    a1.ok(&["sync"]);
+    let a2_key = a2.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    // Through the liar, Alex's device withdraws its removal (as if removed itself), then
+    // finds it is still a member: the removal is signed again and stays on the device.
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, removals_not_a_member);
+    a1.ok(&["relay", "set", &liar.url]);
+    let r = a1.run(&["device", "remove", &a2_key[..10]]);
+    assert_ne!(r.code, 0, "{r:?}");
+    a1.ok(&["rate", "Weekly check-in", "2"]);
+    let r = a1.run(&["sync"]);
+    assert_ne!(r.code, 0, "the refusal is said: {r:?}");
+    assert!(r.stderr.contains("keeps refusing"), "{r:?}");
+    assert!(liar.answered() >= 2, "the removal went through the liar");
+    assert_eq!(removed_set(&a1), vec![a2_key.clone()]);
+    // At an honest relay, the removal and the rating made after it arrive.
+    a1.ok(&["relay", "set", &relay.url]);
+    a1.ok(&["sync"]);
+    let arrived = b.ok(&["sync"]);
+    assert_eq!(removed_set(&b), vec![a2_key]);
+    assert!(arrived.contains("1 sealed rating from Alex"), "{arrived}");
+    assert!(
+        a2.run(&["sync"])
+            .stderr
+            .contains("removed from the shared space")
+    );
+}

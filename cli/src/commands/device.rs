@@ -154,9 +154,21 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             &hex::encode(device)[..12]
         );
     }
-    dev.sync(&Http::new()?).context(
-        "the removal is recorded on this device but has not reached the relay; run `duet sync`",
-    )?;
+    const NOT_SENT: &str =
+        "the removal is recorded on this device but has not reached the relay; run `duet sync`";
+    let reports = dev.sync(&Http::new()?).context(NOT_SENT)?;
+    if let Some((kind, _)) = reports.iter().find(|(_, r)| r.departed_now) {
+        anyhow::bail!(
+            "this device was itself removed from the {} space before its removal of device {} reached the relay, so that removal was not made; `duet status` says who removed this device",
+            kind.as_str(),
+            &hex::encode(device)[..12]
+        );
+    }
+    if dev.unsent_removals()? > 0 {
+        anyhow::bail!(
+            "{NOT_SENT} (the relay refused it; if `duet sync` keeps saying so, the relay may be misbehaving)"
+        );
+    }
     ctx.out.line(format!(
         "Removed device {} from the {} space{}. It can no longer read or write through the relay.",
         &hex::encode(device)[..12],

@@ -239,7 +239,14 @@ impl Device {
     /// the invite revoked or used meanwhile). Returns whether it did.
     pub(crate) fn redo(&mut self, kind: SpaceKind, redo: &Redo) -> Result<bool, DeviceError> {
         match redo {
-            Redo::Removal(device) => self.remove_device(kind, device),
+            Redo::Removal(device) => {
+                // Withdrawn because this device was itself removed: nothing to redo.
+                let rec = self.store.space(kind)?;
+                if self.store.departed(&rec.id)?.is_some() {
+                    return Ok(false);
+                }
+                self.remove_device(kind, device)
+            }
             Redo::Revocation(invite_key) => {
                 let _lock = self.store.write_lock()?;
                 let rec = self.store.space(kind)?;
@@ -387,15 +394,24 @@ impl Device {
     /// was offline, or refused them): until it does, a device that never saw them could
     /// still be served a join with the invite.
     pub fn unsent_revocations(&mut self) -> Result<usize, DeviceError> {
+        self.unsent_of(crate::event::Kind::Revoke)
+    }
+
+    /// How many device removals this device signed that the relay has not stored yet
+    /// (it was offline, or refused them): until it does, the device can still sync.
+    pub fn unsent_removals(&mut self) -> Result<usize, DeviceError> {
+        self.unsent_of(crate::event::Kind::Remove)
+    }
+
+    fn unsent_of(&mut self, kind: crate::event::Kind) -> Result<usize, DeviceError> {
         let mut n = 0;
-        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
-            let rec = self.store.space(kind)?;
+        for space in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.store.space(space)?;
             n += self
                 .store
                 .unacked_events(&rec.id)?
                 .into_iter()
-                .filter_map(|b| Event::decode(b).ok())
-                .filter(|ev| ev.kind() == crate::event::Kind::Revoke)
+                .filter(|b| Event::stored_kind(b) == Some(kind))
                 .count();
         }
         Ok(n)

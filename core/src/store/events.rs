@@ -182,6 +182,25 @@ impl Store {
             .is_some())
     }
 
+    /// This device's first unacknowledged event in the space (its hash and kind), if any.
+    pub fn first_unacked(&self, space: &SpaceId) -> Result<Option<([u8; 32], String)>, StoreError> {
+        let row: Option<(Vec<u8>, String)> = self
+            .conn
+            .query_row(
+                "SELECT hash, kind FROM events WHERE space = ?1 AND acked = 0 ORDER BY seq LIMIT 1",
+                params![space.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(hash, kind)| {
+            let hash = hash
+                .try_into()
+                .map_err(|_| StoreError::Damaged("event hash".into()))?;
+            Ok((hash, kind))
+        })
+        .transpose()
+    }
+
     /// Withdraws this device's unacknowledged events from the one with hash `from` on
     /// (the relay refused it because a concurrent membership change won): deletes them,
     /// marks the changes they carried as not sent (they are packaged again), and forgets

@@ -379,7 +379,8 @@ fn sync_once(
     // A device no longer in the space only sends what it signed while it was (a leave
     // itself, say): the relay would refuse anything new, and serves nothing after.
     if let Some(d) = store.departed(&rec.id)? {
-        push_unacked(store, rec, &relay, transport, &mut report)?;
+        let refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+        excuse_refusal(&refusal, &mut report);
         report.departed = Some(d);
         report.stranded = u64::try_from(store.pending_count(&rec.id)?).unwrap_or(0);
         return Ok((report, None));
@@ -410,7 +411,9 @@ fn sync_once(
     // pull, so edits made offline during a removal go out under the new key), then push;
     // first, make again what was set aside for another copy of this device.
     set_aside::take_back(store, &mut local, &mut pull)?;
-    if push_refusal.is_none() && local.state.departure(&me.device_key()).is_none() {
+    if local.state.departure(&me.device_key()).is_some() {
+        excuse_refusal(&push_refusal, pull.report);
+    } else if push_refusal.is_none() {
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
@@ -418,6 +421,17 @@ fn sync_once(
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
     Ok((report, local.into_doc().map(|doc| (mark, doc))))
+}
+
+/// A push refused because this device is no longer a member is no failure once the
+/// device knows it departed: the departure says why, and what it had not sent stays here
+/// (counted as stranded).
+fn excuse_refusal(refusal: &Option<TransportError>, report: &mut SyncReport) {
+    if let Some(TransportError::Refused { status, body }) = refusal
+        && push::is_not_a_member(*status, body)
+    {
+        report.push_refused = None;
+    }
 }
 
 /// The last step of a sync, under the home's write lock: names who sent what, records

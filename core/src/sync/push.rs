@@ -97,6 +97,37 @@ pub(super) fn push_batch(
     )
 }
 
+/// Whether the relay refused a push because its author is not (or no longer) a member.
+pub(super) fn is_not_a_member(status: u16, body: &ErrorBody) -> bool {
+    status == 403 && body.error == ErrorCode::NotAMember
+}
+
+/// The relay will take none of this device's unsent events (it says the device is not a
+/// member: removed, most likely, by another device that synced first). Withdraws them,
+/// so that the space's events are folded in the relay's order: an unsent removal or
+/// leave of this device, folded first, would refuse the genuine removal of this device
+/// as signed by a device it had removed, and the device would never learn it was
+/// removed. Their changes stay here (unsent), a withdrawn membership change is redone
+/// if the device is still a member after the pull (a relay that says so falsely cannot
+/// undo it). A join or genesis not yet taken is kept: nothing was folded before it.
+fn withdraw_unsent(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let Some((first, kind)) = store.first_unacked(&rec.id)? else {
+        return Ok(());
+    };
+    if kind == Kind::Join.as_str() || kind == Kind::Genesis.as_str() {
+        return Ok(());
+    }
+    let keys = store.epoch_keys(&rec.id)?;
+    if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
+        report.redo.extend(redo);
+    }
+    Ok(())
+}
+
 /// Splits events into batches under the relay's body limit (each framed with 4 bytes).
 pub(super) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -154,6 +185,9 @@ fn refused(
             report.redo.extend(redo);
             return Ok(None);
         }
+    }
+    if is_not_a_member(status, &body) {
+        withdraw_unsent(store, rec, report)?;
     }
     report.push_refused = Some(
         if status == 403

@@ -447,12 +447,15 @@ pub async fn remove(
             }
             dev.remove_device_everywhere(&device)?;
             // Recorded here either way; the live sync sends it once the relay answers.
+            let not_sent = |why: &str| {
+                Made::Warning(format!(
+                    "The device is removed on this device, but the relay does not have the removal yet ({why}); until it does, that device can still sync. Duet sends it on its own once the relay answers."
+                ))
+            };
             Ok(Some(match dev.sync(&Http::new()?) {
+                Ok(_) if dev.unsent_removals()? > 0 => not_sent("the relay refused it"),
                 Ok(_) => Made::Notice("The device is removed.".into()),
-                Err(e) => Made::Warning(format!(
-                    "The device is removed on this device, but the relay does not have the removal yet ({}); until it does, that device can still sync. Duet sends it on its own once the relay answers.",
-                    crate::app::advice::message(&e)
-                )),
+                Err(e) => not_sent(&crate::app::advice::message(&e)),
             }))
         })
         .await?;
