@@ -773,3 +773,22 @@ fn undo_takes_back_the_rating_just_made_not_one_dated_ahead_by_a_wrong_clock() {
     assert!(out.contains(GOAL), "{out}");
     assert!(!out.contains("Date night"), "{out}");
 }
+
+#[test]
+fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let long = "z".repeat(100_001);
+    let r = alex.run(&["rate", GOAL, "2", "--note", &long]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("at most 100000 characters"), "{}", r.stderr);
+    // Nothing sealed waits to fail a reveal: both rate, and every sync after succeeds.
+    alex.ok(&["rate", GOAL, "2", "--note", "a good week"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "1"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert_eq!(ratings(&sam).len(), 2, "both revealed");
+}

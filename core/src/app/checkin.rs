@@ -129,6 +129,12 @@ impl Device {
             .note
             .map(str::to_string)
             .filter(|n| !n.trim().is_empty());
+        // Checked here, not only by the model: a sealed note is boxed unchecked, and one
+        // too long would be refused at its reveal, failing every sync after.
+        if let Some(n) = &note {
+            crate::model::valid::length(n, crate::model::limits::MAX_TEXT_CHARS)
+                .map_err(crate::doc::DocError::from)?;
+        }
         // A correction of a sealed rating stays sealed, in the same round; one of a
         // revealed rating is made in the clear (the first is already seen).
         let corrected_seal = corrects
