@@ -281,11 +281,25 @@ pub enum ColorChoice {
 }
 
 /// Writes `bytes` to `path` readable by the owner only (reports and exports hold the
-/// couple's notes and reflections): through a new temporary file in the same directory, renamed
-/// over `path`, so that a symlink planted at `path` is replaced, never followed, and a
-/// reader never sees half a report.
+/// couple's notes and reflections): through a new temporary file in the same directory,
+/// renamed over `path`, so that a reader never sees half a report. Only a new file or a
+/// regular one is written: a symlink at `path` is neither followed nor replaced (one
+/// planted cannot redirect the report, and `/dev/stdout` or a device is never swapped
+/// for a file), and `-` is not taken for standard output.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
+    use std::io::{Error, ErrorKind, Write as _};
+    if path.as_os_str() == "-" {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "`-` is not written to standard output here (the file holds private notes); give a file name",
+        ));
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file (a symbolic link, a device, a pipe or a directory), which is never replaced; give the name of a new or regular file",
+        ));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),

@@ -1,8 +1,9 @@
 //! The therapist report holds the couple's notes and reflections: it is written readable
-//! by its owner only, and a symlink planted at the output path is replaced, never
-//! followed (so the report cannot be made to overwrite another file).
+//! by its owner only, and only to a new or regular file: a symlink planted at the output
+//! path is neither followed nor replaced (so the report cannot be made to overwrite
+//! another file), and a device, a pipe or `-` is refused, never swapped for a file.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
 use duet_tests::Device;
 
@@ -18,19 +19,48 @@ fn the_report_is_private_and_a_planted_symlink_is_not_followed() {
     let out = dir.path().join("report.html");
     std::os::unix::fs::symlink(&victim, &out).expect("plant a symlink");
 
-    d.ok(&["report", "--html", out.to_str().expect("path")]);
-
+    let r = d.run(&["report", "--html", out.to_str().expect("path")]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
     assert_eq!(
         std::fs::read(&victim).expect("victim"),
         b"precious",
         "the file behind the symlink is untouched"
     );
-    let meta = std::fs::symlink_metadata(&out).expect("report");
+    let meta = std::fs::symlink_metadata(&out).expect("the symlink");
+    assert!(meta.file_type().is_symlink(), "nor is the symlink replaced");
+
+    // A new file is written, owner-only.
+    let fresh = dir.path().join("fresh.html");
+    d.ok(&["report", "--html", fresh.to_str().expect("path")]);
+    let meta = std::fs::symlink_metadata(&fresh).expect("report");
     assert!(meta.file_type().is_file(), "the report is a regular file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");
     assert!(
-        std::fs::read_to_string(&out)
+        std::fs::read_to_string(&fresh)
             .expect("report")
             .contains("Walk")
     );
+}
+
+#[test]
+fn a_pipe_or_a_dash_given_as_the_report_file_is_refused_not_replaced() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A named pipe stands for any special file (`/dev/stdout` is not touched in a test).
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let r = d.run(&["report", "--html", fifo.to_str().expect("path")]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
+    let meta = std::fs::symlink_metadata(&fifo).expect("the pipe");
+    assert!(meta.file_type().is_fifo(), "still a pipe");
+
+    let mut dash = d.command(&["report", "--html", "-"]);
+    let r = duet_tests::Run::from(dash.current_dir(dir.path()).output().expect("duet runs"));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("give a file name"), "{}", r.stderr);
+    assert!(!dir.path().join("-").exists(), "no file named -");
 }
