@@ -193,6 +193,23 @@ fn creations_per_address_are_limited() {
     assert!(!file_contains(&relay.db, &space.to_string()));
 }
 
+/// A creator's address is written only where the per-address limit counts it (it is in
+/// the database, and in its backups, for 24 hours).
+#[test]
+fn a_creators_address_is_recorded_only_while_the_per_address_limit_needs_it() {
+    for (limit, recorded) in [("2", true), ("0", false)] {
+        let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-ip", limit]);
+        let (_, space, genesis) = stranger();
+        let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        let conn = rusqlite::Connection::open(&relay.db).expect("relay db");
+        let address: Option<String> = conn
+            .query_row("SELECT address FROM creations", [], |r| r.get(0))
+            .expect("the creation");
+        assert_eq!(address.is_some(), recorded, "limit {limit}: {address:?}");
+    }
+}
+
 /// The relay stores the partner's join of the shared space, then refuses their personal
 /// space (past the address's creation limit): the joined device is kept, so the couple
 /// is not left with a member nobody holds the keys of, and its next sync finishes.

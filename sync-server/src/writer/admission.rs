@@ -204,7 +204,9 @@ impl Group<'_> {
         if let Some(c) = creation {
             // Counted before the rows go in: a creation that then fails still counts
             // against the limits, which errs on the side of the relay.
-            let address = c.address.map(|a| a.to_string());
+            // The address only where the per-address limit counts it.
+            let counted = self.config.max_creations_per_ip > 0;
+            let address = c.address.filter(|_| counted).map(|a| a.to_string());
             txn.record_creation(&space, push.now_ms, address.as_deref(), c.token.as_deref())?;
             // Who created a space is kept only as long as the per-address limit needs.
             txn.forget_creators_before(
