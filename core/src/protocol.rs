@@ -218,6 +218,17 @@ pub const H_AFTER_HASH: &str = "duet-after-hash";
 /// their genesis is unacknowledged. Refusals: 403 `create_token_required` (absent) or
 /// `bad_create_token` (not one of the relay's tokens).
 pub const H_CREATE_TOKEN: &str = "duet-create-token";
+/// The longest creation token, in bytes.
+pub const MAX_CREATE_TOKEN_LEN: usize = 256;
+
+/// Whether `token` can be a creation token: 1 to [`MAX_CREATE_TOKEN_LEN`] printable
+/// ASCII characters without spaces (it travels as a header value; relays make 32 hex
+/// characters). Clients refuse any other, and relays refuse to be given one.
+pub fn is_create_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_CREATE_TOKEN_LEN
+        && token.bytes().all(|b| b.is_ascii_graphic())
+}
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -26,7 +26,35 @@ pub const CREATION_HEADROOM_PERCENT: u64 = 90;
 pub const CREATION_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Longest token accepted in the header (longer ones are refused unread).
-pub const MAX_TOKEN_LEN: usize = 256;
+pub const MAX_TOKEN_LEN: usize = duet_core::protocol::MAX_CREATE_TOKEN_LEN;
+
+/// Refuses tokens given to the relay that no client could send (`duet init --token`
+/// takes 1 to 256 printable characters without spaces): an empty one is most often an
+/// unset shell variable, and would otherwise be dropped without a word. Tokens are
+/// named by their place, never shown.
+pub fn check_given(tokens: &[String]) -> Result<(), String> {
+    for (i, t) in tokens.iter().enumerate() {
+        let t = t.trim();
+        if duet_core::protocol::is_create_token(t) {
+            continue;
+        }
+        let why = if t.is_empty() {
+            "is empty (an unset shell variable?)".to_string()
+        } else if t.len() > MAX_TOKEN_LEN {
+            format!("is longer than {MAX_TOKEN_LEN} characters")
+        } else {
+            "holds a space or a character that is not printable ASCII".to_string()
+        };
+        return Err(format!(
+            "creation token {} of {} (--create-token, DUET_RELAY_CREATE_TOKENS) {why}; a \
+             token is 1 to {MAX_TOKEN_LEN} printable ASCII characters without spaces or \
+             commas, as couples' `duet init --token` accepts",
+            i + 1,
+            tokens.len()
+        ));
+    }
+    Ok(())
+}
 
 /// The creation tokens a relay accepts. Its `Debug` shows only how many there are: the
 /// configuration is logged at start and tokens must not end up in a log.
@@ -113,13 +141,15 @@ pub enum TokenFileError {
         /// What failed.
         source: std::io::Error,
     },
-    /// The file holds no token.
+    /// The file holds no token a client could send (empty, or with spaces).
     #[error(
-        "the creation token file {} is empty; delete it to have the relay make a new \
-         token, or give tokens with --create-token",
+        "the creation token file {} holds no usable token (it is empty, or holds spaces \
+         or characters that are not printable ASCII); write one of 1 to 256 printable \
+         characters without spaces, delete it to have the relay make a new token, or give \
+         tokens with --create-token",
         path.display()
     )]
-    Empty {
+    Unusable {
         /// The file.
         path: PathBuf,
     },
@@ -142,8 +172,8 @@ pub fn load_or_make(path: &Path) -> Result<(String, bool), TokenFileError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let token = text.trim().to_string();
-            if token.is_empty() {
-                return Err(TokenFileError::Empty {
+            if !duet_core::protocol::is_create_token(&token) {
+                return Err(TokenFileError::Unusable {
                     path: path.to_path_buf(),
                 });
             }

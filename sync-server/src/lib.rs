@@ -43,6 +43,7 @@ pub mod batch;
 pub mod body;
 pub mod caps;
 pub mod creation;
+pub mod db_file;
 pub mod error;
 pub mod fds;
 pub mod limits;

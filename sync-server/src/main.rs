@@ -13,7 +13,7 @@ use anyhow::Context;
 use axum::http::HeaderName;
 use clap::Parser;
 use duet_relay::creation::{self, CreateTokens};
-use duet_relay::{Config, Rate, fds};
+use duet_relay::{Config, Rate, db_file, fds};
 
 /// Duet's relay: stores and forwards signed, encrypted events it cannot read.
 #[derive(Debug, Parser)]
@@ -24,7 +24,12 @@ struct Args {
     listen: String,
     /// The database: a SQLite file (created if missing), or a PostgreSQL URL
     /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) for several relay instances.
-    #[arg(long, env = "DUET_RELAY_DB", default_value = "duet-relay.db")]
+    #[arg(
+        long,
+        env = "DUET_RELAY_DB",
+        default_value = "duet-relay.db",
+        hide_env_values = true
+    )]
     db: String,
     /// Seconds a client has to send a request's headers (also the idle time allowed on a
     /// kept-alive connection); 0 = no limit.
@@ -324,62 +329,17 @@ fn creation_tokens(
     }
 }
 
-/// Refuses a `--db` that cannot be the relay's SQLite file before anything is made
-/// beside it (the creation token file): a directory, a file that is not SQLite, or a
-/// path whose directory does not exist (said as such, not as a token file problem).
-fn check_sqlite_path(path: &std::path::Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        anyhow::bail!(
-            "--db {}: the directory {} does not exist; create it (`mkdir -p {}`) or give \
-             another path",
-            path.display(),
-            dir.display(),
-            dir.display()
-        );
-    }
-    if path.is_dir() {
-        anyhow::bail!(
-            "--db {} is a directory; give a file in it, e.g. {}",
-            path.display(),
-            path.join("duet-relay.db").display()
-        );
-    }
-    let mut head = [0u8; 16];
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        use std::io::Read;
-        f.read(&mut head)
-    });
-    if matches!(read, Ok(n) if n > 0 && head[..n] != b"SQLite format 3\0"[..n]) {
-        anyhow::bail!(
-            "--db {} is not a SQLite database (another file, or a damaged one): check the \
-             path; a damaged relay database is mended by restoring its newest backup \
-             (docs/self-hosting.md, \"Restoring\")",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
     let sqlite = match &db {
         duet_relay::store::Location::Sqlite(path) => Some(path.clone()),
         duet_relay::store::Location::Postgres(_) => None,
     };
+    creation::check_given(&args.create_tokens).map_err(anyhow::Error::msg)?;
     if let Some(path) = &sqlite {
-        check_sqlite_path(path)?;
+        db_file::check(path)?;
     }
-    let shown = db.display();
-    let mut config = args.config();
-    let kept_token = creation_tokens(&mut config, &db)?;
-    let registration = (config.open_registration, config.create_tokens.len());
-    fit_open_files(&mut config);
-    let limits = config.clone();
-    let state = tokio::task::spawn_blocking(move || duet_relay::open_state(&db, config))
-        .await
-        .context("the task opening the relay database failed")??;
+    // Bound before anything is made beside the database: a port in use leaves no file.
     let listener = duet_relay::bind(&args.listen).await.map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
@@ -392,6 +352,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         };
         anyhow::anyhow!("cannot listen on {}: {e}; {hint}", args.listen)
     })?;
+    // Looked at before the relay makes a token file of its own.
+    let orphan_token = sqlite
+        .as_deref()
+        .is_some_and(|p| !p.exists() && creation::token_file(p).exists());
+    let shown = db.display();
+    let mut config = args.config();
+    let kept_token = creation_tokens(&mut config, &db)?;
+    let claimed = sqlite.as_deref().map(db_file::claim).transpose()?;
+    let made = claimed.as_ref().is_some_and(|c| c.made);
+    let registration = (config.open_registration, config.create_tokens.len());
+    fit_open_files(&mut config);
+    let limits = config.clone();
+    let state = tokio::task::spawn_blocking(move || duet_relay::open_state(&db, config))
+        .await
+        .context("the task opening the relay database failed")??;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -403,6 +378,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot write to stdout")?;
     }
     tracing::info!(%addr, db = %shown, "relay started");
+    if made {
+        say_made(&shown, orphan_token);
+    }
     if let Some(path) = sqlite {
         check_in_background(path);
     }
@@ -426,6 +404,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     duet_relay::serve_state(listener, state, shutdown).await?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Says that the relay starts an empty database, and warns when that looks like a
+/// mistake: the creation token file of a database is there, the database is not.
+fn say_made(db: &str, orphan_token: bool) {
+    if orphan_token {
+        tracing::warn!(
+            db,
+            "started a new, empty database, but the creation token file of a database at \
+             this path exists: if the database was moved or the path is mistyped, stop the \
+             relay and give the right --db; the couples' spaces are not in this one (their \
+             devices will say the relay lost its database)"
+        );
+    } else {
+        tracing::info!(db, "started a new, empty database");
+    }
 }
 
 /// Checks the SQLite file beside serving (SQLite finds damage only on the pages it
@@ -473,18 +467,6 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_db_in_a_directory_that_does_not_exist_is_said_so_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("nodir").join("relay.db");
-        let err = check_sqlite_path(&db).expect_err("refused").to_string();
-        assert!(
-            err.contains("does not exist") && err.contains("mkdir -p"),
-            "{err}"
-        );
-        check_sqlite_path(&dir.path().join("relay.db")).expect("a new file in a directory");
-    }
 
     #[test]
     fn the_flags_default_to_the_library_defaults_and_zero_turns_limits_off() {

@@ -117,6 +117,94 @@ fn the_binary_explains_an_address_in_use() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("choose another --listen"), "{err}");
     assert!(out.stdout.is_empty());
+    let left = std::fs::read_dir(dir.path()).expect("ls").count();
+    assert_eq!(left, 0, "no database or token file is left behind");
+}
+
+/// Runs the binary to its end (it refuses to start); returns its stderr.
+fn refused_start(args: &[&str], db: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run duet-relay");
+    assert!(!out.status.success(), "started: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_token_no_client_could_send_is_refused_at_start_without_showing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    for (args, said) in [
+        (
+            &["--create-token", ""][..],
+            "is empty (an unset shell variable?)",
+        ),
+        (
+            &[
+                "--create-token",
+                "ok-token",
+                "--create-token",
+                "tok with space",
+            ][..],
+            "token 2 of 2",
+        ),
+        (&["--create-token", "héllo"][..], "not printable ASCII"),
+    ] {
+        let err = refused_start(args, &db);
+        assert!(err.contains(said), "{args:?}: {err}");
+        assert!(
+            !err.contains("tok with space") && !err.contains("héllo"),
+            "{err}"
+        );
+    }
+    // A token file holding one no client could send is refused too.
+    std::fs::write(dir.path().join("relay.db.create-token"), "tok with space\n").expect("write");
+    let err = refused_start(&[], &db);
+    assert!(err.contains("holds no usable token"), "{err}");
+    assert!(!db.exists(), "nothing made");
+}
+
+#[test]
+fn a_second_relay_on_the_same_file_is_refused_and_a_database_made_new_is_said() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    // The token file of a database that is not there (moved, or a mistyped --db).
+    std::fs::write(dir.path().join("relay.db.create-token"), "0123abcd\n").expect("write");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn duet-relay");
+    let mut line = String::new();
+    BufReader::new(first.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read line");
+    assert!(line.starts_with("duet-relay listening on"), "{line}");
+
+    let err = refused_start(&[], &db);
+    assert!(err.contains("another relay is running on --db"), "{err}");
+
+    let _ = first.kill();
+    let mut log = String::new();
+    first
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    let _ = first.wait();
+    assert!(log.contains("started a new, empty database"), "{log}");
+    assert!(
+        log.contains("the creation token file of a database at this path exists"),
+        "{log}"
+    );
 }
 
 #[test]

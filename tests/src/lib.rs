@@ -98,7 +98,6 @@ impl From<Output> for Run {
 }
 
 impl Run {
-
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {

@@ -781,7 +781,11 @@ fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() 
     let long = "z".repeat(100_001);
     let r = alex.run(&["rate", GOAL, "2", "--note", &long]);
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("at most 100000 characters"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("at most 100000 characters"),
+        "{}",
+        r.stderr
+    );
     // Nothing sealed waits to fail a reveal: both rate, and every sync after succeeds.
     alex.ok(&["rate", GOAL, "2", "--note", "a good week"]);
     alex.ok(&["sync"]);

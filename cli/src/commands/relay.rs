@@ -53,7 +53,7 @@ pub fn creation_token(token: Option<&str>) -> anyhow::Result<Option<&str>> {
         return Ok(None);
     };
     // A header value: printable ASCII, no spaces (the relay makes 32 hex characters).
-    if token.is_empty() || token.len() > 256 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+    if !duet_core::protocol::is_create_token(token) {
         anyhow::bail!(
             "the creation token must be 1 to 256 printable characters without spaces; copy \
              it exactly as the relay's operator gave it"

@@ -53,6 +53,18 @@ struct RatingInput<'a> {
     period: i64,
 }
 
+/// A rating's note, none when blank. Its length is checked here, not only by the model:
+/// a sealed note is boxed unchecked, and one too long would be refused at its reveal,
+/// failing every sync after.
+fn checked_note(note: Option<&str>) -> Result<Option<String>, DeviceError> {
+    let Some(note) = note.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    crate::model::valid::length(note, crate::model::limits::MAX_TEXT_CHARS)
+        .map_err(crate::doc::DocError::from)?;
+    Ok(Some(note.to_string()))
+}
+
 impl Device {
     /// Rates a goal for this person under the blind rules.
     pub fn rate(
@@ -125,16 +137,7 @@ impl Device {
             .then(|| super::corrections::latest_own(&view, &me, &gid))
             .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(input.goal.to_string())))
             .transpose()?;
-        let note = input
-            .note
-            .map(str::to_string)
-            .filter(|n| !n.trim().is_empty());
-        // Checked here, not only by the model: a sealed note is boxed unchecked, and one
-        // too long would be refused at its reveal, failing every sync after.
-        if let Some(n) = &note {
-            crate::model::valid::length(n, crate::model::limits::MAX_TEXT_CHARS)
-                .map_err(crate::doc::DocError::from)?;
-        }
+        let note = checked_note(input.note)?;
         // A correction of a sealed rating stays sealed, in the same round; one of a
         // revealed rating is made in the clear (the first is already seen).
         let corrected_seal = corrects
