@@ -524,6 +524,35 @@ fn a_checkin_walks_the_goals_and_takes_answers_from_the_terminal_or_a_pipe() {
     assert_eq!(rated.len(), 1, "{rated:?}");
     assert_eq!(rated[0]["level"], 1);
     assert_eq!(rated[0]["note"], "Two good talks");
+
+    // A wrong level piped in cannot be asked again: it stops the check-in, so that the
+    // answers after it never land on the wrong goals.
+    let wrong = d.run_with_stdin(
+        &["checkin"],
+        Some(
+            "5
+-2
+
+
+",
+        ),
+    );
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("nothing was rated"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("two lines per active goal"),
+        "{}",
+        wrong.stderr
+    );
+    let export = d.json(&["export"]);
+    assert_eq!(
+        export["shared"]["ratings"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 #[test]
@@ -795,4 +824,26 @@ fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() 
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
     assert_eq!(ratings(&sam).len(), 2, "both revealed");
+}
+
+#[test]
+fn a_period_given_while_a_round_is_open_is_said_unused_and_the_rounds_end_is_shown() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let first = alex.run(&["checkin", "--rate", "weekly=1", "--period", "1h"]);
+    assert!(
+        first.stdout.contains("the check-in round ends ("),
+        "{first:?}"
+    );
+    assert!(!first.stderr.contains("--period"), "{first:?}");
+    let second = alex.run(&["checkin", "--rate", "date=2", "--period", "30d"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(
+        second.stderr.contains("a check-in round was already open")
+            && second
+                .stderr
+                .contains("--period applies only to a new round"),
+        "{second:?}"
+    );
 }

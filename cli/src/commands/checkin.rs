@@ -15,7 +15,7 @@ use crate::output::safe_line;
 /// with --close); then both of you see both.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  duet checkin                          # asks, goal by goal (or reads answers piped in)\n  duet checkin --rate weekly=1 --note \"weekly=Two good talks\" --period 14d\n  duet checkin --close                  # reveal this round's ratings now"
+    after_help = "Answers piped in: two lines per active goal, in the order listed, a level (-2..2, empty to skip) then a note (empty for none); a wrong level stops with nothing rated.\n\nExamples:\n  duet checkin                          # asks, goal by goal (or reads answers piped in)\n  duet checkin --rate weekly=1 --note \"weekly=Two good talks\" --period 14d\n  duet checkin --close                  # reveal this round's ratings now"
 )]
 pub struct Args {
     /// Rate without questions: GOAL=LEVEL (repeat for each goal).
@@ -69,6 +69,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     for (r, (_, level, _)) in rated.iter().zip(&ratings) {
         super::rate::print_rated(ctx, r, *level, false)?;
+    }
+    // A round already open keeps its own end: say so rather than drop --period unsaid.
+    if let Some(end) = a
+        .period
+        .and(rated.iter().find(|r| r.sealed && !r.opened_round))
+        .and_then(|r| r.round_ends_at)
+    {
+        crate::output::note(&format!(
+            "note: a check-in round was already open (until {}); --period applies only to a new round",
+            crate::output::when(end)
+        ));
     }
     if rated.is_empty() {
         ctx.out.line("Nothing rated.")?;
@@ -131,6 +142,11 @@ fn parse(
     Ok(out)
 }
 
+/// How answers are piped in, said when one is wrong.
+const PIPED_ANSWERS: &str = "Piped answers are two lines per active goal, in the order \
+    `duet checkin` lists them: a level (-2 to 2, or an empty line to skip the goal), then a \
+    note (an empty line for none); or rate with --rate GOAL=LEVEL";
+
 /// Walks the goals on the terminal: descriptions, the partner's steps, a level, a note.
 fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
     // The walk is a conversation: with --json its words go to stderr, with the prompts,
@@ -147,6 +163,9 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
         say("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
     }
     let stdin = std::io::stdin();
+    // Answers piped in cannot be asked again: a wrong one would shift every answer after
+    // it onto the next goal.
+    let piped = !std::io::IsTerminal::is_terminal(&stdin);
     let mut lines = stdin.lock().lines();
     let mut out = Vec::new();
     for g in goals {
@@ -179,6 +198,10 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             }
             match line.trim().parse::<Level>() {
                 Ok(l) => break Some(l),
+                Err(e) if piped => anyhow::bail!(crate::UsageError(format!(
+                    "{e} (the answer for \"{}\"); nothing was rated. {PIPED_ANSWERS}",
+                    safe_line(&g.title)
+                ))),
                 Err(e) => eprintln!("{e}"),
             }
         };

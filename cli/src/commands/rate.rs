@@ -105,6 +105,13 @@ pub fn print_rated(
     level: Level,
     amend: bool,
 ) -> anyhow::Result<()> {
+    let sealed = match rated.round_ends_at.filter(|_| rated.sealed) {
+        Some(at) => format!(
+            "; sealed until your partner rates it too or the check-in round ends ({})",
+            crate::output::when(at)
+        ),
+        None => String::new(),
+    };
     ctx.out.line(format!(
         "{} \"{}\" ({}) at {} ({}){}.",
         if amend {
@@ -119,11 +126,7 @@ pub fn print_rated(
         short_id(&rated.goal),
         level,
         level.meaning(),
-        if rated.sealed {
-            "; sealed until your partner rates it too or the check-in round closes"
-        } else {
-            ""
-        }
+        sealed
     ))?;
     if rated.revealed > 0 {
         ctx.out.line(format!(

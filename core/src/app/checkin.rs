@@ -32,6 +32,11 @@ pub struct Rated {
     pub revealed: usize,
     /// The level given, -2..=2.
     pub level: i8,
+    /// For a sealed rating, when its check-in round ends (ms): it is revealed then at
+    /// the latest.
+    pub round_ends_at: Option<i64>,
+    /// This rating opened that round (a check-in's `--period` applies only then).
+    pub opened_round: bool,
 }
 
 /// What closing the open rounds did.
@@ -154,7 +159,7 @@ impl Device {
             Some(s) => Some(s.round.clone()),
             None => answered.or_else(|| blind_round(&view, &gid, now)),
         };
-        let (id, sealed) = if in_clear {
+        let (id, round_end) = if in_clear {
             let rating = Rating {
                 id: new_id(),
                 goal: gid.clone(),
@@ -169,36 +174,63 @@ impl Device {
                 withdrawn: None,
             };
             self.put_new(SpaceKind::Shared, &[New::Rating(&rating)], "rate", now)?;
-            (rating.id, false)
+            (rating.id, None)
         } else {
-            let (round, new_round) = match round {
-                Some(r) => (r, None),
-                None => {
-                    let r = Round {
-                        id: new_id(),
-                        opened_by: me.clone(),
-                        opened_at: now,
-                        ends_at: now.saturating_add(input.period),
-                        closed_by: None,
-                        closed_at: None,
-                    };
-                    (r.id.clone(), Some(r))
-                }
-            };
-            let seal = self.make_seal(&gid, &round, corrects, input.level, note, now)?;
-            let entities = New::sealed(&seal, new_round.as_ref());
-            self.put_new(SpaceKind::Shared, &entities, SEALED_MESSAGE, now)?;
-            (seal.id, true)
+            let (id, ends) = self.seal_in_round(&view, &gid, round, &input, corrects, note, now)?;
+            (id, Some(ends))
         };
         let revealed = self.reveal_due()?;
         Ok(Rated {
             id,
             goal: gid,
             title,
-            sealed,
+            sealed: round_end.is_some(),
             revealed,
             level: input.level.value(),
+            round_ends_at: round_end.map(|(at, _)| at),
+            opened_round: round_end.is_some_and(|(_, opened)| opened),
         })
+    }
+
+    /// Seals a rating in `round`, or in a new round of `input.period` when none; returns
+    /// the seal's id, when its round ends, and whether this rating opened it.
+    #[allow(clippy::too_many_arguments)]
+    fn seal_in_round(
+        &mut self,
+        view: &crate::view::View,
+        gid: &str,
+        round: Option<String>,
+        input: &RatingInput<'_>,
+        corrects: Option<String>,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<(String, (i64, bool)), DeviceError> {
+        let (round, new_round) = match round {
+            Some(r) => (r, None),
+            None => {
+                let r = Round {
+                    id: new_id(),
+                    opened_by: self.me.person_id.to_string(),
+                    opened_at: now,
+                    ends_at: now.saturating_add(input.period),
+                    closed_by: None,
+                    closed_at: None,
+                };
+                (r.id.clone(), Some(r))
+            }
+        };
+        let ends_at = match &new_round {
+            Some(r) => r.ends_at,
+            None => view
+                .rounds
+                .iter()
+                .find(|r| r.id == round)
+                .map_or(now, |r| r.ends_at),
+        };
+        let seal = self.make_seal(gid, &round, corrects, input.level, note, now)?;
+        let entities = New::sealed(&seal, new_round.as_ref());
+        self.put_new(SpaceKind::Shared, &entities, SEALED_MESSAGE, now)?;
+        Ok((seal.id, (ends_at, new_round.is_some())))
     }
 
     /// A seal of this person's rating: the commitment, and the box only their own
