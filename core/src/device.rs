@@ -97,6 +97,12 @@ pub enum DeviceError {
     /// No open invite matches what the user gave.
     #[error("no open invite matches {0:?}")]
     NoSuchInvite(String),
+    /// A shared write, or a goal looked up, in a space whose join never finished: its
+    /// goals have not arrived yet (nothing is lost; the next sync finishes the join).
+    #[error(
+        "joining is not finished: the first sync with the relay did not complete, so the shared goals have not arrived on this device yet (nothing is lost)"
+    )]
+    JoinUnfinished,
     /// A step for `partner` before a partner has joined.
     #[error(
         "no partner has joined this shared space yet; give the step to `me` or `nobody`, or name your partner once they have joined"
@@ -113,6 +119,7 @@ impl Advice for DeviceError {
             DeviceError::InviteExpired => Some(NextStep::NewInvite),
             DeviceError::DeviceCodeExpired => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
+            DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)
             }
@@ -522,6 +529,9 @@ impl Device {
             None => self.store.load_doc(&rec.id, &self.me)?.0,
         };
         if !doc.is_initialised() {
+            if self.store.join_unfinished(&rec.id, rec.cursor)? {
+                return Err(DeviceError::JoinUnfinished);
+            }
             return Err(DocError::Malformed("goals").into());
         }
         let (out, changes) = f(&mut doc, &self.me)?;

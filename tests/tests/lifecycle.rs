@@ -583,6 +583,24 @@ fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
     let sam = Device::new();
     let cut = sam.run(&["join", &code, "--name", "Sam"]);
     assert_ne!(cut.code, 0, "{cut:?}");
+    // Meanwhile, each command says the join is unfinished, none that the data is damaged.
+    let listed = sam.ok(&["goal", "list"]);
+    assert!(listed.contains("joining is not finished"), "{listed}");
+    assert!(sam.ok(&["status"]).contains("joining is not finished"));
+    assert_eq!(sam.json(&["status"])["spaces"][0]["joining"], true);
+    for write in [
+        &["goal", "add", "Evening walk", "--area", "trust"][..],
+        &["reflect", "hello"][..],
+        &["rate", "walk", "1"][..],
+    ] {
+        let r = sam.run(write);
+        assert_ne!(r.code, 0, "{r:?}");
+        assert!(
+            r.stderr.contains("joining is not finished") && !r.stderr.contains("damaged"),
+            "{write:?}: {}",
+            r.stderr
+        );
+    }
     relay.restart();
     // Running the same command again finishes it, rather than sending Sam to another
     // home (where the invite, once used, would let no one in).

@@ -269,13 +269,20 @@ fn level_texts(
 }
 
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
-    let list = ctx.device()?.goals(all)?;
+    let mut dev = ctx.device()?;
+    let list = dev.goals(all)?;
     warn_problems(ctx, &list.problems);
     let goals = &list.goals;
     if ctx.out.json {
         return ctx
             .out
             .json(&goals.iter().map(GoalRecord::from).collect::<Vec<_>>());
+    }
+    if goals.is_empty() && dev.joining()? {
+        ctx.out.line(
+            "No goals here yet: joining is not finished (the first sync did not complete). Run `duet sync` to finish it; the shared goals arrive with it.",
+        )?;
+        return Ok(());
     }
     if goals.is_empty() {
         ctx.out.line(if all {

@@ -57,6 +57,11 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutEr
         s.unsent_events,
         s.refused_events,
     ))?;
+    if s.joining {
+        ctx.out.line(
+            "  joining is not finished: the first sync did not complete; run `duet sync` to finish it (nothing is lost)",
+        )?;
+    }
     if let Some(alert) = &s.alert {
         ctx.out.line(format!("  WARNING: {}", safe_line(alert)))?;
     }

@@ -89,7 +89,13 @@ impl Device {
     /// a query may match another goal than the one meant.
     pub fn resolve_goal_titled(&mut self, query: &str) -> Result<(String, String), DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
-        let id = resolve_in(&view.goals, query)?;
+        let id = match resolve_in(&view.goals, query) {
+            Ok(id) => id,
+            Err(_) if view.goals.is_empty() && self.joining()? => {
+                return Err(DeviceError::JoinUnfinished);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let title = view
             .goals
             .iter()
@@ -97,6 +103,13 @@ impl Device {
             .map(|g| g.title.as_str().to_string())
             .unwrap_or_default();
         Ok((id, title))
+    }
+
+    /// Whether this device joined the shared space and its first sync never finished
+    /// (its goals have not arrived yet; the next sync finishes the join).
+    pub fn joining(&mut self) -> Result<bool, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        Ok(self.store.join_unfinished(&rec.id, rec.cursor)?)
     }
 
     /// The goal texts that read as a merge of edits made on both sides while apart (of

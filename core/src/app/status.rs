@@ -51,6 +51,9 @@ pub struct SpaceStatus {
     pub pending_changes: i64,
     /// Events not yet acknowledged by the relay.
     pub unsent_events: usize,
+    /// This device joined the space but its first sync never finished: the space's
+    /// goals (and its partner's events) have not arrived; the next sync finishes it.
+    pub joining: bool,
     /// How many events this device refused.
     pub refused_events: usize,
     /// The refusals kept as evidence, oldest first.
@@ -184,6 +187,7 @@ impl Device {
             cursor: rec.cursor,
             pending_changes: self.store.pending_count(&rec.id)?,
             unsent_events: self.store.unacked_events(&rec.id)?.len(),
+            joining: self.store.join_unfinished(&rec.id, rec.cursor)?,
             refused_events: self.store.refused_total(&rec.id)?,
             refused,
             waiting_events: self.store.held_stats(&rec.id)?.0,

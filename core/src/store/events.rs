@@ -201,7 +201,17 @@ impl Store {
         .transpose()
     }
 
-    /// Withdraws this device's unacknowledged events from the one with hash `from` on
+    /// Whether this device joined the space and never finished its first sync: it has
+    /// read nothing from the relay (`cursor` 0) and its own `join` is not acknowledged.
+    pub fn join_unfinished(&self, space: &SpaceId, cursor: u64) -> Result<bool, StoreError> {
+        if cursor > 0 {
+            return Ok(false);
+        }
+        Ok(self
+            .first_unacked(space)?
+            .is_some_and(|(_, kind)| kind == crate::event::Kind::Join.as_str()))
+    }
+
     /// (the relay refused it because a concurrent membership change won): deletes them,
     /// marks the changes they carried as not sent (they are packaged again), and forgets
     /// the key of any epoch a withdrawn removal had started. One transaction. Returns the
