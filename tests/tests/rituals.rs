@@ -847,3 +847,34 @@ fn a_period_given_while_a_round_is_open_is_said_unused_and_the_rounds_end_is_sho
         "{second:?}"
     );
 }
+
+#[test]
+fn last_is_the_reflection_just_written_even_after_one_dated_ahead_by_a_wrong_clock() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    // Written while the clock was a day ahead, then the clock is put right.
+    let tomorrow = (duet_core::ids::now_ms() + 86_400_000).to_string();
+    d.ok_env(
+        &["reflect", "Monday: we argued about money"],
+        &[("DUET_NOW", &tomorrow)],
+    );
+    d.ok(&["reflect", "Tuesdya: a good talk"]);
+    d.ok(&["reflect", "--edit", "last", "Tuesday: a good talk"]);
+    let texts = |d: &Device| -> Vec<String> {
+        d.json(&["export"])["shared"]["reflections"]
+            .as_array()
+            .expect("reflections")
+            .iter()
+            .filter(|r| r["withdrawn_at"].is_null())
+            .map(|r| r["text"].as_str().expect("text").to_string())
+            .collect()
+    };
+    let mut now = texts(&d);
+    now.sort();
+    assert_eq!(
+        now,
+        ["Monday: we argued about money", "Tuesday: a good talk"]
+    );
+    d.ok(&["reflect", "--withdraw", "last"]);
+    assert_eq!(texts(&d), ["Monday: we argued about money"]);
+}

@@ -63,9 +63,9 @@ pub(crate) fn latest_own(view: &View, me: &str, goal: &str) -> Option<String> {
 /// would take back something other than what was just done.
 const AHEAD_OF_NOW_MS: i64 = 10 * 60_000;
 
-/// How recent an act is for `undo`: acts dated well after now (by a clock gone wrong)
-/// come before every other, then by time.
-fn undo_rank(at: i64, now: i64) -> (bool, i64) {
+/// How recent an act is for `undo` (and for a reflection named `last`): acts dated well
+/// after now (by a clock gone wrong) come before every other, then by time.
+pub(crate) fn undo_rank(at: i64, now: i64) -> (bool, i64) {
     (at <= now.saturating_add(AHEAD_OF_NOW_MS), at)
 }
 

@@ -84,13 +84,17 @@ impl Device {
     pub fn reply(&mut self, to: &str, text: &str) -> Result<String, DeviceError> {
         let view = self.view(SpaceKind::Shared)?;
         let me = self.me.person_id.to_string();
+        let now = self.now();
+        let newest = |r: &&Reflection| (super::corrections::undo_rank(r.at, now), r.id.clone());
         let target = if to.trim() == LAST {
-            // The partner's newest, or the newest of all when they wrote none.
-            view.reflections
+            // The partner's newest, or the newest of all when they wrote none; one dated
+            // ahead by a clock gone wrong is not taken for the newest.
+            let theirs = view
+                .reflections
                 .iter()
-                .rev()
-                .find(|r| r.author != me)
-                .or_else(|| view.reflections.last())
+                .filter(|r| r.author != me)
+                .max_by_key(newest);
+            theirs.or_else(|| view.reflections.iter().max_by_key(newest))
         } else {
             find(&view, to)
         };
@@ -104,7 +108,6 @@ impl Device {
                 )
             })
         })?;
-        let now = self.now();
         let reply = Reflection {
             id: new_id(),
             author: self.me.person_id.to_string(),
@@ -179,11 +182,13 @@ impl Device {
                 SpaceKind::Shared
             };
             let view = self.view(kind)?;
+            let now = self.now();
             return view
                 .reflections
                 .into_iter()
                 .filter(|r| r.author == me)
-                .max_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)))
+                // As `undo` ranks: one dated ahead by a clock gone wrong is not the newest.
+                .max_by_key(|r| (super::corrections::undo_rank(r.at, now), r.id.clone()))
                 .map(|r| (kind, r.id))
                 .ok_or_else(|| {
                     DeviceError::Reflection(format!(
