@@ -50,9 +50,12 @@ impl Http {
     fn with_timeouts(connect_timeout: Duration, timeout: Duration) -> anyhow::Result<Http> {
         // reqwest is built without a bundled crypto provider (aws-lc needs cmake); use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Redirects are not followed: a 301 or 302 turns a push into a GET (and a signed
+        // read's path would no longer be the one signed); one is said with where it leads.
         let client = reqwest::blocking::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Http {
             client,
@@ -280,6 +283,9 @@ fn read_capped(
 
 fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
     let status = resp.status().as_u16();
+    if resp.status().is_redirection() {
+        return redirected(relay, status, resp.headers().get(reqwest::header::LOCATION));
+    }
     let text = match read_capped(relay, resp, MAX_ERROR_BYTES, ANSWER_TIMEOUT) {
         Ok(body) => String::from_utf8_lossy(&body).into_owned(),
         Err(e) => e.to_string(),
@@ -290,6 +296,37 @@ fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
         results: Vec::new(),
     });
     TransportError::Refused { status, body }
+}
+
+/// A redirect (an http:// address whose server sends clients to https://, most often):
+/// said with where it leads, since the relay's address must be the one it answers at.
+fn redirected(
+    relay: &str,
+    status: u16,
+    location: Option<&reqwest::header::HeaderValue>,
+) -> TransportError {
+    let to = location
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| url::Url::parse(relay).ok()?.join(l).ok())
+        .map(|u| u.origin().ascii_serialization());
+    let message = match to {
+        Some(to) if to != relay.trim_end_matches('/') => format!(
+            "the server at {relay} redirects to {to} (HTTP {status}); Duet does not follow \
+             redirects: if that is the relay, use its address directly (`duet relay set {to}`)"
+        ),
+        _ => format!(
+            "the server at {relay} answered with a redirect (HTTP {status}), which Duet does not \
+             follow; check the relay's address (`duet status`) and the proxy in front of it"
+        ),
+    };
+    TransportError::Refused {
+        status,
+        body: ErrorBody {
+            error: ErrorCode::HttpError,
+            message: crate::output::safe_line(&message).into_owned(),
+            results: Vec::new(),
+        },
+    }
 }
 
 /// An error answer that is not a Duet relay's (a web server at a mistyped address, a

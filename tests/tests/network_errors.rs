@@ -108,6 +108,36 @@ fn https_against_a_plain_http_relay_says_so_and_names_the_right_url() {
 /// A web server at a mistyped address answers with a page of HTML: said as "not a Duet
 /// relay", without the page pasted into the message.
 #[test]
+fn a_server_that_redirects_is_named_with_where_it_leads_and_not_followed() {
+    // An http:// address whose server sends everyone elsewhere (here, to the relay
+    // itself): following it turned the push into a GET the relay refused as unsigned.
+    let relay = Relay::start();
+    let target = relay.url.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let d = device_with_relay(&format!("http://{addr}"));
+    let err = failing_sync(&d);
+    assert!(
+        err.contains(&format!("redirects to {}", relay.url)) && err.contains("duet relay set"),
+        "{err}"
+    );
+    assert!(!err.contains("unauthenticated"), "{err}");
+}
+
+#[test]
 fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
