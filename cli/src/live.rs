@@ -17,6 +17,11 @@ use tungstenite::http::HeaderValue;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+/// How often a watching process (`duet sync --watch`, `duet app`) syncs on its own while
+/// a live socket is down (or, for the watcher, a sync failed): a proxy that does not pass
+/// WebSocket upgrades must not leave it waiting for news that never comes.
+pub const POLL_WHILE_DOWN: Duration = Duration::from_secs(15);
+
 /// Three missed pings mean the connection is dead.
 const READ_TIMEOUT: Duration = PING_EVERY.saturating_mul(3);
 /// The first wait after a lost connection; it doubles up to [`MAX_BACKOFF`].
@@ -180,6 +185,13 @@ fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
         Some(ErrorCode::NoSuchSpace) => "the relay does not have this space (it was not \
              created there yet, for example for want of a creation token, or the relay \
              lost its database)"
+            .to_string(),
+        // A relay answers so an upgrade that arrived without its `Upgrade` and
+        // `Connection` headers: a proxy in front of it that does not pass them on.
+        Some(ErrorCode::BadQuery) if status == 400 => "the live connection reached the \
+             relay without its WebSocket upgrade: a proxy in front of the relay does not pass \
+             the `Upgrade` and `Connection` headers (docs/self-hosting.md, \"Behind a TLS \
+             reverse proxy\")"
             .to_string(),
         Some(ErrorCode::Other(_)) | None => {
             format!("the relay refused the live connection (HTTP {status})")

@@ -286,6 +286,23 @@ fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_na
 }
 
 #[test]
+fn a_watcher_behind_a_proxy_that_drops_websocket_upgrades_says_so_and_still_syncs() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    // A proxy that passes requests on without their `Connection: upgrade`, as nginx
+    // does without the upgrade lines of docs/self-hosting.md.
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, |_| None);
+    sam.ok(&["relay", "set", &proxy.url]);
+    let mut watcher = Watcher::start(&sam);
+    watcher.wait_for("does not pass the `Upgrade` and `Connection` headers");
+    alex.ok(&["reflect", "Heard without a live socket"]);
+    alex.ok(&["sync"]);
+    // No live news comes: the watcher's own syncs bring it.
+    watcher.wait_for("1 reflection from Alex");
+    watcher.stop();
+}
+
+#[test]
 fn a_relay_set_where_nothing_answers_is_kept_and_said_at_once() {
     let relay = Relay::start();
     let d = device_with_relay(&relay.url);

@@ -166,6 +166,9 @@ impl Live {
         let targets = dev.live_targets().unwrap_or_default();
         let (mut sockets, first) = self.listen(&mut dev, targets);
         let (mut retry, mut relistened) = (Retry::default(), Instant::now());
+        // A socket down (lost, never upgraded through a proxy): synced every
+        // POLL_WHILE_DOWN until one says it is connected again.
+        let (mut down, mut last_sync) = (false, Instant::now());
         retry.note(first);
         let mut due = first == Some(true);
         let mut seen = dev.data_version().unwrap_or(0);
@@ -182,14 +185,22 @@ impl Live {
                 retry.note(outcome);
                 due |= outcome == Some(true);
             }
-            due |= retry.due();
+            due |= retry.due() || (down && last_sync.elapsed() >= crate::live::POLL_WHILE_DOWN);
             if due {
                 let outcome = http.as_ref().and_then(|http| self.sync(&mut dev, http));
                 retry.note(outcome);
                 due = outcome == Some(true);
+                last_sync = Instant::now();
             }
             match next_signal(&sockets.rx, sockets.has_relay()) {
-                Some(signal) => due |= self.on_signal(signal),
+                Some(signal) => {
+                    match signal {
+                        Signal::Lost { .. } => down = true,
+                        Signal::Connected(_) => down = false,
+                        _ => {}
+                    }
+                    due |= self.on_signal(signal);
+                }
                 None => {
                     let now = dev.data_version().unwrap_or(seen);
                     if now != seen {

@@ -7,7 +7,7 @@ use duet_core::device::Device;
 use duet_core::sync::SyncError;
 
 use super::Ctx;
-use crate::live::{self, Signal};
+use crate::live::{self, POLL_WHILE_DOWN, Signal};
 use crate::output::note;
 use crate::transport::Http;
 
@@ -17,6 +17,10 @@ const LOCAL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What the watch loop remembers between signals.
 struct Watch {
+    /// When the last sync ran.
+    last_sync: std::time::Instant,
+    /// The last sync failed.
+    failed: bool,
     /// Live sockets still listening.
     listening: usize,
     /// Whether the relay was lost (said once, and "connected again" once).
@@ -49,6 +53,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
     )?;
     let mut w = Watch {
+        last_sync: std::time::Instant::now(),
+        failed: false,
         listening,
         lost: false,
         more: false,
@@ -65,7 +71,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         };
         if due {
             // Several signals may be queued: one sync covers them all.
-            w.more = sync_once(ctx, &mut dev, &http)?;
+            (w.more, w.failed) = sync_once(ctx, &mut dev, &http)?;
+            w.last_sync = std::time::Instant::now();
             if !w.after_refusals(ctx, &dev)? {
                 return Ok(());
             }
@@ -95,9 +102,10 @@ impl Watch {
                 if !self.lost {
                     note(&format!(
                         "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
-                         changes made meanwhile are kept and sent then",
+                         and syncing every {} s meanwhile",
                         space.as_str(),
-                        retry_in.as_secs_f64()
+                        retry_in.as_secs_f64(),
+                        POLL_WHILE_DOWN.as_secs()
                     ));
                 }
                 self.lost = true;
@@ -140,19 +148,21 @@ impl Watch {
         )
     }
 
-    /// Between signals: a sync is due when a sync stopped early, or when another
-    /// process committed and left something unsent.
+    /// Between signals: a sync is due when a sync stopped early, when another process
+    /// committed and left something unsent, or every [`POLL_WHILE_DOWN`] while a live
+    /// socket is down or the last sync failed.
     fn on_quiet(&mut self, dev: &Device) -> anyhow::Result<bool> {
         let now = dev.data_version()?;
         let changed = now != self.seen;
         self.seen = now;
-        Ok(std::mem::take(&mut self.more) || (changed && dev.has_unsent()?))
+        let poll = (self.lost || self.failed) && self.last_sync.elapsed() >= POLL_WHILE_DOWN;
+        Ok(std::mem::take(&mut self.more) || poll || (changed && dev.has_unsent()?))
     }
 }
 
-/// One sync, reported; returns whether it stopped early and should read on. A failed
-/// sync is only noted: the live thread reconnects and a sync follows.
-fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
+/// One sync, reported; returns whether it stopped early and should read on, and whether
+/// it failed (only noted: it is tried again).
+fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<(bool, bool)> {
     match dev.sync(http) {
         Ok(reports) => {
             super::sync::print_reports(ctx, &reports)?;
@@ -166,14 +176,15 @@ fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<bool> {
                     ));
                 }
             }
-            Ok(reports.iter().any(|(_, r)| r.incomplete))
+            Ok((reports.iter().any(|(_, r)| r.incomplete), false))
         }
         Err(e) => {
             note(&format!(
-                "warning: sync did not finish ({}); retrying when the relay answers",
-                crate::advice::message(&e)
+                "warning: sync did not finish ({}); trying again within {} s, and at every change",
+                crate::advice::message(&e),
+                POLL_WHILE_DOWN.as_secs()
             ));
-            Ok(false)
+            Ok((false, true))
         }
     }
 }
