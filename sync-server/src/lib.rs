@@ -176,17 +176,34 @@ pub async fn serve(
 /// [`AppState::open`] with an error that says what to do.
 pub fn open_state(db: &store::Location, config: Config) -> anyhow::Result<AppState> {
     AppState::open(db, config).map_err(|e| {
-        let context = if e.is_damaged() {
-            format!("cannot open {}: {}", db.display(), store::DAMAGED)
-        } else {
-            opening_hint(db)
-        };
+        let context = opening_hint(db, &e);
         anyhow::Error::new(e).context(context)
     })
 }
 
-/// What to check when the relay database does not open.
-fn opening_hint(db: &store::Location) -> String {
+/// What to check when the relay database does not open: what the error says first (a
+/// full disk, a damaged file, a newer schema, a file the relay may not write), then where
+/// the database is.
+fn opening_hint(db: &store::Location, e: &store::StoreError) -> String {
+    let shown = db.display();
+    if e.is_damaged() {
+        return format!("cannot open {shown}: {}", store::DAMAGED);
+    }
+    if e.is_full() {
+        return format!(
+            "cannot open the relay database {shown}: the disk is full; free space on it, then \
+             start the relay again (nothing stored is lost)"
+        );
+    }
+    if matches!(e, store::StoreError::TooNew { .. }) {
+        return format!("cannot open the relay database {shown}");
+    }
+    if e.is_not_writable() {
+        return format!(
+            "cannot open the relay database {shown} for writing: check that the relay's user \
+             may read and write the file, its -wal and -shm files and its directory"
+        );
+    }
     match db {
         store::Location::Sqlite(path) => format!(
             "cannot open the relay database {}; check that its directory exists and is \

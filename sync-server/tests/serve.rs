@@ -237,3 +237,50 @@ fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it
     left.sort();
     assert_eq!(left, ["notes.txt", "state"], "no token file was made");
 }
+
+#[test]
+fn a_database_from_a_newer_relay_is_said_as_such_not_as_a_directory_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    let conn = rusqlite::Connection::open(&db).expect("a database");
+    conn.pragma_update(None, "user_version", 99)
+        .expect("version");
+    drop(conn);
+    let err = refused_start(&["--open-registration"], &db);
+    assert!(err.contains("newer than this relay's"), "{err}");
+    assert!(
+        !err.contains("directory exists"),
+        "the headline points elsewhere: {err}"
+    );
+}
+
+#[test]
+fn a_postgresql_database_that_does_not_exist_is_named_in_the_servers_words() {
+    let Ok(base) = std::env::var("DUET_TEST_POSTGRES") else {
+        eprintln!("skipped: set DUET_TEST_POSTGRES (.ci/postgres) to run the PostgreSQL case");
+        return;
+    };
+    let Some((server, _)) = base.rsplit_once('/') else {
+        panic!("DUET_TEST_POSTGRES is not a URL with a database: {base}");
+    };
+    let missing = format!("{server}/duet_no_such_database_7f3a");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--open-registration",
+            "--db",
+            &missing,
+        ])
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run duet-relay");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not exist"),
+        "the server's reason is said: {err}"
+    );
+}

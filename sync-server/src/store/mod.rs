@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error: {}", postgres_words(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The database was written by a newer relay.
     #[error(
@@ -56,7 +56,29 @@ pub enum StoreError {
     Thread(std::io::Error),
 }
 
+/// A PostgreSQL error with the server's own message (its `Display` says only "db
+/// error" for everything the server refused: a missing database, a wrong password).
+fn postgres_words(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 impl StoreError {
+    /// Whether the database file may not be written (SQLite: read-only, or not opened
+    /// for lack of permission).
+    pub fn is_not_writable(&self) -> bool {
+        use rusqlite::ffi::ErrorCode;
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether the database refused to grow (SQLITE_FULL: the disk is full, or the file
     /// reached `--max-db-bytes`; PostgreSQL's disk_full).
     pub fn is_full(&self) -> bool {
