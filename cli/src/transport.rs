@@ -292,7 +292,7 @@ fn refused(relay: &str, resp: reqwest::blocking::Response) -> TransportError {
     };
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
         error: ErrorCode::HttpError,
-        message: not_a_relays_answer(relay, &text),
+        message: not_a_relays_answer(relay, status, &text),
         results: Vec::new(),
     });
     TransportError::Refused { status, body }
@@ -332,8 +332,23 @@ fn redirected(
 /// An error answer that is not a Duet relay's (a web server at a mistyped address, a
 /// proxy in front of a relay that is down): said as such; a page of HTML is not pasted
 /// into the message, a line of plain text is.
-fn not_a_relays_answer(relay: &str, text: &str) -> String {
+fn not_a_relays_answer(relay: &str, status: u16, text: &str) -> String {
     let text = text.trim();
+    // Two proxy answers a couple's relay meets when the proxy is set up halfway.
+    if status == 413 {
+        return format!(
+            "a proxy in front of the relay at {relay} refused a request as too large (HTTP \
+             413): it must take bodies of up to {} MiB (nginx: `client_max_body_size 16m;`); \
+             nothing was lost",
+            MAX_BODY_BYTES.div_ceil(1 << 20)
+        );
+    }
+    if text.contains("sent to HTTPS port") {
+        let https = relay.replacen("http://", "https://", 1);
+        return format!(
+            "the server at {relay} speaks https on that port (its proxy said so); use {https}"
+        );
+    }
     let said = if text.is_empty() || text.starts_with('<') {
         String::new()
     } else {

@@ -137,6 +137,43 @@ fn a_server_that_redirects_is_named_with_where_it_leads_and_not_followed() {
     assert!(!err.contains("unauthenticated"), "{err}");
 }
 
+/// A web server on a free loopback port answering every request with `status` and an
+/// HTML `page`, as a proxy set up halfway does; returns its address.
+fn answering(status: &'static str, page: &'static str) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_proxy_set_up_halfway_is_said_in_its_own_terms() {
+    // nginx's default 1 MB body limit, and nginx's answer to http on its TLS port.
+    let small = answering(
+        "413 Request Entity Too Large",
+        "<html><head><title>413 Request Entity Too Large</title></head></html>",
+    );
+    let err = failing_sync(&device_with_relay(&format!("http://{small}")));
+    assert!(err.contains("client_max_body_size 16m"), "{err}");
+    let tls = answering(
+        "400 Bad Request",
+        "<html><center>The plain HTTP request was sent to HTTPS port</center></html>",
+    );
+    let err = failing_sync(&device_with_relay(&format!("http://{tls}")));
+    assert!(err.contains(&format!("use https://{tls}")), "{err}");
+}
+
 #[test]
 fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
