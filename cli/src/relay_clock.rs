@@ -38,7 +38,7 @@ fn relay_now_ms() -> i64 {
 /// behind by more than `by_ms`.
 pub fn behind_by(now_ms: i64, by_ms: i64) -> Option<String> {
     let behind = relay_now_ms() - now_ms;
-    (behind > by_ms).then(|| span(behind / 1000))
+    (behind > by_ms).then(|| duet_core::words::span(behind / 1000))
 }
 
 /// Learns the relay's clock from the `Date` of an answer that refused a read signed at
@@ -79,30 +79,6 @@ fn differ(ahead: i64) -> String {
     };
     format!(
         "{which} by {}; reads are signed with the relay's time. If this device's clock is the wrong one, set it right (automatic time): ratings and reflections are dated by it",
-        span(by)
+        duet_core::words::span(by)
     )
-}
-
-/// A number of seconds in words: minutes below two hours, then hours, then days.
-fn span(secs: i64) -> String {
-    match secs {
-        s if s < 2 * 3600 => {
-            duet_core::words::count((s as usize).div_ceil(60), "minute", "minutes")
-        }
-        s if s < 2 * 86_400 => duet_core::words::count((s / 3600) as usize, "hour", "hours"),
-        s => duet_core::words::count((s / 86_400) as usize, "day", "days"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::span;
-
-    #[test]
-    fn differences_are_said_in_minutes_hours_or_days() {
-        assert_eq!(span(600), "10 minutes");
-        assert_eq!(span(61), "2 minutes");
-        assert_eq!(span(3 * 3600 + 5), "3 hours");
-        assert_eq!(span(400 * 86_400), "400 days");
-    }
 }

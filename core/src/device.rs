@@ -33,12 +33,12 @@ pub enum DeviceError {
     /// The name is empty.
     #[error("a name is required")]
     EmptyName,
-    /// The invite has expired already.
-    #[error("this invite code expired")]
-    InviteExpired,
-    /// The device code has expired already.
-    #[error("this device code expired")]
-    DeviceCodeExpired,
+    /// The invite has expired already, this long ago (ms) by this device's clock.
+    #[error("this invite code expired {} ago by this device's clock{}", crate::words::span(.0 / 1000), clock_hint(*.0))]
+    InviteExpired(i64),
+    /// The device code has expired already, this long ago (ms) by this device's clock.
+    #[error("this device code expired {} ago by this device's clock{}", crate::words::span(.0 / 1000), clock_hint(*.0))]
+    DeviceCodeExpired(i64),
     /// What the user typed names no goal or step, or several.
     #[error(transparent)]
     Resolve(#[from] crate::resolve::ResolveError),
@@ -110,14 +110,24 @@ pub enum DeviceError {
     NoPartner,
 }
 
+/// A code that expired more than a day ago for a code just made points at this
+/// device's clock (codes live 24 hours by default): said, with what to do.
+fn clock_hint(ago_ms: i64) -> &'static str {
+    if ago_ms > 3600 * 1000 {
+        " (if the code was made just now, this device's clock is ahead: set its date and time right, then join again)"
+    } else {
+        ""
+    }
+}
+
 impl Advice for DeviceError {
     fn next_step(&self) -> Option<NextStep> {
         match self {
             DeviceError::Store(e) => e.next_step(),
             DeviceError::Sync(e) => e.next_step(),
             DeviceError::EmptyName => Some(NextStep::GiveName),
-            DeviceError::InviteExpired => Some(NextStep::NewInvite),
-            DeviceError::DeviceCodeExpired => Some(NextStep::NewDeviceCode),
+            DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
+            DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
@@ -291,8 +301,11 @@ impl Device {
         if name.trim().is_empty() {
             return Err(DeviceError::EmptyName);
         }
-        if code.expires_at < clock.now() {
-            return Err(DeviceError::InviteExpired);
+        let now = clock.now();
+        if code.expires_at < now {
+            return Err(DeviceError::InviteExpired(
+                now.saturating_sub(code.expires_at),
+            ));
         }
         let mut store = Store::open(home, true)?;
         store.set_clock(clock);
@@ -335,8 +348,11 @@ impl Device {
         code: &DeviceCode,
         clock: Clock,
     ) -> Result<Device, DeviceError> {
-        if code.expires_at < clock.now() {
-            return Err(DeviceError::DeviceCodeExpired);
+        let now = clock.now();
+        if code.expires_at < now {
+            return Err(DeviceError::DeviceCodeExpired(
+                now.saturating_sub(code.expires_at),
+            ));
         }
         let mut store = Store::open(home, true)?;
         store.set_clock(clock);

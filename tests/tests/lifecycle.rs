@@ -618,6 +618,31 @@ fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
 }
 
 #[test]
+fn a_join_on_a_clock_days_ahead_names_the_clock_not_only_the_code() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = invite_code(&alex);
+    let two_days_on = (duet_core::ids::now_ms() + 2 * 86_400_000).to_string();
+    let sam = Device::new();
+    let r = sam.run_full(
+        &["join", &code, "--name", "Sam"],
+        None,
+        &[("DUET_NOW", &two_days_on)],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("expired 24 hours ago by this device's clock")
+            && r.stderr.contains("this device's clock is ahead"),
+        "{}",
+        r.stderr
+    );
+    // With the clock right, the same code works.
+    sam.ok(&["join", &code, "--name", "Sam"]);
+}
+
+#[test]
 fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
     let relay = Relay::start();
     let alex = Device::new();
