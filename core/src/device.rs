@@ -1,7 +1,6 @@
 //! This device: its identity, its store and its spaces, and the few workflows that span
 //! them (init, join, edit, invite, sync). Front ends (the CLI) call these.
 
-use crate::advice::{Advice, NextStep};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,126 +17,8 @@ use crate::readmodel::{Parts, View};
 use crate::store::{Begun, JoinedSpace, OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::SyncError;
 
-/// Why a device workflow failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Document failure.
-    #[error(transparent)]
-    Doc(#[from] DocError),
-    /// Sync failure.
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-    /// The name is empty.
-    #[error("a name is required")]
-    EmptyName,
-    /// The invite has expired already, this long ago (ms) by this device's clock.
-    #[error("this invite code expired {} ago by this device's clock{}", crate::words::span(.0 / 1000), clock_hint(*.0))]
-    InviteExpired(i64),
-    /// The device code has expired already, this long ago (ms) by this device's clock.
-    #[error("this device code expired {} ago by this device's clock{}", crate::words::span(.0 / 1000), clock_hint(*.0))]
-    DeviceCodeExpired(i64),
-    /// What the user typed names no goal or step, or several.
-    #[error(transparent)]
-    Resolve(#[from] crate::resolve::ResolveError),
-    /// No current device's key starts with what the user typed.
-    #[error("no current device matches {0:?}")]
-    NoSuchDevice(String),
-    /// Several current devices' keys start with what the user typed.
-    #[error("{0:?} matches several devices; type more of the key")]
-    AmbiguousDevice(String),
-    /// The device named is the one being used.
-    #[error("this is the device you are using; remove it from another of your devices")]
-    ThisDevice,
-    /// The shared space's membership is not known yet.
-    #[error("the shared space has not been synced yet")]
-    NotSynced,
-    /// A confirmation of a safety code that is no longer the space's: a device joined or
-    /// left since it was shown.
-    #[error(
-        "the safety code changed since it was shown (a device joined or left), or was \
-         mistyped: it is now {0}; compare this code in person before confirming it"
-    )]
-    SafetyCodeChanged(String),
-    /// A goal weight that is not a number more than 0 (up to the model's limit).
-    #[error(
-        "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \
-         this goal counts in your T-score; to leave a goal out of the scores, pause it \
-         (`duet goal status GOAL paused`)",
-        max = crate::model::limits::MAX_WEIGHT
-    )]
-    BadWeight(f64),
-    /// `rate --amend` with no earlier rating of this person to correct.
-    #[error(
-        "you have not rated goal {0:?} yet, so there is nothing to amend; rate it without --amend"
-    )]
-    NothingToAmend(String),
-    /// `undo` with nothing of this person's to undo.
-    #[error("there is nothing of yours to undo: no rating, reflection or step completion")]
-    NothingToUndo,
-    /// Editing, withdrawing or replying to a reflection that cannot take it.
-    #[error("{0}")]
-    Reflection(String),
-    /// This device is no longer a member of the shared space (removed, or its person
-    /// left): it refuses shared edits rather than queue what can never be sent.
-    #[error("{}", .0.describe())]
-    Departed(crate::store::Departed),
-    /// A partner invite once the partner has joined.
-    #[error(
-        "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
-    )]
-    PartnerJoined(String),
-    /// A partner invite once the partner has left or been removed.
-    #[error(
-        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read. A new relationship starts in a new home (`duet init --home DIR`); this one stays readable here"
-    )]
-    PartnerGone(String),
-    /// No open invite matches what the user gave.
-    #[error("no open invite matches {0:?}")]
-    NoSuchInvite(String),
-    /// A shared write, or a goal looked up, in a space whose join never finished: its
-    /// goals have not arrived yet (nothing is lost; the next sync finishes the join).
-    #[error(
-        "joining is not finished: the first sync with the relay did not complete, so the shared goals have not arrived on this device yet (nothing is lost)"
-    )]
-    JoinUnfinished,
-    /// A step for `partner` before a partner has joined.
-    #[error(
-        "no partner has joined this shared space yet; give the step to `me` or `nobody`, or name your partner once they have joined"
-    )]
-    NoPartner,
-}
-
-/// A code that expired more than a day ago for a code just made points at this
-/// device's clock (codes live 24 hours by default): said, with what to do.
-fn clock_hint(ago_ms: i64) -> &'static str {
-    if ago_ms > 3600 * 1000 {
-        " (if the code was made just now, this device's clock is ahead: set its date and time right, then join again)"
-    } else {
-        ""
-    }
-}
-
-impl Advice for DeviceError {
-    fn next_step(&self) -> Option<NextStep> {
-        match self {
-            DeviceError::Store(e) => e.next_step(),
-            DeviceError::Sync(e) => e.next_step(),
-            DeviceError::EmptyName => Some(NextStep::GiveName),
-            DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
-            DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
-            DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
-            DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
-            DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
-                Some(NextStep::AddOwnDevice)
-            }
-            _ => None,
-        }
-    }
-}
-
+mod errors;
+pub use errors::DeviceError;
 mod new_entities;
 mod syncing;
 
