@@ -132,22 +132,37 @@ pub fn safe_line(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
-/// The widest a title is printed in a list; `show` and `--json` give it whole.
+/// The widest a title is printed in a list, in terminal columns; `show` and `--json`
+/// give it whole.
 pub const LIST_TITLE_CHARS: usize = 60;
 
-/// `s` cut to at most `max` characters, ending in "…" when cut, for a list where one
-/// long field would push every other out of view.
+/// `s` cut to at most `max` terminal columns, ending in "…" when cut (never inside a
+/// grapheme), for a list where one long field would push every other out of view.
 pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        None => Cow::Borrowed(s),
-        Some(_) => {
-            let keep = s
-                .char_indices()
-                .nth(max.saturating_sub(1))
-                .map_or(0, |(i, _)| i);
-            Cow::Owned(format!("{}…", &s[..keep]))
-        }
+    use unicode_segmentation::UnicodeSegmentation;
+    use unicode_width::UnicodeWidthStr;
+    if s.width() <= max {
+        return Cow::Borrowed(s);
     }
+    // Whole graphemes up to one column short of `max`, for the ellipsis.
+    let mut used = 0;
+    let mut keep = 0;
+    for (i, g) in s.grapheme_indices(true) {
+        used += g.width();
+        if used > max.saturating_sub(1) {
+            break;
+        }
+        keep = i + g.len();
+    }
+    Cow::Owned(format!("{}…", &s[..keep]))
+}
+
+/// `s` followed by spaces up to `width` terminal columns (`{:<N}` counts characters,
+/// and a name in CJK or with combining marks would push the next columns out).
+pub fn pad(s: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let fill = width.saturating_sub(s.width());
+    format!("{s}{}", " ".repeat(fill))
 }
 
 /// The latest time shown as a date (the end of the year 9999); later ones, and times
@@ -351,6 +366,29 @@ mod tests {
         let cut = clip(&long, 60);
         assert_eq!(cut.chars().count(), 60);
         assert!(cut.ends_with("é…"));
+    }
+
+    #[test]
+    fn a_cut_keeps_whole_graphemes_and_counts_terminal_columns() {
+        use super::{clip, pad};
+        // A family emoji (joined by zero-width joiners), a flag, an accent typed as e +
+        // combining mark: kept whole or left out, never split.
+        let family = "👨\u{200d}👩\u{200d}👧";
+        for (text, whole) in [
+            (format!("{}{family}", "a".repeat(58)), family),
+            (format!("{}e\u{301}xyz", "a".repeat(58)), "e\u{301}"),
+            (format!("{}🇯🇵xyz", "a".repeat(58)), "🇯🇵"),
+        ] {
+            let cut = clip(&text, 60);
+            let kept = cut.trim_start_matches('a').trim_end_matches('…');
+            assert!(kept.is_empty() || kept == whole, "{cut:?}");
+        }
+        // CJK takes two columns each: 60 columns hold 29 and the ellipsis.
+        let cjk = "山".repeat(40);
+        let cut = clip(&cjk, 60);
+        assert_eq!(cut.chars().count(), 30, "{cut}");
+        assert_eq!(pad("山田", 6), "山田  ");
+        assert_eq!(pad("Sam", 6), "Sam   ");
     }
 
     #[test]

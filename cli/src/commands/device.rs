@@ -73,9 +73,9 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
     }
     for r in &rows {
         ctx.out.line(format!(
-            "{}  {:<10} joined {}  last pushed {}  {}{}{}",
+            "{}  {} joined {}  last pushed {}  {}{}{}",
             &r.device[..12.min(r.device.len())],
-            safe_line(r.name.as_deref().unwrap_or("?")),
+            crate::output::pad(&safe_line(r.name.as_deref().unwrap_or("?")), 10),
             when(r.joined_ms),
             r.last_pushed_ms.map(when).unwrap_or_else(|| "-".into()),
             if r.verified {

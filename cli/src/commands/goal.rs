@@ -531,9 +531,9 @@ fn print_ratings(
     for r in ratings {
         let level = r.level.to_string();
         ctx.out.line(format!(
-            "    {}  {:<10} {:>2}{}{}",
+            "    {}  {} {:>2}{}{}",
             when(r.at),
-            name_of(people, &r.rater),
+            crate::output::pad(&name_of(people, &r.rater), 10),
             level,
             r.note
                 .as_deref()

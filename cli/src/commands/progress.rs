@@ -200,8 +200,8 @@ fn print_partner(
         .map(|t| format!(" on {}", crate::output::day(t)))
         .unwrap_or_else(|| " ".repeat(14));
     let line = format!(
-        "    {:<12} latest {:>2}{on}   {}",
-        safe_line(&s.name),
+        "    {} latest {:>2}{on}   {}",
+        crate::output::pad(&safe_line(&s.name), 12),
         c.level(s.latest, &level(s.latest)),
         sparkline(&levels)
     );
