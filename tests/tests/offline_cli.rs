@@ -430,6 +430,12 @@ fn lists_clip_long_titles_and_show_and_json_keep_them_whole() {
     assert_eq!(d.json(&["goal", "show", &id])["title"], title.as_str());
     assert_eq!(d.json(&["goal", "list"])[0]["title"], title.as_str());
     assert!(d.ok(&["goal", "show", &id]).contains(&title));
+    d.ok(&["rate", "walk", "1"]);
+    let progress = d.ok(&["progress"]);
+    assert!(
+        progress.lines().all(|l| l.chars().count() < 200),
+        "progress cuts it too: {progress}"
+    );
 }
 
 #[test]

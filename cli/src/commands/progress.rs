@@ -154,7 +154,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             out,
             "{}  {}{whose}",
             c.bold(&short_id(&g.goal)),
-            c.bold(&safe_line(&g.title))
+            // Cut as in `goal list`; `goal show` and `--json` give it whole.
+            c.bold(&safe_line(&crate::output::clip(
+                &g.title,
+                crate::output::LIST_TITLE_CHARS
+            )))
         )?;
         for s in &g.partners {
             print_partner(&mut out, c, s, &p.me)?;
