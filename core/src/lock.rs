@@ -49,6 +49,15 @@ pub enum LockError {
         /// The home directory.
         home: PathBuf,
     },
+    /// The home's disk is full: it was opened for reading only.
+    #[error(
+        "the disk that holds {home} is full: reading works, writing does not (nothing saved \
+         before is lost); free some space, then run the command again"
+    )]
+    DiskFull {
+        /// The home directory.
+        home: PathBuf,
+    },
     /// The lock file could not be opened or locked.
     #[error("cannot lock {path}: {cause}; check the home directory's permissions")]
     Io {
@@ -73,6 +82,8 @@ struct Inner {
     path: PathBuf,
     /// `None` for a read-only home: every attempt to write fails.
     file: Option<File>,
+    /// Read-only because its disk is full (said so to a write).
+    full: bool,
     /// How many guards of this lock are alive (re-entrancy).
     depth: Mutex<u32>,
     notice: Mutex<Option<WaitNotice>>,
@@ -111,12 +122,23 @@ impl HomeLock {
         Self::with(home, home.join(LOCK_FILE), None)
     }
 
+    /// The lock of a home opened for reading only because its disk is full: taking it
+    /// always fails, saying so.
+    pub fn disk_full(home: &Path) -> HomeLock {
+        let mut lock = Self::with(home, home.join(LOCK_FILE), None);
+        if let Some(inner) = Arc::get_mut(&mut lock.inner) {
+            inner.full = true;
+        }
+        lock
+    }
+
     fn with(home: &Path, path: PathBuf, file: Option<File>) -> HomeLock {
         HomeLock {
             inner: Arc::new(Inner {
                 home: home.to_path_buf(),
                 path,
                 file,
+                full: false,
                 depth: Mutex::new(0),
                 notice: Mutex::new(None),
                 wait: Mutex::new(DEFAULT_WAIT),
@@ -144,8 +166,11 @@ impl HomeLock {
     /// Re-entrant: a second guard of the same lock is granted at once.
     pub fn acquire(&self) -> Result<WriteGuard, LockError> {
         let Some(file) = &self.inner.file else {
-            return Err(LockError::ReadOnly {
-                home: self.inner.home.clone(),
+            let home = self.inner.home.clone();
+            return Err(if self.inner.full {
+                LockError::DiskFull { home }
+            } else {
+                LockError::ReadOnly { home }
             });
         };
         let mut depth = lock_ignoring_poison(&self.inner.depth);

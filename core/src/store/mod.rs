@@ -245,9 +245,9 @@ impl Store {
         }
         let lock = match HomeLock::open(home) {
             Ok(lock) if writable(&path) => lock,
-            Ok(_) => return Self::open_read_only(home, path),
+            Ok(_) => return Self::open_read_only(home, path, HomeLock::read_only(home)),
             Err(LockError::Io { cause, .. }) if !create && is_read_only(&cause) => {
-                return Self::open_read_only(home, path);
+                return Self::open_read_only(home, path, HomeLock::read_only(home));
             }
             Err(e) => return Err(e.into()),
         };
@@ -261,16 +261,25 @@ impl Store {
             clock: crate::clock::Clock::System,
             loads: Default::default(),
         };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        match store.configure().and_then(|()| store.migrate()) {
+            Ok(()) => Ok(store),
+            // A disk with no room left: SQLite cannot even grow its shared-memory file,
+            // and every command failed, reading ones too. Read from a copy in memory,
+            // as for a read-only home; every write is refused, saying the disk is full.
+            Err(e) if !create && disk_full(&e) => {
+                let path = store.path.clone();
+                drop(store);
+                Self::open_read_only(home, path, HomeLock::disk_full(home))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens a home this user may read but not write (a backup copy, another user's
     /// disk): the database is copied into memory through a read-only connection, so
     /// that reading (which may build missing read models) never touches the files.
     /// Every write fails with [`LockError::ReadOnly`].
-    fn open_read_only(home: &Path, path: PathBuf) -> Result<Store, StoreError> {
+    fn open_read_only(home: &Path, path: PathBuf, lock: HomeLock) -> Result<Store, StoreError> {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
         let probe = |c: &Connection| {
@@ -321,7 +330,7 @@ impl Store {
         let mut store = Store {
             conn,
             path,
-            lock: HomeLock::read_only(home),
+            lock,
             read_only: true,
             repairs: Vec::new(),
             clock: crate::clock::Clock::System,
@@ -395,6 +404,18 @@ impl Store {
 /// Whether this user can open the database for writing (opening changes nothing).
 fn writable(path: &Path) -> bool {
     std::fs::OpenOptions::new().append(true).open(path).is_ok()
+}
+
+/// Whether SQLite failed for want of disk space (said as a full disk, or, when it could
+/// not grow its shared-memory file, as an I/O failure).
+fn disk_full(e: &StoreError) -> bool {
+    let StoreError::Sqlite(e) = e else {
+        return false;
+    };
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+    )
 }
 
 fn is_read_only(e: &std::io::Error) -> bool {

@@ -1,0 +1,76 @@
+//! A device whose disk is full still shows and exports everything it holds: SQLite
+//! cannot grow its shared-memory file there, so the home is read from a copy in memory,
+//! and every write is refused saying the disk is full. Needs root to mount a small
+//! tmpfs (CI runs as root); skipped with a word otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use duet_tests::Device;
+
+/// A 2 MiB tmpfs mounted on a temporary directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the disk refuses more.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_still_shows_and_exports_everything_and_refuses_writes_in_words() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let d = Device::at(disk.path().join("home"));
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk together", "--area", "quality-time"]);
+    d.ok(&["rate", "walk", "1", "--note", "Twice this week"]);
+    let filler = disk.fill();
+
+    let listed = d.ok(&["goal", "list"]);
+    assert!(listed.contains("Walk together"), "{listed}");
+    let export = d.json(&["export"]);
+    assert_eq!(export["shared"]["ratings"][0]["note"], "Twice this week");
+    let r = d.run(&["rate", "walk", "2"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("is full"), "{}", r.stderr);
+
+    std::fs::remove_file(&filler).expect("free the space");
+    d.ok(&["rate", "walk", "2"]);
+    let ratings = d.json(&["export"])["shared"]["ratings"].clone();
+    assert_eq!(ratings.as_array().map(Vec::len), Some(2), "{ratings}");
+}
