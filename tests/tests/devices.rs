@@ -16,6 +16,14 @@ fn assert_nothing_sealed(d: &Device) {
     );
 }
 
+/// A device's key, as `duet status --json` gives it.
+fn device_key(d: &Device) -> String {
+    d.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string()
+}
+
 fn verify_code(d: &Device) -> String {
     d.json(&["verify"])["code"]
         .as_str()
@@ -88,10 +96,7 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     a1.ok(&["sync"]);
     b.ok(&["sync"]);
     a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
 
     let out = a1.ok(&["device", "remove", &a2_key[..10]]);
     assert!(out.contains("Removed device"), "{out}");
@@ -265,10 +270,7 @@ fn three_devices(relay: &Relay) -> (Device, Device, Device) {
 fn after_a_removal_new_events_cannot_be_decrypted_with_anything_the_removed_device_holds() {
     let relay = Relay::start();
     let (a1, b, a2) = three_devices(&relay);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
     a1.ok(&["device", "remove", &a2_key[..10]]);
     a1.ok(&[
         "rate",
@@ -317,10 +319,7 @@ fn a_partner_offline_during_the_removal_converges_and_then_writes_under_the_new_
     let (a1, b, a2) = three_devices(&relay);
     // Sam is offline: edits locally while Alex removes the laptop.
     b.ok(&["rate", "Weekly check-in", "-1", "--note", "offline edit"]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
     a1.ok(&["device", "remove", &a2_key[..10]]);
     a1.ok(&["rate", "Weekly check-in", "1"]);
     a1.ok(&["sync"]);
@@ -361,10 +360,7 @@ fn a_rotation_withheld_by_the_relay_is_reported_and_recovered() {
     let b2 = Device::new();
     b2.ok(&["join", &code_of(&b, &["device", "add"])]);
     a1.ok(&["sync"]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
     a1.ok(&["device", "remove", &a2_key[..10]]);
     b2.ok(&["sync"]);
     b2.ok(&["rate", "Weekly check-in", "2", "--note", "from the desktop"]);
@@ -433,14 +429,8 @@ fn concurrent_membership_changes_while_apart_reach_the_same_membership_everywher
     b2.ok(&["join", &code_of(&b, &["device", "add"])]);
     a1.ok(&["sync"]);
     b.ok(&["sync"]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let b2_key = b2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
+    let b2_key = device_key(&b2);
 
     // Apart (the relay is unreachable): both remove the laptop (Sam confirms removing
     // Alex's device with --yes), and Sam also removes his own second device.
@@ -501,10 +491,7 @@ fn one_partner_adding_a_device_while_the_other_removes_one_converges() {
     let mut relay = Relay::start();
     let (a1, b, a2) = three_devices(&relay);
     a1.ok(&["sync"]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
     // Sam removes the laptop while offline (it is Alex's: a script confirms with --yes)...
     relay.kill();
     assert_eq!(b.run(&["device", "remove", &a2_key[..10], "--yes"]).code, 1);
@@ -547,13 +534,7 @@ fn two_devices_of_one_person_removing_each_other_while_apart_end_with_the_first_
     let mut relay = Relay::start();
     let (a1, b, a2) = three_devices(&relay);
     a1.ok(&["sync"]); // the phone knows the laptop
-    let key = |d: &Device| {
-        d.json(&["status"])["device"]
-            .as_str()
-            .expect("key")
-            .to_string()
-    };
-    let (a1_key, a2_key) = (key(&a1), key(&a2));
+    let (a1_key, a2_key) = (device_key(&a1), device_key(&a2));
 
     // Apart, each of Alex's devices removes the other (a lost phone found again).
     relay.kill();
@@ -601,10 +582,7 @@ fn a_relay_that_falsely_says_the_remover_was_removed_cannot_undo_the_removal() {
     let relay = Relay::start();
     let (a1, b, a2) = three_devices(&relay);
     a1.ok(&["sync"]);
-    let a2_key = a2.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let a2_key = device_key(&a2);
     // Through the liar, Alex's device withdraws its removal (as if removed itself), then
     // finds it is still a member: the removal is signed again and stays on the device.
     let liar = duet_tests::proxy::RelayProxy::start(&relay.url, removals_not_a_member);

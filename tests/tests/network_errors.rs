@@ -176,21 +176,10 @@ fn a_proxy_set_up_halfway_is_said_in_its_own_terms() {
 
 #[test]
 fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let page = "<!DOCTYPE HTML><html><body><h1>Not Found</h1></body></html>";
-            let _ = write!(
-                stream,
-                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
-        }
-    });
+    let addr = answering(
+        "404 Not Found",
+        "<!DOCTYPE HTML><html><body><h1>Not Found</h1></body></html>",
+    );
     let d = device_with_relay(&format!("http://{addr}"));
     let err = failing_sync(&d);
     assert!(err.contains("did not answer as a Duet relay"), "{err}");
