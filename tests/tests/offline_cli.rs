@@ -230,6 +230,17 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         Some(ids.len())
     );
 
+    // A blank reflection is a usage error whether given as an argument or piped in.
+    for stdin in [None, Some("  \n")] {
+        let args: &[&str] = if stdin.is_some() {
+            &["reflect", "-"]
+        } else {
+            &["reflect", " "]
+        };
+        let r = d.run_with_stdin(args, stdin);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+    }
+
     let r = d.run(&["goal", "add", "X", "--area", "romance"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(

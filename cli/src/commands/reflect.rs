@@ -58,7 +58,14 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("cannot read the reflection from standard input")?;
-            s.trim_end().to_string()
+            let s = s.trim_end().to_string();
+            // As a blank text argument is: a usage error (exit 2), nothing saved.
+            if s.trim().is_empty() {
+                anyhow::bail!(crate::UsageError(
+                    "standard input held no text for the reflection; nothing was saved".into()
+                ));
+            }
+            s
         }
         Some(t) => t.to_string(),
         None => anyhow::bail!(
