@@ -105,28 +105,16 @@ fn https_against_a_plain_http_relay_says_so_and_names_the_right_url() {
     assert!(!err.contains(RETRY), "the same URL fails again: {err}");
 }
 
-/// A web server at a mistyped address answers with a page of HTML: said as "not a Duet
-/// relay", without the page pasted into the message.
 #[test]
 fn a_server_that_redirects_is_named_with_where_it_leads_and_not_followed() {
     // An http:// address whose server sends everyone elsewhere (here, to the relay
     // itself): following it turned the push into a GET the relay refused as unsigned.
     let relay = Relay::start();
     let target = relay.url.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut request = [0u8; 4096];
-            let n = stream.read(&mut request).unwrap_or(0);
-            let head = String::from_utf8_lossy(&request[..n]).into_owned();
-            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
+    let addr = serving(move |path| {
+        format!(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
     });
     let d = device_with_relay(&format!("http://{addr}"));
     let err = failing_sync(&d);
@@ -137,24 +125,33 @@ fn a_server_that_redirects_is_named_with_where_it_leads_and_not_followed() {
     assert!(!err.contains("unauthenticated"), "{err}");
 }
 
-/// A web server on a free loopback port answering every request with `status` and an
-/// HTML `page`, as a proxy set up halfway does; returns its address.
-fn answering(status: &'static str, page: &'static str) -> std::net::SocketAddr {
+/// A web server on a free loopback port that answers every request with what `answer`
+/// makes of its path; returns its address.
+fn serving(answer: impl Fn(&str) -> String + Send + 'static) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
+            let n = stream.read(&mut request).unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let _ = stream.write_all(answer(&path).as_bytes());
         }
     });
     addr
+}
+
+/// A web server answering every request with `status` and an HTML `page`, as a proxy
+/// set up halfway does; returns its address.
+fn answering(status: &'static str, page: &'static str) -> std::net::SocketAddr {
+    serving(move |_| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        )
+    })
 }
 
 #[test]
@@ -174,6 +171,8 @@ fn a_proxy_set_up_halfway_is_said_in_its_own_terms() {
     assert!(err.contains(&format!("use https://{tls}")), "{err}");
 }
 
+/// A web server at a mistyped address answers with a page of HTML: said as "not a Duet
+/// relay", without the page pasted into the message.
 #[test]
 fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
     let addr = answering(

@@ -212,6 +212,7 @@ impl Store {
             .is_some_and(|(_, kind)| kind == crate::event::Kind::Join.as_str()))
     }
 
+    /// Withdraws this device's unacknowledged events from the one with hash `from` on
     /// (the relay refused it because a concurrent membership change won): deletes them,
     /// marks the changes they carried as not sent (they are packaged again), and forgets
     /// the key of any epoch a withdrawn removal had started. One transaction. Returns the
