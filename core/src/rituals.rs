@@ -9,7 +9,7 @@
 //! each other when the rounds were open together. A round where both have rated a goal
 //! is done with it: a new rating of the goal is blind again, in a newer round.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{Rating, Reflection, Round, Seal};
 use crate::view::View;
@@ -32,60 +32,99 @@ pub fn round_over(view: &View, round: &str, now: i64) -> bool {
 }
 
 /// Who has rated a goal in which round: (rater, round) of each of its ratings and seals
-/// that their rater did not take back. A rating or seal taken back does not count as
-/// rated: rating and undoing before a sync must not open the other's seal.
-fn marks<'v>(view: &'v View, goal: &str) -> Vec<(&'v str, &'v str)> {
-    let taken_back = withdrawn(view);
-    let stands = |id: &str| !taken_back.contains(id);
-    let seals = view
-        .seals
-        .iter()
-        .filter(|s| s.goal == goal && stands(&s.id))
-        .map(|s| (s.rater.as_str(), s.round.as_str()));
-    let ratings = view
-        .ratings
-        .iter()
-        .filter(|r| r.goal == goal && stands(&r.id))
-        .filter_map(|r| Some((r.rater.as_str(), r.round.as_deref()?)));
-    seals.chain(ratings).collect()
+/// that their rater did not take back, in the view's order (seals first), and looked up
+/// by round. A rating or seal taken back does not count as rated: rating and undoing
+/// before a sync must not open the other's seal.
+#[derive(Default)]
+struct Marks<'v> {
+    list: Vec<(&'v str, &'v str)>,
+    by_round: HashMap<&'v str, Vec<&'v str>>,
+    /// The (rater, round) of the seals alone.
+    sealed: Vec<(&'v str, &'v str)>,
 }
 
-/// Whether someone `who` accepts has rated the goal of `marks` in `round`.
-fn rated_in(marks: &[(&str, &str)], round: &str, who: impl Fn(&str) -> bool) -> bool {
-    marks.iter().any(|&(rater, r)| r == round && who(rater))
-}
+impl<'v> Marks<'v> {
+    /// The marks of one goal.
+    fn of(view: &'v View, goal: &str) -> Self {
+        let taken_back = withdrawn(view);
+        Self::of_goals(view, &taken_back, Some(goal))
+            .remove(goal)
+            .unwrap_or_default()
+    }
 
-/// Whether two people have rated the goal of `marks` in `round`: its check-in of the
-/// goal is complete there, and a new rating of it starts another.
-fn complete(marks: &[(&str, &str)], round: &str) -> bool {
-    let mut raters = marks.iter().filter(|(_, r)| *r == round).map(|(w, _)| *w);
-    raters
-        .next()
-        .is_some_and(|first| raters.any(|other| other != first))
+    /// The marks of every goal (or of `only` that one), in one pass over the view.
+    fn of_goals(
+        view: &'v View,
+        taken_back: &BTreeSet<&str>,
+        only: Option<&str>,
+    ) -> HashMap<&'v str, Marks<'v>> {
+        let wanted =
+            |goal: &str, id: &str| only.is_none_or(|g| g == goal) && !taken_back.contains(id);
+        let mut goals: HashMap<&str, Marks> = HashMap::new();
+        for s in view.seals.iter().filter(|s| wanted(&s.goal, &s.id)) {
+            let m = goals.entry(s.goal.as_str()).or_default();
+            m.sealed.push((s.rater.as_str(), s.round.as_str()));
+            m.add(&s.rater, &s.round);
+        }
+        for r in view.ratings.iter().filter(|r| wanted(&r.goal, &r.id)) {
+            if let Some(round) = r.round.as_deref() {
+                goals
+                    .entry(r.goal.as_str())
+                    .or_default()
+                    .add(&r.rater, round);
+            }
+        }
+        goals
+    }
+
+    fn add(&mut self, rater: &'v str, round: &'v str) {
+        self.list.push((rater, round));
+        self.by_round.entry(round).or_default().push(rater);
+    }
+
+    /// Whether someone `who` accepts has rated the goal in `round`.
+    fn rated_in(&self, round: &str, who: impl Fn(&str) -> bool) -> bool {
+        self.by_round
+            .get(round)
+            .is_some_and(|raters| raters.iter().any(|&w| who(w)))
+    }
+
+    /// Whether anyone has rated the goal in `round`.
+    fn rated(&self, round: &str) -> bool {
+        self.by_round.contains_key(round)
+    }
+
+    /// Whether two people have rated the goal in `round`: its check-in of the goal is
+    /// complete there, and a new rating of it starts another.
+    fn complete(&self, round: &str) -> bool {
+        self.by_round
+            .get(round)
+            .is_some_and(|raters| raters.iter().any(|&w| w != raters[0]))
+    }
 }
 
 /// The open rounds that hold a goal's current check-in: a round where both have rated it
 /// is left behind once a round opened later holds a new rating of it (last week's round
 /// still open for an hour when this week's check-in starts).
-fn current_rounds<'v>(view: &'v View, marks: &[(&str, &str)], now: i64) -> Vec<&'v Round> {
+fn current_rounds<'v>(view: &'v View, marks: &Marks, now: i64) -> Vec<&'v Round> {
     let open = open_rounds(view, now);
-    let rated = |round: &str| marks.iter().any(|(_, r)| *r == round);
-    let left_behind = |r: &Round| {
-        complete(marks, &r.id)
-            && open
-                .iter()
-                .any(|l| l.opened_at > r.opened_at && rated(&l.id))
-    };
-    open.iter().copied().filter(|r| !left_behind(r)).collect()
+    let newest_rated = open
+        .iter()
+        .filter(|l| marks.rated(&l.id))
+        .map(|l| l.opened_at)
+        .max();
+    let left_behind =
+        |r: &Round| marks.complete(&r.id) && newest_rated.is_some_and(|t| t > r.opened_at);
+    open.into_iter().filter(|r| !left_behind(r)).collect()
 }
 
 /// Whether someone `who` accepts has rated `goal` (sealed or not) in its current
 /// check-in (`current_rounds`).
 pub fn rated_now(view: &View, goal: &str, now: i64, who: impl Fn(&str) -> bool) -> bool {
-    let marks = marks(view, goal);
+    let marks = Marks::of(view, goal);
     current_rounds(view, &marks, now)
         .iter()
-        .any(|r| rated_in(&marks, &r.id, &who))
+        .any(|r| marks.rated_in(&r.id, &who))
 }
 
 /// Whether someone other than `me` has rated `goal` (sealed or not) in its current
@@ -100,17 +139,21 @@ pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
 /// whatever that device's clock says of older rounds), else of their rating of it in a
 /// round where `me` has not rated it. `None`: the rating is blind.
 pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
-    let open = open_rounds(view, now);
-    let is_open = |round: &str| open.iter().any(|r| r.id == round);
-    let marks = marks(view, goal);
+    let open: HashSet<&str> = open_rounds(view, now)
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    let is_open = |round: &str| open.contains(round);
+    let marks = Marks::of(view, goal);
     let answered_seal = waiting_seals(view)
         .into_iter()
         .find(|s| s.goal == goal && s.rater != me && is_open(&s.round))
         .map(|s| s.round.as_str());
     let answered_rating = || {
         marks
+            .list
             .iter()
-            .find(|&&(w, r)| w != me && is_open(r) && !rated_in(&marks, r, |x| x == me))
+            .find(|&&(w, r)| w != me && is_open(r) && !marks.rated_in(r, |x| x == me))
             .map(|&(_, r)| r)
     };
     answered_seal.or_else(answered_rating).map(str::to_string)
@@ -119,10 +162,10 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
 /// The open round a blind rating of `goal` goes in: the newest one where the goal's
 /// check-in is not complete (`None`: a new round).
 pub fn blind_round(view: &View, goal: &str, now: i64) -> Option<String> {
-    let marks = marks(view, goal);
+    let marks = Marks::of(view, goal);
     open_rounds(view, now)
         .into_iter()
-        .filter(|r| !complete(&marks, &r.id))
+        .filter(|r| !marks.complete(&r.id))
         .max_by_key(|r| (r.opened_at, r.id.as_str()))
         .map(|r| r.id.clone())
 }
@@ -202,54 +245,103 @@ pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
     seals_due(view, now, |s| s.rater != me)
 }
 
-/// The waiting seals `which` takes whose time has come, reading who rated each goal
-/// once per goal (a partner may have written thousands of seals).
+/// The waiting seals `which` takes whose time has come. A partner may have written
+/// thousands of seals: the view is read once into lookups (rounds by id, who rated each
+/// goal in which round, the rounds each rater's seals may be answered from), never once
+/// per seal.
 fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal> {
-    let mut by_goal: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    let mut rounds: HashMap<&str, Vec<&Round>> = HashMap::new();
+    for r in &view.rounds {
+        rounds.entry(r.id.as_str()).or_default().push(r);
+    }
+    let over = |round: &str| {
+        rounds
+            .get(round)
+            .is_none_or(|rs| rs.iter().all(|r| r.is_over(now)))
+    };
+    let taken_back = withdrawn(view);
+    let marks = Marks::of_goals(view, &taken_back, None);
+    let no_marks = Marks::default();
+    let mut apart: HashMap<(&str, &str), Spans> = HashMap::new();
     waiting_seals(view)
         .into_iter()
         .filter(|s| which(s))
         .filter(|s| {
-            round_over(view, &s.round, now) || {
-                let marks = by_goal
-                    .entry(s.goal.as_str())
-                    .or_insert_with(|| marks(view, &s.goal));
-                answered(view, s, marks)
+            over(&s.round) || {
+                let m = marks.get(s.goal.as_str()).unwrap_or(&no_marks);
+                let spans = apart
+                    .entry((s.goal.as_str(), s.rater.as_str()))
+                    .or_insert_with(|| Spans::answering(m, &s.rater, &rounds));
+                answered(s, m, spans, &rounds)
             }
         })
         .collect()
 }
 
 /// Whether a seal's time has come short of its round's end: someone other than its
-/// rater has rated the goal in its round, or sealed it while apart (`answered_apart`).
-/// Its rater's devices reveal it at their next rating or sync; until then its partner
-/// is told it opens then. `marks`: who rated the goal in which round.
-fn answered(view: &View, seal: &Seal, marks: &[(&str, &str)]) -> bool {
-    rated_in(marks, &seal.round, |w| w != seal.rater) || answered_apart(view, seal, marks)
+/// rater has rated the goal in its round, or sealed it in another round open together
+/// with its own, with neither round holding the other's rating of it: the two rated
+/// while apart, each opening a round, and the rounds act as one (both seals open
+/// together, whichever round ends first). Its rater's devices reveal it at their next
+/// rating or sync; until then its partner is told it opens then. `marks`: who rated the
+/// goal in which round; `apart`: the rounds of the others' seals of the goal where the
+/// seal's rater has not rated it.
+fn answered(
+    seal: &Seal,
+    marks: &Marks,
+    apart: &Spans,
+    rounds: &HashMap<&str, Vec<&Round>>,
+) -> bool {
+    // When no one else rated in the seal's round, no other rater's round is the seal's
+    // own and none holds their rating there: only the overlap is left to look at.
+    marks.rated_in(&seal.round, |w| w != seal.rater)
+        || rounds
+            .get(seal.round.as_str())
+            .is_some_and(|own| own.iter().any(|r| apart.any_overlaps(r)))
 }
 
-/// Whether another person sealed the seal's goal in another round open together with
-/// its own, with neither round holding the other's rating of it: the two rated while
-/// apart, each opening a round, and the rounds act as one (both seals open together,
-/// whichever round ends first).
-fn answered_apart(view: &View, seal: &Seal, marks: &[(&str, &str)]) -> bool {
-    let own: Vec<&Round> = view.rounds.iter().filter(|r| r.id == seal.round).collect();
-    let together = |a: &str| {
-        view.rounds
+/// Rounds as spans of time sorted by opening, with the latest end among each prefix, so
+/// that whether any of them overlaps a round is one binary search.
+struct Spans {
+    opened: Vec<i64>,
+    latest_end: Vec<i64>,
+}
+
+impl Spans {
+    /// The rounds of the others' seals in `marks` where `rater` has not rated the goal.
+    fn answering(marks: &Marks, rater: &str, rounds: &HashMap<&str, Vec<&Round>>) -> Self {
+        let ids: BTreeSet<&str> = marks
+            .sealed
             .iter()
-            .filter(|ra| ra.id == a)
-            .any(|ra| own.iter().any(|rb| ra.overlaps(rb)))
-    };
-    let taken_back = withdrawn(view);
-    view.seals
-        .iter()
-        .filter(|p| p.goal == seal.goal && p.rater != seal.rater && p.round != seal.round)
-        .filter(|p| !taken_back.contains(p.id.as_str()))
-        .any(|p| {
-            together(&p.round)
-                && !rated_in(marks, &p.round, |w| w == seal.rater)
-                && !rated_in(marks, &seal.round, |w| w == p.rater)
-        })
+            .filter(|&&(w, q)| w != rater && !marks.rated_in(q, |x| x == rater))
+            .map(|&(_, q)| q)
+            .collect();
+        let mut spans: Vec<(i64, i64)> = ids
+            .into_iter()
+            .filter_map(|q| rounds.get(q))
+            .flatten()
+            .map(|r| (r.opened_at, r.last_moment()))
+            .collect();
+        spans.sort_unstable();
+        let mut latest = i64::MIN;
+        let latest_end = spans
+            .iter()
+            .map(|&(_, end)| {
+                latest = latest.max(end);
+                latest
+            })
+            .collect();
+        Spans {
+            opened: spans.into_iter().map(|(o, _)| o).collect(),
+            latest_end,
+        }
+    }
+
+    /// Whether one of the spans overlaps `r` as `Round::overlaps` says.
+    fn any_overlaps(&self, r: &Round) -> bool {
+        let before_end = self.opened.partition_point(|&o| o < r.last_moment());
+        before_end > 0 && self.latest_end[before_end - 1] > r.opened_at
+    }
 }
 
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes

@@ -16,13 +16,15 @@
 //! `--quick` runs small sizes (for trying the harness, never written to the docs);
 //! `--no-docs` leaves docs/benchmarks.md alone; `--no-peer` skips samod (its first build
 //! takes minutes); `--no-postgres` skips the PostgreSQL figures; `--concurrent-writes-only`
-//! runs just the concurrent-writes storm (never written to the docs).
+//! runs just the concurrent-writes storm (never written to the docs); `--rituals-only`
+//! the blind rules over thousands of unrevealed seals (also part of every run).
 
 mod cli_scenario;
 mod figures;
 mod live_scenario;
 mod programs;
 mod report;
+mod rituals_scenario;
 mod storm_scenario;
 mod targets;
 
@@ -37,6 +39,7 @@ struct Options {
     postgres: bool,
     concurrent_writes_only: bool,
     cli_only: bool,
+    rituals_only: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -47,6 +50,7 @@ fn options() -> Result<Options, String> {
         postgres: true,
         concurrent_writes_only: false,
         cli_only: false,
+        rituals_only: false,
     };
     for a in std::env::args().skip(1) {
         match a.as_str() {
@@ -56,9 +60,10 @@ fn options() -> Result<Options, String> {
             "--no-postgres" => o.postgres = false,
             "--concurrent-writes-only" => o.concurrent_writes_only = true,
             "--cli-only" => o.cli_only = true,
+            "--rituals-only" => o.rituals_only = true,
             other => {
                 return Err(format!(
-                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer, --no-postgres, --concurrent-writes-only and --cli-only"
+                    "unknown option {other:?}; the options are --quick, --no-docs, --no-peer, --no-postgres, --concurrent-writes-only, --cli-only and --rituals-only"
                 ));
             }
         }
@@ -105,6 +110,15 @@ fn run() -> Result<(), String> {
     } else {
         duet_tests::storm::Size::full().rounds
     };
+    let seal_counts: &[usize] = if opts.quick {
+        &[1_000]
+    } else {
+        &[1_000, 5_000, 20_000]
+    };
+    if opts.rituals_only {
+        rituals_scenario::measure(seal_counts, &mut Figures::default());
+        return Ok(());
+    }
     if opts.concurrent_writes_only {
         println!("duet-bench: {cores} cores, release build; the concurrent-writes storm only");
         storm_scenario::measure(storm_rounds, &mut Figures::default())?;
@@ -145,6 +159,7 @@ fn run() -> Result<(), String> {
     cli_scenario::measure(big, &mut figs, false);
     live_scenario::on_sqlite(&mut figs);
     storm_scenario::measure(storm_rounds, &mut figs)?;
+    rituals_scenario::measure(seal_counts, &mut figs);
     programs::relay_ingest(ingest_events, None, &mut figs)?;
     programs::relay_pinned(ingest_events, cores, &mut figs)?;
     if opts.postgres {
