@@ -373,16 +373,11 @@ impl Device {
 
     /// What the blind rules need when this person rates or reveals (see
     /// [`crate::store::Store::ritual_view`]); with `amend_goal`, also this person's ratings of it.
-    /// `now` is the caller's, so the rounds it counts as open are those it decides by.
-    pub(crate) fn ritual_view(
-        &mut self,
-        now: i64,
-        amend_goal: Option<&str>,
-    ) -> Result<View, DeviceError> {
+    pub(crate) fn ritual_view(&mut self, amend_goal: Option<&str>) -> Result<View, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
         let me = self.me.person_id.to_string();
         let own = amend_goal.map(|g| (g, me.as_str()));
-        Ok(self.store.ritual_view(&rec.id, &self.me, now, own)?)
+        Ok(self.store.ritual_view(&rec.id, &self.me, own)?)
     }
 
     /// Some of the typed content of a space, from the read models (or, in a process

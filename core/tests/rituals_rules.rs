@@ -1,9 +1,10 @@
 //! The blind rules read through lookups built once per view (`rituals`, so that thousands
 //! of a partner's seals do not make a rating take seconds) decide exactly as the rules
-//! read straight from their definitions: over random views of two goals, three raters,
-//! rounds open together or apart, closed, unknown or dated ahead, seals and ratings that
-//! correct, reveal and withdraw one another, every rater's due seals, the partner's
-//! opening seals, and where a new rating goes are the same.
+//! read straight from docs/data-model.md, one seal and one round at a time: over random
+//! views of two goals, three raters, rounds open together or apart, closed, unknown or
+//! dated ahead, seals and ratings that correct, reveal and withdraw one another, every
+//! rater's due seals, the partner's opening seals, and where a new rating goes are the
+//! same.
 
 use std::collections::BTreeSet;
 
@@ -17,8 +18,7 @@ const HOUR: i64 = 60 * 60 * 1000;
 const RATERS: [&str; 3] = ["pa", "pb", "pc"];
 const GOALS: [&str; 2] = ["g0", "g1"];
 
-/// The rules as docs/data-model.md states them, one seal at a time (the code before the
-/// lookups).
+/// The rules as docs/data-model.md states them, one seal and one round at a time.
 mod reference {
     use super::*;
 
@@ -50,18 +50,65 @@ mod reference {
         marks.iter().any(|&(rater, r)| r == round && who(rater))
     }
 
-    fn complete(marks: &[(&str, &str)], round: &str) -> bool {
-        let mut raters = marks.iter().filter(|(_, r)| *r == round).map(|(w, _)| *w);
-        raters
-            .next()
-            .is_some_and(|first| raters.any(|other| other != first))
+    /// The rounds of `goal` paired while apart: each round one rater alone sealed the
+    /// goal in, oldest first, pairs with the oldest earlier unpaired one of another rater
+    /// open together with it.
+    fn paired(view: &View, goal: &str) -> BTreeSet<String> {
+        let marks = marks(view, goal);
+        let taken_back = withdrawn(view);
+        let span = |id: &str| {
+            let entries: Vec<&Round> = view.rounds.iter().filter(|r| r.id == id).collect();
+            let opened = entries.iter().map(|r| r.opened_at).min()?;
+            let last = entries.iter().map(|r| r.last_moment()).max()?;
+            (opened < last).then_some((opened, last))
+        };
+        let mut alone: Vec<(i64, i64, String, String)> = view
+            .seals
+            .iter()
+            .filter(|s| s.goal == goal && !taken_back.contains(s.id.as_str()))
+            .filter(|s| marks.iter().all(|&(w, r)| r != s.round || w == s.rater))
+            .filter_map(|s| {
+                let (opened, last) = span(&s.round)?;
+                Some((opened, last, s.round.clone(), s.rater.clone()))
+            })
+            .collect();
+        alone.sort();
+        alone.dedup();
+        let mut unpaired: Vec<(i64, i64, String, String)> = Vec::new();
+        let mut paired = BTreeSet::new();
+        for r in alone {
+            let partner = unpaired
+                .iter()
+                .position(|u| u.3 != r.3 && u.0 < r.1 && r.0 < u.1);
+            match partner {
+                Some(i) => {
+                    paired.insert(unpaired.remove(i).2);
+                    paired.insert(r.2);
+                }
+                None => unpaired.push(r),
+            }
+        }
+        paired
     }
 
-    fn current_rounds<'v>(view: &'v View, marks: &[(&str, &str)], now: i64) -> Vec<&'v Round> {
+    fn complete(view: &View, goal: &str, marks: &[(&str, &str)], round: &str) -> bool {
+        let mut raters = marks.iter().filter(|(_, r)| *r == round).map(|(w, _)| *w);
+        paired(view, goal).contains(round)
+            || raters
+                .next()
+                .is_some_and(|first| raters.any(|other| other != first))
+    }
+
+    fn current_rounds<'v>(
+        view: &'v View,
+        goal: &str,
+        marks: &[(&str, &str)],
+        now: i64,
+    ) -> Vec<&'v Round> {
         let open = rituals::open_rounds(view, now);
         let rated = |round: &str| marks.iter().any(|(_, r)| *r == round);
         let left_behind = |r: &Round| {
-            complete(marks, &r.id)
+            complete(view, goal, marks, &r.id)
                 && open
                     .iter()
                     .any(|l| l.opened_at > r.opened_at && rated(&l.id))
@@ -71,7 +118,7 @@ mod reference {
 
     pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
         let marks = marks(view, goal);
-        current_rounds(view, &marks, now)
+        current_rounds(view, goal, &marks, now)
             .iter()
             .any(|r| rated_in(&marks, &r.id, |w| w != me))
     }
@@ -82,12 +129,22 @@ mod reference {
         let marks = marks(view, goal);
         let answered_seal = rituals::waiting_seals(view)
             .into_iter()
-            .find(|s| s.goal == goal && s.rater != me && is_open(&s.round))
+            .find(|s| {
+                s.goal == goal
+                    && s.rater != me
+                    && is_open(&s.round)
+                    && !paired(view, goal).contains(&s.round)
+            })
             .map(|s| s.round.as_str());
         let answered_rating = || {
             marks
                 .iter()
-                .find(|&&(w, r)| w != me && is_open(r) && !rated_in(&marks, r, |x| x == me))
+                .find(|&&(w, r)| {
+                    w != me
+                        && is_open(r)
+                        && !complete(view, goal, &marks, r)
+                        && !rated_in(&marks, r, |x| x == me)
+                })
                 .map(|&(_, r)| r)
         };
         answered_seal.or_else(answered_rating).map(str::to_string)
@@ -97,7 +154,7 @@ mod reference {
         let marks = marks(view, goal);
         rituals::open_rounds(view, now)
             .into_iter()
-            .filter(|r| !complete(&marks, &r.id))
+            .filter(|r| !complete(view, goal, &marks, &r.id))
             .max_by_key(|r| (r.opened_at, r.id.as_str()))
             .map(|r| r.id.clone())
     }
@@ -107,33 +164,12 @@ mod reference {
             .into_iter()
             .filter(|s| which(s))
             .filter(|s| {
-                rituals::round_over(view, &s.round, now) || {
-                    let marks = marks(view, &s.goal);
-                    rated_in(&marks, &s.round, |w| w != s.rater) || answered_apart(view, s, &marks)
-                }
+                rituals::round_over(view, &s.round, now)
+                    || rated_in(&marks(view, &s.goal), &s.round, |w| w != s.rater)
+                    || paired(view, &s.goal).contains(&s.round)
             })
             .map(|s| s.id.clone())
             .collect()
-    }
-
-    fn answered_apart(view: &View, seal: &Seal, marks: &[(&str, &str)]) -> bool {
-        let own: Vec<&Round> = view.rounds.iter().filter(|r| r.id == seal.round).collect();
-        let together = |a: &str| {
-            view.rounds
-                .iter()
-                .filter(|ra| ra.id == a)
-                .any(|ra| own.iter().any(|rb| ra.overlaps(rb)))
-        };
-        let taken_back = withdrawn(view);
-        view.seals
-            .iter()
-            .filter(|p| p.goal == seal.goal && p.rater != seal.rater && p.round != seal.round)
-            .filter(|p| !taken_back.contains(p.id.as_str()))
-            .any(|p| {
-                together(&p.round)
-                    && !rated_in(marks, &p.round, |w| w == seal.rater)
-                    && !rated_in(marks, &seal.round, |w| w == p.rater)
-            })
     }
 }
 

@@ -529,7 +529,7 @@ fn assert_ritual_view_decides_as_the_whole_view(dev: &mut Device) {
     let whole = dev.raw_view(SpaceKind::Shared).expect("view");
     let part = dev
         .store_mut()
-        .ritual_view(&rec.id, &me, now, None)
+        .ritual_view(&rec.id, &me, None)
         .expect("ritual view");
     assert_eq!(
         due_reveals(&part, &who, now),
@@ -551,7 +551,7 @@ fn assert_ritual_view_decides_as_the_whole_view(dev: &mut Device) {
         );
         let own = dev
             .store_mut()
-            .ritual_view(&rec.id, &me, now, Some((&g.id, &who)))
+            .ritual_view(&rec.id, &me, Some((&g.id, &who)))
             .expect("ritual view");
         let mine = |v: &View| -> Vec<_> {
             effective_ratings(v)

@@ -497,6 +497,65 @@ fn partners_who_both_rate_blind_while_apart_see_both_once_their_devices_have_syn
     );
 }
 
+/// Whether `d` sees a rating of `level` (the partner's, once revealed or answered).
+fn sees_level(d: &Device, level: i64) -> bool {
+    ratings(d).iter().any(|(_, l, _)| *l == level)
+}
+
+#[test]
+fn a_rating_after_both_rated_apart_is_blind_again_until_the_partner_answers() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "0"]);
+    sam.ok(&["rate", GOAL, "-1"]);
+    for d in [&sam, &alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    // Both rated while apart, each in a round of their own: that check-in is complete,
+    // and Alex's next rating of the goal is blind again, though both rounds are open.
+    let out = alex.ok(&["rate", GOAL, "2"]);
+    assert!(out.contains("sealed"), "{out}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(
+        !sees_level(&sam, 2),
+        "Sam sees Alex's new level before rating"
+    );
+    let plan = sam.run_full(&["checkin"], Some("\n"), &[]).ok().to_string();
+    assert!(plan.contains("rate to see theirs"), "{plan}");
+    let out = sam.ok(&["rate", GOAL, "1"]);
+    assert!(!out.contains("sealed"), "{out}");
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(sees_level(&sam, 2) && sees_level(&alex, 1));
+}
+
+#[test]
+fn a_rating_made_before_the_partner_revealed_their_apart_seal_is_blind_too() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "0"]);
+    sam.ok(&["rate", GOAL, "-1"]);
+    sam.ok(&["sync"]);
+    // Alex learns of Sam's seal (not yet revealed: Sam has not synced since) and rates
+    // again: Sam's seal was answered by Alex's first, not by this one.
+    alex.ok(&["sync"]);
+    let out = alex.ok(&["rate", GOAL, "2"]);
+    assert!(out.contains("sealed"), "{out}");
+    for d in [&alex, &sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(
+        sees_level(&sam, 0) && sees_level(&alex, -1),
+        "the first two open"
+    );
+    assert!(
+        !sees_level(&sam, 2),
+        "Sam sees Alex's new level before rating"
+    );
+}
+
 #[test]
 fn a_checkin_walks_the_goals_and_takes_answers_from_the_terminal_or_a_pipe() {
     let d = Device::new();

@@ -136,7 +136,7 @@ impl Device {
         let (gid, title) = self.resolve_goal_titled(input.goal)?;
         let now = self.now();
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(now, input.amend.then_some(gid.as_str()))?;
+        let view = self.ritual_view(input.amend.then_some(gid.as_str()))?;
         let corrects = input
             .amend
             .then(|| super::corrections::latest_own(&view, &me, &gid))
@@ -308,7 +308,7 @@ impl Device {
         let _lock = self.store.write_lock()?;
         let now = self.now();
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(now, None)?;
+        let view = self.ritual_view(None)?;
         let mine: Vec<Seal> = waiting_seals(&view)
             .into_iter()
             .filter(|s| s.rater == me)
@@ -361,7 +361,7 @@ impl Device {
     pub fn close_rounds(&mut self) -> Result<Closed, DeviceError> {
         let _lock = self.store.write_lock()?;
         let now = self.now();
-        let view = self.ritual_view(now, None)?;
+        let view = self.ritual_view(None)?;
         let open: Vec<String> = open_rounds(&view, now)
             .into_iter()
             .map(|r| r.id.clone())

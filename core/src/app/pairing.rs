@@ -446,7 +446,7 @@ impl Device {
     pub fn opening_seals(&mut self) -> Result<Vec<crate::model::Seal>, DeviceError> {
         let now = self.now();
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(now, None)?;
+        let view = self.ritual_view(None)?;
         Ok(crate::rituals::opening_seals(&view, &me, now)
             .into_iter()
             .cloned()

@@ -108,7 +108,7 @@ pub(crate) fn recompute(conn: &Connection, space: &SpaceId) -> Result<(), rusqli
 /// a seal whose reveal was withdrawn is revealed all the same (not waiting again).
 fn blind_view(conn: &Connection, space: &SpaceId) -> Result<View, rusqlite::Error> {
     Ok(View {
-        ratings: queries::ritual_ratings(conn, space, &[], None)?,
+        ratings: queries::ritual_ratings(conn, space, false, None)?,
         seals: queries::seals(conn, space)?,
         ..View::default()
     })

@@ -78,12 +78,14 @@ pub(crate) fn ratings(conn: &Connection, space: &SpaceId) -> Result<Vec<Rating>,
 }
 
 /// The ratings the blind rules look at when this person rates (see
-/// [`crate::rituals`]): those of the open rounds `open`, those that reveal, correct or
-/// withdraw another, and, for a correction, `own`'s (goal, rater) ratings; oldest first.
+/// [`crate::rituals`]): those that reveal, correct or withdraw another, with `in_rounds`
+/// those given in a round (which rounds were paired while apart depends on every
+/// round's ratings), and, for a correction, `own`'s (goal, rater) ratings; oldest
+/// first. Ratings outside rounds, most of a long history, are left.
 pub(crate) fn ritual_ratings(
     conn: &Connection,
     space: &SpaceId,
-    open: &[String],
+    in_rounds: bool,
     own: Option<(&str, &str)>,
 ) -> Result<Vec<Rating>, rusqlite::Error> {
     let sid = space.to_string();
@@ -101,10 +103,10 @@ pub(crate) fn ritual_ratings(
         "SELECT id, json FROM rm_ratings WHERE space = ?1 AND ritual = 1",
         &[&sid],
     )?;
-    for round in open {
+    if in_rounds {
         add(
-            "SELECT id, json FROM rm_ratings WHERE space = ?1 AND round = ?2",
-            &[&sid, round],
+            "SELECT id, json FROM rm_ratings WHERE space = ?1 AND round IS NOT NULL",
+            &[&sid],
         )?;
     }
     if let Some((goal, rater)) = own {

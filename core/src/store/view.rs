@@ -67,17 +67,14 @@ impl Store {
         &mut self,
         space: &SpaceId,
         identity: &Identity,
-        now: i64,
         own: Option<(&str, &str)>,
     ) -> Result<View, StoreError> {
         self.current_view(space, identity)?;
         let c = &self.conn;
-        let rounds = crate::readmodel::rounds(c, space)?;
-        let deciding = crate::rituals::deciding_rounds(&rounds, now);
         Ok(View {
-            ratings: crate::readmodel::ritual_ratings(c, space, &deciding, own)?,
+            ratings: crate::readmodel::ritual_ratings(c, space, true, own)?,
             seals: crate::readmodel::seals(c, space)?,
-            rounds,
+            rounds: crate::readmodel::rounds(c, space)?,
             ..View::default()
         })
     }

@@ -6,13 +6,17 @@
 //! itself after the period the rater's device sets (7 days by default) or when either
 //! partner closes it. A rating answers the partner's in the round they rated in, and
 //! opens their seal there; two seals made while apart, each in a round of its own, open
-//! each other when the rounds were open together. A round where both have rated a goal
-//! is done with it: a new rating of the goal is blind again, in a newer round.
+//! each other when the rounds were open together, and the two rounds are one complete
+//! check-in of the goal (`marks`). A round where both have rated a goal is done with it:
+//! a new rating of the goal is blind again, in a newer round.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{Rating, Reflection, Round, Seal};
 use crate::view::View;
+use marks::Marks;
+
+mod marks;
 
 /// How long a check-in round stays open unless a partner closes it: 7 days.
 pub const DEFAULT_ROUND_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -29,78 +33,6 @@ pub fn round_over(view: &View, round: &str, now: i64) -> bool {
         .iter()
         .filter(|r| r.id == round)
         .all(|r| r.is_over(now))
-}
-
-/// Who has rated a goal in which round: (rater, round) of each of its ratings and seals
-/// that their rater did not take back, in the view's order (seals first), and looked up
-/// by round. A rating or seal taken back does not count as rated: rating and undoing
-/// before a sync must not open the other's seal.
-#[derive(Default)]
-struct Marks<'v> {
-    list: Vec<(&'v str, &'v str)>,
-    by_round: HashMap<&'v str, Vec<&'v str>>,
-    /// The (rater, round) of the seals alone.
-    sealed: Vec<(&'v str, &'v str)>,
-}
-
-impl<'v> Marks<'v> {
-    /// The marks of one goal.
-    fn of(view: &'v View, goal: &str) -> Self {
-        let taken_back = withdrawn(view);
-        Self::of_goals(view, &taken_back, Some(goal))
-            .remove(goal)
-            .unwrap_or_default()
-    }
-
-    /// The marks of every goal (or of `only` that one), in one pass over the view.
-    fn of_goals(
-        view: &'v View,
-        taken_back: &BTreeSet<&str>,
-        only: Option<&str>,
-    ) -> HashMap<&'v str, Marks<'v>> {
-        let wanted =
-            |goal: &str, id: &str| only.is_none_or(|g| g == goal) && !taken_back.contains(id);
-        let mut goals: HashMap<&str, Marks> = HashMap::new();
-        for s in view.seals.iter().filter(|s| wanted(&s.goal, &s.id)) {
-            let m = goals.entry(s.goal.as_str()).or_default();
-            m.sealed.push((s.rater.as_str(), s.round.as_str()));
-            m.add(&s.rater, &s.round);
-        }
-        for r in view.ratings.iter().filter(|r| wanted(&r.goal, &r.id)) {
-            if let Some(round) = r.round.as_deref() {
-                goals
-                    .entry(r.goal.as_str())
-                    .or_default()
-                    .add(&r.rater, round);
-            }
-        }
-        goals
-    }
-
-    fn add(&mut self, rater: &'v str, round: &'v str) {
-        self.list.push((rater, round));
-        self.by_round.entry(round).or_default().push(rater);
-    }
-
-    /// Whether someone `who` accepts has rated the goal in `round`.
-    fn rated_in(&self, round: &str, who: impl Fn(&str) -> bool) -> bool {
-        self.by_round
-            .get(round)
-            .is_some_and(|raters| raters.iter().any(|&w| who(w)))
-    }
-
-    /// Whether anyone has rated the goal in `round`.
-    fn rated(&self, round: &str) -> bool {
-        self.by_round.contains_key(round)
-    }
-
-    /// Whether two people have rated the goal in `round`: its check-in of the goal is
-    /// complete there, and a new rating of it starts another.
-    fn complete(&self, round: &str) -> bool {
-        self.by_round
-            .get(round)
-            .is_some_and(|raters| raters.iter().any(|&w| w != raters[0]))
-    }
 }
 
 /// The open rounds that hold a goal's current check-in: a round where both have rated it
@@ -147,13 +79,15 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
     let marks = Marks::of(view, goal);
     let answered_seal = waiting_seals(view)
         .into_iter()
-        .find(|s| s.goal == goal && s.rater != me && is_open(&s.round))
+        .find(|s| s.goal == goal && s.rater != me && is_open(&s.round) && !marks.paired(&s.round))
         .map(|s| s.round.as_str());
     let answered_rating = || {
         marks
             .list
             .iter()
-            .find(|&&(w, r)| w != me && is_open(r) && !marks.rated_in(r, |x| x == me))
+            .find(|&&(w, r)| {
+                w != me && is_open(r) && !marks.complete(r) && !marks.rated_in(r, |x| x == me)
+            })
             .map(|&(_, r)| r)
     };
     answered_seal.or_else(answered_rating).map(str::to_string)
@@ -168,20 +102,6 @@ pub fn blind_round(view: &View, goal: &str, now: i64) -> Option<String> {
         .filter(|r| !marks.complete(&r.id))
         .max_by_key(|r| (r.opened_at, r.id.as_str()))
         .map(|r| r.id.clone())
-}
-
-/// The rounds a view must hold the ratings of to decide as the whole space would: the
-/// open ones and those that were open together with one of them.
-pub fn deciding_rounds(rounds: &[Round], now: i64) -> Vec<String> {
-    let open: Vec<&Round> = rounds.iter().filter(|r| !r.is_over(now)).collect();
-    let mut ids: Vec<String> = rounds
-        .iter()
-        .filter(|r| open.iter().any(|o| o.id == r.id || o.overlaps(r)))
-        .map(|r| r.id.clone())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids
 }
 
 /// The ids of the ratings and seals a withdrawal took back.
@@ -247,101 +167,29 @@ pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
 
 /// The waiting seals `which` takes whose time has come. A partner may have written
 /// thousands of seals: the view is read once into lookups (rounds by id, who rated each
-/// goal in which round, the rounds each rater's seals may be answered from), never once
-/// per seal.
+/// goal in which round and which rounds were paired while apart), never once per seal.
 fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal> {
-    let mut rounds: HashMap<&str, Vec<&Round>> = HashMap::new();
-    for r in &view.rounds {
-        rounds.entry(r.id.as_str()).or_default().push(r);
-    }
+    let rounds = marks::rounds_by_id(view);
     let over = |round: &str| {
         rounds
             .get(round)
             .is_none_or(|rs| rs.iter().all(|r| r.is_over(now)))
     };
-    let taken_back = withdrawn(view);
-    let marks = Marks::of_goals(view, &taken_back, None);
-    let no_marks = Marks::default();
-    let mut apart: HashMap<(&str, &str), Spans> = HashMap::new();
+    let marks = Marks::of_goals(view, &withdrawn(view), &rounds, None);
     waiting_seals(view)
         .into_iter()
         .filter(|s| which(s))
-        .filter(|s| {
-            over(&s.round) || {
-                let m = marks.get(s.goal.as_str()).unwrap_or(&no_marks);
-                let spans = apart
-                    .entry((s.goal.as_str(), s.rater.as_str()))
-                    .or_insert_with(|| Spans::answering(m, &s.rater, &rounds));
-                answered(s, m, spans, &rounds)
-            }
-        })
+        .filter(|s| over(&s.round) || marks.get(s.goal.as_str()).is_some_and(|m| answered(s, m)))
         .collect()
 }
 
 /// Whether a seal's time has come short of its round's end: someone other than its
-/// rater has rated the goal in its round, or sealed it in another round open together
-/// with its own, with neither round holding the other's rating of it: the two rated
-/// while apart, each opening a round, and the rounds act as one (both seals open
-/// together, whichever round ends first). Its rater's devices reveal it at their next
-/// rating or sync; until then its partner is told it opens then. `marks`: who rated the
-/// goal in which round; `apart`: the rounds of the others' seals of the goal where the
-/// seal's rater has not rated it.
-fn answered(
-    seal: &Seal,
-    marks: &Marks,
-    apart: &Spans,
-    rounds: &HashMap<&str, Vec<&Round>>,
-) -> bool {
-    // When no one else rated in the seal's round, no other rater's round is the seal's
-    // own and none holds their rating there: only the overlap is left to look at.
-    marks.rated_in(&seal.round, |w| w != seal.rater)
-        || rounds
-            .get(seal.round.as_str())
-            .is_some_and(|own| own.iter().any(|r| apart.any_overlaps(r)))
-}
-
-/// Rounds as spans of time sorted by opening, with the latest end among each prefix, so
-/// that whether any of them overlaps a round is one binary search.
-struct Spans {
-    opened: Vec<i64>,
-    latest_end: Vec<i64>,
-}
-
-impl Spans {
-    /// The rounds of the others' seals in `marks` where `rater` has not rated the goal.
-    fn answering(marks: &Marks, rater: &str, rounds: &HashMap<&str, Vec<&Round>>) -> Self {
-        let ids: BTreeSet<&str> = marks
-            .sealed
-            .iter()
-            .filter(|&&(w, q)| w != rater && !marks.rated_in(q, |x| x == rater))
-            .map(|&(_, q)| q)
-            .collect();
-        let mut spans: Vec<(i64, i64)> = ids
-            .into_iter()
-            .filter_map(|q| rounds.get(q))
-            .flatten()
-            .map(|r| (r.opened_at, r.last_moment()))
-            .collect();
-        spans.sort_unstable();
-        let mut latest = i64::MIN;
-        let latest_end = spans
-            .iter()
-            .map(|&(_, end)| {
-                latest = latest.max(end);
-                latest
-            })
-            .collect();
-        Spans {
-            opened: spans.into_iter().map(|(o, _)| o).collect(),
-            latest_end,
-        }
-    }
-
-    /// Whether one of the spans overlaps `r` as `Round::overlaps` says.
-    fn any_overlaps(&self, r: &Round) -> bool {
-        let before_end = self.opened.partition_point(|&o| o < r.last_moment());
-        before_end > 0 && self.latest_end[before_end - 1] > r.opened_at
-    }
+/// rater has rated the goal in its round, or its round was paired with another rater's
+/// while apart (`marks`: the two rated while apart, each opening a round, and both
+/// seals open together, whichever round ends first). Its rater's devices reveal it at
+/// their next rating or sync; until then its partner is told it opens then.
+fn answered(seal: &Seal, marks: &Marks) -> bool {
+    marks.rated_in(&seal.round, |w| w != seal.rater) || marks.paired(&seal.round)
 }
 
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes
