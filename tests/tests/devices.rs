@@ -607,3 +607,46 @@ fn a_relay_that_falsely_says_the_remover_was_removed_cannot_undo_the_removal() {
             .contains("removed from the shared space")
     );
 }
+
+#[test]
+fn what_a_device_wrote_before_its_removal_reached_the_relay_stays_on_every_device() {
+    let mut relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    a1.ok(&["sync"]);
+    let a2_key = device_key(&a2);
+    // The phone removes the laptop while the relay cannot be reached (a train, a push
+    // cut off): the removal waits on the phone.
+    relay.kill();
+    assert_eq!(a1.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    relay.restart();
+    // Meanwhile the laptop, still a member on the relay, writes; Sam reads it and
+    // writes on, after it.
+    let laptop = "written on the laptop before the removal reached the relay";
+    a2.ok(&["reflect", laptop]);
+    a2.ok(&["sync"]);
+    b.ok(&["sync"]);
+    b.ok(&["reflect", "Sam, later"]);
+    b.ok(&["sync"]);
+    // The phone's sync places its removal after both in the relay's order, and takes
+    // them as Sam's device did: nothing refused, nothing waiting.
+    let r = a1.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("refused"), "{r:?}");
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    for d in [&a1, &b] {
+        let listed = d.ok(&["reflections"]);
+        assert!(
+            listed.contains(laptop) && listed.contains("Sam, later"),
+            "{listed}"
+        );
+        let status = d.json(&["status"]);
+        let shared = &status["spaces"][0];
+        assert_eq!(shared["kind"], "shared", "{status}");
+        assert_eq!(shared["refused_events"], 0, "{status}");
+        assert_eq!(shared["waiting_events"], 0, "{status}");
+    }
+    assert_eq!(removed_set(&a1), vec![a2_key.clone()]);
+    assert_eq!(removed_set(&b), vec![a2_key]);
+    assert_eq!(verify_code(&a1), verify_code(&b));
+}

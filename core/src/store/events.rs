@@ -90,6 +90,43 @@ impl Store {
             .collect())
     }
 
+    /// Every stored event of a space that decodes, split for a read from `through`: the
+    /// relay's order up to there (then events the relay holds but no longer places, as
+    /// [`Store::stored_events`] has them), and what the relay ordered after it or has not
+    /// taken yet (this device's acknowledged events past the read, its unsent ones).
+    /// Events the read brings are checked against the first part only: the relay's
+    /// order decides, not the order this device wrote in.
+    pub fn events_split_at(
+        &self,
+        space: &SpaceId,
+        through: u64,
+    ) -> Result<(Vec<Event>, Vec<Event>), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes, relay_cursor, acked FROM events WHERE space = ?1
+                 ORDER BY relay_cursor IS NULL, relay_cursor, id",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?;
+        let (mut read, mut after) = (Vec::new(), Vec::new());
+        for row in rows {
+            let (bytes, cursor, acked) = row?;
+            let Ok(ev) = Event::decode_stored(bytes) else {
+                continue;
+            };
+            let beyond = match cursor {
+                Some(c) => u64::try_from(c).is_ok_and(|c| c > through),
+                None => !acked,
+            };
+            if beyond { &mut after } else { &mut read }.push(ev);
+        }
+        Ok((read, after))
+    }
+
     /// This device's events the relay has not acknowledged, oldest first.
     pub fn unacked_events(&self, space: &SpaceId) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

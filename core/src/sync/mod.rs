@@ -401,10 +401,12 @@ fn sync_once(
     // 2. Pull and verify everything after the cursor, a page at a time.
     let mut local = {
         let _lock = store.write_lock()?;
-        Local::load(store, rec, kept)?
+        let start = pull::start_cursor(store, rec)?;
+        Local::load(store, rec, kept, Some(start))?
     };
     let mut pull = Pull::new(rec, me, local.keys.clone(), &mut report);
     let cursor = pull.read_all(store, &mut local, &relay, transport, &mut push_refusal)?;
+    local.read_done();
     pull.warn_queued();
 
     // 3. Package local changes under the newest key epoch this device knows (after the

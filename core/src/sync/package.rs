@@ -71,7 +71,7 @@ pub(crate) fn package_local(
     rec: &SpaceRecord,
 ) -> Result<usize, SyncError> {
     let _lock = store.write_lock()?;
-    let mut local = Local::load(store, rec, None)?;
+    let mut local = Local::load(store, rec, None, None)?;
     let epoch = local.state.epoch();
     let key = match local.keys.get(&epoch) {
         Some(key) if !local.state.needs_rotation() => key.clone(),

@@ -19,6 +19,16 @@ use crate::identity::Identity;
 use crate::protocol::MAX_READ_LIMIT;
 use crate::store::{Accepted, MAX_HELD_BYTES, MAX_HELD_EVENTS, Refused, SpaceRecord, Store};
 
+/// Where a read starts: after the stored cursor, or below it when events still wait
+/// from an earlier sync (they may wait for one the relay left out of a page while the
+/// cursor moved past it: read again from below that gap).
+pub(super) fn start_cursor(store: &Store, rec: &SpaceRecord) -> Result<u64, SyncError> {
+    Ok(match store.gap_floor(&rec.id)? {
+        Some(floor) => floor.min(rec.cursor),
+        None => rec.cursor,
+    })
+}
+
 /// The pull of one sync: what it has learnt so far and what it reports. Filing one
 /// event is in `process`.
 pub(super) struct Pull<'a> {
@@ -64,7 +74,7 @@ impl<'a> Pull<'a> {
         transport: &dyn Transport,
         push_refusal: &mut Option<TransportError>,
     ) -> Result<u64, SyncError> {
-        let mut cursor = self.start(store)?;
+        let mut cursor = start_cursor(store, self.rec)?;
         let mut pages = 0usize;
         // The first read starts after the last event this device read, which the relay
         // must still hold at that cursor: if it does not, it lost events and numbers new
@@ -134,16 +144,6 @@ impl<'a> Pull<'a> {
         }
     }
 
-    /// Where to read from: after the stored cursor, or below it when events still wait
-    /// from an earlier sync (they may wait for one the relay left out of a page while
-    /// the cursor moved past it: read again from below that gap).
-    fn start(&self, store: &Store) -> Result<u64, SyncError> {
-        Ok(match store.gap_floor(&self.rec.id)? {
-            Some(floor) => floor.min(self.rec.cursor),
-            None => self.rec.cursor,
-        })
-    }
-
     /// Notes what the relay says of the space: the fork attempts it refused, and an end
     /// before this device's `cursor` (it lost events), which it returns.
     fn note_relay(&mut self, newest: Option<u64>, forks: Option<u64>, cursor: u64) -> Option<Loss> {
@@ -166,6 +166,7 @@ impl<'a> Pull<'a> {
         cursor: &mut u64,
         first: bool,
     ) -> Result<(Option<Stop>, usize), SyncError> {
+        local.read_to(*cursor);
         let refreshed = local.refresh(store, self.rec)?;
         if refreshed {
             self.keys = local.keys.clone();
