@@ -22,6 +22,10 @@ use tungstenite::{Message, WebSocket};
 /// WebSocket upgrades must not leave it waiting for news that never comes.
 pub const POLL_WHILE_DOWN: Duration = Duration::from_secs(15);
 
+/// How long opening a live socket may take, the connection and the WebSocket handshake
+/// each: a proxy (or a captive portal) that takes the upgrade and never answers must
+/// not leave the watcher waiting on it for good.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Three missed pings mean the connection is dead.
 const READ_TIMEOUT: Duration = PING_EVERY.saturating_mul(3);
 /// The first wait after a lost connection; it doubles up to [`MAX_BACKOFF`].
@@ -121,7 +125,7 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
                 .map_err(|e| Ended::Retry(format!("cannot sign the request: {e}")))?;
             req.headers_mut().insert(name, value);
         }
-        let ws = match tungstenite::connect(req) {
+        let ws = match open(req) {
             Ok((ws, _)) => ws,
             Err(tungstenite::Error::Http(resp)) => {
                 let status = resp.status().as_u16();
@@ -151,6 +155,48 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
     }
 }
 
+/// Opens the socket `req` asks for, each step within [`OPEN_TIMEOUT`] (tungstenite's
+/// own `connect` waits as long as the system lets it).
+fn open(
+    req: tungstenite::handshake::client::Request,
+) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
+    use std::net::ToSocketAddrs;
+    use tungstenite::error::{Error, UrlError};
+    let uri = req.uri();
+    let host = uri.host().ok_or(Error::Url(UrlError::NoHostName))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let secure = uri.scheme_str() == Some("wss");
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let mut last = None;
+    let mut stream = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, OPEN_TIMEOUT) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(match last {
+            Some(e) => Error::Io(e),
+            None => Error::Url(UrlError::UnableToConnect(uri.to_string())),
+        });
+    };
+    stream.set_read_timeout(Some(OPEN_TIMEOUT))?;
+    stream.set_write_timeout(Some(OPEN_TIMEOUT))?;
+    match tungstenite::client_tls_with_config(req, stream, None, None) {
+        Ok(opened) => Ok(opened),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+        // A blocking socket whose read timed out.
+        Err(tungstenite::HandshakeError::Interrupted(_)) => Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer to the WebSocket upgrade",
+        ))),
+    }
+}
+
 /// Why a live connection could not be opened, in words (the library's name a "URL
 /// error" for a refused connection, or the HTTP version of whatever answered).
 fn unreachable(e: &tungstenite::Error) -> String {
@@ -160,7 +206,10 @@ fn unreachable(e: &tungstenite::Error) -> String {
         Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "nothing answers there".into()
         }
-        Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => "it did not answer in time".into(),
+        Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => format!(
+            "it did not answer within {} s (a proxy or network that holds the connection?)",
+            OPEN_TIMEOUT.as_secs()
+        ),
         Error::Tls(_) => "the secure connection failed (an https address where the relay speaks plain http, or the reverse?)".into(),
         Error::Protocol(_) | Error::HttpFormat(_) => "what answers there is not a Duet relay".into(),
         other => other.to_string(),

@@ -1,6 +1,7 @@
 //! A relay in front of the real one that answers some pushes itself, as a lying or
-//! failing relay would (a false conflict, a push cut off), and passes every other
-//! request on unchanged.
+//! failing relay would (a false conflict, a push cut off), or holds WebSocket upgrades
+//! without an answer, as a stalled proxy or captive portal would, and passes every
+//! other request on unchanged.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,16 +24,22 @@ pub struct RelayProxy {
 impl RelayProxy {
     /// Listens on a free loopback port in front of the relay at `upstream`.
     pub fn start(upstream: &str, answer: Answer) -> RelayProxy {
-        Self::start_with(upstream, answer, false)
+        Self::start_with(upstream, answer, Mode::Answer)
+    }
+
+    /// Like [`RelayProxy::start`] with no push answered, but a request to upgrade to a
+    /// WebSocket is read and then never answered, its connection held open.
+    pub fn start_holding_upgrades(upstream: &str) -> RelayProxy {
+        Self::start_with(upstream, |_| None, Mode::HoldUpgrades)
     }
 
     /// Like [`RelayProxy::start`], but a push it answers itself is passed on first: the
     /// relay stores it, and the device is told otherwise.
     pub fn start_lying_after(upstream: &str, answer: Answer) -> RelayProxy {
-        Self::start_with(upstream, answer, true)
+        Self::start_with(upstream, answer, Mode::LieAfter)
     }
 
-    fn start_with(upstream: &str, answer: Answer, forward: bool) -> RelayProxy {
+    fn start_with(upstream: &str, answer: Answer, mode: Mode) -> RelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -41,7 +48,7 @@ impl RelayProxy {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
-                std::thread::spawn(move || serve(stream, &upstream, &counter, answer, forward));
+                std::thread::spawn(move || serve(stream, &upstream, &counter, answer, mode));
             }
         });
         RelayProxy { url, answered }
@@ -53,6 +60,17 @@ impl RelayProxy {
     }
 }
 
+/// What the proxy does besides passing requests on.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Answers the pushes `Answer` takes, passing nothing of them on.
+    Answer,
+    /// Passes those pushes on first, then answers them.
+    LieAfter,
+    /// Holds every WebSocket upgrade unanswered.
+    HoldUpgrades,
+}
+
 /// One request: read whole, then answered here or passed on (with `connection: close`,
 /// so the answer ends with the connection).
 fn serve(
@@ -60,7 +78,7 @@ fn serve(
     upstream: &str,
     answered: &AtomicUsize,
     answer: Answer,
-    forward: bool,
+    mode: Mode,
 ) {
     let Ok(clone) = client.try_clone() else {
         return;
@@ -74,6 +92,7 @@ fn serve(
     let is_post = line.starts_with("POST ");
     head.push(line.trim_end().to_string());
     let mut length = 0usize;
+    let mut upgrade = false;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
@@ -85,12 +104,18 @@ fn serve(
                 length = value.trim().parse().unwrap_or(0);
             }
             Some((name, _)) if name.eq_ignore_ascii_case("connection") => continue,
+            Some((name, _)) if name.eq_ignore_ascii_case("upgrade") => upgrade = true,
             _ => {}
         }
         head.push(h);
     }
     let mut body = vec![0u8; length];
     if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    if upgrade && mode == Mode::HoldUpgrades {
+        // Held until the client gives up and closes.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
         return;
     }
     if is_post {
@@ -101,7 +126,9 @@ fn serve(
             .collect();
         if let Some((status, json)) = answer(&events) {
             answered.fetch_add(1, Ordering::SeqCst);
-            if forward && pass_on(upstream, &head, &body, &mut std::io::sink()).is_err() {
+            if mode == Mode::LieAfter
+                && pass_on(upstream, &head, &body, &mut std::io::sink()).is_err()
+            {
                 return;
             }
             let _ = write!(

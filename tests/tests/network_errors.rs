@@ -400,3 +400,20 @@ fn a_push_over_the_spaces_quota_is_said_with_the_changes_kept_and_no_backup_stor
         "status says why changes wait: {status}"
     );
 }
+
+#[test]
+fn a_watcher_whose_live_socket_never_opens_still_syncs_and_says_why() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    // A proxy (a café's captive portal, a stalled tunnel) that takes the WebSocket
+    // upgrade and never answers, holding the connection open.
+    let proxy = duet_tests::proxy::RelayProxy::start_holding_upgrades(&relay.url);
+    sam.ok(&["relay", "set", &proxy.url]);
+    let mut watcher = Watcher::start(&sam);
+    alex.ok(&["reflect", "Heard while the socket hangs"]);
+    alex.ok(&["sync"]);
+    // The watcher's own syncs bring it, and the open gives up and says so.
+    watcher.wait_for("1 reflection from Alex");
+    watcher.wait_for("did not answer within");
+    watcher.stop();
+}

@@ -166,9 +166,9 @@ impl Live {
         let targets = dev.live_targets().unwrap_or_default();
         let (mut sockets, first) = self.listen(&mut dev, targets);
         let (mut retry, mut relistened) = (Retry::default(), Instant::now());
-        // A socket down (lost, never upgraded through a proxy): synced every
-        // POLL_WHILE_DOWN until one says it is connected again.
-        let (mut down, mut last_sync) = (false, Instant::now());
+        // A socket down (lost, never upgraded through a proxy, still opening): synced
+        // every POLL_WHILE_DOWN until one says it is connected.
+        let (mut down, mut last_sync) = (sockets.has_relay(), Instant::now());
         retry.note(first);
         let mut due = first == Some(true);
         let mut seen = dev.data_version().unwrap_or(0);
@@ -181,6 +181,7 @@ impl Live {
                 let targets = dev.live_targets().unwrap_or(sockets.targets.clone());
                 let outcome;
                 (sockets, outcome) = self.listen(&mut dev, targets);
+                down = sockets.has_relay();
                 relistened = Instant::now();
                 retry.note(outcome);
                 due |= outcome == Some(true);
@@ -211,6 +212,7 @@ impl Live {
                         if targets != sockets.targets {
                             let outcome;
                             (sockets, outcome) = self.listen(&mut dev, targets);
+                            down = sockets.has_relay();
                             retry.note(outcome);
                             due |= outcome == Some(true);
                         }

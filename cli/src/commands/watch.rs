@@ -25,6 +25,9 @@ struct Watch {
     listening: usize,
     /// Whether the relay was lost (said once, and "connected again" once).
     lost: bool,
+    /// The spaces whose socket is open: until each is (a socket still opening, say
+    /// through a proxy that holds the upgrade), the watcher syncs on its own too.
+    up: Vec<duet_core::store::SpaceKind>,
     /// A sync stopped early (a page cap, a stalled parse): read on at the next check.
     more: bool,
     /// The store's data version at the last check.
@@ -57,6 +60,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         failed: false,
         listening,
         lost: false,
+        up: Vec::new(),
         more: false,
         seen: dev.data_version()?,
         refused: Vec::new(),
@@ -89,6 +93,9 @@ impl Watch {
         match signal {
             Signal::Moved => return Ok(true),
             Signal::Connected(kind) => {
+                if !self.up.contains(&kind) {
+                    self.up.push(kind);
+                }
                 if std::mem::take(&mut self.lost) {
                     ctx.out
                         .line(format!("{}: connected to the relay again", kind.as_str()))?;
@@ -99,6 +106,7 @@ impl Watch {
                 error,
                 retry_in,
             } => {
+                self.up.retain(|k| *k != space);
                 if !self.lost {
                     note(&format!(
                         "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
@@ -112,6 +120,7 @@ impl Watch {
             }
             // A sync learns why (this device left or was removed, say) and says it.
             Signal::Refused(kind, msg) => {
+                self.up.retain(|k| *k != kind);
                 self.refused.push((kind, msg));
                 return Ok(true);
             }
@@ -150,12 +159,13 @@ impl Watch {
 
     /// Between signals: a sync is due when a sync stopped early, when another process
     /// committed and left something unsent, or every [`POLL_WHILE_DOWN`] while a live
-    /// socket is down or the last sync failed.
+    /// socket is not open (lost, or still opening) or the last sync failed.
     fn on_quiet(&mut self, dev: &Device) -> anyhow::Result<bool> {
         let now = dev.data_version()?;
         let changed = now != self.seen;
         self.seen = now;
-        let poll = (self.lost || self.failed) && self.last_sync.elapsed() >= POLL_WHILE_DOWN;
+        let down = self.up.len() < self.listening;
+        let poll = (down || self.failed) && self.last_sync.elapsed() >= POLL_WHILE_DOWN;
         Ok(std::mem::take(&mut self.more) || poll || (changed && dev.has_unsent()?))
     }
 }
