@@ -77,7 +77,14 @@ impl Http {
     /// Says which network failure `e` was, from the error and its causes: the host did
     /// not resolve, nothing listens at the port, TLS against a plain-HTTP relay or the
     /// reverse, a timeout; anything else as the network layer put it.
-    fn unreachable(&self, relay: &str, e: reqwest::Error) -> TransportError {
+    /// `started`: when the request was sent (a timeout says how long it really waited:
+    /// a connection that stops moving may be given up before the whole answer's limit).
+    fn unreachable(
+        &self,
+        relay: &str,
+        e: reqwest::Error,
+        started: std::time::Instant,
+    ) -> TransportError {
         let url = url::Url::parse(relay).ok();
         let host = url
             .as_ref()
@@ -87,15 +94,19 @@ impl Http {
         let https = url.as_ref().is_some_and(|u| u.scheme() == "https");
         let relay = relay.to_string();
         if e.is_timeout() {
-            let waited = if e.is_connect() {
+            let limit = if e.is_connect() {
                 self.connect_timeout
             } else {
                 self.timeout
             };
+            let waited = started.elapsed().min(limit);
             return TransportError::TimedOut {
                 relay,
-                secs: waited.as_secs_f64().ceil() as u64,
+                secs: waited.as_secs_f64().round() as u64,
             };
+        }
+        if e.is_body() || e.is_decode() {
+            return TransportError::CutOff { relay };
         }
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(c) = cause {
@@ -144,7 +155,10 @@ impl Http {
         const MAX_WAIT_SECS: u64 = 30;
         let mut attempt = 1;
         loop {
-            let resp = build().send().map_err(|e| self.unreachable(relay, e))?;
+            let started = std::time::Instant::now();
+            let resp = build()
+                .send()
+                .map_err(|e| self.unreachable(relay, e, started))?;
             let busy = matches!(resp.status().as_u16(), 429 | 503);
             let wait = resp
                 .headers()
@@ -202,11 +216,12 @@ impl Http {
             detail: e.to_string(),
         })?;
         let url = format!("{}{HEALTHZ_PATH}", relay.trim_end_matches('/'));
+        let started = std::time::Instant::now();
         let resp = http
             .client
             .get(&url)
             .send()
-            .map_err(|e| http.unreachable(relay, e))?;
+            .map_err(|e| http.unreachable(relay, e, started))?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -265,18 +280,24 @@ fn read_capped(
         return Err(too_large());
     }
     let mut body = Vec::new();
+    let started = std::time::Instant::now();
     let paced = Paced {
         inner: resp,
-        start: std::time::Instant::now(),
+        start: started,
         grace,
         read: 0,
     };
     paced
         .take(cap as u64 + 1)
         .read_to_end(&mut body)
-        .map_err(|e| TransportError::Unreachable {
-            relay: relay.to_string(),
-            detail: format!("reading the answer failed: {e}"),
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => TransportError::TimedOut {
+                relay: relay.to_string(),
+                secs: started.elapsed().as_secs_f64().round() as u64,
+            },
+            _ => TransportError::CutOff {
+                relay: relay.to_string(),
+            },
         })?;
     if body.len() > cap {
         return Err(too_large());

@@ -413,7 +413,21 @@ fn a_watcher_whose_live_socket_never_opens_still_syncs_and_says_why() {
     alex.ok(&["reflect", "Heard while the socket hangs"]);
     alex.ok(&["sync"]);
     // The watcher's own syncs bring it, and the open gives up and says so.
-    watcher.wait_for("1 reflection from Alex");
-    watcher.wait_for("did not answer within");
+    watcher.printed("1 reflection from Alex");
+    watcher.printed("did not answer within");
     watcher.stop();
+}
+
+#[test]
+fn an_answer_cut_off_partway_is_said_as_such_not_as_a_relay_out_of_reach() {
+    // A connection that drops on the way back: the head and the start of an answer,
+    // then nothing.
+    let cut = serving(|_| {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{\"accepted\":"
+            .to_string()
+    });
+    let err = failing_sync(&device_with_relay(&format!("http://{cut}")));
+    assert!(err.contains("stopped answering partway"), "{err}");
+    assert!(err.contains("run `duet sync` again"), "{err}");
+    assert!(!err.contains("check that it is running"), "{err}");
 }

@@ -154,8 +154,7 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             &hex::encode(device)[..12]
         );
     }
-    const NOT_SENT: &str =
-        "the removal is recorded on this device but has not reached the relay; run `duet sync`";
+    const NOT_SENT: &str = "the removal is recorded on this device, but the relay has not confirmed it (if the connection broke on the way back, it may have reached it); run `duet sync`, which sends it or finds it there";
     let reports = dev.sync(&Http::new()?).context(NOT_SENT)?;
     if let Some((kind, _)) = reports.iter().find(|(_, r)| r.departed_now) {
         anyhow::bail!(

@@ -88,7 +88,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     ))?;
     if let Err(e) = pushed {
         note(&format!(
-            "note: the leave is recorded here but has not reached the relay ({}); run `duet sync` to send it",
+            "note: the leave is recorded here, but the relay has not confirmed it ({}); run `duet sync`, which sends it or finds it there",
             crate::advice::message(&e)
         ));
     }

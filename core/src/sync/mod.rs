@@ -95,6 +95,13 @@ pub enum TransportError {
         /// URL.
         relay: String,
     },
+    /// The relay was reached, but its answer stopped partway (a connection cut or
+    /// stalled on the way back): nothing is lost, the next sync reads it again.
+    #[error("the relay at {relay} stopped answering partway (the connection was cut or stalled)")]
+    CutOff {
+        /// URL.
+        relay: String,
+    },
     /// No answer in time.
     #[error("the relay at {relay} did not answer: timed out after {secs} s")]
     TimedOut {
@@ -145,6 +152,7 @@ impl Advice for TransportError {
             TransportError::Unreachable { .. }
             | TransportError::ConnectionRefused { .. }
             | TransportError::TimedOut { .. } => Some(NextStep::CheckRelayThenSync),
+            TransportError::CutOff { .. } => Some(NextStep::SyncAgain),
             TransportError::Unresolved { .. }
             | TransportError::PlainHttp { .. }
             | TransportError::ExpectsTls { .. } => Some(NextStep::CheckRelayUrl),
