@@ -476,3 +476,34 @@ fn a_device_removed_since_its_backup_comes_back_saying_so_and_calls_nothing_sent
         "{out}"
     );
 }
+
+#[test]
+fn a_backup_made_with_a_wrong_creation_token_is_restored_with_the_right_one() {
+    const TOKEN: &str = "the-operators-token";
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    // Alex mistyped the token: the spaces were never created on the relay.
+    let a = Device::new();
+    a.ok(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", "mistyped",
+    ]);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    assert_ne!(a.run(&["sync"]).code, 0);
+    let (_dir, file) = backup(&a);
+    // The phone is lost; the backup holds the wrong token, which the restore says how
+    // to replace.
+    let restored = Device::new();
+    let r = restore(&restored, &file, PASS);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("--token"), "{}", r.stderr);
+    let r = restored.run_with_stdin(
+        &["restore", &file, "--passphrase-fd", "0", "--token", TOKEN],
+        Some(PASS),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // The spaces now exist on the relay: a partner joins and sees the goal.
+    let b = Device::new();
+    b.ok(&["join", &restored.invite_code(), "--name", "Sam"]);
+    restored.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["goal", "list"]).contains("Weekly check-in"));
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use duet_core::backup::{self, BackupError};
 use duet_core::device::DeviceError;
-use duet_core::sync::SyncError;
+use duet_core::protocol::ErrorCode;
+use duet_core::sync::{SyncError, TransportError};
 use zeroize::Zeroizing;
 
 use super::Ctx;
@@ -45,6 +46,10 @@ pub struct RestoreArgs {
     /// a new address since the backup was made).
     #[arg(long, value_name = "URL")]
     relay: Option<String>,
+    /// The creation token the relay's operator gave you, when the backup holds none or
+    /// a wrong one (the relay then never created the spaces).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
 }
 
 /// The command line's advice for each way a backup or restore fails; `undone` says
@@ -162,6 +167,12 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
     // The sync of a restore is what fails here: the advice is to restore again, not to
     // run `duet sync` in a home that was never created.
     let explain = |e| match e {
+        BackupError::Device(d) if needs_token(&d) => {
+            anyhow::anyhow!(
+                "{d}; the restore did not finish and nothing was written: run `duet restore` \
+                 again with the creation token the relay's operator gave you (--token TOKEN)"
+            )
+        }
         BackupError::Device(d @ DeviceError::Sync(SyncError::Transport(_))) => anyhow::anyhow!(
             "{d}; the restore did not finish and nothing was written: check that the relay \
              the backup names is reachable (or give its new address with --relay URL), then \
@@ -179,24 +190,32 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(super::relay::check_relay_url)
         .transpose()?;
+    let token = super::relay::creation_token(a.token.as_deref())?;
     backup::check_restore_target(&ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, false)?;
     let http = Http::new()?;
-    let restored = match relay.as_deref() {
-        Some(relay) => backup::restore_via(&a.file, &pass, &ctx.home, &http, ctx.clock, relay),
-        None => backup::restore(&a.file, &pass, &ctx.home, &http, ctx.clock),
-    }
-    .map_err(explain)?;
-    if relay.is_some() && restored.spaces.iter().all(|s| !s.online) {
+    let to = backup::Reroute {
+        relay: relay.as_deref(),
+        token,
+    };
+    let restored =
+        backup::restore_via(&a.file, &pass, &ctx.home, &http, ctx.clock, to).map_err(explain)?;
+    if (relay.is_some() || token.is_some()) && restored.spaces.iter().all(|s| !s.online) {
         note(
-            "note: --relay was not used: the device backed up had no relay; set one with \
-             `duet relay set URL`, then `duet sync`",
+            "note: --relay and --token were not used: the device backed up had no relay; set \
+             one with `duet relay set URL [--token TOKEN]`, then `duet sync`",
         );
     }
     if ctx.out.json {
         return ctx.out.json(&restored);
     }
     print_restored(ctx, &restored, &a.file)
+}
+
+/// Whether the relay refused the restore's sync for want of a (right) creation token.
+fn needs_token(d: &DeviceError) -> bool {
+    matches!(d, DeviceError::Sync(SyncError::Transport(TransportError::Refused { status: 403, body }))
+        if matches!(body.error, ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken))
 }
 
 fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Result<()> {

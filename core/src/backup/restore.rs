@@ -103,34 +103,52 @@ pub fn restore(
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     let bytes = read_file(file)?;
-    restore_bytes(&bytes, passphrase, home, transport, clock, None)
+    restore_bytes(
+        &bytes,
+        passphrase,
+        home,
+        transport,
+        clock,
+        Reroute::default(),
+    )
 }
 
-/// [`restore`] through another relay than the one the backup names (`relay`: the
-/// relay moved to a new address since the backup was made).
+/// What a restore changes of where the backup says its spaces sync, for every space
+/// that has a relay: the relay's address (it moved since the backup was made) and the
+/// creation token (the backup's was wrong or missing, so the relay never created the
+/// spaces).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reroute<'a> {
+    /// The relay's address now.
+    pub relay: Option<&'a str>,
+    /// The creation token to present.
+    pub token: Option<&'a str>,
+}
+
+/// [`restore`] with the relay or the creation token the backup names replaced (`to`).
 pub fn restore_via(
     file: &Path,
     passphrase: &str,
     home: &Path,
     transport: &dyn Transport,
     clock: Clock,
-    relay: &str,
+    to: Reroute<'_>,
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     let bytes = read_file(file)?;
-    restore_bytes(&bytes, passphrase, home, transport, clock, Some(relay))
+    restore_bytes(&bytes, passphrase, home, transport, clock, to)
 }
 
 /// [`restore`] from the bytes of a backup file (a front end that received the file
-/// itself, such as `duet app`'s upload); `relay`, if given, replaces the relay the
-/// backup names for every space that had one.
+/// itself, such as `duet app`'s upload), with what `to` gives replacing what the backup
+/// names.
 pub fn restore_bytes(
     bytes: &[u8],
     passphrase: &str,
     home: &Path,
     transport: &dyn Transport,
     clock: Clock,
-    relay: Option<&str>,
+    to: Reroute<'_>,
 ) -> Result<Restored, BackupError> {
     check_restore_target(home)?;
     if bytes.len() as u64 > super::MAX_FILE_BYTES {
@@ -154,9 +172,12 @@ pub fn restore_bytes(
     let plain = format::open(bytes, passphrase)?;
     let mut contents: Contents = serde_json::from_slice(&plain)
         .map_err(|_| BackupError::Damaged("its contents do not read".into()))?;
-    if let Some(relay) = relay {
-        for space in contents.spaces.iter_mut().filter(|s| s.relay.is_some()) {
+    for space in contents.spaces.iter_mut().filter(|s| s.relay.is_some()) {
+        if let Some(relay) = to.relay {
             space.relay = Some(relay.to_string());
+        }
+        if let Some(token) = to.token {
+            space.create_token = Some(token.to_string());
         }
     }
     drop(plain);

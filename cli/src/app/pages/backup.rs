@@ -109,9 +109,18 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
             );
         }
         let http = Http::new()?;
-        let restored =
-            backup::restore_bytes(&file, &passphrase, &home, &http, clock, relay.as_deref())
-                .map_err(in_app_words)?;
+        let restored = backup::restore_bytes(
+            &file,
+            &passphrase,
+            &home,
+            &http,
+            clock,
+            backup::Reroute {
+                relay: relay.as_deref(),
+                token: None,
+            },
+        )
+        .map_err(in_app_words)?;
         let mut dev = Device::open_with(&home, clock)?;
         dev.keep_views();
         *kept = Some(dev);
