@@ -507,3 +507,31 @@ fn a_backup_made_with_a_wrong_creation_token_is_restored_with_the_right_one() {
     b.ok(&["sync"]);
     assert!(b.ok(&["goal", "list"]).contains("Weekly check-in"));
 }
+
+#[test]
+fn the_app_brings_back_a_device_whose_creation_token_was_wrong_with_the_right_one() {
+    const TOKEN: &str = "the-operators-token";
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    let a = Device::new();
+    a.ok(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", "mistyped",
+    ]);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let (_dir, file) = backup(&a);
+    let bytes = std::fs::read(&file).expect("the backup");
+    let restored = Device::new();
+    let app = duet_tests::app::App::start(&restored);
+    app.wait_for("/setup", "creation token");
+    let back = app.post_file(
+        "/setup/restore",
+        &[("passphrase", PASS.trim()), ("relay", ""), ("token", TOKEN)],
+        ("backup", &bytes),
+    );
+    assert_eq!(back.status, 303, "{}", back.body);
+    // The relay now holds the spaces: a partner's join works.
+    let b = Device::new();
+    b.ok(&["join", &restored.invite_code(), "--name", "Sam"]);
+    restored.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["goal", "list"]).contains("Weekly check-in"));
+}

@@ -52,6 +52,8 @@ pub fn restore_section(token: &str) -> Markup {
             input id="restore-passphrase" name="passphrase" type="password" required autocomplete="current-password";
             label for="restore-relay" { "The relay's new address (only if it moved since the backup)" }
             input id="restore-relay" name="relay" type="url" placeholder="https://relay.example.org" autocomplete="off";
+            label for="restore-token" { "The relay's creation token (only if the backed-up device had a wrong one, or none)" }
+            input id="restore-token" name="token" type="text" autocomplete="off";
             button type="submit" { "Bring it back" }
         }
     }
@@ -90,13 +92,15 @@ pub async fn backup(State(app): State<App>, Form(f): Form<BackupForm>) -> PageRe
 }
 
 /// `POST /setup/restore` (multipart: the file, its passphrase and, if the relay moved,
-/// its new address): the device of the backup, brought back into this app's home as
-/// `duet restore [--relay URL]` does; then the Partner and devices page says so.
+/// its new address, or a creation token the backup lacks): the device of the backup,
+/// brought back into this app's home as `duet restore [--relay URL] [--token T]` does;
+/// then the Partner and devices page says so.
 pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
     let RestoreForm {
         file,
         passphrase,
         relay,
+        token,
     } = read_restore_form(form).await?;
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();
@@ -117,7 +121,7 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
             clock,
             backup::Reroute {
                 relay: relay.as_deref(),
-                token: None,
+                token: token.as_deref(),
             },
         )
         .map_err(in_app_words)?;
@@ -154,6 +158,8 @@ struct RestoreForm {
     passphrase: Zeroizing<String>,
     /// The relay's new address, checked as `duet relay set` checks one.
     relay: Option<String>,
+    /// A creation token, checked as `duet relay set --token` checks one.
+    token: Option<String>,
 }
 
 /// The fields of the restore form.
@@ -165,12 +171,13 @@ async fn read_restore_form(mut form: Multipart) -> Result<RestoreForm, PageError
         )
     };
     let (mut file, mut passphrase) = (None, Zeroizing::new(String::new()));
-    let mut relay = String::new();
+    let (mut relay, mut token) = (String::new(), String::new());
     while let Some(field) = form.next_field().await.map_err(cut)? {
         match field.name() {
             Some("backup") => file = Some(field.bytes().await.map_err(cut)?),
             Some("passphrase") => passphrase = Zeroizing::new(field.text().await.map_err(cut)?),
             Some("relay") => relay = field.text().await.map_err(cut)?,
+            Some("token") => token = field.text().await.map_err(cut)?,
             _ => {}
         }
     }
@@ -189,10 +196,17 @@ async fn read_restore_form(mut form: Multipart) -> Result<RestoreForm, PageError
             anyhow::anyhow!("{e}; nothing was restored: correct the relay's address, or leave it empty to use the one the backup names")
         })?),
     };
+    let token = match token.trim() {
+        "" => None,
+        t => crate::commands::relay::creation_token(Some(t))
+            .map_err(|e| anyhow::anyhow!("{e}; nothing was restored"))?
+            .map(str::to_string),
+    };
     Ok(RestoreForm {
         file,
         passphrase,
         relay,
+        token,
     })
 }
 
@@ -215,7 +229,7 @@ fn in_app_words(e: BackupError) -> anyhow::Error {
             "nothing was written by this one; wait for the other to finish, then open Today"
         }
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) | BackupError::Device(_) => {
-            "nothing was restored; check that the relay the backup names is reachable (or give its new address in the form), then send the form again"
+            "nothing was restored; check that the relay the backup names is reachable (or give its new address in the form, or the creation token its operator gave you), then send the form again"
         }
         // The app hands the file to the browser: it names no path of its own.
         BackupError::Exists(_)
