@@ -102,7 +102,7 @@ impl Http {
             let waited = started.elapsed().min(limit);
             return TransportError::TimedOut {
                 relay,
-                secs: waited.as_secs_f64().round() as u64,
+                secs: waited.as_secs_f64().ceil() as u64,
             };
         }
         if e.is_body() || e.is_decode() {
@@ -280,10 +280,9 @@ fn read_capped(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    let started = std::time::Instant::now();
     let paced = Paced {
         inner: resp,
-        start: started,
+        start: std::time::Instant::now(),
         grace,
         read: 0,
     };
@@ -291,9 +290,10 @@ fn read_capped(
         .take(cap as u64 + 1)
         .read_to_end(&mut body)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::TimedOut => TransportError::TimedOut {
+            // Too slow (the pace above) or too long: said with what arrived.
+            std::io::ErrorKind::TimedOut => TransportError::Unreachable {
                 relay: relay.to_string(),
-                secs: started.elapsed().as_secs_f64().round() as u64,
+                detail: format!("reading the answer failed: {e}"),
             },
             _ => TransportError::CutOff {
                 relay: relay.to_string(),
