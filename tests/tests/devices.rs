@@ -650,3 +650,35 @@ fn what_a_device_wrote_before_its_removal_reached_the_relay_stays_on_every_devic
     assert_eq!(removed_set(&b), vec![a2_key]);
     assert_eq!(verify_code(&a1), verify_code(&b));
 }
+
+#[test]
+fn what_the_remover_wrote_after_a_removal_that_lost_a_race_stays_unreadable_to_the_removed_device()
+{
+    let mut relay = Relay::start();
+    let (a1, b, a2) = three_devices(&relay);
+    a1.ok(&["sync"]);
+    let a2_key = device_key(&a2);
+    // The phone removes the lost laptop while the relay cannot be reached, and writes.
+    relay.kill();
+    assert_eq!(a1.run(&["device", "remove", &a2_key[..10]]).code, 1);
+    let secret = "written after removing the lost laptop";
+    a1.ok(&["reflect", secret]);
+    relay.restart();
+    // Meanwhile Sam adds a device: the phone's removal loses the race, is withdrawn
+    // and redone.
+    let b2 = Device::new();
+    b2.ok(&["join", &code_of(&b, &["device", "add"])]);
+    b.ok(&["sync"]);
+    a1.ok(&["sync"]);
+    assert_eq!(removed_set(&a1), vec![a2_key.clone()]);
+    // The laptop reads up to its removal, and nothing the phone wrote after it.
+    a2.run(&["sync"]);
+    let export = a2.json(&["export"]).to_string();
+    assert!(
+        !export.contains(secret),
+        "the removed laptop reads: {export}"
+    );
+    // Sam's devices read it.
+    b.ok(&["sync"]);
+    assert!(b.ok(&["reflections"]).contains(secret));
+}

@@ -39,16 +39,19 @@ impl Device {
             // Membership changes withdrawn after a conflict: redo those the membership as
             // it now stands still needs (the device is a member, the invite open).
             let mut redo = std::mem::take(&mut report.redo);
+            let mut held = std::mem::take(&mut report.held_for_redo);
             // A redone change can lose another race; try a few rounds.
             for _ in 0..3 {
-                if redo.is_empty() {
+                if redo.is_empty() && !held {
                     break;
                 }
                 let mut redone = false;
                 for r in redo.drain(..) {
                     redone |= self.redo(rec.kind, &r)?;
                 }
-                if !redone {
+                // Changes held back for a removal's redo go out now, whether it was
+                // redone (under its new key) or is no longer needed.
+                if !redone && !held {
                     break;
                 }
                 let rec = self.store.space(rec.kind)?;
@@ -58,6 +61,7 @@ impl Device {
                 report.warnings.extend(more.warnings);
                 report.cursor = more.cursor;
                 redo = more.redo;
+                held = more.held_for_redo;
             }
             // Still refused: keep them on this device rather than drop them (a relay
             // that answers "conflict" falsely must not undo a removal or reopen an

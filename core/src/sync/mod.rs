@@ -337,6 +337,11 @@ pub struct SyncReport {
     /// membership as it then stands still needs them.
     #[serde(skip)]
     pub redo: Vec<Redo>,
+    /// Local changes were left unpackaged because a removal of this device's must be
+    /// redone first: packaged now, they would go out under the key the removed device
+    /// holds. The sync after the redo sends them.
+    #[serde(skip)]
+    pub held_for_redo: bool,
 }
 
 pub use crate::store::Redo;
@@ -421,8 +426,15 @@ fn sync_once(
     // pull, so edits made offline during a removal go out under the new key), then push;
     // first, make again what was set aside for another copy of this device.
     set_aside::take_back(store, &mut local, &mut pull)?;
+    let removal_to_redo = pull
+        .report
+        .redo
+        .iter()
+        .any(|r| matches!(r, Redo::Removal(_)));
     if local.state.departure(&me.device_key()).is_some() {
         excuse_refusal(&push_refusal, pull.report);
+    } else if removal_to_redo {
+        pull.report.held_for_redo = true;
     } else if push_refusal.is_none() {
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
