@@ -431,3 +431,22 @@ fn an_answer_cut_off_partway_is_said_as_such_not_as_a_relay_out_of_reach() {
     assert!(err.contains("run `duet sync` again"), "{err}");
     assert!(!err.contains("check that it is running"), "{err}");
 }
+
+#[test]
+fn a_watcher_listens_at_the_relay_set_while_it_runs() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    // Set up first behind a proxy that drops WebSocket upgrades; then the right address
+    // is set by another command while the watcher runs.
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, |_| None);
+    sam.ok(&["relay", "set", &proxy.url]);
+    let mut watcher = Watcher::start(&sam);
+    watcher.printed("does not pass the `Upgrade` and `Connection` headers");
+    sam.ok(&["relay", "set", &relay.url]);
+    watcher.printed(&format!("Listening at {} now", relay.url));
+    watcher.printed("connected to the relay again");
+    alex.ok(&["reflect", "Heard at the new address"]);
+    alex.ok(&["sync"]);
+    watcher.printed("1 reflection from Alex");
+    watcher.stop();
+}

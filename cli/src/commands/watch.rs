@@ -1,8 +1,9 @@
 //! `duet sync --watch`: one live socket per space, a sync whenever the relay says a space
 //! moved or this device has unsent changes, until interrupted.
 
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
+use duet_core::app::LiveTarget;
 use duet_core::device::Device;
 use duet_core::sync::SyncError;
 
@@ -35,6 +36,20 @@ struct Watch {
     /// Live sockets the relay refused since the last sync, with its words: said after a
     /// sync has learnt why (a leave or removal is then said by the sync instead).
     refused: Vec<(duet_core::store::SpaceKind, String)>,
+    /// Where the sockets listen.
+    targets: Vec<LiveTarget>,
+    /// Where they must listen now (`duet relay set` ran meanwhile, say).
+    retarget: Option<Vec<LiveTarget>>,
+}
+
+/// One live socket per target, on a channel of their own: the sockets of an earlier
+/// call end once its receiver is dropped.
+fn listen(dev: &Device, targets: &[LiveTarget]) -> Receiver<Signal> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in targets {
+        live::spawn(t.relay.clone(), t.space, t.kind, dev.me.clone(), tx.clone());
+    }
+    rx
 }
 
 /// Runs `duet sync --watch`: one live socket per space (`crate::live`), a sync whenever
@@ -42,16 +57,12 @@ struct Watch {
 pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let http = Http::new()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut listening = 0;
-    for t in dev.live_targets()? {
-        live::spawn(t.relay, t.space, t.kind, dev.me.clone(), tx.clone());
-        listening += 1;
-    }
-    drop(tx);
-    if listening == 0 {
+    let targets = dev.live_targets()?;
+    if targets.is_empty() {
         return Err(SyncError::NoRelay.into());
     }
+    let mut rx = listen(&dev, &targets);
+    let listening = targets.len();
     ctx.out.line(
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
     )?;
@@ -61,18 +72,28 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         listening,
         lost: false,
         up: Vec::new(),
+        targets,
+        retarget: None,
         more: false,
         seen: dev.data_version()?,
         refused: Vec::new(),
     };
     loop {
-        let due = match rx.recv_timeout(LOCAL_CHECK) {
+        let mut due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(signal) => w.on_signal(ctx, signal)?,
             Err(RecvTimeoutError::Timeout) => w.on_quiet(&dev)?,
             Err(RecvTimeoutError::Disconnected) => {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
             }
         };
+        if let Some(targets) = w.retarget.take() {
+            rx = listen(&dev, &targets);
+            (w.listening, w.up) = (targets.len(), Vec::new());
+            ctx.out
+                .line(format!("Listening at {} now.", targets[0].relay))?;
+            w.targets = targets;
+            due = true;
+        }
         if due {
             // Several signals may be queued: one sync covers them all.
             (w.more, w.failed) = sync_once(ctx, &mut dev, &http)?;
@@ -164,6 +185,14 @@ impl Watch {
         let now = dev.data_version()?;
         let changed = now != self.seen;
         self.seen = now;
+        if changed {
+            // A relay set by another command: listen there (a space left is said by
+            // the sync, and its socket is refused).
+            let targets = dev.live_targets()?;
+            if !targets.is_empty() && targets.iter().any(|t| !self.targets.contains(t)) {
+                self.retarget = Some(targets);
+            }
+        }
         let down = self.up.len() < self.listening;
         let poll = (down || self.failed) && self.last_sync.elapsed() >= POLL_WHILE_DOWN;
         Ok(std::mem::take(&mut self.more) || poll || (changed && dev.has_unsent()?))
