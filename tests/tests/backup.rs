@@ -477,16 +477,24 @@ fn a_device_removed_since_its_backup_comes_back_saying_so_and_calls_nothing_sent
     );
 }
 
-#[test]
-fn a_backup_made_with_a_wrong_creation_token_is_restored_with_the_right_one() {
-    const TOKEN: &str = "the-operators-token";
-    let relay = Relay::start_with(&["--create-token", TOKEN]);
-    // Alex mistyped the token: the spaces were never created on the relay.
+/// The token a relay's operator gave.
+const TOKEN: &str = "the-operators-token";
+
+/// Alex's device set up with a mistyped creation token on a relay that wants [`TOKEN`]
+/// (its spaces were never created there), with one goal.
+fn with_mistyped_token(relay: &Relay) -> Device {
     let a = Device::new();
     a.ok(&[
         "init", "--name", "Alex", "--relay", &relay.url, "--token", "mistyped",
     ]);
     a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a
+}
+
+#[test]
+fn a_backup_made_with_a_wrong_creation_token_is_restored_with_the_right_one() {
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    let a = with_mistyped_token(&relay);
     assert_ne!(a.run(&["sync"]).code, 0);
     let (_dir, file) = backup(&a);
     // The phone is lost; the backup holds the wrong token, which the restore says how
@@ -510,13 +518,8 @@ fn a_backup_made_with_a_wrong_creation_token_is_restored_with_the_right_one() {
 
 #[test]
 fn the_app_brings_back_a_device_whose_creation_token_was_wrong_with_the_right_one() {
-    const TOKEN: &str = "the-operators-token";
     let relay = Relay::start_with(&["--create-token", TOKEN]);
-    let a = Device::new();
-    a.ok(&[
-        "init", "--name", "Alex", "--relay", &relay.url, "--token", "mistyped",
-    ]);
-    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let a = with_mistyped_token(&relay);
     let (_dir, file) = backup(&a);
     let bytes = std::fs::read(&file).expect("the backup");
     let restored = Device::new();

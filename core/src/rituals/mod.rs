@@ -26,15 +26,6 @@ pub fn open_rounds(view: &View, now: i64) -> Vec<&Round> {
     view.rounds.iter().filter(|r| !r.is_over(now)).collect()
 }
 
-/// Whether `round` is over at `now` (a round this device does not know counts as over:
-/// nothing must stay sealed for want of it).
-pub fn round_over(view: &View, round: &str, now: i64) -> bool {
-    view.rounds
-        .iter()
-        .filter(|r| r.id == round)
-        .all(|r| r.is_over(now))
-}
-
 /// The open rounds that hold a goal's current check-in: a round where both have rated it
 /// is left behind once a round opened later holds a new rating of it (last week's round
 /// still open for an hour when this week's check-in starts).
@@ -170,6 +161,8 @@ pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
 /// goal in which round and which rounds were paired while apart), never once per seal.
 fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal> {
     let rounds = marks::rounds_by_id(view);
+    // A round this device does not know counts as over: nothing must stay sealed for
+    // want of it.
     let over = |round: &str| {
         rounds
             .get(round)
