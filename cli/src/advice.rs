@@ -107,10 +107,34 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
 /// member, no such space, no room, a limit for the day, not a Duet relay), and not an
 /// address that is wrong: those need a change first, which the error's hint names.
 pub fn retry_helps(e: &DeviceError) -> bool {
+    match e {
+        DeviceError::Sync(SyncError::Transport(e)) => transport_retry_helps(e),
+        _ => false,
+    }
+}
+
+/// Whether the command that failed with `err` can succeed later as it is: its failure
+/// is a relay out of reach, late or busy ([`retry_helps`]). Such a failure exits with
+/// [`EXIT_TRY_LATER`], so that a script tells "offline" from a failure that needs a
+/// change first.
+pub fn try_later(err: &anyhow::Error) -> bool {
+    transport_error(err).is_some_and(transport_retry_helps)
+}
+
+/// Whether `err` refused a value typed into a write (a text too long, a date that is
+/// not one): the arguments were wrong, as for a usage error.
+pub fn bad_value(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<DeviceError>()
+            .is_some_and(DeviceError::is_bad_value)
+    })
+}
+
+/// The exit code of a command that can succeed later as it is ([`try_later`]).
+pub const EXIT_TRY_LATER: u8 = 3;
+
+fn transport_retry_helps(e: &TransportError) -> bool {
     use duet_core::protocol::ErrorCode;
-    let DeviceError::Sync(SyncError::Transport(e)) = e else {
-        return false;
-    };
     match e {
         TransportError::Refused { status, body } => match status {
             429 => body.error != ErrorCode::TooManySpaces,

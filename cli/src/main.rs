@@ -2,7 +2,8 @@
 //!
 //! `main` only parses arguments and dispatches; each subcommand lives in its own module
 //! under `commands/`. Exit codes: 0 success (also when the reader of stdout closed the
-//! pipe early), 1 failure, 2 usage error.
+//! pipe early), 1 failure, 2 usage error, 3 a failure that can pass later as it is (a
+//! relay out of reach, late or busy). With `--json` the error is one JSON line on stderr.
 
 mod advice;
 mod app;
@@ -29,24 +30,40 @@ fn main() -> ExitCode {
     // before the arguments are parsed into `Cli`.
     let matches = commands::Cli::command().color(colour_asked()).get_matches();
     let cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = cli.json;
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`duet export | head`): it has what it wanted,
         // so this is a success, as for `git log | head` (see docs/decisions.md).
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
+            let code = exit_code(&err);
+            let hint = advice::hint(&err);
+            if json {
+                output::json_error(&format!("{err:#}"), hint.as_deref(), code);
+                return ExitCode::from(code);
+            }
             // Error messages can quote a partner's text (a title in "matches several
             // goals"), so they are made terminal-safe like everything else printed.
-            match advice::hint(&err) {
+            match hint {
                 Some(hint) => output::note(&format!("error: {err:#}; {hint}")),
                 None => output::note(&format!("error: {err:#}")),
             }
-            if err.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ExitCode::from(code)
         }
+    }
+}
+
+/// 2 for wrong arguments (a value the document cannot hold among them: a text too
+/// long, a level out of range), 3 for a failure that can pass later as it is (a relay
+/// out of reach, late or busy), 1 for any other failure.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() || advice::bad_value(err) {
+        2
+    } else if advice::try_later(err) {
+        advice::EXIT_TRY_LATER
+    } else {
+        1
     }
 }
 

@@ -86,6 +86,31 @@ pub fn note(s: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{}", safe(s));
 }
 
+/// Prints a failed command's error on stderr as one line of JSON (`--json`), for a
+/// script that reads it: the message, the hint (or null) and the exit code.
+pub fn json_error(message: &str, hint: Option<&str>, exit_code: u8) {
+    let line = json_error_line(message, hint, exit_code);
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The line [`json_error`] prints. The values are exact; characters that could act on a
+/// terminal are written as JSON escapes (outside its strings JSON holds none).
+fn json_error_line(message: &str, hint: Option<&str>, exit_code: u8) -> String {
+    let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": exit_code });
+    let mut line = String::new();
+    for c in value.to_string().chars() {
+        if is_hazard(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(line, "\\u{u:04x}");
+            }
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 /// Whether printing `c` as is could act on a terminal instead of showing a glyph: C0
 /// controls, DEL, C1 controls (U+0080..U+009F, which some terminals read as ESC [ and
 /// friends) and the bidirectional controls that can make a line read as something else.
@@ -329,7 +354,25 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::{safe, safe_line, when};
+    use super::{json_error_line, safe, safe_line, when};
+
+    #[test]
+    fn an_error_line_in_json_is_exact_and_holds_nothing_a_terminal_acts_on() {
+        let message = "no goal \u{1b}[2J \u{202e}txt \u{85} \u{1F600} \"q\" \\";
+        let line = json_error_line(message, None, 3);
+        assert!(!line.chars().any(super::is_hazard), "{line:?}");
+        #[derive(serde::Deserialize)]
+        struct Line {
+            error: String,
+            hint: Option<String>,
+            exit_code: u8,
+        }
+        let read: Line = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(
+            (read.error.as_str(), read.hint, read.exit_code),
+            (message, None, 3)
+        );
+    }
 
     /// A partner's crafted envelope time (or a clock gone wrong) is not printed as a
     /// number of milliseconds, nor as a date in the year 292,278,994.

@@ -126,3 +126,59 @@ fn every_printing_command_honours_json_and_quiet() {
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
     }
 }
+
+/// The one line a failed `--json` command printed on stderr, parsed, with its exit code.
+fn json_error(d: &Device, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let r = d.run(&a);
+    assert!(
+        r.stdout.is_empty(),
+        "stdout holds only data: {:?}",
+        r.stdout
+    );
+    let mut lines = r.stderr.lines();
+    let error = lines.next().unwrap_or_default();
+    assert_eq!(lines.next(), None, "one line: {}", r.stderr);
+    let value = serde_json::from_str(error)
+        .unwrap_or_else(|e| panic!("duet {}: the error is not JSON ({e}): {error}", a.join(" ")));
+    (r.code, value, r.stderr)
+}
+
+#[test]
+fn a_failure_under_json_is_one_json_line_on_stderr_and_offline_exits_3() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    }; // dropped: nothing listens there now
+    let d = Device::new();
+    let relay = format!("http://127.0.0.1:{closed}");
+    d.ok(&["init", "--name", "Alex", "--relay", &relay]);
+    // Offline: the same command can pass later as it is, so a script may wait and retry.
+    let (code, e, _) = json_error(&d, &["sync"]);
+    assert_eq!(code, 3, "{e}");
+    assert_eq!(e["exit_code"], 3, "{e}");
+    let said = e["error"].as_str().unwrap_or_default();
+    assert!(said.contains("connection refused"), "{e}");
+    assert!(
+        e["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("is the relay running")),
+        "{e}"
+    );
+    // The same failure in words exits 3 too.
+    assert_eq!(d.run(&["sync"]).code, 3);
+    // A name nothing answers to needs a change first: 1.
+    let (code, e, _) = json_error(&d, &["goal", "show", "Gardening"]);
+    assert_eq!((code, &e["exit_code"]), (1, &serde_json::json!(1)), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no goal matches"),
+        "{e}"
+    );
+    // Wrong arguments: 2.
+    let (code, e, _) = json_error(&d, &["sync", "--watch"]);
+    assert_eq!((code, &e["exit_code"]), (2, &serde_json::json!(2)), "{e}");
+}

@@ -206,9 +206,12 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     }
     assert!(!d.ok(&["goal", "list"]).contains("Level test"));
 
-    // A malformed argument is a usage error wherever it is given; a name nothing
-    // answers to is a failure.
+    // A malformed argument is a usage error wherever it is given (a text longer than
+    // the document holds too); a name nothing answers to is a failure.
+    let too_long = "t".repeat(100_001);
     for (args, code) in [
+        (&["goal", "add", &too_long, "--area", "trust"][..], 2),
+        (&["step", "add", &ids[0][..8], &too_long], 2),
         (&["goal", "add", "  ", "--area", "trust"][..], 2),
         (
             &["goal", "add", "X", "--area", "trust", "--due", "2026-02-30"],
@@ -240,6 +243,8 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         let r = d.run_with_stdin(args, stdin);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
     }
+    let r = d.run_with_stdin(&["reflect", "-"], Some(&too_long));
+    assert_eq!(r.code, 2, "a reflection too long, piped in: {}", r.stderr);
 
     let r = d.run(&["goal", "add", "X", "--area", "romance"]);
     assert_eq!(r.code, 2, "{r:?}");
@@ -447,6 +452,20 @@ fn lists_clip_long_titles_and_show_and_json_keep_them_whole() {
         progress.lines().all(|l| l.chars().count() < 200),
         "progress cuts it too: {progress}"
     );
+    let history = d.ok(&["history"]);
+    assert!(
+        history.lines().all(|l| l.chars().count() < 200),
+        "history cuts its lines: {history}"
+    );
+    assert!(history.contains("Alex rated \"Walk tttt"), "{history}");
+    let full = d.ok(&["history", "--full"]);
+    assert!(full.contains(&title), "--full gives lines whole");
+    let lines = d.ok(&["history", "--json"]);
+    let whole = lines.lines().any(|l| {
+        serde_json::from_str::<serde_json::Value>(l).expect("JSON Lines")["goal_title"]
+            == title.as_str()
+    });
+    assert!(whole, "--json keeps the title whole");
 }
 
 #[test]

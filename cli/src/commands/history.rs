@@ -3,7 +3,12 @@
 use duet_core::history::HistoryQuery;
 
 use super::{Ctx, parse_day, parse_day_end};
-use crate::output::{safe_line, when};
+use crate::output::{clip, safe_line, when};
+
+/// The widest a history line's summary is printed without `--full`, in terminal
+/// columns: a title or note of thousands of characters would fill the screen with one
+/// event. `--full` and `--json` give every line whole.
+const SUMMARY_COLUMNS: usize = 160;
 
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
@@ -27,7 +32,8 @@ pub struct Args {
     /// Only the last N events.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Show each reflection's text under its line (withdrawn ones stay withdrawn).
+    /// Show each reflection's text under its line (withdrawn ones stay withdrawn), and
+    /// every line whole (without it a line is cut at 160 columns).
     #[arg(long)]
     full: bool,
 }
@@ -64,7 +70,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     for e in &events {
         // The summary quotes titles, names and notes: one line, made terminal-safe.
-        writeln!(out, "{}  {}", when(e.at), safe_line(&e.summary))?;
+        let line = safe_line(&e.summary);
+        let shown = if a.full {
+            line.as_ref().into()
+        } else {
+            clip(&line, SUMMARY_COLUMNS)
+        };
+        writeln!(out, "{}  {}", when(e.at), shown)?;
         let text = (e.kind == duet_core::history::HistoryKind::ReflectionWritten)
             .then(|| e.item.as_ref().and_then(|i| texts.get(i)))
             .flatten();

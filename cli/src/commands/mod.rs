@@ -61,7 +61,7 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub home: Option<PathBuf>,
-    /// Print machine-readable JSON instead of text.
+    /// Print machine-readable JSON instead of text (a failure: one JSON line on stderr).
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print nothing but errors.

@@ -108,6 +108,18 @@ fn clock_hint(ago_ms: i64) -> &'static str {
     }
 }
 
+impl DeviceError {
+    /// Whether a value typed into a write was refused (a text too long, a level or a
+    /// date out of range): nothing was written, and the same write with another value
+    /// passes. A command line says so as it says wrong arguments.
+    pub fn is_bad_value(&self) -> bool {
+        matches!(
+            self,
+            DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_))
+        )
+    }
+}
+
 impl Advice for DeviceError {
     fn next_step(&self) -> Option<NextStep> {
         match self {
