@@ -4,8 +4,14 @@
 use duet_core::advice::{Advice, NextStep, Warning};
 use duet_core::device::DeviceError;
 use duet_core::invite::InviteCodeError;
+use duet_core::pairing_code::PairingError;
 use duet_core::store::StoreError;
 use duet_core::sync::{SyncError, TransportError};
+
+/// What a sealed rating says on a device that left the shared space or was removed
+/// from it: the reveals go under keys it never learns.
+pub const STAYS_SEALED: &str =
+    "this device is no longer in the shared space, so it stays sealed here";
 
 /// What to do next, in the command line's words.
 pub fn say(step: &NextStep) -> String {
@@ -37,7 +43,8 @@ pub fn say(step: &NextStep) -> String {
              device's next sync: run `duet sync` on your other device, then join again; \
              otherwise make a new one there (`duet device add`)"
             .into(),
-        NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device, or you left \
+        NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device (`duet invite \
+             revoke`, or a device removal there, which withdraws every open code), or you left \
              the shared space there (a device of someone who left cannot join it); if you have \
              not left, make a new one on your other device (`duet device add`)"
             .into(),
@@ -118,8 +125,15 @@ pub fn retry_helps(e: &DeviceError) -> bool {
 /// [`EXIT_TRY_LATER`], so that a script tells "offline" from a failure that needs a
 /// change first.
 pub fn try_later(err: &anyhow::Error) -> bool {
-    transport_error(err).is_some_and(transport_retry_helps)
+    err.chain().any(|e| e.is::<TryLater>())
+        || transport_error(err).is_some_and(transport_retry_helps)
 }
+
+/// A failure said in a command's own words that can pass later as it is (exit code
+/// [`EXIT_TRY_LATER`]), where the network error under it is told in those words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TryLater(pub String);
 
 /// Whether `err` refused a value typed into a write (a text too long, a date that is
 /// not one): the arguments were wrong, as for a usage error.
@@ -133,7 +147,8 @@ pub fn bad_value(err: &anyhow::Error) -> bool {
 /// The exit code of a command that can succeed later as it is ([`try_later`]).
 pub const EXIT_TRY_LATER: u8 = 3;
 
-fn transport_retry_helps(e: &TransportError) -> bool {
+/// Whether the network failure `e` can pass later as it is ([`retry_helps`]).
+pub fn transport_retry_helps(e: &TransportError) -> bool {
     use duet_core::protocol::ErrorCode;
     match e {
         TransportError::Refused { status, body } => match status {
@@ -152,14 +167,18 @@ fn transport_retry_helps(e: &TransportError) -> bool {
 /// The network failure in an error's chain, if it is one.
 pub fn transport_error(err: &anyhow::Error) -> Option<&TransportError> {
     // Core's errors wrap each other transparently: their chain skips the inner ones.
-    err.chain()
-        .find_map(|e| match e.downcast_ref::<DeviceError>() {
-            Some(DeviceError::Sync(SyncError::Transport(t))) => Some(t),
-            _ => match e.downcast_ref::<SyncError>() {
-                Some(SyncError::Transport(t)) => Some(t),
-                _ => e.downcast_ref::<TransportError>(),
-            },
-        })
+    err.chain().find_map(|e| {
+        if let Some(DeviceError::Sync(SyncError::Transport(t))) = e.downcast_ref::<DeviceError>() {
+            return Some(t);
+        }
+        if let Some(SyncError::Transport(t)) = e.downcast_ref::<SyncError>() {
+            return Some(t);
+        }
+        if let Some(PairingError::Transport(t)) = e.downcast_ref::<PairingError>() {
+            return Some(t);
+        }
+        e.downcast_ref::<TransportError>()
+    })
 }
 
 /// What to check after a network failure that core tells apart.

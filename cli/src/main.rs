@@ -28,8 +28,11 @@ pub struct UsageError(pub String);
 fn main() -> ExitCode {
     // `--color` also governs clap's own help and usage errors, which are printed
     // before the arguments are parsed into `Cli`.
-    let matches = commands::Cli::command().color(colour_asked()).get_matches();
-    let cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = commands::Cli::command()
+        .color(colour_asked())
+        .try_get_matches()
+        .unwrap_or_else(|e| exit_on(e));
+    let cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on(e));
     let json = cli.json;
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,6 +68,20 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     } else {
         1
     }
+}
+
+/// Ends on clap's word: help and version as clap prints them; wrong arguments as clap
+/// says them, or, under `--json`, as one JSON line on stderr (exit code 2 either way).
+fn exit_on(e: clap::Error) -> ! {
+    let json = std::env::args_os().any(|a| a == "--json");
+    if !json || !e.use_stderr() {
+        e.exit();
+    }
+    let said = e.render().to_string();
+    let first = said.lines().next().unwrap_or_default();
+    let hint = "see `duet help` and `duet COMMAND --help`";
+    output::json_error(first.trim_start_matches("error: "), Some(hint), 2);
+    std::process::exit(2)
 }
 
 /// The `--color` choice among the raw arguments (clap decides its own colours before

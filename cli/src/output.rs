@@ -83,7 +83,25 @@ pub fn note(s: &str) {
     if s.starts_with("note:") && QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
+    if JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        let (kind, text) = match s.split_once(": ") {
+            Some((k @ ("note" | "warning"), rest)) => (k, rest),
+            _ => ("note", s),
+        };
+        let line = json_line(&serde_json::json!({ kind: text }));
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        return;
+    }
     let _ = writeln!(std::io::stderr().lock(), "{}", safe(s));
+}
+
+/// Set by `--json`: every line on stderr is one JSON object (`{"note": …}`,
+/// `{"warning": …}`, and a failure's `{"error": …}`), for a script that reads it.
+static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--json` was given: notes and warnings are JSON lines (see [`note`]).
+pub fn json_notes() {
+    JSON_NOTES.swap(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Prints a failed command's error on stderr as one line of JSON (`--json`), for a
@@ -93,12 +111,17 @@ pub fn json_error(message: &str, hint: Option<&str>, exit_code: u8) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// The line [`json_error`] prints. The values are exact; characters that could act on a
-/// terminal are written as JSON escapes (outside its strings JSON holds none).
+/// The line [`json_error`] prints.
 fn json_error_line(message: &str, hint: Option<&str>, exit_code: u8) -> String {
-    let value = serde_json::json!({ "error": message, "hint": hint, "exit_code": exit_code });
+    json_line(&serde_json::json!({ "error": message, "hint": hint, "exit_code": exit_code }))
+}
+
+/// `value` as one line of JSON. The values are exact; characters that could act on a
+/// terminal are written as JSON escapes (outside its strings JSON holds none).
+fn json_line(value: &impl Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
     let mut line = String::new();
-    for c in value.to_string().chars() {
+    for c in text.chars() {
         if is_hazard(c) {
             let mut units = [0u16; 2];
             for u in c.encode_utf16(&mut units) {

@@ -694,3 +694,111 @@ fn a_device_that_joined_while_the_relay_was_down_finishes_joining_on_its_own() {
             })
     });
 }
+
+/// A browser sends a textarea's line breaks as CRLF and strips them from a one-line
+/// field: what the app writes has the command line's LF, and a form sent back unchanged
+/// is not taken for an edit made over someone else's.
+#[test]
+fn text_from_a_browser_form_has_the_command_lines_line_breaks_and_edits_pass() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let two_lines = d.json(&["goal", "add", "Two\nlines", "--area", "trust"])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    d.ok(&["goal", "edit", &two_lines[..8], "--why", "one\ntwo"]);
+    let app = App::start(&d);
+    let goal = format!("/goals/{two_lines}");
+    let page = app.get(&goal).body;
+    assert!(
+        page.contains(r#"name="was-title" value="Twolines""#),
+        "the title's field shows it on one line, as a browser sends it back: {page}"
+    );
+    // Sent as a browser sends the form: the title as its field shows it, the why with
+    // CRLF, one line added to it.
+    let saved = app.post(
+        &format!("{goal}/edit"),
+        &[
+            ("title", "Twolines"),
+            ("was-title", "Twolines"),
+            ("why", "one\r\ntwo\r\nthree"),
+            ("was-why", "one\r\ntwo"),
+        ],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let shown = d.json(&["goal", "show", &two_lines[..8]]);
+    assert_eq!(shown["why"], "one\ntwo\nthree");
+    assert_eq!(
+        shown["title"], "Two\nlines",
+        "a title left alone stays as it was"
+    );
+    // A reflection written in paragraphs reaches the terminal without a stray \r.
+    let wrote = app.post("/reflections", &[("text", "Para one.\r\n\r\nPara two.")]);
+    assert_eq!(wrote.status, 303, "{}", wrote.body);
+    assert_eq!(
+        d.json(&["reflections"])[0]["text"],
+        "Para one.\n\nPara two."
+    );
+}
+
+#[test]
+fn a_reflection_edited_elsewhere_since_its_page_was_shown_is_not_overwritten() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "First words"]);
+    let id = d.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let app = App::start(&d);
+    assert!(
+        app.get("/reflections")
+            .body
+            .contains(r#"name="was-text" value="First words""#)
+    );
+    // Meanwhile, on the command line:
+    d.ok(&["reflect", "--edit", "last", "Second words"]);
+    let edit = format!("/reflections/{id}/edit");
+    let stale = app.post(&edit, &[("text", "Tab words"), ("was-text", "First words")]);
+    assert_ne!(stale.status, 303, "{}", stale.body);
+    assert!(
+        stale.body.contains("Second words") && stale.body.contains("Tab words"),
+        "both texts are shown: {}",
+        stale.body
+    );
+    assert_eq!(d.json(&["reflections"])[0]["text"], "Second words");
+    let fresh = app.post(
+        &edit,
+        &[("text", "Third words"), ("was-text", "Second words")],
+    );
+    assert_eq!(fresh.status, 303, "{}", fresh.body);
+    assert_eq!(d.json(&["reflections"])[0]["text"], "Third words");
+}
+
+#[test]
+fn rate_this_goal_on_a_paused_goal_says_it_is_paused_and_a_rating_is_confirmed() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let paused = d.json(&["goal", "add", "Evening walk", "--area", "trust"])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let active = d.json(&["goal", "add", "Sunday talk", "--area", "trust"])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    d.ok(&["goal", "status", &paused[..8], "paused"]);
+    let app = App::start(&d);
+    let page = app.get(&format!("/checkin?goal={paused}")).body;
+    assert!(page.contains("is paused"), "{page}");
+    assert!(!page.contains("You have rated every goal"), "{page}");
+    // A link by the start of an id finds the goal as `duet rate` does.
+    let page = app.get(&format!("/checkin?goal={}", &active[..8])).body;
+    assert!(page.contains("<h2>Sunday talk</h2>"), "{page}");
+    // A rating of a goal paused since its form was shown is saved and confirmed.
+    let rated = app.post("/checkin", &[("goal", paused.as_str()), ("level", "1")]);
+    assert_eq!(rated.status, 303, "{}", rated.body);
+    let back = rated.header("location").expect("where to").to_string();
+    let page = app.get(&back).body;
+    assert!(page.contains("Rated “Evening walk”"), "{page}");
+}

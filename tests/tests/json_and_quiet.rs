@@ -127,7 +127,8 @@ fn every_printing_command_honours_json_and_quiet() {
     }
 }
 
-/// The one line a failed `--json` command printed on stderr, parsed, with its exit code.
+/// The error line a failed `--json` command printed last on stderr, parsed, with its
+/// exit code and the whole of stderr.
 fn json_error(d: &Device, args: &[&str]) -> (i32, serde_json::Value, String) {
     let mut a = args.to_vec();
     a.push("--json");
@@ -137,11 +138,16 @@ fn json_error(d: &Device, args: &[&str]) -> (i32, serde_json::Value, String) {
         "stdout holds only data: {:?}",
         r.stdout
     );
-    let mut lines = r.stderr.lines();
-    let error = lines.next().unwrap_or_default();
-    assert_eq!(lines.next(), None, "one line: {}", r.stderr);
-    let value = serde_json::from_str(error)
-        .unwrap_or_else(|e| panic!("duet {}: the error is not JSON ({e}): {error}", a.join(" ")));
+    // Every line on stderr is JSON (a note or a warning before the error too).
+    let lines: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("duet {}: a line is not JSON ({e}): {l}", a.join(" ")))
+        })
+        .collect();
+    let value = lines.last().cloned().expect("the error");
     (r.code, value, r.stderr)
 }
 
@@ -178,7 +184,38 @@ fn a_failure_under_json_is_one_json_line_on_stderr_and_offline_exits_3() {
             .contains("no goal matches"),
         "{e}"
     );
-    // Wrong arguments: 2.
+    // Wrong arguments: 2, also where the argument parser finds them.
     let (code, e, _) = json_error(&d, &["sync", "--watch"]);
     assert_eq!((code, &e["exit_code"]), (2, &serde_json::json!(2)), "{e}");
+    let (code, e, _) = json_error(&d, &["rate", "walk", "5"]);
+    assert_eq!((code, &e["exit_code"]), (2, &serde_json::json!(2)), "{e}");
+    assert!(
+        e["error"].as_str().unwrap_or_default().contains("'5'"),
+        "{e}"
+    );
+    // A command that tries to sync first says so in a JSON note before its error.
+    let (_, e, raw) = json_error(&d, &["device", "remove", "ffff"]);
+    assert!(raw.lines().count() >= 2, "a note, then the error: {raw}");
+    assert!(e["error"].is_string(), "{e}");
+    // A short code or a restore while the relay is down can pass later: 3.
+    let joiner = Device::new();
+    let args = [
+        "join",
+        "123-aardvark-adroitness",
+        "--name",
+        "Zoe",
+        "--relay",
+        &relay,
+    ];
+    let (code, e, _) = json_error(&joiner, &args);
+    assert_eq!(code, 3, "{e}");
+    let outside = tempfile::tempdir().expect("a folder outside the home");
+    let file = outside.path().join("alex.bak");
+    let file = file.to_str().expect("path");
+    let pass = "a passphrase long enough\n";
+    let backup = d.run_with_stdin(&["backup", file, "--passphrase-fd", "0"], Some(pass));
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    let restored = Device::new();
+    let again = restored.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(pass));
+    assert_eq!(again.code, 3, "{}", again.stderr);
 }

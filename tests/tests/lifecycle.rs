@@ -888,3 +888,96 @@ fn an_offline_leave_is_said_to_go_with_the_next_sync_and_it_does() {
             .contains("has not reached the relay yet")
     );
 }
+
+/// A code carries the keys up to the epoch it was made in, and no device is given a key
+/// after it joins: a removal withdraws every open code, so that a device never joins a
+/// space it could not read or write (it looked set up and did nothing, for good).
+#[test]
+fn a_removal_withdraws_the_open_codes_made_before_it() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let laptop = Device::new();
+    laptop.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
+    // The phone is lost: a code for the new one first, then the removal of the old.
+    let new_phone_code = invite_code_of(&alex, &["device", "add"]);
+    let partner_code = sam.run(&["invite"]);
+    assert_ne!(partner_code.code, 0, "the space has two people already");
+    let laptop_key = laptop.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    alex.ok(&["device", "remove", &laptop_key[..10]]);
+    alex.ok(&["sync"]);
+    let new_phone = Device::new();
+    let joined = new_phone.run(&["join", &new_phone_code]);
+    assert_eq!(joined.code, 1, "{}", joined.stderr);
+    assert!(
+        joined.stderr.contains("invite_revoked")
+            && joined.stderr.contains("a device removal there"),
+        "{}",
+        joined.stderr
+    );
+    // A code made after the removal carries its key: that device reads what follows.
+    alex.ok(&["goal", "add", "After the removal", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    let fresh = Device::new();
+    fresh.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
+    assert!(fresh.ok(&["goal", "list"]).contains("After the removal"));
+}
+
+fn invite_code_of(d: &Device, args: &[&str]) -> String {
+    d.json(args)["code"].as_str().expect("a code").to_string()
+}
+
+/// A device that left reads what it had; a blind rating its partner revealed after the
+/// leave went under a key it never learns, so it is not told to rate to see it.
+#[test]
+fn a_device_that_left_is_not_told_to_rate_to_see_a_blind_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Evening walk", "--area", "trust"]);
+    alex.ok(&["rate", "walk", "-2"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let progress = sam.ok(&["progress"]);
+    assert!(!progress.contains("rate to see it"), "{progress}");
+    assert!(
+        progress.contains("Alex rated blind: this device is no longer in the shared space"),
+        "{progress}"
+    );
+    let shown = sam.ok(&["goal", "show", "walk"]);
+    assert!(!shown.contains("rate to see it"), "{shown}");
+    assert!(shown.contains("so it stays sealed here"), "{shown}");
+}
+
+/// A partner invite made by a device that had not heard of the partner's join yet
+/// admits no one: the same command's sync learns of it, and says so instead of giving
+/// the code.
+#[test]
+fn an_invite_made_before_hearing_of_the_partners_join_is_not_given() {
+    let relay = Relay::start();
+    let nia = Device::new();
+    nia.ok(&["init", "--name", "Nia", "--relay", &relay.url]);
+    let first = invite_code_of(&nia, &["invite"]);
+    let oli = Device::new();
+    oli.ok(&["join", &first, "--name", "Oli"]);
+    let again = nia.run(&["invite"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(
+        again.stderr.contains("Oli has joined already"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stdout.is_empty(), "no code given: {}", again.stdout);
+    let max = Device::new();
+    let used = max.run(&["join", &first, "--name", "Max"]);
+    assert_ne!(used.code, 0);
+    assert!(
+        !used.stderr.contains("ask your partner for a new one"),
+        "a new invite would not help: {}",
+        used.stderr
+    );
+}

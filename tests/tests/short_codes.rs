@@ -186,13 +186,14 @@ fn a_wrong_code_fails_on_both_sides_and_burns_the_code() {
 fn the_relay_keeps_nothing_that_reveals_the_space_key() {
     let relay = Relay::start_logged(&[]);
     let a = alex(&relay);
-    let b = pair_by_short_code(&relay, &a);
-    b.ok(&["sync"]);
-    // The long code Alex could have printed instead: the same space key.
+    // The long code Alex could have printed instead: the same space key (made before
+    // the pairing: once Sam has joined, no partner code is given).
     let long = a.json(&["invite"])["code"]
         .as_str()
         .expect("code")
         .to_string();
+    let b = pair_by_short_code(&relay, &a);
+    b.ok(&["sync"]);
     let key = *InviteCode::decode(&long).expect("decodes").key.as_bytes();
     let b64 = base64::engine::general_purpose::STANDARD.encode(key);
     let needles = [

@@ -152,7 +152,7 @@ fn a_relay_killed_between_and_during_syncs_loses_nothing_acknowledged() {
     a.ok(&["checkin", "--close"]);
     relay.kill();
     let r = a.run(&["sync"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.code, 3, "the relay is out of reach: {r:?}");
     assert!(r.stderr.contains("cannot reach the relay"), "{}", r.stderr);
     assert!(r.stderr.contains("run `duet sync` again"), "{}", r.stderr);
     relay.restart();
@@ -200,7 +200,7 @@ fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
     let r = c.run(&["join", &code, "--name", "Eve"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("invite_used") && r.stderr.contains("duet invite"),
+        r.stderr.contains("invite_used") && r.stderr.contains("duet device add"),
         "{}",
         r.stderr
     );
@@ -209,17 +209,12 @@ fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
         "the refused join left no half-made device behind"
     );
 
-    // A shared space holds two persons: a fresh partner invite cannot add a third,
-    // and the refused join leaves nothing behind either.
-    let fresh = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
-    a.ok(&["sync"]);
-    let r = c.run(&["join", &fresh, "--name", "Eve"]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("two persons"), "{}", r.stderr);
-    assert!(!c.db().exists(), "no half-made device behind");
+    // A shared space holds two persons: a partner invite asked for now is not given
+    // (its own sync learns that Sam joined; lifecycle.rs has the joins that try).
+    let fresh = a.run(&["invite"]);
+    assert_eq!(fresh.code, 1, "{fresh:?}");
+    assert!(fresh.stderr.contains("two persons"), "{}", fresh.stderr);
+    assert!(fresh.stdout.is_empty(), "no code given: {}", fresh.stdout);
 
     // The same home then joins with a valid code: a device code of Sam's.
     let own = b.json(&["device", "add"])["code"]

@@ -317,8 +317,25 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
         return Err(csrf_refused());
     }
     let once = field(ONCE_FIELD).filter(|v| !v.is_empty());
+    let bytes = with_lf(bytes);
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
     Ok((req, SentForm { body: bytes, once }))
+}
+
+/// The form with every line break as LF: a browser sends a textarea's as CRLF (HTML's
+/// form encoding), the command line writes LF, and the document keeps what it is given,
+/// so a reflection written here showed a stray `\r` on the partner's terminal and a text
+/// sent back unchanged (`was-why`) no longer matched what the page had shown.
+fn with_lf(bytes: Bytes) -> Bytes {
+    let has_cr = bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%0d"));
+    if !has_cr {
+        return bytes;
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        out.append_pair(&k, &v.replace("\r\n", "\n").replace('\r', "\n"));
+    }
+    Bytes::from(out.finish())
 }
 
 /// A multipart form's CSRF token and `once` value, in one pass over a copy of the

@@ -173,11 +173,18 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
                  again with the creation token the relay's operator gave you (--token TOKEN)"
             )
         }
-        BackupError::Device(d @ DeviceError::Sync(SyncError::Transport(_))) => anyhow::anyhow!(
-            "{d}; the restore did not finish and nothing was written: check that the relay \
-             the backup names is reachable (or give its new address with --relay URL), then \
-             run `duet restore` again"
-        ),
+        BackupError::Device(DeviceError::Sync(SyncError::Transport(t))) => {
+            let said = format!(
+                "{t}; the restore did not finish and nothing was written: check that the relay \
+                 the backup names is reachable (or give its new address with --relay URL), then \
+                 run `duet restore` again"
+            );
+            if crate::advice::transport_retry_helps(&t) {
+                crate::advice::TryLater(said).into()
+            } else {
+                anyhow::anyhow!(said)
+            }
+        }
         // A full disk, say: its own advice, not the relay's.
         BackupError::Device(d) => anyhow::anyhow!(
             "the restore did not finish and nothing was written: {}",

@@ -355,7 +355,17 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .filter(|s| s.rater == me)
         .map(|s| s.id.as_str())
         .collect();
-    print_ratings(ctx, &ratings, &people, (!sealed.is_empty(), &own_sealed))?;
+    let own_mark = if dev.departed()?.is_some() {
+        format!("  (blind: {})", crate::advice::STAYS_SEALED)
+    } else {
+        "  (blind: sealed until your partner rates too)".to_string()
+    };
+    print_ratings(
+        ctx,
+        &ratings,
+        &people,
+        (!sealed.is_empty(), &own_sealed, &own_mark),
+    )?;
     let theirs: Vec<&SealedRecord> = sealed.iter().filter(|s| s.rater != me).collect();
     print_partner_seals(ctx, &mut dev, &theirs, &people)?;
     if !reflections.is_empty() {
@@ -500,10 +510,16 @@ fn print_partner_seals(
     }
     let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
     let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
+    let gone = dev.departed()?.is_some();
     for s in theirs {
         let at = crate::output::day_of(&s.at);
         let name = name_of(people, &s.rater);
-        ctx.out.line(if left {
+        ctx.out.line(if gone {
+            format!(
+                "    {at}  {name} rated blind: {}",
+                crate::advice::STAYS_SEALED
+            )
+        } else if left {
             format!(
                 "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
             )
@@ -522,7 +538,7 @@ fn print_ratings(
     ctx: &Ctx,
     ratings: &[Rating],
     people: &BTreeMap<String, String>,
-    (sealed_too, own_sealed): (bool, &[&str]),
+    (sealed_too, own_sealed, own_mark): (bool, &[&str], &str),
 ) -> Result<(), crate::output::StdoutError> {
     if ratings.is_empty() && !sealed_too {
         return Ok(());
@@ -540,7 +556,7 @@ fn print_ratings(
                 .map(|n| format!("  {}", safe_line(n)))
                 .unwrap_or_default(),
             if own_sealed.contains(&r.id.as_str()) {
-                "  (blind: sealed until your partner rates too)"
+                own_mark
             } else {
                 ""
             }

@@ -5,10 +5,12 @@ use duet_core::history::HistoryQuery;
 use super::{Ctx, parse_day, parse_day_end};
 use crate::output::{clip, safe_line, when};
 
-/// The widest a history line's summary is printed without `--full`, in terminal
-/// columns: a title or note of thousands of characters would fill the screen with one
-/// event. `--full` and `--json` give every line whole.
-const SUMMARY_COLUMNS: usize = 160;
+/// The widest a history line is printed without `--full`, in terminal columns (its
+/// time, 16, and two spaces, then the summary): a title or note of thousands of
+/// characters would fill the screen with one event. `--full` and `--json` give every
+/// line whole.
+const LINE_COLUMNS: usize = 160;
+const SUMMARY_COLUMNS: usize = LINE_COLUMNS - 18;
 
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]

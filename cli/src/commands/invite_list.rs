@@ -60,7 +60,7 @@ pub fn revoke(ctx: &Ctx, code: Option<String>, all: bool) -> anyhow::Result<()> 
             crate::advice::message(&e)
         )
     })?;
-    const NOT_SENT: &str = "the revocation is recorded on this device but has not reached the relay; run `duet sync` before the code can be used";
+    const NOT_SENT: &str = "the revocation is recorded on this device but has not reached the relay; until `duet sync` takes it there, the code can still be used";
     dev.sync(&Http::new()?).context(NOT_SENT)?;
     if dev.unsent_revocations()? > 0 {
         anyhow::bail!(

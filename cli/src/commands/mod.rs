@@ -198,6 +198,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.quiet {
         crate::output::quiet_notes();
     }
+    if cli.json {
+        crate::output::json_notes();
+    }
     let ctx = Ctx {
         clock,
         colour: Colour::decide(cli.color),

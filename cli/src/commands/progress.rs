@@ -127,7 +127,12 @@ fn print_json(ctx: &Ctx, p: &duet_core::progress::Progress) -> anyhow::Result<()
 
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let p = ctx.device()?.progress(a.goal.as_deref())?;
+    let mut dev = ctx.device()?;
+    let p = dev.progress(a.goal.as_deref())?;
+    // A device that left or was removed never learns the keys its partner's reveals
+    // go under: nothing sealed opens here any more.
+    let gone = dev.departed()?.is_some();
+    drop(dev);
     if ctx.out.json {
         return print_json(ctx, &p);
     }
@@ -161,7 +166,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             )))
         )?;
         for s in &g.partners {
-            print_partner(&mut out, c, s, &p.me)?;
+            print_partner(&mut out, c, s, &p.me, gone)?;
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
@@ -190,6 +195,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     Ok(print_t_scores(&mut out, &p)?)
 }
 
+/// "you rated blind" or "NAME rated blind".
+fn rated_blind(name: &str, mine: bool) -> String {
+    if mine {
+        "you rated blind".to_string()
+    } else {
+        format!("{} rated blind", safe_line(name))
+    }
+}
+
 /// One partner's line of a goal: latest level, its day and a sparkline, then what the
 /// blind rules or a misdated latest rating add.
 fn print_partner(
@@ -197,6 +211,7 @@ fn print_partner(
     c: crate::output::Colour,
     s: &duet_core::progress::PartnerSeries,
     me: &str,
+    gone: bool,
 ) -> std::io::Result<()> {
     let levels: Vec<i64> = s.ratings.iter().map(|r| r.level).collect();
     let on = s
@@ -218,7 +233,13 @@ fn print_partner(
         )?;
     }
     if s.sealed {
-        let who = if s.person == me {
+        let who = if gone {
+            format!(
+                "{}: {}",
+                rated_blind(&s.name, s.person == me),
+                crate::advice::STAYS_SEALED
+            )
+        } else if s.person == me {
             "you have rated blind: sealed until your partner rates too".to_string()
         } else if s.left {
             format!(

@@ -231,6 +231,14 @@ impl Device {
         let (ev, epoch, key) =
             crate::rekey::next_epoch(&self.me, rec.id, &state, head, Some(device), self.now());
         self.store.record_removal(&rec.id, &ev, epoch, &key)?;
+        // A code made before now carries the keys up to the epoch just ended, and no
+        // device is ever given a key after it joins: its device would join, look set
+        // up, and never read or send anything again. Every open code is withdrawn, so
+        // that its join is refused with the advice to make a new one. (A device that
+        // left withdrew its codes then, and makes none after.)
+        if self.ensure_member(SpaceKind::Shared).is_ok() {
+            self.revoke_invites(&RevokeTarget::All)?;
+        }
         Ok(true)
     }
 

@@ -126,6 +126,11 @@ impl Advice for JoinError {
                     (true, true) => NextStep::OtherDeviceSyncsCode,
                     (false, true) if is(ErrorCode::InviteRevoked) => NextStep::DeviceCodeWithdrawn,
                     (false, true) => NextStep::NewDeviceCode,
+                    // Used, or the space holds two people already: a new invite would
+                    // not help; a device of one of them joins with a device code.
+                    (false, false) if is(ErrorCode::InviteUsed) || is(ErrorCode::NotAMember) => {
+                        NextStep::AddOwnDevice
+                    }
                     (false, false) => NextStep::NewInvite,
                 })
             }
@@ -207,7 +212,15 @@ impl Device {
                 .find_map(|(k, r)| (k == SpaceKind::Shared).then_some(r.push_refused).flatten())
             {
                 Some(w) => InviteError::Refused(w),
-                None => return Ok(code),
+                // The sync may have learnt that the partner joined meanwhile (with
+                // another code): this one could then admit no one.
+                None => match self.ensure_partner_slot() {
+                    Ok(()) => return Ok(code),
+                    Err(e) => {
+                        let _ = self.revoke_invites(&RevokeTarget::Code(code.encode()));
+                        return Err(InviteError::Make(e));
+                    }
+                },
             },
         };
         Err(self.withdraw_refused(code.encode(), refused))

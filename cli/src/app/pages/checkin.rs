@@ -5,7 +5,7 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use duet_core::Level;
-use duet_core::app::{CheckinGoal, CheckinPlan};
+use duet_core::app::{CheckinGoal, CheckinPlan, GoalDetail};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -23,8 +23,13 @@ pub struct CheckinQuery {
 
 /// `GET /checkin`.
 pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> PageResult {
-    let (plan, departed, partner) = app
-        .with_device(|dev| Ok((dev.checkin_plan()?, dev.departed()?, dev.partner()?)))
+    let asked = [q.goal.clone(), q.rated.clone()];
+    let (plan, departed, partner, [goal, rated]) = app
+        .with_device(move |dev| {
+            let plan = dev.checkin_plan()?;
+            let named = asked.map(|a| a.and_then(|a| named(dev, &plan, &a)));
+            Ok((plan, dev.departed()?, dev.partner()?, named))
+        })
         .await?;
     let alone = matches!(partner, duet_core::app::Partner::Gone(_));
     // A device that left (or was removed) rates no more: say so instead of the forms.
@@ -37,15 +42,22 @@ pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> P
         return Ok(app.page("Check-in", Nav::Checkin, main));
     }
     let plan: CheckinPlan = plan;
-    let pick = match &q.goal {
-        Some(id) => plan.goals.iter().find(|g| &g.id == id),
+    let in_plan = |n: &Option<Named>| match n {
+        Some(Named::InPlan(id)) => plan.goals.iter().find(|g| &g.id == id),
+        _ => None,
+    };
+    let pick = match &goal {
+        Some(_) => in_plan(&goal),
         None => plan.goals.iter().find(|g| !g.rated),
     };
-    let done_title = q
-        .rated
-        .as_ref()
-        .and_then(|id| plan.goals.iter().find(|g| &g.id == id))
-        .map(|g| g.title.clone());
+    let done_title = match &rated {
+        Some(Named::Inactive { title, .. }) => Some(title.clone()),
+        _ => in_plan(&rated).map(|g| g.title.clone()),
+    };
+    let not_here = match &goal {
+        Some(Named::Inactive { id, title, status }) => Some((id, title, status)),
+        _ => None,
+    };
     let main = html! {
         h1 { "Check-in" }
         p class="muted" {
@@ -61,14 +73,30 @@ pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> P
                 @if q.sealed == Some(true) { ": sealed until your partner rates it too." } @else { "." }
             }
         }
+        @if let Some((id, title, status)) = not_here {
+            p class="warning" {
+                "“" (title) "” is " (status) ": a check-in rates the active goals. "
+                a href=(format!("/goals/{id}")) { "Set it active on its page" }
+                " to rate it."
+            }
+        }
         @match pick {
             Some(g) => (goal_form(g, app.csrf())),
+            None if not_here.is_some() => p { a href="/checkin" { "Rate the active goals" } },
             None if plan.goals.is_empty() => p { "There are no active goals to rate. " a href="/" { "Add one on Today." } },
             None => p { "You have rated every goal in this check-in. " a href="/" { "Back to Today" } },
         }
+        (round_and_goals(&plan, app.csrf()))
+    };
+    Ok(app.page("Check-in", Nav::Checkin, main))
+}
+
+/// The open round's close form, and every goal of the check-in.
+fn round_and_goals(plan: &CheckinPlan, token: &str) -> Markup {
+    html! {
         @if let Some(r) = &plan.round {
             form method="post" action="/checkin/close" class="close" {
-                (csrf(app.csrf()))
+                (csrf(token))
                 p class="muted" { "This check-in closes by itself on " (iso_when(&r.ends_at)) "." }
                 button type="submit" { "Close the check-in now and reveal my ratings" }
             }
@@ -86,8 +114,39 @@ pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> P
                 }
             }
         }
+    }
+}
+
+/// A goal a link names (`goal=`, `rated=`), by id or the start of it.
+enum Named {
+    /// A goal of the check-in, by its full id.
+    InPlan(String),
+    /// A goal outside it (paused or archived): a check-in rates the active goals.
+    Inactive {
+        id: String,
+        title: String,
+        status: String,
+    },
+}
+
+/// What `asked` names: a goal of `plan`, or another goal found as `duet rate` finds it;
+/// `None` when nothing answers to it.
+fn named(dev: &mut duet_core::device::Device, plan: &CheckinPlan, asked: &str) -> Option<Named> {
+    if plan.goals.iter().any(|g| g.id == asked) {
+        return Some(Named::InPlan(asked.to_string()));
+    }
+    let Ok(GoalDetail::Found { goal, .. }) = dev.goal_detail(asked, Some(0)) else {
+        return None;
     };
-    Ok(app.page("Check-in", Nav::Checkin, main))
+    Some(if plan.goals.iter().any(|g| g.id == goal.id) {
+        Named::InPlan(goal.id)
+    } else {
+        Named::Inactive {
+            id: goal.id,
+            title: goal.title.as_str().to_string(),
+            status: goal.status.to_string(),
+        }
+    })
 }
 
 /// One goal's rating form.

@@ -37,8 +37,10 @@ pub fn goal_forms(
                 form method="post" action=(format!("/goals/{}/edit", g.id)) {
                     (csrf(token))
                     label for="edit-title" { "Title" }
-                    input id="edit-title" name="title" required maxlength="200" value=(g.title);
-                    (was("title", &g.title))
+                    // No maxlength: a title written elsewhere may be longer, and a
+                    // browser would then refuse to send the form at all.
+                    input id="edit-title" name="title" required value=(g.title);
+                    (was("title", &one_line(&g.title)))
                     label for="edit-why" { "Why it matters" }
                     textarea id="edit-why" name="why" rows="2" { (g.why) }
                     (was("why", &g.why))
@@ -48,7 +50,7 @@ pub fn goal_forms(
                         @let id = format!("edit-level{l}");
                         label for=(id) { "Level " (level(l)) " (" (level_name(l)) ")" }
                         input id=(id) name=(format!("level{l}")) value=(text(l));
-                        (was(&format!("level{l}"), &text(l)))
+                        (was(&format!("level{l}"), &one_line(&text(l))))
                     }
                     (owner_choice(g, me, people))
                     button type="submit" { "Save the changes" }
@@ -108,6 +110,12 @@ fn owner_choice(g: &GoalRecord, me: &str, people: &BTreeMap<String, String>) -> 
             p class="muted" { (crate::output::name_of(people, &g.owner)) "'s own goal: only they can make it a goal of you both." }
         }
     }
+}
+
+/// What a one-line field shows of `text`: a browser strips line breaks from an input's
+/// value, so its `was-` value is compared without them too.
+fn one_line(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, '\n' | '\r')).collect()
 }
 
 /// What a field of a form showed when the page was made (`was-NAME`), sent back with it.
@@ -170,20 +178,31 @@ pub async fn edit_goal(
 /// other's words. The page says what it reads now and what this form had, so nothing
 /// typed is lost.
 fn refuse_overwrite(f: &BTreeMap<String, String>, now: &Goal) -> anyhow::Result<()> {
+    // (name, what it is, what it reads now, what its field showed of that)
     let fields = [
-        ("title", "title", now.title.as_str()),
-        ("why", "why", now.why.as_str()),
+        (
+            "title",
+            "title",
+            now.title.as_str(),
+            one_line(now.title.as_str()),
+        ),
+        ("why", "why", now.why.as_str(), now.why.as_str().to_string()),
     ]
     .into_iter()
     .chain((-2i8..=2).map(|l| {
         let text = now.levels.get(l).map_or("", |t| t.as_str());
-        (LEVEL_FIELDS[(l + 2) as usize], "level text", text)
+        (
+            LEVEL_FIELDS[(l + 2) as usize],
+            "level text",
+            text,
+            one_line(text),
+        )
     }));
-    for (name, what, current) in fields {
+    for (name, what, current, shown) in fields {
         let (Some(mine), Some(was)) = (changed(f, name), f.get(&format!("was-{name}"))) else {
             continue;
         };
-        if was.trim() != current.trim() && mine != current.trim() {
+        if was.trim() != shown.trim() && mine != shown.trim() {
             anyhow::bail!(
                 "the {what} was changed meanwhile (by your partner, or in another window): it \
                  now reads \"{}\"; yours, \"{mine}\", was not saved. Open the goal again and \
@@ -255,6 +274,7 @@ pub fn reflection_form(id: &str, text: &str, token: &str) -> Markup {
                 @let field = format!("edit-{id}");
                 label for=(field) { "The reflection, corrected" }
                 textarea id=(field) name="text" rows="3" required { (text) }
+                (was("text", text))
                 button type="submit" { "Save the edit" }
             }
         }
@@ -265,6 +285,9 @@ pub fn reflection_form(id: &str, text: &str, token: &str) -> Markup {
 #[derive(Deserialize)]
 pub struct TextForm {
     text: String,
+    /// What the page showed (sent by the page since 2026-12-03).
+    #[serde(rename = "was-text")]
+    was: Option<String>,
 }
 
 /// `POST /reflections/{id}/edit`: as `duet reflect --edit`; only the author's own.
@@ -278,8 +301,25 @@ pub async fn edit_reflection(
             anyhow::anyhow!("the reflection is empty; write something, or withdraw it").into(),
         );
     }
-    app.with_device(move |dev| Ok(dev.edit_reflection(&id, false, f.text.trim())?))
-        .await?;
+    app.with_device(move |dev| {
+        // Edited elsewhere since the page was shown (another window, the command
+        // line, another device): saving would silently drop that edit.
+        let now = dev.reflection_texts()?.remove(&id);
+        if let (Some(was), Some(now)) = (&f.was, &now)
+            && was.trim() != now.trim()
+            && f.text.trim() != now.trim()
+        {
+            anyhow::bail!(
+                "the reflection was edited meanwhile (in another window or on another device): \
+                 it now reads \"{}\"; yours, \"{}\", was not saved. Open the reflections \
+                 again and make your change to what it reads now",
+                now.trim(),
+                f.text.trim()
+            );
+        }
+        Ok(dev.edit_reflection(&id, false, f.text.trim())?)
+    })
+    .await?;
     Ok(see_other("/reflections"))
 }
 

@@ -155,7 +155,7 @@ fn now(p: &Progress, id: &str, member: bool) -> Markup {
     html! {
         @if let Some(gp) = p.goals.iter().find(|x| x.goal == id) {
             ul class="partners" {
-                @for s in &gp.partners { li { (partner_line(s, &p.me)) } }
+                @for s in &gp.partners { li { (partner_line(s, &p.me, !member)) } }
             }
             @if member { p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } } }
         }

@@ -95,7 +95,7 @@ fn step(
                     (csrf(token))
                     @let field = format!("text-{}", s.id);
                     label for=(field) { "The step, corrected" }
-                    input id=(field) name="text" required maxlength="500" value=(s.text);
+                    input id=(field) name="text" required value=(s.text);
                     (was("text", &s.text))
                     (who_select(&format!("who-{}", s.id), people, me, Some(s.assignee.as_deref())))
                     (was("who", &who_value(people, me, s.assignee.as_deref())))

@@ -55,7 +55,7 @@ pub async fn today(State(app): State<App>) -> PageResult {
             p { "No active goals yet. Add your first one below: what you want, and what “as expected” looks like." }
         }
         @for g in &t.goals {
-            (goal_card(g, &t.progress))
+            (goal_card(g, &t.progress, member))
         }
         @if member { (add_goal_form(app.csrf(), t.goals.is_empty())) }
     };
@@ -81,7 +81,7 @@ fn round(plan: &CheckinPlan, alone: bool) -> Markup {
 }
 
 /// One goal: title, both partners' latest levels, open steps.
-fn goal_card(g: &GoalRecord, p: &Progress) -> Markup {
+fn goal_card(g: &GoalRecord, p: &Progress, member: bool) -> Markup {
     let gp = p.goals.iter().find(|x| x.goal == g.id);
     let open: Vec<_> = g.steps.iter().filter(|s| !s.done).collect();
     html! {
@@ -96,7 +96,7 @@ fn goal_card(g: &GoalRecord, p: &Progress) -> Markup {
             @if let Some(gp) = gp {
                 ul class="partners" {
                     @for s in &gp.partners {
-                        li { (partner_line(s, &p.me)) }
+                        li { (partner_line(s, &p.me, !member)) }
                     }
                 }
                 @match gp.gap {
@@ -134,8 +134,9 @@ fn for_whom(gp: Option<&GoalProgress>, me: &str, person: &str) -> Option<String>
         .map(|s| s.name.clone())
 }
 
-/// A partner's latest level, or what the blind rules allow to say.
-pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
+/// A partner's latest level, or what the blind rules allow to say; `gone`: this device
+/// left or was removed, and nothing sealed opens here any more.
+pub fn partner_line(s: &PartnerSeries, me: &str, gone: bool) -> Markup {
     html! {
         strong { (s.name) } ": "
         @match s.latest {
@@ -150,7 +151,10 @@ pub fn partner_line(s: &PartnerSeries, me: &str) -> Markup {
         @if s.sealed {
             br;
             span class="sealed" {
-                @if s.person == me {
+                @if gone {
+                    @if s.person == me { "you rated blind" } @else { (s.name) " rated blind" }
+                    ": " (crate::advice::STAYS_SEALED)
+                } @else if s.person == me {
                     "you have rated blind: sealed until your partner rates too"
                 } @else if s.left {
                     (s.name) " is no longer in the shared space: their blind rating stays sealed"
