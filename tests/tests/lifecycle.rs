@@ -981,3 +981,37 @@ fn an_invite_made_before_hearing_of_the_partners_join_is_not_given() {
         used.stderr
     );
 }
+
+/// A code made on one device while another, apart, removed a device: the remover could
+/// not withdraw a code it had not heard of, and the new device joins without the key of
+/// what follows. It is told so, instead of looking set up.
+#[test]
+fn a_device_joining_with_a_code_older_than_a_removal_made_apart_is_told_it_cannot_catch_up() {
+    let mut relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let sams_tablet = Device::new();
+    sams_tablet.ok(&["join", &invite_code_of(&sam, &["device", "add"])]);
+    let alexs_laptop = Device::new();
+    alexs_laptop.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
+    sam.ok(&["sync"]);
+    // Sam, offline, removes his lost tablet...
+    let tablet = sams_tablet.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    relay.kill();
+    assert_eq!(sam.run(&["device", "remove", &tablet[..10]]).code, 3);
+    relay.restart();
+    // ...while Alex's laptop makes a code for a new phone, which Sam never saw.
+    let phone_code = invite_code_of(&alexs_laptop, &["device", "add"]);
+    sam.ok(&["sync"]);
+    let phone = Device::new();
+    let joined = phone.run(&["join", &phone_code]);
+    assert_eq!(joined.code, 1, "{}", joined.stderr);
+    assert!(
+        joined.stderr.contains("made before a device was removed")
+            && joined.stderr.contains("duet device add"),
+        "{}",
+        joined.stderr
+    );
+}

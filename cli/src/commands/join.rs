@@ -112,6 +112,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
             safe_line(name)
         ));
     }
+    refuse_without_key(&reports)?;
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;
     let (here, gone) = dev.partners_by_presence()?;
@@ -133,6 +134,23 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
             "No device of {} is in it any more (left or removed): what was shared stays readable here.",
             safe_line(&gone.join(", "))
         ))?;
+    }
+    Ok(())
+}
+
+/// A join with a code older than a removal: this device can never catch up, and must
+/// not look set up.
+fn refuse_without_key(
+    reports: &[(duet_core::store::SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
+    if let Some(epoch) = reports.iter().find_map(|(_, r)| r.missing_key) {
+        anyhow::bail!(
+            "this device joined, but with a code made before a device was removed from the \
+             space: it holds no key for what was written since (key epoch {epoch}), so it \
+             can read none of it and what it writes would wait for ever; make a new code on \
+             your other device (`duet device add`), join with it in a new folder (--home \
+             DIR), then remove this one there (`duet device list` shows it)"
+        );
     }
     Ok(())
 }

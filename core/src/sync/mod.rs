@@ -342,6 +342,11 @@ pub struct SyncReport {
     /// holds. The sync after the redo sends them.
     #[serde(skip)]
     pub held_for_redo: bool,
+    /// The key epoch the space is at when this device holds no key for it: it joined
+    /// with a code made before a removal (no key is ever given to a device after it
+    /// joins), or the relay withholds the event that carries its key. Nothing written
+    /// since can be read here, and local changes wait.
+    pub missing_key: Option<u32>,
 }
 
 pub use crate::store::Redo;

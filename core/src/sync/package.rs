@@ -53,9 +53,15 @@ pub(super) fn package_and_push(
                 }
             }
         }
-        None => pull.report.warnings.push(Warning::new(format!(
-            "the space is at key epoch {epoch} but this device has no key for it (a rotation event may be withheld); local changes wait"
-        ))),
+        None => {
+            pull.report.missing_key = Some(epoch);
+            pull.report.warnings.push(Warning::new(format!(
+                "the space is at key epoch {epoch} but this device has no key for it: it \
+                 joined with a code made before a device's removal (a device is never given \
+                 a key after it joins), or the relay withholds the event with its key; \
+                 nothing written since can be read here, and local changes wait"
+            )))
+        }
     }
     Ok(())
 }
