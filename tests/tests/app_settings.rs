@@ -304,6 +304,10 @@ fn a_removal_made_while_the_relay_is_down_is_kept_and_said() {
     alex.ok(&["sync"]);
     sam.run(&["sync"]);
     assert!(!sam.json(&["status"])["spaces"][0]["departed"].is_null());
+    // Back to the question once the device is gone: said, not an error page.
+    let again = app.get(&format!("/devices/{key}/remove/confirm"));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.contains("removed already"), "{}", again.body);
 }
 
 /// A partner without a terminal backs up from the Partner and devices page (the file a

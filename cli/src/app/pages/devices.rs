@@ -469,12 +469,24 @@ pub async fn remove(
 pub async fn remove_question(State(app): State<App>, Path(key): Path<String>) -> PageResult {
     let query = key.clone();
     let partner = app
-        .with_device(move |dev| {
-            let device = dev.find_device(&query)?;
-            Ok(dev.partner_removal(&device)?)
+        .with_device(move |dev| match dev.find_device(&query) {
+            Ok(device) => Ok(Some(dev.partner_removal(&device)?)),
+            // Reached again with Back after the removal (or the device left meanwhile).
+            Err(duet_core::device::DeviceError::NoSuchDevice(_)) => Ok(None),
+            Err(e) => Err(e.into()),
         })
         .await?;
-    Ok(confirm_page(&app, &key, partner.as_ref()))
+    match partner {
+        Some(partner) => Ok(confirm_page(&app, &key, partner.as_ref())),
+        None => {
+            let main = html! {
+                h1 { "Remove a device" }
+                p { "This device is not in the space any more: it was removed already, or it left." }
+                p { a href="/devices" { "Back to the devices" } }
+            };
+            Ok(app.page("Remove a device", Nav::Devices, main))
+        }
+    }
 }
 
 /// Asks before removing, saying what it means (the words of `duet device remove`).
