@@ -937,3 +937,82 @@ fn last_is_the_reflection_just_written_even_after_one_dated_ahead_by_a_wrong_clo
     d.ok(&["reflect", "--withdraw", "last"]);
     assert_eq!(texts(&d), ["Monday: we argued about money"]);
 }
+
+/// Piped answers are two lines a goal, a skipped goal's too: the answers after a skip
+/// land on the goals they were meant for.
+#[test]
+fn a_goal_skipped_in_a_piped_checkin_leaves_the_later_answers_on_their_goals() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    for title in ["Weekly talk", "Date night", "Chores split"] {
+        d.ok(&["goal", "add", title, "--area", "trust"]);
+    }
+    let order: Vec<String> = d
+        .json(&["goal", "list"])
+        .as_array()
+        .expect("goals")
+        .iter()
+        .map(|g| g["title"].as_str().expect("title").to_string())
+        .collect();
+    // The first goal listed is skipped; the other two get -2 and +1 with their notes.
+    let run = d.run_with_stdin(
+        &["checkin"],
+        Some("\n\n-2\nnote for the second\n1\nnote for the third\n"),
+    );
+    run.ok();
+    let export = d.json(&["export"]);
+    let title_of = |id: &serde_json::Value| {
+        export["shared"]["goals"]
+            .as_array()
+            .expect("goals")
+            .iter()
+            .find(|g| &g["id"] == id)
+            .map(|g| g["title"].as_str().expect("title").to_string())
+    };
+    let mut rated: Vec<(String, i64, String)> = export["shared"]["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .map(|r| {
+            (
+                title_of(&r["goal"]).expect("a goal"),
+                r["level"].as_i64().expect("level"),
+                r["note"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    rated.sort();
+    let mut expected = vec![
+        (order[1].clone(), -2, "note for the second".to_string()),
+        (order[2].clone(), 1, "note for the third".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(rated, expected);
+}
+
+/// A blind rating corrected while sealed, the partner's rating after it, then `undo`:
+/// the correction goes and the rating it corrected counts again, revealed to both (it
+/// was lost on every device).
+#[test]
+fn undoing_a_sealed_correction_after_the_partner_rated_brings_back_the_first_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-2", "--note", "original"]);
+    alex.ok(&["rate", GOAL, "1", "--amend"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "0"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["undo"]);
+    for d in [&alex, &sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let expected = vec![
+        ("Alex".to_string(), -2, Some("original".to_string())),
+        ("Sam".to_string(), 0, None),
+    ];
+    assert_eq!(ratings(&alex), expected);
+    assert_eq!(ratings(&sam), expected);
+}

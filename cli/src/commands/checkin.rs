@@ -205,7 +205,14 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
                 Err(e) => eprintln!("{e}"),
             }
         };
-        let Some(level) = level else { continue };
+        let Some(level) = level else {
+            // Piped answers are two lines a goal, a skipped one too: its note line (empty)
+            // is read here, or every later answer would land on the goal before it.
+            if piped && lines.next().transpose()?.is_none() {
+                return Ok(out);
+            }
+            continue;
+        };
         eprint!("A note (optional): ");
         let note = lines.next().transpose()?.filter(|n| !n.trim().is_empty());
         out.push((g.id.clone(), level, note));

@@ -118,10 +118,18 @@ pub fn unrevealed(view: &View) -> Vec<&Seal> {
 }
 
 /// The ids a later rating or seal corrects (or withdraws). A correction that was itself
-/// withdrawn replaces nothing: undoing a correction brings back what it corrected.
+/// withdrawn replaces nothing: undoing a correction brings back what it corrected. A
+/// sealed correction is withdrawn through the rating that revealed it (`undo` takes
+/// back the newest rating, which is that reveal once the partner has rated).
 pub fn superseded(view: &View) -> BTreeSet<&str> {
     let taken_back = withdrawn(view);
     let replaces = |id: &str, withdrawal: bool| withdrawal || !taken_back.contains(id);
+    let reveal_taken_back: BTreeSet<&str> = view
+        .ratings
+        .iter()
+        .filter(|r| taken_back.contains(r.id.as_str()))
+        .filter_map(|r| r.reveals.as_deref())
+        .collect();
     view.ratings
         .iter()
         .filter(|r| replaces(&r.id, r.withdrawn == Some(true)))
@@ -129,7 +137,7 @@ pub fn superseded(view: &View) -> BTreeSet<&str> {
         .chain(
             view.seals
                 .iter()
-                .filter(|s| replaces(&s.id, false))
+                .filter(|s| replaces(&s.id, false) && !reveal_taken_back.contains(s.id.as_str()))
                 .filter_map(|s| s.corrects.as_deref()),
         )
         .collect()
