@@ -172,12 +172,45 @@ mod reference {
             .into_iter()
             .filter(|s| which(s))
             .filter(|s| {
-                round_over(view, &s.round, now)
-                    || rated_in(&marks(view, &s.goal), &s.round, |w| w != s.rater)
-                    || paired(view, &s.goal).contains(&s.round)
+                let answered = rated_in(&marks(view, &s.goal), &s.round, |w| w != s.rater)
+                    || paired(view, &s.goal).contains(&s.round);
+                answered
+                    || match late(view, s) {
+                        Some(length) => late_due(view, s, length, now),
+                        None => round_over(view, &s.round, now),
+                    }
             })
             .map(|s| s.id.clone())
             .collect()
+    }
+
+    /// A seal dated after its round was first closed: the round's length.
+    fn late(view: &View, seal: &Seal) -> Option<i64> {
+        let entries: Vec<&Round> = view.rounds.iter().filter(|r| r.id == seal.round).collect();
+        let closed = entries.iter().filter_map(|r| r.closed_at).min()?;
+        if seal.at <= closed {
+            return None;
+        }
+        entries.iter().map(|r| r.ends_at - r.opened_at).max()
+    }
+
+    /// Its length passed since it, or another rater rated or sealed the goal after it.
+    fn late_due(view: &View, seal: &Seal, length: i64, now: i64) -> bool {
+        let back = withdrawn(view);
+        now >= seal.at + length
+            || view.ratings.iter().any(|r| {
+                r.withdrawn != Some(true)
+                    && r.goal == seal.goal
+                    && r.rater != seal.rater
+                    && r.at > seal.at
+                    && !back.contains(r.id.as_str())
+            })
+            || view.seals.iter().any(|o| {
+                o.goal == seal.goal
+                    && o.rater != seal.rater
+                    && o.at > seal.at
+                    && !back.contains(o.id.as_str())
+            })
     }
 }
 

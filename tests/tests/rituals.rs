@@ -1016,3 +1016,40 @@ fn undoing_a_sealed_correction_after_the_partner_rated_brings_back_the_first_rat
     assert_eq!(ratings(&alex), expected);
     assert_eq!(ratings(&sam), expected);
 }
+
+/// A blind rating made on a device that had not heard that the partner closed the round
+/// lands in the closed round: it stays sealed (the partner never rated against it)
+/// until the partner rates the goal after it.
+#[test]
+fn a_blind_rating_made_after_the_round_was_closed_elsewhere_stays_sealed() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    alex.ok(&["rate", "Date night", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["checkin", "--close"]);
+    sam.ok(&["sync"]);
+    // Alex has not heard of the close: his rating goes into the round he knows.
+    alex.ok(&["rate", GOAL, "-2", "--note", "ALEX_SECRET"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    for args in [
+        &["export"][..],
+        &["goal", "show", GOAL],
+        &["history", "--full"],
+    ] {
+        let shown = sam.ok(args);
+        assert!(!shown.contains("ALEX_SECRET"), "{args:?}: {shown}");
+    }
+    // Sam rates it blind; then both see both, and nothing was lost.
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(
+        ratings(&sam).contains(&("Alex".to_string(), -2, Some("ALEX_SECRET".to_string()))),
+        "{:?}",
+        ratings(&sam)
+    );
+}

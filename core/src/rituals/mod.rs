@@ -176,12 +176,59 @@ fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal>
             .get(round)
             .is_none_or(|rs| rs.iter().all(|r| r.is_over(now)))
     };
-    let marks = Marks::of_goals(view, &withdrawn(view), &rounds, None);
+    let taken_back = withdrawn(view);
+    let marks = Marks::of_goals(view, &taken_back, &rounds, None);
     waiting_seals(view)
         .into_iter()
         .filter(|s| which(s))
-        .filter(|s| over(&s.round) || marks.get(s.goal.as_str()).is_some_and(|m| answered(s, m)))
+        .filter(|s| {
+            let answered = marks.get(s.goal.as_str()).is_some_and(|m| answered(s, m));
+            match sealed_after_close(s, &rounds) {
+                Some(length) => answered || late_seal_due(view, s, length, now, &taken_back),
+                None => answered || over(&s.round),
+            }
+        })
         .collect()
+}
+
+/// For a seal dated after its round was closed (made on a device that had not heard of
+/// the close), how long the round was meant to last; `None` for any other seal. Its
+/// round's being over must not open it: its partner never rated against it.
+fn sealed_after_close(seal: &Seal, rounds: &marks::Rounds) -> Option<i64> {
+    let entries = rounds.get(seal.round.as_str())?;
+    let closed = entries.iter().filter_map(|r| r.closed_at).min()?;
+    (seal.at > closed).then(|| {
+        entries
+            .iter()
+            .map(|r| r.ends_at.saturating_sub(r.opened_at))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+/// A seal made after its round was closed opens as a round of its own would: once
+/// another person has rated the goal (or sealed a rating of it) after it, or once its
+/// round's length has passed since it.
+fn late_seal_due(
+    view: &View,
+    seal: &Seal,
+    length: i64,
+    now: i64,
+    taken_back: &BTreeSet<&str>,
+) -> bool {
+    let other_after = |goal: &str, rater: &str, at: i64, id: &str| {
+        goal == seal.goal && rater != seal.rater && at > seal.at && !taken_back.contains(id)
+    };
+    now >= seal.at.saturating_add(length)
+        || view
+            .ratings
+            .iter()
+            .filter(|r| r.withdrawn != Some(true))
+            .any(|r| other_after(&r.goal, &r.rater, r.at, &r.id))
+        || view
+            .seals
+            .iter()
+            .any(|o| other_after(&o.goal, &o.rater, o.at, &o.id))
 }
 
 /// Whether a seal's time has come short of its round's end: someone other than its
