@@ -1053,3 +1053,28 @@ fn a_blind_rating_made_after_the_round_was_closed_elsewhere_stays_sealed() {
         ratings(&sam)
     );
 }
+
+/// A correction says which rating it replaced, and that a revealed one is corrected in
+/// the clear: on a device not synced yet, the newest rating it holds may be last
+/// check-in's, not the one meant.
+#[test]
+fn a_correction_names_the_rating_it_replaced_and_says_when_the_partner_sees_it() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-2"]);
+    let sealed = alex.ok(&["rate", GOAL, "-1", "--amend"]);
+    assert!(sealed.contains("It replaces your rating given"), "{sealed}");
+    assert!(!sealed.contains("your partner had seen"), "{sealed}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let seen = alex.ok(&["rate", GOAL, "2", "--amend"]);
+    assert!(
+        seen.contains("It replaces your rating given")
+            && seen.contains("which your partner had seen"),
+        "{seen}"
+    );
+}

@@ -128,6 +128,20 @@ pub fn print_rated(
         level.meaning(),
         sealed
     ))?;
+    // Which rating it replaced: on a device not synced yet, the newest it holds may be
+    // an older one than meant, and a revealed one is corrected in the clear.
+    if let Some(at) = rated.corrected_at.filter(|_| amend) {
+        ctx.out.line(format!(
+            "It replaces your rating given {}{}.",
+            crate::output::when(at),
+            if rated.sealed {
+                ""
+            } else {
+                ", which your partner had seen: the correction is shown to them too (a rating \
+                 made since on another device of yours is corrected there after a `duet sync`)"
+            }
+        ))?;
+    }
     if rated.revealed > 0 {
         ctx.out.line(format!(
             "Revealed {} to your partner.",

@@ -37,6 +37,9 @@ pub struct Rated {
     pub round_ends_at: Option<i64>,
     /// This rating opened that round (a check-in's `--period` applies only then).
     pub opened_round: bool,
+    /// For a correction, when the rating it replaces was given (ms): the newest this
+    /// device holds, which may be older than one made on another device not synced yet.
+    pub corrected_at: Option<i64>,
 }
 
 /// What closing the open rounds did.
@@ -148,6 +151,10 @@ impl Device {
         let corrected_seal = corrects
             .as_deref()
             .and_then(|c| view.seals.iter().find(|s| s.id == c));
+        let corrected_at = corrects.as_deref().and_then(|c| {
+            let rating = view.ratings.iter().find(|r| r.id == c).map(|r| r.at);
+            rating.or(corrected_seal.map(|s| s.at))
+        });
         let answered = answered_round(&view, &me, &gid, now);
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,
@@ -189,6 +196,7 @@ impl Device {
             level: input.level.value(),
             round_ends_at: round_end.map(|(at, _)| at),
             opened_round: round_end.is_some_and(|(_, opened)| opened),
+            corrected_at,
         })
     }
 
