@@ -140,7 +140,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
 
 /// A join with a code older than a removal: this device can never catch up, and must
 /// not look set up.
-fn refuse_without_key(
+pub(crate) fn refuse_without_key(
     reports: &[(duet_core::store::SpaceKind, duet_core::sync::SyncReport)],
 ) -> anyhow::Result<()> {
     if let Some(epoch) = reports.iter().find_map(|(_, r)| r.missing_key) {

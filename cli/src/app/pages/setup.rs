@@ -165,8 +165,10 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match Device::join_code(&home, &code, name, clock, &http) {
             Ok(joined) => {
+                // A code older than a removal: joined, but it can never catch up.
+                let stuck = crate::commands::join::refuse_without_key(&joined.reports);
                 *kept = Some(joined.device);
-                Ok(None)
+                stuck.map(|()| None)
             }
             // Joined here: the live sync finishes it once the relay answers. Today is
             // where the person goes on; its status line says why it is not done yet.
