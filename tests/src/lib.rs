@@ -334,6 +334,29 @@ pub fn pair(relay: &Relay) -> (Device, Device) {
     (a, b)
 }
 
+/// A device code made on Alex's laptop while Sam, offline, removed his lost tablet:
+/// Sam could not withdraw a code he had not heard of, so a device joining with it finds
+/// the space at a key epoch it was never given. Returns the code; the relay holds the
+/// removal.
+pub fn code_older_than_a_removal_made_apart(relay: &mut Relay) -> String {
+    let (alex, sam) = pair(relay);
+    let tablet = Device::new();
+    tablet.ok(&["join", &sam.device_code()]);
+    let laptop = Device::new();
+    laptop.ok(&["join", &alex.device_code()]);
+    sam.ok(&["sync"]);
+    let key = tablet.json(&["status"])["device"]
+        .as_str()
+        .expect("the tablet's key")
+        .to_string();
+    relay.kill();
+    assert_eq!(sam.run(&["device", "remove", &key[..10]]).code, 3);
+    relay.restart();
+    let code = laptop.device_code();
+    sam.ok(&["sync"]);
+    code
+}
+
 /// Generous: the watcher reacts in milliseconds; a loaded CI machine may be slow.
 pub const WATCH_DEADLINE: Duration = Duration::from_secs(60);
 

@@ -808,27 +808,7 @@ fn rate_this_goal_on_a_paused_goal_says_it_is_paused_and_a_rating_is_confirmed()
 #[test]
 fn a_join_in_the_app_with_a_code_older_than_a_removal_says_it_cannot_catch_up() {
     let mut relay = duet_tests::Relay::start();
-    let (alex, sam) = duet_tests::pair(&relay);
-    let code_of = |d: &Device| {
-        d.json(&["device", "add"])["code"]
-            .as_str()
-            .expect("code")
-            .to_string()
-    };
-    let tablet = Device::new();
-    tablet.ok(&["join", &code_of(&sam)]);
-    let laptop = Device::new();
-    laptop.ok(&["join", &code_of(&alex)]);
-    sam.ok(&["sync"]);
-    let key = tablet.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    relay.kill();
-    assert_eq!(sam.run(&["device", "remove", &key[..10]]).code, 3);
-    relay.restart();
-    let phone_code = code_of(&laptop);
-    sam.ok(&["sync"]);
+    let phone_code = duet_tests::code_older_than_a_removal_made_apart(&mut relay);
     let phone = Device::new();
     let app = App::start(&phone);
     let joined = app.post("/setup/join", &[("code", &phone_code)]);

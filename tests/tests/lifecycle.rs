@@ -897,9 +897,9 @@ fn a_removal_withdraws_the_open_codes_made_before_it() {
     let relay = Relay::start();
     let (alex, sam) = pair(&relay);
     let laptop = Device::new();
-    laptop.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
+    laptop.ok(&["join", &alex.device_code()]);
     // The phone is lost: a code for the new one first, then the removal of the old.
-    let new_phone_code = invite_code_of(&alex, &["device", "add"]);
+    let new_phone_code = alex.device_code();
     let partner_code = sam.run(&["invite"]);
     assert_ne!(partner_code.code, 0, "the space has two people already");
     let laptop_key = laptop.json(&["status"])["device"]
@@ -921,12 +921,8 @@ fn a_removal_withdraws_the_open_codes_made_before_it() {
     alex.ok(&["goal", "add", "After the removal", "--area", "trust"]);
     alex.ok(&["sync"]);
     let fresh = Device::new();
-    fresh.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
+    fresh.ok(&["join", &alex.device_code()]);
     assert!(fresh.ok(&["goal", "list"]).contains("After the removal"));
-}
-
-fn invite_code_of(d: &Device, args: &[&str]) -> String {
-    d.json(args)["code"].as_str().expect("a code").to_string()
 }
 
 /// A device that left reads what it had; a blind rating its partner revealed after the
@@ -961,7 +957,7 @@ fn an_invite_made_before_hearing_of_the_partners_join_is_not_given() {
     let relay = Relay::start();
     let nia = Device::new();
     nia.ok(&["init", "--name", "Nia", "--relay", &relay.url]);
-    let first = invite_code_of(&nia, &["invite"]);
+    let first = nia.invite_code();
     let oli = Device::new();
     oli.ok(&["join", &first, "--name", "Oli"]);
     let again = nia.run(&["invite"]);
@@ -988,23 +984,7 @@ fn an_invite_made_before_hearing_of_the_partners_join_is_not_given() {
 #[test]
 fn a_device_joining_with_a_code_older_than_a_removal_made_apart_is_told_it_cannot_catch_up() {
     let mut relay = Relay::start();
-    let (alex, sam) = pair(&relay);
-    let sams_tablet = Device::new();
-    sams_tablet.ok(&["join", &invite_code_of(&sam, &["device", "add"])]);
-    let alexs_laptop = Device::new();
-    alexs_laptop.ok(&["join", &invite_code_of(&alex, &["device", "add"])]);
-    sam.ok(&["sync"]);
-    // Sam, offline, removes his lost tablet...
-    let tablet = sams_tablet.json(&["status"])["device"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    relay.kill();
-    assert_eq!(sam.run(&["device", "remove", &tablet[..10]]).code, 3);
-    relay.restart();
-    // ...while Alex's laptop makes a code for a new phone, which Sam never saw.
-    let phone_code = invite_code_of(&alexs_laptop, &["device", "add"]);
-    sam.ok(&["sync"]);
+    let phone_code = duet_tests::code_older_than_a_removal_made_apart(&mut relay);
     let phone = Device::new();
     let joined = phone.run(&["join", &phone_code]);
     assert_eq!(joined.code, 1, "{}", joined.stderr);

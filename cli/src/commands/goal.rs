@@ -355,7 +355,10 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         .filter(|s| s.rater == me)
         .map(|s| s.id.as_str())
         .collect();
-    let own_mark = if dev.departed()?.is_some() {
+    // A device that left or was removed never opens a seal again (read only when
+    // something is sealed).
+    let gone = !sealed.is_empty() && dev.departed()?.is_some();
+    let own_mark = if gone {
         format!("  (blind: {})", crate::advice::STAYS_SEALED)
     } else {
         "  (blind: sealed until your partner rates too)".to_string()
@@ -367,7 +370,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
         (!sealed.is_empty(), &own_sealed, &own_mark),
     )?;
     let theirs: Vec<&SealedRecord> = sealed.iter().filter(|s| s.rater != me).collect();
-    print_partner_seals(ctx, &mut dev, &theirs, &people)?;
+    print_partner_seals(ctx, &mut dev, &theirs, &people, gone)?;
     if !reflections.is_empty() {
         ctx.out.line("  reflections:")?;
         for r in &reflections {
@@ -498,19 +501,20 @@ fn print_goal(
 }
 
 /// The partner's blind ratings of the goal: when they open (rating opens them, or the
-/// partner's next sync), or that they stay sealed (the partner is gone).
+/// partner's next sync), or that they stay sealed (the partner is gone, or this device
+/// is: `gone`).
 fn print_partner_seals(
     ctx: &Ctx,
     dev: &mut duet_core::device::Device,
     theirs: &[&SealedRecord],
     people: &BTreeMap<String, String>,
+    gone: bool,
 ) -> anyhow::Result<()> {
     if theirs.is_empty() {
         return Ok(());
     }
     let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
     let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
-    let gone = dev.departed()?.is_some();
     for s in theirs {
         let at = crate::output::day_of(&s.at);
         let name = name_of(people, &s.rater);

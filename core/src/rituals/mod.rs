@@ -178,17 +178,47 @@ fn seals_due(view: &View, now: i64, which: impl Fn(&Seal) -> bool) -> Vec<&Seal>
     };
     let taken_back = withdrawn(view);
     let marks = Marks::of_goals(view, &taken_back, &rounds, None);
+    // Read only when a seal was made after its round's close (rare), once for them all.
+    let latest = std::cell::OnceCell::new();
     waiting_seals(view)
         .into_iter()
         .filter(|s| which(s))
         .filter(|s| {
             let answered = marks.get(s.goal.as_str()).is_some_and(|m| answered(s, m));
             match sealed_after_close(s, &rounds) {
-                Some(length) => answered || late_seal_due(view, s, length, now, &taken_back),
+                Some(length) => {
+                    let latest = latest.get_or_init(|| latest_marks(view, &taken_back));
+                    answered || late_seal_due(s, length, now, latest)
+                }
                 None => answered || over(&s.round),
             }
         })
         .collect()
+}
+
+/// When each rater last rated or sealed each goal, by goal (not counting what was taken
+/// back): a few raters a goal, so a seal looks its goal up once.
+type LatestMarks<'v> = HashMap<&'v str, Vec<(&'v str, i64)>>;
+
+fn latest_marks<'v>(view: &'v View, taken_back: &BTreeSet<&str>) -> LatestMarks<'v> {
+    let ratings = view
+        .ratings
+        .iter()
+        .filter(|r| r.withdrawn != Some(true))
+        .map(|r| (r.goal.as_str(), r.rater.as_str(), r.at, r.id.as_str()));
+    let seals = view
+        .seals
+        .iter()
+        .map(|s| (s.goal.as_str(), s.rater.as_str(), s.at, s.id.as_str()));
+    let mut latest: LatestMarks = HashMap::new();
+    for (goal, rater, at, _) in ratings.chain(seals).filter(|m| !taken_back.contains(m.3)) {
+        let raters = latest.entry(goal).or_default();
+        match raters.iter_mut().find(|(w, _)| *w == rater) {
+            Some((_, last)) => *last = (*last).max(at),
+            None => raters.push((rater, at)),
+        }
+    }
+    latest
 }
 
 /// For a seal dated after its round was closed (made on a device that had not heard of
@@ -209,26 +239,13 @@ fn sealed_after_close(seal: &Seal, rounds: &marks::Rounds) -> Option<i64> {
 /// A seal made after its round was closed opens as a round of its own would: once
 /// another person has rated the goal (or sealed a rating of it) after it, or once its
 /// round's length has passed since it.
-fn late_seal_due(
-    view: &View,
-    seal: &Seal,
-    length: i64,
-    now: i64,
-    taken_back: &BTreeSet<&str>,
-) -> bool {
-    let other_after = |goal: &str, rater: &str, at: i64, id: &str| {
-        goal == seal.goal && rater != seal.rater && at > seal.at && !taken_back.contains(id)
-    };
+fn late_seal_due(seal: &Seal, length: i64, now: i64, latest: &LatestMarks) -> bool {
     now >= seal.at.saturating_add(length)
-        || view
-            .ratings
-            .iter()
-            .filter(|r| r.withdrawn != Some(true))
-            .any(|r| other_after(&r.goal, &r.rater, r.at, &r.id))
-        || view
-            .seals
-            .iter()
-            .any(|o| other_after(&o.goal, &o.rater, o.at, &o.id))
+        || latest.get(seal.goal.as_str()).is_some_and(|raters| {
+            raters
+                .iter()
+                .any(|&(rater, at)| rater != seal.rater && at > seal.at)
+        })
 }
 
 /// Whether a seal's time has come short of its round's end: someone other than its
