@@ -44,15 +44,18 @@ pub fn say(step: &NextStep) -> String {
              otherwise make a new one there (`duet device add`)"
             .into(),
         NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device (`duet invite \
-             revoke`, or a device removal there, which withdraws every open code), or you left \
-             the shared space there (a device of someone who left cannot join it); if you have \
-             not left, make a new one on your other device (`duet device add`)"
+             revoke`, or a device removal or your partner's leave, which withdraw every open \
+             code), or you left the shared space there (a device of someone who left cannot join \
+             it); if you have not left, make a new one on your other device (`duet device add`)"
             .into(),
         NextStep::CopyInviteAgain => {
             "ask your partner to run `duet invite` again and copy the whole code".into()
         }
         NextStep::VerifyAndReAdd => {
             "compare `duet verify` with your partner, then remove and re-add this device".into()
+        }
+        NextStep::MakeCodeAgain => {
+            "a device that has still to join needs a new code (`duet device add`)".into()
         }
         NextStep::AddOwnDevice => {
             "to add another device of yours, run `duet device add` instead".into()

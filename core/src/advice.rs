@@ -44,6 +44,8 @@ pub enum NextStep {
     VerifyAndReAdd,
     /// Make a device code to add another device of one's own.
     AddOwnDevice,
+    /// Make a new code for a device that has still to join (the old ones were withdrawn).
+    MakeCodeAgain,
     /// What this device holds stays readable and exportable here.
     ReadWhatYouHave,
     /// Move the damaged home away and restore this device from a backup file.

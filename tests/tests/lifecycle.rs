@@ -913,7 +913,7 @@ fn a_removal_withdraws_the_open_codes_made_before_it() {
     assert_eq!(joined.code, 1, "{}", joined.stderr);
     assert!(
         joined.stderr.contains("invite_revoked")
-            && joined.stderr.contains("a device removal there"),
+            && joined.stderr.contains("a device removal or"),
         "{}",
         joined.stderr
     );
@@ -994,4 +994,41 @@ fn a_device_joining_with_a_code_older_than_a_removal_made_apart_is_told_it_canno
         "{}",
         joined.stderr
     );
+}
+
+/// A code made before the partner left carries only the key the partner knew, and no
+/// device is given a key after it joins: the key rotation after the leave withdraws
+/// every open code, so its device is refused at the join and told what to do, instead of
+/// joining a space it could never read.
+#[test]
+fn the_new_key_after_a_partners_leave_withdraws_the_codes_made_before_it() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let phone_code = alex.device_code();
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let synced = alex.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        synced
+            .stderr
+            .contains("1 open code made before the partner left was withdrawn")
+            && synced.stderr.contains("duet device add"),
+        "{}",
+        synced.stderr
+    );
+    let phone = Device::new();
+    let joined = phone.run(&["join", &phone_code]);
+    assert_eq!(joined.code, 1, "{}", joined.stderr);
+    assert!(
+        joined.stderr.contains("invite_revoked") && joined.stderr.contains("partner's leave"),
+        "{}",
+        joined.stderr
+    );
+    // A code made after the new key carries it: that device reads what follows.
+    alex.ok(&["goal", "add", "After the leave", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    let fresh = Device::new();
+    fresh.ok(&["join", &alex.device_code()]);
+    assert!(fresh.ok(&["goal", "list"]).contains("After the leave"));
 }

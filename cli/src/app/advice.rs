@@ -56,6 +56,9 @@ pub fn say(step: &NextStep) -> String {
             "compare the safety code with your partner ({DEVICES_PAGE}), then remove and re-add \
              this device"
         ),
+        NextStep::MakeCodeAgain => {
+            format!("a device that has still to join needs a new device code ({DEVICES_PAGE})")
+        }
         NextStep::AddOwnDevice => {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
         }
@@ -146,6 +149,7 @@ mod tests {
             NextStep::CopyInviteAgain,
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,
+            NextStep::MakeCodeAgain,
             NextStep::ReadWhatYouHave,
             NextStep::CreationToken {
                 relay: Some("https://relay.example.org".into()),

@@ -76,6 +76,9 @@ impl Device {
                     NextStep::SyncAgain,
                 ));
             }
+            if report.rotated && report.departed.is_none() {
+                self.withdraw_codes_after_rotation(&rec, transport, &mut report)?;
+            }
             // A freshly joined space does not list this person yet: add the name (not in
             // a space this device has left or was removed from: nothing would send it).
             if report.unnamed && report.departed.is_none() {
@@ -104,5 +107,51 @@ impl Device {
             out.push((rec.kind, report));
         }
         Ok(out)
+    }
+
+    /// A partner left and this sync started a new key epoch: every open code carries
+    /// only the keys up to the old one, and no device is given a key after it joins, so
+    /// each is withdrawn (as a removal does, [`Device::remove_device`]) and the
+    /// withdrawals go out now; a device joining with one is refused and told to ask
+    /// for a new code, instead of joining a space it could never read.
+    fn withdraw_codes_after_rotation(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), DeviceError> {
+        if self.ensure_member(SpaceKind::Shared).is_err() {
+            return Ok(());
+        }
+        let withdrawn = self.revoke_invites(&crate::app::RevokeTarget::All)?;
+        // A device code has a half in each space: count codes, not halves.
+        if withdrawn.is_empty() {
+            return Ok(());
+        }
+        let codes = withdrawn
+            .iter()
+            .filter(|r| r.space == "shared")
+            .count()
+            .max(1);
+        report.warnings.push(Warning::then(
+            format!(
+                "{} made before the partner left {} withdrawn: {} only the key the partner \
+                 knew",
+                crate::words::count(codes, "open code", "open codes"),
+                if codes == 1 { "was" } else { "were" },
+                if codes == 1 {
+                    "it carried"
+                } else {
+                    "they carried"
+                },
+            ),
+            NextStep::MakeCodeAgain,
+        ));
+        let rec = self.store.space(rec.kind)?;
+        let more = self.sync_one(&rec, transport)?;
+        report.pushed_events += more.pushed_events;
+        report.warnings.extend(more.warnings);
+        report.cursor = more.cursor;
+        Ok(())
     }
 }

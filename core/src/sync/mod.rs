@@ -347,6 +347,10 @@ pub struct SyncReport {
     /// joins), or the relay withholds the event that carries its key. Nothing written
     /// since can be read here, and local changes wait.
     pub missing_key: Option<u32>,
+    /// This sync started a new key epoch because a partner left knowing the old key:
+    /// the caller withdraws the codes made before it (they carry only the old keys).
+    #[serde(skip)]
+    pub rotated: bool,
 }
 
 pub use crate::store::Redo;

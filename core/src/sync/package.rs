@@ -38,6 +38,7 @@ pub(super) fn package_and_push(
         store.record_removal(&rec.id, &ev, epoch, &key)?;
         local.refresh(store, rec)?;
         pull.keys = local.keys.clone();
+        pull.report.rotated = true;
     }
     let epoch = local.state.epoch();
     match pull.keys.get(&epoch).cloned() {
