@@ -912,8 +912,7 @@ fn a_removal_withdraws_the_open_codes_made_before_it() {
     let joined = new_phone.run(&["join", &new_phone_code]);
     assert_eq!(joined.code, 1, "{}", joined.stderr);
     assert!(
-        joined.stderr.contains("invite_revoked")
-            && joined.stderr.contains("a device removal or"),
+        joined.stderr.contains("invite_revoked") && joined.stderr.contains("a device removal or"),
         "{}",
         joined.stderr
     );

@@ -117,7 +117,7 @@ fn assert_one_line_error_with_hint(r: &duet_tests::Run, code: i32, needle: &str)
 }
 
 #[test]
-fn a_rating_has_the_same_local_day_in_progress_goal_show_the_report_and_the_day_filters() {
+fn a_rating_has_the_same_local_day_in_progress_goal_show_reflections_and_the_day_filters() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
     d.ok(&["goal", "add", "Hydration", "--area", "communication"]);
@@ -140,6 +140,8 @@ fn a_rating_has_the_same_local_day_in_progress_goal_show_the_report_and_the_day_
             .any(|l| l.contains("Drank more") && l.contains("2026-03-23")),
         "{shown}"
     );
+    let reflections = auckland(&["reflections"], None);
+    assert!(reflections.contains("2026-03-23 09:00"), "{reflections}");
     // The day filters take the same local days.
     let rated = |args: &[&str]| auckland(args, None).contains("rated");
     assert!(rated(&["history", "--since", "2026-03-23"]));
@@ -218,6 +220,9 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
             2,
         ),
         (&["goal", "edit", &ids[0][..8], "--due", "tomorrow"], 2),
+        (&["goal", "edit", &ids[0][..8], "--weight", "0"], 2),
+        (&["goal", "edit", &ids[0][..8], "--weight", "1e9"], 2),
+        (&["goal", "edit", &ids[0][..8], "--weight", "NaN"], 2),
         (&["checkin", "--rate", "walk"], 2),
         (&["step", "add", &ids[0][..8], "   "], 2),
         (&["reflect", "  "], 2),

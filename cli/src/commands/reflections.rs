@@ -63,7 +63,7 @@ fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
         "{indent}{}  {} {}{about}{edited}:",
         short(&r.id),
         safe_line(&r.author_name),
-        r.at.get(..16).unwrap_or(&r.at).replace('T', " "),
+        crate::output::when_of(&r.at),
     ))?;
     let pad = " ".repeat(indent.chars().count() + 2);
     for line in safe(&r.text).lines() {

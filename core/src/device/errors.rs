@@ -116,6 +116,8 @@ impl DeviceError {
         matches!(
             self,
             DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_))
+                | DeviceError::BadWeight(_)
+                | DeviceError::EmptyName
         )
     }
 }
