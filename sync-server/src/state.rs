@@ -383,7 +383,6 @@ impl AppState {
                     .to_string(),
             )
         })?;
-        self.charge_devices(&[device])?;
         if (now_secs - auth.time).abs() > READ_WINDOW_SECS {
             return Err(ApiError::StaleRequest(format!(
                 "the read was signed at {} but the relay's clock says {now_secs}; the \
@@ -425,6 +424,10 @@ impl AppState {
                     .to_string(),
             ));
         }
+        // Charged only now: a copy of a signed read (from a proxy's log, a day old, or
+        // sent again) is refused above without spending the device's allowance, which
+        // would otherwise lock the device out for as long as its copies are replayed.
+        self.charge_devices(&[device])?;
         Ok((device, until))
     }
 

@@ -8,7 +8,7 @@ mod common;
 use common::process::{Proc, Space};
 use common::stranger::{ATTACKER, request_from};
 use duet_core::event::SpaceId;
-use duet_core::protocol::{ErrorBody, ErrorCode, encode_batch};
+use duet_core::protocol::{ErrorBody, ErrorCode, ReadAuth, encode_batch};
 
 fn error_of(body: &[u8]) -> ErrorBody {
     serde_json::from_slice(body).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(body)))
@@ -89,4 +89,37 @@ fn a_signed_body_sent_to_another_space_is_refused_before_a_signature_is_verified
     let next = s.alex.changes(s.id, &s.key, b"written meanwhile");
     let r = p.push(&s.id, &[&next]);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_captured_read_sent_again_or_long_after_never_spends_its_devices_allowance() {
+    // 0.01 token a second: nothing refills during the test.
+    let p = Proc::start_with(&[
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0.01",
+        "--burst-per-device",
+        "10",
+    ]);
+    let s = Space::create(&p);
+    let path = common::events_path(&s.id);
+    let get = |auth: &ReadAuth| {
+        let headers = auth.headers();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        p.request("GET", &path, &headers, b"")
+    };
+    // A read seen on the wire (a proxy's log), and one captured a day ago.
+    let seen = ReadAuth::sign(&s.alex.id, "GET", &path, "");
+    assert_eq!(get(&seen).status, 200);
+    let day_ago = duet_core::ids::now_ms() / 1000 - 86_400;
+    let old = ReadAuth::sign_at(&s.alex.id, "GET", &path, "", day_ago);
+    for _ in 0..20 {
+        assert_eq!(get(&seen).error().error, ErrorCode::ReplayedRequest);
+        assert_eq!(get(&old).error().error, ErrorCode::StaleRequest);
+    }
+    // Forty copies later, Alex's own reads are served.
+    for _ in 0..3 {
+        assert_eq!(p.read(&s.alex, &s.id, "").status, 200);
+    }
 }
