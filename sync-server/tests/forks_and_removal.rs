@@ -63,6 +63,9 @@ crate::conformance! {
     #[tokio::test]
     async fn a_removed_device_is_refused_with_403_whatever_its_seq_and_leaves_no_fork_evidence() {
         let mut c = Couple::new().await;
+        // An event of Alex's that Sam's device read while it was a member.
+        let read_then = c.alex.changes(c.space, &c.key, b"alex's note sam read");
+        c.relay.push(&c.space, &[&read_then]).await.push();
         let after_join = (c.sam.seq, c.sam.prev);
         let last = c.sam.changes(c.space, &c.key, b"sam's last stored event");
         c.relay.push(&c.space, &[&last]).await.push();
@@ -116,7 +119,12 @@ crate::conformance! {
         let its_own = again.results[0].cursor.expect("a duplicate's cursor");
         assert!(its_own < newest);
         assert_eq!(again.cursor, its_own, "the answer leaks the space's newest cursor");
-        // A member's duplicate still answers with the newest.
+        // So does re-sending an old event of a current member's, which it holds too.
+        let copied = c.relay.push(&c.space, &[&read_then]).await.push();
+        let its_own = copied.results[0].cursor.expect("a duplicate's cursor");
+        assert!(its_own < newest);
+        assert_eq!(copied.cursor, its_own, "the answer leaks the space's newest cursor");
+        // A duplicate is answered with its own events' cursor (here the newest).
         assert_eq!(c.relay.push(&c.space, &[&ev]).await.push().cursor, newest);
     }
 

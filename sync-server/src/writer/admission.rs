@@ -136,7 +136,7 @@ impl Group<'_> {
         let after = usage.plus(new.len() as u64, new_bytes);
         self.check_quota(space, usage, after)?;
         let (cursors, newest) = if new.is_empty() {
-            (Vec::new(), newest_told(txn, push, &work, &stored)?)
+            (Vec::new(), newest_told(&stored))
         } else {
             let (cursors, newest) = self.store(txn, push, &new, creation.as_ref())?;
             *self.space(txn, space)? = Cached {
@@ -444,22 +444,10 @@ enum Evidence {
     Failed,
 }
 
-/// The cursor a push that stored nothing is answered with. Nothing proves its pusher is
-/// still in the space: a removed device (or anyone holding one of its old events)
-/// re-sending one learns the cursors of what it sent, not how far the space moved since.
-fn newest_told<T: WriteTxn>(
-    txn: &mut T,
-    push: &PreparedPush,
-    work: &SpaceState,
-    stored: &HashMap<[u8; 32], u64>,
-) -> Result<u64, StoreError> {
-    let members = push
-        .events
-        .iter()
-        .all(|ev| work.is_member(&ev.header().author));
-    if members {
-        txn.newest_cursor(&push.space)
-    } else {
-        Ok(stored.values().copied().max().unwrap_or(0))
-    }
+/// The cursor a push that stored nothing is answered with: the highest of its own
+/// events'. Nothing proves who sent it (a push is not signed, its events are): a removed
+/// device, or anyone holding one of a member's old events, re-sending it learns the
+/// cursors of what it sent, not how far the space moved since.
+fn newest_told(stored: &HashMap<[u8; 32], u64>) -> u64 {
+    stored.values().copied().max().unwrap_or(0)
 }
