@@ -39,6 +39,7 @@ use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+pub mod answer;
 pub mod batch;
 pub mod body;
 pub mod caps;
@@ -49,6 +50,7 @@ pub mod fds;
 pub mod limits;
 pub mod live;
 pub mod logging;
+pub mod paced;
 pub mod pairing;
 pub mod push_memory;
 pub mod routes;
@@ -293,7 +295,13 @@ pub async fn serve_state(
             _budget: permit,
             _address: address,
         }));
-        let connection = Connection { stream, peer, slot };
+        let pace = (config.min_body_rate, config.body_grace);
+        let connection = Connection {
+            stream,
+            peer,
+            slot,
+            pace,
+        };
         connection.spawn(&builder, &router, stop.clone(), open.clone());
     }
 
@@ -353,6 +361,9 @@ struct Connection {
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     slot: ConnectionSlot,
+    /// The rate (bytes a second) and grace the client must take answers at
+    /// ([`paced::Paced`]): those a push body must arrive at.
+    pace: (u64, Duration),
 }
 
 impl Connection {
@@ -367,7 +378,12 @@ impl Connection {
         mut stop: tokio::sync::watch::Receiver<bool>,
         open: tokio::sync::mpsc::Sender<()>,
     ) {
-        let Connection { stream, peer, slot } = self;
+        let Connection {
+            stream,
+            peer,
+            slot,
+            pace,
+        } = self;
         let request_slot = slot.clone();
         let service = router
             .clone()
@@ -378,7 +394,10 @@ impl Connection {
                 req
             });
         let mut conn = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(
+                TokioIo::new(paced::Paced::new(stream, pace.0, pace.1)),
+                TowerToHyperService::new(service),
+            )
             .with_upgrades();
         tokio::spawn(async move {
             let ended = tokio::select! {

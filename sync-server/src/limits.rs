@@ -13,7 +13,10 @@
 //!    `overloaded` and `Retry-After: 1` (no queue builds up behind a flood). `/healthz`
 //!    is outside both in-flight limits: it answers whatever else is stuck;
 //! 5. the request timeout around everything after it, body upload included, answering
-//!    408 `timeout`.
+//!    408 `timeout`;
+//! 6. a read's answer keeps its in-flight slot until it has gone out
+//!    ([`crate::answer`]); the socket holds the client to the minimum rate while the
+//!    relay's writes wait on it ([`crate::paced`]).
 //!
 //! The per-device limit is applied where the device is known and authenticated: after a
 //! read's signature verifies, and after a push's events are decoded (their signatures
@@ -482,7 +485,7 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
     // A request with a body (a push, a pairing message) takes its slot once the body
     // is in (`routes::Admitted`, `routes::push_events`): a slow body holds a connection,
     // which is capped per address, never a slot of the requests being worked on.
-    let _slot = if health || request.method() == axum::http::Method::POST {
+    let slot = if health || request.method() == axum::http::Method::POST {
         None
     } else {
         match guards.enter(key) {
@@ -490,12 +493,19 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             Err(refusal) => return refusal.into_response(),
         }
     };
-    match config.request_timeout {
+    let response = match config.request_timeout {
         Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => response,
             Err(_) => ApiError::timeout(limit).into_response(),
         },
         None => next.run(request).await,
+    };
+    // A read's page holds its slot until it has gone out, not only until it is made.
+    match slot {
+        Some(slot) if !axum::body::HttpBody::is_end_stream(response.body()) => {
+            response.map(|body| axum::body::Body::new(crate::answer::Held::new(body, slot)))
+        }
+        _ => response,
     }
 }
 

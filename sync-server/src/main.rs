@@ -66,7 +66,8 @@ struct Args {
     #[arg(long, env = "DUET_RELAY_MAX_LIVE_PER_SPACE", default_value_t = 32)]
     max_live_per_space: usize,
     /// Bytes per second a push body must arrive at, after the grace; a slower body is
-    /// cut off with 408 `timeout`. 0 = no minimum.
+    /// cut off with 408 `timeout`. A client must take answers at this rate too, once
+    /// the relay's writes wait on it, or its connection is closed. 0 = no minimum.
     #[arg(long, env = "DUET_RELAY_MIN_BODY_RATE", default_value_t = 4096)]
     min_body_rate: u64,
     /// Seconds a push body may fall behind the minimum rate.

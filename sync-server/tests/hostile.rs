@@ -415,3 +415,90 @@ fn unknown_routes_and_methods_over_tcp_are_json_and_healthz_is_ok() {
     );
     assert_eq!(p.healthz().ok().body, br#"{"status":"ok"}"#);
 }
+
+/// A signed read of `space` by `reader` sent on a socket whose receive buffer is tiny
+/// and that is never read from: the answer waits in the relay.
+fn read_never_taken(p: &Proc, reader: &common::Device, space: &SpaceId) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("a small buffer");
+    socket.connect(&p.addr.into()).expect("connect");
+    let mut stream: TcpStream = socket.into();
+    let path = events_path(space);
+    let signed: String = reader
+        .read_auth(&path, "")
+        .headers()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: relay\r\n{signed}\r\n").expect("the request");
+    stream
+}
+
+#[test]
+fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_it_off() {
+    let p = Proc::start_with(&[
+        "--max-in-flight-per-ip",
+        "2",
+        "--body-grace-secs",
+        "3",
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0",
+    ]);
+    let mut s = Space::create(&p);
+    // A page of some 8 MB: more than the sockets' buffers hold.
+    for fill in [1u8, 2] {
+        let ev = s.alex.changes(s.id, &s.key, &vec![fill; 4_000_000]);
+        p.push(&s.id, &[&ev]).ok();
+    }
+    let stuck = [
+        read_never_taken(&p, &s.sam, &s.id),
+        read_never_taken(&p, &s.sam, &s.id),
+    ];
+    // Both answers have started (peeking takes nothing from the socket).
+    for socket in &stuck {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while socket.peek(&mut [0u8; 1]).unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "the answer never started");
+        }
+    }
+    // Their pages, unsent, still hold the address's two slots.
+    let busy = p.read(&s.sam, &s.id, "");
+    assert_eq!(
+        busy.status, 429,
+        "a third read was let in beside the two pages"
+    );
+    assert!(
+        busy.error().message.contains("in flight"),
+        "{:?}",
+        busy.error()
+    );
+    // Until the relay closes the connections whose client took nothing for 3 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let r = p.read(&s.sam, &s.id, "");
+        if r.status == 200 {
+            break r.body.len();
+        }
+        assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            Instant::now() < deadline,
+            "the stuck readers kept their slots"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for mut socket in stuck {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("a timeout");
+        let mut got = Vec::new();
+        let _ = socket.read_to_end(&mut got);
+        assert!(
+            got.len() < page,
+            "the whole page went out ({} bytes) to a client that stopped reading",
+            got.len()
+        );
+    }
+}

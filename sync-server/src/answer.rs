@@ -1,0 +1,59 @@
+//! An answer's body that keeps its request's in-flight slot ([`crate::limits::InFlight`])
+//! until the body has gone to the socket. The slot used to be given back as the handler
+//! returned, while a page of up to 16 MiB still waited for a client that did not read
+//! it: the in-flight limits, which bound what the relay holds for its clients, then
+//! bound nothing for reads. Hyper asks a body for its end only once its write buffer has
+//! room again, so the slot is held until all but the last few hundred KiB are sent (and
+//! [`crate::paced`] closes a connection whose client stops taking them).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
+use hyper::body::{Frame, SizeHint};
+
+use crate::limits::InFlight;
+
+/// `inner`, holding `slot` until it is dropped.
+pub struct Held {
+    inner: Body,
+    done: bool,
+    _slot: InFlight,
+}
+
+impl Held {
+    /// `inner` holding `slot`.
+    pub fn new(inner: Body, slot: InFlight) -> Held {
+        Held {
+            inner,
+            done: false,
+            _slot: slot,
+        }
+    }
+}
+
+impl HttpBody for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.done = true;
+        }
+        polled
+    }
+
+    // Not the inner body's answer, which is "ended" as soon as its one frame is taken:
+    // hyper would then drop this body, and the slot, with the frame still unsent.
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,142 @@
+//! A connection's socket held to a minimum rate while the relay's writes wait on the
+//! client. A client that stops reading (or reads a trickle) would otherwise keep an
+//! answer of up to 16 MiB in the relay's memory for as long as it keeps its connection
+//! open, and the request timeout does not reach an answer already handed to the socket.
+//!
+//! The rule is the one a push body is held to ([`crate::body`]), turned around: from the
+//! moment a write has to wait, the client must have taken more than `n` bytes within
+//! `grace + n / rate` seconds, or the connection is closed. The clock stops whenever
+//! everything written has gone out (the socket is flushed), so a connection with
+//! nothing to send, such as a quiet live socket, is never cut.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// A socket whose writes the client must take at `rate` bytes a second, after `grace`.
+pub struct Paced<IO> {
+    inner: IO,
+    rate: u64,
+    grace: Duration,
+    stall: Option<Stall>,
+}
+
+/// Since when the writes wait on the client, what it took since, and the deadline.
+struct Stall {
+    since: Instant,
+    taken: u64,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<IO> Paced<IO> {
+    /// `inner` held to `rate` bytes per second after `grace` (a rate of 0: no rule).
+    pub fn new(inner: IO, rate: u64, grace: Duration) -> Paced<IO> {
+        Paced {
+            inner,
+            rate,
+            grace,
+            stall: None,
+        }
+    }
+
+    /// Follows a write's outcome: a write that waits starts (or keeps) the clock, bytes
+    /// taken move its deadline on, and a wait past the deadline closes the connection.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.rate == 0 {
+            return written;
+        }
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if let Some(stall) = &mut self.stall {
+                    stall.taken = stall.taken.saturating_add(n as u64);
+                    let behind = Duration::from_secs_f64(stall.taken as f64 / self.rate as f64);
+                    let wait = self
+                        .grace
+                        .saturating_add(behind)
+                        .min(Duration::from_secs(24 * 3600));
+                    let deadline = stall.since + wait;
+                    stall.timer.as_mut().reset(deadline);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                let grace = self.grace;
+                let stall = self.stall.get_or_insert_with(|| Stall {
+                    since: Instant::now(),
+                    taken: 0,
+                    timer: Box::pin(tokio::time::sleep(grace)),
+                });
+                // Polled with this task's context: the timer wakes it when it fires.
+                if stall.timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the client took the answer slower than {} bytes per second",
+                            self.rate
+                        ),
+                    )));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Paced<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Paced<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after_write(cx, written)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after_write(cx, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.inner).poll_flush(cx);
+        // Everything written went out: nothing waits on the client any more.
+        if let Poll::Ready(Ok(())) = flushed {
+            this.stall = None;
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
