@@ -124,12 +124,18 @@ pub fn retry_helps(e: &DeviceError) -> bool {
 }
 
 /// Whether the command that failed with `err` can succeed later as it is: its failure
-/// is a relay out of reach, late or busy ([`retry_helps`]). Such a failure exits with
+/// is a relay out of reach, late or busy ([`retry_helps`]), or another `duet` process
+/// that held the home's write lock for the whole wait. Such a failure exits with
 /// [`EXIT_TRY_LATER`], so that a script tells "offline" from a failure that needs a
 /// change first.
 pub fn try_later(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.is::<TryLater>())
-        || transport_error(err).is_some_and(transport_retry_helps)
+    err.chain().any(|e| {
+        e.is::<TryLater>()
+            || e.downcast_ref::<DeviceError>()
+                .is_some_and(DeviceError::is_busy)
+            || e.downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_busy)
+    }) || transport_error(err).is_some_and(transport_retry_helps)
 }
 
 /// A failure said in a command's own words that can pass later as it is (exit code
@@ -230,6 +236,27 @@ pub fn next_step(err: &anyhow::Error) -> Option<NextStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_home_another_duet_process_kept_busy_for_the_whole_wait_can_pass_later() {
+        use duet_core::lock::LockError;
+        let busy = || {
+            StoreError::Lock(LockError::Busy {
+                home: "/home/alex/.duet".into(),
+                waited_s: 60,
+            })
+        };
+        let as_rate = anyhow::Error::from(DeviceError::Store(busy()));
+        assert!(try_later(&as_rate), "{as_rate}");
+        let in_sync = anyhow::Error::from(DeviceError::Sync(SyncError::Store(busy())));
+        assert!(try_later(&in_sync.context("sync")), "a sync's");
+        let read_only = StoreError::Lock(LockError::ReadOnly {
+            home: "/home/alex/.duet".into(),
+        });
+        assert!(!try_later(&anyhow::Error::from(DeviceError::Store(
+            read_only
+        ))));
+    }
 
     #[test]
     fn a_retry_is_advised_only_where_the_same_sync_can_succeed() {

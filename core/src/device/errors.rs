@@ -109,6 +109,17 @@ fn clock_hint(ago_ms: i64) -> &'static str {
 }
 
 impl DeviceError {
+    /// Whether another process on the home held its write lock for the whole wait
+    /// ([`StoreError::is_busy`]).
+    pub fn is_busy(&self) -> bool {
+        match self {
+            DeviceError::Store(e) | DeviceError::Sync(crate::sync::SyncError::Store(e)) => {
+                e.is_busy()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether a value typed into a write was refused (a text too long, a level or a
     /// date out of range): nothing was written, and the same write with another value
     /// passes. A command line says so as it says wrong arguments.

@@ -158,6 +158,14 @@ pub enum StoreError {
     Lock(#[from] LockError),
 }
 
+impl StoreError {
+    /// Whether another process on the home held its write lock for the whole wait:
+    /// nothing was changed, and the same command can pass once that process is done.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Lock(LockError::Busy { .. }))
+    }
+}
+
 /// The device's database.
 #[derive(Debug)]
 pub struct Store {
