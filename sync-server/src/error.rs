@@ -285,11 +285,16 @@ impl ApiError {
     }
 
     /// The answer to a request that took longer than `limit`.
-    pub fn timeout(limit: std::time::Duration) -> ApiError {
+    pub fn timeout(limit: std::time::Duration, push: bool) -> ApiError {
+        let then = if push {
+            "A push may or may not have been stored: push again, the relay answers \
+             `duplicate` for events it already has"
+        } else {
+            "Send it again (over a faster connection if its body is large)"
+        };
         ApiError::Timeout(format!(
             "the request was not completed within {} s (sending its body, or the relay \
-             handling it) and was abandoned. A push may or may not have been stored: push \
-             again, the relay answers `duplicate` for events it already has",
+             handling it) and was abandoned. {then}",
             limit.as_secs_f64()
         ))
     }

@@ -493,10 +493,12 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
             Err(refusal) => return refusal.into_response(),
         }
     };
+    let push =
+        request.method() == axum::http::Method::POST && request.uri().path().ends_with("/events");
     let response = match config.request_timeout {
         Some(limit) => match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => response,
-            Err(_) => ApiError::timeout(limit).into_response(),
+            Err(_) => ApiError::timeout(limit, push).into_response(),
         },
         None => next.run(request).await,
     };

@@ -239,9 +239,28 @@ fn a_body_that_arrives_too_slowly_gets_408_timeout_json_and_nothing_is_stored() 
     let r = read_reply(&mut stream);
     assert_eq!(r.status, 408);
     assert_eq!(r.error().error, ErrorCode::Timeout);
+    assert!(r.error().message.contains("push again"), "{:?}", r.error());
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(p.event_count(), before);
     assert_eq!(p.healthz().ok().status, 200);
+    // Another request cut off is not told about pushes.
+    let mut stream = TcpStream::connect(p.addr).expect("connect");
+    write!(
+        stream,
+        "POST {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n{{",
+        duet_core::protocol::pairing_claim_path(123)
+    )
+    .expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let r = read_reply(&mut stream);
+    assert_eq!(r.status, 408);
+    let said = r.error().message;
+    assert!(
+        !said.contains("push") && said.contains("Send it again"),
+        "{said}"
+    );
 }
 
 #[test]

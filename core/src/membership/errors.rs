@@ -45,8 +45,9 @@ pub enum AdmitError {
     /// Removing a device that is not a member.
     #[error("the device to remove is not a member")]
     NotAMemberToRemove,
-    /// A removal names an epoch other than the next one (a concurrent removal won).
-    #[error("stale key epoch: the next epoch is {expected}, the event names {got}")]
+    /// A removal or rotation names an epoch other than the next one (a concurrent
+    /// removal won, or the epoch was made up).
+    #[error("wrong key epoch: the next epoch is {expected}, the event names {got}")]
     StaleEpoch {
         /// The next epoch.
         expected: u32,
