@@ -3,9 +3,7 @@
 use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::advice::{NextStep, Warning};
 use crate::event::{Event, Kind};
-use crate::protocol::{
-    ErrorBody, ErrorCode, EventStatus, MAX_BODY_BYTES, PushResponse, encode_batch,
-};
+use crate::protocol::{ErrorBody, ErrorCode, EventStatus, PushResponse, encode_batch};
 use crate::store::{SpaceRecord, Store};
 
 /// Pushes every event of this device the relay has not acknowledged, in batches under
@@ -128,13 +126,21 @@ fn withdraw_unsent(
     Ok(())
 }
 
-/// Splits events into batches under the relay's body limit (each framed with 4 bytes).
+/// The most bytes of events one push carries (a larger event goes alone), far under the
+/// relay's body limit ([`crate::protocol::MAX_BODY_BYTES`], 16 MiB): a push must reach the relay within
+/// its request timeout (60 s by default), which 16 MiB does only above some 280 KB/s.
+/// A mebibyte needs about 17 KB/s, and what a slow link sent stays sent when a later
+/// batch times out: the next sync goes on from there.
+pub const PUSH_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Splits events into batches of at most [`PUSH_BATCH_BYTES`] (each event framed with 4
+/// bytes), an event larger than that in a batch of its own.
 pub(super) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut size = 0;
     let mut batches = Vec::new();
     for ev in events {
-        if !batch.is_empty() && size + ev.len() + 4 > MAX_BODY_BYTES {
+        if !batch.is_empty() && size + ev.len() + 4 > PUSH_BATCH_BYTES {
             batches.push(std::mem::take(&mut batch));
             size = 0;
         }
@@ -209,4 +215,34 @@ fn refused(
         },
     );
     Ok(Some(TransportError::Refused { status, body }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_carry_a_mebibyte_at_most_and_a_larger_event_alone() {
+        let sizes = [600_000, 600_000, 3_000_000, 10, 10, 1_048_572];
+        let events: Vec<Vec<u8>> = sizes.iter().map(|n| vec![0u8; *n]).collect();
+        let batches = in_batches(events);
+        let lens: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(Vec::len).collect())
+            .collect();
+        assert_eq!(
+            lens,
+            vec![
+                vec![600_000],
+                vec![600_000],
+                vec![3_000_000],
+                vec![10, 10],
+                vec![1_048_572]
+            ]
+        );
+        for batch in &batches {
+            let framed: usize = batch.iter().map(|e| e.len() + 4).sum();
+            assert!(batch.len() == 1 || framed <= PUSH_BATCH_BYTES, "{framed}");
+        }
+    }
 }
