@@ -732,3 +732,35 @@ fn a_sync_that_sends_a_change_left_by_a_failed_push_says_so() {
     b.ok(&["sync"]);
     assert!(b.ok(&["reflections"]).contains("Sent on the second try"));
 }
+
+/// A device lost after the relay was restored from an older copy of its database: its
+/// backup holds the events the relay lost since, and the restore gives them back instead
+/// of writing their changes again under the sequence numbers the partner's device holds
+/// with the originals (a fork it refused for good, while every sync said "Up to date.").
+#[test]
+fn a_device_restored_after_the_relay_lost_its_events_gives_them_back_instead_of_forking() {
+    const PASS: &str = "correct horse battery staple\n";
+    let (mut relay, a, b) = setup();
+    let relay_copy = Backup::take(&mut relay);
+    a.ok(&["reflect", "Canary-3f2 after the relay's copy"]);
+    alex_rates(&a, 1);
+    b.ok(&["sync"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file = file.to_str().expect("utf-8 path");
+    a.run_with_stdin(&["backup", file, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    relay_copy.restore(&mut relay);
+    // Alex's device is lost; the new one comes back from the backup before Sam syncs.
+    let again = Device::new();
+    let restored = again.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(PASS));
+    assert_eq!(restored.code, 0, "{restored:?}");
+    b.ok(&["sync"]);
+    let status = b.ok(&["status"]);
+    assert!(!status.contains("REFUSED"), "{status}");
+    again.ok(&["reflect", "Canary-9c4 after the restore"]);
+    again.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["reflections"]).contains("Canary-9c4"));
+    assert_converged(&again, &b);
+}

@@ -1,6 +1,6 @@
 //! What a backup holds, once decrypted: this device's identity and, per space, its keys,
-//! relay, document, the local changes not yet sent and the own events the relay has not
-//! acknowledged. Serialized as JSON (bytes in base64), versioned by the envelope.
+//! relay, document, the local changes not yet sent and the own events, those the relay
+//! acknowledged and those it has not. Serialized as JSON (bytes in base64), versioned by the envelope.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -48,6 +48,10 @@ pub(super) struct SpaceBackup {
     pub(super) pending: Vec<String>,
     /// This device's events the relay has not acknowledged, base64, oldest first.
     pub(super) unsent_events: Vec<String>,
+    /// This device's events the relay acknowledged, base64, oldest first: given back to
+    /// a relay that lost them. Absent from backups written before they were kept.
+    #[serde(default)]
+    pub(super) sent_events: Vec<String>,
     /// The devices verified in person (hex key, the safety code compared): a restored
     /// device need not compare codes again for what it had already confirmed. Absent
     /// from backups written before it was kept.
@@ -95,6 +99,11 @@ impl Contents {
                     .collect(),
                 unsent_events: store
                     .unacked_events(&rec.id)?
+                    .iter()
+                    .map(|e| B64.encode(e))
+                    .collect(),
+                sent_events: store
+                    .acked_own_events(&rec.id, &me.device_key())?
                     .iter()
                     .map(|e| B64.encode(e))
                     .collect(),

@@ -263,6 +263,9 @@ fn bring_back(
     fill(staging, contents, me, clock)?;
     let mut dev = Device::open_with(staging, clock)?;
     let online = contents.spaces.iter().any(|s| s.relay.is_some());
+    for sp in &contents.spaces {
+        give_back_sent(sp, transport)?;
+    }
     let mut spaces: Vec<RestoredSpace> = Vec::new();
     if online {
         for (kind, report) in sync_whole(&mut dev, transport)? {
@@ -307,6 +310,45 @@ fn bring_back(
         }
     }
     Ok(spaces)
+}
+
+/// Before step 2: gives back to the relay this device's events it had acknowledged when
+/// the backup was written, should it have lost them since (restored from an older copy
+/// of its database). Written again in step 3, their changes would take the sequence
+/// numbers the partner's devices hold with the originals: a fork every device refuses,
+/// for good. The newest goes first, alone: a relay that holds it holds the chain before
+/// it, so that is all a restore sends to a relay that lost nothing. Any other answer is
+/// left to the sync that follows to report (a relay out of reach, a removed device).
+fn give_back_sent(
+    sp: &super::contents::SpaceBackup,
+    transport: &dyn Transport,
+) -> Result<(), BackupError> {
+    use crate::protocol::{ErrorCode, encode_batch};
+    use crate::sync::TransportError;
+    let Some(relay) = sp.relay.as_deref() else {
+        return Ok(());
+    };
+    let events = sp
+        .sent_events
+        .iter()
+        .map(|e| unb64(e, "events"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(newest) = events.last() else {
+        return Ok(());
+    };
+    let space = sp.record()?.id;
+    match transport.push(relay, &space, encode_batch([newest.as_slice()]), None) {
+        Err(TransportError::Refused { status: 409, body })
+            if body.error == ErrorCode::BrokenChain => {}
+        _ => return Ok(()),
+    }
+    for batch in crate::sync::push::in_batches(events) {
+        let body = encode_batch(batch.iter().map(Vec::as_slice));
+        if transport.push(relay, &space, body, None).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Step 1: the store with the identity, the spaces, their keys and the unsent events.

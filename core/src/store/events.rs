@@ -136,6 +136,24 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The events `author` (this device) wrote that the relay acknowledged, by seq: a
+    /// backup carries them, so that a restore can give back those a relay restored from
+    /// an older copy of its database lost (written again, their changes would take
+    /// sequence numbers the partner's devices hold with the originals: a fork).
+    pub fn acked_own_events(
+        &self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bytes FROM events WHERE space = ?1 AND author = ?2 AND acked = 1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![space.to_string(), author.to_vec()], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Whether a space holds a `leave` or `remove` event (one indexed look, before a fold
     /// of every event asks who is still there).
     pub fn has_departures(&self, space: &SpaceId) -> Result<bool, StoreError> {

@@ -29,7 +29,7 @@ mod local;
 mod package;
 mod process;
 mod pull;
-mod push;
+pub(crate) mod push;
 mod set_aside;
 mod summary;
 mod verify;

@@ -135,7 +135,7 @@ pub const PUSH_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Splits events into batches of at most [`PUSH_BATCH_BYTES`] (each event framed with 4
 /// bytes), an event larger than that in a batch of its own.
-pub(super) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+pub(crate) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut size = 0;
     let mut batches = Vec::new();
