@@ -764,3 +764,22 @@ fn a_device_restored_after_the_relay_lost_its_events_gives_them_back_instead_of_
     assert!(b.ok(&["reflections"]).contains("Canary-9c4"));
     assert_converged(&again, &b);
 }
+
+/// An event whose bytes the relay changed names no one it can be trusted to be from: the
+/// status says a device not known here sent it, not "an unknown device's device".
+#[test]
+fn an_event_with_flipped_bytes_is_refused_and_named_as_from_a_device_not_known_here() {
+    let (relay, a, b) = setup();
+    alex_rates(&a, 1);
+    let mut taken = take_newest(&relay, 1);
+    let last = taken[0].bytes.len() - 1;
+    taken[0].bytes[last] ^= 0x01;
+    put_back_where_it_was(&relay, &taken[0]);
+    b.ok(&["sync"]);
+    let status = b.ok(&["status"]);
+    assert!(
+        status.contains("REFUSED from a device not known here")
+            && !status.contains("device's device"),
+        "{status}"
+    );
+}

@@ -67,10 +67,15 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutEr
     }
     // The five latest refusals; `duet history` lists them all in their place.
     for r in &s.refused[s.refused.len().saturating_sub(5)..] {
+        // A refused event whose signature does not verify names no person (nor, truly,
+        // its device): "an unknown device" then, not "an unknown device's device".
+        let from = match r.person {
+            Some(_) => format!("{}'s device {}", safe_line(&r.name), short_key(&r.device)),
+            None => format!("a device not known here ({})", short_key(&r.device)),
+        };
         ctx.out.line(format!(
-            "  REFUSED from {}'s device {}: {}",
-            safe_line(&r.name),
-            safe_line(short_key(&r.device)),
+            "  REFUSED from {}: {}",
+            safe_line(&from),
             safe_line(r.reason.as_deref().unwrap_or(""))
         ))?;
     }
