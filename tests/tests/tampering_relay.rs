@@ -783,3 +783,31 @@ fn an_event_with_flipped_bytes_is_refused_and_named_as_from_a_device_not_known_h
         "{status}"
     );
 }
+
+/// A relay leaves out of Sam's read the event of Alex's phone that made a goal, and
+/// serves the step Alex's laptop added to it: the step is held, not refused for good,
+/// and the next sync reads the space again from the start, where the relay serves the
+/// goal; both then apply.
+#[test]
+fn a_change_built_on_another_devices_event_left_out_of_a_page_waits_and_applies_once_it_is_served()
+{
+    let (relay, a, b) = setup();
+    let phone = Device::new();
+    phone.ok(&["join", &a.device_code()]);
+    phone.ok(&["goal", "add", "Phone goal", "--area", "trust"]);
+    phone.ok(&["sync"]);
+    a.ok(&["sync"]);
+    a.ok(&["step", "add", "phone goal", "Call the florist"]);
+    a.ok(&["sync"]);
+    // The two newest changes events: the phone's goal, then the laptop's step.
+    let taken = take_newest(&relay, 2);
+    put_back_where_it_was(&relay, &taken[1]);
+    let first = b.run(&["sync"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(!first.stderr.contains("refused"), "{}", first.stderr);
+    put_back_where_it_was(&relay, &taken[0]);
+    b.ok(&["sync"]);
+    let shown = b.ok(&["goal", "show", "phone goal"]);
+    assert!(shown.contains("Call the florist"), "{shown}");
+    assert_eq!(b.json(&["status"])["spaces"][0]["refused_events"], 0);
+}

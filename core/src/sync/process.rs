@@ -28,6 +28,18 @@ impl Pull<'_> {
         let hash = crate::crypto::sha256(&bytes);
         match verify_event(state, self.rec, &self.keys, bytes.clone()) {
             Ok((ev, content)) => {
+                // A relay that left out of a page an event of another device that this
+                // one builds on (its change placed in an object only that event made):
+                // held, not refused for good, while a read from the start, which the
+                // next sync makes for it, may bring what it builds on; judged once one
+                // has passed it.
+                if let Ok(changes) = &content
+                    && !(self.from_start && self.reached >= c)
+                    && builds_on_what_is_missing(state, doc, &ev, changes)
+                {
+                    batch.held.push((c, bytes));
+                    return Ok(());
+                }
                 self.take_rotated_key(&ev, batch);
                 // `verify_event` checked admissibility; admit cannot fail now. The chain
                 // advances even when the content is refused, so the author's later
@@ -255,6 +267,25 @@ fn check_and_apply(
         }
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Whether `changes` depend on changes the document does not have (nor the event
+/// itself), and the owner rules refuse them as they stand: they may be right once those
+/// arrive.
+fn builds_on_what_is_missing(
+    state: &SpaceState,
+    doc: &SpaceDoc,
+    ev: &Event,
+    changes: &[Change],
+) -> bool {
+    let am = doc.automerge();
+    let own: std::collections::HashSet<automerge::ChangeHash> =
+        changes.iter().map(Change::hash).collect();
+    let missing = changes
+        .iter()
+        .flat_map(|c| c.deps())
+        .any(|d| !own.contains(d) && am.get_change_meta_by_hash(d).is_none());
+    missing && owner_rules(state, doc, ev, changes.to_vec()).is_err()
 }
 
 /// What an authentic, in-sequence event may touch: the owner rules, against the person

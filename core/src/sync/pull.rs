@@ -42,6 +42,12 @@ pub(super) struct Pull<'a> {
     pub(super) stalls: usize,
     /// Changes that arrived but wait in the document, by the device that signed them.
     pub(super) queued: BTreeMap<[u8; 32], usize>,
+    /// Whether this read started at the space's first event (a join, a read again from
+    /// the start), and the cursor it has reached: an event whose changes build on
+    /// changes this device lacks is held while a read from the start may still bring
+    /// them, and judged once one has passed it ([`Pull::process`]).
+    pub(super) from_start: bool,
+    pub(super) reached: u64,
     pub(super) report: &'a mut SyncReport,
 }
 
@@ -60,6 +66,8 @@ impl<'a> Pull<'a> {
             arrivals: BTreeMap::new(),
             stalls: 0,
             queued: BTreeMap::new(),
+            from_start: false,
+            reached: 0,
             report,
         }
     }
@@ -75,6 +83,7 @@ impl<'a> Pull<'a> {
         push_refusal: &mut Option<TransportError>,
     ) -> Result<u64, SyncError> {
         let mut cursor = start_cursor(store, self.rec)?;
+        self.from_start = cursor == 0;
         let mut pages = 0usize;
         // The first read starts after the last event this device read, which the relay
         // must still hold at that cursor: if it does not, it lost events and numbers new
@@ -121,6 +130,7 @@ impl<'a> Pull<'a> {
                 gave_back = true;
                 *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
                 cursor = 0;
+                self.from_start = true;
                 own_after.clear();
                 continue;
             }
@@ -218,6 +228,7 @@ impl<'a> Pull<'a> {
             // chain, not the cursor, decides what fits); the cursor only moves forward.
             let before = run.cursor;
             run.cursor = run.cursor.max(c);
+            self.reached = run.cursor;
             let hash = crate::crypto::sha256(&bytes);
             // Only where this device read before (a read again from below a gap) can an
             // entry be one it refused: a fresh read pays no lookup per event.
