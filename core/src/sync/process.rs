@@ -78,8 +78,24 @@ impl Pull<'_> {
                     changes,
                 });
             }
-            Err(Rejection::Wait) => batch.held.push((c, bytes)),
-            Err(Rejection::NoKey(epoch)) => {
+            Err(rejection) => self.file_rejection(batch, c, hash, bytes, rejection),
+        }
+        Ok(())
+    }
+
+    /// Files an event that was not accepted: held (waiting for an earlier event or a
+    /// key) or refused.
+    fn file_rejection(
+        &mut self,
+        batch: &mut Batch,
+        c: u64,
+        hash: [u8; 32],
+        bytes: Vec<u8>,
+        rejection: Rejection,
+    ) {
+        match rejection {
+            Rejection::Wait => batch.held.push((c, bytes)),
+            Rejection::NoKey(epoch) => {
                 let w = Warning::new(format!(
                     "events are encrypted under key epoch {epoch}, which this device has no key for: a removal (key rotation) event has not been served to it; they wait"
                 ));
@@ -88,7 +104,7 @@ impl Pull<'_> {
                 }
                 batch.held.push((c, bytes));
             }
-            Err(Rejection::Refuse(reason)) => {
+            Rejection::Refuse(reason) => {
                 self.report.warnings.push(Warning::new(format!(
                     "refused event {} served by the relay: {reason}",
                     &hex::encode(hash)[..12]
@@ -100,7 +116,6 @@ impl Pull<'_> {
                 });
             }
         }
-        Ok(())
     }
 
     /// Counts the changes of an accepted event that were applied; those whose
