@@ -811,3 +811,41 @@ fn a_change_built_on_another_devices_event_left_out_of_a_page_waits_and_applies_
     assert!(shown.contains("Call the florist"), "{shown}");
     assert_eq!(b.json(&["status"])["spaces"][0]["refused_events"], 0);
 }
+
+/// A relay that answers every push "accepted" at a cursor of its own making and keeps
+/// nothing.
+fn accept_without_keeping(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    let results: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "hash": hex::encode(e.hash()),
+                "status": "accepted",
+                "cursor": 1_000_000 + e.header().seq,
+            })
+        })
+        .collect();
+    let answer = serde_json::json!({ "results": results, "cursor": 2_000_000 });
+    Some((200, answer.to_string()))
+}
+
+/// A relay acknowledges Alex's reflection without keeping it, and then the events Alex
+/// gives back when it sees the relay lost it: once the relay is honest, the reflection
+/// still reaches Sam (it used to wait for Alex's next write, which the relay would then
+/// refuse as a gap in Alex's chain).
+#[test]
+fn a_change_whose_push_and_give_back_a_relay_acknowledged_without_keeping_reaches_the_partner() {
+    let (relay, a, b) = setup();
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, accept_without_keeping);
+    a.ok(&["relay", "set", &liar.url]);
+    a.ok(&["reflect", "Canary-51d the florist called"]);
+    a.ok(&["sync"]);
+    let second = a.run(&["sync"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stderr.contains("gave back"), "{}", second.stderr);
+    a.ok(&["relay", "set", &relay.url]);
+    a.ok(&["sync"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert!(b.ok(&["reflections"]).contains("Canary-51d"));
+}

@@ -83,6 +83,23 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// After a read from the start to the relay's end: this device's events the relay
+    /// acknowledged but did not serve (none of their positions was set by the read) are
+    /// not on the relay (it did not keep them, or lost them and took a give-back it did
+    /// not keep either), so they are marked unsent, to be pushed again. Returns how many.
+    pub fn unsend_unserved_own(
+        &mut self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<usize, StoreError> {
+        let _lock = self.write_lock()?;
+        Ok(self.conn.execute(
+            "UPDATE events SET acked = 0
+             WHERE space = ?1 AND author = ?2 AND acked = 1 AND relay_cursor IS NULL",
+            params![space.to_string(), author.to_vec()],
+        )?)
+    }
+
     /// Forgets where the relay had numbered this space's events and sets the cursor back
     /// to the start, in one transaction: the space is read again in the relay's new
     /// numbering, which gives each event it serves its new cursor (those it does not

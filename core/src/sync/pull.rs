@@ -149,9 +149,29 @@ impl<'a> Pull<'a> {
             if let Some(stop) = stop {
                 self.report.incomplete = true;
                 self.report.warnings.push(stop.warning(cursor, held));
+            } else if self.from_start {
+                self.unsend_unserved(store)?;
             }
             return Ok(cursor);
         }
+    }
+
+    /// After a whole read from the start: this device's events the relay acknowledged
+    /// and did not serve are sent again (see [`Store::unsend_unserved_own`]); a relay
+    /// that acknowledged a push and then a give-back of it without keeping either would
+    /// otherwise keep the event from the partner until this device wrote again.
+    fn unsend_unserved(&mut self, store: &mut Store) -> Result<(), SyncError> {
+        let n = store.unsend_unserved_own(&self.rec.id, &self.me.device_key())?;
+        if n > 0 {
+            self.report.warnings.push(Warning::new(format!(
+                "the relay had acknowledged {} of this device's that it did not serve when the \
+                 space was read again from the start: it did not keep {}; {} sent again",
+                crate::words::count(n, "event", "events"),
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "it is" } else { "they are" },
+            )));
+        }
+        Ok(())
     }
 
     /// Notes what the relay says of the space: the fork attempts it refused, and an end
