@@ -153,6 +153,18 @@ pub fn bad_value(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `err` is a stored row that did not read as its column should hold.
+pub fn damaged_row(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_damaged_row)
+            || matches!(
+                e.downcast_ref::<DeviceError>(),
+                Some(DeviceError::Store(s)) if s.is_damaged_row()
+            )
+    })
+}
+
 /// The exit code of a command that can succeed later as it is ([`try_later`]).
 pub const EXIT_TRY_LATER: u8 = 3;
 

@@ -292,6 +292,13 @@ impl Device {
         Ok(n)
     }
 
+    /// Marks every space's read models stale, so that the next read rebuilds them from
+    /// the document: after a row of them did not read (a damaged byte), since they hold
+    /// nothing the document does not.
+    pub fn forget_read_models(&mut self) -> Result<(), DeviceError> {
+        Ok(self.store.forget_read_models()?)
+    }
+
     /// What opening this device's store repaired, if anything (told to the user once).
     pub fn repairs(&self) -> &[String] {
         self.store.repairs()

@@ -649,3 +649,55 @@ fn acts_that_change_nothing_or_are_shown_nowhere_say_so() {
     let rated = d.ok(&["rate", "date", "1"]);
     assert!(rated.contains("is paused or archived"), "{rated}");
 }
+
+/// A damaged byte in a row SQLite still reads, in a table derived from the document (a
+/// reflection's row here): the command that meets it fails saying so and to run it again,
+/// and the next one rebuilds the tables from the document, with nothing lost.
+#[test]
+fn a_damaged_row_of_the_tables_derived_from_the_document_is_rebuilt_by_the_next_command() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "Canary-77 kept in the document"]);
+    let conn = rusqlite::Connection::open(d.home.join("duet.db")).expect("the store");
+    conn.execute("UPDATE rm_reflections SET json = substr(json, 1, 20)", [])
+        .expect("a damaged row");
+    drop(conn);
+    let failed = d.run(&["reflections"]);
+    assert_eq!(failed.code, 3, "{failed:?}");
+    assert!(
+        failed.stderr.contains("run this one again"),
+        "{}",
+        failed.stderr
+    );
+    assert!(d.ok(&["reflections"]).contains("Canary-77"));
+}
+
+/// A store file cut off before anything was written to it holds no device: it is named
+/// so, with the advice to restore, not taken for a home to set up (and reading it writes
+/// nothing into it), and a restore refuses it without calling it a device.
+#[test]
+fn an_empty_store_file_is_named_as_cut_off_not_as_a_home_to_set_up() {
+    let d = Device::new();
+    std::fs::create_dir_all(&d.home).expect("the home");
+    let db = d.home.join("duet.db");
+    std::fs::write(&db, b"").expect("an empty store");
+    let r = d.run(&["status"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("is empty") && r.stderr.contains("duet restore"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("duet init"), "{}", r.stderr);
+    assert_eq!(std::fs::metadata(&db).expect("the store").len(), 0);
+    let restore = d.run_with_stdin(
+        &["restore", "backup.duetbackup", "--passphrase-fd", "0"],
+        Some("correct horse battery staple\n"),
+    );
+    assert_ne!(restore.code, 0);
+    assert!(
+        !restore.stderr.contains("holds a duet device"),
+        "{}",
+        restore.stderr
+    );
+}

@@ -210,31 +210,58 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             quiet: cli.quiet,
         },
     };
-    match cli.command {
-        Command::Init(a) => init::run(&ctx, a),
-        Command::Goal(c) => goal::run(&ctx, c),
-        Command::Step(c) => step::run(&ctx, c),
-        Command::Rate(a) => rate::run(&ctx, a),
-        Command::Checkin(a) => checkin::run(&ctx, a),
-        Command::Undo(a) => undo::run(&ctx, a),
-        Command::Reflect(a) => reflect::run(&ctx, a),
-        Command::Reflections(a) => reflections::run(&ctx, a),
-        Command::Export(a) => export::run(&ctx, a),
-        Command::History(a) => history::run(&ctx, a),
-        Command::Progress(a) => progress::run(&ctx, a),
-        Command::Report(a) => report::run(&ctx, a),
-        Command::Invite(a) => invite::run(&ctx, a),
-        Command::Join(a) => join::run(&ctx, a),
-        Command::Leave(a) => leave::run(&ctx, a),
-        Command::Sync(a) => sync::run(&ctx, a),
-        Command::Status(a) => status::run(&ctx, a),
-        Command::Relay(c) => relay::run(&ctx, c),
-        Command::Demo(a) => demo::run(&ctx, a),
-        Command::Device(c) => device::run(&ctx, c),
-        Command::Backup(a) => backup::run_backup(&ctx, a),
-        Command::Restore(a) => backup::run_restore(&ctx, a),
-        Command::Verify(a) => device::verify(&ctx, a),
-        Command::App(a) => crate::app::run(&ctx, a),
+    let result = dispatch(&ctx, cli.command);
+    match result {
+        Err(err) if crate::advice::damaged_row(&err) => Err(forget_damaged_tables(&ctx, err)),
+        other => other,
+    }
+}
+
+/// A stored row that did not read (a damaged byte SQLite itself does not notice) is most
+/// often in the read models, which hold nothing the document does not: they are marked
+/// stale, to be rebuilt by the next command, and the user is told to run it again.
+fn forget_damaged_tables(ctx: &Ctx, err: anyhow::Error) -> anyhow::Error {
+    let forgot = duet_core::device::Device::open(&ctx.home)
+        .and_then(|mut dev| dev.forget_read_models())
+        .is_ok();
+    if !forgot {
+        return err;
+    }
+    anyhow::Error::new(crate::advice::TryLater(format!(
+        "{err:#}: a row of this device's data did not read; the tables derived from its \
+         document are rebuilt by the next command, so run this one again (if the same \
+         error comes back, the damage is elsewhere: move this home away and restore it \
+         from a backup, `duet restore FILE`)"
+    )))
+}
+
+/// Runs one command.
+fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Init(a) => init::run(ctx, a),
+        Command::Goal(c) => goal::run(ctx, c),
+        Command::Step(c) => step::run(ctx, c),
+        Command::Rate(a) => rate::run(ctx, a),
+        Command::Checkin(a) => checkin::run(ctx, a),
+        Command::Undo(a) => undo::run(ctx, a),
+        Command::Reflect(a) => reflect::run(ctx, a),
+        Command::Reflections(a) => reflections::run(ctx, a),
+        Command::Export(a) => export::run(ctx, a),
+        Command::History(a) => history::run(ctx, a),
+        Command::Progress(a) => progress::run(ctx, a),
+        Command::Report(a) => report::run(ctx, a),
+        Command::Invite(a) => invite::run(ctx, a),
+        Command::Join(a) => join::run(ctx, a),
+        Command::Leave(a) => leave::run(ctx, a),
+        Command::Sync(a) => sync::run(ctx, a),
+        Command::Status(a) => status::run(ctx, a),
+        Command::Relay(c) => relay::run(ctx, c),
+        Command::Demo(a) => demo::run(ctx, a),
+        Command::Device(c) => device::run(ctx, c),
+        Command::Backup(a) => backup::run_backup(ctx, a),
+        Command::Restore(a) => backup::run_restore(ctx, a),
+        Command::Verify(a) => device::verify(ctx, a),
+        Command::App(a) => crate::app::run(ctx, a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }

@@ -72,8 +72,11 @@ pub struct RestoredSpace {
 /// a passphrase. An empty lock file alone does not count: a join the relay refused (a
 /// used code tried first, the common way to find out a backup is needed) leaves one.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
-    if home.join(DB_FILE).exists() {
-        return Err(BackupError::HomeHasDevice(home.to_path_buf()));
+    match home.join(DB_FILE).metadata() {
+        // An empty store holds no device, but is not for a restore to overwrite.
+        Ok(m) if m.len() == 0 => return Err(BackupError::HomeNotEmpty(home.to_path_buf())),
+        Ok(_) => return Err(BackupError::HomeHasDevice(home.to_path_buf())),
+        Err(_) => {}
     }
     let lone_lock = |entry: &std::fs::DirEntry| {
         entry.file_name() == crate::lock::LOCK_FILE

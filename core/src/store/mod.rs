@@ -56,7 +56,7 @@ impl crate::advice::Advice for StoreError {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
-            StoreError::Corrupt { .. } => Some(NextStep::RestoreFromBackup),
+            StoreError::Corrupt { .. } | StoreError::Empty(_) => Some(NextStep::RestoreFromBackup),
             StoreError::Sqlite(e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
                     Some(NextStep::FreeSpace)
@@ -123,6 +123,14 @@ pub enum StoreError {
         /// SQLite's words (in the message, not a source: said once).
         cause: rusqlite::Error,
     },
+    /// The database file is there but empty: cut off before anything was written to it.
+    #[error(
+        "the store {} is empty: it was cut off before anything was written to it (a full \
+         disk, an interrupted copy), so this home holds no device; if this device was \
+         never set up, delete that file and set it up",
+        .0.display()
+    )]
+    Empty(PathBuf),
     /// The database was written by a newer duet.
     #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
     TooNew(i64),
@@ -159,6 +167,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a stored row did not read as what its column should hold (a damaged
+    /// byte in a row SQLite itself still reads).
+    pub fn is_damaged_row(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(
+                rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+                    | rusqlite::Error::Utf8Error(..)
+            )
+        )
+    }
+
     /// Whether another process on the home held its write lock for the whole wait:
     /// nothing was changed, and the same command can pass once that process is done.
     pub fn is_busy(&self) -> bool {
@@ -240,6 +262,12 @@ impl Store {
         // device: saying "no identity yet" would send the user to `init`, which fails.
         if home.is_file() {
             return Err(StoreError::HomeIsFile(home.to_path_buf()));
+        }
+        // An empty file is no device, but not a home never set up either: "no identity
+        // yet" would send the user to set up a new device (and reading it would write a
+        // schema into it).
+        if !create && path.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(StoreError::Empty(path));
         }
         if !path.exists() {
             if !create {

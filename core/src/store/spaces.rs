@@ -67,6 +67,16 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every space's read models stale: the next read rebuilds them from the
+    /// document (see [`crate::device::Device::forget_read_models`]).
+    pub fn forget_read_models(&mut self) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        for rec in self.spaces()? {
+            crate::readmodel::forget(&self.conn, &rec.id)?;
+        }
+        Ok(())
+    }
+
     /// Every space on this device.
     pub fn spaces(&self) -> Result<Vec<SpaceRecord>, StoreError> {
         let mut stmt = self

@@ -146,14 +146,30 @@ impl<'a> Pull<'a> {
                 None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
                 None => continue,
             };
-            if let Some(stop) = stop {
-                self.report.incomplete = true;
-                self.report.warnings.push(stop.warning(cursor, held));
-            } else if self.from_start {
-                self.unsend_unserved(store)?;
-            }
+            self.finish(store, stop, cursor, held)?;
             return Ok(cursor);
         }
+    }
+
+    /// Ends a read at `cursor`: says why it stopped before the relay's end, if it did; a
+    /// whole read from the start sends again what the relay did not serve of this
+    /// device's.
+    fn finish(
+        &mut self,
+        store: &mut Store,
+        stop: Option<Stop>,
+        cursor: u64,
+        held: usize,
+    ) -> Result<(), SyncError> {
+        match stop {
+            Some(stop) => {
+                self.report.incomplete = true;
+                self.report.warnings.push(stop.warning(cursor, held));
+            }
+            None if self.from_start => self.unsend_unserved(store)?,
+            None => {}
+        }
+        Ok(())
     }
 
     /// After a whole read from the start: this device's events the relay acknowledged
