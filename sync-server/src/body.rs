@@ -70,16 +70,18 @@ impl Stop {
 }
 
 /// The minimum rate's line: `grace + n / rate` seconds after the start, more than `n`
-/// bytes must have arrived.
-struct RateLine {
-    rate: u64,
+/// bytes must have arrived (a push body's, or an answer the client takes,
+/// [`crate::paced`]).
+pub(crate) struct RateLine {
+    pub(crate) rate: u64,
     grace: Duration,
     start: Instant,
-    timer: Pin<Box<Sleep>>,
+    pub(crate) timer: Pin<Box<Sleep>>,
 }
 
 impl RateLine {
-    fn new(rate: u64, grace: Duration) -> RateLine {
+    /// A line starting now.
+    pub(crate) fn new(rate: u64, grace: Duration) -> RateLine {
         let start = Instant::now();
         let mut line = RateLine {
             rate: rate.max(1),
@@ -92,7 +94,7 @@ impl RateLine {
     }
 
     /// Sets the timer to when the byte after `received` must have arrived.
-    fn moved_to(&mut self, received: u64) {
+    pub(crate) fn moved_to(&mut self, received: u64) {
         // Capped at a day so that a huge grace cannot overflow the clock.
         let behind = Duration::from_secs_f64(received as f64 / self.rate as f64);
         let wait = self

@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
+
+use crate::body::RateLine;
 
 /// A socket whose writes the client must take at `rate` bytes a second, after `grace`.
 pub struct Paced<IO> {
@@ -25,11 +26,11 @@ pub struct Paced<IO> {
     stall: Option<Stall>,
 }
 
-/// Since when the writes wait on the client, what it took since, and the deadline.
+/// What the client took since the writes began to wait on it, against the rate's line
+/// drawn from that moment.
 struct Stall {
-    since: Instant,
     taken: u64,
-    timer: Pin<Box<Sleep>>,
+    line: RateLine,
 }
 
 impl<IO> Paced<IO> {
@@ -57,31 +58,21 @@ impl<IO> Paced<IO> {
             Poll::Ready(Ok(n)) => {
                 if let Some(stall) = &mut self.stall {
                     stall.taken = stall.taken.saturating_add(n as u64);
-                    let behind = Duration::from_secs_f64(stall.taken as f64 / self.rate as f64);
-                    let wait = self
-                        .grace
-                        .saturating_add(behind)
-                        .min(Duration::from_secs(24 * 3600));
-                    let deadline = stall.since + wait;
-                    stall.timer.as_mut().reset(deadline);
+                    stall.line.moved_to(stall.taken);
                 }
                 Poll::Ready(Ok(n))
             }
             Poll::Pending => {
-                let grace = self.grace;
+                let (rate, grace) = (self.rate, self.grace);
                 let stall = self.stall.get_or_insert_with(|| Stall {
-                    since: Instant::now(),
                     taken: 0,
-                    timer: Box::pin(tokio::time::sleep(grace)),
+                    line: RateLine::new(rate, grace),
                 });
                 // Polled with this task's context: the timer wakes it when it fires.
-                if stall.timer.as_mut().poll(cx).is_ready() {
+                if stall.line.timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!(
-                            "the client took the answer slower than {} bytes per second",
-                            self.rate
-                        ),
+                        format!("the client took the answer slower than {rate} bytes per second"),
                     )));
                 }
                 Poll::Pending
