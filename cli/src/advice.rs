@@ -129,13 +129,9 @@ pub fn retry_helps(e: &DeviceError) -> bool {
 /// [`EXIT_TRY_LATER`], so that a script tells "offline" from a failure that needs a
 /// change first.
 pub fn try_later(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.is::<TryLater>()
-            || e.downcast_ref::<DeviceError>()
-                .is_some_and(DeviceError::is_busy)
-            || e.downcast_ref::<StoreError>()
-                .is_some_and(StoreError::is_busy)
-    }) || transport_error(err).is_some_and(transport_retry_helps)
+    err.chain()
+        .any(|e| e.is::<TryLater>() || store_error(e).is_some_and(StoreError::is_busy))
+        || transport_error(err).is_some_and(transport_retry_helps)
 }
 
 /// A failure said in a command's own words that can pass later as it is (exit code
@@ -155,13 +151,15 @@ pub fn bad_value(err: &anyhow::Error) -> bool {
 
 /// Whether `err` is a stored row that did not read as its column should hold.
 pub fn damaged_row(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<StoreError>()
-            .is_some_and(StoreError::is_damaged_row)
-            || matches!(
-                e.downcast_ref::<DeviceError>(),
-                Some(DeviceError::Store(s)) if s.is_damaged_row()
-            )
+    err.chain()
+        .any(|e| store_error(e).is_some_and(StoreError::is_damaged_row))
+}
+
+/// The store's failure `e` is, or carries (a device's, directly or through a sync).
+fn store_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
+    e.downcast_ref::<StoreError>().or_else(|| {
+        e.downcast_ref::<DeviceError>()
+            .and_then(DeviceError::store_error)
     })
 }
 

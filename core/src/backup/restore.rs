@@ -331,20 +331,21 @@ fn give_back_sent(
     let Some(relay) = sp.relay.as_deref() else {
         return Ok(());
     };
-    let events = sp
-        .sent_events
-        .iter()
-        .map(|e| unb64(e, "events"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some(newest) = events.last() else {
+    let Some(newest) = sp.sent_events.last() else {
         return Ok(());
     };
     let space = sp.record()?.id;
+    let newest = unb64(newest, "events")?;
     match transport.push(relay, &space, encode_batch([newest.as_slice()]), None) {
         Err(TransportError::Refused { status: 409, body })
             if body.error == ErrorCode::BrokenChain => {}
         _ => return Ok(()),
     }
+    let events = sp
+        .sent_events
+        .iter()
+        .map(|e| unb64(e, "events"))
+        .collect::<Result<Vec<_>, _>>()?;
     for batch in crate::sync::push::in_batches(events) {
         let body = encode_batch(batch.iter().map(Vec::as_slice));
         if transport.push(relay, &space, body, None).is_err() {

@@ -109,14 +109,11 @@ fn clock_hint(ago_ms: i64) -> &'static str {
 }
 
 impl DeviceError {
-    /// Whether another process on the home held its write lock for the whole wait
-    /// ([`StoreError::is_busy`]).
-    pub fn is_busy(&self) -> bool {
+    /// The store's failure under this one, directly or through a sync.
+    pub fn store_error(&self) -> Option<&StoreError> {
         match self {
-            DeviceError::Store(e) | DeviceError::Sync(crate::sync::SyncError::Store(e)) => {
-                e.is_busy()
-            }
-            _ => false,
+            DeviceError::Store(e) | DeviceError::Sync(crate::sync::SyncError::Store(e)) => Some(e),
+            _ => None,
         }
     }
 

@@ -55,13 +55,10 @@ impl Device {
                     break;
                 }
                 let rec = self.store.space(rec.kind)?;
-                let more = self.sync_one(&rec, transport)?;
-                report.pushed_events += more.pushed_events;
-                report.pushed_changes += more.pushed_changes;
-                report.warnings.extend(more.warnings);
-                report.cursor = more.cursor;
-                redo = more.redo;
+                let mut more = self.sync_one(&rec, transport)?;
+                redo = std::mem::take(&mut more.redo);
                 held = more.held_for_redo;
+                report.absorb(more);
             }
             // Still refused: keep them on this device rather than drop them (a relay
             // that answers "conflict" falsely must not undo a removal or reopen an
@@ -148,10 +145,7 @@ impl Device {
             NextStep::MakeCodeAgain,
         ));
         let rec = self.store.space(rec.kind)?;
-        let more = self.sync_one(&rec, transport)?;
-        report.pushed_events += more.pushed_events;
-        report.warnings.extend(more.warnings);
-        report.cursor = more.cursor;
+        report.absorb(self.sync_one(&rec, transport)?);
         Ok(())
     }
 }

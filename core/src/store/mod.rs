@@ -266,10 +266,11 @@ impl Store {
         // An empty file is no device, but not a home never set up either: "no identity
         // yet" would send the user to set up a new device (and reading it would write a
         // schema into it).
-        if !create && path.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+        let found = path.metadata().ok();
+        if !create && found.as_ref().is_some_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty(path));
         }
-        if !path.exists() {
+        if found.is_none() {
             if !create {
                 return Err(StoreError::NotInitialised);
             }

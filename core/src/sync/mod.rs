@@ -353,6 +353,17 @@ pub struct SyncReport {
     pub rotated: bool,
 }
 
+impl SyncReport {
+    /// Folds in what a follow-up sync of the same space did (one that sends what the
+    /// first left to send): its pushes, its warnings and the cursor it reached.
+    pub(crate) fn absorb(&mut self, more: SyncReport) {
+        self.pushed_events += more.pushed_events;
+        self.pushed_changes += more.pushed_changes;
+        self.warnings.extend(more.warnings);
+        self.cursor = more.cursor;
+    }
+}
+
 pub use crate::store::Redo;
 
 /// Rebuilds a space's verified state from the events stored on this device.
