@@ -597,4 +597,37 @@ mod tests {
         drop(http);
         let _ = server.join();
     }
+
+    #[test]
+    fn a_steady_answer_longer_than_the_timeout_still_arrives() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        // A slow link: the answer takes about 1.2 s, four times the answer timeout, at
+        // some 10 KB/s (above the pace), as a 16 MiB page does on a link of 100 KB/s.
+        let json = br#"{"results":[],"cursor":7}"#;
+        let mut body = json.to_vec();
+        body.resize(12 * 1024, b' ');
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).expect("head");
+            for chunk in body.chunks(1024) {
+                conn.write_all(chunk).expect("chunk");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
+            .expect("client");
+        let answer = http
+            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .expect("a slow but steady answer is read to its end");
+        assert_eq!(answer.cursor, 7);
+        let _ = server.join();
+    }
 }
