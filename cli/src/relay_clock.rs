@@ -56,7 +56,7 @@ pub fn learn(status: u16, date: Option<&str>, signed_at: i64) -> bool {
     };
     // A time this far from the one signed with is why the read was refused; nearer,
     // it was refused for another reason, which signing again would not change.
-    if (relay_now - signed_at).abs() <= READ_WINDOW_SECS / 2 {
+    if relay_now.abs_diff(signed_at) <= (READ_WINDOW_SECS / 2).unsigned_abs() {
         return false;
     }
     let ahead = relay_now - local_now();

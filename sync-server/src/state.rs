@@ -383,7 +383,8 @@ impl AppState {
                     .to_string(),
             )
         })?;
-        if (now_secs - auth.time).abs() > READ_WINDOW_SECS {
+        // `abs_diff`: a time 2^63 s away must not wrap into the window.
+        if now_secs.abs_diff(auth.time) > READ_WINDOW_SECS.unsigned_abs() {
             return Err(ApiError::StaleRequest(format!(
                 "the read was signed at {} but the relay's clock says {now_secs}; the \
                  difference exceeds {READ_WINDOW_SECS} s. Check this device's clock and retry",

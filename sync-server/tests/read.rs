@@ -50,7 +50,8 @@ crate::conformance! {
         let c = Couple::new().await;
         let path = events_path(&c.space);
         let now = duet_core::ids::now_ms() / 1000;
-        for time in [now - 3600, now + 3600] {
+        // The last: signed 2^63 s before now, where `now - time` wraps to i64::MIN.
+        for time in [now - 3600, now + 3600, now + i64::MIN] {
             let auth = signed_at(&c.alex, &path, "", time);
             let a = c.relay.read_with(&path, "", Some(&auth)).await;
             assert_eq!(a.status, StatusCode::UNAUTHORIZED);
