@@ -1078,3 +1078,73 @@ fn a_correction_names_the_rating_it_replaced_and_says_when_the_partner_sees_it()
         "{seen}"
     );
 }
+
+/// Whether `d`'s history shows Alex's rating of `level` revealed.
+fn shows_alex_revealed(d: &Device, level: &str) -> bool {
+    d.ok(&["history"])
+        .lines()
+        .any(|l| l.contains("Alex rated") && l.contains(level) && l.contains("(revealed)"))
+}
+
+#[test]
+fn a_blind_rating_undone_after_the_partner_answered_it_is_shown_to_them_withdrawn() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-2", "--note", "too harsh"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // Sam answers Alex's seal in the clear, trusting it opens; Alex, not yet synced,
+    // takes the seal back.
+    sam.ok(&["rate", GOAL, "0"]);
+    sam.ok(&["sync"]);
+    let out = alex.ok(&["undo"]);
+    assert!(out.contains("as far as this device knows"), "{out}");
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    // Alex sees Sam's rating, so Sam sees Alex's, as it was, and that it was withdrawn.
+    assert!(sees_level(&alex, 0));
+    assert!(shows_alex_revealed(&sam, "-2"), "{}", sam.ok(&["history"]));
+    let history = sam.ok(&["history"]);
+    assert!(history.contains("Alex withdrew a rating"), "{history}");
+    // It stays withdrawn: it counts nowhere.
+    assert!(!sees_level(&sam, -2), "{:?}", ratings(&sam));
+    assert_eq!(ratings(&alex), ratings(&sam));
+}
+
+#[test]
+fn a_blind_rating_undone_while_the_partners_apart_seal_opened_against_it_is_shown_too() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    // Both rate blind while apart; Alex's seal reaches the relay, then Alex undoes it
+    // before Sam's device, which reveals Sam's seal against Alex's, hears of the undo.
+    alex.ok(&["rate", GOAL, "2"]);
+    sam.ok(&["rate", GOAL, "-2"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["undo"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(sees_level(&alex, -2), "{:?}", ratings(&alex));
+    assert!(shows_alex_revealed(&sam, "+2"), "{}", sam.ok(&["history"]));
+    assert!(!sees_level(&sam, 2), "{:?}", ratings(&sam));
+}
+
+#[test]
+fn a_blind_rating_undone_before_the_partner_rated_stays_unseen_when_they_rate_later() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "2"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["undo"]);
+    alex.ok(&["sync"]);
+    // Sam hears of the seal and its withdrawal together, then rates blind.
+    sam.ok(&["sync"]);
+    let out = sam.ok(&["rate", GOAL, "1"]);
+    assert!(out.contains("sealed"), "{out}");
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(!shows_alex_revealed(&sam, "+2"), "{}", sam.ok(&["history"]));
+    assert!(!sees_level(&alex, 1), "{:?}", ratings(&alex));
+}

@@ -33,6 +33,7 @@ pub fn said(undone: &Undone) -> String {
             title,
             level,
             sealed,
+            answered,
             ..
         } => format!(
             "Withdrew your {}rating of {} ({}){}{}.",
@@ -40,10 +41,13 @@ pub fn said(undone: &Undone) -> String {
             quoted(title),
             short(goal),
             level.map_or(String::new(), |l| format!(": {l} ({})", l.meaning())),
-            if *sealed {
-                "; your partner never saw it"
-            } else {
-                ""
+            match (sealed, answered) {
+                (true, true) => {
+                    "; your partner had already rated against it, so they see it, withdrawn, \
+                     at your next sync"
+                }
+                (true, false) => "; as far as this device knows, your partner has not seen it",
+                _ => "",
             }
         ),
         Undone::Reflection { id, private, text } => format!(

@@ -10,7 +10,8 @@ use crate::doc::{New, SEALED_MESSAGE};
 use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{
-    DEFAULT_ROUND_MS, answered_round, blind_round, due_reveals, open_rounds, waiting_seals,
+    DEFAULT_ROUND_MS, answered_round, answered_withdrawn, blind_round, due_reveals, open_rounds,
+    waiting_seals,
 };
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
@@ -314,6 +315,11 @@ impl Device {
     /// otherwise be told "rate to see it" of a rating that never opens).
     pub(crate) fn reveal(&mut self, all: bool) -> Result<usize, DeviceError> {
         let _lock = self.store.write_lock()?;
+        self.reveal_locked(all)
+    }
+
+    /// [`Device::reveal`] under the write lock its caller holds.
+    pub(crate) fn reveal_locked(&mut self, all: bool) -> Result<usize, DeviceError> {
         let now = self.now();
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(None)?;
@@ -327,10 +333,25 @@ impl Device {
         } else {
             due_reveals(&view, &me, now).into_iter().cloned().collect()
         };
-        if due.is_empty() {
+        let answered: Vec<Seal> = answered_withdrawn(&view, &me)
+            .into_iter()
+            .cloned()
+            .collect();
+        if due.is_empty() && answered.is_empty() {
             return Ok(0);
         }
         let key = self.store.space(SpaceKind::Personal)?.key;
+        let mut again = 0;
+        // Withdrawn seals the partner answered unknowing: revealed, then withdrawn again
+        // (the history ends on the withdrawal, as the person meant).
+        for r in answered
+            .into_iter()
+            .filter_map(|s| opened(&key, &me, s, true))
+        {
+            self.put_new(SpaceKind::Shared, &[New::Rating(&r)], "reveal", now)?;
+            self.withdraw_rating(&r.id, &r.goal, Some(r.level))?;
+            again += 1;
+        }
         // A box this device cannot open (damaged, or sealed under a key it lacks) stays
         // sealed; another device of this person may reveal it.
         let ratings: Vec<Rating> = due
@@ -342,7 +363,7 @@ impl Device {
         for r in &ratings {
             self.put_new(SpaceKind::Shared, &[New::Rating(r)], "reveal", now)?;
         }
-        Ok(ratings.len())
+        Ok(ratings.len() + again)
     }
 
     /// After a sync of the shared space: what arrived may be the partner's rating of a

@@ -27,8 +27,11 @@ pub enum Undone {
         title: String,
         /// The level withdrawn (none for a sealed one this device cannot open).
         level: Option<Level>,
-        /// It was a blind rating still sealed: the partner never saw it.
+        /// It was a blind rating still sealed.
         sealed: bool,
+        /// A sealed one the partner had already rated against (as far as this device
+        /// knows): it is shown to them, withdrawn, so that the check-in stays two-sided.
+        answered: bool,
     },
     /// A reflection was withdrawn.
     Reflection {
@@ -145,15 +148,7 @@ impl Device {
             None => Err(DeviceError::NothingToUndo),
             Some(t) if rating.as_ref().is_some_and(|r| rank(r.2) == t) => {
                 let (id, goal, _) = rating.ok_or(DeviceError::NothingToUndo)?;
-                let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
-                self.withdraw_rating(&id, &goal, rated)?;
-                Ok(Undone::Rating {
-                    title: goal_title(&view, &goal),
-                    level: rated.or_else(|| self.own_sealed_level(&view, &id)),
-                    sealed: rated.is_none(),
-                    id,
-                    goal,
-                })
+                self.undo_rating(&view, id, goal)
             }
             Some(t) if reflection.as_ref().is_some_and(|(r, _)| rank(r.at) == t) => {
                 let (r, private) = reflection.ok_or(DeviceError::NothingToUndo)?;
@@ -184,6 +179,37 @@ impl Device {
         }
     }
 
+    /// Withdraws one of this person's ratings or seals (`undo`'s choice, in `view`).
+    fn undo_rating(
+        &mut self,
+        view: &View,
+        id: String,
+        goal: String,
+    ) -> Result<Undone, DeviceError> {
+        let me = self.me.person_id.to_string();
+        let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
+        let level = rated.or_else(|| self.own_sealed_level(view, &id));
+        self.withdraw_rating(&id, &goal, rated)?;
+        // A seal the partner already rated against is shown to them, withdrawn.
+        let answered = rated.is_none() && {
+            let after = self.raw_view(SpaceKind::Shared)?;
+            crate::rituals::answered_withdrawn(&after, &me)
+                .iter()
+                .any(|s| s.id == id)
+        };
+        if answered {
+            self.reveal_locked(false)?;
+        }
+        Ok(Undone::Rating {
+            title: goal_title(view, &goal),
+            level,
+            sealed: rated.is_none(),
+            answered,
+            id,
+            goal,
+        })
+    }
+
     /// The level inside one of this person's seals, opened with their personal key (for
     /// their own eyes only; none when this device cannot open it).
     fn own_sealed_level(&self, view: &View, seal: &str) -> Option<Level> {
@@ -194,7 +220,7 @@ impl Device {
     }
 
     /// Withdraws one of this person's ratings (or seals) with a rating that says so.
-    fn withdraw_rating(
+    pub(crate) fn withdraw_rating(
         &mut self,
         id: &str,
         goal: &str,

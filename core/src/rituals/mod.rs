@@ -158,6 +158,72 @@ pub fn due_reveals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
     seals_due(view, now, |s| s.rater == me)
 }
 
+/// `me`'s seals taken back (`undo`) and never revealed that another person answered
+/// without knowing of the withdrawal: a clear rating of theirs in the seal's round (made
+/// against the seal while it waited, when `me` has no other rating there), or their
+/// reveal of a seal of the goal in a round open together with this one, made before that
+/// round was over, that nothing standing explains (paired with this seal while apart).
+/// They rated believing both ratings open together, so this one is revealed too (and
+/// stays withdrawn): a blind check-in never shows one side only.
+pub fn answered_withdrawn<'v>(view: &'v View, me: &str) -> Vec<&'v Seal> {
+    let taken_back = withdrawn(view);
+    let revealed: BTreeSet<&str> = view
+        .ratings
+        .iter()
+        .filter_map(|r| r.reveals.as_deref())
+        .collect();
+    let mine: Vec<&Seal> = view
+        .seals
+        .iter()
+        .filter(|s| s.rater == me && taken_back.contains(s.id.as_str()))
+        .filter(|s| !revealed.contains(s.id.as_str()))
+        .collect();
+    if mine.is_empty() {
+        return mine;
+    }
+    let rounds = marks::rounds_by_id(view);
+    let marks = Marks::of_goals(view, &taken_back, &rounds, None);
+    let seals: HashMap<&str, &Seal> = view.seals.iter().map(|s| (s.id.as_str(), s)).collect();
+    let open_at = |round: &str, at: i64| {
+        rounds
+            .get(round)
+            .is_some_and(|rs| rs.iter().any(|r| !r.is_over(at)))
+    };
+    let together = |a: &str, b: &str| {
+        let (Some(a), Some(b)) = (rounds.get(a), rounds.get(b)) else {
+            return false;
+        };
+        a.iter().any(|x| b.iter().any(|y| x.overlaps(y)))
+    };
+    mine.into_iter()
+        .filter(|s| {
+            let m = marks.get(s.goal.as_str());
+            if m.is_some_and(|m| m.rated_in(&s.round, |w| w == me)) {
+                return false;
+            }
+            // Their reveal was due to a pairing with this seal alone: nothing standing
+            // (another rater in their round, a pairing) and not their round's end.
+            let paired_with_this = |theirs: &Seal, at: i64| {
+                theirs.round != s.round
+                    && open_at(&theirs.round, at)
+                    && together(&theirs.round, &s.round)
+                    && m.is_none_or(|m| {
+                        !m.paired(&theirs.round)
+                            && !m.rated_in(&theirs.round, |w| w != theirs.rater)
+                    })
+            };
+            view.ratings
+                .iter()
+                .filter(|r| r.goal == s.goal && r.rater != me && r.withdrawn != Some(true))
+                .filter(|r| !taken_back.contains(r.id.as_str()))
+                .any(|r| match r.reveals.as_deref() {
+                    None => r.round.as_deref() == Some(s.round.as_str()),
+                    Some(theirs) => seals.get(theirs).is_some_and(|t| paired_with_this(t, r.at)),
+                })
+        })
+        .collect()
+}
+
 /// The other people's seals whose time has come, as `me` reads the space: only their
 /// rater's devices can reveal them, at their next rating or sync.
 pub fn opening_seals<'v>(view: &'v View, me: &str, now: i64) -> Vec<&'v Seal> {
