@@ -60,6 +60,10 @@ pub fn say(step: &NextStep) -> String {
         NextStep::AddOwnDevice => {
             "to add another device of yours, run `duet device add` instead".into()
         }
+        NextStep::RemoveOwnDevice { device } => format!(
+            "if it is lost or you no longer trust it, run `duet device remove {}`",
+            &device[..12.min(device.len())]
+        ),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (`duet goal list`, `duet history`, `duet export`)"
                 .into()

@@ -46,6 +46,12 @@ pub enum NextStep {
     AddOwnDevice,
     /// Make a new code for a device that has still to join (the old ones were withdrawn).
     MakeCodeAgain,
+    /// Remove one of one's own devices (from every space still holding it), if it is
+    /// lost or no longer trusted.
+    RemoveOwnDevice {
+        /// The device's key, hex.
+        device: String,
+    },
     /// What this device holds stays readable and exportable here.
     ReadWhatYouHave,
     /// Move the damaged home away and restore this device from a backup file.

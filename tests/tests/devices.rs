@@ -683,3 +683,46 @@ fn what_the_remover_wrote_after_a_removal_that_lost_a_race_stays_unreadable_to_t
     b.ok(&["sync"]);
     assert!(b.ok(&["reflections"]).contains(secret));
 }
+
+#[test]
+fn a_device_the_partner_removed_is_named_to_its_person_as_still_reading_their_private_space() {
+    let relay = Relay::start();
+    let a1 = Device::new();
+    let b = Device::new();
+    let a2 = Device::new();
+    a1.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    b.ok(&["join", &code_of(&a1, &["invite"]), "--name", "Sam"]);
+    a2.ok(&["join", &code_of(&a1, &["device", "add"])]);
+    a1.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let a2_key = device_key(&a2);
+
+    // Sam removes Alex's phone (lost, or distrusted): only from the shared space,
+    // which is all Sam can change, and Sam is told so.
+    let out = b.ok(&["device", "remove", &a2_key[..12], "--yes"]);
+    assert!(
+        out.contains("from the shared space") && out.contains("only they can remove it there"),
+        "{out}"
+    );
+    // Alex's next sync says the phone still reads Alex's private reflections, and how to
+    // take it out; once Alex does, it no longer gets them.
+    let r = a1.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("still reads your personal space")
+            && r.stderr
+                .contains(&format!("duet device remove {}", &a2_key[..12])),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !a1.run(&["sync"]).stderr.contains("still reads"),
+        "said as the removal arrives, not at every sync"
+    );
+    a1.ok(&["device", "remove", &a2_key[..12], "--yes"]);
+    a1.ok(&["reflect", "--private", "Canary-after-removal-77"]);
+    a1.ok(&["sync"]);
+    a2.run(&["sync"]);
+    let private = a2.ok(&["reflections", "--private"]);
+    assert!(!private.contains("Canary-after-removal-77"), "{private}");
+}

@@ -62,6 +62,10 @@ pub fn say(step: &NextStep) -> String {
         NextStep::AddOwnDevice => {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
         }
+        NextStep::RemoveOwnDevice { device } => format!(
+            "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
+            &device[..12.min(device.len())]
+        ),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (Today, History, Report)".into()
         }
@@ -150,6 +154,9 @@ mod tests {
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,
             NextStep::MakeCodeAgain,
+            NextStep::RemoveOwnDevice {
+                device: "ab".repeat(32),
+            },
             NextStep::ReadWhatYouHave,
             NextStep::CreationToken {
                 relay: Some("https://relay.example.org".into()),

@@ -168,11 +168,20 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             "{NOT_SENT} (the relay refused it; if `duet sync` keeps saying so, the relay may be misbehaving)"
         );
     }
+    let short = &hex::encode(device)[..12];
+    let (spaces, it) = if removed.len() > 1 {
+        ("spaces", "them")
+    } else {
+        ("space", "it")
+    };
     ctx.out.line(format!(
-        "Removed device {} from the {} space{}. It can no longer read or write through the relay.",
-        &hex::encode(device)[..12],
+        "Removed device {short} from the {} {spaces}. It can no longer read or write {it} through the relay.{}",
         removed.join(" and "),
-        if removed.len() > 1 { "s" } else { "" }
+        if removed.contains(&"personal") {
+            ""
+        } else {
+            " Its personal space is its person's: they are told at their next sync, and only they can remove it there."
+        }
     ))?;
     Ok(())
 }

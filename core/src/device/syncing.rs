@@ -103,7 +103,46 @@ impl Device {
             }
             out.push((rec.kind, report));
         }
+        self.warn_of_own_devices_removed(&mut out)?;
         Ok(out)
+    }
+
+    /// A device of this person that someone removed from the shared space (the
+    /// partner: a lost phone, or one they distrust) still reads the personal space,
+    /// which only this person can change: said once, as the removal arrives, with the
+    /// way to take it out there too.
+    fn warn_of_own_devices_removed(
+        &self,
+        out: &mut [(SpaceKind, SyncReport)],
+    ) -> Result<(), DeviceError> {
+        let Some((_, shared)) = out.iter_mut().find(|(k, _)| *k == SpaceKind::Shared) else {
+            return Ok(());
+        };
+        let removed: Vec<[u8; 32]> = shared
+            .membership
+            .iter()
+            .filter_map(|n| n.removed)
+            .filter(|d| *d != self.me.device_key())
+            .collect();
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let personal = self.store.space(SpaceKind::Personal)?;
+        let state = crate::sync::fold_state(&self.store, &personal.id)?;
+        for device in removed.iter().filter(|d| state.is_member(d)) {
+            let short = &hex::encode(device)[..12];
+            shared.warnings.push(Warning::then(
+                format!(
+                    "your device {short} was removed from the shared space, but it still \
+                     reads your personal space (your private reflections), which only you \
+                     can change"
+                ),
+                NextStep::RemoveOwnDevice {
+                    device: hex::encode(device),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// A partner left and this sync started a new key epoch: every open code carries

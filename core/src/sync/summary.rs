@@ -48,6 +48,9 @@ pub struct MembershipNews {
     /// For a removal, whose device was removed (a person id until named); its key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_of: Option<String>,
+    /// For a removal, the device removed.
+    #[serde(skip)]
+    pub removed: Option<[u8; 32]>,
 }
 
 /// What a [`MembershipNews`] says happened.
@@ -97,6 +100,7 @@ pub(super) fn membership_news(
     };
     let author = ev.header().author;
     let who = person_of(&author)?;
+    let mut removed = None;
     let (what, device_of) = match MembershipOp::decode(ev).ok()? {
         MembershipOp::Join { person, .. } => {
             let devices = state
@@ -112,6 +116,7 @@ pub(super) fn membership_news(
             (what, None)
         }
         MembershipOp::Remove { device, .. } if device != *me => {
+            removed = Some(device);
             (MembershipAct::RemovedDevice, person_of(&device))
         }
         MembershipOp::Leave => (MembershipAct::Left, None),
@@ -121,6 +126,7 @@ pub(super) fn membership_news(
         who,
         what,
         device_of,
+        removed,
     })
 }
 
