@@ -448,7 +448,8 @@ pub fn decode_batch(mut body: &[u8]) -> Result<Vec<Vec<u8>>, FramingError> {
 
 /// Frames a page of `(cursor, event)` for a read response.
 pub fn encode_page(events: &[(u64, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Sized once: a page of up to 16 MiB must not be copied while it grows.
+    let mut out = Vec::with_capacity(events.iter().map(|(_, e)| 12 + e.len()).sum());
     for (cursor, e) in events {
         out.extend_from_slice(&cursor.to_be_bytes());
         out.extend_from_slice(&(e.len() as u32).to_be_bytes());

@@ -1,5 +1,6 @@
-//! An answer's body that keeps its request's in-flight slot ([`crate::limits::InFlight`])
-//! until the body has gone to the socket. The slot used to be given back as the handler
+//! An answer's body that keeps what it was given ([`Held`]: its request's in-flight slot,
+//! [`crate::limits::InFlight`], or a read page's share of the memory,
+//! [`crate::push_memory::Share`]) until the body has gone to the socket. The slot used to be given back as the handler
 //! returned, while a page of up to 16 MiB still waited for a client that did not read
 //! it: the in-flight limits, which bound what the relay holds for its clients, then
 //! bound nothing for reads. Hyper asks a body for its end only once its write buffer has
@@ -12,18 +13,16 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes, HttpBody};
 use hyper::body::{Frame, SizeHint};
 
-use crate::limits::InFlight;
-
 /// `inner`, holding `slot` until it is dropped.
-pub struct Held {
+pub struct Held<G> {
     inner: Body,
     done: bool,
-    _slot: InFlight,
+    _slot: G,
 }
 
-impl Held {
+impl<G> Held<G> {
     /// `inner` holding `slot`.
-    pub fn new(inner: Body, slot: InFlight) -> Held {
+    pub fn new(inner: Body, slot: G) -> Held<G> {
         Held {
             inner,
             done: false,
@@ -32,7 +31,7 @@ impl Held {
     }
 }
 
-impl HttpBody for Held {
+impl<G: Send + Unpin + 'static> HttpBody for Held<G> {
     type Data = Bytes;
     type Error = axum::Error;
 

@@ -145,6 +145,10 @@ pub struct Config {
 /// 32 pushes of 16 MiB took 2.1 GB).
 pub const PUSH_MEMORY_FACTOR: u64 = 4;
 
+/// How many times its size a read's page is counted against [`Config::max_push_memory`]
+/// until it has gone out: the events read and the page framed from them.
+pub const PAGE_MEMORY_FACTOR: u64 = 2;
+
 /// The default [`Config::max_push_memory`]: 1 GiB, sixteen bodies of the largest size
 /// at once, and thousands of couples' ordinary pushes.
 pub const DEFAULT_PUSH_MEMORY: u64 = 1024 * 1024 * 1024;

@@ -1,4 +1,5 @@
-//! The memory pushes may hold at once: every push takes a share of it as its body
+//! The memory pushes (and read pages not yet sent, `Share::cover_page`) may hold at
+//! once: every push takes a share of it as its body
 //! arrives (counted from the bytes received, never from the length it declares), and
 //! is cut off (503 `overloaded`) when the next part of its share is not free. Nothing
 //! queues behind a flood, and the relay's memory for pushes stays within the budget
@@ -15,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::caps::{self, Counts};
 use crate::error::ApiError;
-use crate::limits::PUSH_MEMORY_FACTOR;
+use crate::limits::{PAGE_MEMORY_FACTOR, PUSH_MEMORY_FACTOR};
 use crate::logging::Throttle;
 
 /// Refusals are logged at most every 10 seconds, with how many were not.
@@ -57,7 +58,7 @@ impl PushMemory {
     pub fn new(bytes: u64) -> Option<PushMemory> {
         let size = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
         // One address's part: a quarter, or one largest push if that is more.
-        let part = (size / 4).max(kib_of(MAX_BODY_BYTES as u64, size));
+        let part = (size / 4).max(kib_of(MAX_BODY_BYTES as u64, PUSH_MEMORY_FACTOR, size));
         Some(PushMemory {
             budget: Arc::new(Semaphore::new(size as usize)),
             size,
@@ -85,8 +86,19 @@ impl Share {
     /// or when the address would hold more than its part. A refusal keeps what was held
     /// before it, and nothing more.
     pub fn cover(&mut self, received: u64) -> Result<(), ApiError> {
+        self.cover_at(received, PUSH_MEMORY_FACTOR)
+    }
+
+    /// Covers a read's page of `bytes` until it has gone out: [`PAGE_MEMORY_FACTOR`]
+    /// times it (the events read and the page framed from them). The same budget as
+    /// pushes: unread pages must not hold what pushes are refused for.
+    pub fn cover_page(&mut self, bytes: u64) -> Result<(), ApiError> {
+        self.cover_at(bytes, PAGE_MEMORY_FACTOR)
+    }
+
+    fn cover_at(&mut self, bytes: u64, factor: u64) -> Result<(), ApiError> {
         let largest = MAX_BODY_BYTES as u64;
-        let want = kib_of(received.min(largest), self.size);
+        let want = kib_of(bytes.min(largest), factor, self.size);
         let more = want.saturating_sub(self.kib);
         if more == 0 {
             return Ok(());
@@ -94,7 +106,7 @@ impl Share {
         // The budget's part first, given back (dropped) if the address's part refuses.
         let permit = Arc::clone(&self.budget)
             .try_acquire_many_owned(more)
-            .map_err(|_| refused("pushes in flight hold the whole push memory"))?;
+            .map_err(|_| refused("pushes and pages in flight hold the whole push memory"))?;
         let full = |_| refused("one address holds its quarter of the push memory");
         match (&mut self.address, self.from) {
             (Some(held), _) => held.grow(more as usize).map_err(full)?,
@@ -113,9 +125,9 @@ impl Share {
     }
 }
 
-/// A body's share in KiB: [`PUSH_MEMORY_FACTOR`] times its length, at most `size`.
-fn kib_of(body: u64, size: u32) -> u32 {
-    let kib = (body * PUSH_MEMORY_FACTOR).div_ceil(1024).max(1);
+/// A body's share in KiB: `factor` times its length, at most `size`.
+fn kib_of(body: u64, factor: u64, size: u32) -> u32 {
+    let kib = (body * factor).div_ceil(1024).max(1);
     u32::try_from(kib).unwrap_or(u32::MAX).min(size)
 }
 

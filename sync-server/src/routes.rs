@@ -212,6 +212,7 @@ pub async fn read_events(
     space: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
+    address: Option<axum::Extension<ClientAddr>>,
 ) -> Result<Response, ApiError> {
     let space = parse_space(space)?;
     let query = uri.query().unwrap_or("").to_string();
@@ -224,7 +225,18 @@ pub async fn read_events(
         limit,
     };
     let now = duet_core::ids::now_ms().div_euclid(1000);
+    let memory = state.clone();
     let answer = blocking(move || state.read(space, &req, now)).await?;
+    // The page holds its share of the memory until it has gone out: a client that
+    // opens many reads and takes none holds no more than the budget lets it.
+    let share = match memory.push_memory_share(address.and_then(|a| a.0.0)) {
+        Some(mut share) => {
+            let bytes: usize = answer.events.iter().map(|(_, e)| e.len() + 12).sum();
+            share.cover_page(bytes as u64)?;
+            Some(share)
+        }
+        None => None,
+    };
     let mut response = (
         [
             (
@@ -248,6 +260,9 @@ pub async fn read_events(
         protocol::encode_page(&answer.events),
     )
         .into_response();
+    if let Some(share) = share {
+        response = response.map(|body| Body::new(crate::answer::Held::new(body, share)));
+    }
     if after > 0 {
         let at_after = answer.at_after.map_or_else(|| "-".to_string(), hex::encode);
         if let Ok(value) = HeaderValue::from_str(&at_after) {

@@ -521,3 +521,59 @@ fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_
         );
     }
 }
+
+#[test]
+fn unread_pages_count_against_the_relays_memory_and_a_read_past_it_is_told_to_retry() {
+    // 40 MB for pushes and pages: two unread pages of some 8 MB, counted at twice their
+    // size, leave too little for a third.
+    let p = Proc::start_with(&[
+        "--max-push-memory",
+        "40000000",
+        "--body-grace-secs",
+        "3",
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0",
+    ]);
+    let mut s = Space::create(&p);
+    for fill in [1u8, 2] {
+        let ev = s.alex.changes(s.id, &s.key, &vec![fill; 4_000_000]);
+        p.push(&s.id, &[&ev]).ok();
+    }
+    let stuck = [
+        read_never_taken(&p, &s.sam, &s.id),
+        read_never_taken(&p, &s.sam, &s.id),
+    ];
+    for socket in &stuck {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while socket.peek(&mut [0u8; 1]).unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "the answer never started");
+        }
+    }
+    let refused = p.read(&s.sam, &s.id, "");
+    assert_eq!(refused.status, 503, "a third page was made beside the two");
+    assert_eq!(refused.error().error, ErrorCode::Overloaded);
+    assert!(
+        refused.header("retry-after").is_some(),
+        "{:?}",
+        refused.headers
+    );
+    // A small read still fits, and the budget comes back once the relay cuts off the
+    // readers that took nothing.
+    assert_eq!(p.read(&s.sam, &s.id, "after=2&limit=1").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = p.read(&s.sam, &s.id, "");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            Instant::now() < deadline,
+            "the unread pages kept the memory"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+}
