@@ -111,16 +111,47 @@ const PARSER_THREAD: &str = "duet-bundle-parse";
 pub const DEADLINE_VAR: &str = "DUET_PARSE_DEADLINE_MS";
 
 /// The deadline for parsing `len` bytes of content: [`BASE_DEADLINE`] plus
-/// [`DEADLINE_PER_MIB`] per started MiB, or [`DEADLINE_VAR`]'s when it is set.
+/// [`DEADLINE_PER_MIB`] per started MiB, or [`DEADLINE_VAR`]'s when it gives more.
+/// Content that misses its deadline is refused for good, so a release build never
+/// takes less than the default (a debug build does: the tests of a stalled parse make
+/// every parse miss one).
 pub fn deadline_for(len: usize) -> Duration {
-    if let Some(ms) = std::env::var(DEADLINE_VAR)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return Duration::from_millis(ms);
-    }
     let mib = u32::try_from(len.div_ceil(1 << 20)).unwrap_or(u32::MAX);
-    BASE_DEADLINE.saturating_add(DEADLINE_PER_MIB.saturating_mul(mib))
+    let default = BASE_DEADLINE.saturating_add(DEADLINE_PER_MIB.saturating_mul(mib));
+    match deadline_var() {
+        Ok(Some(ms)) if cfg!(debug_assertions) => Duration::from_millis(ms),
+        Ok(Some(ms)) => Duration::from_millis(ms).max(default),
+        _ => default,
+    }
+}
+
+/// [`DEADLINE_VAR`]'s milliseconds when it is set; an error that says what is wrong
+/// with it when it holds no number, or (in a release build) less than the default.
+pub fn deadline_var() -> Result<Option<u64>, String> {
+    match std::env::var(DEADLINE_VAR) {
+        Ok(v) => checked_deadline(&v, cfg!(debug_assertions)).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A deadline variable's value `v`, in milliseconds; `below`: whether one under the
+/// default is taken.
+fn checked_deadline(v: &str, below: bool) -> Result<u64, String> {
+    let base = BASE_DEADLINE.as_millis();
+    let Ok(ms) = v.trim().parse::<u64>() else {
+        return Err(format!(
+            "{DEADLINE_VAR} must be milliseconds (got {v:?}); unset it to use the default \
+             ({base} ms plus {} ms per MiB)",
+            DEADLINE_PER_MIB.as_millis()
+        ));
+    };
+    if u128::from(ms) < base && !below {
+        return Err(format!(
+            "{DEADLINE_VAR}={ms} is below the default of {base} ms, and content that misses \
+             its deadline is refused for good; unset it, or set more on a slow device"
+        ));
+    }
+    Ok(ms)
 }
 
 /// What one parse may cost.
@@ -467,6 +498,14 @@ mod tests {
     use automerge::transaction::Transactable;
     use std::io::Write;
     use std::time::Instant;
+
+    #[test]
+    fn a_parse_deadline_below_the_default_or_no_number_is_refused_where_it_would_refuse_content() {
+        assert!(checked_deadline("abc", true).is_err_and(|e| e.contains("milliseconds")));
+        assert!(checked_deadline("0", false).is_err_and(|e| e.contains("refused for good")));
+        assert_eq!(checked_deadline("0", true), Ok(0), "a debug build's tests");
+        assert_eq!(checked_deadline(" 60000 ", false), Ok(60_000));
+    }
 
     #[test]
     fn the_event_size_restated_here_is_the_events() {

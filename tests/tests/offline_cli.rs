@@ -701,3 +701,17 @@ fn an_empty_store_file_is_named_as_cut_off_not_as_a_home_to_set_up() {
         restore.stderr
     );
 }
+
+#[test]
+fn a_parse_deadline_that_is_no_number_is_refused_before_anything_is_read() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let r = d.run_full(&["status"], None, &[("DUET_PARSE_DEADLINE_MS", "3s")]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("DUET_PARSE_DEADLINE_MS must be milliseconds"),
+        "{}",
+        r.stderr
+    );
+}

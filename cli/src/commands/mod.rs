@@ -195,6 +195,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => default_home()?,
     };
     let clock = Clock::from_env().map_err(|e| crate::UsageError(e.to_string()))?;
+    duet_core::bundle::deadline_var().map_err(crate::UsageError)?;
     if cli.quiet {
         crate::output::quiet_notes();
     }
