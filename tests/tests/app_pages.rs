@@ -539,6 +539,9 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
     alex.ok(&["device", "remove", &key[..12], "--yes"]);
     let told = app.wait_for("/", "this device was removed from the shared space by Alex");
     assert!(!told.body.contains("not sent yet"), "{}", told.body);
+    // Its relay is still set: the status line says why it no longer syncs.
+    let today = app.wait_for("/", "Not syncing: this device is no longer in a space");
+    assert!(!today.body.contains("No relay set"), "{}", today.body);
     // Its pages still read, but offer nothing it can no longer do.
     let today = app.wait_for("/", "nothing more can be rated or added");
     assert!(!today.body.contains(r#"action="/goals""#), "{}", today.body);

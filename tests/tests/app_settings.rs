@@ -537,3 +537,33 @@ fn an_invite_made_in_the_app_on_a_clock_days_behind_is_withdrawn_and_the_clock_n
     let states = alex.json(&["invite", "list"]).to_string();
     assert!(!states.contains("\"open\""), "{states}");
 }
+
+#[test]
+fn leaving_in_the_app_while_the_relay_is_away_says_the_partner_is_not_told_yet() {
+    let mut relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let app = App::start(&alex);
+    relay.kill();
+    app.post("/leave", &[]);
+    let left = app.post("/leave", &[("confirm", "yes")]);
+    assert_eq!(left.status, 303, "{}", left.body);
+    let shown = app.get(left.header("location").expect("the page"));
+    assert!(
+        shown.body.contains("the relay does not have the leave yet"),
+        "{}",
+        shown.body
+    );
+    // The status line counts the leave as not sent, and the app sends it once the
+    // relay is back.
+    app.wait_for("/", "not sent yet");
+    relay.restart();
+    app.wait_for("/", "Relay reachable");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if sam.ok(&["sync"]).contains("Alex left") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the leave never went");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

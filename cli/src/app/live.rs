@@ -38,6 +38,9 @@ pub struct LiveState {
     /// Whether a relay is set (`None` until the live thread has opened the device: a
     /// home just joined in the app is not said to have none).
     pub has_relay: Option<bool>,
+    /// A relay is set, but this device is in no space it can still sync (removed, or
+    /// left with no personal space to sync): not "no relay set".
+    pub syncs_none: bool,
     /// Whether the relay answered last time (None: not tried yet).
     pub reachable: Option<bool>,
     /// When the last sync finished (ms).
@@ -231,8 +234,13 @@ impl Live {
     /// to a space it does not know. The sync's outcome, as [`Live::sync`].
     fn listen(&self, dev: &mut Device, targets: Vec<LiveTarget>) -> (Sockets, Option<bool>) {
         let has_relay = !targets.is_empty();
+        let syncs_none = !has_relay
+            && dev
+                .status()
+                .is_ok_and(|st| st.spaces.iter().any(|s| s.relay.is_some()));
         self.update(|s| {
             s.has_relay = Some(has_relay);
+            s.syncs_none = syncs_none;
             s.reachable = None;
             s.problem = None;
             s.stopped.clear();
@@ -370,12 +378,16 @@ impl Live {
     /// Re-reads pending changes and warnings for the status line.
     fn refresh(&self, dev: &mut Device) {
         let Ok(status) = dev.status() else { return };
-        // What a space this device departed holds is never sent: not "not sent yet".
+        // What a space this device departed holds is never sent: not "not sent yet";
+        // but a leave not sent yet is, with what was written before it (`duet status`).
+        let leaving = |s: &duet_core::app::SpaceStatus| {
+            s.departed.as_ref().is_some_and(|d| d.left) && s.unsent_events > 0
+        };
         let pending = status
             .spaces
             .iter()
-            .filter(|s| s.departed.is_none())
-            .map(|s| s.pending_changes + s.unsent_events as i64)
+            .filter(|s| s.departed.is_none() || leaving(s))
+            .map(|s| s.unsent_events as i64 + if leaving(s) { 0 } else { s.pending_changes })
             .sum();
         let mut warnings: Vec<String> = status
             .spaces

@@ -71,6 +71,9 @@ pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> 
 fn status_line(s: &LiveState) -> Markup {
     let relay = match (s.has_relay, s.reachable) {
         (None, _) => "Opening this device…",
+        (Some(false), _) if s.syncs_none => {
+            "Not syncing: this device is no longer in a space it can sync"
+        }
         (Some(false), _) => "No relay set: everything stays on this device",
         (Some(true), None) => "Connecting to the relay…",
         (Some(true), Some(true)) => "Relay reachable",

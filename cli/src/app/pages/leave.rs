@@ -11,6 +11,7 @@ use duet_core::store::Departed;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::devices::Made;
 use super::layout::{Nav, csrf};
 use crate::app::server::{App, PageResult, see_other};
 use crate::transport::Http;
@@ -46,27 +47,34 @@ pub struct LeaveForm {
 /// once (as `duet leave --yes`, whose export the page offers as a download).
 pub async fn leave(State(app): State<App>, Form(f): Form<LeaveForm>) -> PageResult {
     let confirmed = f.confirm == "yes";
-    app.with_device(move |dev| {
-        if let Some(d) = dev.departed()? {
-            return Err(duet_core::device::DeviceError::Departed(d).into());
-        }
-        // Everything the partner wrote up to now, so the export holds it; offline,
-        // leave with what this device holds (the leave is sent by a later sync).
-        if let Ok(http) = Http::new() {
-            let _ = dev.sync(&http);
-        }
-        if confirmed {
+    let made = app
+        .with_device(move |dev| {
+            if let Some(d) = dev.departed()? {
+                return Err(duet_core::device::DeviceError::Departed(d).into());
+            }
+            // Everything the partner wrote up to now, so the export holds it; offline,
+            // leave with what this device holds (the leave is sent by a later sync).
+            if let Ok(http) = Http::new() {
+                let _ = dev.sync(&http);
+            }
+            if !confirmed {
+                return Ok(None);
+            }
             dev.leave()?;
-            let _ = dev.sync(&Http::new()?);
-        }
-        Ok(())
+            // The person must not close the app believing the partner was told.
+            Ok(Some(match dev.sync(&Http::new()?) {
+                Ok(_) => Made::Notice("You left the shared space; your partner's devices learn it at their next sync.".into()),
+                Err(e) => Made::Warning(format!(
+                    "You left the shared space on this device, but the relay does not have the leave yet ({}); until it does, your partner is not told. Duet sends it on its own once the relay answers, while the app runs (or at the next `duet sync`).",
+                    crate::app::advice::message(&e)
+                )),
+            }))
+        })
+        .await?;
+    Ok(match made {
+        Some(made) => super::devices::done(&app, made),
+        None => see_other("/leave/confirm"),
     })
-    .await?;
-    Ok(see_other(if confirmed {
-        "/devices"
-    } else {
-        "/leave/confirm"
-    }))
 }
 
 /// `GET /leave/confirm`: the question (a device that left already goes back to its page).
