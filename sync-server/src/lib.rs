@@ -393,9 +393,10 @@ impl Connection {
                 req.extensions_mut().insert(request_slot.clone());
                 req
             });
+        let grace = paced::socket_grace(&stream, pace.0, pace.1);
         let mut conn = builder
             .serve_connection(
-                TokioIo::new(paced::Paced::new(stream, pace.0, pace.1)),
+                TokioIo::new(paced::Paced::new(stream, pace.0, grace)),
                 TowerToHyperService::new(service),
             )
             .with_upgrades();

@@ -456,9 +456,13 @@ fn read_never_taken(p: &Proc, reader: &common::Device, space: &SpaceId) -> TcpSt
 
 #[test]
 fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_it_off() {
+    // A minimum rate of 64 KB/s: the relay sees bytes taken up to a third of a send
+    // buffer late, and gives that time at the rate on top of the grace.
     let p = Proc::start_with(&[
         "--max-in-flight-per-ip",
         "2",
+        "--min-body-rate",
+        "65536",
         "--body-grace-secs",
         "3",
         "--rate-per-ip",
@@ -529,6 +533,8 @@ fn unread_pages_count_against_the_relays_memory_and_a_read_past_it_is_told_to_re
     let p = Proc::start_with(&[
         "--max-push-memory",
         "40000000",
+        "--min-body-rate",
+        "65536",
         "--body-grace-secs",
         "3",
         "--rate-per-ip",
@@ -576,4 +582,68 @@ fn unread_pages_count_against_the_relays_memory_and_a_read_past_it_is_told_to_re
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(stuck);
+}
+
+#[test]
+fn a_reader_well_above_the_minimum_rate_gets_its_whole_page() {
+    // The minimum rate at 256 KB/s (so that the test is short); the client takes about
+    // 600 KB/s, with a small receive buffer, as a slow link would.
+    let rate = 256 * 1024;
+    let p = Proc::start_with(&[
+        "--min-body-rate",
+        &rate.to_string(),
+        "--body-grace-secs",
+        "1",
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0",
+    ]);
+    let mut s = Space::create(&p);
+    // A page of some 5 MB, more than the 4 MiB a send buffer may grow to.
+    for fill in [1u8, 2] {
+        let ev = s.alex.changes(s.id, &s.key, &vec![fill; 2_500_000]);
+        p.push(&s.id, &[&ev]).ok();
+    }
+    let mut stream = read_never_taken(&p, &s.sam, &s.id);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a timeout");
+    let (start, taking) = (Instant::now(), 600_000.0);
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+        if answer_complete(&got) {
+            break;
+        }
+        // Paced: the client takes no faster than `taking` bytes a second.
+        let due = Duration::from_secs_f64(got.len() as f64 / taking);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let reply = common::process::parse_reply(&got).expect("a whole answer");
+    assert_eq!(reply.status, 200);
+    let framed: usize = 2 * (2_500_000 + 12);
+    assert!(
+        reply.body.len() > framed,
+        "cut off after {} of more than {framed} bytes",
+        reply.body.len()
+    );
+}
+
+/// Whether `raw` holds a whole answer: its head and the `content-length` it announces.
+fn answer_complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| raw.len() >= split + 4 + n)
 }
