@@ -78,9 +78,16 @@ fn exit_on(e: clap::Error) -> ! {
         e.exit();
     }
     let said = e.render().to_string();
-    let first = said.lines().next().unwrap_or_default();
+    // Everything before the usage: the error, what is missing, the allowed values and
+    // clap's suggestion, on one line.
+    let told: Vec<&str> = said
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let hint = "see `duet help` and `duet COMMAND --help`";
-    output::json_error(first.trim_start_matches("error: "), Some(hint), 2);
+    output::json_error(told.join(" ").trim_start_matches("error: "), Some(hint), 2);
     std::process::exit(2)
 }
 

@@ -193,6 +193,22 @@ fn a_failure_under_json_is_one_json_line_on_stderr_and_offline_exits_3() {
         e["error"].as_str().unwrap_or_default().contains("'5'"),
         "{e}"
     );
+    // What the parser says after its first line comes too: the argument missing, the
+    // command it takes a typo for.
+    let (code, e, _) = json_error(&d, &["rate", "walk"]);
+    assert_eq!(code, 2, "{e}");
+    assert!(
+        e["error"].as_str().unwrap_or_default().contains("<LEVEL>"),
+        "{e}"
+    );
+    let (_, e, _) = json_error(&d, &["goa", "list"]);
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("similar subcommand exists: 'goal'"),
+        "{e}"
+    );
     // A command that tries to sync first says so in a JSON note before its error.
     let (_, e, raw) = json_error(&d, &["device", "remove", "ffff"]);
     assert!(raw.lines().count() >= 2, "a note, then the error: {raw}");

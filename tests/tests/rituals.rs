@@ -583,6 +583,16 @@ fn a_checkin_walks_the_goals_and_takes_answers_from_the_terminal_or_a_pipe() {
     assert_eq!(rated.len(), 1, "{rated:?}");
     assert_eq!(rated[0]["level"], 1);
     assert_eq!(rated[0]["note"], "Two good talks");
+    // With --json, the prompts are JSON lines on stderr too.
+    let run = d.run_with_stdin(&["checkin", "--json"], Some("\n\n\n\n"));
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in run.stderr.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not JSON: {line:?}"
+        );
+    }
+    assert!(run.stderr.contains("Your level"), "{}", run.stderr);
 
     // A wrong level piped in cannot be asked again: it stops the check-in, so that the
     // answers after it never land on the wrong goals.

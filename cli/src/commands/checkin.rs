@@ -159,6 +159,14 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             ctx.out.line(s)
         }
     };
+    // A prompt waits on the same line in words; with --json every stderr line is JSON.
+    let prompt = |s: &str| {
+        if ctx.out.json {
+            crate::output::note(s);
+        } else {
+            eprint!("{s} ");
+        }
+    };
     if goals.is_empty() {
         say("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
     }
@@ -189,7 +197,7 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             (false, false) => {}
         }
         let level = loop {
-            eprint!("Your level (-2..2, Enter to skip): ");
+            prompt("Your level (-2..2, Enter to skip):");
             let Some(line) = lines.next().transpose()? else {
                 return Ok(out);
             };
@@ -202,6 +210,7 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
                     "{e} (the answer for \"{}\"); nothing was rated. {PIPED_ANSWERS}",
                     safe_line(&g.title)
                 ))),
+                Err(e) if ctx.out.json => crate::output::note(&e.to_string()),
                 Err(e) => eprintln!("{e}"),
             }
         };
@@ -213,7 +222,7 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             }
             continue;
         };
-        eprint!("A note (optional): ");
+        prompt("A note (optional):");
         let note = lines.next().transpose()?.filter(|n| !n.trim().is_empty());
         out.push((g.id.clone(), level, note));
     }
