@@ -1158,3 +1158,33 @@ fn a_blind_rating_undone_before_the_partner_rated_stays_unseen_when_they_rate_la
     assert!(!shows_alex_revealed(&sam, "+2"), "{}", sam.ok(&["history"]));
     assert!(!sees_level(&alex, 1), "{:?}", ratings(&alex));
 }
+
+#[test]
+fn correcting_an_undone_rating_or_withdrawing_twice_says_what_became_of_it() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", GOAL, "--area", "communication"]);
+    d.ok(&["rate", "weekly", "1"]);
+    d.ok(&["undo"]);
+    let r = d.run(&["rate", "weekly", "2", "--amend"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("no rating of goal \"{GOAL}\" that counts"))
+            && r.stderr.contains("undone"),
+        "the title, not the query, and why: {}",
+        r.stderr
+    );
+    let id = d.json(&["reflect", "A good week"])["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    d.ok(&["reflect", "--withdraw", &id]);
+    let again = d.run(&["reflect", "--withdraw", &id]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(
+        again.stderr.contains("was withdrawn already"),
+        "{}",
+        again.stderr
+    );
+}

@@ -144,7 +144,7 @@ impl Device {
         let corrects = input
             .amend
             .then(|| super::corrections::latest_own(&view, &me, &gid))
-            .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(input.goal.to_string())))
+            .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(title.as_str().to_string())))
             .transpose()?;
         let note = checked_note(input.note)?;
         // A correction of a sealed rating stays sealed, in the same round; one of a

@@ -216,6 +216,19 @@ impl Device {
                 return Ok((kind, r.id.clone()));
             }
         }
+        // Withdrawn meanwhile (another window, another device): said so, by its words.
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let raw = self.raw_view(kind)?;
+            if let Some(r) = find(&raw, query)
+                && r.author == me
+                && r.withdrawn_at.is_some()
+            {
+                return Err(DeviceError::Reflection(format!(
+                    "your reflection {} was withdrawn already; nothing more can change it",
+                    crate::ids::short(&r.id)
+                )));
+            }
+        }
         Err(DeviceError::Reflection(format!(
             "no reflection of yours matches {query:?}; `duet reflections` (and --private) lists them"
         )))

@@ -57,9 +57,11 @@ pub enum DeviceError {
         max = crate::model::limits::MAX_WEIGHT
     )]
     BadWeight(f64),
-    /// `rate --amend` with no earlier rating of this person to correct.
+    /// `rate --amend` with no earlier rating of this person that counts (the goal's
+    /// title): none yet, or the latest was undone.
     #[error(
-        "you have not rated goal {0:?} yet, so there is nothing to amend; rate it without --amend"
+        "you have no rating of goal {0:?} that counts (none yet, or it was undone), so there \
+         is nothing to correct; rate it afresh instead"
     )]
     NothingToAmend(String),
     /// `undo` with nothing of this person's to undo.
