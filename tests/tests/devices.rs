@@ -126,6 +126,12 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     let vouch = a2.run(&["verify", "--confirm"]);
     assert_ne!(vouch.code, 0, "{vouch:?}");
     assert!(vouch.stderr.contains("removed"), "{}", vouch.stderr);
+    // Nor is it told to.
+    let shown = a2.ok(&["verify"]);
+    assert!(
+        !shown.contains("--confirm") && shown.contains("nothing left to confirm"),
+        "{shown}"
+    );
     // The others carry on and converge. Both rate blind; the syncs carry the reveals:
     // Alex's device reveals on learning Sam rated, Sam's on learning Alex did.
     b.ok(&["rate", "Weekly check-in", "-1"]);

@@ -231,6 +231,13 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     ))?;
     if a.confirm.is_some() {
         ctx.out.line("Recorded: these devices are verified.")?;
+    } else if let Some(d) = dev.departed()? {
+        // Nothing to vouch for any more: the code is of the space as this device last
+        // saw it.
+        ctx.out.line(format!(
+            "{}: this code is of the shared space as this device last saw it, and there is nothing left to confirm here.",
+            safe_line(&d.describe())
+        ))?;
     } else if safety.verified {
         ctx.out.line(
             "Verified already: you confirmed these devices in person. Compare again whenever you like.",
