@@ -822,3 +822,20 @@ fn a_join_in_the_app_with_a_code_older_than_a_removal_says_it_cannot_catch_up() 
         joined.body
     );
 }
+
+#[test]
+fn an_address_edited_by_hand_gets_the_calm_problem_page() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    for address in ["/checkin?rated=x&sealed=maybe", "/checkin?sealed=2"] {
+        let page = app.get(address);
+        assert_eq!(page.status, 400, "{address}: {}", page.body);
+        assert!(
+            page.body.contains("Something needs attention")
+                && page.body.contains("use the page's links and forms"),
+            "{address}: {}",
+            page.body
+        );
+    }
+}

@@ -78,6 +78,36 @@ impl IntoResponse for PageError {
 /// What a page handler returns.
 pub type PageResult = Result<Response, PageError>;
 
+/// A page's query, parsed as [`axum::extract::Query`] does; one that does not parse (an
+/// address typed or edited by hand) gets the calm problem page, not the parser's text.
+pub struct PageQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PageQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(PageQuery(q)),
+            Err(e) => {
+                let text = format!(
+                    "This page's address holds something Duet does not make ({}); go back \
+                     and use the page's links and forms.",
+                    e.body_text()
+                );
+                let page = pages::layout::problem(&text).into_string();
+                Err((StatusCode::BAD_REQUEST, Html(page)).into_response())
+            }
+        }
+    }
+}
+
 impl App {
     /// Runs `f` on the device on a blocking thread (the store is SQLite and the document
     /// Automerge: both block); opens it on first use and keeps it.

@@ -2,8 +2,9 @@
 //! (radio buttons with labels) and a note, sent through the same operation as `duet
 //! checkin` (blind: sealed until the partner has rated the goal too).
 
+use crate::app::server::PageQuery;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use duet_core::Level;
 use duet_core::app::{CheckinGoal, CheckinPlan, GoalDetail};
 use maud::{Markup, html};
@@ -22,7 +23,7 @@ pub struct CheckinQuery {
 }
 
 /// `GET /checkin`.
-pub async fn checkin(State(app): State<App>, Query(q): Query<CheckinQuery>) -> PageResult {
+pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuery>) -> PageResult {
     let asked = [q.goal.clone(), q.rated.clone()];
     let (plan, departed, partner, [goal, rated]) = app
         .with_device(move |dev| {

@@ -5,8 +5,9 @@
 //! `duet device` and `duet verify`. The page also holds the open codes
 //! ([`super::invites`]), the relay ([`super::relay`]) and leaving ([`super::leave`]).
 
+use crate::app::server::PageQuery;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use duet_core::app::{DeviceRow, InviteError, InviteRow, Partner, PartnerRemoval, Safety};
 use duet_core::device::DeviceError;
@@ -116,7 +117,7 @@ struct Shown {
 }
 
 /// `GET /devices`, with what a form just made when `shown` names it.
-pub async fn devices(State(app): State<App>, Query(q): Query<ShownQuery>) -> PageResult {
+pub async fn devices(State(app): State<App>, PageQuery(q): PageQuery<ShownQuery>) -> PageResult {
     let made = recall(&app, &q.shown);
     show(&app, made).await
 }

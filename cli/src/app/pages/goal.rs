@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::app::server::PageQuery;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use duet_core::app::{GoalDetail, GoalRecord, NewGoalInput, RatingRecord, SealedRecord};
 use duet_core::progress::Progress;
 use maud::{Markup, html};
@@ -32,7 +33,7 @@ pub struct GoalQuery {
 pub async fn goal(
     State(app): State<App>,
     Path(id): Path<String>,
-    Query(q): Query<GoalQuery>,
+    PageQuery(q): PageQuery<GoalQuery>,
 ) -> PageResult {
     let listed = q
         .ratings

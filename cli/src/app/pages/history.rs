@@ -1,7 +1,8 @@
 //! History: the joint timeline, newest first, filtered by goal and partner through the
 //! query (`/history?goal=ID&by=NAME`), the same query as `duet history --goal --by`.
 
-use axum::extract::{Query, State};
+use crate::app::server::PageQuery;
+use axum::extract::State;
 use duet_core::history::HistoryQuery;
 use maud::html;
 use serde::Deserialize;
@@ -24,7 +25,7 @@ pub struct HistoryFilter {
 }
 
 /// `GET /history`.
-pub async fn history(State(app): State<App>, Query(f): Query<HistoryFilter>) -> PageResult {
+pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilter>) -> PageResult {
     let goal = f.goal.filter(|g| !g.is_empty());
     let by = f.by.filter(|b| !b.is_empty());
     let query = HistoryQuery {

@@ -1,8 +1,9 @@
 //! Reflections: the shared ones with their replies (reply to each), and apart from them
 //! the private ones, marked "only on your devices"; a form to write one.
 
+use crate::app::server::PageQuery;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use duet_core::app::{ReflectionInput, ReflectionItem, ReflectionQuery};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -19,7 +20,7 @@ pub struct ListQuery {
 }
 
 /// `GET /reflections`.
-pub async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> PageResult {
+pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) -> PageResult {
     let (shared, private, goals, me) = app
         .with_device(|dev| {
             let shared = dev.reflections(&ReflectionQuery::default())?;

@@ -2,7 +2,8 @@
 //! data call and the same page), opened on its own (`/report/print`) for the browser to
 //! print or save; the app's page says what it holds and offers a print button.
 
-use axum::extract::{Query, State};
+use crate::app::server::PageQuery;
+use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use duet_core::app::ReportQuery;
 use maud::html;
@@ -43,7 +44,10 @@ pub async fn report(State(app): State<App>) -> PageResult {
 }
 
 /// `GET /report/print`: the report's own page.
-pub async fn printable(State(app): State<App>, Query(o): Query<ReportOptions>) -> PageResult {
+pub async fn printable(
+    State(app): State<App>,
+    PageQuery(o): PageQuery<ReportOptions>,
+) -> PageResult {
     let query = ReportQuery {
         goal: None,
         since: None,
