@@ -470,12 +470,16 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
-        .map(|_| ())
-        .map_err(|source| StoreError::Io {
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        // Another process setting up the same home made it meanwhile: what decides
+        // between the two is the setup under the home's lock, which names what it found.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
             path: path.to_path_buf(),
             cause: source,
-        })
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -488,6 +492,15 @@ mod tests {
             rusqlite::ffi::Error::new(code),
             None,
         ))
+    }
+
+    #[test]
+    fn a_store_file_made_meanwhile_by_another_setup_is_no_failure() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("duet.db");
+        create_private_file(&path).expect("made");
+        // The second of two `duet join`s on one fresh home said "File exists".
+        create_private_file(&path).expect("made meanwhile is fine");
     }
 
     #[test]
