@@ -453,3 +453,21 @@ fn a_watcher_listens_at_the_relay_set_while_it_runs() {
     watcher.printed("1 reflection from Alex");
     watcher.stop();
 }
+
+#[test]
+fn a_relay_set_that_holds_none_of_the_spaces_is_said_at_once_with_the_old_one() {
+    let relay = duet_tests::Relay::start();
+    let other = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let r = alex.run(&["relay", "set", &other.url]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("does not hold your spaces") && r.stderr.contains(&relay.url),
+        "{}",
+        r.stderr
+    );
+    // Back on the couple's relay, nothing to say.
+    let back = alex.run(&["relay", "set", &relay.url]);
+    assert_eq!(back.code, 0, "{back:?}");
+    assert!(!back.stderr.contains("does not hold"), "{}", back.stderr);
+}

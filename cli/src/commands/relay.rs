@@ -33,6 +33,38 @@ pub fn check_relay_url(raw: &str) -> anyhow::Result<String> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// After the relay was changed (from `old`, if one was set), one sync through `new`:
+/// `Some(warning)` when the new relay does not hold this device's spaces (a relay of
+/// its own, or an address of another relay), so that the person is told at once, not
+/// by every later sync; `None` when it does (or the sync failed for another reason,
+/// which the next sync says).
+pub fn holds_no_spaces(
+    dev: &mut duet_core::device::Device,
+    old: Option<&str>,
+    new: &str,
+) -> Option<String> {
+    let http = crate::transport::Http::new().ok()?;
+    let err = anyhow::Error::from(dev.sync(&http).err()?);
+    let t = crate::advice::transport_error(&err)?;
+    let duet_core::sync::TransportError::Refused { body, .. } = t else {
+        return None;
+    };
+    (body.error == duet_core::protocol::ErrorCode::NoSuchSpace).then(|| {
+        format!(
+            "the relay at {} does not hold your spaces, so nothing syncs through it{}",
+            safe_line(new),
+            match old {
+                Some(old) if old != new => format!(
+                    "; it was {}, which your partner's devices still use: set it back unless \
+                     you are both moving",
+                    safe_line(old)
+                ),
+                _ => String::new(),
+            }
+        )
+    })
+}
+
 /// Relay subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum RelayCmd {
@@ -68,12 +100,18 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
         RelayCmd::Set { url, token } => {
             let url = check_relay_url(&url)?;
             let token = creation_token(token.as_deref())?;
-            ctx.device()?.set_relay(&url, token)?;
+            let mut dev = ctx.device()?;
+            let old = dev.relay()?;
+            dev.set_relay(&url, token)?;
             if let Err(e) = crate::transport::Http::probe(&url) {
                 ctx.out.warn(format!(
                     "no duet relay answers at {} now ({e}); it is set anyway, and `duet sync` uses it once one does. Check the address if the relay should be up",
                     safe_line(&url)
                 ));
+            } else if old.is_some()
+                && let Some(warning) = holds_no_spaces(&mut dev, old.as_deref(), &url)
+            {
+                ctx.out.warn(warning);
             }
             if ctx.out.json {
                 return ctx.out.json(&serde_json::json!({

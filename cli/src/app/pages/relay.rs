@@ -68,14 +68,23 @@ pub async fn set(State(app): State<App>, Form(f): Form<RelayForm>) -> PageResult
         }
     }
     let set_url = url.clone();
-    app.with_device(move |dev| Ok(dev.set_relay(&set_url, token.as_deref())?))
+    let refused = app
+        .with_device(move |dev| {
+            let old = dev.relay()?;
+            dev.set_relay(&set_url, token.as_deref())?;
+            Ok(old
+                .and_then(|old| crate::commands::relay::holds_no_spaces(dev, Some(&old), &set_url)))
+        })
         .await?;
     // Once stored: the live thread syncs with it and listens again.
     if let Ok(mut live) = app.live.lock() {
         live.relisten = true;
     }
-    let made = Made::Notice(format!(
-        "The relay is now {url}; Duet syncs through it from now on."
-    ));
+    let made = match refused {
+        Some(warning) => Made::Warning(format!("The relay is now {url}, but {warning}.")),
+        None => Made::Notice(format!(
+            "The relay is now {url}; Duet syncs through it from now on."
+        )),
+    };
     Ok(done(&app, made))
 }
