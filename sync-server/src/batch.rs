@@ -106,11 +106,16 @@ pub fn split(body: &[u8]) -> Result<Vec<&[u8]>, BadBody> {
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
         let left = body.len() - at - 4;
         let Some(event) = body.get(at + 4..).and_then(|rest| rest.get(..len)) else {
-            first.get_or_insert(FrameError::Overrun {
-                index,
-                offset,
-                len,
-                left,
+            // Longer than any event is what is wrong with it, whatever follows (413).
+            first.get_or_insert(if len > MAX_EVENT_BYTES {
+                FrameError::TooLong { index, offset, len }
+            } else {
+                FrameError::Overrun {
+                    index,
+                    offset,
+                    len,
+                    left,
+                }
             });
             bad += 1;
             break;
@@ -358,10 +363,18 @@ mod tests {
             Some(FrameError::TooLong { index: 1, .. })
         ));
         assert_eq!(split(&[]).err().map(|e| e.first), Some(FrameError::Empty));
-        // u32::MAX as a length does not overflow anything.
+        // u32::MAX as a length does not overflow anything; a frame announcing more
+        // than the largest event is too long, though the body ends before it does.
         assert!(matches!(
             split(&[0xff, 0xff, 0xff, 0xff, 1]).err().map(|e| e.first),
-            Some(FrameError::Overrun { .. })
+            Some(FrameError::TooLong { .. })
+        ));
+        let announced = ((MAX_EVENT_BYTES + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            split(&[&announced[..], &[0u8; 200]].concat())
+                .err()
+                .map(|e| e.first),
+            Some(FrameError::TooLong { .. })
         ));
     }
 
