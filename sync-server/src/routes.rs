@@ -190,7 +190,7 @@ pub(crate) fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
     else {
         return Err(ApiError::Unauthenticated(format!(
             "reads must be signed by a member device: send the headers {H_DEVICE}, {H_TIME}, \
-             {H_NONCE} and {H_SIGNATURE}"
+             {H_NONCE} and {H_SIGNATURE}, each in visible ASCII"
         )));
     };
     let time = time.parse::<i64>().map_err(|_| {
