@@ -64,9 +64,15 @@ fn junk_bodies_get_a_small_answer_and_four_at_once_keep_the_relay_under_300_mb()
         ),
         (
             "a frame longer than the body",
-            vec![0, 0xff, 0, 0, 1, 2, 3],
+            vec![0, 0, 1, 0, 1, 2, 3],
             400,
             ErrorCode::Malformed,
+        ),
+        (
+            "a frame longer than any event, cut short",
+            vec![0, 0xff, 0, 0, 1, 2, 3],
+            413,
+            ErrorCode::TooLarge,
         ),
     ] {
         let r = p.request("POST", &path, &[], &body);

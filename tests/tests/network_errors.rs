@@ -462,7 +462,7 @@ fn a_relay_set_that_holds_none_of_the_spaces_is_said_at_once_with_the_old_one() 
     let r = alex.run(&["relay", "set", &other.url]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr.contains("does not hold your spaces") && r.stderr.contains(&relay.url),
+        r.stderr.contains("does not hold your shared space") && r.stderr.contains(&relay.url),
         "{}",
         r.stderr
     );

@@ -33,25 +33,33 @@ pub fn check_relay_url(raw: &str) -> anyhow::Result<String> {
     Ok(url.origin().ascii_serialization())
 }
 
-/// After the relay was changed (from `old`, if one was set), one sync through `new`:
-/// `Some(warning)` when the new relay does not hold this device's spaces (a relay of
-/// its own, or an address of another relay), so that the person is told at once, not
-/// by every later sync; `None` when it does (or the sync failed for another reason,
-/// which the next sync says).
+/// After the relay was changed (from `old`, if one was set): `Some(warning)` when the
+/// new relay `new` does not hold the shared space this device has read from its old one
+/// (a relay of its own, or another couple's address), so that the person is told at
+/// once, not by every later sync. One signed read of a single event, which changes
+/// nothing; `None` when the relay holds the space, or the read failed otherwise (the
+/// next sync says why).
 pub fn holds_no_spaces(
     dev: &mut duet_core::device::Device,
     old: Option<&str>,
     new: &str,
 ) -> Option<String> {
+    use duet_core::sync::Transport;
+    let status = dev.status().ok()?;
+    let shared = status
+        .spaces
+        .iter()
+        .find(|s| s.kind == "shared" && s.departed.is_none() && s.cursor > 0)?;
+    let space = duet_core::event::SpaceId::parse(&shared.space)?;
     let http = crate::transport::Http::new().ok()?;
-    let err = anyhow::Error::from(dev.sync(&http).err()?);
-    let t = crate::advice::transport_error(&err)?;
-    let duet_core::sync::TransportError::Refused { body, .. } = t else {
+    let Err(duet_core::sync::TransportError::Refused { body, .. }) =
+        http.pull(new, &space, 0, 1, &dev.me)
+    else {
         return None;
     };
     (body.error == duet_core::protocol::ErrorCode::NoSuchSpace).then(|| {
         format!(
-            "the relay at {} does not hold your spaces, so nothing syncs through it{}",
+            "the relay at {} does not hold your shared space, so nothing syncs through it{}",
             safe_line(new),
             match old {
                 Some(old) if old != new => format!(

@@ -56,7 +56,9 @@ impl crate::advice::Advice for StoreError {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
-            StoreError::Corrupt { .. } | StoreError::Empty(_) => Some(NextStep::RestoreFromBackup),
+            StoreError::Corrupt { .. } | StoreError::Empty(_) | StoreError::Missing { .. } => {
+                Some(NextStep::RestoreFromBackup)
+            }
             StoreError::Sqlite(e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
                     Some(NextStep::FreeSpace)
@@ -131,6 +133,20 @@ pub enum StoreError {
         .0.display()
     )]
     Empty(PathBuf),
+    /// The database file is not there, or not a file, while something of it is: its
+    /// write-ahead log, a link to it, a directory in its place. "No identity yet" would
+    /// send the user to set up a new device over what is left of this one.
+    #[error(
+        "the store {} is missing ({why}); put it back, or bring this device back from a \
+         backup",
+        .path.display()
+    )]
+    Missing {
+        /// The store's path.
+        path: PathBuf,
+        /// What is there instead.
+        why: &'static str,
+    },
     /// The database was written by a newer duet.
     #[error("the store was written by a newer duet (schema {0}); upgrade duet")]
     TooNew(i64),
@@ -269,6 +285,9 @@ impl Store {
         let found = path.metadata().ok();
         if !create && found.as_ref().is_some_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty(path));
+        }
+        if let Some(why) = missing_store(&path, found.as_ref()) {
+            return Err(StoreError::Missing { path, why });
         }
         if found.is_none() {
             if !create {
@@ -462,6 +481,24 @@ fn is_read_only(e: &std::io::Error) -> bool {
     )
 }
 
+/// What stands where the store should be, when it is not a store file: a directory, a
+/// link to nothing, or nothing but the write-ahead log it left.
+fn missing_store(path: &Path, found: Option<&std::fs::Metadata>) -> Option<&'static str> {
+    match found {
+        Some(m) if m.is_dir() => Some("a directory stands in its place"),
+        Some(_) => None,
+        None if path.symlink_metadata().is_ok() => Some("it is a link to a file that is not there"),
+        None => {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            Path::new(&wal).exists().then_some(
+                "its write-ahead log is still here: the store was moved or deleted; setting \
+                 up a device here would throw that log away",
+            )
+        }
+    }
+}
+
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -492,6 +529,29 @@ mod tests {
             rusqlite::ffi::Error::new(code),
             None,
         ))
+    }
+
+    #[test]
+    fn what_stands_in_place_of_a_missing_store_is_named_not_taken_for_a_new_home() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let home = dir.path();
+        std::fs::write(home.join("duet.db-wal"), b"left behind").expect("a log");
+        for create in [false, true] {
+            let Err(e) = Store::open(home, create) else {
+                panic!("opened over a lone log");
+            };
+            assert!(e.to_string().contains("write-ahead log"), "{e}");
+            assert_eq!(
+                crate::advice::Advice::next_step(&e),
+                Some(crate::advice::NextStep::RestoreFromBackup)
+            );
+        }
+        std::fs::remove_file(home.join("duet.db-wal")).expect("gone");
+        std::fs::create_dir(home.join("duet.db")).expect("a directory");
+        let Err(e) = Store::open(home, false) else {
+            panic!("opened a directory");
+        };
+        assert!(e.to_string().contains("a directory"), "{e}");
     }
 
     #[test]
