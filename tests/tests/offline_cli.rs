@@ -623,7 +623,8 @@ fn acts_that_change_nothing_or_are_shown_nowhere_say_so() {
     d.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
     let r = d.run(&["rate", "date", "1", "--amend"]);
     assert!(
-        r.stderr.contains("no rating of goal \"Date night\" that counts"),
+        r.stderr
+            .contains("no rating of goal \"Date night\" that counts"),
         "{}",
         r.stderr
     );
