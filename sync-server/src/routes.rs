@@ -227,12 +227,12 @@ pub async fn read_events(
     let now = duet_core::ids::now_ms().div_euclid(1000);
     let memory = state.clone();
     let answer = blocking(move || state.read(space, &req, now)).await?;
+    let page = protocol::encode_page(&answer.events);
     // The page holds its share of the memory until it has gone out: a client that
     // opens many reads and takes none holds no more than the budget lets it.
     let share = match memory.push_memory_share(address.and_then(|a| a.0.0)) {
         Some(mut share) => {
-            let bytes: usize = answer.events.iter().map(|(_, e)| e.len() + 12).sum();
-            share.cover_page(bytes as u64)?;
+            share.cover_page(page.len() as u64)?;
             Some(share)
         }
         None => None,
@@ -257,7 +257,7 @@ pub async fn read_events(
                 HeaderValue::from(answer.forks),
             ),
         ],
-        protocol::encode_page(&answer.events),
+        page,
     )
         .into_response();
     if let Some(share) = share {

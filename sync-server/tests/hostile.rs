@@ -454,13 +454,13 @@ fn read_never_taken(p: &Proc, reader: &common::Device, space: &SpaceId) -> TcpSt
     stream
 }
 
-#[test]
-fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_it_off() {
-    // A minimum rate of 64 KB/s: the relay sees bytes taken up to a third of a send
-    // buffer late, and gives that time at the rate on top of the grace.
-    let p = Proc::start_with(&[
-        "--max-in-flight-per-ip",
-        "2",
+/// A relay started with `flags` (and a minimum rate of 64 KB/s: the relay sees bytes
+/// taken up to a third of a send buffer late, and gives that time at the rate on top of
+/// the 3 s grace), a space holding a page of some 8 MB (more than the sockets' buffers
+/// hold), and two reads of it whose answers have started and are never taken.
+fn two_unread_pages(flags: &[&str]) -> (Proc, Space, [TcpStream; 2]) {
+    let mut args = flags.to_vec();
+    args.extend([
         "--min-body-rate",
         "65536",
         "--body-grace-secs",
@@ -470,8 +470,8 @@ fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_
         "--rate-per-device",
         "0",
     ]);
+    let p = Proc::start_with(&args);
     let mut s = Space::create(&p);
-    // A page of some 8 MB: more than the sockets' buffers hold.
     for fill in [1u8, 2] {
         let ev = s.alex.changes(s.id, &s.key, &vec![fill; 4_000_000]);
         p.push(&s.id, &[&ev]).ok();
@@ -487,6 +487,12 @@ fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_
             assert!(Instant::now() < deadline, "the answer never started");
         }
     }
+    (p, s, stuck)
+}
+
+#[test]
+fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_it_off() {
+    let (p, s, stuck) = two_unread_pages(&["--max-in-flight-per-ip", "2"]);
     // Their pages, unsent, still hold the address's two slots.
     let busy = p.read(&s.sam, &s.id, "");
     assert_eq!(
@@ -530,33 +536,7 @@ fn a_reader_that_stops_taking_its_page_holds_its_slot_only_until_the_relay_cuts_
 fn unread_pages_count_against_the_relays_memory_and_a_read_past_it_is_told_to_retry() {
     // 40 MB for pushes and pages: two unread pages of some 8 MB, counted at twice their
     // size, leave too little for a third.
-    let p = Proc::start_with(&[
-        "--max-push-memory",
-        "40000000",
-        "--min-body-rate",
-        "65536",
-        "--body-grace-secs",
-        "3",
-        "--rate-per-ip",
-        "0",
-        "--rate-per-device",
-        "0",
-    ]);
-    let mut s = Space::create(&p);
-    for fill in [1u8, 2] {
-        let ev = s.alex.changes(s.id, &s.key, &vec![fill; 4_000_000]);
-        p.push(&s.id, &[&ev]).ok();
-    }
-    let stuck = [
-        read_never_taken(&p, &s.sam, &s.id),
-        read_never_taken(&p, &s.sam, &s.id),
-    ];
-    for socket in &stuck {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while socket.peek(&mut [0u8; 1]).unwrap_or(0) == 0 {
-            assert!(Instant::now() < deadline, "the answer never started");
-        }
-    }
+    let (p, s, stuck) = two_unread_pages(&["--max-push-memory", "40000000"]);
     let refused = p.read(&s.sam, &s.id, "");
     assert_eq!(refused.status, 503, "a third page was made beside the two");
     assert_eq!(refused.error().error, ErrorCode::Overloaded);

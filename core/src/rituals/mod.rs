@@ -184,6 +184,16 @@ pub fn answered_withdrawn<'v>(view: &'v View, me: &str) -> Vec<&'v Seal> {
     let rounds = marks::rounds_by_id(view);
     let marks = Marks::of_goals(view, &taken_back, &rounds, None);
     let seals: HashMap<&str, &Seal> = view.seals.iter().map(|s| (s.id.as_str(), s)).collect();
+    // Others' standing ratings by goal, read once: a person may have many undone seals.
+    let mut others: HashMap<&str, Vec<&Rating>> = HashMap::new();
+    for r in view
+        .ratings
+        .iter()
+        .filter(|r| r.rater != me && r.withdrawn != Some(true))
+        .filter(|r| !taken_back.contains(r.id.as_str()))
+    {
+        others.entry(r.goal.as_str()).or_default().push(r);
+    }
     let open_at = |round: &str, at: i64| {
         rounds
             .get(round)
@@ -212,10 +222,10 @@ pub fn answered_withdrawn<'v>(view: &'v View, me: &str) -> Vec<&'v Seal> {
                             && !m.rated_in(&theirs.round, |w| w != theirs.rater)
                     })
             };
-            view.ratings
-                .iter()
-                .filter(|r| r.goal == s.goal && r.rater != me && r.withdrawn != Some(true))
-                .filter(|r| !taken_back.contains(r.id.as_str()))
+            others
+                .get(s.goal.as_str())
+                .into_iter()
+                .flatten()
                 .any(|r| match r.reveals.as_deref() {
                     None => r.round.as_deref() == Some(s.round.as_str()),
                     Some(theirs) => seals.get(theirs).is_some_and(|t| paired_with_this(t, r.at)),
