@@ -113,6 +113,45 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
         "{}",
         r.stderr
     );
+    // Its views still show that rating, from its whole document: the history marks it,
+    // and every view of the shared space says it shows here only.
+    let history = a2.ok(&["history"]);
+    let rated = history
+        .lines()
+        .find(|l| l.contains("rated"))
+        .expect("the rating in the history");
+    assert!(
+        rated.ends_with("(never sent: shown on this device only)"),
+        "{history}"
+    );
+    assert!(
+        !history
+            .lines()
+            .any(|l| l.contains("created") && l.contains("never sent"))
+    );
+    let rows = a2.ok(&["history", "--json"]);
+    let marks: Vec<(String, bool)> = rows
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
+        .map(|e| (e["kind"].to_string(), e["never_sent"] == true))
+        .collect();
+    assert!(
+        marks.contains(&("\"rating_sealed\"".into(), true)),
+        "{rows}"
+    );
+    assert!(
+        marks.iter().filter(|(_, never)| *never).count() == 1,
+        "{rows}"
+    );
+    for view in [&["goal", "list"][..], &["progress"], &["reflections"]] {
+        let r = a2.run(view);
+        assert!(
+            r.code == 0
+                && r.stderr
+                    .contains("1 change made on this device never reached"),
+            "{view:?}: {r:?}"
+        );
+    }
     let again = a2.run(&["sync"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains("shared: not synced"), "{again:?}");

@@ -269,7 +269,7 @@ fn level_texts(
 }
 
 fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
+    let mut dev = ctx.view_device()?;
     let list = dev.goals(all)?;
     warn_problems(ctx, &list.problems);
     let goals = &list.goals;
@@ -311,7 +311,7 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
 }
 
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
+    let mut dev = ctx.view_device()?;
     let detail = dev.goal_detail(query, None)?;
     let (g, ratings, problems, people, reflections, sealed) = match detail {
         GoalDetail::Found {

@@ -12,6 +12,10 @@ use crate::output::{clip, safe_line, when};
 const LINE_COLUMNS: usize = 160;
 const SUMMARY_COLUMNS: usize = LINE_COLUMNS - 18;
 
+/// After a change made here that never reached the space (this device's membership
+/// ended first): the partner never saw it.
+const NEVER_SENT: &str = "  (never sent: shown on this device only)";
+
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -49,7 +53,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         by: a.by,
         last: a.limit,
     };
-    let mut dev = ctx.device()?;
+    let mut dev = ctx.view_device()?;
     let events = dev.history(query)?;
     let texts = if a.full {
         dev.reflection_texts()?
@@ -78,7 +82,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         } else {
             clip(&line, SUMMARY_COLUMNS)
         };
-        writeln!(out, "{}  {}", when(e.at), shown)?;
+        let mark = if e.never_sent { NEVER_SENT } else { "" };
+        writeln!(out, "{}  {}{mark}", when(e.at), shown)?;
         let text = (e.kind == duet_core::history::HistoryKind::ReflectionWritten)
             .then(|| e.item.as_ref().and_then(|i| texts.get(i)))
             .flatten();

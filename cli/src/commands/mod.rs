@@ -171,6 +171,24 @@ impl Ctx {
         }
         Ok(dev)
     }
+
+    /// Opens the device for a view of the shared space (goals, progress, history,
+    /// reflections, report). A view is built from the whole document, so on a device
+    /// whose membership ended before its latest changes were sent, it says that these
+    /// show here only (the history marks them).
+    pub fn view_device(&self) -> anyhow::Result<Device> {
+        let dev = self.device()?;
+        let stranded = dev.never_sent()?.len();
+        if stranded > 0 {
+            crate::output::note(&format!(
+                "note: {} made on this device never reached the shared space before this \
+                 device's membership ended: they show here only, your partner never sees \
+                 them (`duet history` marks them \"never sent\")",
+                duet_core::words::count(stranded, "change", "changes")
+            ));
+        }
+        Ok(dev)
+    }
 }
 
 /// A text argument that must say something (a step, a reflection, a name): blank is a

@@ -127,7 +127,7 @@ fn print_json(ctx: &Ctx, p: &duet_core::progress::Progress) -> anyhow::Result<()
 
 /// Runs `duet progress`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
+    let mut dev = ctx.view_device()?;
     let p = dev.progress(a.goal.as_deref())?;
     // A device that left or was removed never learns the keys its partner's reveals
     // go under: nothing sealed opens here any more.

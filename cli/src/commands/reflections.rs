@@ -23,7 +23,7 @@ pub struct Args {
 
 /// Runs `duet reflections`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let mut dev = ctx.device()?;
+    let mut dev = ctx.view_device()?;
     let items = dev.reflections(&ReflectionQuery {
         goal: a.goal,
         private: a.private,

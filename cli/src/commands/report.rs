@@ -66,7 +66,7 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
 
 /// Runs `duet report`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let data = ctx.device()?.report(&ReportQuery {
+    let data = ctx.view_device()?.report(&ReportQuery {
         goal: a.goal,
         since: a.since,
         include_private: a.include_private,

@@ -76,6 +76,17 @@ impl Device {
         Ok(self.store.departed(&rec.id)?)
     }
 
+    /// The changes made here that never reached the shared space before this device
+    /// departed it (hex hashes, as in the history's `change`): none while it is a
+    /// member, whose next sync sends them.
+    pub fn never_sent(&self) -> Result<std::collections::BTreeSet<String>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        if self.store.departed(&rec.id)?.is_none() {
+            return Ok(Default::default());
+        }
+        Ok(self.store.pending_hashes(&rec.id)?)
+    }
+
     /// Whether this device may still write to the space of `kind` (it has not left it
     /// and was not removed from it): what a page offers forms for.
     pub fn member_of(&self, kind: SpaceKind) -> Result<bool, DeviceError> {

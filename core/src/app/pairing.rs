@@ -386,12 +386,14 @@ impl Device {
         }
         let rec = self.space(SpaceKind::Shared)?;
         let me = self.me.clone();
-        Ok(crate::history::timeline(
-            &mut self.store,
-            &rec.id,
-            &me,
-            &query,
-        )?)
+        let mut events = crate::history::timeline(&mut self.store, &rec.id, &me, &query)?;
+        let never_sent = self.never_sent()?;
+        if !never_sent.is_empty() {
+            for e in &mut events {
+                e.never_sent = never_sent.contains(&e.change);
+            }
+        }
+        Ok(events)
     }
 
     /// Both partners' GAS progress on the active goals (or on the one goal named), as a

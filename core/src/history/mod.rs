@@ -129,6 +129,10 @@ pub struct HistoryEvent {
     pub person: Option<String>,
     /// One readable line.
     pub summary: String,
+    /// Made on this device after it was removed from (or left) the space, before it
+    /// learned so: the change never reached the space and shows on this device only.
+    #[serde(default)]
+    pub never_sent: bool,
 }
 
 impl HistoryEvent {
@@ -157,6 +161,7 @@ impl HistoryEvent {
             item: None,
             person: None,
             summary: String::new(),
+            never_sent: false,
         }
     }
 }

@@ -183,6 +183,19 @@ impl Store {
         )
     }
 
+    /// The hashes of the local changes not yet in an event (hex), read without decoding
+    /// the changes.
+    pub fn pending_hashes(
+        &self,
+        space: &SpaceId,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash FROM changes WHERE space = ?1 AND local = 1 AND pushed = 0",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|h| Ok(hex::encode(h?))).collect()
+    }
+
     /// Number of local changes not yet in an event.
     pub fn pending_count(&self, space: &SpaceId) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(

@@ -92,7 +92,12 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         @if events.is_empty() { p class="muted" { "Nothing yet." } }
         ol class="timeline" reversed {
             @for e in events.iter().rev() {
-                li { span class="when" { (when(e.at)) } " " (e.summary) }
+                li {
+                    span class="when" { (when(e.at)) } " " (e.summary)
+                    @if e.never_sent {
+                        " " span class="muted" { "(never sent: shown on this device only)" }
+                    }
+                }
             }
         }
         @if member { (super::edit::undo_form(app.csrf())) }
