@@ -45,7 +45,7 @@ pub fn say(step: &NextStep) -> String {
             .into(),
         NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device (`duet invite \
              revoke`, or a device removal or your partner's leave, which withdraw every open \
-             code), or you left the shared space there (a device of someone who left cannot join \
+             code), the device that made it was removed, or you left the shared space there (a device of someone who left cannot join \
              it); if you have not left, make a new one on your other device (`duet device add`)"
             .into(),
         NextStep::CopyInviteAgain => {
@@ -75,6 +75,10 @@ pub fn say(step: &NextStep) -> String {
             "free some space on the disk that holds --home / DUET_HOME, then run the command again"
                 .into()
         }
+        NextStep::SetClock => "set this device's clock right (automatic date and time), then run \
+             `duet sync`; if it is right already, the relay's clock is wrong: ask its operator \
+             to set it"
+            .into(),
         NextStep::CreationToken { relay } => format!(
             "ask its operator for one and run `duet relay set {} --token TOKEN`",
             relay.as_deref().unwrap_or("URL")

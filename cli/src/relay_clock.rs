@@ -2,11 +2,12 @@
 //! [`READ_WINDOW_SECS`] of the relay's clock, so a device whose clock is off by more
 //! (or a relay whose clock is: a small box without network time) could not sync at all.
 //! When the relay refuses a read, its answer's `Date` says what its clock reads; reads
-//! are then signed with this device's time moved by the difference, and the person is
-//! told once which clock differs and by how much, since the times Duet records (ratings,
-//! reflections) come from this device's clock.
+//! are then signed with this device's time moved by the difference. Every answer's
+//! `Date` is noted too: a sync records how far the clocks are apart, and warns when
+//! they are (the times Duet records, ratings and reflections, come from this device's
+//! clock; `duet_core::device::CLOCK_TOLERANCE_MS`).
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use duet_core::protocol::READ_WINDOW_SECS;
 
@@ -15,8 +16,31 @@ use duet_core::protocol::READ_WINDOW_SECS;
 /// with it.
 static AHEAD: AtomicI64 = AtomicI64::new(0);
 
-/// Whether the person has been told that the clocks differ.
-static TOLD: AtomicBool = AtomicBool::new(false);
+/// How far the relay's clock was ahead of this device's at its latest answer, ms
+/// ([`NOT_OBSERVED`] before any): what a sync records, so that a rating made on a clock
+/// days off is refused (`duet_core::device::CLOCK_TOLERANCE_MS`).
+static OBSERVED: AtomicI64 = AtomicI64::new(NOT_OBSERVED);
+const NOT_OBSERVED: i64 = i64::MIN;
+
+/// Notes what the relay's clock read at an answer (its `Date`, whole seconds: taken as
+/// the middle of its second).
+pub fn observe(date: Option<&str>) {
+    let Some(relay_ms) = date
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+        .map(|t| t.timestamp_millis() + 500)
+    else {
+        return;
+    };
+    OBSERVED.swap(
+        relay_ms - chrono::Utc::now().timestamp_millis(),
+        Ordering::Relaxed,
+    );
+}
+
+/// How far the relay's clock was ahead of this device's at its latest answer (ms).
+pub fn observed_ahead_ms() -> Option<i64> {
+    Some(OBSERVED.load(Ordering::Relaxed)).filter(|a| *a != NOT_OBSERVED)
+}
 
 /// This device's time, Unix seconds.
 fn local_now() -> i64 {
@@ -64,21 +88,5 @@ pub fn learn(status: u16, date: Option<&str>, signed_at: i64) -> bool {
     if (ahead - AHEAD.load(Ordering::Relaxed)).abs() > READ_WINDOW_SECS / 2 {
         AHEAD.swap(ahead, Ordering::Relaxed);
     }
-    if !TOLD.swap(true, Ordering::Relaxed) {
-        eprintln!("note: {}", differ(ahead));
-    }
     true
-}
-
-/// What the person is told: which clock is ahead, by how much, and what it means.
-fn differ(ahead: i64) -> String {
-    let (which, by) = if ahead > 0 {
-        ("the relay's clock is ahead of this device's", ahead)
-    } else {
-        ("this device's clock is ahead of the relay's", -ahead)
-    };
-    format!(
-        "{which} by {}; reads are signed with the relay's time. If this device's clock is the wrong one, set it right (automatic time): ratings and reflections are dated by it",
-        duet_core::words::span(by)
-    )
 }

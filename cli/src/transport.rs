@@ -159,6 +159,11 @@ impl Http {
             let resp = build()
                 .send()
                 .map_err(|e| self.unreachable(relay, e, started))?;
+            crate::relay_clock::observe(
+                resp.headers()
+                    .get(reqwest::header::DATE)
+                    .and_then(|v| v.to_str().ok()),
+            );
             let busy = matches!(resp.status().as_u16(), 429 | 503);
             let wait = resp
                 .headers()
@@ -306,6 +311,10 @@ fn read_capped(
 }
 
 impl Transport for Http {
+    fn relay_ahead_ms(&self) -> Option<i64> {
+        crate::relay_clock::observed_ahead_ms()
+    }
+
     fn push(
         &self,
         relay: &str,

@@ -58,6 +58,9 @@ pub enum NextStep {
     RestoreFromBackup,
     /// Free space on the disk that holds this device's data, then do it again.
     FreeSpace,
+    /// Set this device's clock right, then sync (or, if it is right, have the relay's
+    /// operator set the relay's).
+    SetClock,
     /// Ask the relay's operator for a creation token and give it for this relay.
     CreationToken {
         /// The relay that asks for one, when known.

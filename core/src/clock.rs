@@ -19,6 +19,36 @@ pub enum Clock {
 )]
 pub struct BadClock(pub String);
 
+/// The earliest time a system clock is believed: 2025-01-01T00:00:00Z, before this
+/// version was made. A clock before it lost its time (a device set back to 1970 or
+/// 2000), and every rating, reflection and check-in dated by it would be misplaced on
+/// the partner's device for good.
+pub const EARLIEST_BELIEVED_MS: i64 = 1_735_689_600_000;
+
+/// The system clock reads a time before [`EARLIEST_BELIEVED_MS`] (or before 1970).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this device's clock reads {0}, before this version of Duet was made, so anything dated by it would be misplaced; set the clock right (automatic time), then run the command again"
+)]
+pub struct ClockBehind(pub String);
+
+/// Checks that the system clock reads a believable time ([`EARLIEST_BELIEVED_MS`]):
+/// checked before a command reads it (chrono's `Utc::now` panics before 1970).
+pub fn check_system_clock() -> Result<(), ClockBehind> {
+    let now = std::time::SystemTime::now();
+    let ms = match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    };
+    if ms >= EARLIEST_BELIEVED_MS {
+        return Ok(());
+    }
+    let shown = chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| format!("{ms} ms since 1970"));
+    Err(ClockBehind(shown))
+}
+
 impl Clock {
     /// Milliseconds since the Unix epoch.
     pub fn now(&self) -> i64 {

@@ -17,6 +17,8 @@ use crate::readmodel::{Parts, View};
 use crate::store::{Begun, JoinedSpace, OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::SyncError;
 
+mod clock_check;
+pub use clock_check::{CLOCK_TOLERANCE_MS, clock_disagrees};
 mod errors;
 pub use errors::DeviceError;
 mod new_entities;

@@ -330,6 +330,17 @@ fn creation_tokens(
     }
 }
 
+/// Reads are signed with times and invites expire: a clock that lost its time (before
+/// 1970 the time libraries panic) is said before anything starts.
+fn check_clock() -> anyhow::Result<()> {
+    duet_core::clock::check_system_clock().map_err(|e| {
+        anyhow::anyhow!(
+            "this machine's clock reads {}, so every signed read would be refused as too old; set the clock right (NTP), then start the relay again",
+            e.0
+        )
+    })
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let db = duet_relay::store::Location::parse(&args.db);
     let sqlite = match &db {
@@ -337,6 +348,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duet_relay::store::Location::Postgres(_) => None,
     };
     creation::check_given(&args.create_tokens).map_err(anyhow::Error::msg)?;
+    check_clock()?;
     if let Some(path) = &sqlite {
         db_file::check(path)?;
     }

@@ -771,3 +771,51 @@ fn a_device_the_partner_removed_is_named_to_its_person_as_still_reading_their_pr
     let private = a2.ok(&["reflections", "--private"]);
     assert!(!private.contains("Canary-after-removal-77"), "{private}");
 }
+
+#[test]
+fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() {
+    let relay = Relay::start();
+    let (sol, tam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
+    let phone_key = device_key(&phone);
+    sol.ok(&["sync"]);
+    // Sol removes the lost phone from a laptop that is offline (its relay unreachable):
+    // the removal waits there, and the phone, still online, makes a device code.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    sol.ok(&["relay", "set", &format!("http://{dead}")]);
+    let removed = sol.run(&["device", "remove", &phone_key[..12], "--yes"]);
+    assert!(
+        removed.stderr.contains("the removal is recorded"),
+        "{removed:?}"
+    );
+    let stolen = code_of(&phone, &["device", "add"]);
+    sol.ok(&["relay", "set", &relay.url]);
+    sol.ok(&["sync"]);
+    // Whoever holds the phone joins with that code after the removal reached the relay:
+    // refused, so no later key change can hand them the couple's keys.
+    let thief = Device::new();
+    let joined = thief.run(&["join", &stolen]);
+    assert_ne!(joined.code, 0, "{joined:?}");
+    assert!(joined.stderr.contains("withdrawn"), "{}", joined.stderr);
+    // Nobody new is a member, on either partner's devices.
+    for d in [&sol, &tam] {
+        d.ok(&["sync"]);
+        let listed = d.json(&["device", "list"]);
+        let keys: Vec<&str> = listed
+            .as_array()
+            .expect("devices")
+            .iter()
+            .filter(|r| r["removed"] == false)
+            .filter_map(|r| r["device"].as_str())
+            .collect();
+        assert_eq!(
+            keys.len(),
+            2,
+            "Sol's laptop and Tam's device only: {listed}"
+        );
+        assert!(!keys.contains(&phone_key.as_str()), "{listed}");
+    }
+}

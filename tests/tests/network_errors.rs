@@ -289,7 +289,7 @@ fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_na
     run.ok();
     assert!(
         run.stderr
-            .contains("the relay's clock is ahead of this device's by 10 minutes"),
+            .contains("this device's clock is 10 minutes behind the relay's"),
         "{}",
         run.stderr
     );

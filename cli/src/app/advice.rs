@@ -45,7 +45,8 @@ pub fn say(step: &NextStep) -> String {
              device sync, then join again; otherwise make a new code there ({DEVICES_PAGE})"
         ),
         NextStep::DeviceCodeWithdrawn => format!(
-            "it was withdrawn on your other device, or you left the shared space there (a \
+            "it was withdrawn on your other device, the device that made it was removed, or \
+             you left the shared space there (a \
              device of someone who left cannot join it); if you have not left, make a new code \
              on your other device ({DEVICES_PAGE})"
         ),
@@ -77,6 +78,10 @@ pub fn say(step: &NextStep) -> String {
              a change you made can be made again"
                 .into()
         }
+        NextStep::SetClock => "set this computer's clock right (automatic date and time); \
+             Duet checks it again at its next sync. If it is right already, the relay's \
+             clock is wrong: ask its operator to set it"
+            .into(),
         NextStep::CreationToken { .. } => format!(
             "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
         ),

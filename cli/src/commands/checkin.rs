@@ -58,7 +58,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let ratings = if a.rate.is_empty() {
-        // Answers come from standard input: a terminal, or lines piped in.
+        // Answers come from standard input: a terminal, or lines piped in; a clock that
+        // would refuse them is said before asking.
+        dev.ensure_clock_agrees()?;
         ask(ctx, &dev.checkin_plan()?.goals)?
     } else {
         parse(&a.rate, &a.note)?

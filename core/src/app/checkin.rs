@@ -137,6 +137,7 @@ impl Device {
         // From reading the rounds and seals to writing: another process rating at the
         // same time would otherwise decide from the same state (two rounds opened).
         let _lock = self.store.write_lock()?;
+        self.ensure_clock_agrees()?;
         let (gid, title) = self.resolve_goal_titled(input.goal)?;
         let now = self.now();
         let me = self.me.person_id.to_string();
@@ -389,6 +390,7 @@ impl Device {
     /// in them; the partner's device reveals theirs when it next syncs.
     pub fn close_rounds(&mut self) -> Result<Closed, DeviceError> {
         let _lock = self.store.write_lock()?;
+        self.ensure_clock_agrees()?;
         let now = self.now();
         let view = self.ritual_view(None)?;
         let open: Vec<String> = open_rounds(&view, now)

@@ -74,6 +74,14 @@ pub enum DeviceError {
     /// left): it refuses shared edits rather than queue what can never be sent.
     #[error("{}", .0.describe())]
     Departed(crate::store::Departed),
+    /// This device's clock disagreed with the relay's at the latest sync by more than
+    /// [`crate::device::CLOCK_TOLERANCE_MS`] (the relay's ahead by this many ms; negative:
+    /// behind).
+    #[error(
+        "{}; nothing was written: a rating and a check-in are dated by this device's clock, and your partner's device places them (and opens blind ratings together) by it",
+        super::clock_disagrees(*.0)
+    )]
+    ClockOff(i64),
     /// A partner invite once the partner has joined.
     #[error(
         "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
@@ -141,6 +149,7 @@ impl Advice for DeviceError {
             DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
             DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
+            DeviceError::ClockOff(_) => Some(NextStep::SetClock),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)

@@ -36,6 +36,7 @@ impl Device {
         let mut out = Vec::new();
         for rec in self.store.spaces()? {
             let mut report = self.sync_one(&rec, transport)?;
+            self.record_relay_clock(&rec, transport, &mut report)?;
             // Membership changes withdrawn after a conflict: redo those the membership as
             // it now stands still needs (the device is a member, the invite open).
             let mut redo = std::mem::take(&mut report.redo);

@@ -34,6 +34,18 @@ mod steps;
 pub use detached::{New, SEALED_MESSAGE, Tip};
 pub use rituals::LATE_COLLECTIONS;
 
+/// What to do about a value out of range, when it comes from this device's own command.
+fn invalid_advice(e: &crate::model::Invalid) -> &'static str {
+    use crate::model::Invalid;
+    match e {
+        Invalid::Time(_) => {
+            "set this device's clock right (automatic time), or DUET_NOW to a time in range"
+        }
+        Invalid::TooLong { .. } => "shorten it",
+        _ => "pick a value in range",
+    }
+}
+
 /// What went wrong with a document operation.
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
@@ -65,7 +77,7 @@ pub enum DocError {
     #[error("could not write to the document: {0}")]
     Reconcile(Box<autosurgeon::ReconcileError>),
     /// A value outside the model's ranges (every device would refuse to read it).
-    #[error("{0}; nothing was written: shorten it or pick a value in range")]
+    #[error("{0}; nothing was written: {advice}", advice = invalid_advice(.0))]
     Invalid(crate::model::Invalid),
     /// Changing whose goal it is, of a goal that is the other person's own (every other
     /// device would refuse the change, and this device's later ones with it).

@@ -298,7 +298,10 @@ impl SpaceState {
             .invites
             .get(invite_key)
             .ok_or(AdmitError::UnknownInvite)?;
-        if invite.revoked {
+        // A code dies with the device that made it: a removed device's (or a departed
+        // person's) codes admit no one, also those its removal could not withdraw since
+        // they were made while the remover was apart (a lost phone, still online).
+        if invite.revoked || !self.members.contains_key(&invite.issuer) {
             return Err(AdmitError::InviteRevoked);
         }
         if invite.used {

@@ -81,6 +81,36 @@ impl Store {
         Ok(())
     }
 
+    /// Records how far the relay's clock was ahead of this device's (ms, negative:
+    /// behind) at a sync, and when that was by this device's clock.
+    pub fn set_relay_clock(
+        &mut self,
+        space: &SpaceId,
+        ahead: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let _lock = self.write_lock()?;
+        self.conn.execute(
+            "UPDATE spaces SET relay_ahead_ms = ?2, relay_ahead_at = ?3 WHERE space = ?1",
+            params![space.to_string(), ahead, at],
+        )?;
+        Ok(())
+    }
+
+    /// How far the relay's clock was ahead of this device's at the latest sync that
+    /// learnt it, and when: `(ahead, at)` in ms.
+    pub fn relay_clock(&self, space: &SpaceId) -> Result<Option<(i64, i64)>, StoreError> {
+        let row: Option<(Option<i64>, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT relay_ahead_ms, relay_ahead_at FROM spaces WHERE space = ?1",
+                params![space.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(a, t)| a.zip(t)))
+    }
+
     /// How this device's membership of `space` ended, if it did.
     pub fn departed(&self, space: &SpaceId) -> Result<Option<Departed>, StoreError> {
         let json: Option<String> = self

@@ -146,6 +146,13 @@ CREATE TABLE IF NOT EXISTS set_aside (
     r#"
 CREATE INDEX IF NOT EXISTS events_departures ON events (space) WHERE kind IN ('leave', 'remove');
 "#,
+    // How far the relay's clock was from this device's at the latest sync, and when by
+    // this device's clock (`Store::relay_clock`): ratings are refused while they
+    // disagree (`Device::ensure_clock_agrees`).
+    r#"
+ALTER TABLE spaces ADD COLUMN relay_ahead_ms INTEGER;
+ALTER TABLE spaces ADD COLUMN relay_ahead_at INTEGER;
+"#,
 ];
 
 /// The schema version from which stores can no longer hold two local changes with one

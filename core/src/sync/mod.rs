@@ -246,6 +246,11 @@ pub trait Transport {
         limit: u32,
         reader: &Identity,
     ) -> Result<Page, TransportError>;
+    /// How far the relay's clock was ahead of this device's system clock (ms, negative:
+    /// behind) at its latest answer, when an answer said (its `Date`); None when none did.
+    fn relay_ahead_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Why a sync failed.

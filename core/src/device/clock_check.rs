@@ -1,0 +1,85 @@
+//! Whether this device's clock agrees with the relay's. Ratings and check-in closes are
+//! dated by this device's clock and compared with the partner's on their device: a clock
+//! days off put a blind rating in a round the partner's never meets (both stayed
+//! sealed, each device waiting for the other) and made a close reveal one side only.
+//! Each sync records how far the relay's clock is (the `Date` of its answers); a rating
+//! or a close is refused while the latest sync found the two apart by more than
+//! [`CLOCK_TOLERANCE_MS`].
+
+use super::{Device, DeviceError};
+use crate::advice::{NextStep, Warning};
+use crate::clock::Clock;
+use crate::store::{SpaceKind, SpaceRecord};
+use crate::sync::{SyncReport, Transport};
+
+/// How far this device's clock may be from the relay's: devices that keep their time
+/// automatically are within a second; a `Date` has whole seconds.
+pub const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+/// "this device's clock is 10 days ahead of the relay's", from how far the relay's
+/// clock is ahead of this device's (ms; negative: behind).
+pub fn clock_disagrees(relay_ahead: i64) -> String {
+    // To the nearest minute: a `Date` has whole seconds and the answer took some.
+    let minutes = relay_ahead.saturating_abs().saturating_add(30_000) / 60_000;
+    let by = crate::words::span(minutes.saturating_mul(60));
+    let which = if relay_ahead > 0 {
+        "behind"
+    } else {
+        "ahead of"
+    };
+    format!("this device's clock is {by} {which} the relay's")
+}
+
+impl Device {
+    /// Refuses a rating or a close while the latest sync found this device's clock more
+    /// than [`CLOCK_TOLERANCE_MS`] from the relay's. A fixed clock (`DUET_NOW`) is the
+    /// tester's own; a clock set back since that sync has moved (set right, most
+    /// likely): the next sync measures it again.
+    pub fn ensure_clock_agrees(&self) -> Result<(), DeviceError> {
+        if self.clock != Clock::System {
+            return Ok(());
+        }
+        let rec = self.store.space(SpaceKind::Shared)?;
+        let Some((ahead, at)) = self.store.relay_clock(&rec.id)? else {
+            return Ok(());
+        };
+        if ahead.saturating_abs() <= CLOCK_TOLERANCE_MS || self.now() < at {
+            return Ok(());
+        }
+        Err(DeviceError::ClockOff(ahead))
+    }
+
+    /// Records how far the relay's clock is from this device's after a sync of `rec`,
+    /// and warns (for the shared space) when they disagree.
+    pub(super) fn record_relay_clock(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), DeviceError> {
+        let Some(ahead) = transport.relay_ahead_ms() else {
+            return Ok(());
+        };
+        if self.clock != Clock::System {
+            return Ok(());
+        }
+        let now = self.now();
+        self.store.set_relay_clock(&rec.id, ahead, now)?;
+        if rec.kind == SpaceKind::Shared
+            && report.departed.is_none()
+            && ahead.saturating_abs() > CLOCK_TOLERANCE_MS
+        {
+            report.warnings.push(Warning::then(
+                format!(
+                    "{}: ratings and check-ins are dated by this device's clock, and your \
+                     partner's device places them (and opens blind ratings together) by it; \
+                     until the clocks agree (within 5 minutes) this device refuses to rate \
+                     or close a check-in",
+                    clock_disagrees(ahead)
+                ),
+                NextStep::SetClock,
+            ));
+        }
+        Ok(())
+    }
+}

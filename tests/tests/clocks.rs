@@ -1,0 +1,139 @@
+//! A device whose clock is days off: each sync measures it against the relay's clock,
+//! says so, and the device refuses to rate or close a check-in until the clocks agree,
+//! since its partner's device places ratings (and opens blind ones together) by their
+//! times. The clocks are moved with libfaketime; `.ci/run` installs it.
+
+use std::process::Stdio;
+
+use duet_tests::{Device, Relay, Run, pair};
+
+fn faketime_installed() -> bool {
+    std::process::Command::new("faketime")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `duet args` on `d` with its clock moved by `offset` (libfaketime's `+10d`, `-10d`).
+fn at_offset(d: &Device, offset: &str, args: &[&str]) -> Run {
+    let duet = duet_tests::bin("duet");
+    let mut all = vec!["-f", offset, duet.to_str().expect("a UTF-8 path")];
+    all.extend_from_slice(args);
+    let mut cmd = duet_tests::duet_command(std::path::Path::new("faketime"), &d.home, &all);
+    cmd.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    cmd.output().expect("faketime runs").into()
+}
+
+fn ratings_of(d: &Device) -> usize {
+    let export = d.json(&["export"]);
+    ["ratings", "sealed"]
+        .iter()
+        .map(|k| export["shared"][k].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
+#[test]
+fn a_device_whose_clock_is_days_off_is_told_at_sync_and_rates_only_once_it_is_right() {
+    if !faketime_installed() {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+        return;
+    }
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Kind words daily", "--area", "communication"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+
+    // Sam's phone runs ten days ahead: its sync works, and says what is wrong.
+    let synced = at_offset(&sam, "+10d", &["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        synced
+            .stderr
+            .contains("this device's clock is 10 days ahead of the relay's")
+            && synced.stderr.contains("set this device's clock right"),
+        "{}",
+        synced.stderr
+    );
+    // A blind rating dated ten days on would open a round Alex's never meets; a close
+    // would reveal ratings Alex made after it. Both are refused, and nothing is written.
+    for args in [&["rate", "kind", "1"][..], &["checkin", "--close"]] {
+        let refused = at_offset(&sam, "+10d", args);
+        assert_eq!(refused.code, 1, "{args:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("10 days ahead of the relay's")
+                && refused.stderr.contains("nothing was written"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(ratings_of(&sam), 0);
+    // Set right (the clock went back past the sync that measured it): rating works at
+    // once, and the next sync is quiet.
+    sam.ok(&["rate", "kind", "1"]);
+    let quiet = sam.run(&["sync"]);
+    assert!(!quiet.stderr.contains("clock"), "{quiet:?}");
+
+    // Alex's laptop runs ten days behind: refused too, and still after the clock is set
+    // right (ten days on could be ten days of use), until a sync measures it again.
+    let synced = at_offset(&alex, "-10d", &["sync"]);
+    assert!(
+        synced
+            .stderr
+            .contains("this device's clock is 10 days behind the relay's"),
+        "{}",
+        synced.stderr
+    );
+    let before = ratings_of(&alex);
+    let refused = alex.run(&["rate", "kind", "-1"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("then run `duet sync`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(ratings_of(&alex), before);
+    alex.ok(&["sync"]);
+    alex.ok(&["rate", "kind", "-1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]); // Sam's device reveals, answered
+    alex.ok(&["sync"]);
+    // Rated on clocks that agree, the blind check-in opens on both sides.
+    for d in [&alex, &sam] {
+        let progress = d.ok(&["progress"]);
+        assert!(
+            !progress.contains("sealed") && !progress.contains("has rated"),
+            "{progress}"
+        );
+    }
+}
+
+#[test]
+fn a_clock_that_lost_its_time_is_named_before_anything_is_dated_by_it() {
+    if !faketime_installed() {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+        return;
+    }
+    let d = Device::new();
+    d.ok(&["init", "--name", "Quinn"]);
+    d.ok(&["goal", "add", "Listen first", "--area", "communication"]);
+    // A phone back at 1970 after its battery ran out, and one before 1970 (where the
+    // time library panicked): each is named, with the way out, and nothing is written.
+    for (at, shown) in [
+        ("@1970-01-02 00:00:00", "1970-01-02"),
+        ("@1969-12-25 10:00:00", "1969-12-25"),
+    ] {
+        let r = at_offset(&d, at, &["rate", "listen", "1"]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("this device's clock reads {shown}"))
+                && r.stderr.contains("set the clock right"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(ratings_of(&d), 0);
+}
