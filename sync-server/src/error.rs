@@ -312,7 +312,7 @@ impl ApiError {
     pub fn storage_full() -> ApiError {
         ApiError::StorageFull(
             "the relay's storage is full; nothing was stored. Try again later; the relay's \
-             operator must free disk space or raise --max-db-bytes"
+             operator must free disk space (or raise --max-db-bytes, with SQLite)"
                 .to_string(),
         )
     }
@@ -496,6 +496,12 @@ impl From<StoreError> for ApiError {
         if e.is_damaged() {
             return ApiError::Internal(format!("{e}; {}", crate::store::DAMAGED));
         }
+        if e.is_unreachable() {
+            return ApiError::Overloaded(format!(
+                "the relay's database is out of reach for now ({e}); nothing was done. Retry \
+                 in a moment"
+            ));
+        }
         ApiError::Internal(e.to_string())
     }
 }
@@ -509,12 +515,13 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         if retry_after.is_some() {
-            // A flood must not flood the log too: the limiters log summaries instead.
+            // A flood must not flood the log too: the limiters log summaries instead (a
+            // database out of reach is logged where it is found, `PgStore::reconnect`).
             tracing::debug!(code = %self.code(), "request refused for load");
         } else if matches!(self, ApiError::StorageFull(_)) {
             tracing::error!(
-                "a push was refused: SQLite reports the database full (the disk, or \
-                 --max-db-bytes)"
+                "a push was refused: the database reports it is full (the disk, or with \
+                 SQLite --max-db-bytes)"
             );
         } else if status.is_server_error()
             && !matches!(

@@ -215,7 +215,8 @@ fn opening_hint(db: &store::Location, e: &store::StoreError) -> String {
         store::Location::Postgres(_) => format!(
             "cannot open the PostgreSQL database {}; check that the server answers, that \
              the database exists and that the user may create tables in it (--db / \
-             DUET_RELAY_DB, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)",
+             DUET_RELAY_DB, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; the password \
+             goes in the URL, percent-encoded: the relay reads no PGPASSWORD or .pgpass)",
             db.display()
         ),
     }

@@ -39,10 +39,20 @@ const CHANNEL_CAPACITY: usize = 4096;
 
 pub use crate::store::Committed;
 
+/// What the live sockets hear.
+#[derive(Debug, Clone, Copy)]
+pub enum News {
+    /// A commit moved a space's cursor.
+    Commit(Committed),
+    /// Commits may have gone unheard (another instance's, while the connection that
+    /// hears them was lost): every socket checks its space's newest cursor.
+    Missed,
+}
+
 /// The broadcast channel of commits, shared by the writer and every live socket.
 #[derive(Clone)]
 pub struct Live {
-    tx: broadcast::Sender<Committed>,
+    tx: broadcast::Sender<News>,
 }
 
 impl Default for Live {
@@ -57,11 +67,16 @@ impl Live {
     /// Tells every live socket of the space that its cursor moved. Never blocks; with
     /// no socket open it does nothing.
     pub fn notify(&self, c: Committed) {
-        let _ = self.tx.send(c);
+        let _ = self.tx.send(News::Commit(c));
+    }
+
+    /// Tells every live socket that commits may have gone unheard.
+    pub fn missed(&self) {
+        let _ = self.tx.send(News::Missed);
     }
 
     /// A receiver of every commit from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+    pub fn subscribe(&self) -> broadcast::Receiver<News> {
         self.tx.subscribe()
     }
 }
@@ -123,10 +138,13 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, de
     loop {
         let moved_to = tokio::select! {
             c = commits.recv() => match c {
-                Ok(c) if c.space == space && c.cursor > last => Some(c.cursor),
-                Ok(_) => None,
-                // Too slow to keep up: send the newest cursor, which covers what was lost.
-                Err(broadcast::error::RecvError::Lagged(_)) => newest(&state, space).await.filter(|c| *c > last),
+                Ok(News::Commit(c)) if c.space == space && c.cursor > last => Some(c.cursor),
+                Ok(News::Commit(_)) => None,
+                // Too slow to keep up, or commits went unheard: send the newest cursor,
+                // which covers what was lost.
+                Ok(News::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    newest(&state, space).await.filter(|c| *c > last)
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             incoming = socket.recv() => match incoming {

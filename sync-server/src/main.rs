@@ -77,13 +77,13 @@ struct Args {
     #[arg(long, env = "DUET_RELAY_RATE_PER_IP", default_value_t = 50.0, value_parser = parse_rate)]
     rate_per_ip: f64,
     /// Requests a client address may make at once after an idle period.
-    #[arg(long, env = "DUET_RELAY_BURST_PER_IP", default_value_t = 100)]
+    #[arg(long, env = "DUET_RELAY_BURST_PER_IP", default_value_t = 100, value_parser = at_least_one)]
     burst_per_ip: u32,
     /// Requests per second per device (reads, and pushes by their authors); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_RATE_PER_DEVICE", default_value_t = 20.0, value_parser = parse_rate)]
     rate_per_device: f64,
     /// Requests a device may make at once after an idle period.
-    #[arg(long, env = "DUET_RELAY_BURST_PER_DEVICE", default_value_t = 40)]
+    #[arg(long, env = "DUET_RELAY_BURST_PER_DEVICE", default_value_t = 40, value_parser = at_least_one)]
     burst_per_device: u32,
     /// Signatures per second per client address: every event of a push is counted
     /// before it is verified; 0 = no limit.
@@ -91,7 +91,7 @@ struct Args {
     verify_per_ip: f64,
     /// Signatures a client address may have verified at once after an idle period (a
     /// larger push still goes through, and the address waits out the excess).
-    #[arg(long, env = "DUET_RELAY_VERIFY_BURST_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.burst)]
+    #[arg(long, env = "DUET_RELAY_VERIFY_BURST_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.burst, value_parser = at_least_one)]
     verify_burst_per_ip: u32,
     /// Take the client address for the per-address limit from this header (its last
     /// address), e.g. X-Forwarded-For. Only behind a proxy that sets it.
@@ -150,6 +150,17 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
         _ => Err(format!(
             "`{s}` is not a rate: give requests per second as a number >= 0 (e.g. 50 or 0.5); 0 turns the limit off"
+        )),
+    }
+}
+
+/// A burst of at least one: a burst of 0 would let no request through once the bucket
+/// is empty (a limit is turned off with its rate, 0).
+fn at_least_one(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a burst: give a whole number of at least 1 (turn a limit off with its rate, 0)"
         )),
     }
 }
@@ -330,9 +341,17 @@ fn creation_tokens(
     }
 }
 
-/// Reads are signed with times and invites expire: a clock that lost its time (before
-/// 1970 the time libraries panic) is said before anything starts.
-fn check_clock() -> anyhow::Result<()> {
+/// What is checked before anything starts: the creation tokens given, and the clock
+/// (reads are signed with times and invites expire: a clock that lost its time is said,
+/// and before 1970 the time libraries panic); a flag the backend ignores is warned of.
+fn preflight(args: &Args, sqlite: bool) -> anyhow::Result<()> {
+    if !sqlite && args.max_db_bytes > 0 {
+        tracing::warn!(
+            "--max-db-bytes applies to SQLite only and is ignored on PostgreSQL: watch the \
+             database's disk instead (a full disk makes pushes fail with 507 storage_full)"
+        );
+    }
+    creation::check_given(&args.create_tokens).map_err(anyhow::Error::msg)?;
     duet_core::clock::check_system_clock().map_err(|e| {
         anyhow::anyhow!(
             "this machine's clock reads {}, so every signed read would be refused as too old; set the clock right (NTP), then start the relay again",
@@ -347,8 +366,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duet_relay::store::Location::Sqlite(path) => Some(path.clone()),
         duet_relay::store::Location::Postgres(_) => None,
     };
-    creation::check_given(&args.create_tokens).map_err(anyhow::Error::msg)?;
-    check_clock()?;
+    preflight(&args, sqlite.is_some())?;
     if let Some(path) = &sqlite {
         db_file::check(path)?;
     }
@@ -480,6 +498,19 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_of_zero_is_refused_at_start() {
+        for flag in [
+            "--burst-per-ip",
+            "--burst-per-device",
+            "--verify-burst-per-ip",
+        ] {
+            let err = Args::try_parse_from(["duet-relay", flag, "0"]).expect_err(flag);
+            assert!(err.to_string().contains("at least 1"), "{err}");
+            assert!(Args::try_parse_from(["duet-relay", flag, "1"]).is_ok());
+        }
+    }
 
     #[test]
     fn the_flags_default_to_the_library_defaults_and_zero_turns_limits_off() {

@@ -221,7 +221,12 @@ impl AppState {
                 let reader = Box::new(PgStore::open(url)?);
                 let listener = {
                     let live = live.clone();
-                    crate::store::postgres::listen(url, move |c| live.notify(c))?
+                    let again = live.clone();
+                    crate::store::postgres::listen(
+                        url,
+                        move |c| live.notify(c),
+                        move || again.missed(),
+                    )?
                 };
                 let writer = Writer::start(
                     store,

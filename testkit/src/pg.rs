@@ -38,3 +38,32 @@ pub fn schema_on(base: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
+
+/// `url` with its connections named `name` (`application_name`), so that a test can end
+/// exactly its own relay's sessions ([`end_sessions`]) on a server other tests share.
+pub fn named(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
+/// Ends every session named `name` on the server at `url` (as an operator's
+/// `pg_terminate_backend`, a restart of PostgreSQL or a failover would); returns how
+/// many it ended.
+pub fn end_sessions(url: &str, name: &str) -> u64 {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = postgres::Client::connect(url, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+            let rows = c
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .unwrap_or_else(|e| panic!("cannot end the sessions: {e}"));
+            rows.len() as u64
+        })
+        .join()
+        .expect("the session thread panicked")
+    })
+}

@@ -88,3 +88,35 @@ fn watchers_on_two_instances_see_each_others_ratings_and_one_survives_a_restart_
         Some(1)
     );
 }
+
+#[test]
+fn an_instance_whose_database_sessions_were_ended_connects_again_and_its_watcher_hears_on() {
+    let Some(url) = postgres_schema() else {
+        return;
+    };
+    let name = format!("duet_two_{}", std::process::id());
+    let one = Relay::start_on(&url, &[]);
+    let two = Relay::start_on(&duet_testkit::pg::named(&url, &name), &[]);
+    let (a, b) = pair(&one);
+    b.ok(&["relay", "set", &two.url]);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let mut wb = Watcher::start(&b);
+    // Every session of instance two ends (its writer's, its reader's, its listener's),
+    // as a restart of PostgreSQL, a failover or an operator's pg_terminate_backend does.
+    let ended = duet_testkit::pg::end_sessions(&url, &name);
+    assert!(
+        ended >= 3,
+        "the writer, the reader and the listener: {ended}"
+    );
+    // Alex's change, through instance one, reaches Sam's watcher on instance two; and
+    // Sam's own change goes through instance two, which connected again.
+    a.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    wb.wait_for("1 goal from Alex");
+    wb.stop();
+    b.ok(&["reflect", "We walked twice"]);
+    b.ok(&["sync"]);
+    assert!(a.ok(&["sync"]).contains("1 reflection from Sam"));
+}

@@ -239,3 +239,24 @@ fn a_short_code_the_relay_could_not_take_leaves_no_open_invite_behind() {
         a.ok(&["invite", "list"])
     );
 }
+
+#[test]
+fn a_short_code_typed_without_its_number_is_named_as_not_a_short_code() {
+    // Given with --relay, as short codes are, but starting with a word: it is no long
+    // code either, so it is a short code mistyped, not "a long code names its relay".
+    let d = Device::new();
+    let r = d.run(&[
+        "join",
+        "aardvark-adroitness-abacus",
+        "--relay",
+        "http://127.0.0.1:9",
+        "--name",
+        "Sam",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("this is not a short code") && !r.stderr.contains("long code names"),
+        "{}",
+        r.stderr
+    );
+}

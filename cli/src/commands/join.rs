@@ -53,7 +53,10 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
         JoinError::Setup(e) => {
             anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
         }
-        e @ (JoinError::Refused { .. } | JoinError::OwnInvite | JoinError::Departed(_)) => {
+        e @ (JoinError::Refused { .. }
+        | JoinError::OwnInvite
+        | JoinError::AlreadyJoined
+        | JoinError::Departed(_)) => {
             anyhow::anyhow!(crate::advice::message(&e))
         }
         JoinError::FirstSync(e) => anyhow::Error::new(e).context(
@@ -94,6 +97,12 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         }
         a.code = redeem(&a.code, a.relay.as_deref())?;
     } else if a.relay.is_some() {
+        // Neither a long code nor a short one's shape: a short code mistyped.
+        let long = duet_core::invite::InviteCode::decode(&a.code).is_ok()
+            || duet_core::invite::DeviceCode::decode(&a.code).is_ok();
+        if !long {
+            ShortCode::parse(&a.code).map_err(|e| UsageError(e.to_string()))?;
+        }
         return Err(UsageError(
             "--relay goes with a short code only: a long code names its relay".into(),
         )

@@ -97,6 +97,12 @@ pub enum JoinError {
         "this is your own invite, made on this device or another of yours: give the code to your partner, who joins with it on their device"
     )]
     OwnInvite,
+    /// A code given to a home whose device is in the space already (its join finished):
+    /// its own device code, or one another device used.
+    #[error(
+        "this device is in this shared space already, so the code joins nothing here: a device code is for your new device (run `duet join CODE` there, or in a new home with --home DIR), an invite for your partner's"
+    )]
+    AlreadyJoined,
     /// This home's device no longer belongs to the space (it was removed, or its person
     /// left): no code brings it back, and a join "finished" in it joined nothing.
     #[error(
@@ -135,7 +141,7 @@ impl Advice for JoinError {
                 })
             }
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
-            JoinError::OwnInvite => None,
+            JoinError::OwnInvite | JoinError::AlreadyJoined => None,
             JoinError::Departed(_) => Some(NextStep::OtherHome),
         }
     }
@@ -283,11 +289,15 @@ impl Device {
             }
             (dev, code.space)
         };
+        // A home set up before is taken only to finish its own join (its sync may learn
+        // that the device was removed meanwhile, which is said first).
+        let joined_before = home_existed && !device.joining().map_err(JoinError::Setup)?;
         match device.sync(transport) {
             // A home set up already, whose device turns out removed (or left): the sync
             // only learnt it.
             Ok(reports) => match device.store.departed(&space).ok().flatten() {
                 Some(ended) => Err(JoinError::Departed(ended.describe())),
+                None if joined_before => Err(JoinError::AlreadyJoined),
                 None => Ok(Joined {
                     device,
                     space,

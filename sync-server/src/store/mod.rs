@@ -51,6 +51,10 @@ pub enum StoreError {
     /// A PostgreSQL transaction was aborted by an earlier error and cannot commit.
     #[error("the write transaction was aborted by an earlier error; push again")]
     Aborted,
+    /// The PostgreSQL database does not answer (a restart, a failover): the request may
+    /// be made again in a moment.
+    #[error("the database is out of reach: {0}")]
+    Unreachable(String),
     /// The writer thread could not be started.
     #[error("cannot start the relay's writer thread: {0}")]
     Thread(std::io::Error),
@@ -75,6 +79,16 @@ impl StoreError {
                 e.sqlite_error_code(),
                 Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
             ),
+            _ => false,
+        }
+    }
+
+    /// Whether the database is out of reach for now (PostgreSQL: the connection was lost,
+    /// or connecting again failed): answered 503, to be retried.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unreachable(_) => true,
+            StoreError::Postgres(e) => e.is_closed(),
             _ => false,
         }
     }

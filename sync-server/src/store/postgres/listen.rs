@@ -37,10 +37,12 @@ impl Drop for ListenerGuard {
 
 /// Starts a thread that LISTENs on [`CHANNEL`] and hands every commit announced by any
 /// instance (this one included) to `on_commit`. It reconnects with backoff when the
-/// connection is lost, and ends when the returned guard is dropped.
+/// connection is lost, then calls `on_missed` (commits announced meanwhile went unheard),
+/// and ends when the returned guard is dropped.
 pub fn listen(
     url: &str,
     on_commit: impl Fn(Committed) + Send + 'static,
+    on_missed: impl Fn() + Send + 'static,
 ) -> Result<ListenerGuard, StoreError> {
     let stop = Arc::new(AtomicBool::new(false));
     let guard = ListenerGuard { stop: stop.clone() };
@@ -48,9 +50,18 @@ pub fn listen(
     std::thread::Builder::new()
         .name("duet-relay-listen".into())
         .spawn(move || {
-            let mut backoff = Duration::from_millis(250);
+            const FIRST_WAIT: Duration = Duration::from_millis(250);
+            let mut backoff = FIRST_WAIT;
+            let mut lost = false;
             while !stop.load(Ordering::Relaxed) {
-                match listen_once(&url, &on_commit, &stop) {
+                let listening = || {
+                    backoff = FIRST_WAIT;
+                    if lost {
+                        tracing::info!("hearing other instances' commits again");
+                        on_missed();
+                    }
+                };
+                match listen_once(&url, &on_commit, listening, &stop) {
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!(
@@ -58,6 +69,7 @@ pub fn listen(
                              {e}; reconnecting in {:.1} s",
                             backoff.as_secs_f64()
                         );
+                        lost = true;
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
@@ -71,10 +83,12 @@ pub fn listen(
 fn listen_once(
     url: &str,
     on_commit: &impl Fn(Committed),
+    listening: impl FnOnce(),
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
     let mut client = Client::connect(url, NoTls)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    listening();
     while !stop.load(Ordering::Relaxed) {
         let mut notes = client.notifications();
         let mut iter = notes.timeout_iter(Duration::from_millis(250));

@@ -41,7 +41,7 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
             None => url.to_string(),
@@ -58,9 +58,15 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Connects to `url`, giving up after 10 s unless the URL says otherwise
+/// (`connect_timeout`): a request waits on a reconnection, and a database host that
+/// drops packets would otherwise hold it for minutes.
 fn connect(url: &str) -> Result<Client, StoreError> {
-    let url = url.to_string();
-    Ok(off_runtime(move || Client::connect(&url, NoTls))?)
+    let mut config: postgres::Config = url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    Ok(off_runtime(move || config.connect(NoTls))?)
 }
 
 /// The lock key of a space: its first 8 bytes (ids are random).
@@ -72,8 +78,12 @@ fn lock_key(space: &SpaceId) -> i64 {
 
 /// One connection to the relay's PostgreSQL database.
 pub struct PgStore {
-    /// Always `Some` until dropped (taken to be closed off the async threads).
+    /// `Some` until dropped (taken to be closed off the async threads), or until a
+    /// reconnection failed.
     client: Option<Client>,
+    /// Where to connect again when the connection is lost (a restart of PostgreSQL, a
+    /// session ended by its operator, a failover).
+    url: String,
     /// The writer's statements, prepared once per connection (a statement sent as text
     /// costs a second round trip to prepare it each time).
     statements: txn::Statements,
@@ -100,16 +110,43 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let mut store = PgStore {
             client: Some(connect(url)?),
+            url: url.to_string(),
             statements: txn::Statements::default(),
         };
         off_runtime(|| schema::migrate(store.client()?))?;
         Ok(store)
     }
 
+    /// The connection, made again first when it was lost: until PostgreSQL answers
+    /// again, each request is refused as retryable ([`StoreError::Unreachable`]).
     fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.reconnect()?;
+        }
         self.client
             .as_mut()
             .ok_or(StoreError::Corrupt("the PostgreSQL connection is closed"))
+    }
+
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        if let Some(old) = self.client.take() {
+            off_runtime(move || drop(old));
+        }
+        // Prepared statements belong to the connection they were prepared on.
+        self.statements = txn::Statements::default();
+        match connect(&self.url) {
+            Ok(client) => {
+                tracing::info!("connected again to the PostgreSQL database");
+                self.client = Some(client);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the PostgreSQL database is out of reach: {e}; requests are refused with 503 until it answers"
+                );
+                Err(StoreError::Unreachable(e.to_string()))
+            }
+        }
     }
 
     /// Stores `events` (all of `space`) in one durable transaction; returns their cursors
@@ -368,7 +405,10 @@ impl Backend for PgStore {
     type Txn<'a> = PgTxn<'a>;
 
     fn begin(&mut self) -> Result<PgTxn<'_>, StoreError> {
-        let PgStore { client, statements } = self;
+        self.client()?;
+        let PgStore {
+            client, statements, ..
+        } = self;
         let client = client
             .as_mut()
             .ok_or(StoreError::Corrupt("the PostgreSQL connection is closed"))?;
@@ -423,6 +463,11 @@ mod tests {
             "postgres://duet:***@db.internal:5432/duet"
         );
         assert_eq!(redact("postgres://duet@db/duet"), "postgres://duet@db/duet");
+        // A password with an `@` left unencoded: all of it hidden, not its tail shown.
+        assert_eq!(
+            redact("postgres://duet:ab@SECRETPART@db:5432/duet"),
+            "postgres://duet:***@db:5432/duet"
+        );
         assert_eq!(redact("not a url"), "not a url");
     }
 }
