@@ -367,8 +367,19 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    // tempfile creates the file with mode 0600.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // tempfile creates the file with mode 0600. Its error names the temporary file,
+    // which the person never asked for: the folder is named instead.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        let why = match e.kind() {
+            ErrorKind::NotFound => "that folder does not exist".to_string(),
+            ErrorKind::PermissionDenied => "this user may not write in that folder".to_string(),
+            kind => kind.to_string(),
+        };
+        Error::new(
+            e.kind(),
+            format!("cannot write a file in {}: {why}", dir.display()),
+        )
+    })?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

@@ -266,6 +266,18 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     assert_one_line_error_with_hint(&r, 1, "already has a duet identity");
 
     assert_eq!(snapshot(&d), before, "failed commands changed nothing");
+
+    // Windows line ends piped in are stored as the app stores them: no `\r` left.
+    d.run_with_stdin(
+        &["reflect", "-"],
+        Some("Written on Windows\r\nsecond line\r\n"),
+    )
+    .ok();
+    let texts = d.json(&["reflections"]).to_string();
+    assert!(
+        texts.contains("Written on Windows\\nsecond line") && !texts.contains("\\r"),
+        "{texts}"
+    );
 }
 
 #[test]

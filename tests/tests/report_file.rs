@@ -63,4 +63,18 @@ fn a_pipe_or_a_dash_given_as_the_report_file_is_refused_not_replaced() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("give a file name"), "{}", r.stderr);
     assert!(!dir.path().join("-").exists(), "no file named -");
+
+    // A folder that does not exist is named, not the temporary file made inside it.
+    let missing = dir.path().join("no-such-folder");
+    let target = missing.join("report.html");
+    let r = d.run(&["report", "--html", target.to_str().expect("path")]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "{}: that folder does not exist",
+            missing.display()
+        )) && !r.stderr.contains("no-such-folder/.tmp"),
+        "{}",
+        r.stderr
+    );
 }

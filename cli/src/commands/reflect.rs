@@ -58,7 +58,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("cannot read the reflection from standard input")?;
-            let s = s.trim_end().to_string();
+            // Windows line ends (a file written there, a pasted text) as the app stores
+            // them: one line end, not a `\r` the partner sees.
+            let s = s.replace("\r\n", "\n").trim_end().to_string();
             // As a blank text argument is: a usage error (exit 2), nothing saved.
             if s.trim().is_empty() {
                 anyhow::bail!(crate::UsageError(
