@@ -651,7 +651,10 @@ fn an_invite_made_on_a_clock_days_behind_is_withdrawn_and_the_clock_named() {
     let r = alex.run_full(&["invite"], None, &[("DUET_NOW", &two_days_ago)]);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr.contains("clock is 2 days behind the relay's") && r.stderr.contains("withdrawn"),
+        r.stderr.contains("clock is 2 days behind the relay's")
+            && r.stderr.contains("withdrawn")
+            && r.stderr
+                .contains("if it is right already, the relay's clock is wrong"),
         "{}",
         r.stderr
     );

@@ -144,10 +144,19 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
         "{}",
         refused.stderr
     );
+    // `status` says the spaces are not on the relay (its `refused` counts others'
+    // events, and there are none).
+    let status = early.ok(&["status"]);
+    assert_eq!(
+        status.matches("not on the relay yet").count(),
+        2,
+        "{status}"
+    );
     // The token given later makes the next sync create them; the invite whose code was
     // never shown does not become a live one with them.
     early.ok(&["relay", "set", &relay.url, "--token", TOKEN]);
     early.ok(&["sync"]);
+    assert!(!early.ok(&["status"]).contains("not on the relay"));
     assert_eq!(early.open_invites(), 0, "{}", early.ok(&["invite", "list"]));
 
     let alex = Device::new();

@@ -108,7 +108,9 @@ fn refuse_dead_on_arrival(dev: &mut duet_core::device::Device, code: &Made) -> a
         Some(behind) => anyhow::bail!(
             "this device's clock is {behind} behind the relay's, so the invite would have \
              expired before your partner could use it, and was withdrawn; set this device's \
-             clock right (automatic time), then run `duet invite` again"
+             clock right (automatic time), then run `duet invite` again (if it is right \
+             already, the relay's clock is wrong: ask its operator to set it; until then an \
+             invite that lasts longer, `--expires 7d`, outlives the difference)"
         ),
     }
 }

@@ -92,7 +92,10 @@ fn open(
         anyhow::bail!(
             "this device's clock is {behind} behind the relay's, so the code's invite would \
              have expired before your partner could use it; no code was made: set this \
-             device's clock right (automatic time), then run `duet invite --short` again"
+             device's clock right (automatic time), then run `duet invite --short` again (if \
+             it is right already, the relay's clock is wrong: ask its operator to set it; \
+             until then `duet invite --expires 7d` makes a long code that outlives the \
+             difference)"
         );
     }
     let creator = match dev.open_short_code(&http, &invite, lifetime) {

@@ -57,6 +57,11 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutEr
         s.unsent_events,
         s.refused_events,
     ))?;
+    if s.not_on_relay && s.departed.is_none() {
+        ctx.out.line(
+            "  not on the relay yet: `duet sync` (or `duet invite`) creates it there, and says so if the relay needs a creation token",
+        )?;
+    }
     if s.joining {
         ctx.out.line(
             "  joining is not finished: the first sync did not complete; run `duet sync` to finish it (nothing is lost)",

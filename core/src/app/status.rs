@@ -51,6 +51,9 @@ pub struct SpaceStatus {
     pub pending_changes: i64,
     /// Events not yet acknowledged by the relay.
     pub unsent_events: usize,
+    /// This device made the space and the relay has not stored it yet: never synced,
+    /// or the relay refused to create it (a creation token); the next sync creates it.
+    pub not_on_relay: bool,
     /// This device joined the space but its first sync never finished: the space's
     /// goals (and its partner's events) have not arrived; the next sync finishes it.
     pub joining: bool,
@@ -187,6 +190,11 @@ impl Device {
             cursor: rec.cursor,
             pending_changes: self.store.pending_count(&rec.id)?,
             unsent_events: self.store.unacked_events(&rec.id)?.len(),
+            not_on_relay: rec.relay.is_some()
+                && self
+                    .store
+                    .first_unacked(&rec.id)?
+                    .is_some_and(|(_, kind)| kind == "genesis"),
             joining: self.store.join_unfinished(&rec.id, rec.cursor)?,
             refused_events: self.store.refused_total(&rec.id)?,
             refused,

@@ -180,8 +180,11 @@ impl<'r, 'a> Derivation<'r, 'a> {
                 "goal",
             ) => ev.goal = value,
             // A rating's marks: a reveal of a sealed one, a correction, a withdrawal.
+            // `before` names the seal revealed: two devices of one person may both
+            // reveal it, and the history shows the reveal readers count.
             (HistoryKind::RatingGiven, "reveals") if value.is_some() => {
                 ev.field.get_or_insert_with(|| "revealed".into());
+                ev.before.get_or_insert_with(|| value.unwrap_or_default());
             }
             (HistoryKind::RatingGiven | HistoryKind::RatingSealed, "corrects")
                 if value.is_some() =>

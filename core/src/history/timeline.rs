@@ -89,7 +89,8 @@ pub fn timeline<S: TimelineSource>(
 ) -> Result<Vec<HistoryEvent>, S::Error> {
     // A name filter needs the names, which are resolved after the query.
     let last = if q.by.is_some() { None } else { q.last };
-    let rows = store.history_rows(space, me, q, last)?;
+    let mut rows = store.history_rows(space, me, q, last)?;
+    drop_second_reveals(&mut rows);
     let (people, goals) = store.people_and_goals(space, me)?;
     let people = crate::names::shown(&people);
     let titles: HashMap<&str, String> = goals
@@ -125,6 +126,32 @@ pub fn timeline<S: TimelineSource>(
     ))
 }
 
+/// Two devices of one person may both reveal a seal (each learnt at once that its time
+/// had come); readers count the reveal with the smallest rating id, and so does the
+/// history: the other is not shown.
+fn drop_second_reveals(rows: &mut Vec<(HistoryPos, HistoryEvent)>) {
+    fn revealed(e: &HistoryEvent) -> Option<&str> {
+        (e.kind == super::HistoryKind::RatingGiven && e.field.as_deref() == Some("revealed"))
+            .then_some(e.before.as_deref())
+            .flatten()
+    }
+    let mut first: HashMap<String, String> = HashMap::new();
+    for (_, e) in rows.iter() {
+        if let (Some(seal), Some(id)) = (revealed(e), e.item.as_deref()) {
+            let kept = first
+                .entry(seal.to_string())
+                .or_insert_with(|| id.to_string());
+            if id < kept.as_str() {
+                *kept = id.to_string();
+            }
+        }
+    }
+    rows.retain(|(_, e)| match (revealed(e), e.item.as_deref()) {
+        (Some(seal), Some(id)) => first.get(seal).is_none_or(|k| k == id),
+        _ => true,
+    });
+}
+
 /// Adds events from outside the document, each before the first document event later
 /// than it (at the end when there is none).
 fn place<S: TimelineSource>(
@@ -153,4 +180,37 @@ fn filter_tail(mut out: Vec<HistoryEvent>, q: &HistoryQuery) -> Vec<HistoryEvent
         out.drain(..skip);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::HistoryKind;
+
+    fn reveal(rating: &str, seal: &str, device: &str) -> ((i64, i64), HistoryEvent) {
+        let mut e = HistoryEvent::by(
+            HistoryKind::RatingGiven,
+            1,
+            Some("jo".into()),
+            "Jo".into(),
+            device.into(),
+            String::new(),
+        );
+        e.field = Some("revealed".into());
+        e.before = Some(seal.into());
+        e.item = Some(rating.into());
+        ((1, 0), e)
+    }
+
+    #[test]
+    fn a_seal_revealed_by_two_devices_of_one_person_shows_once_as_readers_count_it() {
+        let mut rows = vec![
+            reveal("r-b", "seal-1", "laptop"),
+            reveal("r-a", "seal-1", "phone"),
+            reveal("r-c", "seal-2", "phone"),
+        ];
+        drop_second_reveals(&mut rows);
+        let kept: Vec<&str> = rows.iter().filter_map(|(_, e)| e.item.as_deref()).collect();
+        assert_eq!(kept, ["r-a", "r-c"], "the smallest rating id of each seal");
+    }
 }

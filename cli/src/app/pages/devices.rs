@@ -346,7 +346,8 @@ pub async fn invite(State(app): State<App>) -> PageResult {
                 anyhow::bail!(
                     "this computer's clock is {behind} behind the relay's, so the code would \
                      have expired before your partner could use it, and was withdrawn; set \
-                     this computer's clock right (automatic time), then make a new code"
+                     this computer's clock right (automatic time), then make a new code (if it \
+                     is right already, the relay's clock is wrong: ask its operator to set it)"
                 );
             }
             Ok(made)

@@ -54,7 +54,8 @@ pub async fn make(State(app): State<App>) -> PageResult {
                 anyhow::bail!(
                     "this computer's clock is {behind} behind the relay's, so the code would \
                      have expired before your partner could use it; no code was made: set this \
-                     computer's clock right (automatic time), then make a new one"
+                     computer's clock right (automatic time), then make a new one (if it is \
+                     right already, the relay's clock is wrong: ask its operator to set it)"
                 );
             }
             let creator = match dev.open_short_code(&http, &invite, LIFETIME_MS) {
