@@ -809,6 +809,18 @@ fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() 
     let stolen = code_of(&phone, &["device", "add"]);
     sol.ok(&["relay", "set", &relay.url]);
     sol.ok(&["sync"]);
+    // Sol's list shows the phone's code as one the relay would refuse, not open.
+    let invites = sol.json(&["invite", "list"]);
+    let states: Vec<&str> = invites
+        .as_array()
+        .expect("invites")
+        .iter()
+        .filter_map(|i| i["state"].as_str())
+        .collect();
+    assert!(
+        states.contains(&"closed") && !states.contains(&"open"),
+        "{invites}"
+    );
     // Whoever holds the phone joins with that code after the removal reached the relay:
     // refused, so no later key change can hand them the couple's keys.
     let thief = Device::new();

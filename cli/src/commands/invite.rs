@@ -47,7 +47,8 @@ pub struct InviteArgs {
 /// What to do with the invites already made.
 #[derive(Debug, clap::Subcommand)]
 pub enum InviteCmd {
-    /// List the invites of both spaces: open, used, revoked, expired.
+    /// List the invites of both spaces: open, used, revoked, expired, or closed (one the
+    /// relay would refuse: the device that made it is gone, or the space is full).
     #[command(after_help = "Examples:\n  duet invite list\n  duet invite list --json")]
     List,
     /// Withdraw an open invite (by its code or the start of its id), or all of them.

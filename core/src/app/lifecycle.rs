@@ -526,7 +526,10 @@ fn invite_state(state: &SpaceState, inv: &Invite, now: i64) -> &'static str {
         "used"
     } else if inv.expires_at < now {
         "expired"
-    } else if inv.person.is_none() && !state.is_personal() && state.persons_ever().len() >= 2 {
+    } else if (inv.person.is_none() && !state.is_personal() && state.persons_ever().len() >= 2)
+        // The device that made it is no longer a member: the code died with it.
+        || !state.is_member(&inv.issuer)
+    {
         "closed"
     } else {
         "open"
