@@ -37,6 +37,12 @@ pub fn observe(date: Option<&str>) {
     );
 }
 
+/// A time the relay gave (its clock, ms) as this device's clock reads it: what a person
+/// is shown next to the other times on this device.
+pub fn to_local(relay_ms: i64) -> i64 {
+    relay_ms.saturating_sub(observed_ahead_ms().unwrap_or(0))
+}
+
 /// How far the relay's clock was ahead of this device's at its latest answer (ms).
 pub fn observed_ahead_ms() -> Option<i64> {
     Some(OBSERVED.load(Ordering::Relaxed)).filter(|a| *a != NOT_OBSERVED)

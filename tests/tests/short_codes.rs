@@ -260,3 +260,46 @@ fn a_short_code_typed_without_its_number_is_named_as_not_a_short_code() {
         r.stderr
     );
 }
+
+#[test]
+fn a_short_codes_end_is_told_by_this_devices_clock_when_the_relays_is_behind() {
+    let faketime = std::process::Command::new("faketime")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !faketime {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+        return;
+    }
+    // The relay's clock is 20 minutes behind: its mailbox for a 30-minute code ends 10
+    // minutes from now by its own clock, which is 30 minutes from now by this device's.
+    let relay = Relay::start_logged_under(
+        &[
+            "env",
+            "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            "faketime",
+            "-f",
+            "-20m",
+        ],
+        &[],
+    );
+    let a = alex(&relay);
+    let mut child = a
+        .command(&["invite", "--short", "--json", "--expires", "30m"])
+        .spawn()
+        .expect("duet invite --short starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("read the first line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+    let ends = chrono::DateTime::parse_from_rfc3339(line["expires_at"].as_str().expect("ends"))
+        .expect("an RFC 3339 time")
+        .timestamp_millis();
+    let in_minutes = (ends - duet_core::ids::now_ms()) as f64 / 60_000.0;
+    assert!(
+        (28.0..=31.0).contains(&in_minutes),
+        "ends in {in_minutes:.1} minutes by this device's clock: {first}"
+    );
+}

@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, expires: Option<i64>) -> anyhow::Result<()> {
     if ctx.out.json {
         // JSON Lines: the code at once (a script reads it while this waits), the outcome
         // at the end.
-        let expires_at = crate::output::iso(creator.expires_at());
+        let expires_at = crate::output::iso(crate::relay_clock::to_local(creator.expires_at()));
         data(&json!({ "code": code, "expires_at": expires_at }).to_string())?;
     } else {
         if !ctx.out.quiet {
@@ -131,7 +131,8 @@ pub fn run(ctx: &Ctx, expires: Option<i64>) -> anyhow::Result<()> {
             ));
             note(&format!(
                 "It works once, until {}. Waiting for their device...",
-                crate::output::when(creator.expires_at())
+                // The mailbox's end by the relay's clock, told by this device's.
+                crate::output::when(crate::relay_clock::to_local(creator.expires_at()))
             ));
         }
         data(&code)?;

@@ -74,7 +74,8 @@ pub async fn make(State(app): State<App>) -> PageResult {
         Made::Short {
             code,
             relay: invite.relay.clone(),
-            expires_at: creator.expires_at(),
+            // The mailbox's end by the relay's clock, told by this computer's.
+            expires_at: crate::relay_clock::to_local(creator.expires_at()),
         },
     );
     let (waiter, kept) = (app.clone(), token.clone());
