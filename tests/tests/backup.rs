@@ -538,3 +538,41 @@ fn the_app_brings_back_a_device_whose_creation_token_was_wrong_with_the_right_on
     b.ok(&["sync"]);
     assert!(b.ok(&["goal", "list"]).contains("Weekly check-in"));
 }
+
+/// Eda's phone, found again after she restored its backup on a new one, leaves while
+/// offline; the restored copy had sent what the backup held first. The leave was
+/// withdrawn as a fork at every sync of the old phone, and the partner's fork alarm grew
+/// with each; now the old phone reads what the copy sent and signs its leave after it.
+#[test]
+fn a_leave_made_offline_after_a_restored_copy_synced_reaches_the_space_once() {
+    let relay = Relay::start();
+    let (eda, fin) = pair(&relay);
+    eda.ok(&["reflect", "Written before the backup, not sent"]);
+    let (dir, file) = backup(&eda);
+    eda.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    let export = dir.path().join("eda-export.json");
+    let left = eda.run(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    assert!(left.code == 0 || left.code == 3, "{left:?}");
+    let copy = Device::new();
+    restore(&copy, &file, PASS).ok();
+    eda.ok(&["relay", "set", &relay.url]);
+    eda.run(&["sync"]);
+    let again = eda.run(&["sync"]);
+    assert!(
+        !again.stderr.contains("another copy") && !again.stderr.contains("keeps refusing"),
+        "{again:?}"
+    );
+    assert!(eda.ok(&["status"]).contains("unsent events: 0"));
+    let synced = fin.ok(&["sync"]);
+    assert!(
+        synced.contains("Eda left") || synced.contains("left the shared space"),
+        "{synced}"
+    );
+    // The old phone's first push could not know of the copy's event: one attempt, which
+    // the partner is told of, and no more.
+    let status = fin.ok(&["status"]);
+    assert!(
+        status.contains("WARNING: 1 equivocation attempt") && status.contains("Alex left"),
+        "{status}"
+    );
+}

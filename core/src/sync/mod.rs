@@ -416,18 +416,26 @@ fn sync_once(
     let mut report = SyncReport::default();
     // A device no longer in the space only sends what it signed while it was (a leave
     // itself, say): the relay would refuse anything new, and serves nothing after.
-    if let Some(d) = store.departed(&rec.id)? {
-        let refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
-        excuse_refusal(&refusal, &mut report);
-        report.departed = Some(d);
-        report.stranded = u64::try_from(store.pending_count(&rec.id)?).unwrap_or(0);
-        return Ok((report, None));
-    }
-
-    // 1. Push what is already packaged but not acknowledged (a join first of all); a
-    // relay that lost one of them is given back what it took, and read from the start.
-    let mut push_refusal =
-        give_back::push_or_give_back(store, rec, &relay, transport, &mut report)?;
+    let departed = store.departed(&rec.id)?;
+    let mut push_refusal = match &departed {
+        Some(d) => {
+            let refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+            // Unless its leave was withdrawn because another copy of this device (restored
+            // from a backup) sent events of its own first: the relay still counts it a
+            // member, so it reads what the copy sent (packaging nothing of its own), and
+            // the leave is signed again after the copy's events (`Redo::Leave`).
+            if !(d.left && report.redo.contains(&Redo::Leave)) {
+                excuse_refusal(&refusal, &mut report);
+                report.departed = Some(d.clone());
+                report.stranded = u64::try_from(store.pending_count(&rec.id)?).unwrap_or(0);
+                return Ok((report, None));
+            }
+            refusal
+        }
+        // 1. Push what is already packaged but not acknowledged (a join first of all); a
+        // relay that lost one of them is given back what it took, and read from the start.
+        None => give_back::push_or_give_back(store, rec, &relay, transport, &mut report)?,
+    };
     let reread;
     let rec = if report.rollback {
         reread = store.space(rec.kind)?;
@@ -456,7 +464,7 @@ fn sync_once(
         .redo
         .iter()
         .any(|r| matches!(r, Redo::Removal(_)));
-    if local.state.departure(&me.device_key()).is_some() {
+    if local.state.departure(&me.device_key()).is_some() || departed.is_some() {
         excuse_refusal(&push_refusal, pull.report);
     } else if removal_to_redo {
         pull.report.held_for_redo = true;
@@ -467,6 +475,9 @@ fn sync_once(
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
+    if report.departed.is_none() {
+        report.departed = departed;
+    }
     Ok((report, local.into_doc().map(|doc| (mark, doc))))
 }
 
