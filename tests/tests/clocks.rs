@@ -137,3 +137,41 @@ fn a_clock_that_lost_its_time_is_named_before_anything_is_dated_by_it() {
     }
     assert_eq!(ratings_of(&d), 0);
 }
+
+#[test]
+fn a_clock_found_wrong_opens_no_seal_early_undoes_nothing_and_one_set_back_is_refused() {
+    if !faketime_installed() {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+        return;
+    }
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Chores shared", "--area", "shared-vision"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["rate", "chores", "2"]);
+    alex.ok(&["sync"]);
+    // Ten days on by Alex's clock the round looks over: the sync that finds the clock
+    // wrong sends no reveal, so Sam still rates blind.
+    let synced = at_offset(&alex, "+10d", &["sync"]);
+    assert!(synced.stderr.contains("10 days ahead"), "{synced:?}");
+    sam.ok(&["sync"]);
+    let progress = sam.ok(&["progress"]);
+    assert!(
+        progress.contains("Alex has rated; rate to see it"),
+        "{progress}"
+    );
+    // Nor is "the latest act" picked by times that clock wrote.
+    let undo = at_offset(&alex, "+10d", &["undo"]);
+    assert_eq!(undo.code, 1, "{undo:?}");
+    // A clock measured right, then set back two days (a battery that ran out): refused
+    // though no sync has seen it yet.
+    alex.ok(&["sync"]);
+    let back = at_offset(&alex, "-2d", &["rate", "chores", "1", "--amend"]);
+    assert_eq!(back.code, 1, "{back:?}");
+    assert!(
+        back.stderr.contains("clock went back 2 days"),
+        "{}",
+        back.stderr
+    );
+}

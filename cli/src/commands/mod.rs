@@ -215,8 +215,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let clock = Clock::from_env().map_err(|e| crate::UsageError(e.to_string()))?;
     // A clock that lost its time would date everything wrong (and before 1970 the time
     // libraries panic); printing help text needs no clock.
+    // (also with DUET_NOW: reads are still signed by the system clock).
     let timeless = matches!(cli.command, Command::Completions(_) | Command::Man(_));
-    if clock == Clock::System && !timeless {
+    if !timeless {
         duet_core::clock::check_system_clock()?;
     }
     duet_core::bundle::deadline_var().map_err(crate::UsageError)?;

@@ -112,6 +112,9 @@ impl Device {
         // From choosing the latest act to withdrawing it: two undos at once (a second
         // process, the app) would otherwise both withdraw the same one.
         let _lock = self.store.write_lock()?;
+        // "Latest" is read by the times acts were dated: on a clock found wrong, it
+        // would pick another act than the one just made.
+        self.ensure_clock_agrees()?;
         let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
         let now = self.now();

@@ -19,9 +19,7 @@ pub const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 /// "this device's clock is 10 days ahead of the relay's", from how far the relay's
 /// clock is ahead of this device's (ms; negative: behind).
 pub fn clock_disagrees(relay_ahead: i64) -> String {
-    // To the nearest minute: a `Date` has whole seconds and the answer took some.
-    let minutes = relay_ahead.saturating_abs().saturating_add(30_000) / 60_000;
-    let by = crate::words::span(minutes.saturating_mul(60));
+    let by = about(relay_ahead);
     let which = if relay_ahead > 0 {
         "behind"
     } else {
@@ -30,11 +28,19 @@ pub fn clock_disagrees(relay_ahead: i64) -> String {
     format!("this device's clock is {by} {which} the relay's")
 }
 
+/// A difference of clocks in words, to the nearest minute (a `Date` has whole seconds
+/// and an answer takes some; "47 hours" for two days less a few seconds would mislead).
+pub(super) fn about(ms: i64) -> String {
+    let minutes = ms.saturating_abs().saturating_add(30_000) / 60_000;
+    crate::words::span(minutes.saturating_mul(60))
+}
+
 impl Device {
     /// Refuses a rating or a close while the latest sync found this device's clock more
-    /// than [`CLOCK_TOLERANCE_MS`] from the relay's. A fixed clock (`DUET_NOW`) is the
-    /// tester's own; a clock set back since that sync has moved (set right, most
-    /// likely): the next sync measures it again.
+    /// than [`CLOCK_TOLERANCE_MS`] from the relay's, or since it the clock went back
+    /// (more than the tolerance) other than to about the relay's time from ahead of it (a
+    /// clock that was ahead, set right; the next sync measures it again). A fixed clock
+    /// (`DUET_NOW`) is the tester's own.
     pub fn ensure_clock_agrees(&self) -> Result<(), DeviceError> {
         if self.clock != Clock::System {
             return Ok(());
@@ -43,7 +49,19 @@ impl Device {
         let Some((ahead, at)) = self.store.relay_clock(&rec.id)? else {
             return Ok(());
         };
-        if ahead.saturating_abs() <= CLOCK_TOLERANCE_MS || self.now() < at {
+        let now = self.now();
+        if now < at {
+            // The relay's time now is at least `at + ahead`, as the clock read then.
+            let set_right =
+                ahead < -CLOCK_TOLERANCE_MS && now >= at.saturating_add(ahead) - CLOCK_TOLERANCE_MS;
+            if set_right {
+                return Ok(());
+            }
+            if now < at - CLOCK_TOLERANCE_MS {
+                return Err(DeviceError::ClockMovedBack(at - now));
+            }
+        }
+        if ahead.saturating_abs() <= CLOCK_TOLERANCE_MS {
             return Ok(());
         }
         Err(DeviceError::ClockOff(ahead))

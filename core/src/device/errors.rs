@@ -82,6 +82,13 @@ pub enum DeviceError {
         super::clock_disagrees(*.0)
     )]
     ClockOff(i64),
+    /// This device's clock went back this many ms since the sync that measured it (not
+    /// as a clock ahead of the relay's set right would).
+    #[error(
+        "this device's clock went back {} since its latest sync, so it no longer reads the relay's time; nothing was written: a rating and a check-in are dated by this device's clock, and your partner's device places them (and opens blind ratings together) by it",
+        super::clock_check::about(*.0)
+    )]
+    ClockMovedBack(i64),
     /// A partner invite once the partner has joined.
     #[error(
         "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
@@ -149,7 +156,7 @@ impl Advice for DeviceError {
             DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
             DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
-            DeviceError::ClockOff(_) => Some(NextStep::SetClock),
+            DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)
