@@ -846,3 +846,56 @@ fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() 
         assert!(!keys.contains(&phone_key.as_str()), "{listed}");
     }
 }
+
+#[test]
+fn a_device_a_lost_phone_admitted_while_its_removal_waited_is_removed_with_it() {
+    let relay = Relay::start();
+    let (sol, tam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
+    let phone_key = device_key(&phone);
+    sol.ok(&["sync"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    sol.ok(&["relay", "set", &format!("http://{dead}")]);
+    let removed = sol.run(&["device", "remove", &phone_key[..12], "--yes"]);
+    assert!(
+        removed.stderr.contains("the removal is recorded"),
+        "{removed:?}"
+    );
+    // Whoever holds the phone adds a device of their own before the removal is sent.
+    let thief = Device::new();
+    thief.ok(&["join", &code_of(&phone, &["device", "add"])]);
+    let thief_key = device_key(&thief);
+    sol.ok(&["relay", "set", &relay.url]);
+    let synced = sol.run(&["sync"]);
+    assert!(
+        synced
+            .stderr
+            .contains("joined the shared space with a code made on the device you removed"),
+        "{synced:?}"
+    );
+    // What Sol writes from now on, shared or private, never reaches it.
+    sol.ok(&["reflect", "Shared after the removal"]);
+    sol.ok(&["reflect", "--private", "Private after the removal"]);
+    sol.ok(&["sync"]);
+    tam.ok(&["sync"]);
+    thief.run(&["sync"]);
+    let seen = thief.json(&["export"]).to_string();
+    assert!(!seen.contains("after the removal"), "{seen}");
+    for d in [&sol, &tam] {
+        let listed = d.json(&["device", "list"]);
+        let current: Vec<&str> = listed
+            .as_array()
+            .expect("devices")
+            .iter()
+            .filter(|r| r["removed"] == false)
+            .filter_map(|r| r["device"].as_str())
+            .collect();
+        assert!(
+            !current.contains(&thief_key.as_str()) && !current.contains(&phone_key.as_str()),
+            "{listed}"
+        );
+    }
+}

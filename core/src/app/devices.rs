@@ -183,6 +183,42 @@ impl Device {
         Ok(removed)
     }
 
+    /// Removes the devices that joined with a code `removed` made and that this device
+    /// did not know of when it first signed the removal (`known`, the members it handed
+    /// the new key to): a lost phone, still online while the removal waited offline,
+    /// admitting whoever holds it. Redone without them, the removal would hand them the
+    /// couple's new key. Each is said in `news`.
+    pub(crate) fn remove_admitted_meanwhile(
+        &mut self,
+        kind: SpaceKind,
+        removed: &DeviceKey,
+        known: &[DeviceKey],
+        news: &mut Vec<crate::advice::Warning>,
+    ) -> Result<(), DeviceError> {
+        let rec = self.space(kind)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        let me = self.me.device_key();
+        let admitted: Vec<DeviceKey> = state
+            .invites()
+            .values()
+            .filter(|i| i.issuer == *removed)
+            .filter_map(|i| i.joined)
+            .filter(|d| *d != me && state.is_member(d) && !known.contains(d))
+            .collect();
+        for d in admitted {
+            if self.remove_device(kind, &d)? {
+                news.push(crate::advice::Warning::new(format!(
+                    "device {} joined the {} space with a code made on the device you \
+                     removed, while the removal waited to reach the relay; it was removed \
+                     too",
+                    &hex::encode(d)[..12],
+                    kind.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The safety code of the shared space's current membership; with `confirm`,
     /// records that the user compared it in person and it matched.
     pub fn safety(&mut self, confirm: bool) -> Result<Safety, DeviceError> {

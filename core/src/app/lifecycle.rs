@@ -256,15 +256,23 @@ impl Device {
     /// Does again a membership change the relay refused as conflicting and that was
     /// withdrawn, unless the state it aimed at holds already (the device was removed,
     /// the invite revoked or used meanwhile). Returns whether it did.
-    pub(crate) fn redo(&mut self, kind: SpaceKind, redo: &Redo) -> Result<bool, DeviceError> {
+    /// What else it did is said in `news`.
+    pub(crate) fn redo(
+        &mut self,
+        kind: SpaceKind,
+        redo: &Redo,
+        news: &mut Vec<crate::advice::Warning>,
+    ) -> Result<bool, DeviceError> {
         match redo {
-            Redo::Removal(device) => {
+            Redo::Removal { device, known } => {
                 // Withdrawn because this device was itself removed: nothing to redo.
                 let rec = self.store.space(kind)?;
                 if self.store.departed(&rec.id)?.is_some() {
                     return Ok(false);
                 }
-                self.remove_device(kind, device)
+                let redone = self.remove_device(kind, device)?;
+                self.remove_admitted_meanwhile(kind, device, known, news)?;
+                Ok(redone)
             }
             Redo::Revocation(invite_key) => {
                 let _lock = self.store.write_lock()?;

@@ -48,7 +48,7 @@ impl Device {
                 }
                 let mut redone = false;
                 for r in redo.drain(..) {
-                    redone |= self.redo(rec.kind, &r)?;
+                    redone |= self.redo(rec.kind, &r, &mut report.warnings)?;
                 }
                 // Changes held back for a removal's redo go out now, whether it was
                 // redone (under its new key) or is no longer needed.
@@ -66,7 +66,7 @@ impl Device {
             // invite); the next sync sends them again.
             let mut kept = false;
             for r in redo.drain(..) {
-                kept |= self.redo(rec.kind, &r)?;
+                kept |= self.redo(rec.kind, &r, &mut report.warnings)?;
             }
             if kept {
                 report.warnings.push(Warning::then(

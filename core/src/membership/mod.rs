@@ -57,6 +57,8 @@ pub struct Invite {
     pub person: Option<[u8; 16]>,
     /// The person of the device that issued it.
     pub by: Option<[u8; 16]>,
+    /// The device that joined with it.
+    pub joined: Option<DeviceKey>,
 }
 
 /// How a device stopped being a member: removed by a member, or left with its person.
@@ -452,6 +454,7 @@ impl SpaceState {
                         issued_at: h.time,
                         person: *person,
                         by: self.members.get(&h.author).map(|m| m.person),
+                        joined: None,
                     },
                 );
             }
@@ -463,6 +466,7 @@ impl SpaceState {
             }) => {
                 if let Some(inv) = self.invites.get_mut(invite_key) {
                     inv.used = true;
+                    inv.joined = Some(h.author);
                 }
                 self.add_member(h.author, *person, h.time, *x25519);
             }

@@ -328,8 +328,9 @@ impl Store {
                     }
                     // A withdrawn rotation is made again by the next sync (the space
                     // still needs one); a removal is redone by the caller.
-                    if let crate::event::MembershipOp::Remove { device, .. } = op {
-                        redo.push(Redo::Removal(device));
+                    if let crate::event::MembershipOp::Remove { device, keys, .. } = op {
+                        let known = keys.iter().map(|(d, _)| *d).collect();
+                        redo.push(Redo::Removal { device, known });
                     }
                 }
                 crate::event::Kind::Revoke => {
@@ -383,8 +384,14 @@ pub(super) fn insert_event(
 /// or reopening an invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redo {
-    /// Remove this device (if it is still a member).
-    Removal(crate::identity::DeviceKey),
+    /// Remove this device (if it is still a member); `known` are the members the
+    /// withdrawn removal handed its key to (those this device knew of then).
+    Removal {
+        /// The device to remove.
+        device: crate::identity::DeviceKey,
+        /// The other members when the removal was first signed.
+        known: Vec<crate::identity::DeviceKey>,
+    },
     /// Revoke this invite (if it is still neither revoked nor used).
     Revocation(crate::identity::DeviceKey),
     /// Leave the space (if this device is still a member): a leave signed after a

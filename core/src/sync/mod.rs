@@ -463,7 +463,7 @@ fn sync_once(
         .report
         .redo
         .iter()
-        .any(|r| matches!(r, Redo::Removal(_)));
+        .any(|r| matches!(r, Redo::Removal { .. }));
     if local.state.departure(&me.device_key()).is_some() || departed.is_some() {
         excuse_refusal(&push_refusal, pull.report);
     } else if removal_to_redo {
