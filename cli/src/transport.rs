@@ -175,7 +175,7 @@ impl Http {
                 Some(secs) if busy && attempt < ATTEMPTS => {
                     // At least a second, whatever the relay says: the same as said.
                     let secs = secs.max(1);
-                    eprintln!("note: the relay is busy; retrying in {secs} s");
+                    crate::output::note(&format!("note: the relay is busy; retrying in {secs} s"));
                     std::thread::sleep(Duration::from_secs(secs));
                     attempt += 1;
                 }

@@ -143,7 +143,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, de
                 // Too slow to keep up, or commits went unheard: send the newest cursor,
                 // which covers what was lost.
                 Ok(News::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    newest(&state, space).await.filter(|c| *c > last)
+                    newest_again(&state, space).await.filter(|c| *c > last)
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -175,6 +175,21 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, de
 async fn newest(state: &AppState, space: SpaceId) -> Option<u64> {
     let state = state.clone();
     blocking(move || state.newest_cursor(space)).await.ok()
+}
+
+/// The newest cursor when commits may have gone unheard, asked again a moment later
+/// when the database does not answer (the connection that reads it is made again at the
+/// next request, after PostgreSQL came back): the check must not be lost.
+async fn newest_again(state: &AppState, space: SpaceId) -> Option<u64> {
+    for wait in [0, 1, 2, 4] {
+        if wait > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+        if let Some(c) = newest(state, space).await {
+            return Some(c);
+        }
+    }
+    None
 }
 
 async fn still_member(state: &AppState, space: SpaceId, device: DeviceKey) -> bool {

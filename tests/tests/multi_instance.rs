@@ -119,4 +119,12 @@ fn an_instance_whose_database_sessions_were_ended_connects_again_and_its_watcher
     b.ok(&["reflect", "We walked twice"]);
     b.ok(&["sync"]);
     assert!(a.ok(&["sync"]).contains("1 reflection from Sam"));
+    // Ended again and again (a pooler, idle_session_timeout): the next push meets the
+    // server's goodbye on the old connection, and is answered "retry", not refused.
+    for round in 0..3 {
+        duet_testkit::pg::end_sessions(&url, &name);
+        b.ok(&["reflect", &format!("Round {round}")]);
+        b.ok(&["sync"]);
+    }
+    assert!(a.ok(&["sync"]).contains("3 reflections from Sam"));
 }

@@ -88,7 +88,15 @@ impl StoreError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             StoreError::Unreachable(_) => true,
-            StoreError::Postgres(e) => e.is_closed(),
+            // The connection closed, the server's goodbye on it (class 57P: an operator's
+            // pg_terminate_backend, a shutdown, idle_session_timeout, "cannot connect
+            // now" while it starts), or the socket failing under it.
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| c.code().starts_with("57P"))
+                    || std::error::Error::source(e)
+                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+            }
             _ => false,
         }
     }

@@ -36,18 +36,34 @@ pub use listen::{CHANNEL, ListenerGuard, listen, parse_announcement};
 pub use schema::{SCHEMA_VERSION, create_schema};
 pub use txn::PgTxn;
 
-/// A URL with its password replaced by `***`, for messages and logs.
+/// A URL with its password replaced by `***`, for messages and logs: in its user part
+/// and in a `password=` parameter.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.rsplit_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
+            None => format!("{scheme}://{rest}"),
         },
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out = format!("{out}?{}", params.join("&"));
     }
+    out
 }
 /// Runs `f` on a thread of its own: the `postgres` crate must not be called from a
 /// thread that drives async tasks (it blocks on its own runtime).
@@ -84,6 +100,9 @@ pub struct PgStore {
     /// Where to connect again when the connection is lost (a restart of PostgreSQL, a
     /// session ended by its operator, a failover).
     url: String,
+    /// The database was found out of reach and not since reached: said once in the log,
+    /// not at every request refused meanwhile.
+    away: bool,
     /// The writer's statements, prepared once per connection (a statement sent as text
     /// costs a second round trip to prepare it each time).
     statements: txn::Statements,
@@ -111,6 +130,7 @@ impl PgStore {
         let mut store = PgStore {
             client: Some(connect(url)?),
             url: url.to_string(),
+            away: false,
             statements: txn::Statements::default(),
         };
         off_runtime(|| schema::migrate(store.client()?))?;
@@ -138,12 +158,15 @@ impl PgStore {
             Ok(client) => {
                 tracing::info!("connected again to the PostgreSQL database");
                 self.client = Some(client);
+                self.away = false;
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(
-                    "the PostgreSQL database is out of reach: {e}; requests are refused with 503 until it answers"
-                );
+                if !std::mem::replace(&mut self.away, true) {
+                    tracing::warn!(
+                        "the PostgreSQL database is out of reach: {e}; requests are refused with 503 until it answers"
+                    );
+                }
                 Err(StoreError::Unreachable(e.to_string()))
             }
         }
@@ -463,6 +486,10 @@ mod tests {
             "postgres://duet:***@db.internal:5432/duet"
         );
         assert_eq!(redact("postgres://duet@db/duet"), "postgres://duet@db/duet");
+        assert_eq!(
+            redact("postgres://db/duet?user=duet&password=s3cret&sslmode=disable"),
+            "postgres://db/duet?user=duet&password=***&sslmode=disable"
+        );
         // A password with an `@` left unencoded: all of it hidden, not its tail shown.
         assert_eq!(
             redact("postgres://duet:ab@SECRETPART@db:5432/duet"),
