@@ -29,6 +29,10 @@ const LOCAL_CHECK: Duration = Duration::from_millis(250);
 /// How long a sync's warning stays on the status line.
 pub const SAID_FOR_MS: i64 = 24 * 3_600_000;
 
+/// How a sync's warning of a clock that disagrees with the relay's begins
+/// (`duet_core::device::clock_disagrees`).
+const CLOCK_WARNING: &str = "this device's clock is";
+
 /// The most sync warnings the status line keeps (the newest).
 const SAID_KEPT: usize = 5;
 
@@ -189,7 +193,11 @@ impl Live {
                 retry.note(outcome);
                 due |= outcome == Some(true);
             }
-            due |= retry.due() || (down && last_sync.elapsed() >= crate::live::POLL_WHILE_DOWN);
+            // A clock the last sync found wrong is measured again as often: set right,
+            // the next sync lets the person rate again.
+            due |= retry.due()
+                || (last_sync.elapsed() >= crate::live::POLL_WHILE_DOWN
+                    && (down || dev.ensure_clock_agrees().is_err()));
             if due {
                 let outcome = http.as_ref().and_then(|http| self.sync(&mut dev, http));
                 retry.note(outcome);
@@ -341,6 +349,10 @@ impl Live {
                     s.reachable = Some(true);
                     s.last_sync = Some(now);
                     s.problem = refused;
+                    // A clock found right again: what an earlier sync said of it is over.
+                    if !said.iter().any(|t| t.contains(CLOCK_WARNING)) {
+                        s.said.retain(|(_, t)| !t.contains(CLOCK_WARNING));
+                    }
                     keep_said(&mut s.said, said, now);
                 });
                 Some(reports.iter().any(|(_, r)| r.incomplete))

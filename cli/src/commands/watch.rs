@@ -194,7 +194,10 @@ impl Watch {
             }
         }
         let down = self.up.len() < self.listening;
-        let poll = (down || self.failed) && self.last_sync.elapsed() >= POLL_WHILE_DOWN;
+        // A clock the last sync found wrong is measured again as often: set right, the
+        // next sync lets the person rate again.
+        let poll = self.last_sync.elapsed() >= POLL_WHILE_DOWN
+            && (down || self.failed || dev.ensure_clock_agrees().is_err());
         Ok(std::mem::take(&mut self.more) || poll || (changed && dev.has_unsent()?))
     }
 }
