@@ -483,6 +483,21 @@ pub fn ratings(d: &Device) -> usize {
         })
 }
 
+/// Whether libfaketime's `faketime` runs here (tests that move a clock with it print
+/// "skipped: install faketime" otherwise; `.ci/run` installs it).
+pub fn faketime_or_skip() -> bool {
+    let installed = Command::new("faketime")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    }
+    installed
+}
+
 /// Headless Chromium's path, when one is installed (tests that need it print "skipped:
 /// install chromium" otherwise).
 pub fn chromium() -> Option<PathBuf> {

@@ -3,18 +3,7 @@
 //! since its partner's device places ratings (and opens blind ones together) by their
 //! times. The clocks are moved with libfaketime; `.ci/run` installs it.
 
-use std::process::Stdio;
-
-use duet_tests::{Device, Relay, Run, pair};
-
-fn faketime_installed() -> bool {
-    std::process::Command::new("faketime")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use duet_tests::{Device, Relay, Run, faketime_or_skip, pair};
 
 /// `duet args` on `d` with its clock moved by `offset` (libfaketime's `+10d`, `-10d`).
 fn at_offset(d: &Device, offset: &str, args: &[&str]) -> Run {
@@ -36,8 +25,7 @@ fn ratings_of(d: &Device) -> usize {
 
 #[test]
 fn a_device_whose_clock_is_days_off_is_told_at_sync_and_rates_only_once_it_is_right() {
-    if !faketime_installed() {
-        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    if !faketime_or_skip() {
         return;
     }
     let relay = Relay::start();
@@ -112,8 +100,7 @@ fn a_device_whose_clock_is_days_off_is_told_at_sync_and_rates_only_once_it_is_ri
 
 #[test]
 fn a_clock_that_lost_its_time_is_named_before_anything_is_dated_by_it() {
-    if !faketime_installed() {
-        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    if !faketime_or_skip() {
         return;
     }
     let d = Device::new();
@@ -140,8 +127,7 @@ fn a_clock_that_lost_its_time_is_named_before_anything_is_dated_by_it() {
 
 #[test]
 fn a_clock_found_wrong_opens_no_seal_early_undoes_nothing_and_one_set_back_is_refused() {
-    if !faketime_installed() {
-        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    if !faketime_or_skip() {
         return;
     }
     let relay = Relay::start();

@@ -787,16 +787,15 @@ fn a_device_the_partner_removed_is_named_to_its_person_as_still_reading_their_pr
     assert!(!private.contains("Canary-after-removal-77"), "{private}");
 }
 
-#[test]
-fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() {
-    let relay = Relay::start();
-    let (sol, tam) = duet_tests::pair(&relay);
+/// Sol and Tam, and Sol's phone, lost: Sol removes it from a laptop that is offline (its
+/// relay unreachable), so the removal waits there while the phone is still online.
+/// Returns Sol (offline), Tam, the phone and its key.
+fn phone_removed_offline(relay: &Relay) -> (Device, Device, Device, String) {
+    let (sol, tam) = duet_tests::pair(relay);
     let phone = Device::new();
     phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
     let phone_key = device_key(&phone);
     sol.ok(&["sync"]);
-    // Sol removes the lost phone from a laptop that is offline (its relay unreachable):
-    // the removal waits there, and the phone, still online, makes a device code.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
@@ -806,6 +805,25 @@ fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() 
         removed.stderr.contains("the removal is recorded"),
         "{removed:?}"
     );
+    (sol, tam, phone, phone_key)
+}
+
+/// The keys of the devices `d` lists as current (not removed).
+fn current_devices(d: &Device) -> Vec<String> {
+    d.json(&["device", "list"])
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter(|r| r["removed"] == false)
+        .filter_map(|r| r["device"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() {
+    let relay = Relay::start();
+    let (sol, tam, phone, phone_key) = phone_removed_offline(&relay);
+    // The phone, still online, makes a device code.
     let stolen = code_of(&phone, &["device", "add"]);
     sol.ok(&["relay", "set", &relay.url]);
     sol.ok(&["sync"]);
@@ -830,40 +848,20 @@ fn a_code_made_on_a_lost_phone_while_its_removal_waited_offline_admits_no_one() 
     // Nobody new is a member, on either partner's devices.
     for d in [&sol, &tam] {
         d.ok(&["sync"]);
-        let listed = d.json(&["device", "list"]);
-        let keys: Vec<&str> = listed
-            .as_array()
-            .expect("devices")
-            .iter()
-            .filter(|r| r["removed"] == false)
-            .filter_map(|r| r["device"].as_str())
-            .collect();
+        let keys = current_devices(d);
         assert_eq!(
             keys.len(),
             2,
-            "Sol's laptop and Tam's device only: {listed}"
+            "Sol's laptop and Tam's device only: {keys:?}"
         );
-        assert!(!keys.contains(&phone_key.as_str()), "{listed}");
+        assert!(!keys.contains(&phone_key), "{keys:?}");
     }
 }
 
 #[test]
 fn a_device_a_lost_phone_admitted_while_its_removal_waited_is_removed_with_it() {
     let relay = Relay::start();
-    let (sol, tam) = duet_tests::pair(&relay);
-    let phone = Device::new();
-    phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
-    let phone_key = device_key(&phone);
-    sol.ok(&["sync"]);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
-    sol.ok(&["relay", "set", &format!("http://{dead}")]);
-    let removed = sol.run(&["device", "remove", &phone_key[..12], "--yes"]);
-    assert!(
-        removed.stderr.contains("the removal is recorded"),
-        "{removed:?}"
-    );
+    let (sol, tam, phone, phone_key) = phone_removed_offline(&relay);
     // Whoever holds the phone adds a device of their own before the removal is sent.
     let thief = Device::new();
     thief.ok(&["join", &code_of(&phone, &["device", "add"])]);
@@ -885,17 +883,10 @@ fn a_device_a_lost_phone_admitted_while_its_removal_waited_is_removed_with_it() 
     let seen = thief.json(&["export"]).to_string();
     assert!(!seen.contains("after the removal"), "{seen}");
     for d in [&sol, &tam] {
-        let listed = d.json(&["device", "list"]);
-        let current: Vec<&str> = listed
-            .as_array()
-            .expect("devices")
-            .iter()
-            .filter(|r| r["removed"] == false)
-            .filter_map(|r| r["device"].as_str())
-            .collect();
+        let current = current_devices(d);
         assert!(
-            !current.contains(&thief_key.as_str()) && !current.contains(&phone_key.as_str()),
-            "{listed}"
+            !current.contains(&thief_key) && !current.contains(&phone_key),
+            "{current:?}"
         );
     }
 }

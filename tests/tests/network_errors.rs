@@ -261,14 +261,7 @@ fn a_relay_url_with_a_path_is_refused_when_set() {
 #[test]
 fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_named() {
     // libfaketime moves the relay's clock (and so its `Date`); `.ci/run` installs it.
-    let installed = std::process::Command::new("faketime")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    if !duet_tests::faketime_or_skip() {
         return;
     }
     let relay = Relay::start_logged_under(

@@ -263,12 +263,7 @@ fn a_short_code_typed_without_its_number_is_named_as_not_a_short_code() {
 
 #[test]
 fn a_short_codes_end_is_told_by_this_devices_clock_when_the_relays_is_behind() {
-    let faketime = std::process::Command::new("faketime")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !faketime {
-        println!("skipped: install faketime (the Debian package `faketime`) to run this test");
+    if !duet_tests::faketime_or_skip() {
         return;
     }
     // The relay's clock is 20 minutes behind: its mailbox for a 30-minute code ends 10
