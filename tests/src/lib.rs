@@ -498,6 +498,19 @@ pub fn faketime_or_skip() -> bool {
     installed
 }
 
+/// A relay whose clock (and so its `Date`) is moved by `offset` (libfaketime's `+10m`,
+/// `-20m`), logging at `info`; only after [`faketime_or_skip`].
+pub fn relay_with_clock(offset: &str) -> Relay {
+    let wrapper = [
+        "env",
+        "FAKETIME_DONT_FAKE_MONOTONIC=1",
+        "faketime",
+        "-f",
+        offset,
+    ];
+    Relay::start_logged_under(&wrapper, &[])
+}
+
 /// Headless Chromium's path, when one is installed (tests that need it print "skipped:
 /// install chromium" otherwise).
 pub fn chromium() -> Option<PathBuf> {

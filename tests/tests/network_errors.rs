@@ -264,16 +264,7 @@ fn a_relay_whose_clock_is_ten_minutes_ahead_is_synced_with_and_the_clocks_are_na
     if !duet_tests::faketime_or_skip() {
         return;
     }
-    let relay = Relay::start_logged_under(
-        &[
-            "env",
-            "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            "faketime",
-            "-f",
-            "+10m",
-        ],
-        &[],
-    );
+    let relay = duet_tests::relay_with_clock("+10m");
     // Reads signed by this machine's clock are 600 s from the relay's: refused, then
     // signed again with the relay's time (the join reads the space, too).
     let (alex, sam) = pair(&relay);

@@ -268,16 +268,7 @@ fn a_short_codes_end_is_told_by_this_devices_clock_when_the_relays_is_behind() {
     }
     // The relay's clock is 20 minutes behind: its mailbox for a 30-minute code ends 10
     // minutes from now by its own clock, which is 30 minutes from now by this device's.
-    let relay = Relay::start_logged_under(
-        &[
-            "env",
-            "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            "faketime",
-            "-f",
-            "-20m",
-        ],
-        &[],
-    );
+    let relay = duet_tests::relay_with_clock("-20m");
     let a = alex(&relay);
     let mut child = a
         .command(&["invite", "--short", "--json", "--expires", "30m"])
