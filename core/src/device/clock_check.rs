@@ -31,8 +31,37 @@ pub fn clock_disagrees(relay_ahead: i64) -> String {
 /// A difference of clocks in words, to the nearest minute (a `Date` has whole seconds
 /// and an answer takes some; "47 hours" for two days less a few seconds would mislead).
 pub(super) fn about(ms: i64) -> String {
-    let minutes = ms.saturating_abs().saturating_add(30_000) / 60_000;
+    let ms = ms.saturating_abs();
+    // Near the tolerance, "5 minutes" would read as within it: the seconds are said.
+    if ms < 2 * CLOCK_TOLERANCE_MS - 30_000 {
+        let secs = (ms + 500) / 1000;
+        let (m, s) = (secs / 60, secs % 60);
+        let minutes = crate::words::count(m as usize, "minute", "minutes");
+        return match (m, s) {
+            (_, 0) => minutes,
+            (0, _) => crate::words::count(s as usize, "second", "seconds"),
+            _ => format!(
+                "{minutes} {}",
+                crate::words::count(s as usize, "second", "seconds")
+            ),
+        };
+    }
+    let minutes = ms.saturating_add(30_000) / 60_000;
     crate::words::span(minutes.saturating_mul(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::about;
+
+    #[test]
+    fn a_difference_near_the_tolerance_is_said_to_the_second_and_a_large_one_rounded() {
+        assert_eq!(about(310_200), "5 minutes 10 seconds");
+        assert_eq!(about(-300_000), "5 minutes");
+        assert_eq!(about(40_000), "40 seconds");
+        assert_eq!(about(599_400), "10 minutes");
+        assert_eq!(about(2 * 86_400_000 - 3_000), "2 days");
+    }
 }
 
 impl Device {
