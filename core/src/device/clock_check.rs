@@ -50,20 +50,6 @@ pub(super) fn about(ms: i64) -> String {
     crate::words::span(minutes.saturating_mul(60))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::about;
-
-    #[test]
-    fn a_difference_near_the_tolerance_is_said_to_the_second_and_a_large_one_rounded() {
-        assert_eq!(about(310_200), "5 minutes 10 seconds");
-        assert_eq!(about(-300_000), "5 minutes");
-        assert_eq!(about(40_000), "40 seconds");
-        assert_eq!(about(599_400), "10 minutes");
-        assert_eq!(about(2 * 86_400_000 - 3_000), "2 days");
-    }
-}
-
 impl Device {
     /// Refuses a rating or a close while the latest sync found this device's clock more
     /// than [`CLOCK_TOLERANCE_MS`] from the relay's, or since it the clock went back
@@ -128,5 +114,19 @@ impl Device {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::about;
+
+    #[test]
+    fn a_difference_near_the_tolerance_is_said_to_the_second_and_a_large_one_rounded() {
+        assert_eq!(about(310_200), "5 minutes 10 seconds");
+        assert_eq!(about(-300_000), "5 minutes");
+        assert_eq!(about(40_000), "40 seconds");
+        assert_eq!(about(599_400), "10 minutes");
+        assert_eq!(about(2 * 86_400_000 - 3_000), "2 days");
     }
 }
