@@ -567,3 +567,35 @@ fn leaving_in_the_app_while_the_relay_is_away_says_the_partner_is_not_told_yet()
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// Sam removes Alex's laptop from the shared space; it still reads Alex's personal space.
+/// The CLI's sync says so; the app's device list said only "removed", with no way to
+/// take it out there. It now says what it still reads, and its Remove takes it out.
+#[test]
+fn a_device_the_partner_removed_is_shown_as_still_reading_the_personal_space_and_can_be_removed() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let laptop = Device::new();
+    laptop.ok(&["join", &alex.device_code()]);
+    let key = laptop.json(&["status"])["device"]
+        .as_str()
+        .expect("the laptop's key")[..12]
+        .to_string();
+    sam.ok(&["sync"]);
+    sam.ok(&["device", "remove", &key, "--yes"]);
+    alex.ok(&["sync"]);
+    let app = App::start(&alex);
+    let page = app.get("/devices");
+    assert!(
+        page.body
+            .contains("it still reads your private reflections")
+            && page.body.contains(&format!("/devices/{key}/remove")),
+        "{}",
+        page.body
+    );
+    let removed = app.post(&format!("/devices/{key}/remove"), &[("confirm", "yes")]);
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    alex.ok(&["sync"]);
+    let personal = alex.json(&["status"])["spaces"][1]["members"].to_string();
+    assert!(!personal.contains(&key), "{personal}");
+}

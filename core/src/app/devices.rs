@@ -37,6 +37,10 @@ pub struct DeviceRow {
     pub left: bool,
     /// Whether it is the device being used.
     pub this_device: bool,
+    /// Removed from the shared space (by the partner) but still in this person's
+    /// personal space: it still reads their private reflections until they remove it.
+    #[serde(default)]
+    pub reads_personal: bool,
 }
 
 /// Removing a device of the other partner: whose it is, and whether it is their last.
@@ -88,6 +92,8 @@ impl Device {
         let verified = self.store.verified(&rec.id)?;
         let last = state.last_times();
         let me = self.me.device_key();
+        let personal = self.space(SpaceKind::Personal)?;
+        let personal = crate::sync::fold_state(&self.store, &personal.id)?;
         Ok(state
             .all_devices()
             .iter()
@@ -105,6 +111,7 @@ impl Device {
                     removed: state.is_removed(key),
                     left: state.departure(key).is_some_and(|d| d.left),
                     this_device: *key == me,
+                    reads_personal: state.is_removed(key) && personal.is_member(key),
                 }
             })
             .collect())

@@ -310,13 +310,15 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
                         td { code { (short) } }
                         td { (when(r.joined_ms)) }
                         td {
-                            @if r.left { "left" } @else if r.removed { "removed" }
+                            @if r.left { "left" }
+                            @else if r.reads_personal { "removed from the shared space; it still reads your private reflections" }
+                            @else if r.removed { "removed" }
                             @else if r.this_device { "this device" }
                             @else if r.verified { "verified" }
                             @else { "not verified" }
                         }
                         td {
-                            @if let Some(token) = token.filter(|_| !r.removed && !r.this_device) {
+                            @if let Some(token) = token.filter(|_| (!r.removed || r.reads_personal) && !r.this_device) {
                                 form method="post" class="inline" action=(format!("/devices/{short}/remove")) {
                                     (csrf(token))
                                     button type="submit" aria-label=(format!("Remove device {short}")) { "Remove…" }
