@@ -25,16 +25,19 @@ const NOT_OBSERVED: i64 = i64::MIN;
 /// Notes what the relay's clock read at an answer (its `Date`, whole seconds: taken as
 /// the middle of its second).
 pub fn observe(date: Option<&str>) {
-    let Some(relay_ms) = date
-        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
-        .map(|t| t.timestamp_millis() + 500)
-    else {
+    let Some(relay_ms) = date_ms(date).map(|ms| ms + 500) else {
         return;
     };
     OBSERVED.swap(
         relay_ms - chrono::Utc::now().timestamp_millis(),
         Ordering::Relaxed,
     );
+}
+
+/// What an answer's `Date` header says, ms since the epoch (whole seconds).
+fn date_ms(date: Option<&str>) -> Option<i64> {
+    date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+        .map(|t| t.timestamp_millis())
 }
 
 /// A time the relay gave (its clock, ms) as this device's clock reads it: what a person
@@ -78,10 +81,7 @@ pub fn learn(status: u16, date: Option<&str>, signed_at: i64) -> bool {
     if status != 401 {
         return false;
     }
-    let Some(relay_now) = date
-        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
-        .map(|t| t.timestamp())
-    else {
+    let Some(relay_now) = date_ms(date).map(|ms| ms.div_euclid(1000)) else {
         return false;
     };
     // A time this far from the one signed with is why the read was refused; nearer,

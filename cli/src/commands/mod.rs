@@ -178,7 +178,7 @@ impl Ctx {
     /// show here only (the history marks them).
     pub fn view_device(&self) -> anyhow::Result<Device> {
         let dev = self.device()?;
-        let stranded = dev.never_sent()?.len();
+        let stranded = dev.never_sent_count()?;
         if stranded > 0 {
             crate::output::note(&format!(
                 "note: {} made on this device never reached the shared space before this \

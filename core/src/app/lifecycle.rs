@@ -80,11 +80,24 @@ impl Device {
     /// departed it (hex hashes, as in the history's `change`): none while it is a
     /// member, whose next sync sends them.
     pub fn never_sent(&self) -> Result<std::collections::BTreeSet<String>, DeviceError> {
-        let rec = self.store.space(SpaceKind::Shared)?;
-        if self.store.departed(&rec.id)?.is_none() {
-            return Ok(Default::default());
+        match self.departed_shared_space()? {
+            Some(space) => Ok(self.store.pending_hashes(&space)?),
+            None => Ok(Default::default()),
         }
-        Ok(self.store.pending_hashes(&rec.id)?)
+    }
+
+    /// How many of [`Device::never_sent`] there are, counted without reading them.
+    pub fn never_sent_count(&self) -> Result<usize, DeviceError> {
+        match self.departed_shared_space()? {
+            Some(space) => Ok(usize::try_from(self.store.pending_count(&space)?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
+    /// The shared space's id, when this device's membership of it ended.
+    fn departed_shared_space(&self) -> Result<Option<crate::event::SpaceId>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        Ok(self.store.departed(&rec.id)?.map(|_| rec.id))
     }
 
     /// Whether this device may still write to the space of `kind` (it has not left it

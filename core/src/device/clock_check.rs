@@ -67,12 +67,12 @@ impl Device {
         let now = self.now();
         if now < at {
             // The relay's time now is at least `at + ahead`, as the clock read then.
-            let set_right =
-                ahead < -CLOCK_TOLERANCE_MS && now >= at.saturating_add(ahead) - CLOCK_TOLERANCE_MS;
+            let set_right = ahead < -CLOCK_TOLERANCE_MS
+                && now >= at.saturating_add(ahead).saturating_sub(CLOCK_TOLERANCE_MS);
             if set_right {
                 return Ok(());
             }
-            if now < at - CLOCK_TOLERANCE_MS {
+            if now < at.saturating_sub(CLOCK_TOLERANCE_MS) {
                 return Err(DeviceError::ClockMovedBack(at - now));
             }
         }
@@ -82,33 +82,32 @@ impl Device {
         Err(DeviceError::ClockOff(ahead))
     }
 
-    /// Records how far the relay's clock is from this device's after a sync of `rec`,
-    /// and warns (for the shared space) when they disagree.
+    /// Records how far the relay's clock is from this device's after a sync of the
+    /// shared space (the one whose times the partner compares; the only one read), and
+    /// warns when they disagree.
     pub(super) fn record_relay_clock(
         &mut self,
         rec: &SpaceRecord,
         transport: &dyn Transport,
         report: &mut SyncReport,
     ) -> Result<(), DeviceError> {
+        if rec.kind != SpaceKind::Shared || self.clock != Clock::System {
+            return Ok(());
+        }
         let Some(ahead) = transport.relay_ahead_ms() else {
             return Ok(());
         };
-        if self.clock != Clock::System {
-            return Ok(());
-        }
         let now = self.now();
         self.store.set_relay_clock(&rec.id, ahead, now)?;
-        if rec.kind == SpaceKind::Shared
-            && report.departed.is_none()
-            && ahead.saturating_abs() > CLOCK_TOLERANCE_MS
-        {
+        if report.departed.is_none() && ahead.saturating_abs() > CLOCK_TOLERANCE_MS {
             report.warnings.push(Warning::then(
                 format!(
                     "{}: ratings and check-ins are dated by this device's clock, and your \
                      partner's device places them (and opens blind ratings together) by it; \
-                     until the clocks agree (within 5 minutes) this device refuses to rate \
-                     or close a check-in",
-                    clock_disagrees(ahead)
+                     until the clocks agree (within {}) this device refuses to rate or close \
+                     a check-in",
+                    clock_disagrees(ahead),
+                    about(CLOCK_TOLERANCE_MS)
                 ),
                 NextStep::SetClock,
             ));

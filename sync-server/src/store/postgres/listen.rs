@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use duet_core::event::SpaceId;
-use postgres::{Client, NoTls};
 
 use crate::store::{Committed, StoreError};
 
@@ -86,7 +85,8 @@ fn listen_once(
     listening: impl FnOnce(),
     stop: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let mut client = Client::connect(url, NoTls)?;
+    // As the stores connect (with their connect timeout), off the async threads.
+    let mut client = super::connect(url)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
     listening();
     while !stop.load(Ordering::Relaxed) {
