@@ -64,6 +64,10 @@ pub fn say(step: &NextStep) -> String {
             "if it is lost or you no longer trust it, run `duet device remove {}`",
             &device[..12.min(device.len())]
         ),
+        NextStep::JoinAgainInNewHome { device } => format!(
+            "to have them here, make a new code on your other device (`duet device add`), join with it in a new home (`duet join CODE --home NEWDIR`), then remove this device from there (`duet device remove {}`)",
+            &device[..12.min(device.len())]
+        ),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (`duet goal list`, `duet history`, `duet export`)"
                 .into()

@@ -52,6 +52,12 @@ pub enum NextStep {
         /// The device's key, hex.
         device: String,
     },
+    /// Join again with a new code in a new home, then remove this device (which joined
+    /// the shared space only) from there.
+    JoinAgainInNewHome {
+        /// This device's key, hex.
+        device: String,
+    },
     /// What this device holds stays readable and exportable here.
     ReadWhatYouHave,
     /// Move the damaged home away and restore this device from a backup file.

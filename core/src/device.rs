@@ -20,6 +20,7 @@ use crate::sync::SyncError;
 mod clock_check;
 pub use clock_check::{CLOCK_TOLERANCE_MS, clock_disagrees};
 mod errors;
+mod join_refused;
 pub use errors::DeviceError;
 mod new_entities;
 mod syncing;

@@ -890,3 +890,62 @@ fn a_device_a_lost_phone_admitted_while_its_removal_waited_is_removed_with_it() 
         );
     }
 }
+
+/// Whether the proxy below refuses a join pushed to a personal space.
+static HOLD_PERSONAL_JOINS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+/// The shared space's id, whose joins the proxy lets through.
+static SHARED_SPACE: std::sync::OnceLock<duet_core::ids::SpaceId> = std::sync::OnceLock::new();
+
+fn personal_joins_unreachable(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    let held = HOLD_PERSONAL_JOINS.load(std::sync::atomic::Ordering::SeqCst)
+        && events.iter().any(|e| {
+            e.kind() == duet_core::event::Kind::Join
+                && Some(&e.header().space) != SHARED_SPACE.get()
+        });
+    held.then(|| (502, r#"{"error":"bad_gateway"}"#.to_string()))
+}
+
+#[test]
+fn a_device_whose_code_died_between_its_two_joins_is_told_to_start_again_in_a_new_home() {
+    let relay = Relay::start();
+    let (sol, _tam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
+    let shared = sol.json(&["status"])["spaces"][0]["space"]
+        .as_str()
+        .and_then(duet_core::ids::SpaceId::parse)
+        .expect("the shared space's id");
+    SHARED_SPACE.set(shared).expect("set once");
+    // The phone's code reaches the relay through a proxy that fails personal joins: the
+    // tablet's shared half lands, its personal half does not.
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, personal_joins_unreachable);
+    phone.ok(&["relay", "set", &proxy.url]);
+    let tablet = Device::new();
+    let joined = tablet.run(&["join", &code_of(&phone, &["device", "add"])]);
+    assert_ne!(joined.code, 0, "the personal half did not land: {joined:?}");
+    // Sol removes the phone from the laptop before the tablet tries again: the code dies
+    // with it, and the relay refuses the personal half for good.
+    sol.ok(&["sync"]);
+    sol.ok(&["device", "remove", &device_key(&phone)[..12], "--yes"]);
+    sol.ok(&["sync"]);
+    HOLD_PERSONAL_JOINS.store(false, std::sync::atomic::Ordering::SeqCst);
+    let synced = tablet.run(&["sync"]);
+    assert_eq!(synced.code, 0, "the shared space syncs on: {synced:?}");
+    let tablet_key = device_key(&tablet);
+    for told in [
+        "can never read your private reflections",
+        "--home NEWDIR",
+        &format!("duet device remove {}", &tablet_key[..12]),
+    ] {
+        assert!(synced.stderr.contains(told), "{told}: {synced:?}");
+    }
+    // Later syncs no longer ask the relay; the status says it instead of "finish joining".
+    assert_eq!(tablet.run(&["sync"]).code, 0);
+    let status = tablet.ok(&["status"]);
+    assert!(
+        status.contains("refused this device's join for good")
+            && !status.contains("joining is not finished"),
+        "{status}"
+    );
+}

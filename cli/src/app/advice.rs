@@ -67,6 +67,12 @@ pub fn say(step: &NextStep) -> String {
             "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
             &device[..12.min(device.len())]
         ),
+        NextStep::JoinAgainInNewHome { device } => format!(
+            "to have them here, make a new device code on your other device ({DEVICES_PAGE}), \
+             join with it in a new folder (in a terminal: `duet app --home DIR`), then remove \
+             device {} there",
+            &device[..12.min(device.len())]
+        ),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (Today, History, Report)".into()
         }
@@ -163,6 +169,9 @@ mod tests {
                 device: "ab".repeat(32),
             },
             NextStep::ReadWhatYouHave,
+            NextStep::JoinAgainInNewHome {
+                device: "cd".repeat(32),
+            },
             NextStep::CreationToken {
                 relay: Some("https://relay.example.org".into()),
             },

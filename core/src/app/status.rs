@@ -195,7 +195,8 @@ impl Device {
                     .store
                     .first_unacked(&rec.id)?
                     .is_some_and(|(_, kind)| kind == "genesis"),
-            joining: self.store.join_unfinished(&rec.id, rec.cursor)?,
+            joining: self.store.join_unfinished(&rec.id, rec.cursor)?
+                && !self.join_refused_before(rec)?,
             refused_events: self.store.refused_total(&rec.id)?,
             refused,
             waiting_events: self.store.held_stats(&rec.id)?.0,

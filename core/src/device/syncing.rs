@@ -35,7 +35,21 @@ impl Device {
     ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
         let mut out = Vec::new();
         for rec in self.store.spaces()? {
-            let mut report = self.sync_one(&rec, transport)?;
+            if self.join_refused_before(&rec)? {
+                continue;
+            }
+            let mut report = match self.sync_one(&rec, transport) {
+                Ok(report) => report,
+                Err(e) => match self.personal_join_refused(&rec, &e)? {
+                    Some(w) => {
+                        let mut report = SyncReport::default();
+                        report.warnings.push(w);
+                        out.push((rec.kind, report));
+                        continue;
+                    }
+                    None => return Err(e),
+                },
+            };
             self.record_relay_clock(&rec, transport, &mut report)?;
             // Membership changes withdrawn after a conflict: redo those the membership as
             // it now stands still needs (the device is a member, the invite open).
