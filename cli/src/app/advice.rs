@@ -8,6 +8,21 @@ use duet_core::sync::TransportError;
 /// Where the relay and the partner's devices are looked after in the app.
 pub const DEVICES_PAGE: &str = "the Partner and devices page";
 
+/// The first 12 hex digits of a device key, as the devices page shows it.
+fn short(device: &str) -> &str {
+    &device[..12.min(device.len())]
+}
+
+/// Joining again in a new folder, for a device the personal space refused.
+fn join_again(device: &str) -> String {
+    format!(
+        "to have them here, make a new device code on your other device ({DEVICES_PAGE}), join \
+         with it in a new folder (in a terminal: `duet app --home DIR`), then remove device {} \
+         there",
+        short(device)
+    )
+}
+
 /// What to do next, in the app's words.
 pub fn say(step: &NextStep) -> String {
     match step {
@@ -65,14 +80,9 @@ pub fn say(step: &NextStep) -> String {
         }
         NextStep::RemoveOwnDevice { device } => format!(
             "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
-            &device[..12.min(device.len())]
+            short(device)
         ),
-        NextStep::JoinAgainInNewHome { device } => format!(
-            "to have them here, make a new device code on your other device ({DEVICES_PAGE}), \
-             join with it in a new folder (in a terminal: `duet app --home DIR`), then remove \
-             device {} there",
-            &device[..12.min(device.len())]
-        ),
+        NextStep::JoinAgainInNewHome { device } => join_again(device),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (Today, History, Report)".into()
         }
@@ -169,9 +179,6 @@ mod tests {
                 device: "ab".repeat(32),
             },
             NextStep::ReadWhatYouHave,
-            NextStep::JoinAgainInNewHome {
-                device: "cd".repeat(32),
-            },
             NextStep::CreationToken {
                 relay: Some("https://relay.example.org".into()),
             },
@@ -182,5 +189,9 @@ mod tests {
         }
         assert!(say(&NextStep::DropWaiting).contains("terminal"));
         assert!(say(&NextStep::RestoreFromBackup).contains("terminal"));
+        let join_again = NextStep::JoinAgainInNewHome {
+            device: "cd".repeat(32),
+        };
+        assert!(say(&join_again).contains("terminal"));
     }
 }

@@ -8,7 +8,7 @@ use super::{Device, DeviceError};
 use crate::advice::{NextStep, Warning};
 use crate::protocol::ErrorCode;
 use crate::store::{SpaceKind, SpaceRecord};
-use crate::sync::{SyncError, TransportError};
+use crate::sync::{SyncError, SyncReport, Transport, TransportError};
 
 /// How the alert of a personal space whose join was refused for good begins.
 const JOIN_REFUSED: &str = "your personal space refused this device's join for good";
@@ -23,10 +23,33 @@ impl Device {
                 .is_some_and(|a| a.starts_with(JOIN_REFUSED)))
     }
 
+    /// Syncs `rec` (see [`Device::sync_one`]), unless an earlier sync found its join
+    /// refused for good (`None`: nothing to sync); a sync that finds it so gives a
+    /// report holding only the warning.
+    pub(super) fn sync_unless_join_refused(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+    ) -> Result<Option<SyncReport>, DeviceError> {
+        if self.join_refused_before(rec)? {
+            return Ok(None);
+        }
+        match self.sync_one(rec, transport) {
+            Ok(report) => Ok(Some(report)),
+            Err(e) => match self.personal_join_refused(rec, &e)? {
+                Some(w) => Ok(Some(SyncReport {
+                    warnings: vec![w],
+                    ..SyncReport::default()
+                })),
+                None => Err(e),
+            },
+        }
+    }
+
     /// `e`, the failure of syncing `rec`, as a warning when it is the relay refusing for
     /// good this device's join of its personal space while its shared space's join went
     /// through (recorded as the personal space's alert); `None` for any other failure.
-    pub(super) fn personal_join_refused(
+    fn personal_join_refused(
         &mut self,
         rec: &SpaceRecord,
         e: &DeviceError,

@@ -35,20 +35,8 @@ impl Device {
     ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
         let mut out = Vec::new();
         for rec in self.store.spaces()? {
-            if self.join_refused_before(&rec)? {
+            let Some(mut report) = self.sync_unless_join_refused(&rec, transport)? else {
                 continue;
-            }
-            let mut report = match self.sync_one(&rec, transport) {
-                Ok(report) => report,
-                Err(e) => match self.personal_join_refused(&rec, &e)? {
-                    Some(w) => {
-                        let mut report = SyncReport::default();
-                        report.warnings.push(w);
-                        out.push((rec.kind, report));
-                        continue;
-                    }
-                    None => return Err(e),
-                },
             };
             self.record_relay_clock(&rec, transport, &mut report)?;
             // Membership changes withdrawn after a conflict: redo those the membership as
