@@ -46,6 +46,43 @@ impl Answer {
     }
 }
 
+/// Writes a system opener (`xdg-open`) into `dir` that writes down what `duet app` ran it
+/// with, as any local user could read it from `ps` (its arguments), the file they name
+/// (a `file://` URL) and that file's mode, into `dir/opened`. Returns the `PATH` to start
+/// the app with.
+pub fn recording_opener(dir: &std::path::Path) -> String {
+    let record = dir.join("opened");
+    let opener = dir.join("xdg-open");
+    let script = format!(
+        "#!/bin/sh\nf=$(printf '%s' \"$1\" | sed 's|^file://||')\n\
+         {{ echo \"ARGS $*\"; cat \"$f\"; echo \"MODE $(stat -c %a \"$f\")\"; }} > {0}.tmp\n\
+         mv {0}.tmp {0}\n",
+        record.display()
+    );
+    std::fs::write(&opener, script).expect("write the opener");
+    let mut perms = std::fs::metadata(&opener).expect("opener").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&opener, perms).expect("make it executable");
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// What the [`recording_opener`] in `dir` wrote, once it has run: `ARGS ...`, the file's
+/// content, `MODE ...`.
+pub fn opened(dir: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(seen) = std::fs::read_to_string(dir.join("opened")) {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "the opener was never run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl App {
     /// Starts `duet app --no-open --json` on `d` and waits for its URL.
     pub fn start(d: &Device) -> App {
@@ -54,8 +91,18 @@ impl App {
 
     /// [`App::start`] with extra environment variables (e.g. `DUET_NOW`).
     pub fn start_env(d: &Device, env: &[(&str, &str)]) -> App {
+        App::start_args(d, &["app", "--no-open", "--json"], env)
+    }
+
+    /// `duet app --json` on `d`, opening the browser with the system opener found on
+    /// `path` (see [`recording_opener`]).
+    pub fn start_opening(d: &Device, path: &str) -> App {
+        App::start_args(d, &["app", "--json"], &[("PATH", path)])
+    }
+
+    fn start_args(d: &Device, args: &[&str], env: &[(&str, &str)]) -> App {
         let mut child = d
-            .command(&["app", "--no-open", "--json"])
+            .command(args)
             .envs(env.iter().copied())
             .spawn()
             .expect("duet app starts");

@@ -386,3 +386,31 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
     b.open(&format!("{}/devices", alex_app.origin()));
     b.screenshot("mixed-devices-phone-dark");
 }
+
+#[test]
+fn the_app_opens_in_the_browser_from_its_launch_page_with_no_key_left_in_the_address() {
+    let Some(chromium) = duet_tests::chromium() else {
+        eprintln!(
+            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
+        );
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["goal", "add", "Sunday walks", "--area", "communication"]);
+    let bin = tempfile::tempdir().expect("temp dir");
+    let app = App::start_opening(&alex, &duet_tests::app::recording_opener(bin.path()));
+    let opened = duet_tests::app::opened(bin.path());
+    let page = opened
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("ARGS "))
+        .expect("the opener's argument");
+    // The browser the opener would start, given the same page.
+    let mut b = Browser::start(&chromium);
+    b.call("Page.navigate", json!({ "url": page }));
+    let origin = app.origin();
+    b.wait(&format!(
+        "location.href === '{origin}/' && document.readyState === 'complete' && document.body.innerText.includes('Sunday walks')"
+    ));
+}

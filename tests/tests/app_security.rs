@@ -373,3 +373,21 @@ fn a_connection_that_sends_nothing_is_closed_and_the_app_still_answers() {
     assert!(start.elapsed() < Duration::from_secs(25), "held open");
     assert_eq!(app.get("/").status, 200);
 }
+
+#[test]
+fn the_browser_is_opened_without_the_session_key_on_any_command_line() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let bin = tempfile::tempdir().expect("temp dir");
+    let app = App::start_opening(&d, &duet_tests::app::recording_opener(bin.path()));
+    let seen = duet_tests::app::opened(bin.path());
+    let args = seen.lines().next().unwrap_or_default();
+    assert!(args.contains("file://"), "{args}");
+    assert!(
+        !args.contains(&app.key),
+        "the key is on the opener's command line: {args}"
+    );
+    // The page it opens, readable by this user only, sends the browser on with the key.
+    assert!(seen.contains(&app.url), "{seen}");
+    assert!(seen.trim_end().ends_with("MODE 600"), "{seen}");
+}

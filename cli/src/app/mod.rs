@@ -10,6 +10,7 @@
 
 mod advice;
 mod kept;
+mod launch;
 mod listen;
 mod live;
 mod once;
@@ -97,9 +98,12 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ))?;
     }
     let _ = std::io::stdout().flush();
-    if !a.no_open {
-        open_browser(&url);
-    }
+    // Kept until the server stops (the file is removed then).
+    let _launch_page = if a.no_open {
+        None
+    } else {
+        launch::open_browser(&url)
+    };
     let shutdown = async move {
         stop_signal().await;
         let _ = stop_tx.send(true);
@@ -125,23 +129,5 @@ async fn stop_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
-    }
-}
-
-/// Opens the URL in the user's browser with the system's opener, if there is one;
-/// failing to is not an error (the URL is printed).
-fn open_browser(url: &str) {
-    for opener in ["xdg-open", "open"] {
-        let started = std::process::Command::new(opener)
-            .arg(url)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        if let Ok(mut child) = started {
-            // Reap it in the background so it leaves no zombie.
-            std::thread::spawn(move || child.wait());
-            return;
-        }
     }
 }

@@ -151,7 +151,7 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
         && req.method() == Method::GET
         && same_secret(&key, &s.secret)
     {
-        return enter(s, req.uri().path());
+        return enter(s, req.uri().path(), req.headers());
     }
     if !has_cookie(req.headers(), &s.cookie_name(), &s.secret) {
         return refuse(
@@ -203,17 +203,38 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
 }
 
 /// The first visit with the secret (`/?key=SECRET`, or any page's path with it): the
-/// cookie, and a redirect to the same path without the key, so that it leaves the address
-/// bar and the browser's history. A path starting with `//` would leave this server
-/// (a scheme-relative URL): it goes to `/` instead.
-fn enter(s: &Session, path: &str) -> Response {
+/// cookie, and on to the same path without the key, so that it leaves the address bar
+/// and the browser's history. A path starting with `//` would leave this server (a
+/// scheme-relative URL): it goes to `/` instead. A visit another site sent the browser
+/// on (`Sec-Fetch-Site: cross-site`: the page `duet app` opens the browser with is a
+/// local file) goes on from a page of this server's own: a redirect would stay in that
+/// site's navigation, and the browser would not send the SameSite=Strict cookie with it.
+fn enter(s: &Session, path: &str, headers: &HeaderMap) -> Response {
     let to = if path.starts_with("//") { "/" } else { path };
     let cookie = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path=/",
         s.cookie_name(),
         s.secret
     );
-    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let mut resp = if cross_site {
+        let page = html! {
+            (maud::DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta http-equiv="refresh" content=(format!("0;url={to}"));
+                    title { "Duet" }
+                }
+                body { main { p { a href=(to) { "Open Duet" } } } }
+            }
+        };
+        axum::response::Html(page.into_string()).into_response()
+    } else {
+        (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+    };
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
