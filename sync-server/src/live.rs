@@ -37,6 +37,12 @@ use crate::state::AppState;
 /// Commits not yet sent to a slow socket before it is told the newest cursor instead.
 const CHANNEL_CAPACITY: usize = 4096;
 
+/// The largest message (and frame) a client may send on its live socket: it has nothing
+/// to say there (its messages are ignored) beyond a control frame's 125 bytes, and the
+/// WebSocket library would otherwise gather up to 64 MiB of one message per socket,
+/// outside every memory budget. A larger one closes the socket.
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
 pub use crate::store::Committed;
 
 /// What the live sockets hear.
@@ -111,6 +117,9 @@ pub async fn live_events(
     })?;
     let ip = client.and_then(|Extension(ClientAddr(ip))| ip);
     let slot = state.live_slot(device, space, ip)?;
+    let upgrade = upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE);
     Ok(upgrade.on_upgrade(move |socket| async move {
         serve_socket(socket, state, space, device).await;
         drop(slot);

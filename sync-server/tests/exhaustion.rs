@@ -560,3 +560,55 @@ fn a_stranger_sweeping_the_short_codes_is_slowed_and_the_couple_is_not() {
     );
     assert_eq!(couple.status, 404, "another address tries on");
 }
+
+/// A client's WebSocket frame of `len` zero bytes, masked with the zero key, not final
+/// (a message that goes on).
+fn unfinished_frame(first: bool, len: usize) -> Vec<u8> {
+    let mut frame = vec![if first { 0x02 } else { 0x00 }, 0x80 | 127];
+    frame.extend_from_slice(&(len as u64).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.resize(frame.len() + len, 0);
+    frame
+}
+
+#[test]
+fn a_live_socket_that_sends_a_large_message_is_closed_before_the_relay_gathers_it() {
+    let p = Proc::start_with(&[]);
+    let (x, devices) = attackers_space(&p, 1);
+    let (answer, mut socket) = open_live(ATTACKER, p.addr, &devices[0], &x);
+    assert_eq!(answer.expect("an answer").status, 101);
+    // One message that never ends: frames of 64 KiB, a mebibyte in all (64 MiB per socket
+    // were gathered before, outside every memory budget).
+    let mut sent = 0;
+    for i in 0..16 {
+        if socket
+            .write_all(&unfinished_frame(i == 0, 64 * 1024))
+            .is_err()
+        {
+            break; // closed already
+        }
+        sent += 1;
+    }
+    // The relay closes the socket (after its cursor message, maybe a close frame); a
+    // socket that is kept reads nothing more until the deadline.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break, // reset
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the socket is still open after {sent} frames of 64 KiB"
+        );
+    }
+    // The relay goes on serving the space.
+    let (again, _socket) = open_live(ATTACKER, p.addr, &devices[0], &x);
+    assert_eq!(again.expect("an answer").status, 101);
+}
