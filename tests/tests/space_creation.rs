@@ -306,3 +306,45 @@ fn creations_stop_at_90_percent_of_the_database_cap_while_a_couple_keeps_pushing
     let synced = alex.run(&["sync"]);
     assert_eq!(synced.code, 0, "{}", synced.stderr);
 }
+
+#[test]
+fn a_person_creates_one_personal_space_without_the_token_however_many_devices_they_add() {
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    let (mut eve, space, genesis) = stranger();
+    let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let in_an_hour = duet_core::ids::now_ms() + 3_600_000;
+    // Eve adds devices of her own with device codes; each asks for a personal space of
+    // its own without the token (each would hold a whole quota).
+    let mut created = 0;
+    for i in 0..3 {
+        let seed = duet_core::ids::random_bytes::<32>();
+        let code = duet_core::event::MembershipOp::Invite {
+            invite_key: duet_core::identity::keypair_from_seed(seed).1,
+            expires_at: in_an_hour,
+            person: Some(eve.person()),
+        };
+        let code = eve.membership(space, &code);
+        let mut device = eve.sibling(&format!("Eve {i}"));
+        let join = device.join(space, seed);
+        let (status, body) = push(&relay, space, &[&code, &join], None);
+        assert_eq!(status, 200, "{body}");
+        let own = SpaceId::generate();
+        let (status, body) = push(&relay, own, &[&personal_genesis(&device.id, own)], None);
+        match status {
+            200 => created += 1,
+            _ => assert_eq!(body["error"], "create_token_required", "{body}"),
+        }
+    }
+    assert_eq!(created, 1, "one personal space for Eve, not one per device");
+    // Her partner, another person, still creates theirs.
+    let seed = duet_core::ids::random_bytes::<32>();
+    let invite = eve.invite(space, seed, in_an_hour);
+    let mut pat = Dev::new("Pat");
+    let join = pat.join(space, seed);
+    let (status, body) = push(&relay, space, &[&invite, &join], None);
+    assert_eq!(status, 200, "{body}");
+    let own = SpaceId::generate();
+    let (status, body) = push(&relay, own, &[&personal_genesis(&pat.id, own)], None);
+    assert_eq!(status, 200, "{body}");
+}

@@ -29,25 +29,30 @@ impl Group<'_> {
         push: &PreparedPush,
         genesis: &Event,
     ) -> Result<Credential, ApiError> {
-        self.check_right_to_create(txn, push, genesis)?;
+        let mut credential = push.credential.clone();
+        if let Some(sponsor) = self.check_right_to_create(txn, push, genesis)? {
+            // Recorded in the token's place, so that it is counted as a token is.
+            credential.token = Some(sponsor);
+        }
         self.check_creation_limits(txn, push)?;
         self.check_creation_room(txn, push.space)?;
-        Ok(push.credential.clone())
+        Ok(credential)
     }
 
-    /// Open registration, a valid creation token, or a member's first personal space.
+    /// Open registration, a valid creation token, or a member's first personal space;
+    /// for the last, what it is recorded under (see [`Group::personal_of_member`]).
     fn check_right_to_create<T: WriteTxn>(
         &mut self,
         txn: &mut T,
         push: &PreparedPush,
         genesis: &Event,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<String>, ApiError> {
         let credential = &push.credential;
-        if self.config.open_registration
-            || credential.token.is_some()
-            || self.is_personal_of_member(txn, genesis)?
-        {
-            return Ok(());
+        if self.config.open_registration || credential.token.is_some() {
+            return Ok(None);
+        }
+        if let Some(sponsor) = self.personal_of_member(txn, genesis)? {
+            return Ok(Some(sponsor));
         }
         if let Some(suppressed) = CREATION_LOG.allow() {
             tracing::info!(
@@ -141,31 +146,42 @@ impl Group<'_> {
     /// Whether `genesis` creates a personal space, its author is already a current
     /// member of a shared space on this relay, and has no personal space here yet (a
     /// partner who joined creates their one personal space without a token; a member
-    /// cannot go on creating personal spaces with it).
-    fn is_personal_of_member<T: WriteTxn>(
+    /// cannot go on creating personal spaces with it). Each person of a shared space
+    /// creates one so, whichever of their devices asks: the creation is recorded under
+    /// `personal:SPACE:PERSON` and a second one is refused (before, every device a
+    /// person added with a device code created one more, so one token's creation made
+    /// up to 256 spaces). Returns that record's key.
+    fn personal_of_member<T: WriteTxn>(
         &mut self,
         txn: &mut T,
         genesis: &Event,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Option<String>, ApiError> {
         let personal = matches!(
             MembershipOp::decode(genesis),
             Ok(MembershipOp::Genesis { personal: true, .. })
         );
         if !personal {
-            return Ok(false);
+            return Ok(None);
         }
         let author = genesis.header().author;
-        let mut member = false;
+        let mut sponsor = None;
         for other in txn.spaces_of_author(&author, MEMBER_SPACES_LOOKED_AT)? {
             if other == genesis.header().space {
                 continue;
             }
             let state = &self.space(txn, other)?.state;
             if state.is_personal() {
-                return Ok(false);
+                return Ok(None);
             }
-            member |= state.is_member(&author);
+            if state.is_member(&author)
+                && let Some(m) = state.all_devices().get(&author)
+            {
+                sponsor.get_or_insert(format!("personal:{other}:{}", hex::encode(m.person)));
+            }
         }
-        Ok(member)
+        match sponsor {
+            Some(key) if txn.creations_with(&key)? == 0 => Ok(Some(key)),
+            _ => Ok(None),
+        }
     }
 }
