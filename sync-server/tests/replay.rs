@@ -1,7 +1,8 @@
 //! A stranger replaying genuine signed events against the real `duet-relay` process:
 //! whoever holds a copy of a couple's events (a removed device, a leaked backup) can
 //! send them again, but the copies cost the sender's address, never the author's
-//! device, and a body sent to another space than its events' costs no signature at all.
+//! device, and a body sent to another space than its events', or to a space the relay
+//! does not hold, costs no signature at all.
 
 mod common;
 
@@ -89,6 +90,32 @@ fn a_signed_body_sent_to_another_space_is_refused_before_a_signature_is_verified
     let next = s.alex.changes(s.id, &s.key, b"written meanwhile");
     let r = p.push(&s.id, &[&next]);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn a_signed_body_replayed_to_a_space_the_relay_does_not_hold_costs_no_signature() {
+    // An address may have 50 signatures verified at once, then one a second.
+    let p = Proc::start_with(&["--verify-per-ip", "1", "--verify-burst-per-ip", "50"]);
+    // Signed once for a made-up space, then sent again and again: each copy would have
+    // cost the relay 40 signatures before it found the space missing.
+    let made_up = SpaceId::generate();
+    let mut mallory = common::Device::new("Mallory");
+    let key = duet_core::crypto::SpaceKey::generate();
+    let events: Vec<_> = (0..40)
+        .map(|i| mallory.changes(made_up, &key, format!("entry {i}").as_bytes()))
+        .collect();
+    let body = encode_batch(events.iter().map(|e| e.bytes()));
+    let path = common::events_path(&made_up);
+    for n in 1..=5 {
+        let r = request_from(ATTACKER, p.addr, "POST", &path, &body);
+        assert_eq!(
+            r.status,
+            404,
+            "replay {n}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(error_of(&r.body).error, ErrorCode::NoSuchSpace);
+    }
 }
 
 #[test]

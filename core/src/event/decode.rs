@@ -47,6 +47,15 @@ impl Event {
         Some(SpaceId(space))
     }
 
+    /// The kind an event's bytes claim (read from the header without checking it): `None`
+    /// for bytes too short to be an event, or an unknown kind.
+    pub fn claimed_kind(bytes: &[u8]) -> Option<Kind> {
+        if bytes.len() < HEADER_LEN + SIG_LEN {
+            return None;
+        }
+        Kind::from_code(*bytes.get(5)?)
+    }
+
     fn decode_checked(bytes: Vec<u8>, verify_signature: bool) -> Result<Event, EventError> {
         let len = bytes.len();
         if len > MAX_EVENT_BYTES {
