@@ -261,6 +261,13 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         303
     );
     assert_eq!(show()["status"], "paused");
+    // Off Today's list, its page is still a link away (where it is made active again).
+    let today = app.get("/").body;
+    assert!(
+        today.contains("Paused, achieved and archived goals (1)")
+            && today.contains(&format!("href=\"{goal}\"")),
+        "{today}"
+    );
     assert!(
         app.post(&format!("{goal}/status"), &[("status", "gone")])
             .status

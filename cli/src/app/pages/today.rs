@@ -14,6 +14,8 @@ use crate::output::when;
 /// What Today shows, read in one visit to the device.
 struct Today {
     goals: Vec<GoalRecord>,
+    /// The paused, achieved and archived goals: listed, so that each can be found again.
+    others: Vec<GoalRecord>,
     progress: Progress,
     plan: CheckinPlan,
     departed: Option<duet_core::store::Departed>,
@@ -24,13 +26,15 @@ struct Today {
 pub async fn today(State(app): State<App>) -> PageResult {
     let t = app
         .with_device(|dev| {
+            let (goals, others) = dev
+                .goals(true)?
+                .goals
+                .iter()
+                .map(GoalRecord::from)
+                .partition(|g| g.status == "active");
             Ok(Today {
-                goals: dev
-                    .goals(false)?
-                    .goals
-                    .iter()
-                    .map(GoalRecord::from)
-                    .collect(),
+                goals,
+                others,
                 progress: dev.progress(None)?,
                 plan: dev.checkin_plan()?,
                 departed: dev.departed()?,
@@ -58,8 +62,26 @@ pub async fn today(State(app): State<App>) -> PageResult {
             (goal_card(g, &t.progress, member))
         }
         @if member { (add_goal_form(app.csrf(), t.goals.is_empty())) }
+        (others(&t.others))
     };
     Ok(app.page("Today", Nav::Today, main))
+}
+
+/// The goals that are not active, each a link to its page (where its status is set
+/// again): out of Today's way, never out of reach.
+fn others(goals: &[GoalRecord]) -> Markup {
+    html! {
+        @if !goals.is_empty() {
+            details class="other-goals" {
+                summary { "Paused, achieved and archived goals (" (goals.len()) ")" }
+                ul {
+                    @for g in goals {
+                        li { a href=(format!("/goals/{}", g.id)) { (g.title) } " · " (g.status) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The open check-in round, or an invitation to start one (blind while there is a
