@@ -41,13 +41,15 @@ pub enum ResolveError {
 
 /// The rules in order of preference: the first that matches anything decides, so an
 /// exact title wins over a goal whose title merely starts with it, and several matches
-/// of one rule are ambiguous rather than settled by a weaker rule.
-const RULES: [fn(&Item, &str) -> bool; 6] = [
+/// of one rule are ambiguous rather than settled by a weaker rule. A title's start and
+/// a whole word of a title are one rule: `date` for "Date ideas" and "Weekly date
+/// night" names either as much as the other (it once took the first silently, and
+/// `step done` marked the wrong step done).
+const RULES: [fn(&Item, &str) -> bool; 5] = [
     |it, q| it.id == q,
     |it, q| it.title == q,
     |it, q| it.id.starts_with(q),
-    |it, q| it.title.starts_with(q),
-    |it, q| word_at(&it.title, q, true),
+    |it, q| it.title.starts_with(q) || word_at(&it.title, q, true),
     |it, q| word_at(&it.title, q, false),
 ];
 
@@ -228,9 +230,14 @@ mod tests {
         // An exact title beats a short id prefix ("dd44"); an exact id beats everything.
         assert_eq!(resolve("goal", "DD", items.clone()), Ok("ee55".into()));
         assert_eq!(resolve("goal", "dd44", items.clone()), Ok("dd44".into()));
-        // A title's start beats a word of another title.
+        // A title's start and a whole word of another title are one rule: both named.
         let rest: Vec<_> = items.into_iter().skip(1).collect();
-        assert_eq!(resolve("goal", "walk", rest), Ok("bb22".into()));
+        let err = resolve("goal", "walk", rest).unwrap_err();
+        assert!(
+            matches!(&err, ResolveError::Ambiguous { candidates, .. }
+                if candidates.contains("Walk the dog") && candidates.contains("Evening walk")),
+            "{err:?}"
+        );
         // A whole word beats the start of a word.
         let words = vec![
             ("aa11", "Long walking tour".to_string()),
