@@ -249,8 +249,14 @@ impl TryFrom<i64> for Level {
 impl FromStr for Level {
     type Err = LevelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let v: i64 = s
-            .trim()
+        // A typographic minus (U+2212) or a dash a keyboard put in for "-" (an en dash:
+        // many phones and editors do) is read as the minus it stands for.
+        let typed = s.trim();
+        let plain = match typed.strip_prefix(['\u{2212}', '\u{2013}']) {
+            Some(rest) => format!("-{rest}"),
+            None => typed.to_string(),
+        };
+        let v: i64 = plain
             .trim_start_matches('+')
             .parse()
             .map_err(|_| LevelError(s.to_string()))?;
@@ -303,5 +309,9 @@ mod tests {
         assert!("3".parse::<Level>().is_err());
         assert!("-3".parse::<Level>().is_err());
         assert!("one".parse::<Level>().is_err());
+        // A typographic minus and an en dash, as phones and editors type them.
+        assert_eq!("\u{2212}1".parse::<Level>().map(Level::value), Ok(-1));
+        assert_eq!("\u{2013}2".parse::<Level>().map(Level::value), Ok(-2));
+        assert!("\u{2212}\u{2212}1".parse::<Level>().is_err());
     }
 }

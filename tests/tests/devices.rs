@@ -295,7 +295,11 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
         stale.stderr
     );
     assert!(b.ok(&["status"]).contains("not verified"));
-    b.ok(&["verify", "--confirm", &new_code]);
+    // The code pasted as `duet verify` shows it, its groups apart.
+    let mut pasted = vec!["verify", "--confirm"];
+    pasted.extend(new_code.split(' '));
+    assert!(pasted.len() > 3, "{new_code}");
+    b.ok(&pasted);
     assert!(!b.ok(&["status"]).contains("not verified"));
 }
 

@@ -33,7 +33,14 @@ fn one_partner_walks_through_goals_steps_ratings_reflections_and_exports_everyth
     let step = step["id"].as_str().expect("step id").to_string();
     d.ok(&["step", "done", "Weekly check-in", &step[..5]]);
     d.ok(&["rate", prefix, "-1", "--note", "We skipped one Sunday"]);
-    d.ok(&["rate", "weekly check-in", "2"]);
+    // A note may start with a dash, as a list does.
+    d.ok(&[
+        "rate",
+        "weekly check-in",
+        "2",
+        "--note",
+        "- talked, - walked",
+    ]);
     d.ok(&["reflect", "--goal", prefix, "Sunday felt good"]);
     d.run_with_stdin(
         &["reflect", "--private", "-"],

@@ -22,7 +22,12 @@ pub struct Args {
     #[arg(long = "rate", value_name = "GOAL=LEVEL", allow_hyphen_values = true)]
     rate: Vec<String>,
     /// A note for a goal rated with --rate: GOAL=TEXT.
-    #[arg(long = "note", value_name = "GOAL=TEXT", requires = "rate")]
+    #[arg(
+        long = "note",
+        value_name = "GOAL=TEXT",
+        requires = "rate",
+        allow_hyphen_values = true
+    )]
     note: Vec<String>,
     /// How long the round this check-in opens stays open, when none is open: 3d, 14d
     /// (default 7d).

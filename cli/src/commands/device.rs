@@ -192,16 +192,19 @@ pub struct VerifyArgs {
     /// Record that you compared the code in person and it matched. Give the code you
     /// compared (`--confirm 58177...`) to be sure no device joined since you looked;
     /// without it, only a code that did not change during this command is confirmed.
-    #[arg(long, value_name = "CODE", num_args = 0..=1, default_missing_value = "")]
-    confirm: Option<String>,
+    /// The code may be pasted as shown, its six groups apart.
+    #[arg(long, value_name = "CODE", num_args = 0..=6)]
+    confirm: Option<Vec<String>>,
 }
 
 /// Runs `duet verify`.
 pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
+    // The code as typed: one word, or its groups as `duet verify` shows them.
+    let confirm = a.confirm.map(|groups| groups.join(" "));
     let mut dev = ctx.device()?;
     // Without a code, what is confirmed is the code as it stood before the sync below: a
     // device the sync brings in was never shown to the person.
-    let before = match a.confirm.as_deref() {
+    let before = match confirm.as_deref() {
         Some("") => dev.safety(false).ok().map(|s| s.code),
         _ => None,
     };
@@ -212,7 +215,7 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             crate::advice::message(&e)
         ));
     }
-    let compared = match a.confirm.as_deref() {
+    let compared = match confirm.as_deref() {
         None => None,
         Some("") => Some(before.as_deref()),
         Some(code) => Some(Some(code)),
@@ -229,7 +232,7 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         safety.code,
         duet_core::words::count(safety.devices, "device", "devices")
     ))?;
-    if a.confirm.is_some() {
+    if confirm.is_some() {
         ctx.out.line("Recorded: these devices are verified.")?;
     } else if let Some(d) = dev.departed()? {
         // Nothing to vouch for any more: the code is of the space as this device last

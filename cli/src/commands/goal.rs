@@ -61,10 +61,10 @@ pub enum GoalCmd {
         #[arg(long)]
         area: Area,
         /// Why this goal matters to you both.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         why: Option<String>,
         /// The expected outcome (GAS level 0), ideally a SMART statement.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         expected: Option<String>,
         /// Another GAS level's description, as LEVEL=TEXT (repeatable).
         #[arg(long = "level", value_parser = level_text, allow_hyphen_values = true, value_name = "LEVEL=TEXT")]
@@ -99,16 +99,16 @@ pub enum GoalCmd {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// New title.
-        #[arg(long, value_parser = title_text)]
+        #[arg(long, value_parser = title_text, allow_hyphen_values = true)]
         title: Option<String>,
         /// New area.
         #[arg(long)]
         area: Option<Area>,
         /// New why.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         why: Option<String>,
         /// New expected outcome (level 0).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         expected: Option<String>,
         /// New level description, LEVEL=TEXT (repeatable).
         #[arg(long = "level", value_parser = level_text, allow_hyphen_values = true, value_name = "LEVEL=TEXT")]
@@ -117,7 +117,7 @@ pub enum GoalCmd {
         #[arg(long)]
         due: Option<String>,
         /// Your GAS weight for this goal (default 1).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         weight: Option<f64>,
         /// Whose goal it is: `shared` (both of yours) or `me` (your own). A goal of your
         /// partner's own is theirs to change.

@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(allow_hyphen_values = true)]
     level: Level,
     /// A note about this rating.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     note: Option<String>,
     /// Correct your latest rating of this goal (both stay in the history).
     #[arg(long)]
