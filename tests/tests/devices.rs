@@ -32,6 +32,19 @@ fn verify_code(d: &Device) -> String {
 }
 
 #[test]
+fn a_phone_added_before_the_partner_joined_is_not_told_it_joined_with_them() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let phone = Device::new();
+    let joined = phone.ok(&["join", &code_of(&alex, &["device", "add"])]);
+    assert!(
+        joined.contains("your partner has not joined it yet"),
+        "{joined}"
+    );
+}
+
+#[test]
 fn a_second_device_of_one_person_gets_the_private_space_and_the_partner_never_does() {
     let relay = Relay::start();
     let a1 = Device::new();

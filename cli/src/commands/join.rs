@@ -132,7 +132,8 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     let with = match (here.is_empty(), gone.is_empty()) {
         (false, _) => format!(" with {}", safe_line(&here.join(", "))),
         (true, false) => String::new(),
-        (true, true) => " with your partner".to_string(),
+        // Only a device code joins a space no partner is in yet.
+        (true, true) => " (your partner has not joined it yet)".to_string(),
     };
     ctx.out.line(format!(
         "Joined the shared space{with}. {} synced.",
