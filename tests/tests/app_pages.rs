@@ -9,6 +9,16 @@
 use duet_tests::Device;
 use duet_tests::app::App;
 
+/// The value of the hidden field `name` on a page.
+fn hidden(page: &str, name: &str) -> String {
+    let field = format!(r#"name="{name}" value=""#);
+    let at = page
+        .find(&field)
+        .map(|i| i + field.len())
+        .expect("the field");
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
 #[test]
 fn the_apps_forms_make_the_same_changes_as_the_command_line() {
     let d = Device::new();
@@ -302,8 +312,25 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     );
     assert_eq!(fixed.status, 303, "{}", fixed.body);
     assert_eq!(d.json(&["reflections"])[0]["text"], "A good week");
-    assert!(app.get("/history").body.contains("Undo my latest"));
-    let undone = app.post("/undo", &[]);
+    // The button names what it takes back, and takes back only that: a page left open
+    // while something newer was done undoes nothing.
+    let history = app.get("/history").body;
+    assert!(
+        history.contains("Undo your reflection") && history.contains("A good week"),
+        "{history}"
+    );
+    let expect = hidden(&history, "expect");
+    app.post("/reflections", &[("text", "Written in another window")]);
+    let stale = app.post("/undo", &[("expect", &expect)]);
+    assert!(
+        stale.status >= 400 && stale.body.contains("nothing was undone"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(2));
+    let newer = hidden(&app.get("/history").body, "expect");
+    assert_eq!(app.post("/undo", &[("expect", &newer)]).status, 303);
+    let undone = app.post("/undo", &[("expect", &expect)]);
     assert_eq!(undone.status, 303);
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
     // The page it leads to says what was undone.

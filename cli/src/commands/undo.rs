@@ -24,6 +24,32 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `undo` would take back, named for a button ("Undo …").
+pub fn named(undone: &Undone) -> String {
+    let quoted = |text: &str| format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)));
+    match undone {
+        Undone::Rating {
+            title,
+            level,
+            sealed,
+            ..
+        } => format!(
+            "your {}rating of {}{}",
+            if *sealed { "blind " } else { "" },
+            quoted(title),
+            level.map_or(String::new(), |l| format!(" ({l})"))
+        ),
+        Undone::Reflection { private, text, .. } => format!(
+            "your {}reflection {}",
+            if *private { "private " } else { "" },
+            quoted(text)
+        ),
+        Undone::Step { title, text, .. } => {
+            format!("completing the step {} of {}", quoted(text), quoted(title))
+        }
+    }
+}
+
 /// What was undone, in a sentence that names it (the goal's title, the level, the text).
 pub fn said(undone: &Undone) -> String {
     let quoted = |text: &str| format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)));

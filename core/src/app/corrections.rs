@@ -103,23 +103,128 @@ fn goal_title(view: &View, goal: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The act `undo` takes back.
+enum Latest {
+    /// A rating or a seal: its id and goal.
+    Rating { id: String, goal: String },
+    /// A reflection, and whether it is private.
+    Reflection {
+        r: crate::model::Reflection,
+        private: bool,
+    },
+    /// A step this person completed.
+    Step { goal: String, step: String },
+}
+
+impl Latest {
+    /// The act's id: the rating's, the reflection's or the step's.
+    fn id(&self) -> &str {
+        match self {
+            Latest::Rating { id, .. } => id,
+            Latest::Reflection { r, .. } => &r.id,
+            Latest::Step { step, .. } => step,
+        }
+    }
+}
+
+/// A step completion undone (or to undo): its goal's title and its text.
+fn step_undone(view: &View, goal: String, step: String) -> Undone {
+    let text = view
+        .goals
+        .iter()
+        .find(|g| g.id == goal)
+        .and_then(|g| g.steps.get(&step))
+        .map(|s| s.text.as_str().to_string())
+        .unwrap_or_default();
+    Undone::Step {
+        title: goal_title(view, &goal),
+        goal,
+        step,
+        text,
+    }
+}
+
 impl Device {
     /// Undoes this person's latest rating, reflection (shared or private) or step
     /// completion, whichever is the most recent (one dated well after now, by a clock
     /// gone wrong, counts as the oldest): a rating is withdrawn, a reflection withdrawn,
     /// a step reopened.
     pub fn undo(&mut self) -> Result<Undone, DeviceError> {
+        self.undo_expecting(None)
+    }
+
+    /// [`Device::undo`], only if the latest act is still the one with id `expected` (a
+    /// rating's, a reflection's or a step's, as [`Device::undo_preview`] gave it): a page
+    /// left open, or a second window, would otherwise undo an act its person never saw
+    /// named there ([`DeviceError::UndoMoved`]).
+    pub fn undo_expecting(&mut self, expected: Option<&str>) -> Result<Undone, DeviceError> {
         // From choosing the latest act to withdrawing it: two undos at once (a second
         // process, the app) would otherwise both withdraw the same one.
         let _lock = self.store.write_lock()?;
         // "Latest" is read by the times acts were dated: on a clock found wrong, it
         // would pick another act than the one just made.
         self.ensure_clock_agrees()?;
-        let me = self.me.person_id.to_string();
         let view = self.raw_view(SpaceKind::Shared)?;
+        let latest = self.latest_act(&view)?.ok_or(DeviceError::NothingToUndo)?;
+        if expected.is_some_and(|e| e != latest.id()) {
+            return Err(DeviceError::UndoMoved);
+        }
+        match latest {
+            Latest::Rating { id, goal } => self.undo_rating(&view, id, goal),
+            Latest::Reflection { r, private } => {
+                self.withdraw_reflection(&r.id, private)?;
+                Ok(Undone::Reflection {
+                    id: r.id,
+                    private,
+                    text: r.text.as_str().to_string(),
+                })
+            }
+            Latest::Step { goal, step } => {
+                let undone = step_undone(&view, goal, step);
+                if let Undone::Step { goal, step, .. } = &undone {
+                    self.reopen_step(goal, step)?;
+                }
+                Ok(undone)
+            }
+        }
+    }
+
+    /// What [`Device::undo`] would take back now, without taking it back (a rating's
+    /// `answered` is not worked out here), and the id [`Device::undo_expecting`] wants.
+    pub fn undo_preview(&mut self) -> Result<Option<(Undone, String)>, DeviceError> {
+        let view = self.raw_view(SpaceKind::Shared)?;
+        let Some(latest) = self.latest_act(&view)? else {
+            return Ok(None);
+        };
+        let id = latest.id().to_string();
+        let undone = match latest {
+            Latest::Rating { id, goal } => {
+                let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
+                Undone::Rating {
+                    title: goal_title(&view, &goal),
+                    level: rated.or_else(|| self.own_sealed_level(&view, &id)),
+                    sealed: rated.is_none(),
+                    answered: false,
+                    id,
+                    goal,
+                }
+            }
+            Latest::Reflection { r, private } => Undone::Reflection {
+                id: r.id,
+                private,
+                text: r.text.as_str().to_string(),
+            },
+            Latest::Step { goal, step } => step_undone(&view, goal, step),
+        };
+        Ok(Some((undone, id)))
+    }
+
+    /// This person's latest rating, reflection or step completion (see [`Device::undo`]).
+    fn latest_act(&mut self, view: &View) -> Result<Option<Latest>, DeviceError> {
+        let me = self.me.person_id.to_string();
         let now = self.now();
         let rank = |at: i64| undo_rank(at, now);
-        let rating = latest_own_rating(&view, &me, None, rank);
+        let rating = latest_own_rating(view, &me, None, rank);
         let latest_own_reflection = |view: &View, private: bool| {
             standing_reflections(view)
                 .into_iter()
@@ -130,7 +235,7 @@ impl Device {
         // A private reflection written last is what the person means to take back, not
         // an older shared one the partner may have answered.
         let private = latest_own_reflection(&self.raw_view(SpaceKind::Personal)?, true);
-        let reflection = [latest_own_reflection(&view, false), private]
+        let reflection = [latest_own_reflection(view, false), private]
             .into_iter()
             .flatten()
             .max_by_key(|(r, private)| (rank(r.at), *private, r.id.clone()));
@@ -141,45 +246,24 @@ impl Device {
             .filter(|(_, s)| s.done_by.as_deref() == Some(me.as_str()))
             .filter_map(|(g, s)| Some((rank(s.done_at?), g.id.clone(), s.id.clone())))
             .max();
-        let latest = [
+        let newest = [
             rating.as_ref().map(|r| rank(r.2)),
             reflection.as_ref().map(|(r, _)| rank(r.at)),
             step.as_ref().map(|s| s.0),
-        ];
-        let newest = latest.iter().flatten().max().copied();
-        match newest {
-            None => Err(DeviceError::NothingToUndo),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        Ok(match newest {
+            None => None,
             Some(t) if rating.as_ref().is_some_and(|r| rank(r.2) == t) => {
-                let (id, goal, _) = rating.ok_or(DeviceError::NothingToUndo)?;
-                self.undo_rating(&view, id, goal)
+                rating.map(|(id, goal, _)| Latest::Rating { id, goal })
             }
             Some(t) if reflection.as_ref().is_some_and(|(r, _)| rank(r.at) == t) => {
-                let (r, private) = reflection.ok_or(DeviceError::NothingToUndo)?;
-                self.withdraw_reflection(&r.id, private)?;
-                Ok(Undone::Reflection {
-                    id: r.id,
-                    private,
-                    text: r.text.as_str().to_string(),
-                })
+                reflection.map(|(r, private)| Latest::Reflection { r, private })
             }
-            Some(_) => {
-                let (_, goal, step) = step.ok_or(DeviceError::NothingToUndo)?;
-                let text = view
-                    .goals
-                    .iter()
-                    .find(|g| g.id == goal)
-                    .and_then(|g| g.steps.get(&step))
-                    .map(|s| s.text.as_str().to_string())
-                    .unwrap_or_default();
-                self.reopen_step(&goal, &step)?;
-                Ok(Undone::Step {
-                    title: goal_title(&view, &goal),
-                    goal,
-                    step,
-                    text,
-                })
-            }
-        }
+            Some(_) => step.map(|(_, goal, step)| Latest::Step { goal, step }),
+        })
     }
 
     /// Withdraws one of this person's ratings or seals (`undo`'s choice, in `view`).

@@ -67,6 +67,12 @@ pub enum DeviceError {
     /// `undo` with nothing of this person's to undo.
     #[error("there is nothing of yours to undo: no rating, reflection or step completion")]
     NothingToUndo,
+    /// `undo` from a page that named another act than the latest one now (a page left
+    /// open while something newer was done, in another window or on the command line).
+    #[error(
+        "your latest rating, reflection or step completion is no longer the one that page named (something newer was done since); nothing was undone"
+    )]
+    UndoMoved,
     /// Editing, withdrawing or replying to a reflection that cannot take it.
     #[error("{0}")]
     Reflection(String),

@@ -323,20 +323,33 @@ pub async fn edit_reflection(
     Ok(see_other("/reflections"))
 }
 
-/// The undo form (on the history page).
-pub fn undo_form(token: &str) -> Markup {
+/// The undo form (on the history page), naming what it takes back: the act the latest
+/// when the page was made, which is all the form undoes.
+pub fn undo_form(token: &str, latest: &(duet_core::app::Undone, String)) -> Markup {
+    let (undone, id) = latest;
     html! {
         form method="post" action="/undo" class="undo" {
             (csrf(token))
-            button type="submit" { "Undo my latest rating, reflection or step completion" }
-            p class="muted" { "Nothing is erased: the history keeps it and says it was undone." }
+            input type="hidden" name="expect" value=(id);
+            button type="submit" { "Undo " (crate::commands::undo::named(undone)) }
+            p class="muted" { "Your latest rating, reflection or step completion. Nothing is erased: the history keeps it and says it was undone." }
         }
     }
 }
 
-/// `POST /undo`: as `duet undo`; back to the history, which says what was undone.
-pub async fn undo(State(app): State<App>) -> PageResult {
-    let undone = app.with_device(|dev| Ok(dev.undo()?)).await?;
+/// The undo form: the id of the act its page named.
+#[derive(Deserialize)]
+pub struct UndoForm {
+    #[serde(default)]
+    expect: String,
+}
+
+/// `POST /undo`: as `duet undo`, if the latest act is still the one the page named;
+/// back to the history, which says what was undone.
+pub async fn undo(State(app): State<App>, Form(f): Form<UndoForm>) -> PageResult {
+    let undone = app
+        .with_device(move |dev| Ok(dev.undo_expecting(Some(&f.expect))?))
+        .await?;
     let said = crate::commands::undo::said(&undone);
     let token = super::devices::remember(&app, super::devices::Made::Notice(said));
     Ok(see_other(&format!("/history?shown={token}")))

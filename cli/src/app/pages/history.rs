@@ -64,11 +64,14 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
                     .filter(|(id, _)| *id != me)
                     .map(|(_, n)| n),
             );
-            let member = dev.member_of(duet_core::store::SpaceKind::Shared)?;
-            Ok((dev.history(query)?, goals, (people, member)))
+            let undo = match dev.member_of(duet_core::store::SpaceKind::Shared)? {
+                true => dev.undo_preview()?,
+                false => None,
+            };
+            Ok((dev.history(query)?, goals, (people, undo)))
         })
         .await?;
-    let (people, member) = people;
+    let (people, undo) = people;
     let main = html! {
         h1 { "History" }
         (super::devices::said(&super::devices::recall(&app, &f.shown)))
@@ -100,7 +103,7 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
                 }
             }
         }
-        @if member { (super::edit::undo_form(app.csrf())) }
+        @if let Some(latest) = &undo { (super::edit::undo_form(app.csrf(), latest)) }
     };
     Ok(app.page("History", Nav::History, main))
 }
