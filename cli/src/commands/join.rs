@@ -132,8 +132,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     let with = match (here.is_empty(), gone.is_empty()) {
         (false, _) => format!(" with {}", safe_line(&here.join(", "))),
         (true, false) => String::new(),
-        // Only a device code joins a space no partner is in yet.
-        (true, true) => " (your partner has not joined it yet)".to_string(),
+        (true, true) => " (your partner has not joined it yet)".to_string(), // a device code
     };
     ctx.out.line(format!(
         "Joined the shared space{with}. {} synced.",

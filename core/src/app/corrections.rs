@@ -109,7 +109,7 @@ enum Latest {
     Rating { id: String, goal: String },
     /// A reflection, and whether it is private.
     Reflection {
-        r: crate::model::Reflection,
+        r: Box<crate::model::Reflection>,
         private: bool,
     },
     /// A step this person completed.
@@ -260,7 +260,10 @@ impl Device {
                 rating.map(|(id, goal, _)| Latest::Rating { id, goal })
             }
             Some(t) if reflection.as_ref().is_some_and(|(r, _)| rank(r.at) == t) => {
-                reflection.map(|(r, private)| Latest::Reflection { r, private })
+                reflection.map(|(r, private)| Latest::Reflection {
+                    r: Box::new(r),
+                    private,
+                })
             }
             Some(_) => step.map(|(_, goal, step)| Latest::Step { goal, step }),
         })

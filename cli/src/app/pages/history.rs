@@ -4,7 +4,7 @@
 use crate::app::server::PageQuery;
 use axum::extract::State;
 use duet_core::history::HistoryQuery;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::Nav;
@@ -75,23 +75,7 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
     let main = html! {
         h1 { "History" }
         (super::devices::said(&super::devices::recall(&app, &f.shown)))
-        form method="get" action="/history" class="filters" {
-            label for="goal" { "Goal" }
-            select id="goal" name="goal" {
-                option value="" { "Every goal" }
-                @for (id, title) in &goals {
-                    option value=(id) selected[goal.as_deref() == Some(id.as_str())] { (title) }
-                }
-            }
-            label for="by" { "Who" }
-            select id="by" name="by" {
-                option value="" { "Both of you" }
-                @for name in &people {
-                    option value=(name) selected[by.as_deref() == Some(name.as_str())] { (name) }
-                }
-            }
-            button type="submit" { "Show" }
-        }
+        (filters(&goals, &people, goal.as_deref(), by.as_deref()))
         @if events.is_empty() { p class="muted" { "Nothing yet." } }
         ol class="timeline" reversed {
             @for e in events.iter().rev() {
@@ -106,4 +90,32 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         @if let Some(latest) = &undo { (super::edit::undo_form(app.csrf(), latest)) }
     };
     Ok(app.page("History", Nav::History, main))
+}
+
+/// The form that filters the timeline by goal and by person.
+fn filters(
+    goals: &[(String, String)],
+    people: &[String],
+    goal: Option<&str>,
+    by: Option<&str>,
+) -> Markup {
+    html! {
+    form method="get" action="/history" class="filters" {
+        label for="goal" { "Goal" }
+        select id="goal" name="goal" {
+            option value="" { "Every goal" }
+            @for (id, title) in goals {
+                option value=(id) selected[goal == Some(id.as_str())] { (title) }
+            }
+        }
+        label for="by" { "Who" }
+        select id="by" name="by" {
+            option value="" { "Both of you" }
+            @for name in people {
+                option value=(name) selected[by == Some(name.as_str())] { (name) }
+            }
+        }
+        button type="submit" { "Show" }
+    }
+    }
 }
