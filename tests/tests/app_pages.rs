@@ -608,6 +608,12 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
         "{reflections}"
     );
     assert!(!app.get("/history").body.contains(r#"action="/undo""#));
+    // Nor is it told its personal space is untouched: it is out of that one too.
+    let devices = app.get("/devices").body;
+    assert!(
+        devices.contains("What it held stays readable here") && !devices.contains("untouched"),
+        "{devices}"
+    );
 }
 
 #[test]

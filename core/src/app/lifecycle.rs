@@ -76,6 +76,13 @@ impl Device {
         Ok(self.store.departed(&rec.id)?)
     }
 
+    /// How this device's membership of the personal space ended (removed by another
+    /// device of this person), if it did.
+    pub fn personal_departed(&self) -> Result<Option<Departed>, DeviceError> {
+        let rec = self.store.space(SpaceKind::Personal)?;
+        Ok(self.store.departed(&rec.id)?)
+    }
+
     /// The changes made here that never reached the shared space before this device
     /// departed it (hex hashes, as in the history's `change`): none while it is a
     /// member, whose next sync sends them.

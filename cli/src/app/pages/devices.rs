@@ -114,6 +114,8 @@ struct Shown {
     relay: Option<String>,
     invites: Vec<InviteRow>,
     departed: Option<Departed>,
+    /// This device was removed from the personal space too.
+    personal_gone: bool,
 }
 
 /// `GET /devices`, with what a form just made when `shown` names it.
@@ -138,6 +140,7 @@ async fn show(app: &App, made: Made) -> PageResult {
                 relay: dev.relay()?,
                 invites: dev.invites()?,
                 departed: dev.departed()?,
+                personal_gone: dev.personal_departed()?.is_some(),
             })
         })
         .await?;
@@ -148,6 +151,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         relay,
         invites,
         departed,
+        personal_gone,
     } = shown;
     let token = app.csrf().to_string();
     // A device that left (or was removed) can do nothing more here but read.
@@ -166,7 +170,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         @if member { (super::invites::section(&invites, &token)) }
         (super::relay::section(relay.as_deref(), &token))
         (super::backup::section(&token))
-        (super::leave::section(departed.as_ref(), &token))
+        (super::leave::section(departed.as_ref(), personal_gone, &token))
     };
     Ok(app.page("Partner and devices", Nav::Devices, main))
 }

@@ -16,13 +16,16 @@ use super::layout::{Nav, csrf};
 use crate::app::server::{App, PageResult, see_other};
 use crate::transport::Http;
 
-/// The leave section: the button, or what leaving left behind.
-pub fn section(departed: Option<&Departed>, token: &str) -> Markup {
+/// The leave section: the button, or what leaving (or a removal) left behind; whether
+/// the personal space is untouched depends on `personal_gone` (a removal by one's own
+/// other device takes this device out of it too).
+pub fn section(departed: Option<&Departed>, personal_gone: bool, token: &str) -> Markup {
     html! {
         section aria-labelledby="leave" {
             h2 id="leave" { "Leave the shared space" }
             @match departed {
-                Some(d) => p { (d.describe()) ". What it held stays readable here, and your personal space is untouched." },
+                Some(d) if !personal_gone => p { (d.describe()) ". What it held stays readable here, and your personal space is untouched." },
+                Some(d) => p { (d.describe()) ". What it held stays readable here." },
                 None => {
                     p { "If you want to stop sharing, you can leave: none of your devices will read or write the shared space again. You are asked to confirm first." }
                     form method="post" action="/leave" {
