@@ -40,9 +40,6 @@ pub(crate) fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<
     SpaceId::parse(&space).ok_or_else(bad)
 }
 
-/// Pushes up to this size are verified on the async thread that received them.
-const INLINE_VERIFY_BYTES: usize = 2048;
-
 /// Runs blocking work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -94,7 +91,7 @@ pub async fn push_events(
     // hold one event or two (tens of microseconds, less than the trip to another
     // thread and back); the commit is awaited without holding a thread (the writer
     // answers once the push's group is durable).
-    let prepared = if body.len() <= INLINE_VERIFY_BYTES {
+    let prepared = if body.len() <= crate::state::INLINE_VERIFY_BYTES {
         state.prepare_push_with(space, &body, now, credential)?
     } else {
         let state = state.clone();

@@ -37,6 +37,7 @@ use crate::store::{Location, Reader, Store, StoreError};
 use crate::writer::{Job, SpaceCache, SpaceStates, Writer, lock, writer_gone};
 
 mod prepare;
+pub use prepare::INLINE_VERIFY_BYTES;
 
 pub use crate::writer::{PreparedPush, WriterStats};
 

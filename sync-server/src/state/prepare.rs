@@ -17,6 +17,9 @@ use crate::creation::Credential;
 use crate::error::ApiError;
 use crate::writer::{PreparedPush, lock};
 
+/// Pushes up to this size are verified on the async thread that received them.
+pub const INLINE_VERIFY_BYTES: usize = 2048;
+
 impl AppState {
     /// The first half of a push, run on the caller's thread (it verifies signatures:
     /// call it off the async threads): splits the body into events, decodes them and
@@ -65,8 +68,10 @@ impl AppState {
         // verified, unless it starts with the genesis that would create it: a body signed
         // once and replayed to a made-up space then costs the relay a lookup, not 96,000
         // signatures at every replay.
+        // A push small enough to be verified on an async thread (a few events: cheap to
+        // verify, and a database read must not block that thread) is not looked up.
         let creates = frames.first().and_then(|f| Event::claimed_kind(f)) == Some(Kind::Genesis);
-        if !creates && !self.holds(space)? {
+        if body.len() > INLINE_VERIFY_BYTES && !creates && !self.holds(space)? {
             return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
         }
         self.charge_signatures(credential.address, count)?;
