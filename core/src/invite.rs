@@ -44,7 +44,10 @@ fn wrap(prefix: &str, mut payload: Vec<u8>) -> String {
 
 /// The payload of a code written with `v2` (its check verified) or `v1` (none).
 fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
-    let s = s.trim();
+    // No code holds a space: one inside was put there by a chat or a mail that wrapped
+    // the code across lines.
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let s = s.as_str();
     let (body, checked) = match (s.strip_prefix(v2), s.strip_prefix(v1)) {
         (Some(body), _) => (body, true),
         (None, Some(body)) => (body, false),
@@ -209,6 +212,9 @@ mod tests {
             let e = InviteCode::decode(short).expect_err(short);
             assert!(e.0.contains("incomplete or mistyped"), "cut {cut}: {}", e.0);
         }
+        // Wrapped across lines by a chat or a mail, it is still the code.
+        let wrapped = format!("{}\n {}", &written[..20], &written[20..]);
+        assert!(InviteCode::decode(&wrapped).is_ok());
         let odd = format!("{}!", &written[..written.len() - 1]);
         let e = InviteCode::decode(&odd).expect_err("not a code's character");
         assert!(e.0.contains("characters no code has"), "{}", e.0);
