@@ -366,6 +366,34 @@ fn a_blind_rating_corrected_before_the_partner_rates_is_a_correction_in_both_his
 }
 
 #[test]
+fn a_correction_undone_after_the_partner_rated_opens_the_rating_it_brings_back() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1", "--note", "first"]);
+    alex.ok(&["rate", GOAL, "2", "--amend", "--note", "amended"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    // Undoing the correction brings the first rating back: Sam has rated, so it opens
+    // at once, not "sealed until your partner rates too" until the next sync.
+    alex.ok(&["undo"]);
+    let shown = alex.ok(&["goal", "show", GOAL]);
+    assert!(!shown.contains("sealed until"), "{shown}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert_eq!(
+        ratings(&sam),
+        vec![
+            ("Alex".to_string(), 1, Some("first".to_string())),
+            ("Sam".to_string(), 0, None)
+        ]
+    );
+}
+
+#[test]
 fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

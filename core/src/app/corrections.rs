@@ -287,9 +287,10 @@ impl Device {
                 .iter()
                 .any(|s| s.id == id)
         };
-        if answered {
-            self.reveal_locked(false)?;
-        }
+        // Whatever is due now opens here, at once: a seal the partner answered unknowing,
+        // and the rating a withdrawn correction brings back when the partner has rated
+        // (else this device would call it sealed until its next sync).
+        self.reveal_locked(false)?;
         Ok(Undone::Rating {
             title: goal_title(view, &goal),
             level,
