@@ -62,12 +62,14 @@ pub fn say(step: &NextStep) -> String {
         }
         NextStep::RemoveOwnDevice { device } => format!(
             "if it is lost or you no longer trust it, run `duet device remove {}`",
-            &device[..12.min(device.len())]
+            short(device)
         ),
-        NextStep::JoinAgainInNewHome { device } => format!(
-            "to have them here, make a new code on your other device (`duet device add`), join with it in a new home (`duet join CODE --home NEWDIR`), then remove this device from there (`duet device remove {}`)",
-            &device[..12.min(device.len())]
-        ),
+        NextStep::JoinAgainInNewHome { device } => join_again(device),
+        NextStep::WriteReflection => "write one with `duet reflect TEXT`".into(),
+        NextStep::ListReflections => {
+            "`duet reflections` (and `duet reflections --private`) lists them with their ids".into()
+        }
+        NextStep::ReplyInstead { reflection } => reply_instead(reflection),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (`duet goal list`, `duet history`, `duet export`)"
                 .into()
@@ -88,6 +90,29 @@ pub fn say(step: &NextStep) -> String {
             relay.as_deref().unwrap_or("URL")
         ),
     }
+}
+
+/// The first 12 hex digits of a device key, as `duet device list` shows it.
+fn short(device: &str) -> &str {
+    &device[..12.min(device.len())]
+}
+
+/// Joining again in a new home, for a device its personal space refused.
+fn join_again(device: &str) -> String {
+    format!(
+        "to have them here, make a new code on your other device (`duet device add`), join \
+         with it in a new home (`duet join CODE --home NEWDIR`), then remove this device from \
+         there (`duet device remove {}`)",
+        short(device)
+    )
+}
+
+/// Answering a partner's reflection instead of changing it.
+fn reply_instead(reflection: &str) -> String {
+    format!(
+        "answer it with `duet reflect --reply {} TEXT`",
+        duet_core::ids::short(reflection)
+    )
 }
 
 /// A warning with its advice: "what happened; what to do".

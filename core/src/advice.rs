@@ -58,6 +58,15 @@ pub enum NextStep {
         /// This device's key, hex.
         device: String,
     },
+    /// Write a (shared) reflection first.
+    WriteReflection,
+    /// See the reflections with their ids (shared and private).
+    ListReflections,
+    /// Answer the partner's reflection with a reply instead.
+    ReplyInstead {
+        /// The reflection's id.
+        reflection: String,
+    },
     /// What this device holds stays readable and exportable here.
     ReadWhatYouHave,
     /// Move the damaged home away and restore this device from a backup file.

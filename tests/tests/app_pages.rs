@@ -617,6 +617,23 @@ fn a_device_removed_by_its_partner_is_told_so_in_the_app() {
 }
 
 #[test]
+fn a_reply_to_a_reflection_gone_meanwhile_points_to_the_reflections_page() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let refused = app.post(
+        "/reflections/0123456789abcdef0123456789abcdef/reply",
+        &[("text", "An answer")],
+    );
+    assert!(refused.status >= 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("the Reflections page lists them") && !refused.body.contains("`duet"),
+        "{}",
+        refused.body
+    );
+}
+
+#[test]
 fn an_edit_over_a_title_changed_meanwhile_is_refused_and_keeps_both_words() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);

@@ -473,6 +473,14 @@ fn partners_answer_each_others_reflections() {
     let err = sam.run(&["reflect", "--withdraw", &id[..8]]);
     assert_ne!(err.code, 0);
     assert!(err.stderr.contains("only its author"), "{}", err.stderr);
+    assert!(
+        err.stderr.contains(&format!(
+            "answer it with `duet reflect --reply {}",
+            &id[..8]
+        )),
+        "{}",
+        err.stderr
+    );
     // Alex withdraws it: Sam's answer stands, and says what it answered is gone.
     alex.ok(&["reflect", "--withdraw", &id[..8]]);
     alex.ok(&["sync"]);

@@ -13,6 +13,14 @@ fn short(device: &str) -> &str {
     &device[..12.min(device.len())]
 }
 
+/// Removing one of one's own devices.
+fn remove_own(device: &str) -> String {
+    format!(
+        "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
+        short(device)
+    )
+}
+
 /// Joining again in a new folder, for a device the personal space refused.
 fn join_again(device: &str) -> String {
     format!(
@@ -78,11 +86,11 @@ pub fn say(step: &NextStep) -> String {
         NextStep::AddOwnDevice => {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
         }
-        NextStep::RemoveOwnDevice { device } => format!(
-            "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
-            short(device)
-        ),
+        NextStep::RemoveOwnDevice { device } => remove_own(device),
         NextStep::JoinAgainInNewHome { device } => join_again(device),
+        NextStep::WriteReflection => "write one on the Reflections page".into(),
+        NextStep::ListReflections => "the Reflections page lists them".into(),
+        NextStep::ReplyInstead { .. } => "answer it with a reply on the Reflections page".into(),
         NextStep::ReadWhatYouHave => {
             "everything it had stays readable here (Today, History, Report)".into()
         }
@@ -179,6 +187,11 @@ mod tests {
                 device: "ab".repeat(32),
             },
             NextStep::ReadWhatYouHave,
+            NextStep::WriteReflection,
+            NextStep::ListReflections,
+            NextStep::ReplyInstead {
+                reflection: "ab".repeat(16),
+            },
             NextStep::CreationToken {
                 relay: Some("https://relay.example.org".into()),
             },

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::records::iso;
+use crate::advice::NextStep;
 use crate::device::{Device, DeviceError};
 use crate::ids::new_id;
 use crate::model::Reflection;
@@ -99,14 +100,17 @@ impl Device {
             find(&view, to)
         };
         let target = target.ok_or_else(|| {
-            DeviceError::Reflection(if to.trim() == LAST {
-                "there is no shared reflection to answer yet; write one with `duet reflect TEXT`"
-                    .to_string()
-            } else {
-                format!(
-                    "no shared reflection matches {to:?}; `duet reflections` lists them with their ids"
+            if to.trim() == LAST {
+                DeviceError::ReflectionThen(
+                    "there is no shared reflection to answer yet".to_string(),
+                    NextStep::WriteReflection,
                 )
-            })
+            } else {
+                DeviceError::ReflectionThen(
+                    format!("no shared reflection matches {to:?} (it may have been withdrawn)"),
+                    NextStep::ListReflections,
+                )
+            }
         })?;
         let reply = Reflection {
             id: new_id(),
@@ -206,12 +210,15 @@ impl Device {
             let view = self.view(kind)?;
             if let Some(r) = find(&view, query) {
                 if r.author != me {
-                    return Err(DeviceError::Reflection(format!(
-                        "reflection {} was written by your partner; only its author can change it \
-                         (answer it with `duet reflect --reply {} TEXT`)",
-                        crate::ids::short(&r.id),
-                        crate::ids::short(&r.id)
-                    )));
+                    return Err(DeviceError::ReflectionThen(
+                        format!(
+                            "reflection {} was written by your partner; only its author can change it",
+                            crate::ids::short(&r.id)
+                        ),
+                        NextStep::ReplyInstead {
+                            reflection: r.id.clone(),
+                        },
+                    ));
                 }
                 return Ok((kind, r.id.clone()));
             }
@@ -229,9 +236,10 @@ impl Device {
                 )));
             }
         }
-        Err(DeviceError::Reflection(format!(
-            "no reflection of yours matches {query:?}; `duet reflections` (and --private) lists them"
-        )))
+        Err(DeviceError::ReflectionThen(
+            format!("no reflection of yours matches {query:?}"),
+            NextStep::ListReflections,
+        ))
     }
 }
 

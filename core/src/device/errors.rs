@@ -76,6 +76,10 @@ pub enum DeviceError {
     /// Editing, withdrawing or replying to a reflection that cannot take it.
     #[error("{0}")]
     Reflection(String),
+    /// Editing, withdrawing or replying to a reflection that cannot take it, with what
+    /// to do instead.
+    #[error("{0}")]
+    ReflectionThen(String, NextStep),
     /// This device is no longer a member of the shared space (removed, or its person
     /// left): it refuses shared edits rather than queue what can never be sent.
     #[error("{}", .0.describe())]
@@ -163,6 +167,7 @@ impl Advice for DeviceError {
             DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
             DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
+            DeviceError::ReflectionThen(_, step) => Some(step.clone()),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)
