@@ -79,7 +79,17 @@ fn a_closed_port_says_connection_refused_and_that_a_retry_helps() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     }; // dropped: nothing listens there now
-    let d = device_with_relay(&format!("http://127.0.0.1:{port}"));
+    let d = Device::new();
+    let url = format!("http://127.0.0.1:{port}");
+    // Set up offline all the same, and told at once that no relay answers there.
+    let init = d.run(&["init", "--name", "Alex", "--relay", &url]);
+    assert_eq!(init.code, 0, "{init:?}");
+    assert!(
+        init.stderr
+            .contains(&format!("no duet relay answers at {url} now")),
+        "{}",
+        init.stderr
+    );
     let err = failing_sync(&d);
     assert!(
         err.contains(&format!("connection refused at 127.0.0.1:{port}")),
