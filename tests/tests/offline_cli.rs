@@ -268,6 +268,14 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
 
     let r = d.run(&["goal", "add", "X", "--area", "trust", "--due", "next week"]);
     assert_one_line_error_with_hint(&r, 2, "YYYY-MM-DD");
+    // Written right but not in the calendar: said so, not "write it as YYYY-MM-DD".
+    let r = d.run(&["history", "--since", "2026-02-30"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("not a day of the calendar"),
+        "{}",
+        r.stderr
+    );
 
     let r = d.run(&["init", "--name", "Alex again"]);
     assert_one_line_error_with_hint(&r, 1, "already has a duet identity");

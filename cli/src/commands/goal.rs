@@ -38,11 +38,7 @@ fn title_text(s: &str) -> Result<String, String> {
 fn due_day(s: &str) -> Result<String, crate::UsageError> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|_| {
-            crate::UsageError(format!(
-                "--due {s:?} is not a day; give one that exists, as YYYY-MM-DD"
-            ))
-        })
+        .map_err(|_| crate::UsageError(format!("--due {}", super::bad_day(s))))
 }
 
 /// Goal subcommands.

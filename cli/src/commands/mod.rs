@@ -305,12 +305,33 @@ pub fn parse_day_end(s: &str) -> Result<i64, String> {
     day_start(s, 1)
 }
 
+/// What is wrong with `s` as a day: written otherwise than YYYY-MM-DD, or so written
+/// but not a day of the calendar (the 30th of February).
+pub fn bad_day(s: &str) -> String {
+    let t = s.trim();
+    let shaped = t.len() == 10
+        && t.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if shaped {
+        format!(
+            "{s:?} is not a day of the calendar (that month has fewer days, or there is no such month)"
+        )
+    } else {
+        format!("{s:?} is not written as a day: give it as YYYY-MM-DD, like 2026-12-31")
+    }
+}
+
 fn day_start(s: &str, days_after: u64) -> Result<i64, String> {
     use chrono::TimeZone;
     let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .ok()
         .and_then(|d| d.checked_add_days(chrono::Days::new(days_after)))
-        .ok_or_else(|| format!("expected a day as YYYY-MM-DD (got {s:?})"))?;
+        .ok_or_else(|| bad_day(s))?;
     // Where a clock change skips midnight, the day starts at the first hour that exists.
     (0..=3)
         .filter_map(|h| date.and_hms_opt(h, 0, 0))
