@@ -17,6 +17,11 @@ pub fn check_relay_url(raw: &str) -> anyhow::Result<String> {
         ))
         .into()
     };
+    // "127.0.0.1:8787" or "relay.example.org" (or "localhost:8787", which reads as a
+    // scheme of its own): the scheme was left out.
+    if !raw.contains("://") {
+        return Err(bad("put http:// or https:// in front"));
+    }
     let url = url::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("only http and https work"));
@@ -168,6 +173,11 @@ mod tests {
         ] {
             let err = check_relay_url(bad).expect_err(bad).to_string();
             assert!(err.contains("relay URL must look like"), "{err}");
+        }
+        // The scheme left out is said in those words, not a parser's.
+        for bare in ["127.0.0.1:8787", "relay.example.org", "localhost:8787"] {
+            let err = check_relay_url(bare).expect_err(bare).to_string();
+            assert!(err.contains("put http:// or https:// in front"), "{err}");
         }
     }
 }
