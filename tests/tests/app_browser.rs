@@ -414,3 +414,48 @@ fn the_app_opens_in_the_browser_from_its_launch_page_with_no_key_left_in_the_add
         "location.href === '{origin}/' && document.readyState === 'complete' && document.body.innerText.includes('Sunday walks')"
     ));
 }
+
+#[test]
+fn withdrawing_a_reflection_in_the_app_asks_first() {
+    let Some(chromium) = duet_tests::chromium() else {
+        eprintln!(
+            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
+        );
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["reflect", "Kept unless I say so"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+    b.open(&format!("{}/reflections", app.origin()));
+    let withdraw = "form[action$='/withdraw']";
+    // Answered "no": the form is not sent (its submit event is cancelled), and the
+    // question said what withdrawing does.
+    let sent = |b: &mut Browser, answer: bool| {
+        b.eval(&format!(
+            "(function () {{ window.confirm = function (q) {{ window.__asked = q; return {answer}; }}; \
+             var e = new Event('submit', {{ bubbles: true, cancelable: true }}); \
+             document.querySelector({withdraw:?}).dispatchEvent(e); return !e.defaultPrevented; }})()"
+        ))
+    };
+    assert_eq!(sent(&mut b, false), json!(false));
+    let asked = b.eval("window.__asked");
+    assert!(
+        asked
+            .as_str()
+            .is_some_and(|q| q.contains("cannot be brought back")),
+        "{asked}"
+    );
+    assert_eq!(sent(&mut b, true), json!(true));
+    assert_eq!(
+        alex.json(&["reflections"]).as_array().map(Vec::len),
+        Some(1)
+    );
+    // Answered "yes": withdrawn.
+    b.submit(withdraw, &[]);
+    until("the reflection withdrawn", || {
+        alex.json(&["reflections"]).as_array().map(Vec::len) == Some(0)
+    });
+}

@@ -96,7 +96,8 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
 fn round_and_goals(plan: &CheckinPlan, token: &str) -> Markup {
     html! {
         @if let Some(r) = &plan.round {
-            form method="post" action="/checkin/close" class="close" {
+            form method="post" action="/checkin/close" class="close"
+                data-confirm="Close the check-in now? Your blind ratings are shown to your partner, also of goals they have not rated yet." {
                 (csrf(token))
                 p class="muted" { "This check-in closes by itself on " (iso_when(&r.ends_at)) "." }
                 button type="submit" { "Close the check-in now and reveal my ratings" }
@@ -182,7 +183,7 @@ fn goal_form(g: &CheckinGoal, token: &str) -> Markup {
                     }
                 }
             }
-            label for="note" { "A note (optional)" }
+            label for="note" { "A note (optional; your partner reads it with your rating)" }
             textarea id="note" name="note" rows="3" {}
             button type="submit" { "Rate" }
         }

@@ -80,7 +80,7 @@ pub fn goal_forms(
                             }
                         }
                     }
-                    label for="amend-note" { "A note (optional)" }
+                    label for="amend-note" { "A note (optional; your partner reads it with the correction)" }
                     textarea id="amend-note" name="note" rows="2" {}
                     button type="submit" { "Correct the rating" }
                 }

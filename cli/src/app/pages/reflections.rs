@@ -88,7 +88,8 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             blockquote { (r.text) }
             @if let (true, Some(token)) = (r.author == me, forms) {
                 (super::edit::reflection_form(&r.id, &r.text, token))
-                form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id)) {
+                form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id))
+                    data-confirm="Withdraw this reflection? Its words leave every page, and it cannot be brought back." {
                     (csrf(token))
                     button type="submit" { "Withdraw" }
                 }

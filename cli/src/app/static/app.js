@@ -73,6 +73,15 @@
     }
   });
 
+  // A form that cannot be taken back (withdrawing a reflection, closing a check-in)
+  // asks first; without script it is sent at once, as before.
+  document.addEventListener("submit", function (e) {
+    var ask = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (ask && !window.confirm(ask)) {
+      e.preventDefault();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var button = document.querySelector("button[data-print]");
     if (!button) {
