@@ -113,13 +113,22 @@ impl FromRequest<AppState> for Admitted {
             .extensions()
             .get::<ClientAddr>()
             .and_then(|ClientAddr(ip)| *ip);
+        // A body that trickles in is cut off at the minimum rate, as a push's is (it
+        // held a connection until the request timeout).
+        let config = state.config();
+        let (parts, body) = request.into_parts();
+        let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, None);
+        let request = Request::from_parts(parts, Body::new(body));
         // Only the pairing routes take one: a body past their limit is a pairing's.
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => crate::pairing::too_large(),
+        let body = Bytes::from_request(request, state).await.map_err(|e| {
+            match (stop.reason(), e.status()) {
+                (Some(Stopped::TooSlow), _) => {
+                    ApiError::body_too_slow(config.min_body_rate, config.body_grace)
+                }
+                (_, StatusCode::PAYLOAD_TOO_LARGE) => crate::pairing::too_large(),
                 _ => body_rejection(e),
-            })?;
+            }
+        })?;
         let slot = state.guards().enter(address)?;
         Ok(Admitted(body, slot))
     }

@@ -612,3 +612,29 @@ fn a_live_socket_that_sends_a_large_message_is_closed_before_the_relay_gathers_i
     let (again, _socket) = open_live(ATTACKER, p.addr, &devices[0], &x);
     assert_eq!(again.expect("an answer").status, 101);
 }
+
+#[test]
+fn a_pairing_claim_that_trickles_in_is_cut_off_like_a_slow_push() {
+    let p = Proc::start_with(&["--body-grace-secs", "1"]);
+    // A claim declared at 30,000 bytes, sent a byte at a time: a push so slow is cut off
+    // after the grace; a claim was held until the 60 s request timeout.
+    let path = duet_core::protocol::pairing_claim_path(1);
+    let mut claim = slow_push(ATTACKER, p.addr, &path, 30_000);
+    let started = Instant::now();
+    let answer = loop {
+        let _ = claim.write_all(b"x");
+        if let Some(answer) = read_answer(&mut claim, Duration::from_millis(500)) {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a claim trickling in is still held"
+        );
+    };
+    assert_eq!(
+        answer.status,
+        408,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
