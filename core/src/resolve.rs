@@ -45,13 +45,23 @@ pub enum ResolveError {
 /// a whole word of a title are one rule: `date` for "Date ideas" and "Weekly date
 /// night" names either as much as the other (it once took the first silently, and
 /// `step done` marked the wrong step done).
-const RULES: [fn(&Item, &str) -> bool; 5] = [
-    |it, q| it.id == q,
-    |it, q| it.title == q,
-    |it, q| it.id.starts_with(q),
-    |it, q| it.title.starts_with(q) || word_at(&it.title, q, true),
-    |it, q| word_at(&it.title, q, false),
+/// The starts and words of titles are compared without accents (`cafe` finds "Café"),
+/// the whole title with them (two titles apart only by an accent stay apart).
+const RULES: [fn(&Item, &Query) -> bool; 5] = [
+    |it, q| it.id == q.lower,
+    |it, q| it.title == q.lower,
+    |it, q| it.id.starts_with(&q.lower),
+    |it, q| it.folded.starts_with(&q.folded) || word_at(&it.folded, &q.folded, true),
+    |it, q| word_at(&it.folded, &q.folded, false),
 ];
+
+/// What was typed, as it is compared.
+struct Query {
+    /// Composed and lower-cased ([`comparable`]).
+    lower: String,
+    /// Without accents too ([`folded`]).
+    folded: String,
+}
 
 /// From this many characters, a query that is both a title and the start of another
 /// item's id is ambiguous (shorter starts of ids are too common to count as meant).
@@ -61,6 +71,8 @@ const ID_PREFIX_CLASH: usize = 4;
 struct Item<'a> {
     id: String,
     title: String,
+    /// The title without accents ([`folded`]).
+    folded: String,
     original: (&'a str, &'a str),
 }
 
@@ -76,12 +88,20 @@ pub fn resolve<'a>(
     let items: Vec<(&str, String)> = items.into_iter().collect();
     let q = query.trim();
     let lower = comparable(q);
+    let query = Query {
+        folded: folded(&lower),
+        lower: lower.clone(),
+    };
     let prepared: Vec<Item> = items
         .iter()
-        .map(|(id, title)| Item {
-            id: id.to_lowercase(),
-            title: comparable(title.trim()),
-            original: (id, title.as_str()),
+        .map(|(id, written)| {
+            let title = comparable(written.trim());
+            Item {
+                id: id.to_lowercase(),
+                folded: folded(&title),
+                title,
+                original: (id, written.as_str()),
+            }
         })
         .collect();
     let mut matches: Vec<&Item> = if lower.is_empty() {
@@ -89,7 +109,7 @@ pub fn resolve<'a>(
     } else {
         RULES
             .iter()
-            .map(|rule| prepared.iter().filter(|it| rule(it, &lower)).collect())
+            .map(|rule| prepared.iter().filter(|it| rule(it, &query)).collect())
             .find(|m: &Vec<&Item>| !m.is_empty())
             .unwrap_or_default()
     };
@@ -124,6 +144,14 @@ pub fn resolve<'a>(
 fn comparable(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     s.nfc().collect::<String>().to_lowercase()
+}
+
+/// `s` (already [`comparable`]) without its accents: decomposed, combining marks
+/// dropped ("café" reads "cafe").
+fn folded(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    s.nfd().filter(|c| !is_combining_mark(*c)).collect()
 }
 
 /// At most this many items are named in an error; the rest are counted.
@@ -214,6 +242,23 @@ mod tests {
         assert_eq!(find("check"), Ok("ab12ef00".into()));
         assert_eq!(find("fir"), Ok("cd56ef00".into()));
         assert!(find("eck").is_err(), "the middle of a word is not a match");
+    }
+
+    #[test]
+    fn accents_need_not_be_typed_but_tell_whole_titles_apart() {
+        let items = vec![
+            ("aa11", "Café ☕ talk".to_string()),
+            ("bb22", "Pêcher".to_string()),
+            ("cc33", "Pécher".to_string()),
+        ];
+        assert_eq!(resolve("goal", "cafe", items.clone()), Ok("aa11".into()));
+        assert_eq!(resolve("goal", "TALK", items.clone()), Ok("aa11".into()));
+        // The whole title, accents and all, names one; without them, both.
+        assert_eq!(resolve("goal", "pécher", items.clone()), Ok("cc33".into()));
+        assert!(matches!(
+            resolve("goal", "pecher", items),
+            Err(ResolveError::Ambiguous { .. })
+        ));
     }
 
     #[test]
