@@ -743,3 +743,21 @@ fn a_parse_deadline_that_is_no_number_is_refused_before_anything_is_read() {
         r.stderr
     );
 }
+
+#[test]
+fn an_empty_goal_list_speaks_of_other_goals_only_when_there_are_some() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let empty = d.ok(&["goal", "list"]);
+    assert!(
+        empty.contains("No goals yet") && !empty.contains("--all"),
+        "{empty}"
+    );
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    d.ok(&["goal", "status", "Walk", "paused"]);
+    let paused = d.ok(&["goal", "list"]);
+    assert!(
+        paused.contains("goal list --all` shows the others"),
+        "{paused}"
+    );
+}

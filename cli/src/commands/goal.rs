@@ -281,7 +281,9 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if goals.is_empty() {
-        ctx.out.line(if all {
+        // "The others" only when there are some (paused, achieved or archived).
+        let none_at_all = all || dev.goals(true)?.goals.is_empty();
+        ctx.out.line(if none_at_all {
             "No goals yet. Add one with `duet goal add TITLE --area AREA`."
         } else {
             "No active goals. `duet goal list --all` shows the others; `duet goal add` adds one."
