@@ -1224,3 +1224,59 @@ fn correcting_an_undone_rating_or_withdrawing_twice_says_what_became_of_it() {
         again.stderr
     );
 }
+
+#[test]
+fn a_reflection_edited_on_two_devices_while_apart_is_said_to_read_as_a_merge() {
+    let relay = Relay::start();
+    let laptop = Device::new();
+    laptop.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let phone = Device::new();
+    phone.ok(&["join", &laptop.device_code()]);
+    laptop.ok(&["reflect", "Original reflection about Sunday talks"]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    // Edited on both while apart: Automerge merges the two edits letter by letter.
+    laptop.ok(&[
+        "reflect",
+        "--edit",
+        "last",
+        "Laptop says: we did great this week",
+    ]);
+    phone.ok(&[
+        "reflect",
+        "--edit",
+        "last",
+        "Phone version: we skipped Sunday again",
+    ]);
+    laptop.ok(&["sync"]);
+    let told = phone.run(&["sync"]);
+    assert_eq!(told.code, 0, "{told:?}");
+    assert!(
+        told.stderr
+            .contains("was edited on two of your devices while apart")
+            && told.stderr.contains("duet reflect --edit"),
+        "{}",
+        told.stderr
+    );
+    // The digest the history keeps of an edit's text is not shown as the edit's value.
+    for line in phone.ok(&["history", "--json"]).lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        if e["kind"] == "reflection_edited" {
+            assert!(e["after"].is_null(), "{e}");
+        }
+    }
+    // Set again as meant: nothing more is said.
+    phone.ok(&[
+        "reflect",
+        "--edit",
+        "last",
+        "We skipped Sunday, and that is fine",
+    ]);
+    phone.ok(&["sync"]);
+    let settled = laptop.run(&["sync"]);
+    assert!(
+        !settled.stderr.contains("while apart"),
+        "{}",
+        settled.stderr
+    );
+}

@@ -114,6 +114,21 @@ pub fn note_merged_texts(
             note(&super::goal::merged_note(&m));
         }
     }
+    // A reflection edited on another device of this person's while this one edited it.
+    let reflection_edits_arrived = reports
+        .iter()
+        .flat_map(|(_, r)| &r.arrivals)
+        .any(|a| a.counts.contains_key("reflection edit"));
+    if reflection_edits_arrived {
+        for m in dev.merged_reflections()? {
+            let short = duet_core::ids::short(&m.id);
+            note(&format!(
+                "note: your {}reflection {short} was edited on two of your devices while apart, and the edits were merged letter by letter: it reads \"{}\". Set it as you mean it: `duet reflect --edit {short} TEXT`",
+                if m.private { "private " } else { "" },
+                crate::output::safe_line(&m.reads)
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ mod edits;
 mod export;
 mod goals;
 pub(crate) mod lifecycle;
+mod merged_reflections;
 mod pairing;
 mod records;
 mod reflections;
@@ -35,6 +36,7 @@ pub use edits::{GoalChanges, NewGoalInput, Owner, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson};
 pub use lifecycle::{InviteRow, Partner, RevokeTarget};
+pub use merged_reflections::MergedReflection;
 pub use pairing::{InviteError, JoinError, Joined};
 pub use records::{
     GoalRecord, RatingRecord, ReflectionRecord, SealedRecord, StepRecord, iso, sorted_steps,

@@ -144,7 +144,7 @@ impl<'r, 'a> Derivation<'r, 'a> {
                 self.push(HistoryKind::ReflectionWithdrawn, None, r, None);
             }
             ["reflections", r] if key == "edited_at" && op.value.is_some() => {
-                self.push(HistoryKind::ReflectionEdited, None, r, None);
+                self.reflection_edited(r)
             }
             ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
             // Closing several rounds (opened by both while apart) is one close.
@@ -294,6 +294,18 @@ impl<'r, 'a> Derivation<'r, 'a> {
         }
     }
 
+    /// A reflection edited: a digest of its text just after the change, which tells a
+    /// merge of two edits made apart from either one ([`super::merged_reflections`]);
+    /// not the text, which a withdrawal takes out of every view.
+    fn reflection_edited(&mut self, r: &str) {
+        let after = self
+            .r
+            .reflection_text(r)
+            .and_then(|obj| self.r.shown_text_at(&obj, &self.after, super::text_mark));
+        let (_, ev) = self.push(HistoryKind::ReflectionEdited, None, r, None);
+        ev.after = after;
+    }
+
     /// Whether step `s` of goal `g` was there before this change (neither made in it).
     fn made_before(&self, g: &str, s: &str) -> bool {
         !self.goals_created.iter().any(|c| c == g) && !self.steps_created.iter().any(|c| c == s)
@@ -369,7 +381,7 @@ fn level_field(name: &str) -> &str {
 }
 
 /// A text cut to one short line for an event.
-pub(super) fn short_text(s: &str) -> String {
+pub(crate) fn short_text(s: &str) -> String {
     const MAX: usize = 80;
     if s.chars().count() <= MAX {
         s.to_string()

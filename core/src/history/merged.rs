@@ -63,6 +63,32 @@ pub fn merged_texts(edits: &[HistoryEvent], goals: &[Goal]) -> Vec<MergedText> {
     out
 }
 
+/// A digest of a text, as a reflection edit's history row keeps it (the text itself a
+/// withdrawal must take out of every view).
+pub(crate) fn text_mark(s: &str) -> String {
+    hex::encode(&crate::crypto::sha256(s.as_bytes())[..16])
+}
+
+/// The reflections, of `texts` (id and text now), whose last edit in `edits` (reflection
+/// edits in history order) left another text than they hold now: edits made on two
+/// devices while apart, merged letter by letter. Their ids.
+pub fn merged_reflections<'a>(
+    edits: &[HistoryEvent],
+    texts: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
+    let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+    for e in edits {
+        if let (Some(r), Some(after)) = (&e.item, &e.after) {
+            last.insert(r.as_str(), after.as_str());
+        }
+    }
+    texts
+        .into_iter()
+        .filter(|(id, text)| last.get(id).is_some_and(|after| *after != text_mark(text)))
+        .map(|(id, _)| id.to_string())
+        .collect()
+}
+
 /// Whether the history field names a text merged character by character.
 fn is_text(field: &str) -> bool {
     field == "title" || field == "why" || field.starts_with("level:")

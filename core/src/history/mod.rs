@@ -29,7 +29,9 @@ mod resolve;
 mod timeline;
 
 pub(crate) use derive::change_events;
-pub use merged::{MergedText, merged_texts};
+pub(crate) use derive::short_text;
+pub(crate) use merged::text_mark;
+pub use merged::{MergedText, merged_reflections, merged_texts};
 pub use order::{causal_order, causal_order_of};
 pub use render::{membership_history, name_events, refused_history};
 pub(crate) use resolve::Resolver;

@@ -75,6 +75,13 @@ impl<'a> Resolver<'a> {
         text
     }
 
+    /// The text object of a reflection.
+    pub(super) fn reflection_text(&self, reflection: &str) -> Option<ObjId> {
+        let reflections = self.map_child(&ROOT, "reflections")?;
+        let r = self.map_child(&reflections, reflection)?;
+        self.map_child(&r, "text")
+    }
+
     /// The current title of a goal.
     pub(crate) fn title(&self, goal: &str) -> Option<String> {
         let t = self.goal_path(goal, &["title"])?;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{HistoryEvent, HistoryPos, HistoryRow, RefusedRecord};
+use super::{HistoryEvent, HistoryKind, HistoryPos, HistoryRow, RefusedRecord};
 use super::{membership_history, name_events, refused_history};
 use crate::event::{Event, SpaceId};
 use crate::identity::Identity;
@@ -91,6 +91,12 @@ pub fn timeline<S: TimelineSource>(
     let last = if q.by.is_some() { None } else { q.last };
     let mut rows = store.history_rows(space, me, q, last)?;
     drop_second_reveals(&mut rows);
+    // A reflection edit's `after` is a digest kept to tell merges by, not something to show.
+    for (_, e) in &mut rows {
+        if e.kind == HistoryKind::ReflectionEdited {
+            e.after = None;
+        }
+    }
     let (people, goals) = store.people_and_goals(space, me)?;
     let people = crate::names::shown(&people);
     let titles: HashMap<&str, String> = goals

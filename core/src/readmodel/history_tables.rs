@@ -268,6 +268,31 @@ pub(crate) fn goal_field_edits(
     Ok(out)
 }
 
+/// The edits of reflections of a space, in history order: what
+/// [`crate::history::merged_reflections`] reads (picked as [`goal_field_edits`] picks).
+pub(crate) fn reflection_edits(
+    conn: &Connection,
+    space: &SpaceId,
+) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT change, json FROM rm_history WHERE space = ?1
+           AND instr(json, '\"reflection_edited\"') > 0
+         ORDER BY pos, idx",
+    )?;
+    let rows = stmt.query_map(params![space.to_string()], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (change, j) = row?;
+        let event = parse::<StoredEvent>(&j)?.event(&change);
+        if event.kind == HistoryKind::ReflectionEdited {
+            out.push(event);
+        }
+    }
+    Ok(out)
+}
+
 /// The position of the first history event (in history order) later than `at`.
 pub(crate) fn history_first_after(
     conn: &Connection,

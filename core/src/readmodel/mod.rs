@@ -34,7 +34,9 @@ mod write;
 
 pub use crate::history::{HistoryPos, HistoryRow};
 pub use crate::view::View;
-pub(crate) use history_tables::{goal_field_edits, history_first_after, history_rows};
+pub(crate) use history_tables::{
+    goal_field_edits, history_first_after, history_rows, reflection_edits,
+};
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;
 pub(crate) use progress_table::{
@@ -57,8 +59,9 @@ use entity::{Collection, Entity, collection_entities};
 /// columns (see [`WRITE_PATH_SCHEMA`]). Version 6: the progress summary
 /// ([`PROGRESS_SCHEMA`]). Version 7: a blind rating that corrects another is a
 /// correction in the history. Version 8: a step's corrected text and who a step is for
-/// are in the history.
-pub const VERSION: i64 = 8;
+/// are in the history. Version 9: a reflection edit keeps a digest of the text it left
+/// (to tell a merge of edits made apart, [`crate::history::merged_reflections`]).
+pub const VERSION: i64 = 9;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
 // depending on the tables); reading it from a document is the read models' job.

@@ -92,8 +92,19 @@ impl Store {
         Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
     }
 
-    /// The goal field edits of a space (of one goal, with `goal`), in history order.
-    /// Rebuilds stale read models first.
+    /// The reflection edits of a space, in history order. Rebuilds stale read models
+    /// first.
+    pub fn reflection_edits(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<Vec<crate::history::HistoryEvent>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::reflection_edits(&self.conn, space)?)
+    }
+
+    /// The edits of goal fields and step texts of a space, in history order (see
+    /// [`crate::readmodel::goal_field_edits`]).
     pub fn goal_field_edits(
         &mut self,
         space: &SpaceId,
