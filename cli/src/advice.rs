@@ -64,7 +64,7 @@ pub fn say(step: &NextStep) -> String {
             "if it is lost or you no longer trust it, run `duet device remove {}`",
             short(device)
         ),
-        NextStep::JoinAgainInNewHome { device } => join_again(device),
+        NextStep::JoinAgainInNewHome { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one with `duet reflect TEXT`".into(),
         NextStep::ListReflections => {
             "`duet reflections` (and `duet reflections --private`) lists them with their ids".into()
@@ -97,14 +97,21 @@ fn short(device: &str) -> &str {
     &device[..12.min(device.len())]
 }
 
-/// Joining again in a new home, for a device its personal space refused.
-fn join_again(device: &str) -> String {
-    format!(
-        "to have them here, make a new code on your other device (`duet device add`), join \
-         with it in a new home (`duet join CODE --home NEWDIR`), then remove this device from \
-         there (`duet device remove {}`)",
-        short(device)
-    )
+/// Joining again in a new home, for a device whose join was refused: one in the shared
+/// space (`device`) is removed from there afterwards.
+fn join_again(device: Option<&str>) -> String {
+    match device {
+        Some(device) => format!(
+            "to have them here, make a new code on your other device (`duet device add`), join \
+             with it in a new home (`duet join CODE --home NEWDIR`), then remove this device \
+             from there (`duet device remove {}`)",
+            short(device)
+        ),
+        None => "ask for a new code (your partner's `duet invite`, or `duet device add` on \
+                 your other device) and join with it in a new home (`duet join CODE --home \
+                 NEWDIR`)"
+            .into(),
+    }
 }
 
 /// Answering a partner's reflection instead of changing it.

@@ -55,8 +55,8 @@ pub enum NextStep {
     /// Join again with a new code in a new home, then remove this device (which joined
     /// the shared space only) from there.
     JoinAgainInNewHome {
-        /// This device's key, hex.
-        device: String,
+        /// This device's key, hex, when it joined the shared space (to remove it then).
+        device: Option<String>,
     },
     /// Write a (shared) reflection first.
     WriteReflection,

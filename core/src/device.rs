@@ -432,7 +432,7 @@ impl Device {
         };
         if !doc.is_initialised() {
             if self.store.join_unfinished(&rec.id, rec.cursor)? {
-                return Err(DeviceError::JoinUnfinished);
+                return Err(self.unfinished_join(&rec)?);
             }
             return Err(DocError::Malformed("goals").into());
         }

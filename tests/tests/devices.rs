@@ -957,8 +957,64 @@ fn a_device_whose_code_died_between_its_two_joins_is_told_to_start_again_in_a_ne
     ] {
         assert!(synced.stderr.contains(told), "{told}: {synced:?}");
     }
+    // A private reflection is refused with the same words, not "joining is not finished".
+    let private = tablet.run(&["reflect", "--private", "Only for me"]);
+    assert_ne!(private.code, 0);
+    assert!(
+        private
+            .stderr
+            .contains("refused this device's join for good")
+            && !private.stderr.contains("joining is not finished"),
+        "{}",
+        private.stderr
+    );
     // Later syncs no longer ask the relay; the status says it instead of "finish joining".
     assert_eq!(tablet.run(&["sync"]).code, 0);
+    let status = tablet.ok(&["status"]);
+    assert!(
+        status.contains("refused this device's join for good")
+            && !status.contains("joining is not finished"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_join_whose_code_died_before_its_first_sync_says_to_join_again_in_a_new_home() {
+    let relay = Relay::start();
+    let (sol, _tam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &code_of(&sol, &["device", "add"])]);
+    // A code that names a relay address where nothing answers (the tablet's first sync
+    // fails there); the phone announces it to the real relay.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    phone.ok(&["relay", "set", &format!("http://{dead}")]);
+    let made = phone.run(&["device", "add"]);
+    let code = made
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("duet2"))
+        .unwrap_or_else(|| panic!("a code made offline: {made:?}"))
+        .to_string();
+    phone.ok(&["relay", "set", &relay.url]);
+    phone.ok(&["sync"]);
+    let tablet = Device::new();
+    let joined = tablet.run(&["join", &code]);
+    assert_eq!(
+        joined.code, 3,
+        "joined here, the first sync to come: {joined:?}"
+    );
+    // The phone is removed before the tablet's first sync gets through.
+    sol.ok(&["sync"]);
+    sol.ok(&["device", "remove", &device_key(&phone)[..12], "--yes"]);
+    tablet.ok(&["relay", "set", &relay.url]);
+    let synced = tablet.run(&["sync"]);
+    assert_eq!(synced.code, 1, "{synced:?}");
+    for told in ["joined nothing", "--home NEWDIR"] {
+        assert!(synced.stderr.contains(told), "{told}: {synced:?}");
+    }
+    assert!(!synced.stderr.contains("ask for a new one"), "{synced:?}");
     let status = tablet.ok(&["status"]);
     assert!(
         status.contains("refused this device's join for good")

@@ -21,13 +21,16 @@ fn remove_own(device: &str) -> String {
     )
 }
 
-/// Joining again in a new folder, for a device the personal space refused.
-fn join_again(device: &str) -> String {
+/// Joining again in a new folder, for a device whose join was refused: one in the
+/// shared space (`device`) is removed from there afterwards.
+fn join_again(device: Option<&str>) -> String {
+    let remove = device
+        .map(|d| format!(", then remove device {} there", short(d)))
+        .unwrap_or_default();
     format!(
-        "to have them here, make a new device code on your other device ({DEVICES_PAGE}), join \
-         with it in a new folder (in a terminal: `duet app --home DIR`), then remove device {} \
-         there",
-        short(device)
+        "to have them here, make a new code on your other device ({DEVICES_PAGE}), or ask your \
+         partner for one, and join with it in a new folder (in a terminal: `duet app --home \
+         DIR`){remove}"
     )
 }
 
@@ -87,7 +90,7 @@ pub fn say(step: &NextStep) -> String {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
         }
         NextStep::RemoveOwnDevice { device } => remove_own(device),
-        NextStep::JoinAgainInNewHome { device } => join_again(device),
+        NextStep::JoinAgainInNewHome { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one on the Reflections page".into(),
         NextStep::ListReflections => "the Reflections page lists them".into(),
         NextStep::ReplyInstead { .. } => "answer it with a reply on the Reflections page".into(),
@@ -203,7 +206,7 @@ mod tests {
         assert!(say(&NextStep::DropWaiting).contains("terminal"));
         assert!(say(&NextStep::RestoreFromBackup).contains("terminal"));
         let join_again = NextStep::JoinAgainInNewHome {
-            device: "cd".repeat(32),
+            device: Some("cd".repeat(32)),
         };
         assert!(say(&join_again).contains("terminal"));
     }

@@ -92,7 +92,8 @@ impl Device {
         let id = match resolve_in(&view.goals, query) {
             Ok(id) => id,
             Err(_) if view.goals.is_empty() && self.joining()? => {
-                return Err(DeviceError::JoinUnfinished);
+                let rec = self.space(SpaceKind::Shared)?;
+                return Err(self.unfinished_join(&rec)?);
             }
             Err(e) => return Err(e.into()),
         };

@@ -195,8 +195,13 @@ impl Device {
                     .store
                     .first_unacked(&rec.id)?
                     .is_some_and(|(_, kind)| kind == "genesis"),
+            // A join refused for good is said by the alert (the shared space's also
+            // ends the personal space's join: nothing more is sent there).
             joining: self.store.join_unfinished(&rec.id, rec.cursor)?
-                && !self.join_refused_before(rec)?,
+                && self.join_refused_before(rec)?.is_none()
+                && self
+                    .join_refused_before(&self.store.space(crate::store::SpaceKind::Shared)?)?
+                    .is_none(),
             refused_events: self.store.refused_total(&rec.id)?,
             refused,
             waiting_events: self.store.held_stats(&rec.id)?.0,

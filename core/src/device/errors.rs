@@ -118,6 +118,14 @@ pub enum DeviceError {
         "joining is not finished: the first sync with the relay did not complete, so the shared goals have not arrived on this device yet (nothing is lost)"
     )]
     JoinUnfinished,
+    /// A write in a space whose join the relay refused for good (the code died first).
+    #[error("{alert}")]
+    JoinRefused {
+        /// What the refusal left, as `duet status` says it.
+        alert: String,
+        /// This device's key, when it is in the shared space all the same.
+        device: Option<String>,
+    },
     /// A step for `partner` before a partner has joined.
     #[error(
         "no partner has joined this shared space yet; give the step to `me` or `nobody`, or name your partner once they have joined"
@@ -168,6 +176,9 @@ impl Advice for DeviceError {
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
             DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
             DeviceError::ReflectionThen(_, step) => Some(step.clone()),
+            DeviceError::JoinRefused { device, .. } => Some(NextStep::JoinAgainInNewHome {
+                device: device.clone(),
+            }),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
             DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
                 Some(NextStep::AddOwnDevice)

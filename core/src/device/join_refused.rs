@@ -1,8 +1,10 @@
-//! A device code's personal half refused for good after its shared half went through:
-//! the device that made the code was removed (or the code withdrawn, spent or expired)
-//! between the two joins. The device stays in the shared space but can never read the
-//! personal one; the sync records that once (the personal space's alert, which `duet
-//! status` shows), says what to do, and stops asking the relay.
+//! A join the relay refuses for good: the device that made the code was removed (or the
+//! code withdrawn, spent or expired) before the join reached the relay. Either the whole
+//! join (a first sync that failed, then the code died) or only a device code's personal
+//! half (its shared half went through first): then the device stays in the shared space
+//! but can never read the personal one. The sync records the refusal as the space's
+//! alert (`duet status` shows it, and writes there say it), says what to do, and stops
+//! asking the relay about a personal space that refused it.
 
 use super::{Device, DeviceError};
 use crate::advice::{NextStep, Warning};
@@ -10,33 +12,49 @@ use crate::protocol::ErrorCode;
 use crate::store::{SpaceKind, SpaceRecord};
 use crate::sync::{SyncError, SyncReport, Transport, TransportError};
 
-/// How the alert of a personal space whose join was refused for good begins.
-const JOIN_REFUSED: &str = "your personal space refused this device's join for good";
+/// What the alert of a space whose join was refused for good says, in every case.
+const JOIN_REFUSED: &str = "refused this device's join for good";
 
 impl Device {
-    /// Whether an earlier sync found `rec`'s join refused for good: nothing to sync there.
-    pub(crate) fn join_refused_before(&self, rec: &SpaceRecord) -> Result<bool, DeviceError> {
-        Ok(rec.kind == SpaceKind::Personal
-            && self
-                .store
-                .alert(&rec.id)?
-                .is_some_and(|a| a.starts_with(JOIN_REFUSED)))
+    /// The alert of `rec` when an earlier sync found its join refused for good.
+    pub(crate) fn join_refused_before(
+        &self,
+        rec: &SpaceRecord,
+    ) -> Result<Option<String>, DeviceError> {
+        Ok(self
+            .store
+            .alert(&rec.id)?
+            .filter(|a| a.contains(JOIN_REFUSED)))
     }
 
-    /// Syncs `rec` (see [`Device::sync_one`]), unless an earlier sync found its join
-    /// refused for good (`None`: nothing to sync); a sync that finds it so gives a
-    /// report holding only the warning.
+    /// The error for a write in `rec` whose join never finished: refused for good (said
+    /// so, with what to do), or still to be finished by a sync.
+    pub(crate) fn unfinished_join(&self, rec: &SpaceRecord) -> Result<DeviceError, DeviceError> {
+        Ok(match self.join_refused_before(rec)? {
+            Some(alert) => DeviceError::JoinRefused {
+                alert,
+                device: self
+                    .joined_shared()?
+                    .then(|| hex::encode(self.me.device_key())),
+            },
+            None => DeviceError::JoinUnfinished,
+        })
+    }
+
+    /// Syncs `rec` (see [`Device::sync_one`]), unless an earlier sync found a personal
+    /// space's join refused for good (`None`: nothing to sync); a sync that finds it so
+    /// gives a report holding only the warning.
     pub(super) fn sync_unless_join_refused(
         &mut self,
         rec: &SpaceRecord,
         transport: &dyn Transport,
     ) -> Result<Option<SyncReport>, DeviceError> {
-        if self.join_refused_before(rec)? {
+        if rec.kind == SpaceKind::Personal && self.join_refused_before(rec)?.is_some() {
             return Ok(None);
         }
         match self.sync_one(rec, transport) {
             Ok(report) => Ok(Some(report)),
-            Err(e) => match self.personal_join_refused(rec, &e)? {
+            Err(e) => match self.join_refused(rec, &e)? {
                 Some(w) => Ok(Some(SyncReport {
                     warnings: vec![w],
                     ..SyncReport::default()
@@ -46,10 +64,17 @@ impl Device {
         }
     }
 
-    /// `e`, the failure of syncing `rec`, as a warning when it is the relay refusing for
-    /// good this device's join of its personal space while its shared space's join went
-    /// through (recorded as the personal space's alert); `None` for any other failure.
-    fn personal_join_refused(
+    /// Whether this device's join of the shared space went through.
+    fn joined_shared(&self) -> Result<bool, DeviceError> {
+        let shared = self.store.space(SpaceKind::Shared)?;
+        Ok(!self.store.join_unfinished(&shared.id, shared.cursor)?)
+    }
+
+    /// `e`, the failure of syncing `rec`, when it is the relay refusing this device's
+    /// join of `rec` for good, recorded as the space's alert: a warning when only the
+    /// personal space refused it (the shared space syncs on), the refusal as an error
+    /// when this device joined nothing; `None` for any other failure.
+    fn join_refused(
         &mut self,
         rec: &SpaceRecord,
         e: &DeviceError,
@@ -60,28 +85,32 @@ impl Device {
         };
         let why = match body.error {
             ErrorCode::InviteRevoked => {
-                "the device that made its code was removed, or the code withdrawn, before this half arrived"
+                "the device that made its code was removed, or the code withdrawn, before it arrived"
             }
-            ErrorCode::InviteExpired => "its code expired before this half arrived",
+            ErrorCode::InviteExpired => "its code expired before it arrived",
             ErrorCode::InviteUsed => "another device used its code first",
             _ => return Ok(None),
         };
-        if rec.kind != SpaceKind::Personal || !self.store.join_unfinished(&rec.id, rec.cursor)? {
+        if !self.store.join_unfinished(&rec.id, rec.cursor)? {
             return Ok(None);
         }
-        let shared = self.store.space(SpaceKind::Shared)?;
-        if self.store.join_unfinished(&shared.id, shared.cursor)? {
-            return Ok(None);
+        if rec.kind == SpaceKind::Personal && self.joined_shared()? {
+            let alert = format!(
+                "your personal space {JOIN_REFUSED} ({why}): this device is in the shared space, but it can never read your private reflections"
+            );
+            self.store.set_alert(&rec.id, Some(&alert))?;
+            return Ok(Some(Warning::then(
+                alert,
+                NextStep::JoinAgainInNewHome {
+                    device: Some(hex::encode(self.me.device_key())),
+                },
+            )));
         }
-        let text = format!(
-            "{JOIN_REFUSED} ({why}): this device is in the shared space, but it can never read your private reflections"
-        );
-        self.store.set_alert(&rec.id, Some(&text))?;
-        Ok(Some(Warning::then(
-            text,
-            NextStep::JoinAgainInNewHome {
-                device: hex::encode(self.me.device_key()),
-            },
-        )))
+        let alert = format!("the relay {JOIN_REFUSED} ({why}), so this device joined nothing");
+        self.store.set_alert(&rec.id, Some(&alert))?;
+        Err(DeviceError::JoinRefused {
+            alert,
+            device: None,
+        })
     }
 }
