@@ -390,4 +390,22 @@ fn the_browser_is_opened_without_the_session_key_on_any_command_line() {
     // The page it opens, readable by this user only, sends the browser on with the key.
     assert!(seen.contains(&app.url), "{seen}");
     assert!(seen.trim_end().ends_with("MODE 600"), "{seen}");
+    // Closing the terminal it runs in (SIGHUP) stops it cleanly: the page is removed.
+    let page = args
+        .split_whitespace()
+        .nth(1)
+        .and_then(|u| u.strip_prefix("file://"))
+        .map(std::path::PathBuf::from)
+        .expect("the page's path");
+    assert!(page.exists(), "{}", page.display());
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &app.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page.exists() {
+        assert!(Instant::now() < deadline, "the page is still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -116,10 +116,11 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
+/// Ctrl-C, SIGTERM, or SIGHUP (the terminal it runs in was closed): each stops the
+/// server cleanly (the launch page is removed then).
 async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    let on = |kind: tokio::signal::unix::SignalKind| async move {
+        match tokio::signal::unix::signal(kind) {
             Ok(mut s) => {
                 s.recv().await;
             }
@@ -128,6 +129,7 @@ async fn stop_signal() {
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+        _ = on(tokio::signal::unix::SignalKind::terminate()) => {}
+        _ = on(tokio::signal::unix::SignalKind::hangup()) => {}
     }
 }

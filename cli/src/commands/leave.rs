@@ -58,7 +58,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx,
         &format!(
             "You are about to leave {with}: none of your devices will read or write it again, \
-             and this cannot be undone. What your partner's devices already hold stays with them"
+             and this cannot be undone. What your partner's devices already hold stays with them, \
+             and your blind ratings still sealed are shown to them as you leave"
         ),
         "Leave?",
         "To leave, run the command again with --yes",

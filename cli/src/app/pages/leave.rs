@@ -105,7 +105,7 @@ fn confirm_page(app: &App, partners: &str) -> Response {
     };
     let main = html! {
         h1 { "Leave " (with) "?" }
-        p class="warning" { "None of your devices will read or write it again, and this cannot be undone. What your partner's devices already hold stays with them; what this device holds stays readable here." }
+        p class="warning" { "None of your devices will read or write it again, and this cannot be undone. What your partner's devices already hold stays with them; what this device holds stays readable here. Your blind ratings still sealed are shown to your partner as you leave (no one is left to rate blind against)." }
         p { a href="/export" download="duet-export.json" { "Download everything this device can read (JSON) first" } }
         form method="post" action="/leave" {
             (csrf(app.csrf()))
