@@ -1022,3 +1022,42 @@ fn a_join_whose_code_died_before_its_first_sync_says_to_join_again_in_a_new_home
         "{status}"
     );
 }
+
+/// The shared space whose removals the proxy below lets through.
+static REMOVALS_SHARED: std::sync::OnceLock<duet_core::ids::SpaceId> = std::sync::OnceLock::new();
+
+fn personal_removals_unreachable(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    let held = events.iter().any(|e| {
+        e.kind() == duet_core::event::Kind::Remove
+            && Some(&e.header().space) != REMOVALS_SHARED.get()
+    });
+    held.then(|| (502, r#"{"error":"bad_gateway"}"#.to_string()))
+}
+
+#[test]
+fn a_device_its_own_person_removed_is_not_said_to_still_read_the_personal_space() {
+    let relay = Relay::start();
+    let laptop = Device::new();
+    laptop.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let (phone, tablet) = (Device::new(), Device::new());
+    phone.ok(&["join", &laptop.device_code()]);
+    tablet.ok(&["join", &laptop.device_code()]);
+    laptop.ok(&["sync"]);
+    let shared = laptop.json(&["status"])["spaces"][0]["space"]
+        .as_str()
+        .and_then(duet_core::ids::SpaceId::parse)
+        .expect("the shared space's id");
+    REMOVALS_SHARED.set(shared).expect("set once");
+    // The laptop removes the phone; its removal from the personal space is held up.
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, personal_removals_unreachable);
+    laptop.ok(&["relay", "set", &proxy.url]);
+    let _ = laptop.run(&["device", "remove", &device_key(&phone)[..12], "--yes"]);
+    // The tablet hears of the shared removal first: no advice to remove it again.
+    let synced = tablet.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        !synced.stderr.contains("still reads your personal space"),
+        "{}",
+        synced.stderr
+    );
+}

@@ -130,9 +130,25 @@ impl Device {
         if removed.is_empty() {
             return Ok(());
         }
+        // Removed by this person (from another of their devices): that removal takes it
+        // out of the personal space too, and may simply not have arrived yet.
+        let shared_state =
+            crate::sync::fold_state(&self.store, &self.store.space(SpaceKind::Shared)?.id)?;
+        let me = self.me.person();
+        let by_partner = |d: &[u8; 32]| {
+            shared_state.departure(d).is_none_or(|dep| {
+                shared_state
+                    .all_devices()
+                    .get(&dep.by)
+                    .is_none_or(|m| m.person != me)
+            })
+        };
         let personal = self.store.space(SpaceKind::Personal)?;
         let state = crate::sync::fold_state(&self.store, &personal.id)?;
-        for device in removed.iter().filter(|d| state.is_member(d)) {
+        for device in removed
+            .iter()
+            .filter(|d| state.is_member(d) && by_partner(d))
+        {
             let short = &hex::encode(device)[..12];
             shared.warnings.push(Warning::then(
                 format!(
