@@ -108,6 +108,14 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
         progress.contains("Alex has rated; rate to see it"),
         "{progress}"
     );
+    // Sam's report says so too: a rating, not "not rated", and no level.
+    let report = sam.home.join("report.html");
+    sam.ok(&["report", "--html", report.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert!(
+        html.contains("Alex: rated blind, not revealed yet") && !html.contains("Alex: not rated"),
+        "{html}"
+    );
 
     // Sam rates: in the clear (Alex is committed); Alex's device reveals on its sync.
     let out = sam.ok(&["rate", GOAL, "1", "--note", "Sam's view"]);

@@ -143,7 +143,17 @@ fn latest(g: &ReportGoal) -> String {
         .iter()
         .map(|s| {
             let level = s.latest.map(signed);
-            format!("{}: {}", s.name, level.as_deref().unwrap_or("not rated"))
+            // A blind rating still sealed is a rating, not "not rated" (its level is
+            // never shown until it opens).
+            let none = if s.sealed {
+                "rated blind, not revealed yet"
+            } else {
+                "not rated"
+            };
+            match (level, s.sealed) {
+                (Some(l), true) => format!("{}: {l} (and rated blind since)", s.name),
+                (level, _) => format!("{}: {}", s.name, level.as_deref().unwrap_or(none)),
+            }
         })
         .collect();
     let gap = match g.progress.gap {
