@@ -896,3 +896,57 @@ fn an_address_edited_by_hand_gets_the_calm_problem_page() {
         );
     }
 }
+
+#[test]
+fn a_checkin_form_from_a_second_tab_or_a_closed_round_rates_nothing() {
+    let relay = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    let app = App::start(&alex);
+    let ratings = || {
+        alex.json(&["export"])["shared"]["sealed"]
+            .as_array()
+            .map(Vec::len)
+    };
+    // Two tabs show the same form; the first rates.
+    let page = app.get("/checkin").body;
+    let goal = hidden(&page, "goal");
+    let seen = hidden(&page, "seen");
+    let form = |level: &'static str| {
+        vec![
+            ("goal", goal.clone()),
+            ("seen", seen.clone()),
+            ("level", level.to_string()),
+        ]
+    };
+    let post = |fields: Vec<(&str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        app.post("/checkin", &fields)
+    };
+    assert_eq!(post(form("-1")).status, 303);
+    assert_eq!(ratings(), Some(1));
+    // The second tab's copy rates nothing, and says why.
+    let second = post(form("1"));
+    assert!(
+        second.status >= 400
+            && second
+                .body
+                .contains("you rated this goal in this check-in meanwhile"),
+        "{}",
+        second.body
+    );
+    assert_eq!(ratings(), Some(1));
+    // A form from before the round was closed rates nothing either.
+    let fresh = hidden(&app.get(&format!("/checkin?goal={goal}")).body, "seen");
+    alex.ok(&["checkin", "--close"]);
+    let closed = post(vec![
+        ("goal", goal.clone()),
+        ("seen", fresh),
+        ("level", "2".to_string()),
+    ]);
+    assert!(
+        closed.status >= 400 && closed.body.contains("was closed meanwhile"),
+        "{}",
+        closed.body
+    );
+}

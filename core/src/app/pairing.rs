@@ -185,6 +185,24 @@ fn joining_already(
     }
 }
 
+/// A join refused for good at its first sync, as the relay's refusal it carries (which
+/// gives the device up, [`JoinError::Refused`]); any other failure as it is.
+fn relay_refusal(e: DeviceError) -> DeviceError {
+    match e {
+        DeviceError::JoinRefused {
+            refusal: Some(refused),
+            ..
+        } => {
+            let (status, body) = *refused;
+            DeviceError::Sync(SyncError::Transport(TransportError::Refused {
+                status,
+                body,
+            }))
+        }
+        e => e,
+    }
+}
+
 /// Whether the partner invite with this secret was made by the person of `dev` (a home
 /// set up already that tries its own code).
 fn made_it(dev: &Device, secret: [u8; 32]) -> bool {
@@ -292,7 +310,7 @@ impl Device {
         // A home set up before is taken only to finish its own join (its sync may learn
         // that the device was removed meanwhile, which is said first).
         let joined_before = home_existed && !device.joining().map_err(JoinError::Setup)?;
-        match device.sync(transport) {
+        match device.sync(transport).map_err(relay_refusal) {
             // A home set up already, whose device turns out removed (or left): the sync
             // only learnt it.
             Ok(reports) => match device.store.departed(&space).ok().flatten() {

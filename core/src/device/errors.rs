@@ -125,6 +125,9 @@ pub enum DeviceError {
         alert: String,
         /// This device's key, when it is in the shared space all the same.
         device: Option<String>,
+        /// The relay's refusal, when a sync just met it (a join's first sync gives the
+        /// device up on it, [`crate::app::JoinError::Refused`]).
+        refusal: Option<Box<(u16, crate::protocol::ErrorBody)>>,
     },
     /// A step for `partner` before a partner has joined.
     #[error(

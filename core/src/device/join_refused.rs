@@ -36,6 +36,7 @@ impl Device {
                 device: self
                     .joined_shared()?
                     .then(|| hex::encode(self.me.device_key())),
+                refusal: None,
             },
             None => DeviceError::JoinUnfinished,
         })
@@ -79,7 +80,7 @@ impl Device {
         rec: &SpaceRecord,
         e: &DeviceError,
     ) -> Result<Option<Warning>, DeviceError> {
-        let DeviceError::Sync(SyncError::Transport(TransportError::Refused { body, .. })) = e
+        let DeviceError::Sync(SyncError::Transport(TransportError::Refused { status, body })) = e
         else {
             return Ok(None);
         };
@@ -111,6 +112,7 @@ impl Device {
         Err(DeviceError::JoinRefused {
             alert,
             device: None,
+            refusal: Some(Box::new((*status, body.clone()))),
         })
     }
 }

@@ -82,7 +82,7 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
             }
         }
         @match pick {
-            Some(g) => (goal_form(g, app.csrf())),
+            Some(g) => (goal_form(g, &seen(&plan, g), app.csrf())),
             None if not_here.is_some() => p { a href="/checkin" { "Rate the active goals" } },
             None if plan.goals.is_empty() => p { "There are no active goals to rate. " a href="/" { "Add one on Today." } },
             None => p { "You have rated every goal in this check-in. " a href="/" { "Back to Today" } },
@@ -151,12 +151,37 @@ fn named(dev: &mut duet_core::device::Device, plan: &CheckinPlan, asked: &str) -
     })
 }
 
+/// What a goal's form was rendered for: the open round (or none) and whether this person
+/// had rated the goal in it. A form sent after either changed (a second tab rated the
+/// goal, or the round was closed) rates nothing, and says why.
+fn seen(plan: &CheckinPlan, g: &CheckinGoal) -> String {
+    let round = plan.round.as_ref().map_or("none", |r| r.id.as_str());
+    format!("{round}:{}", u8::from(g.rated))
+}
+
+/// Why a form rendered for `was` ([`seen`]) must not rate now, if it must not.
+fn stale(plan: &CheckinPlan, goal: &str, was: &str) -> Option<&'static str> {
+    let (round, rated) = was.split_once(':')?;
+    let g = plan.goals.iter().find(|g| g.id == goal)?;
+    let now_round = plan.round.as_ref().map(|r| r.id.as_str());
+    if round != "none" && now_round != Some(round) {
+        return Some(
+            "the check-in this page showed was closed meanwhile (in another window, or by your partner); nothing was rated. Open the check-in page again to rate in a new one",
+        );
+    }
+    // Rated since: in the round the page showed, or in one opened since (by that rating).
+    (rated == "0" && g.rated && (round == "none" || now_round == Some(round))).then_some(
+        "you rated this goal in this check-in meanwhile (in another window); nothing was rated. To change that rating, correct it on the goal's page",
+    )
+}
+
 /// One goal's rating form.
-fn goal_form(g: &CheckinGoal, token: &str) -> Markup {
+fn goal_form(g: &CheckinGoal, seen: &str, token: &str) -> Markup {
     html! {
         form method="post" action="/checkin" class="checkin" {
             (csrf(token))
             input type="hidden" name="goal" value=(g.id);
+            input type="hidden" name="seen" value=(seen);
             h2 { (g.title) }
             @if g.partner_rated && !g.rated {
                 p { "Your partner has rated this goal; rate it to see theirs." }
@@ -197,6 +222,9 @@ pub struct RateForm {
     level: String,
     #[serde(default)]
     note: String,
+    /// What the form was rendered for ([`seen`]); absent, nothing is checked.
+    #[serde(default)]
+    seen: String,
 }
 
 /// `POST /checkin`.
@@ -207,7 +235,14 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
         .map_err(|e| anyhow::anyhow!("{e}; pick one of the five levels"))?;
     let note = Some(f.note.trim().to_string()).filter(|n| !n.is_empty());
     let rated = app
-        .with_device(move |dev| Ok(dev.checkin(&[(f.goal, level, note)], None)?))
+        .with_device(move |dev| {
+            if !f.seen.is_empty()
+                && let Some(why) = stale(&dev.checkin_plan()?, &f.goal, &f.seen)
+            {
+                anyhow::bail!(why);
+            }
+            Ok(dev.checkin(&[(f.goal, level, note)], None)?)
+        })
         .await?;
     let Some(r) = rated.first() else {
         return Ok(see_other("/checkin"));
