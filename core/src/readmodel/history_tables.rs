@@ -238,55 +238,52 @@ pub(crate) fn history_rows(
 }
 
 /// The edits of goal fields and step texts of a space (of one goal, with `goal`), in
-/// history order:
-/// what [`crate::history::merged_texts`] reads. The rows are picked by their kind's
-/// name in the stored JSON (SQLite's `instr`), so only they are parsed.
+/// history order: what [`crate::history::merged_texts`] reads.
 pub(crate) fn goal_field_edits(
     conn: &Connection,
     space: &SpaceId,
     goal: Option<&str>,
 ) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT change, json FROM rm_history WHERE space = ?1 AND (?2 IS NULL OR goal = ?2)
+    let sql = "SELECT change, json FROM rm_history WHERE space = ?1 AND (?2 IS NULL OR goal = ?2)
            AND (instr(json, '\"field_edited\"') > 0 OR instr(json, '\"step_edited\"') > 0)
-         ORDER BY pos, idx",
-    )?;
-    let rows = stmt.query_map(params![space.to_string(), goal], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (change, j) = row?;
-        let event = parse::<StoredEvent>(&j)?.event(&change);
-        if matches!(
-            event.kind,
-            HistoryKind::FieldEdited | HistoryKind::StepEdited
-        ) {
-            out.push(event);
-        }
-    }
-    Ok(out)
+         ORDER BY pos, idx";
+    events_of(conn, sql, params![space.to_string(), goal], |k| {
+        matches!(k, HistoryKind::FieldEdited | HistoryKind::StepEdited)
+    })
 }
 
 /// The edits of reflections of a space, in history order: what
-/// [`crate::history::merged_reflections`] reads (picked as [`goal_field_edits`] picks).
+/// [`crate::history::merged_reflections`] reads.
 pub(crate) fn reflection_edits(
     conn: &Connection,
     space: &SpaceId,
 ) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT change, json FROM rm_history WHERE space = ?1
+    let sql = "SELECT change, json FROM rm_history WHERE space = ?1
            AND instr(json, '\"reflection_edited\"') > 0
-         ORDER BY pos, idx",
-    )?;
-    let rows = stmt.query_map(params![space.to_string()], |r| {
+         ORDER BY pos, idx";
+    events_of(conn, sql, params![space.to_string()], |k| {
+        k == HistoryKind::ReflectionEdited
+    })
+}
+
+/// The history events `sql` selects (`change, json` rows, picked by their kind's name in
+/// the stored JSON with SQLite's `instr`, so only they are parsed) whose kind `keep`
+/// takes: the name may also appear in an event's text.
+fn events_of(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    keep: impl Fn(HistoryKind) -> bool,
+) -> Result<Vec<HistoryEvent>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
         let (change, j) = row?;
         let event = parse::<StoredEvent>(&j)?.event(&change);
-        if event.kind == HistoryKind::ReflectionEdited {
+        if keep(event.kind) {
             out.push(event);
         }
     }
