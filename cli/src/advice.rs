@@ -62,7 +62,7 @@ pub fn say(step: &NextStep) -> String {
         }
         NextStep::RemoveOwnDevice { device } => format!(
             "if it is lost or you no longer trust it, run `duet device remove {}`",
-            short(device)
+            crate::output::short_key(device)
         ),
         NextStep::JoinAgainInNewHome { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one with `duet reflect TEXT`".into(),
@@ -92,11 +92,6 @@ pub fn say(step: &NextStep) -> String {
     }
 }
 
-/// The first 12 hex digits of a device key, as `duet device list` shows it.
-fn short(device: &str) -> &str {
-    &device[..12.min(device.len())]
-}
-
 /// Joining again in a new home, for a device whose join was refused: one in the shared
 /// space (`device`) is removed from there afterwards.
 fn join_again(device: Option<&str>) -> String {
@@ -105,7 +100,7 @@ fn join_again(device: Option<&str>) -> String {
             "to have them here, make a new code on your other device (`duet device add`), join \
              with it in a new home (`duet join CODE --home NEWDIR`), then remove this device \
              from there (`duet device remove {}`)",
-            short(device)
+            crate::output::short_key(device)
         ),
         None => "ask for a new code (your partner's `duet invite`, or `duet device add` on \
                  your other device) and join with it in a new home (`duet join CODE --home \

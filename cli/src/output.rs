@@ -180,6 +180,11 @@ pub fn safe_line(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
+/// The first 12 hex digits of a device key, as every list of devices shows it.
+pub fn short_key(device: &str) -> &str {
+    &device[..12.min(device.len())]
+}
+
 /// The widest a title is printed in a list, in terminal columns; `show` and `--json`
 /// give it whole.
 pub const LIST_TITLE_CHARS: usize = 60;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -68,22 +68,10 @@ pub async fn push_events(
             .map(|v| v.as_bytes()),
         address,
     );
-    let config = state.config();
-    let (parts, body) = request.into_parts();
     // The push's share of the relay's push memory grows as its body arrives, and is
     // held until the push is answered.
     let share = state.push_memory_share(address);
-    let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, share);
-    let request = Request::from_parts(parts, Body::new(body));
-    let body = Bytes::from_request(request, &())
-        .await
-        .map_err(|e| match stop.reason() {
-            Some(Stopped::NoMemory) => ApiError::overloaded(),
-            Some(Stopped::TooSlow) => {
-                ApiError::body_too_slow(config.min_body_rate, config.body_grace)
-            }
-            None => body_rejection(e),
-        })?;
+    let body = paced_body(request, &state, share, ApiError::too_large_body).await?;
     // Only now is the push one of the requests in flight.
     let _slot = state.guards().enter(address)?;
     let now = duet_core::ids::now_ms();
@@ -113,33 +101,39 @@ impl FromRequest<AppState> for Admitted {
             .extensions()
             .get::<ClientAddr>()
             .and_then(|ClientAddr(ip)| *ip);
-        // A body that trickles in is cut off at the minimum rate, as a push's is (it
-        // held a connection until the request timeout).
-        let config = state.config();
-        let (parts, body) = request.into_parts();
-        let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, None);
-        let request = Request::from_parts(parts, Body::new(body));
-        // Only the pairing routes take one: a body past their limit is a pairing's.
-        let body = Bytes::from_request(request, state).await.map_err(|e| {
-            match (stop.reason(), e.status()) {
-                (Some(Stopped::TooSlow), _) => {
-                    ApiError::body_too_slow(config.min_body_rate, config.body_grace)
-                }
-                (_, StatusCode::PAYLOAD_TOO_LARGE) => crate::pairing::too_large(),
-                _ => body_rejection(e),
-            }
-        })?;
+        // Only the pairing routes take one: a body past their limit is a pairing's. One
+        // that trickles in is cut off at the minimum rate, as a push's is.
+        let body = paced_body(request, state, None, crate::pairing::too_large).await?;
         let slot = state.guards().enter(address)?;
         Ok(Admitted(body, slot))
     }
 }
 
-fn body_rejection(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large_body()
-    } else {
-        ApiError::Malformed(format!("cannot read the request body: {e}; send it again"))
-    }
+/// A request's body read in full at the minimum body rate (and within `share` of the
+/// push memory, if given): a slower body is cut off (408), one past the route's limit
+/// is answered with `too_large`.
+async fn paced_body(
+    request: Request,
+    state: &AppState,
+    share: Option<crate::push_memory::Share>,
+    too_large: fn() -> ApiError,
+) -> Result<Bytes, ApiError> {
+    let config = state.config();
+    let (parts, body) = request.into_parts();
+    let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, share);
+    let request = Request::from_parts(parts, Body::new(body));
+    Bytes::from_request(request, &())
+        .await
+        .map_err(|e| match stop.reason() {
+            Some(Stopped::NoMemory) => ApiError::overloaded(),
+            Some(Stopped::TooSlow) => {
+                ApiError::body_too_slow(config.min_body_rate, config.body_grace)
+            }
+            None if e.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            None => {
+                ApiError::Malformed(format!("cannot read the request body: {e}; send it again"))
+            }
+        })
 }
 
 /// Parses `after=CURSOR&limit=N` (both optional; a limit above the maximum is lowered).

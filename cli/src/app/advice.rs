@@ -8,16 +8,11 @@ use duet_core::sync::TransportError;
 /// Where the relay and the partner's devices are looked after in the app.
 pub const DEVICES_PAGE: &str = "the Partner and devices page";
 
-/// The first 12 hex digits of a device key, as the devices page shows it.
-fn short(device: &str) -> &str {
-    &device[..12.min(device.len())]
-}
-
 /// Removing one of one's own devices.
 fn remove_own(device: &str) -> String {
     format!(
         "if it is lost or you no longer trust it, remove device {} on {DEVICES_PAGE}",
-        short(device)
+        crate::output::short_key(device)
     )
 }
 
@@ -25,7 +20,7 @@ fn remove_own(device: &str) -> String {
 /// shared space (`device`) is removed from there afterwards.
 fn join_again(device: Option<&str>) -> String {
     let remove = device
-        .map(|d| format!(", then remove device {} there", short(d)))
+        .map(|d| format!(", then remove device {} there", crate::output::short_key(d)))
         .unwrap_or_default();
     format!(
         "to have them here, make a new code on your other device ({DEVICES_PAGE}), or ask your \

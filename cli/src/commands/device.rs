@@ -74,7 +74,7 @@ fn list(ctx: &Ctx) -> anyhow::Result<()> {
     for r in &rows {
         ctx.out.line(format!(
             "{}  {} joined {}  last pushed {}  {}{}{}",
-            &r.device[..12.min(r.device.len())],
+            crate::output::short_key(&r.device),
             crate::output::pad(&safe_line(r.name.as_deref().unwrap_or("?")), 10),
             when(r.joined_ms),
             r.last_pushed_ms.map(when).unwrap_or_else(|| "-".into()),
@@ -261,7 +261,7 @@ pub fn unverified_note(unverified: &[UnverifiedDevice]) -> Option<String> {
         .map(|d| {
             format!(
                 "{} ({})",
-                &d.device[..12.min(d.device.len())],
+                crate::output::short_key(&d.device),
                 d.name.as_deref().unwrap_or("unknown")
             )
         })

@@ -33,12 +33,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
     // As `relay set` does: a mistyped address is said now, not at the first sync.
-    if let Some(url) = &relay
-        && let Err(e) = crate::transport::Http::probe(url)
-    {
-        ctx.out.warn(format!(
-            "no duet relay answers at {url} now ({e}); it is set anyway, and `duet sync` uses it once one does. If the relay should be up, check the address (`duet relay set URL` changes it)"
-        ));
+    if let Some(url) = &relay {
+        super::relay::answers(ctx, url);
     }
     if ctx.out.json {
         return ctx.out.json(&json!({

@@ -107,6 +107,19 @@ pub fn creation_token(token: Option<&str>) -> anyhow::Result<Option<&str>> {
     Ok(Some(token))
 }
 
+/// Whether a duet relay answers at `url` now; a warning says so when none does (the
+/// address is kept all the same: the relay may be started later).
+pub fn answers(ctx: &Ctx, url: &str) -> bool {
+    let Err(e) = crate::transport::Http::probe(url) else {
+        return true;
+    };
+    ctx.out.warn(format!(
+        "no duet relay answers at {} now ({e}); it is set anyway, and `duet sync` uses it once one does. Check the address if the relay should be up",
+        safe_line(url)
+    ));
+    false
+}
+
 /// Runs `duet relay`.
 pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
     match cmd {
@@ -116,12 +129,9 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
             let mut dev = ctx.device()?;
             let old = dev.relay()?;
             dev.set_relay(&url, token)?;
-            if let Err(e) = crate::transport::Http::probe(&url) {
-                ctx.out.warn(format!(
-                    "no duet relay answers at {} now ({e}); it is set anyway, and `duet sync` uses it once one does. Check the address if the relay should be up",
-                    safe_line(&url)
-                ));
-            } else if old.is_some()
+            // Whether it holds this device's spaces is asked only of a relay that answers.
+            if answers(ctx, &url)
+                && old.is_some()
                 && let Some(warning) = holds_no_spaces(&mut dev, old.as_deref(), &url)
             {
                 ctx.out.warn(warning);

@@ -3,7 +3,7 @@
 use duet_core::app::{SpaceStatus, Status};
 
 use super::Ctx;
-use crate::output::safe_line;
+use crate::output::{safe_line, short_key};
 
 /// Show relay, spaces, cursor, pending changes and members.
 #[derive(Debug, clap::Args)]
@@ -38,11 +38,6 @@ pub fn run(ctx: &Ctx, _a: StatusArgs) -> anyhow::Result<()> {
         print_space(ctx, s)?;
     }
     Ok(())
-}
-
-/// The first 12 hex digits of a device key.
-fn short_key(device: &str) -> &str {
-    &device[..12.min(device.len())]
 }
 
 /// One space's lines of `duet status`.

@@ -24,9 +24,13 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A title or text as `undo` names it: quoted, cut to a list's width.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)))
+}
+
 /// What `undo` would take back, named for a button ("Undo …").
 pub fn named(undone: &Undone) -> String {
-    let quoted = |text: &str| format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)));
     match undone {
         Undone::Rating {
             title,
@@ -52,7 +56,6 @@ pub fn named(undone: &Undone) -> String {
 
 /// What was undone, in a sentence that names it (the goal's title, the level, the text).
 pub fn said(undone: &Undone) -> String {
-    let quoted = |text: &str| format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)));
     match undone {
         Undone::Rating {
             goal,

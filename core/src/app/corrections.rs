@@ -198,17 +198,7 @@ impl Device {
         };
         let id = latest.id().to_string();
         let undone = match latest {
-            Latest::Rating { id, goal } => {
-                let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
-                Undone::Rating {
-                    title: goal_title(&view, &goal),
-                    level: rated.or_else(|| self.own_sealed_level(&view, &id)),
-                    sealed: rated.is_none(),
-                    answered: false,
-                    id,
-                    goal,
-                }
-            }
+            Latest::Rating { id, goal } => self.rating_undone(&view, id, goal),
             Latest::Reflection { r, private } => Undone::Reflection {
                 id: r.id,
                 private,
@@ -278,7 +268,6 @@ impl Device {
     ) -> Result<Undone, DeviceError> {
         let me = self.me.person_id.to_string();
         let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
-        let level = rated.or_else(|| self.own_sealed_level(view, &id));
         self.withdraw_rating(&id, &goal, rated)?;
         // A seal the partner already rated against is shown to them, withdrawn.
         let answered = rated.is_none() && {
@@ -291,14 +280,26 @@ impl Device {
         // and the rating a withdrawn correction brings back when the partner has rated
         // (else this device would call it sealed until its next sync).
         self.reveal_locked(false)?;
-        Ok(Undone::Rating {
+        let mut undone = self.rating_undone(view, id, goal);
+        if let Undone::Rating { answered: a, .. } = &mut undone {
+            *a = answered;
+        }
+        Ok(undone)
+    }
+
+    /// One of this person's ratings or seals of `view` as `undo` names it: its goal's
+    /// title and its level (a seal's opened with the personal key), not yet whether the
+    /// partner answered it.
+    fn rating_undone(&self, view: &View, id: String, goal: String) -> Undone {
+        let rated = view.ratings.iter().find(|r| r.id == id).map(|r| r.level);
+        Undone::Rating {
             title: goal_title(view, &goal),
-            level,
+            level: rated.or_else(|| self.own_sealed_level(view, &id)),
             sealed: rated.is_none(),
-            answered,
+            answered: false,
             id,
             goal,
-        })
+        }
     }
 
     /// The level inside one of this person's seals, opened with their personal key (for

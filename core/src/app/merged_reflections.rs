@@ -37,17 +37,11 @@ impl Device {
                 .iter()
                 .filter(|r| r.author == me)
                 .map(|r| (r.id.as_str(), r.text.as_str()));
-            for id in crate::history::merged_reflections(&edits, mine) {
-                let reads = view
-                    .reflections
-                    .iter()
-                    .find(|r| r.id == id)
-                    .map(|r| crate::history::short_text(r.text.as_str()))
-                    .unwrap_or_default();
+            for (id, text) in crate::history::merged_reflections(&edits, mine) {
                 out.push(MergedReflection {
-                    id,
+                    id: id.to_string(),
                     private: kind == SpaceKind::Personal,
-                    reads,
+                    reads: crate::history::short_text(text),
                 });
             }
         }

@@ -71,11 +71,11 @@ pub(crate) fn text_mark(s: &str) -> String {
 
 /// The reflections, of `texts` (id and text now), whose last edit in `edits` (reflection
 /// edits in history order) left another text than they hold now: edits made on two
-/// devices while apart, merged letter by letter. Their ids.
+/// devices while apart, merged letter by letter.
 pub fn merged_reflections<'a>(
     edits: &[HistoryEvent],
     texts: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Vec<String> {
+) -> Vec<(&'a str, &'a str)> {
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
     for e in edits {
         if let (Some(r), Some(after)) = (&e.item, &e.after) {
@@ -85,7 +85,6 @@ pub fn merged_reflections<'a>(
     texts
         .into_iter()
         .filter(|(id, text)| last.get(id).is_some_and(|after| *after != text_mark(text)))
-        .map(|(id, _)| id.to_string())
         .collect()
 }
 

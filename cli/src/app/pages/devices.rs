@@ -308,7 +308,7 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
             thead { tr { th scope="col" { "Whose" } th scope="col" { "Device" } th scope="col" { "Joined" } th scope="col" { "State" } th scope="col" { span class="visually-hidden" { "Action" } } } }
             tbody {
                 @for r in rows {
-                    @let short = &r.device[..12.min(r.device.len())];
+                    @let short = crate::output::short_key(&r.device);
                     tr {
                         td { (r.name.as_deref().unwrap_or("unknown")) }
                         td { code { (short) } }
