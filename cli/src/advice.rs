@@ -64,7 +64,7 @@ pub fn say(step: &NextStep) -> String {
             "if it is lost or you no longer trust it, run `duet device remove {}`",
             crate::output::short_key(device)
         ),
-        NextStep::JoinAgainInNewHome { device } => join_again(device.as_deref()),
+        NextStep::JoinAgain { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one with `duet reflect TEXT`".into(),
         NextStep::ListReflections => {
             "`duet reflections` (and `duet reflections --private`) lists them with their ids".into()
@@ -103,8 +103,7 @@ fn join_again(device: Option<&str>) -> String {
             crate::output::short_key(device)
         ),
         None => "ask for a new code (your partner's `duet invite`, or `duet device add` on \
-                 your other device) and join with it in a new home (`duet join CODE --home \
-                 NEWDIR`)"
+                 your other device) and join with it again here (`duet join CODE`)"
             .into(),
     }
 }

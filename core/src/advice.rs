@@ -52,9 +52,9 @@ pub enum NextStep {
         /// The device's key, hex.
         device: String,
     },
-    /// Join again with a new code in a new home, then remove this device (which joined
-    /// the shared space only) from there.
-    JoinAgainInNewHome {
+    /// Join again with a new code: in this home when this device joined nothing, else in
+    /// a new home, then remove this device (which joined the shared space only) from there.
+    JoinAgain {
         /// This device's key, hex, when it joined the shared space (to remove it then).
         device: Option<String>,
     },

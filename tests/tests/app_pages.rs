@@ -3,7 +3,8 @@
 //! blind rating and the check-in closed, a reflection written and withdrawn; a goal
 //! edited and its status set, a rating corrected, a reflection edited and undone, a
 //! goal made one's own; each page answers 200. A join the relay refuses leaves the home
-//! ready for a new code. A partner who answered a blind rating is told it opens when the
+//! ready for a new code, and a home whose join was refused for good joins again on the
+//! setup page. A partner who answered a blind rating is told it opens when the
 //! rater's device syncs.
 
 use duet_tests::Device;
@@ -949,4 +950,62 @@ fn a_checkin_form_from_a_second_tab_or_a_closed_round_rates_nothing() {
         "{}",
         closed.body
     );
+}
+
+#[test]
+fn a_home_whose_join_was_refused_for_good_joins_again_on_the_setup_page() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    // An invite naming an address where nothing answers: Sam's first sync fails there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    alex.ok(&["relay", "set", &format!("http://{dead}")]);
+    let early = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    alex.ok(&["relay", "set", &relay.url]);
+    alex.ok(&["sync"]);
+    let sam = Device::new();
+    assert_eq!(sam.run(&["join", &early, "--name", "Sam"]).code, 3);
+    // The app runs while Alex withdraws the invite before Sam's join reaches the relay;
+    // its live thread finds the join refused once the relay is set right.
+    let app = App::start(&sam);
+    alex.ok(&["invite", "revoke", "--all"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["relay", "set", &relay.url]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let setup = loop {
+        let setup = app.get("/setup");
+        if setup.status == 200 || std::time::Instant::now() > deadline {
+            break setup;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert!(setup.body.contains("Join again"), "{}", setup.body);
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &code)]);
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(app.get("/setup").status, 303, "joined: no setup page now");
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
+    // The app's live thread syncs the new device: Alex's goal arrives without a word.
+    alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sam.ok(&["goal", "list"]).contains("Cook together") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live thread never synced the new device"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = sam.ok(&["status"]);
+    assert!(!status.contains("refused this device"), "{status}");
 }

@@ -979,7 +979,7 @@ fn a_device_whose_code_died_between_its_two_joins_is_told_to_start_again_in_a_ne
 }
 
 #[test]
-fn a_join_whose_code_died_before_its_first_sync_says_to_join_again_in_a_new_home() {
+fn a_join_whose_code_died_before_its_first_sync_says_so_and_a_new_code_joins_in_the_same_home() {
     let relay = Relay::start();
     let (sol, _tam) = duet_tests::pair(&relay);
     let phone = Device::new();
@@ -1011,7 +1011,7 @@ fn a_join_whose_code_died_before_its_first_sync_says_to_join_again_in_a_new_home
     tablet.ok(&["relay", "set", &relay.url]);
     let synced = tablet.run(&["sync"]);
     assert_eq!(synced.code, 1, "{synced:?}");
-    for told in ["joined nothing", "--home NEWDIR"] {
+    for told in ["joined nothing", "join with it again here"] {
         assert!(synced.stderr.contains(told), "{told}: {synced:?}");
     }
     assert!(!synced.stderr.contains("ask for a new one"), "{synced:?}");
@@ -1021,6 +1021,16 @@ fn a_join_whose_code_died_before_its_first_sync_says_to_join_again_in_a_new_home
             && !status.contains("joining is not finished"),
         "{status}"
     );
+    // A new code joins in the same home at the first try: the device that joined
+    // nothing is given up for the new one.
+    let rejoined = tablet.run(&["join", &code_of(&sol, &["device", "add"])]);
+    assert_eq!(rejoined.code, 0, "{rejoined:?}");
+    let status = tablet.ok(&["status"]);
+    assert!(!status.contains("refused this device"), "{status}");
+    sol.ok(&["goal", "add", "Walk after dinner", "--area", "quality-time"]);
+    sol.ok(&["sync"]);
+    tablet.ok(&["sync"]);
+    assert!(tablet.ok(&["goal", "list"]).contains("Walk after dinner"));
 }
 
 /// The shared space whose removals the proxy below lets through.

@@ -16,17 +16,21 @@ fn remove_own(device: &str) -> String {
     )
 }
 
-/// Joining again in a new folder, for a device whose join was refused: one in the
-/// shared space (`device`) is removed from there afterwards.
+/// Joining again, for a device whose join was refused: one that joined nothing joins
+/// again on the setup page; one in the shared space joins in a new folder and is
+/// removed from there afterwards.
 fn join_again(device: Option<&str>) -> String {
-    let remove = device
-        .map(|d| format!(", then remove device {} there", crate::output::short_key(d)))
-        .unwrap_or_default();
-    format!(
-        "to have them here, make a new code on your other device ({DEVICES_PAGE}), or ask your \
-         partner for one, and join with it in a new folder (in a terminal: `duet app --home \
-         DIR`){remove}"
-    )
+    match device {
+        Some(device) => format!(
+            "to have them here, make a new code on your other device ({DEVICES_PAGE}), or ask \
+             your partner for one, and join with it in a new folder (in a terminal: `duet app \
+             --home DIR`), then remove device {} there",
+            crate::output::short_key(device)
+        ),
+        None => "ask your partner for a new invite (or make a device code on your other \
+                 device) and join with it again on the setup page (/setup)"
+            .into(),
+    }
 }
 
 /// What to do next, in the app's words.
@@ -85,7 +89,7 @@ pub fn say(step: &NextStep) -> String {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
         }
         NextStep::RemoveOwnDevice { device } => remove_own(device),
-        NextStep::JoinAgainInNewHome { device } => join_again(device.as_deref()),
+        NextStep::JoinAgain { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one on the Reflections page".into(),
         NextStep::ListReflections => "the Reflections page lists them".into(),
         NextStep::ReplyInstead { .. } => "answer it with a reply on the Reflections page".into(),
@@ -200,9 +204,11 @@ mod tests {
         }
         assert!(say(&NextStep::DropWaiting).contains("terminal"));
         assert!(say(&NextStep::RestoreFromBackup).contains("terminal"));
-        let join_again = NextStep::JoinAgainInNewHome {
+        let join_again = NextStep::JoinAgain {
             device: Some("cd".repeat(32)),
         };
         assert!(say(&join_again).contains("terminal"));
+        let joined_nothing = NextStep::JoinAgain { device: None };
+        assert!(say(&joined_nothing).contains("/setup"));
     }
 }

@@ -94,6 +94,7 @@ pub fn start(app: &App) -> Watcher {
         changes: app.changes.clone(),
         stop: stop.clone(),
         device: app.device.clone(),
+        joined_nothing: std::cell::Cell::new(false),
     };
     let _ = std::thread::Builder::new()
         .name("duet-app-live".into())
@@ -122,6 +123,9 @@ struct Live {
     /// The server's device slot: held by the setup and join forms while they make the
     /// device, so that this thread never opens one half made (a refused join is given up).
     device: Arc<Mutex<Option<Device>>>,
+    /// Set by a sync that found this device's whole join refused for good: the thread
+    /// lets go of the device, whose home a new code on the setup page sets up again.
+    joined_nothing: std::cell::Cell<bool>,
 }
 
 /// A failed sync is tried again after this long, then twice as long each time...
@@ -168,7 +172,18 @@ impl Retry {
 
 impl Live {
     fn run(self) {
-        let Some(mut dev) = self.open() else { return };
+        while let Some(dev) = self.open() {
+            if !self.serve(dev) {
+                return;
+            }
+            self.joined_nothing.set(false);
+        }
+    }
+
+    /// Syncs and listens for `dev` until the server stops (false), or until a sync finds
+    /// that its whole join was refused for good (true: the device is let go, see
+    /// [`Live::open`]).
+    fn serve(&self, mut dev: Device) -> bool {
         let http = Http::new().ok();
         let targets = dev.live_targets().unwrap_or_default();
         let (mut sockets, first) = self.listen(&mut dev, targets);
@@ -180,6 +195,9 @@ impl Live {
         let mut due = first == Some(true);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
+            if self.joined_nothing.get() {
+                return true;
+            }
             // The relay set again in the app (a creation token given), or a sync that
             // succeeds where the relay refused a socket before (a join now accepted):
             // sync and listen again.
@@ -234,6 +252,7 @@ impl Live {
                 }
             }
         }
+        false
     }
 
     /// Starts one live socket per target (the sockets listened to before end when their
@@ -265,12 +284,13 @@ impl Live {
         (Sockets { targets, rx }, more)
     }
 
-    /// Opens the device, waiting while the home has none yet (the setup page makes it);
-    /// `None` when the server stops first or the home cannot be read.
+    /// Opens the device, waiting while the home has none yet (the setup page makes it)
+    /// or holds one whose whole join was refused for good (the setup page sets it up
+    /// again); `None` when the server stops first or the home cannot be read.
     fn open(&self) -> Option<Device> {
         while !self.stop.load(Ordering::Relaxed) {
             // A setup or join form is making the device: wait until it is done.
-            let _making = match self.device.try_lock() {
+            let making = match self.device.try_lock() {
                 Err(std::sync::TryLockError::WouldBlock) => {
                     std::thread::sleep(LOCAL_CHECK);
                     continue;
@@ -278,15 +298,17 @@ impl Live {
                 held => held.ok(),
             };
             match Device::open_with(&self.home, self.clock) {
-                Ok(d) => return Some(d),
-                Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {
-                    std::thread::sleep(LOCAL_CHECK);
-                }
+                Ok(d) if !d.joined_nothing_for_good().unwrap_or(false) => return Some(d),
+                // Waited for without the slot: the forms take it meanwhile.
+                Ok(joined_nothing) => drop(joined_nothing),
+                Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {}
                 Err(e) => {
                     self.warn(super::advice::message(&e));
                     return None;
                 }
             }
+            drop(making);
+            std::thread::sleep(LOCAL_CHECK);
         }
         None
     }
@@ -358,6 +380,9 @@ impl Live {
                 Some(reports.iter().any(|(_, r)| r.incomplete))
             }
             Err(e) => {
+                if matches!(e, DeviceError::JoinRefused { device: None, .. }) {
+                    self.joined_nothing.set(true);
+                }
                 // A relay that answered with a refusal is reachable; a failure on this
                 // device (its folder, its disk) says nothing of the relay.
                 let reachable = match &e {

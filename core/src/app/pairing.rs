@@ -161,14 +161,16 @@ pub struct Joined {
 /// A home that already joined `space` (an earlier `duet join` with the code, stopped
 /// before its sync finished, or run to the end) is that device again: the same join
 /// finishes with a sync instead of being refused as a home set up already (the advice
-/// to use another home would spend the partner's invite on nothing).
+/// to use another home would spend the partner's invite on nothing). A home whose whole
+/// join the relay refused for good joined nothing: it is given up and set up again with
+/// the new code, whatever space that code is for.
 fn joining_already(
-    set_up: Result<Device, DeviceError>,
+    set_up: impl Fn() -> Result<Device, DeviceError>,
     home: &Path,
     space: SpaceId,
     clock: Clock,
 ) -> Result<Device, JoinError> {
-    match set_up {
+    match set_up() {
         Err(DeviceError::Store(crate::store::StoreError::AlreadyInitialised(name))) => {
             let refused = || {
                 JoinError::Setup(DeviceError::Store(
@@ -176,6 +178,10 @@ fn joining_already(
                 ))
             };
             let dev = Device::open_with(home, clock).map_err(|_| refused())?;
+            if dev.joined_nothing_for_good().map_err(JoinError::Setup)? {
+                dev.abandon(false);
+                return set_up().map_err(JoinError::Setup);
+            }
             match dev.space(SpaceKind::Shared) {
                 Ok(rec) if rec.id == space => Ok(dev),
                 _ => Err(refused()),
@@ -292,16 +298,16 @@ impl Device {
         let device_code = crate::invite::is_device_code(code);
         let (mut device, space) = if device_code {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
-            let dev = Device::join_own_with(home, &code, clock);
-            let dev = joining_already(dev, home, code.shared.space, clock)?;
+            let set_up = || Device::join_own_with(home, &code, clock);
+            let dev = joining_already(set_up, home, code.shared.space, clock)?;
             (dev, code.shared.space)
         } else {
             let code = InviteCode::decode(code).map_err(JoinError::Code)?;
             let name = name
                 .filter(|n| !n.trim().is_empty())
                 .ok_or(JoinError::NameRequired)?;
-            let dev = Device::join_with(home, &code, name, clock);
-            let dev = joining_already(dev, home, code.space, clock)?;
+            let set_up = || Device::join_with(home, &code, name, clock);
+            let dev = joining_already(set_up, home, code.space, clock)?;
             if made_it(&dev, code.secret) {
                 return Err(JoinError::OwnInvite);
             }

@@ -179,7 +179,7 @@ impl Advice for DeviceError {
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
             DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
             DeviceError::ReflectionThen(_, step) => Some(step.clone()),
-            DeviceError::JoinRefused { device, .. } => Some(NextStep::JoinAgainInNewHome {
+            DeviceError::JoinRefused { device, .. } => Some(NextStep::JoinAgain {
                 device: device.clone(),
             }),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),

@@ -65,6 +65,20 @@ impl Device {
         }
     }
 
+    /// Whether the relay refused this device's whole join for good: it is in no space,
+    /// and a new code may set its home up again.
+    pub fn joined_nothing_for_good(&self) -> Result<bool, DeviceError> {
+        if self.joined_shared()? {
+            return Ok(false);
+        }
+        for rec in self.store.spaces()? {
+            if self.join_refused_before(&rec)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether this device's join of the shared space went through.
     fn joined_shared(&self) -> Result<bool, DeviceError> {
         let shared = self.store.space(SpaceKind::Shared)?;
@@ -102,7 +116,7 @@ impl Device {
             self.store.set_alert(&rec.id, Some(&alert))?;
             return Ok(Some(Warning::then(
                 alert,
-                NextStep::JoinAgainInNewHome {
+                NextStep::JoinAgain {
                     device: Some(hex::encode(self.me.device_key())),
                 },
             )));

@@ -18,8 +18,20 @@ use crate::transport::Http;
 
 /// `GET /setup`.
 pub async fn setup(State(app): State<App>) -> PageResult {
-    if app.with_device(|_| Ok(())).await.is_ok() {
-        return Ok(see_other("/"));
+    // A device whose whole join the relay refused for good joined nothing: a new code
+    // sets this home up again (`Device::join_code` gives the old one up).
+    let again = match app.with_device(|d| Ok(d.joined_nothing_for_good()?)).await {
+        Ok(false) => return Ok(see_other("/")),
+        Ok(true) => true,
+        Err(_) => false,
+    };
+    if again {
+        let main = html! {
+            h1 { "Join again" }
+            p { "The relay refused this device's join for good, so it joined nothing. Ask your partner for a new invite (or make a device code on your other device) and join with it here." }
+            (join_form(app.csrf()))
+        };
+        return Ok(Html(page("Join again", Nav::None, None, main).into_string()).into_response());
     }
     let main = html! {
         h1 { "Welcome to Duet" }
@@ -36,8 +48,18 @@ pub async fn setup(State(app): State<App>) -> PageResult {
             button type="submit" { "Set up this device" }
         }
         h2 { "Join with a code" }
+        (join_form(app.csrf()))
+        (super::backup::restore_section(app.csrf()))
+    };
+    // No status line: there is nothing to sync yet.
+    Ok(Html(page("Set up Duet", Nav::None, None, main).into_string()).into_response())
+}
+
+/// The form that joins with a partner's invite or a device code.
+fn join_form(token: &str) -> maud::Markup {
+    html! {
         form method="post" action="/setup/join" class="setup" {
-            (csrf(app.csrf()))
+            (csrf(token))
             label for="join-name" { "Your name (your partner sees it; not needed with a device code)" }
             input id="join-name" name="name" maxlength="100" autocomplete="given-name";
             label for="code" { "The code your partner's invite (or your other device) shows" }
@@ -46,10 +68,7 @@ pub async fn setup(State(app): State<App>) -> PageResult {
             input id="join-relay" name="relay" type="url" placeholder="https://relay.example.org";
             button type="submit" { "Join" }
         }
-        (super::backup::restore_section(app.csrf()))
-    };
-    // No status line: there is nothing to sync yet.
-    Ok(Html(page("Set up Duet", Nav::None, None, main).into_string()).into_response())
+    }
 }
 
 /// The setup form.
@@ -163,6 +182,9 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
         // Held for the whole join: the live thread waits rather than open a device the
         // relay may still refuse.
         let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Closed first: a device that joined nothing is given up by the join, its files
+        // deleted (any other is opened again by the next page).
+        drop(kept.take());
         match Device::join_code(&home, &code, name, clock, &http) {
             Ok(joined) => {
                 // A code older than a removal: joined, but it can never catch up.
