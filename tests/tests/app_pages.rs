@@ -1009,3 +1009,70 @@ fn a_home_whose_join_was_refused_for_good_joins_again_on_the_setup_page() {
     let status = sam.ok(&["status"]);
     assert!(!status.contains("refused this device"), "{status}");
 }
+
+#[test]
+fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let sam = Device::new();
+    let app = App::start(&sam);
+    // "Start new" where Alex's code was meant, and a goal written there.
+    let made = app.post("/setup", &[("name", "Sam"), ("relay", &relay.url)]);
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(
+        app.post("/goals", &[("title", "Written alone")]).status,
+        303
+    );
+    // The live sync holds the device by now (it synced it once).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let devices = loop {
+        let devices = app.get("/devices");
+        if devices.body.contains("last sync") || std::time::Instant::now() > deadline {
+            break devices;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(devices.body.contains("last sync"), "{}", devices.body);
+    assert!(devices.body.contains("Start over"), "{}", devices.body);
+    // Without the box ticked nothing is set aside.
+    let unticked = app.post("/start-over", &[]);
+    assert!(unticked.status >= 400, "{}", unticked.body);
+    assert!(sam.ok(&["goal", "list"]).contains("Written alone"));
+
+    let started = app.post("/start-over", &[("confirm", "yes")]);
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert_eq!(started.header("location"), Some("/setup"));
+    let setup = app.get("/setup");
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    assert!(setup.body.contains("set-aside-"), "{}", setup.body);
+    let code = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &code)]);
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
+    // The live sync follows the new device; what was written alone stays in its folder.
+    alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !sam.ok(&["goal", "list"]).contains("Cook together") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live thread never synced the new device"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!sam.ok(&["goal", "list"]).contains("Written alone"));
+    let aside = std::fs::read_dir(&sam.home)
+        .expect("the home")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("set-aside-"))
+        .expect("the folder set aside");
+    let before = Device::at(aside.path());
+    assert!(before.ok(&["goal", "list"]).contains("Written alone"));
+    // Sam now shares the space with Alex: starting over is not offered any more.
+    assert!(!app.get("/devices").body.contains("Start over"));
+}

@@ -220,6 +220,8 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     ] {
         assert!(!page.body.contains(action), "{action}: {}", page.body);
     }
+    // Starting over is: this device can never sync the shared space again.
+    assert!(page.body.contains("/start-over"), "{}", page.body);
     // Private reflections remain Alex's own to write; replies to shared ones do not.
     let reflections = app.get("/reflections").body;
     assert!(
@@ -235,6 +237,8 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         "{}",
         page.body
     );
+    // Sam's space had someone in it: starting over is not offered there.
+    assert!(!page.body.contains("/start-over"), "{}", page.body);
     // Today and the check-in say so too: ratings are no longer blind.
     let today = sams.get("/").body;
     assert!(

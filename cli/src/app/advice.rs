@@ -37,10 +37,10 @@ fn join_again(device: Option<&str>) -> String {
 pub fn say(step: &NextStep) -> String {
     match step {
         NextStep::SetUp => "set up this device first (Duet's setup page)".into(),
-        NextStep::OtherHome => {
-            "to start over, start the app with another folder (`duet app --home DIR` in a terminal)"
-                .into()
-        }
+        NextStep::OtherHome => format!(
+            "to start over, use Start over on {DEVICES_PAGE} (offered once this device left its \
+             shared space, or while nobody else has joined it)"
+        ),
         NextStep::CheckHomePermissions => {
             "check that Duet may create and write its folder (DUET_HOME or --home)".into()
         }

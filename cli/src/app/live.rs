@@ -95,6 +95,7 @@ pub fn start(app: &App) -> Watcher {
         stop: stop.clone(),
         device: app.device.clone(),
         joined_nothing: std::cell::Cell::new(false),
+        hold: app.live_hold.clone(),
     };
     let _ = std::thread::Builder::new()
         .name("duet-app-live".into())
@@ -126,6 +127,8 @@ struct Live {
     /// Set by a sync that found this device's whole join refused for good: the thread
     /// lets go of the device, whose home a new code on the setup page sets up again.
     joined_nothing: std::cell::Cell<bool>,
+    /// Whether this thread holds a device, for a page that sets the home aside.
+    hold: Arc<super::hold::LiveHold>,
 }
 
 /// A failed sync is tried again after this long, then twice as long each time...
@@ -173,7 +176,9 @@ impl Retry {
 impl Live {
     fn run(self) {
         while let Some(dev) = self.open() {
-            if !self.serve(dev) {
+            let stopped = !self.serve(dev);
+            self.hold.set_holding(false);
+            if stopped {
                 return;
             }
             self.joined_nothing.set(false);
@@ -181,8 +186,8 @@ impl Live {
     }
 
     /// Syncs and listens for `dev` until the server stops (false), or until a sync finds
-    /// that its whole join was refused for good (true: the device is let go, see
-    /// [`Live::open`]).
+    /// that its whole join was refused for good or a page sets the home aside (true: the
+    /// device is let go, see [`Live::open`]).
     fn serve(&self, mut dev: Device) -> bool {
         let http = Http::new().ok();
         let targets = dev.live_targets().unwrap_or_default();
@@ -195,7 +200,7 @@ impl Live {
         let mut due = first == Some(true);
         let mut seen = dev.data_version().unwrap_or(0);
         while !self.stop.load(Ordering::Relaxed) {
-            if self.joined_nothing.get() {
+            if self.joined_nothing.get() || self.hold.wanted() {
                 return true;
             }
             // The relay set again in the app (a creation token given), or a sync that
@@ -298,7 +303,12 @@ impl Live {
                 held => held.ok(),
             };
             match Device::open_with(&self.home, self.clock) {
-                Ok(d) if !d.joined_nothing_for_good().unwrap_or(false) => return Some(d),
+                Ok(d) if !d.joined_nothing_for_good().unwrap_or(false) => {
+                    // Said while the slot is held: a page that sets the home aside
+                    // takes the slot, then waits for this device to be let go.
+                    self.hold.set_holding(true);
+                    return Some(d);
+                }
                 // Waited for without the slot: the forms take it meanwhile.
                 Ok(joined_nothing) => drop(joined_nothing),
                 Err(e) if e.next_step() == Some(duet_core::advice::NextStep::SetUp) => {}

@@ -9,6 +9,7 @@
 //! docs/app.md describes it for people.
 
 mod advice;
+mod hold;
 mod kept;
 mod launch;
 mod listen;
@@ -84,6 +85,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         session,
         live: Arc::new(Mutex::new(live::LiveState::default())),
         device: Arc::new(Mutex::new(None)),
+        live_hold: Arc::default(),
         outcomes: Arc::default(),
         changes,
         stopping,

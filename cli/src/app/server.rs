@@ -33,6 +33,8 @@ pub struct App {
     pub live: Arc<Mutex<LiveState>>,
     /// The device, once opened (none before first-run setup made it).
     pub device: Arc<Mutex<Option<Device>>>,
+    /// The live thread's hold on its own device (let go before the home is set aside).
+    pub live_hold: Arc<super::hold::LiveHold>,
     /// What the forms of the Partner and devices page made (a code, a notice), shown by
     /// the page they redirect to.
     pub outcomes: Arc<Mutex<pages::devices::Outcomes>>,
@@ -213,6 +215,7 @@ pub fn router(app: App) -> Router {
         .route("/invites/{id}/revoke", post(pages::invites::revoke))
         .route("/relay", post(pages::relay::set))
         .route("/leave", post(pages::leave::leave))
+        .route("/start-over", post(pages::start_over::start_over))
         .route("/leave/confirm", get(pages::leave::question))
         .route("/export", get(pages::leave::export))
         .route("/history", get(pages::history::history))

@@ -116,6 +116,8 @@ struct Shown {
     departed: Option<Departed>,
     /// This device was removed from the personal space too.
     personal_gone: bool,
+    /// Why this home may start over, if it may.
+    start_over: Option<duet_core::device::StartOver>,
 }
 
 /// `GET /devices`, with what a form just made when `shown` names it.
@@ -141,6 +143,7 @@ async fn show(app: &App, made: Made) -> PageResult {
                 invites: dev.invites()?,
                 departed: dev.departed()?,
                 personal_gone: dev.personal_departed()?.is_some(),
+                start_over: dev.may_start_over()?,
             })
         })
         .await?;
@@ -152,6 +155,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         invites,
         departed,
         personal_gone,
+        start_over,
     } = shown;
     let token = app.csrf().to_string();
     // A device that left (or was removed) can do nothing more here but read.
@@ -171,6 +175,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         (super::relay::section(relay.as_deref(), &token))
         (super::backup::section(&token))
         (super::leave::section(departed.as_ref(), personal_gone, &token))
+        (super::start_over::section(start_over, &token))
     };
     Ok(app.page("Partner and devices", Nav::Devices, main))
 }

@@ -15,5 +15,6 @@ pub mod relay;
 pub mod report;
 pub mod setup;
 pub mod short_code;
+pub mod start_over;
 pub mod steps;
 pub mod today;

@@ -33,9 +33,16 @@ pub async fn setup(State(app): State<App>) -> PageResult {
         };
         return Ok(Html(page("Join again", Nav::None, None, main).into_string()).into_response());
     }
+    let earlier = duet_core::device::set_aside_in(&app.home);
     let main = html! {
         h1 { "Welcome to Duet" }
         p { "Duet keeps your shared goals on your own devices, end-to-end encrypted. Start new if you are the first of you two; join with a code if your partner (or another device of yours) gave you one; bring a lost device back from its backup at the end of this page." }
+        @if !earlier.is_empty() {
+            p class="notice" {
+                "What this app's earlier devices held is kept in " (app.home.display()) ", in "
+                (earlier.join(", ")) " (a terminal reads it: " code { "duet --home FOLDER" } ")."
+            }
+        }
         h2 { "Start new" }
         form method="post" action="/setup" class="setup" {
             (csrf(app.csrf()))

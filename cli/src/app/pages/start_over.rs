@@ -1,0 +1,90 @@
+//! Starting over in the app, where no terminal is at hand to start it with another home:
+//! offered on the Partner and devices page when going on here cannot help (this device
+//! left its shared space or was removed, or nobody else ever joined it: set up with
+//! "Start new" where the partner's code was meant). The store is set aside in a folder
+//! of the home, nothing deleted, and the setup page follows.
+
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::State;
+use duet_core::device::{Device, StartOver};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::csrf;
+use crate::app::server::{App, PageResult, see_other};
+
+/// How long the page waits for the live sync to let go of the device.
+const LET_GO_WITHIN: Duration = Duration::from_secs(60);
+
+/// The section, when this home may start over.
+pub fn section(why: Option<StartOver>, token: &str) -> Markup {
+    let Some(why) = why else { return html! {} };
+    html! {
+        section aria-labelledby="start-over" {
+            h2 id="start-over" { "Start over" }
+            @match why {
+                StartOver::Departed => p { "This device can no longer sync its shared space. To set Duet up anew here, or join with a new code, start over." },
+                StartOver::Alone => p { "Nobody else has joined your shared space. If your partner has set up Duet already, start over here and join with their code instead." },
+            }
+            p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it." }
+            form method="post" action="/start-over" {
+                (csrf(token))
+                label {
+                    input type="checkbox" name="confirm" value="yes" required;
+                    " Set this device aside and go to the setup page"
+                }
+                button type="submit" class="danger" { "Start over" }
+            }
+        }
+    }
+}
+
+/// The start-over form.
+#[derive(Deserialize)]
+pub struct StartOverForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /start-over`: the live sync lets go of the device, the store is set aside
+/// ([`Device::set_home_aside`]) and the setup page follows.
+pub async fn start_over(State(app): State<App>, Form(f): Form<StartOverForm>) -> PageResult {
+    if f.confirm != "yes" {
+        return Err(anyhow::anyhow!(
+            "nothing was set aside: tick the box to say you want to start over"
+        )
+        .into());
+    }
+    let (home, clock) = (app.home.clone(), app.clock);
+    let (slot, hold) = (app.device.clone(), app.live_hold.clone());
+    let set_aside = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        // Held throughout: neither a page nor the live sync opens the device meanwhile.
+        let mut kept = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dev = match kept.take() {
+            Some(dev) => dev,
+            None => Device::open_with(&home, clock)?,
+        };
+        if dev.may_start_over()?.is_none() {
+            *kept = Some(dev);
+            anyhow::bail!(
+                "nothing was set aside: this device shares its space with your partner; leave it first (Leave the shared space, on the Partner and devices page)"
+            );
+        }
+        if !hold.let_go(LET_GO_WITHIN) {
+            *kept = Some(dev);
+            anyhow::bail!(
+                "nothing was set aside: the sync running in the background did not stop in time; try again in a minute"
+            );
+        }
+        dev.set_home_aside()?;
+        Ok(())
+    })
+    .await;
+    match set_aside {
+        Ok(r) => r?,
+        Err(e) => return Err(anyhow::anyhow!("starting over failed: {e}").into()),
+    }
+    Ok(see_other("/setup"))
+}

@@ -1,0 +1,92 @@
+//! Starting over in the same home: this device's store is set aside in a folder inside
+//! the home (nothing is deleted: `duet --home FOLDER` still reads it), and the home can
+//! then be set up anew or join with a code. Offered where going on in the home cannot
+//! help: the device left its shared space or was removed from it, or nobody else ever
+//! joined that space (set up with "start new" where the partner's code was meant).
+
+use std::path::PathBuf;
+
+use super::{Device, DeviceError};
+use crate::lock::HomeLock;
+use crate::store::{SpaceKind, StoreError};
+
+/// Why a home may start over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOver {
+    /// This device left its shared space or was removed from it: it can never sync
+    /// there again.
+    Departed,
+    /// Nobody but this device was ever in the shared space.
+    Alone,
+}
+
+/// The start of the name of a folder a store is set aside in (the UTC time follows).
+pub const SET_ASIDE_PREFIX: &str = "set-aside-";
+
+impl Device {
+    /// Why this home may start over, or `None` while it is a device of a shared space
+    /// with someone else in it (there, leaving or removing it comes first).
+    pub fn may_start_over(&self) -> Result<Option<StartOver>, DeviceError> {
+        let shared = self.store.space(SpaceKind::Shared)?;
+        if self.store.departed(&shared.id)?.is_some() {
+            return Ok(Some(StartOver::Departed));
+        }
+        let state = crate::sync::fold_state(&self.store, &shared.id)?;
+        let alone = state.persons_ever().len() <= 1 && state.all_devices().len() <= 1;
+        Ok(alone.then_some(StartOver::Alone))
+    }
+
+    /// Sets this device's store aside in a new folder of its home (moved, not copied:
+    /// the database and its log together) and gives the folder. The home's write lock
+    /// is held while the files move, so no other `duet` process writes meanwhile; a
+    /// process that still has the store open goes on in the folder. The caller closes
+    /// every other handle on the store of this process first.
+    pub fn set_home_aside(self) -> Result<PathBuf, DeviceError> {
+        let db = self.store.path().to_path_buf();
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |cause| DeviceError::from(StoreError::Io { path, cause })
+        };
+        let home = db.parent().map(PathBuf::from).unwrap_or_default();
+        let when = chrono::DateTime::from_timestamp_millis(self.clock.now())
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H-%M-%S%.3fZ");
+        let aside = home.join(format!("{SET_ASIDE_PREFIX}{when}"));
+        let lock = HomeLock::open(&home).map_err(StoreError::from)?;
+        let _held = lock.acquire().map_err(StoreError::from)?;
+        drop(self);
+        std::fs::create_dir(&aside).map_err(io(&aside))?;
+        // The database goes first: a log left without it is named as what is left of a
+        // store (not taken for a new home), where a database moved without its log
+        // would be read as it was at its last checkpoint.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut from = db.clone().into_os_string();
+            from.push(suffix);
+            let from = PathBuf::from(from);
+            let Some(name) = from.file_name().map(PathBuf::from) else {
+                continue;
+            };
+            match std::fs::rename(&from, aside.join(name)) {
+                Ok(()) => {}
+                // Closed last, SQLite folded its log into the database and removed it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+                Err(e) => return Err(io(&from)(e)),
+            }
+        }
+        Ok(aside)
+    }
+}
+
+/// The folders of `home` that hold a store set aside, by name, oldest first.
+pub fn set_aside_in(home: &std::path::Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(crate::store::DB_FILE).is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with(SET_ASIDE_PREFIX))
+        .collect();
+    found.sort();
+    found
+}
