@@ -1071,3 +1071,55 @@ fn a_device_its_own_person_removed_is_not_said_to_still_read_the_personal_space(
         synced.stderr
     );
 }
+
+/// The shared space whose joins the lying proxy below lets through.
+static LIED_SHARED: std::sync::OnceLock<duet_core::ids::SpaceId> = std::sync::OnceLock::new();
+
+fn personal_joins_said_revoked(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    let lied = events.iter().any(|e| {
+        e.kind() == duet_core::event::Kind::Join && Some(&e.header().space) != LIED_SHARED.get()
+    });
+    lied.then(|| {
+        (
+            403,
+            r#"{"error":"invite_revoked","message":"this invite was revoked by a member of the space: ask for a new one"}"#
+                .to_string(),
+        )
+    })
+}
+
+#[test]
+fn a_personal_half_a_lying_relay_called_revoked_is_asked_again_at_another_relay() {
+    let relay = Relay::start();
+    let (sol, _tam) = duet_tests::pair(&relay);
+    let shared = sol.json(&["status"])["spaces"][0]["space"]
+        .as_str()
+        .and_then(duet_core::ids::SpaceId::parse)
+        .expect("the shared space's id");
+    LIED_SHARED.set(shared).expect("set once");
+    // The code names a relay that says every personal join's code was withdrawn.
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, personal_joins_said_revoked);
+    sol.ok(&["relay", "set", &liar.url]);
+    let phone = Device::new();
+    let _ = phone.run(&["join", &code_of(&sol, &["device", "add"])]);
+    assert!(liar.answered() > 0, "the proxy lied");
+    let status = phone.ok(&["status"]);
+    assert!(
+        status.contains("refused this device's join for good"),
+        "{status}"
+    );
+    // At the real relay the code is alive: the personal space is joined after all.
+    sol.ok(&["relay", "set", &relay.url]);
+    phone.ok(&["relay", "set", &relay.url]);
+    let synced = phone.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let status = phone.ok(&["status"]);
+    assert!(!status.contains("refused this device"), "{status}");
+    phone.ok(&["reflect", "--private", "Only for me"]);
+    phone.ok(&["sync"]);
+    sol.ok(&["sync"]);
+    assert!(
+        sol.ok(&["reflections", "--private"])
+            .contains("Only for me")
+    );
+}

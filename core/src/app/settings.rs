@@ -7,7 +7,13 @@ impl Device {
     /// Sets the relay of every space (a trailing `/` is dropped) and, when given, the
     /// creation token to send with this device's genesis events.
     pub fn set_relay(&mut self, url: &str, token: Option<&str>) -> Result<(), DeviceError> {
-        self.store.set_relay(url.trim_end_matches('/'))?;
+        let url = url.trim_end_matches('/');
+        // A refusal for good is the word of the relay that gave it: another relay is
+        // asked again (one that lied about a code keeps no space from this device).
+        if self.relay()?.as_deref() != Some(url) {
+            self.forget_join_refusals()?;
+        }
+        self.store.set_relay(url)?;
         if let Some(token) = token {
             self.set_create_token(token)?;
         }

@@ -65,6 +65,17 @@ impl Device {
         }
     }
 
+    /// Forgets the refusals for good of this device's joins (their alerts), so that the
+    /// next sync asks the relay again.
+    pub(crate) fn forget_join_refusals(&mut self) -> Result<(), DeviceError> {
+        for rec in self.store.spaces()? {
+            if self.join_refused_before(&rec)?.is_some() {
+                self.store.set_alert(&rec.id, None)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the relay refused this device's whole join for good: it is in no space,
     /// and a new code may set its home up again.
     pub fn joined_nothing_for_good(&self) -> Result<bool, DeviceError> {
