@@ -251,6 +251,32 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         checkin.contains("each rating is in the clear at once"),
         "{checkin}"
     );
+    // A step is no longer offered to Alex, in the app or on the command line.
+    let goal = sams
+        .get(&format!("/goals/{}", goal_id(&sam, "Sunday walk")))
+        .body;
+    assert!(goal.contains(r#"name="who""#), "{goal}");
+    assert!(!goal.contains(r#"<option value="Alex""#), "{goal}");
+    for who in ["Alex", "partner"] {
+        let given = sam.run(&["step", "add", "Sunday walk", "Buy maps", "--for", who]);
+        assert_ne!(given.code, 0, "{who}: {given:?}");
+        assert!(
+            given
+                .stderr
+                .contains("Alex is no longer in this shared space"),
+            "{who}: {given:?}"
+        );
+    }
+}
+
+/// The id of the goal titled `title` on `d`.
+fn goal_id(d: &Device, title: &str) -> String {
+    d.json(&["goal", "list"])
+        .as_array()
+        .and_then(|goals| goals.iter().find(|g| g["title"] == title))
+        .and_then(|g| g["id"].as_str())
+        .expect("the goal")
+        .to_string()
 }
 
 #[test]

@@ -391,13 +391,7 @@ impl Device {
     /// them.
     pub fn partners_by_presence(&mut self) -> Result<(Vec<String>, Vec<String>), DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
-        let rec = self.space(SpaceKind::Shared)?;
-        let state = crate::sync::fold_state(&self.store, &rec.id)?;
-        let present: std::collections::BTreeSet<String> = state
-            .members()
-            .values()
-            .map(|m| hex::encode(m.person))
-            .collect();
+        let present = self.present_people()?;
         let me = self.me.person_id.to_string();
         let (here, gone): (Vec<_>, Vec<_>) = crate::names::shown(&view.people)
             .into_iter()
@@ -405,6 +399,18 @@ impl Device {
             .partition(|(id, _)| present.contains(id));
         let names = |v: Vec<(String, String)>| v.into_iter().map(|(_, n)| n).collect();
         Ok((names(here), names(gone)))
+    }
+
+    /// The ids of the people with a current device in the shared space (this person
+    /// included while this device is in it).
+    pub fn present_people(&self) -> Result<std::collections::BTreeSet<String>, DeviceError> {
+        let rec = self.space(SpaceKind::Shared)?;
+        let state = crate::sync::fold_state(&self.store, &rec.id)?;
+        Ok(state
+            .members()
+            .values()
+            .map(|m| hex::encode(m.person))
+            .collect())
     }
 
     /// The joint history of the shared space as asked; `query.goal` may be what the

@@ -154,15 +154,23 @@ impl Device {
             Assignee::Named(name) => Some(name),
         };
         let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
-        match name {
-            Some(name) => Ok(Some(crate::names::find_id(&people, name)?)),
+        let person = match name {
+            Some(name) => crate::names::find_id(&people, name)?,
             None => people
                 .keys()
                 .find(|p| **p != me)
                 .cloned()
-                .map(Some)
-                .ok_or(DeviceError::NoPartner),
+                .ok_or(DeviceError::NoPartner)?,
+        };
+        // Someone who left (or whose every device was removed) never sees the step.
+        if person != me && !self.present_people()?.contains(&person) {
+            let shown = crate::names::shown(&people);
+            let name = shown.into_iter().find(|(id, _)| *id == person);
+            return Err(DeviceError::AssigneeGone(
+                name.map(|(_, n)| n).unwrap_or(person),
+            ));
         }
+        Ok(Some(person))
     }
 
     /// The (goal id, step id) that what the user typed names.

@@ -134,6 +134,11 @@ pub enum DeviceError {
         "no partner has joined this shared space yet; give the step to `me` or `nobody`, or name your partner once they have joined"
     )]
     NoPartner,
+    /// A step given to someone who is no longer in the shared space.
+    #[error(
+        "{0} is no longer in this shared space and would never see the step; give it to `me` or `nobody`"
+    )]
+    AssigneeGone(String),
 }
 
 /// A code that expired more than a day ago for a code just made points at this

@@ -51,15 +51,11 @@ pub async fn goal(
                 GoalDetail::Unreadable(_) => (None, Vec::new()),
             };
             let member = dev.departed()?.is_none();
-            Ok((
-                detail,
-                progress,
-                merged,
-                (dev.me.person_id.to_string(), member),
-            ))
+            let me = (dev.me.person_id.to_string(), member, dev.present_people()?);
+            Ok((detail, progress, merged, me))
         })
         .await?;
-    let (me, member) = me;
+    let (me, member, present) = me;
     let GoalDetail::Found {
         goal,
         ratings,
@@ -94,7 +90,7 @@ pub async fn goal(
         @if !g.why.is_empty() { p { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id, member)) }
-        (super::steps::section(&g, &people, &me, member.then_some(token.as_str())))
+        (super::steps::section(&g, &people, &present, &me, member.then_some(token.as_str())))
         @if member {
             (super::edit::goal_forms(&g, &token, &me, &people, rated_by(progress.as_ref(), &me)))
         }

@@ -2,7 +2,7 @@
 //! add one for someone, mark one done, reopen it, correct its text and give it to
 //! someone, each through the same call as `duet step`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -16,14 +16,22 @@ use crate::app::server::{App, PageResult, see_other};
 use crate::output::name_of;
 
 /// The steps, with a form to complete or reopen each, to change each open one, and to
-/// add one. `me` is this device's person id; `forms` is the page's token, none once
+/// add one. `me` is this device's person id; `present` the people still in the shared
+/// space (the only ones a step is offered to); `forms` is the page's token, none once
 /// this device may no longer write (the steps are then only listed).
 pub fn section(
     g: &GoalRecord,
     people: &BTreeMap<String, String>,
+    present: &BTreeSet<String>,
     me: &str,
     forms: Option<&str>,
 ) -> Markup {
+    // Who a step may be given to: those still here (and `me`, always offered).
+    let offered: BTreeMap<String, String> = people
+        .iter()
+        .filter(|(p, _)| present.contains(*p))
+        .map(|(p, n)| (p.clone(), n.clone()))
+        .collect();
     html! {
         section aria-labelledby="steps" {
             h2 id="steps" { "Steps" }
@@ -32,7 +40,7 @@ pub fn section(
                 @for s in &g.steps {
                     li {
                         @match forms {
-                            Some(token) => (step(g, s, people, me, token)),
+                            Some(token) => (step(g, s, (people, &offered), me, token)),
                             None => (listed(s, people, me)),
                         }
                     }
@@ -42,7 +50,7 @@ pub fn section(
                 (csrf(token))
                 label for="step" { "A new step" }
                 input id="step" name="text" required maxlength="500";
-                (who_select("step-who", people, me, None))
+                (who_select("step-who", &offered, me, None))
                 button type="submit" { "Add the step" }
             } }
         }
@@ -63,15 +71,21 @@ fn listed(s: &StepRecord, people: &BTreeMap<String, String>, me: &str) -> Markup
 }
 
 /// One step: done (with who did it and a Reopen button), or open (with who it is for,
-/// Mark done, and a folded form to change it).
+/// Mark done, and a folded form to change it, which offers it to `offered`).
 fn step(
     g: &GoalRecord,
     s: &StepRecord,
-    people: &BTreeMap<String, String>,
+    (people, offered): (&BTreeMap<String, String>, &BTreeMap<String, String>),
     me: &str,
     token: &str,
 ) -> Markup {
     let action = |what: &str| format!("/goals/{}/steps/{}/{what}", g.id, s.id);
+    // The step's own assignee stays a choice though gone: saving a corrected text must
+    // not give the step to someone else.
+    let mut with_current = offered.clone();
+    if let Some((p, name)) = s.assignee.as_ref().and_then(|a| people.get_key_value(a)) {
+        with_current.insert(p.clone(), name.clone());
+    }
     html! {
         @if s.done {
             form method="post" class="inline" action=(action("reopen")) {
@@ -97,7 +111,7 @@ fn step(
                     label for=(field) { "The step, corrected" }
                     input id=(field) name="text" required value=(s.text);
                     (was("text", &s.text))
-                    (who_select(&format!("who-{}", s.id), people, me, Some(s.assignee.as_deref())))
+                    (who_select(&format!("who-{}", s.id), &with_current, me, Some(s.assignee.as_deref())))
                     (was("who", &who_value(people, me, s.assignee.as_deref())))
                     button type="submit" { "Save" }
                 }
