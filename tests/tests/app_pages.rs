@@ -1035,9 +1035,18 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
     };
     assert!(devices.body.contains("last sync"), "{}", devices.body);
     assert!(devices.body.contains("Start over"), "{}", devices.body);
-    // Without the box ticked nothing is set aside.
+    // Without the box ticked nothing is set aside, nor while another process has the
+    // store open.
     let unticked = app.post("/start-over", &[]);
     assert!(unticked.status >= 400, "{}", unticked.body);
+    let watcher = rusqlite::Connection::open(sam.db()).expect("the store");
+    let _: i64 = watcher
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .expect("a read");
+    let busy = app.post("/start-over", &[("confirm", "yes")]);
+    assert!(busy.status >= 400, "{}", busy.body);
+    assert!(busy.body.contains("another duet process"), "{}", busy.body);
+    drop(watcher);
     assert!(sam.ok(&["goal", "list"]).contains("Written alone"));
 
     let started = app.post("/start-over", &[("confirm", "yes")]);

@@ -1021,9 +1021,20 @@ fn a_join_whose_code_died_before_its_first_sync_says_so_and_a_new_code_joins_in_
             && !status.contains("joining is not finished"),
         "{status}"
     );
+    // Not while another process has the store open (a watcher would remove the new
+    // store's log when it closes).
+    let new_code = code_of(&sol, &["device", "add"]);
+    let watcher = rusqlite::Connection::open(tablet.db()).expect("the store");
+    let _: i64 = watcher
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .expect("a read");
+    let busy = tablet.run(&["join", &new_code]);
+    assert_ne!(busy.code, 0, "{busy:?}");
+    assert!(busy.stderr.contains("another duet process"), "{busy:?}");
+    drop(watcher);
     // A new code joins in the same home at the first try: the device that joined
     // nothing is given up for the new one.
-    let rejoined = tablet.run(&["join", &code_of(&sol, &["device", "add"])]);
+    let rejoined = tablet.run(&["join", &new_code]);
     assert_eq!(rejoined.code, 0, "{rejoined:?}");
     let status = tablet.ok(&["status"]);
     assert!(!status.contains("refused this device"), "{status}");

@@ -179,7 +179,13 @@ fn joining_already(
             };
             let dev = Device::open_with(home, clock).map_err(|_| refused())?;
             if dev.joined_nothing_for_good().map_err(JoinError::Setup)? {
-                dev.abandon(false);
+                let db = dev.store.path().to_path_buf();
+                drop(dev);
+                // A watcher left running on it would remove the new store's log.
+                if crate::store::in_use(&db) {
+                    return Err(JoinError::Setup(DeviceError::HomeInUse(home.into())));
+                }
+                remove_store(&db);
                 return set_up().map_err(JoinError::Setup);
             }
             match dev.space(SpaceKind::Shared) {
@@ -188,6 +194,15 @@ fn joining_already(
             }
         }
         other => other.map_err(JoinError::Setup),
+    }
+}
+
+/// Deletes the store at `db` with its log (its files closed first).
+fn remove_store(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.to_path_buf().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
     }
 }
 
@@ -365,11 +380,7 @@ impl Device {
         let db = self.store.path().to_path_buf();
         let home = db.parent().map(Path::to_path_buf);
         drop(self);
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = db.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
-        }
+        remove_store(&db);
         if let Some(home) = home.filter(|_| remove_home) {
             let _ = std::fs::remove_dir(home);
         }

@@ -139,6 +139,13 @@ pub enum DeviceError {
         "{0} is no longer in this shared space and would never see the step; give it to `me` or `nobody`"
     )]
     AssigneeGone(String),
+    /// The home's store is open in another process (or connection), so it cannot be set
+    /// aside or replaced safely.
+    #[error(
+        "another duet process has {} open (a `duet sync --watch`, or `duet app`); stop it, then try again; nothing was changed",
+        .0.display()
+    )]
+    HomeInUse(std::path::PathBuf),
 }
 
 /// A code that expired more than a day ago for a code just made points at this

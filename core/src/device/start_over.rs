@@ -38,9 +38,9 @@ impl Device {
 
     /// Sets this device's store aside in a new folder of its home (moved, not copied:
     /// the database and its log together) and gives the folder. The home's write lock
-    /// is held while the files move, so no other `duet` process writes meanwhile; a
-    /// process that still has the store open goes on in the folder. The caller closes
-    /// every other handle on the store of this process first.
+    /// is held while the files move, so no other `duet` process writes meanwhile, and
+    /// nothing moves while another connection has the store open
+    /// ([`DeviceError::HomeInUse`]): the caller closes its own others first.
     pub fn set_home_aside(self) -> Result<PathBuf, DeviceError> {
         let db = self.store.path().to_path_buf();
         let io = |path: &std::path::Path| {
@@ -55,6 +55,9 @@ impl Device {
         let lock = HomeLock::open(&home).map_err(StoreError::from)?;
         let _held = lock.acquire().map_err(StoreError::from)?;
         drop(self);
+        if crate::store::in_use(&db) {
+            return Err(DeviceError::HomeInUse(home));
+        }
         std::fs::create_dir(&aside).map_err(io(&aside))?;
         // The database goes first: a log left without it is named as what is left of a
         // store (not taken for a new home), where a database moved without its log

@@ -21,6 +21,8 @@ mod changes;
 mod events;
 mod held;
 mod identity;
+mod in_use;
+pub(crate) use in_use::in_use;
 mod pulled;
 mod relay_loss;
 mod restore;
