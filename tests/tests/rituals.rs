@@ -890,6 +890,37 @@ fn a_weekly_checkin_that_starts_before_last_weeks_round_ends_is_blind_again() {
 }
 
 #[test]
+fn a_weekly_rating_made_before_the_partners_reveal_arrived_is_blind_again() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    at(&alex, &["rate", GOAL, "-1"], t0);
+    at(&alex, &["sync"], t0);
+    at(&sam, &["sync"], t0 + HOUR);
+    at(&sam, &["rate", GOAL, "0"], t0 + HOUR);
+    at(&sam, &["sync"], t0 + HOUR);
+    // Alex's device reveals; Sam's does not hear of it before next week's rating.
+    at(&alex, &["sync"], t0 + 2 * HOUR);
+    let next = t0 + 7 * DAY - HOUR;
+    let out = at(&sam, &["rate", GOAL, "2", "--note", "great week"], next);
+    assert!(
+        out.contains("sealed"),
+        "Sam answered last week already: {out}"
+    );
+    at(&sam, &["sync"], next);
+    at(&alex, &["sync"], next + 60_000);
+    let seen = |d: &Device| ratings(d).iter().any(|(_, level, _)| *level == 2);
+    assert!(!seen(&alex), "Alex sees Sam's new level before rating");
+    // Alex's answer is in the clear and opens Sam's.
+    let out = at(&alex, &["rate", GOAL, "1"], next + 120_000);
+    assert!(!out.contains("sealed"), "{out}");
+    for d in [&alex, &sam, &alex] {
+        at(d, &["sync"], next + 120_000);
+    }
+    assert!(seen(&alex));
+}
+
+#[test]
 fn a_round_dated_a_year_ahead_by_a_wrong_clock_does_not_end_blind_checkins() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

@@ -68,9 +68,17 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
         .collect();
     let is_open = |round: &str| open.contains(round);
     let marks = Marks::of(view, goal);
+    // A seal `me` answered already (the sealer's reveal not heard of yet) is not
+    // answered again: the new rating is blind, in a newer round.
     let answered_seal = waiting_seals(view)
         .into_iter()
-        .find(|s| s.goal == goal && s.rater != me && is_open(&s.round) && !marks.paired(&s.round))
+        .find(|s| {
+            s.goal == goal
+                && s.rater != me
+                && is_open(&s.round)
+                && !marks.paired(&s.round)
+                && !marks.rated_in(&s.round, |x| x == me)
+        })
         .map(|s| s.round.as_str());
     let answered_rating = || {
         marks
