@@ -164,12 +164,15 @@ impl App {
             .to_string()
     }
 
-    /// The CSRF token from a page's form (Today's, or the setup page's on a home
-    /// without a device).
+    /// The CSRF token from a page's form (Today's; the Partner and devices page's on a
+    /// device that left, whose Today has none; or the setup page's on a home without a
+    /// device).
     pub fn csrf(&self) -> String {
         let field = "name=\"csrf\" value=\"";
-        let page = Some(self.get("/").body)
-            .filter(|p| p.contains(field))
+        let page = ["/", "/devices"]
+            .into_iter()
+            .map(|path| self.get(path).body)
+            .find(|p| p.contains(field))
             .unwrap_or_else(|| self.get("/setup").body);
         let at = page.find(field).expect("a CSRF field on Today or Setup") + field.len();
         page[at..at + 64].to_string()

@@ -237,8 +237,14 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         "{}",
         page.body
     );
-    // Sam's space had someone in it: starting over is not offered there.
-    assert!(!page.body.contains("/start-over"), "{}", page.body);
+    // Sam may start over to share Duet with someone else.
+    assert!(page.body.contains("/start-over"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("To share Duet with someone else, start over here"),
+        "{}",
+        page.body
+    );
     // Today and the check-in say so too: ratings are no longer blind.
     let today = sams.get("/").body;
     assert!(
@@ -251,6 +257,22 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         checkin.contains("each rating is in the clear at once"),
         "{checkin}"
     );
+    // Alex starts over: the new device's pages say nothing of the one set aside.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !app.get("/").body.contains("can no longer change it") {
+        assert!(std::time::Instant::now() < deadline, "the leave is said");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = app.post("/start-over", &[("confirm", "yes")]);
+    assert_eq!(
+        started.header("location"),
+        Some("/setup"),
+        "{}",
+        started.body
+    );
+    assert_eq!(app.post("/setup", &[("name", "Alex")]).status, 303);
+    let today = app.get("/").body;
+    assert!(!today.contains("can no longer change it"), "{today}");
     // A step is no longer offered to Alex, in the app or on the command line.
     let goal = sams
         .get(&format!("/goals/{}", goal_id(&sam, "Sunday walk")))

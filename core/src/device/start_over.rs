@@ -1,8 +1,9 @@
 //! Starting over in the same home: this device's store is set aside in a folder inside
 //! the home (nothing is deleted: `duet --home FOLDER` still reads it), and the home can
 //! then be set up anew or join with a code. Offered where going on in the home cannot
-//! help: the device left its shared space or was removed from it, or nobody else ever
-//! joined that space (set up with "start new" where the partner's code was meant).
+//! help: the device left its shared space or was removed from it, the partner is gone
+//! from it, or nobody else ever joined it (set up with "start new" where the partner's
+//! code was meant).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,9 @@ pub enum StartOver {
     Departed,
     /// Nobody but this device was ever in the shared space.
     Alone,
+    /// The partner is no longer in the shared space (left, or every device of theirs
+    /// was removed): sharing Duet with someone else starts anew.
+    PartnerGone,
 }
 
 /// The start of the name of a folder a store is set aside in (the UTC time follows).
@@ -32,8 +36,12 @@ impl Device {
             return Ok(Some(StartOver::Departed));
         }
         let state = crate::sync::fold_state(&self.store, &shared.id)?;
-        let alone = state.persons_ever().len() <= 1 && state.all_devices().len() <= 1;
-        Ok(alone.then_some(StartOver::Alone))
+        if state.persons_ever().len() <= 1 {
+            return Ok((state.all_devices().len() <= 1).then_some(StartOver::Alone));
+        }
+        let me = self.me.person_id.bytes();
+        let partner_here = state.members().values().any(|m| m.person != me);
+        Ok((!partner_here).then_some(StartOver::PartnerGone))
     }
 
     /// Sets this device's store aside in a new folder of its home (moved, not copied:

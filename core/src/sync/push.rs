@@ -183,10 +183,9 @@ fn refused(
             report.warnings.push(Warning::new(if body.error == ErrorCode::Fork {
                 "another copy of this device (restored from a backup, or a copy of its home) sent an event of its own first; this copy's unsent events were withdrawn and their changes are sent after it. Use one copy only: to use both, add the second as a device of its own (`duet device add`)".to_string()
             } else {
-                format!(
-                    "a membership change from this device conflicted with a concurrent one ({}); it was withdrawn and will be redone if still needed",
-                    body.message
-                )
+                // Routine (two devices of one person rotating the key after a leave);
+                // said without the relay's words, which name protocol terms and commands.
+                "a change to who is in the space, made on this device, crossed one made at the same time on another device; this device's was withdrawn and is made again if still needed".to_string()
             }));
             report.redo.extend(redo);
             return Ok(None);

@@ -199,7 +199,7 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
                     }
                 }
                 Partner::Here(name) => p { "You share this space with " (name) "." },
-                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write. Sharing Duet with someone else takes a new Duet folder, started fresh." },
+                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write. Sharing Duet with someone else starts anew: Start over, at the end of this page." },
             }
         }
         section aria-labelledby="add" {

@@ -27,6 +27,7 @@ pub fn section(why: Option<StartOver>, token: &str) -> Markup {
             @match why {
                 StartOver::Departed => p { "This device can no longer sync its shared space. To set Duet up anew here, or join with a new code, start over." },
                 StartOver::Alone => p { "Nobody else has joined your shared space. If your partner has set up Duet already, start over here and join with their code instead." },
+                StartOver::PartnerGone => p { "Your partner is no longer in your shared space. To share Duet with someone else, start over here." },
             }
             p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it." }
             form method="post" action="/start-over" {
@@ -85,6 +86,10 @@ pub async fn start_over(State(app): State<App>, Form(f): Form<StartOverForm>) ->
     match set_aside {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("starting over failed: {e}").into()),
+    }
+    // Nothing the set-aside device's sync said belongs on the new one's pages.
+    if let Ok(mut live) = app.live.lock() {
+        *live = Default::default();
     }
     Ok(see_other("/setup"))
 }
