@@ -230,10 +230,17 @@ fn a_join_refused_half_way_keeps_the_device_that_joined_and_finishes_later() {
         "init", "--name", "Alex", "--relay", &relay.url, "--token", TOKEN,
     ]);
     let sam = Device::new();
+    // Joined: only Sam's personal space waits for the relay.
     let join = sam.run(&["join", &alex.invite_code(), "--name", "Sam"]);
-    assert_ne!(join.code, 0);
+    assert_eq!(join.code, 0, "{join:?}");
     assert!(
-        join.stderr.contains("joined locally") && join.stderr.contains("too_many_spaces"),
+        join.stdout.contains("Joined the shared space with Alex"),
+        "{join:?}"
+    );
+    assert!(
+        join.stderr.contains("the first sync did not finish")
+            && join.stderr.contains("too_many_spaces")
+            && !join.stderr.contains("joined locally"),
         "{}",
         join.stderr
     );
@@ -347,4 +354,26 @@ fn a_person_creates_one_personal_space_without_the_token_however_many_devices_th
     let own = SpaceId::generate();
     let (status, body) = push(&relay, own, &[&personal_genesis(&pat.id, own)], None);
     assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn an_invite_works_though_the_relay_refused_to_create_the_personal_space() {
+    let relay = Relay::start_with(&["--open-registration", "--max-creations-per-ip", "1"]);
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    // The shared space is the one creation of the day; the personal one is refused.
+    let synced = alex.run(&["sync"]);
+    assert!(synced.stderr.contains("too_many_spaces"), "{synced:?}");
+    let invite = alex.run(&["invite", "--json"]);
+    assert_eq!(invite.code, 0, "{invite:?}");
+    let code = invite.json()["code"]
+        .as_str()
+        .expect("the code")
+        .to_string();
+    assert_eq!(alex.open_invites(), 1, "the invite is kept");
+    let sam = Device::new();
+    let join = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_eq!(join.code, 0, "{join:?}");
+    alex.run(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }

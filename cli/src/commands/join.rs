@@ -65,8 +65,9 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
     }
 }
 
-/// Runs `duet join`.
-pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
+/// The long code `a` stands for: a short code redeemed through the relay given (its
+/// name and relay checked first), a long one as typed.
+fn long_code(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<String> {
     if ShortCode::looks_short(&a.code) {
         // Checked before the code is used up: it works once.
         if a.name.is_none() {
@@ -95,7 +96,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
                 "Waiting for your partner's device to answer the code (up to 2 minutes)...",
             );
         }
-        a.code = redeem(&a.code, a.relay.as_deref())?;
+        return redeem(&a.code, a.relay.as_deref());
     } else if a.relay.is_some() {
         // Neither a long code nor a short one's shape: a short code mistyped.
         let long = duet_core::invite::InviteCode::decode(&a.code).is_ok()
@@ -108,11 +109,23 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    Ok(a.code.clone())
+}
+
+/// Runs `duet join`.
+pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
+    a.code = long_code(ctx, &a)?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "joining"));
     let joined = Device::join_code(&ctx.home, &a.code, a.name.as_deref(), ctx.clock, &http)
         .map_err(|e| join_failure(e, &ctx.home))?;
     let (mut dev, space, reports) = (joined.device, joined.space, joined.reports);
     drop(http);
+    if let Some(e) = &joined.unfinished {
+        ctx.out.warn(format!(
+            "joined, but the first sync did not finish ({}); a later `duet sync` finishes it",
+            crate::advice::message(e)
+        ));
+    }
     // A device code joins as the person who made it: a name given is not theirs to change.
     if let Some(name) = a.name.as_deref().filter(|n| n.trim() != dev.me.name) {
         crate::output::note(&format!(

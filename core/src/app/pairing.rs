@@ -156,6 +156,10 @@ pub struct Joined {
     pub space: SpaceId,
     /// What the first sync did, per space.
     pub reports: Vec<(SpaceKind, SyncReport)>,
+    /// The first sync's failure after the shared space's join went through (the relay
+    /// refused to create this person's personal space, say): joined, and a later sync
+    /// finishes the rest.
+    pub unfinished: Option<DeviceError>,
 }
 
 /// A home that already joined `space` (an earlier `duet join` with the code, stopped
@@ -249,6 +253,9 @@ impl Device {
     ) -> Result<InviteCode, InviteError> {
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
         let refused = match self.sync(transport) {
+            // The shared space, the only one the partner's join needs, went through
+            // (the relay refused to create the personal space, say): the code works.
+            Err(_) if self.shared_all_sent().unwrap_or(false) => return Ok(code),
             Err(e) => not_sent(code.encode(), code.expires_at, e),
             // A code the relay does not know (e.g. the shared space could not be created
             // there without a creation token) would only fail on the partner's side.
@@ -269,6 +276,13 @@ impl Device {
             },
         };
         Err(self.withdraw_refused(code.encode(), refused))
+    }
+
+    /// Whether the relay has everything this device wrote in the shared space.
+    fn shared_all_sent(&self) -> Result<bool, DeviceError> {
+        let rec = self.store.space(SpaceKind::Shared)?;
+        Ok(self.store.pending_count(&rec.id)? == 0
+            && self.store.unacked_events(&rec.id)?.is_empty())
     }
 
     /// A code whose invite the relay refused is never shown: it is withdrawn here, so
@@ -341,6 +355,7 @@ impl Device {
                     device,
                     space,
                     reports,
+                    unfinished: None,
                 }),
             },
             // The relay stored part of the join (the shared space's join, say) before it
@@ -355,7 +370,16 @@ impl Device {
                     .relay_holds_own_event(&device.me.device_key())
                     .unwrap_or(true) =>
             {
-                Err(JoinError::FirstSync(e))
+                // The shared space's join went through: this person joined their partner.
+                match device.joined_shared() {
+                    Ok(true) if !joined_before => Ok(Joined {
+                        device,
+                        space,
+                        reports: Vec::new(),
+                        unfinished: Some(e),
+                    }),
+                    _ => Err(JoinError::FirstSync(e)),
+                }
             }
             Err(DeviceError::Sync(SyncError::Transport(TransportError::Refused {
                 status,

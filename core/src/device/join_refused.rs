@@ -91,7 +91,7 @@ impl Device {
     }
 
     /// Whether this device's join of the shared space went through.
-    fn joined_shared(&self) -> Result<bool, DeviceError> {
+    pub(crate) fn joined_shared(&self) -> Result<bool, DeviceError> {
         let shared = self.store.space(SpaceKind::Shared)?;
         Ok(!self.store.join_unfinished(&shared.id, shared.cursor)?)
     }

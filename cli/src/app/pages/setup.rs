@@ -196,8 +196,14 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
             Ok(joined) => {
                 // A code older than a removal: joined, but it can never catch up.
                 let stuck = crate::commands::join::refuse_without_key(&joined.reports);
+                let unfinished = joined.unfinished.as_ref().map(|e| {
+                    format!(
+                        "joined; the first sync did not finish ({}), and Duet finishes it on its own once the relay takes it",
+                        crate::app::advice::message(e)
+                    )
+                });
                 *kept = Some(joined.device);
-                stuck.map(|()| None)
+                stuck.map(|()| unfinished)
             }
             // Joined here: the live sync finishes it once the relay answers. Today is
             // where the person goes on; its status line says why it is not done yet.
