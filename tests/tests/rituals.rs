@@ -73,6 +73,16 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
         "{html}"
     );
     assert!(!html.contains("not revealed yet"), "listed twice: {html}");
+    assert!(
+        html.contains("“rated blind” marks a rating given first"),
+        "{html}"
+    );
+    // Its latest level is that sealed rating, not one rated before it.
+    assert!(
+        html.contains("Alex: −2 (rated blind, not shown to the partner yet)")
+            && !html.contains("rated blind since"),
+        "{html}"
+    );
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
 

@@ -145,6 +145,9 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 p class="muted" {
                     "Made " (when(d.made_at)) " with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
                 }
+                p class="muted" id="marks-legend" {
+                    "In the ratings tables, “rated blind” marks a rating given first in a check-in and sealed until the partner had rated the goal too; the partner's rating that answered it, given without seeing it, carries no mark. “corrected” marks a rating that replaced an earlier one of its rater."
+                }
                 (contents(d))
                 (legend(p))
                 h2 { "GAS T-score over time" }

@@ -150,7 +150,21 @@ fn latest(g: &ReportGoal) -> String {
             } else {
                 "not rated"
             };
+            // This device opens its own sealed ratings: the latest level shown may be
+            // that sealed rating itself, not one before it.
+            let own_sealed_latest = g.ratings.iter().any(|p| {
+                p.person == s.person
+                    && p.ratings
+                        .last()
+                        .is_some_and(|r| p.sealed.iter().any(|x| x.id == r.id))
+            });
             match (level, s.sealed) {
+                (Some(l), true) if own_sealed_latest => {
+                    format!(
+                        "{}: {l} (rated blind, not shown to the partner yet)",
+                        s.name
+                    )
+                }
                 (Some(l), true) => format!("{}: {l} (and rated blind since)", s.name),
                 (level, _) => format!("{}: {}", s.name, level.as_deref().unwrap_or(none)),
             }
