@@ -246,6 +246,31 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// Handles SIGXFSZ, whose default action kills the process: a write past the process's
+/// file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) then fails instead (EFBIG), the
+/// group's commit is rolled back, its pushes are refused, and the relay goes on serving.
+fn survive_file_size_limit() {
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        /// SIGXFSZ on Linux (x86, ARM) and macOS.
+        const SIGXFSZ: i32 = 25;
+        match signal(SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut raised) => {
+                tokio::spawn(async move {
+                    while raised.recv().await.is_some() {
+                        tracing::error!(
+                            "a write went past this process's file-size limit (ulimit -f, \
+                             LimitFSIZE): the pushes of that commit were refused; raise the limit"
+                        );
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot handle SIGXFSZ (the file-size limit): {e}"),
+        }
+    }
+}
+
 /// Raises the open-file limit and lowers the caps of `config` to fit it, saying what it
 /// chose. A limit that cannot be read or raised is logged and worked with as it is.
 fn fit_open_files(config: &mut Config) {
@@ -394,6 +419,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let made = claimed.as_ref().is_some_and(|c| c.made);
     let registration = (config.open_registration, config.create_tokens.len());
     fit_open_files(&mut config);
+    survive_file_size_limit();
     let limits = config.clone();
     let state = tokio::task::spawn_blocking(move || duet_relay::open_state(&db, config))
         .await

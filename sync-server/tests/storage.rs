@@ -221,3 +221,33 @@ crate::conformance! {
         c.relay.push(&other, &[&g]).await.push();
     }
 }
+
+#[test]
+fn a_relay_under_a_file_size_limit_refuses_the_push_past_it_and_keeps_serving() {
+    let has_prlimit = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_prlimit {
+        eprintln!(
+            "skipped: install prlimit (util-linux) to start the relay under a file-size limit"
+        );
+        return;
+    }
+    // `ulimit -f`, or systemd's LimitFSIZE: a write past it raises SIGXFSZ, which used to
+    // kill the relay in the middle of a commit.
+    let p = Proc::start_logged_under(&["prlimit", "--fsize=400000:400000"], &[]);
+    let mut s = Space::create(&p);
+    let before = p.events();
+    let (seq, prev) = (s.alex.seq, s.alex.prev);
+    let big = s.alex.changes(s.id, &s.key, &noise(600_000));
+    let r = p.push(&s.id, &[&big]);
+    assert!(r.status >= 500, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(p.healthz().ok().status, 200, "the relay still serves");
+    assert_eq!(p.events(), before, "nothing was half-written");
+    s.alex.seq = seq;
+    s.alex.prev = prev;
+    let small = s.alex.changes(s.id, &s.key, b"fits");
+    p.push(&s.id, &[&small]).ok();
+    assert!(p.log().contains("file-size limit"), "{}", p.log());
+}

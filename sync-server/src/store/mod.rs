@@ -17,6 +17,7 @@
 
 pub mod migrations;
 pub mod postgres;
+mod private;
 pub mod sqlite;
 
 use std::collections::HashMap;

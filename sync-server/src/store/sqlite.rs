@@ -51,7 +51,7 @@ impl Store {
     /// Opens (creating if needed, readable by its owner only) the database at `path`
     /// and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        create_private(path);
+        super::private::create_private(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode returns the resulting mode as a row.
@@ -554,24 +554,6 @@ fn page_in(
     )
 }
 
-/// Creates an empty database file readable and writable by its owner only, unless it
-/// exists: it holds the couples' ciphertext, their membership and the creators'
-/// addresses, and SQLite gives its `-wal` and `-shm` files the same permissions. A file
-/// that cannot be made here is left to SQLite, which says why.
-fn create_private(path: &Path) {
-    if path.as_os_str() == ":memory:" || path.to_string_lossy().starts_with("file:") {
-        return;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = options.open(path);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,6 +592,30 @@ mod tests {
         #[cfg(unix)]
         for suffix in ["", "-wal", "-shm"] {
             use std::os::unix::fs::PermissionsExt;
+            let file = dir.path().join(format!("relay.db{suffix}"));
+            let mode = std::fs::metadata(&file)
+                .map_err(|_| StoreError::Corrupt("no such file"))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        Ok(())
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_database_restored_readable_by_others_is_made_private_again() -> Result<(), StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("tempdir"))?;
+        let path = dir.path().join("relay.db");
+        drop(Store::open(&path)?);
+        // Copied back from a backup with the usual umask.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|_| StoreError::Corrupt("chmod"))?;
+        let mut store = Store::open(&path)?;
+        let (space, evs) = events(1, 10);
+        store.insert_events(&space, &[&evs[0]], 1)?;
+        for suffix in ["", "-wal", "-shm"] {
             let file = dir.path().join(format!("relay.db{suffix}"));
             let mode = std::fs::metadata(&file)
                 .map_err(|_| StoreError::Corrupt("no such file"))?
