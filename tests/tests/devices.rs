@@ -308,6 +308,18 @@ fn partners_see_the_same_safety_code_and_the_unverified_note_clears_after_confir
         stale.stderr
     );
     assert!(b.ok(&["status"]).contains("not verified"));
+    // A code one digit short, or with letters, is a typo: exit 2, said as such, and
+    // the code to compare is not handed back to paste.
+    for typo in [&new_code[..new_code.len() - 1], "abc"] {
+        let typed = b.run(&["verify", "--confirm", typo]);
+        assert_eq!(typed.code, 2, "{typed:?}");
+        assert!(
+            typed.stderr.contains("that is not a safety code")
+                && !typed.stderr.contains("changed")
+                && !typed.stderr.contains(&new_code),
+            "{typed:?}"
+        );
+    }
     // The code pasted as `duet verify` shows it, its groups apart.
     let mut pasted = vec!["verify", "--confirm"];
     pasted.extend(new_code.split(' '));

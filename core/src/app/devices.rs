@@ -241,10 +241,20 @@ impl Device {
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         let code = crate::verify::safety_code(&state).ok_or(DeviceError::NotSynced)?;
         let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-        if let Some(Some(shown)) = confirm
-            && digits(shown) != digits(&code)
-        {
-            return Err(DeviceError::SafetyCodeChanged(code));
+        if let Some(Some(shown)) = confirm {
+            let (typed, expected) = (digits(shown), digits(&code));
+            // A code of another length, or with letters, is a typo: not said to be a
+            // change of the space (nor answered with the code to paste back).
+            let letters = shown.chars().any(char::is_alphabetic);
+            if typed.len() != expected.len() || letters {
+                return Err(DeviceError::SafetyCodeMalformed {
+                    got: typed.len(),
+                    expected: expected.len(),
+                });
+            }
+            if typed != expected {
+                return Err(DeviceError::SafetyCodeChanged(code));
+            }
         }
         let confirm = confirm.is_some();
         if confirm {

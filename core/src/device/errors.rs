@@ -49,6 +49,17 @@ pub enum DeviceError {
          mistyped: it is now {0}; compare this code in person before confirming it"
     )]
     SafetyCodeChanged(String),
+    /// A confirmation of something that cannot be a safety code (not its number of digits,
+    /// or letters in it): a typo, not a change of the space.
+    #[error(
+        "that is not a safety code: it has {got} digits where the code has {expected} (in groups of five, as it is shown); type the code both devices show, after comparing it in person"
+    )]
+    SafetyCodeMalformed {
+        /// Digits typed.
+        got: usize,
+        /// Digits of a safety code.
+        expected: usize,
+    },
     /// A goal weight that is not a number more than 0 (up to the model's limit).
     #[error(
         "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \
@@ -176,6 +187,7 @@ impl DeviceError {
             DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_))
                 | DeviceError::BadWeight(_)
                 | DeviceError::EmptyName
+                | DeviceError::SafetyCodeMalformed { .. }
         )
     }
 }
