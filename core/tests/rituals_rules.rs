@@ -134,6 +134,7 @@ mod reference {
                     && s.rater != me
                     && is_open(&s.round)
                     && !paired(view, goal).contains(&s.round)
+                    && !rated_in(&marks, &s.round, |x| x == me)
             })
             .map(|s| s.round.as_str());
         let answered_rating = || {
