@@ -13,6 +13,11 @@ use duet_core::sync::{SyncError, TransportError};
 pub const STAYS_SEALED: &str =
     "this device is no longer in the shared space, so it stays sealed here";
 
+/// What to do when a relay does not hold a space this device syncs.
+const RELAY_LOST_SPACE: &str = "check the URL with `duet status`; if it is right, the relay \
+     no longer holds this space (restored from an older backup, or its data lost): tell its \
+     operator, and keep this device's data (it holds the space)";
+
 /// What to do next, in the command line's words.
 pub fn say(step: &NextStep) -> String {
     match step {
@@ -27,6 +32,7 @@ pub fn say(step: &NextStep) -> String {
              (`duet status`), then run `duet sync` again"
             .into(),
         NextStep::CheckRelayUrl => "check the URL with `duet status`".into(),
+        NextStep::RelayLostSpace => RELAY_LOST_SPACE.into(),
         NextStep::SyncAgain => "run `duet sync` again to read on".into(),
         NextStep::DropWaiting => {
             "once they are dropped (`duet sync --drop-waiting`), sync reads on".into()

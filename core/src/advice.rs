@@ -22,6 +22,9 @@ pub enum NextStep {
     CheckRelayThenSync,
     /// Check the relay's URL.
     CheckRelayUrl,
+    /// The relay does not hold a space this device syncs: check its URL, else tell its
+    /// operator (restored from an older backup, or its data lost).
+    RelayLostSpace,
     /// Sync again (to read on, or to retry).
     SyncAgain,
     /// Drop the events that wait for an earlier one the relay never served.

@@ -328,8 +328,9 @@ impl ApiError {
             EventError::TooLarge(_) => ApiError::TooLarge(format!(
                 "{e}; split the changes into smaller events and push again"
             )),
-            EventError::UnsupportedVersion(_) => ApiError::Malformed(format!(
-                "{e}; this relay reads event format {}: upgrade the relay or the client",
+            EventError::UnsupportedVersion(v) => ApiError::Malformed(format!(
+                "an event is in format {v}, which this relay does not read (it reads format \
+                 {}); nothing was stored. Upgrade the relay, or use a client of its version",
                 duet_core::event::VERSION
             )),
             other => ApiError::Malformed(format!(

@@ -209,7 +209,9 @@ fn a_relay_that_does_not_hold_the_space_is_said_in_words_and_not_to_need_a_retry
     let err = failing_sync(&d);
     assert!(err.contains("no_such_space"), "{err}");
     assert!(
-        err.contains("this relay does not hold the space") && err.contains("`duet status`"),
+        err.contains("this relay does not hold the space")
+            && err.contains("`duet status`")
+            && err.contains("tell its operator"),
         "{err}"
     );
     assert!(!err.contains("genesis"), "the relay's own words: {err}");

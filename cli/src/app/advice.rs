@@ -33,14 +33,28 @@ fn join_again(device: Option<&str>) -> String {
     }
 }
 
+/// What to do when a relay does not hold a space this device syncs.
+fn relay_lost_space() -> String {
+    format!(
+        "check the relay's address on {DEVICES_PAGE}; if it is right, the relay no longer \
+         holds this space (restored from an older backup, or its data lost): tell its \
+         operator, and keep this device's data (it holds the space)"
+    )
+}
+
+/// Starting over in this app's folder.
+fn start_over() -> String {
+    format!(
+        "to start over, use Start over on {DEVICES_PAGE} (offered once this device left its \
+         shared space or the partner did, or while nobody else has joined it)"
+    )
+}
+
 /// What to do next, in the app's words.
 pub fn say(step: &NextStep) -> String {
     match step {
         NextStep::SetUp => "set up this device first (Duet's setup page)".into(),
-        NextStep::OtherHome => format!(
-            "to start over, use Start over on {DEVICES_PAGE} (offered once this device left its \
-             shared space, or while nobody else has joined it)"
-        ),
+        NextStep::OtherHome => start_over(),
         NextStep::CheckHomePermissions => {
             "check that Duet may create and write its folder (DUET_HOME or --home)".into()
         }
@@ -51,6 +65,7 @@ pub fn say(step: &NextStep) -> String {
              Duet syncs again on its own"
         ),
         NextStep::CheckRelayUrl => format!("check the relay's address on {DEVICES_PAGE}"),
+        NextStep::RelayLostSpace => relay_lost_space(),
         NextStep::SyncAgain => "Duet reads on at its next sync, on its own".into(),
         NextStep::DropWaiting => "only a terminal can drop them (`duet sync --drop-waiting`); \
              then sync reads on"
@@ -175,6 +190,7 @@ mod tests {
             NextStep::SetRelay,
             NextStep::CheckRelayThenSync,
             NextStep::CheckRelayUrl,
+            NextStep::RelayLostSpace,
             NextStep::SyncAgain,
             NextStep::NewInvite,
             NextStep::NewDeviceCode,

@@ -166,7 +166,7 @@ impl Advice for TransportError {
                 Some(NextStep::CreationToken { relay: None })
             }
             TransportError::Refused { body, .. } if body.error == ErrorCode::NoSuchSpace => {
-                Some(NextStep::CheckRelayUrl)
+                Some(NextStep::RelayLostSpace)
             }
             TransportError::Refused { .. } | TransportError::BadResponse(_) => None,
         }
