@@ -107,6 +107,12 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         "{}",
         bad.body
     );
+    let none = app.post("/checkin", &[("goal", &id)]);
+    assert!(
+        none.status >= 400 && none.body.contains("no level was picked"),
+        "{}",
+        none.body
+    );
     for page in [
         "/",
         &goal,

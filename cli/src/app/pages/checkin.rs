@@ -219,6 +219,8 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str) -> Markup {
 #[derive(Deserialize)]
 pub struct RateForm {
     goal: String,
+    /// Empty when none of the five was picked (said as such).
+    #[serde(default)]
     level: String,
     #[serde(default)]
     note: String,
@@ -229,6 +231,9 @@ pub struct RateForm {
 
 /// `POST /checkin`.
 pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult {
+    if f.level.trim().is_empty() {
+        return Err(anyhow::anyhow!("no level was picked; pick one of the five, then Rate").into());
+    }
     let level: Level = f
         .level
         .parse()
