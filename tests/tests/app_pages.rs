@@ -958,6 +958,18 @@ fn a_checkin_form_from_a_second_tab_or_a_closed_round_rates_nothing() {
     );
 }
 
+/// Waits until `d`'s goals, synced by its app's live thread alone, include `title`.
+fn synced_by_the_app(d: &Device, title: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !d.ok(&["goal", "list"]).contains(title) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live thread never synced the new device"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_home_whose_join_was_refused_for_good_joins_again_on_the_setup_page() {
     let relay = duet_tests::Relay::start();
@@ -982,16 +994,8 @@ fn a_home_whose_join_was_refused_for_good_joins_again_on_the_setup_page() {
     alex.ok(&["invite", "revoke", "--all"]);
     alex.ok(&["sync"]);
     sam.ok(&["relay", "set", &relay.url]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let setup = loop {
-        let setup = app.get("/setup");
-        if setup.status == 200 || std::time::Instant::now() > deadline {
-            break setup;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let setup = app.wait_for("/setup", "Join again");
     assert_eq!(setup.status, 200, "{}", setup.body);
-    assert!(setup.body.contains("Join again"), "{}", setup.body);
     let code = alex.json(&["invite"])["code"]
         .as_str()
         .expect("a code")
@@ -1004,14 +1008,7 @@ fn a_home_whose_join_was_refused_for_good_joins_again_on_the_setup_page() {
     // The app's live thread syncs the new device: Alex's goal arrives without a word.
     alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
     alex.ok(&["sync"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !sam.ok(&["goal", "list"]).contains("Cook together") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the live thread never synced the new device"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    synced_by_the_app(&sam, "Cook together");
     let status = sam.ok(&["status"]);
     assert!(!status.contains("refused this device"), "{status}");
 }
@@ -1031,15 +1028,7 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
         303
     );
     // The live sync holds the device by now (it synced it once).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let devices = loop {
-        let devices = app.get("/devices");
-        if devices.body.contains("last sync") || std::time::Instant::now() > deadline {
-            break devices;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    assert!(devices.body.contains("last sync"), "{}", devices.body);
+    let devices = app.wait_for("/devices", "last sync");
     assert!(devices.body.contains("Start over"), "{}", devices.body);
     // Without the box ticked nothing is set aside, nor while another process has the
     // store open.
@@ -1072,14 +1061,7 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
     // The live sync follows the new device; what was written alone stays in its folder.
     alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
     alex.ok(&["sync"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !sam.ok(&["goal", "list"]).contains("Cook together") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the live thread never synced the new device"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    synced_by_the_app(&sam, "Cook together");
     assert!(!sam.ok(&["goal", "list"]).contains("Written alone"));
     let aside = std::fs::read_dir(&sam.home)
         .expect("the home")

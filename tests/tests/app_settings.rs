@@ -258,11 +258,7 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
         "{checkin}"
     );
     // Alex starts over: the new device's pages say nothing of the one set aside.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !app.get("/").body.contains("can no longer change it") {
-        assert!(std::time::Instant::now() < deadline, "the leave is said");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    app.wait_for("/", "can no longer change it");
     let started = app.post("/start-over", &[("confirm", "yes")]);
     assert_eq!(
         started.header("location"),

@@ -590,15 +590,7 @@ mod tests {
         let (space, evs) = events(1, 10);
         store.insert_events(&space, &[&evs[0]], 1)?;
         #[cfg(unix)]
-        for suffix in ["", "-wal", "-shm"] {
-            use std::os::unix::fs::PermissionsExt;
-            let file = dir.path().join(format!("relay.db{suffix}"));
-            let mode = std::fs::metadata(&file)
-                .map_err(|_| StoreError::Corrupt("no such file"))?
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
-        }
+        assert_private(dir.path())?;
         Ok(())
     }
 
@@ -615,8 +607,15 @@ mod tests {
         let mut store = Store::open(&path)?;
         let (space, evs) = events(1, 10);
         store.insert_events(&space, &[&evs[0]], 1)?;
+        assert_private(dir.path())
+    }
+
+    /// Asserts that `relay.db` in `dir`, its `-wal` and its `-shm` are 0600.
+    #[cfg(unix)]
+    fn assert_private(dir: &Path) -> Result<(), StoreError> {
+        use std::os::unix::fs::PermissionsExt;
         for suffix in ["", "-wal", "-shm"] {
-            let file = dir.path().join(format!("relay.db{suffix}"));
+            let file = dir.join(format!("relay.db{suffix}"));
             let mode = std::fs::metadata(&file)
                 .map_err(|_| StoreError::Corrupt("no such file"))?
                 .permissions()
