@@ -82,7 +82,14 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
     );
     assert_eq!(rated.status, 303, "{}", rated.body);
     assert!(app.get("/checkin").body.contains("Close the check-in now"));
-    assert_eq!(app.post("/checkin/close", &[]).status, 303);
+    let closed = app.post("/checkin/close", &[]);
+    assert_eq!(closed.status, 303);
+    let said = app.get(closed.header("location").expect("where it leads"));
+    assert!(
+        said.body.contains("The check-in is closed"),
+        "{}",
+        said.body
+    );
     let ratings = d.json(&["goal", "show", &id])["ratings"].clone();
     assert_eq!(ratings[0]["level"], 1, "{ratings}");
 

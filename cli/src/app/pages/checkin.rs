@@ -20,6 +20,8 @@ pub struct CheckinQuery {
     goal: Option<String>,
     rated: Option<String>,
     sealed: Option<bool>,
+    /// The check-in was just closed here.
+    closed: Option<bool>,
 }
 
 /// `GET /checkin`.
@@ -66,6 +68,11 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
                 "Your partner is no longer in the shared space: each rating is in the clear at once."
             } @else {
                 "Rate each goal on your own. Your rating stays sealed until your partner has rated the goal too; then you both see both."
+            }
+        }
+        @if q.closed == Some(true) {
+            p class="done" role="status" {
+                "The check-in is closed: your blind ratings in it are shown to your partner. A new rating starts a new check-in."
             }
         }
         @if let Some(title) = done_title {
@@ -261,5 +268,5 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
 /// `POST /checkin/close`: as `duet checkin --close`.
 pub async fn close(State(app): State<App>) -> PageResult {
     app.with_device(|dev| Ok(dev.close_rounds()?)).await?;
-    Ok(see_other("/"))
+    Ok(see_other("/checkin?closed=true"))
 }
