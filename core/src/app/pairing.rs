@@ -203,10 +203,8 @@ fn joining_already(
 
 /// Deletes the store at `db` with its log (its files closed first).
 fn remove_store(db: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db.to_path_buf().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    for file in crate::store::files_of(db) {
+        let _ = std::fs::remove_file(file);
     }
 }
 
@@ -255,7 +253,7 @@ impl Device {
         let refused = match self.sync(transport) {
             // The shared space, the only one the partner's join needs, went through
             // (the relay refused to create the personal space, say): the code works.
-            Err(_) if self.shared_all_sent().unwrap_or(false) => return Ok(code),
+            Err(_) if self.shared_all_sent() => return Ok(code),
             Err(e) => not_sent(code.encode(), code.expires_at, e),
             // A code the relay does not know (e.g. the shared space could not be created
             // there without a creation token) would only fail on the partner's side.
@@ -278,11 +276,13 @@ impl Device {
         Err(self.withdraw_refused(code.encode(), refused))
     }
 
-    /// Whether the relay has everything this device wrote in the shared space.
-    fn shared_all_sent(&self) -> Result<bool, DeviceError> {
-        let rec = self.store.space(SpaceKind::Shared)?;
-        Ok(self.store.pending_count(&rec.id)? == 0
-            && self.store.unacked_events(&rec.id)?.is_empty())
+    /// Whether the relay has everything this device wrote in the shared space (false
+    /// when that cannot be read).
+    fn shared_all_sent(&self) -> bool {
+        self.store
+            .space(SpaceKind::Shared)
+            .and_then(|rec| self.store.has_unsent(&rec.id))
+            .is_ok_and(|unsent| !unsent)
     }
 
     /// A code whose invite the relay refused is never shown: it is withdrawn here, so

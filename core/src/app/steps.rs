@@ -164,11 +164,8 @@ impl Device {
         };
         // Someone who left (or whose every device was removed) never sees the step.
         if person != me && !self.present_people()?.contains(&person) {
-            let shown = crate::names::shown(&people);
-            let name = shown.into_iter().find(|(id, _)| *id == person);
-            return Err(DeviceError::AssigneeGone(
-                name.map(|(_, n)| n).unwrap_or(person),
-            ));
+            let name = crate::names::shown(&people).remove(&person);
+            return Err(DeviceError::AssigneeGone(name.unwrap_or(person)));
         }
         Ok(Some(person))
     }

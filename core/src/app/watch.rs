@@ -46,9 +46,7 @@ impl Device {
     /// Whether any space has changes or events not yet sent.
     pub fn has_unsent(&self) -> Result<bool, DeviceError> {
         for rec in self.store.spaces()? {
-            if self.store.pending_count(&rec.id)? > 0
-                || !self.store.unacked_events(&rec.id)?.is_empty()
-            {
+            if self.store.has_unsent(&rec.id)? {
                 return Ok(true);
             }
         }

@@ -70,17 +70,14 @@ impl Device {
         // The database goes first: a log left without it is named as what is left of a
         // store (not taken for a new home), where a database moved without its log
         // would be read as it was at its last checkpoint.
-        for suffix in ["", "-wal", "-shm"] {
-            let mut from = db.clone().into_os_string();
-            from.push(suffix);
-            let from = PathBuf::from(from);
-            let Some(name) = from.file_name().map(PathBuf::from) else {
+        for (i, from) in crate::store::files_of(&db).into_iter().enumerate() {
+            let Some(name) = from.file_name() else {
                 continue;
             };
             match std::fs::rename(&from, aside.join(name)) {
                 Ok(()) => {}
                 // Closed last, SQLite folded its log into the database and removed it.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && i > 0 => {}
                 Err(e) => return Err(io(&from)(e)),
             }
         }

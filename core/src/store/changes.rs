@@ -196,6 +196,12 @@ impl Store {
         rows.map(|h| Ok(hex::encode(h?))).collect()
     }
 
+    /// Whether anything this device wrote in the space is not on the relay yet: a local
+    /// change not yet in an event, or an event not acknowledged.
+    pub fn has_unsent(&self, space: &SpaceId) -> Result<bool, StoreError> {
+        Ok(self.pending_count(space)? > 0 || self.first_unacked(space)?.is_some())
+    }
+
     /// Number of local changes not yet in an event.
     pub fn pending_count(&self, space: &SpaceId) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(

@@ -485,6 +485,16 @@ fn is_read_only(e: &std::io::Error) -> bool {
 
 /// What stands where the store should be, when it is not a store file: a directory, a
 /// link to nothing, or nothing but the write-ahead log it left.
+/// The files of the SQLite database at `db`: itself, then its log and its index of the
+/// log (the order a move keeps: see [`crate::device::Device::set_home_aside`]).
+pub(crate) fn files_of(db: &Path) -> [PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
 fn missing_store(path: &Path, found: Option<&std::fs::Metadata>) -> Option<&'static str> {
     match found {
         Some(m) if m.is_dir() => Some("a directory stands in its place"),
