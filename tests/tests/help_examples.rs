@@ -51,6 +51,11 @@ const EXEMPT: &[(&str, &str)] = &[
         "serves until interrupted; tests/app_security.rs and app_browser.rs run it",
     ),
     (
+        "duet start-over",
+        "only where going on cannot help (Alex's partner is in the space), and it asks first; \
+         tests/lifecycle.rs runs it on a home set up alone",
+    ),
+    (
         "duet app --port 8080 --no-open",
         "serves until interrupted (and port 8080 may be taken); tests/app_security.rs runs it",
     ),

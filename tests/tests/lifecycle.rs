@@ -1034,3 +1034,47 @@ fn the_new_key_after_a_partners_leave_withdraws_the_codes_made_before_it() {
     fresh.ok(&["join", &alex.device_code()]);
     assert!(fresh.ok(&["goal", "list"]).contains("After the leave"));
 }
+
+/// Sam set Duet up alone ("init") where Alex's code was meant, and wrote a goal there.
+/// `duet start-over` asks first, then sets that device aside in a folder of the home,
+/// where it still reads; the same home then joins Alex. Alex, whose partner is in the
+/// space, is told to leave first, and nothing of theirs moves.
+#[test]
+fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_partner() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let sam = Device::new();
+    sam.ok(&["init", "--name", "Sam", "--relay", &relay.url]);
+    sam.ok(&["goal", "add", "Written alone", "--area", "trust"]);
+
+    let unasked = sam.run(&["start-over"]);
+    assert_eq!(unasked.code, 2, "no terminal to ask on: {unasked:?}");
+    assert!(unasked.stderr.contains("--yes"), "{unasked:?}");
+    assert!(
+        sam.ok(&["goal", "list"]).contains("Written alone"),
+        "nothing moved"
+    );
+
+    let out = sam.ok(&["start-over", "--yes"]);
+    assert!(
+        out.contains("set aside in") && out.contains("duet join CODE"),
+        "{out}"
+    );
+    let aside = duet_core::device::set_aside_in(&sam.home);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let old = Device::at(sam.home.join(&aside[0]));
+    assert!(old.ok(&["goal", "list"]).contains("Written alone"));
+
+    sam.ok(&["join", &alex.invite_code(), "--name", "Sam"]);
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["status"]).contains("Sam"), "Alex sees Sam join");
+
+    let refused = alex.run(&["start-over", "--yes"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("duet leave") && refused.stderr.contains("Sam"),
+        "{refused:?}"
+    );
+    assert!(duet_core::device::set_aside_in(&alex.home).is_empty());
+}

@@ -211,7 +211,11 @@ fn a_relay_that_always_says_more_cannot_keep_a_sync_reading() {
     });
     let alex = device_on(&relay);
     let (run, _) = run_bounded(&alex, &["sync"], Duration::from_secs(240));
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.code, 3,
+        "stopped early: not up to date, and said so: {run:?}"
+    );
+    assert!(!run.stdout.contains("Up to date"), "{run:?}");
     assert!(
         run.stderr.lines().count() < 20,
         "and says it in a few lines: {}",
@@ -238,7 +242,11 @@ fn a_relay_that_says_more_but_serves_nothing_new_is_left_at_once() {
     let relay = LyingRelay::start(|_, s| answer_page(s, &[], true));
     let alex = device_on(&relay);
     let (run, _) = run_bounded(&alex, &["sync"], Duration::from_secs(60));
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.code, 3,
+        "stopped early: not up to date, and said so: {run:?}"
+    );
+    assert!(!run.stdout.contains("Up to date"), "{run:?}");
     assert!(
         run.stderr.contains("serves nothing new"),
         "the sync says the relay misbehaves: {}",
@@ -260,7 +268,11 @@ fn a_relay_serving_thousands_of_events_that_never_verify_does_not_grow_the_store
     });
     let alex = device_on(&relay);
     let (run, _) = run_bounded(&alex, &["sync"], Duration::from_secs(240));
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.code, 3,
+        "stopped early: not up to date, and said so: {run:?}"
+    );
+    assert!(!run.stdout.contains("Up to date"), "{run:?}");
     assert!(
         run.stderr.contains("already wait") && run.stderr.contains("--drop-waiting"),
         "the sync stops reading and says how to go on: {}",
@@ -273,7 +285,11 @@ fn a_relay_serving_thousands_of_events_that_never_verify_does_not_grow_the_store
     );
     // Another sync keeps them and stops at the same place...
     let (again, _) = run_bounded(&alex, &["sync"], Duration::from_secs(240));
-    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(
+        again.code, 3,
+        "stopped early: not up to date, and said so: {again:?}"
+    );
+    assert!(!again.stdout.contains("Up to date"), "{again:?}");
     assert_eq!(waiting(&alex), held);
     // ...until they are dropped: then it reads on.
     {
@@ -284,7 +300,11 @@ fn a_relay_serving_thousands_of_events_that_never_verify_does_not_grow_the_store
         assert_eq!(store.held_stats(&rec.id).expect("held"), (0, 0));
     }
     let (after, _) = run_bounded(&alex, &["sync"], Duration::from_secs(240));
-    assert_eq!(after.code, 0, "{after:?}");
+    assert_eq!(
+        after.code, 3,
+        "stopped early: not up to date, and said so: {after:?}"
+    );
+    assert!(!after.stdout.contains("Up to date"), "{after:?}");
     assert!(waiting(&alex).iter().all(|n| *n <= MAX_HELD_EVENTS));
 }
 

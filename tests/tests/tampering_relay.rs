@@ -765,23 +765,42 @@ fn a_device_restored_after_the_relay_lost_its_events_gives_them_back_instead_of_
     assert_converged(&again, &b);
 }
 
-/// An event whose bytes the relay changed names no one it can be trusted to be from: the
-/// status says a device not known here sent it, not "an unknown device's device".
+/// The relay serves Alex's last rating with one byte changed: Sam's device refuses the
+/// copy but does not read past it, so once the relay serves the real event (its damage
+/// mended, or the rewriting between them gone) the rating arrives, though Alex writes
+/// nothing more. Moving past it would have skipped the rating for good.
 #[test]
-fn an_event_with_flipped_bytes_is_refused_and_named_as_from_a_device_not_known_here() {
+fn an_event_the_relay_altered_is_read_again_and_the_real_one_arrives_once_served() {
     let (relay, a, b) = setup();
     alex_rates(&a, 1);
-    let mut taken = take_newest(&relay, 1);
-    let last = taken[0].bytes.len() - 1;
-    taken[0].bytes[last] ^= 0x01;
-    put_back_where_it_was(&relay, &taken[0]);
-    b.ok(&["sync"]);
+    let mut altered = take_newest(&relay, 1).remove(0);
+    let real = altered.bytes.clone();
+    let last = altered.bytes.len() - 1;
+    altered.bytes[last] ^= 0x01;
+    put_back_where_it_was(&relay, &altered);
+    let lied_to = b.run(&["sync"]);
+    assert_eq!(lied_to.code, 3, "not up to date, and said so: {lied_to:?}");
+    assert!(
+        lied_to.stderr.contains("not an event of this space")
+            && !lied_to.stdout.contains("Up to date"),
+        "{lied_to:?}"
+    );
     let status = b.ok(&["status"]);
     assert!(
-        status.contains("REFUSED from a device not known here")
-            && !status.contains("device's device"),
-        "{status}"
+        status.contains("not an event of this space") && !status.contains("REFUSED"),
+        "the status keeps saying it, and nothing is refused for good: {status}"
     );
+    assert_eq!(ratings(&b), 0);
+    let conn = Connection::open(&relay.db).expect("relay db");
+    conn.execute(
+        "UPDATE events SET bytes = ?1 WHERE cursor = ?2",
+        params![real, altered.cursor],
+    )
+    .expect("the real event served again");
+    b.ok(&["sync"]);
+    assert_eq!(ratings(&b), 1, "Alex's rating arrived");
+    assert!(!b.ok(&["status"]).contains("not an event of this space"));
+    assert_converged(&a, &b);
 }
 
 /// A relay leaves out of Sam's read the event of Alex's phone that made a goal, and

@@ -21,6 +21,7 @@ mod reflect;
 mod reflections;
 pub(crate) mod relay;
 pub(crate) mod report;
+mod start_over;
 mod status;
 mod step;
 mod sync;
@@ -111,6 +112,12 @@ enum Command {
     Join(join::JoinArgs),
     /// Leave the shared space (all your devices), keeping an export of everything.
     Leave(leave::Args),
+    /// Set this device aside (kept in a folder of its home) to set the home up anew.
+    #[command(
+        name = "start-over",
+        after_help = "Offered where going on cannot help: this device left or was removed, your partner is gone, or nobody else ever joined.\nExample:\n  duet start-over   # then: duet join CODE --name NAME"
+    )]
+    StartOver(start_over::Args),
     /// Push local changes and pull your partner's, verifying everything.
     #[command(
         after_help = "Examples:\n  duet sync\n  duet sync --watch   # stay in sync until Ctrl-C"
@@ -279,6 +286,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Invite(a) => invite::run(ctx, a),
         Command::Join(a) => join::run(ctx, a),
         Command::Leave(a) => leave::run(ctx, a),
+        Command::StartOver(a) => start_over::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
         Command::Status(a) => status::run(ctx, a),
         Command::Relay(c) => relay::run(ctx, c),

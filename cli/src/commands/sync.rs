@@ -57,19 +57,48 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         anyhow::Error::new(e).context(context)
     })?;
     drop(http);
+    // Stopped before the relay's end: not up to date, and said so to a script too.
+    let stopped = reports.iter().any(|(_, r)| r.incomplete).then(|| {
+        anyhow::Error::new(crate::advice::TryLater(
+            "this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".into(),
+        ))
+    });
     if ctx.out.json {
-        return ctx.out.json(
+        ctx.out.json(
             &reports
                 .iter()
                 .map(|(k, r)| json!({ "space": k.as_str(), "report": r }))
                 .collect::<Vec<_>>(),
-        );
+        )?;
+        return stopped.map_or(Ok(()), Err);
     }
     print_reports(ctx, &reports)?;
     note_merged_texts(&mut dev, &reports)?;
     if let Some(n) = super::device::unverified_note(&dev.unverified_devices()?) {
         note(&format!("note: {}", safe_line(&n)));
     }
+    fail_on_refused_push(&reports)?;
+    // A space this device departed is not a failure of the sync (a script syncing after
+    // a leave must not fail forever): said in full when learnt, in a line after.
+    if let Some(stopped) = stopped {
+        return Err(stopped);
+    }
+    if reports.iter().all(|(_, r)| {
+        r.arrivals.is_empty()
+            && r.membership.is_empty()
+            && r.pushed_changes == 0
+            && r.pushed_events == 0
+            && r.departed.is_none()
+    }) {
+        ctx.out.line("Up to date.")?;
+    }
+    Ok(())
+}
+
+/// Fails when the relay refused this device's own events in any space.
+fn fail_on_refused_push(
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
     let refused: Vec<String> = reports
         .iter()
         .filter_map(|(k, r)| {
@@ -83,17 +112,6 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
             "the relay refused this device's changes ({}); they are kept on this device",
             refused.join("; ")
         );
-    }
-    // A space this device departed is not a failure of the sync (a script syncing after
-    // a leave must not fail forever): said in full when learnt, in a line after.
-    if reports.iter().all(|(_, r)| {
-        r.arrivals.is_empty()
-            && r.membership.is_empty()
-            && r.pushed_changes == 0
-            && r.pushed_events == 0
-            && r.departed.is_none()
-    }) {
-        ctx.out.line("Up to date.")?;
     }
     Ok(())
 }

@@ -324,6 +324,10 @@ pub struct SyncReport {
     /// stalled the parser, too many waiting events, or a relay serving nothing new):
     /// the warnings say why; the next sync reads on.
     pub incomplete: bool,
+    /// The relay served, at this cursor, something that is not an authentic event of
+    /// the space where one was due: the read stopped before it.
+    #[serde(default)]
+    pub not_authentic: Option<u64>,
     /// The space's document is there but does not list this person yet (a freshly
     /// joined space): the caller adds the name.
     #[serde(skip)]

@@ -104,6 +104,8 @@ impl Pull<'_> {
                 }
                 batch.held.push((c, bytes));
             }
+            // Not filed: the read stops before it and reads its cursor again.
+            Rejection::NotAuthentic(reason) => batch.not_authentic = Some(reason),
             Rejection::Refuse(reason) => {
                 self.report.warnings.push(Warning::new(format!(
                     "refused event {} served by the relay: {reason}",

@@ -164,6 +164,9 @@ impl<'a> Pull<'a> {
         match stop {
             Some(stop) => {
                 self.report.incomplete = true;
+                if let Stop::NotAuthentic { at, .. } = &stop {
+                    self.report.not_authentic = Some(*at);
+                }
                 self.report.warnings.push(stop.warning(cursor, held));
             }
             None if self.from_start => self.unsend_unserved(store)?,
@@ -283,6 +286,14 @@ impl<'a> Pull<'a> {
             let held = run.batch.held.len();
             let (state, doc) = local.with_doc(store, self.me, self.rec)?;
             self.process(state, doc, &mut run.batch, c, bytes)?;
+            if let Some(reason) = run.batch.not_authentic.take() {
+                // The event due here is not this: read from before it again, so that
+                // the real one is taken once served (moving past would skip it for good).
+                run.cursor = before;
+                self.reached = before;
+                run.stop = Some(Stop::NotAuthentic { at: c, reason });
+                break;
+            }
             if run.batch.held.len() > held && !run.hold(len) {
                 // Not kept, and the cursor stays before it: read again once the
                 // waiting events fit or are dropped.
@@ -325,6 +336,8 @@ impl<'a> Pull<'a> {
                 let before = run.batch.accepted.len() + run.batch.refused.len();
                 let (state, doc) = local.with_doc(store, self.me, self.rec)?;
                 self.process(state, doc, &mut run.batch, c, bytes.clone())?;
+                // A waiting event was authentic when it was held.
+                run.batch.not_authentic = None;
                 if run.batch.accepted.len() + run.batch.refused.len() > before {
                     progressed = true;
                     run.batch.released.push(hash);
@@ -344,8 +357,6 @@ impl<'a> Pull<'a> {
     }
 }
 
-/// One page being taken: what it produced so far, the cursor past what was read, and
-/// the count and size of the events waiting (stored and new).
 /// Whether the relay no longer serves the anchor's event where this device read it. A
 /// relay that does not say (an older one) is not taken for one that lost events.
 fn anchor_moved(at_after: AtAfter, hash: [u8; 32]) -> bool {
@@ -388,6 +399,8 @@ fn own_lost(
         .map(|(&at, _)| Loss::Renumbered { at })
 }
 
+/// One page being taken: what it produced so far, the cursor past what was read, and
+/// the count and size of the events waiting (stored and new).
 struct PageRun {
     batch: Batch,
     cursor: u64,
@@ -427,7 +440,7 @@ impl PageRun {
 }
 
 /// Why a sync stopped reading before the relay's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Stop {
     /// [`MAX_PAGES_PER_SYNC`] pages read.
     Pages,
@@ -437,6 +450,9 @@ pub(super) enum Stop {
     Stalls,
     /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
     Held,
+    /// The relay served at cursor `at` something that is not an authentic event of this
+    /// space, and why.
+    NotAuthentic { at: u64, reason: String },
 }
 
 impl Stop {
@@ -459,6 +475,12 @@ impl Stop {
                 ),
                 NextStep::SyncAgain,
             ),
+            Stop::NotAuthentic { at, reason } => Warning::new(format!(
+                "the relay served at cursor {at} something that is not an event of this space ({reason}); \
+                 this device read no further and reads there again at its next sync. A relay serves only \
+                 events it verified: if this stays, its copy is damaged or something between rewrites what \
+                 it sends (tell the relay's operator); nothing of yours is lost"
+            )),
             Stop::Held => Warning::then(
                 format!(
                     "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
@@ -483,6 +505,8 @@ pub(super) struct Batch {
     pub(super) new_keys: Vec<(u32, crate::crypto::SpaceKey)>,
     /// Content was refused: store what this batch holds now.
     pub(super) flush: bool,
+    /// The entry just processed was not an authentic event of this space, and why.
+    pub(super) not_authentic: Option<String>,
 }
 
 impl Batch {

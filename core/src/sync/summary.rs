@@ -290,6 +290,12 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
             count(report.given_back, "event", "events")
         ));
     }
+    if let Some(at) = report.not_authentic {
+        alerts.push(format!(
+            "the relay served at cursor {at} something that is not an event of this space; \
+             this device reads no further until it serves the event due there"
+        ));
+    }
     if report.forks > 0 {
         alerts.push(format!(
             "{forks} by a device of this space, refused by the relay"

@@ -38,6 +38,11 @@ pub(super) enum Rejection {
     Wait,
     /// Not acceptable, with the reason.
     Refuse(String),
+    /// Not an authentic event of this space at all (it does not decode, its signature
+    /// does not verify, or it names another space): an honest relay verified every
+    /// event it stores, so it never serves one. Served where an event of the space was
+    /// due, it is not that event: the read stops before it (see `Stop::NotAuthentic`).
+    NotAuthentic(String),
     /// Authentic and in sequence, but sealed under a key epoch this device lacks.
     NoKey(u32),
 }
@@ -49,9 +54,11 @@ pub(super) fn verify_event(
     keys: &BTreeMap<u32, crate::crypto::SpaceKey>,
     bytes: Vec<u8>,
 ) -> Result<Verified, Rejection> {
-    let ev = Event::decode(bytes).map_err(|e| Rejection::Refuse(e.to_string()))?;
+    let ev = Event::decode(bytes).map_err(|e| Rejection::NotAuthentic(e.to_string()))?;
     if ev.header().space != rec.id {
-        return Err(Rejection::Refuse("event belongs to another space".into()));
+        return Err(Rejection::NotAuthentic(
+            "it is an event of another space".into(),
+        ));
     }
     match state.check(&ev, None) {
         Ok(_) => {}

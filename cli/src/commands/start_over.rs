@@ -1,0 +1,86 @@
+//! `duet start-over`: sets this home's device aside (moved into a folder of the home,
+//! nothing deleted) where going on with it cannot help, so that `duet init` or
+//! `duet join` sets the same home up anew; the app's "Start over" on the command line.
+
+use duet_core::device::StartOver;
+use serde_json::json;
+
+use super::Ctx;
+
+/// Set this device aside (kept in a folder of the home) so the home can start anew.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Start over without asking (for scripts).
+    #[arg(long)]
+    yes: bool,
+}
+
+/// Runs `duet start-over`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let Some(why) = dev.may_start_over()? else {
+        let partners = dev.partners()?.join(" and ");
+        anyhow::bail!(
+            "nothing was set aside: this device shares its space with {}; to stop, leave first \
+             (`duet leave`), or keep it and use another folder for a new device (`duet --home DIR init`)",
+            crate::output::safe_line(&partners)
+        );
+    };
+    let reason = match why {
+        StartOver::Departed => "this device can no longer sync its shared space",
+        StartOver::Alone => "nobody else has joined your shared space",
+        StartOver::PartnerGone => "your partner is no longer in your shared space",
+    };
+    crate::confirm::ask(
+        ctx,
+        &format!(
+            "{}; starting over moves this device's store into a folder of its home (nothing is \
+             deleted, `duet --home FOLDER` still reads it), and `duet init` or `duet join CODE` \
+             then sets the home up anew",
+            capitalised(reason)
+        ),
+        "Start over?",
+        "To start over, run the command again with --yes",
+        "nothing was set aside",
+        a.yes,
+    )?;
+    let aside = dev.set_home_aside()?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({
+            "set_aside": aside,
+            "why": match why {
+                StartOver::Departed => "departed",
+                StartOver::Alone => "alone",
+                StartOver::PartnerGone => "partner_gone",
+            },
+        }));
+    }
+    let shown = aside.display().to_string();
+    ctx.out.line(format!(
+        "This device is set aside in {}; it still reads with `duet --home {} history`.",
+        crate::output::safe_line(&shown),
+        crate::output::safe_line(&for_shell(&shown))
+    ))?;
+    ctx.out.line(
+        "Next: `duet init --name NAME` to start new, or `duet join CODE --name NAME` with your partner's code.",
+    )?;
+    Ok(())
+}
+
+/// `path` as one word of a shell command line: quoted when it holds anything but the
+/// characters a path usually has.
+fn for_shell(path: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@,".contains(c);
+    if !path.is_empty() && path.chars().all(plain) {
+        return path.to_string();
+    }
+    format!("'{}'", path.replace('\'', "'\\''"))
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
