@@ -868,3 +868,30 @@ fn a_change_whose_push_and_give_back_a_relay_acknowledged_without_keeping_reache
     b.ok(&["sync"]);
     assert!(b.ok(&["reflections"]).contains("Canary-51d"));
 }
+
+/// Alex's phone joined after the operator's last backup, and the relay is restored from
+/// it: only the phone holds its join, and the relay answers its reads as by a device
+/// that never was a member. The phone gives back what the relay had taken (its join,
+/// and the device code Alex made for it) and syncs on; what it writes reaches Sam,
+/// though neither Alex's laptop nor Sam synced since the restore.
+#[test]
+fn a_device_that_joined_after_the_relays_backup_gives_its_join_back_and_syncs_on() {
+    let (mut relay, a, b) = setup();
+    let backup = Backup::take(&mut relay);
+    let phone = Device::new();
+    phone.ok(&["join", &a.device_code()]);
+    backup.restore(&mut relay);
+    phone.ok(&["reflect", "Canary-7d1 from the phone after the restore"]);
+    let sync = phone.run(&["sync"]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    assert!(sync.stderr.contains("gave back"), "{sync:?}");
+    b.ok(&["sync"]);
+    assert!(b.ok(&["reflections"]).contains("Canary-7d1"));
+    a.ok(&["sync"]);
+    let phone_key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    assert!(a.ok(&["device", "list"]).contains(&phone_key[..12]));
+    assert_converged(&phone, &b);
+}

@@ -31,6 +31,9 @@ pub(super) enum Loss {
     /// The relay refused this device's next event as a gap in its chain: it lost one it
     /// had taken after this device's last read, which no read shows.
     ChainBroken,
+    /// The relay refused a read as by a device that never was a member, though it had
+    /// taken this device's join (or genesis): it lost the events that made it one.
+    MemberForgotten,
 }
 
 impl Loss {
@@ -44,6 +47,9 @@ impl Loss {
             ),
             Loss::ChainBroken => "the relay refused this device's next event as a gap in its \
                  chain, so it no longer holds an event of this device it had taken"
+                .to_string(),
+            Loss::MemberForgotten => "the relay answered that this device never was a member \
+                 of the space, though it had taken the event that made it one"
                 .to_string(),
         }
     }

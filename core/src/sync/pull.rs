@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use super::give_back::{Loss, give_back};
 use super::local::Local;
 use super::{
-    Arrivals, AtAfter, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, Page, SyncError, SyncReport,
-    Transport, TransportError,
+    Arrivals, AtAfter, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, SyncError, SyncReport, Transport,
+    TransportError,
 };
 use crate::doc::SpaceDoc;
 use crate::event::{Event, SpaceId};
@@ -98,44 +98,48 @@ impl<'a> Pull<'a> {
             let after = anchor.map_or(cursor, |(at, _)| at);
             // If the pull fails after a refused push, the push's reason is the real one
             // (e.g. a join the relay refused leaves the device unable to read).
-            let Page {
-                mut events,
-                more,
-                newest,
-                forks,
-                at_after,
-            } = match transport.pull(relay, &self.rec.id, after, MAX_READ_LIMIT, self.me) {
+            let page = transport.pull(relay, &self.rec.id, after, MAX_READ_LIMIT, self.me);
+            let mut page = match page {
                 Ok(page) => page,
+                Err(e) if !gave_back && push_refusal.is_none() && self.forgot_me(local, &e) => {
+                    // Once per sync, as for any loss: given back, then read from the start.
+                    gave_back = true;
+                    self.give_back(store, relay, transport, push_refusal, Loss::MemberForgotten)?;
+                    (cursor, anchor) = (0, None);
+                    own_after.clear();
+                    continue;
+                }
                 Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
             };
+            let (more, newest) = (page.more, page.newest);
             pages += 1;
             let page_start = cursor;
             let acked_up_to = own_after.keys().next_back().copied().unwrap_or(0);
             let mut loss = self
-                .note_relay(newest, forks, cursor.max(acked_up_to))
-                .or_else(|| own_lost(&own_after, after, &events, more, newest));
+                .note_relay(newest, page.forks, cursor.max(acked_up_to))
+                .or_else(|| own_lost(&own_after, after, &page.events, more, newest));
             let anchored = anchor.take();
             if let Some((at, hash)) = anchored {
-                if anchor_moved(at_after, hash) {
+                if anchor_moved(page.at_after, hash) {
                     loss = loss.or(Some(Loss::Renumbered { at }));
                 }
                 // What lies between the anchor and the cursor (events this device
                 // refused or keeps waiting) was read before: refused contents are never
                 // read twice.
-                events.retain(|(c, _)| *c > cursor);
+                page.events.retain(|(c, _)| *c > cursor);
             }
             if let Some(loss) = loss.filter(|_| !gave_back) {
                 // Once per sync: a relay that keeps losing events is told so again by
                 // the next sync.
                 gave_back = true;
-                *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
+                self.give_back(store, relay, transport, push_refusal, loss)?;
                 cursor = 0;
-                self.from_start = true;
                 own_after.clear();
                 continue;
             }
             let lock = store.write_lock()?;
-            let (stop, held) = self.take_page(store, local, events, &mut cursor, pages == 1)?;
+            let (stop, held) =
+                self.take_page(store, local, page.events, &mut cursor, pages == 1)?;
             drop(lock);
             let stop = match stop {
                 Some(stop) => Some(stop),
@@ -149,6 +153,33 @@ impl<'a> Pull<'a> {
             self.finish(store, stop, cursor, held)?;
             return Ok(cursor);
         }
+    }
+
+    /// Gives the relay back what it lost (see `give_back`); the read then starts over
+    /// from the space's first event.
+    fn give_back(
+        &mut self,
+        store: &mut Store,
+        relay: &str,
+        transport: &dyn Transport,
+        push_refusal: &mut Option<TransportError>,
+        loss: Loss,
+    ) -> Result<(), SyncError> {
+        *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
+        self.from_start = true;
+        Ok(())
+    }
+
+    /// Whether a read's refusal says the relay never knew this device as a member while
+    /// this device holds the events that made it one, which the relay took: a relay
+    /// restored from a backup older than this device's join. Only this device may hold
+    /// its join (its partner's devices may not have read it yet), so only it can give it
+    /// back.
+    fn forgot_me(&self, local: &Local, e: &TransportError) -> bool {
+        let TransportError::Refused { status, body } = e else {
+            return false;
+        };
+        super::push::is_not_a_member(*status, body) && local.state.is_member(&self.me.device_key())
     }
 
     /// Ends a read at `cursor`: says why it stopped before the relay's end, if it did; a
