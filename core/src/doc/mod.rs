@@ -65,7 +65,7 @@ pub enum DocError {
     #[error("{0} must not be empty")]
     Empty(&'static str),
     /// An invalid date.
-    #[error("due date must be YYYY-MM-DD (got {0:?})")]
+    #[error("due date must be YYYY-MM-DD, with a year of four digits (got {0:?})")]
     BadDate(String),
     /// Automerge refused the operation or the data.
     #[error("document error: {0}")]
@@ -148,11 +148,18 @@ pub struct GoalEdit {
     pub owner: Option<String>,
 }
 
-/// Checks a `YYYY-MM-DD` date.
+/// Checks a `YYYY-MM-DD` date, with a year of four digits as every reader takes it
+/// (`model::valid::due`): chrono also reads a signed year of five digits or more
+/// (`+10000-01-01`), which no reader takes (a goal holding it would be unreadable on
+/// both devices), and a year of two (`27-1-31`, the year 27).
 pub fn validate_date(s: &str) -> Result<String, DocError> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+    let s = s.trim();
+    let year = s.split('-').next().unwrap_or_default();
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()))
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|_| DocError::BadDate(s.to_string()))
+        .ok_or_else(|| DocError::BadDate(s.to_string()))
 }
 
 /// A space's document with this device as the author of new changes.
@@ -574,6 +581,19 @@ pub(crate) fn update_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A due date is written only as every reader takes it: a year of five digits
+    /// (which chrono reads) would hide the goal on both devices.
+    #[test]
+    fn a_due_date_is_written_only_as_readers_take_it() {
+        assert_eq!(
+            validate_date(" 2027-01-31 ").ok().as_deref(),
+            Some("2027-01-31")
+        );
+        for bad in ["+10000-01-01", "-0001-01-01", "2027-02-30", "27-1-31"] {
+            assert!(validate_date(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Texts with accents, emoji (several code points each) and invisible marks are
     /// edited where the edit is, not at a byte offset taken for a character one.
