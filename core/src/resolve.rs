@@ -39,6 +39,16 @@ pub enum ResolveError {
     },
 }
 
+/// What was typed, as an error says it back: its start, when it is long (a pasted
+/// text in place of a goal's name).
+fn said(q: &str) -> String {
+    const SAID_CHARS: usize = 80;
+    match q.char_indices().nth(SAID_CHARS) {
+        Some((end, _)) => format!("{}...", &q[..end]),
+        None => q.to_string(),
+    }
+}
+
 /// The rules in order of preference: the first that matches anything decides, so an
 /// exact title wins over a goal whose title merely starts with it, and several matches
 /// of one rule are ambiguous rather than settled by a weaker rule. A title's start and
@@ -124,7 +134,7 @@ pub fn resolve<'a>(
         [one] => Ok(one.original.0.to_string()),
         [] => Err(ResolveError::Unknown {
             what,
-            query: q.to_string(),
+            query: said(q),
             hint: if items.is_empty() {
                 format!("there are no {what}s yet")
             } else {
@@ -133,7 +143,7 @@ pub fn resolve<'a>(
         }),
         many => Err(ResolveError::Ambiguous {
             what,
-            query: q.to_string(),
+            query: said(q),
             candidates: listed(many.iter().copied()),
         }),
     }
@@ -357,6 +367,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(cut.len() < 600, "{} characters: {cut}", cut.len());
+        // Nor a long query (a pasted text in place of a goal's name).
+        let pasted = find(&long).unwrap_err().to_string();
+        assert!(pasted.len() < 600, "{} characters: {pasted}", pasted.len());
         assert!(cut.contains("and 30 more"), "{cut}");
         // Typed with a combining cedilla, found with the precomposed letter.
         let accents = [("cc33", "Cuddle more, ça va".to_string())];

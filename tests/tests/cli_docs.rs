@@ -144,3 +144,24 @@ fn every_help_shows_global_options_apart_and_never_mentions_cargo() {
         );
     }
 }
+
+/// A script's author looks for the exit codes in the help and the manual, not only in
+/// README.md: both list the four, with what 3 means.
+#[test]
+fn the_help_and_the_manual_list_the_exit_codes() {
+    let d = Device::new();
+    for text in [d.ok(&["--help"]), d.ok(&["man"])] {
+        let codes = text
+            .split("Exit codes:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no exit codes in: {text}"));
+        for code in [
+            "0  success",
+            "1  failure",
+            "2  usage error",
+            "3  a failure that can pass later",
+        ] {
+            assert!(codes.contains(code), "{code} missing from: {codes}");
+        }
+    }
+}

@@ -761,3 +761,41 @@ fn an_empty_goal_list_speaks_of_other_goals_only_when_there_are_some() {
         "{paused}"
     );
 }
+
+/// What cannot be saved as typed is a typo (exit 2) and changes nothing: a title or a
+/// reflection of invisible characters only (it would print as nothing), a due date of a
+/// five-digit year (no reader takes it: the goal would vanish on both devices), a note
+/// for a goal not rated in the same check-in, and bytes that are not text on standard
+/// input.
+#[test]
+fn text_that_shows_nothing_or_cannot_be_read_back_is_a_typo_and_changes_nothing() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let before = snapshot(&d);
+    for args in [
+        &["goal", "add", "\u{200b}\u{2060}\u{feff}", "--area", "trust"][..],
+        &["goal", "edit", "weekly", "--title", "\u{200b}"],
+        &["reflect", "\u{200b} \u{200d}"],
+        &["goal", "edit", "weekly", "--due", "+10000-01-01"],
+        &["checkin", "--rate", "weekly=1", "--note", "nosuch=late"],
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+    }
+    let mut stdin_reflection =
+        duet_tests::duet_command(&duet_tests::bin("duet"), &d.home, &["reflect", "-"]);
+    let mut child = stdin_reflection
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("duet runs");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(b"not text \xff\xfe").expect("written");
+    }
+    let out = child.wait_with_output().expect("duet ends");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
+    assert_eq!(snapshot(&d), before, "nothing was written");
+}

@@ -2,7 +2,6 @@
 
 use std::io::BufRead;
 
-use anyhow::Context;
 use duet_core::Level;
 use duet_core::app::{CheckinGoal, Rated};
 use serde_json::json;
@@ -140,10 +139,11 @@ fn parse(
             .split_once('=')
             .map(|(g, t)| (g.trim().to_string(), t.to_string()))
             .ok_or_else(|| crate::UsageError(format!("expected GOAL=TEXT, got {n:?}")))?;
-        let slot = out
-            .iter_mut()
-            .find(|(g, _, _)| *g == goal)
-            .with_context(|| format!("--note {goal:?} names no goal given with --rate"))?;
+        let slot = out.iter_mut().find(|(g, _, _)| *g == goal).ok_or_else(|| {
+            crate::UsageError(format!(
+                "--note {goal:?} names no goal given with --rate; give the same GOAL to both"
+            ))
+        })?;
         slot.2 = Some(text);
     }
     Ok(out)

@@ -27,8 +27,10 @@ fn level_text(s: &str) -> Result<(i8, String), String> {
 
 /// A title: not blank (a usage error, as any other malformed argument).
 fn title_text(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err("the title is empty; give the goal a few words".into());
+    if duet_core::app::blank(s) {
+        return Err(
+            "the title is empty (or only invisible characters); give the goal a few words".into(),
+        );
     }
     Ok(s.to_string())
 }

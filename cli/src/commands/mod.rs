@@ -47,7 +47,15 @@ Examples:
   duet invite                     # prints a code: give it to your partner in person
   duet join \"$CODE\" --name Sam    # on your partner's device, with CODE set to that code
   duet sync
-  duet demo                       # see everything at once, in temporary folders";
+  duet demo                       # see everything at once, in temporary folders
+
+Exit codes:
+  0  success
+  1  failure (a goal, device or invite that nothing answers to included)
+  2  usage error: a malformed argument (a level, a date, an empty title, a text too long)
+  3  a failure that can pass later as it is (the relay out of reach, late or busy;
+     another command writing to the same home; a sync that stopped before the relay's
+     end): nothing was lost, run the command again";
 
 /// Shared relationship goals, offline first, end-to-end encrypted.
 #[derive(Debug, Parser)]
@@ -62,7 +70,8 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub home: Option<PathBuf>,
-    /// Print machine-readable JSON instead of text (a failure: one JSON line on stderr).
+    /// Print machine-readable JSON instead of text (a failure: one JSON line on stderr;
+    /// `history --json`: one JSON object per line).
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print nothing but errors.
@@ -201,8 +210,8 @@ impl Ctx {
 /// A text argument that must say something (a step, a reflection, a name): blank is a
 /// usage error (exit 2), as any other malformed argument.
 pub fn non_blank(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err("it is empty; write a few words".into());
+    if duet_core::app::blank(s) {
+        return Err("it is empty (or only invisible characters); write a few words".into());
     }
     Ok(s.to_string())
 }

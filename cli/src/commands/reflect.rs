@@ -2,7 +2,6 @@
 
 use std::io::Read;
 
-use anyhow::Context;
 use duet_core::app::ReflectionInput;
 use duet_core::ids::short;
 use serde_json::json;
@@ -55,9 +54,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let text = match a.text.as_deref() {
         Some("-") => {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("cannot read the reflection from standard input")?;
+            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+                // Bytes that are not text are the input's fault, as for a text argument.
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    anyhow::bail!(crate::UsageError(
+                        "standard input is not UTF-8 text; nothing was saved".into()
+                    ));
+                }
+                return Err(
+                    anyhow::Error::new(e).context("cannot read the reflection from standard input")
+                );
+            }
             // Windows line ends (a file written there, a pasted text) as the app stores
             // them: one line end, not a `\r` the partner sees.
             let s = s.replace("\r\n", "\n").trim_end().to_string();

@@ -28,6 +28,8 @@ mod status;
 mod steps;
 mod watch;
 
+/// Whether a typed text shows nothing (white space and invisible characters only).
+pub use crate::doc::blank;
 pub use checkin::{Closed, Rated};
 pub use checkin_plan::{CheckinGoal, CheckinPlan, RoundInfo};
 pub use corrections::Undone;

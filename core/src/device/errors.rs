@@ -184,7 +184,7 @@ impl DeviceError {
     pub fn is_bad_value(&self) -> bool {
         matches!(
             self,
-            DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_))
+            DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_) | DocError::Empty(_))
                 | DeviceError::BadWeight(_)
                 | DeviceError::EmptyName
                 | DeviceError::SafetyCodeMalformed { .. }

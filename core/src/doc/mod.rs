@@ -31,8 +31,10 @@ pub const ROOT_COLLECTIONS: [&str; 6] = [
 mod detached;
 mod rituals;
 mod steps;
+mod typed;
 pub use detached::{New, SEALED_MESSAGE, Tip};
 pub use rituals::LATE_COLLECTIONS;
+pub use typed::{blank, validate_date};
 
 /// What to do about a value out of range, when it comes from this device's own command.
 fn invalid_advice(e: &crate::model::Invalid) -> &'static str {
@@ -61,8 +63,8 @@ pub enum DocError {
     /// The document lacks one of its root collections.
     #[error("the document has no `{0}` collection; it was not created by duet or is damaged")]
     Malformed(&'static str),
-    /// A text argument was empty.
-    #[error("{0} must not be empty")]
+    /// A text argument was empty (or showed nothing: only invisible characters).
+    #[error("the {0} is empty (or only invisible characters); write a few words")]
     Empty(&'static str),
     /// An invalid date.
     #[error("due date must be YYYY-MM-DD, with a year of four digits (got {0:?})")]
@@ -146,20 +148,6 @@ pub struct GoalEdit {
     pub weight: Option<(String, f64)>,
     /// New owner: `shared` or a person id.
     pub owner: Option<String>,
-}
-
-/// Checks a `YYYY-MM-DD` date, with a year of four digits as every reader takes it
-/// (`model::valid::due`): chrono also reads a signed year of five digits or more
-/// (`+10000-01-01`), which no reader takes (a goal holding it would be unreadable on
-/// both devices), and a year of two (`27-1-31`, the year 27).
-pub fn validate_date(s: &str) -> Result<String, DocError> {
-    let s = s.trim();
-    let year = s.split('-').next().unwrap_or_default();
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|_| year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .ok_or_else(|| DocError::BadDate(s.to_string()))
 }
 
 /// A space's document with this device as the author of new changes.
@@ -306,7 +294,7 @@ impl SpaceDoc {
         name: &str,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        if name.trim().is_empty() {
+        if blank(name) {
             return Err(DocError::Empty("name"));
         }
         let people = self.collection("people")?;
@@ -327,7 +315,7 @@ impl SpaceDoc {
         new: NewGoal,
         now: i64,
     ) -> Result<(String, Option<Change>), DocError> {
-        if new.title.trim().is_empty() {
+        if blank(&new.title) {
             return Err(DocError::Empty("title"));
         }
         let due = new.due.as_deref().map(validate_date).transpose()?;
@@ -369,7 +357,7 @@ impl SpaceDoc {
         now: i64,
     ) -> Result<Option<Change>, DocError> {
         let obj = self.goal_obj(goal_id)?;
-        if edit.title.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        if edit.title.as_ref().is_some_and(|t| blank(t)) {
             return Err(DocError::Empty("title"));
         }
         let due = match &edit.due {
@@ -488,7 +476,7 @@ impl SpaceDoc {
         text: &str,
         now: i64,
     ) -> Result<(String, Option<Change>), DocError> {
-        if text.trim().is_empty() {
+        if blank(text) {
             return Err(DocError::Empty("reflection text"));
         }
         let reflections = self.collection("reflections")?;

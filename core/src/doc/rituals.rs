@@ -80,7 +80,7 @@ impl SpaceDoc {
         reflection: &Reflection,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        if reflection.text.as_str().trim().is_empty() {
+        if super::blank(reflection.text.as_str()) {
             return Err(DocError::Empty("reflection text"));
         }
         reflection.validate()?;
@@ -98,7 +98,7 @@ impl SpaceDoc {
         text: &str,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        if text.trim().is_empty() {
+        if super::blank(text) {
             return Err(DocError::Empty("reflection text"));
         }
         let len = text

@@ -64,7 +64,7 @@ impl SpaceDoc {
         assignee: Option<&str>,
         now: i64,
     ) -> Result<(String, Option<Change>), DocError> {
-        if text.trim().is_empty() {
+        if super::blank(text) {
             return Err(DocError::Empty("step text"));
         }
         let goal = self.goal_obj(goal_id)?;
@@ -116,7 +116,7 @@ impl SpaceDoc {
         now: i64,
     ) -> Result<Option<Change>, DocError> {
         let text = text.trim();
-        if text.is_empty() {
+        if super::blank(text) {
             return Err(DocError::Empty("step text"));
         }
         valid::length(text, limits::MAX_TEXT_CHARS)?;
