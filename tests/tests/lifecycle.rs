@@ -1078,3 +1078,31 @@ fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_
     );
     assert!(duet_core::device::set_aside_in(&alex.home).is_empty());
 }
+
+/// After Sam left, Alex's device speaks of no partner: closing a check-in does not
+/// promise that Sam's ratings open, and leaving in turn is not "the space you share with
+/// Sam".
+#[test]
+fn after_the_partner_left_closing_a_check_in_and_leaving_speak_of_no_partner() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", "weekly", "1"]);
+    alex.ok(&["rate", "weekly", "-1"]);
+    let export = sam.home.join("sam-export.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let closed = alex.ok(&["checkin", "--close"]);
+    assert!(
+        closed.starts_with("Closed the check-in round") && !closed.contains("partner"),
+        "{closed}"
+    );
+    let asked = alex.run(&["leave"]);
+    assert_eq!(asked.code, 2, "{asked:?}");
+    assert!(
+        asked.stderr.contains("leave the shared space") && !asked.stderr.contains("Sam"),
+        "{asked:?}"
+    );
+}

@@ -615,6 +615,10 @@ fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
         said.contains("rating of \"Kind words\"") && said.contains(": +2 (much more"),
         "{said}"
     );
+    assert!(
+        said.contains("it corrected your earlier rating, +1, which counts again"),
+        "and what counts again: {said}"
+    );
     assert_eq!(latest(&d), 1, "undoing the correction restores +1");
     d.ok(&["undo"]);
     assert_eq!(

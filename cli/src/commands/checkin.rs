@@ -46,17 +46,30 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         if ctx.out.json {
             return ctx.out.json(&closed);
         }
+        // A partner who left is said nothing of: their ratings were opened as they left.
+        let partner_here = !dev.partners_by_presence()?.0.is_empty();
         if closed.rounds == 0 {
             ctx.out.line("No check-in round is open.")?;
         } else if closed.revealed == 0 {
-            ctx.out.line(
+            ctx.out.line(if partner_here {
                 "Closed the check-in round; you had no sealed rating in it. Your partner's \
-                 sealed ratings open when their device next syncs.",
-            )?;
+                 sealed ratings open when their device next syncs."
+            } else {
+                "Closed the check-in round; you had no sealed rating in it."
+            })?;
         } else {
             ctx.out.line(format!(
-                "Closed the check-in round; revealed {}. Your partner sees them after you both sync.",
-                duet_core::words::count(closed.revealed, "of your sealed ratings", "of your sealed ratings")
+                "Closed the check-in round; revealed {}.{}",
+                duet_core::words::count(
+                    closed.revealed,
+                    "of your sealed ratings",
+                    "of your sealed ratings"
+                ),
+                if partner_here {
+                    " Your partner sees them after you both sync."
+                } else {
+                    ""
+                }
             ))?;
         }
         return Ok(());

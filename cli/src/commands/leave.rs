@@ -45,7 +45,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             crate::advice::message(&e)
         ));
     }
-    let partners = dev.partners()?.join(" and ");
+    // Only a partner still in the space is left behind (one who left first is gone).
+    let partners = dev.partners_by_presence()?.0.join(" and ");
     let with = if partners.is_empty() {
         "the shared space".to_string()
     } else {

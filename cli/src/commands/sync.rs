@@ -172,10 +172,16 @@ fn print_departed(
     ));
     if r.stranded > 0 {
         note(&format!(
-            "note: {} made on this device never reached the {} space; they stay readable \
-             here (`duet export`), and are not sent",
+            "note: {} made on this device never reached the {} space; {} readable \
+             here (`duet export`), and {} not sent",
             duet_core::words::count(r.stranded as usize, "change", "changes"),
-            kind.as_str()
+            kind.as_str(),
+            if r.stranded == 1 {
+                "it stays"
+            } else {
+                "they stay"
+            },
+            if r.stranded == 1 { "is" } else { "are" },
         ));
     }
     Ok(())

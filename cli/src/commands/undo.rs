@@ -63,9 +63,10 @@ pub fn said(undone: &Undone) -> String {
             level,
             sealed,
             answered,
+            restored,
             ..
         } => format!(
-            "Withdrew your {}rating of {} ({}){}{}.",
+            "Withdrew your {}rating of {} ({}){}{}{}.",
             if *sealed { "blind " } else { "" },
             quoted(title),
             short(goal),
@@ -77,7 +78,10 @@ pub fn said(undone: &Undone) -> String {
                 }
                 (true, false) => "; as far as this device knows, your partner has not seen it",
                 _ => "",
-            }
+            },
+            restored.map_or(String::new(), |l| format!(
+                "; it corrected your earlier rating, {l}, which counts again"
+            ))
         ),
         Undone::Reflection { id, private, text } => format!(
             "Withdrew your {}reflection {} ({}).",

@@ -32,6 +32,9 @@ pub enum Undone {
         /// A sealed one the partner had already rated against (as far as this device
         /// knows): it is shown to them, withdrawn, so that the check-in stays two-sided.
         answered: bool,
+        /// It was a correction: the level of the rating it corrected, which counts
+        /// again (none when that one is sealed, or it was not a correction).
+        restored: Option<Level>,
     },
     /// A reflection was withdrawn.
     Reflection {
@@ -280,11 +283,35 @@ impl Device {
         // and the rating a withdrawn correction brings back when the partner has rated
         // (else this device would call it sealed until its next sync).
         self.reveal_locked(false)?;
+        let restored = self.restored_by_undo(view, &id)?;
         let mut undone = self.rating_undone(view, id, goal);
-        if let Undone::Rating { answered: a, .. } = &mut undone {
-            *a = answered;
+        if let Undone::Rating {
+            answered: a,
+            restored: r,
+            ..
+        } = &mut undone
+        {
+            (*a, *r) = (answered, restored);
         }
         Ok(undone)
+    }
+
+    /// The level that counts again once the rating or seal `id` of `view` is withdrawn:
+    /// that of the one it corrected (opened here, if sealed), if it was a correction.
+    fn restored_by_undo(&mut self, view: &View, id: &str) -> Result<Option<Level>, DeviceError> {
+        let corrected = view
+            .ratings
+            .iter()
+            .find(|r| r.id == id)
+            .and_then(|r| r.corrects.clone())
+            .or_else(|| view.seals.iter().find(|s| s.id == id)?.corrects.clone());
+        let Some(c) = corrected else { return Ok(None) };
+        let after = self.raw_view(SpaceKind::Shared)?;
+        Ok(effective_ratings(&after)
+            .iter()
+            .find(|r| r.id == c)
+            .map(|r| r.level)
+            .or_else(|| self.own_sealed_level(&after, &c)))
     }
 
     /// One of this person's ratings or seals of `view` as `undo` names it: its goal's
@@ -297,6 +324,7 @@ impl Device {
             level: rated.or_else(|| self.own_sealed_level(view, &id)),
             sealed: rated.is_none(),
             answered: false,
+            restored: None,
             id,
             goal,
         }
