@@ -193,6 +193,12 @@ pub(crate) fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
              {H_NONCE} and {H_SIGNATURE}, each in visible ASCII"
         )));
     };
+    // A header value may hold spaces and tabs, which no nonce does (protocol.md).
+    if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::Unauthenticated(format!(
+            "{H_NONCE} must be 1 to 64 visible ASCII characters (no spaces)"
+        )));
+    }
     let time = time.parse::<i64>().map_err(|_| {
         ApiError::Unauthenticated(format!(
             "{H_TIME} must be the signing time in Unix seconds (a decimal integer)"

@@ -29,6 +29,24 @@ crate::conformance! {
     }
 
     #[tokio::test]
+    async fn a_read_whose_nonce_holds_a_space_is_401_unauthenticated_though_signed() {
+        let c = Couple::new().await;
+        let path = events_path(&c.space);
+        let time = duet_core::ids::now_ms() / 1000;
+        let nonce = "a b".to_string();
+        let sig = c.alex.id.sign(&read_message("GET", &path, "", time, &nonce));
+        let auth = ReadAuth {
+            device: hex::encode(c.alex.key()),
+            time,
+            nonce,
+            signature: hex::encode(sig),
+        };
+        let a = c.relay.read_with(&path, "", Some(&auth)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.error().error, ErrorCode::Unauthenticated);
+    }
+
+    #[tokio::test]
     async fn a_replayed_read_is_401_replayed_request() {
         let c = Couple::new().await;
         let path = events_path(&c.space);

@@ -405,8 +405,8 @@ fn an_equivocating_device_is_refused_and_both_partners_are_warned() {
         let r = d.run(&["sync"]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(
-            r.stderr.contains("equivocation"),
-            "warned on sync: {}",
+            r.stderr.contains("equivocation") && r.stderr.contains("`duet verify`"),
+            "warned on sync, with what to do: {}",
             r.stderr
         );
         assert!(d.ok(&["status"]).contains("equivocation"), "and in status");

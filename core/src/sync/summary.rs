@@ -277,9 +277,16 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
     );
     if report.forks > 0 && !previous.is_some_and(|p| p.contains(&format!("{forks} by"))) {
         report.warnings.push(Warning::new(format!(
-            "the relay refused {} by a device to sign two different events with the same \
-             sequence number (equivocation); it kept the first and holds the other as evidence",
-            count(report.forks as usize, "attempt", "attempts")
+            "the relay says it refused {} by a device to sign two different events with the \
+             same sequence number (equivocation); it kept the first and holds the other as \
+             evidence. A copy of a device does that (a home copied, or restored from a backup \
+             while the first still runs): use one copy only. If no device of yours was copied, \
+             compare the safety code with your partner (`duet verify`)",
+            count(
+                usize::try_from(report.forks).unwrap_or(usize::MAX),
+                "attempt",
+                "attempts"
+            )
         )));
     }
     let mut alerts = Vec::new();
