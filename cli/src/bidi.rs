@@ -2,7 +2,13 @@
 //! partner's title or name holding U+202E (right-to-left override) would otherwise
 //! reverse what follows it on the page, Duet's own words and the other partner's levels
 //! included ("+1" read as "1+"). Each such control in the page's text is written as
-//! `\u{202e}`, as the command line shows it (`crate::output::safe`).
+//! `\u{202e}`, as the command line shows it (`crate::output::safe`), and so is any other
+//! control character (an escape or a bell has no place in a page's text).
+//!
+//! A directional mark (U+200E, U+200F, U+061C) is kept where the text around it (the
+//! page's text between two tags) holds a right-to-left letter: Hebrew and Arabic
+//! keyboards type them, and there a mark pulls the text beside it no more than the
+//! letters themselves do. In a text of left-to-right letters only, a mark is shown.
 //!
 //! What a form sends back is left as it is, a `value` attribute and a textarea's
 //! content: it must stay the stored text (an edit form compares it with what is stored
@@ -19,15 +25,51 @@ pub fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// `html` with every bidirectional control in its text shown as `\u{…}`. The page is
-/// Duet's own markup (maud escapes `<` in text and attributes), so a `<` always opens a
-/// tag.
+/// Whether `c` is a directional mark, invisible, which only sets the direction of the
+/// text beside it.
+fn is_mark(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// Whether `c` is a letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana,
+/// N'Ko and the presentation forms of Hebrew and Arabic).
+fn is_rtl_letter(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0590}'..='\u{05ff}'
+            | '\u{0600}'..='\u{06ff}'
+            | '\u{0700}'..='\u{07ff}'
+            | '\u{0860}'..='\u{08ff}'
+            | '\u{fb1d}'..='\u{fdff}'
+            | '\u{fe70}'..='\u{fefe}'
+    ) && c != '\u{061c}'
+}
+
+/// Whether a page's text shows `c` as `\u{…}` rather than holding it, in a text that
+/// holds a right-to-left letter (`rtl`) or not.
+fn escaped(c: char, rtl: bool) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        || (is_bidi_control(c) && !(rtl && is_mark(c)))
+}
+
+/// `html` with every bidirectional control and control character in its text shown as
+/// `\u{…}` (a directional mark kept in a right-to-left text). The page is Duet's own
+/// markup (maud escapes `<` in text and attributes), so a `<` always opens a tag.
 pub fn shown(html: String) -> String {
-    if !html.chars().any(is_bidi_control) {
+    if !html.chars().any(|c| escaped(c, false)) {
         return html;
     }
     let mut out = String::with_capacity(html.len() + 16);
     let (mut in_tag, mut in_value, mut in_textarea) = (false, false, false);
+    // Whether the text up to the next tag holds a right-to-left letter.
+    let rtl_until_tag = |text: &str| {
+        text.split('<')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .any(is_rtl_letter)
+    };
+    let mut rtl = rtl_until_tag(&html);
     let mut rest = html.as_str();
     while let Some(c) = rest.chars().next() {
         if in_textarea && rest.starts_with("</textarea") {
@@ -38,7 +80,10 @@ pub fn shown(html: String) -> String {
                 in_tag = true;
                 in_textarea |= rest.starts_with("<textarea");
             }
-            '>' if !in_value => in_tag = false,
+            '>' if !in_value => {
+                in_tag = false;
+                rtl = rtl_until_tag(&rest[1..]);
+            }
             // maud writes a quote inside an attribute as `&quot;`: this one ends it.
             '"' if in_value => in_value = false,
             ' ' if in_tag && rest.starts_with(" value=\"") => {
@@ -49,7 +94,7 @@ pub fn shown(html: String) -> String {
             }
             _ => {}
         }
-        if is_bidi_control(c) && !in_value && !in_textarea {
+        if escaped(c, rtl && !in_tag) && !in_value && !in_textarea {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
@@ -74,6 +119,18 @@ mod tests {
             "<h1>evil\\u{202e}txt.exe</h1><input value=\"a\u{202e}b\">\
              <textarea>c\u{202e}d</textarea><p>e\\u{2067}f</p>\
              <svg aria-label=\"g\\u{202e}h\"></svg><p>Sam\\u{200f}: +1</p>"
+        );
+    }
+
+    #[test]
+    fn a_mark_in_right_to_left_text_is_kept_and_control_characters_are_shown() {
+        let page = "<p>שיחה שבועית\u{200f} (Sunday)</p><p>Sam\u{200f}: +1</p>\
+                    <p>Ctrl \u{1b}[31mred\u{7}</p><pre>a\nb\tc</pre>"
+            .to_string();
+        assert_eq!(
+            shown(page),
+            "<p>שיחה שבועית\u{200f} (Sunday)</p><p>Sam\\u{200f}: +1</p>\
+             <p>Ctrl \\u{1b}[31mred\\u{7}</p><pre>a\nb\tc</pre>"
         );
     }
 
