@@ -78,3 +78,30 @@ fn a_pipe_or_a_dash_given_as_the_report_file_is_refused_not_replaced() {
         r.stderr
     );
 }
+
+/// Ratings made within one day sit over that day's date on the report's charts: the
+/// time axis starts at the day's midnight and names it (it started at the first rating,
+/// and named only the next midnight, a day none of them was made on).
+#[test]
+fn ratings_of_one_day_are_charted_over_that_days_date() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    d.ok(&["rate", "Walk", "1"]);
+    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    d.ok(&["report", "--html", out.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&out).expect("the report");
+    let labels: Vec<&str> = html
+        .split("class=\"ax tick\"")
+        .skip(1)
+        .filter_map(|s| s.split('>').nth(1)?.split('<').next())
+        .collect();
+    assert!(!labels.is_empty(), "{html}");
+    assert!(
+        labels.iter().all(|l| *l == today || *l > today.as_str())
+            && labels.contains(&today.as_str()),
+        "every chart names {today}: {labels:?}"
+    );
+}

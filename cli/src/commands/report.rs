@@ -116,6 +116,8 @@ struct ReportWritten<'a> {
 /// shown, not obeyed (`crate::bidi`): a partner's title must not reverse the levels.
 pub(crate) fn page(d: &ReportData) -> Markup {
     let p = &d.progress;
+    // Ratings of one day sit over that day's date, as in the app's goal page.
+    let (t0, t1) = charts::day_span(d.t0, d.t1);
     let names: Vec<&str> = p.people.values().map(String::as_str).collect();
     let title = format!("Progress report: {}, {}", names.join(" & "), period(d));
     let private = d.private_reflections();
@@ -152,9 +154,9 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 (legend(p))
                 h2 { "GAS T-score over time" }
                 (summary(p))
-                (t_chart(d))
+                (t_chart(d, t0, t1))
                 @for g in &d.goals {
-                    (goal::goal_section(g, &p.people, d.t0, d.t1))
+                    (goal::goal_section(g, &p.people, t0, t1))
                 }
                 (reflections::reflections(&d.reflections))
             }

@@ -252,7 +252,7 @@ pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
 }
 
 /// T-scores over time: each partner and together.
-pub fn t_chart(d: &ReportData) -> Markup {
+pub fn t_chart(d: &ReportData, t0: i64, t1: i64) -> Markup {
     let mut series: Vec<(&str, &str, &[TPoint])> = Vec::new();
     for (i, (id, name)) in d.progress.people.iter().enumerate() {
         if let Some(v) = d.t_by_person.get(id) {
@@ -264,7 +264,7 @@ pub fn t_chart(d: &ReportData) -> Markup {
         .iter()
         .flat_map(|(_, _, v)| v.iter().map(|x| x.t))
         .fold((30.0f64, 70.0f64), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let f = Frame::chart(d.t0, d.t1, lo - 2.0, hi + 2.0);
+    let f = Frame::chart(t0, t1, lo - 2.0, hi + 2.0);
     let steps = std::iter::successors(Some((lo / 10.0).ceil() * 10.0), |t| Some(t + 10.0))
         .take_while(|t| *t <= hi);
     html! {
