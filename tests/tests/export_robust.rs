@@ -101,3 +101,45 @@ fn a_partners_malformed_rating_is_listed_and_everything_else_still_exports() {
     let theirs = a.run(&["export", "--json"]).json();
     assert_eq!(theirs["shared"]["problems"][0]["id"], BAD);
 }
+
+/// A goal whose due date no version of duet reads (written by another version, or by
+/// hand): `goal show` lists what it holds and fails, in text and in JSON, so that a
+/// script does not take the list of problems for the goal.
+#[test]
+fn showing_a_goal_this_device_cannot_read_lists_it_and_fails() {
+    let d = duet_tests::Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let goal = d.json(&["goal", "add", "Walk", "--area", "trust"])["id"]
+        .as_str()
+        .expect("goal id")
+        .to_string();
+    let mut dev = duet_core::device::Device::open(&d.home).expect("open the store");
+    let id = goal.clone();
+    dev.edit(SpaceKind::Shared, move |doc, _| {
+        let change = doc.raw_transaction("edit goal", duet_core::ids::now_ms(), |tx| {
+            let goals = match tx.get(ROOT, "goals")? {
+                Some((automerge::Value::Object(ObjType::Map), goals)) => goals,
+                _ => return Err(DocError::Malformed("goals")),
+            };
+            let Some((_, g)) = tx.get(&goals, id.as_str())? else {
+                return Err(DocError::Malformed("goal"));
+            };
+            tx.put(&g, "due", "+10000-01-01")?;
+            Ok(())
+        })?;
+        Ok(((), change.into_iter().collect()))
+    })
+    .expect("write the due date");
+    drop(dev);
+    let text = d.run(&["goal", "show", &goal[..8]]);
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.stdout.contains("+10000-01-01"), "{text:?}");
+    assert!(text.stderr.contains("cannot be read"), "{text:?}");
+    let json = d.run(&["goal", "show", &goal[..8], "--json"]);
+    assert_eq!(json.code, 1, "{json:?}");
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert!(
+        listed["problems"].as_array().is_some_and(|p| !p.is_empty()),
+        "{listed}"
+    );
+}

@@ -310,6 +310,20 @@ fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A goal this version cannot read: what it holds is listed, then the show fails.
+fn unreadable_goal(ctx: &Ctx, unreadable: &[duet_core::readmodel::Problem]) -> anyhow::Result<()> {
+    if ctx.out.json {
+        ctx.out.json(&json!({ "problems": unreadable }))?;
+    } else {
+        super::export::print_problems(&ctx.out, unreadable, Some(PROBLEMS_NAMED))?;
+    }
+    anyhow::bail!(
+        "this goal cannot be read on this device (what it holds is listed {}); it is kept \
+         in the document and shown once it is fixed or duet is upgraded",
+        if ctx.out.json { "on stdout" } else { "above" }
+    )
+}
+
 fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     let mut dev = ctx.view_device()?;
     let detail = dev.goal_detail(query, None)?;
@@ -323,14 +337,9 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             sealed,
             ..
         } => (goal, ratings, problems, people, reflections, sealed),
-        // A goal this version cannot read: show what it holds instead of "no such goal".
-        GoalDetail::Unreadable(unreadable) => {
-            if ctx.out.json {
-                return ctx.out.json(&json!({ "problems": unreadable }));
-            }
-            return super::export::print_problems(&ctx.out, &unreadable, Some(PROBLEMS_NAMED))
-                .map_err(Into::into);
-        }
+        // A goal this version cannot read: show what it holds instead of "no such goal",
+        // and fail, so that a script does not take the problems for the goal.
+        GoalDetail::Unreadable(unreadable) => return unreadable_goal(ctx, &unreadable),
     };
     let merged = dev.merged_texts(Some(&g.id))?;
     if ctx.out.json {
