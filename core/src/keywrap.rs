@@ -164,12 +164,12 @@ pub enum UnwrapError {
     #[error("the key of epoch {0} wrapped for this device does not open")]
     DoesNotOpen(u32),
     /// The removal carries no commitment to its key (made by an older version).
-    #[error("the removal starting epoch {0} does not commit to its key")]
+    #[error("the key change (removal or rotation) starting epoch {0} does not commit to its key")]
     Uncommitted(u32),
     /// The key opens but is not the one the removal commits to: the remover handed
     /// devices different keys.
     #[error(
-        "the key of epoch {0} wrapped for this device is not the key the removal commits to: the device that removed signed different keys for different devices"
+        "the key of epoch {0} wrapped for this device is not the key its key change commits to: the device that made it signed different keys for different devices"
     )]
     NotCommitted(u32),
 }

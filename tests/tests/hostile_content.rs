@@ -511,7 +511,10 @@ fn contents_that_stall_the_parser_cost_one_bounded_sync_not_one_deadline_each() 
         }
     };
     let run = stalled(&["sync"]);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.code, 3,
+        "stopped early: not up to date, and said so: {run:?}"
+    );
     assert!(
         run.stderr.contains("run `duet sync` again"),
         "the sync stops reading and says so: {}",
@@ -525,7 +528,7 @@ fn contents_that_stall_the_parser_cost_one_bounded_sync_not_one_deadline_each() 
     // The next syncs read on from there and each content is refused once.
     for _ in 0..3 {
         let run = stalled(&["sync"]);
-        assert_eq!(run.code, 0, "{run:?}");
+        assert!(matches!(run.code, 0 | 3), "{run:?}");
     }
     let mut refused = recorded_refusals(&alex);
     refused.sort();

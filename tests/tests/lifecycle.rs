@@ -1106,3 +1106,46 @@ fn after_the_partner_left_closing_a_check_in_and_leaving_speak_of_no_partner() {
         "{asked:?}"
     );
 }
+
+/// Alex writes offline while Sam leaves; the sync that learns of the leave starts a new
+/// key and seals what Alex wrote under it, in the same sync: nothing of Alex's after
+/// the leave is under a key Sam holds (the sync sealed it under the old key, since its
+/// own rotation did not reach the state it packaged with).
+#[test]
+fn what_was_written_while_the_partner_left_is_sealed_under_the_new_key() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["sync"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["reflect", "Canary-4c9 written while Sam left"]);
+    alex.ok(&["sync"]);
+    let sam_keys = epoch_keys(&sam.home);
+    let alex_key = alex.json(&["status"])["device"]
+        .as_str()
+        .expect("Alex's device")
+        .to_string();
+    let events: Vec<Event> = relay
+        .events()
+        .into_iter()
+        .filter_map(|(_, _, _, bytes)| Event::decode(bytes).ok())
+        .collect();
+    let leave = events
+        .iter()
+        .position(|e| e.kind() == Kind::Leave)
+        .expect("the leave reached the relay");
+    let shared = events[leave].header().space;
+    let after: Vec<&Event> = events[leave..]
+        .iter()
+        .filter(|e| e.header().space == shared && e.kind() == Kind::Changes)
+        .filter(|e| hex::encode(e.header().author) == alex_key)
+        .collect();
+    assert!(!after.is_empty(), "Alex's reflection went out");
+    for ev in after {
+        let epoch = ev.epoch().expect("epoch");
+        assert!(
+            sam_keys.iter().all(|(e, _)| *e < epoch),
+            "sealed under epoch {epoch}"
+        );
+    }
+}

@@ -168,3 +168,74 @@ fn a_join_with_a_low_order_x25519_key_is_refused_by_the_relay() {
     );
     assert!(answer.contains("low order"), "and says why: {answer}");
 }
+
+/// Sam's modified client rotates the key (a new epoch for the same members) and wraps
+/// for Alex's only device another key than the one it commits to: Alex's device takes
+/// no key, says so, and starts a new key for every member in the same sync, so what
+/// Alex writes still reaches Sam (it used to wait on Alex's device for good, the sync
+/// saying "Up to date.").
+#[test]
+fn a_rotation_that_hands_a_device_the_wrong_key_is_answered_with_a_new_key_for_everyone() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    {
+        let mut dev = CoreDevice::open(&sam.home).expect("open Sam");
+        let rec = dev.space(SpaceKind::Shared).expect("shared");
+        let state = fold_state(dev.store(), &rec.id).expect("state");
+        let sam_key = dev.me.device_key();
+        let epoch = state.epoch() + 1;
+        let (k1, k2) = (SpaceKey::generate(), SpaceKey::generate());
+        let eph_secret = duet_core::ids::random_bytes::<32>();
+        let keys = state
+            .members()
+            .iter()
+            .map(|(k, m)| {
+                let key = if *k == sam_key { &k1 } else { &k2 };
+                (*k, wrap_one(key, &eph_secret, k, &m.x25519, &rec.id, epoch))
+            })
+            .collect();
+        let (seq, prev) = dev
+            .store()
+            .own_head(&rec.id, &sam_key)
+            .expect("head")
+            .expect("Sam has events");
+        let ev = Event::membership(
+            Header {
+                kind: Kind::Rotate,
+                space: rec.id,
+                author: sam_key,
+                seq: seq + 1,
+                prev,
+                time: duet_core::ids::now_ms(),
+            },
+            &MembershipOp::Rotate {
+                epoch,
+                eph: ephemeral_public(&eph_secret),
+                keys,
+                commit: commitment(&k1, &rec.id, epoch),
+            },
+            &dev.me,
+        );
+        dev.store_mut()
+            .record_removal(&rec.id, &ev, epoch, &k1)
+            .expect("record the rotation");
+    }
+    sam.ok(&["sync"]);
+    alex.ok(&["reflect", "Canary-5e2 after the rotation"]);
+    let caught = alex.run(&["sync"]);
+    assert_eq!(caught.code, 0, "{caught:?}");
+    assert!(
+        caught.stderr.contains("commits to") && caught.stderr.contains("starts a new key"),
+        "{caught:?}"
+    );
+    assert!(!caught.stderr.contains("local changes wait"), "{caught:?}");
+    sam.ok(&["sync"]);
+    assert!(sam.ok(&["reflections"]).contains("Canary-5e2"));
+    alex.ok(&["reflect", "Canary-8b0 later on"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(sam.ok(&["reflections"]).contains("Canary-8b0"));
+}

@@ -27,8 +27,12 @@ pub(super) fn package_and_push(
     if local.refresh(store, rec)? {
         pull.keys = local.keys.clone();
     }
-    // A partner left knowing the current key: start a new one before writing anything.
-    let rotate = local.state.needs_rotation() && local.state.is_member(&me.device_key());
+    // A partner left knowing the current key, or a key change gave this device a key
+    // other than the one it committed to: start a new one before writing anything.
+    let epoch = local.state.epoch();
+    let key_refused = pull.refused_key == Some(epoch) && !pull.keys.contains_key(&epoch);
+    let rotate =
+        (local.state.needs_rotation() || key_refused) && local.state.is_member(&me.device_key());
     if rotate {
         let head = store
             .own_head(&rec.id, &me.device_key())?
@@ -36,7 +40,11 @@ pub(super) fn package_and_push(
         let (ev, epoch, key) =
             crate::rekey::next_epoch(me, rec.id, &local.state, head, None, store.now());
         store.record_removal(&rec.id, &ev, epoch, &key)?;
-        local.refresh(store, rec)?;
+        // Folded here: this connection's own commit does not move the store's data
+        // version, so a refresh would not see it, and the pending changes would be
+        // sealed under the key the rotation replaces.
+        let _ = local.state.admit(&ev, None);
+        local.keys.insert(epoch, key);
         pull.keys = local.keys.clone();
         pull.report.rotated = true;
     }

@@ -2,7 +2,7 @@
 //! taken), refused (kept as evidence, with the reason reported) or held until an earlier
 //! event of its author or its key arrives.
 
-use crate::advice::{NextStep, Warning};
+use crate::advice::Warning;
 use automerge::{Change, ReadDoc};
 
 use super::SyncError;
@@ -182,13 +182,15 @@ impl Pull<'_> {
                 self.keys.insert(epoch, key.clone());
                 batch.new_keys.push((epoch, key));
             }
-            Err(e) => self.report.warnings.push(Warning::then(
-                format!(
-                    "{e} (removal by device {}); this device takes no key from it and cannot write or read that epoch",
+            Err(e) => {
+                self.refused_key = Some(epoch);
+                self.report.warnings.push(Warning::new(format!(
+                    "{e} (the key change by device {}); this device takes no key from it, and starts a new key \
+                     for every member of the space so that writing goes on. If this happens again, that device \
+                     is misbehaving: compare the safety code with your partner (`duet verify`)",
                     &hex::encode(ev.header().author)[..12]
-                ),
-                NextStep::VerifyAndReAdd,
-            )),
+                )));
+            }
         }
     }
 

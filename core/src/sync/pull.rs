@@ -48,6 +48,10 @@ pub(super) struct Pull<'a> {
     /// them, and judged once one has passed it ([`Pull::process`]).
     pub(super) from_start: bool,
     pub(super) reached: u64,
+    /// The epoch of a key change (removal or rotation) this device was a recipient of
+    /// but took no key from (its entry did not open to the key committed to): the sync
+    /// then starts a new key for every member ([`super::package`]).
+    pub(super) refused_key: Option<u32>,
     pub(super) report: &'a mut SyncReport,
 }
 
@@ -68,6 +72,7 @@ impl<'a> Pull<'a> {
             queued: BTreeMap::new(),
             from_start: false,
             reached: 0,
+            refused_key: None,
             report,
         }
     }
