@@ -443,7 +443,9 @@ impl ApiError {
                     .to_string(),
             ),
             AdmitError::InviteRevoked => ApiError::InviteRevoked(
-                "this invite was revoked by a member of the space: ask for a new one".to_string(),
+                "this invite was withdrawn (a member revoked it, or the device that made it is no \
+                 longer in the space): ask for a new one"
+                    .to_string(),
             ),
             AdmitError::LeavePersonal => {
                 ApiError::Conflict(format!("{e}; leave the shared space instead"))

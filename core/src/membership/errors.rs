@@ -94,7 +94,9 @@ pub enum AdmitError {
     #[error("the space has had {0} invites, as many as a space may ever have")]
     TooManyInvites(usize),
     /// Join with a revoked invite.
-    #[error("this invite was revoked")]
+    #[error(
+        "this invite was withdrawn (revoked, or the device that made it is no longer a member)"
+    )]
     InviteRevoked,
     /// A revocation of an invite that is no longer open (revoked or used meanwhile): a
     /// race lost to another device, answered like a stale removal.
