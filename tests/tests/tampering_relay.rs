@@ -766,9 +766,9 @@ fn a_device_restored_after_the_relay_lost_its_events_gives_them_back_instead_of_
 }
 
 /// The relay serves Alex's last rating with one byte changed: Sam's device refuses the
-/// copy but does not read past it, so once the relay serves the real event (its damage
-/// mended, or the rewriting between them gone) the rating arrives, though Alex writes
-/// nothing more. Moving past it would have skipped the rating for good.
+/// copy, reads on, but keeps its cursor before it, so once the relay serves the real
+/// event (its damage mended, or the rewriting between them gone) the rating arrives,
+/// though Alex writes nothing more. Moving past it would have skipped it for good.
 #[test]
 fn an_event_the_relay_altered_is_read_again_and_the_real_one_arrives_once_served() {
     let (relay, a, b) = setup();

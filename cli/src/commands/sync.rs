@@ -57,12 +57,16 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         anyhow::Error::new(e).context(context)
     })?;
     drop(http);
-    // Stopped before the relay's end: not up to date, and said so to a script too.
-    let stopped = reports.iter().any(|(_, r)| r.incomplete).then(|| {
-        anyhow::Error::new(crate::advice::TryLater(
-            "this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".into(),
-        ))
-    });
+    // Stopped before the relay's end, or an event missing where the relay served
+    // something else: not up to date, and said so to a script too.
+    let stopped = if reports.iter().any(|(_, r)| r.incomplete) {
+        Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there")
+    } else if reports.iter().any(|(_, r)| r.not_authentic.is_some()) {
+        Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again")
+    } else {
+        None
+    }
+    .map(|why| anyhow::Error::new(crate::advice::TryLater(why.into())));
     if ctx.out.json {
         ctx.out.json(
             &reports

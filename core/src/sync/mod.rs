@@ -325,7 +325,7 @@ pub struct SyncReport {
     /// the warnings say why; the next sync reads on.
     pub incomplete: bool,
     /// The relay served, at this cursor, something that is not an authentic event of
-    /// the space where one was due: the read stopped before it.
+    /// the space where one was due: the read went on, and the next reads there again.
     #[serde(default)]
     pub not_authentic: Option<u64>,
     /// The space's document is there but does not list this person yet (a freshly

@@ -52,6 +52,9 @@ pub(super) struct Pull<'a> {
     /// but took no key from (its entry did not open to the key committed to): the sync
     /// then starts a new key for every member ([`super::package`]).
     pub(super) refused_key: Option<u32>,
+    /// The stored cursor stays at or below this: an entry after it was not an authentic
+    /// event of the space ([`Pull::not_authentic`]).
+    pub(super) floor: Option<u64>,
     pub(super) report: &'a mut SyncReport,
 }
 
@@ -73,6 +76,7 @@ impl<'a> Pull<'a> {
             from_start: false,
             reached: 0,
             refused_key: None,
+            floor: None,
             report,
         }
     }
@@ -175,6 +179,21 @@ impl<'a> Pull<'a> {
         Ok(())
     }
 
+    /// Notes an entry served at cursor `at` that is not an authentic event of the space:
+    /// warned once per sync (with how many), and kept as the space's alert.
+    fn not_authentic(&mut self, at: u64, reason: &str) {
+        if self.report.not_authentic.is_some() {
+            return;
+        }
+        self.report.not_authentic = Some(at);
+        self.report.warnings.push(Warning::new(format!(
+            "the relay served at cursor {at} something that is not an event of this space ({reason}); \
+             this device reads past it but reads there again at every sync, until the relay serves the \
+             event due there. A relay serves only events it verified: if this stays, its copy is damaged \
+             or something between rewrites what it sends (tell the relay's operator); nothing of yours is lost"
+        )));
+    }
+
     /// Whether a read's refusal says the relay never knew this device as a member while
     /// this device holds the events that made it one, which the relay took: a relay
     /// restored from a backup older than this device's join. Only this device may hold
@@ -200,9 +219,6 @@ impl<'a> Pull<'a> {
         match stop {
             Some(stop) => {
                 self.report.incomplete = true;
-                if let Stop::NotAuthentic { at, .. } = &stop {
-                    self.report.not_authentic = Some(*at);
-                }
                 self.report.warnings.push(stop.warning(cursor, held));
             }
             None if self.from_start => self.unsend_unserved(store)?,
@@ -261,6 +277,7 @@ impl<'a> Pull<'a> {
         let mut run = PageRun {
             batch: Batch::default(),
             cursor: *cursor,
+            floor: self.floor,
             held_count,
             held_bytes,
             stop: None,
@@ -276,9 +293,10 @@ impl<'a> Pull<'a> {
         store.store_pulled(
             &self.rec.id,
             &run.batch.as_pulled(),
-            run.cursor,
+            run.stored_cursor(),
             local.loaded(),
         )?;
+        self.floor = run.floor;
         local.seen = store.data_version()?;
         *cursor = run.cursor;
         Ok((run.stop, run.held_count))
@@ -323,12 +341,11 @@ impl<'a> Pull<'a> {
             let (state, doc) = local.with_doc(store, self.me, self.rec)?;
             self.process(state, doc, &mut run.batch, c, bytes)?;
             if let Some(reason) = run.batch.not_authentic.take() {
-                // The event due here is not this: read from before it again, so that
-                // the real one is taken once served (moving past would skip it for good).
-                run.cursor = before;
-                self.reached = before;
-                run.stop = Some(Stop::NotAuthentic { at: c, reason });
-                break;
+                // The event due here is not this: the read goes on, but the stored
+                // cursor stays before it, so that every sync reads it again until the
+                // real one is served (moving past would skip it for good).
+                run.floor = Some(run.floor.map_or(before, |f| f.min(before)));
+                self.not_authentic(c, &reason);
             }
             if run.batch.held.len() > held && !run.hold(len) {
                 // Not kept, and the cursor stays before it: read again once the
@@ -440,12 +457,20 @@ fn own_lost(
 struct PageRun {
     batch: Batch,
     cursor: u64,
+    /// Where the stored cursor stays: before the first entry of this read that was not
+    /// an authentic event of the space.
+    floor: Option<u64>,
     held_count: usize,
     held_bytes: usize,
     stop: Option<Stop>,
 }
 
 impl PageRun {
+    /// The cursor stored with what this page took: past what was read, or the floor.
+    fn stored_cursor(&self) -> u64 {
+        self.floor.map_or(self.cursor, |f| f.min(self.cursor))
+    }
+
     /// Counts the event just held; if more would wait than are kept, drops it and
     /// returns false.
     fn hold(&mut self, len: usize) -> bool {
@@ -468,7 +493,7 @@ impl PageRun {
         doc: Option<&SpaceDoc>,
     ) -> Result<(), SyncError> {
         if self.batch.flush {
-            store.store_pulled(space, &self.batch.as_pulled(), self.cursor, doc)?;
+            store.store_pulled(space, &self.batch.as_pulled(), self.stored_cursor(), doc)?;
             self.batch = Batch::default();
         }
         Ok(())
@@ -476,7 +501,7 @@ impl PageRun {
 }
 
 /// Why a sync stopped reading before the relay's end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stop {
     /// [`MAX_PAGES_PER_SYNC`] pages read.
     Pages,
@@ -486,9 +511,6 @@ pub(super) enum Stop {
     Stalls,
     /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
     Held,
-    /// The relay served at cursor `at` something that is not an authentic event of this
-    /// space, and why.
-    NotAuthentic { at: u64, reason: String },
 }
 
 impl Stop {
@@ -511,12 +533,6 @@ impl Stop {
                 ),
                 NextStep::SyncAgain,
             ),
-            Stop::NotAuthentic { at, reason } => Warning::new(format!(
-                "the relay served at cursor {at} something that is not an event of this space ({reason}); \
-                 this device read no further and reads there again at its next sync. A relay serves only \
-                 events it verified: if this stays, its copy is damaged or something between rewrites what \
-                 it sends (tell the relay's operator); nothing of yours is lost"
-            )),
             Stop::Held => Warning::then(
                 format!(
                     "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \

@@ -41,7 +41,7 @@ pub(super) enum Rejection {
     /// Not an authentic event of this space at all (it does not decode, its signature
     /// does not verify, or it names another space): an honest relay verified every
     /// event it stores, so it never serves one. Served where an event of the space was
-    /// due, it is not that event: the read stops before it (see `Stop::NotAuthentic`).
+    /// due, it is not that event: the stored cursor stays before it (`Pull::not_authentic`).
     NotAuthentic(String),
     /// Authentic and in sequence, but sealed under a key epoch this device lacks.
     NoKey(u32),
