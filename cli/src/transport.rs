@@ -124,6 +124,13 @@ impl Http {
                 return TransportError::PlainHttp { relay };
             }
             let text = c.to_string();
+            // Reached, then closed before a whole head came back (hyper's words, stable;
+            // its error type is not one of ours).
+            if text.contains("connection closed before message completed")
+                || io.is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+            {
+                return TransportError::CutOff { relay };
+            }
             // hyper-util's resolver errors are not public types; their words are stable.
             if text.contains("dns error") || text.contains("failed to lookup address") {
                 return TransportError::Unresolved { host };

@@ -429,6 +429,20 @@ fn an_answer_cut_off_partway_is_said_as_such_not_as_a_relay_out_of_reach() {
     assert!(err.contains("stopped answering partway"), "{err}");
     assert!(err.contains("run `duet sync` again"), "{err}");
     assert!(!err.contains("check that it is running"), "{err}");
+    // Cut within the head, or closed with no answer at all after the request: the
+    // relay (or something on the way) was reached all the same.
+    for answer in ["HTTP/1.1 200 OK\r\nContent-Ty", ""] {
+        let cut = serving(move |_| answer.to_string());
+        let err = failing_sync(&device_with_relay(&format!("http://{cut}")));
+        assert!(
+            err.contains("stopped answering partway"),
+            "{answer:?}: {err}"
+        );
+        assert!(
+            !err.contains("check that it is running"),
+            "{answer:?}: {err}"
+        );
+    }
 }
 
 #[test]
