@@ -22,6 +22,9 @@ struct Watch {
     last_sync: std::time::Instant,
     /// The last sync failed.
     failed: bool,
+    /// The failure said last, while syncs keep failing the same way (said once, and
+    /// again only when it changes).
+    failure_said: Option<String>,
     /// Live sockets still listening.
     listening: usize,
     /// Whether the relay was lost (said once, and "connected again" once).
@@ -69,6 +72,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let mut w = Watch {
         last_sync: std::time::Instant::now(),
         failed: false,
+        failure_said: None,
         listening,
         lost: false,
         up: Vec::new(),
@@ -96,7 +100,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         }
         if due {
             // Several signals may be queued: one sync covers them all.
-            (w.more, w.failed) = sync_once(ctx, &mut dev, &http)?;
+            (w.more, w.failed) = sync_once(ctx, &mut dev, &http, &mut w.failure_said)?;
             w.last_sync = std::time::Instant::now();
             if !w.after_refusals(ctx, &dev)? {
                 return Ok(());
@@ -203,10 +207,20 @@ impl Watch {
 }
 
 /// One sync, reported; returns whether it stopped early and should read on, and whether
-/// it failed (only noted: it is tried again).
-fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<(bool, bool)> {
+/// it failed (only noted: it is tried again). A failure the same as the one said last
+/// is not said again (a laptop offline all evening would print it every 15 s); the
+/// first sync after a failure says it went through.
+fn sync_once(
+    ctx: &Ctx,
+    dev: &mut Device,
+    http: &Http,
+    failure_said: &mut Option<String>,
+) -> anyhow::Result<(bool, bool)> {
     match dev.sync(http) {
         Ok(reports) => {
+            if failure_said.take().is_some() {
+                note("the sync goes through again");
+            }
             super::sync::print_reports(ctx, &reports)?;
             super::sync::note_merged_texts(dev, &reports)?;
             for (kind, r) in &reports {
@@ -221,11 +235,15 @@ fn sync_once(ctx: &Ctx, dev: &mut Device, http: &Http) -> anyhow::Result<(bool, 
             Ok((reports.iter().any(|(_, r)| r.incomplete), false))
         }
         Err(e) => {
-            note(&format!(
-                "warning: sync did not finish ({}); trying again within {} s, and at every change",
-                crate::advice::message(&e),
-                POLL_WHILE_DOWN.as_secs()
-            ));
+            let said = crate::advice::message(&e);
+            if failure_said.as_deref() != Some(said.as_str()) {
+                note(&format!(
+                    "warning: sync did not finish ({said}); trying again every {} s and at every \
+                     change, without saying it again until it goes through or fails otherwise",
+                    POLL_WHILE_DOWN.as_secs()
+                ));
+                *failure_said = Some(said);
+            }
             Ok((false, true))
         }
     }
