@@ -78,7 +78,10 @@ fn a_device_whose_clock_is_days_off_is_told_at_sync_and_rates_only_once_it_is_ri
     let refused = alex.run(&["rate", "kind", "-1"]);
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(
-        refused.stderr.contains("then run `duet sync`"),
+        refused.stderr.contains("then run `duet sync`")
+            && refused
+                .stderr
+                .contains("at this device's latest sync, its clock was 10 days behind"),
         "{}",
         refused.stderr
     );

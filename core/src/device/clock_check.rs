@@ -28,6 +28,19 @@ pub fn clock_disagrees(relay_ahead: i64) -> String {
     format!("this device's clock is {by} {which} the relay's")
 }
 
+/// "at this device's latest sync, its clock was 10 days ahead of the relay's": what a
+/// refusal says, from the latest measurement (the clock may have been set since; only a
+/// sync measures it again).
+pub fn clock_disagreed(relay_ahead: i64) -> String {
+    let by = about(relay_ahead);
+    let which = if relay_ahead > 0 {
+        "behind"
+    } else {
+        "ahead of"
+    };
+    format!("at this device's latest sync, its clock was {by} {which} the relay's")
+}
+
 /// A difference of clocks in words, to the nearest minute (a `Date` has whole seconds
 /// and an answer takes some; "47 hours" for two days less a few seconds would mislead).
 pub(super) fn about(ms: i64) -> String {

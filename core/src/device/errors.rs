@@ -100,7 +100,7 @@ pub enum DeviceError {
     /// behind).
     #[error(
         "{}; nothing was written: a rating and a check-in are dated by this device's clock, and your partner's device places them (and opens blind ratings together) by it",
-        super::clock_disagrees(*.0)
+        super::clock_check::clock_disagreed(*.0)
     )]
     ClockOff(i64),
     /// This device's clock went back this many ms since the sync that measured it (not
