@@ -647,3 +647,24 @@ fn a_device_the_partner_removed_is_shown_as_still_reading_the_personal_space_and
     let personal = alex.json(&["status"])["spaces"][1]["members"].to_string();
     assert!(!personal.contains(&key), "{personal}");
 }
+
+/// Alex's laptop removes the phone while the phone writes a reflection offline: once
+/// the phone learns of its removal, its app says that what was written there never
+/// reached the shared space (the reflection still shows on its pages, as the rest).
+#[test]
+fn a_removed_device_s_app_says_what_it_wrote_never_reached_the_partner() {
+    let relay = Relay::start();
+    let (alex, _sam) = pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code()]);
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")[..12]
+        .to_string();
+    alex.ok(&["sync"]);
+    alex.ok(&["device", "remove", &key, "--yes"]);
+    phone.ok(&["reflect", "Written as the phone was removed"]);
+    phone.ok(&["sync"]);
+    let app = App::start(&phone);
+    app.wait_for("/", "1 change made here never reached it");
+}

@@ -436,15 +436,25 @@ impl Live {
             .filter(|s| s.departed.is_none() || leaving(s))
             .map(|s| s.unsent_events as i64 + if leaving(s) { 0 } else { s.pending_changes })
             .sum();
+        // What was written here after the membership ended shows on these pages like the
+        // rest: said, as the command line says it.
+        let stranded = dev.never_sent_count().unwrap_or(0);
         let mut warnings: Vec<String> = status
             .spaces
             .iter()
             .filter_map(|s| {
                 s.departed.as_ref().map(|d| {
-                    format!(
+                    let mut said = format!(
                         "{}; what it had stays readable here, and nothing written here reaches it",
                         d.describe()
-                    )
+                    );
+                    if s.kind == "shared" && stranded > 0 {
+                        said.push_str(&format!(
+                            "; {} made here never reached it: they show on this device only, and your partner never sees them (History marks them \"never sent\")",
+                            duet_core::words::count(stranded, "change", "changes")
+                        ));
+                    }
+                    said
                 })
             })
             .collect();
