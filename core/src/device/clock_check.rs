@@ -19,26 +19,28 @@ pub const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 /// "this device's clock is 10 days ahead of the relay's", from how far the relay's
 /// clock is ahead of this device's (ms; negative: behind).
 pub fn clock_disagrees(relay_ahead: i64) -> String {
-    let by = about(relay_ahead);
+    format!("this device's clock is {}", apart(relay_ahead))
+}
+
+/// "10 days ahead of the relay's", from how far the relay's clock is ahead of this
+/// device's (ms; negative: behind).
+fn apart(relay_ahead: i64) -> String {
     let which = if relay_ahead > 0 {
         "behind"
     } else {
         "ahead of"
     };
-    format!("this device's clock is {by} {which} the relay's")
+    format!("{} {which} the relay's", about(relay_ahead))
 }
 
 /// "at this device's latest sync, its clock was 10 days ahead of the relay's": what a
 /// refusal says, from the latest measurement (the clock may have been set since; only a
 /// sync measures it again).
 pub fn clock_disagreed(relay_ahead: i64) -> String {
-    let by = about(relay_ahead);
-    let which = if relay_ahead > 0 {
-        "behind"
-    } else {
-        "ahead of"
-    };
-    format!("at this device's latest sync, its clock was {by} {which} the relay's")
+    format!(
+        "at this device's latest sync, its clock was {}",
+        apart(relay_ahead)
+    )
 }
 
 /// A difference of clocks in words, to the nearest minute (a `Date` has whole seconds
