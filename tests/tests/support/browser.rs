@@ -75,6 +75,12 @@ impl Browser {
 
     /// One DevTools command; its result (events meanwhile are skipped).
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|v| panic!("{method}: {v}"))
+    }
+
+    /// One DevTools command; its result, or the answer that carried an error.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
@@ -85,8 +91,11 @@ impl Browser {
             };
             let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
             if v["id"] == id {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
+                return if v["error"].is_null() {
+                    Ok(v["result"].clone())
+                } else {
+                    Err(v)
+                };
             }
         }
     }
@@ -101,10 +110,21 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// Whether `expr` is true in the page now; false while the page is between two
+    /// documents (an evaluation the navigation cut short).
+    fn holds(&mut self, expr: &str) -> bool {
+        let asked = json!({"expression": format!("!!({expr})"), "returnByValue": true, "awaitPromise": true});
+        match self.try_call("Runtime.evaluate", asked) {
+            Ok(r) => r["result"]["value"] == json!(true),
+            Err(v) if v.to_string().contains("navigated or closed") => false,
+            Err(v) => panic!("Runtime.evaluate: {v}"),
+        }
+    }
+
     /// Polls until `expr` is true in the page.
     pub fn wait(&mut self, expr: &str) {
         let deadline = Instant::now() + DEADLINE;
-        while self.eval(&format!("!!({expr})")) != json!(true) {
+        while !self.holds(expr) {
             assert!(
                 Instant::now() < deadline,
                 "never true: {expr}\n{}",
