@@ -202,6 +202,20 @@ fn a_removed_partner_learns_who_and_when_refuses_shared_edits_and_keeps_everythi
 }
 
 /// Sam's epoch keys of the shared space, read from Sam's store.
+/// The events the relay holds, in its order, from the first leave on.
+fn events_from_the_leave(relay: &Relay) -> Vec<Event> {
+    let events: Vec<Event> = relay
+        .events()
+        .into_iter()
+        .filter_map(|(_, _, _, bytes)| Event::decode(bytes).ok())
+        .collect();
+    let leave = events
+        .iter()
+        .position(|e| e.kind() == Kind::Leave)
+        .expect("the leave reached the relay");
+    events[leave..].to_vec()
+}
+
 fn epoch_keys(home: &std::path::Path) -> Vec<(u32, duet_core::crypto::SpaceKey)> {
     let dev = CoreDevice::open(home).expect("device");
     let rec = dev.space(SpaceKind::Shared).expect("shared");
@@ -285,20 +299,12 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         .as_str()
         .expect("Alex's device")
         .to_string();
-    let events: Vec<Event> = relay
-        .events()
-        .into_iter()
-        .filter_map(|(_, _, _, bytes)| Event::decode(bytes).ok())
-        .collect();
-    let leave = events
-        .iter()
-        .position(|e| e.kind() == Kind::Leave)
-        .expect("the leave reached the relay");
+    let events = events_from_the_leave(&relay);
     assert!(
-        events[leave..].iter().any(|e| e.kind() == Kind::Rotate),
+        events.iter().any(|e| e.kind() == Kind::Rotate),
         "Alex's device started a new key"
     );
-    let later: Vec<&Event> = events[leave..]
+    let later: Vec<&Event> = events
         .iter()
         .filter(|e| e.kind() == Kind::Changes && hex::encode(e.header().author) == alex_key)
         .collect();
@@ -1125,17 +1131,9 @@ fn what_was_written_while_the_partner_left_is_sealed_under_the_new_key() {
         .as_str()
         .expect("Alex's device")
         .to_string();
-    let events: Vec<Event> = relay
-        .events()
-        .into_iter()
-        .filter_map(|(_, _, _, bytes)| Event::decode(bytes).ok())
-        .collect();
-    let leave = events
-        .iter()
-        .position(|e| e.kind() == Kind::Leave)
-        .expect("the leave reached the relay");
-    let shared = events[leave].header().space;
-    let after: Vec<&Event> = events[leave..]
+    let events = events_from_the_leave(&relay);
+    let shared = events[0].header().space;
+    let after: Vec<&Event> = events
         .iter()
         .filter(|e| e.header().space == shared && e.kind() == Kind::Changes)
         .filter(|e| hex::encode(e.header().author) == alex_key)

@@ -180,7 +180,7 @@ impl<'a> Pull<'a> {
     }
 
     /// Notes an entry served at cursor `at` that is not an authentic event of the space:
-    /// warned once per sync (with how many), and kept as the space's alert.
+    /// warned once per sync (the first such entry), and kept as the space's alert.
     fn not_authentic(&mut self, at: u64, reason: &str) {
         if self.report.not_authentic.is_some() {
             return;
