@@ -4,7 +4,6 @@
 //! ([`MAX_ANSWER_BYTES`]): a misbehaving relay cannot make the client buffer an
 //! unbounded body.
 
-use std::io::Read;
 use std::time::Duration;
 
 use duet_core::event::SpaceId;
@@ -21,7 +20,9 @@ use duet_core::protocol::{
 };
 use duet_core::sync::{AtAfter, Page, Transport, TransportError};
 
+mod answer;
 mod refusals;
+use answer::read_capped;
 use refusals::refused;
 
 /// The largest answer read from a relay: a page holds at most [`MAX_BODY_BYTES`] of
@@ -31,41 +32,89 @@ pub const MAX_ANSWER_BYTES: usize = MAX_BODY_BYTES + 64 * 1024;
 /// The largest error answer read: a JSON error names the first problem and a count.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
-/// How long to wait for a connection, and for a whole answer.
+/// How long to wait for a connection, and at most for a push's answer (after its upload);
+/// also the grace before an answer's pace is checked ([`answer::MIN_ANSWER_RATE`]).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a request other than a push waits for the answer's head, and then for each
+/// next bytes of it: a network that takes the connection and never answers (a relay
+/// whose process hangs, a middlebox) is given up after this, not after the whole
+/// answer's limit. Above the relay's longest hold of a request (a pairing long-poll,
+/// [`duet_core::protocol::PAIRING_MAX_WAIT_SECS`]).
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Talks to a relay over HTTP(S).
 pub struct Http {
+    /// Reads and pairing calls: given up after [`STALL_TIMEOUT`] of silence.
     client: reqwest::blocking::Client,
+    /// Pushes, made on first use: their head comes only after the whole upload, which on
+    /// a slow link may take longer than [`STALL_TIMEOUT`]; each push is given its own
+    /// limit instead ([`Http::upload_limit`]), for the whole request (its answer is a
+    /// line per event).
+    uploads: std::sync::OnceLock<reqwest::blocking::Client>,
     connect_timeout: Duration,
     timeout: Duration,
+    stall: Duration,
     progress: Option<crate::progress::Progress>,
 }
 
 impl Http {
     /// A client with sane timeouts.
     pub fn new() -> anyhow::Result<Http> {
-        Http::with_timeouts(CONNECT_TIMEOUT, ANSWER_TIMEOUT)
+        Http::with_timeouts(CONNECT_TIMEOUT, ANSWER_TIMEOUT, STALL_TIMEOUT)
     }
 
-    /// A client with these timeouts.
-    fn with_timeouts(connect_timeout: Duration, timeout: Duration) -> anyhow::Result<Http> {
+    /// A client with these timeouts (`stall`: see [`STALL_TIMEOUT`]).
+    fn with_timeouts(
+        connect_timeout: Duration,
+        timeout: Duration,
+        stall: Duration,
+    ) -> anyhow::Result<Http> {
         // reqwest is built without a bundled crypto provider (aws-lc needs cmake); use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Http::builder(connect_timeout, stall).build()?;
+        Ok(Http {
+            client,
+            uploads: std::sync::OnceLock::new(),
+            connect_timeout,
+            timeout,
+            stall,
+            progress: None,
+        })
+    }
+
+    /// A client builder with these timeouts. The blocking client's `timeout` bounds the
+    /// wait for the answer's head and then each read of its body, not the whole answer
+    /// (a per-request timeout would: reqwest passes that one to its async request).
+    fn builder(connect_timeout: Duration, timeout: Duration) -> reqwest::blocking::ClientBuilder {
         // Redirects are not followed: a 301 or 302 turns a push into a GET (and a signed
         // read's path would no longer be the one signed); one is said with where it leads.
-        let client = reqwest::blocking::Client::builder()
+        reqwest::blocking::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Http {
-            client,
-            connect_timeout,
-            timeout,
-            progress: None,
-        })
+    }
+
+    /// The client for pushes (no stall timeout), made on first use.
+    fn uploads(&self, relay: &str) -> Result<&reqwest::blocking::Client, TransportError> {
+        if let Some(client) = self.uploads.get() {
+            return Ok(client);
+        }
+        let client = Http::builder(self.connect_timeout, self.timeout)
+            .build()
+            .map_err(|e| TransportError::Unreachable {
+                relay: relay.to_string(),
+                detail: e.to_string(),
+            })?;
+        Ok(self.uploads.get_or_init(|| client))
+    }
+
+    /// How long a push of `len` bytes may take: the stall limit, and the upload's time at
+    /// [`MIN_UPLOAD_RATE`] besides, within the whole answer's limit. A few kilobytes (a
+    /// rating) wait no longer for a silent relay than a read does.
+    fn upload_limit(&self, len: usize) -> Duration {
+        let sending = Duration::from_secs(len as u64 / MIN_UPLOAD_RATE);
+        (self.stall + sending).min(self.timeout)
     }
 
     /// The same client, showing what it receives and sends on `progress`.
@@ -94,12 +143,11 @@ impl Http {
         let https = url.as_ref().is_some_and(|u| u.scheme() == "https");
         let relay = relay.to_string();
         if e.is_timeout() {
-            let limit = if e.is_connect() {
-                self.connect_timeout
-            } else {
-                self.timeout
+            // A push's limit is its own (`upload_limit`): what was waited is what is said.
+            let waited = match e.is_connect() {
+                true => started.elapsed().min(self.connect_timeout),
+                false => started.elapsed(),
             };
-            let waited = started.elapsed().min(limit);
             return TransportError::TimedOut {
                 relay,
                 secs: waited.as_secs_f64().ceil() as u64,
@@ -223,10 +271,11 @@ impl Http {
     /// relay that is down), rather than at the next sync.
     pub fn probe(relay: &str) -> Result<(), TransportError> {
         const WAIT: Duration = Duration::from_secs(5);
-        let http = Http::with_timeouts(WAIT, WAIT).map_err(|e| TransportError::Unreachable {
-            relay: relay.to_string(),
-            detail: e.to_string(),
-        })?;
+        let http =
+            Http::with_timeouts(WAIT, WAIT, WAIT).map_err(|e| TransportError::Unreachable {
+                relay: relay.to_string(),
+                detail: e.to_string(),
+            })?;
         let url = format!("{}{HEALTHZ_PATH}", relay.trim_end_matches('/'));
         let started = std::time::Instant::now();
         let resp = http
@@ -242,80 +291,9 @@ impl Http {
     }
 }
 
-/// The slowest answer read after the first `timeout`: a relay that trickles its
-/// answer a byte at a time would otherwise hold a sync for ever, since each read waits
-/// only for the next bytes. A 16 MiB page at this rate still arrives (in about an hour).
-const MIN_ANSWER_RATE: u64 = 4096;
-
-/// A body read that fails once it falls behind [`MIN_ANSWER_RATE`] after a grace.
-struct Paced<R> {
-    inner: R,
-    start: std::time::Instant,
-    grace: Duration,
-    read: u64,
-}
-
-impl<R: Read> Read for Paced<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let elapsed = self.start.elapsed();
-        if let Some(late) = elapsed.checked_sub(self.grace)
-            && self.read < late.as_secs().saturating_mul(MIN_ANSWER_RATE)
-        {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "the relay sent {} bytes in {} s, slower than {MIN_ANSWER_RATE} bytes a second",
-                    self.read,
-                    elapsed.as_secs()
-                ),
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
-/// Reads an answer's body, refusing it (unread past `cap` bytes) when it is larger, or
-/// when it comes slower than [`MIN_ANSWER_RATE`] after the first `grace`.
-fn read_capped(
-    relay: &str,
-    resp: reqwest::blocking::Response,
-    cap: usize,
-    grace: Duration,
-) -> Result<Vec<u8>, TransportError> {
-    let too_large = || TransportError::TooLarge {
-        relay: relay.to_string(),
-        limit: cap,
-    };
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    let paced = Paced {
-        inner: resp,
-        start: std::time::Instant::now(),
-        grace,
-        read: 0,
-    };
-    paced
-        .take(cap as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| match e.kind() {
-            // Too slow (the pace above) or too long: said with what arrived.
-            std::io::ErrorKind::TimedOut => TransportError::Unreachable {
-                relay: relay.to_string(),
-                detail: format!("reading the answer failed: {e}"),
-            },
-            _ => TransportError::CutOff {
-                relay: relay.to_string(),
-            },
-        })?;
-    if body.len() > cap {
-        return Err(too_large());
-    }
-    Ok(body)
-}
+/// The slowest upload a push's limit allows for ([`Http::upload_limit`]): a push of
+/// 1 MiB, the most one carries, is given the whole answer's limit.
+const MIN_UPLOAD_RATE: u64 = 8 * 1024;
 
 impl Transport for Http {
     fn relay_ahead_ms(&self) -> Option<i64> {
@@ -333,10 +311,12 @@ impl Transport for Http {
         if let Some(p) = &self.progress {
             p.sending(body.len());
         }
+        let uploads = self.uploads(relay)?;
+        let limit = self.upload_limit(body.len());
         let resp = self.send_with_backoff(relay, || {
-            let request = self
-                .client
+            let request = uploads
                 .post(&url)
+                .timeout(limit)
                 .header("content-type", "application/octet-stream")
                 .body(body.clone());
             match create_token {
@@ -564,14 +544,19 @@ impl PairingRelay for Http {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn a_relay_that_never_answers_times_out_with_the_time_waited() {
         // Accepted by the kernel (the listener's backlog), never answered.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let relay = format!("http://{}", listener.local_addr().expect("addr"));
-        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
-            .expect("client");
+        let http = Http::with_timeouts(
+            Duration::from_secs(5),
+            Duration::from_millis(300),
+            STALL_TIMEOUT,
+        )
+        .expect("client");
         let err = http
             .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
             .expect_err("no answer");
@@ -580,6 +565,40 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("timed out after 1 s"), "{err}");
+        drop(listener);
+    }
+
+    #[test]
+    fn a_read_from_a_relay_that_never_answers_is_given_up_at_the_stall_limit() {
+        // Accepted by the kernel, never answered: a hung relay, a middlebox.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        // The whole answer's limit a minute, silence given up after 300 ms: without the
+        // stall limit this read would wait the whole minute and say so.
+        let http = Http::with_timeouts(
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+        )
+        .expect("client");
+        let me = Identity::generate("Alex");
+        let err = http
+            .pull(&relay, &SpaceId([7; 16]), 0, 10, &me)
+            .expect_err("no answer");
+        assert!(
+            matches!(&err, TransportError::TimedOut { secs: 1, .. }),
+            "{err:?}"
+        );
+        // A small push (a rating) as well; a large one is given the time to upload.
+        let err = http
+            .push(&relay, &SpaceId([7; 16]), vec![0; 1024], None)
+            .expect_err("no answer");
+        assert!(
+            matches!(&err, TransportError::TimedOut { secs: 1, .. }),
+            "{err:?}"
+        );
+        assert_eq!(http.upload_limit(1 << 20), Duration::from_secs(60));
+        assert_eq!(http.upload_limit(80 * 1024), Duration::from_millis(10_300));
         drop(listener);
     }
 
@@ -602,12 +621,22 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
-            .expect("client");
+        let http = Http::with_timeouts(
+            Duration::from_secs(5),
+            Duration::from_millis(300),
+            STALL_TIMEOUT,
+        )
+        .expect("client");
         // Without the pace, the read would go on until the server stops (10 s) and
         // fail as a connection closed early, not as a slow answer.
         let err = http
-            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .pull(
+                &relay,
+                &SpaceId([7; 16]),
+                0,
+                10,
+                &Identity::generate("Alex"),
+            )
             .expect_err("cut off");
         assert!(err.to_string().contains("slower than"), "{err}");
         drop(http);
@@ -621,15 +650,16 @@ mod tests {
         let relay = format!("http://{}", listener.local_addr().expect("addr"));
         // A slow link: the answer takes about 1.2 s, four times the answer timeout, at
         // some 10 KB/s (above the pace), as a 16 MiB page does on a link of 100 KB/s.
-        let json = br#"{"results":[],"cursor":7}"#;
-        let mut body = json.to_vec();
-        body.resize(12 * 1024, b' ');
+        // A page of one event at cursor 7, 12 KiB in all.
+        let mut body = 7u64.to_be_bytes().to_vec();
+        body.extend_from_slice(&(12 * 1024 - 12u32).to_be_bytes());
+        body.resize(12 * 1024, 0);
         let server = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().expect("accept");
             let mut request = [0u8; 4096];
             let _ = conn.read(&mut request);
             let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
                 body.len()
             );
             conn.write_all(head.as_bytes()).expect("head");
@@ -638,12 +668,23 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let http = Http::with_timeouts(Duration::from_secs(5), Duration::from_millis(300))
-            .expect("client");
+        let http = Http::with_timeouts(
+            Duration::from_secs(5),
+            Duration::from_millis(300),
+            STALL_TIMEOUT,
+        )
+        .expect("client");
         let answer = http
-            .push(&relay, &SpaceId([7; 16]), Vec::new(), None)
+            .pull(
+                &relay,
+                &SpaceId([7; 16]),
+                0,
+                10,
+                &Identity::generate("Alex"),
+            )
             .expect("a slow but steady answer is read to its end");
-        assert_eq!(answer.cursor, 7);
+        assert_eq!(answer.events.len(), 1);
+        assert_eq!(answer.events[0].0, 7);
         let _ = server.join();
     }
 }

@@ -1080,3 +1080,50 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
     // Sam now shares the space with Alex: starting over is not offered any more.
     assert!(!app.get("/devices").body.contains("Start over"));
 }
+
+#[test]
+fn a_page_opened_while_another_waits_for_a_silent_relay_says_it_is_busy() {
+    // Takes connections and never answers: a relay whose process hangs, a middlebox.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let relay = format!("http://{}", silent.local_addr().expect("address"));
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay]);
+    let app = App::start(&alex);
+    let outcome = std::thread::scope(|s| {
+        // The invite is announced to the relay first: the page holds the device meanwhile.
+        let inviting = s.spawn(|| app.post("/devices/invite", &[]));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let busy = loop {
+            // Before the fix, this waited for the invite's whole network wait.
+            let page = app.get("/");
+            if page.status == 503 {
+                break page;
+            }
+            assert_eq!(page.status, 200, "{}", page.body);
+            assert!(
+                std::time::Instant::now() < deadline && !inviting.is_finished(),
+                "no page said it waited for another; the last:\n{}",
+                page.body
+            );
+        };
+        assert!(
+            busy.body.contains("busy with another page") && busy.body.contains("try again"),
+            "{}",
+            busy.body
+        );
+        // The invite itself ends saying the relay did not answer, in the stall limit.
+        let invited = inviting.join().expect("the invite's request");
+        assert_eq!(invited.status, 303, "{}", invited.body);
+        invited.header("location").expect("the outcome").to_string()
+    });
+    let devices = app.get(&outcome);
+    assert!(
+        devices.body.contains("has not reached the relay yet")
+            && devices.body.contains("timed out"),
+        "{}",
+        devices.body
+    );
+    // The device is free again.
+    assert_eq!(app.get("/").status, 200);
+    drop(silent);
+}

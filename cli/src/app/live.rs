@@ -123,7 +123,7 @@ struct Live {
     stop: Arc<AtomicBool>,
     /// The server's device slot: held by the setup and join forms while they make the
     /// device, so that this thread never opens one half made (a refused join is given up).
-    device: Arc<Mutex<Option<Device>>>,
+    device: super::server::DeviceSlot,
     /// Set by a sync that found this device's whole join refused for good: the thread
     /// lets go of the device, whose home a new code on the setup page sets up again.
     joined_nothing: std::cell::Cell<bool>,
@@ -295,12 +295,9 @@ impl Live {
     fn open(&self) -> Option<Device> {
         while !self.stop.load(Ordering::Relaxed) {
             // A setup or join form is making the device: wait until it is done.
-            let making = match self.device.try_lock() {
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    std::thread::sleep(LOCAL_CHECK);
-                    continue;
-                }
-                held => held.ok(),
+            let Ok(making) = self.device.try_lock() else {
+                std::thread::sleep(LOCAL_CHECK);
+                continue;
             };
             match Device::open_with(&self.home, self.clock) {
                 Ok(d) if !d.joined_nothing_for_good().unwrap_or(false) => {

@@ -84,7 +84,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         clock: ctx.clock,
         session,
         live: Arc::new(Mutex::new(live::LiveState::default())),
-        device: Arc::new(Mutex::new(None)),
+        device: Arc::new(tokio::sync::Mutex::new(None)),
         live_hold: Arc::default(),
         outcomes: Arc::default(),
         changes,

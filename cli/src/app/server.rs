@@ -20,6 +20,30 @@ use super::live::LiveState;
 use super::pages;
 use super::security::{self, Session};
 
+/// The one device of the app, once opened: an async lock, so that a page waits for it
+/// only so long ([`BUSY_AFTER`]) while another page holds it through a network wait.
+pub type DeviceSlot = Arc<tokio::sync::Mutex<Option<Device>>>;
+
+/// How long a page waits for the device another page holds before it says so: a page
+/// that reaches the relay (an invite, a removal) holds it until the relay answers, which
+/// on a network that never answers is the transport's whole stall limit.
+const BUSY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The device stayed held by another page for [`BUSY_AFTER`]: nothing was done.
+#[derive(Debug)]
+struct Busy;
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "nothing was done yet: Duet is still busy with another page, which waits for \
+             the relay (the network may be slow or not answering); try again in a moment",
+        )
+    }
+}
+
+impl std::error::Error for Busy {}
+
 /// What every request shares.
 #[derive(Clone)]
 pub struct App {
@@ -32,7 +56,7 @@ pub struct App {
     /// What the live thread last saw (relay, last sync).
     pub live: Arc<Mutex<LiveState>>,
     /// The device, once opened (none before first-run setup made it).
-    pub device: Arc<Mutex<Option<Device>>>,
+    pub device: DeviceSlot,
     /// The live thread's hold on its own device (let go before the home is set aside).
     pub live_hold: Arc<super::hold::LiveHold>,
     /// What the forms of the Partner and devices page made (a code, a notice), shown by
@@ -64,7 +88,9 @@ impl IntoResponse for PageError {
             Some(hint) => format!("{err:#}; {hint}"),
             None => format!("{err:#}"),
         };
-        let status = if crate::advice::next_step(&err).is_some() {
+        let status = if err.downcast_ref::<Busy>().is_some() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else if crate::advice::next_step(&err).is_some() {
             StatusCode::CONFLICT
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -119,12 +145,11 @@ impl App {
         F: FnOnce(&mut Device) -> anyhow::Result<T> + Send + 'static,
     {
         let (home, clock) = (self.home.clone(), self.clock);
-        let device = self.device.clone();
+        let slot = self.device.clone().lock_owned();
+        let Ok(mut kept) = tokio::time::timeout(BUSY_AFTER, slot).await else {
+            return Err(PageError(Busy.into()));
+        };
         let joined = tokio::task::spawn_blocking(move || {
-            let mut kept = device.lock().unwrap_or_else(|poisoned| {
-                device.clear_poison();
-                poisoned.into_inner()
-            });
             if kept.is_none() {
                 let mut dev = Device::open_with(&home, clock)
                     .map_err(anyhow::Error::from)

@@ -106,7 +106,7 @@ pub async fn restore(State(app): State<App>, form: Multipart) -> PageResult {
     let kept = app.device.clone();
     let brought = tokio::task::spawn_blocking(move || -> anyhow::Result<backup::Restored> {
         // Held until the device is open: the live thread never opens a home half made.
-        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = kept.blocking_lock();
         if kept.is_some() {
             anyhow::bail!(
                 "this Duet holds a device already; a backup is brought back only on a new one"

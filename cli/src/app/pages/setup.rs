@@ -118,7 +118,7 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
     let kept = app.device.clone();
     let made = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
         // Held until the first sync is done: the live thread then finds the spaces made.
-        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = kept.blocking_lock();
         let token = crate::commands::relay::creation_token(token.as_deref())?;
         let mut dev = Device::init_with_token(&home, &f.name, relay.as_deref(), token, clock)?;
         // The first sync makes the spaces on the relay: a token it refuses is said now,
@@ -188,7 +188,7 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
         let http = Http::new()?;
         // Held for the whole join: the live thread waits rather than open a device the
         // relay may still refuse.
-        let mut kept = kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = kept.blocking_lock();
         // Closed first: a device that joined nothing is given up by the join, its files
         // deleted (any other is opened again by the next page).
         drop(kept.take());

@@ -62,7 +62,7 @@ pub async fn start_over(State(app): State<App>, Form(f): Form<StartOverForm>) ->
     let (slot, hold) = (app.device.clone(), app.live_hold.clone());
     let set_aside = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         // Held throughout: neither a page nor the live sync opens the device meanwhile.
-        let mut kept = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = slot.blocking_lock();
         let dev = match kept.take() {
             Some(dev) => dev,
             None => Device::open_with(&home, clock)?,
