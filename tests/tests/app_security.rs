@@ -271,7 +271,7 @@ fn once_of(page: &str, action: &str) -> String {
 }
 
 #[test]
-fn a_form_sent_twice_writes_once_and_a_refused_one_may_be_sent_again() {
+fn a_form_sent_twice_writes_once_and_a_refused_or_edited_one_may_be_sent_again() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
     let app = App::start(&d);
@@ -292,6 +292,11 @@ fn a_form_sent_twice_writes_once_and_a_refused_one_may_be_sent_again() {
     let again = app.post("/goals", &[("once", &once), ("title", "Sunday walk")]);
     assert_eq!(again.status, 303, "{}", again.body);
     assert_eq!(goals(&d), 1);
+    // The same copy sent again with other words (Back, an edit, Send) is not dropped.
+    let edited = app.post("/goals", &[("once", &once), ("title", "Sunday walk, long")]);
+    assert_eq!(edited.status, 303, "{}", edited.body);
+    assert_ne!(edited.header("location"), first.header("location"));
+    assert_eq!(goals(&d), 2);
     // Another rendering of the form is another form.
     let once = once_of(&app.get("/").body, "/goals");
     assert_eq!(
@@ -299,7 +304,7 @@ fn a_form_sent_twice_writes_once_and_a_refused_one_may_be_sent_again() {
             .status,
         303
     );
-    assert_eq!(goals(&d), 2);
+    assert_eq!(goals(&d), 3);
 }
 
 #[test]

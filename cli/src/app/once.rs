@@ -4,7 +4,8 @@
 //! value ([`super::pages::layout::csrf`]); a value handled with success is not handled
 //! again but leads to the page the first copy led to (a copy sent while the first is
 //! handled waits for it). A form the page refused (an error page, not a redirect) may
-//! be sent again as it was.
+//! be sent again as it was; a copy sent again with other words in it is another form
+//! ([`with_content`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -79,6 +80,15 @@ pub async fn after_first(sent: &Mutex<Sent>, once: &str) -> Seen {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The key a form counts once under: its `once` value and what it holds (a page sent
+/// again unchanged is the same form; sent again with other words, another one).
+pub fn with_content(once: &str, body: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("{once}:{:016x}", h.finish())
 }
 
 /// A fresh value for a form (empty if the system has no randomness: the form then

@@ -170,6 +170,9 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
                 let Some(once) = form.once else {
                     return super::kept::keep(next.run(req).await, &typed, &back);
                 };
+                // The same copy of a page sent again with other words in it (Back, an
+                // edit, Send) is a new form: only the same words count once.
+                let once = super::once::with_content(&once, &form.body);
                 use super::once::Seen;
                 let to = match super::once::after_first(&s.sent, &once).await {
                     Seen::New => None,
