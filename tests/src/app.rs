@@ -100,7 +100,8 @@ impl App {
         App::start_args(d, &["app", "--json"], &[("PATH", path)])
     }
 
-    fn start_args(d: &Device, args: &[&str], env: &[(&str, &str)]) -> App {
+    /// `duet ARGS` on `d` (an app command printing its URL as JSON), with `env`.
+    pub fn start_args(d: &Device, args: &[&str], env: &[(&str, &str)]) -> App {
         let mut child = d
             .command(args)
             .envs(env.iter().copied())

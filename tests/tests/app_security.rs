@@ -414,3 +414,49 @@ fn the_browser_is_opened_without_the_session_key_on_any_command_line() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_form_of_a_page_shown_before_the_app_restarted_keeps_its_words() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let before = App::start(&d);
+    let (port, csrf, cookie, origin) = (
+        before.port.to_string(),
+        before.csrf(),
+        before.cookie(),
+        before.origin(),
+    );
+    drop(before);
+    // Started again on the same port: the page's cookie and token are of the last run.
+    let app = App::start_args(&d, &["app", "--no-open", "--json", "--port", &port], &[]);
+    let form = encode(&[
+        ("csrf", &csrf),
+        ("title", "Sunday walk"),
+        ("why", "Ten minutes of writing"),
+    ]);
+    let old_page = [("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+    let refused = app.request("POST", "/goals", &old_page, &form);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    for words in ["Ten minutes of writing", "Sunday walk", "started again"] {
+        assert!(refused.body.contains(words), "{words}: {}", refused.body);
+    }
+    // With the new run's cookie (Duet opened again in another tab) but the old page.
+    let (new_cookie, own) = (app.cookie(), app.origin());
+    let other_tab = [("Cookie", new_cookie.as_str()), ("Origin", own.as_str())];
+    let refused = app.request("POST", "/goals", &other_tab, &form);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("Ten minutes of writing"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(goals(&d), 0);
+    // Another site's form is never shown back.
+    let foreign = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    let refused = app.request("POST", "/goals", &foreign, &form);
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains("Ten minutes"), "{}", refused.body);
+}

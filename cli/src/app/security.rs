@@ -154,6 +154,11 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
         return enter(s, req.uri().path(), req.headers());
     }
     if !has_cookie(req.headers(), &s.cookie_name(), &s.secret) {
+        // A form from this server's address but another run of it (Duet was started
+        // again on the same port since the page was shown): nothing it typed is lost.
+        if req.method() == Method::POST && from_own_origin(s, req.headers()) {
+            return stale_form(req, STARTED_AGAIN).await;
+        }
         return refuse(
             StatusCode::FORBIDDEN,
             "Open Duet from its link",
@@ -261,6 +266,41 @@ fn back_to(headers: &HeaderMap, port: u16) -> String {
     .to_string()
 }
 
+/// What a form from another run of Duet is told (its page was shown before a restart).
+const STARTED_AGAIN: &str = "Duet was started again since this page was shown, and takes \
+     only forms of pages shown since. Nothing was saved. Open Duet again from the window it \
+     opened when it started (or the link `duet app` printed), and send your words from \
+     there.";
+
+/// Whether a request comes from a page of this server's address (its Origin).
+fn from_own_origin(s: &Session, headers: &HeaderMap) -> bool {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    [
+        format!("http://127.0.0.1:{}", s.port),
+        format!("http://localhost:{}", s.port),
+    ]
+    .iter()
+    .any(|o| o == origin)
+}
+
+/// A form of this server's address refused as from another run: said with the words
+/// typed into it, to copy (an upload or a form too large is refused without them).
+async fn stale_form(req: Request, text: &str) -> Response {
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_FORM)
+        .await
+        .unwrap_or_default();
+    let typed = super::kept::typed(&bytes);
+    let page = super::pages::layout::problem_kept(text, &typed, None);
+    (
+        StatusCode::FORBIDDEN,
+        axum::response::Html(page.into_string()),
+    )
+        .into_response()
+}
+
 /// A form sent, as the guard read it.
 struct SentForm {
     /// The body (the page reads it again from the request).
@@ -272,15 +312,6 @@ struct SentForm {
 /// A POST passes with this server's Origin and the CSRF token in its form; the body is
 /// read here (bounded) and handed on unchanged, with the form's `once` value if any.
 async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), Response> {
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let own = [
-        format!("http://127.0.0.1:{}", s.port),
-        format!("http://localhost:{}", s.port),
-    ];
     let csrf_refused = || {
         refuse(
             StatusCode::FORBIDDEN,
@@ -288,7 +319,7 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
             "Duet accepts changes only from its own pages. Go back, reload the page and send it again.",
         )
     };
-    if !own.iter().any(|o| o == origin) {
+    if !from_own_origin(s, req.headers()) {
         return Err(csrf_refused());
     }
     let (parts, body) = req.into_parts();
@@ -338,7 +369,15 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
             .map(|(_, v)| v.into_owned())
     };
     if !same_secret(&field(CSRF_FIELD).unwrap_or_default(), &s.csrf) {
-        return Err(csrf_refused());
+        // Of this server's address, with its cookie: a page of an earlier run of it
+        // (the cookie was set again since), or one whose token was edited.
+        let typed = super::kept::typed(&bytes);
+        let page = super::pages::layout::problem_kept(STARTED_AGAIN, &typed, None);
+        return Err((
+            StatusCode::FORBIDDEN,
+            axum::response::Html(page.into_string()),
+        )
+            .into_response());
     }
     let once = field(ONCE_FIELD).filter(|v| !v.is_empty());
     let bytes = with_lf(bytes);
