@@ -18,6 +18,13 @@ const RELAY_LOST_SPACE: &str = "check the URL with `duet status`; if it is right
      no longer holds this space (restored from an older backup, or its data lost): tell its \
      operator, and keep this device's data (it holds the space)";
 
+/// Why a device code was withdrawn, and what to do.
+const DEVICE_CODE_WITHDRAWN: &str = "it was withdrawn on your other device (`duet invite \
+     revoke`, or a device removal or your partner's leave, which withdraw every open code), \
+     the device that made it was removed, or you left the shared space there (a device of \
+     someone who left cannot join it); if you have not left, make a new one on your other \
+     device (`duet device add`)";
+
 /// What to do next, in the command line's words.
 pub fn say(step: &NextStep) -> String {
     match step {
@@ -49,11 +56,7 @@ pub fn say(step: &NextStep) -> String {
              device's next sync: run `duet sync` on your other device, then join again; \
              otherwise make a new one there (`duet device add`)"
             .into(),
-        NextStep::DeviceCodeWithdrawn => "it was withdrawn on your other device (`duet invite \
-             revoke`, or a device removal or your partner's leave, which withdraw every open \
-             code), the device that made it was removed, or you left the shared space there (a device of someone who left cannot join \
-             it); if you have not left, make a new one on your other device (`duet device add`)"
-            .into(),
+        NextStep::DeviceCodeWithdrawn => DEVICE_CODE_WITHDRAWN.into(),
         NextStep::CopyInviteAgain => {
             "ask your partner to run `duet invite` again and copy the whole code".into()
         }
@@ -91,10 +94,29 @@ pub fn say(step: &NextStep) -> String {
              `duet sync`; if it is right already, the relay's clock is wrong: ask its operator \
              to set it"
             .into(),
+        NextStep::UseOneCopy | NextStep::ReplaceDevice | NextStep::CompareSafetyCode => {
+            copies_and_trust(step)
+        }
         NextStep::CreationToken { relay } => format!(
             "ask its operator for one and run `duet relay set {} --token TOKEN`",
             relay.as_deref().unwrap_or("URL")
         ),
+    }
+}
+
+/// What to do about a device copied, stuck, or perhaps misbehaving.
+fn copies_and_trust(step: &NextStep) -> String {
+    match step {
+        NextStep::UseOneCopy => "use one copy only: to use both, add the second as a device \
+             of its own (`duet device add`)"
+            .into(),
+        NextStep::ReplaceDevice => "its person can go on with a new device (`duet device add` \
+             there, then `duet device remove` the old one)"
+            .into(),
+        NextStep::CompareSafetyCode => {
+            "compare the safety code with your partner (`duet verify`)".into()
+        }
+        _ => String::new(),
     }
 }
 

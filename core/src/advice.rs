@@ -79,6 +79,13 @@ pub enum NextStep {
     /// Set this device's clock right, then sync (or, if it is right, have the relay's
     /// operator set the relay's).
     SetClock,
+    /// Use one copy of a device only; to use both, add the second as a device of its own.
+    UseOneCopy,
+    /// A device whose changes can never be applied: its person goes on with a new device
+    /// and removes the old one.
+    ReplaceDevice,
+    /// Compare the safety code with the partner.
+    CompareSafetyCode,
     /// Ask the relay's operator for a creation token and give it for this relay.
     CreationToken {
         /// The relay that asks for one, when known.

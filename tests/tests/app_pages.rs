@@ -1075,6 +1075,9 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with("set-aside-"))
         .expect("the folder set aside");
+    // The setup page said how to open it again.
+    let open_again = format!("duet app --home {}", aside.path().display());
+    assert!(setup.body.contains(&open_again), "{}", setup.body);
     let before = Device::at(aside.path());
     assert!(before.ok(&["goal", "list"]).contains("Written alone"));
     // Sam now shares the space with Alex: starting over is not offered any more.

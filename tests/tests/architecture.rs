@@ -408,3 +408,28 @@ fn protocol_strings_are_written_once_in_the_protocol_module() {
         "use duet_core::protocol's constants and ErrorCode instead of restating: {restated:#?}"
     );
 }
+
+/// Core says what to do next as a `NextStep` that each front end words; a command typed
+/// in a terminal, named in core's own texts, reached the app's pages as it was.
+#[test]
+fn core_names_no_command_line_in_what_it_says() {
+    let mut named = Vec::new();
+    for file in rust_files(&root().join("core/src")) {
+        for (i, line) in non_test_lines(&file).iter().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") || !code.contains("`duet ") {
+                continue;
+            }
+            // Which processes hold a home open is said, not what to type.
+            if code.contains("(a `duet sync --watch`, or `duet app`)") {
+                continue;
+            }
+            named.push(format!("{}:{}: {code}", file.display(), i + 1));
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "say the next step as a NextStep (core/src/advice.rs):\n{}",
+        named.join("\n")
+    );
+}

@@ -803,3 +803,20 @@ fn text_that_shows_nothing_or_cannot_be_read_back_is_a_typo_and_changes_nothing(
     assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
     assert_eq!(snapshot(&d), before, "nothing was written");
 }
+
+#[test]
+fn history_names_a_level_text_changed_in_words() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let id = d.json(&["goal", "add", "Sunday walk", "--area", "quality-time"])["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    d.ok(&["goal", "edit", &id, "--level", "+2=Every Sunday"]);
+    let history = d.ok(&["history"]);
+    assert!(
+        history.contains("changed the level +2 text of \"Sunday walk\""),
+        "{history}"
+    );
+    assert!(!history.contains("level:"), "{history}");
+}

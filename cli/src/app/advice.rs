@@ -50,6 +50,24 @@ fn start_over() -> String {
     )
 }
 
+/// What to do about a device copied, stuck, or perhaps misbehaving.
+fn copies_and_trust(step: &NextStep) -> String {
+    match step {
+        NextStep::UseOneCopy => format!(
+            "use one copy only: to use both, add the second as a device of its own (Add \
+             another device of yours, on {DEVICES_PAGE})"
+        ),
+        NextStep::ReplaceDevice => format!(
+            "its person can go on with a new device (a device code made on {DEVICES_PAGE} \
+             there), then remove the old one"
+        ),
+        NextStep::CompareSafetyCode => {
+            format!("compare the safety code with your partner (on {DEVICES_PAGE})")
+        }
+        _ => String::new(),
+    }
+}
+
 /// What to do next, in the app's words.
 pub fn say(step: &NextStep) -> String {
     match step {
@@ -99,6 +117,9 @@ pub fn say(step: &NextStep) -> String {
         ),
         NextStep::MakeCodeAgain => {
             format!("a device that has still to join needs a new device code ({DEVICES_PAGE})")
+        }
+        NextStep::UseOneCopy | NextStep::ReplaceDevice | NextStep::CompareSafetyCode => {
+            copies_and_trust(step)
         }
         NextStep::AddOwnDevice => {
             format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
@@ -200,6 +221,9 @@ mod tests {
             NextStep::CopyInviteAgain,
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,
+            NextStep::UseOneCopy,
+            NextStep::ReplaceDevice,
+            NextStep::CompareSafetyCode,
             NextStep::MakeCodeAgain,
             NextStep::RemoveOwnDevice {
                 device: "ab".repeat(32),

@@ -19,6 +19,8 @@ const TYPED: &[(&str, &str)] = &[
     ("level0", "Level 0 (expected)"),
     ("level-1", "Level −1"),
     ("level-2", "Level −2"),
+    ("code", "Code"),
+    ("relay", "Relay address"),
 ];
 
 /// Marks a page's refusal: its status and what it says.

@@ -100,7 +100,7 @@ pub enum JoinError {
     /// A code given to a home whose device is in the space already (its join finished):
     /// its own device code, or one another device used.
     #[error(
-        "this device is in this shared space already, so the code joins nothing here: a device code is for your new device (run `duet join CODE` there, or in a new home with --home DIR), an invite for your partner's"
+        "this device is in this shared space already, so the code joins nothing here: a device code is for your new device (join with it there, or in a new home on this computer), an invite for your partner's"
     )]
     AlreadyJoined,
     /// This home's device no longer belongs to the space (it was removed, or its person

@@ -64,7 +64,7 @@ pub enum DeviceError {
     #[error(
         "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \
          this goal counts in your T-score; to leave a goal out of the scores, pause it \
-         (`duet goal status GOAL paused`)",
+         (set its status to paused)",
         max = crate::model::limits::MAX_WEIGHT
     )]
     BadWeight(f64),
@@ -117,7 +117,7 @@ pub enum DeviceError {
     PartnerJoined(String),
     /// A partner invite once the partner has left or been removed.
     #[error(
-        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read. A new relationship starts in a new home (`duet init --home DIR`); this one stays readable here"
+        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read. A new relationship starts over, in a new home; this one stays readable here"
     )]
     PartnerGone(String),
     /// No open invite matches what the user gave.

@@ -37,6 +37,14 @@ pub fn name_events(
     }
 }
 
+/// A goal field as people read it: `level:+2` is "level +2 text".
+fn field_words(field: &str) -> String {
+    match field.strip_prefix("level:") {
+        Some(level) => format!("level {level} text"),
+        None => field.to_string(),
+    }
+}
+
 /// The one readable line of an event.
 fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
     let who = &ev.author_name;
@@ -57,7 +65,7 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         }
         HistoryKind::FieldEdited => format!(
             "{who} changed the {} of {goal}: {} -> {}",
-            ev.field.as_deref().unwrap_or("field"),
+            field_words(ev.field.as_deref().unwrap_or("field")),
             q(&ev.before),
             q(&ev.after)
         ),

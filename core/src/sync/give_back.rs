@@ -122,7 +122,7 @@ pub(super) fn give_back(
     );
     if let Some(why) = refusal {
         text.push_str(&format!(
-            "; the relay refused to take back the rest ({why}): they stay on this device (`duet export` has them)"
+            "; the relay refused to take back the rest ({why}): they stay on this device (its export has them)"
         ));
     }
     report.warnings.push(Warning::new(text));

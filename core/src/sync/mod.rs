@@ -276,7 +276,7 @@ pub enum SyncError {
     /// changes aside and makes them again after those; this says it could not.
     #[error(
         "another copy of this device (restored from a backup, or a copy of its home) sent changes numbered as this copy's own{}",
-        if *.unsent { "" } else { ", and this copy has none unsent to make again: its log cannot take them; use the other copy, or restore the backup again into a new home (`duet restore FILE --home DIR`)" }
+        if *.unsent { "" } else { ", and this copy has none unsent to make again: its log cannot take them; use the other copy, or restore the backup again into a new home" }
     )]
     AnotherCopy {
         /// Whether this copy had unsent changes when it found out.

@@ -2,7 +2,7 @@
 //! taken), refused (kept as evidence, with the reason reported) or held until an earlier
 //! event of its author or its key arrives.
 
-use crate::advice::Warning;
+use crate::advice::{NextStep, Warning};
 use automerge::{Change, ReadDoc};
 
 use super::SyncError;
@@ -152,10 +152,13 @@ impl Pull<'_> {
                 1 => ("1 change".to_string(), "waits"),
                 n => (format!("{n} changes"), "wait"),
             };
-            self.report.warnings.push(Warning::new(format!(
-                "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes. A change this device refused never comes: its person can go on with a new device (`duet device add` there, then `duet device remove` the old one)",
-                &hex::encode(device)[..12]
-            )));
+            self.report.warnings.push(Warning::then(
+                format!(
+                    "{count} of device {} {verb} for an earlier change this device refused or has not received; kept, and applied if that change comes. A change this device refused never comes",
+                    &hex::encode(device)[..12]
+                ),
+                NextStep::ReplaceDevice,
+            ));
         }
     }
 
@@ -184,12 +187,15 @@ impl Pull<'_> {
             }
             Err(e) => {
                 self.refused_key = Some(epoch);
-                self.report.warnings.push(Warning::new(format!(
-                    "{e} (the key change by device {}); this device takes no key from it, and starts a new key \
-                     for every member of the space so that writing goes on. If this happens again, that device \
-                     is misbehaving: compare the safety code with your partner (`duet verify`)",
-                    &hex::encode(ev.header().author)[..12]
-                )));
+                self.report.warnings.push(Warning::then(
+                    format!(
+                        "{e} (the key change by device {}); this device takes no key from it, and starts a new key \
+                         for every member of the space so that writing goes on. If this happens again, that device \
+                         is misbehaving",
+                        &hex::encode(ev.header().author)[..12]
+                    ),
+                    NextStep::CompareSafetyCode,
+                ));
             }
         }
     }

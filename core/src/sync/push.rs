@@ -65,11 +65,14 @@ pub(super) fn push_unacked(
         )));
     }
     if unproven > 0 {
-        report.warnings.push(Warning::new(format!(
-            "the relay's answer did not acknowledge {unproven} of this device's events as \
-             stored (no cursor, or another event's hash): they stay unsent and go again with \
-             the next sync; if this repeats, check the relay's address (`duet status`)"
-        )));
+        report.warnings.push(Warning::then(
+            format!(
+                "the relay's answer did not acknowledge {unproven} of this device's events as \
+                 stored (no cursor, or another event's hash): they stay unsent and go again \
+                 with the next sync (if this repeats, the address may not lead to a Duet relay)"
+            ),
+            NextStep::CheckRelayUrl,
+        ));
     }
     Ok(None)
 }
@@ -180,13 +183,16 @@ fn refused(
     {
         let keys = store.epoch_keys(&rec.id)?;
         if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
-            report.warnings.push(Warning::new(if body.error == ErrorCode::Fork {
-                "another copy of this device (restored from a backup, or a copy of its home) sent an event of its own first; this copy's unsent events were withdrawn and their changes are sent after it. Use one copy only: to use both, add the second as a device of its own (`duet device add`)".to_string()
+            report.warnings.push(if body.error == ErrorCode::Fork {
+                Warning::then(
+                    "another copy of this device (restored from a backup, or a copy of its home) sent an event of its own first; this copy's unsent events were withdrawn and their changes are sent after it",
+                    NextStep::UseOneCopy,
+                )
             } else {
                 // Routine (two devices of one person rotating the key after a leave);
                 // said without the relay's words, which name protocol terms and commands.
-                "a change to who is in the space, made on this device, crossed one made at the same time on another device; this device's was withdrawn and is made again if still needed".to_string()
-            }));
+                Warning::new("a change to who is in the space, made on this device, crossed one made at the same time on another device; this device's was withdrawn and is made again if still needed")
+            });
             report.redo.extend(redo);
             return Ok(None);
         }

@@ -10,7 +10,7 @@ use automerge::{Change, ReadDoc};
 use super::SyncError;
 use super::local::Local;
 use super::pull::Pull;
-use crate::advice::Warning;
+use crate::advice::{NextStep, Warning};
 use crate::doc::{SpaceDoc, Tip};
 use crate::store::Store;
 
@@ -56,13 +56,15 @@ pub(super) fn take_back(
     store.take_back_set_aside(&rec.id, &rows, &remade, doc)?;
     local.seen = store.data_version()?;
     pull.report.remade = remade.len();
-    pull.report.warnings.push(Warning::new(format!(
-        "another copy of this device (restored from a backup, or a copy of its home) sent changes first; \
-         this copy's {} unsent change{} {} made again after them and nothing is lost. Use one copy only: \
-         to use both, add the second as a device of its own (`duet device add`)",
-        remade.len(),
-        if remade.len() == 1 { "" } else { "s" },
-        if remade.len() == 1 { "was" } else { "were" },
-    )));
+    pull.report.warnings.push(Warning::then(
+        format!(
+            "another copy of this device (restored from a backup, or a copy of its home) sent changes first; \
+             this copy's {} unsent change{} {} made again after them and nothing is lost",
+            remade.len(),
+            if remade.len() == 1 { "" } else { "s" },
+            if remade.len() == 1 { "was" } else { "were" },
+        ),
+        NextStep::UseOneCopy,
+    ));
     Ok(())
 }

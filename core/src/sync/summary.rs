@@ -1,7 +1,7 @@
 //! What a sync tells the person: who sent what, which events wait, and the relay's
 //! misbehaviour worth an alert.
 
-use crate::advice::Warning;
+use crate::advice::{NextStep, Warning};
 use crate::words::count;
 use std::collections::BTreeMap;
 
@@ -276,18 +276,20 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
         "equivocation attempts",
     );
     if report.forks > 0 && !previous.is_some_and(|p| p.contains(&format!("{forks} by"))) {
-        report.warnings.push(Warning::new(format!(
-            "the relay says it refused {} by a device to sign two different events with the \
-             same sequence number (equivocation); it kept the first and holds the other as \
-             evidence. A copy of a device does that (a home copied, or restored from a backup \
-             while the first still runs): use one copy only. If no device of yours was copied, \
-             compare the safety code with your partner (`duet verify`)",
-            count(
-                usize::try_from(report.forks).unwrap_or(usize::MAX),
-                "attempt",
-                "attempts"
-            )
-        )));
+        report.warnings.push(Warning::then(
+            format!(
+                "the relay says it refused {} by a device to sign two different events with the \
+                 same sequence number (equivocation); it kept the first and holds the other as \
+                 evidence. A copy of a device does that (a home copied, or restored from a backup \
+                 while the first still runs): use one copy only. If no device of yours was copied",
+                count(
+                    usize::try_from(report.forks).unwrap_or(usize::MAX),
+                    "attempt",
+                    "attempts"
+                )
+            ),
+            NextStep::CompareSafetyCode,
+        ));
     }
     let mut alerts = Vec::new();
     if report.rollback {

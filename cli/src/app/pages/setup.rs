@@ -40,7 +40,9 @@ pub async fn setup(State(app): State<App>) -> PageResult {
         @if !earlier.is_empty() {
             p class="notice" {
                 "What this app's earlier devices held is kept in " (app.home.display()) ", in "
-                (earlier.join(", ")) " (a terminal reads it: " code { "duet --home FOLDER" } ")."
+                (earlier.join(", ")) ". To open one again, run "
+                code { "duet app --home " (app.home.join(&earlier[earlier.len() - 1]).display()) }
+                " in a terminal."
             }
         }
         h2 { "Start new" }
