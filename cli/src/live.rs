@@ -14,6 +14,7 @@ use duet_core::protocol::{ErrorBody, ErrorCode, LiveMessage, PING_EVERY, ReadAut
 use duet_core::store::SpaceKind;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
@@ -210,6 +211,23 @@ fn unreachable(e: &tungstenite::Error) -> String {
             "it did not answer within {} s (a proxy or network that holds the connection?)",
             OPEN_TIMEOUT.as_secs()
         ),
+        Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            "the connection was cut as it opened (the relay stopped or restarted, or the network broke)".into()
+        }
+        Error::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
+            "the connection was interrupted (this computer slept, or the network changed)".into()
+        }
+        Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            "the connection was cut as it opened (the relay stopped or restarted, or the network broke)".into()
+        }
         Error::Tls(_) => "the secure connection failed (an https address where the relay speaks plain http, or the reverse?)".into(),
         Error::Protocol(_) | Error::HttpFormat(_) => "what answers there is not a Duet relay".into(),
         other => other.to_string(),
@@ -275,14 +293,50 @@ fn read_until_lost(ws: &mut Socket, tx: &Sender<Signal>) -> Ended {
                     ));
                 }
             },
-            Ok(Message::Close(_)) => {
-                return Ended::Retry("the relay closed the live connection".into());
+            Ok(Message::Close(frame)) => {
+                let stopping = frame.is_some_and(|f| f.code == CloseCode::Away);
+                return Ended::Retry(
+                    match stopping {
+                        true => "the relay is stopping (restarted, or stopped by its operator)",
+                        false => "the relay closed the live connection",
+                    }
+                    .into(),
+                );
             }
             // Pings are answered by tungstenite on the next read.
             Ok(_) => {}
-            Err(e) => return Ended::Retry(format!("the live connection was lost: {e}")),
+            Err(e) => return Ended::Retry(lost(&e)),
         }
     }
+}
+
+/// A live connection's loss in words (the socket library's name the protocol's parts
+/// and the system's error numbers: "os error 4" after a laptop wakes).
+fn lost(e: &tungstenite::Error) -> String {
+    use std::io::ErrorKind;
+    use tungstenite::error::ProtocolError;
+    let why = match e {
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            "the relay dropped it without closing it (it stopped, or the network broke)"
+        }
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => "it was closed",
+        tungstenite::Error::Io(io) => match io.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+                "nothing came from the relay for a while (the network may be down, or this \
+                 computer slept)"
+            }
+            ErrorKind::Interrupted => {
+                "it was interrupted (this computer slept, or the network changed)"
+            }
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                "the connection was cut (the network changed, or the relay stopped)"
+            }
+            ErrorKind::UnexpectedEof => "the relay stopped answering on it",
+            _ => return format!("the live connection was lost: {e}"),
+        },
+        _ => return format!("the live connection was lost: {e}"),
+    };
+    format!("the live connection was lost: {why}")
 }
 
 #[cfg(test)]

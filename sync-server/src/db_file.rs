@@ -23,6 +23,15 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
+        // A file where the directory should be: `mkdir -p` would fail on it.
+        if dir.exists() {
+            anyhow::bail!(
+                "--db {}: {} is a file, not a directory; give a path in a directory (or \
+                 move that file away)",
+                path.display(),
+                dir.display()
+            );
+        }
         anyhow::bail!(
             "--db {}: the directory {} does not exist; create it (`mkdir -p {}`) or give \
              another path",
@@ -112,6 +121,17 @@ mod tests {
             "{err}"
         );
         check(&dir.path().join("relay.db")).expect("a new file in a directory");
+    }
+
+    #[test]
+    fn a_db_under_a_file_is_not_told_to_make_that_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("afile"), b"notes").expect("a file");
+        let err = check(&dir.path().join("afile").join("relay.db"))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("is a file, not a directory"), "{err}");
+        assert!(!err.contains("mkdir"), "{err}");
     }
 
     #[test]

@@ -244,6 +244,7 @@ pub async fn serve_state(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let config = state.config().clone();
+    let live = state.live().clone();
     let router = app(state);
     let (tx, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -262,7 +263,7 @@ pub async fn serve_state(
     let busy = busy_answer();
     let mut refused = limits::Tally::default();
     // Each connection task holds a clone of `open`; when all are gone, `all_closed` ends.
-    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    let (open, all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -307,7 +308,20 @@ pub async fn serve_state(
     }
 
     drop(listener);
+    stop_serving(&live, open, all_closed).await;
+    Ok(())
+}
+
+/// Once no connection is accepted any more: tells each live socket that the relay stops
+/// (they left hyper when they were upgraded), then waits for the requests in flight, each
+/// within [`SHUTDOWN_GRACE`].
+async fn stop_serving(
+    live: &live::Live,
+    open: tokio::sync::mpsc::Sender<()>,
+    mut all_closed: tokio::sync::mpsc::Receiver<()>,
+) {
     tracing::info!("shutting down: finishing requests in flight");
+    live.close_all(SHUTDOWN_GRACE).await;
     drop(open);
     tokio::select! {
         _ = all_closed.recv() => {}
@@ -315,7 +329,6 @@ pub async fn serve_state(
             tracing::warn!("connections still open after the grace period were dropped");
         }
     }
-    Ok(())
 }
 
 /// Waits for a free slot of the connection budget (if there is one), then for a

@@ -19,6 +19,7 @@
 //! caps of one address or one space, not everyone's.
 
 use axum::extract::rejection::PathRejection;
+use axum::extract::ws::{CloseFrame, close_code};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Uri};
@@ -26,13 +27,16 @@ use axum::response::Response;
 use duet_core::event::SpaceId;
 use duet_core::identity::DeviceKey;
 use duet_core::protocol::{LiveMessage, PING_EVERY};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::ConnectionSlot;
 use crate::error::ApiError;
 use crate::limits::ClientAddr;
 use crate::routes::{blocking, parse_space, read_auth};
 use crate::state::AppState;
+
+/// Why a socket closes when the relay stops (with code 1001, "going away").
+pub const STOPPING: &str = "the relay is stopping";
 
 /// Commits not yet sent to a slow socket before it is told the newest cursor instead.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -55,17 +59,40 @@ pub enum News {
     Missed,
 }
 
-/// The broadcast channel of commits, shared by the writer and every live socket.
+/// The broadcast channel of commits, shared by the writer and every live socket; and
+/// the relay's stop, which every socket hears so that it closes with a word (code 1001,
+/// "going away") rather than being dropped when the process exits.
 #[derive(Clone)]
 pub struct Live {
     tx: broadcast::Sender<News>,
+    stopping: std::sync::Arc<watch::Sender<bool>>,
+    /// How many sockets are open: the relay waits for them to close when it stops.
+    open: std::sync::Arc<watch::Sender<usize>>,
 }
 
 impl Default for Live {
     fn default() -> Self {
         Live {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            stopping: std::sync::Arc::new(watch::channel(false).0),
+            open: std::sync::Arc::new(watch::channel(0).0),
         }
+    }
+}
+
+/// Counts a socket open while it lives.
+struct OpenSocket(std::sync::Arc<watch::Sender<usize>>);
+
+impl OpenSocket {
+    fn new(open: &std::sync::Arc<watch::Sender<usize>>) -> OpenSocket {
+        open.send_modify(|n| *n += 1);
+        OpenSocket(open.clone())
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -84,6 +111,14 @@ impl Live {
     /// A receiver of every commit from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<News> {
         self.tx.subscribe()
+    }
+
+    /// Closes every socket (the relay stops), and waits up to `within` for them to be
+    /// closed.
+    pub async fn close_all(&self, within: std::time::Duration) {
+        self.stopping.send_replace(true);
+        let mut open = self.open.subscribe();
+        let _ = tokio::time::timeout(within, open.wait_for(|n| *n == 0)).await;
     }
 }
 
@@ -134,6 +169,8 @@ fn cursor_message(cursor: u64) -> Message {
 
 /// The socket's life: the current cursor, then one message per commit of the space.
 async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, device: DeviceKey) {
+    let _open = OpenSocket::new(&state.live().open);
+    let mut stopping = state.live().stopping.subscribe();
     // Subscribe before reading the cursor, so no commit falls between the two.
     let mut commits = state.live().subscribe();
     let Some(mut last) = newest(&state, space).await else {
@@ -160,6 +197,14 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, space: SpaceId, de
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => None,
             },
+            () = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                let frame = CloseFrame {
+                    code: close_code::AWAY,
+                    reason: STOPPING.into(),
+                };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                break;
+            }
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;

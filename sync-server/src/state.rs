@@ -202,11 +202,24 @@ impl AppState {
                 let store = Store::open(path)?;
                 if config.max_db_bytes > 0 {
                     let pages = store.set_max_bytes(config.max_db_bytes)?;
-                    tracing::info!(
-                        max_db_bytes = config.max_db_bytes,
-                        pages,
-                        "database size capped"
-                    );
+                    let size = store.size_bytes()?;
+                    if size > config.max_db_bytes {
+                        // SQLite keeps a cap below the file at the file's size: a cap
+                        // mistyped that low refuses every push from the start.
+                        tracing::warn!(
+                            max_db_bytes = config.max_db_bytes,
+                            size,
+                            "--max-db-bytes is below the database's size, which it keeps: \
+                             pushes that need room are refused (507 storage_full) until the \
+                             cap is raised above the size"
+                        );
+                    } else {
+                        tracing::info!(
+                            max_db_bytes = config.max_db_bytes,
+                            pages,
+                            "database size capped"
+                        );
+                    }
                 }
                 let reader = Box::new(Store::open(path)?);
                 let writer = Writer::start(

@@ -251,3 +251,20 @@ fn a_relay_under_a_file_size_limit_refuses_the_push_past_it_and_keeps_serving() 
     p.push(&s.id, &[&small]).ok();
     assert!(p.log().contains("file-size limit"), "{}", p.log());
 }
+
+#[test]
+fn a_cap_below_the_database_size_is_warned_of_at_start() {
+    // A fresh database takes some 56 KiB: a cap of 4 KiB (a typo) keeps it at that size,
+    // and every push that needs room is refused; the operator is told at start.
+    let p = Proc::start_logged(&["--max-db-bytes", "4096"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !p.log().contains("below the database's size") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning of the cap:\n{}",
+            p.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(p.log().contains("WARN"), "{}", p.log());
+}

@@ -103,6 +103,28 @@ fn a_watcher_reconnects_after_the_relay_restarts_and_misses_nothing() {
 }
 
 #[test]
+fn a_relay_stopped_by_its_operator_is_said_as_stopping_not_as_a_broken_connection() {
+    let mut relay = Relay::start();
+    let (_a, b) = couple_with_a_goal(&relay);
+    let mut wb = Watcher::start(&b);
+    // Lost once and back, so that the watcher says when its socket is open again.
+    relay.kill();
+    wb.wait_for("reconnecting");
+    relay.restart();
+    wb.wait_for("connected to the relay again");
+    // A planned stop (SIGTERM): each open socket is closed with a word before the exit.
+    relay.terminate(std::time::Duration::from_secs(30));
+    wb.wait_for("the relay is stopping");
+    let said = wb.stop();
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("handshake") || l.contains("os error")),
+        "{said:#?}"
+    );
+}
+
+#[test]
 fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns() {
     let mut relay = Relay::start();
     let (a, b) = couple_with_a_goal(&relay);

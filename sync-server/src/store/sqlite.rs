@@ -80,6 +80,13 @@ impl Store {
         to_u64(set, "max_page_count")
     }
 
+    /// The database's size: its pages times their size.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(to_u64(pages, "page_count")?.saturating_mul(to_u64(size, "page_size")?))
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let tx = self
             .conn
