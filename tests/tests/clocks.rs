@@ -164,3 +164,31 @@ fn a_clock_found_wrong_opens_no_seal_early_undoes_nothing_and_one_set_back_is_re
         back.stderr
     );
 }
+
+#[test]
+fn a_clock_found_minutes_behind_and_set_right_rates_offline() {
+    if !faketime_or_skip() {
+        return;
+    }
+    let mut relay = Relay::start();
+    let (alex, _sam) = pair(&relay);
+    alex.ok(&["goal", "add", "Kind words daily", "--area", "communication"]);
+    // The laptop ran 20 minutes behind at its latest sync.
+    let synced = at_offset(&alex, "-20m", &["sync"]);
+    assert!(
+        synced.stderr.contains("20 minutes behind the relay's"),
+        "{}",
+        synced.stderr
+    );
+    // Its clock is set right, and the network is gone: a sync cannot measure it again,
+    // and rating goes on (20 minutes are within what the rounds take).
+    relay.kill();
+    let before = ratings_of(&alex);
+    alex.ok(&["rate", "kind", "1"]);
+    let rated = ratings_of(&alex);
+    assert!(rated > before);
+    // Still 20 minutes behind: refused, as before.
+    let refused = at_offset(&alex, "-20m", &["rate", "kind", "0"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert_eq!(ratings_of(&alex), rated);
+}

@@ -16,6 +16,11 @@ use crate::sync::{SyncReport, Transport};
 /// automatically are within a second; a `Date` has whole seconds.
 pub const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
 
+/// The most a clock found behind the relay's may have been behind to be taken as set
+/// right once it reads the relay's time of that sync (a clock further behind stays
+/// refused until a sync measures it again: days on could be days of use).
+const SET_RIGHT_BEHIND_MS: i64 = 60 * 60 * 1000;
+
 /// "this device's clock is 10 days ahead of the relay's", from how far the relay's
 /// clock is ahead of this device's (ms; negative: behind).
 pub fn clock_disagrees(relay_ahead: i64) -> String {
@@ -69,8 +74,9 @@ impl Device {
     /// Refuses a rating or a close while the latest sync found this device's clock more
     /// than [`CLOCK_TOLERANCE_MS`] from the relay's, or since it the clock went back
     /// (more than the tolerance) other than to about the relay's time from ahead of it (a
-    /// clock that was ahead, set right; the next sync measures it again). A fixed clock
-    /// (`DUET_NOW`) is the tester's own.
+    /// clock that was ahead, set right; the next sync measures it again), unless it was
+    /// behind by at most [`SET_RIGHT_BEHIND_MS`] and reads the relay's time of then. A
+    /// fixed clock (`DUET_NOW`) is the tester's own.
     pub fn ensure_clock_agrees(&self) -> Result<(), DeviceError> {
         if self.clock != Clock::System {
             return Ok(());
@@ -92,6 +98,13 @@ impl Device {
             }
         }
         if ahead.saturating_abs() <= CLOCK_TOLERANCE_MS {
+            return Ok(());
+        }
+        // A clock found behind by at most an hour that now reads at least the relay's
+        // time then: set right, or that much later, and either way within what the
+        // rounds take (a day): rating offline goes on (a sync measures it again).
+        let then = at.saturating_add(ahead).saturating_sub(CLOCK_TOLERANCE_MS);
+        if (1..=SET_RIGHT_BEHIND_MS).contains(&ahead) && now >= then {
             return Ok(());
         }
         Err(DeviceError::ClockOff(ahead))
