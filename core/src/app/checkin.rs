@@ -138,8 +138,9 @@ impl Device {
         // same time would otherwise decide from the same state (two rounds opened).
         let _lock = self.store.write_lock()?;
         self.ensure_clock_agrees()?;
-        let (gid, title) = self.resolve_goal_titled(input.goal)?;
+        let (gid, title, made) = self.resolve_goal_made(input.goal)?;
         let now = self.now();
+        crate::device::clock_check::ensure_after_goal(now, made)?;
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(input.amend.then_some(gid.as_str()))?;
         let corrects = input

@@ -88,6 +88,15 @@ impl Device {
     /// [`Device::resolve_goal`], with the goal's title: what a confirmation names, since
     /// a query may match another goal than the one meant.
     pub fn resolve_goal_titled(&mut self, query: &str) -> Result<(String, String), DeviceError> {
+        self.resolve_goal_made(query)
+            .map(|(id, title, _)| (id, title))
+    }
+
+    /// [`Device::resolve_goal_titled`], with when the goal was made.
+    pub(crate) fn resolve_goal_made(
+        &mut self,
+        query: &str,
+    ) -> Result<(String, String, i64), DeviceError> {
         let view = self.view_parts(SpaceKind::Shared, Parts::Goals)?;
         let id = match resolve_in(&view.goals, query) {
             Ok(id) => id,
@@ -97,13 +106,13 @@ impl Device {
             }
             Err(e) => return Err(e.into()),
         };
-        let title = view
+        let (title, made) = view
             .goals
             .iter()
             .find(|g| g.id == id)
-            .map(|g| g.title.as_str().to_string())
+            .map(|g| (g.title.as_str().to_string(), g.created_at))
             .unwrap_or_default();
-        Ok((id, title))
+        Ok((id, title, made))
     }
 
     /// Whether this device joined the shared space and its first sync never finished

@@ -70,6 +70,26 @@ pub(super) fn about(ms: i64) -> String {
     crate::words::span(minutes.saturating_mul(60))
 }
 
+/// How far before its goal's making a rating may be dated: the two devices' clocks may
+/// each be minutes off, and the rounds take a day.
+const BEFORE_GOAL_MS: i64 = 60 * 60 * 1000;
+
+/// Refuses a rating dated (`now`) well before its goal was made (`made`).
+pub(crate) fn ensure_after_goal(now: i64, made: i64) -> Result<(), DeviceError> {
+    if now >= made.saturating_sub(BEFORE_GOAL_MS) {
+        return Ok(());
+    }
+    let utc = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| format!("{ms} ms since 1970"))
+    };
+    Err(DeviceError::ClockBeforeGoal {
+        now: utc(now),
+        made: utc(made),
+    })
+}
+
 impl Device {
     /// Refuses a rating or a close while the latest sync found this device's clock more
     /// than [`CLOCK_TOLERANCE_MS`] from the relay's, or since it the clock went back

@@ -110,6 +110,18 @@ pub enum DeviceError {
         super::clock_check::about(*.0)
     )]
     ClockMovedBack(i64),
+    /// A rating dated well before its goal was made (by whichever device made it): this
+    /// device's clock is behind, and the rating would open the goal's progress and the
+    /// report's period before the goal existed.
+    #[error(
+        "this device's clock reads {now}, before this goal was made ({made}), so the rating would be dated before it; nothing was written"
+    )]
+    ClockBeforeGoal {
+        /// This device's time, as its clock reads it.
+        now: String,
+        /// When the goal was made.
+        made: String,
+    },
     /// A partner invite once the partner has joined.
     #[error(
         "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
@@ -201,7 +213,9 @@ impl Advice for DeviceError {
             DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
             DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
-            DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
+            DeviceError::ClockOff(_)
+            | DeviceError::ClockMovedBack(_)
+            | DeviceError::ClockBeforeGoal { .. } => Some(NextStep::SetClock),
             DeviceError::ReflectionThen(_, step) => Some(step.clone()),
             DeviceError::JoinRefused { device, .. } => Some(NextStep::JoinAgain {
                 device: device.clone(),
