@@ -958,6 +958,31 @@ fn undo_takes_back_the_rating_just_made_not_one_dated_ahead_by_a_wrong_clock() {
 }
 
 #[test]
+fn undo_takes_back_the_rating_just_made_after_the_clock_went_back_an_hour() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let now = duet_core::ids::now_ms();
+    at(&alex, &["rate", "Date night", "1"], now);
+    at(&alex, &["rate", GOAL, "-1"], now + 7 * DAY);
+    // The clock set back an hour since (or it was an hour fast): the rating just made is
+    // dated "ahead", and is still what undo takes back.
+    let out = at(&alex, &["undo"], now + 7 * DAY - HOUR);
+    assert!(out.contains(GOAL), "{out}");
+    assert!(!out.contains("Date night"), "{out}");
+    // And a week-old correction is not what an undo after a later rating takes.
+    at(
+        &alex,
+        &["rate", "Date night", "2", "--amend"],
+        now + 7 * DAY,
+    );
+    at(&alex, &["rate", GOAL, "1"], now + 8 * DAY);
+    let out = at(&alex, &["undo"], now + 8 * DAY - 2 * HOUR);
+    assert!(out.contains(GOAL), "{out}");
+    assert!(!out.contains("Date night"), "{out}");
+}
+
+#[test]
 fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

@@ -149,9 +149,8 @@ fn step_undone(view: &View, goal: String, step: String) -> Undone {
 
 impl Device {
     /// Undoes this person's latest rating, reflection (shared or private) or step
-    /// completion, whichever is the most recent (one dated well after now, by a clock
-    /// gone wrong, counts as the oldest): a rating is withdrawn, a reflection withdrawn,
-    /// a step reopened.
+    /// completion, whichever was made last (see [`Device::latest_act`]): a rating is
+    /// withdrawn, a reflection withdrawn, a step reopened.
     pub fn undo(&mut self) -> Result<Undone, DeviceError> {
         self.undo_expecting(None)
     }
@@ -212,54 +211,115 @@ impl Device {
         Ok(Some((undone, id)))
     }
 
-    /// This person's latest rating, reflection or step completion (see [`Device::undo`]).
+    /// This person's latest rating, reflection or step completion (see [`Device::undo`]):
+    /// in each space, the one made last by the history's causal order (by the times acts
+    /// carry, a clock set back an hour after a rating made `undo` take the one before
+    /// it); a private reflection against the shared act by their times, one dated well
+    /// after now counting as the oldest (the two spaces' histories have no common order).
     fn latest_act(&mut self, view: &View) -> Result<Option<Latest>, DeviceError> {
         let me = self.me.person_id.to_string();
         let now = self.now();
-        let rank = |at: i64| undo_rank(at, now);
-        let rating = latest_own_rating(view, &me, None, rank);
-        let latest_own_reflection = |view: &View, private: bool| {
-            standing_reflections(view)
+        let shared = self.latest_shared_act(view, &me)?;
+        let private = self.raw_view(SpaceKind::Personal)?;
+        let mut private: Vec<_> = standing_reflections(&private)
+            .into_iter()
+            .filter(|r| r.author == me)
+            .collect();
+        let last = self.last_made(SpaceKind::Personal, private.iter().map(|r| r.id.as_str()))?;
+        let private = match private.iter().position(|r| Some(&r.id) == last.as_ref()) {
+            Some(i) => Some(private.swap_remove(i)),
+            None => private
                 .into_iter()
-                .filter(|r| r.author == me)
-                .max_by_key(|r| (rank(r.at), r.id.clone()))
-                .map(|r| (r, private))
+                .max_by_key(|r| (undo_rank(r.at, now), r.id.clone())),
         };
         // A private reflection written last is what the person means to take back, not
-        // an older shared one the partner may have answered.
-        let private = latest_own_reflection(&self.raw_view(SpaceKind::Personal)?, true);
-        let reflection = [latest_own_reflection(view, false), private]
-            .into_iter()
-            .flatten()
-            .max_by_key(|(r, private)| (rank(r.at), *private, r.id.clone()));
-        let step = view
-            .goals
-            .iter()
-            .flat_map(|g| g.steps.values().map(move |s| (g, s)))
-            .filter(|(_, s)| s.done_by.as_deref() == Some(me.as_str()))
-            .filter_map(|(g, s)| Some((rank(s.done_at?), g.id.clone(), s.id.clone())))
-            .max();
-        let newest = [
-            rating.as_ref().map(|r| rank(r.2)),
-            reflection.as_ref().map(|(r, _)| rank(r.at)),
-            step.as_ref().map(|s| s.0),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        Ok(match newest {
-            None => None,
-            Some(t) if rating.as_ref().is_some_and(|r| rank(r.2) == t) => {
-                rating.map(|(id, goal, _)| Latest::Rating { id, goal })
-            }
-            Some(t) if reflection.as_ref().is_some_and(|(r, _)| rank(r.at) == t) => {
-                reflection.map(|(r, private)| Latest::Reflection {
-                    r: Box::new(r),
-                    private,
-                })
-            }
-            Some(_) => step.map(|(_, goal, step)| Latest::Step { goal, step }),
+        // an older shared act the partner may have answered.
+        let private_later = match (&shared, &private) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some((_, at)), Some(r)) => (undo_rank(r.at, now), true) > (undo_rank(*at, now), false),
+        };
+        Ok(match (private_later, private) {
+            (true, Some(r)) => Some(Latest::Reflection {
+                r: Box::new(r),
+                private: true,
+            }),
+            _ => shared.map(|(latest, _)| latest),
         })
+    }
+
+    /// Which of `items` of the space was made last (see [`crate::readmodel::last_made`]).
+    fn last_made<'a>(
+        &mut self,
+        kind: SpaceKind,
+        items: impl Iterator<Item = &'a str>,
+    ) -> Result<Option<String>, DeviceError> {
+        let items: std::collections::HashSet<&str> = items.collect();
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let rec = self.store.space(kind)?;
+        Ok(self.store.last_made(&rec.id, &self.me, &items)?)
+    }
+
+    /// The shared act this person made last, with the time it carries.
+    fn latest_shared_act(
+        &mut self,
+        view: &View,
+        me: &str,
+    ) -> Result<Option<(Latest, i64)>, DeviceError> {
+        // By the id its history event has: a rating that reveals a seal was written by
+        // a sync (or a close), and the act is the sealing.
+        let mut acts: Vec<(String, Latest, i64)> = Vec::new();
+        for r in effective_ratings(view)
+            .into_iter()
+            .filter(|r| r.rater == me)
+        {
+            let made = r.reveals.clone().unwrap_or_else(|| r.id.clone());
+            acts.push((
+                made,
+                Latest::Rating {
+                    id: r.id,
+                    goal: r.goal,
+                },
+                r.at,
+            ));
+        }
+        for s in waiting_seals(view).into_iter().filter(|s| s.rater == me) {
+            let (id, goal) = (s.id.clone(), s.goal.clone());
+            acts.push((s.id.clone(), Latest::Rating { id, goal }, s.at));
+        }
+        for r in standing_reflections(view)
+            .into_iter()
+            .filter(|r| r.author == me)
+        {
+            let (made, at) = (r.id.clone(), r.at);
+            let r = Box::new(r);
+            acts.push((made, Latest::Reflection { r, private: false }, at));
+        }
+        for g in &view.goals {
+            for s in g.steps.values() {
+                if let (Some(at), Some(who)) = (s.done_at, s.done_by.as_deref())
+                    && who == me
+                {
+                    let (goal, step) = (g.id.clone(), s.id.clone());
+                    acts.push((s.id.clone(), Latest::Step { goal, step }, at));
+                }
+            }
+        }
+        let last = self.last_made(SpaceKind::Shared, acts.iter().map(|(m, _, _)| m.as_str()))?;
+        // None in the history (not expected): by the times they carry, as before.
+        let now = self.now();
+        Ok(match acts
+            .iter()
+            .position(|(made, _, _)| Some(made) == last.as_ref())
+        {
+            Some(i) => Some(acts.swap_remove(i)),
+            None => acts
+                .into_iter()
+                .max_by_key(|(made, _, at)| (undo_rank(*at, now), made.clone())),
+        }
+        .map(|(_, latest, at)| (latest, at)))
     }
 
     /// Withdraws one of this person's ratings or seals (`undo`'s choice, in `view`).

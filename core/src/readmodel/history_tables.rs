@@ -252,6 +252,39 @@ pub(crate) fn goal_field_edits(
     })
 }
 
+/// Which of `items` (ids of ratings, seals, reflections and completed steps) was made
+/// last in the history's causal order (the order changes were made in, whatever the
+/// clocks said; changes made apart ordered by their times). Read from the end, only
+/// until one is found.
+pub(crate) fn last_made(
+    conn: &Connection,
+    space: &SpaceId,
+    items: &std::collections::HashSet<&str>,
+) -> Result<Option<String>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT change, json FROM rm_history WHERE space = ?1
+           AND (instr(json, '\"rating_given\"') > 0 OR instr(json, '\"rating_sealed\"') > 0
+             OR instr(json, '\"reflection_written\"') > 0 OR instr(json, '\"step_done\"') > 0)
+         ORDER BY pos DESC, idx DESC",
+    )?;
+    let mut rows = stmt.query(params![space.to_string()])?;
+    while let Some(row) = rows.next()? {
+        let (change, j): (Vec<u8>, String) = (row.get(0)?, row.get(1)?);
+        let event = parse::<StoredEvent>(&j)?.event(&change);
+        let made = matches!(
+            event.kind,
+            HistoryKind::RatingGiven
+                | HistoryKind::RatingSealed
+                | HistoryKind::ReflectionWritten
+                | HistoryKind::StepDone
+        );
+        if let Some(item) = event.item.filter(|i| made && items.contains(i.as_str())) {
+            return Ok(Some(item));
+        }
+    }
+    Ok(None)
+}
+
 /// The edits of reflections of a space, in history order: what
 /// [`crate::history::merged_reflections`] reads.
 pub(crate) fn reflection_edits(

@@ -92,6 +92,18 @@ impl Store {
         Ok(crate::readmodel::history_rows(&self.conn, space, q, last)?)
     }
 
+    /// Which of `items` was made last (see [`crate::readmodel::last_made`]). Rebuilds
+    /// stale read models first.
+    pub(crate) fn last_made(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+        items: &std::collections::HashSet<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        self.current_view(space, identity)?;
+        Ok(crate::readmodel::last_made(&self.conn, space, items)?)
+    }
+
     /// The reflection edits of a space, in history order. Rebuilds stale read models
     /// first.
     pub fn reflection_edits(
