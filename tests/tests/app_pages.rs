@@ -1130,3 +1130,29 @@ fn a_page_opened_while_another_waits_for_a_silent_relay_says_it_is_busy() {
     assert_eq!(app.get("/").status, 200);
     drop(silent);
 }
+
+#[test]
+fn the_goal_page_marks_an_active_goal_past_its_due_day() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let when = [("DUET_NOW", "2027-02-01T12:00:00Z")];
+    d.ok_env(
+        &[
+            "goal",
+            "add",
+            "Plan the trip",
+            "--area",
+            "shared-vision",
+            "--due",
+            "2027-01-15",
+        ],
+        &when,
+    );
+    let app = App::start_env(&d, &when);
+    let page = app.get(&app.first_goal_link());
+    assert!(
+        page.body.contains("due 2027-01-15 (overdue)"),
+        "{}",
+        page.body
+    );
+}

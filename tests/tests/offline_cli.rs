@@ -820,3 +820,35 @@ fn history_names_a_level_text_changed_in_words() {
     );
     assert!(!history.contains("level:"), "{history}");
 }
+
+#[test]
+fn an_active_goal_past_its_due_day_is_marked_overdue() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let before = [("DUET_NOW", "2027-01-01T12:00:00Z")];
+    let after = [("DUET_NOW", "2027-02-01T12:00:00Z")];
+    d.ok_env(
+        &[
+            "goal",
+            "add",
+            "Plan the trip",
+            "--area",
+            "shared-vision",
+            "--due",
+            "2027-01-15",
+        ],
+        &before,
+    );
+    assert!(
+        !d.ok_env(&["goal", "show", "trip"], &before)
+            .contains("overdue")
+    );
+    let shown = d.ok_env(&["goal", "show", "trip"], &after);
+    assert!(shown.contains("due: 2027-01-15 (overdue)"), "{shown}");
+    let listed = d.ok_env(&["goal", "list"], &after);
+    assert!(listed.contains("overdue (due 2027-01-15)"), "{listed}");
+    // A goal paused (or achieved) is not overdue.
+    d.ok_env(&["goal", "status", "trip", "paused"], &after);
+    let shown = d.ok_env(&["goal", "show", "trip"], &after);
+    assert!(!shown.contains("overdue"), "{shown}");
+}

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::Ctx;
 use super::export::PROBLEMS_NAMED;
-use crate::output::{LIST_TITLE_CHARS, clip, name_of, safe_line, short_id, when};
+use crate::output::{name_of, safe_line, short_id, when};
 
 fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
@@ -164,7 +164,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             same_title_note(&mut dev, &id);
             Ok(())
         }
-        GoalCmd::List { all } => list(ctx, all),
+        GoalCmd::List { all } => super::goal_list::list(ctx, all),
         GoalCmd::Show { goal } => show(ctx, &goal),
         GoalCmd::Edit {
             goal,
@@ -266,50 +266,6 @@ fn level_texts(
     Ok(lv)
 }
 
-fn list(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
-    let mut dev = ctx.view_device()?;
-    let list = dev.goals(all)?;
-    warn_problems(ctx, &list.problems);
-    let goals = &list.goals;
-    if ctx.out.json {
-        return ctx
-            .out
-            .json(&goals.iter().map(GoalRecord::from).collect::<Vec<_>>());
-    }
-    if goals.is_empty() && dev.joining()? {
-        ctx.out.line(
-            "No goals here yet: joining is not finished (the first sync did not complete). Run `duet sync` to finish it; the shared goals arrive with it.",
-        )?;
-        return Ok(());
-    }
-    if goals.is_empty() {
-        // "The others" only when there are some (paused, achieved or archived).
-        let none_at_all = all || dev.goals(true)?.goals.is_empty();
-        ctx.out.line(if none_at_all {
-            "No goals yet. Add one with `duet goal add TITLE --area AREA`."
-        } else {
-            "No active goals. `duet goal list --all` shows the others; `duet goal add` adds one."
-        })?;
-        return Ok(());
-    }
-    for g in goals {
-        let done = g.steps.values().filter(|s| s.done_at.is_some()).count();
-        ctx.out.line(format!(
-            "{}  {:<9} {:<20} {}{}  ({}/{} steps)",
-            short_id(&g.id),
-            safe_line(g.status.as_str()),
-            safe_line(g.area.as_str()),
-            safe_line(&clip(g.title.as_str(), LIST_TITLE_CHARS)),
-            whose(g, &list.people)
-                .map(|w| format!("  ({w})"))
-                .unwrap_or_default(),
-            done,
-            g.steps.len()
-        ))?;
-    }
-    Ok(())
-}
-
 /// A goal this version cannot read: what it holds is listed, then the show fails.
 fn unreadable_goal(ctx: &Ctx, unreadable: &[duet_core::readmodel::Problem]) -> anyhow::Result<()> {
     if ctx.out.json {
@@ -352,7 +308,7 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
             merged_while_apart: &merged,
         });
     }
-    print_goal(ctx, &g, &people)?;
+    print_goal(ctx, &g, &people, &crate::output::day(dev.now()))?;
     for m in &merged {
         ctx.out.line(format!("  {}", merged_note(m)))?;
     }
@@ -445,6 +401,7 @@ fn print_goal(
     ctx: &Ctx,
     g: &Goal,
     people: &BTreeMap<String, String>,
+    today: &str,
 ) -> Result<(), crate::output::StdoutError> {
     let out = ctx.out;
     out.line(format!(
@@ -453,10 +410,15 @@ fn print_goal(
         safe_line(g.title.as_str())
     ))?;
     out.line(format!(
-        "  area: {}   status: {}   due: {}{}",
+        "  area: {}   status: {}   due: {}{}{}",
         safe_line(g.area.as_str()),
         safe_line(g.status.as_str()),
         safe_line(g.due.as_deref().unwrap_or("-")),
+        if duet_core::app::overdue(g, today) {
+            " (overdue)"
+        } else {
+            ""
+        },
         whose(g, people)
             .map(|w| format!("   {w}"))
             .unwrap_or_default()
@@ -578,7 +540,7 @@ fn print_ratings(
     Ok(())
 }
 
-fn warn_problems(ctx: &Ctx, problems: &[String]) {
+pub(super) fn warn_problems(ctx: &Ctx, problems: &[String]) {
     for p in problems.iter().take(PROBLEMS_NAMED) {
         ctx.out.warn(format!(
             "cannot read {}; it is kept, and shown once it is fixed or duet is upgraded",

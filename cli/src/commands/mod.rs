@@ -7,6 +7,7 @@ mod demo;
 mod device;
 mod export;
 mod goal;
+mod goal_list;
 mod history;
 mod init;
 pub(crate) mod invite;

@@ -63,6 +63,13 @@ pub struct GoalShowJson<'a> {
     pub merged_while_apart: &'a [crate::history::MergedText],
 }
 
+/// Whether a goal is past its due day: active, with a due day (YYYY-MM-DD) before
+/// `today` (the local day, as the front end reads it). Paused, achieved and archived
+/// goals are not overdue.
+pub fn overdue(goal: &crate::model::Goal, today: &str) -> bool {
+    goal.status.as_str() == "active" && goal.due.as_deref().is_some_and(|d| d < today)
+}
+
 impl Device {
     /// The shared space's goals: every goal with `all`, else the active ones.
     pub fn goals(&mut self, all: bool) -> Result<GoalList, DeviceError> {

@@ -36,7 +36,7 @@ pub use corrections::Undone;
 pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, Owner, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
-pub use goals::{GoalDetail, GoalList, GoalShowJson};
+pub use goals::{GoalDetail, GoalList, GoalShowJson, overdue};
 pub use lifecycle::{InviteRow, Partner, RevokeTarget};
 pub use merged_reflections::MergedReflection;
 pub use pairing::{InviteError, JoinError, Joined};

@@ -51,11 +51,17 @@ pub async fn goal(
                 GoalDetail::Unreadable(_) => (None, Vec::new()),
             };
             let member = dev.departed()?.is_none();
-            let me = (dev.me.person_id.to_string(), member, dev.present_people()?);
+            let today = crate::output::day(dev.now());
+            let me = (
+                dev.me.person_id.to_string(),
+                member,
+                dev.present_people()?,
+                today,
+            );
             Ok((detail, progress, merged, me))
         })
         .await?;
-    let (me, member, present) = me;
+    let (me, member, present, today) = me;
     let GoalDetail::Found {
         goal,
         ratings,
@@ -78,10 +84,7 @@ pub async fn goal(
     let token = app.csrf().to_string();
     let main = html! {
         h1 { (g.title) }
-        p class="muted" {
-            (super::layout::area_name(&g.area)) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) }
-            @if g.owner != "shared" { " · " (name_of(&people, &g.owner)) "'s own goal" }
-        }
+        (about(&g, duet_core::app::overdue(&goal, &today), &people))
         @for m in &merged {
             p class="problem" {
                 "The " (field_name(&m.field)) " was changed on both sides while apart, and the two changes were merged letter by letter. Set it as you both want it with Edit below."
@@ -282,4 +285,14 @@ pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> Pag
     };
     let id = app.with_device(move |dev| Ok(dev.add_goal(input)?)).await?;
     Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// A goal's area, status, due day (overdue or not) and whose it is, in one line.
+fn about(g: &GoalRecord, overdue: bool, people: &BTreeMap<String, String>) -> Markup {
+    html! {
+        p class="muted" {
+            (super::layout::area_name(&g.area)) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) @if overdue { " (overdue)" } }
+            @if g.owner != "shared" { " · " (name_of(people, &g.owner)) "'s own goal" }
+        }
+    }
 }
