@@ -852,3 +852,42 @@ fn an_active_goal_past_its_due_day_is_marked_overdue() {
     let shown = d.ok_env(&["goal", "show", "trip"], &after);
     assert!(!shown.contains("overdue"), "{shown}");
 }
+
+#[test]
+fn history_cuts_a_long_title_and_keeps_what_follows_it() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let title = format!("Walk together {}", "and talk about the week ".repeat(6));
+    d.ok(&["goal", "add", &title, "--area", "quality-time"]);
+    d.ok(&["rate", "walk", "2", "--note", "best week yet"]);
+    let history = d.ok(&["history"]);
+    let rated = history
+        .lines()
+        .find(|l| l.contains("rated"))
+        .unwrap_or_else(|| panic!("{history}"));
+    // Alone in the space, the rating is blind: what follows the title is still shown.
+    assert!(rated.contains("sealed until both have rated)"), "{rated}");
+    // `--full` keeps the whole title.
+    assert!(d.ok(&["history", "--full"]).contains(title.trim_end()));
+}
+
+#[test]
+fn a_home_path_too_long_for_the_database_is_said_so_and_leaves_nothing() {
+    let base = Device::new();
+    let home = base
+        .home
+        .join("a".repeat(240))
+        .join("b".repeat(240));
+    let d = Device::at(home.clone());
+    let r = d.run(&["init", "--name", "Alex"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("too long a path for the database")
+            && r.stderr.contains("shorter path"),
+        "{}",
+        r.stderr
+    );
+    assert!(!home.exists(), "nothing is made");
+    let r = d.run(&["status"]);
+    assert!(r.stderr.contains("too long a path"), "{}", r.stderr);
+}

@@ -3,7 +3,7 @@
 use duet_core::history::HistoryQuery;
 
 use super::{Ctx, parse_day, parse_day_end};
-use crate::output::{clip, safe_line, when};
+use crate::output::{LIST_TITLE_CHARS, clip, safe_line, when};
 
 /// The widest a history line is printed without `--full`, in terminal columns (its
 /// time, 16, and two spaces, then the summary): a title or note of thousands of
@@ -75,8 +75,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx.out.line("No history matches.")?;
     }
     for e in &events {
-        // The summary quotes titles, names and notes: one line, made terminal-safe.
-        let line = safe_line(&e.summary);
+        // The summary quotes titles, names and notes: one line, made terminal-safe. A
+        // long goal title is cut first, so that what follows it (a level, a note) shows.
+        let summary = match (&e.goal_title, a.full) {
+            (Some(t), false) if t.chars().count() > LIST_TITLE_CHARS => e.summary.replacen(
+                &format!("\"{t}\""),
+                &format!("\"{}\"", clip(t, LIST_TITLE_CHARS)),
+                1,
+            ),
+            _ => e.summary.clone(),
+        };
+        let line = safe_line(&summary);
         let shown = if a.full {
             line.as_ref().into()
         } else {

@@ -110,12 +110,28 @@ fn sqlite_said(e: &rusqlite::Error) -> String {
 /// File name of the store inside the home directory.
 pub const DB_FILE: &str = "duet.db";
 
+/// The longest path of the database file SQLite opens: its limit is 512 bytes for any of
+/// its files, the write-ahead log's name 4 bytes longer.
+const MAX_DB_PATH_BYTES: usize = 500;
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No identity yet.
     #[error("this device has no duet identity yet")]
     NotInitialised,
+    /// The database's path is longer than SQLite opens (its files' names included).
+    #[error(
+        "the home {} is too long a path for the database ({len} bytes; at most {MAX_DB_PATH_BYTES}): \
+         choose a home with a shorter path (--home or DUET_HOME)",
+        .home.display()
+    )]
+    PathTooLong {
+        /// The home.
+        home: PathBuf,
+        /// The database file's whole path, in bytes.
+        len: usize,
+    },
     /// Identity already present.
     #[error("this home already has a duet identity ({0})")]
     AlreadyInitialised(String),
@@ -276,6 +292,15 @@ impl Store {
     /// Opens the store in `home`, creating the directory and database if `create`.
     pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
         let path = home.join(DB_FILE);
+        // Said before anything is made: SQLite refuses a longer path as "unable to open",
+        // which read as a permission problem, and left an empty store behind.
+        let len = std::path::absolute(&path).map_or(0, |p| p.as_os_str().len());
+        if len > MAX_DB_PATH_BYTES {
+            return Err(StoreError::PathTooLong {
+                home: home.to_path_buf(),
+                len,
+            });
+        }
         // A home given as a file (often the store itself) is not a home without a
         // device: saying "no identity yet" would send the user to `init`, which fails.
         if home.is_file() {
