@@ -150,7 +150,7 @@ impl Http {
             };
             return TransportError::TimedOut {
                 relay,
-                secs: waited.as_secs_f64().ceil() as u64,
+                secs: (waited.as_secs_f64().round() as u64).max(1),
             };
         }
         if e.is_body() || e.is_decode() {

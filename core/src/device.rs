@@ -17,7 +17,7 @@ use crate::readmodel::{Parts, View};
 use crate::store::{Begun, JoinedSpace, OpenStats, SpaceKind, SpaceRecord, Store, StoreError};
 use crate::sync::SyncError;
 
-pub(crate) mod clock_check;
+mod clock_check;
 pub use clock_check::{CLOCK_TOLERANCE_MS, clock_disagrees};
 mod errors;
 mod join_refused;

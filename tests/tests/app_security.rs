@@ -440,6 +440,17 @@ fn a_form_of_a_page_shown_before_the_app_restarted_keeps_its_words() {
     for words in ["Ten minutes of writing", "Sunday walk", "started again"] {
         assert!(refused.body.contains(words), "{words}: {}", refused.body);
     }
+    // Going back to that page would be refused again: the page says where to send them.
+    assert!(
+        refused.body.contains("send them from Duet's window"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("go back and send"),
+        "{}",
+        refused.body
+    );
     // With the new run's cookie (Duet opened again in another tab) but the old page.
     let (new_cookie, own) = (app.cookie(), app.origin());
     let other_tab = [("Cookie", new_cookie.as_str()), ("Origin", own.as_str())];

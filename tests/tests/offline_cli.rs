@@ -874,16 +874,12 @@ fn history_cuts_a_long_title_and_keeps_what_follows_it() {
 #[test]
 fn a_home_path_too_long_for_the_database_is_said_so_and_leaves_nothing() {
     let base = Device::new();
-    let home = base
-        .home
-        .join("a".repeat(240))
-        .join("b".repeat(240));
+    let home = base.home.join("a".repeat(240)).join("b".repeat(240));
     let d = Device::at(home.clone());
     let r = d.run(&["init", "--name", "Alex"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("too long a path for the database")
-            && r.stderr.contains("shorter path"),
+        r.stderr.contains("too long a path for the database") && r.stderr.contains("shorter path"),
         "{}",
         r.stderr
     );

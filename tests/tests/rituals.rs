@@ -983,6 +983,20 @@ fn undo_takes_back_the_rating_just_made_after_the_clock_went_back_an_hour() {
 }
 
 #[test]
+fn undo_takes_back_the_rating_made_after_a_private_reflection_on_a_clock_set_back() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    let now = duet_core::ids::now_ms();
+    at(&alex, &["reflect", "--private", "a note to myself"], now);
+    // The clock set back 50 minutes since: the rating is dated before the reflection,
+    // and is still what was done last.
+    at(&alex, &["rate", GOAL, "1"], now - 50 * 60_000);
+    let out = at(&alex, &["undo"], now - 49 * 60_000);
+    assert!(out.contains(GOAL), "{out}");
+    assert!(!out.contains("private reflection"), "{out}");
+}
+
+#[test]
 fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

@@ -293,7 +293,7 @@ async fn stale_form(req: Request, text: &str) -> Response {
         .await
         .unwrap_or_default();
     let typed = super::kept::typed(&bytes);
-    let page = super::pages::layout::problem_kept(text, &typed, None);
+    let page = super::pages::layout::stale_kept(text, &typed);
     (
         StatusCode::FORBIDDEN,
         axum::response::Html(page.into_string()),
@@ -372,7 +372,7 @@ async fn checked_post(s: &Session, req: Request) -> Result<(Request, SentForm), 
         // Of this server's address, with its cookie: a page of an earlier run of it
         // (the cookie was set again since), or one whose token was edited.
         let typed = super::kept::typed(&bytes);
-        let page = super::pages::layout::problem_kept(STARTED_AGAIN, &typed, None);
+        let page = super::pages::layout::stale_kept(STARTED_AGAIN, &typed);
         return Err((
             StatusCode::FORBIDDEN,
             axum::response::Html(page.into_string()),

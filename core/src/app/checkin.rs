@@ -140,7 +140,7 @@ impl Device {
         self.ensure_clock_agrees()?;
         let (gid, title, made) = self.resolve_goal_made(input.goal)?;
         let now = self.now();
-        crate::device::clock_check::ensure_after_goal(now, made)?;
+        self.ensure_after_goal(made)?;
         let me = self.me.person_id.to_string();
         let view = self.ritual_view(input.amend.then_some(gid.as_str()))?;
         let corrects = input

@@ -214,8 +214,9 @@ impl Device {
     /// This person's latest rating, reflection or step completion (see [`Device::undo`]):
     /// in each space, the one made last by the history's causal order (by the times acts
     /// carry, a clock set back an hour after a rating made `undo` take the one before
-    /// it); a private reflection against the shared act by their times, one dated well
-    /// after now counting as the oldest (the two spaces' histories have no common order).
+    /// it); the two spaces' latest by the order this device stored their changes (its
+    /// own acts: the order it made them), else by the times they carry, one dated well
+    /// after now counting as the oldest.
     fn latest_act(&mut self, view: &View) -> Result<Option<Latest>, DeviceError> {
         let me = self.me.person_id.to_string();
         let now = self.now();
@@ -226,34 +227,42 @@ impl Device {
             .filter(|r| r.author == me)
             .collect();
         let last = self.last_made(SpaceKind::Personal, private.iter().map(|r| r.id.as_str()))?;
-        let private = match private.iter().position(|r| Some(&r.id) == last.as_ref()) {
-            Some(i) => Some(private.swap_remove(i)),
+        let found = private
+            .iter()
+            .position(|r| last.as_ref().is_some_and(|(id, _)| *id == r.id));
+        let private = match found {
+            Some(i) => Some((private.swap_remove(i), last.and_then(|(_, row)| row))),
             None => private
                 .into_iter()
-                .max_by_key(|r| (undo_rank(r.at, now), r.id.clone())),
+                .max_by_key(|r| (undo_rank(r.at, now), r.id.clone()))
+                .map(|r| (r, None)),
         };
         // A private reflection written last is what the person means to take back, not
         // an older shared act the partner may have answered.
         let private_later = match (&shared, &private) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some((_, at)), Some(r)) => (undo_rank(r.at, now), true) > (undo_rank(*at, now), false),
+            (Some((_, _, Some(shared))), Some((_, Some(private)))) => private > shared,
+            (Some((_, at, _)), Some((r, _))) => {
+                (undo_rank(r.at, now), true) > (undo_rank(*at, now), false)
+            }
         };
         Ok(match (private_later, private) {
-            (true, Some(r)) => Some(Latest::Reflection {
+            (true, Some((r, _))) => Some(Latest::Reflection {
                 r: Box::new(r),
                 private: true,
             }),
-            _ => shared.map(|(latest, _)| latest),
+            _ => shared.map(|(latest, _, _)| latest),
         })
     }
 
-    /// Which of `items` of the space was made last (see [`crate::readmodel::last_made`]).
+    /// Which of `items` of the space was made last, with its change's row in the store
+    /// (see [`crate::readmodel::last_made`]).
     fn last_made<'a>(
         &mut self,
         kind: SpaceKind,
         items: impl Iterator<Item = &'a str>,
-    ) -> Result<Option<String>, DeviceError> {
+    ) -> Result<Option<(String, Option<i64>)>, DeviceError> {
         let items: std::collections::HashSet<&str> = items.collect();
         if items.is_empty() {
             return Ok(None);
@@ -262,12 +271,13 @@ impl Device {
         Ok(self.store.last_made(&rec.id, &self.me, &items)?)
     }
 
-    /// The shared act this person made last, with the time it carries.
+    /// The shared act this person made last, with the time it carries and its change's
+    /// row in the store.
     fn latest_shared_act(
         &mut self,
         view: &View,
         me: &str,
-    ) -> Result<Option<(Latest, i64)>, DeviceError> {
+    ) -> Result<Option<(Latest, i64, Option<i64>)>, DeviceError> {
         // By the id its history event has: a rating that reveals a seal was written by
         // a sync (or a close), and the act is the sealing.
         let mut acts: Vec<(String, Latest, i64)> = Vec::new();
@@ -310,16 +320,19 @@ impl Device {
         let last = self.last_made(SpaceKind::Shared, acts.iter().map(|(m, _, _)| m.as_str()))?;
         // None in the history (not expected): by the times they carry, as before.
         let now = self.now();
-        Ok(match acts
+        let found = acts
             .iter()
-            .position(|(made, _, _)| Some(made) == last.as_ref())
-        {
-            Some(i) => Some(acts.swap_remove(i)),
+            .position(|(made, _, _)| last.as_ref().is_some_and(|(id, _)| id == made));
+        Ok(match found {
+            Some(i) => {
+                let (_, latest, at) = acts.swap_remove(i);
+                Some((latest, at, last.and_then(|(_, row)| row)))
+            }
             None => acts
                 .into_iter()
-                .max_by_key(|(made, _, at)| (undo_rank(*at, now), made.clone())),
-        }
-        .map(|(_, latest, at)| (latest, at)))
+                .max_by_key(|(made, _, at)| (undo_rank(*at, now), made.clone()))
+                .map(|(_, latest, at)| (latest, at, None)),
+        })
     }
 
     /// Withdraws one of this person's ratings or seals (`undo`'s choice, in `view`).

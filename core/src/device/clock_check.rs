@@ -75,7 +75,7 @@ pub(super) fn about(ms: i64) -> String {
 const BEFORE_GOAL_MS: i64 = 60 * 60 * 1000;
 
 /// Refuses a rating dated (`now`) well before its goal was made (`made`).
-pub(crate) fn ensure_after_goal(now: i64, made: i64) -> Result<(), DeviceError> {
+fn ensure_after(now: i64, made: i64) -> Result<(), DeviceError> {
     if now >= made.saturating_sub(BEFORE_GOAL_MS) {
         return Ok(());
     }
@@ -91,6 +91,15 @@ pub(crate) fn ensure_after_goal(now: i64, made: i64) -> Result<(), DeviceError> 
 }
 
 impl Device {
+    /// Refuses a rating dated now, by the system clock, well before its goal was made
+    /// (`made`). A fixed clock (`DUET_NOW`) is the tester's own, as for the relay's.
+    pub(crate) fn ensure_after_goal(&self, made: i64) -> Result<(), DeviceError> {
+        match self.clock {
+            Clock::System => ensure_after(self.now(), made),
+            Clock::Fixed(_) => Ok(()),
+        }
+    }
+
     /// Refuses a rating or a close while the latest sync found this device's clock more
     /// than [`CLOCK_TOLERANCE_MS`] from the relay's, or since it the clock went back
     /// (more than the tolerance) other than to about the relay's time from ahead of it (a

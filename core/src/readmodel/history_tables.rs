@@ -255,21 +255,25 @@ pub(crate) fn goal_field_edits(
 /// Which of `items` (ids of ratings, seals, reflections and completed steps) was made
 /// last in the history's causal order (the order changes were made in, whatever the
 /// clocks said; changes made apart ordered by their times). Read from the end, only
-/// until one is found.
+/// until one is found; with the row of its change in the store (the order this device
+/// stored changes in, across spaces), when the store still holds it.
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
     items: &std::collections::HashSet<&str>,
-) -> Result<Option<String>, rusqlite::Error> {
+) -> Result<Option<(String, Option<i64>)>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT change, json FROM rm_history WHERE space = ?1
-           AND (instr(json, '\"rating_given\"') > 0 OR instr(json, '\"rating_sealed\"') > 0
-             OR instr(json, '\"reflection_written\"') > 0 OR instr(json, '\"step_done\"') > 0)
-         ORDER BY pos DESC, idx DESC",
+        "SELECT h.change, h.json, c.id FROM rm_history h
+           LEFT JOIN changes c ON c.space = h.space AND c.hash = h.change
+         WHERE h.space = ?1
+           AND (instr(h.json, '\"rating_given\"') > 0 OR instr(h.json, '\"rating_sealed\"') > 0
+             OR instr(h.json, '\"reflection_written\"') > 0 OR instr(h.json, '\"step_done\"') > 0)
+         ORDER BY h.pos DESC, h.idx DESC",
     )?;
     let mut rows = stmt.query(params![space.to_string()])?;
     while let Some(row) = rows.next()? {
         let (change, j): (Vec<u8>, String) = (row.get(0)?, row.get(1)?);
+        let stored: Option<i64> = row.get(2)?;
         let event = parse::<StoredEvent>(&j)?.event(&change);
         let made = matches!(
             event.kind,
@@ -279,7 +283,7 @@ pub(crate) fn last_made(
                 | HistoryKind::StepDone
         );
         if let Some(item) = event.item.filter(|i| made && items.contains(i.as_str())) {
-            return Ok(Some(item));
+            return Ok(Some((item, stored)));
         }
     }
     Ok(None)

@@ -121,6 +121,18 @@ pub fn problem(text: &str) -> Markup {
 /// A refused form's problem with what was typed into it (if anything), to copy and
 /// send again from the page it came from (`back`).
 pub fn problem_kept(text: &str, typed: &[(&str, String)], back: Option<&str>) -> Markup {
+    kept_page(text, typed, Some(back))
+}
+
+/// A form of another run of Duet refused (see `security::STARTED_AGAIN`), with what was
+/// typed: no link back (this run's pages refuse that page's forms, and its links lead
+/// to the same refusal without this run's key).
+pub fn stale_kept(text: &str, typed: &[(&str, String)]) -> Markup {
+    kept_page(text, typed, None)
+}
+
+/// A refusal with what was typed; `back`: the links on (`None`: no links).
+fn kept_page(text: &str, typed: &[(&str, String)], back: Option<Option<&str>>) -> Markup {
     page(
         "Something needs attention",
         Nav::None,
@@ -130,15 +142,20 @@ pub fn problem_kept(text: &str, typed: &[(&str, String)], back: Option<&str>) ->
             p class="problem" { (text) }
             @if !typed.is_empty() {
                 h2 { "What you wrote" }
-                p { "Nothing was saved. Your words are kept below: copy them, go back and send them again." }
+                @if back.is_some() {
+                    p { "Nothing was saved. Your words are kept below: copy them, go back and send them again." }
+                } @else {
+                    p { "Nothing was saved. Your words are kept below: copy them, and send them from Duet's window." }
+                }
             }
             @for (i, (label, value)) in typed.iter().enumerate() {
                 label for=(format!("kept-{i}")) { (label) }
                 textarea id=(format!("kept-{i}")) readonly rows="4" { (value) }
             }
             @match back {
-                Some(back) => p { a href=(back) { "Back to the page" } " · " a href="/" { "Today" } },
-                None => p { a href="/" { "Back to Today" } },
+                Some(Some(back)) => p { a href=(back) { "Back to the page" } " · " a href="/" { "Today" } },
+                Some(None) => p { a href="/" { "Back to Today" } },
+                None => {}
             }
         },
     )
