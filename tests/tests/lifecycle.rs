@@ -81,6 +81,12 @@ fn a_third_person_cannot_join_with_a_leftover_revoked_used_or_hand_made_invite()
     let r = eve.run(&["join", &used, "--name", "Eve"]);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("already used"), "{}", r.stderr);
+    // The home the join made is gone with it, lock file and all (protocol.md).
+    assert!(
+        !eve.home.exists(),
+        "{:?}",
+        std::fs::read_dir(&eve.home).map(|d| d.count())
+    );
     let r = eve.run(&["join", &leftover, "--name", "Eve"]);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("two persons"), "{}", r.stderr);

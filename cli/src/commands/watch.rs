@@ -82,6 +82,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         seen: dev.data_version()?,
         refused: Vec::new(),
     };
+    // The first sync does not wait for a live socket's first message: a socket the
+    // relay refuses (too many open) or a proxy that never upgrades left what waited
+    // here unsent until the periodic sync, 15 s on.
+    let mut starting = true;
     loop {
         let mut due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(signal) => w.on_signal(ctx, signal)?,
@@ -90,6 +94,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
             }
         };
+        due |= std::mem::take(&mut starting);
         if let Some(targets) = w.retarget.take() {
             rx = listen(&dev, &targets);
             (w.listening, w.up) = (targets.len(), Vec::new());
@@ -134,7 +139,7 @@ impl Watch {
                 self.up.retain(|k| *k != space);
                 if !self.lost {
                     note(&format!(
-                        "warning ({} space): {error}; reconnecting (next try in {:.1} s), \
+                        "warning ({} space): {error}; reconnecting (next try in {} s), \
                          and syncing every {} s meanwhile",
                         space.as_str(),
                         retry_in.as_secs_f64(),

@@ -406,6 +406,8 @@ impl Device {
         drop(self);
         remove_store(&db);
         if let Some(home) = home.filter(|_| remove_home) {
+            // The home's lock file was made with it: nothing else of it is left.
+            let _ = std::fs::remove_file(home.join(crate::lock::LOCK_FILE));
             let _ = std::fs::remove_dir(home);
         }
     }
