@@ -887,3 +887,22 @@ fn a_home_path_too_long_for_the_database_is_said_so_and_leaves_nothing() {
     let r = d.run(&["status"]);
     assert!(r.stderr.contains("too long a path"), "{}", r.stderr);
 }
+
+#[test]
+fn the_export_names_the_blind_rating_each_revealed_rating_opened() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    let rated = d.json(&["rate", "walk", "1", "--note", "first"]);
+    assert_eq!(rated["sealed"], true, "{rated}");
+    let printed = rated["id"].as_str().expect("an id").to_string();
+    d.ok(&["checkin", "--close"]);
+    let export = d.json(&["export"]);
+    let ratings = export["shared"]["ratings"].as_array().expect("ratings");
+    assert!(
+        ratings
+            .iter()
+            .any(|r| r["reveals"] == printed.as_str() && r["blind"] == true),
+        "the id `rate` printed is named: {ratings:?}"
+    );
+}

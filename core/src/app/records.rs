@@ -87,6 +87,8 @@ pub struct RatingRecord {
     pub corrects: Option<String>,
     /// Whether it was given blind (sealed, then revealed).
     pub blind: bool,
+    /// The seal it revealed (the id `duet rate` printed for the blind rating), if any.
+    pub reveals: Option<String>,
 }
 
 /// A rating still sealed: that it exists, not what it says.
@@ -181,6 +183,7 @@ impl From<&Rating> for RatingRecord {
             note: r.note.clone(),
             corrects: r.corrects.clone(),
             blind: r.reveals.is_some(),
+            reveals: r.reveals.clone(),
         }
     }
 }
