@@ -997,6 +997,28 @@ fn undo_takes_back_the_rating_made_after_a_private_reflection_on_a_clock_set_bac
 }
 
 #[test]
+fn closing_says_which_of_ones_ratings_stay_sealed_after_a_close_not_yet_heard_of() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let t = duet_core::ids::now_ms();
+    at(&alex, &["rate", GOAL, "1"], t);
+    at(&alex, &["sync"], t);
+    at(&sam, &["sync"], t + 60_000);
+    at(&sam, &["checkin", "--close"], t + 2 * 60_000);
+    at(&sam, &["sync"], t + 2 * 60_000);
+    // Alex rates before hearing of Sam's close: that rating stays sealed at the sync.
+    at(&alex, &["rate", "Date night", "2"], t + 3 * 60_000);
+    at(&alex, &["sync"], t + 4 * 60_000);
+    let out = at(&alex, &["checkin", "--close"], t + 5 * 60_000);
+    assert!(
+        out.contains("1 of your ratings stays sealed")
+            && out.contains("once your partner rates that goal again"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_blind_rating_with_a_note_too_long_is_refused_when_made_not_at_its_reveal() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);

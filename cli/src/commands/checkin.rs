@@ -72,6 +72,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 }
             ))?;
         }
+        if closed.still_sealed > 0 {
+            let (which, opens) = match closed.still_sealed {
+                1 => ("1 of your ratings stays".to_string(), "it opens"),
+                n => (format!("{n} of your ratings stay"), "each opens"),
+            };
+            ctx.out.line(format!(
+                "{which} sealed: made after your partner had closed the round (this device \
+                 had not heard of it), {opens} once your partner rates that goal again, or \
+                 once a round's length has passed since."
+            ))?;
+        }
         return Ok(());
     }
     let ratings = if a.rate.is_empty() {

@@ -50,6 +50,10 @@ pub struct Closed {
     pub rounds: usize,
     /// How many of this person's sealed ratings were revealed.
     pub revealed: usize,
+    /// How many of this person's ratings stay sealed: made after a close this device had
+    /// not heard of (docs/data-model.md, "Revealing"), each opens once another person
+    /// rates its goal after it, or once its round's length has passed.
+    pub still_sealed: usize,
 }
 
 /// One rating to make: goal query, level, note; `corrects` names the rating replaced.
@@ -409,9 +413,17 @@ impl Device {
                 Ok(((), c.into_iter().collect()))
             })?;
         }
+        let revealed = self.reveal_due()?;
+        let me = self.me.person_id.to_string();
+        let view = self.ritual_view(None)?;
+        let still_sealed = waiting_seals(&view)
+            .into_iter()
+            .filter(|s| s.rater == me)
+            .count();
         Ok(Closed {
             rounds: open.len(),
-            revealed: self.reveal_due()?,
+            revealed,
+            still_sealed,
         })
     }
 }
