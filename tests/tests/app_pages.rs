@@ -1156,3 +1156,34 @@ fn the_goal_page_marks_an_active_goal_past_its_due_day() {
         page.body
     );
 }
+
+#[test]
+fn closing_in_the_app_says_which_of_ones_ratings_stay_sealed() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    let t = duet_core::ids::now_ms();
+    let at = |d: &Device, args: &[&str], ms: i64| {
+        d.ok_env(args, &[("DUET_NOW", ms.to_string().as_str())]);
+    };
+    at(&alex, &["rate", "weekly", "1"], t);
+    at(&alex, &["sync"], t);
+    at(&sam, &["sync"], t + 60_000);
+    at(&sam, &["checkin", "--close"], t + 2 * 60_000);
+    at(&sam, &["sync"], t + 2 * 60_000);
+    // Alex rates before hearing of Sam's close: that rating stays sealed.
+    at(&alex, &["rate", "date night", "2"], t + 3 * 60_000);
+    at(&alex, &["sync"], t + 4 * 60_000);
+    let now = (t + 5 * 60_000).to_string();
+    let app = App::start_env(&alex, &[("DUET_NOW", now.as_str())]);
+    let closed = app.post("/checkin/close", &[]);
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    let page = app.get(closed.header("location").expect("the check-in page"));
+    assert!(
+        page.body.contains("1 of your ratings stays sealed"),
+        "{}",
+        page.body
+    );
+}

@@ -22,6 +22,8 @@ pub struct CheckinQuery {
     sealed: Option<bool>,
     /// The check-in was just closed here.
     closed: Option<bool>,
+    /// How many of one's ratings stayed sealed at that close.
+    still_sealed: Option<usize>,
 }
 
 /// `GET /checkin`.
@@ -73,6 +75,15 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
         @if q.closed == Some(true) {
             p class="done" role="status" {
                 "The check-in is closed: your blind ratings in it are shown to your partner. A new rating starts a new check-in."
+            }
+            @match q.still_sealed.unwrap_or(0) {
+                0 => {}
+                n => p class="notice" role="status" {
+                    (if n == 1 { "1 of your ratings stays".to_string() } else { format!("{n} of your ratings stay") })
+                    " sealed: made after your partner had closed the round (this device had not heard of it), "
+                    (if n == 1 { "it opens" } else { "each opens" })
+                    " once your partner rates that goal again, or once a round's length has passed since."
+                }
             }
         }
         @if let Some(title) = done_title {
@@ -267,6 +278,9 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
 
 /// `POST /checkin/close`: as `duet checkin --close`.
 pub async fn close(State(app): State<App>) -> PageResult {
-    app.with_device(|dev| Ok(dev.close_rounds()?)).await?;
-    Ok(see_other("/checkin?closed=true"))
+    let closed = app.with_device(|dev| Ok(dev.close_rounds()?)).await?;
+    Ok(see_other(&format!(
+        "/checkin?closed=true&still_sealed={}",
+        closed.still_sealed
+    )))
 }
