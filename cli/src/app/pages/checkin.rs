@@ -72,20 +72,7 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
                 "Rate each goal on your own. Your rating stays sealed until your partner has rated the goal too; then you both see both."
             }
         }
-        @if q.closed == Some(true) {
-            p class="done" role="status" {
-                "The check-in is closed: your blind ratings in it are shown to your partner. A new rating starts a new check-in."
-            }
-            @match q.still_sealed.unwrap_or(0) {
-                0 => {}
-                n => p class="notice" role="status" {
-                    (if n == 1 { "1 of your ratings stays".to_string() } else { format!("{n} of your ratings stay") })
-                    " sealed: made after your partner had closed the round (this device had not heard of it), "
-                    (if n == 1 { "it opens" } else { "each opens" })
-                    " once your partner rates that goal again, or once a round's length has passed since."
-                }
-            }
-        }
+        @if q.closed == Some(true) { (closed_notice(q.still_sealed.unwrap_or(0))) }
         @if let Some(title) = done_title {
             p class="done" role="status" {
                 "Rated “" (title) "”"
@@ -274,6 +261,24 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
         "/checkin?rated={}&sealed={}",
         r.goal, r.sealed
     )))
+}
+
+/// What the check-in page says after its close: what was shown to the partner, and
+/// which of one's ratings stay sealed (`still_sealed`).
+fn closed_notice(still_sealed: usize) -> Markup {
+    html! {
+        p class="done" role="status" {
+            "The check-in is closed: your blind ratings in it are shown to your partner. A new rating starts a new check-in."
+        }
+        @if still_sealed > 0 {
+            p class="notice" role="status" {
+                (if still_sealed == 1 { "1 of your ratings stays".to_string() } else { format!("{still_sealed} of your ratings stay") })
+                " sealed: made after your partner had closed the round (this device had not heard of it), "
+                (if still_sealed == 1 { "it opens" } else { "each opens" })
+                " once your partner rates that goal again, or once a round's length has passed since."
+            }
+        }
+    }
 }
 
 /// `POST /checkin/close`: as `duet checkin --close`.
