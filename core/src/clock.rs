@@ -43,10 +43,14 @@ pub fn check_system_clock() -> Result<(), ClockBehind> {
     if ms >= EARLIEST_BELIEVED_MS {
         return Ok(());
     }
-    let shown = chrono::DateTime::from_timestamp_millis(ms)
+    Err(ClockBehind(utc_minute(ms)))
+}
+
+/// A time as an error names it: "2026-05-01 10:00 UTC" (the raw number out of range).
+pub fn utc_minute(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| format!("{ms} ms since 1970"));
-    Err(ClockBehind(shown))
+        .unwrap_or_else(|| format!("{ms} ms since 1970"))
 }
 
 impl Clock {

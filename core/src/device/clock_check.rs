@@ -79,14 +79,9 @@ fn ensure_after(now: i64, made: i64) -> Result<(), DeviceError> {
     if now >= made.saturating_sub(BEFORE_GOAL_MS) {
         return Ok(());
     }
-    let utc = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_else(|| format!("{ms} ms since 1970"))
-    };
     Err(DeviceError::ClockBeforeGoal {
-        now: utc(now),
-        made: utc(made),
+        now: crate::clock::utc_minute(now),
+        made: crate::clock::utc_minute(made),
     })
 }
 
