@@ -32,7 +32,13 @@ fn main() -> ExitCode {
         .color(colour_asked())
         .try_get_matches()
         .unwrap_or_else(|e| exit_on(e));
-    let cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on(e));
+    let mut cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on(e));
+    // DUET_HOME set but empty counts as unset, as XDG's variables do (`DUET_HOME= duet`).
+    if matches.value_source("home") == Some(clap::parser::ValueSource::EnvVariable)
+        && cli.home.as_ref().is_some_and(|h| h.as_os_str().is_empty())
+    {
+        cli.home = None;
+    }
     let json = cli.json;
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -363,6 +363,25 @@ fn a_damaged_page_in_a_working_store_is_said_with_the_way_back() {
 }
 
 #[test]
+fn an_empty_duet_home_counts_as_unset_and_an_empty_home_flag_is_refused() {
+    let user = tempfile::tempdir().expect("tempdir");
+    let blank = Device::at(std::path::PathBuf::new());
+    let mut cmd = blank.command(&["init", "--name", "Alex"]);
+    cmd.env("HOME", user.path()).env_remove("XDG_DATA_HOME");
+    let r = duet_tests::Run::from(cmd.output().expect("duet runs"));
+    r.ok();
+    assert!(
+        user.path().join(".local/share/duet").is_dir(),
+        "`DUET_HOME=` uses the platform data directory, as if unset: {r:?}"
+    );
+    let d = Device::new();
+    let r = d.run(&["status", "--home", ""]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--home is empty"), "{}", r.stderr);
+    assert!(!d.home.exists(), "nothing is made for an empty --home");
+}
+
+#[test]
 fn a_home_that_cannot_be_written_gives_a_clear_error() {
     let d = Device::new();
     // A home path below a regular file can never be created, whoever runs the test

@@ -68,7 +68,13 @@ pub struct Cli {
         global = true,
         help_heading = "Global options",
         env = "DUET_HOME",
-        value_name = "DIR"
+        value_name = "DIR",
+        // Empty is accepted here and settled in `run`: an empty DUET_HOME counts as
+        // unset (as XDG's variables do), an empty `--home` is refused.
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::OsStringValueParser::new(),
+            PathBuf::from
+        )
     )]
     pub home: Option<PathBuf>,
     /// Print machine-readable JSON instead of text (a failure: one JSON line on stderr;
@@ -226,6 +232,14 @@ fn default_home() -> anyhow::Result<PathBuf> {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let home = match cli.home {
+        Some(h) if h.as_os_str().is_empty() => {
+            return Err(crate::UsageError(
+                "--home is empty: give the folder this device keeps its data in, or leave \
+                 it out for the default"
+                    .into(),
+            )
+            .into());
+        }
         Some(h) => h,
         None => default_home()?,
     };
