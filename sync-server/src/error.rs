@@ -464,8 +464,9 @@ impl ApiError {
             ),
             AdmitError::TooManyDevices(_) | AdmitError::TooManyInvites(_) => {
                 ApiError::QuotaExceeded(format!(
-                    "{e}; nothing was stored. Remove nothing: a space keeps every device and \
-                     invite it ever had; start a new space (`duet init` on a new home) if one is needed"
+                    "{e}; nothing was stored. Removing does not help: a space counts every \
+                     device and invite a person ever had in it (the partner's are counted \
+                     apart); start a new space (`duet init` on a new home) if one is needed"
                 ))
             }
             AdmitError::WeakKey => ApiError::Malformed(format!(

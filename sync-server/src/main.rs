@@ -104,7 +104,7 @@ struct Args {
     #[arg(long, env = "DUET_RELAY_SPACE_MAX_BYTES", default_value_t = 1024 * 1024 * 1024)]
     space_max_bytes: u64,
     /// Space states kept in memory (about 4 KB for a couple's space, at most about
-    /// 250 KB for a space at its limits of 256 devices and 1,024 invites); less recently
+    /// 250 KB for a space at its limits of 128 devices and 512 invites per person); less recently
     /// used spaces are read again from the database when needed. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_SPACE_CACHE", default_value_t = duet_relay::limits::DEFAULT_SPACE_CACHE)]
     space_cache: usize,

@@ -22,10 +22,11 @@ async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> boo
 
 crate::conformance! {
     #[tokio::test]
-    async fn a_member_who_joins_device_after_device_is_stopped_at_the_devices_a_space_may_hold() {
+    async fn a_member_who_joins_device_after_device_is_stopped_and_the_partners_devices_still_join() {
         // Every join costs each later push more (the space's state grows with every
         // device ever admitted): past the cap, a member's own device codes admit no more.
-        use duet_core::membership::MAX_DEVICES_EVER;
+        // The cap is the member's own: the partner still adds a device.
+        use duet_core::membership::MAX_DEVICES_PER_PERSON;
         let mut c = Couple::new().await;
         let expires = common::now_ms() + 3_600_000;
         let seed = |i: usize| {
@@ -33,7 +34,7 @@ crate::conformance! {
             s[..8].copy_from_slice(&(i as u64).to_le_bytes());
             s
         };
-        let extra = MAX_DEVICES_EVER - 2 + 1;
+        let extra = MAX_DEVICES_PER_PERSON;
         let invites: Vec<_> = (0..extra)
             .map(|i| c.alex.invite(c.space, seed(i), expires))
             .collect();
@@ -53,9 +54,14 @@ crate::conformance! {
         );
         assert_eq!(refused.error().error, ErrorCode::QuotaExceeded);
         assert!(refused.error().message.contains("devices"), "{:?}", refused.error());
-        // The couple's own writing goes on.
+        // The couple's own writing goes on, and Sam's device code still admits Sam's phone.
         let ev = c.alex.changes(c.space, &c.key, b"still writing");
         c.relay.push(&c.space, &[&ev]).await.push();
+        let phone = [200u8; 32];
+        let invite = c.sam.invite(c.space, phone, expires);
+        c.relay.push(&c.space, &[&invite]).await.push();
+        let join = c.sam.sibling("Sam's phone").join(c.space, phone);
+        c.relay.push(&c.space, &[&join]).await.push();
     }
 
     #[tokio::test]

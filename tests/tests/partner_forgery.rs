@@ -452,3 +452,71 @@ fn a_goal_of_ones_own_is_made_shared_only_by_its_owner() {
             .contains("Alex created goal \"Listen without interrupting\", their own")
     );
 }
+
+/// Sam's modified client signs `n` partner invites, stored to go out with the next sync.
+fn sign_invites(sam: &Device, n: usize, first_seed: u64) {
+    use duet_core::event::MembershipOp;
+    let mut dev = CoreDevice::open(&sam.home).expect("open Sam's device");
+    let expires_at = dev.now() + 3_600_000;
+    for i in 0..n as u64 {
+        let mut seed = [3u8; 32];
+        seed[..8].copy_from_slice(&(first_seed + i).to_le_bytes());
+        let op = MembershipOp::Invite {
+            invite_key: duet_core::identity::keypair_from_seed(seed).1,
+            expires_at,
+            person: None,
+        };
+        dev.sign_membership(SpaceKind::Shared, &op)
+            .expect("hand-made invite");
+    }
+}
+
+#[test]
+fn a_partner_who_spends_every_invite_leaves_the_other_free_to_add_a_device() {
+    use duet_core::membership::MAX_INVITES_PER_PERSON;
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let shared_invites = |d: &Device| {
+        d.json(&["invite", "list"])
+            .as_array()
+            .expect("invites")
+            .iter()
+            .filter(|i| i["space"] == "shared")
+            .count()
+    };
+    let had = shared_invites(&sam);
+    // Sam spends all of Sam's own invites (accepted), then signs as many more as the
+    // space held in all before invites were counted per person (1,024).
+    sign_invites(&sam, MAX_INVITES_PER_PERSON, 0);
+    sam.ok(&["sync"]);
+    sign_invites(&sam, 1024 - had - MAX_INVITES_PER_PERSON, 10_000);
+    let r = sam.run(&["sync"]);
+    assert_ne!(r.code, 0, "the invites past Sam's own are refused: {r:?}");
+    assert!(
+        r.stderr.contains("as many as a person may ever make"),
+        "{}",
+        r.stderr
+    );
+    // Alex still adds a phone, and what Alex writes still reaches Sam.
+    let code = alex.json(&["device", "add"])["code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    let phone = Device::new();
+    phone.ok(&["join", &code]);
+    phone.ok(&["goal", "add", "Written on the phone", "--area", "trust"]);
+    phone.ok(&["sync"]);
+    let _ = sam.run(&["sync"]);
+    assert!(
+        sam.ok(&["goal", "list"]).contains("Written on the phone"),
+        "Sam still hears from Alex's devices"
+    );
+    // Sam's own next device code is refused in words, not printed as if it worked.
+    let r = sam.run(&["device", "add"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        !r.stdout.contains("duet2"),
+        "no code is shown: {}",
+        r.stdout
+    );
+}

@@ -304,7 +304,12 @@ impl Device {
     ) -> Result<DeviceCode, InviteError> {
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
         match self.sync(transport) {
-            Ok(_) => Ok(code),
+            // A half the relay refused (withdrawn by the sync, or left to withdraw here):
+            // the code would admit no one.
+            Ok(reports) => match reports.into_iter().find_map(|(_, r)| r.push_refused) {
+                Some(w) => Err(self.withdraw_refused(code.encode(), InviteError::Refused(w))),
+                None => Ok(code),
+            },
             Err(e) => {
                 let e = not_sent(code.encode(), code.expires_at, e);
                 Err(self.withdraw_refused(code.encode(), e))

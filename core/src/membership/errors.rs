@@ -87,11 +87,15 @@ pub enum AdmitError {
         "a shared space holds two persons; it cannot admit a third (its partner invites end once the partner has joined)"
     )]
     SpaceFull,
-    /// A join past the devices a space may ever hold ([`super::MAX_DEVICES_EVER`]).
-    #[error("the space has held {0} devices, as many as a space may ever hold")]
+    /// A join past the devices a person may ever join to a space
+    /// ([`super::MAX_DEVICES_PER_PERSON`]).
+    #[error("this person has joined {0} devices to the space, as many as a person may ever join")]
     TooManyDevices(usize),
-    /// An invite past the invites a space may ever hold ([`super::MAX_INVITES_EVER`]).
-    #[error("the space has had {0} invites, as many as a space may ever have")]
+    /// An invite past the invites a person may ever make in a space
+    /// ([`super::MAX_INVITES_PER_PERSON`]).
+    #[error(
+        "this person's devices have made {0} invites in the space, as many as a person may ever make"
+    )]
     TooManyInvites(usize),
     /// Join with a revoked invite.
     #[error(

@@ -75,15 +75,18 @@ pub struct Departure {
     pub left: bool,
 }
 
-/// The devices a space may ever admit (removed and departed ones count): far more than
-/// a couple's phones and computers over many years, and a bound on what every device
-/// and the relay fold and keep for the space (a member who joins device after device
-/// would otherwise make each push cost more).
-pub const MAX_DEVICES_EVER: usize = 256;
+/// The devices each person may ever join to a space (removed and departed ones count):
+/// far more than one person's phones and computers over many years, and a bound on what
+/// every device and the relay fold and keep for the space (a member who joins device
+/// after device would otherwise make each push cost more). Counted per person, so that
+/// one partner spending their own devices leaves the other's untouched; a space holds at
+/// most two persons, so at most 256 devices.
+pub const MAX_DEVICES_PER_PERSON: usize = 128;
 
-/// The invites (partner invites and device codes) a space may ever have, for the same
-/// reason: each is kept with the space's state.
-pub const MAX_INVITES_EVER: usize = 1024;
+/// The invites (partner invites and device codes) each person's devices may ever make
+/// in a space, for the same reasons: each is kept with the space's state, and one
+/// partner spending theirs leaves the other free to add devices (at most 1,024 a space).
+pub const MAX_INVITES_PER_PERSON: usize = 512;
 
 /// The verified state of one space.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -277,6 +280,12 @@ impl SpaceState {
         Ok(())
     }
 
+    /// How many invites the person of member `author` has made in the space.
+    fn invites_by(&self, author: &DeviceKey) -> usize {
+        let person = self.members.get(author).map(|m| m.person);
+        self.invites.values().filter(|i| i.by == person).count()
+    }
+
     /// A join by a device not yet a member: a live, unspent invite signed it in, for a
     /// person the invite may admit.
     fn check_join(
@@ -293,8 +302,9 @@ impl SpaceState {
         if self.personal && *person != self.owner {
             return Err(AdmitError::NotOwner);
         }
-        if self.ever.len() >= MAX_DEVICES_EVER {
-            return Err(AdmitError::TooManyDevices(self.ever.len()));
+        let devices = self.ever.values().filter(|m| m.person == *person).count();
+        if devices >= MAX_DEVICES_PER_PERSON {
+            return Err(AdmitError::TooManyDevices(devices));
         }
         let invite = self
             .invites
@@ -344,8 +354,10 @@ impl SpaceState {
             {
                 Err(AdmitError::DuplicateInvite)
             }
-            Some(MembershipOp::Invite { .. }) if self.invites.len() >= MAX_INVITES_EVER => {
-                Err(AdmitError::TooManyInvites(self.invites.len()))
+            Some(MembershipOp::Invite { .. })
+                if self.invites_by(author) >= MAX_INVITES_PER_PERSON =>
+            {
+                Err(AdmitError::TooManyInvites(self.invites_by(author)))
             }
             Some(MembershipOp::Invite {
                 person: Some(p), ..

@@ -156,6 +156,40 @@ pub(crate) fn in_batches(events: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
     batches
 }
 
+/// An invite of this device refused for the space's quota (its person has made as many
+/// invites as a person may, or the space is full) can never be taken: left first in the
+/// queue it would hold back everything this device writes after it. It is withdrawn
+/// (the changes after it are packaged again) and the refusal said, naming the code it
+/// belonged to as dead.
+fn withdraw_invite_over_quota(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    status: u16,
+    body: &ErrorBody,
+) -> Result<Option<Warning>, SyncError> {
+    if status != 507 || body.error != ErrorCode::QuotaExceeded {
+        return Ok(None);
+    }
+    let Some((first, kind)) = store.first_unacked(&rec.id)? else {
+        return Ok(None);
+    };
+    let rejected = body
+        .results
+        .iter()
+        .find(|r| r.status == EventStatus::Rejected)
+        .is_some_and(|r| r.hash.eq_ignore_ascii_case(&hex::encode(first)));
+    if !rejected || kind != Kind::Invite.as_str() {
+        return Ok(None);
+    }
+    let keys = store.epoch_keys(&rec.id)?;
+    store.withdraw_unacked(&rec.id, &first, &keys)?;
+    Ok(Some(Warning::new(format!(
+        "the relay refused an invite this device made ({status} {}: {}); it was withdrawn, \
+         so the code made with it admits no one, and what this device wrote after it is sent",
+        body.error, body.message
+    ))))
+}
+
 /// Handles the relay's refusal of a batch: a lost membership race is withdrawn (and
 /// `None` returned, nothing to report as refused); any other refusal is reported and
 /// returned.
@@ -199,6 +233,10 @@ fn refused(
     }
     if is_not_a_member(status, &body) {
         withdraw_unsent(store, rec, report)?;
+    }
+    if let Some(w) = withdraw_invite_over_quota(store, rec, status, &body)? {
+        report.push_refused = Some(w);
+        return Ok(None);
     }
     report.push_refused = Some(
         if status == 403
