@@ -140,3 +140,71 @@ fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges()
     assert_eq!(status["spaces"][0]["pending_changes"], 0);
     assert_eq!(status["spaces"][0]["unsent_events"], 0);
 }
+
+/// Ctrl-C in the middle of a check-in walk on a terminal keeps the goals rated before it.
+/// The walk runs on a real pseudo-terminal (util-linux `script`), and Ctrl-C is typed
+/// into it, so the terminal sends the interrupt as it would for a person.
+#[test]
+fn ctrl_c_in_a_checkin_walk_keeps_the_goals_rated_before_it() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: install script (util-linux) to run the check-in on a terminal");
+        return;
+    }
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "First goal", "--area", "trust"]);
+    d.ok(&["goal", "add", "Second goal", "--area", "trust"]);
+    let line = format!("{} checkin", bin("duet").display());
+    let mut walk = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("DUET_HOME", &d.home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script starts");
+    let mut out = walk.stdout.take().expect("stdout");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut s = seen.lock().expect("lock");
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_for = |what: &str, times: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.lock().expect("lock").matches(what).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} within 30 s: {}",
+                seen.lock().expect("lock")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    use std::io::Write;
+    let mut keys = walk.stdin.take().expect("stdin");
+    wait_for("Your level", 1);
+    keys.write_all(b"1\r").expect("type");
+    wait_for("A note", 1);
+    keys.write_all(b"a good week\r").expect("type");
+    wait_for("Your level", 2);
+    keys.write_all(b"\x03").expect("Ctrl-C");
+    keys.flush().expect("flush");
+    let status = walk.wait().expect("the walk ends");
+    drop(keys);
+    let _ = reader.join();
+    assert!(!status.success(), "Ctrl-C ends the walk");
+    let ratings = d.json(&["export"])["shared"]["ratings"].clone();
+    let mine: Vec<_> = ratings.as_array().expect("ratings").iter().collect();
+    assert_eq!(mine.len(), 1, "the first goal's rating was kept: {ratings}");
+}

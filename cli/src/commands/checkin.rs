@@ -85,25 +85,53 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let ratings = if a.rate.is_empty() {
+    let (ratings, rated) = if a.rate.is_empty() {
         // Answers come from standard input: a terminal, or lines piped in; a clock that
         // would refuse them is said before asking.
         dev.ensure_clock_agrees()?;
-        ask(ctx, &dev.checkin_plan()?.goals)?
+        let goals = dev.checkin_plan()?.goals;
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            // Each answer is saved as it is given: a walk left with Ctrl-C (or Ctrl-D)
+            // keeps the goals rated so far.
+            let mut rated = Vec::new();
+            ask(ctx, &goals, false, &mut |answer| {
+                let r = dev.checkin(std::slice::from_ref(&answer), a.period)?;
+                if !ctx.out.json {
+                    for r in &r {
+                        super::rate::print_rated(ctx, r, answer.1, false)?;
+                    }
+                }
+                rated.extend(r);
+                Ok(())
+            })?;
+            (Vec::new(), rated)
+        } else {
+            let mut answers = Vec::new();
+            ask(ctx, &goals, true, &mut |answer| {
+                answers.push(answer);
+                Ok(())
+            })?;
+            let rated = dev.checkin(&answers, a.period)?;
+            (answers, rated)
+        }
     } else {
-        parse(&a.rate, &a.note)?
+        let ratings = parse(&a.rate, &a.note)?;
+        let rated = dev.checkin(&ratings, a.period)?;
+        (ratings, rated)
     };
-    let rated = dev.checkin(&ratings, a.period)?;
     if ctx.out.json {
         return ctx.out.json(&json!({ "rated": rated }));
     }
+    // (Answers given on a terminal were said as each was saved.)
     for (r, (_, level, _)) in rated.iter().zip(&ratings) {
         super::rate::print_rated(ctx, r, *level, false)?;
     }
     // A round already open keeps its own end: say so rather than drop --period unsaid.
+    let opened = rated.iter().any(|r| r.opened_round);
     if let Some(end) = a
         .period
-        .and(rated.iter().find(|r| r.sealed && !r.opened_round))
+        .filter(|_| !opened)
+        .and(rated.iter().find(|r| r.sealed))
         .and_then(|r| r.round_ends_at)
     {
         crate::output::note(&format!(
@@ -179,7 +207,14 @@ const PIPED_ANSWERS: &str = "Piped answers are two lines per active goal, in the
     note (an empty line for none); or rate with --rate GOAL=LEVEL";
 
 /// Walks the goals on the terminal: descriptions, the partner's steps, a level, a note.
-fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, Option<String>)>> {
+/// Each answer goes to `save` as it is given (`piped`: the answers come from a pipe, not
+/// a terminal).
+fn ask(
+    ctx: &Ctx,
+    goals: &[CheckinGoal],
+    piped: bool,
+    save: &mut dyn FnMut((String, Level, Option<String>)) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     // The walk is a conversation: with --json its words go to stderr, with the prompts,
     // and stdout holds the JSON alone.
     let say = |s: &str| -> Result<(), crate::output::StdoutError> {
@@ -201,12 +236,9 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
     if goals.is_empty() {
         say("No active goals to rate: `duet goal add TITLE --area AREA` adds one.")?;
     }
-    let stdin = std::io::stdin();
     // Answers piped in cannot be asked again: a wrong one would shift every answer after
     // it onto the next goal.
-    let piped = !std::io::IsTerminal::is_terminal(&stdin);
-    let mut lines = stdin.lock().lines();
-    let mut out = Vec::new();
+    let mut lines = std::io::stdin().lock().lines();
     for g in goals {
         say(&format!("\n{}", safe_line(&g.title)))?;
         for (l, text) in &g.levels {
@@ -230,7 +262,7 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
         let level = loop {
             prompt("Your level (-2..2, Enter to skip):");
             let Some(line) = lines.next().transpose()? else {
-                return Ok(out);
+                return Ok(());
             };
             if line.trim().is_empty() {
                 break None;
@@ -249,13 +281,13 @@ fn ask(ctx: &Ctx, goals: &[CheckinGoal]) -> anyhow::Result<Vec<(String, Level, O
             // Piped answers are two lines a goal, a skipped one too: its note line (empty)
             // is read here, or every later answer would land on the goal before it.
             if piped && lines.next().transpose()?.is_none() {
-                return Ok(out);
+                return Ok(());
             }
             continue;
         };
         prompt("A note (optional):");
         let note = lines.next().transpose()?.filter(|n| !n.trim().is_empty());
-        out.push((g.id.clone(), level, note));
+        save((g.id.clone(), level, note))?;
     }
-    Ok(out)
+    Ok(())
 }
