@@ -42,48 +42,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     if a.close {
-        let closed = dev.close_rounds()?;
-        if ctx.out.json {
-            return ctx.out.json(&closed);
-        }
-        // A partner who left is said nothing of: their ratings were opened as they left.
-        let partner_here = !dev.partners_by_presence()?.0.is_empty();
-        if closed.rounds == 0 {
-            ctx.out.line("No check-in round is open.")?;
-        } else if closed.revealed == 0 {
-            ctx.out.line(if partner_here {
-                "Closed the check-in round; you had no sealed rating in it. Your partner's \
-                 sealed ratings open when their device next syncs."
-            } else {
-                "Closed the check-in round; you had no sealed rating in it."
-            })?;
-        } else {
-            ctx.out.line(format!(
-                "Closed the check-in round; revealed {}.{}",
-                duet_core::words::count(
-                    closed.revealed,
-                    "of your sealed ratings",
-                    "of your sealed ratings"
-                ),
-                if partner_here {
-                    " Your partner sees them after you both sync."
-                } else {
-                    ""
-                }
-            ))?;
-        }
-        if closed.still_sealed > 0 {
-            let (which, opens) = match closed.still_sealed {
-                1 => ("1 of your ratings stays".to_string(), "it opens"),
-                n => (format!("{n} of your ratings stay"), "each opens"),
-            };
-            ctx.out.line(format!(
-                "{which} sealed: made after your partner had closed the round (this device \
-                 had not heard of it), {opens} once your partner rates that goal again, or \
-                 once a round's length has passed since."
-            ))?;
-        }
-        return Ok(());
+        return close(ctx, &mut dev);
     }
     let (ratings, rated) = if a.rate.is_empty() {
         // Answers come from standard input: a terminal, or lines piped in; a clock that
@@ -143,6 +102,53 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx.out.line("Nothing rated.")?;
     }
     summary(ctx, &rated)
+}
+
+/// `duet checkin --close`: closes the open rounds and says what opened and what stays
+/// sealed.
+fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
+    let closed = dev.close_rounds()?;
+    if ctx.out.json {
+        return ctx.out.json(&closed);
+    }
+    // A partner who left is said nothing of: their ratings were opened as they left.
+    let partner_here = !dev.partners_by_presence()?.0.is_empty();
+    if closed.rounds == 0 {
+        ctx.out.line("No check-in round is open.")?;
+    } else if closed.revealed == 0 {
+        ctx.out.line(if partner_here {
+            "Closed the check-in round; you had no sealed rating in it. Your partner's \
+             sealed ratings open when their device next syncs."
+        } else {
+            "Closed the check-in round; you had no sealed rating in it."
+        })?;
+    } else {
+        ctx.out.line(format!(
+            "Closed the check-in round; revealed {}.{}",
+            duet_core::words::count(
+                closed.revealed,
+                "of your sealed ratings",
+                "of your sealed ratings"
+            ),
+            if partner_here {
+                " Your partner sees them after you both sync."
+            } else {
+                ""
+            }
+        ))?;
+    }
+    if closed.still_sealed > 0 {
+        let (which, opens) = match closed.still_sealed {
+            1 => ("1 of your ratings stays".to_string(), "it opens"),
+            n => (format!("{n} of your ratings stay"), "each opens"),
+        };
+        ctx.out.line(format!(
+            "{which} sealed: made after your partner had closed the round (this device \
+             had not heard of it), {opens} once your partner rates that goal again, or \
+             once a round's length has passed since."
+        ))?;
+    }
+    Ok(())
 }
 
 fn summary(ctx: &Ctx, rated: &[Rated]) -> anyhow::Result<()> {
@@ -206,6 +212,34 @@ const PIPED_ANSWERS: &str = "Piped answers are two lines per active goal, in the
     `duet checkin` lists them: a level (-2 to 2, or an empty line to skip the goal), then a \
     note (an empty line for none); or rate with --rate GOAL=LEVEL";
 
+/// What the walk says of a goal before asking: its title, level texts, the partner's
+/// steps and who has rated it.
+fn describe(
+    say: &dyn Fn(&str) -> Result<(), crate::output::StdoutError>,
+    g: &CheckinGoal,
+) -> Result<(), crate::output::StdoutError> {
+    say(&format!("\n{}", safe_line(&g.title)))?;
+    for (l, text) in &g.levels {
+        if !text.is_empty() {
+            say(&format!("  {l:+}  {}", safe_line(text)))?;
+        }
+    }
+    for s in &g.partner_steps {
+        say(&format!("  your partner did: {}", safe_line(s)))?;
+    }
+    match (g.partner_rated, g.rated) {
+        (true, false) => say("  your partner has rated it; rate to see theirs")?,
+        (true, true) => say(
+            "  you have both rated it in this check-in; rating again starts a new blind rating",
+        )?,
+        (false, true) => {
+            say("  you have rated it in this check-in already; rating again adds a new rating")?
+        }
+        (false, false) => {}
+    }
+    Ok(())
+}
+
 /// Walks the goals on the terminal: descriptions, the partner's steps, a level, a note.
 /// Each answer goes to `save` as it is given (`piped`: the answers come from a pipe, not
 /// a terminal).
@@ -240,25 +274,7 @@ fn ask(
     // it onto the next goal.
     let mut lines = std::io::stdin().lock().lines();
     for g in goals {
-        say(&format!("\n{}", safe_line(&g.title)))?;
-        for (l, text) in &g.levels {
-            if !text.is_empty() {
-                say(&format!("  {l:+}  {}", safe_line(text)))?;
-            }
-        }
-        for s in &g.partner_steps {
-            say(&format!("  your partner did: {}", safe_line(s)))?;
-        }
-        match (g.partner_rated, g.rated) {
-            (true, false) => say("  your partner has rated it; rate to see theirs")?,
-            (true, true) => say(
-                "  you have both rated it in this check-in; rating again starts a new blind rating",
-            )?,
-            (false, true) => {
-                say("  you have rated it in this check-in already; rating again adds a new rating")?
-            }
-            (false, false) => {}
-        }
+        describe(&say, g)?;
         let level = loop {
             prompt("Your level (-2..2, Enter to skip):");
             let Some(line) = lines.next().transpose()? else {
