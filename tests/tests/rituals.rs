@@ -1161,7 +1161,11 @@ fn undoing_a_sealed_correction_after_the_partner_rated_brings_back_the_first_rat
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
-    alex.ok(&["undo"]);
+    let said = alex.ok(&["undo"]);
+    assert!(
+        said.contains("it corrected your earlier rating, -2") && said.contains("counts again"),
+        "undo says which rating counts again: {said}"
+    );
     for d in [&alex, &sam, &alex, &sam] {
         d.ok(&["sync"]);
     }

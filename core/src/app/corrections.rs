@@ -372,17 +372,19 @@ impl Device {
     /// The level that counts again once the rating or seal `id` of `view` is withdrawn:
     /// that of the one it corrected (opened here, if sealed), if it was a correction.
     fn restored_by_undo(&mut self, view: &View, id: &str) -> Result<Option<Level>, DeviceError> {
-        let corrected = view
-            .ratings
-            .iter()
-            .find(|r| r.id == id)
+        // A revealed correction: the rating that opened it names the seal, which names
+        // what it corrected.
+        let rating = view.ratings.iter().find(|r| r.id == id);
+        let seal = rating.and_then(|r| r.reveals.as_deref()).unwrap_or(id);
+        let corrected = rating
             .and_then(|r| r.corrects.clone())
-            .or_else(|| view.seals.iter().find(|s| s.id == id)?.corrects.clone());
+            .or_else(|| view.seals.iter().find(|s| s.id == seal)?.corrects.clone());
         let Some(c) = corrected else { return Ok(None) };
         let after = self.raw_view(SpaceKind::Shared)?;
+        // Counting again in the clear, as itself or as the rating that opened it.
         Ok(effective_ratings(&after)
             .iter()
-            .find(|r| r.id == c)
+            .find(|r| r.id == c || r.reveals.as_deref() == Some(c.as_str()))
             .map(|r| r.level)
             .or_else(|| self.own_sealed_level(&after, &c)))
     }
