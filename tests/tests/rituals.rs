@@ -1394,3 +1394,31 @@ fn a_reflection_edited_on_two_devices_while_apart_is_said_to_read_as_a_merge() {
         settled.stderr
     );
 }
+
+/// A revealed rating taken back with `undo` is taken back to rate again: the check-in no
+/// longer calls the goal rated by this person.
+#[test]
+fn after_undoing_a_revealed_rating_the_checkin_asks_for_it_again() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    let before = alex.run_with_stdin(&["checkin"], Some(""));
+    assert!(
+        before.ok().contains("you have both rated it"),
+        "{}",
+        before.stdout
+    );
+    alex.ok(&["undo"]);
+    let after = alex.run_with_stdin(&["checkin"], Some(""));
+    let said = after.ok();
+    assert!(
+        !said.contains("you have both rated it") && !said.contains("you have rated it"),
+        "{said}"
+    );
+}

@@ -56,6 +56,8 @@ impl Device {
         let open = open_rounds(&view, now);
         let ratings = effective_ratings(&view);
         let seals = waiting_seals(&view);
+        let open_ids: std::collections::HashSet<&str> =
+            open.iter().map(|r| r.id.as_str()).collect();
         let mut goals = Vec::new();
         for g in view
             .goals
@@ -74,7 +76,17 @@ impl Device {
                 )
                 .max()
                 .unwrap_or(i64::MIN);
-            let rated = rated_now(&view, &g.id, now, |w| w == me);
+            // A revealed rating taken back leaves its seal behind, which still marks the
+            // round rated for the rules every device applies; the person took it back to
+            // rate again, so it is not called rated here.
+            let standing = ratings.iter().any(|r| {
+                r.goal == g.id
+                    && r.rater == me
+                    && r.round.as_deref().is_some_and(|x| open_ids.contains(x))
+            }) || seals
+                .iter()
+                .any(|s| s.goal == g.id && s.rater == me && open_ids.contains(s.round.as_str()));
+            let rated = standing && rated_now(&view, &g.id, now, |w| w == me);
             goals.push(CheckinGoal {
                 id: g.id.clone(),
                 title: g.title.as_str().to_string(),
