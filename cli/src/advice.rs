@@ -31,7 +31,9 @@ pub fn say(step: &NextStep) -> String {
         NextStep::SetUp => {
             "run `duet init --name NAME` or `duet join CODE --name NAME` first".into()
         }
-        NextStep::OtherHome => "use another --home to start over".into(),
+        NextStep::OtherHome => {
+            "run `duet start-over` to set this device aside and begin again in this home, or use another --home".into()
+        }
         NextStep::CheckHomePermissions => "check the permissions of --home / DUET_HOME".into(),
         NextStep::GiveName => "pass --name NAME".into(),
         NextStep::SetRelay => "run `duet relay set URL` first".into(),

@@ -868,7 +868,8 @@ fn a_removed_devices_home_is_told_it_cannot_join_again() {
             .stderr
             .contains("this device was removed from the shared space by Alex")
             && again.stderr.contains("cannot join again")
-            && again.stderr.contains("use another --home"),
+            && again.stderr.contains("use another --home")
+            && again.stderr.contains("duet start-over"),
         "{}",
         again.stderr
     );

@@ -19,6 +19,7 @@ mod goals;
 pub(crate) mod lifecycle;
 mod merged_reflections;
 mod pairing;
+mod pairing_errors;
 mod records;
 mod reflections;
 mod report;
