@@ -63,7 +63,9 @@ pub enum PayloadError {
     #[error("empty changes payload")]
     Empty,
     /// Codec byte unknown to this build.
-    #[error("unknown changes codec {0}; upgrade duet")]
+    #[error(
+        "changes in a format this version of Duet does not know (codec {0}): sent by a newer version (a newer Duet here reads them) or made by hand"
+    )]
     UnknownCodec(u8),
     /// The Automerge data did not parse.
     #[error("changes do not parse: {0}")]

@@ -135,6 +135,11 @@ fn a_withheld_event_makes_later_ones_wait_until_it_is_served_and_nothing_is_lost
         "the wait is reported: {}",
         r.stderr
     );
+    assert!(
+        r.stdout.contains("Not up to date: 2 events wait") && !r.stdout.contains("Up to date."),
+        "the last line does not say the opposite: {}",
+        r.stdout
+    );
     assert_eq!(ratings(&a), 0, "nothing out of order is applied");
     let status = a.json(&["status"]);
     assert_eq!(status["spaces"][0]["waiting_events"], 2);

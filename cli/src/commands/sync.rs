@@ -87,13 +87,30 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if let Some(stopped) = stopped {
         return Err(stopped);
     }
-    if reports.iter().all(|(_, r)| {
+    last_line(ctx, &reports)
+}
+
+/// The last line of a sync that brought and sent nothing: up to date, unless events wait
+/// for one the relay has not served (the warning said so, and the last line must not
+/// say the opposite).
+fn last_line(
+    ctx: &Ctx,
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
+    let quiet = reports.iter().all(|(_, r)| {
         r.arrivals.is_empty()
             && r.membership.is_empty()
             && r.pushed_changes == 0
             && r.pushed_events == 0
             && r.departed.is_none()
-    }) {
+    });
+    let waiting: usize = reports.iter().map(|(_, r)| r.waiting).sum();
+    if quiet && waiting > 0 {
+        ctx.out.line(format!(
+            "Not up to date: {} for an earlier one the relay has not served (see the warning).",
+            duet_core::words::count(waiting, "event waits", "events wait")
+        ))?;
+    } else if quiet {
         ctx.out.line("Up to date.")?;
     }
     Ok(())

@@ -40,3 +40,19 @@ pub fn decode_changes(plain: &[u8]) -> Result<Vec<automerge::Change>, PayloadErr
         other => Err(PayloadError::UnknownCodec(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_in_an_unknown_format_are_said_as_newer_or_made_by_hand() {
+        let e = decode_changes(&[9, 1, 2, 3]).expect_err("codec 9 is unknown");
+        assert_eq!(e, PayloadError::UnknownCodec(9));
+        let said = e.to_string();
+        assert!(
+            said.contains("codec 9") && said.contains("made by hand") && said.contains("newer"),
+            "{said}"
+        );
+    }
+}
