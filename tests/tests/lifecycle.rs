@@ -922,7 +922,11 @@ fn a_removal_withdraws_the_open_codes_made_before_it() {
         .as_str()
         .expect("key")
         .to_string();
-    alex.ok(&["device", "remove", &laptop_key[..10]]);
+    let said = alex.ok(&["device", "remove", &laptop_key[..10]]);
+    assert!(
+        said.contains("1 open code was withdrawn with it"),
+        "the removal says so: {said}"
+    );
     alex.ok(&["sync"]);
     let new_phone = Device::new();
     let joined = new_phone.run(&["join", &new_phone_code]);

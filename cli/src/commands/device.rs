@@ -143,6 +143,15 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
         e => anyhow::Error::new(e),
     })?;
     consent(ctx, &mut dev, &device, yes)?;
+    // A removal withdraws every open code (they carry the keys of the epoch it ends).
+    let open_codes = |dev: &mut duet_core::device::Device| -> anyhow::Result<usize> {
+        Ok(dev
+            .invites()?
+            .iter()
+            .filter(|i| i.space == "shared" && i.state == "open")
+            .count())
+    };
+    let open_before = open_codes(&mut dev)?;
     let removed: Vec<&str> = dev
         .remove_device_everywhere(&device)?
         .into_iter()
@@ -168,6 +177,7 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             "{NOT_SENT} (the relay refused it; if `duet sync` keeps saying so, the relay may be misbehaving)"
         );
     }
+    let withdrawn = open_before.saturating_sub(open_codes(&mut dev)?);
     let short = &hex::encode(device)[..12];
     let (spaces, it) = if removed.len() > 1 {
         ("spaces", "them")
@@ -183,6 +193,13 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             " Its personal space is its person's: they are told at their next sync, and only they can remove it there."
         }
     ))?;
+    if withdrawn > 0 {
+        ctx.out.line(format!(
+            "{} withdrawn with it (made before the removal, {} the space's old key); `duet device add` or `duet invite` makes a new one.",
+            duet_core::words::count(withdrawn, "open code was", "open codes were"),
+            if withdrawn == 1 { "it carried" } else { "they carried" }
+        ))?;
+    }
     Ok(())
 }
 
