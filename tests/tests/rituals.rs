@@ -1422,3 +1422,48 @@ fn after_undoing_a_revealed_rating_the_checkin_asks_for_it_again() {
         "{said}"
     );
 }
+
+/// Correcting a rating the partner has seen does not count as rating the goal again:
+/// the partner's newer blind rating stays sealed (it was opened: the correction was
+/// made in the partner's new round).
+#[test]
+fn correcting_a_seen_rating_does_not_open_the_partners_newer_blind_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    at(&alex, &["rate", GOAL, "1"], t0);
+    for d in [&alex, &sam] {
+        at(d, &["sync"], t0 + 60_000);
+    }
+    at(&sam, &["rate", GOAL, "-1"], t0 + 120_000);
+    for d in [&sam, &alex] {
+        at(d, &["sync"], t0 + 180_000);
+    }
+    // The next day Sam rates again, blind; Alex corrects yesterday's rating.
+    at(
+        &sam,
+        &["rate", GOAL, "2", "--note", "SAM_NEW_SECRET"],
+        t0 + DAY,
+    );
+    for d in [&sam, &alex] {
+        at(d, &["sync"], t0 + DAY + 60_000);
+    }
+    at(&alex, &["rate", GOAL, "0", "--amend"], t0 + DAY + 120_000);
+    for d in [&alex, &sam, &alex] {
+        at(d, &["sync"], t0 + DAY + 180_000);
+    }
+    for args in [
+        &["export"][..],
+        &["goal", "show", GOAL],
+        &["history", "--full"],
+        &["progress", "--json"],
+    ] {
+        let shown = at(&alex, args, t0 + DAY + 240_000);
+        assert!(!shown.contains("SAM_NEW_SECRET"), "{args:?}: {shown}");
+    }
+    assert_eq!(
+        sealed_count(&alex),
+        Some(1),
+        "Sam's new rating stays sealed"
+    );
+}

@@ -169,9 +169,17 @@ impl Device {
             // Blind against no one: the partner left (or was removed).
             (None, _) => answered.is_some() || self.partner_gone()?,
         };
-        let round = match corrected_seal {
-            Some(s) => Some(s.round.clone()),
-            None => answered.or_else(|| blind_round(&view, &gid, now)),
+        // A correction stays in the round of what it corrects: made in the partner's
+        // newer round, a correction of last week's rating would count as rating this
+        // week's and open the partner's new blind rating.
+        let round = match (corrected_seal, &corrects) {
+            (Some(s), _) => Some(s.round.clone()),
+            (None, Some(c)) => view
+                .ratings
+                .iter()
+                .find(|r| r.id == *c)
+                .and_then(|r| r.round.clone()),
+            (None, None) => answered.or_else(|| blind_round(&view, &gid, now)),
         };
         let (id, round_end) = if in_clear {
             let rating = Rating {
