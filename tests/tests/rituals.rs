@@ -1421,6 +1421,45 @@ fn after_undoing_a_revealed_rating_the_checkin_asks_for_it_again() {
         !said.contains("you have both rated it") && !said.contains("you have rated it"),
         "{said}"
     );
+    assert!(
+        !said.contains("rate to see theirs"),
+        "Sam's rating is shown already: {said}"
+    );
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let sams = sam.run_with_stdin(&["checkin"], Some(""));
+    assert!(
+        !sams.ok().contains("you have both rated it"),
+        "Alex took his back: {}",
+        sams.stdout
+    );
+}
+
+/// A partner who left had their blind ratings opened as they left: the check-in does not
+/// promise to show them for a rating.
+#[test]
+fn after_the_partner_left_the_checkin_does_not_promise_their_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    sam.ok(&["rate", GOAL, "1"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let before = alex.run_with_stdin(&["checkin"], Some(""));
+    assert!(
+        before.ok().contains("rate to see theirs"),
+        "{}",
+        before.stdout
+    );
+    let export = sam.home.with_extension("export.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let after = alex.run_with_stdin(&["checkin"], Some(""));
+    assert!(
+        !after.ok().contains("rate to see theirs"),
+        "{}",
+        after.stdout
+    );
 }
 
 /// Correcting a rating the partner has seen does not count as rating the goal again:

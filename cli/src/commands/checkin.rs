@@ -227,15 +227,16 @@ fn describe(
     for s in &g.partner_steps {
         say(&format!("  your partner did: {}", safe_line(s)))?;
     }
-    match (g.partner_rated, g.rated) {
-        (true, false) => say("  your partner has rated it; rate to see theirs")?,
-        (true, true) => say(
+    match (g.answers, g.partner_rated, g.rated) {
+        (true, _, false) => say("  your partner has rated it; rate to see theirs")?,
+        (true, _, true) => say("  your partner has rated it again; rate again to see theirs")?,
+        (false, true, true) => say(
             "  you have both rated it in this check-in; rating again starts a new blind rating",
         )?,
-        (false, true) => {
+        (false, false, true) => {
             say("  you have rated it in this check-in already; rating again adds a new rating")?
         }
-        (false, false) => {}
+        (false, _, false) => {}
     }
     Ok(())
 }

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::records::iso;
 use crate::device::{Device, DeviceError};
-use crate::rituals::{effective_ratings, open_rounds, other_rated, rated_now, waiting_seals};
+use crate::rituals::{
+    answered_round, effective_ratings, open_rounds, other_rated, rated_now, waiting_seals,
+};
 use crate::store::SpaceKind;
 use crate::vocab::Status;
 
@@ -36,6 +38,9 @@ pub struct CheckinGoal {
     pub partner_rated: bool,
     /// Whether this person has rated it in the open round.
     pub rated: bool,
+    /// Whether rating it now answers a blind rating of the partner's, which then shows:
+    /// the rating is made in the clear, in that round.
+    pub answers: bool,
 }
 
 /// A check-in's plan.
@@ -77,39 +82,39 @@ impl Device {
                 .max()
                 .unwrap_or(i64::MIN);
             // A revealed rating taken back leaves its seal behind, which still marks the
-            // round rated for the rules every device applies; the person took it back to
+            // round rated for the rules every device applies; its rater took it back to
             // rate again, so it is not called rated here.
-            let standing = ratings.iter().any(|r| {
-                r.goal == g.id
-                    && r.rater == me
-                    && r.round.as_deref().is_some_and(|x| open_ids.contains(x))
-            }) || seals
-                .iter()
-                .any(|s| s.goal == g.id && s.rater == me && open_ids.contains(s.round.as_str()));
-            let rated = standing && rated_now(&view, &g.id, now, |w| w == me);
+            let standing = |mine: bool| {
+                let whose = |rater: &str| (rater == me) == mine;
+                ratings.iter().any(|r| {
+                    r.goal == g.id
+                        && whose(&r.rater)
+                        && r.round.as_deref().is_some_and(|x| open_ids.contains(x))
+                }) || seals.iter().any(|s| {
+                    s.goal == g.id && whose(&s.rater) && open_ids.contains(s.round.as_str())
+                })
+            };
+            let rated = standing(true) && rated_now(&view, &g.id, now, |w| w == me);
+            // As `rate` decides: a partner's seal waiting in the round this rating would
+            // answer (not one shown already, as when the partner left).
+            let answers = answered_round(&view, &me, &g.id, now).is_some_and(|round| {
+                seals
+                    .iter()
+                    .any(|s| s.goal == g.id && s.rater != me && s.round == round)
+            });
             goals.push(CheckinGoal {
                 id: g.id.clone(),
                 title: g.title.as_str().to_string(),
-                levels: (-2i8..=2)
-                    .rev()
-                    .map(|l| {
-                        (
-                            l,
-                            g.levels
-                                .get(l)
-                                .map(|t| t.as_str().to_string())
-                                .unwrap_or_default(),
-                        )
-                    })
-                    .collect(),
+                levels: level_texts(g),
                 partner_steps: super::records::sorted_steps(g)
                     .into_iter()
                     .filter(|s| s.done_by.as_deref().is_some_and(|d| d != me))
                     .filter(|s| s.done_at.is_some_and(|t| t > my_last))
                     .map(|s| s.text.as_str().to_string())
                     .collect(),
-                partner_rated: other_rated(&view, &me, &g.id, now),
+                partner_rated: standing(false) && other_rated(&view, &me, &g.id, now),
                 rated,
+                answers,
             });
         }
         Ok(CheckinPlan {
@@ -121,4 +126,15 @@ impl Device {
             goals,
         })
     }
+}
+
+/// A goal's level descriptions, +2 first, as (level, text); "" when not written.
+fn level_texts(g: &crate::model::Goal) -> Vec<(i8, String)> {
+    (-2i8..=2)
+        .rev()
+        .map(|l| {
+            let text = g.levels.get(l).map(|t| t.as_str().to_string());
+            (l, text.unwrap_or_default())
+        })
+        .collect()
 }

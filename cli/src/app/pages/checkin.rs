@@ -188,16 +188,18 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str) -> Markup {
             input type="hidden" name="goal" value=(g.id);
             input type="hidden" name="seen" value=(seen);
             h2 { (g.title) }
-            @if g.partner_rated && !g.rated {
+            @if g.answers && !g.rated {
                 p { "Your partner has rated this goal; rate it to see theirs." }
+            } @else if g.answers {
+                p { "Your partner has rated this goal again; rate it again to see theirs." }
             }
             @if !g.partner_steps.is_empty() {
                 p { "Since you last rated it, your partner completed:" }
                 ul { @for s in &g.partner_steps { li { (s) } } }
             }
-            @if g.rated && g.partner_rated {
+            @if g.rated && g.partner_rated && !g.answers {
                 p class="muted" { "You have both rated it in this check-in; rating again starts a new blind rating." }
-            } @else if g.rated {
+            } @else if g.rated && !g.answers {
                 p class="muted" { "You have rated it in this check-in already; rating again adds a new rating." }
             }
             fieldset {
