@@ -900,3 +900,78 @@ fn a_device_that_joined_after_the_relays_backup_gives_its_join_back_and_syncs_on
     assert!(a.ok(&["device", "list"]).contains(&phone_key[..12]));
     assert_converged(&phone, &b);
 }
+
+/// Swaps the events the relay serves at two cursors.
+fn swap_cursors(relay: &Relay, a: i64, b: i64) {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    for (from, to) in [(a, -1), (b, a), (-1, b)] {
+        conn.execute(
+            "UPDATE events SET cursor = ?2 WHERE cursor = ?1",
+            params![from, to],
+        )
+        .expect("move a row");
+    }
+}
+
+/// The relay cursor of the newest event of `kind` in `space`.
+fn newest_cursor_of(relay: &Relay, space: &str, kind: &str) -> i64 {
+    let conn = Connection::open(&relay.db).expect("relay db");
+    conn.query_row(
+        "SELECT MAX(cursor) FROM events WHERE space = ?1 AND kind = ?2",
+        [space, kind],
+        |r| r.get(0),
+    )
+    .expect("a cursor")
+}
+
+/// The relay serves, for one read, a removal before the join of a device it names: the
+/// partner's device refuses the removal. Read again from the start on an honest relay,
+/// the removal is judged again and taken: the removed device is no member there, and
+/// what the remover writes under the new key arrives.
+#[test]
+fn a_removal_refused_in_an_order_a_lying_relay_served_is_taken_once_read_in_order() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let lost = Device::new();
+    lost.ok(&["join", &alex.device_code()]);
+    let phone = Device::new();
+    phone.ok(&["join", &sam.device_code()]);
+    alex.ok(&["sync"]);
+    let lost_key = lost.json(&["status"])["device"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    alex.ok(&["device", "remove", &lost_key, "--yes"]);
+    let shared = sam.json(&["status"])["spaces"][0]["space"]
+        .as_str()
+        .expect("the shared space")
+        .to_string();
+    let (join, removal) = (
+        newest_cursor_of(&relay, &shared, "join"),
+        newest_cursor_of(&relay, &shared, "remove"),
+    );
+    swap_cursors(&relay, join, removal);
+    let lied = sam.run(&["sync"]);
+    assert!(lied.stderr.contains("refused event"), "{lied:?}");
+    swap_cursors(&relay, join, removal);
+    let _ = sam.run(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["reflect", "written after the removal"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let status = sam.json(&["status"]);
+    let shared = &status["spaces"][0];
+    assert!(
+        !shared["members"].to_string().contains(&lost_key[..12]),
+        "the removed device is no member on Sam's device: {shared}"
+    );
+    assert!(
+        shared["refused"].as_array().is_none_or(Vec::is_empty),
+        "nor is the removal kept as refused: {shared}"
+    );
+    assert!(
+        sam.ok(&["reflections"])
+            .contains("written after the removal"),
+        "what Alex writes under the new key reaches Sam"
+    );
+}

@@ -69,8 +69,20 @@ impl Store {
         let now = self.now();
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
+        // Events refused before, in an order a lying relay served, are judged again by a
+        // read from the start: one taken now is no longer kept as refused. (Looked up
+        // only when the space has refused events at all: a join stores many pages.)
+        let any_refused: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM rejected WHERE space = ?1)")?
+            .query_row(params![sid], |r| r.get(0))?;
         for a in page.accepted {
             insert_event(&tx, space, &a.event, true, Some(a.cursor))?;
+            if any_refused {
+                tx.execute(
+                    "DELETE FROM rejected WHERE space = ?1 AND hash = ?2",
+                    params![sid, a.event.hash().to_vec()],
+                )?;
+            }
             for c in &a.changes {
                 insert_change(&tx, space, c, false)?;
             }

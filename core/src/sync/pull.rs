@@ -324,8 +324,12 @@ impl<'a> Pull<'a> {
             self.reached = run.cursor;
             let hash = crate::crypto::sha256(&bytes);
             // Only where this device read before (a read again from below a gap) can an
-            // entry be one it refused: a fresh read pays no lookup per event.
-            let read_before = c <= self.rec.cursor;
+            // entry be one it refused: a fresh read pays no lookup per event. A read from
+            // the start (the relay was found to have rolled back or tampered with what it
+            // served) judges them again: a refusal may have come of the order a lying
+            // page served (a removal before a join it names), and kept for good it would
+            // keep a removed device a member here.
+            let read_before = c <= self.rec.cursor && !self.from_start;
             if !seen.insert(hash) || (read_before && store.was_refused(&self.rec.id, &hash)?) {
                 continue; // served twice in one page, or refused before
             }
