@@ -162,14 +162,19 @@ impl HttpBody for PushBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref()
-                    && let Err(e) = this.arrived(data.len())
-                {
-                    return Poll::Ready(Some(Err(e)));
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    if let Err(e) = this.arrived(data.len()) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    // Kept as a copy of exactly its bytes: a piece is a slice of the
+                    // connection's read buffer, and held until the body is whole it
+                    // keeps that buffer alive. A push trickled in 256-byte pieces held
+                    // some 14 times its bytes (2.2 GB for 154 MB of 512 slow pushes).
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(&data)))))
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
             Poll::Pending => {
                 // Nothing arrived: the rate's timer decides, and wakes this task when it
                 // fires.
@@ -200,6 +205,34 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_piece_of_the_body_is_kept_apart_from_the_buffer_it_came_in() {
+        // As hyper hands them over: small slices of one large read buffer.
+        let buffer = Bytes::from(vec![7u8; 64 * 1024]);
+        let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        let pieces: Vec<Result<Bytes, std::io::Error>> = (0..4)
+            .map(|i| Ok(buffer.slice(i * 256..(i + 1) * 256)))
+            .collect();
+        let (mut body, _) = PushBody::new(
+            Body::from_stream(futures_util::stream::iter(pieces)),
+            0,
+            Duration::ZERO,
+            None,
+        );
+        let mut seen = 0;
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let data = frame.expect("a frame").into_data().expect("data");
+            assert_eq!(data.len(), 256);
+            assert!(
+                !range.contains(&(data.as_ptr() as usize)),
+                "a piece still points into the read buffer, keeping all of it alive"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
+    }
 
     async fn collect(body: PushBody) -> Result<usize, axum::Error> {
         axum::body::to_bytes(Body::new(body), usize::MAX)
