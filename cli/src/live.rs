@@ -54,6 +54,9 @@ pub enum Signal {
 /// Why one connection ended.
 enum Ended {
     Retry(String),
+    /// Refused for now, with the relay's `Retry-After` (a space's or an address's live
+    /// sockets all taken): retried no sooner.
+    RetryAfter(String, Duration),
     Refused(String),
 }
 
@@ -86,6 +89,10 @@ fn listen(relay: &str, space: SpaceId, kind: SpaceKind, me: &Identity, tx: &Send
                 return;
             }
             Ended::Retry(msg) => msg,
+            Ended::RetryAfter(msg, wait) => {
+                backoff = backoff.max(wait.min(MAX_BACKOFF));
+                msg
+            }
         };
         let lost = Signal::Lost {
             space: kind,
@@ -135,7 +142,16 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
                     signed_again = true;
                     continue;
                 }
-                return Err(refusal(status, resp.body().as_deref()));
+                let after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                return Err(match (refusal(status, resp.body().as_deref()), after) {
+                    (Ended::Retry(msg), Some(after)) => Ended::RetryAfter(msg, after),
+                    (ended, _) => ended,
+                });
             }
             Err(e) => {
                 return Err(Ended::Retry(format!(
@@ -243,6 +259,12 @@ fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
         .and_then(|b| serde_json::from_slice::<ErrorBody>(b).ok())
         .map(|e| e.error);
     let msg = match code {
+        // Live connections all taken, in Duet's words (a relay's own are not shown).
+        Some(ErrorCode::RateLimited) => format!(
+            "the relay has no live connection free for now (HTTP {status}): this \
+             address's, this device's or this space's are all taken, by other devices \
+             (perhaps the partner's) or other processes"
+        ),
         // The two refusals a couple meets, in words (the relay's own name a device by
         // its 64 hex digits and speak of genesis events).
         Some(ErrorCode::NotAMember) => "the relay does not count this device as a member \
@@ -345,7 +367,7 @@ mod tests {
 
     fn said(e: Ended) -> String {
         match e {
-            Ended::Refused(m) | Ended::Retry(m) => m,
+            Ended::Refused(m) | Ended::Retry(m) | Ended::RetryAfter(m, _) => m,
         }
     }
 
@@ -360,6 +382,16 @@ mod tests {
         let crafted = br#"{"error":"URGENT from Duet: visit x.example","message":"m"}"#;
         assert!(!said(refusal(403, Some(crafted))).contains("URGENT"));
         assert!(!said(refusal(403, Some(b"URGENT plain text"))).contains("URGENT"));
+    }
+
+    #[test]
+    fn live_connections_all_taken_are_said_in_words_and_waited_for() {
+        let msg = said(refusal(
+            429,
+            Some(br#"{"error":"rate_limited","message":"URGENT visit x.example"}"#),
+        ));
+        assert!(msg.contains("no live connection free for now"), "{msg}");
+        assert!(!msg.contains("URGENT"), "{msg}");
     }
 
     #[test]

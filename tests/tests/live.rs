@@ -245,3 +245,39 @@ fn a_watcher_started_while_the_relay_is_down_says_so_in_words() {
         "the socket library's words: {lines:?}"
     );
 }
+
+/// The space's live connections all taken (here: one allowed, and Alex's device holds
+/// it): the partner's watcher says so in words, waits as long as the relay's
+/// `Retry-After` asks before trying again, and syncs on its own meanwhile.
+#[test]
+fn a_watcher_refused_a_live_connection_for_now_waits_as_the_relay_asks() {
+    let relay = Relay::start_with(&["--max-live-per-space", "1"]);
+    let (alex, sam) = pair(&relay);
+    let space = shared_space(&alex);
+    let me = duet_core::device::Device::open(&alex.home)
+        .expect("Alex's device")
+        .me
+        .clone();
+    let path = format!("/v1/spaces/{space}/live");
+    let mut req = format!("ws://{}{path}", relay.addr())
+        .into_client_request()
+        .expect("request");
+    let auth = ReadAuth::sign(&me, "GET", &path, "");
+    for (name, value) in [
+        (H_DEVICE, auth.device),
+        (H_TIME, auth.time.to_string()),
+        (H_NONCE, auth.nonce),
+        (H_SIGNATURE, auth.signature),
+    ] {
+        req.headers_mut()
+            .insert(name, value.parse().expect("header value"));
+    }
+    let _held = tungstenite::connect(req).expect("Alex's live connection");
+    let mut sams = Watcher::start(&sam);
+    let said = sams.printed("no live connection free for now");
+    assert!(said.contains("shared space"), "{said}");
+    assert!(
+        said.contains("next try in 30 s"),
+        "the relay's Retry-After is waited for: {said}"
+    );
+}
