@@ -141,11 +141,30 @@ fn the_cli_killed_during_sync_or_a_write_loses_nothing_committed_and_converges()
     assert_eq!(status["spaces"][0]["unsent_events"], 0);
 }
 
-/// Ctrl-C in the middle of a check-in walk on a terminal keeps the goals rated before it.
-/// The walk runs on a real pseudo-terminal (util-linux `script`), and Ctrl-C is typed
-/// into it, so the terminal sends the interrupt as it would for a person.
+/// The processes whose parent is `pid` (from `/proc`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let child: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == pid).then_some(child)
+    })
+    .collect()
+}
+
+/// A check-in walk on a terminal ended abruptly at the second goal (Ctrl-C, a closed
+/// window, a crash) keeps the goal rated before it. The walk runs on a real
+/// pseudo-terminal (util-linux `script`); it is ended with SIGKILL, which nothing can
+/// catch or ignore (Ctrl-C does nothing to a process started with SIGINT ignored, as a
+/// background job's children are).
 #[test]
-fn ctrl_c_in_a_checkin_walk_keeps_the_goals_rated_before_it() {
+fn a_checkin_walk_ended_abruptly_keeps_the_goals_rated_before_it() {
     if Command::new("script").arg("--version").output().is_err() {
         eprintln!("skipped: install script (util-linux) to run the check-in on a terminal");
         return;
@@ -154,7 +173,7 @@ fn ctrl_c_in_a_checkin_walk_keeps_the_goals_rated_before_it() {
     d.ok(&["init", "--name", "Alex"]);
     d.ok(&["goal", "add", "First goal", "--area", "trust"]);
     d.ok(&["goal", "add", "Second goal", "--area", "trust"]);
-    let line = format!("{} checkin", bin("duet").display());
+    let line = format!("exec {} checkin", bin("duet").display());
     let mut walk = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
         .env("DUET_HOME", &d.home)
@@ -198,12 +217,17 @@ fn ctrl_c_in_a_checkin_walk_keeps_the_goals_rated_before_it() {
     wait_for("A note", 1);
     keys.write_all(b"a good week\r").expect("type");
     wait_for("Your level", 2);
-    keys.write_all(b"\x03").expect("Ctrl-C");
-    keys.flush().expect("flush");
+    let duet = children_of(walk.id());
+    assert_eq!(duet.len(), 1, "the walk runs under script: {duet:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &duet[0].to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
     let status = walk.wait().expect("the walk ends");
     drop(keys);
     let _ = reader.join();
-    assert!(!status.success(), "Ctrl-C ends the walk");
+    assert!(!status.success(), "the walk was ended");
     let ratings = d.json(&["export"])["shared"]["ratings"].clone();
     let mine: Vec<_> = ratings.as_array().expect("ratings").iter().collect();
     assert_eq!(mine.len(), 1, "the first goal's rating was kept: {ratings}");
