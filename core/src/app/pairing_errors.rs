@@ -24,7 +24,7 @@ pub enum InviteError {
         source: Box<DeviceError>,
     },
     /// The relay refused the shared space's changes, so it does not know the invite.
-    #[error("the invite was created but the relay refused it, so your partner could not use it")]
+    #[error("the code was created but the relay refused it, so it admits no one")]
     Refused(Warning),
 }
 
