@@ -481,3 +481,27 @@ fn a_relay_set_that_holds_none_of_the_spaces_is_said_at_once_with_the_old_one() 
     assert_eq!(back.code, 0, "{back:?}");
     assert!(!back.stderr.contains("does not hold"), "{}", back.stderr);
 }
+
+/// A relay whose clock runs two days ahead judges every code expired at the join (a
+/// device code lasts a day): the refusal says that the relay's clock is ahead, so the
+/// couple does not make code after code.
+#[test]
+fn a_join_refused_as_expired_by_a_relay_days_ahead_names_the_relays_clock() {
+    if !duet_tests::faketime_or_skip() {
+        return;
+    }
+    let relay = duet_tests::relay_with_clock("+2d");
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = alex.device_code();
+    let phone = Device::new();
+    let r = phone.run(&["join", &code]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("invite_expired"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the relay's clock is 47 hours ahead")
+            || r.stderr.contains("the relay's clock is 48 hours ahead"),
+        "{}",
+        r.stderr
+    );
+}

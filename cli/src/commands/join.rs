@@ -53,6 +53,19 @@ pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
         JoinError::Setup(e) => {
             anyhow::Error::new(e).context(format!("cannot join in {}", home.display()))
         }
+        JoinError::Refused { ref error, .. }
+            if error == duet_core::protocol::ErrorCode::InviteExpired.as_str() =>
+        {
+            let said = crate::advice::message(&e);
+            match relay_clock_ahead() {
+                Some(ahead) => anyhow::anyhow!(
+                    "{said}; but the relay's clock is {ahead} ahead of this device's: if this \
+                     device's clock is right, the relay's is wrong and every code expires early \
+                     there (tell the relay's operator)"
+                ),
+                None => anyhow::anyhow!(said),
+            }
+        }
         e @ (JoinError::Refused { .. }
         | JoinError::OwnInvite
         | JoinError::AlreadyJoined
@@ -175,4 +188,12 @@ pub(crate) fn refuse_without_key(
         );
     }
     Ok(())
+}
+
+/// How far the relay's clock is ahead of this device's, in words, when by more than an
+/// hour (a relay that judges codes expired by a clock far ahead refuses them all).
+fn relay_clock_ahead() -> Option<String> {
+    crate::relay_clock::observed_ahead_ms()
+        .filter(|ms| *ms > 3_600_000)
+        .map(|ms| duet_core::words::span(ms / 1000))
 }
