@@ -499,8 +499,7 @@ fn a_join_refused_as_expired_by_a_relay_days_ahead_names_the_relays_clock() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("invite_expired"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("the relay's clock is 47 hours ahead")
-            || r.stderr.contains("the relay's clock is 48 hours ahead"),
+        r.stderr.contains("the relay's clock is") && r.stderr.contains("ahead of this device's"),
         "{}",
         r.stderr
     );
