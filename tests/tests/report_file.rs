@@ -105,3 +105,54 @@ fn ratings_of_one_day_are_charted_over_that_days_date() {
         "every chart names {today}: {labels:?}"
     );
 }
+
+/// A partner's rating still sealed is listed (when, never how), so the report's period
+/// runs to it: the title's last day is the day of the newest row the report shows.
+#[test]
+fn the_reports_period_runs_to_the_partners_sealed_rating_it_lists() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let day = 24 * 3_600_000;
+    let t0 = duet_core::ids::now_ms() - 30 * day;
+    let at = |d: &Device, args: &[&str], ms: i64| d.ok_env(args, &[("DUET_NOW", &ms.to_string())]);
+    at(
+        &alex,
+        &["goal", "add", "Weekly talk", "--area", "communication"],
+        t0,
+    );
+    at(&alex, &["sync"], t0);
+    at(&sam, &["sync"], t0);
+    at(&alex, &["rate", "talk", "1"], t0 + 60_000);
+    at(&alex, &["sync"], t0 + 60_000);
+    at(&sam, &["sync"], t0 + 60_000);
+    at(&sam, &["rate", "talk", "0"], t0 + 120_000);
+    at(&sam, &["sync"], t0 + 120_000);
+    at(&alex, &["sync"], t0 + 120_000);
+    at(
+        &sam,
+        &["rate", "talk", "-2", "--note", "SEALED_NOTE"],
+        t0 + 4 * day,
+    );
+    at(&sam, &["sync"], t0 + 4 * day);
+    at(&alex, &["sync"], t0 + 4 * day);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    at(
+        &alex,
+        &["report", "--html", out.to_str().expect("path")],
+        t0 + 4 * day + 60_000,
+    );
+    let html = std::fs::read_to_string(&out).expect("the report");
+    assert!(!html.contains("SEALED_NOTE"), "nothing sealed is shown");
+    let last = chrono::DateTime::from_timestamp_millis(t0 + 4 * day)
+        .expect("a time")
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d")
+        .to_string();
+    let title = html
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .expect("a title");
+    assert!(title.contains(&format!("to {last}")), "{title}");
+}

@@ -369,8 +369,8 @@ fn group(
     out
 }
 
-/// The period the report covers: from the `since` bound or the first rating or
-/// reflection shown, to the last one (or `now`, when none is shown).
+/// The period the report covers: from the `since` bound or the first rating (sealed
+/// ones listed too) or reflection shown, to the last one (or `now`, when none is shown).
 fn period(
     goals: &[ReportGoal],
     reflections: &[ReflectionGroup],
@@ -384,12 +384,22 @@ fn period(
     let quoted = reflections
         .iter()
         .flat_map(|g| g.reflections.iter().map(|r| r.at));
-    let (first, last) = ratings.chain(quoted).fold((None, None), |(lo, hi), t| {
-        (
-            Some(lo.map_or(t, |lo: i64| lo.min(t))),
-            Some(hi.map_or(t, |hi: i64| hi.max(t))),
-        )
-    });
+    // The partner's ratings still sealed are listed too (when, never how).
+    let sealed = goals
+        .iter()
+        .flat_map(|g| &g.ratings)
+        .flat_map(|p| &p.sealed)
+        .filter_map(|s| chrono::DateTime::parse_from_rfc3339(&s.at).ok())
+        .map(|t| t.timestamp_millis());
+    let (first, last) = ratings
+        .chain(quoted)
+        .chain(sealed)
+        .fold((None, None), |(lo, hi), t| {
+            (
+                Some(lo.map_or(t, |lo: i64| lo.min(t))),
+                Some(hi.map_or(t, |hi: i64| hi.max(t))),
+            )
+        });
     let from = since.or(first).unwrap_or(now);
     Period {
         from,
