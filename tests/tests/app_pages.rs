@@ -1187,3 +1187,30 @@ fn closing_in_the_app_says_which_of_ones_ratings_stay_sealed() {
         page.body
     );
 }
+
+/// Once the partner has left, the check-in page promises nothing for them: no "your
+/// partner reads it" under the note, and no close of the round that would reveal to no
+/// one.
+#[test]
+fn after_the_partner_left_the_checkin_page_speaks_of_no_partner() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["goal", "add", "Talk", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let app = App::start(&alex);
+    let before = app.get("/checkin").body;
+    assert!(before.contains("your partner reads it"), "{before}");
+    assert!(before.contains("Close the check-in now"), "{before}");
+    drop(app);
+    let export = sam.home.with_extension("export.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let app = App::start(&alex);
+    let after = app.get("/checkin").body;
+    assert!(after.contains("no longer in the shared space"), "{after}");
+    assert!(!after.contains("your partner reads it"), "{after}");
+    assert!(!after.contains("Close the check-in now"), "{after}");
+}

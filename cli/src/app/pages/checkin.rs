@@ -87,20 +87,21 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
             }
         }
         @match pick {
-            Some(g) => (goal_form(g, &seen(&plan, g), app.csrf())),
+            Some(g) => (goal_form(g, &seen(&plan, g), app.csrf(), alone)),
             None if not_here.is_some() => p { a href="/checkin" { "Rate the active goals" } },
             None if plan.goals.is_empty() => p { "There are no active goals to rate. " a href="/" { "Add one on Today." } },
             None => p { "You have rated every goal in this check-in. " a href="/" { "Back to Today" } },
         }
-        (round_and_goals(&plan, app.csrf()))
+        (round_and_goals(&plan, app.csrf(), alone))
     };
     Ok(app.page("Check-in", Nav::Checkin, main))
 }
 
-/// The open round's close form, and every goal of the check-in.
-fn round_and_goals(plan: &CheckinPlan, token: &str) -> Markup {
+/// The open round's close form (not once the partner is gone: nothing is left sealed
+/// for them), and every goal of the check-in.
+fn round_and_goals(plan: &CheckinPlan, token: &str, alone: bool) -> Markup {
     html! {
-        @if let Some(r) = &plan.round {
+        @if let Some(r) = plan.round.as_ref().filter(|_| !alone) {
             form method="post" action="/checkin/close" class="close"
                 data-confirm="Close the check-in now? Your blind ratings are shown to your partner, also of goals they have not rated yet." {
                 (csrf(token))
@@ -180,8 +181,8 @@ fn stale(plan: &CheckinPlan, goal: &str, was: &str) -> Option<&'static str> {
     )
 }
 
-/// One goal's rating form.
-fn goal_form(g: &CheckinGoal, seen: &str, token: &str) -> Markup {
+/// One goal's rating form (`alone`: the partner is gone, and reads no note).
+fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
     html! {
         form method="post" action="/checkin" class="checkin" {
             (csrf(token))
@@ -215,7 +216,11 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str) -> Markup {
                     }
                 }
             }
-            label for="note" { "A note (optional; your partner reads it with your rating)" }
+            @if alone {
+                label for="note" { "A note (optional)" }
+            } @else {
+                label for="note" { "A note (optional; your partner reads it with your rating)" }
+            }
             textarea id="note" name="note" rows="3" {}
             button type="submit" { "Rate" }
         }
