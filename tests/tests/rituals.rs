@@ -1506,3 +1506,41 @@ fn correcting_a_seen_rating_does_not_open_the_partners_newer_blind_rating() {
         "Sam's new rating stays sealed"
     );
 }
+
+/// Two devices of Alex's rate the goal blind at the same moment, apart; Sam's rating
+/// answers one of them. The check-in tells Sam that a rating of Alex's still waits and
+/// that rating again shows it (it does: the next rating is made in the clear).
+#[test]
+fn a_second_blind_rating_from_the_partners_other_device_is_said_to_wait_for_a_rating() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code()]);
+    for d in [&alex, &phone, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    let t0 = duet_core::ids::now_ms() - 30 * DAY;
+    at(&alex, &["rate", GOAL, "1"], t0);
+    at(&phone, &["rate", GOAL, "-2"], t0);
+    for d in [&alex, &phone, &sam, &alex, &phone] {
+        at(d, &["sync"], t0 + 60_000);
+    }
+    at(&sam, &["rate", GOAL, "0"], t0 + 120_000);
+    for d in [&sam, &alex, &phone, &sam] {
+        at(d, &["sync"], t0 + 180_000);
+    }
+    let said = sam.run_full(
+        &["checkin"],
+        Some(""),
+        &[("DUET_NOW", &(t0 + 240_000).to_string())],
+    );
+    assert!(
+        said.ok()
+            .contains("your partner has rated it again; rate again to see theirs"),
+        "{}",
+        said.stdout
+    );
+    let rated = at(&sam, &["rate", GOAL, "1", "--json"], t0 + 300_000);
+    let rated: serde_json::Value = serde_json::from_str(&rated).expect("JSON");
+    assert_eq!(rated["sealed"], false, "{rated}");
+}
