@@ -142,12 +142,8 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
                     signed_again = true;
                     continue;
                 }
-                let after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let after =
+                    crate::transport::retry_after_secs(resp.headers()).map(Duration::from_secs);
                 return Err(match (refusal(status, resp.body().as_deref()), after) {
                     (Ended::Retry(msg), Some(after)) => Ended::RetryAfter(msg, after),
                     (ended, _) => ended,

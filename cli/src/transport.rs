@@ -220,12 +220,7 @@ impl Http {
                     .and_then(|v| v.to_str().ok()),
             );
             let busy = matches!(resp.status().as_u16(), 429 | 503);
-            let wait = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|s| *s <= MAX_WAIT_SECS);
+            let wait = retry_after_secs(resp.headers()).filter(|s| *s <= MAX_WAIT_SECS);
             match wait {
                 Some(secs) if busy && attempt < ATTEMPTS => {
                     // At least a second, whatever the relay says: the same as said.
@@ -238,6 +233,15 @@ impl Http {
             }
         }
     }
+}
+
+/// The seconds an answer's `Retry-After` asks to wait (the relay sends whole seconds).
+/// Shared with the live sockets' handshake answers.
+pub fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 impl Http {

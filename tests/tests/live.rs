@@ -166,8 +166,12 @@ fn shared_space(d: &Device) -> String {
         .to_string()
 }
 
-/// Opens a live socket signed by `id` (or unsigned); the relay's status and body on refusal.
-fn open_live(relay: &Relay, space: &str, id: Option<&Identity>) -> Result<(), (u16, String)> {
+/// The request opening a live socket of `space`, signed by `id` (or unsigned).
+fn live_request(
+    relay: &Relay,
+    space: &str,
+    id: Option<&Identity>,
+) -> tungstenite::handshake::client::Request {
     let path = format!("/v1/spaces/{space}/live");
     let mut req = format!("ws://{}{path}", relay.addr())
         .into_client_request()
@@ -184,7 +188,12 @@ fn open_live(relay: &Relay, space: &str, id: Option<&Identity>) -> Result<(), (u
                 .insert(name, value.parse().expect("header value"));
         }
     }
-    match tungstenite::connect(req) {
+    req
+}
+
+/// Opens a live socket signed by `id` (or unsigned); the relay's status and body on refusal.
+fn open_live(relay: &Relay, space: &str, id: Option<&Identity>) -> Result<(), (u16, String)> {
+    match tungstenite::connect(live_request(relay, space, id)) {
         Ok(_) => Ok(()),
         Err(tungstenite::Error::Http(resp)) => Err((
             resp.status().as_u16(),
@@ -258,21 +267,8 @@ fn a_watcher_refused_a_live_connection_for_now_waits_as_the_relay_asks() {
         .expect("Alex's device")
         .me
         .clone();
-    let path = format!("/v1/spaces/{space}/live");
-    let mut req = format!("ws://{}{path}", relay.addr())
-        .into_client_request()
-        .expect("request");
-    let auth = ReadAuth::sign(&me, "GET", &path, "");
-    for (name, value) in [
-        (H_DEVICE, auth.device),
-        (H_TIME, auth.time.to_string()),
-        (H_NONCE, auth.nonce),
-        (H_SIGNATURE, auth.signature),
-    ] {
-        req.headers_mut()
-            .insert(name, value.parse().expect("header value"));
-    }
-    let _held = tungstenite::connect(req).expect("Alex's live connection");
+    let _held = tungstenite::connect(live_request(&relay, &space, Some(&me)))
+        .expect("Alex's live connection");
     let mut sams = Watcher::start(&sam);
     let said = sams.printed("no live connection free for now");
     assert!(said.contains("shared space"), "{said}");

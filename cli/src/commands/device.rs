@@ -4,7 +4,6 @@
 use anyhow::Context;
 use duet_core::app::UnverifiedDevice;
 use duet_core::device::DeviceError;
-use duet_core::store::SpaceKind;
 use serde_json::json;
 
 use super::Ctx;
@@ -143,20 +142,8 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
         e => anyhow::Error::new(e),
     })?;
     consent(ctx, &mut dev, &device, yes)?;
-    // A removal withdraws every open code (they carry the keys of the epoch it ends).
-    let open_codes = |dev: &mut duet_core::device::Device| -> anyhow::Result<usize> {
-        Ok(dev
-            .invites()?
-            .iter()
-            .filter(|i| i.space == "shared" && i.state == "open")
-            .count())
-    };
-    let open_before = open_codes(&mut dev)?;
-    let removed: Vec<&str> = dev
-        .remove_device_everywhere(&device)?
-        .into_iter()
-        .map(SpaceKind::as_str)
-        .collect();
+    let done = dev.remove_device_everywhere(&device)?;
+    let removed: Vec<&str> = done.spaces.iter().map(|k| k.as_str()).collect();
     if removed.is_empty() {
         anyhow::bail!(
             "device {} is in no space this device can still change; `duet device list` shows the devices",
@@ -177,7 +164,7 @@ fn remove(ctx: &Ctx, query: &str, yes: bool) -> anyhow::Result<()> {
             "{NOT_SENT} (the relay refused it; if `duet sync` keeps saying so, the relay may be misbehaving)"
         );
     }
-    let withdrawn = open_before.saturating_sub(open_codes(&mut dev)?);
+    let withdrawn = done.codes_withdrawn;
     let short = &hex::encode(device)[..12];
     let (spaces, it) = if removed.len() > 1 {
         ("spaces", "them")

@@ -2,6 +2,8 @@
 //! descriptions, the steps the partner completed since this person last rated it, and
 //! whether the partner has already rated it in the open round (never their level).
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use super::records::iso;
@@ -61,8 +63,23 @@ impl Device {
         let open = open_rounds(&view, now);
         let ratings = effective_ratings(&view);
         let seals = waiting_seals(&view);
-        let open_ids: std::collections::HashSet<&str> =
-            open.iter().map(|r| r.id.as_str()).collect();
+        let open_ids: HashSet<&str> = open.iter().map(|r| r.id.as_str()).collect();
+        // Who has a rating or seal standing in an open round, by goal (whether it is
+        // this person's): a revealed rating taken back leaves its seal behind, which
+        // still marks the round rated for the rules every device applies; its rater
+        // took it back to rate again, so it is not called rated here. One pass, not
+        // one per goal.
+        let standing: HashSet<(&str, bool)> = ratings
+            .iter()
+            .filter(|r| r.round.as_deref().is_some_and(|x| open_ids.contains(x)))
+            .map(|r| (r.goal.as_str(), r.rater == me))
+            .chain(
+                seals
+                    .iter()
+                    .filter(|s| open_ids.contains(s.round.as_str()))
+                    .map(|s| (s.goal.as_str(), s.rater == me)),
+            )
+            .collect();
         let mut goals = Vec::new();
         for g in view
             .goals
@@ -81,20 +98,8 @@ impl Device {
                 )
                 .max()
                 .unwrap_or(i64::MIN);
-            // A revealed rating taken back leaves its seal behind, which still marks the
-            // round rated for the rules every device applies; its rater took it back to
-            // rate again, so it is not called rated here.
-            let standing = |mine: bool| {
-                let whose = |rater: &str| (rater == me) == mine;
-                ratings.iter().any(|r| {
-                    r.goal == g.id
-                        && whose(&r.rater)
-                        && r.round.as_deref().is_some_and(|x| open_ids.contains(x))
-                }) || seals.iter().any(|s| {
-                    s.goal == g.id && whose(&s.rater) && open_ids.contains(s.round.as_str())
-                })
-            };
-            let rated = standing(true) && rated_now(&view, &g.id, now, |w| w == me);
+            let stands = |mine: bool| standing.contains(&(g.id.as_str(), mine));
+            let rated = stands(true) && rated_now(&view, &g.id, now, |w| w == me);
             // As `rate` decides: a partner's seal waiting in the round this rating would
             // answer (not one shown already, as when the partner left).
             let answers = answered_round(&view, &me, &g.id, now).is_some_and(|round| {
@@ -112,7 +117,7 @@ impl Device {
                     .filter(|s| s.done_at.is_some_and(|t| t > my_last))
                     .map(|s| s.text.as_str().to_string())
                     .collect(),
-                partner_rated: standing(false) && other_rated(&view, &me, &g.id, now),
+                partner_rated: stands(false) && other_rated(&view, &me, &g.id, now),
                 rated,
                 answers,
             });

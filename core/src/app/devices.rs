@@ -76,6 +76,16 @@ pub struct Safety {
     pub verified: bool,
 }
 
+/// What [`Device::remove_device_everywhere`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeviceRemoved {
+    /// The spaces the device was removed from.
+    pub spaces: Vec<SpaceKind>,
+    /// The open codes withdrawn with it (made before the removal, they carry the keys
+    /// of the epoch it ends).
+    pub codes_withdrawn: usize,
+}
+
 impl Device {
     /// Person id -> name in the shared space, from the read models (a partner's
     /// malformed entity never stops a listing).
@@ -170,12 +180,13 @@ impl Device {
     }
 
     /// Removes a device from every space it belongs to (signed removals and new space
-    /// keys, pushed by the next sync); returns the spaces it was removed from.
+    /// keys, pushed by the next sync); says from which spaces, and how many open codes
+    /// the removals withdrew.
     pub fn remove_device_everywhere(
         &mut self,
         device: &DeviceKey,
-    ) -> Result<Vec<SpaceKind>, DeviceError> {
-        let mut removed = Vec::new();
+    ) -> Result<DeviceRemoved, DeviceError> {
+        let mut removed = DeviceRemoved::default();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             // After a leave the personal space stays this person's: a lost device must
             // still be taken out of it, though the shared space can no longer change.
@@ -183,8 +194,9 @@ impl Device {
             if kind == SpaceKind::Shared && self.store.departed(&rec.id)?.is_some() {
                 continue;
             }
-            if self.remove_device(kind, device)? {
-                removed.push(kind);
+            if let Some(withdrawn) = self.remove_device_withdrawing(kind, device)? {
+                removed.spaces.push(kind);
+                removed.codes_withdrawn += withdrawn;
             }
         }
         Ok(removed)

@@ -246,12 +246,23 @@ impl Device {
         kind: SpaceKind,
         device: &crate::identity::DeviceKey,
     ) -> Result<bool, DeviceError> {
+        Ok(self.remove_device_withdrawing(kind, device)?.is_some())
+    }
+
+    /// [`Device::remove_device`], saying how many open codes (partner invites and
+    /// device codes, each counted once) the removal withdrew; `None` when the device is
+    /// not a member of that space.
+    pub(crate) fn remove_device_withdrawing(
+        &mut self,
+        kind: SpaceKind,
+        device: &crate::identity::DeviceKey,
+    ) -> Result<Option<usize>, DeviceError> {
         let _lock = self.store.write_lock()?;
         self.ensure_member(kind)?;
         let rec = self.store.space(kind)?;
         let state = crate::sync::fold_state(&self.store, &rec.id)?;
         if !state.is_member(device) {
-            return Ok(false);
+            return Ok(None);
         }
         let head = self
             .store
@@ -267,10 +278,14 @@ impl Device {
         // up, and never read or send anything again. Every open code is withdrawn, so
         // that its join is refused with the advice to make a new one. (A device that
         // left withdrew its codes then, and makes none after.)
+        // A code has one half in the shared space (a device code another in the
+        // personal one): counted by that half.
+        let mut withdrawn = 0;
         if self.ensure_member(SpaceKind::Shared).is_ok() {
-            self.revoke_invites(&RevokeTarget::All)?;
+            let revoked = self.revoke_invites(&RevokeTarget::All)?;
+            withdrawn = revoked.iter().filter(|r| r.space == "shared").count();
         }
-        Ok(true)
+        Ok(Some(withdrawn))
     }
 
     /// Does again a membership change the relay refused as conflicting and that was

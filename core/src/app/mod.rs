@@ -34,7 +34,7 @@ pub use crate::doc::blank;
 pub use checkin::{Closed, Rated};
 pub use checkin_plan::{CheckinGoal, CheckinPlan, RoundInfo};
 pub use corrections::Undone;
-pub use devices::{DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
+pub use devices::{DeviceRemoved, DeviceRow, PartnerRemoval, Safety, UnverifiedDevice};
 pub use edits::{GoalChanges, NewGoalInput, Owner, ReflectionInput};
 pub use export::{EXPORT_FORMAT, Export, ExportMe, PersonRecord, SpaceExport};
 pub use goals::{GoalDetail, GoalList, GoalShowJson, overdue};

@@ -97,33 +97,24 @@ fn relay_refusal(e: DeviceError) -> DeviceError {
     }
 }
 
+/// The shared space's invite whose key this secret makes, as `dev` holds it (none when
+/// it cannot be read).
+fn shared_invite(dev: &Device, secret: [u8; 32]) -> Option<crate::membership::Invite> {
+    let key = crate::identity::keypair_from_seed(secret).1;
+    let rec = dev.space(SpaceKind::Shared).ok()?;
+    let state = crate::sync::fold_state(&dev.store, &rec.id).ok()?;
+    state.invites().get(&key).cloned()
+}
+
 /// Whether the partner invite with this secret was made by the person of `dev` (a home
 /// set up already that tries its own code).
 fn made_it(dev: &Device, secret: [u8; 32]) -> bool {
-    let key = crate::identity::keypair_from_seed(secret).1;
-    let Ok(rec) = dev.space(SpaceKind::Shared) else {
-        return false;
-    };
-    crate::sync::fold_state(&dev.store, &rec.id).is_ok_and(|state| {
-        state
-            .invites()
-            .get(&key)
-            .is_some_and(|inv| inv.by == Some(dev.me.person()))
-    })
+    shared_invite(dev, secret).is_some_and(|inv| inv.by == Some(dev.me.person()))
 }
 
 /// Whether `dev` joined the shared space with the invite of this secret.
 fn joined_with(dev: &Device, secret: [u8; 32]) -> bool {
-    let key = crate::identity::keypair_from_seed(secret).1;
-    let Ok(rec) = dev.space(SpaceKind::Shared) else {
-        return false;
-    };
-    crate::sync::fold_state(&dev.store, &rec.id).is_ok_and(|state| {
-        state
-            .invites()
-            .get(&key)
-            .is_some_and(|inv| inv.joined == Some(dev.me.device_key()))
-    })
+    shared_invite(dev, secret).is_some_and(|inv| inv.joined == Some(dev.me.device_key()))
 }
 
 impl Device {

@@ -102,6 +102,9 @@ pub struct SealedRecord {
     pub rater: String,
     /// When it was made.
     pub at: String,
+    /// When it was made, ms (for reckoning with, as a report's period does).
+    #[serde(skip)]
+    pub at_ms: i64,
 }
 
 /// A reflection.
@@ -210,6 +213,7 @@ impl From<&Seal> for SealedRecord {
             goal: s.goal.clone(),
             rater: s.rater.clone(),
             at: iso(s.at),
+            at_ms: s.at,
         }
     }
 }

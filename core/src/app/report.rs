@@ -388,9 +388,7 @@ fn period(
     let sealed = goals
         .iter()
         .flat_map(|g| &g.ratings)
-        .flat_map(|p| &p.sealed)
-        .filter_map(|s| chrono::DateTime::parse_from_rfc3339(&s.at).ok())
-        .map(|t| t.timestamp_millis());
+        .flat_map(|p| p.sealed.iter().map(|s| s.at_ms));
     let (first, last) = ratings
         .chain(quoted)
         .chain(sealed)

@@ -348,16 +348,19 @@ impl SpaceState {
     /// for exactly the remaining members; changes are under a known epoch.
     fn check_by_member(&self, event: &Event, op: Option<&MembershipOp>) -> Result<(), AdmitError> {
         let author = &event.header().author;
+        // Counted only for an invite (a walk over the space's invites).
+        let invites_made = match op {
+            Some(MembershipOp::Invite { .. }) => self.invites_by(author),
+            _ => 0,
+        };
         match op {
             Some(MembershipOp::Invite { invite_key, .. })
                 if self.invites.contains_key(invite_key) =>
             {
                 Err(AdmitError::DuplicateInvite)
             }
-            Some(MembershipOp::Invite { .. })
-                if self.invites_by(author) >= MAX_INVITES_PER_PERSON =>
-            {
-                Err(AdmitError::TooManyInvites(self.invites_by(author)))
+            Some(MembershipOp::Invite { .. }) if invites_made >= MAX_INVITES_PER_PERSON => {
+                Err(AdmitError::TooManyInvites(invites_made))
             }
             Some(MembershipOp::Invite {
                 person: Some(p), ..
