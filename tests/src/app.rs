@@ -94,10 +94,13 @@ impl App {
         App::start_args(d, &["app", "--no-open", "--json"], env)
     }
 
-    /// `duet app --json` on `d`, opening the browser with the system opener found on
-    /// `path` (see [`recording_opener`]).
-    pub fn start_opening(d: &Device, path: &str) -> App {
-        App::start_args(d, &["app", "--json"], &[("PATH", path)])
+    /// `duet app --json` on `d`, opening the browser with a [`recording_opener`] put in
+    /// `dir`. The page it opens is written in `dir` too (`TMPDIR`), so a test that ends
+    /// by killing the app leaves no page with its key in the system's temporary folder.
+    pub fn start_opening(d: &Device, dir: &std::path::Path) -> App {
+        let path = recording_opener(dir);
+        let tmp = dir.to_string_lossy();
+        App::start_args(d, &["app", "--json"], &[("PATH", &path), ("TMPDIR", &tmp)])
     }
 
     /// `duet ARGS` on `d` (an app command printing its URL as JSON), with `env`.

@@ -399,7 +399,7 @@ fn the_app_opens_in_the_browser_from_its_launch_page_with_no_key_left_in_the_add
     alex.ok(&["init", "--name", "Alex"]);
     alex.ok(&["goal", "add", "Sunday walks", "--area", "communication"]);
     let bin = tempfile::tempdir().expect("temp dir");
-    let app = App::start_opening(&alex, &duet_tests::app::recording_opener(bin.path()));
+    let app = App::start_opening(&alex, bin.path());
     let opened = duet_tests::app::opened(bin.path());
     let page = opened
         .lines()

@@ -384,7 +384,7 @@ fn the_browser_is_opened_without_the_session_key_on_any_command_line() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
     let bin = tempfile::tempdir().expect("temp dir");
-    let app = App::start_opening(&d, &duet_tests::app::recording_opener(bin.path()));
+    let app = App::start_opening(&d, bin.path());
     let seen = duet_tests::app::opened(bin.path());
     let args = seen.lines().next().unwrap_or_default();
     assert!(args.contains("file://"), "{args}");
