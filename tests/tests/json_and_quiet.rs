@@ -235,3 +235,30 @@ fn a_failure_under_json_is_one_json_line_on_stderr_and_offline_exits_3() {
     let again = restored.run_with_stdin(&["restore", file, "--passphrase-fd", "0"], Some(pass));
     assert_eq!(again.code, 3, "{}", again.stderr);
 }
+
+#[test]
+fn progress_json_keys_each_partners_t_score_by_person_id_even_with_one_name() {
+    let relay = Relay::start();
+    let a = Device::new();
+    let b = Device::new();
+    a.ok(&["init", "--name", "Sam", "--relay", &relay.url]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
+    a.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    a.ok(&["rate", "Weekly check-in", "2"]);
+    b.ok(&["rate", "Weekly check-in", "-2"]);
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    a.ok(&["sync"]);
+    let json = a.json(&["progress"]);
+    let scores = &json["t_score"]["by_person"];
+    // Keyed by person id, as `people` and the series are; the names are told apart.
+    assert_eq!(scores[a.person_id()], 70.0, "{json}");
+    assert_eq!(scores[b.person_id()], 30.0, "{json}");
+    let names = [
+        &json["people"][a.person_id()],
+        &json["people"][b.person_id()],
+    ];
+    assert!(names[0] != names[1], "{json}");
+}

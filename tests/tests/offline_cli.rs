@@ -445,7 +445,7 @@ fn progress_shows_both_levels_sparklines_and_t_scores_with_colour_only_when_want
     // Not a terminal (the test captures stdout) and NO_COLOR set by the helper: plain.
     assert!(!d.ok(&["progress"]).contains('\u{1b}'));
     let json = d.json(&["progress"]);
-    assert_eq!(json["t_score"]["by_person"]["Alex"], 70.0);
+    assert_eq!(json["t_score"]["by_person"][d.person_id()], 70.0);
     assert_eq!(json["goals"][0]["partners"][0]["latest"], 2);
 }
 

@@ -83,7 +83,8 @@ struct ProgressJson<'a> {
     problems: &'a [String],
 }
 
-/// The latest T-scores: per person (by name) and joint.
+/// The latest T-scores: per person (by person id, as every other field; `people` names
+/// them) and joint. Two partners may share a name.
 #[derive(serde::Serialize)]
 struct TScore {
     by_person: std::collections::BTreeMap<String, Option<f64>>,
@@ -105,8 +106,8 @@ fn print_json(ctx: &Ctx, p: &duet_core::progress::Progress) -> anyhow::Result<()
     // with their counts, whatever the history's length.
     let by_person = p
         .people
-        .iter()
-        .map(|(id, name)| (name.clone(), p.current(id)))
+        .keys()
+        .map(|id| (id.clone(), p.current(id)))
         .collect();
     ctx.out.json(&ProgressJson {
         goals: &p.goals,
