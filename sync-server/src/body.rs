@@ -11,8 +11,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,19 +45,45 @@ pub enum Stopped {
     NoMemory,
 }
 
-/// Set once the body was stopped, with the reason, so that the handler can tell these
-/// from another body error (the extractor's error does not say).
+/// What the handler keeps of a body it reads: why the body was stopped, if it was (the
+/// extractor's error does not say), and the push's memory share, which the handler takes
+/// back once the body is in ([`Watch::take_share`]) and holds until the push is answered:
+/// the body's bytes, the events decoded from them and their signatures' work outlive the
+/// body itself.
 #[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<AtomicU8>);
+pub struct Watch(Arc<Watched>);
 
-impl Stop {
+#[derive(Debug, Default)]
+struct Watched {
+    reason: AtomicU8,
+    share: Mutex<Option<Share>>,
+}
+
+impl Watch {
+    fn new(share: Option<Share>) -> Watch {
+        Watch(Arc::new(Watched {
+            reason: AtomicU8::new(0),
+            share: Mutex::new(share),
+        }))
+    }
+
     /// Why the body was stopped, if it was.
     pub fn reason(&self) -> Option<Stopped> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.0.reason.load(Ordering::Relaxed) {
             1 => Some(Stopped::TooSlow),
             2 => Some(Stopped::NoMemory),
             _ => None,
         }
+    }
+
+    /// The memory share the body grew, to hold until the push is answered.
+    pub fn take_share(&self) -> Option<Share> {
+        self.share().take()
+    }
+
+    fn share(&self) -> std::sync::MutexGuard<'_, Option<Share>> {
+        // A poisoned lock still holds a share that is only ever grown or taken.
+        self.0.share.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn set(&self, why: Stopped) {
@@ -65,7 +91,7 @@ impl Stop {
             Stopped::TooSlow => 1,
             Stopped::NoMemory => 2,
         };
-        self.0.store(code, Ordering::Relaxed);
+        self.0.reason.store(code, Ordering::Relaxed);
     }
 }
 
@@ -108,38 +134,36 @@ impl RateLine {
 
 /// A push body held to the minimum rate (when there is one) and counted against its
 /// push's memory share (when there is a budget) as its bytes arrive; it fails, with the
-/// [`Stop`] saying why, at the first rule it breaks.
+/// [`Watch`] saying why, at the first rule it breaks.
 pub struct PushBody {
     inner: Body,
     received: u64,
     line: Option<RateLine>,
-    share: Option<Share>,
-    stop: Stop,
+    watch: Watch,
 }
 
 impl PushBody {
     /// `inner` held to `rate` bytes per second after `grace` (no rate for 0), and grown
     /// into `share`.
-    pub fn new(inner: Body, rate: u64, grace: Duration, share: Option<Share>) -> (PushBody, Stop) {
-        let stop = Stop::default();
+    pub fn new(inner: Body, rate: u64, grace: Duration, share: Option<Share>) -> (PushBody, Watch) {
+        let watch = Watch::new(share);
         let body = PushBody {
             inner,
             received: 0,
             line: (rate > 0).then(|| RateLine::new(rate, grace)),
-            share,
-            stop: stop.clone(),
+            watch: watch.clone(),
         };
-        (body, stop)
+        (body, watch)
     }
 
     /// Counts `n` more bytes: refused when the memory share cannot cover them.
     fn arrived(&mut self, n: usize) -> Result<(), BoxError> {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         self.received = self.received.saturating_add(n);
-        if let Some(share) = &mut self.share
+        if let Some(share) = self.watch.share().as_mut()
             && share.cover(self.received).is_err()
         {
-            self.stop.set(Stopped::NoMemory);
+            self.watch.set(Stopped::NoMemory);
             return Err(Box::new(NoMemory));
         }
         if let Some(line) = &mut self.line {
@@ -181,7 +205,7 @@ impl HttpBody for PushBody {
                 if let Some(line) = &mut this.line
                     && line.timer.as_mut().poll(cx).is_ready()
                 {
-                    this.stop.set(Stopped::TooSlow);
+                    this.watch.set(Stopped::TooSlow);
                     return Poll::Ready(Some(Err(Box::new(TooSlow { rate: line.rate }))));
                 }
                 Poll::Pending

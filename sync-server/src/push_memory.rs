@@ -53,6 +53,12 @@ pub struct Share {
     address: Option<caps::Held<IpAddr>>,
 }
 
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Share({} KiB)", self.kib)
+    }
+}
+
 impl PushMemory {
     /// A budget of `bytes`; none for 0 (no limit).
     pub fn new(bytes: u64) -> Option<PushMemory> {

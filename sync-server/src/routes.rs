@@ -69,21 +69,30 @@ pub async fn push_events(
         address,
     );
     // The push's share of the relay's push memory grows as its body arrives, and is
-    // held until the push is answered.
+    // held by the push until it is answered (also past a client that went away: the
+    // share goes with the push to the blocking pool and the writer).
     let share = state.push_memory_share(address);
-    let body = paced_body(request, &state, share, ApiError::too_large_body).await?;
+    let (body, share) = paced_body(request, &state, share, ApiError::too_large_body).await?;
     // Only now is the push one of the requests in flight.
     let _slot = state.guards().enter(address)?;
     let now = duet_core::ids::now_ms();
+    let inline = body.len() <= crate::state::INLINE_VERIFY_BYTES;
+    let prepare = {
+        let state = state.clone();
+        move || {
+            let mut prepared = state.prepare_push_with(space, &body, now, credential)?;
+            prepared.memory = share.map(Box::new);
+            Ok(prepared)
+        }
+    };
     // Signatures are verified on the blocking pool, except for a push small enough to
     // hold one event or two (tens of microseconds, less than the trip to another
     // thread and back); the commit is awaited without holding a thread (the writer
     // answers once the push's group is durable).
-    let prepared = if body.len() <= crate::state::INLINE_VERIFY_BYTES {
-        state.prepare_push_with(space, &body, now, credential)?
+    let prepared = if inline {
+        prepare()?
     } else {
-        let state = state.clone();
-        blocking(move || state.prepare_push_with(space, &body, now, credential)).await?
+        blocking(prepare).await?
     };
     let resp = state.submit(prepared).await?;
     Ok(Json(resp))
@@ -103,7 +112,7 @@ impl FromRequest<AppState> for Admitted {
             .and_then(|ClientAddr(ip)| *ip);
         // Only the pairing routes take one: a body past their limit is a pairing's. One
         // that trickles in is cut off at the minimum rate, as a push's is.
-        let body = paced_body(request, state, None, crate::pairing::too_large).await?;
+        let (body, _) = paced_body(request, state, None, crate::pairing::too_large).await?;
         let slot = state.guards().enter(address)?;
         Ok(Admitted(body, slot))
     }
@@ -111,20 +120,21 @@ impl FromRequest<AppState> for Admitted {
 
 /// A request's body read in full at the minimum body rate (and within `share` of the
 /// push memory, if given): a slower body is cut off (408), one past the route's limit
-/// is answered with `too_large`.
+/// is answered with `too_large`. Returns the body and the share it grew.
 async fn paced_body(
     request: Request,
     state: &AppState,
     share: Option<crate::push_memory::Share>,
     too_large: fn() -> ApiError,
-) -> Result<Bytes, ApiError> {
+) -> Result<(Bytes, Option<crate::push_memory::Share>), ApiError> {
     let config = state.config();
     let (parts, body) = request.into_parts();
-    let (body, stop) = PushBody::new(body, config.min_body_rate, config.body_grace, share);
+    let (body, watch) = PushBody::new(body, config.min_body_rate, config.body_grace, share);
     let request = Request::from_parts(parts, Body::new(body));
-    Bytes::from_request(request, &())
-        .await
-        .map_err(|e| match stop.reason() {
+    let read = Bytes::from_request(request, &()).await;
+    let share = watch.take_share();
+    read.map(|bytes| (bytes, share))
+        .map_err(|e| match watch.reason() {
             Some(Stopped::NoMemory) => ApiError::overloaded(),
             Some(Stopped::TooSlow) => {
                 ApiError::body_too_slow(config.min_body_rate, config.body_grace)

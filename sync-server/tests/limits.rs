@@ -353,3 +353,73 @@ crate::conformance! {
         );
     }
 }
+
+/// A push holds its share of the push memory until it is answered, not only while its
+/// body arrives: the body, the events decoded from it and their verification outlive
+/// the body's reading (a stranger's replayed pushes took a relay with 1 GiB of push
+/// memory to 2.2 GB once the share was given back as the body was in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_waiting_for_the_writer_still_holds_its_push_memory() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tower::ServiceExt;
+    let relay = Relay::with_config(duet_relay::Config {
+        max_push_memory: 8 * 1024 * 1024,
+        ..duet_relay::Config::default()
+    });
+    let mut c = Couple::on(relay).await;
+    assert_eq!(
+        c.relay.read(&c.sam, &c.space, "").await.status,
+        StatusCode::OK
+    );
+    // Another connection holds the database's write lock: the writer's next commit waits.
+    let blocker = rusqlite::Connection::open(&c.relay.db).expect("open the relay's database");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    // One push of 2.5 MB (counted at four times: the whole budget), its body sent in
+    // full at once; `read` says when the relay has taken its end.
+    let ev = c.alex.changes(c.space, &c.key, &vec![7u8; 2_500_000]);
+    let body = duet_core::protocol::encode_batch([ev.bytes()]);
+    let read = Arc::new(AtomicBool::new(false));
+    let end = Arc::clone(&read);
+    let pieces = futures_util::stream::unfold(Some(body), move |left| {
+        let end = Arc::clone(&end);
+        async move {
+            match left {
+                Some(body) => Some((Ok::<_, std::io::Error>(Bytes::from(body)), None)),
+                None => {
+                    end.store(true, Ordering::SeqCst);
+                    None
+                }
+            }
+        }
+    });
+    let request = Request::post(events_path(&c.space))
+        .body(Body::from_stream(pieces))
+        .expect("request");
+    let pushing = tokio::spawn(duet_relay::app(c.relay.state.clone()).oneshot(request));
+    eventually(std::time::Duration::from_secs(30), async || {
+        read.load(Ordering::SeqCst)
+    })
+    .await;
+    // Its body is in; the push waits for the writer, and still holds the memory: a
+    // read's page is refused for now.
+    let refused = c.relay.read(&c.sam, &c.space, "").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the read was served while the push held the memory"
+    );
+    assert_eq!(refused.error().error, ErrorCode::Overloaded);
+    // Once it is stored and answered, the memory is free again.
+    blocker
+        .execute_batch("ROLLBACK")
+        .expect("give the lock back");
+    let answered = pushing.await.expect("the push's task").expect("an answer");
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert_eq!(
+        c.relay.read(&c.sam, &c.space, "").await.status,
+        StatusCode::OK
+    );
+}

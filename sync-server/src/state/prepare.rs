@@ -94,6 +94,7 @@ impl AppState {
             events,
             now_ms,
             credential,
+            memory: None,
         })
     }
 

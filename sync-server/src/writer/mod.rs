@@ -164,6 +164,9 @@ pub struct PreparedPush {
     pub(crate) now_ms: i64,
     /// What the push presents to create a space (token, client address).
     pub(crate) credential: crate::creation::Credential,
+    /// Its share of the push memory (`--max-push-memory`), given back when the push is
+    /// dropped: answered, refused, or done after its client went away.
+    pub(crate) memory: Option<Box<crate::push_memory::Share>>,
 }
 
 impl PreparedPush {

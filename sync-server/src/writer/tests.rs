@@ -23,6 +23,7 @@ fn prepared(space: SpaceId, events: &[&Event]) -> PreparedPush {
         events: events.iter().map(|e| (*e).clone()).collect(),
         now_ms: duet_core::ids::now_ms(),
         credential: Default::default(),
+        memory: None,
     }
 }
 
