@@ -18,6 +18,10 @@
 use std::path::{Path, PathBuf};
 
 use duet_core::crypto::sha256;
+use duet_core::event::SpaceId;
+use duet_core::protocol::H_CREATE_TOKEN;
+
+use crate::error::ApiError;
 
 /// Percent of `--max-db-bytes` past which spaces are no longer created.
 pub const CREATION_HEADROOM_PERCENT: u64 = 90;
@@ -98,6 +102,35 @@ impl CreateTokens {
             found |= constant_time_eq(&sha256(t.as_bytes()), &given);
         }
         found.then(|| token_id(presented))
+    }
+}
+
+/// Refused creations for want of a token: at most a line a second, however fast
+/// strangers try.
+static REFUSED_LOG: crate::logging::Throttle = crate::logging::Throttle::per_second();
+
+/// The answer to a push that would create `space` without a valid creation token (and
+/// is not a member's personal space), logged at most once a second.
+pub fn refused_without_token(credential: &Credential, space: SpaceId) -> ApiError {
+    if let Some(suppressed) = REFUSED_LOG.allow() {
+        tracing::info!(
+            %space,
+            presented = credential.presented,
+            suppressed,
+            "space creation refused: no valid creation token"
+        );
+    }
+    // What to do with a token is the client's to say (a command, or a page).
+    let what = "this relay only lets couples with a creation token from its operator \
+                create spaces; nothing was stored";
+    if credential.presented {
+        ApiError::BadCreateToken(format!(
+            "the creation token sent in {H_CREATE_TOKEN} is not one of this relay's: {what}"
+        ))
+    } else {
+        ApiError::CreateTokenRequired(format!(
+            "creating a space needs a creation token in {H_CREATE_TOKEN}: {what}"
+        ))
     }
 }
 

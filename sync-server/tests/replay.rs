@@ -150,3 +150,37 @@ fn a_captured_read_sent_again_or_long_after_never_spends_its_devices_allowance()
         assert_eq!(p.read(&s.alex, &s.id, "").status, 200);
     }
 }
+
+#[test]
+fn a_creation_without_a_token_signed_once_and_replayed_costs_one_signature() {
+    // A relay that creates spaces for its operator's token only, and lets an address
+    // have 50 signatures verified at once, then one a second.
+    let p = Proc::start_with(&[
+        "--create-token",
+        "the-operators-token",
+        "--verify-per-ip",
+        "1",
+        "--verify-burst-per-ip",
+        "50",
+    ]);
+    // A stranger's body for a made-up space that starts with its genesis, signed once
+    // and sent again and again without a token: each copy would have cost the relay 41
+    // signatures before the writer found no token.
+    let made_up = SpaceId::generate();
+    let mut mallory = common::Device::new("Mallory");
+    let key = duet_core::crypto::SpaceKey::generate();
+    let mut events = vec![mallory.genesis(made_up, false)];
+    events.extend((0..40).map(|i| mallory.changes(made_up, &key, format!("entry {i}").as_bytes())));
+    let body = encode_batch(events.iter().map(|e| e.bytes()));
+    let path = common::events_path(&made_up);
+    for n in 1..=5 {
+        let r = request_from(ATTACKER, p.addr, "POST", &path, &body);
+        assert_eq!(
+            r.status,
+            403,
+            "replay {n}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(error_of(&r.body).error, ErrorCode::CreateTokenRequired);
+    }
+}

@@ -70,9 +70,18 @@ impl AppState {
         // signatures at every replay.
         // A push small enough to be verified on an async thread (a few events: cheap to
         // verify, and a database read must not block that thread) is not looked up.
-        let creates = frames.first().and_then(|f| Event::claimed_kind(f)) == Some(Kind::Genesis);
-        if body.len() > INLINE_VERIFY_BYTES && !creates && !self.holds(space)? {
-            return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
+        // One that would create it without a creation token is verified no further
+        // than its genesis until that could be a member's personal space.
+        let genesis = frames
+            .first()
+            .filter(|f| Event::claimed_kind(f) == Some(Kind::Genesis));
+        if body.len() > INLINE_VERIFY_BYTES && !self.holds(space)? {
+            let Some(genesis) = genesis else {
+                return Err(ApiError::from_admit_error(AdmitError::NoSuchSpace));
+            };
+            if !self.may_try_to_create(&credential, genesis)? {
+                return Err(crate::creation::refused_without_token(&credential, space));
+            }
         }
         self.charge_signatures(credential.address, count)?;
         // Signatures are verified before the writer sees the push, so pushes verify in
@@ -96,6 +105,25 @@ impl AppState {
             credential,
             memory: None,
         })
+    }
+
+    /// Whether a push creating a space may have its signatures verified: open
+    /// registration, a valid creation token, or a genesis signed by a device with events
+    /// in another space here (perhaps a member's personal space; the writer judges it in
+    /// full). Anything else costs one signature and a lookup, however many events the
+    /// body holds: a body signed once and replayed without a token is refused so.
+    /// Blocks.
+    fn may_try_to_create(&self, credential: &Credential, genesis: &[u8]) -> Result<bool, ApiError> {
+        if self.config().open_registration || credential.token.is_some() {
+            return Ok(true);
+        }
+        let Ok(genesis) = Event::decode(genesis.to_vec()) else {
+            return Ok(false);
+        };
+        let author = genesis.header().author;
+        Ok(!lock(&self.inner.reader)
+            .spaces_of_author(&author, 1)?
+            .is_empty())
     }
 
     /// Whether the relay holds `space`: its cached state, else a stored event. Blocks.

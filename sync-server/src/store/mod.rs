@@ -246,6 +246,14 @@ pub trait Reads {
     /// whole space's evidence.
     fn fork_room(&mut self, space: &SpaceId, event: &Event) -> Result<ForkRoom, StoreError>;
 
+    /// Up to `limit` spaces in which `author` has events (to tell whether a device is
+    /// already a member of a space on this relay).
+    fn spaces_of_author(
+        &mut self,
+        author: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<SpaceId>, StoreError>;
+
     /// Calls `f` with every stored event of `space` after cursor `after`, in cursor order.
     fn for_each_event(
         &mut self,
@@ -301,14 +309,6 @@ pub trait WriteTxn: Reads {
     /// Counts one more fork attempt by `author` in `space` whose evidence is not kept
     /// (the device's or the space's evidence is full).
     fn count_fork(&mut self, space: &SpaceId, author: &[u8; 32]) -> Result<(), StoreError>;
-
-    /// Up to `limit` spaces in which `author` has events (to tell whether a device is
-    /// already a member of a space on this relay).
-    fn spaces_of_author(
-        &mut self,
-        author: &[u8; 32],
-        limit: u32,
-    ) -> Result<Vec<SpaceId>, StoreError>;
 
     /// Spaces created from the client address `address` since `since_ms`.
     fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError>;

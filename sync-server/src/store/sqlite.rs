@@ -280,6 +280,15 @@ macro_rules! reads_over_connection {
                 let $conn = &*self;
                 for_each_event_in($get, space, after, f)
             }
+
+            fn spaces_of_author(
+                &mut self,
+                author: &[u8; 32],
+                limit: u32,
+            ) -> Result<Vec<SpaceId>, StoreError> {
+                let $conn = &*self;
+                spaces_of_author_in($get, author, limit)
+            }
         }
     };
 }
@@ -375,22 +384,6 @@ impl WriteTxn for Txn<'_> {
             )?
             .execute(params![space.to_string(), &author[..]])?;
         Ok(())
-    }
-
-    fn spaces_of_author(
-        &mut self,
-        author: &[u8; 32],
-        limit: u32,
-    ) -> Result<Vec<SpaceId>, StoreError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT space FROM events WHERE author = ?1 AND seq = 1 LIMIT ?2")?;
-        let rows = stmt.query_map(params![&author[..], limit], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(SpaceId::parse(&row?).ok_or(StoreError::Corrupt("space id"))?);
-        }
-        Ok(out)
     }
 
     fn creations_from(&mut self, address: &str, since_ms: i64) -> Result<u64, StoreError> {
@@ -508,6 +501,21 @@ fn insert_fork_in(
             received_at,
         ])?;
     Ok(n > 0)
+}
+
+fn spaces_of_author_in(
+    conn: &Connection,
+    author: &[u8; 32],
+    limit: u32,
+) -> Result<Vec<SpaceId>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT space FROM events WHERE author = ?1 AND seq = 1 LIMIT ?2")?;
+    let rows = stmt.query_map(params![&author[..], limit], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(SpaceId::parse(&row?).ok_or(StoreError::Corrupt("space id"))?);
+    }
+    Ok(out)
 }
 
 fn newest_in(conn: &Connection, space: &SpaceId) -> Result<u64, StoreError> {

@@ -4,7 +4,6 @@
 //! in that order, so that a stranger learns nothing of the relay's limits or fill.
 
 use duet_core::event::{Event, MembershipOp, SpaceId};
-use duet_core::protocol::H_CREATE_TOKEN;
 
 use super::PreparedPush;
 use super::admission::Group;
@@ -54,26 +53,9 @@ impl Group<'_> {
         if let Some(sponsor) = self.personal_of_member(txn, genesis)? {
             return Ok(Some(sponsor));
         }
-        if let Some(suppressed) = CREATION_LOG.allow() {
-            tracing::info!(
-                space = %push.space,
-                presented = credential.presented,
-                suppressed,
-                "space creation refused: no valid creation token"
-            );
-        }
-        // What to do with a token is the client's to say (a command, or a page).
-        let what = "this relay only lets couples with a creation token from its operator \
-                    create spaces; nothing was stored";
-        Err(if credential.presented {
-            ApiError::BadCreateToken(format!(
-                "the creation token sent in {H_CREATE_TOKEN} is not one of this relay's: {what}"
-            ))
-        } else {
-            ApiError::CreateTokenRequired(format!(
-                "creating a space needs a creation token in {H_CREATE_TOKEN}: {what}"
-            ))
-        })
+        Err(crate::creation::refused_without_token(
+            credential, push.space,
+        ))
     }
 
     /// Spaces created per client address in the last day, and per creation token.

@@ -189,6 +189,20 @@ impl PgStore {
     }
 }
 
+fn spaces_of_author_in(
+    q: &mut impl GenericClient,
+    author: &[u8; 32],
+    limit: u32,
+) -> Result<Vec<SpaceId>, StoreError> {
+    let rows = q.query(
+        "SELECT space FROM events WHERE author = $1 AND seq = 1 LIMIT $2",
+        &[&&author[..], &i64::from(limit)],
+    )?;
+    rows.iter()
+        .map(|r| SpaceId::parse(&r.get::<_, String>(0)).ok_or(StoreError::Corrupt("space id")))
+        .collect()
+}
+
 fn newest_in(q: &mut impl GenericClient, space: &SpaceId) -> Result<u64, StoreError> {
     let row = q.query_one(
         "SELECT COALESCE(MAX(cursor), 0) FROM events WHERE space = $1",
@@ -408,6 +422,15 @@ macro_rules! reads_over {
             ) -> Result<(), StoreError> {
                 let $this = self;
                 $this.guard(|q| for_each_event_in(q, space, after, f))
+            }
+
+            fn spaces_of_author(
+                &mut self,
+                author: &[u8; 32],
+                limit: u32,
+            ) -> Result<Vec<SpaceId>, StoreError> {
+                let $this = self;
+                $this.guard(|q| spaces_of_author_in(q, author, limit))
             }
         }
     };

@@ -27,7 +27,7 @@ use postgres::{Client, Statement};
 
 use super::{
     CHANNEL, INSERT_EVENTS, cursors_of_in, for_each_event_in, fork_room_in, hash_at_cursor_in,
-    insert_rows, lock_key, newest_in, stored_at_in,
+    insert_rows, lock_key, newest_in, spaces_of_author_in, stored_at_in,
 };
 use crate::store::{ForkRoom, Reads, StoreError, WriteTxn, to_hash, to_i64, to_u64};
 
@@ -280,6 +280,14 @@ impl Reads for PgTxn<'_> {
     ) -> Result<(), StoreError> {
         self.guard(|q, _| for_each_event_in(q, space, after, f))
     }
+
+    fn spaces_of_author(
+        &mut self,
+        author: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<SpaceId>, StoreError> {
+        self.guard(|q, _| spaces_of_author_in(q, author, limit))
+    }
 }
 
 impl WriteTxn for PgTxn<'_> {
@@ -391,25 +399,6 @@ impl WriteTxn for PgTxn<'_> {
                 &[&space.to_string(), &&author[..]],
             )?;
             Ok(())
-        })
-    }
-
-    fn spaces_of_author(
-        &mut self,
-        author: &[u8; 32],
-        limit: u32,
-    ) -> Result<Vec<SpaceId>, StoreError> {
-        let limit = i64::from(limit);
-        self.guard(|tx, _| {
-            let rows = tx.query(
-                "SELECT space FROM events WHERE author = $1 AND seq = 1 LIMIT $2",
-                &[&&author[..], &limit],
-            )?;
-            rows.iter()
-                .map(|r| {
-                    SpaceId::parse(&r.get::<_, String>(0)).ok_or(StoreError::Corrupt("space id"))
-                })
-                .collect()
         })
     }
 
