@@ -1544,3 +1544,43 @@ fn a_second_blind_rating_from_the_partners_other_device_is_said_to_wait_for_a_ra
     let rated: serde_json::Value = serde_json::from_str(&rated).expect("JSON");
     assert_eq!(rated["sealed"], false, "{rated}");
 }
+
+/// A seal revealed by both of its rater's devices (each closed the round before it heard
+/// of the other's close, as two watching devices reveal at once) is one rating: one
+/// `rate --amend` corrects it and one `undo` takes it back, on every device.
+#[test]
+fn a_rating_revealed_by_two_devices_of_its_rater_is_corrected_and_undone_once() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Date night", "--area", "quality-time"]);
+    let laptop = Device::new();
+    laptop.ok(&["join", &alex.device_code()]);
+    let all = [&alex, &laptop, &sam];
+    let sync_all = || {
+        for d in all.iter().chain(all.iter()) {
+            d.ok(&["sync"]);
+        }
+    };
+    let revealed_twice = |goal: &str, level: &str| {
+        alex.ok(&["rate", goal, level]);
+        alex.ok(&["sync"]);
+        laptop.ok(&["sync"]);
+        alex.ok(&["checkin", "--close"]);
+        laptop.ok(&["checkin", "--close"]);
+        sync_all();
+    };
+    let alex_only = |level: i64| vec![("Alex".to_string(), level, None)];
+    revealed_twice(GOAL, "1");
+    assert_eq!(ratings(&sam), alex_only(1));
+    alex.ok(&["rate", GOAL, "-2", "--amend"]);
+    sync_all();
+    for d in all {
+        assert_eq!(ratings(d), alex_only(-2), "the +1 still counts");
+    }
+    revealed_twice("Date night", "2");
+    assert!(alex.ok(&["undo"]).contains("+2"));
+    sync_all();
+    for d in all {
+        assert_eq!(ratings(d), alex_only(-2), "the undone +2 still counts");
+    }
+}

@@ -103,13 +103,41 @@ pub fn blind_round(view: &View, goal: &str, now: i64) -> Option<String> {
         .map(|r| r.id.clone())
 }
 
-/// The ids of the ratings and seals a withdrawal took back.
+/// The ids of the ratings and seals a withdrawal took back. The reveals of one seal
+/// (two devices of its rater revealed it at once) are one rating: taking back one of
+/// them takes back the others too.
 fn withdrawn(view: &View) -> BTreeSet<&str> {
-    view.ratings
+    let mut out: BTreeSet<&str> = view
+        .ratings
         .iter()
         .filter(|r| r.withdrawn == Some(true))
         .filter_map(|r| r.corrects.as_deref())
-        .collect()
+        .collect();
+    let seals: BTreeSet<&str> = view
+        .ratings
+        .iter()
+        .filter(|r| out.contains(r.id.as_str()))
+        .filter_map(|r| r.reveals.as_deref())
+        .collect();
+    out.extend(
+        view.ratings
+            .iter()
+            .filter(|r| r.reveals.as_deref().is_some_and(|s| seals.contains(s)))
+            .map(|r| r.id.as_str()),
+    );
+    out
+}
+
+/// What a rating or seal id stands for when it is corrected or taken back: a reveal
+/// stands for the seal it reveals (its other reveals are the same rating), anything
+/// else for itself.
+fn one_rating<'v>(view: &'v View) -> impl Fn(&'v str) -> &'v str {
+    let seal_of: BTreeMap<&str, &str> = view
+        .ratings
+        .iter()
+        .filter_map(|r| Some((r.id.as_str(), r.reveals.as_deref()?)))
+        .collect();
+    move |id| seal_of.get(id).copied().unwrap_or(id)
 }
 
 /// The seals no rating reveals yet.
@@ -344,12 +372,8 @@ fn answered(seal: &Seal, marks: &Marks) -> bool {
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes
 /// it, and a seal revealed twice (by two devices of its rater) counts once.
 pub fn effective_ratings(view: &View) -> Vec<Rating> {
-    // A correction may name a seal; it then replaces the rating that reveals it.
-    let reveal_of: BTreeMap<&str, &str> = view
-        .ratings
-        .iter()
-        .filter_map(|r| Some((r.reveals.as_deref()?, r.id.as_str())))
-        .collect();
+    // A correction may name a seal or any reveal of it; it then replaces every reveal.
+    let one = one_rating(view);
     let taken_back = withdrawn(view);
     let mut gone: BTreeSet<&str> = BTreeSet::new();
     for r in &view.ratings {
@@ -358,7 +382,7 @@ pub fn effective_ratings(view: &View) -> Vec<Rating> {
         if let Some(target) = r.corrects.as_deref()
             && (withdrawal || !taken_back.contains(r.id.as_str()))
         {
-            gone.insert(reveal_of.get(target).copied().unwrap_or(target));
+            gone.insert(one(target));
         }
         if r.withdrawn == Some(true) {
             gone.insert(r.id.as_str());
@@ -367,7 +391,7 @@ pub fn effective_ratings(view: &View) -> Vec<Rating> {
     let mut seen_reveals = BTreeSet::new();
     view.ratings
         .iter()
-        .filter(|r| !gone.contains(r.id.as_str()))
+        .filter(|r| !gone.contains(one(&r.id)))
         .filter(|r| r.reveals.as_deref().is_none_or(|s| seen_reveals.insert(s)))
         .cloned()
         .collect()
