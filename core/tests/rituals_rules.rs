@@ -22,12 +22,26 @@ const GOALS: [&str; 2] = ["g0", "g1"];
 mod reference {
     use super::*;
 
+    /// What withdrawals took back; the reveals of one seal are one rating, so taking
+    /// back one reveal takes back every reveal of its seal.
     fn withdrawn(view: &View) -> BTreeSet<&str> {
-        view.ratings
+        let named: BTreeSet<&str> = view
+            .ratings
             .iter()
             .filter(|r| r.withdrawn == Some(true))
             .filter_map(|r| r.corrects.as_deref())
-            .collect()
+            .collect();
+        let seal_taken_back = |seal: &str| {
+            view.ratings
+                .iter()
+                .any(|o| named.contains(o.id.as_str()) && o.reveals.as_deref() == Some(seal))
+        };
+        let siblings = view
+            .ratings
+            .iter()
+            .filter(|r| r.reveals.as_deref().is_some_and(seal_taken_back))
+            .map(|r| r.id.as_str());
+        named.iter().copied().chain(siblings).collect()
     }
 
     fn marks<'v>(view: &'v View, goal: &str) -> Vec<(&'v str, &'v str)> {
