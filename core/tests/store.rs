@@ -113,3 +113,44 @@ fn a_join_that_fails_halfway_leaves_an_empty_home_that_a_second_join_uses() {
         code.shared.space
     );
 }
+
+#[test]
+fn an_open_store_keeps_its_files_from_being_moved_until_it_is_closed() {
+    use duet_core::store::OpenLock;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let made = Store::open(&home, true).expect("set up");
+    // What `start-over` takes before it moves the files: refused while a store is open
+    // in any process (a reader that opened it a moment before included).
+    assert!(OpenLock::to_move(&home).expect("the lock file").is_none());
+    drop(made);
+    let reader = Store::open(&home, false).expect("opened again");
+    assert!(OpenLock::to_move(&home).expect("the lock file").is_none());
+    drop(reader);
+    let moving = OpenLock::to_move(&home)
+        .expect("the lock file")
+        .expect("nothing holds the store open");
+    // While the files move, a store opened meanwhile waits, then finds no store.
+    let away = dir.path().join("aside");
+    std::fs::create_dir(&away).expect("a folder");
+    let opening = {
+        let home = home.clone();
+        std::thread::spawn(move || Store::open(&home, false).map(|_| ()))
+    };
+    for name in ["duet.db", "duet.db-wal", "duet.db-shm"] {
+        let _ = std::fs::rename(home.join(name), away.join(name));
+    }
+    drop(moving);
+    let opened = opening.join().expect("the opening thread");
+    assert!(
+        matches!(opened, Err(duet_core::store::StoreError::NotInitialised)),
+        "{opened:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&home)
+        .expect("the home")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("duet.db"))
+        .collect();
+    assert!(left.is_empty(), "files made beside a moved store: {left:?}");
+}

@@ -56,11 +56,14 @@ fn joining_already(
             if dev.joined_nothing_for_good().map_err(JoinError::Setup)? {
                 let db = dev.store.path().to_path_buf();
                 drop(dev);
-                // A watcher left running on it would remove the new store's log.
-                if crate::store::in_use(&db) {
+                // A watcher left running on it would remove the new store's log; none
+                // opens it while its files go.
+                let deleting = crate::store::OpenLock::to_move(home).ok().flatten();
+                if deleting.is_none() || crate::store::in_use(&db) {
                     return Err(JoinError::Setup(DeviceError::HomeInUse(home.into())));
                 }
                 remove_store(&db);
+                drop(deleting);
                 return set_up().map_err(JoinError::Setup);
             }
             match dev.space(SpaceKind::Shared) {
@@ -299,10 +302,15 @@ impl Device {
         let db = self.store.path().to_path_buf();
         let home = db.parent().map(Path::to_path_buf);
         drop(self);
+        let deleting = home
+            .as_deref()
+            .and_then(|h| crate::store::OpenLock::to_move(h).ok().flatten());
         remove_store(&db);
+        drop(deleting);
         if let Some(home) = home.filter(|_| remove_home) {
-            // The home's lock file was made with it: nothing else of it is left.
+            // The home's lock files were made with it: nothing else of it is left.
             let _ = std::fs::remove_file(home.join(crate::lock::LOCK_FILE));
+            let _ = std::fs::remove_file(home.join(crate::store::OPEN_LOCK_FILE));
             let _ = std::fs::remove_dir(home);
         }
     }

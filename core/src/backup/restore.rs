@@ -68,9 +68,14 @@ pub struct RestoredSpace {
     pub departed: Option<String>,
 }
 
+/// Whether `name` is one of the home's lock files (the write lock, the open lock).
+fn is_lock_file(name: &std::ffi::OsStr) -> bool {
+    name == crate::lock::LOCK_FILE || name == crate::store::OPEN_LOCK_FILE
+}
+
 /// Refuses a target home that holds a device or anything else: call before asking for
-/// a passphrase. An empty lock file alone does not count: a join the relay refused (a
-/// used code tried first, the common way to find out a backup is needed) leaves one.
+/// a passphrase. Empty lock files alone do not count: a join the relay refused (a
+/// used code tried first, the common way to find out a backup is needed) leaves them.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
     match home.join(DB_FILE).metadata() {
         // An empty store holds no device, but is not for a restore to overwrite.
@@ -79,7 +84,7 @@ pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
         Err(_) => {}
     }
     let lone_lock = |entry: &std::fs::DirEntry| {
-        entry.file_name() == crate::lock::LOCK_FILE
+        is_lock_file(&entry.file_name())
             && entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
     };
     match std::fs::read_dir(home) {
@@ -199,8 +204,10 @@ pub fn restore_bytes(
     };
     // An empty directory at the target is replaced (once its empty lock file left by a
     // refused join is gone); anything else was refused above.
-    if std::fs::metadata(home.join(crate::lock::LOCK_FILE)).is_ok_and(|m| m.len() == 0) {
-        let _ = std::fs::remove_file(home.join(crate::lock::LOCK_FILE));
+    for name in [crate::lock::LOCK_FILE, crate::store::OPEN_LOCK_FILE] {
+        if std::fs::metadata(home.join(name)).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(home.join(name));
+        }
     }
     if let Err(e) = std::fs::rename(&staging, home) {
         let _ = std::fs::remove_dir_all(&staging);

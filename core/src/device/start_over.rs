@@ -47,8 +47,9 @@ impl Device {
     /// Sets this device's store aside in a new folder of its home (moved, not copied:
     /// the database and its log together) and gives the folder. The home's write lock
     /// is held while the files move, so no other `duet` process writes meanwhile, and
-    /// nothing moves while another connection has the store open
-    /// ([`DeviceError::HomeInUse`]): the caller closes its own others first.
+    /// nothing moves while another process has the store open, nor does one open it
+    /// while they move (the open lock, [`crate::store::OpenLock`];
+    /// [`DeviceError::HomeInUse`]): the caller closes its own others first.
     pub fn set_home_aside(self) -> Result<PathBuf, DeviceError> {
         let db = self.store.path().to_path_buf();
         let io = |path: &std::path::Path| {
@@ -63,7 +64,11 @@ impl Device {
         let lock = HomeLock::open(&home).map_err(StoreError::from)?;
         let _held = lock.acquire().map_err(StoreError::from)?;
         drop(self);
-        if crate::store::in_use(&db) {
+        // Held until the files have moved: no process opens the store meanwhile (one
+        // that opened it first keeps it from moving).
+        let lock_file = home.join(crate::store::OPEN_LOCK_FILE);
+        let moving = crate::store::OpenLock::to_move(&home).map_err(io(&lock_file))?;
+        if moving.is_none() || crate::store::in_use(&db) {
             return Err(DeviceError::HomeInUse(home));
         }
         std::fs::create_dir(&aside).map_err(io(&aside))?;

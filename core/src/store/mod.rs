@@ -23,6 +23,8 @@ mod held;
 mod identity;
 mod in_use;
 pub(crate) use in_use::in_use;
+mod open_lock;
+pub use open_lock::{OPEN_LOCK_FILE, OpenLock};
 mod pulled;
 mod relay_loss;
 mod restore;
@@ -239,6 +241,9 @@ pub struct Store {
     clock: crate::clock::Clock,
     /// How many times a space's document was loaded (what a write without a load saves).
     loads: std::sync::atomic::AtomicU64,
+    /// The home's open lock, held shared while the connection lives (dropped after it:
+    /// fields drop in order); none for a home read from a copy in memory.
+    _open: Option<OpenLock>,
 }
 
 fn corrupt(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -306,6 +311,9 @@ impl Store {
         if home.is_file() {
             return Err(StoreError::HomeIsFile(home.to_path_buf()));
         }
+        // Taken before the files are looked at: a store being set up or moved meanwhile
+        // is seen whole or not at all (see `open_lock`).
+        let mut open = home.is_dir().then(|| OpenLock::shared(home)).flatten();
         // An empty file is no device, but not a home never set up either: "no identity
         // yet" would send the user to set up a new device (and reading it would write a
         // schema into it).
@@ -316,6 +324,7 @@ impl Store {
         if let Some(why) = missing_store(&path, found.as_ref()) {
             return Err(StoreError::Missing { path, why });
         }
+        let mut setting_up = false;
         if found.is_none() {
             if !create {
                 return Err(StoreError::NotInitialised);
@@ -324,6 +333,9 @@ impl Store {
                 path: home.to_path_buf(),
                 cause: source,
             })?;
+            drop(open);
+            open = OpenLock::to_set_up(home);
+            setting_up = true;
             create_private_file(&path)?;
         }
         let lock = match HomeLock::open(home) {
@@ -343,9 +355,15 @@ impl Store {
             repairs: Vec::new(),
             clock: crate::clock::Clock::System,
             loads: Default::default(),
+            _open: open,
         };
         match store.configure().and_then(|()| store.migrate()) {
-            Ok(()) => Ok(store),
+            Ok(()) => {
+                if setting_up && let Some(open) = &store._open {
+                    open.share();
+                }
+                Ok(store)
+            }
             // A disk with no room left: SQLite cannot even grow its shared-memory file,
             // and every command failed, reading ones too. Read from a copy in memory,
             // as for a read-only home; every write is refused, saying the disk is full.
@@ -418,6 +436,7 @@ impl Store {
             repairs: Vec::new(),
             clock: crate::clock::Clock::System,
             loads: Default::default(),
+            _open: None,
         };
         store.migrate()?;
         Ok(store)
