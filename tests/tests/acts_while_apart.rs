@@ -185,11 +185,14 @@ fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() 
     // Each device's sync that brings the other's rename says what the title reads now.
     let said = sam.run(&["sync"]).stderr;
     assert!(
-        said.contains("title of goal") && said.contains("changed on both sides while apart"),
+        said.contains("title of goal") && said.contains("changed on two devices while apart"),
         "{said}"
     );
     let said = alex.run(&["sync"]).stderr;
-    assert!(said.contains("changed on both sides while apart"), "{said}");
+    assert!(
+        said.contains("changed on two devices while apart"),
+        "{said}"
+    );
     let shown = sam.json(&["goal", "show", "walk"]);
     let merged = shown["merged_while_apart"].as_array().expect("merged");
     let title = merged
@@ -211,7 +214,10 @@ fn a_title_renamed_by_both_while_apart_is_said_to_be_merged_until_one_sets_it() 
     {
         let app = duet_tests::app::App::start(&sam);
         let page = app.get(&format!("/goals/{id}")).body;
-        assert!(page.contains("changed on both sides while apart"), "{page}");
+        assert!(
+            page.contains("changed on two devices while apart"),
+            "{page}"
+        );
     }
 
     // One sets it, having seen the mix: settled on both devices.

@@ -1013,7 +1013,8 @@ fn closing_says_which_of_ones_ratings_stay_sealed_after_a_close_not_yet_heard_of
     let out = at(&alex, &["checkin", "--close"], t + 5 * 60_000);
     assert!(
         out.contains("1 of your ratings stays sealed")
-            && out.contains("once your partner rates that goal again"),
+            && out.contains("made in a round already closed")
+            && out.contains("once your partner rates that goal,"),
         "{out}"
     );
 }
@@ -1320,7 +1321,7 @@ fn correcting_an_undone_rating_or_withdrawing_twice_says_what_became_of_it() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr
-            .contains(&format!("no rating of goal \"{GOAL}\" that counts"))
+            .contains(&format!("no rating of yours of goal \"{GOAL}\" that counts"))
             && r.stderr.contains("undone"),
         "the title, not the query, and why: {}",
         r.stderr

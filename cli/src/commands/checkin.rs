@@ -143,9 +143,9 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
             n => (format!("{n} of your ratings stay"), "each opens"),
         };
         ctx.out.line(format!(
-            "{which} sealed: made after your partner had closed the round (this device \
-             had not heard of it), {opens} once your partner rates that goal again, or \
-             once a round's length has passed since."
+            "{which} sealed: made in a round already closed (on a device that had not \
+             heard of the close), {opens} once your partner rates that goal, or once a \
+             round's length has passed since."
         ))?;
     }
     Ok(())

@@ -384,8 +384,8 @@ pub fn merged_note(m: &duet_core::history::MergedText) -> String {
         }
     };
     format!(
-        "note: the {what} of goal {goal} was changed on both sides while apart, and the two \
-         changes were merged letter by letter: it reads \"{}\". Set it as you both want it: \
+        "note: the {what} of goal {goal} was changed on two devices while apart, and the two \
+         changes were merged letter by letter: it reads \"{}\". Set it as it should read: \
          `{command}`",
         safe_line(&m.reads),
     )

@@ -67,6 +67,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         "you did not leave",
         a.yes,
     )?;
+    // The export and the leave under one hold of the home's write lock: what another
+    // duet process writes meanwhile (a watcher, the app) is in the export or after the
+    // leave (refused), never between the two.
+    let held = dev.hold_writes()?;
     let export = dev.export()?;
     let body = serde_json::to_vec_pretty(&export).context("cannot write the export")?;
     crate::output::write_private(&a.export, &body).with_context(|| {
@@ -76,6 +80,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         )
     })?;
     let left = dev.leave()?;
+    drop(held);
     let pushed = dev.sync(&Http::new()?);
     if ctx.out.json {
         return ctx.out.json(&json!({

@@ -479,6 +479,13 @@ impl Device {
         Ok(n)
     }
 
+    /// Holds the home's write lock until the guard is dropped (re-entrant: this
+    /// device's own writes go on), so that what other duet processes write waits: for
+    /// steps a front end makes one, such as the export `leave` writes before leaving.
+    pub fn hold_writes(&self) -> Result<crate::lock::WriteGuard, DeviceError> {
+        Ok(self.store.write_lock()?)
+    }
+
     /// Leaves the shared space: a signed `leave` event (pushed by the next sync) that
     /// ends the membership of every device of this person; the partner's next sync then
     /// starts a new key this person never learns. What this device holds stays

@@ -71,12 +71,16 @@ pub enum DeviceError {
     /// `rate --amend` with no earlier rating of this person that counts (the goal's
     /// title): none yet, or the latest was undone.
     #[error(
-        "you have no rating of goal {0:?} that counts (none yet, or it was undone), so there \
-         is nothing to correct; rate it afresh instead"
+        "this device has no rating of yours of goal {0:?} that counts (none yet, it was \
+         undone, or it was made on another device of yours and has not arrived: sync first), \
+         so there is nothing to correct; rate it afresh instead"
     )]
     NothingToAmend(String),
     /// `undo` with nothing of this person's to undo.
-    #[error("there is nothing of yours to undo: no rating, reflection or step completion")]
+    #[error(
+        "there is nothing of yours to undo on this device: no rating, reflection or step \
+         completion (one made on another device of yours is here once this one syncs)"
+    )]
     NothingToUndo,
     /// `undo` from a page that named another act than the latest one now (a page left
     /// open while something newer was done, in another window or on the command line).

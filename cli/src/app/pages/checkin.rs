@@ -280,9 +280,9 @@ fn closed_notice(still_sealed: usize) -> Markup {
         @if still_sealed > 0 {
             p class="notice" role="status" {
                 (if still_sealed == 1 { "1 of your ratings stays".to_string() } else { format!("{still_sealed} of your ratings stay") })
-                " sealed: made after your partner had closed the round (this device had not heard of it), "
+                " sealed: made in a round already closed (on a device that had not heard of the close), "
                 (if still_sealed == 1 { "it opens" } else { "each opens" })
-                " once your partner rates that goal again, or once a round's length has passed since."
+                " once your partner rates that goal, or once a round's length has passed since."
             }
         }
     }

@@ -87,7 +87,7 @@ pub async fn goal(
         (about(&g, duet_core::app::overdue(&goal, &today), &people))
         @for m in &merged {
             p class="problem" {
-                "The " (field_name(&m.field)) " was changed on both sides while apart, and the two changes were merged letter by letter. Set it as you both want it with Edit below."
+                "The " (field_name(&m.field)) " was changed on two devices while apart, and the two changes were merged letter by letter. Set it as it should read with Edit below."
             }
         }
         @if !g.why.is_empty() { p { (g.why) } }
