@@ -111,11 +111,14 @@ fn the_binary_explains_an_address_in_use() {
     let out = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
         .args(["--listen", &addr.to_string(), "--db"])
         .arg(dir.path().join("x.db"))
+        // Set for another program: the operator still gets the message, not a backtrace.
+        .env("RUST_BACKTRACE", "1")
         .output()
         .expect("run duet-relay");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("choose another --listen"), "{err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
     assert!(out.stdout.is_empty());
     let left = std::fs::read_dir(dir.path()).expect("ls").count();
     assert_eq!(left, 0, "no database or token file is left behind");

@@ -1320,9 +1320,9 @@ fn correcting_an_undone_rating_or_withdrawing_twice_says_what_became_of_it() {
     let r = d.run(&["rate", "weekly", "2", "--amend"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr
-            .contains(&format!("no rating of yours of goal \"{GOAL}\" that counts"))
-            && r.stderr.contains("undone"),
+        r.stderr.contains(&format!(
+            "no rating of yours of goal \"{GOAL}\" that counts"
+        )) && r.stderr.contains("undone"),
         "the title, not the query, and why: {}",
         r.stderr
     );
