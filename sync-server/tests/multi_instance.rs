@@ -150,3 +150,18 @@ fn two_instances_accept_each_event_once_serve_one_order_and_refuse_a_split_fork(
         assert_eq!(seqs, &expected, "each author's chain is whole and in order");
     }
 }
+
+#[test]
+fn a_relay_started_again_on_its_postgresql_database_logs_no_notice() {
+    let Some(url) = postgres_or_skip() else {
+        return;
+    };
+    drop(Proc::start_on(&url, UNLIMITED));
+    // The tables exist now: PostgreSQL answers their `IF NOT EXISTS` with notices, which
+    // ask nothing of the operator.
+    let again = Proc::start_logged_on(&url, UNLIMITED);
+    assert_eq!(again.healthz().status, 200);
+    let log = again.log();
+    assert!(log.contains("relay started"), "{log}");
+    assert!(!log.contains("NOTICE"), "{log}");
+}

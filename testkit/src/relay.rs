@@ -131,6 +131,13 @@ impl<B: RelayBinary> RelayProcess<B> {
         Self::spawn(dir, PathBuf::from(db), "127.0.0.1:0", args, None, &[])
     }
 
+    /// [`RelayProcess::start_on`], logging as [`RelayProcess::start_logged`] does.
+    pub fn start_logged_on(db: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join(LOG_FILE)).expect("create the log");
+        Self::spawn(dir, PathBuf::from(db), "127.0.0.1:0", args, Some(log), &[])
+    }
+
     /// Starts a relay over a fresh schema of the PostgreSQL server named by
     /// `DUET_TEST_POSTGRES`, or `None` (with a note that the test is skipped) without one.
     pub fn start_postgres() -> Option<Self> {

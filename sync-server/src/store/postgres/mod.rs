@@ -82,6 +82,13 @@ fn connect(url: &str) -> Result<Client, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
+    // PostgreSQL's notices ("relation duet_schema already exists, skipping" at every
+    // start) ask nothing of an operator; its warnings are logged.
+    config.notice_callback(|notice| {
+        if notice.severity() == "WARNING" {
+            tracing::warn!("PostgreSQL: {}", notice.message());
+        }
+    });
     Ok(off_runtime(move || config.connect(NoTls))?)
 }
 
