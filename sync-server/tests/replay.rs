@@ -15,6 +15,22 @@ fn error_of(body: &[u8]) -> ErrorBody {
     serde_json::from_slice(body).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(body)))
 }
 
+/// Sends `body` to `space` five times from the attacker's address: each is answered
+/// `status` with `code` (never 429: the copies cost the relay no signature budget).
+fn replayed_five_times(p: &Proc, space: &SpaceId, body: &[u8], status: u16, code: ErrorCode) {
+    let path = common::events_path(space);
+    for n in 1..=5 {
+        let r = request_from(ATTACKER, p.addr, "POST", &path, body);
+        assert_eq!(
+            r.status,
+            status,
+            "replay {n}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(error_of(&r.body).error, code);
+    }
+}
+
 #[test]
 fn a_replayed_event_costs_its_sender_and_never_locks_its_author_out() {
     // The relay's default limits: a device may make 40 requests at once, 20 a second.
@@ -105,17 +121,7 @@ fn a_signed_body_replayed_to_a_space_the_relay_does_not_hold_costs_no_signature(
         .map(|i| mallory.changes(made_up, &key, format!("entry {i}").as_bytes()))
         .collect();
     let body = encode_batch(events.iter().map(|e| e.bytes()));
-    let path = common::events_path(&made_up);
-    for n in 1..=5 {
-        let r = request_from(ATTACKER, p.addr, "POST", &path, &body);
-        assert_eq!(
-            r.status,
-            404,
-            "replay {n}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        assert_eq!(error_of(&r.body).error, ErrorCode::NoSuchSpace);
-    }
+    replayed_five_times(&p, &made_up, &body, 404, ErrorCode::NoSuchSpace);
 }
 
 #[test]
@@ -172,15 +178,5 @@ fn a_creation_without_a_token_signed_once_and_replayed_costs_one_signature() {
     let mut events = vec![mallory.genesis(made_up, false)];
     events.extend((0..40).map(|i| mallory.changes(made_up, &key, format!("entry {i}").as_bytes())));
     let body = encode_batch(events.iter().map(|e| e.bytes()));
-    let path = common::events_path(&made_up);
-    for n in 1..=5 {
-        let r = request_from(ATTACKER, p.addr, "POST", &path, &body);
-        assert_eq!(
-            r.status,
-            403,
-            "replay {n}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        assert_eq!(error_of(&r.body).error, ErrorCode::CreateTokenRequired);
-    }
+    replayed_five_times(&p, &made_up, &body, 403, ErrorCode::CreateTokenRequired);
 }
