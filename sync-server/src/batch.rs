@@ -195,7 +195,26 @@ fn decode_all_with(
     }
     drop(seen);
     let decoded = decode_distinct(&distinct, threads, decode)?;
-    Ok(first.iter().map(|&d| decoded[d].clone()).collect())
+    // Each decoded event moves to its last place in the batch and is copied only for
+    // the places before it: a batch without repeats holds each event once (a copy of
+    // every event was more than the four times its body that a push is counted at,
+    // for a body of many small events).
+    let mut uses = vec![0usize; decoded.len()];
+    for &d in &first {
+        uses[d] += 1;
+    }
+    let mut slots: Vec<Option<Event>> = decoded.into_iter().map(Some).collect();
+    let mut events = Vec::with_capacity(first.len());
+    for &d in &first {
+        uses[d] -= 1;
+        let event = if uses[d] == 0 {
+            slots[d].take()
+        } else {
+            slots[d].clone()
+        };
+        events.extend(event);
+    }
+    Ok(events)
 }
 
 /// Decodes the distinct frames (index in the batch, bytes) in order, on up to `threads`
@@ -244,6 +263,38 @@ fn decode_distinct(
 mod tests {
     use super::*;
     use duet_core::protocol::encode_batch;
+
+    #[test]
+    fn a_batch_without_repeats_holds_each_decoded_event_once() {
+        let space = duet_core::event::SpaceId::generate();
+        let key = duet_core::crypto::SpaceKey::generate();
+        let mut dev = duet_testkit::ChainSigner::new("Alex");
+        let raw: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| dev.changes(space, &key, &[i]).bytes().to_vec())
+            .collect();
+        // The second frame repeats the first: it is decoded once and copied once.
+        let frames: Vec<&[u8]> = vec![&raw[0], &raw[0], &raw[1], &raw[2]];
+        let made = std::sync::Mutex::new(Vec::new());
+        let decode = |bytes: Vec<u8>| {
+            let event = Event::decode(bytes)?;
+            made.lock()
+                .expect("lock")
+                .push(event.bytes().as_ptr() as usize);
+            Ok(event)
+        };
+        let events = decode_all_with(&frames, 1, &decode).expect("all decode");
+        let made = made.into_inner().expect("lock");
+        assert_eq!(made.len(), 3, "each distinct frame decoded once");
+        let kept: Vec<usize> = events.iter().map(|e| e.bytes().as_ptr() as usize).collect();
+        let got: Vec<&[u8]> = events.iter().map(Event::bytes).collect();
+        assert_eq!(got, frames, "in the batch's order");
+        // The decoded events themselves, not copies, except the repeat's first place.
+        assert!(
+            !made.contains(&kept[0]),
+            "the first place of a repeat is a copy"
+        );
+        assert_eq!(&kept[1..], &made[..], "decoded events were copied");
+    }
 
     #[test]
     fn a_large_batch_decoded_on_several_threads_keeps_its_order_and_names_the_first_bad_event() {
