@@ -122,12 +122,20 @@ fn an_open_store_keeps_its_files_from_being_moved_until_it_is_closed() {
     let made = Store::open(&home, true).expect("set up");
     // What `start-over` takes before it moves the files: refused while a store is open
     // in any process (a reader that opened it a moment before included).
-    assert!(OpenLock::to_move(&home).expect("the lock file").is_none());
+    assert!(
+        OpenLock::to_move(&home, std::time::Duration::ZERO)
+            .expect("the lock file")
+            .is_none()
+    );
     drop(made);
     let reader = Store::open(&home, false).expect("opened again");
-    assert!(OpenLock::to_move(&home).expect("the lock file").is_none());
+    assert!(
+        OpenLock::to_move(&home, std::time::Duration::ZERO)
+            .expect("the lock file")
+            .is_none()
+    );
     drop(reader);
-    let moving = OpenLock::to_move(&home)
+    let moving = OpenLock::to_move(&home, std::time::Duration::ZERO)
         .expect("the lock file")
         .expect("nothing holds the store open");
     // While the files move, a store opened meanwhile waits, then finds no store.

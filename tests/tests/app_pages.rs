@@ -1047,7 +1047,7 @@ fn a_home_set_up_by_mistake_starts_over_in_the_app_and_joins_the_partner() {
         .expect("a read");
     let busy = app.post("/start-over", &[("confirm", "yes")]);
     assert!(busy.status >= 400, "{}", busy.body);
-    assert!(busy.body.contains("another duet process"), "{}", busy.body);
+    assert!(busy.body.contains("another duet command"), "{}", busy.body);
     drop(watcher);
     assert!(sam.ok(&["goal", "list"]).contains("Written alone"));
 

@@ -421,7 +421,7 @@ fn core_names_no_command_line_in_what_it_says() {
                 continue;
             }
             // Which processes hold a home open is said, not what to type.
-            if code.contains("(a `duet sync --watch`, or `duet app`)") {
+            if code.contains("(a `duet sync --watch`, or `duet app`") {
                 continue;
             }
             named.push(format!("{}:{}: {code}", file.display(), i + 1));

@@ -1049,7 +1049,7 @@ fn a_join_whose_code_died_before_its_first_sync_says_so_and_a_new_code_joins_in_
         .expect("a read");
     let busy = tablet.run(&["join", &new_code]);
     assert_ne!(busy.code, 0, "{busy:?}");
-    assert!(busy.stderr.contains("another duet process"), "{busy:?}");
+    assert!(busy.stderr.contains("another duet command"), "{busy:?}");
     drop(watcher);
     // A new code joins in the same home at the first try: the device that joined
     // nothing is given up for the new one.

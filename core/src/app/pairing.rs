@@ -58,7 +58,9 @@ fn joining_already(
                 drop(dev);
                 // A watcher left running on it would remove the new store's log; none
                 // opens it while its files go.
-                let deleting = crate::store::OpenLock::to_move(home).ok().flatten();
+                let deleting = crate::store::OpenLock::to_move(home, crate::store::MOVE_WAIT)
+                    .ok()
+                    .flatten();
                 if deleting.is_none() || crate::store::in_use(&db) {
                     return Err(JoinError::Setup(DeviceError::HomeInUse(home.into())));
                 }
@@ -302,9 +304,11 @@ impl Device {
         let db = self.store.path().to_path_buf();
         let home = db.parent().map(Path::to_path_buf);
         drop(self);
-        let deleting = home
-            .as_deref()
-            .and_then(|h| crate::store::OpenLock::to_move(h).ok().flatten());
+        let deleting = home.as_deref().and_then(|h| {
+            crate::store::OpenLock::to_move(h, std::time::Duration::ZERO)
+                .ok()
+                .flatten()
+        });
         remove_store(&db);
         drop(deleting);
         if let Some(home) = home.filter(|_| remove_home) {

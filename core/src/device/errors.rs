@@ -169,7 +169,7 @@ pub enum DeviceError {
     /// The home's store is open in another process (or connection), so it cannot be set
     /// aside or replaced safely.
     #[error(
-        "another duet process has {} open (a `duet sync --watch`, or `duet app`); stop it, then try again; nothing was changed",
+        "another duet command kept {} open for several seconds (a `duet sync --watch`, or `duet app`, or a script running duet again and again); stop it, then try again; nothing was changed",
         .0.display()
     )]
     HomeInUse(std::path::PathBuf),

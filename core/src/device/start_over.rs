@@ -67,7 +67,8 @@ impl Device {
         // Held until the files have moved: no process opens the store meanwhile (one
         // that opened it first keeps it from moving).
         let lock_file = home.join(crate::store::OPEN_LOCK_FILE);
-        let moving = crate::store::OpenLock::to_move(&home).map_err(io(&lock_file))?;
+        let moving = crate::store::OpenLock::to_move(&home, crate::store::MOVE_WAIT)
+            .map_err(io(&lock_file))?;
         if moving.is_none() || crate::store::in_use(&db) {
             return Err(DeviceError::HomeInUse(home));
         }

@@ -24,7 +24,7 @@ mod identity;
 mod in_use;
 pub(crate) use in_use::in_use;
 mod open_lock;
-pub use open_lock::{OPEN_LOCK_FILE, OpenLock};
+pub use open_lock::{MOVE_WAIT, OPEN_LOCK_FILE, OpenLock};
 mod pulled;
 mod relay_loss;
 mod restore;

@@ -21,6 +21,10 @@ pub const OPEN_LOCK_FILE: &str = "duet.open";
 /// (they hold the lock for the moment it takes to find no store).
 const SETUP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long moving a store's files waits for other processes to close it: a one-shot
+/// command (a script polling `status`) holds it for a moment.
+pub const MOVE_WAIT: Duration = Duration::from_secs(3);
+
 /// The open lock, held (shared or exclusive) until dropped.
 #[derive(Debug)]
 pub struct OpenLock(File);
@@ -64,14 +68,21 @@ impl OpenLock {
         }
     }
 
-    /// Held exclusively to move or delete the store's files, if no other process has
-    /// the store open: `Ok(None)` when one has.
-    pub fn to_move(home: &Path) -> Result<Option<OpenLock>, std::io::Error> {
+    /// Held exclusively to move or delete the store's files, once no other process has
+    /// the store open, waiting up to `wait` for those that do (a one-shot command holds
+    /// it for a moment; a watcher or the app for good): `Ok(None)` when one still has.
+    pub fn to_move(home: &Path, wait: Duration) -> Result<Option<OpenLock>, std::io::Error> {
         let file = lock_file(home)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(OpenLock(file))),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(e),
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(OpenLock(file))),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
         }
     }
 
@@ -91,17 +102,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let open = OpenLock::shared(dir.path()).expect("held shared");
         let other = OpenLock::shared(dir.path()).expect("shared with another");
-        assert!(OpenLock::to_move(dir.path()).expect("lock file").is_none());
+        assert!(
+            OpenLock::to_move(dir.path(), Duration::ZERO)
+                .expect("lock file")
+                .is_none()
+        );
         drop((open, other));
-        let moving = OpenLock::to_move(dir.path())
+        let moving = OpenLock::to_move(dir.path(), Duration::ZERO)
             .expect("lock file")
             .expect("no one has it open");
-        assert!(OpenLock::to_move(dir.path()).expect("lock file").is_none());
+        assert!(
+            OpenLock::to_move(dir.path(), Duration::ZERO)
+                .expect("lock file")
+                .is_none()
+        );
         drop(moving);
         let setting_up = OpenLock::to_set_up(dir.path()).expect("exclusive");
         setting_up.share();
         let reader = OpenLock::shared(dir.path()).expect("shared once set up");
-        assert!(OpenLock::to_move(dir.path()).expect("lock file").is_none());
+        assert!(
+            OpenLock::to_move(dir.path(), Duration::ZERO)
+                .expect("lock file")
+                .is_none()
+        );
         drop((setting_up, reader));
+    }
+
+    #[test]
+    fn moving_waits_for_a_command_that_has_the_store_open_for_a_moment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reading = OpenLock::shared(dir.path()).expect("held shared");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let home = dir.path().to_path_buf();
+        let mover = std::thread::spawn(move || {
+            tx.send(()).expect("send");
+            OpenLock::to_move(&home, Duration::from_secs(60)).map(|l| l.is_some())
+        });
+        rx.recv().expect("the mover started");
+        // A one-shot command that read for a moment, then ended.
+        std::thread::sleep(Duration::from_millis(50));
+        drop(reading);
+        assert!(mover.join().expect("the mover").expect("the lock file"));
     }
 }
