@@ -576,3 +576,32 @@ fn a_leave_made_offline_after_a_restored_copy_synced_reaches_the_space_once() {
         "{status}"
     );
 }
+
+/// Started over by mistake (in the app or on the command line): the backup brings the
+/// device back into the same home, beside the one set aside.
+#[test]
+fn a_device_is_brought_back_into_the_home_it_was_started_over_in() {
+    let relay = Relay::start();
+    let a = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    a.ok(&["goal", "add", "Sunday walks", "--area", "quality-time"]);
+    a.ok(&["sync"]);
+    let (_dir, file) = backup(&a);
+    a.ok(&["start-over", "--yes"]);
+    let aside: Vec<_> = std::fs::read_dir(&a.home)
+        .expect("the home")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("set-aside-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    restore(&a, &file, PASS).ok();
+    assert!(duet_tests::shared_titles(&a).contains(&"Sunday walks".to_string()));
+    assert!(
+        a.home.join(&aside[0]).join("duet.db").is_file(),
+        "the set-aside device stays"
+    );
+    // A home holding a device is still refused.
+    let again = restore(&a, &file, PASS);
+    assert_ne!(again.code, 0, "{again:?}");
+}

@@ -674,7 +674,7 @@ fn acts_that_change_nothing_or_are_shown_nowhere_say_so() {
     let r = d.run(&["rate", "date", "1", "--amend"]);
     assert!(
         r.stderr
-            .contains("no rating of goal \"Date night\" that counts"),
+            .contains("no rating of yours of goal \"Date night\" that counts"),
         "{}",
         r.stderr
     );

@@ -73,9 +73,20 @@ fn is_lock_file(name: &std::ffi::OsStr) -> bool {
     name == crate::lock::LOCK_FILE || name == crate::store::OPEN_LOCK_FILE
 }
 
+/// Whether `entry` is a device set aside by a start-over (it stays where it is: a
+/// device brought back beside it is what a start-over followed by a restore means).
+fn is_set_aside(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .file_name()
+        .to_string_lossy()
+        .starts_with(crate::device::SET_ASIDE_PREFIX)
+        && entry.metadata().is_ok_and(|m| m.is_dir())
+}
+
 /// Refuses a target home that holds a device or anything else: call before asking for
 /// a passphrase. Empty lock files alone do not count: a join the relay refused (a
-/// used code tried first, the common way to find out a backup is needed) leaves them.
+/// used code tried first, the common way to find out a backup is needed) leaves them;
+/// nor do devices a start-over set aside in it.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
     match home.join(DB_FILE).metadata() {
         // An empty store holds no device, but is not for a restore to overwrite.
@@ -84,8 +95,9 @@ pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
         Err(_) => {}
     }
     let lone_lock = |entry: &std::fs::DirEntry| {
-        is_lock_file(&entry.file_name())
-            && entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0)
+        (is_lock_file(&entry.file_name())
+            && entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0))
+            || is_set_aside(entry)
     };
     match std::fs::read_dir(home) {
         Ok(entries) => {
@@ -202,14 +214,14 @@ pub fn restore_bytes(
             return Err(e);
         }
     };
-    // An empty directory at the target is replaced (once its empty lock file left by a
-    // refused join is gone); anything else was refused above.
-    for name in [crate::lock::LOCK_FILE, crate::store::OPEN_LOCK_FILE] {
-        if std::fs::metadata(home.join(name)).is_ok_and(|m| m.len() == 0) {
-            let _ = std::fs::remove_file(home.join(name));
-        }
-    }
-    if let Err(e) = std::fs::rename(&staging, home) {
+    // A home that exists holds at most empty lock files and set-aside devices (anything
+    // else was refused above): the staged files move in beside them.
+    let moved = if home.exists() {
+        move_in(&staging, home)
+    } else {
+        std::fs::rename(&staging, home)
+    };
+    if let Err(e) = moved {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(io("create", home)(e));
     }
@@ -220,6 +232,34 @@ pub fn restore_bytes(
         written_at: contents.written_at,
         spaces,
     })
+}
+
+/// Moves the staged device's files into `home`, which may hold its lock files and
+/// devices a start-over set aside (a folder that is not empty cannot be replaced whole). Processes that open
+/// the home meanwhile wait (the open lock); the database goes last, so that a log is
+/// never read without it. On failure what was moved goes back to `staging`.
+fn move_in(staging: &Path, home: &Path) -> std::io::Result<()> {
+    let _setting_up = crate::store::OpenLock::to_set_up(home);
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(staging)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort_by_key(|n| n.as_os_str() == crate::store::DB_FILE);
+    let mut done = Vec::new();
+    for name in names {
+        // The home's own lock files stay (other processes may hold them).
+        if is_lock_file(&name) {
+            std::fs::remove_file(staging.join(&name))?;
+            continue;
+        }
+        if let Err(e) = std::fs::rename(staging.join(&name), home.join(&name)) {
+            for back in done.iter().rev() {
+                let _ = std::fs::rename(home.join(back), staging.join(back));
+            }
+            return Err(e);
+        }
+        done.push(name);
+    }
+    std::fs::remove_dir(staging)
 }
 
 /// What the staging folder of a restore is named after: `.HOME.restoring-RANDOM`.
