@@ -103,14 +103,7 @@ impl HomeLock {
     /// The lock of `home`, creating its file (owner-only) if missing.
     pub fn open(home: &Path) -> Result<HomeLock, LockError> {
         let path = home.join(LOCK_FILE);
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts.open(&path).map_err(|source| LockError::Io {
+        let file = open_lock_file(&path).map_err(|source| LockError::Io {
             path: path.clone(),
             cause: source,
         })?;
@@ -237,6 +230,20 @@ impl Drop for WriteGuard {
             let _ = file.unlock();
         }
     }
+}
+
+/// A lock file of a home (`path`), opened for reading and writing and made owner-only
+/// if missing: the write lock's, and the store's open lock
+/// ([`crate::store::OpenLock`]).
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
 }
 
 /// A poisoned mutex only means another thread panicked while holding it; the counter

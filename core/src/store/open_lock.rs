@@ -10,7 +10,7 @@
 //! empty. Like the write lock ([`crate::lock`]) it is advisory, and the kernel drops it
 //! when a process dies.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,19 +29,11 @@ pub const MOVE_WAIT: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct OpenLock(File);
 
-/// The lock file of `home`, made owner-only if missing; `None` where it can be neither
-/// made nor opened (a home this user may only read is read from a copy in memory:
-/// nothing is made beside its files).
+/// The lock file of `home`; opened for reading only where it cannot be made or written
+/// (a `flock` needs no write access).
 fn lock_file(home: &Path) -> Result<File, std::io::Error> {
     let path = home.join(OPEN_LOCK_FILE);
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(&path).or_else(|_| File::open(&path))
+    crate::lock::open_lock_file(&path).or_else(|_| File::open(&path))
 }
 
 impl OpenLock {
@@ -55,30 +47,26 @@ impl OpenLock {
     /// Held exclusively to set a store up, once the processes that look at the home
     /// meanwhile let go (at most [`SETUP_WAIT`]; past it, the setup goes on without).
     pub fn to_set_up(home: &Path) -> Option<OpenLock> {
-        let file = lock_file(home).ok()?;
-        let deadline = Instant::now() + SETUP_WAIT;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Some(OpenLock(file)),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return None,
-            }
-        }
+        Self::exclusive(home, SETUP_WAIT).ok().flatten()
     }
 
     /// Held exclusively to move or delete the store's files, once no other process has
     /// the store open, waiting up to `wait` for those that do (a one-shot command holds
     /// it for a moment; a watcher or the app for good): `Ok(None)` when one still has.
     pub fn to_move(home: &Path, wait: Duration) -> Result<Option<OpenLock>, std::io::Error> {
+        Self::exclusive(home, wait)
+    }
+
+    /// Held exclusively once no other holder is left, waiting up to `wait`: `Ok(None)`
+    /// when one still is.
+    fn exclusive(home: &Path, wait: Duration) -> Result<Option<OpenLock>, std::io::Error> {
         let file = lock_file(home)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(OpenLock(file))),
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(TryLockError::WouldBlock) => return Ok(None),
                 Err(TryLockError::Error(e)) => return Err(e),
