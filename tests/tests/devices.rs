@@ -130,11 +130,11 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     let out = a1.ok(&["device", "remove", &a2_key[..10]]);
     assert!(out.contains("Removed device"), "{out}");
     // The removed device: it learns who removed it and what it made that never reached
-    // the space, and syncs no more; that is news, not a failure (a script that syncs
-    // does not fail from then on, in text as in JSON).
+    // the space, and syncs no more; in no space at all, each sync fails from then on
+    // (a script that syncs on a schedule learns it, in text as in JSON).
     a2.ok(&["rate", "Weekly check-in", "1"]);
     let r = a2.run(&["sync"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("removed from the shared space by Alex")
             && r.stderr
@@ -182,13 +182,18 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
         );
     }
     let again = a2.run(&["sync"]);
-    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stdout.contains("shared: not synced"), "{again:?}");
     assert!(
         !again.stderr.contains("removed") && !again.stderr.contains("not verified"),
         "said once, and no nagging to verify a space it left: {again:?}"
     );
-    assert_eq!(a2.run(&["sync", "--json"]).code, 0);
+    let json = a2.run(&["sync", "--json"]);
+    assert_eq!(json.code, 1, "{json:?}");
+    assert!(
+        json.stderr.contains("no longer a member of any space"),
+        "{json:?}"
+    );
     assert_eq!(a2.run(&["sync", "--quiet"]).stdout, "");
     // It has no one left to vouch for there: confirming the safety code is refused.
     let vouch = a2.run(&["verify", "--confirm"]);
@@ -640,11 +645,18 @@ fn two_devices_of_one_person_removing_each_other_while_apart_end_with_the_first_
     a1.ok(&["sync"]);
     let r = a2.run(&["sync"]);
     assert!(r.stderr.contains("removed from the shared space"), "{r:?}");
-    assert_eq!(r.code, 0, "learning it is no failure: {r:?}");
     assert!(!r.stderr.contains("refused"), "{r:?}");
+    // Removed from both spaces, nothing syncs here any more: a script syncing on a
+    // schedule is told so by the exit code, each time, with what to do.
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("no longer a member of any space"),
+        "{r:?}"
+    );
     let again = a2.run(&["sync"]);
-    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stdout.contains("membership ended"), "{again:?}");
+    assert!(again.stderr.contains("`duet start-over`"), "{again:?}");
     assert_eq!(removed_set(&a2), vec![a2_key.clone()], "the laptop agrees");
     b.ok(&["sync"]);
     assert_eq!(removed_set(&b), vec![a2_key.clone()]);

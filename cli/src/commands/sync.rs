@@ -74,7 +74,9 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
                 .map(|(k, r)| json!({ "space": k.as_str(), "report": r }))
                 .collect::<Vec<_>>(),
         )?;
-        return stopped.map_or(Ok(()), Err);
+        return stopped
+            .map_or(Ok(()), Err)
+            .and_then(|()| fail_when_in_no_space(&reports));
     }
     print_reports(ctx, &reports)?;
     note_merged_texts(&mut dev, &reports)?;
@@ -87,7 +89,25 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if let Some(stopped) = stopped {
         return Err(stopped);
     }
+    fail_when_in_no_space(&reports)?;
     last_line(ctx, &reports)
+}
+
+/// Fails when this device is a member of no space any more (removed from both, or left
+/// one and removed from the other): nothing will ever sync here again, and a script
+/// that syncs on a schedule must learn it rather than succeed forever.
+fn fail_when_in_no_space(
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
+    if reports.is_empty() || reports.iter().any(|(_, r)| r.departed.is_none()) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "this device is no longer a member of any space, so nothing syncs here any more; \
+         what it had stays readable (`duet export`). To use Duet on this device again, run \
+         `duet start-over`, then `duet join CODE` with a code from a device still in the \
+         space (`duet device add` on one of yours, or `duet invite` on your partner's)"
+    )
 }
 
 /// The last line of a sync that brought and sent nothing: up to date, unless events wait
