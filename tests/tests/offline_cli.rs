@@ -753,6 +753,35 @@ fn an_empty_store_file_is_named_as_cut_off_not_as_a_home_to_set_up() {
     );
 }
 
+/// A setup killed before its first commit (Ctrl-C in `duet init`'s first milliseconds,
+/// the app closed while setting up) leaves an empty store beside the setup's mark: the
+/// next command clears it, and the home is one never set up, not a store to restore.
+#[test]
+fn a_setup_killed_before_it_wrote_anything_leaves_a_home_that_sets_up_again() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    assert!(
+        !d.home.join("duet.setting-up").exists(),
+        "a setup that ended takes its mark away"
+    );
+
+    // What the killed setup leaves: its mark, then the empty database file.
+    let killed = Device::new();
+    std::fs::create_dir_all(&killed.home).expect("the home");
+    std::fs::write(killed.home.join("duet.setting-up"), b"").expect("the mark");
+    std::fs::write(killed.home.join("duet.db"), b"").expect("an empty store");
+    let r = killed.run(&["status"]);
+    assert!(
+        r.stderr.contains("duet init") && !r.stderr.contains("is empty"),
+        "{r:?}"
+    );
+    assert!(!killed.home.join("duet.db").exists());
+    assert!(!killed.home.join("duet.setting-up").exists());
+    killed.ok(&["init", "--name", "Sam"]);
+    killed.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    assert!(killed.ok(&["goal", "list"]).contains("Walk"));
+}
+
 #[test]
 fn a_parse_deadline_that_is_no_number_is_refused_before_anything_is_read() {
     let d = Device::new();

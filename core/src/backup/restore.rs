@@ -88,6 +88,8 @@ fn is_set_aside(entry: &std::fs::DirEntry) -> bool {
 /// used code tried first, the common way to find out a backup is needed) leaves them;
 /// nor do devices a start-over set aside in it.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
+    // A setup killed before it wrote anything left only an empty store: no device.
+    crate::store::clear_killed_setup_of(home);
     match home.join(DB_FILE).metadata() {
         // An empty store holds no device, but is not for a restore to overwrite.
         Ok(m) if m.len() == 0 => return Err(BackupError::HomeNotEmpty(home.to_path_buf())),

@@ -30,6 +30,8 @@ mod relay_loss;
 mod restore;
 mod schema;
 mod set_aside;
+mod setup_mark;
+pub use setup_mark::{SETUP_MARK_FILE, clear_killed_setup_of};
 mod spaces;
 mod timeline;
 mod verification;
@@ -313,7 +315,8 @@ impl Store {
         }
         // Taken before the files are looked at: a store being set up or moved meanwhile
         // is seen whole or not at all (see `open_lock`).
-        let mut open = home.is_dir().then(|| OpenLock::shared(home)).flatten();
+        let open = home.is_dir().then(|| OpenLock::shared(home)).flatten();
+        let mut open = setup_mark::clear_when_killed(home, &path, open);
         // An empty file is no device, but not a home never set up either: "no identity
         // yet" would send the user to set up a new device (and reading it would write a
         // schema into it).
@@ -329,14 +332,8 @@ impl Store {
             if !create {
                 return Err(StoreError::NotInitialised);
             }
-            std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
-                path: home.to_path_buf(),
-                cause: source,
-            })?;
-            drop(open);
-            open = OpenLock::to_set_up(home);
+            open = begin_setup(home, &path, open)?;
             setting_up = true;
-            create_private_file(&path)?;
         }
         let lock = match HomeLock::open(home) {
             Ok(lock) if writable(&path) => lock,
@@ -359,8 +356,12 @@ impl Store {
         };
         match store.configure().and_then(|()| store.migrate()) {
             Ok(()) => {
-                if setting_up && let Some(open) = &store._open {
-                    open.share();
+                if setting_up {
+                    // The schema is committed: the store is no longer a setup's leftover.
+                    setup_mark::remove(home);
+                    if let Some(open) = &store._open {
+                        open.share();
+                    }
                 }
                 Ok(store)
             }
@@ -553,6 +554,27 @@ fn missing_store(path: &Path, found: Option<&std::fs::Metadata>) -> Option<&'sta
             )
         }
     }
+}
+
+/// Makes the home and its store file for a setup, marked as one until its schema is
+/// committed; the open lock `open` is traded for the same lock held exclusively.
+fn begin_setup(
+    home: &Path,
+    path: &Path,
+    open: Option<OpenLock>,
+) -> Result<Option<OpenLock>, StoreError> {
+    std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+        path: home.to_path_buf(),
+        cause: source,
+    })?;
+    drop(open);
+    let open = OpenLock::to_set_up(home);
+    setup_mark::place(home).map_err(|cause| StoreError::Io {
+        path: home.join(SETUP_MARK_FILE),
+        cause,
+    })?;
+    create_private_file(path)?;
+    Ok(open)
 }
 
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
