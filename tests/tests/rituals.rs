@@ -996,6 +996,38 @@ fn undo_takes_back_the_rating_made_after_a_private_reflection_on_a_clock_set_bac
     assert!(!out.contains("private reflection"), "{out}");
 }
 
+/// A sync stores the shared space's changes before the personal space's, so a private
+/// reflection written on another device arrives "after" a rating made here: the order
+/// the store holds them in is the making order only for this device's own acts.
+#[test]
+fn undo_takes_back_the_rating_just_made_not_a_private_reflection_synced_from_another_device() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    let laptop = Device::new();
+    laptop.ok(&["join", &alex.device_code()]);
+    alex.ok(&["sync"]);
+    let now = duet_core::ids::now_ms();
+    at(
+        &laptop,
+        &["reflect", "--private", "a note from the laptop"],
+        now - HOUR,
+    );
+    at(&laptop, &["sync"], now - HOUR);
+    at(
+        &alex,
+        &["rate", GOAL, "1", "--note", "rated on the phone"],
+        now,
+    );
+    at(&alex, &["sync"], now);
+    let out = at(&alex, &["undo"], now + 60_000);
+    assert!(out.contains(GOAL), "{out}");
+    assert!(!out.contains("private reflection"), "{out}");
+    assert!(
+        alex.ok(&["reflections", "--private"])
+            .contains("a note from the laptop")
+    );
+}
+
 #[test]
 fn closing_says_which_of_ones_ratings_stay_sealed_after_a_close_not_yet_heard_of() {
     let relay = Relay::start();

@@ -214,9 +214,11 @@ impl Device {
     /// This person's latest rating, reflection or step completion (see [`Device::undo`]):
     /// in each space, the one made last by the history's causal order (by the times acts
     /// carry, a clock set back an hour after a rating made `undo` take the one before
-    /// it); the two spaces' latest by the order this device stored their changes (its
-    /// own acts: the order it made them), else by the times they carry, one dated well
-    /// after now counting as the oldest.
+    /// it); the two spaces' latest by the order this device stored their changes when it
+    /// made both (the order it made them), else by the times they carry (a sync stores
+    /// the shared space's changes first: a private reflection synced from another device
+    /// would come after a rating made here before it), one dated well after now
+    /// counting as the oldest.
     fn latest_act(&mut self, view: &View) -> Result<Option<Latest>, DeviceError> {
         let me = self.me.person_id.to_string();
         let now = self.now();

@@ -256,14 +256,16 @@ pub(crate) fn goal_field_edits(
 /// last in the history's causal order (the order changes were made in, whatever the
 /// clocks said; changes made apart ordered by their times). Read from the end, only
 /// until one is found; with the row of its change in the store (the order this device
-/// stored changes in, across spaces), when the store still holds it.
+/// stored changes in, across spaces), when the store still holds it and this device made
+/// it: a sync stores one space's changes before the other's, so only for this device's
+/// own changes is that order the order they were made in.
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
     items: &std::collections::HashSet<&str>,
 ) -> Result<Option<(String, Option<i64>)>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT h.change, h.json, c.id FROM rm_history h
+        "SELECT h.change, h.json, CASE WHEN c.local = 1 THEN c.id END FROM rm_history h
            LEFT JOIN changes c ON c.space = h.space AND c.hash = h.change
          WHERE h.space = ?1
            AND (instr(h.json, '\"rating_given\"') > 0 OR instr(h.json, '\"rating_sealed\"') > 0
