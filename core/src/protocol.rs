@@ -271,7 +271,15 @@ macro_rules! error_codes {
             pub fn parse(code: &str) -> ErrorCode {
                 match code {
                     $($code => ErrorCode::$variant,)*
-                    other => ErrorCode::Other(other.to_string()),
+                    // Kept to be said, so kept short and on one line: a relay's
+                    // code cannot print a line of its own under the error.
+                    other => ErrorCode::Other(
+                        other
+                            .chars()
+                            .take(64)
+                            .map(|c| if c.is_control() { '?' } else { c })
+                            .collect(),
+                    ),
                 }
             }
         }

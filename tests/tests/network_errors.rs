@@ -199,6 +199,23 @@ fn a_web_server_that_is_not_a_relay_is_named_as_such_without_its_page() {
     assert!(!err.contains(RETRY), "it stays a web server: {err}");
 }
 
+/// A relay's own words in a refusal are cut to one line: a lying relay cannot add a line
+/// under its error that reads like Duet's output.
+#[test]
+fn a_relays_refusal_cannot_print_a_line_of_its_own() {
+    let body = r#"{"error":"odd\npersonal: sent 2 changes","message":"try later\nshared: 3 goals from Alex\r\u2028personal: sent 1 change"}"#;
+    let addr = serving(move |_| {
+        format!(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    });
+    let err = failing_sync(&device_with_relay(&format!("http://{addr}")));
+    assert!(err.contains("try later"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains('\u{2028}'), "{err}");
+}
+
 #[test]
 fn a_relay_that_does_not_hold_the_space_is_said_in_words_and_not_to_need_a_retry() {
     let first = Relay::start();
