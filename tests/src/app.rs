@@ -21,6 +21,9 @@ pub struct App {
     pub port: u16,
     /// The session secret.
     pub key: String,
+    /// The path the browser keeps the session cookie for (`/s/SCOPE`): pages opened in
+    /// a browser are under it.
+    pub prefix: String,
 }
 
 /// An HTTP answer.
@@ -126,10 +129,14 @@ impl App {
         let rest = url
             .strip_prefix("http://127.0.0.1:")
             .expect("a 127.0.0.1 URL");
-        let (port, key) = rest.split_once("/?key=").expect("a key in the URL");
+        let (port_and_prefix, key) = rest.split_once("/?key=").expect("a key in the URL");
+        let (port, prefix) = port_and_prefix
+            .split_once('/')
+            .expect("a path of its own in the URL");
         App {
             port: port.parse().expect("a port"),
             key: key.to_string(),
+            prefix: format!("/{prefix}"),
             url: url.clone(),
             child,
         }
@@ -143,6 +150,12 @@ impl App {
     /// This server's origin.
     pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where a browser opens the app's pages: the origin and the path the session cookie
+    /// is kept for (`http://127.0.0.1:PORT/s/SCOPE`).
+    pub fn base(&self) -> String {
+        format!("{}{}", self.origin(), self.prefix)
     }
 
     /// The session cookie header value.

@@ -48,11 +48,16 @@ fn requests_without_the_secret_with_a_foreign_host_or_a_forged_form_are_refused(
     // The printed URL sets the cookie (HttpOnly, SameSite=Strict) and drops the key.
     let enter = app.request("GET", &format!("/?key={}", app.key), &[], "");
     assert_eq!(enter.status, 303);
-    assert_eq!(enter.header("location"), Some("/"));
+    assert_eq!(
+        enter.header("location"),
+        Some(format!("{}/", app.prefix).as_str())
+    );
     let set = enter.header("set-cookie").expect("a cookie");
     assert!(set.starts_with(&cookie), "{set}");
     assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.split("; ").any(|a| a == format!("Path={}", app.prefix)),
         "{set}"
     );
     assert_eq!(app.get("/").status, 200);

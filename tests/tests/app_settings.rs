@@ -664,7 +664,8 @@ fn a_removed_device_s_app_says_what_it_wrote_never_reached_the_partner() {
     alex.ok(&["sync"]);
     alex.ok(&["device", "remove", &key, "--yes"]);
     phone.ok(&["reflect", "Written as the phone was removed"]);
-    phone.ok(&["sync"]);
+    // In no space any more: the sync says so, and fails.
+    assert_eq!(phone.run(&["sync"]).code, 1);
     let app = App::start(&phone);
     app.wait_for("/", "1 change made here never reached it");
 }

@@ -16,6 +16,7 @@ mod listen;
 mod live;
 mod once;
 mod pages;
+mod scope;
 mod security;
 mod server;
 

@@ -4,9 +4,11 @@
 //!
 //! - the Host header must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), so
 //!   a rebound DNS name of a foreign site is refused (421);
-//! - the session secret must come with it: once in the printed URL (`/?key=SECRET`, which
-//!   sets an HttpOnly SameSite=Strict cookie and redirects to `/`), then in the cookie;
-//!   without it, 403 and a page saying to open the URL `duet app` printed;
+//! - the session secret must come with it: once in the printed URL
+//!   (`/s/SCOPE/?key=SECRET`, which sets an HttpOnly SameSite=Strict cookie for the
+//!   path `/s/SCOPE` and redirects to `/s/SCOPE/`), then in the cookie; without it, 403
+//!   and a page saying to open the URL `duet app` printed. The cookie's path keeps the
+//!   browser from sending it to other servers on 127.0.0.1 (see [`super::scope`]);
 //! - a state-changing request must be a POST whose Origin is this server's own origin and
 //!   whose form carries the CSRF token of this server run (compared in constant time);
 //! - every answer, refusals included, carries a Content-Security-Policy without inline
@@ -55,6 +57,8 @@ pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 pub struct Session {
     /// The secret of the printed URL and the cookie.
     pub secret: String,
+    /// The path under which the browser keeps the cookie (see [`super::scope`]).
+    pub scope: String,
     /// The CSRF token of every form.
     pub csrf: String,
     /// The port the server listens on.
@@ -69,6 +73,7 @@ impl Session {
     pub fn new(port: u16) -> anyhow::Result<Session> {
         Ok(Session {
             secret: random_hex()?,
+            scope: random_hex()?[..32].to_string(),
             csrf: random_hex()?,
             port,
             sent: Default::default(),
@@ -83,7 +88,17 @@ impl Session {
 
     /// The URL to open, with the secret.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/?key={}", self.port, self.secret)
+        format!(
+            "http://127.0.0.1:{}{}/?key={}",
+            self.port,
+            self.prefix(),
+            self.secret
+        )
+    }
+
+    /// The path every page is under in the browser: `/s/SCOPE`.
+    pub fn prefix(&self) -> String {
+        format!("/s/{}", self.scope)
     }
 
     /// Whether a Host header names this server.
@@ -218,11 +233,15 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
 /// local file) goes on from a page of this server's own: a redirect would stay in that
 /// site's navigation, and the browser would not send the SameSite=Strict cookie with it.
 fn enter(s: &Session, path: &str, headers: &HeaderMap) -> Response {
+    // Under the scope, where the browser sends the cookie (a page's plain path, or the
+    // scope's, is routed here with the scope taken off).
     let to = if path.starts_with("//") { "/" } else { path };
+    let to = &format!("{}{to}", s.prefix());
     let cookie = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/",
+        "{}={}; HttpOnly; SameSite=Strict; Path={}",
         s.cookie_name(),
-        s.secret
+        s.secret,
+        s.prefix()
     );
     let cross_site = headers
         .get("sec-fetch-site")

@@ -184,7 +184,8 @@ impl App {
 
 /// Every route, behind the guard and the security headers.
 pub fn router(app: App) -> Router {
-    Router::new()
+    let prefix = app.session.prefix();
+    let pages = Router::new()
         .route("/", get(pages::today::today))
         .route("/goals", post(pages::goal::add_goal))
         .route("/goals/{id}", get(pages::goal::goal))
@@ -256,7 +257,8 @@ pub fn router(app: App) -> Router {
         // Outermost, so that the guard reads an uploaded backup under the same limit as
         // the page (a form without a file is held to less by the guard).
         .layer(DefaultBodyLimit::max(security::MAX_UPLOAD))
-        .with_state(app)
+        .with_state(app);
+    super::scope::router(&prefix, pages)
 }
 
 /// The style sheet, from the binary.

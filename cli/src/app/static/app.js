@@ -59,8 +59,12 @@
       .catch(function () {});
   }
 
+  // Beside this script: under the path the page was served at (`/s/SCOPE/`, where the
+  // browser sends the session cookie).
+  var script = document.currentScript;
+  var eventsUrl = script ? script.src.replace(/static\/app\.js.*$/, "events") : "/events";
   if (window.EventSource) {
-    var events = new EventSource("/events");
+    var events = new EventSource(eventsUrl);
     events.addEventListener("change", reload);
     // A change made between this page's answer and the stream's (re)connection is told
     // to nobody: read the page again once the stream is open.
