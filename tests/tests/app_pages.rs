@@ -409,6 +409,60 @@ fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }
 
+/// Sam joins in the app while the relay is down and writes a private reflection; the
+/// code is withdrawn before the join reaches the relay. Today then leads to the setup
+/// page (nothing else can be done there), and joining again with a new code keeps what
+/// was written, set aside in a folder of the home, and says where.
+#[test]
+fn joining_again_after_a_refused_join_keeps_what_was_written_meanwhile() {
+    let mut relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let first = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    relay.kill();
+    let sam = Device::new();
+    let app = App::start(&sam);
+    let pending = app.post("/setup/join", &[("name", "Sam"), ("code", &first)]);
+    assert_eq!(pending.status, 303, "{}", pending.body);
+    let written = app.post(
+        "/reflections",
+        &[("text", "Words for me alone"), ("private", "on")],
+    );
+    assert_eq!(written.status, 303, "{}", written.body);
+    alex.run(&["invite", "revoke", "--all"]);
+    relay.restart();
+    alex.ok(&["sync"]);
+    let refused = sam.run(&["sync"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    let today = app.get("/");
+    assert_eq!(today.status, 303);
+    assert_eq!(today.header("location"), Some("/setup"));
+
+    let second = alex.json(&["invite"])["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &second)]);
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let to = joined.header("location").expect("where to").to_string();
+    let said = app.get(&to);
+    assert!(said.body.contains("is kept in"), "{}", said.body);
+    let folder = duet_core::device::set_aside_in(&sam.home)
+        .pop()
+        .expect("the earlier device set aside");
+    let earlier = Device::at(sam.home.join(folder));
+    assert!(
+        earlier
+            .ok(&["reflections", "--private"])
+            .contains("Words for me alone")
+    );
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
+}
+
 /// A goal rated many times lists its newest ratings and links to older ones, rather than
 /// a page of every rating ever made (100,000 rows, megabytes, at 100,000 ratings).
 #[test]

@@ -133,6 +133,13 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         .map_err(|e| join_failure(e, &ctx.home))?;
     let (mut dev, space, reports) = (joined.device, joined.space, joined.reports);
     drop(http);
+    if let Some(folder) = &joined.set_aside {
+        crate::output::note(&format!(
+            "note: what you wrote on this device while its earlier join waited (the relay refused that code) is kept in {}; read it with `duet --home {} reflections --private` (or `export`)",
+            folder.display(),
+            folder.display()
+        ));
+    }
     if let Some(e) = &joined.unfinished {
         ctx.out.warn(format!(
             "joined, but the first sync did not finish ({}); a later `duet sync` finishes it",

@@ -31,6 +31,10 @@ pub struct Joined {
     /// refused to create this person's personal space, say): joined, and a later sync
     /// finishes the rest.
     pub unfinished: Option<DeviceError>,
+    /// Where the device of an earlier join the relay refused for good was set aside,
+    /// when its person had written on it meanwhile (a private reflection while the
+    /// relay was out of reach, say).
+    pub set_aside: Option<std::path::PathBuf>,
 }
 
 /// A home that already joined `space` (an earlier `duet join` with the code, stopped
@@ -38,22 +42,27 @@ pub struct Joined {
 /// finishes with a sync instead of being refused as a home set up already (the advice
 /// to use another home would spend the partner's invite on nothing). A home whose whole
 /// join the relay refused for good joined nothing: it is given up and set up again with
-/// the new code, whatever space that code is for.
+/// the new code, whatever space that code is for; given up by deleting it, or, when its
+/// person wrote on it meanwhile, by setting it aside in a folder of the home (its path).
 fn joining_already(
     set_up: impl Fn() -> Result<Device, DeviceError>,
     home: &Path,
     space: SpaceId,
     clock: Clock,
-) -> Result<Device, JoinError> {
-    match set_up() {
+) -> Result<(Device, Option<std::path::PathBuf>), JoinError> {
+    let dev = match set_up() {
         Err(DeviceError::Store(crate::store::StoreError::AlreadyInitialised(name))) => {
             let refused = || {
                 JoinError::Setup(DeviceError::Store(
                     crate::store::StoreError::AlreadyInitialised(name.clone()),
                 ))
             };
-            let dev = Device::open_with(home, clock).map_err(|_| refused())?;
+            let mut dev = Device::open_with(home, clock).map_err(|_| refused())?;
             if dev.joined_nothing_for_good().map_err(JoinError::Setup)? {
+                if dev.wrote_anything().map_err(JoinError::Setup)? {
+                    let aside = dev.set_home_aside().map_err(JoinError::Setup)?;
+                    return Ok((set_up().map_err(JoinError::Setup)?, Some(aside)));
+                }
                 let db = dev.store.path().to_path_buf();
                 drop(dev);
                 // A watcher left running on it would remove the new store's log; none
@@ -66,15 +75,16 @@ fn joining_already(
                 }
                 remove_store(&db);
                 drop(deleting);
-                return set_up().map_err(JoinError::Setup);
+                return Ok((set_up().map_err(JoinError::Setup)?, None));
             }
             match dev.space(SpaceKind::Shared) {
-                Ok(rec) if rec.id == space => Ok(dev),
-                _ => Err(refused()),
+                Ok(rec) if rec.id == space => dev,
+                _ => return Err(refused()),
             }
         }
-        other => other.map_err(JoinError::Setup),
-    }
+        other => other.map_err(JoinError::Setup)?,
+    };
+    Ok((dev, None))
 }
 
 /// Deletes the store at `db` with its log (its files closed first).
@@ -205,23 +215,23 @@ impl Device {
         code: &str,
         name: Option<&str>,
         clock: Clock,
-    ) -> Result<(Device, SpaceId, [u8; 32]), JoinError> {
+    ) -> Result<(Device, SpaceId, [u8; 32], Option<std::path::PathBuf>), JoinError> {
         if crate::invite::is_device_code(code) {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
             let set_up = || Device::join_own_with(home, &code, clock);
-            let dev = joining_already(set_up, home, code.shared.space, clock)?;
-            return Ok((dev, code.shared.space, code.shared.secret));
+            let (dev, aside) = joining_already(set_up, home, code.shared.space, clock)?;
+            return Ok((dev, code.shared.space, code.shared.secret, aside));
         }
         let code = InviteCode::decode(code).map_err(JoinError::Code)?;
         let name = name
             .filter(|n| !n.trim().is_empty())
             .ok_or(JoinError::NameRequired)?;
         let set_up = || Device::join_with(home, &code, name, clock);
-        let dev = joining_already(set_up, home, code.space, clock)?;
+        let (dev, aside) = joining_already(set_up, home, code.space, clock)?;
         if made_it(&dev, code.secret) {
             return Err(JoinError::OwnInvite);
         }
-        Ok((dev, code.space, code.secret))
+        Ok((dev, code.space, code.secret, aside))
     }
 
     /// Joins with a code in `home`: a partner's invite (with `name`) or a device code
@@ -237,7 +247,7 @@ impl Device {
     ) -> Result<Joined, JoinError> {
         let home_existed = home.exists();
         let device_code = crate::invite::is_device_code(code);
-        let (mut device, space, secret) = Device::joining_with(home, code, name, clock)?;
+        let (mut device, space, secret, set_aside) = Device::joining_with(home, code, name, clock)?;
         // A home set up before is taken only to finish its own join (its sync may learn
         // that the device was removed meanwhile, which is said first).
         let joined_before = home_existed && !device.joining().map_err(JoinError::Setup)?;
@@ -256,6 +266,7 @@ impl Device {
                     space,
                     reports,
                     unfinished: None,
+                    set_aside,
                 }),
             },
             // The relay stored part of the join (the shared space's join, say) before it
@@ -277,6 +288,7 @@ impl Device {
                         space,
                         reports: Vec::new(),
                         unfinished: Some(e),
+                        set_aside,
                     }),
                     _ => Err(JoinError::FirstSync(e)),
                 }

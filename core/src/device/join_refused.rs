@@ -90,6 +90,27 @@ impl Device {
         Ok(false)
     }
 
+    /// Whether this person wrote anything on this device (a goal, a rating, a
+    /// reflection, private ones included) in either space: what a join refused for good
+    /// must not take with it when a new code sets the home up again.
+    pub(crate) fn wrote_anything(&mut self) -> Result<bool, DeviceError> {
+        let me = self.me.person_id.to_string();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            if self.store.space(kind).is_err() {
+                continue;
+            }
+            let v = self.raw_view(kind)?;
+            if v.goals.iter().any(|g| g.created_by == me)
+                || v.ratings.iter().any(|r| r.rater == me)
+                || v.seals.iter().any(|s| s.rater == me)
+                || v.reflections.iter().any(|r| r.author == me)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether this device's join of the shared space went through.
     pub(crate) fn joined_shared(&self) -> Result<bool, DeviceError> {
         let shared = self.store.space(SpaceKind::Shared)?;

@@ -172,7 +172,7 @@ pub struct JoinForm {
 pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult {
     let (home, clock) = (app.home.clone(), app.clock);
     let kept = app.device.clone();
-    let joined = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
+    let joined = tokio::task::spawn_blocking(move || -> anyhow::Result<(Option<String>, bool)> {
         let name = Some(f.name.trim()).filter(|n| !n.is_empty());
         let relay = Some(f.relay.trim()).filter(|r| !r.is_empty());
         let mut code = f.code.trim().to_string();
@@ -204,20 +204,24 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
                         crate::app::advice::message(e)
                     )
                 });
+                let set_aside = joined.set_aside.is_some();
                 *kept = Some(joined.device);
-                stuck.map(|()| unfinished)
+                stuck.map(|()| (unfinished, set_aside))
             }
             // Joined here: the live sync finishes it once the relay answers. Today is
             // where the person goes on; its status line says why it is not done yet.
-            Err(JoinError::FirstSync(e)) => Ok(Some(format!(
-                "joined on this device; the first sync did not finish ({}), and Duet finishes joining on its own once the relay answers",
-                crate::app::advice::message(&e)
-            ))),
+            Err(JoinError::FirstSync(e)) => Ok((
+                Some(format!(
+                    "joined on this device; the first sync did not finish ({}), and Duet finishes joining on its own once the relay answers",
+                    crate::app::advice::message(&e)
+                )),
+                false,
+            )),
             Err(e) => Err(join_failure(e)),
         }
     })
     .await;
-    let unfinished = match joined {
+    let (unfinished, set_aside) = match joined {
         Ok(r) => r?,
         Err(e) => return Err(anyhow::anyhow!("the join failed: {e}").into()),
     };
@@ -226,5 +230,6 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
     if let (Some(said), Ok(mut live)) = (unfinished, app.live.lock()) {
         live.problem = Some(said);
     }
-    Ok(see_other("/"))
+    // Today says where what was written under the refused join is kept.
+    Ok(see_other(if set_aside { "/?set_aside=1" } else { "/" }))
 }

@@ -22,30 +22,61 @@ struct Today {
     partner: duet_core::app::Partner,
 }
 
+/// What Today is asked to say besides itself.
+#[derive(serde::Deserialize, Default)]
+pub struct TodayQuery {
+    /// Set after a join that set aside the device of an earlier, refused join.
+    set_aside: Option<String>,
+}
+
 /// `GET /`.
-pub async fn today(State(app): State<App>) -> PageResult {
+pub async fn today(
+    State(app): State<App>,
+    axum::extract::Query(q): axum::extract::Query<TodayQuery>,
+) -> PageResult {
     let t = app
         .with_device(|dev| {
+            // Its join refused for good, this device joined nothing: nothing here can
+            // be done but join again, on the setup page.
+            if dev.joined_nothing_for_good()? {
+                return Ok(None);
+            }
             let (goals, others) = dev
                 .goals(true)?
                 .goals
                 .iter()
                 .map(GoalRecord::from)
                 .partition(|g| g.status == "active");
-            Ok(Today {
+            Ok(Some(Today {
                 goals,
                 others,
                 progress: dev.progress(None)?,
                 plan: dev.checkin_plan()?,
                 departed: dev.departed()?,
                 partner: dev.partner()?,
-            })
+            }))
         })
         .await?;
+    let Some(t) = t else {
+        return Ok(crate::app::server::see_other("/setup"));
+    };
+    let kept = q
+        .set_aside
+        .is_some()
+        .then(|| duet_core::device::set_aside_in(&app.home).pop())
+        .flatten();
     // A device that left (or was removed) reads what the space held; it writes no more.
     let member = t.departed.is_none();
     let main = html! {
         h1 { "Today" }
+        @if let Some(folder) = &kept {
+            p class="notice" {
+                "What you wrote on this device while its earlier join waited (the relay refused that code) is kept in "
+                (app.home.display()) ", in " (folder) ". To open it, run "
+                code { "duet app --home " (app.home.join(folder).display()) }
+                " in a terminal."
+            }
+        }
         @match &t.departed {
             Some(d) => p class="warning" { (d.describe()) ". What it held stays readable here; nothing more can be rated or added." },
             None => {
