@@ -19,6 +19,15 @@ pub struct RelayProxy {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     answered: Arc<AtomicUsize>,
+    hiding: Hiding,
+}
+
+/// What a proxy that hides pushes hides: the events it passed on while lying (their
+/// bytes), and whether it still lies.
+#[derive(Clone, Default)]
+struct Hiding {
+    lying: Arc<std::sync::atomic::AtomicBool>,
+    hidden: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
 }
 
 impl RelayProxy {
@@ -39,19 +48,46 @@ impl RelayProxy {
         Self::start_with(upstream, answer, Mode::LieAfter)
     }
 
+    /// A relay that keeps what it takes and says otherwise: each push is passed on, then
+    /// answered as if nothing had been stored (`results` empty), and the events it held
+    /// are left out of every page read, until [`RelayProxy::be_honest`].
+    pub fn start_hiding_pushes(upstream: &str) -> RelayProxy {
+        let proxy = Self::start_with(upstream, |_| None, Mode::HidePushes);
+        proxy.hiding.lying.store(true, Ordering::SeqCst);
+        proxy
+    }
+
+    /// From now on passes everything on unchanged.
+    pub fn be_honest(&self) {
+        self.hiding.lying.store(false, Ordering::SeqCst);
+    }
+
     fn start_with(upstream: &str, answer: Answer, mode: Mode) -> RelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let upstream = upstream.trim_start_matches("http://").to_string();
         let answered = Arc::new(AtomicUsize::new(0));
         let counter = answered.clone();
+        let hiding = Hiding::default();
+        let hides = hiding.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
-                std::thread::spawn(move || serve(stream, &upstream, &counter, answer, mode));
+                let hides = hides.clone();
+                std::thread::spawn(move || {
+                    if mode == Mode::HidePushes && hides.lying.load(Ordering::SeqCst) {
+                        serve_hiding(stream, &upstream, &hides);
+                    } else {
+                        serve(stream, &upstream, &counter, answer, mode);
+                    }
+                });
             }
         });
-        RelayProxy { url, answered }
+        RelayProxy {
+            url,
+            answered,
+            hiding,
+        }
     }
 
     /// How many pushes the proxy answered itself.
@@ -69,6 +105,103 @@ enum Mode {
     LieAfter,
     /// Holds every WebSocket upgrade unanswered.
     HoldUpgrades,
+    /// Hides what it is pushed while lying (see [`RelayProxy::start_hiding_pushes`]).
+    HidePushes,
+}
+
+/// One request to a proxy that hides pushes: a push passed on and answered as stored
+/// nowhere; a page read passed on with the hidden events left out; anything else (a
+/// live socket) refused, so the device reads pages.
+fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
+    let Some((head, body)) = read_request(&client) else {
+        return;
+    };
+    let first = head.first().cloned().unwrap_or_default();
+    if first.starts_with("POST ") {
+        let mut sink = Vec::new();
+        if pass_on(upstream, &head, &body, &mut sink).is_err() {
+            return;
+        }
+        if let (Ok(mut hidden), Ok(events)) = (
+            hiding.hidden.lock(),
+            duet_core::protocol::decode_batch(&body),
+        ) {
+            hidden.extend(events);
+        }
+        let json = r#"{"results":[],"cursor":0}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            json.len()
+        );
+        return;
+    }
+    if head
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("upgrade:"))
+    {
+        let _ = write!(
+            client,
+            "HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        return;
+    }
+    let mut answer = Vec::new();
+    if pass_on(upstream, &head, &body, &mut answer).is_err() {
+        return;
+    }
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    let (top, page) = (&answer[..split], &answer[split + 4..]);
+    let top = String::from_utf8_lossy(top);
+    let page = match duet_core::protocol::decode_page(page) {
+        Ok(entries) if top.starts_with("HTTP/1.1 200") => {
+            let hidden = hiding.hidden.lock().map(|h| h.clone()).unwrap_or_default();
+            let kept: Vec<(u64, Vec<u8>)> = entries
+                .into_iter()
+                .filter(|(_, ev)| !hidden.contains(ev))
+                .collect();
+            duet_core::protocol::encode_page(&kept)
+        }
+        _ => page.to_vec(),
+    };
+    let headers: Vec<&str> = top
+        .split("\r\n")
+        .filter(|h| !h.to_ascii_lowercase().starts_with("content-length:"))
+        .collect();
+    let _ = write!(
+        client,
+        "{}\r\ncontent-length: {}\r\n\r\n",
+        headers.join("\r\n"),
+        page.len()
+    );
+    let _ = client.write_all(&page);
+}
+
+/// A request read whole: its head's lines (without `connection`) and its body.
+fn read_request(client: &TcpStream) -> Option<(Vec<String>, Vec<u8>)> {
+    let mut reader = BufReader::new(client.try_clone().ok()?);
+    let mut head = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        let h = h.trim_end().to_string();
+        match h.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            Some((name, _)) if name.eq_ignore_ascii_case("connection") => continue,
+            _ => {}
+        }
+        head.push(h);
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
 }
 
 /// One request: read whole, then answered here or passed on (with `connection: close`,

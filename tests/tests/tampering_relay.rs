@@ -975,3 +975,33 @@ fn a_removal_refused_in_an_order_a_lying_relay_served_is_taken_once_read_in_orde
         "what Alex writes under the new key reaches Sam"
     );
 }
+
+/// A relay that stored Sam's reflection, answered as if it had not, and hid it from
+/// Sam's reads while Sam read past it: once honest, it answers "duplicate, at cursor N",
+/// below what Sam has read. That proves the event is there; Sam reads the space again
+/// from the start, finds it, and has nothing left unsent (before, the event stayed
+/// unsent and every later sync warned, for good).
+#[test]
+fn an_event_acknowledged_below_what_was_read_is_read_again_and_counts_as_sent() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let liar = duet_tests::proxy::RelayProxy::start_hiding_pushes(&relay.url);
+    sam.ok(&["relay", "set", &liar.url]);
+    sam.ok(&["reflect", "Sent, though the relay said not"]);
+    sam.run(&["sync"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["reflect", "After Sam's"]);
+    alex.ok(&["sync"]);
+    sam.run(&["sync"]);
+    let unsent = |d: &Device| d.json(&["status"])["spaces"][0]["unsent_events"].clone();
+    assert_eq!(unsent(&sam), 1, "the relay's lie left it unsent");
+
+    liar.be_honest();
+    let first = sam.run(&["sync"]);
+    assert_eq!(unsent(&sam), 0, "{first:?}");
+    let again = sam.run(&["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(!again.stderr.contains("acknowledged"), "{again:?}");
+    assert!(again.stdout.contains("Up to date."), "{again:?}");
+    assert_converged(&alex, &sam);
+}

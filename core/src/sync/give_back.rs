@@ -34,6 +34,12 @@ pub(super) enum Loss {
     /// The relay refused a read as by a device that never was a member, though it had
     /// taken this device's join (or genesis): it lost the events that made it one.
     MemberForgotten,
+    /// The relay acknowledged this device's event at a cursor this device had read past
+    /// without finding the event there: an earlier read hid it, or the relay renumbered.
+    AckedBehind {
+        /// The cursor it named.
+        at: u64,
+    },
 }
 
 impl Loss {
@@ -51,6 +57,10 @@ impl Loss {
             Loss::MemberForgotten => "the relay answered that this device never was a member \
                  of the space, though it had taken the event that made it one"
                 .to_string(),
+            Loss::AckedBehind { at } => format!(
+                "the relay acknowledged this device's event at cursor {at}, which this device had \
+                 read past without finding it there"
+            ),
         }
     }
 }
@@ -72,11 +82,27 @@ pub(super) fn push_or_give_back(
         &refusal,
         Some(TransportError::Refused { status: 409, body }) if body.error == ErrorCode::BrokenChain
     );
-    if !broken || report.rollback {
+    let behind = report.acked_behind;
+    if report.rollback || !(broken || behind.is_some()) {
+        super::push::warn_acked_behind(report);
         return Ok(refusal);
     }
-    report.push_refused = None;
-    give_back(store, rec, relay, transport, report, Loss::ChainBroken)
+    report.acked_behind = None;
+    if broken {
+        report.push_refused = None;
+        return give_back(store, rec, relay, transport, report, Loss::ChainBroken);
+    }
+    // What the relay says it holds is read again from the start, where this device's
+    // event shows at its cursor (or the relay is found out).
+    let at = behind.unwrap_or_default();
+    give_back(
+        store,
+        rec,
+        relay,
+        transport,
+        report,
+        Loss::AckedBehind { at },
+    )
 }
 
 /// Gives back every event the relay once took, then sets the space to be read again
@@ -126,5 +152,7 @@ pub(super) fn give_back(
         ));
     }
     report.warnings.push(Warning::new(text));
-    push_unacked(store, rec, relay, transport, report)
+    let refusal = push_unacked(store, rec, relay, transport, report);
+    super::push::warn_acked_behind(report);
+    refusal
 }

@@ -364,6 +364,11 @@ pub struct SyncReport {
     /// holds. The sync after the redo sends them.
     #[serde(skip)]
     pub held_for_redo: bool,
+    /// The cursor at which the relay acknowledged one of this device's events that this
+    /// device had read past without finding it there (the lowest, when several): the
+    /// relay, or an earlier read of it, was not truthful; what the caller does about it.
+    #[serde(skip)]
+    pub(crate) acked_behind: Option<u64>,
     /// The key epoch the space is at when this device holds no key for it: it joined
     /// with a code made before a removal (no key is ever given to a device after it
     /// joins), or the relay withholds the event that carries its key. Nothing written
@@ -437,6 +442,7 @@ fn sync_once(
     let mut push_refusal = match &departed {
         Some(d) => {
             let refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+            push::warn_acked_behind(&mut report);
             // Unless its leave was withdrawn because another copy of this device (restored
             // from a backup) sent events of its own first: the relay still counts it a
             // member, so it reads what the copy sent (packaging nothing of its own), and

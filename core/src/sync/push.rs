@@ -58,11 +58,7 @@ pub(super) fn push_unacked(
         store.mark_acked(&rec.id, &acked)?;
     }
     if let Some(c) = behind {
-        report.warnings.push(Warning::new(format!(
-            "the relay acknowledged this device's event at cursor {c}, which this device had \
-             already read past: it did not keep it, or lost events (restored from an old backup, \
-             or tampered with); the event stays unsent and goes again with the next sync"
-        )));
+        report.acked_behind = Some(report.acked_behind.map_or(c, |b| b.min(c)));
     }
     if unproven > 0 {
         report.warnings.push(Warning::then(
@@ -75,6 +71,18 @@ pub(super) fn push_unacked(
         ));
     }
     Ok(None)
+}
+
+/// Says that the relay acknowledged one of this device's events at a cursor this device
+/// had read past (when no reading again from the start can settle it in this sync).
+pub(super) fn warn_acked_behind(report: &mut SyncReport) {
+    if let Some(c) = report.acked_behind.take() {
+        report.warnings.push(Warning::new(format!(
+            "the relay acknowledged this device's event at cursor {c}, which this device had \
+             already read past: it did not keep it, or lost events (restored from an old backup, \
+             or tampered with); the event stays unsent and goes again with the next sync"
+        )));
+    }
 }
 
 /// Pushes one batch of stored events; the operator's creation `token` goes only with the
