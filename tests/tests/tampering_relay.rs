@@ -684,8 +684,8 @@ fn a_change_acknowledged_without_a_real_cursor_stays_unsent_and_goes_with_the_ne
 }
 
 /// A relay that says it stored a change at a cursor this device read long ago is found
-/// out at once (a new event's cursor is past all served before), and the change is sent
-/// again by the next sync.
+/// out at once (a new event's cursor is past all served before): the device reads the
+/// space again from the start, and sends the change again in the same sync.
 #[test]
 fn a_change_acknowledged_at_a_cursor_already_read_is_sent_again() {
     let (_relay, liar, a, b) = couple_behind(fake_low_ack_once);
@@ -694,10 +694,14 @@ fn a_change_acknowledged_at_a_cursor_already_read_is_sent_again() {
     let faked = a.run(&["sync"]);
     assert_eq!(liar.answered(), 1, "the proxy answered the push itself");
     assert!(
-        faked.stderr.contains("already read past"),
+        faked
+            .stderr
+            .contains("had read past without finding it there")
+            && faked.stderr.contains("read the space again from the start"),
         "{}",
         faked.stderr
     );
+    assert_eq!(a.json(&["status"])["spaces"][0]["unsent_events"], 0);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
     assert!(
@@ -865,8 +869,14 @@ fn a_change_whose_push_and_give_back_a_relay_acknowledged_without_keeping_reache
     a.ok(&["reflect", "Canary-51d the florist called"]);
     a.ok(&["sync"]);
     let second = a.run(&["sync"]);
-    assert_eq!(second.code, 0, "{second:?}");
+    // Still a liar: the reflection is not acknowledged for real, and the sync says so.
+    assert_eq!(second.code, 3, "{second:?}");
     assert!(second.stderr.contains("gave back"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("has not acknowledged 1 event"),
+        "{}",
+        second.stderr
+    );
     a.ok(&["relay", "set", &relay.url]);
     a.ok(&["sync"]);
     a.ok(&["sync"]);
@@ -988,7 +998,14 @@ fn an_event_acknowledged_below_what_was_read_is_read_again_and_counts_as_sent() 
     let liar = duet_tests::proxy::RelayProxy::start_hiding_pushes(&relay.url);
     sam.ok(&["relay", "set", &liar.url]);
     sam.ok(&["reflect", "Sent, though the relay said not"]);
-    sam.run(&["sync"]);
+    // Not "Up to date.": a script learns the sync left something unsent.
+    let lied_to = sam.run(&["sync"]);
+    assert_eq!(lied_to.code, 3, "{lied_to:?}");
+    assert!(
+        lied_to.stderr.contains("has not acknowledged 1 event")
+            && !lied_to.stdout.contains("Up to date"),
+        "{lied_to:?}"
+    );
     alex.ok(&["sync"]);
     alex.ok(&["reflect", "After Sam's"]);
     alex.ok(&["sync"]);

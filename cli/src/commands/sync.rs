@@ -60,13 +60,13 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     // Stopped before the relay's end, or an event missing where the relay served
     // something else: not up to date, and said so to a script too.
     let stopped = if reports.iter().any(|(_, r)| r.incomplete) {
-        Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there")
+        Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".to_string())
     } else if reports.iter().any(|(_, r)| r.not_authentic.is_some()) {
-        Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again")
+        Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again".to_string())
     } else {
-        None
+        unsent_line(&reports)
     }
-    .map(|why| anyhow::Error::new(crate::advice::TryLater(why.into())));
+    .map(|why| anyhow::Error::new(crate::advice::TryLater(why)));
     if ctx.out.json {
         ctx.out.json(
             &reports
@@ -108,6 +108,24 @@ fn fail_when_in_no_space(
          `duet start-over`, then `duet join CODE` with a code from a device still in the \
          space (`duet device add` on one of yours, or `duet invite` on your partner's)"
     )
+}
+
+/// What a sync that left some of this device's events unacknowledged says: not up to
+/// date, whatever else it did (a relay whose answers did not name them as stored).
+fn unsent_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<String> {
+    let unsent: usize = reports
+        .iter()
+        .filter(|(_, r)| r.departed.is_none())
+        .map(|(_, r)| r.unsent)
+        .sum();
+    (unsent > 0).then(|| {
+        format!(
+            "the relay has not acknowledged {} of this device's (the warning says why); {} on this device, and the next `duet sync` sends {} again",
+            duet_core::words::count(unsent, "event", "events"),
+            if unsent == 1 { "it stays" } else { "they stay" },
+            if unsent == 1 { "it" } else { "them" },
+        )
+    })
 }
 
 /// The last line of a sync that brought and sent nothing: up to date, unless events wait

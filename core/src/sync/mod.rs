@@ -364,6 +364,10 @@ pub struct SyncReport {
     /// holds. The sync after the redo sends them.
     #[serde(skip)]
     pub held_for_redo: bool,
+    /// This device's events the relay has not acknowledged when the sync ends (its
+    /// answers did not name them as stored): they stay here and go with the next sync.
+    #[serde(default)]
+    pub unsent: usize,
     /// The cursor at which the relay acknowledged one of this device's events that this
     /// device had read past without finding it there (the lowest, when several): the
     /// relay, or an earlier read of it, was not truthful; what the caller does about it.
@@ -495,6 +499,7 @@ fn sync_once(
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
+    pull.report.unsent = store.unacked_events(&rec.id)?.len();
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;
