@@ -1022,3 +1022,58 @@ fn an_event_acknowledged_below_what_was_read_is_read_again_and_counts_as_sent() 
     assert!(again.stdout.contains("Up to date."), "{again:?}");
     assert_converged(&alex, &sam);
 }
+
+/// Armed by the test: the next push holding a join is answered "accepted" at a cursor
+/// of the proxy's making, and never reaches the relay.
+static FAKE_JOIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn fake_join_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    use duet_core::event::Kind;
+    if !events.iter().any(|e| e.kind() == Kind::Join)
+        || !FAKE_JOIN.swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        return None;
+    }
+    let results: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "hash": hex::encode(e.hash()),
+                "status": "accepted",
+                "cursor": 999_980 + e.header().seq,
+            })
+        })
+        .collect();
+    let answer = serde_json::json!({ "results": results, "cursor": 999_999 });
+    Some((200, answer.to_string()))
+}
+
+/// A relay says Sam's join was stored and keeps none of it; then it answers Sam's read
+/// as by a device that never was a member. Sam's device gives the join back and reads
+/// the space, in the same `duet join`: it joins for real (before, that and every later
+/// sync failed with `not_a_member`, and the join was never sent again).
+#[test]
+fn a_join_acknowledged_but_never_kept_is_given_back_and_goes_through() {
+    let relay = Relay::start();
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_join_once);
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &liar.url]);
+    alex.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    alex.ok(&["sync"]);
+    let code = alex.invite_code();
+    let sam = Device::new();
+    FAKE_JOIN.store(true, std::sync::atomic::Ordering::SeqCst);
+    let joined = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_eq!(liar.answered(), 1, "the proxy answered the join itself");
+    assert!(
+        joined
+            .stdout
+            .contains("Joined the shared space with Alex. 1 goal synced."),
+        "{joined:?}"
+    );
+    let synced = sam.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(sam.ok(&["goal", "list"]).contains("Weekly check-in"));
+    alex.ok(&["sync"]);
+    assert!(alex.ok(&["device", "list"]).contains("Sam"));
+}

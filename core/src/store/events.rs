@@ -176,6 +176,22 @@ impl Store {
         )?)
     }
 
+    /// Whether the relay acknowledged the event that made `author` a member of `space`
+    /// (its join, or the space's genesis): a relay that then answers its reads as by a
+    /// device that never was one lost that event, or never kept it.
+    pub fn entry_acked(
+        &self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE space = ?1 AND author = ?2 AND acked = 1
+               AND kind IN ('join', 'genesis'))",
+            params![space.to_string(), author.to_vec()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Marks events as acknowledged (durably stored by the relay), with the cursor the
     /// relay gave each, unless a read already placed it: the next read checks the relay
     /// still reaches that far (a relay that acknowledged what it did not keep does not).

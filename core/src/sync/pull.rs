@@ -110,7 +110,7 @@ impl<'a> Pull<'a> {
             let page = transport.pull(relay, &self.rec.id, after, MAX_READ_LIMIT, self.me);
             let mut page = match page {
                 Ok(page) => page,
-                Err(e) if !gave_back && push_refusal.is_none() && self.forgot_me(local, &e) => {
+                Err(e) if !gave_back && self.forgot_me(store, local, &e, push_refusal) => {
                     // Once per sync, as for any loss: given back, then read from the start.
                     gave_back = true;
                     self.give_back(store, relay, transport, push_refusal, Loss::MemberForgotten)?;
@@ -199,11 +199,24 @@ impl<'a> Pull<'a> {
     /// restored from a backup older than this device's join. Only this device may hold
     /// its join (its partner's devices may not have read it yet), so only it can give it
     /// back.
-    fn forgot_me(&self, local: &Local, e: &TransportError) -> bool {
+    fn forgot_me(
+        &self,
+        store: &Store,
+        local: &Local,
+        e: &TransportError,
+        push_refusal: &Option<TransportError>,
+    ) -> bool {
         let TransportError::Refused { status, body } = e else {
             return false;
         };
-        super::push::is_not_a_member(*status, body) && local.state.is_member(&self.me.device_key())
+        if push_refusal.is_some() {
+            return false;
+        }
+        let me = self.me.device_key();
+        // A device that has read nothing yet (its join acknowledged, its first read
+        // refused) folds no membership of its own: its acknowledged join says it.
+        super::push::is_not_a_member(*status, body)
+            && (local.state.is_member(&me) || store.entry_acked(&self.rec.id, &me).unwrap_or(false))
     }
 
     /// Ends a read at `cursor`: says why it stopped before the relay's end, if it did; a
