@@ -409,6 +409,46 @@ fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }
 
+/// A partner who calls themself "me" (or "nobody") is a choice of their own in the
+/// app's "for whom" list, told apart from this person's own "me": a step given to them
+/// goes to them.
+#[test]
+fn a_step_is_given_to_a_partner_named_me_and_not_to_oneself() {
+    let relay = duet_tests::Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let sam = Device::new();
+    sam.ok(&["join", &alex.invite_code(), "--name", "me"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    let app = App::start(&alex);
+    let goal = app.first_goal_link();
+    let page = app.get(&goal).body;
+    // The choices of the new step's "for whom" list, in order: either of you, me, then
+    // the partner.
+    let list = page
+        .split("name=\"who\"")
+        .nth(1)
+        .and_then(|l| l.split("</select>").next())
+        .expect("the new step's list");
+    let values: Vec<String> = list
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|o| o.split('"').next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(values.len(), 3, "{values:?}");
+    assert_eq!(&values[..2], ["nobody", "me"], "{values:?}");
+    let added = app.post(
+        &format!("{goal}/steps"),
+        &[("text", "Pack the thermos"), ("who", &values[2])],
+    );
+    assert_eq!(added.status, 303, "{}", added.body);
+    let id = goal.trim_start_matches("/goals/");
+    let step = alex.json(&["goal", "show", id])["steps"][0].clone();
+    assert_eq!(step["assignee"], sam.person_id().as_str(), "{step}");
+}
+
 /// Sam joins in the app while the relay is down and writes a private reflection; the
 /// code is withdrawn before the join reaches the relay. Today then leads to the setup
 /// page (nothing else can be done there), and joining again with a new code keeps what

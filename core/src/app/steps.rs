@@ -17,6 +17,9 @@ pub enum Assignee {
     Nobody,
     /// A person by name, as shown (`Sam`, or `Alex #2af3` when two names look alike).
     Named(String),
+    /// A person by id, as the app's pages name each choice (a partner may be named
+    /// `me` or `nobody`).
+    Person(String),
 }
 
 impl Assignee {
@@ -151,10 +154,13 @@ impl Device {
             Assignee::Me => return Ok(Some(me)),
             Assignee::Nobody => return Ok(None),
             Assignee::Partner => None,
-            Assignee::Named(name) => Some(name),
+            Assignee::Named(name) | Assignee::Person(name) => Some(name),
         };
         let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
         let person = match name {
+            Some(id) if matches!(assignee, Assignee::Person(_)) && people.contains_key(id) => {
+                id.clone()
+            }
             Some(name) => crate::names::find_id(&people, name)?,
             None => people
                 .keys()

@@ -112,7 +112,7 @@ fn step(
                     input id=(field) name="text" required value=(s.text);
                     (was("text", &s.text))
                     (who_select(&format!("who-{}", s.id), &with_current, me, Some(s.assignee.as_deref())))
-                    (was("who", &who_value(people, me, s.assignee.as_deref())))
+                    (was("who", &who_value(me, s.assignee.as_deref())))
                     button type="submit" { "Save" }
                 }
             }
@@ -121,11 +121,27 @@ fn step(
 }
 
 /// The value the "for whom" choice has for an assignee.
-fn who_value(people: &BTreeMap<String, String>, me: &str, assignee: Option<&str>) -> String {
+fn who_value(me: &str, assignee: Option<&str>) -> String {
     match assignee {
         None => "nobody".to_string(),
         Some(p) if p == me => "me".to_string(),
-        Some(p) => name_of(people, p),
+        Some(p) => person_value(p),
+    }
+}
+
+/// The value of another person's choice: by id, since a name may read `me` or `nobody`.
+fn person_value(person: &str) -> String {
+    format!("{PERSON}{person}")
+}
+
+/// What a choice's value starts with when it names a person by id.
+const PERSON: &str = "person:";
+
+/// The assignee a choice's value names.
+fn assignee_of(who: &str) -> Assignee {
+    match who.strip_prefix(PERSON) {
+        Some(id) => Assignee::Person(id.to_string()),
+        None => Assignee::parse(who),
     }
 }
 
@@ -153,7 +169,7 @@ fn who_select(
             option value="nobody" selected[now.is_none()] { "either of you" }
             option value="me" selected[now == Some(me)] { "me" }
             @for (p, name) in people.iter().filter(|(p, _)| *p != me) {
-                option value=(name) selected[now == Some(p.as_str())] { (name) }
+                option value=(person_value(p)) selected[now == Some(p.as_str())] { (name) }
             }
         }
     }
@@ -169,9 +185,7 @@ pub struct StepForm {
 
 impl StepForm {
     fn assignee(&self) -> Assignee {
-        self.who
-            .as_deref()
-            .map_or(Assignee::Nobody, Assignee::parse)
+        self.who.as_deref().map_or(Assignee::Nobody, assignee_of)
     }
 }
 
@@ -196,7 +210,7 @@ pub async fn edit_step(
 ) -> PageResult {
     let goal = id.clone();
     let text = changed(&f, "text").map(str::to_string);
-    let who = changed(&f, "who").map(Assignee::parse);
+    let who = changed(&f, "who").map(assignee_of);
     app.with_device(move |dev| {
         if let Some(text) = text {
             dev.edit_step(&goal, &step, &text)?;
