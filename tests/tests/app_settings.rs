@@ -93,6 +93,21 @@ fn a_creation_token_given_in_the_app_opens_the_live_sync_again() {
         mistyped.body
     );
     assert_eq!(alex.json(&["status"])["spaces"][0]["relay"], relay.url);
+    // A wrong token given on the Partner and devices page is said there too, not only
+    // in the status line.
+    let wrong = app.post(
+        "/relay",
+        &[("relay", &relay.url), ("token", "still-mistyped")],
+    );
+    assert_eq!(wrong.status, 303, "{}", wrong.body);
+    let said = app.get(wrong.header("location").expect("the page"));
+    assert!(
+        said.body
+            .contains("did not accept this device's creation token")
+            && !said.body.contains("syncs through it from now on"),
+        "{}",
+        said.body
+    );
     let given = app.post(
         "/relay",
         &[("relay", &relay.url), ("token", "couples-token")],

@@ -72,6 +72,17 @@ pub async fn set(State(app): State<App>, Form(f): Form<RelayForm>) -> PageResult
         .with_device(move |dev| {
             let old = dev.relay()?;
             dev.set_relay(&set_url, token.as_deref())?;
+            // A token given is for making the spaces there: one the relay refuses is
+            // said now, where it can be put right, as the setup page says it.
+            if token.is_some()
+                && let Err(e) = dev.sync(&Http::new()?)
+                && matches!(
+                    duet_core::advice::Advice::next_step(&e),
+                    Some(duet_core::advice::NextStep::CreationToken { .. })
+                )
+            {
+                return Ok(Some(crate::app::advice::message(&e)));
+            }
             Ok(old
                 .and_then(|old| crate::commands::relay::holds_no_spaces(dev, Some(&old), &set_url)))
         })
