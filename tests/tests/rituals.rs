@@ -1267,9 +1267,29 @@ fn a_correction_names_the_rating_it_replaced_and_says_when_the_partner_sees_it()
     let seen = alex.ok(&["rate", GOAL, "2", "--amend"]);
     assert!(
         seen.contains("It replaces your rating given")
-            && seen.contains("which your partner had seen"),
+            && seen.contains("the newest this device holds; your partner had seen it"),
         "{seen}"
     );
+    // Nothing is promised of a rating made since on another device: it is not replaced.
+    assert!(
+        seen.contains("made since on another device is not replaced")
+            && !seen.contains("corrected there"),
+        "{seen}"
+    );
+}
+
+/// A blind rating corrected after its round ended is revealed at once: the correction
+/// says so, not "sealed until the round ends" with a date gone by.
+#[test]
+fn a_blind_rating_corrected_after_its_round_ended_is_not_said_to_wait_for_that_end() {
+    let relay = Relay::start();
+    let (alex, _sam) = couple(&relay);
+    let now = duet_core::ids::now_ms();
+    at(&alex, &["rate", GOAL, "-2"], now);
+    at(&alex, &["sync"], now);
+    let out = at(&alex, &["rate", GOAL, "1", "--amend"], now + 9 * DAY);
+    assert!(!out.contains("round ends"), "{out}");
+    assert!(out.contains("Revealed 1 sealed rating"), "{out}");
 }
 
 /// Whether `d`'s history shows Alex's rating of `level` revealed.

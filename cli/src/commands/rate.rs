@@ -105,12 +105,17 @@ pub fn print_rated(
     level: Level,
     amend: bool,
 ) -> anyhow::Result<()> {
+    // A round already over (a correction of a rating in last week's round) is not
+    // waited for: its rating is revealed at once (the line after says so), or waits for
+    // the partner only.
+    let now = ctx.clock.now();
     let sealed = match rated.round_ends_at.filter(|_| rated.sealed) {
-        Some(at) => format!(
+        Some(at) if at > now => format!(
             "; sealed until your partner rates it too or the check-in round ends ({})",
             crate::output::when(at)
         ),
-        None => String::new(),
+        Some(_) if rated.revealed == 0 => "; sealed until your partner rates it too".to_string(),
+        _ => String::new(),
     };
     ctx.out.line(format!(
         "{} \"{}\" ({}) at {} ({}){}.",
@@ -129,18 +134,22 @@ pub fn print_rated(
         sealed
     ))?;
     // Which rating it replaced: on a device not synced yet, the newest it holds may be
-    // an older one than meant, and a revealed one is corrected in the clear.
+    // an older one than meant (one made since on another device stays as it is), and a
+    // revealed one is corrected in the clear.
     if let Some(at) = rated.corrected_at.filter(|_| amend) {
         ctx.out.line(format!(
-            "It replaces your rating given {}{}.",
+            "It replaces your rating given {}, the newest this device holds{}.",
             crate::output::when(at),
             if rated.sealed {
                 ""
             } else {
-                ", which your partner had seen: the correction is shown to them too (a rating \
-                 made since on another device of yours is corrected there after a `duet sync`)"
+                "; your partner had seen it, and sees the correction too"
             }
         ))?;
+        ctx.out.line(
+            "(A rating of yours made since on another device is not replaced: if there is \
+             one, `duet undo` this, `duet sync`, then amend again.)",
+        )?;
     }
     if rated.revealed > 0 {
         ctx.out.line(format!(
