@@ -1165,3 +1165,27 @@ fn a_personal_half_a_lying_relay_called_revoked_is_asked_again_at_another_relay(
             .contains("Only for me")
     );
 }
+
+/// The partner invite used on one's own second device, with one's own name: it joins as
+/// a second person, and says so with the way to join as a device of the same person.
+#[test]
+fn a_partner_invite_used_with_the_inviters_name_says_it_joined_as_a_second_person() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let laptop = Device::new();
+    let joined = laptop.run(&["join", &alex.invite_code(), "--name", "alex"]);
+    assert_eq!(joined.code, 0, "{joined:?}");
+    assert!(
+        joined.stderr.contains("joined as a second person")
+            && joined.stderr.contains("`duet device add`"),
+        "{joined:?}"
+    );
+    // A partner of another name is told nothing of the kind.
+    let sam_relay = Relay::start();
+    let blake = Device::new();
+    blake.ok(&["init", "--name", "Blake", "--relay", &sam_relay.url]);
+    let sam = Device::new();
+    let other = sam.run(&["join", &blake.invite_code(), "--name", "Sam"]);
+    assert!(!other.stderr.contains("second person"), "{other:?}");
+}

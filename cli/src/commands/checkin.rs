@@ -114,7 +114,10 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
     // A partner who left is said nothing of: their ratings were opened as they left.
     let partner_here = !dev.partners_by_presence()?.0.is_empty();
     if closed.rounds == 0 {
-        ctx.out.line("No check-in round is open.")?;
+        // As far as this device knows: a round opened elsewhere arrives with a sync.
+        ctx.out.line(
+            "No check-in round is open on this device (one your partner opened arrives with `duet sync`).",
+        )?;
     } else if closed.revealed == 0 {
         ctx.out.line(if partner_here {
             "Closed the check-in round; you had no sealed rating in it. Your partner's \

@@ -177,7 +177,22 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
             safe_line(&gone.join(", "))
         ))?;
     }
+    let device_code = duet_core::invite::is_device_code(&a.code);
+    note_same_name(&dev.me.name, &here, device_code);
     Ok(())
+}
+
+/// A partner invite used with the inviter's own name: most likely a second device of the
+/// inviter's, which then joined as a second person. Said, with the way back.
+fn note_same_name(me: &str, partners: &[String], device_code: bool) {
+    let plain = |n: &str| n.split(" #").next().unwrap_or(n).trim().to_lowercase();
+    if device_code || !partners.iter().any(|p| plain(p) == plain(me)) {
+        return;
+    }
+    crate::output::note(&format!(
+        "note: your partner here is called {} too. If this is another device of theirs (or          of yours), it joined as a second person: a device joins its person with the code of          `duet device add`; `duet leave` here, then `duet start-over` and join with that code",
+        safe_line(me)
+    ));
 }
 
 /// A join with a code older than a removal: this device can never catch up, and must
