@@ -1093,6 +1093,18 @@ fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_
         refused.stderr.contains("duet leave") && refused.stderr.contains("Sam"),
         "{refused:?}"
     );
+    // Leaving takes every device of Alex's out: the way to stop using this one only is
+    // said first, with its key.
+    let key = alex.json(&["status"])["device"]
+        .as_str()
+        .expect("the device's key")[..12]
+        .to_string();
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("`duet device remove {key}` there")),
+        "{refused:?}"
+    );
     assert!(duet_core::device::set_aside_in(&alex.home).is_empty());
 }
 

@@ -20,10 +20,14 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     let Some(why) = dev.may_start_over()? else {
         let partners = dev.partners()?.join(" and ");
+        let key = hex::encode(dev.me.device_key());
         anyhow::bail!(
-            "nothing was set aside: this device shares its space with {}; to stop, leave first \
-             (`duet leave`), or keep it and use another folder for a new device (`duet --home DIR init`)",
-            crate::output::safe_line(&partners)
+            "nothing was set aside: this device shares its space with {}; to stop using this \
+             device only, remove it from another of your devices (`duet device remove {}` \
+             there), then start over here; to stop for all your devices, leave first (`duet \
+             leave`); or keep it and use another folder for a new device (`duet --home DIR init`)",
+            crate::output::safe_line(&partners),
+            crate::output::short_key(&key)
         );
     };
     let reason = match why {
