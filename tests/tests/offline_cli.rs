@@ -954,3 +954,16 @@ fn the_export_names_the_blind_rating_each_revealed_rating_opened() {
         "the id `rate` printed is named: {ratings:?}"
     );
 }
+
+/// `--edit last` with every shared reflection withdrawn says so, not "you have written
+/// none yet" (a reflection withdrawn on another device while edited on this one).
+#[test]
+fn editing_the_last_reflection_when_all_were_withdrawn_says_so() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "A first thought"]);
+    d.ok(&["undo"]);
+    let r = d.run(&["reflect", "--edit", "last", "A better thought"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("every one withdrawn"), "{r:?}");
+}

@@ -196,7 +196,7 @@ impl Device {
                 .map(|r| (kind, r.id))
                 .ok_or_else(|| {
                     DeviceError::Reflection(format!(
-                        "you have written no {} reflection yet{}",
+                        "you have no {} reflection standing (none written yet, or every one withdrawn){}",
                         if private { "private" } else { "shared" },
                         if private {
                             ""
