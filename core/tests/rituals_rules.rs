@@ -64,10 +64,31 @@ mod reference {
         marks.iter().any(|&(rater, r)| r == round && who(rater))
     }
 
-    /// The rounds of `goal` paired while apart: each round one rater alone sealed the
-    /// goal in, oldest first, pairs with the oldest earlier unpaired one of another rater
-    /// open together with it.
+    /// The rounds of `goal` paired while apart.
     fn paired(view: &View, goal: &str) -> BTreeSet<String> {
+        pairs(view, goal)
+            .into_iter()
+            .flat_map(|(a, b)| [a, b])
+            .collect()
+    }
+
+    /// The round paired with `round` while apart, if any.
+    fn pair_of(view: &View, goal: &str, round: &str) -> Option<String> {
+        pairs(view, goal).into_iter().find_map(|(a, b)| {
+            if a == round {
+                Some(b)
+            } else if b == round {
+                Some(a)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The pairs of rounds of `goal` paired while apart: each round one rater alone
+    /// sealed the goal in, oldest first, pairs with the oldest earlier unpaired one of
+    /// another rater open together with it.
+    fn pairs(view: &View, goal: &str) -> Vec<(String, String)> {
         let marks = marks(view, goal);
         let taken_back = withdrawn(view);
         let span = |id: &str| {
@@ -89,20 +110,17 @@ mod reference {
         alone.sort();
         alone.dedup();
         let mut unpaired: Vec<(i64, i64, String, String)> = Vec::new();
-        let mut paired = BTreeSet::new();
+        let mut pairs = Vec::new();
         for r in alone {
             let partner = unpaired
                 .iter()
                 .position(|u| u.3 != r.3 && u.0 < r.1 && r.0 < u.1);
             match partner {
-                Some(i) => {
-                    paired.insert(unpaired.remove(i).2);
-                    paired.insert(r.2);
-                }
+                Some(i) => pairs.push((unpaired.remove(i).2, r.2)),
                 None => unpaired.push(r),
             }
         }
-        paired
+        pairs
     }
 
     fn complete(view: &View, goal: &str, marks: &[(&str, &str)], round: &str) -> bool {
@@ -130,11 +148,14 @@ mod reference {
         open.iter().copied().filter(|r| !left_behind(r)).collect()
     }
 
+    /// Rated in a current round, or in the round paired with it (one check-in).
     pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
         let marks = marks(view, goal);
-        current_rounds(view, goal, &marks, now)
-            .iter()
-            .any(|r| rated_in(&marks, &r.id, |w| w != me))
+        let other = |w: &str| w != me;
+        current_rounds(view, goal, &marks, now).iter().any(|r| {
+            rated_in(&marks, &r.id, other)
+                || pair_of(view, goal, &r.id).is_some_and(|p| rated_in(&marks, &p, other))
+        })
     }
 
     pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {

@@ -1292,6 +1292,30 @@ fn a_blind_rating_corrected_after_its_round_ended_is_not_said_to_wait_for_that_e
     assert!(out.contains("Revealed 1 sealed rating"), "{out}");
 }
 
+/// Alex's check-in opens a round; Sam, not synced since, rates the goal and opens one
+/// of their own. The two rounds are paired and both ratings open; both partners'
+/// check-ins then count the goal as rated by both (Alex's asked for it again, its
+/// rating in the older round of the pair left behind by the newer).
+#[test]
+fn a_checkin_counts_a_rating_made_in_the_round_paired_with_the_partners() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["checkin", "--rate", &format!("{GOAL}=1")]);
+    alex.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "-1"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    for d in [&alex, &sam] {
+        let walk = d.run_with_stdin(&["checkin"], Some(""));
+        assert!(
+            walk.stdout
+                .contains("you have both rated it in this check-in"),
+            "{walk:?}"
+        );
+    }
+}
+
 /// Whether `d`'s history shows Alex's rating of `level` revealed.
 fn shows_alex_revealed(d: &Device, level: &str) -> bool {
     d.ok(&["history"])

@@ -38,6 +38,8 @@ pub(super) struct Marks<'v> {
     sealed: HashSet<&'v str>,
     /// The rounds paired with another rater's round while apart.
     paired: HashSet<&'v str>,
+    /// Each paired round's pair.
+    pairs: HashMap<&'v str, &'v str>,
 }
 
 impl<'v> Marks<'v> {
@@ -120,6 +122,8 @@ impl<'v> Marks<'v> {
                 Some((_, _, q)) => {
                     self.paired.insert(q);
                     self.paired.insert(id);
+                    self.pairs.insert(q, id);
+                    self.pairs.insert(id, q);
                 }
                 None => waiting
                     .entry(rater)
@@ -134,6 +138,16 @@ impl<'v> Marks<'v> {
         self.by_round
             .get(round)
             .is_some_and(|raters| raters.iter().any(|&w| who(w)))
+    }
+
+    /// Whether someone `who` accepts has rated the goal in `round` or in the round paired
+    /// with it: the two are one check-in of the goal.
+    pub(super) fn rated_in_check_in(&self, round: &str, who: impl Fn(&str) -> bool) -> bool {
+        self.rated_in(round, &who)
+            || self
+                .pairs
+                .get(round)
+                .is_some_and(|pair| self.rated_in(pair, &who))
     }
 
     /// Whether anyone has rated the goal in `round`.

@@ -42,12 +42,13 @@ fn current_rounds<'v>(view: &'v View, marks: &Marks, now: i64) -> Vec<&'v Round>
 }
 
 /// Whether someone `who` accepts has rated `goal` (sealed or not) in its current
-/// check-in (`current_rounds`).
+/// check-in (`current_rounds`; a round paired while apart counts with its pair, which
+/// the newer of the two may have left behind).
 pub fn rated_now(view: &View, goal: &str, now: i64, who: impl Fn(&str) -> bool) -> bool {
     let marks = Marks::of(view, goal);
     current_rounds(view, &marks, now)
         .iter()
-        .any(|r| marks.rated_in(&r.id, &who))
+        .any(|r| marks.rated_in_check_in(&r.id, &who))
 }
 
 /// Whether someone other than `me` has rated `goal` (sealed or not) in its current
