@@ -515,3 +515,47 @@ fn the_session_cookie_is_not_sent_to_another_server_on_the_same_address() {
     b.open(&format!("{}/", app.base()));
     b.wait("document.querySelector('h1').innerText === 'Today'");
 }
+
+/// The page reads itself again when it hears of a change: not in place of a refusal
+/// answering a form at an address that is also a page (the reason and the words kept
+/// with it stayed a moment, then the plain page replaced them), and the report's print
+/// button stays shown and working in the copy read again.
+#[test]
+fn a_refusal_and_the_print_button_stay_when_the_page_hears_a_change() {
+    let Some(chromium) = duet_tests::chromium() else {
+        eprintln!(
+            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
+        );
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["goal", "add", "Sunday walks", "--area", "communication"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+
+    // The stream's opening reads the report page again: its print button stays shown.
+    b.open(&format!("{}/report", app.base()));
+    b.wait("document.documentElement.hasAttribute('data-updated')");
+    assert_eq!(
+        b.eval("document.querySelector('button[data-print]').hidden"),
+        json!(false)
+    );
+
+    b.open(&format!("{}/reflections", app.base()));
+    let long = "a".repeat(100_001);
+    b.submit("form.write", &[("#text", &long)]);
+    b.wait("document.body.innerText.includes('Something needs attention')");
+    b.wait("document.documentElement.hasAttribute('data-heard')");
+    let before = b.eval("document.documentElement.getAttribute('data-heard')");
+    alex.ok(&["goal", "add", "Monday calls", "--area", "communication"]);
+    b.wait(&format!(
+        "document.documentElement.getAttribute('data-heard') !== {before}"
+    ));
+    assert!(
+        b.text().contains("Something needs attention"),
+        "the refusal stays: {}",
+        b.text()
+    );
+}

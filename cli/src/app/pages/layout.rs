@@ -138,7 +138,9 @@ fn kept_page(text: &str, typed: &[(&str, String)], back: Option<Option<&str>>) -
         Nav::None,
         None,
         html! {
-            h1 { "Something needs attention" }
+            // The answer to a form (its address may also be a page's): the script never
+            // reads the address again in its place, which would wipe the refusal.
+            h1 data-form-answer { "Something needs attention" }
             p class="problem" { (text) }
             @if !typed.is_empty() {
                 h2 { "What you wrote" }

@@ -28,6 +28,12 @@
 
   var pending = false;
   function reload() {
+    // A refusal answering a form (at an address that is also a page, such as
+    // /reflections) stays: reading that page again in its place would wipe the reason
+    // and the words kept with it.
+    if (document.querySelector("main [data-form-answer]")) {
+      return;
+    }
     if (typing()) {
       pending = true;
       return;
@@ -54,6 +60,7 @@
             old.replaceWith(fresh);
           }
         });
+        showPrint();
         document.documentElement.setAttribute("data-updated", String(Date.now()));
       })
       .catch(function () {});
@@ -63,12 +70,17 @@
   // browser sends the session cookie).
   var script = document.currentScript;
   var eventsUrl = script ? script.src.replace(/static\/app\.js.*$/, "events") : "/events";
+  // Each word from the server is marked on the page (`data-heard`), reloaded or not.
+  function heard() {
+    document.documentElement.setAttribute("data-heard", String(Date.now()));
+    reload();
+  }
   if (window.EventSource) {
     var events = new EventSource(eventsUrl);
-    events.addEventListener("change", reload);
+    events.addEventListener("change", heard);
     // A change made between this page's answer and the stream's (re)connection is told
     // to nobody: read the page again once the stream is open.
-    events.addEventListener("open", reload);
+    events.addEventListener("open", heard);
   }
   // A change heard while typing is shown once the user leaves the form.
   document.addEventListener("focusout", function () {
@@ -86,17 +98,24 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var button = document.querySelector("button[data-print]");
+  // The print button works only with script: shown once the page is read, and again
+  // after a reload brings a fresh copy of it (the click is heard on the document, so
+  // the fresh copy needs no handler of its own).
+  function showPrint() {
+    var buttons = document.querySelectorAll("button[data-print]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target && e.target.closest && e.target.closest("button[data-print]");
     if (!button) {
       return;
     }
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      var w = window.open(button.getAttribute("data-print"));
-      if (w) {
-        w.addEventListener("load", function () { w.print(); });
-      }
-    });
+    var w = window.open(button.getAttribute("data-print"));
+    if (w) {
+      w.addEventListener("load", function () { w.print(); });
+    }
   });
+  document.addEventListener("DOMContentLoaded", showPrint);
 })();
