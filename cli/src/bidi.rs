@@ -27,13 +27,13 @@ pub fn is_bidi_control(c: char) -> bool {
 
 /// Whether `c` is a directional mark, invisible, which only sets the direction of the
 /// text beside it.
-fn is_mark(c: char) -> bool {
+pub fn is_mark(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 /// Whether `c` is a letter of a right-to-left script (Hebrew, Arabic, Syriac, Thaana,
 /// N'Ko and the presentation forms of Hebrew and Arabic).
-fn is_rtl_letter(c: char) -> bool {
+pub fn is_rtl_letter(c: char) -> bool {
     matches!(
         c,
         '\u{0590}'..='\u{05ff}'

@@ -141,9 +141,13 @@ fn is_hazard(c: char) -> bool {
     c.is_control() || crate::bidi::is_bidi_control(c)
 }
 
-/// Escapes every hazard in `s`, keeping newlines when `keep_lines`.
+/// Escapes every hazard in `s`, keeping newlines when `keep_lines`, and directional
+/// marks in a text that holds a right-to-left letter (Hebrew and Arabic keyboards type
+/// them; there they pull the text beside them no more than the letters do: as in pages,
+/// `crate::bidi`).
 fn escape(s: &str, keep_lines: bool) -> Cow<'_, str> {
-    let kept = |c: char| keep_lines && c == '\n';
+    let rtl = s.chars().any(crate::bidi::is_rtl_letter);
+    let kept = |c: char| (keep_lines && c == '\n') || (rtl && crate::bidi::is_mark(c));
     if !s.chars().any(|c| is_hazard(c) && !kept(c)) {
         return Cow::Borrowed(s);
     }
@@ -431,6 +435,15 @@ mod tests {
             "a\\x1b]0;t\\x07b\\x1b[2J\\u{9b}c\\x7f\\u{202e}d"
         );
         assert!(!safe(s).chars().any(char::is_control));
+    }
+
+    #[test]
+    fn a_directional_mark_stays_in_right_to_left_text_only() {
+        assert_eq!(safe_line("שלום \u{200f}עולם"), "שלום \u{200f}עולם");
+        assert_eq!(safe_line("\u{200f}محمد\u{200e}"), "\u{200f}محمد\u{200e}");
+        assert_eq!(safe_line("Sam\u{200f}"), "Sam\\u{200f}");
+        // An override is shown whatever the text around it.
+        assert_eq!(safe_line("שלום\u{202e}1+"), "שלום\\u{202e}1+");
     }
 
     #[test]
