@@ -538,6 +538,14 @@ fn a_second_goal_with_a_title_already_taken_is_added_and_said() {
     let run = d.run(&["goal", "add", "Talk", "--area", "other"]);
     run.ok();
     assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // Retitled to a title another goal has: said as well.
+    let run = d.run(&["goal", "edit", "talk", "--title", "WALK"]);
+    run.ok();
+    assert!(
+        run.stderr.contains("another goal has this title too") && run.stderr.contains(&first[..8]),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

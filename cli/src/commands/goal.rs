@@ -191,7 +191,9 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 weight,
                 owner,
             };
-            let (id, changed) = ctx.device()?.edit_goal(&goal, changes)?;
+            let retitled = changes.title.is_some();
+            let mut dev = ctx.device()?;
+            let (id, changed) = dev.edit_goal(&goal, changes)?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": id, "changed": changed }));
             }
@@ -200,6 +202,10 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             } else {
                 "Nothing to change.".to_string()
             })?;
+            // A title another goal has too names neither, as after `goal add`.
+            if retitled && changed {
+                same_title_note(&mut dev, &id);
+            }
             Ok(())
         }
         GoalCmd::Status { goal, status } => {
