@@ -196,9 +196,16 @@ fn parse(
         out.push((goal, level, None));
     }
     for n in notes {
-        let (goal, text) = n
-            .split_once('=')
-            .map(|(g, t)| (g.trim().to_string(), t.to_string()))
+        // A title and a note may both hold `=`: the goal is the first start, up to an
+        // `=`, that names a goal given with --rate (else up to the first `=`).
+        let splits = n
+            .match_indices('=')
+            .map(|(i, _)| (n[..i].trim(), &n[i + 1..]));
+        let (goal, text) = splits
+            .clone()
+            .find(|(g, _)| out.iter().any(|(rated, _, _)| rated == g))
+            .or_else(|| splits.clone().next())
+            .map(|(g, t)| (g.to_string(), t.to_string()))
             .ok_or_else(|| crate::UsageError(format!("expected GOAL=TEXT, got {n:?}")))?;
         let slot = out.iter_mut().find(|(g, _, _)| *g == goal).ok_or_else(|| {
             crate::UsageError(format!(
@@ -310,4 +317,24 @@ fn ask(
         save((g.id.clone(), level, note))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_names_the_goal_given_with_rate_though_both_hold_an_equals_sign() {
+        let rated = parse(
+            &["a=b goal=1".to_string()],
+            &["a=b goal=x=y, said plainly".to_string()],
+        )
+        .expect("parsed");
+        assert_eq!(rated.len(), 1);
+        assert_eq!(rated[0].0, "a=b goal");
+        assert_eq!(rated[0].2.as_deref(), Some("x=y, said plainly"));
+        // A goal without `=`: the note is what follows the first one.
+        let plain = parse(&["walk=2".to_string()], &["walk=a=b".to_string()]).expect("parsed");
+        assert_eq!(plain[0].2.as_deref(), Some("a=b"));
+    }
 }

@@ -191,22 +191,7 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
                 weight,
                 owner,
             };
-            let retitled = changes.title.is_some();
-            let mut dev = ctx.device()?;
-            let (id, changed) = dev.edit_goal(&goal, changes)?;
-            if ctx.out.json {
-                return ctx.out.json(&json!({ "id": id, "changed": changed }));
-            }
-            ctx.out.line(if changed {
-                format!("Edited goal {}.", short_id(&id))
-            } else {
-                "Nothing to change.".to_string()
-            })?;
-            // A title another goal has too names neither, as after `goal add`.
-            if retitled && changed {
-                same_title_note(&mut dev, &id);
-            }
-            Ok(())
+            edit(ctx, &goal, changes)
         }
         GoalCmd::Status { goal, status } => {
             let id = ctx.device()?.set_goal_status(&goal, status)?;
@@ -220,6 +205,26 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `duet goal edit`: the changes made, said.
+fn edit(ctx: &Ctx, goal: &str, changes: GoalChanges) -> anyhow::Result<()> {
+    let retitled = changes.title.is_some();
+    let mut dev = ctx.device()?;
+    let (id, changed) = dev.edit_goal(goal, changes)?;
+    if ctx.out.json {
+        return ctx.out.json(&json!({ "id": id, "changed": changed }));
+    }
+    ctx.out.line(if changed {
+        format!("Edited goal {}.", short_id(&id))
+    } else {
+        "Nothing to change.".to_string()
+    })?;
+    // A title another goal has too names neither, as after `goal add`.
+    if retitled && changed {
+        same_title_note(&mut dev, &id);
+    }
+    Ok(())
 }
 
 /// Says when another goal has the title `id` was given (in any letter case): the title
