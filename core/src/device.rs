@@ -63,6 +63,22 @@ fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
     )
 }
 
+/// A name a person may be shown by, checked before anything is made: an empty or
+/// invisible name, or one past the limit, refused with nothing written to the home.
+fn check_name(name: &str) -> Result<(), DeviceError> {
+    if name.trim().is_empty() {
+        return Err(DeviceError::EmptyName);
+    }
+    if crate::doc::blank(name) {
+        return Err(crate::doc::DocError::Empty("name").into());
+    }
+    crate::model::Person {
+        name: name.trim().to_string(),
+    }
+    .validate()
+    .map_err(|e| DeviceError::from(crate::doc::DocError::from(e)))
+}
+
 fn new_space(
     me: &Identity,
     kind: SpaceKind,
@@ -139,9 +155,7 @@ impl Device {
         create_token: Option<&str>,
         clock: Clock,
     ) -> Result<Device, DeviceError> {
-        if name.trim().is_empty() {
-            return Err(DeviceError::EmptyName);
-        }
+        check_name(name)?;
         let mut store = Store::open(home, true)?;
         store.set_clock(clock);
         let _lock = store.write_lock()?;
@@ -184,9 +198,7 @@ impl Device {
         name: &str,
         clock: Clock,
     ) -> Result<Device, DeviceError> {
-        if name.trim().is_empty() {
-            return Err(DeviceError::EmptyName);
-        }
+        check_name(name)?;
         let now = clock.now();
         if code.expires_at < now {
             return Err(DeviceError::InviteExpired(

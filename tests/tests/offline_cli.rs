@@ -975,3 +975,15 @@ fn editing_the_last_reflection_when_all_were_withdrawn_says_so() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("every one withdrawn"), "{r:?}");
 }
+
+/// A name past its limit is refused before the home is made: nothing is left behind
+/// (an `init` said "nothing was written" and left a store of 237 KB).
+#[test]
+fn an_init_with_a_name_too_long_leaves_nothing_behind() {
+    let d = Device::new();
+    let long = "n".repeat(201);
+    let r = d.run(&["init", "--name", &long]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!d.home.join("duet.db").exists(), "{r:?}");
+    d.ok(&["init", "--name", "Alex"]);
+}

@@ -184,7 +184,7 @@ pub enum StoreError {
     #[error(
         "{} is a file; the home is the directory that holds {DB_FILE}: give --home / DUET_HOME that directory ({})",
         .0.display(),
-        .0.parent().map_or_else(|| ".".into(), |p| p.display().to_string())
+        .0.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| ".".into(), |p| p.display().to_string())
     )]
     HomeIsFile(PathBuf),
     /// The space is not in this store.
