@@ -61,6 +61,17 @@ fn requests_without_the_secret_with_a_foreign_host_or_a_forged_form_are_refused(
         "{set}"
     );
     assert_eq!(app.get("/").status, 200);
+    // The key with an old run's path (a bookmark) leads to Today under this run's.
+    let old_path = app.request(
+        "GET",
+        &format!("/s/0123456789abcdef/?key={}", app.key),
+        &[],
+        "",
+    );
+    assert_eq!(
+        old_path.header("location"),
+        Some(format!("{}/", app.prefix).as_str())
+    );
 
     // DNS rebinding: a foreign name, or this name with another port.
     for host in [

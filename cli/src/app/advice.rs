@@ -28,7 +28,7 @@ fn join_again(device: Option<&str>) -> String {
             crate::output::short_key(device)
         ),
         None => "ask your partner for a new invite (or make a device code on your other \
-                 device) and join with it again on the setup page (/setup)"
+                 device) and join with it again on the setup page (Today leads there)"
             .into(),
     }
 }
@@ -249,6 +249,6 @@ mod tests {
         };
         assert!(say(&join_again).contains("terminal"));
         let joined_nothing = NextStep::JoinAgain { device: None };
-        assert!(say(&joined_nothing).contains("/setup"));
+        assert!(say(&joined_nothing).contains("setup page (Today leads there)"));
     }
 }

@@ -235,7 +235,12 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
 fn enter(s: &Session, path: &str, headers: &HeaderMap) -> Response {
     // Under the scope, where the browser sends the cookie (a page's plain path, or the
     // scope's, is routed here with the scope taken off).
-    let to = if path.starts_with("//") { "/" } else { path };
+    // A path of another run's scope (`/s/OTHER/`, an old link) leads to Today.
+    let to = if path.starts_with("//") || path.starts_with("/s/") {
+        "/"
+    } else {
+        path
+    };
     let to = &format!("{}{to}", s.prefix());
     let cookie = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path={}",

@@ -284,7 +284,9 @@ async fn js() -> Response {
 async fn form_address(uri: axum::http::Uri) -> Response {
     let mut parts = uri.path().trim_start_matches('/').split('/');
     let to = match (parts.next(), parts.next()) {
-        (Some("devices" | "invites" | "relay" | "leave" | "backup"), _) => "/devices".to_string(),
+        (Some("devices" | "invites" | "relay" | "leave" | "backup" | "start-over"), _) => {
+            "/devices".to_string()
+        }
         (Some("goals"), Some(id)) if !id.is_empty() => format!("/goals/{id}"),
         (Some("reflections"), _) => "/reflections".to_string(),
         (Some("checkin"), _) => "/checkin".to_string(),

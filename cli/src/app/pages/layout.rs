@@ -38,6 +38,8 @@ pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> 
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 title { (title) " · Duet" }
+                // No icon: a browser would ask for /favicon.ico outside the app's path.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/app.js" defer {}
             }
