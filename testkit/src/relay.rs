@@ -82,6 +82,28 @@ fn registration(extra: &[&str]) -> Vec<String> {
     out
 }
 
+/// The processes whose parent is `pid` (read from /proc; none where there is none).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                // The parent is the second field after the command, which is in
+                // parentheses and may hold spaces.
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
 /// Starts the binary (through `wrapper`, if any) and reads its first line, the address it
 /// listens on; `None` if it could not start or listen.
 fn launch(bin: &Path, l: Launch) -> Option<(Child, String)> {
@@ -218,8 +240,15 @@ impl<B: RelayBinary> RelayProcess<B> {
         self.addr.to_string()
     }
 
-    /// Kills the process (no graceful shutdown) and waits for it.
+    /// Kills the process (no graceful shutdown) and waits for it. A relay started
+    /// through a wrapper (libfaketime's `faketime` forks it and waits) is its child:
+    /// killed first, or it would outlive the test.
     pub fn kill(&mut self) {
+        for pid in children_of(self.child.id()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -521,3 +521,35 @@ fn a_join_refused_as_expired_by_a_relay_days_ahead_names_the_relays_clock() {
         r.stderr
     );
 }
+
+/// A relay started under libfaketime's `faketime` (which forks the relay and waits) is
+/// gone once its test drops it: killing the wrapper alone left the relay running, an
+/// idle process after every such test.
+#[test]
+fn a_relay_started_under_faketime_is_gone_once_dropped() {
+    if !duet_tests::faketime_or_skip() {
+        return;
+    }
+    let relay = duet_tests::relay_with_clock("+10m");
+    let inner = duet_testkit::relay::children_of(relay.pid());
+    assert!(!inner.is_empty(), "faketime runs the relay as its child");
+    drop(relay);
+    // Gone, or a zombie no one reaps here (its parent was killed first).
+    let alive = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .is_some_and(|zombie| !zombie)
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while inner.iter().any(alive) {
+        assert!(
+            Instant::now() < deadline,
+            "the relay outlived its test: {inner:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
