@@ -136,10 +136,7 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
         );
         return;
     }
-    if head
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("upgrade:"))
-    {
+    if has_header(&head, "upgrade") {
         let _ = write!(
             client,
             "HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -179,7 +176,16 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
     let _ = client.write_all(&page);
 }
 
-/// A request read whole: its head's lines (without `connection`) and its body.
+/// Whether the head holds a header of this name.
+fn has_header(head: &[String], name: &str) -> bool {
+    head.iter().any(|h| {
+        h.split_once(':')
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+    })
+}
+
+/// A request read whole: its head's lines (the request line first, without
+/// `connection`) and its body.
 fn read_request(client: &TcpStream) -> Option<(Vec<String>, Vec<u8>)> {
     let mut reader = BufReader::new(client.try_clone().ok()?);
     let mut head = Vec::new();
@@ -213,42 +219,13 @@ fn serve(
     answer: Answer,
     mode: Mode,
 ) {
-    let Ok(clone) = client.try_clone() else {
+    let Some((head, body)) = read_request(&client) else {
         return;
     };
-    let mut reader = BufReader::new(clone);
-    let mut head = Vec::new();
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let is_post = line.starts_with("POST ");
-    head.push(line.trim_end().to_string());
-    let mut length = 0usize;
-    let mut upgrade = false;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        let h = h.trim_end().to_string();
-        match h.split_once(':') {
-            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            Some((name, _)) if name.eq_ignore_ascii_case("connection") => continue,
-            Some((name, _)) if name.eq_ignore_ascii_case("upgrade") => upgrade = true,
-            _ => {}
-        }
-        head.push(h);
-    }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    if upgrade && mode == Mode::HoldUpgrades {
+    let is_post = head.first().is_some_and(|l| l.starts_with("POST "));
+    if has_header(&head, "upgrade") && mode == Mode::HoldUpgrades {
         // Held until the client gives up and closes.
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        let _ = std::io::copy(&mut client, &mut std::io::sink());
         return;
     }
     if is_post {

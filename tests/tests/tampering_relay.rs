@@ -840,21 +840,31 @@ fn a_change_built_on_another_devices_event_left_out_of_a_page_waits_and_applies_
     assert_eq!(b.json(&["status"])["spaces"][0]["refused_events"], 0);
 }
 
-/// A relay that answers every push "accepted" at a cursor of its own making and keeps
-/// nothing.
-fn accept_without_keeping(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+/// An answer saying every one of `events` was stored, at cursors of the liar's making
+/// (`base` plus each event's seq), the space's newest at `newest`.
+fn accepted_at(
+    events: &[duet_core::event::Event],
+    base: u64,
+    newest: u64,
+) -> Option<(u16, String)> {
     let results: Vec<serde_json::Value> = events
         .iter()
         .map(|e| {
             serde_json::json!({
                 "hash": hex::encode(e.hash()),
                 "status": "accepted",
-                "cursor": 1_000_000 + e.header().seq,
+                "cursor": base + e.header().seq,
             })
         })
         .collect();
-    let answer = serde_json::json!({ "results": results, "cursor": 2_000_000 });
+    let answer = serde_json::json!({ "results": results, "cursor": newest });
     Some((200, answer.to_string()))
+}
+
+/// A relay that answers every push "accepted" at a cursor of its own making and keeps
+/// nothing.
+fn accept_without_keeping(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    accepted_at(events, 1_000_000, 2_000_000)
 }
 
 /// A relay acknowledges Alex's reflection without keeping it, and then the events Alex
@@ -1034,18 +1044,7 @@ fn fake_join_once(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
     {
         return None;
     }
-    let results: Vec<serde_json::Value> = events
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "hash": hex::encode(e.hash()),
-                "status": "accepted",
-                "cursor": 999_980 + e.header().seq,
-            })
-        })
-        .collect();
-    let answer = serde_json::json!({ "results": results, "cursor": 999_999 });
-    Some((200, answer.to_string()))
+    accepted_at(events, 999_980, 999_999)
 }
 
 /// A relay says Sam's join was stored and keeps none of it; then it answers Sam's read
