@@ -364,8 +364,10 @@ pub struct SyncReport {
     /// holds. The sync after the redo sends them.
     #[serde(skip)]
     pub held_for_redo: bool,
-    /// This device's events the relay has not acknowledged when the sync ends (its
-    /// answers did not name them as stored): they stay here and go with the next sync.
+    /// This device's events that the relay's last answer in this sync did not
+    /// acknowledge as stored (no cursor, another hash, a cursor below what was read):
+    /// they stay here and go with the next sync. Counted from the answers, not from the
+    /// store, where another process's sync may be sending events at the same time.
     #[serde(default)]
     pub unsent: usize,
     /// The cursor at which the relay acknowledged one of this device's events that this
@@ -499,7 +501,6 @@ fn sync_once(
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
     summary::report_waiting(&store.held(&rec.id)?, pull.report);
-    pull.report.unsent = store.unacked_events(&rec.id)?.len();
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;

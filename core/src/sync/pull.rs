@@ -246,6 +246,8 @@ impl<'a> Pull<'a> {
     /// otherwise keep the event from the partner until this device wrote again.
     fn unsend_unserved(&mut self, store: &mut Store) -> Result<(), SyncError> {
         let n = store.unsend_unserved_own(&self.rec.id, &self.me.device_key())?;
+        // Unsent again after this sync's pushes, unless a later push of it sends it.
+        self.report.unsent += n;
         if n > 0 {
             self.report.warnings.push(Warning::new(format!(
                 "the relay had acknowledged {} of this device's that it did not serve when the \

@@ -24,7 +24,7 @@ pub(super) fn push_unacked(
     let read_up_to = store.read_cursor(&rec.id)?;
     let batches = in_batches(store.unacked_events(&rec.id)?);
     let token = store.create_token(&rec.id)?;
-    let (mut behind, mut unproven) = (None, 0);
+    let (mut behind, mut unproven, mut behind_n) = (None, 0, 0);
     for batch in batches {
         let resp = match push_batch(transport, relay, rec, &batch, token.as_deref()) {
             Ok(resp) => resp,
@@ -50,6 +50,7 @@ pub(super) fn push_unacked(
             };
             if c <= read_up_to {
                 behind.get_or_insert(c);
+                behind_n += 1;
                 continue;
             }
             acked.push((hash, Some(c)));
@@ -60,6 +61,8 @@ pub(super) fn push_unacked(
     if let Some(c) = behind {
         report.acked_behind = Some(report.acked_behind.map_or(c, |b| b.min(c)));
     }
+    // The last push of a sync says what stays unsent (a later one sends them again).
+    report.unsent = unproven + behind_n;
     if unproven > 0 {
         report.warnings.push(Warning::then(
             format!(
