@@ -146,8 +146,13 @@ fn is_hazard(c: char) -> bool {
 /// them; there they pull the text beside them no more than the letters do: as in pages,
 /// `crate::bidi`).
 fn escape(s: &str, keep_lines: bool) -> Cow<'_, str> {
+    let line_end = |c: char| keep_lines && c == '\n';
+    // Most text holds no hazard: looked for right-to-left letters only when it does.
+    if !s.chars().any(|c| is_hazard(c) && !line_end(c)) {
+        return Cow::Borrowed(s);
+    }
     let rtl = s.chars().any(crate::bidi::is_rtl_letter);
-    let kept = |c: char| (keep_lines && c == '\n') || (rtl && crate::bidi::is_mark(c));
+    let kept = |c: char| line_end(c) || (rtl && crate::bidi::is_mark(c));
     if !s.chars().any(|c| is_hazard(c) && !kept(c)) {
         return Cow::Borrowed(s);
     }

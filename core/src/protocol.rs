@@ -273,13 +273,7 @@ macro_rules! error_codes {
                     $($code => ErrorCode::$variant,)*
                     // Kept to be said, so kept short and on one line: a relay's
                     // code cannot print a line of its own under the error.
-                    other => ErrorCode::Other(
-                        other
-                            .chars()
-                            .take(64)
-                            .map(|c| if c.is_control() { '?' } else { c })
-                            .collect(),
-                    ),
+                    other => ErrorCode::Other(one_line(other, 64, '?')),
                 }
             }
         }
@@ -421,6 +415,22 @@ pub struct PushResponse {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("malformed batch framing: {0}")]
 pub struct FramingError(pub &'static str);
+
+/// A relay's words, to be said on one line: at most `max` characters, each control
+/// character or line separator put as `with` (a line break would let the relay print a
+/// line of its own under the error, reading like Duet's output).
+pub fn one_line(s: &str, max: usize, with: char) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                with
+            } else {
+                c
+            }
+        })
+        .collect()
+}
 
 /// Frames events for a push body.
 pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {

@@ -23,6 +23,17 @@ use duet_tests::app::App;
 use duet_tests::{Device, Relay, pair};
 use serde_json::json;
 
+/// Chromium, or `None` after saying the test is skipped (`.ci/run` installs it).
+fn chromium_or_skip() -> Option<std::path::PathBuf> {
+    let found = duet_tests::chromium();
+    if found.is_none() {
+        eprintln!(
+            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
+        );
+    }
+    found
+}
+
 /// Polls a CLI condition with the deadline.
 fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
@@ -34,10 +45,7 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn two_partners_pair_and_work_in_the_app_alone_or_with_the_command_line() {
-    let Some(chromium) = duet_tests::chromium() else {
-        eprintln!(
-            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let relay = Relay::start();
@@ -392,10 +400,7 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
 
 #[test]
 fn the_app_opens_in_the_browser_from_its_launch_page_with_no_key_left_in_the_address() {
-    let Some(chromium) = duet_tests::chromium() else {
-        eprintln!(
-            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let alex = Device::new();
@@ -420,10 +425,7 @@ fn the_app_opens_in_the_browser_from_its_launch_page_with_no_key_left_in_the_add
 
 #[test]
 fn withdrawing_a_reflection_in_the_app_asks_first() {
-    let Some(chromium) = duet_tests::chromium() else {
-        eprintln!(
-            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let alex = Device::new();
@@ -468,10 +470,7 @@ fn withdrawing_a_reflection_in_the_app_asks_first() {
 /// local user's, say), which could then read and change everything in the app.
 #[test]
 fn the_session_cookie_is_not_sent_to_another_server_on_the_same_address() {
-    let Some(chromium) = duet_tests::chromium() else {
-        eprintln!(
-            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let alex = Device::new();
@@ -522,10 +521,7 @@ fn the_session_cookie_is_not_sent_to_another_server_on_the_same_address() {
 /// button stays shown and working in the copy read again.
 #[test]
 fn a_refusal_and_the_print_button_stay_when_the_page_hears_a_change() {
-    let Some(chromium) = duet_tests::chromium() else {
-        eprintln!(
-            "skipped: install chromium (Debian package `chromium`) to run the app browser test"
-        );
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let alex = Device::new();

@@ -150,19 +150,16 @@ impl Device {
     /// shared space.
     fn person_of(&mut self, assignee: &Assignee) -> Result<Option<String>, DeviceError> {
         let me = self.me.person_id.to_string();
-        let name = match assignee {
+        match assignee {
             Assignee::Me => return Ok(Some(me)),
             Assignee::Nobody => return Ok(None),
-            Assignee::Partner => None,
-            Assignee::Named(name) | Assignee::Person(name) => Some(name),
-        };
+            _ => {}
+        }
         let people = self.view_parts(SpaceKind::Shared, Parts::Goals)?.people;
-        let person = match name {
-            Some(id) if matches!(assignee, Assignee::Person(_)) && people.contains_key(id) => {
-                id.clone()
-            }
-            Some(name) => crate::names::find_id(&people, name)?,
-            None => people
+        let person = match assignee {
+            Assignee::Person(id) if people.contains_key(id) => id.clone(),
+            Assignee::Named(name) | Assignee::Person(name) => crate::names::find_id(&people, name)?,
+            _ => people
                 .keys()
                 .find(|p| **p != me)
                 .cloned()

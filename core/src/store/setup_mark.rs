@@ -44,7 +44,7 @@ pub(crate) fn killed_setup(home: &Path, db: &Path) -> bool {
 /// Deletes what a killed setup left (the empty database, its empty log and index, the
 /// mark), when that is what is there. Call with the open lock held exclusively: a setup
 /// still running holds it, so what is seen here is one that ended.
-pub(crate) fn clear_killed_setup(home: &Path, db: &Path) -> std::io::Result<bool> {
+fn clear_killed_setup(home: &Path, db: &Path) -> std::io::Result<bool> {
     if !killed_setup(home, db) {
         return Ok(false);
     }
@@ -63,12 +63,7 @@ pub(crate) fn clear_killed_setup(home: &Path, db: &Path) -> std::io::Result<bool
 /// Clears what a killed setup left in `home` (see [`clear_killed_setup`]), taking the
 /// open lock for it: for a command that sets a device up by other means (a restore).
 pub fn clear_killed_setup_of(home: &Path) {
-    let db = home.join(super::DB_FILE);
-    if killed_setup(home, &db)
-        && let Some(_setting_up) = super::OpenLock::to_set_up(home)
-    {
-        let _ = clear_killed_setup(home, &db);
-    }
+    drop(clear_when_killed(home, &home.join(super::DB_FILE), None));
 }
 
 /// What a setup killed before its first commit left is cleared, under the open lock held

@@ -142,20 +142,7 @@ fn refused_words(body: &ErrorBody) -> String {
              there, the relay lost its database, or this device points at another relay than \
              its partner's)"
             .to_string(),
-        // One line: a line break (or a carriage return) would let the relay print a
-        // line under the error that reads like Duet's own output.
-        _ => body
-            .message
-            .chars()
-            .take(200)
-            .map(|c| {
-                if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect(),
+        _ => crate::protocol::one_line(&body.message, 200, ' '),
     }
 }
 
