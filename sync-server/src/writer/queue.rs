@@ -248,11 +248,18 @@ impl<B: Backend> Worker<B> {
                 live.notify(Committed { space, cursor });
             }
         }
-        for (_, reply, result) in done {
+        for (push, reply, result) in done {
             counters.requests.fetch_add(1, Ordering::Relaxed);
-            let _ = reply.send(result);
+            answer(push, reply, result);
         }
     }
+}
+
+/// Answers `push` with `result`, its share of the push memory given back first: a
+/// client that sends its next push as soon as it hears finds the memory free.
+fn answer(push: PreparedPush, reply: PushReply, result: Result<PushResponse, ApiError>) {
+    drop(push);
+    let _ = reply.send(result);
 }
 
 /// A push handled inside the group's transaction, and its answer once committed.
@@ -261,9 +268,9 @@ type Done = (PreparedPush, PushReply, Result<PushResponse, ApiError>);
 impl Counters {
     /// Answers every push with `e`.
     fn refuse_all(&self, pushes: Vec<(PreparedPush, PushReply)>, e: &ApiError) {
-        for (_, reply) in pushes {
+        for (push, reply) in pushes {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let _ = reply.send(Err(e.clone()));
+            answer(push, reply, Err(e.clone()));
         }
     }
 }
@@ -315,7 +322,7 @@ fn handle_all<T: WriteTxn>(
                      pushes of the group are handled again"
                 );
                 counters.requests.fetch_add(1, Ordering::Relaxed);
-                let _ = reply.send(Err(error));
+                answer(push, reply, Err(error));
                 let again: Vec<Job> = done
                     .into_iter()
                     .map(|(p, r, _)| Job::Push(p, r))
