@@ -241,7 +241,13 @@ pub fn transport_retry_helps(e: &TransportError) -> bool {
         TransportError::Refused { status, body } => match status {
             429 => body.error != ErrorCode::TooManySpaces,
             408 | 503 => true,
-            500..=599 => !matches!(body.error, ErrorCode::StorageFull | ErrorCode::HttpError),
+            500..=599 => match body.error {
+                ErrorCode::StorageFull => false,
+                // Not a relay's answer but its proxy's: a relay down or late behind it
+                // (500, 502, 504) comes back; a proxy that cannot do the request does not.
+                ErrorCode::HttpError => matches!(status, 500 | 502 | 504),
+                _ => true,
+            },
             _ => false,
         },
         TransportError::Unresolved { .. }
@@ -357,6 +363,14 @@ mod tests {
         assert!(retry_helps(&refused_port), "a relay started later");
         assert!(retry_helps(&refused(503, ErrorCode::Overloaded)));
         assert!(retry_helps(&refused(429, ErrorCode::RateLimited)));
+        assert!(
+            retry_helps(&refused(502, ErrorCode::HttpError)),
+            "a proxy's page"
+        );
+        assert!(
+            retry_helps(&refused(500, ErrorCode::HttpError)),
+            "a proxy's page"
+        );
         for (status, code) in [
             (429, ErrorCode::TooManySpaces),
             (404, ErrorCode::NoSuchSpace),

@@ -184,6 +184,20 @@ fn a_proxy_set_up_halfway_is_said_in_its_own_terms() {
     assert!(err.contains(&format!("use https://{tls}")), "{err}");
 }
 
+/// A proxy in front of a relay that is down answers with its own page (nginx's 502):
+/// the same sync passes once the relay is back, so it is said to be run again (exit 3).
+#[test]
+fn a_proxys_page_for_a_relay_that_is_down_says_to_sync_again() {
+    let addr = answering(
+        "502 Bad Gateway",
+        "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+    );
+    let err = failing_sync(&device_with_relay(&format!("http://{addr}")));
+    assert!(err.contains(RETRY), "{err}");
+    assert!(err.contains("502"), "{err}");
+    assert!(!err.contains("<html"), "{err}");
+}
+
 /// A web server at a mistyped address answers with a page of HTML: said as "not a Duet
 /// relay", without the page pasted into the message.
 #[test]

@@ -76,6 +76,13 @@ fn not_a_relays_answer(relay: &str, status: u16, text: &str) -> String {
             "the server at {relay} speaks https on that port (its proxy said so); use {https}"
         );
     }
+    // A proxy whose relay is down or late says so in its own page.
+    if matches!(status, 500 | 502 | 504) {
+        return format!(
+            "the server at {relay} answered HTTP {status} with a page that is not a Duet \
+             relay's: most often a proxy whose relay behind it is down or slow; nothing was lost"
+        );
+    }
     let said = if text.is_empty() || text.starts_with('<') {
         String::new()
     } else {
