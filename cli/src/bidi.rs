@@ -70,6 +70,9 @@ pub fn shown(html: String) -> String {
             .any(is_rtl_letter)
     };
     let mut rtl = rtl_until_tag(&html);
+    // Inside a tag: whether an attribute's quoted value is open, and whether it holds a
+    // right-to-left letter (a chart's `aria-label` names an RTL title).
+    let (mut in_attr, mut attr_rtl) = (false, false);
     let mut rest = html.as_str();
     while let Some(c) = rest.chars().next() {
         if in_textarea && rest.starts_with("</textarea") {
@@ -82,10 +85,21 @@ pub fn shown(html: String) -> String {
             }
             '>' if !in_value => {
                 in_tag = false;
+                in_attr = false;
                 rtl = rtl_until_tag(&rest[1..]);
             }
             // maud writes a quote inside an attribute as `&quot;`: this one ends it.
             '"' if in_value => in_value = false,
+            '"' if in_tag => {
+                in_attr = !in_attr;
+                attr_rtl = in_attr
+                    && rest[1..]
+                        .split('"')
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .any(is_rtl_letter);
+            }
             ' ' if in_tag && rest.starts_with(" value=\"") => {
                 out.push_str(" value=\"");
                 rest = &rest[" value=\"".len()..];
@@ -94,7 +108,8 @@ pub fn shown(html: String) -> String {
             }
             _ => {}
         }
-        if escaped(c, rtl && !in_tag) && !in_value && !in_textarea {
+        let rtl_here = if in_tag { attr_rtl } else { rtl };
+        if escaped(c, rtl_here) && !in_value && !in_textarea {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
@@ -131,6 +146,18 @@ mod tests {
             shown(page),
             "<p>שיחה שבועית\u{200f} (Sunday)</p><p>Sam\\u{200f}: +1</p>\
              <p>Ctrl \\u{1b}[31mred\\u{7}</p><pre>a\nb\tc</pre>"
+        );
+    }
+
+    #[test]
+    fn a_mark_in_a_right_to_left_attribute_is_kept_and_one_in_a_latin_one_is_shown() {
+        let page = "<svg aria-label=\"Ratings of שיחה\u{200f}\" class=\"a\u{200f}\"></svg>\
+                    <svg aria-label=\"Sam\u{200f}\"></svg>"
+            .to_string();
+        assert_eq!(
+            shown(page),
+            "<svg aria-label=\"Ratings of שיחה\u{200f}\" class=\"a\\u{200f}\"></svg>\
+             <svg aria-label=\"Sam\\u{200f}\"></svg>"
         );
     }
 
