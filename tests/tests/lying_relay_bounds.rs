@@ -114,10 +114,20 @@ fn serve(mut stream: TcpStream, handler: &Handler, reads: &AtomicUsize) {
 
 /// Writes a read answer: `events` framed as a page, with the `more` flag.
 fn answer_page(stream: &mut TcpStream, events: &[(u64, Vec<u8>)], more: bool) {
+    answer_page_ending(stream, events, more, "");
+}
+
+/// Like [`answer_page`], with `headers` (each ending in CRLF) among the answer's.
+fn answer_page_ending(
+    stream: &mut TcpStream,
+    events: &[(u64, Vec<u8>)],
+    more: bool,
+    headers: &str,
+) {
     let body = encode_page(events);
     let _ = write!(
         stream,
-        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n{H_MORE}: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n{H_MORE}: {}\r\n{headers}connection: close\r\n\r\n",
         body.len(),
         u8::from(more)
     );
@@ -253,6 +263,22 @@ fn a_relay_that_says_more_but_serves_nothing_new_is_left_at_once() {
         run.stderr
     );
     assert!(relay.reads() <= 4, "{} reads", relay.reads());
+}
+
+/// A page that ends below the newest cursor the relay gives with it (`duet-more: 0`)
+/// left events out: the sync says so and is not up to date, as when `duet-more` lies.
+#[test]
+fn a_relay_whose_last_page_ends_below_its_newest_cursor_is_not_up_to_date() {
+    let relay = LyingRelay::start(|_, s| answer_page_ending(s, &[], false, "duet-cursor: 5\r\n"));
+    let alex = device_on(&relay);
+    let (run, _) = run_bounded(&alex, &["sync"], Duration::from_secs(60));
+    assert_eq!(run.code, 3, "not up to date, and said so: {run:?}");
+    assert!(!run.stdout.contains("Up to date"), "{run:?}");
+    assert!(
+        run.stderr.contains("newest event is at cursor 5"),
+        "the sync says the relay left events out: {}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -152,7 +152,9 @@ impl<'a> Pull<'a> {
             drop(lock);
             let stop = match stop {
                 Some(stop) => Some(stop),
-                None if !more => None,
+                // The relay's newest cursor comes from the page's own snapshot: an end
+                // below it left events out (a relay, or something between, cut it).
+                None if !more => newest.filter(|n| *n > cursor).map(Stop::Short),
                 // A first page that began at the anchor may hold only what was read.
                 None if anchored.is_some() => continue,
                 None if cursor <= page_start => Some(Stop::Stuck),
@@ -526,6 +528,8 @@ pub(super) enum Stop {
     Pages,
     /// The relay said more wait but served nothing past the cursor.
     Stuck,
+    /// The relay's last page ended below the newest cursor it gave with it.
+    Short(u64),
     /// [`MAX_STALLS_PER_SYNC`] contents stalled the parser.
     Stalls,
     /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
@@ -544,6 +548,11 @@ impl Stop {
             Stop::Stuck => Warning::new(format!(
                 "the relay says more events wait after cursor {cursor} but serves nothing new; stopped reading \
                  (the relay is misbehaving); the next sync asks again"
+            )),
+            Stop::Short(newest) => Warning::new(format!(
+                "the relay says its newest event is at cursor {newest} but its last page ended at cursor \
+                 {cursor}; stopped reading (the relay, or something between it and this device, is \
+                 misbehaving); the next sync asks again"
             )),
             Stop::Stalls => Warning::then(
                 format!(
