@@ -490,7 +490,12 @@ pub fn decode_page(mut body: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, FramingError>
         if rest.len() < len {
             return Err(FramingError("event shorter than its length prefix"));
         }
-        out.push((u64::from_be_bytes(c), rest[..len].to_vec()));
+        let cursor = u64::from_be_bytes(c);
+        // Past every cursor a relay stores (its database's integers are signed).
+        if cursor > i64::MAX as u64 {
+            return Err(FramingError("a cursor above 2^63 - 1"));
+        }
+        out.push((cursor, rest[..len].to_vec()));
         body = &rest[len..];
     }
     Ok(out)
@@ -569,6 +574,8 @@ mod tests {
         assert!(decode_batch(&body[..body.len() - 1]).is_err());
         let page = vec![(3, b"a".to_vec()), (9, b"bc".to_vec())];
         assert_eq!(decode_page(&encode_page(&page)), Ok(page));
+        let past_every_cursor = encode_page(&[(1 << 63, b"a".to_vec())]);
+        assert!(decode_page(&past_every_cursor).is_err());
     }
 
     #[test]
