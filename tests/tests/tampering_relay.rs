@@ -410,7 +410,10 @@ fn an_equivocating_device_is_refused_and_both_partners_are_warned() {
         let r = d.run(&["sync"]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(
-            r.stderr.contains("equivocation") && r.stderr.contains("`duet verify`"),
+            r.stderr.contains("equivocation")
+                && r.stderr
+                    .contains("was copied, a key may have been stolen; compare")
+                && r.stderr.contains("`duet verify`"),
             "warned on sync, with what to do: {}",
             r.stderr
         );

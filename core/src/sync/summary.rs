@@ -281,7 +281,8 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
                 "the relay says it refused {} by a device to sign two different events with the \
                  same sequence number (equivocation); it kept the first and holds the other as \
                  evidence. A copy of a device does that (a home copied, or restored from a backup \
-                 while the first still runs): use one copy only. If no device of yours was copied",
+                 while the first still runs): use one copy only. If no device of yours was copied, a key \
+                 may have been stolen",
                 count(
                     usize::try_from(report.forks).unwrap_or(usize::MAX),
                     "attempt",
