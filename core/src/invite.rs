@@ -51,7 +51,11 @@ fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
     let (body, checked) = match (s.strip_prefix(v2), s.strip_prefix(v1)) {
         (Some(body), _) => (body, true),
         (None, Some(body)) => (body, false),
-        (None, None) => return Err(InviteCodeError("it does not start with duet2- or duet1-")),
+        (None, None) => {
+            return Err(InviteCodeError(
+                "it does not start with duet2- (a partner's invite) or duet2d- (a device code)",
+            ));
+        }
     };
     let mut b = URL_SAFE_NO_PAD.decode(body).map_err(|_| {
         // Only the code's own characters, but not a whole code: cut short (base64 ends

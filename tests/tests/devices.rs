@@ -44,6 +44,35 @@ fn a_phone_added_before_the_partner_joined_is_not_told_it_joined_with_them() {
     );
 }
 
+/// A partner handed Alex's device code by mistake (`duet2d-` and `duet2-` look alike)
+/// who joins with their own name is refused before the code is used: joined, they would
+/// be a device of Alex's, reading Alex's private reflections. Alex's own name joins.
+#[test]
+fn a_device_code_given_with_another_persons_name_is_refused_and_left_unused() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["reflect", "--private", "Private-canary-9e1d only for Alex"]);
+    alex.ok(&["sync"]);
+    let code = code_of(&alex, &["device", "add"]);
+    let sam = Device::new();
+    let refused = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("device code of Alex's") && refused.stderr.contains("duet invite"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!sam.db().exists(), "nothing set up");
+    let phone = Device::new();
+    phone.ok(&["join", &code, "--name", "alex"]);
+    assert!(
+        phone
+            .ok(&["reflections", "--private"])
+            .contains("Private-canary-9e1d")
+    );
+}
+
 #[test]
 fn a_second_device_of_one_person_gets_the_private_space_and_the_partner_never_does() {
     let relay = Relay::start();

@@ -47,6 +47,7 @@ pub fn redeem(typed: &str, relay: Option<&str>) -> anyhow::Result<String> {
 pub fn join_failure(e: JoinError, home: &std::path::Path) -> anyhow::Error {
     match e {
         JoinError::Code(e) => UsageError(crate::advice::message(&e)).into(),
+        e @ JoinError::DeviceCodeOfAnother(_) => UsageError(crate::advice::message(&e)).into(),
         JoinError::NameRequired => {
             UsageError("a name is required with a partner's invite code: --name NAME".into()).into()
         }

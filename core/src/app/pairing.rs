@@ -127,6 +127,12 @@ fn made_it(dev: &Device, secret: [u8; 32]) -> bool {
     shared_invite(dev, secret).is_some_and(|inv| inv.by == Some(dev.me.person()))
 }
 
+/// Whether a name typed at a join is the device code's person's (case and spaces
+/// around it aside).
+fn same_name(typed: &str, code_name: &str) -> bool {
+    typed.trim().to_lowercase() == code_name.trim().to_lowercase()
+}
+
 /// Whether `dev` joined the shared space with the invite of this secret.
 fn joined_with(dev: &Device, secret: [u8; 32]) -> bool {
     shared_invite(dev, secret).is_some_and(|inv| inv.joined == Some(dev.me.device_key()))
@@ -218,6 +224,10 @@ impl Device {
     ) -> Result<(Device, SpaceId, [u8; 32], Option<std::path::PathBuf>), JoinError> {
         if crate::invite::is_device_code(code) {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
+            let other = |n: &&str| !n.trim().is_empty() && !same_name(n, &code.name);
+            if name.filter(other).is_some() {
+                return Err(JoinError::DeviceCodeOfAnother(code.name));
+            }
             let set_up = || Device::join_own_with(home, &code, clock);
             let (dev, aside) = joining_already(set_up, home, code.shared.space, clock)?;
             return Ok((dev, code.shared.space, code.shared.secret, aside));

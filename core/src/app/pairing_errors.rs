@@ -64,6 +64,13 @@ pub enum JoinError {
     /// A partner's invite code needs the name the partner will see.
     #[error("a name is required with a partner's invite code")]
     NameRequired,
+    /// A device code (it makes this device one of its maker's, who can read all they
+    /// wrote, private reflections included) given with another person's name: most
+    /// likely a partner handed the wrong code. Refused before anything is used up.
+    #[error(
+        "this is a device code of {0}'s, not a partner's invite: it makes this device one of {0}'s, with everything {0} wrote, private reflections included (if you are {0}, join without giving a name)"
+    )]
+    DeviceCodeOfAnother(String),
     /// This device could not be prepared (the home is set up already, the code expired, ...).
     #[error(transparent)]
     Setup(DeviceError),
@@ -130,6 +137,7 @@ impl Advice for JoinError {
                 })
             }
             JoinError::FirstSync(_) => Some(NextStep::SyncAgain),
+            JoinError::DeviceCodeOfAnother(_) => Some(NextStep::NewInvite),
             JoinError::OwnInvite | JoinError::AlreadyJoined => None,
             JoinError::Departed(_) => Some(NextStep::OtherHome),
         }

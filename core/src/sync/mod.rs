@@ -31,6 +31,7 @@ mod process;
 mod pull;
 pub(crate) mod push;
 mod set_aside;
+mod stop;
 mod summary;
 mod verify;
 

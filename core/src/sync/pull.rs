@@ -4,14 +4,14 @@
 //! retried whenever something changed, and a sync stops early (saying why) rather than
 //! read without end.
 
-use crate::advice::{NextStep, Warning};
+use crate::advice::Warning;
 use std::collections::{BTreeMap, HashSet};
 
 use super::give_back::{Loss, give_back};
 use super::local::Local;
+use super::stop::{PageEnd, Stop};
 use super::{
-    Arrivals, AtAfter, MAX_PAGES_PER_SYNC, MAX_STALLS_PER_SYNC, SyncError, SyncReport, Transport,
-    TransportError,
+    Arrivals, AtAfter, MAX_STALLS_PER_SYNC, SyncError, SyncReport, Transport, TransportError,
 };
 use crate::doc::SpaceDoc;
 use crate::event::{Event, SpaceId};
@@ -123,20 +123,8 @@ impl<'a> Pull<'a> {
             let (more, newest) = (page.more, page.newest);
             pages += 1;
             let page_start = cursor;
-            let acked_up_to = own_after.keys().next_back().copied().unwrap_or(0);
-            let mut loss = self
-                .note_relay(newest, page.forks, cursor.max(acked_up_to))
-                .or_else(|| own_lost(&own_after, after, &page.events, more, newest));
             let anchored = anchor.take();
-            if let Some((at, hash)) = anchored {
-                if anchor_moved(page.at_after, hash) {
-                    loss = loss.or(Some(Loss::Renumbered { at }));
-                }
-                // What lies between the anchor and the cursor (events this device
-                // refused or keeps waiting) was read before: refused contents are never
-                // read twice.
-                page.events.retain(|(c, _)| *c > cursor);
-            }
+            let loss = self.loss_in(&mut page, &own_after, after, cursor, anchored);
             if let Some(loss) = loss.filter(|_| !gave_back) {
                 // Once per sync: a relay that keeps losing events is told so again by
                 // the next sync.
@@ -150,20 +138,44 @@ impl<'a> Pull<'a> {
             let (stop, held) =
                 self.take_page(store, local, page.events, &mut cursor, pages == 1)?;
             drop(lock);
-            let stop = match stop {
-                Some(stop) => Some(stop),
-                // The relay's newest cursor comes from the page's own snapshot: an end
-                // below it left events out (a relay, or something between, cut it).
-                None if !more => newest.filter(|n| *n > cursor).map(Stop::Short),
-                // A first page that began at the anchor may hold only what was read.
-                None if anchored.is_some() => continue,
-                None if cursor <= page_start => Some(Stop::Stuck),
-                None if pages >= MAX_PAGES_PER_SYNC => Some(Stop::Pages),
-                None => continue,
+            let read = PageEnd {
+                more,
+                newest,
+                anchored: anchored.is_some(),
+                moved: cursor > page_start,
+                pages,
+                cursor,
+            };
+            let Some(stop) = read.next(stop) else {
+                continue;
             };
             self.finish(store, stop, cursor, held)?;
             return Ok(cursor);
         }
+    }
+
+    /// What `page` (read after `after`, the device's cursor being `cursor`) shows the
+    /// relay lost, if anything; the entries at or below the cursor of a page read from
+    /// the anchor are dropped (read before: refused contents are never read twice).
+    fn loss_in(
+        &mut self,
+        page: &mut super::Page,
+        own_after: &BTreeMap<u64, [u8; 32]>,
+        after: u64,
+        cursor: u64,
+        anchored: Option<(u64, [u8; 32])>,
+    ) -> Option<Loss> {
+        let acked_up_to = own_after.keys().next_back().copied().unwrap_or(0);
+        let mut loss = self
+            .note_relay(page.newest, page.forks, cursor.max(acked_up_to))
+            .or_else(|| own_lost(own_after, after, &page.events, page.more, page.newest));
+        if let Some((at, hash)) = anchored {
+            if anchor_moved(page.at_after, hash) {
+                loss = loss.or(Some(Loss::Renumbered { at }));
+            }
+            page.events.retain(|(c, _)| *c > cursor);
+        }
+        loss
     }
 
     /// Gives the relay back what it lost (see `give_back`); the read then starts over
@@ -518,58 +530,6 @@ impl PageRun {
             self.batch = Batch::default();
         }
         Ok(())
-    }
-}
-
-/// Why a sync stopped reading before the relay's end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stop {
-    /// [`MAX_PAGES_PER_SYNC`] pages read.
-    Pages,
-    /// The relay said more wait but served nothing past the cursor.
-    Stuck,
-    /// The relay's last page ended below the newest cursor it gave with it.
-    Short(u64),
-    /// [`MAX_STALLS_PER_SYNC`] contents stalled the parser.
-    Stalls,
-    /// [`MAX_HELD_EVENTS`] (or [`MAX_HELD_BYTES`]) events wait already.
-    Held,
-}
-
-impl Stop {
-    fn warning(self, cursor: u64, held: usize) -> Warning {
-        match self {
-            Stop::Pages => Warning::then(
-                format!(
-                    "read {MAX_PAGES_PER_SYNC} pages in this sync and the relay has more; stopped at cursor {cursor}"
-                ),
-                NextStep::SyncAgain,
-            ),
-            Stop::Stuck => Warning::new(format!(
-                "the relay says more events wait after cursor {cursor} but serves nothing new; stopped reading \
-                 (the relay is misbehaving); the next sync asks again"
-            )),
-            Stop::Short(newest) => Warning::new(format!(
-                "the relay says its newest event is at cursor {newest} but its last page ended at cursor \
-                 {cursor}; stopped reading (the relay, or something between it and this device, is \
-                 misbehaving); the next sync asks again"
-            )),
-            Stop::Stalls => Warning::then(
-                format!(
-                    "stopped reading at cursor {cursor}: {MAX_STALLS_PER_SYNC} events carried content that did not parse in time \
-                     (refused and recorded, never read again)"
-                ),
-                NextStep::SyncAgain,
-            ),
-            Stop::Held => Warning::then(
-                format!(
-                    "stopped reading at cursor {cursor}: {held} events already wait for an earlier event or a key \
-                     (at most {MAX_HELD_EVENTS} or {} MiB are kept); a relay serving this many that never fit is misbehaving",
-                    MAX_HELD_BYTES >> 20
-                ),
-                NextStep::DropWaiting,
-            ),
-        }
     }
 }
 
