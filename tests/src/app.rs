@@ -24,6 +24,8 @@ pub struct App {
     /// The path the browser keeps the session cookie for (`/s/SCOPE`): pages opened in
     /// a browser are under it.
     pub prefix: String,
+    /// What it wrote on stderr so far (read as it comes, so the pipe never fills).
+    said: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// An HTTP answer.
@@ -120,6 +122,19 @@ impl App {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let said = said.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { return };
+                    if let Ok(mut s) = said.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("duet app prints its URL");
@@ -139,7 +154,13 @@ impl App {
             prefix: format!("/{prefix}"),
             url: url.clone(),
             child,
+            said,
         }
+    }
+
+    /// What the app wrote on stderr so far.
+    pub fn said(&self) -> String {
+        self.said.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The process id of `duet app` (its memory is read from /proc by the benchmark).

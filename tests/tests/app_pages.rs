@@ -784,6 +784,96 @@ fn an_edit_over_a_title_changed_meanwhile_is_refused_and_keeps_both_words() {
     assert_eq!(shown["why"], "We drift apart");
 }
 
+/// A step's text changed elsewhere since the page was shown (the command line, the
+/// partner) is not written over by the page's form: refused, with both texts.
+#[test]
+fn a_step_edit_over_a_text_changed_meanwhile_is_refused_and_keeps_both_words() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday talk", "--area", "communication"]);
+    d.ok(&["step", "add", "sunday", "Find a quiet room"]);
+    let app = App::start(&d);
+    let goal = app.first_goal_link();
+    let step = d.json(&["goal", "show", "sunday"])["steps"][0]["id"]
+        .as_str()
+        .expect("a step")
+        .to_string();
+    d.ok(&[
+        "step",
+        "edit",
+        "sunday",
+        "quiet",
+        "Find a quiet room upstairs",
+    ]);
+    let refused = app.post(
+        &format!("{goal}/steps/{step}/edit"),
+        &[
+            ("text", "Find a quiet café"),
+            ("was-text", "Find a quiet room"),
+        ],
+    );
+    assert_ne!(refused.status, 303, "{}", refused.body);
+    assert!(
+        refused.body.contains("Find a quiet room upstairs")
+            && refused.body.contains("Find a quiet café"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        d.json(&["goal", "show", "sunday"])["steps"][0]["text"],
+        "Find a quiet room upstairs"
+    );
+}
+
+/// An edit form that arrives while another `duet` process writes the goal (the command
+/// line beside the app holds the home) is compared with what that process wrote, once
+/// the app's turn comes, not with what the goal read before: the edit is refused and
+/// the other words stay.
+#[test]
+fn an_edit_form_that_waited_for_another_command_is_compared_with_what_it_wrote() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday talk", "--area", "communication"]);
+    let app = App::start(&d);
+    let goal = app.first_goal_link();
+    let mut other = duet_core::device::Device::open(&d.home).expect("open the home");
+    let answer = std::thread::scope(|s| {
+        let mut post = None;
+        other
+            .exclusively(|other| {
+                post = Some(s.spawn(|| {
+                    app.post(
+                        &format!("{goal}/edit"),
+                        &[
+                            ("title", "Sunday talk (Alex)"),
+                            ("was-title", "Sunday talk"),
+                        ],
+                    )
+                }));
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while !app.said().contains("the app waits for it") {
+                    assert!(std::time::Instant::now() < deadline, "{}", app.said());
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                // Written while the app's form waits for the home.
+                let title = duet_core::app::GoalChanges {
+                    title: Some("Sunday talk (Sam)".into()),
+                    ..Default::default()
+                };
+                other.edit_goal("sunday", title).map(drop)
+            })
+            .expect("the other command writes");
+        post.map(|p| p.join().expect("the form is answered"))
+    })
+    .expect("the form was sent");
+    assert_ne!(answer.status, 303, "{}", answer.body);
+    assert!(answer.body.contains("Sunday talk (Sam)"), "{}", answer.body);
+    assert_eq!(
+        d.json(&["goal", "show", "sunday"])["title"],
+        "Sunday talk (Sam)"
+    );
+}
+
 /// A copy of this device's home (a restored backup, a copied folder) sends first what
 /// both wrote: the app's sync makes its own change again after the copy's, and says so
 /// on the status line, where the live sync's next round does not wipe it out.

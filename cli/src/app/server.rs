@@ -156,6 +156,12 @@ impl App {
                     .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
                 // Pages read the same views again and again between changes.
                 dev.keep_views();
+                // Said where the app was started: a form waits for a command writing.
+                dev.on_wait(std::sync::Arc::new(|| {
+                    crate::output::note(
+                        "note: another duet command is writing to this home; the app waits for it",
+                    );
+                }));
                 *kept = Some(dev);
             }
             match kept.as_mut() {

@@ -14,6 +14,7 @@ mod checkin_plan;
 mod corrections;
 mod devices;
 mod edits;
+mod exclusive;
 mod export;
 mod goals;
 pub(crate) mod lifecycle;

@@ -163,11 +163,15 @@ pub async fn edit_goal(
         ..GoalChanges::default()
     };
     let goal = id.clone();
+    // Compared and written under the home's lock: an edit committed while this form
+    // waited its turn is compared too.
     app.with_device(move |dev| {
-        if let GoalDetail::Found { goal: now, .. } = dev.goal_detail(&goal, Some(0))? {
-            refuse_overwrite(&f, &now)?;
-        }
-        Ok(dev.edit_goal(&goal, changes)?)
+        dev.exclusively(|dev| {
+            if let GoalDetail::Found { goal: now, .. } = dev.goal_detail(&goal, Some(0))? {
+                refuse_overwrite(&f, &now)?;
+            }
+            Ok(dev.edit_goal(&goal, changes)?)
+        })
     })
     .await?;
     Ok(see_other(&format!("/goals/{id}")))
@@ -302,22 +306,24 @@ pub async fn edit_reflection(
         );
     }
     app.with_device(move |dev| {
-        // Edited elsewhere since the page was shown (another window, the command
-        // line, another device): saving would silently drop that edit.
-        let now = dev.reflection_texts()?.remove(&id);
-        if let (Some(was), Some(now)) = (&f.was, &now)
-            && was.trim() != now.trim()
-            && f.text.trim() != now.trim()
-        {
-            anyhow::bail!(
-                "the reflection was edited meanwhile (in another window or on another device): \
+        dev.exclusively(|dev| {
+            // Edited elsewhere since the page was shown (another window, the command
+            // line, another device): saving would silently drop that edit.
+            let now = dev.reflection_texts()?.remove(&id);
+            if let (Some(was), Some(now)) = (&f.was, &now)
+                && was.trim() != now.trim()
+                && f.text.trim() != now.trim()
+            {
+                anyhow::bail!(
+                    "the reflection was edited meanwhile (in another window or on another device): \
                  it now reads \"{}\"; yours, \"{}\", was not saved. Open the reflections \
                  again and make your change to what it reads now",
-                now.trim(),
-                f.text.trim()
-            );
-        }
-        Ok(dev.edit_reflection(&id, false, f.text.trim())?)
+                    now.trim(),
+                    f.text.trim()
+                );
+            }
+            Ok(dev.edit_reflection(&id, false, f.text.trim())?)
+        })
     })
     .await?;
     Ok(see_other("/reflections"))

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Form;
 use axum::extract::{Path, State};
-use duet_core::app::{Assignee, GoalRecord, StepRecord};
+use duet_core::app::{Assignee, GoalDetail, GoalRecord, StepRecord};
+use duet_core::device::Device;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -211,17 +212,49 @@ pub async fn edit_step(
     let goal = id.clone();
     let text = changed(&f, "text").map(str::to_string);
     let who = changed(&f, "who").map(assignee_of);
+    // Compared and written under the home's lock: an edit committed while this form
+    // waited its turn is compared too.
     app.with_device(move |dev| {
-        if let Some(text) = text {
-            dev.edit_step(&goal, &step, &text)?;
-        }
-        if let Some(who) = who {
-            dev.assign_step(&goal, &step, &who)?;
-        }
-        Ok(())
+        dev.exclusively(|dev| {
+            if let Some(text) = text {
+                refuse_overwrite(dev, &goal, &step, f.get("was-text"), &text)?;
+                dev.edit_step(&goal, &step, &text)?;
+            }
+            if let Some(who) = who {
+                dev.assign_step(&goal, &step, &who)?;
+            }
+            Ok(())
+        })
     })
     .await?;
     Ok(see_other(&format!("/goals/{id}")))
+}
+
+/// Refuses a step's new text `mine` when the step was changed since the page showed
+/// `was` (the command line, another window, the partner) to something else: saving
+/// would silently drop that edit.
+fn refuse_overwrite(
+    dev: &mut Device,
+    goal: &str,
+    step: &str,
+    was: Option<&String>,
+    mine: &str,
+) -> anyhow::Result<()> {
+    let (Some(was), GoalDetail::Found { goal: now, .. }) = (was, dev.goal_detail(goal, Some(0))?)
+    else {
+        return Ok(());
+    };
+    let Some(current) = now.steps.get(step).map(|s| s.text.as_str().trim()) else {
+        return Ok(());
+    };
+    if was.trim() != current && mine != current {
+        anyhow::bail!(
+            "the step was changed meanwhile (by your partner, or in another window): it now \
+             reads \"{current}\"; yours, \"{mine}\", was not saved. Open the goal again and \
+             make your change to what it reads now"
+        );
+    }
+    Ok(())
 }
 
 /// `POST /goals/{id}/steps/{step}/done`.
