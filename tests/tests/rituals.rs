@@ -329,6 +329,36 @@ fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
     );
 }
 
+/// A partner who closes a round without having rated has seen the other's blind rating
+/// when it opens: their own rating of that goal afterwards is in the clear (sealed, it
+/// would ask the partner to rate again to see an answer to a rating they gave already).
+/// The next one is blind again.
+#[test]
+fn a_rating_made_after_closing_a_round_that_revealed_the_partners_is_in_the_clear() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    sam.ok(&["rate", GOAL, "-2", "--note", "still hurt"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["checkin", "--close"]);
+    for d in [&alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    let seen = ("Sam".to_string(), -2, Some("still hurt".to_string()));
+    assert!(ratings(&alex).contains(&seen), "{:?}", ratings(&alex));
+    let out = alex.ok(&["rate", GOAL, "-1"]);
+    assert!(!out.contains("sealed"), "{out}");
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(
+        ratings(&sam).contains(&("Alex".to_string(), -1, None)),
+        "{:?}",
+        ratings(&sam)
+    );
+    let next = alex.ok(&["rate", GOAL, "0"]);
+    assert!(next.contains("sealed"), "{next}");
+}
+
 /// Once the partner has left, there is no one to rate blind against: a rating is in the
 /// clear at once.
 #[test]

@@ -121,7 +121,8 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
     } else if closed.revealed == 0 {
         ctx.out.line(if partner_here {
             "Closed the check-in round; you had no sealed rating in it. Your partner's \
-             sealed ratings open when their device next syncs."
+             sealed ratings open when their device next syncs; once you have seen one, \
+             your rating of that goal is given in the clear."
         } else {
             "Closed the check-in round; you had no sealed rating in it."
         })?;

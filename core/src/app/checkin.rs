@@ -11,7 +11,7 @@ use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{
     DEFAULT_ROUND_MS, answered_round, answered_withdrawn, blind_round, due_reveals, open_rounds,
-    waiting_seals,
+    seen_by_closing, waiting_seals,
 };
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
@@ -163,11 +163,17 @@ impl Device {
             rating.or(corrected_seal.map(|s| s.at))
         });
         let answered = answered_round(&view, &me, &gid, now);
+        // Not blind at all: the partner's rating was seen when this person closed its
+        // round; the rating answers it there.
+        let seen = match corrects {
+            None => seen_by_closing(&view, &me, &gid),
+            Some(_) => None,
+        };
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,
             (Some(_), None) => true,
             // Blind against no one: the partner left (or was removed).
-            (None, _) => answered.is_some() || self.partner_gone()?,
+            (None, _) => answered.is_some() || seen.is_some() || self.partner_gone()?,
         };
         // A correction stays in the round of what it corrects: made in the partner's
         // newer round, a correction of last week's rating would count as rating this
@@ -179,7 +185,7 @@ impl Device {
                 .iter()
                 .find(|r| r.id == *c)
                 .and_then(|r| r.round.clone()),
-            (None, None) => answered.or_else(|| blind_round(&view, &gid, now)),
+            (None, None) => answered.or(seen).or_else(|| blind_round(&view, &gid, now)),
         };
         let (id, round_end) = if in_clear {
             let rating = Rating {

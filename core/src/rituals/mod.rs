@@ -93,6 +93,41 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
     answered_seal.or_else(answered_rating).map(str::to_string)
 }
 
+/// Whether `me` has seen another person's rating of `goal` without rating it since: it
+/// is in the clear in a round `me` closed early without having rated the goal there
+/// (the close revealed it), and `me` has rated the goal neither there nor since the
+/// close. A rating `me` makes then cannot be blind, so it is made in the clear, in that
+/// round (returned): sealed, it would ask the partner to rate again to see an answer to
+/// a rating they gave already.
+pub fn seen_by_closing(view: &View, me: &str, goal: &str) -> Option<String> {
+    let marks = Marks::of(view, goal);
+    let taken_back = withdrawn(view);
+    let seen_in = |round: &str| {
+        view.ratings.iter().any(|r| {
+            r.goal == goal
+                && r.rater != me
+                && r.round.as_deref() == Some(round)
+                && !taken_back.contains(r.id.as_str())
+        })
+    };
+    let rated_since = |t: i64| {
+        let ratings = view.ratings.iter().map(|r| (&r.goal, &r.rater, r.at));
+        let seals = view.seals.iter().map(|s| (&s.goal, &s.rater, s.at));
+        ratings
+            .chain(seals)
+            .any(|(g, w, at)| g == goal && w == me && at >= t)
+    };
+    view.rounds
+        .iter()
+        .find(|r| {
+            let closed_at = r.closed_at.filter(|_| r.closed_by.as_deref() == Some(me));
+            closed_at.is_some_and(|at| {
+                seen_in(&r.id) && !marks.rated_in(&r.id, |w| w == me) && !rated_since(at)
+            })
+        })
+        .map(|r| r.id.clone())
+}
+
 /// The open round a blind rating of `goal` goes in: the newest one where the goal's
 /// check-in is not complete (`None`: a new round).
 pub fn blind_round(view: &View, goal: &str, now: i64) -> Option<String> {
