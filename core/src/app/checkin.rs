@@ -162,18 +162,15 @@ impl Device {
             let rating = view.ratings.iter().find(|r| r.id == c).map(|r| r.at);
             rating.or(corrected_seal.map(|s| s.at))
         });
-        let answered = answered_round(&view, &me, &gid, now);
-        // Not blind at all: the partner's rating was seen when this person closed its
+        // Or not blind at all: the partner's rating was seen when this person closed its
         // round; the rating answers it there.
-        let seen = match corrects {
-            None => seen_by_closing(&view, &me, &gid),
-            Some(_) => None,
-        };
+        let answered =
+            answered_round(&view, &me, &gid, now).or_else(|| seen_by_closing(&view, &me, &gid));
         let in_clear = match (&corrects, corrected_seal) {
             (Some(_), Some(_)) => false,
             (Some(_), None) => true,
             // Blind against no one: the partner left (or was removed).
-            (None, _) => answered.is_some() || seen.is_some() || self.partner_gone()?,
+            (None, _) => answered.is_some() || self.partner_gone()?,
         };
         // A correction stays in the round of what it corrects: made in the partner's
         // newer round, a correction of last week's rating would count as rating this
@@ -185,7 +182,7 @@ impl Device {
                 .iter()
                 .find(|r| r.id == *c)
                 .and_then(|r| r.round.clone()),
-            (None, None) => answered.or(seen).or_else(|| blind_round(&view, &gid, now)),
+            (None, None) => answered.or_else(|| blind_round(&view, &gid, now)),
         };
         let (id, round_end) = if in_clear {
             let rating = Rating {
