@@ -692,6 +692,17 @@ fn acts_that_change_nothing_or_are_shown_nowhere_say_so() {
         "{}",
         r.stderr
     );
+    // `last` answers the partner: with only one's own written, it names none.
+    d.ok(&["reflect", "We should book earlier"]);
+    let r = d.run(&["reflect", "--reply", "last", "Talking to myself"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("your partner has written no shared reflection yet"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.ok(&["reflections"]).contains("Talking to myself"));
 
     d.ok(&["step", "add", "date", "Book a table"]);
     let reopened = d.ok(&["step", "reopen", "date", "book"]);

@@ -88,22 +88,27 @@ impl Device {
         let now = self.now();
         let newest = |r: &&Reflection| (super::corrections::undo_rank(r.at, now), r.id.clone());
         let target = if to.trim() == LAST {
-            // The partner's newest, or the newest of all when they wrote none; one dated
-            // ahead by a clock gone wrong is not taken for the newest.
-            let theirs = view
-                .reflections
+            // The partner's newest (never one's own: "last" answers the partner); one
+            // dated ahead by a clock gone wrong is not taken for the newest.
+            view.reflections
                 .iter()
                 .filter(|r| r.author != me)
-                .max_by_key(newest);
-            theirs.or_else(|| view.reflections.iter().max_by_key(newest))
+                .max_by_key(newest)
         } else {
             find(&view, to)
         };
         let target = target.ok_or_else(|| {
-            if to.trim() == LAST {
+            if to.trim() == LAST && view.reflections.is_empty() {
                 DeviceError::ReflectionThen(
                     "there is no shared reflection to answer yet".to_string(),
                     NextStep::WriteReflection,
+                )
+            } else if to.trim() == LAST {
+                DeviceError::ReflectionThen(
+                    "your partner has written no shared reflection yet (`last` answers \
+                     theirs); to add to one of yours, reply to its id"
+                        .to_string(),
+                    NextStep::ListReflections,
                 )
             } else {
                 DeviceError::ReflectionThen(
