@@ -158,6 +158,13 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
 
     let out = a1.ok(&["device", "remove", &a2_key[..10]]);
     assert!(out.contains("Removed device"), "{out}");
+    // Removed twice (another window, the partner's device did it first): said as gone.
+    let again = a1.run(&["device", "remove", &a2_key[..10]]);
+    assert!(
+        again.stderr.contains("is no longer in your spaces"),
+        "{}",
+        again.stderr
+    );
     // The removed device: it learns who removed it and what it made that never reached
     // the space, and syncs no more; in no space at all, each sync fails from then on
     // (a script that syncs on a schedule learns it, in text as in JSON).

@@ -162,18 +162,26 @@ impl Device {
         // Devices of both spaces: a device may have joined only the personal space.
         let q = query.trim().to_ascii_lowercase();
         let mut matches: Vec<DeviceKey> = Vec::new();
+        // A device no longer current (removed, or its person left), said as such.
+        let mut gone = false;
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let rec = self.space(kind)?;
             let state = crate::sync::fold_state(&self.store, &rec.id)?;
+            let hit = |k: &DeviceKey| !q.is_empty() && hex::encode(k).starts_with(&q);
             for k in state.members().keys() {
-                if !q.is_empty() && hex::encode(k).starts_with(&q) && !matches.contains(k) {
+                if hit(k) && !matches.contains(k) {
                     matches.push(*k);
                 }
             }
+            gone |= state
+                .all_devices()
+                .keys()
+                .any(|k| hit(k) && !state.is_member(k));
         }
         match matches.as_slice() {
             [one] if *one == self.me.device_key() => Err(DeviceError::ThisDevice),
             [one] => Ok(*one),
+            [] if gone => Err(DeviceError::DeviceGone(query.to_string())),
             [] => Err(DeviceError::NoSuchDevice(query.to_string())),
             _ => Err(DeviceError::AmbiguousDevice(query.to_string())),
         }

@@ -33,6 +33,11 @@ pub enum DeviceError {
     /// No current device's key starts with what the user typed.
     #[error("no current device matches {0:?}")]
     NoSuchDevice(String),
+    /// What the user typed names only a device that was removed or whose person left.
+    #[error(
+        "device {0:?} is no longer in your spaces (it was removed, or its person left): nothing more to do"
+    )]
+    DeviceGone(String),
     /// Several current devices' keys start with what the user typed.
     #[error("{0:?} matches several devices; type more of the key")]
     AmbiguousDevice(String),
@@ -85,7 +90,7 @@ pub enum DeviceError {
     /// `undo` from a page that named another act than the latest one now (a page left
     /// open while something newer was done, in another window or on the command line).
     #[error(
-        "your latest rating, reflection or step completion is no longer the one that page named (something newer was done since); nothing was undone"
+        "your latest rating, reflection or step completion is no longer the one that page named (something newer was done since, or it was undone already elsewhere); nothing was undone"
     )]
     UndoMoved,
     /// Editing, withdrawing or replying to a reflection that cannot take it.
