@@ -1064,6 +1064,11 @@ fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_
     let sam = Device::new();
     sam.ok(&["init", "--name", "Sam", "--relay", &relay.url]);
     sam.ok(&["goal", "add", "Written alone", "--area", "trust"]);
+    sam.ok(&[
+        "reflect",
+        "--private",
+        "Private-canary-77b2 before starting over",
+    ]);
 
     let unasked = sam.run(&["start-over"]);
     assert_eq!(unasked.code, 2, "no terminal to ask on: {unasked:?}");
@@ -1086,6 +1091,16 @@ fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_
     sam.ok(&["join", &alex.invite_code(), "--name", "Sam"]);
     alex.ok(&["sync"]);
     assert!(alex.ok(&["status"]).contains("Sam"), "Alex sees Sam join");
+    // The private reflections written before are said to be in the folder set aside.
+    let private = sam.run(&["reflections", "--private"]);
+    assert!(
+        private.stderr.contains(&aside[0]) && private.stderr.contains("reflections --private"),
+        "{private:?}"
+    );
+    assert!(
+        old.ok(&["reflections", "--private"])
+            .contains("Private-canary-77b2")
+    );
 
     let refused = alex.run(&["start-over", "--yes"]);
     assert_eq!(refused.code, 1, "{refused:?}");

@@ -38,6 +38,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             "No shared reflections yet: `duet reflect TEXT` writes one."
         })?;
     }
+    // What was written before a `start-over` stays in the folder it was set aside in.
+    if a.private && !ctx.out.quiet {
+        for folder in duet_core::device::set_aside_in(&ctx.home) {
+            let at = ctx.home.join(&folder);
+            crate::output::note(&format!(
+                "note: private reflections written before this home was set up anew are in {} \
+                 (`duet --home {} reflections --private`)",
+                at.display(),
+                at.display()
+            ));
+        }
+    }
     for r in &items {
         print(ctx, r, "")?;
         for reply in &r.replies {
