@@ -1059,6 +1059,10 @@ fn rate_this_goal_on_a_paused_goal_says_it_is_paused_and_a_rating_is_confirmed()
     let back = rated.header("location").expect("where to").to_string();
     let page = app.get(&back).body;
     assert!(page.contains("Rated “Evening walk”"), "{page}");
+    assert!(
+        page.contains("It is paused now, so Progress does not show this rating"),
+        "the rating is kept, not counted, and that is said: {page}"
+    );
 }
 
 /// Joined in the app with a code older than a removal made apart: the page says the

@@ -79,6 +79,14 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
                 @if q.sealed == Some(true) { ": sealed until your partner rates it too." } @else { "." }
             }
         }
+        // Set aside meanwhile (another window, the command line): kept, but not counted.
+        @if let Some(Named::Inactive { id, status, .. }) = &rated {
+            p class="notice" role="status" {
+                "It is " (status) " now, so Progress does not show this rating. "
+                a href=(format!("/goals/{id}")) { "Set it active on its page" }
+                " to count it again."
+            }
+        }
         @if let Some((id, title, status)) = not_here {
             p class="warning" {
                 "“" (title) "” is " (status) ": a check-in rates the active goals. "
