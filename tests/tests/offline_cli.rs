@@ -362,6 +362,57 @@ fn a_damaged_page_in_a_working_store_is_said_with_the_way_back() {
     );
 }
 
+/// A stored snapshot damaged on disk (a failing disk, a flipped bit) is only a shortcut:
+/// every change it covers is stored, and the document loads from them; a write and a
+/// backup still work. Damaged changes as well are said with the way back.
+#[test]
+fn a_damaged_snapshot_loads_from_the_changes_and_damaged_changes_say_the_way_back() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    // Three long reflections pass the bytes after which a snapshot is written.
+    for n in 0..3 {
+        d.ok(&["reflect", &format!("{n} {}", "long words ".repeat(9000))]);
+    }
+    let db = rusqlite::Connection::open(d.db()).expect("open");
+    let snapshots: Vec<(String, Vec<u8>)> = db
+        .prepare("SELECT space, bytes FROM snapshots")
+        .and_then(|mut q| q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("the snapshots");
+    assert!(!snapshots.is_empty(), "a snapshot was written");
+    for (space, mut bytes) in snapshots {
+        for b in bytes.iter_mut().skip(40).take(64) {
+            *b ^= 0x5a;
+        }
+        db.execute(
+            "UPDATE snapshots SET bytes = ?2 WHERE space = ?1",
+            rusqlite::params![space, bytes],
+        )
+        .expect("damage a snapshot");
+    }
+    d.ok(&["reflect", "Written after the damage"]);
+    assert!(d.ok(&["reflections"]).contains("Written after the damage"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duetbackup");
+    let file = file.to_str().expect("utf-8 path");
+    d.run_with_stdin(
+        &["backup", file, "--passphrase-fd", "0"],
+        Some("a long enough passphrase"),
+    )
+    .ok();
+    db.execute("UPDATE snapshots SET bytes = zeroblob(length(bytes))", [])
+        .expect("damage the snapshots");
+    db.execute("UPDATE changes SET bytes = zeroblob(length(bytes))", [])
+        .expect("damage the changes");
+    drop(db);
+    let r = d.run(&["reflect", "Nowhere to go"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("damaged") && r.stderr.contains("duet restore FILE --home DIR"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn an_empty_duet_home_counts_as_unset_and_an_empty_home_flag_is_refused() {
     let user = tempfile::tempdir().expect("tempdir");

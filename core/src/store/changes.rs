@@ -62,12 +62,37 @@ impl Store {
             snapshot_changes: self.snapshot_changes(&sid, snap.as_ref().map(|s| s.1))?,
             replayed_changes: tail.len(),
         };
-        let doc = SpaceDoc::load(
+        let doc = match SpaceDoc::load(
             identity.actor(),
             snap.as_ref().map(|s| s.0.as_slice()),
             tail,
-        )?;
+        ) {
+            Ok(doc) => doc,
+            // A damaged snapshot is only a shortcut: every change it covers is stored.
+            Err(e) if snap.is_some() => self.load_from_changes(&sid, identity).map_err(|_| {
+                StoreError::Damaged(format!("this device's copy of a space does not load ({e})"))
+            })?,
+            Err(e) => {
+                return Err(StoreError::Damaged(format!(
+                    "this device's copy of a space does not load ({e})"
+                )));
+            }
+        };
         Ok((doc, stats))
+    }
+
+    /// A space's document from every change stored, without its snapshot.
+    fn load_from_changes(&self, sid: &str, identity: &Identity) -> Result<SpaceDoc, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 ORDER BY id")?;
+        let mut all = Vec::new();
+        for b in stmt.query_map(params![sid], |r| r.get::<_, Vec<u8>>(0))? {
+            all.push(
+                Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
+            );
+        }
+        Ok(SpaceDoc::load(identity.actor(), None, all)?)
     }
 
     /// The newest row of a space's changes (0 when it has none): it moves whenever a

@@ -62,9 +62,10 @@ impl crate::advice::Advice for StoreError {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
             StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
-            StoreError::Corrupt { .. } | StoreError::Empty(_) | StoreError::Missing { .. } => {
-                Some(NextStep::RestoreFromBackup)
-            }
+            StoreError::Corrupt { .. }
+            | StoreError::Empty(_)
+            | StoreError::Missing { .. }
+            | StoreError::Damaged(_) => Some(NextStep::RestoreFromBackup),
             StoreError::Sqlite(e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => {
                     Some(NextStep::FreeSpace)
