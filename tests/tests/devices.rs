@@ -73,6 +73,51 @@ fn a_device_code_given_with_another_persons_name_is_refused_and_left_unused() {
     );
 }
 
+/// `device remove` takes a device out of the shared space, then out of the personal
+/// one: stopped in between (killed, the laptop closed), the device stayed in the
+/// personal space and read every private reflection written after. The next sync
+/// finishes the removal and says so.
+#[test]
+fn a_removal_cut_short_between_the_two_spaces_is_finished_by_the_next_sync() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let phone = Device::new();
+    phone.ok(&["join", &code_of(&alex, &["device", "add"])]);
+    alex.ok(&["sync"]);
+    let key = device_key(&phone);
+    let phone_key: duet_core::identity::DeviceKey = hex::decode(&key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .expect("a device key");
+    {
+        // What the command had done when it stopped: the shared removal only.
+        let mut dev = duet_core::device::Device::open(&alex.home).expect("open the home");
+        let removed = dev
+            .remove_device(duet_core::store::SpaceKind::Shared, &phone_key)
+            .expect("the shared removal");
+        assert!(removed);
+    }
+    let synced = alex.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert!(
+        synced
+            .stderr
+            .contains(&format!("device {} was still in this space", &key[..12])),
+        "{}",
+        synced.stderr
+    );
+    alex.ok(&[
+        "reflect",
+        "--private",
+        "Private-canary-3c1f after the removal",
+    ]);
+    alex.ok(&["sync"]);
+    phone.run(&["sync"]);
+    let seen = phone.json(&["export"]).to_string();
+    assert!(!seen.contains("Private-canary-3c1f"), "{seen}");
+}
+
 #[test]
 fn a_second_device_of_one_person_gets_the_private_space_and_the_partner_never_does() {
     let relay = Relay::start();

@@ -163,15 +163,20 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         return ctx.out.json(&json!({ "joined": space.to_string(), "partners": partners, "reports": reports.iter().map(|(k, r)| json!({"space": k.as_str(), "report": r})).collect::<Vec<_>>() }));
     }
+    // A first sync that stopped before the shared space was read knows no one in it.
+    let unread = joined.unfinished.is_some() && here.is_empty() && gone.is_empty() && goals == 0;
     let with = match (here.is_empty(), gone.is_empty()) {
         (false, _) => format!(" with {}", safe_line(&here.join(", "))),
-        (true, false) => String::new(),
-        (true, true) => " (your partner has not joined it yet)".to_string(), // a device code
+        (true, true) if !unread => " (your partner has not joined it yet)".to_string(), // a device code
+        (true, _) => String::new(),
     };
-    ctx.out.line(format!(
-        "Joined the shared space{with}. {} synced.",
-        duet_core::words::count(goals, "goal", "goals")
-    ))?;
+    let synced = if unread {
+        "nothing synced yet".to_string()
+    } else {
+        format!("{} synced", duet_core::words::count(goals, "goal", "goals"))
+    };
+    ctx.out
+        .line(format!("Joined the shared space{with}. {synced}."))?;
     if !gone.is_empty() {
         ctx.out.line(format!(
             "No device of {} is in it any more (left or removed): what was shared stays readable here.",

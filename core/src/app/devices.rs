@@ -210,6 +210,56 @@ impl Device {
         Ok(removed)
     }
 
+    /// Finishes a removal of a device of this person's that reached one space only (a
+    /// `device remove` stopped between its two removals: killed, or the machine went
+    /// down): the device is taken out of the other space too, where it would go on
+    /// reading what is written there. Only a removal signed by a device of this person's
+    /// is finished (a partner's is said to the person, not acted on). Returns each
+    /// device taken out, with the space it was taken out of.
+    pub(crate) fn finish_own_removals(
+        &mut self,
+    ) -> Result<Vec<(SpaceKind, DeviceKey)>, DeviceError> {
+        let _lock = self.store.write_lock()?;
+        let (me, person) = (self.me.device_key(), self.me.person());
+        let kinds = [SpaceKind::Shared, SpaceKind::Personal];
+        let recs = self.store.spaces()?;
+        let mut states = Vec::new();
+        for kind in kinds {
+            // A device holding one space only has no other to finish a removal in.
+            let Some(rec) = recs.iter().find(|r| r.kind == kind) else {
+                return Ok(Vec::new());
+            };
+            let departed = self.store.departed(&rec.id)?.is_some();
+            states.push((crate::sync::fold_state(&self.store, &rec.id)?, departed));
+        }
+        let removed_by_me = |state: &crate::membership::SpaceState, d: &DeviceKey| {
+            state
+                .departure(d)
+                .filter(|dep| !dep.left)
+                .and_then(|dep| state.all_devices().get(&dep.by))
+                .is_some_and(|m| m.person == person)
+        };
+        let mut todo = Vec::new();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let ((here, departed), (there, _)) = (&states[i], &states[1 - i]);
+            if *departed || !here.is_member(&me) {
+                continue;
+            }
+            for d in here.members().keys().filter(|d| **d != me) {
+                if removed_by_me(there, d) {
+                    todo.push((kind, *d));
+                }
+            }
+        }
+        let mut done = Vec::new();
+        for (kind, d) in todo {
+            if self.remove_device(kind, &d)? {
+                done.push((kind, d));
+            }
+        }
+        Ok(done)
+    }
+
     /// Removes the devices that joined with a code `removed` made and that this device
     /// did not know of when it first signed the removal (`known`, the members it handed
     /// the new key to): a lost phone, still online while the removal waited offline,

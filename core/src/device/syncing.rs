@@ -34,48 +34,22 @@ impl Device {
         transport: &dyn Transport,
     ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
         let mut out = Vec::new();
+        // A removal of one's own device cut short between its two spaces is finished
+        // first, and goes out with this sync.
+        let finished = self.finish_own_removals()?;
         for rec in self.store.spaces()? {
             let Some(mut report) = self.sync_unless_join_refused(&rec, transport)? else {
                 continue;
             };
+            for (_, d) in finished.iter().filter(|(k, _)| *k == rec.kind) {
+                report.warnings.push(Warning::new(format!(
+                    "device {} was still in this space after its removal from the other one \
+                     was cut short (the command stopped); it is removed from here too",
+                    &hex::encode(d)[..12]
+                )));
+            }
             self.record_relay_clock(&rec, transport, &mut report)?;
-            // Membership changes withdrawn after a conflict: redo those the membership as
-            // it now stands still needs (the device is a member, the invite open).
-            let mut redo = std::mem::take(&mut report.redo);
-            let mut held = std::mem::take(&mut report.held_for_redo);
-            // A redone change can lose another race; try a few rounds.
-            for _ in 0..3 {
-                if redo.is_empty() && !held {
-                    break;
-                }
-                let mut redone = false;
-                for r in redo.drain(..) {
-                    redone |= self.redo(rec.kind, &r, &mut report.warnings)?;
-                }
-                // Changes held back for a removal's redo go out now, whether it was
-                // redone (under its new key) or is no longer needed.
-                if !redone && !held {
-                    break;
-                }
-                let rec = self.store.space(rec.kind)?;
-                let mut more = self.sync_one(&rec, transport)?;
-                redo = std::mem::take(&mut more.redo);
-                held = more.held_for_redo;
-                report.absorb(more);
-            }
-            // Still refused: keep them on this device rather than drop them (a relay
-            // that answers "conflict" falsely must not undo a removal or reopen an
-            // invite); the next sync sends them again.
-            let mut kept = false;
-            for r in redo.drain(..) {
-                kept |= self.redo(rec.kind, &r, &mut report.warnings)?;
-            }
-            if kept {
-                report.warnings.push(Warning::then(
-                    "the relay keeps refusing a membership change of this device (a device removal or an invite's revocation) as conflicting; it stays on this device and is sent again by the next sync",
-                    NextStep::SyncAgain,
-                ));
-            }
+            self.redo_withdrawn(&rec, transport, &mut report)?;
             if report.rotated && report.departed.is_none() {
                 self.withdraw_codes_after_rotation(&rec, transport, &mut report)?;
             }
@@ -108,6 +82,54 @@ impl Device {
         }
         self.warn_of_own_devices_removed(&mut out)?;
         Ok(out)
+    }
+
+    /// Membership changes withdrawn after a conflict: redoes those the membership as it
+    /// now stands still needs (the device is a member, the invite open), syncing again.
+    fn redo_withdrawn(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+        report: &mut SyncReport,
+    ) -> Result<(), DeviceError> {
+        // Membership changes withdrawn after a conflict: redo those the membership as
+        // it now stands still needs (the device is a member, the invite open).
+        let mut redo = std::mem::take(&mut report.redo);
+        let mut held = std::mem::take(&mut report.held_for_redo);
+        // A redone change can lose another race; try a few rounds.
+        for _ in 0..3 {
+            if redo.is_empty() && !held {
+                break;
+            }
+            let mut redone = false;
+            for r in redo.drain(..) {
+                redone |= self.redo(rec.kind, &r, &mut report.warnings)?;
+            }
+            // Changes held back for a removal's redo go out now, whether it was
+            // redone (under its new key) or is no longer needed.
+            if !redone && !held {
+                break;
+            }
+            let rec = self.store.space(rec.kind)?;
+            let mut more = self.sync_one(&rec, transport)?;
+            redo = std::mem::take(&mut more.redo);
+            held = more.held_for_redo;
+            report.absorb(more);
+        }
+        // Still refused: keep them on this device rather than drop them (a relay
+        // that answers "conflict" falsely must not undo a removal or reopen an
+        // invite); the next sync sends them again.
+        let mut kept = false;
+        for r in redo.drain(..) {
+            kept |= self.redo(rec.kind, &r, &mut report.warnings)?;
+        }
+        if kept {
+            report.warnings.push(Warning::then(
+                "the relay keeps refusing a membership change of this device (a device removal or an invite's revocation) as conflicting; it stays on this device and is sent again by the next sync",
+                NextStep::SyncAgain,
+            ));
+        }
+        Ok(())
     }
 
     /// A device of this person that someone removed from the shared space (the
