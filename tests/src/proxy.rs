@@ -20,6 +20,24 @@ pub struct RelayProxy {
     pub url: String,
     answered: Arc<AtomicUsize>,
     hiding: Hiding,
+    gate: Gate,
+}
+
+/// Whether a gated proxy passes requests on yet, and how many wait for it.
+#[derive(Clone, Default)]
+struct Gate(Arc<(std::sync::Mutex<(bool, usize)>, std::sync::Condvar)>);
+
+impl Gate {
+    /// Waits until the gate is open (counted among the waiting meanwhile).
+    fn pass(&self) {
+        let (lock, opened) = &*self.0;
+        let Ok(mut state) = lock.lock() else { return };
+        state.1 += 1;
+        while !state.0 {
+            let Ok(next) = opened.wait(state) else { return };
+            state = next;
+        }
+    }
 }
 
 /// What a proxy that hides pushes hides: the events it passed on while lying (their
@@ -57,6 +75,30 @@ impl RelayProxy {
         proxy
     }
 
+    /// Like [`RelayProxy::start`] with no push answered, but every request waits,
+    /// unanswered, until [`RelayProxy::open_gate`]: a relay slow to answer, for as long
+    /// as a test needs to do something meanwhile.
+    pub fn start_gated(upstream: &str) -> RelayProxy {
+        let proxy = Self::start_with(upstream, |_| None, Mode::Gated);
+        if let Ok(mut state) = proxy.gate.0.0.lock() {
+            state.0 = false;
+        }
+        proxy
+    }
+
+    /// How many requests have waited at the gate so far.
+    pub fn waiting(&self) -> usize {
+        self.gate.0.0.lock().map_or(0, |s| s.1)
+    }
+
+    /// Lets every request waiting at the gate, and every later one, through.
+    pub fn open_gate(&self) {
+        if let Ok(mut state) = self.gate.0.0.lock() {
+            state.0 = true;
+        }
+        self.gate.0.1.notify_all();
+    }
+
     /// From now on passes everything on unchanged.
     pub fn be_honest(&self) {
         self.hiding.lying.store(false, Ordering::SeqCst);
@@ -70,11 +112,19 @@ impl RelayProxy {
         let counter = answered.clone();
         let hiding = Hiding::default();
         let hides = hiding.clone();
+        let gate = Gate::default();
+        if let Ok(mut state) = gate.0.0.lock() {
+            state.0 = true;
+        }
+        let gated = gate.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, counter) = (upstream.clone(), counter.clone());
-                let hides = hides.clone();
+                let (hides, gated) = (hides.clone(), gated.clone());
                 std::thread::spawn(move || {
+                    if mode == Mode::Gated {
+                        gated.pass();
+                    }
                     if mode == Mode::HidePushes && hides.lying.load(Ordering::SeqCst) {
                         serve_hiding(stream, &upstream, &hides);
                     } else {
@@ -87,6 +137,7 @@ impl RelayProxy {
             url,
             answered,
             hiding,
+            gate,
         }
     }
 
@@ -107,6 +158,8 @@ enum Mode {
     HoldUpgrades,
     /// Hides what it is pushed while lying (see [`RelayProxy::start_hiding_pushes`]).
     HidePushes,
+    /// Holds every request until the gate opens (see [`RelayProxy::start_gated`]).
+    Gated,
 }
 
 /// One request to a proxy that hides pushes: a push passed on and answered as stored

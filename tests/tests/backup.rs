@@ -605,3 +605,49 @@ fn a_device_is_brought_back_into_the_home_it_was_started_over_in() {
     let again = restore(&a, &file, PASS);
     assert_ne!(again.code, 0, "{again:?}");
 }
+
+/// A restore reads the relay before it moves the device into its home: a home set up
+/// by another command meanwhile (an `init` typed in a second terminal) is not replaced.
+#[test]
+fn a_restore_never_replaces_a_device_set_up_in_its_home_while_it_ran() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["sync"]);
+    let (_dir, file) = backup(&alex);
+    let slow = RelayProxy::start_gated(&relay.url);
+    let new = Device::new();
+    let mut restoring = new
+        .command(&[
+            "restore",
+            &file,
+            "--passphrase-fd",
+            "0",
+            "--relay",
+            &slow.url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("duet restore starts");
+    {
+        use std::io::Write;
+        let mut stdin = restoring.stdin.take().expect("stdin");
+        stdin.write_all(PASS.as_bytes()).expect("the passphrase");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while slow.waiting() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never asked the relay"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    new.ok(&["init", "--name", "Other"]);
+    new.ok(&["goal", "add", "Other's goal", "--area", "trust"]);
+    slow.open_gate();
+    let restored = duet_tests::Run::from(restoring.wait_with_output().expect("the restore ends"));
+    assert_ne!(restored.code, 0, "{restored:?}");
+    assert!(restored.stderr.contains("already"), "{}", restored.stderr);
+    assert!(new.ok(&["status"]).starts_with("Other"));
+    assert!(new.ok(&["goal", "list"]).contains("Other's goal"));
+}

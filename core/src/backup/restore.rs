@@ -216,17 +216,7 @@ pub fn restore_bytes(
             return Err(e);
         }
     };
-    // A home that exists holds at most empty lock files and set-aside devices (anything
-    // else was refused above): the staged files move in beside them.
-    let moved = if home.exists() {
-        move_in(&staging, home)
-    } else {
-        std::fs::rename(&staging, home)
-    };
-    if let Err(e) = moved {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(io("create", home)(e));
-    }
+    place(&staging, home)?;
     Ok(Restored {
         home: home.to_path_buf(),
         name: me.name.clone(),
@@ -236,12 +226,36 @@ pub fn restore_bytes(
     })
 }
 
+/// Puts the staged device in `home` (removing the staging folder if it cannot). A home
+/// that exists holds at most empty lock files and set-aside devices (anything else was
+/// refused before): the staged files move in beside them.
+fn place(staging: &Path, home: &Path) -> Result<(), BackupError> {
+    let moved = if home.exists() {
+        move_in(staging, home)
+    } else {
+        std::fs::rename(staging, home)
+    };
+    let Err(e) = moved else { return Ok(()) };
+    let _ = std::fs::remove_dir_all(staging);
+    // Set up by another command while this restore read the relay.
+    Err(match e.kind() {
+        std::io::ErrorKind::AlreadyExists => BackupError::HomeHasDevice(home.to_path_buf()),
+        std::io::ErrorKind::DirectoryNotEmpty => BackupError::HomeNotEmpty(home.to_path_buf()),
+        _ => io("create", home)(e),
+    })
+}
+
 /// Moves the staged device's files into `home`, which may hold its lock files and
 /// devices a start-over set aside (a folder that is not empty cannot be replaced whole). Processes that open
 /// the home meanwhile wait (the open lock); the database goes last, so that a log is
 /// never read without it. On failure what was moved goes back to `staging`.
 fn move_in(staging: &Path, home: &Path) -> std::io::Result<()> {
     let _setting_up = crate::store::OpenLock::to_set_up(home);
+    // Looked at again under the lock: an `init` (or a join) may have set the home up
+    // while this restore read the relay, and a restore never replaces a device.
+    if home.join(crate::store::DB_FILE).exists() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(staging)?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
