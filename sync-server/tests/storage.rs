@@ -169,6 +169,21 @@ fn a_damaged_database_is_said_at_start_and_with_each_request_it_fails() {
     assert_eq!(request_lines, 1, "{failed}");
 }
 
+/// A database file deleted (or replaced) under a running relay: the relay wrote on into
+/// the deleted file, answered "stored", and lost all of it at its next start. It now
+/// refuses writes (500, nothing stored), and its log says why and what to do.
+#[test]
+fn a_database_file_deleted_under_the_running_relay_takes_no_more_writes() {
+    let p = Proc::start_logged(&[]);
+    let mut s = Space::create(&p);
+    std::fs::remove_file(&p.db).expect("delete the database file");
+    let ev = s.alex.changes(s.id, &s.key, b"after the file went");
+    let r = p.push(&s.id, &[&ev]);
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    let log = logged(&p, "was deleted or replaced");
+    assert!(log.contains("until the relay is restarted"), "{log}");
+}
+
 crate::conformance! {
     #[tokio::test]
     async fn fork_evidence_is_kept_outside_the_quota_even_when_the_space_is_full() {

@@ -59,6 +59,13 @@ pub enum StoreError {
     /// The writer thread could not be started.
     #[error("cannot start the relay's writer thread: {0}")]
     Thread(std::io::Error),
+    /// The database file was deleted or replaced while the relay ran: what it wrote
+    /// would go to a file no longer there, and be lost at the next start.
+    #[error(
+        "the relay's database file {0} was deleted or replaced while the relay ran; nothing \
+         more is written until the relay is restarted (it then opens the file at that path)"
+    )]
+    FileGone(std::path::PathBuf),
 }
 
 /// A PostgreSQL error with the server's own message (its `Display` says only "db

@@ -45,6 +45,15 @@ pub fn quick_check(path: &Path) -> Result<Vec<String>, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The file opened, and its device and inode then (none for a database that is no
+    /// plain file): checked before each write transaction.
+    file: Option<(std::path::PathBuf, (u64, u64))>,
+}
+
+/// The device and inode of the file at `path`, if there is one.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Store {
@@ -59,7 +68,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn };
+        let file = file_id(path).map(|id| (path.to_path_buf(), id));
+        let mut store = Store { conn, file };
         store.migrate()?;
         Ok(store)
     }
@@ -124,8 +134,15 @@ impl Store {
         Ok((cursors, newest))
     }
 
-    /// Starts the writer's group transaction (`BEGIN IMMEDIATE`).
+    /// Starts the writer's group transaction (`BEGIN IMMEDIATE`), once the database
+    /// file is still the one opened (a file deleted or replaced under a running relay
+    /// would take writes that no start ever reads).
     pub fn begin(&mut self) -> Result<Txn<'_>, StoreError> {
+        if let Some((path, id)) = &self.file
+            && file_id(path) != Some(*id)
+        {
+            return Err(StoreError::FileGone(path.clone()));
+        }
         Ok(Txn {
             tx: self
                 .conn
