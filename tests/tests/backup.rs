@@ -651,3 +651,37 @@ fn a_restore_never_replaces_a_device_set_up_in_its_home_while_it_ran() {
     assert!(new.ok(&["status"]).starts_with("Other"));
     assert!(new.ok(&["goal", "list"]).contains("Other's goal"));
 }
+
+/// A restore killed before it moved the device in leaves its staging folder beside the
+/// home, which holds no device yet: commands there say to run the restore again (not
+/// to set the home up anew), and running it again finishes it.
+#[test]
+fn a_home_whose_restore_was_stopped_says_to_run_it_again() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["sync"]);
+    let (_dir, file) = backup(&alex);
+    let new = Device::new();
+    let leaf = new
+        .home
+        .file_name()
+        .expect("a home name")
+        .to_string_lossy()
+        .to_string();
+    let staging = new
+        .home
+        .with_file_name(format!(".{leaf}.restoring-0badc0de"));
+    std::fs::create_dir_all(&staging).expect("what a killed restore leaves");
+    let r = new.run(&["status"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("was stopped before it finished")
+            && r.stderr.contains("duet restore FILE"),
+        "{}",
+        r.stderr
+    );
+    restore(&new, &file, PASS).ok();
+    assert!(new.ok(&["status"]).starts_with("Alex"));
+    assert!(!staging.exists(), "the stopped restore's folder is cleared");
+}

@@ -182,8 +182,20 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the initialised device in the home directory.
     pub fn device(&self) -> anyhow::Result<Device> {
-        let dev = Device::open_with(&self.home, self.clock)
-            .with_context(|| format!("cannot open duet in {}", self.home.display()))?;
+        let opened = Device::open_with(&self.home, self.clock);
+        if let Err(duet_core::device::DeviceError::Store(
+            duet_core::store::StoreError::NotInitialised,
+        )) = &opened
+            && duet_core::backup::restore_stopped(&self.home)
+        {
+            anyhow::bail!(
+                "a `duet restore` into {} was stopped before it finished, so this home holds \
+                 no device yet; run the same `duet restore FILE --home {}` again",
+                self.home.display(),
+                self.home.display()
+            );
+        }
+        let dev = opened.with_context(|| format!("cannot open duet in {}", self.home.display()))?;
         for r in dev.repairs() {
             crate::output::note(&format!("note: repaired this device's store: {r}"));
         }

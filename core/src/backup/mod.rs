@@ -25,7 +25,8 @@ use crate::store::StoreError;
 
 pub use format::{HEADER_LEN, KdfParams, MAGIC, VERSION};
 pub use restore::{
-    Reroute, Restored, RestoredSpace, check_restore_target, restore, restore_bytes, restore_via,
+    Reroute, Restored, RestoredSpace, check_restore_target, restore, restore_bytes,
+    restore_stopped, restore_via,
 };
 
 /// The shortest passphrase a backup is written with.

@@ -318,6 +318,28 @@ fn clear_stale_staging(parent: &Path, leaf: &str) {
     }
 }
 
+/// Whether a restore into `home` was stopped before it moved the device in (killed,
+/// the machine went down): its staging folder is left beside the home, which holds no
+/// device yet. Running the restore again finishes it.
+pub fn restore_stopped(home: &Path) -> bool {
+    let parent = match home.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(leaf) = home.file_name().map(|n| n.to_string_lossy().to_string()) else {
+        return false;
+    };
+    let prefix = format!(".{leaf}{STAGING}");
+    std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            e.file_name().to_string_lossy().starts_with(&prefix)
+                && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+}
+
 /// Steps 1 to 3 in `staging`; the device is closed when it returns.
 fn bring_back(
     staging: &Path,
