@@ -274,6 +274,11 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
     let again = sam.run(&["leave", "--yes", "--export", export.to_str().expect("path")]);
     assert_eq!(again.code, 1, "{}", again.stderr);
     assert!(again.stderr.contains("you left"), "{}", again.stderr);
+    assert!(
+        !again.stderr.contains("has not reached"),
+        "{}",
+        again.stderr
+    );
 
     let synced = alex.ok(&["sync"]);
     assert!(
@@ -1184,4 +1189,26 @@ fn what_was_written_while_the_partner_left_is_sealed_under_the_new_key() {
             "sealed under epoch {epoch}"
         );
     }
+}
+
+/// A leave made while the relay is out of reach is done on this device and sent by the
+/// next sync: leaving again says so, and to sync, rather than only that the leave
+/// happened.
+#[test]
+fn leaving_again_before_the_leave_was_sent_says_to_sync() {
+    let mut relay = Relay::start();
+    let (_alex, sam) = pair(&relay);
+    relay.kill();
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let other = sam.home.join("again.json");
+    let again = sam.run(&["leave", "--yes", "--export", other.to_str().expect("path")]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("the leave has not reached the relay yet: run `duet sync`"),
+        "{}",
+        again.stderr
+    );
 }

@@ -21,14 +21,37 @@ pub struct Args {
     yes: bool,
 }
 
+/// A second leave: the first happened. One stopped before it was sent (killed,
+/// offline) is done here, and the next sync sends it: that is what to do, not leave
+/// again.
+fn left_already(
+    dev: &mut duet_core::device::Device,
+    d: duet_core::store::Departed,
+) -> anyhow::Error {
+    let unsent = d.left
+        && dev.status().is_ok_and(|st| {
+            st.spaces
+                .iter()
+                .any(|s| s.kind == "shared" && s.unsent_events > 0)
+        });
+    if unsent {
+        return anyhow::anyhow!(
+            "{}; the leave has not reached the relay yet: run `duet sync` to send it",
+            d.describe()
+        );
+    }
+    anyhow::anyhow!(crate::advice::message(
+        &duet_core::device::DeviceError::Departed(d)
+    ))
+}
+
 /// Runs `duet leave`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     // Said first: a second leave is told that the first one happened, not asked for
     // another export file.
     if let Some(d) = dev.departed()? {
-        let err = duet_core::device::DeviceError::Departed(d);
-        anyhow::bail!(crate::advice::message(&err));
+        return Err(left_already(&mut dev, d));
     }
     // Checked before anything is asked or sent: leaving must not cost another file.
     if a.export.exists() {
