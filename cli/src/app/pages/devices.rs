@@ -485,7 +485,10 @@ pub async fn remove_question(State(app): State<App>, Path(key): Path<String>) ->
         .with_device(move |dev| match dev.find_device(&query) {
             Ok(device) => Ok(Some(dev.partner_removal(&device)?)),
             // Reached again with Back after the removal (or the device left meanwhile).
-            Err(duet_core::device::DeviceError::NoSuchDevice(_)) => Ok(None),
+            Err(
+                duet_core::device::DeviceError::NoSuchDevice(_)
+                | duet_core::device::DeviceError::DeviceGone(_),
+            ) => Ok(None),
             Err(e) => Err(e.into()),
         })
         .await?;
