@@ -267,6 +267,8 @@ impl World {
         }
         sam.ok(&["join", &invite(&alex), "--name", "Sam"]);
         sam.ok(&["rate", GOALS[0].0, "1", "--note", "Better than last month"]);
+        // A reflection of the partner's, which `reflect --reply last` answers.
+        sam.ok(&["reflect", "I liked that we put the phones away"]);
         sam.ok(&["sync"]);
         alex.ok(&["sync"]);
         let lone = Device::at(dir.path().join("lone"));
