@@ -79,11 +79,7 @@ impl RelayProxy {
     /// unanswered, until [`RelayProxy::open_gate`]: a relay slow to answer, for as long
     /// as a test needs to do something meanwhile.
     pub fn start_gated(upstream: &str) -> RelayProxy {
-        let proxy = Self::start_with(upstream, |_| None, Mode::Gated);
-        if let Ok(mut state) = proxy.gate.0.0.lock() {
-            state.0 = false;
-        }
-        proxy
+        Self::start_with(upstream, |_| None, Mode::Gated)
     }
 
     /// How many requests have waited at the gate so far.
@@ -112,10 +108,8 @@ impl RelayProxy {
         let counter = answered.clone();
         let hiding = Hiding::default();
         let hides = hiding.clone();
+        // Closed only for a gated proxy (the others never look at it).
         let gate = Gate::default();
-        if let Ok(mut state) = gate.0.0.lock() {
-            state.0 = true;
-        }
         let gated = gate.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {

@@ -47,16 +47,7 @@ impl Store {
             )
             .optional()
             .map_err(corrupt(&self.path))?;
-        let upto = snap.as_ref().map_or(0, |s| s.1);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND id > ?2 ORDER BY id")?;
-        let mut tail = Vec::new();
-        for b in stmt.query_map(params![sid, upto], |r| r.get::<_, Vec<u8>>(0))? {
-            tail.push(
-                Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
-            );
-        }
+        let tail = self.changes_after(&sid, snap.as_ref().map_or(0, |s| s.1))?;
         let stats = OpenStats {
             from_snapshot: snap.is_some(),
             snapshot_changes: self.snapshot_changes(&sid, snap.as_ref().map(|s| s.1))?,
@@ -69,9 +60,14 @@ impl Store {
         ) {
             Ok(doc) => doc,
             // A damaged snapshot is only a shortcut: every change it covers is stored.
-            Err(e) if snap.is_some() => self.load_from_changes(&sid, identity).map_err(|_| {
-                StoreError::Damaged(format!("this device's copy of a space does not load ({e})"))
-            })?,
+            Err(e) if snap.is_some() => self
+                .changes_after(&sid, 0)
+                .and_then(|all| Ok(SpaceDoc::load(identity.actor(), None, all)?))
+                .map_err(|_| {
+                    StoreError::Damaged(format!(
+                        "this device's copy of a space does not load ({e})"
+                    ))
+                })?,
             Err(e) => {
                 return Err(StoreError::Damaged(format!(
                     "this device's copy of a space does not load ({e})"
@@ -81,18 +77,18 @@ impl Store {
         Ok((doc, stats))
     }
 
-    /// A space's document from every change stored, without its snapshot.
-    fn load_from_changes(&self, sid: &str, identity: &Identity) -> Result<SpaceDoc, StoreError> {
+    /// A space's stored changes after row `upto` (0: every one), oldest first.
+    fn changes_after(&self, sid: &str, upto: i64) -> Result<Vec<Change>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 ORDER BY id")?;
-        let mut all = Vec::new();
-        for b in stmt.query_map(params![sid], |r| r.get::<_, Vec<u8>>(0))? {
-            all.push(
+            .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND id > ?2 ORDER BY id")?;
+        let mut out = Vec::new();
+        for b in stmt.query_map(params![sid, upto], |r| r.get::<_, Vec<u8>>(0))? {
+            out.push(
                 Change::from_bytes(b?).map_err(|e| StoreError::Damaged(format!("change: {e}")))?,
             );
         }
-        Ok(SpaceDoc::load(identity.actor(), None, all)?)
+        Ok(out)
     }
 
     /// The newest row of a space's changes (0 when it has none): it moves whenever a

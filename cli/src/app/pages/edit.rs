@@ -206,7 +206,7 @@ fn refuse_overwrite(f: &BTreeMap<String, String>, now: &Goal) -> anyhow::Result<
         let (Some(mine), Some(was)) = (changed(f, name), f.get(&format!("was-{name}"))) else {
             continue;
         };
-        if was.trim() != shown.trim() && mine != shown.trim() {
+        if changed_meanwhile(was, &shown, mine) {
             anyhow::bail!(
                 "the {what} was changed meanwhile (by your partner, or in another window): it \
                  now reads \"{}\"; yours, \"{mine}\", was not saved. Open the goal again and \
@@ -216,6 +216,12 @@ fn refuse_overwrite(f: &BTreeMap<String, String>, now: &Goal) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+/// Whether a text a form changed to `mine`, shown as `was`, now reads `now` that is
+/// neither: changed meanwhile elsewhere too, so saving would drop the other's words.
+pub fn changed_meanwhile(was: &str, now: &str, mine: &str) -> bool {
+    was.trim() != now.trim() && mine.trim() != now.trim()
 }
 
 /// The form names of the five level texts, -2 first.
@@ -311,8 +317,7 @@ pub async fn edit_reflection(
             // line, another device): saving would silently drop that edit.
             let now = dev.reflection_texts()?.remove(&id);
             if let (Some(was), Some(now)) = (&f.was, &now)
-                && was.trim() != now.trim()
-                && f.text.trim() != now.trim()
+                && changed_meanwhile(was, now, &f.text)
             {
                 anyhow::bail!(
                     "the reflection was edited meanwhile (in another window or on another device): \

@@ -11,7 +11,7 @@ use duet_core::device::Device;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::edit::{changed, was};
+use super::edit::{changed, changed_meanwhile, was};
 use super::layout::csrf;
 use crate::app::server::{App, PageResult, see_other};
 use crate::output::name_of;
@@ -247,7 +247,7 @@ fn refuse_overwrite(
     let Some(current) = now.steps.get(step).map(|s| s.text.as_str().trim()) else {
         return Ok(());
     };
-    if was.trim() != current && mine != current {
+    if changed_meanwhile(was, current, mine) {
         anyhow::bail!(
             "the step was changed meanwhile (by your partner, or in another window): it now \
              reads \"{current}\"; yours, \"{mine}\", was not saved. Open the goal again and \
