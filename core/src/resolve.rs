@@ -29,6 +29,14 @@ pub enum ResolveError {
         /// `id-prefix "title"` of each candidate.
         candidates: String,
     },
+    /// Nothing was typed (or only spaces): a wrong argument rather than an unknown item.
+    #[error(
+        "an empty {what} name names no {what}; give a word of its title or the start of its id"
+    )]
+    Empty {
+        /// "goal" or "step".
+        what: &'static str,
+    },
     /// A name several people of the space have (their names look alike).
     #[error("{query:?} names several people: {candidates}; give the name as shown, with its id")]
     SeveralPeople {
@@ -97,6 +105,9 @@ pub fn resolve<'a>(
 ) -> Result<String, ResolveError> {
     let items: Vec<(&str, String)> = items.into_iter().collect();
     let q = query.trim();
+    if q.is_empty() {
+        return Err(ResolveError::Empty { what });
+    }
     let lower = comparable(q);
     let query = Query {
         folded: folded(&lower),
@@ -114,15 +125,11 @@ pub fn resolve<'a>(
             }
         })
         .collect();
-    let mut matches: Vec<&Item> = if lower.is_empty() {
-        Vec::new()
-    } else {
-        RULES
-            .iter()
-            .map(|rule| prepared.iter().filter(|it| rule(it, &query)).collect())
-            .find(|m: &Vec<&Item>| !m.is_empty())
-            .unwrap_or_default()
-    };
+    let mut matches: Vec<&Item> = RULES
+        .iter()
+        .map(|rule| prepared.iter().filter(|it| rule(it, &query)).collect())
+        .find(|m: &Vec<&Item>| !m.is_empty())
+        .unwrap_or_default();
     // A title that reads as the start of another item's id (a partner may name a goal
     // "a3f9") does not silently take what was typed as an id: both are named.
     if lower.chars().count() >= ID_PREFIX_CLASH && matches.iter().all(|it| it.title == lower) {
@@ -375,7 +382,7 @@ mod tests {
         let accents = [("cc33", "Cuddle more, ça va".to_string())];
         assert_eq!(resolve("goal", "c\u{327}a va", accents), Ok("cc33".into()));
         assert!(err.contains("Listen first"), "{err}");
-        assert!(matches!(find("  "), Err(ResolveError::Unknown { .. })));
+        assert_eq!(find("  "), Err(ResolveError::Empty { what: "goal" }));
         let none = resolve("step", "x", Vec::new()).unwrap_err().to_string();
         assert!(none.contains("there are no steps yet"), "{none}");
     }

@@ -887,8 +887,8 @@ fn an_empty_goal_list_speaks_of_other_goals_only_when_there_are_some() {
 /// What cannot be saved as typed is a typo (exit 2) and changes nothing: a title or a
 /// reflection of invisible characters only (it would print as nothing), a due date of a
 /// five-digit year (no reader takes it: the goal would vanish on both devices), a note
-/// for a goal not rated in the same check-in, and bytes that are not text on standard
-/// input.
+/// for a goal not rated in the same check-in, an empty goal name, and bytes that are
+/// not text on standard input.
 #[test]
 fn text_that_shows_nothing_or_cannot_be_read_back_is_a_typo_and_changes_nothing() {
     let d = Device::new();
@@ -901,6 +901,8 @@ fn text_that_shows_nothing_or_cannot_be_read_back_is_a_typo_and_changes_nothing(
         &["reflect", "\u{200b} \u{200d}"],
         &["goal", "edit", "weekly", "--due", "+10000-01-01"],
         &["checkin", "--rate", "weekly=1", "--note", "nosuch=late"],
+        &["rate", "", "1"],
+        &["step", "add", " ", "Book a table"],
     ] {
         let r = d.run(args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");

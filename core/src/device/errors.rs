@@ -208,6 +208,7 @@ impl DeviceError {
             DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_) | DocError::Empty(_))
                 | DeviceError::BadWeight(_)
                 | DeviceError::EmptyName
+                | DeviceError::Resolve(crate::resolve::ResolveError::Empty { .. })
                 | DeviceError::SafetyCodeMalformed { .. }
         )
     }
