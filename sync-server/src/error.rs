@@ -234,8 +234,11 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Internal(_) => {
-                "the relay failed to handle the request; nothing was stored. Try again later, \
-                 and if it persists ask the relay's operator to check its log"
+                // A failure can come after a commit (or be the commit's own answer lost),
+                // so whether a push was stored is not known here; pushing again is safe.
+                "the relay failed to handle the request. Try again later (events already \
+                 stored are answered as duplicates, never stored twice), and if it persists \
+                 ask the relay's operator to check its log"
                     .to_string()
             }
             ApiError::Batch { error, .. } => error.message(),
