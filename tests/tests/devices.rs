@@ -44,6 +44,33 @@ fn a_phone_added_before_the_partner_joined_is_not_told_it_joined_with_them() {
     );
 }
 
+/// A code carries a space's keys: given as `-`, it is read from standard input (a pipe
+/// or a paste), out of the process list and the shell's history, for a partner's invite
+/// and a device code alike; a blank input is a usage error that sets nothing up.
+#[test]
+fn a_code_read_from_standard_input_joins_without_appearing_in_the_arguments() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let sam = Device::new();
+    let blank = sam.run_with_stdin(&["join", "-", "--name", "Sam"], Some("\n  \n"));
+    assert_eq!(blank.code, 2, "{blank:?}");
+    assert!(blank.stderr.contains("held no code"), "{}", blank.stderr);
+    assert!(!sam.db().exists(), "nothing set up");
+    let invite = code_of(&alex, &["invite"]);
+    let joined = sam.run_with_stdin(
+        &["join", "-", "--name", "Sam"],
+        Some(&format!("\n {invite} \n")),
+    );
+    assert_eq!(joined.code, 0, "{joined:?}");
+    assert!(joined.stdout.contains("with Alex"), "{}", joined.stdout);
+    let phone = Device::new();
+    let code = code_of(&alex, &["device", "add"]);
+    let added = phone.run_with_stdin(&["join", "-"], Some(&code));
+    assert_eq!(added.code, 0, "{added:?}");
+    assert!(added.stdout.contains("with Sam"), "{}", added.stdout);
+}
+
 /// A partner handed Alex's device code by mistake (`duet2d-` and `duet2-` look alike)
 /// who joins with their own name is refused before the code is used: joined, they would
 /// be a device of Alex's, reading Alex's private reflections. Alex's own name joins.

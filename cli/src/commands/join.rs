@@ -16,7 +16,9 @@ use crate::transport::Http;
 /// spaces with a code from `duet device add`.
 #[derive(Debug, clap::Args)]
 pub struct JoinArgs {
-    /// The code from `duet invite` (partner) or `duet device add` (your other device).
+    /// The code from `duet invite` (partner) or `duet device add` (your other device);
+    /// `-` reads it from standard input, which keeps it (it carries the space's keys) out
+    /// of the process list and the shell's history.
     code: String,
     /// Your name, as your partner will see it (not needed with a device code).
     #[arg(long)]
@@ -126,8 +128,44 @@ fn long_code(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<String> {
     Ok(a.code.clone())
 }
 
+/// The code typed or pasted on standard input (`duet join -`): its first line that is
+/// not blank, trimmed; asked for on a terminal.
+fn code_from_stdin(ctx: &Ctx) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() && !ctx.out.quiet {
+        crate::output::note("Paste the code and press Enter:");
+    }
+    for line in stdin.lock().lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                anyhow::bail!(UsageError(
+                    "standard input is not UTF-8 text; give the code as `duet invite` or `duet device add` printed it".into()
+                ))
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context("cannot read the code from standard input")
+                );
+            }
+        };
+        if !line.trim().is_empty() {
+            return Ok(line.trim().to_string());
+        }
+    }
+    Err(UsageError(
+        "standard input held no code; give the code `duet invite` or `duet device add` printed"
+            .into(),
+    )
+    .into())
+}
+
 /// Runs `duet join`.
 pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
+    if a.code == "-" {
+        a.code = code_from_stdin(ctx)?;
+    }
     a.code = long_code(ctx, &a)?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "joining"));
     let joined = Device::join_code(&ctx.home, &a.code, a.name.as_deref(), ctx.clock, &http)
