@@ -156,3 +156,32 @@ fn the_reports_period_runs_to_the_partners_sealed_rating_it_lists() {
         .expect("a title");
     assert!(title.contains(&format!("to {last}")), "{title}");
 }
+
+/// `duet export --output FILE` writes what standard output would show (JSON or text),
+/// readable by its owner only: the shell's `>` makes a file every user of the machine
+/// can read, with the private reflections in it.
+#[test]
+fn an_export_written_to_a_file_is_the_export_and_private() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "--private", "Private-canary-31f0"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("export.json");
+    d.ok(&["--json", "export", "--output", json.to_str().expect("path")]);
+    let text = dir.path().join("export.txt");
+    let said = d.ok(&["export", "-o", text.to_str().expect("path")]);
+    assert!(said.contains("readable by you only"), "{said}");
+    for file in [&json, &text] {
+        let meta = std::fs::symlink_metadata(file).expect("export");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");
+    }
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("JSON");
+    let printed = d.json(&["export"]);
+    assert_eq!(written["personal"], printed["personal"]);
+    assert_eq!(
+        std::fs::read_to_string(&text).expect("text"),
+        d.ok(&["export"])
+    );
+    assert!(d.ok(&["export"]).contains("Private-canary-31f0"));
+}

@@ -5,6 +5,8 @@
 //! with its collection, id, reason and raw content (`problems` in JSON, a "could not
 //! read" section in text), so a partner's malformed entity never traps the other data.
 
+use anyhow::Context as _;
+use duet_core::app::Export;
 use duet_core::readmodel::Problem;
 
 use super::Ctx;
@@ -12,7 +14,14 @@ use crate::output::{Out, name_of, safe, safe_line, when};
 
 /// Export everything of the shared and personal space.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Example:\n  duet export --json --output our-goals.json")]
+pub struct Args {
+    /// Write the export to FILE, readable by you only (mode 0600), instead of standard
+    /// output (a file the shell's `>` makes is readable by every user of the machine
+    /// under the usual umask).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+}
 
 /// How many unreadable entities a command other than `export` names one by one; the
 /// rest are counted (a partner can write thousands, which would bury the output).
@@ -25,71 +34,115 @@ pub fn print_problems(
     problems: &[Problem],
     named: Option<usize>,
 ) -> Result<(), crate::output::StdoutError> {
-    if problems.is_empty() {
-        return Ok(());
+    for line in problem_lines(problems, named) {
+        out.line(line)?;
     }
-    out.line(
-        "\nCould not read (kept in the document; shown once it is fixed or duet is upgraded):",
-    )?;
+    Ok(())
+}
+
+/// The lines of [`print_problems`].
+fn problem_lines(problems: &[Problem], named: Option<usize>) -> Vec<String> {
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![
+        "\nCould not read (kept in the document; shown once it is fixed or duet is upgraded):"
+            .to_string(),
+    ];
     let named = named.unwrap_or(problems.len());
     for p in problems.iter().take(named) {
-        out.line(format!(
+        lines.push(format!(
             "  {} {}: {}",
             safe_line(&p.collection),
             safe_line(&p.id),
             safe_line(&p.reason)
-        ))?;
+        ));
         // JSON escapes C0 controls but not C1 ones: made safe like any partner text.
-        out.line(format!("    raw: {}", safe_line(&p.raw.to_string())))?;
+        lines.push(format!("    raw: {}", safe_line(&p.raw.to_string())));
     }
     if problems.len() > named {
-        out.line(format!(
+        lines.push(format!(
             "  and {} more (`duet export` lists them all)",
             problems.len() - named
+        ));
+    }
+    lines
+}
+
+/// Runs `duet export`.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let export = ctx.device()?.export()?;
+    let Some(file) = &a.output else {
+        if ctx.out.json {
+            return ctx.out.json(&export);
+        }
+        for line in text_lines(&export) {
+            ctx.out.line(line)?;
+        }
+        return Ok(());
+    };
+    let bytes = if ctx.out.json {
+        let mut v = serde_json::to_vec_pretty(&export)?;
+        v.push(b'\n');
+        v
+    } else {
+        // Made safe as the lines printed on a terminal are.
+        let lines: Vec<String> = text_lines(&export)
+            .iter()
+            .map(|l| format!("{}\n", safe(l)))
+            .collect();
+        lines.concat().into_bytes()
+    };
+    crate::output::write_private(file, &bytes).with_context(|| {
+        format!(
+            "cannot write the export to {}; nothing was changed",
+            file.display()
+        )
+    })?;
+    if !ctx.out.json {
+        ctx.out.line(format!(
+            "Wrote the export to {} (readable by you only).",
+            file.display()
         ))?;
     }
     Ok(())
 }
 
-/// Runs `duet export`.
-pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
-    let export = ctx.device()?.export()?;
-    if ctx.out.json {
-        return ctx.out.json(&export);
-    }
-    let spaces = [export.shared, export.personal];
-    let out = ctx.out;
+/// The export as text, line by line.
+fn text_lines(export: &Export) -> Vec<String> {
+    let mut lines = Vec::new();
+    let spaces = [&export.shared, &export.personal];
     for (space, title) in spaces
         .iter()
         .zip(["Shared space", "Personal space (only you)"])
     {
         let (view, problems) = (&space.view, &space.problems);
         let people = duet_core::names::shown(&view.people);
-        out.line(format!("# {title}"))?;
+        lines.push(format!("# {title}"));
         for g in &view.goals {
-            out.line(format!(
+            lines.push(format!(
                 "\n## {} [{}; {}]",
                 safe_line(g.title.as_str()),
                 safe_line(g.area.as_str()),
                 safe_line(g.status.as_str())
-            ))?;
+            ));
             if !g.why.as_str().is_empty() {
-                out.line(format!("Why: {}", safe_line(g.why.as_str())))?;
+                lines.push(format!("Why: {}", safe_line(g.why.as_str())));
             }
             for l in (-2i8..=2).rev() {
                 if let Some(t) = g.levels.get(l).filter(|t| !t.as_str().is_empty()) {
-                    out.line(format!("  {l:+}: {}", safe_line(t.as_str())))?;
+                    lines.push(format!("  {l:+}: {}", safe_line(t.as_str())));
                 }
             }
             for s in g.steps.values() {
-                out.line(format!(
+                lines.push(format!(
                     "  [{}] {}",
                     if s.done_at.is_some() { "x" } else { " " },
                     safe_line(s.text.as_str())
-                ))?;
+                ));
             }
             for r in view.ratings.iter().filter(|r| r.goal == g.id) {
-                out.line(format!(
+                lines.push(format!(
                     "  {} {} rated {:+}{}",
                     when(r.at),
                     name_of(&people, &r.rater),
@@ -98,24 +151,24 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
                         .as_deref()
                         .map(|n| format!(": {}", safe_line(n)))
                         .unwrap_or_default()
-                ))?;
+                ));
             }
         }
         if !view.reflections.is_empty() {
-            out.line("\n## Reflections")?;
+            lines.push("\n## Reflections".to_string());
             for r in &view.reflections {
                 // A reflection may run over several lines: they stay lines, indented
                 // under their heading so none can pass for a heading of its own.
-                out.line(format!(
+                lines.push(format!(
                     "  {} {}: {}",
                     when(r.at),
                     name_of(&people, &r.author),
                     safe(r.text.as_str()).replace('\n', "\n    ")
-                ))?;
+                ));
             }
         }
-        print_problems(&out, problems, None)?;
-        out.line("")?;
+        lines.extend(problem_lines(problems, None));
+        lines.push(String::new());
     }
-    Ok(())
+    lines
 }
