@@ -35,6 +35,30 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
     assert_eq!(duet_tests::ratings(&b), 2);
 }
 
+/// A home set up offline exists on the relay only once its first push has made its
+/// spaces: a watcher started right after `init` opened its sockets first, was refused
+/// ("the relay does not have this space") and stopped. It pushes first now, and hears
+/// the partner who joins afterwards.
+#[test]
+fn a_watcher_started_right_after_an_offline_setup_keeps_watching() {
+    let relay = Relay::start();
+    let a = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    let mut wa = Watcher::start(&a);
+    wa.wait_for("personal: sent");
+    let code = a.json(&["invite"])["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    let b = Device::new();
+    b.ok(&["join", &code, "--name", "Sam"]);
+    b.ok(&["rate", "Evening walk", "1"]);
+    b.ok(&["sync"]);
+    let said = wa.wait_for("sealed rating from Sam");
+    assert!(!said.contains("stopped watching"), "{said}");
+}
+
 /// A paired couple who both have the goal "Evening walk".
 fn couple_with_a_goal(relay: &Relay) -> (Device, Device) {
     let (a, b) = pair(relay);

@@ -64,28 +64,35 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     if targets.is_empty() {
         return Err(SyncError::NoRelay.into());
     }
-    let mut rx = listen(&dev, &targets);
-    let listening = targets.len();
     ctx.out.line(
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
     )?;
+    let seen = dev.data_version()?;
+    // The first sync comes before the sockets open, and does not wait for their first
+    // message: the spaces of a home set up offline exist on the relay only once it has
+    // pushed them (sockets opened before were refused as "no such space", and the
+    // watcher stopped), and a socket the relay refuses (too many open) or a proxy that
+    // never upgrades left what waited here unsent until the periodic sync, 15 s on.
+    let mut failure_said = None;
+    let (more, failed) = sync_once(ctx, &mut dev, &http, &mut failure_said)?;
+    let targets = match dev.live_targets()? {
+        t if t.is_empty() => targets, // left meanwhile: the sockets are refused, and said
+        t => t,
+    };
+    let mut rx = listen(&dev, &targets);
     let mut w = Watch {
         last_sync: std::time::Instant::now(),
-        failed: false,
-        failure_said: None,
-        listening,
+        failed,
+        failure_said,
+        listening: targets.len(),
         lost: false,
         up: Vec::new(),
         targets,
         retarget: None,
-        more: false,
-        seen: dev.data_version()?,
+        more,
+        seen,
         refused: Vec::new(),
     };
-    // The first sync does not wait for a live socket's first message: a socket the
-    // relay refuses (too many open) or a proxy that never upgrades left what waited
-    // here unsent until the periodic sync, 15 s on.
-    let mut starting = true;
     loop {
         let mut due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(signal) => w.on_signal(ctx, signal)?,
@@ -94,7 +101,6 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
             }
         };
-        due |= std::mem::take(&mut starting);
         if let Some(targets) = w.retarget.take() {
             rx = listen(&dev, &targets);
             (w.listening, w.up) = (targets.len(), Vec::new());
