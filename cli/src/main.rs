@@ -10,6 +10,7 @@ mod app;
 mod bidi;
 mod commands;
 mod confirm;
+mod interrupt;
 mod live;
 mod output;
 mod progress;

@@ -465,6 +465,19 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Stops the watcher as a person does, with Ctrl-C (SIGINT): its exit status.
+    pub fn interrupt(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -INT");
+        let status = self.child.wait().expect("the watcher ends");
+        self.wait_for("Stopped watching.");
+        status
+    }
+}
+
 impl Drop for Watcher {
     fn drop(&mut self) {
         let _ = self.child.kill();

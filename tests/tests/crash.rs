@@ -232,3 +232,70 @@ fn a_checkin_walk_ended_abruptly_keeps_the_goals_rated_before_it() {
     let mine: Vec<_> = ratings.as_array().expect("ratings").iter().collect();
     assert_eq!(mine.len(), 1, "the first goal's rating was kept: {ratings}");
 }
+
+/// Ctrl-C or SIGTERM while `duet rate` runs: the rating is saved and said, or not saved
+/// at all. Stopped between its commit and its report, a rating was saved unsaid (exit
+/// 130), and the person who rated again rated twice. The signals come at moments spread
+/// over the command's run, before, during and after its write.
+#[test]
+fn an_interrupted_rating_is_saved_and_said_or_not_saved() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    let mut said = 0;
+    for round in 0..30u64 {
+        let child = Command::new(bin("duet"))
+            .args(["rate", "Evening walk", "1"])
+            .env("DUET_HOME", &d.home)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("duet rate starts");
+        // The moment of the signal, in steps of half a millisecond.
+        std::thread::sleep(Duration::from_micros(500 * (round % 24)));
+        let signal = if round % 2 == 0 { "-INT" } else { "-TERM" };
+        let _ = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().expect("duet rate ends");
+        if String::from_utf8_lossy(&out.stdout).contains("Rated \"Evening walk\"") {
+            said += 1;
+        }
+        assert_eq!(
+            duet_tests::ratings(&d),
+            said,
+            "round {round}: every rating saved was said, and only those ({out:?})"
+        );
+    }
+}
+
+/// `duet demo` stopped with Ctrl-C once its relay runs leaves no folder behind (its
+/// homes hold keys): the folder a finished demo removes goes on an interrupt too.
+#[test]
+fn an_interrupted_demo_leaves_no_folder_behind() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut demo = Command::new(bin("duet"))
+        .arg("demo")
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("duet demo starts");
+    let mut lines = std::io::BufReader::new(demo.stdout.take().expect("stdout")).lines();
+    let started = lines.any(|l| l.is_ok_and(|l| l.starts_with("Relay running at")));
+    assert!(started, "the demo starts its relay");
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status();
+    // Read on to the end: a reader gone would end the demo by a broken pipe instead.
+    lines.for_each(drop);
+    let status = demo.wait().expect("the demo ends");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("the temporary folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    // Finished before the signal came, it removed its folder as usual.
+    assert!(left.is_empty(), "left behind ({status:?}): {left:?}");
+}

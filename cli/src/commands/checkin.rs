@@ -44,7 +44,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if a.close {
         return close(ctx, &mut dev);
     }
-    let (ratings, rated) = if a.rate.is_empty() {
+    // What was rated is said before a signal stops the command (see crate::interrupt).
+    let (ratings, rated, _held) = if a.rate.is_empty() {
         // Answers come from standard input: a terminal, or lines piped in; a clock that
         // would refuse them is said before asking.
         dev.ensure_clock_agrees()?;
@@ -54,7 +55,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             // keeps the goals rated so far.
             let mut rated = Vec::new();
             ask(ctx, &goals, false, &mut |answer| {
-                let r = dev.checkin(std::slice::from_ref(&answer), a.period)?;
+                let (r, _held) = crate::interrupt::saving(&mut dev, |dev| {
+                    dev.checkin(std::slice::from_ref(&answer), a.period)
+                })?;
                 if !ctx.out.json {
                     for r in &r {
                         super::rate::print_rated(ctx, r, answer.1, false)?;
@@ -63,20 +66,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 rated.extend(r);
                 Ok(())
             })?;
-            (Vec::new(), rated)
+            (Vec::new(), rated, None)
         } else {
             let mut answers = Vec::new();
             ask(ctx, &goals, true, &mut |answer| {
                 answers.push(answer);
                 Ok(())
             })?;
-            let rated = dev.checkin(&answers, a.period)?;
-            (answers, rated)
+            let (rated, held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.checkin(&answers, a.period))?;
+            (answers, rated, Some(held))
         }
     } else {
         let ratings = parse(&a.rate, &a.note)?;
-        let rated = dev.checkin(&ratings, a.period)?;
-        (ratings, rated)
+        let (rated, held) =
+            crate::interrupt::saving(&mut dev, |dev| dev.checkin(&ratings, a.period))?;
+        (ratings, rated, Some(held))
     };
     if ctx.out.json {
         return ctx.out.json(&json!({ "rated": rated }));

@@ -36,6 +36,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .prefix("duet-demo-")
         .tempdir()
         .context("cannot create a temporary folder")?;
+    // Ctrl-C ends the demo without its folder's drop: the folder goes all the same.
+    crate::interrupt::remove_on_stop(dir.path().to_path_buf());
     // A local demo: the embedded relay is reachable from this machine only, and its
     // spaces need no creation token.
     let config = duet_relay::Config {

@@ -149,14 +149,15 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             let levels = level_texts(levels, expected)?;
             let due = due.as_deref().map(due_day).transpose()?;
             let mut dev = ctx.device()?;
-            let id = dev.add_goal(NewGoalInput {
+            let input = NewGoalInput {
                 title,
                 area: Some(area),
                 why,
                 levels,
                 due,
                 mine,
-            })?;
+            };
+            let (id, _held) = crate::interrupt::saving(&mut dev, |dev| dev.add_goal(input))?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": id }));
             }
@@ -194,7 +195,9 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             edit(ctx, &goal, changes)
         }
         GoalCmd::Status { goal, status } => {
-            let id = ctx.device()?.set_goal_status(&goal, status)?;
+            let mut dev = ctx.device()?;
+            let (id, _held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.set_goal_status(&goal, status))?;
             if ctx.out.json {
                 return ctx
                     .out
@@ -211,7 +214,8 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
 fn edit(ctx: &Ctx, goal: &str, changes: GoalChanges) -> anyhow::Result<()> {
     let retitled = changes.title.is_some();
     let mut dev = ctx.device()?;
-    let (id, changed) = dev.edit_goal(goal, changes)?;
+    let ((id, changed), _held) =
+        crate::interrupt::saving(&mut dev, |dev| dev.edit_goal(goal, changes))?;
     if ctx.out.json {
         return ctx.out.json(&json!({ "id": id, "changed": changed }));
     }

@@ -279,6 +279,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             quiet: cli.quiet,
         },
     };
+    // `duet app` stops its server on these signals itself.
+    if !matches!(cli.command, Command::App(_)) {
+        crate::interrupt::install();
+    }
     let result = dispatch(&ctx, cli.command);
     match result {
         Err(err) if crate::advice::damaged_row(&err) => Err(forget_damaged_tables(&ctx, err)),

@@ -34,11 +34,10 @@ pub struct Args {
 /// Runs `duet rate`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let rated = if a.amend {
-        dev.amend_rating(&a.goal, a.level, a.note.as_deref())?
-    } else {
-        dev.rate(&a.goal, a.level, a.note.as_deref())?
-    };
+    let (rated, _held) = crate::interrupt::saving(&mut dev, |dev| match a.amend {
+        true => dev.amend_rating(&a.goal, a.level, a.note.as_deref()),
+        false => dev.rate(&a.goal, a.level, a.note.as_deref()),
+    })?;
     if ctx.out.json {
         return ctx.out.json(&json!({
             "id": rated.id,

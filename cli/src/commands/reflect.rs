@@ -48,7 +48,8 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
     if let Some(id) = &a.withdraw {
-        let mine = dev.withdraw_reflection(id, a.private)?;
+        let (mine, _held) =
+            crate::interrupt::saving(&mut dev, |dev| dev.withdraw_reflection(id, a.private))?;
         return changed(ctx, &mine, "withdrew", "Withdrew");
     }
     let text = match a.text.as_deref() {
@@ -82,19 +83,21 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ),
     };
     if let Some(to) = &a.reply {
-        let id = dev.reply(to, &text)?;
+        let (id, _held) = crate::interrupt::saving(&mut dev, |dev| dev.reply(to, &text))?;
         return done(ctx, &id, "replied", "Saved your reply");
     }
     if let Some(id) = &a.edit {
-        let mine = dev.edit_reflection(id, a.private, &text)?;
+        let (mine, _held) =
+            crate::interrupt::saving(&mut dev, |dev| dev.edit_reflection(id, a.private, &text))?;
         return changed(ctx, &mine, "edited", "Edited");
     }
-    let id = dev.reflect(ReflectionInput {
+    let input = ReflectionInput {
         text,
         goal: a.goal,
         prompt: a.prompt,
         private: a.private,
-    })?;
+    };
+    let (id, _held) = crate::interrupt::saving(&mut dev, |dev| dev.reflect(input))?;
     if ctx.out.json {
         return ctx.out.json(&json!({ "id": id, "private": a.private }));
     }

@@ -81,7 +81,8 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             let who = assignee
                 .as_deref()
                 .map_or(Assignee::Nobody, Assignee::parse);
-            let (gid, sid) = dev.add_step(&goal, &text, &who)?;
+            let ((gid, sid), _held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.add_step(&goal, &text, &who))?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "goal": gid, "id": sid }));
             }
@@ -92,11 +93,13 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             ))?;
         }
         StepCmd::Done { goal, step } => {
-            let done = dev.complete_step(&goal, &step)?;
+            let (done, _held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.complete_step(&goal, &step))?;
             print_done(ctx, &dev.me.person_id.to_string(), &done)?;
         }
         StepCmd::Reopen { goal, step } => {
-            let (sid, was_done) = dev.reopen_step(&goal, &step)?;
+            let ((sid, was_done), _held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.reopen_step(&goal, &step))?;
             if ctx.out.json {
                 return ctx
                     .out
@@ -109,7 +112,8 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             })?;
         }
         StepCmd::Edit { goal, step, text } => {
-            let (sid, changed) = dev.edit_step(&goal, &step, &text)?;
+            let ((sid, changed), _held) =
+                crate::interrupt::saving(&mut dev, |dev| dev.edit_step(&goal, &step, &text))?;
             if ctx.out.json {
                 return ctx.out.json(&json!({ "id": sid, "changed": changed }));
             }
@@ -120,7 +124,9 @@ pub fn run(ctx: &Ctx, cmd: StepCmd) -> anyhow::Result<()> {
             })?;
         }
         StepCmd::Assign { goal, step, who } => {
-            let done = dev.assign_step(&goal, &step, &Assignee::parse(&who))?;
+            let (done, _held) = crate::interrupt::saving(&mut dev, |dev| {
+                dev.assign_step(&goal, &step, &Assignee::parse(&who))
+            })?;
             if ctx.out.json {
                 return ctx.out.json(&done);
             }

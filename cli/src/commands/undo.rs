@@ -16,7 +16,7 @@ pub struct Args {}
 /// Runs `duet undo`.
 pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
-    let undone = dev.undo()?;
+    let (undone, _held) = crate::interrupt::saving(&mut dev, |dev| dev.undo())?;
     if ctx.out.json {
         return ctx.out.json(&undone);
     }

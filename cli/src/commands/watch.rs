@@ -67,6 +67,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.out.line(
         "Watching for changes; press Ctrl-C to stop. Changes made here are sent as you make them.",
     )?;
+    // Ctrl-C is how it is stopped: an ordinary end, as `duet app`'s.
+    let quiet = ctx.out.quiet || ctx.out.json;
+    crate::interrupt::signal_ends_well((!quiet).then(|| "Stopped watching.".to_string()));
     let seen = dev.data_version()?;
     // The first sync comes before the sockets open, and does not wait for their first
     // message: the spaces of a home set up offline exist on the relay only once it has

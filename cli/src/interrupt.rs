@@ -1,0 +1,144 @@
+//! Ctrl-C, SIGTERM and SIGHUP in the command line's commands (not `duet app`, which
+//! stops its server itself): a command stops at once, except between a write's start
+//! and the words that report it. Killed there, a `rate` exited 130 with its rating saved
+//! and unsaid, and the person who tried again rated twice: a signal that comes while a
+//! write is held now waits until the command has said what it saved, then stops it.
+//! A command can also leave something to remove on the way out (`duet demo`'s folders),
+//! or make the signal its ordinary end (`duet sync --watch`, stopped with Ctrl-C).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use duet_core::device::{Device, DeviceError};
+
+/// What a signal finds when it comes.
+struct State {
+    /// Writes held (see [`Held`]).
+    held: usize,
+    /// The exit code of a signal that came while a write was held.
+    pending: Option<i32>,
+    /// Folders to remove when a signal stops the command.
+    remove: Vec<PathBuf>,
+    /// Set when a signal is the command's ordinary end: the line it prints then (if
+    /// any), and it exits 0.
+    ends_well: Option<Option<String>>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    held: 0,
+    pending: None,
+    remove: Vec::new(),
+    ends_well: None,
+});
+
+fn state() -> MutexGuard<'static, State> {
+    STATE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Listens for the signals on a thread of its own. A signal before it listens ends the
+/// process as the system does (nothing is written before it returns).
+pub fn install() {
+    let listening = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                let _ = listening.0.send(());
+                loop {
+                    let code = tokio::select! {
+                        _ = int.recv() => 130,
+                        _ = term.recv() => 143,
+                        _ = hup.recv() => 129,
+                    };
+                    on_signal(code);
+                }
+            });
+        });
+    // Returns once the signals are listened for, so that a write never starts before.
+    if spawned.is_ok() {
+        let _ = listening.1.recv();
+    }
+}
+
+fn on_signal(code: i32) {
+    let mut s = state();
+    if s.held > 0 {
+        s.pending.get_or_insert(code);
+        return;
+    }
+    // The state stays locked: a write cannot start while the process ends.
+    stop(&mut s, code)
+}
+
+fn stop(s: &mut State, code: i32) -> ! {
+    for dir in &s.remove {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let mut out = std::io::stdout().lock();
+    if let Some(line) = &s.ends_well {
+        if let Some(line) = line {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+        std::process::exit(0);
+    }
+    let _ = out.flush();
+    std::process::exit(code)
+}
+
+/// A write held against signals, until dropped: after the command said what it wrote.
+#[must_use = "the write is held until this is dropped"]
+pub struct Held(());
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut s = state();
+        s.held = s.held.saturating_sub(1);
+        if s.held == 0
+            && let Some(code) = s.pending
+        {
+            stop(&mut s, code);
+        }
+    }
+}
+
+/// Runs a write `f` under the home's lock (waiting for it can still be interrupted),
+/// and holds signals from then on until the returned [`Held`] is dropped: keep it
+/// until the write has been reported.
+pub fn saving<T, E: From<DeviceError>>(
+    dev: &mut Device,
+    f: impl FnOnce(&mut Device) -> Result<T, E>,
+) -> Result<(T, Held), E> {
+    dev.exclusively(|dev| {
+        state().held += 1;
+        let held = Held(());
+        Ok((f(dev)?, held))
+    })
+}
+
+/// `dir` is removed if a signal stops the command.
+pub fn remove_on_stop(dir: PathBuf) {
+    state().remove.push(dir);
+}
+
+/// A signal is this command's ordinary end: it prints `line` (if any) and exits 0.
+pub fn signal_ends_well(line: Option<String>) {
+    state().ends_well = Some(line);
+}
