@@ -33,10 +33,10 @@ struct Args {
     db: String,
     /// Seconds a client has to send a request's headers (also the idle time allowed on a
     /// kept-alive connection); 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "DUET_RELAY_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = seconds)]
     header_timeout_secs: u64,
     /// Seconds a request may take, body upload included (then 408 `timeout`); 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "DUET_RELAY_REQUEST_TIMEOUT_SECS", default_value_t = 60, value_parser = seconds)]
     request_timeout_secs: u64,
     /// Requests handled at once; more are refused with 503 `overloaded`. 0 = no limit.
     #[arg(long, env = "DUET_RELAY_MAX_IN_FLIGHT", default_value_t = 256)]
@@ -71,7 +71,7 @@ struct Args {
     #[arg(long, env = "DUET_RELAY_MIN_BODY_RATE", default_value_t = 4096)]
     min_body_rate: u64,
     /// Seconds a push body may fall behind the minimum rate.
-    #[arg(long, env = "DUET_RELAY_BODY_GRACE_SECS", default_value_t = 5)]
+    #[arg(long, env = "DUET_RELAY_BODY_GRACE_SECS", default_value_t = 5, value_parser = seconds)]
     body_grace_secs: u64,
     /// Requests per second per client address (token bucket); 0 = no limit.
     #[arg(long, env = "DUET_RELAY_RATE_PER_IP", default_value_t = 50.0, value_parser = parse_rate)]
@@ -145,11 +145,29 @@ struct Args {
     max_creations_per_token: u64,
 }
 
+/// The slowest rate a limit takes: one request in about 17 minutes. Slower ones are
+/// typos, and told clients to come back in billions of years (`Retry-After`).
+const MIN_RATE: f64 = 0.001;
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        Ok(r) if r.is_finite() && (r == 0.0 || r >= MIN_RATE) => Ok(r),
         _ => Err(format!(
-            "`{s}` is not a rate: give requests per second as a number >= 0 (e.g. 50 or 0.5); 0 turns the limit off"
+            "`{s}` is not a rate: give requests per second as a number of at least {MIN_RATE} (e.g. 50 or 0.5); 0 turns the limit off"
+        )),
+    }
+}
+
+/// The longest time a time limit takes: a day. Longer ones are typos, and one near
+/// 2^64 seconds overflowed the clock's arithmetic at the first connection, ending the
+/// relay.
+const MAX_SECS: u64 = 86_400;
+
+fn seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_SECS => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a time limit: give whole seconds from 0 to {MAX_SECS} (a day)"
         )),
     }
 }
@@ -532,6 +550,28 @@ async fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A time limit near 2^64 seconds was taken, and the first connection's deadline
+    /// overflowed and ended the relay; a rate of 1e-300 told clients to come back in
+    /// 2^64 seconds. Both are refused at start, with the range said.
+    #[test]
+    fn time_limits_past_a_day_and_rates_near_zero_are_refused_at_start() {
+        for flag in [
+            "--body-grace-secs",
+            "--header-timeout-secs",
+            "--request-timeout-secs",
+        ] {
+            let err =
+                Args::try_parse_from(["duet-relay", flag, "18446744073709551615"]).expect_err(flag);
+            assert!(err.to_string().contains("from 0 to 86400"), "{err}");
+            assert!(Args::try_parse_from(["duet-relay", flag, "86400"]).is_ok());
+        }
+        for flag in ["--rate-per-ip", "--rate-per-device", "--verify-per-ip"] {
+            let err = Args::try_parse_from(["duet-relay", flag, "1e-300"]).expect_err(flag);
+            assert!(err.to_string().contains("at least 0.001"), "{err}");
+            assert!(Args::try_parse_from(["duet-relay", flag, "0"]).is_ok());
+        }
+    }
 
     #[test]
     fn a_burst_of_zero_is_refused_at_start() {
