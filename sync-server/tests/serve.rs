@@ -241,6 +241,29 @@ fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it
     assert_eq!(left, ["notes.txt", "state"], "no token file was made");
 }
 
+/// `--db` pointed by mistake at another program's SQLite database: the relay once added
+/// its tables to it, set its schema version, made it owner-only and served from it. It
+/// is refused now, and left byte for byte as it was.
+#[test]
+fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("notes.sqlite");
+    let conn = rusqlite::Connection::open(&db).expect("a database");
+    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+        .expect("another program's table");
+    drop(conn);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let before = std::fs::read(&db).expect("read");
+    let err = refused_start(&["--open-registration"], &db);
+    assert!(err.contains("of another program"), "{err}");
+    assert_eq!(std::fs::read(&db).expect("read"), before, "unchanged");
+    let mode = std::fs::metadata(&db).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "its mode too");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
+    assert_eq!(left.len(), 1, "nothing made beside it: {left:?}");
+}
+
 #[test]
 fn a_database_from_a_newer_relay_is_said_as_such_not_as_a_directory_problem() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -15,6 +15,7 @@
 //! [`WriteTxn::lock_spaces`] until commit, and `(space, hash)` and `(space, author,
 //! seq)` are unique in the database itself.
 
+mod foreign;
 pub mod migrations;
 pub mod postgres;
 mod private;
@@ -66,6 +67,12 @@ pub enum StoreError {
          more is written until the relay is restarted (it then opens the file at that path)"
     )]
     FileGone(std::path::PathBuf),
+    /// The file is another program's SQLite database: it is left as it is.
+    #[error(
+        "{0} is an SQLite database of another program (it has tables but no relay schema); \
+         it was left unchanged: point --db at a new file or at the relay's own database"
+    )]
+    Foreign(std::path::PathBuf),
 }
 
 /// A PostgreSQL error with the server's own message (its `Display` says only "db

@@ -60,6 +60,7 @@ impl Store {
     /// Opens (creating if needed, readable by its owner only) the database at `path`
     /// and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        super::foreign::refuse_foreign(path)?;
         super::private::create_private(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
