@@ -185,3 +185,29 @@ fn an_export_written_to_a_file_is_the_export_and_private() {
     );
     assert!(d.ok(&["export"]).contains("Private-canary-31f0"));
 }
+
+/// A home `duet` makes (its parents with it) and each folder `start-over` sets aside
+/// are their owner's only: the files in them were, but any user of the machine could
+/// list them and see their sizes. A folder that existed keeps its mode.
+#[test]
+fn a_home_made_by_duet_and_a_folder_set_aside_are_the_owners_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(dir.path(), open).expect("chmod");
+    let home = dir.path().join("made").join("home");
+    let d = Device::at(home.clone());
+    d.ok(&["init", "--name", "Alex"]);
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("folder").permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "the home");
+    assert_eq!(
+        mode(&dir.path().join("made")),
+        0o700,
+        "its parent made with it"
+    );
+    assert_eq!(mode(dir.path()), 0o755, "a folder that existed");
+    d.ok(&["start-over", "--yes"]);
+    let aside = duet_core::device::set_aside_in(&home);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(mode(&home.join(&aside[0])), 0o700, "the folder set aside");
+}

@@ -72,7 +72,7 @@ impl Device {
         if moving.is_none() || crate::store::in_use(&db) {
             return Err(DeviceError::HomeInUse(home));
         }
-        std::fs::create_dir(&aside).map_err(io(&aside))?;
+        crate::store::private::create_dir(&aside, false).map_err(io(&aside))?;
         // The database goes first: a log left without it is named as what is left of a
         // store (not taken for a new home), where a database moved without its log
         // would be read as it was at its last checkpoint.

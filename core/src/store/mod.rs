@@ -25,6 +25,7 @@ mod in_use;
 pub(crate) use in_use::in_use;
 mod open_lock;
 pub use open_lock::{MOVE_WAIT, OPEN_LOCK_FILE, OpenLock};
+pub(crate) mod private;
 mod pulled;
 mod relay_loss;
 mod restore;
@@ -564,7 +565,7 @@ fn begin_setup(
     path: &Path,
     open: Option<OpenLock>,
 ) -> Result<Option<OpenLock>, StoreError> {
-    std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+    private::create_dir(home, true).map_err(|source| StoreError::Io {
         path: home.to_path_buf(),
         cause: source,
     })?;
@@ -574,28 +575,8 @@ fn begin_setup(
         path: home.join(SETUP_MARK_FILE),
         cause,
     })?;
-    create_private_file(path)?;
+    private::create_file(path)?;
     Ok(open)
-}
-
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(_) => Ok(()),
-        // Another process setting up the same home made it meanwhile: what decides
-        // between the two is the setup under the home's lock, which names what it found.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(StoreError::Io {
-            path: path.to_path_buf(),
-            cause: source,
-        }),
-    }
 }
 
 #[cfg(test)]
