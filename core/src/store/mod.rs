@@ -618,9 +618,9 @@ mod tests {
     fn a_store_file_made_meanwhile_by_another_setup_is_no_failure() {
         let dir = tempfile::tempdir().expect("a folder");
         let path = dir.path().join("duet.db");
-        create_private_file(&path).expect("made");
+        private::create_file(&path).expect("made");
         // The second of two `duet join`s on one fresh home said "File exists".
-        create_private_file(&path).expect("made meanwhile is fine");
+        private::create_file(&path).expect("made meanwhile is fine");
     }
 
     #[test]
