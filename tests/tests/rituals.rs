@@ -248,6 +248,11 @@ fn a_partner_who_has_answered_a_blind_rating_is_told_it_opens_when_the_rater_syn
     let progress = sam.ok(&["progress"]);
     assert!(!progress.contains("has rated;"), "{progress}");
     assert_eq!(opening(&sam), Some(false));
+    // Alex's device revealed in its sync: its progress counts both, as Sam's does.
+    assert_eq!(
+        alex.json(&["progress"])["goals"],
+        sam.json(&["progress"])["goals"]
+    );
 }
 
 /// Whether `d`'s `progress --json` says Alex's sealed rating opens at Alex's next sync.

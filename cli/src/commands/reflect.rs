@@ -31,12 +31,13 @@ pub struct Args {
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "private", "edit", "withdraw"])]
     reply: Option<String>,
     /// Replace the text of one of your reflections (an id prefix, or `last`: your
-    /// newest shared one, with --private your newest private one).
+    /// newest shared one, with --private your newest private one); the text before
+    /// stays in the document's history, as a withdrawn one does.
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "withdraw"])]
     edit: Option<String>,
     /// Withdraw one of your reflections (an id prefix, or `last` as for --edit): its
-    /// text leaves every view, the report and the export (earlier copies stay in the
-    /// document's history on both devices).
+    /// text leaves every view, the report and the export (it stays in the document's
+    /// history on every device of the space, those that join later included).
     #[arg(long, value_name = "REFLECTION", conflicts_with_all = ["goal", "prompt", "text"])]
     withdraw: Option<String>,
     /// The reflection; `-` reads it from standard input.

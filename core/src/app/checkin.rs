@@ -381,10 +381,14 @@ impl Device {
             .filter_map(|s| opened(&key, &me, s, true))
             .collect();
         // One change per reveal (the partner's sync summary counts them), each on the
-        // stored tip when no document is held, like any new rating.
-        for r in &ratings {
-            self.put_new(SpaceKind::Shared, &[New::Rating(r)], "reveal", now)?;
-        }
+        // stored tip when no document is held, like any new rating; the progress summary
+        // is computed once after them, not at each.
+        crate::readmodel::dropped_meanwhile(|| {
+            for r in &ratings {
+                self.put_new(SpaceKind::Shared, &[New::Rating(r)], "reveal", now)?;
+            }
+            Ok::<_, DeviceError>(())
+        })?;
         Ok(ratings.len() + again)
     }
 

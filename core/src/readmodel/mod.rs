@@ -40,7 +40,7 @@ pub(crate) use history_tables::{
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;
 pub(crate) use progress_table::{
-    PROGRESS_SCHEMA, own_waiting_seals, recompute as recompute_progress, summary,
+    PROGRESS_SCHEMA, dropped_meanwhile, own_waiting_seals, recompute as recompute_progress, summary,
 };
 pub(crate) use queries::{
     goals, people, problems, ratings, reflections, ritual_ratings, rounds, seals,

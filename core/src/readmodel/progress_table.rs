@@ -141,6 +141,23 @@ fn mark_sealed(progress: &mut Progress, blind: &View) {
     }
 }
 
+thread_local! {
+    /// Set while [`dropped_meanwhile`] runs on this thread.
+    static DROPPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the summaries of the spaces it writes dropped (in each write's own
+/// transaction) rather than kept up to date: for a run of many writes, each of which
+/// reads every seal and may compute the summary from every rating (a sync's reveals:
+/// one change each, hundreds after a partner's offline ratings, made the sync
+/// quadratic). The next read computes the summary once (`Store::progress_summary`).
+pub(crate) fn dropped_meanwhile<T>(f: impl FnOnce() -> T) -> T {
+    let before = DROPPED.with(|d| d.replace(true));
+    let out = f();
+    DROPPED.with(|d| d.set(before));
+    out
+}
+
 /// Brings a space's summary up to the entities a refresh just rewrote (`touched`) and
 /// the collections it rewrote whole (`collections`: the first seal or round of a space
 /// creates its map).
@@ -150,6 +167,14 @@ pub(super) fn update(
     touched: &BTreeSet<(Collection, String)>,
     collections: &BTreeSet<Collection>,
 ) -> Result<(), rusqlite::Error> {
+    if DROPPED.with(std::cell::Cell::get) {
+        exec(
+            conn,
+            "DELETE FROM rm_progress WHERE space = ?1",
+            params![space.to_string()],
+        )?;
+        return Ok(());
+    }
     let counted = |c: &Collection| {
         matches!(
             c,

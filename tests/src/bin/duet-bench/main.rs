@@ -17,11 +17,13 @@
 //! `--no-docs` leaves docs/benchmarks.md alone; `--no-peer` skips samod (its first build
 //! takes minutes); `--no-postgres` skips the PostgreSQL figures; `--concurrent-writes-only`
 //! runs just the concurrent-writes storm (never written to the docs); `--rituals-only`
-//! the blind rules over thousands of unrevealed seals (also part of every run).
+//! the blind rules over thousands of unrevealed seals, and a couple's offline ratings
+//! revealed by their syncs (both also part of every run).
 
 mod cli_scenario;
 mod figures;
 mod live_scenario;
+mod offline_ratings_scenario;
 mod programs;
 mod report;
 mod rituals_scenario;
@@ -115,8 +117,10 @@ fn run() -> Result<(), String> {
     } else {
         &[1_000, 5_000, 20_000]
     };
+    let offline_ratings: &[usize] = if opts.quick { &[50] } else { &[200, 400] };
     if opts.rituals_only {
         rituals_scenario::measure(seal_counts, &mut Figures::default());
+        offline_ratings_scenario::measure(offline_ratings, &mut Figures::default());
         return Ok(());
     }
     if opts.concurrent_writes_only {
@@ -160,6 +164,7 @@ fn run() -> Result<(), String> {
     live_scenario::on_sqlite(&mut figs);
     storm_scenario::measure(storm_rounds, &mut figs)?;
     rituals_scenario::measure(seal_counts, &mut figs);
+    offline_ratings_scenario::measure(offline_ratings, &mut figs);
     programs::relay_ingest(ingest_events, None, &mut figs)?;
     programs::relay_pinned(ingest_events, cores, &mut figs)?;
     if opts.postgres {
