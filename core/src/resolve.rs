@@ -63,13 +63,19 @@ fn said(q: &str) -> String {
 /// a whole word of a title are one rule: `date` for "Date ideas" and "Weekly date
 /// night" names either as much as the other (it once took the first silently, and
 /// `step done` marked the wrong step done).
+/// The start of an id is that rule too: `b` for the goal "Budget together" and a goal
+/// whose id starts with b names either (the id once won silently, and `rate b 2` rated
+/// the other goal).
 /// The starts and words of titles are compared without accents (`cafe` finds "Café"),
 /// the whole title with them (two titles apart only by an accent stay apart).
-const RULES: [fn(&Item, &Query) -> bool; 5] = [
+const RULES: [fn(&Item, &Query) -> bool; 4] = [
     |it, q| it.id == q.lower,
     |it, q| it.title == q.lower,
-    |it, q| it.id.starts_with(&q.lower),
-    |it, q| it.folded.starts_with(&q.folded) || word_at(&it.folded, &q.folded, true),
+    |it, q| {
+        it.id.starts_with(&q.lower)
+            || it.folded.starts_with(&q.folded)
+            || word_at(&it.folded, &q.folded, true)
+    },
     |it, q| word_at(&it.folded, &q.folded, false),
 ];
 
@@ -233,6 +239,27 @@ mod tests {
         assert_eq!(find("cd56ef00"), Ok("cd56ef00".into()));
         assert_eq!(find("cd"), Ok("cd56ef00".into()));
         assert_eq!(find("CD5"), Ok("cd56ef00".into()));
+    }
+
+    /// `rate b 2` with "Budget together" and a goal whose id starts with b rated the
+    /// other goal: a start of an id is no stronger than the start of a title.
+    #[test]
+    fn a_query_starting_one_goals_id_and_anothers_title_names_both() {
+        let goals = || {
+            vec![
+                ("b7a1c2d3", "Walk 16920".to_string()),
+                ("0c4e5f60", "Budget together".to_string()),
+            ]
+        };
+        let err = resolve("goal", "b", goals()).unwrap_err();
+        assert!(matches!(err, ResolveError::Ambiguous { .. }), "{err}");
+        let said = err.to_string();
+        assert!(
+            said.contains("Walk 16920") && said.contains("Budget together"),
+            "{said}"
+        );
+        assert_eq!(resolve("goal", "b7", goals()), Ok("b7a1c2d3".into()));
+        assert_eq!(resolve("goal", "bud", goals()), Ok("0c4e5f60".into()));
     }
 
     #[test]
