@@ -240,6 +240,9 @@ fn a_join_refused_half_way_keeps_the_device_that_joined_and_finishes_later() {
     assert!(
         join.stderr.contains("the first sync did not finish")
             && join.stderr.contains("too_many_spaces")
+            && join
+                .stderr
+                .contains("your personal space (private reflections) is not on")
             && !join.stderr.contains("joined locally"),
         "{}",
         join.stderr

@@ -187,7 +187,7 @@ pub fn invite_failure(e: InviteError) -> anyhow::Error {
             anyhow::Error::new(e).context("run `duet sync` before the code is used")
         }
         InviteError::Refused(w) => anyhow::anyhow!(
-            "the code was created but the relay refused it, so it admits no one: {}",
+            "no code to give: the relay refused the invite, so a code would admit no one ({})",
             crate::advice::warning(&w)
         ),
     }

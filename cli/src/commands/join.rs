@@ -180,8 +180,23 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         ));
     }
     if let Some(e) = &joined.unfinished {
+        // Most often the shared space's join went through and the relay refused to make
+        // this person's personal space (its creation limit): said, so the shared space is
+        // not taken for the missing part.
+        let personal_missing = dev.status().is_ok_and(|st| {
+            st.spaces
+                .iter()
+                .any(|s| s.kind == "personal" && s.not_on_relay)
+        });
+        let which = if personal_missing {
+            "; the shared space works, your personal space (private reflections) is not on \
+             the relay yet"
+        } else {
+            ""
+        };
         ctx.out.warn(format!(
-            "joined, but the first sync did not finish ({}); a later `duet sync` finishes it",
+            "joined, but the first sync did not finish ({}){which}; a later `duet sync` \
+             finishes it",
             crate::advice::message(e)
         ));
     }

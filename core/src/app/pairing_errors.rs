@@ -24,7 +24,7 @@ pub enum InviteError {
         source: Box<DeviceError>,
     },
     /// The relay refused the shared space's changes, so it does not know the invite.
-    #[error("the code was created but the relay refused it, so it admits no one")]
+    #[error("no code to give: the relay refused the invite, so a code would admit no one")]
     Refused(Warning),
 }
 
