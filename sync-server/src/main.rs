@@ -28,7 +28,8 @@ struct Args {
         long,
         env = "DUET_RELAY_DB",
         default_value = "duet-relay.db",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = non_empty_db
     )]
     db: String,
     /// Seconds a client has to send a request's headers (also the idle time allowed on a
@@ -74,20 +75,20 @@ struct Args {
     #[arg(long, env = "DUET_RELAY_BODY_GRACE_SECS", default_value_t = 5, value_parser = seconds)]
     body_grace_secs: u64,
     /// Requests per second per client address (token bucket); 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_RATE_PER_IP", default_value_t = 50.0, value_parser = parse_rate)]
+    #[arg(long, env = "DUET_RELAY_RATE_PER_IP", default_value_t = 50.0, value_parser = parse_rate, allow_negative_numbers = true)]
     rate_per_ip: f64,
     /// Requests a client address may make at once after an idle period.
     #[arg(long, env = "DUET_RELAY_BURST_PER_IP", default_value_t = 100, value_parser = at_least_one)]
     burst_per_ip: u32,
     /// Requests per second per device (reads, and pushes by their authors); 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_RATE_PER_DEVICE", default_value_t = 20.0, value_parser = parse_rate)]
+    #[arg(long, env = "DUET_RELAY_RATE_PER_DEVICE", default_value_t = 20.0, value_parser = parse_rate, allow_negative_numbers = true)]
     rate_per_device: f64,
     /// Requests a device may make at once after an idle period.
     #[arg(long, env = "DUET_RELAY_BURST_PER_DEVICE", default_value_t = 40, value_parser = at_least_one)]
     burst_per_device: u32,
     /// Signatures per second per client address: every event of a push is counted
     /// before it is verified; 0 = no limit.
-    #[arg(long, env = "DUET_RELAY_VERIFY_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.per_sec, value_parser = parse_rate)]
+    #[arg(long, env = "DUET_RELAY_VERIFY_PER_IP", default_value_t = duet_relay::limits::DEFAULT_VERIFY_PER_IP.per_sec, value_parser = parse_rate, allow_negative_numbers = true)]
     verify_per_ip: f64,
     /// Signatures a client address may have verified at once after an idle period (a
     /// larger push still goes through, and the address waits out the excess).
@@ -143,6 +144,15 @@ struct Args {
         default_value_t = 256
     )]
     max_creations_per_token: u64,
+}
+
+/// A database named by nothing is a typo (an unset variable in a unit file): it made a
+/// creation token file in the working directory before the database failed to open.
+fn non_empty_db(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the database is named by nothing: give a SQLite file (e.g. /var/lib/duet-relay/duet-relay.db) or a postgres:// URL".into());
+    }
+    Ok(s.to_string())
 }
 
 /// The slowest rate a limit takes: one request in about 17 minutes. Slower ones are
@@ -529,13 +539,23 @@ fn check_in_background(path: std::path::PathBuf) {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // An unset RUST_LOG logs at info; one that does not parse is said, not silently
+    // taken for info (an operator asking for debug logs would never learn why none came).
+    let (filter, unread) = match std::env::var("RUST_LOG") {
+        Err(_) => (tracing_subscriber::EnvFilter::new("info"), None),
+        Ok(v) => match tracing_subscriber::EnvFilter::try_new(&v) {
+            Ok(f) => (f, None),
+            Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some((v, e))),
+        },
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if let Some((v, e)) = unread {
+        tracing::warn!("RUST_LOG={v:?} does not read as a log filter ({e}); logging at info");
+    }
     match run(Args::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // The message and its causes, never a backtrace (RUST_BACKTRACE set for another
@@ -567,8 +587,12 @@ mod tests {
             assert!(Args::try_parse_from(["duet-relay", flag, "86400"]).is_ok());
         }
         for flag in ["--rate-per-ip", "--rate-per-device", "--verify-per-ip"] {
-            let err = Args::try_parse_from(["duet-relay", flag, "1e-300"]).expect_err(flag);
-            assert!(err.to_string().contains("at least 0.001"), "{err}");
+            let err = Args::try_parse_from(["duet-relay", "--db", " "]).expect_err("--db");
+            assert!(err.to_string().contains("named by nothing"), "{err}");
+            for typo in ["1e-300", "-1"] {
+                let err = Args::try_parse_from(["duet-relay", flag, typo]).expect_err(flag);
+                assert!(err.to_string().contains("at least 0.001"), "{err}");
+            }
             assert!(Args::try_parse_from(["duet-relay", flag, "0"]).is_ok());
         }
     }
