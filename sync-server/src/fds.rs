@@ -9,6 +9,18 @@
 
 use crate::limits::Config;
 
+/// The descriptors connections may use under an open-file limit of `soft`: all but
+/// [`RESERVED`], and at least half of a tiny limit.
+fn budget(soft: u64) -> u64 {
+    soft.saturating_sub(RESERVED).max(soft / 2).max(1)
+}
+
+/// The descriptors kept for the database and the log under a limit of `soft` (fewer
+/// than [`RESERVED`] under a tiny limit, which leaves half to the connections).
+pub fn kept(soft: u64) -> u64 {
+    soft.saturating_sub(budget(soft))
+}
+
 /// Descriptors kept out of the connection budget: the database files (SQLite's file,
 /// `-wal` and `-shm`, for the writer and the reader; or PostgreSQL connections), the
 /// listener, the runtime's own (epoll, wakers), stdio, and some slack.
@@ -97,13 +109,12 @@ pub struct Sizing {
 }
 
 /// Lowers the caps of `config` to fit a soft limit of `soft` descriptors: connections
-/// (live sockets included) to the budget left after [`RESERVED`] ("no cap" included),
+/// (live sockets included) to the budget left after [`RESERVED`] ([`budget`]) ("no cap" included),
 /// live sockets to three quarters of the connections (requests keep a quarter), and
 /// each per-address or per-space cap that is set to a quarter of its total, so that one
 /// address or space never takes everything.
 pub fn size(config: &mut Config, soft: u64) -> Sizing {
-    // A tiny limit still leaves half to the connections.
-    let budget = soft.saturating_sub(RESERVED).max(soft / 2).max(1);
+    let budget = budget(soft);
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
     let mut lowered = Vec::new();
     // `unset_too`: whether 0 ("no cap") is lowered as well.
@@ -144,6 +155,15 @@ pub fn size(config: &mut Config, soft: u64) -> Sizing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_descriptors_kept_are_said_as_kept_under_a_tiny_limit_too() {
+        // The log said "64 descriptors kept" under a limit of 20, which keeps 10.
+        assert_eq!(kept(1024), RESERVED);
+        assert_eq!(kept(100), 50);
+        assert_eq!(kept(20), 10);
+        assert_eq!(kept(20) + budget(20), 20);
+    }
 
     #[test]
     fn the_defaults_fit_a_generous_limit_and_are_lowered_under_a_small_one() {

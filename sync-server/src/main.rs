@@ -362,7 +362,7 @@ fn fit_open_files(config: &mut Config) {
          live sockets, {} descriptors kept for the database and the log",
         config.max_connections,
         config.max_live_sockets,
-        fds::RESERVED
+        fds::kept(soft)
     );
 }
 
