@@ -179,8 +179,10 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         r.stderr
     );
 
+    // An empty name is a typo, as an empty title is (exit 2).
     let r = d.run(&["rate", "", "1"]);
-    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("an empty goal name"), "{}", r.stderr);
 
     let r = d.run(&["rate", "Weekend walk", "1"]);
     assert_one_line_error_with_hint(&r, 1, "matches several goals");
