@@ -30,9 +30,7 @@ pub enum ResolveError {
         candidates: String,
     },
     /// Nothing was typed (or only spaces): a wrong argument rather than an unknown item.
-    #[error(
-        "an empty {what} name names no {what}; give a word of its title or the start of its id"
-    )]
+    #[error("an empty {what} name names no {what}; give a word of it or the start of its id")]
     Empty {
         /// "goal" or "step".
         what: &'static str,

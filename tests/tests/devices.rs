@@ -57,7 +57,14 @@ fn a_code_read_from_standard_input_joins_without_appearing_in_the_arguments() {
     assert_eq!(blank.code, 2, "{blank:?}");
     assert!(blank.stderr.contains("held no code"), "{}", blank.stderr);
     assert!(!sam.db().exists(), "nothing set up");
-    let invite = code_of(&alex, &["invite"]);
+    let empty = sam.run(&["join", "", "--name", "Sam"]);
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert!(
+        empty.stderr.contains("no code was given"),
+        "{}",
+        empty.stderr
+    );
+    let invite = alex.invite_code();
     let joined = sam.run_with_stdin(
         &["join", "-", "--name", "Sam"],
         Some(&format!("\n {invite} \n")),
@@ -65,8 +72,7 @@ fn a_code_read_from_standard_input_joins_without_appearing_in_the_arguments() {
     assert_eq!(joined.code, 0, "{joined:?}");
     assert!(joined.stdout.contains("with Alex"), "{}", joined.stdout);
     let phone = Device::new();
-    let code = code_of(&alex, &["device", "add"]);
-    let added = phone.run_with_stdin(&["join", "-"], Some(&code));
+    let added = phone.run_with_stdin(&["join", "-"], Some(&alex.device_code()));
     assert_eq!(added.code, 0, "{added:?}");
     assert!(added.stdout.contains("with Sam"), "{}", added.stdout);
 }

@@ -47,12 +47,8 @@ fn a_watcher_started_right_after_an_offline_setup_keeps_watching() {
     a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
     let mut wa = Watcher::start(&a);
     wa.wait_for("personal: sent");
-    let code = a.json(&["invite"])["code"]
-        .as_str()
-        .expect("code")
-        .to_string();
     let b = Device::new();
-    b.ok(&["join", &code, "--name", "Sam"]);
+    b.ok(&["join", &a.invite_code(), "--name", "Sam"]);
     b.ok(&["rate", "Evening walk", "1"]);
     b.ok(&["sync"]);
     let said = wa.wait_for("sealed rating from Sam");

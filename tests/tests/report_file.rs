@@ -184,6 +184,8 @@ fn an_export_written_to_a_file_is_the_export_and_private() {
         d.ok(&["export"])
     );
     assert!(d.ok(&["export"]).contains("Private-canary-31f0"));
+    // `-` is standard output, as the option's help says.
+    assert_eq!(d.ok(&["export", "-o", "-"]), d.ok(&["export"]));
 }
 
 /// A home `duet` makes (its parents with it) and each folder `start-over` sets aside

@@ -14,11 +14,10 @@ use crate::output::{Out, name_of, safe, safe_line, when};
 
 /// Export everything of the shared and personal space.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  duet export --json --output our-goals.json")]
 pub struct Args {
     /// Write the export to FILE, readable by you only (mode 0600), instead of standard
     /// output (a file the shell's `>` makes is readable by every user of the machine
-    /// under the usual umask).
+    /// under the usual umask); `-` is standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 }
@@ -72,7 +71,7 @@ fn problem_lines(problems: &[Problem], named: Option<usize>) -> Vec<String> {
 /// Runs `duet export`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let export = ctx.device()?.export()?;
-    let Some(file) = &a.output else {
+    let Some(file) = a.output.as_ref().filter(|f| f.as_os_str() != "-") else {
         if ctx.out.json {
             return ctx.out.json(&export);
         }

@@ -161,11 +161,23 @@ fn code_from_stdin(ctx: &Ctx) -> anyhow::Result<String> {
     .into())
 }
 
+/// The code as given: read from standard input for `-`; none at all is a usage error.
+fn given_code(ctx: &Ctx, code: &str) -> anyhow::Result<String> {
+    if code == "-" {
+        return code_from_stdin(ctx);
+    }
+    if code.trim().is_empty() {
+        return Err(UsageError(
+            "no code was given: give the code `duet invite` or `duet device add` printed, or `-` to read it from standard input".into(),
+        )
+        .into());
+    }
+    Ok(code.to_string())
+}
+
 /// Runs `duet join`.
 pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
-    if a.code == "-" {
-        a.code = code_from_stdin(ctx)?;
-    }
+    a.code = given_code(ctx, &a.code)?;
     a.code = long_code(ctx, &a)?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "joining"));
     let joined = Device::join_code(&ctx.home, &a.code, a.name.as_deref(), ctx.clock, &http)

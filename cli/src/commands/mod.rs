@@ -120,7 +120,9 @@ enum Command {
     /// Write a self-contained HTML report to hand a therapist.
     Report(report::Args),
     /// Export everything of the shared and personal space.
-    #[command(after_help = "Example:\n  duet export --json > our-goals.json")]
+    #[command(
+        after_help = "Example:\n  duet export --json --output our-goals.json   # readable by you only"
+    )]
     Export(export::Args),
     /// Print a single-use invite code for your partner's device.
     Invite(invite::InviteArgs),

@@ -38,6 +38,9 @@ impl Arrivals {
     }
 }
 
+/// Who a [`MembershipNews`] names before their name has arrived.
+const UNNAMED: &str = "your partner";
+
 /// A change of who is in the space that arrived from another device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MembershipNews {
@@ -205,10 +208,14 @@ pub(super) fn named(
 /// none).
 pub(super) fn name_news(news: &mut [MembershipNews], people: &BTreeMap<String, Person>) {
     let names = crate::names::shown(people);
+    // A person whose name has not arrived yet (a join seen by a watcher before the
+    // joiner's first changes) is the partner: this person's own name is always known
+    // here. A person id was printed, which nothing else shows.
     let name = |id: &mut String| {
-        if let Some(n) = names.get(id.as_str()) {
-            *id = n.clone();
-        }
+        *id = names
+            .get(id.as_str())
+            .cloned()
+            .unwrap_or_else(|| UNNAMED.to_string());
     };
     for n in news {
         name(&mut n.who);
@@ -320,4 +327,26 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
         ));
     }
     (!alerts.is_empty()).then(|| alerts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A watcher that saw the partner's join before their name printed their person
+    /// id ("3766e912... joined the shared space"), which nothing else shows.
+    #[test]
+    fn a_joiner_not_named_yet_is_the_partner_not_an_id() {
+        let mut news = vec![MembershipNews {
+            who: "3766e912aa00".into(),
+            what: MembershipAct::Joined,
+            device_of: None,
+            removed: None,
+        }];
+        name_news(&mut news, &BTreeMap::new());
+        assert_eq!(
+            news[0].summary("shared"),
+            "your partner joined the shared space"
+        );
+    }
 }
