@@ -52,20 +52,26 @@ pub fn install() {
                 return;
             };
             rt.block_on(async move {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::hangup()),
-                ) else {
-                    return;
+                use tokio::signal::unix::SignalKind;
+                // A signal ignored when the process started stays ignored (`nohup duet
+                // sync --watch &`, a background job's SIGINT): listening for it would
+                // let it stop the command.
+                let ignored = ignored_at_start();
+                let listen = |number: u32, kind: SignalKind| {
+                    let ignored = ignored & (1 << (number - 1)) != 0;
+                    (!ignored)
+                        .then(|| tokio::signal::unix::signal(kind).ok())
+                        .flatten()
                 };
+                let mut int = listen(2, SignalKind::interrupt());
+                let mut term = listen(15, SignalKind::terminate());
+                let mut hup = listen(1, SignalKind::hangup());
                 let _ = listening.0.send(());
                 loop {
                     let code = tokio::select! {
-                        _ = int.recv() => 130,
-                        _ = term.recv() => 143,
-                        _ = hup.recv() => 129,
+                        _ = next(&mut int) => 130,
+                        _ = next(&mut term) => 143,
+                        _ = next(&mut hup) => 129,
                     };
                     on_signal(code);
                 }
@@ -75,6 +81,30 @@ pub fn install() {
     if spawned.is_ok() {
         let _ = listening.1.recv();
     }
+}
+
+/// The next signal of `s`; never, without it.
+async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// The signals ignored when the process started, as the kernel says them (bit n - 1 for
+/// signal n; none where /proc does not say).
+fn ignored_at_start() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        })
+        .unwrap_or(0)
 }
 
 fn on_signal(code: i32) {
@@ -127,10 +157,21 @@ pub fn saving<T, E: From<DeviceError>>(
     f: impl FnOnce(&mut Device) -> Result<T, E>,
 ) -> Result<(T, Held), E> {
     dev.exclusively(|dev| {
-        state().held += 1;
-        let held = Held(());
+        let held = hold();
         Ok((f(dev)?, held))
     })
+}
+
+/// Holds signals until the returned [`Held`] is dropped, for a write that takes no
+/// home lock (a file written beside: a signal would leave its temporary file behind).
+pub fn hold() -> Held {
+    state().held += 1;
+    Held(())
+}
+
+/// `dir` is no longer removed if a signal stops the command (it is kept on purpose).
+pub fn keep_on_stop(dir: &std::path::Path) {
+    state().remove.retain(|d| d != dir);
 }
 
 /// `dir` is removed if a signal stops the command.

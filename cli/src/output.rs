@@ -365,6 +365,8 @@ pub enum ColorChoice {
 /// for a file), and `-` is not taken for standard output.
 pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind, Write as _};
+    // A signal meanwhile would leave the temporary file (the whole report) behind.
+    let _held = crate::interrupt::hold();
     if path.as_os_str() == "-" {
         return Err(Error::new(
             ErrorKind::InvalidInput,

@@ -299,3 +299,36 @@ fn an_interrupted_demo_leaves_no_folder_behind() {
     // Finished before the signal came, it removed its folder as usual.
     assert!(left.is_empty(), "left behind ({status:?}): {left:?}");
 }
+
+/// A signal ignored when duet starts stays ignored (`nohup duet sync --watch &`, a
+/// script's background job): listening for it let it stop the command. The demo,
+/// started with SIGINT ignored and sent one once its relay runs, goes on to its end.
+#[test]
+fn a_signal_ignored_at_start_stays_ignored() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut demo = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' INT; exec \"$0\" demo")
+        .arg(bin("duet"))
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("duet demo starts");
+    let mut lines = std::io::BufReader::new(demo.stdout.take().expect("stdout")).lines();
+    let started = lines
+        .by_ref()
+        .any(|l| l.is_ok_and(|l| l.starts_with("Relay running at")));
+    assert!(started, "the demo starts its relay");
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = demo.wait().expect("the demo ends");
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("Try it yourself")),
+        "it ran to its end: {rest:?}"
+    );
+}

@@ -213,3 +213,43 @@ fn a_home_made_by_duet_and_a_folder_set_aside_are_the_owners_only() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(mode(&home.join(&aside[0])), 0o700, "the folder set aside");
 }
+
+/// A report or an export stopped by a signal while it is written leaves no temporary
+/// file beside it (one held the whole report, readable by its owner, and stayed): the
+/// file is written and said before the signal stops the command. Signals at moments
+/// spread over the run.
+#[test]
+fn a_report_stopped_by_a_signal_leaves_no_temporary_file() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    d.ok(&["reflect", &"a long reflection ".repeat(4000)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    for round in 0..40u64 {
+        let args: &[&str] = if round % 2 == 0 {
+            &["report", "--html", out.to_str().expect("path")]
+        } else {
+            &["export", "--output", out.to_str().expect("path")]
+        };
+        let child = d.command(args).spawn().expect("duet starts");
+        // A run takes some 30 ms (debug build): the moments cover it.
+        std::thread::sleep(std::time::Duration::from_millis(round));
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let ended = child.wait_with_output().expect("duet ends");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("the folder")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "report.html")
+            .collect();
+        assert!(left.is_empty(), "round {round} ({ended:?}) left {left:?}");
+        let said = String::from_utf8_lossy(&ended.stdout).contains("report.html");
+        assert!(
+            !said || out.exists(),
+            "round {round}: said as written, and there"
+        );
+    }
+}

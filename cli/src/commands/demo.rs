@@ -73,6 +73,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     sync(ctx, "Alex", &mut alex, &http)?;
     let same = show_result(ctx, &mut alex, &mut sam)?;
     if a.keep {
+        let _held = crate::interrupt::hold();
+        crate::interrupt::keep_on_stop(dir.path());
         let kept = dir.keep();
         say(
             ctx,

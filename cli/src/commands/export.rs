@@ -92,6 +92,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             .collect();
         lines.concat().into_bytes()
     };
+    // Written and said before a signal stops the command.
+    let _held = crate::interrupt::hold();
     crate::output::write_private(file, &bytes).with_context(|| {
         format!(
             "cannot write the export to {}; nothing was changed",

@@ -30,12 +30,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .map(super::relay::check_relay_url)
         .transpose()?;
     let token = super::relay::creation_token(a.token.as_deref())?;
+    // Set up and said before a signal stops the command (stopped between, a rerun was
+    // refused as a home set up already, with nothing said).
+    let held = crate::interrupt::hold();
     let dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
+    welcome(ctx, &dev)?;
+    drop(held);
     // As `relay set` does: a mistyped address is said now, not at the first sync.
     if let Some(url) = &relay {
         super::relay::answers(ctx, url);
     }
+    Ok(())
+}
+
+/// What `init` says of the device it set up.
+fn welcome(ctx: &Ctx, dev: &Device) -> anyhow::Result<()> {
     if ctx.out.json {
         return ctx.out.json(&json!({
             "name": dev.me.name,

@@ -72,6 +72,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         include_private: a.include_private,
     })?;
     let html = page(&data).into_string() + "\n";
+    // Written and said before a signal stops the command.
+    let _held = crate::interrupt::hold();
     crate::output::write_private(&a.html, html.as_bytes()).with_context(|| {
         format!(
             "cannot write the report to {}; choose a writable path",
