@@ -60,6 +60,9 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
+    // Another program's database, or a newer relay's, is refused before a creation
+    // token file is made beside it.
+    crate::store::refuse_foreign(path)?;
     Ok(())
 }
 

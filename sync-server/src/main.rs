@@ -161,11 +161,22 @@ const MIN_RATE: f64 = 0.001;
 
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && (r == 0.0 || r >= MIN_RATE) => Ok(r),
+        // 0 written as such: a rate too small for a float (1e-400) reads as 0, and would
+        // turn the limit off.
+        Ok(r) if r.is_finite() && (r >= MIN_RATE || (r == 0.0 && written_zero(s))) => Ok(r),
         _ => Err(format!(
             "`{s}` is not a rate: give requests per second as a number of at least {MIN_RATE} (e.g. 50 or 0.5); 0 turns the limit off"
         )),
     }
+}
+
+/// Whether `s` writes zero with zeros only (`0`, `0.0`, `+0`), not a number too small
+/// to hold.
+fn written_zero(s: &str) -> bool {
+    s.trim()
+        .trim_start_matches(['+', '-'])
+        .chars()
+        .all(|c| c == '0' || c == '.')
 }
 
 /// The longest time a time limit takes: a day. Longer ones are typos, and one near
@@ -344,15 +355,22 @@ fn fit_open_files(config: &mut Config) {
         } else {
             was.to_string()
         };
-        // The connections fit the open-file limit; the other caps fit the connections
-        // (which may be the operator's own --max-connections, not the limit).
-        if *name == "max_connections" {
-            tracing::info!("{name} lowered from {was} to {now} to fit the open-file limit");
-        } else {
-            tracing::info!(
+        // The connections fit the open-file limit; the live sockets and the connections
+        // per address fit the connections (which may be the operator's own
+        // --max-connections, not the limit); the live sockets per address and per space
+        // fit the live sockets.
+        match *name {
+            "max_connections" => {
+                tracing::info!("{name} lowered from {was} to {now} to fit the open-file limit");
+            }
+            "max_live_per_ip" | "max_live_per_space" => tracing::info!(
+                "{name} lowered from {was} to {now} to fit max_live_sockets ({})",
+                config.max_live_sockets
+            ),
+            _ => tracing::info!(
                 "{name} lowered from {was} to {now} to fit max_connections ({})",
                 config.max_connections
-            );
+            ),
         }
     }
     tracing::info!(
@@ -589,7 +607,7 @@ mod tests {
         for flag in ["--rate-per-ip", "--rate-per-device", "--verify-per-ip"] {
             let err = Args::try_parse_from(["duet-relay", "--db", " "]).expect_err("--db");
             assert!(err.to_string().contains("named by nothing"), "{err}");
-            for typo in ["1e-300", "-1"] {
+            for typo in ["1e-300", "-1", "1e-400"] {
                 let err = Args::try_parse_from(["duet-relay", flag, typo]).expect_err(flag);
                 assert!(err.to_string().contains("at least 0.001"), "{err}");
             }

@@ -242,26 +242,36 @@ fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it
 }
 
 /// `--db` pointed by mistake at another program's SQLite database: the relay once added
-/// its tables to it, set its schema version, made it owner-only and served from it. It
-/// is refused now, and left byte for byte as it was.
+/// its tables to it, set its schema version, made it owner-only and served from it (or,
+/// with a schema version above the relay's, called it a newer relay's and still
+/// changed it and made a token file beside it). It is refused now, and left byte for
+/// byte as it was, nothing made beside it.
 #[test]
 fn another_programs_sqlite_database_is_refused_and_left_unchanged() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("notes.sqlite");
-    let conn = rusqlite::Connection::open(&db).expect("a database");
-    conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
-        .expect("another program's table");
-    drop(conn);
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let before = std::fs::read(&db).expect("read");
-    let err = refused_start(&["--open-registration"], &db);
-    assert!(err.contains("of another program"), "{err}");
-    assert_eq!(std::fs::read(&db).expect("read"), before, "unchanged");
-    let mode = std::fs::metadata(&db).expect("meta").permissions().mode();
-    assert_eq!(mode & 0o777, 0o644, "its mode too");
-    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
-    assert_eq!(left.len(), 1, "nothing made beside it: {left:?}");
+    for version in [0, 7] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("notes.sqlite");
+        let conn = rusqlite::Connection::open(&db).expect("a database");
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .expect("another program's table");
+        conn.pragma_update(None, "user_version", version)
+            .expect("its version");
+        drop(conn);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let before = std::fs::read(&db).expect("read");
+        // Without --open-registration: a creation token file would be made beside it.
+        let err = refused_start(&[], &db);
+        assert!(
+            err.contains("of another program"),
+            "version {version}: {err}"
+        );
+        assert_eq!(std::fs::read(&db).expect("read"), before, "unchanged");
+        let mode = std::fs::metadata(&db).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "its mode too");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").collect();
+        assert_eq!(left.len(), 1, "nothing made beside it: {left:?}");
+    }
 }
 
 #[test]

@@ -10,26 +10,47 @@ use super::StoreError;
 /// How long the check waits for another program's write lock.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Refuses an existing SQLite database that another program made (tables, and no
-/// schema version of the relay's): the relay once added its tables to it, set its
-/// schema version, switched it to WAL and made it owner-only, and served from it.
-/// Checked read-only, before anything is changed.
-pub(super) fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
+/// Refuses an existing SQLite database that another program made (tables, but not the
+/// relay's `events`, or no schema version of the relay's), and one of a newer relay:
+/// the relay once added its tables to another program's database, set its schema
+/// version, switched it to WAL and made it owner-only, and served from it. Checked
+/// read-only and without a lock file (`immutable`), before anything is changed or made
+/// beside it.
+pub fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
     if !path.is_file() {
         return Ok(());
     }
-    let flags =
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(immutable_uri(path), flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
-    if version == 0 && tables > 0 {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    let tables = count("SELECT count(*) FROM sqlite_master WHERE type = 'table'")?;
+    let relays =
+        count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'")?;
+    if tables > 0 && (version == 0 || relays == 0) {
         return Err(StoreError::Foreign(path.to_path_buf()));
     }
+    if version > super::migrations::SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported: super::migrations::SCHEMA_VERSION,
+        });
+    }
     Ok(())
+}
+
+/// `path` as an SQLite URI opened `immutable` (no `-shm` or `-wal` made beside it): the
+/// characters a URI's path gives a meaning to are escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut escaped = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => escaped.push_str(&format!("%{:02X}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    format!("file:{escaped}?immutable=1")
 }

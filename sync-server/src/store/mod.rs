@@ -16,6 +16,7 @@
 //! seq)` are unique in the database itself.
 
 mod foreign;
+pub use foreign::refuse_foreign;
 pub mod migrations;
 pub mod postgres;
 mod private;
