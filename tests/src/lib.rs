@@ -466,13 +466,25 @@ impl Watcher {
 }
 
 impl Watcher {
-    /// Stops the watcher as a person does, with Ctrl-C (SIGINT): its exit status.
+    /// Stops the watcher with a signal, as a person or a service manager does: its exit
+    /// status. SIGTERM, not Ctrl-C's SIGINT: a test run in the background of a script
+    /// starts with SIGINT ignored, which duet then keeps ignoring.
     pub fn interrupt(mut self) -> std::process::ExitStatus {
         let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args(["-TERM", &self.child.id().to_string()])
             .status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -INT");
-        let status = self.child.wait().expect("the watcher ends");
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM");
+        let deadline = Instant::now() + WATCH_DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("the watcher's status") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the watcher did not stop within {WATCH_DEADLINE:?}"
+            );
+            std::thread::yield_now();
+        };
         self.wait_for("Stopped watching.");
         status
     }

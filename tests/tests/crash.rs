@@ -269,8 +269,9 @@ fn an_interrupted_rating_is_saved_and_said_or_not_saved() {
     }
 }
 
-/// `duet demo` stopped with Ctrl-C once its relay runs leaves no folder behind (its
+/// `duet demo` stopped by a signal once its relay runs leaves no folder behind (its
 /// homes hold keys): the folder a finished demo removes goes on an interrupt too.
+/// SIGTERM: a test run in the background of a script starts with SIGINT ignored.
 #[test]
 fn an_interrupted_demo_leaves_no_folder_behind() {
     use std::io::BufRead as _;
@@ -286,7 +287,7 @@ fn an_interrupted_demo_leaves_no_folder_behind() {
     let started = lines.any(|l| l.is_ok_and(|l| l.starts_with("Relay running at")));
     assert!(started, "the demo starts its relay");
     let _ = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
+        .args(["-TERM", &demo.id().to_string()])
         .status();
     // Read on to the end: a reader gone would end the demo by a broken pipe instead.
     lines.for_each(drop);

@@ -53,7 +53,7 @@ fn a_watcher_started_right_after_an_offline_setup_keeps_watching() {
     b.ok(&["sync"]);
     let said = wa.wait_for("sealed rating from Sam");
     assert!(!said.contains("stopped watching"), "{said}");
-    // Ctrl-C is how a watcher is stopped (its help says so): an ordinary end.
+    // A signal is how a watcher is stopped (Ctrl-C, its help says): an ordinary end.
     assert_eq!(wa.interrupt().code(), Some(0));
 }
 
