@@ -450,7 +450,8 @@ fn withdrawing_a_reflection_in_the_app_asks_first() {
     assert!(
         asked
             .as_str()
-            .is_some_and(|q| q.contains("cannot be brought back")),
+            .is_some_and(|q| q.contains("cannot be brought back")
+                && q.contains("stay in the history kept on every device")),
         "{asked}"
     );
     assert_eq!(sent(&mut b, true), json!(true));

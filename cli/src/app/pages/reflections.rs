@@ -89,7 +89,7 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             @if let (true, Some(token)) = (r.author == me, forms) {
                 (super::edit::reflection_form(&r.id, &r.text, token))
                 form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id))
-                    data-confirm="Withdraw this reflection? Its words leave every page, and it cannot be brought back." {
+                    data-confirm="Withdraw this reflection? Its words leave every page and cannot be brought back, but they stay in the history kept on every device of the space." {
                     (csrf(token))
                     button type="submit" { "Withdraw" }
                 }
