@@ -118,8 +118,14 @@ fn on_signal(code: i32) {
 }
 
 fn stop(s: &mut State, code: i32) -> ! {
+    // A thread still writing there (the demo's embedded relay) can add a file while the
+    // folder is removed, which then fails as not empty: tried again, a few times.
     for dir in &s.remove {
-        let _ = std::fs::remove_dir_all(dir);
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                break;
+            }
+        }
     }
     let mut out = std::io::stdout().lock();
     if let Some(line) = &s.ends_well {

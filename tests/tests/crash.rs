@@ -244,11 +244,8 @@ fn an_interrupted_rating_is_saved_and_said_or_not_saved() {
     d.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
     let mut said = 0;
     for round in 0..30u64 {
-        let child = Command::new(bin("duet"))
-            .args(["rate", "Evening walk", "1"])
-            .env("DUET_HOME", &d.home)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+        let child = d
+            .command(&["rate", "Evening walk", "1"])
             .spawn()
             .expect("duet rate starts");
         // The moment of the signal, in steps of half a millisecond.
@@ -269,49 +266,21 @@ fn an_interrupted_rating_is_saved_and_said_or_not_saved() {
     }
 }
 
-/// `duet demo` stopped by a signal once its relay runs leaves no folder behind (its
-/// homes hold keys): the folder a finished demo removes goes on an interrupt too.
-/// SIGTERM: a test run in the background of a script starts with SIGINT ignored.
-#[test]
-fn an_interrupted_demo_leaves_no_folder_behind() {
+/// Runs `demo` (a command that starts `duet demo`, in a temporary folder of its own
+/// given as TMPDIR), sends `signal` once its relay runs, and reads it to its end (a
+/// reader gone would end the demo by a broken pipe instead): its exit status, the lines
+/// it printed after the signal, and what it left in that folder.
+fn demo_signalled(
+    mut demo: Command,
+    signal: &str,
+) -> (
+    std::process::ExitStatus,
+    Vec<String>,
+    Vec<std::ffi::OsString>,
+) {
     use std::io::BufRead as _;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut demo = Command::new(bin("duet"))
-        .arg("demo")
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("duet demo starts");
-    let mut lines = std::io::BufReader::new(demo.stdout.take().expect("stdout")).lines();
-    let started = lines.any(|l| l.is_ok_and(|l| l.starts_with("Relay running at")));
-    assert!(started, "the demo starts its relay");
-    let _ = Command::new("kill")
-        .args(["-TERM", &demo.id().to_string()])
-        .status();
-    // Read on to the end: a reader gone would end the demo by a broken pipe instead.
-    lines.for_each(drop);
-    let status = demo.wait().expect("the demo ends");
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .expect("the temporary folder")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    // Finished before the signal came, it removed its folder as usual.
-    assert!(left.is_empty(), "left behind ({status:?}): {left:?}");
-}
-
-/// A signal ignored when duet starts stays ignored (`nohup duet sync --watch &`, a
-/// script's background job): listening for it let it stop the command. The demo,
-/// started with SIGINT ignored and sent one once its relay runs, goes on to its end.
-#[test]
-fn a_signal_ignored_at_start_stays_ignored() {
-    use std::io::BufRead as _;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut demo = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' INT; exec \"$0\" demo")
-        .arg(bin("duet"))
+    let mut demo = demo
         .env("TMPDIR", tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -323,10 +292,40 @@ fn a_signal_ignored_at_start_stays_ignored() {
         .any(|l| l.is_ok_and(|l| l.starts_with("Relay running at")));
     assert!(started, "the demo starts its relay");
     let _ = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
+        .args([signal, &demo.id().to_string()])
         .status();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = demo.wait().expect("the demo ends");
+    let left = std::fs::read_dir(tmp.path())
+        .expect("the temporary folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    (status, rest, left)
+}
+
+/// `duet demo` stopped by a signal once its relay runs leaves no folder behind (its
+/// homes hold keys): the folder a finished demo removes goes on an interrupt too.
+/// SIGTERM: a test run in the background of a script starts with SIGINT ignored.
+#[test]
+fn an_interrupted_demo_leaves_no_folder_behind() {
+    let mut demo = Command::new(bin("duet"));
+    demo.arg("demo");
+    let (status, _, left) = demo_signalled(demo, "-TERM");
+    // Finished before the signal came, it removed its folder as usual.
+    assert!(left.is_empty(), "left behind ({status:?}): {left:?}");
+}
+
+/// A signal ignored when duet starts stays ignored (`nohup duet sync --watch &`, a
+/// script's background job): listening for it let it stop the command. The demo,
+/// started with SIGINT ignored and sent one once its relay runs, goes on to its end.
+#[test]
+fn a_signal_ignored_at_start_stays_ignored() {
+    let mut demo = Command::new("sh");
+    demo.arg("-c")
+        .arg("trap '' INT; exec \"$0\" demo")
+        .arg(bin("duet"));
+    let (status, rest, _) = demo_signalled(demo, "-INT");
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("Try it yourself")),
