@@ -1,10 +1,10 @@
 //! A change built from the document's tip alone (`Tip::put_new`, what a one-shot
-//! `duet rate` writes without loading the history) is byte for byte the change the loaded
+//! `duet rate` or `duet reflect` writes without loading the history) is byte for byte the change the loaded
 //! document makes, over histories where the partner writes in between, the devices sync
 //! both ways and this device's last change is not a head.
 
 use automerge::Change;
-use duet_core::doc::{New, NewGoal, SpaceDoc, Tip};
+use duet_core::doc::{New, NewGoal, REFLECT_MESSAGE, SpaceDoc, Tip, new_reflection};
 use duet_core::identity::Identity;
 use duet_core::model::{Rating, Round, Seal};
 use duet_core::{Level, ids::new_id};
@@ -17,6 +17,10 @@ enum Step {
     Rate(usize, i8),
     /// Device 0 or 1 rates sealed, opening a round.
     Seal(usize),
+    /// Device 0 or 1 writes a reflection (about the goal or not) with this text.
+    Reflect(usize, bool, String),
+    /// Device 0 or 1 edits the text of its newest reflection, if any.
+    EditReflection(usize, String),
     /// Device 0 or 1 receives everything the other has.
     Sync(usize),
 }
@@ -25,6 +29,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (0..2usize, -2..=2i8).prop_map(|(d, l)| Step::Rate(d, l)),
         1 => (0..2usize).prop_map(Step::Seal),
+        2 => (0..2usize, any::<bool>(), "[a-zé🙂][a-zé 🙂\n]{0,40}").prop_map(|(d, g, t)| Step::Reflect(d, g, t)),
+        1 => (0..2usize, "[a-zé🙂][a-zé 🙂]{0,20}").prop_map(|(d, t)| Step::EditReflection(d, t)),
         2 => (0..2usize).prop_map(Step::Sync),
     ]
 }
@@ -131,6 +137,7 @@ proptest! {
         let mut second = SpaceDoc::empty(people[1].actor());
         second.apply(first.automerge().get_changes(&[])).expect("join");
         let mut docs = [first, second];
+        let mut own: [Vec<String>; 2] = [Vec::new(), Vec::new()];
         for (i, s) in steps.into_iter().enumerate() {
             let now = 10_000 + i as i64;
             match s {
@@ -141,6 +148,17 @@ proptest! {
                 Step::Seal(d) => {
                     let (seal, round) = seal_and_round(&goal, &people[d].person_id, now);
                     write_both(&mut docs[d], &[New::Round(&round), New::Seal(&seal)], "rate sealed", now);
+                }
+                Step::Reflect(d, about_goal, text) => {
+                    let about = about_goal.then_some(goal.as_str());
+                    let r = new_reflection(&people[d].person_id, about, None, &text, now);
+                    write_both(&mut docs[d], &[New::Reflection(&r)], REFLECT_MESSAGE, now);
+                    own[d].push(r.id);
+                }
+                Step::EditReflection(d, text) => {
+                    if let Some(id) = own[d].last() {
+                        docs[d].edit_reflection(id, &text, now).expect("edit");
+                    }
                 }
                 Step::Sync(d) => {
                     let other = docs[1 - d].automerge().get_changes(&[]);

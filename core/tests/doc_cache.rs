@@ -101,16 +101,17 @@ fn a_kept_view_is_read_again_after_another_process_wrote() {
     assert_eq!(rated(&mut cli), 1);
 }
 
-/// What the tables show of a space equals what its document holds, read afresh.
+/// What the tables show of the shared space equals what its document holds, read afresh.
 fn assert_tables_match_the_document(home: &std::path::Path) {
+    assert_space_matches_its_document(home, SpaceKind::Shared);
+}
+
+/// What the tables show of a space equals what its document holds, read afresh.
+fn assert_space_matches_its_document(home: &std::path::Path, kind: SpaceKind) {
     let mut fresh = Device::open(home).expect("open again");
     assert!(fresh.repairs().is_empty(), "{:?}", fresh.repairs());
-    let (_, doc, _) = fresh
-        .load(duet_core::store::SpaceKind::Shared)
-        .expect("load");
-    let tables = fresh
-        .raw_view(duet_core::store::SpaceKind::Shared)
-        .expect("view");
+    let (_, doc, _) = fresh.load(kind).expect("load");
+    let tables = fresh.raw_view(kind).expect("view");
     assert_eq!(tables, duet_core::readmodel::View::of(&doc));
 }
 
@@ -164,6 +165,82 @@ fn a_one_shot_rating_is_written_without_loading_the_document() {
     cli.rate("Walks", level, None).expect("rate again");
     assert_eq!(cli.store().documents_loaded(), before);
     assert_tables_match_the_document(&home);
+}
+
+#[test]
+fn one_shot_reflections_and_replies_are_written_without_loading_the_document() {
+    use duet_core::app::{ReflectionInput, ReflectionQuery};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = home_with_goal(dir.path(), "Walks");
+    let input = |text: &str, goal: Option<&str>, private: bool| ReflectionInput {
+        text: text.into(),
+        goal: goal.map(str::to_string),
+        prompt: None,
+        private,
+    };
+    // Each a fresh process holding no document, as one-shot `duet reflect`s are.
+    let writes: [(&str, Option<&str>, bool); 3] = [
+        ("We walked after dinner 🙂", Some("Walks"), false),
+        ("Only for me:\nI was tired", Some("Walks"), true),
+        ("And talked on the way", None, false),
+    ];
+    let mut ids = Vec::new();
+    for (text, goal, private) in writes {
+        let mut cli = Device::open(&home).expect("open");
+        let before = cli.store().documents_loaded();
+        ids.push(cli.reflect(input(text, goal, private)).expect("reflect"));
+        assert_eq!(cli.store().documents_loaded(), before, "{text:?} loaded it");
+    }
+    let mut cli = Device::open(&home).expect("open");
+    let before = cli.store().documents_loaded();
+    let reply = cli.reply(&ids[0], "Yes, let us keep it").expect("reply");
+    assert_eq!(
+        cli.store().documents_loaded(),
+        before,
+        "the reply loaded it"
+    );
+    let shared = cli.reflections(&ReflectionQuery::default()).expect("list");
+    let texts: Vec<(&str, Vec<&str>)> = shared
+        .iter()
+        .map(|r| {
+            (
+                r.text.as_str(),
+                r.replies.iter().map(|p| p.id.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("We walked after dinner 🙂", vec![reply.as_str()]),
+            ("And talked on the way", vec![])
+        ]
+    );
+    let private = ReflectionQuery {
+        private: true,
+        ..Default::default()
+    };
+    let mine = cli.reflections(&private).expect("private list");
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].goal_title.as_deref(), Some("Walks"));
+    // The history kept as the writes went is the one rebuilt from the document.
+    let history = |dev: &mut Device| dev.history(Default::default()).expect("history");
+    let kept = history(&mut cli);
+    drop(cli);
+    let db = rusqlite::Connection::open(home.join("duet.db")).expect("the store");
+    db.execute("UPDATE rm_state SET version = 0", [])
+        .expect("age the tables");
+    drop(db);
+    let mut fresh = Device::open(&home).expect("open");
+    assert_eq!(kept, history(&mut fresh));
+    let written = kept
+        .iter()
+        .filter(|e| matches!(e.kind, duet_core::history::HistoryKind::ReflectionWritten))
+        .count();
+    assert_eq!(written, 3, "two reflections and a reply: {kept:?}");
+    drop(fresh);
+    assert_space_matches_its_document(&home, SpaceKind::Shared);
+    assert_space_matches_its_document(&home, SpaceKind::Personal);
 }
 
 #[test]

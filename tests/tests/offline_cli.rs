@@ -371,10 +371,13 @@ fn a_damaged_page_in_a_working_store_is_said_with_the_way_back() {
 fn a_damaged_snapshot_loads_from_the_changes_and_damaged_changes_say_the_way_back() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);
-    // Three long reflections pass the bytes after which a snapshot is written.
+    // Three long reflections pass the bytes after which a snapshot is written; it is
+    // written by the next write that loads the document (a reflection is written on the
+    // stored tip).
     for n in 0..3 {
         d.ok(&["reflect", &format!("{n} {}", "long words ".repeat(9000))]);
     }
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
     let db = rusqlite::Connection::open(d.db()).expect("open");
     let snapshots: Vec<(String, Vec<u8>)> = db
         .prepare("SELECT space, bytes FROM snapshots")

@@ -162,15 +162,15 @@ impl Device {
             SpaceKind::Shared
         };
         let now = self.now();
-        self.edit(kind, |doc, me| {
-            let (id, c) = doc.reflect(
-                &me.person_id,
-                goal.as_deref(),
-                input.prompt.as_deref(),
-                &input.text,
-                now,
-            )?;
-            Ok((id, c.into_iter().collect()))
-        })
+        let reflection = crate::doc::new_reflection(
+            &self.me.person_id,
+            goal.as_deref(),
+            input.prompt.as_deref(),
+            &input.text,
+            now,
+        );
+        let entities = [crate::doc::New::Reflection(&reflection)];
+        self.put_new(kind, &entities, crate::doc::REFLECT_MESSAGE, now)?;
+        Ok(reflection.id)
     }
 }

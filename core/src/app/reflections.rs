@@ -128,10 +128,14 @@ impl Device {
             edited_at: None,
             withdrawn_at: None,
         };
-        self.edit(SpaceKind::Shared, |doc, _| {
-            let c = doc.put_reflection(&reply, now)?;
-            Ok((reply.id.clone(), c.into_iter().collect()))
-        })
+        let entities = [crate::doc::New::Reflection(&reply)];
+        self.put_new(
+            SpaceKind::Shared,
+            &entities,
+            crate::doc::REFLECT_MESSAGE,
+            now,
+        )?;
+        Ok(reply.id)
     }
 
     /// Replaces the text of one of this person's reflections: `query` is an id prefix

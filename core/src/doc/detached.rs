@@ -1,8 +1,8 @@
-//! New entities (a rating, a seal, a round) written without loading the document: the
-//! change Automerge itself would make, built from what the store keeps of the
-//! document's tip ([`Tip`]: its heads, its largest operation counter, this device's
-//! last change, the collections' object ids), so that a one-shot `duet rate` costs the
-//! same whatever the history's length.
+//! New entities (a rating, a seal, a round, a reflection) written without loading the
+//! document: the change Automerge itself would make, built from what the store keeps of
+//! the document's tip ([`Tip`]: its heads, its largest operation counter, this device's
+//! last change, the collections' object ids), so that a one-shot `duet rate` or `duet
+//! reflect` costs the same whatever the history's length.
 //!
 //! The operations are autosurgeon's own: the entities are written into a scratch
 //! document whose collections stand in for the real ones, then the operations' ids are
@@ -23,7 +23,7 @@ use autosurgeon::reconcile_prop;
 use serde::{Deserialize, Serialize};
 
 use super::{DocError, LATE_COLLECTIONS, SpaceDoc};
-use crate::model::{Rating, Round, Seal};
+use crate::model::{Rating, Reflection, Round, Seal};
 
 /// A new entity for its collection (its id is new: nothing under it yet).
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,8 @@ pub enum New<'a> {
     Seal(&'a Seal),
     /// A check-in round.
     Round(&'a Round),
+    /// A reflection or a reply (its text is a new text object).
+    Reflection(&'a Reflection),
 }
 
 impl<'a> New<'a> {
@@ -52,7 +54,7 @@ impl<'a> New<'a> {
 pub const SEALED_MESSAGE: &str = "rate sealed";
 
 /// The collections [`New`] writes into.
-const COLLECTIONS: [&str; 3] = ["ratings", "seals", "rounds"];
+const COLLECTIONS: [&str; 4] = ["ratings", "seals", "rounds", "reflections"];
 
 impl New<'_> {
     /// The root collection it goes into.
@@ -61,15 +63,17 @@ impl New<'_> {
             New::Rating(_) => "ratings",
             New::Seal(_) => "seals",
             New::Round(_) => "rounds",
+            New::Reflection(_) => "reflections",
         }
     }
 
-    /// The goal it names, which must exist.
+    /// The goal it names, which must exist. (A reflection's goal is not checked here: a
+    /// private one names a goal of the shared space.)
     fn goal(&self) -> Option<&str> {
         match self {
             New::Rating(r) => Some(&r.goal),
             New::Seal(s) => Some(&s.goal),
-            New::Round(_) => None,
+            New::Round(_) | New::Reflection(_) => None,
         }
     }
 
@@ -78,6 +82,12 @@ impl New<'_> {
             New::Rating(r) => r.validate()?,
             New::Seal(s) => s.validate()?,
             New::Round(r) => r.validate()?,
+            New::Reflection(r) => {
+                if super::blank(r.text.as_str()) {
+                    return Err(DocError::Empty("reflection text"));
+                }
+                r.validate()?
+            }
         }
         Ok(())
     }
@@ -87,6 +97,7 @@ impl New<'_> {
             New::Rating(r) => reconcile_prop(tx, obj, r.id.as_str(), *r)?,
             New::Seal(s) => reconcile_prop(tx, obj, s.id.as_str(), *s)?,
             New::Round(r) => reconcile_prop(tx, obj, r.id.as_str(), *r)?,
+            New::Reflection(r) => reconcile_prop(tx, obj, r.id.as_str(), *r)?,
         }
         Ok(())
     }

@@ -33,7 +33,7 @@ mod rituals;
 mod steps;
 mod typed;
 pub use detached::{New, SEALED_MESSAGE, Tip};
-pub use rituals::LATE_COLLECTIONS;
+pub use rituals::{LATE_COLLECTIONS, REFLECT_MESSAGE, new_reflection};
 pub use typed::{blank, validate_date};
 
 /// What to do about a value out of range, when it comes from this device's own command.
@@ -476,28 +476,9 @@ impl SpaceDoc {
         text: &str,
         now: i64,
     ) -> Result<(String, Option<Change>), DocError> {
-        if blank(text) {
-            return Err(DocError::Empty("reflection text"));
-        }
-        let reflections = self.collection("reflections")?;
-        let reflection = Reflection {
-            id: new_id(),
-            author: author.to_string(),
-            at: now,
-            goal: goal_id.map(str::to_string),
-            prompt: prompt.map(str::to_string),
-            text: Text::with_value(text),
-            reply_to: None,
-            edited_at: None,
-            withdrawn_at: None,
-        };
-        reflection.validate()?;
-        let id = reflection.id.clone();
-        let change = self.commit("reflect", now, |tx| {
-            reconcile_prop(tx, &reflections, id.as_str(), &reflection)?;
-            Ok(())
-        })?;
-        Ok((id, change))
+        let reflection = rituals::new_reflection(author, goal_id, prompt, text, now);
+        let change = self.put_reflection(&reflection, now)?;
+        Ok((reflection.id, change))
     }
 
     /// Every person of the space by person id.

@@ -13,6 +13,30 @@ use autosurgeon::reconcile_prop;
 use super::{DocError, New, SpaceDoc, update_text};
 use crate::model::{Rating, Reflection, Round, Seal};
 
+/// The change message of a new reflection or reply.
+pub const REFLECT_MESSAGE: &str = "reflect";
+
+/// A new reflection by `author` (not a reply), written at `at`.
+pub fn new_reflection(
+    author: &str,
+    goal: Option<&str>,
+    prompt: Option<&str>,
+    text: &str,
+    at: i64,
+) -> Reflection {
+    Reflection {
+        id: crate::ids::new_id(),
+        author: author.to_string(),
+        at,
+        goal: goal.map(str::to_string),
+        prompt: prompt.map(str::to_string),
+        text: autosurgeon::Text::with_value(text),
+        reply_to: None,
+        edited_at: None,
+        withdrawn_at: None,
+    }
+}
+
 /// The root collections created on first use.
 pub const LATE_COLLECTIONS: [&str; 2] = ["rounds", "seals"];
 
@@ -74,21 +98,13 @@ impl SpaceDoc {
         })
     }
 
-    /// Writes a new reflection made whole by the caller (a reply).
+    /// Writes a new reflection made whole by the caller (a reflection, a reply).
     pub fn put_reflection(
         &mut self,
         reflection: &Reflection,
         now: i64,
     ) -> Result<Option<Change>, DocError> {
-        if super::blank(reflection.text.as_str()) {
-            return Err(DocError::Empty("reflection text"));
-        }
-        reflection.validate()?;
-        let reflections = self.collection("reflections")?;
-        self.commit("reflect", now, |tx| {
-            reconcile_prop(tx, &reflections, reflection.id.as_str(), reflection)?;
-            Ok(())
-        })
+        self.put_new(&[New::Reflection(reflection)], REFLECT_MESSAGE, now)
     }
 
     /// Replaces a reflection's text (a diff, like every co-edited text).

@@ -144,6 +144,11 @@ pub(crate) fn refresh_new(
             New::Rating(r) => (Collection::Ratings, &r.id, Entity::Rating((*r).clone())),
             New::Seal(s) => (Collection::Seals, &s.id, Entity::Seal((*s).clone())),
             New::Round(r) => (Collection::Rounds, &r.id, Entity::Round((*r).clone())),
+            New::Reflection(r) => (
+                Collection::Reflections,
+                &r.id,
+                Entity::Reflection((*r).clone()),
+            ),
         };
         touched.insert((c, id.clone()));
         write::store_entity(conn, &sid, entity)?;

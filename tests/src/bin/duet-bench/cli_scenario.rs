@@ -1,7 +1,7 @@
 //! The CLI scenario (DESIGN.md): partner A makes N small edits offline (GAS ratings),
 //! then syncs through a real relay process; partner B, on a fresh device, joins. Then the
-//! read commands and one `rate` run on B's store, beside Automerge's own load time and
-//! compressed size of the same document.
+//! read commands, one `rate` and one `reflect` run on B's store, beside Automerge's own
+//! load time and compressed size of the same document.
 
 use std::process::Command;
 use std::time::Instant;
@@ -182,7 +182,7 @@ fn in_memory_rate(home: &std::path::Path) -> f64 {
     times[2]
 }
 
-/// push, B's join, B's read commands and one `rate`. The offline-edit time is reported
+/// push, B's join, B's read commands, one `rate` and one `reflect`. The offline-edit time is reported
 /// only with `report_edits` (not when the store was prepared while something else ran).
 pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let Prepared {
@@ -243,6 +243,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     let history50 = run(&b, &["history", "--limit", "50"]);
     let status = run(&b, &["status"]);
     let rate = run(&b, &["rate", "Daily appreciation", "1"]);
+    let reflect = run(&b, &["reflect", "We walked after dinner and talked"]);
     // One-shot syncs with nothing new to pull: the first sends that rating.
     let sync_sends = run(&b, &["sync"]);
     let sync_idle = run(&b, &["sync"]);
@@ -272,6 +273,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("history_limit_50"), history50, "s");
     figs.add(&f("status"), status, "s");
     figs.add(&f("rate"), rate, "s");
+    figs.add(&f("reflect"), reflect, "s");
     figs.add(&f("rate_in_long_running_process"), kept, "s");
     figs.add(&f("sync_sending_a_rating"), sync_sends, "s");
     figs.add(&f("sync_nothing_new"), sync_idle, "s");
@@ -289,6 +291,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
         ("history_limit_50", history50 / am_load),
         ("status", status / am_load),
         ("rate", rate / am_load),
+        ("reflect", reflect / am_load),
         ("sync_sending_a_rating", sync_sends / am_load),
         ("sync_nothing_new", sync_idle / am_load),
         ("app_today", app.today / am_load),
