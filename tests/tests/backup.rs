@@ -260,6 +260,47 @@ fn two_copies_of_a_device_that_both_wrote_offline_keep_both_copies_changes() {
     assert_eq!(history, a.ok(&["history"]));
 }
 
+/// A change still unsent when the backup was taken is in both copies: the restored copy
+/// sends it, and the old copy, finding it on the relay, must not make it again (a second
+/// change creating the same reflection, which every device refuses).
+#[test]
+fn a_change_both_copies_held_unsent_is_sent_once_and_the_partner_refuses_nothing() {
+    let relay = Relay::start();
+    let (a, b) = pair(&relay);
+    a.ok(&["reflect", "Written before the backup, unsent"]);
+    let (_dir, file) = backup(&a);
+    a.ok(&["reflect", "Written on the old phone"]);
+    let restored = Device::new();
+    restore(&restored, file.as_str(), PASS).ok();
+    restored.ok(&["reflect", "Written on the restored phone"]);
+    restored.ok(&["sync"]);
+    let synced = a.run(&["sync"]);
+    let said = format!("{}{}", synced.ok(), synced.stderr);
+    assert!(
+        said.contains("1 unsent change was made again")
+            && said.contains("1 unsent change of this copy was among them, sent by that copy"),
+        "{said}"
+    );
+    // Both copies keep writing, and every write reaches the partner.
+    a.ok(&["reflect", "The old phone again"]);
+    for d in [&a, &restored, &b, &a] {
+        let run = d.run(&["sync"]);
+        assert!(!run.stderr.contains("refused"), "{}", run.stderr);
+    }
+    for d in [&a, &b, &restored] {
+        assert_eq!(d.json(&["status"])["spaces"][0]["refused_events"], 0);
+        let texts = d.ok(&["reflections"]);
+        for t in [
+            "Written before the backup, unsent",
+            "Written on the old phone",
+            "Written on the restored phone",
+            "The old phone again",
+        ] {
+            assert_eq!(texts.matches(t).count(), 1, "{t:?} once in {texts}");
+        }
+    }
+}
+
 #[test]
 fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
     let relay = Relay::start();

@@ -50,21 +50,49 @@ pub(super) fn take_back(
     let tip = Tip::of(doc);
     let seq = tip.last().map_or(0, |(_, seq)| seq) + 1;
     let heads = doc.heads();
-    let (rows, unsent): (Vec<i64>, Vec<Change>) = aside.into_iter().unzip();
+    let (rows, aside): (Vec<i64>, Vec<Change>) = aside.into_iter().unzip();
+    let set_aside = aside.len();
+    // A change made before the copies parted (unsent when the backup or the copy was
+    // taken) may have been sent by the other copy: the document holds it, byte for byte.
+    // Made again it would be a second change creating what that one created, which
+    // every device refuses; the others may build on it, and its ids stay valid.
+    let unsent: Vec<Change> = aside
+        .into_iter()
+        .filter(|c| doc.automerge().get_change_by_hash(&c.hash()).is_none())
+        .collect();
     let remade = crate::repair::remake_after(&unsent, seq, tip.max_op() + 1, heads)?;
     doc.apply(remade.clone())?;
     store.take_back_set_aside(&rec.id, &rows, &remade, doc)?;
     local.seen = store.data_version()?;
     pull.report.remade = remade.len();
     pull.report.warnings.push(Warning::then(
-        format!(
-            "another copy of this device (restored from a backup, or a copy of its home) sent changes first; \
-             this copy's {} unsent change{} {} made again after them and nothing is lost",
-            remade.len(),
-            if remade.len() == 1 { "" } else { "s" },
-            if remade.len() == 1 { "was" } else { "were" },
-        ),
+        said(remade.len(), set_aside - remade.len()),
         NextStep::UseOneCopy,
     ));
     Ok(())
+}
+
+/// What a sync says of this copy's changes set aside: `remade` made again, `sent` found
+/// sent already by the other copy.
+fn said(remade: usize, sent: usize) -> String {
+    let n = |k: usize, one: &'static str, more: &'static str| if k == 1 { one } else { more };
+    let mut said = "another copy of this device (restored from a backup, or a copy of its home) \
+                    sent changes first; "
+        .to_string();
+    if remade > 0 {
+        said += &format!(
+            "this copy's {remade} unsent change{} {} made again after them",
+            n(remade, "", "s"),
+            n(remade, "was", "were"),
+        );
+    }
+    if sent > 0 {
+        said += &format!(
+            "{}{sent} unsent change{} of this copy {} among them, sent by that copy already",
+            if remade > 0 { "; " } else { "" },
+            n(sent, "", "s"),
+            n(sent, "was", "were"),
+        );
+    }
+    said + " and nothing is lost"
 }
