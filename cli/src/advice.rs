@@ -68,9 +68,7 @@ pub fn say(step: &NextStep) -> String {
         NextStep::MakeCodeAgain => {
             "a device that has still to join needs a new code (`duet device add`)".into()
         }
-        NextStep::AddOwnDevice => {
-            "to add another device of yours, run `duet device add` instead".into()
-        }
+        NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew => partner_gone(step),
         NextStep::RemoveOwnDevice { device } => format!(
             "if it is lost or you no longer trust it, run `duet device remove {}`",
             crate::output::short_key(device)
@@ -315,6 +313,20 @@ pub fn next_step(err: &anyhow::Error) -> Option<NextStep> {
             None
         }
     })
+}
+
+/// What to do instead of a partner invite: add a device of one's own, or (the partner
+/// gone) start over to share Duet with someone new.
+fn partner_gone(step: &NextStep) -> String {
+    let own = "to add another device of yours, run `duet device add` instead";
+    if matches!(step, NextStep::StartOverForSomeoneNew) {
+        format!(
+            "to share Duet with someone new, run `duet start-over` (this device is kept, \
+             readable, in a folder of the home); {own}"
+        )
+    } else {
+        own.to_string()
+    }
 }
 
 #[cfg(test)]

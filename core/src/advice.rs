@@ -72,6 +72,9 @@ pub enum NextStep {
     },
     /// What this device holds stays readable and exportable here.
     ReadWhatYouHave,
+    /// The partner is gone from the shared space: sharing Duet with someone new starts
+    /// over (this device set aside, still readable); another own device is added instead.
+    StartOverForSomeoneNew,
     /// Move the damaged home away and restore this device from a backup file.
     RestoreFromBackup,
     /// Free space on the disk that holds this device's data, then do it again.

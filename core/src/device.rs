@@ -24,7 +24,7 @@ mod join_refused;
 pub use errors::DeviceError;
 mod new_entities;
 mod start_over;
-pub use start_over::{SET_ASIDE_PREFIX, StartOver, set_aside_in};
+pub use start_over::{SET_ASIDE_PREFIX, StartOver, Unsent, set_aside_in};
 mod syncing;
 
 /// An opened device.

@@ -684,3 +684,40 @@ fn a_removed_device_s_app_says_what_it_wrote_never_reached_the_partner() {
     let app = App::start(&phone);
     app.wait_for("/", "1 change made here never reached it");
 }
+
+/// A leave made while the relay is out of reach: the app's Start over says it has not
+/// reached the relay and sets nothing aside unless told to start over anyway (for a relay
+/// gone for good), and then does.
+#[test]
+fn the_apps_start_over_waits_for_an_unsent_leave_unless_told_the_relay_is_gone() {
+    let relay = Relay::start();
+    let (_alex, sam) = pair(&relay);
+    sam.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let app = App::start(&sam);
+    let page = app.get("/devices");
+    assert!(
+        page.body.contains("leave has not reached the relay yet")
+            && page.body.contains(r#"name="anyway""#),
+        "{}",
+        page.body
+    );
+    let refused = app.post("/start-over", &[("confirm", "yes")]);
+    assert!(refused.status >= 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("nothing was set aside")
+            && refused.body.contains("let the app send it first"),
+        "{}",
+        refused.body
+    );
+    assert!(duet_core::device::set_aside_in(&sam.home).is_empty());
+    let started = app.post("/start-over", &[("confirm", "yes"), ("anyway", "yes")]);
+    assert_eq!(
+        started.header("location"),
+        Some("/setup"),
+        "{}",
+        started.body
+    );
+    assert_eq!(duet_core::device::set_aside_in(&sam.home).len(), 1);
+}

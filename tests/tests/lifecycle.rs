@@ -296,7 +296,7 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         invite
             .stderr
             .contains("Sam is no longer in this shared space")
-            && invite.stderr.contains("new home"),
+            && invite.stderr.contains("`duet start-over`"),
         "{}",
         invite.stderr
     );
@@ -907,6 +907,50 @@ fn an_offline_leave_is_said_to_go_with_the_next_sync_and_it_does() {
     assert!(
         !sam.ok(&["status"])
             .contains("has not reached the relay yet")
+    );
+}
+
+/// Sam leaves with the relay out of reach, then starts over: the leave would never
+/// reach the space (Alex would go on counting Sam in it, and could invite nobody), so
+/// starting over waits for a sync; after it, the home starts over and Alex sees Sam gone.
+#[test]
+fn a_home_whose_leave_has_not_reached_the_relay_syncs_before_it_starts_over() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    sam.ok(&["relay", "set", "http://127.0.0.1:9"]);
+    sam.ok(&["reflect", "Last words before leaving"]);
+    let export = sam.home.join("mine.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    let refused = sam.run(&["start-over", "--yes"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    for said in [
+        "nothing was set aside",
+        "leave (and 1 other event of this device) has not reached the relay",
+        "`duet sync` first",
+        "--anyway",
+    ] {
+        assert!(refused.stderr.contains(said), "{said}: {}", refused.stderr);
+    }
+    assert!(duet_core::device::set_aside_in(&sam.home).is_empty());
+
+    sam.ok(&["relay", "set", &relay.url]);
+    sam.ok(&["sync"]);
+    let out = sam.ok(&["start-over", "--yes"]);
+    assert!(out.contains("set aside in"), "{out}");
+    assert!(alex.ok(&["sync"]).contains("Sam left"));
+    assert!(
+        alex.ok(&["reflections"])
+            .contains("Last words before leaving")
+    );
+    // Alex is told Sam is gone (not that Sam has joined already), and how to share Duet
+    // with someone new.
+    let invite = alex.run(&["invite"]);
+    assert!(
+        invite
+            .stderr
+            .contains("Sam is no longer in this shared space")
+            && invite.stderr.contains("`duet start-over`"),
+        "{invite:?}"
     );
 }
 

@@ -121,9 +121,7 @@ pub fn say(step: &NextStep) -> String {
         NextStep::UseOneCopy | NextStep::ReplaceDevice | NextStep::CompareSafetyCode => {
             copies_and_trust(step)
         }
-        NextStep::AddOwnDevice => {
-            format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
-        }
+        NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew => partner_gone(step),
         NextStep::RemoveOwnDevice { device } => remove_own(device),
         NextStep::JoinAgain { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one on the Reflections page".into(),
@@ -199,6 +197,20 @@ fn network_hint(e: &TransportError) -> Option<String> {
     })
 }
 
+/// What to do instead of a partner invite: add a device of one's own, or (the partner
+/// gone) start over to share Duet with someone new.
+fn partner_gone(step: &NextStep) -> String {
+    if matches!(step, NextStep::StartOverForSomeoneNew) {
+        format!(
+            "to share Duet with someone new, start over (at the end of {DEVICES_PAGE}: this \
+             device is kept, readable, in a folder on this computer); to add another device \
+             of yours, make a device code there instead"
+        )
+    } else {
+        format!("to add another device of yours, make a device code on {DEVICES_PAGE} instead")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +241,7 @@ mod tests {
                 device: "ab".repeat(32),
             },
             NextStep::ReadWhatYouHave,
+            NextStep::StartOverForSomeoneNew,
             NextStep::WriteReflection,
             NextStep::ListReflections,
             NextStep::ReplyInstead {

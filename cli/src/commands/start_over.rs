@@ -13,6 +13,10 @@ pub struct Args {
     /// Start over without asking (for scripts).
     #[arg(long)]
     yes: bool,
+    /// Start over although events of this device have not reached the relay (a leave
+    /// among them): for a relay gone for good. They stay in the folder, unsent.
+    #[arg(long)]
+    anyway: bool,
 }
 
 /// Runs `duet start-over`.
@@ -30,6 +34,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             crate::output::short_key(&key)
         );
     };
+    let unsent = dev.unsent_before_starting_over(why)?;
+    if unsent.events > 0 && !a.anyway {
+        anyhow::bail!(
+            "nothing was set aside: {}; run `duet sync` first (the relay must be reachable), \
+             then start over; if no sync can send them (the relay is gone for good), `duet \
+             start-over --anyway` sets them aside unsent, still readable in the folder",
+            unsent.describe()
+        );
+    }
     let reason = match why {
         StartOver::Departed => "this device can no longer sync its shared space",
         StartOver::Alone => "nobody else has joined your shared space",

@@ -138,7 +138,7 @@ pub enum DeviceError {
     PartnerJoined(String),
     /// A partner invite once the partner has left or been removed.
     #[error(
-        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read. A new relationship starts over, in a new home; this one stays readable here"
+        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read"
     )]
     PartnerGone(String),
     /// No open invite matches what the user gave.
@@ -231,9 +231,8 @@ impl Advice for DeviceError {
                 device: device.clone(),
             }),
             DeviceError::JoinUnfinished => Some(NextStep::SyncAgain),
-            DeviceError::PartnerJoined(_) | DeviceError::PartnerGone(_) => {
-                Some(NextStep::AddOwnDevice)
-            }
+            DeviceError::PartnerJoined(_) => Some(NextStep::AddOwnDevice),
+            DeviceError::PartnerGone(_) => Some(NextStep::StartOverForSomeoneNew),
             _ => None,
         }
     }

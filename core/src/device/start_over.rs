@@ -24,6 +24,46 @@ pub enum StartOver {
     PartnerGone,
 }
 
+/// What this device signed that the relay has not acknowledged yet, in both spaces:
+/// events a sync may still deliver (made while a member, a leave among them), which a
+/// store set aside never sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsent {
+    /// How many events.
+    pub events: usize,
+    /// Whether this device's leave is among them (the partner would still count this
+    /// person in the space).
+    pub leave: bool,
+}
+
+impl Unsent {
+    /// What is unsent and what that means for the partner, in words.
+    pub fn describe(&self) -> String {
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        if self.leave {
+            let others = self.events.saturating_sub(1);
+            let and = if others == 0 {
+                String::new()
+            } else {
+                format!(" (and {others} other event{} of this device)", s(others))
+            };
+            format!(
+                "this device's leave{and} has not reached the relay yet: your partner would go \
+                 on seeing you in the shared space, and could invite nobody else"
+            )
+        } else {
+            format!(
+                "{} event{} of this device {} not reached the relay yet: your partner (and your \
+                 other devices) would never see {}",
+                self.events,
+                s(self.events),
+                if self.events == 1 { "has" } else { "have" },
+                if self.events == 1 { "it" } else { "them" },
+            )
+        }
+    }
+}
+
 /// The start of the name of a folder a store is set aside in (the UTC time follows).
 pub const SET_ASIDE_PREFIX: &str = "set-aside-";
 
@@ -42,6 +82,25 @@ impl Device {
         let me = self.me.person_id.bytes();
         let partner_here = state.members().values().any(|m| m.person != me);
         Ok((!partner_here).then_some(StartOver::PartnerGone))
+    }
+
+    /// What of this device has not reached the relay yet ([`Unsent`]), when it starts
+    /// over for `why`: starting over first asks for a sync. Nothing for a space nobody
+    /// else was ever in: what it never sent, nobody misses.
+    pub fn unsent_before_starting_over(&self, why: StartOver) -> Result<Unsent, DeviceError> {
+        let mut unsent = Unsent::default();
+        if why == StartOver::Alone {
+            return Ok(unsent);
+        }
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            let rec = self.store.space(kind)?;
+            let kinds = self.store.unacked_kinds(&rec.id)?;
+            unsent.events += kinds.len();
+            unsent.leave |= kinds
+                .iter()
+                .any(|k| k == crate::event::Kind::Leave.as_str());
+        }
+        Ok(unsent)
     }
 
     /// Sets this device's store aside in a new folder of its home (moved, not copied:

@@ -253,6 +253,15 @@ impl Store {
             .is_some())
     }
 
+    /// The kinds of this device's unacknowledged events in the space, oldest first.
+    pub fn unacked_kinds(&self, space: &SpaceId) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind FROM events WHERE space = ?1 AND acked = 0 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![space.to_string()], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// This device's first unacknowledged event in the space (its hash and kind), if any.
     pub fn first_unacked(&self, space: &SpaceId) -> Result<Option<([u8; 32], String)>, StoreError> {
         let row: Option<(Vec<u8>, String)> = self

@@ -116,8 +116,8 @@ struct Shown {
     departed: Option<Departed>,
     /// This device was removed from the personal space too.
     personal_gone: bool,
-    /// Why this home may start over, if it may.
-    start_over: Option<duet_core::device::StartOver>,
+    /// Why this home may start over, if it may, with what has not reached the relay.
+    start_over: Option<(duet_core::device::StartOver, duet_core::device::Unsent)>,
 }
 
 /// `GET /devices`, with what a form just made when `shown` names it.
@@ -143,7 +143,10 @@ async fn show(app: &App, made: Made) -> PageResult {
                 invites: dev.invites()?,
                 departed: dev.departed()?,
                 personal_gone: dev.personal_departed()?.is_some(),
-                start_over: dev.may_start_over()?,
+                start_over: match dev.may_start_over()? {
+                    Some(why) => Some((why, dev.unsent_before_starting_over(why)?)),
+                    None => None,
+                },
             })
         })
         .await?;

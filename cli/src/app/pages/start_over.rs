@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
-use duet_core::device::{Device, StartOver};
+use duet_core::device::{Device, StartOver, Unsent};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -19,8 +19,10 @@ use crate::app::server::{App, PageResult, see_other};
 const LET_GO_WITHIN: Duration = Duration::from_secs(60);
 
 /// The section, when this home may start over.
-pub fn section(why: Option<StartOver>, token: &str) -> Markup {
-    let Some(why) = why else { return html! {} };
+pub fn section(why: Option<(StartOver, Unsent)>, token: &str) -> Markup {
+    let Some((why, unsent)) = why else {
+        return html! {};
+    };
     html! {
         section aria-labelledby="start-over" {
             h2 id="start-over" { "Start over" }
@@ -30,11 +32,20 @@ pub fn section(why: Option<StartOver>, token: &str) -> Markup {
                 StartOver::PartnerGone => p { "Your partner is no longer in your shared space. To share Duet with someone else, start over here." },
             }
             p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it." }
+            @if unsent.events > 0 {
+                p class="warning" { (capitalised(&unsent.describe())) ". " (SYNC_FIRST) }
+            }
             form method="post" action="/start-over" {
                 (csrf(token))
                 label {
                     input type="checkbox" name="confirm" value="yes" required;
                     " Set this device aside and go to the setup page"
+                }
+                @if unsent.events > 0 {
+                    label {
+                        input type="checkbox" name="anyway" value="yes";
+                        " Start over although this never reaches the relay (only if it is gone for good)"
+                    }
                 }
                 button type="submit" class="danger" { "Start over" }
             }
@@ -42,11 +53,26 @@ pub fn section(why: Option<StartOver>, token: &str) -> Markup {
     }
 }
 
+/// What to do first when something has not reached the relay.
+const SYNC_FIRST: &str = "Let the app send it first: it syncs whenever the relay can be reached (the line at the top of the page says whether it can); then start over.";
+
 /// The start-over form.
 #[derive(Deserialize)]
 pub struct StartOverForm {
     #[serde(default)]
     confirm: String,
+    /// Start over although events have not reached the relay.
+    #[serde(default)]
+    anyway: String,
+}
+
+/// `s` with its first letter capitalised.
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// `POST /start-over`: the live sync lets go of the device, the store is set aside
@@ -67,10 +93,19 @@ pub async fn start_over(State(app): State<App>, Form(f): Form<StartOverForm>) ->
             Some(dev) => dev,
             None => Device::open_with(&home, clock)?,
         };
-        if dev.may_start_over()?.is_none() {
+        let Some(why) = dev.may_start_over()? else {
             *kept = Some(dev);
             anyhow::bail!(
                 "nothing was set aside: this device shares its space with your partner; leave it first (Leave the shared space, on the Partner and devices page)"
+            );
+        };
+        let unsent = dev.unsent_before_starting_over(why)?;
+        if unsent.events > 0 && f.anyway != "yes" {
+            *kept = Some(dev);
+            anyhow::bail!(
+                "nothing was set aside: {}; {}",
+                unsent.describe(),
+                SYNC_FIRST.to_lowercase()
             );
         }
         if !hold.let_go(LET_GO_WITHIN) {
