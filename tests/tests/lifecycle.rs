@@ -33,6 +33,16 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
         "{}",
         refused.stderr
     );
+    // It says the removal is for good, and what to do instead for a lost device.
+    assert!(
+        refused.stderr.contains("for good")
+            && refused
+                .stderr
+                .contains("no backup or new device of Sam's comes back")
+            && refused.stderr.contains("brings it back from a backup"),
+        "{}",
+        refused.stderr
+    );
     let listed = alex.json(&["device", "list"]);
     let row = listed
         .as_array()
@@ -44,6 +54,14 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
     // With --yes it goes through.
     let out = alex.ok(&["device", "remove", &sam_key[..12], "--yes"]);
     assert!(out.contains("Removed device"), "{out}");
+    // Alex's status says Sam is gone, as it says of a partner who left.
+    let status = alex.ok(&["status"]);
+    assert!(
+        status.contains("Sam is gone: every device of theirs was removed"),
+        "{status}"
+    );
+    let json = alex.json(&["status"]);
+    assert_eq!(json["spaces"][0]["left"][0]["removed"], true, "{json}");
 }
 
 fn invite_code(d: &Device) -> String {

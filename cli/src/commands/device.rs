@@ -108,7 +108,10 @@ fn consent(
     let what = if p.last_device {
         format!(
             "this is {name}'s only device: {name} will no longer be able to read or write your \
-             shared space (they keep what their device already holds)"
+             shared space, for good, as after a leave: no backup or new device of {name}'s \
+             comes back into it, and it takes no other partner (they keep what their device \
+             already holds). If {name} has only lost this device, {name} brings it back from \
+             a backup (`duet restore`) and removes the lost one from there instead"
         )
     } else {
         format!(

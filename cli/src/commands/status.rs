@@ -100,11 +100,13 @@ fn print_space(ctx: &Ctx, s: &SpaceStatus) -> Result<(), crate::output::StdoutEr
         }
     }
     for l in &s.left {
-        ctx.out.line(format!(
-            "  {} left on {}",
-            safe_line(l.name.as_deref().unwrap_or("a partner")),
-            crate::output::when(l.at_ms)
-        ))?;
+        let name = safe_line(l.name.as_deref().unwrap_or("a partner"));
+        let when = crate::output::when(l.at_ms);
+        ctx.out.line(if l.removed {
+            format!("  {name} is gone: every device of theirs was removed, the last on {when}")
+        } else {
+            format!("  {name} left on {when}")
+        })?;
     }
     for m in &s.members {
         ctx.out.line(format!(

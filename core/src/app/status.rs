@@ -90,15 +90,18 @@ pub struct Status {
     pub spaces: Vec<SpaceStatus>,
 }
 
-/// A person who left a space.
+/// A person who left a space, or whose every device was removed from it: either way
+/// gone from it for good.
 #[derive(Debug, Clone, Serialize)]
 pub struct LeftStatus {
     /// Person id.
     pub person: String,
     /// The person's name, as last synced.
     pub name: Option<String>,
-    /// When they left (RFC 3339).
+    /// When they left, or their last device was removed (RFC 3339).
     pub at: String,
+    /// Their devices were removed (by a member) rather than the person leaving.
+    pub removed: bool,
     /// When, ms (for text renderings).
     #[serde(skip)]
     pub at_ms: i64,
@@ -118,10 +121,36 @@ fn left_of(
                     name: names.get(&person).cloned(),
                     person,
                     at: super::records::iso(d.at),
+                    removed: false,
                     at_ms: d.at,
                 });
             }
             _ => {}
+        }
+    }
+    // A person none of whose devices is a member any more, who did not leave: every
+    // device of theirs was removed (the last removal is when they went).
+    let members: std::collections::BTreeSet<[u8; 16]> =
+        state.members().values().map(|m| m.person).collect();
+    for p in state.persons_ever() {
+        let person = hex::encode(p);
+        if members.contains(&p) || out.iter().any(|l| l.person == person) {
+            continue;
+        }
+        let last = state
+            .all_devices()
+            .iter()
+            .filter(|(_, m)| m.person == p)
+            .filter_map(|(device, _)| state.departure(device).map(|d| d.at))
+            .max();
+        if let Some(at) = last {
+            out.push(LeftStatus {
+                name: names.get(&person).cloned(),
+                person,
+                at: super::records::iso(at),
+                removed: true,
+                at_ms: at,
+            });
         }
     }
     out
