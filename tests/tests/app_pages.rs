@@ -314,7 +314,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         "{progress}"
     );
 
-    // A reflection edited, then undone (its author's latest change).
+    // A reflection edited, then the edit undone (its author's latest change).
     app.post("/reflections", &[("text", "A good weak")]);
     let r = d.json(&["reflections"])[0]["id"]
         .as_str()
@@ -330,7 +330,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     // while something newer was done undoes nothing.
     let history = app.get("/history").body;
     assert!(
-        history.contains("Undo your reflection") && history.contains("A good week"),
+        history.contains("Undo the edit of your reflection") && history.contains("A good week"),
         "{history}"
     );
     let expect = hidden(&history, "expect");
@@ -342,16 +342,26 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         stale.body
     );
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(2));
+    // The newer reflection is withdrawn, and the page it leads to says so.
     let newer = hidden(&app.get("/history").body, "expect");
-    assert_eq!(app.post("/undo", &[("expect", &newer)]).status, 303);
+    let withdrawn = app.post("/undo", &[("expect", &newer)]);
+    assert_eq!(withdrawn.status, 303);
+    let said = app
+        .get(withdrawn.header("location").expect("a redirect"))
+        .body;
+    assert!(
+        said.contains("Withdrew your reflection") && said.contains("Written in another window"),
+        "{said}"
+    );
+    // Then the edit is taken back: the reflection stays, with its words before it.
     let undone = app.post("/undo", &[("expect", &expect)]);
     assert_eq!(undone.status, 303);
-    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
-    // The page it leads to says what was undone.
-    let to = undone.header("location").expect("a redirect");
-    let said = app.get(to).body;
+    let left = d.json(&["reflections"]);
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left[0]["text"], "A good weak", "{left}");
+    let said = app.get(undone.header("location").expect("a redirect")).body;
     assert!(
-        said.contains("Withdrew your reflection") && said.contains("A good week"),
+        said.contains("Took back your edit") && said.contains("A good weak"),
         "{said}"
     );
     // Every id on every page names one element (a label's `for`, a region's name).

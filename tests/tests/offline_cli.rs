@@ -683,6 +683,53 @@ fn editing_the_last_reflection_means_the_shared_one_unless_private_is_said() {
     assert!(shared.contains("I felt really heard"), "{shared}");
 }
 
+/// `undo` right after an edit takes the edit back (the words before it, written again),
+/// not the whole reflection: a withdrawal cannot be brought back. The edit of an older
+/// reflection is taken back the same way, not the newest reflection withdrawn.
+#[test]
+fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "An older one"]);
+    d.ok(&["reflect", "First words"]);
+    d.ok(&["reflect", "--edit", "last", "Corrected words"]);
+    let undone = d.ok(&["undo"]);
+    assert!(
+        undone.contains("Took back your edit") && undone.contains("\"First words\" again"),
+        "{undone}"
+    );
+    let shared = d.ok(&["reflections"]);
+    assert!(
+        shared.contains("First words") && !shared.contains("Corrected words"),
+        "{shared}"
+    );
+    // An older reflection edited last: its edit is the act taken back.
+    let older = d.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("the older reflection's id")
+        .to_string();
+    d.ok(&["reflect", "--edit", &older, "An older one, reworded"]);
+    let undone = d.json(&["undo"]);
+    assert_eq!(undone["edit"], true, "{undone}");
+    assert_eq!(undone["restored"], "An older one", "{undone}");
+    assert_eq!(undone["id"], older.as_str(), "{undone}");
+    // A private reflection likewise.
+    d.ok(&["reflect", "--private", "Mine alone"]);
+    d.ok(&["reflect", "--edit", "last", "--private", "Mine, reworded"]);
+    let undone = d.ok(&["undo"]);
+    assert!(undone.contains("private reflection"), "{undone}");
+    let private = d.ok(&["reflections", "--private"]);
+    assert!(
+        private.contains("Mine alone") && !private.contains("reworded"),
+        "{private}"
+    );
+    let shared = d.ok(&["reflections"]);
+    assert!(
+        shared.contains("An older one") && shared.contains("First words"),
+        "{shared}"
+    );
+}
+
 #[test]
 fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
     let d = Device::new();

@@ -1,4 +1,5 @@
-//! `duet undo`: take back your latest rating, reflection or step completion.
+//! `duet undo`: take back your latest rating, reflection (or edit of one) or step
+//! completion.
 
 use duet_core::app::Undone;
 use duet_core::ids::short;
@@ -8,7 +9,9 @@ use crate::output::{LIST_TITLE_CHARS, clip, safe_line};
 use super::Ctx;
 
 /// Undo your latest rating, reflection or step completion (whichever came last): a
-/// rating or reflection is withdrawn, a step reopened. The history keeps both and says so.
+/// rating or reflection is withdrawn, a step reopened; after an edit of a reflection, the
+/// edit is taken back (its words before it written again). The history keeps both and
+/// says so.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  duet undo")]
 pub struct Args {}
@@ -43,8 +46,14 @@ pub fn named(undone: &Undone) -> String {
             quoted(title),
             level.map_or(String::new(), |l| format!(" ({l})"))
         ),
-        Undone::Reflection { private, text, .. } => format!(
-            "your {}reflection {}",
+        Undone::Reflection {
+            private,
+            text,
+            edit,
+            ..
+        } => format!(
+            "{}your {}reflection {}",
+            if *edit { "the edit of " } else { "" },
             if *private { "private " } else { "" },
             quoted(text)
         ),
@@ -83,7 +92,20 @@ pub fn said(undone: &Undone) -> String {
                 "; it corrected your earlier rating, {l}, which counts again"
             ))
         ),
-        Undone::Reflection { id, private, text } => format!(
+        Undone::Reflection {
+            id,
+            private,
+            restored: Some(restored),
+            ..
+        } => format!(
+            "Took back your edit of your {}reflection {}: it says {} again.",
+            if *private { "private " } else { "" },
+            short(id),
+            quoted(restored)
+        ),
+        Undone::Reflection {
+            id, private, text, ..
+        } => format!(
             "Withdrew your {}reflection {} ({}).",
             if *private { "private " } else { "" },
             short(id),

@@ -1,5 +1,5 @@
-//! Correcting a mistake: undoing this person's last rating, reflection or step
-//! completion, and reopening steps. A correction never erases: the history keeps what
+//! Correcting a mistake: undoing this person's last rating, reflection (or edit of one)
+//! or step completion, and reopening steps. A correction never erases: the history keeps what
 //! was corrected and says so.
 
 use serde::Serialize;
@@ -36,14 +36,19 @@ pub enum Undone {
         /// again (none when that one is sealed, or it was not a correction).
         restored: Option<Level>,
     },
-    /// A reflection was withdrawn.
+    /// A reflection was withdrawn, or (`edit`) its latest edit taken back.
     Reflection {
         /// Its id.
         id: String,
         /// Whether it was a private one (in the personal space).
         private: bool,
-        /// What it said (so that the person sees which one went).
+        /// What it said (so that the person sees which one went, or which was edited).
         text: String,
+        /// The latest act was an edit of it: `undo` takes the edit back (the words it had
+        /// before it are written again) and the reflection stays.
+        edit: bool,
+        /// For an edit taken back, the words it has again (none in a preview).
+        restored: Option<String>,
     },
     /// A step completion was undone: the step is open again.
     Step {
@@ -110,10 +115,12 @@ fn goal_title(view: &View, goal: &str) -> String {
 enum Latest {
     /// A rating or a seal: its id and goal.
     Rating { id: String, goal: String },
-    /// A reflection, and whether it is private.
+    /// A reflection, whether it is private, and the change of its edit when the act is
+    /// an edit of it.
     Reflection {
         r: Box<crate::model::Reflection>,
         private: bool,
+        edit: Option<automerge::ChangeHash>,
     },
     /// A step this person completed.
     Step { goal: String, step: String },
@@ -173,12 +180,20 @@ impl Device {
         }
         match latest {
             Latest::Rating { id, goal } => self.undo_rating(&view, id, goal),
-            Latest::Reflection { r, private } => {
-                self.withdraw_reflection(&r.id, private)?;
+            Latest::Reflection { r, private, edit } => {
+                let restored = match edit {
+                    Some(change) => Some(self.undo_reflection_edit(&r.id, private, &change)?),
+                    None => {
+                        self.withdraw_reflection(&r.id, private)?;
+                        None
+                    }
+                };
                 Ok(Undone::Reflection {
                     id: r.id,
                     private,
                     text: r.text.as_str().to_string(),
+                    edit: edit.is_some(),
+                    restored,
                 })
             }
             Latest::Step { goal, step } => {
@@ -201,10 +216,12 @@ impl Device {
         let id = latest.id().to_string();
         let undone = match latest {
             Latest::Rating { id, goal } => self.rating_undone(&view, id, goal),
-            Latest::Reflection { r, private } => Undone::Reflection {
+            Latest::Reflection { r, private, edit } => Undone::Reflection {
                 id: r.id,
                 private,
                 text: r.text.as_str().to_string(),
+                edit: edit.is_some(),
+                restored: None,
             },
             Latest::Step { goal, step } => step_undone(&view, goal, step),
         };
@@ -231,28 +248,29 @@ impl Device {
         let last = self.last_made(SpaceKind::Personal, private.iter().map(|r| r.id.as_str()))?;
         let found = private
             .iter()
-            .position(|r| last.as_ref().is_some_and(|(id, _)| *id == r.id));
-        let private = match found {
-            Some(i) => Some((private.swap_remove(i), last.and_then(|(_, row)| row))),
-            None => private
+            .position(|r| last.as_ref().is_some_and(|l| l.item == r.id));
+        let private = match (found, last) {
+            (Some(i), Some(l)) => Some((private.swap_remove(i), l.row, l.edit)),
+            _ => private
                 .into_iter()
                 .max_by_key(|r| (undo_rank(r.at, now), r.id.clone()))
-                .map(|r| (r, None)),
+                .map(|r| (r, None, None)),
         };
         // A private reflection written last is what the person means to take back, not
         // an older shared act the partner may have answered.
         let private_later = match (&shared, &private) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some((_, _, Some(shared))), Some((_, Some(private)))) => private > shared,
-            (Some((_, at, _)), Some((r, _))) => {
+            (Some((_, _, Some(shared))), Some((_, Some(private), _))) => private > shared,
+            (Some((_, at, _)), Some((r, _, _))) => {
                 (undo_rank(r.at, now), true) > (undo_rank(*at, now), false)
             }
         };
         Ok(match (private_later, private) {
-            (true, Some((r, _))) => Some(Latest::Reflection {
+            (true, Some((r, _, edit))) => Some(Latest::Reflection {
                 r: Box::new(r),
                 private: true,
+                edit,
             }),
             _ => shared.map(|(latest, _, _)| latest),
         })
@@ -264,7 +282,7 @@ impl Device {
         &mut self,
         kind: SpaceKind,
         items: impl Iterator<Item = &'a str>,
-    ) -> Result<Option<(String, Option<i64>)>, DeviceError> {
+    ) -> Result<Option<crate::readmodel::LastMade>, DeviceError> {
         let items: std::collections::HashSet<&str> = items.collect();
         if items.is_empty() {
             return Ok(None);
@@ -307,7 +325,16 @@ impl Device {
         {
             let (made, at) = (r.id.clone(), r.at);
             let r = Box::new(r);
-            acts.push((made, Latest::Reflection { r, private: false }, at));
+            let edit = None;
+            acts.push((
+                made,
+                Latest::Reflection {
+                    r,
+                    private: false,
+                    edit,
+                },
+                at,
+            ));
         }
         for g in &view.goals {
             for s in g.steps.values() {
@@ -324,16 +351,53 @@ impl Device {
         let now = self.now();
         let found = acts
             .iter()
-            .position(|(made, _, _)| last.as_ref().is_some_and(|(id, _)| id == made));
-        Ok(match found {
-            Some(i) => {
-                let (_, latest, at) = acts.swap_remove(i);
-                Some((latest, at, last.and_then(|(_, row)| row)))
+            .position(|(made, _, _)| last.as_ref().is_some_and(|l| l.item == *made));
+        Ok(match (found, last) {
+            (Some(i), Some(l)) => {
+                let (_, mut latest, at) = acts.swap_remove(i);
+                if let Latest::Reflection { edit, .. } = &mut latest {
+                    *edit = l.edit;
+                }
+                Some((latest, at, l.row))
             }
-            None => acts
+            _ => acts
                 .into_iter()
                 .max_by_key(|(made, _, at)| (undo_rank(*at, now), made.clone()))
                 .map(|(_, latest, at)| (latest, at, None)),
+        })
+    }
+
+    /// Takes back the edit `change` of one of this person's reflections: the words it
+    /// had just before are written again (an edit of its own: the history keeps both);
+    /// returns them.
+    fn undo_reflection_edit(
+        &mut self,
+        id: &str,
+        private: bool,
+        change: &automerge::ChangeHash,
+    ) -> Result<String, DeviceError> {
+        let kind = if private {
+            SpaceKind::Personal
+        } else {
+            SpaceKind::Shared
+        };
+        let now = self.now();
+        let restored = self.edit(kind, |doc, _| {
+            let Some(before) = doc
+                .reflection_text_before(id, change)?
+                .filter(|t| !crate::doc::blank(t))
+            else {
+                return Ok((None, Vec::new()));
+            };
+            let c = doc.edit_reflection(id, &before, now)?;
+            Ok((Some(before), c.into_iter().collect()))
+        })?;
+        restored.ok_or_else(|| {
+            DeviceError::Reflection(format!(
+                "the words reflection {} had before its latest edit are not on this device, so \
+                 the edit cannot be taken back; edit it again instead",
+                crate::ids::short(id)
+            ))
         })
     }
 

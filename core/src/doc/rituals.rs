@@ -147,6 +147,28 @@ impl SpaceDoc {
         })
     }
 
+    /// A reflection's text as it was just before the change `edit` (an edit of it):
+    /// what taking that edit back writes again. `None` when the document does not hold
+    /// that change or the reflection had no text then.
+    pub fn reflection_text_before(
+        &self,
+        id: &str,
+        edit: &automerge::ChangeHash,
+    ) -> Result<Option<String>, DocError> {
+        let am = self.automerge();
+        let Some(change) = am.get_change_by_hash(edit) else {
+            return Ok(None);
+        };
+        let before = change.deps().to_vec();
+        let obj = self.reflection_obj(id)?;
+        match am.get_at(&obj, "text", &before)? {
+            Some((automerge::Value::Object(ObjType::Text), text)) => {
+                Ok(Some(am.text_at(&text, &before)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Reopens a completed step.
     pub fn reopen_step(
         &mut self,

@@ -258,18 +258,20 @@ pub(crate) fn goal_field_edits(
 /// until one is found; with the row of its change in the store (the order this device
 /// stored changes in, across spaces), when the store still holds it and this device made
 /// it: a sync stores one space's changes before the other's, so only for this device's
-/// own changes is that order the order they were made in.
+/// own changes is that order the order they were made in. An edit of a reflection among
+/// `items` counts as an act on it, the latest when it comes last ([`LastMade::edit`]).
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
     items: &std::collections::HashSet<&str>,
-) -> Result<Option<(String, Option<i64>)>, rusqlite::Error> {
+) -> Result<Option<LastMade>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT h.change, h.json, CASE WHEN c.local = 1 THEN c.id END FROM rm_history h
            LEFT JOIN changes c ON c.space = h.space AND c.hash = h.change
          WHERE h.space = ?1
            AND (instr(h.json, '\"rating_given\"') > 0 OR instr(h.json, '\"rating_sealed\"') > 0
-             OR instr(h.json, '\"reflection_written\"') > 0 OR instr(h.json, '\"step_done\"') > 0)
+             OR instr(h.json, '\"reflection_written\"') > 0 OR instr(h.json, '\"step_done\"') > 0
+             OR instr(h.json, '\"reflection_edited\"') > 0)
          ORDER BY h.pos DESC, h.idx DESC",
     )?;
     let mut rows = stmt.query(params![space.to_string()])?;
@@ -277,18 +279,45 @@ pub(crate) fn last_made(
         let (change, j): (Vec<u8>, String) = (row.get(0)?, row.get(1)?);
         let stored: Option<i64> = row.get(2)?;
         let event = parse::<StoredEvent>(&j)?.event(&change);
-        let made = matches!(
-            event.kind,
-            HistoryKind::RatingGiven
-                | HistoryKind::RatingSealed
-                | HistoryKind::ReflectionWritten
-                | HistoryKind::StepDone
-        );
+        let edit = event.kind == HistoryKind::ReflectionEdited;
+        let made = edit
+            || matches!(
+                event.kind,
+                HistoryKind::RatingGiven
+                    | HistoryKind::RatingSealed
+                    | HistoryKind::ReflectionWritten
+                    | HistoryKind::StepDone
+            );
         if let Some(item) = event.item.filter(|i| made && items.contains(i.as_str())) {
-            return Ok(Some((item, stored)));
+            let edit = match edit {
+                true => Some(automerge::ChangeHash(change.try_into().map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(
+                        0,
+                        "change".into(),
+                        rusqlite::types::Type::Blob,
+                    )
+                })?)),
+                false => None,
+            };
+            return Ok(Some(LastMade {
+                item,
+                row: stored,
+                edit,
+            }));
         }
     }
     Ok(None)
+}
+
+/// What [`last_made`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LastMade {
+    /// The item (a rating's, seal's, reflection's or step's id).
+    pub item: String,
+    /// Its change's row in the store, when this device made it.
+    pub row: Option<i64>,
+    /// The latest act was an edit of the reflection `item`: that edit's change.
+    pub edit: Option<automerge::ChangeHash>,
 }
 
 /// The edits of reflections of a space, in history order: what

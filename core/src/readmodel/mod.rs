@@ -35,7 +35,7 @@ mod write;
 pub use crate::history::{HistoryPos, HistoryRow};
 pub use crate::view::View;
 pub(crate) use history_tables::{
-    goal_field_edits, history_first_after, history_rows, last_made, reflection_edits,
+    LastMade, goal_field_edits, history_first_after, history_rows, last_made, reflection_edits,
 };
 pub use problem::{Problem, problems_of};
 pub use progress_table::Summary;

@@ -99,7 +99,7 @@ impl Store {
         space: &SpaceId,
         identity: &Identity,
         items: &std::collections::HashSet<&str>,
-    ) -> Result<Option<(String, Option<i64>)>, StoreError> {
+    ) -> Result<Option<crate::readmodel::LastMade>, StoreError> {
         self.current_view(space, identity)?;
         Ok(crate::readmodel::last_made(&self.conn, space, items)?)
     }
