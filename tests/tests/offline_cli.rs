@@ -731,6 +731,17 @@ fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
 }
 
 #[test]
+fn a_blank_prompt_is_no_prompt() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "--prompt", "  ", "We talked"]);
+    d.ok(&["reflect", "--prompt", "What went well?", "We listened"]);
+    let listed = d.json(&["reflections"]);
+    assert_eq!(listed[0]["prompt"], serde_json::Value::Null, "{listed}");
+    assert_eq!(listed[1]["prompt"], "What went well?", "{listed}");
+}
+
+#[test]
 fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);

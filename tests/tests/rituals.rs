@@ -1458,6 +1458,8 @@ fn a_reflection_edited_on_two_devices_while_apart_is_said_to_read_as_a_merge() {
     laptop.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
     let phone = Device::new();
     phone.ok(&["join", &laptop.device_code()]);
+    let sam = Device::new();
+    sam.ok(&["join", &laptop.invite_code(), "--name", "Sam"]);
     laptop.ok(&["reflect", "Original reflection about Sunday talks"]);
     laptop.ok(&["sync"]);
     phone.ok(&["sync"]);
@@ -1483,6 +1485,17 @@ fn a_reflection_edited_on_two_devices_while_apart_is_said_to_read_as_a_merge() {
             && told.stderr.contains("duet reflect --edit"),
         "{}",
         told.stderr
+    );
+    // The partner is told it may read oddly, and by whose devices.
+    let partner = sam.run(&["sync"]);
+    assert!(
+        partner.stderr.contains("Alex's reflection")
+            && partner
+                .stderr
+                .contains("edited on two of their devices while apart")
+            && !partner.stderr.contains("duet reflect --edit"),
+        "{}",
+        partner.stderr
     );
     // The digest the history keeps of an edit's text is not shown as the edit's value.
     for line in phone.ok(&["history", "--json"]).lines() {

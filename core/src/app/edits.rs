@@ -162,10 +162,12 @@ impl Device {
             SpaceKind::Shared
         };
         let now = self.now();
+        // A blank prompt is no prompt (a blank text is refused: it would say nothing).
+        let prompt = input.prompt.as_deref().filter(|p| !crate::doc::blank(p));
         let reflection = crate::doc::new_reflection(
             &self.me.person_id,
             goal.as_deref(),
-            input.prompt.as_deref(),
+            prompt,
             &input.text,
             now,
         );

@@ -1,26 +1,32 @@
-//! This person's reflections edited on two of their devices while apart: Automerge
-//! merges the two edits of one text letter by letter, so the reflection reads as a mix
-//! of both, and nothing else would say so (see [`crate::history::merged_reflections`]).
+//! Reflections edited on two devices of their author while apart: Automerge merges the
+//! two edits of one text letter by letter, so the reflection reads as a mix of both, and
+//! nothing else would say so (see [`crate::history::merged_reflections`]). The author is
+//! told to set it again; the partner, that it may read oddly until then.
 
 use serde::Serialize;
 
 use crate::device::{Device, DeviceError};
 use crate::store::SpaceKind;
 
-/// One of this person's reflections whose text reads as a merge of edits made apart.
+/// A reflection whose text reads as a merge of edits made apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MergedReflection {
     /// Its id.
     pub id: String,
     /// A private one (the personal space).
     pub private: bool,
+    /// This person's own (else the partner's, whose name follows).
+    pub yours: bool,
+    /// The author's name, for the partner's.
+    pub author_name: Option<String>,
     /// What it reads now, cut to one line as the history shows texts.
     pub reads: String,
 }
 
 impl Device {
-    /// This person's standing reflections, shared and private, that read as a merge of
-    /// edits made on two of their devices while apart. Editing one again settles it.
+    /// The standing reflections, this person's (shared and private) and the partner's,
+    /// that read as a merge of edits made on two devices of their author while apart.
+    /// Its author editing one again settles it.
     pub fn merged_reflections(&mut self) -> Result<Vec<MergedReflection>, DeviceError> {
         let me = self.me.person_id.to_string();
         let mut out = Vec::new();
@@ -32,15 +38,25 @@ impl Device {
                 continue;
             }
             let view = self.view(kind)?;
-            let mine = view
+            let texts = view
                 .reflections
                 .iter()
-                .filter(|r| r.author == me)
                 .map(|r| (r.id.as_str(), r.text.as_str()));
-            for (id, text) in crate::history::merged_reflections(&edits, mine) {
+            for (id, text) in crate::history::merged_reflections(&edits, texts) {
+                let author = view
+                    .reflections
+                    .iter()
+                    .find(|r| r.id == id)
+                    .map(|r| &r.author);
+                let yours = author.is_some_and(|a| *a == me);
                 out.push(MergedReflection {
                     id: id.to_string(),
                     private: kind == SpaceKind::Personal,
+                    yours,
+                    author_name: author
+                        .filter(|_| !yours)
+                        .and_then(|a| view.people.get(a.as_str()))
+                        .map(|p| p.name.clone()),
                     reads: crate::history::short_text(text),
                 });
             }

@@ -109,6 +109,14 @@ fn sqlite_said(e: &rusqlite::Error) -> String {
         Some(rusqlite::ErrorCode::ReadOnly) => {
             format!("this device's data cannot be written ({e})")
         }
+        // Past the busy wait: another program (not a duet process, which takes the
+        // home's lock first) kept the database locked.
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            "another program kept this device's data locked for the whole wait (a program \
+             reading or copying duet.db, such as sqlite3 or a backup tool): nothing was \
+             changed; run the command again once it is done"
+                .to_string()
+        }
         _ => format!("database error: {e}"),
     }
 }
@@ -221,10 +229,18 @@ impl StoreError {
         )
     }
 
-    /// Whether another process on the home held its write lock for the whole wait:
-    /// nothing was changed, and the same command can pass once that process is done.
+    /// Whether another process on the home held its write lock (or another program the
+    /// database's) for the whole wait: nothing was changed, and the same command can pass
+    /// once that process is done.
     pub fn is_busy(&self) -> bool {
         matches!(self, StoreError::Lock(LockError::Busy { .. }))
+            || matches!(
+                self,
+                StoreError::Sqlite(e) if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                )
+            )
     }
 }
 
@@ -589,6 +605,33 @@ mod tests {
             rusqlite::ffi::Error::new(code),
             None,
         ))
+    }
+
+    /// A database another program kept locked for the whole wait (a real SQLite
+    /// failure): the command can pass later, and the words say what to do.
+    #[test]
+    fn a_database_another_program_kept_locked_is_busy_and_says_to_run_again() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("other.db");
+        let holder = Connection::open(&path).expect("open");
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .expect("hold the write lock");
+        let writer = Connection::open(&path).expect("open");
+        writer
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("no wait");
+        let refused = writer
+            .execute("INSERT INTO t VALUES (2)", [])
+            .expect_err("the database is locked");
+        let e = StoreError::from(refused);
+        assert!(e.is_busy(), "{e:?}");
+        let said = e.to_string();
+        assert!(
+            said.contains("another program kept this device's data locked")
+                && said.contains("run the command again"),
+            "{said}"
+        );
     }
 
     #[test]
