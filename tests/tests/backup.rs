@@ -197,6 +197,37 @@ fn changes_that_never_reached_the_relay_are_sent_by_the_restored_device() {
     assert!(duet_tests::shared_titles(&b).contains(&"Written offline".to_string()));
 }
 
+/// A relay that answers the restore with a refusal was reached: the restore says what it
+/// answered, and does not send the person to check that it is reachable. Here the "new
+/// address" given is another relay, which holds none of the spaces.
+#[test]
+fn a_restore_a_reachable_relay_refuses_says_its_answer_not_to_check_the_relay() {
+    let relay = Relay::start();
+    let (a, _b) = pair(&relay);
+    let (_dir, file) = backup(&a);
+    let other = Relay::start();
+    let restored = Device::new();
+    let refused = restored.run_with_stdin(
+        &[
+            "restore",
+            &file,
+            "--passphrase-fd",
+            "0",
+            "--relay",
+            &other.url,
+        ],
+        Some(PASS),
+    );
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("does not hold the space")
+            && refused.stderr.contains("nothing was written")
+            && !refused.stderr.contains("reachable"),
+        "{}",
+        refused.stderr
+    );
+}
+
 #[test]
 fn two_copies_of_a_device_that_both_wrote_offline_keep_both_copies_changes() {
     let relay = Relay::start();

@@ -174,11 +174,19 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
             )
         }
         BackupError::Device(DeviceError::Sync(SyncError::Transport(t))) => {
-            let said = format!(
-                "{t}; the restore did not finish and nothing was written: check that the relay \
-                 the backup names is reachable (or give its new address with --relay URL), then \
-                 run `duet restore` again"
-            );
+            // A relay that answered was reached: its answer says what stands in the way.
+            let said = if matches!(t, duet_core::sync::TransportError::Refused { .. }) {
+                format!(
+                    "{t}; the restore did not finish and nothing was written: once that is \
+                     settled, run `duet restore` again"
+                )
+            } else {
+                format!(
+                    "{t}; the restore did not finish and nothing was written: check that the \
+                     relay the backup names is reachable (or give its new address with --relay \
+                     URL), then run `duet restore` again"
+                )
+            };
             if crate::advice::transport_retry_helps(&t) {
                 crate::advice::TryLater(said).into()
             } else {
