@@ -79,10 +79,7 @@ pub fn say(step: &NextStep) -> String {
             "`duet reflections` (and `duet reflections --private`) lists them with their ids".into()
         }
         NextStep::ReplyInstead { reflection } => reply_instead(reflection),
-        NextStep::ReadWhatYouHave => {
-            "everything it had stays readable here (`duet goal list`, `duet history`, `duet export`)"
-                .into()
-        }
+        NextStep::ReadWhatYouHave => READ_WHAT_YOU_HAVE.into(),
         NextStep::RestoreFromBackup => "move the home away and bring the device back from your \
              backup file with `duet restore FILE --home DIR` (made by `duet backup`)"
             .into(),
@@ -328,6 +325,11 @@ fn partner_gone(step: &NextStep) -> String {
         own.to_string()
     }
 }
+
+/// What a device no longer in its space can still do, and how to use Duet on it again.
+const READ_WHAT_YOU_HAVE: &str = "everything it had stays readable here (`duet goal list`, \
+     `duet history`, `duet export`); to use Duet on this device again, `duet start-over` sets \
+     it aside in a folder of its home";
 
 #[cfg(test)]
 mod tests {

@@ -295,6 +295,14 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
             "{view:?}: {r:?}"
         );
     }
+    // A write refused there says what is left to do: read, or start over.
+    let write = a2.run(&["reflect", "After the removal"]);
+    assert!(
+        write.code != 0
+            && write.stderr.contains("removed from the shared space by Alex")
+            && write.stderr.contains("`duet start-over`"),
+        "{write:?}"
+    );
     let again = a2.run(&["sync"]);
     assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stdout.contains("shared: not synced"), "{again:?}");

@@ -128,7 +128,9 @@ pub fn say(step: &NextStep) -> String {
         NextStep::ListReflections => "the Reflections page lists them".into(),
         NextStep::ReplyInstead { .. } => "answer it with a reply on the Reflections page".into(),
         NextStep::ReadWhatYouHave => {
-            "everything it had stays readable here (Today, History, Report)".into()
+            format!(
+                "everything it had stays readable here (Today, History, Report); to use Duet here again, start over (at the end of {DEVICES_PAGE})"
+            )
         }
         NextStep::RestoreFromBackup => "move this device's folder away and bring the device \
              back from your backup file, in a terminal: `duet restore FILE --home DIR`"
