@@ -247,8 +247,18 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     // the space, and syncs no more; in no space at all, each sync fails from then on
     // (a script that syncs on a schedule learns it, in text as in JSON).
     a2.ok(&["rate", "Weekly check-in", "1"]);
+    a2.ok(&["reflect", "--private", "Written after the removal"]);
     let r = a2.run(&["sync"]);
     assert_eq!(r.code, 1, "{r:?}");
+    // The private reflection never reaches Alex's other devices, and its list says so.
+    let private = a2.run(&["reflections", "--private"]);
+    assert!(
+        private.stdout.contains("Written after the removal")
+            && private
+                .stderr
+                .contains("1 private change made on this device never reached your personal space"),
+        "{private:?}"
+    );
     assert!(
         r.stderr.contains("removed from the shared space by Alex")
             && r.stderr
@@ -299,7 +309,9 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     let write = a2.run(&["reflect", "After the removal"]);
     assert!(
         write.code != 0
-            && write.stderr.contains("removed from the shared space by Alex")
+            && write
+                .stderr
+                .contains("removed from the shared space by Alex")
             && write.stderr.contains("`duet start-over`"),
         "{write:?}"
     );

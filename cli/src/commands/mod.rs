@@ -224,6 +224,15 @@ impl Ctx {
                 duet_core::words::count(stranded, "change", "changes")
             ));
         }
+        let private = dev.never_sent_private_count()?;
+        if private > 0 {
+            crate::output::note(&format!(
+                "note: {} made on this device never reached your personal space before this \
+                 device was removed from it: they show here only, your other devices never \
+                 see them",
+                duet_core::words::count(private, "private change", "private changes")
+            ));
+        }
         Ok(dev)
     }
 }

@@ -101,6 +101,16 @@ impl Device {
         }
     }
 
+    /// How many changes made here never reached the personal space before this device
+    /// was removed from it (private reflections its person's other devices never see).
+    pub fn never_sent_private_count(&self) -> Result<usize, DeviceError> {
+        let rec = self.store.space(SpaceKind::Personal)?;
+        if self.store.departed(&rec.id)?.is_none() {
+            return Ok(0);
+        }
+        Ok(usize::try_from(self.store.pending_count(&rec.id)?).unwrap_or(0))
+    }
+
     /// The shared space's id, when this device's membership of it ended.
     fn departed_shared_space(&self) -> Result<Option<crate::event::SpaceId>, DeviceError> {
         let rec = self.store.space(SpaceKind::Shared)?;
