@@ -388,6 +388,9 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
     // As for a goal no title matches: the command was well formed, nothing answers.
     assert_eq!(r.code, 1, "an unknown device is a failure: {r:?}");
     assert!(r.stderr.contains("`duet device list`"), "{}", r.stderr);
+    // The removed device starts over without being held for what it can never send.
+    let out = a2.ok(&["start-over", "--yes"]);
+    assert!(out.contains("set aside in"), "{out}");
 }
 
 #[test]
