@@ -111,7 +111,7 @@ fn consent(
              shared space, for good, as after a leave: no backup or new device of {name}'s \
              comes back into it, and it takes no other partner (they keep what their device \
              already holds). If {name} has only lost this device, {name} brings it back from \
-             a backup (`duet restore`) and removes the lost one from there instead"
+             a backup (`duet restore`) instead"
         )
     } else {
         format!(

@@ -25,13 +25,29 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let Some(why) = dev.may_start_over()? else {
         let partners = dev.partners()?.join(" and ");
         let key = hex::encode(dev.me.device_key());
+        let me = dev.me.person_id.to_string();
+        let own_others = dev
+            .device_list()?
+            .iter()
+            .any(|d| d.person == me && !d.this_device && !d.removed && !d.left);
+        let with = if partners.is_empty() {
+            "your other devices".to_string()
+        } else {
+            crate::output::safe_line(&partners).to_string()
+        };
+        let this_only = if own_others {
+            format!(
+                "to stop using this device only, remove it from another of your devices (`duet \
+                 device remove {}` there), then start over here; ",
+                crate::output::short_key(&key)
+            )
+        } else {
+            String::new()
+        };
         anyhow::bail!(
-            "nothing was set aside: this device shares its space with {}; to stop using this \
-             device only, remove it from another of your devices (`duet device remove {}` \
-             there), then start over here; to stop for all your devices, leave first (`duet \
-             leave`); or keep it and use another folder for a new device (`duet --home DIR init`)",
-            crate::output::safe_line(&partners),
-            crate::output::short_key(&key)
+            "nothing was set aside: this device shares its space with {with}; {this_only}to \
+             stop for all your devices, leave first (`duet leave`); or keep it and use another \
+             folder for a new device (`duet --home DIR init`)"
         );
     };
     let unsent = dev.unsent_before_starting_over(why)?;
@@ -79,7 +95,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         crate::output::safe_line(&for_shell(&shown))
     ))?;
     ctx.out.line(
-        "Next: `duet init --name NAME` to start new, or `duet join CODE --name NAME` with your partner's code.",
+        "Next: `duet init --name NAME` to start new, or `duet join CODE --name NAME` with a code from your partner (`duet invite`) or from one of your devices (`duet device add`).",
     )?;
     Ok(())
 }

@@ -98,7 +98,7 @@ pub fn said(undone: &Undone) -> String {
             restored: Some(restored),
             ..
         } => format!(
-            "Took back your edit of your {}reflection {}: it says {} again.",
+            "Took back your edit of your {}reflection {}: it reads {} again.",
             if *private { "private " } else { "" },
             short(id),
             quoted(restored)

@@ -111,6 +111,7 @@ pub struct LeftStatus {
 fn left_of(
     state: &crate::membership::SpaceState,
     names: &std::collections::BTreeMap<String, String>,
+    me: [u8; 16],
 ) -> Vec<LeftStatus> {
     let mut out: Vec<LeftStatus> = Vec::new();
     for (device, m) in state.all_devices() {
@@ -129,12 +130,13 @@ fn left_of(
         }
     }
     // A person none of whose devices is a member any more, who did not leave: every
-    // device of theirs was removed (the last removal is when they went).
+    // device of theirs was removed (the last removal is when they went). Not this
+    // person: their own removal is this device's `departed`, said to them as "you".
     let members: std::collections::BTreeSet<[u8; 16]> =
         state.members().values().map(|m| m.person).collect();
     for p in state.persons_ever() {
         let person = hex::encode(p);
-        if members.contains(&p) || out.iter().any(|l| l.person == person) {
+        if p == me || members.contains(&p) || out.iter().any(|l| l.person == person) {
             continue;
         }
         let last = state
@@ -237,7 +239,7 @@ impl Device {
             alert: self.store.alert(&rec.id)?,
             members,
             departed: self.store.departed(&rec.id)?,
-            left: left_of(&state, &names),
+            left: left_of(&state, &names, self.me.person_id.bytes()),
             snapshot: stats.from_snapshot,
             changes_after_snapshot: stats.replayed_changes,
         })

@@ -29,7 +29,8 @@ pub enum StartOver {
 /// store set aside never sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unsent {
-    /// How many events.
+    /// How many events and changes not yet in one (in a space still this device's: a
+    /// space it left or was removed from takes no new change).
     pub events: usize,
     /// Whether this device's leave is among them (the partner would still count this
     /// person in the space).
@@ -45,7 +46,7 @@ impl Unsent {
             let and = if others == 0 {
                 String::new()
             } else {
-                format!(" (and {others} other event{} of this device)", s(others))
+                format!(" (and {others} other change{} of this device)", s(others))
             };
             format!(
                 "this device's leave{and} has not reached the relay yet: your partner would go \
@@ -53,7 +54,7 @@ impl Unsent {
             )
         } else {
             format!(
-                "{} event{} of this device {} not reached the relay yet: your partner (and your \
+                "{} change{} of this device {} not reached the relay yet: your partner (and your \
                  other devices) would never see {}",
                 self.events,
                 s(self.events),
@@ -96,6 +97,9 @@ impl Device {
             let rec = self.store.space(kind)?;
             let kinds = self.store.unacked_kinds(&rec.id)?;
             unsent.events += kinds.len();
+            if self.store.departed(&rec.id)?.is_none() {
+                unsent.events += usize::try_from(self.store.pending_count(&rec.id)?).unwrap_or(0);
+            }
             unsent.leave |= kinds
                 .iter()
                 .any(|k| k == crate::event::Kind::Leave.as_str());

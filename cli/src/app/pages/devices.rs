@@ -514,7 +514,7 @@ fn confirm_page(app: &App, key: &str, partner: Option<&PartnerRemoval>) -> Respo
         None => "This is one of your own devices: it will no longer read or write your spaces."
             .to_string(),
         Some(p) if p.last_device => format!(
-            "This is {0}'s only device: {0} will no longer be able to read or write your shared space, for good, as after a leave: no backup or new device of {0}'s comes back into it, and it takes no other partner (they keep what their device already holds). If {0} has only lost this device, {0} brings it back from a backup and removes the lost one from there instead. Talk with {0} first.",
+            "This is {0}'s only device: {0} will no longer be able to read or write your shared space, for good, as after a leave: no backup or new device of {0}'s comes back into it, and it takes no other partner (they keep what their device already holds). If {0} has only lost this device, {0} brings it back from a backup instead. Talk with {0} first.",
             p.name
         ),
         Some(p) => format!(
