@@ -679,6 +679,10 @@ fn editing_the_last_reflection_means_the_shared_one_unless_private_is_said() {
     assert_eq!(withdrawn["private"], true, "{withdrawn}");
     let private = d.ok(&["reflections", "--private"]);
     assert!(!private.contains("Money talks"), "{private}");
+    assert!(
+        private.contains("No private reflections (none written yet, or every one withdrawn)"),
+        "{private}"
+    );
     let shared = d.ok(&["reflections"]);
     assert!(shared.contains("I felt really heard"), "{shared}");
 }
@@ -728,6 +732,10 @@ fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
         shared.contains("An older one") && shared.contains("First words"),
         "{shared}"
     );
+    // A reply is named as one.
+    d.ok(&["reflect", "--reply", &older, "And one more thing"]);
+    let undone = d.ok(&["undo"]);
+    assert!(undone.contains("Withdrew your reply"), "{undone}");
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub struct Args {
 /// Runs `duet reflections`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.view_device()?;
+    let goal_given = a.goal.is_some();
     let items = dev.reflections(&ReflectionQuery {
         goal: a.goal,
         private: a.private,
@@ -32,11 +33,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return ctx.out.json(&items);
     }
     if items.is_empty() {
-        ctx.out.line(if a.private {
-            "No private reflections yet: `duet reflect --private TEXT` writes one."
+        // None yet, or every one withdrawn (a withdrawn one is in no list): both said.
+        let kind = if a.private { "private" } else { "shared" };
+        let about = if goal_given { " about this goal" } else { "" };
+        let write = if a.private {
+            "`duet reflect --private TEXT`"
         } else {
-            "No shared reflections yet: `duet reflect TEXT` writes one."
-        })?;
+            "`duet reflect TEXT`"
+        };
+        ctx.out.line(format!(
+            "No {kind} reflections{about} (none written yet, or every one withdrawn): {write} \
+             writes one."
+        ))?;
     }
     // What was written before a `start-over` stays in the folder it was set aside in.
     if a.private && !ctx.out.quiet {

@@ -27,6 +27,15 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A reflection as `undo` names it: a reply, a private reflection, a reflection.
+fn what(private: bool, reply: bool) -> &'static str {
+    match (private, reply) {
+        (_, true) => "reply",
+        (true, false) => "private reflection",
+        (false, false) => "reflection",
+    }
+}
+
 /// A title or text as `undo` names it: quoted, cut to a list's width.
 fn quoted(text: &str) -> String {
     format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)))
@@ -50,11 +59,12 @@ pub fn named(undone: &Undone) -> String {
             private,
             text,
             edit,
+            reply,
             ..
         } => format!(
-            "{}your {}reflection {}",
+            "{}your {} {}",
             if *edit { "the edit of " } else { "" },
-            if *private { "private " } else { "" },
+            what(*private, *reply),
             quoted(text)
         ),
         Undone::Step { title, text, .. } => {
@@ -95,19 +105,24 @@ pub fn said(undone: &Undone) -> String {
         Undone::Reflection {
             id,
             private,
+            reply,
             restored: Some(restored),
             ..
         } => format!(
-            "Took back your edit of your {}reflection {}: it reads {} again.",
-            if *private { "private " } else { "" },
+            "Took back your edit of your {} {}: it reads {} again.",
+            what(*private, *reply),
             short(id),
             quoted(restored)
         ),
         Undone::Reflection {
-            id, private, text, ..
+            id,
+            private,
+            text,
+            reply,
+            ..
         } => format!(
-            "Withdrew your {}reflection {} ({}).",
-            if *private { "private " } else { "" },
+            "Withdrew your {} {} ({}).",
+            what(*private, *reply),
             short(id),
             quoted(text)
         ),

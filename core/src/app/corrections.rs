@@ -49,6 +49,8 @@ pub enum Undone {
         edit: bool,
         /// For an edit taken back, the words it has again (none in a preview).
         restored: Option<String>,
+        /// It is a reply to another reflection.
+        reply: bool,
     },
     /// A step completion was undone: the step is open again.
     Step {
@@ -189,6 +191,7 @@ impl Device {
                     }
                 };
                 Ok(Undone::Reflection {
+                    reply: r.reply_to.is_some(),
                     id: r.id,
                     private,
                     text: r.text.as_str().to_string(),
@@ -222,6 +225,7 @@ impl Device {
                 text: r.text.as_str().to_string(),
                 edit: edit.is_some(),
                 restored: None,
+                reply: r.reply_to.is_some(),
             },
             Latest::Step { goal, step } => step_undone(&view, goal, step),
         };
