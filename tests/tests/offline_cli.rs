@@ -739,6 +739,30 @@ fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
 }
 
 #[test]
+fn a_note_or_prompt_past_the_limit_is_named_and_nothing_is_written() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walks", "--area", "trust"]);
+    let long = "c".repeat(100_001);
+    let rated = d.run(&["rate", "Walks", "1", "--note", &long]);
+    assert_eq!(rated.code, 2, "{}", rated.stderr);
+    assert!(
+        rated.stderr.contains("the note (--note) may have at most"),
+        "{}",
+        rated.stderr
+    );
+    let reflected = d.run(&["reflect", "--prompt", &long, "Short words"]);
+    assert_eq!(reflected.code, 2, "{}", reflected.stderr);
+    assert!(
+        reflected.stderr.contains("the prompt (--prompt)"),
+        "{}",
+        reflected.stderr
+    );
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+    assert!(d.json(&["progress"])["goals"][0]["partners"][0]["latest"].is_null());
+}
+
+#[test]
 fn a_blank_prompt_is_no_prompt() {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex"]);

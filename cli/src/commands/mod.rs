@@ -237,6 +237,18 @@ impl Ctx {
     }
 }
 
+/// Refuses an argument longer than any text Duet keeps, naming it (a usage error): the
+/// store's own check says only "a text".
+pub fn within_text_limit(what: &str, s: Option<&str>) -> anyhow::Result<()> {
+    let max = duet_core::model::limits::MAX_TEXT_CHARS;
+    if s.is_some_and(|s| s.chars().take(max + 1).count() > max) {
+        anyhow::bail!(crate::UsageError(format!(
+            "{what} may have at most {max} characters, and this one has more; shorten it"
+        )));
+    }
+    Ok(())
+}
+
 /// A text argument that must say something (a step, a reflection, a name): blank is a
 /// usage error (exit 2), as any other malformed argument.
 pub fn non_blank(s: &str) -> Result<String, String> {

@@ -33,6 +33,7 @@ pub struct Args {
 
 /// Runs `duet rate`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    super::within_text_limit("the note (--note)", a.note.as_deref())?;
     let mut dev = ctx.device()?;
     let (rated, _held) = crate::interrupt::saving(&mut dev, |dev| match a.amend {
         true => dev.amend_rating(&a.goal, a.level, a.note.as_deref()),

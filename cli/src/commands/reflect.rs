@@ -47,6 +47,7 @@ pub struct Args {
 
 /// Runs `duet reflect`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    super::within_text_limit("the prompt (--prompt)", a.prompt.as_deref())?;
     let mut dev = ctx.device()?;
     if let Some(id) = &a.withdraw {
         let (mine, _held) =
