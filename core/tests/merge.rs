@@ -115,7 +115,7 @@ fn a_reflection_is_edited_and_withdrawn_after_the_partner_built_on_it() {
     apply_all(&mut a, &b);
     a.edit_reflection(&id, "We listened more, and argued less", 4_000)
         .expect("an edit after the partner's change");
-    a.withdraw_reflection(&id, 5_000)
+    a.withdraw_reflection(&id, false, 5_000)
         .expect("a withdrawal after the partner's change");
     apply_all(&mut b, &a);
     let r = b.reflections().expect("reflections");

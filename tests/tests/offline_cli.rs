@@ -738,6 +738,37 @@ fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
     assert!(undone.contains("Withdrew your reply"), "{undone}");
 }
 
+/// A withdrawal asked for cannot be taken back, and `undo` right after it must not take
+/// back something older in its place (it withdrew the reflection before); a withdrawal
+/// `undo` made is an act taken back, and the next `undo` goes on to the one before.
+#[test]
+fn undo_after_a_withdrawal_takes_back_nothing_older_in_its_place() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "X one"]);
+    d.ok(&["reflect", "Y two"]);
+    d.ok(&["reflect", "--withdraw", "last"]);
+    let refused = d.run(&["undo"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused.stderr.contains("a withdrawal cannot be taken back"),
+        "{}",
+        refused.stderr
+    );
+    assert!(d.ok(&["reflections"]).contains("X one"));
+    // Undo after undo: each takes back the act before, down to that withdrawal.
+    d.ok(&["reflect", "Z three"]);
+    d.ok(&["reflect", "W four"]);
+    assert!(d.ok(&["undo"]).contains("W four"));
+    assert!(d.ok(&["undo"]).contains("Z three"));
+    let again = d.run(&["undo"]);
+    assert!(
+        again.code != 0 && again.stderr.contains("a withdrawal cannot be taken back"),
+        "{again:?}"
+    );
+    assert!(d.ok(&["reflections"]).contains("X one"));
+}
+
 #[test]
 fn a_note_or_prompt_past_the_limit_is_named_and_nothing_is_written() {
     let d = Device::new();

@@ -9,7 +9,7 @@ use crate::doc::New;
 use crate::ids::new_id;
 use crate::model::Rating;
 use crate::readmodel::View;
-use crate::rituals::{effective_ratings, standing_reflections, waiting_seals};
+use crate::rituals::{effective_ratings, waiting_seals};
 use crate::store::SpaceKind;
 use crate::vocab::Level;
 
@@ -123,6 +123,8 @@ enum Latest {
         r: Box<crate::model::Reflection>,
         private: bool,
         edit: Option<automerge::ChangeHash>,
+        /// The act was its withdrawal, asked for: nothing `undo` can take back.
+        withdrawn: bool,
     },
     /// A step this person completed.
     Step { goal: String, step: String },
@@ -137,6 +139,39 @@ impl Latest {
             Latest::Step { step, .. } => step,
         }
     }
+}
+
+/// This person's shared reflections as acts `undo` may meet: withdrawn ones too, whose
+/// withdrawal, when it is the latest act, stops `undo`.
+fn reflection_acts(view: &View, me: &str) -> Vec<(String, Latest, i64)> {
+    view.reflections
+        .iter()
+        .filter(|r| r.author == me)
+        .map(|r| {
+            let latest = Latest::Reflection {
+                r: Box::new(r.clone()),
+                private: false,
+                edit: None,
+                withdrawn: r.withdrawn_at.is_some(),
+            };
+            (r.id.clone(), latest, r.at)
+        })
+        .collect()
+}
+
+/// What `undo` says when this person's latest act withdrew reflection `id`: a withdrawal
+/// cannot be taken back, and taking back an older act instead would withdraw or change
+/// something the person is not looking at.
+fn withdrawn_last(id: &str) -> DeviceError {
+    DeviceError::ReflectionThen(
+        format!(
+            "your latest act withdrew your reflection {}: a withdrawal cannot be taken back, \
+             and nothing older is taken back in its place; to withdraw or edit another \
+             reflection, name it",
+            crate::ids::short(id)
+        ),
+        crate::advice::NextStep::ListReflections,
+    )
 }
 
 /// A step completion undone (or to undo): its goal's title and its text.
@@ -182,11 +217,14 @@ impl Device {
         }
         match latest {
             Latest::Rating { id, goal } => self.undo_rating(&view, id, goal),
-            Latest::Reflection { r, private, edit } => {
+            Latest::Reflection { r, withdrawn, .. } if withdrawn => Err(withdrawn_last(&r.id)),
+            Latest::Reflection {
+                r, private, edit, ..
+            } => {
                 let restored = match edit {
                     Some(change) => Some(self.undo_reflection_edit(&r.id, private, &change)?),
                     None => {
-                        self.withdraw_reflection(&r.id, private)?;
+                        self.withdraw_reflection_by(&r.id, private, true)?;
                         None
                     }
                 };
@@ -219,7 +257,12 @@ impl Device {
         let id = latest.id().to_string();
         let undone = match latest {
             Latest::Rating { id, goal } => self.rating_undone(&view, id, goal),
-            Latest::Reflection { r, private, edit } => Undone::Reflection {
+            Latest::Reflection {
+                withdrawn: true, ..
+            } => return Ok(None),
+            Latest::Reflection {
+                r, private, edit, ..
+            } => Undone::Reflection {
                 id: r.id,
                 private,
                 text: r.text.as_str().to_string(),
@@ -245,7 +288,9 @@ impl Device {
         let now = self.now();
         let shared = self.latest_shared_act(view, &me)?;
         let private = self.raw_view(SpaceKind::Personal)?;
-        let mut private: Vec<_> = standing_reflections(&private)
+        // Withdrawn ones too: their withdrawal, when it is the latest act, stops `undo`.
+        let mut private: Vec<_> = private
+            .reflections
             .into_iter()
             .filter(|r| r.author == me)
             .collect();
@@ -254,27 +299,30 @@ impl Device {
             .iter()
             .position(|r| last.as_ref().is_some_and(|l| l.item == r.id));
         let private = match (found, last) {
-            (Some(i), Some(l)) => Some((private.swap_remove(i), l.row, l.edit)),
+            (Some(i), Some(l)) => Some((private.swap_remove(i), l.row, l.edit, l.withdrawn))
+                .filter(|(r, _, _, withdrawn)| *withdrawn || r.withdrawn_at.is_none()),
             _ => private
                 .into_iter()
+                .filter(|r| r.withdrawn_at.is_none())
                 .max_by_key(|r| (undo_rank(r.at, now), r.id.clone()))
-                .map(|r| (r, None, None)),
+                .map(|r| (r, None, None, false)),
         };
         // A private reflection written last is what the person means to take back, not
         // an older shared act the partner may have answered.
         let private_later = match (&shared, &private) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some((_, _, Some(shared))), Some((_, Some(private), _))) => private > shared,
-            (Some((_, at, _)), Some((r, _, _))) => {
+            (Some((_, _, Some(shared))), Some((_, Some(private), _, _))) => private > shared,
+            (Some((_, at, _)), Some((r, _, _, _))) => {
                 (undo_rank(r.at, now), true) > (undo_rank(*at, now), false)
             }
         };
         Ok(match (private_later, private) {
-            (true, Some((r, _, edit))) => Some(Latest::Reflection {
+            (true, Some((r, _, edit, withdrawn))) => Some(Latest::Reflection {
                 r: Box::new(r),
                 private: true,
                 edit,
+                withdrawn,
             }),
             _ => shared.map(|(latest, _, _)| latest),
         })
@@ -323,23 +371,7 @@ impl Device {
             let (id, goal) = (s.id.clone(), s.goal.clone());
             acts.push((s.id.clone(), Latest::Rating { id, goal }, s.at));
         }
-        for r in standing_reflections(view)
-            .into_iter()
-            .filter(|r| r.author == me)
-        {
-            let (made, at) = (r.id.clone(), r.at);
-            let r = Box::new(r);
-            let edit = None;
-            acts.push((
-                made,
-                Latest::Reflection {
-                    r,
-                    private: false,
-                    edit,
-                },
-                at,
-            ));
-        }
+        acts.extend(reflection_acts(view, me));
         for g in &view.goals {
             for s in g.steps.values() {
                 if let (Some(at), Some(who)) = (s.done_at, s.done_by.as_deref())
@@ -359,13 +391,26 @@ impl Device {
         Ok(match (found, last) {
             (Some(i), Some(l)) => {
                 let (_, mut latest, at) = acts.swap_remove(i);
-                if let Latest::Reflection { edit, .. } = &mut latest {
+                if let Latest::Reflection {
+                    edit, withdrawn, ..
+                } = &mut latest
+                {
                     *edit = l.edit;
+                    *withdrawn = l.withdrawn;
                 }
                 Some((latest, at, l.row))
             }
             _ => acts
                 .into_iter()
+                .filter(|(_, latest, _)| {
+                    !matches!(
+                        latest,
+                        Latest::Reflection {
+                            withdrawn: true,
+                            ..
+                        }
+                    )
+                })
                 .max_by_key(|(made, _, at)| (undo_rank(*at, now), made.clone()))
                 .map(|(_, latest, at)| (latest, at, None)),
         })

@@ -167,13 +167,23 @@ impl Device {
         query: &str,
         private: bool,
     ) -> Result<OwnReflection, DeviceError> {
+        self.withdraw_reflection_by(query, private, false)
+    }
+
+    /// [`Device::withdraw_reflection`], by `undo` or asked for.
+    pub(crate) fn withdraw_reflection_by(
+        &mut self,
+        query: &str,
+        private: bool,
+        by_undo: bool,
+    ) -> Result<OwnReflection, DeviceError> {
         // From choosing the reflection (`last`) to writing: two processes would
         // otherwise both take the same one.
         let _lock = self.store.write_lock()?;
         let (kind, rid) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
-            let c = doc.withdraw_reflection(&rid, now)?;
+            let c = doc.withdraw_reflection(&rid, by_undo, now)?;
             Ok(((), c.into_iter().collect()))
         })?;
         Ok(OwnReflection::new(kind, rid))

@@ -33,7 +33,7 @@ mod rituals;
 mod steps;
 mod typed;
 pub use detached::{New, SEALED_MESSAGE, Tip};
-pub use rituals::{LATE_COLLECTIONS, REFLECT_MESSAGE, new_reflection};
+pub use rituals::{LATE_COLLECTIONS, REFLECT_MESSAGE, UNDO_MESSAGE, new_reflection};
 pub use typed::{blank, validate_date};
 
 /// What to do about a value out of range, when it comes from this device's own command.

@@ -13,6 +13,9 @@ use autosurgeon::reconcile_prop;
 use super::{DocError, New, SpaceDoc, update_text};
 use crate::model::{Rating, Reflection, Round, Seal};
 
+/// The change message of what `undo` writes to take an act back.
+pub const UNDO_MESSAGE: &str = "undo";
+
 /// The change message of a new reflection or reply.
 pub const REFLECT_MESSAGE: &str = "reflect";
 
@@ -137,10 +140,22 @@ impl SpaceDoc {
     }
 
     /// Withdraws a reflection: its text is emptied and the time recorded. Earlier text
-    /// stays in the document's history (Automerge deletes nothing it has synced).
-    pub fn withdraw_reflection(&mut self, id: &str, now: i64) -> Result<Option<Change>, DocError> {
+    /// stays in the document's history (Automerge deletes nothing it has synced). `undo`
+    /// withdraws with [`UNDO_MESSAGE`]: its withdrawal is an act taken back, where one
+    /// asked for is an act of its own (which `undo` cannot take back).
+    pub fn withdraw_reflection(
+        &mut self,
+        id: &str,
+        by_undo: bool,
+        now: i64,
+    ) -> Result<Option<Change>, DocError> {
         let obj = self.reflection_obj(id)?;
-        self.commit("withdraw reflection", now, |tx| {
+        let message = if by_undo {
+            UNDO_MESSAGE
+        } else {
+            "withdraw reflection"
+        };
+        self.commit(message, now, |tx| {
             update_text(tx, &obj, "text", "")?;
             reconcile_prop(tx, &obj, "withdrawn_at", Some(now))?;
             Ok(())

@@ -258,8 +258,9 @@ pub(crate) fn goal_field_edits(
 /// until one is found; with the row of its change in the store (the order this device
 /// stored changes in, across spaces), when the store still holds it and this device made
 /// it: a sync stores one space's changes before the other's, so only for this device's
-/// own changes is that order the order they were made in. An edit of a reflection among
-/// `items` counts as an act on it, the latest when it comes last ([`LastMade::edit`]).
+/// own changes is that order the order they were made in. An edit or a withdrawal of a
+/// reflection among `items` counts as an act on it ([`LastMade::edit`],
+/// [`LastMade::withdrawn`]); a withdrawal `undo` made does not (it took an act back).
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
@@ -271,16 +272,32 @@ pub(crate) fn last_made(
          WHERE h.space = ?1
            AND (instr(h.json, '\"rating_given\"') > 0 OR instr(h.json, '\"rating_sealed\"') > 0
              OR instr(h.json, '\"reflection_written\"') > 0 OR instr(h.json, '\"step_done\"') > 0
-             OR instr(h.json, '\"reflection_edited\"') > 0)
+             OR instr(h.json, '\"reflection_edited\"') > 0
+             OR instr(h.json, '\"reflection_withdrawn\"') > 0)
          ORDER BY h.pos DESC, h.idx DESC",
     )?;
     let mut rows = stmt.query(params![space.to_string()])?;
+    // Reflections whose withdrawal `undo` made: that act was taken back, and so is every
+    // earlier act on them (the scan reads the history from its end).
+    let mut taken_back: std::collections::HashSet<String> = std::collections::HashSet::new();
     while let Some(row) = rows.next()? {
         let (change, j): (Vec<u8>, String) = (row.get(0)?, row.get(1)?);
         let stored: Option<i64> = row.get(2)?;
         let event = parse::<StoredEvent>(&j)?.event(&change);
+        let Some(item) = event
+            .item
+            .filter(|i| items.contains(i.as_str()) && !taken_back.contains(i))
+        else {
+            continue;
+        };
         let edit = event.kind == HistoryKind::ReflectionEdited;
+        let withdrawn = event.kind == HistoryKind::ReflectionWithdrawn;
+        if withdrawn && by_undo(conn, space, &change)? {
+            taken_back.insert(item);
+            continue;
+        }
         let made = edit
+            || withdrawn
             || matches!(
                 event.kind,
                 HistoryKind::RatingGiven
@@ -288,7 +305,7 @@ pub(crate) fn last_made(
                     | HistoryKind::ReflectionWritten
                     | HistoryKind::StepDone
             );
-        if let Some(item) = event.item.filter(|i| made && items.contains(i.as_str())) {
+        if made {
             let edit = match edit {
                 true => Some(automerge::ChangeHash(change.try_into().map_err(|_| {
                     rusqlite::Error::InvalidColumnType(
@@ -303,6 +320,7 @@ pub(crate) fn last_made(
                 item,
                 row: stored,
                 edit,
+                withdrawn,
             }));
         }
     }
@@ -318,6 +336,19 @@ pub(crate) struct LastMade {
     pub row: Option<i64>,
     /// The latest act was an edit of the reflection `item`: that edit's change.
     pub edit: Option<automerge::ChangeHash>,
+    /// The latest act withdrew the reflection `item` (asked for, not by `undo`).
+    pub withdrawn: bool,
+}
+
+/// Whether the stored change `hash` of the space was written by `undo` (its message).
+fn by_undo(conn: &Connection, space: &SpaceId, hash: &[u8]) -> Result<bool, rusqlite::Error> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT bytes FROM changes WHERE space = ?1 AND hash = ?2")?
+        .query_row(params![space.to_string(), hash], |r| r.get(0))
+        .optional()?;
+    Ok(bytes
+        .and_then(|b| automerge::Change::from_bytes(b).ok())
+        .is_some_and(|c| c.message().is_some_and(|m| *m == *crate::doc::UNDO_MESSAGE)))
 }
 
 /// The edits of reflections of a space, in history order: what

@@ -681,7 +681,13 @@ mod tests {
         assert!(io.to_string().contains("probably full or failing"), "{io}");
         assert_eq!(io.next_step(), Some(NextStep::FreeSpace));
         let busy = failure(rusqlite::ffi::SQLITE_BUSY);
-        assert!(busy.to_string().starts_with("database error"), "{busy}");
+        assert!(
+            busy.to_string()
+                .contains("another program kept this device's data locked"),
+            "{busy}"
+        );
         assert_eq!(busy.next_step(), None);
+        let other = failure(rusqlite::ffi::SQLITE_MISMATCH);
+        assert!(other.to_string().starts_with("database error"), "{other}");
     }
 }
