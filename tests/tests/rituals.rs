@@ -487,8 +487,17 @@ fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides(
         assert!(history.contains("corrected their rating"), "{history}");
         assert!(history.contains("withdrew a reflection"), "{history}");
     }
-    let undone = alex.json(&["undo"]);
-    assert_eq!(undone["undid"], "rating", "{undone}");
+    // The withdrawal is Alex's latest act: `undo` takes back nothing older in its place.
+    let refused = alex.run(&["undo"]);
+    assert!(
+        refused.code != 0 && refused.stderr.contains("a withdrawal cannot be taken back"),
+        "{refused:?}"
+    );
+    assert!(
+        alex.json(&["progress"])
+            .to_string()
+            .contains("\"latest\":1")
+    );
 }
 
 #[test]
