@@ -402,6 +402,15 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     Ok(())
 }
 
+/// `s` with its first letter capitalised (a sentence made of a lower-case phrase).
+pub fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{json_error_line, safe, safe_line, when};

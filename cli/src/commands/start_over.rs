@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             "{}; starting over moves this device's store into a folder of its home (nothing is \
              deleted, `duet --home FOLDER` still reads it), and `duet init` or `duet join CODE` \
              then sets the home up anew",
-            capitalised(reason)
+            crate::output::capitalised(reason)
         ),
         "Start over?",
         "To start over, run the command again with --yes",
@@ -108,12 +108,4 @@ fn for_shell(path: &str) -> String {
         return path.to_string();
     }
     format!("'{}'", path.replace('\'', "'\\''"))
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

@@ -200,7 +200,8 @@ pub fn note_merged_texts(
         for m in dev.merged_reflections()? {
             let short = duet_core::ids::short(&m.id);
             if !m.yours {
-                let who = m.author_name.as_deref().unwrap_or("your partner");
+                let who =
+                    crate::output::safe_line(m.author_name.as_deref().unwrap_or("your partner"));
                 note(&format!(
                     "note: {who}'s reflection {short} was edited on two of their devices while apart, and the edits were merged letter by letter: until they set it again, it reads \"{}\"",
                     crate::output::safe_line(&m.reads)

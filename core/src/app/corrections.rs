@@ -299,30 +299,29 @@ impl Device {
             .iter()
             .position(|r| last.as_ref().is_some_and(|l| l.item == r.id));
         let private = match (found, last) {
-            (Some(i), Some(l)) => Some((private.swap_remove(i), l.row, l.edit, l.withdrawn))
-                .filter(|(r, _, _, withdrawn)| *withdrawn || r.withdrawn_at.is_none()),
+            (Some(i), Some(l)) => Some((private.swap_remove(i), l.row, l.edit)),
             _ => private
                 .into_iter()
                 .filter(|r| r.withdrawn_at.is_none())
                 .max_by_key(|r| (undo_rank(r.at, now), r.id.clone()))
-                .map(|r| (r, None, None, false)),
+                .map(|r| (r, None, None)),
         };
         // A private reflection written last is what the person means to take back, not
         // an older shared act the partner may have answered.
         let private_later = match (&shared, &private) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some((_, _, Some(shared))), Some((_, Some(private), _, _))) => private > shared,
-            (Some((_, at, _)), Some((r, _, _, _))) => {
+            (Some((_, _, Some(shared))), Some((_, Some(private), _))) => private > shared,
+            (Some((_, at, _)), Some((r, _, _))) => {
                 (undo_rank(r.at, now), true) > (undo_rank(*at, now), false)
             }
         };
         Ok(match (private_later, private) {
-            (true, Some((r, _, edit, withdrawn))) => Some(Latest::Reflection {
+            (true, Some((r, _, edit))) => Some(Latest::Reflection {
+                withdrawn: r.withdrawn_at.is_some(),
                 r: Box::new(r),
                 private: true,
                 edit,
-                withdrawn,
             }),
             _ => shared.map(|(latest, _, _)| latest),
         })
@@ -391,12 +390,11 @@ impl Device {
         Ok(match (found, last) {
             (Some(i), Some(l)) => {
                 let (_, mut latest, at) = acts.swap_remove(i);
-                if let Latest::Reflection {
-                    edit, withdrawn, ..
-                } = &mut latest
-                {
+                // (Whether it was withdrawn is the view's: a withdrawal `undo` made hides
+                // the whole reflection from `last_made`, so one found withdrawn was
+                // withdrawn as asked.)
+                if let Latest::Reflection { edit, .. } = &mut latest {
                     *edit = l.edit;
-                    *withdrawn = l.withdrawn;
                 }
                 Some((latest, at, l.row))
             }

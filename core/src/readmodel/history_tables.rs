@@ -259,8 +259,8 @@ pub(crate) fn goal_field_edits(
 /// stored changes in, across spaces), when the store still holds it and this device made
 /// it: a sync stores one space's changes before the other's, so only for this device's
 /// own changes is that order the order they were made in. An edit or a withdrawal of a
-/// reflection among `items` counts as an act on it ([`LastMade::edit`],
-/// [`LastMade::withdrawn`]); a withdrawal `undo` made does not (it took an act back).
+/// reflection among `items` counts as an act on it ([`LastMade::edit`], or a withdrawal
+/// asked for); a withdrawal `undo` made does not (it took an act back).
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
@@ -320,7 +320,6 @@ pub(crate) fn last_made(
                 item,
                 row: stored,
                 edit,
-                withdrawn,
             }));
         }
     }
@@ -336,8 +335,6 @@ pub(crate) struct LastMade {
     pub row: Option<i64>,
     /// The latest act was an edit of the reflection `item`: that edit's change.
     pub edit: Option<automerge::ChangeHash>,
-    /// The latest act withdrew the reflection `item` (asked for, not by `undo`).
-    pub withdrawn: bool,
 }
 
 /// Whether the stored change `hash` of the space was written by `undo` (its message).

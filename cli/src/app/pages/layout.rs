@@ -187,12 +187,7 @@ pub fn level_name(l: i64) -> &'static str {
 
 /// An area in words ("emotional-support" is "Emotional support").
 pub fn area_name(area: &str) -> String {
-    let words = area.replace('-', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => words,
-    }
+    crate::output::capitalised(&area.replace('-', " "))
 }
 
 /// A choice of the relationship's areas, `selected` chosen (a goal's area, or "other").

@@ -33,7 +33,7 @@ pub fn section(why: Option<(StartOver, Unsent)>, token: &str) -> Markup {
             }
             p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it." }
             @if unsent.events > 0 {
-                p class="warning" { (capitalised(&unsent.describe())) ". " (SYNC_FIRST) }
+                p class="warning" { (crate::output::capitalised(&unsent.describe())) ". " (SYNC_FIRST) }
             }
             form method="post" action="/start-over" {
                 (csrf(token))
@@ -64,15 +64,6 @@ pub struct StartOverForm {
     /// Start over although events have not reached the relay.
     #[serde(default)]
     anyway: String,
-}
-
-/// `s` with its first letter capitalised.
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// `POST /start-over`: the live sync lets go of the device, the store is set aside
