@@ -239,6 +239,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     // 5. Read commands on B's store.
     let history = run(&b, &["history", "--json"]);
     let progress = run(&b, &["progress", "--json"]);
+    let progress_text = run(&b, &["progress"]);
     let list = run(&b, &["goal", "list"]);
     let history50 = run(&b, &["history", "--limit", "50"]);
     let status = run(&b, &["status"]);
@@ -269,6 +270,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
     figs.add(&f("join_bytes"), join_bytes as f64, "bytes");
     figs.add(&f("history_json"), history, "s");
     figs.add(&f("progress_json"), progress, "s");
+    figs.add(&f("progress"), progress_text, "s");
     figs.add(&f("goal_list"), list, "s");
     figs.add(&f("history_limit_50"), history50, "s");
     figs.add(&f("status"), status, "s");
@@ -288,6 +290,7 @@ pub fn measure(p: Prepared, figs: &mut Figures, report_edits: bool) {
         ("join", join / am_load),
         ("goal_list", list / am_load),
         ("progress_json", progress / am_load),
+        ("progress", progress_text / am_load),
         ("history_limit_50", history50 / am_load),
         ("status", status / am_load),
         ("rate", rate / am_load),

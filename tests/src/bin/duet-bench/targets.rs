@@ -100,8 +100,15 @@ pub fn targets(n: usize) -> Vec<Target> {
             Bound::AtMost(0.1),
         ),
         ratio(
-            "`progress` / Automerge load",
+            "`progress --json` / Automerge load",
             &cli("progress_json"),
+            &load,
+            1.0,
+            Bound::AtMost(0.1),
+        ),
+        ratio(
+            "`progress` / Automerge load",
+            &cli("progress"),
             &load,
             1.0,
             Bound::AtMost(0.1),
