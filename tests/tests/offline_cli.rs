@@ -769,6 +769,54 @@ fn undo_after_a_withdrawal_takes_back_nothing_older_in_its_place() {
     assert!(d.ok(&["reflections"]).contains("X one"));
 }
 
+/// Undo after undo goes back in time, edits included: an edit taken back is not taken
+/// back again (the words would flip back and forth), the next `undo` goes on to the
+/// edit before it, then to the writing; and a reflection whose only edit was taken back
+/// no longer says it was edited.
+#[test]
+fn undo_after_undo_of_an_edit_goes_on_to_the_act_before_it() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "An older one"]);
+    d.ok(&["reflect", "First words"]);
+    d.ok(&["reflect", "--edit", "last", "Second words"]);
+    d.ok(&["reflect", "--edit", "last", "Third words"]);
+    assert!(d.ok(&["undo"]).contains("\"Second words\" again"));
+    let listed = d.ok(&["reflections"]);
+    assert!(
+        listed.contains("Second words") && listed.contains("(edited)"),
+        "{listed}"
+    );
+    assert!(d.ok(&["undo"]).contains("\"First words\" again"));
+    let listed = d.ok(&["reflections"]);
+    assert!(
+        listed.contains("First words") && !listed.contains("(edited)"),
+        "{listed}"
+    );
+    assert!(
+        d.json(&["reflections"])
+            .as_array()
+            .expect("a list")
+            .iter()
+            .all(|r| r["edited_at"].is_null()),
+        "{listed}"
+    );
+    let withdrew = d.ok(&["undo"]);
+    assert!(withdrew.contains("First words"), "{withdrew}");
+    let listed = d.ok(&["reflections"]);
+    assert!(
+        listed.contains("An older one") && !listed.contains("words"),
+        "{listed}"
+    );
+    // The history keeps every edit, those taken back too.
+    let history = d.ok(&["history"]);
+    assert_eq!(
+        history.matches("edited a reflection").count(),
+        4,
+        "{history}"
+    );
+}
+
 #[test]
 fn a_note_or_prompt_past_the_limit_is_named_and_nothing_is_written() {
     let d = Device::new();

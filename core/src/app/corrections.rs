@@ -430,14 +430,10 @@ impl Device {
         };
         let now = self.now();
         let restored = self.edit(kind, |doc, _| {
-            let Some(before) = doc
-                .reflection_text_before(id, change)?
-                .filter(|t| !crate::doc::blank(t))
-            else {
-                return Ok((None, Vec::new()));
-            };
-            let c = doc.edit_reflection(id, &before, now)?;
-            Ok((Some(before), c.into_iter().collect()))
+            Ok(match doc.undo_reflection_edit(id, change, now)? {
+                Some((before, c)) => (Some(before), c.into_iter().collect()),
+                None => (None, Vec::new()),
+            })
         })?;
         restored.ok_or_else(|| {
             DeviceError::Reflection(format!(

@@ -162,26 +162,41 @@ impl SpaceDoc {
         })
     }
 
-    /// A reflection's text as it was just before the change `edit` (an edit of it):
-    /// what taking that edit back writes again. `None` when the document does not hold
-    /// that change or the reflection had no text then.
-    pub fn reflection_text_before(
-        &self,
+    /// Takes back the edit `edit` of a reflection (`undo`): the text and `edited_at` it
+    /// had just before that change are written again, with [`UNDO_MESSAGE`], so that
+    /// the next `undo` goes on to the act before the edit; a reflection whose only edit
+    /// is taken back reads as never edited (`edited_at` null). Returns the words written
+    /// again; `None` when the document does not hold that change or the reflection had
+    /// no text then.
+    pub fn undo_reflection_edit(
+        &mut self,
         id: &str,
         edit: &automerge::ChangeHash,
-    ) -> Result<Option<String>, DocError> {
+        now: i64,
+    ) -> Result<Option<(String, Option<Change>)>, DocError> {
+        let obj = self.reflection_obj(id)?;
         let am = self.automerge();
         let Some(change) = am.get_change_by_hash(edit) else {
             return Ok(None);
         };
         let before = change.deps().to_vec();
-        let obj = self.reflection_obj(id)?;
-        match am.get_at(&obj, "text", &before)? {
-            Some((automerge::Value::Object(ObjType::Text), text)) => {
-                Ok(Some(am.text_at(&text, &before)?))
-            }
-            _ => Ok(None),
+        let text = match am.get_at(&obj, "text", &before)? {
+            Some((automerge::Value::Object(ObjType::Text), text)) => am.text_at(&text, &before)?,
+            _ => return Ok(None),
+        };
+        if super::blank(&text) {
+            return Ok(None);
         }
+        let edited_at = match am.get_at(&obj, "edited_at", &before)? {
+            Some((automerge::Value::Scalar(v), _)) => v.as_i64(),
+            _ => None,
+        };
+        let c = self.commit(UNDO_MESSAGE, now, |tx| {
+            update_text(tx, &obj, "text", &text)?;
+            reconcile_prop(tx, &obj, "edited_at", edited_at)?;
+            Ok(())
+        })?;
+        Ok(Some((text, c)))
     }
 
     /// Reopens a completed step.

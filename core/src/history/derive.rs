@@ -143,9 +143,8 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ["reflections", r] if key == "withdrawn_at" && op.value.is_some() => {
                 self.push(HistoryKind::ReflectionWithdrawn, None, r, None);
             }
-            ["reflections", r] if key == "edited_at" && op.value.is_some() => {
-                self.reflection_edited(r)
-            }
+            // A put of null too: `undo` taking back a reflection's only edit.
+            ["reflections", r] if key == "edited_at" => self.reflection_edited(r),
             ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
             // Closing several rounds (opened by both while apart) is one close.
             ["rounds", _] if key == "closed_at" && op.value.is_some() => {

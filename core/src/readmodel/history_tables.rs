@@ -260,7 +260,8 @@ pub(crate) fn goal_field_edits(
 /// it: a sync stores one space's changes before the other's, so only for this device's
 /// own changes is that order the order they were made in. An edit or a withdrawal of a
 /// reflection among `items` counts as an act on it ([`LastMade::edit`], or a withdrawal
-/// asked for); a withdrawal `undo` made does not (it took an act back).
+/// asked for); a withdrawal or an edit `undo` made does not (it took an act back, and
+/// with an edit, the edit before it).
 pub(crate) fn last_made(
     conn: &Connection,
     space: &SpaceId,
@@ -280,6 +281,8 @@ pub(crate) fn last_made(
     // Reflections whose withdrawal `undo` made: that act was taken back, and so is every
     // earlier act on them (the scan reads the history from its end).
     let mut taken_back: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut edits_taken_back: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     while let Some(row) = rows.next()? {
         let (change, j): (Vec<u8>, String) = (row.get(0)?, row.get(1)?);
         let stored: Option<i64> = row.get(2)?;
@@ -294,6 +297,15 @@ pub(crate) fn last_made(
         let withdrawn = event.kind == HistoryKind::ReflectionWithdrawn;
         if withdrawn && by_undo(conn, space, &change)? {
             taken_back.insert(item);
+            continue;
+        }
+        // An edit `undo` wrote takes back the edit of that reflection before it.
+        if edit && by_undo(conn, space, &change)? {
+            *edits_taken_back.entry(item).or_default() += 1;
+            continue;
+        }
+        if edit && let Some(n) = edits_taken_back.get_mut(&item).filter(|n| **n > 0) {
+            *n -= 1;
             continue;
         }
         let made = edit

@@ -156,6 +156,7 @@ fn label(message: Option<&str>) -> &'static str {
         Some("close round") => "closed round",
         Some("edit reflection") => "reflection edit",
         Some("withdraw reflection") => "withdrawn reflection",
+        Some(crate::doc::UNDO_MESSAGE) => "undo",
         Some("reopen step") => "reopened step",
         Some("edit step") => "step edit",
         Some("assign step") => "step assignment",
