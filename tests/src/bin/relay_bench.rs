@@ -23,7 +23,9 @@
 //! default 100) from 1 and 4 clients: the ceiling then is the relay's verification and
 //! the disk, not the round trip per event. On PostgreSQL the 4 batched clients then push
 //! to two relay instances over the same database (two clients each), to measure what a
-//! second instance adds.
+//! second instance adds. Each batched run also prints how many of the machine's cores
+//! were busy on average while it ran (`..._cores_busy`, every process's time from
+//! `/proc/stat`): a second instance can add only what the first left idle.
 //!
 //! `--pin R,C` (the harness passes it where `taskset` exists and the machine has two
 //! cores) runs every relay thread on core R and the clients on core C, so that the
@@ -227,6 +229,32 @@ struct Run {
     largest_group: u64,
     p50: Duration,
     p99: Duration,
+    /// How many of the machine's cores were busy on average while it ran (every
+    /// process's time: relays, PostgreSQL, clients), where `/proc/stat` tells.
+    cores_busy: Option<f64>,
+}
+
+/// The machine's busy and total CPU time so far, in clock ticks summed over its cores
+/// (`/proc/stat`'s first line; idle and I/O wait are not busy), with its core count.
+fn machine_cpu() -> Option<(u64, u64, usize)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let mut lines = stat.lines();
+    let ticks: Vec<u64> = lines
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let cores = lines.filter(|l| l.starts_with("cpu")).count();
+    Some((total - idle, total, cores))
+}
+
+/// Cores busy on average between two [`machine_cpu`] readings.
+fn cores_busy(before: Option<(u64, u64, usize)>, after: Option<(u64, u64, usize)>) -> Option<f64> {
+    let ((b0, t0, cores), (b1, t1, _)) = (before?, after?);
+    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64 * cores as f64)
 }
 
 /// A relay on its own runtime and thread, serving until dropped.
@@ -394,6 +422,7 @@ async fn run(
     drop(setup);
     let before = stats();
 
+    let cpu_before = machine_cpu();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, (space, events)) in work.into_iter().enumerate() {
@@ -415,6 +444,7 @@ async fn run(
         latencies.extend(t.await??);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cores_busy = cores_busy(cpu_before, machine_cpu());
     let after = stats();
     latencies.sort_unstable();
     let at = |q: f64| {
@@ -431,6 +461,7 @@ async fn run(
         largest_group: after.2,
         p50: at(0.5),
         p99: at(0.99),
+        cores_busy,
     })
 }
 
@@ -618,11 +649,17 @@ fn batched(
             ms(r.p99),
             100.0 * rate / verify,
         )?;
-        bench.push(format!(
-            "bench: relay_batched_ingest_c{}{} {rate:.0} events/s",
+        let name = format!(
+            "relay_batched_ingest_c{}{}",
             r.clients,
             if instances > 1 { "_two_instances" } else { "" },
-        ));
+        );
+        bench.push(format!("bench: {name} {rate:.0} events/s"));
+        // Whether the machine had cores to spare: a second instance can add only what
+        // the first left idle.
+        if let Some(busy) = r.cores_busy {
+            bench.push(format!("bench: {name}_cores_busy {busy:.2} cores"));
+        }
         out.flush()?;
     }
     Ok(())
