@@ -34,11 +34,12 @@ fn main() -> ExitCode {
         .try_get_matches()
         .unwrap_or_else(|e| exit_on(e));
     let mut cli = commands::Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit_on(e));
-    // DUET_HOME set but empty counts as unset, as XDG's variables do (`DUET_HOME= duet`).
-    if matches.value_source("home") == Some(clap::parser::ValueSource::EnvVariable)
-        && cli.home.as_ref().is_some_and(|h| h.as_os_str().is_empty())
-    {
-        cli.home = None;
+    // `--home`, else DUET_HOME; set but empty, DUET_HOME counts as unset, as XDG's
+    // variables do (`DUET_HOME= duet`).
+    if cli.home.is_none() {
+        cli.home = std::env::var_os("DUET_HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from);
     }
     let json = cli.json;
     match commands::run(cli) {

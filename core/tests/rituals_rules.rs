@@ -162,26 +162,33 @@ mod reference {
         let open = rituals::open_rounds(view, now);
         let is_open = |round: &str| open.iter().any(|r| r.id == round);
         let marks = marks(view, goal);
+        // Of several rounds, the newest (its latest opening, then its id).
+        let newest = |round: &str| {
+            let opened = open.iter().filter(|r| r.id == round).map(|r| r.opened_at);
+            (opened.max(), round.to_string())
+        };
         let answered_seal = rituals::waiting_seals(view)
             .into_iter()
-            .find(|s| {
+            .filter(|s| {
                 s.goal == goal
                     && s.rater != me
                     && is_open(&s.round)
                     && !paired(view, goal).contains(&s.round)
                     && !rated_in(&marks, &s.round, |x| x == me)
             })
-            .map(|s| s.round.as_str());
+            .map(|s| s.round.as_str())
+            .max_by_key(|r| newest(r));
         let answered_rating = || {
             marks
                 .iter()
-                .find(|&&(w, r)| {
+                .filter(|&&(w, r)| {
                     w != me
                         && is_open(r)
                         && !complete(view, goal, &marks, r)
                         && !rated_in(&marks, r, |x| x == me)
                 })
                 .map(|&(_, r)| r)
+                .max_by_key(|r| newest(r))
         };
         answered_seal.or_else(answered_rating).map(str::to_string)
     }

@@ -490,6 +490,23 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Waits until the watcher ends by itself: its exit status.
+    pub fn ended(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WATCH_DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the watcher's status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the watcher did not end within {WATCH_DEADLINE:?}"
+            );
+            std::thread::yield_now();
+        }
+    }
+}
+
 impl Drop for Watcher {
     fn drop(&mut self) {
         let _ = self.child.kill();

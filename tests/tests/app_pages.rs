@@ -330,7 +330,8 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     // while something newer was done undoes nothing.
     let history = app.get("/history").body;
     assert!(
-        history.contains("Undo the edit of your reflection") && history.contains("A good week"),
+        history.contains("Undo the edit of your shared reflection")
+            && history.contains("A good week"),
         "{history}"
     );
     let expect = hidden(&history, "expect");
@@ -350,7 +351,8 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         .get(withdrawn.header("location").expect("a redirect"))
         .body;
     assert!(
-        said.contains("Withdrew your reflection") && said.contains("Written in another window"),
+        said.contains("Withdrew your shared reflection")
+            && said.contains("Written in another window"),
         "{said}"
     );
     // Then the edit is taken back: the reflection stays, with its words before it.

@@ -262,6 +262,25 @@ fn a_watcher_says_who_removed_its_device_and_when() {
     );
 }
 
+/// A watcher whose device another device of its person removes from every space fails,
+/// as `duet sync` then does: a script or service that restarts it must learn that
+/// nothing will sync there again (it ended with success).
+#[test]
+fn a_watcher_whose_device_is_in_no_space_any_more_fails_as_sync_does() {
+    let relay = Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code(), "--name", "Alex"]);
+    let mut watching = Watcher::start(&phone);
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("its key")
+        .to_string();
+    alex.ok(&["device", "remove", &key[..12], "--yes"]);
+    watching.wait_for("no longer a member of any space");
+    assert_eq!(watching.ended().code(), Some(1));
+}
+
 #[test]
 fn a_watcher_started_while_the_relay_is_down_says_so_in_words() {
     let mut relay = Relay::start();

@@ -1225,3 +1225,17 @@ fn an_init_with_a_name_too_long_leaves_nothing_behind() {
     assert!(!d.home.join("duet.db").exists(), "{r:?}");
     d.ok(&["init", "--name", "Alex"]);
 }
+
+/// A usage error names only what must be typed: with DUET_HOME set (as every test runs
+/// `duet`), not `--home <DIR>`, which clap named when it read the variable itself.
+#[test]
+fn a_usage_error_does_not_ask_for_home_when_duet_home_is_set() {
+    let d = Device::new();
+    let wrong = d.run(&["reflect", "--edit", "abc"]);
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("Usage: duet reflect") && !wrong.stderr.contains("--home"),
+        "{}",
+        wrong.stderr
+    );
+}

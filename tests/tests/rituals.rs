@@ -779,7 +779,9 @@ fn a_rating_taken_back_before_it_was_sent_does_not_open_the_partners_seal() {
     // before any sync: Alex's seal must stay shut, or rating and undoing would be a way
     // to see the other's level without giving one.
     sam.ok(&["rate", GOAL, "-1"]);
-    sam.ok(&["undo"]);
+    // Made in the clear, the level still reaches Alex's history, withdrawn: said so.
+    let undone = sam.ok(&["undo"]);
+    assert!(undone.contains("made in the clear"), "{undone}");
     for d in [&sam, &alex, &sam] {
         d.ok(&["sync"]);
     }
@@ -1717,4 +1719,43 @@ fn a_rating_revealed_by_two_devices_of_its_rater_is_corrected_and_undone_once() 
     for d in all {
         assert_eq!(ratings(d), alex_only(-2), "the undone +2 still counts");
     }
+}
+
+/// Sam takes back his answers to two of Alex's check-ins and rates again: the rating
+/// answers the newest check-in (it answered the oldest, so the check-in asked for the
+/// goal again), and the app does not call a rating that answers Alex's "blind".
+#[test]
+fn a_rating_made_after_taking_back_two_answers_answers_the_newest_checkin() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "-1"]);
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    sam.ok(&["rate", GOAL, "0"]);
+    for d in [&sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    alex.ok(&["rate", GOAL, "2"]);
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    sam.ok(&["rate", GOAL, "1"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    sam.ok(&["undo"]);
+    sam.ok(&["undo"]);
+    // Alex's ratings of both check-ins show: a new rating of Sam's answers, in the clear.
+    let app = duet_tests::app::App::start(&sam);
+    let today = app.get("/").body;
+    assert!(today.contains("Rate 1 goal</a>"), "{today}");
+    drop(app);
+    let out = sam.ok(&["rate", GOAL, "1"]);
+    assert!(!out.contains("sealed"), "{out}");
+    let plan = sam.run_full(&["checkin"], Some("\n"), &[]).ok().to_string();
+    assert!(
+        plan.contains("you have both rated it in this check-in"),
+        "{plan}"
+    );
 }

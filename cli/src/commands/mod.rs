@@ -62,15 +62,16 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "duet", version, about, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Where this device keeps its data (default: the platform data directory).
+    /// Where this device keeps its data [env: DUET_HOME] (default: the platform data
+    /// directory).
     #[arg(
         long,
         global = true,
         help_heading = "Global options",
-        env = "DUET_HOME",
+        // DUET_HOME is read in `main`, not by clap: clap would name `--home <DIR>` in
+        // every usage error as if the person had to type it.
         value_name = "DIR",
-        // Empty is accepted here and settled in `run`: an empty DUET_HOME counts as
-        // unset (as XDG's variables do), an empty `--home` is refused.
+        // Empty is accepted here and settled in `run`: an empty `--home` is refused.
         value_parser = clap::builder::TypedValueParser::map(
             clap::builder::OsStringValueParser::new(),
             PathBuf::from

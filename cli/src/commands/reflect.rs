@@ -119,15 +119,17 @@ fn changed(
     verb: &str,
 ) -> anyhow::Result<()> {
     if ctx.out.json {
-        return ctx
-            .out
-            .json(&json!({ "id": mine.id, what: true, "private": mine.private }));
+        return ctx.out.json(
+            &json!({ "id": mine.id, what: true, "private": mine.private, "reply": mine.reply }),
+        );
     }
-    let kind = if mine.private { "private" } else { "shared" };
-    ctx.out.line(format!(
-        "{verb} your {kind} reflection {}.",
-        short(&mine.id)
-    ))?;
+    let kind = match (mine.private, mine.reply) {
+        (_, true) => "reply",
+        (true, false) => "private reflection",
+        (false, false) => "shared reflection",
+    };
+    ctx.out
+        .line(format!("{verb} your {kind} {}.", short(&mine.id)))?;
     Ok(())
 }
 

@@ -102,7 +102,12 @@ fn fail_when_in_no_space(
     if reports.is_empty() || reports.iter().any(|(_, r)| r.departed.is_none()) {
         return Ok(());
     }
-    anyhow::bail!(
+    Err(in_no_space())
+}
+
+/// The failure of a sync, or a watch, on a device that is a member of no space any more.
+pub(crate) fn in_no_space() -> anyhow::Error {
+    anyhow::anyhow!(
         "this device is no longer a member of any space, so nothing syncs here any more; \
          what it had stays readable (`duet export`). To use Duet on this device again, run \
          `duet start-over`, then `duet join CODE` with a code from a device still in the \

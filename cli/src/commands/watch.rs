@@ -116,9 +116,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
             // Several signals may be queued: one sync covers them all.
             (w.more, w.failed) = sync_once(ctx, &mut dev, &http, &mut w.failure_said)?;
             w.last_sync = std::time::Instant::now();
-            if !w.after_refusals(ctx, &dev)? {
-                return Ok(());
-            }
+            w.after_refusals(&dev)?;
         }
         // `seen` is not read again after a sync: this device's own commits do not move
         // its data_version, and a `duet` command that commits during the sync must
@@ -168,10 +166,11 @@ impl Watch {
     }
 
     /// After a sync: the refused sockets of spaces this device is still in are warned
-    /// about (those it departed the sync has said); false when nothing is left to watch.
-    fn after_refusals(&mut self, ctx: &Ctx, dev: &Device) -> anyhow::Result<bool> {
+    /// about (those it departed the sync has said); an error when nothing is left to
+    /// watch.
+    fn after_refusals(&mut self, dev: &Device) -> anyhow::Result<()> {
         if self.refused.is_empty() {
-            return Ok(true);
+            return Ok(());
         }
         let targets = dev.live_targets()?;
         for (kind, msg) in std::mem::take(&mut self.refused) {
@@ -184,12 +183,12 @@ impl Watch {
             }
         }
         if self.listening > 0 {
-            return Ok(true);
+            return Ok(());
         }
         if targets.is_empty() {
-            ctx.out
-                .line("Nothing left to watch: this device is in no space any more.")?;
-            return Ok(false);
+            // A failure, as `duet sync`'s in that state: a service that restarts the
+            // watch must learn that nothing will ever sync here again.
+            return Err(super::sync::in_no_space());
         }
         anyhow::bail!(
             "the relay refused every live connection; check `duet status` and the relay URL"

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::records::iso;
 use crate::device::{Device, DeviceError};
 use crate::rituals::{
-    answered_round, effective_ratings, open_rounds, other_rated, rated_now, waiting_seals,
+    answered_round, effective_ratings, open_rounds, other_rated, rated_now, seen_by_closing,
+    waiting_seals,
 };
 use crate::store::SpaceKind;
 use crate::vocab::Status;
@@ -43,6 +44,9 @@ pub struct CheckinGoal {
     /// Whether rating it now answers a blind rating of the partner's, which then shows:
     /// the rating is made in the clear, in that round.
     pub answers: bool,
+    /// Whether rating it now is blind (sealed until the partner rates): the partner has
+    /// no rating of it this rating would answer, in the clear or sealed.
+    pub blind: bool,
 }
 
 /// A check-in's plan.
@@ -102,11 +106,13 @@ impl Device {
             let rated = stands(true) && rated_now(&view, &g.id, now, |w| w == me);
             // As `rate` decides: a partner's seal waiting in the round this rating would
             // answer (not one shown already, as when the partner left).
-            let answers = answered_round(&view, &me, &g.id, now).is_some_and(|round| {
+            let answered = answered_round(&view, &me, &g.id, now);
+            let answers = answered.as_ref().is_some_and(|round| {
                 seals
                     .iter()
-                    .any(|s| s.goal == g.id && s.rater != me && s.round == round)
+                    .any(|s| s.goal == g.id && s.rater != me && s.round == *round)
             });
+            let blind = answered.is_none() && seen_by_closing(&view, &me, &g.id).is_none();
             goals.push(CheckinGoal {
                 id: g.id.clone(),
                 title: g.title.as_str().to_string(),
@@ -120,6 +126,7 @@ impl Device {
                 partner_rated: stands(false) && other_rated(&view, &me, &g.id, now),
                 rated,
                 answers,
+                blind,
             });
         }
         Ok(CheckinPlan {

@@ -150,13 +150,13 @@ impl Device {
         // From choosing the reflection (`last`) to writing: two processes would
         // otherwise both take the same one.
         let _lock = self.store.write_lock()?;
-        let (kind, rid) = self.own_reflection(query, private)?;
+        let (kind, rid, reply) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
             let c = doc.edit_reflection(&rid, text, now)?;
             Ok(((), c.into_iter().collect()))
         })?;
-        Ok(OwnReflection::new(kind, rid))
+        Ok(OwnReflection::new(kind, rid, reply))
     }
 
     /// Withdraws one of this person's reflections (`query` as for
@@ -180,21 +180,22 @@ impl Device {
         // From choosing the reflection (`last`) to writing: two processes would
         // otherwise both take the same one.
         let _lock = self.store.write_lock()?;
-        let (kind, rid) = self.own_reflection(query, private)?;
+        let (kind, rid, reply) = self.own_reflection(query, private)?;
         let now = self.now();
         self.edit(kind, |doc, _| {
             let c = doc.withdraw_reflection(&rid, by_undo, now)?;
             Ok(((), c.into_iter().collect()))
         })?;
-        Ok(OwnReflection::new(kind, rid))
+        Ok(OwnReflection::new(kind, rid, reply))
     }
 
-    /// The space and id of a standing reflection of this person's, shared or private.
+    /// The space and id of a standing reflection of this person's, shared or private,
+    /// and whether it is a reply.
     fn own_reflection(
         &mut self,
         query: &str,
         private: bool,
-    ) -> Result<(SpaceKind, String), DeviceError> {
+    ) -> Result<(SpaceKind, String, bool), DeviceError> {
         let me = self.me.person_id.to_string();
         if query.trim() == LAST {
             // Never the other space's: `last` of a shared edit overwriting a private
@@ -212,7 +213,7 @@ impl Device {
                 .filter(|r| r.author == me)
                 // As `undo` ranks: one dated ahead by a clock gone wrong is not the newest.
                 .max_by_key(|r| (super::corrections::undo_rank(r.at, now), r.id.clone()))
-                .map(|r| (kind, r.id))
+                .map(|r| (kind, r.id, r.reply_to.is_some()))
                 .ok_or_else(|| {
                     DeviceError::Reflection(format!(
                         "you have no {} reflection standing (none written yet, or every one withdrawn){}",
@@ -239,7 +240,7 @@ impl Device {
                         },
                     ));
                 }
-                return Ok((kind, r.id.clone()));
+                return Ok((kind, r.id.clone(), r.reply_to.is_some()));
             }
         }
         // Withdrawn meanwhile (another window, another device): said so, by its words.
@@ -273,13 +274,16 @@ pub struct OwnReflection {
     pub id: String,
     /// Whether it is a private one (the personal space).
     pub private: bool,
+    /// Whether it is a reply to another reflection.
+    pub reply: bool,
 }
 
 impl OwnReflection {
-    fn new(kind: SpaceKind, id: String) -> Self {
+    fn new(kind: SpaceKind, id: String, reply: bool) -> Self {
         OwnReflection {
             id,
             private: kind == SpaceKind::Personal,
+            reply,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! check-in of the goal (`marks`). A round where both have rated a goal is done with it:
 //! a new rating of the goal is blind again, in a newer round.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Rating, Reflection, Round, Seal};
 use crate::view::View;
@@ -61,34 +61,40 @@ pub fn other_rated(view: &View, me: &str, goal: &str, now: i64) -> bool {
 /// that it is made in the clear there (the partner is already committed): the round of
 /// their waiting seal of the goal (the answer must open it on the sealer's device
 /// whatever that device's clock says of older rounds), else of their rating of it in a
-/// round where `me` has not rated it. `None`: the rating is blind.
+/// round where `me` has not rated it; of several, the newest (after `me` took back
+/// ratings, older rounds wait for an answer too, and the current check-in is the newest).
+/// `None`: the rating is blind.
 pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
-    let open: HashSet<&str> = open_rounds(view, now)
-        .iter()
-        .map(|r| r.id.as_str())
-        .collect();
-    let is_open = |round: &str| open.contains(round);
+    // (A hostile writer may repeat a round's id: the latest opening counts.)
+    let mut open: HashMap<&str, i64> = HashMap::new();
+    for r in open_rounds(view, now) {
+        let at = open.entry(r.id.as_str()).or_insert(r.opened_at);
+        *at = (*at).max(r.opened_at);
+    }
+    let is_open = |round: &str| open.contains_key(round);
     let marks = Marks::of(view, goal);
     // A seal `me` answered already (the sealer's reveal not heard of yet) is not
     // answered again: the new rating is blind, in a newer round.
     let answered_seal = waiting_seals(view)
         .into_iter()
-        .find(|s| {
+        .filter(|s| {
             s.goal == goal
                 && s.rater != me
                 && is_open(&s.round)
                 && !marks.paired(&s.round)
                 && !marks.rated_in(&s.round, |x| x == me)
         })
-        .map(|s| s.round.as_str());
+        .map(|s| s.round.as_str())
+        .max_by_key(|r| (open.get(r).copied(), *r));
     let answered_rating = || {
         marks
             .list
             .iter()
-            .find(|&&(w, r)| {
+            .filter(|&&(w, r)| {
                 w != me && is_open(r) && !marks.complete(r) && !marks.rated_in(r, |x| x == me)
             })
             .map(|&(_, r)| r)
+            .max_by_key(|r| (open.get(r).copied(), *r))
     };
     answered_seal.or_else(answered_rating).map(str::to_string)
 }

@@ -343,7 +343,7 @@ pub fn undo_form(token: &str, latest: &(duet_core::app::Undone, String)) -> Mark
             (csrf(token))
             input type="hidden" name="expect" value=(id);
             button type="submit" { "Undo " (crate::commands::undo::named(undone)) }
-            p class="muted" { "Your latest rating, reflection or step completion. Nothing is erased: the history keeps it and says it was undone." }
+            p class="muted" { "Your latest rating, reflection, edit of a reflection or step completion. Nothing is erased: the history keeps both the act and what undid it (a withdrawal, the words before an edit, a reopened step)." }
         }
     }
 }

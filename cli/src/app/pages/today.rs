@@ -119,13 +119,22 @@ fn others(goals: &[GoalRecord]) -> Markup {
 /// partner to rate blind against, `alone` once they are gone).
 fn round(plan: &CheckinPlan, alone: bool) -> Markup {
     let to_rate = plan.goals.iter().filter(|g| !g.rated).count();
+    // "Blind" only for what would be sealed: a goal the partner has rated is rated in
+    // the clear, in answer.
+    let blind = plan.goals.iter().filter(|g| !g.rated && g.blind).count();
+    let how = match blind {
+        _ if alone => String::new(),
+        0 => String::new(),
+        b if b == to_rate => " blind".to_string(),
+        b => format!(" ({b} blind)"),
+    };
     html! {
         section class="round" aria-label="Check-in" {
             @if let Some(r) = &plan.round {
                 p { "A check-in is open until " (iso_when(&r.ends_at)) "." }
             }
             @if to_rate > 0 {
-                p { a href="/checkin" { "Rate " (duet_core::words::count(to_rate, "goal", "goals")) @if !alone { " blind" } } }
+                p { a href="/checkin" { "Rate " (duet_core::words::count(to_rate, "goal", "goals")) (how) } }
             } @else if !plan.goals.is_empty() {
                 p { "You have rated every goal in this check-in." }
             }
