@@ -27,9 +27,16 @@ use crate::vocab::Status;
 /// The GAS T-score of `(weight, level)` items; `None` when there are none (or all
 /// weights are zero).
 pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
-    let sum_w: f64 = items.iter().map(|(w, _)| w).sum();
-    let sum_w2: f64 = items.iter().map(|(w, _)| w * w).sum();
-    let sum_wx: f64 = items.iter().map(|(w, x)| w * x).sum();
+    // The score does not change when every weight is scaled alike; scaled so that the
+    // largest is 1, weights as small as 1e-200 (which the model allows) do not square
+    // to zero and leave no score.
+    let largest = items.iter().map(|(w, _)| *w).fold(0.0, f64::max);
+    if largest <= 0.0 || !largest.is_finite() {
+        return None;
+    }
+    let sum_w: f64 = items.iter().map(|(w, _)| w / largest).sum();
+    let sum_w2: f64 = items.iter().map(|(w, _)| (w / largest).powi(2)).sum();
+    let sum_wx: f64 = items.iter().map(|(w, x)| w / largest * x).sum();
     let denom = (0.7 * sum_w2 + 0.3 * sum_w * sum_w).sqrt();
     if items.is_empty() || denom == 0.0 || !denom.is_finite() {
         return None;
@@ -462,6 +469,14 @@ mod tests {
     fn close(a: Option<f64>, b: f64) {
         let a = a.expect("a score");
         assert!((a - b).abs() < 1e-9, "{a} != {b}");
+    }
+
+    #[test]
+    fn tiny_weights_score_as_their_ratios_say() {
+        // As `duet goal edit --weight 1e-200` on every goal: the same score as weight 1.
+        close(t_score(&[(1e-200, 1.0), (1e-200, 2.0)]), 68.60521018838128);
+        let scaled = t_score(&[(1.0, 1.0), (2.0, -1.0)]).expect("a score");
+        close(t_score(&[(1e-310, 1.0), (2e-310, -1.0)]), scaled);
     }
 
     #[test]

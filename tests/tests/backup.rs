@@ -757,3 +757,21 @@ fn a_home_whose_restore_was_stopped_says_to_run_it_again() {
     assert!(new.ok(&["status"]).starts_with("Alex"));
     assert!(!staging.exists(), "the stopped restore's folder is cleared");
 }
+
+/// `--passphrase-fd` naming a descriptor the shell never opened is refused as such
+/// (exit 2), and no backup is written: the number was read after duet had opened its
+/// own files, one of which took it, and its first line (empty) became "the passphrase".
+#[test]
+fn a_passphrase_descriptor_that_is_not_open_is_refused_and_nothing_is_written() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("alex.duet");
+    let file_s = file.to_str().expect("utf-8 path");
+    for fd in ["9", "5"] {
+        let refused = d.run(&["backup", file_s, "--passphrase-fd", fd]);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(refused.stderr.contains("is it open?"), "{}", refused.stderr);
+        assert!(!file.exists());
+    }
+}

@@ -1239,3 +1239,25 @@ fn a_usage_error_does_not_ask_for_home_when_duet_home_is_set() {
         wrong.stderr
     );
 }
+
+/// Arguments that cannot mean anything are usage errors (exit 2) that say why: an empty
+/// name or device key, a range of days that ends before it starts, an invite lifetime
+/// without its unit (`--expires 30` was 30 hours, meant perhaps as minutes).
+#[test]
+fn arguments_that_cannot_mean_anything_are_usage_errors() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    for (args, says) in [
+        (&["history", "--by", ""][..], "empty"),
+        (&["device", "remove", ""], "empty"),
+        (
+            &["history", "--since", "2027-01-01", "--until", "2026-01-01"],
+            "--since is after --until",
+        ),
+        (&["invite", "--expires", "30"], "30m for minutes"),
+    ] {
+        let wrong = d.run(args);
+        assert_eq!(wrong.code, 2, "{args:?}: {}", wrong.stderr);
+        assert!(wrong.stderr.contains(says), "{args:?}: {}", wrong.stderr);
+    }
+}

@@ -90,7 +90,10 @@ fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
 fn from_fd(fd: u32) -> anyhow::Result<Zeroizing<String>> {
     let path = format!("/dev/fd/{fd}");
     let file = std::fs::File::open(&path).map_err(|e| {
-        anyhow::anyhow!("cannot read the passphrase from file descriptor {fd} ({e}); is it open?")
+        UsageError(format!(
+            "cannot read the passphrase from file descriptor {fd} ({e}); is it open? \
+             (in a shell: `--passphrase-fd 3 3<file`)"
+        ))
     })?;
     let mut line = Zeroizing::new(String::new());
     std::io::BufReader::new(file)
@@ -130,6 +133,10 @@ fn passphrase(fd: Option<u32>, confirm: bool) -> anyhow::Result<Zeroizing<String
 
 /// Runs `duet backup`.
 pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
+    // A descriptor is read before this process opens files of its own: one of them
+    // (the store, its lock) could take the number of a descriptor the shell never
+    // opened, and its first line would become the backup's passphrase.
+    let given = a.passphrase_fd.map(from_fd).transpose()?;
     let dev = ctx.device()?;
     let explain = |e| explain(e, "no backup was written");
     // `-` is standard output to most tools; a backup holds the device's keys and is
@@ -144,7 +151,10 @@ pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     }
     backup::check_backup_target(&a.file, a.force).map_err(explain)?;
     backup::check_backup_place(&a.file, a.force, &ctx.home).map_err(explain)?;
-    let pass = passphrase(a.passphrase_fd, true)?;
+    let pass = match given {
+        Some(pass) => pass,
+        None => from_terminal(true)?,
+    };
     let summary = backup::backup(&dev, &a.file, &pass, a.force).map_err(explain)?;
     if ctx.out.json {
         return ctx.out.json(&summary);

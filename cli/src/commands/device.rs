@@ -28,6 +28,7 @@ pub enum DeviceCmd {
     /// Remove a device (one of yours, or a partner's lost device) from the spaces.
     Remove {
         /// Device key prefix, as shown by `duet device list`.
+        #[arg(value_parser = device_prefix)]
         device: String,
         /// Remove a device of your partner without asking (for scripts).
         #[arg(long)]
@@ -63,6 +64,16 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
         DeviceCmd::List => list(ctx),
         DeviceCmd::Remove { device, yes } => remove(ctx, &device, yes),
     }
+}
+
+/// A device key prefix that names something: empty is a usage error (exit 2).
+fn device_prefix(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err(
+            "it is empty; give the start of a device's key, as `duet device list` shows it".into(),
+        );
+    }
+    Ok(s.to_string())
 }
 
 fn list(ctx: &Ctx) -> anyhow::Result<()> {

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_day_end)]
     until: Option<i64>,
     /// Only events by this person (name, case-insensitive).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = super::non_blank)]
     by: Option<String>,
     /// Only the last N events.
     #[arg(long, value_name = "N")]
@@ -46,6 +46,15 @@ pub struct Args {
 
 /// Runs `duet history`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    // (`until` is the end of its day: the same day twice is that day.)
+    if let (Some(since), Some(until)) = (a.since, a.until)
+        && since >= until
+    {
+        anyhow::bail!(crate::UsageError(
+            "--since is after --until, so no event could match; give the earlier day to --since"
+                .into()
+        ));
+    }
     let query = HistoryQuery {
         goal: a.goal,
         since: a.since,

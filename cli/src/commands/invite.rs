@@ -11,16 +11,18 @@ use crate::transport::Http;
 const LIFETIME: std::ops::RangeInclusive<std::time::Duration> =
     std::time::Duration::from_secs(60)..=std::time::Duration::from_secs(30 * 86_400);
 
-/// Parses an invite lifetime like `30m`, `24h`, `7d` or `1h 30m` (humantime); a bare
-/// number is hours. Returns milliseconds.
+/// Parses an invite lifetime like `30m`, `24h`, `7d` or `1h 30m` (humantime). A bare
+/// number is refused: `--expires 30` meant as minutes would give a code that anyone
+/// holding it can use for 30 hours. Returns milliseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
-    let with_unit = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{s}h")
-    } else {
-        s.to_string()
-    };
-    let d = humantime::parse_duration(&with_unit)
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "give the lifetime with its unit, for example {s}m for minutes or {s}h for hours \
+             (got {s:?})"
+        ));
+    }
+    let d = humantime::parse_duration(s)
         .map_err(|e| format!("expected a duration like 30m, 24h or 7d (got {s:?}: {e})"))?;
     if !LIFETIME.contains(&d) {
         return Err("the invite lifetime must be between 1 minute and 30 days".into());
@@ -203,10 +205,14 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(24 * 3_600_000));
         assert_eq!(parse_duration("7d"), Ok(7 * 86_400_000));
         assert_eq!(parse_duration("1h 30m"), Ok(90 * 60_000));
-        assert_eq!(
-            parse_duration("2"),
-            Ok(2 * 3_600_000),
-            "a bare number is hours"
+    }
+
+    #[test]
+    fn a_lifetime_without_its_unit_is_refused_not_taken_as_hours() {
+        let refused = parse_duration("30").expect_err("no unit");
+        assert!(
+            refused.contains("30m") && refused.contains("30h"),
+            "{refused}"
         );
     }
 
