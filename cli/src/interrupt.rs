@@ -20,9 +20,9 @@ struct State {
     pending: Option<i32>,
     /// Folders to remove when a signal stops the command.
     remove: Vec<PathBuf>,
-    /// Set when a signal is the command's ordinary end: the line it prints then (if
-    /// any), and it exits 0.
-    ends_well: Option<Option<String>>,
+    /// Set when a signal is the command's ordinary end: what gives the line it prints
+    /// then (if any), and it exits 0.
+    ends_well: Option<Box<dyn Fn() -> Option<String> + Send>>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -128,8 +128,8 @@ fn stop(s: &mut State, code: i32) -> ! {
         }
     }
     let mut out = std::io::stdout().lock();
-    if let Some(line) = &s.ends_well {
-        if let Some(line) = line {
+    if let Some(say) = &s.ends_well {
+        if let Some(line) = say() {
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -185,7 +185,8 @@ pub fn remove_on_stop(dir: PathBuf) {
     state().remove.push(dir);
 }
 
-/// A signal is this command's ordinary end: it prints `line` (if any) and exits 0.
-pub fn signal_ends_well(line: Option<String>) {
-    state().ends_well = Some(line);
+/// A signal is this command's ordinary end: it prints the line `say` gives then (if
+/// any) and exits 0.
+pub fn signal_ends_well(say: impl Fn() -> Option<String> + Send + 'static) {
+    state().ends_well = Some(Box::new(say));
 }

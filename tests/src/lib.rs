@@ -469,7 +469,12 @@ impl Watcher {
     /// Stops the watcher with a signal, as a person or a service manager does: its exit
     /// status. SIGTERM, not Ctrl-C's SIGINT: a test run in the background of a script
     /// starts with SIGINT ignored, which duet then keeps ignoring.
-    pub fn interrupt(mut self) -> std::process::ExitStatus {
+    pub fn interrupt(self) -> std::process::ExitStatus {
+        self.interrupt_saying().0
+    }
+
+    /// [`Watcher::interrupt`], with the line it ends on.
+    pub fn interrupt_saying(mut self) -> (std::process::ExitStatus, String) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -485,8 +490,8 @@ impl Watcher {
             );
             std::thread::yield_now();
         };
-        self.wait_for("Stopped watching.");
-        status
+        let said = self.wait_for("Stopped watching.");
+        (status, said)
     }
 }
 

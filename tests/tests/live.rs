@@ -179,6 +179,29 @@ fn changes_made_while_the_relay_is_down_are_sent_by_the_watcher_when_it_returns(
     );
 }
 
+/// A watcher stopped while what this device made has not reached the relay (the relay
+/// is down) says so and how to send it, still as an ordinary end; with nothing unsent
+/// it just stops.
+#[test]
+fn a_watcher_stopped_with_changes_unsent_says_so() {
+    let mut relay = Relay::start();
+    let (a, _b) = couple_with_a_goal(&relay);
+    let quiet = Watcher::start(&a);
+    let (status, said) = quiet.interrupt_saying();
+    assert!(status.success() && !said.contains("relay yet"), "{said}");
+    let mut watching = Watcher::start(&a);
+    relay.kill();
+    watching.wait_for("reconnecting");
+    a.ok(&["reflect", "Written while the relay was down"]);
+    watching.printed("sync did not finish");
+    let (status, said) = watching.interrupt_saying();
+    assert!(status.success(), "{said}");
+    assert!(
+        said.contains("not reached the relay yet") && said.contains("duet sync"),
+        "{said}"
+    );
+}
+
 fn shared_space(d: &Device) -> String {
     d.json(&["status"])["spaces"]
         .as_array()

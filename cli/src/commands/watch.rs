@@ -69,7 +69,24 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     )?;
     // Ctrl-C is how it is stopped: an ordinary end, as `duet app`'s.
     let quiet = ctx.out.quiet || ctx.out.json;
-    crate::interrupt::signal_ends_well((!quiet).then(|| "Stopped watching.".to_string()));
+    // What another process wrote just before (or a relay out of reach) may be unsent:
+    // said, so that nobody closes the laptop believing it went out.
+    let (home, clock) = (ctx.home.clone(), ctx.clock);
+    crate::interrupt::signal_ends_well(move || {
+        let unsent = Device::open_with(&home, clock)
+            .and_then(|d| d.unsent())
+            .map_or(0, |u| u.events);
+        (!quiet).then(|| match unsent {
+            0 => "Stopped watching.".to_string(),
+            n => format!(
+                "Stopped watching. {} of this device {} not reached the relay yet: run `duet \
+                 sync` to send {}.",
+                duet_core::words::count(n, "change", "changes"),
+                if n == 1 { "has" } else { "have" },
+                if n == 1 { "it" } else { "them" }
+            ),
+        })
+    });
     let seen = dev.data_version()?;
     // The first sync comes before the sockets open, and does not wait for their first
     // message: the spaces of a home set up offline exist on the relay only once it has

@@ -89,10 +89,16 @@ impl Device {
     /// over for `why`: starting over first asks for a sync. Nothing for a space nobody
     /// else was ever in: what it never sent, nobody misses.
     pub fn unsent_before_starting_over(&self, why: StartOver) -> Result<Unsent, DeviceError> {
-        let mut unsent = Unsent::default();
         if why == StartOver::Alone {
-            return Ok(unsent);
+            return Ok(Unsent::default());
         }
+        self.unsent()
+    }
+
+    /// What of this device has not reached the relay yet: events not acknowledged, and
+    /// changes not yet in an event (in a space this device is still in).
+    pub fn unsent(&self) -> Result<Unsent, DeviceError> {
+        let mut unsent = Unsent::default();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
             let rec = self.store.space(kind)?;
             let kinds = self.store.unacked_kinds(&rec.id)?;
