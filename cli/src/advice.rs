@@ -69,6 +69,9 @@ pub fn say(step: &NextStep) -> String {
             "a device that has still to join needs a new code (`duet device add`)".into()
         }
         NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew => partner_gone(step),
+        NextStep::InviteUsedUp => "ask your partner for a new invite; if it was a device of \
+             yours that joined with it, run `duet device add` there to make a code for this one"
+            .into(),
         NextStep::RemoveOwnDevice { device } => format!(
             "if it is lost or you no longer trust it, run `duet device remove {}`",
             crate::output::short_key(device)

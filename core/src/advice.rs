@@ -47,6 +47,9 @@ pub enum NextStep {
     VerifyAndReAdd,
     /// Make a device code to add another device of one's own.
     AddOwnDevice,
+    /// A partner's invite was used already (it admits one device once): ask the partner
+    /// for a new one, or, if one's own device used it, make a device code there.
+    InviteUsedUp,
     /// Make a new code for a device that has still to join (the old ones were withdrawn).
     MakeCodeAgain,
     /// Remove one of one's own devices (from every space still holding it), if it is

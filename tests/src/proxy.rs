@@ -46,6 +46,8 @@ impl Gate {
 struct Hiding {
     lying: Arc<std::sync::atomic::AtomicBool>,
     hidden: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// Set for a proxy that copies (see [`RelayProxy::start_copying_once`]) until it has.
+    copy_once: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RelayProxy {
@@ -73,6 +75,20 @@ impl RelayProxy {
         let proxy = Self::start_with(upstream, |_| None, Mode::HidePushes);
         proxy.hiding.lying.store(true, Ordering::SeqCst);
         proxy
+    }
+
+    /// A relay that lies in one page read: the first page of two events or more is
+    /// served with its last event replaced by a copy of its first (at the last one's
+    /// cursor); pushes and every other read pass on unchanged, live sockets are refused.
+    pub fn start_copying_once(upstream: &str) -> RelayProxy {
+        let proxy = Self::start_with(upstream, |_| None, Mode::CopyOnce);
+        proxy.hiding.copy_once.store(true, Ordering::SeqCst);
+        proxy
+    }
+
+    /// Whether a proxy started with [`RelayProxy::start_copying_once`] has lied yet.
+    pub fn has_copied(&self) -> bool {
+        !self.hiding.copy_once.load(Ordering::SeqCst)
     }
 
     /// Like [`RelayProxy::start`] with no push answered, but every request waits,
@@ -119,7 +135,9 @@ impl RelayProxy {
                     if mode == Mode::Gated {
                         gated.pass();
                     }
-                    if mode == Mode::HidePushes && hides.lying.load(Ordering::SeqCst) {
+                    if mode == Mode::CopyOnce
+                        || (mode == Mode::HidePushes && hides.lying.load(Ordering::SeqCst))
+                    {
                         serve_hiding(stream, &upstream, &hides);
                     } else {
                         serve(stream, &upstream, &counter, answer, mode);
@@ -154,6 +172,8 @@ enum Mode {
     HidePushes,
     /// Holds every request until the gate opens (see [`RelayProxy::start_gated`]).
     Gated,
+    /// Copies an event over another once (see [`RelayProxy::start_copying_once`]).
+    CopyOnce,
 }
 
 /// One request to a proxy that hides pushes: a push passed on and answered as stored
@@ -164,6 +184,11 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
         return;
     };
     let first = head.first().cloned().unwrap_or_default();
+    let copying = !hiding.lying.load(Ordering::SeqCst);
+    if first.starts_with("POST ") && copying {
+        let _ = pass_on(upstream, &head, &body, &mut client);
+        return;
+    }
     if first.starts_with("POST ") {
         let mut sink = Vec::new();
         if pass_on(upstream, &head, &body, &mut sink).is_err() {
@@ -202,10 +227,16 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
     let page = match duet_core::protocol::decode_page(page) {
         Ok(entries) if top.starts_with("HTTP/1.1 200") => {
             let hidden = hiding.hidden.lock().map(|h| h.clone()).unwrap_or_default();
-            let kept: Vec<(u64, Vec<u8>)> = entries
+            let mut kept: Vec<(u64, Vec<u8>)> = entries
                 .into_iter()
                 .filter(|(_, ev)| !hidden.contains(ev))
                 .collect();
+            if kept.len() >= 2 && hiding.copy_once.swap(false, Ordering::SeqCst) {
+                let copy = kept[0].1.clone();
+                if let Some(last) = kept.last_mut() {
+                    last.1 = copy;
+                }
+            }
             duet_core::protocol::encode_page(&kept)
         }
         _ => page.to_vec(),

@@ -1759,3 +1759,30 @@ fn a_rating_made_after_taking_back_two_answers_answers_the_newest_checkin() {
         "{plan}"
     );
 }
+
+/// A reply to a reflection its author has withdrawn since (a list or page read before)
+/// is refused in words that say so and what to do, with no internal id.
+#[test]
+fn a_reply_to_a_reflection_withdrawn_since_says_so_in_words() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["reflect", "We talked on Sunday"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let id = sam.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("its id")
+        .to_string();
+    alex.ok(&["reflect", "--withdraw", "last"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let late = sam.run(&["reflect", "--reply", &id, "A late answer"]);
+    assert_ne!(late.code, 0);
+    assert!(
+        late.stderr.contains("withdrawn that reflection")
+            && late.stderr.contains("duet reflect TEXT")
+            && !late.stderr.contains(&id),
+        "{}",
+        late.stderr
+    );
+}

@@ -200,7 +200,9 @@ fn a_used_invite_is_refused_and_the_same_home_can_join_with_a_new_code() {
     let r = c.run(&["join", &code, "--name", "Eve"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("invite_used") && r.stderr.contains("duet device add"),
+        r.stderr.contains("invite_used")
+            && r.stderr.contains("ask your partner for a new invite")
+            && r.stderr.contains("run `duet device add` there"),
         "{}",
         r.stderr
     );

@@ -1079,3 +1079,33 @@ fn a_join_acknowledged_but_never_kept_is_given_back_and_goes_through() {
     alex.ok(&["sync"]);
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }
+
+/// A page that serves a copy of an earlier event at the cursor of the partner's next
+/// one (a lying or broken relay) must not leave that event skipped when an honest read
+/// serves it: the device said "Up to date." at every sync after, and Sam's reflection
+/// never reached Alex.
+#[test]
+fn an_event_copied_over_the_next_in_a_page_is_read_again_where_it_was() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["sync"]);
+    sam.ok(&["reflect", "The first one"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["reflect", "The one due next"]);
+    sam.ok(&["sync"]);
+    let proxy = duet_tests::proxy::RelayProxy::start_copying_once(&relay.url);
+    alex.ok(&["relay", "set", &proxy.url]);
+    let lied = alex.run(&["sync"]);
+    assert!(proxy.has_copied(), "the proxy never lied: {lied:?}");
+    assert!(
+        lied.stderr.contains("a copy of the event"),
+        "{}",
+        lied.stderr
+    );
+    alex.ok(&["sync"]);
+    let read = alex.ok(&["reflections"]);
+    assert!(
+        read.contains("The first one") && read.contains("The one due next"),
+        "{read}"
+    );
+}

@@ -122,6 +122,10 @@ pub fn say(step: &NextStep) -> String {
             copies_and_trust(step)
         }
         NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew => partner_gone(step),
+        NextStep::InviteUsedUp => format!(
+            "ask your partner for a new invite; if it was a device of yours that joined with \
+             it, make a device code for this one there ({DEVICES_PAGE})"
+        ),
         NextStep::RemoveOwnDevice { device } => remove_own(device),
         NextStep::JoinAgain { device } => join_again(device.as_deref()),
         NextStep::WriteReflection => "write one on the Reflections page".into(),
@@ -235,6 +239,7 @@ mod tests {
             NextStep::CopyInviteAgain,
             NextStep::VerifyAndReAdd,
             NextStep::AddOwnDevice,
+            NextStep::InviteUsedUp,
             NextStep::UseOneCopy,
             NextStep::ReplaceDevice,
             NextStep::CompareSafetyCode,

@@ -76,7 +76,7 @@ pub enum JoinError {
     Setup(DeviceError),
     /// The relay said no (a used, expired or unknown code); the half-made device was
     /// given up, so the same home can join with a new code.
-    #[error("the relay refused to let this device join ({status} {error}: {message})")]
+    #[error("the relay refused to let this device join: {message} ({status} {error})")]
     Refused {
         /// HTTP status.
         status: u16,
@@ -130,9 +130,8 @@ impl Advice for JoinError {
                     (false, true) => NextStep::NewDeviceCode,
                     // Used, or the space holds two people already: a new invite would
                     // not help; a device of one of them joins with a device code.
-                    (false, false) if is(ErrorCode::InviteUsed) || is(ErrorCode::NotAMember) => {
-                        NextStep::AddOwnDevice
-                    }
+                    (false, false) if is(ErrorCode::InviteUsed) => NextStep::InviteUsedUp,
+                    (false, false) if is(ErrorCode::NotAMember) => NextStep::AddOwnDevice,
                     (false, false) => NextStep::NewInvite,
                 })
             }

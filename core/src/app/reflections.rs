@@ -97,8 +97,20 @@ impl Device {
         } else {
             find(&view, to)
         };
+        // Withdrawn since the page or the list was read: said as such, by no id.
+        let withdrawn = target.is_none()
+            && to.trim() != LAST
+            && find(&self.raw_view(SpaceKind::Shared)?, to)
+                .is_some_and(|r| r.withdrawn_at.is_some());
         let target = target.ok_or_else(|| {
-            if to.trim() == LAST && view.reflections.is_empty() {
+            if withdrawn {
+                DeviceError::ReflectionThen(
+                    "its author has withdrawn that reflection, so it takes no reply; your \
+                     words can be a reflection of their own"
+                        .to_string(),
+                    NextStep::WriteReflection,
+                )
+            } else if to.trim() == LAST && view.reflections.is_empty() {
                 DeviceError::ReflectionThen(
                     "there is no shared reflection to answer yet".to_string(),
                     NextStep::WriteReflection,
@@ -112,7 +124,7 @@ impl Device {
                 )
             } else {
                 DeviceError::ReflectionThen(
-                    format!("no shared reflection matches {to:?} (it may have been withdrawn)"),
+                    format!("no shared reflection matches {:?}", as_typed(to)),
                     NextStep::ListReflections,
                 )
             }
@@ -344,4 +356,14 @@ pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<R
         }
     }
     out
+}
+
+/// A reflection query as an error repeats it: an id the app sent whole is cut to the
+/// eight characters lists show.
+fn as_typed(query: &str) -> &str {
+    let q = query.trim();
+    match q.len() > 8 && q.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => crate::ids::short(q),
+        false => q,
+    }
 }

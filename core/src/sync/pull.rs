@@ -5,7 +5,7 @@
 //! read without end.
 
 use crate::advice::Warning;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::give_back::{Loss, give_back};
 use super::local::Local;
@@ -340,7 +340,8 @@ impl<'a> Pull<'a> {
         run: &mut PageRun,
         page: Vec<(u64, Vec<u8>)>,
     ) -> Result<(), SyncError> {
-        let mut seen = HashSet::new();
+        // Each entry's hash, with the cursor it was first served at.
+        let mut seen = HashMap::new();
         for (c, bytes) in page {
             if self.stalls >= MAX_STALLS_PER_SYNC {
                 run.stop = Some(Stop::Stalls);
@@ -359,8 +360,21 @@ impl<'a> Pull<'a> {
             // page served (a removal before a join it names), and kept for good it would
             // keep a removed device a member here.
             let read_before = c <= self.rec.cursor && !self.from_start;
-            if !seen.insert(hash) || (read_before && store.was_refused(&self.rec.id, &hash)?) {
-                continue; // served twice in one page, or refused before
+            if let Some(&first) = seen.get(&hash) {
+                if first != c {
+                    // A copy in the place of the event due at `c`: moving past `c`
+                    // would skip that one for good when an honest read serves it.
+                    run.floor = Some(run.floor.map_or(before, |f| f.min(before)));
+                    self.not_authentic(
+                        c,
+                        &format!("a copy of the event it served at cursor {first}"),
+                    );
+                }
+                continue; // served twice in one page
+            }
+            seen.insert(hash, c);
+            if read_before && store.was_refused(&self.rec.id, &hash)? {
+                continue; // refused before
             }
             if store.has_event(&self.rec.id, &hash)? {
                 if let Ok(ev) = Event::decode(bytes) {
