@@ -121,37 +121,55 @@ pub fn say(step: &NextStep) -> String {
         NextStep::UseOneCopy | NextStep::ReplaceDevice | NextStep::CompareSafetyCode => {
             copies_and_trust(step)
         }
-        NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew => partner_gone(step),
-        NextStep::InviteUsedUp => format!(
-            "ask your partner for a new invite; if it was a device of yours that joined with \
-             it, make a device code for this one there ({DEVICES_PAGE})"
-        ),
+        NextStep::AddOwnDevice | NextStep::StartOverForSomeoneNew | NextStep::InviteUsedUp => {
+            instead_of_invite(step)
+        }
         NextStep::RemoveOwnDevice { device } => remove_own(device),
         NextStep::JoinAgain { device } => join_again(device.as_deref()),
-        NextStep::WriteReflection => "write one on the Reflections page".into(),
-        NextStep::ListReflections => "the Reflections page lists them".into(),
-        NextStep::ReplyInstead { .. } => "answer it with a reply on the Reflections page".into(),
-        NextStep::ReadWhatYouHave => {
-            format!(
-                "everything it had stays readable here (Today, History, Report); to use Duet here again, start over (at the end of {DEVICES_PAGE})"
-            )
+        NextStep::WriteReflection | NextStep::ListReflections | NextStep::ReplyInstead { .. } => {
+            on_reflections(step)
         }
-        NextStep::RestoreFromBackup => "move this device's folder away and bring the device \
-             back from your backup file, in a terminal: `duet restore FILE --home DIR`"
-            .into(),
-        NextStep::FreeSpace => {
-            "free some space on this computer's disk; Duet tries again at its next sync, and \
-             a change you made can be made again"
-                .into()
+        NextStep::ReadWhatYouHave => format!(
+            "everything it had stays readable here (Today, History, Report); to use Duet here \
+             again, start over (at the end of {DEVICES_PAGE})"
+        ),
+        NextStep::RestoreFromBackup | NextStep::FreeSpace | NextStep::SetClock => {
+            on_this_computer(step)
         }
-        NextStep::SetClock => "set this computer's clock right (automatic date and time); \
-             Duet checks it again at its next sync. If it is right already, the relay's \
-             clock is wrong: ask its operator to set it"
-            .into(),
         NextStep::CreationToken { .. } => format!(
             "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
         ),
     }
+}
+
+/// What to do on this computer: its folder, its disk, its clock.
+fn on_this_computer(step: &NextStep) -> String {
+    match step {
+        NextStep::RestoreFromBackup => {
+            "move this device's folder away and bring the device \
+             back from your backup file, in a terminal: `duet restore FILE --home DIR`"
+        }
+        NextStep::FreeSpace => {
+            "free some space on this computer's disk; Duet tries again at its next sync, and \
+             a change you made can be made again"
+        }
+        _ => {
+            "set this computer's clock right (automatic date and time); Duet checks it \
+             again at its next sync. If it is right already, the relay's clock is wrong: ask \
+             its operator to set it"
+        }
+    }
+    .into()
+}
+
+/// What to do about a reflection, on the Reflections page.
+fn on_reflections(step: &NextStep) -> String {
+    match step {
+        NextStep::WriteReflection => "write one on the Reflections page",
+        NextStep::ListReflections => "the Reflections page lists them",
+        _ => "answer it with a reply on the Reflections page",
+    }
+    .into()
 }
 
 /// A warning with what to do, in the app's words.
@@ -203,10 +221,16 @@ fn network_hint(e: &TransportError) -> Option<String> {
     })
 }
 
-/// What to do instead of a partner invite: add a device of one's own, or (the partner
-/// gone) start over to share Duet with someone new.
-fn partner_gone(step: &NextStep) -> String {
-    if matches!(step, NextStep::StartOverForSomeoneNew) {
+/// What to do instead of a partner invite: add a device of one's own, (the partner
+/// gone) start over to share Duet with someone new, or (the invite used) ask for a new
+/// one.
+fn instead_of_invite(step: &NextStep) -> String {
+    if matches!(step, NextStep::InviteUsedUp) {
+        format!(
+            "ask your partner for a new invite; if it was a device of yours that joined with \
+             it, make a device code for this one there ({DEVICES_PAGE})"
+        )
+    } else if matches!(step, NextStep::StartOverForSomeoneNew) {
         format!(
             "to share Duet with someone new, start over (at the end of {DEVICES_PAGE}: this \
              device is kept, readable, in a folder on this computer); to add another device \

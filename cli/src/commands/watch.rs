@@ -69,24 +69,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     )?;
     // Ctrl-C is how it is stopped: an ordinary end, as `duet app`'s.
     let quiet = ctx.out.quiet || ctx.out.json;
-    // What another process wrote just before (or a relay out of reach) may be unsent:
-    // said, so that nobody closes the laptop believing it went out.
     let (home, clock) = (ctx.home.clone(), ctx.clock);
-    crate::interrupt::signal_ends_well(move || {
-        let unsent = Device::open_with(&home, clock)
-            .and_then(|d| d.unsent())
-            .map_or(0, |u| u.events);
-        (!quiet).then(|| match unsent {
-            0 => "Stopped watching.".to_string(),
-            n => format!(
-                "Stopped watching. {} of this device {} not reached the relay yet: run `duet \
-                 sync` to send {}.",
-                duet_core::words::count(n, "change", "changes"),
-                if n == 1 { "has" } else { "have" },
-                if n == 1 { "it" } else { "them" }
-            ),
-        })
-    });
+    crate::interrupt::signal_ends_well(move || (!quiet).then(|| stopped(&home, clock)));
     let seen = dev.data_version()?;
     // The first sync comes before the sockets open, and does not wait for their first
     // message: the spaces of a home set up offline exist on the relay only once it has
@@ -138,6 +122,25 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         // `seen` is not read again after a sync: this device's own commits do not move
         // its data_version, and a `duet` command that commits during the sync must
         // still be noticed at the next check.
+    }
+}
+
+/// What a watch stopped with a signal says: what another process wrote just before (or
+/// made while the relay was out of reach) may be unsent, and nobody should close the
+/// laptop believing it went out.
+fn stopped(home: &std::path::Path, clock: duet_core::clock::Clock) -> String {
+    let unsent = Device::open_with(home, clock)
+        .and_then(|d| d.unsent())
+        .map_or(0, |u| u.events);
+    match unsent {
+        0 => "Stopped watching.".to_string(),
+        n => format!(
+            "Stopped watching. {} of this device {} not reached the relay yet: run `duet \
+             sync` to send {}.",
+            duet_core::words::count(n, "change", "changes"),
+            if n == 1 { "has" } else { "have" },
+            if n == 1 { "it" } else { "them" }
+        ),
     }
 }
 
