@@ -1414,3 +1414,28 @@ fn after_the_partner_left_the_checkin_page_speaks_of_no_partner() {
     assert!(!after.contains("your partner reads it"), "{after}");
     assert!(!after.contains("Close the check-in now"), "{after}");
 }
+
+/// A device removed from every space offers no backup (it would bring back a device
+/// that can do nothing) and no relay to change, and still marks its own row.
+#[test]
+fn a_device_removed_from_every_space_offers_no_backup_and_marks_itself() {
+    let relay = duet_tests::Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code(), "--name", "Alex"]);
+    let app = App::start(&phone);
+    let before = app.get("/devices").body;
+    assert!(before.contains("Download a backup"), "{before}");
+    drop(app);
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("its key")
+        .to_string();
+    alex.ok(&["device", "remove", &key[..12], "--yes"]);
+    let _ = phone.run(&["sync"]);
+    let app = App::start(&phone);
+    let after = app.get("/devices").body;
+    assert!(!after.contains("Download a backup"), "{after}");
+    assert!(!after.contains("Change the relay"), "{after}");
+    assert!(after.contains("removed (this device)"), "{after}");
+}

@@ -175,8 +175,12 @@ async fn show(app: &App, made: Made) -> PageResult {
             (device_table(&rows, member.then_some(token.as_str())))
         }
         @if member { (super::invites::section(&invites, &token)) }
-        (super::relay::section(relay.as_deref(), &token))
-        (super::backup::section(&token))
+        // In no space at all, nothing syncs and a backup brings back a device that can
+        // do nothing: what it holds leaves by the export (the leave section's).
+        @if member || !personal_gone {
+            (super::relay::section(relay.as_deref(), &token))
+            (super::backup::section(&token))
+        }
         (super::leave::section(departed.as_ref(), personal_gone, &token))
         (super::start_over::section(start_over, &token))
     };
@@ -328,6 +332,7 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
                             @else if r.this_device { "this device" }
                             @else if r.verified { "verified" }
                             @else { "not verified" }
+                            @if r.this_device && (r.left || r.removed || r.reads_personal) { " (this device)" }
                         }
                         td {
                             @if let Some(token) = token.filter(|_| (!r.removed || r.reads_personal) && !r.this_device) {
