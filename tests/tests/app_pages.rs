@@ -1413,6 +1413,25 @@ fn after_the_partner_left_the_checkin_page_speaks_of_no_partner() {
     assert!(after.contains("no longer in the shared space"), "{after}");
     assert!(!after.contains("your partner reads it"), "{after}");
     assert!(!after.contains("Close the check-in now"), "{after}");
+    // Nor a safety code to compare "once your partner has joined".
+    let devices = app.get("/devices").body;
+    assert!(
+        !devices.contains("Once your partner has joined"),
+        "{devices}"
+    );
+}
+
+/// Today with every goal achieved (or paused) does not ask for a first goal.
+#[test]
+fn today_with_no_active_goal_left_does_not_ask_for_a_first_one() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    d.ok(&["goal", "status", "Walk", "achieved"]);
+    let app = App::start(&d);
+    let today = app.get("/").body;
+    assert!(!today.contains("Add your first one"), "{today}");
+    assert!(today.contains("No active goals right now"), "{today}");
 }
 
 /// A device removed from every space offers no backup (it would bring back a device

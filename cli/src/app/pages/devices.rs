@@ -168,7 +168,9 @@ async fn show(app: &App, made: Made) -> PageResult {
         (made_code(&made))
         @if member {
             (pairing_sections(&partner, &token))
-            (safety_section(safety.as_ref(), matches!(partner, Partner::Here(_)), &token))
+            @if !matches!(partner, Partner::Gone(_)) {
+                (safety_section(safety.as_ref(), matches!(partner, Partner::Here(_)), &token))
+            }
         }
         section aria-labelledby="list" {
             h2 id="list" { "Devices in your shared space" }
@@ -528,7 +530,12 @@ fn confirm_page(app: &App, key: &str, partner: Option<&PartnerRemoval>) -> Respo
         ),
     };
     let main = html! {
-        h1 { "Remove device " code { (key) } "?" }
+        h1 {
+            @match partner {
+                Some(p) => { "Remove " (p.name) "'s device " code { (key) } "?" }
+                None => { "Remove your device " code { (key) } "?" }
+            }
+        }
         p class="warning" { (what) }
         form method="post" action=(format!("/devices/{key}/remove")) {
             (csrf(app.csrf()))

@@ -86,8 +86,10 @@ pub async fn today(
                 (round(&t.plan, matches!(t.partner, duet_core::app::Partner::Gone(_))))
             }
         }
-        @if t.goals.is_empty() {
+        @if t.goals.is_empty() && t.others.is_empty() {
             p { "No active goals yet. Add your first one below: what you want, and what “as expected” looks like." }
+        } @else if t.goals.is_empty() {
+            p { "No active goals right now: the others are below (set one active again on its page), or add a new one." }
         }
         @for g in &t.goals {
             (goal_card(g, &t.progress, member))
