@@ -240,14 +240,14 @@ fn device_added_and_removed(ao: &str, a: &mut Browser) {
         &format!("!!document.querySelector({})", json!(form)),
     );
     a.submit(&form, &[]);
-    a.wait("document.querySelector('h1').innerText.startsWith('Remove device')");
+    a.wait("document.querySelector('h1').innerText.startsWith('Remove your device')");
     assert!(a.text().contains("one of your own devices"));
     a.screenshot("10-remove-confirm");
     // The question is a page of its own: a reload shows it again (an answer to a POST
     // would ask to send the form again).
     a.eval("window.__before_reload = true; location.reload()");
     a.wait(
-        "window.__before_reload === undefined && !!document.querySelector('h1') && document.querySelector('h1').innerText.startsWith('Remove device')",
+        "window.__before_reload === undefined && !!document.querySelector('h1') && document.querySelector('h1').innerText.startsWith('Remove your device')",
     );
     a.submit(&form, &[]);
     a.wait("location.pathname.endsWith('/devices')");

@@ -119,7 +119,10 @@ fn both_partners_see_the_same_causal_history_with_true_authors() {
     assert!(text.lines().all(|l| l.contains("Sam")), "{text}");
     let last = a.ok(&["history", "--limit", "1"]);
     assert_eq!(last.lines().count(), 1);
-    assert!(last.contains("Alex rated \"Evening walk\" 0"), "{last}");
+    assert!(
+        last.contains("Alex's blind rating of \"Evening walk\" was revealed: 0"),
+        "{last}"
+    );
 }
 
 #[test]

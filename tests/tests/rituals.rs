@@ -140,7 +140,10 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
     assert_eq!(ratings(&alex), both);
     assert_eq!(ratings(&sam), both);
     let history = sam.ok(&["history"]);
-    assert!(history.contains("(revealed)"), "{history}");
+    assert!(
+        history.contains("blind rating of \"Weekly check-in\" was revealed"),
+        "{history}"
+    );
 }
 
 #[test]
@@ -1364,9 +1367,9 @@ fn a_checkin_counts_a_rating_made_in_the_round_paired_with_the_partners() {
 
 /// Whether `d`'s history shows Alex's rating of `level` revealed.
 fn shows_alex_revealed(d: &Device, level: &str) -> bool {
-    d.ok(&["history"])
-        .lines()
-        .any(|l| l.contains("Alex rated") && l.contains(level) && l.contains("(revealed)"))
+    d.ok(&["history"]).lines().any(|l| {
+        l.contains("Alex's blind rating") && l.contains(level) && l.contains("was revealed")
+    })
 }
 
 #[test]

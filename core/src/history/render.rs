@@ -237,7 +237,9 @@ fn rating_summary(ev: &HistoryEvent, who: &str, goal: &str) -> String {
         .unwrap_or_default();
     match ev.field.as_deref() {
         Some("correction") => format!("{who} corrected their rating of {goal} to {level}{note}"),
-        Some("revealed") => format!("{who} rated {goal} {level}{note} (revealed)"),
+        // The opening of a blind rating the history showed when it was made: not a
+        // second rating.
+        Some("revealed") => format!("{who}'s blind rating of {goal} was revealed: {level}{note}"),
         _ => format!("{who} rated {goal} {level}{note}"),
     }
 }
