@@ -384,6 +384,8 @@ fn goal_commands_show_titles_areas_levels_and_steps() {
     scene.run(&alex, &["goal", "list", "--all"]);
     scene.run(&alex, &["goal", "status", "Weekly talk", "active"]);
     scene.run(&alex, &["goal", "show", "Weekly talk"]);
+    // The weight is Alex's own: said so in the history.
+    scene.run(&alex, &["history", "--goal", "Weekly talk", "--limit", "8"]);
     snapshot(&scene, "goal_edit_and_status");
 
     scene.run(&alex, &["goal", "show", "no such goal"]);

@@ -367,6 +367,30 @@ fn a_rating_made_after_closing_a_round_that_revealed_the_partners_is_in_the_clea
     assert!(next.contains("sealed"), "{next}");
 }
 
+/// The other side of a close: Sam rates blind and closes the round at once, which shows
+/// Sam's rating to Alex. Alex's rating of that goal then cannot be blind either: it is
+/// made in the clear, in that round, and Sam's check-in does not ask Sam to rate again
+/// to see it (it was sealed in a new round, and did).
+#[test]
+fn a_rating_made_after_the_partner_closed_a_round_showing_theirs_is_in_the_clear() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    sam.ok(&["rate", GOAL, "2"]);
+    sam.ok(&["checkin", "--close"]);
+    for d in [&sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    assert!(ratings(&alex).contains(&("Sam".to_string(), 2, None)));
+    let out = alex.ok(&["rate", GOAL, "1"]);
+    assert!(!out.contains("sealed"), "{out}");
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    assert!(ratings(&sam).contains(&("Alex".to_string(), 1, None)));
+    let plan = sam.run_full(&["checkin"], Some("\n"), &[]).ok().to_string();
+    assert!(!plan.contains("rate to see theirs"), "{plan}");
+}
+
 /// Once the partner has left, there is no one to rate blind against: a rating is in the
 /// clear at once.
 #[test]
@@ -784,7 +808,7 @@ fn a_rating_taken_back_before_it_was_sent_does_not_open_the_partners_seal() {
     sam.ok(&["rate", GOAL, "-1"]);
     // Made in the clear, the level still reaches Alex's history, withdrawn: said so.
     let undone = sam.ok(&["undo"]);
-    assert!(undone.contains("made in the clear"), "{undone}");
+    assert!(undone.contains("keeps it, level and all"), "{undone}");
     for d in [&sam, &alex, &sam] {
         d.ok(&["sync"]);
     }

@@ -96,10 +96,10 @@ pub fn said(undone: &Undone) -> String {
                      at your next sync"
                 }
                 (true, false) => "; as far as this device knows, your partner has not seen it",
-                // Even unsent: taking it back sends it, withdrawn (Automerge keeps what
-                // a withdrawal builds on), so the partner sees the level in the history.
-                (false, _) =>
-                    "; it was made in the clear, so the shared history keeps it, marked withdrawn",
+                // In the clear, or revealed: even unsent, taking it back sends it,
+                // withdrawn (Automerge keeps what a withdrawal builds on), so the partner
+                // sees the level in the history.
+                (false, _) => "; the shared history keeps it, level and all, marked withdrawn",
             },
             restored.map_or(String::new(), |l| format!(
                 "; it corrected your earlier rating, {l}, which counts again"

@@ -41,6 +41,7 @@ pub fn name_events(
 fn field_words(field: &str) -> String {
     match field.strip_prefix("level:") {
         Some(level) => format!("level {level} text"),
+        None if field == "due" => "due date".to_string(),
         None => field.to_string(),
     }
 }
@@ -63,6 +64,11 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         HistoryKind::FieldEdited if ev.field.as_deref() == Some("owner") => {
             owner_changed(ev, who, &goal, people)
         }
+        // Each partner's own (`weights/<P>`, written only by P's devices).
+        HistoryKind::FieldEdited if ev.field.as_deref() == Some("weight") => format!(
+            "{who} set their weight for {goal} to {}",
+            ev.after.as_deref().unwrap_or("?")
+        ),
         HistoryKind::FieldEdited => format!(
             "{who} changed the {} of {goal}: {} -> {}",
             field_words(ev.field.as_deref().unwrap_or("field")),

@@ -100,11 +100,11 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
 }
 
 /// Whether `me` has seen another person's rating of `goal` without rating it since: it
-/// is in the clear in a round `me` closed early without having rated the goal there
-/// (the close revealed it), and `me` has rated the goal neither there nor since the
-/// close. A rating `me` makes then cannot be blind, so it is made in the clear, in that
-/// round (returned): sealed, it would ask the partner to rate again to see an answer to
-/// a rating they gave already.
+/// is in the clear in a round closed early (by `me`, or by that person, whose close
+/// revealed their own rating) without `me` having rated the goal there, and `me` has
+/// rated the goal neither there nor since the close. A rating `me` makes then cannot be
+/// blind, so it is made in the clear, in that round (returned): sealed, it would ask the
+/// partner to rate again to see an answer to a rating they gave already.
 pub fn seen_by_closing(view: &View, me: &str, goal: &str) -> Option<String> {
     let marks = Marks::of(view, goal);
     let taken_back = withdrawn(view);
@@ -123,14 +123,15 @@ pub fn seen_by_closing(view: &View, me: &str, goal: &str) -> Option<String> {
             .chain(seals)
             .any(|(g, w, at)| g == goal && w == me && at >= t)
     };
+    // Of several, the latest closed.
     view.rounds
         .iter()
-        .find(|r| {
-            let closed_at = r.closed_at.filter(|_| r.closed_by.as_deref() == Some(me));
-            closed_at.is_some_and(|at| {
+        .filter(|r| {
+            r.closed_at.is_some_and(|at| {
                 seen_in(&r.id) && !marks.rated_in(&r.id, |w| w == me) && !rated_since(at)
             })
         })
+        .max_by_key(|r| (r.closed_at, r.id.as_str()))
         .map(|r| r.id.clone())
 }
 
