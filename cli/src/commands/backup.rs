@@ -133,11 +133,6 @@ fn passphrase(fd: Option<u32>, confirm: bool) -> anyhow::Result<Zeroizing<String
 
 /// Runs `duet backup`.
 pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
-    // A descriptor is read before this process opens files of its own: one of them
-    // (the store, its lock) could take the number of a descriptor the shell never
-    // opened, and its first line would become the backup's passphrase.
-    let given = a.passphrase_fd.map(from_fd).transpose()?;
-    let dev = ctx.device()?;
     let explain = |e| explain(e, "no backup was written");
     // `-` is standard output to most tools; a backup holds the device's keys and is
     // only ever written to a private file.
@@ -151,6 +146,12 @@ pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
     }
     backup::check_backup_target(&a.file, a.force).map_err(explain)?;
     backup::check_backup_place(&a.file, a.force, &ctx.home).map_err(explain)?;
+    // Where the file goes is checked before any passphrase is asked for; a descriptor
+    // is read before this process opens files of its own: one of them (the store, its
+    // lock) could take the number of a descriptor the shell never opened, and its first
+    // line would become the backup's passphrase.
+    let given = a.passphrase_fd.map(from_fd).transpose()?;
+    let dev = ctx.device()?;
     let pass = match given {
         Some(pass) => pass,
         None => from_terminal(true)?,
