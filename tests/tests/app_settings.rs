@@ -235,8 +235,16 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     ] {
         assert!(!page.body.contains(action), "{action}: {}", page.body);
     }
-    // Starting over is: this device can never sync the shared space again.
+    // Starting over is: this device can never sync the shared space again. What it
+    // holds is offered first in a form the app can still give (the set-aside copy
+    // opens only from a terminal).
     assert!(page.body.contains("/start-over"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Download everything this device can read"),
+        "{}",
+        page.body
+    );
     // Private reflections remain Alex's own to write; replies to shared ones do not.
     let reflections = app.get("/reflections").body;
     assert!(

@@ -31,7 +31,8 @@ pub fn section(why: Option<(StartOver, Unsent)>, token: &str) -> Markup {
                 StartOver::Alone => p { "Nobody else has joined your shared space. If your partner has set up Duet already, start over here and join with their code instead." },
                 StartOver::PartnerGone => p { "Your partner is no longer in your shared space. To share Duet with someone else, start over here." },
             }
-            p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it." }
+            p { "What this device holds is kept, in a folder inside Duet's folder on this computer; the app no longer shows it (only a terminal opens it again), so take a copy you can read first." }
+            p { a href="/export" download="duet-export.json" { "Download everything this device can read (JSON)" } " · " a href="/report" { "the report, to print or save" } }
             @if unsent.events > 0 {
                 p class="warning" { (crate::output::capitalised(&unsent.describe())) ". " (SYNC_FIRST) }
             }
