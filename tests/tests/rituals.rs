@@ -584,6 +584,27 @@ fn partners_answer_each_others_reflections() {
             "{text}"
         );
     }
+    // That reply has no thread left to answer in: no reply form, and no reply to it.
+    let orphan = alex.json(&["reflections"])[0]["id"]
+        .as_str()
+        .expect("its id")
+        .to_string();
+    let app = duet_tests::app::App::start(&alex);
+    let page = app.get("/reflections").body;
+    assert!(
+        !page.contains(&format!("/reflections/{orphan}/reply")),
+        "{page}"
+    );
+    drop(app);
+    let refused = alex.run(&["reflect", "--reply", &orphan[..8], "And more"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("answers a reflection its author has withdrawn"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]

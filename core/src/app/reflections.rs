@@ -83,6 +83,32 @@ impl Device {
 
     /// Answers a shared reflection; returns the reply's id.
     pub fn reply(&mut self, to: &str, text: &str) -> Result<String, DeviceError> {
+        let now = self.now();
+        let target = self.reply_target(to)?;
+        let reply = Reflection {
+            id: new_id(),
+            author: self.me.person_id.to_string(),
+            at: now,
+            goal: target.goal.clone(),
+            prompt: None,
+            text: autosurgeon::Text::with_value(text.trim()),
+            reply_to: Some(target.id.clone()),
+            edited_at: None,
+            withdrawn_at: None,
+        };
+        let entities = [crate::doc::New::Reflection(&reply)];
+        self.put_new(
+            SpaceKind::Shared,
+            &entities,
+            crate::doc::REFLECT_MESSAGE,
+            now,
+        )?;
+        Ok(reply.id)
+    }
+
+    /// The reflection a reply to `to` answers (`last`: the partner's newest): the root
+    /// of its thread, since threads are flat.
+    fn reply_target(&mut self, to: &str) -> Result<Reflection, DeviceError> {
         let view = self.view(SpaceKind::Shared)?;
         let me = self.me.person_id.to_string();
         let now = self.now();
@@ -129,25 +155,24 @@ impl Device {
                 )
             }
         })?;
-        let reply = Reflection {
-            id: new_id(),
-            author: self.me.person_id.to_string(),
-            at: now,
-            goal: target.goal.clone(),
-            prompt: None,
-            text: autosurgeon::Text::with_value(text.trim()),
-            reply_to: Some(target.id.clone()),
-            edited_at: None,
-            withdrawn_at: None,
+        // Threads are flat: an answer to a reply joins its thread; one whose reflection
+        // was withdrawn has no thread to join.
+        let target = match target.reply_to.as_deref() {
+            None => target,
+            Some(root) => view
+                .reflections
+                .iter()
+                .find(|r| r.id == root)
+                .ok_or_else(|| {
+                    DeviceError::ReflectionThen(
+                        "that reply answers a reflection its author has withdrawn, so it takes no \
+                     reply of its own; your words can be a reflection of their own"
+                            .to_string(),
+                        NextStep::WriteReflection,
+                    )
+                })?,
         };
-        let entities = [crate::doc::New::Reflection(&reply)];
-        self.put_new(
-            SpaceKind::Shared,
-            &entities,
-            crate::doc::REFLECT_MESSAGE,
-            now,
-        )?;
-        Ok(reply.id)
+        Ok(target.clone())
     }
 
     /// Replaces the text of one of this person's reflections: `query` is an id prefix

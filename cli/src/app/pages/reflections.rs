@@ -106,7 +106,8 @@ pub fn thread(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             @if !r.replies.is_empty() {
                 div class="replies" { @for reply in &r.replies { (item(reply, me, forms)) } }
             }
-            @if let Some(token) = forms { form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
+            // A reply whose reflection was withdrawn has no thread to answer in.
+            @if let Some(token) = forms.filter(|_| !r.answers_withdrawn) { form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
                 (csrf(token))
                 @let id = format!("reply-{}", r.id);
                 label for=(id) { "Reply" }
