@@ -220,7 +220,15 @@ impl Http {
                     .and_then(|v| v.to_str().ok()),
             );
             let busy = matches!(resp.status().as_u16(), 429 | 503);
-            let wait = retry_after_secs(resp.headers()).filter(|s| *s <= MAX_WAIT_SECS);
+            let asked = retry_after_secs(resp.headers());
+            if let Some(secs) = asked.filter(|s| busy && *s > MAX_WAIT_SECS) {
+                // Said, so that "run it again" is not read as "at once".
+                crate::output::note(&format!(
+                    "note: the relay asks this device to wait {} before its next request",
+                    humantime::format_duration(Duration::from_secs(secs))
+                ));
+            }
+            let wait = asked.filter(|s| *s <= MAX_WAIT_SECS);
             match wait {
                 Some(secs) if busy && attempt < ATTEMPTS => {
                     // At least a second, whatever the relay says: the same as said.

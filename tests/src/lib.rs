@@ -479,17 +479,7 @@ impl Watcher {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM");
-        let deadline = Instant::now() + WATCH_DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("the watcher's status") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the watcher did not stop within {WATCH_DEADLINE:?}"
-            );
-            std::thread::yield_now();
-        };
+        let status = self.ended();
         let said = self.wait_for("Stopped watching.");
         (status, said)
     }

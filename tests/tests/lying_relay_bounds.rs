@@ -386,3 +386,26 @@ fn an_endless_answer_is_cut_off() {
     );
     assert!(peak_kib < 200 * 1024, "{peak_kib} KiB");
 }
+
+/// A relay that asks for a wait of days (429 with a long `Retry-After`) is not waited
+/// for, and the device says how long it was asked to wait, beside "run it again" (read
+/// alone, as "at once").
+#[test]
+fn a_wait_of_days_asked_by_the_relay_is_said_not_waited_for() {
+    let relay = LyingRelay::start(|_, s| {
+        let body = r#"{"error":"rate_limited","message":"slow down"}"#;
+        let _ = write!(
+            s,
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 999999\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let alex = device_on(&relay);
+    let (run, _) = run_bounded(&alex, &["sync"], Duration::from_secs(120));
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("asks this device to wait 11days 13h"),
+        "{}",
+        run.stderr
+    );
+}
