@@ -95,16 +95,19 @@ impl Device {
 
     /// How many of [`Device::never_sent`] there are, counted without reading them.
     pub fn never_sent_count(&self) -> Result<usize, DeviceError> {
-        match self.departed_shared_space()? {
-            Some(space) => Ok(usize::try_from(self.store.pending_count(&space)?).unwrap_or(0)),
-            None => Ok(0),
-        }
+        self.never_sent_in(SpaceKind::Shared)
     }
 
     /// How many changes made here never reached the personal space before this device
     /// was removed from it (private reflections its person's other devices never see).
     pub fn never_sent_private_count(&self) -> Result<usize, DeviceError> {
-        let rec = self.store.space(SpaceKind::Personal)?;
+        self.never_sent_in(SpaceKind::Personal)
+    }
+
+    /// How many changes made here never reached the space of `kind` before this
+    /// device's membership of it ended (none while it is a member).
+    fn never_sent_in(&self, kind: SpaceKind) -> Result<usize, DeviceError> {
+        let rec = self.store.space(kind)?;
         if self.store.departed(&rec.id)?.is_none() {
             return Ok(0);
         }

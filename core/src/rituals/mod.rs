@@ -108,21 +108,23 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
 pub fn seen_by_closing(view: &View, me: &str, goal: &str) -> Option<String> {
     let marks = Marks::of(view, goal);
     let taken_back = withdrawn(view);
-    let seen_in = |round: &str| {
-        view.ratings.iter().any(|r| {
-            r.goal == goal
-                && r.rater != me
-                && r.round.as_deref() == Some(round)
-                && !taken_back.contains(r.id.as_str())
-        })
-    };
-    let rated_since = |t: i64| {
-        let ratings = view.ratings.iter().map(|r| (&r.goal, &r.rater, r.at));
-        let seals = view.seals.iter().map(|s| (&s.goal, &s.rater, s.at));
-        ratings
-            .chain(seals)
-            .any(|(g, w, at)| g == goal && w == me && at >= t)
-    };
+    // Read once, not once per closed round: years of weekly rounds (or a hostile
+    // writer's thousands) would each walk every rating.
+    let seen: BTreeSet<&str> = view
+        .ratings
+        .iter()
+        .filter(|r| r.goal == goal && r.rater != me && !taken_back.contains(r.id.as_str()))
+        .filter_map(|r| r.round.as_deref())
+        .collect();
+    let seen_in = |round: &str| seen.contains(round);
+    let ratings = view.ratings.iter().map(|r| (&r.goal, &r.rater, r.at));
+    let seals = view.seals.iter().map(|s| (&s.goal, &s.rater, s.at));
+    let my_last = ratings
+        .chain(seals)
+        .filter(|(g, w, _)| *g == goal && *w == me)
+        .map(|(_, _, at)| at)
+        .max();
+    let rated_since = |t: i64| my_last.is_some_and(|last| last >= t);
     // Of several, the latest closed.
     view.rounds
         .iter()

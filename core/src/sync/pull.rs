@@ -364,7 +364,7 @@ impl<'a> Pull<'a> {
                 if first != c {
                     // A copy in the place of the event due at `c`: moving past `c`
                     // would skip that one for good when an honest read serves it.
-                    run.floor = Some(run.floor.map_or(before, |f| f.min(before)));
+                    run.stay_before(before);
                     self.not_authentic(
                         c,
                         &format!("a copy of the event it served at cursor {first}"),
@@ -391,7 +391,7 @@ impl<'a> Pull<'a> {
                 // The event due here is not this: the read goes on, but the stored
                 // cursor stays before it, so that every sync reads it again until the
                 // real one is served (moving past would skip it for good).
-                run.floor = Some(run.floor.map_or(before, |f| f.min(before)));
+                run.stay_before(before);
                 self.not_authentic(c, &reason);
             }
             if run.batch.held.len() > held && !run.hold(len) {
@@ -516,6 +516,12 @@ impl PageRun {
     /// The cursor stored with what this page took: past what was read, or the floor.
     fn stored_cursor(&self) -> u64 {
         self.floor.map_or(self.cursor, |f| f.min(self.cursor))
+    }
+
+    /// Keeps the stored cursor at `before` or lower: the entry after it was not the
+    /// event due there, which every sync reads for again until it is served.
+    fn stay_before(&mut self, before: u64) {
+        self.floor = Some(self.floor.map_or(before, |f| f.min(before)));
     }
 
     /// Counts the event just held; if more would wait than are kept, drops it and
