@@ -48,6 +48,8 @@ struct Hiding {
     hidden: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     /// Set for a proxy that copies (see [`RelayProxy::start_copying_once`]) until it has.
     copy_once: Arc<std::sync::atomic::AtomicBool>,
+    /// It copies the last event over the first instead.
+    copy_back: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RelayProxy {
@@ -83,6 +85,14 @@ impl RelayProxy {
     pub fn start_copying_once(upstream: &str) -> RelayProxy {
         let proxy = Self::start_with(upstream, |_| None, Mode::CopyOnce);
         proxy.hiding.copy_once.store(true, Ordering::SeqCst);
+        proxy
+    }
+
+    /// Like [`RelayProxy::start_copying_once`], with the first event replaced by a copy
+    /// of the last (at the first one's cursor): the copy comes before the original.
+    pub fn start_copying_back_once(upstream: &str) -> RelayProxy {
+        let proxy = Self::start_copying_once(upstream);
+        proxy.hiding.copy_back.store(true, Ordering::SeqCst);
         proxy
     }
 
@@ -232,10 +242,12 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
                 .filter(|(_, ev)| !hidden.contains(ev))
                 .collect();
             if kept.len() >= 2 && hiding.copy_once.swap(false, Ordering::SeqCst) {
-                let copy = kept[0].1.clone();
-                if let Some(last) = kept.last_mut() {
-                    last.1 = copy;
-                }
+                let last = kept.len() - 1;
+                let (from, to) = match hiding.copy_back.load(Ordering::SeqCst) {
+                    true => (last, 0),
+                    false => (0, last),
+                };
+                kept[to].1 = kept[from].1.clone();
             }
             duet_core::protocol::encode_page(&kept)
         }

@@ -1109,3 +1109,26 @@ fn an_event_copied_over_the_next_in_a_page_is_read_again_where_it_was() {
         "{read}"
     );
 }
+
+/// The same lie the other way round: the copy comes first, in the place of an earlier
+/// event, and the original after it. The event the copy stood in for is read again.
+#[test]
+fn an_event_copied_over_an_earlier_one_in_a_page_leaves_that_one_read_again() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["sync"]);
+    sam.ok(&["reflect", "The one stood in for"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["reflect", "The one copied"]);
+    sam.ok(&["sync"]);
+    let proxy = duet_tests::proxy::RelayProxy::start_copying_back_once(&relay.url);
+    alex.ok(&["relay", "set", &proxy.url]);
+    let lied = alex.run(&["sync"]);
+    assert!(proxy.has_copied(), "the proxy never lied: {lied:?}");
+    alex.ok(&["sync"]);
+    let read = alex.ok(&["reflections"]);
+    assert!(
+        read.contains("The one stood in for") && read.contains("The one copied"),
+        "{read}"
+    );
+}
