@@ -1729,6 +1729,18 @@ fn a_second_blind_rating_from_the_partners_other_device_is_said_to_wait_for_a_ra
     assert_eq!(rated["sealed"], false, "{rated}");
 }
 
+/// `history --limit N` shows the last N lines of `history`, whatever the history
+/// leaves out (a second reveal) or places among the document's events (devices joining).
+fn limit_is_the_end_of_the_history(d: &Device) {
+    let whole = d.ok(&["history"]);
+    let whole: Vec<&str> = whole.lines().collect();
+    for n in 1..=whole.len() + 1 {
+        let limited = d.ok(&["history", "--limit", &n.to_string()]);
+        let end = &whole[whole.len().saturating_sub(n)..];
+        assert_eq!(limited.lines().collect::<Vec<_>>(), end, "--limit {n}");
+    }
+}
+
 /// A seal revealed by both of its rater's devices (each closed the round before it heard
 /// of the other's close, as two watching devices reveal at once) is one rating: one
 /// `rate --amend` corrects it and one `undo` takes it back, on every device.
@@ -1756,6 +1768,9 @@ fn a_rating_revealed_by_two_devices_of_its_rater_is_corrected_and_undone_once() 
     let alex_only = |level: i64| vec![("Alex".to_string(), level, None)];
     revealed_twice(GOAL, "1");
     assert_eq!(ratings(&sam), alex_only(1));
+    for d in all {
+        limit_is_the_end_of_the_history(d);
+    }
     alex.ok(&["rate", GOAL, "-2", "--amend"]);
     sync_all();
     for d in all {

@@ -35,7 +35,7 @@ pub use merged::{MergedText, merged_reflections, merged_texts};
 pub use order::{causal_order, causal_order_of};
 pub use render::{membership_history, name_events, refused_history};
 pub(crate) use resolve::Resolver;
-pub use timeline::{HistoryQuery, PeopleAndGoals, TimelineSource, timeline};
+pub use timeline::{HistoryQuery, PeopleAndGoals, TimelineSource, first_reveals, timeline};
 
 /// Where a stored history event stands: (position of its change, index in the change).
 pub type HistoryPos = (i64, i64);

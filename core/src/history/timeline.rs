@@ -52,6 +52,14 @@ pub trait TimelineSource {
         last: Option<usize>,
     ) -> Result<Vec<HistoryRow>, Self::Error>;
 
+    /// The rating each revealed seal is read as revealed by: seal id -> the smallest id
+    /// of the ratings that reveal it (two devices of one person may both reveal a seal).
+    fn first_reveals(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<HashMap<String, String>, Self::Error>;
+
     /// Every person of the space by person id, and every goal.
     fn people_and_goals(
         &mut self,
@@ -77,10 +85,16 @@ pub trait TimelineSource {
 /// order among equals).
 type Placed = (HistoryPos, u8, usize, HistoryEvent);
 
+/// Document events fetched past a query's last N on the first try: second reveals (not
+/// shown) leave the window short, which a wider fetch then makes up.
+const WINDOW_MARGIN: usize = 16;
+
 /// The joint history of a space as `duet history` shows it, from the read models: the
 /// document's events in history order, each device joining or being removed (and each
 /// refused change) placed before the first event later than it, filtered, with names
-/// and titles as they are now.
+/// and titles as they are now. With a last N (and no name filter), only the end of the
+/// document's events is read: a window wide enough to hold N shown events, which is
+/// then the same as the end of the whole history.
 pub fn timeline<S: TimelineSource>(
     store: &mut S,
     space: &SpaceId,
@@ -89,8 +103,33 @@ pub fn timeline<S: TimelineSource>(
 ) -> Result<Vec<HistoryEvent>, S::Error> {
     // A name filter needs the names, which are resolved after the query.
     let last = if q.by.is_some() { None } else { q.last };
-    let mut rows = store.history_rows(space, me, q, last)?;
-    drop_second_reveals(&mut rows);
+    let mut fetch = last.map(|n| n.saturating_add(WINDOW_MARGIN));
+    loop {
+        let rows = store.history_rows(space, me, q, fetch)?;
+        // The first row read, when rows before it were left unread.
+        let start = match fetch {
+            Some(m) if rows.len() >= m => rows.first().map(|(k, _)| *k),
+            _ => None,
+        };
+        let shown = merged(store, space, me, q, rows, start)?;
+        match (last, fetch, start) {
+            (Some(n), Some(m), Some(_)) if shown.len() < n => fetch = Some(m.saturating_mul(4)),
+            _ => return Ok(filter_tail(shown, q)),
+        }
+    }
+}
+
+/// The document's `rows` with the events from outside the document placed among them,
+/// in history order; with `start`, only what goes at or after the row there.
+fn merged<S: TimelineSource>(
+    store: &mut S,
+    space: &SpaceId,
+    me: &Identity,
+    q: &HistoryQuery,
+    mut rows: Vec<HistoryRow>,
+    start: Option<HistoryPos>,
+) -> Result<Vec<HistoryEvent>, S::Error> {
+    drop_second_reveals(&mut rows, &store.first_reveals(space, me)?);
     // A reflection edit's `after` is a digest kept to tell merges by, not something to show.
     for (_, e) in &mut rows {
         if e.kind == HistoryKind::ReflectionEdited {
@@ -125,36 +164,44 @@ pub fn timeline<S: TimelineSource>(
         .into_iter()
         .filter(|r| q.in_window(r.at));
     place(store, space, &mut merged, 2, refused)?;
+    // Placed before the first row read: it goes among the rows left unread.
+    merged.retain(|(k, _, _, _)| start.is_none_or(|s| *k >= s));
     merged.sort_by_key(|(k, kind, i, _)| (*k, *kind, *i));
-    Ok(filter_tail(
-        merged.into_iter().map(|(_, _, _, e)| e).collect(),
-        q,
-    ))
+    Ok(merged.into_iter().map(|(_, _, _, e)| e).collect())
 }
 
-/// Two devices of one person may both reveal a seal (each learnt at once that its time
-/// had come); readers count the reveal with the smallest rating id, and so does the
-/// history: the other is not shown.
-fn drop_second_reveals(rows: &mut Vec<(HistoryPos, HistoryEvent)>) {
-    fn revealed(e: &HistoryEvent) -> Option<&str> {
-        (e.kind == super::HistoryKind::RatingGiven && e.field.as_deref() == Some("revealed"))
-            .then_some(e.before.as_deref())
-            .flatten()
-    }
+/// Which rating each seal is read as revealed by, of `ratings`: the smallest id among
+/// those that reveal it.
+pub fn first_reveals(ratings: &[crate::model::Rating]) -> HashMap<String, String> {
     let mut first: HashMap<String, String> = HashMap::new();
-    for (_, e) in rows.iter() {
-        if let (Some(seal), Some(id)) = (revealed(e), e.item.as_deref()) {
-            let kept = first
-                .entry(seal.to_string())
-                .or_insert_with(|| id.to_string());
-            if id < kept.as_str() {
-                *kept = id.to_string();
+    for r in ratings {
+        if let Some(seal) = &r.reveals {
+            let kept = first.entry(seal.clone()).or_insert_with(|| r.id.clone());
+            if r.id < *kept {
+                *kept = r.id.clone();
             }
         }
     }
-    rows.retain(|(_, e)| match (revealed(e), e.item.as_deref()) {
-        (Some(seal), Some(id)) => first.get(seal).is_none_or(|k| k == id),
-        _ => true,
+    first
+}
+
+/// Two devices of one person may both reveal a seal (each learnt at once that its time
+/// had come); readers count the reveal with the smallest rating id (`first`, by seal),
+/// and so does the history: the other is not shown.
+fn drop_second_reveals(
+    rows: &mut Vec<(HistoryPos, HistoryEvent)>,
+    first: &HashMap<String, String>,
+) {
+    rows.retain(|(_, e)| {
+        let revealed =
+            e.kind == super::HistoryKind::RatingGiven && e.field.as_deref() == Some("revealed");
+        match (
+            revealed.then_some(e.before.as_deref()).flatten(),
+            e.item.as_deref(),
+        ) {
+            (Some(seal), Some(id)) => first.get(seal).is_none_or(|k| k == id),
+            _ => true,
+        }
     });
 }
 
@@ -215,7 +262,11 @@ mod tests {
             reveal("r-a", "seal-1", "phone"),
             reveal("r-c", "seal-2", "phone"),
         ];
-        drop_second_reveals(&mut rows);
+        let first = HashMap::from([
+            ("seal-1".to_string(), "r-a".to_string()),
+            ("seal-2".to_string(), "r-c".to_string()),
+        ]);
+        drop_second_reveals(&mut rows, &first);
         let kept: Vec<&str> = rows.iter().filter_map(|(_, e)| e.item.as_deref()).collect();
         assert_eq!(kept, ["r-a", "r-c"], "the smallest rating id of each seal");
     }

@@ -2,6 +2,8 @@
 //! read models and event log, behind the trait the history defines, so the history
 //! never depends on the store.
 
+use std::collections::HashMap;
+
 use super::{Store, StoreError};
 use crate::event::{Event, SpaceId};
 use crate::history::{
@@ -21,6 +23,15 @@ impl TimelineSource for Store {
         last: Option<usize>,
     ) -> Result<Vec<HistoryRow>, StoreError> {
         Store::history_rows(self, space, identity, q, last)
+    }
+
+    fn first_reveals(
+        &mut self,
+        space: &SpaceId,
+        identity: &Identity,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let ratings = self.ritual_view(space, identity, None)?.ratings;
+        Ok(crate::history::first_reveals(&ratings))
     }
 
     fn people_and_goals(
