@@ -52,6 +52,39 @@ fn escaped(c: char, rtl: bool) -> bool {
         || (is_bidi_control(c) && !(rtl && is_mark(c)))
 }
 
+/// `text` set apart from the page's words around it (`<bdi>`, its own direction). Right
+/// to left, a name or title would otherwise draw the level, date or colour beside it
+/// into its own run ("Sam: +1" read as "1+ :Sam" once Sam is a Hebrew name).
+pub fn bdi(text: impl maud::Render) -> maud::Markup {
+    maud::html! { bdi { (text) } }
+}
+
+/// `line` (Duet's words around people's) with each of `pieces` found in it set apart
+/// ([`bdi`]): from the left, the longest piece found at each place first.
+pub fn isolated_in(line: &str, pieces: &[&str]) -> maud::Markup {
+    let mut pieces: Vec<&str> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
+    pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut parts: Vec<(bool, &str)> = Vec::new();
+    let (mut plain, mut i) = (0, 0);
+    while i < line.len() {
+        match pieces.iter().find(|p| line[i..].starts_with(**p)) {
+            Some(p) => {
+                parts.push((false, &line[plain..i]));
+                parts.push((true, &line[i..i + p.len()]));
+                i += p.len();
+                plain = i;
+            }
+            None => i += line[i..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    parts.push((false, &line[plain..]));
+    maud::html! {
+        @for (set_apart, text) in parts {
+            @if set_apart { (bdi(text)) } @else { (text) }
+        }
+    }
+}
+
 /// `html` with every bidirectional control and control character in its text shown as
 /// `\u{…}` (a directional mark kept in a right-to-left text). The page is Duet's own
 /// markup (maud escapes `<` in text and attributes), so a `<` always opens a tag.
@@ -122,6 +155,18 @@ pub fn shown(html: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_titles_in_a_line_are_set_apart_longest_first() {
+        let line = isolated_in(
+            "Sam rated \"Sam's walk\" +1 for Sam",
+            &["Sam", "Sam's walk", ""],
+        );
+        assert_eq!(
+            line.into_string(),
+            "<bdi>Sam</bdi> rated &quot;<bdi>Sam's walk</bdi>&quot; +1 for <bdi>Sam</bdi>"
+        );
+    }
 
     #[test]
     fn an_override_in_text_is_shown_and_one_in_a_form_field_is_kept() {

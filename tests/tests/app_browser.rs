@@ -317,7 +317,7 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
     b.open(&format!("{}/", alex_app.base()));
     b.wait("document.querySelector('main').innerText.includes('Sam: +1')");
     b.screenshot("mixed-today");
-    sam_app.wait_for("/", "Alex</strong>: 0");
+    sam_app.wait_for("/", "Alex</bdi></strong>: 0");
 
     // A reflection in the app; Sam's reply (CLI) appears in the open page, no reload.
     b.open(&format!("{}/reflections", alex_app.base()));

@@ -74,7 +74,7 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
     let changed = d.json(&["goal", "show", &id])["steps"][0].clone();
     assert_eq!(changed["text"], "Find a route by the river", "{changed}");
     assert_eq!(changed["assignee"], d.person_id().as_str(), "{changed}");
-    assert!(app.get(&goal).body.contains(" for you"));
+    assert!(app.get(&goal).body.contains(" for <bdi>you</bdi>"));
 
     let rated = app.post(
         "/checkin",
@@ -250,7 +250,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     );
     assert_eq!(mine.status, 303, "{}", mine.body);
     assert_eq!(show()["owner"], d.person_id().as_str());
-    assert!(app.get(&goal).body.contains("Alex's own goal"));
+    assert!(app.get(&goal).body.contains("<bdi>Alex</bdi>'s own goal"));
     assert!(app.get("/").body.contains("Your own goal"));
     // A page left open writes back only what was changed on it: the title changed
     // elsewhere meanwhile (the partner's sync, another window) stays.
@@ -579,9 +579,12 @@ fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
         .to_string();
     let app = App::start(&sam);
     let today = app.get("/").body;
-    assert!(today.contains("Alex has rated; rate to see it"), "{today}");
     assert!(
-        !today.contains("Alex</strong>: <span class=\"muted\">not rated yet"),
+        today.contains("<bdi>Alex</bdi> has rated; rate to see it"),
+        "{today}"
+    );
+    assert!(
+        !today.contains("Alex</bdi></strong>: <span class=\"muted\">not rated yet"),
         "{today}"
     );
     assert!(today.contains("rated blind"), "{today}");
@@ -593,7 +596,8 @@ fn the_app_says_a_blind_rating_answered_opens_when_its_rater_syncs() {
     // Alex's device, not running, is the only one that can open the seal now.
     let today = app.get("/").body;
     assert!(
-        today.contains("Alex has rated; shown once Alex") && today.contains("s device syncs"),
+        today.contains("<bdi>Alex</bdi> has rated; shown once <bdi>Alex</bdi>")
+            && today.contains("s device syncs"),
         "{today}"
     );
     assert!(!today.contains("rate to see it"), "{today}");
@@ -636,8 +640,9 @@ fn the_history_filter_tells_two_people_of_one_name_apart() {
     let by = app.get(&format!("/history?by=Alex%20%23{}", id(&other)));
     assert_eq!(by.status, 200, "{}", by.body);
     assert!(
-        by.body.contains(&format!("{theirs} wrote a reflection"))
-            && !by.body.contains(&format!("{mine} joined")),
+        by.body
+            .contains(&format!("<bdi>{theirs}</bdi> wrote a reflection"))
+            && !by.body.contains(&format!("<bdi>{mine}</bdi> joined")),
         "{}",
         by.body
     );
@@ -1064,13 +1069,13 @@ fn rate_this_goal_on_a_paused_goal_says_it_is_paused_and_a_rating_is_confirmed()
     assert!(!page.contains("You have rated every goal"), "{page}");
     // A link by the start of an id finds the goal as `duet rate` does.
     let page = app.get(&format!("/checkin?goal={}", &active[..8])).body;
-    assert!(page.contains("<h2>Sunday talk</h2>"), "{page}");
+    assert!(page.contains("<h2 dir=\"auto\">Sunday talk</h2>"), "{page}");
     // A rating of a goal paused since its form was shown is saved and confirmed.
     let rated = app.post("/checkin", &[("goal", paused.as_str()), ("level", "1")]);
     assert_eq!(rated.status, 303, "{}", rated.body);
     let back = rated.header("location").expect("where to").to_string();
     let page = app.get(&back).body;
-    assert!(page.contains("Rated “Evening walk”"), "{page}");
+    assert!(page.contains("Rated “<bdi>Evening walk</bdi>”"), "{page}");
     assert!(
         page.contains("It is paused now, so Progress does not show this rating"),
         "the rating is kept, not counted, and that is said: {page}"

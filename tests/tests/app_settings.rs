@@ -256,7 +256,8 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     let sams = App::start(&sam);
     let page = sams.get("/devices");
     assert!(
-        page.body.contains("Alex is no longer in your shared space"),
+        page.body
+            .contains("<bdi>Alex</bdi> is no longer in your shared space"),
         "{}",
         page.body
     );
@@ -271,7 +272,9 @@ fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     // Today and the check-in say so too: ratings are no longer blind.
     let today = sams.get("/").body;
     assert!(
-        today.contains("Alex is no longer in your shared space: your ratings are in the clear"),
+        today.contains(
+            "<bdi>Alex</bdi> is no longer in your shared space: your ratings are in the clear"
+        ),
         "{today}"
     );
     assert!(!today.contains(" blind"), "{today}");
@@ -569,7 +572,7 @@ fn a_short_code_made_in_the_app_is_read_aloud_and_a_wrong_guess_burns_it() {
     let sam = Device::new();
     sam.ok(&["join", &code, "--relay", &relay.url, "--name", "Sam"]);
     app.wait_for(&shown, "Your partner's device received the invite");
-    app.wait_for("/devices", "You share this space with Sam");
+    app.wait_for("/devices", "You share this space with <bdi>Sam</bdi>");
     assert!(app.get("/devices").body.contains("/devices/verify"));
     // The second, used by someone else afterwards, is not said to let them in.
     let third = Device::new();

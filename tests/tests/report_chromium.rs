@@ -354,7 +354,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
         assert!(g0.contains(&format!("LEVEL{l} of goal 0")), "level {l}");
     }
     assert!(
-        g0.contains("done by <span class=\"done-by\">Sam</span> on <span class=\"done-at\">2023-12-05 22:13</span>"),
+        g0.contains("done by <span class=\"done-by\"><bdi>Sam</bdi></span> on <span class=\"done-at\">2023-12-05 22:13</span>"),
         "who completed a step and when"
     );
     assert!(
@@ -373,7 +373,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
     );
     assert!(
         g0.contains(
-            "<td>2023-12-19 22:13</td><td>−2</td><td>NOTE &lt;i&gt;rough&lt;/i&gt; week</td>"
+            "<td>2023-12-19 22:13</td><td>−2</td><td dir=\"auto\">NOTE &lt;i&gt;rough&lt;/i&gt; week</td>"
         ),
         "a rating's date, level and note"
     );
@@ -381,7 +381,9 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
     // without level or note.
     let g4 = section(&dom, &h.goals[4]);
     assert!(
-        g4.contains("<td>+2</td><td>CORRECTED-4</td><td class=\"marks\">corrected</td>"),
+        g4.contains(
+            "<td>+2</td><td dir=\"auto\">CORRECTED-4</td><td class=\"marks\">corrected</td>"
+        ),
         "{}",
         &g4[..g4.len().min(2000)]
     );
@@ -474,7 +476,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
     let private = between(&dom, "<article class=\"reflection private\">", "</article>");
     assert!(
         private.contains("PRIVATE-canary-3e1f")
-            && private.contains("Private: only on Alex's devices"),
+            && private.contains("Private: only on <bdi>Alex</bdi>'s devices"),
         "{private}"
     );
     assert!(

@@ -172,3 +172,56 @@ fn a_partners_right_to_left_override_and_mark_are_shown_not_obeyed_in_the_report
     assert!(goal.contains(&format!("value=\"{title}\"")), "{goal}");
     assert!(!raw(&text), "a raw control outside the form: {text}");
 }
+
+/// Hebrew and Arabic names and titles sit in Duet's English sentences on the pages; each
+/// is set apart (`<bdi>`), or a right-to-left title takes the level after it into its
+/// own run ("נועה rated "الحوار" +1" read with the +1 inside the quotes) and a name
+/// swaps the colours of the report's legend.
+#[test]
+fn right_to_left_names_and_titles_are_set_apart_from_levels_dates_and_colours() {
+    let relay = Relay::start();
+    let (alex, sam) = (Device::new(), Device::new());
+    alex.ok(&["init", "--name", "ليلى", "--relay", &relay.url]);
+    sam.ok(&["join", &alex.invite_code(), "--name", "נועה"]);
+    sam.ok(&["goal", "add", "ריצה 2x", "--area", "trust"]);
+    sam.ok(&["rate", "ריצה", "1"]);
+    sam.ok(&["step", "add", "ריצה", "לקנות נעליים"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    alex.ok(&["rate", "ריצה", "-1"]);
+    // Sam's blind rating opens once Sam's device has heard of Alex's.
+    for d in [&alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    let app = duet_tests::app::App::start(&alex);
+    let today = app.get("/").body;
+    for said in [
+        "<bdi>ריצה 2x</bdi></a>",
+        "<strong><bdi>ليلى</bdi></strong>: −1",
+        "<strong><bdi>נועה</bdi></strong>: +1",
+        "<bdi>לקנות נעליים</bdi>",
+    ] {
+        assert!(today.contains(said), "{said} in {today}");
+    }
+    let history = app.get("/history").body;
+    assert!(
+        history.contains("<bdi>ليلى</bdi> rated &quot;<bdi>ריצה 2x</bdi>&quot; -1"),
+        "{history}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    alex.ok(&["report", "--html", out.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&out).expect("the report");
+    for said in [
+        // In the order of their person ids (random).
+        "<h1>Progress report: <bdi>",
+        "</bdi> &amp; <bdi>",
+        "<bdi>נועה</bdi>: +1",
+        "<bdi>ليلى</bdi>: −1",
+        "■</span> <bdi>ليلى</bdi>",
+    ] {
+        assert!(html.contains(said), "{said} in {html}");
+    }
+    let goal = app.get(&app.first_goal_link()).body;
+    assert!(goal.contains("</svg> <bdi>ليلى</bdi>"), "{goal}");
+}

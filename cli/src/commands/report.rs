@@ -52,7 +52,7 @@ table{border-collapse:collapse;margin:.3rem 0}td,th{padding:.2rem .6rem;text-ali
 .levels tr.expected{font-weight:600}.ratings{font-size:.9rem}.steps{padding-left:1rem;list-style:none}\
 .status strong{text-transform:capitalize}\
 .banner{border:3px solid #b00020;background:#fff4f4;color:#600;padding:.6rem .9rem;font-weight:600}\
-.reflection{margin:.6rem 0}.reflection blockquote{margin:.2rem 0;padding-left:.8rem;border-left:3px solid #ddd}\
+.reflection{margin:.6rem 0}.reflection blockquote{margin:.2rem 0;padding-left:.8rem;border-left:3px solid #ddd;unicode-bidi:plaintext}\
 .reflection.private blockquote{border-left-color:#b00020}.replies{margin-left:1.5rem}tr.sealed td{color:#666}.private-mark{color:#b00020;font-weight:600}\
 @media print{@page{margin:15mm}\
 body{max-width:none;margin:0;padding:0;color:#000;background:#fff;font-size:10.5pt}\
@@ -145,7 +145,7 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                         the partner has never seen them. Share this page only with someone who may read them."
                     }
                 }
-                h1 { (title) }
+                h1 { "Progress report: " (heading_names(&names)) ", " (period(d)) }
                 p class="muted" {
                     "Made " (when(d.made_at)) " with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
                 }
@@ -165,6 +165,16 @@ pub(crate) fn page(d: &ReportData) -> Markup {
         }
     };
     maud::PreEscaped(crate::bidi::shown(page.into_string()))
+}
+
+/// The partners' names for the heading, each set apart from the others and the date.
+fn heading_names(names: &[&str]) -> Markup {
+    html! {
+        @for (i, name) in names.iter().enumerate() {
+            @if i > 0 { " & " }
+            (crate::bidi::bdi(name))
+        }
+    }
 }
 
 /// The period covered, as days: "2026-01-01 to 2026-03-31".
@@ -187,7 +197,7 @@ fn contents(d: &ReportData) -> Markup {
             ol class="contents" {
                 @for g in &d.goals {
                     li {
-                        a href=(format!("#goal-{}", g.goal.id)) { (g.goal.title) }
+                        a href=(format!("#goal-{}", g.goal.id)) { (crate::bidi::bdi(&g.goal.title)) }
                         span class="muted" { " · " (g.goal.status) }
                     }
                 }
@@ -202,7 +212,7 @@ fn legend(p: &Progress) -> Markup {
         p class="legend" {
             @for (i, name) in p.people.values().enumerate() {
                 span style=(format!("color:{}", PALETTE[i % PALETTE.len()])) { "■" }
-                " " (name) " \u{a0} "
+                " " (crate::bidi::bdi(name)) " \u{a0} "
             }
             span style=(format!("color:{JOINT}")) { "■" }
             " together (T-score only)"
@@ -217,7 +227,7 @@ fn summary(p: &Progress) -> Markup {
         table {
             tr { th { "Who" } th { "T-score now" } }
             @for (id, name) in &p.people {
-                tr { td { (name) } td { (t(p.current(id))) } }
+                tr { td dir="auto" { (name) } td { (t(p.current(id))) } }
             }
             tr { td { "together" } td { (t(p.current_joint())) } }
         }

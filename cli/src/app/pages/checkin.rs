@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::layout::{Nav, csrf, level, level_name};
 use super::today::iso_when;
 use crate::app::server::{App, PageResult, see_other};
+use crate::bidi::bdi;
 
 /// Which goal to show, and what the last rating did.
 #[derive(Deserialize, Default)]
@@ -75,7 +76,7 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
         @if q.closed == Some(true) { (closed_notice(q.still_sealed.unwrap_or(0))) }
         @if let Some(title) = done_title {
             p class="done" role="status" {
-                "Rated “" (title) "”"
+                "Rated “" (bdi(title)) "”"
                 @if q.sealed == Some(true) { ": sealed until your partner rates it too." } @else { "." }
             }
         }
@@ -89,7 +90,7 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
         }
         @if let Some((id, title, status)) = not_here {
             p class="warning" {
-                "“" (title) "” is " (status) ": a check-in rates the active goals. "
+                "“" (bdi(title)) "” is " (status) ": a check-in rates the active goals. "
                 a href=(format!("/goals/{id}")) { "Set it active on its page" }
                 " to rate it."
             }
@@ -123,7 +124,7 @@ fn round_and_goals(plan: &CheckinPlan, token: &str, alone: bool) -> Markup {
                 ul {
                     @for g in &plan.goals {
                         li {
-                            a href=(format!("/checkin?goal={}", g.id)) { (g.title) }
+                            a href=(format!("/checkin?goal={}", g.id)) { (bdi(&g.title)) }
                             @if g.rated { span class="muted" { " · rated" } }
                         }
                     }
@@ -196,7 +197,7 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
             (csrf(token))
             input type="hidden" name="goal" value=(g.id);
             input type="hidden" name="seen" value=(seen);
-            h2 { (g.title) }
+            h2 dir="auto" { (g.title) }
             @if g.answers && !g.rated {
                 p { "Your partner has rated this goal; rate it to see theirs." }
             } @else if g.answers {
@@ -204,7 +205,7 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
             }
             @if !g.partner_steps.is_empty() {
                 p { "Since you last rated it, your partner completed:" }
-                ul { @for s in &g.partner_steps { li { (s) } } }
+                ul { @for s in &g.partner_steps { li dir="auto" { (s) } } }
             }
             @if g.rated && g.partner_rated && !g.answers {
                 p class="muted" { "You have both rated it in this check-in; rating again starts a new blind rating." }
@@ -219,7 +220,7 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
                         input type="radio" name="level" id=(id) value=(l) required;
                         label for=(id) {
                             strong { (level(*l as i64)) " " (level_name(*l as i64)) }
-                            @if !text.is_empty() { br; span { (text) } }
+                            @if !text.is_empty() { br; (bdi(text)) }
                         }
                     }
                 }

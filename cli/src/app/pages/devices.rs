@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::layout::{Nav, csrf};
 use crate::app::server::{App, PageResult, see_other};
+use crate::bidi::bdi;
 use crate::output::when;
 use crate::transport::Http;
 
@@ -207,8 +208,8 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
                         button type="submit" { "Make a short code to read aloud" }
                     }
                 }
-                Partner::Here(name) => p { "You share this space with " (name) "." },
-                Partner::Gone(name) => p { (name) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write. Sharing Duet with someone else starts anew: Start over, at the end of this page." },
+                Partner::Here(name) => p { "You share this space with " (bdi(name)) "." },
+                Partner::Gone(name) => p { (bdi(name)) " is no longer in your shared space (they left, or their last device was removed). It stays yours to read and write. Sharing Duet with someone else starts anew: Start over, at the end of this page." },
             }
         }
         section aria-labelledby="add" {
@@ -324,7 +325,7 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
                 @for r in rows {
                     @let short = crate::output::short_key(&r.device);
                     tr {
-                        td { (r.name.as_deref().unwrap_or("unknown")) }
+                        td dir="auto" { (r.name.as_deref().unwrap_or("unknown")) }
                         td { code { (short) } }
                         td { (when(r.joined_ms)) }
                         td {
@@ -532,11 +533,11 @@ fn confirm_page(app: &App, key: &str, partner: Option<&PartnerRemoval>) -> Respo
     let main = html! {
         h1 {
             @match partner {
-                Some(p) => { "Remove " (p.name) "'s device " code { (key) } "?" }
+                Some(p) => { "Remove " (bdi(&p.name)) "'s device " code { (key) } "?" }
                 None => { "Remove your device " code { (key) } "?" }
             }
         }
-        p class="warning" { (what) }
+        p class="warning" { (crate::bidi::isolated_in(&what, &[partner.map_or("", |p| p.name.as_str())])) }
         form method="post" action=(format!("/devices/{key}/remove")) {
             (csrf(app.csrf()))
             input type="hidden" name="confirm" value="yes";

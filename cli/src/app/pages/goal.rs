@@ -83,14 +83,14 @@ pub async fn goal(
     let ratings: Vec<RatingRecord> = ratings.iter().rev().map(RatingRecord::from).collect();
     let token = app.csrf().to_string();
     let main = html! {
-        h1 { (g.title) }
+        h1 dir="auto" { (g.title) }
         (about(&g, duet_core::app::overdue(&goal, &today), &people))
         @for m in &merged {
             p class="problem" {
                 "The " (field_name(&m.field)) " was changed on two devices while apart, and the two changes were merged letter by letter. Set it as it should read with Edit below."
             }
         }
-        @if !g.why.is_empty() { p { (g.why) } }
+        @if !g.why.is_empty() { p dir="auto" { (g.why) } }
         (levels(&g.levels))
         @if let Some(p) = &progress { (now(p, &g.id, member)) }
         (super::steps::section(&g, &people, &present, &me, member.then_some(token.as_str())))
@@ -129,7 +129,7 @@ fn levels(levels: &BTreeMap<String, String>) -> Markup {
         dl class="levels" {
             @for l in (-2i64..=2).rev() {
                 dt { (level(l)) " " span class="muted" { (level_name(l)) } }
-                dd {
+                dd dir="auto" {
                     @match levels.get(&l.to_string()).filter(|t| !t.is_empty()) {
                         Some(t) => (t),
                         None => span class="muted" { "not written" },
@@ -214,15 +214,15 @@ fn ratings_section(
                     thead { tr { th { "When" } th { "Who" } th { "Level" } th { "Note" } } }
                     tbody {
                         @for s in sealed.iter().rev().filter(|s| s.rater != me) {
-                            tr { td { (iso_when(&s.at)) } td { (name_of(people, &s.rater)) } td colspan="2" class="muted" { (sealed_note(gp, s)) } }
+                            tr { td { (iso_when(&s.at)) } td dir="auto" { (name_of(people, &s.rater)) } td colspan="2" class="muted" { (sealed_note(gp, s)) } }
                         }
                         @for r in ratings {
                             tr {
                                 td { (iso_when(&r.at)) }
-                                td { (name_of(people, &r.rater)) }
+                                td dir="auto" { (name_of(people, &r.rater)) }
                                 td { (level(r.level)) }
                                 td {
-                                    (r.note.as_deref().unwrap_or(""))
+                                    (crate::bidi::bdi(r.note.as_deref().unwrap_or("")))
                                     @if own_sealed(r) { span class="muted" { " (sealed: your partner sees it once both have rated)" } }
                                 }
                             }
@@ -292,7 +292,7 @@ fn about(g: &GoalRecord, overdue: bool, people: &BTreeMap<String, String>) -> Ma
     html! {
         p class="muted" {
             (super::layout::area_name(&g.area)) " · " (g.status) @if let Some(d) = &g.due { " · due " (d) @if overdue { " (overdue)" } }
-            @if g.owner != "shared" { " · " (name_of(people, &g.owner)) "'s own goal" }
+            @if g.owner != "shared" { " · " (crate::bidi::bdi(name_of(people, &g.owner))) "'s own goal" }
         }
     }
 }

@@ -80,7 +80,7 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         ol class="timeline" reversed {
             @for e in events.iter().rev() {
                 li {
-                    span class="when" { (when(e.at)) } " " (e.summary)
+                    span class="when" { (when(e.at)) } " " (people_set_apart(e, &people))
                     @if e.never_sent {
                         " " span class="muted" { "(never sent: shown on this device only)" }
                     }
@@ -90,6 +90,19 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         @if let Some(latest) = &undo { (super::edit::undo_form(app.csrf(), latest)) }
     };
     Ok(app.page("History", Nav::History, main))
+}
+
+/// An event's line with the names, titles and texts people wrote in it set apart from
+/// Duet's words (a Hebrew title would otherwise take the level after it into its run).
+fn people_set_apart(e: &duet_core::history::HistoryEvent, people: &[String]) -> Markup {
+    let mut pieces: Vec<&str> = people.iter().map(String::as_str).collect();
+    pieces.push(&e.author_name);
+    pieces.extend(
+        [&e.goal_title, &e.before, &e.after]
+            .into_iter()
+            .filter_map(|s| s.as_deref()),
+    );
+    crate::bidi::isolated_in(&e.summary, &pieces)
 }
 
 /// The form that filters the timeline by goal and by person.

@@ -78,8 +78,8 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
     html! {
         div class="reflection" {
             p class="meta" {
-                strong { (r.author_name) } " · " (iso_when(&r.at))
-                @if let Some(t) = &r.goal_title { " · about " a href=(format!("/goals/{}", r.goal.as_deref().unwrap_or(""))) { (t) } }
+                strong { (crate::bidi::bdi(&r.author_name)) } " · " (iso_when(&r.at))
+                @if let Some(t) = &r.goal_title { " · about " a href=(format!("/goals/{}", r.goal.as_deref().unwrap_or(""))) { (crate::bidi::bdi(t)) } }
                 @if r.private { " · " span class="private-mark" { "only on your devices" } }
                 @if r.edited_at.is_some() { span class="muted" { " (edited)" } }
                 @if r.answers_withdrawn { span class="muted" { " · a reply to a reflection that was withdrawn" } }

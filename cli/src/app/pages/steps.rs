@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::edit::{changed, changed_meanwhile, was};
 use super::layout::csrf;
 use crate::app::server::{App, PageResult, see_other};
+use crate::bidi::bdi;
 use crate::output::name_of;
 
 /// The steps, with a form to complete or reopen each, to change each open one, and to
@@ -62,11 +63,11 @@ pub fn section(
 fn listed(s: &StepRecord, people: &BTreeMap<String, String>, me: &str) -> Markup {
     html! {
         @if s.done {
-            span class="done" { "✓ " (s.text) }
-            @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+            span class="done" { "✓ " (bdi(&s.text)) }
+            @if let Some(by) = &s.done_by { span class="muted" { " done by " (bdi(name_of(people, by))) } }
         } @else {
-            (s.text)
-            @if let Some(a) = &s.assignee { span class="muted" { " for " (for_whom(people, me, a)) } }
+            (bdi(&s.text))
+            @if let Some(a) = &s.assignee { span class="muted" { " for " (bdi(for_whom(people, me, a))) } }
         }
     }
 }
@@ -91,16 +92,16 @@ fn step(
         @if s.done {
             form method="post" class="inline" action=(action("reopen")) {
                 (csrf(token))
-                span class="done" { "✓ " (s.text) }
-                @if let Some(by) = &s.done_by { span class="muted" { " done by " (name_of(people, by)) } }
+                span class="done" { "✓ " (bdi(&s.text)) }
+                @if let Some(by) = &s.done_by { span class="muted" { " done by " (bdi(name_of(people, by))) } }
                 " "
                 button type="submit" { "Reopen" }
             }
         } @else {
             form method="post" class="inline" action=(action("done")) {
                 (csrf(token))
-                (s.text)
-                @if let Some(a) = &s.assignee { span class="muted" { " for " (for_whom(people, me, a)) } }
+                (bdi(&s.text))
+                @if let Some(a) = &s.assignee { span class="muted" { " for " (bdi(for_whom(people, me, a))) } }
                 " "
                 button type="submit" { "Mark done" }
             }

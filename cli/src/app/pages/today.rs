@@ -9,6 +9,7 @@ use maud::{Markup, html};
 
 use super::layout::{Nav, csrf, level, level_name};
 use crate::app::server::{App, PageResult};
+use crate::bidi::bdi;
 use crate::output::when;
 
 /// What Today shows, read in one visit to the device.
@@ -81,7 +82,7 @@ pub async fn today(
             Some(d) => p class="warning" { (d.describe()) ". What it held stays readable here; nothing more can be rated or added." },
             None => {
                 @if let duet_core::app::Partner::Gone(name) = &t.partner {
-                    p { (name) " is no longer in your shared space: your ratings are in the clear from now on." }
+                    p { (bdi(name)) " is no longer in your shared space: your ratings are in the clear from now on." }
                 }
                 (round(&t.plan, matches!(t.partner, duet_core::app::Partner::Gone(_))))
             }
@@ -109,7 +110,7 @@ fn others(goals: &[GoalRecord]) -> Markup {
                 summary { "Paused, achieved and archived goals (" (goals.len()) ")" }
                 ul {
                     @for g in goals {
-                        li { a href=(format!("/goals/{}", g.id)) { (g.title) } " · " (g.status) }
+                        li { a href=(format!("/goals/{}", g.id)) { (bdi(&g.title)) } " · " (g.status) }
                     }
                 }
             }
@@ -150,12 +151,12 @@ fn goal_card(g: &GoalRecord, p: &Progress, member: bool) -> Markup {
     let open: Vec<_> = g.steps.iter().filter(|s| !s.done).collect();
     html! {
         article class="goal card" {
-            h2 { a href=(format!("/goals/{}", g.id)) { (g.title) } }
+            h2 { a href=(format!("/goals/{}", g.id)) { (bdi(&g.title)) } }
             @if let Some(who) = (g.owner != "shared").then(|| for_whom(gp, &p.me, &g.owner)).flatten() {
-                p class="muted" { @if who == "you" { "Your own goal" } @else { (who) "'s own goal" } }
+                p class="muted" { @if who == "you" { "Your own goal" } @else { (bdi(&who)) "'s own goal" } }
             }
             @if let Some(expected) = g.levels.get("0").filter(|t| !t.is_empty()) {
-                p class="muted" { "As expected: " (expected) }
+                p class="muted" { "As expected: " (bdi(expected)) }
             }
             @if let Some(gp) = gp {
                 ul class="partners" {
@@ -174,9 +175,9 @@ fn goal_card(g: &GoalRecord, p: &Progress, member: bool) -> Markup {
                 ul class="steps" {
                     @for s in open {
                         li {
-                            (s.text)
+                            (bdi(&s.text))
                             @if let Some(who) = s.assignee.as_deref().and_then(|a| for_whom(gp, &p.me, a)) {
-                                span class="muted" { " for " (who) }
+                                span class="muted" { " for " (bdi(&who)) }
                             }
                         }
                     }
@@ -202,7 +203,7 @@ fn for_whom(gp: Option<&GoalProgress>, me: &str, person: &str) -> Option<String>
 /// left or was removed, and nothing sealed opens here any more.
 pub fn partner_line(s: &PartnerSeries, me: &str, gone: bool) -> Markup {
     html! {
-        strong { (s.name) } ": "
+        strong { (bdi(&s.name)) } ": "
         @match s.latest {
             Some(l) => { (level(l)) " (" (level_name(l)) ")" @if let Some(t) = s.latest_at { span class="muted" { " on " (when(t)) } } },
             None if s.sealed => span class="muted" { "rated blind" },
@@ -216,16 +217,16 @@ pub fn partner_line(s: &PartnerSeries, me: &str, gone: bool) -> Markup {
             br;
             span class="sealed" {
                 @if gone {
-                    @if s.person == me { "you rated blind" } @else { (s.name) " rated blind" }
+                    @if s.person == me { "you rated blind" } @else { (bdi(&s.name)) " rated blind" }
                     ": " (crate::advice::STAYS_SEALED)
                 } @else if s.person == me {
                     "you have rated blind: sealed until your partner rates too"
                 } @else if s.left {
-                    (s.name) " is no longer in the shared space: their blind rating stays sealed"
+                    (bdi(&s.name)) " is no longer in the shared space: their blind rating stays sealed"
                 } @else if s.opening {
-                    (s.name) " has rated; shown once " (s.name) "'s device syncs"
+                    (bdi(&s.name)) " has rated; shown once " (bdi(&s.name)) "'s device syncs"
                 } @else {
-                    (s.name) " has rated; rate to see it"
+                    (bdi(&s.name)) " has rated; rate to see it"
                 }
             }
         }

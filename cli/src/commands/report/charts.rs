@@ -197,7 +197,7 @@ pub fn goal_legend(g: &GoalProgress) -> Markup {
                 svg width="10" height="10" viewBox="0 0 10 10" aria-hidden="true" {
                     rect width="10" height="10" fill=(PALETTE[i % PALETTE.len()]) {}
                 }
-                " " (s.name) " \u{a0} "
+                " " (crate::bidi::bdi(&s.name)) " \u{a0} "
             }
         }
     }

@@ -59,10 +59,10 @@ fn header(g: &ReportGoal, people: &BTreeMap<String, String>) -> Markup {
     let goal = &g.goal;
     html! {
         header class="goal-head" {
-            h2 { (goal.title) }
+            h2 dir="auto" { (goal.title) }
             p class="meta" {
                 span class="area" { (goal.area) } " · "
-                @if goal.owner != "shared" { span class="owner" { (name_of(people, &goal.owner)) "'s own goal" } " · " }
+                @if goal.owner != "shared" { span class="owner" { (crate::bidi::bdi(name_of(people, &goal.owner))) "'s own goal" } " · " }
                 span class="status" data-status=(goal.status) {
                     "Status: " strong { (goal.status) } " since " (day(g.status_since))
                     @if !g.status_changed { " (when it was created)" }
@@ -73,7 +73,7 @@ fn header(g: &ReportGoal, people: &BTreeMap<String, String>) -> Markup {
                 p class="muted" { "Not counted in the T-scores while " (goal.status) "." }
             }
             @if !goal.why.is_empty() {
-                p class="why" { strong { "Why it matters:" } " " (goal.why) }
+                p class="why" { strong { "Why it matters:" } " " (crate::bidi::bdi(&goal.why)) }
             }
         }
     }
@@ -94,7 +94,7 @@ fn levels(levels: &BTreeMap<String, String>) -> Markup {
                 @let text = levels.get(&level.to_string()).map(String::as_str).unwrap_or("");
                 tr data-level=(level) class=[(level == 0).then_some("expected")] {
                     th { (signed(level.into())) } td class="muted" { (meaning) }
-                    td class="description" {
+                    td class="description" dir="auto" {
                         @if text.is_empty() { span class="muted" { "not described" } }
                         @else { (text) }
                     }
@@ -113,12 +113,12 @@ fn steps(steps: &[StepRecord], people: &BTreeMap<String, String>) -> Markup {
             ul class="steps" {
                 @for s in steps {
                     li class=(if s.done { "step done" } else { "step open" }) {
-                        (if s.done { "✓ " } else { "○ " }) span class="step-text" { (s.text) }
+                        (if s.done { "✓ " } else { "○ " }) span class="step-text" { (crate::bidi::bdi(&s.text)) }
                         span class="muted" {
                             @if s.done {
                                 " — done"
                                 @if let Some(by) = &s.done_by {
-                                    " by " span class="done-by" { (name_of(people, by)) }
+                                    " by " span class="done-by" { (crate::bidi::bdi(name_of(people, by))) }
                                 }
                                 @if let Some(at) = &s.done_at {
                                     " on " span class="done-at" { (when_of(at)) }
@@ -136,8 +136,8 @@ fn steps(steps: &[StepRecord], people: &BTreeMap<String, String>) -> Markup {
 }
 
 /// Each partner's latest level, and how far apart they are.
-fn latest(g: &ReportGoal) -> String {
-    let levels: Vec<String> = g
+fn latest(g: &ReportGoal) -> Markup {
+    let levels: Vec<(&str, String)> = g
         .progress
         .partners
         .iter()
@@ -158,16 +158,14 @@ fn latest(g: &ReportGoal) -> String {
                         .last()
                         .is_some_and(|r| p.sealed.iter().any(|x| x.id == r.id))
             });
-            match (level, s.sealed) {
+            let said = match (level, s.sealed) {
                 (Some(l), true) if own_sealed_latest => {
-                    format!(
-                        "{}: {l} (rated blind, not shown to the partner yet)",
-                        s.name
-                    )
+                    format!("{l} (rated blind, not shown to the partner yet)")
                 }
-                (Some(l), true) => format!("{}: {l} (and rated blind since)", s.name),
-                (level, _) => format!("{}: {}", s.name, level.as_deref().unwrap_or(none)),
-            }
+                (Some(l), true) => format!("{l} (and rated blind since)"),
+                (level, _) => level.unwrap_or_else(|| none.to_string()),
+            };
+            (s.name.as_str(), said)
         })
         .collect();
     let gap = match g.progress.gap {
@@ -178,7 +176,13 @@ fn latest(g: &ReportGoal) -> String {
         ),
         None => String::new(),
     };
-    levels.join(" · ") + &gap
+    html! {
+        @for (i, (name, level)) in levels.iter().enumerate() {
+            @if i > 0 { " · " }
+            (crate::bidi::bdi(name)) ": " (level)
+        }
+        (gap)
+    }
 }
 
 /// One partner's ratings: date, level, note and marks, oldest first. This person's own
@@ -188,7 +192,7 @@ fn ratings_table(p: &PartnerRatings) -> Markup {
     let opened = |id: &str| p.ratings.iter().any(|r| r.id == id);
     let sealed = |id: &str| p.sealed.iter().any(|s| s.id == id);
     html! {
-        h4 { (p.name) "'s ratings" }
+        h4 { (crate::bidi::bdi(&p.name)) "'s ratings" }
         @if p.ratings.is_empty() && p.sealed.is_empty() {
             p class="muted" { "No ratings in this period." }
         } @else {
@@ -198,7 +202,7 @@ fn ratings_table(p: &PartnerRatings) -> Markup {
                     @for r in &p.ratings {
                         tr {
                             td { (when_of(&r.at)) } td { (signed(r.level)) }
-                            td { @if let Some(n) = &r.note { (n) } }
+                            td dir="auto" { @if let Some(n) = &r.note { (n) } }
                             td class="marks" { (row_marks(r, sealed(&r.id))) }
                         }
                     }

@@ -18,7 +18,7 @@ pub fn reflections(groups: &[ReflectionGroup]) -> Markup {
                 div class="reflection-group" data-goal=(g.goal.as_deref().unwrap_or("")) {
                     h3 {
                         @match (&g.goal, &g.title) {
-                            (Some(_), Some(title)) => { "About " (title) }
+                            (Some(_), Some(title)) => { "About " (crate::bidi::bdi(title)) }
                             (Some(id), None) => {
                                 "About a goal this device cannot read (" (duet_core::ids::short(id)) ")"
                             }
@@ -40,9 +40,9 @@ pub fn reflection(r: &ReportReflection) -> Markup {
     html! {
         article class=(if r.private { "reflection private" } else { "reflection" }) {
             p class="byline" {
-                strong class="author" { (author) } " · " (when(r.at))
+                strong class="author" { (crate::bidi::bdi(author)) } " · " (when(r.at))
                 @if r.private {
-                    " · " span class="private-mark" { "Private: only on " (author) "'s devices" }
+                    " · " span class="private-mark" { "Private: only on " (crate::bidi::bdi(author)) "'s devices" }
                 }
             }
             @if let Some(prompt) = &r.prompt {
