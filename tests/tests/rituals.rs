@@ -79,7 +79,7 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
     );
     // Its latest level is that sealed rating, not one rated before it.
     assert!(
-        html.contains("Alex: −2 (rated blind, not shown to the partner yet)")
+        html.contains("<bdi>Alex</bdi>: −2 (rated blind, not shown to the partner yet)")
             && !html.contains("rated blind since"),
         "{html}"
     );
@@ -123,7 +123,8 @@ fn a_blind_rating_reaches_the_partner_only_as_a_commitment_until_they_rate() {
     sam.ok(&["report", "--html", report.to_str().expect("path")]);
     let html = std::fs::read_to_string(&report).expect("the report");
     assert!(
-        html.contains("Alex: rated blind, not revealed yet") && !html.contains("Alex: not rated"),
+        html.contains("<bdi>Alex</bdi>: rated blind, not revealed yet")
+            && !html.contains("<bdi>Alex</bdi>: not rated"),
         "{html}"
     );
 
@@ -506,8 +507,8 @@ fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides(
         let html = std::fs::read_to_string(&report).expect("report");
         assert!(!html.contains(withdrawn), "the report shows withdrawn text");
         assert!(
-            html.contains("<td>meant +1</td><td class=\"marks\">corrected")
-                && !html.contains("<td>typo</td>"),
+            html.contains("<td dir=\"auto\">meant +1</td><td class=\"marks\">corrected")
+                && !html.contains(">typo</td>"),
             "the report shows the corrected rating, marked, and not the mistake"
         );
         let history = d.ok(&["history"]);
