@@ -380,3 +380,35 @@ fn an_invite_works_though_the_relay_refused_to_create_the_personal_space() {
     alex.run(&["sync"]);
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }
+
+/// A client may send its creation token with every genesis (the reference CLI does):
+/// a member's first personal space is created without charging it, though the token
+/// has created all it may, and a second personal space is still charged and refused.
+#[test]
+fn a_members_personal_space_sent_with_a_used_up_token_is_created_and_not_charged() {
+    let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-token", "1"]);
+    let (eve, space, genesis) = stranger();
+    let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let first = SpaceId::generate();
+    let (status, body) = push(
+        &relay,
+        first,
+        &[&personal_genesis(&eve.id, first)],
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    let second = SpaceId::generate();
+    let (status, body) = push(
+        &relay,
+        second,
+        &[&personal_genesis(&eve.id, second)],
+        Some(TOKEN),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("token_exhausted")),
+        "{body}"
+    );
+}

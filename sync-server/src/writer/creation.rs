@@ -33,13 +33,16 @@ impl Group<'_> {
             // Recorded in the token's place, so that it is counted as a token is.
             credential.token = Some(sponsor);
         }
-        self.check_creation_limits(txn, push)?;
+        self.check_creation_limits(txn, push, &credential)?;
         self.check_creation_room(txn, push.space)?;
         Ok(credential)
     }
 
-    /// Open registration, a valid creation token, or a member's first personal space;
-    /// for the last, what it is recorded under (see [`Group::personal_of_member`]).
+    /// Open registration, a member's first personal space, or a valid creation token;
+    /// for a member's personal space, what it is recorded under (see
+    /// [`Group::personal_of_member`]): a token sent with it is neither needed nor
+    /// charged (a client that sends its token with every genesis would otherwise be
+    /// refused a space the rules give it once the token's count is used up).
     fn check_right_to_create<T: WriteTxn>(
         &mut self,
         txn: &mut T,
@@ -47,25 +50,29 @@ impl Group<'_> {
         genesis: &Event,
     ) -> Result<Option<String>, ApiError> {
         let credential = &push.credential;
-        if self.config.open_registration || credential.token.is_some() {
+        if self.config.open_registration {
             return Ok(None);
         }
         if let Some(sponsor) = self.personal_of_member(txn, genesis)? {
             return Ok(Some(sponsor));
+        }
+        if credential.token.is_some() {
+            return Ok(None);
         }
         Err(crate::creation::refused_without_token(
             credential, push.space,
         ))
     }
 
-    /// Spaces created per client address in the last day, and per creation token.
+    /// Spaces created per client address in the last day, and per creation token (the
+    /// `credential` the creation is recorded under).
     fn check_creation_limits<T: WriteTxn>(
         &self,
         txn: &mut T,
         push: &PreparedPush,
+        credential: &Credential,
     ) -> Result<(), ApiError> {
         let c = self.config;
-        let credential = &push.credential;
         if c.max_creations_per_ip > 0
             && let Some(address) = credential.address
         {
