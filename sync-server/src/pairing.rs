@@ -41,8 +41,8 @@ use crate::state::AppState;
 pub const MAX_PER_SPACE: usize = 4;
 /// Open mailboxes on the relay at most.
 pub const MAX_OPEN: usize = 10_000;
-/// The longest SPAKE2 message accepted, in base64 characters (Ed25519: 33 bytes).
-const MAX_MSG_CHARS: usize = 128;
+/// A SPAKE2 message's length: a side byte and an Ed25519 point.
+const MSG_BYTES: usize = 33;
 /// Random picks per size of nameplate before trying a longer one.
 const PICKS: usize = 16;
 /// Nameplates grow from 3 to 4 to 5 digits when the shorter ones are crowded.
@@ -264,12 +264,20 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     })
 }
 
-/// Whether `s` is base64 (standard alphabet) of at most `max` characters.
+/// Whether `s` is standard base64 (padded) of at most `max` characters.
 fn is_base64(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    use base64::Engine as _;
+    !s.is_empty() && s.len() <= max && base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+}
+
+/// Whether `s` is a SPAKE2 message: standard base64 of exactly [`MSG_BYTES`] bytes (the
+/// partner's side would otherwise take junk for the other side's message).
+fn is_spake_message(s: &str) -> bool {
+    use base64::Engine as _;
+    s.len() <= 4 * MSG_BYTES.div_ceil(3)
+        && base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .is_ok_and(|m| m.len() == MSG_BYTES)
 }
 
 fn bad_message(what: &str) -> ApiError {
@@ -320,7 +328,7 @@ pub async fn open(
     let space = parse_space(&space)?;
     authorize(&state, "POST", space, &uri, &headers).await?;
     let open: PairingOpen = json_body(&body)?;
-    if !is_base64(&open.msg, MAX_MSG_CHARS) {
+    if !is_spake_message(&open.msg) {
         return Err(bad_message("`msg`"));
     }
     let secs = open
@@ -458,7 +466,7 @@ pub async fn claim(
     pairings.try_from(from.as_ref())?;
     let nameplate = parse_nameplate(&nameplate)?;
     let claim: PairingClaim = json_body(&body)?;
-    if !is_base64(&claim.msg, MAX_MSG_CHARS) {
+    if !is_spake_message(&claim.msg) {
         return Err(bad_message("`msg`"));
     }
     if claim.confirm.len() != 64 || !claim.confirm.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -623,8 +631,18 @@ mod tests {
     fn queries_read_their_values() {
         assert_eq!(query_value("wait=25&token=ab", "token"), Some("ab"));
         assert_eq!(query_value("wait=25", "token"), None);
-        assert!(is_base64("QUJD+/==", 128));
+        assert!(is_base64("QUJD+w==", 128));
         assert!(!is_base64("QUJD\"", 128));
         assert!(!is_base64("", 128));
+    }
+
+    #[test]
+    fn a_spake_message_is_base64_of_33_bytes_and_nothing_else() {
+        use base64::Engine as _;
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        assert!(is_spake_message(&b64(33)));
+        for junk in [b64(32), b64(34), b64(96), "x".to_string(), String::new()] {
+            assert!(!is_spake_message(&junk), "{junk}");
+        }
     }
 }

@@ -90,6 +90,14 @@ async fn only_a_members_signed_request_opens_a_mailbox_and_a_space_gets_four() {
         .expect("answer");
     assert_eq!(as_read.status(), StatusCode::UNAUTHORIZED);
 
+    // A message that is not a SPAKE2 message (33 bytes, base64) opens nothing.
+    for junk in ["x", "QUFB", &"QUFB".repeat(32)] {
+        let body = Some(serde_json::json!({ "msg": junk, "lifetime_secs": 60 }));
+        let refused = call(&router, "POST", (&path, ""), body, Some(&c.alex.id)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{junk}");
+        assert_eq!(refused.error().error, ErrorCode::Malformed, "{junk}");
+    }
+
     for _ in 0..4 {
         let opened: PairingOpened = json(&open(&router, &c).await);
         assert!((1..=999).contains(&opened.nameplate), "{opened:?}");
