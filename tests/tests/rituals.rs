@@ -1850,3 +1850,48 @@ fn a_reply_to_a_reflection_withdrawn_since_says_so_in_words() {
         late.stderr
     );
 }
+
+/// Alex corrects one rating on the laptop and again on the phone while the two are
+/// apart: one rating was corrected, so one counts (the later correction, the phone's),
+/// on every device, in the progress and the export alike.
+#[test]
+fn a_rating_corrected_on_two_devices_while_apart_counts_once_as_the_later_correction() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code()]);
+    let all = [&alex, &phone, &sam];
+    let t0 = duet_core::ids::now_ms() - 2 * HOUR;
+    let sync_all = |ms: i64| {
+        for d in all.iter().chain(all.iter()) {
+            at(d, &["sync"], ms);
+        }
+    };
+    sync_all(t0);
+    at(&alex, &["rate", GOAL, "1"], t0 + 1_000);
+    sync_all(t0 + 2_000);
+    at(&sam, &["rate", GOAL, "0"], t0 + 3_000);
+    sync_all(t0 + 4_000);
+    sync_all(t0 + 5_000);
+    at(&alex, &["rate", GOAL, "2", "--amend"], t0 + 6_000);
+    at(&phone, &["rate", GOAL, "-2", "--amend"], t0 + 7_000);
+    sync_all(t0 + 8_000);
+    for d in all {
+        let alexs: Vec<i64> = ratings(d)
+            .into_iter()
+            .filter(|(who, _, _)| who == "Alex")
+            .map(|(_, level, _)| level)
+            .collect();
+        assert_eq!(alexs, [-2], "one rating, corrected last to -2");
+        let progress = at(d, &["progress", "--json"], t0 + 9_000);
+        let progress: serde_json::Value = serde_json::from_str(&progress).expect("JSON");
+        let alex_series = progress["goals"][0]["partners"]
+            .as_array()
+            .expect("partners")
+            .iter()
+            .find(|p| p["name"] == "Alex")
+            .expect("Alex's series")
+            .clone();
+        assert_eq!(alex_series["count"], 1, "{alex_series}");
+    }
+}

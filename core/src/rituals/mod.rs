@@ -415,12 +415,16 @@ fn answered(seal: &Seal, marks: &Marks) -> bool {
 }
 
 /// The ratings that count: a correction replaces what it corrects, a withdrawal removes
-/// it, and a seal revealed twice (by two devices of its rater) counts once.
+/// it, and a seal revealed twice (by two devices of its rater) counts once. Two
+/// corrections of one rating (made on two devices of its rater while apart) are one
+/// correction: the later made counts, as if it had corrected the other.
 pub fn effective_ratings(view: &View) -> Vec<Rating> {
     // A correction may name a seal or any reveal of it; it then replaces every reveal.
     let one = one_rating(view);
     let taken_back = withdrawn(view);
     let mut gone: BTreeSet<&str> = BTreeSet::new();
+    // The correction that counts for each rating corrected: (made at, id).
+    let mut latest: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
     for r in &view.ratings {
         let withdrawal = r.withdrawn == Some(true);
         // A withdrawn correction replaces nothing (undo brings back what it corrected).
@@ -428,6 +432,17 @@ pub fn effective_ratings(view: &View) -> Vec<Rating> {
             && (withdrawal || !taken_back.contains(r.id.as_str()))
         {
             gone.insert(one(target));
+            // Two reveals of one sealed correction are one correction (`one`).
+            let made = (r.at, one(&r.id));
+            if !withdrawal {
+                let kept = latest.entry(one(target)).or_insert(made);
+                if made.1 != kept.1 && made > *kept {
+                    gone.insert(kept.1);
+                    *kept = made;
+                } else if made.1 != kept.1 {
+                    gone.insert(made.1);
+                }
+            }
         }
         if r.withdrawn == Some(true) {
             gone.insert(r.id.as_str());
