@@ -556,3 +556,32 @@ fn a_refusal_and_the_print_button_stay_when_the_page_hears_a_change() {
         b.text()
     );
 }
+
+/// A change heard while the keyboard is on a link reads the page again around it: the
+/// keyboard stays on that link (it fell back to the page's start, so a keyboard or
+/// screen-reader user lost their place at every change the partner made).
+#[test]
+fn the_keyboard_keeps_its_place_when_the_page_hears_a_change() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["goal", "add", "Sunday walks", "--area", "communication"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+    b.wait("document.documentElement.hasAttribute('data-updated')");
+    b.eval("document.querySelector('main a[href*=\"/goals/\"]').focus()");
+    let before = b.eval("document.documentElement.getAttribute('data-updated')");
+    alex.ok(&["goal", "add", "Monday calls", "--area", "communication"]);
+    b.wait(&format!(
+        "document.documentElement.getAttribute('data-updated') !== {before} \
+         && document.body.innerText.includes('Monday calls')"
+    ));
+    assert_eq!(
+        b.eval("document.activeElement.textContent"),
+        json!("Sunday walks"),
+        "the keyboard stays on the link it was on"
+    );
+}

@@ -1,6 +1,7 @@
 // Duet's app: the little the pages need beyond HTML. When the store changes (the partner's
 // device, or `duet` on this one), the server sends an event on /events and the page's
-// main content and status line are fetched again, unless the user is typing in a form.
+// main content and status line are fetched again, unless the user is typing in a form
+// (the keyboard's place is kept).
 // The print button of the report page opens the report and prints it.
 "use strict";
 
@@ -24,6 +25,41 @@
       }
     }
     return false;
+  }
+
+  // Where the keyboard was in `main`, to put it back in the fresh copy: the element
+  // with the same id, or else the one of the same kind, words and target nearest to
+  // where it was among main's focusable elements (a goal added above moves it down).
+  var FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, summary";
+  function key(el) {
+    var form = el.form || el.closest("form");
+    return [el.tagName, el.getAttribute("href") || (form && form.getAttribute("action")) || "",
+      (el.textContent || "").trim(), el.name || ""].join("|");
+  }
+  function focusPlace(main) {
+    var el = document.activeElement;
+    if (!main || !el || el === main || !main.contains(el)) {
+      return null;
+    }
+    var all = Array.prototype.slice.call(main.querySelectorAll(FOCUSABLE));
+    return { id: el.id, key: key(el), index: all.indexOf(el) };
+  }
+  function refocus(main, place) {
+    if (!place || !main) {
+      return;
+    }
+    var el = place.id ? main.querySelector("#" + CSS.escape(place.id)) : null;
+    if (!el) {
+      var best = -1;
+      Array.prototype.slice.call(main.querySelectorAll(FOCUSABLE)).forEach(function (c, i) {
+        if (key(c) === place.key && (!el || Math.abs(i - place.index) < Math.abs(best - place.index))) {
+          el = c;
+          best = i;
+        }
+      });
+    }
+    // Gone from the page: the keyboard stays in main, not back at the page's start.
+    (el || main).focus({ preventScroll: true });
   }
 
   var pending = false;
@@ -53,6 +89,7 @@
           return;
         }
         var doc = new DOMParser().parseFromString(text, "text/html");
+        var place = focusPlace(document.querySelector("main"));
         ["main", "#status"].forEach(function (sel) {
           var fresh = doc.querySelector(sel);
           var old = document.querySelector(sel);
@@ -60,6 +97,7 @@
             old.replaceWith(fresh);
           }
         });
+        refocus(document.querySelector("main"), place);
         showPrint();
         document.documentElement.setAttribute("data-updated", String(Date.now()));
       })
