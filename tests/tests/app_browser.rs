@@ -392,6 +392,13 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
             "{page} scrolls sideways on a phone ({} px wide)",
             b.eval("document.documentElement.scrollWidth")
         );
+        // Nor is any control out of reach past the window's right edge.
+        let past = b.eval(
+            "[...document.querySelectorAll('main a, main button, main input, main select, main textarea')]\
+             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
+             .map(e => e.outerHTML.slice(0, 120))",
+        );
+        assert_eq!(past, json!([]), "{page}: controls past a phone's width");
     }
     b.screenshot("mixed-today-phone-dark");
     b.open(&format!("{}/devices", alex_app.base()));

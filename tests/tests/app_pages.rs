@@ -82,7 +82,15 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
     );
     assert_eq!(rated.status, 303, "{}", rated.body);
     assert!(app.get("/checkin").body.contains("Close the check-in now"));
-    let closed = app.post("/checkin/close", &[]);
+    // Without the page's script the form arrives unconfirmed: a page asks first.
+    let asked = app.post("/checkin/close", &[]);
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("Yes, close it"), "{}", asked.body);
+    assert!(
+        app.get("/checkin").body.contains("Close the check-in now"),
+        "still open"
+    );
+    let closed = app.post("/checkin/close", &[("confirm", "yes")]);
     assert_eq!(closed.status, 303);
     let said = app.get(closed.header("location").expect("where it leads"));
     assert!(
@@ -101,8 +109,18 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         .as_str()
         .expect("an id")
         .to_string();
+    let asked = app.post(&format!("/reflections/{r}/withdraw"), &[]);
+    assert!(
+        asked.status == 200
+            && asked.body.contains("Yes, withdraw it")
+            && asked.body.contains("A good week"),
+        "{}",
+        asked.body
+    );
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(1));
     assert_eq!(
-        app.post(&format!("/reflections/{r}/withdraw"), &[]).status,
+        app.post(&format!("/reflections/{r}/withdraw"), &[("confirm", "yes")])
+            .status,
         303
     );
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
@@ -301,7 +319,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
 
     // A rating, corrected (as `duet rate --amend`).
     app.post("/checkin", &[("goal", &id), ("level", "1")]);
-    app.post("/checkin/close", &[]);
+    app.post("/checkin/close", &[("confirm", "yes")]);
     let page = app.get(&goal).body;
     assert!(page.contains("Correct my latest rating"), "{page}");
     // The chart says whose line is whose in words, not by colour alone.
@@ -379,7 +397,11 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         assert!(twice.is_empty(), "{page}: ids used twice: {twice:?}");
     }
     // A refusal with nothing typed leads back to the page the form was sent from.
-    let refused = app.post_from("/reflections", "/reflections/nosuch/withdraw", &[]);
+    let refused = app.post_from(
+        "/reflections",
+        "/reflections/nosuch/withdraw",
+        &[("confirm", "yes")],
+    );
     assert!(refused.status >= 400, "{}", refused.body);
     assert!(
         refused
@@ -1383,7 +1405,7 @@ fn closing_in_the_app_says_which_of_ones_ratings_stay_sealed() {
     at(&alex, &["sync"], t + 4 * 60_000);
     let now = (t + 5 * 60_000).to_string();
     let app = App::start_env(&alex, &[("DUET_NOW", now.as_str())]);
-    let closed = app.post("/checkin/close", &[]);
+    let closed = app.post("/checkin/close", &[("confirm", "yes")]);
     assert_eq!(closed.status, 303, "{}", closed.body);
     let page = app.get(closed.header("location").expect("the check-in page"));
     assert!(

@@ -112,8 +112,9 @@ fn round_and_goals(plan: &CheckinPlan, token: &str, alone: bool) -> Markup {
     html! {
         @if let Some(r) = plan.round.as_ref().filter(|_| !alone) {
             form method="post" action="/checkin/close" class="close"
-                data-confirm="Close the check-in now? Your blind ratings are shown to your partner, also of goals they have not rated yet." {
+                data-confirm=(CLOSE_MEANS) {
                 (csrf(token))
+                (super::confirm::field())
                 p class="muted" { "This check-in closes by itself on " (iso_when(&r.ends_at)) "." }
                 button type="submit" { "Close the check-in now and reveal my ratings" }
             }
@@ -297,8 +298,27 @@ fn closed_notice(still_sealed: usize) -> Markup {
     }
 }
 
-/// `POST /checkin/close`: as `duet checkin --close`.
-pub async fn close(State(app): State<App>) -> PageResult {
+/// What closing the check-in does, asked before it is done.
+const CLOSE_MEANS: &str = "Close the check-in now? Your blind ratings are shown to your partner, also of goals they have not rated yet.";
+
+/// `POST /checkin/close`: as `duet checkin --close`; asked first (`super::confirm`).
+pub async fn close(
+    State(app): State<App>,
+    axum::Form(f): axum::Form<super::confirm::Confirmed>,
+) -> PageResult {
+    if !f.yes() {
+        return Ok(super::confirm::page(
+            &app,
+            Nav::Checkin,
+            (
+                "Close the check-in now?",
+                html! { p class="warning" { (CLOSE_MEANS) } },
+            ),
+            "/checkin/close",
+            "Yes, close it and reveal my ratings",
+            "/checkin",
+        ));
+    }
     let closed = app.with_device(|dev| Ok(dev.close_rounds()?)).await?;
     Ok(see_other(&format!(
         "/checkin?closed=true&still_sealed={}",

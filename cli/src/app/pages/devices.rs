@@ -316,11 +316,12 @@ fn safety_section(safety: Option<&Safety>, partner_here: bool, token: &str) -> M
     }
 }
 
-/// The devices, with a Remove button each (but this one) when `token` is given.
+/// The devices, with a Remove button each (but this one) when `token` is given, under
+/// its state.
 fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
     html! {
         table class="devices" {
-            thead { tr { th scope="col" { "Whose" } th scope="col" { "Device" } th scope="col" { "Joined" } th scope="col" { "State" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+            thead { tr { th scope="col" { "Whose" } th scope="col" { "Device" } th scope="col" { "Joined" } th scope="col" { "State" } } }
             tbody {
                 @for r in rows {
                     @let short = crate::output::short_key(&r.device);
@@ -336,8 +337,8 @@ fn device_table(rows: &[DeviceRow], token: Option<&str>) -> Markup {
                             @else if r.verified { "verified" }
                             @else { "not verified" }
                             @if r.this_device && (r.left || r.removed || r.reads_personal) { " (this device)" }
-                        }
-                        td {
+                            // Under the state, not in a column of its own: the table then
+                            // fits a phone's width.
                             @if let Some(token) = token.filter(|_| (!r.removed || r.reads_personal) && !r.this_device) {
                                 form method="post" class="inline" action=(format!("/devices/{short}/remove")) {
                                     (csrf(token))

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod checkin;
+pub mod confirm;
 pub mod devices;
 pub mod edit;
 pub mod goal;

@@ -89,8 +89,9 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             @if let (true, Some(token)) = (r.author == me, forms) {
                 (super::edit::reflection_form(&r.id, &r.text, token))
                 form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id))
-                    data-confirm="Withdraw this reflection? Its words leave every page and cannot be brought back, but they stay in the history kept on every device of the space." {
+                    data-confirm=(WITHDRAW_MEANS) {
                     (csrf(token))
+                    (super::confirm::field())
                     button type="submit" { "Withdraw" }
                 }
             }
@@ -190,8 +191,45 @@ pub async fn reply(
     Ok(see_other("/reflections"))
 }
 
-/// `POST /reflections/{id}/withdraw`: as `duet reflect --withdraw`; only the author's own.
-pub async fn withdraw(State(app): State<App>, Path(id): Path<String>) -> PageResult {
+/// What withdrawing a reflection does, asked before it is done.
+const WITHDRAW_MEANS: &str = "Withdraw this reflection? Its words leave every page and cannot be brought back, but they stay in the history kept on every device of the space.";
+
+/// `POST /reflections/{id}/withdraw`: as `duet reflect --withdraw`; only the author's
+/// own; asked first (`super::confirm`).
+pub async fn withdraw(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Form(f): Form<super::confirm::Confirmed>,
+) -> PageResult {
+    if !f.yes() {
+        let wanted = id.clone();
+        let text = app
+            .with_device(move |dev| {
+                let mut all = dev.reflections(&ReflectionQuery::default())?;
+                all.extend(dev.reflections(&ReflectionQuery {
+                    private: true,
+                    ..ReflectionQuery::default()
+                })?);
+                Ok(all
+                    .iter()
+                    .flat_map(|r| std::iter::once(r).chain(&r.replies))
+                    .find(|r| r.id == wanted)
+                    .map(|r| r.text.clone()))
+            })
+            .await?;
+        let what = html! {
+            p class="warning" { (WITHDRAW_MEANS) }
+            @if let Some(text) = text { blockquote { (text) } }
+        };
+        return Ok(super::confirm::page(
+            &app,
+            Nav::Reflections,
+            ("Withdraw this reflection?", what),
+            &format!("/reflections/{id}/withdraw"),
+            "Yes, withdraw it",
+            "/reflections",
+        ));
+    }
     app.with_device(move |dev| Ok(dev.withdraw_reflection(&id, false)?))
         .await?;
     Ok(see_other("/reflections"))

@@ -128,11 +128,20 @@
   });
 
   // A form that cannot be taken back (withdrawing a reflection, closing a check-in)
-  // asks first; without script it is sent at once, as before.
+  // asks first; without script the server asks on a page of its own.
   document.addEventListener("submit", function (e) {
     var ask = e.target.getAttribute && e.target.getAttribute("data-confirm");
-    if (ask && !window.confirm(ask)) {
+    if (!ask) {
+      return;
+    }
+    if (!window.confirm(ask)) {
       e.preventDefault();
+      return;
+    }
+    // Answered here: the server need not ask again.
+    var confirmed = e.target.querySelector("input[name=confirm]");
+    if (confirmed) {
+      confirmed.value = "yes";
     }
   });
 
