@@ -4,11 +4,36 @@
 
 use crate::ids::short;
 
+/// `s` in double quotes as people read it (accents, emoji and their joiners kept),
+/// with what could act instead of show escaped as `\u{…}`: control characters and the
+/// bidirectional controls (a partner's title, quoted in an error, must not reverse the
+/// rest of the line). Quotes and backslashes inside are escaped, as Rust writes them.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}') =>
+            {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Why a reference did not name exactly one item.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ResolveError {
     /// Nothing matched.
-    #[error("no {what} matches {query:?}; {hint}")]
+    #[error("no {what} matches {}; {hint}", quoted(.query))]
     Unknown {
         /// "goal" or "step".
         what: &'static str,
@@ -19,7 +44,8 @@ pub enum ResolveError {
     },
     /// Several matched.
     #[error(
-        "{query:?} matches several {what}s: {candidates}; type more of the title, or the start of the id"
+        "{} matches several {what}s: {candidates}; type more of the title, or the start of the id",
+        quoted(.query)
     )]
     Ambiguous {
         /// "goal" or "step".
@@ -36,7 +62,7 @@ pub enum ResolveError {
         what: &'static str,
     },
     /// A name several people of the space have (their names look alike).
-    #[error("{query:?} names several people: {candidates}; give the name as shown, with its id")]
+    #[error("{} names several people: {candidates}; give the name as shown, with its id", quoted(.query))]
     SeveralPeople {
         /// What the user typed.
         query: String,
@@ -182,8 +208,8 @@ const LISTED_ITEMS: usize = 10;
 const LISTED_TITLE_CHARS: usize = 60;
 
 /// `id-prefix "title"` of each item (the first [`LISTED_ITEMS`], titles cut to
-/// [`LISTED_TITLE_CHARS`]: an error must not scroll a page away); the title in Debug
-/// form, since it is the partner's words and may hold anything.
+/// [`LISTED_TITLE_CHARS`]: an error must not scroll a page away); the title
+/// [`quoted`], since it is the partner's words and may hold anything.
 fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
     let items: Vec<&Item> = items.collect();
     let mut out: Vec<String> = items
@@ -193,7 +219,7 @@ fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
             let title = it.original.1;
             let cut: String = title.chars().take(LISTED_TITLE_CHARS).collect();
             let more = if cut.len() < title.len() { "…" } else { "" };
-            format!("{} {cut:?}{more}", short(it.original.0))
+            format!("{} {}{more}", short(it.original.0), quoted(&cut))
         })
         .collect();
     if items.len() > LISTED_ITEMS {
@@ -218,6 +244,18 @@ fn word_at(title: &str, q: &str, whole: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_title_keeps_its_emoji_and_accents_and_shows_what_would_act() {
+        assert_eq!(
+            quoted("一起散步 🚶\u{200d}♀\u{fe0f} café\u{301}"),
+            "\"一起散步 🚶\u{200d}♀\u{fe0f} café\u{301}\""
+        );
+        assert_eq!(
+            quoted("evil\u{202e}txt \"x\"\n\u{1b}[2J"),
+            "\"evil\\u{202e}txt \\\"x\\\"\\u{a}\\u{1b}[2J\""
+        );
+    }
 
     fn items() -> Vec<(&'static str, String)> {
         vec![
