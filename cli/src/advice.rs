@@ -345,6 +345,8 @@ mod tests {
             StoreError::Lock(LockError::Busy {
                 home: "/home/alex/.duet".into(),
                 waited_s: 60,
+                holder: Some(4242),
+                stopped: false,
             })
         };
         let as_rate = anyhow::Error::from(DeviceError::Store(busy()));

@@ -31,14 +31,20 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub enum LockError {
     /// Another process held the lock for the whole wait.
     #[error(
-        "another duet command has been writing to {home} for {waited_s} s; nothing was changed. \
-         Wait for it to finish (a `sync` with a slow relay, a join of a long history) and try again"
+        "another duet command{} has been writing to {home} for {waited_s} s; nothing was changed. \
+         {}",
+        holder.map(|p| format!(" (process {p})")).unwrap_or_default(),
+        busy_advice(*holder, *stopped)
     )]
     Busy {
         /// The home directory.
         home: PathBuf,
         /// Seconds waited.
         waited_s: u64,
+        /// The process holding it, as it wrote in the lock file.
+        holder: Option<u32>,
+        /// Whether that process is stopped (Ctrl-Z): it will not finish by itself.
+        stopped: bool,
     },
     /// The home cannot be written (a read-only copy or another user's files).
     #[error(
@@ -173,7 +179,10 @@ impl HomeLock {
             let mut told = false;
             loop {
                 match file.try_lock() {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        write_holder(file);
+                        break;
+                    }
                     Err(TryLockError::WouldBlock) => {}
                     Err(TryLockError::Error(source)) => {
                         return Err(LockError::Io {
@@ -184,9 +193,12 @@ impl HomeLock {
                 }
                 let waited = start.elapsed();
                 if waited >= wait {
+                    let holder = holder_of(file);
                     return Err(LockError::Busy {
                         home: self.inner.home.clone(),
                         waited_s: waited.as_secs(),
+                        holder,
+                        stopped: holder.is_some_and(is_stopped),
                     });
                 }
                 if !told && waited >= NOTICE_AFTER {
@@ -232,6 +244,60 @@ impl Drop for WriteGuard {
     }
 }
 
+/// What to do about a writer that holds the lock: wait, or, when it is stopped, resume
+/// or end it.
+fn busy_advice(holder: Option<u32>, stopped: bool) -> String {
+    match holder {
+        Some(p) if stopped => format!(
+            "It is stopped (Ctrl-Z in a terminal?) and will not finish by itself: resume it \
+             there with `fg`, or end it with `kill {p}`, then try again"
+        ),
+        _ => "Wait for it to finish (a `sync` with a slow relay, a join of a long history) \
+              and try again"
+            .to_string(),
+    }
+}
+
+/// Writes this process's id into the lock file it has just taken, for a writer that
+/// waits to name it (nothing else reads the file; a failure only leaves it unnamed).
+fn write_holder(file: &File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let id = format!("{:<10}", std::process::id());
+        let _ = file.write_at(id.as_bytes(), 0);
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// The process id the lock's holder wrote ([`write_holder`]).
+fn holder_of(file: &File) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 10];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
+    }
+}
+
+/// Whether process `pid` is stopped (state `T` in `/proc`; never on systems without it).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state == 'T')
+        })
+        .unwrap_or(false)
+}
+
 /// A lock file of a home (`path`), opened for reading and writing and made owner-only
 /// if missing: the write lock's, and the store's open lock
 /// ([`crate::store::OpenLock`]).
@@ -272,6 +338,52 @@ mod tests {
         );
         drop(held);
         let _g = b.acquire().expect("free once a let go");
+    }
+
+    #[test]
+    fn a_writer_that_waits_in_vain_names_the_process_holding_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = HomeLock::open(dir.path()).expect("lock a");
+        let b = HomeLock::open(dir.path()).expect("lock b");
+        b.set_wait(Duration::from_millis(20));
+        let _held = a.acquire().expect("a takes it");
+        let err = b.acquire().expect_err("held");
+        let me = std::process::id();
+        assert!(
+            matches!(err, LockError::Busy { holder: Some(p), stopped: false, .. } if p == me),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains(&format!("(process {me})")),
+            "{err}"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stopped_process_is_told_from_a_running_one() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs");
+        let pid = child.id();
+        assert!(!is_stopped(pid));
+        let stop = |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status()
+                .expect("kill runs")
+        };
+        assert!(stop("-STOP").success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !is_stopped(pid) {
+            assert!(std::time::Instant::now() < deadline, "never seen stopped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let advice = busy_advice(Some(pid), true);
+        assert!(advice.contains(&format!("kill {pid}")), "{advice}");
     }
 
     #[test]
