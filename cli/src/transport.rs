@@ -174,8 +174,16 @@ impl Http {
             let text = c.to_string();
             // Reached, then closed before a whole head came back (hyper's words, stable;
             // its error type is not one of ours).
+            // Or reset (a relay killed, restarted or behind a proxy that gave up mid-way).
+            let cut = |k: std::io::ErrorKind| {
+                use std::io::ErrorKind::*;
+                matches!(
+                    k,
+                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+                )
+            };
             if text.contains("connection closed before message completed")
-                || io.is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+                || io.is_some_and(|io| cut(io.kind()))
             {
                 return TransportError::CutOff { relay };
             }
@@ -193,10 +201,19 @@ impl Http {
                 None => c.source(),
             };
         }
-        TransportError::Unreachable {
-            relay,
-            detail: e.without_url().to_string(),
+        // The network layer's words, each cause after the one it explains ("error
+        // sending request" alone says nothing).
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !detail.contains(&text) {
+                detail = format!("{detail}: {text}");
+            }
+            cause = c.source();
         }
+        TransportError::Unreachable { relay, detail }
     }
 
     /// Sends a request, waiting and retrying (a few times) when the relay says it is busy

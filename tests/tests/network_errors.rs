@@ -476,6 +476,27 @@ fn an_answer_cut_off_partway_is_said_as_such_not_as_a_relay_out_of_reach() {
     }
 }
 
+/// A relay killed while it reads a request (or a proxy that gives up on it) resets the
+/// connection: said as an answer cut off, with the network layer's words behind it,
+/// not as a relay out of reach ("error sending request" alone).
+#[test]
+fn a_connection_reset_while_sending_is_said_as_cut_off() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // Closing with the request unread makes the kernel answer with a reset.
+            let mut first = [0u8; 1];
+            let _ = stream.read(&mut first);
+            drop(stream);
+        }
+    });
+    let err = failing_sync(&device_with_relay(&format!("http://{addr}")));
+    assert!(err.contains("stopped answering partway"), "{err}");
+    assert!(!err.contains("error sending request"), "{err}");
+}
+
 #[test]
 fn a_watcher_listens_at_the_relay_set_while_it_runs() {
     let relay = Relay::start();
