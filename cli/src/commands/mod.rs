@@ -104,6 +104,10 @@ enum Command {
     #[command(subcommand)]
     Step(step::StepCmd),
     /// Rate a goal on the GAS scale, -2..2 (`duet rate GOAL -1`).
+    ///
+    /// -2 much less than expected, -1 less, 0 as expected, 1 more, 2 much more. A rating
+    /// is blind: until your partner has rated the goal in this check-in too, their
+    /// devices receive only a sealed commitment, and both see both once both have rated.
     Rate(rate::Args),
     /// Rate the active goals blind, one by one; `--close` reveals the round.
     Checkin(checkin::Args),
