@@ -412,3 +412,39 @@ fn a_members_personal_space_sent_with_a_used_up_token_is_created_and_not_charged
         "{body}"
     );
 }
+
+/// A creator's address older than the per-address window is forgotten though nothing
+/// is created after it (a relay for one couple creates nothing after pairing): at the
+/// relay's start, and every few minutes while it runs.
+#[test]
+fn a_creators_address_is_forgotten_after_a_day_without_another_creation() {
+    let mut relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-ip", "2"]);
+    let (_, space, genesis) = stranger();
+    let (status, body) = push(&relay, space, &[&genesis], Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let db = relay.db.clone();
+    let address = || -> Option<String> {
+        let conn = rusqlite::Connection::open(&db).expect("relay db");
+        conn.query_row("SELECT address FROM creations", [], |r| r.get(0))
+            .expect("the creation")
+    };
+    assert!(address().is_some(), "kept while the limit counts it");
+    relay.kill();
+    let day_and_an_hour = 25 * 60 * 60 * 1000_i64;
+    rusqlite::Connection::open(&relay.db)
+        .expect("relay db")
+        .execute(
+            "UPDATE creations SET created_at = created_at - ?1",
+            [day_and_an_hour],
+        )
+        .expect("aged");
+    relay.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while address().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the address is still kept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

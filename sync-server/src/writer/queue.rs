@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use duet_core::event::SpaceId;
 use duet_core::protocol::PushResponse;
@@ -29,6 +30,11 @@ pub(super) struct Counters {
     pub(super) events: AtomicU64,
     pub(super) largest_group: AtomicU64,
 }
+
+/// How often the writer forgets the addresses of creations past the per-address
+/// window, besides at each creation and at start (a relay for one couple creates
+/// nothing after pairing: the couple's address would stay in it, and in its backups).
+const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// The handle to the writer thread. Dropping it lets the thread finish the jobs already
 /// queued, then waits for it.
@@ -130,12 +136,22 @@ pub(super) struct Worker<B: Backend> {
 impl<B: Backend> Worker<B> {
     fn run(&mut self, queue: &mpsc::Receiver<Job>) {
         let mut pending: VecDeque<Job> = VecDeque::new();
+        self.forget_creators();
+        let mut forgot = Instant::now();
         loop {
             if pending.is_empty() {
-                match queue.recv() {
+                match queue.recv_timeout(FORGET_EVERY.saturating_sub(forgot.elapsed())) {
                     Ok(job) => pending.push_back(job),
-                    Err(_) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
+            }
+            if forgot.elapsed() >= FORGET_EVERY {
+                self.forget_creators();
+                forgot = Instant::now();
+            }
+            if pending.is_empty() {
+                continue;
             }
             while let Ok(job) = queue.try_recv() {
                 pending.push_back(job);
@@ -151,6 +167,23 @@ impl<B: Backend> Worker<B> {
                 tracing::error!("the relay's writer panicked while handling a group of pushes");
                 lock(&self.cache).clear();
             }
+        }
+    }
+
+    /// Forgets who created the spaces created before the per-address window (docs/
+    /// self-hosting.md: addresses are kept 24 hours); a failure waits for the next try.
+    fn forget_creators(&mut self) {
+        let before = duet_core::ids::now_ms().saturating_sub(crate::creation::CREATION_WINDOW_MS);
+        let forgotten = self.store.begin().and_then(|mut txn| {
+            txn.forget_creators_before(before)?;
+            txn.commit()
+        });
+        if let Err(e) = forgotten {
+            tracing::warn!(
+                "cannot forget the addresses of creations older than a day: {e}; tried again \
+                 in {} minutes",
+                FORGET_EVERY.as_secs() / 60
+            );
         }
     }
 
