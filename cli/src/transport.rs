@@ -201,19 +201,10 @@ impl Http {
                 None => c.source(),
             };
         }
-        // The network layer's words, each cause after the one it explains ("error
-        // sending request" alone says nothing).
-        let e = e.without_url();
-        let mut detail = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !detail.contains(&text) {
-                detail = format!("{detail}: {text}");
-            }
-            cause = c.source();
+        TransportError::Unreachable {
+            relay,
+            detail: with_causes(e.without_url()),
         }
-        TransportError::Unreachable { relay, detail }
     }
 
     /// Sends a request, waiting and retrying (a few times) when the relay says it is busy
@@ -568,6 +559,21 @@ impl PairingRelay for Http {
         }
         pairing_answer(relay, resp).map(Some)
     }
+}
+
+/// The network layer's words, each cause after the one it explains ("error sending
+/// request" alone says nothing).
+fn with_causes(e: reqwest::Error) -> String {
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !detail.contains(&text) {
+            detail = format!("{detail}: {text}");
+        }
+        cause = c.source();
+    }
+    detail
 }
 
 #[cfg(test)]

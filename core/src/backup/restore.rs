@@ -84,9 +84,10 @@ fn is_set_aside(entry: &std::fs::DirEntry) -> bool {
 }
 
 /// Refuses a target home that holds a device or anything else: call before asking for
-/// a passphrase. Empty lock files alone do not count: a join the relay refused (a
-/// used code tried first, the common way to find out a backup is needed) leaves them;
-/// nor do devices a start-over set aside in it.
+/// a passphrase. Lock files alone do not count (empty, or naming the process that last
+/// held the write lock: a few digits): a join the relay refused (a used code tried
+/// first, the common way to find out a backup is needed) leaves them; nor do devices a
+/// start-over set aside in it.
 pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
     // A setup killed before it wrote anything left only an empty store: no device.
     crate::store::clear_killed_setup_of(home);
@@ -98,7 +99,7 @@ pub fn check_restore_target(home: &Path) -> Result<(), BackupError> {
     }
     let lone_lock = |entry: &std::fs::DirEntry| {
         (is_lock_file(&entry.file_name())
-            && entry.metadata().is_ok_and(|m| m.is_file() && m.len() == 0))
+            && entry.metadata().is_ok_and(|m| m.is_file() && m.len() <= 16))
             || is_set_aside(entry)
     };
     match std::fs::read_dir(home) {
