@@ -924,6 +924,48 @@ fn a_device_that_joined_after_the_relays_backup_gives_its_join_back_and_syncs_on
     assert_converged(&phone, &b);
 }
 
+/// Sam joined after the operator's last backup, so his personal space was created after
+/// it too; the relay is restored from that backup and answers that it does not hold the
+/// personal space. Sam's device gives it back (its genesis needs no token: Sam is a
+/// member of the shared space there) and every sync after finishes; his private
+/// reflection, written after the restore, is on the relay for his other devices.
+#[test]
+fn a_personal_space_created_after_the_relays_backup_is_given_back_and_syncs_on() {
+    let mut relay = Relay::start();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    alex.ok(&["sync"]);
+    let backup = Backup::take(&mut relay);
+    let sam = Device::new();
+    sam.ok(&["join", &alex.invite_code(), "--name", "Sam"]);
+    alex.ok(&["sync"]);
+    backup.restore(&mut relay);
+    alex.ok(&["sync"]);
+    sam.ok(&["reflect", "--private", "Canary-9e2 kept for myself"]);
+    let sync = sam.run(&["sync"]);
+    assert_eq!(sync.code, 0, "{sync:?}");
+    assert!(sync.stderr.contains("personal"), "{sync:?}");
+    let again = sam.run(&["sync"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let personal = sam.json(&["status"])["spaces"]
+        .as_array()
+        .expect("spaces")
+        .iter()
+        .find(|s| s["kind"] == "personal")
+        .expect("Sam's personal space")["space"]
+        .as_str()
+        .expect("its id")
+        .to_string();
+    let tablet = Device::new();
+    tablet.ok(&["join", &sam.device_code()]);
+    assert!(
+        tablet
+            .ok(&["reflections", "--private"])
+            .contains("Canary-9e2")
+    );
+    assert!(duet_tests::file_contains(&relay.db, &personal));
+}
+
 /// Swaps the events the relay serves at two cursors.
 fn swap_cursors(relay: &Relay, a: i64, b: i64) {
     let conn = Connection::open(&relay.db).expect("relay db");

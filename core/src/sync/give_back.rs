@@ -34,6 +34,9 @@ pub(super) enum Loss {
     /// The relay refused a read as by a device that never was a member, though it had
     /// taken this device's join (or genesis): it lost the events that made it one.
     MemberForgotten,
+    /// The relay answered that it does not hold this personal space, though it had taken
+    /// the event that made this device a member of it, and holds the shared space.
+    SpaceForgotten,
     /// The relay acknowledged this device's event at a cursor this device had read past
     /// without finding the event there: an earlier read hid it, or the relay renumbered.
     AckedBehind {
@@ -56,6 +59,9 @@ impl Loss {
                 .to_string(),
             Loss::MemberForgotten => "the relay answered that this device never was a member \
                  of the space, though it had taken the event that made it one"
+                .to_string(),
+            Loss::SpaceForgotten => "the relay answered that it does not hold your personal \
+                 space, though it had taken its first events (it holds your shared space)"
                 .to_string(),
             Loss::AckedBehind { at } => format!(
                 "the relay acknowledged this device's event at cursor {at}, which this device had \
@@ -155,4 +161,58 @@ pub(super) fn give_back(
     let refusal = push_unacked(store, rec, relay, transport, report);
     super::push::warn_acked_behind(report);
     refusal
+}
+
+/// Whether a read's refusal says the relay does not hold this personal space though it
+/// took the event that made this device a member (the genesis, or its join), while it
+/// is the relay of this person's shared space (a read there shows this device a
+/// member): a relay restored from a backup older than the personal space. Only then is
+/// the space given back, its genesis first, which a member's first personal space needs
+/// no token for; a relay that never held it, or another relay than the shared space's,
+/// is given nothing (docs/decisions.md, "A relay that lost events").
+pub(super) fn space_forgotten(
+    store: &Store,
+    rec: &SpaceRecord,
+    me: &crate::identity::Identity,
+    transport: &dyn Transport,
+    e: &TransportError,
+) -> bool {
+    let TransportError::Refused { body, .. } = e else {
+        return false;
+    };
+    if body.error != ErrorCode::NoSuchSpace
+        || rec.kind != crate::store::SpaceKind::Personal
+        || !store
+            .entry_acked(&rec.id, &me.device_key())
+            .unwrap_or(false)
+    {
+        return false;
+    }
+    let Ok(shared) = store.space(crate::store::SpaceKind::Shared) else {
+        return false;
+    };
+    let Some(relay) = rec.relay.as_deref() else {
+        return false;
+    };
+    shared.relay.as_deref() == Some(relay) && transport.pull(relay, &shared.id, 0, 1, me).is_ok()
+}
+
+/// Whether a read's refusal says the relay never knew this device as a member while
+/// this device holds the events that made it one, which the relay took: a relay
+/// restored from a backup older than this device's join. Only this device may hold its
+/// join (its partner's devices may not have read it yet), so only it can give it back.
+/// `member`: whether the membership this device folded makes it one (a device that has
+/// read nothing yet folds none: its acknowledged join says it).
+pub(super) fn member_forgotten(
+    store: &Store,
+    (rec, me): (&SpaceRecord, &crate::identity::Identity),
+    member: bool,
+    e: &TransportError,
+) -> bool {
+    let TransportError::Refused { status, body } = e else {
+        return false;
+    };
+    let me = me.device_key();
+    super::push::is_not_a_member(*status, body)
+        && (member || store.entry_acked(&rec.id, &me).unwrap_or(false))
 }

@@ -110,15 +110,17 @@ impl<'a> Pull<'a> {
             let page = transport.pull(relay, &self.rec.id, after, MAX_READ_LIMIT, self.me);
             let mut page = match page {
                 Ok(page) => page,
-                Err(e) if !gave_back && self.forgot_me(store, local, &e, push_refusal) => {
+                Err(e) => match self.forgotten(store, local, transport, &e, push_refusal) {
                     // Once per sync, as for any loss: given back, then read from the start.
-                    gave_back = true;
-                    self.give_back(store, relay, transport, push_refusal, Loss::MemberForgotten)?;
-                    (cursor, anchor) = (0, None);
-                    own_after.clear();
-                    continue;
-                }
-                Err(e) => return Err(push_refusal.take().unwrap_or(e).into()),
+                    Some(loss) if !gave_back => {
+                        gave_back = true;
+                        self.give_back(store, relay, transport, push_refusal, loss)?;
+                        (cursor, anchor) = (0, None);
+                        own_after.clear();
+                        continue;
+                    }
+                    _ => return Err(push_refusal.take().unwrap_or(e).into()),
+                },
             };
             let (more, newest) = (page.more, page.newest);
             pages += 1;
@@ -208,29 +210,24 @@ impl<'a> Pull<'a> {
         )));
     }
 
-    /// Whether a read's refusal says the relay never knew this device as a member while
-    /// this device holds the events that made it one, which the relay took: a relay
-    /// restored from a backup older than this device's join. Only this device may hold
-    /// its join (its partner's devices may not have read it yet), so only it can give it
-    /// back.
-    fn forgot_me(
+    /// What a read's refusal says the relay lost, when it is something this device can
+    /// give back: the event that made it a member, or its whole personal space.
+    fn forgotten(
         &self,
         store: &Store,
         local: &Local,
+        transport: &dyn Transport,
         e: &TransportError,
         push_refusal: &Option<TransportError>,
-    ) -> bool {
-        let TransportError::Refused { status, body } = e else {
-            return false;
-        };
-        if push_refusal.is_some() {
-            return false;
+    ) -> Option<Loss> {
+        let member = local.state.is_member(&self.me.device_key());
+        if push_refusal.is_none()
+            && super::give_back::member_forgotten(store, (self.rec, self.me), member, e)
+        {
+            return Some(Loss::MemberForgotten);
         }
-        let me = self.me.device_key();
-        // A device that has read nothing yet (its join acknowledged, its first read
-        // refused) folds no membership of its own: its acknowledged join says it.
-        super::push::is_not_a_member(*status, body)
-            && (local.state.is_member(&me) || store.entry_acked(&self.rec.id, &me).unwrap_or(false))
+        super::give_back::space_forgotten(store, self.rec, self.me, transport, e)
+            .then_some(Loss::SpaceForgotten)
     }
 
     /// Ends a read at `cursor`: says why it stopped before the relay's end, if it did; a
