@@ -17,6 +17,10 @@ use crate::store::StoreError;
 /// them as fast as the network allows.
 static REFUSED_LOG: Throttle = Throttle::per_second();
 
+/// Pushes refused because the database is full: at most a line a second (each device
+/// retries at every sync, and the log would grow fastest when the disk is full).
+static FULL_LOG: Throttle = Throttle::per_second();
+
 /// Every way a request can fail. The message of each variant is sent to the client.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
@@ -526,10 +530,13 @@ impl IntoResponse for ApiError {
             // database out of reach is logged where it is found, `PgStore::reconnect`).
             tracing::debug!(code = %self.code(), "request refused for load");
         } else if matches!(self, ApiError::StorageFull(_)) {
-            tracing::error!(
-                "a push was refused: the database reports it is full (the disk, or with \
-                 SQLite --max-db-bytes)"
-            );
+            if let Some(suppressed) = FULL_LOG.allow() {
+                tracing::error!(
+                    suppressed,
+                    "a push was refused: the database reports it is full (the disk, or with \
+                     SQLite --max-db-bytes)"
+                );
+            }
         } else if status.is_server_error()
             && !matches!(
                 self,

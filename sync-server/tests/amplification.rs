@@ -142,29 +142,54 @@ fn refused_requests_are_logged_about_once_a_second_each_line_counting_the_suppre
     // One more after a quiet second goes out, with the count of the rest.
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(p.request("GET", &junk, &[], b"").status, 401);
+    logged_once_a_second(&p, "request refused:", FLOOD + 1, flood_secs);
+}
 
+/// A space's devices retry what its quota refused at every sync: those refusals are
+/// logged about once a second too (each was a line of its own), counting the rest.
+#[test]
+fn refusals_over_a_spaces_quota_are_logged_about_once_a_second() {
+    const FLOOD: u64 = 100;
+    let p = Proc::start_logged(&[
+        "--rate-per-ip",
+        "0",
+        "--rate-per-device",
+        "0",
+        "--space-max-events",
+        "3",
+    ]);
+    let mut s = Space::create(&p);
+    let over = s.alex.changes(s.id, &s.key, b"one too many");
+    let start = Instant::now();
+    for _ in 0..FLOOD {
+        let r = p.push(&s.id, &[&over]);
+        assert_eq!(r.error().error, ErrorCode::QuotaExceeded);
+    }
+    let flood_secs = start.elapsed().as_secs();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        p.push(&s.id, &[&over]).error().error,
+        ErrorCode::QuotaExceeded
+    );
+    logged_once_a_second(&p, "over the space's quota", FLOOD + 1, flood_secs);
+}
+
+/// The log's lines holding `needle`: about one a second of the `flood_secs` the flood
+/// took (and one after it), their `suppressed=` counts adding up to `total`.
+fn logged_once_a_second(p: &Proc, needle: &str, total: u64, flood_secs: u64) {
     let mut log = String::new();
     for _ in 0..50 {
         log = p.log();
-        if log
-            .lines()
-            .filter(|l| l.contains("request refused:"))
-            .count()
-            > 1
-        {
+        if log.lines().filter(|l| l.contains(needle)).count() > 1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let lines: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("request refused:"))
-        .collect();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(needle)).collect();
     assert!(
         (lines.len() as u64) <= flood_secs + 3,
-        "{} lines for {} refusals in {flood_secs} s",
+        "{} lines for {total} refusals in {flood_secs} s",
         lines.len(),
-        FLOOD + 1
     );
     let suppressed: u64 = lines
         .iter()
@@ -178,7 +203,7 @@ fn refused_requests_are_logged_about_once_a_second_each_line_counting_the_suppre
         .sum();
     assert_eq!(
         lines.len() as u64 + suppressed,
-        FLOOD + 1,
+        total,
         "every refusal is logged or counted"
     );
 }

@@ -20,6 +20,10 @@ use crate::store::{StoreError, Usage, WriteTxn};
 /// Fork logs: at most a line a second, however fast a member equivocates.
 static FORK_LOG: Throttle = Throttle::per_second();
 
+/// Pushes refused over a space's quota: at most a line a second (a couple's device
+/// retries its held changes at every sync).
+static QUOTA_LOG: Throttle = Throttle::per_second();
+
 /// What happened to a group's transaction while handling one push.
 pub(super) enum Step {
     /// The push was handled (accepted or refused); the transaction is still open.
@@ -233,12 +237,15 @@ impl Group<'_> {
         if !over_events && !over_bytes {
             return Ok(());
         }
-        tracing::warn!(
-            %space,
-            events = before.events,
-            bytes = before.bytes,
-            "push refused: over the space's quota"
-        );
+        if let Some(suppressed) = QUOTA_LOG.allow() {
+            tracing::warn!(
+                %space,
+                events = before.events,
+                bytes = before.bytes,
+                suppressed,
+                "push refused: over the space's quota"
+            );
+        }
         Err(ApiError::QuotaExceeded(format!(
             "this push would bring the space to {} events and {} bytes, over this relay's \
              quota of {} events and {} bytes per space (0 = no limit); nothing was stored. \

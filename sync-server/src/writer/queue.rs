@@ -36,6 +36,10 @@ pub(super) struct Counters {
 /// nothing after pairing: the couple's address would stay in it, and in its backups).
 const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 
+/// Groups whose transaction the database ended (a full disk ends each one): at most a
+/// line a second, so that the log does not grow fastest when the disk is full.
+static LOST_LOG: crate::logging::Throttle = crate::logging::Throttle::per_second();
+
 /// The handle to the writer thread. Dropping it lets the thread finish the jobs already
 /// queued, then waits for it.
 pub(crate) struct Writer {
@@ -349,11 +353,14 @@ fn handle_all<T: WriteTxn>(
         match group.handle(txn, &push) {
             Step::Handled(result) => done.push((push, reply, result)),
             Step::Lost(error) => {
-                tracing::warn!(
-                    requeued = done.len() + rest.len(),
-                    "the database ended a group's transaction: {error}; the other \
-                     pushes of the group are handled again"
-                );
+                if let Some(suppressed) = LOST_LOG.allow() {
+                    tracing::warn!(
+                        requeued = done.len() + rest.len(),
+                        suppressed,
+                        "the database ended a group's transaction: {error}; the other \
+                         pushes of the group are handled again"
+                    );
+                }
                 counters.requests.fetch_add(1, Ordering::Relaxed);
                 answer(push, reply, Err(error));
                 let again: Vec<Job> = done
