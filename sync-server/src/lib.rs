@@ -47,6 +47,7 @@ pub mod creation;
 pub mod db_file;
 pub mod error;
 pub mod fds;
+pub mod health;
 pub mod limits;
 pub mod live;
 pub mod logging;
@@ -142,7 +143,14 @@ pub fn app(state: AppState) -> Router {
             get(routes::read_events).post(routes::push_events),
         )
         .route(LIVE_ROUTE, get(live::live_events))
-        .route(HEALTHZ_PATH, get(routes::healthz));
+        .route(HEALTHZ_PATH, {
+            let cache = std::sync::Arc::new(health::HealthCache::default());
+            get(
+                move |axum::extract::State(state): axum::extract::State<AppState>| {
+                    health::healthz(state, cache.clone())
+                },
+            )
+        });
     pairing::routes(router)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -290,11 +290,6 @@ pub async fn read_events(
     Ok(response)
 }
 
-/// `GET /healthz` ([`protocol::HEALTHZ_PATH`]).
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
 /// Any unknown route.
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(format!(

@@ -67,3 +67,23 @@ pub fn end_sessions(url: &str, name: &str) -> u64 {
         .expect("the session thread panicked")
     })
 }
+
+/// Drops the schema a [`schema_on`] URL uses, and everything in it (a relay over it then
+/// finds no table: its database no longer answers).
+pub fn drop_schema_of(url: &str) {
+    let schema = url
+        .split("search_path%3D")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_else(|| panic!("no schema in {url}"))
+        .to_string();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            postgres::Client::connect(url, postgres::NoTls)
+                .and_then(|mut c| c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")))
+                .unwrap_or_else(|e| panic!("cannot drop {schema}: {e}"))
+        })
+        .join()
+        .expect("the schema thread panicked")
+    });
+}

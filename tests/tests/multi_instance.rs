@@ -128,3 +128,32 @@ fn an_instance_whose_database_sessions_were_ended_connects_again_and_its_watcher
     }
     assert!(a.ok(&["sync"]).contains("3 reflections from Sam"));
 }
+
+/// An instance whose database no longer answers (here its schema is dropped, as a
+/// database gone or out of reach would) says so at `/healthz`: 503, so that a monitor
+/// or a load balancer takes it out; it answered 200 while the database answered.
+#[test]
+fn healthz_answers_503_once_the_database_does_not_answer() {
+    let Some(url) = postgres_schema() else {
+        return;
+    };
+    let relay = Relay::start_on(&url, &[]);
+    let addr = relay.addr().parse().expect("the relay's address");
+    let health = || duet_testkit::http::http(addr, "GET", "/healthz", &[], b"");
+    assert_eq!(health().status, 200);
+    duet_testkit::pg::drop_schema_of(&url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answer = health();
+        if answer.status == 503 {
+            assert!(answer.text().contains("unavailable"), "{}", answer.text());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            answer.status
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

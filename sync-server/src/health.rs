@@ -1,0 +1,75 @@
+//! `GET /healthz` ([`duet_core::protocol::HEALTHZ_PATH`]): whether this instance can
+//! serve, for a monitor or a load balancer. It answers 200 `{"status": "ok"}` while its
+//! database answers a read, and 503 `{"status": "unavailable"}` when it does not (a
+//! PostgreSQL out of reach, a database gone): an instance that answers every request
+//! with an error is then taken out of rotation. The database is asked at most once a
+//! second, whatever the number of checks (the route is not rate limited).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use duet_core::event::SpaceId;
+
+use crate::routes::blocking;
+use crate::state::AppState;
+
+/// How long one answer of the database stands for the instance's health.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The last answer of the database, and when it was had.
+#[derive(Default)]
+pub struct HealthCache {
+    last: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    told: Mutex<bool>,
+}
+
+/// `GET /healthz`.
+pub async fn healthz(state: AppState, cache: Arc<HealthCache>) -> Response {
+    let mut last = cache.last.lock().await;
+    let healthy = match *last {
+        Some((at, healthy)) if at.elapsed() < FRESH_FOR => healthy,
+        _ => {
+            // A read of a space no one has: the database's index answers "none".
+            let read = blocking(move || state.newest_cursor(SpaceId([0; 16]))).await;
+            let healthy = read.is_ok();
+            cache.say(read.err());
+            *last = Some((Instant::now(), healthy));
+            healthy
+        }
+    };
+    if healthy {
+        Json(serde_json::json!({ "status": "ok" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable" })),
+        )
+            .into_response()
+    }
+}
+
+impl HealthCache {
+    /// Logs a failed check once, and the recovery after it once.
+    fn say(&self, failure: Option<crate::error::ApiError>) {
+        let mut told = self
+            .told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failure {
+            Some(e) if !*told => {
+                *told = true;
+                tracing::error!(
+                    "health check: the database does not answer ({e}); /healthz answers 503"
+                );
+            }
+            None if *told => {
+                *told = false;
+                tracing::info!("health check: the database answers again; /healthz answers 200");
+            }
+            _ => {}
+        }
+    }
+}
