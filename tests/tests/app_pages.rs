@@ -109,6 +109,15 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         .as_str()
         .expect("an id")
         .to_string();
+    // Its buttons and fields say which reflection they are for (they repeat down the
+    // page, and a screen reader lists them by name).
+    let listed = app.get("/reflections").body;
+    for named in [
+        "aria-label=\"Withdraw the reflection “A good week”\"",
+        "Edit<span class=\"visually-hidden\"> the reflection “A good week”</span>",
+    ] {
+        assert!(listed.contains(named), "{named} in {listed}");
+    }
     let asked = app.post(&format!("/reflections/{r}/withdraw"), &[]);
     assert!(
         asked.status == 200

@@ -278,7 +278,7 @@ pub async fn amend(
 pub fn reflection_form(id: &str, text: &str, token: &str) -> Markup {
     html! {
         details class="edit" {
-            summary { "Edit" }
+            summary { "Edit" span class="visually-hidden" { " the reflection “" (super::reflections::first_words(text)) "”" } }
             form method="post" action=(format!("/reflections/{id}/edit")) {
                 (csrf(token))
                 @let field = format!("edit-{id}");

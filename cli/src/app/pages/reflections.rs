@@ -92,7 +92,7 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
                     data-confirm=(WITHDRAW_MEANS) {
                     (csrf(token))
                     (super::confirm::field())
-                    button type="submit" { "Withdraw" }
+                    button type="submit" aria-label=(format!("Withdraw the reflection “{}”", first_words(&r.text))) { "Withdraw" }
                 }
             }
         }
@@ -111,7 +111,7 @@ pub fn thread(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             @if let Some(token) = forms.filter(|_| !r.answers_withdrawn) { form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
                 (csrf(token))
                 @let id = format!("reply-{}", r.id);
-                label for=(id) { "Reply" }
+                label for=(id) { "Reply" span class="visually-hidden" { " to “" (first_words(&r.text)) "”" } }
                 textarea id=(id) name="text" rows="2" required {}
                 button type="submit" { "Send the reply" }
             } }
@@ -189,6 +189,18 @@ pub async fn reply(
     app.with_device(move |dev| Ok(dev.reply(&id, &f.text)?))
         .await?;
     Ok(see_other("/reflections"))
+}
+
+/// The start of a reflection, to tell its buttons and fields from the others' to a
+/// screen reader ("Withdraw", "Reply" and "Edit" repeat down the page).
+pub fn first_words(text: &str) -> String {
+    const WORDS: usize = 40;
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(WORDS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.len() < text.trim_end().len() => format!("{line}…"),
+        None => line.to_string(),
+    }
 }
 
 /// What withdrawing a reflection does, asked before it is done.
