@@ -1895,3 +1895,29 @@ fn a_rating_corrected_on_two_devices_while_apart_counts_once_as_the_later_correc
         assert_eq!(alex_series["count"], 1, "{alex_series}");
     }
 }
+
+/// Alex withdraws a reflection on the laptop while the phone, apart, edits it: the
+/// reflection stays withdrawn, and the phone's sync says that the edit made there is not
+/// shown (it was lost to every view without a word).
+#[test]
+fn an_edit_made_apart_after_the_reflection_was_withdrawn_elsewhere_is_said() {
+    let relay = Relay::start();
+    let (laptop, _sam) = pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &laptop.device_code()]);
+    laptop.ok(&["reflect", "A first try at saying it"]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    laptop.ok(&["reflect", "--withdraw", "last"]);
+    laptop.ok(&["sync"]);
+    phone.ok(&["reflect", "--edit", "last", "Said better, on the phone"]);
+    let told = phone.run(&["sync"]);
+    assert_eq!(told.code, 0, "{told:?}");
+    assert!(
+        told.stderr
+            .contains("was withdrawn on another of your devices, and the edit made after it"),
+        "{}",
+        told.stderr
+    );
+    assert!(!phone.ok(&["reflections"]).contains("Said better"));
+}

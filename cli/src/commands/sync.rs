@@ -201,6 +201,19 @@ pub fn note_merged_texts(
         .iter()
         .flat_map(|(_, r)| &r.arrivals)
         .any(|a| a.counts.contains_key("reflection edit"));
+    // Or withdrawn there while this one edited it.
+    let withdrawn_or_edited = reports.iter().flat_map(|(_, r)| &r.arrivals).any(|a| {
+        a.counts.contains_key("withdrawn reflection") || a.counts.contains_key("reflection edit")
+    });
+    if withdrawn_or_edited {
+        for (id, private) in dev.edits_after_withdrawal()? {
+            note(&format!(
+                "note: your {}reflection {} was withdrawn on another of your devices, and the edit made after it on this one is not shown (a withdrawn reflection stays withdrawn; `duet history` keeps the edit). To say it again, write it anew: `duet reflect TEXT`",
+                if private { "private " } else { "" },
+                duet_core::ids::short(&id)
+            ));
+        }
+    }
     if reflection_edits_arrived {
         for m in dev.merged_reflections()? {
             let short = duet_core::ids::short(&m.id);

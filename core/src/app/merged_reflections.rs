@@ -64,3 +64,28 @@ impl Device {
         Ok(out)
     }
 }
+
+impl Device {
+    /// This person's reflections (shared and private) withdrawn on one of their devices
+    /// though edited on another afterwards, while the two were apart: the edit is not
+    /// shown (a withdrawn reflection stays withdrawn) and nothing else would say so. Each
+    /// as (id, private).
+    pub fn edits_after_withdrawal(&mut self) -> Result<Vec<(String, bool)>, DeviceError> {
+        let me = self.me.person_id.to_string();
+        let mut out = Vec::new();
+        for kind in [SpaceKind::Shared, SpaceKind::Personal] {
+            // As written: the shown view leaves withdrawn reflections out.
+            let view = self.raw_view(kind)?;
+            out.extend(
+                view.reflections
+                    .iter()
+                    .filter(|r| r.author == me)
+                    .filter(
+                        |r| matches!((r.withdrawn_at, r.edited_at), (Some(w), Some(e)) if e > w),
+                    )
+                    .map(|r| (r.id.clone(), kind == SpaceKind::Personal)),
+            );
+        }
+        Ok(out)
+    }
+}
