@@ -14,16 +14,7 @@
 //! content: it must stay the stored text (an edit form compares it with what is stored
 //! now). A browser confines what they hold to their own box.
 
-/// Whether `c` is a bidirectional control: an embedding, override or isolate, or an
-/// invisible directional mark (left-to-right U+200E, right-to-left U+200F, Arabic letter
-/// U+061C). A mark at the end of a partner's name or title pulls the neutral text after
-/// it ("+1" beside it) into its direction as surely as an override does.
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
-    )
-}
+pub use duet_core::resolve::is_bidi_control;
 
 /// Whether `c` is a directional mark, invisible, which only sets the direction of the
 /// text beside it.

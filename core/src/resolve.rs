@@ -4,6 +4,17 @@
 
 use crate::ids::short;
 
+/// Whether `c` is a bidirectional control: an embedding, override or isolate, or an
+/// invisible directional mark (left-to-right U+200E, right-to-left U+200F, Arabic letter
+/// U+061C). A mark at the end of a partner's name or title pulls the neutral text after
+/// it ("+1" beside it) into its direction as surely as an override does.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    )
+}
+
 /// `s` in double quotes as people read it (accents, emoji and their joiners kept),
 /// with what could act instead of show escaped as `\u{…}`: control characters and the
 /// bidirectional controls (a partner's title, quoted in an error, must not reverse the
@@ -17,9 +28,7 @@ pub fn quoted(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}') =>
-            {
+            c if c.is_control() || is_bidi_control(c) => {
                 out.extend(c.escape_unicode());
             }
             c => out.push(c),

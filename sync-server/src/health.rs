@@ -5,7 +5,7 @@
 //! with an error is then taken out of rotation. The database is asked at most once a
 //! second, whatever the number of checks (the route is not rate limited).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -23,7 +23,6 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct HealthCache {
     last: tokio::sync::Mutex<Option<(Instant, bool)>>,
-    told: Mutex<bool>,
 }
 
 /// `GET /healthz`.
@@ -35,7 +34,7 @@ pub async fn healthz(state: AppState, cache: Arc<HealthCache>) -> Response {
             // A read of a space no one has: the database's index answers "none".
             let read = blocking(move || state.newest_cursor(SpaceId([0; 16]))).await;
             let healthy = read.is_ok();
-            cache.say(read.err());
+            say(last.is_none_or(|(_, was)| was), read.err());
             *last = Some((Instant::now(), healthy));
             healthy
         }
@@ -51,25 +50,18 @@ pub async fn healthz(state: AppState, cache: Arc<HealthCache>) -> Response {
     }
 }
 
-impl HealthCache {
-    /// Logs a failed check once, and the recovery after it once.
-    fn say(&self, failure: Option<crate::error::ApiError>) {
-        let mut told = self
-            .told
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failure {
-            Some(e) if !*told => {
-                *told = true;
-                tracing::error!(
-                    "health check: the database does not answer ({e}); /healthz answers 503"
-                );
-            }
-            None if *told => {
-                *told = false;
-                tracing::info!("health check: the database answers again; /healthz answers 200");
-            }
-            _ => {}
+/// Logs a failed check once (`was_healthy`: the check before did not fail), and the
+/// recovery after it once.
+fn say(was_healthy: bool, failure: Option<crate::error::ApiError>) {
+    match failure {
+        Some(e) if was_healthy => {
+            tracing::error!(
+                "health check: the database does not answer ({e}); /healthz answers 503"
+            );
         }
+        None if !was_healthy => {
+            tracing::info!("health check: the database answers again; /healthz answers 200");
+        }
+        _ => {}
     }
 }

@@ -197,15 +197,15 @@ pub fn note_merged_texts(
         }
     }
     // A reflection edited on another device of this person's while this one edited it.
-    let reflection_edits_arrived = reports
-        .iter()
-        .flat_map(|(_, r)| &r.arrivals)
-        .any(|a| a.counts.contains_key("reflection edit"));
+    let arrived = |kind: &str| {
+        reports
+            .iter()
+            .flat_map(|(_, r)| &r.arrivals)
+            .any(|a| a.counts.contains_key(kind))
+    };
+    let reflection_edits_arrived = arrived("reflection edit");
     // Or withdrawn there while this one edited it.
-    let withdrawn_or_edited = reports.iter().flat_map(|(_, r)| &r.arrivals).any(|a| {
-        a.counts.contains_key("withdrawn reflection") || a.counts.contains_key("reflection edit")
-    });
-    if withdrawn_or_edited {
+    if reflection_edits_arrived || arrived("withdrawn reflection") {
         for (id, private) in dev.edits_after_withdrawal()? {
             note(&format!(
                 "note: your {}reflection {} was withdrawn on another of your devices, and the edit made after it on this one is not shown (a withdrawn reflection stays withdrawn; `duet history` keeps the edit). To say it again, write it anew: `duet reflect TEXT`",

@@ -103,6 +103,8 @@ pub fn timeline<S: TimelineSource>(
 ) -> Result<Vec<HistoryEvent>, S::Error> {
     // A name filter needs the names, which are resolved after the query.
     let last = if q.by.is_some() { None } else { q.last };
+    // Read once, however often the window of document events grows.
+    let around = Around::read(store, space, me, q)?;
     let mut fetch = last.map(|n| n.saturating_add(WINDOW_MARGIN));
     loop {
         let rows = store.history_rows(space, me, q, fetch)?;
@@ -111,7 +113,7 @@ pub fn timeline<S: TimelineSource>(
             Some(m) if rows.len() >= m => rows.first().map(|(k, _)| *k),
             _ => None,
         };
-        let shown = merged(store, space, me, q, rows, start)?;
+        let shown = around.merged(rows, start);
         match (last, fetch, start) {
             (Some(n), Some(m), Some(_)) if shown.len() < n => fetch = Some(m.saturating_mul(4)),
             _ => return Ok(filter_tail(shown, q)),
@@ -119,55 +121,86 @@ pub fn timeline<S: TimelineSource>(
     }
 }
 
-/// The document's `rows` with the events from outside the document placed among them,
-/// in history order; with `start`, only what goes at or after the row there.
-fn merged<S: TimelineSource>(
-    store: &mut S,
-    space: &SpaceId,
-    me: &Identity,
-    q: &HistoryQuery,
-    mut rows: Vec<HistoryRow>,
-    start: Option<HistoryPos>,
-) -> Result<Vec<HistoryEvent>, S::Error> {
-    drop_second_reveals(&mut rows, &store.first_reveals(space, me)?);
-    // A reflection edit's `after` is a digest kept to tell merges by, not something to show.
-    for (_, e) in &mut rows {
-        if e.kind == HistoryKind::ReflectionEdited {
-            e.after = None;
-        }
+/// What the history places around the document's events: each seal's first reveal,
+/// the names and titles they are read with, who each device is, and the events from
+/// outside the document (devices joining or removed, refused changes) with their places.
+struct Around {
+    first_reveals: HashMap<String, String>,
+    people: BTreeMap<String, String>,
+    titles: HashMap<String, String>,
+    devices: SpaceState,
+    placed: Vec<Placed>,
+}
+
+impl Around {
+    fn read<S: TimelineSource>(
+        store: &mut S,
+        space: &SpaceId,
+        me: &Identity,
+        q: &HistoryQuery,
+    ) -> Result<Around, S::Error> {
+        let first_reveals = store.first_reveals(space, me)?;
+        let (people, goals) = store.people_and_goals(space, me)?;
+        let people = crate::names::shown(&people);
+        let titles = goals
+            .iter()
+            .map(|g| (g.id.clone(), g.title.as_str().to_string()))
+            .collect();
+        // Decoded (and verified) once, for the authors' persons and the membership events.
+        let stored = store.stored_events(space)?;
+        let devices = SpaceState::fold(&stored);
+        let mut placed = Vec::new();
+        let membership = membership_history(&stored, &people)
+            .into_iter()
+            .filter(|m| q.goal.is_none() && q.in_window(m.at));
+        place(store, space, &mut placed, 0, membership)?;
+        let refused = store.refused_events(space)?;
+        let refused = refused_history(&refused, &devices, &people)
+            .into_iter()
+            .filter(|r| q.in_window(r.at));
+        place(store, space, &mut placed, 2, refused)?;
+        Ok(Around {
+            first_reveals,
+            people,
+            titles,
+            devices,
+            placed,
+        })
     }
-    let (people, goals) = store.people_and_goals(space, me)?;
-    let people = crate::names::shown(&people);
-    let titles: HashMap<&str, String> = goals
-        .iter()
-        .map(|g| (g.id.as_str(), g.title.as_str().to_string()))
-        .collect();
-    // Decoded (and verified) once, for both the authors' persons and the membership events.
-    let stored = store.stored_events(space)?;
-    let devices = SpaceState::fold(&stored);
-    let (keys, mut events): (Vec<HistoryPos>, Vec<HistoryEvent>) = rows.into_iter().unzip();
-    name_events(&mut events, devices.all_devices(), &people, &|g| {
-        titles.get(g).cloned()
-    });
-    let mut merged: Vec<Placed> = keys
-        .into_iter()
-        .zip(events)
-        .enumerate()
-        .map(|(i, (k, e))| (k, 1, i, e))
-        .collect();
-    let membership = membership_history(&stored, &people)
-        .into_iter()
-        .filter(|m| q.goal.is_none() && q.in_window(m.at));
-    place(store, space, &mut merged, 0, membership)?;
-    let refused = store.refused_events(space)?;
-    let refused = refused_history(&refused, &devices, &people)
-        .into_iter()
-        .filter(|r| q.in_window(r.at));
-    place(store, space, &mut merged, 2, refused)?;
-    // Placed before the first row read: it goes among the rows left unread.
-    merged.retain(|(k, _, _, _)| start.is_none_or(|s| *k >= s));
-    merged.sort_by_key(|(k, kind, i, _)| (*k, *kind, *i));
-    Ok(merged.into_iter().map(|(_, _, _, e)| e).collect())
+
+    /// The document's `rows` with the events from outside the document placed among
+    /// them, in history order; with `start`, only what goes at or after the row there.
+    fn merged(&self, mut rows: Vec<HistoryRow>, start: Option<HistoryPos>) -> Vec<HistoryEvent> {
+        drop_second_reveals(&mut rows, &self.first_reveals);
+        // A reflection edit's `after` is a digest kept to tell merges by, not to show.
+        for (_, e) in &mut rows {
+            if e.kind == HistoryKind::ReflectionEdited {
+                e.after = None;
+            }
+        }
+        let (keys, mut events): (Vec<HistoryPos>, Vec<HistoryEvent>) = rows.into_iter().unzip();
+        name_events(
+            &mut events,
+            self.devices.all_devices(),
+            &self.people,
+            &|g| self.titles.get(g).cloned(),
+        );
+        let mut merged: Vec<Placed> = keys
+            .into_iter()
+            .zip(events)
+            .enumerate()
+            .map(|(i, (k, e))| (k, 1, i, e))
+            .collect();
+        // Placed before the first row read: it goes among the rows left unread.
+        merged.extend(
+            self.placed
+                .iter()
+                .filter(|(k, _, _, _)| start.is_none_or(|s| *k >= s))
+                .cloned(),
+        );
+        merged.sort_by_key(|(k, kind, i, _)| (*k, *kind, *i));
+        merged.into_iter().map(|(_, _, _, e)| e).collect()
+    }
 }
 
 /// Which rating each seal is read as revealed by, of `ratings`: the smallest id among

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::layout::{Nav, csrf};
 use crate::app::server::App;
 
-/// A form that asks first: confirmed once `confirm` is `yes`.
+/// A form that asks first (withdrawing, closing, removing a device, leaving): confirmed
+/// once `confirm` is `yes`.
 #[derive(Deserialize, Default)]
 pub struct Confirmed {
     #[serde(default)]

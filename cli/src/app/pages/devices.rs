@@ -442,13 +442,6 @@ pub async fn verify(State(app): State<App>, Form(f): Form<VerifyForm>) -> PageRe
     Ok(see_other("/devices"))
 }
 
-/// The removal form: without `confirm`, the page asks first.
-#[derive(Deserialize)]
-pub struct RemoveForm {
-    #[serde(default)]
-    confirm: String,
-}
-
 /// `POST /devices/{key}/remove`: first the page saying what it means
 /// (`GET /devices/{key}/remove/confirm`, a page of its own, so that Back and reload
 /// work), then (with `confirm=yes`) the removal from both spaces, as `duet device
@@ -456,9 +449,9 @@ pub struct RemoveForm {
 pub async fn remove(
     State(app): State<App>,
     Path(key): Path<String>,
-    Form(f): Form<RemoveForm>,
+    Form(f): Form<super::confirm::Confirmed>,
 ) -> PageResult {
-    let confirmed = f.confirm == "yes";
+    let confirmed = f.yes();
     let query = key.clone();
     let asked = app
         .with_device(move |dev| {

@@ -9,7 +9,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use duet_core::store::Departed;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::devices::Made;
 use super::layout::{Nav, csrf};
@@ -38,18 +37,11 @@ pub fn section(departed: Option<&Departed>, personal_gone: bool, token: &str) ->
     }
 }
 
-/// The leave form: without `confirm`, the page asks first.
-#[derive(Deserialize)]
-pub struct LeaveForm {
-    #[serde(default)]
-    confirm: String,
-}
-
 /// `POST /leave`: first the page saying what it means (`GET /leave/confirm`, a page of
 /// its own, so that Back and reload work), then (with `confirm=yes`) the leave, sent at
 /// once (as `duet leave --yes`, whose export the page offers as a download).
-pub async fn leave(State(app): State<App>, Form(f): Form<LeaveForm>) -> PageResult {
-    let confirmed = f.confirm == "yes";
+pub async fn leave(State(app): State<App>, Form(f): Form<super::confirm::Confirmed>) -> PageResult {
+    let confirmed = f.yes();
     let made = app
         .with_device(move |dev| {
             if let Some(d) = dev.departed()? {

@@ -194,12 +194,11 @@ pub async fn reply(
 /// The start of a reflection, to tell its buttons and fields from the others' to a
 /// screen reader ("Withdraw", "Reply" and "Edit" repeat down the page).
 pub fn first_words(text: &str) -> String {
-    const WORDS: usize = 40;
     let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(WORDS) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None if line.len() < text.trim_end().len() => format!("{line}…"),
-        None => line.to_string(),
+    let words = crate::output::clip(line, 40);
+    match line.len() < text.trim_end().len() && !words.ends_with('…') {
+        true => format!("{words}…"),
+        false => words.into_owned(),
     }
 }
 
