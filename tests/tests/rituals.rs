@@ -1564,6 +1564,13 @@ fn a_reflection_edited_on_two_devices_while_apart_is_said_to_read_as_a_merge() {
             assert!(e["after"].is_null(), "{e}");
         }
     }
+    // Said once: an edit of another reflection arriving later does not say it again.
+    sam.ok(&["reflect", "Sam's own thought"]);
+    sam.ok(&["reflect", "--edit", "last", "Sam's own thought, reworded"]);
+    sam.ok(&["sync"]);
+    let later = phone.run(&["sync"]);
+    assert!(later.stdout.contains("reflection edit"), "{later:?}");
+    assert!(!later.stderr.contains("while apart"), "{}", later.stderr);
     // Set again as meant: nothing more is said.
     phone.ok(&[
         "reflect",
@@ -1744,7 +1751,8 @@ fn limit_is_the_end_of_the_history(d: &Device) {
 
 /// A seal revealed by both of its rater's devices (each closed the round before it heard
 /// of the other's close, as two watching devices reveal at once) is one rating: one
-/// `rate --amend` corrects it and one `undo` takes it back, on every device.
+/// `rate --amend` corrects it and one `undo` takes it back, on every device; the
+/// partner's sync tells of one closed round and one revealed rating.
 #[test]
 fn a_rating_revealed_by_two_devices_of_its_rater_is_corrected_and_undone_once() {
     let relay = Relay::start();
@@ -1764,6 +1772,12 @@ fn a_rating_revealed_by_two_devices_of_its_rater_is_corrected_and_undone_once() 
         laptop.ok(&["sync"]);
         alex.ok(&["checkin", "--close"]);
         laptop.ok(&["checkin", "--close"]);
+        alex.ok(&["sync"]);
+        laptop.ok(&["sync"]);
+        let told = sam.ok(&["sync"]);
+        // One round, one rating: each told once, though both devices closed and revealed.
+        assert!(told.contains("1 closed round,"), "{told}");
+        assert!(told.contains("1 revealed rating "), "{told}");
         sync_all();
     };
     let alex_only = |level: i64| vec![("Alex".to_string(), level, None)];

@@ -215,7 +215,12 @@ pub fn note_merged_texts(
         }
     }
     if reflection_edits_arrived {
-        for m in dev.merged_reflections()? {
+        let edits = reports
+            .iter()
+            .flat_map(|(_, r)| &r.arrivals)
+            .flat_map(|a| a.reflection_edits.iter().cloned())
+            .collect();
+        for m in dev.merged_reflections(&edits)? {
             let short = duet_core::ids::short(&m.id);
             if !m.yours {
                 let who =

@@ -25,9 +25,14 @@ pub struct MergedReflection {
 
 impl Device {
     /// The standing reflections, this person's (shared and private) and the partner's,
-    /// that read as a merge of edits made on two devices of their author while apart.
-    /// Its author editing one again settles it.
-    pub fn merged_reflections(&mut self) -> Result<Vec<MergedReflection>, DeviceError> {
+    /// that read as a merge of edits made on two devices of their author while apart,
+    /// of those with an edit among `arrived` (hex change hashes: what a sync brought, so
+    /// that a merge is told once, not at each sync that brings another edit). Its
+    /// author editing one again settles it.
+    pub fn merged_reflections(
+        &mut self,
+        arrived: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<MergedReflection>, DeviceError> {
         let me = self.me.person_id.to_string();
         let mut out = Vec::new();
         for kind in [SpaceKind::Shared, SpaceKind::Personal] {
@@ -42,7 +47,13 @@ impl Device {
                 .reflections
                 .iter()
                 .map(|r| (r.id.as_str(), r.text.as_str()));
-            for (id, text) in crate::history::merged_reflections(&edits, texts) {
+            let merged = crate::history::merged_reflections(&edits, texts);
+            let news = merged.into_iter().filter(|(id, _)| {
+                edits
+                    .iter()
+                    .any(|e| e.item.as_deref() == Some(*id) && arrived.contains(&e.change))
+            });
+            for (id, text) in news {
                 let author = view
                     .reflections
                     .iter()

@@ -19,6 +19,15 @@ pub struct Arrivals {
     pub from: String,
     /// Count per kind of change ("rating", "reflection", ...).
     pub counts: BTreeMap<String, usize>,
+    /// The seals revealed and the rounds closed by the counted changes: two devices of
+    /// one person that both closed a round close it and reveal each seal twice, which
+    /// is one closed round and one revealed rating to the partner.
+    #[serde(skip)]
+    settled: std::collections::BTreeSet<String>,
+    /// The reflection edits counted, by hex change hash: what a note of reflections
+    /// merged letter by letter is about ([`crate::device::Device::merged_reflections`]).
+    #[serde(skip)]
+    pub reflection_edits: std::collections::BTreeSet<String>,
 }
 
 impl Arrivals {
@@ -151,10 +160,10 @@ fn label(message: Option<&str>) -> &'static str {
         Some("set status") => "status change",
         Some("set person") => "name update",
         Some("rate sealed") => "sealed rating",
-        Some("reveal") => "revealed rating",
+        Some("reveal") => REVEALED,
         Some("withdraw rating") => "withdrawn rating",
-        Some("close round") => "closed round",
-        Some("edit reflection") => "reflection edit",
+        Some("close round") => CLOSED,
+        Some("edit reflection") => EDITED_REFLECTION,
         Some("withdraw reflection") => "withdrawn reflection",
         Some(crate::doc::UNDO_MESSAGE) => "undo",
         Some("reopen step") => "reopened step",
@@ -184,11 +193,50 @@ pub(super) fn tally<'c>(
         ..Default::default()
     });
     for ch in changes {
-        *entry
-            .counts
-            .entry(label(ch.message()).to_string())
-            .or_default() += 1;
+        let kind = label(ch.message());
+        let settles = settled_by(kind, ch);
+        // Counted once the first time it settles something not settled yet.
+        let new = settles
+            .iter()
+            .filter(|s| !entry.settled.contains(*s))
+            .count();
+        if !settles.is_empty() && new == 0 {
+            continue;
+        }
+        entry.settled.extend(settles);
+        if kind == EDITED_REFLECTION {
+            entry.reflection_edits.insert(ch.hash().to_string());
+        }
+        *entry.counts.entry(kind.to_string()).or_default() += 1;
     }
+}
+
+/// What [`label`] calls a reveal and a close.
+const REVEALED: &str = "revealed rating";
+const CLOSED: &str = "closed round";
+const EDITED_REFLECTION: &str = "reflection edit";
+
+/// What a reveal or a close settles: the seal its rating `reveals`, the rounds it sets
+/// `closed_by` on (Automerge objects, the same on every device). Nothing for the rest.
+fn settled_by(kind: &str, change: &Change) -> Vec<String> {
+    use automerge::{ScalarValue, legacy::Key, legacy::OpType};
+    if kind != REVEALED && kind != CLOSED {
+        return Vec::new();
+    }
+    let ops = change.decode().operations;
+    ops.into_iter()
+        .filter_map(|op| match (op.key, op.action) {
+            (Key::Map(key), OpType::Put(ScalarValue::Str(seal)))
+                if kind == REVEALED && key == "reveals" =>
+            {
+                Some(format!("seal {seal}"))
+            }
+            (Key::Map(key), _) if kind == CLOSED && key == "closed_by" => {
+                Some(format!("round {}", op.obj))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Arrivals keyed by person id, under the person's name where the space lists it.
