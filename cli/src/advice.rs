@@ -90,6 +90,11 @@ pub fn say(step: &NextStep) -> String {
             "free some space on the disk that holds --home / DUET_HOME, then run the command again"
                 .into()
         }
+        NextStep::CheckClock => "run `duet sync` (it checks this device's clock against the \
+             relay's) and rate again: if this device's clock is right, the goal was dated ahead \
+             by the device that made it, and is rated once a sync finds this clock right; if \
+             not, set this device's clock right (automatic date and time) first"
+            .into(),
         NextStep::SetClock => "set this device's clock right (automatic date and time), then run \
              `duet sync`; if it is right already, the relay's clock is wrong: ask its operator \
              to set it"

@@ -85,6 +85,10 @@ pub enum NextStep {
     /// Set this device's clock right, then sync (or, if it is right, have the relay's
     /// operator set the relay's).
     SetClock,
+    /// Sync, which measures this device's clock against the relay's, then do it again: a
+    /// goal dated ahead by the device that made it is rated once this clock is found
+    /// right.
+    CheckClock,
     /// Use one copy of a device only; to use both, add the second as a device of its own.
     UseOneCopy,
     /// A device whose changes can never be applied: its person goes on with a new device

@@ -216,3 +216,52 @@ fn a_rating_dated_months_before_its_goal_was_made_is_refused() {
     let r = at_offset(&d, "-10m", &["rate", "listen", "1"]);
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+/// Alex's laptop, a month ahead, adds a goal before a sync finds its clock wrong: the
+/// goal is dated a month on. Sam's device, whose clock its latest sync found right,
+/// rates it (refusing would leave the goal unrated by both until its date).
+#[test]
+fn a_goal_dated_ahead_by_its_makers_clock_is_rated_by_a_partner_whose_clock_is_right() {
+    if !faketime_or_skip() {
+        return;
+    }
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let added = at_offset(
+        &alex,
+        "+30d",
+        &["goal", "add", "Phones away", "--area", "intimacy"],
+    );
+    assert_eq!(added.code, 0, "{added:?}");
+    at_offset(&alex, "+30d", &["sync"]);
+    sam.ok(&["sync"]);
+    let rated = sam.run(&["rate", "phones", "1"]);
+    assert_eq!(rated.code, 0, "{rated:?}");
+    assert!(ratings_of(&sam) > 0);
+}
+
+/// A check-in whose second answer is refused (its goal made after this device's clock
+/// reads) rates nothing, as the refusal says: not the first goal either.
+#[test]
+fn a_checkin_refused_at_its_second_goal_rates_nothing() {
+    if !faketime_or_skip() {
+        return;
+    }
+    let d = Device::new();
+    d.ok(&["init", "--name", "Quinn"]);
+    let old = at_offset(
+        &d,
+        "-300d",
+        &["goal", "add", "Walk together", "--area", "quality-time"],
+    );
+    assert_eq!(old.code, 0, "{old:?}");
+    d.ok(&["goal", "add", "Listen first", "--area", "communication"]);
+    let r = at_offset(
+        &d,
+        "-210d",
+        &["checkin", "--rate", "walk=1", "--rate", "listen=1"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    assert_eq!(ratings_of(&d), 0);
+}

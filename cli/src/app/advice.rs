@@ -133,9 +133,10 @@ pub fn say(step: &NextStep) -> String {
             "everything it had stays readable here (Today, History, Report); to use Duet here \
              again, start over (at the end of {DEVICES_PAGE})"
         ),
-        NextStep::RestoreFromBackup | NextStep::FreeSpace | NextStep::SetClock => {
-            on_this_computer(step)
-        }
+        NextStep::RestoreFromBackup
+        | NextStep::FreeSpace
+        | NextStep::SetClock
+        | NextStep::CheckClock => on_this_computer(step),
         NextStep::CreationToken { .. } => format!(
             "ask its operator for one and enter it with the relay's address on {DEVICES_PAGE}"
         ),
@@ -152,6 +153,11 @@ fn on_this_computer(step: &NextStep) -> String {
         NextStep::FreeSpace => {
             "free some space on this computer's disk; Duet tries again at its next sync, and \
              a change you made can be made again"
+        }
+        NextStep::CheckClock => {
+            "rate again after Duet's next sync, which checks this computer's clock against \
+             the relay's: if it is right, the goal was dated ahead by the device that made \
+             it. If it is not, set it right (automatic date and time)"
         }
         _ => {
             "set this computer's clock right (automatic date and time); Duet checks it \

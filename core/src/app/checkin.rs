@@ -119,9 +119,13 @@ impl Device {
         ratings: &[(String, Level, Option<String>)],
         period: Option<i64>,
     ) -> Result<Vec<Rated>, DeviceError> {
-        // Resolve every goal first: a typo rates nothing.
-        for (goal, _, _) in ratings {
-            self.resolve_goal(goal)?;
+        // Check every answer first: a typo, a goal dated ahead of this clock or a note
+        // too long rates nothing, as the refusal says (not the goals before it).
+        self.ensure_clock_agrees()?;
+        for (goal, _, note) in ratings {
+            let (_, _, made) = self.resolve_goal_made(goal)?;
+            self.ensure_after_goal(made)?;
+            checked_note(note.as_deref())?;
         }
         ratings
             .iter()

@@ -87,10 +87,19 @@ fn ensure_after(now: i64, made: i64) -> Result<(), DeviceError> {
 
 impl Device {
     /// Refuses a rating dated now, by the system clock, well before its goal was made
-    /// (`made`). A fixed clock (`DUET_NOW`) is the tester's own, as for the relay's.
+    /// (`made`), unless the latest sync found this clock right: then the device that made
+    /// the goal was ahead, and refusing would leave the goal unrated by both partners
+    /// until its date. A fixed clock (`DUET_NOW`) is the tester's own, as for the relay's.
     pub(crate) fn ensure_after_goal(&self, made: i64) -> Result<(), DeviceError> {
         match self.clock {
-            Clock::System => ensure_after(self.now(), made),
+            Clock::System => ensure_after(self.now(), made).or_else(|refused| {
+                let shared = self.store.space(SpaceKind::Shared)?;
+                let measured = self.store.relay_clock(&shared.id)?.is_some();
+                match measured && self.ensure_clock_agrees().is_ok() {
+                    true => Ok(()),
+                    false => Err(refused),
+                }
+            }),
             Clock::Fixed(_) => Ok(()),
         }
     }

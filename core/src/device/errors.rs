@@ -223,9 +223,8 @@ impl Advice for DeviceError {
             DeviceError::InviteExpired(_) => Some(NextStep::NewInvite),
             DeviceError::DeviceCodeExpired(_) => Some(NextStep::NewDeviceCode),
             DeviceError::Departed(_) => Some(NextStep::ReadWhatYouHave),
-            DeviceError::ClockOff(_)
-            | DeviceError::ClockMovedBack(_)
-            | DeviceError::ClockBeforeGoal { .. } => Some(NextStep::SetClock),
+            DeviceError::ClockOff(_) | DeviceError::ClockMovedBack(_) => Some(NextStep::SetClock),
+            DeviceError::ClockBeforeGoal { .. } => Some(NextStep::CheckClock),
             DeviceError::ReflectionThen(_, step) => Some(step.clone()),
             DeviceError::JoinRefused { device, .. } => Some(NextStep::JoinAgain {
                 device: device.clone(),
