@@ -25,6 +25,16 @@ const DEVICE_CODE_WITHDRAWN: &str = "it was withdrawn on your other device (`due
      someone who left cannot join it); if you have not left, make a new one on your other \
      device (`duet device add`)";
 
+/// [`NextStep::SetClock`].
+const SET_CLOCK: &str = "set this device's clock right (automatic date and time), then run \
+     `duet sync`; if it is right already, the relay's clock is wrong: ask its operator to set it";
+
+/// [`NextStep::CheckClock`].
+const CHECK_CLOCK: &str = "run `duet sync` (it checks this device's clock against the \
+     relay's) and rate again: if this device's clock is right, the goal was dated ahead by the \
+     device that made it, and is rated once a sync finds this clock right; if not, set this \
+     device's clock right (automatic date and time) first";
+
 /// What to do next, in the command line's words.
 pub fn say(step: &NextStep) -> String {
     match step {
@@ -90,15 +100,8 @@ pub fn say(step: &NextStep) -> String {
             "free some space on the disk that holds --home / DUET_HOME, then run the command again"
                 .into()
         }
-        NextStep::CheckClock => "run `duet sync` (it checks this device's clock against the \
-             relay's) and rate again: if this device's clock is right, the goal was dated ahead \
-             by the device that made it, and is rated once a sync finds this clock right; if \
-             not, set this device's clock right (automatic date and time) first"
-            .into(),
-        NextStep::SetClock => "set this device's clock right (automatic date and time), then run \
-             `duet sync`; if it is right already, the relay's clock is wrong: ask its operator \
-             to set it"
-            .into(),
+        NextStep::CheckClock => CHECK_CLOCK.into(),
+        NextStep::SetClock => SET_CLOCK.into(),
         NextStep::UseOneCopy | NextStep::ReplaceDevice | NextStep::CompareSafetyCode => {
             copies_and_trust(step)
         }
