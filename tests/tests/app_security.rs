@@ -82,20 +82,24 @@ fn requests_without_the_secret_with_a_foreign_host_or_a_forged_form_are_refused(
         let a = app.request("GET", "/", &[("Host", &host), ("Cookie", &cookie)], "");
         refused(&a, 421, "not Duet's");
     }
+    // Nor `localhost`: a browser may reach it at [::1], where another local user could
+    // serve a page of that origin and post its forms here.
     let localhost = format!("localhost:{port}");
     let a = app.request("GET", "/", &[("Host", &localhost), ("Cookie", &cookie)], "");
-    assert_eq!(a.status, 200);
+    refused(&a, 421, "not Duet's");
 
     // Forged forms: foreign Origin, no Origin, no token, a wrong token, no cookie.
     let csrf = app.csrf();
     let good = encode(&[("csrf", &csrf), ("title", "Forged")]);
     let no_token = encode(&[("title", "Forged")]);
     let bad_token = encode(&[("csrf", &"f".repeat(64)), ("title", "Forged")]);
-    let attempts: [(&[(&str, &str)], &str); 5] = [
+    let local_origin = format!("http://localhost:{port}");
+    let attempts: [(&[(&str, &str)], &str); 6] = [
         (
             &[("Cookie", &cookie), ("Origin", "http://evil.example")],
             &good,
         ),
+        (&[("Cookie", &cookie), ("Origin", &local_origin)], &good),
         (&[("Cookie", &cookie)], &good),
         (&[("Cookie", &cookie), ("Origin", &origin)], &no_token),
         (&[("Cookie", &cookie), ("Origin", &origin)], &bad_token),
@@ -486,4 +490,34 @@ fn a_form_of_a_page_shown_before_the_app_restarted_keeps_its_words() {
     let refused = app.request("POST", "/goals", &foreign, &form);
     assert_eq!(refused.status, 403);
     assert!(!refused.body.contains("Ten minutes"), "{}", refused.body);
+}
+
+/// Another local user cannot listen at `[::1]:PORT` (where a browser may look for
+/// `localhost:PORT`) to receive the printed link's key: the app holds that address too,
+/// and refuses the name there.
+#[test]
+fn the_app_holds_its_port_on_the_ipv6_loopback_too() {
+    use std::io::{Read, Write};
+    if std::net::TcpListener::bind(("::1", 0)).is_err() {
+        println!("skipped: this machine has no IPv6 loopback, so no [::1]:PORT to take");
+        return;
+    }
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let taken = std::net::TcpListener::bind(("::1", app.port));
+    assert!(
+        taken.is_err(),
+        "another program could listen at [::1]:{}",
+        app.port
+    );
+    let mut s = std::net::TcpStream::connect(("::1", app.port)).expect("the app at [::1]");
+    let head = format!(
+        "GET /?key={} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        app.key, app.port
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
 }

@@ -92,6 +92,7 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         stopping,
     };
     let watcher = live::start(&app);
+    hold_ipv6_loopback(port, &app).await;
     if ctx.out.json {
         // One line, so that a program reading it knows when the server listens.
         crate::output::data(&serde_json::to_string(&Started { url: &url })?)?;
@@ -117,6 +118,25 @@ async fn serve(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ctx.out.line("Stopped.")?;
     }
     Ok(())
+}
+
+/// Listens on `[::1]:PORT` too, where a browser may look for `localhost:PORT`: held by
+/// the app (which refuses that name, see `security`), it cannot be taken by another
+/// local user's server to receive the printed link's key or serve pages of the origin
+/// `localhost:PORT`. A machine without IPv6 has no such address to take.
+async fn hold_ipv6_loopback(port: u16, app: &server::App) {
+    let Ok(listener) = tokio::net::TcpListener::bind(("::1", port)).await else {
+        return;
+    };
+    let mut stopping = app.stopping.clone();
+    let stopped = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
+    tokio::spawn(listen::serve(
+        listener,
+        server::router(app.clone()),
+        stopped,
+    ));
 }
 
 /// Ctrl-C, SIGTERM, or SIGHUP (the terminal it runs in was closed): each stops the

@@ -2,8 +2,10 @@
 //! reachable by every page the user's browser opens (DNS rebinding, cross-site forms) and
 //! by every process on the machine. Every request passes [`guard`]:
 //!
-//! - the Host header must be this server's own (`127.0.0.1:PORT` or `localhost:PORT`), so
-//!   a rebound DNS name of a foreign site is refused (421);
+//! - the Host header must be this server's own, `127.0.0.1:PORT`, so a rebound DNS name
+//!   of a foreign site is refused (421); not `localhost:PORT`, which a browser may reach
+//!   at `[::1]:PORT`, where another local user could listen and serve a page of that
+//!   origin (the app holds `[::1]:PORT` itself when it can, see `super::serve`);
 //! - the session secret must come with it: once in the printed URL
 //!   (`/s/SCOPE/?key=SECRET`, which sets an HttpOnly SameSite=Strict cookie for the
 //!   path `/s/SCOPE` and redirects to `/s/SCOPE/`), then in the cookie; without it, 403
@@ -103,7 +105,12 @@ impl Session {
 
     /// Whether a Host header names this server.
     fn host_ok(&self, host: &str) -> bool {
-        host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
+        host == self.origin_host()
+    }
+
+    /// `127.0.0.1:PORT`: the one address this server answers at.
+    fn origin_host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 }
 
@@ -159,7 +166,7 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
         return refuse(
             StatusCode::MISDIRECTED_REQUEST,
             "This address is not Duet's",
-            "Duet answers only at 127.0.0.1 or localhost with its own port. Open the URL `duet app` printed.",
+            "Duet answers only at 127.0.0.1 with its own port (not at localhost, which another program on this computer could answer). Open the URL `duet app` printed.",
         );
     }
     if let Some(key) = query_value(req.uri().query(), "key")
@@ -279,15 +286,11 @@ fn back_to(headers: &HeaderMap, port: u16) -> String {
         .get(header::REFERER)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    [
-        format!("http://127.0.0.1:{port}"),
-        format!("http://localhost:{port}"),
-    ]
-    .iter()
-    .find_map(|o| referer.strip_prefix(o.as_str()))
-    .filter(|path| path.starts_with('/') && !path.starts_with("//"))
-    .unwrap_or("/")
-    .to_string()
+    referer
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"))
+        .unwrap_or("/")
+        .to_string()
 }
 
 /// What a form from another run of Duet is told (its page was shown before a restart).
@@ -302,12 +305,7 @@ fn from_own_origin(s: &Session, headers: &HeaderMap) -> bool {
         .get(header::ORIGIN)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    [
-        format!("http://127.0.0.1:{}", s.port),
-        format!("http://localhost:{}", s.port),
-    ]
-    .iter()
-    .any(|o| o == origin)
+    origin == format!("http://{}", s.origin_host())
 }
 
 /// A form of this server's address refused as from another run: said with the words
