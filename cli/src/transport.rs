@@ -233,7 +233,7 @@ impl Http {
                 // Said, so that "run it again" is not read as "at once".
                 crate::output::note(&format!(
                     "note: the relay asks this device to wait {} before its next request",
-                    humantime::format_duration(Duration::from_secs(secs))
+                    duet_core::words::span(i64::try_from(secs).unwrap_or(i64::MAX))
                 ));
             }
             let wait = asked.filter(|s| *s <= MAX_WAIT_SECS);

@@ -132,7 +132,8 @@ fn a_server_that_redirects_is_named_with_where_it_leads_and_not_followed() {
     let d = device_with_relay(&format!("http://{addr}"));
     let err = failing_sync(&d);
     assert!(
-        err.contains(&format!("redirects to {}", relay.url)) && err.contains("duet relay set"),
+        err.contains(&format!("redirects to {}", relay.url))
+            && err.contains(&format!("(`duet relay set {}`)", relay.url)),
         "{err}"
     );
     assert!(!err.contains("unauthenticated"), "{err}");

@@ -143,6 +143,9 @@ fn refused_words(body: &ErrorBody) -> String {
              there, the relay lost its database, or this device points at another relay than \
              its partner's)"
             .to_string(),
+        // The client's own words for an answer that was not a relay's (a redirect, a
+        // proxy's page): whole, with the address they name (a relay's own cut at 200).
+        ErrorCode::HttpError => crate::protocol::one_line(&body.message, 600, ' '),
         _ => crate::protocol::one_line(&body.message, 200, ' '),
     }
 }

@@ -359,7 +359,8 @@ pub(super) fn relay_alert(report: &mut SyncReport, previous: Option<&str>) -> Op
     if let Some(at) = report.not_authentic {
         alerts.push(format!(
             "the relay served at cursor {at} something that is not an event of this space; \
-             this device reads no further until it serves the event due there"
+             this device reads past it, and reads there again at every sync until the relay serves \
+             the event due there"
         ));
     }
     if report.forks > 0 {
