@@ -310,7 +310,8 @@ impl ApiError {
     pub fn body_too_slow(rate: u64, grace: std::time::Duration) -> ApiError {
         ApiError::Timeout(format!(
             "the request body arrived slower than {rate} bytes per second (after a grace of \
-             {} s) and was cut off; nothing was stored. Push again over a faster connection",
+             {} s), or paused longer than the grace, and was cut off; nothing was stored. \
+             Push again over a faster connection",
             grace.as_secs_f64()
         ))
     }

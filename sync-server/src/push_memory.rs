@@ -5,8 +5,10 @@
 //! queues behind a flood, and the relay's memory for pushes stays within the budget
 //! whatever strangers send, from however many addresses. One address holds at most a
 //! quarter of it (or one largest push, if more), so that a single stranger cannot take
-//! every couple's share; and since a slow push holds only what it has sent, holding the
-//! budget takes sending it (a gigabyte a minute by default), not declaring it.
+//! every couple's share; and since a push holds only what it has sent, and is cut off
+//! once it pauses longer than the grace ([`crate::body`]), holding the budget takes
+//! sending a quarter of it again every few seconds (256 MiB each 5 s by default, some
+//! 400 Mbit/s), not declaring it.
 
 use std::net::IpAddr;
 use std::sync::Arc;

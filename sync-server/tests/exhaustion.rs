@@ -638,3 +638,45 @@ fn a_pairing_claim_that_trickles_in_is_cut_off_like_a_slow_push() {
         String::from_utf8_lossy(&answer.body)
     );
 }
+
+#[test]
+fn a_push_sent_fast_and_stopped_a_byte_short_is_cut_off_at_the_grace_and_the_couple_pushes() {
+    // 64 MiB of push memory: one stalled 16 MiB push (counted four times) holds it all,
+    // as 16 of them hold the default gigabyte. Sent fast, 16 MiB earned over an hour on
+    // the rate line, so it was held until the 60 s request timeout.
+    let p = Proc::start_with(&["--max-push-memory", "67108864", "--body-grace-secs", "2"]);
+    let mut s = Space::create(&p);
+    let declared = 16 * 1024 * 1024;
+    let mut stalled = slow_push(
+        ATTACKER,
+        p.addr,
+        &events_path(&SpaceId::generate()),
+        declared,
+    );
+    stalled
+        .write_all(&vec![0u8; declared - 2])
+        .expect("all but the last byte");
+    let ev = s
+        .alex
+        .changes(s.id, &s.key, b"rated while a stranger stalled");
+    let started = Instant::now();
+    loop {
+        let r = p.push(&s.id, &[&ev]);
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the stalled push still holds the push memory"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = read_answer(&mut stalled, Duration::from_secs(10)).expect("an answer");
+    assert_eq!(
+        answer.status,
+        408,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
