@@ -237,6 +237,16 @@ pub fn when(ms: i64) -> String {
     local(ms, "%Y-%m-%d %H:%M")
 }
 
+/// The local time zone's offset at `ms`, as "UTC+13:00" (what [`when`] and [`day`] read
+/// in: two partners in two zones see one rating on two dates, and a report says which).
+pub fn utc_offset(ms: i64) -> String {
+    chrono::Local
+        .timestamp_millis_opt(ms.clamp(0, LAST_SHOWN_MS))
+        .single()
+        .map(|t| format!("UTC{}", t.format("%:z")))
+        .unwrap_or_else(|| "UTC".to_string())
+}
+
 /// `YYYY-MM-DD` in local time, the day [`when`] shows (one rating has one day in every
 /// view); "an impossible time" outside 1970 to 9999.
 pub fn day(ms: i64) -> String {

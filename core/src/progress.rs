@@ -48,6 +48,27 @@ pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
 /// [`PartnerSeries::dated_ahead`]: an hour, past any drift of clocks kept by network time.
 pub const AHEAD_MS: i64 = 60 * 60 * 1000;
 
+impl Progress {
+    /// Marks each partner's latest rating dated more than [`AHEAD_MS`] after `now`
+    /// ([`PartnerSeries::dated_ahead`]): `progress`, the app and the report say so.
+    pub fn mark_dated_ahead(&mut self, now: i64) {
+        for g in &mut self.goals {
+            g.mark_dated_ahead(now);
+        }
+    }
+}
+
+impl GoalProgress {
+    /// [`Progress::mark_dated_ahead`] for one goal.
+    pub fn mark_dated_ahead(&mut self, now: i64) {
+        for s in &mut self.partners {
+            s.dated_ahead = s
+                .latest_at
+                .is_some_and(|t| t > now.saturating_add(AHEAD_MS));
+        }
+    }
+}
+
 /// One rating in a series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {

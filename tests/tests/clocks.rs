@@ -265,3 +265,29 @@ fn a_checkin_refused_at_its_second_goal_rates_nothing() {
     assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
     assert_eq!(ratings_of(&d), 0);
 }
+
+/// A rating given while the clock ran a month ahead counts as the latest until its date:
+/// the report handed to a therapist says so (as `progress` does), and says the time zone
+/// its times are in (two partners in two zones date one rating differently).
+#[test]
+fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
+    if !faketime_or_skip() {
+        return;
+    }
+    let d = Device::new();
+    d.ok(&["init", "--name", "Quinn"]);
+    d.ok(&["goal", "add", "Listen first", "--area", "communication"]);
+    let rated = at_offset(&d, "+30d", &["rate", "listen", "2"]);
+    assert_eq!(rated.code, 0, "{rated:?}");
+    let file = d.home.join("report.html");
+    let path = file.to_str().expect("a UTF-8 path");
+    let made = d.run_full(&["report", "--html", path], None, &[("TZ", "IST-5:30")]);
+    assert_eq!(made.code, 0, "{made:?}");
+    let html = std::fs::read_to_string(&file).expect("the report");
+    assert!(html.contains("(dated ahead)"), "{html}");
+    assert!(html.contains("id=\"dated-ahead\""), "{html}");
+    assert!(
+        html.contains("times are this device's (UTC+05:30)"),
+        "{html}"
+    );
+}

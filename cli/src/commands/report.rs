@@ -147,10 +147,15 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 }
                 h1 { "Progress report: " (heading_names(&names)) ", " (period(d)) }
                 p class="muted" {
-                    "Made " (when(d.made_at)) " with duet. Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
+                    "Made " (when(d.made_at)) " with duet; times are this device's (" (crate::output::utc_offset(d.made_at)) "). Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
                 }
                 p class="muted" id="marks-legend" {
                     "In the ratings tables, “rated blind” marks a rating given first in a check-in and sealed until the partner had rated the goal too; the partner's rating that answered it, given without seeing it, carries no mark. “corrected” marks a rating that replaced an earlier one of its rater."
+                }
+                @if p.goals.iter().flat_map(|g| &g.partners).any(|s| s.dated_ahead) {
+                    p class="muted" id="dated-ahead" {
+                        "A rating marked “dated ahead” bears a date after this report was made: it was given on a device whose clock was wrong, and counts as its rater's latest (in the T-scores too) until that date. If the date is wrong, its rater replaces it (`duet rate GOAL LEVEL --amend`)."
+                    }
                 }
                 (contents(d))
                 (legend(p))

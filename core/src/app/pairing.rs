@@ -426,12 +426,7 @@ impl Device {
             }
         };
         self.mark_opening(&mut p)?;
-        let now = self.now();
-        for s in p.goals.iter_mut().flat_map(|g| g.partners.iter_mut()) {
-            s.dated_ahead = s
-                .latest_at
-                .is_some_and(|t| t > now.saturating_add(crate::progress::AHEAD_MS));
-        }
+        p.mark_dated_ahead(self.now());
         Ok(p)
     }
 

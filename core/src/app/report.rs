@@ -159,6 +159,8 @@ impl Device {
             .transpose()?;
         let mut progress =
             crate::progress::progress(&view, only.as_ref().map(std::slice::from_ref));
+        let now = self.now();
+        progress.mark_dated_ahead(now);
         let since = query.since;
         let from_since = |v: &[TPoint]| -> Vec<TPoint> {
             v.iter()
@@ -176,7 +178,10 @@ impl Device {
             keep_since(g, since);
         }
         let status_set = self.status_changes()?;
-        let goals = report_goals(&view, only.as_deref(), since, &status_set);
+        let mut goals = report_goals(&view, only.as_deref(), since, &status_set);
+        for g in &mut goals {
+            g.progress.mark_dated_ahead(now);
+        }
         let mut found: Vec<(Reflection, bool)> =
             view.reflections.into_iter().map(|r| (r, false)).collect();
         if query.include_private {

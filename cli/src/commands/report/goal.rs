@@ -165,6 +165,10 @@ fn latest(g: &ReportGoal) -> Markup {
                 (Some(l), true) => format!("{l} (and rated blind since)"),
                 (level, _) => level.unwrap_or_else(|| none.to_string()),
             };
+            let said = match s.dated_ahead {
+                true => format!("{said} (dated ahead)"),
+                false => said,
+            };
             (s.name.as_str(), said)
         })
         .collect();
