@@ -86,17 +86,34 @@ fn exit_on(e: clap::Error) -> ! {
         e.exit();
     }
     let said = e.render().to_string();
-    // Everything before the usage: the error, what is missing, the allowed values and
-    // clap's suggestion, on one line.
+    let hint = "see `duet help` and `duet COMMAND --help`";
+    output::json_error(&json_usage_error(e.kind(), &said), Some(hint), 2);
+    std::process::exit(2)
+}
+
+/// A usage error as one line: everything before the usage (the error, what is missing,
+/// the allowed values and clap's suggestion), each part after a semicolon; for a command
+/// given without its subcommand (clap prints that command's help), which subcommands
+/// there are.
+fn json_usage_error(kind: clap::error::ErrorKind, said: &str) -> String {
+    if kind == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let subcommands: Vec<&str> = said
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .collect();
+        return format!("a subcommand is needed: {}", subcommands.join(", "));
+    }
     let told: Vec<&str> = said
         .lines()
-        .take_while(|l| !l.starts_with("Usage:"))
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let hint = "see `duet help` and `duet COMMAND --help`";
-    output::json_error(told.join(" ").trim_start_matches("error: "), Some(hint), 2);
-    std::process::exit(2)
+    told.join("; ").trim_start_matches("error: ").to_string()
 }
 
 /// The `--color` choice among the raw arguments (clap decides its own colours before

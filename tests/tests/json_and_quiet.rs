@@ -206,8 +206,22 @@ fn a_failure_under_json_is_one_json_line_on_stderr_and_offline_exits_3() {
         e["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("similar subcommand exists: 'goal'"),
+            .contains("'goa'; tip: a similar subcommand exists: 'goal'"),
         "{e}"
+    );
+    // A command without its subcommand names them (the parser prints the command's
+    // help, whose first line was all the error said).
+    let (code, e, _) = json_error(&d, &["goal"]);
+    assert_eq!(code, 2, "{e}");
+    let said = e["error"].as_str().unwrap_or_default();
+    assert!(said.contains("add, list, show, edit, status"), "{e}");
+    let bare = duet_tests::duet_command(&duet_tests::bin("duet"), &d.home, &["--json", "step"])
+        .output()
+        .expect("duet runs");
+    let said = String::from_utf8_lossy(&bare.stderr);
+    assert!(
+        said.contains("a subcommand is needed: add, done, reopen, edit, assign"),
+        "{said}"
     );
     // A command that tries to sync first says so in a JSON note before its error.
     let (_, e, raw) = json_error(&d, &["device", "remove", "ffff"]);

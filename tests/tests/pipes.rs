@@ -174,7 +174,6 @@ fn short_outputs_into_an_already_closed_pipe_exit_quietly() {
         &["verify"],
         &["verify", "--json"],
         &["sync"],
-        &["invite"],
         &["rate", &goal, "0"],
         &["step", "add", &goal, "Plan the route"],
         &["reflect", "It went well"],
@@ -192,6 +191,31 @@ fn short_outputs_into_an_already_closed_pipe_exit_quietly() {
         "commands that did not end quietly:\n{}",
         failures.join("\n")
     );
+}
+
+/// `duet invite | true`: the code was made and announced, and nobody has it. It is
+/// withdrawn, and the command fails saying so (a closed pipe was a success, and the
+/// code stayed open for days).
+#[test]
+fn a_code_written_into_a_closed_pipe_is_withdrawn_and_said_to_be() {
+    let relay = Relay::start();
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    d.ok(&["sync"]);
+    for args in [&["invite"][..], &["device", "add"], &["invite", "--json"]] {
+        let cut = run_cut(&d, args, 0);
+        assert_eq!(cut.code, Some(1), "{args:?}: {}", cut.stderr);
+        assert!(
+            cut.stderr.contains("so no one has it; it was withdrawn"),
+            "{args:?}: {}",
+            cut.stderr
+        );
+        let listed = d.json(&["invite", "list"]);
+        let all = listed.as_array().expect("a list of invites");
+        assert!(!all.is_empty(), "{listed}");
+        let open = all.iter().filter(|i| i["state"] == "open").count();
+        assert_eq!(open, 0, "{args:?} left a code open");
+    }
 }
 
 #[test]

@@ -4,10 +4,9 @@
 use anyhow::Context;
 use duet_core::app::UnverifiedDevice;
 use duet_core::device::DeviceError;
-use serde_json::json;
 
 use super::Ctx;
-use crate::output::{data, iso, note, safe_line, when};
+use crate::output::{note, safe_line, when};
 use crate::transport::Http;
 
 /// Device subcommands.
@@ -44,11 +43,7 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
             let made = dev.invite_own_device(&Http::new()?, expires);
             let code = super::invite::Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
             if ctx.out.json {
-                return ctx.out.json(&json!({
-                    "code": code.code,
-                    "expires_at": iso(code.expires_at),
-                    "sent": code.unsent.is_none(),
-                }));
+                return code.hand_over(ctx, &mut dev);
             }
             if !ctx.out.quiet {
                 note("On your other device run: duet join CODE");
@@ -58,8 +53,7 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
                 ));
             }
             code.warn_unsent(ctx, "your other device can join with it");
-            data(&code.code)?;
-            Ok(())
+            code.hand_over(ctx, &mut dev)
         }
         DeviceCmd::List => list(ctx),
         DeviceCmd::Remove { device, yes } => remove(ctx, &device, yes),

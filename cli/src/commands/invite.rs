@@ -84,11 +84,7 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     let code = Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
     refuse_dead_on_arrival(&mut dev, &code)?;
     if ctx.out.json {
-        return ctx.out.json(&json!({
-            "code": code.code,
-            "expires_at": crate::output::iso(code.expires_at),
-            "sent": code.unsent.is_none(),
-        }));
+        return code.hand_over(ctx, &mut dev);
     }
     if !ctx.out.quiet {
         note("Give this code to your partner in person or over a channel you both trust.");
@@ -98,8 +94,7 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
         ));
     }
     code.warn_unsent(ctx, "your partner can use it");
-    data(&code.code)?;
-    Ok(())
+    code.hand_over(ctx, &mut dev)
 }
 
 /// An invite that has expired by the relay's clock when it is made (this device's clock
@@ -168,6 +163,43 @@ impl Made {
             }),
             Err(e) => Err(invite_failure(e)),
         }
+    }
+
+    /// Prints the code (as JSON under `--json`, else the bare code, even under
+    /// `--quiet`). A code that cannot be written (standard output closed, as in
+    /// `duet device add | true`, or full) was seen by no one: it is withdrawn, and the
+    /// command fails saying so, rather than leave a live code that nobody has (a closed
+    /// pipe is otherwise a success, `main`).
+    pub fn hand_over(&self, ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
+        let printed = if ctx.out.json {
+            ctx.out.json(&json!({
+                "code": self.code,
+                "expires_at": crate::output::iso(self.expires_at),
+                "sent": self.unsent.is_none(),
+            }))
+        } else {
+            data(&self.code).map_err(anyhow::Error::from)
+        };
+        let Err(e) = printed else {
+            return Ok(());
+        };
+        // The cause's words only: as a source, a closed pipe would read as a success.
+        let why = e.root_cause().to_string();
+        let target = duet_core::app::RevokeTarget::Code(self.code.clone());
+        if dev.revoke_invites(&target).is_err() {
+            anyhow::bail!(
+                "the code could not be written to standard output ({why}), so no one has it; \
+                 withdraw it with `duet invite revoke` (`duet invite list` shows it), and run \
+                 the command again with its output where you can read it"
+            );
+        }
+        if let Ok(http) = Http::new() {
+            let _ = dev.sync(&http);
+        }
+        anyhow::bail!(
+            "the code could not be written to standard output ({why}), so no one has it; it was \
+             withdrawn: run the command again with its output where you can read it"
+        )
     }
 
     /// Says, when the relay does not know the code yet, that it works once it does.

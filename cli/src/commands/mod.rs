@@ -82,7 +82,8 @@ pub struct Cli {
     /// `history --json`: one JSON object per line).
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
-    /// Print nothing but errors.
+    /// Print nothing but errors and warnings (still printed: a code a command hands
+    /// over, `--json` output, `man` and `completions`).
     #[arg(long, short, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Colour: auto (terminal and no NO_COLOR), always, never.
