@@ -258,6 +258,15 @@ fn a_join_refused_half_way_keeps_the_device_that_joined_and_finishes_later() {
     sam.ok(&["reflect", "Glad we started"]);
     let still = sam.run(&["sync"]);
     assert!(still.stderr.contains("too_many_spaces"), "{}", still.stderr);
+    // Said as it is: the shared space synced (its line is printed), the personal did not.
+    assert!(still.stdout.contains("shared: sent 1 change"), "{still:?}");
+    assert!(
+        still.stderr.contains(
+            "the personal space's sync did not finish (the shared space synced); nothing was lost"
+        ),
+        "{}",
+        still.stderr
+    );
     alex.ok(&["sync"]);
     assert!(alex.ok(&["reflections"]).contains("Glad we started"));
 }

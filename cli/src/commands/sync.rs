@@ -47,16 +47,16 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     let mut dev = ctx.device()?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "syncing"));
-    let reports = dev.sync(&http).map_err(|e| {
-        // "Run it again" only where running it again can help.
-        let context = if crate::advice::retry_helps(&e) {
-            "sync did not finish; nothing was lost, run `duet sync` again"
-        } else {
-            "sync did not finish; nothing was lost"
-        };
-        anyhow::Error::new(e).context(context)
-    })?;
+    let (reports, failed) = dev.sync_each(&http).map_err(not_finished(None, &[]))?;
     drop(http);
+    if let Some((kind, e)) = failed {
+        // What the spaces before it did is said (their changes arrived and went out).
+        if !ctx.out.json {
+            print_reports(ctx, &reports)?;
+        }
+        let synced: Vec<SpaceKind> = reports.iter().map(|(k, _)| *k).collect();
+        return Err(not_finished(Some(kind), &synced)(e));
+    }
     // Stopped before the relay's end, or an event missing where the relay served
     // something else: not up to date, and said so to a script too.
     let stopped = if reports.iter().any(|(_, r)| r.incomplete) {
@@ -91,6 +91,35 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     fail_when_in_no_space(&reports)?;
     last_line(ctx, &reports)
+}
+
+/// A failed sync in words that say what to do: which space failed, when one before it
+/// synced, and which did.
+fn not_finished(
+    failed: Option<SpaceKind>,
+    synced: &[SpaceKind],
+) -> impl Fn(DeviceError) -> anyhow::Error {
+    let what = match (failed, synced) {
+        (Some(kind), [_, ..]) => format!(
+            "the {} space's sync did not finish (the {} space synced)",
+            kind.as_str(),
+            synced
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+        _ => "sync did not finish".to_string(),
+    };
+    move |e| {
+        // "Run it again" only where running it again can help.
+        let context = if crate::advice::retry_helps(&e) {
+            format!("{what}; nothing was lost, run `duet sync` again")
+        } else {
+            format!("{what}; nothing was lost")
+        };
+        anyhow::Error::new(e).context(context)
+    }
 }
 
 /// Fails when this device is a member of no space any more (removed from both, or left

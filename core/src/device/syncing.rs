@@ -29,59 +29,98 @@ impl Device {
     }
 
     /// Syncs every space; adds this person's name to a newly joined shared document.
+    /// Fails at the first space whose sync fails ([`Device::sync_each`] keeps what the
+    /// spaces before it did).
     pub fn sync(
         &mut self,
         transport: &dyn Transport,
     ) -> Result<Vec<(SpaceKind, SyncReport)>, DeviceError> {
+        match self.sync_each(transport)? {
+            (done, None) => Ok(done),
+            (_, Some((_, e))) => Err(e),
+        }
+    }
+
+    /// [`Device::sync`], returning what the spaces synced before a failure did beside
+    /// the failure and its space: the shared space synced stays said when the personal
+    /// space's creation is refused (a relay's daily cap on new spaces, say).
+    #[allow(clippy::type_complexity)]
+    pub fn sync_each(
+        &mut self,
+        transport: &dyn Transport,
+    ) -> Result<
+        (
+            Vec<(SpaceKind, SyncReport)>,
+            Option<(SpaceKind, DeviceError)>,
+        ),
+        DeviceError,
+    > {
         let mut out = Vec::new();
         // A removal of one's own device cut short between its two spaces is finished
         // first, and goes out with this sync.
         let finished = self.finish_own_removals()?;
+        let mut failed = None;
         for rec in self.store.spaces()? {
-            let Some(mut report) = self.sync_unless_join_refused(&rec, transport)? else {
-                continue;
-            };
-            for (_, d) in finished.iter().filter(|(k, _)| *k == rec.kind) {
-                report.warnings.push(Warning::new(format!(
-                    "device {} was still in this space after its removal from the other one \
-                     was cut short (the command stopped); it is removed from here too",
-                    &hex::encode(d)[..12]
-                )));
+            match self.sync_space_fully(&rec, transport, &finished) {
+                Ok(Some(report)) => out.push((rec.kind, report)),
+                Ok(None) => {}
+                Err(e) => {
+                    failed = Some((rec.kind, e));
+                    break;
+                }
             }
-            self.record_relay_clock(&rec, transport, &mut report)?;
-            self.redo_withdrawn(&rec, transport, &mut report)?;
-            if report.rotated && report.departed.is_none() {
-                self.withdraw_codes_after_rotation(&rec, transport, &mut report)?;
-            }
-            // A freshly joined space does not list this person yet: add the name (not in
-            // a space this device has left or was removed from: nothing would send it).
-            if report.unnamed && report.departed.is_none() {
-                // On the document the sync just left (no second load of the history).
-                let now = self.clock.now();
-                self.edit(rec.kind, |doc, me| {
-                    let changes: Vec<Change> = if doc.people()?.contains_key(me.person_id.as_str())
-                    {
-                        Vec::new() // another process on this home added it meanwhile
-                    } else {
-                        doc.set_person(&me.person_id, &me.name, now)?
-                            .into_iter()
-                            .collect()
-                    };
-                    Ok(((), changes))
-                })?;
-                let rec = self.store.space(rec.kind)?;
-                let again = self.sync_one(&rec, transport)?;
-                report.pushed_events += again.pushed_events;
-                report.pushed_changes += again.pushed_changes;
-                report.cursor = again.cursor;
-            }
-            if rec.kind == SpaceKind::Shared && report.departed.is_none() {
-                self.reveal_after_sync(transport, &mut report)?;
-            }
-            out.push((rec.kind, report));
         }
         self.warn_of_own_devices_removed(&mut out)?;
-        Ok(out)
+        Ok((out, failed))
+    }
+
+    /// Syncs one space with what follows its sync (none for a join the relay refused).
+    fn sync_space_fully(
+        &mut self,
+        rec: &SpaceRecord,
+        transport: &dyn Transport,
+        finished: &[(SpaceKind, [u8; 32])],
+    ) -> Result<Option<SyncReport>, DeviceError> {
+        let Some(mut report) = self.sync_unless_join_refused(rec, transport)? else {
+            return Ok(None);
+        };
+        for (_, d) in finished.iter().filter(|(k, _)| *k == rec.kind) {
+            report.warnings.push(Warning::new(format!(
+                "device {} was still in this space after its removal from the other one \
+                 was cut short (the command stopped); it is removed from here too",
+                &hex::encode(d)[..12]
+            )));
+        }
+        self.record_relay_clock(rec, transport, &mut report)?;
+        self.redo_withdrawn(rec, transport, &mut report)?;
+        if report.rotated && report.departed.is_none() {
+            self.withdraw_codes_after_rotation(rec, transport, &mut report)?;
+        }
+        // A freshly joined space does not list this person yet: add the name (not in
+        // a space this device has left or was removed from: nothing would send it).
+        if report.unnamed && report.departed.is_none() {
+            // On the document the sync just left (no second load of the history).
+            let now = self.clock.now();
+            self.edit(rec.kind, |doc, me| {
+                let changes: Vec<Change> = if doc.people()?.contains_key(me.person_id.as_str()) {
+                    Vec::new() // another process on this home added it meanwhile
+                } else {
+                    doc.set_person(&me.person_id, &me.name, now)?
+                        .into_iter()
+                        .collect()
+                };
+                Ok(((), changes))
+            })?;
+            let rec = self.store.space(rec.kind)?;
+            let again = self.sync_one(&rec, transport)?;
+            report.pushed_events += again.pushed_events;
+            report.pushed_changes += again.pushed_changes;
+            report.cursor = again.cursor;
+        }
+        if rec.kind == SpaceKind::Shared && report.departed.is_none() {
+            self.reveal_after_sync(transport, &mut report)?;
+        }
+        Ok(Some(report))
     }
 
     /// Membership changes withdrawn after a conflict: redoes those the membership as it
