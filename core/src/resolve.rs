@@ -53,8 +53,9 @@ pub enum ResolveError {
     },
     /// Several matched.
     #[error(
-        "{} matches several {what}s: {candidates}; type more of the title, or the start of the id",
-        quoted(.query)
+        "{} matches several {what}s: {candidates}; type more of the {}, or the start of the id",
+        quoted(.query),
+        if *.what == "step" { "text" } else { "title" }
     )]
     Ambiguous {
         /// "goal" or "step".

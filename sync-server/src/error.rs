@@ -459,8 +459,7 @@ impl ApiError {
                 ApiError::Conflict(format!("{e}; leave the shared space instead"))
             }
             AdmitError::InviteUsed => ApiError::InviteUsed(
-                "this invite was already used (invites admit one device once): ask for a new one"
-                    .to_string(),
+                "this invite was already used (invites admit one device once)".to_string(),
             ),
             AdmitError::InviteExpired => ApiError::InviteExpired(
                 "this invite has expired: ask the person who invited you for a new one".to_string(),

@@ -1261,3 +1261,30 @@ fn arguments_that_cannot_mean_anything_are_usage_errors() {
         assert!(wrong.stderr.contains(says), "{args:?}: {}", wrong.stderr);
     }
 }
+
+/// What a command suggests fits what was typed: no reflection about a goal suggests
+/// writing one about that goal; two steps that match say to type more of the text; a
+/// safety code with no partner yet is not to be confirmed now.
+#[test]
+fn suggestions_fit_what_was_typed() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let none = d.ok(&["reflections", "--goal", "Weekly check-in"]);
+    assert!(
+        none.contains("`duet reflect --goal \"Weekly check-in\" TEXT` writes one"),
+        "{none}"
+    );
+    d.ok(&["step", "add", "weekly", "Set an alarm for Sunday"]);
+    d.ok(&["step", "add", "weekly", "Set an alarm for Monday"]);
+    let both = d.run(&["step", "done", "weekly", "alarm"]);
+    assert_eq!(both.code, 1, "{both:?}");
+    assert!(
+        both.stderr.contains("type more of the text"),
+        "{}",
+        both.stderr
+    );
+    // Nobody to compare the safety code with yet: said, rather than "confirm it".
+    let alone = d.ok(&["verify"]);
+    assert!(alone.contains("No partner has joined yet"), "{alone}");
+}

@@ -170,7 +170,13 @@ fn an_export_written_to_a_file_is_the_export_and_private() {
     d.ok(&["--json", "export", "--output", json.to_str().expect("path")]);
     let text = dir.path().join("export.txt");
     let said = d.ok(&["export", "-o", text.to_str().expect("path")]);
-    assert!(said.contains("readable by you only"), "{said}");
+    assert!(said.contains("readable by you only)"), "{said}");
+    // A second export over the first says it replaced it.
+    let again = d.ok(&["export", "-o", text.to_str().expect("path")]);
+    assert!(
+        again.contains("it replaced the file that was there"),
+        "{again}"
+    );
     for file in [&json, &text] {
         let meta = std::fs::symlink_metadata(file).expect("export");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only");

@@ -257,6 +257,8 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
         ctx.out.line(
             "Verified already: you confirmed these devices in person. Compare again whenever you like.",
         )?;
+    } else if dev.partners_by_presence()?.0.is_empty() {
+        ctx.out.line("No partner has joined yet: once they have (`duet invite`), compare this code with their `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
     } else {
         ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
     }

@@ -17,7 +17,8 @@ use crate::output::{Out, name_of, safe, safe_line, when};
 pub struct Args {
     /// Write the export to FILE, readable by you only (mode 0600), instead of standard
     /// output (a file the shell's `>` makes is readable by every user of the machine
-    /// under the usual umask); `-` is standard output.
+    /// under the usual umask; replaced if it exists, as a newer export); `-` is
+    /// standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<std::path::PathBuf>,
 }
@@ -94,6 +95,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     // Written and said before a signal stops the command.
     let _held = crate::interrupt::hold();
+    let replaced = file.is_file();
     crate::output::write_private(file, &bytes).with_context(|| {
         format!(
             "cannot write the export to {}; nothing was changed",
@@ -102,8 +104,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     })?;
     if !ctx.out.json {
         ctx.out.line(format!(
-            "Wrote the export to {} (readable by you only).",
-            file.display()
+            "Wrote the export to {} (readable by you only{}).",
+            file.display(),
+            if replaced {
+                "; it replaced the file that was there"
+            } else {
+                ""
+            }
         ))?;
     }
     Ok(())

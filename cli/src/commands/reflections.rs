@@ -24,7 +24,7 @@ pub struct Args {
 /// Runs `duet reflections`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.view_device()?;
-    let goal_given = a.goal.is_some();
+    let goal_given = a.goal.clone();
     let items = dev.reflections(&ReflectionQuery {
         goal: a.goal,
         private: a.private,
@@ -35,12 +35,20 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if items.is_empty() {
         // None yet, or every one withdrawn (a withdrawn one is in no list): both said.
         let kind = if a.private { "private" } else { "shared" };
-        let about = if goal_given { " about this goal" } else { "" };
-        let write = if a.private {
-            "`duet reflect --private TEXT`"
+        let about = if goal_given.is_some() {
+            " about this goal"
         } else {
-            "`duet reflect TEXT`"
+            ""
         };
+        // The goal as it was typed (quoted for a shell when it has a space).
+        let on_goal = goal_given
+            .map(|g| match g.contains(char::is_whitespace) {
+                true => format!("--goal \"{}\" ", safe_line(&g)),
+                false => format!("--goal {} ", safe_line(&g)),
+            })
+            .unwrap_or_default();
+        let private = if a.private { "--private " } else { "" };
+        let write = format!("`duet reflect {private}{on_goal}TEXT`");
         ctx.out.line(format!(
             "No {kind} reflections{about} (none written yet, or every one withdrawn): {write} \
              writes one."
