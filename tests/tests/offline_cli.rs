@@ -1287,4 +1287,18 @@ fn suggestions_fit_what_was_typed() {
     // Nobody to compare the safety code with yet: said, rather than "confirm it".
     let alone = d.ok(&["verify"]);
     assert!(alone.contains("No partner has joined yet"), "{alone}");
+    // An area or a status mistyped is matched to the nearest word, and the shell's
+    // completion offers the words (it offered file names).
+    let typo = d.run(&["goal", "add", "Walks", "--area", "comunication"]);
+    assert_eq!(typo.code, 2, "{typo:?}");
+    assert!(
+        typo.stderr
+            .contains("a similar value exists: 'communication'"),
+        "{}",
+        typo.stderr
+    );
+    let typo = d.run(&["goal", "status", "weekly", "pausd"]);
+    assert!(typo.stderr.contains("'paused'"), "{}", typo.stderr);
+    let completion = d.ok(&["completions", "bash"]);
+    assert!(completion.contains("emotional-support"), "no areas offered");
 }

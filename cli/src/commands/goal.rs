@@ -56,7 +56,7 @@ pub enum GoalCmd {
         title: String,
         /// communication, trust, emotional-support, empathy, conflict-resolution,
         /// intimacy, quality-time, shared-vision or other.
-        #[arg(long)]
+        #[arg(long, value_parser = area_words(), ignore_case = true)]
         area: Area,
         /// Why this goal matters to you both.
         #[arg(long, allow_hyphen_values = true)]
@@ -100,7 +100,7 @@ pub enum GoalCmd {
         #[arg(long, value_parser = title_text, allow_hyphen_values = true)]
         title: Option<String>,
         /// New area.
-        #[arg(long)]
+        #[arg(long, value_parser = area_words(), ignore_case = true)]
         area: Option<Area>,
         /// New why.
         #[arg(long, allow_hyphen_values = true)]
@@ -130,8 +130,24 @@ pub enum GoalCmd {
         /// The goal: its title, a word or the start of it, or the start of its id.
         goal: String,
         /// The new status.
+        #[arg(value_parser = status_words(), ignore_case = true)]
         status: Status,
     },
+}
+
+/// The areas as the parser's possible values: shell completion offers them, and a typo
+/// gets the parser's "a similar value exists".
+fn area_words() -> impl clap::builder::TypedValueParser<Value = Area> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Area::ALL.iter().map(|a| a.as_str()))
+        .try_map(|s| s.parse::<Area>())
+}
+
+/// The statuses as the parser's possible values (see [`area_words`]).
+fn status_words() -> impl clap::builder::TypedValueParser<Value = Status> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Status::ALL.iter().map(|a| a.as_str()))
+        .try_map(|s| s.parse::<Status>())
 }
 
 /// Runs `duet goal`.
