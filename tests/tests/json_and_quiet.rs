@@ -276,3 +276,28 @@ fn progress_json_keys_each_partners_t_score_by_person_id_even_with_one_name() {
     ];
     assert!(names[0] != names[1], "{json}");
 }
+
+/// Under `--json` a note is a JSON line on stderr, not left out: a sync's "not
+/// verified", a goal's title that another goal has too.
+#[test]
+fn notes_under_json_are_json_lines_not_dropped() {
+    let relay = Relay::start();
+    let (alex, _sam) = duet_tests::pair(&relay);
+    let notes = |args: &[&str]| -> Vec<serde_json::Value> {
+        let r = alex.run(args);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every stderr line is JSON"))
+            .collect()
+    };
+    let said = |all: &[serde_json::Value], needle: &str| {
+        all.iter()
+            .any(|n| n["note"].as_str().is_some_and(|t| t.contains(needle)))
+    };
+    let synced = notes(&["--json", "sync"]);
+    assert!(said(&synced, "not verified"), "{synced:?}");
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    let added = notes(&["--json", "goal", "add", "Walk", "--area", "trust"]);
+    assert!(said(&added, "another goal has this title too"), "{added:?}");
+}

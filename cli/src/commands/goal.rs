@@ -175,9 +175,11 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             };
             let (id, _held) = crate::interrupt::saving(&mut dev, |dev| dev.add_goal(input))?;
             if ctx.out.json {
-                return ctx.out.json(&json!({ "id": id }));
+                ctx.out.json(&json!({ "id": id }))?;
+            } else {
+                ctx.out.line(format!("Added goal {}.", short(&id)))?;
             }
-            ctx.out.line(format!("Added goal {}.", short(&id)))?;
+            // A JSON line on stderr under --json, as every note.
             same_title_note(&mut dev, &id);
             Ok(())
         }

@@ -74,15 +74,14 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
                 .map(|(k, r)| json!({ "space": k.as_str(), "report": r }))
                 .collect::<Vec<_>>(),
         )?;
+        // The notes too, each a JSON line on stderr.
+        notes_after(&mut dev, &reports)?;
         return stopped
             .map_or(Ok(()), Err)
             .and_then(|()| fail_when_in_no_space(&reports));
     }
     print_reports(ctx, &reports)?;
-    note_merged_texts(&mut dev, &reports)?;
-    if let Some(n) = super::device::unverified_note(&dev.unverified_devices()?) {
-        note(&format!("note: {}", safe_line(&n)));
-    }
+    notes_after(&mut dev, &reports)?;
     fail_on_refused_push(&reports)?;
     // A space this device departed is not a failure of the sync (a script syncing after
     // a leave must not fail forever): said in full when learnt, in a line after.
@@ -91,6 +90,19 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     fail_when_in_no_space(&reports)?;
     last_line(ctx, &reports)
+}
+
+/// What a sync notes after its reports: texts merged letter by letter, devices not
+/// verified yet.
+fn notes_after(
+    dev: &mut Device,
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+) -> anyhow::Result<()> {
+    note_merged_texts(dev, reports)?;
+    if let Some(n) = super::device::unverified_note(&dev.unverified_devices()?) {
+        note(&format!("note: {}", safe_line(&n)));
+    }
+    Ok(())
 }
 
 /// A failed sync in words that say what to do: which space failed, when one before it
