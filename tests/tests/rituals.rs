@@ -169,10 +169,11 @@ fn a_rating_that_answers_a_blind_one_opens_it_though_an_older_round_ends_first()
     for d in [&alex, &sam, &alex] {
         run(d, &["sync"], t0 + 3 * HOUR);
     }
-    // Sam answers Alex's blind rating a minute before Sam's round ends: in the clear.
-    let out = run(&sam, &["rate", GOAL, "2"], t0 + 7 * DAY - MINUTE);
+    // Sam answers Alex's blind rating three days on: in the clear. (On the round's last
+    // day it would be the next check-in's rating: `a_skipped_week_…` below.)
+    let out = run(&sam, &["rate", GOAL, "2"], t0 + 3 * DAY);
     assert!(!out.contains("sealed"), "{out}");
-    run(&sam, &["sync"], t0 + 7 * DAY - MINUTE);
+    run(&sam, &["sync"], t0 + 3 * DAY);
     // Alex's device brings Sam's rating after Sam's round ended, before its own did:
     // Alex sees Sam's level, so Alex's opens too (it stayed sealed, and Alex could still
     // correct it unseen).
@@ -1934,4 +1935,47 @@ fn an_edit_made_apart_after_the_reflection_was_withdrawn_elsewhere_is_said() {
         told.stderr
     );
     assert!(!phone.ok(&["reflections"]).contains("Said better"));
+}
+
+/// Weekly check-ins, Alex at 18:00 and Sam at 20:00 each Sunday; Alex skips one week.
+/// Sam's rating of that week opens a round that is still open when Alex rates the next
+/// Sunday: answering it, Alex's rating was made in the clear, Sam saw it before rating,
+/// and the pairing stayed a week off for good. A round past half its time is last
+/// week's check-in: Alex's rating closes it and is blind in a new round, which Sam's
+/// answers.
+#[test]
+fn a_skipped_week_does_not_leave_the_check_ins_a_week_apart() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    const WEEK: i64 = 7 * 24 * 3600 * 1000;
+    let start = duet_testkit::now_ms() + 3600 * 1000;
+    let at = |d: &Device, t: i64, args: &[&str]| {
+        let r = d.run_full(args, None, &[("DUET_NOW", &t.to_string())]);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        r.stdout
+    };
+    for week in 0..4 {
+        let alex_at = start + week * WEEK;
+        let sam_at = alex_at + 2 * 3600 * 1000;
+        if week != 1 {
+            at(&alex, alex_at, &["sync"]);
+            at(&alex, alex_at, &["rate", GOAL, "1"]);
+            at(&alex, alex_at + 1000, &["sync"]);
+        }
+        at(&sam, sam_at, &["sync"]);
+        if week >= 2 {
+            // Sam has not rated this week: Alex's rating of it is not shown to him.
+            let p: serde_json::Value =
+                serde_json::from_str(&at(&sam, sam_at, &["--json", "progress"])).expect("JSON");
+            let alex_now = p["goals"][0]["partners"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|s| s["name"] == "Alex"))
+                .cloned()
+                .expect("Alex's series");
+            assert_eq!(alex_now["sealed"], true, "week {week}: {alex_now}");
+        }
+        at(&sam, sam_at, &["rate", GOAL, "0"]);
+        at(&sam, sam_at + 1000, &["sync"]);
+        at(&alex, alex_at + 24 * 3600 * 1000, &["sync"]);
+    }
 }

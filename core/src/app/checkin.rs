@@ -11,7 +11,7 @@ use crate::ids::new_id;
 use crate::model::{Rating, Round, Seal};
 use crate::rituals::{
     DEFAULT_ROUND_MS, answered_round, answered_withdrawn, blind_round, due_reveals, open_rounds,
-    seen_by_closing, waiting_seals,
+    seen_by_closing, stale_round, waiting_seals,
 };
 use crate::seal::{Binding, Sealed, commitment, new_salt, open_box, seal_box};
 use crate::store::SpaceKind;
@@ -150,12 +150,7 @@ impl Device {
         let now = self.now();
         self.ensure_after_goal(made)?;
         let me = self.me.person_id.to_string();
-        let view = self.ritual_view(input.amend.then_some(gid.as_str()))?;
-        let corrects = input
-            .amend
-            .then(|| super::corrections::latest_own(&view, &me, &gid))
-            .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(title.as_str().to_string())))
-            .transpose()?;
+        let (view, corrects) = self.view_to_rate(&gid, title.as_str(), input.amend, now)?;
         let note = checked_note(input.note)?;
         // A correction of a sealed rating stays sealed, in the same round; one of a
         // revealed rating is made in the clear (the first is already seen).
@@ -220,6 +215,39 @@ impl Device {
             opened_round: round_end.is_some_and(|(_, opened)| opened),
             corrected_at,
         })
+    }
+
+    /// The view a rating of goal `gid` decides from, and the rating it corrects (with
+    /// `amend`). Last week's check-in, still open, is closed first, so that the rating is
+    /// blind in a new round rather than an answer in the clear ([`stale_round`]).
+    fn view_to_rate(
+        &mut self,
+        gid: &str,
+        title: &str,
+        amend: bool,
+        now: i64,
+    ) -> Result<(crate::view::View, Option<String>), DeviceError> {
+        let me = self.me.person_id.to_string();
+        let view = self.ritual_view(amend.then_some(gid))?;
+        let corrects = amend
+            .then(|| super::corrections::latest_own(&view, &me, gid))
+            .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(title.to_string())))
+            .transpose()?;
+        let view = match stale_round(&view, &me, gid, now).filter(|_| corrects.is_none()) {
+            Some(stale) => self.close_stale(stale, now)?,
+            None => view,
+        };
+        Ok((view, corrects))
+    }
+
+    /// Closes `round` at `now` (a partner's check-in of last week, [`stale_round`]) and
+    /// reads the view again.
+    fn close_stale(&mut self, round: String, now: i64) -> Result<crate::view::View, DeviceError> {
+        self.edit(SpaceKind::Shared, |doc, me| {
+            let c = doc.close_rounds(std::slice::from_ref(&round), &me.person_id, now)?;
+            Ok(((), c.into_iter().collect()))
+        })?;
+        self.ritual_view(None)
     }
 
     /// Seals a rating in `round`, or in a new round of `input.period` when none; returns

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::records::iso;
 use crate::device::{Device, DeviceError};
 use crate::rituals::{
-    answered_round, effective_ratings, open_rounds, other_rated, rated_now, seen_by_closing,
+    answered_now, effective_ratings, open_rounds, other_rated, rated_now, seen_by_closing,
     waiting_seals,
 };
 use crate::store::SpaceKind;
@@ -106,7 +106,7 @@ impl Device {
             let rated = stands(true) && rated_now(&view, &g.id, now, |w| w == me);
             // As `rate` decides: a partner's seal waiting in the round this rating would
             // answer (not one shown already, as when the partner left).
-            let answered = answered_round(&view, &me, &g.id, now);
+            let answered = answered_now(&view, &me, &g.id, now);
             let answers = answered.as_ref().is_some_and(|round| {
                 seals
                     .iter()

@@ -99,6 +99,51 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
     answered_seal.or_else(answered_rating).map(str::to_string)
 }
 
+/// The round [`answered_round`] names, when it is last week's check-in rather than this
+/// week's: `me` has rated nothing in it, and the partner's rating of `goal` there is
+/// older than its round's time less a day (six days of seven; half the time of a round
+/// of two days or less). Answered, the rating was made in the clear, the
+/// partner saw it before rating this week, and the two stayed a week apart from then
+/// on (each week's answer to the week before). Such a round is closed by the rating
+/// (`Device::rate`), which is then blind in a new round that the partner's answers; a
+/// round closed at the moment the new one opens was never open with it, so the two are
+/// not paired (`marks`).
+pub fn stale_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
+    let id = answered_round(view, me, goal, now)?;
+    let round = view
+        .rounds
+        .iter()
+        .filter(|r| r.id == id)
+        .max_by_key(|r| r.opened_at)?;
+    let in_round = |round: Option<&str>| round == Some(id.as_str());
+    let seals = view
+        .seals
+        .iter()
+        .map(|s| (&s.goal, &s.rater, Some(s.round.as_str()), s.at));
+    let ratings = view
+        .ratings
+        .iter()
+        .map(|r| (&r.goal, &r.rater, r.round.as_deref(), r.at));
+    let mut theirs = None;
+    for (g, rater, _, at) in seals.chain(ratings).filter(|m| in_round(m.2)) {
+        if rater == me {
+            return None; // this person's own check-in too
+        }
+        if g == goal {
+            theirs = theirs.max(Some(at));
+        }
+    }
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let length = round.ends_at.saturating_sub(round.opened_at);
+    let old = (length / 2).max(length.saturating_sub(DAY));
+    (now.saturating_sub(theirs?) > old).then_some(id)
+}
+
+/// [`answered_round`] unless it is [`stale_round`]: the round a rating made now answers.
+pub fn answered_now(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
+    answered_round(view, me, goal, now).filter(|_| stale_round(view, me, goal, now).is_none())
+}
+
 /// Whether `me` has seen another person's rating of `goal` without rating it since: it
 /// is in the clear in a round closed early (by `me`, or by that person, whose close
 /// revealed their own rating) without `me` having rated the goal there, and `me` has
