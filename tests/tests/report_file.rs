@@ -259,3 +259,47 @@ fn a_report_stopped_by_a_signal_leaves_no_temporary_file() {
         );
     }
 }
+
+/// Printed in black and white, the partners' two colours were nearly one grey, with the
+/// same solid line and dots: each partner's line and markers differ in shape too, and
+/// the legend draws them beside each name.
+#[test]
+fn the_partners_lines_differ_without_colour() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", "Walk", "-1"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.html");
+    alex.ok(&["report", "--html", out.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&out).expect("the report");
+    let chart = html
+        .split("aria-label=\"GAS T-score over time\"")
+        .nth(1)
+        .and_then(|s| s.split("</svg>").next())
+        .expect("the T-score chart");
+    // One partner solid with filled circles, the other dashed with hollow squares;
+    // together dotted with diamonds.
+    for drawn in [
+        "<circle",
+        "<rect",
+        "stroke-dasharray=\"8 4\"",
+        "stroke-dasharray=\"2 3\"",
+        "<polygon",
+    ] {
+        assert!(chart.contains(drawn), "{drawn} in {chart}");
+    }
+    let legend = html
+        .split("class=\"legend\"")
+        .nth(1)
+        .and_then(|s| s.split("</p>").next())
+        .expect("the legend");
+    assert_eq!(legend.matches("class=\"key\"").count(), 3, "{legend}");
+}

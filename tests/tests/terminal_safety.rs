@@ -218,7 +218,7 @@ fn right_to_left_names_and_titles_are_set_apart_from_levels_dates_and_colours() 
         "</bdi> &amp; <bdi>",
         "<bdi>נועה</bdi>: +1",
         "<bdi>ليلى</bdi>: −1",
-        "■</span> <bdi>ليلى</bdi>",
+        "</svg> <bdi>ليلى</bdi>",
     ] {
         assert!(html.contains(said), "{said} in {html}");
     }

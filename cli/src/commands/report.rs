@@ -12,13 +12,15 @@
 pub(crate) mod charts;
 mod goal;
 mod reflections;
+mod series_style;
 
 use anyhow::Context;
 use duet_core::app::{ReportData, ReportQuery};
 use duet_core::progress::Progress;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use self::charts::{JOINT, PALETTE, t_chart};
+use self::charts::t_chart;
+use self::series_style::{TOGETHER, key, partner};
 use super::{Ctx, parse_day};
 use crate::output::{day, when};
 
@@ -47,7 +49,7 @@ pub struct Args {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:760px;margin:1rem auto;padding:0 1rem;color:#222;background:#fff;line-height:1.4;overflow-wrap:anywhere}th,td{overflow-wrap:break-word}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1rem;margin:1rem 0 .3rem}h4{font-size:.95rem;margin:.8rem 0 .2rem}\
 .chart{width:100%;height:auto;display:block}.grid{stroke:#e4e4e4}.axis{stroke:#999}.expected{stroke:#888;stroke-dasharray:4 3}\
-.ax{font-size:11px;fill:#666}.muted{color:#666}.legend{font-size:.9rem}\
+.ax{font-size:11px;fill:#666}.muted{color:#666}.legend{font-size:.9rem}.key{vertical-align:middle}\
 table{border-collapse:collapse;margin:.3rem 0}td,th{padding:.2rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid #eee}\
 .levels tr.expected{font-weight:600}.ratings{font-size:.9rem}.steps{padding-left:1rem;list-style:none}\
 .status strong{text-transform:capitalize}\
@@ -216,10 +218,10 @@ fn legend(p: &Progress) -> Markup {
     html! {
         p class="legend" {
             @for (i, name) in p.people.values().enumerate() {
-                span style=(format!("color:{}", PALETTE[i % PALETTE.len()])) { "■" }
+                (key(partner(i)))
                 " " (crate::bidi::bdi(name)) " \u{a0} "
             }
-            span style=(format!("color:{JOINT}")) { "■" }
+            (key(TOGETHER))
             " together (T-score only)"
         }
     }

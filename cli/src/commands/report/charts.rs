@@ -8,10 +8,7 @@ use duet_core::app::ReportData;
 use duet_core::progress::{GoalProgress, TPoint};
 use maud::{Markup, html};
 
-/// The partners' colours, in people order.
-pub const PALETTE: [&str; 4] = ["#1f6feb", "#d1495b", "#2a9d8f", "#8f5fd7"];
-/// The colour of "together".
-pub const JOINT: &str = "#444";
+use super::series_style::{self, Style, TOGETHER, key, line, marker};
 
 /// A chart's size, margins and scales.
 struct Frame {
@@ -193,10 +190,8 @@ pub fn goal_legend(g: &GoalProgress) -> Markup {
     html! {
         p class="legend" {
             @for (i, s) in g.partners.iter().enumerate().filter(|(_, s)| !s.ratings.is_empty()) {
-                // A drawn square, not a styled one: the app's pages allow no inline style.
-                svg width="10" height="10" viewBox="0 0 10 10" aria-hidden="true" {
-                    rect width="10" height="10" fill=(PALETTE[i % PALETTE.len()]) {}
-                }
+                // Drawn, not styled: the app's pages allow no inline style.
+                (key(series_style::partner(i)))
                 " " (crate::bidi::bdi(&s.name)) " \u{a0} "
             }
         }
@@ -232,18 +227,15 @@ pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
             }
             (f.time_axis())
             @for (i, s) in g.partners.iter().enumerate().filter(|(_, s)| !s.ratings.is_empty()) {
-                @let colour = PALETTE[i % PALETTE.len()];
+                @let style = series_style::partner(i);
                 @let pts: Vec<String> = s.ratings.iter()
                     .map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.level as f64)))
                     .collect();
-                polyline fill="none" stroke=(colour) stroke-width="2" points=(pts.join(" ")) {
-                    title { (s.name) }
-                }
+                (line(style, &pts.join(" "), &s.name))
                 // Markers only while they stay readable (and the file small).
                 @if s.ratings.len() <= 120 {
                     @for p in &s.ratings {
-                        circle cx=(format!("{:.1}", f.x(p.at)))
-                            cy=(format!("{:.1}", f.y(p.level as f64))) r="3" fill=(colour) {}
+                        (marker(style, f.x(p.at), f.y(p.level as f64), 3.0))
                     }
                 }
             }
@@ -253,13 +245,13 @@ pub fn goal_chart(g: &GoalProgress, t0: i64, t1: i64) -> Markup {
 
 /// T-scores over time: each partner and together.
 pub fn t_chart(d: &ReportData, t0: i64, t1: i64) -> Markup {
-    let mut series: Vec<(&str, &str, &[TPoint])> = Vec::new();
+    let mut series: Vec<(&str, Style, &[TPoint])> = Vec::new();
     for (i, (id, name)) in d.progress.people.iter().enumerate() {
         if let Some(v) = d.t_by_person.get(id) {
-            series.push((name, PALETTE[i % PALETTE.len()], v));
+            series.push((name, series_style::partner(i), v));
         }
     }
-    series.push(("together", JOINT, &d.t_joint));
+    series.push(("together", TOGETHER, &d.t_joint));
     let (lo, hi) = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().map(|x| x.t))
@@ -274,20 +266,15 @@ pub fn t_chart(d: &ReportData, t0: i64, t1: i64) -> Markup {
                 (f.grid(t, class, &format!("{t:.0}")))
             }
             (f.time_axis())
-            @for (name, colour, v) in series.iter().filter(|(_, _, v)| !v.is_empty()) {
+            @for (name, style, v) in series.iter().filter(|(_, _, v)| !v.is_empty()) {
                 @let pts: Vec<String> = v.iter()
                     .map(|p| format!("{:.1},{:.1}", f.x(p.at), f.y(p.t)))
                     .collect();
-                @let dash = (*colour == JOINT).then_some("5 3");
-                polyline fill="none" stroke=(colour) stroke-width="2" stroke-dasharray=[dash]
-                    points=(pts.join(" ")) {
-                    title { (name) }
-                }
+                (line(*style, &pts.join(" "), name))
                 // Markers while they stay readable: a lone score is a dot, not nothing.
                 @if v.len() <= 120 {
                     @for p in v.iter() {
-                        circle cx=(format!("{:.1}", f.x(p.at))) cy=(format!("{:.1}", f.y(p.t)))
-                            r="2.5" fill=(colour) {}
+                        (marker(*style, f.x(p.at), f.y(p.t), 2.5))
                     }
                 }
             }
