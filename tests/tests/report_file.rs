@@ -303,3 +303,35 @@ fn the_partners_lines_differ_without_colour() {
         .expect("the legend");
     assert_eq!(legend.matches("class=\"key\"").count(), 3, "{legend}");
 }
+
+/// A report shown in a joint session must not spoil a blind rating: the rater's own
+/// report lists their still-sealed rating with its level, and says so at the top. A
+/// goal weighted other than 1 says so where its level is, and "together" is explained.
+#[test]
+fn the_raters_report_warns_of_their_sealed_rating_and_shows_weights() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["goal", "edit", "Walk", "--weight", "3"]);
+    alex.ok(&["rate", "Walk", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let report = |d: &Device| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("report.html");
+        d.ok(&["report", "--html", out.to_str().expect("path")]);
+        std::fs::read_to_string(&out).expect("the report")
+    };
+    let alexs = report(&alex);
+    assert!(
+        alexs.contains("This report shows 1 rating of yours still sealed"),
+        "{alexs}"
+    );
+    assert!(alexs.contains("(weight 3)"), "{alexs}");
+    assert!(
+        alexs.contains("it is not the average of the two scores"),
+        "{alexs}"
+    );
+    let sams = report(&sam);
+    assert!(!sams.contains("own-sealed-banner"), "{sams}");
+}

@@ -147,6 +147,16 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                         the partner has never seen them. Share this page only with someone who may read them."
                     }
                 }
+                @let own_sealed = own_sealed(d);
+                @if own_sealed > 0 {
+                    div class="banner" id="own-sealed-banner" role="note" {
+                        "This report shows "
+                        (duet_core::words::count(own_sealed, "rating of yours", "ratings of yours"))
+                        " still sealed: rated blind, your partner has not seen "
+                        (if own_sealed == 1 { "it" } else { "them" })
+                        " yet. Shown to them before they rate, it would spoil their blind rating."
+                    }
+                }
                 h1 { "Progress report: " (heading_names(&names)) ", " (period(d)) }
                 p class="muted" {
                     "Made " (when(d.made_at)) " with duet; times are this device's (" (crate::output::utc_offset(d.made_at)) "). Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
@@ -162,6 +172,9 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 (contents(d))
                 (legend(p))
                 h2 { "GAS T-score over time" }
+                p class="muted" {
+                    "“together” scores both partners' latest ratings of every goal as one set with the GAS formula (ρ = 0.3, each rating weighted by its goal's weight for its rater); it is not the average of the two scores."
+                }
                 (summary(p))
                 (t_chart(d, t0, t1))
                 @for g in &d.goals {
@@ -172,6 +185,17 @@ pub(crate) fn page(d: &ReportData) -> Markup {
         }
     };
     maud::PreEscaped(crate::bidi::shown(page.into_string()))
+}
+
+/// How many of this person's own ratings the report lists that are still sealed (their
+/// device opens them for them; the partner has not seen them).
+fn own_sealed(d: &ReportData) -> usize {
+    d.goals
+        .iter()
+        .flat_map(|g| &g.ratings)
+        .filter(|p| p.person == d.progress.me)
+        .map(|p| p.sealed.len())
+        .sum()
 }
 
 /// The partners' names for the heading, each set apart from the others and the date.

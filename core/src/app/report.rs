@@ -161,6 +161,7 @@ impl Device {
             crate::progress::progress(&view, only.as_ref().map(std::slice::from_ref));
         let now = self.now();
         progress.mark_dated_ahead(now);
+        progress.me = self.me.person_id.to_string();
         let since = query.since;
         let from_since = |v: &[TPoint]| -> Vec<TPoint> {
             v.iter()

@@ -169,6 +169,11 @@ fn latest(g: &ReportGoal) -> Markup {
                 true => format!("{said} (dated ahead)"),
                 false => said,
             };
+            // A weight other than 1 moves the T-scores: said where the level is.
+            let said = match s.weight {
+                w if (w - 1.0).abs() > f64::EPSILON => format!("{said} (weight {w})"),
+                _ => said,
+            };
             (s.name.as_str(), said)
         })
         .collect();
