@@ -1302,3 +1302,29 @@ fn suggestions_fit_what_was_typed() {
     let completion = d.ok(&["completions", "bash"]);
     assert!(completion.contains("emotional-support"), "no areas offered");
 }
+
+/// One check-in that names a goal twice (two words of its title) rates nothing: both
+/// ratings would count, the second as a new blind rating.
+#[test]
+fn a_checkin_naming_a_goal_twice_rates_nothing() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let twice = d.run(&["checkin", "--rate", "weekly=1", "--rate", "check=2"]);
+    assert_eq!(twice.code, 2, "{twice:?}");
+    assert!(
+        twice
+            .stderr
+            .contains("rates goal \"Weekly check-in\" twice"),
+        "{}",
+        twice.stderr
+    );
+    let export = d.json(&["export"]);
+    for k in ["ratings", "sealed"] {
+        let written = &export["shared"][k];
+        assert!(
+            written.as_array().is_none_or(Vec::is_empty),
+            "{k}: {written}"
+        );
+    }
+}

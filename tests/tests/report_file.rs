@@ -302,6 +302,11 @@ fn the_partners_lines_differ_without_colour() {
         .and_then(|s| s.split("</p>").next())
         .expect("the legend");
     assert_eq!(legend.matches("class=\"key\"").count(), 3, "{legend}");
+    // Two levels apart is said, as `progress` says it.
+    assert!(
+        html.contains("2 levels apart: worth talking about"),
+        "{html}"
+    );
 }
 
 /// A report shown in a joint session must not spoil a blind rating: the rater's own

@@ -122,8 +122,12 @@ impl Device {
         // Check every answer first: a typo, a goal dated ahead of this clock or a note
         // too long rates nothing, as the refusal says (not the goals before it).
         self.ensure_clock_agrees()?;
+        let mut named = std::collections::BTreeSet::new();
         for (goal, _, note) in ratings {
-            let (_, _, made) = self.resolve_goal_made(goal)?;
+            let (gid, title, made) = self.resolve_goal_made(goal)?;
+            if !named.insert(gid) {
+                return Err(DeviceError::RatedTwice(title.as_str().to_string()));
+            }
             self.ensure_after_goal(made)?;
             checked_note(note.as_deref())?;
         }

@@ -81,6 +81,13 @@ pub enum DeviceError {
          so there is nothing to correct; rate it afresh instead"
     )]
     NothingToAmend(String),
+    /// One check-in naming a goal twice (two words of one title, say): two ratings of it
+    /// in one sitting would both count, the second as a new blind rating.
+    #[error(
+        "this check-in rates goal {0:?} twice; nothing was written: give each goal once \
+         (to correct a rating, `duet rate GOAL LEVEL --amend`)"
+    )]
+    RatedTwice(String),
     /// `undo` with nothing of this person's to undo.
     #[error(
         "there is nothing of yours to undo on this device: no rating, reflection or step \
@@ -207,6 +214,7 @@ impl DeviceError {
             self,
             DeviceError::Doc(DocError::Invalid(_) | DocError::BadDate(_) | DocError::Empty(_))
                 | DeviceError::BadWeight(_)
+                | DeviceError::RatedTwice(_)
                 | DeviceError::EmptyName
                 | DeviceError::Resolve(crate::resolve::ResolveError::Empty { .. })
                 | DeviceError::SafetyCodeMalformed { .. }

@@ -179,6 +179,10 @@ fn latest(g: &ReportGoal) -> Markup {
         .collect();
     let gap = match g.progress.gap {
         Some(0) => " · in agreement".to_string(),
+        // As `progress` and the app say it: a clinician should not have to work it out.
+        Some(d) if g.progress.worth_talking => {
+            format!(" · {d} levels apart: worth talking about")
+        }
         Some(d) => format!(
             " · {} apart",
             duet_core::words::count(d as usize, "level", "levels")
