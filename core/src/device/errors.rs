@@ -83,10 +83,7 @@ pub enum DeviceError {
     NothingToAmend(String),
     /// One check-in naming a goal twice (two words of one title, say): two ratings of it
     /// in one sitting would both count, the second as a new blind rating.
-    #[error(
-        "this check-in rates goal {0:?} twice; nothing was written: give each goal once \
-         (to correct a rating, `duet rate GOAL LEVEL --amend`)"
-    )]
+    #[error("this check-in rates goal {0:?} twice; nothing was written: give each goal once")]
     RatedTwice(String),
     /// `undo` with nothing of this person's to undo.
     #[error(
