@@ -1494,3 +1494,38 @@ fn a_device_removed_from_every_space_offers_no_backup_and_marks_itself() {
     assert!(!after.contains("Change the relay"), "{after}");
     assert!(after.contains("removed (this device)"), "{after}");
 }
+
+/// Years of check-ins hold thousands of events: the History page shows the newest 500
+/// and a button to older ones (it showed the 500 with no way to the rest).
+#[test]
+fn the_history_page_leads_to_older_events() {
+    use duet_core::doc::NewGoal;
+    use duet_core::store::SpaceKind;
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    // 600 goals in one edit through duet-core (a process per goal is slow).
+    let mut dev = duet_core::device::Device::open(&d.home).expect("open");
+    dev.edit(SpaceKind::Shared, |doc, me| {
+        let mut changes = Vec::new();
+        for g in 0..600 {
+            let goal = NewGoal {
+                title: format!("Goal {g}"),
+                area: Some(duet_core::Area::Trust),
+                ..Default::default()
+            };
+            changes.extend(doc.add_goal(&me.person_id, goal, duet_testkit::now_ms())?.1);
+        }
+        Ok(((), changes))
+    })
+    .expect("goals");
+    drop(dev);
+    let app = App::start(&d);
+    let lines = |page: &str| page.matches("<span class=\"when\">").count();
+    let first = app.get("/history").body;
+    assert_eq!(lines(&first), 500, "{first}");
+    assert!(first.contains("Show older events"), "{first}");
+    assert!(first.contains("name=\"pages\" value=\"2\""), "{first}");
+    let all = app.get("/history?pages=2").body;
+    assert!(lines(&all) > 600, "{}", lines(&all));
+    assert!(!all.contains("Show older events"), "{all}");
+}

@@ -11,8 +11,11 @@ use super::layout::Nav;
 use crate::app::server::{App, PageResult};
 use crate::output::when;
 
-/// The most events one page shows (the newest).
+/// The events a page shows (the newest), and as many more at each "Show older events".
 const SHOWN: usize = 500;
+
+/// The most times "Show older events" widens the page (100,000 events).
+const MOST_PAGES: usize = 200;
 
 /// The filters.
 #[derive(Deserialize, Default)]
@@ -22,16 +25,20 @@ pub struct HistoryFilter {
     /// What the undo form did (`super::devices::remember`).
     #[serde(default)]
     shown: String,
+    /// How many times [`SHOWN`] events to show: two years of weekly check-ins hold
+    /// thousands, and the page showed the newest 500 with no way to the rest.
+    pages: Option<usize>,
 }
 
 /// `GET /history`.
 pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilter>) -> PageResult {
     let goal = f.goal.filter(|g| !g.is_empty());
     let by = f.by.filter(|b| !b.is_empty());
+    let pages = f.pages.unwrap_or(1).clamp(1, MOST_PAGES);
     let query = HistoryQuery {
         goal: goal.clone(),
         by: by.clone(),
-        last: Some(SHOWN),
+        last: Some(SHOWN * pages),
         ..HistoryQuery::default()
     };
     let (events, goals, people) = app
@@ -87,9 +94,25 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
                 }
             }
         }
+        @if events.len() >= SHOWN * pages && pages < MOST_PAGES {
+            (older(goal.as_deref(), by.as_deref(), pages + 1))
+        }
         @if let Some(latest) = &undo { (super::edit::undo_form(app.csrf(), latest)) }
     };
     Ok(app.page("History", Nav::History, main))
+}
+
+/// "Show older events": the same filters, `pages` times [`SHOWN`] events (a form, so
+/// that the filters need no encoding into a link).
+fn older(goal: Option<&str>, by: Option<&str>, pages: usize) -> Markup {
+    html! {
+        form method="get" action="/history" class="older" {
+            @if let Some(g) = goal { input type="hidden" name="goal" value=(g); }
+            @if let Some(b) = by { input type="hidden" name="by" value=(b); }
+            input type="hidden" name="pages" value=(pages);
+            button type="submit" { "Show older events" }
+        }
+    }
 }
 
 /// An event's line with the names, titles and texts people wrote in it set apart from
