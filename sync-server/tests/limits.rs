@@ -314,6 +314,47 @@ crate::conformance! {
         assert_eq!(c.relay.push(&c.space, &[&ev]).await.status, StatusCode::OK);
     }
 
+    /// Sent fast and stopped short of its end, a push earned time on the minimum-rate
+    /// line (2 MiB at 4 KiB/s: over eight minutes) and held its memory until the request
+    /// timeout; 16 such pushes from 4 addresses kept every couple's push refused. A body
+    /// may not pause longer than the grace.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_sent_fast_and_then_stopped_is_cut_off_at_the_grace_and_the_couple_pushes() {
+        use duet_relay::Config;
+        use tower::ServiceExt;
+        let relay = Relay::with_config(Config {
+            max_push_memory: 8 * 1024 * 1024,
+            body_grace: std::time::Duration::from_secs(1),
+            ..Config::default()
+        });
+        let mut c = Couple::on(relay).await;
+        let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![
+            0u8;
+            2 * 1024 * 1024
+        ]))]);
+        let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
+            .body(Body::from_stream(
+                futures_util::StreamExt::chain(sent, futures_util::stream::pending()),
+            ))
+            .expect("request");
+        let mut holder = Box::pin(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            std::future::Future::poll(holder.as_mut(), &mut cx).is_pending(),
+            "the stranger's push waits for its body"
+        );
+        let ev = c.alex.changes(c.space, &c.key, b"a couple's ordinary push");
+        let shed = c.relay.push(&c.space, &[&ev]).await;
+        assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", shed.body);
+        // Cut off a second after its body stopped, not minutes later.
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), holder)
+            .await
+            .expect("the stopped push was still held after 10 s")
+            .expect("an answer");
+        assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(c.relay.push(&c.space, &[&ev]).await.status, StatusCode::OK);
+    }
+
     #[tokio::test]
     async fn the_per_address_limit_keys_on_the_peer_address_of_each_connection() {
         use axum::extract::ConnectInfo;
