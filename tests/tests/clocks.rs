@@ -10,9 +10,18 @@ fn at_offset(d: &Device, offset: &str, args: &[&str]) -> Run {
     let duet = duet_tests::bin("duet");
     let mut all = vec!["-f", offset, duet.to_str().expect("a UTF-8 path")];
     all.extend_from_slice(args);
-    let mut cmd = duet_tests::duet_command(std::path::Path::new("faketime"), &d.home, &all);
-    cmd.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    cmd.output().expect("faketime runs").into()
+    // The wrapper names a semaphore after its pid and fails when one of that name is
+    // left (a faketime killed by another test, its pid used again): run it again, as
+    // another process with another pid.
+    for _ in 0..5 {
+        let mut cmd = duet_tests::duet_command(std::path::Path::new("faketime"), &d.home, &all);
+        cmd.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        let run: Run = cmd.output().expect("faketime runs").into();
+        if !run.stderr.contains("faketime: sem_open: File exists") {
+            return run;
+        }
+    }
+    panic!("faketime could not make its semaphore five times in a row")
 }
 
 fn ratings_of(d: &Device) -> usize {
