@@ -8,6 +8,33 @@ use common::{Couple, Relay};
 use duet_core::protocol::ErrorCode;
 use duet_core::protocol::{MAX_BODY_BYTES, events_path};
 
+/// A stranger's push that sent 2 MiB and then nothing more, served by `app` and polled
+/// once: it has taken its share of the push memory (four times the body it sent) and
+/// waits for the rest.
+fn stopped_push(
+    app: axum::Router,
+) -> std::pin::Pin<Box<tower::util::Oneshot<axum::Router, Request<Body>>>> {
+    use tower::ServiceExt;
+    let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![
+        0u8;
+        2 * 1024
+            * 1024
+    ]))]);
+    let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
+        .body(Body::from_stream(futures_util::StreamExt::chain(
+            sent,
+            futures_util::stream::pending(),
+        )))
+        .expect("request");
+    let mut holder = Box::pin(app.oneshot(stuck));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        std::future::Future::poll(holder.as_mut(), &mut cx).is_pending(),
+        "the stranger's push waits for its body"
+    );
+    holder
+}
+
 /// Polls `f` until it returns true, or panics after `within`.
 async fn eventually(within: std::time::Duration, mut f: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + within;
@@ -278,7 +305,6 @@ crate::conformance! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pushes_beyond_the_push_memory_are_shed_at_once_and_served_once_it_is_free() {
         use duet_relay::Config;
-        use tower::ServiceExt;
         let relay = Relay::with_config(Config {
             max_push_memory: 8 * 1024 * 1024,
             // The stranger's body never comes: it is not cut off for its rate meanwhile.
@@ -289,21 +315,7 @@ crate::conformance! {
         // A stranger's push that sent 2 MiB and then nothing more holds it all (a push is
         // counted at four times the body it has sent). Polled once here, it has taken
         // its share and waits for the rest before anything else runs.
-        let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![
-            0u8;
-            2 * 1024 * 1024
-        ]))]);
-        let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
-            .body(Body::from_stream(
-                futures_util::StreamExt::chain(sent, futures_util::stream::pending()),
-            ))
-            .expect("request");
-        let mut holder = Box::pin(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(
-            std::future::Future::poll(holder.as_mut(), &mut cx).is_pending(),
-            "the stranger's push waits for its body"
-        );
+        let holder = stopped_push(duet_relay::app(c.relay.state.clone()));
         let ev = c.alex.changes(c.space, &c.key, b"a couple's ordinary push");
         let shed = c.relay.push(&c.space, &[&ev]).await;
         assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", shed.body);
@@ -321,28 +333,13 @@ crate::conformance! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_push_sent_fast_and_then_stopped_is_cut_off_at_the_grace_and_the_couple_pushes() {
         use duet_relay::Config;
-        use tower::ServiceExt;
         let relay = Relay::with_config(Config {
             max_push_memory: 8 * 1024 * 1024,
             body_grace: std::time::Duration::from_secs(1),
             ..Config::default()
         });
         let mut c = Couple::on(relay).await;
-        let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![
-            0u8;
-            2 * 1024 * 1024
-        ]))]);
-        let stuck = Request::post(events_path(&duet_core::event::SpaceId::generate()))
-            .body(Body::from_stream(
-                futures_util::StreamExt::chain(sent, futures_util::stream::pending()),
-            ))
-            .expect("request");
-        let mut holder = Box::pin(duet_relay::app(c.relay.state.clone()).oneshot(stuck));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(
-            std::future::Future::poll(holder.as_mut(), &mut cx).is_pending(),
-            "the stranger's push waits for its body"
-        );
+        let holder = stopped_push(duet_relay::app(c.relay.state.clone()));
         let ev = c.alex.changes(c.space, &c.key, b"a couple's ordinary push");
         let shed = c.relay.push(&c.space, &[&ev]).await;
         assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", shed.body);

@@ -123,13 +123,19 @@ pub fn withdrawn_if_dead(
 ) -> Option<String> {
     let now = dev.now();
     let behind = crate::relay_clock::behind_by(now, expires_at - now)?;
+    withdraw(dev, code);
+    Some(behind)
+}
+
+/// Withdraws the invite of `code` and tells the relay at once (a failed sync leaves the
+/// withdrawal to the next); whether it was withdrawn here.
+fn withdraw(dev: &mut duet_core::device::Device, code: &str) -> bool {
     let target = duet_core::app::RevokeTarget::Code(code.to_string());
-    if dev.revoke_invites(&target).is_ok()
-        && let Ok(http) = Http::new()
-    {
+    let withdrawn = dev.revoke_invites(&target).is_ok();
+    if withdrawn && let Ok(http) = Http::new() {
         let _ = dev.sync(&http);
     }
-    Some(behind)
+    withdrawn
 }
 
 /// A code made, and why it has not reached the relay yet, if it has not.
@@ -185,16 +191,12 @@ impl Made {
         };
         // The cause's words only: as a source, a closed pipe would read as a success.
         let why = e.root_cause().to_string();
-        let target = duet_core::app::RevokeTarget::Code(self.code.clone());
-        if dev.revoke_invites(&target).is_err() {
+        if !withdraw(dev, &self.code) {
             anyhow::bail!(
                 "the code could not be written to standard output ({why}), so no one has it; \
                  withdraw it with `duet invite revoke` (`duet invite list` shows it), and run \
                  the command again with its output where you can read it"
             );
-        }
-        if let Ok(http) = Http::new() {
-            let _ = dev.sync(&http);
         }
         anyhow::bail!(
             "the code could not be written to standard output ({why}), so no one has it; it was \

@@ -237,7 +237,12 @@ impl Device {
             .then(|| super::corrections::latest_own(&view, &me, gid))
             .map(|own| own.ok_or_else(|| DeviceError::NothingToAmend(title.to_string())))
             .transpose()?;
-        let view = match stale_round(&view, &me, gid, now).filter(|_| corrects.is_none()) {
+        // (A correction stays in the round of what it corrects: no round is closed.)
+        let stale = corrects
+            .is_none()
+            .then(|| stale_round(&view, &me, gid, now))
+            .flatten();
+        let view = match stale {
             Some(stale) => self.close_stale(stale, now)?,
             None => view,
         };

@@ -109,13 +109,27 @@ pub fn answered_round(view: &View, me: &str, goal: &str, now: i64) -> Option<Str
 /// round closed at the moment the new one opens was never open with it, so the two are
 /// not paired (`marks`).
 pub fn stale_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
-    let id = answered_round(view, me, goal, now)?;
-    let round = view
+    answered_round(view, me, goal, now).filter(|id| is_stale(view, me, goal, id, now))
+}
+
+/// [`answered_round`] unless it is [`stale_round`]: the round a rating made now answers
+/// (the rounds read once).
+pub fn answered_now(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
+    answered_round(view, me, goal, now).filter(|id| !is_stale(view, me, goal, id, now))
+}
+
+/// Whether round `id`, which a rating of `goal` by `me` would answer, is last week's
+/// check-in ([`stale_round`]).
+fn is_stale(view: &View, me: &str, goal: &str, id: &str, now: i64) -> bool {
+    let Some(round) = view
         .rounds
         .iter()
         .filter(|r| r.id == id)
-        .max_by_key(|r| r.opened_at)?;
-    let in_round = |round: Option<&str>| round == Some(id.as_str());
+        .max_by_key(|r| r.opened_at)
+    else {
+        return false;
+    };
+    let in_round = |round: Option<&str>| round == Some(id);
     let seals = view
         .seals
         .iter()
@@ -127,7 +141,7 @@ pub fn stale_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String
     let mut theirs = None;
     for (g, rater, _, at) in seals.chain(ratings).filter(|m| in_round(m.2)) {
         if rater == me {
-            return None; // this person's own check-in too
+            return false; // this person's own check-in too
         }
         if g == goal {
             theirs = theirs.max(Some(at));
@@ -136,12 +150,7 @@ pub fn stale_round(view: &View, me: &str, goal: &str, now: i64) -> Option<String
     const DAY: i64 = 24 * 60 * 60 * 1000;
     let length = round.ends_at.saturating_sub(round.opened_at);
     let old = (length / 2).max(length.saturating_sub(DAY));
-    (now.saturating_sub(theirs?) > old).then_some(id)
-}
-
-/// [`answered_round`] unless it is [`stale_round`]: the round a rating made now answers.
-pub fn answered_now(view: &View, me: &str, goal: &str, now: i64) -> Option<String> {
-    answered_round(view, me, goal, now).filter(|_| stale_round(view, me, goal, now).is_none())
+    theirs.is_some_and(|at| now.saturating_sub(at) > old)
 }
 
 /// Whether `me` has seen another person's rating of `goal` without rating it since: it
