@@ -141,9 +141,17 @@ pub async fn live_events(
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let now = duet_core::ids::now_ms().div_euclid(1000);
-    let device = {
+    let (device, person) = {
         let state = state.clone();
-        blocking(move || state.authorize_read(space, &auth, &path, &query, now)).await?
+        blocking(move || {
+            let device = state.authorize_read(space, &auth, &path, &query, now)?;
+            // A member a moment ago: `None` only if removed in between.
+            let person = state.person_of(space, device)?.ok_or_else(|| {
+                ApiError::NotAMember("this device is no longer a member of this space".to_string())
+            })?;
+            Ok::<_, ApiError>((device, person))
+        })
+        .await?
     };
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadQuery(format!(
@@ -151,7 +159,7 @@ pub async fn live_events(
         ))
     })?;
     let ip = client.and_then(|Extension(ClientAddr(ip))| ip);
-    let slot = state.live_slot(device, space, ip)?;
+    let slot = state.live_slot((device, person), space, ip)?;
     let upgrade = upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE);

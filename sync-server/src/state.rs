@@ -44,9 +44,13 @@ pub use crate::writer::{PreparedPush, WriterStats};
 /// Live sockets one device may hold open at once (a device watches each of its spaces).
 pub const MAX_LIVE_PER_DEVICE: usize = 8;
 
-/// The caps on open live sockets: per device, per space, per client address, in all.
+/// The caps on open live sockets: per device, per person of a space, per space, per
+/// client address, in all.
 struct LiveCaps {
     per_device: Option<Counts<DeviceKey>>,
+    /// Half a space's sockets (rounded up) per person in it: one partner's devices
+    /// cannot take the socket the other's device needs.
+    per_person: Option<Counts<(SpaceId, [u8; 16])>>,
     per_space: Option<Counts<SpaceId>>,
     per_ip: Option<Counts<IpAddr>>,
     total: Option<Counts<()>>,
@@ -58,6 +62,7 @@ impl LiveCaps {
     fn new(config: &Config) -> LiveCaps {
         LiveCaps {
             per_device: Counts::new(MAX_LIVE_PER_DEVICE),
+            per_person: Counts::new(config.max_live_per_space.div_ceil(2)),
             per_space: Counts::new(config.max_live_per_space),
             per_ip: Counts::new(config.max_live_per_ip),
             total: Counts::new(config.max_live_sockets),
@@ -69,6 +74,7 @@ impl LiveCaps {
 /// One open live socket, counted against each cap until dropped.
 pub(crate) struct LiveSlot {
     _device: Option<Held<DeviceKey>>,
+    _person: Option<Held<(SpaceId, [u8; 16])>>,
     _space: Option<Held<SpaceId>>,
     _ip: Option<Held<IpAddr>>,
     _total: Option<Held<()>>,
@@ -456,6 +462,15 @@ impl AppState {
         self.with_state(space, |s| s.is_member(&device))
     }
 
+    /// The person whose device `device` is, while it is a member of `space`. Blocks.
+    pub fn person_of(
+        &self,
+        space: SpaceId,
+        device: DeviceKey,
+    ) -> Result<Option<[u8; 16]>, ApiError> {
+        self.with_state(space, |s| s.members().get(&device).map(|m| m.person))
+    }
+
     /// The space's newest cursor (0 when it has no events). Blocks.
     pub fn newest_cursor(&self, space: SpaceId) -> Result<u64, ApiError> {
         Ok(lock(&self.inner.reader).newest_cursor(&space)?)
@@ -466,12 +481,12 @@ impl AppState {
         &self.inner.live
     }
 
-    /// Counts one more live socket for `device` of `space` opened from `ip`, refusing
-    /// with 429 past the per-device, per-space, per-address and total caps; the slot is
-    /// given back when the returned guard is dropped.
+    /// Counts one more live socket for `device` (of `person`) of `space` opened from
+    /// `ip`, refusing with 429 past the per-device, per-person, per-space, per-address
+    /// and total caps; the slot is given back when the returned guard is dropped.
     pub(crate) fn live_slot(
         &self,
-        device: DeviceKey,
+        (device, person): (DeviceKey, [u8; 16]),
         space: SpaceId,
         ip: Option<IpAddr>,
     ) -> Result<LiveSlot, ApiError> {
@@ -480,6 +495,11 @@ impl AppState {
         // refused socket holds nothing.
         let slot = (|| {
             let device = hold(&caps.per_device, device, "for this device")?;
+            let person = hold(
+                &caps.per_person,
+                (space, person),
+                "for this person's devices in this space",
+            )?;
             let space = hold(&caps.per_space, space, "for this space")?;
             let ip = match ip {
                 Some(ip) => hold(&caps.per_ip, ip, "from this address")?,
@@ -488,6 +508,7 @@ impl AppState {
             let total = hold(&caps.total, (), "on this relay")?;
             Ok(LiveSlot {
                 _device: device,
+                _person: person,
                 _space: space,
                 _ip: ip,
                 _total: total,

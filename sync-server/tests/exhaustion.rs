@@ -4,7 +4,7 @@
 //! 127/8 to the loopback interface, so the relay sees two addresses): the attacker's
 //! sockets are bound to its address before connecting. The relay keeps serving the
 //! member while one address holds slow bodies and opens sockets by the thousand, caps
-//! live sockets per space and per address (counting them as connections), and raises
+//! live sockets per person of a space, per space and per address (counting them as connections), and raises
 //! its open-file limit at start. Slow pushes from many addresses hold neither the push
 //! memory (counted as bytes arrive) nor the slots of requests in flight (taken once a
 //! body is in), and a pairing claim of megabytes is refused before it is read.
@@ -84,22 +84,41 @@ fn open_live_once_connected(
 /// A throwaway space of the attacker with `n` devices of one person (a genesis, then a
 /// device code and a join for each other device), pushed from the attacker's address.
 fn attackers_space(p: &Proc, n: usize) -> (SpaceId, Vec<Device>) {
+    let (space, devices, _) = shared_space(p, n, false);
+    (space, devices)
+}
+
+/// A space with `n` devices of its creator and, when `partner` is set, one device of a
+/// second person (joined by a partner invite), pushed from the attacker's address.
+fn shared_space(p: &Proc, n: usize, partner: bool) -> (SpaceId, Vec<Device>, Option<Device>) {
     let space = SpaceId::generate();
     let mut owner = Device::new("attacker");
     let mut events = vec![owner.genesis(space, false)];
-    let mut devices = Vec::new();
-    for i in 1..n {
+    let invite = |owner: &mut Device, person| {
         let seed = duet_core::ids::random_bytes::<32>();
         let code = MembershipOp::Invite {
             invite_key: duet_core::identity::keypair_from_seed(seed).1,
             expires_at: common::now_ms() + 3_600_000,
-            person: Some(owner.person()),
+            person,
         };
-        events.push(owner.membership(space, &code));
+        (owner.membership(space, &code), seed)
+    };
+    let mut devices = Vec::new();
+    for i in 1..n {
+        let person = Some(owner.person());
+        let (code, seed) = invite(&mut owner, person);
+        events.push(code);
         let mut d = owner.sibling(&format!("attacker {i}"));
         events.push(d.join(space, seed));
         devices.push(d);
     }
+    let partner = partner.then(|| {
+        let (code, seed) = invite(&mut owner, None);
+        events.push(code);
+        let mut d = Device::new("partner");
+        events.push(d.join(space, seed));
+        d
+    });
     devices.insert(0, owner);
     let body = encode_batch(events.iter().map(|e| e.bytes()));
     let r = request_from(
@@ -110,7 +129,7 @@ fn attackers_space(p: &Proc, n: usize) -> (SpaceId, Vec<Device>) {
         &body,
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    (space, devices)
+    (space, devices, partner)
 }
 
 /// The relay's open file descriptors now.
@@ -303,7 +322,7 @@ const PER_ADDRESS: usize = 5;
 const CONNECTIONS_PER_ADDRESS: usize = PER_ADDRESS + 1;
 
 #[test]
-fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_another_space_still_gets_one()
+fn live_sockets_are_capped_per_person_per_space_and_per_address_count_as_connections_and_another_space_still_gets_one()
  {
     let (space, address, connections) = (
         PER_SPACE.to_string(),
@@ -319,8 +338,10 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
         &connections,
     ]);
     let couple = Space::create(&p);
-    let (x, x_devices) = attackers_space(&p, 2);
+    let (x, x_devices, x_partner) = shared_space(&p, 2, true);
+    let x_partner = x_partner.expect("a partner");
     let (y, y_devices) = attackers_space(&p, 1);
+    let (z, z_devices) = attackers_space(&p, 1);
     let refusal = |answer: Option<Reply>, what: &str| {
         let r = answer.expect("an answer");
         assert_eq!(
@@ -335,24 +356,33 @@ fn live_sockets_are_capped_per_space_and_per_address_count_as_connections_and_an
         assert!(r.header("retry-after").is_some());
     };
 
-    // One space: its cap, whichever of its devices asks.
+    // One space: one person's devices take half its sockets (rounded up), whichever of
+    // them asks, and leave the rest to the partner; then the space is full.
     let mut held = Vec::new();
-    for i in 0..PER_SPACE {
+    for i in 0..PER_SPACE.div_ceil(2) {
         let (answer, stream) = open_live_once_connected(ATTACKER, p.addr, &x_devices[i % 2], &x);
         assert_eq!(answer.expect("an answer").status, 101);
         held.push(stream);
     }
     let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &x_devices[1], &x);
+    refusal(answer, "for this person's devices in this space");
+    drop(refused);
+    for _ in PER_SPACE.div_ceil(2)..PER_SPACE {
+        let (answer, stream) = open_live_once_connected(ATTACKER, p.addr, &x_partner, &x);
+        assert_eq!(answer.expect("an answer").status, 101);
+        held.push(stream);
+    }
+    let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &x_partner, &x);
     refusal(answer, "for this space");
     drop(refused);
 
-    // Another space from the same address: up to the address's cap.
+    // Other spaces from the same address: up to the address's cap.
     for _ in PER_SPACE..PER_ADDRESS {
         let (answer, stream) = open_live_once_connected(ATTACKER, p.addr, &y_devices[0], &y);
         assert_eq!(answer.expect("an answer").status, 101);
         held.push(stream);
     }
-    let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &y_devices[0], &y);
+    let (answer, refused) = open_live_once_connected(ATTACKER, p.addr, &z_devices[0], &z);
     refusal(answer, "from this address");
     drop(refused);
 
