@@ -1529,3 +1529,38 @@ fn the_history_page_leads_to_older_events() {
     assert!(lines(&all) > 600, "{}", lines(&all));
     assert!(!all.contains("Show older events"), "{all}");
 }
+
+#[test]
+fn the_reflections_page_shows_the_newest_and_leads_to_older_ones() {
+    use duet_core::store::SpaceKind;
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    // 60 shared reflections in one edit through duet-core (a process each is slow).
+    let mut dev = duet_core::device::Device::open(&d.home).expect("open");
+    dev.edit(SpaceKind::Shared, |doc, me| {
+        let mut changes = Vec::new();
+        for i in 0..60 {
+            let at = duet_testkit::now_ms() - 60_000 + i * 1_000;
+            let text = format!("Reflection number {i} of the year");
+            changes.extend(doc.reflect(&me.person_id, None, None, &text, at)?.1);
+        }
+        Ok(((), changes))
+    })
+    .expect("reflections");
+    drop(dev);
+    let app = App::start(&d);
+    let threads = |page: &str| page.matches("<article class=\"thread\"").count();
+    let first = app.get("/reflections").body;
+    assert_eq!(threads(&first), 50, "{first}");
+    assert!(
+        first.contains("Reflection number 59 of"),
+        "the newest is shown"
+    );
+    assert!(!first.contains("Reflection number 9 of"), "the oldest wait");
+    assert!(first.contains("Show older reflections"), "{first}");
+    assert!(first.contains("name=\"pages\" value=\"2\""), "{first}");
+    let all = app.get("/reflections?pages=2").body;
+    assert_eq!(threads(&all), 60);
+    assert!(all.contains("Reflection number 0 of"));
+    assert!(!all.contains("Show older reflections"), "{all}");
+}

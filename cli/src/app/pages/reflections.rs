@@ -13,10 +13,19 @@ use super::today::iso_when;
 use crate::app::server::{App, PageResult, see_other};
 use duet_core::store::SpaceKind;
 
-/// `?goal=ID` preselects the goal of a new reflection.
+/// The reflections each section shows (the newest), and as many more at each "Show older
+/// reflections": two years of weekly ones made a page of 634 KB.
+const SHOWN: usize = 50;
+
+/// The most times "Show older reflections" widens the page (10,000 a section).
+const MOST_PAGES: usize = 200;
+
+/// `?goal=ID` preselects the goal of a new reflection; `?pages=N` shows N times
+/// [`SHOWN`] reflections of each section.
 #[derive(Deserialize, Default)]
 pub struct ListQuery {
     goal: Option<String>,
+    pages: Option<usize>,
 }
 
 /// `GET /reflections`.
@@ -50,6 +59,9 @@ pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) ->
     let token = app.csrf().to_string();
     // A space this device left or was removed from takes no more writes: no forms for it.
     let forms = |member: bool| member.then_some(token.as_str());
+    let pages = q.pages.unwrap_or(1).clamp(1, MOST_PAGES);
+    let shown = SHOWN * pages;
+    let more = (shared.len() > shown || private.len() > shown) && pages < MOST_PAGES;
     let main = html! {
         h1 { "Reflections" }
         @if shared_member || personal_member {
@@ -60,16 +72,29 @@ pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) ->
         section aria-labelledby="shared" class="shared" {
             h2 id="shared" { "Shared with your partner" }
             @if shared.is_empty() { p class="muted" { "None yet." } }
-            @for r in shared.iter().rev() { (thread(r, &me, forms(shared_member))) }
+            @for r in shared.iter().rev().take(shown) { (thread(r, &me, forms(shared_member))) }
         }
         section aria-labelledby="private" class="private" {
             h2 id="private" { "Private: only on your devices" }
             p class="muted" { "Your partner never sees these; they stay on your own devices." }
             @if private.is_empty() { p class="muted" { "None yet." } }
-            @for r in private.iter().rev() { (item(r, &me, forms(personal_member))) }
+            @for r in private.iter().rev().take(shown) { (item(r, &me, forms(personal_member))) }
         }
+        @if more { (older(q.goal.as_deref(), pages + 1)) }
     };
     Ok(app.page("Reflections", Nav::Reflections, main))
+}
+
+/// "Show older reflections": the same page with `pages` times [`SHOWN`] of each section
+/// (a form, so that it works without script, as every page does).
+fn older(goal: Option<&str>, pages: usize) -> Markup {
+    html! {
+        form method="get" action="/reflections" class="older" {
+            @if let Some(g) = goal { input type="hidden" name="goal" value=(g); }
+            input type="hidden" name="pages" value=(pages);
+            button type="submit" { "Show older reflections" }
+        }
+    }
 }
 
 /// One reflection and what it is about; its author may edit or withdraw it (with the
