@@ -1979,3 +1979,72 @@ fn a_skipped_week_does_not_leave_the_check_ins_a_week_apart() {
         at(&alex, alex_at + 24 * 3600 * 1000, &["sync"]);
     }
 }
+
+/// A check-in is one moment: its ratings share its time, so the progress series has no
+/// point half-way through it (a score of 54 between two of 60).
+#[test]
+fn the_ratings_of_one_checkin_share_its_time() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Quinn"]);
+    for title in ["Walk together", "Listen first", "Cook on Sundays"] {
+        d.ok(&["goal", "add", title, "--area", "quality-time"]);
+    }
+    d.ok(&[
+        "checkin",
+        "--rate",
+        "walk=1",
+        "--rate",
+        "listen=-1",
+        "--rate",
+        "cook=2",
+    ]);
+    let export = d.json(&["export"]);
+    let times: std::collections::BTreeSet<&str> = export["shared"]["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .map(|r| r["at"].as_str().expect("a time"))
+        .collect();
+    assert_eq!(times.len(), 1, "{times:?}");
+}
+
+/// A goal's history tells what became of its reflections: an edit and a withdrawal are
+/// found by the goal, as the writing is (a withdrawn one read as if it still stood).
+#[test]
+fn a_goals_history_shows_its_reflections_edits_and_withdrawal() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Quinn"]);
+    d.ok(&[
+        "goal",
+        "add",
+        "Phones away at dinner",
+        "--area",
+        "quality-time",
+    ]);
+    d.ok(&["goal", "add", "Walk together", "--area", "quality-time"]);
+    d.ok(&["reflect", "--goal", "phones", "We managed three dinners"]);
+    d.ok(&["reflect", "--edit", "last", "We managed four dinners"]);
+    d.ok(&["reflect", "--withdraw", "last"]);
+    d.ok(&["reflect", "--goal", "walk", "A long walk on Sunday"]);
+    d.ok(&["reflect", "--withdraw", "last"]);
+    let history = d.ok(&["history", "--goal", "phones"]);
+    assert!(
+        history.contains("edited a reflection on \"Phones away at dinner\""),
+        "{history}"
+    );
+    assert_eq!(
+        history.matches("withdrew a reflection").count(),
+        1,
+        "{history}"
+    );
+    let lines = d.ok(&["--json", "history", "--goal", "walk"]);
+    let kinds: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "reflection_withdrawn"),
+        "{kinds:?}"
+    );
+}

@@ -64,6 +64,9 @@ struct RatingInput<'a> {
     amend: bool,
     /// How long a round opened by this rating stays open (ms).
     period: i64,
+    /// The time of a check-in's ratings, one for all (the progress series reads the
+    /// last point of a time as where the check-in left the score); `None`: now.
+    at: Option<i64>,
 }
 
 /// A rating's note, none when blank. Its length is checked here, not only by the model:
@@ -92,6 +95,7 @@ impl Device {
             note,
             amend: false,
             period: DEFAULT_ROUND_MS,
+            at: None,
         })
     }
 
@@ -109,6 +113,7 @@ impl Device {
             note,
             amend: true,
             period: DEFAULT_ROUND_MS,
+            at: None,
         })
     }
 
@@ -131,6 +136,7 @@ impl Device {
             self.ensure_after_goal(made)?;
             checked_note(note.as_deref())?;
         }
+        let at = self.now();
         ratings
             .iter()
             .map(|(goal, level, note)| {
@@ -140,6 +146,7 @@ impl Device {
                     note: note.as_deref(),
                     amend: false,
                     period: period.unwrap_or(DEFAULT_ROUND_MS),
+                    at: Some(at),
                 })
             })
             .collect()
@@ -151,7 +158,7 @@ impl Device {
         let _lock = self.store.write_lock()?;
         self.ensure_clock_agrees()?;
         let (gid, title, made) = self.resolve_goal_made(input.goal)?;
-        let now = self.now();
+        let now = input.at.unwrap_or_else(|| self.now());
         self.ensure_after_goal(made)?;
         let me = self.me.person_id.to_string();
         let (view, corrects) = self.view_to_rate(&gid, title.as_str(), input.amend, now)?;

@@ -141,7 +141,8 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ["ratings"] if op.make => self.created(HistoryKind::RatingGiven, op),
             ["reflections"] if op.make => self.created(HistoryKind::ReflectionWritten, op),
             ["reflections", r] if key == "withdrawn_at" && op.value.is_some() => {
-                self.push(HistoryKind::ReflectionWithdrawn, None, r, None);
+                let goal = self.r.reflection_goal(r);
+                self.push(HistoryKind::ReflectionWithdrawn, goal.as_deref(), r, None);
             }
             // A put of null too: `undo` taking back a reflection's only edit.
             ["reflections", r] if key == "edited_at" => self.reflection_edited(r),
@@ -301,7 +302,8 @@ impl<'r, 'a> Derivation<'r, 'a> {
             .r
             .reflection_text(r)
             .and_then(|obj| self.r.shown_text_at(&obj, &self.after, super::text_mark));
-        let (_, ev) = self.push(HistoryKind::ReflectionEdited, None, r, None);
+        let goal = self.r.reflection_goal(r);
+        let (_, ev) = self.push(HistoryKind::ReflectionEdited, goal.as_deref(), r, None);
         ev.after = after;
     }
 

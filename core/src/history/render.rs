@@ -98,8 +98,8 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         }
         HistoryKind::RatingWithdrawn => format!("{who} withdrew a rating of {goal}"),
         HistoryKind::RoundClosed => format!("{who} closed the check-in round"),
-        HistoryKind::ReflectionEdited => format!("{who} edited a reflection"),
-        HistoryKind::ReflectionWithdrawn => format!("{who} withdrew a reflection"),
+        HistoryKind::ReflectionEdited => about_goal(ev, who, "edited", &goal),
+        HistoryKind::ReflectionWithdrawn => about_goal(ev, who, "withdrew", &goal),
         HistoryKind::StepReopened => format!("{who} reopened step {} of {goal}", q(&ev.after)),
         HistoryKind::DeviceJoined => format!(
             "a device of {} joined ({})",
@@ -351,4 +351,12 @@ pub fn membership_history(
         out.push(e);
     }
     out
+}
+
+/// "WHO DID a reflection", and " on GOAL" when it is about a goal.
+fn about_goal(ev: &HistoryEvent, who: &str, did: &str, goal: &str) -> String {
+    match ev.goal {
+        Some(_) => format!("{who} {did} a reflection on {goal}"),
+        None => format!("{who} {did} a reflection"),
+    }
 }

@@ -82,6 +82,20 @@ impl<'a> Resolver<'a> {
         self.map_child(&r, "text")
     }
 
+    /// The goal a reflection is about (`None`: about none, or not a string), so that its
+    /// edits and withdrawal are found by the goal as its writing is.
+    pub(super) fn reflection_goal(&self, reflection: &str) -> Option<String> {
+        let reflections = self.map_child(&ROOT, "reflections")?;
+        let r = self.map_child(&reflections, reflection)?;
+        match self.doc.get(&r, "goal").ok()? {
+            Some((Value::Scalar(v), _)) => match v.as_ref() {
+                automerge::ScalarValue::Str(g) => Some(g.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The current title of a goal.
     pub(crate) fn title(&self, goal: &str) -> Option<String> {
         let t = self.goal_path(goal, &["title"])?;
