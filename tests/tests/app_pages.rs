@@ -333,11 +333,31 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert!(page.contains("Correct my latest rating"), "{page}");
     // The chart says whose line is whose in words, not by colour alone.
     assert!(page.contains("class=\"legend\""), "{page}");
-    let amended = app.post(&format!("{goal}/amend"), &[("level", "-1")]);
+    let shown = hidden(&page, "corrects");
+    let amended = app.post(
+        &format!("{goal}/amend"),
+        &[("level", "-1"), ("corrects", &shown)],
+    );
     assert_eq!(amended.status, 303, "{}", amended.body);
     let progress = d.json(&["progress"]);
     assert_eq!(
         progress["goals"][0]["partners"][0]["latest"], -1,
+        "{progress}"
+    );
+    // A page left open while a newer rating was made corrects nothing (it corrected
+    // the newer one, which the page never showed).
+    let page = app.get(&goal).body;
+    let shown = hidden(&page, "corrects");
+    d.ok(&["rate", &id, "2"]);
+    let stale = app.post(
+        &format!("{goal}/amend"),
+        &[("level", "0"), ("corrects", &shown)],
+    );
+    assert!(stale.status >= 400, "{}", stale.body);
+    assert!(stale.body.contains("nothing was written"), "{}", stale.body);
+    let progress = d.json(&["progress"]);
+    assert_eq!(
+        progress["goals"][0]["partners"][0]["latest"], 2,
         "{progress}"
     );
 

@@ -67,6 +67,8 @@ struct RatingInput<'a> {
     /// The time of a check-in's ratings, one for all (the progress series reads the
     /// last point of a time as where the check-in left the score); `None`: now.
     at: Option<i64>,
+    /// With `amend`, the rating the person saw as their latest: another one is refused.
+    shown: Option<&'a str>,
 }
 
 /// A rating's note, none when blank. Its length is checked here, not only by the model:
@@ -96,6 +98,7 @@ impl Device {
             amend: false,
             period: DEFAULT_ROUND_MS,
             at: None,
+            shown: None,
         })
     }
 
@@ -107,6 +110,18 @@ impl Device {
         level: Level,
         note: Option<&str>,
     ) -> Result<Rated, DeviceError> {
+        self.amend_shown_rating(goal, level, note, None)
+    }
+
+    /// [`Device::amend_rating`] of the rating a page showed as the latest (`shown`, from
+    /// [`Device::latest_own_rating`]): refused when another is the latest by now.
+    pub fn amend_shown_rating(
+        &mut self,
+        goal: &str,
+        level: Level,
+        note: Option<&str>,
+        shown: Option<&str>,
+    ) -> Result<Rated, DeviceError> {
         self.rate_with(RatingInput {
             goal,
             level,
@@ -114,7 +129,20 @@ impl Device {
             amend: true,
             period: DEFAULT_ROUND_MS,
             at: None,
+            shown,
         })
+    }
+
+    /// The id of this person's latest rating of `goal` that counts (or is sealed): what a
+    /// correction corrects.
+    pub fn latest_own_rating(&mut self, goal: &str) -> Result<Option<String>, DeviceError> {
+        let (gid, _, _) = self.resolve_goal_made(goal)?;
+        let view = self.ritual_view(Some(&gid))?;
+        Ok(super::corrections::latest_own(
+            &view,
+            self.me.person_id.as_str(),
+            &gid,
+        ))
     }
 
     /// Rates several goals, one after the other (a check-in); a round it opens stays
@@ -147,6 +175,7 @@ impl Device {
                     amend: false,
                     period: period.unwrap_or(DEFAULT_ROUND_MS),
                     at: Some(at),
+                    shown: None,
                 })
             })
             .collect()
@@ -162,6 +191,11 @@ impl Device {
         self.ensure_after_goal(made)?;
         let me = self.me.person_id.to_string();
         let (view, corrects) = self.view_to_rate(&gid, title.as_str(), input.amend, now)?;
+        if let Some(shown) = input.shown
+            && corrects.as_deref() != Some(shown)
+        {
+            return Err(DeviceError::CorrectedMeanwhile(title.as_str().to_string()));
+        }
         let note = checked_note(input.note)?;
         // A correction of a sealed rating stays sealed, in the same round; one of a
         // revealed rating is made in the clear (the first is already seen).

@@ -81,6 +81,14 @@ pub enum DeviceError {
          so there is nothing to correct; rate it afresh instead"
     )]
     NothingToAmend(String),
+    /// A correction asked from a page that showed another latest rating than there is
+    /// now: it would correct a rating the person did not see.
+    #[error(
+        "your latest rating of goal {0:?} is not the one shown when you asked to correct it \
+         (another was made since, on this device or another); nothing was written: look at \
+         the goal again and correct the latest if it is wrong"
+    )]
+    CorrectedMeanwhile(String),
     /// One check-in naming a goal twice (two words of one title, say): two ratings of it
     /// in one sitting would both count, the second as a new blind rating.
     #[error("this check-in rates goal {0:?} twice; nothing was written: give each goal once")]

@@ -18,7 +18,8 @@ use super::layout::{csrf, level, level_name};
 use crate::app::server::{App, PageResult, see_other};
 
 /// The goal page's forms: edit the details and level texts (and whose it is), set the
-/// status, correct one's rating (when `rated`: there is one). Folded away (`details`) so
+/// status, correct one's latest rating (`latest`, its id, sent with the correction so
+/// that a rating made since is not the one corrected). Folded away (`details`) so
 /// the page reads first. `me` is this device's person id, `people` the names people are
 /// shown by.
 pub fn goal_forms(
@@ -26,7 +27,7 @@ pub fn goal_forms(
     token: &str,
     me: &str,
     people: &BTreeMap<String, String>,
-    rated: bool,
+    latest: Option<&str>,
 ) -> Markup {
     let text = |l: i64| g.levels.get(&l.to_string()).cloned().unwrap_or_default();
     html! {
@@ -66,10 +67,11 @@ pub fn goal_forms(
                 }
                 button type="submit" { "Set the status" }
             }
-            @if rated { details {
+            @if let Some(latest) = latest { details {
                 summary { "Correct my latest rating of this goal" }
                 form method="post" action=(format!("/goals/{}/amend", g.id)) {
                     (csrf(token))
+                    input type="hidden" name="corrects" value=(latest);
                     fieldset {
                         legend { "The level it should have been" }
                         @for l in (-2i64..=2).rev() {
@@ -255,6 +257,8 @@ pub struct AmendForm {
     level: String,
     #[serde(default)]
     note: String,
+    /// The rating the page showed as the latest (sent since 2026-12-06).
+    corrects: Option<String>,
 }
 
 /// `POST /goals/{id}/amend`: as `duet rate GOAL LEVEL --amend`.
@@ -269,8 +273,11 @@ pub async fn amend(
         .map_err(|e| anyhow::anyhow!("{e}; pick one of the five levels"))?;
     let note = Some(f.note.trim().to_string()).filter(|n| !n.is_empty());
     let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.amend_rating(&goal, level, note.as_deref())?))
-        .await?;
+    let shown = f.corrects.filter(|c| !c.is_empty());
+    app.with_device(move |dev| {
+        Ok(dev.amend_shown_rating(&goal, level, note.as_deref(), shown.as_deref())?)
+    })
+    .await?;
     Ok(see_other(&format!("/goals/{id}")))
 }
 

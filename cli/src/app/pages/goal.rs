@@ -40,15 +40,16 @@ pub async fn goal(
         .and_then(|n| n.trim().parse::<usize>().ok())
         .unwrap_or(RATINGS_LISTED)
         .max(RATINGS_LISTED);
-    let (detail, progress, merged, me) = app
+    let (detail, (progress, latest), merged, me) = app
         .with_device(move |dev| {
             let detail = dev.goal_detail(&id, Some(listed))?;
-            let (progress, merged) = match &detail {
+            let (progress, merged, latest) = match &detail {
                 GoalDetail::Found { goal, .. } => (
                     Some(dev.progress(Some(&goal.id))?),
                     dev.merged_texts(Some(&goal.id))?,
+                    dev.latest_own_rating(&goal.id)?,
                 ),
-                GoalDetail::Unreadable(_) => (None, Vec::new()),
+                GoalDetail::Unreadable(_) => (None, Vec::new(), None),
             };
             let member = dev.departed()?.is_none();
             let today = crate::output::day(dev.now());
@@ -58,7 +59,7 @@ pub async fn goal(
                 dev.present_people()?,
                 today,
             );
-            Ok((detail, progress, merged, me))
+            Ok((detail, (progress, latest), merged, me))
         })
         .await?;
     let (me, member, present, today) = me;
@@ -95,7 +96,7 @@ pub async fn goal(
         @if let Some(p) = &progress { (now(p, &g.id, member)) }
         (super::steps::section(&g, &people, &present, &me, member.then_some(token.as_str())))
         @if member {
-            (super::edit::goal_forms(&g, &token, &me, &people, rated_by(progress.as_ref(), &me)))
+            (super::edit::goal_forms(&g, &token, &me, &people, latest.as_deref()))
         }
         (ratings_section(&ratings, total, &sealed, &people, progress.as_ref(), (&g.id, &me)))
         section aria-labelledby="about" {
@@ -138,16 +139,6 @@ fn levels(levels: &BTreeMap<String, String>) -> Markup {
             }
         }
     }
-}
-
-/// Whether `me` has a rating of the goal that counts (or one sealed): what "Correct my
-/// latest rating" corrects.
-fn rated_by(progress: Option<&Progress>, me: &str) -> bool {
-    progress
-        .into_iter()
-        .flat_map(|p| &p.goals)
-        .flat_map(|g| &g.partners)
-        .any(|s| s.person == me && (s.count > 0 || s.sealed))
 }
 
 /// Both partners' latest level, under the blind rules.
