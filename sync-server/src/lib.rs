@@ -54,6 +54,7 @@ pub mod logging;
 pub mod paced;
 pub mod pairing;
 pub mod push_memory;
+mod refusal;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -78,7 +79,7 @@ struct ConnectionHold {
 }
 
 /// The answer to a connection refused for its address's cap, written without reading
-/// the request: the connection is closed right after.
+/// the request but once it began (`refusal`): the connection is closed right after.
 fn busy_answer() -> Vec<u8> {
     let body = ApiError::RateLimited {
         message: "too many open connections from this address; close some (or wait for \
@@ -268,7 +269,7 @@ pub async fn serve_state(
     } else {
         caps::Counts::<std::net::IpAddr>::new(config.max_connections_per_ip)
     };
-    let busy = busy_answer();
+    let busy = refusal::Refusals::new(busy_answer());
     let mut refused = limits::Tally::default();
     // Each connection task holds a clone of `open`; when all are gone, `all_closed` ends.
     let (open, all_closed) = tokio::sync::mpsc::channel::<()>(1);
@@ -289,9 +290,9 @@ pub async fn serve_state(
             Some(counts) => match counts.try_hold(limits::bucket_key(peer.ip())) {
                 Ok(held) => Some(held),
                 Err(_) => {
-                    // Refused at once, before reading anything: the address already
-                    // holds its share, and a slot spent on it is one taken from others.
-                    let _ = stream.try_write(&busy);
+                    // Refused, nothing served: the address already holds its share,
+                    // and a slot spent on it is one taken from others.
+                    busy.refuse(stream);
                     refused.note("connections per address", std::time::Instant::now());
                     continue;
                 }

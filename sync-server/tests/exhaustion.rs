@@ -668,3 +668,43 @@ fn a_pairing_claim_that_trickles_in_is_cut_off_like_a_slow_push() {
         String::from_utf8_lossy(&answer.body)
     );
 }
+
+/// A connection over its address's cap is answered once its request has begun, and read
+/// while the client still sends: answered at once, an HTTP client that had not sent its
+/// request yet took the answer for a broken connection ("received unexpected message"),
+/// and `duet sync` said the relay could not be reached instead of waiting to retry.
+#[test]
+fn a_connection_over_its_addresss_cap_is_answered_429_once_its_request_is_sent() {
+    let p = Proc::start_with(&["--max-connections-per-ip", "1"]);
+    // The address's one connection, accepted once it is answered.
+    let mut held = connect_from(ATTACKER, p.addr).expect("connect");
+    held.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+        .expect("write");
+    let first = read_answer(&mut held, Duration::from_secs(5)).expect("an answer");
+    assert_eq!(first.status, 200);
+    for _ in 0..3 {
+        let mut s = connect_from(ATTACKER, p.addr).expect("connect");
+        // Nothing comes before the request.
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("read timeout");
+        let mut byte = [0u8; 1];
+        let early = s.read(&mut byte);
+        assert!(
+            matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            "answered before the request: {early:?}"
+        );
+        // A request with a body larger than one read: the relay takes it all in.
+        let body = vec![b'x'; 32 * 1024];
+        let head = format!(
+            "POST /healthz HTTP/1.1\r\nHost: relay\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes())
+            .and_then(|()| s.write_all(&body))
+            .expect("the relay reads the request");
+        let r = read_answer(&mut s, Duration::from_secs(5)).expect("the refusal");
+        assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+        assert!(r.error().message.contains("open connections"));
+        assert_eq!(r.header("retry-after"), Some("5"));
+    }
+}
