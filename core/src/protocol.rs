@@ -112,6 +112,7 @@ pub fn pairing_sealed_path(nameplate: u32) -> String {
 
 /// Opens a mailbox: the creator's SPAKE2 message (side A), base64.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct PairingOpen {
     /// Base64 (standard, padded) SPAKE2 message A.
     pub msg: String,
@@ -139,6 +140,7 @@ pub struct PairingOffer {
 
 /// The partner's claim: its SPAKE2 message and its key confirmation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct PairingClaim {
     /// Base64 SPAKE2 message B.
     pub msg: String,
@@ -155,6 +157,7 @@ pub struct PairingClaimed {
 
 /// The creator's last word: the sealed long code, or `abort` (burns the mailbox).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct PairingSeal {
     /// Base64 of `nonce (24) || XChaCha20-Poly1305 ciphertext` of the long code.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -121,8 +121,14 @@ async fn a_mailbox_takes_one_claim_and_its_sealed_code_is_read_once_by_the_claim
     let empty = call(&router, "GET", (&wait, "wait=0"), None, Some(&c.alex.id)).await;
     assert_eq!(empty.status, StatusCode::NO_CONTENT);
 
-    let claim = serde_json::json!({ "msg": MSG_A, "confirm": "ab".repeat(32) });
+    // A body that is not the JSON given in protocol.md is refused, and spends nothing.
     let claim_path = pairing_claim_path(n);
+    let padded = serde_json::json!({ "msg": MSG_A, "confirm": "ab".repeat(32), "x": [[[1]]] });
+    let refused = call(&router, "POST", (&claim_path, ""), Some(padded), None).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error().error, ErrorCode::Malformed);
+
+    let claim = serde_json::json!({ "msg": MSG_A, "confirm": "ab".repeat(32) });
     let claimed: PairingClaimed = json(
         &call(
             &router,
