@@ -1174,3 +1174,65 @@ fn an_event_copied_over_an_earlier_one_in_a_page_leaves_that_one_read_again() {
         "{read}"
     );
 }
+
+/// The relay restored from a backup older than a removal, on which the removed device
+/// (which never heard of it) writes first and removes the device that removed it: the
+/// partner's device saw the removal, does not apply what the relay took from it after,
+/// and says why, not "withheld or lost"; the sync does not end as up to date.
+#[test]
+fn events_a_restored_relay_took_from_a_device_after_its_removal_are_named_and_not_applied() {
+    let (mut relay, a, b) = setup();
+    let code = a.device_code();
+    let laptop = Device::new();
+    laptop.ok(&["join", &code]);
+    laptop.ok(&["sync"]);
+    let key = laptop.json(&["status"])["device"]
+        .as_str()
+        .expect("the laptop's key")
+        .to_string();
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    let backup = Backup::take(&mut relay);
+    a.ok(&["device", "remove", &key, "--yes"]);
+    b.ok(&["sync"]);
+    backup.restore(&mut relay);
+
+    // The laptop writes first on the restored relay, which no longer has the removal:
+    // it removes the phone that removed it.
+    let phone = a.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    laptop.ok(&["device", "remove", &phone, "--yes"]);
+    laptop.ok(&["reflect", "Written after the removal"]);
+    laptop.ok(&["sync"]);
+    let r = b.run(&["sync"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("this device saw removed on")
+            && r.stderr.contains("restored from an older backup"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("withheld or lost"), "{}", r.stderr);
+    let reflections = b.json(&["reflections"]);
+    assert_eq!(
+        reflections.as_array().map(Vec::len),
+        Some(0),
+        "{reflections}"
+    );
+
+    // Alex's phone, now removed on that relay, leaves: the relay refuses the leave, and
+    // `leave` says it is not confirmed (it said nothing).
+    let export = a.home.join("leave-export.json");
+    let left = a.run(&[
+        "leave",
+        "--yes",
+        "--export",
+        export.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        left.stderr.contains("the relay has not confirmed it"),
+        "{left:?}"
+    );
+}

@@ -104,22 +104,29 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     })?;
     let left = dev.leave()?;
     drop(held);
-    let pushed = dev.sync(&Http::new()?);
+    // A sync that went through may still have had the leave refused (a relay that no
+    // longer counts this device a member): then the leave is still unsent here.
+    let unconfirmed = match dev.sync(&Http::new()?) {
+        Err(e) => Some(crate::advice::message(&e)),
+        Ok(_) if dev.unsent()?.leave => {
+            Some("the relay did not take it; `duet status` says why".to_string())
+        }
+        Ok(_) => None,
+    };
     if ctx.out.json {
         return ctx.out.json(&json!({
             "left_at": crate::output::iso(left.at),
             "export": a.export,
-            "sent": pushed.is_ok(),
+            "sent": unconfirmed.is_none(),
         }));
     }
     ctx.out.line(format!(
         "You left the shared space. Everything this device could read is in {}; this device keeps it readable too, and your personal space is untouched.",
         a.export.display()
     ))?;
-    if let Err(e) = pushed {
+    if let Some(why) = unconfirmed {
         note(&format!(
-            "note: the leave is recorded here, but the relay has not confirmed it ({}); run `duet sync`, which sends it or finds it there",
-            crate::advice::message(&e)
+            "note: the leave is recorded here, but the relay has not confirmed it ({why}); run `duet sync`, which sends it or finds it there"
         ));
     }
     Ok(())

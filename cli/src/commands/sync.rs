@@ -63,6 +63,8 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".to_string())
     } else if reports.iter().any(|(_, r)| r.not_authentic.is_some()) {
         Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again".to_string())
+    } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
+        Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
     } else {
         unsent_line(&reports)
     }

@@ -324,6 +324,10 @@ pub struct SyncReport {
     pub waiting: usize,
     /// Fork (equivocation) attempts the relay reports for this space.
     pub forks: u64,
+    /// Events waiting from devices this device saw removed (or gone) before the relay
+    /// took them: the relay no longer has the removal ([`summary`]'s warning says so).
+    #[serde(default)]
+    pub from_departed: usize,
     /// The sync stopped reading before the relay's end (too many pages, contents that
     /// stalled the parser, too many waiting events, or a relay serving nothing new):
     /// the warnings say why; the next sync reads on.
@@ -491,7 +495,7 @@ fn sync_once(
     } else if push_refusal.is_none() {
         package_and_push(store, &mut local, &mut pull, &relay, transport)?;
     }
-    summary::report_waiting(&store.held(&rec.id)?, pull.report);
+    summary::report_waiting(&store.held(&rec.id)?, &local.state, pull.report);
     let arrivals = std::mem::take(&mut pull.arrivals);
     report.cursor = cursor;
     let mark = finish(store, me, rec, &mut local, arrivals, &mut report)?;

@@ -274,19 +274,29 @@ pub(super) fn name_news(news: &mut [MembershipNews], people: &BTreeMap<String, P
     }
 }
 
-/// Warns of the events still waiting (`held`), by author.
-pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
+/// Warns of the events still waiting (`held`), by author; those of a device that
+/// `state` (this device's view of the space) has seen removed or gone apart.
+pub(super) fn report_waiting(
+    held: &[(u64, Vec<u8>)],
+    state: &crate::membership::SpaceState,
+    report: &mut SyncReport,
+) {
     if held.is_empty() {
         return;
     }
     let mut authors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut departed: BTreeMap<String, (usize, crate::membership::Departure)> = BTreeMap::new();
     for (_, bytes) in held {
         if let Ok(ev) = Event::decode(bytes.clone()) {
-            *authors
-                .entry(hex::encode(&ev.header().author[..6]))
-                .or_default() += 1;
+            let author = ev.header().author;
+            let short = hex::encode(&author[..6]);
+            match state.departure(&author) {
+                Some(d) => departed.entry(short).or_insert((0, *d)).0 += 1,
+                None => *authors.entry(short).or_default() += 1,
+            }
         }
     }
+    report_after_departure(&departed, report);
     // A line per device, for a few: a relay can make up any number of devices.
     const SHOWN: usize = 5;
     let mut authors: Vec<(String, usize)> = authors.into_iter().collect();
@@ -314,6 +324,33 @@ pub(super) fn report_waiting(held: &[(u64, Vec<u8>)], report: &mut SyncReport) {
         )));
     }
     report.waiting = held.len();
+}
+
+/// Events the relay took from devices after a removal or leave it no longer has (this
+/// device saw it): a relay restored from an older backup on which a removed device
+/// wrote first, or one that does not tell the truth. They are never applied here.
+fn report_after_departure(
+    departed: &BTreeMap<String, (usize, crate::membership::Departure)>,
+    report: &mut SyncReport,
+) {
+    for (author, (n, d)) in departed.iter().take(5) {
+        report.from_departed += n;
+        report.warnings.push(Warning::new(format!(
+            "{} from device {author}, which {} on {}, {} not applied: the relay took {} after \
+             that and no longer shows the {} (restored from an older backup, or not telling \
+             the truth); this device keeps the space as it saw it; tell the relay's operator",
+            count(*n, "event", "events"),
+            if d.left {
+                "left the space"
+            } else {
+                "this device saw removed"
+            },
+            crate::clock::utc_minute(d.at),
+            if *n == 1 { "is" } else { "are" },
+            if *n == 1 { "it" } else { "them" },
+            if d.left { "leave" } else { "removal" },
+        )));
+    }
 }
 
 /// How a space's alert begins its part about a refused push (a front end that shows
