@@ -45,6 +45,19 @@ fn left_already(
     ))
 }
 
+/// Syncs the leave out; why the relay has not confirmed it, if it has not. A sync that
+/// went through may still have had the leave refused (a relay that no longer counts this
+/// device a member): then the leave is still unsent here.
+fn send_leave(dev: &mut duet_core::device::Device) -> anyhow::Result<Option<String>> {
+    Ok(match dev.sync(&Http::new()?) {
+        Err(e) => Some(crate::advice::message(&e)),
+        Ok(_) if dev.unsent()?.leave => {
+            Some("the relay did not take it; `duet status` says why".to_string())
+        }
+        Ok(_) => None,
+    })
+}
+
 /// Runs `duet leave`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut dev = ctx.device()?;
@@ -104,15 +117,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     })?;
     let left = dev.leave()?;
     drop(held);
-    // A sync that went through may still have had the leave refused (a relay that no
-    // longer counts this device a member): then the leave is still unsent here.
-    let unconfirmed = match dev.sync(&Http::new()?) {
-        Err(e) => Some(crate::advice::message(&e)),
-        Ok(_) if dev.unsent()?.leave => {
-            Some("the relay did not take it; `duet status` says why".to_string())
-        }
-        Ok(_) => None,
-    };
+    let unconfirmed = send_leave(&mut dev)?;
     if ctx.out.json {
         return ctx.out.json(&json!({
             "left_at": crate::output::iso(left.at),
