@@ -850,6 +850,13 @@ fn a_blank_prompt_is_no_prompt() {
     let listed = d.json(&["reflections"]);
     assert_eq!(listed[0]["prompt"], serde_json::Value::Null, "{listed}");
     assert_eq!(listed[1]["prompt"], "What went well?", "{listed}");
+    // The text form shows the prompt a reflection answers, and no empty one.
+    let text = d.ok(&["reflections"]);
+    assert!(
+        text.contains("  (What went well?)\n  We listened"),
+        "{text}"
+    );
+    assert!(!text.contains("()"), "{text}");
 }
 
 #[test]

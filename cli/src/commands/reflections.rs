@@ -94,6 +94,10 @@ fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
         crate::output::when_of(&r.at),
     ))?;
     let pad = " ".repeat(indent.chars().count() + 2);
+    // The prompt it answers, as the app shows it above the words.
+    if let Some(prompt) = r.prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+        ctx.out.line(format!("{pad}({})", safe_line(prompt)))?;
+    }
     for line in safe(&r.text).lines() {
         ctx.out.line(format!("{pad}{line}"))?;
     }
