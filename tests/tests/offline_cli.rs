@@ -707,6 +707,19 @@ fn undo_after_an_edit_takes_the_edit_back_and_keeps_the_reflection() {
         shared.contains("First words") && !shared.contains("Corrected words"),
         "{shared}"
     );
+    // The history tells the edit and its taking back apart (two "edited" lines read as
+    // two edits).
+    let history = d.ok(&["history"]);
+    assert_eq!(
+        history.matches("edited a reflection").count(),
+        1,
+        "{history}"
+    );
+    assert_eq!(
+        history.matches("took back an edit of a reflection").count(),
+        1,
+        "{history}"
+    );
     // An older reflection edited last: its edit is the act taken back.
     let older = d.json(&["reflections"])[0]["id"]
         .as_str()

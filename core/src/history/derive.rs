@@ -144,8 +144,14 @@ impl<'r, 'a> Derivation<'r, 'a> {
                 let goal = self.r.reflection_goal(r);
                 self.push(HistoryKind::ReflectionWithdrawn, goal.as_deref(), r, None);
             }
-            // A put of null too: `undo` taking back a reflection's only edit.
-            ["reflections", r] if key == "edited_at" => self.reflection_edited(r),
+            // A put of null too: `undo` taking back a reflection's only edit. `undo`
+            // writes back the time of the edit before (or null), an edit the time of
+            // its change: an older time marks an edit taken back.
+            ["reflections", r] if key == "edited_at" => {
+                let when = op.value.as_deref().and_then(|v| v.parse::<i64>().ok());
+                let undone = when.is_none_or(|t| t < self.base.at);
+                self.reflection_edited(r, undone);
+            }
             ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
             // Closing several rounds (opened by both while apart) is one close.
             ["rounds", _] if key == "closed_at" && op.value.is_some() => {
@@ -297,13 +303,14 @@ impl<'r, 'a> Derivation<'r, 'a> {
     /// A reflection edited: a digest of its text just after the change, which tells a
     /// merge of two edits made apart from either one ([`super::merged_reflections`]);
     /// not the text, which a withdrawal takes out of every view.
-    fn reflection_edited(&mut self, r: &str) {
+    fn reflection_edited(&mut self, r: &str, undone: bool) {
         let after = self
             .r
             .reflection_text(r)
             .and_then(|obj| self.r.shown_text_at(&obj, &self.after, super::text_mark));
         let goal = self.r.reflection_goal(r);
-        let (_, ev) = self.push(HistoryKind::ReflectionEdited, goal.as_deref(), r, None);
+        let field = undone.then(|| "undone".to_string());
+        let (_, ev) = self.push(HistoryKind::ReflectionEdited, goal.as_deref(), r, field);
         ev.after = after;
     }
 

@@ -98,6 +98,9 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         }
         HistoryKind::RatingWithdrawn => format!("{who} withdrew a rating of {goal}"),
         HistoryKind::RoundClosed => format!("{who} closed the check-in round"),
+        HistoryKind::ReflectionEdited if ev.field.as_deref() == Some("undone") => {
+            about_goal(ev, who, "took back an edit of", &goal)
+        }
         HistoryKind::ReflectionEdited => about_goal(ev, who, "edited", &goal),
         HistoryKind::ReflectionWithdrawn => about_goal(ev, who, "withdrew", &goal),
         HistoryKind::StepReopened => format!("{who} reopened step {} of {goal}", q(&ev.after)),
