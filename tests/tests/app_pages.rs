@@ -299,6 +299,14 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     assert_eq!(stale.status, 303, "{}", stale.body);
     assert_eq!(show()["title"], "Longer Sunday walk");
     assert_eq!(show()["why"], "Time to talk, and to walk");
+    // Today's form cuts nothing a person pastes (a browser cuts at a field's maxlength
+    // without a word): a title of 250 characters is kept whole.
+    let today = app.get("/").body;
+    assert!(!today.contains("maxlength"), "{today}");
+    let long = "Long title ".repeat(25);
+    let added = app.post("/goals", &[("title", long.trim())]);
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert!(d.ok(&["goal", "list"]).contains("Long title Long title"));
     // A goal added as one's own from Today's form.
     let own = app.post("/goals", &[("title", "Breathe first"), ("mine", "1")]);
     assert_eq!(own.status, 303, "{}", own.body);

@@ -49,7 +49,7 @@ pub async fn setup(State(app): State<App>) -> PageResult {
         form method="post" action="/setup" class="setup" {
             (csrf(app.csrf()))
             label for="name" { "Your name (your partner sees it)" }
-            input id="name" name="name" required maxlength="100" autocomplete="given-name";
+            input id="name" name="name" required maxlength="200" autocomplete="given-name";
             label for="relay" { "Relay address (optional; you can add it later on the Partner and devices page)" }
             input id="relay" name="relay" type="url" placeholder="https://relay.example.org";
             label for="token" { "Creation token (only if the relay's operator gave you one)" }
@@ -70,7 +70,7 @@ fn join_form(token: &str) -> maud::Markup {
         form method="post" action="/setup/join" class="setup" {
             (csrf(token))
             label for="join-name" { "Your name (your partner sees it; not needed with a device code)" }
-            input id="join-name" name="name" maxlength="100" autocomplete="given-name";
+            input id="join-name" name="name" maxlength="200" autocomplete="given-name";
             label for="code" { "The code your partner's invite (or your other device) shows" }
             input id="code" name="code" required autocomplete="off" spellcheck="false";
             label for="join-relay" { "Relay address (only for a short code read aloud, like 417-aardvark-adroitness)" }

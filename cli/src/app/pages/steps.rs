@@ -51,7 +51,7 @@ pub fn section(
             @if let Some(token) = forms { form method="post" action=(format!("/goals/{}/steps", g.id)) {
                 (csrf(token))
                 label for="step" { "A new step" }
-                input id="step" name="text" required maxlength="500";
+                input id="step" name="text" required;
                 (who_select("step-who", &offered, me, None))
                 button type="submit" { "Add the step" }
             } }

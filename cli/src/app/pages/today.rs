@@ -255,7 +255,9 @@ fn add_goal_form(token: &str, first: bool) -> Markup {
             form method="post" action="/goals" {
                 (csrf(token))
                 label for="title" { "Title" }
-                input id="title" name="title" required maxlength="200";
+                // No maxlength here or below: a browser cuts a longer paste without a
+                // word; the limits are Duet's (100,000 characters), said when passed.
+                input id="title" name="title" required;
                 label for="why" { "Why it matters (optional)" }
                 textarea id="why" name="why" rows="2" {}
                 (super::layout::area_choice("area", "other"))
@@ -263,7 +265,7 @@ fn add_goal_form(token: &str, first: bool) -> Markup {
                     legend { "What each level looks like" }
                     @for (l, label) in levels {
                         label for=(format!("level{l}")) { (label) }
-                        input id=(format!("level{l}")) name=(format!("level{l}")) maxlength="500";
+                        input id=(format!("level{l}")) name=(format!("level{l}"));
                     }
                 }
                 div class="check" {
