@@ -10,6 +10,11 @@
 use duet_tests::Device;
 use duet_tests::app::App;
 
+/// The page a redirect leads to, without the query that names what the form did.
+fn page_of(location: &str) -> String {
+    location.split('?').next().unwrap_or_default().to_string()
+}
+
 /// The value of the hidden field `name` on a page.
 fn hidden(page: &str, name: &str) -> String {
     let field = format!(r#"name="{name}" value=""#);
@@ -30,10 +35,7 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         &[("title", "Sunday walk"), ("level0", "Twice a month")],
     );
     assert_eq!(added.status, 303, "{}", added.body);
-    let goal = added
-        .header("location")
-        .expect("the goal's page")
-        .to_string();
+    let goal = page_of(added.header("location").expect("the goal's page"));
     let id = goal.trim_start_matches("/goals/").to_string();
     assert_eq!(
         d.json(&["goal", "show", &id])["levels"]["0"],
@@ -235,7 +237,7 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         "/goals",
         &[("title", "Sunday walk"), ("area", "quality-time")],
     );
-    let goal = added.header("location").expect("the goal").to_string();
+    let goal = page_of(added.header("location").expect("the goal"));
     let id = goal.trim_start_matches("/goals/").to_string();
     let show = || d.json(&["goal", "show", &id]);
     // The area chosen on Today's form, shown in words; nothing rated, nothing to correct.
@@ -1591,4 +1593,45 @@ fn the_reflections_page_shows_the_newest_and_leads_to_older_ones() {
     assert_eq!(threads(&all), 60);
     assert!(all.contains("Reflection number 0 of"));
     assert!(!all.contains("Show older reflections"), "{all}");
+}
+
+/// Each form says what it did in a status line at the top of the page it leads to: a
+/// person who uses a screen reader lands there and would otherwise have to search the
+/// page to learn whether it worked (and a step the partner had marked done meanwhile
+/// changed nothing, without a word).
+#[test]
+fn each_form_says_what_it_did_at_the_top_of_the_page() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&d);
+    let said = |r: &duet_tests::app::Answer| {
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = app.get(r.header("location").expect("a redirect")).body;
+        let at = page.find("role=\"status\">").expect("a status line");
+        page[at..].split('<').next().unwrap_or_default().to_string()
+    };
+    let added = app.post("/goals", &[("title", "Sunday walk")]);
+    assert!(said(&added).contains("The goal is added."));
+    let goal = page_of(added.header("location").expect("the goal"));
+    let id = goal.trim_start_matches("/goals/").to_string();
+    let step = app.post(&format!("{goal}/steps"), &[("text", "Find a route")]);
+    assert!(said(&step).contains("The step is added."));
+    let sid = d.json(&["goal", "show", &id])["steps"][0]["id"]
+        .as_str()
+        .expect("a step")
+        .to_string();
+    // Done meanwhile elsewhere: the button changes nothing, and says so.
+    d.ok(&["step", "done", &id, &sid]);
+    let done = app.post(&format!("{goal}/steps/{sid}/done"), &[]);
+    let line = said(&done);
+    assert!(
+        line.contains("done already, by Alex: nothing changed"),
+        "{line}"
+    );
+    let reopened = app.post(&format!("{goal}/steps/{sid}/reopen"), &[]);
+    assert!(said(&reopened).contains("The step is open again."));
+    let status = app.post(&format!("{goal}/status"), &[("status", "paused")]);
+    assert!(said(&status).contains("The goal is paused now."));
+    let wrote = app.post("/reflections", &[("text", "A good week")]);
+    assert!(said(&wrote).contains("Your reflection is saved."));
 }

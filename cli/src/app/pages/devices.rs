@@ -39,6 +39,15 @@ pub fn done(app: &App, made: Made) -> Response {
     see_other(&format!("/devices?shown={}", remember(app, made)))
 }
 
+/// Sends the browser back to `path` with `text` said at the top of the page, in a status
+/// line: a person who uses a screen reader lands at the top and hears what the form did
+/// (most forms said nothing, and the page looked as before).
+pub fn told(app: &App, path: &str, text: impl Into<String>) -> Response {
+    let token = remember(app, Made::Notice(text.into()));
+    let sep = if path.contains('?') { '&' } else { '?' };
+    see_other(&format!("{path}{sep}shown={token}"))
+}
+
 /// Keeps what a form made for the page it redirects to; the token names it there.
 pub fn remember(app: &App, made: Made) -> String {
     let token = crate::app::once::fresh();

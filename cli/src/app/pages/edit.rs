@@ -176,7 +176,11 @@ pub async fn edit_goal(
         })
     })
     .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    Ok(super::devices::told(
+        &app,
+        &format!("/goals/{id}"),
+        "The goal is saved.",
+    ))
 }
 
 /// Refuses an edit of a text the partner (or another window) changed since the page
@@ -248,7 +252,8 @@ pub async fn set_status(
     let goal = id.clone();
     app.with_device(move |dev| Ok(dev.set_goal_status(&goal, status)?))
         .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    let said = format!("The goal is {} now.", status.as_str());
+    Ok(super::devices::told(&app, &format!("/goals/{id}"), said))
 }
 
 /// The correction of a rating.
@@ -278,7 +283,8 @@ pub async fn amend(
         Ok(dev.amend_shown_rating(&goal, level, note.as_deref(), shown.as_deref())?)
     })
     .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    let said = format!("Your rating is corrected to {}.", f.level.trim());
+    Ok(super::devices::told(&app, &format!("/goals/{id}"), said))
 }
 
 /// The edit form of one's own reflection (shown with it).
@@ -338,7 +344,11 @@ pub async fn edit_reflection(
         })
     })
     .await?;
-    Ok(see_other("/reflections"))
+    Ok(super::devices::told(
+        &app,
+        "/reflections",
+        "The edit is saved.",
+    ))
 }
 
 /// The undo form (on the history page), naming what it takes back: the act the latest

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::layout::{Nav, level, level_name};
 use super::reflections::thread;
 use super::today::{iso_when, partner_line};
-use crate::app::server::{App, PageResult, see_other};
+use crate::app::server::{App, PageResult};
 use crate::commands::report::charts;
 use crate::output::name_of;
 
@@ -27,6 +27,17 @@ const RATINGS_LISTED: usize = 50;
 #[derive(Deserialize)]
 pub struct GoalQuery {
     ratings: Option<String>,
+    /// What a form did (`super::devices::told`).
+    #[serde(default)]
+    shown: String,
+}
+
+/// How many ratings to list for `?ratings=N` (anything unreadable: the first page's).
+fn listed(asked: Option<&str>) -> usize {
+    asked
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(RATINGS_LISTED)
+        .max(RATINGS_LISTED)
 }
 
 /// `GET /goals/{id}`.
@@ -35,11 +46,7 @@ pub async fn goal(
     Path(id): Path<String>,
     PageQuery(q): PageQuery<GoalQuery>,
 ) -> PageResult {
-    let listed = q
-        .ratings
-        .and_then(|n| n.trim().parse::<usize>().ok())
-        .unwrap_or(RATINGS_LISTED)
-        .max(RATINGS_LISTED);
+    let listed = listed(q.ratings.as_deref());
     let (detail, (progress, latest), merged, me) = app
         .with_device(move |dev| {
             let detail = dev.goal_detail(&id, Some(listed))?;
@@ -85,6 +92,7 @@ pub async fn goal(
     let token = app.csrf().to_string();
     let main = html! {
         h1 dir="auto" { (g.title) }
+        (super::devices::said(&super::devices::recall(&app, &q.shown)))
         (about(&g, duet_core::app::overdue(&goal, &today), &people))
         @for m in &merged {
             p class="problem" {
@@ -275,7 +283,11 @@ pub async fn add_goal(State(app): State<App>, Form(f): Form<NewGoalForm>) -> Pag
         ..NewGoalInput::default()
     };
     let id = app.with_device(move |dev| Ok(dev.add_goal(input)?)).await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    Ok(super::devices::told(
+        &app,
+        &format!("/goals/{id}"),
+        "The goal is added.",
+    ))
 }
 
 /// A goal's area, status, due day (overdue or not) and whose it is, in one line.

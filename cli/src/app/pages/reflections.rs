@@ -8,9 +8,10 @@ use duet_core::app::{ReflectionInput, ReflectionItem, ReflectionQuery};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::devices::told;
 use super::layout::{Nav, csrf};
 use super::today::iso_when;
-use crate::app::server::{App, PageResult, see_other};
+use crate::app::server::{App, PageResult};
 use duet_core::store::SpaceKind;
 
 /// The reflections each section shows (the newest), and as many more at each "Show older
@@ -26,6 +27,9 @@ const MOST_PAGES: usize = 200;
 pub struct ListQuery {
     goal: Option<String>,
     pages: Option<usize>,
+    /// What a form did (`super::devices::told`).
+    #[serde(default)]
+    shown: String,
 }
 
 /// `GET /reflections`.
@@ -64,6 +68,7 @@ pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) ->
     let more = (shared.len() > shown || private.len() > shown) && pages < MOST_PAGES;
     let main = html! {
         h1 { "Reflections" }
+        (super::devices::said(&super::devices::recall(&app, &q.shown)))
         @if shared_member || personal_member {
             (write_form(&goals, q.goal.as_deref(), &token, shared_member))
         } @else {
@@ -192,8 +197,14 @@ pub async fn write(State(app): State<App>, Form(f): Form<WriteForm>) -> PageResu
         prompt: None,
         private: f.private.is_some(),
     };
+    let private = input.private;
     app.with_device(move |dev| Ok(dev.reflect(input)?)).await?;
-    Ok(see_other("/reflections"))
+    let said = if private {
+        "Your private reflection is saved: only your devices hold it."
+    } else {
+        "Your reflection is saved."
+    };
+    Ok(told(&app, "/reflections", said))
 }
 
 /// A reply's text.
@@ -213,7 +224,7 @@ pub async fn reply(
     }
     app.with_device(move |dev| Ok(dev.reply(&id, &f.text)?))
         .await?;
-    Ok(see_other("/reflections"))
+    Ok(told(&app, "/reflections", "Your reply is saved."))
 }
 
 /// The start of a reflection, to tell its buttons and fields from the others' to a
@@ -268,5 +279,9 @@ pub async fn withdraw(
     }
     app.with_device(move |dev| Ok(dev.withdraw_reflection(&id, false)?))
         .await?;
-    Ok(see_other("/reflections"))
+    Ok(told(
+        &app,
+        "/reflections",
+        "The reflection is withdrawn: its words left every page.",
+    ))
 }

@@ -11,9 +11,10 @@ use duet_core::device::Device;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::devices::told;
 use super::edit::{changed, changed_meanwhile, was};
 use super::layout::csrf;
-use crate::app::server::{App, PageResult, see_other};
+use crate::app::server::{App, PageResult};
 use crate::bidi::bdi;
 use crate::output::name_of;
 
@@ -200,7 +201,7 @@ pub async fn add_step(
     let goal = id.clone();
     app.with_device(move |dev| Ok(dev.add_step(&goal, f.text.trim(), &f.assignee())?))
         .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    Ok(told(&app, &format!("/goals/{id}"), "The step is added."))
 }
 
 /// `POST /goals/{id}/steps/{step}/edit`: as `duet step edit` and `duet step assign`,
@@ -228,7 +229,7 @@ pub async fn edit_step(
         })
     })
     .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    Ok(told(&app, &format!("/goals/{id}"), "The step is saved."))
 }
 
 /// Refuses a step's new text `mine` when the step was changed since the page showed
@@ -264,9 +265,14 @@ pub async fn complete_step(
     Path((id, step)): Path<(String, String)>,
 ) -> PageResult {
     let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
+    let done = app
+        .with_device(move |dev| Ok(dev.complete_step(&goal, &step)?))
         .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    let said = match done.already.and_then(|a| a.name) {
+        None => "The step is done. Well done.".to_string(),
+        Some(name) => format!("That step was done already, by {name}: nothing changed."),
+    };
+    Ok(told(&app, &format!("/goals/{id}"), said))
 }
 
 /// `POST /goals/{id}/steps/{step}/reopen`.
@@ -275,7 +281,13 @@ pub async fn reopen_step(
     Path((id, step)): Path<(String, String)>,
 ) -> PageResult {
     let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
+    let (_, changed) = app
+        .with_device(move |dev| Ok(dev.reopen_step(&goal, &step)?))
         .await?;
-    Ok(see_other(&format!("/goals/{id}")))
+    let said = if changed {
+        "The step is open again."
+    } else {
+        "That step was open already: nothing changed."
+    };
+    Ok(told(&app, &format!("/goals/{id}"), said))
 }
