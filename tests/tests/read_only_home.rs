@@ -156,3 +156,31 @@ fn read_commands_work_on_a_read_only_home_and_change_nothing() {
     // Let the temporary directories be removed.
     set_mode(&home, 0o700);
 }
+
+/// A home its user may not even look into is said to be unreadable, with what to check:
+/// it was taken for a home with no device yet, and the user sent to `duet init`.
+#[test]
+fn a_home_that_cannot_be_read_is_not_taken_for_a_new_one() {
+    let d = duet_tests::Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let outer = tempfile::tempdir().expect("tempdir");
+    let home: PathBuf = outer.path().join("locked");
+    std::fs::create_dir(&home).expect("mkdir");
+    for (name, bytes) in snapshot(&d.home) {
+        std::fs::write(home.join(name), bytes).expect("copy");
+    }
+    let as_root = running_as_root();
+    if as_root {
+        set_mode(outer.path(), 0o755);
+    }
+    set_mode(&home, 0o000);
+    let r = run_as_reader(&home, as_root, &["status"]);
+    set_mode(&home, 0o700);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("cannot read") && r.stderr.contains("permission"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("duet init"), "{}", r.stderr);
+}

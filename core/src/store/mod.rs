@@ -62,7 +62,9 @@ impl crate::advice::Advice for StoreError {
         match self {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
-            StoreError::Io { .. } => Some(NextStep::CheckHomePermissions),
+            StoreError::Io { .. } | StoreError::Unreadable { .. } => {
+                Some(NextStep::CheckHomePermissions)
+            }
             StoreError::Corrupt { .. }
             | StoreError::Empty(_)
             | StoreError::Missing { .. }
@@ -188,6 +190,15 @@ pub enum StoreError {
         /// Path concerned.
         path: PathBuf,
         /// OS error (in the message, not a source: said once).
+        cause: std::io::Error,
+    },
+    /// The store cannot be looked at (its home's permissions): not a home without a
+    /// device, which would send the user to set one up.
+    #[error("cannot read {path}: {cause}")]
+    Unreadable {
+        /// Path concerned.
+        path: PathBuf,
+        /// OS error.
         cause: std::io::Error,
     },
     /// The home given is a file, not a directory.
@@ -338,7 +349,12 @@ impl Store {
         // An empty file is no device, but not a home never set up either: "no identity
         // yet" would send the user to set up a new device (and reading it would write a
         // schema into it).
-        let found = path.metadata().ok();
+        let found = match path.metadata() {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // Unreadable is not absent: "no identity yet" sent the user to `init`.
+            Err(cause) => return Err(StoreError::Unreadable { path, cause }),
+        };
         if !create && found.as_ref().is_some_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty(path));
         }
