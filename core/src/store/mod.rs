@@ -19,6 +19,7 @@ mod alerts;
 pub use alerts::Departed;
 mod changes;
 mod events;
+mod found;
 mod held;
 mod identity;
 mod in_use;
@@ -349,16 +350,11 @@ impl Store {
         // An empty file is no device, but not a home never set up either: "no identity
         // yet" would send the user to set up a new device (and reading it would write a
         // schema into it).
-        let found = match path.metadata() {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            // Unreadable is not absent: "no identity yet" sent the user to `init`.
-            Err(cause) => return Err(StoreError::Unreadable { path, cause }),
-        };
+        let found = found::metadata(&path)?;
         if !create && found.as_ref().is_some_and(|m| m.is_file() && m.len() == 0) {
             return Err(StoreError::Empty(path));
         }
-        if let Some(why) = missing_store(&path, found.as_ref()) {
+        if let Some(why) = found::missing_store(&path, found.as_ref()) {
             return Err(StoreError::Missing { path, why });
         }
         let mut setting_up = false;
@@ -366,7 +362,7 @@ impl Store {
             if !create {
                 return Err(StoreError::NotInitialised);
             }
-            open = begin_setup(home, &path, open)?;
+            open = found::begin_setup(home, &path, open)?;
             setting_up = true;
         }
         let lock = match HomeLock::open(home) {
@@ -562,8 +558,6 @@ fn is_read_only(e: &std::io::Error) -> bool {
     )
 }
 
-/// What stands where the store should be, when it is not a store file: a directory, a
-/// link to nothing, or nothing but the write-ahead log it left.
 /// The files of the SQLite database at `db`: itself, then its log and its index of the
 /// log (the order a move keeps: see [`crate::device::Device::set_home_aside`]).
 pub(crate) fn files_of(db: &Path) -> [PathBuf; 3] {
@@ -572,43 +566,6 @@ pub(crate) fn files_of(db: &Path) -> [PathBuf; 3] {
         name.push(suffix);
         PathBuf::from(name)
     })
-}
-
-fn missing_store(path: &Path, found: Option<&std::fs::Metadata>) -> Option<&'static str> {
-    match found {
-        Some(m) if m.is_dir() => Some("a directory stands in its place"),
-        Some(_) => None,
-        None if path.symlink_metadata().is_ok() => Some("it is a link to a file that is not there"),
-        None => {
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            Path::new(&wal).exists().then_some(
-                "its write-ahead log is still here: the store was moved or deleted; setting \
-                 up a device here would throw that log away",
-            )
-        }
-    }
-}
-
-/// Makes the home and its store file for a setup, marked as one until its schema is
-/// committed; the open lock `open` is traded for the same lock held exclusively.
-fn begin_setup(
-    home: &Path,
-    path: &Path,
-    open: Option<OpenLock>,
-) -> Result<Option<OpenLock>, StoreError> {
-    private::create_dir(home, true).map_err(|source| StoreError::Io {
-        path: home.to_path_buf(),
-        cause: source,
-    })?;
-    drop(open);
-    let open = OpenLock::to_set_up(home);
-    setup_mark::place(home).map_err(|cause| StoreError::Io {
-        path: home.join(SETUP_MARK_FILE),
-        cause,
-    })?;
-    private::create_file(path)?;
-    Ok(open)
 }
 
 #[cfg(test)]
