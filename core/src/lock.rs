@@ -300,16 +300,28 @@ fn is_stopped(pid: u32) -> bool {
 
 /// A lock file of a home (`path`), opened for reading and writing and made owner-only
 /// if missing: the write lock's, and the store's open lock
-/// ([`crate::store::OpenLock`]).
+/// ([`crate::store::OpenLock`]). A symbolic link in its place is refused, not followed:
+/// followed, it had the file it names created or written (a process id) wherever it led.
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    opts.open(path)
+    opts.open(path).map_err(|e| {
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            std::io::Error::other(format!(
+                "it is a symbolic link, which duet does not follow in a home ({e}); remove it"
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// A poisoned mutex only means another thread panicked while holding it; the counter

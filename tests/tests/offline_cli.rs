@@ -1348,3 +1348,20 @@ fn a_checkin_naming_a_goal_twice_rates_nothing() {
         );
     }
 }
+
+/// A symbolic link where the home's lock file should be is refused, not followed: it
+/// had the file it named created and written wherever it led.
+#[test]
+fn a_lock_file_replaced_by_a_link_is_refused_not_followed() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let target = elsewhere.path().join("not-duets");
+    let lock = d.home.join("duet.lock");
+    std::fs::remove_file(&lock).expect("the lock file is there");
+    std::os::unix::fs::symlink(&target, &lock).expect("link");
+    let r = d.run(&["reflect", "A quiet week"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!target.exists(), "the link was followed");
+}
