@@ -592,3 +592,41 @@ fn the_keyboard_keeps_its_place_when_the_page_hears_a_change() {
         "the keyboard stays on the link it was on"
     );
 }
+
+/// A change heard while the user has words typed into a form waits (the words are kept),
+/// and the page's live region says so; once shown, it says the page changed (a screen
+/// reader heard nothing either way).
+#[test]
+fn a_change_waiting_for_a_draft_is_said_in_the_live_region() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["goal", "add", "Sunday walks", "--area", "communication"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+    b.wait("document.documentElement.hasAttribute('data-updated')");
+    // A draft in the add-goal form, then the focus elsewhere: the draft holds the page.
+    b.eval("var t = document.getElementById('title'); t.value = 'Half-typed'; t.blur()");
+    alex.ok(&["goal", "add", "Monday calls", "--area", "communication"]);
+    b.wait(
+        "document.getElementById('updates').textContent.includes('once you have sent or cleared')",
+    );
+    assert_eq!(
+        b.eval("document.getElementById('title').value"),
+        json!("Half-typed"),
+        "the draft is kept"
+    );
+    // Cleared, and the field left (a headless page has no window focus to lose, so the
+    // leaving is sent as the event a browser sends): the page is read again, and says so.
+    b.eval(
+        "var t = document.getElementById('title'); t.value = ''; \
+         t.dispatchEvent(new FocusEvent('focusout', { bubbles: true }))",
+    );
+    b.wait(
+        "document.body.innerText.includes('Monday calls') \
+         && document.getElementById('updates').textContent.includes('latest changes')",
+    );
+}

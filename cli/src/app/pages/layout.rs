@@ -62,6 +62,9 @@ pub fn page(title: &str, nav: Nav, status: Option<&LiveState>, main: Markup) -> 
                     }
                 }
                 @if let Some(s) = status { (status_line(s)) }
+                // Said by the script when the page is read again, or when a change
+                // waits for what is being typed (outside what a reload replaces).
+                p id="updates" class="updates" role="status" aria-live="polite" {}
                 main id="main" tabindex="-1" { (main) }
             }
         }

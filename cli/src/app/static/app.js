@@ -62,6 +62,16 @@
     (el || main).focus({ preventScroll: true });
   }
 
+  // Says `text` in the page's live region (read out by a screen reader, politely).
+  function tell(text) {
+    var region = document.getElementById("updates");
+    if (region && region.textContent !== text) {
+      region.textContent = text;
+    }
+  }
+  var WAITING = "Something changed (your partner, or another window): this page shows it " +
+    "once you have sent or cleared what you are writing.";
+
   var pending = false;
   function reload() {
     // A refusal answering a form (at an address that is also a page, such as
@@ -72,6 +82,7 @@
     }
     if (typing()) {
       pending = true;
+      tell(WAITING);
       return;
     }
     pending = false;
@@ -86,10 +97,14 @@
         // The user may have started typing while the page was fetched.
         if (typing()) {
           pending = true;
+          tell(WAITING);
           return;
         }
         var doc = new DOMParser().parseFromString(text, "text/html");
         var place = focusPlace(document.querySelector("main"));
+        var freshMain = doc.querySelector("main");
+        var oldMain = document.querySelector("main");
+        var changed = freshMain && oldMain && freshMain.innerHTML !== oldMain.innerHTML;
         ["main", "#status"].forEach(function (sel) {
           var fresh = doc.querySelector(sel);
           var old = document.querySelector(sel);
@@ -98,6 +113,8 @@
           }
         });
         refocus(document.querySelector("main"), place);
+        // Said only when what the page shows changed (not at every reconnection).
+        tell(changed ? "This page now shows the latest changes." : "");
         showPrint();
         document.documentElement.setAttribute("data-updated", String(Date.now()));
       })
@@ -120,7 +137,8 @@
     // to nobody: read the page again once the stream is open.
     events.addEventListener("open", heard);
   }
-  // A change heard while typing is shown once the user leaves the form.
+  // A change heard while typing is shown once the user leaves the form (a field left
+  // changed keeps it waiting, and the live region says so: the words typed are kept).
   document.addEventListener("focusout", function () {
     if (pending) {
       setTimeout(reload, 0);
