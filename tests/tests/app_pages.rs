@@ -1215,6 +1215,12 @@ fn a_checkin_form_from_a_second_tab_or_a_closed_round_rates_nothing() {
         "{}",
         second.body
     );
+    // It leads where the rating is corrected: the goal's page.
+    assert!(
+        second.body.contains(&format!("href=\"/goals/{goal}\"")),
+        "{}",
+        second.body
+    );
     assert_eq!(ratings(), Some(1));
     // A form from before the round was closed rates nothing either.
     let fresh = hidden(&app.get(&format!("/checkin?goal={goal}")).body, "seen");

@@ -261,16 +261,27 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
         .parse()
         .map_err(|e| anyhow::anyhow!("{e}; pick one of the five levels"))?;
     let note = Some(f.note.trim().to_string()).filter(|n| !n.is_empty());
+    let goal = f.goal.clone();
     let rated = app
         .with_device(move |dev| {
             if !f.seen.is_empty()
                 && let Some(why) = stale(&dev.checkin_plan()?, &f.goal, &f.seen)
             {
-                anyhow::bail!(why);
+                return Ok(Err(why));
             }
-            Ok(dev.checkin(&[(f.goal, level, note)], None)?)
+            Ok(Ok(dev.checkin(&[(f.goal, level, note)], None)?))
         })
         .await?;
+    let rated = match rated {
+        Ok(rated) => rated,
+        Err(why) => {
+            let page = app.page("Nothing was rated", Nav::None, refused(why, &goal));
+            return Ok(axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::CONFLICT,
+                page,
+            )));
+        }
+    };
     let Some(r) = rated.first() else {
         return Ok(see_other("/checkin"));
     };
@@ -278,6 +289,20 @@ pub async fn rate(State(app): State<App>, Form(f): Form<RateForm>) -> PageResult
         "/checkin?rated={}&sealed={}",
         r.goal, r.sealed
     )))
+}
+
+/// A rating refused for a form shown before the check-in changed: why, and links to
+/// where it is put right (the goal's page corrects a rating; the check-in rates anew).
+fn refused(why: &str, goal: &str) -> Markup {
+    html! {
+        // The answer to a form: the script never reads the address again in its place.
+        h1 data-form-answer { "Nothing was rated" }
+        p class="problem" { (why) }
+        p {
+            a href=(format!("/goals/{goal}")) { "Open the goal's page" }
+            " · " a href="/checkin" { "Back to the check-in" }
+        }
+    }
 }
 
 /// What the check-in page says after its close: what was shown to the partner, and
