@@ -51,14 +51,21 @@ pub fn bdi(text: impl maud::Render) -> maud::Markup {
 }
 
 /// `line` (Duet's words around people's) with each of `pieces` found in it set apart
-/// ([`bdi`]): from the left, the longest piece found at each place first.
+/// ([`bdi`]): from the left, the longest piece found at each place first, and only as
+/// whole words (a note "x" is not set apart inside "expected").
 pub fn isolated_in(line: &str, pieces: &[&str]) -> maud::Markup {
     let mut pieces: Vec<&str> = pieces.iter().copied().filter(|p| !p.is_empty()).collect();
     pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let word = |c: char| c.is_alphanumeric();
+    let whole = |i: usize, p: &str| {
+        line[i..].starts_with(p)
+            && !(line[..i].chars().next_back().is_some_and(word) && p.starts_with(word))
+            && !(line[i + p.len()..].chars().next().is_some_and(word) && p.ends_with(word))
+    };
     let mut parts: Vec<(bool, &str)> = Vec::new();
     let (mut plain, mut i) = (0, 0);
     while i < line.len() {
-        match pieces.iter().find(|p| line[i..].starts_with(**p)) {
+        match pieces.iter().find(|p| whole(i, p)) {
             Some(p) => {
                 parts.push((false, &line[plain..i]));
                 parts.push((true, &line[i..i + p.len()]));
@@ -156,6 +163,18 @@ mod tests {
         assert_eq!(
             line.into_string(),
             "<bdi>Sam</bdi> rated &quot;<bdi>Sam's walk</bdi>&quot; +1 for <bdi>Sam</bdi>"
+        );
+    }
+
+    #[test]
+    fn a_piece_is_set_apart_only_as_a_whole_word() {
+        let line = isolated_in(
+            "Sam rated it as expected, with the note \"x\"",
+            &["x", "Sa"],
+        );
+        assert_eq!(
+            line.into_string(),
+            "Sam rated it as expected, with the note &quot;<bdi>x</bdi>&quot;"
         );
     }
 
