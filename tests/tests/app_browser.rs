@@ -608,6 +608,11 @@ fn a_change_waiting_for_a_draft_is_said_in_the_live_region() {
     let mut b = Browser::start(&chromium);
     b.open(&app.url);
     b.wait("document.documentElement.hasAttribute('data-updated')");
+    // Read again with nothing new (the stream's opening): nothing is said.
+    assert_eq!(
+        b.eval("document.getElementById('updates').textContent"),
+        json!("")
+    );
     // A draft in the add-goal form, then the focus elsewhere: the draft holds the page.
     b.eval("var t = document.getElementById('title'); t.value = 'Half-typed'; t.blur()");
     alex.ok(&["goal", "add", "Monday calls", "--area", "communication"]);

@@ -111,7 +111,7 @@ pub fn print_rated(
     let now = ctx.clock.now();
     let sealed = match rated.round_ends_at.filter(|_| rated.sealed) {
         Some(at) if at > now => format!(
-            "; sealed until your partner rates it too or the check-in round ends ({})",
+            "; sealed until your partner rates it too or the check-in round ends ({}; either of you may close it sooner)",
             crate::output::when(at)
         ),
         Some(_) if rated.revealed == 0 => "; sealed until your partner rates it too".to_string(),

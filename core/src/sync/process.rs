@@ -78,13 +78,31 @@ impl Pull<'_> {
                     changes,
                 });
             }
-            Err(rejection) => self.file_rejection(batch, c, hash, bytes, rejection),
+            Err(rejection) => {
+                // Refused as by a device this one saw leave or removed: the relay took
+                // it after a departure it no longer shows, and says so.
+                let departed = match &rejection {
+                    Rejection::Refuse(_) => Event::decode(bytes.clone()).ok().and_then(|ev| {
+                        let author = ev.header().author;
+                        state.departure(&author).map(|d| (author, *d))
+                    }),
+                    _ => None,
+                };
+                match departed {
+                    Some((author, d)) => {
+                        let short = hex::encode(&author[..6]);
+                        super::summary::after_departure(self.report, &short, 1, &d);
+                        self.file_rejection(batch, c, hash, bytes, rejection, false);
+                    }
+                    None => self.file_rejection(batch, c, hash, bytes, rejection, true),
+                }
+            }
         }
         Ok(())
     }
 
     /// Files an event that was not accepted: held (waiting for an earlier event or a
-    /// key) or refused.
+    /// key) or refused (said in a warning when `say`).
     fn file_rejection(
         &mut self,
         batch: &mut Batch,
@@ -92,6 +110,7 @@ impl Pull<'_> {
         hash: [u8; 32],
         bytes: Vec<u8>,
         rejection: Rejection,
+        say: bool,
     ) {
         match rejection {
             Rejection::Wait => batch.held.push((c, bytes)),
@@ -107,10 +126,12 @@ impl Pull<'_> {
             // Not filed: the read stops before it and reads its cursor again.
             Rejection::NotAuthentic(reason) => batch.not_authentic = Some(reason),
             Rejection::Refuse(reason) => {
-                self.report.warnings.push(Warning::new(format!(
-                    "refused event {} served by the relay: {reason}",
-                    &hex::encode(hash)[..12]
-                )));
+                if say {
+                    self.report.warnings.push(Warning::new(format!(
+                        "refused event {} served by the relay: {reason}",
+                        &hex::encode(hash)[..12]
+                    )));
+                }
                 batch.refused.push(Refused {
                     hash,
                     reason,

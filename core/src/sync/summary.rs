@@ -334,23 +334,34 @@ fn report_after_departure(
     report: &mut SyncReport,
 ) {
     for (author, (n, d)) in departed.iter().take(5) {
-        report.from_departed += n;
-        report.warnings.push(Warning::new(format!(
-            "{} from device {author}, which {} on {}, {} not applied: the relay took {} after \
-             that and no longer shows the {} (restored from an older backup, or not telling \
-             the truth); this device keeps the space as it saw it; tell the relay's operator",
-            count(*n, "event", "events"),
-            if d.left {
-                "left the space"
-            } else {
-                "this device saw removed"
-            },
-            crate::clock::utc_minute(d.at),
-            if *n == 1 { "is" } else { "are" },
-            if *n == 1 { "it" } else { "them" },
-            if d.left { "leave" } else { "removal" },
-        )));
+        after_departure(report, author, *n, d);
     }
+}
+
+/// Counts and names `n` events the relay took from device `author` (short hex) after its
+/// departure `d`, which this device saw and the relay no longer shows.
+pub(super) fn after_departure(
+    report: &mut SyncReport,
+    author: &str,
+    n: usize,
+    d: &crate::membership::Departure,
+) {
+    report.from_departed += n;
+    report.warnings.push(Warning::new(format!(
+        "{} from device {author}, which {} on {}, {} not applied: the relay took {} after \
+         that and no longer shows the {} (restored from an older backup, or not telling \
+         the truth); this device keeps the space as it saw it; tell the relay's operator",
+        count(n, "event", "events"),
+        if d.left {
+            "left the space"
+        } else {
+            "this device saw removed"
+        },
+        crate::clock::utc_minute(d.at),
+        if n == 1 { "is" } else { "are" },
+        if n == 1 { "it" } else { "them" },
+        if d.left { "leave" } else { "removal" },
+    )));
 }
 
 /// How a space's alert begins its part about a refused push (a front end that shows

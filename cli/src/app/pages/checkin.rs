@@ -116,7 +116,7 @@ fn round_and_goals(plan: &CheckinPlan, token: &str, alone: bool) -> Markup {
                 (csrf(token))
                 (super::confirm::field())
                 p class="muted" { "This check-in closes by itself on " (iso_when(&r.ends_at)) "." }
-                button type="submit" { "Close the check-in now and reveal my ratings" }
+                button type="submit" { "Close the check-in now and show both partners' ratings" }
             }
         }
         @if plan.goals.len() > 1 {
@@ -324,7 +324,7 @@ fn closed_notice(still_sealed: usize) -> Markup {
 }
 
 /// What closing the check-in does, asked before it is done.
-const CLOSE_MEANS: &str = "Close the check-in now? Your blind ratings are shown to your partner, also of goals they have not rated yet.";
+const CLOSE_MEANS: &str = "Close the check-in now? Your blind ratings in it are shown to your partner, also of goals they have not rated yet, and your partner's blind ratings in it are shown to you once their device syncs, also of goals you have not rated.";
 
 /// `POST /checkin/close`: as `duet checkin --close`; asked first (`super::confirm`).
 pub async fn close(
@@ -340,7 +340,7 @@ pub async fn close(
                 html! { p class="warning" { (CLOSE_MEANS) } },
             ),
             "/checkin/close",
-            "Yes, close it and reveal my ratings",
+            "Yes, close it and show both partners' ratings",
             "/checkin",
         ));
     }

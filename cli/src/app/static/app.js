@@ -104,7 +104,8 @@
         var place = focusPlace(document.querySelector("main"));
         var freshMain = doc.querySelector("main");
         var oldMain = document.querySelector("main");
-        var changed = freshMain && oldMain && freshMain.innerHTML !== oldMain.innerHTML;
+        // By what it reads, not its markup: each copy carries fresh one-use form tokens.
+        var changed = freshMain && oldMain && freshMain.textContent !== oldMain.textContent;
         ["main", "#status"].forEach(function (sel) {
           var fresh = doc.querySelector(sel);
           var old = document.querySelector(sel);
