@@ -79,26 +79,32 @@ impl Pull<'_> {
                 });
             }
             Err(rejection) => {
-                // Refused as by a device this one saw leave or removed: the relay took
-                // it after a departure it no longer shows, and says so.
-                let departed = match &rejection {
-                    Rejection::Refuse(_) => Event::decode(bytes.clone()).ok().and_then(|ev| {
-                        let author = ev.header().author;
-                        state.departure(&author).map(|d| (author, *d))
-                    }),
-                    _ => None,
-                };
-                match departed {
-                    Some((author, d)) => {
-                        let short = hex::encode(&author[..6]);
-                        super::summary::after_departure(self.report, &short, 1, &d);
-                        self.file_rejection(batch, c, hash, bytes, rejection, false);
-                    }
-                    None => self.file_rejection(batch, c, hash, bytes, rejection, true),
-                }
+                let plain = !self.named_after_departure(state, &rejection, &bytes);
+                self.file_rejection(batch, c, hash, bytes, rejection, plain);
             }
         }
         Ok(())
+    }
+
+    /// Names an event refused as by a device this one saw leave or removed (the relay
+    /// took it after a departure it no longer shows); whether it did.
+    fn named_after_departure(
+        &mut self,
+        state: &SpaceState,
+        rejection: &Rejection,
+        bytes: &[u8],
+    ) -> bool {
+        if !matches!(rejection, Rejection::Refuse(_)) {
+            return false;
+        }
+        let Some((author, d)) = Event::decode(bytes.to_vec()).ok().and_then(|ev| {
+            let author = ev.header().author;
+            state.departure(&author).map(|d| (author, *d))
+        }) else {
+            return false;
+        };
+        super::summary::after_departure(self.report, &hex::encode(&author[..6]), 1, &d);
+        true
     }
 
     /// Files an event that was not accepted: held (waiting for an earlier event or a
