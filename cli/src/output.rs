@@ -421,6 +421,16 @@ pub fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A GAS level as the command line shows it beside others: "+2", "+1", " 0", "-1", "-2"
+/// (the expected outcome is 0, as `goal show`, `progress`, the report and the app say,
+/// not "+0").
+pub fn signed_level(level: impl Into<i64>) -> String {
+    match level.into() {
+        0 => " 0".to_string(),
+        l => format!("{l:+}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{json_error_line, safe, safe_line, when};

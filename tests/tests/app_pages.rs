@@ -322,6 +322,12 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
         303
     );
     assert_eq!(show()["status"], "paused");
+    // Its page offers no rating a check-in would refuse, and says how to rate it.
+    let paused = app.get(&goal).body;
+    assert!(
+        !paused.contains("Rate this goal") && paused.contains("set this one active"),
+        "{paused}"
+    );
     // Off Today's list, its page is still a link away (where it is made active again).
     let today = app.get("/").body;
     assert!(

@@ -607,6 +607,10 @@ fn partners_answer_each_others_reflections() {
         "{}",
         refused.stderr
     );
+    // Sam takes his reply back: the history says a reply was withdrawn, not a reflection.
+    sam.ok(&["reflect", "--withdraw", "last"]);
+    let history = sam.ok(&["history"]);
+    assert!(history.contains("Sam withdrew a reply"), "{history}");
 }
 
 #[test]
@@ -721,8 +725,9 @@ fn a_checkin_walks_the_goals_and_takes_answers_from_the_terminal_or_a_pipe() {
     // Level 1 with a note for the first goal; the second is skipped (an empty line).
     let run = d.run_with_stdin(&["checkin"], Some("1\nTwo good talks\n\n"));
     let out = run.ok();
+    // The expected outcome is 0 (as every other view says), not "+0".
     assert!(
-        out.contains("We talk every Sunday"),
+        out.contains("   0  We talk every Sunday"),
         "the level texts are shown: {out}"
     );
     assert!(run.stderr.contains("Your level"), "{}", run.stderr);

@@ -237,7 +237,11 @@ fn describe(
     say(&format!("\n{}", safe_line(&g.title)))?;
     for (l, text) in &g.levels {
         if !text.is_empty() {
-            say(&format!("  {l:+}  {}", safe_line(text)))?;
+            say(&format!(
+                "  {}  {}",
+                crate::output::signed_level(*l),
+                safe_line(text)
+            ))?;
         }
     }
     for s in &g.partner_steps {

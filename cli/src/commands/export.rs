@@ -139,7 +139,11 @@ fn text_lines(export: &Export) -> Vec<String> {
             }
             for l in (-2i8..=2).rev() {
                 if let Some(t) = g.levels.get(l).filter(|t| !t.as_str().is_empty()) {
-                    lines.push(format!("  {l:+}: {}", safe_line(t.as_str())));
+                    lines.push(format!(
+                        "  {}: {}",
+                        crate::output::signed_level(l),
+                        safe_line(t.as_str())
+                    ));
                 }
             }
             for s in g.steps.values() {
@@ -151,10 +155,10 @@ fn text_lines(export: &Export) -> Vec<String> {
             }
             for r in view.ratings.iter().filter(|r| r.goal == g.id) {
                 lines.push(format!(
-                    "  {} {} rated {:+}{}",
+                    "  {} {} rated {}{}",
                     when(r.at),
                     name_of(&people, &r.rater),
-                    r.level.get(),
+                    crate::output::signed_level(r.level.get()).trim_start(),
                     r.note
                         .as_deref()
                         .map(|n| format!(": {}", safe_line(n)))

@@ -142,7 +142,8 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ["reflections"] if op.make => self.created(HistoryKind::ReflectionWritten, op),
             ["reflections", r] if key == "withdrawn_at" && op.value.is_some() => {
                 let goal = self.r.reflection_goal(r);
-                self.push(HistoryKind::ReflectionWithdrawn, goal.as_deref(), r, None);
+                let reply = self.r.reflection_is_reply(r).then(|| "reply".to_string());
+                self.push(HistoryKind::ReflectionWithdrawn, goal.as_deref(), r, reply);
             }
             // A put of null too: `undo` taking back a reflection's only edit. `undo`
             // writes back the time of the edit before (or null), an edit the time of

@@ -85,11 +85,9 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         }
         HistoryKind::StepDone => format!("{who} completed step {} of {goal}", q(&ev.after)),
         HistoryKind::RatingGiven => rating_summary(ev, who, &goal),
-        HistoryKind::ReflectionWritten => match (&ev.goal, ev.field.as_deref()) {
-            (_, Some("reply")) => format!("{who} replied to a reflection"),
-            (Some(_), _) => format!("{who} wrote a reflection on {goal}"),
-            (None, _) => format!("{who} wrote a reflection"),
-        },
+        HistoryKind::ReflectionWritten
+        | HistoryKind::ReflectionEdited
+        | HistoryKind::ReflectionWithdrawn => reflection_summary(ev, who, &goal),
         HistoryKind::RatingSealed if ev.field.as_deref() == Some("correction") => {
             format!("{who} corrected their blind rating of {goal} (sealed until both have rated)")
         }
@@ -98,11 +96,6 @@ fn summary(ev: &HistoryEvent, people: &BTreeMap<String, String>) -> String {
         }
         HistoryKind::RatingWithdrawn => format!("{who} withdrew a rating of {goal}"),
         HistoryKind::RoundClosed => format!("{who} closed the check-in round"),
-        HistoryKind::ReflectionEdited if ev.field.as_deref() == Some("undone") => {
-            about_goal(ev, who, "took back an edit of", &goal)
-        }
-        HistoryKind::ReflectionEdited => about_goal(ev, who, "edited", &goal),
-        HistoryKind::ReflectionWithdrawn => about_goal(ev, who, "withdrew", &goal),
         HistoryKind::StepReopened => format!("{who} reopened step {} of {goal}", q(&ev.after)),
         HistoryKind::DeviceJoined => format!(
             "a device of {} joined ({})",
@@ -356,8 +349,21 @@ pub fn membership_history(
     out
 }
 
-/// "WHO DID a reflection", and " on GOAL" when it is about a goal.
-fn about_goal(ev: &HistoryEvent, who: &str, did: &str, goal: &str) -> String {
+/// What was done to a reflection (written, replied, edited, an edit taken back,
+/// withdrawn), and " on GOAL" when it is about a goal.
+fn reflection_summary(ev: &HistoryEvent, who: &str, goal: &str) -> String {
+    let did = match (ev.kind, ev.field.as_deref()) {
+        (HistoryKind::ReflectionWritten, Some("reply")) => {
+            return format!("{who} replied to a reflection");
+        }
+        (HistoryKind::ReflectionWithdrawn, Some("reply")) => {
+            return format!("{who} withdrew a reply");
+        }
+        (HistoryKind::ReflectionWritten, _) => "wrote",
+        (HistoryKind::ReflectionEdited, Some("undone")) => "took back an edit of",
+        (HistoryKind::ReflectionEdited, _) => "edited",
+        _ => "withdrew",
+    };
     match ev.goal {
         Some(_) => format!("{who} {did} a reflection on {goal}"),
         None => format!("{who} {did} a reflection"),

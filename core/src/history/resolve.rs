@@ -85,9 +85,19 @@ impl<'a> Resolver<'a> {
     /// The goal a reflection is about (`None`: about none, or not a string), so that its
     /// edits and withdrawal are found by the goal as its writing is.
     pub(super) fn reflection_goal(&self, reflection: &str) -> Option<String> {
+        self.reflection_str(reflection, "goal")
+    }
+
+    /// Whether a reflection is a reply (its `reply_to` names another).
+    pub(super) fn reflection_is_reply(&self, reflection: &str) -> bool {
+        self.reflection_str(reflection, "reply_to").is_some()
+    }
+
+    /// A string field of a reflection.
+    fn reflection_str(&self, reflection: &str, key: &str) -> Option<String> {
         let reflections = self.map_child(&ROOT, "reflections")?;
         let r = self.map_child(&reflections, reflection)?;
-        match self.doc.get(&r, "goal").ok()? {
+        match self.doc.get(&r, key).ok()? {
             Some((Value::Scalar(v), _)) => match v.as_ref() {
                 automerge::ScalarValue::Str(g) => Some(g.to_string()),
                 _ => None,

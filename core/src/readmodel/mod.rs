@@ -62,7 +62,8 @@ use entity::{Collection, Entity, collection_entities};
 /// are in the history. Version 9: a reflection edit keeps a digest of the text it left
 /// (to tell a merge of edits made apart, [`crate::history::merged_reflections`]).
 /// Version 10: a reflection's edits and withdrawal carry the goal it is about, and an
-/// edit taken back by `undo` is marked (`field` "undone").
+/// edit taken back by `undo` is marked (`field` "undone"), a reply's withdrawal too
+/// (`field` "reply").
 pub const VERSION: i64 = 10;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without

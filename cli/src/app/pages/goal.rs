@@ -101,7 +101,7 @@ pub async fn goal(
         }
         @if !g.why.is_empty() { p dir="auto" { (g.why) } }
         (levels(&g.levels))
-        @if let Some(p) = &progress { (now(p, &g.id, member)) }
+        @if let Some(p) = &progress { (now(p, &g, member)) }
         (super::steps::section(&g, &people, &present, &me, member.then_some(token.as_str())))
         @if member {
             (super::edit::goal_forms(&g, &token, &me, &people, latest.as_deref()))
@@ -149,14 +149,20 @@ fn levels(levels: &BTreeMap<String, String>) -> Markup {
     }
 }
 
-/// Both partners' latest level, under the blind rules.
-fn now(p: &Progress, id: &str, member: bool) -> Markup {
+/// Both partners' latest level, under the blind rules; a link to rate the goal while it
+/// is active (a check-in rates the active goals: the link led to a refusal).
+fn now(p: &Progress, g: &GoalRecord, member: bool) -> Markup {
+    let id = &g.id;
     html! {
-        @if let Some(gp) = p.goals.iter().find(|x| x.goal == id) {
+        @if let Some(gp) = p.goals.iter().find(|x| &x.goal == id) {
             ul class="partners" {
                 @for s in &gp.partners { li { (partner_line(s, &p.me, !member)) } }
             }
-            @if member { p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } } }
+            @if member && g.status == "active" {
+                p { a href=(format!("/checkin?goal={id}")) { "Rate this goal" } }
+            } @else if member {
+                p class="muted" { "A check-in rates the active goals: set this one active (Status, below) to rate it." }
+            }
         }
     }
 }
