@@ -1644,6 +1644,10 @@ fn each_form_says_what_it_did_at_the_top_of_the_page() {
     assert!(said(&reopened).contains("The step is open again."));
     let status = app.post(&format!("{goal}/status"), &[("status", "paused")]);
     assert!(said(&status).contains("The goal is paused now."));
+    let again = app.post(&format!("{goal}/status"), &[("status", "paused")]);
+    assert!(said(&again).contains("The goal was paused already: nothing changed."));
+    let cli = d.ok(&["goal", "status", &id, "paused"]);
+    assert!(cli.contains("was paused already; nothing changed"), "{cli}");
     let wrote = app.post("/reflections", &[("text", "A good week")]);
     assert!(said(&wrote).contains("Your reflection is saved."));
 }

@@ -236,6 +236,16 @@ fn a_partner_who_has_answered_a_blind_rating_is_told_it_opens_when_the_rater_syn
         show.contains("Alex has rated blind: shown once Alex's device syncs"),
         "{show}"
     );
+    // The sealed rating's line carries its time, as a rating's does ("YYYY-MM-DD HH:MM").
+    let line = show
+        .lines()
+        .find(|l| l.contains("Alex has rated blind"))
+        .expect("the sealed line");
+    assert_eq!(
+        line.trim_start().split("  ").next().map(str::len),
+        Some(16),
+        "{line}"
+    );
     let checkin = sam
         .run_with_stdin(&["checkin"], Some("\n"))
         .ok()

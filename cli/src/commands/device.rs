@@ -260,7 +260,7 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
     } else if dev.partners_by_presence()?.0.is_empty() {
         ctx.out.line("No partner has joined yet: once they have (`duet invite`), compare this code with their `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
     } else {
-        ctx.out.line("Compare it with your partner's `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
+        ctx.out.line("Compare it in person with the code your partner's Duet shows (`duet verify`, or Partner and devices in the app); if it matches, run `duet verify --confirm`.")?;
     }
     Ok(())
 }

@@ -212,20 +212,29 @@ pub fn run(ctx: &Ctx, cmd: GoalCmd) -> anyhow::Result<()> {
             };
             edit(ctx, &goal, changes)
         }
-        GoalCmd::Status { goal, status } => {
-            let mut dev = ctx.device()?;
-            let (id, _held) =
-                crate::interrupt::saving(&mut dev, |dev| dev.set_goal_status(&goal, status))?;
-            if ctx.out.json {
-                return ctx
-                    .out
-                    .json(&json!({ "id": id, "status": status.as_str() }));
-            }
-            ctx.out
-                .line(format!("Goal {} is now {status}.", short_id(&id)))?;
-            Ok(())
-        }
+        GoalCmd::Status { goal, status } => set_status(ctx, &goal, status),
     }
+}
+
+/// `duet goal status`: the status set, or that the goal had it already.
+fn set_status(ctx: &Ctx, goal: &str, status: Status) -> anyhow::Result<()> {
+    let mut dev = ctx.device()?;
+    let ((id, changed), _held) =
+        crate::interrupt::saving(&mut dev, |dev| dev.set_goal_status(goal, status))?;
+    if ctx.out.json {
+        return ctx
+            .out
+            .json(&json!({ "id": id, "status": status.as_str(), "changed": changed }));
+    }
+    ctx.out.line(if changed {
+        format!("Goal {} is now {status}.", short_id(&id))
+    } else {
+        format!(
+            "Goal {} was {status} already; nothing changed.",
+            short_id(&id)
+        )
+    })?;
+    Ok(())
 }
 
 /// `duet goal edit`: the changes made, said.
@@ -520,7 +529,8 @@ fn print_partner_seals(
     let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
     let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
     for s in theirs {
-        let at = crate::output::day_of(&s.at);
+        // Its time as the ratings above show theirs (and the app shows it).
+        let at = crate::output::when_of(&s.at);
         let name = name_of(people, &s.rater);
         ctx.out.line(if gone {
             format!(

@@ -139,15 +139,20 @@ impl Device {
         Ok((id, changed))
     }
 
-    /// Sets a goal's status; returns its id.
-    pub fn set_goal_status(&mut self, query: &str, status: Status) -> Result<String, DeviceError> {
+    /// Sets a goal's status; returns its id and whether it changed (a goal that has the
+    /// status already is left as it is: nothing is written).
+    pub fn set_goal_status(
+        &mut self,
+        query: &str,
+        status: Status,
+    ) -> Result<(String, bool), DeviceError> {
         let id = self.resolve_goal(query)?;
         let now = self.now();
-        self.edit(SpaceKind::Shared, |doc, _| {
+        let changed = self.edit(SpaceKind::Shared, |doc, _| {
             let c = doc.set_status(&id, status, now)?;
-            Ok(((), c.into_iter().collect()))
+            Ok((c.is_some(), c.into_iter().collect()))
         })?;
-        Ok(id)
+        Ok((id, changed))
     }
 
     /// Writes a reflection, shared or private; returns its id.

@@ -250,9 +250,14 @@ pub async fn set_status(
         .parse()
         .map_err(|_| anyhow::anyhow!("pick one of the statuses offered"))?;
     let goal = id.clone();
-    app.with_device(move |dev| Ok(dev.set_goal_status(&goal, status)?))
+    let (_, changed) = app
+        .with_device(move |dev| Ok(dev.set_goal_status(&goal, status)?))
         .await?;
-    let said = format!("The goal is {} now.", status.as_str());
+    let said = if changed {
+        format!("The goal is {} now.", status.as_str())
+    } else {
+        format!("The goal was {} already: nothing changed.", status.as_str())
+    };
     Ok(super::devices::told(&app, &format!("/goals/{id}"), said))
 }
 
