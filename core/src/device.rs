@@ -63,6 +63,16 @@ fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
     )
 }
 
+/// Refuses to set up a new device in `home` beside the folder a restore stopped
+/// half-way left there (it holds that device's keys): running the restore again brings
+/// that device back, or the folder is deleted first.
+pub fn ensure_no_stopped_restore(home: &Path) -> Result<(), DeviceError> {
+    match crate::store::stopped_restore(home) {
+        Some(folder) => Err(DeviceError::RestoreStopped(home.to_path_buf(), folder)),
+        None => Ok(()),
+    }
+}
+
 /// A name a person may be shown by, checked before anything is made: an empty or
 /// invisible name, or one past the limit, refused with nothing written to the home.
 fn check_name(name: &str) -> Result<(), DeviceError> {
@@ -156,6 +166,7 @@ impl Device {
         clock: Clock,
     ) -> Result<Device, DeviceError> {
         check_name(name)?;
+        ensure_no_stopped_restore(home)?;
         let mut store = Store::open(home, true)?;
         store.set_clock(clock);
         let _lock = store.write_lock()?;

@@ -753,6 +753,19 @@ fn a_home_whose_restore_was_stopped_says_to_run_it_again() {
         "{}",
         r.stderr
     );
+    // Nor is a new device set up beside it (the folder holds the restored device's
+    // keys): `init` and `join` say what to do, and write nothing.
+    for args in [&["init", "--name", "Other"][..], &["join", "not-a-code"]] {
+        let refused = new.run(args);
+        assert_ne!(refused.code, 0, "{refused:?}");
+        assert!(
+            refused.stderr.contains("was stopped before it finished")
+                && refused.stderr.contains("delete that folder"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(!new.home.join("duet.db").exists());
     restore(&new, &file, PASS).ok();
     assert!(new.ok(&["status"]).starts_with("Alex"));
     assert!(!staging.exists(), "the stopped restore's folder is cleared");

@@ -222,6 +222,7 @@ impl Device {
         name: Option<&str>,
         clock: Clock,
     ) -> Result<(Device, SpaceId, [u8; 32], Option<std::path::PathBuf>), JoinError> {
+        crate::device::ensure_no_stopped_restore(home).map_err(JoinError::Setup)?;
         if crate::invite::is_device_code(code) {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
             let other = |n: &&str| !n.trim().is_empty() && !same_name(n, &code.name);

@@ -177,7 +177,7 @@ pub fn restore_bytes(
     if bytes.len() as u64 > super::MAX_FILE_BYTES {
         return Err(super::too_large());
     }
-    let (parent, leaf) = beside(home);
+    let (parent, leaf) = crate::store::beside(home);
     std::fs::create_dir_all(&parent).map_err(io("create", &parent))?;
     // One restore into a home at a time: two would each send the backup's unsent
     // events as this device's, under two different sequence numbers. A killed one's
@@ -199,7 +199,8 @@ pub fn restore_bytes(
     drop(plain);
     let me = contents.identity()?;
     let staging = parent.join(format!(
-        ".{leaf}{STAGING}{}",
+        ".{leaf}{}{}",
+        crate::store::STAGING,
         hex::encode(crate::ids::random_bytes::<4>())
     ));
     let result = bring_back(&staging, &contents, &me, transport, clock);
@@ -273,8 +274,6 @@ fn move_in(staging: &Path, home: &Path) -> std::io::Result<()> {
 }
 
 /// What the staging folder of a restore is named after: `.HOME.restoring-RANDOM`.
-const STAGING: &str = ".restoring-";
-
 /// The lock held while restoring into `home`, on `.HOME.restore.lock` beside it (the
 /// home itself must stay empty until the staged device is moved in). The file is left
 /// behind, empty; the lock ends with the process, however it ends.
@@ -299,46 +298,16 @@ fn hold_restore(parent: &Path, leaf: &str, home: &Path) -> Result<std::fs::File,
 /// folder holds a whole copy of the device, keys included. Called under the restore
 /// lock, so no restore is using one.
 fn clear_stale_staging(parent: &Path, leaf: &str) {
-    for stale in staging_folders(parent, leaf) {
+    for stale in crate::store::staging_folders(parent, leaf) {
         let _ = std::fs::remove_dir_all(stale);
     }
-}
-
-/// The folder a restore into `home` works beside, and the home's name in it.
-fn beside(home: &Path) -> (PathBuf, String) {
-    let parent = match home.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let leaf = home
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "home".into());
-    (parent, leaf)
-}
-
-/// The staging folders of restores into the home `leaf` of `parent` (a running one's,
-/// or a killed one's left behind).
-fn staging_folders(parent: &Path, leaf: &str) -> Vec<PathBuf> {
-    let prefix = format!(".{leaf}{STAGING}");
-    std::fs::read_dir(parent)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            e.file_name().to_string_lossy().starts_with(&prefix)
-                && e.file_type().is_ok_and(|t| t.is_dir())
-        })
-        .map(|e| e.path())
-        .collect()
 }
 
 /// Whether a restore into `home` was stopped before it moved the device in (killed,
 /// the machine went down): its staging folder is left beside the home, which holds no
 /// device yet. Running the restore again finishes it.
 pub fn restore_stopped(home: &Path) -> bool {
-    let (parent, leaf) = beside(home);
-    !staging_folders(&parent, &leaf).is_empty()
+    crate::store::stopped_restore(home).is_some()
 }
 
 /// Steps 1 to 3 in `staging`; the device is closed when it returns.

@@ -93,6 +93,14 @@ pub enum DeviceError {
     /// in one sitting would both count, the second as a new blind rating.
     #[error("this check-in rates goal {0:?} twice; nothing was written: give each goal once")]
     RatedTwice(String),
+    /// A home beside which a restore stopped half-way left its folder (that device's
+    /// keys and store): a new device set up here would sit beside a half-restored one.
+    #[error(
+        "a restore into {0} was stopped before it finished, and its folder {1} (which holds \
+         that device's keys) is still beside it: run the restore again to bring that device \
+         back, or delete that folder to set up a new device here"
+    )]
+    RestoreStopped(std::path::PathBuf, std::path::PathBuf),
     /// `undo` with nothing of this person's to undo.
     #[error(
         "there is nothing of yours to undo on this device: no rating, reflection or step \

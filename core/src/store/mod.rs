@@ -30,6 +30,7 @@ pub(crate) mod private;
 mod pulled;
 mod relay_loss;
 mod restore;
+mod restore_leftover;
 mod schema;
 mod set_aside;
 mod setup_mark;
@@ -55,6 +56,7 @@ pub use held::{
 pub use identity::{Begun, JoinedSpace};
 pub use pulled::{Accepted, Pulled, Refused};
 pub use restore::RestoredChange;
+pub use restore_leftover::{STAGING, beside, staging_folders, stopped_restore};
 pub use spaces::{SpaceKind, SpaceRecord};
 
 impl crate::advice::Advice for StoreError {
