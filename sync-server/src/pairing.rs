@@ -257,6 +257,12 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     if body.len() > MAX_PAIRING_BODY {
         return Err(too_large());
     }
+    // An object only: serde would also take the fields as an array, in their order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::Malformed(
+            "the pairing request's body is not a JSON object; see docs/protocol.md".to_string(),
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::Malformed(format!(
             "the pairing request's body is not the expected JSON ({e}); see docs/protocol.md"

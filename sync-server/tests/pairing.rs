@@ -127,6 +127,10 @@ async fn a_mailbox_takes_one_claim_and_its_sealed_code_is_read_once_by_the_claim
     let refused = call(&router, "POST", (&claim_path, ""), Some(padded), None).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error().error, ErrorCode::Malformed);
+    let listed = serde_json::json!([MSG_A, "ab".repeat(32)]);
+    let refused = call(&router, "POST", (&claim_path, ""), Some(listed), None).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.error().message.contains("not a JSON object"));
 
     let claim = serde_json::json!({ "msg": MSG_A, "confirm": "ab".repeat(32) });
     let claimed: PairingClaimed = json(
