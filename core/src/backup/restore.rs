@@ -273,12 +273,11 @@ fn move_in(staging: &Path, home: &Path) -> std::io::Result<()> {
     std::fs::remove_dir(staging)
 }
 
-/// What the staging folder of a restore is named after: `.HOME.restoring-RANDOM`.
 /// The lock held while restoring into `home`, on `.HOME.restore.lock` beside it (the
 /// home itself must stay empty until the staged device is moved in). The file is left
 /// behind, empty; the lock ends with the process, however it ends.
 fn hold_restore(parent: &Path, leaf: &str, home: &Path) -> Result<std::fs::File, BackupError> {
-    let path = parent.join(format!(".{leaf}.restore.lock"));
+    let path = crate::store::restore_lock_path(parent, leaf);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

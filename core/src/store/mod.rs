@@ -56,7 +56,7 @@ pub use held::{
 pub use identity::{Begun, JoinedSpace};
 pub use pulled::{Accepted, Pulled, Refused};
 pub use restore::RestoredChange;
-pub use restore_leftover::{STAGING, beside, staging_folders, stopped_restore};
+pub use restore_leftover::{STAGING, beside, restore_lock_path, staging_folders, stopped_restore};
 pub use spaces::{SpaceKind, SpaceRecord};
 
 impl crate::advice::Advice for StoreError {

@@ -5,8 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The staging folder's name after `.HOME`.
+/// What the staging folder of a restore is named after: `.HOME.restoring-RANDOM`.
 pub const STAGING: &str = ".restoring-";
+
+/// The lock a restore into the home `leaf` of `parent` holds while it runs.
+pub fn restore_lock_path(parent: &Path, leaf: &str) -> PathBuf {
+    parent.join(format!(".{leaf}.restore.lock"))
+}
 
 /// The folder a restore into `home` works beside, and the home's name in it.
 pub fn beside(home: &Path) -> (PathBuf, String) {
@@ -42,7 +47,7 @@ pub fn staging_folders(parent: &Path, leaf: &str) -> Vec<PathBuf> {
 pub fn stopped_restore(home: &Path) -> Option<PathBuf> {
     let (parent, leaf) = beside(home);
     let folder = staging_folders(&parent, &leaf).into_iter().next()?;
-    let lock = parent.join(format!(".{leaf}.restore.lock"));
+    let lock = restore_lock_path(&parent, leaf.as_str());
     let running = std::fs::OpenOptions::new()
         .read(true)
         .open(&lock)
