@@ -1605,6 +1605,52 @@ fn the_reflections_page_shows_the_newest_and_leads_to_older_ones() {
     assert_eq!(threads(&all), 60);
     assert!(all.contains("Reflection number 0 of"));
     assert!(!all.contains("Show older reflections"), "{all}");
+    // A reply to the oldest leads back to the older ones, where it is (it led to the
+    // first page, which does not show it).
+    let at = all
+        .rfind("/reply?pages=2\"")
+        .expect("a reply form that leads back");
+    let start = all[..at].rfind("action=\"").expect("its action") + "action=\"".len();
+    let action = &all[start..at + "/reply?pages=2".len()];
+    let replied = app.post(action, &[("text", "Still true a year on")]);
+    let back = replied.header("location").expect("a redirect");
+    assert!(back.starts_with("/reflections?pages=2&shown="), "{back}");
+    let page = app.get(back).body;
+    assert!(page.contains("Your reply is saved."), "{page}");
+    assert!(page.contains("Still true a year on"), "{page}");
+}
+
+/// A reflection answered, edited or withdrawn on its goal's page leads back to that page
+/// (each led to the list of reflections, away from the goal).
+#[test]
+fn a_reflection_acted_on_from_its_goal_page_leads_back_there() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    d.ok(&["reflect", "--goal", "Sunday", "The walk felt short"]);
+    let app = App::start(&d);
+    let goal = app.first_goal_link();
+    let page = app.get(&goal).body;
+    let id = goal.trim_start_matches("/goals/");
+    let from = format!("?from_goal={id}\"");
+    let action_of = |page: &str, ending: &str| {
+        let at = page.find(&format!("{ending}{from}")).expect(ending);
+        let start = page[..at].rfind("action=\"").expect("its action") + "action=\"".len();
+        page[start..at + ending.len() + from.len() - 1].to_string()
+    };
+    let edit = action_of(&page, "/edit");
+    let edited = app.post(&edit, &[("text", "The walk felt long")]);
+    let back = edited.header("location").expect("a redirect");
+    assert_eq!(page_of(back), goal, "{back}");
+    let shown = app.get(back).body;
+    assert!(shown.contains("The edit is saved."), "{shown}");
+    assert!(shown.contains("The walk felt long"), "{shown}");
+    // Withdrawing asks first; both the question's answers lead back to the goal.
+    let withdraw = action_of(&shown, "/withdraw");
+    let asked = app.post(&withdraw, &[]).body;
+    assert!(asked.contains(&format!("href=\"{goal}\"")), "{asked}");
+    let done = app.post(&action_of(&asked, "/withdraw"), &[("confirm", "yes")]);
+    assert_eq!(page_of(done.header("location").expect("a redirect")), goal);
 }
 
 /// Each form says what it did in a status line at the top of the page it leads to: a

@@ -14,7 +14,9 @@ use duet_core::vocab::Status;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::came_from::CameFrom;
 use super::layout::{csrf, level, level_name};
+use crate::app::server::PageQuery;
 use crate::app::server::{App, PageResult, see_other};
 
 /// The goal page's forms: edit the details and level texts (and whose it is), set the
@@ -293,11 +295,11 @@ pub async fn amend(
 }
 
 /// The edit form of one's own reflection (shown with it).
-pub fn reflection_form(id: &str, text: &str, token: &str) -> Markup {
+pub fn reflection_form(id: &str, text: &str, token: &str, from: &CameFrom) -> Markup {
     html! {
         details class="edit" {
             summary { "Edit" span class="visually-hidden" { " the reflection “" (super::reflections::first_words(text)) "”" } }
-            form method="post" action=(format!("/reflections/{id}/edit")) {
+            form method="post" action=(from.action(&format!("/reflections/{id}/edit"))) {
                 (csrf(token))
                 @let field = format!("edit-{id}");
                 label for=(field) { "The reflection, corrected" }
@@ -322,6 +324,7 @@ pub struct TextForm {
 pub async fn edit_reflection(
     State(app): State<App>,
     Path(id): Path<String>,
+    PageQuery(from): PageQuery<CameFrom>,
     Form(f): Form<TextForm>,
 ) -> PageResult {
     if f.text.trim().is_empty() {
@@ -351,7 +354,7 @@ pub async fn edit_reflection(
     .await?;
     Ok(super::devices::told(
         &app,
-        "/reflections",
+        &from.page(),
         "The edit is saved.",
     ))
 }

@@ -110,7 +110,7 @@ pub async fn goal(
         section aria-labelledby="about" {
             h2 id="about" { "Reflections about it" }
             @if reflections.is_empty() { p class="muted" { "None yet." } }
-            @for r in &reflections { (thread(r, &me, member.then_some(token.as_str()))) }
+            @for r in &reflections { (thread(r, &me, member.then_some(token.as_str()), &super::came_from::CameFrom::goal(&g.id))) }
             @if member {
                 p { a href=(format!("/reflections?goal={}", g.id)) { "Write a reflection about this goal" } }
             }

@@ -2,6 +2,7 @@
 //! application layer (`duet_core::app`) and renders with maud.
 
 pub mod backup;
+pub mod came_from;
 pub mod checkin;
 pub mod confirm;
 pub mod devices;

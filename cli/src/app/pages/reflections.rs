@@ -8,6 +8,7 @@ use duet_core::app::{ReflectionInput, ReflectionItem, ReflectionQuery};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::came_from::CameFrom;
 use super::devices::told;
 use super::layout::{Nav, csrf};
 use super::today::iso_when;
@@ -66,6 +67,7 @@ pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) ->
     let pages = q.pages.unwrap_or(1).clamp(1, MOST_PAGES);
     let shown = SHOWN * pages;
     let more = (shared.len() > shown || private.len() > shown) && pages < MOST_PAGES;
+    let from = CameFrom::list(pages);
     let main = html! {
         h1 { "Reflections" }
         (super::devices::said(&super::devices::recall(&app, &q.shown)))
@@ -77,13 +79,13 @@ pub async fn list(State(app): State<App>, PageQuery(q): PageQuery<ListQuery>) ->
         section aria-labelledby="shared" class="shared" {
             h2 id="shared" { "Shared with your partner" }
             @if shared.is_empty() { p class="muted" { "None yet." } }
-            @for r in shared.iter().rev().take(shown) { (thread(r, &me, forms(shared_member))) }
+            @for r in shared.iter().rev().take(shown) { (thread(r, &me, forms(shared_member), &from)) }
         }
         section aria-labelledby="private" class="private" {
             h2 id="private" { "Private: only on your devices" }
             p class="muted" { "Your partner never sees these; they stay on your own devices." }
             @if private.is_empty() { p class="muted" { "None yet." } }
-            @for r in private.iter().rev().take(shown) { (item(r, &me, forms(personal_member))) }
+            @for r in private.iter().rev().take(shown) { (item(r, &me, forms(personal_member), &from)) }
         }
         @if more { (older(q.goal.as_deref(), pages + 1)) }
     };
@@ -103,8 +105,9 @@ fn older(goal: Option<&str>, pages: usize) -> Markup {
 }
 
 /// One reflection and what it is about; its author may edit or withdraw it (with the
-/// page's `forms` token, none where this device may no longer write).
-fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
+/// page's `forms` token, none where this device may no longer write), each form leading
+/// back to the page it is on (`from`).
+fn item(r: &ReflectionItem, me: &str, forms: Option<&str>, from: &CameFrom) -> Markup {
     html! {
         div class="reflection" {
             p class="meta" {
@@ -117,8 +120,8 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
             @if let Some(p) = &r.prompt { p class="muted" { (p) } }
             blockquote { (r.text) }
             @if let (true, Some(token)) = (r.author == me, forms) {
-                (super::edit::reflection_form(&r.id, &r.text, token))
-                form method="post" class="inline" action=(format!("/reflections/{}/withdraw", r.id))
+                (super::edit::reflection_form(&r.id, &r.text, token, from))
+                form method="post" class="inline" action=(from.action(&format!("/reflections/{}/withdraw", r.id)))
                     data-confirm=(WITHDRAW_MEANS) {
                     (csrf(token))
                     (super::confirm::field())
@@ -129,16 +132,17 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
     }
 }
 
-/// A shared reflection with its replies and a reply form (with `forms`, as [`item`]).
-pub fn thread(r: &ReflectionItem, me: &str, forms: Option<&str>) -> Markup {
+/// A shared reflection with its replies and a reply form (with `forms` and `from`, as
+/// [`item`]).
+pub fn thread(r: &ReflectionItem, me: &str, forms: Option<&str>, from: &CameFrom) -> Markup {
     html! {
         article class="thread" id=(format!("r-{}", r.id)) {
-            (item(r, me, forms))
+            (item(r, me, forms, from))
             @if !r.replies.is_empty() {
-                div class="replies" { @for reply in &r.replies { (item(reply, me, forms)) } }
+                div class="replies" { @for reply in &r.replies { (item(reply, me, forms, from)) } }
             }
             // A reply whose reflection was withdrawn has no thread to answer in.
-            @if let Some(token) = forms.filter(|_| !r.answers_withdrawn) { form method="post" action=(format!("/reflections/{}/reply", r.id)) class="reply" {
+            @if let Some(token) = forms.filter(|_| !r.answers_withdrawn) { form method="post" action=(from.action(&format!("/reflections/{}/reply", r.id))) class="reply" {
                 (csrf(token))
                 @let id = format!("reply-{}", r.id);
                 label for=(id) { "Reply" span class="visually-hidden" { " to “" (first_words(&r.text)) "”" } }
@@ -217,6 +221,7 @@ pub struct ReplyForm {
 pub async fn reply(
     State(app): State<App>,
     Path(id): Path<String>,
+    PageQuery(from): PageQuery<CameFrom>,
     Form(f): Form<ReplyForm>,
 ) -> PageResult {
     if f.text.trim().is_empty() {
@@ -224,7 +229,7 @@ pub async fn reply(
     }
     app.with_device(move |dev| Ok(dev.reply(&id, &f.text)?))
         .await?;
-    Ok(told(&app, "/reflections", "Your reply is saved."))
+    Ok(told(&app, &from.page(), "Your reply is saved."))
 }
 
 /// The start of a reflection, to tell its buttons and fields from the others' to a
@@ -246,6 +251,7 @@ const WITHDRAW_MEANS: &str = "Withdraw this reflection? Its words leave every pa
 pub async fn withdraw(
     State(app): State<App>,
     Path(id): Path<String>,
+    PageQuery(from): PageQuery<CameFrom>,
     Form(f): Form<super::confirm::Confirmed>,
 ) -> PageResult {
     if !f.yes() {
@@ -272,16 +278,16 @@ pub async fn withdraw(
             &app,
             Nav::Reflections,
             ("Withdraw this reflection?", what),
-            &format!("/reflections/{id}/withdraw"),
+            &from.action(&format!("/reflections/{id}/withdraw")),
             "Yes, withdraw it",
-            "/reflections",
+            &from.page(),
         ));
     }
     app.with_device(move |dev| Ok(dev.withdraw_reflection(&id, false)?))
         .await?;
     Ok(told(
         &app,
-        "/reflections",
+        &from.page(),
         "The reflection is withdrawn: its words left every page.",
     ))
 }
