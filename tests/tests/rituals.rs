@@ -455,6 +455,15 @@ fn a_blind_rating_corrected_before_the_partner_rates_is_a_correction_in_both_his
             ("Sam".to_string(), 0, None)
         ]
     );
+    // The reveal reads as one, not as a second correction made after Sam's answer.
+    for d in [&alex, &sam] {
+        let history = d.ok(&["history"]);
+        assert_eq!(history.matches("corrected").count(), 1, "{history}");
+        assert!(
+            history.contains("Alex's blind rating of \"Weekly check-in\" was revealed: +1"),
+            "{history}"
+        );
+    }
 }
 
 #[test]

@@ -188,13 +188,16 @@ impl<'r, 'a> Derivation<'r, 'a> {
             ) => ev.goal = value,
             // A rating's marks: a reveal of a sealed one, a correction, a withdrawal.
             // `before` names the seal revealed: two devices of one person may both
-            // reveal it, and the history shows the reveal readers count.
+            // reveal it, and the history shows the reveal readers count. The reveal of a
+            // corrected seal carries the seal's `corrects` too; the correction was shown
+            // when it was sealed, and read again here it said the rater corrected the
+            // rating at the reveal, after the partner's answer.
             (HistoryKind::RatingGiven, "reveals") if value.is_some() => {
-                ev.field.get_or_insert_with(|| "revealed".into());
-                ev.before.get_or_insert_with(|| value.unwrap_or_default());
+                ev.field = Some("revealed".into());
+                ev.before = value;
             }
             (HistoryKind::RatingGiven | HistoryKind::RatingSealed, "corrects")
-                if value.is_some() =>
+                if value.is_some() && ev.field.as_deref() != Some("revealed") =>
             {
                 ev.field = Some("correction".into());
                 ev.before = value;

@@ -63,8 +63,9 @@ use entity::{Collection, Entity, collection_entities};
 /// (to tell a merge of edits made apart, [`crate::history::merged_reflections`]).
 /// Version 10: a reflection's edits and withdrawal carry the goal it is about, and an
 /// edit taken back by `undo` is marked (`field` "undone"), a reply's withdrawal too
-/// (`field` "reply").
-pub const VERSION: i64 = 10;
+/// (`field` "reply"). Version 11: the reveal of a corrected blind rating is a reveal in the
+/// history (it read as a second correction, made at the reveal).
+pub const VERSION: i64 = 11;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
 // depending on the tables); reading it from a document is the read models' job.
