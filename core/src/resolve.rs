@@ -53,9 +53,14 @@ pub enum ResolveError {
     },
     /// Several matched.
     #[error(
-        "{} matches several {what}s: {candidates}; type more of the {}, or the start of the id",
+        "{} matches several {what}s: {candidates}; {}",
         quoted(.query),
-        if *.what == "step" { "text" } else { "title" }
+        match (*.same, *.what == "step") {
+            (true, true) => "their texts are the same: give the start of the id",
+            (true, false) => "their titles are the same: give the start of the id",
+            (false, true) => "type more of the text, or the start of the id",
+            (false, false) => "type more of the title, or the start of the id",
+        }
     )]
     Ambiguous {
         /// "goal" or "step".
@@ -64,6 +69,8 @@ pub enum ResolveError {
         query: String,
         /// `id-prefix "title"` of each candidate.
         candidates: String,
+        /// Whether the candidates' titles are the same (typing more of one cannot help).
+        same: bool,
     },
     /// Nothing was typed (or only spaces): a wrong argument rather than an unknown item.
     #[error("an empty {what} name names no {what}; give a word of it or the start of its id")]
@@ -143,6 +150,20 @@ pub fn resolve<'a>(
     query: &str,
     items: impl IntoIterator<Item = (&'a str, String)>,
 ) -> Result<String, ResolveError> {
+    resolve_setting_aside(what, query, items, &|_| None)
+}
+
+/// [`resolve`], where `aside` names the items set aside (an archived goal: `Some`, with
+/// the word an error marks it with): when several match equally and exactly one of them
+/// is not set aside, it is the one meant (a couple who archived "Weekly check-in" and
+/// began it again could no longer rate it by its title). Its id still names a set-aside
+/// item, and one that alone matches is found as before.
+pub fn resolve_setting_aside<'a>(
+    what: &'static str,
+    query: &str,
+    items: impl IntoIterator<Item = (&'a str, String)>,
+    aside: &dyn Fn(&str) -> Option<&'static str>,
+) -> Result<String, ResolveError> {
     let items: Vec<(&str, String)> = items.into_iter().collect();
     let q = query.trim();
     if q.is_empty() {
@@ -177,6 +198,16 @@ pub fn resolve<'a>(
         let others: Vec<&Item> = ids.filter(|it| it.title != lower).collect();
         matches.extend(others);
     }
+    if matches.len() > 1 {
+        let kept: Vec<&Item> = matches
+            .iter()
+            .copied()
+            .filter(|it| aside(it.original.0).is_none())
+            .collect();
+        if let [one] = kept.as_slice() {
+            return Ok(one.original.0.to_string());
+        }
+    }
     match matches.as_slice() {
         [one] => Ok(one.original.0.to_string()),
         [] => Err(ResolveError::Unknown {
@@ -185,13 +216,14 @@ pub fn resolve<'a>(
             hint: if items.is_empty() {
                 format!("there are no {what}s yet")
             } else {
-                format!("known {what}s: {}", listed(prepared.iter()))
+                format!("known {what}s: {}", listed(prepared.iter(), aside))
             },
         }),
         many => Err(ResolveError::Ambiguous {
             what,
             query: said(q),
-            candidates: listed(many.iter().copied()),
+            candidates: listed(many.iter().copied(), aside),
+            same: many.iter().all(|it| it.title == many[0].title),
         }),
     }
 }
@@ -219,8 +251,12 @@ const LISTED_TITLE_CHARS: usize = 60;
 
 /// `id-prefix "title"` of each item (the first [`LISTED_ITEMS`], titles cut to
 /// [`LISTED_TITLE_CHARS`]: an error must not scroll a page away); the title
-/// [`quoted`], since it is the partner's words and may hold anything.
-fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
+/// [`quoted`], since it is the partner's words and may hold anything; an item set
+/// aside marked so (`(archived)`).
+fn listed<'a, 'b: 'a>(
+    items: impl Iterator<Item = &'a Item<'b>>,
+    aside: &dyn Fn(&str) -> Option<&'static str>,
+) -> String {
     let items: Vec<&Item> = items.collect();
     let mut out: Vec<String> = items
         .iter()
@@ -229,7 +265,10 @@ fn listed<'a, 'b: 'a>(items: impl Iterator<Item = &'a Item<'b>>) -> String {
             let title = it.original.1;
             let cut: String = title.chars().take(LISTED_TITLE_CHARS).collect();
             let more = if cut.len() < title.len() { "…" } else { "" };
-            format!("{} {}{more}", short(it.original.0), quoted(&cut))
+            let mark = aside(it.original.0)
+                .map(|word| format!(" ({word})"))
+                .unwrap_or_default();
+            format!("{} {}{more}{mark}", short(it.original.0), quoted(&cut))
         })
         .collect();
     if items.len() > LISTED_ITEMS {
@@ -418,6 +457,38 @@ mod tests {
         assert!(
             err.contains("ab12ef00") && err.contains("ab34ef00"),
             "{err}"
+        );
+    }
+
+    /// A goal archived and begun again under its title: the title names the one not
+    /// archived, the id either; with two alike not archived, the error says only the
+    /// id can tell them apart.
+    #[test]
+    fn a_title_shared_with_an_archived_goal_names_the_one_not_archived() {
+        let items = || {
+            vec![
+                ("aa11", "Weekly check-in".to_string()),
+                ("bb22", "Weekly check-in".to_string()),
+                ("cc33", "Weekly walk".to_string()),
+            ]
+        };
+        let archived = |id: &str| (id == "aa11").then_some("archived");
+        let find = |q| resolve_setting_aside("goal", q, items(), &archived);
+        assert_eq!(find("weekly check-in"), Ok("bb22".into()));
+        assert_eq!(find("check"), Ok("bb22".into()));
+        assert_eq!(find("aa1"), Ok("aa11".into()));
+        let err = find("weekly").unwrap_err().to_string();
+        assert!(
+            err.contains(r#"aa11 "Weekly check-in" (archived)"#),
+            "{err}"
+        );
+        assert!(err.contains("type more of the title"), "{err}");
+        let twins = resolve("goal", "weekly check-in", items()).unwrap_err();
+        assert!(
+            twins
+                .to_string()
+                .contains("titles are the same: give the start of the id"),
+            "{twins}"
         );
     }
 

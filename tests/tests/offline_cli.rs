@@ -192,6 +192,12 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         "both candidates listed: {}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("titles are the same: give the start of the id"),
+        "{}",
+        r.stderr
+    );
     let export = d.json(&["export"]);
     let ids: Vec<String> = export["shared"]["goals"]
         .as_array()
@@ -294,6 +300,45 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
     assert!(
         texts.contains("Written on Windows\\nsecond line") && !texts.contains("\\r"),
         "{texts}"
+    );
+}
+
+/// A couple who archived "Weekly check-in" and began it again: its title names the one
+/// being rated (each command that names a goal by its title refused, and said to type
+/// more of a title typed whole).
+#[test]
+fn a_goal_begun_again_after_archiving_is_named_by_its_title() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    d.ok(&["goal", "status", "weekly", "archived"]);
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "communication"]);
+    let again = d.json(&["goal", "list"])[0]["id"]
+        .as_str()
+        .expect("the goal begun again")
+        .to_string();
+    d.ok(&["rate", "Weekly check-in", "1"]);
+    d.ok(&["checkin", "--rate", "weekly=2"]);
+    d.ok(&["step", "add", "weekly", "Put it in the calendar"]);
+    let shown = d.json(&["goal", "show", "weekly"]);
+    assert_eq!(shown["id"].as_str(), Some(again.as_str()), "{shown}");
+    let levels: Vec<i64> = shown["ratings"]
+        .as_array()
+        .expect("ratings")
+        .iter()
+        .filter_map(|r| r["level"].as_i64())
+        .collect();
+    assert_eq!(levels, vec![1, 2], "{shown}");
+    assert_eq!(shown["steps"].as_array().map(Vec::len), Some(1), "{shown}");
+    // Begun a third time, the two not archived need their ids; the error says which
+    // one is archived.
+    d.ok(&["goal", "add", "Weekly check-in", "--area", "trust"]);
+    let r = d.run(&["rate", "weekly", "0"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("\"Weekly check-in\" (archived)"),
+        "{}",
+        r.stderr
     );
 }
 

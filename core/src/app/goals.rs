@@ -229,16 +229,25 @@ impl Device {
     }
 }
 
-/// Resolves a goal reference among goals by [`crate::resolve::resolve`]'s rules.
+/// Resolves a goal reference among goals by [`crate::resolve::resolve`]'s rules; an
+/// archived goal gives way to one not archived that matches as well
+/// ([`crate::resolve::resolve_setting_aside`]).
 pub(crate) fn resolve_in(
     goals: &[Goal],
     query: &str,
 ) -> Result<String, crate::resolve::ResolveError> {
-    crate::resolve::resolve(
+    let archived = |id: &str| {
+        goals
+            .iter()
+            .any(|g| g.id == id && g.status == Status::Archived)
+            .then_some("archived")
+    };
+    crate::resolve::resolve_setting_aside(
         "goal",
         query,
         goals
             .iter()
             .map(|g| (g.id.as_str(), g.title.as_str().to_string())),
+        &archived,
     )
 }
