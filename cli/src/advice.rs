@@ -205,7 +205,14 @@ pub fn retry_helps(e: &DeviceError) -> bool {
 pub fn try_later(err: &anyhow::Error) -> bool {
     err.chain()
         .any(|e| e.is::<TryLater>() || store_error(e).is_some_and(StoreError::is_busy))
-        || transport_error(err).is_some_and(transport_retry_helps)
+        || transport_error(err).is_some_and(|t| transport_retry_helps(t) || for_the_day(t))
+}
+
+/// A relay's limit of new spaces for the day: the same command passes tomorrow as it is
+/// (no retry within the run: it would be refused again).
+fn for_the_day(e: &TransportError) -> bool {
+    matches!(e, TransportError::Refused { status: 429, body }
+        if body.error == duet_core::protocol::ErrorCode::TooManySpaces)
 }
 
 /// A failure said in a command's own words that can pass later as it is (exit code
@@ -256,9 +263,8 @@ pub fn transport_retry_helps(e: &TransportError) -> bool {
             },
             _ => false,
         },
-        TransportError::Unresolved { .. }
-        | TransportError::PlainHttp { .. }
-        | TransportError::ExpectsTls { .. } => false,
+        TransportError::Unresolved { for_now, .. } => *for_now,
+        TransportError::PlainHttp { .. } | TransportError::ExpectsTls { .. } => false,
         _ => true,
     }
 }
@@ -289,6 +295,7 @@ fn network_hint(e: &TransportError) -> Option<String> {
         )
     };
     Some(match e {
+        TransportError::Unresolved { for_now: true, .. } => "check your network".into(),
         TransportError::Unresolved { .. } => {
             "check the relay address (`duet relay set URL`) and your network".into()
         }

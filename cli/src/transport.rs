@@ -189,7 +189,7 @@ impl Http {
             }
             // hyper-util's resolver errors are not public types; their words are stable.
             if text.contains("dns error") || text.contains("failed to lookup address") {
-                return TransportError::Unresolved { host };
+                return unresolved(host, &text);
             }
             // A TLS server's first bytes (a record header, an alert) are no HTTP status line.
             if !https && text.contains("invalid HTTP version") {
@@ -576,10 +576,36 @@ fn with_causes(e: reqwest::Error) -> String {
     detail
 }
 
+/// A host name that did not resolve, in the resolver's words: a temporary failure
+/// (`EAI_AGAIN`, glibc's "Temporary failure in name resolution": no name server
+/// answered, as on a laptop offline) passes as it is; any other (no such name) needs the
+/// address checked.
+fn unresolved(host: String, said: &str) -> TransportError {
+    let for_now = said.to_lowercase().contains("temporary failure");
+    TransportError::Unresolved { host, for_now }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Read;
+
+    /// An offline device's resolver says its failure is temporary: that sync can pass
+    /// later as it is (exit 3); a name no server knows cannot.
+    #[test]
+    fn a_name_no_server_answered_for_passes_and_an_unknown_name_does_not() {
+        let offline =
+            "dns error: failed to lookup address information: Temporary failure in name resolution";
+        let unknown = "dns error: failed to lookup address information: Name or service not known";
+        for (said, for_now) in [(offline, true), (unknown, false)] {
+            let e = unresolved("relay.example.org".into(), said);
+            assert!(
+                matches!(e, TransportError::Unresolved { for_now: f, .. } if f == for_now),
+                "{e}"
+            );
+            assert_eq!(crate::advice::transport_retry_helps(&e), for_now, "{e}");
+        }
+    }
 
     #[test]
     fn a_relay_that_never_answers_times_out_with_the_time_waited() {

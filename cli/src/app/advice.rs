@@ -212,6 +212,7 @@ fn network_hint(e: &TransportError) -> Option<String> {
         )
     };
     Some(match e {
+        TransportError::Unresolved { for_now: true, .. } => "check your network".into(),
         TransportError::Unresolved { .. } => {
             format!("check the relay's address ({DEVICES_PAGE}) and your network")
         }

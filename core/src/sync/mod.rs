@@ -70,11 +70,17 @@ pub enum TransportError {
         /// What the network layer said.
         detail: String,
     },
-    /// The relay's host name did not resolve (a wrong address, or no network).
-    #[error("cannot resolve {host}")]
+    /// The relay's host name did not resolve: no name server knows it (a wrong address),
+    /// or, `for_now`, none answered (a device offline: it passes as it is).
+    #[error(
+        "cannot resolve {host}{}",
+        if *.for_now { " (no name server answered: is this device offline?)" } else { "" }
+    )]
     Unresolved {
         /// The host name.
         host: String,
+        /// The resolver's failure was a temporary one (`EAI_AGAIN`).
+        for_now: bool,
     },
     /// Nothing listens at the relay's address.
     #[error("cannot reach the relay: connection refused at {host}:{port}")]
@@ -155,6 +161,7 @@ impl Advice for TransportError {
         match self {
             TransportError::Unreachable { .. }
             | TransportError::ConnectionRefused { .. }
+            | TransportError::Unresolved { for_now: true, .. }
             | TransportError::TimedOut { .. } => Some(NextStep::CheckRelayThenSync),
             TransportError::CutOff { .. } => Some(NextStep::SyncAgain),
             TransportError::Unresolved { .. }
