@@ -520,7 +520,14 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = match &self {
+        // What is logged and whether to wait follow the refusal itself, also when it is
+        // a push's first refused event (a member's pushes over a person's device or
+        // invite limit were each an ERROR line of their own).
+        let refusal = match &self {
+            ApiError::Batch { error, .. } => error.as_ref(),
+            other => other,
+        };
+        let retry_after = match refusal {
             ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             ApiError::Overloaded(_) => Some(1),
             _ => None,
@@ -529,7 +536,7 @@ impl IntoResponse for ApiError {
             // A flood must not flood the log too: the limiters log summaries instead (a
             // database out of reach is logged where it is found, `PgStore::reconnect`).
             tracing::debug!(code = %self.code(), "request refused for load");
-        } else if matches!(self, ApiError::StorageFull(_)) {
+        } else if matches!(refusal, ApiError::StorageFull(_)) {
             if let Some(suppressed) = FULL_LOG.allow() {
                 tracing::error!(
                     suppressed,
@@ -539,7 +546,7 @@ impl IntoResponse for ApiError {
             }
         } else if status.is_server_error()
             && !matches!(
-                self,
+                refusal,
                 ApiError::QuotaExceeded(_) | ApiError::NoRoomForSpaces(_)
             )
         {

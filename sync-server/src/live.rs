@@ -18,10 +18,9 @@
 //! and it keeps the connection slot it was upgraded from: a flood of sockets meets the
 //! caps of one address or one space, not everyone's.
 
-use axum::extract::rejection::PathRejection;
 use axum::extract::ws::{CloseFrame, close_code};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use duet_core::event::SpaceId;
@@ -129,14 +128,13 @@ impl Live {
 /// descriptor, so it stays counted in the connection budget, overall and per address.
 pub async fn live_events(
     State(state): State<AppState>,
-    space: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
     connection: Option<Extension<ConnectionSlot>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let space = parse_space(space)?;
+    let space = parse_space(&uri)?;
     let auth = read_auth(&headers)?;
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();

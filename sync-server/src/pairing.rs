@@ -314,24 +314,15 @@ async fn authorize(
     Ok(())
 }
 
-fn parse_space(text: &str) -> Result<SpaceId, ApiError> {
-    SpaceId::parse(text).ok_or_else(|| {
-        ApiError::BadSpaceId(
-            "the space id in the URL must be exactly 32 lower-case hex characters".to_string(),
-        )
-    })
-}
-
 /// `POST /v1/spaces/{space}/pairings`: a member opens a mailbox.
 pub async fn open(
     State(state): State<AppState>,
     Extension(pairings): Extension<Pairings>,
-    Path(space): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     Admitted(body, _slot): Admitted,
 ) -> Result<Json<PairingOpened>, ApiError> {
-    let space = parse_space(&space)?;
+    let space = crate::routes::parse_space(&uri)?;
     authorize(&state, "POST", space, &uri, &headers).await?;
     let open: PairingOpen = json_body(&body)?;
     if !is_spake_message(&open.msg) {
@@ -382,11 +373,11 @@ async fn long_poll<T>(
 pub async fn wait_claim(
     State(state): State<AppState>,
     Extension(pairings): Extension<Pairings>,
-    Path((space, nameplate)): Path<(String, String)>,
+    Path((_, nameplate)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let space = parse_space(&space)?;
+    let space = crate::routes::parse_space(&uri)?;
     let nameplate = parse_nameplate(&nameplate)?;
     authorize(&state, "GET", space, &uri, &headers).await?;
     let wait = wait_of(&state, uri.query().unwrap_or(""))?;
@@ -412,12 +403,12 @@ pub async fn wait_claim(
 pub async fn seal(
     State(state): State<AppState>,
     Extension(pairings): Extension<Pairings>,
-    Path((space, nameplate)): Path<(String, String)>,
+    Path((_, nameplate)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
     Admitted(body, _slot): Admitted,
 ) -> Result<StatusCode, ApiError> {
-    let space = parse_space(&space)?;
+    let space = crate::routes::parse_space(&uri)?;
     let nameplate = parse_nameplate(&nameplate)?;
     authorize(&state, "POST", space, &uri, &headers).await?;
     let seal: PairingSeal = json_body(&body)?;

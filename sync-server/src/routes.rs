@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use duet_core::event::SpaceId;
@@ -29,15 +28,19 @@ fn quoted(text: &str) -> String {
     out
 }
 
-/// Validates the `{space}` path segment before anything else uses it.
-pub(crate) fn parse_space(space: Result<Path<String>, PathRejection>) -> Result<SpaceId, ApiError> {
-    let bad = || {
-        ApiError::BadSpaceId(
-            "the space id in the URL must be exactly 32 lower-case hex characters".to_string(),
-        )
-    };
-    let Path(space) = space.map_err(|_| bad())?;
-    SpaceId::parse(&space).ok_or_else(bad)
+/// Validates the `{space}` segment of a `/v1/spaces/{space}/…` address before anything
+/// else uses it, as it was sent: not percent-decoded (`%61…` was taken for `a…`), since
+/// an id is 32 lower-case hex characters and only those (docs/protocol.md).
+pub(crate) fn parse_space(uri: &Uri) -> Result<SpaceId, ApiError> {
+    uri.path()
+        .strip_prefix("/v1/spaces/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(SpaceId::parse)
+        .ok_or_else(|| {
+            ApiError::BadSpaceId(
+                "the space id in the URL must be exactly 32 lower-case hex characters".to_string(),
+            )
+        })
 }
 
 /// Runs blocking work off the async threads.
@@ -53,10 +56,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// answers once they are durable.
 pub async fn push_events(
     State(state): State<AppState>,
-    space: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Json<PushResponse>, ApiError> {
-    let space = parse_space(space)?;
+    let space = parse_space(request.uri())?;
     let address = request
         .extensions()
         .get::<ClientAddr>()
@@ -225,12 +227,11 @@ pub(crate) fn read_auth(headers: &HeaderMap) -> Result<ReadAuth, ApiError> {
 /// `GET /v1/spaces/{space}/events?after=C&limit=N`: a page of events for a member.
 pub async fn read_events(
     State(state): State<AppState>,
-    space: Result<Path<String>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
     address: Option<axum::Extension<ClientAddr>>,
 ) -> Result<Response, ApiError> {
-    let space = parse_space(space)?;
+    let space = parse_space(&uri)?;
     let query = uri.query().unwrap_or("").to_string();
     let (after, limit) = parse_query(&query)?;
     let req = ReadRequest {

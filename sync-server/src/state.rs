@@ -17,7 +17,6 @@
 //! HTTP handler instead verifies with [`AppState::prepare_push`] on the blocking pool and
 //! awaits the writer with [`AppState::submit`], so no thread waits on a commit.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +36,10 @@ use crate::store::{Location, Reader, Store, StoreError};
 use crate::writer::{Job, SpaceCache, SpaceStates, Writer, lock, writer_gone};
 
 mod prepare;
+mod replay;
+
 pub use prepare::INLINE_VERIFY_BYTES;
+use replay::ReplayCache;
 
 pub use crate::writer::{PreparedPush, WriterStats};
 
@@ -103,9 +105,6 @@ fn hold<K: std::hash::Hash + Eq + Clone>(
 /// up slowly.
 const LIVE_RETRY_AFTER_SECS: u64 = 30;
 
-/// How often (seconds) the replay cache drops nonces whose timestamp left the window.
-const PRUNE_EVERY_SECS: i64 = 10;
-
 /// The relay's state, shared by every request handler. Cheap to clone. When the last
 /// clone is dropped, the writer thread finishes the pushes already queued and stops.
 #[derive(Clone)]
@@ -137,32 +136,6 @@ struct Shared {
     cores: usize,
     /// The memory pushes may hold at once (`Config::max_push_memory`).
     push_memory: Option<crate::push_memory::PushMemory>,
-}
-
-/// Read nonces seen recently, per device, with the request's timestamp.
-#[derive(Default)]
-struct ReplayCache {
-    seen: HashMap<(DeviceKey, String), i64>,
-    last_prune: i64,
-}
-
-impl ReplayCache {
-    /// Records the nonce; false when it was already used (a replay).
-    fn insert(&mut self, device: DeviceKey, nonce: &str, time: i64, now: i64) -> bool {
-        if now - self.last_prune >= PRUNE_EVERY_SECS {
-            // A request signed before `now - window` is refused as stale anyway, so its
-            // nonce no longer needs remembering.
-            self.seen.retain(|_, t| *t >= now - READ_WINDOW_SECS);
-            self.last_prune = now;
-        }
-        match self.seen.entry((device, nonce.to_string())) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(time);
-                true
-            }
-        }
-    }
 }
 
 /// A page served to a reader.
@@ -471,6 +444,11 @@ impl AppState {
         self.with_state(space, |s| s.members().get(&device).map(|m| m.person))
     }
 
+    /// Whether the database answers a read, and (SQLite) is still the file at its path.
+    pub fn database_answers(&self) -> Result<(), ApiError> {
+        Ok(lock(&self.inner.reader).answers()?)
+    }
+
     /// The space's newest cursor (0 when it has no events). Blocks.
     pub fn newest_cursor(&self, space: SpaceId) -> Result<u64, ApiError> {
         Ok(lock(&self.inner.reader).newest_cursor(&space)?)
@@ -594,24 +572,5 @@ impl AppState {
             forks,
             at_after,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_nonce_is_refused_twice_and_forgotten_once_its_time_is_stale() {
-        let mut cache = ReplayCache::default();
-        let now = 1_000_000;
-        assert!(cache.insert([1; 32], "n", now, now));
-        assert!(!cache.insert([1; 32], "n", now, now + 1));
-        // Another device may use the same nonce.
-        assert!(cache.insert([2; 32], "n", now, now));
-        // Past the window the entry is pruned (the request would be stale anyway).
-        let later = now + READ_WINDOW_SECS + PRUNE_EVERY_SECS + 1;
-        assert!(cache.insert([3; 32], "m", later, later));
-        assert_eq!(cache.seen.len(), 1);
     }
 }

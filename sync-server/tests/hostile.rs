@@ -391,6 +391,15 @@ fn sql_in_the_space_id_and_the_query_is_refused_with_400_and_the_database_is_int
         assert_eq!(r.status, 400, "{target}");
         assert_eq!(r.error().error, ErrorCode::BadSpaceId);
     }
+    // The space's own id with a letter percent-encoded is not its id: the id is the 32
+    // characters as sent (it was decoded, and a push through it was stored).
+    let id = s.id.to_string();
+    let encoded = format!("%{:02x}{}", id.as_bytes()[0], &id[1..]);
+    let again = s.alex.changes(s.id, &s.key, b"through a disguised address");
+    let body = duet_core::protocol::encode_batch([again.bytes()]);
+    let r = p.request("POST", &events_path(&encoded), &[], &body);
+    assert_eq!((r.status, r.error().error), (400, ErrorCode::BadSpaceId));
+    assert_eq!(p.events(), before, "nothing was stored through it");
     // Queries signed by a member, so that only their content is refused.
     for query in [
         "after=0;DROP%20TABLE%20events",

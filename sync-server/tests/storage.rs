@@ -190,6 +190,15 @@ fn a_database_file_deleted_under_the_running_relay_takes_no_more_writes() {
     );
     let log = logged(&p, "was deleted or replaced");
     assert!(log.contains("until the relay is restarted"), "{log}");
+    // A monitor hears it too: the instance is taken out of rotation (it answered 200
+    // while every push failed).
+    let health = p.healthz();
+    assert_eq!(
+        health.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&health.body)
+    );
 }
 
 crate::conformance! {

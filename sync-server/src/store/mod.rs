@@ -18,6 +18,7 @@
 mod foreign;
 pub use foreign::refuse_foreign;
 pub mod migrations;
+mod opened_file;
 pub mod postgres;
 mod private;
 pub mod sqlite;
@@ -385,6 +386,12 @@ pub trait Reader: Reads + Send {
         limit: u32,
         max_bytes: usize,
     ) -> Result<(Page, u64, u64), StoreError>;
+
+    /// Whether the database answers a read (`/healthz`): a read of a space no one has,
+    /// which the database's index answers "none".
+    fn answers(&mut self) -> Result<(), StoreError> {
+        self.newest_cursor(&SpaceId([0; 16])).map(|_| ())
+    }
 }
 
 /// A commit that moved a space's newest cursor (what the writer announces and the

@@ -45,15 +45,9 @@ pub fn quick_check(path: &Path) -> Result<Vec<String>, StoreError> {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
-    /// The file opened, and its device and inode then (none for a database that is no
-    /// plain file): checked before each write transaction.
-    file: Option<(std::path::PathBuf, (u64, u64))>,
-}
-
-/// The device and inode of the file at `path`, if there is one.
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    /// The file opened (none for a database that is no plain file): checked before each
+    /// write transaction and each health check.
+    file: Option<super::opened_file::OpenedFile>,
 }
 
 impl Store {
@@ -69,7 +63,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let file = file_id(path).map(|id| (path.to_path_buf(), id));
+        let file = super::opened_file::OpenedFile::at(path);
         let mut store = Store { conn, file };
         store.migrate()?;
         Ok(store)
@@ -139,11 +133,7 @@ impl Store {
     /// file is still the one opened (a file deleted or replaced under a running relay
     /// would take writes that no start ever reads).
     pub fn begin(&mut self) -> Result<Txn<'_>, StoreError> {
-        if let Some((path, id)) = &self.file
-            && file_id(path) != Some(*id)
-        {
-            return Err(StoreError::FileGone(path.clone()));
-        }
+        self.file.as_ref().map_or(Ok(()), |f| f.still_there())?;
         Ok(Txn {
             tx: self
                 .conn
@@ -343,6 +333,13 @@ impl Reader for Store {
         max_bytes: usize,
     ) -> Result<(Page, u64, u64), StoreError> {
         Store::page_and_newest(self, space, after, limit, max_bytes)
+    }
+
+    /// As every reader, once the file at `--db` is still the one opened (moved or
+    /// deleted, it still answers reads through the open file).
+    fn answers(&mut self) -> Result<(), StoreError> {
+        self.file.as_ref().map_or(Ok(()), |f| f.still_there())?;
+        self.newest_cursor(&SpaceId([0; 16])).map(|_| ())
     }
 }
 
