@@ -42,7 +42,9 @@ pub fn say(step: &NextStep) -> String {
             "run `duet init --name NAME` or `duet join CODE --name NAME` first".into()
         }
         NextStep::OtherHome => {
-            "run `duet start-over` to set this device aside and begin again in this home, or use another --home".into()
+            "use another --home, or begin again in this one with `duet start-over` (a device \
+             still in a space with a partner leaves it first: `duet leave`)"
+                .into()
         }
         NextStep::CheckHomePermissions => "check the permissions of --home / DUET_HOME".into(),
         NextStep::GiveName => "pass --name NAME".into(),
@@ -70,7 +72,7 @@ pub fn say(step: &NextStep) -> String {
             .into(),
         NextStep::DeviceCodeWithdrawn => DEVICE_CODE_WITHDRAWN.into(),
         NextStep::CopyInviteAgain => {
-            "ask your partner to run `duet invite` again and copy the whole code".into()
+            "ask your partner to run `duet invite` again and copy the whole code (or `duet invite --short` and read its short code again)".into()
         }
         NextStep::VerifyAndReAdd => {
             "compare `duet verify` with your partner, then remove and re-add this device".into()

@@ -53,7 +53,8 @@ fn unwrap(s: &str, v2: &str, v1: &str) -> Result<Vec<u8>, InviteCodeError> {
         (None, Some(body)) => (body, false),
         (None, None) => {
             return Err(InviteCodeError(
-                "it does not start with duet2- (a partner's invite) or duet2d- (a device code)",
+                "it does not start with duet2- (a partner's invite) or duet2d- (a device code), \
+                 nor reads as a short code (three parts, like 417-aardvark-adroitness)",
             ));
         }
     };

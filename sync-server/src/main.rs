@@ -119,7 +119,9 @@ struct Args {
     max_push_memory: u64,
     /// Let anyone who reaches the relay create spaces, without a creation token. Only
     /// for a relay that strangers cannot reach.
-    #[arg(long, env = "DUET_RELAY_OPEN_REGISTRATION")]
+    /// (The variable takes true/false, 1/0, yes/no or on/off.)
+    #[arg(long, env = "DUET_RELAY_OPEN_REGISTRATION",
+          value_parser = clap::builder::BoolishValueParser::new())]
     open_registration: bool,
     /// A token that lets a couple create spaces (`duet init --relay URL --token TOKEN`);
     /// repeat the flag for several, or give them comma-separated in the variable.

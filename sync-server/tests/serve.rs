@@ -173,6 +173,42 @@ fn a_token_no_client_could_send_is_refused_at_start_without_showing_it() {
 
 #[test]
 fn a_second_relay_on_the_same_file_is_refused_and_a_database_made_new_is_said() {
+    a_second_relay_is_refused();
+}
+
+/// An operator's `DUET_RELAY_OPEN_REGISTRATION=1` (as environment files write it) opens
+/// registration; it was refused as "invalid value '1' for '--open-registration'".
+#[test]
+fn the_open_registration_variable_takes_the_words_environment_files_use() {
+    for (value, open) in [("1", true), ("yes", true), ("0", false)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_file = dir.path().join("relay.log");
+        let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("relay.db"))
+            .env("DUET_RELAY_OPEN_REGISTRATION", value)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_file).expect("the log"))
+            .spawn()
+            .expect("spawn duet-relay");
+        // Started once its database is checked, the last line of its start.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let log = loop {
+            let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+            if log.contains("database check") || Instant::now() > deadline {
+                break log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = relay.kill();
+        let _ = relay.wait();
+        assert!(log.contains("database check"), "{value}: {log}");
+        assert_eq!(log.contains("open registration"), open, "{value}: {log}");
+    }
+}
+
+fn a_second_relay_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("relay.db");
     // The token file of a database that is not there (moved, or a mistyped --db).

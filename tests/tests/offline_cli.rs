@@ -179,6 +179,11 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         r.stderr
     );
 
+    // Neither a code nor --all: the usage error names both.
+    let r = d.run(&["invite", "revoke"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("<CODE|--all>"), "{}", r.stderr);
+
     // An empty name is a typo, as an empty title is (exit 2).
     let r = d.run(&["rate", "", "1"]);
     assert_eq!(r.code, 2, "{r:?}");

@@ -187,6 +187,46 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
     }
 }
 
+/// A token the relay does not take is said by `init` itself, as the app's setup says it
+/// (init said "Welcome" and nothing more, and the first sign came at `invite` or
+/// `sync`); `invite --short` says the relay refused, not that it cannot be reached.
+#[test]
+fn a_wrong_creation_token_is_said_at_init_and_a_short_code_names_the_refusal() {
+    let relay = Relay::start_with(&["--create-token", TOKEN]);
+    let lee = Device::new();
+    let init = lee.run(&[
+        "init",
+        "--name",
+        "Lee",
+        "--relay",
+        &relay.url,
+        "--token",
+        "not-the-token",
+    ]);
+    assert_eq!(init.code, 0, "the device is set up all the same: {init:?}");
+    assert!(
+        init.stderr.contains("this device is set up, but")
+            && init.stderr.contains("duet relay set"),
+        "{}",
+        init.stderr
+    );
+    let short = lee.run(&["invite", "--short"]);
+    assert_eq!(short.code, 1, "{short:?}");
+    assert!(
+        short.stderr.contains("it refused this device's sync")
+            && !short.stderr.contains("cannot be reached"),
+        "{}",
+        short.stderr
+    );
+    // The right token: nothing to say beyond the welcome.
+    let alex = Device::new();
+    let init = alex.run(&[
+        "init", "--name", "Alex", "--relay", &relay.url, "--token", TOKEN,
+    ]);
+    assert_eq!((init.code, init.stderr.as_str()), (0, ""), "{init:?}");
+    assert!(!alex.ok(&["status"]).contains("not on the relay"));
+}
+
 #[test]
 fn creations_per_address_are_limited() {
     let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-ip", "2"]);

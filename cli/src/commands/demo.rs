@@ -29,7 +29,7 @@ fn say(ctx: &Ctx, s: impl AsRef<str>) -> Result<(), crate::output::StdoutError> 
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     if ctx.out.json {
         anyhow::bail!(crate::UsageError(
-            "the demo is a walk-through in words; --json is not offered".into()
+            "the demo is a walk-through in words; --json is not offered: run `duet demo` without it".into()
         ));
     }
     let dir = tempfile::Builder::new()

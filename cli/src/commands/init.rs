@@ -33,13 +33,33 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     // Set up and said before a signal stops the command (stopped between, a rerun was
     // refused as a home set up already, with nothing said).
     let held = crate::interrupt::hold();
-    let dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
+    let mut dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
         .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
     welcome(ctx, &dev)?;
     drop(held);
     // As `relay set` does: a mistyped address is said now, not at the first sync.
-    if let Some(url) = &relay {
-        super::relay::answers(ctx, url);
+    if let Some(url) = &relay
+        && super::relay::answers(ctx, url)
+        && token.is_some()
+    {
+        token_taken(ctx, &mut dev)?;
+    }
+    Ok(())
+}
+
+/// With a creation token, the first sync makes the spaces at once: a token the relay
+/// refuses is said now, where it can be put right (as the app's setup does), not at the
+/// first `duet invite` or `duet sync`. Any other failure waits for that sync.
+fn token_taken(ctx: &Ctx, dev: &mut Device) -> anyhow::Result<()> {
+    use duet_core::advice::{Advice, NextStep};
+    let http = crate::transport::Http::new()?;
+    if let Err(e) = dev.sync(&http)
+        && matches!(e.next_step(), Some(NextStep::CreationToken { .. }))
+    {
+        ctx.out.warn(format!(
+            "this device is set up, but {}; until then everything stays on this device",
+            crate::advice::message(&e)
+        ));
     }
     Ok(())
 }

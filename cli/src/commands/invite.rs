@@ -58,11 +58,11 @@ pub enum InviteCmd {
     Revoke(RevokeArgs),
 }
 
-/// `duet invite revoke`.
+/// `duet invite revoke`: a code, or `--all` (a usage error without either names both).
 #[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
 pub struct RevokeArgs {
     /// The invite code, or the start of its id from `duet invite list`.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
     code: Option<String>,
     /// Revoke every open invite of both spaces.
     #[arg(long)]

@@ -66,12 +66,17 @@ fn open(
     let reports = match dev.sync(&http) {
         Ok(reports) => reports,
         Err(e) => {
-            return Err(give_up(
-                &mut dev,
-                anyhow::Error::new(e).context(
-                    "a short code needs the relay at once, and it cannot be reached; no code was made: check the relay and try again",
-                ),
-            ));
+            let e = anyhow::Error::new(e);
+            // A relay that answered and refused (a creation token it does not take, say)
+            // is not out of reach: trying again as it is would not help.
+            let context = if crate::advice::transport_error(&e)
+                .is_some_and(|t| matches!(t, duet_core::sync::TransportError::Refused { .. }))
+            {
+                "a short code needs the relay at once, and it refused this device's sync; no code was made"
+            } else {
+                "a short code needs the relay at once, and it cannot be reached; no code was made: check the relay and try again"
+            };
+            return Err(give_up(&mut dev, e.context(context)));
         }
     };
     if let Some(m) = reports.iter().find_map(|(k, r)| {

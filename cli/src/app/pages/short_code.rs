@@ -40,6 +40,15 @@ pub async fn make(State(app): State<App>) -> PageResult {
                 // Made but not sent: its code is never shown, so it is withdrawn.
                 Err(InviteError::Unsent { code, source, .. }) => {
                     let _ = dev.revoke_invites(&RevokeTarget::Code(code));
+                    if let duet_core::device::DeviceError::Sync(duet_core::sync::SyncError::Transport(
+                        duet_core::sync::TransportError::Refused { .. },
+                    )) = source.as_ref()
+                    {
+                        anyhow::bail!(
+                            "a short code needs the relay at once, and it refused this device's sync ({}); no code was made",
+                            crate::app::advice::message(source.as_ref())
+                        );
+                    }
                     anyhow::bail!(
                         "a short code needs the relay at once, and it cannot be reached ({}); no code was made. Try again once it answers, or make an invite code, which works once Duet has synced",
                         crate::app::advice::message(source.as_ref())
