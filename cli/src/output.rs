@@ -232,9 +232,47 @@ pub fn pad(s: &str, width: usize) -> String {
 /// a date to print.
 const LAST_SHOWN_MS: i64 = 253_402_300_799_999;
 
-/// `YYYY-MM-DD HH:MM` in local time; "an impossible time" outside 1970 to 9999.
+/// `YYYY-MM-DD HH:MM` in local time; "an impossible time" outside 1970 to 9999. A time
+/// in the hour a zone repeats when it leaves daylight saving time carries its offset
+/// ("2026-11-01 01:30 UTC-07:00"): the two 01:30s of that night are an hour apart.
 pub fn when(ms: i64) -> String {
-    local(ms, "%Y-%m-%d %H:%M")
+    let shown = local(ms, "%Y-%m-%d %H:%M");
+    match in_repeated_hour(ms) {
+        true => format!("{shown} {}", utc_offset(ms)),
+        false => shown,
+    }
+}
+
+/// Whether the local wall time at `ms` also names another moment (the hour repeated
+/// when a zone sets its clocks back).
+fn in_repeated_hour(ms: i64) -> bool {
+    use chrono::offset::LocalResult;
+    let Some(t) = chrono::Local.timestamp_millis_opt(ms).single() else {
+        return false;
+    };
+    matches!(
+        chrono::Local.from_local_datetime(&t.naive_local()),
+        LocalResult::Ambiguous(..)
+    )
+}
+
+/// The local zone's offsets from `from` to `to` (twice a day, at most twenty years),
+/// each once, in order: a report over a change to or from daylight saving time names
+/// both (it named the offset on the day it was made, an hour off for the rest).
+pub fn utc_offsets(from: i64, to: i64) -> Vec<String> {
+    const STEP_MS: i64 = 12 * 3_600_000;
+    const MOST_STEPS: i64 = 2 * 366 * 20;
+    let from = from.clamp(0, LAST_SHOWN_MS);
+    let to = to.clamp(from, LAST_SHOWN_MS);
+    let steps = ((to - from) / STEP_MS).min(MOST_STEPS);
+    let mut offsets: Vec<String> = Vec::new();
+    for at in (0..=steps).map(|i| from + i * STEP_MS).chain([to]) {
+        let offset = utc_offset(at);
+        if !offsets.contains(&offset) {
+            offsets.push(offset);
+        }
+    }
+    offsets
 }
 
 /// The local time zone's offset at `ms`, as "UTC+13:00" (what [`when`] and [`day`] read

@@ -300,3 +300,47 @@ fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
         "{html}"
     );
 }
+
+/// The night a zone leaves daylight saving time repeats an hour: two ratings an hour
+/// apart both read 01:30, so each carries its offset; a report over the change names
+/// both offsets (it named the offset of the day it was made, an hour off for the rest).
+#[test]
+fn times_in_the_repeated_hour_carry_their_offset_and_a_report_names_both_offsets() {
+    const LOS_ANGELES: (&str, &str) = ("TZ", "PST8PDT,M3.2.0,M11.1.0");
+    let at = |when: &'static str| [LOS_ANGELES, ("DUET_NOW", when)];
+    let d = Device::new();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let r = d.run_full(args, None, env);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        r.stdout
+    };
+    run(&["init", "--name", "Alex"], &at("2026-10-31T20:00:00Z"));
+    run(
+        &["goal", "add", "Date night", "--area", "intimacy"],
+        &at("2026-10-31T20:00:00Z"),
+    );
+    // 01:30 in daylight saving time, then 01:30 again an hour later.
+    run(&["rate", "date", "1"], &at("2026-11-01T08:30:00Z"));
+    run(&["rate", "date", "0"], &at("2026-11-01T09:30:00Z"));
+    // An ordinary hour carries nothing.
+    run(&["rate", "date", "2"], &at("2026-11-02T18:00:00Z"));
+    let shown = run(&["goal", "show", "date"], &at("2026-12-01T18:00:00Z"));
+    for line in [
+        "2026-11-01 01:30 UTC-07:00",
+        "2026-11-01 01:30 UTC-08:00",
+        "2026-11-02 10:00 ",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    assert!(!shown.contains("10:00 UTC"), "{shown}");
+    let file = d.home.join("report.html");
+    let path = file.to_str().expect("a UTF-8 path");
+    run(&["report", "--html", path], &at("2026-12-01T18:00:00Z"));
+    let html = std::fs::read_to_string(&file).expect("the report");
+    assert!(
+        html.contains(
+            "times are this device's (UTC-07:00 or UTC-08:00: each time in its own date's offset"
+        ),
+        "{html}"
+    );
+}

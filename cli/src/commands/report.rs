@@ -159,7 +159,7 @@ pub(crate) fn page(d: &ReportData) -> Markup {
                 }
                 h1 { "Progress report: " (heading_names(&names)) ", " (period(d)) }
                 p class="muted" {
-                    "Made " (when(d.made_at)) " with duet; times are this device's (" (crate::output::utc_offset(d.made_at)) "). Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
+                    "Made " (when(d.made_at)) " with duet; times are this device's (" (zone(d)) "). Each partner rates each goal separately on the Goal Attainment Scale: −2 much less than expected, 0 the expected outcome, +2 much more. A T-score of 50 means goals met as expected; 10 points is one standard deviation."
                 }
                 p class="muted" id="marks-legend" {
                     "In the ratings tables, “rated blind” marks a rating given first in a check-in and sealed until the partner had rated the goal too; the partner's rating that answered it, given without seeing it, carries no mark. “corrected” marks a rating that replaced an earlier one of its rater."
@@ -209,6 +209,19 @@ fn heading_names(names: &[&str]) -> Markup {
 }
 
 /// The period covered, as days: "2026-01-01 to 2026-03-31".
+/// The offsets the report's times are in: one, or those the device's zone had over the
+/// period and since (a change to or from daylight saving time between).
+fn zone(d: &ReportData) -> String {
+    let offsets = crate::output::utc_offsets(d.period.from.min(d.made_at), d.made_at);
+    match offsets.as_slice() {
+        [one] => one.clone(),
+        many => format!(
+            "{}: each time in its own date's offset, as the zone changed for daylight saving time",
+            many.join(" or ")
+        ),
+    }
+}
+
 fn period(d: &ReportData) -> String {
     let from = day(d.period.from);
     let to = day(d.period.to);
