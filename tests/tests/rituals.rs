@@ -552,6 +552,7 @@ fn a_corrected_rating_and_a_withdrawn_reflection_leave_every_view_on_both_sides(
 fn partners_answer_each_others_reflections() {
     let relay = Relay::start();
     let (alex, sam) = couple(&relay);
+    alex.ok(&["goal", "add", "Run more", "--area", "other", "--mine"]);
     alex.ok(&["reflect", "--goal", GOAL, "How did Sunday feel to you?"]);
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
@@ -578,6 +579,19 @@ fn partners_answer_each_others_reflections() {
             "history --full shows the text: {full}"
         );
         assert!(!d.ok(&["history"]).contains("Calmer than last time."));
+        // The text export keeps who answered whom (the reply stood alone, as if it
+        // were a reflection of its own).
+        let export = d.ok(&["export"]);
+        assert!(
+            export.contains("## Run more [other; active; Alex's goal]"),
+            "{export}"
+        );
+        let asked = export.find("How did Sunday feel").expect("the reflection");
+        let answered = export.find("↳ ").expect("its reply, marked as one");
+        assert!(
+            answered > asked && export[answered..].contains("Sam: Calmer than last time."),
+            "{export}"
+        );
     }
     // Only the author may edit or withdraw.
     let err = sam.run(&["reflect", "--withdraw", &id[..8]]);
@@ -603,6 +617,11 @@ fn partners_answer_each_others_reflections() {
         assert!(
             text.contains("(a reply to a reflection that was withdrawn)"),
             "{text}"
+        );
+        let export = d.ok(&["export"]);
+        assert!(
+            export.contains("(a reply to a reflection that was withdrawn)"),
+            "{export}"
         );
     }
     // That reply has no thread left to answer in: no reply form, and no reply to it.

@@ -128,8 +128,13 @@ fn text_lines(export: &Export) -> Vec<String> {
         let people = duet_core::names::shown(&view.people);
         lines.push(format!("# {title}"));
         for g in &view.goals {
+            // Whose goal it is, as `goal show` and the report say (one person's own goal
+            // read as a goal of both).
+            let whose = super::goal::whose(g, &people)
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default();
             lines.push(format!(
-                "\n## {} [{}; {}]",
+                "\n## {} [{}; {}{whose}]",
                 safe_line(g.title.as_str()),
                 safe_line(g.area.as_str()),
                 safe_line(g.status.as_str())
@@ -154,8 +159,20 @@ fn text_lines(export: &Export) -> Vec<String> {
                 ));
             }
             for r in view.ratings.iter().filter(|r| r.goal == g.id) {
+                // The report's marks: a correction, a rating given blind.
+                let marks: Vec<&str> = [
+                    r.corrects.as_ref().map(|_| "corrected"),
+                    r.reveals.as_ref().map(|_| "rated blind"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                let marks = match marks.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", marks.join(", ")),
+                };
                 lines.push(format!(
-                    "  {} {} rated {}{}",
+                    "  {} {} rated {}{marks}{}",
                     when(r.at),
                     name_of(&people, &r.rater),
                     crate::output::signed_level(r.level.get()).trim_start(),
@@ -168,19 +185,51 @@ fn text_lines(export: &Export) -> Vec<String> {
         }
         if !view.reflections.is_empty() {
             lines.push("\n## Reflections".to_string());
-            for r in &view.reflections {
-                // A reflection may run over several lines: they stay lines, indented
-                // under their heading so none can pass for a heading of its own.
-                lines.push(format!(
-                    "  {} {}: {}",
-                    when(r.at),
-                    name_of(&people, &r.author),
-                    safe(r.text.as_str()).replace('\n', "\n    ")
-                ));
-            }
+            lines.extend(reflection_lines(view, &people));
         }
         lines.extend(problem_lines(problems, None));
         lines.push(String::new());
+    }
+    lines
+}
+
+/// The reflections of a space, each followed by its replies (indented, marked `↳`), as
+/// `duet reflections` and the report show them; a reply whose reflection is not there
+/// (withdrawn) says so. A reflection may run over several lines: they stay lines,
+/// indented under their heading so none can pass for a heading of its own.
+fn reflection_lines(
+    view: &duet_core::readmodel::View,
+    people: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let line = |r: &duet_core::model::Reflection, indent: &str, lead: &str| {
+        format!(
+            "{indent}{lead}{} {}: {}",
+            when(r.at),
+            name_of(people, &r.author),
+            safe(r.text.as_str()).replace('\n', &format!("\n{indent}    "))
+        )
+    };
+    let shown = |id: &str| view.reflections.iter().any(|r| r.id == id);
+    let mut lines = Vec::new();
+    for r in &view.reflections {
+        match r.reply_to.as_deref() {
+            None => {
+                lines.push(line(r, "  ", ""));
+                for reply in view
+                    .reflections
+                    .iter()
+                    .filter(|x| x.reply_to.as_deref() == Some(r.id.as_str()))
+                {
+                    lines.push(line(reply, "    ", "↳ "));
+                }
+            }
+            Some(to) if !shown(to) => lines.push(line(
+                r,
+                "  ",
+                "(a reply to a reflection that was withdrawn) ",
+            )),
+            Some(_) => {}
+        }
     }
     lines
 }
