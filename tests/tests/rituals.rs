@@ -349,6 +349,41 @@ fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
     );
 }
 
+/// Both partners close the same round while apart: the document keeps one close, and
+/// so does the history (it showed the round closed twice).
+#[test]
+fn a_round_closed_by_both_partners_apart_shows_one_close() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["checkin", "--close"]);
+    sam.ok(&["checkin", "--close"]);
+    for d in [&alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    for d in [&alex, &sam] {
+        let history = d.ok(&["history"]);
+        assert_eq!(
+            history.matches("closed the check-in round").count(),
+            1,
+            "{history}"
+        );
+    }
+    assert_eq!(
+        alex.ok(&["history"])
+            .lines()
+            .filter(|l| l.contains("closed the check-in"))
+            .collect::<Vec<_>>(),
+        sam.ok(&["history"])
+            .lines()
+            .filter(|l| l.contains("closed the check-in"))
+            .collect::<Vec<_>>(),
+        "both show the same close"
+    );
+}
+
 /// A partner who closes a round without having rated has seen the other's blind rating
 /// when it opens: their own rating of that goal afterwards is in the clear (sealed, it
 /// would ask the partner to rate again to see an answer to a rating they gave already).

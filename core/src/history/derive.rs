@@ -154,9 +154,17 @@ impl<'r, 'a> Derivation<'r, 'a> {
                 self.reflection_edited(r, undone);
             }
             ["seals"] if op.make => self.created(HistoryKind::RatingSealed, op),
-            // Closing several rounds (opened by both while apart) is one close.
-            ["rounds", _] if key == "closed_at" && op.value.is_some() => {
-                self.push(HistoryKind::RoundClosed, None, "", None);
+            // Closing several rounds (opened by both while apart) is one close; it names
+            // its rounds and the time it wrote, so that of two closes made apart the
+            // history shows the one the document kept (`CountedActs`).
+            ["rounds", round] if key == "closed_at" && op.value.is_some() => {
+                let (_, ev) = self.push(HistoryKind::RoundClosed, None, "", None);
+                let rounds = ev.item.get_or_insert_with(String::new);
+                if !rounds.is_empty() {
+                    rounds.push(',');
+                }
+                rounds.push_str(round);
+                ev.after = op.value.clone();
             }
             ["people"] if op.make => self.created(HistoryKind::PersonNamed, op),
             ["people", who] if key == "name" => {

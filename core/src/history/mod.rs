@@ -21,6 +21,7 @@ use crate::doc::{DocError, SpaceDoc};
 use crate::identity::DeviceKey;
 use crate::membership::Member;
 
+mod counted;
 mod derive;
 mod merged;
 mod order;
@@ -28,6 +29,7 @@ mod render;
 mod resolve;
 mod timeline;
 
+pub use counted::{CountedActs, first_reveals};
 pub(crate) use derive::change_events;
 pub(crate) use derive::short_text;
 pub(crate) use merged::text_mark;
@@ -35,7 +37,7 @@ pub use merged::{MergedText, merged_reflections, merged_texts};
 pub use order::{causal_order, causal_order_of};
 pub use render::{membership_history, name_events, refused_history};
 pub(crate) use resolve::Resolver;
-pub use timeline::{HistoryQuery, PeopleAndGoals, TimelineSource, first_reveals, timeline};
+pub use timeline::{HistoryQuery, PeopleAndGoals, TimelineSource, timeline};
 
 /// Where a stored history event stands: (position of its change, index in the change).
 pub type HistoryPos = (i64, i64);

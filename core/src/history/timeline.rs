@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::counted::CountedActs;
 use super::{HistoryEvent, HistoryKind, HistoryPos, HistoryRow, RefusedRecord};
 use super::{membership_history, name_events, refused_history};
 use crate::event::{Event, SpaceId};
@@ -52,13 +53,13 @@ pub trait TimelineSource {
         last: Option<usize>,
     ) -> Result<Vec<HistoryRow>, Self::Error>;
 
-    /// The rating each revealed seal is read as revealed by: seal id -> the smallest id
-    /// of the ratings that reveal it (two devices of one person may both reveal a seal).
-    fn first_reveals(
+    /// The acts readers count of those two devices may both have made: each seal's
+    /// first reveal, each round's close ([`CountedActs`]).
+    fn counted_acts(
         &mut self,
         space: &SpaceId,
         identity: &Identity,
-    ) -> Result<HashMap<String, String>, Self::Error>;
+    ) -> Result<CountedActs, Self::Error>;
 
     /// Every person of the space by person id, and every goal.
     fn people_and_goals(
@@ -125,7 +126,7 @@ pub fn timeline<S: TimelineSource>(
 /// the names and titles they are read with, who each device is, and the events from
 /// outside the document (devices joining or removed, refused changes) with their places.
 struct Around {
-    first_reveals: HashMap<String, String>,
+    counted: CountedActs,
     people: BTreeMap<String, String>,
     titles: HashMap<String, String>,
     devices: SpaceState,
@@ -139,7 +140,7 @@ impl Around {
         me: &Identity,
         q: &HistoryQuery,
     ) -> Result<Around, S::Error> {
-        let first_reveals = store.first_reveals(space, me)?;
+        let counted = store.counted_acts(space, me)?;
         let (people, goals) = store.people_and_goals(space, me)?;
         let people = crate::names::shown(&people);
         let titles = goals
@@ -160,7 +161,7 @@ impl Around {
             .filter(|r| q.in_window(r.at));
         place(store, space, &mut placed, 2, refused)?;
         Ok(Around {
-            first_reveals,
+            counted,
             people,
             titles,
             devices,
@@ -171,7 +172,7 @@ impl Around {
     /// The document's `rows` with the events from outside the document placed among
     /// them, in history order; with `start`, only what goes at or after the row there.
     fn merged(&self, mut rows: Vec<HistoryRow>, start: Option<HistoryPos>) -> Vec<HistoryEvent> {
-        drop_second_reveals(&mut rows, &self.first_reveals);
+        self.counted.drop_uncounted(&mut rows);
         // A reflection edit's `after` is a digest kept to tell merges by, not to show.
         for (_, e) in &mut rows {
             if e.kind == HistoryKind::ReflectionEdited {
@@ -203,41 +204,6 @@ impl Around {
     }
 }
 
-/// Which rating each seal is read as revealed by, of `ratings`: the smallest id among
-/// those that reveal it.
-pub fn first_reveals(ratings: &[crate::model::Rating]) -> HashMap<String, String> {
-    let mut first: HashMap<String, String> = HashMap::new();
-    for r in ratings {
-        if let Some(seal) = &r.reveals {
-            let kept = first.entry(seal.clone()).or_insert_with(|| r.id.clone());
-            if r.id < *kept {
-                *kept = r.id.clone();
-            }
-        }
-    }
-    first
-}
-
-/// Two devices of one person may both reveal a seal (each learnt at once that its time
-/// had come); readers count the reveal with the smallest rating id (`first`, by seal),
-/// and so does the history: the other is not shown.
-fn drop_second_reveals(
-    rows: &mut Vec<(HistoryPos, HistoryEvent)>,
-    first: &HashMap<String, String>,
-) {
-    rows.retain(|(_, e)| {
-        let revealed =
-            e.kind == super::HistoryKind::RatingGiven && e.field.as_deref() == Some("revealed");
-        match (
-            revealed.then_some(e.before.as_deref()).flatten(),
-            e.item.as_deref(),
-        ) {
-            (Some(seal), Some(id)) => first.get(seal).is_none_or(|k| k == id),
-            _ => true,
-        }
-    });
-}
-
 /// Adds events from outside the document, each before the first document event later
 /// than it (at the end when there is none).
 fn place<S: TimelineSource>(
@@ -266,41 +232,4 @@ fn filter_tail(mut out: Vec<HistoryEvent>, q: &HistoryQuery) -> Vec<HistoryEvent
         out.drain(..skip);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::HistoryKind;
-
-    fn reveal(rating: &str, seal: &str, device: &str) -> ((i64, i64), HistoryEvent) {
-        let mut e = HistoryEvent::by(
-            HistoryKind::RatingGiven,
-            1,
-            Some("jo".into()),
-            "Jo".into(),
-            device.into(),
-            String::new(),
-        );
-        e.field = Some("revealed".into());
-        e.before = Some(seal.into());
-        e.item = Some(rating.into());
-        ((1, 0), e)
-    }
-
-    #[test]
-    fn a_seal_revealed_by_two_devices_of_one_person_shows_once_as_readers_count_it() {
-        let mut rows = vec![
-            reveal("r-b", "seal-1", "laptop"),
-            reveal("r-a", "seal-1", "phone"),
-            reveal("r-c", "seal-2", "phone"),
-        ];
-        let first = HashMap::from([
-            ("seal-1".to_string(), "r-a".to_string()),
-            ("seal-2".to_string(), "r-c".to_string()),
-        ]);
-        drop_second_reveals(&mut rows, &first);
-        let kept: Vec<&str> = rows.iter().filter_map(|(_, e)| e.item.as_deref()).collect();
-        assert_eq!(kept, ["r-a", "r-c"], "the smallest rating id of each seal");
-    }
 }

@@ -64,8 +64,10 @@ use entity::{Collection, Entity, collection_entities};
 /// Version 10: a reflection's edits and withdrawal carry the goal it is about, and an
 /// edit taken back by `undo` is marked (`field` "undone"), a reply's withdrawal too
 /// (`field` "reply"). Version 11: the reveal of a corrected blind rating is a reveal in the
-/// history (it read as a second correction, made at the reveal).
-pub const VERSION: i64 = 11;
+/// history (it read as a second correction, made at the reveal). Version 12: a round's
+/// close names its rounds and the time it wrote (of two closes made apart, the history
+/// shows the one kept).
+pub const VERSION: i64 = 12;
 
 // `View` lives in `crate::view` (what `progress` and `rituals` compute over, without
 // depending on the tables); reading it from a document is the read models' job.

@@ -2,12 +2,11 @@
 //! read models and event log, behind the trait the history defines, so the history
 //! never depends on the store.
 
-use std::collections::HashMap;
-
 use super::{Store, StoreError};
 use crate::event::{Event, SpaceId};
 use crate::history::{
-    HistoryPos, HistoryQuery, HistoryRow, PeopleAndGoals, RefusedRecord, TimelineSource,
+    CountedActs, HistoryPos, HistoryQuery, HistoryRow, PeopleAndGoals, RefusedRecord,
+    TimelineSource,
 };
 use crate::identity::Identity;
 use crate::readmodel::Parts;
@@ -25,13 +24,13 @@ impl TimelineSource for Store {
         Store::history_rows(self, space, identity, q, last)
     }
 
-    fn first_reveals(
+    fn counted_acts(
         &mut self,
         space: &SpaceId,
         identity: &Identity,
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let ratings = self.ritual_view(space, identity, None)?.ratings;
-        Ok(crate::history::first_reveals(&ratings))
+    ) -> Result<CountedActs, StoreError> {
+        let view = self.ritual_view(space, identity, None)?;
+        Ok(CountedActs::of(&view.ratings, &view.rounds))
     }
 
     fn people_and_goals(
