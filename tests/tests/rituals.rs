@@ -414,6 +414,34 @@ fn a_rating_made_after_closing_a_round_that_revealed_the_partners_is_in_the_clea
     assert!(next.contains("sealed"), "{next}");
 }
 
+/// The answer to a rating seen through a close, taken back with `undo` and given again:
+/// still in the clear (the withdrawn answer counted as rated, so the new one was sealed
+/// for a week, and the partner had to rate again to see it).
+#[test]
+fn an_answer_taken_back_and_given_again_after_a_close_stays_in_the_clear() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["checkin", "--close"]);
+    for d in [&sam, &alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let slip = sam.ok(&["rate", GOAL, "0"]);
+    assert!(!slip.contains("sealed"), "{slip}");
+    sam.ok(&["undo"]);
+    let again = sam.ok(&["rate", GOAL, "-1"]);
+    assert!(!again.contains("sealed"), "{again}");
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    assert!(
+        ratings(&alex).contains(&("Sam".to_string(), -1, None)),
+        "seen without rating again: {:?}",
+        ratings(&alex)
+    );
+}
+
 /// The other side of a close: Sam rates blind and closes the round at once, which shows
 /// Sam's rating to Alex. Alex's rating of that goal then cannot be blind either: it is
 /// made in the clear, in that round, and Sam's check-in does not ask Sam to rate again
@@ -478,6 +506,16 @@ fn a_blind_rating_corrected_before_the_partner_rates_is_a_correction_in_both_his
             "{history}"
         );
     }
+    // Alex's export says Sam has not seen it yet (handed on, it read as seen).
+    let export = alex.ok(&["export"]);
+    assert!(
+        export.contains("sealed: not shown to the partner yet"),
+        "{export}"
+    );
+    assert!(
+        !sam.ok(&["export"]).contains("rated +1"),
+        "nothing of it on Sam's side"
+    );
     // Sam rates; Alex's device reveals the correction, and only it counts.
     sam.ok(&["rate", GOAL, "0"]);
     for d in [&sam, &alex, &sam] {
@@ -620,6 +658,10 @@ fn partners_answer_each_others_reflections() {
         assert!(
             export.contains("## Run more [other; active; Alex's goal]"),
             "{export}"
+        );
+        assert!(
+            export.contains("Alex on \"Weekly check-in\": How did Sunday feel"),
+            "what it is about: {export}"
         );
         let asked = export.find("How did Sunday feel").expect("the reflection");
         let answered = export.find("↳ ").expect("its reply, marked as one");

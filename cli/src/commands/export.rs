@@ -127,6 +127,12 @@ fn text_lines(export: &Export) -> Vec<String> {
         let (view, problems) = (&space.view, &space.problems);
         let people = duet_core::names::shown(&view.people);
         lines.push(format!("# {title}"));
+        // This person's ratings still sealed: the partner has not seen them (an export
+        // handed on read them as seen).
+        let sealed: std::collections::HashSet<&str> = duet_core::rituals::waiting_seals(view)
+            .into_iter()
+            .map(|s| s.id.as_str())
+            .collect();
         for g in &view.goals {
             // Whose goal it is, as `goal show` and the report say (one person's own goal
             // read as a goal of both).
@@ -158,30 +164,8 @@ fn text_lines(export: &Export) -> Vec<String> {
                     safe_line(s.text.as_str())
                 ));
             }
-            for r in view.ratings.iter().filter(|r| r.goal == g.id) {
-                // The report's marks: a correction, a rating given blind.
-                let marks: Vec<&str> = [
-                    r.corrects.as_ref().map(|_| "corrected"),
-                    r.reveals.as_ref().map(|_| "rated blind"),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                let marks = match marks.is_empty() {
-                    true => String::new(),
-                    false => format!(" ({})", marks.join(", ")),
-                };
-                lines.push(format!(
-                    "  {} {} rated {}{marks}{}",
-                    when(r.at),
-                    name_of(&people, &r.rater),
-                    crate::output::signed_level(r.level.get()).trim_start(),
-                    r.note
-                        .as_deref()
-                        .map(|n| format!(": {}", safe_line(n)))
-                        .unwrap_or_default()
-                ));
-            }
+            let ratings = view.ratings.iter().filter(|r| r.goal == g.id);
+            lines.extend(ratings.map(|r| rating_line(r, &people, &sealed)));
         }
         if !view.reflections.is_empty() {
             lines.push("\n## Reflections".to_string());
@@ -193,6 +177,42 @@ fn text_lines(export: &Export) -> Vec<String> {
     lines
 }
 
+/// A rating as the export's text gives it, with the report's marks: a correction, a
+/// rating given blind, one of this person's still `sealed` from the partner.
+fn rating_line(
+    r: &duet_core::model::Rating,
+    people: &std::collections::BTreeMap<String, String>,
+    sealed: &std::collections::HashSet<&str>,
+) -> String {
+    let marks: Vec<&str> = [
+        r.corrects.as_ref().map(|_| "corrected"),
+        r.reveals.as_ref().map(|_| "rated blind"),
+        sealed
+            .contains(r.id.as_str())
+            .then_some("sealed: not shown to the partner yet"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let marks = match marks.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", marks.join(", ")),
+    };
+    format!(
+        "  {} {} rated {}{marks}{}",
+        when(r.at),
+        name_of(people, &r.rater),
+        crate::output::signed_level(r.level.get()).trim_start(),
+        r.note
+            .as_deref()
+            .map(|n| format!(": {}", safe_line(n)))
+            .unwrap_or_default()
+    )
+}
+
+/// How a reply is marked, under the reflection it answers.
+const REPLY: &str = "↳ ";
+
 /// The reflections of a space, each followed by its replies (indented, marked `↳`), as
 /// `duet reflections` and the report show them; a reply whose reflection is not there
 /// (withdrawn) says so. A reflection may run over several lines: they stay lines,
@@ -201,11 +221,30 @@ fn reflection_lines(
     view: &duet_core::readmodel::View,
     people: &std::collections::BTreeMap<String, String>,
 ) -> Vec<String> {
+    // What it is about, as `duet reflections` says it: its goal, the prompt it answers.
+    let about = |r: &duet_core::model::Reflection| {
+        let goal = r
+            .goal
+            .as_deref()
+            .and_then(|g| view.goals.iter().find(|x| x.id == g));
+        let goal = goal.map(|g| format!(" on \"{}\"", safe_line(g.title.as_str())));
+        let prompt = r
+            .prompt
+            .as_deref()
+            .map(|p| format!(" (to \"{}\")", safe_line(p)));
+        format!("{}{}", goal.unwrap_or_default(), prompt.unwrap_or_default())
+    };
+    // (A reply, under its reflection, is about what that one is about.)
     let line = |r: &duet_core::model::Reflection, indent: &str, lead: &str| {
         format!(
-            "{indent}{lead}{} {}: {}",
+            "{indent}{lead}{} {}{}: {}",
             when(r.at),
             name_of(people, &r.author),
+            if lead == REPLY {
+                String::new()
+            } else {
+                about(r)
+            },
             safe(r.text.as_str()).replace('\n', &format!("\n{indent}    "))
         )
     };
@@ -220,7 +259,7 @@ fn reflection_lines(
                     .iter()
                     .filter(|x| x.reply_to.as_deref() == Some(r.id.as_str()))
                 {
-                    lines.push(line(reply, "    ", "↳ "));
+                    lines.push(line(reply, "    ", REPLY));
                 }
             }
             Some(to) if !shown(to) => lines.push(line(

@@ -171,8 +171,20 @@ pub fn seen_by_closing(view: &View, me: &str, goal: &str) -> Option<String> {
         .filter_map(|r| r.round.as_deref())
         .collect();
     let seen_in = |round: &str| seen.contains(round);
-    let ratings = view.ratings.iter().map(|r| (&r.goal, &r.rater, r.at));
-    let seals = view.seals.iter().map(|s| (&s.goal, &s.rater, s.at));
+    // A rating `me` took back (`undo`) is not an answer, nor is the withdrawal itself:
+    // rated again, the goal is still seen, and the rating in the clear (it was sealed,
+    // and the partner had to rate again to see the answer to a rating already given).
+    let standing = |id: &str| !taken_back.contains(id);
+    let ratings = view
+        .ratings
+        .iter()
+        .filter(|r| r.withdrawn != Some(true) && standing(&r.id))
+        .map(|r| (&r.goal, &r.rater, r.at));
+    let seals = view
+        .seals
+        .iter()
+        .filter(|s| standing(&s.id))
+        .map(|s| (&s.goal, &s.rater, s.at));
     let my_last = ratings
         .chain(seals)
         .filter(|(g, w, _)| *g == goal && *w == me)
