@@ -1243,3 +1243,84 @@ fn events_a_restored_relay_took_from_a_device_after_its_removal_are_named_and_no
         "{left:?}"
     );
 }
+
+/// A leave the relay took and then lost (restored from a backup made just before it, or
+/// a relay that answered a push it never stored): the leaver reads the space no more,
+/// so nothing found it out, and the partner went on writing to a person who believed
+/// they had left. The leaver's next sync finds the leave missing and gives it back.
+#[test]
+fn a_leave_the_relay_lost_is_given_back_by_the_leavers_next_sync() {
+    let (mut relay, a, b) = setup();
+    let export = a.home.join("left.json");
+    a.ok(&[
+        "leave",
+        "--yes",
+        "--export",
+        export.to_str().expect("a path"),
+    ]);
+    // The relay loses its newest event: the leave.
+    let conn = Connection::open(&relay.db).expect("relay db");
+    let gone = conn
+        .execute(
+            "DELETE FROM events WHERE cursor = (SELECT MAX(cursor) FROM events) AND kind = 'leave'",
+            [],
+        )
+        .expect("delete");
+    assert_eq!(gone, 1, "the leave was the relay's newest event");
+    drop(conn);
+    relay.restart();
+    b.ok(&["sync"]);
+    assert!(!b.ok(&["history"]).contains("left the shared space"));
+    let r = a.run(&["sync"]);
+    assert!(r.stderr.contains("gave back"), "{r:?}");
+    b.ok(&["sync"]);
+    let history = b.ok(&["history"]);
+    assert!(history.contains("left the shared space"), "{history}");
+    // Found once: the next sync has nothing to give back.
+    let again = a.run(&["sync"]);
+    assert!(!again.stderr.contains("gave back"), "{again:?}");
+}
+
+/// Answers every push that holds an invite as stored, at cursors far past the relay's,
+/// without passing it on: a relay that says it took what it never keeps.
+fn fake_ack_of_invites(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    use duet_core::event::Kind;
+    if !events.iter().any(|e| e.kind() == Kind::Invite) {
+        return None;
+    }
+    let results: Vec<serde_json::Value> = (0u64..)
+        .zip(events)
+        .map(|(i, e)| {
+            serde_json::json!({
+                "hash": hex::encode(e.hash()), "status": "accepted", "cursor": 1_000_000 + i
+            })
+        })
+        .collect();
+    let newest = 1_000_000 + events.len() as u64;
+    Some((
+        200,
+        serde_json::json!({ "results": results, "cursor": newest }).to_string(),
+    ))
+}
+
+/// An invite or a device code the relay answered for but does not keep: no code is
+/// shown (one was, with exit 0, and the partner learnt it only when the join failed).
+#[test]
+fn a_code_the_relay_answered_for_but_does_not_keep_is_not_shown() {
+    let relay = Relay::start();
+    let liar = duet_tests::proxy::RelayProxy::start(&relay.url, fake_ack_of_invites);
+    let lee = Device::new();
+    lee.ok(&["init", "--name", "Lee", "--relay", &liar.url]);
+    lee.ok(&["sync"]);
+    for made in [&["invite"][..], &["device", "add"]] {
+        let r = lee.run(made);
+        assert_eq!(r.code, 1, "{made:?}: {r:?}");
+        assert!(
+            r.stderr.contains("does not hold it"),
+            "{made:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("duet2"), "{made:?}: {}", r.stdout);
+    }
+    assert!(liar.answered() >= 2, "the relay was lied for");
+}

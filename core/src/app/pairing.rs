@@ -159,6 +159,7 @@ impl Device {
                 .find_map(|(k, r)| (k == SpaceKind::Shared).then_some(r.push_refused).flatten())
             {
                 Some(w) => InviteError::Refused(w),
+                None if !self.all_sent(&[SpaceKind::Shared]) => InviteError::Refused(unkept()),
                 // The sync may have learnt that the partner joined meanwhile (with
                 // another code): this one could then admit no one.
                 None => match self.ensure_partner_slot() {
@@ -176,10 +177,18 @@ impl Device {
     /// Whether the relay has everything this device wrote in the shared space (false
     /// when that cannot be read).
     fn shared_all_sent(&self) -> bool {
-        self.store
-            .space(SpaceKind::Shared)
-            .and_then(|rec| self.store.has_unsent(&rec.id))
-            .is_ok_and(|unsent| !unsent)
+        self.all_sent(&[SpaceKind::Shared])
+    }
+
+    /// Whether the relay has everything this device wrote in the spaces of `kinds`
+    /// (false when that cannot be read).
+    fn all_sent(&self, kinds: &[SpaceKind]) -> bool {
+        kinds.iter().all(|kind| {
+            self.store
+                .space(*kind)
+                .and_then(|rec| self.store.has_unsent(&rec.id))
+                .is_ok_and(|unsent| !unsent)
+        })
     }
 
     /// A code whose invite the relay refused is never shown: it is withdrawn here, so
@@ -205,6 +214,9 @@ impl Device {
             // the code would admit no one.
             Ok(reports) => match reports.into_iter().find_map(|(_, r)| r.push_refused) {
                 Some(w) => Err(self.withdraw_refused(code.encode(), InviteError::Refused(w))),
+                None if !self.all_sent(&[SpaceKind::Shared, SpaceKind::Personal]) => {
+                    Err(self.withdraw_refused(code.encode(), InviteError::Refused(unkept())))
+                }
                 None => Ok(code),
             },
             Err(e) => {
@@ -491,4 +503,15 @@ impl Device {
         kept.progress.me = self.me.person_id.to_string();
         Ok(Some(kept.progress))
     }
+}
+
+/// A sync that went through with the code's event still unsent: the relay answered that
+/// it took it and does not hold it (it lied, or lost it at once). The code is not shown:
+/// it would admit no one, and the partner would learn it only at their join.
+fn unkept() -> crate::advice::Warning {
+    crate::advice::Warning::then(
+        "the relay answered that it took the code but does not hold it (if it happens again \
+         after a sync, the relay is misbehaving: tell its operator)",
+        crate::advice::NextStep::SyncAgain,
+    )
 }

@@ -100,6 +100,27 @@ impl Store {
         )?)
     }
 
+    /// This device's newest event of a space that the relay acknowledged at a cursor it
+    /// named, with that cursor and the event's hash (a device that left: its leave).
+    pub fn own_last_acked(
+        &self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT relay_cursor, hash FROM events
+                 WHERE space = ?1 AND author = ?2 AND acked = 1 AND relay_cursor IS NOT NULL
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row(params![space.to_string(), author.to_vec()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(c, h)| Some((u64::try_from(c).ok()?, h))))
+    }
+
     /// Forgets where the relay had numbered this space's events and sets the cursor back
     /// to the start, in one transaction: the space is read again in the relay's new
     /// numbering, which gives each event it serves its new cursor (those it does not

@@ -25,6 +25,7 @@
 //! `summary` says what arrived, what waits and what the relay did.
 
 mod give_back;
+mod leave_check;
 mod local;
 mod package;
 mod process;
@@ -449,8 +450,12 @@ fn sync_once(
     let departed = store.departed(&rec.id)?;
     let mut push_refusal = match &departed {
         Some(d) => {
-            let refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
+            let mut refusal = push_unacked(store, rec, &relay, transport, &mut report)?;
             push::warn_acked_behind(&mut report);
+            if d.left && refusal.is_none() {
+                let relay = (relay.as_str(), transport);
+                refusal = leave_check::give_back_lost_leave(store, rec, me, relay, &mut report)?;
+            }
             // Unless its leave was withdrawn because another copy of this device (restored
             // from a backup) sent events of its own first: the relay still counts it a
             // member, so it reads what the copy sent (packaging nothing of its own), and
