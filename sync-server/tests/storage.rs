@@ -201,6 +201,44 @@ fn a_database_file_deleted_under_the_running_relay_takes_no_more_writes() {
     );
 }
 
+/// A checkpoint cut short (the disk full, or the file-size limit, as a stopping relay
+/// folds its log into the database) leaves the database's first page new and pages it
+/// names only in the write-ahead log. SQLite reads the database whole through its log;
+/// the relay's check before it opens the file read the main file alone, called a sound
+/// database "malformed", and the relay would not start again.
+#[test]
+fn a_database_whose_checkpoint_stopped_half_way_is_read_through_its_log() {
+    let mut p = Proc::start_with(&[]);
+    let _space = Space::create(&p);
+    let stored = p.event_count();
+    assert!(stored > 0);
+    // Killed: nothing folded, the relay's pages are in the log.
+    p.kill();
+    let wal = std::path::PathBuf::from(format!("{}-wal", p.db.display()));
+    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
+    // The first page as a finished fold writes it (from a copy folded whole), over the
+    // main file: the first step of a checkpoint that then ran out of room.
+    let copy = tempfile::tempdir().expect("tempdir");
+    let folded = copy.path().join("relay.db");
+    std::fs::copy(&p.db, &folded).expect("copy the database");
+    std::fs::copy(&wal, copy.path().join("relay.db-wal")).expect("copy its log");
+    let conn = rusqlite::Connection::open(&folded).expect("open the copy");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("fold the copy");
+    let page: usize = conn
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .expect("page size") as usize;
+    drop(conn);
+    let first = std::fs::read(&folded).expect("read the copy")[..page].to_vec();
+    let mut main = std::fs::read(&p.db).expect("read the database");
+    main.resize(main.len().max(page), 0);
+    main[..page].copy_from_slice(&first);
+    std::fs::write(&p.db, &main).expect("write the first page");
+    p.restart();
+    assert_eq!(p.healthz().status, 200);
+    assert_eq!(p.event_count(), stored, "everything is there");
+}
+
 crate::conformance! {
     #[tokio::test]
     async fn fork_evidence_is_kept_outside_the_quota_even_when_the_space_is_full() {

@@ -96,7 +96,7 @@ fn an_instance_whose_database_sessions_were_ended_connects_again_and_its_watcher
     };
     let name = format!("duet_two_{}", std::process::id());
     let one = Relay::start_on(&url, &[]);
-    let two = Relay::start_on(&duet_testkit::pg::named(&url, &name), &[]);
+    let two = Relay::start_logged_on(&duet_testkit::pg::named(&url, &name), &[]);
     let (a, b) = pair(&one);
     b.ok(&["relay", "set", &two.url]);
     a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
@@ -127,6 +127,11 @@ fn an_instance_whose_database_sessions_were_ended_connects_again_and_its_watcher
         b.ok(&["sync"]);
     }
     assert!(a.ok(&["sync"]).contains("3 reflections from Sam"));
+    // Lost sessions, met and got over, are no ERROR in its log (each was one, a false
+    // alarm to an operator who alerts on them).
+    let log = two.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 /// An instance whose database no longer answers (here its schema is dropped, as a

@@ -15,7 +15,10 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// the relay once added its tables to another program's database, set its schema
 /// version, switched it to WAL and made it owner-only, and served from it. Checked
 /// read-only and without a lock file (`immutable`), before anything is changed or made
-/// beside it.
+/// beside it; a database with a write-ahead log beside it is read through the log (a
+/// checkpoint cut short, by a full disk as the relay stopped, leaves the main file's
+/// first page naming pages only the log holds: read alone, a sound database was called
+/// malformed and the relay would not start).
 pub fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
     if !path.is_file() {
         return Ok(());
@@ -23,7 +26,13 @@ pub fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
         | rusqlite::OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(immutable_uri(path), flags)?;
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    let logged = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
+    let conn = match logged {
+        true => Connection::open_with_flags(path, flags - rusqlite::OpenFlags::SQLITE_OPEN_URI)?,
+        false => Connection::open_with_flags(immutable_uri(path), flags)?,
+    };
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));

@@ -318,23 +318,35 @@ fn begin<'s, B: Backend>(
     store: &'s mut B,
     pushes: &[(PreparedPush, PushReply)],
 ) -> Result<B::Txn<'s>, StoreError> {
-    let mut txn = store.begin().inspect_err(|e| {
-        tracing::error!("cannot begin a write transaction: {e}");
-    })?;
+    let mut txn = store
+        .begin()
+        .inspect_err(|e| failed("cannot begin a write transaction", e))?;
     let mut spaces: Vec<SpaceId> = pushes.iter().map(|(p, _)| p.space).collect();
     spaces.sort_unstable_by_key(|s| s.0);
     spaces.dedup();
-    txn.lock_spaces(&spaces).inspect_err(|e| {
-        tracing::error!("cannot lock the spaces of a group: {e}");
-    })?;
+    txn.lock_spaces(&spaces)
+        .inspect_err(|e| failed("cannot lock the spaces of a group", e))?;
     let hashes: Vec<(SpaceId, [u8; 32])> = pushes
         .iter()
         .flat_map(|(p, _)| p.hashes.iter().map(|h| (p.space, *h)))
         .collect();
-    txn.prefetch(&spaces, &hashes).inspect_err(|e| {
-        tracing::error!("cannot read the state of a group's spaces: {e}");
-    })?;
+    txn.prefetch(&spaces, &hashes)
+        .inspect_err(|e| failed("cannot read the state of a group's spaces", e))?;
     Ok(txn)
+}
+
+/// Logs a group's failure to start: a warning when the database's connection was lost
+/// (a PostgreSQL restarted, a session ended: the group waits for the connection made
+/// again, and nothing is lost), an error otherwise. Each lost session was an ERROR line,
+/// a false alarm to an operator who alerts on them.
+fn failed(what: &str, e: &StoreError) {
+    if e.is_unreachable() {
+        tracing::warn!(
+            "{what}: the database connection was lost ({e}); the group is tried again once it is back"
+        );
+    } else {
+        tracing::error!("{what}: {e}");
+    }
 }
 
 /// Handles each push in turn. When the database ends the whole transaction under one,
