@@ -50,6 +50,15 @@ struct Hiding {
     copy_once: Arc<std::sync::atomic::AtomicBool>,
     /// It copies the last event over the first instead.
     copy_back: Arc<std::sync::atomic::AtomicBool>,
+    /// Set for a proxy that copies an event of an earlier page (see
+    /// [`RelayProxy::start_copying_earlier_once`]) until it has.
+    copy_earlier: Arc<std::sync::atomic::AtomicBool>,
+    /// The last event each read address served, for the copy.
+    earlier: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    /// Started to copy an earlier page's event: it never says `duet-after-hash`.
+    earlier_mode: Arc<std::sync::atomic::AtomicBool>,
+    /// It has copied an earlier page's event.
+    copied_earlier: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RelayProxy {
@@ -96,9 +105,29 @@ impl RelayProxy {
         proxy
     }
 
-    /// Whether a proxy started with [`RelayProxy::start_copying_once`] has lied yet.
+    /// A relay that never says what it stores at the cursor a read starts after (no
+    /// `duet-after-hash`, as the protocol allows), and once armed
+    /// ([`RelayProxy::copy_earlier_once`]) lies in one page read: the next page of a
+    /// space it served events of before is served with its first event replaced by a
+    /// copy of the last event served before.
+    pub fn start_copying_earlier(upstream: &str) -> RelayProxy {
+        let proxy = Self::start_with(upstream, |_| None, Mode::CopyOnce);
+        proxy.hiding.earlier_mode.store(true, Ordering::SeqCst);
+        proxy
+    }
+
+    /// Arms a proxy started with [`RelayProxy::start_copying_earlier`].
+    pub fn copy_earlier_once(&self) {
+        self.hiding.copy_earlier.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a proxy started with [`RelayProxy::start_copying_once`] (or its kin) has
+    /// lied yet.
     pub fn has_copied(&self) -> bool {
-        !self.hiding.copy_once.load(Ordering::SeqCst)
+        match self.hiding.earlier_mode.load(Ordering::SeqCst) {
+            true => self.hiding.copied_earlier.load(Ordering::SeqCst),
+            false => !self.hiding.copy_once.load(Ordering::SeqCst),
+        }
     }
 
     /// Like [`RelayProxy::start`] with no push answered, but every request waits,
@@ -249,13 +278,18 @@ fn serve_hiding(mut client: TcpStream, upstream: &str, hiding: &Hiding) {
                 };
                 kept[to].1 = kept[from].1.clone();
             }
+            if hiding.earlier_mode.load(Ordering::SeqCst) {
+                copy_earlier(hiding, &first, &mut kept);
+            }
             duet_core::protocol::encode_page(&kept)
         }
         _ => page.to_vec(),
     };
+    let unsaid = hiding.earlier_mode.load(Ordering::SeqCst);
     let headers: Vec<&str> = top
         .split("\r\n")
         .filter(|h| !h.to_ascii_lowercase().starts_with("content-length:"))
+        .filter(|h| !(unsaid && h.to_ascii_lowercase().starts_with("duet-after-hash:")))
         .collect();
     let _ = write!(
         client,
@@ -354,4 +388,30 @@ fn pass_on(
     up.write_all(request.as_bytes())?;
     up.write_all(body)?;
     std::io::copy(&mut up, to)
+}
+
+/// A proxy copying an earlier page's event (see [`RelayProxy::start_copying_earlier_once`]):
+/// remembers the last event each read address served, and once, puts it over the first
+/// event of a later page of the same address (`request`: its request line).
+fn copy_earlier(hiding: &Hiding, request: &str, page: &mut [(u64, Vec<u8>)]) {
+    let address = request
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.split('?').next())
+        .unwrap_or_default()
+        .to_string();
+    let Ok(mut earlier) = hiding.earlier.lock() else {
+        return;
+    };
+    let Some(last) = page.last().map(|(_, ev)| ev.clone()) else {
+        return;
+    };
+    if let Some(before) = earlier.get(&address).filter(|b| **b != page[0].1)
+        && hiding.copy_earlier.swap(false, Ordering::SeqCst)
+    {
+        page[0].1 = before.clone();
+        hiding.copied_earlier.store(true, Ordering::SeqCst);
+        return;
+    }
+    earlier.insert(address, last);
 }

@@ -1324,3 +1324,34 @@ fn a_code_the_relay_answered_for_but_does_not_keep_is_not_shown() {
     }
     assert!(liar.answered() >= 2, "the relay was lied for");
 }
+
+/// A copy of an event read in an earlier sync, served in the place of the partner's
+/// next one, by a relay that does not say what it stores at the cursor a read starts
+/// after (no `duet-after-hash`, which the protocol allows): the device said "Up to
+/// date.", took the copy's cursor, and that event, then everything the partner wrote
+/// after it, never came (each sync read on after the copy).
+#[test]
+fn an_event_read_before_and_served_again_in_the_place_of_the_next_leaves_that_one_read_again() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    let proxy = duet_tests::proxy::RelayProxy::start_copying_earlier(&relay.url);
+    alex.ok(&["relay", "set", &proxy.url]);
+    sam.ok(&["reflect", "The first one"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["reflect", "The one due next"]);
+    sam.ok(&["sync"]);
+    proxy.copy_earlier_once();
+    let lied = alex.run(&["sync"]);
+    assert!(proxy.has_copied(), "the proxy never lied: {lied:?}");
+    assert!(lied.stderr.contains("a copy of the event"), "{lied:?}");
+    sam.ok(&["goal", "add", "Written after", "--area", "trust"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let read = alex.ok(&["reflections"]);
+    assert!(
+        read.contains("The first one") && read.contains("The one due next"),
+        "{read}"
+    );
+    assert!(alex.ok(&["goal", "list"]).contains("Written after"));
+}

@@ -8,6 +8,10 @@ use super::{Store, StoreError};
 use crate::crypto::SpaceKey;
 use crate::event::{Event, SpaceId};
 
+/// Where a stored event was served: the relay's cursor for it (none before one is
+/// known), and its author's device key.
+pub type StoredAt = (Option<u64>, Vec<u8>);
+
 impl Store {
     /// Records this device's new events and marks the changes they carry as sent.
     pub fn record_own_events(
@@ -238,6 +242,25 @@ impl Store {
                     .map_err(|_| StoreError::Damaged("event hash".into()))?,
             ))),
         }
+    }
+
+    /// The event of `space` with `hash`, if stored: the cursor the relay served (or
+    /// acknowledged) it at, if one, and its author's device key.
+    pub fn stored_at(
+        &self,
+        space: &SpaceId,
+        hash: &[u8; 32],
+    ) -> Result<Option<StoredAt>, StoreError> {
+        let row: Option<(Option<i64>, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT relay_cursor, author FROM events WHERE space = ?1 AND hash = ?2",
+            )?
+            .query_row(params![space.to_string(), hash.to_vec()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.map(|(c, author)| (c.and_then(|c| u64::try_from(c).ok()), author)))
     }
 
     /// Whether an event with this hash is stored.

@@ -49,7 +49,7 @@ use crate::event::SpaceId;
 use crate::lock::{HomeLock, LockError, WriteGuard};
 
 pub use changes::{OpenStats, SNAPSHOT_EVERY};
-pub use events::Redo;
+pub use events::{Redo, StoredAt};
 pub use held::{
     MAX_HELD_BYTES, MAX_HELD_EVENTS, MAX_REFUSED_BYTES, MAX_REFUSED_KEPT, RefusedRecord,
 };

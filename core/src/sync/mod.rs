@@ -28,6 +28,7 @@ mod give_back;
 mod leave_check;
 mod local;
 mod package;
+mod page_run;
 mod process;
 mod pull;
 pub(crate) mod push;

@@ -9,15 +9,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::give_back::{Loss, give_back};
 use super::local::Local;
+pub(super) use super::page_run::Batch;
+use super::page_run::PageRun;
 use super::stop::{PageEnd, Stop};
 use super::{
     Arrivals, AtAfter, MAX_STALLS_PER_SYNC, SyncError, SyncReport, Transport, TransportError,
 };
-use crate::doc::SpaceDoc;
-use crate::event::{Event, SpaceId};
+use crate::event::Event;
 use crate::identity::Identity;
 use crate::protocol::MAX_READ_LIMIT;
-use crate::store::{Accepted, MAX_HELD_BYTES, MAX_HELD_EVENTS, Refused, SpaceRecord, Store};
+use crate::store::{SpaceRecord, Store};
 
 /// Where a read starts: after the stored cursor, or below it when events still wait
 /// from an earlier sync (they may wait for one the relay left out of a page while the
@@ -359,13 +360,7 @@ impl<'a> Pull<'a> {
             let read_before = c <= self.rec.cursor && !self.from_start;
             if let Some(&first) = seen.get(&hash) {
                 if first != c {
-                    // A copy in the place of the event due at `c`: moving past `c`
-                    // would skip that one for good when an honest read serves it.
-                    run.stay_before(before);
-                    self.not_authentic(
-                        c,
-                        &format!("a copy of the event it served at cursor {first}"),
-                    );
+                    self.copy_at(run, before, c, first);
                 }
                 continue; // served twice in one page
             }
@@ -373,11 +368,8 @@ impl<'a> Pull<'a> {
             if read_before && store.was_refused(&self.rec.id, &hash)? {
                 continue; // refused before
             }
-            if store.has_event(&self.rec.id, &hash)? {
-                if let Ok(ev) = Event::decode(bytes) {
-                    let _ = local.state.admit(&ev, None);
-                }
-                run.batch.own.push((hash, c));
+            if let Some(stored) = store.stored_at(&self.rec.id, &hash)? {
+                self.take_known(local, run, (before, c), (hash, bytes), stored);
                 continue;
             }
             let len = bytes.len();
@@ -401,6 +393,40 @@ impl<'a> Pull<'a> {
             run.flush_refused(store, &self.rec.id, local.loaded())?;
         }
         Ok(())
+    }
+
+    /// An event this device holds already, served at `c`: its place (the device's own
+    /// state knows it), or, read before at another cursor and not this device's own
+    /// (whose cursor a push's answer named), a copy in the place of the event due at
+    /// `c`, as within a page: taken, it moved the stored cursor past that event for
+    /// good, and what the partner wrote after it waited on it.
+    fn take_known(
+        &mut self,
+        local: &mut Local,
+        run: &mut PageRun,
+        (before, c): (u64, u64),
+        (hash, bytes): ([u8; 32], Vec<u8>),
+        (served_at, author): crate::store::StoredAt,
+    ) {
+        if let Some(first) = served_at.filter(|&at| at != c)
+            && author != self.me.device_key().to_vec()
+        {
+            return self.copy_at(run, before, c, first);
+        }
+        if let Ok(ev) = Event::decode(bytes) {
+            let _ = local.state.admit(&ev, None);
+        }
+        run.batch.own.push((hash, c));
+    }
+
+    /// A copy of the event served at `first`, in the place of the event due at `c`:
+    /// moving past `c` would skip that one for good when an honest read serves it.
+    fn copy_at(&mut self, run: &mut PageRun, before: u64, c: u64, first: u64) {
+        run.stay_before(before);
+        self.not_authentic(
+            c,
+            &format!("a copy of the event it served at cursor {first}"),
+        );
     }
 
     /// Retries the stored waiting events with those this page held, round after round
@@ -494,87 +520,4 @@ fn own_lost(
                 .is_none_or(|bytes| crate::crypto::sha256(bytes) != **hash)
         })
         .map(|(&at, _)| Loss::Renumbered { at })
-}
-
-/// One page being taken: what it produced so far, the cursor past what was read, and
-/// the count and size of the events waiting (stored and new).
-struct PageRun {
-    batch: Batch,
-    cursor: u64,
-    /// Where the stored cursor stays: before the first entry of this read that was not
-    /// an authentic event of the space.
-    floor: Option<u64>,
-    held_count: usize,
-    held_bytes: usize,
-    stop: Option<Stop>,
-}
-
-impl PageRun {
-    /// The cursor stored with what this page took: past what was read, or the floor.
-    fn stored_cursor(&self) -> u64 {
-        self.floor.map_or(self.cursor, |f| f.min(self.cursor))
-    }
-
-    /// Keeps the stored cursor at `before` or lower: the entry after it was not the
-    /// event due there, which every sync reads for again until it is served.
-    fn stay_before(&mut self, before: u64) {
-        self.floor = Some(self.floor.map_or(before, |f| f.min(before)));
-    }
-
-    /// Counts the event just held; if more would wait than are kept, drops it and
-    /// returns false.
-    fn hold(&mut self, len: usize) -> bool {
-        self.held_count += 1;
-        self.held_bytes += len;
-        if self.held_count > MAX_HELD_EVENTS || self.held_bytes > MAX_HELD_BYTES {
-            self.batch.held.pop();
-            self.held_count -= 1;
-            return false;
-        }
-        true
-    }
-
-    /// Stores the batch at once if it holds refused content, with the cursor past it:
-    /// an interrupted sync never reads that content again.
-    fn flush_refused(
-        &mut self,
-        store: &mut Store,
-        space: &SpaceId,
-        doc: Option<&SpaceDoc>,
-    ) -> Result<(), SyncError> {
-        if self.batch.flush {
-            store.store_pulled(space, &self.batch.as_pulled(), self.stored_cursor(), doc)?;
-            self.batch = Batch::default();
-        }
-        Ok(())
-    }
-}
-
-/// What one page of a pull produced, stored in one transaction (or more: a refused
-/// content is stored at once, see `flush`).
-#[derive(Default)]
-pub(super) struct Batch {
-    pub(super) accepted: Vec<Accepted>,
-    pub(super) refused: Vec<Refused>,
-    pub(super) own: Vec<([u8; 32], u64)>,
-    pub(super) held: Vec<(u64, Vec<u8>)>,
-    pub(super) released: Vec<[u8; 32]>,
-    pub(super) new_keys: Vec<(u32, crate::crypto::SpaceKey)>,
-    /// Content was refused: store what this batch holds now.
-    pub(super) flush: bool,
-    /// The entry just processed was not an authentic event of this space, and why.
-    pub(super) not_authentic: Option<String>,
-}
-
-impl Batch {
-    fn as_pulled(&self) -> crate::store::Pulled<'_> {
-        crate::store::Pulled {
-            accepted: &self.accepted,
-            refused: &self.refused,
-            own_acked: &self.own,
-            held: &self.held,
-            released: &self.released,
-            new_keys: &self.new_keys,
-        }
-    }
 }
