@@ -2168,3 +2168,45 @@ fn a_goals_history_shows_its_reflections_edits_and_withdrawal() {
         "{kinds:?}"
     );
 }
+
+/// Both partners mark one step done while apart; one undoes theirs. The completion is
+/// one field, so the step opens for both: the undo says so, naming the partner (it said
+/// only "Reopened", and the partner's completion went without a word).
+#[test]
+fn undoing_a_step_both_completed_apart_says_it_is_open_for_both() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["step", "add", GOAL, "Book a table"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let step = alex.json(&["goal", "show", GOAL])["steps"][0]["id"]
+        .as_str()
+        .expect("the step")
+        .to_string();
+    alex.ok(&["step", "done", GOAL, &step]);
+    sam.ok(&["step", "done", GOAL, &step]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    // The document keeps one of the two completions (Automerge's rule picks which):
+    // its author is the one who can undo it.
+    let first = sam.run(&["undo"]);
+    let (undone, other) = match first.code {
+        0 => (first, "Alex"),
+        _ => (alex.run(&["undo"]), "Sam"),
+    };
+    assert_eq!(undone.code, 0, "{undone:?}");
+    assert!(
+        undone
+            .stdout
+            .contains(&format!("{other} had marked it done too"))
+            && undone.stdout.contains("open for both"),
+        "{undone:?}"
+    );
+    // Alone, an undo names no one.
+    for d in [&alex, &sam, &alex] {
+        d.ok(&["sync"]);
+    }
+    alex.ok(&["step", "done", GOAL, &step]);
+    let alone = alex.ok(&["undo"]);
+    assert!(!alone.contains("too"), "{alone}");
+}

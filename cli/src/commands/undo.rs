@@ -129,6 +129,18 @@ pub fn said(undone: &Undone) -> String {
             short(id),
             quoted(text)
         ),
+        Undone::Step {
+            title,
+            text,
+            also_done_by,
+            ..
+        } if !also_done_by.is_empty() => format!(
+            "Reopened the step {} of {}. {} had marked it done too, while apart: it is open for both of you again ({} can mark it done again).",
+            quoted(text),
+            quoted(title),
+            crate::output::safe_line(&also_done_by.join(" and ")),
+            crate::output::safe_line(&also_done_by.join(" or "))
+        ),
         Undone::Step { title, text, .. } => {
             format!("Reopened the step {} of {}.", quoted(text), quoted(title))
         }

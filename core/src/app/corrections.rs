@@ -62,6 +62,10 @@ pub enum Undone {
         title: String,
         /// What the step says.
         text: String,
+        /// Who else had marked it done (while apart, both did): reopened, it is open
+        /// for them too.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        also_done_by: Vec<String>,
     },
 }
 
@@ -188,6 +192,7 @@ fn step_undone(view: &View, goal: String, step: String) -> Undone {
         goal,
         step,
         text,
+        also_done_by: Vec::new(),
     }
 }
 
@@ -238,8 +243,15 @@ impl Device {
                 })
             }
             Latest::Step { goal, step } => {
-                let undone = step_undone(&view, goal, step);
-                if let Undone::Step { goal, step, .. } = &undone {
+                let mut undone = step_undone(&view, goal, step);
+                if let Undone::Step {
+                    goal,
+                    step,
+                    also_done_by,
+                    ..
+                } = &mut undone
+                {
+                    *also_done_by = self.others_who_completed(goal, step)?;
                     self.reopen_step(goal, step)?;
                 }
                 Ok(undone)

@@ -195,3 +195,37 @@ impl Device {
         Ok((gid, sid))
     }
 }
+
+impl Device {
+    /// Who else marked the step done since it was last reopened, by name: both partners
+    /// completed it while apart, and the undo reopens it for both (the completion is one
+    /// field; writing the partner's back would be a change in their name).
+    pub(crate) fn others_who_completed(
+        &mut self,
+        goal: &str,
+        step: &str,
+    ) -> Result<Vec<String>, DeviceError> {
+        use crate::history::HistoryKind;
+        let rec = self.space(SpaceKind::Shared)?;
+        let me = self.me.clone();
+        let query = crate::history::HistoryQuery {
+            goal: Some(goal.to_string()),
+            ..Default::default()
+        };
+        let events = crate::history::timeline(&mut self.store, &rec.id, &me, &query)?;
+        let mut others: Vec<String> = Vec::new();
+        for e in events.iter().filter(|e| e.item.as_deref() == Some(step)) {
+            match e.kind {
+                HistoryKind::StepReopened => others.clear(),
+                HistoryKind::StepDone
+                    if e.author.as_deref() != Some(&*me.person_id)
+                        && !others.contains(&e.author_name) =>
+                {
+                    others.push(e.author_name.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(others)
+    }
+}
