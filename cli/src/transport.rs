@@ -379,14 +379,21 @@ impl Transport for Http {
             .headers()
             .get(H_MORE)
             .is_some_and(|v| v.as_bytes() == b"1");
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
+        // Absent, a count is not said (the relay does not tell); present, it must be one:
+        // a garbled `duet-cursor` ignored would turn off the check that a read ended early.
+        let header = |name: &str| match resp.headers().get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
                 .and_then(|v| v.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    TransportError::BadResponse(format!("its {name} header is not a count"))
+                }),
         };
-        let newest = header(H_CURSOR);
-        let forks = header(H_FORKS);
+        let newest = header(H_CURSOR)?;
+        let forks = header(H_FORKS)?;
         let at_after = resp
             .headers()
             .get(H_AFTER_HASH)
@@ -701,6 +708,41 @@ mod tests {
             .expect_err("cut off");
         assert!(err.to_string().contains("slower than"), "{err}");
         drop(http);
+        let _ = server.join();
+    }
+
+    /// A page whose `duet-cursor` is no count: a lying relay's, refused (ignored, it
+    /// turned off the check that a read ended before the relay's end).
+    #[test]
+    fn a_page_whose_cursor_header_is_no_count_is_refused() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let relay = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = std::thread::spawn(move || {
+            for cursor in ["banana", "12"] {
+                let (mut conn, _) = listener.accept().expect("accept");
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\nduet-more: 0\r\nduet-cursor: {cursor}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+                );
+                conn.write_all(head.as_bytes()).expect("head");
+            }
+        });
+        let http = Http::new().expect("client");
+        let read = || {
+            http.pull(
+                &relay,
+                &SpaceId([7; 16]),
+                0,
+                10,
+                &Identity::generate("Alex"),
+            )
+        };
+        let err = read().expect_err("refused");
+        assert!(matches!(err, TransportError::BadResponse(_)), "{err}");
+        assert!(err.to_string().contains("duet-cursor"), "{err}");
+        assert_eq!(read().expect("a count").newest, Some(12));
         let _ = server.join();
     }
 
