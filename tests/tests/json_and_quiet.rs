@@ -124,7 +124,11 @@ fn every_printing_command_honours_json_and_quiet() {
         let r = d.run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
-        assert!(r.stderr.contains("without"), "what to do: {}", r.stderr);
+        assert!(
+            r.stderr.contains("without") || r.stderr.contains("a single `duet sync`"),
+            "what to do: {}",
+            r.stderr
+        );
     }
 }
 
