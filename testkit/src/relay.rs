@@ -194,23 +194,38 @@ impl<B: RelayBinary> RelayProcess<B> {
         let registration = registration(args);
         let reg: Vec<&str> = registration.iter().map(String::as_str).collect();
         let all = [args, &reg].concat();
-        let (level, stderr) = match log {
-            Some(file) => ("info", Stdio::from(file)),
-            None => (B::LOG_LEVEL, Stdio::inherit()),
-        };
-        let launched = launch(
-            &B::path(),
-            Launch {
-                db: db.as_os_str(),
-                listen,
-                args: &all,
-                level,
-                stderr,
-                wrapper,
-            },
-        );
-        let (child, url) = launched.expect("duet-relay starts and prints its address");
-        Self::with(child, url, dir, db, registration)
+        // Under a wrapper (libfaketime preloaded into a multithreaded process), a start
+        // now and then dies before it listens, on a loaded machine: tried three times,
+        // and the log of the last try is shown if none starts.
+        let tries = if wrapper.is_empty() { 1 } else { 3 };
+        for attempt in 1..=tries {
+            let stderr = match log.as_ref().and_then(|f| f.try_clone().ok()) {
+                Some(file) => Stdio::from(file),
+                None => Stdio::inherit(),
+            };
+            let level = if log.is_some() { "info" } else { B::LOG_LEVEL };
+            let launched = launch(
+                &B::path(),
+                Launch {
+                    db: db.as_os_str(),
+                    listen,
+                    args: &all,
+                    level,
+                    stderr,
+                    wrapper,
+                },
+            );
+            if let Some((child, url)) = launched {
+                return Self::with(child, url, dir, db, registration);
+            }
+            if attempt == tries {
+                let said = std::fs::read_to_string(dir.path().join(LOG_FILE)).unwrap_or_default();
+                panic!(
+                    "duet-relay did not start and print its address ({tries} tries); its log:\n{said}"
+                );
+            }
+        }
+        unreachable!("the last try returns or panics")
     }
 
     fn with(
