@@ -150,7 +150,7 @@ impl Device {
         let refused = match self.sync(transport) {
             // The shared space, the only one the partner's join needs, went through
             // (the relay refused to create the personal space, say): the code works.
-            Err(_) if self.shared_all_sent() => return Ok(code),
+            Err(_) if self.all_sent(&[SpaceKind::Shared]) => return Ok(code),
             Err(e) => not_sent(code.encode(), code.expires_at, e),
             // A code the relay does not know (e.g. the shared space could not be created
             // there without a creation token) would only fail on the partner's side.
@@ -172,12 +172,6 @@ impl Device {
             },
         };
         Err(self.withdraw_refused(code.encode(), refused))
-    }
-
-    /// Whether the relay has everything this device wrote in the shared space (false
-    /// when that cannot be read).
-    fn shared_all_sent(&self) -> bool {
-        self.all_sent(&[SpaceKind::Shared])
     }
 
     /// Whether the relay has everything this device wrote in the spaces of `kinds`

@@ -106,7 +106,7 @@ impl Store {
         &self,
         space: &SpaceId,
         author: &crate::identity::DeviceKey,
-    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    ) -> Result<Option<(u64, [u8; 32])>, StoreError> {
         let row: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
@@ -118,7 +118,13 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
-        Ok(row.and_then(|(c, h)| Some((u64::try_from(c).ok()?, h))))
+        let Some((cursor, hash)) = row else {
+            return Ok(None);
+        };
+        let hash = hash
+            .try_into()
+            .map_err(|_| StoreError::Damaged("event hash".into()))?;
+        Ok(u64::try_from(cursor).ok().map(|c| (c, hash)))
     }
 
     /// Forgets where the relay had numbered this space's events and sets the cursor back

@@ -7,7 +7,7 @@
 //! there, and the device gives back what the relay once took, the leave included.
 
 use super::give_back::{Loss, give_back};
-use super::{AtAfter, SyncError, SyncReport, Transport, TransportError};
+use super::{SyncError, SyncReport, Transport, TransportError};
 use crate::identity::Identity;
 use crate::store::{SpaceRecord, Store};
 
@@ -27,12 +27,7 @@ pub(super) fn give_back_lost_leave(
     let Ok(page) = transport.pull(relay, &rec.id, at, 1, me) else {
         return Ok(None);
     };
-    let held = match page.at_after {
-        AtAfter::Unsaid => return Ok(None),
-        AtAfter::Nothing => false,
-        AtAfter::Event(h) => h.as_slice() == hash.as_slice(),
-    };
-    if held {
+    if !super::pull::anchor_moved(page.at_after, hash) {
         return Ok(None);
     }
     give_back(

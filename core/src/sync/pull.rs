@@ -482,7 +482,7 @@ impl<'a> Pull<'a> {
 
 /// Whether the relay no longer serves the anchor's event where this device read it. A
 /// relay that does not say (an older one) is not taken for one that lost events.
-fn anchor_moved(at_after: AtAfter, hash: [u8; 32]) -> bool {
+pub(super) fn anchor_moved(at_after: AtAfter, hash: [u8; 32]) -> bool {
     match at_after {
         AtAfter::Unsaid => false,
         AtAfter::Nothing => true,
