@@ -248,17 +248,24 @@ fn reflection_lines(
             safe(r.text.as_str()).replace('\n', &format!("\n{indent}    "))
         )
     };
-    let shown = |id: &str| view.reflections.iter().any(|r| r.id == id);
+    // Replies by the reflection they answer, read once (years of reflections made this
+    // a walk of every reflection per reflection).
+    let mut replies: std::collections::HashMap<&str, Vec<&duet_core::model::Reflection>> =
+        std::collections::HashMap::new();
+    for r in &view.reflections {
+        if let Some(to) = r.reply_to.as_deref() {
+            replies.entry(to).or_default().push(r);
+        }
+    }
+    let ids: std::collections::HashSet<&str> =
+        view.reflections.iter().map(|r| r.id.as_str()).collect();
+    let shown = |id: &str| ids.contains(id);
     let mut lines = Vec::new();
     for r in &view.reflections {
         match r.reply_to.as_deref() {
             None => {
                 lines.push(line(r, "  ", ""));
-                for reply in view
-                    .reflections
-                    .iter()
-                    .filter(|x| x.reply_to.as_deref() == Some(r.id.as_str()))
-                {
+                for reply in replies.get(r.id.as_str()).into_iter().flatten() {
                     lines.push(line(reply, "    ", REPLY));
                 }
             }
