@@ -129,16 +129,20 @@ fn a_withheld_event_makes_later_ones_wait_until_it_is_served_and_nothing_is_lost
     let rows = take_newest(&relay, 3);
     put_back(&relay, &rows[1..]);
     let r = a.run(&["sync"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.code, 3,
+        "not up to date, and a scheduled sync learns it: {r:?}"
+    );
     assert!(
         r.stderr.contains("wait for an earlier event"),
         "the wait is reported: {}",
         r.stderr
     );
     assert!(
-        r.stdout.contains("Not up to date: 2 events wait") && !r.stdout.contains("Up to date."),
-        "the last line does not say the opposite: {}",
-        r.stdout
+        r.stderr.contains("not up to date: 2 events wait")
+            && r.stderr.contains("run `duet sync` again later")
+            && !r.stdout.contains("Up to date."),
+        "the sync says it is not up to date and what to do: {r:?}"
     );
     assert_eq!(ratings(&a), 0, "nothing out of order is applied");
     let status = a.json(&["status"]);
@@ -165,7 +169,7 @@ fn an_event_left_out_of_a_page_is_read_again_where_it_was_and_those_after_it_app
     // then serves it again only where it was: below the cursor Alex has read past.
     let rows = take_newest(&relay, 3);
     put_back(&relay, &rows[1..]);
-    a.ok(&["sync"]);
+    assert_eq!(a.run(&["sync"]).code, 3, "two events wait");
     assert_eq!(ratings(&a), 0, "nothing out of order is applied");
     put_back_where_it_was(&relay, &rows[0]);
     let r = a.run(&["sync"]);
@@ -834,7 +838,7 @@ fn a_change_built_on_another_devices_event_left_out_of_a_page_waits_and_applies_
     let taken = take_newest(&relay, 2);
     put_back_where_it_was(&relay, &taken[1]);
     let first = b.run(&["sync"]);
-    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.code, 3, "the step waits: not up to date: {first:?}");
     assert!(!first.stderr.contains("refused"), "{}", first.stderr);
     put_back_where_it_was(&relay, &taken[0]);
     b.ok(&["sync"]);

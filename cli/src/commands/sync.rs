@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
         Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
     } else {
-        unsent_line(&reports)
+        waiting_line(&reports).or_else(|| unsent_line(&reports))
     }
     .map(|why| anyhow::Error::new(crate::advice::TryLater(why)));
     if ctx.out.json {
@@ -176,9 +176,25 @@ fn unsent_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<S
     })
 }
 
-/// The last line of a sync that brought and sent nothing: up to date, unless events wait
-/// for one the relay has not served (the warning said so, and the last line must not
-/// say the opposite).
+/// What a sync that leaves events waiting for one the relay has not served says: not up
+/// to date (a partner's writes are held back), so a scheduled sync learns it (exit 3).
+fn waiting_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<String> {
+    let waiting: usize = reports
+        .iter()
+        .filter(|(_, r)| r.departed.is_none())
+        .map(|(_, r)| r.waiting)
+        .sum();
+    (waiting > 0).then(|| {
+        format!(
+            "not up to date: {} for an earlier event (or a key) the relay has not served (the warning says which); {} kept on this device and applied once the relay serves it: run `duet sync` again later, and if the relay never does, tell its operator (`duet sync --drop-waiting` sets them aside)",
+            duet_core::words::count(waiting, "event waits", "events wait"),
+            if waiting == 1 { "it is" } else { "they are" },
+        )
+    })
+}
+
+/// The last line of a sync that brought and sent nothing, and left nothing waiting (that
+/// fails before it): up to date.
 fn last_line(
     ctx: &Ctx,
     reports: &[(SpaceKind, duet_core::sync::SyncReport)],
@@ -190,13 +206,7 @@ fn last_line(
             && r.pushed_events == 0
             && r.departed.is_none()
     });
-    let waiting: usize = reports.iter().map(|(_, r)| r.waiting).sum();
-    if quiet && waiting > 0 {
-        ctx.out.line(format!(
-            "Not up to date: {} for an earlier one the relay has not served (see the warning).",
-            duet_core::words::count(waiting, "event waits", "events wait")
-        ))?;
-    } else if quiet {
+    if quiet {
         ctx.out.line("Up to date.")?;
     }
     Ok(())
