@@ -289,6 +289,43 @@ fn bad_input_gets_a_one_line_reason_and_hint_and_changes_nothing() {
         "{}",
         r.stderr
     );
+    // A year of two digits is not the year 27 (a goal due two thousand years ago, a
+    // filter that matches everything); a day before 1970 holds nothing.
+    for args in [
+        &["goal", "add", "X", "--area", "trust", "--due", "27-06-30"][..],
+        &["history", "--since", "26-12-07"],
+        &["history", "--until", "+2026-12-07"],
+        &["report", "--html", "r.html", "--since", "1969-12-31"],
+    ] {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("YYYY-MM-DD") || r.stderr.contains("before 1970"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // A round's length without its unit names the units a round can have.
+    let r = d.run(&["checkin", "--rate", "x=0", "--period", "2"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("like 12h, 3d or 2w") && !r.stderr.contains("sec"),
+        "{}",
+        r.stderr
+    );
+    // East of UTC, 1970-01-01 starts before the clock's zero: the report starts there,
+    // not at "an impossible time".
+    let file = d.home.join("since-1970.html");
+    let path = file.to_str().expect("a UTF-8 path");
+    let r = d.run_full(
+        &["report", "--html", path, "--since", "1970-01-01"],
+        None,
+        &[("TZ", "IST-5:30")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let html = std::fs::read_to_string(&file).expect("the report");
+    assert!(!html.contains("impossible"), "{html}");
+    assert!(html.contains("1970-01-01"), "{html}");
 
     let r = d.run(&["init", "--name", "Alex again"]);
     assert_one_line_error_with_hint(&r, 1, "already has a duet identity");

@@ -174,7 +174,10 @@ fn summary(ctx: &Ctx, rated: &[Rated]) -> anyhow::Result<()> {
 /// A round's length like `3d` or `2w` (humantime), from 1 hour to 90 days; ms.
 fn parse_period(s: &str) -> Result<i64, String> {
     let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("expected a duration like 3d or 14d (got {s:?}: {e})"))?;
+        // humantime's own reason names units (ns, sec) no round can have.
+        .map_err(|_| {
+            format!("expected a number of hours, days or weeks, like 12h, 3d or 2w (got {s:?})")
+        })?;
     if d < std::time::Duration::from_secs(3600) || d > std::time::Duration::from_secs(90 * 86_400) {
         return Err("a check-in round lasts from 1 hour to 90 days".into());
     }

@@ -38,9 +38,9 @@ fn title_text(s: &str) -> Result<String, String> {
 /// A due day as YYYY-MM-DD, a day that exists; a usage error in one line otherwise
 /// (checked here rather than by clap, whose errors take three lines).
 fn due_day(s: &str) -> Result<String, crate::UsageError> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+    super::calendar_day(s)
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|_| crate::UsageError(format!("--due {}", super::bad_day(s))))
+        .ok_or_else(|| crate::UsageError(format!("--due {}", super::bad_day(s))))
 }
 
 /// Goal subcommands.

@@ -23,7 +23,10 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         ));
     }
     let d = humantime::parse_duration(s)
-        .map_err(|e| format!("expected a duration like 30m, 24h or 7d (got {s:?}: {e})"))?;
+        // humantime's own reason names units (ns, ms) no invite can have.
+        .map_err(|_| {
+            format!("expected a number of minutes, hours or days, like 30m, 24h or 7d (got {s:?})")
+        })?;
     if !LIFETIME.contains(&d) {
         return Err("the invite lifetime must be between 1 minute and 30 days".into());
     }

@@ -385,16 +385,9 @@ pub fn parse_day_end(s: &str) -> Result<i64, String> {
 /// What is wrong with `s` as a day: written otherwise than YYYY-MM-DD, or so written
 /// but not a day of the calendar (the 30th of February).
 pub fn bad_day(s: &str) -> String {
-    let t = s.trim();
-    let shaped = t.len() == 10
-        && t.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if shaped {
+    if shaped_as_day(s) && s.trim() < FIRST_DAY {
+        format!("{s:?} is before 1970, earlier than anything Duet holds: give a later day")
+    } else if shaped_as_day(s) {
         format!(
             "{s:?} is not a day of the calendar (that month has fewer days, or there is no such month)"
         )
@@ -403,16 +396,43 @@ pub fn bad_day(s: &str) -> String {
     }
 }
 
+/// The first day a day argument may name: nothing in Duet is older, and the report's
+/// times start there.
+const FIRST_DAY: &str = "1970-01-01";
+
+/// Whether `s` is written as YYYY-MM-DD: four digits of year, two of month and of day
+/// (chrono alone also reads `27-06-30` as the year 27, and a sign).
+fn shaped_as_day(s: &str) -> bool {
+    let t = s.trim();
+    t.len() == 10
+        && t.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+/// A day typed as YYYY-MM-DD, from 1970 on, that the calendar has; `None` otherwise
+/// ([`bad_day`] says why).
+pub fn calendar_day(s: &str) -> Option<chrono::NaiveDate> {
+    let t = s.trim();
+    (shaped_as_day(t) && t >= FIRST_DAY)
+        .then(|| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+        .flatten()
+}
+
 fn day_start(s: &str, days_after: u64) -> Result<i64, String> {
     use chrono::TimeZone;
-    let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
+    let date = calendar_day(s)
         .and_then(|d| d.checked_add_days(chrono::Days::new(days_after)))
         .ok_or_else(|| bad_day(s))?;
     // Where a clock change skips midnight, the day starts at the first hour that exists.
     (0..=3)
         .filter_map(|h| date.and_hms_opt(h, 0, 0))
         .find_map(|t| chrono::Local.from_local_datetime(&t).earliest())
-        .map(|t| t.timestamp_millis())
+        // East of UTC, 1970-01-01 starts before the clock's zero: nothing is older.
+        .map(|t| t.timestamp_millis().max(0))
         .ok_or_else(|| format!("the day {s:?} has no start in this time zone"))
 }
