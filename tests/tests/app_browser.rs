@@ -635,3 +635,47 @@ fn a_change_waiting_for_a_draft_is_said_in_the_live_region() {
          && document.getElementById('updates').textContent.includes('latest changes')",
     );
 }
+
+/// Back after a form was sent shows the form again with what was typed (the browser
+/// fills it back in); sending it again as it was is the same form, not a second
+/// reflection, goal or rating (the page came back with a new `once` value, so each
+/// Back and Send wrote a copy).
+#[test]
+fn back_then_send_again_writes_once() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+    b.open(&format!("{}/reflections", app.base()));
+    b.type_into("form.write textarea[name=text]", "Said once, sent twice");
+    b.submit("form.write", &[]);
+    until("the reflection saved", || {
+        alex.json(&["reflections"]).as_array().map(Vec::len) == Some(1)
+    });
+    b.eval("window.__left = true");
+    b.eval("history.back()");
+    b.wait(
+        "!window.__left && document.readyState === 'complete' \
+         && document.querySelector('form.write textarea').value === 'Said once, sent twice'",
+    );
+    b.submit("form.write", &[]);
+    assert_eq!(
+        alex.json(&["reflections"]).as_array().map(Vec::len),
+        Some(1),
+        "Back and Send again is the same form"
+    );
+    // With other words it is another form.
+    b.eval("window.__left = true");
+    b.eval("history.back()");
+    b.wait("!window.__left && document.readyState === 'complete'");
+    b.eval("document.querySelector('form.write textarea').value = ''");
+    b.type_into("form.write textarea[name=text]", "Something else");
+    b.submit("form.write", &[]);
+    until("the second reflection saved", || {
+        alex.json(&["reflections"]).as_array().map(Vec::len) == Some(2)
+    });
+}

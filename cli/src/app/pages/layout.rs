@@ -110,11 +110,14 @@ fn status_line(s: &LiveState) -> Markup {
 }
 
 /// The hidden fields of every form: the CSRF token, and a fresh value that makes the
-/// form count once (`crate::app::once`).
+/// form count once (`crate::app::once`). The `once` value is a text field kept out of
+/// sight, not a hidden one: a browser fills a page's changed text fields back in when
+/// Back shows it again, and the page's script marks this one changed (`app.js`,
+/// `keepOnce`), so that a form sent again unchanged after Back is the same form.
 pub fn csrf(token: &str) -> Markup {
     html! {
         input type="hidden" name=(CSRF_FIELD) value=(token);
-        input type="hidden" name=(ONCE_FIELD) value=(crate::app::once::fresh());
+        input type="text" name=(ONCE_FIELD) value=(crate::app::once::fresh()) hidden tabindex="-1" aria-hidden="true";
     }
 }
 

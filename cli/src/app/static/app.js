@@ -12,7 +12,7 @@
       return true;
     }
     // Changed from what the page came with (edit forms come filled in).
-    var fields = document.querySelectorAll("main textarea, main input:not([type=hidden]):not([type=radio]):not([type=checkbox])");
+    var fields = document.querySelectorAll("main textarea, main input:not([type=hidden]):not([name=once]):not([type=radio]):not([type=checkbox])");
     for (var i = 0; i < fields.length; i++) {
       if (fields[i].value !== fields[i].defaultValue) {
         return true;
@@ -30,7 +30,7 @@
   // Where the keyboard was in `main`, to put it back in the fresh copy: the element
   // with the same id, or else the one of the same kind, words and target nearest to
   // where it was among main's focusable elements (a goal added above moves it down).
-  var FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, summary";
+  var FOCUSABLE = "a[href], button, input:not([type=hidden]):not([name=once]), select, textarea, summary";
   function key(el) {
     var form = el.form || el.closest("form");
     return [el.tagName, el.getAttribute("href") || (form && form.getAttribute("action")) || "",
@@ -117,6 +117,7 @@
         // Said only when what the page shows changed (not at every reconnection).
         tell(changed ? "This page now shows the latest changes." : "");
         showPrint();
+        document.dispatchEvent(new Event("duet:fresh"));
         document.documentElement.setAttribute("data-updated", String(Date.now()));
       })
       .catch(function () {});
@@ -184,4 +185,20 @@
     }
   });
   document.addEventListener("DOMContentLoaded", showPrint);
+
+  // Back shows a form's page again, read anew (nothing is cached), with what was typed
+  // filled back in by the browser; its `once` value must come back too, or sending it
+  // again unchanged writes a copy. A browser fills a text field back in only when its
+  // value differs from the one the page came with: so the value is kept and the page's
+  // own emptied, on every page and fresh copy (a value filled back in is kept as it is).
+  function keepOnce() {
+    var onces = document.querySelectorAll("input[name=once]");
+    for (var i = 0; i < onces.length; i++) {
+      var v = onces[i].value;
+      onces[i].value = v;
+      onces[i].defaultValue = "";
+    }
+  }
+  document.addEventListener("DOMContentLoaded", keepOnce);
+  document.addEventListener("duet:fresh", keepOnce);
 })();
