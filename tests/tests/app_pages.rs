@@ -1499,6 +1499,44 @@ fn after_the_partner_left_the_checkin_page_speaks_of_no_partner() {
     );
 }
 
+/// With the partner gone, ratings open no round; the check-in still moves from goal to
+/// goal and ends (it offered the first goal again after each rating, each one a new
+/// rating, and Today kept asking to rate them all).
+#[test]
+fn a_checkin_alone_after_the_partner_left_moves_on_and_ends() {
+    let relay = duet_tests::Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["goal", "add", "Talk", "--area", "trust"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    let export = sam.home.with_extension("export.json");
+    sam.ok(&["leave", "--yes", "--export", export.to_str().expect("path")]);
+    alex.ok(&["sync"]);
+    let app = App::start(&alex);
+    let goal_of = |page: &str| {
+        let field = "name=\"goal\" value=\"";
+        let at = page.find(field).expect("a rating form") + field.len();
+        let len = page[at..].find('"').expect("the value's end");
+        page[at..at + len].to_string()
+    };
+    let first = goal_of(&app.get("/checkin").body);
+    let rated = app.post("/checkin", &[("goal", &first), ("level", "1")]);
+    assert_eq!(rated.status, 303, "{}", rated.body);
+    let to = rated.header("location").expect("led on").to_string();
+    let second = goal_of(&app.get(&to).body);
+    assert_ne!(first, second, "the next goal is offered");
+    let rated = app.post("/checkin", &[("goal", &second), ("level", "0")]);
+    let to = rated.header("location").expect("led on").to_string();
+    let done = app.get(&to).body;
+    assert!(
+        done.contains("You have rated every goal in this check-in"),
+        "{done}"
+    );
+    let today = app.get("/").body;
+    assert!(!today.contains("Rate 2 goals"), "{today}");
+}
+
 /// Today with every goal achieved (or paused) does not ask for a first goal.
 #[test]
 fn today_with_no_active_goal_left_does_not_ask_for_a_first_one() {

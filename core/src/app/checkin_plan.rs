@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::records::iso;
 use crate::device::{Device, DeviceError};
+use crate::model::{Rating, Seal};
 use crate::rituals::{
-    answered_now, effective_ratings, open_rounds, other_rated, rated_now, seen_by_closing,
-    waiting_seals,
+    DEFAULT_ROUND_MS, answered_now, effective_ratings, open_rounds, other_rated, rated_now,
+    seen_by_closing, waiting_seals,
 };
 use crate::store::SpaceKind;
 use crate::vocab::Status;
@@ -39,7 +40,9 @@ pub struct CheckinGoal {
     pub partner_steps: Vec<String>,
     /// Whether the partner has rated it in the open round (sealed or not).
     pub partner_rated: bool,
-    /// Whether this person has rated it in the open round.
+    /// Whether this person has rated it in the open round; with the partner gone and no
+    /// round open, in the last round's length (a week): a check-in alone still moves
+    /// from goal to goal, and ends.
     pub rated: bool,
     /// Whether rating it now answers a blind rating of the partner's, which then shows:
     /// the rating is made in the clear, in that round.
@@ -68,6 +71,9 @@ impl Device {
         let ratings = effective_ratings(&view);
         let seals = waiting_seals(&view);
         let open_ids: HashSet<&str> = open.iter().map(|r| r.id.as_str()).collect();
+        // Alone, ratings open no round: a check-in is the last round's length.
+        let alone_since =
+            (open.is_empty() && self.partner_gone()?).then(|| now.saturating_sub(DEFAULT_ROUND_MS));
         // Who has a rating or seal standing in an open round, by goal (whether it is
         // this person's): a revealed rating taken back leaves its seal behind, which
         // still marks the round rated for the rules every device applies; its rater
@@ -90,20 +96,10 @@ impl Device {
             .iter()
             .filter(|g| g.status.known() == Some(Status::Active))
         {
-            let my_last = ratings
-                .iter()
-                .filter(|r| r.goal == g.id && r.rater == me)
-                .map(|r| r.at)
-                .chain(
-                    seals
-                        .iter()
-                        .filter(|s| s.goal == g.id && s.rater == me)
-                        .map(|s| s.at),
-                )
-                .max()
-                .unwrap_or(i64::MIN);
+            let my_last = last_rated(&ratings, &seals, &g.id, &me);
             let stands = |mine: bool| standing.contains(&(g.id.as_str(), mine));
-            let rated = stands(true) && rated_now(&view, &g.id, now, |w| w == me);
+            let rated = (stands(true) && rated_now(&view, &g.id, now, |w| w == me))
+                || alone_since.is_some_and(|since| my_last >= since);
             // As `rate` decides: a partner's seal waiting in the round this rating would
             // answer (not one shown already, as when the partner left).
             let answered = answered_now(&view, &me, &g.id, now);
@@ -138,6 +134,22 @@ impl Device {
             goals,
         })
     }
+}
+
+/// When `me` last rated `goal` (sealed or not); `i64::MIN` if never.
+fn last_rated(ratings: &[Rating], seals: &[&Seal], goal: &str, me: &str) -> i64 {
+    ratings
+        .iter()
+        .filter(|r| r.goal == goal && r.rater == me)
+        .map(|r| r.at)
+        .chain(
+            seals
+                .iter()
+                .filter(|s| s.goal == goal && s.rater == me)
+                .map(|s| s.at),
+        )
+        .max()
+        .unwrap_or(i64::MIN)
 }
 
 /// A goal's level descriptions, +2 first, as (level, text); "" when not written.
