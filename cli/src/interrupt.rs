@@ -118,14 +118,8 @@ fn on_signal(code: i32) {
 }
 
 fn stop(s: &mut State, code: i32) -> ! {
-    // A thread still writing there (the demo's embedded relay) can add a file while the
-    // folder is removed, which then fails as not empty: tried again, a few times.
     for dir in &s.remove {
-        for _ in 0..5 {
-            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
-                break;
-            }
-        }
+        remove_now(dir);
     }
     let mut out = std::io::stdout().lock();
     if let Some(say) = &s.ends_well {
@@ -137,6 +131,29 @@ fn stop(s: &mut State, code: i32) -> ! {
     }
     let _ = out.flush();
     std::process::exit(code)
+}
+
+/// Removes `dir` while other threads may still write there (the demo's embedded relay,
+/// a partner's home being made): a file added during the removal failed it as not empty
+/// (five quick tries were not enough on a loaded machine). The folder is renamed first,
+/// so that what is written by path no longer lands in it, then removed, again until a
+/// deadline, and so is the path itself if a thread made it anew.
+fn remove_now(dir: &std::path::Path) {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let aside = name.map(|n| dir.with_file_name(format!(".{n}-removed")));
+    let aside = aside.filter(|a| std::fs::rename(dir, a).is_ok());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left: Vec<&std::path::Path> = [Some(dir), aside.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|d| std::fs::remove_dir_all(d).is_err() && d.exists())
+            .collect();
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// A write held against signals, until dropped: after the command said what it wrote.
