@@ -1,11 +1,10 @@
-//! An answer's body that keeps what it was given ([`Held`]: its request's in-flight slot,
-//! [`crate::limits::InFlight`], or a read page's share of the memory,
-//! [`crate::push_memory::Share`]) until the body has gone to the socket. The slot used to be given back as the handler
-//! returned, while a page of up to 16 MiB still waited for a client that did not read
-//! it: the in-flight limits, which bound what the relay holds for its clients, then
-//! bound nothing for reads. Hyper asks a body for its end only once its write buffer has
-//! room again, so the slot is held until all but the last few hundred KiB are sent (and
-//! [`crate::paced`] closes a connection whose client stops taking them).
+//! An answer's body that keeps what it was given (a read page's share of the memory,
+//! [`crate::push_memory::Share`]) until the body has gone to the socket: a page of up to
+//! 16 MiB waiting for a client that does not read it is still in the relay's memory.
+//! Hyper asks a body for its end only once its write buffer has room again, so the
+//! share is held until all but the last few hundred KiB are sent (and [`crate::paced`]
+//! closes a connection whose client stops taking them). The request's in-flight slot
+//! is not held so (it was: slow readers from a few addresses then took every slot).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -14,9 +14,10 @@
 //!    is outside both in-flight limits: it answers whatever else is stuck;
 //! 5. the request timeout around everything after it, body upload included, answering
 //!    408 `timeout`;
-//! 6. a read's answer keeps its in-flight slot until it has gone out
-//!    ([`crate::answer`]); the socket holds the client to the minimum rate while the
-//!    relay's writes wait on it ([`crate::paced`]).
+//! 6. gives the slot back once the answer is made: a read's page still going out holds
+//!    its share of the memory until it has gone out ([`crate::answer`]), and the socket
+//!    holds the client to the minimum rate while the relay's writes wait on it
+//!    ([`crate::paced`]).
 //!
 //! The per-device limit is applied where the device is known and authenticated: after a
 //! read's signature verifies, and after a push's events are decoded (their signatures
@@ -506,13 +507,13 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         },
         None => next.run(request).await,
     };
-    // A read's page holds its slot until it has gone out, not only until it is made.
-    match slot {
-        Some(slot) if !axum::body::HttpBody::is_end_stream(response.body()) => {
-            response.map(|body| axum::body::Body::new(crate::answer::Held::new(body, slot)))
-        }
-        _ => response,
-    }
+    // The slot is given back with the answer made: a page still going out to a slow
+    // reader holds its share of the memory (`routes::read_events`) and its connection
+    // (both capped per address), not a slot of the requests being worked on. Held until
+    // the page had gone out, 256 slow readers from 8 addresses took every slot, and
+    // every couple's sync was refused for as long as they read.
+    drop(slot);
+    response
 }
 
 #[cfg(test)]

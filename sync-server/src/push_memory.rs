@@ -41,6 +41,10 @@ pub struct PushMemory {
     size: u32,
     /// What each address holds now, in KiB, capped at its part.
     per_address: Counts<IpAddr>,
+    /// What each address's unsent pages hold, in KiB, capped at a smaller part: a page
+    /// is held for as long as its reader takes to read it, so a few addresses reading
+    /// at the minimum rate would otherwise hold the whole budget cheaply.
+    pages_per_address: Counts<IpAddr>,
 }
 
 /// A push's share of the budget (and of its address's part), grown as its body arrives
@@ -67,11 +71,23 @@ impl PushMemory {
         let size = u32::try_from((bytes / 1024).max(1)).unwrap_or(u32::MAX);
         // One address's part: a quarter, or one largest push if that is more.
         let part = (size / 4).max(kib_of(MAX_BODY_BYTES as u64, PUSH_MEMORY_FACTOR, size));
+        // Its unsent pages: a sixteenth, or one largest page if that is more.
+        let pages = (size / 16).max(kib_of(MAX_BODY_BYTES as u64, PAGE_MEMORY_FACTOR, size));
         Some(PushMemory {
             budget: Arc::new(Semaphore::new(size as usize)),
             size,
             per_address: Counts::new(part as usize).filter(|_| bytes > 0)?,
+            pages_per_address: Counts::new(pages as usize)?,
         })
+    }
+
+    /// An empty share for a read's page to `from`, to cover with [`Share::cover_page`]:
+    /// counted against the address's part for pages.
+    pub fn page_share(&self, from: Option<IpAddr>) -> Share {
+        Share {
+            per_address: self.pages_per_address.clone(),
+            ..self.share(from)
+        }
     }
 
     /// An empty share for a push from `from`, to grow with [`Share::cover`].
@@ -115,7 +131,11 @@ impl Share {
         let permit = Arc::clone(&self.budget)
             .try_acquire_many_owned(more)
             .map_err(|_| refused("pushes and pages in flight hold the whole push memory"))?;
-        let full = |_| refused("one address holds its quarter of the push memory");
+        let full = |_| {
+            refused(
+                "one address holds its part of the push memory (a quarter; a sixteenth for unsent pages)",
+            )
+        };
         match (&mut self.address, self.from) {
             (Some(held), _) => held.grow(more as usize).map_err(full)?,
             (None, Some(ip)) => {
@@ -205,5 +225,28 @@ mod tests {
         // A budget smaller than four of the largest still lets one largest push through.
         let small = PushMemory::new(64 << 20).expect("a budget");
         small.reserve(None, stranger).expect("one largest push");
+    }
+
+    #[test]
+    fn one_addresss_unsent_pages_hold_at_most_a_sixteenth_beside_its_pushes() {
+        let reader = Some(IpAddr::from([127, 0, 0, 2]));
+        let largest = MAX_BODY_BYTES as u64;
+        // 1 GiB: a sixteenth is two of the largest pages (32 MiB each, twice their size).
+        let m = PushMemory::new(1 << 30).expect("a budget");
+        let page = |m: &PushMemory| {
+            let mut share = m.page_share(reader);
+            share.cover_page(largest).map(|()| share)
+        };
+        let held = [page(&m).expect("one"), page(&m).expect("two")];
+        assert!(page(&m).is_err(), "a third page from the same address");
+        // Its pushes count against their own part.
+        let push = m.reserve(None, reader).expect("a push beside its pages");
+        drop(held);
+        page(&m).expect("given back once sent");
+        drop(push);
+        // A budget smaller than two of the largest pages still sends one.
+        let small = PushMemory::new(40 << 20).expect("a budget");
+        let mut share = small.page_share(reader);
+        share.cover_page(largest).expect("one largest page");
     }
 }

@@ -247,7 +247,7 @@ pub async fn read_events(
     let page = protocol::encode_page(&answer.events);
     // The page holds its share of the memory until it has gone out: a client that
     // opens many reads and takes none holds no more than the budget lets it.
-    let share = match memory.push_memory_share(address.and_then(|a| a.0.0)) {
+    let share = match memory.page_memory_share(address.and_then(|a| a.0.0)) {
         Some(mut share) => {
             share.cover_page(page.len() as u64)?;
             Some(share)

@@ -263,6 +263,15 @@ impl AppState {
         self.inner.push_memory.as_ref().map(|m| m.share(from))
     }
 
+    /// A share of the push memory for a read's page to the client address `from`
+    /// (counted against the address's smaller part for pages).
+    pub fn page_memory_share(
+        &self,
+        from: Option<std::net::IpAddr>,
+    ) -> Option<crate::push_memory::Share> {
+        self.inner.push_memory.as_ref().map(|m| m.page_share(from))
+    }
+
     /// What a push with the creation-token header `presented` (if any) from the client
     /// address `address` presents to create a space: the token is compared in constant
     /// time with each of the relay's.
