@@ -55,6 +55,17 @@ pub enum LockError {
         /// The home directory.
         home: PathBuf,
     },
+    /// The filesystem that holds the home is mounted read-only (a disk the system
+    /// remounted after errors, a read-only share): not the user's doing, nor a copy's.
+    #[error(
+        "the disk that holds {home} is mounted read-only: reading works, writing does not \
+         (nothing saved before is lost); mount it for writing again (or restart after a \
+         disk error), then run the command again"
+    )]
+    MountedReadOnly {
+        /// The home directory.
+        home: PathBuf,
+    },
     /// The home's disk is full: it was opened for reading only.
     #[error(
         "the disk that holds {home} is full: reading works, writing does not (nothing saved \
@@ -90,6 +101,8 @@ struct Inner {
     file: Option<File>,
     /// Read-only because its disk is full (said so to a write).
     full: bool,
+    /// Read-only because its filesystem is mounted so (said so to a write).
+    mounted: bool,
     /// How many guards of this lock are alive (re-entrancy).
     depth: Mutex<u32>,
     notice: Mutex<Option<WaitNotice>>,
@@ -131,6 +144,16 @@ impl HomeLock {
         lock
     }
 
+    /// The lock of a home on a filesystem mounted read-only: taking it always fails,
+    /// saying so.
+    pub fn mounted_read_only(home: &Path) -> HomeLock {
+        let mut lock = Self::with(home, home.join(LOCK_FILE), None);
+        if let Some(inner) = Arc::get_mut(&mut lock.inner) {
+            inner.mounted = true;
+        }
+        lock
+    }
+
     fn with(home: &Path, path: PathBuf, file: Option<File>) -> HomeLock {
         HomeLock {
             inner: Arc::new(Inner {
@@ -138,6 +161,7 @@ impl HomeLock {
                 path,
                 file,
                 full: false,
+                mounted: false,
                 depth: Mutex::new(0),
                 notice: Mutex::new(None),
                 wait: Mutex::new(DEFAULT_WAIT),
@@ -168,6 +192,8 @@ impl HomeLock {
             let home = self.inner.home.clone();
             return Err(if self.inner.full {
                 LockError::DiskFull { home }
+            } else if self.inner.mounted {
+                LockError::MountedReadOnly { home }
             } else {
                 LockError::ReadOnly { home }
             });

@@ -1,7 +1,8 @@
 //! A device whose disk is full still shows and exports everything it holds: SQLite
 //! cannot grow its shared-memory file there, so the home is read from a copy in memory,
-//! and every write is refused saying the disk is full. Needs root to mount a small
-//! tmpfs (CI runs as root); skipped with a word otherwise.
+//! and every write is refused saying the disk is full. So too a disk mounted read-only,
+//! said as such. Needs root to mount a small tmpfs (CI runs as root); skipped with a
+//! word otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +27,16 @@ impl SmallDisk {
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Mounts it again, read-only (`rw`: for writing).
+    fn remount(&self, mode: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {mode}");
     }
 
     /// Writes a file until the disk refuses more.
@@ -73,4 +84,36 @@ fn a_full_disk_still_shows_and_exports_everything_and_refuses_writes_in_words() 
     d.ok(&["rate", "walk", "2"]);
     let ratings = d.json(&["export"])["shared"]["ratings"].clone();
     assert_eq!(ratings.as_array().map(Vec::len), Some(2), "{ratings}");
+}
+
+/// The disk that holds the home mounted read-only (the system does so after disk
+/// errors): said as such, not as a home of another user to be run as its owner or
+/// copied (a copy of a device is what the docs warn against).
+#[test]
+fn a_disk_mounted_read_only_is_said_to_be_and_nothing_saved_is_lost() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let d = Device::at(disk.path().join("home"));
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["reflect", "Saved before"]);
+    disk.remount("ro");
+    let r = d.run(&["reflect", "Not saved"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("mounted read-only")
+            && !r.stderr.contains("owner")
+            && !r.stderr.contains("copy"),
+        "{}",
+        r.stderr
+    );
+    assert!(d.ok(&["reflections"]).contains("Saved before"));
+    disk.remount("rw");
+    d.ok(&["reflect", "Saved after"]);
+    let all = d.ok(&["reflections"]);
+    assert!(
+        all.contains("Saved before") && all.contains("Saved after"),
+        "{all}"
+    );
 }

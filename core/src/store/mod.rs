@@ -367,13 +367,9 @@ impl Store {
             open = found::begin_setup(home, &path, open)?;
             setting_up = true;
         }
-        let lock = match HomeLock::open(home) {
-            Ok(lock) if writable(&path) => lock,
-            Ok(_) => return Self::open_read_only(home, path, HomeLock::read_only(home)),
-            Err(LockError::Io { cause, .. }) if !create && is_read_only(&cause) => {
-                return Self::open_read_only(home, path, HomeLock::read_only(home));
-            }
-            Err(e) => return Err(e.into()),
+        let lock = match lock_for(home, &path, create)? {
+            Ok(lock) => lock,
+            Err(read_only) => return Self::open_read_only(home, path, read_only),
         };
         let conn = Connection::open(&path).map_err(corrupt(&path))?;
         let mut store = Store {
@@ -537,6 +533,28 @@ impl Store {
 }
 
 /// Whether this user can open the database for writing (opening changes nothing).
+/// The home's lock for writing, or (`Err`) the lock of a home that can only be read:
+/// this user's permissions, or a filesystem mounted read-only (said apart to a write).
+fn lock_for(
+    home: &Path,
+    path: &Path,
+    create: bool,
+) -> Result<Result<HomeLock, HomeLock>, StoreError> {
+    match HomeLock::open(home) {
+        Ok(lock) if writable(path) => Ok(Ok(lock)),
+        Ok(_) => Ok(Err(HomeLock::read_only(home))),
+        Err(LockError::Io { cause, .. })
+            if !create && cause.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+        {
+            Ok(Err(HomeLock::mounted_read_only(home)))
+        }
+        Err(LockError::Io { cause, .. }) if !create && is_read_only(&cause) => {
+            Ok(Err(HomeLock::read_only(home)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn writable(path: &Path) -> bool {
     std::fs::OpenOptions::new().append(true).open(path).is_ok()
 }
