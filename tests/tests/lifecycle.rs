@@ -1181,6 +1181,11 @@ fn a_home_set_up_alone_by_mistake_starts_over_on_the_command_line_and_joins_the_
         out.contains("set aside in") && out.contains("duet join CODE"),
         "{out}"
     );
+    // A new identity needs the relay to pair through: the one set aside is named.
+    assert!(
+        out.contains(&format!("`duet init --name NAME --relay {}`", relay.url)),
+        "{out}"
+    );
     let aside = duet_core::device::set_aside_in(&sam.home);
     assert_eq!(aside.len(), 1, "{aside:?}");
     let old = Device::at(sam.home.join(&aside[0]));

@@ -79,8 +79,11 @@ fn welcome(ctx: &Ctx, dev: &Device) -> anyhow::Result<()> {
         safe_line(&dev.me.name),
         ctx.home.display()
     ))?;
-    ctx.out.line(
-        "Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner.",
-    )?;
+    // Without a relay, `duet invite` fails: the step before it is said.
+    ctx.out.line(if dev.relay()?.is_some() {
+        "Next: `duet goal add TITLE --area AREA`, and `duet invite` to pair with your partner."
+    } else {
+        "Next: `duet goal add TITLE --area AREA`; to pair with your partner, set your relay (`duet relay set URL`), then `duet invite`."
+    })?;
     Ok(())
 }

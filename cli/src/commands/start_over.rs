@@ -77,6 +77,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         "nothing was set aside",
         a.yes,
     )?;
+    // Said in the next step: the new identity needs a relay to pair through, and the
+    // store that knew it is set aside.
+    let relay = dev.relay()?;
     let aside = dev.set_home_aside()?;
     if ctx.out.json {
         return ctx.out.json(&json!({
@@ -88,15 +91,27 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             },
         }));
     }
+    said(ctx, &aside, relay.as_deref())
+}
+
+/// Where the device was set aside, and what to run next.
+fn said(ctx: &Ctx, aside: &std::path::Path, relay: Option<&str>) -> anyhow::Result<()> {
     let shown = aside.display().to_string();
     ctx.out.line(format!(
         "This device is set aside in {}; it still reads with `duet --home {} history`.",
         crate::output::safe_line(&shown),
         crate::output::safe_line(&for_shell(&shown))
     ))?;
-    ctx.out.line(
-        "Next: `duet init --name NAME` to start new, or `duet join CODE --name NAME` with a code from your partner (`duet invite`) or from one of your devices (`duet device add`).",
-    )?;
+    let init = match relay {
+        Some(url) => format!(
+            "`duet init --name NAME --relay {}` (with `--token TOKEN` if its operator gave you one)",
+            crate::output::safe_line(&for_shell(url))
+        ),
+        None => "`duet init --name NAME --relay URL`".to_string(),
+    };
+    ctx.out.line(format!(
+        "Next: {init} to start new, or `duet join CODE --name NAME` with a code from your partner (`duet invite`) or from one of your devices (`duet device add`)."
+    ))?;
     Ok(())
 }
 
