@@ -923,7 +923,16 @@ fn an_offline_leave_is_said_to_go_with_the_next_sync_and_it_does() {
         "{status}"
     );
     sam.ok(&["relay", "set", &relay.url]);
-    sam.ok(&["sync"]);
+    // What the sync did is said once: the leave went (it said "not synced" and "sent
+    // what was waiting" in two lines).
+    let synced = sam.ok(&["sync"]);
+    assert!(
+        synced.contains("shared: your leave of ")
+            && synced.contains("reached the relay")
+            && !synced.contains("not synced")
+            && !synced.contains("sent what was waiting"),
+        "{synced}"
+    );
     alex.ok(&["sync"]);
     assert!(
         alex.ok(&["reflections"])

@@ -302,6 +302,16 @@ fn print_departed(
     d: &duet_core::store::Departed,
     r: &duet_core::sync::SyncReport,
 ) -> Result<(), crate::output::StdoutError> {
+    if !r.departed_now && leave_sent_now(d, r) {
+        // A leave made while the relay was out of reach, sent now: that is what this
+        // sync did (it said "not synced" and "sent" in two lines).
+        return ctx.out.line(format!(
+            "{}: your leave of {} reached the relay (with what was written before it: {}); this device no longer syncs that space",
+            kind.as_str(),
+            crate::output::day(d.at),
+            duet_core::words::count(r.pushed_events, "event", "events")
+        ));
+    }
     if !r.departed_now {
         return ctx.out.line(format!(
             "{}: not synced: this device's membership ended on {} (`duet status`)",
@@ -329,6 +339,12 @@ fn print_departed(
         ));
     }
     Ok(())
+}
+
+/// Whether this sync sent this person's leave, made before it (offline): events went
+/// out in a space this device had left already.
+fn leave_sent_now(d: &duet_core::store::Departed, r: &duet_core::sync::SyncReport) -> bool {
+    d.left && !r.departed_now && r.pushed_events > 0
 }
 
 /// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
@@ -360,7 +376,9 @@ pub fn print_reports(
             ctx.out
                 .line(format!("{}: {}", kind.as_str(), safe_line(&a.summary())))?;
         }
-        if r.pushed_changes > 0 {
+        if r.departed.as_ref().is_some_and(|d| leave_sent_now(d, r)) {
+            // Said with the leave.
+        } else if r.pushed_changes > 0 {
             ctx.out.line(format!(
                 "{}: sent {} change{}",
                 kind.as_str(),
