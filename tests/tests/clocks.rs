@@ -276,7 +276,7 @@ fn a_checkin_refused_at_its_second_goal_rates_nothing() {
 }
 
 /// A rating given while the clock ran a month ahead counts as the latest until its date:
-/// the report handed to a therapist says so (as `progress` does), and says the time zone
+/// the report handed to a therapist says so (as `progress` and `history` do), and says the time zone
 /// its times are in (two partners in two zones date one rating differently).
 #[test]
 fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
@@ -288,6 +288,23 @@ fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
     d.ok(&["goal", "add", "Listen first", "--area", "communication"]);
     let rated = at_offset(&d, "+30d", &["rate", "listen", "2"]);
     assert_eq!(rated.code, 0, "{rated:?}");
+    // The history, where a couple reads when things happened, marks it as well.
+    let history = d.ok(&["history"]);
+    let line = history
+        .lines()
+        .find(|l| l.contains("rated"))
+        .expect("the rating");
+    assert!(
+        line.ends_with("(dated ahead of this device's clock)"),
+        "{history}"
+    );
+    let events = d.ok(&["--json", "history"]);
+    let marked: Vec<bool> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| e["dated_ahead"] == serde_json::json!(true))
+        .collect();
+    assert_eq!(marked.iter().filter(|m| **m).count(), 1, "{events}");
     let file = d.home.join("report.html");
     let path = file.to_str().expect("a UTF-8 path");
     let made = d.run_full(&["report", "--html", path], None, &[("TZ", "IST-5:30")]);

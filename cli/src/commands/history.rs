@@ -15,6 +15,8 @@ const SUMMARY_COLUMNS: usize = LINE_COLUMNS - 18;
 /// After a change made here that never reached the space (this device's membership
 /// ended first): the partner never saw it.
 const NEVER_SENT: &str = "  (never sent: shown on this device only)";
+/// The mark of an event dated after this device's clock (a device whose clock was wrong).
+const DATED_AHEAD: &str = "  (dated ahead of this device's clock)";
 
 /// Show the joint history of the shared space, newest last.
 #[derive(Debug, clap::Args)]
@@ -100,7 +102,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         } else {
             clip(&line, SUMMARY_COLUMNS)
         };
-        let mark = if e.never_sent { NEVER_SENT } else { "" };
+        let mark = match (e.never_sent, e.dated_ahead) {
+            (true, _) => NEVER_SENT,
+            (false, true) => DATED_AHEAD,
+            (false, false) => "",
+        };
         writeln!(out, "{}  {}{mark}", when(e.at), shown)?;
         let text = (e.kind == duet_core::history::HistoryKind::ReflectionWritten)
             .then(|| e.item.as_ref().and_then(|i| texts.get(i)))

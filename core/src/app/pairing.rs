@@ -401,10 +401,10 @@ impl Device {
         let me = self.me.clone();
         let mut events = crate::history::timeline(&mut self.store, &rec.id, &me, &query)?;
         let never_sent = self.never_sent()?;
-        if !never_sent.is_empty() {
-            for e in &mut events {
-                e.never_sent = never_sent.contains(&e.change);
-            }
+        let ahead = self.now().saturating_add(crate::progress::AHEAD_MS);
+        for e in &mut events {
+            e.never_sent = never_sent.contains(&e.change);
+            e.dated_ahead = e.at > ahead;
         }
         Ok(events)
     }

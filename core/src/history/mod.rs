@@ -137,6 +137,10 @@ pub struct HistoryEvent {
     /// learned so: the change never reached the space and shows on this device only.
     #[serde(default)]
     pub never_sent: bool,
+    /// Dated more than [`crate::progress::AHEAD_MS`] after this device's clock: made on a
+    /// device whose clock was wrong (`progress` and the report mark the same).
+    #[serde(default)]
+    pub dated_ahead: bool,
 }
 
 impl HistoryEvent {
@@ -166,6 +170,7 @@ impl HistoryEvent {
             person: None,
             summary: String::new(),
             never_sent: false,
+            dated_ahead: false,
         }
     }
 }

@@ -90,6 +90,8 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
                     span class="when" { (when(e.at)) } " " (people_set_apart(e, &people))
                     @if e.never_sent {
                         " " span class="muted" { "(never sent: shown on this device only)" }
+                    } @else if e.dated_ahead {
+                        " " span class="muted" { "(dated ahead of this device's clock)" }
                     }
                 }
             }
