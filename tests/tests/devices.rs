@@ -296,6 +296,22 @@ fn a_removed_device_can_no_longer_read_or_write_and_the_others_carry_on() {
         marks.iter().filter(|(_, never)| *never).count() == 1,
         "{rows}"
     );
+    // So does the export handed on (a therapist would read the rating as one the
+    // partner had).
+    let export = a2.json(&["export"]);
+    let never = &export["shared"]["never_sent"];
+    assert_eq!(never.as_array().map(Vec::len), Some(1), "{never}");
+    assert_eq!(never[0]["kind"], "rating_sealed", "{never}");
+    let text = a2.ok(&["export"]);
+    assert!(
+        text.contains("## Never sent") && text.contains("your partner never had these"),
+        "{text}"
+    );
+    assert_eq!(
+        b.json(&["export"])["shared"]["never_sent"],
+        serde_json::json!([]),
+        "the partner's export holds none"
+    );
     for view in [&["goal", "list"][..], &["progress"], &["reflections"]] {
         let r = a2.run(view);
         assert!(

@@ -171,6 +171,19 @@ fn text_lines(export: &Export) -> Vec<String> {
             lines.push("\n## Reflections".to_string());
             lines.extend(reflection_lines(view, &people));
         }
+        if !space.never_sent.is_empty() {
+            lines.push(
+                "\n## Never sent (made on this device after its membership ended: your partner never had these)"
+                    .to_string(),
+            );
+            lines.extend(space.never_sent.iter().map(|n| {
+                format!(
+                    "- {}  {}",
+                    crate::output::when(n.at_ms),
+                    safe_line(&n.summary)
+                )
+            }));
+        }
         lines.extend(problem_lines(problems, None));
         lines.push(String::new());
     }

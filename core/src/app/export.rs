@@ -49,9 +49,30 @@ pub struct SpaceExport {
     pub sealed: Vec<SealedRecord>,
     /// Entities this version could not read, with their raw content.
     pub problems: Vec<Problem>,
+    /// What this device wrote that never reached the space (its membership ended
+    /// first): shown here only, never seen by the partner (shared space only).
+    pub never_sent: Vec<NeverSentRecord>,
     /// The typed content, for text renderings (not part of the JSON).
     #[serde(skip)]
     pub view: View,
+}
+
+/// A change of the export's device that never reached the space, as its history says it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeverSentRecord {
+    /// The history's kind of event (`goal_created`, `rating_given`, ...).
+    pub kind: crate::history::HistoryKind,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// When, in ms since the Unix epoch (for text renderings; not part of the JSON).
+    #[serde(skip)]
+    pub at_ms: i64,
+    /// The goal concerned.
+    pub goal: Option<String>,
+    /// The step, rating or reflection concerned.
+    pub item: Option<String>,
+    /// The history's line.
+    pub summary: String,
 }
 
 /// `duet export`: both spaces.
@@ -98,6 +119,7 @@ impl SpaceExport {
                 .map(SealedRecord::from)
                 .collect(),
             problems,
+            never_sent: Vec::new(),
             view,
         }
     }
@@ -106,7 +128,22 @@ impl SpaceExport {
 impl Device {
     /// Everything of the shared and the personal space.
     pub fn export(&mut self) -> Result<Export, DeviceError> {
-        let shared = self.space_export(SpaceKind::Shared)?;
+        let mut shared = self.space_export(SpaceKind::Shared)?;
+        if self.never_sent_count()? > 0 {
+            shared.never_sent = self
+                .history(crate::history::HistoryQuery::default())?
+                .into_iter()
+                .filter(|e| e.never_sent)
+                .map(|e| NeverSentRecord {
+                    kind: e.kind,
+                    at: iso(e.at),
+                    at_ms: e.at,
+                    goal: e.goal,
+                    item: e.item,
+                    summary: e.summary,
+                })
+                .collect();
+        }
         let personal = self.space_export(SpaceKind::Personal)?;
         Ok(Export {
             format: EXPORT_FORMAT,
