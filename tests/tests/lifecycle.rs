@@ -304,6 +304,15 @@ fn after_a_partner_leaves_the_other_writes_under_a_key_the_leaver_never_had() {
         "{}",
         again.stderr
     );
+    // A new device cannot join a space left: how the personal space, which stays the
+    // leaver's, goes to a new one is said (not `start-over`, which would set it aside).
+    let add = sam.run(&["device", "add"]);
+    assert_eq!(add.code, 1, "{add:?}");
+    assert!(
+        add.stderr.contains("duet backup") && add.stderr.contains("duet restore"),
+        "{}",
+        add.stderr
+    );
 
     let synced = alex.ok(&["sync"]);
     assert!(

@@ -40,6 +40,15 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Add { expires } => {
             let mut dev = ctx.device()?;
+            if let Some(left) = dev.departed()?.filter(|d| d.left) {
+                anyhow::bail!(
+                    "{}, and a new device joins both spaces: none can be added. Your personal \
+                     space stays yours on this device: to carry it to a new one, write a backup \
+                     here (`duet backup FILE`), bring it back there (`duet restore FILE --home \
+                     DIR`) and use that one from then on; `duet export` keeps everything readable",
+                    left.describe()
+                );
+            }
             let made = dev.invite_own_device(&Http::new()?, expires);
             let code = super::invite::Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
             if ctx.out.json {
