@@ -788,3 +788,52 @@ fn a_passphrase_descriptor_that_is_not_open_is_refused_and_nothing_is_written() 
         assert!(!file.exists());
     }
 }
+
+/// A backup killed while it wrote (kill -9, a power cut) leaves its temporary file: a
+/// sealed copy of the device's keys the person does not know of. The next backup to
+/// that name removes it, but not one a running backup holds.
+#[test]
+fn a_killed_backups_temporary_file_is_removed_by_the_next_but_not_a_running_ones() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("k.bak");
+    let stale = dir.path().join(".k.bak.tmp-0badcafe");
+    let running = dir.path().join(".k.bak.tmp-0c0ffee0");
+    for tmp in [&stale, &running] {
+        std::fs::write(tmp, b"part of a sealed backup").expect("a temporary file");
+        let aged = std::process::Command::new("touch")
+            .args(["-d", "1 hour ago"])
+            .arg(tmp)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(aged, "touch");
+    }
+    // Another backup still writing holds its file locked (as `flock` does here).
+    let mut holder = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(&running)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("flock runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::OpenOptions::new()
+        .write(true)
+        .open(&running)
+        .is_ok_and(|f| f.try_lock().is_ok())
+    {
+        assert!(std::time::Instant::now() < deadline, "never locked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let path = file.to_str().expect("a UTF-8 path");
+    d.run_with_stdin(&["backup", path, "--passphrase-fd", "0"], Some(PASS))
+        .ok();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(file.is_file(), "the backup is written");
+    assert!(
+        !stale.exists(),
+        "the killed backup's temporary file is removed"
+    );
+    assert!(running.exists(), "a running backup's file is left alone");
+}

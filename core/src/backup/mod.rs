@@ -242,6 +242,37 @@ pub fn seal_with(
     })
 }
 
+/// Removes the temporary files named `prefix…` in `dir` that a backup killed while it
+/// wrote left behind (a sealed copy of the device's keys, however partial, that the
+/// person does not know of): those no running backup holds locked, and not just made.
+fn clear_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let settled = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(5))
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix));
+        let stale = ours
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && settled(&m))
+            && std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .is_ok_and(|f| f.try_lock().is_ok());
+        if stale {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (a private temporary file beside it, synced,
 /// then renamed over it, or without `force` linked to it only if nothing is there:
 /// another backup written to the same name meanwhile is not replaced), readable by its
@@ -255,8 +286,10 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupErr
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "backup".into());
+    let prefix = format!(".{name}.tmp-");
+    clear_stale_temps(&dir, &prefix);
     let tmp = dir.join(format!(
-        ".{name}.tmp-{}",
+        "{prefix}{}",
         hex::encode(crate::ids::random_bytes::<4>())
     ));
     let mut opts = std::fs::OpenOptions::new();
@@ -268,6 +301,8 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupErr
     }
     let written = (|| {
         let mut f = opts.open(&tmp)?;
+        // Held while it is written: a temporary file nobody holds is a killed backup's.
+        let _ = f.try_lock();
         f.write_all(bytes)?;
         f.sync_all()?;
         if force {
