@@ -360,4 +360,12 @@ fn times_in_the_repeated_hour_carry_their_offset_and_a_report_names_both_offsets
         ),
         "{html}"
     );
+    // Made before the change, with ratings dated after it (a clock that was ahead):
+    // their offset is named too.
+    run(&["report", "--html", path], &at("2026-11-01T07:00:00Z"));
+    let html = std::fs::read_to_string(&file).expect("the report");
+    assert!(
+        html.contains("times are this device's (UTC-07:00 or UTC-08:00"),
+        "{html}"
+    );
 }

@@ -208,11 +208,12 @@ fn heading_names(names: &[&str]) -> Markup {
     }
 }
 
-/// The period covered, as days: "2026-01-01 to 2026-03-31".
 /// The offsets the report's times are in: one, or those the device's zone had over the
-/// period and since (a change to or from daylight saving time between).
+/// period and since (a change to or from daylight saving time between), to the latest
+/// time it shows (a rating dated ahead of this device's clock may be after it was made).
 fn zone(d: &ReportData) -> String {
-    let offsets = crate::output::utc_offsets(d.period.from.min(d.made_at), d.made_at);
+    let offsets =
+        crate::output::utc_offsets(d.period.from.min(d.made_at), d.made_at.max(d.period.to));
     match offsets.as_slice() {
         [one] => one.clone(),
         many => format!(
@@ -222,6 +223,7 @@ fn zone(d: &ReportData) -> String {
     }
 }
 
+/// The period covered, as days: "2026-01-01 to 2026-03-31".
 fn period(d: &ReportData) -> String {
     let from = day(d.period.from);
     let to = day(d.period.to);
