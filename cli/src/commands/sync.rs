@@ -158,14 +158,22 @@ pub(crate) fn in_no_space() -> anyhow::Error {
     )
 }
 
+/// `count` summed over the spaces this device is still a member of.
+fn in_member_spaces(
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+    count: impl Fn(&duet_core::sync::SyncReport) -> usize,
+) -> usize {
+    reports
+        .iter()
+        .filter(|(_, r)| r.departed.is_none())
+        .map(|(_, r)| count(r))
+        .sum()
+}
+
 /// What a sync that left some of this device's events unacknowledged says: not up to
 /// date, whatever else it did (a relay whose answers did not name them as stored).
 fn unsent_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<String> {
-    let unsent: usize = reports
-        .iter()
-        .filter(|(_, r)| r.departed.is_none())
-        .map(|(_, r)| r.unsent)
-        .sum();
+    let unsent = in_member_spaces(reports, |r| r.unsent);
     (unsent > 0).then(|| {
         format!(
             "the relay has not acknowledged {} of this device's (the warning says why); {} on this device, and the next `duet sync` sends {} again",
@@ -179,11 +187,7 @@ fn unsent_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<S
 /// What a sync that leaves events waiting for one the relay has not served says: not up
 /// to date (a partner's writes are held back), so a scheduled sync learns it (exit 3).
 fn waiting_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<String> {
-    let waiting: usize = reports
-        .iter()
-        .filter(|(_, r)| r.departed.is_none())
-        .map(|(_, r)| r.waiting)
-        .sum();
+    let waiting = in_member_spaces(reports, |r| r.waiting);
     (waiting > 0).then(|| {
         format!(
             "not up to date: {} for an earlier event (or a key) the relay has not served (the warning says which); {} kept on this device and applied once the relay serves it: run `duet sync` again later, and if the relay never does, tell its operator (`duet sync --drop-waiting` sets them aside)",
