@@ -47,6 +47,7 @@ pub fn say(step: &NextStep) -> String {
                 .into()
         }
         NextStep::CheckHomePermissions => "check the permissions of --home / DUET_HOME".into(),
+        NextStep::MountWritable => "the disk that holds --home / DUET_HOME is mounted read-only (the system does so after a disk error): mount it for writing again, then run the command again".into(),
         NextStep::GiveName => "pass --name NAME".into(),
         NextStep::SetRelay => "run `duet relay set URL` first".into(),
         NextStep::CheckRelayThenSync => "check that it is running and the URL is right \

@@ -14,6 +14,8 @@ pub enum NextStep {
     OtherHome,
     /// Check that the home directory can be created and written.
     CheckHomePermissions,
+    /// The disk that holds the home is mounted read-only: mount it for writing again.
+    MountWritable,
     /// Give a name.
     GiveName,
     /// Set the relay to sync through.

@@ -76,13 +76,23 @@ pub enum LockError {
         home: PathBuf,
     },
     /// The lock file could not be opened or locked.
-    #[error("cannot lock {path}: {cause}; check the home directory's permissions")]
+    #[error("cannot lock {path}: {cause}; {}", lock_advice(.cause))]
     Io {
         /// The lock file.
         path: PathBuf,
         /// What the system said (in the message, not a source: said once).
         cause: std::io::Error,
     },
+}
+
+/// What to do when the lock file could not be opened or locked: the permissions, or a
+/// disk mounted read-only (which no permission puts right).
+fn lock_advice(cause: &std::io::Error) -> &'static str {
+    if cause.kind() == std::io::ErrorKind::ReadOnlyFilesystem {
+        "the disk that holds the home is mounted read-only (nothing saved before is lost): mount it for writing again, then run the command again"
+    } else {
+        "check the home directory's permissions"
+    }
 }
 
 /// Called once when a writer has waited [`NOTICE_AFTER`] for another process.

@@ -800,7 +800,7 @@ fn a_killed_backups_temporary_file_is_removed_by_the_next_but_not_a_running_ones
     let file = dir.path().join("k.bak");
     let stale = dir.path().join(".k.bak.tmp-0badcafe");
     let running = dir.path().join(".k.bak.tmp-0c0ffee0");
-    for tmp in [&stale, &running] {
+    let left_an_hour_ago = |tmp: &std::path::Path| {
         std::fs::write(tmp, b"part of a sealed backup").expect("a temporary file");
         let aged = std::process::Command::new("touch")
             .args(["-d", "1 hour ago"])
@@ -808,7 +808,9 @@ fn a_killed_backups_temporary_file_is_removed_by_the_next_but_not_a_running_ones
             .status()
             .is_ok_and(|s| s.success());
         assert!(aged, "touch");
-    }
+    };
+    left_an_hour_ago(&stale);
+    left_an_hour_ago(&running);
     // Another backup still writing holds its file locked (as `flock` does here).
     let mut holder = std::process::Command::new("flock")
         .arg("-x")
@@ -836,4 +838,9 @@ fn a_killed_backups_temporary_file_is_removed_by_the_next_but_not_a_running_ones
         "the killed backup's temporary file is removed"
     );
     assert!(running.exists(), "a running backup's file is left alone");
+    // A backup refused for the file there (no --force) still clears it.
+    left_an_hour_ago(&stale);
+    let refused = d.run_with_stdin(&["backup", path, "--passphrase-fd", "0"], Some(PASS));
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(!stale.exists(), "removed by a refused backup too");
 }

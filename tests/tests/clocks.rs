@@ -305,6 +305,14 @@ fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
         .map(|e| e["dated_ahead"] == serde_json::json!(true))
         .collect();
     assert_eq!(marked.iter().filter(|m| **m).count(), 1, "{events}");
+    // And the reflections, where a reflection's date is read.
+    let wrote = at_offset(&d, "+30d", &["reflect", "From a clock ahead"]);
+    assert_eq!(wrote.code, 0, "{wrote:?}");
+    let listed = d.ok(&["reflections"]);
+    assert!(
+        listed.contains("(dated ahead of this device's clock):"),
+        "{listed}"
+    );
     let file = d.home.join("report.html");
     let path = file.to_str().expect("a UTF-8 path");
     let made = d.run_full(&["report", "--html", path], None, &[("TZ", "IST-5:30")]);

@@ -109,6 +109,19 @@ fn a_disk_mounted_read_only_is_said_to_be_and_nothing_saved_is_lost() {
         r.stderr
     );
     assert!(d.ok(&["reflections"]).contains("Saved before"));
+    // So do the commands that take the home's lock or make a home there.
+    let elsewhere = Device::at(disk.path().join("new"));
+    for r in [
+        d.run(&["start-over", "--yes"]),
+        elsewhere.run(&["init", "--name", "Sam"]),
+    ] {
+        assert_ne!(r.code, 0, "{r:?}");
+        assert!(
+            r.stderr.contains("mounted read-only") && !r.stderr.contains("permissions"),
+            "{}",
+            r.stderr
+        );
+    }
     disk.remount("rw");
     d.ok(&["reflect", "Saved after"]);
     let all = d.ok(&["reflections"]);

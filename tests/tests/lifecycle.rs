@@ -937,7 +937,7 @@ fn an_offline_leave_is_said_to_go_with_the_next_sync_and_it_does() {
     let synced = sam.ok(&["sync"]);
     assert!(
         synced.contains("shared: your leave of ")
-            && synced.contains("reached the relay")
+            && synced.contains("reached the relay with 1 event written before it;")
             && !synced.contains("not synced")
             && !synced.contains("sent what was waiting"),
         "{synced}"

@@ -128,10 +128,17 @@ fn a_withheld_event_makes_later_ones_wait_until_it_is_served_and_nothing_is_lost
     // two, then the withheld one only afterwards.
     let rows = take_newest(&relay, 3);
     put_back(&relay, &rows[1..]);
-    let r = a.run(&["sync"]);
+    // (Told to drop what waited before it, of which there was nothing: what waits after
+    // its read is said to need another.)
+    let r = a.run(&["sync", "--drop-waiting"]);
     assert_eq!(
         r.code, 3,
         "not up to date, and a scheduled sync learns it: {r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("set aside only what waited before this sync read"),
+        "{r:?}"
     );
     assert!(
         r.stderr.contains("wait for an earlier event"),

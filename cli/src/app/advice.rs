@@ -76,6 +76,9 @@ pub fn say(step: &NextStep) -> String {
         NextStep::CheckHomePermissions => {
             "check that Duet may create and write its folder (DUET_HOME or --home)".into()
         }
+        NextStep::MountWritable => {
+            "the disk that holds Duet's folder is mounted read-only (the system does so after a disk error): mount it for writing again".into()
+        }
         NextStep::GiveName => "give your name".into(),
         NextStep::SetRelay => format!("set a relay on {DEVICES_PAGE} first"),
         NextStep::CheckRelayThenSync => format!(

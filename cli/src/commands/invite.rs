@@ -17,8 +17,14 @@ const LIFETIME: std::ops::RangeInclusive<std::time::Duration> =
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // The number itself as the example, unless no unit makes it a lifetime.
+        let n = if s.trim_start_matches('0').is_empty() {
+            "30"
+        } else {
+            s
+        };
         return Err(format!(
-            "give the lifetime with its unit, for example {s}m for minutes or {s}h for hours \
+            "give the lifetime with its unit, for example {n}m for minutes or {n}h for hours \
              (got {s:?})"
         ));
     }
@@ -259,6 +265,9 @@ mod tests {
         assert!(parse_duration("720d").is_err(), "over 30 days");
         assert!(parse_duration("10s").is_err(), "under a minute");
         assert!(parse_duration("soon").is_err());
+        // No unit makes 0 a lifetime: the example is one that is.
+        let zero = parse_duration("0").expect_err("no unit");
+        assert!(zero.contains("for example 30m for minutes"), "{zero}");
         assert!(parse_duration("").is_err());
     }
 }

@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     if a.drop_waiting {
         let n = ctx.device()?.drop_waiting()?;
         note(&if n == 0 {
-            "no event was waiting".to_string()
+            "no event was waiting before this sync".to_string()
         } else {
             format!(
                 "dropped {}; they are not read again, unless the relay serves them at a new place",
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
         Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
     } else {
-        waiting_line(&reports).or_else(|| unsent_line(&reports))
+        waiting_line(&reports, a.drop_waiting).or_else(|| unsent_line(&reports))
     }
     .map(|why| anyhow::Error::new(crate::advice::TryLater(why)));
     if ctx.out.json {
@@ -186,11 +186,20 @@ fn unsent_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<S
 
 /// What a sync that leaves events waiting for one the relay has not served says: not up
 /// to date (a partner's writes are held back), so a scheduled sync learns it (exit 3).
-fn waiting_line(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> Option<String> {
+/// `dropped`: this sync began by dropping what waited before it (`--drop-waiting`).
+fn waiting_line(
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+    dropped: bool,
+) -> Option<String> {
     let waiting = in_member_spaces(reports, |r| r.waiting);
+    let drop = if dropped {
+        "`--drop-waiting` set aside only what waited before this sync read: run it again to set these aside"
+    } else {
+        "`duet sync --drop-waiting` sets them aside"
+    };
     (waiting > 0).then(|| {
         format!(
-            "not up to date: {} for an earlier event (or a key) the relay has not served (the warning says which); {} kept on this device and applied once the relay serves it: run `duet sync` again later, and if the relay never does, tell its operator (`duet sync --drop-waiting` sets them aside)",
+            "not up to date: {} for an earlier event (or a key) the relay has not served (the warning says which); {} kept on this device and applied once the relay serves it: run `duet sync` again later, and if the relay never does, tell its operator ({drop})",
             duet_core::words::count(waiting, "event waits", "events wait"),
             if waiting == 1 { "it is" } else { "they are" },
         )
@@ -309,11 +318,18 @@ fn print_departed(
     if !r.departed_now && leave_sent_now(d, r) {
         // A leave made while the relay was out of reach, sent now: that is what this
         // sync did (it said "not synced" and "sent" in two lines).
+        // The leave is one of the events sent; the others were written before it.
+        let before = match r.pushed_events.saturating_sub(1) {
+            0 => String::new(),
+            n => format!(
+                " with {} written before it",
+                duet_core::words::count(n, "event", "events")
+            ),
+        };
         return ctx.out.line(format!(
-            "{}: your leave of {} reached the relay (with what was written before it: {}); this device no longer syncs that space",
+            "{}: your leave of {} reached the relay{before}; this device no longer syncs that space",
             kind.as_str(),
             crate::output::day(d.at),
-            duet_core::words::count(r.pushed_events, "event", "events")
         ));
     }
     if !r.departed_now {

@@ -145,6 +145,10 @@ pub struct BackupSummary {
 /// Refuses a backup path that exists unless `force`: call before asking for a
 /// passphrase.
 pub fn check_backup_target(path: &Path, force: bool) -> Result<(), BackupError> {
+    // A backup to this name refused for the file there still clears what a killed one
+    // left beside it.
+    let (dir, prefix) = temp_place(path);
+    clear_stale_temps(&dir, &prefix);
     if !force && std::fs::symlink_metadata(path).is_ok() {
         return Err(BackupError::Exists(path.to_path_buf()));
     }
@@ -242,6 +246,20 @@ pub fn seal_with(
     })
 }
 
+/// The folder a backup to `path` writes its temporary file in, and that file's name
+/// before its random part.
+fn temp_place(path: &Path) -> (PathBuf, String) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "backup".into());
+    (dir, format!(".{name}.tmp-"))
+}
+
 /// Removes the temporary files named `prefix…` in `dir` that a backup killed while it
 /// wrote left behind (a sealed copy of the device's keys, however partial, that the
 /// person does not know of): those no running backup holds locked, and not just made.
@@ -278,15 +296,7 @@ fn clear_stale_temps(dir: &Path, prefix: &str) {
 /// another backup written to the same name meanwhile is not replaced), readable by its
 /// owner only.
 fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "backup".into());
-    let prefix = format!(".{name}.tmp-");
+    let (dir, prefix) = temp_place(path);
     clear_stale_temps(&dir, &prefix);
     let tmp = dir.join(format!(
         "{prefix}{}",

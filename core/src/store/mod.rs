@@ -65,6 +65,11 @@ impl crate::advice::Advice for StoreError {
         match self {
             StoreError::NotInitialised => Some(NextStep::SetUp),
             StoreError::AlreadyInitialised(_) => Some(NextStep::OtherHome),
+            StoreError::Io { cause, .. } | StoreError::Unreadable { cause, .. }
+                if cause.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+            {
+                Some(NextStep::MountWritable)
+            }
             StoreError::Io { .. } | StoreError::Unreadable { .. } => {
                 Some(NextStep::CheckHomePermissions)
             }
