@@ -973,6 +973,13 @@ fn undo_after_a_correction_brings_back_the_rating_it_corrected() {
     d.ok(&["rate", "kind", "1"]);
     d.ok(&["rate", "kind", "2", "--amend"]);
     assert_eq!(latest(&d), 2);
+    // The goal's page marks it, as the history and the export do.
+    let shown = d.ok(&["goal", "show", "kind"]);
+    let rated = shown
+        .lines()
+        .find(|l| l.contains("Alex"))
+        .expect("the rating");
+    assert!(rated.contains("+2  (corrected)"), "{shown}");
     // Undo names what it took back: the goal's title and the level.
     let said = d.ok(&["undo"]);
     assert!(

@@ -307,6 +307,22 @@ fn the_partners_lines_differ_without_colour() {
         html.contains("2 levels apart: worth talking about"),
         "{html}"
     );
+    // Once the goal is achieved, it still counts, and says it is achieved; its gap is
+    // no longer a talk to have (months later it still read as one).
+    alex.ok(&["goal", "status", "Walk", "achieved"]);
+    let progress = alex.ok(&["progress"]);
+    assert!(
+        progress.contains("Walk  (achieved)")
+            && progress.contains("2 levels apart")
+            && !progress.contains("worth talking"),
+        "{progress}"
+    );
+    alex.ok(&["report", "--html", out.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&out).expect("the report");
+    assert!(
+        html.contains("2 levels apart") && !html.contains("worth talking"),
+        "{html}"
+    );
 }
 
 /// A report shown in a joint session must not spoil a blind rating: the rater's own

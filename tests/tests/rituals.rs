@@ -339,13 +339,35 @@ fn a_round_closed_by_the_partner_reveals_a_lone_rating() {
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
     let out = sam.ok(&["checkin", "--close"]);
-    assert!(out.contains("Closed"), "{out}");
+    assert!(
+        out.contains("Closed") && out.contains("Your partner's sealed ratings open"),
+        "{out}"
+    );
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
     sam.ok(&["sync"]);
     assert_eq!(
         ratings(&sam),
         vec![("Alex".to_string(), 1, Some("alone".to_string()))]
+    );
+}
+
+/// A round both rated (every rating revealed) closed: nothing is said to open later
+/// (it spoke of the partner's sealed ratings to come, of which there were none).
+#[test]
+fn a_round_closed_with_every_rating_revealed_speaks_of_nothing_to_open() {
+    let relay = Relay::start();
+    let (alex, sam) = couple(&relay);
+    alex.ok(&["rate", GOAL, "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", GOAL, "0"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let out = alex.ok(&["checkin", "--close"]);
+    assert!(
+        out.contains("no rating in it was sealed") && !out.contains("open when"),
+        "{out}"
     );
 }
 

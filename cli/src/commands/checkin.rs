@@ -123,6 +123,13 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
         ctx.out.line(
             "No check-in round is open on this device (one your partner opened arrives with `duet sync`).",
         )?;
+    } else if closed.revealed == 0 && closed.others_sealed == 0 {
+        // Nothing to open on either side: the sentence of the partner's ratings to come
+        // would speak of none.
+        ctx.out.line(
+            "Closed the check-in round; no rating in it was sealed (as far as this device \
+             knows: ratings made since its last sync arrive with `duet sync`).",
+        )?;
     } else if closed.revealed == 0 {
         ctx.out.line(if partner_here {
             "Closed the check-in round; you had no sealed rating in it. Your partner's \

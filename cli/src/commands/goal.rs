@@ -7,13 +7,13 @@ use duet_core::app::{
     SealedRecord, sorted_steps,
 };
 use duet_core::ids::short;
-use duet_core::model::{Goal, Rating};
+use duet_core::model::Goal;
 use duet_core::{Area, Level, Status};
 use serde_json::json;
 
 use super::Ctx;
 use super::export::PROBLEMS_NAMED;
-use crate::output::{name_of, safe_line, short_id, when};
+use crate::output::{name_of, safe_line, short_id};
 
 fn level_text(s: &str) -> Result<(i8, String), String> {
     let (l, t) = s
@@ -370,14 +370,14 @@ fn show(ctx: &Ctx, query: &str) -> anyhow::Result<()> {
     } else {
         "  (blind: sealed until your partner rates too)".to_string()
     };
-    print_ratings(
+    super::goal_ratings::print_ratings(
         ctx,
         &ratings,
         &people,
         (!sealed.is_empty(), &own_sealed, &own_mark),
     )?;
     let theirs: Vec<&SealedRecord> = sealed.iter().filter(|s| s.rater != me).collect();
-    print_partner_seals(ctx, &mut dev, &theirs, &people, gone)?;
+    super::goal_ratings::print_partner_seals(ctx, &mut dev, &theirs, &people, gone)?;
     if !reflections.is_empty() {
         ctx.out.line("  reflections:")?;
         for r in &reflections {
@@ -509,76 +509,6 @@ fn print_goal(
                     .unwrap_or_default()
             ))?;
         }
-    }
-    Ok(())
-}
-
-/// The partner's blind ratings of the goal: when they open (rating opens them, or the
-/// partner's next sync), or that they stay sealed (the partner is gone, or this device
-/// is: `gone`).
-fn print_partner_seals(
-    ctx: &Ctx,
-    dev: &mut duet_core::device::Device,
-    theirs: &[&SealedRecord],
-    people: &BTreeMap<String, String>,
-    gone: bool,
-) -> anyhow::Result<()> {
-    if theirs.is_empty() {
-        return Ok(());
-    }
-    let opening: Vec<String> = dev.opening_seals()?.into_iter().map(|s| s.id).collect();
-    let left = matches!(dev.partner()?, duet_core::app::Partner::Gone(_));
-    for s in theirs {
-        // Its time as the ratings above show theirs (and the app shows it).
-        let at = crate::output::when_of(&s.at);
-        let name = name_of(people, &s.rater);
-        ctx.out.line(if gone {
-            format!(
-                "    {at}  {name} rated blind: {}",
-                crate::advice::STAYS_SEALED
-            )
-        } else if left {
-            format!(
-                "    {at}  {name} rated blind and is no longer in the shared space: it stays sealed"
-            )
-        } else if opening.contains(&s.id) {
-            format!("    {at}  {name} has rated blind: shown once {name}'s device syncs")
-        } else {
-            format!("    {at}  {name} has rated blind; rate to see it")
-        })?;
-    }
-    Ok(())
-}
-
-/// The ratings, oldest first; `(sealed_too, own_sealed)`: whether sealed ratings follow
-/// (the heading is printed for them too), and which of these are one's own blind ones.
-fn print_ratings(
-    ctx: &Ctx,
-    ratings: &[Rating],
-    people: &BTreeMap<String, String>,
-    (sealed_too, own_sealed, own_mark): (bool, &[&str], &str),
-) -> Result<(), crate::output::StdoutError> {
-    if ratings.is_empty() && !sealed_too {
-        return Ok(());
-    }
-    ctx.out.line("  ratings:")?;
-    for r in ratings {
-        let level = r.level.to_string();
-        ctx.out.line(format!(
-            "    {}  {} {:>2}{}{}",
-            when(r.at),
-            crate::output::pad(&name_of(people, &r.rater), 10),
-            level,
-            r.note
-                .as_deref()
-                .map(|n| format!("  {}", safe_line(n)))
-                .unwrap_or_default(),
-            if own_sealed.contains(&r.id.as_str()) {
-                own_mark
-            } else {
-                ""
-            }
-        ))?;
     }
     Ok(())
 }

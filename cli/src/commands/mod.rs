@@ -8,6 +8,7 @@ mod device;
 mod export;
 mod goal;
 mod goal_list;
+mod goal_ratings;
 mod history;
 mod init;
 pub(crate) mod invite;

@@ -156,9 +156,16 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             .find(|s| s.person == g.owner)
             .map(|s| format!("  ({}'s goal)", safe_line(&s.name)))
             .unwrap_or_default();
+        // An achieved goal still counts in the T-scores: said so, as the report does.
+        let active = g.status == duet_core::vocab::Status::Active.as_str();
+        let status = if active {
+            String::new()
+        } else {
+            format!("  ({})", safe_line(&g.status))
+        };
         writeln!(
             out,
-            "{}  {}{whose}",
+            "{}  {}{whose}{status}",
             c.bold(&short_id(&g.goal)),
             // Cut as in `goal list`; `goal show` and `--json` give it whole.
             c.bold(&safe_line(&crate::output::clip(
@@ -171,12 +178,17 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
-            Some(n) if g.worth_talking => writeln!(
+            // No longer worked on: a gap there is history, not a talk to have.
+            Some(n) if g.worth_talking && active => writeln!(
                 out,
                 "    {}",
                 c.bold(&format!("{n} levels apart: worth talking about"))
             )?,
-            Some(n) => writeln!(out, "    {}", c.dim(&format!("{n} level apart")))?,
+            Some(n) => writeln!(
+                out,
+                "    {}",
+                c.dim(&format!("{n} level{} apart", if n == 1 { "" } else { "s" }))
+            )?,
             None => {}
         }
     }

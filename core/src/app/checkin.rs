@@ -54,6 +54,9 @@ pub struct Closed {
     /// not heard of (docs/data-model.md, "Revealing"), each opens once another person
     /// rates its goal after it, or once its round's length has passed.
     pub still_sealed: usize,
+    /// How many sealed ratings of others the rounds closed held, as far as this device
+    /// knows: they open when their raters' devices next sync.
+    pub others_sealed: usize,
 }
 
 /// One rating to make: goal query, level, note; `corrects` names the rating replaced.
@@ -504,6 +507,11 @@ impl Device {
             .into_iter()
             .map(|r| r.id.clone())
             .collect();
+        let me = self.me.person_id.to_string();
+        let others_sealed = waiting_seals(&view)
+            .into_iter()
+            .filter(|s| s.rater != me && open.contains(&s.round))
+            .count();
         if !open.is_empty() {
             self.edit(SpaceKind::Shared, |doc, me| {
                 let c = doc.close_rounds(&open, &me.person_id, now)?;
@@ -511,7 +519,6 @@ impl Device {
             })?;
         }
         let revealed = self.reveal_due()?;
-        let me = self.me.person_id.to_string();
         let view = self.ritual_view(None)?;
         let still_sealed = waiting_seals(&view)
             .into_iter()
@@ -521,6 +528,7 @@ impl Device {
             rounds: open.len(),
             revealed,
             still_sealed,
+            others_sealed,
         })
     }
 }

@@ -180,7 +180,11 @@ fn latest(g: &ReportGoal) -> Markup {
     let gap = match g.progress.gap {
         Some(0) => " · in agreement".to_string(),
         // As `progress` and the app say it: a clinician should not have to work it out.
-        Some(d) if g.progress.worth_talking => {
+        // A goal no longer worked on (achieved): its gap is history, not a talk to have.
+        Some(d)
+            if g.progress.worth_talking
+                && g.progress.status == duet_core::vocab::Status::Active.as_str() =>
+        {
             format!(" · {d} levels apart: worth talking about")
         }
         Some(d) => format!(
