@@ -135,6 +135,13 @@ fn the_apps_forms_make_the_same_changes_as_the_command_line() {
         303
     );
     assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
+    // The history offers no undo now, and says why (the Undo button went without a word).
+    let history = app.get("/history").body;
+    assert!(
+        history.contains("your latest act withdrew a reflection, which cannot be taken back")
+            && !history.contains("class=\"undo\""),
+        "{history}"
+    );
 
     // A level that is not one of the five is refused with the command line's words.
     let bad = app.post("/checkin", &[("goal", &id), ("level", "7")]);
@@ -206,7 +213,16 @@ fn a_home_without_a_device_is_set_up_in_the_app() {
     let made = post(&[("name", "Sam")]);
     assert_eq!(made.status, 303, "{}", made.body);
     assert_eq!(d.json(&["status"])["name"], "Sam");
-    assert_eq!(app.get("/").status, 200);
+    let today = app.get("/");
+    assert_eq!(today.status, 200);
+    // The one step left is said where the person lands (it was said nowhere).
+    assert!(
+        today
+            .body
+            .contains("Nobody else is in your shared space yet: invite your partner"),
+        "{}",
+        today.body
+    );
     assert_eq!(app.get("/setup").status, 303, "set up once");
 }
 
@@ -484,6 +500,12 @@ fn a_join_the_relay_refuses_leaves_the_home_ready_for_a_new_code() {
     let joined = app.post("/setup/join", &[("name", "Sam"), ("code", &code)]);
     assert_eq!(joined.status, 303, "{}", joined.body);
     assert_eq!(sam.json(&["status"])["name"], "Sam");
+    // Today says the join is done, and with whom (it said nothing).
+    let today = app.get(joined.header("location").expect("a redirect")).body;
+    assert!(
+        today.contains("This device joined your shared space, with <bdi>Alex</bdi>"),
+        "{today}"
+    );
     alex.ok(&["sync"]);
     assert!(alex.ok(&["device", "list"]).contains("Sam"));
 }

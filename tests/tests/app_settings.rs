@@ -183,6 +183,24 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
     assert_eq!(alex.json(&["invite", "list"])[0]["state"], "revoked");
 }
 
+/// A device code the partner made for a device of theirs is theirs: not listed to be
+/// withdrawn here (withdrawn from this side, its half in their personal space, which
+/// this device cannot write, stayed open while their page no longer showed it).
+#[test]
+fn the_partners_device_code_is_not_offered_to_withdraw() {
+    let relay = Relay::start();
+    let (alex, sam) = pair(&relay);
+    alex.ok(&["device", "add"]);
+    sam.ok(&["sync"]);
+    let theirs = App::start(&sam);
+    let page = theirs.get("/devices").body;
+    assert!(!page.contains("Device code <code>"), "{page}");
+    drop(theirs);
+    let own = App::start(&alex);
+    let page = own.get("/devices").body;
+    assert!(page.contains("Device code <code>"), "{page}");
+}
+
 #[test]
 fn leaving_in_the_app_asks_first_offers_the_export_and_then_leaves() {
     let relay = Relay::start();

@@ -13,6 +13,18 @@ use crate::rituals::{effective_ratings, waiting_seals};
 use crate::store::SpaceKind;
 use crate::vocab::Level;
 
+/// What [`Device::undo_preview`] finds to take back.
+#[derive(Debug, Clone)]
+pub enum UndoPreview {
+    /// This person made nothing that can be taken back.
+    Nothing,
+    /// Their latest act withdrew a reflection: a withdrawal is not taken back, and
+    /// nothing older is in its place (as [`Device::undo`] refuses, saying so).
+    AfterWithdrawal,
+    /// What would be taken back, and the id [`Device::undo_expecting`] wants.
+    Would(Undone, String),
+}
+
 /// What `undo` undid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "undid", rename_all = "snake_case")]
@@ -261,17 +273,17 @@ impl Device {
 
     /// What [`Device::undo`] would take back now, without taking it back (a rating's
     /// `answered` is not worked out here), and the id [`Device::undo_expecting`] wants.
-    pub fn undo_preview(&mut self) -> Result<Option<(Undone, String)>, DeviceError> {
+    pub fn undo_preview(&mut self) -> Result<UndoPreview, DeviceError> {
         let view = self.raw_view(SpaceKind::Shared)?;
         let Some(latest) = self.latest_act(&view)? else {
-            return Ok(None);
+            return Ok(UndoPreview::Nothing);
         };
         let id = latest.id().to_string();
         let undone = match latest {
             Latest::Rating { id, goal } => self.rating_undone(&view, id, goal),
             Latest::Reflection {
                 withdrawn: true, ..
-            } => return Ok(None),
+            } => return Ok(UndoPreview::AfterWithdrawal),
             Latest::Reflection {
                 r, private, edit, ..
             } => Undone::Reflection {
@@ -284,7 +296,7 @@ impl Device {
             },
             Latest::Step { goal, step } => step_undone(&view, goal, step),
         };
-        Ok(Some((undone, id)))
+        Ok(UndoPreview::Would(undone, id))
     }
 
     /// This person's latest rating, reflection or step completion (see [`Device::undo`]):

@@ -361,8 +361,7 @@ pub async fn edit_reflection(
 
 /// The undo form (on the history page), naming what it takes back: the act the latest
 /// when the page was made, which is all the form undoes.
-pub fn undo_form(token: &str, latest: &(duet_core::app::Undone, String)) -> Markup {
-    let (undone, id) = latest;
+pub fn undo_form(token: &str, undone: &duet_core::app::Undone, id: &str) -> Markup {
     html! {
         form method="post" action="/undo" class="undo" {
             (csrf(token))

@@ -73,7 +73,7 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
             );
             let undo = match dev.member_of(duet_core::store::SpaceKind::Shared)? {
                 true => dev.undo_preview()?,
-                false => None,
+                false => duet_core::app::UndoPreview::Nothing,
             };
             Ok((dev.history(query)?, goals, (people, undo)))
         })
@@ -99,7 +99,14 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         @if events.len() >= SHOWN * pages && pages < MOST_PAGES {
             (older(goal.as_deref(), by.as_deref(), pages + 1))
         }
-        @if let Some(latest) = &undo { (super::edit::undo_form(app.csrf(), latest)) }
+        @match &undo {
+            duet_core::app::UndoPreview::Would(undone, id) => (super::edit::undo_form(app.csrf(), undone, id)),
+            duet_core::app::UndoPreview::AfterWithdrawal => p class="muted" {
+                "Nothing to undo: your latest act withdrew a reflection, which cannot be taken back, and nothing older is undone in its place. A rating is corrected on its goal's page; a reflection is edited or withdrawn on "
+                a href="/reflections" { "Reflections" } "."
+            },
+            duet_core::app::UndoPreview::Nothing => {},
+        }
     };
     Ok(app.page("History", Nav::History, main))
 }

@@ -16,10 +16,12 @@ use crate::transport::Http;
 
 /// The open invites with their revoke buttons; nothing when none is open.
 pub fn section(rows: &[InviteRow], token: &str) -> Markup {
-    // A device code is one invite in each space: listed once, withdrawn whole.
+    // A device code is one invite in each space: listed once, withdrawn whole. The
+    // partner's device codes are theirs: withdrawn here, their other half stayed open.
     let open: Vec<&InviteRow> = rows
         .iter()
         .filter(|r| r.state == "open" && !(r.space == "personal" && r.pair.is_some()))
+        .filter(|r| !r.others_device_code)
         .collect();
     if open.is_empty() {
         return html! {};

@@ -227,9 +227,21 @@ pub async fn join(State(app): State<App>, Form(f): Form<JoinForm>) -> PageResult
     };
     // Said on the status line until a sync succeeds (the live thread's own words about
     // the relay replace it once it has tried).
+    let finished = unfinished.is_none();
     if let (Some(said), Ok(mut live)) = (unfinished, app.live.lock()) {
         live.problem = Some(said);
     }
-    // Today says where what was written under the refused join is kept.
-    Ok(see_other(if set_aside { "/?set_aside=1" } else { "/" }))
+    // Today says the device joined (when the first sync finished), and where what was
+    // written under a refused join is kept.
+    let joined = if finished { "joined=1" } else { "" };
+    let aside = if set_aside { "set_aside=1" } else { "" };
+    let query = [joined, aside]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(see_other(&match query.is_empty() {
+        true => "/".to_string(),
+        false => format!("/?{query}"),
+    }))
 }

@@ -28,6 +28,35 @@ struct Today {
 pub struct TodayQuery {
     /// Set after a join that set aside the device of an earlier, refused join.
     set_aside: Option<String>,
+    /// Set after a join from the setup page: said on Today (it said nothing).
+    joined: Option<String>,
+}
+
+/// What Today says above the goals after a join: that it is done, and where what was
+/// written under an earlier, refused join is kept (`kept`, a folder of the home).
+fn notices(
+    home: &std::path::Path,
+    joined: bool,
+    partner: &duet_core::app::Partner,
+    kept: Option<&str>,
+) -> Markup {
+    html! {
+        @if joined {
+            p class="notice" role="status" {
+                "This device joined your shared space"
+                @if let duet_core::app::Partner::Here(name) = partner { ", with " (bdi(name)) }
+                ". What either of you adds shows on both sides."
+            }
+        }
+        @if let Some(folder) = kept {
+            p class="notice" {
+                "What you wrote on this device while its earlier join waited (the relay refused that code) is kept in "
+                (home.display()) ", in " (folder) ". To open it, run "
+                code { "duet app --home " (home.join(folder).display()) }
+                " in a terminal."
+            }
+        }
+    }
 }
 
 /// `GET /`.
@@ -70,19 +99,20 @@ pub async fn today(
     let member = t.departed.is_none();
     let main = html! {
         h1 { "Today" }
-        @if let Some(folder) = &kept {
-            p class="notice" {
-                "What you wrote on this device while its earlier join waited (the relay refused that code) is kept in "
-                (app.home.display()) ", in " (folder) ". To open it, run "
-                code { "duet app --home " (app.home.join(folder).display()) }
-                " in a terminal."
-            }
-        }
+        (notices(&app.home, q.joined.is_some(), &t.partner, kept.as_deref()))
         @match &t.departed {
             Some(d) => p class="warning" { (d.describe()) ". What it held stays readable here; nothing more can be rated or added." },
             None => {
                 @if let duet_core::app::Partner::Gone(name) = &t.partner {
                     p { (bdi(name)) " is no longer in your shared space: your ratings are in the clear from now on." }
+                }
+                // Set up with "Start new": the one step left is the partner's invite.
+                @if matches!(t.partner, duet_core::app::Partner::NotYet) {
+                    p class="next" {
+                        "Nobody else is in your shared space yet: invite your partner on "
+                        a href="/devices" { "Partner and devices" }
+                        " (a code to send, or a short one to read aloud)."
+                    }
                 }
                 (round(&t.plan, matches!(t.partner, duet_core::app::Partner::Gone(_))))
             }
