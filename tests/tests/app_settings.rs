@@ -199,6 +199,20 @@ fn the_partners_device_code_is_not_offered_to_withdraw() {
     let own = App::start(&alex);
     let page = own.get("/devices").body;
     assert!(page.contains("Device code <code>"), "{page}");
+    drop(own);
+    // Withdrawn by the partner all the same (the command line may: a code seen by
+    // someone else): the maker's list shows no half of it open.
+    sam.ok(&["invite", "revoke", "--all"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    let list = alex.json(&["invite", "list"]);
+    let open = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["state"] == "open")
+        .count();
+    assert_eq!(open, 0, "{list}");
 }
 
 #[test]

@@ -92,6 +92,18 @@ impl Device {
                 rows[*i].pair = Some(rows[*j].id.clone());
             }
         }
+        // A device code one half of which was withdrawn (by the partner, in the shared
+        // space) admits no one: its other half is not open either.
+        let revoked: std::collections::HashSet<String> = rows
+            .iter()
+            .filter(|r| r.state == "revoked")
+            .map(|r| r.id.clone())
+            .collect();
+        for r in &mut rows {
+            if r.state == "open" && r.pair.as_ref().is_some_and(|p| revoked.contains(p)) {
+                r.state = "revoked";
+            }
+        }
         rows.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
         Ok(rows)
     }
