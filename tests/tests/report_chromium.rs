@@ -350,7 +350,7 @@ fn the_report_renders_every_chart_offline_in_headless_chromium_and_stays_small()
         "{}",
         &g0[..g0.len().min(800)]
     );
-    assert!(g0.contains("So that we feel heard") && g0.contains("communication"));
+    assert!(g0.contains("So that we feel heard") && g0.contains("Communication"));
     for l in -2..=2 {
         assert!(g0.contains(&format!("LEVEL{l} of goal 0")), "level {l}");
     }

@@ -180,15 +180,10 @@ pub fn level(l: i64) -> String {
     }
 }
 
-/// What each level means on the GAS scale.
+/// What each level means on the GAS scale, in the words every view uses (History said
+/// "expected outcome" where Today said "as expected").
 pub fn level_name(l: i64) -> &'static str {
-    match l {
-        2 => "much more than expected",
-        1 => "more than expected",
-        0 => "as expected",
-        -1 => "less than expected",
-        _ => "much less than expected",
-    }
+    duet_core::Level::try_from(l).map_or("much less than expected", |l| l.meaning())
 }
 
 /// An area in words ("emotional-support" is "Emotional support").
@@ -204,6 +199,19 @@ pub fn area_choice(id: &str, selected: &str) -> Markup {
             @for a in duet_core::vocab::Area::ALL {
                 option value=(a.as_str()) selected[a.as_str() == selected] { (area_name(a.as_str())) }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The app's words for a level are the history's (and the command line's): one
+    /// rating read "as expected" on Today and "expected outcome" in History.
+    #[test]
+    fn every_level_is_named_as_the_history_names_it() {
+        for l in -2..=2 {
+            let level = duet_core::Level::try_from(l).expect("a level");
+            assert_eq!(super::level_name(l), level.meaning());
         }
     }
 }

@@ -61,7 +61,8 @@ fn header(g: &ReportGoal, people: &BTreeMap<String, String>) -> Markup {
         header class="goal-head" {
             h2 dir="auto" { (goal.title) }
             p class="meta" {
-                span class="area" { (goal.area) } " · "
+                // In words, as the app names it ("Quality time", not its slug).
+                span class="area" { (crate::output::capitalised(&goal.area.replace('-', " "))) } " · "
                 @if goal.owner != "shared" { span class="owner" { (crate::bidi::bdi(name_of(people, &goal.owner))) "'s own goal" } " · " }
                 span class="status" data-status=(goal.status) {
                     "Status: " strong { (goal.status) } " since " (day(g.status_since))
