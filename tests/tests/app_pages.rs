@@ -379,6 +379,10 @@ fn corrections_in_the_app_are_those_of_the_command_line() {
     // A page left open while a newer rating was made corrects nothing (it corrected
     // the newer one, which the page never showed).
     let page = app.get(&goal).body;
+    assert!(
+        page.contains("−1<span class=\"muted\"> (corrected)</span>"),
+        "{page}"
+    );
     let shown = hidden(&page, "corrects");
     d.ok(&["rate", &id, "2"]);
     let stale = app.post(
@@ -1040,6 +1044,11 @@ fn a_device_that_joined_while_the_relay_was_down_finishes_joining_on_its_own() {
     let today = app.get("/").body;
     assert!(
         today.contains("joined on this device") || today.contains("sync did not finish"),
+        "{today}"
+    );
+    // Not "invite your partner": the space's members are not known here yet.
+    assert!(
+        !today.contains("Nobody else is in your shared space"),
         "{today}"
     );
     relay.restart();

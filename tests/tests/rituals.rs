@@ -366,7 +366,7 @@ fn a_round_closed_with_every_rating_revealed_speaks_of_nothing_to_open() {
     alex.ok(&["sync"]);
     let out = alex.ok(&["checkin", "--close"]);
     assert!(
-        out.contains("no rating in it was sealed") && !out.contains("open when"),
+        out.contains("nothing in it was still sealed") && !out.contains("open when"),
         "{out}"
     );
 }

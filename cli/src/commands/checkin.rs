@@ -120,15 +120,17 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
     let partner_here = !dev.partners_by_presence()?.0.is_empty();
     if closed.rounds == 0 {
         // As far as this device knows: a round opened elsewhere arrives with a sync.
-        ctx.out.line(
-            "No check-in round is open on this device (one your partner opened arrives with `duet sync`).",
-        )?;
+        ctx.out.line(if partner_here {
+            "No check-in round is open on this device (one your partner opened arrives with `duet sync`)."
+        } else {
+            "No check-in round is open on this device."
+        })?;
     } else if closed.revealed == 0 && closed.others_sealed == 0 {
         // Nothing to open on either side: the sentence of the partner's ratings to come
         // would speak of none.
         ctx.out.line(
-            "Closed the check-in round; no rating in it was sealed (as far as this device \
-             knows: ratings made since its last sync arrive with `duet sync`).",
+            "Closed the check-in round; nothing in it was still sealed (as far as this \
+             device knows: ratings made since its last sync arrive with `duet sync`).",
         )?;
     } else if closed.revealed == 0 {
         ctx.out.line(if partner_here {
@@ -146,10 +148,12 @@ fn close(ctx: &Ctx, dev: &mut duet_core::device::Device) -> anyhow::Result<()> {
                 "of your sealed ratings",
                 "of your sealed ratings"
             ),
-            if partner_here {
-                " Your partner sees them after you both sync."
-            } else {
-                ""
+            match (partner_here, closed.revealed, closed.others_sealed) {
+                (false, ..) => "",
+                (true, 1, 0) => " Your partner sees it after you both sync.",
+                (true, _, 0) => " Your partner sees them after you both sync.",
+                (true, 1, _) => " Your partner sees it after you both sync, and their sealed ratings open when their device next syncs.",
+                (true, ..) => " Your partner sees them after you both sync, and their sealed ratings open when their device next syncs.",
             }
         ))?;
     }

@@ -173,7 +173,7 @@ fn text_lines(export: &Export) -> Vec<String> {
         }
         if !space.never_sent.is_empty() {
             lines.push(
-                "\n## Never sent (made on this device after its membership ended: your partner never had these)"
+                "\n## Never sent (made on this device and not sent before its membership ended: your partner never had these)"
                     .to_string(),
             );
             lines.extend(space.never_sent.iter().map(|n| {

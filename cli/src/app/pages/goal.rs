@@ -225,7 +225,11 @@ fn ratings_section(
                             tr {
                                 td { (iso_when(&r.at)) }
                                 td dir="auto" { (name_of(people, &r.rater)) }
-                                td { (level(r.level)) }
+                                td {
+                                    (level(r.level))
+                                    // As `goal show`, the export and the report mark it.
+                                    @if r.corrects.is_some() { span class="muted" { " (corrected)" } }
+                                }
                                 td {
                                     (crate::bidi::bdi(r.note.as_deref().unwrap_or("")))
                                     @if own_sealed(r) { span class="muted" { " (sealed: your partner sees it once both have rated)" } }

@@ -21,6 +21,8 @@ struct Today {
     plan: CheckinPlan,
     departed: Option<duet_core::store::Departed>,
     partner: duet_core::app::Partner,
+    /// Joined, its first sync not finished: the partner is not known here yet.
+    joining: bool,
 }
 
 /// What Today is asked to say besides itself.
@@ -44,8 +46,9 @@ fn notices(
         @if joined {
             p class="notice" role="status" {
                 "This device joined your shared space"
-                @if let duet_core::app::Partner::Here(name) = partner { ", with " (bdi(name)) }
-                ". What either of you adds shows on both sides."
+                @if let duet_core::app::Partner::Here(name) = partner {
+                    ", with " (bdi(name)) ". What either of you adds shows on both sides."
+                } @else { "." }
             }
         }
         @if let Some(folder) = kept {
@@ -84,6 +87,7 @@ pub async fn today(
                 plan: dev.checkin_plan()?,
                 departed: dev.departed()?,
                 partner: dev.partner()?,
+                joining: dev.joining()?,
             }))
         })
         .await?;
@@ -107,7 +111,7 @@ pub async fn today(
                     p { (bdi(name)) " is no longer in your shared space: your ratings are in the clear from now on." }
                 }
                 // Set up with "Start new": the one step left is the partner's invite.
-                @if matches!(t.partner, duet_core::app::Partner::NotYet) {
+                @if matches!(t.partner, duet_core::app::Partner::NotYet) && !t.joining {
                     p class="next" {
                         "Nobody else is in your shared space yet: invite your partner on "
                         a href="/devices" { "Partner and devices" }
