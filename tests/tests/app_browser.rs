@@ -679,3 +679,38 @@ fn back_then_send_again_writes_once() {
         alex.json(&["reflections"]).as_array().map(Vec::len) == Some(2)
     });
 }
+
+/// Back after a rating shows the check-in again, now on the next goal: the level and
+/// note typed for the goal before are not filled back in (sent again, they rated the
+/// next goal with a level never chosen for it, and a note about another goal).
+#[test]
+fn back_after_a_rating_does_not_fill_the_next_goals_form() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex"]);
+    alex.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    alex.ok(&["goal", "add", "Talk", "--area", "trust"]);
+    let app = App::start(&alex);
+    let mut b = Browser::start(&chromium);
+    b.open(&app.url);
+    b.open(&format!("{}/checkin", app.base()));
+    let goal = "document.querySelector('form.checkin input[name=goal]').value";
+    let first = b.eval(goal);
+    b.eval("document.getElementById('level-1').click()");
+    b.type_into("form.checkin textarea[name=note]", "About the first goal");
+    b.submit("form.checkin", &[]);
+    b.eval("window.__left = true");
+    b.eval("history.back()");
+    b.wait("!window.__left && document.readyState === 'complete'");
+    assert_ne!(b.eval(goal), first, "the next goal is offered");
+    assert_eq!(
+        b.eval(
+            "[document.querySelector('form.checkin input[name=level]:checked') === null, \
+             document.querySelector('form.checkin textarea[name=note]').value]"
+        ),
+        json!([true, ""]),
+        "nothing typed for the goal before is filled in"
+    );
+}

@@ -218,7 +218,10 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
                 @for (l, text) in &g.levels {
                     @let id = format!("level{l}");
                     div class="level" {
-                        input type="radio" name="level" id=(id) value=(l) required;
+                        // Not filled back in by Back: the page then shows the next
+                        // goal, and the level and note typed for the one before would
+                        // rate it (a rating never chosen, a note about another goal).
+                        input type="radio" name="level" id=(id) value=(l) required autocomplete="off";
                         label for=(id) {
                             strong { (level(*l as i64)) " " (level_name(*l as i64)) }
                             @if !text.is_empty() { br; (bdi(text)) }
@@ -231,7 +234,7 @@ fn goal_form(g: &CheckinGoal, seen: &str, token: &str, alone: bool) -> Markup {
             } @else {
                 label for="note" { "A note (optional; your partner reads it with your rating)" }
             }
-            textarea id="note" name="note" rows="3" {}
+            textarea id="note" name="note" rows="3" autocomplete="off" {}
             button type="submit" { "Rate" }
         }
     }
