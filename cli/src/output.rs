@@ -303,8 +303,7 @@ pub fn when_of(rfc3339: &str) -> String {
     ms_of(rfc3339).map_or_else(|| rfc3339.to_string(), when)
 }
 
-/// Milliseconds since the Unix epoch of an RFC 3339 time; `None` if it is not one.
-pub fn ms_of(rfc3339: &str) -> Option<i64> {
+fn ms_of(rfc3339: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .ok()
         .map(|t| t.timestamp_millis())

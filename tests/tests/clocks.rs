@@ -313,6 +313,7 @@ fn the_report_marks_a_rating_dated_ahead_and_names_its_time_zone() {
         listed.contains("(dated ahead of this device's clock):"),
         "{listed}"
     );
+    assert_eq!(d.json(&["reflections"])[0]["dated_ahead"], true);
     let file = d.home.join("report.html");
     let path = file.to_str().expect("a UTF-8 path");
     let made = d.run_full(&["report", "--html", path], None, &[("TZ", "IST-5:30")]);

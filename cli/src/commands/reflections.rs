@@ -66,18 +66,16 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             ));
         }
     }
-    // Dated past this: written on a device whose clock was wrong (as `history` marks it).
-    let ahead = dev.now().saturating_add(duet_core::progress::AHEAD_MS);
     for r in &items {
-        print(ctx, r, "", ahead)?;
+        print(ctx, r, "")?;
         for reply in &r.replies {
-            print(ctx, reply, "    ↳ ", ahead)?;
+            print(ctx, reply, "    ↳ ")?;
         }
     }
     Ok(())
 }
 
-fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str, ahead: i64) -> anyhow::Result<()> {
+fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str) -> anyhow::Result<()> {
     let about = r
         .goal_title
         .as_deref()
@@ -89,13 +87,13 @@ fn print(ctx: &Ctx, r: &ReflectionItem, indent: &str, ahead: i64) -> anyhow::Res
         (false, true) => " (a reply to a reflection that was withdrawn)",
         (false, false) => "",
     };
-    let dated_ahead = crate::output::ms_of(&r.at).is_some_and(|at| at > ahead);
     ctx.out.line(format!(
         "{indent}{}  {} {}{}{about}{edited}:",
         short(&r.id),
         safe_line(&r.author_name),
         crate::output::when_of(&r.at),
-        if dated_ahead {
+        // Written on a device whose clock was wrong, as `history` marks it.
+        if r.dated_ahead {
             " (dated ahead of this device's clock)"
         } else {
             ""

@@ -191,7 +191,7 @@ impl Device {
                     || p.raw.get("goal").and_then(|v| v.as_str()) == Some(id.as_str())
             })
             .collect();
-        let reflections = super::reflections::threads(&view, &view, false)
+        let reflections = super::reflections::threads(&view, &view, false, self.now())
             .into_iter()
             .filter(|t| t.goal.as_deref() == Some(id.as_str()))
             .collect();

@@ -47,6 +47,9 @@ pub struct ReflectionItem {
     pub replies: Vec<ReflectionItem>,
     /// It is a reply whose reflection was withdrawn (it stands on its own now).
     pub answers_withdrawn: bool,
+    /// Dated more than [`crate::progress::AHEAD_MS`] after this device's clock (written
+    /// on a device whose clock was wrong), as the history marks it.
+    pub dated_ahead: bool,
 }
 
 impl Device {
@@ -63,7 +66,7 @@ impl Device {
         } else {
             std::sync::Arc::clone(&shared)
         };
-        Ok(threads(&view, &shared, q.private)
+        Ok(threads(&view, &shared, q.private, self.now())
             .into_iter()
             .filter(|t| goal.is_none() || t.goal == goal)
             .collect())
@@ -338,8 +341,15 @@ fn find<'v>(view: &'v View, query: &str) -> Option<&'v Reflection> {
 
 /// The reflections of `view` as threads: each that answers none (or one no longer
 /// standing) with its replies under it. Names and titles come from the shared space.
-pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<ReflectionItem> {
+/// `now`: this device's clock, against which a date ahead is marked.
+pub(crate) fn threads<'v>(
+    view: &'v View,
+    shared: &View,
+    private: bool,
+    now: i64,
+) -> Vec<ReflectionItem> {
     let names = crate::names::shown(&shared.people);
+    let ahead = now.saturating_add(crate::progress::AHEAD_MS);
     let item = |r: &Reflection| ReflectionItem {
         id: r.id.clone(),
         author: r.author.clone(),
@@ -359,6 +369,7 @@ pub(crate) fn threads<'v>(view: &'v View, shared: &View, private: bool) -> Vec<R
         private,
         replies: Vec::new(),
         answers_withdrawn: false,
+        dated_ahead: r.at > ahead,
     };
     let roots = crate::rituals::thread_roots(
         view.reflections

@@ -112,6 +112,7 @@ fn item(r: &ReflectionItem, me: &str, forms: Option<&str>, from: &CameFrom) -> M
         div class="reflection" {
             p class="meta" {
                 strong { (crate::bidi::bdi(&r.author_name)) } " · " (iso_when(&r.at))
+                @if r.dated_ahead { span class="muted" { " (dated ahead of this device's clock)" } }
                 @if let Some(t) = &r.goal_title { " · about " a href=(format!("/goals/{}", r.goal.as_deref().unwrap_or(""))) { (crate::bidi::bdi(t)) } }
                 @if r.private { " · " span class="private-mark" { "only on your devices" } }
                 @if r.edited_at.is_some() { span class="muted" { " (edited)" } }
