@@ -55,11 +55,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             dir.path().display()
         ),
     )?;
-    let (mut alex, checkin) = alex_starts(ctx, dir.path(), &relay.url())?;
-    let mut sam = sam_joins(ctx, dir.path(), &mut alex, &http)?;
+    // Each step is held against signals: one that comes meanwhile stops the demo once
+    // the step is done, on this thread, so that no step makes a home in the folder
+    // while it is removed (stopped on the signal's own thread, a home made in between
+    // brought the folder back after its removal).
+    let (mut alex, checkin) = step(|| alex_starts(ctx, dir.path(), &relay.url()))?;
+    let mut sam = step(|| sam_joins(ctx, dir.path(), &mut alex, &http))?;
     say(ctx, "\nBoth go offline and edit on their own:")?;
-    alex_edits(ctx, &mut alex, &checkin)?;
-    sam_edits(ctx, &mut sam, &checkin)?;
+    step(|| alex_edits(ctx, &mut alex, &checkin))?;
+    step(|| sam_edits(ctx, &mut sam, &checkin))?;
     say(
         ctx,
         "\nThey sync (the relay only ever sees ciphertext). Both rated blind: each device\n\
@@ -67,11 +71,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     )?;
     // Sam sends, Alex receives and reveals, Sam receives and reveals, Alex receives:
     // both end with everything.
-    sync(ctx, "Sam", &mut sam, &http)?;
-    sync(ctx, "Alex", &mut alex, &http)?;
-    sync(ctx, "Sam", &mut sam, &http)?;
-    sync(ctx, "Alex", &mut alex, &http)?;
-    let same = show_result(ctx, &mut alex, &mut sam)?;
+    for _ in 0..2 {
+        step(|| sync(ctx, "Sam", &mut sam, &http))?;
+        step(|| sync(ctx, "Alex", &mut alex, &http))?;
+    }
+    let same = step(|| show_result(ctx, &mut alex, &mut sam))?;
     if a.keep {
         let _held = crate::interrupt::hold();
         crate::interrupt::keep_on_stop(dir.path());
@@ -91,6 +95,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         "the demo's devices did not converge; please report this bug"
     );
     Ok(())
+}
+
+/// Runs one step of the demo holding signals until it is done ([`crate::interrupt::hold`]).
+fn step<T>(f: impl FnOnce() -> T) -> T {
+    let _held = crate::interrupt::hold();
+    f()
 }
 
 /// Alex sets up and adds the first goal; returns Alex's device and the goal's id.
