@@ -450,6 +450,12 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     Ok(())
 }
 
+/// An area in words ("emotional-support" is "Emotional support"), as the app and the
+/// report name it.
+pub fn area_name(area: &str) -> String {
+    capitalised(&area.replace('-', " "))
+}
+
 /// `s` with its first letter capitalised (a sentence made of a lower-case phrase).
 pub fn capitalised(s: &str) -> String {
     let mut chars = s.chars();

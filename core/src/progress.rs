@@ -48,6 +48,12 @@ pub fn t_score(items: &[(f64, f64)]) -> Option<f64> {
 /// [`PartnerSeries::dated_ahead`]: an hour, past any drift of clocks kept by network time.
 pub const AHEAD_MS: i64 = 60 * 60 * 1000;
 
+/// Whether a time `at` is dated ahead of this device's clock `now` (more than
+/// [`AHEAD_MS`]): the one rule `progress`, the history and the reflections mark by.
+pub fn dated_ahead(at: i64, now: i64) -> bool {
+    at > now.saturating_add(AHEAD_MS)
+}
+
 impl Progress {
     /// Marks each partner's latest rating dated more than [`AHEAD_MS`] after `now`
     /// ([`PartnerSeries::dated_ahead`]): `progress`, the app and the report say so.
@@ -62,9 +68,7 @@ impl GoalProgress {
     /// [`Progress::mark_dated_ahead`] for one goal.
     pub fn mark_dated_ahead(&mut self, now: i64) {
         for s in &mut self.partners {
-            s.dated_ahead = s
-                .latest_at
-                .is_some_and(|t| t > now.saturating_add(AHEAD_MS));
+            s.dated_ahead = s.latest_at.is_some_and(|t| dated_ahead(t, now));
         }
     }
 }

@@ -401,10 +401,10 @@ impl Device {
         let me = self.me.clone();
         let mut events = crate::history::timeline(&mut self.store, &rec.id, &me, &query)?;
         let never_sent = self.never_sent()?;
-        let ahead = self.now().saturating_add(crate::progress::AHEAD_MS);
+        let now = self.now();
         for e in &mut events {
             e.never_sent = never_sent.contains(&e.change);
-            e.dated_ahead = e.at > ahead;
+            e.dated_ahead = crate::progress::dated_ahead(e.at, now);
         }
         Ok(events)
     }

@@ -349,7 +349,6 @@ pub(crate) fn threads<'v>(
     now: i64,
 ) -> Vec<ReflectionItem> {
     let names = crate::names::shown(&shared.people);
-    let ahead = now.saturating_add(crate::progress::AHEAD_MS);
     let item = |r: &Reflection| ReflectionItem {
         id: r.id.clone(),
         author: r.author.clone(),
@@ -369,7 +368,7 @@ pub(crate) fn threads<'v>(
         private,
         replies: Vec::new(),
         answers_withdrawn: false,
-        dated_ahead: r.at > ahead,
+        dated_ahead: crate::progress::dated_ahead(r.at, now),
     };
     let roots = crate::rituals::thread_roots(
         view.reflections

@@ -296,8 +296,8 @@ fn clear_stale_temps(dir: &Path, prefix: &str) {
 /// another backup written to the same name meanwhile is not replaced), readable by its
 /// owner only.
 fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupError> {
+    // (What a killed backup left was cleared by `check_backup_target`, run first.)
     let (dir, prefix) = temp_place(path);
-    clear_stale_temps(&dir, &prefix);
     let tmp = dir.join(format!(
         "{prefix}{}",
         hex::encode(crate::ids::random_bytes::<4>())

@@ -187,9 +187,7 @@ pub fn level_name(l: i64) -> &'static str {
 }
 
 /// An area in words ("emotional-support" is "Emotional support").
-pub fn area_name(area: &str) -> String {
-    crate::output::capitalised(&area.replace('-', " "))
-}
+pub use crate::output::area_name;
 
 /// A choice of the relationship's areas, `selected` chosen (a goal's area, or "other").
 pub fn area_choice(id: &str, selected: &str) -> Markup {

@@ -62,7 +62,7 @@ fn header(g: &ReportGoal, people: &BTreeMap<String, String>) -> Markup {
             h2 dir="auto" { (goal.title) }
             p class="meta" {
                 // In words, as the app names it ("Quality time", not its slug).
-                span class="area" { (crate::output::capitalised(&goal.area.replace('-', " "))) } " · "
+                span class="area" { (crate::output::area_name(&goal.area)) } " · "
                 @if goal.owner != "shared" { span class="owner" { (crate::bidi::bdi(name_of(people, &goal.owner))) "'s own goal" } " · " }
                 span class="status" data-status=(goal.status) {
                     "Status: " strong { (goal.status) } " since " (day(g.status_since))
