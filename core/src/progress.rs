@@ -140,7 +140,8 @@ pub struct GoalProgress {
     pub partners: Vec<PartnerSeries>,
     /// |a - b| between the two partners' latest levels, when both rated.
     pub gap: Option<i64>,
-    /// Whether the partners' latest levels are 2 or more apart: worth talking about.
+    /// Whether the partners' latest levels are 2 or more apart on a goal still active:
+    /// worth talking about ([`worth_talking`]).
     pub worth_talking: bool,
 }
 
@@ -230,7 +231,7 @@ impl Progress {
         s.latest = Some(level);
         s.latest_at = Some(r.at);
         g.gap = gap_of(&g.partners);
-        g.worth_talking = g.gap.is_some_and(|g| g >= 2);
+        g.worth_talking = worth_talking(g.gap, &g.status);
         // Every (goal, person)'s latest level, summed in the order `t_scores` sums them.
         let mut items: Vec<(&str, &str, f64, f64)> = self
             .goals
@@ -432,9 +433,15 @@ fn goal_progress(
         status: g.status.to_string(),
         expected: g.levels.expected.as_str().to_string(),
         partners,
-        worth_talking: gap.is_some_and(|g| g >= 2),
+        worth_talking: worth_talking(gap, &g.status.to_string()),
         gap,
     }
+}
+
+/// Whether a gap is worth talking about: 2 levels or more on a goal still active. On a
+/// goal no longer worked on (achieved, archived) a gap is history, not a talk to have.
+pub fn worth_talking(gap: Option<i64>, status: &str) -> bool {
+    gap.is_some_and(|g| g >= 2) && status == Status::Active.as_str()
 }
 
 /// |a - b| between the partners' latest levels, when at least two have rated.

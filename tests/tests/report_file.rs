@@ -309,7 +309,26 @@ fn the_partners_lines_differ_without_colour() {
     );
     // Once the goal is achieved, it still counts, and says it is achieved; its gap is
     // no longer a talk to have (months later it still read as one).
+    let talk = |d: &Device| {
+        let json: serde_json::Value =
+            serde_json::from_str(&d.ok(&["progress", "--json"])).expect("progress --json");
+        json["goals"][0]["worth_talking"].clone()
+    };
+    assert_eq!(talk(&alex), serde_json::json!(true));
     alex.ok(&["goal", "status", "Walk", "achieved"]);
+    // `--json` says what the text says (it kept `worth_talking: true`).
+    assert_eq!(talk(&alex), serde_json::json!(false));
+    // So does a summary kept by an earlier version, which marked it on any goal.
+    let db = rusqlite::Connection::open(alex.db()).expect("the store");
+    let marked = db
+        .execute(
+            "UPDATE rm_progress SET json = replace(json, '\"worth_talking\":false', '\"worth_talking\":true')",
+            [],
+        )
+        .expect("the kept summary");
+    drop(db);
+    assert!(marked > 0, "a kept summary");
+    assert_eq!(talk(&alex), serde_json::json!(false));
     let progress = alex.ok(&["progress"]);
     assert!(
         progress.contains("Walk  (achieved)")

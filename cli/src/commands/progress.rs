@@ -178,8 +178,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         match g.gap {
             Some(0) => writeln!(out, "    {}", c.dim("you agree"))?,
-            // No longer worked on: a gap there is history, not a talk to have.
-            Some(n) if g.worth_talking && active => writeln!(
+            // Only on a goal still worked on (`progress::worth_talking`).
+            Some(n) if g.worth_talking => writeln!(
                 out,
                 "    {}",
                 c.bold(&format!("{n} levels apart: worth talking about"))

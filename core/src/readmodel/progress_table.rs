@@ -56,6 +56,17 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// The summary with each goal's `worth_talking` by today's rule: one kept by an
+    /// earlier version marked a gap on a goal no longer active too.
+    fn with_talk_rule(mut self) -> Self {
+        for g in &mut self.progress.goals {
+            g.worth_talking = crate::progress::worth_talking(g.gap, &g.status);
+        }
+        self
+    }
+}
+
 /// The summary of a space, if one is kept.
 pub(crate) fn summary(
     conn: &Connection,
@@ -68,8 +79,9 @@ fn load(conn: &Connection, sid: &str) -> Result<Option<Summary>, rusqlite::Error
     conn.prepare_cached("SELECT json FROM rm_progress WHERE space = ?1")?
         .query_row(params![sid], |r| r.get::<_, String>(0))
         .optional()?
-        .map(|j| parse(&j))
+        .map(|j| parse::<Summary>(&j))
         .transpose()
+        .map(|s| s.map(Summary::with_talk_rule))
 }
 
 fn save(conn: &Connection, sid: &str, s: &Summary) -> Result<(), rusqlite::Error> {

@@ -181,13 +181,8 @@ fn latest(g: &ReportGoal) -> Markup {
     let gap = match g.progress.gap {
         Some(0) => " · in agreement".to_string(),
         // As `progress` and the app say it: a clinician should not have to work it out.
-        // A goal no longer worked on (achieved): its gap is history, not a talk to have.
-        Some(d)
-            if g.progress.worth_talking
-                && g.progress.status == duet_core::vocab::Status::Active.as_str() =>
-        {
-            format!(" · {d} levels apart: worth talking about")
-        }
+        // Only on a goal still worked on (`progress::worth_talking`).
+        Some(d) if g.progress.worth_talking => format!(" · {d} levels apart: worth talking about"),
         Some(d) => format!(
             " · {} apart",
             duet_core::words::count(d as usize, "level", "levels")
