@@ -1766,3 +1766,87 @@ fn each_form_says_what_it_did_at_the_top_of_the_page() {
     let wrote = app.post("/reflections", &[("text", "A good week")]);
     assert!(said(&wrote).contains("Your reflection is saved."));
 }
+
+/// A right-to-left title keeps its place in the Undo button (the level and the quotes
+/// were drawn to its side: "(1-) "…"), and each step's buttons say which step they act
+/// on to a screen reader, which heard "Mark done" once per step.
+#[test]
+fn undo_and_step_buttons_name_their_texts_in_any_script() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "מדברים על כסף", "--area", "other"]);
+    let app = App::start(&d);
+    let goal = app.first_goal_link();
+    let added = app.post(
+        &format!("{goal}/steps"),
+        &[("text", "לקנות פרחים"), ("who", "nobody")],
+    );
+    assert_eq!(added.status, 303, "{}", added.body);
+    let page = app.get(&goal).body;
+    for button in ["Mark done", "Change"] {
+        assert!(
+            page.contains(&format!(
+                "{button}<span class=\"visually-hidden\"> “לקנות פרחים”</span>"
+            )),
+            "{button} in {page}"
+        );
+    }
+    d.ok(&["rate", "כסף", "-1"]);
+    let history = app.get("/history").body;
+    assert!(
+        history.contains("Undo your blind rating of “<bdi>מדברים על כסף</bdi>” (−1)"),
+        "{history}"
+    );
+    // The page after it says what was undone, the title set apart there too.
+    let expect = history
+        .split("name=\"expect\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .expect("the undo form")
+        .to_string();
+    let undone = app.post("/undo", &[("expect", &expect)]);
+    let said = app.get(undone.header("location").expect("a redirect")).body;
+    assert!(
+        said.contains("Withdrew your blind rating of “<bdi>מדברים על כסף</bdi>”"),
+        "{said}"
+    );
+}
+
+/// A field's edge is seen: 3:1 against the card and the page, light and dark (WCAG
+/// 1.4.11; the edges were 1.3:1, a field hard to find for a person who sees little).
+#[test]
+fn form_fields_have_an_edge_people_can_see_light_and_dark() {
+    let css = include_str!("../../cli/src/app/static/app.css");
+    let colour = |block: &str, name: &str| -> f64 {
+        let hex = block
+            .split(&format!("--{name}: #"))
+            .nth(1)
+            .map(|h| &h[..6])
+            .unwrap_or_else(|| panic!("--{name} in {block}"));
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    };
+    let (light, dark) = css
+        .split_once("prefers-color-scheme: dark")
+        .expect("a dark scheme");
+    for block in [light, dark] {
+        for against in ["card", "paper"] {
+            let (a, b) = (colour(block, "field"), colour(block, against));
+            let ratio = (a.max(b) + 0.05) / (a.min(b) + 0.05);
+            assert!(ratio >= 3.0, "--field against --{against}: {ratio:.2}:1");
+        }
+    }
+    for rule in [
+        "border: 1px solid var(--field)",
+        "fieldset { border: 1px solid var(--field)",
+    ] {
+        assert!(css.contains(rule), "{rule}");
+    }
+}

@@ -46,7 +46,7 @@ pub struct Args {
 /// The page's own style sheet (the only one: the CSP allows inline styles and nothing
 /// else). Printed, it is black on white, and a goal's header, a table row, a chart or a
 /// reflection is never split across pages.
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:760px;margin:1rem auto;padding:0 1rem;color:#222;background:#fff;line-height:1.4;overflow-wrap:anywhere}th,td{overflow-wrap:break-word}\
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:760px;margin:1rem auto;padding:0 1rem;color:#222;background:#fff;line-height:1.4;overflow-wrap:anywhere}th,td{overflow-wrap:break-word}td bdi,td[dir=auto]{overflow-wrap:anywhere}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}h3{font-size:1rem;margin:1rem 0 .3rem}h4{font-size:.95rem;margin:.8rem 0 .2rem}\
 .chart{width:100%;height:auto;display:block}.grid{stroke:#e4e4e4}.axis{stroke:#999}.expected{stroke:#888;stroke-dasharray:4 3}\
 .ax{font-size:11px;fill:#666}.muted{color:#666}.legend{font-size:.9rem}.key{vertical-align:middle}\

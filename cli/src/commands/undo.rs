@@ -1,6 +1,7 @@
 //! `duet undo`: take back your latest rating, reflection (or edit of one) or step
 //! completion.
 
+use duet_core::Level;
 use duet_core::app::Undone;
 use duet_core::ids::short;
 
@@ -23,7 +24,7 @@ pub fn run(ctx: &Ctx, _a: Args) -> anyhow::Result<()> {
     if ctx.out.json {
         return ctx.out.json(&undone);
     }
-    ctx.out.line(said(&undone))?;
+    ctx.out.line(said(&undone, Words::Terminal))?;
     Ok(())
 }
 
@@ -36,13 +37,56 @@ fn what(private: bool, reply: bool) -> &'static str {
     }
 }
 
-/// A title or text as `undo` names it: quoted, cut to a list's width.
-fn quoted(text: &str) -> String {
-    format!("\"{}\"", safe_line(&clip(text, LIST_TITLE_CHARS)))
+/// Where `undo`'s sentences are read: a terminal, or the app's pages, which quote with
+/// curly quotes and write a level's minus as − (and set the texts apart, [`texts`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Words {
+    /// Plain quotes and ASCII, as every command prints.
+    Terminal,
+    /// As the app's own words.
+    Page,
+}
+
+impl Words {
+    /// A title or text as `undo` names it: quoted, cut to a list's width.
+    fn quoted(self, text: &str) -> String {
+        let text = shown(text);
+        match self {
+            Words::Terminal => format!("\"{text}\""),
+            Words::Page => format!("“{text}”"),
+        }
+    }
+
+    /// A level as a number.
+    fn level(self, level: &Level) -> String {
+        match self {
+            Words::Terminal => level.to_string(),
+            Words::Page => level.to_string().replace('-', "−"),
+        }
+    }
+}
+
+/// A title or text as `undo`'s sentences hold it: cut to a list's width.
+fn shown(text: &str) -> String {
+    safe_line(&clip(text, LIST_TITLE_CHARS)).into_owned()
+}
+
+/// The people's texts in `undo`'s sentences about `undone`, as they appear there: a page
+/// sets them apart from its words (a right-to-left title drew the level and the quotes
+/// beside it into its own run).
+pub fn texts(undone: &Undone) -> Vec<String> {
+    match undone {
+        Undone::Rating { title, .. } => vec![shown(title)],
+        Undone::Reflection { text, restored, .. } => std::iter::once(text)
+            .chain(restored)
+            .map(|t| shown(t))
+            .collect(),
+        Undone::Step { title, text, .. } => vec![shown(text), shown(title)],
+    }
 }
 
 /// What `undo` would take back, named for a button ("Undo …").
-pub fn named(undone: &Undone) -> String {
+pub fn named(undone: &Undone, w: Words) -> String {
     match undone {
         Undone::Rating {
             title,
@@ -52,8 +96,8 @@ pub fn named(undone: &Undone) -> String {
         } => format!(
             "your {}rating of {}{}",
             if *sealed { "blind " } else { "" },
-            quoted(title),
-            level.map_or(String::new(), |l| format!(" ({l})"))
+            w.quoted(title),
+            level.map_or(String::new(), |l| format!(" ({})", w.level(&l)))
         ),
         Undone::Reflection {
             private,
@@ -65,16 +109,35 @@ pub fn named(undone: &Undone) -> String {
             "{}your {} {}",
             if *edit { "the edit of " } else { "" },
             what(*private, *reply),
-            quoted(text)
+            w.quoted(text)
         ),
         Undone::Step { title, text, .. } => {
-            format!("completing the step {} of {}", quoted(text), quoted(title))
+            format!(
+                "completing the step {} of {}",
+                w.quoted(text),
+                w.quoted(title)
+            )
         }
     }
 }
 
+/// What a withdrawn rating leaves the partner to see.
+fn seen_by_partner(sealed: bool, answered: bool) -> &'static str {
+    match (sealed, answered) {
+        (true, true) => {
+            "; your partner had already rated against it, so they see it, withdrawn, \
+             at your next sync"
+        }
+        (true, false) => "; as far as this device knows, your partner has not seen it",
+        // In the clear, or revealed: even unsent, taking it back sends it, withdrawn
+        // (Automerge keeps what a withdrawal builds on), so the partner sees the level in
+        // the history.
+        (false, _) => "; the shared history keeps it, level and all, marked withdrawn",
+    }
+}
+
 /// What was undone, in a sentence that names it (the goal's title, the level, the text).
-pub fn said(undone: &Undone) -> String {
+pub fn said(undone: &Undone, w: Words) -> String {
     match undone {
         Undone::Rating {
             goal,
@@ -87,22 +150,17 @@ pub fn said(undone: &Undone) -> String {
         } => format!(
             "Withdrew your {}rating of {} ({}){}{}{}.",
             if *sealed { "blind " } else { "" },
-            quoted(title),
+            w.quoted(title),
             short(goal),
-            level.map_or(String::new(), |l| format!(": {l} ({})", l.meaning())),
-            match (sealed, answered) {
-                (true, true) => {
-                    "; your partner had already rated against it, so they see it, withdrawn, \
-                     at your next sync"
-                }
-                (true, false) => "; as far as this device knows, your partner has not seen it",
-                // In the clear, or revealed: even unsent, taking it back sends it,
-                // withdrawn (Automerge keeps what a withdrawal builds on), so the partner
-                // sees the level in the history.
-                (false, _) => "; the shared history keeps it, level and all, marked withdrawn",
-            },
+            level.map_or(String::new(), |l| format!(
+                ": {} ({})",
+                w.level(&l),
+                l.meaning()
+            )),
+            seen_by_partner(*sealed, *answered),
             restored.map_or(String::new(), |l| format!(
-                "; it corrected your earlier rating, {l}, which counts again"
+                "; it corrected your earlier rating, {}, which counts again",
+                w.level(&l)
             ))
         ),
         Undone::Reflection {
@@ -115,7 +173,7 @@ pub fn said(undone: &Undone) -> String {
             "Took back your edit of your {} {}: it reads {} again.",
             what(*private, *reply),
             short(id),
-            quoted(restored)
+            w.quoted(restored)
         ),
         Undone::Reflection {
             id,
@@ -127,7 +185,7 @@ pub fn said(undone: &Undone) -> String {
             "Withdrew your {} {} ({}).",
             what(*private, *reply),
             short(id),
-            quoted(text)
+            w.quoted(text)
         ),
         Undone::Step {
             title,
@@ -136,13 +194,17 @@ pub fn said(undone: &Undone) -> String {
             ..
         } if !also_done_by.is_empty() => format!(
             "Reopened the step {} of {}. {} had marked it done too, while apart: it is open for both of you again ({} can mark it done again).",
-            quoted(text),
-            quoted(title),
+            w.quoted(text),
+            w.quoted(title),
             crate::output::safe_line(&also_done_by.join(" and ")),
             crate::output::safe_line(&also_done_by.join(" or "))
         ),
         Undone::Step { title, text, .. } => {
-            format!("Reopened the step {} of {}.", quoted(text), quoted(title))
+            format!(
+                "Reopened the step {} of {}.",
+                w.quoted(text),
+                w.quoted(title)
+            )
         }
     }
 }

@@ -112,6 +112,8 @@ pub enum Made {
     },
     /// What a form did, in a sentence.
     Notice(String),
+    /// What a form did, in a sentence holding people's texts, set apart on the page.
+    NoticeApart(String, Vec<String>),
     /// What a form did, and what is not right yet.
     Warning(String),
 }
@@ -236,6 +238,10 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
 pub fn said(made: &Made) -> Markup {
     match made {
         Made::Notice(text) => html! { p class="notice" role="status" { (text) } },
+        Made::NoticeApart(text, texts) => {
+            let pieces: Vec<&str> = texts.iter().map(String::as_str).collect();
+            html! { p class="notice" role="status" { (crate::bidi::isolated_in(text, &pieces)) } }
+        }
         Made::Warning(text) => html! { p class="warning" role="status" { (text) } },
         Made::Nothing | Made::Code { .. } | Made::Short { .. } => html! {},
     }
@@ -244,7 +250,9 @@ pub fn said(made: &Made) -> Markup {
 /// A code just made: large, and for an invite also as a QR code.
 fn made_code(made: &Made) -> Markup {
     let (code, expires_at, invite, unsent) = match made {
-        Made::Nothing | Made::Notice(_) | Made::Warning(_) => return said(made),
+        Made::Nothing | Made::Notice(_) | Made::NoticeApart(..) | Made::Warning(_) => {
+            return said(made);
+        }
         Made::Short {
             code,
             relay,
@@ -270,6 +278,7 @@ fn made_code(made: &Made) -> Markup {
                 p class="warning" role="status" { "This code has not reached the relay yet (" (why) "). It works once Duet has synced, which it tries again on its own while the app is open." }
             }
             p class="code" id="made-code" { (code) }
+            (super::layout::copy_button("made-code"))
             @if let Some(svg) = qr_svg(code) {
                 div class="qr" { (PreEscaped(svg)) }
             }

@@ -18,6 +18,7 @@ use super::came_from::CameFrom;
 use super::layout::{csrf, level, level_name};
 use crate::app::server::PageQuery;
 use crate::app::server::{App, PageResult, see_other};
+use crate::commands::undo;
 
 /// The goal page's forms: edit the details and level texts (and whose it is), set the
 /// status, correct one's latest rating (`latest`, its id, sent with the correction so
@@ -366,10 +367,17 @@ pub fn undo_form(token: &str, undone: &duet_core::app::Undone, id: &str) -> Mark
         form method="post" action="/undo" class="undo" {
             (csrf(token))
             input type="hidden" name="expect" value=(id);
-            button type="submit" { "Undo " (crate::commands::undo::named(undone)) }
+            button type="submit" { "Undo " (set_apart(&undo::named(undone, undo::Words::Page), undone)) }
             p class="muted" { "Your latest rating, reflection, edit of a reflection or step completion. Nothing is erased: the history keeps both the act and what undid it (a withdrawal, the words before an edit, a reopened step)." }
         }
     }
+}
+
+/// `undo`'s words with the people's texts in them set apart ([`crate::bidi::bdi`]).
+pub fn set_apart(said: &str, undone: &duet_core::app::Undone) -> Markup {
+    let texts = undo::texts(undone);
+    let pieces: Vec<&str> = texts.iter().map(String::as_str).collect();
+    crate::bidi::isolated_in(said, &pieces)
 }
 
 /// The undo form: the id of the act its page named.
@@ -385,7 +393,8 @@ pub async fn undo(State(app): State<App>, Form(f): Form<UndoForm>) -> PageResult
     let undone = app
         .with_device(move |dev| Ok(dev.undo_expecting(Some(&f.expect))?))
         .await?;
-    let said = crate::commands::undo::said(&undone);
-    let token = super::devices::remember(&app, super::devices::Made::Notice(said));
+    let said = undo::said(&undone, undo::Words::Page);
+    let made = super::devices::Made::NoticeApart(said, undo::texts(&undone));
+    let token = super::devices::remember(&app, made);
     Ok(see_other(&format!("/history?shown={token}")))
 }

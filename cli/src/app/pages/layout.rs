@@ -171,6 +171,16 @@ fn kept_page(text: &str, typed: &[(&str, String)], back: Option<Option<&str>>) -
     )
 }
 
+/// A button that copies the text of the element `id` (a code), with the place that says
+/// whether it did; hidden until the page's script shows it.
+pub fn copy_button(id: &str) -> Markup {
+    html! {
+        button type="button" class="copy" data-copy=(id) hidden { "Copy the code" }
+        " "
+        span class="muted" role="status" id=(format!("{id}-copied")) {}
+    }
+}
+
 /// A level as people read it: "+1", "0", "−2".
 pub fn level(l: i64) -> String {
     match l {

@@ -23,6 +23,7 @@ pub fn waiting(code: &str, relay: &str, expires_at: i64) -> Markup {
             h2 id="made" { "Your short code" }
             p { "Read it to your partner, with the relay's address. In their Duet app they choose \"Join with a code\" and type both; on a terminal they run " code { "duet join CODE --relay ADDRESS --name NAME" } "." }
             p class="code" id="made-code" { (code) }
+            (super::layout::copy_button("made-code"))
             p { "Relay: " code id="made-relay" { (relay) } }
             p class="muted" role="status" { "Waiting for your partner's device. It works once, until " (when(expires_at)) "; a wrong guess burns it." }
         }

@@ -96,7 +96,7 @@ fn step(
                 span class="done" { "✓ " (bdi(&s.text)) }
                 @if let Some(by) = &s.done_by { span class="muted" { " done by " (bdi(name_of(people, by))) } }
                 " "
-                button type="submit" { "Reopen" }
+                button type="submit" { "Reopen" (named(&s.text)) }
             }
         } @else {
             form method="post" class="inline" action=(action("done")) {
@@ -104,10 +104,10 @@ fn step(
                 (bdi(&s.text))
                 @if let Some(a) = &s.assignee { span class="muted" { " for " (bdi(for_whom(people, me, a))) } }
                 " "
-                button type="submit" { "Mark done" }
+                button type="submit" { "Mark done" (named(&s.text)) }
             }
             details class="edit" {
-                summary { "Change" }
+                summary { "Change" (named(&s.text)) }
                 form method="post" action=(action("edit")) {
                     (csrf(token))
                     @let field = format!("text-{}", s.id);
@@ -121,6 +121,12 @@ fn step(
             }
         }
     }
+}
+
+/// A step's first words, heard after its button's word by a screen reader (every
+/// step has the same buttons) and not shown.
+fn named(text: &str) -> Markup {
+    html! { span class="visually-hidden" { " “" (super::reflections::first_words(text)) "”" } }
 }
 
 /// The value the "for whom" choice has for an assignee.

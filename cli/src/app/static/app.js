@@ -201,4 +201,32 @@
   }
   document.addEventListener("DOMContentLoaded", keepOnce);
   document.addEventListener("duet:fresh", keepOnce);
+
+  // A code is copied with one button (a keyboard cannot select a paragraph's text):
+  // shown only with script, as the clipboard needs it; what happened is said beside it.
+  function showCopy() {
+    var buttons = document.querySelectorAll("button[data-copy]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].hidden = false;
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target && e.target.closest && e.target.closest("button[data-copy]");
+    if (!button) {
+      return;
+    }
+    var code = document.getElementById(button.getAttribute("data-copy"));
+    var said = document.getElementById(button.getAttribute("data-copy") + "-copied");
+    var say = function (words) { if (said) { said.textContent = words; } };
+    if (!code || !navigator.clipboard) {
+      say("This browser does not let the page copy: select the code and copy it.");
+      return;
+    }
+    navigator.clipboard.writeText(code.textContent.trim()).then(
+      function () { say("Copied. Paste it where your partner will read it."); },
+      function () { say("This browser did not let the page copy: select the code and copy it."); }
+    );
+  });
+  document.addEventListener("DOMContentLoaded", showCopy);
+  document.addEventListener("duet:fresh", showCopy);
 })();
