@@ -270,7 +270,7 @@ pub async fn serve_state(
         caps::Counts::<std::net::IpAddr>::new(config.max_connections_per_ip)
     };
     let busy = refusal::Refusals::new(busy_answer());
-    let mut refused = limits::Tally::default();
+    let refused = limits::Tally::default();
     // Each connection task holds a clone of `open`; when all are gone, `all_closed` ends.
     let (open, all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut builder = hyper::server::conn::http1::Builder::new();

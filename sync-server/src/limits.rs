@@ -213,28 +213,56 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Counts refusals and logs a summary at most every [`REPORT_EVERY`], so that a flood
-/// does not flood the log too.
+/// does not flood the log too. The first refusal is logged at once; those after it within
+/// the period are logged when it ends, whether or not another refusal comes (the count
+/// waited for the next one, so an operator saw "refused=1" through a whole flood).
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
+pub(crate) struct Tally(Arc<Mutex<Counted>>);
+
+#[derive(Debug, Default)]
+struct Counted {
     refused: u64,
     last_report: Option<Instant>,
+    report_pending: bool,
+}
+
+impl Counted {
+    fn report(&mut self, what: &'static str, now: Instant) {
+        tracing::warn!(
+            limit = what,
+            refused = self.refused,
+            "requests refused by a limit since the last report"
+        );
+        self.refused = 0;
+        self.last_report = Some(now);
+    }
 }
 
 impl Tally {
-    pub(crate) fn note(&mut self, what: &'static str, now: Instant) {
-        self.refused += 1;
-        let due = self
-            .last_report
-            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_EVERY);
-        if due {
-            tracing::warn!(
-                limit = what,
-                refused = self.refused,
-                "requests refused by a limit since the last report"
-            );
-            self.refused = 0;
-            self.last_report = Some(now);
+    pub(crate) fn note(&self, what: &'static str, now: Instant) {
+        let mut c = lock(&self.0);
+        c.refused += 1;
+        let last = match c.last_report {
+            Some(t) if now.saturating_duration_since(t) < REPORT_EVERY => t,
+            _ => return c.report(what, now),
+        };
+        if c.report_pending {
+            return;
         }
+        // Outside a runtime (a test's direct call) the count waits for the next refusal.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        c.report_pending = true;
+        let counted = Arc::clone(&self.0);
+        runtime.spawn(async move {
+            tokio::time::sleep_until((last + REPORT_EVERY).into()).await;
+            let mut c = lock(&counted);
+            c.report_pending = false;
+            if c.refused > 0 {
+                c.report(what, Instant::now());
+            }
+        });
     }
 }
 

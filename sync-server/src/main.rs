@@ -15,6 +15,9 @@ use clap::Parser;
 use duet_relay::creation::{self, CreateTokens};
 use duet_relay::{Config, Rate, db_file, fds};
 
+mod signals;
+use signals::{shutdown_signal, survive_file_size_limit};
+
 /// Duet's relay: stores and forwards signed, encrypted events it cannot read.
 #[derive(Debug, Parser)]
 #[command(name = "duet-relay", version, about)]
@@ -256,62 +259,6 @@ impl Args {
     }
 }
 
-/// Registers the shutdown signals now and returns the future that completes on the first
-/// of them. Registering before the relay says it is listening matters: a SIGTERM sent
-/// right after that line must stop the relay cleanly, never take the default action.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = int.recv() => tracing::info!("SIGINT received"),
-                },
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::error!("cannot listen for shutdown signals: {e}");
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Handles SIGXFSZ, whose default action kills the process: a write past the process's
-/// file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) then fails instead (EFBIG), the
-/// group's commit is rolled back, its pushes are refused, and the relay goes on serving.
-fn survive_file_size_limit() {
-    #[cfg(any(target_os = "linux", target_os = "macos"))]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        /// SIGXFSZ on Linux (x86, ARM) and macOS.
-        const SIGXFSZ: i32 = 25;
-        match signal(SignalKind::from_raw(SIGXFSZ)) {
-            Ok(mut raised) => {
-                tokio::spawn(async move {
-                    while raised.recv().await.is_some() {
-                        tracing::error!(
-                            "a write went past this process's file-size limit (ulimit -f, \
-                             LimitFSIZE): the pushes of that commit were refused; raise the limit"
-                        );
-                    }
-                });
-            }
-            Err(e) => tracing::warn!("cannot handle SIGXFSZ (the file-size limit): {e}"),
-        }
-    }
-}
-
 /// Raises the open-file limit and lowers the caps of `config` to fit it, saying what it
 /// chose. A limit that cannot be read or raised is logged and worked with as it is.
 fn fit_open_files(config: &mut Config) {
@@ -399,8 +346,19 @@ fn creation_tokens(
     match db {
         duet_relay::store::Location::Sqlite(path) => {
             let file = creation::token_file(path);
+            // A database there without its token file (moved without it): the token made
+            // now is new, and the one the couples were given no longer creates spaces.
+            let lost = path.metadata().is_ok_and(|m| m.len() > 0) && !file.exists();
             let (token, made) = creation::load_or_make(&file)?;
-            if made {
+            if made && lost {
+                tracing::warn!(
+                    file = %file.display(),
+                    "made a new space creation token for a database that had none beside \
+                     it: if the database was moved here, stop the relay and move its \
+                     .create-token file beside it (the token couples were given no longer \
+                     creates spaces; their spaces work as before)"
+                );
+            } else if made {
                 tracing::info!(file = %file.display(), "made a space creation token");
             }
             config.create_tokens = CreateTokens::new([token.clone()]);
@@ -434,6 +392,7 @@ fn preflight(args: &Args, sqlite: bool) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    refuse_other_urls(&args.db)?;
     let db = duet_relay::store::Location::parse(&args.db);
     let sqlite = match &db {
         duet_relay::store::Location::Sqlite(path) => Some(path.clone()),
@@ -497,18 +456,39 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         (_, Some((token, file))) => tracing::info!(
             "space creation needs a token; give it to the couples who use this relay: duet \
-             init --relay URL --token {token} (URL as they reach this relay, e.g. \
+             init --name NAME --relay URL --token {token} (URL as they reach this relay, e.g. \
              http://{addr}; the token is kept in {})",
             file.display()
         ),
         ((false, n), None) => tracing::info!(
             "space creation needs one of the {n} creation tokens given (--create-token); \
-             couples pass theirs once: duet init --relay URL --token TOKEN"
+             couples pass theirs once: duet init --name NAME --relay URL --token TOKEN"
         ),
     }
     duet_relay::serve_state(listener, state, shutdown).await?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// Refuses a `--db` that reads as a URL of another kind (`mysql://…`, `postgres:/…`):
+/// taken as a SQLite path, it was said as a directory to create.
+fn refuse_other_urls(db: &str) -> anyhow::Result<()> {
+    let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
+    let scheme = db.split_once(':').map(|(s, _)| s).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        Some(s) if !postgres && (db.contains("://") || s.starts_with("postgres")) => {
+            anyhow::bail!(
+                "--db starts with `{s}:`, which is not a database this relay takes: give a \
+                 SQLite file path (e.g. /var/lib/duet-relay/duet-relay.db) or a PostgreSQL \
+                 URL, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Says that the relay starts an empty database, and warns when that looks like a

@@ -57,6 +57,17 @@ fn the_embedded_relay_serves_healthz_over_tcp_and_stops_on_drop() {
 
 #[test]
 fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
+    prints_its_address_serves_and_stops_on("TERM");
+}
+
+/// SIGHUP (a reload, to an operator; a closed terminal) stops it as SIGTERM does: its
+/// default action killed it at once, live sockets told nothing.
+#[test]
+fn the_binary_stops_cleanly_on_sighup() {
+    prints_its_address_serves_and_stops_on("HUP");
+}
+
+fn prints_its_address_serves_and_stops_on(sig: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bin.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
@@ -85,7 +96,7 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
 
     let pid = child.id().to_string();
     let killed = Command::new("kill")
-        .args(["-TERM", &pid])
+        .args([&format!("-{sig}"), &pid])
         .status()
         .expect("run kill");
     assert!(killed.success());
@@ -96,11 +107,11 @@ fn the_binary_prints_its_address_serves_and_stops_on_sigterm() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("duet-relay did not stop on SIGTERM");
+            panic!("duet-relay did not stop on SIG{sig}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "exit status {status}");
+    assert!(status.success(), "SIG{sig}: exit status {status}");
 }
 
 #[test]
@@ -355,4 +366,100 @@ fn a_postgresql_database_that_does_not_exist_is_named_in_the_servers_words() {
         err.contains("does not exist"),
         "the server's reason is said: {err}"
     );
+}
+
+/// A flood's refusals are counted in the log within the report period even when no
+/// refusal follows it: the count waited for the next refusal, so an operator read
+/// "refused=1" through a whole flood, and its real size late or never.
+#[test]
+fn refusals_after_the_first_are_logged_when_the_period_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_file = dir.path().join("relay.log");
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", "127.0.0.1:0", "--rate-per-ip", "0.001"])
+        .args(["--burst-per-ip", "1", "--db"])
+        .arg(dir.path().join("relay.db"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_file).expect("the log"))
+        .spawn()
+        .expect("spawn duet-relay");
+    let mut line = String::new();
+    BufReader::new(relay.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read line");
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("duet-relay listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| http_get(addr, &path).expect("an answer").0)
+        .collect();
+    assert_eq!(statuses[1..], [429; 4], "{statuses:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if log.contains("refused=3") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert!(log.contains("refused=1"), "the first at once: {log}");
+    assert!(
+        log.contains("refused=3"),
+        "the rest once the period ends: {log}"
+    );
+}
+
+/// A database moved without its token file: the relay makes a new token, which the
+/// couples do not have, and says so (it said only "made a space creation token").
+#[test]
+fn a_database_started_without_its_token_file_is_warned_of() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    let start = |log: &std::path::Path| {
+        let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("the log"))
+            .spawn()
+            .expect("spawn duet-relay");
+        let mut line = String::new();
+        BufReader::new(relay.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read line");
+        assert!(line.starts_with("duet-relay listening on"), "{line}");
+        let _ = relay.kill();
+        let _ = relay.wait();
+        std::fs::read_to_string(log).expect("the log")
+    };
+    let first = start(&dir.path().join("first.log"));
+    assert!(!first.contains("had none beside it"), "{first}");
+    std::fs::remove_file(dir.path().join("relay.db.create-token")).expect("the token file");
+    let moved = start(&dir.path().join("moved.log"));
+    assert!(
+        moved.contains("made a new space creation token for a database that had none beside it"),
+        "{moved}"
+    );
+}
+
+/// A mistyped database URL is said as one: `mysql://…` or `postgres:/…` was taken for a
+/// SQLite path and answered "create the directory mysql://a@b".
+#[test]
+fn a_database_url_of_another_kind_is_refused_as_such() {
+    for url in ["mysql://a@b/c", "postgres:/broken", "postgresq://u@h/d"] {
+        let err = refused_start(&[], std::path::Path::new(url));
+        assert!(
+            err.contains("which is not a database this relay takes")
+                && err.contains("postgres://USER")
+                && !err.contains("mkdir"),
+            "{url}: {err}"
+        );
+    }
 }
