@@ -250,6 +250,11 @@ impl<B: RelayBinary> RelayProcess<B> {
         }
     }
 
+    /// The database it was started on (a SQLite path or a PostgreSQL URL).
+    pub fn db(&self) -> &std::path::Path {
+        &self.db
+    }
+
     /// The `host:port` the relay listens on.
     pub fn addr(&self) -> String {
         self.addr.to_string()

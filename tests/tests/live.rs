@@ -341,3 +341,44 @@ fn a_watcher_refused_a_live_connection_for_now_waits_as_the_relay_asks() {
         "the relay's Retry-After is waited for: {said}"
     );
 }
+
+/// The relay's operator restarts it on the wrong database (an empty one), then puts the
+/// right one back: the watcher says the refusal once, keeps trying, and is back without
+/// being started again (it stopped for good, and the device synced live no more).
+#[test]
+fn a_watcher_waits_out_a_relay_restarted_on_the_wrong_database() {
+    let mut relay = Relay::start();
+    let (a, b) = couple_with_a_goal(&relay);
+    let mut wb = Watcher::start(&b);
+    relay.kill();
+    wb.wait_for("reconnecting");
+    // The database with its WAL (a killed relay leaves its last commits there).
+    let db = relay.db().display().to_string();
+    let files = ["", "-wal", "-shm"].map(|end| (format!("{db}{end}"), format!("{db}.right{end}")));
+    for (file, aside) in &files {
+        let _ = std::fs::rename(file, aside);
+    }
+    relay.restart();
+    wb.wait_for("live connection refused");
+    wb.printed("trying again every");
+    relay.kill();
+    for (file, aside) in &files {
+        let _ = std::fs::remove_file(file);
+        let _ = std::fs::rename(aside, file);
+    }
+    relay.restart();
+    wb.wait_for("connected to the relay again");
+    a.ok(&["rate", "Evening walk", "2"]);
+    a.ok(&["checkin", "--close"]);
+    a.ok(&["sync"]);
+    wb.wait_for("1 revealed rating");
+    let said = wb.stop();
+    // Once per space while it lasts (each is tried again every 15 s).
+    for space in ["shared", "personal"] {
+        let refused = format!("warning ({space} space): live connection refused");
+        assert!(
+            said.iter().filter(|l| l.contains(&refused)).count() <= 1,
+            "said once while it lasts: {said:#?}"
+        );
+    }
+}

@@ -43,6 +43,10 @@ struct Watch {
     targets: Vec<LiveTarget>,
     /// Where they must listen now (`duet relay set` ran meanwhile, say).
     retarget: Option<Vec<LiveTarget>>,
+    /// When to open again the sockets the relay refused while this device is still in
+    /// their space (a relay restarted on the wrong database says `no_such_space` until
+    /// its operator puts the right one back), and the refusals said meanwhile.
+    reopen: Option<(std::time::Instant, Vec<String>)>,
 }
 
 /// One live socket per target, on a channel of their own: the sockets of an earlier
@@ -93,6 +97,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         up: Vec::new(),
         targets,
         retarget: None,
+        reopen: None,
         more,
         seen,
         refused: Vec::new(),
@@ -101,6 +106,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         let mut due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(signal) => w.on_signal(ctx, signal)?,
             Err(RecvTimeoutError::Timeout) => w.on_quiet(&dev)?,
+            // Every socket refused, to be opened again: the checks go on at their pace.
+            Err(RecvTimeoutError::Disconnected) if w.reopen.is_some() => {
+                std::thread::sleep(LOCAL_CHECK);
+                w.on_quiet(&dev)?
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
             }
@@ -108,8 +118,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         if let Some(targets) = w.retarget.take() {
             rx = listen(&dev, &targets);
             (w.listening, w.up) = (targets.len(), Vec::new());
-            ctx.out
-                .line(format!("Listening at {} now.", targets[0].relay))?;
+            if targets != w.targets {
+                ctx.out
+                    .line(format!("Listening at {} now.", targets[0].relay))?;
+            }
             w.targets = targets;
             due = true;
         }
@@ -153,6 +165,9 @@ impl Watch {
                 if !self.up.contains(&kind) {
                     self.up.push(kind);
                 }
+                if self.up.len() >= self.listening {
+                    self.reopen = None;
+                }
                 if std::mem::take(&mut self.lost) {
                     ctx.out
                         .line(format!("{}: connected to the relay again", kind.as_str()))?;
@@ -195,24 +210,35 @@ impl Watch {
         let targets = dev.live_targets()?;
         for (kind, msg) in std::mem::take(&mut self.refused) {
             self.listening = self.listening.saturating_sub(1);
-            if targets.iter().any(|t| t.kind == kind) {
-                note(&format!(
-                    "warning ({} space): stopped watching: {msg}",
-                    kind.as_str()
-                ));
+            if !targets.iter().any(|t| t.kind == kind) {
+                continue;
             }
-        }
-        if self.listening > 0 {
-            return Ok(());
+            // Still a member: the relay may be put right (its operator restarted it on
+            // the wrong database, say). Said once while it lasts; tried again and synced
+            // meanwhile, and "connected to the relay again" once it is back.
+            let said = format!(
+                "warning ({} space): live connection refused: {msg}",
+                kind.as_str()
+            );
+            let next = std::time::Instant::now() + POLL_WHILE_DOWN;
+            let (at, told) = self.reopen.get_or_insert_with(|| (next, Vec::new()));
+            *at = next;
+            if !told.contains(&said) {
+                note(&format!(
+                    "{said}; trying again every {} s, and syncing meanwhile (check `duet \
+                     status` and the relay URL)",
+                    POLL_WHILE_DOWN.as_secs()
+                ));
+                told.push(said);
+            }
+            self.lost = true;
         }
         if targets.is_empty() {
             // A failure, as `duet sync`'s in that state: a service that restarts the
             // watch must learn that nothing will ever sync here again.
             return Err(super::sync::in_no_space());
         }
-        anyhow::bail!(
-            "the relay refused every live connection; check `duet status` and the relay URL"
-        )
+        Ok(())
     }
 
     /// Between signals: a sync is due when a sync stopped early, when another process
@@ -230,7 +256,17 @@ impl Watch {
                 self.retarget = Some(targets);
             }
         }
-        let down = self.up.len() < self.listening;
+        if self
+            .reopen
+            .as_ref()
+            .is_some_and(|(at, _)| *at <= std::time::Instant::now())
+        {
+            self.retarget = Some(dev.live_targets()?).filter(|t| !t.is_empty());
+            if let Some((at, _)) = &mut self.reopen {
+                *at = std::time::Instant::now() + POLL_WHILE_DOWN;
+            }
+        }
+        let down = self.up.len() < self.listening || self.reopen.is_some();
         // A clock the last sync found wrong is measured again as often: set right, the
         // next sync lets the person rate again.
         let poll = self.last_sync.elapsed() >= POLL_WHILE_DOWN
