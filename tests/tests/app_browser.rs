@@ -316,6 +316,8 @@ fn mixed_with_the_command_line(relay: &Relay, b: &mut Browser) {
     b.eval("document.querySelector('#level0').click()");
     b.submit("form.checkin", &[("#note", "It felt short")]);
     b.wait("location.search.includes('rated=')");
+    // What the form did is where the keyboard (and a screen reader) starts.
+    b.wait("document.activeElement.innerText.startsWith('Rated')");
 
     // Once Sam syncs, both ratings are revealed, in both apps and both command lines.
     until("both levels revealed to Sam", || {

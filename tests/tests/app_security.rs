@@ -301,6 +301,14 @@ fn a_form_sent_twice_writes_once_and_a_refused_or_edited_one_may_be_sent_again()
     // A refused form (an empty title) does not spend its value: sent again, fixed, it counts.
     let empty = app.post("/goals", &[("once", &once), ("title", " ")]);
     assert_ne!(empty.status, 303, "{}", empty.body);
+    // Its reason is an alert, where the keyboard starts (`data-result`, app.js).
+    assert!(
+        empty
+            .body
+            .contains("class=\"problem\" role=\"alert\" data-result"),
+        "{}",
+        empty.body
+    );
     let first = app.post("/goals", &[("once", &once), ("title", "Sunday walk")]);
     assert_eq!(first.status, 303, "{}", first.body);
     assert!(

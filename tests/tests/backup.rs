@@ -371,6 +371,8 @@ fn a_copy_whose_push_was_cut_off_goes_on_after_the_other_copys_event() {
     let synced = restored.run(&["sync"]);
     let said = format!("{}{}", synced.ok(), synced.stderr);
     assert!(said.contains("another copy of this device"), "{said}");
+    // Its reflection went out after the withdrawal, in the same sync, and is counted.
+    assert!(synced.stdout.contains("sent 1 change"), "{}", synced.stdout);
     for d in [&a, &b, &restored, &a, &b] {
         d.ok(&["sync"]);
     }

@@ -1366,3 +1366,41 @@ fn an_event_read_before_and_served_again_in_the_place_of_the_next_leaves_that_on
     );
     assert!(alex.ok(&["goal", "list"]).contains("Written after"));
 }
+
+/// The database set back under a running relay (a PostgreSQL dump restored while its
+/// instances ran): the relay decides from the database, not from the space's state it
+/// kept in memory, and the partners give back what was lost and sync on. It refused
+/// every push that gave a lost event back as a fork ("two events of device … with seq
+/// N", the other one only in its memory) until it was restarted.
+#[test]
+fn a_database_set_back_under_the_running_relay_is_decided_from_the_database() {
+    let (relay, a, b) = setup();
+    let db = Connection::open(&relay.db).expect("the relay's database");
+    let before: i64 = db
+        .query_row("SELECT MAX(cursor) FROM events", [], |r| r.get(0))
+        .expect("the newest cursor");
+    alex_rates(&a, 1);
+    sam_rates(&b, 1);
+    a.ok(&["sync"]);
+    assert_eq!((ratings(&a), ratings(&b)), (2, 2));
+    let lost = db
+        .execute("DELETE FROM events WHERE cursor > ?1", params![before])
+        .expect("set back");
+    assert!(lost > 0, "the ratings' events are gone from the database");
+
+    b.ok(&["rate", "Weekly check-in", "0"]);
+    b.ok(&["checkin", "--close"]);
+    let r = b.run(&["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("gave back") && !r.stderr.contains("fork"),
+        "{}",
+        r.stderr
+    );
+    a.ok(&["sync"]);
+    assert_eq!(ratings(&a), 3, "Alex gets Sam's new rating");
+    alex_rates(&a, 1);
+    b.ok(&["sync"]);
+    assert_eq!(ratings(&b), 4);
+    assert_converged(&a, &b);
+}

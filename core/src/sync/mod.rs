@@ -368,6 +368,10 @@ pub struct SyncReport {
     /// holds. The sync after the redo sends them.
     #[serde(skip)]
     pub held_for_redo: bool,
+    /// This device's unsent events were withdrawn after the relay refused them (their
+    /// changes wait to be packaged again): nothing of them was sent.
+    #[serde(skip)]
+    pub withdrawn: bool,
     /// This device's events that the relay's last answer in this sync did not
     /// acknowledge as stored (no cursor, another hash, a cursor below what was read):
     /// they stay here and go with the next sync. Counted from the answers, not from the

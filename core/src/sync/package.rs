@@ -56,8 +56,10 @@ pub(super) fn package_and_push(
             if packaged > 0 || rotate {
                 super::give_back::push_or_give_back(store, rec, relay, transport, pull.report)?;
                 // Sent only once the relay has them all (a push refused or withdrawn
-                // keeps them on this device, and the sync says so instead).
-                if store.unacked_events(&rec.id)?.is_empty() {
+                // keeps them on this device, and the sync says so instead): a push
+                // refused as a fork withdraws its events, which leaves none unacked, and
+                // the sync said "sent 3 changes" beside the refusal.
+                if store.unacked_events(&rec.id)?.is_empty() && !pull.report.withdrawn {
                     pull.report.pushed_changes = packaged;
                 }
             }

@@ -136,6 +136,7 @@ fn withdraw_unsent(
     let keys = store.epoch_keys(&rec.id)?;
     if let Some(redo) = store.withdraw_unacked(&rec.id, &first, &keys)? {
         report.redo.extend(redo);
+        report.withdrawn = true;
     }
     Ok(())
 }
@@ -239,6 +240,7 @@ fn refused(
                 Warning::new("a change to who is in the space, made on this device, crossed one made at the same time on another device; this device's was withdrawn and is made again if still needed")
             });
             report.redo.extend(redo);
+            report.withdrawn = true;
             return Ok(None);
         }
     }

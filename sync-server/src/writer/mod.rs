@@ -207,7 +207,10 @@ pub(crate) fn writer_gone() -> ApiError {
 }
 
 /// The committed state of `space`: `cached` if the database has nothing newer, else
-/// `cached` (or an empty state) with the events after its cursor folded in.
+/// `cached` (or an empty state) with the events after its cursor folded in. A database
+/// that went back (a backup restored under the running relay, as a PostgreSQL dump can
+/// be) is folded again from its start: the cache held heads the database no longer has,
+/// and every push that gave back a lost event was refused as a fork until a restart.
 fn current(
     q: &mut impl Reads,
     space: SpaceId,
@@ -216,6 +219,17 @@ fn current(
     let newest = q.newest_cursor(&space)?;
     match cached {
         Some(c) if c.cursor == newest => Ok(c),
+        Some(c) if c.cursor > newest => {
+            tracing::warn!(
+                %space,
+                was = c.cursor,
+                now = newest,
+                "the space's newest event in the database is older than the one this relay \
+                 had seen (a backup restored while it ran?): its state is read again from \
+                 the database; restart every instance after a restore"
+            );
+            fold_after(q, space, Cached::default())
+        }
         Some(c) => fold_after(q, space, c),
         None => fold_after(q, space, Cached::default()),
     }

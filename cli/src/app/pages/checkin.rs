@@ -75,7 +75,7 @@ pub async fn checkin(State(app): State<App>, PageQuery(q): PageQuery<CheckinQuer
         }
         @if q.closed == Some(true) { (closed_notice(q.still_sealed.unwrap_or(0))) }
         @if let Some(title) = done_title {
-            p class="done" role="status" {
+            p class="done" role="status" data-result {
                 "Rated “" (bdi(title)) "”"
                 @if q.sealed == Some(true) { ": sealed until your partner rates it too." } @else { "." }
             }
@@ -312,7 +312,7 @@ fn refused(why: &str, goal: &str) -> Markup {
 /// which of one's ratings stay sealed (`still_sealed`).
 fn closed_notice(still_sealed: usize) -> Markup {
     html! {
-        p class="done" role="status" {
+        p class="done" role="status" data-result {
             "The check-in is closed: your blind ratings in it are shown to your partner. A new rating starts a new check-in."
         }
         @if still_sealed > 0 {

@@ -237,12 +237,12 @@ fn pairing_sections(partner: &Partner, token: &str) -> Markup {
 /// What a form did, in its sentence (nothing for a code: `made_code` shows it).
 pub fn said(made: &Made) -> Markup {
     match made {
-        Made::Notice(text) => html! { p class="notice" role="status" { (text) } },
+        Made::Notice(text) => html! { p class="notice" role="status" data-result { (text) } },
         Made::NoticeApart(text, texts) => {
             let pieces: Vec<&str> = texts.iter().map(String::as_str).collect();
-            html! { p class="notice" role="status" { (crate::bidi::isolated_in(text, &pieces)) } }
+            html! { p class="notice" role="status" data-result { (crate::bidi::isolated_in(text, &pieces)) } }
         }
-        Made::Warning(text) => html! { p class="warning" role="status" { (text) } },
+        Made::Warning(text) => html! { p class="warning" role="status" data-result { (text) } },
         Made::Nothing | Made::Code { .. } | Made::Short { .. } => html! {},
     }
 }

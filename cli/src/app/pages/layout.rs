@@ -149,7 +149,7 @@ fn kept_page(text: &str, typed: &[(&str, String)], back: Option<Option<&str>>) -
             // The answer to a form (its address may also be a page's): the script never
             // reads the address again in its place, which would wipe the refusal.
             h1 data-form-answer { "Something needs attention" }
-            p class="problem" { (text) }
+            p class="problem" role="alert" data-result { (text) }
             @if !typed.is_empty() {
                 h2 { "What you wrote" }
                 @if back.is_some() {

@@ -44,7 +44,7 @@ fn notices(
 ) -> Markup {
     html! {
         @if joined {
-            p class="notice" role="status" {
+            p class="notice" role="status" data-result {
                 "This device joined your shared space"
                 @if let duet_core::app::Partner::Here(name) = partner {
                     ", with " (bdi(name)) ". What either of you adds shows on both sides."

@@ -42,10 +42,13 @@
       return null;
     }
     var all = Array.prototype.slice.call(main.querySelectorAll(FOCUSABLE));
-    return { id: el.id, key: key(el), index: all.indexOf(el) };
+    return { id: el.id, key: key(el), index: all.indexOf(el), result: el.hasAttribute("data-result") };
   }
   function refocus(main, place) {
     if (!place || !main) {
+      return;
+    }
+    if (place.result && focusResult()) {
       return;
     }
     var el = place.id ? main.querySelector("#" + CSS.escape(place.id)) : null;
@@ -228,5 +231,19 @@
     );
   });
   document.addEventListener("DOMContentLoaded", showCopy);
+
+  // What a form did (or why it was refused) is where the keyboard starts on the page
+  // it leads to: a screen reader reads it, which it does not for a status already on
+  // the page when it loads; the next Tab goes on from there. A fresh copy of the page
+  // puts it back there (`refocus`).
+  function focusResult() {
+    var said = document.querySelector("main [data-result]");
+    if (said) {
+      said.setAttribute("tabindex", "-1");
+      said.focus();
+    }
+    return !!said;
+  }
+  document.addEventListener("DOMContentLoaded", focusResult);
   document.addEventListener("duet:fresh", showCopy);
 })();
