@@ -1342,3 +1342,82 @@ fn a_partner_invite_used_with_the_inviters_name_says_it_joined_as_a_second_perso
     let other = sam.run(&["join", &blake.invite_code(), "--name", "Sam"]);
     assert!(!other.stderr.contains("second person"), "{other:?}");
 }
+
+/// Alex's laptop, on but not synced since Sam removed his phone (a key rotation), makes
+/// a device code: it reads first, so the code carries the space's current key, and
+/// what the new tablet writes reaches Sam. The tablet joined a member without that key:
+/// its join failed, its writes never left it, and every sync said "Up to date".
+#[test]
+fn a_device_code_made_before_reading_a_removal_carries_the_current_key() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &sam.device_code(), "--name", "Sam"]);
+    for d in [&alex, &sam, &phone, &alex] {
+        d.ok(&["sync"]);
+    }
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    sam.ok(&["device", "remove", &key[..12], "--yes"]);
+    sam.ok(&["sync"]);
+
+    let tablet = Device::new();
+    tablet.ok(&["join", &alex.device_code(), "--name", "Alex"]);
+    tablet.ok(&["reflect", "Written on the new tablet"]);
+    let synced = tablet.run(&["sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    sam.ok(&["sync"]);
+    assert!(
+        sam.ok(&["reflections"])
+            .contains("Written on the new tablet"),
+        "Sam reads what the tablet wrote"
+    );
+}
+
+/// A device that joined with a code older than a removal (made offline, sent after the
+/// removal was read) holds no key for what was written since: its sync fails with what
+/// to do (it said "Up to date." and exited 0 for ever, its own changes waiting).
+#[test]
+fn a_device_without_the_spaces_key_is_not_told_up_to_date() {
+    let mut relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &sam.device_code(), "--name", "Sam"]);
+    for d in [&alex, &sam, &phone, &alex] {
+        d.ok(&["sync"]);
+    }
+    // Alex's laptop makes a code while the relay is out of reach.
+    relay.kill();
+    let made = alex.run(&["device", "add"]);
+    let code = made
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("duet"))
+        .unwrap_or_else(|| panic!("a code given though unsent: {made:?}"))
+        .trim()
+        .to_string();
+    relay.restart();
+    // Meanwhile Sam removes his phone; then the laptop sends the code.
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    sam.ok(&["device", "remove", &key[..12], "--yes"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+
+    let tablet = Device::new();
+    let joined = tablet.run(&["join", &code, "--name", "Alex"]);
+    assert!(
+        joined.stderr.contains("made before a device was removed"),
+        "{joined:?}"
+    );
+    let synced = tablet.run(&["sync"]);
+    assert_eq!(synced.code, 3, "{synced:?}");
+    assert!(
+        synced.stderr.contains("holds no key") && !synced.stdout.contains("Up to date"),
+        "{synced:?}"
+    );
+}

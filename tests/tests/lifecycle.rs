@@ -62,6 +62,12 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
     );
     let json = alex.json(&["status"]);
     assert_eq!(json["spaces"][0]["left"][0]["removed"], true, "{json}");
+    // So does `verify` (it said no partner had joined yet, and to invite one).
+    let verify = alex.ok(&["verify"]);
+    assert!(
+        verify.contains("Sam is no longer in the shared space") && !verify.contains("duet invite"),
+        "{verify}"
+    );
     // Sam's own device is told it was removed, not that Sam is gone.
     sam.run(&["sync"]);
     let status = sam.ok(&["status"]);

@@ -267,7 +267,14 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<()> {
             "Verified already: you confirmed these devices in person. Compare again whenever you like.",
         )?;
     } else if dev.partners_by_presence()?.0.is_empty() {
-        ctx.out.line("No partner has joined yet: once they have (`duet invite`), compare this code with their `duet verify` in person; if it matches, run `duet verify --confirm`.")?;
+        // Gone is not "not yet": an invite is refused then, and nobody is left to compare.
+        match dev.partner()? {
+            duet_core::app::Partner::Gone(name) => ctx.out.line(format!(
+                "{} is no longer in the shared space (they left, or their last device was removed): there is no partner's code to compare this one with.",
+                safe_line(&name)
+            ))?,
+            _ => ctx.out.line("No partner has joined yet: once they have (`duet invite`), compare this code with their `duet verify` in person; if it matches, run `duet verify --confirm`.")?,
+        }
     } else {
         ctx.out.line("Compare it in person with the code your partner's Duet shows (`duet verify`, or Partner and devices in the app); if it matches, run `duet verify --confirm`.")?;
     }

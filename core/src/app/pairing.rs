@@ -202,6 +202,13 @@ impl Device {
         transport: &dyn Transport,
         ttl_ms: i64,
     ) -> Result<DeviceCode, InviteError> {
+        // The code carries the keys this device holds: a removal it has not read yet
+        // (made on another device while this one was on but not syncing) left the new
+        // device a member without the space's key, unable to read or send, for good.
+        // Read first (offline, the code is made as before and goes out with the next
+        // sync), and a removal read by the sync that sends the code withdraws it.
+        let _ = self.sync(transport);
+        let keys = self.newest_epochs();
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
         match self.sync(transport) {
             // A half the relay refused (withdrawn by the sync, or left to withdraw here):
@@ -210,6 +217,9 @@ impl Device {
                 Some(w) => Err(self.withdraw_refused(code.encode(), InviteError::Refused(w))),
                 None if !self.all_sent(&[SpaceKind::Shared, SpaceKind::Personal]) => {
                     Err(self.withdraw_refused(code.encode(), InviteError::Refused(unkept())))
+                }
+                None if self.newest_epochs() != keys => {
+                    Err(self.withdraw_refused(code.encode(), InviteError::Refused(rekeyed())))
                 }
                 None => Ok(code),
             },
@@ -502,6 +512,28 @@ impl Device {
 /// A sync that went through with the code's event still unsent: the relay answered that
 /// it took it and does not hold it (it lied, or lost it at once). The code is not shown:
 /// it would admit no one, and the partner would learn it only at their join.
+/// Each space's newest key epoch this device holds (none for a space it cannot read).
+impl Device {
+    fn newest_epochs(&self) -> Vec<Option<u32>> {
+        [SpaceKind::Shared, SpaceKind::Personal]
+            .into_iter()
+            .map(|k| {
+                let space = self.store.space(k).ok()?;
+                self.store.epoch_keys(&space.id).ok()?.keys().max().copied()
+            })
+            .collect()
+    }
+}
+
+/// A device was removed while a code was made: the code holds the keys from before.
+fn rekeyed() -> crate::advice::Warning {
+    crate::advice::Warning::then(
+        "a device was removed while the code was made, so the code holds the keys from \
+         before the removal and would leave the new device unable to read: it is withdrawn",
+        crate::advice::NextStep::MakeCodeAgain,
+    )
+}
+
 fn unkept() -> crate::advice::Warning {
     crate::advice::Warning::then(
         "the relay answered that it took the code but does not hold it (if it happens again \
