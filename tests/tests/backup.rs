@@ -846,3 +846,37 @@ fn a_killed_backups_temporary_file_is_removed_by_the_next_but_not_a_running_ones
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(!stale.exists(), "removed by a refused backup too");
 }
+
+/// The laptop queued the removal of Alex's phone while offline, was backed up, then lost;
+/// meanwhile the phone added a tablet. The restore carries the queued removal out, and
+/// the tablet's with it (it joined with the removed phone's code): it says both, as
+/// `duet sync` would (it said only how many events it read back).
+#[test]
+fn a_restore_says_the_removal_it_carries_out_and_what_it_took_with_it() {
+    let mut relay = Relay::start();
+    let (alex, _sam) = pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code(), "--name", "Alex"]);
+    alex.ok(&["sync"]);
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    relay.kill();
+    let _ = alex.run(&["device", "remove", &key[..12], "--yes"]);
+    let (_dir, file) = backup(&alex);
+    relay.restart();
+    let tablet = Device::new();
+    tablet.ok(&["join", &phone.device_code(), "--name", "Alex"]);
+    phone.ok(&["sync"]);
+
+    let restored = Device::new();
+    let r = restore(&restored, &file, PASS);
+    let said = format!("{}{}", r.ok(), r.stderr);
+    assert!(said.contains("it was removed too"), "{said}");
+    assert!(
+        tablet.run(&["sync"]).stdout.contains("removed")
+            || tablet.run(&["status"]).stdout.contains("removed"),
+        "the tablet learns it"
+    );
+}

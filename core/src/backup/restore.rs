@@ -66,6 +66,11 @@ pub struct RestoredSpace {
     pub still_unsent: usize,
     /// Who ended this device's membership and when, in words, if it no longer belongs.
     pub departed: Option<String>,
+    /// What the restore's syncs warned of (a removal the backed-up device had queued,
+    /// carried out now, and what it took with it), as `duet sync` says it.
+    pub warnings: Vec<crate::advice::Warning>,
+    /// Who joined, left, or added or removed a device, as the syncs read it.
+    pub membership: Vec<String>,
 }
 
 /// Whether `name` is one of the home's lock files (the write lock, the open lock).
@@ -333,6 +338,12 @@ fn bring_back(
                 online: true,
                 still_unsent: 0,
                 departed: None,
+                membership: report
+                    .membership
+                    .iter()
+                    .map(|m| m.summary(kind.as_str()))
+                    .collect(),
+                warnings: report.warnings,
             });
         }
     }
@@ -352,11 +363,19 @@ fn bring_back(
                 online: sp.relay.is_some(),
                 still_unsent: 0,
                 departed: None,
+                warnings: Vec::new(),
+                membership: Vec::new(),
             }),
         }
     }
     if online && resend {
-        sync_whole(&mut dev, transport)?;
+        for (kind, report) in sync_whole(&mut dev, transport)? {
+            if let Some(s) = spaces.iter_mut().find(|s| s.space == kind.as_str()) {
+                s.membership
+                    .extend(report.membership.iter().map(|m| m.summary(kind.as_str())));
+                s.warnings.extend(report.warnings);
+            }
+        }
     }
     // What is left unsent, and why: a restore says "sent" only of what the relay took.
     let status = dev.status()?;
@@ -480,8 +499,10 @@ fn sync_whole(
         let reports = match first.take() {
             None => reports,
             Some(mut acc) => {
-                for ((_, a), (_, r)) in acc.iter_mut().zip(&reports) {
+                for ((_, a), (_, r)) in acc.iter_mut().zip(reports) {
                     a.received_events += r.received_events;
+                    a.warnings.extend(r.warnings);
+                    a.membership.extend(r.membership);
                 }
                 acc
             }
