@@ -75,6 +75,15 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
         status.contains("removed") && !status.contains("Sam is gone"),
         "{status}"
     );
+    // Sam's personal space still works here: a new device of Sam's gets it through a
+    // backup, not `start-over` (which sets it aside).
+    let add = sam.run(&["device", "add"]);
+    assert!(
+        add.code != 0
+            && add.stderr.contains("duet backup FILE")
+            && !add.stderr.contains("start-over"),
+        "{add:?}"
+    );
 }
 
 fn invite_code(d: &Device) -> String {

@@ -40,7 +40,12 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Add { expires } => {
             let mut dev = ctx.device()?;
-            if let Some(left) = dev.departed()?.filter(|d| d.left) {
+            // Left, or removed from the shared space by the partner: the personal space
+            // still works here, and `start-over` would set it aside.
+            let personal_kept = dev.status()?.spaces.iter().any(|s| {
+                s.kind == duet_core::store::SpaceKind::Personal.as_str() && s.departed.is_none()
+            });
+            if let Some(left) = dev.departed()?.filter(|d| d.left || personal_kept) {
                 anyhow::bail!(
                     "{}, and a new device joins both spaces: none can be added. Your personal \
                      space stays yours on this device: to carry it to a new one, write a backup \
