@@ -1850,3 +1850,18 @@ fn form_fields_have_an_edge_people_can_see_light_and_dark() {
         assert!(css.contains(rule), "{rule}");
     }
 }
+
+/// The Undo button comes before the timeline, beside the newest events it is about (it
+/// came after up to 500 events, screens down on a phone).
+#[test]
+fn the_undo_button_comes_before_the_timeline() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Sunday walk", "--area", "quality-time"]);
+    d.ok(&["rate", "walk", "1"]);
+    let app = App::start(&d);
+    let history = app.get("/history").body;
+    let undo = history.find("class=\"undo\"").expect("the undo form");
+    let timeline = history.find("class=\"timeline\"").expect("the timeline");
+    assert!(undo < timeline, "{history}");
+}

@@ -83,6 +83,9 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         h1 { "History" }
         (super::devices::said(&super::devices::recall(&app, &f.shown)))
         (filters(&goals, &people, goal.as_deref(), by.as_deref()))
+        // Above the timeline, beside the newest events it is about: below up to 500
+        // events, a phone's reader scrolled screens to reach it.
+        (undo_part(app.csrf(), &undo))
         @if events.is_empty() { p class="muted" { "Nothing yet." } }
         ol class="timeline" reversed {
             @for e in events.iter().rev() {
@@ -99,16 +102,22 @@ pub async fn history(State(app): State<App>, PageQuery(f): PageQuery<HistoryFilt
         @if events.len() >= SHOWN * pages && pages < MOST_PAGES {
             (older(goal.as_deref(), by.as_deref(), pages + 1))
         }
-        @match &undo {
-            duet_core::app::UndoPreview::Would(undone, id) => (super::edit::undo_form(app.csrf(), undone, id)),
+    };
+    Ok(app.page("History", Nav::History, main))
+}
+
+/// The undo button naming what it takes back, or why there is none.
+fn undo_part(csrf: &str, undo: &duet_core::app::UndoPreview) -> Markup {
+    html! {
+        @match undo {
+            duet_core::app::UndoPreview::Would(undone, id) => (super::edit::undo_form(csrf, undone, id)),
             duet_core::app::UndoPreview::AfterWithdrawal => p class="muted" {
                 "Nothing to undo: your latest act withdrew a reflection, which cannot be taken back, and nothing older is undone in its place. A rating is corrected on its goal's page; a reflection is edited or withdrawn on "
                 a href="/reflections" { "Reflections" } "."
             },
             duet_core::app::UndoPreview::Nothing => {},
         }
-    };
-    Ok(app.page("History", Nav::History, main))
+    }
 }
 
 /// "Show older events": the same filters, `pages` times [`SHOWN`] events (a form, so
