@@ -508,10 +508,14 @@ impl From<StoreError> for ApiError {
             return ApiError::Internal(format!("{e}; {}", crate::store::DAMAGED));
         }
         if e.is_unreachable() {
-            return ApiError::Overloaded(format!(
-                "the relay's database is out of reach for now ({e}); nothing was done. Retry \
-                 in a moment"
-            ));
+            // The server's words stay in the log (as an internal error's do): `/healthz`
+            // logs the outage once, each request at `debug`.
+            tracing::debug!("the database is out of reach: {e}");
+            return ApiError::Overloaded(
+                "the relay's database is out of reach for now; nothing was done. Retry in a \
+                 moment"
+                    .to_string(),
+            );
         }
         ApiError::Internal(e.to_string())
     }

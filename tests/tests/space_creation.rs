@@ -462,6 +462,8 @@ fn a_members_personal_space_sent_with_a_used_up_token_is_created_and_not_charged
         (403, Some("token_exhausted")),
         "{body}"
     );
+    let said = body["message"].as_str().unwrap_or_default();
+    assert!(said.contains("already created 1 space,"), "{body}");
 }
 
 /// A creator's address older than the per-address window is forgotten though nothing

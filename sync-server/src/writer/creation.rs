@@ -80,9 +80,14 @@ impl Group<'_> {
             let made = txn.creations_from(&address.to_string(), since)?;
             if made >= c.max_creations_per_ip {
                 return Err(ApiError::TooManySpaces(format!(
-                    "this address created {made} spaces on this relay in the last 24 hours, \
-                     its limit (--max-creations-per-ip); nothing was stored. Retry tomorrow, \
-                     or ask the relay's operator to raise the limit"
+                    "this address created {} on this relay in the last 24 hours, its limit \
+                     (--max-creations-per-ip); nothing was stored. Retry tomorrow, or ask the \
+                     relay's operator to raise the limit",
+                    duet_core::words::count(
+                        usize::try_from(made).unwrap_or(usize::MAX),
+                        "space",
+                        "spaces"
+                    )
                 )));
             }
         }
@@ -92,9 +97,14 @@ impl Group<'_> {
             let made = txn.creations_with(token)?;
             if made >= c.max_creations_per_token {
                 return Err(ApiError::TokenExhausted(format!(
-                    "this creation token already created {made} spaces, its limit \
+                    "this creation token already created {}, its limit \
                      (--max-creations-per-token); nothing was stored. Ask the relay's \
-                     operator for another token"
+                     operator for another token",
+                    duet_core::words::count(
+                        usize::try_from(made).unwrap_or(usize::MAX),
+                        "space",
+                        "spaces"
+                    )
                 )));
             }
         }
