@@ -333,6 +333,27 @@ fn fit_open_files(config: &mut Config) {
     );
 }
 
+/// The creation token kept in a file beside the database, and that file.
+type KeptToken = (String, std::path::PathBuf);
+
+/// The SQLite file claimed for this relay, then who may create spaces
+/// ([`creation_tokens`]). Claimed first: a relay refused for another one on the file
+/// (through a link, say) leaves no token file of its own beside it; refused for its token
+/// file, it leaves no database it made.
+fn claim_with_tokens(
+    config: &mut Config,
+    db: &duet_relay::store::Location,
+    sqlite: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<db_file::Claimed>, Option<KeptToken>)> {
+    let claimed = sqlite.map(db_file::claim).transpose()?;
+    let kept_token = creation_tokens(config, db).inspect_err(|_| {
+        if let (Some(path), Some(true)) = (sqlite, claimed.as_ref().map(|c| c.made)) {
+            let _ = std::fs::remove_file(path);
+        }
+    })?;
+    Ok((claimed, kept_token))
+}
+
 /// Who may create spaces, as the relay will run: the tokens given, or the token kept
 /// next to a SQLite database (made on first start). Returns the token to tell the
 /// operator about, when it comes from that file.
@@ -421,8 +442,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .is_some_and(|p| !p.exists() && creation::token_file(p).exists());
     let shown = db.display();
     let mut config = args.config();
-    let kept_token = creation_tokens(&mut config, &db)?;
-    let claimed = sqlite.as_deref().map(db_file::claim).transpose()?;
+    let (claimed, kept_token) = claim_with_tokens(&mut config, &db, sqlite.as_deref())?;
     let made = claimed.as_ref().is_some_and(|c| c.made);
     let registration = (config.open_registration, config.create_tokens.len());
     fit_open_files(&mut config);

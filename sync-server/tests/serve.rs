@@ -240,6 +240,13 @@ fn a_second_relay_is_refused() {
 
     let err = refused_start(&[], &db);
     assert!(err.contains("another relay is running on --db"), "{err}");
+    // Through a link to the same file: refused too, and no token file is left beside
+    // the link (one was made before the refusal).
+    let link = dir.path().join("link.db");
+    std::fs::hard_link(&db, &link).expect("a hard link");
+    let err = refused_start(&[], &link);
+    assert!(err.contains("another relay is running on --db"), "{err}");
+    assert!(!dir.path().join("link.db.create-token").exists());
 
     let _ = first.kill();
     let mut log = String::new();
