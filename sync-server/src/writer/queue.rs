@@ -40,6 +40,9 @@ const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 /// line a second, so that the log does not grow fastest when the disk is full.
 static LOST_LOG: crate::logging::Throttle = crate::logging::Throttle::per_second();
 
+/// Groups whose commit failed (a full disk fails each one): as [`LOST_LOG`].
+static COMMIT_LOG: crate::logging::Throttle = crate::logging::Throttle::per_second();
+
 /// The handle to the writer thread. Dropping it lets the thread finish the jobs already
 /// queued, then waits for it.
 pub(crate) struct Writer {
@@ -253,10 +256,13 @@ impl<B: Backend> Worker<B> {
         let moved = moved_cursors(&done);
         if group.wrote {
             if let Err(e) = commit(txn, &moved, fail_commits) {
-                tracing::error!(
-                    requests = done.len(),
-                    "a group's commit failed; all its pushes are refused: {e}"
-                );
+                if let Some(suppressed) = COMMIT_LOG.allow() {
+                    tracing::error!(
+                        requests = done.len(),
+                        suppressed,
+                        "a group's commit failed; all its pushes are refused: {e}"
+                    );
+                }
                 let done = done.into_iter().map(|(p, r, _)| (p, r)).collect();
                 return counters.refuse_all(done, &ApiError::from(e));
             }
