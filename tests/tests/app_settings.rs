@@ -149,6 +149,8 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
         "{}",
         page.body
     );
+    // Who made a code is set apart, as every name (a right-to-left one drew the date).
+    assert!(page.body.contains(" made by <bdi>"), "{}", page.body);
     let device_row = &page.body[page
         .body
         .find("Device code <code>")

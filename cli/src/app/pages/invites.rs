@@ -36,7 +36,7 @@ pub fn section(rows: &[InviteRow], token: &str) -> Markup {
                     li {
                         @if r.kind == "device" { "Device code " } @else { "Partner invite " }
                         code { (short) }
-                        " made by " (r.issued_by) ", expires " (when(r.expires_ms)) " "
+                        " made by " (crate::bidi::bdi(&r.issued_by)) ", expires " (when(r.expires_ms)) " "
                         form method="post" class="inline" action=(format!("/invites/{short}/revoke")) {
                             (csrf(token))
                             button type="submit" aria-label=(format!("Withdraw code {short}")) { "Withdraw" }
