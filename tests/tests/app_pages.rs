@@ -1734,7 +1734,10 @@ fn each_form_says_what_it_did_at_the_top_of_the_page() {
     let said = |r: &duet_tests::app::Answer| {
         assert_eq!(r.status, 303, "{}", r.body);
         let page = app.get(r.header("location").expect("a redirect")).body;
-        let at = page.find("role=\"status\">").expect("a status line");
+        // Where the keyboard starts (`data-result`).
+        let at = page
+            .find("role=\"status\" data-result>")
+            .expect("a status line");
         page[at..].split('<').next().unwrap_or_default().to_string()
     };
     let added = app.post("/goals", &[("title", "Sunday walk")]);
