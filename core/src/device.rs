@@ -41,6 +41,10 @@ pub struct Device {
     docs: crate::doc_cache::DocCache,
     /// Whole views kept between reads in a long-running process that asks for it.
     views: crate::view_cache::ViewCache,
+    /// What the syncs made inside another operation (making a code) read, for its
+    /// caller to say ([`Device::take_news`]): a partner's removal of one's device read
+    /// there was said nowhere, and the next sync was "Up to date".
+    pub(crate) news: Vec<(crate::store::SpaceKind, crate::sync::SyncReport)>,
 }
 
 fn genesis(me: &Identity, space: SpaceId, personal: bool, now: i64) -> Event {
@@ -193,7 +197,14 @@ impl Device {
             clock,
             docs: Default::default(),
             views: Default::default(),
+            news: Vec::new(),
         }
+    }
+
+    /// What the syncs made inside the last operations read (see [`Device::news`]'s
+    /// field), taken once.
+    pub fn take_news(&mut self) -> Vec<(crate::store::SpaceKind, crate::sync::SyncReport)> {
+        std::mem::take(&mut self.news)
     }
 
     /// Creates this device's identity and personal space, and prepares the join of the

@@ -85,6 +85,8 @@ fn app_alone(relay: &Relay, a: &mut Browser, s: &mut Browser, problems: &mut Vec
     problems.extend(a.axe("devices"));
     a.submit("form[action$='/devices/invite']", &[]);
     a.wait("!!document.querySelector('#made-code') && !!document.querySelector('.qr svg')");
+    // The keyboard starts at the code's heading (it stayed at the page's start).
+    a.wait("document.activeElement.id === 'made'");
     let code = a.eval("document.querySelector('#made-code').innerText");
     let code = code.as_str().expect("the invite code").trim().to_string();
     assert!(code.starts_with("duet2-"), "an invite code: {code}");

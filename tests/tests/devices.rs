@@ -1421,3 +1421,31 @@ fn a_device_without_the_spaces_key_is_not_told_up_to_date() {
         "{synced:?}"
     );
 }
+
+/// What the syncs made with a code read is said beside it: Sam removed Alex's phone
+/// while Alex's laptop was not syncing; the laptop's `device add` reads the removal and
+/// says it (it said only the code, and the next sync "Up to date").
+#[test]
+fn making_a_code_says_what_its_syncs_read() {
+    let relay = Relay::start();
+    let (alex, sam) = duet_tests::pair(&relay);
+    let phone = Device::new();
+    phone.ok(&["join", &alex.device_code(), "--name", "Alex"]);
+    for d in [&alex, &sam] {
+        d.ok(&["sync"]);
+    }
+    let key = phone.json(&["status"])["device"]
+        .as_str()
+        .expect("the phone's key")
+        .to_string();
+    sam.ok(&["device", "remove", &key[..12], "--yes"]);
+    sam.ok(&["reflect", "Written by Sam"]);
+    sam.ok(&["sync"]);
+    let made = alex.run(&["device", "add"]);
+    assert_eq!(made.code, 0, "{made:?}");
+    assert!(
+        made.stderr.contains("shared: Sam removed")
+            && made.stderr.contains("1 reflection from Sam"),
+        "{made:?}"
+    );
+}

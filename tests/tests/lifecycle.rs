@@ -68,6 +68,16 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
         verify.contains("Sam is no longer in the shared space") && !verify.contains("duet invite"),
         "{verify}"
     );
+    // Sam's device, not synced since, learns it as it makes a code: the same advice as
+    // once known (it pointed to `start-over` the first time, and said nothing of the
+    // removal).
+    let first = sam.run(&["device", "add"]);
+    assert!(
+        first.code != 0
+            && first.stderr.contains("duet backup FILE")
+            && !first.stderr.contains("start-over"),
+        "{first:?}"
+    );
     // Sam's own device is told it was removed, not that Sam is gone.
     sam.run(&["sync"]);
     let status = sam.ok(&["status"]);

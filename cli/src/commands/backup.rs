@@ -277,10 +277,6 @@ fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Resul
         ctx.out.line(line)?;
         // As `duet sync` says them: a removal the backed-up device had queued is carried
         // out by this restore (it said nothing of it).
-        for m in &s.membership {
-            ctx.out
-                .line(format!("  {} space: {}", s.space, safe_line(m)))?;
-        }
         for w in &s.warnings {
             note(&format!(
                 "warning ({} space): {}",

@@ -35,26 +35,44 @@ pub enum DeviceCmd {
     },
 }
 
+/// Why no device can be added when this one left the shared space, or the partner
+/// removed it from there: its personal space still works here, and `start-over` (the
+/// advice for a device in no space) would set it aside.
+fn gone_from_shared(dev: &mut duet_core::device::Device) -> anyhow::Result<Option<anyhow::Error>> {
+    let personal_kept =
+        dev.status()?.spaces.iter().any(|s| {
+            s.kind == duet_core::store::SpaceKind::Personal.as_str() && s.departed.is_none()
+        });
+    Ok(dev
+        .departed()?
+        .filter(|d| d.left || personal_kept)
+        .map(|left| {
+            anyhow::anyhow!(
+                "{}, and a new device joins both spaces: none can be added. Your personal space \
+             stays yours on this device: to carry it to a new one, write a backup here (`duet \
+             backup FILE`), bring it back there (`duet restore FILE --home DIR`) and use that \
+             one from then on; `duet export` keeps everything readable",
+                left.describe()
+            )
+        }))
+}
+
 /// Runs a device subcommand.
 pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
     match cmd {
         DeviceCmd::Add { expires } => {
             let mut dev = ctx.device()?;
-            // Left, or removed from the shared space by the partner: the personal space
-            // still works here, and `start-over` would set it aside.
-            let personal_kept = dev.status()?.spaces.iter().any(|s| {
-                s.kind == duet_core::store::SpaceKind::Personal.as_str() && s.departed.is_none()
-            });
-            if let Some(left) = dev.departed()?.filter(|d| d.left || personal_kept) {
-                anyhow::bail!(
-                    "{}, and a new device joins both spaces: none can be added. Your personal \
-                     space stays yours on this device: to carry it to a new one, write a backup \
-                     here (`duet backup FILE`), bring it back there (`duet restore FILE --home \
-                     DIR`) and use that one from then on; `duet export` keeps everything readable",
-                    left.describe()
-                );
+            if let Some(e) = gone_from_shared(&mut dev)? {
+                return Err(e);
             }
             let made = dev.invite_own_device(&Http::new()?, expires);
+            super::sync::note_news(&dev.take_news());
+            // Learnt by the sync that came with it: the same advice as when known before.
+            if made.is_err()
+                && let Some(e) = gone_from_shared(&mut dev)?
+            {
+                return Err(e);
+            }
             let code = super::invite::Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
             if ctx.out.json {
                 return code.hand_over(ctx, &mut dev);

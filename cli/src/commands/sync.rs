@@ -370,6 +370,31 @@ fn leave_sent_now(d: &duet_core::store::Departed, r: &duet_core::sync::SyncRepor
     d.left && !r.departed_now && r.pushed_events > 0
 }
 
+/// What the syncs inside another command (making a code) read, on stderr beside that
+/// command's own answer (its stdout stays the code): warnings, who joined, left or
+/// changed devices, what arrived. Said nowhere before: a partner's removal of one's
+/// device read there, and the next sync said "Up to date".
+pub fn note_news(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) {
+    for (kind, r) in reports {
+        let space = kind.as_str();
+        if let Some(d) = r.departed.as_ref().filter(|_| r.departed_now) {
+            note(&format!("{space}: {}", safe_line(&d.describe())));
+        }
+        for w in &r.warnings {
+            note(&format!(
+                "warning ({space} space): {}",
+                safe_line(&crate::advice::warning(w))
+            ));
+        }
+        for m in &r.membership {
+            note(&format!("{space}: {}", safe_line(&m.summary(space))));
+        }
+        for a in &r.arrivals {
+            note(&format!("{space}: {}", safe_line(&a.summary())));
+        }
+    }
+}
+
 /// Prints what a sync did: warnings, what arrived from whom, how many changes were sent.
 pub fn print_reports(
     ctx: &Ctx,

@@ -147,7 +147,7 @@ impl Device {
         ttl_ms: i64,
     ) -> Result<InviteCode, InviteError> {
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
-        let refused = match self.sync(transport) {
+        let refused = match self.sync_aside(transport) {
             // The shared space, the only one the partner's join needs, went through
             // (the relay refused to create the personal space, say): the code works.
             Err(_) if self.all_sent(&[SpaceKind::Shared]) => return Ok(code),
@@ -207,10 +207,10 @@ impl Device {
         // device a member without the space's key, unable to read or send, for good.
         // Read first (offline, the code is made as before and goes out with the next
         // sync), and a removal read by the sync that sends the code withdraws it.
-        let _ = self.sync(transport);
+        let _ = self.sync_aside(transport);
         let keys = self.newest_epochs();
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
-        match self.sync(transport) {
+        match self.sync_aside(transport) {
             // A half the relay refused (withdrawn by the sync, or left to withdraw here):
             // the code would admit no one.
             Ok(reports) => match reports.into_iter().find_map(|(_, r)| r.push_refused) {
@@ -512,8 +512,19 @@ impl Device {
 /// A sync that went through with the code's event still unsent: the relay answered that
 /// it took it and does not hold it (it lied, or lost it at once). The code is not shown:
 /// it would admit no one, and the partner would learn it only at their join.
-/// Each space's newest key epoch this device holds (none for a space it cannot read).
 impl Device {
+    /// A sync inside another operation: its reports are kept for the caller to say
+    /// ([`Device::take_news`]) as well as returned.
+    fn sync_aside(
+        &mut self,
+        transport: &dyn Transport,
+    ) -> Result<Vec<(SpaceKind, crate::sync::SyncReport)>, DeviceError> {
+        let reports = self.sync(transport)?;
+        self.news.extend(reports.iter().cloned());
+        Ok(reports)
+    }
+
+    /// Each space's newest key epoch this device holds (none for a space it cannot read).
     fn newest_epochs(&self) -> Vec<Option<u32>> {
         [SpaceKind::Shared, SpaceKind::Personal]
             .into_iter()

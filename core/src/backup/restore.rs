@@ -67,10 +67,10 @@ pub struct RestoredSpace {
     /// Who ended this device's membership and when, in words, if it no longer belongs.
     pub departed: Option<String>,
     /// What the restore's syncs warned of (a removal the backed-up device had queued,
-    /// carried out now, and what it took with it), as `duet sync` says it.
+    /// carried out now, and what it took with it), as `duet sync` says it. (Not who
+    /// joined or changed devices: the restore reads the whole history again, and said
+    /// every membership change in it.)
     pub warnings: Vec<crate::advice::Warning>,
-    /// Who joined, left, or added or removed a device, as the syncs read it.
-    pub membership: Vec<String>,
 }
 
 /// Whether `name` is one of the home's lock files (the write lock, the open lock).
@@ -338,11 +338,6 @@ fn bring_back(
                 online: true,
                 still_unsent: 0,
                 departed: None,
-                membership: report
-                    .membership
-                    .iter()
-                    .map(|m| m.summary(kind.as_str()))
-                    .collect(),
                 warnings: report.warnings,
             });
         }
@@ -364,15 +359,12 @@ fn bring_back(
                 still_unsent: 0,
                 departed: None,
                 warnings: Vec::new(),
-                membership: Vec::new(),
             }),
         }
     }
     if online && resend {
         for (kind, report) in sync_whole(&mut dev, transport)? {
             if let Some(s) = spaces.iter_mut().find(|s| s.space == kind.as_str()) {
-                s.membership
-                    .extend(report.membership.iter().map(|m| m.summary(kind.as_str())));
                 s.warnings.extend(report.warnings);
             }
         }
@@ -502,7 +494,6 @@ fn sync_whole(
                 for ((_, a), (_, r)) in acc.iter_mut().zip(reports) {
                     a.received_events += r.received_events;
                     a.warnings.extend(r.warnings);
-                    a.membership.extend(r.membership);
                 }
                 acc
             }

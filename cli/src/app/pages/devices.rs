@@ -268,10 +268,10 @@ fn made_code(made: &Made) -> Markup {
     html! {
         section class="made" aria-labelledby="made" {
             @if invite {
-                h2 id="made" { "Your invite code" }
+                h2 id="made" data-result { "Your invite code" }
                 p { "Give it to your partner in person or over a channel you both trust. Anyone who has it can join your shared space until it is used or expires (" (when(expires_at)) ")." }
             } @else {
-                h2 id="made" { "Your device code" }
+                h2 id="made" data-result { "Your device code" }
                 p { "On your other device, open Duet and choose \"Join with a code\" on its setup page. It expires " (when(expires_at)) "." }
             }
             @if let Some(why) = unsent {

@@ -20,7 +20,7 @@ const LIFETIME_MS: i64 = 10 * 60_000;
 pub fn waiting(code: &str, relay: &str, expires_at: i64) -> Markup {
     html! {
         section class="made" aria-labelledby="made" {
-            h2 id="made" { "Your short code" }
+            h2 id="made" data-result { "Your short code" }
             p { "Read it to your partner, with the relay's address. In their Duet app they choose \"Join with a code\" and type both; on a terminal they run " code { "duet join CODE --relay ADDRESS --name NAME" } "." }
             p class="code" id="made-code" { (code) }
             (super::layout::copy_button("made-code"))

@@ -226,7 +226,7 @@
       return;
     }
     navigator.clipboard.writeText(code.textContent.trim()).then(
-      function () { say("Copied. Paste it where your partner will read it."); },
+      function () { say("Copied."); },
       function () { say("This browser did not let the page copy: select the code and copy it."); }
     );
   });
