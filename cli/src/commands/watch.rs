@@ -22,9 +22,8 @@ struct Watch {
     last_sync: std::time::Instant,
     /// The last sync failed.
     failed: bool,
-    /// The failure said last, while syncs keep failing the same way (said once, and
-    /// again only when it changes).
-    failure_said: Option<String>,
+    /// What the last syncs said that is said once while it lasts.
+    failure_said: Said,
     /// Live sockets still listening.
     listening: usize,
     /// Whether the relay was lost (said once, and "connected again" once).
@@ -81,7 +80,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     // pushed them (sockets opened before were refused as "no such space", and the
     // watcher stopped), and a socket the relay refuses (too many open) or a proxy that
     // never upgrades left what waited here unsent until the periodic sync, 15 s on.
-    let mut failure_said = None;
+    let mut failure_said = Said::default();
     let (more, failed) = sync_once(ctx, &mut dev, &http, &mut failure_said)?;
     let targets = match dev.live_targets()? {
         t if t.is_empty() => targets, // left meanwhile: the sockets are refused, and said
@@ -275,6 +274,32 @@ impl Watch {
     }
 }
 
+/// Drops from `reports` the warnings the sync before said too (`said`, which becomes
+/// this sync's): a device without the space's key said the same three every 15 s.
+fn drop_said_again(
+    reports: &mut [(duet_core::store::SpaceKind, duet_core::sync::SyncReport)],
+    said: &mut Vec<String>,
+) {
+    let key =
+        |k: &duet_core::store::SpaceKind, w: &duet_core::advice::Warning| format!("{k:?} {w:?}");
+    let now: Vec<String> = reports
+        .iter()
+        .flat_map(|(k, r)| r.warnings.iter().map(move |w| key(k, w)))
+        .collect();
+    for (k, r) in reports.iter_mut() {
+        r.warnings.retain(|w| !said.contains(&key(k, w)));
+    }
+    *said = now;
+}
+
+/// What the watch's syncs said that is said once while it lasts: the failure said last,
+/// while syncs keep failing the same way, and the warnings of the last sync.
+#[derive(Default)]
+struct Said {
+    failure: Option<String>,
+    warnings: Vec<String>,
+}
+
 /// One sync, reported; returns whether it stopped early and should read on, and whether
 /// it failed (only noted: it is tried again). A failure the same as the one said last
 /// is not said again (a laptop offline all evening would print it every 15 s); the
@@ -283,13 +308,15 @@ fn sync_once(
     ctx: &Ctx,
     dev: &mut Device,
     http: &Http,
-    failure_said: &mut Option<String>,
+    said: &mut Said,
 ) -> anyhow::Result<(bool, bool)> {
+    let failure_said = &mut said.failure;
     match dev.sync(http) {
-        Ok(reports) => {
+        Ok(mut reports) => {
             if failure_said.take().is_some() {
                 note("the sync goes through again");
             }
+            drop_said_again(&mut reports, &mut said.warnings);
             super::sync::print_reports(ctx, &reports)?;
             super::sync::note_merged_texts(dev, &reports)?;
             for (kind, r) in &reports {
@@ -315,5 +342,34 @@ fn sync_once(
             }
             Ok((false, true))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use duet_core::advice::Warning;
+    use duet_core::store::SpaceKind;
+    use duet_core::sync::SyncReport;
+
+    fn warning(text: &str) -> (SpaceKind, SyncReport) {
+        let mut r = SyncReport::default();
+        r.warnings.push(Warning::new(text));
+        (SpaceKind::Shared, r)
+    }
+
+    #[test]
+    fn a_warning_is_said_again_only_after_a_sync_without_it() {
+        let mut said = Vec::new();
+        let mut first = vec![warning("no key for epoch 3")];
+        super::drop_said_again(&mut first, &mut said);
+        assert_eq!(first[0].1.warnings.len(), 1, "said the first time");
+        let mut second = vec![warning("no key for epoch 3")];
+        super::drop_said_again(&mut second, &mut said);
+        assert!(second[0].1.warnings.is_empty(), "not again while it lasts");
+        let mut quiet = vec![(SpaceKind::Shared, SyncReport::default())];
+        super::drop_said_again(&mut quiet, &mut said);
+        let mut back = vec![warning("no key for epoch 3")];
+        super::drop_said_again(&mut back, &mut said);
+        assert_eq!(back[0].1.warnings.len(), 1, "said again once it came back");
     }
 }
