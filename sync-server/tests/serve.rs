@@ -382,24 +382,9 @@ fn a_postgresql_database_that_does_not_exist_is_named_in_the_servers_words() {
 fn refusals_after_the_first_are_logged_when_the_period_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log_file = dir.path().join("relay.log");
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
-        .args(["--listen", "127.0.0.1:0", "--rate-per-ip", "0.001"])
-        .args(["--burst-per-ip", "1", "--db"])
-        .arg(dir.path().join("relay.db"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_file).expect("the log"))
-        .spawn()
-        .expect("spawn duet-relay");
-    let mut line = String::new();
-    BufReader::new(relay.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read line");
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("duet-relay listening on http://")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let db = dir.path().join("relay.db");
+    let rate = ["--rate-per-ip", "0.001", "--burst-per-ip", "1"];
+    let (mut relay, addr) = started_logging(&rate, &db, &log_file, "warn");
     let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
     let statuses: Vec<u16> = (0..5)
         .map(|_| http_get(addr, &path).expect("an answer").0)
@@ -422,6 +407,36 @@ fn refusals_after_the_first_are_logged_when_the_period_ends() {
     );
 }
 
+/// The binary started on `db` with `args`, logging at `level` to `log`, once it says
+/// where it listens.
+fn started_logging(
+    args: &[&str],
+    db: &std::path::Path,
+    log: &std::path::Path,
+    level: &str,
+) -> (std::process::Child, SocketAddr) {
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", level)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("the log"))
+        .spawn()
+        .expect("spawn duet-relay");
+    let mut line = String::new();
+    BufReader::new(relay.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read line");
+    let addr = line
+        .trim()
+        .strip_prefix("duet-relay listening on http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (relay, addr)
+}
+
 /// A database moved without its token file: the relay makes a new token, which the
 /// couples do not have, and says so (it said only "made a space creation token").
 #[test]
@@ -429,19 +444,7 @@ fn a_database_started_without_its_token_file_is_warned_of() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("relay.db");
     let start = |log: &std::path::Path| {
-        let mut relay = Command::new(env!("CARGO_BIN_EXE_duet-relay"))
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).expect("the log"))
-            .spawn()
-            .expect("spawn duet-relay");
-        let mut line = String::new();
-        BufReader::new(relay.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read line");
-        assert!(line.starts_with("duet-relay listening on"), "{line}");
+        let (mut relay, _) = started_logging(&[], &db, log, "info");
         let _ = relay.kill();
         let _ = relay.wait();
         std::fs::read_to_string(log).expect("the log")

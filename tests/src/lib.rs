@@ -203,6 +203,14 @@ impl Device {
             .to_string()
     }
 
+    /// This device's key, hex (`duet status`), as `duet device remove` takes it.
+    pub fn key(&self) -> String {
+        self.json(&["status"])["device"]
+            .as_str()
+            .expect("the device's key")
+            .to_string()
+    }
+
     /// A device code for another device of this person (`duet device add`).
     pub fn device_code(&self) -> String {
         self.json(&["device", "add"])["code"]

@@ -530,10 +530,7 @@ fn a_device_removed_since_its_backup_comes_back_saying_so_and_calls_nothing_sent
     let code = a.device_code();
     let phone = Device::new();
     phone.ok(&["join", &code]);
-    let key = phone.json(&["status"])["device"]
-        .as_str()
-        .expect("the phone's key")
-        .to_string();
+    let key = phone.key();
     phone.ok(&["reflect", "Written on the phone, never sent"]);
     let (_dir, file) = backup(&phone);
     a.ok(&["sync"]);
@@ -858,10 +855,7 @@ fn a_restore_says_the_removal_it_carries_out_and_what_it_took_with_it() {
     let phone = Device::new();
     phone.ok(&["join", &alex.device_code(), "--name", "Alex"]);
     alex.ok(&["sync"]);
-    let key = phone.json(&["status"])["device"]
-        .as_str()
-        .expect("the phone's key")
-        .to_string();
+    let key = phone.key();
     relay.kill();
     let _ = alex.run(&["device", "remove", &key[..12], "--yes"]);
     let (_dir, file) = backup(&alex);

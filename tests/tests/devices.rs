@@ -1356,10 +1356,7 @@ fn a_device_code_made_before_reading_a_removal_carries_the_current_key() {
     for d in [&alex, &sam, &phone, &alex] {
         d.ok(&["sync"]);
     }
-    let key = phone.json(&["status"])["device"]
-        .as_str()
-        .expect("the phone's key")
-        .to_string();
+    let key = phone.key();
     sam.ok(&["device", "remove", &key[..12], "--yes"]);
     sam.ok(&["sync"]);
 
@@ -1400,10 +1397,7 @@ fn a_device_without_the_spaces_key_is_not_told_up_to_date() {
         .to_string();
     relay.restart();
     // Meanwhile Sam removes his phone; then the laptop sends the code.
-    let key = phone.json(&["status"])["device"]
-        .as_str()
-        .expect("the phone's key")
-        .to_string();
+    let key = phone.key();
     sam.ok(&["device", "remove", &key[..12], "--yes"]);
     sam.ok(&["sync"]);
     alex.ok(&["sync"]);
@@ -1434,10 +1428,7 @@ fn making_a_code_says_what_its_syncs_read() {
     for d in [&alex, &sam] {
         d.ok(&["sync"]);
     }
-    let key = phone.json(&["status"])["device"]
-        .as_str()
-        .expect("the phone's key")
-        .to_string();
+    let key = phone.key();
     sam.ok(&["device", "remove", &key[..12], "--yes"]);
     sam.ok(&["reflect", "Written by Sam"]);
     sam.ok(&["sync"]);
