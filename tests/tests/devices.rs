@@ -1439,4 +1439,11 @@ fn making_a_code_says_what_its_syncs_read() {
             && made.stderr.contains("1 reflection from Sam"),
         "{made:?}"
     );
+    // Quiet, only warnings are said, as `sync -q` says them; stdout is the code alone.
+    sam.ok(&["reflect", "Written by Sam again"]);
+    sam.ok(&["sync"]);
+    let quiet = alex.run(&["device", "add", "-q"]);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(!quiet.stderr.contains("from Sam"), "{quiet:?}");
+    assert_eq!(quiet.stdout.trim().lines().count(), 1, "{quiet:?}");
 }

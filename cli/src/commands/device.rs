@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, cmd: DeviceCmd) -> anyhow::Result<()> {
                 return Err(e);
             }
             let made = dev.invite_own_device(&Http::new()?, expires);
-            super::sync::note_news(&dev.take_news());
+            super::sync::note_news(&dev.take_news(), ctx.out.quiet);
             // Learnt by the sync that came with it: the same advice as when known before.
             if made.is_err()
                 && let Some(e) = gone_from_shared(&mut dev)?

@@ -90,7 +90,7 @@ pub fn run(ctx: &Ctx, a: InviteArgs) -> anyhow::Result<()> {
     }
     let mut dev = ctx.device()?;
     let made = dev.invite_partner(&Http::new()?, a.expires.unwrap_or(24 * 3_600_000));
-    super::sync::note_news(&dev.take_news());
+    super::sync::note_news(&dev.take_news(), ctx.out.quiet);
     let code = Made::from(made.map(|c| (c.encode(), c.expires_at)))?;
     refuse_dead_on_arrival(&mut dev, &code)?;
     if ctx.out.json {

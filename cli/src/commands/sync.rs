@@ -371,20 +371,24 @@ fn leave_sent_now(d: &duet_core::store::Departed, r: &duet_core::sync::SyncRepor
 }
 
 /// What the syncs inside another command (making a code) read, on stderr beside that
-/// command's own answer (its stdout stays the code): warnings, who joined, left or
-/// changed devices, what arrived. Said nowhere before: a partner's removal of one's
-/// device read there, and the next sync said "Up to date".
-pub fn note_news(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) {
+/// command's own answer (its stdout stays the code): warnings, and unless `quiet` (as
+/// `sync -q` says only warnings) who joined, left or changed devices and what arrived.
+/// Said nowhere before: a partner's removal of one's device read there, and the next
+/// sync said "Up to date".
+pub fn note_news(reports: &[(SpaceKind, duet_core::sync::SyncReport)], quiet: bool) {
     for (kind, r) in reports {
         let space = kind.as_str();
-        if let Some(d) = r.departed.as_ref().filter(|_| r.departed_now) {
-            note(&format!("{space}: {}", safe_line(&d.describe())));
-        }
         for w in &r.warnings {
             note(&format!(
                 "warning ({space} space): {}",
                 safe_line(&crate::advice::warning(w))
             ));
+        }
+        if quiet {
+            continue;
+        }
+        if let Some(d) = r.departed.as_ref().filter(|_| r.departed_now) {
+            note(&format!("{space}: {}", safe_line(&d.describe())));
         }
         for m in &r.membership {
             note(&format!("{space}: {}", safe_line(&m.summary(space))));
