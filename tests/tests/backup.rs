@@ -868,6 +868,11 @@ fn a_restore_says_the_removal_it_carries_out_and_what_it_took_with_it() {
     let r = restore(&restored, &file, PASS);
     let said = format!("{}{}", r.ok(), r.stderr);
     assert!(said.contains("it was removed too"), "{said}");
+    // And the removal queued on the laptop, sent now, is said as sent.
+    assert!(
+        said.contains("that the backed-up device had not sent yet, sent now"),
+        "{said}"
+    );
     assert!(
         tablet.run(&["sync"]).stdout.contains("removed")
             || tablet.run(&["status"]).stdout.contains("removed"),

@@ -78,6 +78,15 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
             && !first.stderr.contains("start-over"),
         "{first:?}"
     );
+    // Said once, by the error (the news of the code's sync said it first).
+    assert_eq!(
+        first
+            .stderr
+            .matches("removed from the shared space by")
+            .count(),
+        1,
+        "{first:?}"
+    );
     // Sam's own device is told it was removed, not that Sam is gone.
     sam.run(&["sync"]);
     let status = sam.ok(&["status"]);

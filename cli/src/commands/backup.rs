@@ -263,6 +263,14 @@ fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Resul
             ),
             false => format!("  {} space: no relay set", s.space),
         };
+        if s.sent_waiting > 0 {
+            // A removal queued offline, say: done now, and said (it went without a word).
+            line.push_str(&format!(
+                ", {} that the backed-up device had not sent yet, sent now (`duet history` \
+                 says what they did)",
+                count(s.sent_waiting, "event", "events")
+            ));
+        }
         if s.resent_changes > 0 && s.still_unsent == 0 {
             line.push_str(&format!(
                 ", {} that had not reached it sent",

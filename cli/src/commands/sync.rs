@@ -384,11 +384,9 @@ pub fn note_news(reports: &[(SpaceKind, duet_core::sync::SyncReport)], quiet: bo
                 safe_line(&crate::advice::warning(w))
             ));
         }
+        // A departure learnt there is not said here: the command then fails, saying it.
         if quiet {
             continue;
-        }
-        if let Some(d) = r.departed.as_ref().filter(|_| r.departed_now) {
-            note(&format!("{space}: {}", safe_line(&d.describe())));
         }
         for m in &r.membership {
             note(&format!("{space}: {}", safe_line(&m.summary(space))));

@@ -59,6 +59,9 @@ pub struct RestoredSpace {
     pub received_events: usize,
     /// Changes of this device found only in the backup (sent now, where they can be).
     pub resent_changes: usize,
+    /// Events the backed-up device had made and not sent (a removal queued offline),
+    /// sent by the restore's syncs.
+    pub sent_waiting: usize,
     /// Whether the space has a relay to sync through.
     pub online: bool,
     /// Changes and events still on this device only once the restore synced: the relay
@@ -335,6 +338,7 @@ fn bring_back(
                 space: kind.as_str(),
                 received_events: report.received_events,
                 resent_changes: 0,
+                sent_waiting: report.pushed_events,
                 online: true,
                 still_unsent: 0,
                 departed: None,
@@ -355,6 +359,7 @@ fn bring_back(
                 space: rec.kind.as_str(),
                 received_events: 0,
                 resent_changes: own,
+                sent_waiting: 0,
                 online: sp.relay.is_some(),
                 still_unsent: 0,
                 departed: None,
@@ -493,6 +498,7 @@ fn sync_whole(
             Some(mut acc) => {
                 for ((_, a), (_, r)) in acc.iter_mut().zip(reports) {
                     a.received_events += r.received_events;
+                    a.pushed_events += r.pushed_events;
                     a.warnings.extend(r.warnings);
                 }
                 acc
