@@ -41,9 +41,10 @@ pub struct Device {
     docs: crate::doc_cache::DocCache,
     /// Whole views kept between reads in a long-running process that asks for it.
     views: crate::view_cache::ViewCache,
-    /// What the syncs made inside another operation (making a code) read, for its
+    /// What the syncs made inside the last operation that makes a code read, for its
     /// caller to say ([`Device::take_news`]): a partner's removal of one's device read
-    /// there was said nowhere, and the next sync was "Up to date".
+    /// there was said nowhere, and the next sync was "Up to date". Each such operation
+    /// starts it anew, so a process that never takes it (`duet app`) keeps one's worth.
     pub(crate) news: Vec<(crate::store::SpaceKind, crate::sync::SyncReport)>,
 }
 

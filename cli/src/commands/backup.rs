@@ -286,11 +286,7 @@ fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Resul
         // As `duet sync` says them: a removal the backed-up device had queued is carried
         // out by this restore (it said nothing of it).
         for w in &s.warnings {
-            note(&format!(
-                "warning ({} space): {}",
-                s.space,
-                safe_line(&crate::advice::warning(w))
-            ));
+            super::sync::note_warning(s.space, w);
         }
         match &s.departed {
             Some(d) => ctx.out.line(format!(

@@ -39,10 +39,7 @@ pub enum DeviceCmd {
 /// removed it from there: its personal space still works here, and `start-over` (the
 /// advice for a device in no space) would set it aside.
 fn gone_from_shared(dev: &mut duet_core::device::Device) -> anyhow::Result<Option<anyhow::Error>> {
-    let personal_kept =
-        dev.status()?.spaces.iter().any(|s| {
-            s.kind == duet_core::store::SpaceKind::Personal.as_str() && s.departed.is_none()
-        });
+    let personal_kept = dev.member_of(duet_core::store::SpaceKind::Personal)?;
     Ok(dev
         .departed()?
         .filter(|d| d.left || personal_kept)

@@ -370,6 +370,14 @@ fn leave_sent_now(d: &duet_core::store::Departed, r: &duet_core::sync::SyncRepor
     d.left && !r.departed_now && r.pushed_events > 0
 }
 
+/// A sync's warning about the space of `kind`, on stderr, as every command says it.
+pub fn note_warning(kind: &str, w: &duet_core::advice::Warning) {
+    note(&format!(
+        "warning ({kind} space): {}",
+        safe_line(&crate::advice::warning(w))
+    ));
+}
+
 /// What the syncs inside another command (making a code) read, on stderr beside that
 /// command's own answer (its stdout stays the code): warnings, and unless `quiet` (as
 /// `sync -q` says only warnings) who joined, left or changed devices and what arrived.
@@ -379,10 +387,7 @@ pub fn note_news(reports: &[(SpaceKind, duet_core::sync::SyncReport)], quiet: bo
     for (kind, r) in reports {
         let space = kind.as_str();
         for w in &r.warnings {
-            note(&format!(
-                "warning ({space} space): {}",
-                safe_line(&crate::advice::warning(w))
-            ));
+            note_warning(space, w);
         }
         // A departure learnt there is not said here: the command then fails, saying it.
         if quiet {
@@ -407,11 +412,7 @@ pub fn print_reports(
             print_departed(ctx, *kind, d, r)?;
         }
         for w in &r.warnings {
-            note(&format!(
-                "warning ({} space): {}",
-                kind.as_str(),
-                safe_line(&crate::advice::warning(w))
-            ));
+            note_warning(kind.as_str(), w);
         }
         for m in &r.membership {
             // "Sam left the shared space": the names are the space's.

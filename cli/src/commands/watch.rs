@@ -278,16 +278,15 @@ impl Watch {
 /// this sync's): a device without the space's key said the same three every 15 s.
 fn drop_said_again(
     reports: &mut [(duet_core::store::SpaceKind, duet_core::sync::SyncReport)],
-    said: &mut Vec<String>,
+    said: &mut Vec<(duet_core::store::SpaceKind, duet_core::advice::Warning)>,
 ) {
-    let key =
-        |k: &duet_core::store::SpaceKind, w: &duet_core::advice::Warning| format!("{k:?} {w:?}");
-    let now: Vec<String> = reports
+    let now: Vec<_> = reports
         .iter()
-        .flat_map(|(k, r)| r.warnings.iter().map(move |w| key(k, w)))
+        .flat_map(|(k, r)| r.warnings.iter().map(move |w| (*k, w.clone())))
         .collect();
     for (k, r) in reports.iter_mut() {
-        r.warnings.retain(|w| !said.contains(&key(k, w)));
+        r.warnings
+            .retain(|w| !said.iter().any(|(sk, sw)| sk == k && sw == w));
     }
     *said = now;
 }
@@ -297,7 +296,7 @@ fn drop_said_again(
 #[derive(Default)]
 struct Said {
     failure: Option<String>,
-    warnings: Vec<String>,
+    warnings: Vec<(duet_core::store::SpaceKind, duet_core::advice::Warning)>,
 }
 
 /// One sync, reported; returns whether it stopped early and should read on, and whether

@@ -146,6 +146,7 @@ impl Device {
         transport: &dyn Transport,
         ttl_ms: i64,
     ) -> Result<InviteCode, InviteError> {
+        self.news.clear();
         let code = self.invite(ttl_ms).map_err(InviteError::Make)?;
         let refused = match self.sync_aside(transport) {
             // The shared space, the only one the partner's join needs, went through
@@ -207,6 +208,7 @@ impl Device {
         // device a member without the space's key, unable to read or send, for good.
         // Read first (offline, the code is made as before and goes out with the next
         // sync), and a removal read by the sync that sends the code withdraws it.
+        self.news.clear();
         let _ = self.sync_aside(transport);
         let keys = self.newest_epochs();
         let code = self.add_device(ttl_ms).map_err(InviteError::Make)?;
