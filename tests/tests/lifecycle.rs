@@ -68,6 +68,17 @@ fn removing_the_partners_only_device_asks_first_and_says_what_it_means() {
         verify.contains("Sam is no longer in the shared space") && !verify.contains("duet invite"),
         "{verify}"
     );
+    // Nor is a confirmation recorded: there is no partner's device left to vouch for.
+    let confirm = alex.run(&["verify", "--confirm"]);
+    assert!(
+        confirm.code == 1
+            && confirm
+                .stderr
+                .contains("Sam is no longer in the shared space")
+            && confirm.stderr.contains("nothing was recorded")
+            && !confirm.stdout.contains("Recorded"),
+        "{confirm:?}"
+    );
     // Sam's device, not synced since, learns it as it makes a code: the same advice as
     // once known (it pointed to `start-over` the first time, and said nothing of the
     // removal).

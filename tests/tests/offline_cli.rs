@@ -1406,6 +1406,14 @@ fn suggestions_fit_what_was_typed() {
     // Nobody to compare the safety code with yet: said, rather than "confirm it".
     let alone = d.ok(&["verify"]);
     assert!(alone.contains("No partner has joined yet"), "{alone}");
+    let lone = d.run(&["verify", "--confirm"]);
+    assert!(
+        lone.code == 1
+            && lone
+                .stderr
+                .contains("no partner has joined the shared space yet"),
+        "{lone:?}"
+    );
     // An area or a status mistyped is matched to the nearest word, and the shell's
     // completion offers the words (it offered file names).
     let typo = d.run(&["goal", "add", "Walks", "--area", "comunication"]);

@@ -330,6 +330,15 @@ impl Device {
         if confirm {
             // A device no longer in the space has no one left to vouch for there.
             self.ensure_member(SpaceKind::Shared)?;
+            // The code vouches for the partner's devices: with none there, it vouches for
+            // nothing (and "Recorded" would say otherwise).
+            match self.partner()? {
+                crate::app::Partner::Here(_) => {}
+                crate::app::Partner::Gone(name) => {
+                    return Err(DeviceError::NoPartnerToCompare(Some(name)));
+                }
+                crate::app::Partner::NotYet => return Err(DeviceError::NoPartnerToCompare(None)),
+            }
             self.store
                 .confirm_verified(&rec.id, &code, &crate::verify::members(&state))?;
         }

@@ -65,6 +65,10 @@ pub enum DeviceError {
         /// Digits of a safety code.
         expected: usize,
     },
+    /// A confirmation of the safety code with no partner's device in the shared space to
+    /// compare it with: nothing is recorded. `Some(name)` once the partner has gone.
+    #[error("{}", no_partner_to_compare(.0.as_deref()))]
+    NoPartnerToCompare(Option<String>),
     /// A goal weight that is not a number more than 0 (up to the model's limit).
     #[error(
         "the weight must be a number more than 0 and at most {max} (got {0}): it says how much \
@@ -255,5 +259,18 @@ impl Advice for DeviceError {
             DeviceError::PartnerGone(_) => Some(NextStep::StartOverForSomeoneNew),
             _ => None,
         }
+    }
+}
+
+/// Words for [`DeviceError::NoPartnerToCompare`].
+fn no_partner_to_compare(gone: Option<&str>) -> String {
+    match gone {
+        Some(name) => format!(
+            "{name} is no longer in the shared space (they left, or their last device was \
+             removed): there is no partner's code to compare yours with, so nothing was recorded"
+        ),
+        None => "no partner has joined the shared space yet, so nothing was recorded: once \
+                 they have, compare the code with theirs in person, then confirm it"
+            .into(),
     }
 }
