@@ -510,7 +510,7 @@ fn a_watcher_listens_at_the_relay_set_while_it_runs() {
     watcher.printed("does not pass the `Upgrade` and `Connection` headers");
     sam.ok(&["relay", "set", &relay.url]);
     watcher.printed(&format!("Listening at {} now", relay.url));
-    watcher.printed("connected to the relay again");
+    watcher.printed("Connected to the relay again");
     alex.ok(&["reflect", "Heard at the new address"]);
     alex.ok(&["sync"]);
     watcher.printed("1 reflection from Alex");

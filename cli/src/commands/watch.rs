@@ -164,12 +164,13 @@ impl Watch {
                 if !self.up.contains(&kind) {
                     self.up.push(kind);
                 }
+                // Back once every socket is: the relay is one for both spaces, and the
+                // first socket back named its space as if the other were not still down.
                 if self.up.len() >= self.listening {
                     self.reopen = None;
-                }
-                if std::mem::take(&mut self.lost) {
-                    ctx.out
-                        .line(format!("{}: connected to the relay again", kind.as_str()))?;
+                    if std::mem::take(&mut self.lost) {
+                        ctx.out.line("Connected to the relay again.")?;
+                    }
                 }
             }
             Signal::Lost {
@@ -178,11 +179,12 @@ impl Watch {
                 retry_in,
             } => {
                 self.up.retain(|k| *k != space);
+                // Said once for the relay (whose stop or loss is every space's), not
+                // once per space's socket.
                 if !self.lost {
                     note(&format!(
-                        "warning ({} space): {error}; reconnecting (next try in {} s), \
-                         and syncing every {} s meanwhile",
-                        space.as_str(),
+                        "warning: {error}; reconnecting (next try in {} s), and syncing \
+                         every {} s meanwhile",
                         retry_in.as_secs_f64(),
                         POLL_WHILE_DOWN.as_secs()
                     ));
