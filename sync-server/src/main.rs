@@ -369,7 +369,11 @@ fn creation_tokens(
             let file = creation::token_file(path);
             // A database there without its token file (moved without it): the token made
             // now is new, and the one the couples were given no longer creates spaces.
-            let lost = path.metadata().is_ok_and(|m| m.len() > 0) && !file.exists();
+            // One whose spaces were all created without a token (it ran with
+            // `--open-registration`) had no token to lose.
+            let lost = path.metadata().is_ok_and(|m| m.len() > 0)
+                && !file.exists()
+                && duet_relay::store::created_with_a_token(path).unwrap_or(true);
             let (token, made) = creation::load_or_make(&file)?;
             if made && lost {
                 tracing::warn!(

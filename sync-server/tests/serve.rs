@@ -438,24 +438,50 @@ fn started_logging(
 }
 
 /// A database moved without its token file: the relay makes a new token, which the
-/// couples do not have, and says so (it said only "made a space creation token").
+/// couples do not have, and says so (it said only "made a space creation token"). A
+/// database that ran with `--open-registration` had no token to lose, and is not warned
+/// of when it is first started with one.
 #[test]
 fn a_database_started_without_its_token_file_is_warned_of() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("relay.db");
-    let start = |log: &std::path::Path| {
-        let (mut relay, _) = started_logging(&[], &db, log, "info");
+    // Starts the relay on `db` with `args`, creates a space through it (with the
+    // token of its file, if it made one), and gives its log.
+    let run = |db: &std::path::Path, args: &[&str], log: &str| {
+        let log = dir.path().join(log);
+        let (mut relay, addr) = started_logging(args, db, &log, "info");
+        let mut file = db.as_os_str().to_owned();
+        file.push(".create-token");
+        let token = std::fs::read_to_string(&file).ok();
+        let token = token.as_deref().map(str::trim);
+        let space = duet_core::event::SpaceId::generate();
+        let genesis = duet_testkit::ChainSigner::new("Alex").genesis(space, false);
+        let headers: Vec<_> = token
+            .map(|t| (duet_core::protocol::H_CREATE_TOKEN, t))
+            .into_iter()
+            .collect();
+        let path = duet_core::protocol::events_path(&space);
+        let body = duet_core::protocol::encode_batch([genesis.bytes()]);
+        let created = duet_testkit::http::http(addr, "POST", &path, &headers, &body);
+        assert_eq!(created.status, 200, "{created:?}");
         let _ = relay.kill();
         let _ = relay.wait();
         std::fs::read_to_string(log).expect("the log")
     };
-    let first = start(&dir.path().join("first.log"));
+    let db = dir.path().join("relay.db");
+    let first = run(&db, &[], "first.log");
     assert!(!first.contains("had none beside it"), "{first}");
     std::fs::remove_file(dir.path().join("relay.db.create-token")).expect("the token file");
-    let moved = start(&dir.path().join("moved.log"));
+    let moved = run(&db, &[], "moved.log");
     assert!(
         moved.contains("made a new space creation token for a database that had none beside it"),
         "{moved}"
+    );
+    let open = dir.path().join("open.db");
+    run(&open, &["--open-registration"], "open.log");
+    let closed = run(&open, &[], "closed.log");
+    assert!(
+        closed.contains("made a space creation token") && !closed.contains("had none beside it"),
+        "{closed}"
     );
 }
 

@@ -23,17 +23,7 @@ pub fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
     if !path.is_file() {
         return Ok(());
     }
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
-    let mut log = path.as_os_str().to_owned();
-    log.push("-wal");
-    let logged = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
-    let conn = match logged {
-        true => Connection::open_with_flags(path, flags - rusqlite::OpenFlags::SQLITE_OPEN_URI)?,
-        false => Connection::open_with_flags(immutable_uri(path), flags)?,
-    };
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = open_read_only(path)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
     let tables = count("SELECT count(*) FROM sqlite_master WHERE type = 'table'")?;
@@ -49,6 +39,43 @@ pub fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// Whether a space of the database at `path` was created with a creation token (a
+/// database that ran with `--open-registration` only has none; one older than the
+/// record of creations is taken to have some).
+pub fn created_with_a_token(path: &Path) -> Result<bool, StoreError> {
+    let conn = open_read_only(path)?;
+    let recorded: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'creations'",
+        [],
+        |r| r.get(0),
+    )?;
+    if recorded == 0 {
+        return Ok(true);
+    }
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM creations WHERE token IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// The database at `path`, read-only and changing nothing beside it: read through its
+/// write-ahead log when it has one (see [`refuse_foreign`]), else `immutable`.
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    let logged = std::fs::metadata(&log).is_ok_and(|m| m.len() > 0);
+    let conn = match logged {
+        true => Connection::open_with_flags(path, flags - rusqlite::OpenFlags::SQLITE_OPEN_URI)?,
+        false => Connection::open_with_flags(immutable_uri(path), flags)?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
 }
 
 /// `path` as an SQLite URI opened `immutable` (no `-shm` or `-wal` made beside it): the

@@ -16,7 +16,7 @@
 //! seq)` are unique in the database itself.
 
 mod foreign;
-pub use foreign::refuse_foreign;
+pub use foreign::{created_with_a_token, refuse_foreign};
 pub mod migrations;
 mod opened_file;
 pub mod postgres;
