@@ -44,6 +44,10 @@ pub enum Signal {
     Lost {
         space: SpaceKind,
         error: String,
+        /// The relay answered the space's socket with a refusal for now (its live
+        /// sockets all taken, say): said of the space, where a lost relay is said of the
+        /// relay.
+        answered: bool,
         retry_in: Duration,
     },
     /// The relay refused the socket for good (not a member, no such space); the thread
@@ -54,8 +58,10 @@ pub enum Signal {
 /// Why one connection ended.
 enum Ended {
     Retry(String),
-    /// Refused for now, with the relay's `Retry-After` (a space's or an address's live
-    /// sockets all taken): retried no sooner.
+    /// The relay answered this socket's request with a refusal for now, and its
+    /// `Retry-After` (zero without one; a space's or an address's live sockets all
+    /// taken, say): retried no sooner. Said of its space, where a lost connection is
+    /// said of the relay.
     RetryAfter(String, Duration),
     Refused(String),
 }
@@ -83,20 +89,21 @@ fn listen(relay: &str, space: SpaceId, kind: SpaceKind, me: &Identity, tx: &Send
             }
             Err(e) => e,
         };
-        let error = match ended {
+        let (error, answered) = match ended {
             Ended::Refused(msg) => {
                 let _ = tx.send(Signal::Refused(kind, msg));
                 return;
             }
-            Ended::Retry(msg) => msg,
+            Ended::Retry(msg) => (msg, false),
             Ended::RetryAfter(msg, wait) => {
                 backoff = backoff.max(wait.min(MAX_BACKOFF));
-                msg
+                (msg, true)
             }
         };
         let lost = Signal::Lost {
             space: kind,
             error,
+            answered,
             retry_in: backoff,
         };
         if tx.send(lost).is_err() {
@@ -145,7 +152,7 @@ fn connect(relay: &str, space: SpaceId, me: &Identity) -> Result<Socket, Ended> 
                 let after =
                     crate::transport::retry_after_secs(resp.headers()).map(Duration::from_secs);
                 return Err(match (refusal(status, resp.body().as_deref()), after) {
-                    (Ended::Retry(msg), Some(after)) => Ended::RetryAfter(msg, after),
+                    (Ended::RetryAfter(msg, _), Some(after)) => Ended::RetryAfter(msg, after),
                     (ended, _) => ended,
                 });
             }
@@ -289,7 +296,7 @@ fn refusal(status: u16, body: Option<&[u8]>) -> Ended {
     if matches!(status, 403 | 404) {
         Ended::Refused(msg)
     } else {
-        Ended::Retry(msg)
+        Ended::RetryAfter(msg, Duration::ZERO)
     }
 }
 

@@ -176,15 +176,20 @@ impl Watch {
             Signal::Lost {
                 space,
                 error,
+                answered,
                 retry_in,
             } => {
                 self.up.retain(|k| *k != space);
-                // Said once for the relay (whose stop or loss is every space's), not
-                // once per space's socket.
+                // Said once: of the relay when it was lost (its stop is every space's),
+                // of the space when the relay refused that space's socket for now.
                 if !self.lost {
+                    let whose = match answered {
+                        true => format!(" ({} space)", space.as_str()),
+                        false => String::new(),
+                    };
                     note(&format!(
-                        "warning: {error}; reconnecting (next try in {} s), and syncing \
-                         every {} s meanwhile",
+                        "warning{whose}: {error}; reconnecting (next try in {} s), and \
+                         syncing every {} s meanwhile",
                         retry_in.as_secs_f64(),
                         POLL_WHILE_DOWN.as_secs()
                     ));
