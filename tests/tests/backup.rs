@@ -879,3 +879,45 @@ fn a_restore_says_the_removal_it_carries_out_and_what_it_took_with_it() {
         "the tablet learns it"
     );
 }
+
+/// A restore into a home in a folder others may write to (`/tmp`): another user who
+/// planted a symbolic link where the restore's lock goes had an empty file made wherever
+/// it led (even with a wrong passphrase), and one who made the lock file could hold it
+/// and stop every restore there.
+#[cfg(unix)]
+#[test]
+fn a_restore_beside_a_shared_folder_follows_no_planted_link_and_waits_on_no_other_user() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let (_dir, file) = backup(&d);
+    let shared = tempfile::tempdir().expect("the shared folder");
+    let private = tempfile::tempdir().expect("a folder of the restoring user");
+    let planted = private.path().join("PLANTED");
+    std::os::unix::fs::symlink(&planted, shared.path().join(".vhome.restore.lock"))
+        .expect("the planted link");
+    let into = Device::at(shared.path().join("vhome"));
+    let linked = restore(&into, &file, "not the passphrase\n");
+    assert!(
+        linked.code != 0 && linked.stderr.contains("symbolic link"),
+        "{linked:?}"
+    );
+    assert!(!planted.exists(), "nothing is made where the link leads");
+    assert!(!into.home.exists(), "nothing was written");
+    // Another user's lock file: refused, not waited on (only root can make one here).
+    let lock = shared.path().join(".other.restore.lock");
+    std::fs::write(&lock, "").expect("the lock file");
+    if std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).is_err() {
+        eprintln!("skipped: another user's lock file needs root to make (chown)");
+        return;
+    }
+    let other = Device::at(shared.path().join("other"));
+    let held = restore(&other, &file, PASS);
+    assert!(
+        held.code != 0
+            && held
+                .stderr
+                .contains("belongs to another user of this machine"),
+        "{held:?}"
+    );
+    assert!(!other.home.exists(), "nothing was written");
+}

@@ -76,6 +76,7 @@ fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
         BackupError::RestoreRunning(_) => {
             "nothing was written by this one; wait for the other to finish and read what it says"
         }
+        BackupError::RestoreLockNotOwn(_) => "nothing was written",
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) => {
             "check the relay (`duet status` on the partner's device) and run `duet restore` again"
         }

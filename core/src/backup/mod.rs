@@ -87,6 +87,13 @@ pub enum BackupError {
     /// Another restore into the same home is running.
     #[error("another restore into {0} is running")]
     RestoreRunning(PathBuf),
+    /// The restore's lock file beside the home belongs to another user of the machine.
+    #[error(
+        "{0} belongs to another user of this machine, who could hold every restore into \
+         this home: restore into a home in a folder of your own (not a shared one such as \
+         /tmp), or have that file removed"
+    )]
+    RestoreLockNotOwn(PathBuf),
     /// A file could not be read or written.
     #[error("cannot {action} {path}: {cause}")]
     Io {

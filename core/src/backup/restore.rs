@@ -283,15 +283,21 @@ fn move_in(staging: &Path, home: &Path) -> std::io::Result<()> {
 
 /// The lock held while restoring into `home`, on `.HOME.restore.lock` beside it (the
 /// home itself must stay empty until the staged device is moved in). The file is left
-/// behind, empty; the lock ends with the process, however it ends.
+/// behind, empty and owner-only; the lock ends with the process, however it ends. Beside
+/// a home in a folder others may write to (`/tmp`), a symbolic link in its place is not
+/// followed (it had an empty file made wherever it led), and another user's file there
+/// is refused (its owner could hold the lock, and every restore would wait on them).
 fn hold_restore(parent: &Path, leaf: &str, home: &Path) -> Result<std::fs::File, BackupError> {
     let path = crate::store::restore_lock_path(parent, leaf);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io("create", &path))?;
+    let file = crate::lock::open_lock_file(&path).map_err(io("create", &path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if file.metadata().map_err(io("read", &path))?.uid() != me {
+            return Err(BackupError::RestoreLockNotOwn(path));
+        }
+    }
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -228,6 +228,9 @@ fn in_app_words(e: BackupError) -> anyhow::Error {
         BackupError::RestoreRunning(_) => {
             "nothing was written by this one; wait for the other to finish, then open Today"
         }
+        BackupError::RestoreLockNotOwn(_) => {
+            "nothing was written; start `duet app --home DIR` with a folder of your own"
+        }
         BackupError::Incomplete(_) | BackupError::RelayRefused(_) | BackupError::Device(_) => {
             "nothing was restored; check that the relay the backup names is reachable (or give its new address in the form, or the creation token its operator gave you), then send the form again"
         }
