@@ -166,6 +166,11 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
         .map(|r| r["state"].clone())
         .collect();
     assert_eq!(halves, ["revoked", "revoked"], "both halves withdrawn");
+    // The invite's page, still in the browser's history, shows it while it is open.
+    assert!(
+        app.get(shown).body.contains(&code),
+        "the partner invite is open"
+    );
 
     let page = app.get("/devices");
     let revoke = between(&page.body, "action=\"/invites/", "\"").to_string();
@@ -179,6 +184,13 @@ fn a_code_withdrawn_in_the_app_no_longer_lets_anyone_join() {
         withdrawn.body
     );
     assert!(!withdrawn.body.contains("Open codes"), "{}", withdrawn.body);
+    // Withdrawn, it is shown there no more (the address stays in the history).
+    let again = app.get(shown);
+    assert!(
+        !again.body.contains(&code) && again.body.contains("That code is shown no more"),
+        "{}",
+        again.body
+    );
     let sam = Device::new();
     let join = sam.run(&["join", &code, "--name", "Sam"]);
     assert_ne!(join.code, 0, "joined with a withdrawn code");

@@ -29,7 +29,9 @@ const OUTCOMES_KEPT: usize = 32;
 
 /// What the page's forms made, by the token of the page they redirect to
 /// (`/devices?shown=TOKEN`): a reload or a double click shows the same code, and a
-/// resent form makes no second one.
+/// resent form makes no second one. A code is shown there only while it is open: the
+/// address stays in the browser's history, and a code used, withdrawn or expired is
+/// nobody's business any more.
 #[derive(Default)]
 pub struct Outcomes(std::collections::VecDeque<(String, Made)>);
 
@@ -120,6 +122,8 @@ pub enum Made {
 
 /// What the page reads from the device.
 struct Shown {
+    /// Whether the code a form made is still open (none for no code).
+    code_open: Option<bool>,
     rows: Vec<DeviceRow>,
     safety: Option<Safety>,
     partner: Partner,
@@ -140,14 +144,23 @@ pub async fn devices(State(app): State<App>, PageQuery(q): PageQuery<ShownQuery>
 
 /// The page, with `made` above the rest.
 async fn show(app: &App, made: Made) -> PageResult {
+    let code = match &made {
+        Made::Code { code, .. } => Some(code.clone()),
+        _ => None,
+    };
     let shown = app
-        .with_device(|dev| {
+        .with_device(move |dev| {
             let safety = match dev.safety(false) {
                 Ok(s) => Some(s),
                 Err(DeviceError::NotSynced) => None,
                 Err(e) => return Err(e.into()),
             };
+            let code_open = match code {
+                Some(code) => Some(dev.code_state(&code)? == Some("open")),
+                None => None,
+            };
             Ok(Shown {
+                code_open,
                 rows: dev.device_list()?,
                 safety,
                 partner: dev.partner()?,
@@ -163,6 +176,7 @@ async fn show(app: &App, made: Made) -> PageResult {
         })
         .await?;
     let Shown {
+        code_open,
         rows,
         safety,
         partner,
@@ -172,6 +186,14 @@ async fn show(app: &App, made: Made) -> PageResult {
         personal_gone,
         start_over,
     } = shown;
+    let made = match code_open {
+        Some(false) => Made::Notice(
+            "That code is shown no more: it was used, withdrawn or has expired (Open codes \
+             below says which)."
+                .into(),
+        ),
+        _ => made,
+    };
     let token = app.csrf().to_string();
     // A device that left (or was removed) can do nothing more here but read.
     let member = departed.is_none();
