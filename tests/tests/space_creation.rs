@@ -153,8 +153,12 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
         "{status}"
     );
     // The token given later makes the next sync create them; the invite whose code was
-    // never shown does not become a live one with them.
-    early.ok(&["relay", "set", &relay.url, "--token", TOKEN]);
+    // never shown does not become a live one with them. Given in the environment, where
+    // other users of the machine cannot read it (a command line is in their `ps`).
+    early.ok_env(
+        &["relay", "set", &relay.url],
+        &[("DUET_CREATE_TOKEN", TOKEN)],
+    );
     early.ok(&["sync"]);
     assert!(!early.ok(&["status"]).contains("not on the relay"));
     assert_eq!(early.open_invites(), 0, "{}", early.ok(&["invite", "list"]));

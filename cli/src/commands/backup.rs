@@ -48,6 +48,8 @@ pub struct RestoreArgs {
     relay: Option<String>,
     /// The creation token the relay's operator gave you, when the backup holds none or
     /// a wrong one (the relay then never created the spaces).
+    /// Or set DUET_CREATE_TOKEN, which other users of the machine cannot read (a command
+    /// line shows in their process list).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
 }
@@ -217,7 +219,8 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(super::relay::check_relay_url)
         .transpose()?;
-    let token = super::relay::creation_token(a.token.as_deref())?;
+    let token = super::relay::given_token(a.token, true);
+    let token = super::relay::creation_token(token.as_deref())?;
     backup::check_restore_target(&ctx.home).map_err(explain)?;
     let pass = passphrase(a.passphrase_fd, false)?;
     let http = Http::new()?;

@@ -18,6 +18,8 @@ pub struct Args {
     relay: Option<String>,
     /// The creation token the relay's operator gave you (a relay lets only couples with
     /// one create spaces). Kept on this device, sent once to create your spaces.
+    /// Or set DUET_CREATE_TOKEN, which other users of the machine cannot read (a command
+    /// line shows in their process list).
     #[arg(long, value_name = "TOKEN", requires = "relay")]
     token: Option<String>,
 }
@@ -29,7 +31,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         .as_deref()
         .map(super::relay::check_relay_url)
         .transpose()?;
-    let token = super::relay::creation_token(a.token.as_deref())?;
+    let token = super::relay::given_token(a.token, relay.is_some());
+    let token = super::relay::creation_token(token.as_deref())?;
     // Set up and said before a signal stops the command (stopped between, a rerun was
     // refused as a home set up already, with nothing said).
     let held = crate::interrupt::hold();

@@ -86,10 +86,24 @@ pub enum RelayCmd {
         /// e.g. https://relay.example.org or http://127.0.0.1:8787
         url: String,
         /// The creation token the relay's operator gave you, needed by a relay that
-        /// lets only couples with one create spaces (kept here, never shown).
+        /// lets only couples with one create spaces (kept here, never shown). Or set
+        /// DUET_CREATE_TOKEN, which other users of the machine cannot read (a command line
+        /// shows in their process list).
         #[arg(long, value_name = "TOKEN")]
         token: Option<String>,
     },
+}
+
+/// The creation token of `--token`, else of DUET_CREATE_TOKEN where a relay is set
+/// (`wanted`): a command line is in every user's process list, the environment only in
+/// its owner's. Empty counts as unset.
+pub fn given_token(flag: Option<String>, wanted: bool) -> Option<String> {
+    flag.or_else(|| {
+        wanted
+            .then(|| std::env::var("DUET_CREATE_TOKEN").ok())
+            .flatten()
+            .filter(|t| !t.trim().is_empty())
+    })
 }
 
 /// The creation token given on the command line, checked: `None` when none was given.
@@ -125,6 +139,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> anyhow::Result<()> {
     match cmd {
         RelayCmd::Set { url, token } => {
             let url = check_relay_url(&url)?;
+            let token = given_token(token, true);
             let token = creation_token(token.as_deref())?;
             let mut dev = ctx.device()?;
             let old = dev.relay()?;
