@@ -369,6 +369,14 @@ impl Device {
         &mut self.store
     }
 
+    /// Whether this device was read from a copy in memory (its home could not be written
+    /// when it was opened: a full disk, a read-only mount), so that every write is
+    /// refused. A process that holds it (`sync --watch`, `duet app`) opens it again once
+    /// the home can be written: the copy never learns that it can.
+    pub fn is_read_only_copy(&self) -> bool {
+        self.store.is_read_only()
+    }
+
     /// Now, on this device's clock (ms since the Unix epoch).
     pub fn now(&self) -> i64 {
         self.clock.now()

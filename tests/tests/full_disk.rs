@@ -130,3 +130,33 @@ fn a_disk_mounted_read_only_is_said_to_be_and_nothing_saved_is_lost() {
         "{all}"
     );
 }
+
+/// `sync --watch` started while the disk was full holds a copy in memory: once the
+/// disk is freed it opens the home again and sends what waited (it failed every 15 s
+/// until restarted, with nothing said).
+#[test]
+fn a_watcher_started_on_a_full_disk_sends_what_waited_once_it_is_freed() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let relay = duet_tests::Relay::start();
+    let d = Device::at(disk.path().join("home"));
+    d.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    d.ok(&["sync"]);
+    d.ok(&["reflect", "Written before the disk filled"]);
+    let filler = disk.fill();
+    let mut watcher = duet_tests::Watcher::start(&d);
+    watcher.wait_for("is full");
+    std::fs::remove_file(&filler).expect("free the space");
+    watcher.wait_for("the sync goes through again");
+    watcher.stop();
+    let status = d.json(&["status"]);
+    for space in status["spaces"].as_array().expect("spaces") {
+        assert_eq!(
+            (&space["pending_changes"], &space["unsent_events"]),
+            (&0.into(), &0.into()),
+            "{status}"
+        );
+    }
+}

@@ -353,6 +353,14 @@ impl Live {
     /// One sync: whether it stopped early and should read on, or `None` when it failed
     /// (it is tried again, [`Retry`]).
     fn sync(&self, dev: &mut Device, http: &Http) -> Option<bool> {
+        // Opened while the home could not be written (a full disk): a copy in memory,
+        // opened again once the home takes writes (every sync failed until a restart).
+        if dev.is_read_only_copy()
+            && let Ok(opened) = Device::open_with(&self.home, self.clock)
+            && !opened.is_read_only_copy()
+        {
+            *dev = opened;
+        }
         let more = match dev.sync(http) {
             Ok(reports) => {
                 let now = self.clock.now();

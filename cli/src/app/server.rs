@@ -150,6 +150,13 @@ impl App {
             return Err(PageError(Busy.into()));
         };
         let joined = tokio::task::spawn_blocking(move || {
+            // Opened while the home could not be written (a full disk), the device is a
+            // copy in memory that refuses every form: opened again once it can be.
+            if kept.as_ref().is_some_and(Device::is_read_only_copy)
+                && Device::open_with(&home, clock).is_ok_and(|d| !d.is_read_only_copy())
+            {
+                *kept = None;
+            }
             if kept.is_none() {
                 let mut dev = Device::open_with(&home, clock)
                     .map_err(anyhow::Error::from)

@@ -317,6 +317,15 @@ fn sync_once(
     said: &mut Said,
 ) -> anyhow::Result<(bool, bool)> {
     let failure_said = &mut said.failure;
+    // Started while the home could not be written (a full disk, a read-only mount), the
+    // device is a copy in memory: opened again once the home takes writes, or every
+    // sync would fail as the first did, long after the disk was freed.
+    if dev.is_read_only_copy()
+        && let Ok(opened) = ctx.device()
+        && !opened.is_read_only_copy()
+    {
+        *dev = opened;
+    }
     match dev.sync(http) {
         Ok(mut reports) => {
             if failure_said.take().is_some() {
