@@ -160,3 +160,42 @@ fn a_watcher_started_on_a_full_disk_sends_what_waited_once_it_is_freed() {
         );
     }
 }
+
+/// `progress` is a read: on a full disk it shows both partners' ratings, also one a
+/// sync brought in that its tables had not counted yet (it failed, saying the disk was
+/// full, where `status` and `history` worked).
+#[test]
+fn progress_on_a_full_disk_counts_the_partners_rating_a_sync_brought() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let relay = duet_tests::Relay::start();
+    let alex = Device::at(disk.path().join("home"));
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = alex.invite_code();
+    let sam = Device::new();
+    sam.ok(&["join", &code, "--name", "Sam"]);
+    alex.ok(&["goal", "add", "Cook together", "--area", "quality-time"]);
+    alex.ok(&["progress"]);
+    alex.ok(&["rate", "cook", "1"]);
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    sam.ok(&["rate", "cook", "2"]);
+    sam.ok(&["sync"]);
+    alex.ok(&["sync"]);
+    // Nearly full: the home opens for writing, and a write of any size fails.
+    let filler = disk.fill();
+    for left in [40, 0] {
+        let full = std::fs::metadata(&filler).expect("filler").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .and_then(|f| f.set_len(full.saturating_sub(left * 1024)))
+            .expect("leave some room");
+        let json = alex.json(&["progress"]);
+        let shown = alex.ok(&["progress"]);
+        assert!(shown.contains("Sam"), "{shown}");
+        assert!(json.to_string().contains("Sam"), "{json}");
+    }
+}

@@ -28,6 +28,7 @@ mod open_lock;
 pub use open_lock::{MOVE_WAIT, OPEN_LOCK_FILE, OpenLock};
 pub(crate) mod private;
 mod pulled;
+mod read_copy;
 mod relay_loss;
 mod restore;
 mod restore_leftover;
@@ -408,72 +409,6 @@ impl Store {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Opens a home this user may read but not write (a backup copy, another user's
-    /// disk): the database is copied into memory through a read-only connection, so
-    /// that reading (which may build missing read models) never touches the files.
-    /// Every write fails with [`LockError::ReadOnly`].
-    fn open_read_only(home: &Path, path: PathBuf, lock: HomeLock) -> Result<Store, StoreError> {
-        use rusqlite::OpenFlags;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-        let probe = |c: &Connection| {
-            c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        };
-        let uri = |extra: &str| {
-            format!(
-                "file:{}?mode=ro{extra}",
-                path.to_string_lossy()
-                    .replace('%', "%25")
-                    .replace('?', "%3f")
-                    .replace('#', "%23")
-            )
-        };
-        let source = match Connection::open_with_flags(uri(""), flags) {
-            Ok(c) if probe(&c).is_ok() => c,
-            // WAL needs a shared-memory file beside the database; in a directory this
-            // user cannot write it cannot be created. Without a `-wal` file every
-            // committed transaction is in the database file, and reading it as
-            // immutable is exact.
-            _ => {
-                let wal = home.join(format!("{DB_FILE}-wal"));
-                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-                    return Err(StoreError::Io {
-                        path: wal,
-                        cause: std::io::Error::new(
-                            std::io::ErrorKind::PermissionDenied,
-                            "the store has a write-ahead log that this user cannot open; \
-                             open the home once as its owner (any duet command) so it is folded into the database",
-                        ),
-                    });
-                }
-                let c = Connection::open_with_flags(uri("&immutable=1"), flags)
-                    .map_err(corrupt(&path))?;
-                probe(&c).map_err(corrupt(&path))?;
-                c
-            }
-        };
-        let mut conn = Connection::open_in_memory().map_err(corrupt(&path))?;
-        {
-            let backup = rusqlite::backup::Backup::new(&source, &mut conn)?;
-            backup
-                .run_to_completion(i32::MAX, std::time::Duration::ZERO, None)
-                .map_err(corrupt(&path))?;
-        }
-        let mut store = Store {
-            conn,
-            path,
-            lock,
-            read_only: true,
-            repairs: Vec::new(),
-            clock: crate::clock::Clock::System,
-            loads: Default::default(),
-            _open: None,
-        };
-        store.migrate()?;
-        Ok(store)
     }
 
     /// Takes the home's write lock (re-entrant): hold it from reading what decides a

@@ -177,12 +177,13 @@ impl Store {
         }
         // None kept (a store that a migration dropped them from): kept again now, from
         // every rating in the tables, rather than computed on every read.
-        {
-            let _lock = self.derived_lock()?;
-            let tx = self.conn.transaction()?;
+        self.deriving(|store| {
+            let _lock = store.derived_lock()?;
+            let tx = store.conn.transaction()?;
             crate::readmodel::recompute_progress(&tx, space)?;
             tx.commit()?;
-        }
+            Ok(())
+        })?;
         self.kept_summary(space, person)
     }
 
@@ -204,9 +205,26 @@ impl Store {
     /// are missing or of an older version.
     fn current_view(&mut self, space: &SpaceId, identity: &Identity) -> Result<(), StoreError> {
         if !crate::readmodel::is_current(&self.conn, space)? {
-            self.rebuild_view(space, identity)?;
+            self.deriving(|store| store.rebuild_view(space, identity))?;
         }
         Ok(())
+    }
+
+    /// Writes what a read derived (read models); on a disk too full to keep it, the
+    /// store goes on from a copy in memory, as it opens on a full disk, and writes it
+    /// there: a read never fails for want of room to keep what it derived (`progress`
+    /// did, after a sync had brought the partner's rating, where `status` worked).
+    fn deriving<T>(
+        &mut self,
+        mut write: impl FnMut(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match write(self) {
+            Err(e) if !self.read_only && super::disk_full(&e) => {
+                self.go_on_in_memory()?;
+                write(self)
+            }
+            done => done,
+        }
     }
 
     /// Rewrites a space's read-model tables from its document.
