@@ -130,6 +130,19 @@ impl RelayProxy {
         }
     }
 
+    /// Passes everything on until [`RelayProxy::drop_reads`]; from then on it stores
+    /// every push and answers no read (the connection is closed unanswered, as by a
+    /// relay that stopped right after a push): a join stored, and the space never read
+    /// back.
+    pub fn start_dropping_reads(upstream: &str) -> RelayProxy {
+        Self::start_with(upstream, |_| None, Mode::DropReads)
+    }
+
+    /// Arms a proxy started with [`RelayProxy::start_dropping_reads`].
+    pub fn drop_reads(&self) {
+        self.hiding.lying.store(true, Ordering::SeqCst);
+    }
+
     /// Like [`RelayProxy::start`] with no push answered, but every request waits,
     /// unanswered, until [`RelayProxy::open_gate`]: a relay slow to answer, for as long
     /// as a test needs to do something meanwhile.
@@ -174,6 +187,11 @@ impl RelayProxy {
                     if mode == Mode::Gated {
                         gated.pass();
                     }
+                    // Honest until armed.
+                    let mode = match mode {
+                        Mode::DropReads if !hides.lying.load(Ordering::SeqCst) => Mode::Answer,
+                        mode => mode,
+                    };
                     if mode == Mode::CopyOnce
                         || (mode == Mode::HidePushes && hides.lying.load(Ordering::SeqCst))
                     {
@@ -213,6 +231,8 @@ enum Mode {
     Gated,
     /// Copies an event over another once (see [`RelayProxy::start_copying_once`]).
     CopyOnce,
+    /// Answers no read (see [`RelayProxy::start_dropping_reads`]).
+    DropReads,
 }
 
 /// One request to a proxy that hides pushes: a push passed on and answered as stored
@@ -347,6 +367,9 @@ fn serve(
         return;
     };
     let is_post = head.first().is_some_and(|l| l.starts_with("POST "));
+    if !is_post && mode == Mode::DropReads {
+        return;
+    }
     if has_header(&head, "upgrade") && mode == Mode::HoldUpgrades {
         // Held until the client gives up and closes.
         let _ = std::io::copy(&mut client, &mut std::io::sink());

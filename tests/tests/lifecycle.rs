@@ -666,6 +666,43 @@ fn after_leaving_a_lost_device_is_still_taken_out_of_the_personal_space() {
     assert!(!held.contains("Canary-3f9"), "the lost phone reads it");
 }
 
+/// A device's join the relay stored, cut off before the space was read back (the
+/// relay stopped, the process was killed): its commands say the join is unfinished, as
+/// for a join never stored (a goal or a reflection said the data was damaged).
+#[test]
+fn a_join_the_relay_stored_but_never_answered_reads_of_is_said_unfinished() {
+    let relay = Relay::start();
+    let alex = Device::new();
+    let proxy = RelayProxy::start_dropping_reads(&relay.url);
+    alex.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
+    alex.ok(&["goal", "add", "Walk together", "--area", "quality-time"]);
+    alex.ok(&["sync"]);
+    let code = alex.device_code();
+    proxy.drop_reads();
+    let phone = Device::new();
+    let cut = phone.run_with_stdin(&["join", "-"], Some(&code));
+    assert_ne!(cut.code, 0, "{cut:?}");
+    let status = phone.json(&["status"]);
+    assert_eq!(
+        status["spaces"][0]["unsent_events"], 0,
+        "the join was stored: {status}"
+    );
+    for write in [
+        &["goal", "add", "Evening walk", "--area", "trust"][..],
+        &["reflect", "hello"][..],
+        &["rate", "walk", "1"][..],
+    ] {
+        let r = phone.run(write);
+        assert!(
+            r.code != 0
+                && r.stderr.contains("joining is not finished")
+                && !r.stderr.contains("damaged"),
+            "{write:?}: {r:?}"
+        );
+    }
+    assert_eq!(status["spaces"][0]["joining"], true, "{status}");
+}
+
 #[test]
 fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
     let mut relay = Relay::start();

@@ -236,7 +236,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
         (true, _) => String::new(),
     };
     let synced = if unread {
-        "nothing synced yet".to_string()
+        "Nothing synced yet".to_string()
     } else {
         format!("{} synced", duet_core::words::count(goals, "goal", "goals"))
     };

@@ -305,14 +305,22 @@ impl Store {
     }
 
     /// Whether this device joined the space and never finished its first sync: it has
-    /// read nothing from the relay (`cursor` 0) and its own `join` is not acknowledged.
+    /// read nothing from the relay (`cursor` 0) and its own first event is its `join`,
+    /// acknowledged or not (a join stopped after the relay stored it, before it read
+    /// the space back, holds no document yet either).
     pub fn join_unfinished(&self, space: &SpaceId, cursor: u64) -> Result<bool, StoreError> {
         if cursor > 0 {
             return Ok(false);
         }
-        Ok(self
-            .first_unacked(space)?
-            .is_some_and(|(_, kind)| kind == crate::event::Kind::Join.as_str()))
+        let first: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT kind FROM events WHERE space = ?1 ORDER BY seq LIMIT 1",
+                params![space.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(first.is_some_and(|kind| kind == crate::event::Kind::Join.as_str()))
     }
 
     /// Withdraws this device's unacknowledged events from the one with hash `from` on
