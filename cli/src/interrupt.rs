@@ -66,6 +66,7 @@ pub fn install() {
                 let mut int = listen(2, SignalKind::interrupt());
                 let mut term = listen(15, SignalKind::terminate());
                 let mut hup = listen(1, SignalKind::hangup());
+                let _size = survive_file_size_limit();
                 let _ = listening.0.send(());
                 loop {
                     let code = tokio::select! {
@@ -81,6 +82,22 @@ pub fn install() {
     if spawned.is_ok() {
         let _ = listening.1.recv();
     }
+}
+
+/// Handles SIGXFSZ (in the tokio runtime it is called in), whose default action kills
+/// the process silently: a write past the file-size limit (`ulimit -f`) then fails
+/// (EFBIG) and is said as an error. Killed, a `reflect` had printed "Saved" and exited
+/// 153, and `status` died without a word. Kept for the process's life (the handler
+/// stays even if the stream is dropped).
+pub fn survive_file_size_limit() -> Option<tokio::signal::unix::Signal> {
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    {
+        /// SIGXFSZ on Linux (x86, ARM) and macOS.
+        const SIGXFSZ: i32 = 25;
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)).ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    None
 }
 
 /// The next signal of `s`; never, without it.

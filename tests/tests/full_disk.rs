@@ -2,7 +2,7 @@
 //! cannot grow its shared-memory file there, so the home is read from a copy in memory,
 //! and every write is refused saying the disk is full. So too a disk mounted read-only,
 //! said as such. Needs root to mount a small tmpfs (CI runs as root); skipped with a
-//! word otherwise.
+//! word otherwise. A file-size limit (`ulimit -f`) is said too, not a silent kill.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -198,4 +198,37 @@ fn progress_on_a_full_disk_counts_the_partners_rating_a_sync_brought() {
         assert!(shown.contains("Sam"), "{shown}");
         assert!(json.to_string().contains("Sam"), "{json}");
     }
+}
+
+/// A file-size limit (`ulimit -f`, systemd's `LimitFSIZE`): a write past it is an error
+/// said in words, not a silent kill (SIGXFSZ's default): `status` died without a word,
+/// and a `reflect` printed "Saved" and exited 153. Needs no root.
+#[cfg(unix)]
+#[test]
+fn a_file_size_limit_is_said_not_a_silent_kill() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let limited = |blocks: u64, args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
+            .arg(duet_tests::bin("duet"))
+            .args(args)
+            .env("DUET_HOME", &d.home)
+            .env("NO_COLOR", "1");
+        cmd.output().expect("sh")
+    };
+    let status = limited(2, &["status"]);
+    assert!(
+        status.status.code().is_some(),
+        "killed by a signal: {status:?}"
+    );
+    let size = std::fs::metadata(d.db()).expect("the store").len() / 1024;
+    let long = "a".repeat(3000);
+    let reflect = limited(size + 4, &["reflect", &long]);
+    let said = String::from_utf8_lossy(&reflect.stdout);
+    assert!(
+        reflect.status.code().is_some() && (reflect.status.success() || !said.contains("Saved")),
+        "{reflect:?}"
+    );
 }

@@ -142,6 +142,7 @@ async fn hold_ipv6_loopback(port: u16, app: &server::App) {
 /// Ctrl-C, SIGTERM, or SIGHUP (the terminal it runs in was closed): each stops the
 /// server cleanly (the launch page is removed then).
 async fn stop_signal() {
+    let _size = crate::interrupt::survive_file_size_limit();
     let on = |kind: tokio::signal::unix::SignalKind| async move {
         match tokio::signal::unix::signal(kind) {
             Ok(mut s) => {
