@@ -62,7 +62,16 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     }
     // Another program's database, or a newer relay's, is refused before a creation
     // token file is made beside it.
-    crate::store::refuse_foreign(path)?;
+    crate::store::refuse_foreign(path).map_err(|e| match e.is_damaged() {
+        // SQLite's own words came three times over ("malformed: malformed: Error code
+        // 11"), with nothing of what to do.
+        true => anyhow::anyhow!(
+            "cannot open --db {}: {}",
+            path.display(),
+            crate::store::DAMAGED
+        ),
+        false => e.into(),
+    })?;
     Ok(())
 }
 

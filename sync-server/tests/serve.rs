@@ -295,6 +295,39 @@ fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it
     assert_eq!(left, ["notes.txt", "state"], "no token file was made");
 }
 
+/// A relay database cut short (a copy that stopped halfway, a disk that lost its end):
+/// said as damaged, with what to do (SQLite's "malformed" came three times over).
+#[test]
+fn a_database_cut_short_is_said_to_be_damaged_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("relay.db");
+    let (mut relay, _) = started_logging(
+        &["--open-registration"],
+        &db,
+        &dir.path().join("log"),
+        "info",
+    );
+    let stopped = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(stopped);
+    let _ = relay.wait();
+    let size = std::fs::metadata(&db).expect("the database").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .and_then(|f| f.set_len(size / 2))
+        .expect("cut it short");
+    let err = refused_start(&["--open-registration"], &db);
+    assert!(
+        err.contains("the relay database is damaged")
+            && err.contains("restore the newest backup")
+            && !err.contains("Error code"),
+        "{err}"
+    );
+}
+
 /// `--db` pointed by mistake at another program's SQLite database: the relay once added
 /// its tables to it, set its schema version, made it owner-only and served from it (or,
 /// with a schema version above the relay's, called it a newer relay's and still
