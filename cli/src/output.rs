@@ -433,19 +433,25 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     };
     // tempfile creates the file with mode 0600. Its error names the temporary file,
     // which the person never asked for: the folder is named instead.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+    let in_words = |e: Error| {
         let why = match e.kind() {
             ErrorKind::NotFound => "that folder does not exist".to_string(),
             ErrorKind::PermissionDenied => "this user may not write in that folder".to_string(),
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                "the disk is full (nothing was written; free some space, then run the command \
+                 again)"
+                    .to_string()
+            }
             kind => kind.to_string(),
         };
         Error::new(
             e.kind(),
             format!("cannot write a file in {}: {why}", dir.display()),
         )
-    })?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(in_words)?;
+    tmp.write_all(bytes).map_err(in_words)?;
+    tmp.as_file().sync_all().map_err(in_words)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -79,6 +79,20 @@ fn a_full_disk_still_shows_and_exports_everything_and_refuses_writes_in_words() 
     let r = d.run(&["rate", "walk", "2"]);
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("is full"), "{}", r.stderr);
+    // A file written to the full disk says so in words, not the system's error number
+    // and a temporary file's name.
+    let out = disk.path().join("ours.json");
+    let out = out.to_str().expect("utf-8");
+    let backup = d.run_with_stdin(
+        &["backup", out, "--passphrase-fd", "0"],
+        Some("correct horse battery staple\n"),
+    );
+    for r in [d.run(&["export", "--output", out]), backup] {
+        assert!(
+            r.code != 0 && r.stderr.contains("the disk is full") && !r.stderr.contains("os error"),
+            "{r:?}"
+        );
+    }
 
     std::fs::remove_file(&filler).expect("free the space");
     d.ok(&["rate", "walk", "2"]);

@@ -132,7 +132,17 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |source| BackupError::Io {
         action,
         path: path.to_path_buf(),
-        cause: source,
+        // The system's words name its error number ("os error 28"), not what to do.
+        cause: match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                std::io::Error::new(
+                    source.kind(),
+                    "the disk is full (nothing was written there: free some space, then try \
+                     again)",
+                )
+            }
+            _ => source,
+        },
     }
 }
 
