@@ -163,9 +163,19 @@ pub fn app(state: AppState) -> Router {
         // Failures are logged by the handlers and limiters themselves, at a level that
         // suits each (a flood of 429s or 503s must not flood the log).
         .layer(
-            TraceLayer::new_for_http().on_failure(
-                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
-            ),
+            TraceLayer::new_for_http()
+                // The path only: a query can hold a bearer secret (a pairing claim's
+                // `token`), which the debug log wrote out.
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                ),
         )
 }
 

@@ -295,6 +295,29 @@ fn a_db_that_is_a_directory_or_not_sqlite_is_named_and_nothing_is_made_beside_it
     assert_eq!(left, ["notes.txt", "state"], "no token file was made");
 }
 
+/// The debug log names a request's path, never its query: a pairing claim's `token`
+/// (a bearer secret for one read of the sealed code) was written out with it.
+#[test]
+fn the_debug_log_writes_no_query_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("log");
+    let (mut relay, addr) = started_logging(
+        &["--open-registration"],
+        &dir.path().join("relay.db"),
+        &log,
+        "debug",
+    );
+    let asked = http_get(addr, "/v1/pairings/431/sealed?token=SECRETCLAIM7&wait=0");
+    assert!(asked.is_ok(), "{asked:?}");
+    let _ = relay.kill();
+    let _ = relay.wait();
+    let said = std::fs::read_to_string(&log).expect("the log");
+    assert!(
+        said.contains("/v1/pairings/431/sealed") && !said.contains("SECRETCLAIM7"),
+        "{said}"
+    );
+}
+
 /// A relay database cut short (a copy that stopped halfway, a disk that lost its end):
 /// said as damaged, with what to do (SQLite's "malformed" came three times over).
 #[test]
