@@ -1414,6 +1414,17 @@ fn a_device_without_the_spaces_key_is_not_told_up_to_date() {
         synced.stderr.contains("holds no key") && !synced.stdout.contains("Up to date"),
         "{synced:?}"
     );
+    // The watch says what to do as well, once.
+    let mut watching = duet_tests::Watcher::start(&tablet);
+    watching.wait_for("duet device add");
+    let said = watching.stop();
+    assert_eq!(
+        said.iter()
+            .filter(|l| l.contains("duet device add"))
+            .count(),
+        1,
+        "{said:#?}"
+    );
 }
 
 /// What the syncs made with a code read is said beside it: Sam removed Alex's phone

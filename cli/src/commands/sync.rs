@@ -65,9 +65,9 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again".to_string())
     } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
         Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
-    } else if in_member_spaces(&reports, |r| usize::from(r.missing_key.is_some())) > 0 {
+    } else if lacks_key(&reports) {
         // Not something a later sync mends by itself: it said "Up to date" for ever.
-        Some("not up to date: this device holds no key for what was written since a device's removal (the warning says why), so it reads none of it and its own changes wait; make a new code on your other device (`duet device add`), join with it in a new folder, then remove this device there".to_string())
+        Some(format!("not up to date: this device holds no key for what was written since a device's removal (the warning says why), so it reads none of it and its own changes wait; {NO_KEY_ADVICE}"))
     } else {
         waiting_line(&reports, a.drop_waiting).or_else(|| unsent_line(&reports))
     }
@@ -162,6 +162,15 @@ pub(crate) fn in_no_space() -> anyhow::Error {
 }
 
 /// `count` summed over the spaces this device is still a member of.
+/// What a device without a space's key does (`duet sync` and the watch say it).
+pub(crate) const NO_KEY_ADVICE: &str = "make a new code on your other device (`duet device \
+     add`), join with it in a new folder, then remove this device there";
+
+/// Whether a space this device is in was written under a key it does not hold.
+pub(crate) fn lacks_key(reports: &[(SpaceKind, duet_core::sync::SyncReport)]) -> bool {
+    in_member_spaces(reports, |r| usize::from(r.missing_key.is_some())) > 0
+}
+
 fn in_member_spaces(
     reports: &[(SpaceKind, duet_core::sync::SyncReport)],
     count: impl Fn(&duet_core::sync::SyncReport) -> usize,

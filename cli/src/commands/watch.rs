@@ -304,6 +304,8 @@ fn drop_said_again(
 struct Said {
     failure: Option<String>,
     warnings: Vec<(duet_core::store::SpaceKind, duet_core::advice::Warning)>,
+    /// What to do without a space's key was said (again once a sync has the key).
+    no_key: bool,
 }
 
 /// One sync, reported; returns whether it stopped early and should read on, and whether
@@ -333,6 +335,15 @@ fn sync_once(
             }
             drop_said_again(&mut reports, &mut said.warnings);
             super::sync::print_reports(ctx, &reports)?;
+            // As `duet sync` says it: no later sync mends it.
+            let lacks_key = super::sync::lacks_key(&reports);
+            if lacks_key && !said.no_key {
+                note(&format!(
+                    "note: this device cannot read what is written there now; {}",
+                    super::sync::NO_KEY_ADVICE
+                ));
+            }
+            said.no_key = lacks_key;
             super::sync::note_merged_texts(dev, &reports)?;
             for (kind, r) in &reports {
                 if let Some(m) = &r.push_refused {
