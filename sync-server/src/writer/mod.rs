@@ -206,6 +206,9 @@ pub(crate) fn writer_gone() -> ApiError {
     ApiError::Internal("the writer thread did not answer".to_string())
 }
 
+/// Spaces found older in the database than in the cache: said at most once a second.
+static WENT_BACK_LOG: crate::logging::Throttle = crate::logging::Throttle::per_second();
+
 /// The committed state of `space`: `cached` if the database has nothing newer, else
 /// `cached` (or an empty state) with the events after its cursor folded in. A database
 /// that went back (a backup restored under the running relay, as a PostgreSQL dump can
@@ -220,14 +223,19 @@ fn current(
     match cached {
         Some(c) if c.cursor == newest => Ok(c),
         Some(c) if c.cursor > newest => {
-            tracing::warn!(
-                %space,
-                was = c.cursor,
-                now = newest,
-                "the space's newest event in the database is older than the one this relay \
-                 had seen (a backup restored while it ran?): its state is read again from \
-                 the database; restart every instance after a restore"
-            );
+            // At most once a second: a restore under a relay of many spaces would say it
+            // for each of them.
+            if let Some(suppressed) = WENT_BACK_LOG.allow() {
+                tracing::warn!(
+                    %space,
+                    was = c.cursor,
+                    now = newest,
+                    suppressed,
+                    "the space's newest event in the database is older than the one this \
+                     relay had seen (a backup restored while it ran?): its state is read \
+                     again from the database; restart every instance after a restore"
+                );
+            }
             fold_after(q, space, Cached::default())
         }
         Some(c) => fold_after(q, space, c),
