@@ -410,8 +410,13 @@ pub enum ColorChoice {
 /// renamed over `path`, so that a reader never sees half a report. Only a new file or a
 /// regular one is written: a symlink at `path` is neither followed nor replaced (one
 /// planted cannot redirect the report, and `/dev/stdout` or a device is never swapped
-/// for a file), and `-` is not taken for standard output.
-pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// for a file), and `-` is not taken for standard output. None of duet's own files in the
+/// device's `home` is replaced (an export named `duet.db` there replaced its store).
+pub fn write_private(
+    path: &std::path::Path,
+    bytes: &[u8],
+    home: &std::path::Path,
+) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind, Write as _};
     // A signal meanwhile would leave the temporary file (the whole report) behind.
     let _held = crate::interrupt::hold();
@@ -431,6 +436,18 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
+    let duets_own = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("duet."));
+    if let (true, Ok(dir), Ok(home)) = (duets_own, dir.canonicalize(), home.canonicalize())
+        && dir.starts_with(&home)
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "that name is one of duet's own files in this device's home (its store, a lock); \
+             write it under another name or somewhere else",
+        ));
+    }
     // tempfile creates the file with mode 0600. Its error names the temporary file,
     // which the person never asked for: the folder is named instead.
     let in_words = |e: Error| {

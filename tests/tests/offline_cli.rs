@@ -1472,3 +1472,32 @@ fn a_lock_file_replaced_by_a_link_is_refused_not_followed() {
     assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
     assert!(!target.exists(), "the link was followed");
 }
+
+/// An export or a report named after one of duet's own files in the home (`-o
+/// HOME/duet.db`) replaced the device's store: the device was lost. Refused, and the
+/// device reads on as before.
+#[test]
+fn an_export_or_report_never_replaces_the_devices_own_files() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Keep me", "--area", "trust"]);
+    let store = d.home.join("duet.db");
+    let lock = d.home.join("duet.lock");
+    let (store, lock) = (
+        store.to_str().expect("utf-8"),
+        lock.to_str().expect("utf-8"),
+    );
+    for args in [
+        &["export", "--output", store][..],
+        &["export", "--json", "--output", store],
+        &["report", "--html", store],
+        &["report", "--html", lock],
+    ] {
+        let r = d.run(args);
+        assert!(
+            r.code != 0 && r.stderr.contains("one of duet's own files"),
+            "{args:?}: {r:?}"
+        );
+    }
+    assert!(d.ok(&["goal", "list"]).contains("Keep me"));
+}

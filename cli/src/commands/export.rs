@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     // Written and said before a signal stops the command.
     let _held = crate::interrupt::hold();
     let replaced = file.is_file();
-    crate::output::write_private(file, &bytes).with_context(|| {
+    crate::output::write_private(file, &bytes, &ctx.home).with_context(|| {
         format!(
             "cannot write the export to {}; nothing was changed",
             file.display()

@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let held = dev.hold_writes()?;
     let export = dev.export()?;
     let body = serde_json::to_vec_pretty(&export).context("cannot write the export")?;
-    crate::output::write_private(&a.export, &body).with_context(|| {
+    crate::output::write_private(&a.export, &body, &ctx.home).with_context(|| {
         format!(
             "cannot write the export to {}; nothing was left",
             a.export.display()

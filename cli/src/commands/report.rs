@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let html = page(&data).into_string() + "\n";
     // Written and said before a signal stops the command.
     let _held = crate::interrupt::hold();
-    crate::output::write_private(&a.html, html.as_bytes()).with_context(|| {
+    crate::output::write_private(&a.html, html.as_bytes(), &ctx.home).with_context(|| {
         format!(
             "cannot write the report to {}; choose a writable path",
             a.html.display()
