@@ -72,16 +72,23 @@ pub fn find_id(people: &BTreeMap<String, Person>, query: &str) -> Result<String,
         [] => Err(ResolveError::Unknown {
             what: "person",
             query: query.to_string(),
+            // On one line: a name is a partner's words, and a line break in it printed
+            // a line of their own under the error.
             hint: format!(
                 "the shared space's people are {}",
-                shown.values().cloned().collect::<Vec<_>>().join(", ")
+                shown
+                    .values()
+                    .map(|n| crate::protocol::one_line(n, 200, ' '))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }),
         _ => Err(ResolveError::SeveralPeople {
             query: query.to_string(),
             candidates: named
                 .iter()
-                .filter_map(|id| shown.get(*id).map(String::as_str))
+                .filter_map(|id| shown.get(*id))
+                .map(|n| crate::protocol::one_line(n, 200, ' '))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),

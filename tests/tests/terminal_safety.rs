@@ -92,6 +92,20 @@ fn a_partners_control_characters_are_shown_not_obeyed_and_json_keeps_them() {
         r.ok();
         shown.push((args.join(" "), r.stdout + &r.stderr));
     }
+    // Errors that list the people by name (the name's line break printed a line of
+    // the partner's under them).
+    for args in [
+        &["history", "--by", "nobody"][..],
+        &["step", "add", &goal, "Another", "--for", "Robin"],
+    ] {
+        let r = b.run(args);
+        assert!(r.code != 0 && r.stderr.contains("Alex"), "{r:?}");
+        shown.push((args.join(" "), r.stdout + &r.stderr));
+    }
+    // And the refusal of Alex's device code given with another name.
+    let wrong = Device::new().run(&["join", &a.device_code(), "--name", "Sam"]);
+    assert!(wrong.stderr.contains("device code of"), "{wrong:?}");
+    shown.push(("join DEVICE-CODE --name Sam".into(), wrong.stderr));
     for (cmd, out) in &shown {
         assert!(
             raw_controls(out).is_empty(),

@@ -245,7 +245,9 @@ impl Device {
             let code = DeviceCode::decode(code).map_err(JoinError::Code)?;
             let other = |n: &&str| !n.trim().is_empty() && !same_name(n, &code.name);
             if name.filter(other).is_some() {
-                return Err(JoinError::DeviceCodeOfAnother(code.name));
+                // On one line: the name is whoever made the code's words.
+                let name = crate::protocol::one_line(&code.name, 200, ' ');
+                return Err(JoinError::DeviceCodeOfAnother(name));
             }
             let set_up = || Device::join_own_with(home, &code, clock);
             let (dev, aside) = joining_already(set_up, home, code.shared.space, clock)?;
