@@ -256,11 +256,14 @@ impl FromStr for Level {
             Some(rest) => format!("-{rest}"),
             None => typed.to_string(),
         };
-        let v: i64 = plain
-            .trim_start_matches('+')
-            .parse()
-            .map_err(|_| LevelError(s.to_string()))?;
-        Level::try_from(v).map_err(|_| LevelError(s.to_string()))
+        // What was typed, said back at most 40 characters long (a line of megabytes piped
+        // into `checkin` came back whole on stderr).
+        let said = || match s.char_indices().nth(40) {
+            Some((at, _)) => LevelError(format!("{}…", &s[..at])),
+            None => LevelError(s.to_string()),
+        };
+        let v: i64 = plain.trim_start_matches('+').parse().map_err(|_| said())?;
+        Level::try_from(v).map_err(|_| said())
     }
 }
 

@@ -46,7 +46,8 @@ fn a_phone_added_before_the_partner_joined_is_not_told_it_joined_with_them() {
 
 /// A code carries a space's keys: given as `-`, it is read from standard input (a pipe
 /// or a paste), out of the process list and the shell's history, for a partner's invite
-/// and a device code alike; a blank input is a usage error that sets nothing up.
+/// and a device code alike, also wrapped over lines; a blank input is a usage error that
+/// sets nothing up.
 #[test]
 fn a_code_read_from_standard_input_joins_without_appearing_in_the_arguments() {
     let relay = Relay::start();
@@ -64,11 +65,15 @@ fn a_code_read_from_standard_input_joins_without_appearing_in_the_arguments() {
         "{}",
         empty.stderr
     );
+    // Wrapped over lines, indented, with Windows line ends (as a mail or a note keeps
+    // it): read whole, as the argument form reads it (only the first line was read).
     let invite = alex.invite_code();
-    let joined = sam.run_with_stdin(
-        &["join", "-", "--name", "Sam"],
-        Some(&format!("\n {invite} \n")),
-    );
+    let wrapped: Vec<String> = invite
+        .as_bytes()
+        .chunks(40)
+        .map(|c| format!("  {}\r\n", String::from_utf8_lossy(c)))
+        .collect();
+    let joined = sam.run_with_stdin(&["join", "-", "--name", "Sam"], Some(&wrapped.concat()));
     assert_eq!(joined.code, 0, "{joined:?}");
     assert!(joined.stdout.contains("with Alex"), "{}", joined.stdout);
     let phone = Device::new();

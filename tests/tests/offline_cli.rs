@@ -1501,3 +1501,49 @@ fn an_export_or_report_never_replaces_the_devices_own_files() {
     }
     assert!(d.ok(&["goal", "list"]).contains("Keep me"));
 }
+
+/// Endless input (`/dev/zero` on standard input, as a passphrase's file descriptor or as
+/// the backup file) is refused in words after a bounded read: it was read until memory
+/// ran out (an abort with a backtrace, or the system's out-of-memory killer).
+#[test]
+fn endless_input_is_refused_after_a_bounded_read() {
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    d.ok(&["goal", "add", "Walk", "--area", "trust"]);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let backup = elsewhere.path().join("alex.duetbackup");
+    let backup = backup.to_str().expect("utf-8");
+    let fresh = Device::new();
+    for (dev, args, said) in [
+        (&d, &["checkin"][..], "longer than 512 KiB"),
+        (&d, &["reflect", "-"], "more than 1 MiB"),
+        (
+            &d,
+            &["backup", backup, "--passphrase-fd", "0"],
+            "more than 4096 bytes",
+        ),
+        (&fresh, &["join", "-", "--name", "Sam"], "more than 64 KiB"),
+        (
+            &fresh,
+            &["restore", backup, "--passphrase-fd", "0"],
+            "more than 4096 bytes",
+        ),
+    ] {
+        let zero = std::fs::File::open("/dev/zero").expect("/dev/zero");
+        let out = dev.command(args).stdin(zero).output().expect("duet");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(2) && stderr.contains(said),
+            "{args:?}: {out:?}"
+        );
+    }
+    let endless = fresh.run_with_stdin(
+        &["restore", "/dev/zero", "--passphrase-fd", "0"],
+        Some("correct horse battery staple\n"),
+    );
+    assert!(
+        endless.code != 0 && endless.stderr.contains("not a duet backup"),
+        "{endless:?}"
+    );
+    assert!(!fresh.home.join("duet.db").exists(), "nothing set up");
+}

@@ -89,6 +89,9 @@ fn explain(e: BackupError, undone: &'static str) -> anyhow::Error {
     anyhow::anyhow!("{e}; {advice}")
 }
 
+/// The longest passphrase line read from a file descriptor, in bytes.
+const PASSPHRASE_LINE_MAX: u64 = 4096;
+
 /// Reads one line from file descriptor `fd` (through /dev/fd, so no unsafe code).
 fn from_fd(fd: u32) -> anyhow::Result<Zeroizing<String>> {
     let path = format!("/dev/fd/{fd}");
@@ -99,11 +102,19 @@ fn from_fd(fd: u32) -> anyhow::Result<Zeroizing<String>> {
         ))
     })?;
     let mut line = Zeroizing::new(String::new());
-    std::io::BufReader::new(file)
+    // At most a line's worth: `3</dev/zero` was read until memory ran out.
+    std::io::BufReader::new(std::io::Read::take(file, PASSPHRASE_LINE_MAX + 1))
         .read_line(&mut line)
         .map_err(|e| {
             anyhow::anyhow!("cannot read the passphrase from file descriptor {fd}: {e}")
         })?;
+    if line.len() as u64 > PASSPHRASE_LINE_MAX {
+        return Err(UsageError(format!(
+            "file descriptor {fd} gave more than {PASSPHRASE_LINE_MAX} bytes without a line \
+             end; give the passphrase as one line"
+        ))
+        .into());
+    }
     let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
     if trimmed.is_empty() {
         anyhow::bail!("file descriptor {fd} gave an empty passphrase; write it as one line");

@@ -1,7 +1,5 @@
 //! `duet checkin`: rate the active goals blind, one after the other, or close the round.
 
-use std::io::BufRead;
-
 use duet_core::Level;
 use duet_core::app::{CheckinGoal, Rated};
 use serde_json::json;
@@ -307,7 +305,8 @@ fn ask(
     }
     // Answers piped in cannot be asked again: a wrong one would shift every answer after
     // it onto the next goal.
-    let mut lines = std::io::stdin().lock().lines();
+    let mut stdin = std::io::stdin().lock();
+    let mut lines = std::iter::from_fn(move || answer_line(&mut stdin).transpose());
     for g in goals {
         describe(&say, g)?;
         let level = loop {
@@ -341,6 +340,33 @@ fn ask(
         save((g.id.clone(), level, note))?;
     }
     Ok(())
+}
+
+/// The longest answer line read (a note can be 100,000 characters of four bytes).
+const ANSWER_MAX: u64 = 512 * 1024;
+
+/// The next answer on standard input without its line end, read at most
+/// [`ANSWER_MAX`] bytes at a time (a line of gigabytes was read whole); `None` at its end.
+fn answer_line(input: &mut impl std::io::BufRead) -> anyhow::Result<Option<String>> {
+    use std::io::{BufRead as _, Read as _};
+    let mut line = Vec::new();
+    let read = input.take(ANSWER_MAX + 1).read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.len() as u64 > ANSWER_MAX {
+        anyhow::bail!(crate::UsageError(format!(
+            "an answer on standard input is longer than {} KiB; nothing was rated",
+            ANSWER_MAX / 1024
+        )));
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    String::from_utf8(line).map(Some).map_err(|_| {
+        crate::UsageError("an answer on standard input is not UTF-8 text; nothing was rated".into())
+            .into()
+    })
 }
 
 #[cfg(test)]

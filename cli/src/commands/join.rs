@@ -128,12 +128,45 @@ fn long_code(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<String> {
     Ok(a.code.clone())
 }
 
-/// The code typed or pasted on standard input (`duet join -`): its first line that is
-/// not blank, trimmed; asked for on a terminal.
+/// The most read of a code piped in: a code is a few hundred characters.
+const PIPED_CODE_MAX: u64 = 64 * 1024;
+
+/// The code typed or pasted on standard input (`duet join -`): on a terminal, its first
+/// line that is not blank; piped, all of it (a code wrapped over lines, as a mail or a
+/// note keeps it, reads as it does given as an argument), up to [`PIPED_CODE_MAX`].
 fn code_from_stdin(ctx: &Ctx) -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal};
+    use std::io::{BufRead, IsTerminal, Read};
     let stdin = std::io::stdin();
-    if stdin.is_terminal() && !ctx.out.quiet {
+    if !stdin.is_terminal() {
+        let mut piped = Vec::new();
+        stdin
+            .lock()
+            .take(PIPED_CODE_MAX + 1)
+            .read_to_end(&mut piped)
+            .map_err(|e| {
+                anyhow::Error::new(e).context("cannot read the code from standard input")
+            })?;
+        if piped.len() as u64 > PIPED_CODE_MAX {
+            anyhow::bail!(UsageError(format!(
+                "standard input holds more than {} KiB, far more than a code; give the code \
+                 `duet invite` or `duet device add` printed",
+                PIPED_CODE_MAX / 1024
+            )));
+        }
+        let Ok(text) = String::from_utf8(piped) else {
+            anyhow::bail!(UsageError(
+                "standard input is not UTF-8 text; give the code as `duet invite` or `duet device add` printed it".into()
+            ));
+        };
+        if !text.trim().is_empty() {
+            return Ok(text.trim().to_string());
+        }
+        anyhow::bail!(UsageError(
+            "standard input held no code; give the code `duet invite` or `duet device add` printed"
+                .into(),
+        ));
+    }
+    if !ctx.out.quiet {
         crate::output::note("Paste the code and press Enter:");
     }
     for line in stdin.lock().lines() {

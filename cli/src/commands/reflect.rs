@@ -8,6 +8,9 @@ use serde_json::json;
 
 use super::Ctx;
 
+/// The most read of a reflection piped in (`reflect -`), in bytes.
+const REFLECTION_INPUT_MAX: u64 = 1024 * 1024;
+
 /// Write a reflection, answer one, or edit or withdraw your own. Private ones stay in
 /// your personal space (your devices only).
 #[derive(Debug, clap::Args)]
@@ -57,7 +60,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let text = match a.text.as_deref() {
         Some("-") => {
             let mut s = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            // Past the longest text a reflection may hold (100,000 characters of up to
+            // four bytes) nothing more is read: gigabytes piped in were read whole.
+            let mut input = std::io::stdin().lock().take(REFLECTION_INPUT_MAX + 1);
+            let read = input.read_to_string(&mut s);
+            if input.limit() == 0 {
+                anyhow::bail!(crate::UsageError(format!(
+                    "standard input holds more than {} MiB, longer than a reflection may be \
+                     (100,000 characters); nothing was saved: shorten it",
+                    REFLECTION_INPUT_MAX >> 20
+                )));
+            }
+            if let Err(e) = read {
                 // Bytes that are not text are the input's fault, as for a text argument.
                 if e.kind() == std::io::ErrorKind::InvalidData {
                     anyhow::bail!(crate::UsageError(

@@ -360,13 +360,30 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), BackupErr
     Ok(())
 }
 
-/// Reads a backup file whole, refusing one larger than any backup.
+/// Reads a backup file whole, refusing one larger than any backup, and one that does not
+/// start as a backup before reading the rest (`/dev/zero`, whose size says 0, was read
+/// until memory ran out; a large other file was read whole first).
 fn read_file(path: &Path) -> Result<Vec<u8>, BackupError> {
+    use std::io::Read as _;
     let meta = std::fs::metadata(path).map_err(io("read", path))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large());
     }
-    std::fs::read(path).map_err(io("read", path))
+    let file = std::fs::File::open(path).map_err(io("read", path))?;
+    let mut bytes = Vec::new();
+    let mut reading = file.take(MAX_FILE_BYTES + 1);
+    (&mut reading)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io("read", path))?;
+    if bytes.len() < MAGIC.len() || bytes[..] != MAGIC[..] {
+        return Err(BackupError::NotABackup);
+    }
+    reading.read_to_end(&mut bytes).map_err(io("read", path))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// A file larger than any backup.
