@@ -1547,3 +1547,40 @@ fn endless_input_is_refused_after_a_bounded_read() {
     );
     assert!(!fresh.home.join("duet.db").exists(), "nothing set up");
 }
+
+/// A `--home "~/duet"` the shell did not expand made a folder named `~` where the
+/// command ran; a passphrase read from standard output (`--passphrase-fd 1 | cat`)
+/// waited for ever. Both are refused in words, and nothing is made.
+#[test]
+fn a_quoted_tilde_home_and_a_passphrase_from_the_output_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = duet_tests::duet_command(
+        &duet_tests::bin("duet"),
+        std::path::Path::new("~/duet-tilde"),
+        &["init", "--name", "Alex"],
+    )
+    .env_remove("DUET_HOME")
+    .args(["--home", "~/duet-tilde"])
+    .current_dir(dir.path())
+    .output()
+    .expect("duet");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(2) && stderr.contains("did not expand"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("~").exists(), "no folder named ~");
+    let d = Device::new();
+    d.ok(&["init", "--name", "Alex"]);
+    let file = dir.path().join("b.duetbackup");
+    let r = d.run(&[
+        "backup",
+        file.to_str().expect("utf-8"),
+        "--passphrase-fd",
+        "1",
+    ]);
+    assert!(
+        r.code == 2 && r.stderr.contains("this command's output"),
+        "{r:?}"
+    );
+}

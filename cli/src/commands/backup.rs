@@ -94,6 +94,16 @@ const PASSPHRASE_LINE_MAX: u64 = 4096;
 
 /// Reads one line from file descriptor `fd` (through /dev/fd, so no unsafe code).
 fn from_fd(fd: u32) -> anyhow::Result<Zeroizing<String>> {
+    // Read from, they wait on this command's own output for ever (`| cat`).
+    if matches!(fd, 1 | 2) {
+        return Err(UsageError(format!(
+            "file descriptor {fd} is this command's {}, not something to read a passphrase \
+             from; give 0 (standard input) or another one opened for reading \
+             (`--passphrase-fd 3 3<file`)",
+            if fd == 1 { "output" } else { "error output" }
+        ))
+        .into());
+    }
     let path = format!("/dev/fd/{fd}");
     let file = std::fs::File::open(&path).map_err(|e| {
         UsageError(format!(

@@ -282,6 +282,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .into());
         }
+        // `--home "~/duet"`: quoted, the shell left the `~`, and a folder named `~` was
+        // made where the command ran (one `rm -rf ~` away from the person's own home).
+        Some(h) if h.starts_with("~") && !h.exists() => {
+            return Err(crate::UsageError(format!(
+                "--home {} starts with `~`, which the shell did not expand (it was quoted): \
+                 give the folder as $HOME/… or a full path",
+                h.display()
+            ))
+            .into());
+        }
         Some(h) => h,
         None => default_home()?,
     };
