@@ -398,6 +398,15 @@ pub async fn invite(State(app): State<App>) -> PageResult {
     let made = app
         .with_device(|dev| {
             let made = dev.invite_partner(&Http::new()?, CODE_LIFETIME_MS);
+            // A clock that far behind is why a code failed, whatever else the sync saw
+            // (the live sync of this app, at the same moment, could leave the code's
+            // event unsent: "the relay took the code but does not hold it").
+            // (A refused code is withdrawn already; one not sent is withdrawn below.)
+            if matches!(made, Err(InviteError::Refused(_)))
+                && let Some(behind) = crate::relay_clock::behind_by(dev.now(), CODE_LIFETIME_MS)
+            {
+                anyhow::bail!(clock_behind(&behind));
+            }
             let made = code_made(made.map(|c| (c.encode(), c.expires_at)), true)?;
             let dead = match &made {
                 Made::Code {
@@ -406,17 +415,22 @@ pub async fn invite(State(app): State<App>) -> PageResult {
                 _ => None,
             };
             if let Some(behind) = dead {
-                anyhow::bail!(
-                    "this computer's clock is {behind} behind the relay's, so the code would \
-                     have expired before your partner could use it, and was withdrawn; set \
-                     this computer's clock right (automatic time), then make a new code (if it \
-                     is right already, the relay's clock is wrong: ask its operator to set it)"
-                );
+                anyhow::bail!(clock_behind(&behind));
             }
             Ok(made)
         })
         .await?;
     Ok(done(&app, made))
+}
+
+/// Why a code made on a clock `behind` the relay's by more than its life was withdrawn.
+fn clock_behind(behind: &str) -> String {
+    format!(
+        "this computer's clock is {behind} behind the relay's, so the code would have \
+         expired before your partner could use it, and was withdrawn; set this computer's \
+         clock right (automatic time), then make a new code (if it is right already, the \
+         relay's clock is wrong: ask its operator to set it)"
+    )
 }
 
 /// `POST /devices/add`: as `duet device add`.
