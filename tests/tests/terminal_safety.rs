@@ -102,6 +102,12 @@ fn a_partners_control_characters_are_shown_not_obeyed_and_json_keeps_them() {
         assert!(r.code != 0 && r.stderr.contains("Alex"), "{r:?}");
         shown.push((args.join(" "), r.stdout + &r.stderr));
     }
+    // The partner invite refused for Alex being there, and Alex's home set up already.
+    for (dev, args) in [(&b, &["invite"][..]), (&a, &["init", "--name", "Again"])] {
+        let r = dev.run(args);
+        assert!(r.code != 0 && r.stderr.contains("Alex"), "{r:?}");
+        shown.push((args.join(" "), r.stdout + &r.stderr));
+    }
     // And the refusal of Alex's device code given with another name.
     let wrong = Device::new().run(&["join", &a.device_code(), "--name", "Sam"]);
     assert!(wrong.stderr.contains("device code of"), "{wrong:?}");

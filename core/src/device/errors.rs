@@ -157,12 +157,14 @@ pub enum DeviceError {
     },
     /// A partner invite once the partner has joined.
     #[error(
-        "{0} has joined already: a shared space holds two persons, so it takes no more partner invites"
+        "{} has joined already: a shared space holds two persons, so it takes no more partner invites",
+        one_line(.0)
     )]
     PartnerJoined(String),
     /// A partner invite once the partner has left or been removed.
     #[error(
-        "{0} is no longer in this shared space, and it takes no new partner: it holds your history with {0}, which a new partner would read"
+        "{name} is no longer in this shared space, and it takes no new partner: it holds your history with {name}, which a new partner would read",
+        name = one_line(.0)
     )]
     PartnerGone(String),
     /// No open invite matches what the user gave.
@@ -266,11 +268,18 @@ impl Advice for DeviceError {
 fn no_partner_to_compare(gone: Option<&str>) -> String {
     match gone {
         Some(name) => format!(
-            "{name} is no longer in the shared space (they left, or their last device was \
-             removed): there is no partner's code to compare yours with, so nothing was recorded"
+            "{} is no longer in the shared space (they left, or their last device was \
+             removed): there is no partner's code to compare yours with, so nothing was recorded",
+            one_line(name)
         ),
         None => "no partner has joined the shared space yet, so nothing was recorded: once \
                  they have, compare the code with theirs in person, then confirm it"
             .into(),
     }
+}
+
+/// A person's name on one line in an error: it is their words, and a line break in it
+/// printed a line of theirs under the error.
+fn one_line(name: &str) -> String {
+    crate::protocol::one_line(name, 200, ' ')
 }

@@ -158,7 +158,10 @@ pub enum StoreError {
         len: usize,
     },
     /// Identity already present.
-    #[error("this home already has a duet identity ({0})")]
+    #[error(
+        "this home already has a duet identity ({})",
+        crate::protocol::one_line(.0, 200, ' ')
+    )]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
     #[error("the store {path} is damaged or not a duet database ({cause})")]
