@@ -246,3 +246,25 @@ fn a_file_size_limit_is_said_not_a_silent_kill() {
         "{reflect:?}"
     );
 }
+
+/// `duet app` started while the disk was full refuses a form in words; once the disk is
+/// freed the same form is saved (the app held a copy in memory for its whole run).
+#[test]
+fn the_app_started_on_a_full_disk_saves_forms_once_it_is_freed() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let d = Device::at(disk.path().join("home"));
+    d.ok(&["init", "--name", "Alex"]);
+    let filler = disk.fill();
+    let app = duet_tests::app::App::start(&d);
+    let refused = app.post("/reflections", &[("text", "Written on a full disk")]);
+    assert_ne!(refused.status, 303, "{}", refused.body);
+    assert!(refused.body.contains("full"), "{}", refused.body);
+    std::fs::remove_file(&filler).expect("free the space");
+    let saved = app.post("/reflections", &[("text", "Written once it was freed")]);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let listed = d.ok(&["reflections"]);
+    assert!(listed.contains("Written once it was freed"), "{listed}");
+}
