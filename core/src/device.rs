@@ -492,8 +492,13 @@ impl Device {
     /// event is stored now and pushed by the next sync.
     pub fn invite(&mut self, ttl_ms: i64) -> Result<InviteCode, DeviceError> {
         let _lock = self.store.write_lock()?;
-        self.ensure_partner_slot()?;
         let rec = self.store.space(SpaceKind::Shared)?;
+        // A device whose join never read the space does not know who is in it (the
+        // partner may be there already): its code would admit no one.
+        if self.store.join_unfinished(&rec.id, rec.cursor)? {
+            return Err(self.unfinished_join(&rec)?);
+        }
+        self.ensure_partner_slot()?;
         let relay = rec.relay.clone().ok_or(SyncError::NoRelay)?;
         let expires_at = self.clock.now().saturating_add(ttl_ms);
         let grant = self.invite_in(SpaceKind::Shared, expires_at, None)?;

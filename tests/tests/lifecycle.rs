@@ -701,6 +701,13 @@ fn a_join_the_relay_stored_but_never_answered_reads_of_is_said_unfinished() {
         );
     }
     assert_eq!(status["spaces"][0]["joining"], true, "{status}");
+    // Nor does it hand out a partner invite: it does not know who is in the space yet
+    // (a code that could admit no one was printed, "Anyone who has it can join").
+    let invite = phone.run(&["invite"]);
+    assert!(
+        invite.code != 0 && invite.stderr.contains("joining is not finished"),
+        "{invite:?}"
+    );
 }
 
 #[test]
