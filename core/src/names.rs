@@ -78,7 +78,7 @@ pub fn find_id(people: &BTreeMap<String, Person>, query: &str) -> Result<String,
                 "the shared space's people are {}",
                 shown
                     .values()
-                    .map(|n| crate::protocol::one_line(n, 200, ' '))
+                    .map(|n| one_line(n))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -88,11 +88,17 @@ pub fn find_id(people: &BTreeMap<String, Person>, query: &str) -> Result<String,
             candidates: named
                 .iter()
                 .filter_map(|id| shown.get(*id))
-                .map(|n| crate::protocol::one_line(n, 200, ' '))
+                .map(|n| one_line(n))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
     }
+}
+
+/// A person's name on one line, as an error says it: it is their words, and a line
+/// break in it printed a line of theirs under the error.
+pub fn one_line(name: &str) -> String {
+    crate::protocol::one_line(name, 200, ' ')
 }
 
 /// The shortest start of `id` (at least [`ID_DIGITS`] characters) that none of

@@ -246,7 +246,7 @@ impl Device {
             let other = |n: &&str| !n.trim().is_empty() && !same_name(n, &code.name);
             if name.filter(other).is_some() {
                 // On one line: the name is whoever made the code's words.
-                let name = crate::protocol::one_line(&code.name, 200, ' ');
+                let name = crate::names::one_line(&code.name);
                 return Err(JoinError::DeviceCodeOfAnother(name));
             }
             let set_up = || Device::join_own_with(home, &code, clock);

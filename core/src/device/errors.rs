@@ -158,13 +158,13 @@ pub enum DeviceError {
     /// A partner invite once the partner has joined.
     #[error(
         "{} has joined already: a shared space holds two persons, so it takes no more partner invites",
-        one_line(.0)
+        crate::names::one_line(.0)
     )]
     PartnerJoined(String),
     /// A partner invite once the partner has left or been removed.
     #[error(
         "{name} is no longer in this shared space, and it takes no new partner: it holds your history with {name}, which a new partner would read",
-        name = one_line(.0)
+        name = crate::names::one_line(.0)
     )]
     PartnerGone(String),
     /// No open invite matches what the user gave.
@@ -270,16 +270,10 @@ fn no_partner_to_compare(gone: Option<&str>) -> String {
         Some(name) => format!(
             "{} is no longer in the shared space (they left, or their last device was \
              removed): there is no partner's code to compare yours with, so nothing was recorded",
-            one_line(name)
+            crate::names::one_line(name)
         ),
         None => "no partner has joined the shared space yet, so nothing was recorded: once \
                  they have, compare the code with theirs in person, then confirm it"
             .into(),
     }
-}
-
-/// A person's name on one line in an error: it is their words, and a line break in it
-/// printed a line of theirs under the error.
-fn one_line(name: &str) -> String {
-    crate::protocol::one_line(name, 200, ' ')
 }

@@ -160,7 +160,7 @@ pub enum StoreError {
     /// Identity already present.
     #[error(
         "this home already has a duet identity ({})",
-        crate::protocol::one_line(.0, 200, ' ')
+        crate::names::one_line(.0)
     )]
     AlreadyInitialised(String),
     /// The file is not a SQLite database or is damaged.
