@@ -377,6 +377,28 @@ impl Device {
         self.store.is_read_only()
     }
 
+    /// Opened while its home could not be written (see [`Device::is_read_only_copy`]),
+    /// this device is opened again from its home if that takes writes now; returns
+    /// whether it was. Cheap while it still cannot (nothing is copied), so a process
+    /// may ask before every page or sync. Keeps how writers wait and whether views are
+    /// kept; the documents are read anew.
+    pub fn reopen_if_writable(&mut self) -> Result<bool, DeviceError> {
+        if !self.store.is_read_only() {
+            return Ok(false);
+        }
+        let Some(mut store) = Store::open_if_writable(&self.store.home())? else {
+            return Ok(false);
+        };
+        store.set_clock(self.clock);
+        store.home_lock().keep_settings_of(self.store.home_lock());
+        let me = store.require_identity()?;
+        let mut opened = Device::assemble(store, me, self.clock);
+        opened.views.on = self.views.on;
+        opened.news = std::mem::take(&mut self.news);
+        *self = opened;
+        Ok(true)
+    }
+
     /// Now, on this device's clock (ms since the Unix epoch).
     pub fn now(&self) -> i64 {
         self.clock.now()

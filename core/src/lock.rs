@@ -190,6 +190,15 @@ impl HomeLock {
         *lock_ignoring_poison(&self.inner.notice) = Some(notice);
     }
 
+    /// Takes the notice and the wait set on `other` (the lock of the same home, opened
+    /// before: a process that opens its home again keeps how its writers wait).
+    pub fn keep_settings_of(&self, other: &HomeLock) {
+        let notice = lock_ignoring_poison(&other.inner.notice).clone();
+        *lock_ignoring_poison(&self.inner.notice) = notice;
+        let wait = *lock_ignoring_poison(&other.inner.wait);
+        *lock_ignoring_poison(&self.inner.wait) = wait;
+    }
+
     /// Sets how long a writer waits before giving up.
     pub fn set_wait(&self, wait: Duration) {
         *lock_ignoring_poison(&self.inner.wait) = wait;

@@ -100,6 +100,32 @@ fn a_full_disk_still_shows_and_exports_everything_and_refuses_writes_in_words() 
     assert_eq!(ratings.as_array().map(Vec::len), Some(2), "{ratings}");
 }
 
+/// A process holding the copy in memory (`sync --watch`, `duet app`) asks before each
+/// page and sync whether its home takes writes again: while the disk is full that
+/// copies nothing (the store copied per page was seconds on a large store), and once it
+/// is freed the device is opened from its home.
+#[test]
+fn a_process_holding_the_copy_asks_again_without_copying_and_writes_once_freed() {
+    use duet_core::device::Device as Core;
+    use duet_core::store::Store;
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let d = Device::at(disk.path().join("home"));
+    d.ok(&["init", "--name", "Alex"]);
+    let filler = disk.fill();
+    let mut dev = Core::open(&d.home).expect("read from a copy");
+    assert!(dev.is_read_only_copy());
+    assert!(Store::open_if_writable(&d.home).expect("asked").is_none());
+    assert!(!dev.reopen_if_writable().expect("asked"));
+    assert!(dev.is_read_only_copy());
+    std::fs::remove_file(&filler).expect("free the space");
+    assert!(dev.reopen_if_writable().expect("opened"));
+    assert!(!dev.is_read_only_copy());
+    assert!(!dev.reopen_if_writable().expect("asked"), "opened once");
+}
+
 /// The disk that holds the home mounted read-only (the system does so after disk
 /// errors): said as such, not as a home of another user to be run as its owner or
 /// copied (a copy of a device is what the docs warn against).

@@ -237,8 +237,12 @@ impl Live {
                     due |= self.on_signal(signal);
                 }
                 None => {
+                    // A copy read on a full disk never sees the pages' writes once the
+                    // disk is freed: opened again (a new connection, whose count is its
+                    // own), it is looked at as changed.
+                    let reopened = dev.reopen_if_writable().unwrap_or(false);
                     let now = dev.data_version().unwrap_or(seen);
-                    if now != seen {
+                    if reopened || now != seen {
                         seen = now;
                         // A relay set or changed (in the app or with `duet relay set`),
                         // or a space left: listen where the spaces now sync.
@@ -355,12 +359,7 @@ impl Live {
     fn sync(&self, dev: &mut Device, http: &Http) -> Option<bool> {
         // Opened while the home could not be written (a full disk): a copy in memory,
         // opened again once the home takes writes (every sync failed until a restart).
-        if dev.is_read_only_copy()
-            && let Ok(opened) = Device::open_with(&self.home, self.clock)
-            && !opened.is_read_only_copy()
-        {
-            *dev = opened;
-        }
+        let _ = dev.reopen_if_writable();
         let more = match dev.sync(http) {
             Ok(reports) => {
                 let now = self.clock.now();

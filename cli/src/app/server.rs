@@ -151,22 +151,15 @@ impl App {
         };
         let joined = tokio::task::spawn_blocking(move || {
             // Opened while the home could not be written (a full disk), the device is a
-            // copy in memory that refuses every form: opened again once it can be.
-            let again = match kept.as_ref() {
-                Some(dev) if dev.is_read_only_copy() => Device::open_with(&home, clock)
-                    .ok()
-                    .filter(|d| !d.is_read_only_copy()),
-                _ => None,
-            };
-            if kept.is_none() || again.is_some() {
-                let mut dev = match again {
-                    Some(dev) => dev,
-                    None => Device::open_with(&home, clock)
-                        .map_err(anyhow::Error::from)
-                        .map_err(|e| {
-                            e.context(format!("cannot open duet in {}", home.display()))
-                        })?,
-                };
+            // copy in memory that refuses every form: opened again once it can be (a
+            // failure to open it leaves the copy to read, and the next page asks again).
+            if let Some(dev) = kept.as_mut() {
+                let _ = dev.reopen_if_writable();
+            }
+            if kept.is_none() {
+                let mut dev = Device::open_with(&home, clock)
+                    .map_err(anyhow::Error::from)
+                    .map_err(|e| e.context(format!("cannot open duet in {}", home.display())))?;
                 // Pages read the same views again and again between changes.
                 dev.keep_views();
                 // Said where the app was started: a form waits for a command writing.

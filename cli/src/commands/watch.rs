@@ -104,11 +104,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     loop {
         let mut due = match rx.recv_timeout(LOCAL_CHECK) {
             Ok(signal) => w.on_signal(ctx, signal)?,
-            Err(RecvTimeoutError::Timeout) => w.on_quiet(&dev)?,
+            Err(RecvTimeoutError::Timeout) => w.on_quiet(&mut dev)?,
             // Every socket refused, to be opened again: the checks go on at their pace.
             Err(RecvTimeoutError::Disconnected) if w.reopen.is_some() => {
                 std::thread::sleep(LOCAL_CHECK);
-                w.on_quiet(&dev)?
+                w.on_quiet(&mut dev)?
             }
             Err(RecvTimeoutError::Disconnected) => {
                 anyhow::bail!("every live connection stopped; run `duet sync --watch` again")
@@ -250,9 +250,13 @@ impl Watch {
     /// Between signals: a sync is due when a sync stopped early, when another process
     /// committed and left something unsent, or every [`POLL_WHILE_DOWN`] while a live
     /// socket is not open (lost, or still opening) or the last sync failed.
-    fn on_quiet(&mut self, dev: &Device) -> anyhow::Result<bool> {
+    fn on_quiet(&mut self, dev: &mut Device) -> anyhow::Result<bool> {
+        // Started on a full disk, the device is a copy that never sees the disk freed
+        // nor another command's write: opened again (a new connection, whose count is
+        // its own), it syncs at once what waited.
+        let reopened = dev.reopen_if_writable().unwrap_or(false);
         let now = dev.data_version()?;
-        let changed = now != self.seen;
+        let changed = reopened || now != self.seen;
         self.seen = now;
         if changed {
             // A relay set by another command: listen there (a space left is said by
@@ -277,7 +281,7 @@ impl Watch {
         // next sync lets the person rate again.
         let poll = self.last_sync.elapsed() >= POLL_WHILE_DOWN
             && (down || self.failed || dev.ensure_clock_agrees().is_err());
-        Ok(std::mem::take(&mut self.more) || poll || (changed && dev.has_unsent()?))
+        Ok(std::mem::take(&mut self.more) || poll || reopened || (changed && dev.has_unsent()?))
     }
 }
 
@@ -322,12 +326,7 @@ fn sync_once(
     // Started while the home could not be written (a full disk, a read-only mount), the
     // device is a copy in memory: opened again once the home takes writes, or every
     // sync would fail as the first did, long after the disk was freed.
-    if dev.is_read_only_copy()
-        && let Ok(opened) = ctx.device()
-        && !opened.is_read_only_copy()
-    {
-        *dev = opened;
-    }
+    let _ = dev.reopen_if_writable();
     match dev.sync(http) {
         Ok(mut reports) => {
             if failure_said.take().is_some() {

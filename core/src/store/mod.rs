@@ -339,6 +339,23 @@ impl Store {
 
     /// Opens the store in `home`, creating the directory and database if `create`.
     pub fn open(home: &Path, create: bool) -> Result<Store, StoreError> {
+        match Self::open_writable(home, create)? {
+            Opening::Writable(store) => Ok(store),
+            Opening::CopyNeeded(path, lock) => Self::open_read_only(home, path, lock),
+        }
+    }
+
+    /// Opens a home only if it takes writes now: `None` where [`Store::open`] would read
+    /// a copy in memory (a full disk, a read-only home), with nothing copied, so that a
+    /// process holding such a copy can ask again at little cost.
+    pub fn open_if_writable(home: &Path) -> Result<Option<Store>, StoreError> {
+        Ok(match Self::open_writable(home, false)? {
+            Opening::Writable(store) => Some(store),
+            Opening::CopyNeeded(..) => None,
+        })
+    }
+
+    fn open_writable(home: &Path, create: bool) -> Result<Opening, StoreError> {
         let path = home.join(DB_FILE);
         // Said before anything is made: SQLite refuses a longer path as "unable to open",
         // which read as a permission problem, and left an empty store behind.
@@ -378,7 +395,7 @@ impl Store {
         }
         let lock = match lock_for(home, &path, create)? {
             Ok(lock) => lock,
-            Err(read_only) => return Self::open_read_only(home, path, read_only),
+            Err(read_only) => return Ok(Opening::CopyNeeded(path, read_only)),
         };
         let conn = Connection::open(&path).map_err(corrupt(&path))?;
         let mut store = Store {
@@ -400,7 +417,7 @@ impl Store {
                         open.share();
                     }
                 }
-                Ok(store)
+                Ok(Opening::Writable(store))
             }
             // A disk with no room left: SQLite cannot even grow its shared-memory file,
             // and every command failed, reading ones too. Read from a copy in memory,
@@ -408,7 +425,7 @@ impl Store {
             Err(e) if !create && disk_full(&e) => {
                 let path = store.path.clone();
                 drop(store);
-                Self::open_read_only(home, path, HomeLock::disk_full(home))
+                Ok(Opening::CopyNeeded(path, HomeLock::disk_full(home)))
             }
             Err(e) => Err(e),
         }
@@ -423,6 +440,14 @@ impl Store {
     /// The home's write lock, to configure how writers wait.
     pub fn home_lock(&self) -> &HomeLock {
         &self.lock
+    }
+
+    /// The home this store's database lies in.
+    pub(crate) fn home(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 
     /// Whether this home is read-only for this user.
@@ -478,6 +503,13 @@ impl Store {
 /// Whether this user can open the database for writing (opening changes nothing).
 /// The home's lock for writing, or (`Err`) the lock of a home that can only be read:
 /// this user's permissions, or a filesystem mounted read-only (said apart to a write).
+/// What opening a home found: a store to write, or a home to read from a copy in
+/// memory (with the lock that says why every write is refused).
+enum Opening {
+    Writable(Store),
+    CopyNeeded(PathBuf, HomeLock),
+}
+
 fn lock_for(
     home: &Path,
     path: &Path,

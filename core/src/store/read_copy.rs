@@ -14,10 +14,7 @@ impl Store {
     /// Goes on from a copy in memory of this store, as [`Store::open`] does on a disk
     /// with no room left: every write is refused from now on, saying the disk is full.
     pub(super) fn go_on_in_memory(&mut self) -> Result<(), StoreError> {
-        let home = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let home = self.home();
         let mut copy = Self::open_read_only(&home, self.path.clone(), HomeLock::disk_full(&home))?;
         copy.clock = self.clock;
         *self = copy;
