@@ -727,6 +727,8 @@ fn the_same_join_run_again_after_it_was_cut_off_finishes_it() {
     let listed = sam.ok(&["goal", "list"]);
     assert!(listed.contains("joining is not finished"), "{listed}");
     assert!(sam.ok(&["status"]).contains("joining is not finished"));
+    let devices = sam.ok(&["device", "list"]);
+    assert!(devices.contains("joining is not finished"), "{devices}");
     assert_eq!(sam.json(&["status"])["spaces"][0]["joining"], true);
     for write in [
         &["goal", "add", "Evening walk", "--area", "trust"][..],

@@ -100,9 +100,18 @@ fn device_prefix(s: &str) -> Result<String, String> {
 }
 
 fn list(ctx: &Ctx) -> anyhow::Result<()> {
-    let rows = ctx.device()?.device_list()?;
+    let mut dev = ctx.device()?;
+    let rows = dev.device_list()?;
     if ctx.out.json {
         return ctx.out.json(&rows);
+    }
+    // The devices are read from the space's membership, which a join cut short has
+    // not read yet: an empty list said nothing.
+    if rows.is_empty() && dev.joining()? {
+        ctx.out.line(
+            "No devices here yet: joining is not finished (the first sync did not complete). Run `duet sync` to finish it; the space's devices arrive with it.",
+        )?;
+        return Ok(());
     }
     for r in &rows {
         ctx.out.line(format!(
