@@ -505,3 +505,29 @@ fn a_creators_address_is_forgotten_after_a_day_without_another_creation() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A token the relay has used up, or none where the relay needs one, is said at `init`
+/// as a wrong one is: init said "Welcome" and "`duet invite` to pair" and nothing more,
+/// and the first sign came at `invite`.
+#[test]
+fn a_used_up_or_missing_creation_token_is_said_at_init() {
+    let relay = Relay::start_with(&["--create-token", TOKEN, "--max-creations-per-token", "1"]);
+    let first = Device::new();
+    let init = first.run(&[
+        "init", "--name", "Lee", "--relay", &relay.url, "--token", TOKEN,
+    ]);
+    assert!(init.code == 0 && init.stderr.is_empty(), "{init:?}");
+    for args in [&["--token", TOKEN][..], &[][..]] {
+        let d = Device::new();
+        let mut cmd = vec!["init", "--name", "Kim", "--relay", &relay.url];
+        cmd.extend_from_slice(args);
+        let init = d.run(&cmd);
+        assert_eq!(init.code, 0, "the device is set up all the same: {init:?}");
+        assert!(
+            init.stderr
+                .contains("this device is set up, but the relay refused"),
+            "{args:?}: {}",
+            init.stderr
+        );
+    }
+}

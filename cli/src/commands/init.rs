@@ -43,21 +43,26 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     // As `relay set` does: a mistyped address is said now, not at the first sync.
     if let Some(url) = &relay
         && super::relay::answers(ctx, url)
-        && token.is_some()
     {
-        token_taken(ctx, &mut dev)?;
+        spaces_made(ctx, &mut dev)?;
     }
     Ok(())
 }
 
-/// With a creation token, the first sync makes the spaces at once: a token the relay
-/// refuses is said now, where it can be put right (as the app's setup does), not at the
-/// first `duet invite` or `duet sync`. Any other failure waits for that sync.
-fn token_taken(ctx: &Ctx, dev: &mut Device) -> anyhow::Result<()> {
-    use duet_core::advice::{Advice, NextStep};
+/// The first sync makes the spaces at once: a relay that refuses to (a creation token
+/// it needs, refuses, or has used up) is said now, where it can be put right (as the
+/// app's setup does), not at the first `duet invite` or `duet sync`. A failure to reach
+/// it waits for that sync.
+fn spaces_made(ctx: &Ctx, dev: &mut Device) -> anyhow::Result<()> {
+    use duet_core::sync::{SyncError, TransportError};
     let http = crate::transport::Http::new()?;
     if let Err(e) = dev.sync(&http)
-        && matches!(e.next_step(), Some(NextStep::CreationToken { .. }))
+        && matches!(
+            &e,
+            duet_core::device::DeviceError::Sync(SyncError::Transport(
+                TransportError::Refused { .. }
+            ))
+        )
     {
         ctx.out.warn(format!(
             "this device is set up, but {}; until then everything stays on this device",
