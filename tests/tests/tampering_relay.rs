@@ -1404,3 +1404,69 @@ fn a_database_set_back_under_the_running_relay_is_decided_from_the_database() {
     assert_eq!(ratings(&b), 4);
     assert_converged(&a, &b);
 }
+
+/// The devices of the shared space as `device list` shows them on `d`: key and whether
+/// it is still a member.
+fn members(d: &Device) -> Vec<String> {
+    let rows = d.json(&["device", "list"]);
+    let mut keys: Vec<String> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["removed"] == false)
+        .filter_map(|r| r["device"].as_str().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Each partner removes a device of their own across a relay restored from a backup
+/// taken before either: the relay keeps only Sam's removal. Alex's device had folded
+/// its own removal first, refused Sam's as a stale key epoch, and both stayed apart for
+/// good (each sync withdrew and redid Alex's removal, refused again). Now the space is
+/// read again in the relay's order, Alex's removal made anew after Sam's, and his goal
+/// written under the key the relay lost still reaches Sam.
+#[test]
+fn removals_on_both_sides_of_a_relay_restore_end_in_one_membership_and_lose_nothing() {
+    let (mut relay, a, b) = setup();
+    let (phone_a, phone_b) = (Device::new(), Device::new());
+    for (d, phone) in [(&a, &phone_a), (&b, &phone_b)] {
+        let code = d.device_code();
+        d.ok(&["sync"]);
+        phone.ok(&["join", &code]);
+    }
+    for d in [&a, &b, &phone_a, &phone_b] {
+        d.ok(&["sync"]);
+    }
+    let backup = Backup::take(&mut relay);
+    a.ok(&["device", "remove", &phone_a.key(), "--yes"]);
+    a.ok(&[
+        "goal",
+        "add",
+        "Written after the removal",
+        "--area",
+        "trust",
+    ]);
+    a.ok(&["sync"]);
+    backup.restore(&mut relay);
+    b.ok(&["device", "remove", &phone_b.key(), "--yes"]);
+    b.ok(&["reflect", "Also after a removal"]);
+    b.ok(&["sync"]);
+    for _ in 0..2 {
+        let _ = a.run(&["sync"]);
+        let _ = b.run(&["sync"]);
+    }
+    a.ok(&["sync"]);
+    b.ok(&["sync"]);
+    assert_eq!(members(&a), members(&b));
+    assert_eq!(members(&a).len(), 2, "{:?}", members(&a));
+    let status = a.json(&["status"]);
+    assert_eq!(status["spaces"][0]["refused_events"], 0, "{status}");
+    assert!(
+        b.ok(&["goal", "list"])
+            .contains("Written after the removal")
+    );
+    assert!(a.ok(&["reflections"]).contains("Also after a removal"));
+    let code = |d: &Device| d.json(&["verify"])["code"].clone();
+    assert_eq!(code(&a), code(&b));
+}

@@ -335,6 +335,8 @@ impl Store {
         keys: &std::collections::BTreeMap<u32, SpaceKey>,
     ) -> Result<Option<Vec<Redo>>, StoreError> {
         let _lock = self.write_lock()?;
+        let me = self.require_identity()?;
+        let mut keys = keys.clone();
         let sid = space.to_string();
         let tx = self.conn.transaction()?;
         let seq: Option<i64> = tx
@@ -377,10 +379,28 @@ impl Store {
                         continue;
                     };
                     if let Some(rekey) = op.rekey() {
-                        tx.execute(
-                            "DELETE FROM epoch_keys WHERE space = ?1 AND epoch = ?2",
-                            params![sid, i64::from(rekey.epoch)],
-                        )?;
+                        // This device's changes after it are under the key it made, though
+                        // the epoch's stored key may since be another's that the relay
+                        // took first (a partner's removal while it had lost this one):
+                        // that one stays, this one opens what is withdrawn.
+                        let made = rekey
+                            .keys
+                            .iter()
+                            .find(|(d, _)| *d == me.device_key())
+                            .and_then(|(_, w)| {
+                                crate::keywrap::unwrap(&me, rekey.eph, w, space, rekey.epoch)
+                            });
+                        let stored = keys.get(&rekey.epoch).map(|k| *k.as_bytes());
+                        let ours = made.as_ref().map(|k| *k.as_bytes());
+                        if made.is_none() || stored == ours {
+                            tx.execute(
+                                "DELETE FROM epoch_keys WHERE space = ?1 AND epoch = ?2",
+                                params![sid, i64::from(rekey.epoch)],
+                            )?;
+                        }
+                        if let Some(k) = made {
+                            keys.insert(rekey.epoch, k);
+                        }
                     }
                     // A withdrawn rotation is made again by the next sync (the space
                     // still needs one); a removal is redone by the caller.

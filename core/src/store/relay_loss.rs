@@ -100,6 +100,27 @@ impl Store {
         )?)
     }
 
+    /// The relay refused to take back this device's event `hash` (it took a conflicting
+    /// one meanwhile: the partner's removal while it had lost this device's): that event
+    /// and this device's after it are marked unsent, so that the space is read again
+    /// without them (folded first, they would refuse what the relay took in their place)
+    /// and they are pushed, withdrawn as a lost race and made again. Returns how many; none
+    /// when `hash` is not this device's.
+    pub fn unsend_own_from(
+        &mut self,
+        space: &SpaceId,
+        author: &crate::identity::DeviceKey,
+        hash: &[u8; 32],
+    ) -> Result<usize, StoreError> {
+        let _lock = self.write_lock()?;
+        Ok(self.conn.execute(
+            "UPDATE events SET acked = 0
+             WHERE space = ?1 AND author = ?2 AND acked = 1 AND seq >= (
+                 SELECT seq FROM events WHERE space = ?1 AND author = ?2 AND hash = ?3)",
+            params![space.to_string(), author.to_vec(), hash.to_vec()],
+        )?)
+    }
+
     /// This device's newest event of a space that the relay acknowledged at a cursor it
     /// named, with that cursor and the event's hash (a device that left: its leave).
     pub fn own_last_acked(

@@ -139,6 +139,9 @@ pub(super) fn give_back(
             }
             Err(TransportError::Refused { status, body }) => {
                 refusal = Some(format!("{status} {}: {}", body.error, body.message));
+                if status == 409 && body.error == ErrorCode::Conflict {
+                    report.own_unsent_on_give_back |= unsend_refused_own(store, rec, &body)?;
+                }
                 break;
             }
             Err(e) => return Err(e.into()),
@@ -161,6 +164,29 @@ pub(super) fn give_back(
     let refusal = push_unacked(store, rec, relay, transport, report);
     super::push::warn_acked_behind(report);
     refusal
+}
+
+/// A give-back refused as conflicting at one of this device's own events (a key change
+/// the relay lost and, meanwhile, took the partner's in its place): that event and this
+/// device's after it are no longer counted as on the relay (see
+/// [`Store::unsend_own_from`]). Before, the device folded its lost removal first,
+/// refused the partner's for a stale key epoch, and the two stayed apart for good.
+fn unsend_refused_own(
+    store: &mut Store,
+    rec: &SpaceRecord,
+    body: &crate::protocol::ErrorBody,
+) -> Result<bool, SyncError> {
+    let Some(hash) = body
+        .results
+        .iter()
+        .find(|r| r.status == EventStatus::Rejected)
+        .and_then(|r| hex::decode(&r.hash).ok())
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
+    else {
+        return Ok(false);
+    };
+    let me = store.require_identity()?.device_key();
+    Ok(store.unsend_own_from(&rec.id, &me, &hash)? > 0)
 }
 
 /// Whether a read's refusal says the relay does not hold this personal space though it

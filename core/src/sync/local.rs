@@ -59,6 +59,21 @@ impl Local {
         })
     }
 
+    /// The relay lost events and the space is read again from the start: the state is
+    /// folded anew as for a read from there (this device's own events the relay had
+    /// taken join it as the read reaches them), the document kept. Call with the lock
+    /// held.
+    pub(super) fn read_from_start(
+        &mut self,
+        store: &Store,
+        rec: &SpaceRecord,
+    ) -> Result<(), SyncError> {
+        let doc = self.doc.take();
+        *self = Local::load(store, rec, None, Some(0))?;
+        self.doc = doc;
+        Ok(())
+    }
+
     /// The read has reached `cursor`: what is stored up to there is the relay's order
     /// (used when another process's commit makes the state be read again).
     pub(super) fn read_to(&mut self, cursor: u64) {

@@ -318,14 +318,16 @@ pub struct SyncReport {
     pub warnings: Vec<Warning>,
     /// The cursor after the pull.
     pub cursor: u64,
-    /// Why the relay refused this device's own events, if it did (they stay stored
-    /// locally and are offered again on the next sync).
+    /// Why the relay refused this device's own events (kept, and offered again later).
     pub push_refused: Option<Warning>,
     /// The relay lost events this device had received (it serves less, or serves other
     /// events where this device read some: restored from an older backup).
     pub rollback: bool,
     /// Events this device gave back to a relay that had lost them, and the relay took.
     pub given_back: usize,
+    /// The give-back marked own events unsent: a read folds its membership anew.
+    #[serde(skip)]
+    pub(crate) own_unsent_on_give_back: bool,
     /// Unsent changes of this device made again after another copy of the device had
     /// sent changes with their numbers (see [`crate::store::Store::set_aside_unsent`]).
     pub remade: usize,

@@ -115,7 +115,7 @@ impl<'a> Pull<'a> {
                     // Once per sync, as for any loss: given back, then read from the start.
                     Some(loss) if !gave_back => {
                         gave_back = true;
-                        self.give_back(store, relay, transport, push_refusal, loss)?;
+                        self.give_back(store, local, relay, transport, push_refusal, loss)?;
                         (cursor, anchor) = (0, None);
                         own_after.clear();
                         continue;
@@ -132,7 +132,7 @@ impl<'a> Pull<'a> {
                 // Once per sync: a relay that keeps losing events is told so again by
                 // the next sync.
                 gave_back = true;
-                self.give_back(store, relay, transport, push_refusal, loss)?;
+                self.give_back(store, local, relay, transport, push_refusal, loss)?;
                 cursor = 0;
                 own_after.clear();
                 continue;
@@ -186,6 +186,7 @@ impl<'a> Pull<'a> {
     fn give_back(
         &mut self,
         store: &mut Store,
+        local: &mut Local,
         relay: &str,
         transport: &dyn Transport,
         push_refusal: &mut Option<TransportError>,
@@ -193,6 +194,13 @@ impl<'a> Pull<'a> {
     ) -> Result<(), SyncError> {
         *push_refusal = give_back(store, self.rec, relay, transport, self.report, loss)?;
         self.from_start = true;
+        // Own events the relay refused to take back are folded no more (they would
+        // refuse what it took in their place). Only then is the state folded anew: the
+        // old positions are forgotten, and the order stored in is not the relay's.
+        if std::mem::take(&mut self.report.own_unsent_on_give_back) {
+            let _lock = store.write_lock()?;
+            local.read_from_start(store, self.rec)?;
+        }
         Ok(())
     }
 
