@@ -352,6 +352,17 @@ const READ_WHAT_YOU_HAVE: &str = "everything it had stays readable here (`duet g
      `duet history`, `duet export`); to use Duet on this device again, `duet start-over` sets \
      it aside in a folder of its home";
 
+/// Whether a sync failed because the relay answered with a refusal (not for want of
+/// reaching it): at setup, the refusal to make the spaces, said at once (`duet init`,
+/// the app's setup).
+pub fn relay_refused(e: &duet_core::device::DeviceError) -> bool {
+    use duet_core::sync::{SyncError, TransportError};
+    matches!(
+        e,
+        duet_core::device::DeviceError::Sync(SyncError::Transport(TransportError::Refused { .. }))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -778,3 +778,43 @@ fn the_apps_start_over_waits_for_an_unsent_leave_unless_told_the_relay_is_gone()
     );
     assert_eq!(duet_core::device::set_aside_in(&sam.home).len(), 1);
 }
+
+/// Set up in the app with a creation token the relay has used up: said on the page the
+/// setup leads to, as a wrong token is (it led to Today, the refusal only in the status
+/// line).
+#[test]
+fn a_used_up_creation_token_is_said_at_the_apps_setup() {
+    let relay = Relay::start_with(&[
+        "--create-token",
+        "couples-token",
+        "--max-creations-per-token",
+        "1",
+    ]);
+    let first = Device::new();
+    first.ok(&[
+        "init",
+        "--name",
+        "Kim",
+        "--relay",
+        &relay.url,
+        "--token",
+        "couples-token",
+    ]);
+    let alex = Device::new();
+    let app = App::start(&alex);
+    let set_up = app.post(
+        "/setup",
+        &[
+            ("name", "Alex"),
+            ("relay", &relay.url),
+            ("token", "couples-token"),
+        ],
+    );
+    assert_eq!(set_up.status, 303, "{}", set_up.body);
+    let said = app.get(set_up.header("location").expect("the page it leads to"));
+    assert!(
+        said.body.contains("This device is set up, but") && said.body.contains("token"),
+        "{}",
+        said.body
+    );
+}

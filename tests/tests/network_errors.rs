@@ -183,6 +183,13 @@ fn a_proxy_set_up_halfway_is_said_in_its_own_terms() {
     );
     let err = failing_sync(&device_with_relay(&format!("http://{tls}")));
     assert!(err.contains(&format!("use https://{tls}")), "{err}");
+    // Caddy's (Go's) answer to the same.
+    let go = answering(
+        "400 Bad Request",
+        "Client sent an HTTP request to an HTTPS server.\n",
+    );
+    let err = failing_sync(&device_with_relay(&format!("http://{go}")));
+    assert!(err.contains(&format!("use https://{go}")), "{err}");
 }
 
 /// A proxy in front of a relay that is down answers with its own page (nginx's 502):

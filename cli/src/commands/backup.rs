@@ -199,6 +199,13 @@ pub fn run_backup(ctx: &Ctx, a: BackupArgs) -> anyhow::Result<()> {
 
 /// Runs `duet restore`.
 pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
+    // The relay tried: the one given, or else the one the backup names.
+    let reach = match &a.relay {
+        Some(url) => format!("{url} is reachable"),
+        None => "the relay the backup names is reachable (or give its new address with \
+                 --relay URL)"
+            .to_string(),
+    };
     // The sync of a restore is what fails here: the advice is to restore again, not to
     // run `duet sync` in a home that was never created.
     let explain = |e| match e {
@@ -217,9 +224,8 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
                 )
             } else {
                 format!(
-                    "{t}; the restore did not finish and nothing was written: check that the \
-                     relay the backup names is reachable (or give its new address with --relay \
-                     URL), then run `duet restore` again"
+                    "{t}; the restore did not finish and nothing was written: check that \
+                     {reach}, then run `duet restore` again"
                 )
             };
             if crate::advice::transport_retry_helps(&t) {

@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         step(|| sync(ctx, "Sam", &mut sam, &http))?;
         step(|| sync(ctx, "Alex", &mut alex, &http))?;
     }
-    let same = step(|| show_result(ctx, &mut alex, &mut sam))?;
+    let same = step(|| show_result(ctx, &mut alex, &mut sam, a.keep))?;
     if a.keep {
         let _held = crate::interrupt::hold();
         crate::interrupt::keep_on_stop(dir.path());
@@ -233,7 +233,7 @@ fn sync(ctx: &Ctx, who: &str, dev: &mut Device, http: &Http) -> anyhow::Result<(
 
 /// Prints the merged goals, the T-scores and what each device holds; returns whether
 /// both shared documents are the same.
-fn show_result(ctx: &Ctx, alex: &mut Device, sam: &mut Device) -> anyhow::Result<bool> {
+fn show_result(ctx: &Ctx, alex: &mut Device, sam: &mut Device, keep: bool) -> anyhow::Result<bool> {
     say(ctx, "\nThe merged shared goals, identical on both devices:")?;
     let (a, s) = (alex.export()?, sam.export()?);
     show_goals(ctx, &a)?;
@@ -250,7 +250,11 @@ fn show_result(ctx: &Ctx, alex: &mut Device, sam: &mut Device) -> anyhow::Result
     say(ctx, line)?;
     say(
         ctx,
-        "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders).",
+        if keep {
+            "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE`."
+        } else {
+            "Try it yourself: `duet history`, `duet progress`, `duet report --html FILE` (run `duet demo --keep` to keep the folders)."
+        },
     )?;
     let same = serde_json::to_value(&a.shared)? == serde_json::to_value(&s.shared)?;
     say(

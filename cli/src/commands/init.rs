@@ -54,15 +54,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
 /// app's setup does), not at the first `duet invite` or `duet sync`. A failure to reach
 /// it waits for that sync.
 fn spaces_made(ctx: &Ctx, dev: &mut Device) -> anyhow::Result<()> {
-    use duet_core::sync::{SyncError, TransportError};
     let http = crate::transport::Http::new()?;
     if let Err(e) = dev.sync(&http)
-        && matches!(
-            &e,
-            duet_core::device::DeviceError::Sync(SyncError::Transport(
-                TransportError::Refused { .. }
-            ))
-        )
+        && crate::advice::relay_refused(&e)
     {
         ctx.out.warn(format!(
             "this device is set up, but {}; until then everything stays on this device",

@@ -161,7 +161,7 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Bring a lost device back from a backup file into a new home (`--home DIR`).
     Restore(backup::RestoreArgs),
-    /// Show the safety code to compare in person; `--confirm` records a match.
+    /// Sync, then show the safety code to compare in person; `--confirm` records a match.
     #[command(
         after_help = "Example:\n  duet verify   # then, if both devices show the same code: duet verify --confirm CODE"
     )]

@@ -70,7 +70,13 @@ fn not_a_relays_answer(relay: &str, status: u16, text: &str) -> String {
             MAX_BODY_BYTES.div_ceil(1 << 20)
         );
     }
-    if text.contains("sent to HTTPS port") {
+    // nginx's words, Go's (Caddy's), Apache's.
+    let https_words = [
+        "sent to HTTPS port",
+        "HTTP request to an HTTPS server",
+        "plain HTTP to an SSL-enabled server port",
+    ];
+    if https_words.iter().any(|w| text.contains(w)) {
         let https = relay.replacen("http://", "https://", 1);
         return format!(
             "the server at {relay} speaks https on that port (its proxy said so); use {https}"

@@ -6,7 +6,6 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
-use duet_core::advice::{Advice, NextStep};
 use duet_core::app::JoinError;
 use duet_core::device::Device;
 use maud::html;
@@ -123,11 +122,12 @@ pub async fn create(State(app): State<App>, Form(f): Form<SetupForm>) -> PageRes
         let mut kept = kept.blocking_lock();
         let token = crate::commands::relay::creation_token(token.as_deref())?;
         let mut dev = Device::init_with_token(&home, &f.name, relay.as_deref(), token, clock)?;
-        // The first sync makes the spaces on the relay: a token it refuses is said now,
-        // where it can be put right, not later in the status line.
+        // The first sync makes the spaces on the relay: a refusal (a token it refuses or
+        // has used up) is said now, where it can be put right, not later in the status
+        // line.
         let http = Http::new()?;
         let refused = match relay.as_ref().map(|_| dev.sync(&http)) {
-            Some(Err(e)) if matches!(e.next_step(), Some(NextStep::CreationToken { .. })) => {
+            Some(Err(e)) if crate::advice::relay_refused(&e) => {
                 Some(crate::app::advice::message(&e))
             }
             _ => None,
