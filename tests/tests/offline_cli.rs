@@ -1546,6 +1546,10 @@ fn endless_input_is_refused_after_a_bounded_read() {
         "{endless:?}"
     );
     assert!(!fresh.home.join("duet.db").exists(), "nothing set up");
+    // A few NUL bytes are no reflection (it was saved, blank to read).
+    let nul = d.run_with_stdin(&["reflect", "-"], Some("\0\0\0\n"));
+    assert!(nul.code == 2 && nul.stderr.contains("NUL bytes"), "{nul:?}");
+    assert_eq!(d.json(&["reflections"]).as_array().map(Vec::len), Some(0));
 }
 
 /// A `--home "~/duet"` the shell did not expand made a folder named `~` where the

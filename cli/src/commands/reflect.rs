@@ -82,6 +82,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     anyhow::Error::new(e).context("cannot read the reflection from standard input")
                 );
             }
+            // NUL bytes are no text anyone wrote (a binary file, `/dev/zero`): refused as
+            // bytes that are not UTF-8 are, rather than saved as a blank reflection.
+            if s.contains('\0') {
+                anyhow::bail!(crate::UsageError(
+                    "standard input holds NUL bytes, so it is not text (a binary file?); \
+                     nothing was saved"
+                        .into()
+                ));
+            }
             // Windows line ends (a file written there, a pasted text) as the app stores
             // them: one line end, not a `\r` the partner sees.
             let s = s.replace("\r\n", "\n").trim_end().to_string();
