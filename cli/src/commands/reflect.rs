@@ -48,6 +48,51 @@ pub struct Args {
     text: Option<String>,
 }
 
+/// The reflection's text piped in (`reflect -`), read boundedly and checked as a text
+/// argument is.
+fn piped_text() -> anyhow::Result<String> {
+    let mut s = String::new();
+    // Past the longest text a reflection may hold (100,000 characters of up to
+    // four bytes) nothing more is read: gigabytes piped in were read whole.
+    let mut input = std::io::stdin().lock().take(REFLECTION_INPUT_MAX + 1);
+    let read = input.read_to_string(&mut s);
+    if input.limit() == 0 {
+        anyhow::bail!(crate::UsageError(format!(
+            "standard input holds more than {} MiB, longer than a reflection may be \
+             (100,000 characters); nothing was saved: shorten it",
+            REFLECTION_INPUT_MAX >> 20
+        )));
+    }
+    if let Err(e) = read {
+        // Bytes that are not text are the input's fault, as for a text argument.
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            anyhow::bail!(crate::UsageError(
+                "standard input is not UTF-8 text; nothing was saved".into()
+            ));
+        }
+        return Err(anyhow::Error::new(e).context("cannot read the reflection from standard input"));
+    }
+    // NUL bytes are no text anyone wrote (a binary file, `/dev/zero`): refused as
+    // bytes that are not UTF-8 are, rather than saved as a blank reflection.
+    if s.contains('\0') {
+        anyhow::bail!(crate::UsageError(
+            "standard input holds NUL bytes, so it is not text (a binary file?); \
+             nothing was saved"
+                .into()
+        ));
+    }
+    // Windows line ends (a file written there, a pasted text) as the app stores
+    // them: one line end, not a `\r` the partner sees.
+    let s = s.replace("\r\n", "\n").trim_end().to_string();
+    // As a blank text argument is: a usage error (exit 2), nothing saved.
+    if s.trim().is_empty() {
+        anyhow::bail!(crate::UsageError(
+            "standard input held no text for the reflection; nothing was saved".into()
+        ));
+    }
+    Ok(s)
+}
+
 /// Runs `duet reflect`.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     super::within_text_limit("the prompt (--prompt)", a.prompt.as_deref())?;
@@ -58,50 +103,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         return changed(ctx, &mine, "withdrew", "Withdrew");
     }
     let text = match a.text.as_deref() {
-        Some("-") => {
-            let mut s = String::new();
-            // Past the longest text a reflection may hold (100,000 characters of up to
-            // four bytes) nothing more is read: gigabytes piped in were read whole.
-            let mut input = std::io::stdin().lock().take(REFLECTION_INPUT_MAX + 1);
-            let read = input.read_to_string(&mut s);
-            if input.limit() == 0 {
-                anyhow::bail!(crate::UsageError(format!(
-                    "standard input holds more than {} MiB, longer than a reflection may be \
-                     (100,000 characters); nothing was saved: shorten it",
-                    REFLECTION_INPUT_MAX >> 20
-                )));
-            }
-            if let Err(e) = read {
-                // Bytes that are not text are the input's fault, as for a text argument.
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    anyhow::bail!(crate::UsageError(
-                        "standard input is not UTF-8 text; nothing was saved".into()
-                    ));
-                }
-                return Err(
-                    anyhow::Error::new(e).context("cannot read the reflection from standard input")
-                );
-            }
-            // NUL bytes are no text anyone wrote (a binary file, `/dev/zero`): refused as
-            // bytes that are not UTF-8 are, rather than saved as a blank reflection.
-            if s.contains('\0') {
-                anyhow::bail!(crate::UsageError(
-                    "standard input holds NUL bytes, so it is not text (a binary file?); \
-                     nothing was saved"
-                        .into()
-                ));
-            }
-            // Windows line ends (a file written there, a pasted text) as the app stores
-            // them: one line end, not a `\r` the partner sees.
-            let s = s.replace("\r\n", "\n").trim_end().to_string();
-            // As a blank text argument is: a usage error (exit 2), nothing saved.
-            if s.trim().is_empty() {
-                anyhow::bail!(crate::UsageError(
-                    "standard input held no text for the reflection; nothing was saved".into()
-                ));
-            }
-            s
-        }
+        Some("-") => piped_text()?,
         Some(t) => t.to_string(),
         None => anyhow::bail!(
             "write the reflection's text after the options, or `-` to read it from standard input"
