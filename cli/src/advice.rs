@@ -109,7 +109,8 @@ pub fn say(step: &NextStep) -> String {
             copies_and_trust(step)
         }
         NextStep::CreationToken { relay } => format!(
-            "ask its operator for one and run `duet relay set {} --token TOKEN`",
+            "ask its operator for one and run `duet relay set {0} --token TOKEN` (or \
+             `DUET_CREATE_TOKEN=TOKEN duet relay set {0}`, out of the process list)",
             relay.as_deref().unwrap_or("URL")
         ),
     }

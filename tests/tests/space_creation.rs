@@ -140,7 +140,8 @@ fn a_couple_pairs_through_a_token_relay_and_only_the_one_who_creates_needs_the_t
         refused
             .stderr
             .contains("only lets couples with a creation token")
-            && refused.stderr.contains("duet relay set"),
+            && refused.stderr.contains("duet relay set")
+            && refused.stderr.contains("DUET_CREATE_TOKEN="),
         "{}",
         refused.stderr
     );
