@@ -208,6 +208,22 @@ fn given_code(ctx: &Ctx, code: &str) -> anyhow::Result<String> {
     Ok(code.to_string())
 }
 
+/// A device code joins as the person who made it, and a join run again to finish goes
+/// on as the name it began with: a name given is said as not used.
+fn name_kept(a: &JoinArgs, kept: &str) {
+    if let Some(name) = a.name.as_deref().filter(|n| n.trim() != kept) {
+        let why = if duet_core::invite::is_device_code(&a.code) {
+            format!("a device code joins as {}, who made it", safe_line(kept))
+        } else {
+            format!("this device began its join as {}", safe_line(kept))
+        };
+        crate::output::note(&format!(
+            "note: {why}; --name {} was not used",
+            safe_line(name)
+        ));
+    }
+}
+
 /// Runs `duet join`.
 pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
     a.code = given_code(ctx, &a.code)?;
@@ -245,14 +261,7 @@ pub fn run(ctx: &Ctx, mut a: JoinArgs) -> anyhow::Result<()> {
             crate::advice::message(e)
         ));
     }
-    // A device code joins as the person who made it: a name given is not theirs to change.
-    if let Some(name) = a.name.as_deref().filter(|n| n.trim() != dev.me.name) {
-        crate::output::note(&format!(
-            "note: a device code joins as {}, who made it; --name {} was not used",
-            safe_line(&dev.me.name),
-            safe_line(name)
-        ));
-    }
+    name_kept(&a, &dev.me.name);
     refuse_without_key(&reports)?;
     // The sync just built the read models; no need to load the whole document again.
     let partners = dev.partners()?;
