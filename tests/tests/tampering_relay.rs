@@ -1452,9 +1452,17 @@ fn removals_on_both_sides_of_a_relay_restore_end_in_one_membership_and_lose_noth
     b.ok(&["device", "remove", &phone_b.key(), "--yes"]);
     b.ok(&["reflect", "Also after a removal"]);
     b.ok(&["sync"]);
+    let first = a.run(&["sync"]);
+    assert!(
+        first
+            .stderr
+            .contains("which this device makes again after it")
+            && !first.stderr.contains("they stay on this device"),
+        "{first:?}"
+    );
     for _ in 0..2 {
-        let _ = a.run(&["sync"]);
         let _ = b.run(&["sync"]);
+        let _ = a.run(&["sync"]);
     }
     a.ok(&["sync"]);
     b.ok(&["sync"]);

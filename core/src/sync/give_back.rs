@@ -155,10 +155,16 @@ pub(super) fn give_back(
         loss.describe(),
         count(taken_back, "event", "events")
     );
-    if let Some(why) = refusal {
-        text.push_str(&format!(
+    match refusal {
+        // This device's own key change lost to one the relay took meanwhile: made again.
+        Some(_) if report.own_unsent_on_give_back => text.push_str(
+            "; it had taken a change to who is in the space from another device in place of \
+             one of this device's, which this device makes again after it",
+        ),
+        Some(why) => text.push_str(&format!(
             "; the relay refused to take back the rest ({why}): they stay on this device (its export has them)"
-        ));
+        )),
+        None => {}
     }
     report.warnings.push(Warning::new(text));
     let refusal = push_unacked(store, rec, relay, transport, report);
