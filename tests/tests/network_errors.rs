@@ -18,7 +18,8 @@ const RETRY: &str = "run `duet sync` again";
 /// How long a failing sync may take before the test calls it hung.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A device set up with `relay` as its relay URL (nothing is sent yet).
+/// A device set up with `relay` as its relay URL (its spaces sent at once only if a Duet
+/// relay answers there).
 fn device_with_relay(relay: &str) -> Device {
     let d = Device::new();
     d.ok(&["init", "--name", "Alex", "--relay", relay]);
@@ -595,4 +596,34 @@ fn a_relay_started_under_faketime_is_gone_once_dropped() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What a relay answers that still says this device's chain has a gap after the sync
+/// gave it back what it lost: 409 `broken_chain` to every push of changes.
+fn chain_said_broken(events: &[duet_core::event::Event]) -> Option<(u16, String)> {
+    events
+        .iter()
+        .any(|ev| ev.kind() == duet_core::event::Kind::Changes)
+        .then(|| {
+            let answer = serde_json::json!({
+                "error": "broken_chain",
+                "message": "sequence gap: expected seq 4, got 5",
+            });
+            (409, answer.to_string())
+        })
+}
+
+/// A relay restored from an old backup may still refuse a push as a gap in the device's
+/// chain once the sync has given back what it lost (it gives back once per sync): the
+/// next sync gives back again, so it is said as a sync to run again (exit 3; it exited
+/// 1, as a refusal for good).
+#[test]
+fn a_chain_still_said_broken_after_a_give_back_is_a_sync_to_run_again() {
+    let relay = Relay::start();
+    let proxy = duet_tests::proxy::RelayProxy::start(&relay.url, chain_said_broken);
+    let d = device_with_relay(&proxy.url);
+    d.ok(&["goal", "add", "Walk together", "--area", "trust"]);
+    let r = d.run(&["sync"]);
+    assert!(r.code == 3 && r.stderr.contains(RETRY), "{r:?}");
+    assert!(proxy.answered() > 0, "the proxy answered the push");
 }

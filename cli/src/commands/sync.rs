@@ -249,13 +249,22 @@ fn fail_on_refused_push(
                 .map(|m| format!("{} space: {}", k.as_str(), crate::advice::warning(m)))
         })
         .collect();
-    if !refused.is_empty() {
-        anyhow::bail!(
-            "the relay refused this device's changes ({}); they are kept on this device",
-            refused.join("; ")
-        );
+    if refused.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let said = format!(
+        "the relay refused this device's changes ({}); they are kept on this device",
+        refused.join("; ")
+    );
+    // Refusals the next sync may get past (exit 3), or one for good (exit 1).
+    let again = reports
+        .iter()
+        .filter_map(|(_, r)| r.push_refused.as_ref())
+        .all(|w| w.next == Some(duet_core::advice::NextStep::SyncAgain));
+    if again {
+        return Err(crate::advice::TryLater(said).into());
+    }
+    anyhow::bail!(said)
 }
 
 /// After a sync that brought goal edits: the goal texts now merged from edits made on

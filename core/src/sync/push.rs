@@ -266,6 +266,13 @@ fn refused(
                     relay: Some(relay.to_string()),
                 },
             )
+        } else if status == 409 && body.error == ErrorCode::BrokenChain {
+            // Still a gap after this sync gave the relay back what it lost (restored from
+            // an old backup): the next sync gives back again.
+            Warning::then(
+                format!("{status} {}: {}", body.error, body.message),
+                NextStep::SyncAgain,
+            )
         } else {
             Warning::new(format!("{status} {}: {}", body.error, body.message))
         },
