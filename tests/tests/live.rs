@@ -41,10 +41,13 @@ fn a_rating_made_on_one_watching_device_appears_on_the_other_without_a_manual_sy
 /// the partner who joins afterwards.
 #[test]
 fn a_watcher_started_right_after_an_offline_setup_keeps_watching() {
-    let relay = Relay::start();
+    let mut relay = Relay::start();
     let a = Device::new();
+    // Offline: `init` sends the spaces at once when the relay answers.
+    relay.kill();
     a.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
     a.ok(&["goal", "add", "Evening walk", "--area", "quality-time"]);
+    relay.restart();
     let mut wa = Watcher::start(&a);
     wa.wait_for("personal: sent");
     let b = Device::new();
