@@ -500,9 +500,6 @@ impl Store {
     }
 }
 
-/// Whether this user can open the database for writing (opening changes nothing).
-/// The home's lock for writing, or (`Err`) the lock of a home that can only be read:
-/// this user's permissions, or a filesystem mounted read-only (said apart to a write).
 /// What opening a home found: a store to write, or a home to read from a copy in
 /// memory (with the lock that says why every write is refused).
 enum Opening {
@@ -510,6 +507,9 @@ enum Opening {
     CopyNeeded(PathBuf, HomeLock),
 }
 
+/// Whether this user can open the database for writing (opening changes nothing).
+/// The home's lock for writing, or (`Err`) the lock of a home that can only be read:
+/// this user's permissions, or a filesystem mounted read-only (said apart to a write).
 fn lock_for(
     home: &Path,
     path: &Path,

@@ -59,10 +59,9 @@ impl Local {
         })
     }
 
-    /// The relay lost events and the space is read again from the start: the state is
-    /// folded anew as for a read from there (this device's own events the relay had
-    /// taken join it as the read reaches them), the document kept. Call with the lock
-    /// held.
+    /// The relay lost events and refused to take back some of this device's own, now
+    /// unsent: the state is folded anew as for a read from the start (the unsent ones
+    /// join it when the read ends), the document kept. Call with the lock held.
     pub(super) fn read_from_start(
         &mut self,
         store: &Store,
