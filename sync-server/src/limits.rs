@@ -224,6 +224,18 @@ struct Counted {
     refused: u64,
     last_report: Option<Instant>,
     report_pending: bool,
+    /// The limit counted, for the report said when the relay stops.
+    what: Option<&'static str>,
+}
+
+/// Refusals counted since the last report when the relay stops are said then (they
+/// waited for a period the stop cut short, and were never logged).
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(what) = self.what.filter(|_| self.refused > 0) {
+            self.report(what, Instant::now());
+        }
+    }
 }
 
 impl Counted {
@@ -242,6 +254,7 @@ impl Tally {
     pub(crate) fn note(&self, what: &'static str, now: Instant) {
         let mut c = lock(&self.0);
         c.refused += 1;
+        c.what = Some(what);
         let last = match c.last_report {
             Some(t) if now.saturating_duration_since(t) < REPORT_EVERY => t,
             _ => return c.report(what, now),

@@ -463,6 +463,27 @@ fn refusals_after_the_first_are_logged_when_the_period_ends() {
     );
 }
 
+/// Refusals counted in the last period before the relay stops are logged as it stops:
+/// they waited for the period's end, which the stop cut short.
+#[test]
+fn refusals_counted_when_the_relay_stops_are_logged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_file = dir.path().join("relay.log");
+    let db = dir.path().join("relay.db");
+    let rate = ["--rate-per-ip", "0.001", "--burst-per-ip", "1"];
+    let (mut relay, addr) = started_logging(&rate, &db, &log_file, "warn");
+    let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
+    for _ in 0..5 {
+        http_get(addr, &path).expect("an answer");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status();
+    let _ = relay.wait();
+    let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert!(log.contains("refused=3"), "the rest when it stops: {log}");
+}
+
 /// The binary started on `db` with `args`, logging at `level` to `log`, once it says
 /// where it listens.
 fn started_logging(
