@@ -138,9 +138,17 @@ impl RelayProxy {
         Self::start_with(upstream, |_| None, Mode::DropReads)
     }
 
-    /// Arms a proxy started with [`RelayProxy::start_dropping_reads`].
+    /// Arms a proxy started with [`RelayProxy::start_dropping_reads`] (or
+    /// [`RelayProxy::start_denying_reads`]).
     pub fn drop_reads(&self) {
         self.hiding.lying.store(true, Ordering::SeqCst);
+    }
+
+    /// Passes everything on until armed ([`RelayProxy::drop_reads`]); from then on it
+    /// answers every page read 403 `not_a_member`, as a relay that lost (or hides) the
+    /// events that made the device a member would, and passes pushes on.
+    pub fn start_denying_reads(upstream: &str) -> RelayProxy {
+        Self::start_with(upstream, |_| None, Mode::DenyReads)
     }
 
     /// Like [`RelayProxy::start`] with no push answered, but every request waits,
@@ -189,7 +197,11 @@ impl RelayProxy {
                     }
                     // Honest until armed.
                     let mode = match mode {
-                        Mode::DropReads if !hides.lying.load(Ordering::SeqCst) => Mode::Answer,
+                        Mode::DropReads | Mode::DenyReads
+                            if !hides.lying.load(Ordering::SeqCst) =>
+                        {
+                            Mode::Answer
+                        }
                         mode => mode,
                     };
                     if mode == Mode::CopyOnce
@@ -233,6 +245,9 @@ enum Mode {
     CopyOnce,
     /// Answers no read (see [`RelayProxy::start_dropping_reads`]).
     DropReads,
+    /// Answers every read as by a device never a member (see
+    /// [`RelayProxy::start_denying_reads`]).
+    DenyReads,
 }
 
 /// One request to a proxy that hides pushes: a push passed on and answered as stored
@@ -368,6 +383,15 @@ fn serve(
     };
     let is_post = head.first().is_some_and(|l| l.starts_with("POST "));
     if !is_post && mode == Mode::DropReads {
+        return;
+    }
+    if !is_post && mode == Mode::DenyReads && !has_header(&head, "upgrade") {
+        let json = r#"{"error":"not_a_member","message":"device X is not a member of this space; only member devices may read"}"#;
+        let _ = write!(
+            client,
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            json.len()
+        );
         return;
     }
     if has_header(&head, "upgrade") && mode == Mode::HoldUpgrades {

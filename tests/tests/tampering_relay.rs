@@ -1478,3 +1478,30 @@ fn removals_on_both_sides_of_a_relay_restore_end_in_one_membership_and_lose_noth
     let code = |d: &Device| d.json(&["verify"])["code"].clone();
     assert_eq!(code(&a), code(&b));
 }
+
+/// A relay that answers every read of a member as by a device never a member, after it
+/// was given back every event it lost: the sync says so in the device's words and
+/// keeps it as the space's alert (it repeated the relay's "not a member", and the
+/// give-back's warning was never shown).
+#[test]
+fn a_relay_that_keeps_denying_a_member_its_reads_is_said_to_have_lost_or_lied() {
+    let relay = Relay::start();
+    let proxy = duet_tests::proxy::RelayProxy::start_denying_reads(&relay.url);
+    let a = Device::new();
+    a.ok(&["init", "--name", "Alex", "--relay", &proxy.url]);
+    a.ok(&["goal", "add", "Walk together", "--area", "trust"]);
+    a.ok(&["sync"]);
+    proxy.drop_reads();
+    let r = a.run(&["sync"]);
+    assert!(
+        r.code != 0
+            && r.stderr
+                .contains("it still says so, though it took the event")
+            && r.stderr
+                .contains("tell its operator (nothing here is lost)"),
+        "{r:?}"
+    );
+    let status = a.ok(&["status"]);
+    assert!(status.contains("lost data or lies"), "{status}");
+    assert!(a.ok(&["goal", "list"]).contains("Walk together"));
+}

@@ -120,6 +120,7 @@ impl<'a> Pull<'a> {
                         own_after.clear();
                         continue;
                     }
+                    Some(Loss::MemberForgotten) => return Err(self.still_denied(store, e)?),
                     _ => return Err(push_refusal.take().unwrap_or(e).into()),
                 },
             };
@@ -202,6 +203,29 @@ impl<'a> Pull<'a> {
             local.read_from_start(store, self.rec)?;
         }
         Ok(())
+    }
+
+    /// The relay still refuses this device's reads as by a device never a member after
+    /// it was given back every event it lost: said in this device's words (the relay's
+    /// repeated, "not a member", read as the truth), and kept as the space's alert.
+    fn still_denied(&self, store: &mut Store, e: TransportError) -> Result<SyncError, SyncError> {
+        let TransportError::Refused { status, mut body } = e else {
+            return Ok(e.into());
+        };
+        // Short: a relay's message is shown clipped.
+        body.message = "this device gave it back all it held and it still says so, though it \
+             took the event that made this device a member: it lost data or lies; tell its \
+             operator (nothing here is lost)"
+            .into();
+        let alert = format!(
+            "the relay refused this device's reads ({status} {}): {}",
+            body.error, body.message
+        );
+        store.set_alert(&self.rec.id, Some(&alert))?;
+        Ok(SyncError::Transport(TransportError::Refused {
+            status,
+            body,
+        }))
     }
 
     /// Notes an entry served at cursor `at` that is not an authentic event of the space:
