@@ -70,6 +70,14 @@ fn the_manual_page_is_roff_groff_reads_without_warnings() {
     for name in ["duet.1", "duet-goal.1", "duet-goal-add.1", "duet-rate.1"] {
         assert!(dir.join(name).is_file(), "{name} written");
     }
+    // Every page the manual names is one `--dir` writes (it named `duet-help(1)`).
+    for line in page
+        .lines()
+        .filter(|l| l.starts_with("duet\\-") && l.ends_with("(1)"))
+    {
+        let name = line.replace("\\-", "-").replace("(1)", ".1");
+        assert!(dir.join(&name).is_file(), "{name} named but not written");
+    }
     let Some(()) = tool("groff") else { return };
     let mut groff = Command::new("groff")
         .args(["-man", "-z", "-ww"])

@@ -20,7 +20,8 @@ pub struct Args {
 
 /// Runs `duet man`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let cmd = super::Cli::command();
+    // `duet help` has no page of its own (`--dir` writes none): not listed as one.
+    let cmd = super::Cli::command().disable_help_subcommand(true);
     match a.dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
