@@ -1416,3 +1416,29 @@ fn leaving_again_before_the_leave_was_sent_says_to_sync() {
         again.stderr
     );
 }
+
+/// A partner who joins with a code made offline and syncs before its maker did: the
+/// space is not on the relay yet. Said so, with the partner's sync as the next step
+/// (exit 3); it said the relay had lost its database and to tell its operator.
+#[test]
+fn a_join_before_the_inviters_first_sync_waits_for_it_in_words() {
+    let mut relay = Relay::start();
+    relay.kill();
+    let alex = Device::new();
+    alex.ok(&["init", "--name", "Alex", "--relay", &relay.url]);
+    let code = alex.invite_code();
+    let sam = Device::new();
+    let cut = sam.run(&["join", &code, "--name", "Sam"]);
+    assert_eq!(cut.code, 3, "{cut:?}");
+    relay.restart();
+    let early = sam.run(&["sync"]);
+    assert!(
+        early.code == 3
+            && early.stderr.contains("ask your partner to run `duet sync`")
+            && !early.stderr.contains("lost its database"),
+        "{early:?}"
+    );
+    alex.ok(&["sync"]);
+    sam.ok(&["sync"]);
+    assert!(sam.ok(&["status"]).contains("Alex"));
+}

@@ -47,9 +47,19 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     let mut dev = ctx.device()?;
     let http = Http::new()?.with_progress(Progress::start(&ctx.out, "syncing"));
-    let (reports, failed) = dev.sync_each(&http).map_err(not_finished(None, &[]))?;
+    let (reports, failed) = match dev.sync_each(&http) {
+        Ok(done) => done,
+        Err(e) => {
+            return Err(
+                space_not_there_yet(&mut dev, &e).unwrap_or_else(|| not_finished(None, &[])(e))
+            );
+        }
+    };
     drop(http);
     if let Some((kind, e)) = failed {
+        if let Some(said) = space_not_there_yet(&mut dev, &e) {
+            return Err(said);
+        }
         // What the spaces before it did is said (their changes arrived and went out).
         if !ctx.out.json {
             print_reports(ctx, &reports)?;
@@ -57,21 +67,7 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         let synced: Vec<SpaceKind> = reports.iter().map(|(k, _)| *k).collect();
         return Err(not_finished(Some(kind), &synced)(e));
     }
-    // Stopped before the relay's end, or an event missing where the relay served
-    // something else: not up to date, and said so to a script too.
-    let stopped = if reports.iter().any(|(_, r)| r.incomplete) {
-        Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".to_string())
-    } else if reports.iter().any(|(_, r)| r.not_authentic.is_some()) {
-        Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again".to_string())
-    } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
-        Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
-    } else if lacks_key(&reports) {
-        // Not something a later sync mends by itself: it said "Up to date" for ever.
-        Some(format!("not up to date: this device holds no key for what was written since a device's removal (the warning says why), so it reads none of it and its own changes wait; {NO_KEY_ADVICE}"))
-    } else {
-        waiting_line(&reports, a.drop_waiting).or_else(|| unsent_line(&reports))
-    }
-    .map(|why| anyhow::Error::new(crate::advice::TryLater(why)));
+    let stopped = not_up_to_date(&reports, a.drop_waiting);
     if ctx.out.json {
         ctx.out.json(
             &reports
@@ -95,6 +91,28 @@ pub fn run(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
     }
     fail_when_in_no_space(&reports)?;
     last_line(ctx, &reports)
+}
+
+/// Why a sync that finished is not up to date, if it is not (exit 3).
+fn not_up_to_date(
+    reports: &[(SpaceKind, duet_core::sync::SyncReport)],
+    drop_waiting: bool,
+) -> Option<anyhow::Error> {
+    // Stopped before the relay's end, or an event missing where the relay served
+    // something else: not up to date, and said so to a script too.
+    if reports.iter().any(|(_, r)| r.incomplete) {
+        Some("this sync stopped before the relay's end (the warning says why); what it read is kept, and the next `duet sync` reads on from there".to_string())
+    } else if reports.iter().any(|(_, r)| r.not_authentic.is_some()) {
+        Some("an event is missing where the relay served something else (the warning says so); everything else was read, and the next `duet sync` asks for it again".to_string())
+    } else if reports.iter().any(|(_, r)| r.from_departed > 0) {
+        Some("the relay took events from a device after a removal or leave it no longer shows (the warning says which); they are not applied here: tell the relay's operator".to_string())
+    } else if lacks_key(reports) {
+        // Not something a later sync mends by itself: it said "Up to date" for ever.
+        Some(format!("not up to date: this device holds no key for what was written since a device's removal (the warning says why), so it reads none of it and its own changes wait; {NO_KEY_ADVICE}"))
+    } else {
+        waiting_line(reports, drop_waiting).or_else(|| unsent_line(reports))
+    }
+    .map(|why| anyhow::Error::new(crate::advice::TryLater(why)))
 }
 
 /// What a sync notes after its reports: texts merged letter by letter, devices not
@@ -137,6 +155,27 @@ fn not_finished(
         };
         anyhow::Error::new(e).context(context)
     }
+}
+
+/// A join whose first sync found no such space on the relay: the partner's code was
+/// made offline, and its space reaches the relay with their next sync. Said so (exit 3),
+/// not as a relay that lost its database, which it did not.
+fn space_not_there_yet(dev: &mut Device, e: &DeviceError) -> Option<anyhow::Error> {
+    use duet_core::sync::{SyncError, TransportError};
+    let DeviceError::Sync(SyncError::Transport(TransportError::Refused { body, .. })) = e else {
+        return None;
+    };
+    let joining =
+        body.error == duet_core::protocol::ErrorCode::NoSuchSpace && dev.joining().unwrap_or(false);
+    joining.then(|| {
+        crate::advice::TryLater(
+            "joining is not finished: the space your partner's code names is not on the relay \
+             yet (a code made offline reaches it with its maker's next sync); ask your partner \
+             to run `duet sync`, then run `duet sync` here; nothing was lost"
+                .into(),
+        )
+        .into()
+    })
 }
 
 /// Fails when this device is a member of no space any more (removed from both, or left
