@@ -357,6 +357,17 @@ error_codes! {
     HttpError = "http_error",
 }
 
+impl ErrorCode {
+    /// A refusal to create a space that a creation token puts right (none given, one the
+    /// relay does not know, or one that has created all it may).
+    pub fn wants_a_token(&self) -> bool {
+        matches!(
+            self,
+            ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken | ErrorCode::TokenExhausted
+        )
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -526,9 +526,19 @@ fn a_used_up_or_missing_creation_token_is_said_at_init() {
         assert_eq!(init.code, 0, "the device is set up all the same: {init:?}");
         assert!(
             init.stderr
-                .contains("this device is set up, but the relay refused"),
+                .contains("this device is set up, but the relay refused")
+                && init.stderr.contains("--token TOKEN`"),
             "{args:?}: {}",
             init.stderr
+        );
+        // The same init run again with a token (what the warning asks for): sent to
+        // `relay set`, not only to another home or a start over.
+        let again = d.run(&[
+            "init", "--name", "Kim", "--relay", &relay.url, "--token", "new",
+        ]);
+        assert!(
+            again.code != 0 && again.stderr.contains("duet relay set URL --token TOKEN"),
+            "{again:?}"
         );
     }
 }

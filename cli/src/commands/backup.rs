@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use duet_core::backup::{self, BackupError};
 use duet_core::device::DeviceError;
-use duet_core::protocol::ErrorCode;
 use duet_core::sync::{SyncError, TransportError};
 use zeroize::Zeroizing;
 
@@ -272,7 +271,7 @@ pub fn run_restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<()> {
 /// Whether the relay refused the restore's sync for want of a (right) creation token.
 fn needs_token(d: &DeviceError) -> bool {
     matches!(d, DeviceError::Sync(SyncError::Transport(TransportError::Refused { status: 403, body }))
-        if matches!(body.error, ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken))
+        if body.error.wants_a_token())
 }
 
 fn print_restored(ctx: &Ctx, r: &backup::Restored, file: &Path) -> anyhow::Result<()> {

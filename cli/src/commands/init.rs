@@ -1,7 +1,7 @@
 //! `duet init`: create this device's identity and its two spaces.
 
-use anyhow::Context;
-use duet_core::device::Device;
+use duet_core::device::{Device, DeviceError};
+use duet_core::store::StoreError;
 use serde_json::json;
 
 use super::Ctx;
@@ -36,8 +36,24 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     // Set up and said before a signal stops the command (stopped between, a rerun was
     // refused as a home set up already, with nothing said).
     let held = crate::interrupt::hold();
-    let mut dev = Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock)
-        .with_context(|| format!("cannot initialise duet in {}", ctx.home.display()))?;
+    let mut dev =
+        match Device::init_with_token(&ctx.home, &a.name, relay.as_deref(), token, ctx.clock) {
+            Ok(dev) => dev,
+            // Run again with the relay (and the token a warning asked for): most often
+            // meant to put the relay or its token right, which `relay set` does.
+            Err(DeviceError::Store(StoreError::AlreadyInitialised(name))) if relay.is_some() => {
+                anyhow::bail!(
+                    "this home already has a duet identity ({}); to give it this relay and its \
+                 creation token, run `duet relay set URL --token TOKEN`, then `duet sync`; to \
+                 set up another device, use another --home",
+                    safe_line(&name)
+                )
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot initialise duet in {}", ctx.home.display())));
+            }
+        };
     welcome(ctx, &dev)?;
     drop(held);
     // As `relay set` does: a mistyped address is said now, not at the first sync.

@@ -170,12 +170,7 @@ impl Advice for TransportError {
             | TransportError::PlainHttp { .. }
             | TransportError::ExpectsTls { .. } => Some(NextStep::CheckRelayUrl),
             TransportError::TooLarge { .. } => Some(NextStep::CheckRelayUrl),
-            TransportError::Refused { status: 403, body }
-                if matches!(
-                    body.error,
-                    ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken
-                ) =>
-            {
+            TransportError::Refused { status: 403, body } if body.error.wants_a_token() => {
                 Some(NextStep::CreationToken { relay: None })
             }
             TransportError::Refused { body, .. } if body.error == ErrorCode::NoSuchSpace => {

@@ -251,32 +251,32 @@ fn refused(
         report.push_refused = Some(w);
         return Ok(None);
     }
-    report.push_refused = Some(
-        if status == 403
-            && matches!(
-                body.error,
-                ErrorCode::CreateTokenRequired | ErrorCode::BadCreateToken
-            )
-        {
-            Warning::then(
+    report.push_refused = Some(if status == 403 && body.error.wants_a_token() {
+        Warning::then(
+            if body.error == ErrorCode::TokenExhausted {
+                format!(
+                    "the relay at {relay} has created all the spaces this device's creation \
+                         token may create"
+                )
+            } else {
                 format!(
                     "the relay at {relay} only lets couples with a creation token create spaces"
-                ),
-                NextStep::CreationToken {
-                    relay: Some(relay.to_string()),
-                },
-            )
-        } else if status == 409 && body.error == ErrorCode::BrokenChain {
-            // Still a gap after this sync gave the relay back what it lost (restored from
-            // an old backup): the next sync gives back again.
-            Warning::then(
-                format!("{status} {}: {}", body.error, body.message),
-                NextStep::SyncAgain,
-            )
-        } else {
-            Warning::new(format!("{status} {}: {}", body.error, body.message))
-        },
-    );
+                )
+            },
+            NextStep::CreationToken {
+                relay: Some(relay.to_string()),
+            },
+        )
+    } else if status == 409 && body.error == ErrorCode::BrokenChain {
+        // Still a gap after this sync gave the relay back what it lost (restored from
+        // an old backup): the next sync gives back again.
+        Warning::then(
+            format!("{status} {}: {}", body.error, body.message),
+            NextStep::SyncAgain,
+        )
+    } else {
+        Warning::new(format!("{status} {}: {}", body.error, body.message))
+    });
     Ok(Some(TransportError::Refused { status, body }))
 }
 
