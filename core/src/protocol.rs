@@ -446,6 +446,19 @@ pub fn one_line(s: &str, max: usize, with: char) -> String {
         .collect()
 }
 
+/// A relay's message on one line (as [`one_line`]), at most `max` characters: a longer
+/// one is cut after its last whole word and ends with "…" (cut mid-word, a refusal's
+/// advice read as finished).
+pub fn clipped_line(s: &str, max: usize) -> String {
+    let line = one_line(s, max.saturating_add(1), ' ');
+    if line.chars().count() <= max {
+        return line;
+    }
+    let cut: String = line.chars().take(max).collect();
+    let words = cut.rfind(' ').map_or(cut.as_str(), |i| cut[..i].trim_end());
+    format!("{words}…")
+}
+
 /// Frames events for a push body.
 pub fn encode_batch<'a>(events: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -579,6 +592,14 @@ impl ReadAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_relay_message_is_cut_after_a_whole_word() {
+        let said = "made with a device code made by another person";
+        assert_eq!(clipped_line(said, 100), said);
+        assert_eq!(clipped_line(said, 36), "made with a device code made by…");
+        assert_eq!(clipped_line("abcdefgh", 4), "abcd…");
+    }
 
     #[test]
     fn batches_and_pages_round_trip_and_truncation_is_an_error() {

@@ -152,9 +152,9 @@ fn refused_words(body: &ErrorBody) -> String {
              its partner's)"
             .to_string(),
         // The client's own words for an answer that was not a relay's (a redirect, a
-        // proxy's page): whole, with the address they name (a relay's own cut at 200).
+        // proxy's page): whole, with the address they name (a relay's own cut at 400).
         ErrorCode::HttpError => crate::protocol::one_line(&body.message, 600, ' '),
-        _ => crate::protocol::one_line(&body.message, 200, ' '),
+        _ => crate::protocol::clipped_line(&body.message, 400),
     }
 }
 
