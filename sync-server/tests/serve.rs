@@ -436,15 +436,8 @@ fn a_postgresql_database_that_does_not_exist_is_named_in_the_servers_words() {
 /// "refused=1" through a whole flood, and its real size late or never.
 #[test]
 fn refusals_after_the_first_are_logged_when_the_period_ends() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, mut relay, statuses) = flooded();
     let log_file = dir.path().join("relay.log");
-    let db = dir.path().join("relay.db");
-    let rate = ["--rate-per-ip", "0.001", "--burst-per-ip", "1"];
-    let (mut relay, addr) = started_logging(&rate, &db, &log_file, "warn");
-    let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
-    let statuses: Vec<u16> = (0..5)
-        .map(|_| http_get(addr, &path).expect("an answer").0)
-        .collect();
     assert_eq!(statuses[1..], [429; 4], "{statuses:?}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let log = loop {
@@ -467,21 +460,29 @@ fn refusals_after_the_first_are_logged_when_the_period_ends() {
 /// they waited for the period's end, which the stop cut short.
 #[test]
 fn refusals_counted_when_the_relay_stops_are_logged() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (dir, mut relay, _) = flooded();
     let log_file = dir.path().join("relay.log");
-    let db = dir.path().join("relay.db");
-    let rate = ["--rate-per-ip", "0.001", "--burst-per-ip", "1"];
-    let (mut relay, addr) = started_logging(&rate, &db, &log_file, "warn");
-    let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
-    for _ in 0..5 {
-        http_get(addr, &path).expect("an answer");
-    }
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &relay.id().to_string()])
         .status();
     let _ = relay.wait();
     let log = std::fs::read_to_string(&log_file).unwrap_or_default();
     assert!(log.contains("refused=3"), "the rest when it stops: {log}");
+}
+
+/// A relay logging warnings to `relay.log` in the folder returned, allowed one read a
+/// very long while per address, read five times: the statuses it answered.
+fn flooded() -> (tempfile::TempDir, std::process::Child, Vec<u16>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_file = dir.path().join("relay.log");
+    let db = dir.path().join("relay.db");
+    let rate = ["--rate-per-ip", "0.001", "--burst-per-ip", "1"];
+    let (relay, addr) = started_logging(&rate, &db, &log_file, "warn");
+    let path = duet_core::protocol::events_path(&duet_core::event::SpaceId::generate());
+    let statuses = (0..5)
+        .map(|_| http_get(addr, &path).expect("an answer").0)
+        .collect();
+    (dir, relay, statuses)
 }
 
 /// The binary started on `db` with `args`, logging at `level` to `log`, once it says

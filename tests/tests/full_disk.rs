@@ -15,6 +15,7 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
+    /// Mounted, or `None` with the test's skip said (mounting needs root).
     fn mount() -> Option<SmallDisk> {
         let dir = tempfile::tempdir().ok()?;
         let ok = Command::new("mount")
@@ -22,6 +23,9 @@ impl SmallDisk {
             .arg(dir.path())
             .output()
             .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        }
         ok.then_some(SmallDisk { dir })
     }
 
@@ -63,7 +67,6 @@ impl Drop for SmallDisk {
 #[test]
 fn a_full_disk_still_shows_and_exports_everything_and_refuses_writes_in_words() {
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let d = Device::at(disk.path().join("home"));
@@ -109,7 +112,6 @@ fn a_process_holding_the_copy_asks_again_without_copying_and_writes_once_freed()
     use duet_core::device::Device as Core;
     use duet_core::store::Store;
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let d = Device::at(disk.path().join("home"));
@@ -132,7 +134,6 @@ fn a_process_holding_the_copy_asks_again_without_copying_and_writes_once_freed()
 #[test]
 fn a_disk_mounted_read_only_is_said_to_be_and_nothing_saved_is_lost() {
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let d = Device::at(disk.path().join("home"));
@@ -177,7 +178,6 @@ fn a_disk_mounted_read_only_is_said_to_be_and_nothing_saved_is_lost() {
 #[test]
 fn a_watcher_started_on_a_full_disk_sends_what_waited_once_it_is_freed() {
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let relay = duet_tests::Relay::start();
@@ -208,7 +208,6 @@ fn a_watcher_started_on_a_full_disk_sends_what_waited_once_it_is_freed() {
 #[test]
 fn progress_on_a_full_disk_counts_the_partners_rating_a_sync_brought() {
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let relay = duet_tests::Relay::start();
@@ -279,7 +278,6 @@ fn a_file_size_limit_is_said_not_a_silent_kill() {
 #[test]
 fn the_app_started_on_a_full_disk_saves_forms_once_it_is_freed() {
     let Some(disk) = SmallDisk::mount() else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
         return;
     };
     let d = Device::at(disk.path().join("home"));
